@@ -1,0 +1,28 @@
+# Two commands: `make demo` and `make test`. Each bootstraps .venv from scratch when needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-fast bench clean
+
+$(BIN)/.hearth-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.hearth-installed
+	$(BIN)/python examples/demo.py
+
+test: $(BIN)/.hearth-installed
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: $(BIN)/.hearth-installed
+	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e"
+
+bench: $(BIN)/.hearth-installed
+	$(BIN)/python bench/propagation.py
+	$(BIN)/python bench/stack_create.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,198 @@
+"""Hook search and hook runs: one process group per run, artifacts in ``runs/<id>/``, the signal built as 55-heat-config step 7."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from agent.config import StateLayout
+from agent.deployments import hook_name
+from agent.fsutil import atomic_write_json, atomic_write_text, ensure_dir
+
+LOG = logging.getLogger("hearth.agent.runner")
+
+OUTPUT_CAP = 1024 * 1024          # bytes of deploy_stdout / deploy_stderr kept in a signal
+PARSE_LIMIT = 16 * 1024 * 1024    # larger stdout is not read whole, so it cannot be the hook's JSON
+TIMEOUT_STATUS = 124              # as timeout(1)
+CANNOT_EXECUTE_STATUS = 126       # as the shell
+SYSTEM_HOOK_DIRS = (Path("/usr/libexec/heat-config/hooks"), Path("/var/lib/heat-config/hooks"))
+ARTIFACTS = ("input.json", "stdout", "stderr", "exit_code", "result.json")
+
+
+def hook_search_path(extra: Sequence[Path] = ()) -> list[Path]:
+    """--hooks-path, then $HEAT_CONFIG_HOOKS, then the hooks shipped with Hearth, then heat-agents' dirs."""
+    paths = list(extra)
+    paths += [Path(p) for p in os.environ.get("HEAT_CONFIG_HOOKS", "").split(os.pathsep) if p]
+    paths.append(Path(__file__).resolve().parent.parent / "hooks")
+    paths.append(Path(sys.prefix) / "share" / "hearth" / "hooks")
+    paths += SYSTEM_HOOK_DIRS
+    return list(dict.fromkeys(paths))
+
+
+def find_hook(group: str, search_path: Sequence[Path]) -> Path | None:
+    name = hook_name(group)
+    if not name:
+        return None
+    for directory in search_path:
+        candidate = directory / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def no_hook_signal(group: str, search_path: Sequence[Path]) -> dict:
+    paths = ":".join(str(p) for p in search_path)
+    return {"deploy_stdout": "", "deploy_stderr": f"no hook for group '{group}' in {paths}",
+            "deploy_status_code": 1}
+
+
+def hook_environment(layout: StateLayout, hook: str) -> dict:
+    """os.environ plus working/outputs dirs under the state dir, so a non-root agent can run hooks.
+
+    Values already in the environment win: an operator who set HEAT_SCRIPT_WORKING meant it.
+    """
+    env = dict(os.environ)
+    for tool in dict.fromkeys(("script", hook)):
+        working, outputs = layout.hook_dirs(tool)
+        ensure_dir(working.parent)
+        ensure_dir(outputs.parent)
+        prefix = "HEAT_" + tool.upper().replace("-", "_")
+        env.setdefault(f"{prefix}_WORKING", str(working))
+        env.setdefault(f"{prefix}_OUTPUTS", str(outputs))
+    return env
+
+
+@dataclass
+class HookRun:
+    status_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    interrupted: bool = False
+
+
+def _kill_group(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM the hook's process group, give it ``grace`` seconds, then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _read_capture(path: Path) -> str:
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if size <= PARSE_LIMIT:
+            return handle.read().decode("utf-8", errors="replace")
+        keep = OUTPUT_CAP - 64
+        handle.seek(size - keep)
+        tail = handle.read().decode("utf-8", errors="ignore")
+    return f"[hearth-agent: first {size - keep} bytes truncated]\n" + tail
+
+
+def run_hook(hook: Path, entry: dict, run_dir: Path, env: dict, timeout: float | None,
+             stop: threading.Event | None = None) -> HookRun:
+    """Run ``hook`` with ``entry`` on stdin in its own session; capture to files in ``run_dir``."""
+    ensure_dir(run_dir)
+    for name in ARTIFACTS:
+        (run_dir / name).unlink(missing_ok=True)
+    atomic_write_json(run_dir / "input.json", entry)  # holds credentials: 0600
+    stdout_path, stderr_path = run_dir / "stdout", run_dir / "stderr"
+    with open(run_dir / "input.json", "rb") as stdin, open(stdout_path, "wb") as out, \
+            open(stderr_path, "wb") as err:
+        try:
+            proc = subprocess.Popen([str(hook)], stdin=stdin, stdout=out, stderr=err, env=env,
+                                    cwd=run_dir, start_new_session=True)
+        except OSError as exc:
+            return HookRun(CANNOT_EXECUTE_STATUS, "", f"cannot execute hook {hook}: {exc}")
+        started = time.monotonic()
+        timed_out = interrupted = False
+        while True:
+            try:
+                proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if stop is not None and stop.is_set():
+                interrupted = True
+                _kill_group(proc, grace=1.0)
+                break
+            if timeout is not None and time.monotonic() - started >= timeout:
+                timed_out = True
+                _kill_group(proc, grace=2.0)
+                break
+    code = proc.returncode
+    if code < 0:
+        code = 128 - code  # killed by a signal, reported as the shell does
+    run = HookRun(code, _read_capture(stdout_path), _read_capture(stderr_path),
+                  timed_out=timed_out, interrupted=interrupted)
+    if timed_out:
+        run.status_code = TIMEOUT_STATUS
+        run.stderr += (f"\n[hearth-agent] hook {hook.name} timed out after {timeout:g} s; "
+                       "its process group was killed\n")
+    return run
+
+
+def cap_text(text: str, cap: int = OUTPUT_CAP) -> str:
+    """Keep the last ``cap`` bytes (where errors usually are), with a marker saying what was cut."""
+    data = text.encode("utf-8")
+    if len(data) <= cap:
+        return text
+    marker = f"[hearth-agent: first {len(data) - cap} bytes truncated]\n"
+    keep = cap - len(marker.encode("utf-8"))
+    return marker + data[-keep:].decode("utf-8", errors="ignore")
+
+
+def build_signal(run: HookRun) -> dict:
+    """55-heat-config step 7: a JSON object on stdout is the signal; otherwise the captured streams."""
+    captured = {"deploy_stdout": run.stdout, "deploy_stderr": run.stderr,
+                "deploy_status_code": run.status_code}
+    result: dict = captured if run.status_code else {}
+    if run.stdout and not run.timed_out:
+        try:
+            parsed = json.loads(run.stdout)
+        except ValueError:
+            parsed = None
+        result = parsed if isinstance(parsed, dict) else captured
+    for key in ("deploy_stdout", "deploy_stderr"):
+        if isinstance(result.get(key), str):
+            result[key] = cap_text(result[key])
+    return result
+
+
+def record_result(run_dir: Path, status_code: int, signal_data: dict,
+                  entry: dict | None = None) -> None:
+    """exit_code and result.json (and input.json when no hook run wrote it)."""
+    ensure_dir(run_dir)
+    if entry is not None:
+        atomic_write_json(run_dir / "input.json", entry)
+    atomic_write_text(run_dir / "exit_code", f"{status_code}\n")
+    atomic_write_json(run_dir / "result.json", signal_data)
+
+
+def entry_timeout(entry: dict) -> float | None:
+    options = entry.get("options")
+    value = options.get("timeout") if isinstance(options, dict) else None
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        LOG.warning("deployment %s: ignoring options.timeout %r (not a number)",
+                    entry.get("id"), value)
+        return None
+    return seconds if seconds > 0 else None

@@ -1,0 +1,1 @@
+"""Hearth engine: templates, stacks, resources, scheduler, store, credentials, compute drivers."""

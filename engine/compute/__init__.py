@@ -1,0 +1,22 @@
+"""Compute drivers: the DRIVERS registry maps a driver name to its class."""
+from __future__ import annotations
+
+from engine.compute.base import ComputeDriver, ServerSpec
+
+
+def drivers() -> dict[str, type[ComputeDriver]]:
+    from engine.compute.deployed import DeployedDriver
+    from engine.compute.local import LocalDriver
+    return {"local": LocalDriver, "deployed": DeployedDriver}
+
+
+def make_driver(name: str, config) -> ComputeDriver:
+    registry = drivers()
+    if name not in registry:
+        raise ValueError(f"unknown compute driver '{name}' (known: {', '.join(sorted(registry))})")
+    if name == "local":
+        return registry[name](config.resolved_data_dir, config.hooks_dir)
+    return registry[name]()
+
+
+__all__ = ["ComputeDriver", "ServerSpec", "drivers", "make_driver"]

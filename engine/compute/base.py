@@ -1,0 +1,37 @@
+"""The compute driver contract: what a server is on this installation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class ServerSpec:
+    """What a driver needs to bring a server up; `bootstrap` is the guest's one JSON document."""
+
+    server_id: str
+    name: str
+    bootstrap: dict[str, Any]
+    properties: dict[str, Any]
+
+
+class ComputeDriver:
+    """Drivers create and delete servers; `waits_for_contact` makes Server creation wait for the
+    agent's first metadata request (the guest is really up) instead of completing at once."""
+
+    name = ""
+    waits_for_contact = False
+
+    def create(self, spec: ServerSpec) -> dict[str, Any]:
+        """Start the server; return driver data to keep (it must let delete() find the server)."""
+        raise NotImplementedError
+
+    def delete(self, server_id: str, driver_data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def resume(self, server_id: str, driver_data: dict[str, Any]) -> dict[str, Any] | None:
+        """Called at engine start for each live server: bring it back if it is down."""
+        return None
+
+    def shutdown(self) -> None:
+        """The server process is stopping."""

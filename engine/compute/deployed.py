@@ -1,0 +1,17 @@
+"""Compute driver `deployed`: the machine already exists; it enrols with a bootstrap command."""
+from __future__ import annotations
+
+from engine.compute.base import ComputeDriver, ServerSpec
+
+
+class DeployedDriver(ComputeDriver):
+    """Nothing to start: `hearth server bootstrap SERVER` prints what enrols the machine."""
+
+    name = "deployed"
+    waits_for_contact = False
+
+    def create(self, spec: ServerSpec) -> dict:
+        return {}
+
+    def delete(self, server_id: str, driver_data: dict) -> None:
+        return None

@@ -1,0 +1,122 @@
+"""Compute driver `local`: each server is a real hearth-agent process on this host.
+
+Each server gets `<data_dir>/servers/<id>/` with `bootstrap.json` (0600) and the agent's state
+directory; deleting the server stops the process group and removes the directory.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from engine.compute.base import ComputeDriver, ServerSpec
+
+log = logging.getLogger(__name__)
+STOP_GRACE_SECONDS = 5.0
+
+
+class LocalDriver(ComputeDriver):
+    name = "local"
+    waits_for_contact = True
+
+    def __init__(self, data_dir: str, hooks_dir: str = "", python: str = sys.executable):
+        self.root = Path(data_dir) / "servers"
+        self.hooks_dir = hooks_dir
+        self.python = python
+        self._processes: dict[str, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+
+    def _dir(self, server_id: str) -> Path:
+        return self.root / server_id
+
+    def create(self, spec: ServerSpec) -> dict:
+        home = self._dir(spec.server_id)
+        (home / "state").mkdir(parents=True, exist_ok=True)
+        os.chmod(home, 0o700)
+        bootstrap = home / "bootstrap.json"
+        fd = os.open(bootstrap, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(spec.bootstrap, handle)
+        pid = self._start(spec.server_id)
+        return {"home": str(home), "pid": pid}
+
+    def _start(self, server_id: str) -> int:
+        home = self._dir(server_id)
+        command = [self.python, "-m", "agent.main", "--bootstrap", str(home / "bootstrap.json"),
+                   "--state-dir", str(home / "state")]
+        if self.hooks_dir:
+            command += ["--hooks-path", self.hooks_dir]
+        env = dict(os.environ)
+        # The agent must import from the same code tree as this engine, installed or not.
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        with open(home / "agent.log", "ab") as logfile:
+            process = subprocess.Popen(command, stdout=logfile, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                                       cwd=str(home))
+        with self._lock:
+            self._processes[server_id] = process
+        log.info("server %s: agent started (pid %s)", server_id, process.pid)
+        return process.pid
+
+    def delete(self, server_id: str, driver_data: dict) -> None:
+        self._stop(server_id, driver_data.get("pid"))
+        shutil.rmtree(self._dir(server_id), ignore_errors=True)
+
+    def _stop(self, server_id: str, pid: int | None) -> None:
+        with self._lock:
+            process = self._processes.pop(server_id, None)
+        if process is not None:
+            pid = process.pid
+        if not pid or not _alive(pid, process):
+            if process is not None:
+                process.wait()
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while time.monotonic() < deadline and _alive(pid, process):
+            time.sleep(0.02)
+        if _alive(pid, process):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if process is not None:
+            process.wait()
+        log.info("server %s: agent stopped", server_id)
+
+    def resume(self, server_id: str, driver_data: dict) -> dict | None:
+        pid = driver_data.get("pid")
+        if pid and _alive(pid, None):
+            return None
+        if not (self._dir(server_id) / "bootstrap.json").exists():
+            return None
+        return {**driver_data, "pid": self._start(server_id)}
+
+    def shutdown(self) -> None:
+        with self._lock:
+            ids = list(self._processes)
+        for server_id in ids:
+            self._stop(server_id, None)
+
+
+def _alive(pid: int, process: subprocess.Popen | None) -> bool:
+    if process is not None:
+        return process.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,187 @@
+"""Guest operations: metadata long-poll, deployment signals, progress and wait-condition signals.
+
+Every operation authenticates first: a bearer credential scoped to one server or handle, or a
+pre-signed URL. A signal is answered only after it is stored; the scheduler is then woken.
+"""
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from engine import credentials, software
+from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from engine.runtime import Runtime
+from engine.store.models import Deployment, Event, HandleSignal, Resource, Server, SoftwareConfig
+
+HANDLE_KEYS = {"status", "reason", "data", "id"}
+CFN_KEYS = {"Status", "Reason", "UniqueId", "Data"}
+
+
+@dataclass
+class GuestAuth:
+    """How a guest request proves itself: a bearer secret, or a pre-signed URL's query."""
+
+    bearer: str | None = None
+    method: str = "POST"
+    expires: str | None = None
+    signature: str | None = None
+
+    @property
+    def presigned(self) -> bool:
+        return self.signature is not None
+
+
+class GuestService:
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    # Metadata -----------------------------------------------------------------------------
+    def metadata(self, auth: GuestAuth, server_id: str, since: int | None, wait: float) -> tuple[int, dict] | None:
+        """(version, metadata) when it differs from `since`; None when the wait ran out unchanged."""
+        runtime = self.runtime
+        now = runtime.now()
+        first_contact = None
+        with runtime.store.session() as session:
+            credential = credentials.authenticate(session, auth.bearer, now)
+            credentials.require_subject(credential, "server", server_id)
+            server = session.get(Server, server_id)
+            if server is None or server.deleted_at is not None:
+                raise NotFound(f"server '{server_id}' not found")
+            if server.first_contact_at is None:
+                server.first_contact_at = now
+                first_contact = server.stack_id
+            version, doc = server.metadata_version, server.metadata_doc
+        if first_contact:
+            runtime.wake(first_contact)
+        if since is None or since != version or wait <= 0:
+            return (version, doc) if since != version else None
+        # Jitter spreads the re-polls of many agents that started waiting together.
+        timeout = min(wait, runtime.config.longpoll_max_wait) * random.uniform(0.9, 1.0)
+
+        def current() -> tuple[int, dict]:
+            with runtime.store.session() as session:
+                row = session.get(Server, server_id)
+                return row.metadata_version, row.metadata_doc
+
+        if runtime.notifier.wait("server:" + server_id, lambda: current()[0] != since, timeout):
+            return current()
+        return None
+
+    # Deployment signals -------------------------------------------------------------------
+    def signal_deployment(self, auth: GuestAuth, entry_id: str, body: Any) -> dict:
+        if body is not None and not isinstance(body, dict):
+            raise InvalidRequest("a deployment signal must be a JSON object (the hook's output)")
+        runtime, now = self.runtime, self.runtime.now()
+        with runtime.store.session() as session:
+            config, deployment = self._deployment(session, auth, entry_id, now)
+            status, reason, outputs = software.evaluate_signal(config, body)
+            if deployment.config_id != entry_id:
+                raise Conflict(f"deployment '{deployment.id}' has moved on to a newer action "
+                               f"({deployment.action}); this signal is for an earlier one")
+            if deployment.status != "IN_PROGRESS":
+                if deployment.status == status and (deployment.output_values or {}) == outputs:
+                    return {"status": status, "status_reason": deployment.status_reason}
+                raise Conflict(f"deployment '{deployment.id}' already finished as {deployment.status}"
+                               f" ({deployment.status_reason}); a different result cannot replace it")
+            deployment.status, deployment.status_reason = status, reason
+            deployment.output_values, deployment.updated_at = outputs, now
+            stack_id = deployment.stack_id
+            verdict = "succeeded" if status == "COMPLETE" else "failed"
+            self._signal_event(session, stack_id, deployment.resource_name, deployment.id,
+                               f"Signal: deployment {deployment.id} {verdict}")
+        if stack_id:
+            runtime.wake(stack_id)
+            runtime.publish_stack(stack_id)
+        return {"status": status, "status_reason": reason}
+
+    def progress(self, auth: GuestAuth, entry_id: str, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise InvalidRequest('progress must be a JSON object: {"message": str, "percent": number}')
+        message, percent = body.get("message", ""), body.get("percent")
+        if not isinstance(message, str) or (percent is not None and not isinstance(percent, (int, float))):
+            raise InvalidRequest("'message' must be a string and 'percent' a number")
+        now = self.runtime.now()
+        with self.runtime.store.session() as session:
+            _, deployment = self._deployment(session, auth, entry_id, now)
+            deployment.progress = {"message": message[:1000], "percent": percent,
+                                   "at": software.iso(now)}
+
+    def _deployment(self, session, auth: GuestAuth, entry_id: str, now):
+        if auth.presigned:
+            credentials.verify_presigned(self.runtime.keyring, (auth.method, "POST", "PUT"),
+                                         f"/guest/v1/deployments/{entry_id}/signal", auth.expires,
+                                         auth.signature, now)
+        else:
+            credential = credentials.authenticate(session, auth.bearer, now)
+        config = session.get(SoftwareConfig, entry_id)
+        deployment = session.get(Deployment, config.deployment_id) if config and config.deployment_id else None
+        if not auth.presigned and (deployment is None or credential.kind != "server"
+                                   or credential.subject_id != deployment.server_id):
+            # The same answer whether the run is unknown or someone else's: no probing.
+            raise Forbidden("this credential does not grant access to that deployment")
+        if deployment is None:
+            raise NotFound(f"no deployment run '{entry_id}': it was deleted or never existed")
+        return config, deployment
+
+    # Wait-condition handles ----------------------------------------------------------------
+    def signal_handle(self, auth: GuestAuth, handle_id: str, body: Any, presigned_path: str) -> dict:
+        runtime, now = self.runtime, self.runtime.now()
+        signal = normalize_handle_signal(body)
+        with runtime.store.session() as session:
+            if auth.presigned:
+                credentials.verify_presigned(runtime.keyring, (auth.method, "POST", "PUT"), presigned_path,
+                                             auth.expires, auth.signature, now)
+            else:
+                credential = credentials.authenticate(session, auth.bearer, now)
+                credentials.require_subject(credential, "handle", handle_id)
+            handle = session.scalar(select(Resource).where(Resource.physical_id == handle_id))
+            if handle is None:
+                raise NotFound(f"wait condition handle '{handle_id}' not found")
+            count = session.scalar(select(func.count()).select_from(HandleSignal)
+                                   .where(HandleSignal.handle_id == handle_id))
+            signal_id = str(signal["id"]) if signal.get("id") is not None else str(count + 1)
+            reason = signal.get("reason") or f"Signal {count + 1} received"
+            row = session.scalar(select(HandleSignal).where(HandleSignal.handle_id == handle_id,
+                                                            HandleSignal.signal_id == signal_id))
+            if row is None:  # a repeated id replaces the earlier signal, as in Heat
+                row = HandleSignal(handle_id=handle_id, signal_id=signal_id, created_at=now)
+                session.add(row)
+            row.status, row.reason, row.data = signal["status"], reason, signal.get("data")
+            self._signal_event(session, handle.stack_id, handle.name, handle_id, f"Signal: {reason}")
+            stack_id = handle.stack_id
+        runtime.wake(stack_id)
+        runtime.publish_stack(stack_id)
+        return {"id": signal_id, "status": signal["status"], "reason": reason}
+
+    def _signal_event(self, session, stack_id, resource_name, physical_id, reason) -> None:
+        if not stack_id:
+            return
+        session.add(Event(id=str(uuid.uuid4()), stack_id=stack_id, resource_name=resource_name or "",
+                          resource_type="signal", physical_id=physical_id, action="SIGNAL",
+                          status="COMPLETE", reason=reason[:2000], created_at=self.runtime.now()))
+
+
+def normalize_handle_signal(body: Any) -> dict:
+    """Native `{status, reason, data, id}` or cfn-signal's `{Status, Reason, UniqueId, Data}`."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise InvalidRequest("a wait condition signal must be a JSON object")
+    if body and set(body) <= CFN_KEYS and set(body) & {"Status", "UniqueId"}:
+        body = {"status": body.get("Status"), "reason": body.get("Reason"),
+                "id": body.get("UniqueId"), "data": body.get("Data")}
+    unknown = set(body) - HANDLE_KEYS
+    if unknown:
+        raise InvalidRequest(f"unexpected keys in the signal: {', '.join(sorted(unknown))}; "
+                             "allowed are status, reason, data and id")
+    status = body.get("status") or "SUCCESS"
+    if status not in ("SUCCESS", "FAILURE"):
+        raise InvalidRequest(f"status must be SUCCESS or FAILURE, not '{status}'")
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        reason = str(reason)
+    return {"status": status, "reason": reason, "data": body.get("data"), "id": body.get("id")}

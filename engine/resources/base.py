@@ -1,0 +1,106 @@
+"""Resource lifecycle contract: types declare schemas and verbs; the scheduler owns state and events.
+
+A handler (`create`, `delete`, `check_waiting`) returns an outcome or raises. It never sleeps
+or polls: a resource that waits for a signal returns `Waiting` and is woken by the signal.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from engine.errors import ResourceFailure
+from engine.resources.schema import Prop
+
+if TYPE_CHECKING:
+    from engine.runtime import Runtime
+
+
+@dataclass
+class Done:
+    """The action finished: the new physical id, attributes and private data to keep."""
+
+    physical_id: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Waiting:
+    """The action waits for a signal (or the deadline); nothing holds a thread meanwhile."""
+
+    deadline: dt.datetime | None = None
+    physical_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Outcome = Done | Waiting
+
+
+@dataclass
+class ResourceState:
+    """What a handler may read about its resource and its stack."""
+
+    stack_id: str
+    stack_name: str
+    project: str
+    name: str
+    type: str
+    physical_id: str | None
+    data: dict[str, Any]
+    attributes: dict[str, Any]
+    stack_deadline: dt.datetime | None
+    action: str = "CREATE"
+    metadata: dict[str, Any] = field(default_factory=dict)  # the resolved template `metadata`
+
+
+class Resource:
+    """Base of every resource type. Subclasses declare the class attributes and the verbs they need."""
+
+    type_name: ClassVar[str] = ""
+    properties_schema: ClassVar[dict[str, Prop]] = {}
+    attributes_schema: ClassVar[dict[str, str]] = {}
+    # Attribute names are not all known in advance (deployment outputs): skip name checks.
+    dynamic_attributes: ClassVar[bool] = False
+    # Cheap and side-effect free: run on the scheduler thread and re-run safely after a crash.
+    inline: ClassVar[bool] = False
+
+    def __init__(self, runtime: "Runtime", state: ResourceState, properties: dict[str, Any]):
+        self.runtime = runtime
+        self.state = state
+        self.properties = properties
+
+    # Verbs -------------------------------------------------------------------------------
+    def create(self) -> Outcome:
+        return Done()
+
+    def delete(self) -> Outcome | None:
+        return None
+
+    def check_waiting(self) -> Outcome | None:
+        """Called when woken by a signal: an outcome once the wait is over, else None."""
+        return None
+
+    def cancel(self) -> None:
+        """The wait is abandoned (timeout, stack failure, delete): release what waits on the guest."""
+
+    def timeout_reason(self) -> str:
+        return "timed out"
+
+    # Reading ----------------------------------------------------------------------------
+    @classmethod
+    def reference_id(cls, runtime: "Runtime", physical_id: str | None, data: dict[str, Any]) -> Any:
+        """What get_resource returns."""
+        return physical_id
+
+    @classmethod
+    def attribute(cls, runtime: "Runtime", name: str, physical_id: str | None,
+                  attributes: dict[str, Any], data: dict[str, Any]) -> Any:
+        """What get_attr returns; by default the attributes recorded when the action finished."""
+        if name is None:
+            return dict(attributes)
+        return attributes.get(name)
+
+    @staticmethod
+    def fail(message: str) -> ResourceFailure:
+        return ResourceFailure(message)

@@ -1,0 +1,99 @@
+"""OS::Heat::None, OS::Heat::Value and OS::Heat::RandomString: resources that only hold data."""
+from __future__ import annotations
+
+import secrets
+import string
+import uuid
+
+from engine.resources.base import Done, Resource
+from engine.resources.schema import Prop
+
+
+class NoneResource(Resource):
+    """Does nothing and accepts any properties; a placeholder for resources mapped away by an environment."""
+
+    type_name = "OS::Heat::None"
+    inline = True
+    dynamic_attributes = True
+
+    def create(self) -> Done:
+        return Done(physical_id=str(uuid.uuid4()))
+
+    @classmethod
+    def attribute(cls, runtime, name, physical_id, attributes, data):
+        return None
+
+
+class Value(Resource):
+    """Holds a value (of an optional declared type) and exposes it as the attribute `value`."""
+
+    type_name = "OS::Heat::Value"
+    inline = True
+    properties_schema = {
+        "value": Prop("any", "the value to hold", required=True, update_allowed=True),
+        "type": Prop("string", "the value's type", allowed=("string", "number", "comma_delimited_list",
+                                                           "json", "boolean"), update_allowed=True),
+    }
+    attributes_schema = {"value": "the value"}
+
+    def create(self) -> Done:
+        return Done(physical_id=str(uuid.uuid4()), attributes={"value": self.properties["value"]})
+
+
+_CLASSES = {
+    "lettersdigits": string.ascii_letters + string.digits,
+    "letters": string.ascii_letters,
+    "lowercase": string.ascii_lowercase,
+    "uppercase": string.ascii_uppercase,
+    "digits": string.digits,
+    "hexdigits": string.digits + "abcdef",
+    "octdigits": string.octdigits,
+}
+
+
+class RandomString(Resource):
+    """A random string drawn with a cryptographic generator; get_resource and attribute `value` return it."""
+
+    type_name = "OS::Heat::RandomString"
+    inline = True
+    properties_schema = {
+        "length": Prop("integer", "length of the string", default=32, min=1, max=512),
+        "sequence": Prop("string", "deprecated: a character class name", allowed=tuple(_CLASSES)),
+        "character_classes": Prop("list", "classes with minimum counts", item=Prop("map", fields={
+            "class": Prop("string", allowed=tuple(_CLASSES)), "min": Prop("integer", min=1, max=512)})),
+        "character_sequences": Prop("list", "sequences with minimum counts", item=Prop("map", fields={
+            "sequence": Prop("string"), "min": Prop("integer", min=1, max=512)})),
+        "salt": Prop("string", "changing it makes a new string", update_allowed=True),
+    }
+    attributes_schema = {"value": "the random string"}
+
+    def create(self) -> Done:
+        value = self._generate()
+        return Done(physical_id=str(uuid.uuid4()),
+                    data={"value": self.runtime.keyring.encrypt(value)})
+
+    def _generate(self) -> str:
+        props = self.properties
+        length = props["length"]
+        pools = [(_CLASSES[c.get("class") or "lettersdigits"], c.get("min") or 1)
+                 for c in props.get("character_classes") or []]
+        pools += [(s["sequence"], s.get("min") or 1) for s in props.get("character_sequences") or []
+                  if s.get("sequence")]
+        if not pools:
+            pools = [(_CLASSES[props.get("sequence") or "lettersdigits"], 1)]
+        if sum(minimum for _, minimum in pools) > length:
+            raise self.fail(f"length {length} is less than the sum of the minimum counts")
+        chars = [secrets.choice(pool) for pool, minimum in pools for _ in range(minimum)]
+        alphabet = "".join(pool for pool, _ in pools)
+        chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
+        secrets.SystemRandom().shuffle(chars)
+        return "".join(chars)
+
+    @classmethod
+    def reference_id(cls, runtime, physical_id, data):
+        return runtime.keyring.decrypt(data["value"]) if "value" in data else None
+
+    @classmethod
+    def attribute(cls, runtime, name, physical_id, attributes, data):
+        value = cls.reference_id(runtime, physical_id, data)
+        return {"value": value} if name is None else (value if name == "value" else None)

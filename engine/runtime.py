@@ -1,0 +1,42 @@
+"""Runtime: the services a resource handler may use (store, clock, keys, compute, notification)."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.config import Config
+from engine.store.crypto import Keyring
+from engine.store.db import Store
+from engine.store.notify import Notifier
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, as stored in the database."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: Store
+    keyring: Keyring
+    notifier: Notifier
+    compute: Any  # engine.compute.base.ComputeDriver
+    clock: Callable[[], dt.datetime] = utcnow
+    # Set by the scheduler: wake the stack whose waiting resources may now be done.
+    wake: Callable[[str], None] = lambda stack_id: None
+
+    @property
+    def public_url(self) -> str:
+        return self.config.resolved_public_url
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def publish_server(self, server_id: str) -> None:
+        self.notifier.publish("server:" + server_id)
+
+    def publish_stack(self, stack_id: str) -> None:
+        self.notifier.publish("stack:" + stack_id)

@@ -1,0 +1,155 @@
+"""Typed SQLAlchemy 2 models of everything Hearth persists."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=False)}
+
+
+class Stack(Base):
+    __tablename__ = "stacks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    project: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    template: Mapped[dict[str, Any]] = mapped_column(JSON)
+    template_source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    template_name: Mapped[str] = mapped_column(String(255), default="template")
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Validated parameter values; hidden ones are Fernet tokens (see engine.store.crypto).
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    timeout_mins: Mapped[float] = mapped_column(Float)
+    disable_rollback: Mapped[bool] = mapped_column(Boolean, default=True)
+    deadline: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Bumped by every operation start, so results of a superseded operation are told apart.
+    operation: Mapped[int] = mapped_column(Integer, default=0)
+    owner_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Resource(Base):
+    __tablename__ = "resources"
+    __table_args__ = (UniqueConstraint("stack_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stack_id: Mapped[str] = mapped_column(ForeignKey("stacks.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(16), default="INIT")
+    status: Mapped[str] = mapped_column(String(16), default="COMPLETE")
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    physical_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    requires: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Handler-private state (encrypted values under keys the handler chooses).
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    waiting: Mapped[bool] = mapped_column(Boolean, default=False)
+    deadline: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_stack_seq", "stack_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    stack_id: Mapped[str] = mapped_column(String(36))
+    resource_name: Mapped[str] = mapped_column(String(255))
+    resource_type: Mapped[str] = mapped_column(String(255))
+    physical_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    action: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class SoftwareConfig(Base):
+    __tablename__ = "software_configs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    group: Mapped[str] = mapped_column(String(255))
+    # {"config": ..., "inputs": [...], "outputs": [...], "options": {...}}
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    project: Mapped[str] = mapped_column(String(64))
+    # Set on derived configs: the deployment (and action) this config was built for.
+    deployment_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    created_at: Mapped[datetime]
+
+
+class Deployment(Base):
+    __tablename__ = "software_deployments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    config_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    server_id: Mapped[str] = mapped_column(String(36), index=True)
+    stack_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    resource_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    input_values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    output_values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Server(Base):
+    __tablename__ = "servers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    stack_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    resource_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project: Mapped[str] = mapped_column(String(64))
+    driver: Mapped[str] = mapped_column(String(32))
+    driver_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="BUILD")
+    metadata_doc: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metadata_version: Mapped[int] = mapped_column(Integer, default=1)
+    first_contact_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Credential(Base):
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # server | handle
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    stack_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+
+
+class HandleSignal(Base):
+    __tablename__ = "handle_signals"
+    __table_args__ = (UniqueConstraint("handle_id", "signal_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    handle_id: Mapped[str] = mapped_column(String(36), index=True)
+    signal_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime]

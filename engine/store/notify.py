@@ -1,0 +1,47 @@
+"""Change notification: waiters block on a topic until its version moves past what they have seen.
+
+In-process implementation (one server process). A PostgreSQL LISTEN/NOTIFY bridge can call
+`publish` for changes made by other processes; callers never depend on which one is in use.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conditions: dict[str, tuple[threading.Condition, list[int]]] = {}
+
+    def _entry(self, topic: str):
+        with self._lock:
+            entry = self._conditions.get(topic)
+            if entry is None:
+                entry = (threading.Condition(), [0])
+                self._conditions[topic] = entry
+            return entry
+
+    def publish(self, topic: str) -> None:
+        condition, counter = self._entry(topic)
+        with condition:
+            counter[0] += 1
+            condition.notify_all()
+
+    def wait(self, topic: str, changed: Callable[[], bool], timeout: float) -> bool:
+        """Block until `changed()` is true (re-checked after each publish) or `timeout` passes."""
+        condition, counter = self._entry(topic)
+        deadline = time.monotonic() + timeout
+        with condition:
+            seen = counter[0]
+        while True:
+            if changed():
+                return True
+            with condition:
+                while counter[0] == seen:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return changed()
+                    condition.wait(remaining)
+                seen = counter[0]

@@ -1,0 +1,50 @@
+"""get_attr (2015-10-15 on): a resource attribute walked into by a path, or all attributes when none is named."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import TemplateError
+from engine.template.functions.args import check_path, is_call, resolved_path, step, type_name
+
+
+def check_arguments(args: Any, path: tuple, *, minimum: int) -> None:
+    """Check `[resource, attribute, key or index, ...]` with at least `minimum` items."""
+    usage = ("get_attr: expected [resource, attribute, key or index, ...]" if minimum > 1
+             else "get_attr: expected [resource] or [resource, attribute, key or index, ...]")
+    if not isinstance(args, list) or len(args) < minimum:
+        raise TemplateError(usage, path=path)
+    # The resource must be named literally: it decides the order resources are created in.
+    if not isinstance(args[0], str) or not args[0]:
+        raise TemplateError("get_attr: the resource name must be a string", path=path)
+    if len(args) > 1 and not (isinstance(args[1], str) and args[1] or is_call(args[1])):
+        raise TemplateError("get_attr: the attribute name must be a string", path=path)
+    check_path("get_attr", args[2:], 2, path)
+
+
+def validate(args: Any, path: tuple) -> None:
+    check_arguments(args, path, minimum=1)
+
+
+def reference(args: Any) -> tuple[str, str]:
+    """The resource this call needs, for dependencies and the reference check."""
+    return "resource", args[0]
+
+
+def resolve(args: Any, evaluate, context) -> Any:
+    if len(args) == 1:
+        return context.get_attr(args[0], None)
+    attribute = evaluate(args[1], 1)
+    if not isinstance(attribute, str):
+        raise TemplateError(f"get_attr: the attribute name must be a string, not {type_name(attribute)}")
+    keys = resolved_path("get_attr", args[2:], evaluate, 2)
+    value = context.get_attr(args[0], attribute)
+    # Heat answers null for an attribute that is not available yet and for a path that leads
+    # nowhere, so that outputs can be shown while a stack is still being built.
+    try:
+        for key in keys:
+            if value is None:
+                return None
+            value = step(value, key)
+    except (LookupError, TypeError):
+        return None
+    return value

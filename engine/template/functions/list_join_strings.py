@@ -1,0 +1,25 @@
+"""list_join before 2015-10-15: join the strings of exactly one list with a delimiter."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import TemplateError
+from engine.template.functions import list_join
+from engine.template.functions.args import type_name
+
+USAGE = "list_join: expected [delimiter, list] (several lists need heat_template_version 2015-10-15)"
+
+
+def validate(args: Any, path: tuple) -> None:
+    list_join.check_arguments(args, path, usage=USAGE, most=1)
+
+
+def as_text(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    raise TemplateError(f"list_join: items must be strings, not {type_name(item)} "
+                        "(maps and lists need heat_template_version 2015-10-15)")
+
+
+def resolve(args: Any, evaluate, context) -> str:
+    return list_join.join(args, evaluate, as_text)

@@ -1,0 +1,23 @@
+"""str_replace before 2015-10-15: as str_replace, but param values must be strings or numbers."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import TemplateError
+from engine.template.functions import str_replace
+
+
+def validate(args: Any, path: tuple) -> None:
+    str_replace.check_arguments(args, path)
+
+
+def as_text(placeholder: str, value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        # Maps and lists became JSON text in 2015-10-15; before that Heat refused them.
+        raise TemplateError(f"str_replace: the value for '{placeholder}' must be a string or a "
+                            "number (maps and lists need heat_template_version 2015-10-15)")
+    return str_replace.as_text(placeholder, value)
+
+
+def resolve(args: Any, evaluate, context) -> str:
+    return str_replace.substitute(args, evaluate, as_text)

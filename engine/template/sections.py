@@ -1,0 +1,205 @@
+"""The resources, outputs, parameter_groups and conditions sections of a HOT template, checked and turned into definitions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Collection
+
+from engine.errors import TemplateError
+from engine.template.functions.args import is_call, type_name
+from engine.template.versions import since
+
+SECTIONS = ("heat_template_version", "description", "parameter_groups", "parameters",
+            "resources", "outputs", "conditions")
+CONDITIONS_SINCE = "2016-10-14"
+RESOURCE_KEYS = ("type", "properties", "metadata", "depends_on", "deletion_policy",
+                 "update_policy", "description", "condition", "external_id")
+OUTPUT_KEYS = ("value", "description", "condition")
+# Keys that only exist from the version that added conditions on.
+_SINCE_CONDITIONS = ("condition", "external_id")
+DELETION_POLICIES = ("Delete", "Retain", "Snapshot")
+
+LineFor = Callable[[tuple], "int | None"]
+
+
+@dataclass(frozen=True)
+class ResourceDefinition:
+    """A resource as written: `properties` and `metadata` are raw snippets that may hold calls."""
+
+    name: str
+    type: str
+    properties: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+    depends_on: list[str] = field(default_factory=list)
+    deletion_policy: str | None = None
+    update_policy: dict = field(default_factory=dict)
+    line: int | None = None
+    condition: Any = None
+    external_id: Any = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OutputDefinition:
+    """An output as written: `value` is a raw snippet, resolved when the output is shown."""
+
+    name: str
+    value: Any
+    description: str = ""
+    line: int | None = None
+    condition: Any = None
+
+
+def section(raw: dict, name: str, kind: type, word: str) -> Any:
+    """A top-level section, with an empty one (`resources:` and nothing after) as empty."""
+    value = raw.get(name)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise TemplateError(f"'{name}' must be {word}, not {type_name(value)}", path=(name,))
+    return value
+
+
+def check_top_level(raw: dict, version: str) -> None:
+    for name in raw:
+        if name not in SECTIONS:
+            raise TemplateError(f"unknown section {name!r} (allowed: {', '.join(SECTIONS)})",
+                                path=(name,))
+    if "conditions" in raw and not since(version, CONDITIONS_SINCE):
+        raise TemplateError(f"'conditions' needs heat_template_version {CONDITIONS_SINCE} or later",
+                            path=("conditions",))
+    description = raw.get("description")
+    if description is not None and not isinstance(description, str):
+        raise TemplateError("'description' must be a string", path=("description",))
+
+
+def resource_definitions(resources: dict, version: str, conditions: Collection[str],
+                         line_for: LineFor) -> dict[str, ResourceDefinition]:
+    names = set(resources)
+    return {name: _resource(name, body, version, names, conditions, line_for)
+            for name, body in resources.items()}
+
+
+def _resource(name: Any, body: Any, version: str, names: set, conditions: Collection[str],
+              line_for: LineFor) -> ResourceDefinition:
+    path = ("resources", name)
+    if not isinstance(name, str) or not name or "/" in name:
+        raise TemplateError("resource names must be non-empty strings without '/'", path=path)
+    if not isinstance(body, dict):
+        raise TemplateError(f"a resource must be a map, not {type_name(body)}", path=path)
+    _check_keys(body, RESOURCE_KEYS, version, path)
+    kind = body.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise TemplateError("'type' is required and must be a string", path=path + ("type",))
+    for key in ("properties", "metadata", "update_policy"):
+        if not isinstance(body.get(key) or {}, dict):
+            raise TemplateError(f"'{key}' must be a map, not {type_name(body[key])}", path=path + (key,))
+    description = body.get("description") or ""
+    if not isinstance(description, str):
+        raise TemplateError("'description' must be a string", path=path + ("description",))
+    external_id = body.get("external_id")
+    if external_id is not None and not (isinstance(external_id, str) or is_call(external_id)):
+        raise TemplateError("'external_id' must be a string", path=path + ("external_id",))
+    return ResourceDefinition(
+        name=name, type=kind, properties=body.get("properties") or {},
+        metadata=body.get("metadata") or {},
+        depends_on=_depends_on(body.get("depends_on"), name, names, path + ("depends_on",)),
+        deletion_policy=_deletion_policy(body.get("deletion_policy"), version,
+                                         path + ("deletion_policy",)),
+        update_policy=body.get("update_policy") or {}, line=line_for(path),
+        condition=_condition(body.get("condition"), conditions, path + ("condition",)),
+        external_id=external_id, description=description)
+
+
+def _check_keys(body: dict, allowed: tuple, version: str, path: tuple) -> None:
+    for key in body:
+        if key not in allowed:
+            raise TemplateError(f"unknown key {key!r} (allowed: {', '.join(allowed)})", path=path + (key,))
+        if key in _SINCE_CONDITIONS and not since(version, CONDITIONS_SINCE):
+            raise TemplateError(f"'{key}' needs heat_template_version {CONDITIONS_SINCE} or later",
+                                path=path + (key,))
+
+
+def _depends_on(value: Any, name: str, names: set, path: tuple) -> list[str]:
+    targets = [value] if isinstance(value, str) else value or []
+    if not isinstance(targets, list):
+        raise TemplateError("'depends_on' must be a resource name or a list of them", path=path)
+    for number, target in enumerate(targets):
+        if not isinstance(target, str):
+            raise TemplateError("'depends_on' must name resources as strings", path=path + (number,))
+        if target == name:
+            raise TemplateError("a resource cannot depend on itself", path=path + (number,))
+        if target not in names:
+            raise TemplateError(f"depends_on refers to undefined resource '{target}'", path=path + (number,))
+    return list(dict.fromkeys(targets))
+
+
+def _deletion_policy(value: Any, version: str, path: tuple) -> str | None:
+    if value is None:
+        return None
+    # Lower-case spellings were added in 2016-10-14; they mean the same policies.
+    if isinstance(value, str) and since(version, CONDITIONS_SINCE):
+        value = value.capitalize() if value.lower() in ("delete", "retain", "snapshot") else value
+    if value not in DELETION_POLICIES:
+        raise TemplateError(f"{value!r} is not a deletion policy (one of: {', '.join(DELETION_POLICIES)})",
+                            path=path)
+    return value
+
+
+def _condition(value: Any, conditions: Collection[str], path: tuple) -> Any:
+    if value is None or isinstance(value, bool) or is_call(value):
+        return value
+    if not isinstance(value, str):
+        raise TemplateError("'condition' must be a condition name, a boolean or a function", path=path)
+    if value not in conditions:
+        raise TemplateError(f"condition '{value}' is not defined in 'conditions'", path=path)
+    return value
+
+
+def output_definitions(outputs: dict, version: str, conditions: Collection[str],
+                       line_for: LineFor) -> dict[str, OutputDefinition]:
+    definitions = {}
+    for name, body in outputs.items():
+        path = ("outputs", name)
+        if not isinstance(name, str) or not name:
+            raise TemplateError("output names must be non-empty strings", path=path)
+        if not isinstance(body, dict):
+            raise TemplateError(f"an output must be a map, not {type_name(body)}", path=path)
+        _check_keys(body, OUTPUT_KEYS, version, path)
+        if "value" not in body:
+            raise TemplateError("'value' is required", path=path)
+        description = body.get("description") or ""
+        if not isinstance(description, str):
+            raise TemplateError("'description' must be a string", path=path + ("description",))
+        definitions[name] = OutputDefinition(
+            name=name, value=body["value"], description=description, line=line_for(path),
+            condition=_condition(body.get("condition"), conditions, path + ("condition",)))
+    return definitions
+
+
+def check_parameter_groups(groups: list, parameters: Collection[str]) -> None:
+    grouped: set[str] = set()
+    for number, group in enumerate(groups):
+        path = ("parameter_groups", number)
+        if not isinstance(group, dict):
+            raise TemplateError(f"a parameter group must be a map, not {type_name(group)}", path=path)
+        for key in group:
+            if key not in ("label", "description", "parameters"):
+                raise TemplateError(f"unknown key {key!r} (allowed: label, description, parameters)",
+                                    path=path + (key,))
+        members = group.get("parameters")
+        if not isinstance(members, list):
+            raise TemplateError("'parameters' is required and must be a list of parameter names",
+                                path=path + ("parameters",))
+        for index, name in enumerate(members):
+            where = path + ("parameters", index)
+            if not isinstance(name, str) or name not in parameters:
+                raise TemplateError(f"{name!r} is not a parameter of this template", path=where)
+            if name in grouped:
+                raise TemplateError(f"parameter '{name}' is already in an earlier group", path=where)
+            grouped.add(name)
+
+
+def check_conditions(conditions: dict) -> None:
+    for name in conditions:
+        if not isinstance(name, str) or not name:
+            raise TemplateError("condition names must be non-empty strings", path=("conditions", name))

@@ -1,0 +1,62 @@
+"""Finding intrinsic-function calls in template snippets, and checking them before anything runs."""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Callable, Collection, Iterator, Mapping
+
+from engine.errors import TemplateError
+
+
+def call_in(snippet: Any, names: Collection[str]) -> tuple[str, Any] | None:
+    """`(name, args)` if `snippet` is a call to one of `names` (a one-key mapping), else None."""
+    if isinstance(snippet, dict) and len(snippet) == 1:
+        name, args = next(iter(snippet.items()))
+        if isinstance(name, str) and name in names:
+            return name, args
+    return None
+
+
+def calls(snippet: Any, names: Collection[str], path: tuple = ()) -> Iterator[tuple[str, Any, tuple]]:
+    """Every call to one of `names` in `snippet`, outer before inner, as `(name, args, path)`.
+
+    `path` is where the call stands; calls nested in its arguments stand under
+    `path + (name, ...)`. Iterative, so that a deep snippet cannot exhaust the stack.
+    """
+    pending: list[tuple[Any, tuple]] = [(snippet, tuple(path))]
+    while pending:
+        value, where = pending.pop()
+        call = call_in(value, names)
+        if call is not None:
+            name, args = call
+            yield name, args, where
+            pending.append((args, where + (name,)))
+        elif isinstance(value, dict):
+            pending.extend((item, where + (key,)) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend((item, where + (index,)) for index, item in reversed(list(enumerate(value))))
+
+
+def check_calls(snippet: Any, path: tuple, functions: Mapping[str, ModuleType],
+                unavailable: Mapping[str, str], exists: Callable[[str, str], bool]) -> None:
+    """Check every call's arguments, and that what it names exists (`exists(kind, name)`)."""
+    for name, args, where in calls(snippet, functions.keys() | unavailable.keys(), path):
+        if name in unavailable:
+            raise TemplateError(unavailable[name], path=where)
+        function = functions[name]
+        function.validate(args, where)
+        named = reference_of(function, args)
+        if named is not None and not exists(*named):
+            raise TemplateError(_UNDEFINED[named[0]].format(function=name, name=named[1]), path=where)
+
+
+def reference_of(function: ModuleType, args: Any) -> tuple[str, str] | None:
+    """The `(kind, name)` a validated call depends on, if its function says."""
+    reference = getattr(function, "reference", None)
+    return reference(args) if reference is not None else None
+
+
+_UNDEFINED = {
+    "resource": "{function} refers to undefined resource '{name}'",
+    "parameter": "{function} refers to undefined parameter '{name}'",
+    "file": "no content for {function} '{name}' in the files map",
+}

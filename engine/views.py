@@ -1,0 +1,75 @@
+"""Render stacks, resources, events and outputs in the JSON shapes of Heat's v1 API."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from engine.store.models import Event, Resource, Stack
+
+HIDDEN = "******"
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def stack_link(base: str, stack: Stack) -> str:
+    return f"{base}/v1/{stack.project}/stacks/{stack.name}/{stack.id}"
+
+
+def stack_summary(stack: Stack, base: str) -> dict[str, Any]:
+    return {
+        "id": stack.id, "stack_name": stack.name, "description": stack.description,
+        "stack_status": f"{stack.action}_{stack.status}", "stack_status_reason": stack.status_reason,
+        "creation_time": iso(stack.created_at), "updated_time": iso(stack.updated_at),
+        "deletion_time": iso(stack.deleted_at), "project": stack.project,
+        "stack_user_project_id": stack.project, "parent": stack.owner_id, "stack_owner": None,
+        "tags": None, "links": [{"href": stack_link(base, stack), "rel": "self"}],
+    }
+
+
+def stack_detail(stack: Stack, base: str, parameters: dict[str, Any], hidden: set[str],
+                 outputs: list[dict]) -> dict[str, Any]:
+    shown = {k: (HIDDEN if k in hidden else _param_text(v)) for k, v in parameters.items()}
+    shown.update({"OS::stack_name": stack.name, "OS::stack_id": stack.id, "OS::project_id": stack.project})
+    return {**stack_summary(stack, base), "parameters": shown, "outputs": outputs,
+            "timeout_mins": int(stack.timeout_mins) if stack.timeout_mins == int(stack.timeout_mins)
+            else stack.timeout_mins, "disable_rollback": stack.disable_rollback,
+            "template_description": stack.description, "capabilities": [],
+            "notification_topics": []}
+
+
+def _param_text(value: Any) -> str:
+    import json
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def resource_view(row: Resource, stack: Stack, base: str, required_by: list[str]) -> dict[str, Any]:
+    link = stack_link(base, stack)
+    return {
+        "resource_name": row.name, "logical_resource_id": row.name,
+        "physical_resource_id": row.physical_id or "", "resource_type": row.type,
+        "resource_status": f"{row.action}_{row.status}", "resource_status_reason": row.status_reason,
+        "creation_time": iso(row.created_at), "updated_time": iso(row.updated_at),
+        "required_by": required_by,
+        "links": [{"href": f"{link}/resources/{row.name}", "rel": "self"}, {"href": link, "rel": "stack"}],
+    }
+
+
+def event_view(event: Event, stack: Stack, base: str) -> dict[str, Any]:
+    link = stack_link(base, stack)
+    return {
+        "id": event.id, "event_time": iso(event.created_at), "resource_name": event.resource_name,
+        "logical_resource_id": event.resource_name, "physical_resource_id": event.physical_id or "",
+        "resource_status": f"{event.action}_{event.status}", "resource_status_reason": event.reason,
+        "resource_type": event.resource_type,
+        "links": [{"href": f"{link}/resources/{event.resource_name}/events/{event.id}", "rel": "self"},
+                  {"href": f"{link}/resources/{event.resource_name}", "rel": "resource"},
+                  {"href": link, "rel": "stack"}],
+    }

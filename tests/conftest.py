@@ -1,0 +1,58 @@
+"""Shared fixtures: real stores (SQLite file and PostgreSQL), a real Hearth server on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from tests.support import PG_URL, start_server, stop_server
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """A database of its own on the PostgreSQL server; required when CI is set."""
+    import sqlalchemy
+    admin = sqlalchemy.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            name = "hearth_test_" + uuid.uuid4().hex[:12]
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except Exception as error:  # noqa: BLE001 - any failure to reach it decides fail/skip
+        admin.dispose()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_URL}: {error}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with admin.connect() as connection:
+        connection.exec_driver_sql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.dispose()
+
+
+def _reset_postgres(url: str) -> None:
+    import sqlalchemy
+    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Each test using it runs on a fresh SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/hearth.db"
+    url = request.getfixturevalue("postgres_server_url")
+    _reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def hearth(tmp_path):
+    server = start_server(tmp_path)
+    yield server
+    stop_server(server)

@@ -1,0 +1,102 @@
+"""Test support shared by all suites: waiting on conditions, a real Hearth server on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("HEARTH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.02,
+             message: str = "condition") -> object:
+    """Poll `condition` until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+class RunningServer:
+    """A real Hearth server (engine, orchestration and guest API) on 127.0.0.1 in this process."""
+
+    def __init__(self, config, app, httpd, thread):
+        self.config, self.app, self.httpd, self.thread = config, app, httpd, thread
+        self.service = app.extensions["hearth"]
+        self.url = f"http://127.0.0.1:{httpd.server_port}"
+        self.api = f"{self.url}/v1/admin"
+        self.http = requests.Session()
+
+    def create_stack(self, name: str, template: str | Path, *, parameters=None, files=None,
+                     template_name: str | None = None, expect: int = 201) -> requests.Response:
+        text = Path(template).read_text() if isinstance(template, Path) else template
+        body = {"stack_name": name, "template": text, "files": files or {},
+                "parameters": parameters or {},
+                "template_name": template_name or (Path(template).name if isinstance(template, Path) else "template.yaml")}
+        response = self.http.post(f"{self.api}/stacks", json=body, timeout=30)
+        assert response.status_code == expect, response.text
+        return response
+
+    def stack(self, name_or_id: str) -> dict:
+        response = self.http.get(f"{self.api}/stacks/{name_or_id}", timeout=30)
+        response.raise_for_status()
+        return response.json()["stack"]
+
+    def wait_stack(self, name_or_id: str, statuses: tuple[str, ...], timeout: float = 60) -> dict:
+        def settled():
+            stack = self.stack(name_or_id)
+            return stack if stack["stack_status"] in statuses or stack["stack_status"].endswith("FAILED") else None
+        return wait_for(settled, timeout, 0.05, f"stack {name_or_id} to reach {statuses}")
+
+    def resources(self, name: str) -> dict[str, dict]:
+        stack = self.stack(name)
+        response = self.http.get(f"{self.api}/stacks/{name}/{stack['id']}/resources", timeout=30)
+        return {r["resource_name"]: r for r in response.json()["resources"]}
+
+    def outputs(self, name: str) -> dict:
+        return {o["output_key"]: o.get("output_value") for o in self.stack(name)["outputs"]}
+
+    def delete(self, name: str, timeout: float = 60) -> dict:
+        stack = self.stack(name)
+        response = self.http.delete(f"{self.api}/stacks/{name}/{stack['id']}", timeout=30)
+        assert response.status_code == 204, response.text
+        return wait_for(lambda: (lambda s: s if s["stack_status"] in ("DELETE_COMPLETE", "DELETE_FAILED") else None)(
+            self.stack(stack["id"])), timeout, 0.05, f"stack {name} to be deleted")
+
+
+def start_server(tmp_path: Path, db_url: str | None = None, **settings) -> RunningServer:
+    from werkzeug.serving import make_server
+
+    from engine.config import Config
+    from metadata_server import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = Config.from_env({}, db_url=db_url or f"sqlite:///{tmp_path}/hearth.db",
+                             data_dir=str(tmp_path / "data"), port=port, **settings)
+    app = create_app(config)
+    httpd = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    return RunningServer(config, app, httpd, thread)
+
+
+def stop_server(server: RunningServer) -> None:
+    server.http.close()
+    server.httpd.shutdown()
+    server.httpd.server_close()
+    server.service.stop()
+    server.service.runtime.store.dispose()
+
+

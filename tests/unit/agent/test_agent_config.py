@@ -1,0 +1,64 @@
+"""agent.config: the bootstrap document, CLI defaults and the state layout."""
+
+import json
+import stat
+
+import pytest
+
+from agent.config import ConfigError, StateLayout, build_parser, from_args, load_bootstrap
+
+
+def write(tmp_path, document):
+    path = tmp_path / "bootstrap.json"
+    path.write_text(json.dumps(document) if not isinstance(document, str) else document)
+    return path
+
+
+def test_bootstrap_is_loaded_and_hides_the_credential(tmp_path):
+    bootstrap = load_bootstrap(write(tmp_path, {
+        "server_id": "s1", "base_url": "http://h:8004/", "credential": "hgc_secret",
+        "metadata_url": "http://h:8004/guest/v1/servers/s1/metadata", "collectors": ["hearth"]}))
+    assert bootstrap.base_url == "http://h:8004"
+    assert bootstrap.collectors == ("hearth",)
+    assert "hgc_secret" not in repr(bootstrap)
+
+
+def test_metadata_url_and_collectors_have_defaults(tmp_path):
+    bootstrap = load_bootstrap(write(tmp_path, {"server_id": "s1", "base_url": "http://h",
+                                                "credential": "c"}))
+    assert bootstrap.metadata_url == "http://h/guest/v1/servers/s1/metadata"
+    assert bootstrap.collectors == ("hearth",)
+
+
+@pytest.mark.parametrize("document, message", [
+    ("{", "cannot read"), ([], "JSON object"),
+    ({"server_id": "s", "base_url": "http://h"}, "credential"),
+    ({"server_id": "s", "base_url": "http://h", "credential": "c", "collectors": "hearth"},
+     "collectors")])
+def test_bad_bootstrap(tmp_path, document, message):
+    with pytest.raises(ConfigError, match=message):
+        load_bootstrap(write(tmp_path, document))
+
+
+def test_missing_bootstrap(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_bootstrap(tmp_path / "absent.json")
+
+
+def test_cli_defaults_and_hooks_path(tmp_path):
+    path = write(tmp_path, {"server_id": "s1", "base_url": "http://h", "credential": "c"})
+    args = build_parser().parse_args(["--bootstrap", str(path), "--state-dir", "state",
+                                      "--hooks-path", "/a:/b"])
+    config = from_args(args)
+    assert (config.poll_wait, config.once, config.log_level) == (55.0, False, "INFO")
+    assert [str(p) for p in config.hooks_path] == ["/a", "/b"]
+    assert config.state.root.is_absolute()
+
+
+def test_layout_creates_private_directories(tmp_path):
+    layout = StateLayout(tmp_path / "state")
+    layout.create()
+    for directory in (layout.root, layout.cache_dir, layout.deployed_dir, layout.runs_dir,
+                      layout.outbox_dir):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert layout.run_dir("../x").parent == layout.runs_dir

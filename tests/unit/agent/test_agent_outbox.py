@@ -1,0 +1,141 @@
+"""agent.outbox against a real HTTP stand-in for the guest API: delivery, retries, 409, 404, persistence."""
+
+import json
+import threading
+import time
+
+from agent.outbox import Outbox, retry_after_seconds
+
+
+class Clock:
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def make_outbox(tmp_path, session, guest, **kwargs):
+    kwargs.setdefault("jitter", lambda: 0.0)
+    return Outbox(tmp_path / "outbox", session, guest.base_url, guest.credential, **kwargs)
+
+
+def test_put_then_flush_delivers_and_removes(tmp_path, session, guest):
+    outbox = make_outbox(tmp_path, session, guest)
+    outbox.put("dep-1", {"deploy_status_code": 0, "result": "ok"})
+    assert (tmp_path / "outbox" / "dep-1.json").exists()
+    assert outbox.flush() == 0
+    assert [(s["entry_id"], s["body"], s["authorization"]) for s in guest.signals] == [
+        ("dep-1", {"deploy_status_code": 0, "result": "ok"}, f"Bearer {guest.credential}")]
+    assert outbox.pending() == [] and not (tmp_path / "outbox" / "dep-1.json").exists()
+
+
+def test_503_twice_then_200_is_retried_until_delivered(tmp_path, session, guest):
+    guest.signal_statuses["dep-1"] = [503, 503]
+    outbox = make_outbox(tmp_path, session, guest, jitter=lambda: 0.1)
+    outbox.put("dep-1", {"deploy_status_code": 0})
+    assert outbox.flush(deadline=time.monotonic() + 10) == 0
+    assert len(guest.signal_attempts) == 3 and len(guest.signals) == 1
+
+
+def test_409_counts_as_delivered_and_is_recorded(tmp_path, session, guest):
+    guest.signal_statuses["dep-1"] = [409]
+    outbox = make_outbox(tmp_path, session, guest)
+    outbox.put("dep-1", {"deploy_status_code": 0})
+    assert outbox.flush() == 0
+    record = json.loads((tmp_path / "outbox" / "done" / "dep-1.json").read_text())
+    assert record["status"] == 409 and record["payload"] == {"deploy_status_code": 0}
+    assert len(guest.signal_attempts) == 1 and outbox.pending() == []
+
+
+def test_404_moves_the_item_to_dead(tmp_path, session, guest):
+    guest.signal_statuses["dep-1"] = [404]
+    outbox = make_outbox(tmp_path, session, guest)
+    outbox.put("dep-1", {"deploy_status_code": 1})
+    assert outbox.flush() == 0
+    assert json.loads((tmp_path / "outbox" / "dead" / "dep-1.json").read_text())["status"] == 404
+    assert outbox.pending() == []
+
+
+def test_429_honours_retry_after(tmp_path, session, guest):
+    clock = Clock()
+    guest.signal_statuses["dep-1"] = [429]
+    outbox = make_outbox(tmp_path, session, guest, clock=clock)
+    outbox.put("dep-1", {})
+    assert outbox.flush() == 1
+    [item] = outbox.pending()
+    assert item["attempts"] == 1 and item["next_attempt_at"] == clock.now + 7
+    assert outbox.flush() == 1 and len(guest.signal_attempts) == 1  # not due yet
+    clock.now += 7
+    assert outbox.flush() == 0 and len(guest.signals) == 1
+
+
+def test_backoff_persists_across_a_new_outbox(tmp_path, session, guest):
+    clock = Clock()
+    guest.signal_statuses["dep-1"] = [503, 503]
+    first = make_outbox(tmp_path, session, guest, clock=clock, jitter=lambda: 1.0)
+    first.put("dep-1", {"deploy_status_code": 0})
+    assert first.flush() == 1
+    clock.now += 0.5
+    assert first.flush() == 1
+    [item] = first.pending()
+    assert (item["attempts"], item["next_attempt_at"]) == (2, clock.now + 1.0)
+    assert "HTTP 503" in item["last_error"]
+
+    second = make_outbox(tmp_path, session, guest, clock=clock, jitter=lambda: 1.0)
+    assert second.flush() == 1 and len(guest.signal_attempts) == 2  # still backing off
+    assert second.flush(force=True) == 0  # start-up delivers old items at once
+    assert len(guest.signals) == 1
+
+
+def test_connection_error_keeps_the_item(tmp_path, session, guest):
+    clock = Clock()
+    outbox = Outbox(tmp_path / "outbox", session, "http://127.0.0.1:9", "c", clock=clock,
+                    jitter=lambda: 1.0)
+    outbox.put("dep-1", {})
+    assert outbox.flush() == 1
+    [item] = outbox.pending()
+    assert item["attempts"] == 1 and item["next_attempt_at"] == clock.now + 0.5
+    assert "ConnectionError" in item["last_error"]
+
+
+def test_background_sender_delivers_at_once(tmp_path, session, guest, wait_for):
+    outbox = make_outbox(tmp_path, session, guest)
+    stop = threading.Event()
+    sender = outbox.start_sender(stop)
+    try:
+        outbox.put("dep-1", {"n": 1})
+        wait_for(lambda: guest.signals, timeout=5, message="signal")
+        outbox.put("dep-2", {"n": 2})
+        wait_for(lambda: len(guest.signals) == 2, timeout=5, message="second signal")
+    finally:
+        stop.set()
+        outbox.wake()
+        sender.join(5)
+    assert not sender.is_alive()
+    assert [s["entry_id"] for s in guest.signals] == ["dep-1", "dep-2"]
+
+
+def test_unsafe_ids_are_stored_under_a_hashed_name_and_quoted_in_the_url(
+        tmp_path, session, guest):
+    outbox = make_outbox(tmp_path, session, guest)
+    outbox.put("odd id?x=1#y", {})
+    [path] = (tmp_path / "outbox").glob("*.json")
+    assert path.name.startswith("id-")
+    assert outbox.flush() == 0
+    assert [s["entry_id"] for s in guest.signals] == ["odd id?x=1#y"]
+
+
+def test_corrupt_item_is_set_aside(tmp_path, session, guest):
+    outbox = make_outbox(tmp_path, session, guest)
+    (tmp_path / "outbox" / "broken.json").write_text("{")
+    assert outbox.flush() == 0
+    assert [p.name.startswith("broken.json.corrupt-")
+            for p in (tmp_path / "outbox").iterdir()] == [True]
+
+
+def test_retry_after_parsing():
+    assert retry_after_seconds("3", 0) == 3.0
+    assert retry_after_seconds(None, 0) is None
+    assert retry_after_seconds("soon", 0) is None
+    assert retry_after_seconds("Thu, 01 Jan 1970 00:01:40 GMT", 40.0) == 60.0

@@ -1,0 +1,221 @@
+"""Stack lifecycle through engine.service on real stores (SQLite file and PostgreSQL), no agents."""
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from sqlalchemy import text
+
+from engine.config import Config
+from engine.errors import Conflict, NotFound, TemplateError
+from engine.guest import GuestAuth
+from engine.service import build_service
+from tests.support import wait_for
+
+
+@pytest.fixture
+def service(db_url, tmp_path):
+    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
+    svc.start()
+    yield svc
+    svc.stop()
+    svc.runtime.store.dispose()
+
+
+def create(service, name, template, **body):
+    return service.create_stack("admin", {"stack_name": name, "template": template,
+                                          "template_name": f"{name}.yaml", **body})["id"]
+
+
+def settle(service, stack_id, timeout=30):
+    def done():
+        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
+        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+    return wait_for(done, timeout, message="the stack to settle")
+
+
+def events(service, stack_id):
+    return [(e["resource_name"], e["resource_status"]) for e in service.list_events("admin", stack_id)]
+
+
+CHAIN = """heat_template_version: 2018-08-31
+parameters:
+  word: {type: string, default: hi}
+resources:
+  first: {type: OS::Heat::Value, properties: {value: {get_param: word}}}
+  second:
+    type: OS::Heat::Value
+    properties: {value: {str_replace: {template: "$w and more", params: {$w: {get_attr: [first, value]}}}}}
+  third: {type: OS::Heat::Value, properties: {value: {list_join: ["-", [{get_attr: [second, value]}, x]]}}}
+  side: {type: OS::Heat::None}
+outputs:
+  result: {value: {get_attr: [third, value]}}
+"""
+
+
+def test_chain_runs_in_dependency_order_and_deletes_in_reverse(service):
+    stack_id = create(service, "chain", CHAIN, parameters={"word": "hello"})
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
+    assert service.show_output("admin", stack_id, "result")["output_value"] == "hello and more-x"
+    log = events(service, stack_id)
+    assert log[0] == ("chain", "CREATE_IN_PROGRESS") and log[-1] == ("chain", "CREATE_COMPLETE")
+    assert log.index(("first", "CREATE_COMPLETE")) < log.index(("second", "CREATE_IN_PROGRESS"))
+    assert log.index(("second", "CREATE_COMPLETE")) < log.index(("third", "CREATE_IN_PROGRESS"))
+    service.delete_stack("admin", stack_id)
+    assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
+    log = events(service, stack_id)
+    assert log.index(("third", "DELETE_COMPLETE")) < log.index(("second", "DELETE_IN_PROGRESS"))
+    assert log.index(("second", "DELETE_COMPLETE")) < log.index(("first", "DELETE_IN_PROGRESS"))
+    with pytest.raises(NotFound):
+        service.find_stack("admin", "chain")
+    assert service.find_stack("admin", stack_id).id == stack_id  # deleted stacks stay visible by id
+
+
+def test_duplicate_name_and_bad_parameters_are_refused(service):
+    create(service, "dup", CHAIN)
+    with pytest.raises(Conflict):
+        create(service, "dup", CHAIN)
+    with pytest.raises(TemplateError) as error:
+        create(service, "other", CHAIN, parameters={"nope": "x"})
+    assert "nope" in str(error.value)
+
+
+HIDDEN = """heat_template_version: 2018-08-31
+parameters:
+  db_password: {type: string, hidden: true}
+resources:
+  secret: {type: OS::Heat::RandomString, properties: {length: 24}}
+  holder: {type: OS::Heat::Value, properties: {value: {get_resource: secret}}}
+outputs:
+  random: {value: {get_attr: [secret, value]}}
+"""
+
+
+def test_hidden_parameters_and_random_strings_are_encrypted_at_rest(service):
+    password = "s3cret-Pa55word-do-not-store"
+    stack_id = create(service, "hidden", HIDDEN, parameters={"db_password": password})
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    shown = service.show_stack("admin", stack_id)
+    assert shown["parameters"]["db_password"] == "******"
+    random_value = shown["outputs"][0]["output_value"]
+    assert isinstance(random_value, str) and len(random_value) == 24
+    with service.runtime.store.engine.connect() as connection:
+        dump = "".join(str(row) for table in ("stacks", "resources", "events")
+                       for row in connection.execute(text(f"SELECT * FROM {table}")))
+    assert password not in dump
+    assert "Value" in dump  # the dump really has content
+
+
+DEPLOY = """heat_template_version: 2018-08-31
+resources:
+  config:
+    type: OS::Heat::SoftwareConfig
+    properties:
+      group: script
+      config: "#!/bin/sh\\n"
+      inputs: [{name: colour}]
+      outputs: [{name: shade}, {name: broken, error_output: true}]
+  server: {type: OS::Heat::DeployedServer}
+  deploy:
+    type: OS::Heat::SoftwareDeployment
+    properties:
+      config: {get_resource: config}
+      server: {get_resource: server}
+      input_values: {colour: blue, extra: 7}
+outputs:
+  shade: {value: {get_attr: [deploy, shade]}}
+  code: {value: {get_attr: [deploy, deploy_status_code]}}
+"""
+
+
+def _entry(service, stack_id):
+    from engine.store.models import Server
+
+    def server_id():
+        return {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}["server"]["physical_resource_id"]
+
+    def entry():
+        with service.runtime.store.session() as session:
+            row = session.get(Server, server_id())
+            doc = row.metadata_doc if row else {}
+        return doc["deployments"][0] if doc.get("deployments") else None
+    return wait_for(entry, 30, message="the deployment to reach the server metadata")
+
+
+def _signal_auth(entry) -> GuestAuth:
+    url = next(i["value"] for i in entry["inputs"] if i["name"] == "deploy_signal_id")
+    query = parse_qs(urlparse(url).query)
+    return GuestAuth(expires=query["expires"][0], signature=query["signature"][0])
+
+
+def test_deployment_entry_has_heats_shape_and_signal_completes_it(service):
+    stack_id = create(service, "deploy", DEPLOY)
+    entry = _entry(service, stack_id)
+    assert set(entry) == {"id", "name", "group", "creation_time", "config", "inputs", "outputs", "options"}
+    names = [i["name"] for i in entry["inputs"]]
+    assert names[:2] == ["colour", "extra"]
+    assert names[2:] == ["deploy_server_id", "deploy_action", "deploy_stack_id", "deploy_resource_name",
+                         "deploy_signal_transport", "deploy_signal_id", "deploy_signal_verb"]
+    values = {i["name"]: i["value"] for i in entry["inputs"]}
+    assert values["deploy_stack_id"] == f"deploy/{stack_id}" and values["deploy_action"] == "CREATE"
+    result = service.guest.signal_deployment(_signal_auth(entry), entry["id"],
+                                             {"deploy_status_code": 0, "shade": "navy", "junk": 1})
+    assert result["status"] == "COMPLETE"
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_COMPLETE"
+    assert service.show_output("admin", stack_id, "shade")["output_value"] == "navy"
+    # the same signal again is harmless; a different one is refused
+    again = service.guest.signal_deployment(_signal_auth(entry), entry["id"],
+                                            {"deploy_status_code": 0, "shade": "navy"})
+    assert again["status"] == "COMPLETE"
+    with pytest.raises(Conflict):
+        service.guest.signal_deployment(_signal_auth(entry), entry["id"], {"deploy_status_code": 1})
+
+
+def test_error_output_fails_the_deployment(service):
+    stack_id = create(service, "errout", DEPLOY)
+    entry = _entry(service, stack_id)
+    service.guest.signal_deployment(_signal_auth(entry), entry["id"], {"broken": "bad config"})
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_FAILED"
+    assert "broken : bad config" in stack["stack_status_reason"]
+
+
+def test_engine_restart_resumes_a_waiting_stack(db_url, tmp_path):
+    config = Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed")
+    first = build_service(config)
+    first.start()
+    stack_id = create(first, "resume", DEPLOY)
+    entry = _entry(first, stack_id)
+    first.stop()  # the engine goes away while the deployment waits
+    first.runtime.store.dispose()
+    second = build_service(config)
+    second.start()
+    try:
+        second.guest.signal_deployment(_signal_auth(entry), entry["id"], {"shade": "red"})
+        stack = settle(second, stack_id)
+        assert stack["stack_status"] == "CREATE_COMPLETE"
+        assert second.show_output("admin", stack_id, "shade")["output_value"] == "red"
+    finally:
+        second.stop()
+        second.runtime.store.dispose()
+
+
+def test_stack_timeout_fails_waiting_resources(service):
+    stack_id = create(service, "slow", DEPLOY, timeout_mins=0.02)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_FAILED"
+    assert "timed out" in stack["stack_status_reason"]
+
+
+def test_events_long_poll_returns_when_an_event_arrives(service):
+    import threading
+    stack_id = create(service, "poll", CHAIN)
+    settle(service, stack_id)
+    last = service.list_events("admin", stack_id)[-1]["id"]
+    threading.Timer(0.2, service.delete_stack, ("admin", stack_id)).start()
+    later = service.list_events("admin", stack_id, marker=last, wait=20)
+    assert later and later[0]["resource_status"] == "DELETE_IN_PROGRESS"
+    json.dumps(later)  # the answer is plain JSON
