@@ -162,8 +162,7 @@ class Agent:
     def deploy_all(self, metadata: dict) -> bool:
         """Apply ``metadata["deployments"]`` in the order given; False when an entry hit an error."""
         deployments = metadata.get("deployments")
-        if not isinstance(deployments, list):
-            return True
+        deployments = deployments if isinstance(deployments, list) else []
         self.status.pass_started()
         error = None
         for entry in deployments:

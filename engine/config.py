@@ -28,7 +28,7 @@ class Config:
     longpoll_max_wait: int = _setting(60, "longest a guest long-poll is held, in seconds")
     credential_ttl: int = _setting(30 * 24 * 3600, "lifetime of guest credentials, in seconds")
     presigned_url_ttl: int = _setting(7 * 24 * 3600, "lifetime of pre-signed signal URLs, in seconds")
-    max_signal_bytes: int = _setting(1024 * 1024, "largest accepted signal body (at least Heat's 1 MiB)")
+    max_signal_bytes: int = _setting(4 * 1024 * 1024, "largest accepted signal body (Heat: 1 MiB; an agent result carries up to 1 MiB of stdout plus 1 MiB of stderr)")
     max_template_bytes: int = _setting(4 * 1024 * 1024, "largest accepted stack create request body")
     engine_workers: int = _setting(8, "threads that run resource handlers that may block")
 

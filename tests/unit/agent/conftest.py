@@ -17,8 +17,6 @@ from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
 REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:  # the package is not installed; pytest does not add the rootdir
-    sys.path.insert(0, str(REPO))
 CREDENTIAL = "hgc_test-credential-0123456789"
 SERVER_ID = "srv-1"
 

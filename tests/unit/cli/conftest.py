@@ -2,21 +2,13 @@
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 
-# The repository is not installed into .venv and pytest puts only this folder on sys.path;
-# the shared pyproject/conftest that would fix it for everyone is not ours to edit.
-ROOT = str(Path(__file__).resolve().parents[3])
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from flask import Flask, jsonify, redirect, request  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from flask import Flask, jsonify, redirect, request
+from werkzeug.serving import make_server
 
 from engine.cli import Runtime  # noqa: E402
 

@@ -1,0 +1,89 @@
+"""The issue's by-hand path: `hearth server` as a process, then the `hearth` CLI against it."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_end_to_end import FAILING, agent_pids
+from tests.support import ROOT, wait_for
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def server_process(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "HEARTH_URL": f"http://127.0.0.1:{port}", "XDG_STATE_HOME": str(tmp_path / "state")}
+    log = tmp_path / "server.log"
+    with open(log, "w") as handle:
+        process = subprocess.Popen([str(BIN / "hearth"), "server", "--db", f"sqlite:///{tmp_path}/x.db",
+                                    "--port", str(port)], env=env, cwd=tmp_path,
+                                   stdout=subprocess.DEVNULL, stderr=handle)
+
+    def listening():
+        assert process.poll() is None, log.read_text()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+    wait_for(listening, 30, 0.05, "hearth server to listen")
+    yield env, str(tmp_path / "state" / "hearth")
+    process.terminate()
+    assert process.wait(timeout=30) == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
+def hearth(env, *args, cwd=None):
+    return subprocess.run([str(BIN / "hearth"), *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_create_wait_output_and_delete_with_the_cli(server_process, tmp_path):
+    env, data_dir = server_process
+    created = hearth(env, "stack", "create", "demo", "-t", str(ROOT / "examples" / "hello-world.yaml"), "--wait")
+    assert created.returncode == 0, created.stderr
+    assert "[deploy_one]: CREATE_COMPLETE" in created.stdout
+    assert "CREATE_COMPLETE" in created.stdout
+    shown = hearth(env, "output", "show", "demo", "-f", "json")
+    assert shown.returncode == 0, shown.stderr
+    outputs = json.loads(shown.stdout)
+    assert outputs["server_one_result"] == "Hello from server_one"
+    assert outputs["server_two_result"] == "Hello from server_two"
+    listed = hearth(env, "stack", "list", "-f", "json")
+    assert [s["stack_name"] for s in json.loads(listed.stdout)] == ["demo"]
+    resources = json.loads(hearth(env, "resource", "list", "demo", "-f", "json").stdout)
+    assert {r["resource_status"] for r in resources} == {"CREATE_COMPLETE"}
+    assert len(agent_pids(data_dir)) == 2
+    deleted = hearth(env, "stack", "delete", "demo", "--wait")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "DELETE_COMPLETE" in deleted.stdout
+    wait_for(lambda: not agent_pids(data_dir), 10, message="agents to exit")
+
+
+def test_wait_exits_non_zero_with_the_reason_when_create_fails(server_process, tmp_path):
+    env, _ = server_process
+    template = tmp_path / "broken.yaml"
+    template.write_text(FAILING)
+    created = hearth(env, "stack", "create", "broken", "-t", str(template), "--wait")
+    assert created.returncode == 1
+    assert "ERROR:" in created.stderr and "the disk is full" in created.stderr
+
+
+def test_template_error_from_the_cli_names_file_line_and_path(server_process, tmp_path):
+    env, _ = server_process
+    template = tmp_path / "web.yaml"
+    template.write_text("heat_template_version: 2018-08-31\nresources:\n  web:\n    type: OS::Heat::Value\n"
+                        "    properties:\n      valu: 1\n")
+    created = hearth(env, "stack", "create", "bad", "-t", str(template))
+    assert created.returncode == 1
+    assert "web.yaml:6: resources.web.properties.valu: unknown property 'valu'" in created.stderr
