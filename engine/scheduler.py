@@ -21,7 +21,6 @@ from sqlalchemy import insert, select, update
 from engine import credentials
 from engine.errors import HearthError, TemplateError
 from engine.resources.base import Done, ResourceState, Waiting
-from engine.resources.schema import validate_properties
 from engine.runtime import Runtime
 from engine.stacks import DefinitionCache, Resolver
 from engine.store.models import Event, Resource as ResourceRow, Server, Stack
@@ -303,7 +302,7 @@ class Scheduler:
         path = ("resources", snap.name, "properties")
         try:
             raw = template.resolve(definition.properties, resolver, path) if definition else {}
-            properties = validate_properties(snap.cls.properties_schema, raw)
+            properties = snap.cls.check_properties(raw)
             metadata = template.resolve(definition.metadata, resolver, ("resources", snap.name, "metadata")) \
                 if definition and definition.metadata else {}
         except TemplateError as error:

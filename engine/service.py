@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from engine import guest, views
 from engine.errors import Conflict, HearthError, InvalidRequest, NotFound, TemplateError
 from engine.resources import types as resource_types
-from engine.resources.schema import validate_properties
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
 from engine.stacks import Definition, Resolver, build_environment
@@ -116,7 +115,7 @@ class Service:
         for name, resource in template.resources.items():
             cls = definition.resource_class(self.types, name)
             try:
-                validate_properties(cls.properties_schema, resource.properties, unresolved=unresolved)
+                cls.check_properties(resource.properties, unresolved=unresolved)
             except TemplateError as error:
                 raise template.error(error.reason, ("resources", name, "properties") + error.path) from None
 

@@ -56,3 +56,11 @@ def hearth(tmp_path):
     server = start_server(tmp_path)
     yield server
     stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def shared_hearth(tmp_path_factory):
+    """One server for a whole module, for tests that only read or only fail requests."""
+    server = start_server(tmp_path_factory.mktemp("hearth"))
+    yield server
+    stop_server(server)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.errors import ResourceFailure
-from engine.resources.schema import Prop
+from engine.resources.schema import Prop, validate_properties
 
 if TYPE_CHECKING:
     from engine.runtime import Runtime
@@ -64,6 +64,15 @@ class Resource:
     dynamic_attributes: ClassVar[bool] = False
     # Cheap and side-effect free: run on the scheduler thread and re-run safely after a crash.
     inline: ClassVar[bool] = False
+    # Accepts any properties without checking them (OS::Heat::None stands in for any type).
+    open_properties: ClassVar[bool] = False
+
+    @classmethod
+    def check_properties(cls, values: Any, unresolved=None) -> dict[str, Any]:
+        """Validated properties with defaults; errors carry the path inside `properties`."""
+        if cls.open_properties:
+            return dict(values or {})
+        return validate_properties(cls.properties_schema, values, unresolved=unresolved)
 
     def __init__(self, runtime: "Runtime", state: ResourceState, properties: dict[str, Any]):
         self.runtime = runtime

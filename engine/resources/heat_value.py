@@ -14,6 +14,7 @@ class NoneResource(Resource):
 
     type_name = "OS::Heat::None"
     inline = True
+    open_properties = True
     dynamic_attributes = True
 
     def create(self) -> Done:

@@ -54,13 +54,16 @@ def _parse_one(entry: Any, parameter_type: str, version: str, path: tuple,
         raise TemplateError(f"a constraint must be a map, not {type_name(entry)}", path=path)
     kinds = [key for key in entry if key != "description"]
     if len(kinds) != 1 or kinds[0] not in APPLIES_TO:
-        raise TemplateError("a constraint needs exactly one of: " + ", ".join(APPLIES_TO), path=path)
+        raise TemplateError("a constraint needs exactly one of: " + ", ".join(APPLIES_TO),
+                            path=path)
     kind = kinds[0]
     description = entry.get("description")
     if description is not None and not isinstance(description, str):
-        raise TemplateError("a constraint's description must be a string", path=path + ("description",))
+        raise TemplateError("a constraint's description must be a string",
+                            path=path + ("description",))
     if parameter_type not in APPLIES_TO[kind]:
-        raise TemplateError(f"'{kind}' does not apply to a {parameter_type} parameter", path=path + (kind,))
+        raise TemplateError(f"'{kind}' does not apply to a {parameter_type} parameter",
+                            path=path + (kind,))
     if kind == "modulo" and not since(version, MODULO_SINCE):
         raise TemplateError(f"'modulo' needs heat_template_version {MODULO_SINCE} or later",
                             path=path + (kind,))
@@ -72,7 +75,8 @@ def _bounds(spec: Any, path: tuple, whole: bool) -> tuple[Any, Any]:
         raise TemplateError("expected a map with 'min', 'max' or both", path=path)
     for key, bound in spec.items():
         if isinstance(bound, bool) or not isinstance(bound, int if whole else (int, float)):
-            raise TemplateError(f"'{key}' must be {'an integer' if whole else 'a number'}", path=path + (key,))
+            raise TemplateError(f"'{key}' must be {'an integer' if whole else 'a number'}",
+                                path=path + (key,))
     low, high = spec.get("min"), spec.get("max")
     if low is not None and high is not None and low > high:
         raise TemplateError(f"'min' ({low}) is greater than 'max' ({high})", path=path)
@@ -86,7 +90,8 @@ def _modulo(spec: Any, path: tuple, convert) -> tuple[int, int]:
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in (step, offset)):
         raise TemplateError("'step' and 'offset' must be integers", path=path)
     if step < 1 or not 0 <= offset < step:
-        raise TemplateError("'step' must be positive and 'offset' between 0 and step - 1", path=path)
+        raise TemplateError("'step' must be positive and 'offset' between 0 and step - 1",
+                            path=path)
     return step, offset
 
 
@@ -98,7 +103,8 @@ def _allowed_values(spec: Any, path: tuple, convert) -> tuple:
         try:
             allowed.append(convert(value))
         except (TypeError, ValueError):
-            raise TemplateError(f"{value!r} cannot be a value of this parameter", path=path + (number,)) from None
+            raise TemplateError(f"{value!r} cannot be a value of this parameter",
+                                path=path + (number,)) from None
     return tuple(allowed)
 
 

@@ -39,7 +39,7 @@ class Environment:
     filename: str = "environment"
 
     def resolve_type(self, resource_name: str, type_name: str) -> str:
-        """The type (or provider template name) that resource `resource_name` of `type_name` becomes.
+        """The type (or provider template name) that `resource_name`, of `type_name`, becomes.
 
         Each step tries the resource's own overrides, then the global mappings; in each, an
         exact name before the longest matching glob. Steps repeat until a type maps to nothing
@@ -113,7 +113,8 @@ def _line_for(lines: dict[tuple, int], path: tuple) -> int | None:
 def _environment(raw: dict, filename: str) -> Environment:
     for name, value in raw.items():
         if name not in SECTIONS:
-            raise TemplateError(f"unknown section {name!r} (allowed: {', '.join(SECTIONS)})", path=(name,))
+            raise TemplateError(f"unknown section {name!r} (allowed: {', '.join(SECTIONS)})",
+                                path=(name,))
         kind, word = (list, "a list") if name in _LIST_SECTIONS else (dict, "a map")
         if value is not None and not isinstance(value, kind):
             raise TemplateError(f"'{name}' must be {word}, not {type_name(value)}", path=(name,))
@@ -129,7 +130,8 @@ def _check_registry(registry: dict) -> None:
         path = ("resource_registry", key)
         if key == "resources":
             if not isinstance(value, dict):
-                raise TemplateError("'resources' must map resource names to their overrides", path=path)
+                raise TemplateError("'resources' must map resource names to their overrides",
+                                    path=path)
             for name, overrides in value.items():
                 if not isinstance(overrides, dict):
                     raise TemplateError("overrides must be a map", path=path + (name,))
@@ -147,11 +149,12 @@ def _check_mappings(mappings: dict, settings: tuple, path: tuple) -> None:
         if not isinstance(key, str) or not key:
             raise TemplateError("type names must be non-empty strings", path=path + (key,))
         if not isinstance(value, str) or not value:
-            raise TemplateError("must map to a type name or a template file name", path=path + (key,))
+            raise TemplateError("must map to a type name or a template file name",
+                                path=path + (key,))
 
 
 def merge_environments(environments: list[Environment]) -> Environment:
-    """One environment from several; a later one wins key by key, and per resource in `resources`."""
+    """One environment from several; a later one wins key by key (per resource in `resources`)."""
     merged = Environment(filename=", ".join(dict.fromkeys(env.filename for env in environments))
                          or "environment")
     overrides: dict[str, dict] = {}

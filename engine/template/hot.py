@@ -9,7 +9,12 @@ from engine.graph import Graph
 from engine.template.context import ResolveContext
 from engine.template.functions import functions_for, unavailable_for
 from engine.template.loader import load_yaml
-from engine.template.parameters import PSEUDO_PARAMETERS, ParameterSchema, parameter_values, parse_schema
+from engine.template.parameters import (
+    PSEUDO_PARAMETERS,
+    ParameterSchema,
+    parameter_values,
+    parse_schema,
+)
 from engine.template.sections import (
     OutputDefinition,
     ResourceDefinition,
@@ -32,14 +37,15 @@ def parse_template(source: str | dict, *, filename: str = "template",
     file and path only. With `files`, literal get_file names must be in it. Every problem
     raises TemplateError naming file, line and path; a dependency cycle raises DependencyCycle.
     """
-    if isinstance(source, str):
-        raw, lines = load_yaml(source, filename)
-    elif isinstance(source, dict):
-        # The caller keeps its dict; definitions must not change under us if it is reused.
-        raw, lines = copy.deepcopy(source), {}
-    else:
-        raise TemplateError(f"expected template text or a map, not {type(source).__name__}", file=filename)
+    if not isinstance(source, (str, dict)):
+        raise TemplateError(f"expected template text or a map, not {type(source).__name__}",
+                            file=filename)
     try:
+        if isinstance(source, str):
+            raw, lines = load_yaml(source, filename)
+        else:
+            # The caller keeps its dict; definitions must not change under us if it is reused.
+            raw, lines = copy.deepcopy(source), {}
         return Template(raw, filename=filename, lines=lines, files=files)
     except RecursionError:
         raise TemplateError("the template is nested too deeply", file=filename) from None
@@ -48,13 +54,14 @@ def parse_template(source: str | dict, *, filename: str = "template",
 class Template:
     """A validated HOT template. Build one with parse_template."""
 
-    def __init__(self, raw: dict, *, filename: str = "template", lines: Mapping[tuple, int] | None = None,
-                 files: Mapping[str, str] | None = None):
+    def __init__(self, raw: dict, *, filename: str = "template",
+                 lines: Mapping[tuple, int] | None = None, files: Mapping[str, str] | None = None):
         self.raw = raw
         self.filename = filename
         self.files = dict(files or {})
         # Paths from the loader hold list indices as ints; errors carry them as text.
-        self._lines = {tuple(str(segment) for segment in path): line for path, line in (lines or {}).items()}
+        self._lines = {tuple(str(segment) for segment in path): line
+                       for path, line in (lines or {}).items()}
         try:
             self._parse(check_files=files is not None)
         except TemplateError as error:
@@ -67,8 +74,8 @@ class Template:
         if not isinstance(raw, dict):
             raise TemplateError(f"a template must be a map, not {type(raw).__name__}")
         if "heat_template_version" not in raw:
-            raise TemplateError("'heat_template_version' is required (only HOT templates are supported)",
-                                path=("heat_template_version",))
+            raise TemplateError("'heat_template_version' is required "
+                                "(only HOT templates are supported)", path=("heat_template_version",))
         version = canonical_version(raw["heat_template_version"])
         if version is None:
             raise TemplateError(f"{raw['heat_template_version']!r} is not a supported version "
@@ -90,7 +97,8 @@ class Template:
         self.outputs: dict[str, OutputDefinition] = output_definitions(
             section(raw, "outputs", dict, "a map"), version, self.conditions, self.line_for)
         self._check_calls(check_files)
-        self._dependencies = {name: self._requirements(resource) for name, resource in self.resources.items()}
+        self._dependencies = {name: self._requirements(resource)
+                              for name, resource in self.resources.items()}
         self.graph().check_acyclic(file=self.filename)
 
     def _check_calls(self, check_files: bool) -> None:
@@ -106,7 +114,8 @@ class Template:
                 check_calls(getattr(resource, key), ("resources", name, key), self._functions,
                             self._unavailable, exists)
         for name, output in self.outputs.items():
-            check_calls(output.value, ("outputs", name, "value"), self._functions, self._unavailable, exists)
+            check_calls(output.value, ("outputs", name, "value"), self._functions, self._unavailable,
+                        exists)
 
     def _requirements(self, resource: ResourceDefinition) -> list[str]:
         required: dict[str, None] = {}
@@ -132,10 +141,11 @@ class Template:
 
     def error(self, message: str, path: tuple) -> TemplateError:
         """A TemplateError located in this template at `path`."""
-        return TemplateError(message, path=tuple(path), file=self.filename, line=self.line_for(path))
+        return TemplateError(message, path=tuple(path), file=self.filename,
+                             line=self.line_for(path))
 
     def dependencies(self) -> dict[str, set[str]]:
-        """For each resource, the resources it needs: get_resource and get_attr targets, and depends_on."""
+        """For each resource, the resources it needs: get_resource/get_attr targets and depends_on."""
         return {name: set(required) for name, required in self._dependencies.items()}
 
     def graph(self) -> Graph:
@@ -155,7 +165,10 @@ class Template:
 
     def resolve(self, snippet: Any, context: ResolveContext, path: tuple = ()) -> Any:
         """`snippet` with every function call evaluated; `path` locates it for errors."""
-        return self._resolve(snippet, context, tuple(path))
+        try:
+            return self._resolve(snippet, context, tuple(path))
+        except RecursionError:
+            raise self.error("the snippet is nested too deeply to resolve", path) from None
 
     def _resolve(self, snippet: Any, context: ResolveContext, path: tuple) -> Any:
         call = call_in(snippet, self._functions)
@@ -175,7 +188,9 @@ class Template:
                     raise
                 raise self.error(error.reason, path + error.path) from None
         if isinstance(snippet, dict):
-            return {key: self._resolve(value, context, path + (key,)) for key, value in snippet.items()}
+            return {key: self._resolve(value, context, path + (key,))
+                    for key, value in snippet.items()}
         if isinstance(snippet, list):
-            return [self._resolve(item, context, path + (index,)) for index, item in enumerate(snippet)]
+            return [self._resolve(item, context, path + (index,))
+                    for index, item in enumerate(snippet)]
         return snippet

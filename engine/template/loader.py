@@ -31,7 +31,8 @@ class _TemplateLoader(yaml.SafeLoader):
     }
 
 
-def load_yaml(text: str, filename: str, *, allow_empty: bool = False) -> tuple[Any, dict[tuple, int]]:
+def load_yaml(text: str, filename: str, *,
+              allow_empty: bool = False) -> tuple[Any, dict[tuple, int]]:
     """Parse `text` into plain dicts, lists and scalars, and map each path to its 1-based line.
 
     Paths are tuples of mapping keys and list indices (`("resources", "web", "type")`,
@@ -83,7 +84,7 @@ def _kind(node: yaml.Node) -> str:
 
 
 class _Builder:
-    """Turns a composed node graph into plain data, recording lines and refusing what JSON cannot hold."""
+    """Turns composed nodes into plain data, recording lines and refusing what JSON cannot hold."""
 
     def __init__(self, loader: yaml.SafeLoader, filename: str, budget: int):
         self.loader = loader
@@ -119,7 +120,8 @@ class _Builder:
         try:
             value = self.loader.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as error:
-            raise self.error(f"invalid YAML: {error.problem or error.context}", node, path) from None
+            raise self.error(f"invalid YAML: {error.problem or error.context}",
+                             node, path) from None
         except (yaml.YAMLError, ValueError, OverflowError):
             # For example an integer with more digits than Python converts from text.
             raise self.error(f"invalid {node.tag.rsplit(':', 1)[-1]} value", node, path) from None
@@ -158,6 +160,7 @@ class _Builder:
         pairs: list[tuple[Any, Any]] = []
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
-                raise self.error("a merge key '<<' needs a mapping or a list of mappings", source, path)
+                raise self.error("a merge key '<<' needs a mapping or a list of mappings",
+                                 source, path)
             pairs.extend(self.build(source, path).items())
         return pairs

@@ -39,7 +39,7 @@ class ParameterSchema:
     default: Any = MISSING
     hidden: bool = False
     label: str | None = None
-    description: str | None = None
+    description: str = ""
     constraints: tuple[Constraint, ...] = ()
     immutable: bool = False
     tags: tuple[str, ...] = ()
@@ -54,7 +54,8 @@ def parse_schema(name: Any, declaration: Any, version: str) -> ParameterSchema:
         raise TemplateError(f"a parameter must be a map, not {type_name(declaration)}", path=path)
     for key in declaration:
         if key not in KEYS:
-            raise TemplateError(f"unknown key '{key}' (allowed: {', '.join(KEYS)})", path=path + (key,))
+            raise TemplateError(f"unknown key '{key}' (allowed: {', '.join(KEYS)})",
+                                path=path + (key,))
     kind = declaration.get("type")
     if kind not in TYPES:
         message = "'type' is required" if kind is None else f"unknown type {kind!r}"
@@ -70,7 +71,7 @@ def parse_schema(name: Any, declaration: Any, version: str) -> ParameterSchema:
         raise TemplateError("'tags' must be a list of strings", path=path + ("tags",))
     schema = ParameterSchema(
         name=name, type=kind, hidden=declaration.get("hidden", False),
-        label=declaration.get("label"), description=declaration.get("description"),
+        label=declaration.get("label"), description=declaration.get("description") or "",
         constraints=parse_constraints(declaration.get("constraints"), kind, version,
                                       path + ("constraints",), _item_conversion(kind)),
         immutable=declaration.get("immutable", False), tags=tuple(tags))

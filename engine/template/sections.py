@@ -92,7 +92,8 @@ def _resource(name: Any, body: Any, version: str, names: set, conditions: Collec
         raise TemplateError("'type' is required and must be a string", path=path + ("type",))
     for key in ("properties", "metadata", "update_policy"):
         if not isinstance(body.get(key) or {}, dict):
-            raise TemplateError(f"'{key}' must be a map, not {type_name(body[key])}", path=path + (key,))
+            raise TemplateError(f"'{key}' must be a map, not {type_name(body[key])}",
+                                path=path + (key,))
     description = body.get("description") or ""
     if not isinstance(description, str):
         raise TemplateError("'description' must be a string", path=path + ("description",))
@@ -113,7 +114,8 @@ def _resource(name: Any, body: Any, version: str, names: set, conditions: Collec
 def _check_keys(body: dict, allowed: tuple, version: str, path: tuple) -> None:
     for key in body:
         if key not in allowed:
-            raise TemplateError(f"unknown key {key!r} (allowed: {', '.join(allowed)})", path=path + (key,))
+            raise TemplateError(f"unknown key {key!r} (allowed: {', '.join(allowed)})",
+                                path=path + (key,))
         if key in _SINCE_CONDITIONS and not since(version, CONDITIONS_SINCE):
             raise TemplateError(f"'{key}' needs heat_template_version {CONDITIONS_SINCE} or later",
                                 path=path + (key,))
@@ -125,11 +127,13 @@ def _depends_on(value: Any, name: str, names: set, path: tuple) -> list[str]:
         raise TemplateError("'depends_on' must be a resource name or a list of them", path=path)
     for number, target in enumerate(targets):
         if not isinstance(target, str):
-            raise TemplateError("'depends_on' must name resources as strings", path=path + (number,))
+            raise TemplateError("'depends_on' must name resources as strings",
+                                path=path + (number,))
         if target == name:
             raise TemplateError("a resource cannot depend on itself", path=path + (number,))
         if target not in names:
-            raise TemplateError(f"depends_on refers to undefined resource '{target}'", path=path + (number,))
+            raise TemplateError(f"depends_on refers to undefined resource '{target}'",
+                                path=path + (number,))
     return list(dict.fromkeys(targets))
 
 
@@ -140,8 +144,8 @@ def _deletion_policy(value: Any, version: str, path: tuple) -> str | None:
     if isinstance(value, str) and since(version, CONDITIONS_SINCE):
         value = value.capitalize() if value.lower() in ("delete", "retain", "snapshot") else value
     if value not in DELETION_POLICIES:
-        raise TemplateError(f"{value!r} is not a deletion policy (one of: {', '.join(DELETION_POLICIES)})",
-                            path=path)
+        raise TemplateError(f"{value!r} is not a deletion policy "
+                            f"(one of: {', '.join(DELETION_POLICIES)})", path=path)
     return value
 
 
@@ -149,7 +153,8 @@ def _condition(value: Any, conditions: Collection[str], path: tuple) -> Any:
     if value is None or isinstance(value, bool) or is_call(value):
         return value
     if not isinstance(value, str):
-        raise TemplateError("'condition' must be a condition name, a boolean or a function", path=path)
+        raise TemplateError("'condition' must be a condition name, a boolean or a function",
+                            path=path)
     if value not in conditions:
         raise TemplateError(f"condition '{value}' is not defined in 'conditions'", path=path)
     return value
@@ -181,11 +186,12 @@ def check_parameter_groups(groups: list, parameters: Collection[str]) -> None:
     for number, group in enumerate(groups):
         path = ("parameter_groups", number)
         if not isinstance(group, dict):
-            raise TemplateError(f"a parameter group must be a map, not {type_name(group)}", path=path)
+            raise TemplateError(f"a parameter group must be a map, not {type_name(group)}",
+                                path=path)
         for key in group:
             if key not in ("label", "description", "parameters"):
-                raise TemplateError(f"unknown key {key!r} (allowed: label, description, parameters)",
-                                    path=path + (key,))
+                raise TemplateError(f"unknown key {key!r} (allowed: label, description, "
+                                    "parameters)", path=path + (key,))
         members = group.get("parameters")
         if not isinstance(members, list):
             raise TemplateError("'parameters' is required and must be a list of parameter names",
@@ -195,11 +201,13 @@ def check_parameter_groups(groups: list, parameters: Collection[str]) -> None:
             if not isinstance(name, str) or name not in parameters:
                 raise TemplateError(f"{name!r} is not a parameter of this template", path=where)
             if name in grouped:
-                raise TemplateError(f"parameter '{name}' is already in an earlier group", path=where)
+                raise TemplateError(f"parameter '{name}' is already in an earlier group",
+                                    path=where)
             grouped.add(name)
 
 
 def check_conditions(conditions: dict) -> None:
     for name in conditions:
         if not isinstance(name, str) or not name:
-            raise TemplateError("condition names must be non-empty strings", path=("conditions", name))
+            raise TemplateError("condition names must be non-empty strings",
+                                path=("conditions", name))

@@ -16,7 +16,8 @@ def call_in(snippet: Any, names: Collection[str]) -> tuple[str, Any] | None:
     return None
 
 
-def calls(snippet: Any, names: Collection[str], path: tuple = ()) -> Iterator[tuple[str, Any, tuple]]:
+def calls(snippet: Any, names: Collection[str],
+          path: tuple = ()) -> Iterator[tuple[str, Any, tuple]]:
     """Every call to one of `names` in `snippet`, outer before inner, as `(name, args, path)`.
 
     `path` is where the call stands; calls nested in its arguments stand under
@@ -33,7 +34,8 @@ def calls(snippet: Any, names: Collection[str], path: tuple = ()) -> Iterator[tu
         elif isinstance(value, dict):
             pending.extend((item, where + (key,)) for key, item in reversed(value.items()))
         elif isinstance(value, list):
-            pending.extend((item, where + (index,)) for index, item in reversed(list(enumerate(value))))
+            pending.extend((item, where + (index,))
+                           for index, item in reversed(list(enumerate(value))))
 
 
 def check_calls(snippet: Any, path: tuple, functions: Mapping[str, ModuleType],
@@ -46,7 +48,8 @@ def check_calls(snippet: Any, path: tuple, functions: Mapping[str, ModuleType],
         function.validate(args, where)
         named = reference_of(function, args)
         if named is not None and not exists(*named):
-            raise TemplateError(_UNDEFINED[named[0]].format(function=name, name=named[1]), path=where)
+            raise TemplateError(_UNDEFINED[named[0]].format(function=name, name=named[1]),
+                                path=where)
 
 
 def reference_of(function: ModuleType, args: Any) -> tuple[str, str] | None:

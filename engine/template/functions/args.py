@@ -28,8 +28,8 @@ def check_path(function: str, keys: list, first: int, path: tuple) -> None:
     """Check the path items of a call, numbered from `first` in the messages."""
     for number, key in enumerate(keys, first):
         if not (is_path_key(key) or is_call(key)):
-            raise TemplateError(f"{function}: argument {number} must be a key, an index or a function",
-                                path=path)
+            raise TemplateError(f"{function}: argument {number} must be a key, an index "
+                                "or a function", path=path)
 
 
 def step(collection: Any, key: Any) -> Any:

@@ -35,7 +35,8 @@ def resolve(args: Any, evaluate, context) -> Any:
         return context.get_attr(args[0], None)
     attribute = evaluate(args[1], 1)
     if not isinstance(attribute, str):
-        raise TemplateError(f"get_attr: the attribute name must be a string, not {type_name(attribute)}")
+        raise TemplateError("get_attr: the attribute name must be a string, "
+                            f"not {type_name(attribute)}")
     keys = resolved_path("get_attr", args[2:], evaluate, 2)
     value = context.get_attr(args[0], attribute)
     # Heat answers null for an attribute that is not available yet and for a path that leads

@@ -41,7 +41,8 @@ def join(args: list, evaluate, render: Callable[[Any], str]) -> str:
     """Join every item of every list argument, rendering each item as text."""
     delimiter = evaluate(args[0], 0)
     if not isinstance(delimiter, str):
-        raise TemplateError(f"list_join: the delimiter must be a string, not {type_name(delimiter)}")
+        raise TemplateError("list_join: the delimiter must be a string, "
+                            f"not {type_name(delimiter)}")
     texts = []
     for number, snippet in enumerate(args[1:], 1):
         items = evaluate(snippet, number)
@@ -49,7 +50,8 @@ def join(args: list, evaluate, render: Callable[[Any], str]) -> str:
         if items is None:
             continue
         if not isinstance(items, list):
-            raise TemplateError(f"list_join: argument {number} must be a list, not {type_name(items)}")
+            raise TemplateError(f"list_join: argument {number} must be a list, "
+                                f"not {type_name(items)}")
         for item in items:
             if item is None:
                 raise TemplateError(f"list_join: list {number} contains a null item")

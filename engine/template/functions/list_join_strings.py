@@ -7,7 +7,8 @@ from engine.errors import TemplateError
 from engine.template.functions import list_join
 from engine.template.functions.args import type_name
 
-USAGE = "list_join: expected [delimiter, list] (several lists need heat_template_version 2015-10-15)"
+USAGE = ("list_join: expected [delimiter, list] "
+         "(several lists need heat_template_version 2015-10-15)")
 
 
 def validate(args: Any, path: tuple) -> None:

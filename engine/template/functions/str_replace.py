@@ -16,16 +16,17 @@ def check_arguments(args: Any, path: tuple) -> None:
     template, params = args["template"], args["params"]
     if not (isinstance(template, str) or is_call(template)):
         raise TemplateError("str_replace: template must be a string", path=path)
-    if isinstance(params, dict) and not is_call(params):
-        _check_placeholders(params, path)
-    elif not is_call(params):
+    if not isinstance(params, dict):
         raise TemplateError("str_replace: params must be a map", path=path)
+    # A call ({get_param: values}) passes too: its one key is a non-empty string.
+    _check_placeholders(params, path)
 
 
 def _check_placeholders(params: dict, path: tuple = ()) -> None:
     for key in params:
         if not isinstance(key, str) or not key:
-            raise TemplateError(f"str_replace: placeholder {key!r} must be a non-empty string", path=path)
+            raise TemplateError(f"str_replace: placeholder {key!r} must be a non-empty string",
+                                path=path)
 
 
 def validate(args: Any, path: tuple) -> None:

@@ -506,3 +506,17 @@ def test_resolve_leaves_plain_data_and_non_calls_alone(fake_stack):
     template = parse(RESOLVING)
     snippet = {"a": {"get_param": "port", "other": 1}, "b": [None, 2.5], "c": {"unknown_fn": 1}}
     assert template.resolve(snippet, fake_stack()) == snippet
+
+
+def test_deeply_nested_data_is_an_error_not_a_crash(fake_stack):
+    deep = "leaf"
+    for _ in range(5000):
+        deep = [deep]
+    source = {"heat_template_version": "2013-05-23", "resources": {"web": {"type": "X", "properties": {"p": deep}}}}
+    with pytest.raises(TemplateError) as caught:
+        parse_template(source, filename="deep.json")
+    assert str(caught.value) == "deep.json: the template is nested too deeply"
+    template = parse_template({"heat_template_version": "2013-05-23"}, filename="t.json")
+    with pytest.raises(TemplateError) as caught:
+        template.resolve(deep, fake_stack(), ("outputs", "o", "value"))
+    assert str(caught.value) == "t.json: outputs.o.value: the snippet is nested too deeply to resolve"

@@ -1,0 +1,47 @@
+"""Property schema validation: coercion, constraints, unknown and missing properties, unresolved values."""
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import TemplateError
+from engine.resources.schema import Prop, validate_properties
+
+SCHEMA = {
+    "name": Prop("string", required=True),
+    "size": Prop("integer", default=1, min=1, max=10),
+    "flag": Prop("boolean", default=False),
+    "kind": Prop("string", allowed=("a", "b")),
+    "tags": Prop("list", item=Prop("string")),
+    "spec": Prop("map", fields={"port": Prop("integer")}),
+}
+
+
+def test_defaults_and_coercion():
+    values = validate_properties(SCHEMA, {"name": 7, "size": "3", "flag": "yes", "tags": "x, y", "spec": {"port": "80"}})
+    assert values == {"name": "7", "size": 3, "flag": True, "kind": None, "tags": ["x", "y"], "spec": {"port": 80}}
+
+
+@pytest.mark.parametrize("values, path, words", [
+    ({}, ("name",), "required"),
+    ({"name": "n", "colour": 1}, ("colour",), "unknown property 'colour'"),
+    ({"name": ["l"]}, ("name",), "must be a string, not a list"),
+    ({"name": "n", "size": 11}, ("size",), "more than the maximum 10"),
+    ({"name": "n", "size": "big"}, ("size",), "'big' is not a number"),
+    ({"name": "n", "size": 1.5}, ("size",), "not an integer"),
+    ({"name": "n", "flag": "maybe"}, ("flag",), "not a boolean"),
+    ({"name": "n", "kind": "c"}, ("kind",), "allowed values: a, b"),
+    ({"name": "n", "tags": [1, {}]}, ("tags", 1), "must be a string"),
+    ({"name": "n", "spec": {"port": "x"}}, ("spec", "port"), "not a number"),
+])
+def test_errors_carry_the_property_path(values, path, words):
+    with pytest.raises(TemplateError) as error:
+        validate_properties(SCHEMA, values)
+    assert error.value.path == tuple(str(p) for p in path)
+    assert words in error.value.reason
+
+
+def test_unresolved_function_calls_are_skipped_until_resolved():
+    def unresolved(value):
+        return isinstance(value, dict) and set(value) == {"get_param"}
+    values = validate_properties(SCHEMA, {"name": {"get_param": "x"}, "size": {"get_param": "y"}}, unresolved=unresolved)
+    assert values["size"] == {"get_param": "y"}

@@ -1,0 +1,49 @@
+"""One JSON error envelope for every endpoint, pinned by one test across all of them."""
+from __future__ import annotations
+
+import pytest
+
+BAD_REQUESTS = [
+    # (method, path, kwargs, expected status)
+    ("GET", "/nowhere", {}, 404),
+    ("GET", "/v1/admin/stacks/missing", {}, 404),
+    ("DELETE", "/v1/admin/stacks/missing", {}, 404),
+    ("GET", "/v1/admin/stacks/missing/resources", {}, 404),
+    ("GET", "/v1/admin/stacks/missing/00000000-0000-0000-0000-000000000000", {}, 404),
+    ("GET", "/v1/admin/stacks/missing/00000000-0000-0000-0000-000000000000/events", {}, 404),
+    ("GET", "/v1/admin/stacks/missing/00000000-0000-0000-0000-000000000000/outputs/x", {}, 404),
+    ("POST", "/v1/admin/stacks", {"data": "{not json"}, 400),
+    ("POST", "/v1/admin/stacks", {"json": []}, 400),
+    ("POST", "/v1/admin/stacks", {"json": {"stack_name": "1bad", "template": "x"}}, 400),
+    ("POST", "/v1/admin/stacks", {"json": {"stack_name": "ok"}}, 400),
+    ("POST", "/v1/admin/stacks", {"json": {"stack_name": "ok", "template": "heat_template_version: 1999-01-01\n"}}, 400),
+    ("POST", "/v1/admin/stacks", {"json": {"stack_name": "ok", "template": "a: [", "files": []}}, 400),
+    ("PATCH", "/v1/admin/stacks", {}, 405),
+    ("GET", "/guest/v1/servers/x/metadata", {}, 401),
+    ("GET", "/guest/v1/servers/x/metadata", {"headers": {"Authorization": "Bearer nope"}}, 401),
+    ("GET", "/guest/v1/servers/x/metadata?since=abc", {}, 400),
+    ("POST", "/guest/v1/deployments/x/signal", {"json": {}}, 401),
+    ("POST", "/guest/v1/deployments/x/signal", {"data": "[1]"}, 400),
+    ("POST", "/guest/v1/deployments/x/signal?expires=1&signature=bad", {"json": {}}, 403),
+    ("POST", "/guest/v1/deployments/x/progress", {"data": "nope"}, 400),
+    ("POST", "/guest/v1/handles/x/signal", {"json": {"status": "MAYBE"}}, 400),
+    ("POST", "/guest/v1/handles/x/signal", {"json": {"colour": 1}}, 400),
+    ("POST", "/guest/v1/handles/x/signal", {"json": {}}, 401),
+    ("PUT", "/signal/x?expires=9999999999&signature=forged", {"data": "{}"}, 403),
+    ("PUT", "/signal/x", {"data": "x" * (5 * 1024 * 1024)}, 413),
+]
+
+
+@pytest.mark.parametrize("method, path, kwargs, status", BAD_REQUESTS)
+def test_every_error_is_one_json_envelope(shared_hearth, method, path, kwargs, status):
+    hearth = shared_hearth
+    response = hearth.http.request(method, hearth.url + path, timeout=30, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"code", "title", "explanation", "error"}
+    assert body["code"] == status
+    assert set(body["error"]) == {"type", "code", "message", "traceback"}
+    assert body["error"]["message"] and body["error"]["message"] == body["explanation"]
+    assert body["error"]["traceback"] is None
+    assert "Traceback" not in response.text

@@ -1,0 +1,41 @@
+"""Tests for the get_file function."""
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import TemplateError
+from engine.template.functions import get_file
+
+
+def literal(snippet, *segments):
+    return snippet
+
+
+def test_resolve_reads_the_files_map(fake_stack):
+    assert get_file.resolve("boot.sh", literal, fake_stack(files={"boot.sh": "#!/bin/sh\n"})) == "#!/bin/sh\n"
+
+
+def test_missing_file_is_an_error(fake_stack):
+    with pytest.raises(TemplateError) as caught:
+        get_file.resolve("boot.sh", literal, fake_stack(files={"other": ""}))
+    assert caught.value.reason == "no content for get_file 'boot.sh' in the files map"
+
+
+def test_name_may_come_from_a_call_but_must_be_a_string(fake_stack):
+    stack = fake_stack(files={"a.sh": "A"})
+    assert get_file.resolve({"get_param": "f"}, lambda snippet, *segments: "a.sh", stack) == "A"
+    with pytest.raises(TemplateError) as caught:
+        get_file.resolve({"get_param": "f"}, lambda snippet, *segments: ["a.sh"], stack)
+    assert caught.value.reason == "get_file: the file name must be a string, not a list"
+
+
+@pytest.mark.parametrize("args", ["", ["a.sh"], 3])
+def test_validate_needs_a_name(args):
+    with pytest.raises(TemplateError) as caught:
+        get_file.validate(args, ("resources", "web", "properties", "user_data"))
+    assert caught.value.reason == "get_file: expected a file name"
+
+
+def test_reference_names_literal_files_only():
+    assert get_file.reference("a.sh") == ("file", "a.sh")
+    assert get_file.reference({"get_param": "f"}) is None

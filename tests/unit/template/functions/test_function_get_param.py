@@ -1,0 +1,62 @@
+"""Tests for the get_param function: names, paths into values, and argument shapes."""
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import TemplateError
+from engine.template.functions import get_param
+
+
+def literal(snippet, *segments):
+    return snippet
+
+
+@pytest.mark.parametrize("args, value", [
+    ("flavor", "m1.small"),
+    (["servers", "web", "ports", 1], 8443),
+    (["servers", "web", "ports", "0"], 80),
+    (["names", 1], "b"),
+    (["servers", "db"], {"ports": [5432]}),
+])
+def test_resolve_walks_into_values(fake_stack, args, value):
+    stack = fake_stack(params={"flavor": "m1.small", "names": ["a", "b"],
+                               "servers": {"web": {"ports": [80, 8443]}, "db": {"ports": [5432]}}})
+    assert get_param.resolve(args, literal, stack) == value
+
+
+@pytest.mark.parametrize("args", [["servers", "nope"], ["servers", "web", "ports", 5], ["names", "x"],
+                                  ["flavor", "deeper"]])
+def test_a_path_that_leads_nowhere_gives_an_empty_string_as_in_heat(fake_stack, args):
+    stack = fake_stack(params={"flavor": "m1", "names": ["a"], "servers": {"web": {"ports": [80]}}})
+    assert get_param.resolve(args, literal, stack) == ""
+
+
+def test_path_items_may_be_calls(fake_stack):
+    stack = fake_stack(params={"servers": {"web": 1}, "which": "web"})
+    evaluate = lambda snippet, *segments: stack.get_param(snippet["get_param"]) if isinstance(snippet, dict) else snippet
+    assert get_param.resolve(["servers", {"get_param": "which"}], evaluate, stack) == 1
+
+
+def test_resolved_path_items_must_be_keys(fake_stack):
+    with pytest.raises(TemplateError) as caught:
+        get_param.resolve(["servers", {"get_param": "x"}], lambda snippet, *segments: [1], fake_stack(params={"servers": {}}))
+    assert caught.value.reason == "get_param: argument 1 must resolve to a key or an index, not a list"
+
+
+@pytest.mark.parametrize("args, reason", [
+    ([], "get_param: expected a parameter name or [name, key or index, ...]"),
+    ({"name": "x"}, "get_param: expected a parameter name or [name, key or index, ...]"),
+    ("", "get_param: expected a parameter name or [name, key or index, ...]"),
+    ([3, "key"], "get_param: the parameter name must be a string"),
+    (["p", ["x"]], "get_param: argument 1 must be a key, an index or a function"),
+    (["p", "k", True], "get_param: argument 2 must be a key, an index or a function"),
+])
+def test_validate_refuses_bad_shapes(args, reason):
+    with pytest.raises(TemplateError) as caught:
+        get_param.validate(args, ("outputs", "o", "value"))
+    assert (caught.value.reason, caught.value.path) == (reason, ("outputs", "o", "value"))
+
+
+def test_reference_names_the_parameter():
+    assert get_param.reference("p") == ("parameter", "p")
+    assert get_param.reference(["p", "k"]) == ("parameter", "p")

@@ -1,0 +1,24 @@
+"""Tests for the get_resource function."""
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import TemplateError
+from engine.template.functions import get_resource
+
+
+def test_resolve_asks_for_the_reference_id(fake_stack):
+    stack = fake_stack(resources={"port": "5f1c-port-id"})
+    assert get_resource.resolve("port", lambda snippet, *segments: snippet, stack) == "5f1c-port-id"
+    assert stack.asked == [("get_resource", "port")]
+
+
+@pytest.mark.parametrize("args", ["", ["port"], {"get_param": "x"}, None])
+def test_validate_needs_a_literal_name(args):
+    with pytest.raises(TemplateError) as caught:
+        get_resource.validate(args, ("resources", "web", "properties", "port"))
+    assert str(caught.value) == "template: resources.web.properties.port: get_resource: expected a resource name"
+
+
+def test_reference_names_the_resource():
+    assert get_resource.reference("port") == ("resource", "port")

@@ -1,0 +1,64 @@
+"""Tests for list_join (2015-10-15 on) and list_join_strings (before)."""
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import TemplateError
+from engine.template.functions import list_join, list_join_strings
+
+
+def literal(snippet, *segments):
+    return snippet
+
+
+def test_joins_one_list():
+    assert list_join.resolve([", ", ["one", "two", "and three"]], literal, None) == "one, two, and three"
+
+
+def test_joins_several_lists_and_json_encodes_maps_and_lists():
+    assert list_join.resolve(["|", ["a"], [{"k": 1, "a": 2}, ["x"]], []], literal, None) == (
+        'a|{"a": 2, "k": 1}|["x"]')
+
+
+def test_a_list_not_available_yet_joins_as_nothing():
+    assert list_join.resolve([",", ["a"], None], literal, None) == "a"
+
+
+@pytest.mark.parametrize("args, reason", [
+    ([",", ["a", None]], "list_join: list 1 contains a null item"),
+    ([",", ["a", 1]], "list_join: items must be strings, maps or lists, not a number"),
+    ([",", "a,b"], "list_join: argument 1 must be a list, not a string"),
+    ([1, ["a"]], "list_join: the delimiter must be a string, not a number"),
+])
+def test_resolve_errors(args, reason):
+    with pytest.raises(TemplateError) as caught:
+        list_join.resolve(args, literal, None)
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("args, reason", [
+    ("a,b", "list_join: expected [delimiter, list, more lists...]"),
+    ([","], "list_join: expected [delimiter, list, more lists...]"),
+    ([["x"], ["a"]], "list_join: the delimiter must be a string"),
+    ([",", ["a"], "b"], "list_join: argument 2 must be a list"),
+])
+def test_validate_refuses_bad_shapes(args, reason):
+    with pytest.raises(TemplateError) as caught:
+        list_join.validate(args, ("outputs", "o", "value"))
+    assert (caught.value.reason, caught.value.path) == (reason, ("outputs", "o", "value"))
+
+
+def test_before_2015_10_15_one_list_of_strings():
+    assert list_join_strings.resolve(["-", ["a", "b"]], literal, None) == "a-b"
+    with pytest.raises(TemplateError) as caught:
+        list_join_strings.validate([",", ["a"], ["b"]], ())
+    assert caught.value.reason == "list_join: expected [delimiter, list] (several lists need heat_template_version 2015-10-15)"
+    with pytest.raises(TemplateError) as caught:
+        list_join_strings.resolve([",", [{"a": 1}]], literal, None)
+    assert caught.value.reason == (
+        "list_join: items must be strings, not a map (maps and lists need heat_template_version 2015-10-15)")
+
+
+def test_validate_accepts_calls_where_literals_go():
+    list_join.validate([{"get_param": "sep"}, {"get_attr": ["web", "ips"]}, ["x"]], ())
+    assert list_join.resolve([{"get_param": "sep"}, ["a", "b"]], lambda snippet, *segments: "+" if segments == (0,) else snippet, None) == "a+b"
