@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import type_name
@@ -93,8 +92,8 @@ def parse_environment(source: str | dict, filename: str = "environment") -> Envi
                             file=filename)
     try:
         environment = _environment(raw, filename)
-        for type_name in _types(environment.resource_registry, _REGISTRY_SETTINGS):
-            environment.resolve_type("", type_name)
+        for registered in _types(environment.resource_registry, _REGISTRY_SETTINGS):
+            environment.resolve_type("", registered)
     except TemplateError as error:
         raise TemplateError(error.reason, path=error.path, file=filename,
                             line=_line_for(lines, error.path)) from None
