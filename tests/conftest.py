@@ -64,3 +64,11 @@ def shared_hearth(tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("hearth"))
     yield server
     stop_server(server)
+
+
+@pytest.fixture
+def hearth_on(db_url, tmp_path):
+    """A real server on each store: SQLite file and PostgreSQL."""
+    server = start_server(tmp_path, db_url)
+    yield server
+    stop_server(server)

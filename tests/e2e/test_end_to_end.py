@@ -33,7 +33,8 @@ def bootstrap(hearth, server_id: str) -> dict:
     return json.loads(path.read_text())
 
 
-def test_hello_world_completes_with_both_outputs_and_delete_leaves_nothing(hearth):
+def test_hello_world_completes_with_both_outputs_and_delete_leaves_nothing(hearth_on):
+    hearth = hearth_on
     hearth.create_stack("hello", ROOT / "examples" / "hello-world.yaml")
     stack = hearth.wait_stack("hello", ("CREATE_COMPLETE",), timeout=90)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
