@@ -134,6 +134,19 @@ def parked_notifier_class():
     return ParkedNotifier
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User+system CPU seconds used so far by these processes (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -222,6 +235,8 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
         setup_agents = time.perf_counter() - started - setup_servers
 
         # (a) burst: every server's metadata changes in one transaction.
+        pids = [w.pid for w in workers]
+        cpu_before = (time.process_time(), cpu_seconds(pids))
         with store.session() as session:
             for server_id in ids:
                 software.push_metadata(session, server_id)
@@ -241,10 +256,11 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
                 break
             missing -= seen.keys()
         burst = sorted(seen[(s, versions[s])] - t0 for s in ids if (s, versions[s]) in seen)
+        burst_cpu = (time.process_time() - cpu_before[0], cpu_seconds(pids) - cpu_before[1])
         burst_woke = sorted(notifier.returned_at[f"server:{s}"] - t0 for s in ids
                             if f"server:{s}" in notifier.returned_at)
         burst_detail = {"commit": committed - t0, "publish_all": published - committed,
-                        "missing": len(missing)}
+                        "missing": len(missing), "server_cpu": burst_cpu[0], "agents_cpu": burst_cpu[1]}
 
         # (b) single: one random server changes while all N poll.
         single, single_woke, single_commit, lost = [], [], [], 0
@@ -304,7 +320,9 @@ def report(result: dict, store_label: str) -> None:
     for scenario, what, values in rows:
         print(f"{store_label:<10} {n:>5}  {scenario:<7} {what:<13} {len(values):>7} {summary(values)}")
     print(f"{'':<10} {'':>5}  burst: commit {result['burst_commit'] * 1000:.1f} ms, publishing all "
-          f"{result['burst_publish_all'] * 1000:.1f} ms, missing {result['burst_missing']}; single: lost "
+          f"{result['burst_publish_all'] * 1000:.1f} ms, CPU used until the last agent saw it: server "
+          f"{result['burst_server_cpu']:.2f} s, agents {result['burst_agents_cpu']:.2f} s; "
+          f"missing {result['burst_missing']}; single: lost "
           f"{result['single_lost']}; setup: servers {result['setup_servers']:.1f} s, {n} agents parked in "
           f"{result['setup_agents']:.1f} s ({result['processes']} client processes); agent errors "
           f"{len(result['errors'])}{': ' + '; '.join(result['errors'][:3]) if result['errors'] else ''}")

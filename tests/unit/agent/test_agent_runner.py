@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import wait_for
+
 from agent.config import StateLayout
 from agent.runner import (OUTPUT_CAP, TIMEOUT_STATUS, HookRun, build_signal, cap_text,
                           entry_timeout, find_hook, hook_environment, hook_search_path,
@@ -118,7 +120,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     assert time.monotonic() - started < 10
     assert result.timed_out and result.status_code == TIMEOUT_STATUS
     grandchild = int(pid_file.read_text())
-    assert process_gone(grandchild)
+    # SIGKILL is delivered asynchronously: the grandchild is gone moments after killpg returns.
+    wait_for(lambda: process_gone(grandchild), 5, message="the hook's grandchild to die")
     signal = build_signal(result)
     assert signal["deploy_status_code"] == 124
     assert signal["deploy_stdout"] == "started\n"
