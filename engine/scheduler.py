@@ -8,83 +8,24 @@ engine are resumed from the store.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import queue
 import threading
 import traceback
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
-from engine import credentials
 from engine.errors import HearthError, TemplateError
+from engine.journal import Journal
 from engine.resources.base import Done, ResourceState, Waiting
+from engine.run import Run, Snap
 from engine.runtime import Runtime
 from engine.stacks import DefinitionCache, Resolver
-from engine.store.models import Event, Resource as ResourceRow, Server, Stack
+from engine.store.models import Resource as ResourceRow, Server, Stack
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY = 500
-
-
-class Snap:
-    """In-memory state of one resource; the scheduler thread is its only writer."""
-
-    __slots__ = ("row_id", "name", "type", "cls", "action", "status", "reason", "physical_id",
-                 "attributes", "data", "requires", "waiting", "deadline", "dirty")
-
-    def __init__(self, row: ResourceRow, cls):
-        self.row_id, self.name, self.type, self.cls = row.id, row.name, row.type, cls
-        self.action, self.status, self.reason = row.action, row.status, row.status_reason
-        self.physical_id, self.attributes, self.data = row.physical_id, dict(row.attributes or {}), dict(row.data or {})
-        self.requires, self.waiting, self.deadline = list(row.requires or []), row.waiting, row.deadline
-        self.dirty = False
-
-    def done_for(self, action: str) -> bool:
-        return self.action == action and self.status == "COMPLETE"
-
-
-class Run:
-    """One stack operation (CREATE or DELETE) in progress."""
-
-    def __init__(self, stack: Stack, definition, snaps: dict[str, Snap]):
-        self.stack = stack
-        self.definition = definition
-        self.snaps = snaps
-        self.action = stack.action
-        self.running: set[str] = set()
-        self.finished = False
-        self.dependents: dict[str, list[str]] = {n: [] for n in snaps}
-        for name, snap in snaps.items():
-            for required in snap.requires:
-                self.dependents[required].append(name)
-
-    def blockers(self, name: str) -> list[str]:
-        """What must finish before `name` may start in this operation."""
-        if self.action == "DELETE":
-            return self.dependents[name]
-        return self.snaps[name].requires
-
-    def ready(self) -> list[str]:
-        action = self.action
-        done = "COMPLETE"
-        result = []
-        for name, snap in self.snaps.items():
-            if name in self.running or snap.action == action or (action == "CREATE" and snap.action != "INIT"):
-                continue
-            if all(self._finished(b, action, done) for b in self.blockers(name)):
-                result.append(name)
-        return result
-
-    def _finished(self, name: str, action: str, done: str) -> bool:
-        snap = self.snaps[name]
-        if name in self.running:
-            return False
-        if action == "DELETE":
-            return snap.done_for("DELETE")
-        return snap.done_for(action)
 
 
 class Scheduler:
@@ -97,9 +38,7 @@ class Scheduler:
         self._pool = ThreadPoolExecutor(runtime.config.engine_workers, thread_name_prefix="handler")
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._pending_events: list[dict] = []
-        self._after_flush: list = []  # handler submissions, made once their IN_PROGRESS is stored
-        self._stacks_changed: set[str] = set()
+        self.journal = Journal(runtime)
         runtime.wake = self.wake
 
     # Public -----------------------------------------------------------------------------
@@ -150,7 +89,7 @@ class Scheduler:
                     run = self._runs.get(stack_id)
                     if run is not None:
                         self._advance(run)
-                self._flush_all()
+                self._flush()
             except Exception:
                 log.error("scheduler error:\n%s", traceback.format_exc())
 
@@ -174,6 +113,7 @@ class Scheduler:
             if run is not None:
                 run.running.discard(name)
                 self._apply(run, run.snaps[name], verb, outcome)
+                run.released(name)
                 dirty.add(stack_id)
 
     def _seconds_to_next_deadline(self) -> float:
@@ -199,7 +139,7 @@ class Scheduler:
         try:
             definition = self.definitions.get(self.runtime, stack)
         except HearthError as error:
-            self._finish_stack_failed(stack, f"the stored template no longer loads: {error}")
+            self._fail_unloadable(stack, f"the stored template no longer loads: {error}")
             return
         snaps = {}
         for row in rows:
@@ -208,39 +148,47 @@ class Scheduler:
             except (HearthError, KeyError):
                 cls = self.types["OS::Heat::None"]
             snaps[row.name] = Snap(row, cls)
+        running: set[str] = set()
         if previous is not None:  # keep in-memory truth of resources still being worked on
-            if previous.stack.operation != stack.operation and not previous.finished:
-                previous.finished = True
-                for snap in previous.snaps.values():
-                    if snap.waiting:
-                        self._cancel(previous, snap, f"{previous.action} cancelled by a new "
-                                     f"{stack.action} of the stack")
-                self._event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
-                            "FAILED", f"Stack {previous.action} cancelled by {stack.action}")
-            for name, snap in previous.snaps.items():
-                if name in snaps:
-                    snaps[name] = snap
-        run = Run(stack, definition, snaps)
-        if previous is not None:
-            run.running = previous.running
+            self._supersede(previous, stack)
+            snaps.update({n: s for n, s in previous.snaps.items() if n in snaps})
+            running = previous.running
+        if resume:
+            self._reset_interrupted(stack, snaps)
+        run = Run(stack, definition, snaps, running)
         self._runs[stack_id] = run
         if resume:
-            self._recover(run)
+            for snap in list(snaps.values()):
+                if snap.waiting:
+                    self._check_waiting(run, snap)
 
-    def _recover(self, run: Run) -> None:
-        """An engine died during this operation: re-run what is safe, fail what is not, re-check waits."""
-        for snap in run.snaps.values():
-            if snap.status != "IN_PROGRESS":
-                continue
+    def _supersede(self, previous: Run, stack: Stack) -> None:
+        """A new operation (a delete during a create) replaces one still running."""
+        if previous.stack.operation == stack.operation or previous.finished:
+            return
+        previous.finished = True
+        for snap in previous.snaps.values():
             if snap.waiting:
-                self._check_waiting(run, snap)
-            elif snap.action == "DELETE":  # delete handlers are idempotent: delete again
-                snap.action, snap.status, snap.dirty = "CREATE", "COMPLETE", True
+                self._cancel(previous, snap, f"{previous.action} cancelled by a new {stack.action} of the stack")
+        self.journal.event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
+                           "FAILED", f"Stack {previous.action} cancelled by {stack.action}")
+
+    def _reset_interrupted(self, stack: Stack, snaps: dict[str, Snap]) -> None:
+        """An engine died during this operation: re-run what is safe, fail what is not."""
+        for snap in snaps.values():
+            if snap.status != "IN_PROGRESS" or snap.waiting:
+                continue  # waiting resources are re-checked once the run exists
+            if snap.action == "DELETE":  # delete handlers are idempotent: delete again
+                snap.action, snap.status = "CREATE", "COMPLETE"
             elif snap.cls.inline:  # side-effect free: create again
-                snap.action, snap.status, snap.dirty = "INIT", "COMPLETE", True
+                snap.action, snap.status = "INIT", "COMPLETE"
             else:
-                self._transition(run, snap, "FAILED", "the engine stopped while this resource was "
-                                 "being created; delete the stack and create it again")
+                snap.status = "FAILED"
+                snap.reason = ("the engine stopped while this resource was being created; "
+                               "delete the stack and create it again")
+                self.journal.event(stack, snap.name, snap.type, snap.physical_id, snap.action,
+                                   "FAILED", snap.reason)
+            snap.dirty = True
 
     def _resume_servers(self) -> None:
         with self.runtime.store.session() as session:
@@ -259,24 +207,21 @@ class Scheduler:
     # Advancing --------------------------------------------------------------------------
     def _advance(self, run: Run) -> None:
         if run.finished:
-            return  # _flush_all forgets it once its last writes are stored
+            return  # _flush forgets it once its last writes are stored
         action = run.action
         while True:
-            failed = [s for s in run.snaps.values() if s.action == action and s.status == "FAILED"]
-            if failed:
-                self._finish(run, "FAILED", f"Resource {action} failed: {failed[0].reason}")
+            failed = next((s for s in run.snaps.values() if s.action == action and s.status == "FAILED"), None)
+            if failed is not None:
+                self._finish(run, "FAILED", f"Resource {action} failed: {failed.reason}")
                 return
-            ready = run.ready()
+            ready = run.take_ready()
             if not ready:
                 break
             for name in ready:
                 self._start(run, run.snaps[name])
-            if len(self._pending_events) >= FLUSH_EVERY:
-                self._flush_all()
-            if not any(run.snaps[n].cls.inline for n in ready):
-                break
-        if not run.running and all(s.done_for(action) for s in run.snaps.values()) \
-                and not any(s.waiting for s in run.snaps.values()):
+            if self.journal.backlog >= FLUSH_EVERY:
+                self._flush()
+        if not run.running and all(s.done_for(action) and not s.waiting for s in run.snaps.values()):
             self._finish(run, "COMPLETE", f"Stack {action} completed successfully")
 
     def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
@@ -336,7 +281,7 @@ class Scheduler:
 
         def work():
             self._inbox.put(("result", stack_id, snap.name, action, _call(verb)))
-        self._after_flush.append(lambda: self._pool.submit(work))
+        self.journal.after_commit(lambda: self._pool.submit(work))
 
     def _check_waiting(self, run: Run, snap: Snap) -> None:
         try:
@@ -410,14 +355,9 @@ class Scheduler:
     def _transition(self, run: Run, snap: Snap, status: str, reason: str, action: str | None = None) -> None:
         snap.action = action or snap.action
         snap.status, snap.reason, snap.dirty = status, reason, True
-        self._event(run.stack, snap.name, snap.type, snap.physical_id, snap.action, status, reason)
-
-    def _event(self, stack: Stack, name: str, type_name: str, physical_id, action: str, status: str,
-               reason: str) -> None:
-        self._pending_events.append({
-            "id": str(uuid.uuid4()), "stack_id": stack.id, "resource_name": name,
-            "resource_type": type_name, "physical_id": physical_id, "action": action,
-            "status": status, "reason": reason, "created_at": self.runtime.now()})
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, snap.action, status, reason)
+        if status == "COMPLETE" and snap.action == run.action and not run.finished:
+            run.cleared(snap.name)
 
     def _finish(self, run: Run, status: str, reason: str) -> None:
         run.finished = True
@@ -426,56 +366,25 @@ class Scheduler:
             for snap in run.snaps.values():
                 if snap.waiting:
                     self._cancel(run, snap, f"{run.action} cancelled: the stack failed")
-        stack.status, stack.status_reason, stack.deadline = status, reason, None
         now = self.runtime.now()
-        stack.updated_at = now
+        stack.status, stack.status_reason, stack.deadline, stack.updated_at = status, reason, None, now
         if run.action == "DELETE" and status == "COMPLETE":
             stack.deleted_at = now
-        self._event(stack, stack.name, "OS::Heat::Stack", stack.id, run.action, status, reason)
-        self._stacks_changed.add(stack.id)
+        self.journal.event(stack, stack.name, "OS::Heat::Stack", stack.id, run.action, status, reason)
+        self.journal.stack_changed(stack)
         log.info("stack %s (%s): %s_%s: %s", stack.name, stack.id, run.action, status, reason)
 
-    def _finish_stack_failed(self, stack: Stack, reason: str) -> None:
-        with self.runtime.store.session() as session:
-            row = session.get(Stack, stack.id)
-            row.status, row.status_reason, row.deadline = "FAILED", reason, None
-        self._event(stack, stack.name, "OS::Heat::Stack", stack.id, stack.action, "FAILED", reason)
-        self._flush_all()
+    def _fail_unloadable(self, stack: Stack, reason: str) -> None:
+        stack.status, stack.status_reason, stack.deadline = "FAILED", reason, None
+        self.journal.event(stack, stack.name, "OS::Heat::Stack", stack.id, stack.action, "FAILED", reason)
+        self.journal.stack_changed(stack)
 
-    def _flush_all(self) -> None:
-        runs = [r for r in self._runs.values()]
-        changed = [(r, s) for r in runs for s in r.snaps.values() if s.dirty]
-        stacks = [r.stack for r in runs if r.stack.id in self._stacks_changed]
-        events, self._pending_events = self._pending_events, []
-        callbacks, self._after_flush = self._after_flush, []
-        if changed or stacks or events:
-            now = self.runtime.now()
-            with self.runtime.store.session() as session:
-                if changed:
-                    session.execute(update(ResourceRow), [{
-                        "id": s.row_id, "action": s.action, "status": s.status, "status_reason": s.reason,
-                        "physical_id": s.physical_id, "attributes": s.attributes, "data": s.data,
-                        "waiting": s.waiting, "deadline": s.deadline, "updated_at": now} for _, s in changed])
-                for stack in stacks:
-                    # Guarded by the operation number: a superseded operation never overwrites.
-                    session.execute(update(Stack).where(Stack.id == stack.id,
-                                                        Stack.operation == stack.operation).values(
-                        status=stack.status, status_reason=stack.status_reason, deadline=stack.deadline,
-                        updated_at=stack.updated_at, deleted_at=stack.deleted_at))
-                    if stack.deleted_at is not None:
-                        credentials.revoke_stack(session, stack.id, now)
-                if events:
-                    session.execute(insert(Event), events)
-            for _, snap in changed:
-                snap.dirty = False
-            self._stacks_changed = set()
-            for stack_id in {e["stack_id"] for e in events} | {s.id for s in stacks}:
-                self.runtime.publish_stack(stack_id)
-        for callback in callbacks:
-            callback()
-        for run in runs:
-            if run.finished and not run.running:
-                self._runs.pop(run.stack.id, None)
+    def _flush(self) -> None:
+        runs = list(self._runs.values())
+        if self.journal.flush(s for r in runs for s in r.snaps.values()):
+            for run in runs:
+                if run.finished and not run.running and self._runs.get(run.stack.id) is run:
+                    self._runs.pop(run.stack.id, None)
 
 
 def _call(verb):
@@ -496,4 +405,3 @@ def _reason(name: str, error: BaseException) -> str:
     return f"Error: resources.{name}: internal error ({type(error).__name__}); see the server log"
 
 
-_ = dt  # datetime types appear in annotations of the state

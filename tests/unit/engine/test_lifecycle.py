@@ -219,3 +219,31 @@ def test_events_long_poll_returns_when_an_event_arrives(service):
     later = service.list_events("admin", stack_id, marker=last, wait=20)
     assert later and later[0]["resource_status"] == "DELETE_IN_PROGRESS"
     json.dumps(later)  # the answer is plain JSON
+
+
+def test_delete_during_create_cancels_the_wait_and_deletes_everything(service):
+    from engine.store.models import Deployment
+    stack_id = create(service, "interrupted", DEPLOY)
+    _entry(service, stack_id)  # the deployment is waiting for its signal
+    service.delete_stack("admin", stack_id)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "DELETE_COMPLETE", stack["stack_status_reason"]
+    log = events(service, stack_id)
+    assert ("interrupted", "CREATE_FAILED") in log  # the create is reported as cancelled
+    assert ("deploy", "DELETE_COMPLETE") in log and ("server", "DELETE_COMPLETE") in log
+    with service.runtime.store.session() as session:
+        assert session.query(Deployment).count() == 0
+
+
+def test_a_failed_resource_fails_the_stack_and_nothing_after_it_starts(service):
+    template = """heat_template_version: 2018-08-31
+resources:
+  first: {type: OS::Heat::RandomString, properties: {length: 2, character_classes: [{class: digits, min: 3}]}}
+  second: {type: OS::Heat::Value, properties: {value: {get_attr: [first, value]}}}
+"""
+    stack_id = create(service, "failing", template)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_FAILED"
+    assert stack["stack_status_reason"].startswith("Resource CREATE failed: ResourceFailure: resources.first:")
+    resources = {r["resource_name"]: r["resource_status"] for r in service.list_resources("admin", stack_id)}
+    assert resources == {"first": "CREATE_FAILED", "second": "INIT_COMPLETE"}

@@ -1,0 +1,79 @@
+"""Journal: the scheduler's writes (resource transitions, events, stack status) batched into one
+transaction and kept until that transaction commits, so a failed write is retried, never lost."""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+
+from sqlalchemy import insert, update
+
+from engine import credentials
+from engine.runtime import Runtime
+from engine.store.models import Event, Resource as ResourceRow, Stack
+
+log = logging.getLogger(__name__)
+
+
+class Journal:
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self._events: list[dict] = []
+        self._stacks: dict[str, Stack] = {}
+        self._after_commit: list[Callable[[], None]] = []
+
+    def event(self, stack: Stack, name: str, type_name: str, physical_id, action: str, status: str,
+              reason: str) -> None:
+        self._events.append({
+            "id": str(uuid.uuid4()), "stack_id": stack.id, "resource_name": name,
+            "resource_type": type_name, "physical_id": physical_id, "action": action,
+            "status": status, "reason": reason, "created_at": self.runtime.now()})
+
+    def stack_changed(self, stack: Stack) -> None:
+        self._stacks[stack.id] = stack
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once everything recorded so far is stored (e.g. start a handler)."""
+        self._after_commit.append(callback)
+
+    @property
+    def backlog(self) -> int:
+        return len(self._events)
+
+    def flush(self, snaps: Iterable) -> bool:
+        """Store dirty snaps, stack changes and events in one transaction; False if it failed."""
+        changed = [s for s in snaps if s.dirty]
+        stacks, events = list(self._stacks.values()), list(self._events)
+        if changed or stacks or events:
+            now = self.runtime.now()
+            try:
+                with self.runtime.store.session() as session:
+                    if changed:
+                        session.execute(update(ResourceRow), [{
+                            "id": s.row_id, "action": s.action, "status": s.status, "status_reason": s.reason,
+                            "physical_id": s.physical_id, "attributes": s.attributes, "data": s.data,
+                            "waiting": s.waiting, "deadline": s.deadline, "updated_at": now} for s in changed])
+                    for stack in stacks:
+                        # Guarded by the operation number: a superseded operation never overwrites.
+                        session.execute(update(Stack).where(Stack.id == stack.id,
+                                                            Stack.operation == stack.operation).values(
+                            status=stack.status, status_reason=stack.status_reason, deadline=stack.deadline,
+                            updated_at=stack.updated_at, deleted_at=stack.deleted_at))
+                        if stack.deleted_at is not None:
+                            credentials.revoke_stack(session, stack.id, now)
+                    if events:
+                        session.execute(insert(Event), events)
+            except Exception:  # noqa: BLE001 - kept for the next flush; the loop retries
+                log.exception("could not store %d transitions and %d events; retrying",
+                              len(changed), len(events))
+                return False
+            for snap in changed:
+                snap.dirty = False
+            del self._events[:len(events)]
+            self._stacks.clear()
+            for stack_id in {e["stack_id"] for e in events} | {s.id for s in stacks}:
+                self.runtime.publish_stack(stack_id)
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+        return True
