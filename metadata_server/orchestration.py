@@ -30,7 +30,8 @@ def list_stacks(project: str):
 def lookup(project: str, name_or_id: str, sub: str | None = None, rest: str | None = None):
     """Heat's name → identity redirect, for every method and sub-path, keeping the query."""
     stack = service().find_stack(project, name_or_id)
-    target = f"{request.script_root}/v1/{project}/stacks/{stack.name}/{stack.id}"
+    # Absolute, as Heat answers: python-heatclient strips its endpoint from the Location.
+    target = f"{request.host_url.rstrip('/')}{request.script_root}/v1/{project}/stacks/{stack.name}/{stack.id}"
     target += f"/{sub}" if sub else ""
     target += f"/{rest}" if rest else ""
     if request.query_string:
