@@ -16,7 +16,8 @@ class Config:
     """Everything an installation can set. `HEARTH_<NAME>` in the environment overrides a default."""
 
     db_url: str = _setting("", "SQLAlchemy URL of the store; empty means sqlite in data_dir")
-    data_dir: str = _setting("", "directory for the SQLite file, keys and local servers; empty means ./hearth-data")
+    data_dir: str = _setting("", "directory for the SQLite file, keys and local servers; "
+                             "empty means $XDG_STATE_HOME/hearth (~/.local/state/hearth)")
     host: str = _setting("127.0.0.1", "address the server listens on")
     port: int = _setting(8004, "port the server listens on (Heat's orchestration port)")
     public_url: str = _setting("", "base URL guests use to reach this server; empty means http://host:port")
@@ -26,7 +27,7 @@ class Config:
     stack_timeout_mins: int = _setting(60, "default stack operation timeout in minutes")
     server_boot_timeout: int = _setting(300, "seconds a local server may take to contact the server after start")
     longpoll_max_wait: int = _setting(60, "longest a guest long-poll is held, in seconds")
-    credential_ttl: int = _setting(30 * 24 * 3600, "lifetime of guest credentials, in seconds")
+    credential_ttl: int = _setting(365 * 24 * 3600, "lifetime of guest credentials, in seconds")
     presigned_url_ttl: int = _setting(7 * 24 * 3600, "lifetime of pre-signed signal URLs, in seconds")
     max_signal_bytes: int = _setting(4 * 1024 * 1024, "largest accepted signal body (Heat: 1 MiB; an agent result carries up to 1 MiB of stdout plus 1 MiB of stderr)")
     max_template_bytes: int = _setting(4 * 1024 * 1024, "largest accepted stack create request body")
@@ -37,15 +38,22 @@ class Config:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            raw = environ.get("HEARTH_" + f.name.upper())
+            name = "HEARTH_" + f.name.upper()
+            raw = environ.get(name)
             if raw is not None and raw != "":
-                values[f.name] = type(f.default)(raw) if not isinstance(f.default, str) else raw
+                try:
+                    values[f.name] = type(f.default)(raw) if not isinstance(f.default, str) else raw
+                except ValueError:
+                    raise ValueError(f"{name} must be {type(f.default).__name__}, not '{raw}'") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
     @property
     def resolved_data_dir(self) -> str:
-        return os.path.abspath(self.data_dir or "hearth-data")
+        if self.data_dir:
+            return os.path.abspath(self.data_dir)
+        base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+        return os.path.join(base, "hearth")
 
     @property
     def resolved_db_url(self) -> str:
@@ -57,5 +65,5 @@ class Config:
 
 
 def describe() -> list[tuple[str, Any, str]]:
-    """(name, default, help) of every setting, for docs and `hearth server --help`."""
+    """(name, default, help) of every setting, for docs/operations.md."""
     return [(f.name, f.default, f.metadata["help"]) for f in dataclasses.fields(Config)]

@@ -10,12 +10,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 
 from engine import credentials, software
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from engine.runtime import Runtime
-from engine.store.models import Deployment, Event, HandleSignal, Resource, Server, SoftwareConfig
+from engine.store.models import Deployment, Event, HandleSignal, Resource, Server, SoftwareConfig, Stack
 
 HANDLE_KEYS = {"status", "reason", "data", "id"}
 CFN_KEYS = {"Status", "Reason", "UniqueId", "Data"}
@@ -104,6 +104,8 @@ class GuestService:
         message, percent = body.get("message", ""), body.get("percent")
         if not isinstance(message, str) or (percent is not None and not isinstance(percent, (int, float))):
             raise InvalidRequest("'message' must be a string and 'percent' a number")
+        if auth.presigned:
+            raise Forbidden("progress needs the server's credential, not a signal URL")
         now = self.runtime.now()
         with self.runtime.store.session() as session:
             _, deployment = self._deployment(session, auth, entry_id, now)
@@ -118,7 +120,8 @@ class GuestService:
         else:
             credential = credentials.authenticate(session, auth.bearer, now)
         config = session.get(SoftwareConfig, entry_id)
-        deployment = session.get(Deployment, config.deployment_id) if config and config.deployment_id else None
+        deployment = session.get(Deployment, config.deployment_id, with_for_update=True) \
+            if config and config.deployment_id else None
         if not auth.presigned and (deployment is None or credential.kind != "server"
                                    or credential.subject_id != deployment.server_id):
             # The same answer whether the run is unknown or someone else's: no probing.
@@ -139,12 +142,21 @@ class GuestService:
                 credential = credentials.authenticate(session, auth.bearer, now)
                 credentials.require_subject(credential, "handle", handle_id)
             handle = session.scalar(select(Resource).where(Resource.physical_id == handle_id))
-            if handle is None:
+            stack = session.get(Stack, handle.stack_id) if handle is not None else None
+            if handle is None or handle.action == "DELETE" or stack is None or stack.deleted_at is not None:
+                # A pre-signed URL outlives nothing: it dies with its handle and its stack.
                 raise NotFound(f"wait condition handle '{handle_id}' not found")
-            count = session.scalar(select(func.count()).select_from(HandleSignal)
-                                   .where(HandleSignal.handle_id == handle_id))
-            signal_id = str(signal["id"]) if signal.get("id") is not None else str(count + 1)
-            reason = signal.get("reason") or f"Signal {count + 1} received"
+            # Lock the handle first so concurrent signals are numbered one after another.
+            session.execute(update(Resource).where(Resource.id == handle.id).values(updated_at=now))
+            taken = set(session.scalars(select(HandleSignal.signal_id).where(HandleSignal.handle_id == handle_id)))
+            number = len(taken) + 1
+            if signal.get("id") is not None:
+                signal_id = str(signal["id"])
+            else:
+                while str(number) in taken:  # never overwrite a signal that chose a numeric id
+                    number += 1
+                signal_id = str(number)
+            reason = signal.get("reason") or f"Signal {number} received"
             row = session.scalar(select(HandleSignal).where(HandleSignal.handle_id == handle_id,
                                                             HandleSignal.signal_id == signal_id))
             if row is None:  # a repeated id replaces the earlier signal, as in Heat

@@ -6,6 +6,7 @@ work to the scheduler. Errors are HearthErrors with messages a person can act on
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import uuid
 from typing import Any
@@ -103,7 +104,9 @@ class Service:
             environment = merge_environments([environment, build_environment({}, env_files, files)])
         template = parse_template(source, filename=body.get("template_name") or "template", files=files)
         values = template.validate_parameters(environment.parameters, environment.parameter_defaults)
-        return Definition(template, environment, values, dict(files))
+        # Environment files are merged above; keeping them would keep hidden values in clear.
+        kept = {k: v for k, v in files.items() if k not in set(env_files)}
+        return Definition(template, environment, values, kept)
 
     def _validate_resources(self, definition: Definition) -> None:
         template = definition.template
@@ -112,12 +115,18 @@ class Service:
         def unresolved(value) -> bool:
             return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in names
 
+        classes = {name: definition.resource_class(self.types, name) for name in template.resources}
         for name, resource in template.resources.items():
-            cls = definition.resource_class(self.types, name)
             try:
-                cls.check_properties(resource.properties, unresolved=unresolved)
+                classes[name].check_properties(resource.properties, unresolved=unresolved)
             except TemplateError as error:
                 raise template.error(error.reason, ("resources", name, "properties") + error.path) from None
+        for path, target, attribute in _attribute_references(template):
+            cls = classes.get(target)
+            if cls is not None and not cls.dynamic_attributes and attribute not in cls.attributes_schema:
+                known = ", ".join(sorted(cls.attributes_schema)) or "none"
+                raise template.error(f"resource '{target}' ({template.resources[target].type}) has no "
+                                     f"attribute '{attribute}' (it has: {known})", path)
 
     def list_stacks(self, project: str) -> list[dict]:
         with self.runtime.store.session() as session:
@@ -223,8 +232,17 @@ class Service:
                 return view
         raise NotFound(f"stack '{stack.name}' has no resource '{name}'")
 
+    def show_event(self, project: str, stack_id: str, resource: str, event_id: str) -> dict:
+        stack = self.find_stack(project, stack_id, by_id_only=True)
+        with self.runtime.store.session() as session:
+            event = session.scalar(select(Event).where(Event.id == event_id, Event.stack_id == stack.id,
+                                                       Event.resource_name == resource))
+        if event is None:
+            raise NotFound(f"event '{event_id}' of resource '{resource}' not found in stack '{stack.name}'")
+        return views.event_view(event, stack, self.runtime.public_url)
+
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
-                    sort_dir: str = "asc", wait: float = 0) -> list[dict]:
+                    sort_dir: str = "asc", wait: float = 0, resource: str | None = None) -> list[dict]:
         stack = self.find_stack(project, stack_id, by_id_only=True)
         if sort_dir not in ("asc", "desc"):
             raise InvalidRequest("sort_dir must be 'asc' or 'desc'")
@@ -239,6 +257,8 @@ class Service:
         def query():
             with self.runtime.store.session() as session:
                 q = select(Event).where(Event.stack_id == stack.id)
+                if resource is not None:
+                    q = q.where(Event.resource_name == resource)
                 if sort_dir == "asc":
                     q = q.where(Event.seq > after).order_by(Event.seq)
                 else:
@@ -259,6 +279,25 @@ class Service:
         return [views.event_view(e, stack, self.runtime.public_url) for e in events]
 
 
+def _attribute_references(template):
+    """(path, resource, attribute) of each get_attr with a literal resource and attribute name."""
+    def walk(node, path):
+        if isinstance(node, dict):
+            args = node.get("get_attr") if len(node) == 1 else None
+            if isinstance(args, list) and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+                yield path + ("get_attr",), args[0], args[1]
+            for key, value in node.items():
+                yield from walk(value, path + (key,))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from walk(value, path + (index,))
+    for name, resource in template.resources.items():
+        yield from walk(resource.properties, ("resources", name, "properties"))
+        yield from walk(resource.metadata, ("resources", name, "metadata"))
+    for name, output in template.outputs.items():
+        yield from walk(output.value, ("outputs", name, "value"))
+
+
 def _environment_dict(environment) -> dict:
     # Parameter values are stored validated (hidden ones encrypted) on the stack; keeping the
     # environment's copies would store hidden values in clear.
@@ -277,6 +316,8 @@ def build_service(config) -> Service:
     from engine.store.db import Store
     from engine.store.notify import Notifier
 
+    # The data dir holds the SQLite file, the key and the servers' bootstrap files: ours alone.
+    os.makedirs(config.resolved_data_dir, mode=0o700, exist_ok=True)
     secret = config.secret_key or load_or_create_key(config.resolved_data_dir)
     runtime = Runtime(config=config, store=Store(config.resolved_db_url), keyring=Keyring(secret),
                       notifier=Notifier(), compute=make_driver(config.compute, config))

@@ -31,8 +31,8 @@ class Definition:
         actual = self.environment.resolve_type(name, declared)
         cls = types.get(actual)
         if cls is None:
-            shown = declared if actual == declared else f"{declared}' (mapped to '{actual}')"
-            raise self.template.error(f"unknown resource type '{shown}'", ("resources", name, "type"))
+            shown = f"'{declared}'" if actual == declared else f"'{declared}' (mapped to '{actual}')"
+            raise self.template.error(f"unknown resource type {shown}", ("resources", name, "type"))
         return cls
 
 

@@ -19,7 +19,8 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
         if start:
             service.start()
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = config.max_template_bytes
+    # The per-route limits (signals, templates) are checked in the views; this is the ceiling.
+    app.config["MAX_CONTENT_LENGTH"] = max(config.max_template_bytes, config.max_signal_bytes)
     app.extensions["hearth"] = service
     errors.register(app)
     if orchestration:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -11,11 +10,6 @@ import click
 
 from engine.cli import cli
 from engine.config import Config
-
-
-def _default_data_dir() -> str:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "hearth")
 
 
 @click.command("server")
@@ -39,8 +33,11 @@ def server(db_url, data_dir, host, port, public_url, compute, log_level):
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    config = Config.from_env(db_url=db_url or None, data_dir=data_dir or _default_data_dir(),
-                             host=host, port=port, public_url=public_url or None, compute=compute)
+    try:
+        config = Config.from_env(db_url=db_url or None, data_dir=data_dir or None, host=host, port=port,
+                                 public_url=public_url or None, compute=compute)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     app = create_app(config)
     service = app.extensions["hearth"]
     httpd = make_server(host, port, app, threaded=True)

@@ -36,7 +36,8 @@ def register(app: Flask) -> None:
             413: "the request body is too large",
         }
         message = messages.get(error.code, error.description or error.name)
-        return envelope(error.code or 500, error.name.lower().replace(" ", "_"), type(error).__name__, message)
+        code = "payload_too_large" if error.code == 413 else error.name.lower().replace(" ", "_")
+        return envelope(error.code or 500, code, type(error).__name__, message)
 
     @app.errorhandler(Exception)
     def internal_error(error: Exception):

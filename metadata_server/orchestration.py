@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, redirect, request
 from metadata_server.requests_ import int_arg, json_body, service
 
 blueprint = Blueprint("orchestration", __name__, url_prefix="/v1/<project>")
-SUBRESOURCES = "resources,events,outputs,template,environment,files"
+SUBRESOURCES = "resources,events,outputs,template"
 
 
 @blueprint.post("/stacks")
@@ -23,10 +23,9 @@ def list_stacks(project: str):
     return jsonify({"stacks": service().list_stacks(project)})
 
 
-@blueprint.route("/stacks/<name_or_id>", methods=["GET", "DELETE", "PATCH", "PUT", "POST"])
-@blueprint.route(f"/stacks/<name_or_id>/<any({SUBRESOURCES}):sub>", methods=["GET", "DELETE", "POST", "PUT"])
-@blueprint.route(f"/stacks/<name_or_id>/<any({SUBRESOURCES}):sub>/<path:rest>",
-                 methods=["GET", "DELETE", "POST", "PUT"])
+@blueprint.route("/stacks/<name_or_id>", methods=["GET", "DELETE"])
+@blueprint.route(f"/stacks/<name_or_id>/<any({SUBRESOURCES}):sub>", methods=["GET"])
+@blueprint.route(f"/stacks/<name_or_id>/<any({SUBRESOURCES}):sub>/<path:rest>", methods=["GET"])
 def lookup(project: str, name_or_id: str, sub: str | None = None, rest: str | None = None):
     """Heat's name → identity redirect, for every method and sub-path, keeping the query."""
     stack = service().find_stack(project, name_or_id)
@@ -70,12 +69,18 @@ def show_resource(project: str, name: str, stack_id, resource: str):
 
 
 @blueprint.get("/stacks/<name>/<uuid:stack_id>/events")
-def list_events(project: str, name: str, stack_id):
+@blueprint.get("/stacks/<name>/<uuid:stack_id>/resources/<resource>/events")
+def list_events(project: str, name: str, stack_id, resource: str | None = None):
     events = service().list_events(project, _identity(project, name, stack_id),
                                    marker=request.args.get("marker"), limit=int_arg("limit", None, 1),
                                    sort_dir=request.args.get("sort_dir", "asc"),
-                                   wait=int_arg("wait", 0) or 0)
+                                   wait=int_arg("wait", 0) or 0, resource=resource)
     return jsonify({"events": events})
+
+
+@blueprint.get("/stacks/<name>/<uuid:stack_id>/resources/<resource>/events/<event_id>")
+def show_event(project: str, name: str, stack_id, resource: str, event_id: str):
+    return jsonify({"event": service().show_event(project, _identity(project, name, stack_id), resource, event_id)})
 
 
 @blueprint.get("/stacks/<name>/<uuid:stack_id>/outputs")

@@ -31,6 +31,7 @@ class LocalDriver(ComputeDriver):
         self.hooks_dir = hooks_dir
         self.python = python
         self._processes: dict[str, subprocess.Popen] = {}
+        self._adopted: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _dir(self, server_id: str) -> Path:
@@ -38,8 +39,9 @@ class LocalDriver(ComputeDriver):
 
     def create(self, spec: ServerSpec) -> dict:
         home = self._dir(spec.server_id)
-        (home / "state").mkdir(parents=True, exist_ok=True)
-        os.chmod(home, 0o700)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, exist_ok=True)
+        (home / "state").mkdir(mode=0o700, exist_ok=True)
         bootstrap = home / "bootstrap.json"
         fd = os.open(bootstrap, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -53,7 +55,9 @@ class LocalDriver(ComputeDriver):
                    "--state-dir", str(home / "state")]
         if self.hooks_dir:
             command += ["--hooks-path", self.hooks_dir]
-        env = dict(os.environ)
+        # Agents (and the hooks they run) never see the server's settings: HEARTH_SECRET_KEY
+        # and a HEARTH_DB_URL with a password would otherwise reach every guest script.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
         # The agent must import from the same code tree as this engine, installed or not.
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
@@ -70,9 +74,21 @@ class LocalDriver(ComputeDriver):
         self._stop(server_id, driver_data.get("pid"))
         shutil.rmtree(self._dir(server_id), ignore_errors=True)
 
+    def _is_our_agent(self, pid: int, server_id: str) -> bool:
+        """A recorded pid may have been reused by an unrelated process since."""
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return False
+        return "agent.main" in cmdline and str(self._dir(server_id)) in cmdline
+
     def _stop(self, server_id: str, pid: int | None) -> None:
         with self._lock:
             process = self._processes.pop(server_id, None)
+            adopted = self._adopted.pop(server_id, None)
+        pid = pid or adopted
+        if process is None and pid and not self._is_our_agent(pid, server_id):
+            return
         if process is not None:
             pid = process.pid
         if not pid or not _alive(pid, process):
@@ -97,7 +113,9 @@ class LocalDriver(ComputeDriver):
 
     def resume(self, server_id: str, driver_data: dict) -> dict | None:
         pid = driver_data.get("pid")
-        if pid and _alive(pid, None):
+        if pid and _alive(pid, None) and self._is_our_agent(pid, server_id):
+            with self._lock:  # left running by a server that died: ours to stop on shutdown
+                self._adopted[server_id] = pid
             return None
         if not (self._dir(server_id) / "bootstrap.json").exists():
             return None
@@ -105,7 +123,7 @@ class LocalDriver(ComputeDriver):
 
     def shutdown(self) -> None:
         with self._lock:
-            ids = list(self._processes)
+            ids = list(self._processes) + list(self._adopted)
         for server_id in ids:
             self._stop(server_id, None)
 
@@ -114,9 +132,7 @@ def _alive(pid: int, process: subprocess.Popen | None) -> bool:
     if process is not None:
         return process.poll() is None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True

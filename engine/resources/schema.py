@@ -72,6 +72,9 @@ def check_value(prop: Prop, value: Any, path: tuple, unresolved=None) -> Any:
             value = _json(value, dict, path)
         if not isinstance(value, dict):
             raise TemplateError(f"value must be a map, not {_kind(value)}", path=path)
+        for key, field_prop in prop.fields.items():
+            if field_prop.required and value.get(key) is None:
+                raise TemplateError(f"'{key}' is required", path=path + (key,))
         value = {k: (check_value(prop.fields[k], v, path + (k,), unresolved)
                      if k in prop.fields and v is not None else v) for k, v in value.items()}
     elif kind == "list":

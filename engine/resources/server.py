@@ -52,8 +52,7 @@ class Server(Resource):
         "diskConfig": Prop("string", allowed=("AUTO", "MANUAL")),
         "reservation_id": Prop("string"),
         "flavor_update_policy": Prop("string", allowed=("RESIZE", "REPLACE"), default="RESIZE"),
-        "image_update_policy": Prop("string", allowed=("REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL",
-                                                       "REBUILD_PRESERVE_EPHEMERAL")),
+        "image_update_policy": Prop("string", allowed=("REBUILD", "REPLACE", "REBUILD_PRESERVE_EPHEMERAL")),
         "tags": Prop("list"),
     }
     attributes_schema = {

@@ -36,6 +36,9 @@ class Store:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                # The store holds configs and deployment inputs: readable by its owner only
+                # (SQLite gives its -wal and -shm files the same mode).
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             self.engine: Engine = create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": 30},
                 pool_size=20, max_overflow=50)

@@ -238,3 +238,41 @@ resources:
     body = response.json()
     assert body["code"] == 400
     assert body["error"]["message"] == "web.yaml:7: resources.web.properties.flavor: value must be a string, not a list"
+
+
+ENV_PROBE = """
+heat_template_version: 2018-08-31
+resources:
+  config:
+    type: OS::Heat::SoftwareConfig
+    properties:
+      group: script
+      outputs: [{name: environment}]
+      config: "#!/bin/sh\\nenv > $heat_outputs_path.environment\\n"
+  server:
+    type: OS::Nova::Server
+    properties: {image: any, flavor: any, user_data_format: SOFTWARE_CONFIG}
+  deploy:
+    type: OS::Heat::SoftwareDeployment
+    properties: {config: {get_resource: config}, server: {get_resource: server}}
+outputs:
+  environment: {value: {get_attr: [deploy, environment]}}
+"""
+
+
+def test_server_settings_never_reach_guest_scripts(tmp_path, monkeypatch):
+    from tests.support import start_server, stop_server
+    monkeypatch.setenv("HEARTH_SECRET_KEY", "leak-canary-key")
+    monkeypatch.setenv("HEARTH_DB_URL", "postgresql://user:leak-canary-password@db/x")
+    hearth = start_server(tmp_path)
+    try:
+        hearth.create_stack("probe", ENV_PROBE)
+        assert hearth.wait_stack("probe", ("CREATE_COMPLETE",))["stack_status"] == "CREATE_COMPLETE"
+        environment = hearth.outputs("probe")["environment"]
+        assert "heat_outputs_path=" in environment and "deploy_action=CREATE" in environment
+        assert "leak-canary" not in environment and "HEARTH_" not in environment
+        data = Path(hearth.config.resolved_data_dir)
+        assert oct(data.stat().st_mode & 0o777) == "0o700"
+        assert oct((tmp_path / "hearth.db").stat().st_mode & 0o777) == "0o600"
+    finally:
+        stop_server(hearth)

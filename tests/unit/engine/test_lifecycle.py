@@ -247,3 +247,60 @@ resources:
     assert stack["stack_status_reason"].startswith("Resource CREATE failed: ResourceFailure: resources.first:")
     resources = {r["resource_name"]: r["resource_status"] for r in service.list_resources("admin", stack_id)}
     assert resources == {"first": "CREATE_FAILED", "second": "INIT_COMPLETE"}
+
+
+def test_concurrent_signals_without_ids_are_all_kept(service):
+    from concurrent.futures import ThreadPoolExecutor
+    template = """heat_template_version: 2018-08-31
+resources:
+  handle: {type: OS::Heat::WaitConditionHandle}
+  wait: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: handle}, count: 12, timeout: 60}}
+outputs:
+  token: {value: {get_attr: [handle, token]}}
+  data: {value: {get_attr: [wait, data]}}
+"""
+    stack_id = create(service, "crowd", template)
+    token = wait_for(lambda: service.show_output("admin", stack_id, "token")["output_value"], 10)
+    handle_id = {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}["handle"]["physical_resource_id"]
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda n: service.guest.signal_handle(GuestAuth(bearer=token), handle_id,
+                                                                         {"data": n}, ""), range(12)))
+    assert sorted(int(a["id"]) for a in answers) == list(range(1, 13))
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    data = json.loads(service.show_output("admin", stack_id, "data")["output_value"])
+    assert sorted(data.values()) == list(range(12))
+
+
+def test_presigned_handle_url_dies_with_its_stack(service):
+    template = """heat_template_version: 2018-08-31
+resources:
+  handle: {type: OS::Heat::WaitConditionHandle, properties: {signal_transport: CFN_SIGNAL}}
+outputs:
+  url: {value: {get_attr: [handle, signal, alarm_url]}}
+"""
+    stack_id = create(service, "gone", template)
+    settle(service, stack_id)
+    url = service.show_output("admin", stack_id, "url")["output_value"]
+    path = urlparse(url).path
+    query = parse_qs(urlparse(url).query)
+    auth = GuestAuth(method="PUT", expires=query["expires"][0], signature=query["signature"][0])
+    handle_id = path.rsplit("/", 1)[1]
+    assert service.guest.signal_handle(auth, handle_id, {}, path)["status"] == "SUCCESS"
+    service.delete_stack("admin", stack_id)
+    settle(service, stack_id)
+    with pytest.raises(NotFound):
+        service.guest.signal_handle(auth, handle_id, {}, path)
+
+
+def test_misspelt_attribute_is_a_template_error(service):
+    template = """heat_template_version: 2018-08-31
+resources:
+  v: {type: OS::Heat::Value, properties: {value: 1}}
+outputs:
+  x:
+    value: {get_attr: [v, valeu]}
+"""
+    with pytest.raises(TemplateError) as error:
+        create(service, "typo", template)
+    assert str(error.value) == ("typo.yaml:6: outputs.x.value.get_attr: resource 'v' (OS::Heat::Value) "
+                                "has no attribute 'valeu' (it has: value)")

@@ -45,3 +45,10 @@ def test_unresolved_function_calls_are_skipped_until_resolved():
         return isinstance(value, dict) and set(value) == {"get_param"}
     values = validate_properties(SCHEMA, {"name": {"get_param": "x"}, "size": {"get_param": "y"}}, unresolved=unresolved)
     assert values["size"] == {"get_param": "y"}
+
+
+def test_required_keys_inside_maps_are_enforced():
+    schema = {"inputs": Prop("list", item=Prop("map", fields={"name": Prop("string", required=True)}))}
+    with pytest.raises(TemplateError) as error:
+        validate_properties(schema, {"inputs": [{"name": "a"}, {"description": "no name"}]})
+    assert error.value.path == ("inputs", "1", "name") and "required" in error.value.reason

@@ -65,3 +65,14 @@ def test_wrong_name_for_an_id_is_not_found(shared_hearth):
     response = hearth.http.get(f"{hearth.api}/stacks/other/{stack_id}", timeout=10)
     assert response.status_code == 404
     assert hearth.http.get(f"{hearth.api}/stacks/named/{stack_id}", timeout=10).status_code == 200
+
+
+def test_event_links_lead_to_the_event(shared_hearth):
+    hearth = shared_hearth
+    hearth.create_stack("linked", "heat_template_version: 2018-08-31\nresources:\n  v: {type: OS::Heat::None}\n")
+    wait_for(lambda: hearth.stack("linked")["stack_status"] == "CREATE_COMPLETE", 20, message="create")
+    events = hearth.http.get(f"{hearth.api}/stacks/linked/resources/v/events", timeout=10).json()["events"]
+    assert [e["resource_status"] for e in events] == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
+    self_link = next(link["href"] for link in events[-1]["links"] if link["rel"] == "self")
+    event = hearth.http.get(self_link, timeout=10).json()["event"]
+    assert event == events[-1]
