@@ -6,6 +6,8 @@ import os
 import platform
 import resource
 import sqlite3
+import subprocess
+from pathlib import Path
 
 
 def cpu_model() -> str:
@@ -44,14 +46,37 @@ def store_version(db_url: str) -> str:
     return f"PostgreSQL {version} at {db_url.split('@')[-1]}"
 
 
+def code_version() -> str:
+    """The commit the figures were measured on, and whether tracked files differed from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    return f"{commit or 'unknown'}{' + uncommitted changes' if dirty else ''}"
+
+
+def load_average() -> str:
+    if not hasattr(os, "getloadavg"):
+        return "unknown"
+    averages = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return f"{averages} (1/5/15 min, at start; other work on the host skews the figures)"
+
+
 def describe(db_url: str) -> list[str]:
     mem = memory_gib()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
         f"cpu:    {cpu_model()} ({cores} cores usable, {os.cpu_count()} online)",
         f"memory: {mem:.1f} GiB" if mem else "memory: unknown",
-        f"python: {platform.python_implementation()} {platform.python_version()} on {platform.system()} {platform.release()}",
+        f"python: {platform.python_implementation()} {platform.python_version()} "
+        f"on {platform.system()} {platform.release()}",
         f"store:  {store_version(db_url)}",
+        f"code:   {code_version()}",
+        f"load:   {load_average()}",
     ]
 
 
@@ -71,3 +96,17 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
         return float("nan")
     rank = min(max(1, math.ceil(round(len(sorted_values) * fraction, 9))), len(sorted_values))
     return sorted_values[rank - 1]
+
+
+def listen_overflows() -> int | None:
+    """Linux's system-wide count of connections dropped because a listen queue was full."""
+    try:
+        with open("/proc/net/netstat") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(table["ListenOverflows"]) if "ListenOverflows" in table else None
+    return None
