@@ -166,13 +166,12 @@ def measure(n: int, db_url: str, data_dir: str, options: dict, conn) -> None:
 
 
 def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
-    from werkzeug.serving import make_server
-
     from engine import credentials, software
     from engine.config import Config
     from engine.service import build_service
     from engine.store.models import Server
     from metadata_server import create_app
+    from metadata_server.serving import listen
 
     raise_open_file_limit()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # as `hearth server` does
@@ -185,7 +184,7 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
     service.start()
     runtime, store = service.runtime, service.runtime.store
     app = create_app(config, service=service)
-    httpd = make_server("127.0.0.1", port, app, threaded=True)
+    httpd = listen("127.0.0.1", port, app)  # the listener `hearth server` uses
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base_url = f"http://127.0.0.1:{port}"
 
@@ -242,12 +241,11 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
         pids = [w.pid for w in workers]
         cpu_before = (time.process_time(), cpu_seconds(pids))
         with store.session() as session:
-            for server_id in ids:
-                software.push_metadata(session, server_id)
+            changes = {server_id: software.push_metadata(session, server_id) for server_id in ids}
             t0 = time.time()
         committed = time.time()
-        for server_id in ids:
-            runtime.publish_server(server_id)
+        for server_id in ids:  # as the engine does: publish the new document with the change
+            runtime.publish_server(server_id, changes[server_id])
         published = time.time()
         for server_id in ids:
             versions[server_id] += 1
@@ -273,10 +271,10 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
                 raise RuntimeError(f"only {notifier.parked()} of {n} agents parked again within 30 s")
             server_id = rng.choice(ids)
             with store.session() as session:
-                software.push_metadata(session, server_id)
+                change = software.push_metadata(session, server_id)
                 t0 = time.time()
             committed = time.time()
-            runtime.publish_server(server_id)
+            runtime.publish_server(server_id, change)
             versions[server_id] += 1
             key, deadline = (server_id, versions[server_id]), time.monotonic() + 30
             while key not in seen and time.monotonic() < deadline:

@@ -62,13 +62,26 @@ class GuestService:
         # Jitter spreads the re-polls of many agents that started waiting together.
         timeout = min(wait, runtime.config.longpoll_max_wait) * random.uniform(0.9, 1.0)
 
+        topic = "server:" + server_id
+
         def current() -> tuple[int, dict]:
+            # Whoever committed a change published it with the new document: a woken waiter
+            # answers from that, so a burst of changes does not become a burst of reads.
+            published = runtime.notifier.latest(topic)
+            if published is not None and published[0] >= version:
+                return published
             with runtime.store.session() as session:
                 row = session.get(Server, server_id)
                 return row.metadata_version, row.metadata_doc
 
-        if runtime.notifier.wait("server:" + server_id, lambda: current()[0] != since, timeout):
-            return current()
+        latest: list[tuple[int, dict]] = []
+
+        def changed() -> bool:
+            latest[:] = [current()]
+            return latest[0][0] != since
+
+        if runtime.notifier.wait(topic, changed, timeout):
+            return latest[0]
         return None
 
     # Deployment signals -------------------------------------------------------------------

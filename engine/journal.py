@@ -62,7 +62,8 @@ class Journal:
                         if stack.deleted_at is not None:
                             credentials.revoke_stack(session, stack.id, now)
                     if events:
-                        session.execute(insert(Event), events)
+                        # render_nulls keeps rows with and without a physical id in one batch.
+                        session.execute(insert(Event).execution_options(render_nulls=True), events)
             except Exception:  # noqa: BLE001 - kept for the next flush; the loop retries
                 log.exception("could not store %d transitions and %d events; retrying",
                               len(changed), len(events))

@@ -37,6 +37,7 @@ class Run:
         self.action = stack.action
         self.running: set[str] = running if running is not None else set()
         self.finished = False
+        self.failed = next((s for s in snaps.values() if s.action == self.action and s.status == "FAILED"), None)
         self.dependents: dict[str, list[str]] = {n: [] for n in snaps}
         for name, snap in snaps.items():
             for required in snap.requires:

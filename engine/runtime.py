@@ -35,8 +35,9 @@ class Runtime:
     def now(self) -> dt.datetime:
         return self.clock()
 
-    def publish_server(self, server_id: str) -> None:
-        self.notifier.publish("server:" + server_id)
+    def publish_server(self, server_id: str, metadata: tuple[int, dict] | None = None) -> None:
+        """The server's metadata changed; `metadata` is its new (version, document) if known."""
+        self.notifier.publish("server:" + server_id, metadata)
 
     def publish_stack(self, stack_id: str) -> None:
         self.notifier.publish("stack:" + stack_id)

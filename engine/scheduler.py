@@ -210,9 +210,8 @@ class Scheduler:
             return  # _flush forgets it once its last writes are stored
         action = run.action
         while True:
-            failed = next((s for s in run.snaps.values() if s.action == action and s.status == "FAILED"), None)
-            if failed is not None:
-                self._finish(run, "FAILED", f"Resource {action} failed: {failed.reason}")
+            if run.failed is not None:
+                self._finish(run, "FAILED", f"Resource {action} failed: {run.failed.reason}")
                 return
             ready = run.take_ready()
             if not ready:
@@ -358,6 +357,8 @@ class Scheduler:
         self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, snap.action, status, reason)
         if status == "COMPLETE" and snap.action == run.action and not run.finished:
             run.cleared(snap.name)
+        elif status == "FAILED" and snap.action == run.action and run.failed is None:
+            run.failed = snap
 
     def _finish(self, run: Run, status: str, reason: str) -> None:
         run.finished = True

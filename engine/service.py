@@ -11,7 +11,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from engine import guest, views
 from engine.errors import Conflict, HearthError, InvalidRequest, NotFound, TemplateError
@@ -74,11 +74,16 @@ class Service:
                 raise Conflict(f"a stack named '{name}' already exists")
             session.add(stack)
             session.flush()
-            session.add_all(Resource(stack_id=stack.id, name=r.name, type=r.type, requires=requires[r.name],
-                                     created_at=now) for r in template.resources.values())
+            if template.resources:
+                session.execute(insert(Resource), [
+                    {"stack_id": stack.id, "name": r.name, "type": r.type, "requires": requires[r.name],
+                     "action": "INIT", "status": "COMPLETE", "status_reason": "", "data": {}, "attributes": {},
+                     "waiting": False, "created_at": now} for r in template.resources.values()])
             session.add(Event(id=str(uuid.uuid4()), stack_id=stack.id, resource_name=name,
                               resource_type="OS::Heat::Stack", physical_id=stack.id, action="CREATE",
                               status="IN_PROGRESS", reason="Stack CREATE started", created_at=now))
+        stored = Definition(template, definition.environment, definition.parameters, definition.files)
+        self.scheduler.definitions.put(stack.id, stored)
         self.scheduler.submit(stack.id)
         return {"id": stack.id, "stack_name": name,
                 "links": [{"href": views.stack_link(self.runtime.public_url, stack), "rel": "self"}]}

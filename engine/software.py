@@ -91,14 +91,15 @@ def deploy_inputs(*, server_id: str, action: str, stack_name: str, stack_id: str
     return base
 
 
-def push_metadata(session: Session, server_id: str) -> bool:
+def push_metadata(session: Session, server_id: str) -> tuple[int, dict] | None:
     """Rebuild the server's `deployments` list from its deployments and bump its version.
 
-    Returns False when the server is unknown (a deployment may target a server outside Hearth).
+    Returns the new (version, document), to publish once committed; None when the server is
+    unknown or deleted.
     """
-    server = session.get(Server, server_id)
+    server = session.get(Server, server_id, with_for_update=True)
     if server is None or server.deleted_at is not None:
-        return False
+        return None
     rows = session.execute(
         select(Deployment, SoftwareConfig)
         .join(SoftwareConfig, SoftwareConfig.id == Deployment.config_id)
@@ -110,7 +111,7 @@ def push_metadata(session: Session, server_id: str) -> bool:
     doc["deployments"] = entries
     server.metadata_doc = doc
     server.metadata_version += 1
-    return True
+    return server.metadata_version, doc
 
 
 def evaluate_signal(config: SoftwareConfig, details: Any) -> tuple[str, str, dict]:

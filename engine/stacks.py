@@ -48,24 +48,39 @@ def build_environment(environment: Any, environment_files: list[str] | None,
 
 
 class DefinitionCache:
-    """Parsing is pure, so a stack's Definition is parsed once per process and shared."""
+    """Parsing is pure, so a stack's Definition is parsed once per process and shared.
+
+    A stack's template does not change during its life here (no update yet), so the stack id
+    is the key; concurrent misses for one stack wait for a single parse.
+    """
 
     def __init__(self, size: int = 256):
-        self._items: OrderedDict[tuple, Definition] = OrderedDict()
+        self._items: OrderedDict[str, Definition] = OrderedDict()
         self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
         self._size = size
 
-    def get(self, runtime: Runtime, stack: Stack) -> Definition:
-        key = (stack.id, stack.operation)
+    def put(self, stack_id: str, definition: Definition) -> None:
         with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        definition = load_definition(runtime, stack)
-        with self._lock:
-            self._items[key] = definition
+            self._items[stack_id] = definition
+            self._items.move_to_end(stack_id)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
+
+    def get(self, runtime: Runtime, stack: Stack) -> Definition:
+        with self._lock:
+            if stack.id in self._items:
+                self._items.move_to_end(stack.id)
+                return self._items[stack.id]
+            loading = self._loading.setdefault(stack.id, threading.Lock())
+        with loading:
+            with self._lock:
+                if stack.id in self._items:
+                    return self._items[stack.id]
+            definition = load_definition(runtime, stack)
+            self.put(stack.id, definition)
+        with self._lock:
+            self._loading.pop(stack.id, None)
         return definition
 
 

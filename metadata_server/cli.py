@@ -26,7 +26,7 @@ from engine.config import Config
 @click.option("--log-level", default="INFO", show_default=True)
 def server(db_url, data_dir, host, port, public_url, compute, log_level):
     """Run the Hearth server (orchestration API, guest API and engine) until SIGINT/SIGTERM."""
-    from werkzeug.serving import make_server
+    from metadata_server.serving import listen
 
     from metadata_server import create_app
 
@@ -40,7 +40,7 @@ def server(db_url, data_dir, host, port, public_url, compute, log_level):
         raise click.UsageError(str(error)) from None
     app = create_app(config)
     service = app.extensions["hearth"]
-    httpd = make_server(host, port, app, threaded=True)
+    httpd = listen(host, port, app)
     stop = threading.Event()
 
     def shutdown(signum, _frame):

@@ -75,10 +75,9 @@ class RunningServer:
 
 
 def start_server(tmp_path: Path, db_url: str | None = None, **settings) -> RunningServer:
-    from werkzeug.serving import make_server
-
     from engine.config import Config
     from metadata_server import create_app
+    from metadata_server.serving import listen
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -86,7 +85,7 @@ def start_server(tmp_path: Path, db_url: str | None = None, **settings) -> Runni
     config = Config.from_env({}, db_url=db_url or f"sqlite:///{tmp_path}/hearth.db",
                              data_dir=str(tmp_path / "data"), port=port, **settings)
     app = create_app(config)
-    httpd = make_server("127.0.0.1", port, app, threaded=True)
+    httpd = listen("127.0.0.1", port, app)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     return RunningServer(config, app, httpd, thread)

@@ -90,8 +90,8 @@ class SoftwareDeployment(Resource):
             session.flush()
             if previous:
                 session.execute(delete(SoftwareConfig).where(SoftwareConfig.id == previous))
-            software.push_metadata(session, server.id)
-        runtime.publish_server(server.id)
+            metadata = software.push_metadata(session, server.id)
+        runtime.publish_server(server.id, metadata)
         if transport == "NO_SIGNAL":
             return Done(physical_id=deployment_id)
         return Waiting(physical_id=deployment_id)
@@ -142,9 +142,9 @@ class SoftwareDeployment(Resource):
                 SoftwareConfig.deployment_id == row.id))
             session.delete(row)
             session.flush()
-            pushed = software.push_metadata(session, server_id)
-        if pushed:
-            self.runtime.publish_server(server_id)
+            metadata = software.push_metadata(session, server_id)
+        if metadata:
+            self.runtime.publish_server(server_id, metadata)
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):

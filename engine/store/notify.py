@@ -8,12 +8,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 class Notifier:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conditions: dict[str, tuple[threading.Condition, list[int]]] = {}
+        self._latest: dict[str, Any] = {}
 
     def _entry(self, topic: str):
         with self._lock:
@@ -23,11 +25,23 @@ class Notifier:
                 self._conditions[topic] = entry
             return entry
 
-    def publish(self, topic: str) -> None:
+    def publish(self, topic: str, payload: Any = None) -> None:
+        """Wake the topic's waiters. `payload` is what changed (so a woken waiter need not read
+        the store); publishing without one forgets an earlier payload."""
+        with self._lock:
+            if payload is None:
+                self._latest.pop(topic, None)
+            else:
+                self._latest[topic] = payload
         condition, counter = self._entry(topic)
         with condition:
             counter[0] += 1
             condition.notify_all()
+
+    def latest(self, topic: str) -> Any:
+        """The payload of the topic's newest publish, if it carried one."""
+        with self._lock:
+            return self._latest.get(topic)
 
     def wait(self, topic: str, changed: Callable[[], bool], timeout: float) -> bool:
         """Block until `changed()` is true (re-checked after each publish) or `timeout` passes."""
