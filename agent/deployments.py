@@ -37,7 +37,12 @@ def input_value(entry: dict, name: str, default: Any = None) -> Any:
 
 
 def done_key(entry: dict) -> str:
-    """The idempotency key: the same (id, deploy_action, config) is run at most once to success."""
+    """The idempotency key: a finished run of the same (id, deploy_action, config) never repeats.
+
+    Finished means the hook produced a result, success or failure alike: a failed run is
+    signalled and marked done too. Only a run that never reached its hand-over (stopped by
+    SIGTERM, or a crash before its signal was staged) runs again.
+    """
     parts = [entry.get("id"), input_value(entry, "deploy_action"),
              config_checksum(entry.get("config"))]
     return hashlib.sha256(_canonical(parts)).hexdigest()
@@ -76,8 +81,22 @@ def prepare(entry: dict) -> dict | None:
     return prepared
 
 
+def done_record(key: str, entry: dict, status_code: Any) -> dict:
+    """A done marker's contents: a summary only, as the entry can hold credentials."""
+    return {
+        "key": key,
+        "id": entry.get("id"),
+        "name": entry.get("name"),
+        "group": entry.get("group"),
+        "action": input_value(entry, "deploy_action"),
+        "config_checksum": config_checksum(entry.get("config")),
+        "deploy_status_code": status_code,
+        "deployed_at": time.time(),
+    }
+
+
 class DoneLedger:
-    """``deployed/<key>.json`` markers; written only after the signal sits in the outbox."""
+    """``deployed/<key>.json``: written after a run's signal is staged and before it is published."""
 
     def __init__(self, directory: Path):
         self.directory = directory
@@ -88,16 +107,9 @@ class DoneLedger:
     def is_done(self, key: str) -> bool:
         return self.path(key).exists()
 
-    def mark_done(self, key: str, entry: dict, status_code: Any) -> None:
-        # A summary only: the entry itself can hold credentials (deploy_password, signal URLs).
+    def write(self, key: str, record: dict) -> None:
         ensure_dir(self.directory)
-        atomic_write_json(self.path(key), {
-            "key": key,
-            "id": entry.get("id"),
-            "name": entry.get("name"),
-            "group": entry.get("group"),
-            "action": input_value(entry, "deploy_action"),
-            "config_checksum": config_checksum(entry.get("config")),
-            "deploy_status_code": status_code,
-            "deployed_at": time.time(),
-        })
+        atomic_write_json(self.path(key), record)
+
+    def mark_done(self, key: str, entry: dict, status_code: Any) -> None:
+        self.write(key, done_record(key, entry, status_code))

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import requests
@@ -16,8 +17,8 @@ from agent.cache import CachedMetadata, MetadataCache
 from agent.collectors import NotConfigured, Unavailable, make_collector
 from agent.collectors.hearth import Fetch
 from agent.config import AgentConfig, ConfigError, build_parser, from_args
-from agent.deployments import (SILENT_GROUPS, DoneLedger, done_key, input_value, prepare,
-                               wants_signal)
+from agent.deployments import (SILENT_GROUPS, DoneLedger, done_key, done_record, input_value,
+                               prepare, wants_signal)
 from agent.outbox import Outbox
 from agent.runner import (build_signal, entry_timeout, find_hook, hook_environment,
                           hook_search_path, no_hook_signal, record_result, run_hook)
@@ -46,6 +47,7 @@ class Agent:
         self.collector = make_collector(config.bootstrap, poll_session)
         self._cached = self.cache.load()
         self._failures = 0
+        self._finish_hand_overs()
 
     # -- the two modes -----------------------------------------------------------------------
     def run_once(self) -> int:
@@ -180,7 +182,7 @@ class Agent:
         return error is None
 
     def deploy(self, entry: Any) -> None:
-        """Run one entry unless done; signal → outbox, and only then the done marker."""
+        """Run one entry unless done, then hand its result over (see _hand_over)."""
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
             name = entry.get("name") if isinstance(entry, dict) else type(entry).__name__
             LOG.error("ignoring a deployment entry without an id (%r)", name)  # entries hold secrets
@@ -188,9 +190,12 @@ class Agent:
         if entry.get("group") in SILENT_GROUPS:
             return
         key, entry_id = done_key(entry), entry["id"]
+        staged = self.outbox.staged_item(entry_id)
+        if staged is not None:  # its hook finished; the marker write failed: finish, never re-run
+            self._finish_hand_over(*staged)
         if self.ledger.is_done(key):
             return
-        if self.outbox.holds(entry_id, key):  # stopped after the outbox write: never re-run
+        if self.outbox.holds(entry_id, key):  # left by an agent from before staging: never re-run
             self.ledger.mark_done(key, entry, None)
             return
         prepared = prepare(entry)
@@ -224,13 +229,50 @@ class Agent:
             record_result(run_dir, code, signal_data)
         status_code = signal_data.get("deploy_status_code", 0)
         if wants_signal(prepared):
-            self.outbox.put(entry_id, signal_data, done_key=key)
+            self._hand_over(entry_id, key, done_record(key, entry, status_code), signal_data)
         else:
             LOG.info("deployment %s: NO_SIGNAL transport; not signalling", label)
-        self.ledger.mark_done(key, entry, status_code)
-        self.status.deployment(entry_id, "complete" if status_code in (0, None) else "failed")
+            self.ledger.mark_done(key, entry, status_code)
+        self.status.deployment(entry_id, finished_status(status_code))
         LOG.info("deployment %s finished: exit %s, deploy_status_code %s", label, code,
                  status_code)
+
+    def _hand_over(self, entry_id: str, key: str, record: dict, signal_data: dict) -> None:
+        """Stage the signal, write the done marker, publish the signal.
+
+        Publishing last means the sender can never deliver (and delete) the signal of a run
+        that has no done marker yet, which a crash would turn into a second run. A crash before
+        the staged file is complete runs the hook again (commit after success); from then on
+        the staged file is the proof that the hook finished, and _finish_hand_over completes it.
+        """
+        staged = self.outbox.stage(entry_id, signal_data, done_key=key, done_record=record)
+        self.ledger.write(key, record)
+        self.outbox.publish(staged)
+
+    def _finish_hand_over(self, path: Path, item: dict) -> None:
+        key, entry_id = item.get("done_key"), item["entry_id"]
+        if isinstance(key, str) and not self.ledger.is_done(key):
+            record = item.get("done_record")
+            self.ledger.write(key, record if isinstance(record, dict) else {"key": key,
+                                                                            "id": entry_id})
+        self.outbox.publish(path)
+        payload = item.get("payload")
+        status_code = payload.get("deploy_status_code", 0) if isinstance(payload, dict) else None
+        self.status.deployment(entry_id, finished_status(status_code))
+        LOG.info("deployment %s: finished the hand-over of its result (its hook is not run again)",
+                 entry_id)
+
+    def _finish_hand_overs(self) -> None:
+        """At start-up: publish every signal a crash left staged, after its done marker."""
+        for path, item in self.outbox.staged_items():
+            try:
+                self._finish_hand_over(path, item)
+            except OSError as exc:  # its entry tries again when it comes up, still without a re-run
+                LOG.error("cannot finish the hand-over of %s: %s", path.name, exc)
+
+
+def finished_status(status_code: Any) -> str:
+    return "complete" if status_code in (0, None) else "failed"
 
 
 def supervise(agent: Agent, work: Callable[[], int]) -> int:

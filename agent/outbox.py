@@ -1,9 +1,15 @@
-"""Durable signals: ``outbox/<id>.json`` stays until the guest API has it; retries back off with full jitter, persisted per item."""
+"""Durable signals: ``outbox/<id>.json`` stays until the guest API has it; retries back off with full jitter, persisted per item.
+
+A signal is first staged as ``<id>.json.staged``, which the sender never reads, and published
+with one rename; the agent writes the run's done marker in between (see agent.main).
+"""
 
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
+import os
 import random
 import threading
 import time
@@ -14,13 +20,26 @@ from urllib.parse import quote
 
 import requests
 
-from agent.fsutil import atomic_write_json, ensure_dir, move_aside, read_json, remove_durably, safe_name
+from agent.fsutil import (atomic_write_json, ensure_dir, fsync_dir, move_aside, read_json,
+                          remove_durably, safe_name)
 
 LOG = logging.getLogger("hearth.agent.outbox")
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 60.0
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read
+STAGED = ".staged"
+NEVER_ACCEPTED = frozenset({400, 413})  # the same body gets the same answer: retrying cannot help
+CREDENTIAL_REFUSED = frozenset({401, 403})  # retried: the credential may be restored
+
+
+def error_message(text: str) -> str:
+    """``error.message`` of the server's JSON error envelope, else the start of the body."""
+    try:
+        message = json.loads(text)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = None
+    return message if isinstance(message, str) else text[:200].strip()
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
@@ -49,22 +68,48 @@ class Outbox:
         self._headers = {"Authorization": f"Bearer {credential}", "Accept": "application/json"}
         self._clock = clock
         self._jitter = jitter
-        self._lock = threading.Lock()  # guards item files between put() and a delivery
+        self._lock = threading.Lock()  # guards item files between publish() and a delivery
         self._wake = threading.Event()
+        self._refused = False  # in a credential outage (401/403), which is logged once
         ensure_dir(directory)
 
     # -- writing ---------------------------------------------------------------------------
-    def put(self, entry_id: str, payload: dict, done_key: str | None = None) -> None:
-        """Store the signal durably (fsync'd) before returning; the sender is woken at once."""
-        item = {"entry_id": entry_id, "payload": payload, "done_key": done_key, "attempts": 0,
-                "next_attempt_at": 0.0, "created_at": self._clock(), "last_error": None,
-                "nonce": uuid.uuid4().hex}
+    def stage(self, entry_id: str, payload: dict, done_key: str | None = None,
+              done_record: dict | None = None) -> Path:
+        """Store the signal durably as ``<id>.json.staged``, where the sender does not look.
+
+        ``done_record`` is the run's done marker, kept so that a start-up after a crash can
+        write the marker from the staged item alone.
+        """
+        item = {"entry_id": entry_id, "payload": payload, "done_key": done_key,
+                "done_record": done_record, "attempts": 0, "next_attempt_at": 0.0,
+                "created_at": self._clock(), "last_error": None, "nonce": uuid.uuid4().hex}
+        path = self._staged_path(entry_id)
+        atomic_write_json(path, item)
+        return path
+
+    def publish(self, staged: Path) -> None:
+        """Hand a staged signal to the sender with one atomic rename (replacing an older one)."""
         with self._lock:
-            atomic_write_json(self._path(entry_id), item)
+            os.replace(staged, staged.with_name(staged.name[:-len(STAGED)]))
+            fsync_dir(self.directory)
         self._wake.set()
 
+    def put(self, entry_id: str, payload: dict, done_key: str | None = None) -> None:
+        """Stage and publish at once: for a signal with no done marker to write first."""
+        self.publish(self.stage(entry_id, payload, done_key))
+
+    def staged_items(self) -> list[tuple[Path, dict]]:
+        """Staged, unpublished signals: each is a finished run whose hand-over was cut short."""
+        items = [self._read_staged(path) for path in sorted(self.directory.glob("*" + STAGED))]
+        return [item for item in items if item is not None]
+
+    def staged_item(self, entry_id: str) -> tuple[Path, dict] | None:
+        return self._read_staged(self._staged_path(entry_id))
+
     def holds(self, entry_id: str, done_key: str) -> bool:
-        """Whether a signal for this run is still waiting here (the agent stopped before its done marker)."""
+        """Whether a published signal for this run waits here (an agent from before staging
+        wrote the item first and its done marker after, and may have stopped in between)."""
         try:
             item = read_json(self._path(entry_id))
         except (OSError, ValueError):
@@ -138,24 +183,39 @@ class Outbox:
         except requests.RequestException as exc:
             return self._reschedule(path, item, f"{type(exc).__name__}: {exc}", None)
         with response:
-            status, body = response.status_code, response.text[:1000]
+            status, text = response.status_code, response.text
             retry_after = retry_after_seconds(response.headers.get("Retry-After"), self._clock())
+        body, message = text[:1000], error_message(text)
+        if status in CREDENTIAL_REFUSED:
+            if not self._refused:
+                LOG.error("guest API refused this server's credential for signals (HTTP %d: %s); "
+                          "they stay in the outbox and are retried with backoff", status, message)
+            self._refused = True
+            return self._reschedule(path, item, f"HTTP {status}: {message}", None, quiet=True)
+        if self._refused and status < 500 and status != 429:  # an answer past the credential
+            LOG.info("guest API accepted this server's credential again (HTTP %d)", status)
+            self._refused = False
         if 200 <= status < 300:
             LOG.info("signal for deployment %s delivered (%d)", entry_id, status)
-            return self._settle(path, item, None, status, body)
+            return self._settle(path, item, None, status, body, message)
         if status == 409:
             LOG.warning("signal for deployment %s refused as finished or superseded (409): %s",
-                        entry_id, body)
-            return self._settle(path, item, self.done_dir, status, body)
+                        entry_id, message)
+            return self._settle(path, item, self.done_dir, status, body, message)
         if status == 404:
             LOG.error("signal for deployment %s: deployment is gone (404); moved to outbox/dead: %s",
-                      entry_id, body)
-            return self._settle(path, item, self.dead_dir, status, body)
-        return self._reschedule(path, item, f"HTTP {status}: {body}",
+                      entry_id, message)
+            return self._settle(path, item, self.dead_dir, status, body, message)
+        if status in NEVER_ACCEPTED:
+            LOG.error("signal for deployment %s refused with HTTP %d (%s); the server will never "
+                      "accept it, so it is moved to outbox/dead and not retried",
+                      entry_id, status, message)
+            return self._settle(path, item, self.dead_dir, status, body, message)
+        return self._reschedule(path, item, f"HTTP {status}: {message}",
                                 retry_after if status == 429 else None)
 
     def _settle(self, path: Path, item: dict, record_dir: Path | None, status: int,
-                body: str) -> bool:
+                body: str, message: str) -> bool:
         with self._lock:
             if not self._unchanged(path, item):
                 return False  # a newer signal for the same id arrived meanwhile: send that one
@@ -163,20 +223,21 @@ class Outbox:
                 ensure_dir(record_dir)
                 atomic_write_json(record_dir / path.name, {
                     "entry_id": item["entry_id"], "payload": item["payload"], "status": status,
-                    "response": body, "recorded_at": self._clock()})
+                    "response": body, "message": message, "recorded_at": self._clock()})
             remove_durably(path)
         return True
 
-    def _reschedule(self, path: Path, item: dict, error: str, retry_after: float | None) -> bool:
+    def _reschedule(self, path: Path, item: dict, error: str, retry_after: float | None,
+                    quiet: bool = False) -> bool:
         attempts = int(item.get("attempts", 0)) + 1
         if retry_after is None:
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)) * self._jitter()
         else:
             delay = retry_after
         item.update(attempts=attempts, next_attempt_at=self._clock() + delay, last_error=error)
-        (LOG.warning if attempts == 1 else LOG.info)(
-            "signal for deployment %s not delivered (%s); attempt %d, next in %.1f s",
-            item["entry_id"], error, attempts, delay)
+        level = logging.DEBUG if quiet else logging.WARNING if attempts == 1 else logging.INFO
+        LOG.log(level, "signal for deployment %s not delivered (%s); attempt %d, next in %.1f s",
+                item["entry_id"], error, attempts, delay)
         with self._lock:
             if self._unchanged(path, item):
                 atomic_write_json(path, item)
@@ -185,6 +246,29 @@ class Outbox:
     # -- files -----------------------------------------------------------------------------
     def _path(self, entry_id: str) -> Path:
         return self.directory / f"{safe_name(entry_id)}.json"
+
+    def _staged_path(self, entry_id: str) -> Path:
+        return self.directory / f"{safe_name(entry_id)}.json{STAGED}"
+
+    def _read_staged(self, path: Path) -> tuple[Path, dict] | None:
+        # Written atomically, so an unreadable one is damage, not a crash mid-write: it is set
+        # aside, and its deployment runs again as if it had never been staged.
+        item = self._read_item(path)
+        return None if item is None else (path, item)
+
+    def _read_item(self, path: Path) -> dict | None:
+        """The item in ``path``; None when it is gone or unreadable (then moved aside)."""
+        try:
+            item = read_json(path)
+            if not isinstance(item, dict) or not isinstance(item.get("entry_id"), str):
+                raise ValueError("not an outbox item")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            LOG.error("outbox item %s is unreadable (%s); moved aside", path.name, exc)
+            move_aside(path, "corrupt")
+            return None
+        return item
 
     def _unchanged(self, path: Path, item: dict) -> bool:
         try:
@@ -197,16 +281,8 @@ class Outbox:
         for path in self.directory.glob("*.json"):
             if path.name.startswith("."):
                 continue
-            try:
-                item = read_json(path)
-                if not isinstance(item, dict) or not isinstance(item.get("entry_id"), str):
-                    raise ValueError("not an outbox item")
-            except FileNotFoundError:
-                continue
-            except (OSError, ValueError) as exc:
-                LOG.error("outbox item %s is unreadable (%s); moved aside", path.name, exc)
-                move_aside(path, "corrupt")
-                continue
-            items.append((path, item))
+            item = self._read_item(path)
+            if item is not None:
+                items.append((path, item))
         items.sort(key=lambda pair: (pair[1].get("created_at", 0.0), pair[0].name))
         return items

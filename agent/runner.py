@@ -21,6 +21,9 @@ from agent.fsutil import atomic_write_json, atomic_write_text, ensure_dir
 LOG = logging.getLogger("hearth.agent.runner")
 
 OUTPUT_CAP = 1024 * 1024          # bytes of deploy_stdout / deploy_stderr kept in a signal
+SIGNAL_CAP = 3584 * 1024          # bytes of a whole signal's JSON; the server accepts 4 MiB
+STREAM_JSON_CAP = 1536 * 1024     # a stream's JSON in a signal over SIGNAL_CAP (escapes grow it)
+STREAMS = ("deploy_stdout", "deploy_stderr")
 PARSE_LIMIT = 16 * 1024 * 1024    # larger stdout is not read whole, so it cannot be the hook's JSON
 TIMEOUT_STATUS = 124              # as timeout(1)
 CANNOT_EXECUTE_STATUS = 126       # as the shell
@@ -168,10 +171,74 @@ def build_signal(run: HookRun) -> dict:
         except ValueError:
             parsed = None
         result = parsed if isinstance(parsed, dict) else captured
-    for key in ("deploy_stdout", "deploy_stderr"):
+    for key in STREAMS:
         if isinstance(result.get(key), str):
             result[key] = cap_text(result[key])
+    return fit_signal(result)
+
+
+def encoded_size(value: object) -> int:
+    """Bytes of ``value`` as the outbox sends it (requests' json=: ASCII escapes, ", " and ": ")."""
+    return len(json.dumps(value).encode("utf-8"))
+
+
+def fit_signal(signal: dict, cap: int = SIGNAL_CAP) -> dict:
+    """``signal`` with its JSON at most ``cap`` bytes, so that the server can accept it.
+
+    Declared outputs are not capped one by one and can be large: the largest output values
+    are replaced by a marker until the signal fits, each noted at the end of deploy_stderr.
+    Before that, each stream is held to STREAM_JSON_CAP bytes *as JSON* (escapes can make
+    1 MiB of text take 6), so that dropping outputs can always make room; an answer that still
+    does not fit (thousands of outputs, giant names) is replaced by a failure that says why.
+    """
+    size = encoded_size(signal)
+    if size <= cap:
+        return signal
+    result = dict(signal)
+    for key in STREAMS:
+        if isinstance(result.get(key), str):
+            result[key] = _shrink(result[key], STREAM_JSON_CAP)
+    size = encoded_size(result)
+    outputs = sorted(((encoded_size(value), name) for name, value in result.items()
+                      if name not in (*STREAMS, "deploy_status_code")), reverse=True)
+    notes = []
+    for encoded, name in outputs:
+        if size <= cap:
+            break
+        marker = (f"[hearth-agent: output '{name}' of {_length(result[name])} bytes dropped: "
+                  "the signal exceeded 3.5 MiB]")
+        result[name] = marker
+        notes.append(marker + "\n")
+        size += encoded_size(marker) - encoded
+    if notes:
+        stderr = result.get("deploy_stderr")
+        stderr = "" if stderr is None else stderr if isinstance(stderr, str) else json.dumps(stderr)
+        separator = "\n" if stderr and not stderr.endswith("\n") else ""
+        result["deploy_stderr"] = _shrink(cap_text(stderr + separator + "".join(notes)),
+                                          STREAM_JSON_CAP)
+    size = encoded_size(result)
+    if size > cap:
+        code = result.get("deploy_status_code")
+        return {"deploy_stdout": "",
+                "deploy_stderr": f"[hearth-agent: the hook's answer was dropped: the signal "
+                                 f"exceeded 3.5 MiB even without its outputs ({size} bytes)]",
+                "deploy_status_code": code if isinstance(code, int) and code else 1}
     return result
+
+
+def _length(value: object) -> int:
+    """An output's size as the hook gave it: UTF-8 bytes of a string, else of its JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return len(text.encode("utf-8"))
+
+
+def _shrink(text: str, limit: int) -> str:
+    """``text`` cut like cap_text (keeping its end) until its JSON takes at most ``limit`` bytes."""
+    keep, shrunk = len(text.encode("utf-8")), text
+    while (encoded := encoded_size(shrunk)) > limit and keep > 128:
+        keep = max(128, min(keep - 64, keep * limit // encoded))
+        shrunk = cap_text(text, keep)
+    return shrunk
 
 
 def record_result(run_dir: Path, status_code: int, signal_data: dict,

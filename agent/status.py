@@ -11,7 +11,9 @@ from agent.fsutil import atomic_write_json, read_json
 
 LOG = logging.getLogger("hearth.agent.status")
 
-HISTORY = 200  # deployments remembered in status.json, newest first
+# Deployments remembered in status.json, in the order they were last updated: the newest is
+# last, and past HISTORY the oldest (first) is dropped.
+HISTORY = 200
 
 
 class StatusFile:

@@ -21,6 +21,13 @@ CREDENTIAL = "hgc_test-credential-0123456789"
 SERVER_ID = "srv-1"
 
 
+def error_envelope(status: int, message: str):
+    """The server's one JSON error envelope (metadata_server/errors.py)."""
+    return jsonify(code=status, title="Error", explanation=message,
+                   error={"type": "Scripted", "code": f"http_{status}", "message": message,
+                          "traceback": None})
+
+
 class GuestStandIn:
     """Records what an agent sends and answers as docs/guest-api.md says, with scripted failures."""
 
@@ -32,7 +39,9 @@ class GuestStandIn:
         self.metadata_statuses: list[int] = []   # answered (in order) before normal service
         self.signal_attempts: list[dict] = []     # every POST, whatever the answer
         self.signals: list[dict] = []             # the ones answered 200
-        self.signal_statuses: dict[str, list] = {}  # entry id → statuses to answer first
+        # entry id → statuses (or (status, message) pairs) to answer first
+        self.signal_statuses: dict[str, list] = {}
+        self.max_signal_bytes = 4 * 1024 * 1024   # the real server's default max_signal_bytes
         self.closing = False
         self.base_url = ""
         self.credential = CREDENTIAL
@@ -76,18 +85,27 @@ class GuestStandIn:
 
         @app.post("/guest/v1/deployments/<entry_id>/signal")
         def deployment_signal(entry_id):
-            record = {"entry_id": entry_id, "body": request.get_json(),
+            raw = request.get_data()
+            record = {"entry_id": entry_id, "size": len(raw),
+                      "body": json.loads(raw) if len(raw) <= self.max_signal_bytes else None,
                       "authorization": request.headers.get("Authorization"),
                       "at": time.monotonic()}
             with self.cond:
                 self.signal_attempts.append(record)
                 scripted = self.signal_statuses.get(entry_id) or []
                 status = scripted.pop(0) if scripted else 200
+                status, message = (status if isinstance(status, tuple)
+                                   else (status, f"scripted {status}"))
+                if len(raw) > self.max_signal_bytes:  # as metadata_server.requests_.json_body
+                    status, message = 413, (f"the body is larger than the "
+                                            f"{self.max_signal_bytes} bytes accepted here")
                 if status == 200:
                     self.signals.append(record)
                 self.cond.notify_all()
+            if status == 200:
+                return jsonify(status="COMPLETE")
             headers = {"Retry-After": "7"} if status == 429 else {}
-            return jsonify(status="COMPLETE" if status == 200 else "refused"), status, headers
+            return error_envelope(status, message), status, headers
 
         return app
 

@@ -1,4 +1,4 @@
-"""agent.main.Agent in process: commit after success, and a run whose signal is already queued."""
+"""agent.main.Agent in process: commit after success, the staged hand-over, a run whose signal is already queued."""
 
 import json
 
@@ -38,12 +38,61 @@ def test_run_signal_then_done_marker(agent, tmp_path):
     [item] = agent.outbox.pending()
     assert item["payload"] == {} and item["done_key"] == done_key(ENTRY)
     assert agent.ledger.is_done(done_key(ENTRY))
+    assert agent.outbox.staged_items() == []
     agent.deploy(ENTRY)
     assert (tmp_path / "ran.txt").read_text() == "ran\n"
 
 
+def break_done_markers(tmp_path):
+    """Make the next done-marker write fail, as if the agent died just before it."""
+    deployed = tmp_path / "state" / "deployed"
+    deployed.rmdir()
+    deployed.write_text("a file where the done markers go")
+    return deployed
+
+
+def mend_done_markers(deployed):
+    deployed.unlink()
+    deployed.mkdir()
+
+
+def test_signal_cannot_leave_before_the_done_marker_and_a_restart_does_not_rerun(
+        agent, tmp_path, guest, start_agent):
+    guest.set_metadata({"deployments": [ENTRY]})
+    deployed = break_done_markers(tmp_path)
+    assert agent.deploy_all({"deployments": [ENTRY]}) is False  # "crashes" before the marker
+    assert (tmp_path / "ran.txt").read_text() == "ran\n"
+    # The sender's pass in that window: before staging it delivered (and deleted) the signal.
+    assert agent.outbox.flush(force=True) == 0 and guest.signal_attempts == []
+    mend_done_markers(deployed)
+    restarted = start_agent(tmp_path / "bootstrap.json", tmp_path / "state", "--once",
+                            "--hooks-path", str(tmp_path / "hooks"))
+    assert restarted.wait(30) == 0
+    assert (tmp_path / "ran.txt").read_text() == "ran\n"  # the finished hook is not re-run
+    assert [s["entry_id"] for s in guest.signal_attempts] == ["dep-1"]
+    assert guest.signals[0]["body"] == {}
+    marker = json.loads(agent.ledger.path(done_key(ENTRY)).read_text())
+    assert (marker["id"], marker["group"], marker["deploy_status_code"]) == ("dep-1", "probe", 0)
+    assert agent.outbox.staged_items() == [] and agent.outbox.pending() == []
+
+
+def test_a_failed_done_marker_is_finished_on_the_next_pass_without_rerunning(agent, tmp_path):
+    deployed = break_done_markers(tmp_path)
+    assert agent.deploy_all({"deployments": [ENTRY]}) is False
+    [(_, staged)] = agent.outbox.staged_items()
+    assert staged["done_key"] == done_key(ENTRY) and agent.outbox.pending() == []
+    mend_done_markers(deployed)
+    assert agent.deploy_all({"deployments": [ENTRY]}) is True
+    assert (tmp_path / "ran.txt").read_text() == "ran\n"
+    assert agent.ledger.is_done(done_key(ENTRY)) and agent.outbox.staged_items() == []
+    [item] = agent.outbox.pending()
+    assert item["payload"] == {}
+    status = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert status["deployments"]["dep-1"]["status"] == "complete"
+
+
 def test_queued_signal_without_marker_is_not_run_again(agent, tmp_path):
-    # The agent stopped after the outbox write and before the done marker.
+    # An outbox left by an agent from before staging: it wrote the item, then the marker.
     agent.outbox.put("dep-1", {}, done_key=done_key(ENTRY))
     agent.deploy(ENTRY)
     assert not (tmp_path / "ran.txt").exists()

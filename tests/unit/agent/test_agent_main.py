@@ -6,6 +6,7 @@ import socket
 import time
 
 from agent.cache import MetadataCache
+from agent.deployments import done_key, done_record
 from agent.outbox import Outbox
 
 SCRIPT = """#!/bin/sh
@@ -153,6 +154,51 @@ def test_signals_left_from_before_a_restart_go_out_at_start_up(
     start_agent(bootstrap_file(guest.base_url), state, "--poll-wait", "30")
     wait_for(lambda: guest.signals, message="old signal")
     assert guest.signals[0]["entry_id"] == "id-old" and guest.signals[0]["body"] == {"x": 1}
+
+
+def test_start_up_publishes_staged_signals_and_never_reruns_their_hooks(
+        tmp_path, guest, session, bootstrap_file, start_agent, wait_for):
+    order, state = tmp_path / "order.txt", tmp_path / "state"
+    staged_entry = entry("id-a", "10_staged", order, "staged")
+    partial_entry = entry("id-b", "20_partial", order, "partial")
+    guest.set_metadata({"deployments": [staged_entry, partial_entry]})
+    key = done_key(staged_entry)
+    # id-a: the agent died after staging its signal, before the done marker.
+    Outbox(state / "outbox", session, "http://127.0.0.1:9", "c").stage(
+        "id-a", {"deploy_status_code": 0, "result": "from before"}, done_key=key,
+        done_record=done_record(key, staged_entry, 0))
+    # id-b: it died while writing the staged item: only a temp file exists, so it runs again.
+    (state / "outbox" / ".id-b.json.staged.x1y2.tmp").write_text('{"entry_id": "id-b", "pay')
+    agent = start_agent(bootstrap_file(guest.base_url), state, "--poll-wait", "30")
+    wait_for(lambda: len(guest.signals) == 2, message="two signals")
+    assert lines(order) == ["partial"]
+    by_id = {s["entry_id"]: s["body"] for s in guest.signals}
+    assert by_id["id-a"] == {"deploy_status_code": 0, "result": "from before"}
+    assert by_id["id-b"]["result"] == "out-partial"
+    marker = json.loads((state / "deployed" / f"{key}.json").read_text())
+    assert (marker["id"], marker["name"], marker["action"]) == ("id-a", "10_staged", "CREATE")
+    assert len(list((state / "deployed").glob("*.json"))) == 2
+    assert not list((state / "outbox").glob("*.staged"))
+    assert stop(agent)[0] == 0
+    assert len(guest.signal_attempts) == 2
+
+
+def test_an_output_too_large_for_the_server_is_dropped_not_retried(
+        tmp_path, guest, bootstrap_file, start_agent):
+    order, state = tmp_path / "order.txt", tmp_path / "state"
+    big = ('#!/bin/sh\nhead -c 5242880 /dev/zero | tr "\\0" x > "$heat_outputs_path.result"\n'
+           'echo "wrote it"\n')
+    guest.set_metadata({"deployments": [entry("id-big", "10_big", order, "big", config=big)]})
+    agent = start_agent(bootstrap_file(guest.base_url), state, "--once")
+    assert agent.wait(60) == 0
+    [attempt] = guest.signal_attempts  # delivered at the first try: the server took it
+    assert guest.signals == [attempt] and attempt["size"] <= 3.5 * 1024 * 1024
+    body = attempt["body"]
+    marker = ("[hearth-agent: output 'result' of 5242880 bytes dropped: the signal exceeded "
+              "3.5 MiB]")
+    assert body["result"] == marker and body["deploy_status_code"] == 0
+    assert body["deploy_stdout"] == "wrote it\n" and body["deploy_stderr"].endswith(marker + "\n")
+    assert json.loads((state / "runs" / "id-big" / "result.json").read_text()) == body
 
 
 def test_sigterm_during_a_hook_leaves_it_to_run_again(

@@ -1,8 +1,11 @@
-"""agent.outbox against a real HTTP stand-in for the guest API: delivery, retries, 409, 404, persistence."""
+"""agent.outbox against a real HTTP stand-in for the guest API: delivery, retries, dead letters, staging, persistence."""
 
 import json
+import logging
 import threading
 import time
+
+import pytest
 
 from agent.outbox import Outbox, retry_after_seconds
 
@@ -55,6 +58,72 @@ def test_404_moves_the_item_to_dead(tmp_path, session, guest):
     assert outbox.flush() == 0
     assert json.loads((tmp_path / "outbox" / "dead" / "dep-1.json").read_text())["status"] == 404
     assert outbox.pending() == []
+
+
+@pytest.mark.parametrize("status, payload, message", [
+    (400, {"deploy_status_code": 0}, "deploy_status_code: must be an integer"),
+    # A real oversized body: the stand-in refuses it as the server does, before parsing.
+    (413, {"big": "x" * (5 * 1024 * 1024)}, "the body is larger than the 4194304 bytes"),
+])
+def test_answers_the_server_never_accepts_go_to_dead_with_the_reason(
+        tmp_path, session, guest, caplog, status, payload, message):
+    if status == 400:
+        guest.signal_statuses["dep-1"] = [(400, message)]
+    outbox = make_outbox(tmp_path, session, guest)
+    outbox.put("dep-1", payload)
+    with caplog.at_level(logging.INFO, logger="hearth.agent.outbox"):
+        assert outbox.flush(deadline=time.monotonic() + 5) == 0
+    assert len(guest.signal_attempts) == 1 and guest.signals == []
+    record = json.loads((tmp_path / "outbox" / "dead" / "dep-1.json").read_text())
+    assert record["status"] == status and message in record["message"]
+    assert outbox.pending() == []
+    [line] = [r.getMessage() for r in caplog.records if "outbox/dead" in r.getMessage()]
+    assert f"HTTP {status}" in line and message in line
+
+
+def test_refused_credential_is_retried_and_logged_once_per_outage(
+        tmp_path, session, guest, caplog):
+    guest.signal_statuses["dep-1"] = [401, 403, 401, 401]
+    outbox = make_outbox(tmp_path, session, guest, jitter=lambda: 0.01)
+    with caplog.at_level(logging.DEBUG, logger="hearth.agent.outbox"):
+        outbox.put("dep-1", {"n": 1})
+        assert outbox.flush(deadline=time.monotonic() + 10) == 0
+        guest.signal_statuses["dep-2"] = [(403, "credential revoked"), 403]
+        outbox.put("dep-2", {"n": 2})
+        assert outbox.flush(deadline=time.monotonic() + 10) == 0
+    assert len(guest.signal_attempts) == 8 and len(guest.signals) == 2
+    loud = [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.INFO and ("HTTP 401" in r.getMessage()
+                                             or "HTTP 403" in r.getMessage())]
+    assert len(loud) == 2, loud  # one line per outage, not one per attempt
+    assert "HTTP 401" in loud[0] and "credential revoked" in loud[1]
+    assert sum("accepted this server's credential again" in r.getMessage()
+               for r in caplog.records) == 2
+
+
+def test_a_staged_signal_is_invisible_to_the_sender_until_published(
+        tmp_path, session, guest, wait_for):
+    outbox = make_outbox(tmp_path, session, guest)
+    stop = threading.Event()
+    sender = outbox.start_sender(stop)
+    try:
+        staged = outbox.stage("dep-1", {"n": 1}, done_key="k1", done_record={"key": "k1"})
+        assert staged.name == "dep-1.json.staged"
+        outbox.put("dep-2", {"n": 2})  # a later item: once it is sent, dep-1 was passed over
+        wait_for(lambda: guest.signals, timeout=5, message="the published signal")
+        assert outbox.flush(force=True) == 0 and outbox.pending() == []
+        assert [s["entry_id"] for s in guest.signal_attempts] == ["dep-2"]
+        [(path, item)] = outbox.staged_items()
+        assert path == staged and item["done_key"] == "k1"
+        assert outbox.staged_item("dep-1") == (path, item) and outbox.staged_item("x") is None
+        outbox.publish(staged)
+        wait_for(lambda: len(guest.signals) == 2, timeout=5, message="the staged signal")
+    finally:
+        stop.set()
+        outbox.wake()
+        sender.join(5)
+    assert guest.signals[1]["body"] == {"n": 1}
+    assert outbox.staged_items() == [] and not staged.exists()
 
 
 def test_429_honours_retry_after(tmp_path, session, guest):

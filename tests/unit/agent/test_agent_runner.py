@@ -12,9 +12,12 @@ import pytest
 from tests.support import wait_for
 
 from agent.config import StateLayout
-from agent.runner import (OUTPUT_CAP, TIMEOUT_STATUS, HookRun, build_signal, cap_text,
-                          entry_timeout, find_hook, hook_environment, hook_search_path,
-                          no_hook_signal, record_result, run_hook)
+from agent.runner import (OUTPUT_CAP, SIGNAL_CAP, TIMEOUT_STATUS, HookRun, build_signal,
+                          cap_text, encoded_size, entry_timeout, find_hook, fit_signal,
+                          hook_environment, hook_search_path, no_hook_signal, record_result,
+                          run_hook)
+
+MIB = 1024 * 1024
 
 REPO = Path(__file__).resolve().parents[3]
 ENTRY = {"id": "dep-1", "name": "10_app", "group": "probe", "config": "", "inputs": [],
@@ -180,3 +183,68 @@ def test_entry_timeout(options, expected):
 def test_build_signal_on_timeout_ignores_partial_json():
     run_ = HookRun(124, '{"deploy_status_code": 0}', "", timed_out=True)
     assert build_signal(run_)["deploy_status_code"] == 124
+
+
+def dropped(name, size):
+    return f"[hearth-agent: output '{name}' of {size} bytes dropped: the signal exceeded 3.5 MiB]"
+
+
+def test_small_signals_are_left_alone():
+    signal = {"deploy_stdout": "a" * MIB, "deploy_stderr": "b" * MIB, "deploy_status_code": 0,
+              "result": "c" * MIB}
+    assert encoded_size(signal) <= SIGNAL_CAP
+    assert fit_signal(signal) is signal
+
+
+def test_largest_outputs_are_dropped_until_the_signal_fits():
+    signal = {"deploy_stdout": "o" * MIB, "deploy_stderr": "e" * (MIB - 10),
+              "deploy_status_code": 0, "big": "x" * MIB, "bigger": "y" * (3 * MIB),
+              "small": "kept", "structured": {"list": [1, 2, 3]}}
+    fitted = fit_signal(signal)
+    assert encoded_size(fitted) <= SIGNAL_CAP
+    assert fitted["bigger"] == dropped("bigger", 3 * MIB)
+    assert fitted["big"] == "x" * MIB  # dropping the largest was enough
+    assert fitted["small"] == "kept" and fitted["structured"] == {"list": [1, 2, 3]}
+    assert fitted["deploy_stdout"] == signal["deploy_stdout"]
+    stderr = fitted["deploy_stderr"]
+    assert len(stderr.encode()) <= OUTPUT_CAP
+    assert stderr.endswith("e\n" + dropped("bigger", 3 * MIB) + "\n")
+    assert signal["bigger"] == "y" * (3 * MIB)  # the hook's answer itself is not changed
+
+
+def test_outputs_are_dropped_largest_first_and_each_is_noted():
+    # 3 + 2 + 1.5 MiB: without "a" it is still just over 3.5 MiB, so "b" goes too; "c" stays.
+    signal = {"deploy_status_code": 0, "a": "a" * (3 * MIB), "b": ["b" * (2 * MIB)],
+              "c": "c" * (3 * MIB // 2)}
+    fitted = fit_signal(signal)
+    size_b = len('["' + "b" * (2 * MIB) + '"]')  # a non-string value counts as its JSON
+    assert (fitted["a"], fitted["b"], fitted["c"]) == (
+        dropped("a", 3 * MIB), dropped("b", size_b), "c" * (3 * MIB // 2))
+    assert fitted["deploy_stderr"] == dropped("a", 3 * MIB) + "\n" + dropped("b", size_b) + "\n"
+
+
+def test_streams_that_grow_when_escaped_are_cut_until_the_signal_fits():
+    # A control character takes 6 bytes in JSON (\u0001): 1 MiB of them would be 6 MiB.
+    signal = {"deploy_stdout": "\x01" * MIB, "deploy_stderr": "\x02" * MIB,
+              "deploy_status_code": 3, "out": "z" * 100}
+    fitted = fit_signal(signal)
+    assert encoded_size(fitted) <= SIGNAL_CAP
+    assert fitted["deploy_status_code"] == 3 and fitted["out"] == "z" * 100
+    assert fitted["deploy_stdout"].startswith("[hearth-agent: first ")
+    assert fitted["deploy_stdout"].endswith("\x01")
+
+
+def test_an_answer_that_cannot_be_fitted_becomes_a_failure_that_says_so():
+    fitted = fit_signal({"deploy_status_code": 0, "k" * (4 * MIB): 1})  # a 4 MiB output name
+    assert encoded_size(fitted) <= SIGNAL_CAP
+    assert fitted["deploy_status_code"] == 1 and "exceeded 3.5 MiB" in fitted["deploy_stderr"]
+
+
+def test_a_hook_answer_with_a_5_mib_output_is_fitted(tmp_path):
+    body = ("#!/usr/bin/env python3\nimport json\n"
+            "print(json.dumps({'deploy_stdout': 'done', 'deploy_stderr': 'log', "
+            "'deploy_status_code': 0, 'huge': 'h' * (5 * 1024 * 1024), 'tiny': 't'}))\n")
+    signal = build_signal(run(tmp_path, body))
+    assert encoded_size(signal) <= SIGNAL_CAP
+    assert signal["huge"] == dropped("huge", 5 * MIB) and signal["tiny"] == "t"
+    assert signal["deploy_stderr"] == "log\n" + dropped("huge", 5 * MIB) + "\n"
