@@ -16,8 +16,6 @@ What is timed (all on the host clock; the engine stamps events with the same clo
   request   the create_stack call: parse + validate + storing the stack, N resource rows and an event
   parse     the parse + validate part of it, timed on its own with the same calls create_stack makes
   schedule  from create_stack returning to the final event
-  reparse   the scheduler's own parse of the stored template when it loads the stack
-            (engine.stacks.load_definition, timed on its own)
   seen      when a waiter saw the stack leave IN_PROGRESS (woken by the engine's notifier, then
             one SELECT of the stack row: no fixed-interval polling in the engine runs)
   delete    from the delete request to the final DELETE_COMPLETE event
@@ -108,13 +106,6 @@ class Engine:
         definition.template.dependencies()
         return time.perf_counter() - started
 
-    def reparse_seconds(self, stack_id: str) -> float:
-        from engine.stacks import load_definition
-        stack = self.service.find_stack("admin", stack_id, by_id_only=True)
-        started = time.perf_counter()
-        load_definition(self.runtime, stack)
-        return time.perf_counter() - started
-
 
 def run_engine(engine: Engine, n: int, shape: str, name: str) -> dict:
     service, runtime = engine.service, engine.runtime
@@ -130,7 +121,6 @@ def run_engine(engine: Engine, n: int, shape: str, name: str) -> dict:
     final = engine.final_event_at(stack_id, "CREATE")
     total = (final - start_at).total_seconds() if final else float("nan")
     schedule = (final - returned_at).total_seconds() if final else float("nan")
-    reparse = engine.reparse_seconds(stack_id)
 
     delete_at = runtime.now()
     service.delete_stack("admin", stack_id)
@@ -138,7 +128,7 @@ def run_engine(engine: Engine, n: int, shape: str, name: str) -> dict:
     final = engine.final_event_at(stack_id, "DELETE")
     delete = (final - delete_at).total_seconds() if final else float("nan")
     return {"status": status, "delete_status": delete_status, "total": total, "request": request,
-            "parse": parse, "schedule": schedule, "reparse": reparse, "seen": seen, "delete": delete}
+            "parse": parse, "schedule": schedule, "seen": seen, "delete": delete}
 
 
 # HTTP --------------------------------------------------------------------------------------
@@ -231,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         print("  " + line)
     print(f"  engine runs: median of {args.repeat}; all times in ms\n")
     header = (f"{'store':<10} {'path':<6} {'shape':<6} {'N':>5} {'total':>8} {'request':>8} {'parse':>8} "
-              f"{'schedule':>8} {'reparse':>8} {'seen':>8} {'delete':>8}  status")
+              f"{'schedule':>8} {'seen':>8} {'delete':>8}  status")
     print(header)
     with temporary_store(args.db, "stack") as (db_url, data_dir):
         engine = Engine(db_url, data_dir, free_port())
@@ -247,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
                     totals = sorted(r["total"] for r in runs)
                     print(f"{store_label:<10} {'engine':<6} {shape:<6} {n:>5} {ms(median(runs, 'total'))} "
                           f"{ms(median(runs, 'request'))} {ms(median(runs, 'parse'))} "
-                          f"{ms(median(runs, 'schedule'))} {ms(median(runs, 'reparse'))} "
+                          f"{ms(median(runs, 'schedule'))} "
                           f"{ms(median(runs, 'seen'))} {ms(median(runs, 'delete'))}  {','.join(statuses)} "
                           f"(total {totals[0] * 1000:.0f}-{totals[-1] * 1000:.0f})")
                     sys.stdout.flush()
@@ -260,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
                             serial += 1
                             r = run_http(engine, base, n, shape, f"bench-http-{shape}-{n}-{serial}")
                             print(f"{store_label:<10} {'http':<6} {shape:<6} {n:>5} {ms(r['total'])} "
-                                  f"{ms(r['request'])} {'':>8} {'':>8} {'':>8} {ms(r['seen'])} "
+                                  f"{ms(r['request'])} {'':>8} {'':>8} {ms(r['seen'])} "
                                   f"{ms(r['delete'])}  {r['status']}/{r['delete_status']} "
                                   f"(delete seen {r['delete_seen'] * 1000:.0f})")
                             sys.stdout.flush()
