@@ -53,10 +53,10 @@ class GuestService:
                 raise NotFound(f"server '{server_id}' not found")
             if server.first_contact_at is None:
                 server.first_contact_at = now
-                first_contact = server.stack_id
+                first_contact = (server.stack_id, server.resource_name)
             version, doc = server.metadata_version, server.metadata_doc
         if first_contact:
-            runtime.wake(first_contact)
+            runtime.wake(*first_contact)
         if since is None or since != version or wait <= 0:
             return (version, doc) if since != version else None
         # Jitter spreads the re-polls of many agents that started waiting together.
@@ -102,12 +102,12 @@ class GuestService:
                                f" ({deployment.status_reason}); a different result cannot replace it")
             deployment.status, deployment.status_reason = status, reason
             deployment.output_values, deployment.updated_at = outputs, now
-            stack_id = deployment.stack_id
+            stack_id, resource_name = deployment.stack_id, deployment.resource_name
             verdict = "succeeded" if status == "COMPLETE" else "failed"
             self._signal_event(session, stack_id, deployment.resource_name, deployment.id,
                                f"Signal: deployment {deployment.id} {verdict}")
         if stack_id:
-            runtime.wake(stack_id)
+            runtime.wake(stack_id, resource_name)
             runtime.publish_stack(stack_id)
         return {"status": status, "status_reason": reason}
 

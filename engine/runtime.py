@@ -25,8 +25,8 @@ class Runtime:
     notifier: Notifier
     compute: Any  # engine.compute.base.ComputeDriver
     clock: Callable[[], dt.datetime] = utcnow
-    # Set by the scheduler: wake the stack whose waiting resources may now be done.
-    wake: Callable[[str], None] = lambda stack_id: None
+    # Set by the scheduler: wake a waiting resource of a stack (None: any of them) that may now be done.
+    wake: Callable[..., None] = lambda stack_id, resource=None: None
 
     @property
     def public_url(self) -> str:

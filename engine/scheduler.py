@@ -62,9 +62,9 @@ class Scheduler:
         """A new operation was recorded for this stack: load it and drive it."""
         self._inbox.put(("load", stack_id))
 
-    def wake(self, stack_id: str) -> None:
-        """Something a waiting resource of this stack waits for has happened."""
-        self._inbox.put(("wake", stack_id))
+    def wake(self, stack_id: str, resource: str | None = None) -> None:
+        """Something a waiting resource of this stack (`resource`, or any) waits for happened."""
+        self._inbox.put(("wake", stack_id, resource))
 
     # Loop -------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -92,6 +92,7 @@ class Scheduler:
                 self._flush()
             except Exception:
                 log.error("scheduler error:\n%s", traceback.format_exc())
+        self._flush()  # what was decided before the stop is stored, not lost
 
     def _handle(self, message, dirty: set[str]) -> None:
         kind, stack_id = message[0], message[1]
@@ -103,8 +104,10 @@ class Scheduler:
         elif kind == "wake":
             run = self._runs.get(stack_id)
             if run is not None:
-                for snap in list(run.snaps.values()):
-                    if snap.waiting and snap.name not in run.running:
+                names = [message[2]] if message[2] in run.snaps else list(run.snaps)
+                for name in names:
+                    snap = run.snaps[name]
+                    if snap.waiting and name not in run.running:
                         self._check_waiting(run, snap)
                 dirty.add(stack_id)
         elif kind == "result":
