@@ -45,6 +45,15 @@ def table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(out)
 
 
+def _block(value):
+    """A show table's nested value (outputs, parameters) as indented YAML lines, as openstack
+    prints them, instead of one very wide line of JSON."""
+    if isinstance(value, (dict, list)) and value:
+        return yaml.safe_dump(value, default_flow_style=False, sort_keys=False, allow_unicode=True,
+                              width=100).rstrip("\n")
+    return value
+
+
 def choose(available: list[str], wanted: tuple[str, ...] | list[str]) -> list[str]:
     """The columns `-c` asked for, in the order asked, or all of `available`."""
     if not wanted:
@@ -71,7 +80,7 @@ def render_record(record: dict, fields: list[str], fmt: str,
     """A show command's answer: a Field/Value table, or the record itself as json/yaml."""
     fields = choose(fields, wanted)
     if fmt == "table":
-        return table(["Field", "Value"], [[f, record.get(f)] for f in fields])
+        return table(["Field", "Value"], [[f, _block(record.get(f))] for f in fields])
     if fmt == "value":
         return "\n".join(cell(record.get(f)) for f in fields)
     return structured({f: record.get(f) for f in fields}, fmt)
