@@ -110,3 +110,17 @@ def listen_overflows() -> int | None:
             table = dict(zip(names.split()[1:], values.split()[1:]))
             return int(table["ListenOverflows"]) if "ListenOverflows" in table else None
     return None
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def parse_n(values: list[str] | None, default: tuple[int, ...]) -> list[int]:
+    """`--n` given several times and/or as comma lists; `default` when not given."""
+    if not values:
+        return list(default)
+    return [int(part) for value in values for part in value.split(",") if part.strip()]

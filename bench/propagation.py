@@ -32,7 +32,6 @@ import multiprocessing as mp
 import os
 import queue
 import random
-import socket
 import sys
 import threading
 import time
@@ -42,7 +41,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from machine import describe, listen_overflows, percentile, raise_open_file_limit  # noqa: E402
+from machine import (describe, free_port, listen_overflows, parse_n, percentile,  # noqa: E402
+                     raise_open_file_limit)
 from stores import temporary_store  # noqa: E402
 
 DEFAULT_N = (100, 1000)
@@ -145,12 +145,6 @@ def cpu_seconds(pids: list[int]) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def measure(n: int, db_url: str, data_dir: str, options: dict, conn) -> None:
@@ -338,12 +332,6 @@ def report(result: dict, store_label: str) -> None:
         print(f"{'':<18}{note}")
 
 
-def parse_n(values: list[str] | None) -> list[int]:
-    if not values:
-        return list(DEFAULT_N)
-    return [int(part) for value in values for part in value.split(",") if part.strip()]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", action="append", help="number of agents (repeatable or comma list; default 100,1000)")
@@ -368,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     ctx = mp.get_context("spawn")
     options = {"processes": args.processes, "singles": args.singles, "wait": args.wait,
                "payload_bytes": args.payload_bytes, "seed": args.seed}
-    for n in parse_n(args.n):
+    for n in parse_n(args.n, DEFAULT_N):
         with temporary_store(args.db, f"prop{n}") as (db_url, data_dir):
             receiver, sender = ctx.Pipe(duplex=False)
             process = ctx.Process(target=measure, args=(n, db_url, data_dir, options, sender))

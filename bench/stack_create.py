@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import statistics
 import sys
 import threading
@@ -38,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from machine import describe  # noqa: E402
+from machine import describe, free_port, parse_n  # noqa: E402
 from stores import temporary_store  # noqa: E402
 
 DEFAULT_N = (100, 1000)
@@ -191,18 +190,6 @@ def median(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def parse_n(values: list[str] | None) -> list[int]:
-    if not values:
-        return list(DEFAULT_N)
-    return [int(part) for value in values for part in value.split(",") if part.strip()]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", action="append", help="resources per stack (repeatable or comma list; default 100,1000)")
@@ -213,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-http", action="store_true", help="skip the run through the HTTP API")
     args = parser.parse_args(argv)
     shapes = args.shape or list(SHAPES)
-    sizes = parse_n(args.n)
+    sizes = parse_n(args.n, DEFAULT_N)
     store_label = "postgresql" if (args.db or "").startswith("postgresql") else "sqlite"
 
     print("Hearth stack create/delete benchmark (OS::Heat::None resources)")

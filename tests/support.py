@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +14,12 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("HEARTH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.02,
@@ -79,9 +87,7 @@ def start_server(tmp_path: Path, db_url: str | None = None, **settings) -> Runni
     from metadata_server import create_app
     from metadata_server.serving import listen
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     config = Config.from_env({}, db_url=db_url or f"sqlite:///{tmp_path}/hearth.db",
                              data_dir=str(tmp_path / "data"), port=port, **settings)
     app = create_app(config)
@@ -99,3 +105,40 @@ def stop_server(server: RunningServer) -> None:
     server.service.runtime.store.dispose()
 
 
+
+
+class ServerProcess:
+    """`hearth server` as a real process on 127.0.0.1 that a test can kill and start again on
+    the same port (its agents keep that address). Its stderr goes to `log`."""
+
+    def __init__(self, tmp_path: Path, *, args: list[str] | None = None, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / "server.log"
+        self.env = {**os.environ, **(env or {})}
+        self.args = args if args is not None else [
+            "--db", f"sqlite:///{tmp_path}/h.db", "--data-dir", str(tmp_path / "data")]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [str(Path(sys.executable).parent / "hearth"), "server", *self.args, "--port", str(self.port)]
+        with open(self.log, "a") as handle:
+            self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=handle)
+
+        def listening():
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(listening, 30, 0.05, "hearth server to listen")
+
+    def stop(self) -> None:
+        """SIGTERM, and the server must exit cleanly without a traceback in its log."""
+        self.process.terminate()
+        assert self.process.wait(timeout=30) == 0, self.log.read_text()
+        assert "Traceback" not in self.log.read_text()
+
+    def stack(self, name_or_id: str) -> dict:
+        return requests.get(f"{self.url}/v1/admin/stacks/{name_or_id}", timeout=10).json()["stack"]

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_end_to_end import FAILING, agent_pids
-from tests.support import ROOT, wait_for
+from tests.support import ROOT, ServerProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -19,28 +17,13 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def server_process(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "HEARTH_URL": f"http://127.0.0.1:{port}", "XDG_STATE_HOME": str(tmp_path / "state")}
-    log = tmp_path / "server.log"
-    with open(log, "w") as handle:
-        process = subprocess.Popen([str(BIN / "hearth"), "server", "--db", f"sqlite:///{tmp_path}/x.db",
-                                    "--port", str(port)], env=env, cwd=tmp_path,
-                                   stdout=subprocess.DEVNULL, stderr=handle)
-
-    def listening():
-        assert process.poll() is None, log.read_text()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-    wait_for(listening, 30, 0.05, "hearth server to listen")
-    yield env, str(tmp_path / "state" / "hearth")
-    process.terminate()
-    assert process.wait(timeout=30) == 0, log.read_text()
-    assert "Traceback" not in log.read_text()
+    """As the README says to run it: `hearth server --db sqlite:///x.db`, data in the default place."""
+    server = ServerProcess(tmp_path, args=["--db", f"sqlite:///{tmp_path}/x.db"],
+                           env={"XDG_STATE_HOME": str(tmp_path / "state")})
+    server.env["HEARTH_URL"] = server.url
+    server.start()
+    yield server.env, str(tmp_path / "state" / "hearth")
+    server.stop()
 
 
 def hearth(env, *args, cwd=None):

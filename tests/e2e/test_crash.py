@@ -4,20 +4,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from tests.e2e.test_end_to_end import agent_pids
-from tests.support import wait_for
+from tests.support import ServerProcess, wait_for
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
 
 TEMPLATE = """
 heat_template_version: 2018-08-31
@@ -48,38 +43,8 @@ outputs:
 """
 
 
-class ServerProcess:
-    def __init__(self, tmp_path: Path, port: int):
-        self.tmp_path, self.port = tmp_path, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = tmp_path / "server.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log, "a") as handle:
-            self.process = subprocess.Popen(
-                [str(BIN / "hearth"), "server", "--db", f"sqlite:///{self.tmp_path}/h.db",
-                 "--data-dir", str(self.tmp_path / "data"), "--port", str(self.port)],
-                stdout=subprocess.DEVNULL, stderr=handle)
-
-        def listening():
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_for(listening, 30, 0.05, "the server to listen")
-
-    def stack(self, name: str) -> dict:
-        return requests.get(f"{self.url}/v1/admin/stacks/{name}", timeout=10).json()["stack"]
-
-
 def test_kill_9_mid_deployment_then_restart_completes_the_stack(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ServerProcess(tmp_path, port)
+    server = ServerProcess(tmp_path)
     server.start()
     flag = tmp_path / "go"
     body = {"stack_name": "crash", "template": TEMPLATE, "parameters": {"flag": str(flag)}}
@@ -109,16 +74,11 @@ def test_kill_9_mid_deployment_then_restart_completes_the_stack(tmp_path):
     assert requests.delete(f"{server.url}/v1/admin/stacks/crash/{stack['id']}", timeout=10).status_code == 204
     wait_for(lambda: server.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE", 30, 0.1, "the delete")
     wait_for(lambda: not agent_pids(data_dir), 10, message="the agent left by the killed server to stop")
-    server.process.terminate()
-    assert server.process.wait(timeout=30) == 0
-    assert "Traceback" not in server.log.read_text()
+    server.stop()
 
 
 def test_graceful_restart_stops_agents_and_brings_them_back(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ServerProcess(tmp_path, port)
+    server = ServerProcess(tmp_path)
     server.start()
     flag = tmp_path / "go"
     flag.touch()
@@ -126,8 +86,7 @@ def test_graceful_restart_stops_agents_and_brings_them_back(tmp_path):
     assert requests.post(f"{server.url}/v1/admin/stacks", json=body, timeout=10).status_code == 201
     wait_for(lambda: server.stack("again")["stack_status"] == "CREATE_COMPLETE", 60, 0.1, "the create")
     data_dir = str(tmp_path / "data")
-    server.process.terminate()
-    assert server.process.wait(timeout=30) == 0
+    server.stop()
     assert not agent_pids(data_dir)  # stopping the server stops its local servers
     restarted = time.time()
     server.start()
@@ -144,5 +103,4 @@ def test_graceful_restart_stops_agents_and_brings_them_back(tmp_path):
     requests.delete(f"{server.url}/v1/admin/stacks/again/{stack['id']}", timeout=10)
     wait_for(lambda: server.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE", 30, 0.1, "the delete")
     wait_for(lambda: not agent_pids(data_dir), 10, message="the agent to stop")
-    server.process.terminate()
-    assert server.process.wait(timeout=30) == 0
+    server.stop()
