@@ -6,6 +6,7 @@ work to the scheduler. Errors are HearthErrors with messages a person can act on
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import uuid
@@ -20,7 +21,7 @@ from engine.runtime import Runtime
 from engine.scheduler import Scheduler
 from engine.stacks import Definition, Resolver, build_environment
 from engine.store.models import Event, Resource, Stack
-from engine.template import parse_template
+from engine.template import merge_environments, parse_template
 from engine.template.functions import functions_for
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
@@ -57,7 +58,7 @@ class Service:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 7 * 24 * 60:
             raise InvalidRequest("timeout_mins must be a positive number of minutes (at most a week)")
         hidden = template.hidden_parameters()
-        stored_params = {k: (self.runtime.keyring.encrypt(_json_text(v)) if k in hidden else v)
+        stored_params = {k: (self.runtime.keyring.encrypt(json.dumps(v)) if k in hidden else v)
                          for k, v in definition.parameters.items()}
         now = self.runtime.now()
         stack = Stack(
@@ -82,8 +83,7 @@ class Service:
             session.add(Event(id=str(uuid.uuid4()), stack_id=stack.id, resource_name=name,
                               resource_type="OS::Heat::Stack", physical_id=stack.id, action="CREATE",
                               status="IN_PROGRESS", reason="Stack CREATE started", created_at=now))
-        stored = Definition(template, definition.environment, definition.parameters, definition.files)
-        self.scheduler.definitions.put(stack.id, stored)
+        self.scheduler.definitions.put(stack.id, definition)
         self.scheduler.submit(stack.id)
         return {"id": stack.id, "stack_name": name,
                 "links": [{"href": views.stack_link(self.runtime.public_url, stack), "rel": "self"}]}
@@ -105,7 +105,6 @@ class Service:
         environment = build_environment(body.get("environment") or {}, [], files)
         environment.parameters.update(parameters)
         if env_files:
-            from engine.template import merge_environments
             environment = merge_environments([environment, build_environment({}, env_files, files)])
         template = parse_template(source, filename=body.get("template_name") or "template", files=files)
         values = template.validate_parameters(environment.parameters, environment.parameter_defaults)
@@ -308,10 +307,6 @@ def _environment_dict(environment) -> dict:
     # environment's copies would store hidden values in clear.
     return {"resource_registry": dict(environment.resource_registry)}
 
-
-def _json_text(value: Any) -> str:
-    import json
-    return json.dumps(value)
 
 
 def build_service(config) -> Service:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from engine.store.models import Event, Resource, Stack
@@ -40,7 +41,6 @@ def stack_detail(stack: Stack, base: str, parameters: dict[str, Any], hidden: se
 
 
 def _param_text(value: Any) -> str:
-    import json
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
