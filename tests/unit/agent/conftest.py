@@ -16,6 +16,8 @@ import requests
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
+from tests.support import wait_for as shared_wait_for
+
 REPO = Path(__file__).resolve().parents[3]
 CREDENTIAL = "hgc_test-credential-0123456789"
 SERVER_ID = "srv-1"
@@ -133,19 +135,8 @@ def session():
 
 @pytest.fixture
 def wait_for():
-    """Poll ``condition`` every 20 ms until it is truthy or ``timeout`` seconds pass."""
-
-    def wait(condition, timeout: float = 10.0, message: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-            time.sleep(0.02)
-
-    return wait
+    """The suite's deadline-bounded condition wait (tests/support.py), as a fixture."""
+    return shared_wait_for
 
 
 def write_bootstrap(path: Path, base_url: str) -> Path:
