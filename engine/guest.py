@@ -57,8 +57,10 @@ class GuestService:
             version, doc = server.metadata_version, server.metadata_doc
         if first_contact:
             runtime.wake(*first_contact)
-        if since is None or since != version or wait <= 0:
-            return (version, doc) if since != version else None
+        if since != version:  # also when the guest has no version yet
+            return version, doc
+        if wait <= 0:
+            return None
         # Jitter spreads the re-polls of many agents that started waiting together.
         timeout = min(wait, runtime.config.longpoll_max_wait) * random.uniform(0.9, 1.0)
 
