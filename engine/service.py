@@ -212,27 +212,28 @@ class Service:
         self.scheduler.submit(stack.id)
 
     # Resources and events -----------------------------------------------------------------
-    def list_resources(self, project: str, stack_id: str) -> list[dict]:
-        stack = self.find_stack(project, stack_id, by_id_only=True)
+    def _resource_views(self, stack: Stack) -> list[tuple[Resource, dict]]:
+        """Each resource row of the stack with its API view (required_by derived from all rows)."""
         with self.runtime.store.session() as session:
             rows = list(session.scalars(select(Resource).where(Resource.stack_id == stack.id).order_by(Resource.id)))
         required_by: dict[str, list[str]] = {r.name: [] for r in rows}
         for row in rows:
             for name in row.requires or []:
                 required_by.setdefault(name, []).append(row.name)
-        return [views.resource_view(r, stack, self.runtime.public_url, required_by[r.name]) for r in rows]
+        return [(r, views.resource_view(r, stack, self.runtime.public_url, required_by[r.name])) for r in rows]
+
+    def list_resources(self, project: str, stack_id: str) -> list[dict]:
+        stack = self.find_stack(project, stack_id, by_id_only=True)
+        return [view for _, view in self._resource_views(stack)]
 
     def show_resource(self, project: str, stack_id: str, name: str) -> dict:
         stack = self.find_stack(project, stack_id, by_id_only=True)
-        for view in self.list_resources(project, stack.id):
-            if view["resource_name"] == name:
-                with self.runtime.store.session() as session:
-                    row = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == name))
-                definition = self.scheduler.definitions.get(self.runtime, stack)
+        for row, view in self._resource_views(stack):
+            if row.name == name:
+                template = self.scheduler.definitions.get(self.runtime, stack).template
                 view["attributes"] = dict(row.attributes or {})
                 view["description"] = ""
-                view["metadata"] = definition.template.resources[name].metadata \
-                    if name in definition.template.resources else {}
+                view["metadata"] = template.resources[name].metadata if name in template.resources else {}
                 return view
         raise NotFound(f"stack '{stack.name}' has no resource '{name}'")
 

@@ -14,7 +14,9 @@ from engine.store.crypto import is_encrypted
 from engine.store.models import Stack
 from engine.template import Environment, Template, merge_environments, parse_environment, parse_template
 
-PSEUDO_PARAMETERS = ("OS::stack_name", "OS::stack_id", "OS::project_id")
+def pseudo_parameters(stack: Stack) -> dict[str, str]:
+    """The parameters every stack has without declaring them."""
+    return {"OS::stack_name": stack.name, "OS::stack_id": stack.id, "OS::project_id": stack.project}
 
 
 @dataclass
@@ -105,8 +107,7 @@ class Resolver:
         self.runtime = runtime
         self.files = definition.files
         self._params = definition.parameters
-        self._pseudo = {"OS::stack_name": stack.name, "OS::stack_id": stack.id,
-                        "OS::project_id": stack.project}
+        self._pseudo = pseudo_parameters(stack)
         self._lookup = lookup
 
     def get_param(self, name: str) -> Any:

@@ -5,6 +5,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from engine.stacks import pseudo_parameters
 from engine.store.models import Event, Resource, Stack
 
 HIDDEN = "******"
@@ -32,7 +33,7 @@ def stack_summary(stack: Stack, base: str) -> dict[str, Any]:
 def stack_detail(stack: Stack, base: str, parameters: dict[str, Any], hidden: set[str],
                  outputs: list[dict]) -> dict[str, Any]:
     shown = {k: (HIDDEN if k in hidden else _param_text(v)) for k, v in parameters.items()}
-    shown.update({"OS::stack_name": stack.name, "OS::stack_id": stack.id, "OS::project_id": stack.project})
+    shown.update(pseudo_parameters(stack))
     return {**stack_summary(stack, base), "parameters": shown, "outputs": outputs,
             "timeout_mins": int(stack.timeout_mins) if stack.timeout_mins == int(stack.timeout_mins)
             else stack.timeout_mins, "disable_rollback": stack.disable_rollback,
