@@ -27,6 +27,8 @@ class Runtime:
     clock: Callable[[], dt.datetime] = utcnow
     # Set by the scheduler: wake a waiting resource of a stack (None: any of them) that may now be done.
     wake: Callable[..., None] = lambda stack_id, resource=None: None
+    # Set by the service: create, update, delete and read nested stacks (engine.nested.ChildStacks).
+    stacks: Any = None
 
     @property
     def public_url(self) -> str:

@@ -1,7 +1,8 @@
 """Resource lifecycle contract: types declare schemas and verbs; the scheduler owns state and events.
 
-A handler (`create`, `delete`, `check_waiting`) returns an outcome or raises. It never sleeps
-or polls: a resource that waits for a signal returns `Waiting` and is woken by the signal.
+A handler (`create`, `update`, `delete`, `suspend`, `resume`, `check`, `check_waiting`) returns
+an outcome or raises. It never sleeps or polls: a resource that waits for a signal (or for a
+nested stack) returns `Waiting` and is woken by the signal (`runtime.wake`).
 """
 from __future__ import annotations
 
@@ -52,6 +53,16 @@ class ResourceState:
     stack_deadline: dt.datetime | None
     action: str = "CREATE"
     metadata: dict[str, Any] = field(default_factory=dict)  # the resolved template `metadata`
+    # The resource's template definition as written (update_policy, deletion_policy, ...).
+    update_policy: dict[str, Any] = field(default_factory=dict)
+    deletion_policy: str | None = None
+    # During UPDATE: the names of properties whose resolved value changed.
+    changed: frozenset[str] = frozenset()
+
+
+class UpdateReplace(Exception):
+    """Raised by `update` when the change cannot be made in place: the scheduler replaces the
+    resource (deletes it, then creates it with the new properties)."""
 
 
 class Resource:
@@ -83,7 +94,26 @@ class Resource:
     def create(self) -> Outcome:
         return Done()
 
+    def update(self) -> Outcome | None:
+        """Bring the resource to `self.properties` in place; `state.changed` names what changed.
+
+        Called only when every changed property is `update_allowed` (otherwise the scheduler
+        replaces the resource). The default keeps the resource as it is; raise UpdateReplace
+        to ask for a replacement after all.
+        """
+        return None
+
     def delete(self) -> Outcome | None:
+        return None
+
+    def suspend(self) -> Outcome | None:
+        return None
+
+    def resume(self) -> Outcome | None:
+        return None
+
+    def check(self) -> Outcome | None:
+        """Check the resource still exists and works; raise to mark it CHECK_FAILED."""
         return None
 
     def check_waiting(self) -> Outcome | None:
