@@ -23,6 +23,10 @@ class Config:
     public_url: str = _setting("", "base URL guests use to reach this server; empty means http://host:port")
     compute: str = _setting("local", "compute driver for OS::Nova::Server: local or deployed")
     secret_key: str = _setting("", "key for signing pre-signed URLs and encrypting secrets; empty means a key file in data_dir")
+    environment_dir: str = _setting("", "directory of environment files merged, in name order, "
+                                    "under every stack's own environment (Heat's environment.d)")
+    hidden_stack_tags: str = _setting("data-processing-cluster", "comma-separated stack tags that "
+                                      "hide a stack from lists unless show_hidden is asked for")
     hooks_dir: str = _setting("", "extra directory the local driver's agents search for hooks")
     stack_timeout_mins: int = _setting(60, "default stack operation timeout in minutes")
     server_boot_timeout: int = _setting(300, "seconds a local server may take to contact the server after start")

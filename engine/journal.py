@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 
 from engine import credentials
 from engine.runtime import Runtime
@@ -21,6 +21,7 @@ class Journal:
         self._events: list[dict] = []
         self._stacks: dict[str, Stack] = {}
         self._after_commit: list[Callable[[], None]] = []
+        self._removed: list[int] = []
 
     def event(self, stack: Stack, name: str, type_name: str, physical_id, action: str, status: str,
               reason: str) -> None:
@@ -31,6 +32,10 @@ class Journal:
 
     def stack_changed(self, stack: Stack) -> None:
         self._stacks[stack.id] = stack
+
+    def remove_resources(self, row_ids: list[int]) -> None:
+        """Forget resources an update removed (and deleted)."""
+        self._removed.extend(row_ids)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once everything recorded so far is stored (e.g. start a handler)."""
@@ -43,8 +48,8 @@ class Journal:
     def flush(self, snaps: Iterable) -> bool:
         """Store dirty snaps, stack changes and events in one transaction; False if it failed."""
         changed = [s for s in snaps if s.dirty]
-        stacks, events = list(self._stacks.values()), list(self._events)
-        if changed or stacks or events:
+        stacks, events, removed = list(self._stacks.values()), list(self._events), list(self._removed)
+        if changed or stacks or events or removed:
             now = self.runtime.now()
             try:
                 with self.runtime.store.session() as session:
@@ -52,15 +57,19 @@ class Journal:
                         session.execute(update(ResourceRow), [{
                             "id": s.row_id, "action": s.action, "status": s.status, "status_reason": s.reason,
                             "physical_id": s.physical_id, "attributes": s.attributes, "data": s.data,
+                            "engine": s.engine,
                             "waiting": s.waiting, "deadline": s.deadline, "updated_at": now} for s in changed])
                     for stack in stacks:
                         # Guarded by the operation number: a superseded operation never overwrites.
                         session.execute(update(Stack).where(Stack.id == stack.id,
                                                             Stack.operation == stack.operation).values(
                             status=stack.status, status_reason=stack.status_reason, deadline=stack.deadline,
-                            updated_at=stack.updated_at, deleted_at=stack.deleted_at))
+                            updated_at=stack.updated_at, deleted_at=stack.deleted_at,
+                            previous=stack.previous))
                         if stack.deleted_at is not None:
                             credentials.revoke_stack(session, stack.id, now)
+                    if removed:
+                        session.execute(delete(ResourceRow).where(ResourceRow.id.in_(removed)))
                     if events:
                         # render_nulls keeps rows with and without a physical id in one batch.
                         session.execute(insert(Event).execution_options(render_nulls=True), events)
@@ -71,6 +80,7 @@ class Journal:
             for snap in changed:
                 snap.dirty = False
             del self._events[:len(events)]
+            del self._removed[:len(removed)]
             self._stacks.clear()
             for stack_id in {e["stack_id"] for e in events} | {s.id for s in stacks}:
                 self.runtime.publish_stack(stack_id)

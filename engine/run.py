@@ -1,33 +1,61 @@
-"""A stack operation in memory: each resource's state (Snap) and what may start next (Run)."""
+"""A stack operation in memory: each resource's state (Snap) and, phase by phase, what may start next (Run)."""
 from __future__ import annotations
 
 from engine.store.models import Resource as ResourceRow, Stack
+
+FORWARD, REVERSE = "forward", "reverse"
+
+# The phases of each stack action: (direction, which resources, step). A forward phase starts a
+# resource once everything it requires is done; a reverse phase once everything that requires it
+# is. "defined" are the resources of the operation's template, "removed" the others.
+PHASES = {
+    "CREATE": [(FORWARD, "all", "create")],
+    "ADOPT": [(FORWARD, "all", "create")],
+    "DELETE": [(REVERSE, "all", "delete")],
+    "UPDATE": [(FORWARD, "defined", "update"), (REVERSE, "removed", "delete")],
+    "SUSPEND": [(REVERSE, "all", "suspend")],
+    "RESUME": [(FORWARD, "all", "resume")],
+    "CHECK": [(FORWARD, "all", "check")],
+}
+# Rolling back a create deletes everything it made; rolling back an update updates back.
+ROLLBACK_OF = {"create": "DELETE", "update": "UPDATE"}
+
+
+def phases_for(stack: Stack) -> list[tuple[str, str, str]]:
+    action = stack.action
+    if action == "ROLLBACK":
+        action = ROLLBACK_OF[(stack.previous or {}).get("rollback", "create")]
+    return PHASES[action]
 
 
 class Snap:
     """In-memory state of one resource; the scheduler thread is its only writer."""
 
     __slots__ = ("row_id", "name", "type", "cls", "action", "status", "reason", "physical_id",
-                 "attributes", "data", "requires", "waiting", "deadline", "dirty")
+                 "attributes", "data", "engine", "requires", "waiting", "deadline", "dirty")
 
     def __init__(self, row: ResourceRow, cls):
         self.row_id, self.name, self.type, self.cls = row.id, row.name, row.type, cls
         self.action, self.status, self.reason = row.action, row.status, row.status_reason
         self.physical_id, self.attributes = row.physical_id, dict(row.attributes or {})
-        self.data, self.requires = dict(row.data or {}), list(row.requires or [])
+        self.data, self.engine = dict(row.data or {}), dict(row.engine or {})
+        self.requires = list(row.requires or [])
         self.waiting, self.deadline = row.waiting, row.deadline
         self.dirty = False
 
-    def done_for(self, action: str) -> bool:
-        return self.action == action and self.status == "COMPLETE"
+    @property
+    def exists(self) -> bool:
+        """Whether there is something to update, suspend or delete."""
+        return not (self.action == "INIT" or self.action == "DELETE" and self.status == "COMPLETE")
 
 
 class Run:
-    """One stack operation (CREATE or DELETE) in progress.
+    """One stack operation in progress, as ordered phases over the stack's resources.
 
-    Readiness is tracked incrementally: `blocked[name]` counts the resources that must finish
-    first (requirements for CREATE, dependents for DELETE), so finding the next resources to
-    start costs nothing per step, even for a chain of a thousand.
+    Readiness is tracked incrementally: `blocked[name]` counts the resources of the current
+    phase that must finish first, so finding the next resources to start costs nothing per
+    step, even for a chain of a thousand. A resource is done for this operation when its
+    `engine["op"]` is this operation's number and its status is COMPLETE.
     """
 
     def __init__(self, stack: Stack, definition, snaps: dict[str, Snap], running: set[str] | None = None):
@@ -35,50 +63,71 @@ class Run:
         self.definition = definition
         self.snaps = snaps
         self.action = stack.action
+        self.operation = stack.operation
         self.running: set[str] = running if running is not None else set()
         self.finished = False
-        self.failed = next((s for s in snaps.values() if s.action == self.action and s.status == "FAILED"), None)
-        self.dependents: dict[str, list[str]] = {n: [] for n in snaps}
-        for name, snap in snaps.items():
-            for required in snap.requires:
-                if required in self.dependents:
-                    self.dependents[required].append(name)
-        self.blocked = {name: sum(1 for b in self._blockers(name) if not self._cleared(b)) for name in snaps}
-        self.queue = [n for n in snaps if self.blocked[n] == 0 and self._startable(n)]
+        self.failed = next((s for s in snaps.values()
+                            if s.status == "FAILED" and s.engine.get("op") == self.operation), None)
+        defined = set(definition.template.resources) if definition is not None else set(snaps)
+        groups = {"all": list(snaps), "defined": [n for n in snaps if n in defined],
+                  "removed": [n for n in snaps if n not in defined]}
+        self.phases = [(direction, groups[which], step) for direction, which, step in phases_for(stack)]
+        self.phase = -1
+        self.step = ""
+        self._next_phase()
 
-    def _blockers(self, name: str) -> list[str]:
-        if self.action == "DELETE":
-            return self.dependents[name]
-        return [r for r in self.snaps[name].requires if r in self.snaps]
-
-    def _cleared(self, name: str) -> bool:
-        return name not in self.running and self.snaps[name].done_for(self.action)
-
-    def _startable(self, name: str) -> bool:
+    def done(self, name: str) -> bool:
         snap = self.snaps[name]
-        if name in self.running:
-            return False
-        if self.action == "DELETE":
-            return snap.action != "DELETE"
-        return snap.action == "INIT"
+        return (name not in self.running and not snap.waiting and snap.status == "COMPLETE"
+                and snap.engine.get("op") == self.operation)
+
+    def _next_phase(self) -> None:
+        while self.phase + 1 < len(self.phases):
+            self.phase += 1
+            direction, names, self.step = self.phases[self.phase]
+            members = set(names)
+            self.members = members
+            self.pending = {n for n in names if not self.done(n)}
+            self.unblocks: dict[str, list[str]] = {n: [] for n in names}
+            blockers: dict[str, list[str]] = {n: [] for n in names}
+            for name in names:
+                for required in self.snaps[name].requires:
+                    if required in members:
+                        first, then = (required, name) if direction == FORWARD else (name, required)
+                        self.unblocks[first].append(then)
+                        blockers[then].append(first)
+            self.blocked = {n: sum(1 for b in blockers[n] if b in self.pending) for n in names}
+            self.queue = [n for n in names if n in self.pending and self.blocked[n] == 0]
+            if self.pending:
+                return
+        self.pending, self.queue = set(), []
+
+    @property
+    def complete(self) -> bool:
+        """Every phase is done."""
+        return self.phase >= len(self.phases) - 1 and not self.pending
 
     def take_ready(self) -> list[str]:
-        """The resources that may start now, each returned once."""
-        ready = [n for n in self.queue if self._startable(n) and self.blocked[n] == 0]
+        """The resources that may start now, each returned once; moves on when a phase is done."""
+        if not self.pending and not self.complete:
+            self._next_phase()
+        ready = [n for n in self.queue if n in self.pending and n not in self.running
+                 and self.blocked[n] == 0 and not self.snaps[n].waiting]
         self.queue = []
         return ready
 
     def cleared(self, name: str) -> None:
-        """`name` finished this operation's action: unblock what waited for it."""
-        waiting_on_it = self.snaps[name].requires if self.action == "DELETE" else self.dependents[name]
-        for other in waiting_on_it:
+        """`name` is done with this operation: unblock what waited for it."""
+        if name not in self.pending:
+            return
+        self.pending.discard(name)
+        for other in self.unblocks.get(name, ()):
             if other in self.blocked:
                 self.blocked[other] -= 1
                 if self.blocked[other] == 0:
                     self.queue.append(other)
 
     def released(self, name: str) -> None:
-        """`name` left the running set: if it still has this operation's action ahead of it
-        (a create that finished during a delete), it may start now."""
-        if self._startable(name) and self.blocked.get(name) == 0:
+        """`name` left the running set without finishing (superseded work): it may start again."""
+        if name in self.pending and self.blocked.get(name) == 0 and not self.done(name):
             self.queue.append(name)

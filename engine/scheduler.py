@@ -16,20 +16,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from engine.errors import HearthError, TemplateError
+from engine.errors import HearthError
 from engine.journal import Journal
-from engine.resources.base import Done, ResourceState, Waiting
 from engine.run import Run, Snap
 from engine.runtime import Runtime
-from engine.stacks import DefinitionCache, Resolver
+from engine.stacks import DefinitionCache, Resolver, begin_rollback
+from engine.steps import Steps, _reason
 from engine.store.models import Resource as ResourceRow, Server, Stack
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY = 500
 
 
-class Scheduler:
-    def __init__(self, runtime: Runtime, types: dict):
+class Scheduler(Steps):
+    def __init__(self, runtime: Runtime, types: dict, resolver_for=None):
         self.runtime = runtime
         self.types = types
         self.definitions = DefinitionCache()
@@ -39,6 +39,10 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.journal = Journal(runtime)
+        self._rollbacks: list[Run] = []
+        # How handlers' snippets are resolved (the service adds nested-stack facades).
+        self.resolver_for = resolver_for or (lambda stack, definition, lookup:
+                                             Resolver(runtime, stack, definition, lookup))
         runtime.wake = self.wake
 
     # Public -----------------------------------------------------------------------------
@@ -66,6 +70,10 @@ class Scheduler:
         """Something a waiting resource of this stack (`resource`, or any) waits for happened."""
         self._inbox.put(("wake", stack_id, resource))
 
+    def unset_hook(self, stack_id: str, resource: str, hook: str) -> None:
+        """A user cleared the breakpoint `hook` of `resource`."""
+        self._inbox.put(("hook", stack_id, resource, hook))
+
     # Loop -------------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -90,6 +98,8 @@ class Scheduler:
                     if run is not None:
                         self._advance(run)
                 self._flush()
+                while self._rollbacks and self._flush():
+                    self._roll_back(self._rollbacks.pop(0))
             except Exception:
                 log.error("scheduler error:\n%s", traceback.format_exc())
         self._flush()  # what was decided before the stop is stored, not lost
@@ -111,12 +121,17 @@ class Scheduler:
                         self._check_waiting(run, snap)
                 dirty.add(stack_id)
         elif kind == "result":
-            _, stack_id, name, verb, outcome = message
+            _, stack_id, name, action, outcome, operation = message
             run = self._runs.get(stack_id)
-            if run is not None:
+            if run is not None and name in run.snaps:
                 run.running.discard(name)
-                self._apply(run, run.snaps[name], verb, outcome)
+                self._apply(run, run.snaps[name], action, outcome, operation)
                 run.released(name)
+                dirty.add(stack_id)
+        elif kind == "hook":
+            run = self._runs.get(stack_id)
+            if run is not None and message[2] in run.snaps and not run.finished:
+                self.clear_hook(run, run.snaps[message[2]], message[3])
                 dirty.add(stack_id)
 
     def _seconds_to_next_deadline(self) -> float:
@@ -137,7 +152,11 @@ class Scheduler:
             stack = session.get(Stack, stack_id)
             rows = list(session.scalars(select(ResourceRow).where(ResourceRow.stack_id == stack_id)
                                         .order_by(ResourceRow.id)))
-        if stack is None or stack.status != "IN_PROGRESS":
+        if stack is None:
+            return
+        if previous is not None:
+            self._supersede(previous, stack)
+        if stack.status != "IN_PROGRESS":
             return
         try:
             definition = self.definitions.get(self.runtime, stack)
@@ -146,16 +165,14 @@ class Scheduler:
             return
         snaps = {}
         for row in rows:
-            try:
-                cls = definition.resource_class(self.types, row.name)
-            except (HearthError, KeyError):
-                cls = self.types["OS::Heat::None"]
-            snaps[row.name] = Snap(row, cls)
-        running: set[str] = set()
-        if previous is not None:  # keep in-memory truth of resources still being worked on
-            self._supersede(previous, stack)
-            snaps.update({n: s for n, s in previous.snaps.items() if n in snaps})
-            running = previous.running
+            kept = previous.snaps.get(row.name) if previous is not None else None
+            if kept is not None:  # in-memory truth of resources still being worked on
+                kept.requires = list(row.requires or [])
+                snaps[row.name] = kept
+            else:
+                snaps[row.name] = Snap(row, None)
+            snaps[row.name].cls = definition.class_for(self.types, row.name, row.type)
+        running = previous.running if previous is not None else set()
         if resume:
             self._reset_interrupted(stack, snaps)
         run = Run(stack, definition, snaps, running)
@@ -166,13 +183,13 @@ class Scheduler:
                     self._check_waiting(run, snap)
 
     def _supersede(self, previous: Run, stack: Stack) -> None:
-        """A new operation (a delete during a create) replaces one still running."""
-        if previous.stack.operation == stack.operation or previous.finished:
+        """A new operation (a delete during a create, a cancel) replaces one still running."""
+        if previous.operation == stack.operation or previous.finished:
             return
         previous.finished = True
         for snap in previous.snaps.values():
             if snap.waiting:
-                self._cancel(previous, snap, f"{previous.action} cancelled by a new {stack.action} of the stack")
+                self._cancel(previous, snap, f"{previous.action} cancelled by {stack.action} of the stack")
         self.journal.event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
                            "FAILED", f"Stack {previous.action} cancelled by {stack.action}")
 
@@ -181,16 +198,18 @@ class Scheduler:
         for snap in snaps.values():
             if snap.status != "IN_PROGRESS" or snap.waiting:
                 continue  # waiting resources are re-checked once the run exists
-            if snap.action == "DELETE":  # delete handlers are idempotent: delete again
-                snap.action, snap.status = "CREATE", "COMPLETE"
-            elif snap.cls.inline:  # side-effect free: create again
-                snap.action, snap.status = "INIT", "COMPLETE"
-            else:
+            # Deleting, suspending, resuming and checking are safe to repeat, and so is an
+            # inline handler; a create or update that may have half-happened is not.
+            if snap.action in ("CREATE", "UPDATE") and not snap.cls.inline \
+                    and snap.engine.get("phase") != "replace-delete":
                 snap.status = "FAILED"
-                snap.reason = ("the engine stopped while this resource was being created; "
-                               "delete the stack and create it again")
+                snap.reason = (f"the engine stopped while this resource was in {snap.action}; "
+                               "update the stack to replace it, or delete the stack")
+                snap.engine["op"] = stack.operation
                 self.journal.event(stack, snap.name, snap.type, snap.physical_id, snap.action,
                                    "FAILED", snap.reason)
+            else:
+                snap.engine.pop("op", None)
             snap.dirty = True
 
     def _resume_servers(self) -> None:
@@ -211,10 +230,10 @@ class Scheduler:
     def _advance(self, run: Run) -> None:
         if run.finished:
             return  # _flush forgets it once its last writes are stored
-        action = run.action
         while True:
             if run.failed is not None:
-                self._finish(run, "FAILED", f"Resource {action} failed: {run.failed.reason}")
+                if not run.running:
+                    self._finish(run, "FAILED", f"Resource {run.failed.action} failed: {run.failed.reason}")
                 return
             ready = run.take_ready()
             if not ready:
@@ -223,102 +242,8 @@ class Scheduler:
                 self._start(run, run.snaps[name])
             if self.journal.backlog >= FLUSH_EVERY:
                 self._flush()
-        if not run.running and all(s.done_for(action) and not s.waiting for s in run.snaps.values()):
-            self._finish(run, "COMPLETE", f"Stack {action} completed successfully")
-
-    def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
-        stack = run.stack
-        return ResourceState(stack_id=stack.id, stack_name=stack.name, project=stack.project,
-                             name=snap.name, type=snap.type, physical_id=snap.physical_id,
-                             data=dict(snap.data), attributes=dict(snap.attributes),
-                             stack_deadline=stack.deadline, action=action)
-
-    def _resolver(self, run: Run) -> Resolver:
-        def lookup(name: str):
-            snap = run.snaps.get(name)
-            if snap is None:
-                return None
-            return snap.cls, snap.physical_id, snap.attributes, snap.data
-        return Resolver(self.runtime, run.stack, run.definition, lookup)
-
-    def _instance(self, run: Run, snap: Snap, action: str, strict: bool = True):
-        """The handler object with resolved, validated properties (best effort for delete)."""
-        template = run.definition.template
-        definition = template.resources.get(snap.name)
-        resolver = self._resolver(run)
-        path = ("resources", snap.name, "properties")
-        try:
-            raw = template.resolve(definition.properties, resolver, path) if definition else {}
-            properties = snap.cls.check_properties(raw)
-            metadata = template.resolve(definition.metadata, resolver, ("resources", snap.name, "metadata")) \
-                if definition and definition.metadata else {}
-        except TemplateError as error:
-            if strict:
-                if error.file is None:
-                    raise template.error(error.reason, path + error.path) from None
-                raise
-            properties = {k: p.default for k, p in snap.cls.properties_schema.items()}
-            metadata = {}
-        state = self._state(run, snap, action)
-        state.metadata = metadata or {}
-        return snap.cls(self.runtime, state, properties)
-
-    def _start(self, run: Run, snap: Snap) -> None:
-        action = run.action
-        if action == "DELETE" and (snap.action == "INIT" or snap.physical_id is None and not snap.data):
-            self._transition(run, snap, "COMPLETE", "state changed", action="DELETE")
-            return
-        self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
-        try:
-            instance = self._instance(run, snap, action, strict=action != "DELETE")
-        except Exception as error:  # noqa: BLE001 - reported as the resource's failure
-            self._apply(run, snap, action, error)
-            return
-        verb = instance.create if action == "CREATE" else instance.delete
-        if snap.cls.inline:
-            self._apply(run, snap, action, _call(verb))
-            return
-        run.running.add(snap.name)
-        stack_id = run.stack.id
-
-        def work():
-            self._inbox.put(("result", stack_id, snap.name, action, _call(verb)))
-        self.journal.after_commit(lambda: self._pool.submit(work))
-
-    def _check_waiting(self, run: Run, snap: Snap) -> None:
-        try:
-            instance = self._instance(run, snap, snap.action, strict=False)
-            outcome = instance.check_waiting()
-        except Exception as error:  # noqa: BLE001
-            outcome = error
-        if outcome is not None:
-            self._apply(run, snap, snap.action, outcome)
-
-    def _apply(self, run: Run, snap: Snap, action: str, outcome) -> None:
-        if snap.action != action:  # a result from an operation that was superseded
-            if isinstance(outcome, (Done, Waiting)) and outcome.physical_id:
-                snap.physical_id = outcome.physical_id
-                snap.data.update(outcome.data)
-                snap.dirty = True
-            return
-        if isinstance(outcome, Done):
-            snap.physical_id = outcome.physical_id or snap.physical_id
-            if outcome.attributes:
-                snap.attributes = dict(outcome.attributes)
-            snap.data.update(outcome.data)
-            snap.waiting, snap.deadline = False, None
-            self._transition(run, snap, "COMPLETE", "state changed")
-        elif isinstance(outcome, Waiting):
-            snap.physical_id = outcome.physical_id or snap.physical_id
-            snap.data.update(outcome.data)
-            snap.waiting, snap.deadline = True, outcome.deadline
-            snap.reason = "waiting for a signal"
-            snap.dirty = True
-            if run.finished:
-                self._cancel(run, snap, f"{action} cancelled: the stack operation ended")
-        else:
-            snap.waiting, snap.deadline = False, None
-            self._transition(run, snap, "FAILED", _reason(snap.name, outcome))
+        if not run.running and run.complete and not any(s.waiting for s in run.snaps.values()):
+            self._finish(run, "COMPLETE", f"Stack {run.action} completed successfully")
 
     def _cancel(self, run: Run, snap: Snap, reason: str) -> None:
         try:
@@ -358,9 +283,11 @@ class Scheduler:
         snap.action = action or snap.action
         snap.status, snap.reason, snap.dirty = status, reason, True
         self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, snap.action, status, reason)
-        if status == "COMPLETE" and snap.action == run.action and not run.finished:
+        if run.finished or snap.engine.get("op") != run.operation:
+            return
+        if status == "COMPLETE":
             run.cleared(snap.name)
-        elif status == "FAILED" and snap.action == run.action and run.failed is None:
+        elif status == "FAILED" and run.failed is None:
             run.failed = snap
 
     def _finish(self, run: Run, status: str, reason: str) -> None:
@@ -374,38 +301,49 @@ class Scheduler:
         stack.status, stack.status_reason, stack.deadline, stack.updated_at = status, reason, None, now
         if run.action == "DELETE" and status == "COMPLETE":
             stack.deleted_at = now
+        if status == "COMPLETE" and run.action in ("UPDATE", "ROLLBACK"):
+            gone = [n for n, s in run.snaps.items()
+                    if n not in run.definition.template.resources and not s.exists]
+            self.journal.remove_resources([run.snaps.pop(n).row_id for n in gone])
+            stack.previous = None
         self.journal.event(stack, stack.name, "OS::Heat::Stack", stack.id, run.action, status, reason)
-        self.journal.stack_changed(stack)
         log.info("stack %s (%s): %s_%s: %s", stack.name, stack.id, run.action, status, reason)
+        if status == "FAILED" and run.action in ("CREATE", "UPDATE") and not stack.disable_rollback:
+            # The row goes straight from IN_PROGRESS to ROLLBACK_IN_PROGRESS, so nobody waiting
+            # on the stack mistakes the failure for the end.
+            self._rollbacks.append(run)
+            return
+        self.journal.stack_changed(stack)
+        if stack.owner_id and stack.owner_resource:
+            owner, resource = stack.owner_id, stack.owner_resource
+            self.journal.after_commit(lambda: self.runtime.wake(owner, resource))
+
+    def _roll_back(self, run: Run) -> None:
+        """Start rolling back a failed create or update (its failure is stored already)."""
+        with self.runtime.store.session() as session:
+            stack = session.get(Stack, run.stack.id, with_for_update=True)
+            if stack is None or stack.operation != run.operation:
+                return  # a newer operation (a delete) took over
+            template = None
+            if stack.action == "UPDATE" and stack.previous:
+                template = self.definitions.parse_previous(self.runtime, stack)
+            begin_rollback(session, stack, template, self.runtime.now())
+        self._load(run.stack.id, resume=False)
+        new = self._runs.get(run.stack.id)
+        if new is not None:
+            self._advance(new)
 
     def _fail_unloadable(self, stack: Stack, reason: str) -> None:
         stack.status, stack.status_reason, stack.deadline = "FAILED", reason, None
         self.journal.event(stack, stack.name, "OS::Heat::Stack", stack.id, stack.action, "FAILED", reason)
         self.journal.stack_changed(stack)
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
         runs = list(self._runs.values())
-        if self.journal.flush(s for r in runs for s in r.snaps.values()):
-            for run in runs:
-                if run.finished and not run.running and self._runs.get(run.stack.id) is run:
-                    self._runs.pop(run.stack.id, None)
-
-
-def _call(verb):
-    try:
-        outcome = verb()
-        return Done() if outcome is None else outcome
-    except Exception as error:  # noqa: BLE001 - a failed handler is data, not a crash
-        return error
-
-
-def _reason(name: str, error: BaseException) -> str:
-    if isinstance(error, HearthError):
-        return f"{type(error).__name__}: resources.{name}: {error}"
-    if isinstance(error, TimeoutError):
-        return f"Timeout: resources.{name}: {error}"
-    log.error("resource %s failed unexpectedly:\n%s", name,
-              "".join(traceback.format_exception(type(error), error, error.__traceback__)))
-    return f"Error: resources.{name}: internal error ({type(error).__name__}); see the server log"
-
+        if not self.journal.flush(s for r in runs for s in r.snaps.values()):
+            return False
+        for run in runs:
+            if run.finished and not run.running and self._runs.get(run.stack.id) is run:
+                self._runs.pop(run.stack.id, None)
+        return True
 

@@ -12,14 +12,16 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from engine import guest, views
+from engine.children import Children
 from engine.errors import Conflict, HearthError, InvalidRequest, NotFound, TemplateError
+from engine.operations import Operations, parse_tags
 from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
-from engine.stacks import Definition, Resolver, build_environment
+from engine.stacks import Definition, Resolver, apply_conditions, build_environment, prepare_rows
 from engine.store.models import Event, Resource, Stack
 from engine.template import merge_environments, parse_template
 from engine.template.functions import functions_for
@@ -28,12 +30,14 @@ STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 MAX_EVENT_PAGE = 1000
 
 
-class Service:
-    def __init__(self, runtime: Runtime):
+class Service(Operations):
+    def __init__(self, runtime: Runtime, base_environment=None):
         self.runtime = runtime
         self.types = resource_types()
-        self.scheduler = Scheduler(runtime, self.types)
+        self.base_environment = base_environment  # the global environment directory, merged first
+        self.scheduler = Scheduler(runtime, self.types, resolver_for=self.resolver_for)
         self.guest = guest.GuestService(runtime)
+        runtime.stacks = Children(self)
 
     def start(self) -> None:
         self.runtime.store.migrate()
@@ -45,48 +49,107 @@ class Service:
 
     # Stacks ------------------------------------------------------------------------------
     def create_stack(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
+        stack = self._create(project, body)
+        return {"id": stack.id, "stack_name": stack.name,
+                "links": [{"href": views.stack_link(self.runtime.public_url, stack), "rel": "self"}]}
+
+    def _create(self, project: str, body: dict[str, Any], owner: tuple[str, str] | None = None) -> Stack:
+        """Record a new stack (a nested one when `owner` is (parent stack id, resource)) and start
+        creating (or adopting) it."""
+        name = self._stack_name(body)
+        adopt = self._adopt_data(body.get("adopt_stack_data"))
+        definition = self._definition(body)
+        template = definition.template
+        self._validate_resources(definition)
+        timeout = self._timeout(body.get("timeout_mins"), self.runtime.config.stack_timeout_mins)
+        now = self.runtime.now()
+        action = "ADOPT" if adopt is not None else "CREATE"
+        stack = Stack(
+            id=str(uuid.uuid4()), name=name, project=project, action=action, status="IN_PROGRESS",
+            status_reason=f"Stack {action} started", description=template.description,
+            template=template.raw, template_source=body["template"] if isinstance(body["template"], str) else None,
+            template_name=body.get("template_name") or "template", files=definition.files,
+            environment=self._environment_dict(definition.environment),
+            parameters=self._stored_parameters(definition), timeout_mins=timeout,
+            disable_rollback=bool(body.get("disable_rollback", True)), tags=parse_tags(body.get("tags") or []),
+            deadline=now + dt.timedelta(minutes=timeout), operation=1, created_at=now,
+            owner_id=owner[0] if owner else None, owner_resource=owner[1] if owner else None)
+        definition = self.conditioned(definition, stack)
+        with self.runtime.store.session() as session:
+            if owner is None and session.scalar(select(Stack.id).where(
+                    Stack.project == project, Stack.name == name, Stack.deleted_at.is_(None))):
+                raise Conflict(f"a stack named '{name}' already exists")
+            session.add(stack)
+            session.flush()
+            prepare_rows(session, stack.id, definition.template, now)
+            if adopt is not None:
+                self._adopt_rows(session, stack, adopt)
+            session.add(Event(id=str(uuid.uuid4()), stack_id=stack.id, resource_name=name,
+                              resource_type="OS::Heat::Stack", physical_id=stack.id, action=action,
+                              status="IN_PROGRESS", reason=f"Stack {action} started", created_at=now))
+        self.scheduler.definitions.put(stack, definition)
+        self.scheduler.submit(stack.id)
+        return stack
+
+    @staticmethod
+    def conditioned(definition: Definition, stack: Stack) -> Definition:
+        """The definition with its template's conditions decided for this stack."""
+        return Definition(apply_conditions(definition.template, definition.parameters, stack),
+                          definition.environment, definition.parameters, definition.files)
+
+    @staticmethod
+    def _stack_name(body: dict[str, Any]) -> str:
         name = body.get("stack_name")
         if not isinstance(name, str) or not STACK_NAME.match(name):
             raise InvalidRequest("stack_name must start with a letter and contain only letters, "
                                  "digits, '_', '-' and '.' (at most 255 characters)")
-        definition = self._definition(body)
-        template = definition.template
-        self._validate_resources(definition)
-        requires = {n: sorted(r) for n, r in template.dependencies().items()}
-        timeout = body.get("timeout_mins")
-        timeout = self.runtime.config.stack_timeout_mins if timeout is None else timeout
+        return name
+
+    @staticmethod
+    def _timeout(value: Any, default: float) -> float:
+        timeout = default if value is None else value
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 7 * 24 * 60:
             raise InvalidRequest("timeout_mins must be a positive number of minutes (at most a week)")
-        hidden = template.hidden_parameters()
-        stored_params = {k: (self.runtime.keyring.encrypt(json.dumps(v)) if k in hidden else v)
-                         for k, v in definition.parameters.items()}
-        now = self.runtime.now()
-        stack = Stack(
-            id=str(uuid.uuid4()), name=name, project=project, action="CREATE", status="IN_PROGRESS",
-            status_reason="Stack CREATE started", description=template.description,
-            template=template.raw, template_source=body["template"] if isinstance(body["template"], str) else None,
-            template_name=body.get("template_name") or "template", files=definition.files,
-            environment=_environment_dict(definition.environment), parameters=stored_params,
-            timeout_mins=timeout, disable_rollback=bool(body.get("disable_rollback", True)),
-            deadline=now + dt.timedelta(minutes=timeout), operation=1, created_at=now)
-        with self.runtime.store.session() as session:
-            if session.scalar(select(Stack.id).where(Stack.project == project, Stack.name == name,
-                                                     Stack.deleted_at.is_(None))):
-                raise Conflict(f"a stack named '{name}' already exists")
-            session.add(stack)
-            session.flush()
-            if template.resources:
-                session.execute(insert(Resource), [
-                    {"stack_id": stack.id, "name": r.name, "type": r.type, "requires": requires[r.name],
-                     "action": "INIT", "status": "COMPLETE", "status_reason": "", "data": {}, "attributes": {},
-                     "waiting": False, "created_at": now} for r in template.resources.values()])
-            session.add(Event(id=str(uuid.uuid4()), stack_id=stack.id, resource_name=name,
-                              resource_type="OS::Heat::Stack", physical_id=stack.id, action="CREATE",
-                              status="IN_PROGRESS", reason="Stack CREATE started", created_at=now))
-        self.scheduler.definitions.put(stack.id, definition)
-        self.scheduler.submit(stack.id)
-        return {"id": stack.id, "stack_name": name,
-                "links": [{"href": views.stack_link(self.runtime.public_url, stack), "rel": "self"}]}
+        return timeout
+
+    def _stored_parameters(self, definition: Definition) -> dict[str, Any]:
+        hidden = definition.template.hidden_parameters()
+        return {k: (self.runtime.keyring.encrypt(json.dumps(v)) if k in hidden else v)
+                for k, v in definition.parameters.items()}
+
+    def _environment_dict(self, environment) -> dict:
+        # Parameter values are stored validated (hidden ones encrypted) on the stack; the
+        # parameter_defaults nested stacks inherit are kept encrypted, as they may hold secrets.
+        stored: dict[str, Any] = {"resource_registry": dict(environment.resource_registry)}
+        if environment.parameter_defaults:
+            stored["parameter_defaults"] = self.runtime.keyring.encrypt(
+                json.dumps(environment.parameter_defaults))
+        return stored
+
+    @staticmethod
+    def _adopt_data(value: Any) -> dict | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise InvalidRequest("adopt_stack_data must be JSON (the answer of abandon)") from None
+        if not isinstance(value, dict) or not isinstance(value.get("resources", {}), dict):
+            raise InvalidRequest("adopt_stack_data must be a map with a 'resources' map")
+        return value
+
+    def _adopt_rows(self, session, stack: Stack, adopt: dict) -> None:
+        rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
+        for name, entry in (adopt.get("resources") or {}).items():
+            row = rows.get(name)
+            if row is None or not isinstance(entry, dict) or not entry.get("resource_id"):
+                continue
+            row.physical_id = str(entry["resource_id"])
+            row.data = dict(entry.get("resource_data") or {})
+            row.attributes = dict(entry.get("attributes") or {})
+            row.action, row.status, row.status_reason = "ADOPT", "COMPLETE", "adopted"
+            row.engine = {"op": stack.operation}
 
     def _definition(self, body: dict[str, Any]) -> Definition:
         source = body.get("template")
@@ -101,8 +164,11 @@ class Service:
         env_files = body.get("environment_files") or []
         if not isinstance(env_files, list):
             raise InvalidRequest("'environment_files' must be a list of names in 'files'")
-        # Heat's order: the request's environment, then -P parameters, then environment files.
+        # Heat's order: the global environment, the request's environment, then -P parameters,
+        # then environment files.
         environment = build_environment(body.get("environment") or {}, [], files)
+        if self.base_environment is not None:
+            environment = merge_environments([self.base_environment, environment])
         environment.parameters.update(parameters)
         if env_files:
             environment = merge_environments([environment, build_environment({}, env_files, files)])
@@ -132,11 +198,66 @@ class Service:
                 raise template.error(f"resource '{target}' ({template.resources[target].type}) has no "
                                      f"attribute '{attribute}' (it has: {known})", path)
 
-    def list_stacks(self, project: str) -> list[dict]:
+    def list_stacks(self, project: str, *, filters: dict | None = None) -> list[dict]:
+        """Heat's stack list with its query filters (tags, tags_any, not_tags, not_tags_any,
+        show_nested, show_hidden, show_deleted, status, name, id, action, sort_keys, sort_dir,
+        limit, marker)."""
+        filters = dict(filters or {})
+        q = select(Stack).where(Stack.project == project)
+        if not _flag(filters.get("show_deleted")):
+            q = q.where(Stack.deleted_at.is_(None))
+        if not _flag(filters.get("show_nested")):
+            q = q.where(Stack.owner_id.is_(None))
+        sort_key = {"stack_name": Stack.name, "stack_status": Stack.status, "creation_time": Stack.created_at,
+                    "updated_time": Stack.updated_at}.get(_first(filters.get("sort_keys")) or "creation_time")
+        if sort_key is None:
+            raise InvalidRequest("sort_keys must be one of stack_name, stack_status, creation_time, updated_time")
+        q = q.order_by(sort_key.desc() if _first(filters.get("sort_dir")) == "desc" else sort_key, Stack.id)
         with self.runtime.store.session() as session:
-            rows = session.scalars(select(Stack).where(Stack.project == project, Stack.deleted_at.is_(None),
-                                                       Stack.owner_id.is_(None)).order_by(Stack.created_at))
-            return [views.stack_summary(s, self.runtime.public_url) for s in rows]
+            stacks = list(session.scalars(q))
+        hidden = {t.strip() for t in self.runtime.config.hidden_stack_tags.split(",") if t.strip()}
+        tag_rules = {k: set(parse_tags(filters[k])) for k in ("tags", "tags_any", "not_tags", "not_tags_any")
+                     if filters.get(k)}
+
+        def keep(stack: Stack) -> bool:
+            tags = set(stack.tags or [])
+            if hidden & tags and not _flag(filters.get("show_hidden")):
+                return False
+            for key, attr in (("name", "name"), ("id", "id"), ("status", "status"), ("action", "action")):
+                wanted = filters.get(key)
+                if wanted and getattr(stack, attr) not in ([wanted] if isinstance(wanted, str) else wanted) \
+                        and not (key == "status" and f"{stack.action}_{stack.status}" == wanted):
+                    return False
+            return all(_tags_match(rule, wanted, tags) for rule, wanted in tag_rules.items())
+
+        result = [s for s in stacks if keep(s)]
+        marker = filters.get("marker")
+        if marker:
+            ids = [s.id for s in result]
+            if marker not in ids:
+                raise NotFound(f"marker stack '{marker}' not found")
+            result = result[ids.index(marker) + 1:]
+        if filters.get("limit") not in (None, ""):
+            try:
+                result = result[:max(int(filters["limit"]), 0)]
+            except (TypeError, ValueError):
+                raise InvalidRequest("limit must be a whole number") from None
+        return [views.stack_summary(s, self.runtime.public_url) for s in result]
+
+    def show_environment(self, project: str, stack_id: str) -> dict:
+        """The stack's merged environment as Heat shows it (hidden values are not in it)."""
+        stack = self.find_stack(project, stack_id, by_id_only=True)
+        definition = self.scheduler.definitions.get(self.runtime, stack)
+        hidden = definition.template.hidden_parameters()
+        return {"parameters": {k: (views.HIDDEN if k in hidden else v) for k, v in definition.parameters.items()},
+                "parameter_defaults": {k: (views.HIDDEN if k in hidden else v)
+                                       for k, v in definition.environment.parameter_defaults.items()},
+                "resource_registry": dict(definition.environment.resource_registry),
+                "encrypted_param_names": sorted(hidden), "event_sinks": []}
+
+    def show_files(self, project: str, stack_id: str) -> dict:
+        stack = self.find_stack(project, stack_id, by_id_only=True)
+        return dict(self.scheduler.definitions.get(self.runtime, stack).files)
 
     def find_stack(self, project: str, name_or_id: str, by_id_only: bool = False) -> Stack:
         """A stack by id (deleted ones too, as Heat shows them) or by the name of a live one."""
@@ -160,15 +281,7 @@ class Service:
         definition = definition or self.scheduler.definitions.get(self.runtime, stack)
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
-
-        def lookup(name):
-            row = rows.get(name)
-            if row is None or row.physical_id is None and not row.data:
-                return None
-            cls = definition.resource_class(self.types, name)
-            return cls, row.physical_id, row.attributes or {}, row.data or {}
-
-        resolver = Resolver(self.runtime, stack, definition, lookup)
+        resolver = self._row_resolver(stack, definition, rows)
         result = []
         for key, output in definition.template.outputs.items():
             entry = {"output_key": key, "description": output.description or "No description given",
@@ -179,6 +292,33 @@ class Service:
                 entry["output_error"] = str(error)
             result.append(entry)
         return result
+
+    def _row_resolver(self, stack: Stack, definition: Definition, rows: dict[str, Resource]) -> Resolver:
+        """A resolver over stored resource rows (for outputs, previews and nested reads)."""
+        def lookup(name):
+            row = rows.get(name)
+            if row is None or row.physical_id is None and not row.data:
+                return None
+            cls = definition.class_for(self.types, name, row.type)
+            return cls, row.physical_id, row.attributes or {}, row.data or {}
+        return self.resolver_for(stack, definition, lookup)
+
+    def resolver_for(self, stack: Stack, definition: Definition, lookup) -> Resolver:
+        return Resolver(self.runtime, stack, definition, lookup, facade=self._facade(stack))
+
+    def _facade(self, stack: Stack):
+        """resource_facade for a nested stack: the owning resource's definition in its parent."""
+        def facade(kind: str) -> Any:
+            if not stack.owner_id:
+                raise TemplateError("resource_facade is only available in a nested stack")
+            parent = self.find_stack(stack.project, stack.owner_id, by_id_only=True)
+            resource = self.scheduler.definitions.get(self.runtime, parent).template.resources.get(
+                stack.owner_resource)
+            if resource is None:
+                return None
+            return {"metadata": resource.metadata, "deletion_policy": resource.deletion_policy or "Delete",
+                    "update_policy": resource.update_policy}.get(kind)
+        return facade
 
     def show_output(self, project: str, stack_id: str, key: str) -> dict:
         stack = self.find_stack(project, stack_id, by_id_only=True)
@@ -222,9 +362,33 @@ class Service:
                 required_by.setdefault(name, []).append(row.name)
         return [(r, views.resource_view(r, stack, self.runtime.public_url, required_by[r.name])) for r in rows]
 
-    def list_resources(self, project: str, stack_id: str) -> list[dict]:
+    def list_resources(self, project: str, stack_id: str, *, nested_depth: int = 0, with_detail: bool = False,
+                       filters: dict | None = None) -> list[dict]:
+        """The stack's resources; with nested_depth, those of nested stacks down to that depth,
+        each with `parent_resource` naming the resource that owns its stack."""
         stack = self.find_stack(project, stack_id, by_id_only=True)
-        return [view for _, view in self._resource_views(stack)]
+        try:
+            depth = int(nested_depth or 0)
+        except (TypeError, ValueError):
+            raise InvalidRequest("nested_depth must be a whole number") from None
+        result: list[dict] = []
+        pending: list[tuple[Stack, int, str | None]] = [(stack, 0, None)]
+        while pending:
+            current, level, parent_resource = pending.pop(0)
+            for row, view in self._resource_views(current):
+                if parent_resource is not None:
+                    view["parent_resource"] = parent_resource
+                view["stack_name"] = current.name
+                if with_detail:
+                    view["attributes"] = dict(row.attributes or {})
+                if _matches(view, filters or {}):
+                    result.append(view)
+                if level < depth and row.physical_id:
+                    with self.runtime.store.session() as session:
+                        child = session.get(Stack, row.physical_id)
+                    if child is not None and child.owner_id == current.id and child.deleted_at is None:
+                        pending.append((child, level + 1, row.name))
+        return result
 
     def show_resource(self, project: str, stack_id: str, name: str) -> dict:
         stack = self.find_stack(project, stack_id, by_id_only=True)
@@ -284,6 +448,40 @@ class Service:
         return [views.event_view(e, stack, self.runtime.public_url) for e in events]
 
 
+def _flag(value) -> bool:
+    return str(_first(value) or "").lower() in ("1", "true", "yes", "on")
+
+
+def _first(value):
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _tags_match(rule: str, wanted: set[str], tags: set[str]) -> bool:
+    if rule == "tags":
+        return wanted <= tags
+    if rule == "tags_any":
+        return bool(wanted & tags)
+    if rule == "not_tags":
+        return not wanted <= tags
+    return not wanted & tags
+
+
+def _matches(view: dict, filters: dict) -> bool:
+    """Heat's resource list filters: name, status, action, type, id (each one or several)."""
+    fields = {"name": "resource_name", "status": None, "action": None, "type": "resource_type",
+              "id": "physical_resource_id"}
+    for key, field in fields.items():
+        wanted = filters.get(key)
+        if not wanted:
+            continue
+        wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+        action, _, status = view["resource_status"].partition("_")
+        value = {"status": status, "action": action}.get(key) if field is None else view[field]
+        if value not in wanted:
+            return False
+    return True
+
+
 def _attribute_references(template):
     """(path, resource, attribute) of each get_attr with a literal resource and attribute name."""
     def walk(node, path):
@@ -303,13 +501,6 @@ def _attribute_references(template):
         yield from walk(output.value, ("outputs", name, "value"))
 
 
-def _environment_dict(environment) -> dict:
-    # Parameter values are stored validated (hidden ones encrypted) on the stack; keeping the
-    # environment's copies would store hidden values in clear.
-    return {"resource_registry": dict(environment.resource_registry)}
-
-
-
 def build_service(config) -> Service:
     """Wire the store, keys, notification and compute driver of one installation."""
     from engine.compute import make_driver
@@ -322,4 +513,21 @@ def build_service(config) -> Service:
     secret = config.secret_key or load_or_create_key(config.resolved_data_dir)
     runtime = Runtime(config=config, store=Store(config.resolved_db_url), keyring=Keyring(secret),
                       notifier=Notifier(), compute=make_driver(config.compute, config))
-    return Service(runtime)
+    return Service(runtime, base_environment=load_environment_dir(config.environment_dir))
+
+
+def load_environment_dir(directory: str):
+    """The global environment: every *.yaml/*.yml/*.json file of the directory, merged in name
+    order (Heat's /etc/heat/environment.d). None when no directory is set."""
+    if not directory:
+        return None
+    from engine.template import parse_environment
+    if not os.path.isdir(directory):
+        raise InvalidRequest(f"HEARTH_ENVIRONMENT_DIR '{directory}' is not a directory")
+    names = sorted(n for n in os.listdir(directory) if n.endswith((".yaml", ".yml", ".json")))
+    environments = []
+    for name in names:
+        path = os.path.join(directory, name)
+        with open(path, encoding="utf-8") as handle:
+            environments.append(parse_environment(handle.read(), path))
+    return merge_environments(environments) if environments else None

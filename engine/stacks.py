@@ -1,22 +1,36 @@
 """A stack's template, environment and parameters as the engine uses them, and its resolver."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import insert, select
 
 from engine.errors import TemplateError
 from engine.resources.base import Resource
 from engine.runtime import Runtime
 from engine.store.crypto import is_encrypted
-from engine.store.models import Stack
+from engine.store.models import Event, Resource as ResourceRow, Stack
 from engine.template import Environment, Template, merge_environments, parse_environment, parse_template
+from engine.template.environment import is_template_name
+
+REGION = "RegionOne"
+
 
 def pseudo_parameters(stack: Stack) -> dict[str, str]:
-    """The parameters every stack has without declaring them."""
-    return {"OS::stack_name": stack.name, "OS::stack_id": stack.id, "OS::project_id": stack.project}
+    """The parameters every stack has without declaring them (HOT's and CFN's names)."""
+    return {"OS::stack_name": stack.name, "OS::stack_id": stack.id, "OS::project_id": stack.project,
+            "AWS::StackName": stack.name, "AWS::StackId": stack_arn(stack), "AWS::Region": REGION}
+
+
+def stack_arn(stack: Stack) -> str:
+    """The stack's id as Heat writes it for CFN templates."""
+    return f"arn:openstack:heat::{stack.project}:stacks/{stack.name}/{stack.id}"
 
 
 @dataclass
@@ -29,13 +43,31 @@ class Definition:
     files: dict[str, str]
 
     def resource_class(self, types: dict[str, type[Resource]], name: str) -> type[Resource]:
+        """The class of the template's resource `name`, after the environment's mappings."""
         declared = self.template.resources[name].type
         actual = self.environment.resolve_type(name, declared)
+        if is_template_name(actual):
+            from engine.resources.provider import provider_class
+            return provider_class(actual, self.files)
         cls = types.get(actual)
         if cls is None:
             shown = f"'{declared}'" if actual == declared else f"'{declared}' (mapped to '{actual}')"
             raise self.template.error(f"unknown resource type {shown}", ("resources", name, "type"))
         return cls
+
+    def class_for(self, types: dict[str, type[Resource]], name: str, declared: str) -> type[Resource]:
+        """The class to handle a stored resource, also one the template no longer has (it is
+        deleted by the class its type maps to; an unknown type by OS::Heat::None)."""
+        try:
+            if name in self.template.resources:
+                return self.resource_class(types, name)
+            actual = self.environment.resolve_type(name, declared)
+            if is_template_name(actual):
+                from engine.resources.provider import provider_class
+                return provider_class(actual, self.files)
+            return types[actual]
+        except Exception:  # noqa: BLE001 - a resource that cannot be handled is still deletable
+            return types["OS::Heat::None"]
 
 
 def build_environment(environment: Any, environment_files: list[str] | None,
@@ -52,8 +84,8 @@ def build_environment(environment: Any, environment_files: list[str] | None,
 class DefinitionCache:
     """Parsing is pure, so a stack's Definition is parsed once per process and shared.
 
-    A stack's template does not change during its life here (no update yet), so the stack id
-    is the key; concurrent misses for one stack wait for a single parse.
+    A stack's definition changes only when an operation starts (an update, a rollback), so
+    (stack id, operation number) is the key; concurrent misses wait for a single parse.
     """
 
     def __init__(self, size: int = 256):
@@ -62,7 +94,8 @@ class DefinitionCache:
         self._loading: dict[str, threading.Lock] = {}
         self._size = size
 
-    def put(self, stack_id: str, definition: Definition) -> None:
+    def put(self, stack: Stack, definition: Definition) -> None:
+        stack_id = (stack.id, stack.operation)
         with self._lock:
             self._items[stack_id] = definition
             self._items.move_to_end(stack_id)
@@ -70,30 +103,103 @@ class DefinitionCache:
                 self._items.popitem(last=False)
 
     def get(self, runtime: Runtime, stack: Stack) -> Definition:
+        key = (stack.id, stack.operation)
         with self._lock:
-            if stack.id in self._items:
-                self._items.move_to_end(stack.id)
-                return self._items[stack.id]
-            loading = self._loading.setdefault(stack.id, threading.Lock())
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            loading = self._loading.setdefault(key, threading.Lock())
         with loading:
             with self._lock:
-                if stack.id in self._items:
-                    return self._items[stack.id]
+                if key in self._items:
+                    return self._items[key]
             definition = load_definition(runtime, stack)
-            self.put(stack.id, definition)
+            self.put(stack, definition)
         with self._lock:
-            self._loading.pop(stack.id, None)
+            self._loading.pop(key, None)
         return definition
+
+    def parse_previous(self, runtime: Runtime, stack: Stack) -> Template:
+        """The template (conditions applied) of the definition an update started from."""
+        previous = Stack(**{**{k: getattr(stack, k) for k in ("id", "name", "project", "operation")},
+                            **{k: v for k, v in stack.previous.items() if k in DEFINITION_FIELDS}})
+        return load_definition(runtime, previous).template
 
 
 def load_definition(runtime: Runtime, stack: Stack) -> Definition:
     files = dict(stack.files or {})
     template = parse_template(stack.template_source or stack.template,
                               filename=stack.template_name or "template", files=files)
-    environment = build_environment(stack.environment, [], files)
+    stored = dict(stack.environment or {})
+    if is_encrypted(stored.get("parameter_defaults")):
+        stored["parameter_defaults"] = json.loads(runtime.keyring.decrypt(stored["parameter_defaults"]))
+    environment = build_environment(stored, [], files)
     params = {k: (json.loads(runtime.keyring.decrypt(v)) if is_encrypted(v) else v)
               for k, v in (stack.parameters or {}).items()}
-    return Definition(template, environment, params, files)
+    return Definition(apply_conditions(template, params, stack), environment, params, files)
+
+
+def apply_conditions(template: Template, params: dict[str, Any], stack: Stack) -> Template:
+    """The template with its conditions decided by these parameter values."""
+    decide = getattr(template, "with_conditions", None)
+    return decide(params, pseudo_parameters(stack)) if decide is not None else template
+
+
+# The stack columns that make up its definition; an update keeps the old ones in `previous`.
+DEFINITION_FIELDS = ("template", "template_source", "template_name", "files", "environment",
+                     "parameters")
+
+
+def definition_fields(stack: Stack) -> dict[str, Any]:
+    return {k: getattr(stack, k) for k in DEFINITION_FIELDS}
+
+
+def prepare_rows(session, stack_id: str, template: Template, now: dt.datetime) -> None:
+    """Make the stack's resource rows match `template`: new names get INIT rows, kept ones
+    their new type and requirements; rows of removed resources stay until they are deleted."""
+    requires = {n: sorted(r) for n, r in template.dependencies().items()}
+    rows = {r.name: r for r in session.scalars(select(ResourceRow).where(ResourceRow.stack_id == stack_id))}
+    new = []
+    for name, resource in template.resources.items():
+        row = rows.get(name)
+        if row is None:
+            new.append({"stack_id": stack_id, "name": name, "type": resource.type,
+                        "requires": requires[name], "action": "INIT", "status": "COMPLETE",
+                        "status_reason": "", "data": {}, "attributes": {}, "engine": {},
+                        "waiting": False, "created_at": now})
+        else:
+            row.type, row.requires = resource.type, requires[name]
+    if new:
+        session.execute(insert(ResourceRow), new)
+
+
+def begin_rollback(session, stack: Stack, template: Template | None, now: dt.datetime) -> None:
+    """Turn a failed (or cancelled) create or update into a rollback, in the caller's transaction.
+
+    An update rolls back to the definition it started from (`template` is that one, parsed);
+    a create rolls back by deleting what it made.
+    """
+    if template is not None and stack.previous and "template" in stack.previous:
+        for key in DEFINITION_FIELDS:
+            setattr(stack, key, stack.previous[key])
+        stack.description = template.description
+        prepare_rows(session, stack.id, template, now)
+        stack.previous = {"rollback": "update"}
+    else:
+        stack.previous = {"rollback": "create"}
+    start_operation(session, stack, "ROLLBACK", now)
+
+
+def start_operation(session, stack: Stack, action: str, now: dt.datetime, reason: str | None = None) -> None:
+    """Record the start of a stack operation: new operation number, deadline and event."""
+    reason = reason or f"Stack {action} started"
+    stack.action, stack.status, stack.status_reason = action, "IN_PROGRESS", reason
+    stack.operation += 1
+    stack.deadline = now + dt.timedelta(minutes=stack.timeout_mins)
+    stack.updated_at = now
+    session.add(Event(id=str(uuid.uuid4()), stack_id=stack.id, resource_name=stack.name,
+                      resource_type="OS::Heat::Stack", physical_id=stack.id, action=action,
+                      status="IN_PROGRESS", reason=reason, created_at=now))
 
 
 class Resolver:
@@ -103,8 +209,9 @@ class Resolver:
     has no state yet.
     """
 
-    def __init__(self, runtime: Runtime, stack: Stack, definition: Definition, lookup):
+    def __init__(self, runtime: Runtime, stack: Stack, definition: Definition, lookup, facade=None):
         self.runtime = runtime
+        self._facade = facade
         self.files = definition.files
         self._params = definition.parameters
         self._pseudo = pseudo_parameters(stack)
@@ -128,3 +235,9 @@ class Resolver:
             return None
         cls, physical_id, attributes, data = found
         return cls.attribute(self.runtime, attribute, physical_id, attributes, data)
+
+    def resource_facade(self, kind: str) -> Any:
+        """The owning resource's metadata, deletion_policy or update_policy (nested stacks)."""
+        if self._facade is None:
+            raise TemplateError("resource_facade is only available in a nested stack")
+        return self._facade(kind)

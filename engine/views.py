@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from typing import Any
 
 from engine.stacks import pseudo_parameters
 from engine.store.models import Event, Resource, Stack
 
 HIDDEN = "******"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
 
 
 def iso(moment: dt.datetime | None) -> str | None:
@@ -26,7 +31,7 @@ def stack_summary(stack: Stack, base: str) -> dict[str, Any]:
         "creation_time": iso(stack.created_at), "updated_time": iso(stack.updated_at),
         "deletion_time": iso(stack.deleted_at), "project": stack.project,
         "stack_user_project_id": stack.project, "parent": stack.owner_id, "stack_owner": None,
-        "tags": None, "links": [{"href": stack_link(base, stack), "rel": "self"}],
+        "tags": list(stack.tags) if stack.tags else None, "links": [{"href": stack_link(base, stack), "rel": "self"}],
     }
 
 

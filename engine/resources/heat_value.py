@@ -40,6 +40,9 @@ class Value(Resource):
     def create(self) -> Done:
         return Done(physical_id=str(uuid.uuid4()), attributes={"value": self.properties["value"]})
 
+    def update(self) -> Done:
+        return Done(physical_id=self.state.physical_id, attributes={"value": self.properties["value"]})
+
 
 _CLASSES = {
     "lettersdigits": string.ascii_letters + string.digits,

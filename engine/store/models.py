@@ -34,7 +34,13 @@ class Stack(Base):
     deadline: Mapped[datetime | None] = mapped_column(nullable=True)
     # Bumped by every operation start, so results of a superseded operation are told apart.
     operation: Mapped[int] = mapped_column(Integer, default=0)
-    owner_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # A nested stack's parent stack and the parent's resource that owns it.
+    owner_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    owner_resource: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The definition before the current update (template, files, environment, parameters),
+    # which a rollback returns to.
+    previous: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -56,6 +62,9 @@ class Resource(Base):
     # Handler-private state (encrypted values under keys the handler chooses).
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The scheduler's own bookkeeping: the operation that last touched the resource, property
+    # digests to detect changes on update, a breakpoint it is paused on, a replacement's phase.
+    engine: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     waiting: Mapped[bool] = mapped_column(Boolean, default=False)
     deadline: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]

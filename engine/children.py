@@ -1,0 +1,113 @@
+"""Nested stacks for resource handlers: engine.nested.ChildStacks carried out by the service."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.errors import HearthError, NotFound
+from engine.store.models import Resource, Stack
+
+# The output a nested template may declare to set what get_resource answers for its owner.
+STACK_ID_OUTPUT = "OS::stack_id"
+
+
+class Children:
+    """`runtime.stacks`. Nested stacks share their parent's project and are hidden from lists."""
+
+    def __init__(self, service):
+        self._service = service
+
+    def _parent(self, stack_id: str) -> Stack:
+        with self._service.runtime.store.session() as session:
+            stack = session.get(Stack, stack_id)
+        if stack is None:
+            raise NotFound(f"stack '{stack_id}' not found")
+        return stack
+
+    def _child(self, child_id: str) -> Stack | None:
+        with self._service.runtime.store.session() as session:
+            return session.get(Stack, child_id)
+
+    def create(self, parent_stack_id: str, resource: str, *, template, files=None, environment=None,
+               parameters=None, template_name: str = "template", timeout_mins=None, adopt_data=None) -> str:
+        parent = self._parent(parent_stack_id)
+        name = f"{parent.name}-{resource}-{uuid.uuid4().hex[:12]}"[-255:]
+        if not name[0].isalpha():
+            name = "n" + name[1:]
+        body = {"stack_name": name, "template": template, "files": dict(files or {}),
+                "environment": environment or {}, "parameters": dict(parameters or {}),
+                "template_name": template_name, "timeout_mins": timeout_mins or parent.timeout_mins,
+                "disable_rollback": True, "adopt_stack_data": adopt_data}
+        return self._service._create(parent.project, body, owner=(parent.id, resource)).id
+
+    def update(self, child_id: str, *, template, files=None, environment=None, parameters=None,
+               template_name: str = "template", timeout_mins=None) -> None:
+        child = self._child(child_id)
+        if child is None:
+            raise NotFound(f"nested stack '{child_id}' not found")
+        body = {"template": template, "files": dict(files or {}), "environment": environment or {},
+                "parameters": dict(parameters or {}), "template_name": template_name,
+                "timeout_mins": timeout_mins or child.timeout_mins}
+        self._service.update_stack(child.project, child.id, body, patch=False)
+
+    def delete(self, child_id: str) -> None:
+        child = self._child(child_id)
+        if child is None or child.deleted_at is not None:
+            return
+        self._service.delete_stack(child.project, child.id)
+
+    def act(self, child_id: str, action: str) -> None:
+        child = self._child(child_id)
+        if child is None or child.deleted_at is not None:
+            raise NotFound(f"nested stack '{child_id}' not found")
+        self._service.stack_action(child.project, child.id, action.lower())
+
+    def state(self, child_id: str) -> tuple[str, str, str] | None:
+        child = self._child(child_id)
+        if child is None or child.deleted_at is not None:
+            return None
+        return child.action, child.status, child.status_reason
+
+    def outputs(self, child_id: str) -> dict[str, Any]:
+        child = self._child(child_id)
+        if child is None:
+            return {}
+        values = {o["output_key"]: o.get("output_value") for o in self._service.outputs(child)}
+        values.setdefault(STACK_ID_OUTPUT, child.id)
+        return values
+
+    def _row(self, child: Stack, name: str):
+        service = self._service
+        definition = service.scheduler.definitions.get(service.runtime, child)
+        with service.runtime.store.session() as session:
+            row = session.scalar(select(Resource).where(Resource.stack_id == child.id, Resource.name == name))
+        if row is None or row.physical_id is None and not row.data:
+            return None
+        return definition.class_for(service.types, name, row.type), row
+
+    def resource_reference(self, child_id: str, name: str) -> Any:
+        child = self._child(child_id)
+        found = self._row(child, name) if child is not None else None
+        if found is None:
+            return None
+        cls, row = found
+        return cls.reference_id(self._service.runtime, row.physical_id, row.data or {})
+
+    def resource_attribute(self, child_id: str, name: str, attribute: str | None) -> Any:
+        child = self._child(child_id)
+        found = self._row(child, name) if child is not None else None
+        if found is None:
+            return None
+        cls, row = found
+        try:
+            return cls.attribute(self._service.runtime, attribute, row.physical_id,
+                                 row.attributes or {}, row.data or {})
+        except HearthError:
+            return None
+
+    def resource_names(self, child_id: str) -> list[str]:
+        with self._service.runtime.store.session() as session:
+            return list(session.scalars(select(Resource.name).where(Resource.stack_id == child_id)
+                                        .order_by(Resource.id)))

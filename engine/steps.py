@@ -1,0 +1,275 @@
+"""What a resource does when its turn comes in an operation: create, update or replace, delete,
+suspend, resume or check — with breakpoints, change detection and replacement phases.
+
+`Steps` is the part of the scheduler that acts on one resource; it runs on the scheduler thread
+and hands handlers that may block to the pool. Handler outcomes come back through `apply`.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import traceback
+
+from engine.errors import HearthError, TemplateError
+from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
+from engine.run import Run, Snap
+from engine.stacks import Resolver
+
+log = logging.getLogger(__name__)
+HOOKS = {"create": "pre-create", "update": "pre-update", "delete": "pre-delete"}
+# The verb a handler runs and the action its resource shows, in each replacement phase.
+REPLACING = {"replace-delete": "DELETE", "replace-create": "CREATE"}
+
+
+class Steps:
+    # Provided by the Scheduler.
+    runtime: object
+    journal: object
+
+    # Starting -----------------------------------------------------------------------------
+    def _start(self, run: Run, snap: Snap) -> None:
+        step = run.step
+        snap.engine["op"] = run.operation
+        snap.dirty = True
+        if step == "create":
+            if snap.exists and snap.status == "COMPLETE":
+                run.cleared(snap.name)  # adopted, or made by an earlier attempt of this create
+                return
+            self._begin(run, snap, "create", "CREATE")
+        elif step == "update":
+            self._update(run, snap)
+        elif step == "delete":
+            if not snap.exists:
+                if snap.action == "INIT":
+                    self._transition(run, snap, "COMPLETE", "state changed", action="DELETE")
+                else:
+                    snap.status = "COMPLETE"
+                    run.cleared(snap.name)
+                return
+            if snap.engine.get("retain"):
+                self._transition(run, snap, "COMPLETE", "resource retained (deletion_policy Retain)",
+                                 action="DELETE")
+                return
+            self._begin(run, snap, "delete", "DELETE")
+        else:  # suspend, resume, check
+            if not snap.exists:
+                snap.status = "COMPLETE"
+                run.cleared(snap.name)
+                return
+            self._begin(run, snap, step, step.upper())
+
+    def _update(self, run: Run, snap: Snap) -> None:
+        if not snap.exists or snap.action in ("CREATE", "ADOPT") and snap.status == "FAILED" \
+                and not snap.physical_id:
+            self._begin(run, snap, "create", "CREATE")
+            return
+        try:
+            instance = self._instance(run, snap, "UPDATE")
+        except Exception as error:  # noqa: BLE001 - reported as the resource's failure
+            self._transition(run, snap, "FAILED", _reason(snap.name, error), action="UPDATE")
+            return
+        digests = self._digests(instance)
+        old = snap.engine.get("digests") or {}
+        changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
+        unhealthy = snap.status == "FAILED"
+        if not changed and not unhealthy:
+            snap.status = "COMPLETE"
+            run.cleared(snap.name)
+            return
+        schema = snap.cls.properties_schema
+        in_place = not unhealthy and (snap.cls.open_properties or all(
+            k == "__metadata__" or k in schema and schema[k].update_allowed for k in changed))
+        snap.engine["changed"] = sorted(k for k in changed if k != "__metadata__")
+        self._begin(run, snap, "update" if in_place else "replace", "UPDATE")
+
+    def _begin(self, run: Run, snap: Snap, verb: str, action: str) -> None:
+        """Start `verb`, unless a breakpoint holds the resource first."""
+        hook = HOOKS.get("update" if verb == "replace" else verb)
+        if hook and self._hooked(run, snap.name, hook) and snap.engine.get("cleared") != [run.operation, hook]:
+            snap.engine["hook"] = hook
+            snap.engine["paused"] = [verb, action]
+            snap.waiting, snap.deadline = True, None
+            self._transition(run, snap, "IN_PROGRESS", f"{action} paused until Hook {hook} is cleared",
+                             action=action)
+            return
+        self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
+        if verb == "replace":
+            snap.engine["phase"] = "replace-delete"
+            verb = "delete"
+        self._dispatch(run, snap, verb)
+
+    def _hooked(self, run: Run, name: str, hook: str) -> bool:
+        registry = run.definition.environment.resource_registry.get("resources") or {}
+        for pattern, overrides in registry.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                hooks = (overrides or {}).get("hooks") or []
+                if hook in ([hooks] if isinstance(hooks, str) else hooks):
+                    return True
+        return False
+
+    def clear_hook(self, run: Run, snap: Snap, hook: str) -> bool:
+        """A user cleared the breakpoint `snap` is paused on: go on with what it held back."""
+        if snap.engine.get("hook") != hook:
+            return False
+        verb, action = snap.engine.pop("paused")
+        snap.engine.pop("hook")
+        snap.engine["cleared"] = [run.operation, hook]
+        snap.waiting = False
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, action, "IN_PROGRESS",
+                           f"Hook {hook} is cleared")
+        self._begin(run, snap, verb, action)
+        return True
+
+    def _dispatch(self, run: Run, snap: Snap, verb: str) -> None:
+        """Run the handler's `verb` inline or on the pool; its outcome comes back to `apply`."""
+        try:
+            instance = self._instance(run, snap, snap.action, strict=verb not in ("delete",))
+            if verb in ("create", "update"):
+                snap.engine["pending"] = self._digests(instance)
+                definition = run.definition.template.resources.get(snap.name)
+                snap.engine["retain"] = bool(definition and definition.deletion_policy == "Retain")
+        except Exception as error:  # noqa: BLE001
+            self._apply(run, snap, snap.action, error, run.operation)
+            return
+        call = getattr(instance, verb)
+        action, operation = snap.action, run.operation
+        if snap.cls.inline:
+            self._apply(run, snap, action, _call(call), operation)
+            return
+        run.running.add(snap.name)
+        stack_id = run.stack.id
+
+        def work():
+            self._inbox.put(("result", stack_id, snap.name, action, _call(call), operation))
+        self.journal.after_commit(lambda: self._pool.submit(work))
+
+    # Handlers' view -----------------------------------------------------------------------
+    def _digests(self, instance) -> dict[str, str]:
+        """A keyed digest of each resolved property (and the metadata): change detection that
+        stores nothing a hidden parameter's value could be read back from."""
+        sign = self.runtime.keyring.sign
+        values = dict(instance.properties)
+        values["__metadata__"] = instance.state.metadata or {}
+        return {k: sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
+
+    def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
+        stack = run.stack
+        definition = run.definition.template.resources.get(snap.name) if run.definition else None
+        return ResourceState(stack_id=stack.id, stack_name=stack.name, project=stack.project,
+                             name=snap.name, type=snap.type, physical_id=snap.physical_id,
+                             data=dict(snap.data), attributes=dict(snap.attributes),
+                             stack_deadline=stack.deadline,
+                             action=REPLACING.get(snap.engine.get("phase"), action),
+                             update_policy=dict(definition.update_policy) if definition else {},
+                             deletion_policy=definition.deletion_policy if definition else None,
+                             changed=frozenset(snap.engine.get("changed") or ()))
+
+    def _resolver(self, run: Run) -> Resolver:
+        def lookup(name: str):
+            snap = run.snaps.get(name)
+            if snap is None or not snap.exists and snap.physical_id is None:
+                return None
+            return snap.cls, snap.physical_id, snap.attributes, snap.data
+        return self.resolver_for(run.stack, run.definition, lookup)
+
+    def _instance(self, run: Run, snap: Snap, action: str, strict: bool = True):
+        """The handler object with resolved, validated properties (best effort unless strict)."""
+        template = run.definition.template
+        definition = template.resources.get(snap.name)
+        resolver = self._resolver(run)
+        path = ("resources", snap.name, "properties")
+        try:
+            raw = template.resolve(definition.properties, resolver, path) if definition else {}
+            properties = snap.cls.check_properties(raw)
+            metadata = template.resolve(definition.metadata, resolver, ("resources", snap.name, "metadata")) \
+                if definition and definition.metadata else {}
+        except TemplateError as error:
+            if strict:
+                if error.file is None:
+                    raise template.error(error.reason, path + error.path) from None
+                raise
+            properties = {k: p.default for k, p in snap.cls.properties_schema.items()}
+            metadata = {}
+        state = self._state(run, snap, action)
+        state.metadata = metadata or {}
+        return snap.cls(self.runtime, state, properties)
+
+    # Outcomes -----------------------------------------------------------------------------
+    def _apply(self, run: Run, snap: Snap, action: str, outcome, operation: int) -> None:
+        if operation != run.operation or snap.action != action:
+            # A result of an operation that was superseded: keep what it made, so it is deleted.
+            if isinstance(outcome, (Done, Waiting)) and outcome.physical_id:
+                snap.physical_id = outcome.physical_id
+                snap.data.update(outcome.data)
+                snap.dirty = True
+            return
+        if isinstance(outcome, UpdateReplace) and snap.engine.get("phase") is None:
+            snap.engine["phase"] = "replace-delete"
+            self._dispatch(run, snap, "delete")
+            return
+        if isinstance(outcome, Done):
+            if snap.engine.get("phase") == "replace-delete":
+                snap.physical_id, snap.data, snap.attributes = None, {}, {}
+                snap.waiting, snap.deadline = False, None
+                snap.engine["phase"] = "replace-create"
+                self._dispatch(run, snap, "create")
+                return
+            snap.physical_id = outcome.physical_id or snap.physical_id
+            if outcome.attributes:
+                snap.attributes = dict(outcome.attributes)
+            snap.data.update(outcome.data)
+            snap.waiting, snap.deadline = False, None
+            self._settle(snap)
+            self._transition(run, snap, "COMPLETE", "state changed")
+        elif isinstance(outcome, Waiting):
+            snap.physical_id = outcome.physical_id or snap.physical_id
+            snap.data.update(outcome.data)
+            snap.waiting, snap.deadline = True, outcome.deadline
+            snap.reason = "waiting for a signal"
+            snap.dirty = True
+            if run.finished:
+                self._cancel(run, snap, f"{action} cancelled: the stack operation ended")
+        else:
+            snap.waiting, snap.deadline = False, None
+            snap.engine.pop("phase", None)
+            self._transition(run, snap, "FAILED", _reason(snap.name, outcome))
+
+    def _settle(self, snap: Snap) -> None:
+        """The action finished: what was pending becomes the recorded state."""
+        engine = snap.engine
+        if "pending" in engine:
+            engine["digests"] = engine.pop("pending")
+        if snap.action == "DELETE":
+            engine.pop("digests", None)
+        for key in ("phase", "changed", "hook", "paused"):
+            engine.pop(key, None)
+
+    def _check_waiting(self, run: Run, snap: Snap) -> None:
+        if snap.engine.get("hook"):
+            return  # paused on a breakpoint: only clearing it moves the resource on
+        try:
+            instance = self._instance(run, snap, snap.action, strict=False)
+            outcome = instance.check_waiting()
+        except Exception as error:  # noqa: BLE001
+            outcome = error
+        if outcome is not None:
+            self._apply(run, snap, snap.action, outcome, run.operation)
+
+
+def _call(verb):
+    try:
+        outcome = verb()
+        return Done() if outcome is None else outcome
+    except Exception as error:  # noqa: BLE001 - a failed handler is data, not a crash
+        return error
+
+
+def _reason(name: str, error: BaseException) -> str:
+    if isinstance(error, HearthError):
+        return f"{type(error).__name__}: resources.{name}: {error}"
+    if isinstance(error, TimeoutError):
+        return f"Timeout: resources.{name}: {error}"
+    log.error("resource %s failed unexpectedly:\n%s", name,
+              "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    return f"Error: resources.{name}: internal error ({type(error).__name__}); see the server log"

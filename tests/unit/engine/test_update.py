@@ -1,0 +1,280 @@
+"""Stack update, rollback, cancel, suspend/resume/check, breakpoints, mark-unhealthy, preview,
+abandon and adopt through engine.service on real stores (SQLite file and PostgreSQL)."""
+from __future__ import annotations
+
+import pytest
+
+from engine.config import Config
+from engine.errors import Conflict, InvalidRequest
+from engine.service import build_service
+from tests.support import wait_for
+
+
+@pytest.fixture
+def service(db_url, tmp_path):
+    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
+    svc.start()
+    yield svc
+    svc.stop()
+    svc.runtime.store.dispose()
+
+
+def create(service, name, template, **body):
+    return service.create_stack("admin", {"stack_name": name, "template": template,
+                                          "template_name": f"{name}.yaml", **body})["id"]
+
+
+def settle(service, stack_id, timeout=30):
+    def done():
+        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
+        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+    return wait_for(done, timeout, message="the stack to settle")
+
+
+def outputs(service, stack_id):
+    return {o["output_key"]: o["output_value"] for o in service.show_stack("admin", stack_id)["outputs"]}
+
+
+def resources(service, stack_id):
+    return {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}
+
+
+def events_since(service, stack_id, count):
+    return [(e["resource_name"], e["resource_status"]) for e in service.list_events("admin", stack_id)][count:]
+
+
+def event_count(service, stack_id):
+    return len(service.list_events("admin", stack_id))
+
+
+V1 = """heat_template_version: 2018-08-31
+parameters:
+  word: {type: string, default: one}
+  length: {type: number, default: 8}
+resources:
+  value: {type: OS::Heat::Value, properties: {value: {get_param: word}}}
+  random: {type: OS::Heat::RandomString, properties: {length: {get_param: length}}}
+  steady: {type: OS::Heat::Value, properties: {value: fixed}}
+  gone: {type: OS::Heat::Value, properties: {value: {get_attr: [value, value]}}}
+outputs:
+  word: {value: {get_attr: [value, value]}}
+  random: {value: {get_attr: [random, value]}}
+"""
+
+V2 = """heat_template_version: 2018-08-31
+parameters:
+  word: {type: string, default: one}
+  length: {type: number, default: 8}
+resources:
+  value: {type: OS::Heat::Value, properties: {value: {get_param: word}}}
+  random: {type: OS::Heat::RandomString, properties: {length: {get_param: length}}}
+  steady: {type: OS::Heat::Value, properties: {value: fixed}}
+  added: {type: OS::Heat::Value, properties: {value: {list_join: ['+', [{get_attr: [value, value]}, new]]}}}
+outputs:
+  word: {value: {get_attr: [value, value]}}
+  random: {value: {get_attr: [random, value]}}
+  added: {value: {get_attr: [added, value]}}
+"""
+
+
+def test_update_changes_in_place_replaces_adds_and_removes(service):
+    stack_id = create(service, "upd", V1)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    before = resources(service, stack_id)
+    old_random = outputs(service, stack_id)["random"]
+    mark = event_count(service, stack_id)
+    service.update_stack("admin", stack_id, {"template": V2, "parameters": {"word": "two", "length": 12}},
+                         patch=False)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
+    after = resources(service, stack_id)
+    assert set(after) == {"value", "random", "steady", "added"}
+    # value: update_allowed property changed -> updated in place, same physical id.
+    assert after["value"]["resource_status"] == "UPDATE_COMPLETE"
+    assert after["value"]["physical_resource_id"] == before["value"]["physical_resource_id"]
+    # random: length is not update_allowed -> replaced: a new value of the new length.
+    got = outputs(service, stack_id)
+    assert len(got["random"]) == 12 and got["random"] != old_random
+    assert got == {"word": "two", "random": got["random"], "added": "two+new"}
+    log = events_since(service, stack_id, mark)
+    assert ("steady", "UPDATE_IN_PROGRESS") not in log  # unchanged resources are left alone
+    assert ("added", "CREATE_COMPLETE") in log and ("gone", "DELETE_COMPLETE") in log
+    assert log.index(("added", "CREATE_COMPLETE")) < log.index(("gone", "DELETE_IN_PROGRESS"))
+    assert log[-1] == ("upd", "UPDATE_COMPLETE")
+
+
+def test_patch_update_keeps_template_and_parameters(service):
+    stack_id = create(service, "patch", V1, parameters={"word": "kept", "length": 10})
+    settle(service, stack_id)
+    service.update_stack("admin", stack_id, {"parameters": {"word": "patched"}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    got = outputs(service, stack_id)
+    assert got["word"] == "patched" and len(got["random"]) == 10
+    service.update_stack("admin", stack_id, {"clear_parameters": ["word"]}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    assert outputs(service, stack_id)["word"] == "one"
+
+
+FAILING = """heat_template_version: 2018-08-31
+parameters:
+  word: {type: string, default: one}
+resources:
+  value: {type: OS::Heat::Value, properties: {value: {get_param: word}}}
+  handle: {type: OS::Heat::WaitConditionHandle}
+  wait:
+    type: OS::Heat::WaitCondition
+    depends_on: value
+    properties: {handle: {get_resource: handle}, timeout: 1}
+outputs:
+  word: {value: {get_attr: [value, value]}}
+"""
+
+
+def test_failed_update_rolls_back_to_the_previous_definition(service):
+    stack_id = create(service, "rb", V1, parameters={"word": "before"}, disable_rollback=False)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    service.update_stack("admin", stack_id, {"template": FAILING, "parameters": {"word": "after"}}, patch=False)
+    stack = settle(service, stack_id, timeout=60)
+    assert stack["stack_status"] == "ROLLBACK_COMPLETE", stack["stack_status_reason"]
+    assert outputs(service, stack_id)["word"] == "before"
+    assert set(resources(service, stack_id)) == {"value", "random", "steady", "gone"}
+    statuses = [e["resource_status"] for e in service.list_events("admin", stack_id)
+                if e["resource_name"] == "rb"]
+    assert statuses[-4:] == ["UPDATE_IN_PROGRESS", "UPDATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"]
+
+
+def test_failed_update_without_rollback_stays_failed_and_a_new_update_recovers(service):
+    stack_id = create(service, "norb", V1)
+    settle(service, stack_id)
+    service.update_stack("admin", stack_id, {"template": FAILING}, patch=False)
+    stack = settle(service, stack_id, timeout=60)
+    assert stack["stack_status"] == "UPDATE_FAILED" and "wait" in stack["stack_status_reason"]
+    service.update_stack("admin", stack_id, {"template": V2}, patch=False)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
+    assert "wait" not in resources(service, stack_id)
+
+
+def test_failed_create_rolls_back_by_deleting_what_it_made(service):
+    stack_id = create(service, "crb", FAILING, disable_rollback=False)
+    stack = settle(service, stack_id, timeout=60)
+    assert stack["stack_status"] == "ROLLBACK_COMPLETE", stack["stack_status_reason"]
+    assert {r["resource_status"] for r in resources(service, stack_id).values()} == {"DELETE_COMPLETE"}
+
+
+WAITING = FAILING.replace("timeout: 1", "timeout: 600")
+
+
+def test_cancel_update_rolls_back_and_cancel_without_rollback_fails(service):
+    stack_id = create(service, "cancel", V1, disable_rollback=True)
+    settle(service, stack_id)
+    service.update_stack("admin", stack_id, {"template": WAITING, "parameters": {"word": "new"}}, patch=False)
+    wait_for(lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_IN_PROGRESS",
+             20, message="the wait condition to start waiting")
+    service.stack_action("admin", stack_id, "cancel_update")
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "ROLLBACK_COMPLETE", stack["stack_status_reason"]
+    assert outputs(service, stack_id)["word"] == "one"
+    service.update_stack("admin", stack_id, {"template": WAITING}, patch=False)
+    wait_for(lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_IN_PROGRESS",
+             20, message="the wait condition to start waiting")
+    service.stack_action("admin", stack_id, "cancel_without_rollback")
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "UPDATE_FAILED" and "cancelled" in stack["stack_status_reason"]
+    assert resources(service, stack_id)["wait"]["resource_status"] == "CREATE_FAILED"
+    with pytest.raises(Conflict):
+        service.stack_action("admin", stack_id, "cancel_update")
+
+
+def test_suspend_resume_check_walk_every_resource(service):
+    stack_id = create(service, "sus", V1)
+    settle(service, stack_id)
+    with pytest.raises(Conflict):
+        service.stack_action("admin", stack_id, "resume")
+    for action, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE"),
+                           ("check", "CHECK_COMPLETE")):
+        service.stack_action("admin", stack_id, action)
+        stack = settle(service, stack_id)
+        assert stack["stack_status"] == status, stack["stack_status_reason"]
+        assert {r["resource_status"] for r in resources(service, stack_id).values()} == {status}
+    log = [e["resource_name"] for e in service.list_events("admin", stack_id)
+           if e["resource_status"] == "SUSPEND_COMPLETE"]
+    assert log.index("gone") < log.index("value")  # suspended in reverse dependency order
+    with pytest.raises(InvalidRequest):
+        service.stack_action("admin", stack_id, "explode")
+
+
+HOOKED_ENV = {"resource_registry": {"resources": {"val*": {"hooks": ["pre-create", "pre-update"]}}}}
+
+
+def test_breakpoints_pause_until_cleared(service):
+    stack_id = create(service, "hooks", V1, environment=HOOKED_ENV)
+    wait_for(lambda: resources(service, stack_id)["value"]["resource_status_reason"]
+             == "CREATE paused until Hook pre-create is cleared", 20, message="the pause")
+    assert resources(service, stack_id)["gone"]["resource_status"] == "INIT_COMPLETE"
+    with pytest.raises(InvalidRequest):
+        service.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-delete"})
+    service.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-create"})
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    service.update_stack("admin", stack_id, {"parameters": {"word": "two"}}, patch=True)
+    wait_for(lambda: resources(service, stack_id)["value"]["resource_status_reason"]
+             == "UPDATE paused until Hook pre-update is cleared", 20, message="the update pause")
+    service.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-update"})
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    assert outputs(service, stack_id)["word"] == "two"
+
+
+def test_marked_unhealthy_resource_is_replaced_on_the_next_update(service):
+    stack_id = create(service, "heal", V1)
+    settle(service, stack_id)
+    old = outputs(service, stack_id)["random"]
+    service.mark_unhealthy("admin", stack_id, "random", True, "disk died")
+    row = resources(service, stack_id)["random"]
+    assert row["resource_status"] == "CHECK_FAILED" and row["resource_status_reason"] == "disk died"
+    service.update_stack("admin", stack_id, {}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    assert outputs(service, stack_id)["random"] != old
+    assert resources(service, stack_id)["random"]["resource_status"] == "UPDATE_COMPLETE"
+
+
+def test_preview_update_sorts_every_resource(service):
+    stack_id = create(service, "prev", V1)
+    settle(service, stack_id)
+    changes = service.preview_update("admin", stack_id, {"template": V2, "parameters": {"word": "x", "length": 9}},
+                                     patch=False)["resource_changes"]
+    names = {kind: sorted(r["resource_name"] for r in entries) for kind, entries in changes.items()}
+    assert names == {"added": ["added"], "deleted": ["gone"], "replaced": ["random"],
+                     "unchanged": ["steady"], "updated": ["value"]}
+    preview = service.preview_create("admin", {"stack_name": "p2", "template": V1})["stack"]
+    assert sorted(r["resource_name"] for r in preview["resources"]) == ["gone", "random", "steady", "value"]
+
+
+def test_abandon_then_adopt_keeps_physical_resources(service):
+    stack_id = create(service, "aband", V1, tags="web,blue")
+    settle(service, stack_id)
+    before = resources(service, stack_id)
+    data = service.abandon_stack("admin", stack_id)
+    assert data["resources"]["random"]["resource_id"] == before["random"]["physical_resource_id"]
+    assert service.list_stacks("admin") == []
+    adopted = create(service, "adopted", V1, adopt_stack_data=data)
+    stack = settle(service, adopted)
+    assert stack["stack_status"] == "ADOPT_COMPLETE", stack["stack_status_reason"]
+    after = resources(service, adopted)
+    assert {n: r["physical_resource_id"] for n, r in after.items()} == \
+        {n: r["physical_resource_id"] for n, r in before.items()}
+    assert outputs(service, adopted)["word"] == "one"
+
+
+def test_tags_filter_the_stack_list(service):
+    create(service, "tag1", V1, tags="web,blue")
+    create(service, "tag2", V1, tags=["web"])
+    create(service, "tag3", V1, tags="data-processing-cluster")
+    names = lambda **f: sorted(s["stack_name"] for s in service.list_stacks("admin", filters=f))  # noqa: E731
+    assert names() == ["tag1", "tag2"]
+    assert names(show_hidden="true") == ["tag1", "tag2", "tag3"]
+    assert names(tags="web,blue") == ["tag1"]
+    assert names(tags_any="blue,nothing") == ["tag1"]
+    assert names(not_tags="web") == []
+    assert names(not_tags_any="blue") == ["tag2"]
+    shown = service.show_stack("admin", service.find_stack("admin", "tag1").id, resolve_outputs=False)
+    assert shown["tags"] == ["web", "blue"]
