@@ -10,7 +10,7 @@ import uuid
 
 from engine import credentials
 from engine.compute.base import ServerSpec
-from engine.resources.base import Done, Resource, Waiting
+from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
 from engine.store.models import Server as ServerRow
 
@@ -121,6 +121,27 @@ class Server(Resource):
                 "networks": {"private": [ADDRESS]}, "accessIPv4": ADDRESS, "accessIPv6": "",
                 "instance_name": name, "console_urls": {}, "os_collect_config": occ,
                 "show": {"id": server_id, "name": name, "status": "ACTIVE", "addresses": addresses}}
+
+    def update(self) -> Done:
+        """Name and template metadata change in place; the agent sees new metadata at once."""
+        server_id, published = self.state.physical_id, None
+        with self.runtime.store.session() as session:
+            row = session.get(ServerRow, server_id, with_for_update=True) if server_id else None
+            if row is None or row.deleted_at is not None:
+                raise UpdateReplace()
+            if self.properties.get("name"):
+                row.name = self.properties["name"]
+            doc = dict(row.metadata_doc or {})
+            new = {**(self.state.metadata or {}), "deployments": doc.get("deployments", []),
+                   "os-collect-config": doc.get("os-collect-config")}
+            if new != doc:
+                row.metadata_doc = new
+                row.metadata_version += 1
+                published = (row.metadata_version, new)
+            name, occ = row.name, new.get("os-collect-config")
+        if published is not None:
+            self.runtime.publish_server(server_id, published)
+        return Done(physical_id=server_id, attributes=self._attributes(server_id, name, occ))
 
     def delete(self) -> Done:
         server_id = self.state.physical_id

@@ -278,3 +278,33 @@ def test_tags_filter_the_stack_list(service):
     assert names(not_tags_any="blue") == ["tag2"]
     shown = service.show_stack("admin", service.find_stack("admin", "tag1").id, resolve_outputs=False)
     assert shown["tags"] == ["web", "blue"]
+
+
+SERVER = """heat_template_version: 2018-08-31
+parameters:
+  colour: {type: string, default: red}
+resources:
+  server:
+    type: OS::Heat::DeployedServer
+    metadata: {colour: {get_param: colour}}
+"""
+
+
+def test_server_metadata_changes_in_place_and_reaches_the_server_document(service):
+    from engine.store.models import Server
+    stack_id = create(service, "meta", SERVER)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    server_id = resources(service, stack_id)["server"]["physical_resource_id"]
+
+    def document():
+        with service.runtime.store.session() as session:
+            row = session.get(Server, server_id)
+            return row.metadata_version, dict(row.metadata_doc)
+    version, doc = document()
+    assert doc["colour"] == "red" and "os-collect-config" in doc
+    service.update_stack("admin", stack_id, {"parameters": {"colour": "green"}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    new_version, new_doc = document()
+    assert new_doc["colour"] == "green" and new_version > version
+    assert new_doc["os-collect-config"] == doc["os-collect-config"]
+    assert resources(service, stack_id)["server"]["physical_resource_id"] == server_id
