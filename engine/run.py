@@ -65,6 +65,7 @@ class Run:
         self.action = stack.action
         self.operation = stack.operation
         self.running: set[str] = running if running is not None else set()
+        self.woken: set[str] = set()  # woken while their handler was still running
         self.finished = False
         self.failed = next((s for s in snaps.values()
                             if s.status == "FAILED" and s.engine.get("op") == self.operation), None)

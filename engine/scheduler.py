@@ -117,7 +117,11 @@ class Scheduler(Steps):
                 names = [message[2]] if message[2] in run.snaps else list(run.snaps)
                 for name in names:
                     snap = run.snaps[name]
-                    if snap.waiting and name not in run.running:
+                    if name in run.running:
+                        # What it waits for may have happened before its handler returned
+                        # Waiting: check again once the result is in.
+                        run.woken.add(name)
+                    elif snap.waiting:
                         self._check_waiting(run, snap)
                 dirty.add(stack_id)
         elif kind == "result":
@@ -125,7 +129,12 @@ class Scheduler(Steps):
             run = self._runs.get(stack_id)
             if run is not None and name in run.snaps:
                 run.running.discard(name)
-                self._apply(run, run.snaps[name], action, outcome, operation)
+                snap = run.snaps[name]
+                self._apply(run, snap, action, outcome, operation)
+                if name in run.woken:
+                    run.woken.discard(name)
+                    if snap.waiting and name not in run.running:
+                        self._check_waiting(run, snap)
                 run.released(name)
                 dirty.add(stack_id)
         elif kind == "hook":

@@ -24,7 +24,6 @@ from engine.scheduler import Scheduler
 from engine.stacks import Definition, Resolver, apply_conditions, build_environment, prepare_rows
 from engine.store.models import Event, Resource, Stack
 from engine.template import merge_environments, parse_template
-from engine.template.functions import functions_for
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 MAX_EVENT_PAGE = 1000
@@ -180,7 +179,7 @@ class Service(Operations):
 
     def _validate_resources(self, definition: Definition) -> None:
         template = definition.template
-        names = set(functions_for(template.version))
+        names = set(template._functions)  # HOT's or CFN's, for this template's version
 
         def unresolved(value) -> bool:
             return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in names
@@ -486,9 +485,11 @@ def _attribute_references(template):
     """(path, resource, attribute) of each get_attr with a literal resource and attribute name."""
     def walk(node, path):
         if isinstance(node, dict):
-            args = node.get("get_attr") if len(node) == 1 else None
-            if isinstance(args, list) and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
-                yield path + ("get_attr",), args[0], args[1]
+            key = next(iter(node), None) if len(node) == 1 else None
+            args = node[key] if key in ("get_attr", "Fn::GetAtt") else None
+            if isinstance(args, list) and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str) \
+                    and (key == "get_attr" or len(args) == 2):
+                yield path + (key,), args[0], args[1]
             for key, value in node.items():
                 yield from walk(value, path + (key,))
         elif isinstance(node, list):

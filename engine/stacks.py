@@ -47,8 +47,12 @@ class Definition:
         declared = self.template.resources[name].type
         actual = self.environment.resolve_type(name, declared)
         if is_template_name(actual):
-            from engine.resources.provider import provider_class
-            return provider_class(actual, self.files)
+            try:
+                return self.provider(actual)
+            except TemplateError as error:
+                if error.file is None:
+                    raise self.template.error(error.reason, ("resources", name, "type")) from None
+                raise
         cls = types.get(actual)
         if cls is None:
             shown = f"'{declared}'" if actual == declared else f"'{declared}' (mapped to '{actual}')"
@@ -63,11 +67,20 @@ class Definition:
                 return self.resource_class(types, name)
             actual = self.environment.resolve_type(name, declared)
             if is_template_name(actual):
-                from engine.resources.provider import provider_class
-                return provider_class(actual, self.files)
+                return self.provider(actual)
             return types[actual]
         except Exception:  # noqa: BLE001 - a resource that cannot be handled is still deletable
+            if is_template_name(self.environment.resolve_type(name, declared)):
+                # Its template is gone, but its nested stack can still be deleted by id.
+                from engine.resources.stack_resource import StackResource
+                return StackResource
             return types["OS::Heat::None"]
+
+    def provider(self, template_name: str) -> type[Resource]:
+        """The resource class of a provider template, found through the files map."""
+        from engine.resources.provider import provider_class
+        return provider_class(template_name, self.files, base=self.template.filename,
+                              parameter_defaults=self.environment.parameter_defaults)
 
 
 def build_environment(environment: Any, environment_files: list[str] | None,
