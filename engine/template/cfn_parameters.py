@@ -1,0 +1,154 @@
+"""CFN parameter declarations (`Type`, `Default`, `NoEcho`, `AllowedValues`, ...) parsed into the engine's ParameterSchema."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any, Callable
+
+from engine.errors import TemplateError
+from engine.template.constraints import Constraint
+from engine.template.functions.args import type_name
+from engine.template.parameters import ParameterSchema, checked_value
+
+KEYS = ("Type", "Default", "NoEcho", "AllowedValues", "AllowedPattern", "MinLength", "MaxLength",
+        "MinValue", "MaxValue", "Description", "ConstraintDescription", "Label")
+# CFN type names and the engine's parameter types they stand for.
+TYPES = {"String": "string", "Number": "number", "CommaDelimitedList": "comma_delimited_list",
+         "Json": "json", "Boolean": "boolean"}
+# `List<Number>`, `List<String>` or `List<AWS::EC2::...>`: comma-delimited lists, typed by item.
+_LIST_TYPE = re.compile(r"List<(Number|String|AWS::[A-Za-z0-9:]+)>")
+PSEUDO_PARAMETERS = ("AWS::StackId", "AWS::StackName", "AWS::Region")
+_NUMBER = re.compile(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
+
+# Which parameter types each constraint key applies to, as Heat checks them.
+_APPLIES_TO = {
+    "AllowedValues": ("string", "number", "comma_delimited_list", "boolean"),
+    "AllowedPattern": ("string",),
+    "MinLength": ("string", "comma_delimited_list", "json"),
+    "MaxLength": ("string", "comma_delimited_list", "json"),
+    "MinValue": ("number",),
+    "MaxValue": ("number",),
+}
+
+
+def parse_cfn_schema(name: Any, declaration: Any) -> tuple[ParameterSchema, bool]:
+    """One entry of `Parameters` as a ParameterSchema, and whether it is a `List<Number>`."""
+    path = ("Parameters", name)
+    if not isinstance(name, str) or not name:
+        raise TemplateError("parameter names must be non-empty strings", path=path)
+    if not isinstance(declaration, dict):
+        raise TemplateError(f"a parameter must be a map, not {type_name(declaration)}", path=path)
+    for key in declaration:
+        if key not in KEYS:
+            raise TemplateError(f"unknown key {key!r} (allowed: {', '.join(KEYS)})", path=path + (key,))
+    declared = declaration.get("Type")
+    kind, numbers = _kind(declared, path + ("Type",))
+    for key in ("Description", "ConstraintDescription", "Label"):
+        if declaration.get(key) is not None and not isinstance(declaration[key], str):
+            raise TemplateError(f"'{key}' must be a string", path=path + (key,))
+    hidden = declaration.get("NoEcho", False)
+    if not isinstance(hidden, (bool, str)) or str(hidden).lower() not in ("true", "false"):
+        raise TemplateError("'NoEcho' must be true or false", path=path + ("NoEcho",))
+    schema = ParameterSchema(
+        name=name, type=kind, hidden=str(hidden).lower() == "true", label=declaration.get("Label"),
+        description=declaration.get("Description") or "",
+        constraints=_constraints(declaration, kind, declared, path))
+    if declaration.get("Default") is not None:
+        default = checked_value(schema, declaration["Default"], path + ("Default",))
+        if numbers:
+            check_numbers(name, default, path + ("Default",))
+        schema = replace(schema, default=default)
+    return schema, numbers
+
+
+def check_numbers(name: str, items: list, path: tuple) -> None:
+    """A `List<Number>` value: every item must be a number."""
+    for item in items:
+        if not _NUMBER.fullmatch(item):
+            raise TemplateError(f"{item!r} in parameter '{name}' is not a number", path=path)
+
+
+def _kind(declared: Any, path: tuple) -> tuple[str, bool]:
+    if declared in TYPES:
+        return TYPES[declared], False
+    if isinstance(declared, str):
+        match = _LIST_TYPE.fullmatch(declared)
+        if match:
+            return "comma_delimited_list", match.group(1) == "Number"
+    message = "'Type' is required" if declared is None else f"unknown type {declared!r}"
+    raise TemplateError(f"{message} (one of: {', '.join(TYPES)}, List<Number>, List<String>)",
+                        path=path if declared is not None else path[:-1])
+
+
+def _constraints(declaration: dict, kind: str, declared: str, path: tuple) -> tuple[Constraint, ...]:
+    description = declaration.get("ConstraintDescription")
+    for key, kinds in _APPLIES_TO.items():
+        if key in declaration and kind not in kinds:
+            raise TemplateError(f"'{key}' does not apply to a {declared} parameter", path=path + (key,))
+    found = []
+    if "MinLength" in declaration or "MaxLength" in declaration:
+        found.append(Constraint("length", _bounds(declaration, "MinLength", "MaxLength", int, path),
+                                description))
+    if "MinValue" in declaration or "MaxValue" in declaration:
+        found.append(Constraint("range", _bounds(declaration, "MinValue", "MaxValue", float, path),
+                                description))
+    if "AllowedValues" in declaration:
+        found.append(Constraint("allowed_values",
+                                _allowed(declaration["AllowedValues"], kind, path + ("AllowedValues",)),
+                                description))
+    if "AllowedPattern" in declaration:
+        found.append(Constraint("allowed_pattern",
+                                _pattern(declaration["AllowedPattern"], path + ("AllowedPattern",)),
+                                description))
+    return tuple(found)
+
+
+def _bounds(declaration: dict, low_key: str, high_key: str, number: Callable, path: tuple) -> tuple:
+    """(min, max) from CFN keys; numbers may be written as text ('MinLength': '1'), as Heat reads them."""
+    bounds = []
+    for key in (low_key, high_key):
+        value = declaration.get(key)
+        if value is None:
+            bounds.append(None)
+            continue
+        try:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError(value)
+            parsed = float(value)
+            if number is int and not parsed.is_integer():
+                raise ValueError(value)
+        except ValueError:
+            word = "an integer" if number is int else "a number"
+            raise TemplateError(f"'{key}' must be {word}", path=path + (key,)) from None
+        bounds.append(int(parsed) if parsed.is_integer() else parsed)
+    low, high = bounds
+    if low is not None and high is not None and low > high:
+        raise TemplateError(f"'{low_key}' ({low}) is greater than '{high_key}' ({high})",
+                            path=path + (low_key,))
+    return low, high
+
+
+def _allowed(values: Any, kind: str, path: tuple) -> tuple:
+    if not isinstance(values, list) or not values:
+        raise TemplateError("expected a non-empty list of values", path=path)
+    # Allowed values are typed like the parameter's values (its items, for a list).
+    item_type = "string" if kind == "comma_delimited_list" else kind
+    probe = ParameterSchema(name="", type=item_type)
+    typed = []
+    for number, value in enumerate(values):
+        try:
+            typed.append(checked_value(probe, value, path + (number,)))
+        except TemplateError:
+            raise TemplateError(f"{value!r} cannot be a value of this parameter",
+                                path=path + (number,)) from None
+    return tuple(typed)
+
+
+def _pattern(pattern: Any, path: tuple) -> str:
+    if not isinstance(pattern, str):
+        raise TemplateError("expected a regular expression", path=path)
+    try:
+        re.compile(pattern)
+    except (re.error, OverflowError, RecursionError) as error:
+        raise TemplateError(f"not a valid regular expression: {error}", path=path) from None
+    return pattern

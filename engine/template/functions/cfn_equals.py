@@ -1,0 +1,15 @@
+"""Fn::Equals (in Conditions): whether two resolved values are equal."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import TemplateError
+
+
+def validate(args: Any, path: tuple) -> None:
+    if not isinstance(args, list) or len(args) != 2:
+        raise TemplateError("Fn::Equals: expected [value, value]", path=path)
+
+
+def resolve(args: Any, evaluate, context) -> bool:
+    return evaluate(args[0], 0) == evaluate(args[1], 1)

@@ -1,0 +1,35 @@
+"""Fn::If: the second argument when the named condition is true, else the third; only that one is resolved."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import TemplateError
+
+USAGE = "Fn::If: expected [condition name, value if true, value if false]"
+
+
+def validate(args: Any, path: tuple) -> None:
+    if not isinstance(args, list) or len(args) != 3:
+        raise TemplateError(USAGE, path=path)
+    if not (isinstance(args[0], bool) or isinstance(args[0], str) and args[0]):
+        raise TemplateError("Fn::If: the condition must be a condition name, true or false", path=path)
+
+
+def reference(args: Any) -> tuple[str, str] | None:
+    return ("condition", args[0]) if isinstance(args[0], str) else None
+
+
+def conditions_in(args: Any) -> list[tuple]:
+    """The first argument is a condition: a name or a boolean."""
+    return [(0,)]
+
+
+def branch(args: list, holds: bool) -> int:
+    """The argument chosen when the condition does or does not hold."""
+    return 1 if holds else 2
+
+
+def resolve(args: Any, evaluate, context) -> Any:
+    # Only the chosen value is resolved: the other may name a resource that is not there.
+    chosen = branch(args, context.condition(args[0]))
+    return evaluate(args[chosen], chosen)

@@ -1,0 +1,23 @@
+"""Ref (CFN): a resource's reference id when it names a resource, else a parameter's value (pseudo parameters included)."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import TemplateError
+
+
+def validate(args: Any, path: tuple) -> None:
+    if not isinstance(args, str) or not args:
+        raise TemplateError("Ref: expected the name of a parameter or a resource", path=path)
+
+
+def reference(args: Any) -> tuple[str, str]:
+    """A resource or a parameter: the template decides which, as it knows both."""
+    return "ref", args
+
+
+def resolve(args: Any, evaluate, context) -> Any:
+    # A name is looked up among the resources first, as in Heat.
+    if context.is_resource(args):
+        return context.get_resource(args)
+    return context.get_param(args)
