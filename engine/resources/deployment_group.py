@@ -1,0 +1,100 @@
+"""OS::Heat::SoftwareDeploymentGroup and OS::Heat::StructuredDeploymentGroup: one deployment per server.
+
+The group is a nested stack whose members are named by the keys of `servers` (so inside it
+`deploy_resource_name` is the key and `deploy_stack_id` the nested stack); each applies the
+same config to its server. Attributes are maps of member name to the member's attribute.
+"""
+from __future__ import annotations
+
+from engine.resources.base import Done
+from engine.resources.group import ResourceGroup, check_update_policy, group_template
+from engine.resources.heat_deployment import SoftwareDeployment
+from engine.resources.provider import NESTED, nested_attribute
+from engine.resources.schema import Prop
+from engine.resources.stack_resource import Nested, Parent, StackResource
+
+SERVERS = Prop("map", "the servers to deploy to: a map of member name to server id",
+               required=True, update_allowed=True)
+# The group's attribute names for the members' own.
+MEMBER_ATTRIBUTES = {"deploy_stdouts": "deploy_stdout", "deploy_stderrs": "deploy_stderr",
+                     "deploy_status_codes": "deploy_status_code"}
+
+
+class SoftwareDeploymentGroup(ResourceGroup):
+    """Applies `config` to every server in `servers` (member name: server id), as one
+    OS::Heat::SoftwareDeployment per server in a nested stack, named by the map's keys.
+
+    `deploy_stdouts`, `deploy_stderrs` and `deploy_status_codes` are maps of member name to
+    that member's value; so is any other attribute name (a config output, for instance).
+    `update_policy` rolling_update and batch_create are accepted; members run together.
+    """
+
+    type_name = "OS::Heat::SoftwareDeploymentGroup"
+    member_type = "OS::Heat::SoftwareDeployment"
+    properties_schema = {
+        "servers": SERVERS,
+        **{k: p for k, p in SoftwareDeployment.properties_schema.items() if k != "server"},
+    }
+    attributes_schema = {
+        "deploy_stdouts": "a map of member name to its deployment's standard output",
+        "deploy_stderrs": "a map of member name to its deployment's standard error",
+        "deploy_status_codes": "a map of member name to its deployment's exit code",
+        "<attr>": "any other name: a map of member name to that attribute (a config output)",
+    }
+
+    def nested(self, parent: Parent) -> Nested:
+        check_update_policy(self.state.update_policy)
+        names = [str(name) for name in self.properties["servers"]]
+        template = group_template(names, {"type": self.member_type}, "%index%")
+        shared = {k: v for k, v in self.properties.items() if k != "servers" and v is not None}
+        for name, server in self.properties["servers"].items():
+            template["resources"][str(name)]["properties"] = {**shared, "server": server}
+        return Nested(template=template, template_name=f"{parent.template_name}#{self.state.name}",
+                      timeout_mins=self.remaining_minutes(), data={"members": names})
+
+    @classmethod
+    def attribute(cls, runtime, name, physical_id, attributes, data):
+        if physical_id is None:
+            return None
+        members = list(data.get("members") or [])
+        if name is None:
+            return {group_name: cls.attribute(runtime, group_name, physical_id, attributes, data)
+                    for group_name in MEMBER_ATTRIBUTES}
+        if name.startswith(NESTED):
+            return nested_attribute(runtime, physical_id, name)
+        member_name = MEMBER_ATTRIBUTES.get(name, name)
+        return {m: runtime.stacks.resource_attribute(physical_id, m, member_name) for m in members}
+
+    @classmethod
+    def attribute_at(cls, runtime, name, path, physical_id, attributes, data):
+        # As Heat: the path walks into the map of member values.
+        return StackResource.attribute_at.__func__(cls, runtime, name, path, physical_id, attributes, data)
+
+    def completed(self, child_id: str) -> Done:
+        return Done(physical_id=child_id)
+
+
+class StructuredDeploymentGroup(SoftwareDeploymentGroup):
+    """As OS::Heat::SoftwareDeploymentGroup, with OS::Heat::StructuredDeployment members:
+    `{get_input: name}` (or `input_key`) in a structured config becomes the input's value."""
+
+    type_name = "OS::Heat::StructuredDeploymentGroup"
+    member_type = "OS::Heat::StructuredDeployment"
+    properties_schema = {
+        **SoftwareDeploymentGroup.properties_schema,
+        "input_key": Prop("string", "the key whose maps are replaced by input values", default="get_input"),
+        "input_values_validate": Prop("string", "STRICT: an input the config uses must have a value",
+                                      default="LAX", allowed=("LAX", "STRICT")),
+    }
+
+
+class SoftwareDeployments(SoftwareDeploymentGroup):
+    """Deprecated name of OS::Heat::SoftwareDeploymentGroup (hidden in Heat); the same resource."""
+
+    type_name = "OS::Heat::SoftwareDeployments"
+
+
+class StructuredDeployments(StructuredDeploymentGroup):
+    """Deprecated name of OS::Heat::StructuredDeploymentGroup (hidden in Heat); the same resource."""
+
+    type_name = "OS::Heat::StructuredDeployments"

@@ -1,0 +1,156 @@
+"""Provider templates: a resource whose type is a template file becomes a nested stack of that template.
+
+`provider_class(template_name, files)` answers the Resource class for a type that names a
+template (directly, or after the environment's resource_registry). Its properties are the
+template's parameters, checked against their declarations; its attributes are the template's
+outputs, `OS::stack_id`, and `resource.NAME[.attr]`, which reach into the nested stack's
+resources. get_resource gives the nested stack's id, or the `OS::stack_id` output when the
+template declares one (Heat's rule).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from engine.errors import TemplateError
+from engine.resources.base import Done
+from engine.resources.schema import Prop
+from engine.resources.stack_resource import Nested, Parent, PrefixedAttributes, StackResource, template_key
+from engine.template import MISSING, parse_template
+from engine.template.parameters import checked_value
+
+STACK_ID = "OS::stack_id"
+NESTED = "resource."
+# How a parameter's type shows as a property's (json takes a map or a list).
+PROPERTY_TYPES = {"string": "string", "number": "number", "boolean": "boolean",
+                  "comma_delimited_list": "list", "json": "any"}
+
+
+def provider_class(template_name: str, files: Mapping[str, str], *, base: str = "",
+                   parameter_defaults: Mapping[str, Any] | None = None) -> type[StackResource]:
+    """The Resource class for provider template `template_name`, found in the files map.
+
+    `base` is the name of the template that uses it (relative names resolve against it);
+    `parameter_defaults` (the environment's) make the parameters they name optional. A missing
+    file raises a TemplateError without a location (the caller knows the resource); a broken
+    template raises one naming the template's file.
+    """
+    key = template_key(template_name, dict(files), base)
+    if key is None:
+        raise TemplateError(f"provider template '{template_name}' is not in the files map (the "
+                            "client sends the templates a stack uses in 'files')")
+    defaulted = frozenset(k for k, v in (parameter_defaults or {}).items() if v is not None)
+    return _provider(template_name, key, files[key], defaulted)
+
+
+@functools.lru_cache(maxsize=256)
+def _provider(registry_value: str, key: str, text: str, defaulted: frozenset) -> type[StackResource]:
+    template = parse_template(text, filename=key)
+    parameters = dict(template.parameters)
+    outputs = {name: output.description or f"output '{name}' of {key}"
+               for name, output in template.outputs.items()}
+    outputs.setdefault(STACK_ID, "the nested stack's id (or its own OS::stack_id output)")
+    required = frozenset(name for name, schema in parameters.items()
+                         if schema.default is MISSING and name not in defaulted)
+    namespace = {
+        "__doc__": f"A nested stack of the provider template {key}.",
+        "__module__": __name__,
+        "type_name": registry_value,
+        "registry_value": registry_value,
+        "template_file": key,
+        "template_text": text,
+        "parameters": parameters,
+        "required_parameters": required,
+        "declares_stack_id": STACK_ID in template.outputs,
+        "properties_schema": {
+            name: Prop(PROPERTY_TYPES.get(schema.type, "any"), schema.description,
+                       required=name in required, update_allowed=True)
+            for name, schema in parameters.items()},
+        "attributes_schema": PrefixedAttributes(outputs, (NESTED,)),
+    }
+    return type("TemplateResource", (TemplateResource,), namespace)
+
+
+class TemplateResource(StackResource):
+    """Base of the classes provider_class makes; one per template."""
+
+    template_file: str = ""
+    template_text: str = ""
+    parameters: dict = {}
+    required_parameters: frozenset = frozenset()
+    declares_stack_id = False
+
+    @classmethod
+    def check_properties(cls, values: Any, unresolved=None) -> dict[str, Any]:
+        """Each property checked as the nested template's parameter of that name would check it."""
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            raise TemplateError("properties must be a map")
+        for key in values:
+            if key not in cls.parameters:
+                known = ", ".join(sorted(cls.parameters)) or "none"
+                raise TemplateError(f"unknown property '{key}': {cls.template_file} has no such "
+                                    f"parameter (known properties: {known})", path=(key,))
+        result: dict[str, Any] = {}
+        for name, schema in cls.parameters.items():
+            value = values.get(name)
+            if value is None:
+                if name in cls.required_parameters:
+                    raise TemplateError(f"property '{name}' is required: {cls.template_file} "
+                                        "declares no default for it", path=(name,))
+                result[name] = None
+            elif unresolved is not None and _holds_call(value, unresolved):
+                result[name] = value  # checked once resolved, when the resource is made
+            else:
+                result[name] = checked_value(schema, value, (name,))
+        return result
+
+    def nested(self, parent: Parent) -> Nested:
+        parameters = {k: v for k, v in self.properties.items() if v is not None}
+        return Nested(template=self.template_text, template_name=self.template_file,
+                      parameters=parameters, timeout_mins=self.remaining_minutes())
+
+    def completed(self, child_id: str) -> Done:
+        outputs = dict(self.runtime.stacks.outputs(child_id))
+        outputs.setdefault(STACK_ID, child_id)
+        data = {"reference": outputs[STACK_ID]} if self.declares_stack_id else {}
+        return Done(physical_id=child_id, attributes=outputs, data=data)
+
+    @classmethod
+    def reference_id(cls, runtime, physical_id, data):
+        return data.get("reference") or physical_id
+
+    @classmethod
+    def attribute(cls, runtime, name, physical_id, attributes, data):
+        if physical_id is None:
+            return None
+        if name is None:
+            return dict(attributes)
+        if name.startswith(NESTED):
+            return nested_attribute(runtime, physical_id, name)
+        if name == STACK_ID:
+            return attributes.get(STACK_ID, physical_id)
+        return attributes.get(name)
+
+
+def _holds_call(value: Any, unresolved) -> bool:
+    if unresolved(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_call(v, unresolved) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_call(v, unresolved) for v in value)
+    return False
+
+
+def nested_attribute(runtime, child_id: str, name: str) -> Any:
+    """`resource.NAME` (that resource's reference) or `resource.NAME.attr` (its attribute,
+    which may itself be `resource.X.y` deeper down) of a nested stack."""
+    parts = name.split(".", 2)
+    if len(parts) < 2 or not parts[1]:
+        return None
+    if len(parts) == 2:
+        return runtime.stacks.resource_reference(child_id, parts[1])
+    return runtime.stacks.resource_attribute(child_id, parts[1], parts[2])

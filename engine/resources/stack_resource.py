@@ -1,0 +1,266 @@
+"""Resources that own a nested stack: its create, update, delete, suspend, resume and check, awaited.
+
+A stack resource starts an operation on its nested stack (`runtime.stacks`, engine.nested) and
+returns Waiting; the scheduler wakes it when the nested operation ends, and `check_waiting`
+maps the nested stack's state to Done or a failure. The nested stack's id is the resource's
+physical id. Nested stacks inherit the parent's environment as Heat's do (`child_environment`).
+"""
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+from engine.errors import TemplateError
+from engine.resources.base import Done, Resource, UpdateReplace, Waiting
+from engine.store.crypto import is_encrypted
+from engine.store.models import Stack
+from engine.template.functions.args import step
+
+# Registry keys that are settings, not type mappings (as in engine.template.environment).
+_REGISTRY_SETTINGS = ("base_url", "resources")
+# A nested stack that failed says so in its reason; the parent's reason repeats the rest.
+_FAILED_PREFIX = "Resource {} failed: "
+# `resource.NAME` (or `resource.0.resource.NAME`): a nested resource, whose attribute may follow.
+_NESTED_RESOURCE = re.compile(r"resource\.[^.]+(\.resource\.[^.]+)*")
+
+
+def walk(value: Any, path: list) -> Any:
+    """`value` followed down `path`; None where it leads nowhere (as get_attr answers)."""
+    try:
+        for key in path:
+            if value is None:
+                return None
+            value = step(value, key)
+    except (LookupError, TypeError):
+        return None
+    return value
+
+
+def fold_nested(name: str, path: list) -> tuple[str, list]:
+    """Heat reads `[res, resource.NAME, attr, ...]` as NAME's attribute `attr`, then the rest."""
+    if path and isinstance(path[0], str) and _NESTED_RESOURCE.fullmatch(name):
+        return f"{name}.{path[0]}", list(path[1:])
+    return name, list(path)
+
+
+class PrefixedAttributes(dict):
+    """An attributes schema that also accepts every name starting with one of `prefixes`
+    (`resource.NAME.attr`, `Outputs.NAME`), so that get_attr checks still catch typos."""
+
+    def __init__(self, names: dict[str, str], prefixes: tuple[str, ...]):
+        super().__init__(names)
+        self.prefixes = prefixes
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or isinstance(name, str) and name.startswith(self.prefixes)
+
+
+@dataclass(frozen=True)
+class Parent:
+    """What a nested stack inherits from the stack of the resource that owns it."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    template_name: str = "template"
+
+
+@dataclass
+class Nested:
+    """One nested-stack operation's input: what `runtime.stacks.create/update` are given."""
+
+    template: dict | str
+    template_name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    timeout_mins: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # kept in the resource's data
+
+
+def template_key(name: str, files: dict[str, str], base: str = "") -> str | None:
+    """The files-map key holding template `name`: the name itself, else the name relative to
+    the `base` template's name, else the same file written as a path or a file:// URL."""
+    candidates = [name]
+    if base:
+        candidates.append(urljoin(base, name))
+    if name.startswith("file://"):
+        candidates.append(name[len("file://"):])
+    elif name.startswith("/"):
+        candidates.append("file://" + name)
+    return next((c for c in candidates if c in files), None)
+
+
+def template_text(name: str, files: dict[str, str], base: str, path: tuple) -> tuple[str, str]:
+    """(files key, text) of template `name`; a TemplateError at `path` when the client sent none."""
+    key = template_key(name, files, base)
+    if key is None:
+        raise TemplateError(f"template '{name}' is not in the files map (the client sends the "
+                            "templates a stack uses in 'files')", path=path, file=base or None)
+    return key, files[key]
+
+
+def child_environment(environment: dict[str, Any] | None, resource_name: str,
+                      removed_template: str | None = None) -> dict[str, Any]:
+    """The environment a nested stack inherits, as Heat builds it.
+
+    The parent's resource_registry and parameter_defaults pass down (not its parameters). A
+    provider template's own mapping (`removed_template`) is dropped, so that a template mapped
+    over a type may use that type itself. Per-resource overrides narrow to the owning resource:
+    the entries under its name (and under globs matching it) become the nested stack's.
+    """
+    environment = environment or {}
+    registry = copy.deepcopy(environment.get("resource_registry") or {})
+    if removed_template is not None:
+        for key in [k for k, v in registry.items() if k not in _REGISTRY_SETTINGS and v == removed_template]:
+            del registry[key]
+    overrides = registry.pop("resources", None) or {}
+    narrowed: dict[str, Any] = {}
+    for pattern, entries in overrides.items():
+        if pattern != resource_name and fnmatch.fnmatchcase(resource_name, pattern):
+            narrowed.update(entries)
+    narrowed.update(overrides.get(resource_name) or {})
+    narrowed = {name: entries for name, entries in narrowed.items() if isinstance(entries, dict)}
+    if narrowed:
+        registry["resources"] = narrowed
+    child: dict[str, Any] = {"resource_registry": registry}
+    if environment.get("parameter_defaults"):
+        child["parameter_defaults"] = copy.deepcopy(environment["parameter_defaults"])
+    return child
+
+
+class StackResource(Resource):
+    """Base of the types that own a nested stack; subclasses say what the nested stack is."""
+
+    # The provider template whose registry mapping the nested environment drops (provider.py).
+    registry_value: str | None = None
+
+    # What subclasses provide ------------------------------------------------------------
+    def nested(self, parent: Parent) -> Nested:
+        raise NotImplementedError
+
+    def completed(self, child_id: str) -> Done:
+        """The outcome once the nested create or update is complete."""
+        return Done(physical_id=child_id)
+
+    @classmethod
+    def attribute_at(cls, runtime, name: str, path: list, physical_id, attributes, data) -> Any:
+        """get_attr `[resource, name, *path]` as Heat answers it: `resource.NAME` followed by a
+        path names NAME's attribute; the rest of the path walks into the value."""
+        name, path = fold_nested(name, path)
+        return walk(cls.attribute(runtime, name, physical_id, attributes, data), path)
+
+    # Helpers ----------------------------------------------------------------------------
+    def parent(self) -> Parent:
+        with self.runtime.store.session() as session:
+            stack = session.get(Stack, self.state.stack_id)
+            if stack is None:
+                return Parent()
+            environment = dict(stack.environment or {})
+            defaults = environment.get("parameter_defaults")
+            if is_encrypted(defaults):  # stored encrypted: they may hold secrets
+                environment["parameter_defaults"] = json.loads(self.runtime.keyring.decrypt(defaults))
+            return Parent(files=dict(stack.files or {}), environment=environment,
+                          template_name=stack.template_name or "template")
+
+    def remaining_minutes(self) -> float | None:
+        """What is left of the parent operation's time: a nested stack must end before it."""
+        deadline = self.state.stack_deadline
+        if deadline is None:
+            return None
+        return max((deadline - self.runtime.now()).total_seconds() / 60, 1 / 60)
+
+    # Verbs ------------------------------------------------------------------------------
+    def create(self):
+        parent = self.parent()
+        nested = self.nested(parent)
+        child = self.runtime.stacks.create(
+            self.state.stack_id, self.state.name, template=nested.template, files=parent.files,
+            environment=child_environment(parent.environment, self.state.name, self.registry_value),
+            parameters=nested.parameters, template_name=nested.template_name,
+            timeout_mins=nested.timeout_mins)
+        return self._started(child, nested.data)
+
+    def update(self):
+        child = self.state.physical_id
+        if not child or self.runtime.stacks.state(child) is None:
+            raise UpdateReplace()
+        parent = self.parent()
+        nested = self.nested(parent)
+        self.runtime.stacks.update(
+            child, template=nested.template, files=parent.files,
+            environment=child_environment(parent.environment, self.state.name, self.registry_value),
+            parameters=nested.parameters, template_name=nested.template_name,
+            timeout_mins=nested.timeout_mins)
+        return self._started(child, nested.data)
+
+    def delete(self):
+        child = self.state.physical_id
+        if not child:
+            return Done()
+        self.runtime.stacks.delete(child)
+        return self._started(child, {})
+
+    def suspend(self):
+        return self._act("SUSPEND")
+
+    def resume(self):
+        return self._act("RESUME")
+
+    def check(self):
+        return self._act("CHECK")
+
+    def _act(self, action: str):
+        child = self.state.physical_id
+        if not child or self.runtime.stacks.state(child) is None:
+            raise self.fail(f"cannot {action.lower()}: the nested stack does not exist")
+        self.runtime.stacks.act(child, action)
+        return self._started(child, {})
+
+    def _started(self, child: str, data: dict[str, Any]):
+        # A nested operation may end before the scheduler records the wait: answer at once then.
+        if self.state.action == "DELETE" or self._finished(self.runtime.stacks.state(child)) == "COMPLETE":
+            outcome = self._outcome(child)
+            if isinstance(outcome, Done):
+                outcome.data = {**data, **outcome.data}
+                return outcome
+        return Waiting(physical_id=child, data=data)
+
+    def _finished(self, state) -> str | None:
+        if state is None or state[0] != self.state.action or state[1] == "IN_PROGRESS":
+            return None
+        return state[1]
+
+    def check_waiting(self):
+        child = self.state.physical_id
+        if not child:
+            return Done()
+        return self._outcome(child)
+
+    def _outcome(self, child: str):
+        state = self.runtime.stacks.state(child)
+        action = self.state.action
+        if action == "DELETE":
+            if state is None or state[:2] == ("DELETE", "COMPLETE"):
+                return Done()
+            if state[:2] == ("DELETE", "FAILED"):
+                raise self.fail(_failure("DELETE", state[2]))
+            return None
+        if state is None:
+            raise self.fail(f"the nested stack {child} is gone")
+        status = self._finished(state)
+        if status is None:
+            return None
+        if status == "FAILED":
+            raise self.fail(_failure(action, state[2]))
+        if action in ("CREATE", "UPDATE"):
+            return self.completed(child)
+        return Done(physical_id=child)
+
+
+def _failure(action: str, reason: str) -> str:
+    prefix = _FAILED_PREFIX.format(action)
+    detail = reason[len(prefix):] if reason.startswith(prefix) else reason
+    return f"nested stack {action} failed: {detail}"
