@@ -18,6 +18,7 @@ from engine.store.crypto import is_encrypted
 from engine.store.models import Event, Resource as ResourceRow, Stack
 from engine.template import Environment, Template, merge_environments, parse_environment, parse_template
 from engine.template.environment import is_template_name
+from engine.template.functions.args import step
 
 REGION = "RegionOne"
 
@@ -243,11 +244,29 @@ class Resolver:
         return cls.reference_id(self.runtime, physical_id, data)
 
     def get_attr(self, resource: str, attribute: str | None) -> Any:
+        return self.get_attr_at(resource, attribute, [])
+
+    def get_attr_at(self, resource: str, attribute: str | None, path: list) -> Any:
+        """The attribute's value, walked down `path` (keys and indices).
+
+        A type that knows better how a path applies (a group answers `[group, attr, key]` with
+        the key taken from each member) offers `attribute_at`.
+        """
         found = self._lookup(resource)
         if found is None:
             return None
         cls, physical_id, attributes, data = found
-        return cls.attribute(self.runtime, attribute, physical_id, attributes, data)
+        if path and hasattr(cls, "attribute_at"):
+            return cls.attribute_at(self.runtime, attribute, list(path), physical_id, attributes, data)
+        value = cls.attribute(self.runtime, attribute, physical_id, attributes, data)
+        for key in path or ():
+            if value is None:
+                return None
+            try:
+                value = step(value, key)
+            except (LookupError, TypeError):
+                return None  # Heat answers null for a path that leads nowhere
+        return value
 
     def resource_facade(self, kind: str) -> Any:
         """The owning resource's metadata, deletion_policy or update_policy (nested stacks)."""

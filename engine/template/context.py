@@ -1,7 +1,9 @@
-"""What resolving a snippet needs from the engine: parameter values, resource ids and attributes, and the files map."""
+"""What resolving a snippet needs from the engine: parameter values, resource ids and attributes, the files map and the parent resource."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Protocol
+
+from engine.errors import TemplateError
 
 
 class ResolveContext(Protocol):
@@ -11,6 +13,10 @@ class ResolveContext(Protocol):
     `get_resource` a resource's reference id; `get_attr` one attribute's value, or all of a
     resource's attributes as a dict when `attribute` is None. An attribute that is not
     available yet is None, which functions pass on rather than fail on.
+
+    `resource_facade(kind)` answers, for a nested stack's template, the parent resource's
+    `metadata` (resolved), `deletion_policy` or `update_policy` (resolved); kind is one of
+    those three words. A context for a stack without a parent may leave the method out.
     """
 
     files: Mapping[str, str]
@@ -20,3 +26,26 @@ class ResolveContext(Protocol):
     def get_resource(self, name: str) -> Any: ...
 
     def get_attr(self, resource: str, attribute: str | None) -> Any: ...
+
+    def resource_facade(self, kind: str) -> Any: ...
+
+
+class ParameterContext:
+    """A context that knows parameter values and the files map only: what conditions (and a
+    deletion_policy) are evaluated against before any resource exists. Resources are null."""
+
+    def __init__(self, values: Mapping[str, Any], pseudo: Mapping[str, Any] | None = None,
+                 files: Mapping[str, str] | None = None):
+        self._values = {**values, **(pseudo or {})}
+        self.files = dict(files or {})
+
+    def get_param(self, name: str) -> Any:
+        if name not in self._values:
+            raise TemplateError(f"no value for parameter '{name}'")
+        return self._values[name]
+
+    def get_resource(self, name: str) -> Any:
+        return None
+
+    def get_attr(self, resource: str, attribute: str | None) -> Any:
+        return None

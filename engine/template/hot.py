@@ -2,12 +2,25 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any, Mapping
 
 from engine.errors import TemplateError
 from engine.graph import Graph
-from engine.template.context import ResolveContext
-from engine.template.functions import functions_for, unavailable_for
+from engine.template.conditions import (
+    VALUE,
+    ConditionalContext,
+    Vocabulary,
+    calls_in,
+    check_condition,
+    check_definitions,
+    check_snippet,
+    condition_positions,
+    part,
+)
+from engine.template.context import ParameterContext, ResolveContext
+from engine.template.functions import condition_functions_for, functions_for, unavailable_for
+from engine.template.functions.args import OMITTED, is_call, type_name
 from engine.template.loader import load_yaml
 from engine.template.parameters import (
     PSEUDO_PARAMETERS,
@@ -21,17 +34,18 @@ from engine.template.sections import (
     check_conditions,
     check_parameter_groups,
     check_top_level,
+    deletion_policy,
     output_definitions,
     resource_definitions,
     section,
 )
-from engine.template.snippets import call_in, calls, check_calls, reference_of
+from engine.template.snippets import call_in, reference_of
 from engine.template.versions import VERSIONS, canonical_version
 
 
 def parse_template(source: str | dict, *, filename: str = "template",
                    files: Mapping[str, str] | None = None) -> Template:
-    """Parse and validate a template given as YAML/JSON text or as already-parsed data.
+    """Parse and validate a HOT or CFN-format template given as YAML/JSON text or as parsed data.
 
     Text keeps line numbers for errors; data (as python-heatclient sends it) is located by
     file and path only. With `files`, literal get_file names must be in it. Every problem
@@ -46,13 +60,26 @@ def parse_template(source: str | dict, *, filename: str = "template",
         else:
             # The caller keeps its dict; definitions must not change under us if it is reused.
             raw, lines = copy.deepcopy(source), {}
+        if isinstance(raw, dict) and "heat_template_version" not in raw and (
+                "AWSTemplateFormatVersion" in raw or "HeatTemplateFormatVersion" in raw):
+            # Imported here: the CFN format builds on this module's Template.
+            from engine.template.cfn import CfnTemplate
+            return CfnTemplate(raw, filename=filename, lines=lines, files=files)
         return Template(raw, filename=filename, lines=lines, files=files)
     except RecursionError:
         raise TemplateError("the template is nested too deeply", file=filename) from None
 
 
 class Template:
-    """A validated HOT template. Build one with parse_template."""
+    """A validated HOT template. Build one with parse_template.
+
+    `conditions` holds the conditions section as written; `condition_values` their values
+    once known: {} for a template without conditions, None until `with_conditions` gives a
+    template with them evaluated. `disabled_resources` names the resources conditions left out.
+    """
+
+    # The functions a condition may call; a format without conditions has none.
+    _condition_functions: dict = {}
 
     def __init__(self, raw: dict, *, filename: str = "template",
                  lines: Mapping[tuple, int] | None = None, files: Mapping[str, str] | None = None):
@@ -62,12 +89,26 @@ class Template:
         # Paths from the loader hold list indices as ints; errors carry them as text.
         self._lines = {tuple(str(segment) for segment in path): line
                        for path, line in (lines or {}).items()}
+        self.conditions: dict = {}
+        self.condition_values: dict[str, bool] | None = None
+        self.disabled_resources: frozenset[str] = frozenset()
+        self._conditional = False
+        self._decide: Any = None  # the context an `if` is decided with, for dependencies
         try:
             self._parse(check_files=files is not None)
         except TemplateError as error:
             if error.file is not None:
                 raise
             raise self.error(error.reason, error.path) from None
+        if self.condition_values is None and not self.conditions:
+            self.condition_values = {}
+        self._conditional = self._conditional or bool(self.conditions) or any(
+            definition.condition is not None
+            for definition in (*self.resources.values(), *self.outputs.values()))
+        # with_conditions always starts from the template as parsed, with all it declares.
+        self._base = self
+        self._all_resources = self.resources
+        self._all_outputs = self.outputs
 
     def _parse(self, check_files: bool) -> None:
         raw = self.raw
@@ -82,13 +123,15 @@ class Template:
                                 f"(one of: {', '.join(VERSIONS)})", path=("heat_template_version",))
         self.version: str = version
         self._functions = functions_for(version)
+        self._condition_functions = condition_functions_for(version)
         self._unavailable = unavailable_for(version)
+        self._vocabulary = Vocabulary(self._functions, self._condition_functions, self._unavailable)
         check_top_level(raw, version)
         self.description: str = raw.get("description") or ""
         self.parameters: dict[str, ParameterSchema] = {
             name: parse_schema(name, declaration, version)
             for name, declaration in section(raw, "parameters", dict, "a map").items()}
-        self.conditions: dict = section(raw, "conditions", dict, "a map")
+        self.conditions = section(raw, "conditions", dict, "a map")
         check_conditions(self.conditions)
         self.parameter_groups: list = section(raw, "parameter_groups", list, "a list")
         check_parameter_groups(self.parameter_groups, self.parameters)
@@ -101,31 +144,66 @@ class Template:
                               for name, resource in self.resources.items()}
         self.graph().check_acyclic(file=self.filename)
 
-    def _check_calls(self, check_files: bool) -> None:
-        def exists(kind: str, name: str) -> bool:
-            if kind == "resource":
-                return name in self.resources
-            if kind == "parameter":
-                return name in self.parameters or name in PSEUDO_PARAMETERS
-            return not check_files or name in self.files
+    def _exists(self, kind: str, name: str, check_files: bool) -> bool:
+        if kind == "resource":
+            return name in self.resources
+        if kind == "parameter":
+            return name in self.parameters or name in PSEUDO_PARAMETERS
+        if kind == "condition":
+            return name in self.conditions
+        return not check_files or name in self.files
 
+    def _check_calls(self, check_files: bool) -> None:
+        vocabulary = self._vocabulary
+
+        def exists(kind: str, name: str) -> bool:
+            return self._exists(kind, name, check_files)
+
+        def check(snippet: Any, path: tuple) -> None:
+            check_snippet(snippet, path, VALUE, vocabulary, exists)
+            # A choice (`if`) in a value decides which resources the value needs.
+            self._conditional = self._conditional or any(
+                hasattr(vocabulary.table(mode)[name], "branch")
+                for name, _, _, mode in calls_in(snippet, path, VALUE, vocabulary))
+
+        check_definitions(self.conditions, vocabulary, exists)
         for name, resource in self.resources.items():
-            for key in ("properties", "metadata", "external_id"):
-                check_calls(getattr(resource, key), ("resources", name, key), self._functions,
-                            self._unavailable, exists)
+            for key in ("properties", "metadata", "update_policy", "deletion_policy",
+                        "external_id"):
+                check(getattr(resource, key), ("resources", name, key))
+            if resource.condition is not None:
+                check_condition(resource.condition, ("resources", name, "condition"), vocabulary,
+                                exists)
+            if is_call(resource.deletion_policy):
+                self._conditional = True
         for name, output in self.outputs.items():
-            check_calls(output.value, ("outputs", name, "value"), self._functions, self._unavailable,
-                        exists)
+            check(output.value, ("outputs", name, "value"))
+            if output.condition is not None:
+                check_condition(output.condition, ("outputs", name, "condition"), vocabulary,
+                                exists)
 
     def _requirements(self, resource: ResourceDefinition) -> list[str]:
         required: dict[str, None] = {}
-        for snippet in (resource.properties, resource.metadata):
-            for name, args, _ in calls(snippet, self._functions):
-                named = reference_of(self._functions[name], args)
-                if named is not None and named[0] == "resource":
+        choose = self._choose if self._decide is not None else None
+        for key in ("properties", "metadata"):
+            path = ("resources", resource.name, key)
+            for name, args, _, mode in calls_in(getattr(resource, key), path, VALUE,
+                                                self._vocabulary, choose):
+                named = reference_of(self._vocabulary.table(mode)[name], args)
+                if named is not None and named[0] == "resource" and \
+                        named[1] not in self.disabled_resources:
                     required[named[1]] = None
         required.update(dict.fromkeys(resource.depends_on))
         return list(required)
+
+    def _choose(self, function: Any, args: Any, path: tuple) -> list[tuple] | None:
+        """For an `if` once conditions are known: only the value it chooses, as Heat expands it."""
+        branch = getattr(function, "branch", None)
+        if branch is None:
+            return None
+        (segments,) = condition_positions(function, args)
+        chosen = branch(args, self._holds(part(args, segments), self._decide, path + segments))
+        return [] if chosen is None else [(chosen,)]
 
     def line_for(self, path: tuple) -> int | None:
         """The line of the longest prefix of `path` whose line is known (None for parsed data).
@@ -163,24 +241,109 @@ class Template:
         except TemplateError as error:
             raise self.error(error.reason, error.path) from None
 
+    # Conditions ---------------------------------------------------------------------------
+    def with_conditions(self, parameter_values: Mapping[str, Any],
+                        pseudo: Mapping[str, Any]) -> Template:
+        """This template as the given (validated) parameter values make it.
+
+        Every condition is evaluated (`pseudo` answers OS::stack_name and the other
+        pseudo-parameters); `resources` and `outputs` keep the enabled ones only; depends_on
+        drops disabled resources; a deletion_policy given by a function is resolved; the
+        dependencies follow only the value each `if` chooses. get_resource and get_attr of a
+        disabled resource resolve to null. A template with nothing conditional is returned as
+        it is.
+        """
+        base = self._base
+        if not base._conditional:
+            return base
+        try:
+            return base._derived(parameter_values, pseudo)
+        except TemplateError as error:
+            if error.file is not None:
+                raise
+            raise base.error(error.reason, error.path) from None
+
+    def _derived(self, parameter_values: Mapping[str, Any], pseudo: Mapping[str, Any]) -> Template:
+        context = self.context(ParameterContext(parameter_values, pseudo, self.files))
+        values = {name: context.condition(name) for name in self.conditions}
+        derived = copy.copy(self)
+        derived.condition_values = values
+        derived._decide = derived.context(ParameterContext(parameter_values, pseudo, self.files))
+        kept = {name: resource for name, resource in self._all_resources.items()
+                if self._holds(resource.condition, context, ("resources", name, "condition"))}
+        derived.disabled_resources = frozenset(self._all_resources.keys() - kept.keys())
+        derived.resources = {name: self._enabled(resource, derived)
+                             for name, resource in kept.items()}
+        derived.outputs = {
+            name: output for name, output in self._all_outputs.items()
+            if self._holds(output.condition, context, ("outputs", name, "condition"))}
+        derived._dependencies = {name: derived._requirements(resource)
+                                 for name, resource in derived.resources.items()}
+        return derived
+
+    def _enabled(self, resource: ResourceDefinition, derived: Template) -> ResourceDefinition:
+        """A kept resource as the derived template holds it."""
+        depends_on = [name for name in resource.depends_on
+                      if name not in derived.disabled_resources]
+        policy = resource.deletion_policy
+        if is_call(policy):
+            path = ("resources", resource.name, "deletion_policy")
+            policy = deletion_policy(derived.resolve(policy, derived._decide, path),
+                                     self.version, path)
+        return dataclasses.replace(resource, depends_on=depends_on, deletion_policy=policy)
+
+    def _holds(self, condition: Any, context: Any, path: tuple) -> bool:
+        """Whether a condition as written holds: None (none), a boolean, a name or a call."""
+        if condition is None:
+            return True
+        value = self._resolve_with(self._condition_functions, condition, context, path)
+        return value if isinstance(value, bool) else context.condition(value)
+
+    def _evaluate_condition(self, name: str, context: Any) -> bool:
+        path = ("conditions", name)
+        value = self._resolve_with(self._condition_functions, self.conditions[name], context, path)
+        if not isinstance(value, bool):
+            raise self.error(f"condition '{name}' must evaluate to true or false, "
+                             f"not {type_name(value)}", path)
+        return value
+
+    def context(self, context: ResolveContext) -> Any:
+        """The engine's context as functions see it through this template (with conditions)."""
+        if isinstance(context, ConditionalContext) and context.template is self:
+            return context
+        return ConditionalContext(context, self)
+
+    # Resolving ----------------------------------------------------------------------------
     def resolve(self, snippet: Any, context: ResolveContext, path: tuple = ()) -> Any:
         """`snippet` with every function call evaluated; `path` locates it for errors."""
         try:
-            return self._resolve(snippet, context, tuple(path))
+            value = self._resolve(snippet, self.context(context), tuple(path))
         except RecursionError:
             raise self.error("the snippet is nested too deeply to resolve", path) from None
+        return None if value is OMITTED else value
 
-    def _resolve(self, snippet: Any, context: ResolveContext, path: tuple) -> Any:
-        call = call_in(snippet, self._functions)
+    def _resolve(self, snippet: Any, context: Any, path: tuple) -> Any:
+        return self._resolve_with(self._functions, snippet, context, path)
+
+    def _resolve_with(self, functions: Mapping[str, Any], snippet: Any, context: Any,
+                      path: tuple) -> Any:
+        """Resolve with `functions`; condition parts of arguments switch to condition functions.
+
+        An omitted value (`if` without a value for false) drops the key or item holding it.
+        """
+        call = call_in(snippet, functions)
         if call is not None:
             name, args = call
-            function = self._functions[name]
-
-            def evaluate(nested: Any, *segments: Any) -> Any:
-                return self._resolve(nested, context, path + (name,) + segments)
-
+            function = functions[name]
             try:
                 function.validate(args, ())
+                conditions = condition_positions(function, args)
+
+                def evaluate(nested: Any, *segments: Any) -> Any:
+                    table = self._condition_functions if segments in conditions else functions
+                    value = self._resolve_with(table, nested, context, path + (name,) + segments)
+                    return None if value is OMITTED else value
+
                 return function.resolve(args, evaluate, context)
             except TemplateError as error:
                 # Errors from nested calls are located already; this call's own are not.
@@ -188,9 +351,11 @@ class Template:
                     raise
                 raise self.error(error.reason, path + error.path) from None
         if isinstance(snippet, dict):
-            return {key: self._resolve(value, context, path + (key,))
-                    for key, value in snippet.items()}
+            resolved = {key: self._resolve_with(functions, value, context, path + (key,))
+                        for key, value in snippet.items()}
+            return {key: value for key, value in resolved.items() if value is not OMITTED}
         if isinstance(snippet, list):
-            return [self._resolve(item, context, path + (index,))
-                    for index, item in enumerate(snippet)]
+            resolved_items = [self._resolve_with(functions, item, context, path + (index,))
+                              for index, item in enumerate(snippet)]
+            return [item for item in resolved_items if item is not OMITTED]
         return snippet

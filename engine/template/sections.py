@@ -6,6 +6,7 @@ from typing import Any, Callable, Collection
 
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
+from engine.template.parameters import PSEUDO_PARAMETERS
 from engine.template.versions import since
 
 SECTIONS = ("heat_template_version", "description", "parameter_groups", "parameters",
@@ -17,6 +18,7 @@ OUTPUT_KEYS = ("value", "description", "condition")
 # Keys that only exist from the version that added conditions on.
 _SINCE_CONDITIONS = ("condition", "external_id")
 DELETION_POLICIES = ("Delete", "Retain", "Snapshot")
+_LOWER_CASE_POLICIES = ("delete", "retain", "snapshot")
 
 LineFor = Callable[[tuple], "int | None"]
 
@@ -30,7 +32,8 @@ class ResourceDefinition:
     properties: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
     depends_on: list[str] = field(default_factory=list)
-    deletion_policy: str | None = None
+    # A policy name, or (until Template.with_conditions resolves it) a call that gives one.
+    deletion_policy: Any = None
     update_policy: dict = field(default_factory=dict)
     line: int | None = None
     condition: Any = None
@@ -137,14 +140,21 @@ def _depends_on(value: Any, name: str, names: set, path: tuple) -> list[str]:
     return list(dict.fromkeys(targets))
 
 
-def _deletion_policy(value: Any, version: str, path: tuple) -> str | None:
+def _deletion_policy(value: Any, version: str, path: tuple) -> Any:
+    # A call ({get_param: policy}, {if: ...}) is resolved once parameter values are known.
+    return value if is_call(value) else deletion_policy(value, version, path)
+
+
+def deletion_policy(value: Any, version: str, path: tuple) -> str | None:
+    """The policy a deletion_policy value names, in its capitalised spelling (None: none given)."""
     if value is None:
         return None
-    # Lower-case spellings were added in 2016-10-14; they mean the same policies.
-    if isinstance(value, str) and since(version, CONDITIONS_SINCE):
-        value = value.capitalize() if value.lower() in ("delete", "retain", "snapshot") else value
+    # Heat added the lower-case spellings in 2016-10-14, and only those.
+    if since(version, CONDITIONS_SINCE) and value in _LOWER_CASE_POLICIES:
+        value = value.capitalize()
     if value not in DELETION_POLICIES:
-        raise TemplateError(f"{value!r} is not a deletion policy "
+        shown = repr(value) if isinstance(value, str) else type_name(value)
+        raise TemplateError(f"{shown} is not a deletion policy "
                             f"(one of: {', '.join(DELETION_POLICIES)})", path=path)
     return value
 
@@ -182,23 +192,25 @@ def output_definitions(outputs: dict, version: str, conditions: Collection[str],
 
 
 def check_parameter_groups(groups: list, parameters: Collection[str]) -> None:
+    """Each group lists parameters of the template, each in one group only.
+
+    Heat reads label, description and parameters and ignores any other key; so does Hearth.
+    Pseudo-parameters count as parameters there too.
+    """
     grouped: set[str] = set()
     for number, group in enumerate(groups):
         path = ("parameter_groups", number)
         if not isinstance(group, dict):
             raise TemplateError(f"a parameter group must be a map, not {type_name(group)}",
                                 path=path)
-        for key in group:
-            if key not in ("label", "description", "parameters"):
-                raise TemplateError(f"unknown key {key!r} (allowed: label, description, "
-                                    "parameters)", path=path + (key,))
         members = group.get("parameters")
         if not isinstance(members, list):
             raise TemplateError("'parameters' is required and must be a list of parameter names",
                                 path=path + ("parameters",))
         for index, name in enumerate(members):
             where = path + ("parameters", index)
-            if not isinstance(name, str) or name not in parameters:
+            if not isinstance(name, str) or (name not in parameters and
+                                             name not in PSEUDO_PARAMETERS):
                 raise TemplateError(f"{name!r} is not a parameter of this template", path=where)
             if name in grouped:
                 raise TemplateError(f"parameter '{name}' is already in an earlier group",

@@ -1,4 +1,4 @@
-"""The intrinsic-function registry: for each HOT version, the functions Hearth evaluates, as dict literals.
+"""The intrinsic-function registry: for each HOT version, the functions Heat offers there, as dict literals.
 
 A function is a module with two verbs:
 
@@ -9,28 +9,59 @@ A function is a module with two verbs:
   a nested snippet; `segments` say where it sits inside the arguments, for error paths.
   Errors raised here carry no file: the template locates them at the call.
 
-It may also offer `reference(args) -> (kind, name) | None`, naming the "resource",
-"parameter" or "file" the call depends on; the template uses it for dependencies and to
-check that what is named exists.
+It may also offer:
 
-To add a function (yaql, repeat, if, ...): write its module, import it here and add a line to
-each version table that offers it. Until then a template calling it is refused as "not
-supported by Hearth yet", because its name is in HEAT_ADDED.
+- `reference(args) -> (kind, name) | None`, naming the "resource", "parameter", "file" or
+  "condition" the call depends on; the template uses it for dependencies and to check that
+  what is named exists.
+- `conditions_in(args) -> [segments, ...]`: which parts of the arguments are conditions (a
+  condition name, a boolean or a call to a condition function), as the first argument of
+  `if` and every item of `and`. Calls inside them are looked up in the version's
+  CONDITION_FUNCTIONS; `resolve` reads their truth with `context.condition(value)`, which
+  the template supplies.
+- `branch(args, holds) -> index | None`: for a choice (`if`), the argument chosen when its
+  condition holds or not, so that dependencies follow only the chosen value.
+
+To add a function: write its module, import it here and add it to each version table that
+offers it. A name in HEAT_ADDED that a version's table lacks is refused as "not supported by
+Hearth yet"; one added after the version, as needing that later version.
 """
 from __future__ import annotations
 
 from types import ModuleType
 
 from engine.template.functions import (
+    and_conditions,
+    contains,
+    digest,
+    equals,
+    filter_values,
     get_attr,
     get_attr_named,
     get_file,
     get_param,
     get_resource,
+    if_condition,
+    if_condition_both,
+    list_concat,
+    list_concat_unique,
     list_join,
     list_join_strings,
+    make_url,
+    map_merge,
+    map_replace,
+    not_condition,
+    or_conditions,
+    repeat,
+    repeat_lists,
+    repeat_product,
+    resource_facade,
     str_replace,
     str_replace_scalars,
+    str_replace_strict,
+    str_replace_vstrict,
+    str_split,
+    yaql_expression,
 )
 
 HOT_2013_05_23 = {
@@ -39,32 +70,65 @@ HOT_2013_05_23 = {
     "get_param": get_param,
     "get_resource": get_resource,
     "list_join": list_join_strings,
+    "resource_facade": resource_facade,
     "str_replace": str_replace_scalars,
 }
-
+HOT_2015_04_30 = {**HOT_2013_05_23, "digest": digest, "repeat": repeat_lists}
 # 2015-10-15 lets get_attr return every attribute, list_join take several lists and join maps
 # and lists as JSON, and str_replace render maps and lists as JSON.
-HOT_2015_10_15 = {
-    "get_attr": get_attr,
-    "get_file": get_file,
-    "get_param": get_param,
-    "get_resource": get_resource,
-    "list_join": list_join,
-    "str_replace": str_replace,
-}
+HOT_2015_10_15 = {**HOT_2015_04_30, "get_attr": get_attr, "list_join": list_join,
+                  "str_replace": str_replace, "str_split": str_split}
+HOT_2016_04_08 = {**HOT_2015_10_15, "map_merge": map_merge}
+# 2016-10-14 also lets repeat iterate over the keys of maps.
+HOT_2016_10_14 = {**HOT_2016_04_08, "if": if_condition_both, "map_replace": map_replace,
+                  "repeat": repeat_product, "yaql": yaql_expression}
+HOT_2017_02_24 = {**HOT_2016_10_14, "filter": filter_values,
+                  "str_replace_strict": str_replace_strict}
+# 2017-09-01 also lets repeat pair lists item by item (permutations: false).
+HOT_2017_09_01 = {**HOT_2017_02_24, "contains": contains, "list_concat": list_concat,
+                  "list_concat_unique": list_concat_unique, "make_url": make_url,
+                  "repeat": repeat, "str_replace_vstrict": str_replace_vstrict}
+# 2021-04-16 lets if leave out the value for false, and with it the key or item holding it.
+HOT_2021_04_16 = {**HOT_2017_09_01, "if": if_condition}
 
 FUNCTIONS = {
     "2013-05-23": HOT_2013_05_23,
     "2014-10-16": HOT_2013_05_23,
-    "2015-04-30": HOT_2013_05_23,
+    "2015-04-30": HOT_2015_04_30,
     "2015-10-15": HOT_2015_10_15,
-    "2016-04-08": HOT_2015_10_15,
-    "2016-10-14": HOT_2015_10_15,
-    "2017-02-24": HOT_2015_10_15,
-    "2017-09-01": HOT_2015_10_15,
-    "2018-03-02": HOT_2015_10_15,
-    "2018-08-31": HOT_2015_10_15,
-    "2021-04-16": HOT_2015_10_15,
+    "2016-04-08": HOT_2016_04_08,
+    "2016-10-14": HOT_2016_10_14,
+    "2017-02-24": HOT_2017_02_24,
+    "2017-09-01": HOT_2017_09_01,
+    "2018-03-02": HOT_2017_09_01,
+    "2018-08-31": HOT_2017_09_01,
+    "2021-04-16": HOT_2021_04_16,
+}
+
+# What conditions may call: the conditions section, a resource's or output's `condition`, and
+# the condition of an `if`. Any other function there is refused, as in Heat.
+HOT_CONDITIONS_2016_10_14 = {
+    "and": and_conditions,
+    "equals": equals,
+    "get_param": get_param,
+    "not": not_condition,
+    "or": or_conditions,
+}
+HOT_CONDITIONS_2017_09_01 = {**HOT_CONDITIONS_2016_10_14, "contains": contains,
+                             "yaql": yaql_expression}
+
+CONDITION_FUNCTIONS = {
+    "2013-05-23": {},
+    "2014-10-16": {},
+    "2015-04-30": {},
+    "2015-10-15": {},
+    "2016-04-08": {},
+    "2016-10-14": HOT_CONDITIONS_2016_10_14,
+    "2017-02-24": HOT_CONDITIONS_2016_10_14,
+    "2017-09-01": HOT_CONDITIONS_2017_09_01,
+    "2018-03-02": HOT_CONDITIONS_2017_09_01,
+    "2018-08-31": HOT_CONDITIONS_2017_09_01,
+    "2021-04-16": HOT_CONDITIONS_2017_09_01,
 }
 
 # Every name Heat evaluates as a function, by the version that added or removed it. A call to
@@ -95,17 +159,31 @@ def functions_for(version: str) -> dict[str, ModuleType]:
     return dict(FUNCTIONS[version])
 
 
+def condition_functions_for(version: str) -> dict[str, ModuleType]:
+    """The functions a condition in a template of canonical `version` may call, by name."""
+    return dict(CONDITION_FUNCTIONS[version])
+
+
 def unavailable_for(version: str) -> dict[str, str]:
-    """Function names a template of canonical `version` may not call, each with the reason."""
+    """Function names a template of canonical `version` may not call, each with the reason.
+
+    A name Heat added in a later version is refused too, though Heat would pass it on as
+    data: a one-key map named like a function is far likelier a template written for a
+    later version than data, and a resource would choke on it much less clearly.
+    """
     offered: set[str] = set()
     removed: set[str] = set()
+    later: dict[str, str] = {}
     for date in sorted(HEAT_ADDED.keys() | HEAT_REMOVED.keys()):
         if date > version:
-            break
+            later.update((name, date) for name in HEAT_ADDED.get(date, ()) if name not in later)
+            continue
         offered |= set(HEAT_ADDED.get(date, ()))
         removed |= set(HEAT_REMOVED.get(date, ()))
-    reasons = {name: f"function '{name}' is not supported by Hearth yet"
-               for name in sorted(offered - removed - FUNCTIONS[version].keys())}
+    reasons = {name: f"function '{name}' needs heat_template_version {date} or later"
+               for name, date in sorted(later.items()) if name not in offered}
+    reasons.update({name: f"function '{name}' is not supported by Hearth yet"
+                    for name in sorted(offered - removed - FUNCTIONS[version].keys())})
     reasons.update({name: f"function '{name}' is not available in heat_template_version {version}"
                     for name in sorted(removed)})
     return reasons

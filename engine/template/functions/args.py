@@ -10,6 +10,18 @@ from engine.errors import TemplateError
 _INDEX = re.compile(r"-?[0-9]+")
 
 
+class _Omitted:
+    """What `if` answers when its condition is false and it has no value for that case."""
+
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+# The key or item holding an omitted value is left out of the map or list around it; where
+# a value is required it is null, as in Heat.
+OMITTED: Any = _Omitted()
+
+
 def is_call(value: Any) -> bool:
     """Whether `value` has the shape of a function call (a one-key mapping).
 
@@ -35,11 +47,12 @@ def check_path(function: str, keys: list, first: int, path: tuple) -> None:
 def step(collection: Any, key: Any) -> Any:
     """One step down a path: a mapping key, or a list index given as an integer or its text.
 
-    Raises LookupError when the step leads nowhere; each function decides what that means.
+    A string is walked as the list of its characters, as Heat walks any sequence. Raises
+    LookupError when the step leads nowhere; each function decides what that means.
     """
     if isinstance(collection, dict):
         return collection[key]
-    if isinstance(collection, list):
+    if isinstance(collection, (list, str)):
         if isinstance(key, str) and _INDEX.fullmatch(key):
             key = int(key)
         if isinstance(key, int) and not isinstance(key, bool):
@@ -57,6 +70,19 @@ def resolved_path(function: str, keys: list, evaluate, first: int) -> list:
                                 f"not {type_name(value)}")
         resolved.append(value)
     return resolved
+
+
+def check_list(args: Any, path: tuple, usage: str, *, least: int = 0,
+               most: int | None = None) -> None:
+    """Check that `args` is a list of `least` to `most` items, else raise `usage` at `path`."""
+    if not isinstance(args, list) or len(args) < least or (most is not None and len(args) > most):
+        raise TemplateError(usage, path=path)
+
+
+def check_text(function: str, what: str, value: Any, path: tuple) -> None:
+    """Check that a literal argument is a string (or a call that may resolve to one)."""
+    if not (isinstance(value, str) or is_call(value)):
+        raise TemplateError(f"{function}: {what} must be a string", path=path)
 
 
 def to_json(function: str, value: Any) -> str:

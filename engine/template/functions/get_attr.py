@@ -38,6 +38,11 @@ def resolve(args: Any, evaluate, context) -> Any:
         raise TemplateError("get_attr: the attribute name must be a string, "
                             f"not {type_name(attribute)}")
     keys = resolved_path("get_attr", args[2:], evaluate, 2)
+    # The engine's context applies the path itself, so that a type can say how a path reaches
+    # into it (a group's `[group, attr, key]` takes the key from each member, as Heat's does).
+    at = getattr(context, "get_attr_at", None)
+    if keys and at is not None:
+        return at(args[0], attribute, keys)
     value = context.get_attr(args[0], attribute)
     # Heat answers null for an attribute that is not available yet and for a path that leads
     # nowhere, so that outputs can be shown while a stack is still being built.

@@ -52,8 +52,6 @@ def join(args: list, evaluate, render: Callable[[Any], str]) -> str:
         if not isinstance(items, list):
             raise TemplateError(f"list_join: argument {number} must be a list, "
                                 f"not {type_name(items)}")
-        for item in items:
-            if item is None:
-                raise TemplateError(f"list_join: list {number} contains a null item")
-            texts.append(render(item))
+        # A null item (an attribute not available yet) joins as an empty string, as in Heat.
+        texts.extend("" if item is None else render(item) for item in items)
     return delimiter.join(texts)

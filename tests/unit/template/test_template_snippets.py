@@ -37,8 +37,9 @@ def test_calls_in_a_very_deep_snippet_do_not_exhaust_the_stack():
 def test_check_calls_reports_unavailable_functions_and_undefined_names():
     unavailable = unavailable_for("2015-10-15")
     with pytest.raises(TemplateError) as caught:
-        check_calls({"x": {"str_split": [",", "a"]}}, ("p",), FUNCTIONS, unavailable, lambda kind, name: True)
-    assert (caught.value.reason, caught.value.path) == ("function 'str_split' is not supported by Hearth yet", ("p", "x"))
+        check_calls({"x": {"Fn::Select": [0, ["a"]]}}, ("p",), FUNCTIONS, unavailable, lambda kind, name: True)
+    assert (caught.value.reason, caught.value.path) == (
+        "function 'Fn::Select' is not available in heat_template_version 2015-10-15", ("p", "x"))
     with pytest.raises(TemplateError) as caught:
         check_calls([{"get_attr": ["db", "ip"]}], ("p",), FUNCTIONS, unavailable, lambda kind, name: kind != "resource")
     assert (caught.value.reason, caught.value.path) == ("get_attr refers to undefined resource 'db'", ("p", "0"))

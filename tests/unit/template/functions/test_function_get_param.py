@@ -60,3 +60,45 @@ def test_validate_refuses_bad_shapes(args, reason):
 def test_reference_names_the_parameter():
     assert get_param.reference("p") == ("parameter", "p")
     assert get_param.reference(["p", "k"]) == ("parameter", "p")
+
+
+def test_a_string_is_walked_as_its_characters_as_in_heat(fake_stack):
+    stack = fake_stack(params={"name": "web"})
+    assert get_param.resolve(["name", 0], literal, stack) == "w"
+    assert get_param.resolve(["name", "-1"], literal, stack) == "b"
+    assert get_param.resolve(["name", "x"], literal, stack) == ""
+
+
+@pytest.mark.parametrize("version", ["2013-05-23", "2015-10-15", "2021-04-16"])
+def test_paths_in_a_template_of_every_version(hot, fake_stack, version):
+    template = hot.parse(version, """\
+        parameters:
+          config: {type: json}
+        outputs:
+          port: {value: {get_param: [config, servers, 0, port]}}
+          missing: {value: {get_param: [config, servers, 5, port]}}
+          stack: {value: {get_param: OS::stack_name}}
+        """)
+    stack = fake_stack(params={"config": {"servers": [{"port": 80}]}, "OS::stack_name": "s1"})
+    assert {name: template.resolve(output.value, stack) for name, output in template.outputs.items()} == {
+        "port": 80, "missing": "", "stack": "s1"}
+
+
+def test_as_a_condition_and_inside_one(hot):
+    template = hot.parse("2016-10-14", """\
+        parameters:
+          ha: {type: boolean}
+          tiers: {type: json}
+        conditions:
+          ha: {get_param: ha}
+          two_tiers: {equals: [{get_param: [tiers, count]}, 2]}
+        """)
+    assert template.with_conditions({"ha": True, "tiers": {"count": 2}}, {}).condition_values == {
+        "ha": True, "two_tiers": True}
+
+
+def test_undefined_parameters_name_file_line_and_path(hot):
+    assert hot.error("2016-10-14", """\
+        conditions:
+          c: {equals: [{get_param: [nope, 0]}, 1]}
+        """) == "web.yaml:3: conditions.c.equals.0: get_param refers to undefined parameter 'nope'"

@@ -24,8 +24,12 @@ def test_a_list_not_available_yet_joins_as_nothing():
     assert list_join.resolve([",", ["a"], None], literal, None) == "a"
 
 
+def test_a_null_item_joins_as_an_empty_string_as_in_heat():
+    assert list_join.resolve([",", ["a", None, "b"]], literal, None) == "a,,b"
+    assert list_join_strings.resolve([",", [None, "b"]], literal, None) == ",b"
+
+
 @pytest.mark.parametrize("args, reason", [
-    ([",", ["a", None]], "list_join: list 1 contains a null item"),
     ([",", ["a", 1]], "list_join: items must be strings, maps or lists, not a number"),
     ([",", "a,b"], "list_join: argument 1 must be a list, not a string"),
     ([1, ["a"]], "list_join: the delimiter must be a string, not a number"),

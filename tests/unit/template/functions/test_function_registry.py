@@ -5,64 +5,119 @@ import pytest
 
 from engine.template import VERSIONS
 from engine.template.functions import (
+    CONDITION_FUNCTIONS,
     FUNCTIONS,
+    HEAT_ADDED,
+    condition_functions_for,
     functions_for,
     get_attr,
     get_attr_named,
+    if_condition,
+    if_condition_both,
     list_join,
     list_join_strings,
+    repeat,
+    repeat_lists,
+    repeat_product,
     str_replace,
     str_replace_scalars,
     unavailable_for,
 )
 from engine.template.functions.args import is_call, step
 
+# Heat's function tables (heat/engine/hot/template.py, HOTemplate20130523 to HOTemplate20210416),
+# without the CloudFormation names, which the CFN format covers.
+_2013 = {"get_attr", "get_file", "get_param", "get_resource", "list_join", "resource_facade", "str_replace"}
+_2015_04 = _2013 | {"digest", "repeat"}
+_2015_10 = _2015_04 | {"str_split"}
+_2016_04 = _2015_10 | {"map_merge"}
+_2016_10 = _2016_04 | {"if", "map_replace", "yaql"}
+_2017_02 = _2016_10 | {"filter", "str_replace_strict"}
+_2017_09 = _2017_02 | {"contains", "list_concat", "list_concat_unique", "make_url", "str_replace_vstrict"}
+HEAT_FUNCTIONS = {
+    "2013-05-23": _2013, "2014-10-16": _2013, "2015-04-30": _2015_04, "2015-10-15": _2015_10,
+    "2016-04-08": _2016_04, "2016-10-14": _2016_10, "2017-02-24": _2017_02, "2017-09-01": _2017_09,
+    "2018-03-02": _2017_09, "2018-08-31": _2017_09, "2021-04-16": _2017_09,
+}
+_CONDITIONS_2016 = {"and", "equals", "get_param", "not", "or"}
+HEAT_CONDITION_FUNCTIONS = {
+    **{version: set() for version in ("2013-05-23", "2014-10-16", "2015-04-30", "2015-10-15", "2016-04-08")},
+    "2016-10-14": _CONDITIONS_2016, "2017-02-24": _CONDITIONS_2016,
+    **{version: _CONDITIONS_2016 | {"contains", "yaql"}
+       for version in ("2017-09-01", "2018-03-02", "2018-08-31", "2021-04-16")},
+}
+
+
+def _hot_names(table):
+    return {name for name in table if not (name.startswith("Fn::") or name == "Ref")}
+
 
 def test_every_canonical_version_has_a_table():
-    assert set(FUNCTIONS) == set(VERSIONS.values())
+    assert set(FUNCTIONS) == set(VERSIONS.values()) == set(CONDITION_FUNCTIONS)
+
+
+@pytest.mark.parametrize("version", sorted(HEAT_FUNCTIONS))
+def test_each_version_offers_exactly_heats_functions(version):
+    assert _hot_names(functions_for(version)) == HEAT_FUNCTIONS[version]
+    assert set(condition_functions_for(version)) == HEAT_CONDITION_FUNCTIONS[version]
 
 
 @pytest.mark.parametrize("version, expected", [
-    ("2013-05-23", (get_attr_named, list_join_strings, str_replace_scalars)),
-    ("2015-04-30", (get_attr_named, list_join_strings, str_replace_scalars)),
-    ("2015-10-15", (get_attr, list_join, str_replace)),
-    ("2021-04-16", (get_attr, list_join, str_replace)),
+    ("2013-05-23", (get_attr_named, list_join_strings, str_replace_scalars, None, None)),
+    ("2015-04-30", (get_attr_named, list_join_strings, str_replace_scalars, repeat_lists, None)),
+    ("2015-10-15", (get_attr, list_join, str_replace, repeat_lists, None)),
+    ("2016-10-14", (get_attr, list_join, str_replace, repeat_product, if_condition_both)),
+    ("2017-02-24", (get_attr, list_join, str_replace, repeat_product, if_condition_both)),
+    ("2017-09-01", (get_attr, list_join, str_replace, repeat, if_condition_both)),
+    ("2018-08-31", (get_attr, list_join, str_replace, repeat, if_condition_both)),
+    ("2021-04-16", (get_attr, list_join, str_replace, repeat, if_condition)),
 ])
 def test_versions_choose_heat_semantics(version, expected):
     functions = functions_for(version)
-    assert (functions["get_attr"], functions["list_join"], functions["str_replace"]) == expected
-    assert set(functions) == {"get_attr", "get_file", "get_param", "get_resource", "list_join", "str_replace"}
+    chosen = tuple(functions.get(name) for name in ("get_attr", "list_join", "str_replace", "repeat", "if"))
+    assert chosen == expected
 
 
 def test_functions_for_returns_a_copy():
     functions_for("2013-05-23").clear()
-    assert "get_param" in functions_for("2013-05-23")
+    condition_functions_for("2016-10-14").clear()
+    assert "get_param" in functions_for("2013-05-23") and "equals" in condition_functions_for("2016-10-14")
 
 
 def test_every_module_offers_both_verbs():
-    for table in FUNCTIONS.values():
+    for table in list(FUNCTIONS.values()) + list(CONDITION_FUNCTIONS.values()):
         for module in table.values():
             assert callable(module.validate) and callable(module.resolve)
 
 
 def test_unavailable_names_follow_heat():
-    assert unavailable_for("2013-05-23")["Ref"] == "function 'Ref' is not supported by Hearth yet"
     assert unavailable_for("2014-10-16")["Ref"] == "function 'Ref' is not available in heat_template_version 2014-10-16"
-    assert "repeat" not in unavailable_for("2014-10-16") and "repeat" in unavailable_for("2015-04-30")
-    assert "Fn::Select" in unavailable_for("2015-10-15") and "yaql" in unavailable_for("2016-10-14")
-    assert "contains" in unavailable_for("2021-04-16") and "get_param" not in unavailable_for("2021-04-16")
+    assert "Fn::Select" not in unavailable_for("2014-10-16") or "supported" in unavailable_for("2014-10-16")["Fn::Select"]
+    assert unavailable_for("2015-10-15")["Fn::Select"] == (
+        "function 'Fn::Select' is not available in heat_template_version 2015-10-15")
+    assert unavailable_for("2014-10-16")["repeat"] == "function 'repeat' needs heat_template_version 2015-04-30 or later"
+    assert "get_param" not in unavailable_for("2021-04-16") and "if" not in unavailable_for("2016-10-14")
+
+
+@pytest.mark.parametrize("version", sorted(FUNCTIONS))
+def test_only_cloudformation_names_wait_for_hearth(version):
+    waiting = [name for name, reason in unavailable_for(version).items() if "not supported by Hearth yet" in reason]
+    assert all(name.startswith("Fn::") or name == "Ref" for name in waiting), waiting
+    added = {name for date, names in HEAT_ADDED.items() if date <= version for name in names}
+    assert _hot_names(added) <= set(functions_for(version))
 
 
 def test_is_call_is_a_one_key_mapping():
     assert is_call({"get_param": "x"}) and not is_call({"a": 1, "b": 2}) and not is_call("get_param")
 
 
-@pytest.mark.parametrize("collection, key, value", [({"a": 1}, "a", 1), ([1, 2], 1, 2), ([1, 2], "1", 2), ([1, 2], "-1", 2)])
+@pytest.mark.parametrize("collection, key, value", [({"a": 1}, "a", 1), ([1, 2], 1, 2), ([1, 2], "1", 2), ([1, 2], "-1", 2),
+                                                     ("text", 0, "t"), ("text", "-1", "t")])
 def test_step(collection, key, value):
     assert step(collection, key) == value
 
 
-@pytest.mark.parametrize("collection, key", [({"a": 1}, "b"), ([1], 3), ([1], "x"), ("text", 0), ([1], True)])
+@pytest.mark.parametrize("collection, key", [({"a": 1}, "b"), ([1], 3), ([1], "x"), ("text", 9), ("text", "x"), ([1], True), (3, 0)])
 def test_step_that_leads_nowhere(collection, key):
     with pytest.raises(LookupError):
         step(collection, key)

@@ -34,10 +34,13 @@ def test_values_are_rendered_as_text():
         '2.5 True {"a": [1], "b": 1} ["x"]')
 
 
-def test_null_value_is_an_error_naming_the_placeholder():
-    with pytest.raises(TemplateError) as caught:
-        replaced({"$host": None})
-    assert caught.value.reason == "str_replace: the value for '$host' is null"
+def test_a_null_value_stands_for_the_empty_string_as_in_heat():
+    assert replaced({"$host": None, "$port": 1}) == ":1"
+    assert replaced({"$host": None, "$port": 1}, module=str_replace_scalars) == ":1"
+
+
+def test_unused_placeholders_are_fine():
+    assert replaced({"$host": "db", "$port": 1, "$user": "x"}) == "db:1"
 
 
 def test_before_2015_10_15_maps_and_lists_are_refused():

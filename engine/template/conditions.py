@@ -1,0 +1,237 @@
+"""Conditions in a template: where calls stand (in a value or in a condition), their checks before anything runs, and the context that answers conditions by name."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable, Collection, Iterator, Mapping
+
+from engine.errors import DependencyCycle, TemplateError
+from engine.graph import Graph
+from engine.template.functions.args import step, type_name
+from engine.template.snippets import call_in, reference_of
+
+VALUE, CONDITION = "value", "condition"
+
+UNDEFINED = {
+    "resource": "{function} refers to undefined resource '{name}'",
+    "parameter": "{function} refers to undefined parameter '{name}'",
+    "file": "no content for {function} '{name}' in the files map",
+    "condition": "{function} refers to undefined condition '{name}'",
+}
+
+Exists = Callable[[str, str], bool]
+# choose(function, args, path) -> the argument segments to follow, or None for all of them.
+Choose = Callable[[ModuleType, Any, tuple], "list[tuple] | None"]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The function names one template version knows: in values, in conditions, and refused."""
+
+    functions: Mapping[str, ModuleType]
+    conditions: Mapping[str, ModuleType]
+    unavailable: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        in_values = frozenset(self.functions.keys() | self.unavailable.keys())
+        # Frozen: the name sets are worked out once, here.
+        object.__setattr__(self, "_names", {VALUE: in_values,
+                                            CONDITION: in_values | self.conditions.keys()})
+
+    def table(self, mode: str) -> Mapping[str, ModuleType]:
+        return self.functions if mode == VALUE else self.conditions
+
+    def names(self, mode: str) -> Collection[str]:
+        """The names that make a call in `mode` (in a condition, value functions too: refused)."""
+        return self._names[mode]
+
+    def condition_names(self) -> str:
+        return ", ".join(sorted(self.conditions))
+
+
+def condition_positions(function: ModuleType, args: Any) -> list[tuple]:
+    """Which parts of a call's arguments are conditions, as segment tuples."""
+    positions = getattr(function, "conditions_in", None)
+    return list(positions(args)) if positions is not None else []
+
+
+def part(args: Any, segments: tuple) -> Any:
+    """The part of a call's arguments at `segments`."""
+    for segment in segments:
+        args = args[segment]
+    return args
+
+
+def calls_in(snippet: Any, path: tuple, mode: str, vocabulary: Vocabulary,
+             choose: Choose | None = None) -> Iterator[tuple[str, Any, tuple, str]]:
+    """Every call in `snippet`, outer before inner, as `(name, args, path, mode)`.
+
+    Parts of arguments that are conditions (see `condition_positions`) are walked in
+    condition mode, and so is everything inside them. With `choose`, a call it answers for is
+    followed only into the arguments it names (the chosen value of an `if`). Iterative, so
+    that a deep snippet cannot exhaust the stack.
+    """
+    # Each entry: (value, path, mode, positions of conditions inside value, relative to it).
+    pending: list[tuple[Any, tuple, str, tuple]] = [(snippet, tuple(path), mode, ())]
+    while pending:
+        value, where, mode, marks = pending.pop()
+        if () in marks:
+            mode = CONDITION
+        call = call_in(value, vocabulary.names(mode))
+        if call is not None:
+            name, args = call
+            yield name, args, where, mode
+            function = vocabulary.table(mode).get(name)
+            if function is None:
+                continue  # a refused name: the caller stops there
+            inside = where + (name,)
+            chosen = choose(function, args, inside) if choose is not None else None
+            if chosen is not None:
+                pending.extend((part(args, segments), inside + segments, mode, ())
+                               for segments in reversed(chosen))
+            else:
+                pending.append((args, inside, mode, tuple(condition_positions(function, args))))
+        elif isinstance(value, dict):
+            pending.extend((item, where + (key,), mode, _below(marks, key))
+                           for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend((item, where + (index,), mode, _below(marks, index))
+                           for index, item in reversed(list(enumerate(value))))
+
+
+def _below(marks: tuple, key: Any) -> tuple:
+    return tuple(mark[1:] for mark in marks if mark and mark[0] == key)
+
+
+def check_snippet(snippet: Any, path: tuple, mode: str, vocabulary: Vocabulary,
+                  exists: Exists) -> list[str]:
+    """Check every call's arguments and what it names; return the condition names it refers to."""
+    named: list[str] = []
+    for name, args, where, call_mode in calls_in(snippet, path, mode, vocabulary):
+        if name in vocabulary.unavailable:
+            raise TemplateError(vocabulary.unavailable[name], path=where)
+        if call_mode == CONDITION and name not in vocabulary.conditions:
+            raise TemplateError(f"function '{name}' cannot be used in a condition (condition "
+                                f"functions: {vocabulary.condition_names()})", path=where)
+        function = vocabulary.table(call_mode)[name]
+        function.validate(args, where)
+        reference = reference_of(function, args)
+        if reference is not None and not exists(*reference):
+            raise TemplateError(UNDEFINED[reference[0]].format(function=name, name=reference[1]),
+                                path=where)
+        for segments in condition_positions(function, args):
+            named += _check_position(part(args, segments), where + (name,) + segments,
+                                     vocabulary, exists)
+    return named
+
+
+def _check_position(value: Any, path: tuple, vocabulary: Vocabulary, exists: Exists) -> list[str]:
+    """A condition as written: a defined name, a boolean, or a call (checked on its own)."""
+    if isinstance(value, bool) or call_in(value, vocabulary.names(CONDITION)):
+        return []
+    if isinstance(value, str) and value:
+        if not exists("condition", value):
+            raise TemplateError(f"condition '{value}' is not defined in 'conditions'", path=path)
+        return [value]
+    raise TemplateError("a condition must be a condition name, true, false or a call to a "
+                        f"condition function ({vocabulary.condition_names()}), "
+                        f"not {type_name(value)}", path=path)
+
+
+def check_condition(value: Any, path: tuple, vocabulary: Vocabulary, exists: Exists) -> list[str]:
+    """Check a resource's or output's `condition`; return the condition names it refers to."""
+    return (_check_position(value, path, vocabulary, exists) +
+            check_snippet(value, path, CONDITION, vocabulary, exists))
+
+
+def check_definitions(conditions: Mapping[Any, Any], vocabulary: Vocabulary,
+                      exists: Exists) -> None:
+    """Check the conditions section: each a boolean or a condition function, and no loops."""
+    needs: dict[str, list[str]] = {}
+    for name, definition in conditions.items():
+        path = ("conditions", name)
+        # A bare name is refused, as in Heat: {and: [other, true]} reuses another condition.
+        if not (isinstance(definition, bool) or call_in(definition, vocabulary.names(CONDITION))):
+            raise TemplateError("a condition must be true, false or a call to a condition function "
+                                f"({vocabulary.condition_names()}), not {type_name(definition)}",
+                                path=path)
+        needs[name] = check_snippet(definition, path, CONDITION, vocabulary, exists)
+    try:
+        Graph(needs).check_acyclic()
+    except DependencyCycle as cycle:
+        raise TemplateError("conditions refer to each other in a loop: " +
+                            " -> ".join(cycle.members + cycle.members[:1]),
+                            path=("conditions", cycle.members[0])) from None
+
+
+class ConditionalContext:
+    """The engine's context seen through a HOT template: it answers conditions by name, and a
+    resource that conditions disabled has no id and no attributes (null), as in Heat.
+
+    A condition not already known (`template.condition_values`) is evaluated once per context
+    with `template._evaluate_condition(name, context)`.
+    """
+
+    def __init__(self, context: Any, template: Any):
+        self.inner = context
+        self.template = template
+        self._known: dict[str, bool] = dict(template.condition_values or {})
+        self._evaluating: list[str] = []
+
+    @property
+    def files(self) -> Mapping[str, str]:
+        return getattr(self.inner, "files", None) or {}
+
+    def get_param(self, name: str) -> Any:
+        return self.inner.get_param(name)
+
+    def get_resource(self, name: str) -> Any:
+        if name in self.template.disabled_resources:
+            return None
+        return self.inner.get_resource(name)
+
+    def get_attr(self, resource: str, attribute: str | None) -> Any:
+        if resource in self.template.disabled_resources:
+            return None
+        return self.inner.get_attr(resource, attribute)
+
+    def get_attr_at(self, resource: str, attribute: str, path: list) -> Any:
+        if resource in self.template.disabled_resources:
+            return None
+        at = getattr(self.inner, "get_attr_at", None)
+        if at is not None:
+            return at(resource, attribute, path)
+        value = self.inner.get_attr(resource, attribute)
+        for key in path:
+            try:
+                value = step(value, key) if value is not None else None
+            except (LookupError, TypeError):
+                return None
+        return value
+
+    def resource_facade(self, kind: str) -> Any:
+        facade = getattr(self.inner, "resource_facade", None)
+        if facade is None:
+            raise TemplateError("resource_facade: there is no parent resource to read from here "
+                                "(only a nested stack's template has one)")
+        return facade(kind)
+
+    def condition(self, value: Any) -> bool:
+        """Whether a condition holds: a boolean is itself, a string names a condition."""
+        if isinstance(value, bool):
+            return value
+        if not isinstance(value, str) or value not in self.template.conditions:
+            shown = f"'{value}'" if isinstance(value, str) else type_name(value)
+            raise TemplateError(f"{shown} is not a condition: expected true, false or the name of "
+                                "a condition in 'conditions'")
+        if value not in self._known:
+            if value in self._evaluating:
+                loop = self._evaluating[self._evaluating.index(value):] + [value]
+                raise self.template.error("conditions refer to each other in a loop: " +
+                                          " -> ".join(loop), ("conditions", value))
+            self._evaluating.append(value)
+            try:
+                self._known[value] = self.template._evaluate_condition(value, self)
+            finally:
+                self._evaluating.pop()
+        return self._known[value]

@@ -1,0 +1,29 @@
+"""and (in conditions, 2016-10-14 on): true when every one of two or more conditions holds."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.template.functions.args import check_list
+
+
+def check_arguments(function: str, args: Any, path: tuple) -> None:
+    check_list(args, path, f"{function}: expected a list of at least 2 conditions", least=2)
+
+
+def validate(args: Any, path: tuple) -> None:
+    check_arguments("and", args, path)
+
+
+def conditions_in(args: Any) -> list[tuple]:
+    """Every item is a condition: a name, a boolean or a condition function."""
+    return [(number,) for number in range(len(args))] if isinstance(args, list) else []
+
+
+def values(args: list, evaluate, context) -> list[bool]:
+    # Every item is resolved first, as in Heat, so a bad one is reported even after a false one.
+    resolved = [evaluate(item, number) for number, item in enumerate(args)]
+    return [context.condition(value) for value in resolved]
+
+
+def resolve(args: Any, evaluate, context) -> bool:
+    return all(values(args, evaluate, context))

@@ -1,0 +1,37 @@
+"""if (2021-04-16 on): one value when a condition holds, another (which may be left out) when it does not."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import TemplateError
+from engine.template.functions.args import OMITTED
+
+USAGE = "if: expected [condition, value if true] or [condition, value if true, value if false]"
+
+
+def check_arguments(args: Any, path: tuple, usage: str, *, least: int) -> None:
+    if not isinstance(args, list) or not least <= len(args) <= 3:
+        raise TemplateError(usage, path=path)
+
+
+def validate(args: Any, path: tuple) -> None:
+    check_arguments(args, path, USAGE, least=2)
+
+
+def conditions_in(args: Any) -> list[tuple]:
+    """The first argument is a condition: a name, a boolean or a condition function."""
+    return [(0,)] if isinstance(args, list) and args else []
+
+
+def branch(args: list, holds: bool) -> int | None:
+    """The argument chosen when the condition does or does not hold; None when it is left out."""
+    if holds:
+        return 1
+    return 2 if len(args) > 2 else None
+
+
+def resolve(args: Any, evaluate, context) -> Any:
+    # Only the chosen value is resolved: the other may name a resource that is not there.
+    chosen = branch(args, context.condition(evaluate(args[0], 0)))
+    # Without a value for false, the key or item holding the call is left out.
+    return OMITTED if chosen is None else evaluate(args[chosen], chosen)

@@ -1,0 +1,18 @@
+"""if from 2016-10-14 to 2018-08-31: one value when a condition holds, the other when it does not; both are required."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.template.functions import if_condition
+
+USAGE = ("if: expected [condition, value if true, value if false] (leaving out the value if "
+         "false needs heat_template_version 2021-04-16)")
+
+
+def validate(args: Any, path: tuple) -> None:
+    if_condition.check_arguments(args, path, USAGE, least=3)
+
+
+conditions_in = if_condition.conditions_in
+branch = if_condition.branch
+resolve = if_condition.resolve

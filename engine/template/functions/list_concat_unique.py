@@ -1,0 +1,17 @@
+"""list_concat_unique (2017-09-01 on): list_concat keeping each distinct item once, where it last occurs."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.template.functions import list_concat
+
+
+def validate(args: Any, path: tuple) -> None:
+    list_concat.check_arguments("list_concat_unique", args, path)
+
+
+def resolve(args: Any, evaluate, context) -> list:
+    items = list_concat.concatenated("list_concat_unique", args, evaluate)
+    # Items may be maps or lists, so equality decides, not hashing. Heat keeps the last copy
+    # of a repeated item.
+    return [item for number, item in enumerate(items) if item not in items[number + 1:]]

@@ -1,0 +1,20 @@
+"""str_replace_strict (2017-02-24 on): str_replace, but every placeholder must occur in the template."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.template.functions import str_replace
+
+NAME = "str_replace_strict"
+
+
+def validate(args: Any, path: tuple) -> None:
+    str_replace.check_arguments(args, path, NAME)
+
+
+def as_text(placeholder: str, value: Any) -> str:
+    return str_replace.as_text(placeholder, value, NAME)
+
+
+def resolve(args: Any, evaluate, context) -> str:
+    return str_replace.substitute(args, evaluate, as_text, function=NAME, strict=True)

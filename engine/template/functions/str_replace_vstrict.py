@@ -1,0 +1,26 @@
+"""str_replace_vstrict (2017-09-01 on): str_replace_strict, and no param value may be null or empty."""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import TemplateError
+from engine.template.functions import str_replace
+
+NAME = "str_replace_vstrict"
+
+
+def validate(args: Any, path: tuple) -> None:
+    str_replace.check_arguments(args, path, NAME)
+
+
+def as_text(placeholder: str, value: Any) -> str:
+    # An empty string, map or list is as empty as null: all three would vanish from the text.
+    if value is None or isinstance(value, (str, dict, list)) and not value:
+        shown = "null" if value is None else "empty"
+        raise TemplateError(f"{NAME}: the value for '{placeholder}' is {shown}; "
+                            "every param needs a non-empty value")
+    return str_replace.as_text(placeholder, value, NAME)
+
+
+def resolve(args: Any, evaluate, context) -> str:
+    return str_replace.substitute(args, evaluate, as_text, function=NAME, strict=True)

@@ -1,0 +1,86 @@
+"""Tests for digest (2015-04-30 on): Heat's digests, algorithms, and argument errors."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from engine.errors import TemplateError
+from engine.template.functions import digest
+
+
+def literal(snippet, *segments):
+    return snippet
+
+
+@pytest.mark.parametrize("algorithm, value, expected", [
+    ("md5", "abc", "900150983cd24fb0d6963f7d28e17f72"),
+    ("sha256", "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+    ("SHA1", "", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+])
+def test_hex_digests(algorithm, value, expected):
+    assert digest.resolve([algorithm, value], literal, None) == expected
+
+
+def test_text_is_hashed_as_latin_1_as_heat_does():
+    assert digest.resolve(["sha256", "café"], literal, None) == hashlib.sha256("café".encode("latin-1")).hexdigest()
+    with pytest.raises(TemplateError) as caught:
+        digest.resolve(["sha256", "☃"], literal, None)
+    assert caught.value.reason == "digest: the value must be Latin-1 text, as Heat hashes it"
+
+
+def test_variable_length_algorithms_are_not_offered():
+    assert "sha512" in digest.algorithms() and not any(name.startswith("shake") for name in digest.algorithms())
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["sha256", 5], "digest: the value must be a string, not a number"),
+    ([None, "x"], "digest: the algorithm must be a string, not null"),
+    (["rot13", "x"], "digest: unknown algorithm 'rot13' (one of: "),
+])
+def test_resolve_errors(args, reason):
+    with pytest.raises(TemplateError) as caught:
+        digest.resolve(args, literal, None)
+    assert caught.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("args, reason", [
+    ("sha256", "digest: expected [algorithm, value]"),
+    (["sha256"], "digest: expected [algorithm, value]"),
+    (["sha256", "a", "b"], "digest: expected [algorithm, value]"),
+    ([["sha256"], "a"], "digest: the algorithm must be a string"),
+    (["sha256", 1], "digest: the value must be a string"),
+    (["nope", "a"], "digest: unknown algorithm 'nope' (one of: "),
+])
+def test_validate_refuses_bad_shapes(args, reason):
+    with pytest.raises(TemplateError) as caught:
+        digest.validate(args, ("outputs", "o", "value"))
+    assert caught.value.reason.startswith(reason) and caught.value.path == ("outputs", "o", "value")
+
+
+def test_validate_accepts_calls():
+    digest.validate([{"get_param": "algorithm"}, {"get_attr": ["web", "key"]}], ())
+
+
+def test_needs_2015_04_30(hot, fake_stack):
+    body = """\
+        parameters:
+          key: {type: string}
+        outputs:
+          o: {value: {digest: [sha256, {get_param: key}]}}
+        """
+    assert hot.error("2014-10-16", body) == (
+        "web.yaml:5: outputs.o.value: function 'digest' needs heat_template_version 2015-04-30 or later")
+    template = hot.parse("2015-04-30", body)
+    assert template.resolve(template.outputs["o"].value, fake_stack(params={"key": "abc"})) == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+
+
+def test_argument_errors_name_file_line_and_path(hot):
+    assert hot.error("2015-04-30", """\
+        resources:
+          web:
+            type: X
+            properties:
+              key: {digest: [crc32, x]}
+        """).startswith("web.yaml:6: resources.web.properties.key: digest: unknown algorithm 'crc32' (one of: ")

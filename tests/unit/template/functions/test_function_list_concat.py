@@ -1,0 +1,66 @@
+"""Tests for list_concat (2017-09-01 on): concatenation, nulls, calls for the list, and argument errors."""
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import TemplateError
+from engine.template.functions import list_concat
+
+
+def literal(snippet, *segments):
+    return snippet
+
+
+def test_items_of_every_list_in_order():
+    assert list_concat.resolve([["a", 1], [], [{"m": 1}, "a"]], literal, None) == ["a", 1, {"m": 1}, "a"]
+
+
+def test_a_list_not_available_yet_adds_nothing():
+    assert list_concat.resolve([["a"], None], literal, None) == ["a"]
+
+
+def test_the_lists_may_come_from_one_call():
+    evaluate = lambda snippet, *segments: [["a"], ["b"]] if segments == () else snippet
+    assert list_concat.resolve({"get_attr": ["group", "lists"]}, evaluate, None) == ["a", "b"]
+
+
+@pytest.mark.parametrize("args, evaluate, reason", [
+    ([["a"], "b"], literal, "list_concat: item 1 must be a list, not a string"),
+    ({"get_param": "x"}, lambda snippet, *segments: "ab", "list_concat: expected a list, not a string"),
+])
+def test_resolve_errors(args, evaluate, reason):
+    with pytest.raises(TemplateError) as caught:
+        list_concat.resolve(args, evaluate, None)
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("args, reason", [
+    ("ab", "list_concat: expected a list of lists"),
+    ([["a"], "b"], "list_concat: item 1 must be a list"),
+    ([["a"], {"a": 1, "b": 2}], "list_concat: item 1 must be a list"),
+])
+def test_validate_refuses_bad_shapes(args, reason):
+    with pytest.raises(TemplateError) as caught:
+        list_concat.validate(args, ("outputs", "o", "value"))
+    assert (caught.value.reason, caught.value.path) == (reason, ("outputs", "o", "value"))
+
+
+def test_needs_2017_09_01(hot, fake_stack):
+    body = """\
+        parameters:
+          more: {type: comma_delimited_list}
+        outputs:
+          o: {value: {list_concat: [[a], {get_param: more}]}}
+        """
+    assert hot.error("2017-02-24", body) == (
+        "web.yaml:5: outputs.o.value: function 'list_concat' needs heat_template_version 2017-09-01 or later")
+    template = hot.parse("pike", body)
+    assert template.resolve(template.outputs["o"].value, fake_stack(params={"more": ["b"]})) == ["a", "b"]
+
+
+def test_argument_errors_name_file_line_and_path(hot):
+    assert hot.error("2017-09-01", """\
+        outputs:
+          o:
+            value: {list_concat: [[a], b]}
+        """) == "web.yaml:4: outputs.o.value: list_concat: item 1 must be a list"

@@ -1,0 +1,85 @@
+"""Tests for make_url (2017-09-01 on): escaping, IPv6 hosts, ports, queries and argument errors."""
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import TemplateError
+from engine.template.functions import make_url
+
+
+def literal(snippet, *segments):
+    return snippet
+
+
+@pytest.mark.parametrize("args, url", [
+    ({"scheme": "https", "host": "example.com", "port": 8443, "path": "/a b/c", "query": {"q": "x y", "p": "a/b"},
+      "fragment": "top"}, "https://example.com:8443/a%20b/c?q=x+y&p=a/b#top"),
+    ({"scheme": "http", "username": "u@x", "password": "p:w", "host": "h"}, "http://u%40x:p%3Aw@h"),
+    ({"scheme": "http", "username": "u", "host": "h"}, "http://u@h"),
+    ({"scheme": "http", "host": "fd00::1", "port": "80", "path": "x"}, "http://[fd00::1]:80/x"),
+    ({"scheme": "http", "host": "[fd00::1]"}, "http://[fd00::1]"),
+    ({"path": "/just/a/path"}, "/just/a/path"),
+])
+def test_builds_escaped_urls(args, url):
+    assert make_url.resolve(args, literal, None) == url
+
+
+def test_parts_may_come_from_calls():
+    evaluate = lambda snippet, *segments: "10.0.0.5" if segments == ("host",) else snippet
+    assert make_url.resolve({"scheme": "http", "host": {"get_attr": ["web", "ip"]}}, evaluate, None) == "http://10.0.0.5"
+
+
+@pytest.mark.parametrize("args, reason", [
+    ({"host": "h", "port": 0}, "make_url: port 0 is out of range (1 to 65535)"),
+    ({"host": "h", "port": "http"}, "make_url: port 'http' is not a number"),
+    ({"host": None}, "make_url: host must be a string, not null"),
+    ({"scheme": "http:", "host": "h"}, "make_url: scheme must not contain ':'"),
+    ({"query": ["a"]}, "make_url: query must be a map, not a list"),
+])
+def test_resolve_errors(args, reason):
+    with pytest.raises(TemplateError) as caught:
+        make_url.resolve(args, literal, None)
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["http://x"], "make_url: expected a map with some of: scheme, username, password, host, port, path, query, fragment"),
+    ({"host": "h", "hots": "x"}, "make_url: unknown key 'hots' (allowed: scheme, username, password, host, port, path, "
+                                 "query, fragment)"),
+    ({"host": "h", "port": 70000}, "make_url: port 70000 is out of range (1 to 65535)"),
+    ({"host": "h", "port": True}, "make_url: port must be a number, not a boolean"),
+    ({"host": ["h"], "path": "/"}, "make_url: host must be a string, not a list"),
+])
+def test_validate_refuses_bad_shapes(args, reason):
+    with pytest.raises(TemplateError) as caught:
+        make_url.validate(args, ("outputs", "o", "value"))
+    assert (caught.value.reason, caught.value.path) == (reason, ("outputs", "o", "value"))
+
+
+def test_validate_accepts_calls():
+    make_url.validate({"host": {"get_attr": ["web", "ip"]}, "port": {"get_param": "port"}, "query": {"get_param": "q"}}, ())
+    make_url.validate({"get_param": "parts"}, ())
+
+
+def test_needs_2017_09_01(hot, fake_stack):
+    body = """\
+        parameters:
+          port: {type: number}
+        outputs:
+          o: {value: {make_url: {scheme: http, host: example.com, port: {get_param: port}}}}
+        """
+    assert hot.error("2017-02-24", body) == (
+        "web.yaml:5: outputs.o.value: function 'make_url' needs heat_template_version 2017-09-01 or later")
+    template = hot.parse("2017-09-01", body)
+    assert template.resolve(template.outputs["o"].value, fake_stack(params={"port": 8080})) == "http://example.com:8080"
+
+
+def test_argument_errors_name_file_line_and_path(hot):
+    assert hot.error("2017-09-01", """\
+        resources:
+          web:
+            type: X
+            properties:
+              url:
+                make_url: {scheme: http, host: h, port: 99999}
+        """) == "web.yaml:6: resources.web.properties.url: make_url: port 99999 is out of range (1 to 65535)"

@@ -1,0 +1,68 @@
+"""Tests for map_merge (2016-04-08 on): merging in order, nulls, calls for the list, and argument errors."""
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import TemplateError
+from engine.template.functions import map_merge
+
+
+def literal(snippet, *segments):
+    return snippet
+
+
+def test_later_keys_override_earlier_ones():
+    assert map_merge.resolve([{"a": 1, "b": 1}, {"b": 2}, {}, {"c": [3]}], literal, None) == {"a": 1, "b": 2, "c": [3]}
+
+
+def test_a_map_not_available_yet_merges_as_nothing():
+    assert map_merge.resolve([{"a": 1}, None], literal, None) == {"a": 1}
+
+
+def test_the_list_itself_may_come_from_a_call():
+    evaluate = lambda snippet, *segments: [{"a": 1}, {"a": 2}] if segments == () else snippet
+    assert map_merge.resolve({"get_param": "maps"}, evaluate, None) == {"a": 2}
+
+
+@pytest.mark.parametrize("args, evaluate, reason", [
+    ([{"a": 1}, ["b"]], literal, "map_merge: item 1 must be a map, not a list"),
+    ({"get_param": "maps"}, lambda snippet, *segments: {"a": 1}, "map_merge: expected a list, not a map"),
+])
+def test_resolve_errors(args, evaluate, reason):
+    with pytest.raises(TemplateError) as caught:
+        map_merge.resolve(args, evaluate, None)
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("args, reason", [
+    ("a", "map_merge: expected a list of maps"),
+    ({"a": 1, "b": 2}, "map_merge: expected a list of maps"),
+    ([{"a": 1}, "b"], "map_merge: item 1 must be a map"),
+])
+def test_validate_refuses_bad_shapes(args, reason):
+    with pytest.raises(TemplateError) as caught:
+        map_merge.validate(args, ("outputs", "o", "value"))
+    assert (caught.value.reason, caught.value.path) == (reason, ("outputs", "o", "value"))
+
+
+def test_needs_2016_04_08(hot, fake_stack):
+    body = """\
+        parameters:
+          extra: {type: json}
+        outputs:
+          o: {value: {map_merge: [{a: 1}, {get_param: extra}]}}
+        """
+    assert hot.error("2015-10-15", body) == (
+        "web.yaml:5: outputs.o.value: function 'map_merge' needs heat_template_version 2016-04-08 or later")
+    template = hot.parse("2016-04-08", body)
+    assert template.resolve(template.outputs["o"].value, fake_stack(params={"extra": {"b": 2}})) == {"a": 1, "b": 2}
+
+
+def test_argument_errors_name_file_line_and_path(hot, fake_stack):
+    assert hot.error("2016-04-08", """\
+        resources:
+          web:
+            type: X
+            metadata:
+              merged: {map_merge: [{a: 1}, [b]]}
+        """) == "web.yaml:6: resources.web.metadata.merged: map_merge: item 1 must be a map"
