@@ -33,7 +33,7 @@ class Operations:
         """Heat's PUT (patch=False) or PATCH (`--existing`) of a stack."""
         stack = self._live_stack(project, stack_id)
         definition = self._update_definition(stack, body, patch)
-        self._validate_resources(definition)
+        self.validate_resources(definition)
         stored = self._stored_parameters(definition)
         now = self.runtime.now()
         with self.runtime.store.session() as session:
@@ -95,7 +95,7 @@ class Operations:
         """What an update would do, resource by resource, as Heat's preview answers it."""
         stack = self._live_stack(project, stack_id)
         definition = self._update_definition(stack, body, patch)
-        self._validate_resources(definition)
+        self.validate_resources(definition)
         current = self.scheduler.definitions.get(self.runtime, stack)
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
@@ -151,7 +151,7 @@ class Operations:
         """What a create would make, as Heat's stack preview answers it (nothing is stored)."""
         name = self._stack_name(body)
         definition = self._definition(body)
-        self._validate_resources(definition)
+        self.validate_resources(definition)
         template = definition.template
         resources = [{"resource_name": n, "resource_type": r.type, "logical_resource_id": n,
                       "resource_action": "INIT", "resource_status": "COMPLETE", "stack_name": name,

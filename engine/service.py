@@ -57,9 +57,13 @@ class Service(Operations):
         creating (or adopting) it."""
         name = self._stack_name(body)
         adopt = self._adopt_data(body.get("adopt_stack_data"))
+        if adopt is not None and not body.get("template"):
+            # Heat's adopt reads the template (and files) from the abandon data.
+            body = {**body, "template": adopt.get("template"),
+                    "files": {**(adopt.get("files") or {}), **(body.get("files") or {})}}
         definition = self._definition(body)
         template = definition.template
-        self._validate_resources(definition)
+        self.validate_resources(definition)
         timeout = self._timeout(body.get("timeout_mins"), self.runtime.config.stack_timeout_mins)
         now = self.runtime.now()
         action = "ADOPT" if adopt is not None else "CREATE"
@@ -177,7 +181,7 @@ class Service(Operations):
         kept = {k: v for k, v in files.items() if k not in set(env_files)}
         return Definition(template, environment, values, kept)
 
-    def _validate_resources(self, definition: Definition) -> None:
+    def validate_resources(self, definition: Definition) -> None:
         template = definition.template
         names = set(template._functions)  # HOT's or CFN's, for this template's version
 

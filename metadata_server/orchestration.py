@@ -1,31 +1,61 @@
-"""Orchestration blueprint: Heat's v1 API paths and shapes, so python-heatclient can drive Hearth."""
+"""Orchestration blueprint: Heat's v1 API paths and shapes, so python-heatclient can drive Hearth.
+
+This module serves the stacks themselves; resources, events and outputs are in
+orchestration_resources, resource types, template versions and validation in
+orchestration_catalog (registered below as nested blueprints under the same prefix).
+"""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, request
 
+from engine.errors import InvalidRequest
+from metadata_server import orchestration_catalog, orchestration_resources
 from metadata_server.requests_ import int_arg, json_body, service
+from metadata_server.v1_request import bool_arg, filter_args, list_arg, object_body, stack_id
 
 blueprint = Blueprint("orchestration", __name__, url_prefix="/v1/<project>")
-SUBRESOURCES = "resources,events,outputs,template"
+blueprint.register_blueprint(orchestration_resources.blueprint)
+blueprint.register_blueprint(orchestration_catalog.blueprint)
+
+# Sub-paths of a stack that the name -> id redirect serves (Hearth: every method, any depth).
+SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon"
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
+LIST_FILTERS = ("id", "name", "status", "action", "stack_name", "stack_status", "stack_action",
+                "parent", "owner_id", "tenant", "project", "username")
+LIST_BOOLEANS = ("show_deleted", "show_nested", "show_hidden")
+LIST_TAGS = ("tags", "tags_any", "not_tags", "not_tags_any")
+ONE = "/stacks/<name>/<uuid:uuid>"
 
 
 @blueprint.post("/stacks")
 def create_stack(project: str):
-    body = json_body()
-    if not isinstance(body, dict):
-        from engine.errors import InvalidRequest
-        raise InvalidRequest("the request body must be a JSON object")
-    return jsonify({"stack": service().create_stack(project, body)}), 201
+    return jsonify({"stack": service().create_stack(project, object_body())}), 201
+
+
+@blueprint.post("/stacks/preview")
+def preview_create(project: str):
+    return jsonify(service().preview_create(project, object_body()))
 
 
 @blueprint.get("/stacks")
 def list_stacks(project: str):
-    return jsonify({"stacks": service().list_stacks(project)})
+    filters = filter_args(LIST_FILTERS)
+    filters.update({key: bool_arg(key) for key in LIST_BOOLEANS if key in request.args})
+    filters.update({key: list_arg(key) for key in LIST_TAGS if key in request.args})
+    if "sort_keys" in request.args:
+        filters["sort_keys"] = list_arg("sort_keys")
+    for key in ("sort_dir", "marker"):
+        if request.args.get(key):
+            filters[key] = request.args[key]
+    if request.args.get("limit"):
+        filters["limit"] = int_arg("limit")
+    return jsonify({"stacks": service().list_stacks(project, filters=filters)})
 
 
-@blueprint.route("/stacks/<name_or_id>", methods=["GET", "DELETE"])
-@blueprint.route(f"/stacks/<name_or_id>/<any({SUBRESOURCES}):sub>", methods=["GET"])
-@blueprint.route(f"/stacks/<name_or_id>/<any({SUBRESOURCES}):sub>/<path:rest>", methods=["GET"])
+@blueprint.route("/stacks/<name_or_id>", methods=METHODS)
+@blueprint.route(f"/stacks/<name_or_id>/<any({SUBPATHS}):sub>", methods=METHODS)
+@blueprint.route(f"/stacks/<name_or_id>/<any({SUBPATHS}):sub>/<path:rest>", methods=METHODS)
 def lookup(project: str, name_or_id: str, sub: str | None = None, rest: str | None = None):
     """Heat's name → identity redirect, for every method and sub-path, keeping the query."""
     stack = service().find_stack(project, name_or_id)
@@ -38,62 +68,57 @@ def lookup(project: str, name_or_id: str, sub: str | None = None, rest: str | No
     return redirect(target, code=302)
 
 
-def _identity(project: str, name: str, stack_id) -> str:
-    stack = service().find_stack(project, str(stack_id), by_id_only=True)
-    if stack.name != name:
-        from engine.errors import NotFound
-        raise NotFound(f"stack '{name}/{stack_id}' not found")
-    return stack.id
+@blueprint.get(ONE)
+def show_stack(project: str, name: str, uuid):
+    resolve = bool_arg("resolve_outputs", True)
+    return jsonify({"stack": service().show_stack(project, stack_id(project, name, uuid), resolve)})
 
 
-@blueprint.get("/stacks/<name>/<uuid:stack_id>")
-def show_stack(project: str, name: str, stack_id):
-    resolve = request.args.get("resolve_outputs", "true").lower() not in ("false", "0", "no")
-    return jsonify({"stack": service().show_stack(project, _identity(project, name, stack_id), resolve)})
+@blueprint.route(ONE, methods=["PUT", "PATCH"])
+def update_stack(project: str, name: str, uuid):
+    service().update_stack(project, stack_id(project, name, uuid), object_body(),
+                           patch=request.method == "PATCH")
+    return "", 202
 
 
-@blueprint.delete("/stacks/<name>/<uuid:stack_id>")
-def delete_stack(project: str, name: str, stack_id):
-    service().delete_stack(project, _identity(project, name, stack_id))
+@blueprint.route(f"{ONE}/preview", methods=["PUT", "PATCH"])
+def preview_update(project: str, name: str, uuid):
+    return jsonify(service().preview_update(project, stack_id(project, name, uuid), object_body(),
+                                            patch=request.method == "PATCH"))
+
+
+@blueprint.delete(ONE)
+def delete_stack(project: str, name: str, uuid):
+    service().delete_stack(project, stack_id(project, name, uuid))
     return "", 204
 
 
-@blueprint.get("/stacks/<name>/<uuid:stack_id>/resources")
-def list_resources(project: str, name: str, stack_id):
-    return jsonify({"resources": service().list_resources(project, _identity(project, name, stack_id))})
+@blueprint.delete(f"{ONE}/abandon")
+def abandon_stack(project: str, name: str, uuid):
+    return jsonify(service().abandon_stack(project, stack_id(project, name, uuid)))
 
 
-@blueprint.get("/stacks/<name>/<uuid:stack_id>/resources/<resource>")
-def show_resource(project: str, name: str, stack_id, resource: str):
-    return jsonify({"resource": service().show_resource(project, _identity(project, name, stack_id), resource)})
+@blueprint.post(f"{ONE}/actions")
+def stack_action(project: str, name: str, uuid):
+    """The body names one action: `{"suspend": null}`, `{"cancel_update": null}`, ..."""
+    body = json_body()
+    if not isinstance(body, dict) or len(body) != 1 or next(iter(body)) not in ACTIONS:
+        raise InvalidRequest("the body must be a map with exactly one of the actions: "
+                             + ", ".join(ACTIONS) + ' (for example {"suspend": null})')
+    service().stack_action(project, stack_id(project, name, uuid), next(iter(body)))
+    return "", 200
 
 
-@blueprint.get("/stacks/<name>/<uuid:stack_id>/events")
-@blueprint.get("/stacks/<name>/<uuid:stack_id>/resources/<resource>/events")
-def list_events(project: str, name: str, stack_id, resource: str | None = None):
-    events = service().list_events(project, _identity(project, name, stack_id),
-                                   marker=request.args.get("marker"), limit=int_arg("limit", None, 1),
-                                   sort_dir=request.args.get("sort_dir", "asc"),
-                                   wait=int_arg("wait", 0) or 0, resource=resource)
-    return jsonify({"events": events})
+@blueprint.get(f"{ONE}/template")
+def show_template(project: str, name: str, uuid):
+    return jsonify(service().find_stack(project, stack_id(project, name, uuid), by_id_only=True).template)
 
 
-@blueprint.get("/stacks/<name>/<uuid:stack_id>/resources/<resource>/events/<event_id>")
-def show_event(project: str, name: str, stack_id, resource: str, event_id: str):
-    return jsonify({"event": service().show_event(project, _identity(project, name, stack_id), resource, event_id)})
+@blueprint.get(f"{ONE}/environment")
+def show_environment(project: str, name: str, uuid):
+    return jsonify(service().show_environment(project, stack_id(project, name, uuid)))
 
 
-@blueprint.get("/stacks/<name>/<uuid:stack_id>/outputs")
-def list_outputs(project: str, name: str, stack_id):
-    return jsonify({"outputs": service().list_outputs(project, _identity(project, name, stack_id))})
-
-
-@blueprint.get("/stacks/<name>/<uuid:stack_id>/outputs/<key>")
-def show_output(project: str, name: str, stack_id, key: str):
-    return jsonify({"output": service().show_output(project, _identity(project, name, stack_id), key)})
-
-
-@blueprint.get("/stacks/<name>/<uuid:stack_id>/template")
-def show_template(project: str, name: str, stack_id):
-    stack = service().find_stack(project, _identity(project, name, stack_id), by_id_only=True)
-    return jsonify(stack.template)
+@blueprint.get(f"{ONE}/files")
+def show_files(project: str, name: str, uuid):
+    return jsonify(service().show_files(project, stack_id(project, name, uuid)))

@@ -84,13 +84,35 @@ def cli(ctx: click.Context, url: str, project: str, token: str | None, http_time
 
 
 def _register() -> None:
-    from engine.cli import events, outputs, resources, stacks
+    """The command tree; each group appears under Hearth's short name and, where openstack
+    spells it differently, under openstack's too (`stack resource list`, `orchestration
+    template validate`, ...)."""
+    from engine.cli import (events, hooks, outputs, resource_types, resources, stack_actions,
+                            stack_parts, stack_update, stacks, templates)
 
+    stack = stacks.stack
+    stack_commands = {
+        "update": stack_update.update, "suspend": stack_actions.suspend,
+        "resume": stack_actions.resume, "check": stack_actions.check,
+        "cancel": stack_actions.cancel, "abandon": stack_actions.abandon,
+        "environment": stack_parts.environment, "file": stack_parts.file,
+        "template": stack_parts.template, "hook": hooks.hook,
+        "resource": resources.resource, "event": events.event, "output": outputs.output,
+    }
+    for name, command in stack_commands.items():
+        stack.add_command(command, name)
+    resources.resource.add_command(resource_types.resource_type, "type")
+    orchestration = click.Group("orchestration", help="Resource types and templates (openstack's spelling).")
+    orchestration.add_command(templates.template, "template")
+    orchestration.add_command(click.Group("resource", commands={"type": resource_types.resource_type},
+                                          help="Resource types."), "resource")
     commands = {
-        "stack": stacks.stack,
+        "stack": stack,
         "resource": resources.resource,
         "event": events.event,
         "output": outputs.output,
+        "template": templates.template,
+        "orchestration": orchestration,
     }
     for name, command in commands.items():
         cli.add_command(command, name)

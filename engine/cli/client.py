@@ -111,8 +111,11 @@ class HearthClient:
     def create_stack(self, body: dict) -> dict:
         return self.fetch("POST", "stacks", "stack", body=body)
 
-    def list_stacks(self) -> list[dict]:
-        return self.fetch("GET", "stacks", "stacks")
+    def list_stacks(self, params: dict | None = None) -> list[dict]:
+        return self.fetch("GET", "stacks", "stacks", params=params)
+
+    def preview_create(self, body: dict) -> dict:
+        return self.fetch("POST", "stacks/preview", "stack", body=body)
 
     def get_stack(self, name_or_id: str) -> dict:
         """GET /stacks/{name_or_id}; the server redirects (302) to /stacks/{name}/{id}."""
@@ -123,8 +126,39 @@ class HearthClient:
 
     # Everything below a stack is addressed by the resolved /stacks/{name}/{id} ---------------
 
-    def list_resources(self, stack: dict) -> list[dict]:
-        return self.fetch("GET", f"{stack_path(stack)}/resources", "resources")
+    def update_stack(self, stack: dict, body: dict, *, patch: bool = False) -> None:
+        """PUT replaces the template and parameters; PATCH (`--existing`) keeps what is not sent."""
+        self.request("PATCH" if patch else "PUT", stack_path(stack), body=body)
+
+    def preview_update(self, stack: dict, body: dict, *, patch: bool = False) -> dict:
+        return self.fetch("PATCH" if patch else "PUT", f"{stack_path(stack)}/preview",
+                          "resource_changes", body=body)
+
+    def stack_action(self, stack: dict, action: str) -> None:
+        """suspend, resume, check, cancel_update or cancel_without_rollback."""
+        self.request("POST", f"{stack_path(stack)}/actions", body={action: None})
+
+    def abandon_stack(self, stack: dict) -> dict:
+        return self.request("DELETE", f"{stack_path(stack)}/abandon")
+
+    def stack_part(self, stack: dict, part: str) -> dict:
+        """The stack's `template`, `environment` or `files`, as stored."""
+        return self.request("GET", f"{stack_path(stack)}/{part}")
+
+    def list_resources(self, stack: dict, *, nested_depth: int = 0,
+                       filters: dict | None = None) -> list[dict]:
+        params = dict(filters or {})
+        if nested_depth:
+            params["nested_depth"] = nested_depth
+        return self.fetch("GET", f"{stack_path(stack)}/resources", "resources", params=params)
+
+    def mark_unhealthy(self, stack: dict, resource: str, mark: bool, reason: str) -> None:
+        self.request("PATCH", f"{stack_path(stack)}/resources/{segment(resource)}",
+                     body={"mark_unhealthy": mark, "resource_status_reason": reason})
+
+    def signal_resource(self, stack: dict, resource: str, data=None) -> None:
+        self.request("POST", f"{stack_path(stack)}/resources/{segment(resource)}/signal",
+                     body=data)
 
     def get_resource(self, stack: dict, resource: str) -> dict:
         return self.fetch("GET", f"{stack_path(stack)}/resources/{segment(resource)}", "resource")
@@ -146,6 +180,32 @@ class HearthClient:
 
     def get_output(self, stack: dict, key: str) -> dict:
         return self.fetch("GET", f"{stack_path(stack)}/outputs/{segment(key)}", "output")
+
+
+    # What the installation offers ----------------------------------------------------------
+
+    def list_resource_types(self, params: dict | None = None) -> list:
+        return self.fetch("GET", "resource_types", "resource_types", params=params)
+
+    def get_resource_type(self, type_name: str, *, with_description: bool = False) -> dict:
+        return self.request("GET", f"resource_types/{segment(type_name)}",
+                            params={"with_description": "true"} if with_description else None)
+
+    def resource_type_template(self, type_name: str, template_type: str) -> dict:
+        return self.request("GET", f"resource_types/{segment(type_name)}/template",
+                            params={"template_type": template_type})
+
+    def template_versions(self) -> list[dict]:
+        return self.fetch("GET", "template_versions", "template_versions")
+
+    def template_functions(self, version: str, *, with_condition: bool = False) -> list[dict]:
+        return self.fetch("GET", f"template_versions/{segment(version)}/functions",
+                          "template_functions",
+                          params={"with_condition_func": "true"} if with_condition else None)
+
+    def validate(self, body: dict, *, show_nested: bool = False) -> dict:
+        return self.request("POST", "validate", body=body,
+                            params={"show_nested": "true"} if show_nested else None)
 
 
 def stack_path(stack: dict) -> str:

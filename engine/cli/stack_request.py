@@ -150,28 +150,33 @@ class FilesMap:
                 self.add_provider(reference, path)
 
 
+def template_fields(template_file: str | None, env_files: tuple[str, ...] | list[str] = (),
+                    parameters: dict[str, str] | None = None) -> dict:
+    """template, template_name, files, environment, environment_files and parameters of a
+    create, update, preview or validate body; without a template file, the files of the
+    environments only (an update that keeps the stack's template)."""
+    files = FilesMap()
+    fields: dict = {}
+    if template_file is not None:
+        text = read_text(template_file, "template")
+        template = parse_yaml(text, template_file)
+        if not isinstance(template, dict):
+            raise CliError(f"{template_file}: a template must be a mapping")
+        files.add_template(template_file, template)
+        fields = {"template": text, "template_name": template_file}
+    for env_file in env_files:
+        files.add_environment(env_file)
+    fields.update({"files": files.files, "environment": {}, "environment_files": list(env_files),
+                   "parameters": dict(parameters or {})})
+    return fields
+
+
 def stack_body(name: str, template_file: str, env_files: tuple[str, ...] | list[str] = (),
                parameters: dict[str, str] | None = None,
                timeout_mins: int | None = None) -> dict:
     """The JSON body of POST /stacks; reads the template, its files and the environments."""
-    text = read_text(template_file, "template")
-    template = parse_yaml(text, template_file)
-    if not isinstance(template, dict):
-        raise CliError(f"{template_file}: a template must be a mapping")
-    files = FilesMap()
-    files.add_template(template_file, template)
-    for env_file in env_files:
-        files.add_environment(env_file)
-    body = {
-        "stack_name": name,
-        "template": text,
-        "template_name": template_file,
-        "files": files.files,
-        "environment": {},
-        "environment_files": list(env_files),
-        "parameters": dict(parameters or {}),
-        "disable_rollback": True,
-    }
+    body = {"stack_name": name, **template_fields(template_file, env_files, parameters),
+            "disable_rollback": True}
     if timeout_mins is not None:
         body["timeout_mins"] = timeout_mins
     return body

@@ -1,70 +1,135 @@
-"""`hearth stack create|list|show|delete`: one request shape per verb, waits by long-poll."""
+"""`hearth stack create|adopt|list|show|delete`: one request shape per verb, waits by long-poll."""
 from __future__ import annotations
 
 import click
 
-from engine.cli.client import ApiError, CliError
+from engine.cli.client import CliError
+from engine.cli.operations import (LIST_COLUMNS, each_stack, progress_echo, show_stack,
+                                   until_done)
 from engine.cli.output import emit, format_options, ordered_fields, render_record, render_rows
-from engine.cli.stack_request import parse_parameters, stack_body
-from engine.cli.waiting import wait_for
+from engine.cli.stack_request import (parse_parameters, parse_yaml, read_text, stack_body,
+                                      template_fields)
 
-LIST_COLUMNS = ["id", "stack_name", "stack_status", "creation_time", "updated_time"]
 CREATED_FIELDS = ["id", "stack_name", "stack_status", "creation_time"]
-SHOW_FIELDS = ["id", "stack_name", "description", "creation_time", "updated_time",
-               "stack_status", "stack_status_reason", "parameters", "outputs", "timeout_mins",
-               "disable_rollback"]
+PREVIEW_FIELDS = ["id", "stack_name", "description", "parameters", "resources", "timeout_mins",
+                  "disable_rollback", "tags"]
 
 
-def progress_echo(fmt: str):
-    """Where --wait prints events: stdout beside a table, stderr when stdout must parse."""
-    err = fmt != "table"
-    return lambda line: click.echo(line, err=err)
+def environment_options(command):
+    """-e and --parameter, as create, adopt, update and validate take them."""
+    command = click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE",
+                           help="Parameter value (repeatable; 'K1=V1;K2=V2' also works).")(command)
+    return click.option("-e", "--environment", "env_files", multiple=True, metavar="ENV",
+                        help="Environment file (repeatable, applied in order).")(command)
 
 
-def show_stack(stack: dict, fmt: str, columns: tuple[str, ...]) -> None:
-    emit(render_record(stack, ordered_fields(stack, SHOW_FIELDS), fmt, columns))
+def created(conn, body: dict, action: str, wait: bool, fmt: str, columns) -> None:
+    """POST /stacks, then show the new stack, or follow `action` to its end and show it."""
+    new = conn.client.create_stack(body)
+    target = {"id": new["id"], "stack_name": body["stack_name"]}
+    if not wait:
+        emit(render_record(conn.client.get_stack(new["id"]), CREATED_FIELDS, fmt, columns))
+        return
+    until_done(conn.feed(target), target, action, progress_echo(fmt))
+    show_stack(conn.client.get_stack(new["id"]), fmt, columns)
 
 
 @click.group()
 def stack():
-    """Create, list, show and delete stacks."""
+    """Create, update, act on, list, show and delete stacks."""
 
 
 @stack.command("create")
 @click.argument("name")
 @click.option("-t", "--template", "template_file", required=True, metavar="FILE",
               help="Template file; its get_file references are sent with it.")
-@click.option("-e", "--environment", "env_files", multiple=True, metavar="ENV",
-              help="Environment file (repeatable, applied in order).")
-@click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE",
-              help="Parameter value (repeatable; 'K1=V1;K2=V2' also works).")
+@environment_options
 @click.option("--timeout", "timeout_mins", type=click.IntRange(min=1), metavar="MINUTES",
               help="Stack creation timeout in minutes.")
+@click.option("--tags", metavar="TAG1,TAG2", help="Tags to give the stack.")
+@click.option("--enable-rollback", is_flag=True, help="Roll back (delete) the stack if the create fails.")
+@click.option("--dry-run", is_flag=True, help="Only show what the create would make.")
 @click.option("--wait", is_flag=True, help="Stream events until the create finishes.")
 @format_options()
 @click.pass_obj
-def create(conn, name, template_file, env_files, parameters, timeout_mins, wait, fmt, columns):
+def create(conn, name, template_file, env_files, parameters, timeout_mins, tags, enable_rollback,
+           dry_run, wait, fmt, columns):
     """Create stack NAME from a template file."""
-    body = stack_body(name, template_file, env_files, parse_parameters(parameters),
-                      timeout_mins)
-    created = conn.client.create_stack(body)
-    if not wait:
-        new = conn.client.get_stack(created["id"])
-        emit(render_record(new, CREATED_FIELDS, fmt, columns))
+    body = stack_body(name, template_file, env_files, parse_parameters(parameters), timeout_mins)
+    if enable_rollback:
+        body["disable_rollback"] = False
+    if tags:
+        body["tags"] = tags
+    if dry_run:
+        preview = conn.client.preview_create(body)
+        emit(render_record(preview, ordered_fields(preview, PREVIEW_FIELDS), fmt, columns))
         return
-    outcome, reason = wait_for(conn.feed({"id": created["id"], "stack_name": name}), "CREATE",
-                               progress_echo(fmt))
-    if outcome == "FAILED":
-        raise CliError(reason or f"stack {name} CREATE_FAILED")
-    show_stack(conn.client.get_stack(created["id"]), fmt, columns)
+    created(conn, body, "CREATE", wait, fmt, columns)
+
+
+@stack.command("adopt")
+@click.argument("name")
+@click.option("--adopt-file", required=True, metavar="FILE",
+              help="The data `stack abandon` printed (template, resources and their ids).")
+@environment_options
+@click.option("--timeout", "timeout_mins", type=click.IntRange(min=1), metavar="MINUTES",
+              help="Stack adopt timeout in minutes.")
+@click.option("--enable-rollback", is_flag=True, help="Roll back the stack if the adopt fails.")
+@click.option("--wait", is_flag=True, help="Stream events until the adopt finishes.")
+@format_options()
+@click.pass_obj
+def adopt(conn, name, adopt_file, env_files, parameters, timeout_mins, enable_rollback, wait,
+          fmt, columns):
+    """Adopt stack NAME: take over the resources an abandoned stack left behind."""
+    text = read_text(adopt_file, "adopt file")
+    data = parse_yaml(text, adopt_file)
+    if not isinstance(data, dict) or not isinstance(data.get("template"), dict):
+        raise CliError(f"{adopt_file}: not what `stack abandon` prints (it has no 'template')")
+    fields = template_fields(None, env_files, parse_parameters(parameters))
+    # Heat reads the template from the adopt data; it is sent on its own too, as a server
+    # that wants a template in every create then finds it. The data's files come along.
+    fields["files"] = {**(data.get("files") or {}), **fields["files"]}
+    body = {"stack_name": name, "template": data["template"], **fields, "adopt_stack_data": text,
+            "disable_rollback": not enable_rollback}
+    if timeout_mins is not None:
+        body["timeout_mins"] = timeout_mins
+    created(conn, body, "ADOPT", wait, fmt, columns)
 
 
 @stack.command("list")
+@click.option("--tags", metavar="TAG1,TAG2", help="Only stacks with these tags (see --tag-mode).")
+@click.option("--tag-mode", type=click.Choice(["any", "not", "not-any"]),
+              help="Match any of the tags, none of them, or not all of them (default: all).")
+@click.option("--nested", is_flag=True, help="Include nested stacks (adds a parent column).")
+@click.option("--hidden", is_flag=True, help="Include hidden stacks.")
+@click.option("--deleted", is_flag=True, help="Include deleted stacks (adds a deletion_time column).")
+@click.option("--property", "properties", multiple=True, metavar="KEY=VALUE",
+              help="Filter on a stack property, such as status=CREATE_COMPLETE (repeatable).")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many stacks.")
+@click.option("--marker", metavar="ID", help="Start after the stack with this id.")
+@click.option("--sort", metavar="KEY[:DIR][,KEY...]", help="Sort keys, with asc or desc.")
 @format_options()
 @click.pass_obj
-def list_(conn, fmt, columns):
+def list_(conn, tags, tag_mode, nested, hidden, deleted, properties, limit, marker, sort, fmt,
+          columns):
     """List stacks."""
-    emit(render_rows(conn.client.list_stacks(), LIST_COLUMNS, fmt, columns))
+    params: dict = {}
+    for item in properties:
+        key, _, value = item.partition("=")
+        if not key or not value:
+            raise CliError(f"--property expects KEY=VALUE, got {item!r}")
+        params.setdefault(key, []).append(value)
+    if tags:
+        params[{"any": "tags_any", "not": "not_tags", "not-any": "not_tags_any"}.get(tag_mode, "tags")] = tags
+    params.update({k: "true" for k, on in (("show_nested", nested), ("show_hidden", hidden),
+                                           ("show_deleted", deleted)) if on})
+    params.update({k: v for k, v in (("limit", limit), ("marker", marker)) if v is not None})
+    if sort:
+        keys = [part.split(":")[0] for part in sort.split(",")]
+        params["sort_keys"] = ",".join(keys)
+        params.update({"sort_dir": part.split(":")[1] for part in sort.split(",") if ":" in part})
+    shown = LIST_COLUMNS + ["parent"] * nested + ["deletion_time"] * deleted
+    emit(render_rows(conn.client.list_stacks(params), shown, fmt, columns))
 
 
 @stack.command("show")
@@ -83,33 +148,12 @@ def show(conn, name_or_id, fmt, columns):
 @click.pass_context
 def delete(ctx, names, wait, yes):
     """Delete stacks; the server deletes in the background unless --wait follows it."""
-    conn = ctx.obj
-    failures: list[str] = []
+    def start(name: str, target: dict) -> str | None:
+        if target.get("stack_status") == "DELETE_COMPLETE":
+            return f"stack {name} is already deleted"
+        ctx.obj.client.delete_stack(target)
+        return None
 
-    def fail(name: str, message: str) -> None:
-        failures.append(name)
-        click.echo(f"ERROR: {name}: {message}" if len(names) > 1 else f"ERROR: {message}",
-                   err=True)
-
-    started = []
-    for name in names:
-        try:
-            target = conn.client.get_stack(name)
-            if target.get("stack_status") == "DELETE_COMPLETE":
-                fail(name, f"stack {name} is already deleted")
-                continue
-            feed = conn.feed(target)
-            if wait:
-                feed.backlog()  # events up to now are history; follow only this delete's
-            conn.client.delete_stack(target)
-        except ApiError as exc:  # one missing stack must not stop the others
-            fail(name, exc.message)
-            continue
-        started.append((name, target, feed))
-    for name, target, feed in started if wait else ():
-        outcome, reason = wait_for(feed, "DELETE", click.echo,
-                                   before_status=target.get("stack_status"))
-        if outcome == "FAILED":
-            fail(name, reason or f"stack {name} DELETE_FAILED")
-    if failures:
+    _, failed = each_stack(ctx, names, start, lambda target: "DELETE" if wait else None, click.echo)
+    if failed:
         ctx.exit(1)

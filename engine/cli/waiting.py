@@ -136,7 +136,7 @@ def wait_for(feed: EventFeed, action: str, echo: Callable[[str], None], *,
             outcome = status_outcome(action, event.get("resource_status"))
             reason = event.get("resource_status_reason") or ""
             if outcome == "FAILED":
-                reason = stack_reason(client, stack) or reason
+                reason = stack_reason(client, stack, event["resource_status"]) or reason
             return outcome, reason
         try:
             current = client.get_stack(stack["id"])
@@ -164,11 +164,13 @@ def drain(feed: EventFeed, echo: Callable[[str], None]) -> None:
         echo(event_line(event))
 
 
-def stack_reason(client: HearthClient, stack: dict) -> str:
+def stack_reason(client: HearthClient, stack: dict, status: str) -> str:
+    """The stack's reason while it is still `status` (a rollback that began since has its own)."""
     try:
-        return client.get_stack(stack["id"]).get("stack_status_reason") or ""
+        current = client.get_stack(stack["id"])
     except ApiError:
         return ""
+    return (current.get("stack_status_reason") or "") if current.get("stack_status") == status else ""
 
 
 def follow(feed: EventFeed, echo: Callable[[dict], None]) -> None:

@@ -70,3 +70,46 @@ def test_template_error_from_the_cli_names_file_line_and_path(server_process, tm
     created = hearth(env, "stack", "create", "bad", "-t", str(template))
     assert created.returncode == 1
     assert "web.yaml:6: resources.web.properties.valu: unknown property 'valu'" in created.stderr
+
+
+VALUES = """heat_template_version: 2018-08-31
+parameters:
+  word: {type: string, default: one}
+resources:
+  value: {type: OS::Heat::Value, properties: {value: {get_param: word}}}
+  salt: {type: OS::Heat::RandomString, properties: {length: 6}}
+outputs:
+  word: {value: {get_attr: [value, value]}}
+"""
+
+
+def test_update_actions_abandon_and_adopt_with_the_cli(server_process, tmp_path):
+    env, _ = server_process
+    template = tmp_path / "values.yaml"
+    template.write_text(VALUES)
+    checked = hearth(env, "template", "validate", "-t", str(template), "-f", "json")
+    assert json.loads(checked.stdout)["Parameters"]["word"]["Default"] == "one", checked.stderr
+    assert hearth(env, "stack", "create", "ops", "-t", str(template), "--wait").returncode == 0
+    preview = hearth(env, "stack", "update", "ops", "--existing", "--parameter", "word=two",
+                     "--dry-run", "-f", "json")
+    assert {(r["change"], r["resource_name"]) for r in json.loads(preview.stdout)} == {
+        ("updated", "value"), ("unchanged", "salt")}, preview.stderr
+    updated = hearth(env, "stack", "update", "ops", "--existing", "--parameter", "word=two", "--wait",
+                     "-f", "json")
+    assert updated.returncode == 0, updated.stderr
+    assert "[ops]: UPDATE_COMPLETE" in updated.stderr
+    assert json.loads(updated.stdout)["outputs"][0]["output_value"] == "two"
+    for verb, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE"),
+                         ("check", "CHECK_COMPLETE")):
+        done = hearth(env, "stack", verb, "ops", "--wait", "-f", "value", "-c", "stack_status")
+        assert (done.returncode, done.stdout) == (0, status + "\n"), done.stderr
+    before = json.loads(hearth(env, "resource", "list", "ops", "-f", "json").stdout)
+    data = tmp_path / "ops.json"
+    assert hearth(env, "stack", "abandon", "ops", "--output-file", str(data)).returncode == 0
+    assert json.loads(hearth(env, "stack", "list", "-f", "json").stdout) == []
+    adopted = hearth(env, "stack", "adopt", "ops2", "--adopt-file", str(data), "--wait")
+    assert adopted.returncode == 0, adopted.stderr
+    after = json.loads(hearth(env, "resource", "list", "ops2", "-f", "json").stdout)
+    assert {r["resource_name"]: r["physical_resource_id"] for r in after} == {
+        r["resource_name"]: r["physical_resource_id"] for r in before}
+    assert hearth(env, "stack", "delete", "ops2", "--wait").returncode == 0

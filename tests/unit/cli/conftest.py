@@ -40,6 +40,7 @@ class FakeHearth:
         self.bodies: list[dict] = []
         self.create_script = self.create_ok
         self.delete_script = self.delete_ok
+        self.scripts: dict = {}  # action -> script, for update and the stack actions
         self.clock = 0
 
     # The scripted engine ----------------------------------------------------------------
@@ -79,6 +80,29 @@ class FakeHearth:
     def delete_purged(self, stack):
         return [(self.event(stack, None, "DELETE_IN_PROGRESS", "Stack DELETE started"), None),
                 (None, "purge")]
+
+    def operation_ok(self, stack, action):
+        return [(self.event(stack, None, f"{action}_IN_PROGRESS", f"Stack {action} started"), None),
+                (self.event(stack, "web", f"{action}_COMPLETE", "state changed"), None),
+                (self.event(stack, None, f"{action}_COMPLETE", f"Stack {action} completed successfully"),
+                 (f"{action}_COMPLETE", f"Stack {action} completed successfully"))]
+
+    def operation_failed(self, stack, action):
+        return [(self.event(stack, None, f"{action}_IN_PROGRESS", f"Stack {action} started"), None),
+                (self.event(stack, "web", f"{action}_FAILED", "it broke"), None),
+                (self.event(stack, None, f"{action}_FAILED", f"Resource {action} failed: it broke"),
+                 (f"{action}_FAILED", f"Resource {action} failed: it broke"))]
+
+    def operation_rolled_back(self, stack, action):
+        failed = self.operation_failed(stack, action)
+        failed[-1] = (failed[-1][0], ("ROLLBACK_IN_PROGRESS", "Stack ROLLBACK started"))
+        return failed + self.operation_ok(stack, "ROLLBACK")
+
+    def start(self, stack, action):
+        """Begin `action` on `stack` with the script `scripts` holds for it (default: success)."""
+        with self.cond:
+            stack["stack_status"] = f"{action}_IN_PROGRESS"
+            self.steps[stack["id"]] = self.scripts.get(action, self.operation_ok)(stack, action)
 
     def advance(self, stack_id):
         """Run the next scripted step of `stack_id`; False when there is none."""
@@ -134,7 +158,9 @@ class FakeHearth:
         def record():
             self.requests.append({"method": request.method, "path": request.path,
                                   "args": request.args.to_dict(),
-                                  "token": request.headers.get("X-Auth-Token")})
+                                  "arglists": request.args.to_dict(flat=False),
+                                  "token": request.headers.get("X-Auth-Token"),
+                                  "body": request.get_json(silent=True)})
 
         @app.post(base)
         def create(project):
@@ -146,7 +172,8 @@ class FakeHearth:
             stack = self.add_stack(body["stack_name"], status="CREATE_IN_PROGRESS",
                                    timeout_mins=body.get("timeout_mins"),
                                    parameters=body["parameters"])
-            self.steps[stack["id"]] = self.create_script(stack)
+            self.steps[stack["id"]] = (self.operation_ok(stack, "ADOPT") if "adopt_stack_data" in body
+                                       else self.create_script(stack))
             return jsonify({"stack": {"id": stack["id"], "links": []}}), 201
 
         @app.get(base)
@@ -188,12 +215,18 @@ class FakeHearth:
         @app.get(f"{base}/<name>/<stack_id>/resources")
         @with_stack
         def resources(stack):
-            return jsonify({"resources": [
-                {"resource_name": "web", "logical_resource_id": "web",
-                 "physical_resource_id": "web-phys", "resource_type": "OS::Heat::None",
-                 "resource_status": "CREATE_COMPLETE", "resource_status_reason": "state changed",
-                 "creation_time": "2026-11-22T04:30:02Z", "updated_time": None,
-                 "required_by": []}]})
+            def row(name, stack_name, stack_id):
+                link = f"http://fake/v1/admin/stacks/{stack_name}/{stack_id}"
+                return {"resource_name": name, "logical_resource_id": name,
+                        "physical_resource_id": f"{name}-phys", "resource_type": "OS::Heat::None",
+                        "resource_status": "CREATE_COMPLETE", "resource_status_reason": "state changed",
+                        "creation_time": "2026-11-22T04:30:02Z", "updated_time": None,
+                        "required_by": [], "links": [{"href": f"{link}/resources/{name}", "rel": "self"},
+                                                     {"href": link, "rel": "stack"}]}
+            rows = [row("web", stack["stack_name"], stack["id"])]
+            if int(request.args.get("nested_depth", 0)):
+                rows.append(row("inner", f"{stack['stack_name']}-web-x1", "nested-id"))
+            return jsonify({"resources": rows})
 
         @app.get(f"{base}/<name>/<stack_id>/resources/<resource>")
         @with_stack
@@ -225,7 +258,57 @@ class FakeHearth:
                     return jsonify({"output": o})
             return envelope(404, f"The Output ({key}) could not be found.", "NotFound")
 
+        self.operation_routes(app, base, with_stack)
         return app
+
+    def operation_routes(self, app, base, with_stack):
+        """Update, previews, actions, abandon, the stored parts, mark unhealthy and signal."""
+        one = f"{base}/<name>/<stack_id>"
+
+        @app.route(one, methods=["PUT", "PATCH"])
+        @with_stack
+        def update(stack):
+            self.start(stack, "UPDATE")
+            return "", 202
+
+        @app.route(f"{one}/preview", methods=["PUT", "PATCH"])
+        @with_stack
+        def preview_update(stack):
+            web = {"resource_name": "web", "resource_type": "OS::Heat::None"}
+            return jsonify({"resource_changes": {"added": [], "deleted": [], "replaced": [],
+                                                 "unchanged": [], "updated": [web]}})
+
+        @app.post(f"{base}/preview")
+        def preview_create(project):
+            body = request.get_json()
+            return jsonify({"stack": {"id": "None", "stack_name": body["stack_name"],
+                                      "resources": [{"resource_name": "web"}]}})
+
+        @app.post(f"{one}/actions")
+        @with_stack
+        def action(stack):
+            (name,) = request.get_json()
+            self.start(stack, {"cancel_update": "ROLLBACK", "cancel_without_rollback": "UPDATE"}.get(
+                name, name.upper()))
+            return "", 200
+
+        @app.delete(f"{one}/abandon")
+        @with_stack
+        def abandon(stack):
+            with self.cond:
+                self.gone.add(stack["id"])
+            return jsonify({"id": stack["id"], "name": stack["stack_name"], "resources": {}})
+
+        @app.get(f"{one}/<any(environment, files, template):part>")
+        @with_stack
+        def part(stack, part):
+            return jsonify(stack.get(part) or {})
+
+        @app.route(f"{one}/resources/<resource>", methods=["PATCH"])
+        @app.post(f"{one}/resources/<resource>/signal")
+        @with_stack
+        def resource_change(stack, resource):
+            return "", 200
 
     def events_after(self, stack_id, args):
         marker, limit = args.get("marker"), int(args.get("limit", 0))

@@ -310,3 +310,12 @@ def test_server_metadata_changes_in_place_and_reaches_the_server_document(servic
     assert new_doc["colour"] == "green" and new_version > version
     assert new_doc["os-collect-config"] == doc["os-collect-config"]
     assert resources(service, stack_id)["server"]["physical_resource_id"] == server_id
+
+
+def test_adopt_takes_the_template_from_the_abandon_data(service):
+    stack_id = create(service, "heatadopt", V1)
+    settle(service, stack_id)
+    data = service.abandon_stack("admin", stack_id)
+    adopted = service.create_stack("admin", {"stack_name": "heatadopted", "adopt_stack_data": data})["id"]
+    assert settle(service, adopted)["stack_status"] == "ADOPT_COMPLETE"
+    assert outputs(service, adopted)["word"] == "one"

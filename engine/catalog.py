@@ -1,0 +1,338 @@
+"""What this installation offers, in the shapes of Heat's v1 API: resource types with their schemas
+and generated provider templates, template versions with their functions, template validation.
+
+Read from the registries (`engine.resources.types()`, `engine.template.versions`,
+`engine.template.functions`); nothing here touches a store or a stack.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engine.errors import InvalidRequest, NotFound, TemplateError
+from engine.resources.base import Resource
+from engine.resources.schema import Prop
+from engine.stacks import Definition, build_environment
+from engine.template import Template, cfn, merge_environments, parse_template
+from engine.template import functions as template_functions
+from engine.template.cfn_sections import FORMATS as CFN_FORMATS
+from engine.template.environment import is_template_name
+from engine.template.parameters import ParameterSchema, checked_value
+from engine.template.versions import VERSIONS, canonical_version
+
+SUPPORT_STATUSES = ("UNKNOWN", "SUPPORTED", "DEPRECATED", "UNSUPPORTED", "HIDDEN")
+TEMPLATE_TYPES = ("cfn", "hot")
+HOT_KEY = "heat_template_version."
+MAX_NESTING = 5  # Heat's default max_nested_stack_depth
+PARAMETER_TYPES = {"string": "String", "number": "Number", "json": "Json",
+                   "comma_delimited_list": "CommaDelimitedList", "boolean": "Boolean"}
+# A property type and the parameter type a generated provider template declares for it. HOT
+# has no parameter type for "any"; json is the one that passes maps and lists through.
+HOT_PARAMETER = {"string": "string", "integer": "number", "number": "number",
+                 "boolean": "boolean", "map": "json", "list": "comma_delimited_list", "any": "json"}
+CFN_PARAMETER = {"string": "String", "integer": "Number", "number": "Number",
+                 "boolean": "Boolean", "map": "Json", "list": "CommaDelimitedList", "any": "Json"}
+_LENGTH_TYPES = ("string", "list", "map")
+
+
+# Resource types ---------------------------------------------------------------------------
+
+def description(cls: type) -> str:
+    """The class's own docstring (not one inherited), as the docs show it."""
+    doc = cls.__dict__.get("__doc__")
+    return inspect.cleandoc(doc) if doc else "No description available"
+
+
+def support_status(cls: type[Resource]) -> dict[str, Any]:
+    """Heat's support_status map; a type may declare `support_status` as such a map."""
+    declared = getattr(cls, "support_status", None) or {}
+    return {"status": declared.get("status", "SUPPORTED"), "version": declared.get("version"),
+            "message": declared.get("message"), "previous_status": declared.get("previous_status")}
+
+
+def list_types(types: Mapping[str, type[Resource]], *, name: str | None = None,
+               version: str | None = None, status: str | None = None,
+               with_description: bool = False) -> list:
+    """Type names (or {resource_type, description}) in name order. `name` is a regular
+    expression matched at the start, as in Heat; one that does not compile matches nothing."""
+    if status is not None and status not in SUPPORT_STATUSES:
+        raise InvalidRequest(f"support_status must be one of: {', '.join(SUPPORT_STATUSES)}")
+
+    def wanted(type_name: str, cls: type[Resource]) -> bool:
+        shown = support_status(cls)
+        if shown["status"] == "HIDDEN" or status is not None and shown["status"] != status:
+            return False
+        if version is not None and shown["version"] != version:
+            return False
+        try:
+            return name is None or re.match(name, type_name) is not None
+        except re.error:
+            return False
+
+    names = sorted(n for n, cls in types.items() if wanted(n, cls))
+    if with_description:
+        return [{"resource_type": n, "description": description(types[n])} for n in names]
+    return names
+
+
+def _type(types: Mapping[str, type[Resource]], type_name: str) -> type[Resource]:
+    cls = types.get(type_name)
+    if cls is None or support_status(cls)["status"] == "HIDDEN":
+        raise NotFound(f"resource type '{type_name}' not found (GET /resource_types lists them)")
+    return cls
+
+
+def property_schema(prop: Prop) -> dict[str, Any]:
+    """One property as Heat shows it: type, description, default, schema, required,
+    constraints, update_allowed, immutable."""
+    shown: dict[str, Any] = {"type": prop.type, "description": prop.description}
+    if prop.default is not None:
+        shown["default"] = prop.default
+    if prop.item is not None:
+        shown["schema"] = {"*": property_schema(prop.item)}
+    elif prop.fields:
+        shown["schema"] = {key: property_schema(field) for key, field in prop.fields.items()}
+    shown["required"] = prop.required
+    if constraints := _constraints(prop):
+        shown["constraints"] = constraints
+    shown["update_allowed"] = prop.update_allowed
+    shown["immutable"] = False
+    return shown
+
+
+def _constraints(prop: Prop) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if prop.min is not None or prop.max is not None:
+        bounds = {k: v for k, v in (("min", prop.min), ("max", prop.max)) if v is not None}
+        out.append({"length" if prop.type in _LENGTH_TYPES else "range": bounds})
+    if prop.allowed:
+        out.append({"allowed_values": list(prop.allowed)})
+    return out
+
+
+def resource_schema(types: Mapping[str, type[Resource]], type_name: str, *,
+                    with_description: bool = False) -> dict[str, Any]:
+    cls = _type(types, type_name)
+    shown = {
+        "resource_type": type_name,
+        "properties": {} if cls.open_properties else {
+            name: property_schema(prop) for name, prop in cls.properties_schema.items()},
+        "attributes": {name: {"description": text} for name, text in cls.attributes_schema.items()},
+        "support_status": support_status(cls),
+    }
+    if with_description:
+        shown["description"] = description(cls)
+    return shown
+
+
+def provider_template(types: Mapping[str, type[Resource]], type_name: str,
+                      template_type: str = "cfn") -> dict[str, Any]:
+    """Heat's generated template: each property a parameter, each attribute an output."""
+    if template_type not in TEMPLATE_TYPES:
+        raise InvalidRequest(f"template_type must be one of: {', '.join(TEMPLATE_TYPES)}")
+    cls = _type(types, type_name)
+    hot = template_type == "hot"
+    props = {} if cls.open_properties else cls.properties_schema
+    name = cls.__name__
+    parameters = {key: (_hot_parameter if hot else _cfn_parameter)(prop) for key, prop in props.items()}
+    properties = {key: ({"get_param": key} if hot else
+                        {"Fn::Split": [",", {"Ref": key}]} if prop.type == "list" else {"Ref": key})
+                  for key, prop in props.items()}
+    outputs = {key: ({"description": text, "value": {"get_attr": [name, key]}} if hot else
+                     {"Description": text, "Value": {"Fn::GetAtt": [name, key]}})
+               for key, text in cls.attributes_schema.items()}
+    if hot:
+        return {"heat_template_version": "2016-10-14", "description": f"Initial template of {name}",
+                "parameters": parameters, "resources": {name: {"type": type_name, "properties": properties}},
+                "outputs": outputs}
+    return {"HeatTemplateFormatVersion": "2012-12-12", "Description": f"Initial template of {name}",
+            "Parameters": parameters, "Resources": {name: {"Type": type_name, "Properties": properties}},
+            "Outputs": outputs}
+
+
+def _hot_parameter(prop: Prop) -> dict[str, Any]:
+    shown: dict[str, Any] = {"type": HOT_PARAMETER[prop.type]}
+    if prop.description:
+        shown["description"] = prop.description
+    if prop.default is not None:
+        shown["default"] = prop.default
+    if constraints := _constraints(prop):
+        shown["constraints"] = constraints
+    return shown
+
+
+def _cfn_parameter(prop: Prop) -> dict[str, Any]:
+    shown: dict[str, Any] = {"Type": CFN_PARAMETER[prop.type]}
+    if prop.description:
+        shown["Description"] = prop.description
+    if prop.default is not None:
+        shown["Default"] = prop.default
+    words = ("MinLength", "MaxLength") if prop.type in _LENGTH_TYPES else ("MinValue", "MaxValue")
+    for word, bound in zip(words, (prop.min, prop.max)):
+        if bound is not None:
+            shown[word] = bound
+    if prop.allowed:
+        shown["AllowedValues"] = list(prop.allowed)
+    if prop.type == "boolean":
+        shown["AllowedValues"] = ["True", "true", "False", "false"]
+    return shown
+
+
+# Template versions and functions -----------------------------------------------------------
+
+def template_versions() -> list[dict[str, Any]]:
+    """Each template version Heat lists, in its order: the CFN formats, then each HOT version
+    by its date with the release names that stand for it as aliases."""
+    cfn_versions = [{"version": f"{key}.{value}", "type": "cfn", "aliases": []}
+                    for key, value in CFN_FORMATS.items()]
+    hot_versions = [{"version": HOT_KEY + date, "type": "hot",
+                     "aliases": [HOT_KEY + name for name, canonical in VERSIONS.items()
+                                 if canonical == date and name != date]}
+                    for date in sorted(set(VERSIONS.values()))]
+    return sorted(cfn_versions, key=lambda v: v["version"]) + hot_versions
+
+
+def function_list(version_key: str, *, with_condition: bool = False) -> list[dict[str, str]]:
+    """The functions a template of `version_key` may call (`heat_template_version.<date or
+    name>`, `AWSTemplateFormatVersion.2010-09-09`, ...), with the condition functions too."""
+    key, _, value = version_key.partition(".")
+    date = canonical_version(value) if key + "." == HOT_KEY else None
+    if date is not None:
+        table = dict(template_functions.functions_for(date))
+        conditions = template_functions.condition_functions_for(date)
+    elif CFN_FORMATS.get(key) == value:
+        table, conditions = dict(cfn.FUNCTIONS[value]), cfn.CONDITION_FUNCTIONS
+    else:
+        raise NotFound(f"template version '{version_key}' not found (GET /template_versions lists them)")
+    if with_condition:
+        table.update(conditions)
+    return [{"functions": name, "description": _summary(name, table[name])} for name in sorted(table)]
+
+
+def _summary(name: str, function: Any) -> str:
+    """The first line of the function's docstring, without a leading `name (since ...):`."""
+    lines = (inspect.getdoc(function) or "").strip().splitlines()
+    text = lines[0] if lines else ""
+    head, sep, rest = text.partition(": ")
+    if sep and head.split()[:1] == [name]:
+        text = rest
+    return text[:1].upper() + text[1:]
+
+
+# Template validation ----------------------------------------------------------------------
+
+def validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool = False) -> dict:
+    """Heat's validate answer: Description, Parameters, ParameterGroups, NestedParameters
+    (with `show_nested`) and Environment. Values may be missing; a value given is checked.
+    `check` checks the resources (types, properties, attributes) and raises as create does."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    source, files = body.get("template"), body.get("files") or {}
+    if not isinstance(source, (str, dict)) or not source:
+        raise InvalidRequest("the request needs a 'template': the template text or object")
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise InvalidRequest("'files' must map file names to their text")
+    parameters, env_files = body.get("parameters") or {}, body.get("environment_files") or []
+    if not isinstance(parameters, dict):
+        raise InvalidRequest("'parameters' must be a map of parameter names to values")
+    if not isinstance(env_files, list):
+        raise InvalidRequest("'environment_files' must be a list of names in 'files'")
+    # Heat's order: the request's environment, then its parameters, then environment files.
+    environment = build_environment(body.get("environment") or {}, [], files)
+    environment.parameters.update(parameters)
+    if env_files:
+        environment = merge_environments([environment, build_environment({}, env_files, files)])
+    template = parse_template(source, filename=body.get("template_name") or "template", files=files)
+    shown = {"Description": template.description or "No description",
+             "Parameters": parameter_views(template, environment.parameters,
+                                           environment.parameter_defaults)}
+    check(Definition(template, environment, {}, files))
+    if template.parameter_groups:
+        shown["ParameterGroups"] = template.parameter_groups
+    if show_nested and (nested := nested_parameters(template, environment, files)):
+        shown["NestedParameters"] = nested
+    shown["Environment"] = {
+        "parameters": environment.parameters, "parameter_defaults": environment.parameter_defaults,
+        "resource_registry": {"resources": {}, **environment.resource_registry},
+        "encrypted_param_names": [], "event_sinks": [], "parameter_merge_strategies": {}}
+    return shown
+
+
+def parameter_views(template: Template, values: Mapping[str, Any],
+                    defaults: Mapping[str, Any]) -> dict[str, dict]:
+    """Each declared parameter as Heat's validate shows it; a given value must be valid."""
+    for name in values:
+        if name not in template.parameters:
+            raise template.error(f"parameter '{name}' is not defined in the template",
+                                 ("parameters", name))
+    # Defaults as written (a list's "a,b" stays text, as Heat shows it); CFN spells them capitalised.
+    declared = template.raw.get("parameters") or template.raw.get("Parameters") or {}
+    views = {}
+    for name, schema in template.parameters.items():
+        if values.get(name) is not None:
+            try:
+                checked_value(schema, values[name], ("parameters", name))
+            except TemplateError as error:
+                raise template.error(error.reason, error.path) from None
+        written = declared.get(name) or {}
+        default = defaults.get(name, written.get("default", written.get("Default")))
+        views[name] = parameter_view(schema, values.get(name), default)
+    return views
+
+
+def parameter_view(schema: ParameterSchema, value: Any, default: Any) -> dict[str, Any]:
+    shown: dict[str, Any] = {"Type": PARAMETER_TYPES[schema.type], "Description": schema.description,
+                             "NoEcho": "true" if schema.hidden else "false",
+                             "Label": schema.label or schema.name}
+    if default is not None:
+        shown["Default"] = default
+    if value:
+        shown["Value"] = value
+    if schema.tags:
+        shown["Tags"] = list(schema.tags)
+    words = {"length": ("MinLength", "MaxLength"), "range": ("MinValue", "MaxValue"),
+             "modulo": ("Step", "Offset")}
+    notes = []
+    for constraint in schema.constraints:
+        if constraint.kind in words:
+            shown.update({word: bound for word, bound in zip(words[constraint.kind], constraint.spec)
+                          if bound is not None})
+        else:
+            key = {"allowed_values": "AllowedValues", "allowed_pattern": "AllowedPattern",
+                   "custom_constraint": "CustomConstraint"}[constraint.kind]
+            shown[key] = list(constraint.spec) if key == "AllowedValues" else constraint.spec
+        if constraint.description:
+            notes.append(constraint.description)
+    if notes:
+        shown["ConstraintDescription"] = " ".join(notes)
+    return shown
+
+
+def nested_parameters(template: Template, environment, files: Mapping[str, str],
+                      depth: int = 1) -> dict[str, dict]:
+    """For each resource that is a template in `files`: its type, description and parameters
+    (valued by the resource's literal properties), and its own nested parameters."""
+    result = {}
+    for name, resource in template.resources.items():
+        actual = environment.resolve_type(name, resource.type)
+        if not is_template_name(actual) or actual not in files:
+            continue
+        if depth > MAX_NESTING:
+            raise template.error(f"templates are nested more than {MAX_NESTING} levels deep",
+                                 ("resources", name, "type"))
+        nested = parse_template(files[actual], filename=actual, files=files)
+        values = {k: v for k, v in resource.properties.items() if not _is_call(v)}
+        entry = {"Type": resource.type, "Description": nested.description or "No description",
+                 "Parameters": parameter_views(nested, values, environment.parameter_defaults)}
+        if nested.parameter_groups:
+            entry["ParameterGroups"] = nested.parameter_groups
+        if deeper := nested_parameters(nested, environment, files, depth + 1):
+            entry["NestedParameters"] = deeper
+        result[name] = entry
+    return result
+
+
+def _is_call(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1

@@ -1,0 +1,80 @@
+"""A stack's resources (list, show, mark unhealthy, signal), events and outputs, under
+`/v1/<project>/stacks/<name>/<id>/` (nested in the orchestration blueprint)."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from engine.errors import InvalidRequest
+from metadata_server.requests_ import int_arg, json_body, service
+from metadata_server.v1_request import as_bool, bool_arg, filter_args, object_body, stack_id
+
+blueprint = Blueprint("orchestration_resources", __name__, url_prefix="/stacks/<name>/<uuid:uuid>")
+RESOURCE_FILTERS = ("type", "status", "name", "action", "id", "physical_resource_id")
+MARK_KEYS = ("mark_unhealthy", "resource_status_reason")
+
+
+@blueprint.get("/resources")
+def list_resources(project: str, name: str, uuid):
+    unknown = sorted(set(request.args) - set(RESOURCE_FILTERS) - {"nested_depth", "with_detail"})
+    if unknown:
+        raise InvalidRequest(f"unknown query parameters {', '.join(unknown)} (filters: "
+                             f"{', '.join(RESOURCE_FILTERS)}; also nested_depth, with_detail)")
+    resources = service().list_resources(
+        project, stack_id(project, name, uuid), nested_depth=int_arg("nested_depth", 0),
+        with_detail=bool_arg("with_detail"), filters=filter_args(RESOURCE_FILTERS) or None)
+    return jsonify({"resources": resources})
+
+
+@blueprint.get("/resources/<resource>")
+def show_resource(project: str, name: str, uuid, resource: str):
+    return jsonify({"resource": service().show_resource(project, stack_id(project, name, uuid), resource)})
+
+
+@blueprint.patch("/resources/<resource>")
+def mark_unhealthy(project: str, name: str, uuid, resource: str):
+    """Heat's `{"mark_unhealthy": true, "resource_status_reason": "..."}`."""
+    body = object_body()
+    unknown = sorted(set(body) - set(MARK_KEYS))
+    if unknown or "mark_unhealthy" not in body:
+        raise InvalidRequest("the body takes 'mark_unhealthy' (required, a boolean) and "
+                             "'resource_status_reason'" + (f", not {', '.join(unknown)}" if unknown else ""))
+    reason = body.get("resource_status_reason") or ""
+    if not isinstance(reason, str):
+        raise InvalidRequest("'resource_status_reason' must be a string")
+    service().mark_unhealthy(project, stack_id(project, name, uuid), resource,
+                             as_bool("mark_unhealthy", body["mark_unhealthy"]), reason)
+    return "", 200
+
+
+@blueprint.post("/resources/<resource>/signal")
+def signal_resource(project: str, name: str, uuid, resource: str):
+    """Any JSON (or nothing) is the signal's details; `{"unset_hook": "pre-create"}` clears a
+    breakpoint."""
+    details = json_body(service().runtime.config.max_signal_bytes, allow_empty=True)
+    service().signal_resource(project, stack_id(project, name, uuid), resource, details)
+    return "", 200
+
+
+@blueprint.get("/events")
+@blueprint.get("/resources/<resource>/events")
+def list_events(project: str, name: str, uuid, resource: str | None = None):
+    events = service().list_events(project, stack_id(project, name, uuid),
+                                   marker=request.args.get("marker"), limit=int_arg("limit", None, 1),
+                                   sort_dir=request.args.get("sort_dir", "asc"),
+                                   wait=int_arg("wait", 0) or 0, resource=resource)
+    return jsonify({"events": events})
+
+
+@blueprint.get("/resources/<resource>/events/<event_id>")
+def show_event(project: str, name: str, uuid, resource: str, event_id: str):
+    return jsonify({"event": service().show_event(project, stack_id(project, name, uuid), resource, event_id)})
+
+
+@blueprint.get("/outputs")
+def list_outputs(project: str, name: str, uuid):
+    return jsonify({"outputs": service().list_outputs(project, stack_id(project, name, uuid))})
+
+
+@blueprint.get("/outputs/<key>")
+def show_output(project: str, name: str, uuid, key: str):
+    return jsonify({"output": service().show_output(project, stack_id(project, name, uuid), key)})

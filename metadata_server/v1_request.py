@@ -1,0 +1,60 @@
+"""What the v1 views read from a request: the stack a `{name}/{id}` path names, and Heat's
+boolean, list and filter query parameters, each refused with a 400 that names it."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from engine.errors import InvalidRequest, NotFound
+from metadata_server.requests_ import json_body, service
+
+# Heat's strict booleans (oslo strutils.bool_from_string with strict=True).
+TRUE = ("1", "t", "true", "on", "y", "yes")
+FALSE = ("0", "f", "false", "off", "n", "no")
+
+
+def stack_id(project: str, name: str, uuid) -> str:
+    """The id of the stack `{name}/{uuid}`; 404 when the name is not that stack's."""
+    stack = service().find_stack(project, str(uuid), by_id_only=True)
+    if stack.name != name:
+        raise NotFound(f"stack '{name}/{uuid}' not found")
+    return stack.id
+
+
+def as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE or text in FALSE:
+        return text in TRUE
+    raise InvalidRequest(f"'{name}' must be a boolean ({', '.join(TRUE + FALSE)}), not {value!r}")
+
+
+def bool_arg(name: str, default: bool = False) -> bool:
+    raw = request.args.get(name)
+    return default if raw is None or raw == "" else as_bool(name, raw)
+
+
+def list_arg(name: str) -> list[str] | None:
+    """A comma-separated (or repeated) query parameter as a list, or None when absent."""
+    if name not in request.args:
+        return None
+    return [item.strip() for raw in request.args.getlist(name) for item in raw.split(",") if item.strip()]
+
+
+def filter_args(keys: tuple[str, ...]) -> dict[str, str | list[str]]:
+    """Heat's "mixed" filters: one value as a string, a repeated key as a list."""
+    found = {}
+    for key in keys:
+        values = request.args.getlist(key)
+        if values:
+            found[key] = values[0] if len(values) == 1 else values
+    return found
+
+
+def object_body(limit: int | None = None) -> dict:
+    body = json_body(limit)
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return body
