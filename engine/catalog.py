@@ -203,7 +203,7 @@ def function_list(version_key: str, *, with_condition: bool = False) -> list[dic
         table = dict(template_functions.functions_for(date))
         conditions = template_functions.condition_functions_for(date)
     elif CFN_FORMATS.get(key) == value:
-        table, conditions = dict(cfn.FUNCTIONS[value]), cfn.CONDITION_FUNCTIONS
+        table, conditions = dict(cfn.FUNCTIONS[value]), dict(cfn.CONDITION_FUNCTIONS[value])
     else:
         raise NotFound(f"template version '{version_key}' not found (GET /template_versions lists them)")
     if with_condition:

@@ -237,3 +237,10 @@ def test_validate_describes_a_cfn_template_too():
     assert answer["Parameters"]["Size"] == {"Type": "Number", "Description": "", "NoEcho": "false",
                                             "Label": "Size", "Default": 3, "MinValue": 1,
                                             "ConstraintDescription": "at least one"}
+
+
+def test_cfn_condition_functions_are_listed_by_name():
+    from engine import catalog
+    names = {f["functions"] for f in catalog.function_list("AWSTemplateFormatVersion.2010-09-09",
+                                                           with_condition=True)}
+    assert {"Fn::Equals", "Fn::If", "Ref"} <= names and "2010-09-09" not in names
