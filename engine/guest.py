@@ -137,8 +137,11 @@ class GuestService:
         config = session.get(SoftwareConfig, entry_id)
         deployment = session.get(Deployment, config.deployment_id, with_for_update=True) \
             if config and config.deployment_id else None
-        if not auth.presigned and (deployment is None or credential.kind != "server"
-                                   or credential.subject_id != deployment.server_id):
+        # A server's credential reaches its deployments; a deployment's own (HEAT_SIGNAL's
+        # password) reaches that deployment only.
+        owner = {"server": deployment.server_id, "deployment": deployment.id} if deployment else {}
+        if not auth.presigned and (credential.kind not in owner
+                                   or credential.subject_id != owner[credential.kind]):
             # The same answer whether the run is unknown or someone else's: no probing.
             raise Forbidden("this credential does not grant access to that deployment")
         if deployment is None:

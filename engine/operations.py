@@ -115,12 +115,12 @@ class Operations:
         return {"resource_changes": changes}
 
     def _change_kind(self, definition: Definition, name: str, row: Resource, resolver) -> str:
-        if row.status == "FAILED":
-            return "replaced"
         template = definition.template
         resource = template.resources[name]
         try:
             cls = definition.resource_class(self.types, name)
+            if row.status == "FAILED" or cls.replace_on_every_update:
+                return "replaced"
             properties = cls.check_properties(template.resolve(resource.properties, resolver,
                                                                ("resources", name, "properties")))
             metadata = template.resolve(resource.metadata, resolver, ("resources", name, "metadata"))

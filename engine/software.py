@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,10 @@ from engine.store.models import Deployment, Server, SoftwareConfig
 
 INPUT_TYPES = ("String", "Number", "CommaDelimitedList", "Json", "Boolean")
 SIGNAL_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "ZAQAR_SIGNAL", "NO_SIGNAL")
+# The verb heat-config-notify uses on deploy_signal_id: Heat's POST for CFN, PUT for a Swift
+# temp URL; Hearth's route takes either, so HEAT/ZAQAR (which Heat gives no URL) use POST.
+SIGNAL_VERBS = {"CFN_SIGNAL": "POST", "TEMP_URL_SIGNAL": "PUT", "HEAT_SIGNAL": "POST", "ZAQAR_SIGNAL": "POST"}
+CREDENTIAL_TRANSPORTS = ("HEAT_SIGNAL", "ZAQAR_SIGNAL")
 ACTIONS = ("CREATE", "UPDATE", "DELETE", "SUSPEND", "RESUME")
 OUTPUT_KEYS = ("deploy_stdout", "deploy_stderr", "deploy_status_code")
 
@@ -75,7 +80,15 @@ def derived_inputs(source: SoftwareConfig | None, input_values: dict, base: list
 
 
 def deploy_inputs(*, server_id: str, action: str, stack_name: str, stack_id: str, resource_name: str,
-                  transport: str, signal_url: str | None) -> list[tuple[str, str, Any]]:
+                  transport: str, signal_url: str | None,
+                  principal: "SignalPrincipal | None" = None) -> list[tuple[str, str, Any]]:
+    """The deploy_* inputs in Heat's order, then what Hearth adds for the transport.
+
+    CFN_SIGNAL and TEMP_URL_SIGNAL carry the signal URL and verb, as in Heat. HEAT_SIGNAL and
+    ZAQAR_SIGNAL carry Heat's credential inputs (from `principal`; ZAQAR_SIGNAL also the queue)
+    and then, because Hearth serves no Keystone or Zaqar, the signal URL and verb too: an agent
+    (heat-config-notify included) signals through `deploy_signal_id` whatever the transport.
+    """
     base = [
         ("deploy_server_id", "ID of the server being deployed to", server_id),
         ("deploy_action", "Name of the current action being deployed", action),
@@ -85,10 +98,77 @@ def deploy_inputs(*, server_id: str, action: str, stack_name: str, stack_id: str
         ("deploy_signal_transport", "How the server should signal to heat with the deployment output values.",
          transport),
     ]
-    if transport != "NO_SIGNAL" and signal_url:
-        base += [("deploy_signal_id", "ID of signal to use for signaling output values", signal_url),
-                 ("deploy_signal_verb", "HTTP verb to use for signaling output values", "POST")]
-    return base
+    if transport == "NO_SIGNAL" or not signal_url:
+        return base
+    signal = [("deploy_signal_id", "ID of signal to use for signaling output values", signal_url),
+              ("deploy_signal_verb", "HTTP verb to use for signaling output values", SIGNAL_VERBS[transport])]
+    if transport not in CREDENTIAL_TRANSPORTS:
+        return base + signal
+    if principal is None:
+        raise ValueError(f"{transport} needs the deployment's signal principal")
+    base += [
+        ("deploy_auth_url", "URL for API authentication", principal.auth_url),
+        ("deploy_username", "Username for API authentication", principal.username),
+        ("deploy_user_id", "User ID for API authentication", principal.user_id),
+        ("deploy_password", "Password for API authentication", principal.password),
+        ("deploy_project_id", "ID of project for API authentication", principal.project_id),
+    ]
+    if transport == "ZAQAR_SIGNAL":
+        base.append(("deploy_queue_id", "ID of queue to use for signaling output values", principal.queue_id))
+    return base + signal
+
+
+@dataclass(frozen=True)
+class SignalPrincipal:
+    """What HEAT_SIGNAL and ZAQAR_SIGNAL hand the guest in place of a Keystone stack user.
+
+    `password` is a guest credential for this one deployment (a bearer secret, stored hashed);
+    `auth_url` is the guest API root it is presented to; `user_id` is the credential's id.
+    """
+
+    auth_url: str
+    username: str
+    user_id: str
+    password: str
+    project_id: str
+    queue_id: str
+
+
+def signal_path(entry_id: str) -> str:
+    """The guest route a derived config's signal goes to (native and pre-signed alike)."""
+    return f"/guest/v1/deployments/{entry_id}/signal"
+
+
+def component_actions(config: Any) -> set[str]:
+    """The actions a `component` config has an entry for (Heat triggers on these alone)."""
+    configs = config.get("configs") if isinstance(config, dict) else None
+    actions: set[str] = set()
+    for entry in configs or []:
+        if isinstance(entry, dict):
+            actions.update(entry.get("actions") or [])
+    return actions
+
+
+class MissingInput(LookupError):
+    """A structured config asks for an input that has no value (input_values_validate: STRICT)."""
+
+
+def substitute_inputs(snippet: Any, values: dict[str, Any], input_key: str = "get_input",
+                      strict: bool = False) -> Any:
+    """Heat's structured-config substitution: every map whose only key is `input_key` with a
+    string argument becomes that input's value (null if it has none, MissingInput when
+    `strict`); other maps and lists are walked; scalars pass through."""
+    if isinstance(snippet, dict):
+        if len(snippet) == 1:
+            key, name = next(iter(snippet.items()))
+            if key == input_key and isinstance(name, str):
+                if strict and name not in values:
+                    raise MissingInput(name)
+                return values.get(name)
+        return {k: substitute_inputs(v, values, input_key, strict) for k, v in snippet.items()}
+    if isinstance(snippet, list):
+        return [substitute_inputs(v, values, input_key, strict) for v in snippet]
+    return snippet
 
 
 def push_metadata(session: Session, server_id: str) -> tuple[int, dict] | None:

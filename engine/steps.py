@@ -72,7 +72,7 @@ class Steps:
         digests = self._digests(instance)
         old = snap.engine.get("digests") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
-        unhealthy = snap.status == "FAILED"
+        unhealthy = snap.status == "FAILED" or snap.cls.replace_on_every_update
         if not changed and not unhealthy:
             snap.status = "COMPLETE"
             run.cleared(snap.name)

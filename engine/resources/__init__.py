@@ -5,8 +5,17 @@ from engine.resources.base import Done, Resource, ResourceState, Waiting
 
 
 def types() -> dict[str, type[Resource]]:
+    from engine.resources.aws_wait import CfnWaitCondition, CfnWaitConditionHandle
+    from engine.resources.heat_component import SoftwareComponent
+    from engine.resources.deployment_group import (
+        SoftwareDeploymentGroup, SoftwareDeployments, StructuredDeploymentGroup, StructuredDeployments)
+    from engine.resources.group import ResourceGroup
     from engine.resources.heat_deployment import SoftwareDeployment
+    from engine.resources.heat_stack import CfnStack, HeatStack
+    from engine.resources.heat_multipart import CloudConfig, MultipartMime
     from engine.resources.heat_software import SoftwareConfig
+    from engine.resources.heat_structured import StructuredConfig, StructuredDeployment
+    from engine.resources.heat_update_wait import UpdateWaitConditionHandle
     from engine.resources.heat_value import NoneResource, RandomString, Value
     from engine.resources.heat_wait import WaitCondition, WaitConditionHandle
     from engine.resources.server import DeployedServer, Server
@@ -16,8 +25,23 @@ def types() -> dict[str, type[Resource]]:
         "OS::Heat::RandomString": RandomString,
         "OS::Heat::SoftwareConfig": SoftwareConfig,
         "OS::Heat::SoftwareDeployment": SoftwareDeployment,
+        "OS::Heat::StructuredConfig": StructuredConfig,
+        "OS::Heat::StructuredDeployment": StructuredDeployment,
+        "OS::Heat::SoftwareComponent": SoftwareComponent,
+        "OS::Heat::CloudConfig": CloudConfig,
+        "OS::Heat::MultipartMime": MultipartMime,
         "OS::Heat::WaitConditionHandle": WaitConditionHandle,
         "OS::Heat::WaitCondition": WaitCondition,
+        "OS::Heat::UpdateWaitConditionHandle": UpdateWaitConditionHandle,
+        "AWS::CloudFormation::WaitConditionHandle": CfnWaitConditionHandle,
+        "AWS::CloudFormation::WaitCondition": CfnWaitCondition,
+        "OS::Heat::Stack": HeatStack,
+        "AWS::CloudFormation::Stack": CfnStack,
+        "OS::Heat::ResourceGroup": ResourceGroup,
+        "OS::Heat::SoftwareDeploymentGroup": SoftwareDeploymentGroup,
+        "OS::Heat::StructuredDeploymentGroup": StructuredDeploymentGroup,
+        "OS::Heat::SoftwareDeployments": SoftwareDeployments,
+        "OS::Heat::StructuredDeployments": StructuredDeployments,
         "OS::Nova::Server": Server,
         "OS::Heat::DeployedServer": DeployedServer,
     }

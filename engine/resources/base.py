@@ -77,6 +77,8 @@ class Resource:
     inline: ClassVar[bool] = False
     # Accepts any properties without checking them (OS::Heat::None stands in for any type).
     open_properties: ClassVar[bool] = False
+    # Replaced by every stack update, changed or not (OS::Heat::UpdateWaitConditionHandle).
+    replace_on_every_update: ClassVar[bool] = False
 
     @classmethod
     def check_properties(cls, values: Any, unresolved=None) -> dict[str, Any]:

@@ -1,21 +1,31 @@
-"""OS::Heat::SoftwareDeployment: applies a config to a server and waits for the server's signal."""
+"""OS::Heat::SoftwareDeployment: applies a config to a server for each listed action and waits for the server's signal."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import delete
 
 from engine import credentials, software
-from engine.resources.base import Done, Resource, Waiting
+from engine.errors import TemplateError
+from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
 from engine.store.models import Deployment, Server, SoftwareConfig
 
 
 class SoftwareDeployment(Resource):
-    """Runs `config` on `server` for each listed action; outputs arrive by the server's signal.
+    """Runs `config` on `server` for each action listed in `actions` (CREATE, UPDATE, DELETE,
+    SUSPEND, RESUME); outputs arrive by the server's signal.
 
-    Every action builds a new derived config (a new id the agent keys its work on), pushes the
-    server's metadata and returns Waiting. The signal completes or fails it; nothing polls.
+    Every listed action builds a new derived config (a new id the agent keys its work on) with
+    `deploy_action` set to the action, pushes the server's metadata and waits for the signal,
+    which completes or fails it; nothing polls. An action not listed completes at once. With a
+    `component` config (OS::Heat::SoftwareComponent) the component's own actions decide instead.
+    DELETE, when listed, runs the config and waits before the deployment is removed. An update
+    that changes any property re-runs the config as UPDATE, unless an input declared with
+    `replace_on_change` changed value: then the deployment is replaced. `NO_SIGNAL` completes
+    as soon as the config is pushed. Attributes: `deploy_stdout`, `deploy_stderr`,
+    `deploy_status_code` and every output the config declares (null until signalled).
     """
 
     type_name = "OS::Heat::SoftwareDeployment"
@@ -28,52 +38,150 @@ class SoftwareDeployment(Resource):
                         item=Prop("string", allowed=software.ACTIONS), update_allowed=True),
         "name": Prop("string", "name of the derived config; sets the order on the server",
                      update_allowed=True),
-        "signal_transport": Prop("string", "how the server signals the result",
+        "signal_transport": Prop("string", "how the server signals the result (each is a Hearth "
+                                 "signal URL; see docs/guest-api.md)",
                                  default="CFN_SIGNAL", allowed=software.SIGNAL_TRANSPORTS),
     }
     attributes_schema = {"deploy_stdout": "standard output of the run",
                          "deploy_stderr": "standard error of the run",
                          "deploy_status_code": "exit code of the run"}
 
-    def create(self):
-        return self._deploy("CREATE")
+    # What a structured deployment changes ------------------------------------------------
+    def empty_config(self) -> Any:
+        return ""
 
-    def _deploy(self, action: str):
-        props = self.properties
-        if action not in (props.get("actions") or []):
-            return Done(physical_id=self.state.physical_id)
-        runtime, now = self.runtime, self.runtime.now()
-        deployment_id = self.state.physical_id or str(uuid.uuid4())
+    def derive_config(self, config: Any, inputs: list[dict]) -> Any:
+        """The config the server receives, given the source's and the derived inputs."""
+        return config
+
+    # Verbs -------------------------------------------------------------------------------
+    def create(self):
+        return self._run("CREATE")
+
+    def update(self):
+        if self.state.changed & {"server", "signal_transport"}:
+            raise UpdateReplace()  # the scheduler replaces these itself; kept for direct calls
+        if not self.state.changed:
+            return None
+        self._replace_on_change()
+        return self._run("UPDATE")
+
+    def suspend(self):
+        return self._run("SUSPEND")
+
+    def resume(self):
+        return self._run("RESUME")
+
+    def check(self):
+        """The deployment record and its server exist, and its last run did not fail."""
+        with self.runtime.store.session() as session:
+            row = session.get(Deployment, self.state.physical_id) if self.state.physical_id else None
+            server = session.get(Server, row.server_id) if row is not None else None
+            if self.state.physical_id and row is None:
+                raise self.fail("the deployment record is gone")
+            if row is not None and (server is None or server.deleted_at is not None):
+                raise self.fail(f"server '{row.server_id}' of the deployment is gone")
+            if row is not None and row.status == "FAILED":
+                raise self.fail(f"the last {row.action} of the deployment failed: {row.status_reason}")
+        return Done(physical_id=self.state.physical_id)
+
+    def delete(self):
+        """Run the config as DELETE when listed (and the server is still there), then remove
+        the deployment, its derived configs and its credential."""
+        with self.runtime.store.session() as session:
+            row = session.get(Deployment, self.state.physical_id) if self.state.physical_id else None
+            server = session.get(Server, row.server_id if row is not None else self.properties.get("server") or "")
+            alive = server is not None and server.deleted_at is None
+            source = self._source(session, required=False)
+        runs = alive and source is not False and self._triggers("DELETE", source)
+        if runs and self.properties.get("signal_transport") != "NO_SIGNAL":
+            return self._run("DELETE")
+        self._purge()
+        return Done()
+
+    def check_waiting(self):
+        with self.runtime.store.session() as session:
+            row = session.get(Deployment, self.state.physical_id)
+            if row is None:
+                raise self.fail("the deployment record is gone")
+            status, reason, outputs = row.status, row.status_reason, dict(row.output_values or {})
+        if status == "IN_PROGRESS":
+            return None
+        if status == "FAILED":
+            raise self.fail(f"Deployment to server failed: {reason}")
+        if self.state.action == "DELETE":
+            self._purge()
+        return Done(physical_id=self.state.physical_id, attributes=outputs)
+
+    def cancel(self) -> None:
+        if not self.state.physical_id:
+            return
+        with self.runtime.store.session() as session:
+            row = session.get(Deployment, self.state.physical_id)
+            if row is not None and row.status == "IN_PROGRESS":
+                row.status, row.status_reason = "FAILED", "Deployment cancelled."
+
+    def timeout_reason(self) -> str:
+        return "Deployment to server timed out: no signal arrived"
+
+    # Running an action -------------------------------------------------------------------
+    def _source(self, session, required: bool = True):
+        """The source config row; None when `config` is empty; False when it is missing and
+        not `required` (a delete goes on without it, as Heat's does)."""
+        config_id = self.properties.get("config")
+        if not config_id:
+            return None
+        source = session.get(SoftwareConfig, config_id)
+        if source is None:
+            if not required:
+                return False
+            raise self.fail(f"software config '{config_id}' not found")
+        return source
+
+    def _triggers(self, action: str, source) -> bool:
+        if source and source.group == "component":
+            return action in software.component_actions(source.body.get("config"))
+        return action in (self.properties.get("actions") or [])
+
+    def _outputs_data(self, source) -> dict:
+        # Kept so that get_attr can tell a declared output (null until signalled) from a typo.
+        return {"outputs": [o.get("name") for o in (source.body.get("outputs") or [])] if source else []}
+
+    def _run(self, action: str):
+        props, runtime, now = self.properties, self.runtime, self.runtime.now()
         transport = props["signal_transport"]
         with runtime.store.session() as session:
-            source = None
-            if props.get("config"):
-                source = session.get(SoftwareConfig, props["config"])
-                if source is None:
-                    raise self.fail(f"software config '{props['config']}' not found")
+            source = self._source(session)
+            if not self._triggers(action, source):
+                return Done(physical_id=self.state.physical_id, data=self._outputs_data(source))
             server = session.get(Server, props["server"])
             if server is None or server.deleted_at is not None:
                 raise self.fail(f"server '{props['server']}' not found: a deployment needs a server "
                                 "made by Hearth (OS::Nova::Server or OS::Heat::DeployedServer)")
+            deployment_id = self.state.physical_id or str(uuid.uuid4())
             entry_id = str(uuid.uuid4())
-            signal_url = credentials.presign(
-                runtime.keyring, runtime.public_url, "POST", f"/guest/v1/deployments/{entry_id}/signal",
-                int(now.timestamp()) + runtime.config.presigned_url_ttl)
+            data = self._outputs_data(source)
+            principal = None
+            if transport in software.CREDENTIAL_TRANSPORTS:
+                principal, data["principal"] = self._principal(session, deployment_id, now)
+            signal_url = None
+            if transport != "NO_SIGNAL":
+                signal_url = credentials.presign(
+                    runtime.keyring, runtime.public_url, software.SIGNAL_VERBS[transport],
+                    software.signal_path(entry_id), int(now.timestamp()) + runtime.config.presigned_url_ttl)
             base = software.deploy_inputs(
                 server_id=server.id, action=action, stack_name=self.state.stack_name,
                 stack_id=self.state.stack_id, resource_name=self.state.name, transport=transport,
-                signal_url=signal_url)
+                signal_url=signal_url, principal=principal)
             values = props.get("input_values") or {}
+            inputs = software.derived_inputs(source, values, base)
+            body = source.body if source else {}
             software.create_config(
-                session, name=props.get("name") or (source.name if source else None)
-                or f"{self.state.stack_name}-{self.state.name}",
+                session, name=props.get("name") or (source.name if source else None) or self._physical_name(deployment_id),
                 group=source.group if source else "Heat::Ungrouped",
-                config=source.body.get("config") if source else "",
-                inputs=software.derived_inputs(source, values, base),
-                outputs=source.body.get("outputs") if source else [],
-                options=source.body.get("options") if source else None,
-                project=self.state.project, now=now, deployment_id=deployment_id,
-                config_id=entry_id)
+                config=self.derive_config(body.get("config"), inputs) or self.empty_config(),
+                inputs=inputs, outputs=body.get("outputs") or [], options=body.get("options"),
+                project=self.state.project, now=now, deployment_id=deployment_id, config_id=entry_id)
             row = session.get(Deployment, deployment_id)
             if row is None:
                 row = Deployment(id=deployment_id, server_id=server.id, stack_id=self.state.stack_id,
@@ -93,61 +201,75 @@ class SoftwareDeployment(Resource):
             metadata = software.push_metadata(session, server.id)
         runtime.publish_server(server.id, metadata)
         if transport == "NO_SIGNAL":
-            return Done(physical_id=deployment_id)
-        return Waiting(physical_id=deployment_id)
+            return Done(physical_id=deployment_id, data=data)
+        return Waiting(physical_id=deployment_id, data=data)
 
-    def check_waiting(self):
-        with self.runtime.store.session() as session:
-            row = session.get(Deployment, self.state.physical_id)
-            if row is None:
-                raise self.fail("the deployment record is gone")
-            status, reason, outputs = row.status, row.status_reason, dict(row.output_values or {})
-        if status == "IN_PROGRESS":
-            return None
-        if status == "FAILED":
-            raise self.fail(f"Deployment to server failed: {reason}")
-        if self.state.action == "DELETE":
-            self._purge()
-        return Done(physical_id=self.state.physical_id, attributes=outputs)
+    def _physical_name(self, deployment_id: str) -> str:
+        return f"{self.state.stack_name}-{self.state.name}-{deployment_id[:12]}"
 
-    def cancel(self) -> None:
-        with self.runtime.store.session() as session:
-            row = session.get(Deployment, self.state.physical_id)
-            if row is not None and row.status == "IN_PROGRESS":
-                row.status, row.status_reason = "FAILED", "Deployment cancelled."
+    def _principal(self, session, deployment_id: str, now) -> tuple[software.SignalPrincipal, str]:
+        """The deployment's own guest credential, made on first use and kept encrypted in the
+        resource data so that later actions hand the same one out (Heat keeps its stack user)."""
+        keyring = self.runtime.keyring
+        sealed = self.state.data.get("principal")
+        if sealed:
+            secret = keyring.decrypt(sealed)
+        else:
+            secret = credentials.issue(session, kind="deployment", subject_id=deployment_id,
+                                       stack_id=self.state.stack_id, now=now,
+                                       ttl_seconds=self.runtime.config.credential_ttl)
+            sealed = keyring.encrypt(secret)
+        name = self._physical_name(deployment_id)
+        return software.SignalPrincipal(
+            auth_url=f"{self.runtime.public_url}/guest/v1", username=name, user_id=deployment_id,
+            password=secret, project_id=self.state.project, queue_id=name), sealed
 
-    def timeout_reason(self) -> str:
-        return "Deployment to server timed out: no signal arrived"
-
-    def delete(self):
+    def _replace_on_change(self) -> None:
+        """Heat's rule: an input declared `replace_on_change` whose value changed replaces the
+        deployment instead of updating it."""
         if not self.state.physical_id:
-            return Done()
+            return
         with self.runtime.store.session() as session:
             row = session.get(Deployment, self.state.physical_id)
-            server = session.get(Server, row.server_id) if row else None
-            alive = server is not None and server.deleted_at is None
-        if row is not None and alive and "DELETE" in (self.properties.get("actions") or []) \
-                and self.properties.get("signal_transport") != "NO_SIGNAL":
-            return self._deploy("DELETE")
-        self._purge()
-        return Done()
+            old = session.get(SoftwareConfig, row.config_id) if row is not None and row.config_id else None
+            source = self._source(session)
+        if old is None or source is None:
+            return
+        before = {i.get("name"): i.get("value") for i in old.body.get("inputs") or []}
+        for item in software.derived_inputs(source, self.properties.get("input_values") or {}, []):
+            name = item.get("name")
+            if item.get("replace_on_change") and name in before and before[name] != item.get("value"):
+                raise UpdateReplace(f"input '{name}' is replace_on_change and its value changed")
 
     def _purge(self) -> None:
+        deployment_id = self.state.physical_id
+        if not deployment_id:
+            return
         with self.runtime.store.session() as session:
-            row = session.get(Deployment, self.state.physical_id)
+            credentials.revoke_subject(session, deployment_id, self.runtime.now())
+            row = session.get(Deployment, deployment_id)
             if row is None:
                 return
             server_id = row.server_id
-            session.execute(delete(SoftwareConfig).where(
-                SoftwareConfig.deployment_id == row.id))
+            session.execute(delete(SoftwareConfig).where(SoftwareConfig.deployment_id == row.id))
             session.delete(row)
             session.flush()
             metadata = software.push_metadata(session, server_id)
         if metadata:
             self.runtime.publish_server(server_id, metadata)
 
+    # Reading -----------------------------------------------------------------------------
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
+        """An output value; null for a declared output not signalled yet; an undeclared name is
+        an error, as in Heat (InvalidTemplateAttribute)."""
         if name is None:
             return dict(attributes)
-        return attributes.get(name)
+        if name in attributes:
+            return attributes[name]
+        declared = data.get("outputs")
+        if declared is not None and name not in declared and name not in software.OUTPUT_KEYS:
+            known = ", ".join(list(software.OUTPUT_KEYS) + list(declared))
+            raise TemplateError(f"the deployment has no attribute '{name}': its config declares no such "
+                                f"output (attributes: {known})")
+        return None

@@ -33,8 +33,13 @@ class SoftwareConfig(Resource):
     }
     attributes_schema = {"config": "the config value"}
 
-    def config_value(self):
+    # What the other config types (structured, component, cloud-config, MIME) change.
+    def config_value(self, session):
+        """The config as stored: here the `config` text."""
         return self.properties.get("config") or ""
+
+    def group_value(self) -> str:
+        return self.properties.get("group") or "Heat::Ungrouped"
 
     def create(self) -> Done:
         props = self.properties
@@ -43,10 +48,13 @@ class SoftwareConfig(Resource):
                 raise self.fail(f"inputs[{index}] has no name")
         with self.runtime.store.session() as session:
             row = software.create_config(
-                session, name=f"{self.state.stack_name}-{self.state.name}", group=props["group"],
-                config=self.config_value(), inputs=props.get("inputs"), outputs=props.get("outputs"),
+                session, name=f"{self.state.stack_name}-{self.state.name}", group=self.group_value(),
+                config=self.config_value(session), inputs=props.get("inputs"), outputs=props.get("outputs"),
                 options=props.get("options"), project=self.state.project, now=self.runtime.now())
-        return Done(physical_id=row.id, attributes={"config": row.body["config"]})
+        return Done(physical_id=row.id, attributes=self.attributes_of(row.body["config"]))
+
+    def attributes_of(self, config) -> dict:
+        return {"config": config}
 
     def delete(self) -> Done:
         if self.state.physical_id:

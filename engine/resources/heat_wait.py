@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import shlex
 import uuid
+from urllib.parse import urlparse
 
 from sqlalchemy import delete, select
 
@@ -15,6 +16,20 @@ from engine.store.models import HandleSignal
 
 HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "ZAQAR_SIGNAL", "NO_SIGNAL",
                      "TOKEN_SIGNAL")
+
+
+def presigned_signal_url(runtime, handle_id: str, method: str) -> str:
+    """A URL that signals the handle without a credential, valid for presigned_url_ttl."""
+    expires = int(runtime.now().timestamp()) + runtime.config.presigned_url_ttl
+    return credentials.presign(runtime.keyring, runtime.public_url, method, f"/signal/{handle_id}", expires)
+
+
+def forget_handle(runtime, handle_id: str | None) -> None:
+    """A deleted handle: its credentials revoked and its signals gone."""
+    if handle_id:
+        with runtime.store.session() as session:
+            credentials.revoke_subject(session, handle_id, runtime.now())
+            session.execute(delete(HandleSignal).where(HandleSignal.handle_id == handle_id))
 
 
 class WaitConditionHandle(Resource):
@@ -43,19 +58,14 @@ class WaitConditionHandle(Resource):
             token = credentials.issue(session, kind="handle", subject_id=handle_id,
                                       stack_id=self.state.stack_id, now=now,
                                       ttl_seconds=runtime.config.credential_ttl)
-        alarm_url = credentials.presign(runtime.keyring, runtime.public_url, "POST",
-                                        f"/signal/{handle_id}",
-                                        int(now.timestamp()) + runtime.config.presigned_url_ttl)
+        alarm_url = presigned_signal_url(runtime, handle_id, "POST")
         return Done(physical_id=handle_id,
                     attributes={"endpoint": f"{runtime.public_url}/guest/v1/handles/{handle_id}/signal",
                                 "alarm_url": alarm_url},
                     data={"token": runtime.keyring.encrypt(token)})
 
     def delete(self) -> Done:
-        if self.state.physical_id:
-            with self.runtime.store.session() as session:
-                credentials.revoke_subject(session, self.state.physical_id, self.runtime.now())
-                session.execute(delete(HandleSignal).where(HandleSignal.handle_id == self.state.physical_id))
+        forget_handle(self.runtime, self.state.physical_id)
         return Done()
 
     @classmethod
@@ -87,32 +97,46 @@ class WaitCondition(Resource):
         "count": Prop("integer", "signals needed", default=1, min=1, update_allowed=True),
     }
     attributes_schema = {"data": "JSON string mapping each signal's id to its data"}
+    # Property and attribute names, so that AWS::CloudFormation::WaitCondition shares the logic.
+    names = {"handle": "handle", "timeout": "timeout", "count": "count", "data": "data"}
+
+    def handle_id(self) -> str:
+        """The id of the handle whose signals are counted. A URL-style handle (Heat's
+        UpdateWaitConditionHandle is one) is referenced by its signal URL: the id ends its path."""
+        handle = self.properties[self.names["handle"]]
+        if "://" in handle:
+            handle = urlparse(handle).path.rpartition("/")[2]
+        return handle
 
     def create(self):
         outcome = self.check_waiting()
         if outcome is not None:
             return outcome
-        deadline = self.runtime.now() + dt.timedelta(seconds=float(self.properties["timeout"]))
+        deadline = self.runtime.now() + dt.timedelta(seconds=float(self.properties[self.names["timeout"]]))
         return Waiting(deadline=deadline, physical_id=self.state.physical_id or str(uuid.uuid4()))
+
+    def update(self):
+        """As Heat's: an update (of `count`, or after the handle was replaced) waits again."""
+        return self.create()
 
     def _signals(self) -> list[HandleSignal]:
         with self.runtime.store.session() as session:
             return list(session.scalars(select(HandleSignal).where(
-                HandleSignal.handle_id == self.properties["handle"]).order_by(HandleSignal.id)))
+                HandleSignal.handle_id == self.handle_id()).order_by(HandleSignal.id)))
 
     def check_waiting(self):
         signals = self._signals()
         failures = [s.reason for s in signals if s.status != "SUCCESS"]
         if failures:
             raise self.fail("; ".join(failures))
-        if len(signals) >= self.properties["count"]:
+        if len(signals) >= self.properties[self.names["count"]]:
             data = json.dumps({s.signal_id: s.data for s in signals})
             return Done(physical_id=self.state.physical_id or str(uuid.uuid4()),
-                        attributes={"data": data})
+                        attributes={self.names["data"]: data})
         return None
 
     def timeout_reason(self) -> str:
         signals = self._signals()
-        message = f"{len(signals)} of {self.properties['count']} received"
+        message = f"{len(signals)} of {self.properties[self.names['count']]} received"
         reasons = [s.reason for s in signals if s.status == "SUCCESS" and s.reason]
         return message + (" - " + "; ".join(reasons) if reasons else "")

@@ -1,6 +1,8 @@
 """Contract: every registered resource type is documented, declares schemas, and creates and deletes."""
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlparse
+
 import pytest
 
 from engine.config import Config
@@ -23,6 +25,26 @@ TEMPLATES = {
     "OS::Heat::WaitCondition": (
         "  h: {type: OS::Heat::WaitConditionHandle}\n"
         "  it: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: h}, timeout: 60}}\n"),
+    "AWS::CloudFormation::WaitConditionHandle": "  it: {type: AWS::CloudFormation::WaitConditionHandle}\n",
+    "AWS::CloudFormation::WaitCondition": (
+        "  h: {type: AWS::CloudFormation::WaitConditionHandle}\n"
+        "  it: {type: AWS::CloudFormation::WaitCondition, properties: {Handle: {get_resource: h}, Timeout: 60}}\n"),
+    "OS::Heat::StructuredConfig": "  it: {type: OS::Heat::StructuredConfig, properties: {config: {a: {get_input: b}}}}\n",
+    "OS::Heat::StructuredDeployment": (
+        "  s: {type: OS::Heat::DeployedServer}\n"
+        "  it: {type: OS::Heat::StructuredDeployment, properties: {server: {get_resource: s}, signal_transport: NO_SIGNAL}}\n"),
+    "OS::Heat::SoftwareComponent": "  it: {type: OS::Heat::SoftwareComponent, properties: {configs: [{tool: script, config: echo}]}}\n",
+    "OS::Heat::CloudConfig": "  it: {type: OS::Heat::CloudConfig, properties: {cloud_config: {runcmd: [date]}}}\n",
+    "OS::Heat::MultipartMime": "  it: {type: OS::Heat::MultipartMime, properties: {parts: [{config: echo}]}}\n",
+    "OS::Heat::UpdateWaitConditionHandle": "  it: {type: OS::Heat::UpdateWaitConditionHandle}\n",
+    "OS::Heat::Stack": "  it: {type: OS::Heat::Stack, properties: {template: {get_file: inner.yaml}}}\n",
+    "AWS::CloudFormation::Stack": "  it: {type: AWS::CloudFormation::Stack, properties: {TemplateURL: inner.yaml}}\n",
+    "OS::Heat::ResourceGroup": (
+        "  it: {type: OS::Heat::ResourceGroup, properties: {count: 2, resource_def: {type: OS::Heat::None}}}\n"),
+    **{name: ("  s: {type: OS::Heat::DeployedServer}\n"
+              f"  it: {{type: {name}, properties: {{servers: {{a: {{get_resource: s}}}}, signal_transport: NO_SIGNAL}}}}\n")
+       for name in ("OS::Heat::SoftwareDeploymentGroup", "OS::Heat::StructuredDeploymentGroup",
+                    "OS::Heat::SoftwareDeployments", "OS::Heat::StructuredDeployments")},
     "OS::Nova::Server": "  it: {type: OS::Nova::Server, properties: {image: i, flavor: f}}\n",
     "OS::Heat::DeployedServer": "  it: {type: OS::Heat::DeployedServer}\n",
 }
@@ -55,10 +77,13 @@ def _status(service, stack_id):
 @pytest.mark.parametrize("type_name", sorted(TEMPLATES))
 def test_type_creates_and_deletes(service, type_name):
     template = HEAD + TEMPLATES[type_name]
-    if "\n  h:" in template:
+    if type_name == "OS::Heat::WaitCondition":
         template += "outputs:\n  token: {value: {get_attr: [h, token]}}\n"
+    if type_name == "AWS::CloudFormation::WaitCondition":
+        template += "outputs:\n  url: {value: {get_resource: h}}\n"
     name = "t-" + type_name.replace("::", "-").lower()
-    stack_id = service.create_stack("admin", {"stack_name": name, "template": template})["id"]
+    files = {"inner.yaml": HEAD + "  v: {type: OS::Heat::Value, properties: {value: 1}}\n"}
+    stack_id = service.create_stack("admin", {"stack_name": name, "template": template, "files": files})["id"]
     if type_name == "OS::Heat::WaitCondition":
         def handle():
             resources = {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}
@@ -66,6 +91,12 @@ def test_type_creates_and_deletes(service, type_name):
         handle_id = wait_for(handle, 10, message="the handle")
         token = wait_for(lambda: service.show_output("admin", stack_id, "token")["output_value"], 10)
         service.guest.signal_handle(GuestAuth(bearer=token), handle_id, {"data": "ok"}, "")
+    if type_name == "AWS::CloudFormation::WaitCondition":
+        url = urlparse(wait_for(lambda: service.show_output("admin", stack_id, "url")["output_value"], 10))
+        query = parse_qs(url.query)
+        auth = GuestAuth(method="PUT", expires=query["expires"][0], signature=query["signature"][0])
+        service.guest.signal_handle(auth, url.path.rsplit("/", 1)[1], {"Status": "SUCCESS", "UniqueId": "1"},
+                                    url.path)
     wait_for(lambda: _status(service, stack_id) != "CREATE_IN_PROGRESS", 20, message="create")
     stack = service.show_stack("admin", stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]

@@ -1,6 +1,8 @@
 """Heat's deployment signal rules and derived-config inputs, with literals."""
 from __future__ import annotations
 
+import pytest
+
 from engine import software
 from engine.store.models import SoftwareConfig
 
@@ -55,3 +57,64 @@ def test_signal_inputs_present_for_signalling_transports():
 def test_clean_io_drops_nulls_and_false_replace_on_change():
     assert software.clean_io([{"name": "a", "default": None, "replace_on_change": False, "type": "String"}]) == [
         {"name": "a", "type": "String"}]
+
+
+def _inputs(transport, principal=None, url="http://h/guest/v1/deployments/e/signal?expires=1&signature=s"):
+    return software.deploy_inputs(server_id="s", action="CREATE", stack_name="st", stack_id="id",
+                                  resource_name="r", transport=transport, signal_url=url, principal=principal)
+
+
+PRINCIPAL = software.SignalPrincipal(auth_url="http://h/guest/v1", username="st-r-0123", user_id="d-1",
+                                     password="hgd_secret", project_id="admin", queue_id="st-r-0123")
+BASE = ["deploy_server_id", "deploy_action", "deploy_stack_id", "deploy_resource_name", "deploy_signal_transport"]
+CREDENTIALS = ["deploy_auth_url", "deploy_username", "deploy_user_id", "deploy_password", "deploy_project_id"]
+
+
+def test_each_transport_gives_heats_inputs_in_heats_order_then_hearths_signal_url():
+    cases = {
+        "CFN_SIGNAL": (BASE + ["deploy_signal_id", "deploy_signal_verb"], "POST"),
+        "TEMP_URL_SIGNAL": (BASE + ["deploy_signal_id", "deploy_signal_verb"], "PUT"),
+        "HEAT_SIGNAL": (BASE + CREDENTIALS + ["deploy_signal_id", "deploy_signal_verb"], "POST"),
+        "ZAQAR_SIGNAL": (BASE + CREDENTIALS + ["deploy_queue_id", "deploy_signal_id", "deploy_signal_verb"], "POST"),
+        "NO_SIGNAL": (BASE, None),
+    }
+    for transport, (names, verb) in cases.items():
+        inputs = _inputs(transport, PRINCIPAL)
+        assert [name for name, _, _ in inputs] == names, transport
+        values = {name: value for name, _, value in inputs}
+        assert values["deploy_signal_transport"] == transport
+        assert values.get("deploy_signal_verb") == verb
+        assert all(description for _, description, _ in inputs)
+
+
+def test_credential_transports_carry_the_principal_and_refuse_to_go_without_it():
+    values = {name: value for name, _, value in _inputs("ZAQAR_SIGNAL", PRINCIPAL)}
+    assert (values["deploy_auth_url"], values["deploy_username"], values["deploy_user_id"],
+            values["deploy_password"], values["deploy_project_id"], values["deploy_queue_id"]) == (
+        "http://h/guest/v1", "st-r-0123", "d-1", "hgd_secret", "admin", "st-r-0123")
+    with pytest.raises(ValueError):
+        _inputs("HEAT_SIGNAL", None)
+
+
+def test_substitution_replaces_exact_single_key_maps_only():
+    config = {"a": {"get_input": "x"}, "list": [{"get_input": "y"}, "plain", 3],
+              "two_keys": {"get_input": "x", "other": 1}, "not_a_name": {"get_input": ["x"]},
+              "nested": {"deeper": {"get_input": "deploy_action"}}}
+    result = software.substitute_inputs(config, {"x": 1, "y": [1, 2], "deploy_action": "UPDATE"})
+    assert result == {"a": 1, "list": [[1, 2], "plain", 3],
+                      "two_keys": {"get_input": "x", "other": 1}, "not_a_name": {"get_input": ["x"]},
+                      "nested": {"deeper": "UPDATE"}}
+    assert software.substitute_inputs({"k": {"get_input": "missing"}}, {}) == {"k": None}
+    with pytest.raises(software.MissingInput):
+        software.substitute_inputs({"k": {"get_input": "missing"}}, {}, strict=True)
+    # another key leaves get_input alone for the tool to see
+    assert software.substitute_inputs({"k": {"get_input": "x"}, "j": {"$in": "x"}}, {"x": 5}, "$in") == {
+        "k": {"get_input": "x"}, "j": 5}
+    assert software.substitute_inputs("text", {}) == "text" and software.substitute_inputs(None, {}) is None
+
+
+def test_component_actions_are_the_union_of_its_entries():
+    config = {"configs": [{"actions": ["CREATE", "UPDATE"], "tool": "script"},
+                          {"actions": ["DELETE"], "tool": "script"}, "junk"]}
+    assert software.component_actions(config) == {"CREATE", "UPDATE", "DELETE"}
+    assert software.component_actions("not a map") == set()

@@ -1,0 +1,286 @@
+"""SoftwareDeployment on real stacks (deployed servers, SQLite and PostgreSQL): every lifecycle
+action, every signal transport, attributes; deployments are completed the way an agent does,
+through the guest signal API and the entry's deploy_signal_id."""
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from sqlalchemy import select, text
+
+from engine import credentials
+from engine.config import Config
+from engine.errors import Unauthorized
+from engine.guest import GuestAuth
+from engine.service import build_service
+from engine.store.models import Credential, Deployment, Server
+from tests.support import wait_for
+
+
+@pytest.fixture
+def service(db_url, tmp_path):
+    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
+    svc.start()
+    yield svc
+    svc.stop()
+    svc.runtime.store.dispose()
+
+
+def create(service, name, template, **body):
+    return service.create_stack("admin", {"stack_name": name, "template": template,
+                                          "template_name": f"{name}.yaml", **body})["id"]
+
+
+def settle(service, stack_id, timeout=30):
+    def done():
+        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
+        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+    return wait_for(done, timeout, message="the stack to settle")
+
+
+def status(service, stack_id):
+    return service.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
+
+
+def resource(service, stack_id, name):
+    return {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}[name]
+
+
+def entries(service, stack_id, server="server"):
+    server_id = resource(service, stack_id, server)["physical_resource_id"]
+    with service.runtime.store.session() as session:
+        row = session.get(Server, server_id)
+        return list((row.metadata_doc or {}).get("deployments") or []) if row else []
+
+
+def values(entry):
+    return {i["name"]: i["value"] for i in entry["inputs"]}
+
+
+def entry_for(service, stack_id, action, server="server"):
+    def find():
+        return next((e for e in entries(service, stack_id, server) if values(e)["deploy_action"] == action), None)
+    return wait_for(find, 30, message=f"a {action} entry in the server metadata")
+
+
+def signal(service, entry, body):
+    """What an agent does: send the hook's JSON to deploy_signal_id with deploy_signal_verb."""
+    inputs = values(entry)
+    query = parse_qs(urlparse(inputs["deploy_signal_id"]).query)
+    auth = GuestAuth(method=inputs["deploy_signal_verb"], expires=query["expires"][0],
+                     signature=query["signature"][0])
+    return service.guest.signal_deployment(auth, entry["id"], body)
+
+
+def deployment_count(service):
+    with service.runtime.store.session() as session:
+        return session.query(Deployment).count()
+
+
+def template(actions="[CREATE, UPDATE]", transport="CFN_SIGNAL", config_name="config"):
+    return f"""heat_template_version: 2018-08-31
+resources:
+  {config_name}:
+    type: OS::Heat::SoftwareConfig
+    properties:
+      group: script
+      config: "#!/bin/sh\\necho $deploy_action\\n"
+      outputs: [{{name: shade}}]
+  server: {{type: OS::Heat::DeployedServer}}
+  deploy:
+    type: OS::Heat::SoftwareDeployment
+    properties:
+      config: {{get_resource: {config_name}}}
+      server: {{get_resource: server}}
+      actions: {actions}
+      signal_transport: {transport}
+outputs:
+  shade: {{value: {{get_attr: [deploy, shade]}}}}
+  stdout: {{value: {{get_attr: [deploy, deploy_stdout]}}}}
+  typo: {{value: {{get_attr: [deploy, shady]}}}}
+"""
+
+
+def test_delete_listed_runs_the_config_as_delete_and_waits_before_removing(service):
+    stack_id = create(service, "cleanup", template("[CREATE, DELETE]"))
+    created = entry_for(service, stack_id, "CREATE")
+    signal(service, created, {"shade": "teal", "deploy_stdout": "CREATE\n"})
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    service.delete_stack("admin", stack_id)
+    deleting = entry_for(service, stack_id, "DELETE")
+    assert deleting["id"] != created["id"]  # a new derived config: the agent runs it
+    assert [values(e)["deploy_action"] for e in entries(service, stack_id)] == ["DELETE"]
+    assert status(service, stack_id) == "DELETE_IN_PROGRESS"
+    assert resource(service, stack_id, "deploy")["resource_status"] == "DELETE_IN_PROGRESS"
+    assert deployment_count(service) == 1
+    with pytest.raises(Exception) as old:  # the CREATE run's URL died with its derived config
+        signal(service, created, {})
+    assert "no deployment run" in str(old.value)
+    signal(service, deleting, {"deploy_status_code": 0})
+    assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
+    assert deployment_count(service) == 0
+
+
+def test_a_failed_delete_run_fails_the_delete_and_keeps_the_deployment(service):
+    stack_id = create(service, "stubborn", template("[CREATE, DELETE]"))
+    signal(service, entry_for(service, stack_id, "CREATE"), {})
+    settle(service, stack_id)
+    service.delete_stack("admin", stack_id)
+    signal(service, entry_for(service, stack_id, "DELETE"), {"deploy_status_code": 4, "deploy_stderr": "busy"})
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "DELETE_FAILED"
+    assert "Deployment to server failed: deploy_status_code : Deployment exited with non-zero status code: 4" \
+        in stack["stack_status_reason"]
+    assert deployment_count(service) == 1
+
+
+def test_actions_not_listed_complete_at_once_and_delete_alone_runs_only_on_delete(service):
+    stack_id = create(service, "ondelete", template("[DELETE]"))
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    assert entries(service, stack_id) == [] and deployment_count(service) == 0
+    service.delete_stack("admin", stack_id)
+    deleting = entry_for(service, stack_id, "DELETE")
+    assert status(service, stack_id) == "DELETE_IN_PROGRESS"
+    signal(service, deleting, {})
+    assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
+    assert deployment_count(service) == 0
+
+
+def test_default_actions_delete_without_running_anything(service):
+    stack_id = create(service, "plain", template())
+    created = entry_for(service, stack_id, "CREATE")
+    signal(service, created, {})
+    settle(service, stack_id)
+    service.delete_stack("admin", stack_id)
+    assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
+    assert deployment_count(service) == 0
+
+
+def test_no_signal_completes_once_pushed_and_its_delete_does_not_wait(service):
+    stack_id = create(service, "silent", template("[CREATE, DELETE]", "NO_SIGNAL"))
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    entry = entries(service, stack_id)[0]
+    assert "deploy_signal_id" not in values(entry) and values(entry)["deploy_signal_transport"] == "NO_SIGNAL"
+    with service.runtime.store.session() as session:
+        row = session.scalar(select(Deployment))
+        assert (row.status, row.status_reason) == ("COMPLETE", "Not waiting for outputs signal")
+    service.delete_stack("admin", stack_id)
+    assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
+    assert deployment_count(service) == 0
+
+
+@pytest.mark.parametrize("transport,verb", [("CFN_SIGNAL", "POST"), ("TEMP_URL_SIGNAL", "PUT"),
+                                            ("HEAT_SIGNAL", "POST"), ("ZAQAR_SIGNAL", "POST")])
+def test_every_transport_signals_through_its_hearth_url(service, transport, verb):
+    stack_id = create(service, "t-" + transport.lower().replace("_", "-"), template(transport=transport))
+    entry = entry_for(service, stack_id, "CREATE")
+    inputs = values(entry)
+    assert inputs["deploy_signal_transport"] == transport and inputs["deploy_signal_verb"] == verb
+    url = urlparse(inputs["deploy_signal_id"])
+    assert f"{url.scheme}://{url.netloc}" == service.runtime.public_url
+    assert url.path == f"/guest/v1/deployments/{entry['id']}/signal"
+    query = parse_qs(url.query)
+    now = service.runtime.now()
+    # signed for its own verb (the route takes either, as the Swift temp URL takes PUT)
+    credentials.verify_presigned(service.runtime.keyring, (verb,), url.path, query["expires"][0],
+                                 query["signature"][0], now)
+    signal(service, entry, {"shade": transport, "deploy_stdout": "ok"})
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    assert service.show_output("admin", stack_id, "shade")["output_value"] == transport
+
+
+@pytest.mark.parametrize("transport", ["HEAT_SIGNAL", "ZAQAR_SIGNAL"])
+def test_credential_transports_hand_out_a_deployment_credential_revoked_with_it(service, transport):
+    stack_id = create(service, "creds", template("[CREATE, DELETE]", transport=transport))
+    entry = entry_for(service, stack_id, "CREATE")
+    inputs = values(entry)
+    deployment_id = resource(service, stack_id, "deploy")["physical_resource_id"]
+    assert inputs["deploy_auth_url"] == service.runtime.public_url + "/guest/v1"
+    assert inputs["deploy_user_id"] == deployment_id
+    assert inputs["deploy_username"] == f"creds-deploy-{deployment_id[:12]}"
+    assert inputs["deploy_project_id"] == "admin"
+    assert inputs.get("deploy_queue_id") == (inputs["deploy_username"] if transport == "ZAQAR_SIGNAL" else None)
+    with service.runtime.store.session() as session:
+        principal = credentials.authenticate(session, inputs["deploy_password"], service.runtime.now())
+        assert (principal.kind, principal.subject_id) == ("deployment", deployment_id)
+    signal(service, entry, {})
+    settle(service, stack_id)
+    service.delete_stack("admin", stack_id)
+    deleting = values(entry_for(service, stack_id, "DELETE"))
+    assert deleting["deploy_password"] == inputs["deploy_password"]  # one principal per deployment
+    signal(service, entry_for(service, stack_id, "DELETE"), {})
+    assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
+    with service.runtime.store.session() as session, pytest.raises(Unauthorized):
+        credentials.authenticate(session, inputs["deploy_password"], service.runtime.now())
+
+
+def test_secrets_stay_out_of_events_resources_and_logs(service, caplog):
+    caplog.set_level(logging.DEBUG)
+    stack_id = create(service, "secretive", template("[CREATE, DELETE]", transport="HEAT_SIGNAL"))
+    entry = entry_for(service, stack_id, "CREATE")
+    inputs = values(entry)
+    secrets = [inputs["deploy_password"], parse_qs(urlparse(inputs["deploy_signal_id"]).query)["signature"][0]]
+    signal(service, entry, {"deploy_status_code": 1, "deploy_stderr": "no"})  # a failure path too
+    assert settle(service, stack_id)["stack_status"] == "CREATE_FAILED"
+    service.delete_stack("admin", stack_id)
+    deleting = entry_for(service, stack_id, "DELETE")
+    secrets.append(parse_qs(urlparse(values(deleting)["deploy_signal_id"]).query)["signature"][0])
+    signal(service, deleting, {})
+    assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
+    with service.runtime.store.engine.connect() as connection:
+        dump = "".join(str(row) for table in ("events", "resources", "stacks", "credentials")
+                       for row in connection.execute(text(f"SELECT * FROM {table}")))
+    assert "deploy" in dump and "hgd_" not in dump
+    assert not [s for s in secrets if s in dump]
+    assert not [s for s in secrets if s in caplog.text]
+    events = service.list_events("admin", stack_id)
+    assert not [s for s in secrets if any(s in str(e) for e in events)]
+
+
+def test_attributes_are_declared_outputs_null_until_signalled_and_typos_are_errors(service):
+    stack_id = create(service, "attrs", template())
+    entry = entry_for(service, stack_id, "CREATE")
+    assert service.show_output("admin", stack_id, "shade")["output_value"] is None
+    typo = service.show_output("admin", stack_id, "typo")
+    assert typo["output_value"] is None and "no attribute 'shady'" in typo["output_error"]
+    signal(service, entry, {"shade": "navy", "deploy_stdout": "out", "deploy_status_code": 0, "junk": 1})
+    settle(service, stack_id)
+    assert service.show_output("admin", stack_id, "shade")["output_value"] == "navy"
+    assert service.show_output("admin", stack_id, "stdout")["output_value"] == "out"
+    attributes = service.show_resource("admin", stack_id, "deploy")["attributes"]
+    assert attributes == {"shade": "navy", "deploy_stdout": "out", "deploy_stderr": None, "deploy_status_code": 0}
+
+
+def test_server_of_another_kind_is_refused_with_a_clear_reason(service):
+    bad = template().replace("server: {get_resource: server}", "server: not-a-server")
+    stack_id = create(service, "nowhere", bad)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_FAILED"
+    assert "server 'not-a-server' not found" in stack["stack_status_reason"]
+
+
+def test_delete_during_the_wait_abandons_it_and_revokes_the_credential(service):
+    stack_id = create(service, "abandoned", template(transport="HEAT_SIGNAL"))
+    password = values(entry_for(service, stack_id, "CREATE"))["deploy_password"]
+    service.delete_stack("admin", stack_id)
+    assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
+    assert deployment_count(service) == 0
+    with service.runtime.store.session() as session:
+        rows = list(session.scalars(select(Credential).where(Credential.kind == "deployment")))
+        assert len(rows) == 1 and rows[0].revoked_at is not None
+        with pytest.raises(Unauthorized):
+            credentials.authenticate(session, password, service.runtime.now())
+
+
+def test_a_deployment_password_signals_its_own_deployment_and_no_other(service):
+    from engine.errors import Forbidden
+    first = create(service, "pw1", template(transport="HEAT_SIGNAL"))
+    second = create(service, "pw2", template(transport="HEAT_SIGNAL"))
+    mine, theirs = entry_for(service, first, "CREATE"), entry_for(service, second, "CREATE")
+    password = values(mine)["deploy_password"]
+    with pytest.raises(Forbidden):
+        service.guest.signal_deployment(GuestAuth(bearer=password), theirs["id"], {})
+    service.guest.signal_deployment(GuestAuth(bearer=password), mine["id"], {"shade": "bearer"})
+    assert settle(service, first)["stack_status"] == "CREATE_COMPLETE"
+    assert status(service, second) == "CREATE_IN_PROGRESS"
