@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.store.models import Deployment, Server, SoftwareConfig
@@ -177,9 +177,14 @@ def push_metadata(session: Session, server_id: str) -> tuple[int, dict] | None:
     Returns the new (version, document), to publish once committed; None when the server is
     unknown or deleted.
     """
-    server = session.get(Server, server_id, with_for_update=True)
-    if server is None or server.deleted_at is not None:
+    # Bump first, in the database: the UPDATE takes the row's write lock (the whole file's on
+    # SQLite), so concurrent pushes for one server are serialised and each reads the others'
+    # work. A Server object loaded earlier in this session may be stale: reload it after.
+    bumped = session.execute(update(Server).where(Server.id == server_id, Server.deleted_at.is_(None))
+                             .values(metadata_version=Server.metadata_version + 1))
+    if bumped.rowcount == 0:
         return None
+    server = session.get(Server, server_id, populate_existing=True)
     rows = session.execute(
         select(Deployment, SoftwareConfig)
         .join(SoftwareConfig, SoftwareConfig.id == Deployment.config_id)
@@ -190,7 +195,6 @@ def push_metadata(session: Session, server_id: str) -> tuple[int, dict] | None:
     doc = dict(server.metadata_doc or {})
     doc["deployments"] = entries
     server.metadata_doc = doc
-    server.metadata_version += 1
     return server.metadata_version, doc
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from sqlalchemy import update
+
 from engine import credentials
 from engine.compute.base import ServerSpec
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
@@ -124,23 +126,25 @@ class Server(Resource):
 
     def update(self) -> Done:
         """Name and template metadata change in place; the agent sees new metadata at once."""
-        server_id, published = self.state.physical_id, None
+        server_id = self.state.physical_id
         with self.runtime.store.session() as session:
-            row = session.get(ServerRow, server_id, with_for_update=True) if server_id else None
-            if row is None or row.deleted_at is not None:
+            # Bump first so that the write lock is ours before the document is read (see
+            # software.push_metadata); a deployment pushing at the same time waits for us.
+            bumped = session.execute(update(ServerRow).where(
+                ServerRow.id == server_id, ServerRow.deleted_at.is_(None)).values(
+                metadata_version=ServerRow.metadata_version + 1)) if server_id else None
+            if bumped is None or bumped.rowcount == 0:
                 raise UpdateReplace()
+            row = session.get(ServerRow, server_id, populate_existing=True)
             if self.properties.get("name"):
                 row.name = self.properties["name"]
             doc = dict(row.metadata_doc or {})
             new = {**(self.state.metadata or {}), "deployments": doc.get("deployments", []),
                    "os-collect-config": doc.get("os-collect-config")}
-            if new != doc:
-                row.metadata_doc = new
-                row.metadata_version += 1
-                published = (row.metadata_version, new)
+            row.metadata_doc = new
+            published = (row.metadata_version, new)
             name, occ = row.name, new.get("os-collect-config")
-        if published is not None:
-            self.runtime.publish_server(server_id, published)
+        self.runtime.publish_server(server_id, published)
         return Done(physical_id=server_id, attributes=self._attributes(server_id, name, occ))
 
     def delete(self) -> Done:
