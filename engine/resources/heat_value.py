@@ -6,7 +6,7 @@ import string
 import uuid
 
 from engine.resources.base import Done, Resource
-from engine.resources.schema import Prop
+from engine.resources.schema import Prop, check_value
 
 
 class NoneResource(Resource):
@@ -25,17 +25,39 @@ class NoneResource(Resource):
         return None
 
 
+# What each declared `type` makes of the value: Heat gives the property the schema of the
+# parameter type of that name (a comma_delimited_list is a list, json a map).
+VALUE_TYPES = {
+    "string": Prop("string"),
+    "number": Prop("number"),
+    "comma_delimited_list": Prop("list"),
+    "json": Prop("map"),
+    "boolean": Prop("boolean"),
+}
+
+
 class Value(Resource):
-    """Holds a value (of an optional declared type) and exposes it as the attribute `value`."""
+    """Holds a value, converted to its declared `type` when it has one, as the attribute `value`."""
 
     type_name = "OS::Heat::Value"
     inline = True
     properties_schema = {
         "value": Prop("any", "the value to hold", required=True, update_allowed=True),
-        "type": Prop("string", "the value's type", allowed=("string", "number", "comma_delimited_list",
-                                                           "json", "boolean"), update_allowed=True),
+        "type": Prop("string", "the type the value is converted to: \"3\" gives 3 "
+                     "(number), \"true\" true (boolean), \"a,b\" a list (comma_delimited_list), JSON "
+                     "text its map (json); a value that does not convert fails the resource",
+                     allowed=tuple(VALUE_TYPES), update_allowed=True),
     }
-    attributes_schema = {"value": "the value"}
+    attributes_schema = {"value": "the value, of the declared type"}
+
+    @classmethod
+    def check_properties(cls, values, unresolved=None):
+        checked = super().check_properties(values, unresolved=unresolved)
+        declared = checked.get("type")
+        # A type or value given by a call not resolved yet is checked once it is.
+        if isinstance(declared, str) and declared in VALUE_TYPES and checked.get("value") is not None:
+            checked["value"] = check_value(VALUE_TYPES[declared], checked["value"], ("value",), unresolved)
+        return checked
 
     def create(self) -> Done:
         return Done(physical_id=str(uuid.uuid4()), attributes={"value": self.properties["value"]})

@@ -7,12 +7,13 @@ import shlex
 import uuid
 from urllib.parse import urlparse
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from engine import credentials
 from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
-from engine.store.models import HandleSignal
+from engine.store.models import Event, HandleSignal
+from engine.store.models import Resource as ResourceRow
 
 HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "ZAQAR_SIGNAL", "NO_SIGNAL",
                      "TOKEN_SIGNAL")
@@ -22,6 +23,33 @@ def presigned_signal_url(runtime, handle_id: str, method: str) -> str:
     """A URL that signals the handle without a credential, valid for presigned_url_ttl."""
     expires = int(runtime.now().timestamp()) + runtime.config.presigned_url_ttl
     return credentials.presign(runtime.keyring, runtime.public_url, method, f"/signal/{handle_id}", expires)
+
+
+def record_empty_signals(runtime, handle_id: str, count: int) -> None:
+    """A NO_SIGNAL handle checked by its wait condition: as Heat, record an empty SUCCESS signal.
+
+    Heat records one on each poll of the wait condition until it has `count`; Hearth does not
+    poll, so one check records them all at once (and at least one, as each of Heat's polls does).
+    """
+    now = runtime.now()
+    with runtime.store.session() as session:
+        handle = session.scalar(select(ResourceRow).where(ResourceRow.physical_id == handle_id))
+        if handle is None or (handle.data or {}).get("signal_transport") != "NO_SIGNAL":
+            return
+        # Lock the handle as a signal does, so that signals are numbered one after another.
+        session.execute(update(ResourceRow).where(ResourceRow.id == handle.id).values(updated_at=now))
+        taken = set(session.scalars(select(HandleSignal.signal_id).where(HandleSignal.handle_id == handle_id)))
+        number = len(taken)
+        for _ in range(max(1, count - len(taken))):
+            number += 1
+            while str(number) in taken:  # never overwrite a signal that chose a numeric id
+                number += 1
+            reason = f"Signal {number} received"
+            session.add(HandleSignal(handle_id=handle_id, signal_id=str(number), status="SUCCESS",
+                                     reason=reason, data=None, created_at=now))
+            session.add(Event(id=str(uuid.uuid4()), stack_id=handle.stack_id, resource_name=handle.name,
+                              resource_type="signal", physical_id=handle_id, action="SIGNAL",
+                              status="COMPLETE", reason=f"Signal: {reason}", created_at=now))
 
 
 def forget_handle(runtime, handle_id: str | None) -> None:
@@ -36,7 +64,9 @@ class WaitConditionHandle(Resource):
     """A handle scripts signal: `curl_cli` (token) or the pre-signed URL in `signal`.
 
     The token is a credential scoped to this handle alone; it is stored hashed for checking
-    and encrypted so that get_attr can hand it to the template.
+    and encrypted so that get_attr can hand it to the template. A NO_SIGNAL handle needs no
+    signal: each check of its wait condition records empty SUCCESS signals, so the wait
+    completes at once.
     """
 
     type_name = "OS::Heat::WaitConditionHandle"
@@ -62,7 +92,8 @@ class WaitConditionHandle(Resource):
         return Done(physical_id=handle_id,
                     attributes={"endpoint": f"{runtime.public_url}/guest/v1/handles/{handle_id}/signal",
                                 "alarm_url": alarm_url},
-                    data={"token": runtime.keyring.encrypt(token)})
+                    data={"token": runtime.keyring.encrypt(token),
+                          "signal_transport": self.properties["signal_transport"]})
 
     def delete(self) -> Done:
         forget_handle(self.runtime, self.state.physical_id)
@@ -125,6 +156,7 @@ class WaitCondition(Resource):
                 HandleSignal.handle_id == self.handle_id()).order_by(HandleSignal.id)))
 
     def check_waiting(self):
+        record_empty_signals(self.runtime, self.handle_id(), self.properties[self.names["count"]])
         signals = self._signals()
         failures = [s.reason for s in signals if s.status != "SUCCESS"]
         if failures:

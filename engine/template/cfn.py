@@ -62,9 +62,6 @@ _UNDEFINED = {
     "mapping": "{function} refers to undefined mapping '{name}'",
     "condition": "{function} refers to undefined condition '{name}'",
 }
-# The zones Fn::GetAZs answers unless the engine's context names its own: Hearth has one, as
-# a default Nova installation does.
-AVAILABILITY_ZONES = ("nova",)
 
 
 class CfnTemplate(Template):
@@ -172,10 +169,6 @@ class CfnTemplate(Template):
                 "resource": self.is_resource(name), "mapping": name in self.mappings,
                 "condition": name in self.conditions}[kind]
 
-    def is_resource(self, name: str) -> bool:
-        """Whether `name` is a resource of the template, even one its conditions leave out."""
-        return name in self.resources or name in self.disabled_resources
-
     def _requirements(self, resource: ResourceDefinition) -> list[str]:
         """Ref and Fn::GetAtt targets and DependsOn; once conditions are decided, only through
         the value each Fn::If chooses, and never a resource they leave out."""
@@ -225,22 +218,12 @@ class CfnTemplate(Template):
 
 
 class CfnContext(ConditionalContext):
-    """The engine's context seen through a CFN template: conditions as in HOT, plus what CFN
-    functions ask for: whether a name is a resource, the Mappings, the availability zones.
-
-    The engine's context may offer `availability_zones()`; without it Fn::GetAZs answers "nova".
-    """
+    """The engine's context seen through a CFN template: conditions, resources and zones as in
+    HOT, plus the Mappings."""
 
     @property
     def mappings(self) -> Mapping[str, Any]:
         return self.template.mappings
-
-    def is_resource(self, name: str) -> bool:
-        return self.template.is_resource(name)
-
-    def availability_zones(self) -> list[str]:
-        zones = getattr(self.inner, "availability_zones", None)
-        return list(zones() if zones is not None else AVAILABILITY_ZONES)
 
     def resource_facade(self, kind: str) -> Any:
         facade = getattr(self.inner, "resource_facade", None)

@@ -17,7 +17,14 @@ UNDEFINED = {
     "parameter": "{function} refers to undefined parameter '{name}'",
     "file": "no content for {function} '{name}' in the files map",
     "condition": "{function} refers to undefined condition '{name}'",
+    "ref": "{function} refers to '{name}', which is neither a resource nor a parameter",
 }
+# The zones Fn::GetAZs answers unless the engine's context names its own: Hearth has one, as
+# a default Nova installation does.
+AVAILABILITY_ZONES = ("nova",)
+# Fn::ResourceFacade asks in CloudFormation's words; the engine answers in HOT's.
+_FACADE_KINDS = {"Metadata": "metadata", "DeletionPolicy": "deletion_policy",
+                 "UpdatePolicy": "update_policy"}
 
 Exists = Callable[[str, str], bool]
 # choose(function, args, path) -> the argument segments to follow, or None for all of them.
@@ -209,12 +216,21 @@ class ConditionalContext:
                 return None
         return value
 
+    def is_resource(self, name: str) -> bool:
+        """Whether `name` is a resource of the template: Ref looks there before the parameters."""
+        return self.template.is_resource(name)
+
+    def availability_zones(self) -> list[str]:
+        """The engine context's zones when it offers `availability_zones()`, else "nova" alone."""
+        zones = getattr(self.inner, "availability_zones", None)
+        return list(zones() if zones is not None else AVAILABILITY_ZONES)
+
     def resource_facade(self, kind: str) -> Any:
         facade = getattr(self.inner, "resource_facade", None)
         if facade is None:
             raise TemplateError("resource_facade: there is no parent resource to read from here "
                                 "(only a nested stack's template has one)")
-        return facade(kind)
+        return facade(_FACADE_KINDS.get(kind, kind))
 
     def condition(self, value: Any) -> bool:
         """Whether a condition holds: a boolean is itself, a string names a condition."""

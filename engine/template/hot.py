@@ -149,6 +149,8 @@ class Template:
             return name in self.resources
         if kind == "parameter":
             return name in self.parameters or name in PSEUDO_PARAMETERS
+        if kind == "ref":  # Ref (HOT 2013-05-23) names a resource, or else a parameter
+            return self.is_resource(name) or self._exists("parameter", name, check_files)
         if kind == "condition":
             return name in self.conditions
         return not check_files or name in self.files
@@ -190,11 +192,16 @@ class Template:
             for name, args, _, mode in calls_in(getattr(resource, key), path, VALUE,
                                                 self._vocabulary, choose):
                 named = reference_of(self._vocabulary.table(mode)[name], args)
-                if named is not None and named[0] == "resource" and \
+                if named is not None and (named[0] == "resource" or
+                                          named[0] == "ref" and self.is_resource(named[1])) and \
                         named[1] not in self.disabled_resources:
                     required[named[1]] = None
         required.update(dict.fromkeys(resource.depends_on))
         return list(required)
+
+    def is_resource(self, name: str) -> bool:
+        """Whether `name` is a resource of the template, even one its conditions leave out."""
+        return name in self.resources or name in self.disabled_resources
 
     def _choose(self, function: Any, args: Any, path: tuple) -> list[tuple] | None:
         """For an `if` once conditions are known: only the value it chooses, as Heat expands it."""

@@ -32,6 +32,15 @@ from types import ModuleType
 
 from engine.template.functions import (
     and_conditions,
+    cfn_base64,
+    cfn_get_azs,
+    cfn_join,
+    cfn_member_list_to_map,
+    cfn_ref,
+    cfn_replace,
+    cfn_resource_facade,
+    cfn_select,
+    cfn_split,
     contains,
     digest,
     equals,
@@ -64,7 +73,7 @@ from engine.template.functions import (
     yaql_expression,
 )
 
-HOT_2013_05_23 = {
+_HOT_2013_05_23 = {
     "get_attr": get_attr_named,
     "get_file": get_file,
     "get_param": get_param,
@@ -73,10 +82,18 @@ HOT_2013_05_23 = {
     "resource_facade": resource_facade,
     "str_replace": str_replace_scalars,
 }
-HOT_2015_04_30 = {**HOT_2013_05_23, "digest": digest, "repeat": repeat_lists}
+# The first HOT version also offers CloudFormation's functions (not Fn::GetAtt nor
+# Fn::FindInMap); 2014-10-16 keeps only Fn::Select of them, and 2015-10-15 drops that too.
+HOT_2013_05_23 = {**_HOT_2013_05_23, "Fn::Base64": cfn_base64, "Fn::GetAZs": cfn_get_azs,
+                  "Fn::Join": cfn_join, "Fn::MemberListToMap": cfn_member_list_to_map,
+                  "Fn::Replace": cfn_replace, "Fn::ResourceFacade": cfn_resource_facade,
+                  "Fn::Select": cfn_select, "Fn::Split": cfn_split, "Ref": cfn_ref}
+HOT_2014_10_16 = {**_HOT_2013_05_23, "Fn::Select": cfn_select}
+_HOT_2015_04_30 = {**_HOT_2013_05_23, "digest": digest, "repeat": repeat_lists}
+HOT_2015_04_30 = {**_HOT_2015_04_30, "Fn::Select": cfn_select}
 # 2015-10-15 lets get_attr return every attribute, list_join take several lists and join maps
 # and lists as JSON, and str_replace render maps and lists as JSON.
-HOT_2015_10_15 = {**HOT_2015_04_30, "get_attr": get_attr, "list_join": list_join,
+HOT_2015_10_15 = {**_HOT_2015_04_30, "get_attr": get_attr, "list_join": list_join,
                   "str_replace": str_replace, "str_split": str_split}
 HOT_2016_04_08 = {**HOT_2015_10_15, "map_merge": map_merge}
 # 2016-10-14 also lets repeat iterate over the keys of maps.
@@ -93,7 +110,7 @@ HOT_2021_04_16 = {**HOT_2017_09_01, "if": if_condition}
 
 FUNCTIONS = {
     "2013-05-23": HOT_2013_05_23,
-    "2014-10-16": HOT_2013_05_23,
+    "2014-10-16": HOT_2014_10_16,
     "2015-04-30": HOT_2015_04_30,
     "2015-10-15": HOT_2015_10_15,
     "2016-04-08": HOT_2016_04_08,

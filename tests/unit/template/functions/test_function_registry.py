@@ -4,10 +4,12 @@ from __future__ import annotations
 import pytest
 
 from engine.template import VERSIONS
+from engine.template.cfn import FUNCTIONS as CFN_FUNCTIONS
 from engine.template.functions import (
     CONDITION_FUNCTIONS,
     FUNCTIONS,
     HEAT_ADDED,
+    HEAT_REMOVED,
     condition_functions_for,
     functions_for,
     get_attr,
@@ -25,17 +27,22 @@ from engine.template.functions import (
 )
 from engine.template.functions.args import is_call, step
 
-# Heat's function tables (heat/engine/hot/template.py, HOTemplate20130523 to HOTemplate20210416),
-# without the CloudFormation names, which the CFN format covers.
-_2013 = {"get_attr", "get_file", "get_param", "get_resource", "list_join", "resource_facade", "str_replace"}
-_2015_04 = _2013 | {"digest", "repeat"}
-_2015_10 = _2015_04 | {"str_split"}
+# Heat's function tables (heat/engine/hot/template.py, HOTemplate20130523 to HOTemplate20210416).
+# The first HOT version also offers CloudFormation's functions (not Fn::GetAtt nor Fn::FindInMap);
+# 2014-10-16 keeps Fn::Select alone of them, and 2015-10-15 removes it too.
+_HOT_2013 = {"get_attr", "get_file", "get_param", "get_resource", "list_join", "resource_facade", "str_replace"}
+_CFN_IN_2013 = {"Fn::Base64", "Fn::GetAZs", "Fn::Join", "Fn::MemberListToMap", "Fn::Replace",
+                "Fn::ResourceFacade", "Fn::Select", "Fn::Split", "Ref"}
+_2013 = _HOT_2013 | _CFN_IN_2013
+_2014_10 = _HOT_2013 | {"Fn::Select"}
+_2015_04 = _2014_10 | {"digest", "repeat"}
+_2015_10 = _2015_04 - {"Fn::Select"} | {"str_split"}
 _2016_04 = _2015_10 | {"map_merge"}
 _2016_10 = _2016_04 | {"if", "map_replace", "yaql"}
 _2017_02 = _2016_10 | {"filter", "str_replace_strict"}
 _2017_09 = _2017_02 | {"contains", "list_concat", "list_concat_unique", "make_url", "str_replace_vstrict"}
 HEAT_FUNCTIONS = {
-    "2013-05-23": _2013, "2014-10-16": _2013, "2015-04-30": _2015_04, "2015-10-15": _2015_10,
+    "2013-05-23": _2013, "2014-10-16": _2014_10, "2015-04-30": _2015_04, "2015-10-15": _2015_10,
     "2016-04-08": _2016_04, "2016-10-14": _2016_10, "2017-02-24": _2017_02, "2017-09-01": _2017_09,
     "2018-03-02": _2017_09, "2018-08-31": _2017_09, "2021-04-16": _2017_09,
 }
@@ -48,17 +55,13 @@ HEAT_CONDITION_FUNCTIONS = {
 }
 
 
-def _hot_names(table):
-    return {name for name in table if not (name.startswith("Fn::") or name == "Ref")}
-
-
 def test_every_canonical_version_has_a_table():
     assert set(FUNCTIONS) == set(VERSIONS.values()) == set(CONDITION_FUNCTIONS)
 
 
 @pytest.mark.parametrize("version", sorted(HEAT_FUNCTIONS))
 def test_each_version_offers_exactly_heats_functions(version):
-    assert _hot_names(functions_for(version)) == HEAT_FUNCTIONS[version]
+    assert set(functions_for(version)) == HEAT_FUNCTIONS[version]
     assert set(condition_functions_for(version)) == HEAT_CONDITION_FUNCTIONS[version]
 
 
@@ -90,21 +93,32 @@ def test_every_module_offers_both_verbs():
             assert callable(module.validate) and callable(module.resolve)
 
 
+def test_the_cloudformation_names_evaluate_as_in_the_cfn_format():
+    cfn = CFN_FUNCTIONS["2012-12-12"]
+    in_hot = functions_for("2013-05-23")
+    assert {name: in_hot[name] for name in _CFN_IN_2013} == {name: cfn[name] for name in _CFN_IN_2013}
+    assert functions_for("2015-04-30")["Fn::Select"] is cfn["Fn::Select"]
+
+
 def test_unavailable_names_follow_heat():
     assert unavailable_for("2014-10-16")["Ref"] == "function 'Ref' is not available in heat_template_version 2014-10-16"
-    assert "Fn::Select" not in unavailable_for("2014-10-16") or "supported" in unavailable_for("2014-10-16")["Fn::Select"]
+    assert unavailable_for("2015-04-30")["Fn::Join"] == (
+        "function 'Fn::Join' is not available in heat_template_version 2015-04-30")
     assert unavailable_for("2015-10-15")["Fn::Select"] == (
         "function 'Fn::Select' is not available in heat_template_version 2015-10-15")
+    assert not {"Ref", "Fn::Join", "Fn::Select"} & unavailable_for("2013-05-23").keys()
+    assert "Fn::Select" not in unavailable_for("2014-10-16") and "Fn::Select" not in unavailable_for("2015-04-30")
     assert unavailable_for("2014-10-16")["repeat"] == "function 'repeat' needs heat_template_version 2015-04-30 or later"
     assert "get_param" not in unavailable_for("2021-04-16") and "if" not in unavailable_for("2016-10-14")
 
 
 @pytest.mark.parametrize("version", sorted(FUNCTIONS))
-def test_only_cloudformation_names_wait_for_hearth(version):
+def test_no_function_heat_offers_waits_for_hearth(version):
     waiting = [name for name, reason in unavailable_for(version).items() if "not supported by Hearth yet" in reason]
-    assert all(name.startswith("Fn::") or name == "Ref" for name in waiting), waiting
+    assert waiting == []
     added = {name for date, names in HEAT_ADDED.items() if date <= version for name in names}
-    assert _hot_names(added) <= set(functions_for(version))
+    removed = {name for date, names in HEAT_REMOVED.items() if date <= version for name in names}
+    assert added - removed == set(functions_for(version))
 
 
 def test_is_call_is_a_one_key_mapping():

@@ -1,0 +1,100 @@
+"""NO_SIGNAL wait-condition handles on real stacks (SQLite file and PostgreSQL): their wait completes at once."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.config import Config
+from engine.guest import GuestAuth
+from engine.service import build_service
+from tests.support import wait_for
+
+
+@pytest.fixture
+def service(db_url, tmp_path):
+    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
+    svc.start()
+    yield svc
+    svc.stop()
+    svc.runtime.store.dispose()
+
+
+def create(service, name, template, **body):
+    return service.create_stack("admin", {"stack_name": name, "template": template,
+                                          "template_name": f"{name}.yaml", **body})["id"]
+
+
+def settle(service, stack_id, timeout=30):
+    def done():
+        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
+        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+    return wait_for(done, timeout, message="the stack to settle")
+
+
+def statuses(service, stack_id):
+    return {r["resource_name"]: r["resource_status"] for r in service.list_resources("admin", stack_id)}
+
+
+def data(service, stack_id, output):
+    return json.loads(service.show_output("admin", stack_id, output)["output_value"])
+
+
+SILENT = """heat_template_version: 2018-08-31
+parameters:
+  count: {type: number, default: 3}
+resources:
+  silent: {type: OS::Heat::WaitConditionHandle, properties: {signal_transport: NO_SIGNAL}}
+  silent_wait:
+    type: OS::Heat::WaitCondition
+    properties: {handle: {get_resource: silent}, count: {get_param: count}, timeout: 600}
+  token: {type: OS::Heat::WaitConditionHandle}
+  token_wait: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: token}, timeout: 600}}
+outputs:
+  silent_data: {value: {get_attr: [silent_wait, data]}}
+  token_data: {value: {get_attr: [token_wait, data]}}
+  token: {value: {get_attr: [token, token]}}
+"""
+
+
+def test_a_no_signal_handle_completes_its_wait_at_once_and_a_token_handle_still_waits(service):
+    stack_id = create(service, "silent", SILENT)
+    wait_for(lambda: statuses(service, stack_id).get("silent_wait") == "CREATE_COMPLETE", 20,
+             message="the silent wait to complete")
+    assert statuses(service, stack_id)["token_wait"] == "CREATE_IN_PROGRESS"
+    assert data(service, stack_id, "silent_data") == {"1": None, "2": None, "3": None}
+    signals = [e["resource_status_reason"] for e in service.list_events("admin", stack_id)
+               if e["resource_name"] == "silent" and e["resource_status_reason"].startswith("Signal:")]
+    assert signals == ["Signal: Signal 1 received", "Signal: Signal 2 received", "Signal: Signal 3 received"]
+    token = service.show_output("admin", stack_id, "token")["output_value"]
+    handle_id = service.show_resource("admin", stack_id, "token")["physical_resource_id"]
+    service.guest.signal_handle(GuestAuth(bearer=token), handle_id, {"id": "done", "data": "yes"}, "")
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
+    assert data(service, stack_id, "token_data") == {"done": "yes"}
+
+
+SILENT_ONLY = """heat_template_version: 2018-08-31
+parameters:
+  count: {type: number, default: 1}
+resources:
+  silent: {type: OS::Heat::WaitConditionHandle, properties: {signal_transport: NO_SIGNAL}}
+  silent_wait:
+    type: OS::Heat::WaitCondition
+    properties: {handle: {get_resource: silent}, count: {get_param: count}, timeout: 600}
+outputs:
+  silent_data: {value: {get_attr: [silent_wait, data]}}
+"""
+
+
+def test_an_update_raising_the_count_waits_again_and_completes_at_once(service):
+    stack_id = create(service, "more", SILENT_ONLY)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
+    assert data(service, stack_id, "silent_data") == {"1": None}
+    service.update_stack("admin", stack_id, {"parameters": {"count": "4"}}, patch=True)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
+    assert statuses(service, stack_id) == {"silent": "CREATE_COMPLETE", "silent_wait": "UPDATE_COMPLETE"}
+    # The earlier signal stays, as in Heat; the update adds what the new count needs.
+    assert data(service, stack_id, "silent_data") == {"1": None, "2": None, "3": None, "4": None}

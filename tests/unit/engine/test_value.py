@@ -1,0 +1,125 @@
+"""OS::Heat::Value on real stacks (SQLite file and PostgreSQL): the value converted to its declared type."""
+from __future__ import annotations
+
+import pytest
+
+from engine.config import Config
+from engine.errors import TemplateError
+from engine.resources.heat_value import Value
+from engine.service import build_service
+from tests.support import wait_for
+
+
+@pytest.fixture
+def service(db_url, tmp_path):
+    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
+    svc.start()
+    yield svc
+    svc.stop()
+    svc.runtime.store.dispose()
+
+
+def create(service, name, template, **body):
+    return service.create_stack("admin", {"stack_name": name, "template": template,
+                                          "template_name": f"{name}.yaml", **body})["id"]
+
+
+def settle(service, stack_id, timeout=30):
+    def done():
+        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
+        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+    return wait_for(done, timeout, message="the stack to settle")
+
+
+def outputs(service, stack_id):
+    return {o["output_key"]: o["output_value"] for o in service.show_stack("admin", stack_id)["outputs"]}
+
+
+TYPED = """heat_template_version: 2018-08-31
+parameters:
+  count: {type: string, default: "3"}
+  ratio: {type: string, default: "0.5"}
+  flag: {type: string, default: "True"}
+  names: {type: string, default: "api, worker,scheduler"}
+  doc: {type: string, default: '{"a": [1, 2], "b": null}'}
+resources:
+  count: {type: OS::Heat::Value, properties: {type: number, value: {get_param: count}}}
+  ratio: {type: OS::Heat::Value, properties: {type: number, value: {get_param: ratio}}}
+  flag: {type: OS::Heat::Value, properties: {type: boolean, value: {get_param: flag}}}
+  names: {type: OS::Heat::Value, properties: {type: comma_delimited_list, value: {get_param: names}}}
+  doc: {type: OS::Heat::Value, properties: {type: json, value: {get_param: doc}}}
+  text: {type: OS::Heat::Value, properties: {type: string, value: 42}}
+  untyped: {type: OS::Heat::Value, properties: {value: {get_param: count}}}
+  reader: {type: OS::Heat::Value, properties: {value: {get_attr: [doc, value, a, 1]}}}
+outputs:
+  count: {value: {get_attr: [count, value]}}
+  ratio: {value: {get_attr: [ratio, value]}}
+  flag: {value: {get_attr: [flag, value]}}
+  names: {value: {get_attr: [names, value]}}
+  doc: {value: {get_attr: [doc, value]}}
+  text: {value: {get_attr: [text, value]}}
+  untyped: {value: {get_attr: [untyped, value]}}
+  reader: {value: {get_attr: [reader, value]}}
+"""
+
+
+def test_each_declared_type_converts_the_value(service):
+    stack_id = create(service, "typed", TYPED)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
+    assert outputs(service, stack_id) == {
+        "count": 3, "ratio": 0.5, "flag": True, "names": ["api", "worker", "scheduler"],
+        "doc": {"a": [1, 2], "b": None}, "text": "42", "untyped": "3", "reader": 2}
+
+
+def test_update_answers_the_converted_value(service):
+    stack_id = create(service, "later", TYPED)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    service.update_stack("admin", stack_id, {"parameters": {"count": "7", "flag": "false"}}, patch=True)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
+    got = outputs(service, stack_id)
+    assert (got["count"], got["flag"], got["untyped"]) == (7, False, "7")
+
+
+@pytest.mark.parametrize("declared, given, reason", [
+    ("number", "three", "'three' is not a number"),
+    ("boolean", "maybe", "'maybe' is not a boolean"),
+    ("json", "[1, 2]", "value must be a map, not a list"),
+    ("json", "{not json", "value must be a map (or a JSON object string)"),
+])
+def test_a_value_that_does_not_convert_fails_the_resource_naming_the_property(service, declared, given, reason):
+    template = f"""heat_template_version: 2018-08-31
+parameters:
+  given: {{type: string}}
+resources:
+  typed: {{type: OS::Heat::Value, properties: {{type: {declared}, value: {{get_param: given}}}}}}
+"""
+    stack_id = create(service, "wrong", template, parameters={"given": given})
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_FAILED"
+    typed = {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}["typed"]
+    assert typed["resource_status"] == "CREATE_FAILED"
+    assert typed["resource_status_reason"].endswith(
+        f"wrong.yaml:5: resources.typed.properties.value: {reason}"), typed["resource_status_reason"]
+
+
+def test_a_literal_that_does_not_convert_is_refused_before_anything_runs(service):
+    template = """heat_template_version: 2018-08-31
+resources:
+  typed: {type: OS::Heat::Value, properties: {type: number, value: [1, 2]}}
+"""
+    with pytest.raises(TemplateError) as error:
+        create(service, "literal", template)
+    assert str(error.value) == "literal.yaml:3: resources.typed.properties.value: value must be a number, not a list"
+
+
+def test_a_type_or_value_not_resolved_yet_waits_for_its_value():
+    call = {"get_param": "t"}
+
+    def unresolved(value):
+        return value == call
+
+    assert Value.check_properties({"type": call, "value": "x"}, unresolved=unresolved) == {"type": call, "value": "x"}
+    assert Value.check_properties({"type": "number", "value": call}, unresolved=unresolved) == {
+        "type": "number", "value": call}
