@@ -72,3 +72,16 @@ def hearth_on(db_url, tmp_path):
     server = start_server(tmp_path, db_url)
     yield server
     stop_server(server)
+
+
+@pytest.fixture
+def service(db_url, tmp_path):
+    """The engine service alone (no HTTP) on each store, with the `deployed` compute driver:
+    servers complete at once and deployments are completed by calling the guest API."""
+    from engine.config import Config
+    from engine.service import build_service
+    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
+    svc.start()
+    yield svc
+    svc.stop()
+    svc.runtime.store.dispose()

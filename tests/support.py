@@ -82,6 +82,20 @@ class RunningServer:
             self.stack(stack["id"])), timeout, 0.05, f"stack {name} to be deleted")
 
 
+def create(service, name: str, template, **body) -> str:
+    """Create a stack through the engine service (project admin); its id."""
+    return service.create_stack("admin", {"stack_name": name, "template": template,
+                                          "template_name": f"{name}.yaml", **body})["id"]
+
+
+def settle(service, stack_id: str, timeout: float = 30) -> dict:
+    """The stack once its operation is over (whatever the outcome)."""
+    def done():
+        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
+        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+    return wait_for(done, timeout, message="the stack to settle")
+
+
 def start_server(tmp_path: Path, db_url: str | None = None, **settings) -> RunningServer:
     from engine.config import Config
     from metadata_server import create_app

@@ -7,28 +7,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import delete
 
-from engine.config import Config
 from engine.errors import NotFound
 from engine.guest import GuestAuth
-from engine.service import build_service
 from engine.store.models import Deployment, Server
-from tests.support import wait_for
-
-
-@pytest.fixture
-def service(db_url, tmp_path):
-    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
-    svc.start()
-    yield svc
-    svc.stop()
-    svc.runtime.store.dispose()
-
-
-def settle(service, stack_id, timeout=30):
-    def done():
-        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
-        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
-    return wait_for(done, timeout, message="the stack to settle")
+from tests.support import settle, wait_for
 
 
 def status(service, stack_id):

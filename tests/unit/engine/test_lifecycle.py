@@ -11,28 +11,7 @@ from engine.config import Config
 from engine.errors import Conflict, NotFound, TemplateError
 from engine.guest import GuestAuth
 from engine.service import build_service
-from tests.support import wait_for
-
-
-@pytest.fixture
-def service(db_url, tmp_path):
-    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
-    svc.start()
-    yield svc
-    svc.stop()
-    svc.runtime.store.dispose()
-
-
-def create(service, name, template, **body):
-    return service.create_stack("admin", {"stack_name": name, "template": template,
-                                          "template_name": f"{name}.yaml", **body})["id"]
-
-
-def settle(service, stack_id, timeout=30):
-    def done():
-        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
-        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
-    return wait_for(done, timeout, message="the stack to settle")
+from tests.support import create, settle, wait_for
 
 
 def events(service, stack_id):

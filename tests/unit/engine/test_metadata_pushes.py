@@ -2,10 +2,7 @@
 document lists them all: no push is lost to another (real stores, handlers on the pool)."""
 from __future__ import annotations
 
-import pytest
 
-from engine.config import Config
-from engine.service import build_service
 from engine.store.models import Server
 from tests.support import wait_for
 
@@ -22,15 +19,6 @@ resources:
   config: {{type: OS::Heat::SoftwareConfig, properties: {{group: script, config: "#!/bin/sh\\n"}}}}
   server: {{type: OS::Heat::DeployedServer}}{deployments}
 """
-
-
-@pytest.fixture
-def service(db_url, tmp_path):
-    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
-    svc.start()
-    yield svc
-    svc.stop()
-    svc.runtime.store.dispose()
 
 
 def test_every_concurrent_push_gets_its_own_version(service):

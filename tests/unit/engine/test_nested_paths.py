@@ -2,10 +2,7 @@
 `[group, attr, key]` taken from each member, and `[provider, resource.NAME, attr]`."""
 from __future__ import annotations
 
-import pytest
 
-from engine.config import Config
-from engine.service import build_service
 from tests.support import wait_for
 
 MEMBER = """heat_template_version: 2018-08-31
@@ -34,15 +31,6 @@ outputs:
   through: {value: {get_attr: [single, resource.inner, value, first_address]}}
   missing: {value: {get_attr: [group, resource.5.server, first_address]}}
 """
-
-
-@pytest.fixture
-def service(db_url, tmp_path):
-    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
-    svc.start()
-    yield svc
-    svc.stop()
-    svc.runtime.store.dispose()
 
 
 def test_paths_reach_through_groups_and_provider_templates(service):

@@ -6,7 +6,7 @@ import pytest
 from engine.config import Config
 from engine.errors import NotFound
 from engine.service import build_service
-from tests.support import wait_for
+from tests.support import create, settle
 
 
 def running_service(db_url, tmp_path):
@@ -21,18 +21,6 @@ def running_service(db_url, tmp_path):
 @pytest.fixture
 def service(db_url, tmp_path):
     yield from running_service(db_url, tmp_path)
-
-
-def create(service, name, template, **body):
-    return service.create_stack("admin", {"stack_name": name, "template": template,
-                                          "template_name": f"{name}.yaml", **body})["id"]
-
-
-def settle(service, stack_id, timeout=30):
-    def done():
-        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
-        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
-    return wait_for(done, timeout, message="the stack to settle")
 
 
 def resources(service, stack_id):

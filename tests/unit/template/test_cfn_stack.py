@@ -3,31 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import Config
 from engine.errors import TemplateError
-from engine.service import build_service
-from tests.support import wait_for
-
-
-@pytest.fixture
-def service(db_url, tmp_path):
-    svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
-    svc.start()
-    yield svc
-    svc.stop()
-    svc.runtime.store.dispose()
+from tests.support import settle
 
 
 def create(service, name, template, **body):
     return service.create_stack("admin", {"stack_name": name, "template": template,
                                           "template_name": f"{name}.template", **body})["id"]
-
-
-def settle(service, stack_id, timeout=30):
-    def done():
-        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
-        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
-    return wait_for(done, timeout, message="the stack to settle")
 
 
 WEB = """\
