@@ -6,7 +6,6 @@ scheduler, as create does. Mixed into engine.service.Service.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +15,7 @@ from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.stacks import (
     Definition, begin_rollback, definition_fields, prepare_rows, start_operation,
 )
+from engine.steps import changed_in_place, property_digests
 from engine.store.models import Event, Resource, Stack
 
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
@@ -96,7 +96,6 @@ class Operations:
         stack = self._live_stack(project, stack_id)
         definition = self._update_definition(stack, body, patch)
         self.validate_resources(definition)
-        current = self.scheduler.definitions.get(self.runtime, stack)
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
         changes: dict[str, list] = {k: [] for k in ("added", "deleted", "replaced", "unchanged", "updated")}
@@ -111,7 +110,6 @@ class Operations:
         for name, row in rows.items():
             if name not in template.resources and row.action != "INIT":
                 changes["deleted"].append(self._preview_entry(stack, name, row.type, row))
-        del current
         return {"resource_changes": changes}
 
     def _change_kind(self, definition: Definition, name: str, row: Resource, resolver) -> str:
@@ -126,18 +124,12 @@ class Operations:
             metadata = template.resolve(resource.metadata, resolver, ("resources", name, "metadata"))
         except Exception:  # noqa: BLE001 - depends on something not there yet: it will change
             return "updated"
-        sign = self.runtime.keyring.sign
-        digests = {k: sign(json.dumps(v, sort_keys=True, default=str)) for k, v in properties.items()}
-        digests["__metadata__"] = sign(json.dumps(metadata or {}, sort_keys=True, default=str))
+        digests = property_digests(self.runtime.keyring, properties, metadata)
         old = (row.engine or {}).get("digests") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
         if not changed:
             return "unchanged"
-        schema = cls.properties_schema
-        if cls.open_properties or all(k == "__metadata__" or k in schema and schema[k].update_allowed
-                                      for k in changed):
-            return "updated"
-        return "replaced"
+        return "updated" if changed_in_place(cls, changed) else "replaced"
 
     def _preview_entry(self, stack: Stack, name: str, type_name: str, row: Resource | None) -> dict:
         return {"resource_name": name, "resource_type": type_name, "stack_name": stack.name,

@@ -152,7 +152,7 @@ class Service(Operations):
             row.data = dict(entry.get("resource_data") or {})
             row.attributes = dict(entry.get("attributes") or {})
             row.action, row.status, row.status_reason = "ADOPT", "COMPLETE", "adopted"
-            row.engine = {"op": stack.operation}
+            row.engine = {}  # the adopt operation records what it was made from as it passes
 
     def _definition(self, body: dict[str, Any]) -> Definition:
         source = body.get("template")

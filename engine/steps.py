@@ -34,7 +34,14 @@ class Steps:
         snap.dirty = True
         if step == "create":
             if snap.exists and snap.status == "COMPLETE":
-                run.cleared(snap.name)  # adopted, or made by an earlier attempt of this create
+                # Adopted (or made by an earlier attempt of this create): record what it was
+                # made from, so that the next update changes only what differs.
+                if "digests" not in snap.engine:
+                    try:
+                        snap.engine["digests"] = self._digests(self._instance(run, snap, snap.action))
+                    except Exception:  # noqa: BLE001 - without digests the next update redoes it
+                        pass
+                run.cleared(snap.name)
                 return
             self._begin(run, snap, "create", "CREATE")
         elif step == "update":
@@ -77,9 +84,7 @@ class Steps:
             snap.status = "COMPLETE"
             run.cleared(snap.name)
             return
-        schema = snap.cls.properties_schema
-        in_place = not unhealthy and (snap.cls.open_properties or all(
-            k == "__metadata__" or k in schema and schema[k].update_allowed for k in changed))
+        in_place = not unhealthy and changed_in_place(snap.cls, changed)
         snap.engine["changed"] = sorted(k for k in changed if k != "__metadata__")
         self._begin(run, snap, "update" if in_place else "replace", "UPDATE")
 
@@ -146,12 +151,7 @@ class Steps:
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
-        """A keyed digest of each resolved property (and the metadata): change detection that
-        stores nothing a hidden parameter's value could be read back from."""
-        sign = self.runtime.keyring.sign
-        values = dict(instance.properties)
-        values["__metadata__"] = instance.state.metadata or {}
-        return {k: sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
+        return property_digests(self.runtime.keyring, instance.properties, instance.state.metadata)
 
     def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
         stack = run.stack
@@ -255,6 +255,20 @@ class Steps:
             outcome = error
         if outcome is not None:
             self._apply(run, snap, snap.action, outcome, run.operation)
+
+
+def property_digests(keyring, properties: dict, metadata: dict | None) -> dict[str, str]:
+    """A keyed digest of each resolved property (and of the metadata): change detection that
+    stores nothing a hidden parameter's value could be read back from."""
+    values = {**properties, "__metadata__": metadata or {}}
+    return {k: keyring.sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
+
+
+def changed_in_place(cls, changed: set[str]) -> bool:
+    """Whether every changed property (metadata always can) may change without a replacement."""
+    schema = cls.properties_schema
+    return cls.open_properties or all(k == "__metadata__" or k in schema and schema[k].update_allowed
+                                      for k in changed)
 
 
 def _call(verb):

@@ -242,6 +242,14 @@ def test_abandon_then_adopt_keeps_physical_resources(service):
     assert {n: r["physical_resource_id"] for n, r in after.items()} == \
         {n: r["physical_resource_id"] for n, r in before.items()}
     assert outputs(service, adopted)["word"] == "one"
+    # Adopted resources remember what they were made from: an update changing nothing leaves
+    # them alone, and one changing a property touches only that resource.
+    mark = event_count(service, adopted)
+    service.update_stack("admin", adopted, {"parameters": {"word": "two"}}, patch=True)
+    assert settle(service, adopted)["stack_status"] == "UPDATE_COMPLETE"
+    touched = {name for name, status in events_since(service, adopted, mark) if status == "UPDATE_IN_PROGRESS"}
+    assert touched == {"adopted", "value", "gone"}
+    assert resources(service, adopted)["random"]["physical_resource_id"] == before["random"]["physical_resource_id"]
 
 
 def test_tags_filter_the_stack_list(service):
