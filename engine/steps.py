@@ -151,7 +151,8 @@ class Steps:
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
-        return property_digests(self.runtime.keyring, instance.properties, instance.state.metadata)
+        return property_digests(self.runtime.keyring, instance.state.type, instance.properties,
+                                instance.state.metadata)
 
     def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
         stack = run.stack
@@ -257,10 +258,11 @@ class Steps:
             self._apply(run, snap, snap.action, outcome, run.operation)
 
 
-def property_digests(keyring, properties: dict, metadata: dict | None) -> dict[str, str]:
-    """A keyed digest of each resolved property (and of the metadata): change detection that
-    stores nothing a hidden parameter's value could be read back from."""
-    values = {**properties, "__metadata__": metadata or {}}
+def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:
+    """A keyed digest of each resolved property (and of the metadata and the type, whose change
+    always replaces): change detection that stores nothing a hidden parameter's value could be
+    read back from."""
+    values = {**properties, "__metadata__": metadata or {}, "__type__": type_name}
     return {k: keyring.sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
 
 

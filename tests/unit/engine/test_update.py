@@ -304,3 +304,17 @@ def test_adopt_takes_the_template_from_the_abandon_data(service):
     adopted = service.create_stack("admin", {"stack_name": "heatadopted", "adopt_stack_data": data})["id"]
     assert settle(service, adopted)["stack_status"] == "ADOPT_COMPLETE"
     assert outputs(service, adopted)["word"] == "one"
+
+
+def test_a_changed_type_replaces_the_resource(service):
+    template = "heat_template_version: 2018-08-31\nresources:\n  thing: {type: OS::Heat::Value, properties: {value: 1}}\n"
+    stack_id = create(service, "retype", template)
+    settle(service, stack_id)
+    before = resources(service, stack_id)["thing"]["physical_resource_id"]
+    changed = template.replace("OS::Heat::Value, properties: {value: 1}", "OS::Heat::RandomString")
+    assert service.preview_update("admin", stack_id, {"template": changed}, patch=False)[
+        "resource_changes"]["replaced"][0]["resource_name"] == "thing"
+    service.update_stack("admin", stack_id, {"template": changed}, patch=False)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    after = resources(service, stack_id)["thing"]
+    assert after["resource_type"] == "OS::Heat::RandomString" and after["physical_resource_id"] != before
