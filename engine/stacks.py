@@ -18,7 +18,7 @@ from engine.store.crypto import is_encrypted
 from engine.store.models import Event, Resource as ResourceRow, Stack
 from engine.template import Environment, Template, merge_environments, parse_environment, parse_template
 from engine.template.environment import is_template_name
-from engine.template.functions.args import step
+from engine.template.functions.args import walk
 
 REGION = "RegionOne"
 
@@ -258,15 +258,7 @@ class Resolver:
         cls, physical_id, attributes, data = found
         if path and hasattr(cls, "attribute_at"):
             return cls.attribute_at(self.runtime, attribute, list(path), physical_id, attributes, data)
-        value = cls.attribute(self.runtime, attribute, physical_id, attributes, data)
-        for key in path or ():
-            if value is None:
-                return None
-            try:
-                value = step(value, key)
-            except (LookupError, TypeError):
-                return None  # Heat answers null for a path that leads nowhere
-        return value
+        return walk(cls.attribute(self.runtime, attribute, physical_id, attributes, data), path)
 
     def resource_facade(self, kind: str) -> Any:
         """The owning resource's metadata, deletion_policy or update_policy (nested stacks)."""

@@ -19,7 +19,7 @@ from engine.errors import TemplateError
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.store.crypto import is_encrypted
 from engine.store.models import Stack
-from engine.template.functions.args import step
+from engine.template.functions.args import walk
 
 # Registry keys that are settings, not type mappings (as in engine.template.environment).
 _REGISTRY_SETTINGS = ("base_url", "resources")
@@ -27,18 +27,6 @@ _REGISTRY_SETTINGS = ("base_url", "resources")
 _FAILED_PREFIX = "Resource {} failed: "
 # `resource.NAME` (or `resource.0.resource.NAME`): a nested resource, whose attribute may follow.
 _NESTED_RESOURCE = re.compile(r"resource\.[^.]+(\.resource\.[^.]+)*")
-
-
-def walk(value: Any, path: list) -> Any:
-    """`value` followed down `path`; None where it leads nowhere (as get_attr answers)."""
-    try:
-        for key in path:
-            if value is None:
-                return None
-            value = step(value, key)
-    except (LookupError, TypeError):
-        return None
-    return value
 
 
 def fold_nested(name: str, path: list) -> tuple[str, list]:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Collection, Iterator, Mapping
 
 from engine.errors import DependencyCycle, TemplateError
 from engine.graph import Graph
-from engine.template.functions.args import step, type_name
+from engine.template.functions.args import type_name, walk
 from engine.template.snippets import call_in, reference_of
 
 VALUE, CONDITION = "value", "condition"
@@ -208,13 +208,7 @@ class ConditionalContext:
         at = getattr(self.inner, "get_attr_at", None)
         if at is not None:
             return at(resource, attribute, path)
-        value = self.inner.get_attr(resource, attribute)
-        for key in path:
-            try:
-                value = step(value, key) if value is not None else None
-            except (LookupError, TypeError):
-                return None
-        return value
+        return walk(self.inner.get_attr(resource, attribute), path)
 
     def is_resource(self, name: str) -> bool:
         """Whether `name` is a resource of the template: Ref looks there before the parameters."""

@@ -60,6 +60,19 @@ def step(collection: Any, key: Any) -> Any:
     raise LookupError(key)
 
 
+def walk(value: Any, path: list) -> Any:
+    """`value` followed down `path`; None where it leads nowhere, as Heat's get_attr answers
+    (an attribute not available yet, or a path that does not exist in it)."""
+    try:
+        for key in path:
+            if value is None:
+                return None
+            value = step(value, key)
+    except (LookupError, TypeError):
+        return None
+    return value
+
+
 def resolved_path(function: str, keys: list, evaluate, first: int) -> list:
     """Evaluate path items (which may be calls) and check each is a key or an index."""
     resolved = []

@@ -4,7 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
+# Evaluated exactly as HOT's `and`.
+from engine.template.functions.and_conditions import conditions_in, resolve, values
 from engine.template.functions.cfn_condition import check_item
+
+__all__ = ["check_item", "check_items", "conditions_in", "resolve", "validate", "values"]
 
 
 def check_items(function: str, args: Any, path: tuple) -> None:
@@ -17,18 +21,3 @@ def check_items(function: str, args: Any, path: tuple) -> None:
 
 def validate(args: Any, path: tuple) -> None:
     check_items("Fn::And", args, path)
-
-
-def conditions_in(args: Any) -> list[tuple]:
-    """Every item is a condition: a name, a boolean or a condition function."""
-    return [(number,) for number in range(len(args))] if isinstance(args, list) else []
-
-
-def values(args: list, evaluate, context) -> list[bool]:
-    # Every item is resolved first, as in Heat, so a bad one is reported even after a false one.
-    resolved = [evaluate(item, number) for number, item in enumerate(args)]
-    return [context.condition(value) for value in resolved]
-
-
-def resolve(args: Any, evaluate, context) -> bool:
-    return all(values(args, evaluate, context))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.functions.args import check_path, is_call, resolved_path, step, type_name
+from engine.template.functions.args import check_path, is_call, resolved_path, type_name, walk
 
 
 def check_arguments(args: Any, path: tuple, *, minimum: int) -> None:
@@ -43,14 +43,6 @@ def resolve(args: Any, evaluate, context) -> Any:
     at = getattr(context, "get_attr_at", None)
     if keys and at is not None:
         return at(args[0], attribute, keys)
-    value = context.get_attr(args[0], attribute)
     # Heat answers null for an attribute that is not available yet and for a path that leads
     # nowhere, so that outputs can be shown while a stack is still being built.
-    try:
-        for key in keys:
-            if value is None:
-                return None
-            value = step(value, key)
-    except (LookupError, TypeError):
-        return None
-    return value
+    return walk(context.get_attr(args[0], attribute), keys)
