@@ -172,7 +172,9 @@ def test_credential_transports_hand_out_a_deployment_credential_revoked_with_it(
     stack_id = create(service, "creds", template("[CREATE, DELETE]", transport=transport))
     entry = entry_for(service, stack_id, "CREATE")
     inputs = values(entry)
-    deployment_id = resource(service, stack_id, "deploy")["physical_resource_id"]
+    # The entry is pushed by the handler before its outcome (with the id) is stored.
+    deployment_id = wait_for(lambda: resource(service, stack_id, "deploy")["physical_resource_id"], 30,
+                             message="the deployment's physical id")
     assert inputs["deploy_auth_url"] == service.runtime.public_url + "/guest/v1"
     assert inputs["deploy_user_id"] == deployment_id
     assert inputs["deploy_username"] == f"creds-deploy-{deployment_id[:12]}"
