@@ -9,42 +9,9 @@ from sqlalchemy import delete
 
 from engine.errors import NotFound
 from engine.guest import GuestAuth
-from engine.store.models import Deployment, Server
+from engine.store.models import Deployment
 from tests.support import settle, wait_for
-
-
-def status(service, stack_id):
-    return service.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
-
-
-def resource(service, stack_id, name):
-    return {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}[name]
-
-
-def entries(service, stack_id, server="server"):
-    server_id = resource(service, stack_id, server)["physical_resource_id"]
-    with service.runtime.store.session() as session:
-        row = session.get(Server, server_id)
-        return list((row.metadata_doc or {}).get("deployments") or []) if row else []
-
-
-def values(entry):
-    return {i["name"]: i["value"] for i in entry["inputs"]}
-
-
-def entry_for(service, stack_id, action, server="server", exclude=()):
-    def find():
-        return next((e for e in entries(service, stack_id, server)
-                     if values(e)["deploy_action"] == action and e["id"] not in exclude), None)
-    return wait_for(find, 30, message=f"a {action} entry in the server metadata")
-
-
-def signal(service, entry, body):
-    inputs = values(entry)
-    query = parse_qs(urlparse(inputs["deploy_signal_id"]).query)
-    auth = GuestAuth(method=inputs["deploy_signal_verb"], expires=query["expires"][0],
-                     signature=query["signature"][0])
-    return service.guest.signal_deployment(auth, entry["id"], body)
+from tests.unit.engine.agentless import entries, entry_for, resource, signal, status, values
 
 
 def output(service, stack_id, key):

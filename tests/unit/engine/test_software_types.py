@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import email
 import json
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
 
 from engine.config import Config
 from engine.errors import TemplateError
-from engine.guest import GuestAuth
 from engine.service import build_service
-from engine.store.models import Server, SoftwareConfig
+from engine.store.models import SoftwareConfig
 from tests.support import wait_for
+from tests.unit.engine.agentless import entry_for, signal, values
 
 
 @pytest.fixture(scope="module")
@@ -38,32 +37,6 @@ def settle(service, stack_id, timeout=30):
         stack = service.show_stack("admin", stack_id, resolve_outputs=False)
         return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
     return wait_for(done, timeout, message="the stack to settle")
-
-
-def resource(service, stack_id, name):
-    return {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}[name]
-
-
-def values(entry):
-    return {i["name"]: i["value"] for i in entry["inputs"]}
-
-
-def entry_for(service, stack_id, action):
-    def find():
-        server_id = resource(service, stack_id, "server")["physical_resource_id"]
-        with service.runtime.store.session() as session:
-            row = session.get(Server, server_id) if server_id else None
-            found = (row.metadata_doc or {}).get("deployments") or [] if row else []
-        return next((e for e in found if values(e)["deploy_action"] == action), None)
-    return wait_for(find, 30, message=f"a {action} entry in the server metadata")
-
-
-def signal(service, entry, body):
-    inputs = values(entry)
-    query = parse_qs(urlparse(inputs["deploy_signal_id"]).query)
-    auth = GuestAuth(method=inputs["deploy_signal_verb"], expires=query["expires"][0],
-                     signature=query["signature"][0])
-    return service.guest.signal_deployment(auth, entry["id"], body)
 
 
 def output(service, stack_id, key):

@@ -1,0 +1,48 @@
+"""What an agent would do, for engine tests that run without one: read a server's deployment
+entries from its metadata and signal them the way the agent does."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from engine.guest import GuestAuth
+from engine.store.models import Server
+from tests.support import wait_for
+
+
+def status(service, stack_id):
+    return service.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
+
+
+def resource(service, stack_id, name):
+    return {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}[name]
+
+
+def entries(service, stack_id, server="server"):
+    """The deployment entries of the server resource `server` (none before it exists)."""
+    server_id = resource(service, stack_id, server)["physical_resource_id"]
+    if not server_id:
+        return []
+    with service.runtime.store.session() as session:
+        row = session.get(Server, server_id)
+        return list((row.metadata_doc or {}).get("deployments") or []) if row else []
+
+
+def values(entry):
+    return {i["name"]: i["value"] for i in entry["inputs"]}
+
+
+def entry_for(service, stack_id, action, server="server", exclude=()):
+    """The first entry for `action` (not in `exclude`), once the server has it."""
+    def find():
+        return next((e for e in entries(service, stack_id, server)
+                     if values(e)["deploy_action"] == action and e["id"] not in exclude), None)
+    return wait_for(find, 30, message=f"a {action} entry in the server metadata")
+
+
+def signal(service, entry, body):
+    """Send the hook's JSON to deploy_signal_id with deploy_signal_verb, as the agent does."""
+    inputs = values(entry)
+    query = parse_qs(urlparse(inputs["deploy_signal_id"]).query)
+    auth = GuestAuth(method=inputs["deploy_signal_verb"], expires=query["expires"][0],
+                     signature=query["signature"][0])
+    return service.guest.signal_deployment(auth, entry["id"], body)
