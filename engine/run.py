@@ -87,7 +87,6 @@ class Run:
             self.phase += 1
             direction, names, self.step = self.phases[self.phase]
             members = set(names)
-            self.members = members
             self.pending = {n for n in names if not self.done(n)}
             self.unblocks: dict[str, list[str]] = {n: [] for n in names}
             blockers: dict[str, list[str]] = {n: [] for n in names}

@@ -4,12 +4,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Mapping
 
-from engine.errors import DependencyCycle, TemplateError
-from engine.graph import Graph
+from engine.errors import TemplateError
 from engine.template import cfn_sections
 from engine.template.cfn_parameters import PSEUDO_PARAMETERS, check_numbers, parse_cfn_schema
 from engine.template.cfn_sections import CONDITION_CALLS, cfn_path
-from engine.template.conditions import VALUE, ConditionalContext, Vocabulary, calls_in
+from engine.template.conditions import VALUE, ConditionalContext, Vocabulary, calls_in, check_no_loop
 from engine.template.context import ResolveContext
 from engine.template.functions import (
     cfn_and, cfn_base64, cfn_condition, cfn_equals, cfn_find_in_map, cfn_get_att, cfn_get_azs, cfn_if,
@@ -125,12 +124,7 @@ class CfnTemplate(Template):
                 if isinstance(definition.condition, dict):
                     self._check(definition.condition, (kind, name, "Condition"), self._condition_functions,
                                 refused)
-        try:
-            Graph(needs).check_acyclic()
-        except DependencyCycle as cycle:
-            raise TemplateError("conditions refer to each other in a loop: " +
-                                " -> ".join(cycle.members + cycle.members[:1]),
-                                path=("Conditions", cycle.members[0])) from None
+        check_no_loop(needs, "Conditions")
         # Whether with_conditions has anything to decide.
         self._conditional = bool(self.conditions) or any(
             definition.condition is not None for definition in (*self.resources.values(), *self.outputs.values()))

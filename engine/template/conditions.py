@@ -163,12 +163,17 @@ def check_definitions(conditions: Mapping[Any, Any], vocabulary: Vocabulary,
                                 f"({vocabulary.condition_names()}), not {type_name(definition)}",
                                 path=path)
         needs[name] = check_snippet(definition, path, CONDITION, vocabulary, exists)
+    check_no_loop(needs, "conditions")
+
+
+def check_no_loop(needs: dict, section: str) -> None:
+    """Conditions that name each other must not loop; the error names the loop in `section`."""
     try:
         Graph(needs).check_acyclic()
     except DependencyCycle as cycle:
         raise TemplateError("conditions refer to each other in a loop: " +
                             " -> ".join(cycle.members + cycle.members[:1]),
-                            path=("conditions", cycle.members[0])) from None
+                            path=(section, cycle.members[0])) from None
 
 
 class ConditionalContext:
