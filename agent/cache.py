@@ -1,4 +1,4 @@
-"""The last good metadata on disk: ``cache/metadata.json`` = {version, metadata, fetched_at}; corrupt files are set aside."""
+"""Each source's last good metadata on disk: ``cache/<collector>.json`` = {version, metadata, fetched_at}; corrupt files are set aside."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.fsutil import atomic_write_json, ensure_dir, move_aside, read_json
+from agent.fsutil import atomic_write_json, ensure_dir, move_aside, read_json, safe_name
 
 LOG = logging.getLogger("hearth.agent.cache")
 
@@ -21,9 +21,12 @@ class CachedMetadata:
 
 
 class MetadataCache:
-    def __init__(self, directory: Path):
+    """One source's cache file; the agent merges the sources, so each keeps its own document."""
+
+    def __init__(self, directory: Path, source: str = "hearth"):
         self.directory = directory
-        self.path = directory / "metadata.json"
+        self.source = source
+        self.path = directory / f"{safe_name(source)}.json"
 
     def load(self) -> CachedMetadata | None:
         """The cached metadata, or None when there is none or it cannot be used."""

@@ -28,7 +28,8 @@ class Setting:
 
 SETTINGS = (
     Setting("--bootstrap", "bootstrap JSON document (server_id, base_url, metadata_url, "
-            "credential, collectors)", required=True, metavar="FILE"),
+            "credential, collectors, and a section per collector); re-read on SIGHUP",
+            required=True, metavar="FILE"),
     Setting("--state-dir", "directory for the cache, done markers, run artifacts, outbox and "
             "status.json", required=True, metavar="DIR"),
     Setting("--once", "fetch once without waiting, run pending deployments, deliver the "
@@ -39,6 +40,9 @@ SETTINGS = (
             type=float, metavar="SECONDS"),
     Setting("--log-level", "logging level", default="INFO", metavar="LEVEL",
             type=str.upper),
+    Setting("--rotate-remaining", "rotate the credential when less than this fraction of its "
+            "lifetime is left (0 turns rotation off)", default=0.33, type=float,
+            metavar="FRACTION"),
 )
 
 
@@ -58,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Per-collector sections of the bootstrap document: key → (accepted types, description).
+SECTION_KEYS = {
+    "request": {"metadata_url": ((str,), "a URL"),
+                "polling_interval": ((int, float), "a number of seconds > 0"),
+                "timeout": ((int, float), "a number of seconds > 0")},
+    "local": {"path": ((str, list), "a directory or a list of directories")},
+}
+# Collectors that talk to the Hearth server itself and so need server_id (for the default
+# metadata_url) and the credential.
+HEARTH_COLLECTORS = frozenset({"hearth"})
+
+
 @dataclass(frozen=True)
 class Bootstrap:
     server_id: str
@@ -65,9 +81,12 @@ class Bootstrap:
     metadata_url: str
     credential: str = field(repr=False)  # never printed, never logged
     collectors: tuple[str, ...] = ("hearth",)
+    # {"request": {...}, "local": {...}}; repr=False: a request metadata_url can be signed
+    sections: dict = field(default_factory=dict, repr=False, compare=True)
 
 
 def load_bootstrap(path: Path) -> Bootstrap:
+    """Read and check the bootstrap document; every error names the key to fix."""
     try:
         with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
@@ -75,18 +94,53 @@ def load_bootstrap(path: Path) -> Bootstrap:
         raise ConfigError(f"{path}: cannot read bootstrap document: {exc}") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: bootstrap document must be a JSON object")
-    for key in ("server_id", "base_url", "credential"):
-        if not isinstance(document.get(key), str) or not document[key]:
-            raise ConfigError(f"{path}: {key}: required string is missing")
+    collectors = document.get("collectors", ["hearth"])
+    if (not isinstance(collectors, list) or not collectors
+            or not all(isinstance(c, str) and c for c in collectors)):
+        raise ConfigError(f"{path}: collectors: must be a non-empty list of names")
+    # Signals always go to base_url with the credential, whatever feeds the metadata: a
+    # machine fed only by a config drive still reports its results to Hearth.
+    for key in ("base_url", "credential"):
+        _require(path, document, key, "signals are sent to base_url with the credential")
+    hearth = HEARTH_COLLECTORS.intersection(collectors)
+    if hearth and not document.get("metadata_url"):
+        _require(path, document, "server_id",
+                 f"the {sorted(hearth)[0]} collector builds its metadata_url from it")
+    server_id = document.get("server_id") or ""
+    if not isinstance(server_id, str):
+        raise ConfigError(f"{path}: server_id: must be a string")
     base_url = document["base_url"].rstrip("/")
     metadata_url = document.get("metadata_url") or (
-        f"{base_url}/guest/v1/servers/{document['server_id']}/metadata")
-    collectors = document.get("collectors") or ["hearth"]
-    if not isinstance(collectors, list) or not all(isinstance(c, str) for c in collectors):
-        raise ConfigError(f"{path}: collectors: must be a list of names")
-    return Bootstrap(server_id=document["server_id"], base_url=base_url,
-                     metadata_url=metadata_url, credential=document["credential"],
-                     collectors=tuple(collectors))
+        f"{base_url}/guest/v1/servers/{server_id}/metadata" if server_id else "")
+    if not isinstance(metadata_url, str):
+        raise ConfigError(f"{path}: metadata_url: must be a string")
+    return Bootstrap(server_id=server_id, base_url=base_url, metadata_url=metadata_url,
+                     credential=document["credential"], collectors=tuple(collectors),
+                     sections={name: _section(path, document, name) for name in SECTION_KEYS
+                               if name in document})
+
+
+def _require(path: Path, document: dict, key: str, why: str) -> None:
+    if not isinstance(document.get(key), str) or not document[key]:
+        raise ConfigError(f"{path}: {key}: required string is missing ({why})")
+
+
+def _section(path: Path, document: dict, name: str) -> dict:
+    """One collector's section, checked key by key (unknown keys are errors: likely typos)."""
+    section = document[name]
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: {name}: must be a JSON object")
+    for key, value in section.items():
+        if key not in SECTION_KEYS[name]:
+            raise ConfigError(f"{path}: {name}.{key}: unknown key (known: "
+                              f"{', '.join(SECTION_KEYS[name])})")
+        types, meaning = SECTION_KEYS[name][key]
+        if (not isinstance(value, types) or isinstance(value, bool)
+                or (isinstance(value, (int, float)) and value <= 0)
+                or (isinstance(value, str) and not value)
+                or (isinstance(value, list) and not all(isinstance(v, str) and v for v in value))):
+            raise ConfigError(f"{path}: {name}.{key}: must be {meaning}")
+    return dict(section)
 
 
 @dataclass(frozen=True)
@@ -137,13 +191,19 @@ class AgentConfig:
     poll_wait: float
     once: bool
     log_level: str
+    bootstrap_path: Path | None = None  # where a rotated credential is written back
+    rotate_remaining: float = 0.33
 
 
 def from_args(args: argparse.Namespace) -> AgentConfig:
     if args.poll_wait < 0:
         raise ConfigError("--poll-wait: must not be negative")
+    rotate_remaining = getattr(args, "rotate_remaining", 0.33)
+    if not 0 <= rotate_remaining < 1:
+        raise ConfigError("--rotate-remaining: must be at least 0 and below 1")
     hooks_path = tuple(Path(p) for p in args.hooks_path.split(os.pathsep) if p)
     return AgentConfig(bootstrap=load_bootstrap(Path(args.bootstrap)),
                        state=StateLayout(Path(args.state_dir).absolute()),
                        hooks_path=hooks_path, poll_wait=args.poll_wait, once=args.once,
-                       log_level=args.log_level)
+                       log_level=args.log_level, bootstrap_path=Path(args.bootstrap).absolute(),
+                       rotate_remaining=rotate_remaining)

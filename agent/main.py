@@ -1,72 +1,90 @@
-"""hearth-agent: the CLI, the collect → deploy → signal loop, and a supervisor that stops promptly on SIGTERM/SIGINT."""
+"""hearth-agent: the CLI, the collect → merge → deploy → signal loop, SIGHUP reload, and a supervisor that stops promptly on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import random
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import requests
 
-from agent.cache import CachedMetadata, MetadataCache
-from agent.collectors import NotConfigured, Unavailable, make_collector
-from agent.collectors.hearth import Fetch
+from agent.cache import MetadataCache
+from agent.collectors import NotConfigured, make_collectors
+from agent.collectors.merge import merge_documents
+from agent.collectors.source import Source
 from agent.config import AgentConfig, ConfigError, build_parser, from_args
-from agent.deployments import (SILENT_GROUPS, DoneLedger, done_key, done_record, input_value,
-                               prepare, wants_signal)
+from agent.deployer import Deployer
+from agent.deployments import DoneLedger
 from agent.outbox import Outbox
-from agent.runner import (build_signal, entry_timeout, find_hook, hook_environment,
-                          hook_search_path, no_hook_signal, record_result, run_hook)
+from agent.rotation import Rotation
+from agent.sdnotify import Notifier
 from agent.status import StatusFile
 
 LOG = logging.getLogger("hearth.agent")
 
-BACKOFF_BASE, BACKOFF_CAP, AUTH_BACKOFF_CAP = 0.5, 30.0, 60.0
 ONCE_FLUSH_SECONDS = 30.0
 STOP_GRACE = 4.0  # the local compute driver expects an exit within ~5 s of SIGTERM
+RETRY_FAILED_PASS = 30.0  # a pass that hit an error runs again after this, or on news
+WORKER_DONE = b"\0"  # written to the supervisor's pipe when the work ends (no signal is 0)
 
 
 class Agent:
     def __init__(self, config: AgentConfig, poll_session: requests.Session,
-                 signal_session: requests.Session, jitter: Callable[[], float] = random.random):
+                 signal_session: requests.Session, jitter: Callable[[], float] = random.random,
+                 *, reload_config: Callable[[], AgentConfig] | None = None,
+                 notifier: Notifier | None = None):
         self.config = config
         self.layout = config.state
         self.layout.create()
         self.stop = threading.Event()
+        self.wake = threading.Event()  # set by sources, SIGHUP and stop: the loop looks again
+        self.notifier = notifier or Notifier(None)
+        self._reload_config = reload_config
+        self._reload_requested = False
+        self._new_credential: str | None = None  # set by the rotation; applied by the loop
+        self._poll_session = poll_session
+        self._signal_session = signal_session
         self._jitter = jitter
-        self.cache = MetadataCache(self.layout.cache_dir)
+        self._lock = threading.Lock()  # shared by the sources; see Source
         self.ledger = DoneLedger(self.layout.deployed_dir)
         self.status = StatusFile(self.layout.status_file)
-        self.outbox = Outbox(self.layout.outbox_dir, signal_session, config.bootstrap.base_url,
-                             config.bootstrap.credential)
-        self.collector = make_collector(config.bootstrap, poll_session)
-        self._cached = self.cache.load()
-        self._failures = 0
-        self._finish_hand_overs()
+        self.outbox = self._make_outbox(config)
+        self._sender: threading.Thread | None = None
+        self._sender_stop = threading.Event()
+        self.sources = self._make_sources(config, {})
+        self.deployer = Deployer(self.layout, config.hooks_path, self.ledger, self.status,
+                                 self.outbox, self.stop)
+        self.deployer.finish_hand_overs()
+        self.rotation = self._make_rotation(config)
+
+    def deploy_all(self, metadata: dict) -> bool:
+        return self.deployer.deploy_all(metadata)
+
+    def deploy(self, entry: Any) -> None:
+        self.deployer.deploy(entry)
 
     # -- the two modes -----------------------------------------------------------------------
     def run_once(self) -> int:
-        """One non-waiting fetch, pending deployments, signals delivered for up to 30 s."""
-        try:
-            answer = self._fetch(None, 0.0)
-        except Unavailable as exc:
-            LOG.warning("metadata server unavailable: %s", exc)
-            answer = None
+        """One look at every source, pending deployments, signals delivered for up to 30 s."""
+        for source in self.sources:
+            source.start_once()
+        self._wait_until_settled()
         if self.stop.is_set():
             return 0
-        if answer is not None:
-            self._remember(answer)
-        elif self._cached is not None:
-            LOG.warning("using cached metadata version %s", self._cached.version)
-        else:
-            LOG.error("cannot fetch metadata and there is no cached copy")
+        merged = self.merged()
+        if merged is None:
+            LOG.error("cannot fetch metadata from any source and there is no cached copy")
             return 1
-        self.deploy_all(self._cached.metadata)
+        self.deploy_all(merged)
+        if self.rotation is not None:
+            self.rotation.step()  # rotates only if the credential is near its expiry
+            self._apply_new_credential()
         remaining = self.outbox.flush(deadline=time.monotonic() + ONCE_FLUSH_SECONDS,
                                       stop=self.stop, force=True)
         if remaining:
@@ -75,215 +93,188 @@ class Agent:
         return 0
 
     def run_forever(self) -> int:
-        """Long-poll for changes and apply them until stopped; signals go from a sender thread."""
-        self.outbox.start_sender(self.stop)
-        version: Any = None  # the first request asks for the whole document, without waiting
+        """Sources report into ``wake``; each time, merge and deploy if anything changed."""
+        self._start_sender()
+        for source in self.sources:
+            source.start()
+        if self.rotation is not None:
+            self.rotation.start()
+        self.notifier.start_watchdog(self.stop)
         processed: dict | None = None
-        dirty = False  # the last pass hit an error: run it again after the next answer
-        while not self.stop.is_set():
-            wait = 0.0 if version is None else self.config.poll_wait
-            asked_at = time.monotonic()
-            try:
-                answer = self._fetch(version, wait)
-            except Unavailable as exc:
-                if processed is None and self._cached is not None:
-                    LOG.info("working from cached metadata version %s", self._cached.version)
-                    processed = self._cached.metadata
-                    dirty = not self.deploy_all(processed)
-                self._back_off(exc)
-                continue
-            if answer is None:
-                break
-            self._recovered()
-            if answer.changed:
-                version = answer.version
-                self._remember(answer)
-                if answer.metadata == processed and not dirty:
-                    continue  # any 200 is only "maybe changed"
-                processed = answer.metadata
-                dirty = not self.deploy_all(processed)
-            else:
-                if dirty and processed is not None:
-                    dirty = not self.deploy_all(processed)
-                # A 304 long before the wait ran out means something ignores ``wait``
-                # (a proxy, an old server): do not turn that into a busy loop.
-                self.stop.wait(max(0.0, min(wait, 1.0) - (time.monotonic() - asked_at)))
-        return 0
-
-    # -- collecting ----------------------------------------------------------------------------
-    def _fetch(self, since: Any, wait: float) -> Fetch | None:
-        """collector.fetch in a helper thread, so a held long-poll never delays a stop (None)."""
-        outcome: dict = {}
-
-        def call() -> None:
-            try:
-                outcome["answer"] = self.collector.fetch(since, wait)
-            except BaseException as exc:  # handed to the caller below
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=call, name="hearth-poll", daemon=True)
-        thread.start()
-        while thread.is_alive():
-            thread.join(0.05)
-            if self.stop.is_set() and thread.is_alive():
-                return None
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["answer"]
-
-    def _remember(self, answer: Fetch) -> None:
-        cached = self._cached
-        if cached is None or cached.version != answer.version or cached.metadata != answer.metadata:
-            LOG.info("metadata version %s received", answer.version)
-            try:
-                self._cached = self.cache.store(answer.version, answer.metadata)
-            except OSError as exc:  # still act on what we received; the cache is a fallback
-                LOG.error("cannot write the metadata cache: %s", exc)
-                self._cached = CachedMetadata(answer.version, answer.metadata, time.time())
-
-    def _back_off(self, exc: Unavailable) -> None:
-        self._failures += 1
-        if exc.kind == "auth":
-            if self._failures == 1 or self._failures % 20 == 0:
-                LOG.error("metadata server refused this server's credential (%s); check the "
-                          "bootstrap document; retrying with backoff", exc)
-        elif self._failures == 1:
-            LOG.warning("metadata server unavailable (%s); keeping the last good metadata", exc)
-        cap = AUTH_BACKOFF_CAP if exc.kind == "auth" else BACKOFF_CAP
-        delay = exc.retry_after if exc.retry_after is not None else (
-            min(cap, BACKOFF_BASE * 2 ** (self._failures - 1)) * self._jitter())
-        LOG.debug("metadata fetch failed (%s); retrying in %.1f s", exc, delay)
-        self.stop.wait(delay)
-
-    def _recovered(self) -> None:
-        if self._failures:
-            LOG.info("metadata server reachable again after %d failed attempt(s)", self._failures)
-            self._failures = 0
-
-    # -- deploying -----------------------------------------------------------------------------
-    def deploy_all(self, metadata: dict) -> bool:
-        """Apply ``metadata["deployments"]`` in the order given; False when an entry hit an error."""
-        deployments = metadata.get("deployments")
-        deployments = deployments if isinstance(deployments, list) else []
-        self.status.pass_started()
-        error = None
-        for entry in deployments:
+        dirty = False  # the last pass hit an error: run it again
+        ready = False
+        while True:
+            self.wake.clear()
             if self.stop.is_set():
                 break
-            try:
-                self.deploy(entry)
-            except Exception as exc:  # one broken entry (or a full disk) must not stop the others
-                entry_id = entry.get("id") if isinstance(entry, dict) else None
-                LOG.exception("deployment %s: could not be applied", entry_id)
-                error = f"deployment {entry_id}: {type(exc).__name__}: {exc}"
-                if isinstance(entry_id, str):
-                    self.status.deployment(entry_id, "error")
-        self.status.pass_finished(error)
-        return error is None
+            if self._reload_requested:
+                self._reload()
+            self._apply_new_credential()
+            if all(source.settled for source in self.sources):
+                merged = self.merged()
+                if not ready:
+                    # Every source had its say (fresh or cached metadata is in hand): ready
+                    # before its hooks run, which can take longer than systemd's start timeout.
+                    ready = True
+                    self.notifier.ready(self._status_line(merged, False))
+                if merged is not None and (merged != processed or dirty):
+                    processed = merged
+                    dirty = not self._pass(merged)
+            # Idle means blocked here with no timeout: only a source, a signal or a
+            # failed pass's retry wakes the loop.
+            self.wake.wait(RETRY_FAILED_PASS if dirty else None)
+        return 0
 
-    def deploy(self, entry: Any) -> None:
-        """Run one entry unless done, then hand its result over (see _hand_over)."""
-        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-            name = entry.get("name") if isinstance(entry, dict) else type(entry).__name__
-            LOG.error("ignoring a deployment entry without an id (%r)", name)  # entries hold secrets
+    def shutdown(self) -> None:
+        """Called from the supervisor (main thread) on SIGTERM/SIGINT."""
+        self.stop.set()
+        self._sender_stop.set()
+        self.outbox.wake()
+        self.wake.set()
+        for source in self.sources:
+            source.stop()
+        if self.rotation is not None:
+            self.rotation.stop()
+
+    def request_reload(self) -> None:
+        """Called from the supervisor on SIGHUP; the loop reloads between passes."""
+        if self.config.once:
+            LOG.info("SIGHUP ignored: --once does not reload")
             return
-        if entry.get("group") in SILENT_GROUPS:
-            return
-        key, entry_id = done_key(entry), entry["id"]
-        staged = self.outbox.staged_item(entry_id)
-        if staged is not None:  # its hook finished; the marker write failed: finish, never re-run
-            self._finish_hand_over(*staged)
-        if self.ledger.is_done(key):
-            return
-        if self.outbox.holds(entry_id, key):  # left by an agent from before staging: never re-run
-            self.ledger.mark_done(key, entry, None)
-            return
-        prepared = prepare(entry)
-        label = f"{entry_id} ({entry.get('name')})"
-        if prepared is None:
-            LOG.info("deployment %s: component has no config for action %s; skipping", label,
-                     input_value(entry, "deploy_action"))
-            return
-        group = str(prepared.get("group") or "")
-        if group in SILENT_GROUPS:  # a component whose tool for this action is one of them
-            return
-        run_dir = self.layout.run_dir(entry_id)
-        search_path = hook_search_path(self.config.hooks_path)
-        hook = find_hook(group, search_path)
-        self.status.deployment(entry_id, "running", finished=False)
-        if hook is None:
-            LOG.error("deployment %s: no hook for group %r", label, group)
-            signal_data = no_hook_signal(group, search_path)
-            code = signal_data["deploy_status_code"]
-            record_result(run_dir, code, signal_data, entry=prepared)
-        else:
-            LOG.info("deployment %s: running hook %s", label, hook)
-            run = run_hook(hook, prepared, run_dir, hook_environment(self.layout, hook.name),
-                           entry_timeout(prepared), self.stop)
-            if run.interrupted:
-                LOG.warning("deployment %s: hook stopped by shutdown; it runs again on restart",
-                            label)
-                self.status.deployment(entry_id, "interrupted")
+        self._reload_requested = True
+        self.wake.set()
+
+    # -- merging and deploying ---------------------------------------------------------------
+    def merged(self) -> dict | None:
+        """The sources' documents merged in the bootstrap's order; None when none has one."""
+        documents = [s.current.metadata for s in self.sources if s.current is not None]
+        return merge_documents(documents) if documents else None
+
+    def _pass(self, merged: dict) -> bool:
+        count = len(merged.get("deployments") or [])
+        self.notifier.status(f"applying metadata with {count} deployment(s)")
+        clean = self.deploy_all(merged)
+        self.notifier.status(self._status_line(merged, not clean))
+        return clean
+
+    def _status_line(self, merged: dict | None, dirty: bool) -> str:
+        names = ", ".join(s.name for s in self.sources if s.current is not None) or "no source"
+        if merged is None:
+            return "waiting: no metadata from any source yet and no cached copy"
+        count = len(merged.get("deployments") or [])
+        state = "last pass had an error, retrying" if dirty else "idle"
+        return f"{state}; {count} deployment(s) from {names}"
+
+    def _wait_until_settled(self) -> None:
+        while True:
+            self.wake.clear()
+            if self.stop.is_set() or all(s.settled for s in self.sources):
                 return
-            signal_data, code = build_signal(run), run.status_code
-            record_result(run_dir, code, signal_data)
-        status_code = signal_data.get("deploy_status_code", 0)
-        if wants_signal(prepared):
-            self._hand_over(entry_id, key, done_record(key, entry, status_code), signal_data)
-        else:
-            LOG.info("deployment %s: NO_SIGNAL transport; not signalling", label)
-            self.ledger.mark_done(key, entry, status_code)
-        self.status.deployment(entry_id, finished_status(status_code))
-        LOG.info("deployment %s finished: exit %s, deploy_status_code %s", label, code,
-                 status_code)
+            self.wake.wait()
 
-    def _hand_over(self, entry_id: str, key: str, record: dict, signal_data: dict) -> None:
-        """Stage the signal, write the done marker, publish the signal.
+    # -- building and rebuilding -------------------------------------------------------------
+    def _make_sources(self, config: AgentConfig, previous: dict) -> list[Source]:
+        """One Source per usable collector; ``previous`` (name → document) survives a reload."""
+        return [Source(collector, MetadataCache(self.layout.cache_dir, collector.name),
+                       self.wake.set, poll_wait=config.poll_wait, lock=self._lock,
+                       jitter=self._jitter, previous=previous.get(collector.name))
+                for collector in make_collectors(config.bootstrap, self._poll_session)]
 
-        Publishing last means the sender can never deliver (and delete) the signal of a run
-        that has no done marker yet, which a crash would turn into a second run. A crash before
-        the staged file is complete runs the hook again (commit after success); from then on
-        the staged file is the proof that the hook finished, and _finish_hand_over completes it.
-        """
-        staged = self.outbox.stage(entry_id, signal_data, done_key=key, done_record=record)
-        self.ledger.write(key, record)
-        self.outbox.publish(staged)
+    def _make_outbox(self, config: AgentConfig) -> Outbox:
+        return Outbox(self.layout.outbox_dir, self._signal_session, config.bootstrap.base_url,
+                      config.bootstrap.credential)
 
-    def _finish_hand_over(self, path: Path, item: dict) -> None:
-        key, entry_id = item.get("done_key"), item["entry_id"]
-        if isinstance(key, str) and not self.ledger.is_done(key):
-            record = item.get("done_record")
-            self.ledger.write(key, record if isinstance(record, dict) else {"key": key,
-                                                                            "id": entry_id})
-        self.outbox.publish(path)
-        payload = item.get("payload")
-        status_code = payload.get("deploy_status_code", 0) if isinstance(payload, dict) else None
-        self.status.deployment(entry_id, finished_status(status_code))
-        LOG.info("deployment %s: finished the hand-over of its result (its hook is not run again)",
-                 entry_id)
+    def _make_rotation(self, config: AgentConfig) -> Rotation | None:
+        """Rotation watches the collectors' answers for the credential's expiry (a response
+        hook on their session) and rotates before it; off without a bootstrap file to update."""
+        if config.bootstrap_path is None or config.rotate_remaining <= 0:
+            return None
+        rotation = Rotation(self._poll_session, config.bootstrap_path,
+                            base_url=config.bootstrap.base_url,
+                            credential=config.bootstrap.credential,
+                            on_rotated=self._credential_rotated,
+                            remaining_fraction=config.rotate_remaining, jitter=self._jitter)
+        self._poll_session.hooks["response"].append(rotation.observe)
+        return rotation
 
-    def _finish_hand_overs(self) -> None:
-        """At start-up: publish every signal a crash left staged, after its done marker."""
-        for path, item in self.outbox.staged_items():
-            try:
-                self._finish_hand_over(path, item)
-            except OSError as exc:  # its entry tries again when it comes up, still without a re-run
-                LOG.error("cannot finish the hand-over of %s: %s", path.name, exc)
+    def _credential_rotated(self, credential: str) -> None:
+        """Called by the rotation (its own thread); the loop switches over between passes."""
+        self._new_credential = credential
+        self.wake.set()
 
+    def _apply_new_credential(self) -> None:
+        """Sources and outbox use the rotated credential from now on, without a restart."""
+        credential, self._new_credential = self._new_credential, None
+        if credential is None or credential == self.config.bootstrap.credential:
+            return
+        config = dataclasses.replace(self.config, bootstrap=dataclasses.replace(
+            self.config.bootstrap, credential=credential))
+        self._swap_sources(config)
+        self.outbox.retarget(config.bootstrap.base_url, credential)
+        self.config = config
+        LOG.info("switched to the rotated credential")
 
-def finished_status(status_code: Any) -> str:
-    return "complete" if status_code in (0, None) else "failed"
+    def _swap_sources(self, config: AgentConfig) -> None:
+        sources = self._make_sources(config, {s.name: s.current for s in self.sources
+                                              if s.current is not None})
+        for source in self.sources:
+            source.stop()
+        self.sources = sources
+        if not config.once:
+            for source in sources:
+                source.start()
+
+    def _start_sender(self) -> None:
+        self._sender = self.outbox.start_sender(self._sender_stop)
+
+    def _reload(self) -> None:
+        """Re-read the bootstrap, rebuild the sources (and the outbox if its target moved)."""
+        self._reload_requested = False
+        self.notifier.reloading()
+        try:
+            if self._reload_config is None:
+                raise ConfigError("this agent was started without a way to reload")
+            config = self._reload_config()
+            sources = self._make_sources(config, {s.name: s.current for s in self.sources
+                                                  if s.current is not None})
+        except (ConfigError, NotConfigured, OSError) as exc:
+            LOG.error("SIGHUP: keeping the current configuration: %s", exc)
+            self.notifier.ready(self._status_line(self.merged(), False))
+            return
+        for source in self.sources:
+            source.stop()
+        self.sources = sources
+        for source in sources:
+            source.start()
+        old = self.config.bootstrap
+        if (config.bootstrap.base_url, config.bootstrap.credential) != (old.base_url,
+                                                                        old.credential):
+            self._replace_outbox(config)
+        if self.rotation is not None:
+            self.rotation.use(config.bootstrap.credential)
+        self.config = config
+        LOG.info("SIGHUP: reloaded the bootstrap document; collectors %s",
+                 ", ".join(s.name for s in sources))
+        self.notifier.ready(self._status_line(self.merged(), False))
+
+    def _replace_outbox(self, config: AgentConfig) -> None:
+        """Signals (and heartbeats) go to the new base_url with the new credential."""
+        self.outbox.retarget(config.bootstrap.base_url, config.bootstrap.credential)
 
 
 def supervise(agent: Agent, work: Callable[[], int]) -> int:
-    """Run ``work`` in a thread; on SIGTERM/SIGINT set agent.stop and give it STOP_GRACE seconds.
+    """Run ``work`` in a thread; the main thread blocks on a pipe until it ends or a signal comes.
 
-    The handler only records the signal: setting an Event from a handler can deadlock if the
-    main thread was inside that Event's lock.
+    The signal handlers do nothing themselves: ``signal.set_wakeup_fd`` writes each signal's
+    number into the pipe, and the main thread acts on it outside any handler (setting an Event
+    from a handler can deadlock if the main thread was inside that Event's lock). SIGHUP asks
+    for a reload; SIGTERM/SIGINT set agent.stop and give the work STOP_GRACE seconds.
     """
-    received: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
-                for sig in (signal.SIGTERM, signal.SIGINT)}
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, lambda signum, frame: None) for sig in handled}
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     outcome: dict = {}
 
     def target() -> None:
@@ -292,25 +283,44 @@ def supervise(agent: Agent, work: Callable[[], int]) -> int:
         except Exception:
             LOG.exception("hearth-agent stopped by an unexpected error")
             outcome["code"] = 1
+        finally:
+            try:
+                os.write(write_fd, WORKER_DONE)
+            except OSError:  # the supervisor gave up on us and closed the pipe
+                pass
 
     worker = threading.Thread(target=target, name="hearth-agent", daemon=True)
     worker.start()
+    stopped_by = None
     try:
-        while worker.is_alive():
-            worker.join(0.1)
-            if received and not agent.stop.is_set():
-                LOG.info("received %s; finishing the current step", signal.Signals(received[0]).name)
-                agent.stop.set()
-                agent.outbox.wake()
-                worker.join(STOP_GRACE)
-                if worker.is_alive():
-                    LOG.warning("current step did not finish within %.0f s; exiting anyway",
-                                STOP_GRACE)
-                break
+        stopped_by = _wait_for_end(read_fd, agent)
+        if stopped_by is not None:
+            LOG.info("received %s; finishing the current step", signal.Signals(stopped_by).name)
+            agent.notifier.stopping()
+            agent.shutdown()
+            worker.join(STOP_GRACE)
+            if worker.is_alive():
+                LOG.warning("current step did not finish within %.0f s; exiting anyway",
+                            STOP_GRACE)
     finally:
+        signal.set_wakeup_fd(previous_fd)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0 if received else outcome.get("code", 1)
+        os.close(read_fd)
+        os.close(write_fd)
+    return 0 if stopped_by is not None else outcome.get("code", 1)
+
+
+def _wait_for_end(read_fd: int, agent: Agent) -> int | None:
+    """Block on the pipe: the stopping signal's number, or None when the work ended itself."""
+    while True:
+        for byte in os.read(read_fd, 64):
+            if byte == WORKER_DONE[0]:
+                return None
+            if byte == signal.SIGHUP:
+                agent.request_reload()
+            elif byte in (signal.SIGTERM, signal.SIGINT):
+                return byte
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,12 +337,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with requests.Session() as poll_session, requests.Session() as signal_session:
         try:
-            agent = Agent(config, poll_session, signal_session)
+            agent = Agent(config, poll_session, signal_session,
+                          reload_config=lambda: from_args(args),
+                          notifier=Notifier.from_environment())
         except (NotConfigured, OSError) as exc:
             LOG.error("cannot start: %s", exc)
             return 2
-        LOG.info("hearth-agent for server %s, state in %s, %s", config.bootstrap.server_id,
-                 config.state.root,
+        LOG.info("hearth-agent for server %s, state in %s, collectors %s, %s",
+                 config.bootstrap.server_id or "(no server_id)", config.state.root,
+                 ", ".join(s.name for s in agent.sources),
                  "once" if config.once else f"long-poll wait {config.poll_wait:g} s")
         return supervise(agent, agent.run_once if config.once else agent.run_forever)
 

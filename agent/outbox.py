@@ -1,7 +1,9 @@
 """Durable signals: ``outbox/<id>.json`` stays until the guest API has it; retries back off with full jitter, persisted per item.
 
 A signal is first staged as ``<id>.json.staged``, which the sender never reads, and published
-with one rename; the agent writes the run's done marker in between (see agent.main).
+with one rename; the agent writes the run's done marker in between (see agent.deployer).
+Bodies go out as UTF-8 JSON without ASCII escapes (encode_body), the encoding that
+agent.runner.fit_signal measures against the server's size limit.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import os
 import random
+import re
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import quote
 
 import requests
@@ -25,9 +29,16 @@ from agent.fsutil import (atomic_write_json, ensure_dir, fsync_dir, move_aside, 
 
 LOG = logging.getLogger("hearth.agent.outbox")
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 60.0
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read
+PROGRESS_TIMEOUT = (3.0, 5.0)  # a heartbeat that cannot get through soon is not worth waiting for
+RETRY_AFTER_CAP = 600.0  # a Retry-After of hours would park finished results for no good reason
+RETRY_AFTER_JITTER = 0.1  # up to 10 % added, so agents told the same delay do not return as one
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 STAGED = ".staged"
 NEVER_ACCEPTED = frozenset({400, 413})  # the same body gets the same answer: retrying cannot help
 CREDENTIAL_REFUSED = frozenset({401, 403})  # retried: the credential may be restored
@@ -40,6 +51,35 @@ def error_message(text: str) -> str:
     except (ValueError, KeyError, TypeError):
         message = None
     return message if isinstance(message, str) else text[:200].strip()
+
+
+def json_safe(value: Any) -> tuple[Any, bool]:
+    """``value`` with NaN/Infinity replaced by null and lone surrogates by U+FFFD; and whether
+    anything changed. Python's json reads both from a hook, but neither is valid JSON in UTF-8
+    (requests refuses NaN outright), so an unchanged signal would be retried forever."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, True
+    if isinstance(value, str):
+        fixed = _SURROGATE.sub("\ufffd", value)
+        return fixed, fixed != value
+    if isinstance(value, dict):
+        pairs = [(json_safe(k), json_safe(v)) for k, v in value.items()]
+        return ({k: v for (k, _), (v, _) in pairs},
+                any(ck or cv for (_, ck), (_, cv) in pairs))
+    if isinstance(value, (list, tuple)):
+        items = [json_safe(item) for item in value]
+        return [item for item, _ in items], any(changed for _, changed in items)
+    return value, False
+
+
+def encode_body(payload: Any) -> bytes:
+    """``payload`` as sent: compact UTF-8 JSON, non-ASCII kept as itself (not ``\\uXXXX``).
+
+    Raises ValueError (NaN, Infinity) or UnicodeEncodeError (a lone surrogate): pass the
+    payload through json_safe first.
+    """
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")).encode("utf-8")
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
@@ -56,6 +96,11 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         return None
 
 
+def retry_after_delay(retry_after: float, jitter: Callable[[], float]) -> float:
+    """A server's Retry-After, capped, plus up to 10 % so that agents told alike do not return as one."""
+    return min(retry_after, RETRY_AFTER_CAP) * (1 + RETRY_AFTER_JITTER * jitter())
+
+
 class Outbox:
     def __init__(self, directory: Path, session: requests.Session, base_url: str, credential: str,
                  *, clock: Callable[[], float] = time.time,
@@ -65,13 +110,26 @@ class Outbox:
         self.dead_dir = directory / "dead"
         self._session = session
         self._base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {credential}", "Accept": "application/json"}
+        self._headers = {"Authorization": f"Bearer {credential}", "Accept": "application/json",
+                         "Content-Type": JSON_CONTENT_TYPE}
         self._clock = clock
         self._jitter = jitter
         self._lock = threading.Lock()  # guards item files between publish() and a delivery
+        # One delivery pass at a time: a flush() while the sender thread is mid-request would
+        # otherwise load the same item and send it a second time.
+        self._pass_lock = threading.Lock()
         self._wake = threading.Event()
         self._refused = False  # in a credential outage (401/403), which is logged once
         ensure_dir(directory)
+
+    def retarget(self, base_url: str, credential: str) -> None:
+        """Send from now on to ``base_url`` with ``credential`` (a SIGHUP reload changed them);
+        a request already under way finishes with the old ones."""
+        headers = dict(self._headers, Authorization=f"Bearer {credential}")
+        with self._lock:
+            self._base_url, self._headers = base_url.rstrip("/"), headers
+        self._refused = False
+        self.wake()
 
     # -- writing ---------------------------------------------------------------------------
     def stage(self, entry_id: str, payload: dict, done_key: str | None = None,
@@ -162,6 +220,11 @@ class Outbox:
             self._wake.wait(min(delay, 60.0))
 
     def _deliver_due(self, force: bool, stop: threading.Event | None) -> tuple[int, float | None]:
+        with self._pass_lock:
+            return self._deliver_due_locked(force, stop)
+
+    def _deliver_due_locked(self, force: bool,
+                            stop: threading.Event | None) -> tuple[int, float | None]:
         remaining, next_due = 0, None
         for path, item in self._load():
             stopping = stop is not None and stop.is_set()
@@ -176,9 +239,11 @@ class Outbox:
     def _deliver(self, path: Path, item: dict) -> bool:
         """One attempt; True when the item left the outbox (delivered, superseded or dead)."""
         entry_id = item["entry_id"]
-        url = f"{self._base_url}/guest/v1/deployments/{quote(entry_id, safe='')}/signal"
+        with self._lock:
+            base_url, headers = self._base_url, self._headers
+        url = f"{base_url}/guest/v1/deployments/{quote(entry_id, safe='')}/signal"
         try:
-            response = self._session.post(url, json=item["payload"], headers=self._headers,
+            response = self._session.post(url, data=self._body(item), headers=headers,
                                           timeout=REQUEST_TIMEOUT)
         except requests.RequestException as exc:
             return self._reschedule(path, item, f"{type(exc).__name__}: {exc}", None)
@@ -212,7 +277,32 @@ class Outbox:
                       entry_id, status, message)
             return self._settle(path, item, self.dead_dir, status, body, message)
         return self._reschedule(path, item, f"HTTP {status}: {message}",
-                                retry_after if status == 429 else None)
+                                retry_after if status in RETRY_AFTER_STATUSES else None)
+
+    def _body(self, item: dict) -> bytes:
+        """The item's payload encoded; one written before build_signal cleaned its answers
+        (NaN from a hook, a lone surrogate) is cleaned here rather than retried for ever."""
+        try:
+            return encode_body(item["payload"])
+        except (ValueError, UnicodeEncodeError):
+            cleaned, _ = json_safe(item["payload"])
+            LOG.warning("signal for deployment %s holds NaN/Infinity or invalid text; sending "
+                        "it with null / U+FFFD in their place", item["entry_id"])
+            return encode_body(cleaned)
+
+    def progress(self, entry_id: str, message: str, percent: float | None = None) -> int:
+        """POST a heartbeat for a running deployment; the HTTP status (202 when accepted).
+
+        Not durable and never retried: the next heartbeat supersedes it. Raises
+        requests.RequestException when the server cannot be reached.
+        """
+        with self._lock:
+            base_url, headers = self._base_url, self._headers
+        url = f"{base_url}/guest/v1/deployments/{quote(entry_id, safe='')}/progress"
+        body = encode_body({"message": message, "percent": percent})
+        with self._session.post(url, data=body, headers=headers,
+                                timeout=PROGRESS_TIMEOUT) as response:
+            return response.status_code
 
     def _settle(self, path: Path, item: dict, record_dir: Path | None, status: int,
                 body: str, message: str) -> bool:
@@ -230,10 +320,10 @@ class Outbox:
     def _reschedule(self, path: Path, item: dict, error: str, retry_after: float | None,
                     quiet: bool = False) -> bool:
         attempts = int(item.get("attempts", 0)) + 1
-        if retry_after is None:
+        if retry_after is None:  # exponential backoff, full jitter
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)) * self._jitter()
-        else:
-            delay = retry_after
+        else:  # the server's word, plus a little jitter
+            delay = retry_after_delay(retry_after, self._jitter)
         item.update(attempts=attempts, next_attempt_at=self._clock() + delay, last_error=error)
         level = logging.DEBUG if quiet else logging.WARNING if attempts == 1 else logging.INFO
         LOG.log(level, "signal for deployment %s not delivered (%s); attempt %d, next in %.1f s",

@@ -1,10 +1,11 @@
-"""Hook search and hook runs: one process group per run, artifacts in ``runs/<id>/``, the signal built as 55-heat-config step 7."""
+"""Hook search and hook runs: one process group per run, artifacts in ``runs/<id>/<action>-<checksum>/``, the signal built as 55-heat-config step 7."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,20 +16,23 @@ from pathlib import Path
 from typing import Sequence
 
 from agent.config import StateLayout
-from agent.deployments import hook_name
-from agent.fsutil import atomic_write_json, atomic_write_text, ensure_dir
+from agent.deployments import config_checksum, hook_name, input_value
+from agent.fsutil import atomic_write_json, atomic_write_text, ensure_dir, safe_name
+from agent.outbox import encode_body, json_safe
 
 LOG = logging.getLogger("hearth.agent.runner")
 
 OUTPUT_CAP = 1024 * 1024          # bytes of deploy_stdout / deploy_stderr kept in a signal
 SIGNAL_CAP = 3584 * 1024          # bytes of a whole signal's JSON; the server accepts 4 MiB
-STREAM_JSON_CAP = 1536 * 1024     # a stream's JSON in a signal over SIGNAL_CAP (escapes grow it)
+STREAM_JSON_CAP = 1536 * 1024     # a stream's JSON in a signal over SIGNAL_CAP (control
+                                  # characters take 6 bytes each as \u00XX escapes)
 STREAMS = ("deploy_stdout", "deploy_stderr")
 PARSE_LIMIT = 16 * 1024 * 1024    # larger stdout is not read whole, so it cannot be the hook's JSON
 TIMEOUT_STATUS = 124              # as timeout(1)
 CANNOT_EXECUTE_STATUS = 126       # as the shell
 SYSTEM_HOOK_DIRS = (Path("/usr/libexec/heat-config/hooks"), Path("/var/lib/heat-config/hooks"))
 ARTIFACTS = ("input.json", "stdout", "stderr", "exit_code", "result.json")
+RUNS_KEPT = 5                     # run folders kept per deployment id, the newest
 
 
 def hook_search_path(extra: Sequence[Path] = ()) -> list[Path]:
@@ -53,9 +57,64 @@ def find_hook(group: str, search_path: Sequence[Path]) -> Path | None:
 
 
 def no_hook_signal(group: str, search_path: Sequence[Path]) -> dict:
+    """The failure signalled for a group with no hook, so the deployment fails instead of waiting."""
     paths = ":".join(str(p) for p in search_path)
-    return {"deploy_stdout": "", "deploy_stderr": f"no hook for group '{group}' in {paths}",
-            "deploy_status_code": 1}
+    return {"deploy_stdout": "", "deploy_status_code": 1,
+            "deploy_stderr": f"no hook for group '{group}' in {paths}: install an executable "
+                             f"named '{hook_name(group)}' in one of them, or name its directory "
+                             "with --hooks-path or HEAT_CONFIG_HOOKS"}
+
+
+def run_folder(deployment_dir: Path, entry: dict) -> Path:
+    """``<deployment_dir>/<action>-<config checksum[:12]>``: one folder per done key, so a
+    run cut short and run again overwrites its own artifacts and no other run's."""
+    action = input_value(entry, "deploy_action")
+    action = safe_name(action) if isinstance(action, str) and action else "NONE"
+    return deployment_dir / f"{action}-{config_checksum(entry.get('config'))[:12]}"
+
+
+def prune_runs(deployment_dir: Path, keep: int = RUNS_KEPT) -> list[Path]:
+    """Remove all but the ``keep`` most recently written run folders; return those removed.
+
+    Artifacts an older agent wrote straight into ``deployment_dir`` go too: its input.json
+    holds credentials, and no run folder refers to it.
+    """
+    try:
+        children = list(deployment_dir.iterdir())
+    except FileNotFoundError:
+        return []
+    for child in children:
+        if child.name in ARTIFACTS and child.is_file():
+            child.unlink(missing_ok=True)
+    folders = [p for p in children if p.is_dir() and not p.is_symlink()]
+    folders.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+    removed = folders[keep:]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
+
+
+def prune_departed(runs_dir: Path, current: set[str], older_than: float,
+                   now: float | None = None) -> list[Path]:
+    """Remove ``runs/<id>/`` of deployments no longer in the metadata, once untouched ``older_than`` s.
+
+    Heat gives every action of a deployment a new entry id, so without this ``runs/`` grows for
+    as long as the machine lives; the grace period keeps a recent failure's artifacts to read.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        children = list(runs_dir.iterdir())
+    except FileNotFoundError:
+        return []
+    for child in children:
+        if child.name in current or not child.is_dir() or child.is_symlink():
+            continue
+        newest = max((p.stat().st_mtime for p in child.iterdir()), default=child.stat().st_mtime)
+        if now - newest >= older_than:
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+    return removed
 
 
 def hook_environment(layout: StateLayout, hook: str) -> dict:
@@ -97,26 +156,41 @@ def _kill_group(proc: subprocess.Popen, grace: float) -> None:
 
 
 def _read_capture(path: Path) -> str:
+    """A stream's file as text, invalid UTF-8 replaced by U+FFFD; past PARSE_LIMIT only its
+    last OUTPUT_CAP bytes are read (a JSON answer that large is not parsed anyway)."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         if size <= PARSE_LIMIT:
             return handle.read().decode("utf-8", errors="replace")
-        keep = OUTPUT_CAP - 64
-        handle.seek(size - keep)
-        tail = handle.read().decode("utf-8", errors="ignore")
-    return f"[hearth-agent: first {size - keep} bytes truncated]\n" + tail
+        handle.seek(size - OUTPUT_CAP)
+        tail = handle.read(OUTPUT_CAP)
+    start = 0
+    while start < 3 and start < len(tail) and 0x80 <= tail[start] < 0xC0:
+        start += 1  # the rest of a character cut by the seek: counted as truncated
+    return cap_text(tail[start:].decode("utf-8", errors="replace"),
+                    skipped=size - len(tail) + start)
+
+
+def _private(path: Path):
+    """``path`` opened for writing with mode 0600: hooks (heat-agents' script hook) log input values."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
 
 def run_hook(hook: Path, entry: dict, run_dir: Path, env: dict, timeout: float | None,
              stop: threading.Event | None = None) -> HookRun:
-    """Run ``hook`` with ``entry`` on stdin in its own session; capture to files in ``run_dir``."""
+    """Run ``hook`` with ``entry`` on stdin in its own session; capture to files in ``run_dir``.
+
+    The streams go straight to files (no pipes), so a daemon the hook leaves behind holding
+    them open cannot block the agent, and no output size can exhaust its memory.
+    """
     ensure_dir(run_dir)
+    os.utime(run_dir)  # the newest run folder, for prune_runs, even when it already existed
     for name in ARTIFACTS:
         (run_dir / name).unlink(missing_ok=True)
     atomic_write_json(run_dir / "input.json", entry)  # holds credentials: 0600
     stdout_path, stderr_path = run_dir / "stdout", run_dir / "stderr"
-    with open(run_dir / "input.json", "rb") as stdin, open(stdout_path, "wb") as out, \
-            open(stderr_path, "wb") as err:
+    with open(run_dir / "input.json", "rb") as stdin, _private(stdout_path) as out, \
+            _private(stderr_path) as err:
         try:
             proc = subprocess.Popen([str(hook)], stdin=stdin, stdout=out, stderr=err, env=env,
                                     cwd=run_dir, start_new_session=True)
@@ -150,14 +224,19 @@ def run_hook(hook: Path, entry: dict, run_dir: Path, env: dict, timeout: float |
     return run
 
 
-def cap_text(text: str, cap: int = OUTPUT_CAP) -> str:
-    """Keep the last ``cap`` bytes (where errors usually are), with a marker saying what was cut."""
+def cap_text(text: str, cap: int = OUTPUT_CAP, skipped: int = 0) -> str:
+    """Keep the last ``cap`` bytes (where errors usually are), with a marker saying how many
+    bytes before them were cut (``skipped`` bytes were cut before ``text`` already)."""
     data = text.encode("utf-8")
-    if len(data) <= cap:
+    if len(data) <= cap and not skipped:
         return text
-    marker = f"[hearth-agent: first {len(data) - cap} bytes truncated]\n"
-    keep = cap - len(marker.encode("utf-8"))
-    return marker + data[-keep:].decode("utf-8", errors="ignore")
+    room = max(0, cap - len(_cut_marker(skipped + len(data))))  # the marker only gets shorter
+    kept = data[len(data) - min(room, len(data)):].decode("utf-8", errors="ignore")
+    return _cut_marker(skipped + len(data) - len(kept.encode("utf-8"))).decode() + kept
+
+
+def _cut_marker(count: int) -> bytes:
+    return f"[hearth-agent: first {count} bytes truncated]\n".encode()
 
 
 def build_signal(run: HookRun) -> dict:
@@ -168,18 +247,34 @@ def build_signal(run: HookRun) -> dict:
     if run.stdout and not run.timed_out:
         try:
             parsed = json.loads(run.stdout)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
-        result = parsed if isinstance(parsed, dict) else captured
+        result = _valid_json(parsed) if isinstance(parsed, dict) else captured
     for key in STREAMS:
         if isinstance(result.get(key), str):
             result[key] = cap_text(result[key])
     return fit_signal(result)
 
 
+def _valid_json(answer: dict) -> dict:
+    """The hook's answer with NaN/Infinity as null (and lone surrogates as U+FFFD), noted at
+    the end of deploy_stderr: a valid signal that says what changed beats one never sent."""
+    cleaned, changed = json_safe(answer)
+    if not changed:
+        return answer
+    names = sorted(str(name) for name, value in answer.items()
+                   if json_safe(name)[1] or json_safe(value)[1])
+    note = ("[hearth-agent: NaN/Infinity (or invalid UTF-16) in the hook's answer replaced "
+            f"with null (U+FFFD in text) in: {', '.join(names)}]\n")
+    stderr = cleaned.get("deploy_stderr")
+    stderr = "" if stderr is None else stderr if isinstance(stderr, str) else json.dumps(stderr)
+    cleaned["deploy_stderr"] = stderr + ("\n" if stderr and not stderr.endswith("\n") else "") + note
+    return cleaned
+
+
 def encoded_size(value: object) -> int:
-    """Bytes of ``value`` as the outbox sends it (requests' json=: ASCII escapes, ", " and ": ")."""
-    return len(json.dumps(value).encode("utf-8"))
+    """Bytes of ``value`` as the outbox sends it (encode_body: UTF-8, no ASCII escapes)."""
+    return len(encode_body(value))
 
 
 def fit_signal(signal: dict, cap: int = SIGNAL_CAP) -> dict:
@@ -228,7 +323,7 @@ def fit_signal(signal: dict, cap: int = SIGNAL_CAP) -> dict:
 
 def _length(value: object) -> int:
     """An output's size as the hook gave it: UTF-8 bytes of a string, else of its JSON."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = value if isinstance(value, str) else encode_body(value).decode("utf-8")
     return len(text.encode("utf-8"))
 
 
@@ -263,3 +358,24 @@ def entry_timeout(entry: dict) -> float | None:
                     entry.get("id"), value)
         return None
     return seconds if seconds > 0 else None
+
+
+HEARTBEAT = 30.0                      # seconds between progress heartbeats of a running hook
+HEARTBEAT_ENV = "HEARTH_AGENT_HEARTBEAT"
+
+
+def heartbeat_interval(entry: dict) -> float | None:
+    """``options.heartbeat``, else $HEARTH_AGENT_HEARTBEAT, else HEARTBEAT; None (no
+    heartbeats) when the value is 0 or negative."""
+    options = entry.get("options")
+    value = options.get("heartbeat") if isinstance(options, dict) else None
+    source = "options.heartbeat"
+    if value is None:
+        value, source = os.environ.get(HEARTBEAT_ENV) or HEARTBEAT, HEARTBEAT_ENV
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        LOG.warning("deployment %s: ignoring %s %r (not a number); heartbeat every %g s",
+                    entry.get("id"), source, value, HEARTBEAT)
+        return HEARTBEAT
+    return seconds if 0 < seconds < float("inf") else None

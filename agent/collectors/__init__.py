@@ -1,8 +1,29 @@
-"""The COLLECTORS registry: collector name (as in the bootstrap ``collectors`` list) → collector class."""
+"""Collectors: the COLLECTORS registry, the one interface every collector implements, and its two error families.
+
+A collector is a class built as ``Collector(session, bootstrap)``; the constructor raises
+NotConfigured when the bootstrap gives it nothing to collect from. An instance offers:
+
+``name``
+    the name used in the bootstrap's ``collectors`` list (and for its cache file).
+``fetch(since, wait) -> Fetch``
+    one look at the source. ``since`` is the version of its last good answer (None: give the
+    whole document); ``wait`` is how long the call may be held open waiting for a change.
+    Raises Unavailable when the source is configured but cannot answer now.
+``wait_for_change(stop, wait)``
+    block until another fetch is worth making, or ``stop`` is set: at once for a long-poll,
+    a polling interval for a poller, a file-system event for a watched directory.
+``close()``
+    release what the collector holds and wake a ``wait_for_change`` in progress.
+
+The built-in ``hearth``, ``request`` and ``local`` collectors are written exactly this way;
+a third-party collector is one more entry in ``collectors()``.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 LOG = logging.getLogger("hearth.agent.collectors")
 
@@ -24,24 +45,45 @@ class Unavailable(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Fetch:
+    """One answer: ``changed`` False means the version given as ``since`` still holds."""
+
+    changed: bool
+    version: Any = None
+    metadata: dict | None = None
+
+
 def collectors() -> dict:
     """Build the registry; a third-party collector is one more entry here, written the same way."""
     from agent.collectors.hearth import HearthCollector
+    from agent.collectors.local import LocalCollector
+    from agent.collectors.request import RequestCollector
 
     return {
         "hearth": HearthCollector,
+        "request": RequestCollector,
+        "local": LocalCollector,
     }
 
 
-def make_collector(bootstrap, session):
-    """The first collector named in the bootstrap that exists here and is configured."""
+def make_collectors(bootstrap, session) -> list:
+    """Every collector named in the bootstrap that exists here and is configured, in its order."""
     registry = collectors()
+    made = []
     for name in bootstrap.collectors:
         if name not in registry:
             LOG.info("collector %r is not part of hearth-agent; skipping it", name)
             continue
         try:
-            return registry[name](session, bootstrap)
+            made.append(registry[name](session, bootstrap))
         except NotConfigured as exc:
             LOG.info("collector %r is not configured (%s); skipping it", name, exc)
-    raise NotConfigured(f"no usable collector among {list(bootstrap.collectors)}")
+    if not made:
+        raise NotConfigured(f"no usable collector among {list(bootstrap.collectors)}")
+    return made
+
+
+def make_collector(bootstrap, session):
+    """The first collector named in the bootstrap that exists here and is configured."""
+    return make_collectors(bootstrap, session)[0]

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from agent.collectors import NotConfigured, Unavailable
+from agent.collectors import Fetch, NotConfigured, Unavailable
 from agent.outbox import retry_after_seconds
+
+__all__ = ["Fetch", "HearthCollector"]
 
 CONNECT_TIMEOUT = 10.0
 READ_MARGIN = 15.0  # the server may hold a poll for wait + 10 % jitter; give it room
-
-
-@dataclass(frozen=True)
-class Fetch:
-    """One answer: ``changed`` False means 304 (the version given as ``since`` still holds)."""
-
-    changed: bool
-    version: Any = None
-    metadata: dict | None = None
+EARLY_ANSWER = 1.0  # a 304 sooner than this after asking waits out the rest of it
 
 
 class HearthCollector:
@@ -30,16 +24,20 @@ class HearthCollector:
     def __init__(self, session: requests.Session, bootstrap):
         if not getattr(bootstrap, "metadata_url", None):
             raise NotConfigured("bootstrap has no metadata_url")
+        if not getattr(bootstrap, "credential", None):
+            raise NotConfigured("bootstrap has no credential")
         self._session = session
         self._url = bootstrap.metadata_url
         self._headers = {"Authorization": f"Bearer {bootstrap.credential}",
                          "Accept": "application/json"}
+        self._pause_until = 0.0
 
     def fetch(self, since: Any = None, wait: float = 0.0) -> Fetch:
         """GET metadata_url?since=&wait=; raises Unavailable for anything but 200 and 304."""
         params = {"wait": f"{wait:g}"}
         if since is not None:
             params["since"] = str(since)
+        asked_at = time.monotonic()
         try:
             response = self._session.get(self._url, params=params, headers=self._headers,
                                          timeout=(CONNECT_TIMEOUT, wait + READ_MARGIN))
@@ -48,6 +46,9 @@ class HearthCollector:
         with response:
             status = response.status_code
             if status == 304 and since is not None:
+                # A 304 long before the wait ran out means something ignores ``wait`` (a proxy,
+                # an old server): wait_for_change then waits out the rest of EARLY_ANSWER.
+                self._pause_until = asked_at + min(wait, EARLY_ANSWER)
                 return Fetch(changed=False, version=since)
             if status == 200:
                 return self._parse(response)
@@ -58,6 +59,16 @@ class HearthCollector:
         if status == 429:
             raise Unavailable(f"HTTP 429: {detail}", kind="rate-limited", retry_after=retry_after)
         raise Unavailable(f"HTTP {status}: {detail}", kind="server")
+
+    def wait_for_change(self, stop: threading.Event, wait: float) -> None:
+        """The long-poll itself is the wait: ask again at once (after an early 304, a pause)."""
+        pause = self._pause_until - time.monotonic()
+        self._pause_until = 0.0
+        if pause > 0:
+            stop.wait(pause)
+
+    def close(self) -> None:
+        """Nothing to release: the session belongs to the agent."""
 
     @staticmethod
     def _parse(response: requests.Response) -> Fetch:

@@ -44,6 +44,10 @@ class GuestStandIn:
         # entry id → statuses (or (status, message) pairs) to answer first
         self.signal_statuses: dict[str, list] = {}
         self.max_signal_bytes = 4 * 1024 * 1024   # the real server's default max_signal_bytes
+        self.retry_after = "7"                    # the Retry-After sent with these statuses
+        self.retry_after_statuses = {429}
+        self.progress: list[dict] = []            # every progress POST, whatever the answer
+        self.progress_statuses: list[int] = []    # answered (in order) before 202
         self.closing = False
         self.base_url = ""
         self.credential = CREDENTIAL
@@ -91,6 +95,7 @@ class GuestStandIn:
             record = {"entry_id": entry_id, "size": len(raw),
                       "body": json.loads(raw) if len(raw) <= self.max_signal_bytes else None,
                       "authorization": request.headers.get("Authorization"),
+                      "content_type": request.headers.get("Content-Type"),
                       "at": time.monotonic()}
             with self.cond:
                 self.signal_attempts.append(record)
@@ -106,8 +111,26 @@ class GuestStandIn:
                 self.cond.notify_all()
             if status == 200:
                 return jsonify(status="COMPLETE")
-            headers = {"Retry-After": "7"} if status == 429 else {}
+            headers = ({"Retry-After": self.retry_after}
+                       if status in self.retry_after_statuses else {})
             return error_envelope(status, message), status, headers
+
+        @app.post("/guest/v1/deployments/<entry_id>/progress")
+        def deployment_progress(entry_id):
+            # As engine/guest.py progress: a {"message": str, "percent": number|null} object.
+            body = json.loads(request.get_data())
+            with self.cond:
+                self.progress.append({"entry_id": entry_id, "body": body, "at": time.monotonic(),
+                                      "authorization": request.headers.get("Authorization")})
+                status = self.progress_statuses.pop(0) if self.progress_statuses else 202
+                self.cond.notify_all()
+            if status != 202:
+                return error_envelope(status, f"scripted {status}"), status
+            ok = (isinstance(body, dict) and isinstance(body.get("message"), str)
+                  and (body.get("percent") is None or isinstance(body["percent"], (int, float))))
+            if not ok:
+                return error_envelope(400, "'message' must be a string and 'percent' a number"), 400
+            return jsonify(accepted=True), 202
 
         return app
 

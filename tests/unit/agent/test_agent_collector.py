@@ -6,8 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent.collectors import NotConfigured, Unavailable, collectors
+from agent.collectors import NotConfigured, Unavailable, collectors, make_collectors
 from agent.collectors.hearth import HearthCollector
+from agent.collectors.local import LocalCollector
+from agent.collectors.request import RequestCollector
 
 
 def collector_for(guest, session, credential=None):
@@ -18,13 +20,33 @@ def collector_for(guest, session, credential=None):
 
 
 def test_registry_is_built_by_a_function():
-    assert collectors() == {"hearth": HearthCollector}
+    assert collectors() == {"hearth": HearthCollector, "request": RequestCollector,
+                            "local": LocalCollector}
     assert collectors() is not collectors()
 
 
-def test_not_configured_without_metadata_url(session):
-    with pytest.raises(NotConfigured):
-        HearthCollector(session, SimpleNamespace(metadata_url="", credential="x"))
+def test_make_collectors_keeps_the_bootstrap_order_and_skips_the_unusable(session, tmp_path):
+    bootstrap = SimpleNamespace(
+        collectors=("ec2", "local", "request", "hearth"), metadata_url="http://h/m",
+        credential="c", sections={"local": {"path": [str(tmp_path)]}})  # request: no URL
+    assert [c.name for c in make_collectors(bootstrap, session)] == ["local", "hearth"]
+    with pytest.raises(NotConfigured, match="no usable collector"):
+        make_collectors(SimpleNamespace(collectors=("request",), sections={}), session)
+
+
+def test_an_early_304_is_not_turned_into_a_busy_loop(guest, session):
+    """A 304 long before ``wait`` ran out (here: a stand-in that stopped holding polls, like a
+    proxy ignoring ``wait``) makes wait_for_change wait out the rest of the second."""
+    collector = collector_for(guest, session)
+    collector.fetch("1", 0.2)  # held 0.2 s as asked: nothing left to wait out
+    began = time.monotonic()
+    collector.wait_for_change(threading.Event(), 0.2)
+    assert time.monotonic() - began < 0.1
+    guest.close()  # from now on every poll is answered 304 at once
+    assert not collector.fetch("1", 30).changed
+    began = time.monotonic()
+    collector.wait_for_change(threading.Event(), 30)
+    assert 0.8 <= time.monotonic() - began < 3
 
 
 def test_first_fetch_returns_the_document(guest, session):

@@ -30,11 +30,39 @@ def test_metadata_url_and_collectors_have_defaults(tmp_path):
     assert bootstrap.collectors == ("hearth",)
 
 
+BASE = {"base_url": "http://h", "credential": "c"}
+
+
+def test_sections_for_request_and_local(tmp_path):
+    bootstrap = load_bootstrap(write(tmp_path, {
+        **BASE, "collectors": ["request", "local"],
+        "request": {"metadata_url": "http://h/collect?signature=sig", "polling_interval": 5},
+        "local": {"path": ["/a", "/b"]}}))
+    assert bootstrap.collectors == ("request", "local")
+    assert bootstrap.sections == {
+        "request": {"metadata_url": "http://h/collect?signature=sig", "polling_interval": 5},
+        "local": {"path": ["/a", "/b"]}}
+    assert bootstrap.server_id == "" and bootstrap.metadata_url == ""
+    assert "sig" not in repr(bootstrap)
+
+
 @pytest.mark.parametrize("document, message", [
     ("{", "cannot read"), ([], "JSON object"),
-    ({"server_id": "s", "base_url": "http://h"}, "credential"),
-    ({"server_id": "s", "base_url": "http://h", "credential": "c", "collectors": "hearth"},
-     "collectors")])
+    ({"server_id": "s", "base_url": "http://h"}, "credential: required string is missing "
+     r"\(signals are sent to base_url with the credential\)"),
+    ({"collectors": ["local"], "credential": "c"}, "base_url: required"),
+    ({**BASE}, r"server_id: required string is missing \(the hearth collector builds"),
+    ({**BASE, "server_id": "s", "collectors": "hearth"}, "collectors"),
+    ({**BASE, "server_id": "s", "collectors": []}, "collectors: must be a non-empty list"),
+    ({**BASE, "collectors": ["local"], "local": {"path": 3}}, "local.path: must be a directory"),
+    ({**BASE, "collectors": ["local"], "local": {"path": ["/a", ""]}}, "local.path"),
+    ({**BASE, "collectors": ["request"], "request": []}, "request: must be a JSON object"),
+    ({**BASE, "collectors": ["request"], "request": {"polling_interval": 0}},
+     "request.polling_interval: must be a number of seconds > 0"),
+    ({**BASE, "collectors": ["request"], "request": {"polling_interval": True}},
+     "request.polling_interval"),
+    ({**BASE, "collectors": ["request"], "request": {"metdata_url": "x"}},
+     "request.metdata_url: unknown key")])
 def test_bad_bootstrap(tmp_path, document, message):
     with pytest.raises(ConfigError, match=message):
         load_bootstrap(write(tmp_path, document))

@@ -75,6 +75,12 @@ def test_prepare_picks_component_config_for_the_action():
         {"actions": ["UPDATE"], "tool": "puppet", "config": "update"}]})
     prepared = prepare(component)
     assert (prepared["group"], prepared["config"]) == ("script", "create")
+    update = dict(component, inputs=[{"name": "deploy_action", "type": "String",
+                                      "value": "UPDATE"}])
+    assert (prepare(update)["group"], prepare(update)["config"]) == ("puppet", "update")
+    delete = dict(component, inputs=[{"name": "deploy_action", "type": "String",
+                                      "value": "DELETE"}])
+    assert prepare(delete) is None
     assert prepare(entry(group="component", config={"configs": []})) is None
     assert prepare(entry(group="component", config="not a map")) is None
 

@@ -1,13 +1,18 @@
 """The agent end to end: real ``python -m agent.main`` processes, the real script hook, a stand-in guest API."""
 
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from agent.cache import MetadataCache
 from agent.deployments import done_key, done_record
 from agent.outbox import Outbox
+from tests.unit.agent.conftest import REPO
 
 SCRIPT = """#!/bin/sh
 echo "$label" >> "$order_file"
@@ -65,13 +70,13 @@ def test_daemon_runs_in_order_signals_outputs_and_never_runs_twice(
     assert first["body"]["deploy_status_code"] == 0
     assert first["body"]["deploy_stdout"] == "ran first\n"
 
-    run_dir = state / "runs" / "id-a"
+    [run_dir] = (state / "runs" / "id-a").iterdir()  # runs/<deployment id>/<run>/
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "exit_code", "input.json", "result.json", "stderr", "stdout"]
     assert (run_dir / "exit_code").read_text() == "0\n"
     assert json.loads((run_dir / "result.json").read_text()) == first["body"]
     assert len(list((state / "deployed").glob("*.json"))) == 2
-    assert json.loads((state / "cache" / "metadata.json").read_text())["version"] == "2"
+    assert json.loads((state / "cache" / "hearth.json").read_text())["version"] == "2"
     status = wait_for(lambda: (lambda s: s["state"] == "idle" and s)(
         json.loads((state / "status.json").read_text())), message="idle status")
     assert {k: v["status"] for k, v in status["deployments"].items()} == {
@@ -129,9 +134,9 @@ def test_once_without_server_or_cache_exits_1(tmp_path, bootstrap_file, start_ag
 
 def test_once_without_server_works_from_the_cache(tmp_path, bootstrap_file, start_agent):
     order, state = tmp_path / "order.txt", tmp_path / "state"
-    MetadataCache(state / "cache").store("9", {"deployments": [
+    MetadataCache(state / "cache", "hearth").store("9", {"deployments": [
         entry("id-c", "10_cached", order, "cached", transport="NO_SIGNAL")]})
-    (state / "cache" / "metadata.json.tmp-junk").write_text("")  # stray temp: ignored
+    (state / "cache" / ".hearth.json.x1.tmp").write_text("")  # stray temp: ignored
     agent = start_agent(bootstrap_file(f"http://127.0.0.1:{free_port()}"), state, "--once")
     assert agent.wait(30) == 0
     assert lines(order) == ["cached"]
@@ -140,11 +145,11 @@ def test_once_without_server_works_from_the_cache(tmp_path, bootstrap_file, star
 def test_corrupt_cache_does_not_stop_the_agent(tmp_path, guest, bootstrap_file, start_agent):
     state = tmp_path / "state"
     (state / "cache").mkdir(parents=True)
-    (state / "cache" / "metadata.json").write_text("{broken")
+    (state / "cache" / "hearth.json").write_text("{broken")
     agent = start_agent(bootstrap_file(guest.base_url), state, "--once")
     assert agent.wait(30) == 0
     assert "corrupt" in agent.log_path.read_text()
-    assert json.loads((state / "cache" / "metadata.json").read_text())["version"] == "1"
+    assert json.loads((state / "cache" / "hearth.json").read_text())["version"] == "1"
 
 
 def test_signals_left_from_before_a_restart_go_out_at_start_up(
@@ -198,7 +203,8 @@ def test_an_output_too_large_for_the_server_is_dropped_not_retried(
               "3.5 MiB]")
     assert body["result"] == marker and body["deploy_status_code"] == 0
     assert body["deploy_stdout"] == "wrote it\n" and body["deploy_stderr"].endswith(marker + "\n")
-    assert json.loads((state / "runs" / "id-big" / "result.json").read_text()) == body
+    [run_dir] = (state / "runs" / "id-big").iterdir()
+    assert json.loads((run_dir / "result.json").read_text()) == body
 
 
 def test_sigterm_during_a_hook_leaves_it_to_run_again(
@@ -221,7 +227,7 @@ def test_outage_keeps_the_cached_metadata_and_warns_once(
     order, state = tmp_path / "order.txt", tmp_path / "state"
     metadata = {"deployments": [entry("id-k", "10_kept", order, "kept")]}
     guest.set_metadata(metadata)
-    MetadataCache(state / "cache").store("2", metadata)
+    MetadataCache(state / "cache", "hearth").store("2", metadata)
     guest.metadata_statuses = [503, 503, 503]
     agent = start_agent(bootstrap_file(guest.base_url), state, "--poll-wait", "30")
     wait_for(lambda: guest.signals, message="signal from cached metadata")
@@ -229,8 +235,8 @@ def test_outage_keeps_the_cached_metadata_and_warns_once(
              message="long-poll after the outage")
     assert stop(agent)[0] == 0
     log = agent.log_path.read_text()
-    assert log.count("metadata server unavailable") == 1
-    assert "reachable again after 3 failed attempt(s)" in log
+    assert log.count("hearth: source unavailable") == 1
+    assert "hearth: source reachable again after 3 failed attempt(s)" in log
     assert lines(order) == ["kept"]  # the same metadata after recovery is not run again
 
 
@@ -242,3 +248,97 @@ def test_refused_credential_is_logged_clearly(tmp_path, guest, start_agent):
     assert agent.wait(30) == 1
     log = agent.log_path.read_text()
     assert "HTTP 401 (credential refused)" in log and "hgc_wrong" not in log
+
+
+def write_json(path, document):
+    path.write_text(json.dumps(document))
+    path.chmod(0o600)
+    return path
+
+
+def agent_process(tmp_path, boot, state, env_extra=None, *extra):
+    """``python -m agent.main`` with extra environment (NOTIFY_SOCKET); stopped by the caller."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HEAT_CONFIG_", "HEAT_SCRIPT_", "NOTIFY_", "WATCHDOG_"))}
+    env.update(PYTHONPATH=str(REPO), **(env_extra or {}))
+    log = open(tmp_path / "agent-notify.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "agent.main", "--bootstrap", str(boot),
+                             "--state-dir", str(state), "--log-level", "DEBUG", *extra],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc.log_path = Path(log.name)
+    proc.log_file = log
+    return proc
+
+
+def test_sighup_reloads_the_bootstrap_and_keeps_state(
+        tmp_path, guest, start_agent, wait_for):
+    """A wrong credential is fixed by SIGHUP: fetches and signals use the new one at once; a
+    bootstrap broken afterwards is refused with one error line and the agent keeps going."""
+    order, state, local = tmp_path / "order.txt", tmp_path / "state", tmp_path / "local"
+    local.mkdir()
+    guest.set_metadata({"deployments": [entry("id-h", "10_hearth", order, "hearth")]})
+    document = {"server_id": guest.server_id, "base_url": guest.base_url,
+                "credential": "hgc_wrong", "collectors": ["hearth"]}
+    boot = write_json(tmp_path / "bootstrap.json", document)
+    agent = start_agent(boot, state, "--poll-wait", "30")
+    wait_for(lambda: "credential refused" in agent.log_path.read_text(), message="401")
+
+    write_json(local / "extra.json", {"deployments": [
+        entry("id-l", "20_local", order, "local", transport="NO_SIGNAL")]})
+    write_json(boot, {**document, "credential": guest.credential,
+                      "collectors": ["hearth", "local"], "local": {"path": str(local)}})
+    agent.send_signal(signal.SIGHUP)
+    wait_for(lambda: lines(order) == ["hearth", "local"], message="both deployments")
+    wait_for(lambda: guest.signals, message="signal with the new credential")
+    assert guest.signals[0]["authorization"] == f"Bearer {guest.credential}"
+    log = agent.log_path.read_text()
+    assert log.count("SIGHUP: reloaded") == 1 and "collectors hearth, local" in log
+
+    boot.write_text("{broken")
+    agent.send_signal(signal.SIGHUP)
+    wait_for(lambda: "SIGHUP: keeping the current configuration" in agent.log_path.read_text(),
+             message="refused reload")
+    write_json(local / "more.json", {"deployments": [
+        entry("id-m", "30_more", order, "more", transport="NO_SIGNAL")]})
+    wait_for(lambda: lines(order) == ["hearth", "local", "more"], message="still watching")
+    assert stop(agent)[0] == 0
+    log = agent.log_path.read_text()
+    assert log.count("SIGHUP: keeping the current configuration") == 1
+    assert guest.credential not in log and "hgc_wrong" not in log
+
+
+def test_systemd_notify_ready_reloading_stopping(tmp_path, guest, bootstrap_file, wait_for):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify.sock"))
+    sock.settimeout(20)
+    messages: list[list[str]] = []
+
+    def next_message():
+        messages.append(sock.recv(4096).decode().split("\n"))
+        return messages[-1]
+
+    guest.set_metadata({"deployments": []})
+    agent = agent_process(tmp_path, bootstrap_file(guest.base_url), tmp_path / "state",
+                          {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+                           "WATCHDOG_USEC": "600000"}, "--poll-wait", "30")
+    try:
+        seen = [next_message() for _ in range(3)]
+        ready = next(m for m in seen if m[0] == "READY=1")
+        assert ready[1].startswith("STATUS=idle; 0 deployment(s) from hearth")
+        assert ["WATCHDOG=1"] in seen
+        agent.send_signal(signal.SIGHUP)
+        while next_message()[0] != "RELOADING=1":
+            pass
+        while next_message()[0] != "READY=1":
+            pass
+        agent.send_signal(signal.SIGTERM)
+        while next_message() != ["STOPPING=1"]:
+            pass
+        assert agent.wait(10) == 0
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        agent.log_file.close()
+        sock.close()
+    assert messages.count(["STOPPING=1"]) == 1

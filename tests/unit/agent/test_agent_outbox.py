@@ -208,3 +208,87 @@ def test_retry_after_parsing():
     assert retry_after_seconds(None, 0) is None
     assert retry_after_seconds("soon", 0) is None
     assert retry_after_seconds("Thu, 01 Jan 1970 00:01:40 GMT", 40.0) == 60.0
+
+
+def test_429_retry_after_gets_up_to_10_percent_jitter_and_a_cap(tmp_path, session, guest):
+    clock = Clock()
+    guest.signal_statuses["dep-1"] = [429, 429]
+    outbox = make_outbox(tmp_path, session, guest, clock=clock, jitter=lambda: 1.0)
+    outbox.put("dep-1", {})
+    assert outbox.flush() == 1
+    assert outbox.pending()[0]["next_attempt_at"] == pytest.approx(clock.now + 7 * 1.1)
+    guest.retry_after = "86400"  # a day: capped, so a finished result is not parked for long
+    assert outbox.flush(force=True) == 1
+    assert outbox.pending()[0]["next_attempt_at"] == pytest.approx(clock.now + 600 * 1.1)
+
+
+def test_503_with_retry_after_is_honoured_too(tmp_path, session, guest):
+    clock = Clock()
+    guest.retry_after_statuses = {503}
+    guest.signal_statuses["dep-1"] = [503]
+    outbox = make_outbox(tmp_path, session, guest, clock=clock, jitter=lambda: 0.5)
+    outbox.put("dep-1", {})
+    assert outbox.flush() == 1
+    assert outbox.pending()[0]["next_attempt_at"] == pytest.approx(clock.now + 7 * 1.05)
+
+
+def test_other_failures_back_off_exponentially_with_full_jitter_up_to_the_cap(
+        tmp_path, session, guest):
+    clock = Clock()
+    guest.signal_statuses["dep-1"] = [500] * 10
+    draws = iter([0.5, 0.0, 1.0, 0.25] + [1.0] * 6)
+    outbox = make_outbox(tmp_path, session, guest, clock=clock, jitter=lambda: next(draws))
+    outbox.put("dep-1", {})
+    delays = []
+    for _ in range(10):
+        assert outbox.flush(force=True) == 1
+        delays.append(outbox.pending()[0]["next_attempt_at"] - clock.now)
+    # base 0.5 × 2^(n-1), capped at 60, times a uniform draw in [0, 1)
+    assert delays == [0.25, 0.0, 2.0, 1.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+
+
+def test_nan_in_a_queued_signal_is_sent_as_null_not_retried_forever(
+        tmp_path, session, guest, caplog):
+    """An item written before build_signal cleaned answers: requests refuses NaN itself."""
+    outbox = make_outbox(tmp_path, session, guest)
+    outbox.put("dep-1", {"deploy_status_code": 0, "x": float("nan"), "y": [float("-inf")]})
+    with caplog.at_level(logging.WARNING, logger="hearth.agent.outbox"):
+        assert outbox.flush() == 0
+    assert [s["body"] for s in guest.signals] == [{"deploy_status_code": 0, "x": None,
+                                                   "y": [None]}]
+    assert len(guest.signal_attempts) == 1
+    assert any("NaN/Infinity" in r.getMessage() for r in caplog.records)
+
+
+def test_signals_go_as_utf8_json_without_ascii_escapes(tmp_path, session, guest):
+    outbox = make_outbox(tmp_path, session, guest)
+    text = "é" * 1000 + "日本"
+    outbox.put("dep-1", {"deploy_stdout": text})
+    assert outbox.flush() == 0
+    [sent] = guest.signals
+    assert sent["content_type"] == "application/json; charset=utf-8"
+    assert sent["body"] == {"deploy_stdout": text}
+    assert sent["size"] == len(json.dumps({"deploy_stdout": text}, ensure_ascii=False,
+                                          separators=(",", ":")).encode())  # 2,026, not 6,032
+
+
+def test_progress_posts_a_heartbeat_with_the_servers_credential(tmp_path, session, guest):
+    outbox = make_outbox(tmp_path, session, guest)
+    assert outbox.progress("dep-1", "hook script running for 30 s") == 202
+    guest.progress_statuses = [503]
+    assert outbox.progress("dep-1", "again", 50) == 503
+    assert [(p["entry_id"], p["body"], p["authorization"]) for p in guest.progress] == [
+        ("dep-1", {"message": "hook script running for 30 s", "percent": None},
+         f"Bearer {guest.credential}"),
+        ("dep-1", {"message": "again", "percent": 50}, f"Bearer {guest.credential}")]
+    assert outbox.pending() == []  # heartbeats are never queued
+
+
+def test_retarget_sends_queued_signals_with_the_new_credential(tmp_path, session, guest):
+    """A SIGHUP reload with a rotated credential: what is still queued goes with the new one."""
+    outbox = Outbox(tmp_path / "outbox", session, guest.base_url, "stale-credential",
+                    jitter=lambda: 0.0)
+    outbox.put("dep-1", {"deploy_status_code": 0})
+    outbox.retarget(guest.base_url + "/", guest.credential)
+    assert outbox.flush() == 0
+    assert [s["authorization"] for s in guest.signal_attempts] == [f"Bearer {guest.credential}"]

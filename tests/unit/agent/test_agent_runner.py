@@ -12,10 +12,12 @@ import pytest
 from tests.support import wait_for
 
 from agent.config import StateLayout
-from agent.runner import (OUTPUT_CAP, SIGNAL_CAP, TIMEOUT_STATUS, HookRun, build_signal,
-                          cap_text, encoded_size, entry_timeout, find_hook, fit_signal,
-                          hook_environment, hook_search_path, no_hook_signal, record_result,
-                          run_hook)
+from agent.deployments import config_checksum
+from agent.outbox import encode_body
+from agent.runner import (prune_departed, HEARTBEAT, OUTPUT_CAP, SIGNAL_CAP, TIMEOUT_STATUS, HookRun,
+                          build_signal, cap_text, encoded_size, entry_timeout, find_hook,
+                          fit_signal, heartbeat_interval, hook_environment, hook_search_path,
+                          no_hook_signal, prune_runs, record_result, run_folder, run_hook)
 
 MIB = 1024 * 1024
 
@@ -69,10 +71,13 @@ def test_builtin_script_hook_is_found_without_configuration(monkeypatch):
     assert find_hook("script", hook_search_path()) == REPO / "hooks" / "script"
 
 
-def test_no_hook_signal_names_group_and_paths(tmp_path):
-    signal = no_hook_signal("puppet", [tmp_path / "a", tmp_path / "b"])
-    assert signal == {"deploy_stdout": "", "deploy_status_code": 1,
-                      "deploy_stderr": f"no hook for group 'puppet' in {tmp_path}/a:{tmp_path}/b"}
+def test_no_hook_signal_names_group_paths_and_the_fix(tmp_path):
+    signal = no_hook_signal("my::tool", [tmp_path / "a", tmp_path / "b"])
+    assert (signal["deploy_stdout"], signal["deploy_status_code"]) == ("", 1)
+    assert signal["deploy_stderr"] == (
+        f"no hook for group 'my::tool' in {tmp_path}/a:{tmp_path}/b: install an executable "
+        "named 'mytool' in one of them, or name its directory with --hooks-path or "
+        "HEAT_CONFIG_HOOKS")
 
 
 def test_hook_gets_entry_on_stdin_and_its_json_is_the_signal(tmp_path):
@@ -153,7 +158,9 @@ def test_large_output_is_capped_and_marked(tmp_path):
 def test_cap_text_leaves_small_text_alone():
     assert cap_text("hello") == "hello"
     capped = cap_text("é" * 100, cap=50)
-    assert len(capped.encode()) <= 50 and capped.startswith("[hearth-agent: first 150 bytes")
+    # 42 bytes of marker leave room for 4 of the 100 characters: 192 bytes are cut.
+    assert capped == "[hearth-agent: first 192 bytes truncated]\n" + "é" * 4
+    assert cap_text("abc", cap=50, skipped=10) == "[hearth-agent: first 10 bytes truncated]\nabc"
 
 
 def test_hook_environment_points_into_the_state_dir(tmp_path, monkeypatch):
@@ -248,3 +255,128 @@ def test_a_hook_answer_with_a_5_mib_output_is_fitted(tmp_path):
     assert encoded_size(signal) <= SIGNAL_CAP
     assert signal["huge"] == dropped("huge", 5 * MIB) and signal["tiny"] == "t"
     assert signal["deploy_stderr"] == "log\n" + dropped("huge", 5 * MIB) + "\n"
+
+
+def test_timeout_kills_a_grandchild_that_outlives_a_plain_kill(tmp_path):
+    """The hook and its grandchild ignore SIGTERM, and the grandchild is not the hook's child:
+    killing the hook's pid alone would leave it running; the group's SIGKILL does not."""
+    pid_file = tmp_path / "grandchild.pid"
+    body = ("#!/bin/sh\ntrap '' TERM\n"
+            f"sh -c 'trap \"\" TERM; sleep 300 & echo $! > {pid_file}; wait' &\n"
+            "echo started\nwait\n")
+    started = time.monotonic()
+    result = run(tmp_path, body, timeout=0.5)
+    took = time.monotonic() - started
+    assert result.timed_out and result.status_code == TIMEOUT_STATUS
+    assert took < 0.5 + 2.0 + 3.0  # the timeout, the SIGTERM grace, slack for a loaded machine
+    grandchild = wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 5,
+                          message="the grandchild's pid")
+    wait_for(lambda: process_gone(int(grandchild)), 5, message="the hook's grandchild to die")
+    assert "timed out after 0.5 s" in build_signal(result)["deploy_stderr"]
+
+
+def test_50_mib_on_each_stream_is_capped_marked_and_kept_on_disk(tmp_path):
+    """50 MiB on stdout and on stderr (with invalid UTF-8 in them) end as at most 1 MiB per
+    stream in a signal that fits the server's limit; the artifacts on disk are whole."""
+    body = ("#!/usr/bin/env python3\nimport sys\n"
+            "chunk = b'x' * (1024 * 1024 - 3) + b'\\xff\\xc3\\n'\n"  # \\xc3: a cut-off character
+            "for _ in range(50):\n"
+            "    sys.stdout.buffer.write(chunk)\n    sys.stderr.buffer.write(chunk)\n"
+            "for out in (sys.stdout.buffer, sys.stderr.buffer):\n"
+            "    out.write(b'LAST \\xe2\\x82 line\\n')\n"
+            "sys.exit(1)\n")
+    signal = build_signal(run(tmp_path, body))
+    assert signal["deploy_status_code"] == 1
+    for stream in ("stdout", "stderr"):
+        text = signal[f"deploy_{stream}"]
+        assert MIB - 1024 <= len(text.encode()) <= OUTPUT_CAP  # at least ~1 MiB kept
+        assert text.startswith("[hearth-agent: first ") and "bytes truncated]" in text
+        # Each invalid byte (and each cut-off character) is one U+FFFD; the text is never lost.
+        assert text.endswith("x\ufffd\ufffd\nLAST \ufffd line\n")
+        assert text.count("\ufffd") == 3  # the tail holds no earlier chunk's invalid bytes
+        assert (tmp_path / "runs" / "dep-1" / stream).stat().st_size == 50 * MIB + 13
+    assert encoded_size(signal) <= SIGNAL_CAP and len(encode_body(signal)) == encoded_size(signal)
+
+
+def test_invalid_utf8_in_a_small_output_is_replaced_not_fatal(tmp_path):
+    body = "#!/bin/sh\nprintf 'caf\\351 \\377\\n'\nprintf 'err \\200\\n' >&2\nexit 2\n"
+    signal = build_signal(run(tmp_path, body))
+    assert signal == {"deploy_stdout": "caf\ufffd \ufffd\n", "deploy_stderr": "err \ufffd\n",
+                      "deploy_status_code": 2}
+    assert json.loads(encode_body(signal)) == signal
+
+
+def test_nan_and_infinity_in_a_hook_answer_become_null_and_are_noted(tmp_path):
+    body = ("#!/bin/sh\ncat <<'JSON'\n"
+            '{"deploy_status_code": 0, "deploy_stderr": "log", "ratio": NaN,\n'
+            ' "nested": {"hi": Infinity, "lo": [-Infinity, 1.5]}, "fine": 2,\n'
+            ' "text": "bad \\ud800 half"}\nJSON\n')
+    signal = build_signal(run(tmp_path, body))
+    assert signal["ratio"] is None and signal["nested"] == {"hi": None, "lo": [None, 1.5]}
+    assert signal["fine"] == 2 and signal["text"] == "bad \ufffd half"
+    assert signal["deploy_stderr"] == (
+        "log\n[hearth-agent: NaN/Infinity (or invalid UTF-16) in the hook's answer replaced "
+        "with null (U+FFFD in text) in: nested, ratio, text]\n")
+    assert json.loads(encode_body(signal)) == signal  # valid JSON, so the server can take it
+
+
+def test_non_ascii_counts_as_utf8_not_as_escapes():
+    text = "é" * (MIB // 2)  # 1 MiB as UTF-8; it would be 3 MiB as \\u00e9 escapes
+    signal = {"deploy_stdout": text, "deploy_stderr": text, "deploy_status_code": 0,
+              "result": text}
+    assert encoded_size({"a": "é"}) == len('{"a":"é"}'.encode())
+    assert encoded_size(signal) < SIGNAL_CAP
+    assert fit_signal(signal) is signal  # nothing dropped: it fits as sent
+
+
+def test_run_folder_is_per_action_and_config(tmp_path):
+    entry = dict(ENTRY, config="echo hi", inputs=[
+        {"name": "deploy_action", "type": "String", "value": "UPDATE"}])
+    folder = run_folder(tmp_path / "dep-1", entry)
+    assert folder == tmp_path / "dep-1" / f"UPDATE-{config_checksum('echo hi')[:12]}"
+    assert run_folder(tmp_path, dict(entry, config="other")) != folder
+    assert run_folder(tmp_path, dict(ENTRY, config="echo hi")).name.startswith("NONE-")
+    odd = dict(entry, inputs=[{"name": "deploy_action", "value": "../x"}])
+    assert run_folder(tmp_path, odd).parent == tmp_path  # never outside the deployment's folder
+
+
+def test_prune_runs_keeps_the_newest(tmp_path):
+    for number in range(7):
+        folder = tmp_path / f"run-{number}"
+        folder.mkdir()
+        (folder / "stdout").write_text(str(number))
+        os.utime(folder, ns=(number * 10**9, number * 10**9))
+    (tmp_path / "stray-file").write_text("not a run")
+    (tmp_path / "input.json").write_text("{}")  # an older agent's layout: removed
+    removed = prune_runs(tmp_path, keep=5)
+    assert sorted(p.name for p in removed) == ["run-0", "run-1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "run-2", "run-3", "run-4", "run-5", "run-6", "stray-file"]
+    assert prune_runs(tmp_path / "missing") == []
+
+
+@pytest.mark.parametrize("options, env, expected", [
+    (None, None, HEARTBEAT), ({"heartbeat": 0.25}, "9", 0.25), (None, "2", 2.0),
+    ({"heartbeat": 0}, None, None), ({"heartbeat": "soon"}, None, HEARTBEAT),
+    ({"heartbeat": "inf"}, None, None), ({"timeout": 5}, None, HEARTBEAT)])
+def test_heartbeat_interval(options, env, expected, monkeypatch):
+    if env is None:
+        monkeypatch.delenv("HEARTH_AGENT_HEARTBEAT", raising=False)
+    else:
+        monkeypatch.setenv("HEARTH_AGENT_HEARTBEAT", env)
+    assert heartbeat_interval({"id": "x", "options": options}) == expected
+
+
+def test_run_folders_of_departed_deployments_go_after_the_retention_period(tmp_path):
+    """runs/<id>/ of an id no longer in the metadata is removed once untouched for long enough."""
+    runs = tmp_path / "runs"
+    for entry_id in ("current", "gone-old", "gone-recent"):
+        (runs / entry_id / "CREATE-abc").mkdir(parents=True)
+        (runs / entry_id / "CREATE-abc" / "stdout").write_text("x")
+    day = 86400.0
+    old = time.time() - 8 * day
+    os.utime(runs / "gone-old" / "CREATE-abc", (old, old))
+    os.utime(runs / "current" / "CREATE-abc", (old, old))
+    removed = prune_departed(runs, {"current"}, older_than=7 * day)
+    assert removed == [runs / "gone-old"]
+    assert sorted(p.name for p in runs.iterdir()) == ["current", "gone-recent"]

@@ -1,0 +1,163 @@
+"""One collector in its own thread: fetch, keep the last good document (in memory and in cache/<name>.json), back off, report.
+
+The agent's main loop never talks to a collector: it reads ``Source.current`` of every source
+after ``report`` (a callable that sets the loop's Event) was called.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Callable
+
+from agent.cache import CachedMetadata, MetadataCache
+from agent.collectors import Fetch, Unavailable
+from agent.outbox import retry_after_delay
+
+LOG = logging.getLogger("hearth.agent.collectors")
+
+BACKOFF_BASE, BACKOFF_CAP, AUTH_BACKOFF_CAP = 0.5, 30.0, 60.0
+AUTH_LOG_EVERY = 20  # a refused credential is logged at the first failure and every 20th
+
+
+class Source:
+    """``current`` is what the agent merges: the last good answer, or the cached one when down.
+
+    ``settled`` turns True after the first attempt, good or not, so the first pass can wait
+    until every source had its say. ``lock`` is shared by all sources of one agent: a source
+    that was stopped (by a reload) never writes its cache or reports after its successor began.
+    """
+
+    def __init__(self, collector, cache: MetadataCache, report: Callable[[], None], *,
+                 poll_wait: float, lock: threading.Lock,
+                 jitter: Callable[[], float] = random.random,
+                 previous: CachedMetadata | None = None):
+        self.name = collector.name
+        self.collector = collector
+        self._cache = cache
+        self._report = report
+        self._poll_wait = poll_wait
+        self._lock = lock
+        self._jitter = jitter
+        self._stop = threading.Event()
+        self._failures = 0
+        self.current: CachedMetadata | None = previous
+        self.settled = previous is not None
+        self._fallback = previous if previous is not None else cache.load()
+        self.thread: threading.Thread | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._start(self._run_forever)
+
+    def start_once(self) -> None:
+        self._start(self._run_once)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+        self.collector.close()
+
+    def _start(self, target: Callable[[], None]) -> None:
+        self.thread = threading.Thread(target=target, name=f"hearth-{self.name}", daemon=True)
+        self.thread.start()
+
+    # -- the two modes -------------------------------------------------------------------------
+    def _run_once(self) -> None:
+        """One look without waiting; the cached document when the source cannot answer."""
+        try:
+            answer = self.collector.fetch(None, 0.0)
+        except Unavailable as exc:
+            LOG.warning("%s: source unavailable: %s", self.name, exc)
+            self._use_fallback(logging.WARNING)
+            return
+        except Exception:  # a collector bug must not stop the other sources
+            LOG.exception("%s: collector failed", self.name)
+            self._use_fallback(logging.WARNING)
+            return
+        self._accept(answer)
+
+    def _run_forever(self) -> None:
+        since = None  # the first look asks for the whole document, without waiting
+        while not self._stop.is_set():
+            wait = 0.0 if since is None else self._poll_wait
+            try:
+                answer = self.collector.fetch(since, wait)
+            except Unavailable as exc:
+                self._use_fallback(logging.INFO)
+                self._back_off(exc)
+                continue
+            except Exception as exc:
+                LOG.exception("%s: collector failed", self.name)
+                self._use_fallback(logging.INFO)
+                self._back_off(Unavailable(f"{type(exc).__name__}: {exc}", kind="server"))
+                continue
+            self._recovered()
+            if answer.changed:
+                since = answer.version
+                self._accept(answer)
+            elif not self.settled:
+                self._settle(None)
+            self.collector.wait_for_change(self._stop, wait)
+
+    # -- keeping the last good document ----------------------------------------------------
+    def _accept(self, answer: Fetch) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            previous = self.current
+            news = previous is None or previous.metadata != answer.metadata
+            if news or previous.version != answer.version:
+                if news:
+                    LOG.info("%s: metadata version %s received", self.name, answer.version)
+                try:
+                    self.current = self._cache.store(answer.version, answer.metadata)
+                except OSError as exc:  # still act on what we received; the cache is a fallback
+                    LOG.error("%s: cannot write the metadata cache: %s", self.name, exc)
+                    self.current = CachedMetadata(answer.version, answer.metadata, time.time())
+            news = news or not self.settled
+            self.settled = True
+        if news:
+            self._report()
+
+    def _use_fallback(self, level: int) -> None:
+        """At the first failed look, fall back on the cached document (if any)."""
+        if self.settled:
+            return
+        if self._fallback is not None:
+            LOG.log(level, "%s: working from cached metadata version %s", self.name,
+                    self._fallback.version)
+        self._settle(self._fallback)
+
+    def _settle(self, document: CachedMetadata | None) -> None:
+        with self._lock:
+            if self._stop.is_set() or self.settled:
+                return
+            if document is not None:
+                self.current = document
+            self.settled = True
+        self._report()
+
+    # -- failures --------------------------------------------------------------------------
+    def _back_off(self, exc: Unavailable) -> None:
+        self._failures += 1
+        if exc.kind == "auth":
+            if self._failures == 1 or self._failures % AUTH_LOG_EVERY == 0:
+                LOG.error("%s: the source refused this server's credential (%s); check the "
+                          "bootstrap document; retrying with backoff", self.name, exc)
+        elif self._failures == 1:
+            LOG.warning("%s: source unavailable (%s); keeping its last good metadata",
+                        self.name, exc)
+        cap = AUTH_BACKOFF_CAP if exc.kind == "auth" else BACKOFF_CAP
+        delay = retry_after_delay(exc.retry_after, self._jitter) if exc.retry_after is not None \
+            else min(cap, BACKOFF_BASE * 2 ** (self._failures - 1)) * self._jitter()
+        LOG.debug("%s: fetch failed (%s); retrying in %.1f s", self.name, exc, delay)
+        self._stop.wait(delay)
+
+    def _recovered(self) -> None:
+        if self._failures:
+            LOG.info("%s: source reachable again after %d failed attempt(s)", self.name,
+                     self._failures)
+            self._failures = 0

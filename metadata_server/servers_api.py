@@ -1,0 +1,28 @@
+"""Servers blueprint: enrolment of pre-provisioned machines, under `/v1/<project>/servers/`."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from engine import enrol
+from engine.errors import InvalidRequest
+from metadata_server.requests_ import json_body, service
+from metadata_server.v1_request import as_bool
+
+blueprint = Blueprint("servers", __name__, url_prefix="/v1/<project>")
+BOOTSTRAP_KEYS = ("revoke_previous",)
+
+
+@blueprint.post("/servers/<server_id>/bootstrap")
+def bootstrap(project: str, server_id: str):
+    """A new server credential in a bootstrap document; `{"revoke_previous": true}` also
+    revokes the server's earlier credentials (an enrolled agent then loses access)."""
+    body = json_body(64 * 1024, allow_empty=True) or {}
+    if not isinstance(body, dict) or set(body) - set(BOOTSTRAP_KEYS):
+        raise InvalidRequest("the body is optional and takes only 'revoke_previous' (a boolean)")
+    revoke = as_bool("revoke_previous", body.get("revoke_previous", False))
+    answer = enrol.issue_bootstrap(service().runtime, project, server_id, revoke_previous=revoke)
+    response = jsonify(answer)
+    response.status_code = 201
+    # The answer holds a live secret: no cache or proxy may keep it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
