@@ -1,4 +1,8 @@
-"""Guest principals: per-server and per-handle bearer credentials (stored hashed) and pre-signed URLs."""
+"""Guest principals: per-server and per-handle bearer credentials (stored hashed, expiring, rotatable) and pre-signed URLs.
+
+Every issue, rotation and revocation is written to the audit log in the caller's unit of work,
+naming the credential by its id, never by its secret.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,48 +12,117 @@ from urllib.parse import urlencode
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.errors import Forbidden, Unauthorized
+from engine import audit
+from engine.errors import Conflict, Forbidden, Unauthorized
 from engine.store.crypto import Keyring, hash_secret, new_secret
 from engine.store.models import Credential
 
 # A pre-signed URL's expiry is checked with this much grace, so a guest whose clock runs
 # behind ours (Heat's 15-minute Timestamp check broke on skew) is not refused.
 CLOCK_SKEW_ALLOWANCE = dt.timedelta(minutes=15)
+ENGINE_ACTOR = "engine"  # the audit actor of what the engine does by itself (issue, revoke)
+UNKNOWN_CREDENTIAL = ("the guest credential is unknown, expired or revoked: use the credential in "
+                      "the server's current bootstrap document (after a rotation the old one works "
+                      "only until its overlap ends), or issue a new one with 'hearth server bootstrap'")
+
+
+def refusal(error_class, message: str, actor: str = "anonymous"):
+    """An Unauthorized/Forbidden that carries who was refused, for the audit record."""
+    error = error_class(message)
+    error.actor = actor
+    return error
 
 
 def issue(session: Session, *, kind: str, subject_id: str, stack_id: str | None,
           now: dt.datetime, ttl_seconds: int) -> str:
     """Create a credential for one server or one handle; return the secret (kept nowhere)."""
-    secret = new_secret("hg" + kind[0] + "_")
-    session.add(Credential(id=str(uuid.uuid4()), kind=kind, subject_id=subject_id,
-                           stack_id=stack_id, secret_hash=hash_secret(secret),
-                           expires_at=now + dt.timedelta(seconds=ttl_seconds), created_at=now))
+    secret, row = _create(session, kind, subject_id, stack_id, now, ttl_seconds)
+    audit.record(session, action="credential.issue", actor=ENGINE_ACTOR, subject=row.id,
+                 detail=_described(row), now=now)
     return secret
+
+
+def _create(session: Session, kind: str, subject_id: str, stack_id: str | None,
+            created_at: dt.datetime, ttl_seconds: int) -> tuple[str, Credential]:
+    secret = new_secret("hg" + kind[0] + "_")
+    row = Credential(id=str(uuid.uuid4()), kind=kind, subject_id=subject_id, stack_id=stack_id,
+                     secret_hash=hash_secret(secret),
+                     expires_at=created_at + dt.timedelta(seconds=ttl_seconds), created_at=created_at)
+    session.add(row)
+    return secret, row
+
+
+def _described(row: Credential) -> dict:
+    return {"kind": row.kind, "subject_id": row.subject_id, "stack_id": row.stack_id,
+            "expires_at": row.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def authenticate(session: Session, secret: str | None, now: dt.datetime) -> Credential:
     """The live credential for `secret`, or Unauthorized (one message for every cause)."""
     if not secret:
-        raise Unauthorized("a guest credential is required: send 'Authorization: Bearer <credential>'")
+        raise refusal(Unauthorized, "a guest credential is required: send 'Authorization: Bearer "
+                                    "<credential>' with the credential from the bootstrap document")
     row = session.scalar(select(Credential).where(Credential.secret_hash == hash_secret(secret)))
     if row is None or row.revoked_at is not None or row.expires_at <= now:
-        raise Unauthorized("the guest credential is unknown, expired or revoked")
+        # Known but dead credentials are named by id in the audit log; the answer stays the same.
+        raise refusal(Unauthorized, UNKNOWN_CREDENTIAL, row.id if row is not None else "anonymous")
     return row
 
 
 def require_subject(credential: Credential, kind: str, subject_id: str) -> None:
     if credential.kind != kind or credential.subject_id != subject_id:
-        raise Forbidden(f"this credential does not grant access to that {kind}")
+        raise refusal(Forbidden, f"this {credential.kind} credential does not grant access to that "
+                                 f"{kind}: each credential reaches only the {credential.kind} it was "
+                                 "issued for; use that one's own credential", credential.id)
+
+
+def rotate(session: Session, credential: Credential, *, now: dt.datetime, ttl_seconds: int,
+           overlap_seconds: int) -> tuple[str, Credential, Credential]:
+    """Replace `credential` by a new one for the same subject and stack.
+
+    The old one keeps working for `overlap_seconds` (never longer than it had left), so a
+    request already under way, or an agent that has not switched yet, is not refused. Only the
+    newest credential of a subject may rotate: a rotated-away one is refused with Conflict, so
+    a leaked old credential cannot mint fresh ones. Returns (secret, new row, old row).
+    """
+    # Locked, so that two rotations with the same credential do not both succeed.
+    old = session.get(Credential, credential.id, with_for_update=True, populate_existing=True)
+    newer = session.scalar(select(Credential.id).where(
+        Credential.kind == old.kind, Credential.subject_id == old.subject_id,
+        Credential.revoked_at.is_(None), Credential.created_at > old.created_at).limit(1))
+    if newer is not None:
+        raise refusal(Conflict, "this credential was already replaced by a rotation and cannot rotate "
+                                "again: use the newer credential", old.id)
+    # Strictly after the old one, so "newer" above is well defined even on a coarse clock.
+    created_at = max(now, old.created_at + dt.timedelta(microseconds=1))
+    secret, new = _create(session, old.kind, old.subject_id, old.stack_id, created_at, ttl_seconds)
+    old.expires_at = min(old.expires_at, now + dt.timedelta(seconds=overlap_seconds))
+    audit.record(session, action="credential.rotate", actor=old.id, subject=new.id,
+                 detail={**_described(new), "previous_id": old.id,
+                         "previous_expires_at": old.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                 now=now)
+    return secret, new, old
 
 
 def revoke_subject(session: Session, subject_id: str, now: dt.datetime) -> None:
-    session.execute(update(Credential).where(Credential.subject_id == subject_id,
-                                             Credential.revoked_at.is_(None)).values(revoked_at=now))
+    """Revoke every live credential of one subject, rotated ones included."""
+    _revoke(session, Credential.subject_id == subject_id, now)
 
 
 def revoke_stack(session: Session, stack_id: str, now: dt.datetime) -> None:
-    session.execute(update(Credential).where(Credential.stack_id == stack_id,
-                                             Credential.revoked_at.is_(None)).values(revoked_at=now))
+    """Revoke every live credential issued within a stack, rotated ones included."""
+    _revoke(session, Credential.stack_id == stack_id, now)
+
+
+def _revoke(session: Session, condition, now: dt.datetime) -> None:
+    live = list(session.scalars(select(Credential).where(condition, Credential.revoked_at.is_(None))))
+    if not live:
+        return
+    session.execute(update(Credential).where(Credential.id.in_([row.id for row in live]))
+                    .values(revoked_at=now))
+    for row in live:
+        audit.record(session, action="credential.revoke", actor=ENGINE_ACTOR, subject=row.id,
+                     detail=_described(row), now=now)
 
 
 def presign(keyring: Keyring, base_url: str, method: str, path: str, expires: int) -> str:
@@ -64,9 +137,12 @@ def verify_presigned(keyring: Keyring, methods: tuple[str, ...], path: str, expi
     try:
         expiry = int(expires or "")
     except ValueError:
-        raise Forbidden("the signed URL has no valid 'expires' parameter") from None
+        raise refusal(Forbidden, "the signed URL has no valid 'expires' parameter: use the URL "
+                                 "exactly as Hearth gave it") from None
     if not any(keyring.verify(f"{m}\n{path}\n{expiry}", signature) for m in methods):
-        raise Forbidden("the URL signature does not match: the URL was altered or is not ours")
+        raise refusal(Forbidden, "the URL signature does not match: the URL was altered or is not "
+                                 "ours; use the URL exactly as Hearth gave it")
     limit = dt.datetime.fromtimestamp(expiry, dt.timezone.utc).replace(tzinfo=None)
     if now > limit + CLOCK_SKEW_ALLOWANCE:
-        raise Forbidden("the signed URL has expired")
+        raise refusal(Forbidden, "the signed URL has expired: get a fresh one from the stack "
+                                 "(for a deployment, from the server's current metadata)")

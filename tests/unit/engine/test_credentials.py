@@ -83,6 +83,10 @@ def test_presigned_url_verifies_and_rejects_changes():
         credentials.verify_presigned(Keyring("another"), ("POST",), path, exp, signature, NOW)
     with pytest.raises(Forbidden, match="expires"):
         credentials.verify_presigned(keyring, ("POST",), path, "soon", signature, NOW)
+    # Found by schemathesis: a non-ASCII signature (from a typed URL) is refused, not a TypeError.
+    for typed in ("\u0085", "é" + signature[1:], "\udcff"):
+        with pytest.raises(Forbidden, match="signature"):
+            credentials.verify_presigned(keyring, ("POST",), path, exp, typed, NOW)
 
 
 def test_presigned_url_allows_clock_skew_then_expires():

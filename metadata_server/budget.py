@@ -1,0 +1,245 @@
+"""What one request may cost: a body cap per kind of route (413) and a token-bucket request
+budget per principal, plus one per client address for failed authentications (429).
+
+The buckets live behind `Budgets`, two methods that a shared store (Redis, the database) can
+implement so that several server processes share them; `MemoryBudgets` keeps them in this
+process. Both listeners of one server share one store, so serving the guest API on its own
+listener does not double anyone's budget.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Protocol
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from engine.config import Config
+from engine.errors import PayloadTooLarge, TooManyRequests
+from metadata_server.errors import envelope
+
+# Routes whose bodies are signals or templates, by Flask endpoint; every other route gets
+# `max_body_bytes`. A test checks that each name here is a registered endpoint.
+SIGNAL_ENDPOINTS = frozenset({
+    "guest.deployment_signal", "guest.handle_signal", "guest.presigned_handle_signal",
+    "orchestration.orchestration_resources.signal_resource",
+})
+TEMPLATE_ENDPOINTS = frozenset({
+    "orchestration.create_stack", "orchestration.preview_create", "orchestration.update_stack",
+    "orchestration.preview_update", "orchestration.lookup",
+    "orchestration.orchestration_catalog.validate_template",
+})
+# The orchestration, servers and admin APIs; every other path (the guest API with whatever
+# guest routes are added later, unknown paths) is charged to the guest budget.
+API_PREFIXES = ("/v1/", "/admin/")
+
+
+class Budgets(Protocol):
+    """Token buckets by key: `rate` tokens a second, at most `burst` held, full when new."""
+
+    def take(self, key: str, rate: float, burst: int) -> float:
+        """Spend one token of `key`: 0 when there was one, else seconds until there is one."""
+
+    def wait(self, key: str, rate: float, burst: int) -> float:
+        """Seconds until `key` has a token (0: it has one now), spending nothing."""
+
+
+class MemoryBudgets:
+    """`Budgets` in this process's memory. A bucket that has refilled is the same as no
+    bucket, so those are dropped whenever there are more than `max_keys`."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
+        self._clock, self._max_keys = clock, max_keys
+        # key -> (tokens, when counted, when full again)
+        self._buckets: dict[str, tuple[float, float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, rate: float, burst: int) -> float:
+        with self._lock:
+            now = self._clock()
+            tokens = self._level(key, rate, burst, now)
+            if tokens < ONE:
+                return (1 - tokens) / rate
+            self._buckets[key] = (tokens - 1, now, now + (burst - tokens + 1) / rate)
+            if len(self._buckets) > self._max_keys:
+                self._prune(now)
+            return 0.0
+
+    def wait(self, key: str, rate: float, burst: int) -> float:
+        with self._lock:
+            tokens = self._level(key, rate, burst, self._clock())
+            return 0.0 if tokens >= ONE else (1 - tokens) / rate
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _level(self, key: str, rate: float, burst: int, now: float) -> float:
+        tokens, counted, _ = self._buckets.get(key, (burst, now, now))
+        return min(float(burst), tokens + (now - counted) * rate)
+
+    def _prune(self, now: float) -> None:
+        full = [key for key, (_, _, full_at) in self._buckets.items() if full_at <= now]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) > self._max_keys:  # all busy: forget the longest-idle half
+            idle = sorted(self._buckets, key=lambda key: self._buckets[key][1])
+            for key in idle[: len(idle) // 2]:
+                del self._buckets[key]
+
+
+# A token short of one by float rounding still counts: a client that waited Retry-After
+# seconds must get in.
+ONE = 1 - 1e-9
+_SHARED: "weakref.WeakKeyDictionary[object, Budgets]" = weakref.WeakKeyDictionary()
+
+
+def install(app: Flask, budgets: Budgets | None = None) -> None:
+    """Check caps and budgets before every request of `app`; count its 401 answers. Apps
+    built over one engine service share one `MemoryBudgets` unless `budgets` is given."""
+    service = app.extensions["hearth"]
+    if budgets is None:
+        budgets = _SHARED.setdefault(service, MemoryBudgets())
+    app.extensions["hearth_budgets"] = budgets
+    app.before_request(_before)
+    app.after_request(_after)
+    app.register_error_handler(RequestEntityTooLarge, _streamed_too_large)
+
+
+def _config() -> Config:
+    return current_app.extensions["hearth"].runtime.config
+
+
+def _budgets() -> Budgets:
+    return current_app.extensions["hearth_budgets"]
+
+
+def _before() -> None:
+    config = _config()
+    _check_failures(config)
+    _check_budget(config)
+    _cap_body(config)
+
+
+def _after(response: Response) -> Response:
+    config = _config()
+    if response.status_code == 401 and config.auth_failure_rate > 0:
+        _budgets().take("failures:" + _address_key(), config.auth_failure_rate, config.auth_failure_burst)
+    return response
+
+
+# -- request budgets ------------------------------------------------------------------
+
+def _check_failures(config: Config) -> None:
+    if config.auth_failure_rate <= 0:
+        return
+    wait = _budgets().wait("failures:" + _address_key(), config.auth_failure_rate, config.auth_failure_burst)
+    if wait:
+        raise TooManyRequests(
+            f"too many failed authentications from {request.remote_addr}: at most "
+            f"{config.auth_failure_burst} at once, then {config.auth_failure_rate:g} a second "
+            "(settings auth_failure_burst, auth_failure_rate)", retry_after=_seconds(wait))
+
+
+def _check_budget(config: Config) -> None:
+    if request.path.startswith(API_PREFIXES):
+        kind, rate, burst, names = "orchestration API", config.api_rate, config.api_burst, "api_rate, api_burst"
+    else:
+        kind, rate, burst, names = "guest", config.guest_rate, config.guest_burst, "guest_rate, guest_burst"
+    if rate <= 0:
+        return
+    key, who = principal_key()
+    wait = _budgets().take(f"{kind}:{key}", rate, burst)
+    if wait:
+        raise TooManyRequests(
+            f"{kind} request budget of this {who} used up: {burst} requests at once, then "
+            f"{rate:g} a second (settings {names})", retry_after=_seconds(wait))
+
+
+def principal_key() -> tuple[str, str]:
+    """Who a request is charged to, before it is authenticated: its bearer token, else its
+    pre-signed URL, else its client address; as (key, words for messages). Secrets appear
+    only digested, so a shared store never holds one."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    token = token or request.headers.get("X-Auth-Token", "").strip()
+    if token:
+        return "token:" + _digest(token), "credential"
+    signature = request.args.get("signature")
+    if signature:
+        # The whole URL, not only its handle: a forged signature must not spend the budget of
+        # the real URL's holder.
+        url = f"{request.path}?{request.args.get('expires', '')}&{signature}"
+        return "url:" + _digest(url), "pre-signed URL"
+    return _address_key(), "client address"
+
+
+def _address_key() -> str:
+    return f"address:{request.remote_addr or 'unknown'}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def _seconds(wait: float) -> int:
+    """Retry-After: whole seconds until a token is there, rounded up."""
+    return max(1, math.ceil(wait - 1e-9))
+
+
+# -- body caps ------------------------------------------------------------------------
+
+def body_cap(config: Config, endpoint: str | None) -> tuple[int, str, str]:
+    """(limit in bytes, setting, what the route takes) for a route's request body."""
+    if endpoint in SIGNAL_ENDPOINTS:
+        return config.max_signal_bytes, "max_signal_bytes", "a signal"
+    if endpoint in TEMPLATE_ENDPOINTS:
+        return config.max_template_bytes, "max_template_bytes", "a stack or template request"
+    return config.max_body_bytes, "max_body_bytes", "this route"
+
+
+def _cap_body(config: Config) -> None:
+    """Refuse a declared length over the cap before reading anything, and a chunked body as
+    soon as it passes the cap; either way before authentication and never held whole."""
+    limit, setting, what = body_cap(config, request.endpoint)
+    g.body_cap = (limit, setting, what)
+    request.max_content_length = limit  # werkzeug's own check, behind ours
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"the body is {length} bytes; {_cap_words(limit, setting, what)}")
+    if length is None and request.environ.get("wsgi.input_terminated"):
+        _read_chunked(limit, setting, what)
+
+
+def _read_chunked(limit: int, setting: str, what: str) -> None:
+    """Read a body of undeclared length (the server de-chunks and ends it) up to one byte past
+    the cap, then hand it on as a body of known length. werkzeug's own capped stream would
+    silently cut such a body at the cap instead of refusing it."""
+    stream = request.environ["wsgi.input"]
+    body = bytearray()
+    while len(body) <= limit:
+        piece = stream.read(min(64 * 1024, limit + 1 - len(body)))
+        if not piece:
+            break
+        body += piece
+    if len(body) > limit:
+        raise PayloadTooLarge(f"the body is larger than allowed; {_cap_words(limit, setting, what)}")
+    request.environ["wsgi.input"] = io.BytesIO(bytes(body))
+    request.environ["CONTENT_LENGTH"] = str(len(body))
+    request.environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
+def _cap_words(limit: int, setting: str, what: str) -> str:
+    return (f"{what} takes at most {limit} bytes (setting {setting}, "
+            f"environment variable HEARTH_{setting.upper()})")
+
+
+def _streamed_too_large(error: RequestEntityTooLarge):
+    limit, setting, what = g.get("body_cap") or body_cap(_config(), request.endpoint)
+    return envelope(413, PayloadTooLarge.code, PayloadTooLarge.__name__,
+                    f"the body is larger than allowed; {_cap_words(limit, setting, what)}")

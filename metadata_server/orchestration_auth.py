@@ -1,0 +1,79 @@
+"""Authentication and authorisation of the orchestration, servers and admin APIs.
+
+Every request to `/v1/<project>/...` (and to the admin API) carries a token, as Heat's
+`X-Auth-Token: T` or as `Authorization: Bearer T`. No or a bad token: 401. A project the
+token's user has no role in: 403 (and, inside a project, other projects' stacks are simply
+not found). The guest API (`/guest/...`, `/signal/...`) has credentials of its own and is not
+touched here. Every refusal is written to the audit log, naming the token by its id (or the
+first characters of an unknown one), never by its value.
+"""
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from engine import audit, identity
+from engine.errors import Forbidden, Unauthorized
+from metadata_server.requests_ import service
+
+# Blueprints whose routes need a token, and the project-scoped ones among them.
+PROJECT_BLUEPRINTS = ("orchestration", "servers")
+ADMIN_BLUEPRINT = "admin_api"
+# Endpoints that only read although they are POST/PUT (validation and previews).
+READ_ONLY_ENDPOINTS = {
+    "orchestration.orchestration_catalog.validate_template",
+    "orchestration.preview_create",
+    "orchestration.preview_update",
+}
+# Endpoints that need the admin role in the project (issuing a server's credentials).
+ADMIN_ENDPOINTS = {"servers.bootstrap"}
+
+
+def presented_token() -> str | None:
+    token = request.headers.get("X-Auth-Token", "").strip()
+    if token:
+        return token
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+def register(app: Flask) -> None:
+    app.before_request(check_request)
+
+
+def check_request() -> None:
+    """Set `g.principal` for a request to a protected API, or refuse it (401/403)."""
+    blueprints = set(request.blueprints)
+    project_scoped = bool(blueprints & set(PROJECT_BLUEPRINTS))
+    if not project_scoped and ADMIN_BLUEPRINT not in blueprints:
+        return
+    runtime = service().runtime
+    presented = presented_token()
+    now = runtime.now()
+    try:
+        with runtime.store.session() as session:
+            principal = identity.authenticate(session, presented, now)
+    except Unauthorized as error:
+        _audit("auth.failed", audit.token_actor(presented), error)
+        raise
+    try:
+        if project_scoped:
+            project = (request.view_args or {}).get("project", "")
+            method = "GET" if request.endpoint in READ_ONLY_ENDPOINTS else request.method
+            g.role = identity.authorize(principal, project, method,
+                                        admin_only=request.endpoint in ADMIN_ENDPOINTS)
+        else:
+            identity.require_cloud_admin(principal)
+    except Forbidden as error:
+        _audit("auth.forbidden", f"token:{principal.token_id}", error, user=principal.user_name)
+        raise
+    g.principal = principal
+
+
+def _audit(action: str, actor: str, error: Exception, **detail) -> None:
+    runtime = service().runtime
+    with runtime.store.session() as session:
+        audit.record(session, action=action, actor=actor, subject=f"{request.method} {request.path}",
+                     outcome="refused", detail={"reason": str(error), **detail},
+                     remote_addr=request.remote_addr, now=runtime.now())
