@@ -1,0 +1,202 @@
+"""A server's boot user data, packaged as Heat packages it for `user_data_format`.
+
+RAW hands `user_data` over unchanged. SOFTWARE_CONFIG and HEAT_CFNTOOLS build Heat's
+multipart MIME for cloud-init: a cloud-config part, a boothook, a part-handler for
+`text/x-cfninitdata`, the user's own part(s), and `cfn-init-data` holding the server's
+metadata JSON, so a stock image's os-collect-config finds its first metadata (and with it the
+transport to poll) in /var/lib/heat-cfntools/cfn-init-data exactly as under Heat.
+HEAT_CFNTOOLS adds `cfn-userdata`, `loguserdata.py`, `cfn-metadata-server` and `cfn-boto-cfg`
+for heat-cfntools images. The helper scripts below are Hearth's own, doing what Heat's do.
+"""
+from __future__ import annotations
+
+import email
+import json
+import os
+import re
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from typing import Any
+from urllib.parse import urlsplit
+
+from engine import software
+from engine.store.models import SoftwareConfig as ConfigRow
+
+FORMATS = ("HEAT_CFNTOOLS", "RAW", "SOFTWARE_CONFIG")
+UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+# Nova refuses user data larger than this once base64-encoded.
+NOVA_LIMIT_BASE64 = 65535
+
+CLOUD_CONFIG = """\
+#cloud-config
+# Keep everything cloud-init's scripts print, for whoever debugs a failed boot.
+output: {all: '| tee -a /var/log/cloud-init-output.log'}
+"""
+
+BOOTHOOK = """\
+#!/bin/sh
+# heat-cfntools installed from a package may not have made /opt/aws/bin yet.
+if command -v cfn-create-aws-symlinks >/dev/null 2>&1; then
+    cfn-create-aws-symlinks
+fi
+# A failing boothook would stop cloud-init; this one never fails.
+exit 0
+"""
+
+PART_HANDLER = """\
+#part-handler
+# Written by Hearth: stores each text/x-cfninitdata part where heat-cfntools and
+# os-collect-config's heat_local collector look for it.
+import errno
+import os
+
+TARGETS = ("/var/lib/heat-cfntools", "/var/lib/cloud/data")
+
+
+def list_types():
+    return ["text/x-cfninitdata"]
+
+
+def _store(directory, filename, payload):
+    path = os.path.join(directory, filename)
+    temp = path + ".tmp"
+    with open(temp, "w") as handle:
+        handle.write(payload)
+    os.rename(temp, path)
+
+
+def handle_part(data, ctype, filename, payload):
+    if ctype in ("__begin__", "__end__"):
+        return
+    try:
+        os.makedirs(TARGETS[0], 0o700)
+    except OSError as error:
+        if error.errno != errno.EEXIST:
+            raise
+    for directory in TARGETS:
+        _store(directory, filename, payload)
+"""
+
+LOGUSERDATA = """\
+#!/usr/bin/env python3
+# Written by Hearth: runs the cfn-userdata part, appending its output to
+# /var/log/heat-provision.log, and exits with its status.
+import os
+import stat
+import subprocess
+import sys
+
+SCRIPT = "/var/lib/heat-cfntools/cfn-userdata"
+LOG = "/var/log/heat-provision.log"
+
+
+def main():
+    if not os.path.exists(SCRIPT):
+        return 0
+    os.chmod(SCRIPT, os.stat(SCRIPT).st_mode | stat.S_IXUSR)
+    with open(LOG, "a") as log:
+        try:
+            return subprocess.call([SCRIPT], stdout=log, stderr=subprocess.STDOUT)
+        except OSError as error:
+            log.write("could not run %s: %s\\n" % (SCRIPT, error))
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+class UserDataError(ValueError):
+    """The template's user_data cannot be packaged as asked."""
+
+
+def build(user_data_format: str, user_data: str | None, metadata: dict[str, Any] | None,
+          server_name: str = "", cfn_metadata_url: str = "") -> bytes:
+    """The bytes a compute driver hands the server as user data.
+
+    `metadata` is what goes into `cfn-init-data` (omitted when empty, as Heat does);
+    `cfn_metadata_url` is the CFN API base URL HEAT_CFNTOOLS images are told about.
+    """
+    if user_data_format not in FORMATS:
+        raise UserDataError(f"server {server_name}: user_data_format must be one of "
+                            f"{', '.join(FORMATS)}, not {user_data_format!r}")
+    user_data = "" if user_data is None else user_data
+    if user_data_format == "RAW":
+        return user_data.encode("utf-8")
+    cfntools = user_data_format == "HEAT_CFNTOOLS"
+    parts = [_part(CLOUD_CONFIG, "cloud-config"),
+             _part(BOOTHOOK, "boothook.sh", "cloud-boothook"),
+             _part(PART_HANDLER, "part-handler.py")]
+    if cfntools:
+        parts.append(_part(user_data, "cfn-userdata", "x-cfninitdata"))
+        parts.append(_part(LOGUSERDATA, "loguserdata.py", "x-shellscript"))
+    else:
+        parts.extend(_user_parts(user_data))
+    if metadata:
+        parts.append(_part(json.dumps(metadata), "cfn-init-data", "x-cfninitdata"))
+    if cfntools:
+        parts.append(_part(cfn_metadata_url, "cfn-metadata-server", "x-cfninitdata"))
+        parts.append(_part(_boto_config(cfn_metadata_url), "cfn-boto-cfg", "x-cfninitdata"))
+    return MIMEMultipart(_subparts=parts).as_bytes()
+
+
+def for_server(runtime, properties: dict[str, Any], metadata: dict[str, Any], server_name: str) -> bytes:
+    """build() for a server resource: resolves a software-config id in `user_data` (RAW and
+    SOFTWARE_CONFIG, as Heat does), gives HEAT_CFNTOOLS only the template metadata, and
+    points cfntools at the CFN URL the metadata's os-collect-config section names, if any."""
+    fmt = properties.get("user_data_format") or "HEAT_CFNTOOLS"
+    user_data = properties.get("user_data") or ""
+    if fmt in ("RAW", "SOFTWARE_CONFIG") and UUID_LIKE.match(user_data):
+        loaded = _load_config(runtime, user_data)
+        user_data = user_data if loaded is None else loaded
+    metadata = software.open_document(runtime.keyring, metadata or {})
+    if fmt == "HEAT_CFNTOOLS":
+        metadata = {k: v for k, v in metadata.items() if k not in ("deployments", "os-collect-config")}
+    occ = metadata.get("os-collect-config") or {}
+    cfn_url = (occ.get("cfn") or {}).get("metadata_url") or runtime.public_url.rstrip("/") + "/v1/"
+    return build(fmt, user_data, metadata, server_name, cfn_metadata_url=cfn_url)
+
+
+def _load_config(runtime, config_id: str) -> str | None:
+    """The text of software config `config_id` (opened if sealed); None if there is no such config."""
+    with runtime.store.session() as session:
+        row = session.get(ConfigRow, config_id)
+        if row is None:
+            return None
+        config = software.format_config(row, runtime.keyring)["config"]
+    return config if isinstance(config, str) or config is None else json.dumps(config)
+
+
+def _part(content: str | None, filename: str, subtype: str | None = None) -> MIMEText:
+    """One attachment; the subtype defaults to the file name without its extension, and an
+    empty subtype means text/plain (cloud-init then goes by the content's first line)."""
+    content = "" if content is None else content if isinstance(content, str) else str(content)
+    if subtype is None:
+        subtype = os.path.splitext(filename)[0]
+    charset = "us-ascii" if content.isascii() else "utf-8"
+    part = MIMEText(content, subtype, charset) if subtype else MIMEText(content, _charset=charset)
+    part.add_header("Content-Disposition", "attachment", filename=filename)
+    return part
+
+
+def _user_parts(user_data: str) -> list[MIMEText]:
+    """A multipart user_data gives each of its parts; anything else is one text/plain part."""
+    parsed = email.message_from_string(user_data) if user_data else None
+    if parsed is None or not parsed.is_multipart():
+        return [_part(user_data, "")]
+    out = []
+    for part in parsed.get_payload():
+        raw = part.get_payload(decode=True) or b""
+        text = raw.decode(part.get_content_charset() or "utf-8", errors="replace")
+        out.append(_part(text, part.get_filename() or "", part.get_content_subtype()))
+    return out
+
+
+def _boto_config(cfn_metadata_url: str) -> str:
+    """boto's settings for heat-cfntools: the CFN host and whether to use TLS."""
+    url = urlsplit(cfn_metadata_url)
+    secure = url.scheme == "https"
+    return "\n".join(["[Boto]", "debug = 0", f"is_secure = {secure}",
+                      "https_validate_certificates = True", "cfn_region_name = heat",
+                      f"cfn_region_endpoint = {url.hostname or ''}"])
