@@ -18,7 +18,7 @@ test: $(BIN)/.hearth-installed
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: $(BIN)/.hearth-installed
-	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e"
+	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e and not slow"
 
 bench: $(BIN)/.hearth-installed
 	$(BIN)/python bench/propagation.py

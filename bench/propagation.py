@@ -171,7 +171,9 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # as `hearth server` does
     rng = random.Random(options["seed"])
     port = free_port()
-    config = Config.from_env({}, db_url=db_url, data_dir=data_dir, port=port, compute="deployed")
+    # No guest budget: the benchmark's agents ask in bursts no real server makes.
+    config = Config.from_env({}, db_url=db_url, data_dir=data_dir, port=port, compute="deployed",
+                             guest_rate=0)
     service = build_service(config)
     notifier = parked_notifier_class()()
     service.runtime.notifier = notifier

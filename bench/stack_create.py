@@ -63,7 +63,9 @@ class Engine:
         from engine.config import Config
         from engine.service import build_service
 
-        self.config = Config.from_env({}, db_url=db_url, data_dir=data_dir, compute="deployed", port=port)
+        # No request budget: the poll loop below asks far faster than a person would.
+        self.config = Config.from_env({}, db_url=db_url, data_dir=data_dir, compute="deployed", port=port,
+                                      api_rate=0)
         self.service = build_service(self.config)
         self.service.start()
         self.runtime = self.service.runtime
@@ -101,7 +103,7 @@ class Engine:
         # split needs no patching of the engine.
         started = time.perf_counter()
         definition = self.service._definition(body)
-        self.service._validate_resources(definition)
+        self.service.validate_resources(definition)
         definition.template.dependencies()
         return time.perf_counter() - started
 
@@ -131,13 +133,15 @@ def run_engine(engine: Engine, n: int, shape: str, name: str) -> dict:
 
 
 # HTTP --------------------------------------------------------------------------------------
+BENCH_TOKEN = "bench-admin-token"  # registered as the cloud admin's token of this throw-away server
+
 def start_http(engine: Engine):
     from werkzeug.serving import make_server
 
     from metadata_server import create_app
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # as `hearth server` does
-    app = create_app(engine.config, service=engine.service)
+    app = create_app(engine.config, service=engine.service, admin_token=BENCH_TOKEN)
     httpd = make_server("127.0.0.1", engine.config.port, app, threaded=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd
@@ -147,6 +151,7 @@ def run_http(engine: Engine, base: str, n: int, shape: str, name: str) -> dict:
     import requests
 
     http = requests.Session()
+    http.headers["X-Auth-Token"] = BENCH_TOKEN
     api = f"{base}/v1/admin"
     body = {"stack_name": name, "template": template(n, shape), "template_name": f"{name}.yaml"}
 

@@ -20,9 +20,12 @@ class Config:
                              "empty means $XDG_STATE_HOME/hearth (~/.local/state/hearth)")
     host: str = _setting("127.0.0.1", "address the server listens on")
     port: int = _setting(8004, "port the server listens on (Heat's orchestration port)")
-    public_url: str = _setting("", "base URL guests use to reach this server; empty means http://host:port")
+    public_url: str = _setting("", "base URL guests use to reach this server; empty means http://guest_listen, else http://host:port")
     compute: str = _setting("local", "compute driver for OS::Nova::Server: local or deployed")
-    secret_key: str = _setting("", "key for signing pre-signed URLs and encrypting secrets; empty means a key file in data_dir")
+    secret_key: str = _setting("", "keys for encrypting stored secrets and signing pre-signed URLs, "
+                               "comma-separated, newest first: the first encrypts and signs, all "
+                               "decrypt and verify (key rotation); empty means the key file "
+                               "data_dir/secret.key (one key per line, newest first)")
     environment_dir: str = _setting("", "directory of environment files merged, in name order, "
                                     "under every stack's own environment (Heat's environment.d)")
     hidden_stack_tags: str = _setting("data-processing-cluster", "comma-separated stack tags that "
@@ -32,9 +35,20 @@ class Config:
     server_boot_timeout: int = _setting(300, "seconds a local server may take to contact the server after start")
     longpoll_max_wait: int = _setting(60, "longest a guest long-poll is held, in seconds")
     credential_ttl: int = _setting(365 * 24 * 3600, "lifetime of guest credentials, in seconds")
+    credential_rotation_overlap: int = _setting(600, "seconds a rotated guest credential keeps "
+                                                "working after its replacement is issued")
     presigned_url_ttl: int = _setting(7 * 24 * 3600, "lifetime of pre-signed signal URLs, in seconds")
     max_signal_bytes: int = _setting(4 * 1024 * 1024, "largest accepted signal body (Heat: 1 MiB; an agent result carries up to 1 MiB of stdout plus 1 MiB of stderr)")
-    max_template_bytes: int = _setting(4 * 1024 * 1024, "largest accepted stack create request body")
+    max_template_bytes: int = _setting(4 * 1024 * 1024, "largest accepted body of a stack create, update, preview or template validation")
+    max_body_bytes: int = _setting(64 * 1024, "largest accepted body on every other route (actions, progress, enrolment, credentials)")
+    guest_rate: float = _setting(10.0, "guest requests per second each credential or pre-signed URL may make on average; 0 turns the budget off")
+    guest_burst: int = _setting(100, "guest requests a credential or pre-signed URL may make at once before guest_rate applies")
+    api_rate: float = _setting(50.0, "orchestration API requests per second per token (per client address without one); 0 turns the budget off")
+    api_burst: int = _setting(200, "orchestration API requests a token (or address) may make at once before api_rate applies")
+    auth_failure_rate: float = _setting(1.0, "401 answers per second a client address may collect on average before it is answered 429; 0 turns this off")
+    auth_failure_burst: int = _setting(100, "401 answers a client address may collect at once before auth_failure_rate applies")
+    guest_listen: str = _setting("", "HOST:PORT of a second listener that serves only the guest API; empty means none")
+    guest_on_main: str = _setting("yes", "whether the main listener serves the guest API too: yes or no (no needs guest_listen)")
     engine_workers: int = _setting(8, "threads that run resource handlers that may block")
 
     @classmethod
@@ -65,7 +79,18 @@ class Config:
 
     @property
     def resolved_public_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        # Guests are given the guest listener's address when there is one: that is the only
+        # address an instance network should be able to reach.
+        default = f"http://{self.guest_listen}" if self.guest_listen else f"http://{self.host}:{self.port}"
+        return (self.public_url or default).rstrip("/")
+
+    @property
+    def resolved_api_url(self) -> str:
+        """Base of the `links` in orchestration answers: the main listener when the guest API
+        has its own (public_url then names the guest listener, where /v1 answers 404)."""
+        if self.guest_listen:
+            return f"http://{self.host}:{self.port}"
+        return self.resolved_public_url
 
 
 def describe() -> list[tuple[str, Any, str]]:

@@ -5,18 +5,22 @@ pre-signed URL. A signal is answered only after it is stored; the scheduler is t
 """
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import random
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import select, update
 
-from engine import credentials, software
-from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from engine import audit, credentials, software
+from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.runtime import Runtime
 from engine.store.models import Deployment, Event, HandleSignal, Resource, Server, SoftwareConfig, Stack
 
+LOG = logging.getLogger("hearth.guest")
 HANDLE_KEYS = {"status", "reason", "data", "id"}
 CFN_KEYS = {"Status", "Reason", "UniqueId", "Data"}
 
@@ -29,6 +33,10 @@ class GuestAuth:
     method: str = "POST"
     expires: str | None = None
     signature: str | None = None
+    remote_addr: str | None = None  # for the audit record of a refusal
+    # (created_at, expires_at) of the bearer credential, filled in once it is accepted, so
+    # that the metadata answer can tell the agent when to rotate.
+    credential_times: tuple[dt.datetime, dt.datetime] | None = None
 
     @property
     def presigned(self) -> bool:
@@ -45,16 +53,19 @@ class GuestService:
         runtime = self.runtime
         now = runtime.now()
         first_contact = None
-        with runtime.store.session() as session:
+        with self._refusals_audited(auth, "metadata", server_id), runtime.store.session() as session:
             credential = credentials.authenticate(session, auth.bearer, now)
             credentials.require_subject(credential, "server", server_id)
+            auth.credential_times = (credential.created_at, credential.expires_at)
             server = session.get(Server, server_id)
             if server is None or server.deleted_at is not None:
                 raise NotFound(f"server '{server_id}' not found")
             if server.first_contact_at is None:
                 server.first_contact_at = now
                 first_contact = (server.stack_id, server.resource_name)
-            version, doc = server.metadata_version, server.metadata_doc
+            # Stored sealed (secret inputs encrypted); the agent receives them opened.
+            version, doc = server.metadata_version, software.open_document(runtime.keyring,
+                                                                            server.metadata_doc)
         if first_contact:
             runtime.wake(*first_contact)
         if since != version:  # also when the guest has no version yet
@@ -74,7 +85,7 @@ class GuestService:
                 return published
             with runtime.store.session() as session:
                 row = session.get(Server, server_id)
-                return row.metadata_version, row.metadata_doc
+                return row.metadata_version, software.open_document(runtime.keyring, row.metadata_doc)
 
         latest: list[tuple[int, dict]] = []
 
@@ -91,7 +102,7 @@ class GuestService:
         if body is not None and not isinstance(body, dict):
             raise InvalidRequest("a deployment signal must be a JSON object (the hook's output)")
         runtime, now = self.runtime, self.runtime.now()
-        with runtime.store.session() as session:
+        with self._refusals_audited(auth, "deployment signal", entry_id), runtime.store.session() as session:
             config, deployment = self._deployment(session, auth, entry_id, now)
             status, reason, outputs = software.evaluate_signal(config, body)
             if deployment.config_id != entry_id:
@@ -119,10 +130,11 @@ class GuestService:
         message, percent = body.get("message", ""), body.get("percent")
         if not isinstance(message, str) or (percent is not None and not isinstance(percent, (int, float))):
             raise InvalidRequest("'message' must be a string and 'percent' a number")
-        if auth.presigned:
-            raise Forbidden("progress needs the server's credential, not a signal URL")
         now = self.runtime.now()
-        with self.runtime.store.session() as session:
+        with self._refusals_audited(auth, "progress", entry_id), self.runtime.store.session() as session:
+            if auth.presigned:
+                raise credentials.refusal(Forbidden, "progress needs the server's credential "
+                                          "(Authorization: Bearer), not a signal URL")
             _, deployment = self._deployment(session, auth, entry_id, now)
             deployment.progress = {"message": message[:1000], "percent": percent,
                                    "at": software.iso(now)}
@@ -143,7 +155,9 @@ class GuestService:
         if not auth.presigned and (credential.kind not in owner
                                    or credential.subject_id != owner[credential.kind]):
             # The same answer whether the run is unknown or someone else's: no probing.
-            raise Forbidden("this credential does not grant access to that deployment")
+            raise credentials.refusal(Forbidden, "this credential does not grant access to that "
+                                      "deployment: only the credential of the deployment's own server "
+                                      "(or its signal URL) reaches it", credential.id)
         if deployment is None:
             raise NotFound(f"no deployment run '{entry_id}': it was deleted or never existed")
         return config, deployment
@@ -152,7 +166,7 @@ class GuestService:
     def signal_handle(self, auth: GuestAuth, handle_id: str, body: Any, presigned_path: str) -> dict:
         runtime, now = self.runtime, self.runtime.now()
         signal = normalize_handle_signal(body)
-        with runtime.store.session() as session:
+        with self._refusals_audited(auth, "handle signal", handle_id), runtime.store.session() as session:
             if auth.presigned:
                 credentials.verify_presigned(runtime.keyring, (auth.method, "POST", "PUT"), presigned_path,
                                              auth.expires, auth.signature, now)
@@ -162,7 +176,10 @@ class GuestService:
             handle = session.scalar(select(Resource).where(Resource.physical_id == handle_id))
             stack = session.get(Stack, handle.stack_id) if handle is not None else None
             if handle is None or handle.action == "DELETE" or stack is None or stack.deleted_at is not None:
-                # A pre-signed URL outlives nothing: it dies with its handle and its stack.
+                if auth.presigned:
+                    # A pre-signed URL outlives nothing: it is revoked with its handle and stack.
+                    raise credentials.refusal(Forbidden, "this signed URL no longer grants anything: "
+                                              "its wait condition handle or its stack was deleted")
                 raise NotFound(f"wait condition handle '{handle_id}' not found")
             # Lock the handle first so concurrent signals are numbered one after another.
             session.execute(update(Resource).where(Resource.id == handle.id).values(updated_at=now))
@@ -187,12 +204,56 @@ class GuestService:
         runtime.publish_stack(stack_id)
         return {"id": signal_id, "status": signal["status"], "reason": reason}
 
+    # Credentials ----------------------------------------------------------------------------
+    def rotate_credential(self, auth: GuestAuth) -> dict:
+        """A new credential for the bearer's subject; the bearer's own works for the overlap."""
+        runtime, now = self.runtime, self.runtime.now()
+        # A rotated-away credential asking again (409) is recorded like a refusal: it may be a leak.
+        refusals = (Unauthorized, Forbidden, Conflict)
+        with self._refusals_audited(auth, "credential rotation", None, refusals), \
+                runtime.store.session() as session:
+            if auth.presigned:
+                raise credentials.refusal(Forbidden, "rotation needs a credential (Authorization: "
+                                          "Bearer), not a signed URL")
+            credential = credentials.authenticate(session, auth.bearer, now)
+            secret, new, old = credentials.rotate(
+                session, credential, now=now, ttl_seconds=runtime.config.credential_ttl,
+                overlap_seconds=runtime.config.credential_rotation_overlap)
+            answer = {"credential": secret, "expires_at": software.iso(new.expires_at),
+                      "expires_in": _seconds(new.expires_at - now),
+                      "previous_expires_at": software.iso(old.expires_at)}
+        return answer
+
+    @contextmanager
+    def _refusals_audited(self, auth: GuestAuth, what: str, subject: str | None,
+                          refusals: tuple = (Unauthorized, Forbidden)) -> Iterator[None]:
+        """Record every 401/403 in the audit log, in a transaction of its own (the request's
+        own is rolled back), naming the credential by id or 'anonymous', never the secret."""
+        try:
+            yield
+        except refusals as error:
+            via = "signed URL" if auth.presigned else "bearer" if auth.bearer else "none"
+            try:
+                with self.runtime.store.session() as session:
+                    audit.record(session, action="auth.failed", actor=getattr(error, "actor", "anonymous"),
+                                 subject=subject, outcome="denied", remote_addr=auth.remote_addr,
+                                 detail={"api": "guest", "operation": what, "via": via,
+                                         "status": error.status, "reason": str(error)},
+                                 now=self.runtime.now())
+            except Exception:  # the guest still gets its 401/403, not a 500
+                LOG.exception("cannot write the audit record of a refused guest request")
+            raise
+
     def _signal_event(self, session, stack_id, resource_name, physical_id, reason) -> None:
         if not stack_id:
             return
         session.add(Event(id=str(uuid.uuid4()), stack_id=stack_id, resource_name=resource_name or "",
                           resource_type="signal", physical_id=physical_id, action="SIGNAL",
                           status="COMPLETE", reason=reason[:2000], created_at=self.runtime.now()))
+
+
+def _seconds(delta: dt.timedelta) -> int:
+    return max(0, int(delta.total_seconds()))
 
 
 def normalize_handle_signal(body: Any) -> dict:

@@ -34,6 +34,10 @@ class Runtime:
     def public_url(self) -> str:
         return self.config.resolved_public_url
 
+    @property
+    def api_url(self) -> str:
+        return self.config.resolved_api_url
+
     def now(self) -> dt.datetime:
         return self.clock()
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 
 from engine.errors import HearthError
+from engine.identity import delegation_revoked
 from engine.journal import Journal
 from engine.run import Run, Snap
 from engine.runtime import Runtime
@@ -167,6 +168,9 @@ class Scheduler(Steps):
             self._supersede(previous, stack)
         if stack.status != "IN_PROGRESS":
             return
+        if resume and self._delegation_revoked(stack):
+            self._fail_unloadable(stack, "delegation revoked")
+            return
         try:
             definition = self.definitions.get(self.runtime, stack)
         except HearthError as error:
@@ -190,6 +194,15 @@ class Scheduler(Steps):
             for snap in list(snaps.values()):
                 if snap.waiting:
                     self._check_waiting(run, snap)
+
+    def _delegation_revoked(self, stack: Stack) -> bool:
+        """An operation resumed with no user present runs under the stack's delegation; once
+        that was revoked the engine must not act. A delete is exempt: the user asked for it
+        (and deleting the stack is what revoked the delegation)."""
+        if stack.action == "DELETE":
+            return False
+        with self.runtime.store.session() as session:
+            return delegation_revoked(session, stack)
 
     def _supersede(self, previous: Run, stack: Stack) -> None:
         """A new operation (a delete during a create, a cancel) replaces one still running."""

@@ -50,7 +50,7 @@ class Service(Operations):
     def create_stack(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
         stack = self._create(project, body)
         return {"id": stack.id, "stack_name": stack.name,
-                "links": [{"href": views.stack_link(self.runtime.public_url, stack), "rel": "self"}]}
+                "links": [{"href": views.stack_link(self.runtime.api_url, stack), "rel": "self"}]}
 
     def _create(self, project: str, body: dict[str, Any], owner: tuple[str, str] | None = None) -> Stack:
         """Record a new stack (a nested one when `owner` is (parent stack id, resource)) and start
@@ -245,7 +245,7 @@ class Service(Operations):
                 result = result[:max(int(filters["limit"]), 0)]
             except (TypeError, ValueError):
                 raise InvalidRequest("limit must be a whole number") from None
-        return [views.stack_summary(s, self.runtime.public_url) for s in result]
+        return [views.stack_summary(s, self.runtime.api_url) for s in result]
 
     def show_environment(self, project: str, stack_id: str) -> dict:
         """The stack's merged environment as Heat shows it (hidden values are not in it)."""
@@ -277,7 +277,7 @@ class Service(Operations):
         stack = self.find_stack(project, stack_id, by_id_only=True)
         definition = self.scheduler.definitions.get(self.runtime, stack)
         outputs = self.outputs(stack, definition) if resolve_outputs else []
-        return views.stack_detail(stack, self.runtime.public_url, definition.parameters,
+        return views.stack_detail(stack, self.runtime.api_url, definition.parameters,
                                   definition.template.hidden_parameters(), outputs)
 
     def outputs(self, stack: Stack, definition: Definition | None = None) -> list[dict]:
@@ -363,7 +363,7 @@ class Service(Operations):
         for row in rows:
             for name in row.requires or []:
                 required_by.setdefault(name, []).append(row.name)
-        return [(r, views.resource_view(r, stack, self.runtime.public_url, required_by[r.name])) for r in rows]
+        return [(r, views.resource_view(r, stack, self.runtime.api_url, required_by[r.name])) for r in rows]
 
     def list_resources(self, project: str, stack_id: str, *, nested_depth: int = 0, with_detail: bool = False,
                        filters: dict | None = None) -> list[dict]:
@@ -383,7 +383,7 @@ class Service(Operations):
                     view["parent_resource"] = parent_resource
                 view["stack_name"] = current.name
                 if with_detail:
-                    view["attributes"] = dict(row.attributes or {})
+                    view["attributes"] = views.shown_attributes(row.attributes)
                 if _matches(view, filters or {}):
                     result.append(view)
                 if level < depth and row.physical_id:
@@ -398,7 +398,7 @@ class Service(Operations):
         for row, view in self._resource_views(stack):
             if row.name == name:
                 template = self.scheduler.definitions.get(self.runtime, stack).template
-                view["attributes"] = dict(row.attributes or {})
+                view["attributes"] = views.shown_attributes(row.attributes)
                 view["description"] = ""
                 view["metadata"] = template.resources[name].metadata if name in template.resources else {}
                 return view
@@ -411,7 +411,7 @@ class Service(Operations):
                                                        Event.resource_name == resource))
         if event is None:
             raise NotFound(f"event '{event_id}' of resource '{resource}' not found in stack '{stack.name}'")
-        return views.event_view(event, stack, self.runtime.public_url)
+        return views.event_view(event, stack, self.runtime.api_url)
 
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
                     sort_dir: str = "asc", wait: float = 0, resource: str | None = None) -> list[dict]:
@@ -448,7 +448,7 @@ class Service(Operations):
                         Event.stack_id == stack.id, Event.seq > after)))
             if self.runtime.notifier.wait("stack:" + stack.id, changed, wait):
                 events = query()
-        return [views.event_view(e, stack, self.runtime.public_url) for e in events]
+        return [views.event_view(e, stack, self.runtime.api_url) for e in events]
 
 
 def _flag(value) -> bool:

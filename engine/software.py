@@ -6,6 +6,8 @@ os-collect-config read Hearth's metadata unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,7 @@ from urllib.parse import quote
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.store.crypto import Keyring, is_encrypted
 from engine.store.models import Deployment, Server, SoftwareConfig
 
 INPUT_TYPES = ("String", "Number", "CommaDelimitedList", "Json", "Boolean")
@@ -24,6 +27,12 @@ SIGNAL_VERBS = {"CFN_SIGNAL": "POST", "TEMP_URL_SIGNAL": "PUT", "HEAT_SIGNAL": "
 CREDENTIAL_TRANSPORTS = ("HEAT_SIGNAL", "ZAQAR_SIGNAL")
 ACTIONS = ("CREATE", "UPDATE", "DELETE", "SUSPEND", "RESUME")
 OUTPUT_KEYS = ("deploy_stdout", "deploy_stderr", "deploy_status_code")
+# Inputs always stored encrypted: the deployment's guest password and its signal URL.
+SECRET_INPUTS = ("deploy_password", "deploy_signal_id")
+# Text that carries a live credential: a pre-signed URL's signature, or a guest credential
+# (engine.credentials makes them "hg<kind>_<random>"), e.g. a handle's curl_cli in an input.
+_CREDENTIAL_TEXT = re.compile(r"[?&]signature=|\bhg[a-z]_[A-Za-z0-9_-]{20,}")
+REDACTED = "******"
 
 
 def iso(moment: dt.datetime) -> str:
@@ -43,26 +52,140 @@ def clean_io(items: list[dict] | None) -> list[dict]:
 
 def create_config(session: Session, *, name: str, group: str, config: Any, inputs, outputs,
                   options, project: str, now: dt.datetime, deployment_id: str | None = None,
-                  config_id: str | None = None) -> SoftwareConfig:
+                  config_id: str | None = None, keyring: Keyring | None = None,
+                  secret: frozenset[str] | set[str] = frozenset()) -> SoftwareConfig:
+    """Store a config. With a keyring, the values of the `secret` inputs and of inputs declared
+    `hidden: true` (value and default) are stored encrypted, and so is the config itself when
+    a secret value appears in it (a structured config that substituted one)."""
+    inputs = clean_io(inputs)
+    if keyring is not None:
+        secret = set(secret) | {i.get("name") for i in inputs if i.get("hidden") is True}
+        texts = secret_texts(i.get("value") for i in inputs if i.get("name") in secret)
+        inputs = seal_inputs(keyring, inputs, secret)
+        if texts and any(t in _text(config) for t in texts):
+            config = keyring.seal_json(config)
     row = SoftwareConfig(id=config_id or str(uuid.uuid4()), name=name, group=group or "Heat::Ungrouped",
-                         body={"config": config, "inputs": clean_io(inputs),
+                         body={"config": config, "inputs": inputs,
                                "outputs": clean_io(outputs), "options": options},
                          project=project, deployment_id=deployment_id, created_at=now)
     session.add(row)
     return row
 
 
-def format_config(row: SoftwareConfig) -> dict:
-    """The software config as the API and the server metadata show it."""
-    return {"id": row.id, "name": row.name, "group": row.group,
-            "creation_time": iso(row.created_at), "config": row.body.get("config"),
-            "inputs": row.body.get("inputs") or [], "outputs": row.body.get("outputs") or [],
-            "options": row.body.get("options")}
+def format_config(row: SoftwareConfig, keyring: Keyring | None = None) -> dict:
+    """The software config as the API and the server metadata show it; with a keyring its
+    sealed values are opened (what the agent must receive), otherwise they stay sealed."""
+    entry = {"id": row.id, "name": row.name, "group": row.group,
+             "creation_time": iso(row.created_at), "config": row.body.get("config"),
+             "inputs": row.body.get("inputs") or [], "outputs": row.body.get("outputs") or [],
+             "options": row.body.get("options")}
+    return open_entry(keyring, entry) if keyring is not None else entry
 
 
-def derived_inputs(source: SoftwareConfig | None, input_values: dict, base: list[tuple[str, str, Any]]) -> list[dict]:
-    """Declared inputs with values, then undeclared values, then the deploy_* inputs (Heat's order)."""
+# Secrets at rest ---------------------------------------------------------------------------
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+
+
+def secret_texts(values) -> list[str]:
+    """The text forms of secret values, to look for where they may have been copied."""
+    return [t for t in (_text(v) for v in values if v is not None and not is_encrypted(v)) if t]
+
+
+def secret_input_names(inputs: list[dict], hidden_values: list[str]) -> set[str]:
+    """Inputs to store encrypted: deploy_password and the signal URL, inputs declared
+    `hidden: true` (a Hearth extension), values that carry a credential or a pre-signed URL,
+    and values holding a hidden parameter's value (`hidden_values`, their text forms)."""
+    names = set()
+    for item in inputs:
+        name, value = item.get("name"), item.get("value")
+        text = _text(value) if value is not None else ""
+        if (name in SECRET_INPUTS or item.get("hidden") is True or _CREDENTIAL_TEXT.search(text)
+                or any(h in text for h in hidden_values if h)):
+            names.add(name)
+    return names
+
+
+def seal_inputs(keyring: Keyring, inputs: list[dict], secret: set[str]) -> list[dict]:
+    sealed = []
+    for item in inputs:
+        entry = dict(item)
+        if entry.get("name") in secret:
+            for key in ("value", "default"):
+                if key in entry and not is_encrypted(entry[key]):
+                    entry[key] = keyring.seal_json(entry[key])
+        sealed.append(entry)
+    return sealed
+
+
+def open_inputs(keyring: Keyring, inputs: list[dict]) -> list[dict]:
+    opened = []
+    for item in inputs or []:
+        if is_encrypted(item.get("value")) or is_encrypted(item.get("default")):
+            item = {k: (keyring.open_json(v) if k in ("value", "default") else v) for k, v in item.items()}
+        opened.append(item)
+    return opened
+
+
+def open_entry(keyring: Keyring, entry: dict) -> dict:
+    """One `deployments` entry (or config body) with its sealed inputs and config opened."""
+    if not isinstance(entry, dict):
+        return entry
+    opened = dict(entry)
+    if is_encrypted(opened.get("config")):
+        opened["config"] = keyring.open_json(opened["config"])
+    if opened.get("inputs"):
+        opened["inputs"] = open_inputs(keyring, opened["inputs"])
+    return opened
+
+
+def open_document(keyring: Keyring, doc: dict) -> dict:
+    """A server metadata document as the agent must receive it: sealed values opened.
+    Cheap when nothing is sealed (only the deployments' inputs and the collect URL are looked at)."""
+    occ = (doc or {}).get("os-collect-config")
+    opened_occ = open_section(keyring, occ)
+    entries = (doc or {}).get("deployments")
+    if not entries and opened_occ is occ:
+        return doc
+    opened = {**doc, "os-collect-config": opened_occ} if opened_occ is not occ else dict(doc)
+    if entries:
+        opened["deployments"] = [open_entry(keyring, e) for e in entries]
+    return opened
+
+
+def seal_section(keyring: Keyring, occ: Any) -> Any:
+    """An `os-collect-config` section with its signed collect URL (POLL_TEMP_URL) sealed: the
+    URL reads the server's metadata, secrets opened, so it is a secret at rest itself."""
+    request = occ.get("request") if isinstance(occ, dict) else None
+    url = request.get("metadata_url") if isinstance(request, dict) else None
+    if not isinstance(url, str):
+        return occ
+    return {**occ, "request": {**request, "metadata_url": keyring.encrypt(url)}}
+
+
+def open_section(keyring: Keyring, occ: Any) -> Any:
+    """seal_section undone; the section itself when nothing in it is sealed."""
+    request = occ.get("request") if isinstance(occ, dict) else None
+    url = request.get("metadata_url") if isinstance(request, dict) else None
+    if not is_encrypted(url):
+        return occ
+    return {**occ, "request": {**request, "metadata_url": keyring.decrypt(url)}}
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value replaced by ******, longest first."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def derived_inputs(source: SoftwareConfig | None, input_values: dict, base: list[tuple[str, str, Any]],
+                   keyring: Keyring | None = None) -> list[dict]:
+    """Declared inputs with values, then undeclared values, then the deploy_* inputs (Heat's
+    order). A declared input's sealed default is opened with `keyring`."""
     declared = (source.body.get("inputs") or []) if source else []
+    if keyring is not None:
+        declared = open_inputs(keyring, declared)
     names = set()
     inputs = []
     for item in declared:
@@ -171,11 +294,13 @@ def substitute_inputs(snippet: Any, values: dict[str, Any], input_key: str = "ge
     return snippet
 
 
-def push_metadata(session: Session, server_id: str) -> tuple[int, dict] | None:
+def push_metadata(session: Session, server_id: str, keyring: Keyring | None = None) -> tuple[int, dict] | None:
     """Rebuild the server's `deployments` list from its deployments and bump its version.
 
-    Returns the new (version, document), to publish once committed; None when the server is
-    unknown or deleted.
+    Returns the new (version, document), to publish once committed, with its secrets opened
+    by `keyring` (the agent needs them); the stored document keeps them sealed, and the guest
+    API opens what it reads from the store (open_document). None when the server is unknown or
+    deleted.
     """
     # Bump first, in the database: the UPDATE takes the row's write lock (the whole file's on
     # SQLite), so concurrent pushes for one server are serialised and each reads the others'
@@ -194,8 +319,9 @@ def push_metadata(session: Session, server_id: str) -> tuple[int, dict] | None:
     entries.sort(key=lambda e: e["name"] or "")  # stable: equal names keep creation order
     doc = dict(server.metadata_doc or {})
     doc["deployments"] = entries
+    published = open_document(keyring, doc) if keyring is not None else doc
     server.metadata_doc = doc
-    return server.metadata_version, doc
+    return server.metadata_version, published
 
 
 def evaluate_signal(config: SoftwareConfig, details: Any) -> tuple[str, str, dict]:

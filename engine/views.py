@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.stacks import pseudo_parameters
 from engine.store.models import Event, Resource, Stack
+from engine.store.crypto import is_encrypted
 
 HIDDEN = "******"
 
@@ -79,3 +80,18 @@ def event_view(event: Event, stack: Stack, base: str) -> dict[str, Any]:
                   {"href": f"{link}/resources/{event.resource_name}", "rel": "resource"},
                   {"href": link, "rel": "stack"}],
     }
+
+
+def shown_attributes(attributes: dict) -> dict:
+    """A resource's stored attributes as the API shows them: sealed values (a signed URL kept
+    encrypted at rest) appear as HIDDEN; get_attr still gives them opened."""
+    def mask(value: Any) -> Any:
+        if is_encrypted(value):
+            return HIDDEN
+        if isinstance(value, dict):
+            return {k: mask(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        return value
+    return mask(dict(attributes or {}))
+

@@ -63,7 +63,8 @@ def agents_running(data_dir: str) -> list[str]:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hearth-demo-") as tmp:
         port = free_port()
-        env = {**os.environ, "HEARTH_URL": f"http://127.0.0.1:{port}"}
+        # HEARTH_DATA_DIR tells the CLI where the server's first start left the admin token.
+        env = {**os.environ, "HEARTH_URL": f"http://127.0.0.1:{port}", "HEARTH_DATA_DIR": tmp}
         server = subprocess.Popen(
             [str(BIN / "hearth"), "server", "--db", f"sqlite:///{tmp}/hearth.db", "--data-dir", tmp,
              "--port", str(port), "--compute", "local", "--log-level", "WARNING"], env=env)

@@ -1,17 +1,27 @@
 """Hearth's HTTP server: a Flask app factory with thin blueprints over `engine.service`."""
 from __future__ import annotations
 
+import logging
+import os
+
 from flask import Flask
 
 from engine.config import Config
 from engine.service import Service, build_service
 
+log = logging.getLogger(__name__)
+
 
 def create_app(config: Config | None = None, service: Service | None = None, *,
-               start: bool = True, guest: bool = True, orchestration: bool = True) -> Flask:
+               start: bool = True, guest: bool = True, orchestration: bool = True,
+               admin_token: str | None = None) -> Flask:
     """The WSGI app. `guest`/`orchestration` choose the blueprints, so the guest API can be
-    served on a listener of its own that an instance network sees alone."""
-    from metadata_server import errors, guest as guest_bp, orchestration as orchestration_bp
+    served on a listener of its own that an instance network sees alone.
+
+    `admin_token` (default: $HEARTH_ADMIN_TOKEN) is registered as the cloud admin's token;
+    without one, the first start writes a random one to `<data_dir>/admin-token`."""
+    from metadata_server import (admin_api, errors, guest as guest_bp, orchestration as orchestration_bp,
+                                 orchestration_auth, servers_api)
 
     config = config or (service.runtime.config if service else Config.from_env())
     if service is None:
@@ -23,8 +33,31 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
     app.config["MAX_CONTENT_LENGTH"] = max(config.max_template_bytes, config.max_signal_bytes)
     app.extensions["hearth"] = service
     errors.register(app)
+    from metadata_server import budget, openapi_api
+    budget.install(app)  # body caps (413) and request budgets (429), before any view
     if orchestration:
+        bootstrap_identity(service, admin_token or os.environ.get("HEARTH_ADMIN_TOKEN") or None)
+        orchestration_auth.register(app)
         app.register_blueprint(orchestration_bp.blueprint)
+        app.register_blueprint(servers_api.blueprint)
+        app.register_blueprint(admin_api.blueprint)
+        app.register_blueprint(openapi_api.orchestration_blueprint)
     if guest:
+        from metadata_server import collect_api
         app.register_blueprint(guest_bp.blueprint)
+        app.register_blueprint(collect_api.blueprint)
+        app.register_blueprint(openapi_api.guest_blueprint)
     return app
+
+
+def bootstrap_identity(service: Service, admin_token: str | None) -> None:
+    """Project `admin`, user `admin` and its token (see engine.identity.bootstrap); say where
+    a token made now is stored, never the token itself."""
+    from engine import identity
+
+    runtime = service.runtime
+    runtime.store.migrate()  # idempotent; the service may not be started yet
+    with runtime.store.session() as session:
+        written = identity.bootstrap(session, runtime.config.resolved_data_dir, runtime.now(), admin_token)
+    if written:
+        log.warning("the admin token was created and stored in %s (readable by its owner only)", written)

@@ -3,9 +3,17 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from engine.guest import GuestAuth
+from engine.software import iso
 from metadata_server.requests_ import guest_auth, int_arg, json_body, service
 
 blueprint = Blueprint("guest", __name__)
+
+
+def _auth() -> GuestAuth:
+    auth = guest_auth()
+    auth.remote_addr = request.remote_addr
+    return auth
 
 
 @blueprint.get("/guest/v1/servers/<server_id>/metadata")
@@ -14,15 +22,34 @@ def metadata(server_id: str):
     match = request.headers.get("If-None-Match", "").strip('"')
     if since is None and match.isdigit():
         since = int(match)
-    answer = service().guest.metadata(guest_auth(), server_id, since, int_arg("wait", 0) or 0)
+    auth = _auth()
+    answer = service().guest.metadata(auth, server_id, since, int_arg("wait", 0) or 0)
     if answer is None:
         response = jsonify({})
         response.status_code = 304
         response.headers["ETag"] = f'"{since}"'
-        return response
-    version, doc = answer
-    response = jsonify({"version": version, "metadata": doc})
-    response.headers["ETag"] = f'"{version}"'
+    else:
+        version, doc = answer
+        response = jsonify({"version": version, "metadata": doc})
+        response.headers["ETag"] = f'"{version}"'
+        response.headers["Cache-Control"] = "no-store"
+    _announce_expiry(response, auth)
+    return response
+
+
+def _announce_expiry(response, auth: GuestAuth) -> None:
+    """Tell the agent when its credential expires, so it rotates in time. Seconds are given
+    besides the time so that an agent whose clock is off still gets it right."""
+    created_at, expires_at = auth.credential_times
+    left = max(0, int((expires_at - service().runtime.now()).total_seconds()))
+    response.headers["Hearth-Credential-Expires"] = iso(expires_at)
+    response.headers["Hearth-Credential-Expires-In"] = str(left)
+    response.headers["Hearth-Credential-Lifetime"] = str(int((expires_at - created_at).total_seconds()))
+
+
+@blueprint.post("/guest/v1/credentials/rotate")
+def rotate_credential():
+    response = jsonify(service().guest.rotate_credential(_auth()))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -31,13 +58,13 @@ def metadata(server_id: str):
 @blueprint.put("/guest/v1/deployments/<entry_id>/signal")
 def deployment_signal(entry_id: str):
     limit = service().runtime.config.max_signal_bytes
-    result = service().guest.signal_deployment(guest_auth(), entry_id, json_body(limit, allow_empty=True))
+    result = service().guest.signal_deployment(_auth(), entry_id, json_body(limit, allow_empty=True))
     return jsonify(result)
 
 
 @blueprint.post("/guest/v1/deployments/<entry_id>/progress")
 def deployment_progress(entry_id: str):
-    service().guest.progress(guest_auth(), entry_id, json_body(64 * 1024))
+    service().guest.progress(_auth(), entry_id, json_body(64 * 1024))
     return jsonify({"accepted": True}), 202
 
 
@@ -56,4 +83,4 @@ def presigned_handle_signal(handle_id: str):
 def _handle(handle_id: str, path: str):
     limit = service().runtime.config.max_signal_bytes
     body = json_body(limit, allow_empty=True)
-    return jsonify(service().guest.signal_handle(guest_auth(), handle_id, body, path))
+    return jsonify(service().guest.signal_handle(_auth(), handle_id, body, path))

@@ -6,8 +6,9 @@ orchestration_catalog (registered below as nested blueprints under the same pref
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, request
+from flask import Blueprint, g, jsonify, redirect, request
 
+from engine import audit, identity
 from engine.errors import InvalidRequest
 from metadata_server import orchestration_catalog, orchestration_resources
 from metadata_server.requests_ import int_arg, json_body, service
@@ -30,7 +31,12 @@ ONE = "/stacks/<name>/<uuid:uuid>"
 
 @blueprint.post("/stacks")
 def create_stack(project: str):
-    return jsonify({"stack": service().create_stack(project, object_body())}), 201
+    """Create the stack and record the delegation the engine later acts under (Heat's trust)."""
+    stack = service().create_stack(project, object_body())
+    runtime = service().runtime
+    with runtime.store.session() as session:
+        identity.delegate(session, g.principal, project, stack["id"], runtime.now())
+    return jsonify({"stack": stack}), 201
 
 
 @blueprint.post("/stacks/preview")
@@ -89,7 +95,16 @@ def preview_update(project: str, name: str, uuid):
 
 @blueprint.delete(ONE)
 def delete_stack(project: str, name: str, uuid):
-    service().delete_stack(project, stack_id(project, name, uuid))
+    """Delete the stack; its delegations end with it (the delete itself was asked for by the
+    user, so a delete resumed after a restart does not need them)."""
+    found = stack_id(project, name, uuid)
+    service().delete_stack(project, found)
+    runtime = service().runtime
+    with runtime.store.session() as session:
+        for revoked in identity.revoke_delegations(session, found, runtime.now()):
+            audit.record(session, action="delegation.revoke", actor=f"user:{g.principal.user_name}",
+                         subject=revoked, detail={"stack_id": found, "reason": "stack deleted"},
+                         remote_addr=request.remote_addr, now=runtime.now())
     return "", 204
 
 

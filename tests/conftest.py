@@ -6,7 +6,12 @@ import uuid
 
 import pytest
 
-from tests.support import PG_URL, start_server, stop_server
+from tests.support import ADMIN_TOKEN, PG_URL, start_server, stop_server
+
+# Every server this suite starts (in process or spawned) registers this admin token, and every
+# `hearth` CLI it runs sends it: tests of authentication itself pass other tokens explicitly.
+os.environ["HEARTH_ADMIN_TOKEN"] = ADMIN_TOKEN
+os.environ["HEARTH_TOKEN"] = ADMIN_TOKEN
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("HEARTH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# The cloud admin's token of every test server (tests/conftest.py exports it as
+# HEARTH_ADMIN_TOKEN and HEARTH_TOKEN); AUTH is the header that sends it.
+ADMIN_TOKEN = "hat_test-admin-token-0123456789abcdefghijklmnopqrstuv"
+AUTH = {"X-Auth-Token": ADMIN_TOKEN}
 
 
 def free_port() -> int:
@@ -44,6 +48,7 @@ class RunningServer:
         self.url = f"http://127.0.0.1:{httpd.server_port}"
         self.api = f"{self.url}/v1/admin"
         self.http = requests.Session()
+        self.http.headers.update(AUTH)
 
     def create_stack(self, name: str, template: str | Path, *, parameters=None, files=None,
                      template_name: str | None = None, expect: int = 201) -> requests.Response:
@@ -155,4 +160,4 @@ class ServerProcess:
         assert "Traceback" not in self.log.read_text()
 
     def stack(self, name_or_id: str) -> dict:
-        return requests.get(f"{self.url}/v1/admin/stacks/{name_or_id}", timeout=10).json()["stack"]
+        return requests.get(f"{self.url}/v1/admin/stacks/{name_or_id}", headers=AUTH, timeout=10).json()["stack"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import click
 import requests
 
-from engine.cli.client import CliError, HearthClient
+from engine.cli.client import CliError, HearthClient, discover_token
 from engine.cli.waiting import MIN_ROUND, EventFeed
 
 DEFAULT_URL = "http://127.0.0.1:8004"
@@ -45,7 +45,8 @@ class Connection:
                 session = requests.Session()
                 self.ctx.call_on_close(session.close)
             self._client = HearthClient(self.url, self.project, session=session,
-                                        token=self.token, timeout=self.timeout)
+                                        token=self.token or discover_token(self.url),
+                                        timeout=self.timeout)
         return self._client
 
     def feed(self, stack: dict) -> EventFeed:
@@ -72,7 +73,8 @@ class HearthGroup(click.Group):
 @click.option("--project", envvar="HEARTH_PROJECT", default="admin", show_default=True,
               help="Project the stacks belong to (env HEARTH_PROJECT).")
 @click.option("--token", envvar="HEARTH_TOKEN", default=None,
-              help="Sent as X-Auth-Token (env HEARTH_TOKEN).")
+              help="Sent as X-Auth-Token (env HEARTH_TOKEN); default: the admin token of a "
+                   "server on this machine (HEARTH_ADMIN_TOKEN or DATA_DIR/admin-token).")
 @click.option("--timeout", "http_timeout", type=click.FloatRange(min=0, min_open=True),
               default=30.0, show_default=True, metavar="SECONDS",
               help="Seconds to wait for each HTTP answer.")
@@ -87,8 +89,8 @@ def _register() -> None:
     """The command tree; each group appears under Hearth's short name and, where openstack
     spells it differently, under openstack's too (`stack resource list`, `orchestration
     template validate`, ...)."""
-    from engine.cli import (events, hooks, outputs, resource_types, resources, stack_actions,
-                            stack_parts, stack_update, stacks, templates)
+    from engine.cli import (admin, events, hooks, keys, outputs, resource_types, resources,
+                            stack_actions, stack_parts, stack_update, stacks, templates)
 
     stack = stacks.stack
     stack_commands = {
@@ -113,6 +115,8 @@ def _register() -> None:
         "output": outputs.output,
         "template": templates.template,
         "orchestration": orchestration,
+        "admin": admin.admin,
+        "keys": keys.keys,
     }
     for name, command in commands.items():
         cli.add_command(command, name)

@@ -1,7 +1,9 @@
 """HearthClient: the Heat v1 API over an injectable requests.Session; every failure is a CliError."""
 from __future__ import annotations
 
-from urllib.parse import quote
+import os
+from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -50,6 +52,32 @@ def error_from_response(response: requests.Response) -> ApiError:
     return ApiError(response.status_code, f"HTTP {response.status_code} {response.reason}{detail}")
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def local_data_dir() -> Path:
+    """The data dir a `hearth server` on this machine uses by default ($HEARTH_DATA_DIR, else
+    $XDG_STATE_HOME/hearth, else ~/.local/state/hearth)."""
+    if os.environ.get("HEARTH_DATA_DIR"):
+        return Path(os.environ["HEARTH_DATA_DIR"]).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "hearth"
+
+
+def discover_token(url: str) -> str | None:
+    """The token to send when none was given: $HEARTH_ADMIN_TOKEN, else the admin-token file a
+    server on this machine wrote on its first start. Only for a server on this machine's
+    loopback address: the local admin token is never sent elsewhere."""
+    if (urlsplit(url).hostname or "") not in LOOPBACK:
+        return None
+    if os.environ.get("HEARTH_ADMIN_TOKEN"):
+        return os.environ["HEARTH_ADMIN_TOKEN"]
+    try:
+        return (local_data_dir() / "admin-token").read_text().strip() or None
+    except OSError:  # absent or not ours to read: go without, the server will say 401
+        return None
+
+
 def segment(value: str) -> str:
     """One URL path segment: a stack or resource name may hold any character."""
     return quote(str(value), safe="")
@@ -67,8 +95,11 @@ class HearthClient:
         self.timeout = timeout
 
     def request(self, method: str, path: str, *, params: dict | None = None,
-                body: dict | None = None, hold: float = 0.0):
+                body: dict | None = None, hold: float = 0.0, base: str | None = None):
         """Send one request and return the decoded JSON (None for an empty answer).
+
+        `path` is under the project's `/v1/{project}` unless `base` names another root (the
+        admin API's, see `admin`).
 
         `hold` is how long the server may legitimately keep the request (long-poll); it is
         added to the read timeout so a held request is not mistaken for a dead server.
@@ -78,7 +109,7 @@ class HearthClient:
             headers["X-Auth-Token"] = self.token
         try:
             response = self.session.request(
-                method, f"{self.base}/{path}", params=params, json=body, headers=headers,
+                method, f"{base or self.base}/{path}", params=params, json=body, headers=headers,
                 timeout=(self.timeout, self.timeout + hold))
         except requests.exceptions.ConnectionError:
             # ConnectTimeout is a ConnectionError too: nothing is listening there either way.
@@ -105,6 +136,10 @@ class HearthClient:
         if not isinstance(answer, dict) or key not in answer:
             raise CliError(f"Hearth at {self.url} answered {method} {path} without '{key}'")
         return answer[key]
+
+    def admin(self, method: str, path: str, **kwargs):
+        """A request to the admin API (`/admin/v1/...`, cloud admins only)."""
+        return self.request(method, path, base=f"{self.url}/admin/v1", **kwargs)
 
     # Stacks -------------------------------------------------------------------------------
 

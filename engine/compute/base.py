@@ -7,12 +7,15 @@ from typing import Any
 
 @dataclass
 class ServerSpec:
-    """What a driver needs to bring a server up; `bootstrap` is the guest's one JSON document."""
+    """What a driver needs to bring a server up; `bootstrap` is the guest's one JSON document.
+    `user_data` is the boot user data packaged for `user_data_format` (engine.userdata): drivers
+    of real clouds pass it to the guest; the local driver only keeps a copy to inspect."""
 
     server_id: str
     name: str
     bootstrap: dict[str, Any]
     properties: dict[str, Any]
+    user_data: bytes = b""
 
 
 class ComputeDriver:

@@ -1,7 +1,8 @@
 """Compute driver `local`: each server is a real hearth-agent process on this host.
 
-Each server gets `<data_dir>/servers/<id>/` with `bootstrap.json` (0600) and the agent's state
-directory; deleting the server stops the process group and removes the directory.
+Each server gets `<data_dir>/servers/<id>/` with `bootstrap.json` (0600), `user-data` (0600, the
+boot user data a cloud would get, kept only to be inspected: the agent does not read it) and the
+agent's state directory; deleting the server stops the process group and removes the directory.
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class LocalDriver(ComputeDriver):
         fd = os.open(bootstrap, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(spec.bootstrap, handle)
+        _write_private(home / "user-data", spec.user_data)
         pid = self._start(spec.server_id)
         return {"home": str(home), "pid": pid}
 
@@ -126,6 +128,21 @@ class LocalDriver(ComputeDriver):
             ids = list(self._processes) + list(self._adopted)
         for server_id in ids:
             self._stop(server_id, None)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path`, mode 0600, atomically (temp file in the same directory, then rename)."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def _alive(pid: int, process: subprocess.Popen | None) -> bool:

@@ -27,7 +27,9 @@ class CfnWaitConditionHandle(Resource):
 
     def create(self) -> Done:
         handle_id = str(uuid.uuid4())
-        return Done(physical_id=handle_id, data={"url": presigned_signal_url(self.runtime, handle_id, "PUT")})
+        # The signed URL is a credential: stored encrypted.
+        url = presigned_signal_url(self.runtime, handle_id, "PUT")
+        return Done(physical_id=handle_id, data={"sealed_url": self.runtime.keyring.encrypt(url)})
 
     def delete(self) -> Done:
         forget_handle(self.runtime, self.state.physical_id)
@@ -35,7 +37,9 @@ class CfnWaitConditionHandle(Resource):
 
     @classmethod
     def reference_id(cls, runtime, physical_id, data):
-        return data.get("url")
+        if data.get("sealed_url"):
+            return runtime.keyring.decrypt(data["sealed_url"])
+        return data.get("url")  # a handle made before URLs were sealed
 
 
 class CfnWaitCondition(WaitCondition):

@@ -10,7 +10,8 @@ from engine import credentials, software
 from engine.errors import TemplateError
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
-from engine.store.models import Deployment, Server, SoftwareConfig
+from engine.store.crypto import is_encrypted
+from engine.store.models import Deployment, Server, SoftwareConfig, Stack
 
 
 class SoftwareDeployment(Resource):
@@ -108,7 +109,7 @@ class SoftwareDeployment(Resource):
         if status == "IN_PROGRESS":
             return None
         if status == "FAILED":
-            raise self.fail(f"Deployment to server failed: {reason}")
+            raise self.fail(f"Deployment to server failed: {self._redacted(reason)}")
         if self.state.action == "DELETE":
             self._purge()
         return Done(physical_id=self.state.physical_id, attributes=outputs)
@@ -174,14 +175,19 @@ class SoftwareDeployment(Resource):
                 stack_id=self.state.stack_id, resource_name=self.state.name, transport=transport,
                 signal_url=signal_url, principal=principal)
             values = props.get("input_values") or {}
-            inputs = software.derived_inputs(source, values, base)
+            inputs = software.derived_inputs(source, values, base, runtime.keyring)
+            secret = software.secret_input_names(inputs, self._hidden_values(session))
             body = source.body if source else {}
+            config = body.get("config")
+            if is_encrypted(config):
+                config = runtime.keyring.open_json(config)
             software.create_config(
                 session, name=props.get("name") or (source.name if source else None) or self._physical_name(deployment_id),
                 group=source.group if source else "Heat::Ungrouped",
-                config=self.derive_config(body.get("config"), inputs) or self.empty_config(),
+                config=self.derive_config(config, inputs) or self.empty_config(),
                 inputs=inputs, outputs=body.get("outputs") or [], options=body.get("options"),
-                project=self.state.project, now=now, deployment_id=deployment_id, config_id=entry_id)
+                project=self.state.project, now=now, deployment_id=deployment_id, config_id=entry_id,
+                keyring=runtime.keyring, secret=secret)
             row = session.get(Deployment, deployment_id)
             if row is None:
                 row = Deployment(id=deployment_id, server_id=server.id, stack_id=self.state.stack_id,
@@ -189,7 +195,8 @@ class SoftwareDeployment(Resource):
                                  created_at=now)
                 session.add(row)
             previous = row.config_id
-            row.config_id, row.action, row.input_values = entry_id, action, values
+            row.config_id, row.action = entry_id, action
+            row.input_values = {k: (runtime.keyring.seal_json(v) if k in secret else v) for k, v in values.items()}
             row.output_values, row.updated_at = {}, now
             if transport == "NO_SIGNAL":
                 row.status, row.status_reason = "COMPLETE", "Not waiting for outputs signal"
@@ -198,11 +205,36 @@ class SoftwareDeployment(Resource):
             session.flush()
             if previous:
                 session.execute(delete(SoftwareConfig).where(SoftwareConfig.id == previous))
-            metadata = software.push_metadata(session, server.id)
+            metadata = software.push_metadata(session, server.id, runtime.keyring)
         runtime.publish_server(server.id, metadata)
         if transport == "NO_SIGNAL":
             return Done(physical_id=deployment_id, data=data)
         return Waiting(physical_id=deployment_id, data=data)
+
+    def _hidden_values(self, session) -> list[str]:
+        """The text of the hidden parameter values of this stack and the stacks above it: an
+        input holding one is a secret (stored encrypted, kept out of messages)."""
+        texts, stack_id, seen = [], self.state.stack_id, set()
+        while stack_id and stack_id not in seen:
+            seen.add(stack_id)
+            stack = session.get(Stack, stack_id)
+            if stack is None:
+                break
+            hidden = [self.runtime.keyring.open_json(v) for v in (stack.parameters or {}).values()
+                      if is_encrypted(v)]
+            texts += software.secret_texts(hidden)
+            stack_id = stack.owner_id
+        return texts
+
+    def _redacted(self, reason: str) -> str:
+        """A failure reason with the deployment's secret input values masked: a hook that
+        echoes its inputs must not put a password into events and `stack show`."""
+        with self.runtime.store.session() as session:
+            row = session.get(Deployment, self.state.physical_id)
+            config = session.get(SoftwareConfig, row.config_id) if row is not None and row.config_id else None
+            sealed = [i for i in (config.body.get("inputs") or []) if is_encrypted(i.get("value"))] if config else []
+            texts = software.secret_texts(i.get("value") for i in software.open_inputs(self.runtime.keyring, sealed))
+        return software.redact(reason or "", texts)
 
     def _physical_name(self, deployment_id: str) -> str:
         return f"{self.state.stack_name}-{self.state.name}-{deployment_id[:12]}"
@@ -235,8 +267,9 @@ class SoftwareDeployment(Resource):
             source = self._source(session)
         if old is None or source is None:
             return
-        before = {i.get("name"): i.get("value") for i in old.body.get("inputs") or []}
-        for item in software.derived_inputs(source, self.properties.get("input_values") or {}, []):
+        keyring = self.runtime.keyring
+        before = {i.get("name"): i.get("value") for i in software.open_inputs(keyring, old.body.get("inputs") or [])}
+        for item in software.derived_inputs(source, self.properties.get("input_values") or {}, [], keyring):
             name = item.get("name")
             if item.get("replace_on_change") and name in before and before[name] != item.get("value"):
                 raise UpdateReplace(f"input '{name}' is replace_on_change and its value changed")
@@ -254,7 +287,7 @@ class SoftwareDeployment(Resource):
             session.execute(delete(SoftwareConfig).where(SoftwareConfig.deployment_id == row.id))
             session.delete(row)
             session.flush()
-            metadata = software.push_metadata(session, server_id)
+            metadata = software.push_metadata(session, server_id, self.runtime.keyring)
         if metadata:
             self.runtime.publish_server(server_id, metadata)
 

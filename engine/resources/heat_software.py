@@ -12,6 +12,9 @@ _INPUT = Prop("map", fields={
     "name": Prop("string", required=True), "description": Prop("string"),
     "type": Prop("string", allowed=software.INPUT_TYPES), "default": Prop("any"),
     "replace_on_change": Prop("boolean"),
+    # Hearth's extension: the input's value (and default) is stored encrypted and kept out of
+    # messages; the agent still receives it in clear.
+    "hidden": Prop("boolean"),
 })
 _OUTPUT = Prop("map", fields={
     "name": Prop("string", required=True), "description": Prop("string"),
@@ -50,7 +53,8 @@ class SoftwareConfig(Resource):
             row = software.create_config(
                 session, name=f"{self.state.stack_name}-{self.state.name}", group=self.group_value(),
                 config=self.config_value(session), inputs=props.get("inputs"), outputs=props.get("outputs"),
-                options=props.get("options"), project=self.state.project, now=self.runtime.now())
+                options=props.get("options"), project=self.state.project, now=self.runtime.now(),
+                keyring=self.runtime.keyring)
         return Done(physical_id=row.id, attributes=self.attributes_of(row.body["config"]))
 
     def attributes_of(self, config) -> dict:

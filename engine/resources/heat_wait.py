@@ -21,7 +21,8 @@ HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "ZAQAR_SIGN
 
 def presigned_signal_url(runtime, handle_id: str, method: str) -> str:
     """A URL that signals the handle without a credential, valid for presigned_url_ttl."""
-    expires = int(runtime.now().timestamp()) + runtime.config.presigned_url_ttl
+    # runtime.now() is naive UTC: read it as UTC, not as this host's local time.
+    expires = int(runtime.now().replace(tzinfo=dt.timezone.utc).timestamp()) + runtime.config.presigned_url_ttl
     return credentials.presign(runtime.keyring, runtime.public_url, method, f"/signal/{handle_id}", expires)
 
 
@@ -88,11 +89,12 @@ class WaitConditionHandle(Resource):
             token = credentials.issue(session, kind="handle", subject_id=handle_id,
                                       stack_id=self.state.stack_id, now=now,
                                       ttl_seconds=runtime.config.credential_ttl)
+        # The signed URL is a credential: stored encrypted, with the token, not as an attribute.
         alarm_url = presigned_signal_url(runtime, handle_id, "POST")
         return Done(physical_id=handle_id,
-                    attributes={"endpoint": f"{runtime.public_url}/guest/v1/handles/{handle_id}/signal",
-                                "alarm_url": alarm_url},
+                    attributes={"endpoint": f"{runtime.public_url}/guest/v1/handles/{handle_id}/signal"},
                     data={"token": runtime.keyring.encrypt(token),
+                          "alarm_url": runtime.keyring.encrypt(alarm_url),
                           "signal_transport": self.properties["signal_transport"]})
 
     def delete(self) -> Done:
@@ -114,7 +116,8 @@ class WaitConditionHandle(Resource):
                     "-H 'Content-Type: application/json' -H 'Accept: application/json' "
                     f"{shlex.quote(endpoint or '')}")
         if name == "signal":
-            return {"alarm_url": attributes.get("alarm_url")}
+            sealed = data.get("alarm_url")
+            return {"alarm_url": runtime.keyring.decrypt(sealed) if sealed else attributes.get("alarm_url")}
         return None
 
 

@@ -10,19 +10,37 @@ import uuid
 
 from sqlalchemy import update
 
-from engine import credentials
+from engine import collect, credentials, software, userdata
 from engine.compute.base import ServerSpec
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
 from engine.store.models import Server as ServerRow
 
 TRANSPORTS = ("POLL_SERVER_CFN", "POLL_SERVER_HEAT", "POLL_TEMP_URL", "ZAQAR_MESSAGE")
+# The os-collect-config subsections a transport may own: Heat nulls the others' keys.
+TRANSPORT_SECTIONS = ("cfn", "heat", "zaqar", "request")
 ADDRESS = "127.0.0.1"
 
 
 class Server(Resource):
     """A compute server. With the `local` driver it is a real agent process on this host and
-    creation completes when that agent first fetches its metadata."""
+    creation completes when that agent first fetches its metadata.
+
+    `user_data_format` packages `user_data` as Heat does (engine/userdata.py). `RAW` passes it
+    unchanged. `SOFTWARE_CONFIG` builds Heat's multipart MIME: `cloud-config`, `boothook.sh`,
+    `part-handler.py` (stores each `text/x-cfninitdata` part in /var/lib/heat-cfntools and
+    /var/lib/cloud/data), the user's part(s) (a multipart `user_data` has its parts re-attached,
+    other text becomes one text/plain part), then `cfn-init-data` with the server's metadata JSON,
+    `os-collect-config` section included, so a stock image's agent bootstraps as under Heat.
+    `HEAT_CFNTOOLS` adds `cfn-userdata`, `loguserdata.py`, `cfn-metadata-server` and
+    `cfn-boto-cfg` and carries only the template metadata. With RAW or SOFTWARE_CONFIG a
+    `user_data` that is a software config's id is replaced by that config's text. Drivers of
+    real clouds pass the result to the guest (Nova accepts at most 64 KiB once base64-encoded);
+    the `local` driver writes it to `<server dir>/user-data` (0600) for inspection only.
+
+    With `software_config_transport: POLL_TEMP_URL` the `os-collect-config` section (and the
+    `os_collect_config` attribute) names a signed collect URL for os-collect-config's `request`
+    collector (see docs/guest-api.md)."""
 
     type_name = "OS::Nova::Server"
     driver_name: str | None = None  # None: the installation's configured driver
@@ -78,9 +96,11 @@ class Server(Resource):
         server_id = str(uuid.uuid4())
         name = self.properties.get("name") or f"{self.state.stack_name}-{self.state.name}"
         metadata_url = f"{runtime.public_url}/guest/v1/servers/{server_id}/metadata"
-        occ = {"collectors": ["hearth"], "hearth": {"metadata_url": metadata_url}}
+        occ = self._transport_section(server_id, {"collectors": ["hearth"],
+                                                  "hearth": {"metadata_url": metadata_url}}, now)
+        sealed = software.seal_section(runtime.keyring, occ)  # stored: the collect URL is a secret
         doc = {**(self.state.metadata or {}), "deployments": [],
-               "os-collect-config": occ}
+               "os-collect-config": sealed}
         with runtime.store.session() as session:
             session.add(ServerRow(id=server_id, name=name, stack_id=self.state.stack_id,
                                   resource_name=self.state.name, project=self.state.project,
@@ -92,7 +112,11 @@ class Server(Resource):
                                            ttl_seconds=runtime.config.credential_ttl)
         bootstrap = {"server_id": server_id, "base_url": runtime.public_url,
                      "metadata_url": metadata_url, "credential": secret, "collectors": ["hearth"]}
-        driver_data = driver.create(ServerSpec(server_id, name, bootstrap, self.properties))
+        # Boot user data as Heat packages it for user_data_format (engine.userdata).
+        boot_user_data = userdata.for_server(runtime, self.properties,
+                                             {**doc, "os-collect-config": occ}, name)
+        driver_data = driver.create(ServerSpec(server_id, name, bootstrap, self.properties,
+                                               user_data=boot_user_data))
         with runtime.store.session() as session:
             row = session.get(ServerRow, server_id)
             row.driver_data = driver_data
@@ -100,7 +124,7 @@ class Server(Resource):
         if driver.waits_for_contact:
             deadline = now + dt.timedelta(seconds=runtime.config.server_boot_timeout)
             return Waiting(deadline=deadline, physical_id=server_id)
-        return Done(physical_id=server_id, attributes=self._attributes(server_id, name, occ))
+        return Done(physical_id=server_id, attributes=self._attributes(server_id, name, sealed))
 
     def check_waiting(self):
         with self.runtime.store.session() as session:
@@ -115,6 +139,43 @@ class Server(Resource):
     def timeout_reason(self) -> str:
         return (f"the server's agent did not contact Hearth within {self.runtime.config.server_boot_timeout} s"
                 " (see agent.log in its directory)")
+
+    # Heat's collectors for an OS::Nova::Server; DeployedServer has no ec2 (LP #1669842).
+    boot_collectors: tuple[str, ...] = ("ec2",)
+
+    def _transport_section(self, server_id: str, occ: dict, now: dt.datetime, floor: int = 0) -> dict:
+        """The `os-collect-config` section for the chosen transport, as Heat writes it.
+
+        Only POLL_TEMP_URL is served so far (engine/collect.py): it gets `request.metadata_url`
+        (a signed URL) and Heat's collector list. Any other transport leaves the section as
+        Hearth's agent needs it, with a former `request` subsection's keys set to null so a
+        stale URL is dropped (and no longer served)."""
+        occ = dict(occ)
+        if self.properties.get("software_config_transport") != "POLL_TEMP_URL":
+            if isinstance(occ.get("request"), dict):
+                occ["request"] = {key: None for key in occ["request"]}
+            if "request" in (occ.get("collectors") or []):
+                occ["collectors"] = ["hearth"]
+            return occ
+        for section in TRANSPORT_SECTIONS:
+            if isinstance(occ.get(section), dict) and section != "request":
+                occ[section] = {key: None for key in occ[section]}
+        current = (occ.get("request") or {}).get("metadata_url")
+        if not current:  # keep a live URL across updates: the guest has it configured
+            url = collect.collect_url(self.runtime, server_id, now, after=floor)
+            occ["request"] = collect.request_section(url)
+        occ["collectors"] = [*self.boot_collectors, "request", "local"]
+        return occ
+
+    @classmethod
+    def attribute(cls, runtime, name, physical_id, attributes, data):
+        """os_collect_config is stored with its collect URL sealed; get_attr gives it opened."""
+        value = super().attribute(runtime, name, physical_id, attributes, data)
+        if name == "os_collect_config":
+            return software.open_section(runtime.keyring, value)
+        if name is None and "os_collect_config" in value:
+            value["os_collect_config"] = software.open_section(runtime.keyring, value["os_collect_config"])
+        return value
 
     @staticmethod
     def _attributes(server_id: str, name: str, occ) -> dict:
@@ -139,10 +200,18 @@ class Server(Resource):
             if self.properties.get("name"):
                 row.name = self.properties["name"]
             doc = dict(row.metadata_doc or {})
+            before = software.open_section(self.runtime.keyring, doc.get("os-collect-config") or {})
+            # The latest collect-URL expiry ever issued, kept in driver_data (no migration), so
+            # that a URL issued again never equals a revoked one (engine/collect.py).
+            floor = max(int((row.driver_data or {}).get("collect_expires", 0)), collect.url_expiry(before))
+            occ = self._transport_section(server_id, before, self.runtime.now(), floor)
+            latest = max(floor, collect.url_expiry(occ))
+            if latest:
+                row.driver_data = {**(row.driver_data or {}), "collect_expires": latest}
             new = {**(self.state.metadata or {}), "deployments": doc.get("deployments", []),
-                   "os-collect-config": doc.get("os-collect-config")}
+                   "os-collect-config": software.seal_section(self.runtime.keyring, occ)}
             row.metadata_doc = new
-            published = (row.metadata_version, new)
+            published = (row.metadata_version, software.open_document(self.runtime.keyring, new))
             name, occ = row.name, new.get("os-collect-config")
         self.runtime.publish_server(server_id, published)
         return Done(physical_id=server_id, attributes=self._attributes(server_id, name, occ))
@@ -175,6 +244,7 @@ class DeployedServer(Server):
 
     type_name = "OS::Heat::DeployedServer"
     driver_name = "deployed"
+    boot_collectors = ()
     properties_schema = {
         "name": Prop("string", "server name", update_allowed=True),
         "metadata": Prop("map", "metadata key/value pairs", update_allowed=True),

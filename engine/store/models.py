@@ -162,3 +162,73 @@ class HandleSignal(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime]
+
+
+class Project(Base):
+    """A tenant: stacks, configs and deployments belong to exactly one project."""
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Membership(Base):
+    """A user's role in a project: admin | member | reader."""
+    __tablename__ = "memberships"
+
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class ApiToken(Base):
+    """An orchestration API token; only the hash of its secret is kept."""
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Delegation(Base):
+    """Heat's trust: the right to act later on a user's behalf, limited to one stack and role."""
+    __tablename__ = "delegations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    project_id: Mapped[str] = mapped_column(String(64))
+    stack_id: Mapped[str] = mapped_column(String(36), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AuditEvent(Base):
+    """Who did what and when, for authentication failures and credential life cycles.
+
+    Never holds a secret (see engine.audit)."""
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    remote_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -69,7 +69,7 @@ def check_numbers(name: str, items: list, path: tuple) -> None:
 
 
 def _kind(declared: Any, path: tuple) -> tuple[str, bool]:
-    if declared in TYPES:
+    if isinstance(declared, str) and declared in TYPES:
         return TYPES[declared], False
     if isinstance(declared, str):
         match = _LIST_TYPE.fullmatch(declared)

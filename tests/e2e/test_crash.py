@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.e2e.test_end_to_end import agent_pids
-from tests.support import ServerProcess, wait_for
+from tests.support import AUTH, ServerProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -48,13 +48,13 @@ def test_kill_9_mid_deployment_then_restart_completes_the_stack(tmp_path):
     server.start()
     flag = tmp_path / "go"
     body = {"stack_name": "crash", "template": TEMPLATE, "parameters": {"flag": str(flag)}}
-    assert requests.post(f"{server.url}/v1/admin/stacks", json=body, timeout=10).status_code == 201
+    assert requests.post(f"{server.url}/v1/admin/stacks", json=body, headers=AUTH, timeout=10).status_code == 201
 
     def hook_running():
-        resources = requests.get(f"{server.url}/v1/admin/stacks/crash/resources", timeout=10).json()["resources"]
+        resources = requests.get(f"{server.url}/v1/admin/stacks/crash/resources", headers=AUTH, timeout=10).json()["resources"]
         states = {r["resource_name"]: r["resource_status"] for r in resources}
         return states.get("deploy") == "CREATE_IN_PROGRESS" and list((tmp_path / "data" / "servers").glob(
-            "*/state/runs/*/input.json"))
+            "*/state/runs/*/*/input.json"))
     wait_for(hook_running, 30, 0.05, "the hook to start")
 
     os.kill(server.process.pid, signal.SIGKILL)  # the engine dies mid-stack
@@ -68,10 +68,10 @@ def test_kill_9_mid_deployment_then_restart_completes_the_stack(tmp_path):
         server.stack("crash")), 60, 0.1, "the stack to finish after the restart")
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert {o["output_key"]: o["output_value"] for o in stack["outputs"]} == {"said": "after the crash"}
-    runs = list((tmp_path / "data" / "servers").glob("*/state/runs/*"))
+    runs = list((tmp_path / "data" / "servers").glob("*/state/runs/*/*"))
     assert len(runs) == 1  # the hook ran once
 
-    assert requests.delete(f"{server.url}/v1/admin/stacks/crash/{stack['id']}", timeout=10).status_code == 204
+    assert requests.delete(f"{server.url}/v1/admin/stacks/crash/{stack['id']}", headers=AUTH, timeout=10).status_code == 204
     wait_for(lambda: server.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE", 30, 0.1, "the delete")
     wait_for(lambda: not agent_pids(data_dir), 10, message="the agent left by the killed server to stop")
     server.stop()
@@ -83,7 +83,7 @@ def test_graceful_restart_stops_agents_and_brings_them_back(tmp_path):
     flag = tmp_path / "go"
     flag.touch()
     body = {"stack_name": "again", "template": TEMPLATE, "parameters": {"flag": str(flag)}}
-    assert requests.post(f"{server.url}/v1/admin/stacks", json=body, timeout=10).status_code == 201
+    assert requests.post(f"{server.url}/v1/admin/stacks", json=body, headers=AUTH, timeout=10).status_code == 201
     wait_for(lambda: server.stack("again")["stack_status"] == "CREATE_COMPLETE", 60, 0.1, "the create")
     data_dir = str(tmp_path / "data")
     server.stop()
@@ -98,9 +98,9 @@ def test_graceful_restart_stops_agents_and_brings_them_back(tmp_path):
     wait_for(agent_looked_again, 30, message="the restarted agent to go through its deployments")
     stack = server.stack("again")
     assert stack["stack_status"] == "CREATE_COMPLETE"
-    runs = list((tmp_path / "data" / "servers").glob("*/state/runs/*"))
+    runs = list((tmp_path / "data" / "servers").glob("*/state/runs/*/*"))
     assert len(runs) == 1  # the restarted agent did not run the finished deployment again
-    requests.delete(f"{server.url}/v1/admin/stacks/again/{stack['id']}", timeout=10)
+    requests.delete(f"{server.url}/v1/admin/stacks/again/{stack['id']}", headers=AUTH, timeout=10)
     wait_for(lambda: server.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE", 30, 0.1, "the delete")
     wait_for(lambda: not agent_pids(data_dir), 10, message="the agent to stop")
     server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
+from engine import software
 from engine.guest import GuestAuth
 from engine.store.models import Server
 from tests.support import wait_for
@@ -24,7 +25,10 @@ def entries(service, stack_id, server="server"):
         return []
     with service.runtime.store.session() as session:
         row = session.get(Server, server_id)
-        return list((row.metadata_doc or {}).get("deployments") or []) if row else []
+        if row is None:
+            return []
+        doc = software.open_document(service.runtime.keyring, row.metadata_doc or {})  # as served
+        return list(doc.get("deployments") or [])
 
 
 def values(entry):

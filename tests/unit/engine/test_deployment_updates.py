@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import delete
 
-from engine.errors import NotFound
+from engine.errors import Forbidden
 from engine.guest import GuestAuth
 from engine.store.models import Deployment
 from tests.support import settle, wait_for
@@ -192,7 +192,7 @@ def test_every_update_gives_the_update_handle_a_new_url_and_the_conditions_wait_
     second = wait_for(lambda: (lambda u: u if u and u != first else None)(output(service, stack_id, "url")),
                       30, message="a new handle URL")
     assert status(service, stack_id) == "UPDATE_IN_PROGRESS"
-    with pytest.raises(NotFound):  # the old handle and its signals are gone
+    with pytest.raises(Forbidden):  # the old handle is gone, and its signed URL with it
         cfn_signal(service, first, "late")
     cfn_signal(service, second, "b")
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"

@@ -7,8 +7,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import text
 
+from engine import software
 from engine.config import Config
-from engine.errors import Conflict, NotFound, TemplateError
+from engine.errors import Conflict, Forbidden, NotFound, TemplateError
 from engine.guest import GuestAuth
 from engine.service import build_service
 from tests.support import create, settle, wait_for
@@ -118,7 +119,7 @@ def _entry(service, stack_id):
     def entry():
         with service.runtime.store.session() as session:
             row = session.get(Server, server_id())
-            doc = row.metadata_doc if row else {}
+            doc = software.open_document(service.runtime.keyring, row.metadata_doc) if row else {}
         return doc["deployments"][0] if doc.get("deployments") else None
     return wait_for(entry, 30, message="the deployment to reach the server metadata")
 
@@ -267,7 +268,7 @@ outputs:
     assert service.guest.signal_handle(auth, handle_id, {}, path)["status"] == "SUCCESS"
     service.delete_stack("admin", stack_id)
     settle(service, stack_id)
-    with pytest.raises(NotFound):
+    with pytest.raises(Forbidden):
         service.guest.signal_handle(auth, handle_id, {}, path)
 
 

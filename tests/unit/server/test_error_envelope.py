@@ -7,6 +7,8 @@ BAD_REQUESTS = [
     # (method, path, kwargs, expected status)
     ("GET", "/nowhere", {}, 404),
     ("GET", "/v1/admin/stacks/missing", {}, 404),
+    ("POST", "/v1/admin/servers/missing/bootstrap", {}, 404),
+    ("POST", "/v1/admin/servers/x/bootstrap", {"json": {"nope": 1}}, 400),
     ("DELETE", "/v1/admin/stacks/missing", {}, 404),
     ("GET", "/v1/admin/stacks/missing/resources", {}, 404),
     ("GET", "/v1/admin/stacks/missing/00000000-0000-0000-0000-000000000000", {}, 404),
