@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast test-peers bench clean
 
 $(BIN)/.hearth-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ test: $(BIN)/.hearth-installed
 
 test-fast: $(BIN)/.hearth-installed
 	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e and not slow"
+
+# Only the tests that drive Hearth with real Heat-side releases (os-collect-config, heat-agents,
+# heat-cfntools, heatclient, openstackclient), each fetched from PyPI into its own venv.
+test-peers: $(BIN)/.hearth-installed
+	$(BIN)/pytest -q -p no:cacheprovider -m peers
 
 bench: $(BIN)/.hearth-installed
 	$(BIN)/python bench/propagation.py

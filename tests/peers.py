@@ -40,6 +40,9 @@ class Peer:
     version: str
     sha256: str
     kind: str = "sdist"
+    # For a venv peer: pinned requirements installed beside it that its own metadata does not
+    # declare (heat-cfntools imports boto without requiring it).
+    extra: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -58,6 +61,17 @@ def known_peers() -> dict[str, Peer]:
         "os-collect-config": Peer("os-collect-config", "14.1.0",
                                   "69e04cca65043f11f742b48828e886d23c84327d8316932c6e32131452bc9aed",
                                   kind="venv"),
+        # cfn-get-metadata, cfn-signal, cfn-init, cfn-hup: they import boto (2.x) undeclared.
+        "heat-cfntools": Peer("heat-cfntools", "2.0.0",
+                              "b3a48f4f51b0aa56db918578c8a62435ee16cc75e039cdd10ffe12b3dca397fe",
+                              kind="venv", extra=("boto==2.49.0",)),
+        "python-heatclient": Peer("python-heatclient", "5.3.0",
+                                  "d548cea6f74a2371d5e6c87ffa389574d8e69ebed55de228c01fb801fbc86a14",
+                                  kind="venv"),
+        # The `openstack` CLI with its heat plugin (python-heatclient provides `stack ...`).
+        "python-openstackclient": Peer("python-openstackclient", "10.5.0",
+                                       "a31f7dfa25650bea045df42f3301677b344f2dd6cf9193d2531fe2725132685b",
+                                       kind="venv", extra=("python-heatclient==5.3.0",)),
     }
 
 
@@ -172,7 +186,7 @@ def prepare_venv(peer: Peer, staging: Path) -> Path:
     _run_pip(f"python -m venv for {peer.label}", [sys.executable, "-m", "venv", str(venv)])
     _run_pip(f"pip install {peer.label}",
              [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-              "--quiet", str(release)])
+              "--quiet", str(release), *peer.extra])
     return venv / "bin"
 
 
