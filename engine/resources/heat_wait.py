@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 from sqlalchemy import delete, select, update
 
 from engine import credentials
+from engine.errors import ResourceFailure
 from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
 from engine.store.models import Event, HandleSignal
@@ -17,6 +18,11 @@ from engine.store.models import Resource as ResourceRow
 
 HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "ZAQAR_SIGNAL", "NO_SIGNAL",
                      "TOKEN_SIGNAL")
+
+
+class WaitConditionFailure(ResourceFailure):
+    """A FAILURE signal reached the handle; named as Heat names it, so that the stack's reason
+    reads as it does under Heat (`WaitConditionFailure: resources.wait: <reasons>`)."""
 
 
 def presigned_signal_url(runtime, handle_id: str, method: str) -> str:
@@ -163,7 +169,7 @@ class WaitCondition(Resource):
         signals = self._signals()
         failures = [s.reason for s in signals if s.status != "SUCCESS"]
         if failures:
-            raise self.fail("; ".join(failures))
+            raise WaitConditionFailure(";".join(failures))  # joined with ';' as Heat joins them
         if len(signals) >= self.properties[self.names["count"]]:
             data = json.dumps({s.signal_id: s.data for s in signals})
             return Done(physical_id=self.state.physical_id or str(uuid.uuid4()),
@@ -174,4 +180,4 @@ class WaitCondition(Resource):
         signals = self._signals()
         message = f"{len(signals)} of {self.properties[self.names['count']]} received"
         reasons = [s.reason for s in signals if s.status == "SUCCESS" and s.reason]
-        return message + (" - " + "; ".join(reasons) if reasons else "")
+        return message + (" - " + ";".join(reasons) if reasons else "")  # as Heat's WaitConditionTimeout
