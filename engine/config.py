@@ -87,7 +87,8 @@ class Config:
     @property
     def resolved_api_url(self) -> str:
         """Base of the `links` in orchestration answers: the main listener when the guest API
-        has its own (public_url then names the guest listener, where /v1 answers 404)."""
+        has its own (public_url then names the guest listener, which serves only the guests'
+        few /v1 routes: the CFN API and the two calls a guest Keystone token may make)."""
         if self.guest_listen:
             return f"http://{self.host}:{self.port}"
         return self.resolved_public_url

@@ -25,6 +25,11 @@ HANDLE_KEYS = {"status", "reason", "data", "id"}
 CFN_KEYS = {"Status", "Reason", "UniqueId", "Data"}
 
 
+# The credentials a guest rotates itself (agent/rotation.py): the server's own (bootstrap) and a
+# handle's. The others are handed to stock clients that cannot rotate (engine/keystone.py).
+ROTATABLE_KINDS = ("server", "handle")
+
+
 @dataclass
 class GuestAuth:
     """How a guest request proves itself: a bearer secret, or a pre-signed URL's query."""
@@ -37,6 +42,9 @@ class GuestAuth:
     # (created_at, expires_at) of the bearer credential, filled in once it is accepted, so
     # that the metadata answer can tell the agent when to rotate.
     credential_times: tuple[dt.datetime, dt.datetime] | None = None
+    # A user already authorised by the orchestration API for the stack the resource is in
+    # (Heat's resource-signal call, engine/operations.py): no guest credential is checked.
+    operator: str | None = None
 
     @property
     def presigned(self) -> bool:
@@ -140,6 +148,13 @@ class GuestService:
                                    "at": software.iso(now)}
 
     def _deployment(self, session, auth: GuestAuth, entry_id: str, now):
+        if auth.operator:
+            config = session.get(SoftwareConfig, entry_id)
+            deployment = session.get(Deployment, config.deployment_id, with_for_update=True) \
+                if config and config.deployment_id else None
+            if deployment is None:
+                raise NotFound(f"no deployment run '{entry_id}': it was deleted or never existed")
+            return config, deployment
         if auth.presigned:
             credentials.verify_presigned(self.runtime.keyring, (auth.method, "POST", "PUT"),
                                          f"/guest/v1/deployments/{entry_id}/signal", auth.expires,
@@ -167,7 +182,9 @@ class GuestService:
         runtime, now = self.runtime, self.runtime.now()
         signal = normalize_handle_signal(body)
         with self._refusals_audited(auth, "handle signal", handle_id), runtime.store.session() as session:
-            if auth.presigned:
+            if auth.operator:
+                pass  # the orchestration API checked the user's role in the handle's project
+            elif auth.presigned:
                 credentials.verify_presigned(runtime.keyring, (auth.method, "POST", "PUT"), presigned_path,
                                              auth.expires, auth.signature, now)
             else:
@@ -216,6 +233,11 @@ class GuestService:
                 raise credentials.refusal(Forbidden, "rotation needs a credential (Authorization: "
                                           "Bearer), not a signed URL")
             credential = credentials.authenticate(session, auth.bearer, now)
+            if credential.kind not in ROTATABLE_KINDS:
+                raise credentials.refusal(
+                    Forbidden, f"a {credential.kind} credential does not rotate: it is written into "
+                    "the deployment's inputs or the server's os-collect-config section, which the "
+                    "guest cannot change, and is replaced with them", actor=credential.id)
             secret, new, old = credentials.rotate(
                 session, credential, now=now, ttl_seconds=runtime.config.credential_ttl,
                 overlap_seconds=runtime.config.credential_rotation_overlap)

@@ -153,23 +153,38 @@ def open_document(keyring: Keyring, doc: dict) -> dict:
     return opened
 
 
-def seal_section(keyring: Keyring, occ: Any) -> Any:
-    """An `os-collect-config` section with its signed collect URL (POLL_TEMP_URL) sealed: the
-    URL reads the server's metadata, secrets opened, so it is a secret at rest itself."""
-    request = occ.get("request") if isinstance(occ, dict) else None
-    url = request.get("metadata_url") if isinstance(request, dict) else None
-    if not isinstance(url, str):
+# The secrets a transport puts in the `os-collect-config` section, as (subsection, key): the
+# POLL_TEMP_URL collect URL (it reads the server's metadata, secrets opened), the
+# POLL_SERVER_CFN secret access key and the POLL_SERVER_HEAT password. Stored sealed.
+SEALED_SECTION_KEYS = (("request", "metadata_url"), ("cfn", "secret_access_key"),
+                       ("heat", "password"))
+
+
+def _map_section(occ: Any, change) -> Any:
+    """`occ` with change(value) applied to each SEALED_SECTION_KEYS value; `occ` itself when
+    change altered nothing (so callers can tell a no-op by identity)."""
+    if not isinstance(occ, dict):
         return occ
-    return {**occ, "request": {**request, "metadata_url": keyring.encrypt(url)}}
+    result = occ
+    for section, key in SEALED_SECTION_KEYS:
+        sub = result.get(section)
+        value = sub.get(key) if isinstance(sub, dict) else None
+        if value is None:
+            continue
+        changed = change(value)
+        if changed is not value:
+            result = {**result, section: {**sub, key: changed}}
+    return result
+
+
+def seal_section(keyring: Keyring, occ: Any) -> Any:
+    """An `os-collect-config` section with its transport secrets sealed (SEALED_SECTION_KEYS)."""
+    return _map_section(occ, lambda v: keyring.encrypt(v) if isinstance(v, str) else v)
 
 
 def open_section(keyring: Keyring, occ: Any) -> Any:
     """seal_section undone; the section itself when nothing in it is sealed."""
-    request = occ.get("request") if isinstance(occ, dict) else None
-    url = request.get("metadata_url") if isinstance(request, dict) else None
-    if not is_encrypted(url):
-        return occ
-    return {**occ, "request": {**request, "metadata_url": keyring.decrypt(url)}}
+    return _map_section(occ, lambda v: keyring.decrypt(v) if is_encrypted(v) else v)
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -208,9 +223,11 @@ def deploy_inputs(*, server_id: str, action: str, stack_name: str, stack_id: str
     """The deploy_* inputs in Heat's order, then what Hearth adds for the transport.
 
     CFN_SIGNAL and TEMP_URL_SIGNAL carry the signal URL and verb, as in Heat. HEAT_SIGNAL and
-    ZAQAR_SIGNAL carry Heat's credential inputs (from `principal`; ZAQAR_SIGNAL also the queue)
-    and then, because Hearth serves no Keystone or Zaqar, the signal URL and verb too: an agent
-    (heat-config-notify included) signals through `deploy_signal_id` whatever the transport.
+    ZAQAR_SIGNAL carry Heat's credential inputs (from `principal`; ZAQAR_SIGNAL also the queue).
+    HEAT_SIGNAL carries nothing more, exactly as Heat: heat-config-notify then logs in to
+    Hearth's guest Keystone (engine/keystone.py) and calls the resource signal route (it would
+    prefer a `deploy_signal_id` if there were one). ZAQAR_SIGNAL, as Hearth serves no Zaqar,
+    also carries the signal URL and verb, which heat-config-notify tries first.
     """
     base = [
         ("deploy_server_id", "ID of the server being deployed to", server_id),
@@ -236,8 +253,9 @@ def deploy_inputs(*, server_id: str, action: str, stack_name: str, stack_id: str
         ("deploy_password", "Password for API authentication", principal.password),
         ("deploy_project_id", "ID of project for API authentication", principal.project_id),
     ]
-    if transport == "ZAQAR_SIGNAL":
-        base.append(("deploy_queue_id", "ID of queue to use for signaling output values", principal.queue_id))
+    if transport == "HEAT_SIGNAL":
+        return base
+    base.append(("deploy_queue_id", "ID of queue to use for signaling output values", principal.queue_id))
     return base + signal
 
 

@@ -154,8 +154,11 @@ def for_server(runtime, properties: dict[str, Any], metadata: dict[str, Any], se
     if fmt == "HEAT_CFNTOOLS":
         metadata = {k: v for k, v in metadata.items() if k not in ("deployments", "os-collect-config")}
     occ = metadata.get("os-collect-config") or {}
-    cfn_url = (occ.get("cfn") or {}).get("metadata_url") or runtime.public_url.rstrip("/") + "/v1/"
-    return build(fmt, user_data, metadata, server_name, cfn_metadata_url=cfn_url)
+    cfn_url = (occ.get("cfn") or {}).get("metadata_url") or runtime.public_url
+    # Heat's `cfn-metadata-server` is the CFN server's root, without `/v1/`: cfntools takes the
+    # port from after its last ':' and os-collect-config's cfn collector appends `/v1/` itself.
+    cfn_root = re.sub(r"/v1/?$", "", cfn_url.rstrip("/"))
+    return build(fmt, user_data, metadata, server_name, cfn_metadata_url=cfn_root)
 
 
 def _load_config(runtime, config_id: str) -> str | None:

@@ -46,6 +46,13 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
         from metadata_server import collect_api
         app.register_blueprint(guest_bp.blueprint)
         app.register_blueprint(collect_api.blueprint)
+        # POLL_SERVER_HEAT / HEAT_SIGNAL: Keystone v3 for guests and its two Heat routes (on the
+        # main listener the orchestration signal route, registered above, takes precedence).
+        from metadata_server import keystone_api
+        app.register_blueprint(keystone_api.identity_blueprint)
+        app.register_blueprint(keystone_api.heat_blueprint)
+        from metadata_server import cfn_api  # POLL_SERVER_CFN: Heat's CFN API at /v1/
+        app.register_blueprint(cfn_api.blueprint)
         app.register_blueprint(openapi_api.guest_blueprint)
     return app
 

@@ -29,6 +29,7 @@ from metadata_server.errors import envelope
 SIGNAL_ENDPOINTS = frozenset({
     "guest.deployment_signal", "guest.handle_signal", "guest.presigned_handle_signal",
     "orchestration.orchestration_resources.signal_resource",
+    "guest_heat.resource_signal",  # HEAT_SIGNAL with a guest Keystone token (keystone_api)
 })
 TEMPLATE_ENDPOINTS = frozenset({
     "orchestration.create_stack", "orchestration.preview_create", "orchestration.update_stack",
@@ -147,7 +148,11 @@ def _check_failures(config: Config) -> None:
 
 
 def _check_budget(config: Config) -> None:
-    if request.path.startswith(API_PREFIXES):
+    # A guest Keystone token (engine/keystone.py, "hgk_...") on a /v1 route is a guest's request.
+    guest_token = request.headers.get("X-Auth-Token", "").strip().startswith("hgk_")
+    # `/v1/` itself is the CFN API (metadata_server/cfn_api.py), which guests call.
+    cfn = request.path in ("/v1", "/v1/")
+    if request.path.startswith(API_PREFIXES) and not guest_token and not cfn:
         kind, rate, burst, names = "orchestration API", config.api_rate, config.api_burst, "api_rate, api_burst"
     else:
         kind, rate, burst, names = "guest", config.guest_rate, config.guest_burst, "guest_rate, guest_burst"

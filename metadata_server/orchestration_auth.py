@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from engine import audit, identity
+from engine import audit, identity, keystone
 from engine.errors import Forbidden, Unauthorized
+from metadata_server import keystone_api
 from metadata_server.requests_ import service
 
 # Blueprints whose routes need a token, and the project-scoped ones among them.
@@ -26,6 +27,10 @@ READ_ONLY_ENDPOINTS = {
 }
 # Endpoints that need the admin role in the project (issuing a server's credentials).
 ADMIN_ENDPOINTS = {"servers.bootstrap"}
+# The two orchestration routes a guest Keystone token may call: POLL_SERVER_HEAT's resource
+# metadata and HEAT_SIGNAL's resource signal (engine/keystone.py decides whose).
+GUEST_TOKEN_ENDPOINTS = {"orchestration.orchestration_resources.resource_metadata": "metadata",
+                         "orchestration.orchestration_resources.signal_resource": "signal"}
 
 
 def presented_token() -> str | None:
@@ -50,6 +55,8 @@ def check_request() -> None:
         return
     runtime = service().runtime
     presented = presented_token()
+    if presented and presented.startswith(keystone.TOKEN_PREFIX):
+        return _guest_token_request()
     now = runtime.now()
     try:
         with runtime.store.session() as session:
@@ -69,6 +76,20 @@ def check_request() -> None:
         _audit("auth.forbidden", f"token:{principal.token_id}", error, user=principal.user_name)
         raise
     g.principal = principal
+
+
+def _guest_token_request():
+    """A guest Keystone token (engine/keystone.py) reaches two orchestration routes, a server
+    resource's metadata and a deployment resource's signal, answered here as on the guest
+    listener (keystone_api); any other route is refused."""
+    route = GUEST_TOKEN_ENDPOINTS.get(request.endpoint)
+    if route is not None:
+        args = request.view_args or {}
+        answer = keystone_api.answer_signal if route == "signal" else keystone_api.answer_metadata
+        return answer(args["project"], args["name"], str(args["uuid"]), args["resource"])
+    error = Forbidden(keystone.WRONG_TARGET)
+    _audit("auth.forbidden", "guest keystone token", error)
+    raise error
 
 
 def _audit(action: str, actor: str, error: Exception, **detail) -> None:

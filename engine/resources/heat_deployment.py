@@ -1,6 +1,7 @@
 """OS::Heat::SoftwareDeployment: applies a config to a server for each listed action and waits for the server's signal."""
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -164,12 +165,12 @@ class SoftwareDeployment(Resource):
             data = self._outputs_data(source)
             principal = None
             if transport in software.CREDENTIAL_TRANSPORTS:
-                principal, data["principal"] = self._principal(session, deployment_id, now)
+                principal, data["principal"] = self._principal(session, deployment_id, now, transport)
             signal_url = None
             if transport != "NO_SIGNAL":
                 signal_url = credentials.presign(
                     runtime.keyring, runtime.public_url, software.SIGNAL_VERBS[transport],
-                    software.signal_path(entry_id), int(now.timestamp()) + runtime.config.presigned_url_ttl)
+                    software.signal_path(entry_id), int(now.replace(tzinfo=dt.timezone.utc).timestamp()) + runtime.config.presigned_url_ttl)
             base = software.deploy_inputs(
                 server_id=server.id, action=action, stack_name=self.state.stack_name,
                 stack_id=self.state.stack_id, resource_name=self.state.name, transport=transport,
@@ -239,9 +240,14 @@ class SoftwareDeployment(Resource):
     def _physical_name(self, deployment_id: str) -> str:
         return f"{self.state.stack_name}-{self.state.name}-{deployment_id[:12]}"
 
-    def _principal(self, session, deployment_id: str, now) -> tuple[software.SignalPrincipal, str]:
+    def _principal(self, session, deployment_id: str, now,
+                   transport: str = "HEAT_SIGNAL") -> tuple[software.SignalPrincipal, str]:
         """The deployment's own guest credential, made on first use and kept encrypted in the
-        resource data so that later actions hand the same one out (Heat keeps its stack user)."""
+        resource data so that later actions hand the same one out (Heat keeps its stack user).
+
+        HEAT_SIGNAL presents it to Hearth's guest Keystone (engine/keystone.py): `auth_url` is
+        that Keystone and `user_id` the credential's id. ZAQAR_SIGNAL keeps the guest API root
+        and the deployment id (it signals through its URL)."""
         keyring = self.runtime.keyring
         sealed = self.state.data.get("principal")
         if sealed:
@@ -252,8 +258,13 @@ class SoftwareDeployment(Resource):
                                        ttl_seconds=self.runtime.config.credential_ttl)
             sealed = keyring.encrypt(secret)
         name = self._physical_name(deployment_id)
+        auth_url, user_id = f"{self.runtime.public_url}/guest/v1", deployment_id
+        if transport == "HEAT_SIGNAL":
+            from engine import keystone
+            session.flush()  # a credential issued just now is found by its hash
+            auth_url, user_id = keystone.auth_url(self.runtime), keystone.credential_id(session, secret)
         return software.SignalPrincipal(
-            auth_url=f"{self.runtime.public_url}/guest/v1", username=name, user_id=deployment_id,
+            auth_url=auth_url, username=name, user_id=user_id,
             password=secret, project_id=self.state.project, queue_id=name), sealed
 
     def _replace_on_change(self) -> None:

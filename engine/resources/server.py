@@ -10,7 +10,7 @@ import uuid
 
 from sqlalchemy import update
 
-from engine import collect, credentials, software, userdata
+from engine import collect, credentials, ec2, keystone, software, userdata
 from engine.compute.base import ServerSpec
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
@@ -19,6 +19,9 @@ from engine.store.models import Server as ServerRow
 TRANSPORTS = ("POLL_SERVER_CFN", "POLL_SERVER_HEAT", "POLL_TEMP_URL", "ZAQAR_MESSAGE")
 # The os-collect-config subsections a transport may own: Heat nulls the others' keys.
 TRANSPORT_SECTIONS = ("cfn", "heat", "zaqar", "request")
+# The subsection each metadata transport owns.
+TRANSPORT_OWNS = {"POLL_TEMP_URL": "request", "POLL_SERVER_CFN": "cfn", "POLL_SERVER_HEAT": "heat",
+                  "ZAQAR_MESSAGE": "zaqar"}
 ADDRESS = "127.0.0.1"
 
 
@@ -40,7 +43,9 @@ class Server(Resource):
 
     With `software_config_transport: POLL_TEMP_URL` the `os-collect-config` section (and the
     `os_collect_config` attribute) names a signed collect URL for os-collect-config's `request`
-    collector (see docs/guest-api.md)."""
+    collector (see docs/guest-api.md). With POLL_SERVER_CFN (the default) it holds Heat's `cfn`
+    subsection: an EC2 key pair that reads only this server's metadata through the CFN API at
+    `/v1/` (engine/ec2.py), for os-collect-config's `cfn` collector and heat-cfntools."""
 
     type_name = "OS::Nova::Server"
     driver_name: str | None = None  # None: the installation's configured driver
@@ -105,6 +110,7 @@ class Server(Resource):
             session.add(ServerRow(id=server_id, name=name, stack_id=self.state.stack_id,
                                   resource_name=self.state.name, project=self.state.project,
                                   driver=driver.name, metadata_doc=doc, created_at=now))
+            self._issue_pending(session)  # a transport's key pair, in this unit of work
             secret = None
             if driver.waits_for_contact:
                 secret = credentials.issue(session, kind="server", subject_id=server_id,
@@ -146,26 +152,48 @@ class Server(Resource):
     def _transport_section(self, server_id: str, occ: dict, now: dt.datetime, floor: int = 0) -> dict:
         """The `os-collect-config` section for the chosen transport, as Heat writes it.
 
-        Only POLL_TEMP_URL is served so far (engine/collect.py): it gets `request.metadata_url`
-        (a signed URL) and Heat's collector list. Any other transport leaves the section as
-        Hearth's agent needs it, with a former `request` subsection's keys set to null so a
-        stale URL is dropped (and no longer served)."""
+        A served transport (SECTION_BUILDERS) owns one subsection (`request`, `cfn`, `heat`),
+        filled by its builder, and gets Heat's collector list; every other transport
+        subsection has its keys set to null, as Heat does, so a stale boot-time transport is
+        dropped (and no longer served). A transport not served leaves only Hearth's own
+        `hearth` collector."""
         occ = dict(occ)
-        if self.properties.get("software_config_transport") != "POLL_TEMP_URL":
-            if isinstance(occ.get("request"), dict):
-                occ["request"] = {key: None for key in occ["request"]}
-            if "request" in (occ.get("collectors") or []):
+        transport = self.properties.get("software_config_transport")
+        owned = TRANSPORT_OWNS.get(transport) if transport in SECTION_BUILDERS else None
+        for section in TRANSPORT_SECTIONS:
+            if section != owned and isinstance(occ.get(section), dict):
+                occ[section] = {key: None for key in occ[section]}
+        if owned is None:
+            if set(occ.get("collectors") or []) & set(TRANSPORT_SECTIONS):
                 occ["collectors"] = ["hearth"]
             return occ
-        for section in TRANSPORT_SECTIONS:
-            if isinstance(occ.get(section), dict) and section != "request":
-                occ[section] = {key: None for key in occ[section]}
-        current = (occ.get("request") or {}).get("metadata_url")
-        if not current:  # keep a live URL across updates: the guest has it configured
-            url = collect.collect_url(self.runtime, server_id, now, after=floor)
-            occ["request"] = collect.request_section(url)
-        occ["collectors"] = [*self.boot_collectors, "request", "local"]
+        current = occ.get(owned) if isinstance(occ.get(owned), dict) else {}
+        occ[owned] = SECTION_BUILDERS[transport](self, server_id, current, now, floor)
+        occ["collectors"] = [*self.boot_collectors, owned, "local"]
         return occ
+
+    def _request_section(self, server_id: str, current: dict, now: dt.datetime, floor: int) -> dict:
+        """POLL_TEMP_URL: a signed collect URL (engine/collect.py). A live URL is kept across
+        updates: the guest has it configured."""
+        if current.get("metadata_url"):
+            return current
+        return collect.request_section(collect.collect_url(self.runtime, server_id, now, after=floor))
+
+    def _cfn_section(self, server_id: str, current: dict, now: dt.datetime, floor: int) -> dict:
+        """POLL_SERVER_CFN: Heat's `cfn` subsection with an EC2 key pair for this server only
+        (engine/ec2.py). A live key is kept across updates: the guest has it configured."""
+        return ec2.cfn_section(self, server_id, current, now)
+
+    def _heat_section(self, server_id: str, current: dict, now: dt.datetime, floor: int) -> dict:
+        """POLL_SERVER_HEAT: Heat's `heat` subsection, a Keystone v3 user (a `server-heat`
+        credential of this server) for os-collect-config's `heat` collector (engine/keystone.py)."""
+        return keystone.heat_section(self, server_id, current, now)
+
+    def _issue_pending(self, session) -> None:
+        """Add the credential rows section builders queued (they run outside, or before, the
+        session that stores the server's metadata)."""
+        for issue in self.__dict__.pop("_pending_issues", []):
+            issue(session)
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
@@ -211,6 +239,7 @@ class Server(Resource):
             new = {**(self.state.metadata or {}), "deployments": doc.get("deployments", []),
                    "os-collect-config": software.seal_section(self.runtime.keyring, occ)}
             row.metadata_doc = new
+            self._issue_pending(session)
             published = (row.metadata_version, software.open_document(self.runtime.keyring, new))
             name, occ = row.name, new.get("os-collect-config")
         self.runtime.publish_server(server_id, published)
@@ -255,3 +284,10 @@ class DeployedServer(Server):
     }
     attributes_schema = {"name": "server name", "os_collect_config": "the os-collect-config section",
                          "networks": "IP addresses by network name"}
+
+
+# The transports served, each with the builder of its subsection:
+# builder(server resource, server id, current subsection, now, floor) -> subsection.
+SECTION_BUILDERS = {"POLL_TEMP_URL": Server._request_section,
+                    "POLL_SERVER_CFN": Server._cfn_section,
+                    "POLL_SERVER_HEAT": Server._heat_section}

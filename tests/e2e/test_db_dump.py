@@ -1,6 +1,7 @@
 """End to end: after a full stack (a real server on 127.0.0.1, a real agent process and the real
 script hook; a hidden parameter flowing into a deployment input, a hidden input, a wait
-condition handle signalled with its token, HEAT_SIGNAL and its deploy_password), a dump of the
+condition handle signalled with its token, HEAT_SIGNAL and its deploy_password, the
+POLL_SERVER_CFN secret key and the POLL_SERVER_HEAT password of two more servers), a dump of the
 whole database (SQLite's iterdump; PostgreSQL's pg_dump) holds none of the secrets in clear."""
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ resources:
     type: OS::Nova::Server
     properties: {image: any, flavor: any, user_data_format: SOFTWARE_CONFIG,
                  software_config_transport: POLL_TEMP_URL}
+  cfn_server:
+    type: OS::Heat::DeployedServer
+    properties: {software_config_transport: POLL_SERVER_CFN}
+  heat_server:
+    type: OS::Heat::DeployedServer
+    properties: {software_config_transport: POLL_SERVER_HEAT}
   deploy:
     type: OS::Heat::SoftwareDeployment
     properties:
@@ -59,6 +66,8 @@ outputs:
   result: {value: {get_attr: [deploy, result]}}
   alarm: {value: {get_attr: [handle, signal]}}
   occ: {value: {get_attr: [server, os_collect_config]}}
+  cfn_occ: {value: {get_attr: [cfn_server, os_collect_config]}}
+  heat_occ: {value: {get_attr: [heat_server, os_collect_config]}}
 """
 
 def dump_sqlite(url: str) -> dict[str, str]:
@@ -131,7 +140,8 @@ def test_a_database_dump_after_a_full_stack_holds_no_secret_in_clear(hearth_on):
         "hidden parameter db_password": db_password,
         "hidden parameter api_secret": api_secret,
         "deploy_password": inputs["deploy_password"],
-        "deploy signal signature": parse_qs(urlparse(inputs["deploy_signal_id"]).query)["signature"][0],
+        "cfn secret access key": outputs["cfn_occ"]["cfn"]["secret_access_key"],
+        "heat collector password": outputs["heat_occ"]["heat"]["password"],
         "handle token": handle_token,
         "handle alarm_url signature": parse_qs(urlparse(outputs["alarm"]["alarm_url"]).query)["signature"][0],
         "server credential": server_credential,

@@ -76,3 +76,50 @@ def test_guests_off_the_main_listener_need_a_listener_of_their_own(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "HOST:PORT" in bad.stderr
     assert not (tmp_path / "hearth.db").exists()  # refused before anything was made
+
+
+STOCK_TRANSPORTS = """
+heat_template_version: 2018-08-31
+resources:
+  cfn_server: {type: OS::Heat::DeployedServer, properties: {software_config_transport: POLL_SERVER_CFN}}
+  heat_server: {type: OS::Heat::DeployedServer, properties: {software_config_transport: POLL_SERVER_HEAT}}
+outputs:
+  cfn: {value: {get_attr: [cfn_server, os_collect_config, cfn]}}
+  heat: {value: {get_attr: [heat_server, os_collect_config, heat]}}
+"""
+
+
+def test_the_stock_transports_are_served_on_the_guest_listener(split_server):
+    # os-collect-config's cfn and heat collectors reach the guest listener alone: the sections
+    # name it, and its CFN API, Keystone and resource-metadata call answer there.
+    server, guest_url, _ = split_server
+    body = {"stack_name": "stock", "template": STOCK_TRANSPORTS}
+    created = requests.post(f"{server.url}/v1/admin/stacks", json=body, headers=AUTH, timeout=30)
+    assert created.status_code == 201, created.text
+    stack = wait_for(lambda: (lambda s: s if s["stack_status"] != "CREATE_IN_PROGRESS" else None)(
+        server.stack("stock")), 60, 0.1, "the stack to settle")
+    assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
+    outputs = {o["output_key"]: o.get("output_value") for o in stack["outputs"]}
+    cfn, heat = outputs["cfn"], outputs["heat"]
+    assert cfn["metadata_url"] == f"{guest_url}/v1/"
+    assert heat["auth_url"] == f"{guest_url}/identity/v3"
+
+    unsigned = requests.get(cfn["metadata_url"], params={"Action": "DescribeStackResource"}, timeout=10)
+    assert unsigned.status_code == 403 and "AccessDenied" in unsigned.text  # served, and refused
+    assert requests.get(heat["auth_url"], timeout=10).json()["version"]["id"].startswith("v3")
+    login = {"auth": {"identity": {"methods": ["password"], "password": {
+        "user": {"id": heat["user_id"], "password": heat["password"]}}},
+        "scope": {"project": {"id": heat["project_id"]}}}}
+    token = requests.post(f"{heat['auth_url']}/auth/tokens", json=login, timeout=10)
+    assert token.status_code == 201, token.text
+    [orchestration] = [s for s in token.json()["token"]["catalog"] if s["type"] == "orchestration"]
+    endpoint = next(e["url"] for e in orchestration["endpoints"] if e["interface"] == "public")
+    assert endpoint == f"{guest_url}/v1/{heat['project_id']}"
+    metadata = requests.get(f"{endpoint}/stacks/{heat['stack_id']}/resources/{heat['resource_name']}/metadata",
+                            headers={"X-Auth-Token": token.headers["X-Subject-Token"]}, timeout=10)
+    assert metadata.status_code == 200, metadata.text
+    assert metadata.json()["metadata"]["os-collect-config"]["collectors"] == ["heat", "local"]
+    # The token reaches nothing else, here or on the main listener.
+    other = requests.get(f"{server.url}/v1/admin/stacks",
+                         headers={"X-Auth-Token": token.headers["X-Subject-Token"]}, timeout=10)
+    assert other.status_code in (401, 403)

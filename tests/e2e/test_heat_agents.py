@@ -21,7 +21,7 @@ import pytest
 from tests import peers
 from tests.support import ROOT, start_server, stop_server, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.peers]
 
 HOOK_FILES = {"script": "heat-config-script/install.d/hook-script.py",
               "json-file": "heat-config-json-file/install.d/hook-json-file.py"}

@@ -44,8 +44,12 @@ def entry_for(service, stack_id, action, server="server", exclude=()):
 
 
 def signal(service, entry, body):
-    """Send the hook's JSON to deploy_signal_id with deploy_signal_verb, as the agent does."""
+    """Send the hook's JSON to deploy_signal_id with deploy_signal_verb, as heat-config-notify
+    does; a HEAT_SIGNAL entry (no URL, as in Heat) signals with its deployment's credential."""
     inputs = values(entry)
+    if "deploy_signal_id" not in inputs:
+        return service.guest.signal_deployment(GuestAuth(bearer=inputs["deploy_password"]),
+                                               entry["id"], body)
     query = parse_qs(urlparse(inputs["deploy_signal_id"]).query)
     auth = GuestAuth(method=inputs["deploy_signal_verb"], expires=query["expires"][0],
                      signature=query["signature"][0])

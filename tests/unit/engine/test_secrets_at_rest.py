@@ -151,7 +151,7 @@ def test_secret_inputs_are_stored_sealed_and_reach_the_agent_in_clear(service):
         deployment = session.scalars(select(Deployment)).one()
         stored_inputs = {i["name"]: i["value"] for i in derived.body["inputs"]}
         input_values = dict(deployment.input_values)
-    secret = ("password", "api_key", "notify", "deploy_password", "deploy_signal_id")
+    secret = ("password", "api_key", "notify", "deploy_password")  # HEAT_SIGNAL: no signal URL
     assert all(is_encrypted(stored_inputs[name]) for name in secret), stored_inputs
     assert stored_inputs["colour"] == "blue" and stored_inputs["deploy_action"] == "CREATE"
     assert is_encrypted(input_values["password"]) and is_encrypted(input_values["notify"])
@@ -163,7 +163,7 @@ def test_secret_inputs_are_stored_sealed_and_reach_the_agent_in_clear(service):
     served = software.open_document(service.runtime.keyring, stored)["deployments"][0]
     clear = values(served)
     assert clear["password"] == PASSWORD and clear["api_key"] == HIDDEN_DEFAULT
-    assert "signature=" in clear["deploy_signal_id"] and clear["deploy_password"].startswith("hgd_")
+    assert "deploy_signal_id" not in clear and clear["deploy_password"].startswith("hgd_")
     assert "X-Auth-Token: hgh_" in clear["notify"]
     signal(service, served, {"deploy_status_code": 0})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"

@@ -74,7 +74,8 @@ def test_each_transport_gives_heats_inputs_in_heats_order_then_hearths_signal_ur
     cases = {
         "CFN_SIGNAL": (BASE + ["deploy_signal_id", "deploy_signal_verb"], "POST"),
         "TEMP_URL_SIGNAL": (BASE + ["deploy_signal_id", "deploy_signal_verb"], "PUT"),
-        "HEAT_SIGNAL": (BASE + CREDENTIALS + ["deploy_signal_id", "deploy_signal_verb"], "POST"),
+        # Exactly Heat's: no signal URL, so heat-config-notify uses Keystone (engine/keystone.py).
+        "HEAT_SIGNAL": (BASE + CREDENTIALS, None),
         "ZAQAR_SIGNAL": (BASE + CREDENTIALS + ["deploy_queue_id", "deploy_signal_id", "deploy_signal_verb"], "POST"),
         "NO_SIGNAL": (BASE, None),
     }

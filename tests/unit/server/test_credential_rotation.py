@@ -190,3 +190,25 @@ def test_refusals_and_issues_are_audited_without_secrets(rig):
     record = rig.events("auth.failed")[0]
     assert record["actor"] == "anonymous" and record["detail"]["operation"] == "credential rotation"
     assert forged not in str(record) and record["remote_addr"] == "127.0.0.1"
+
+
+HEAT_TRANSPORT = """
+heat_template_version: 2018-08-31
+resources:
+  server: {type: OS::Heat::DeployedServer, properties: {software_config_transport: POLL_SERVER_HEAT}}
+outputs:
+  occ: {value: {get_attr: [server, os_collect_config]}}
+"""
+
+
+def test_a_credential_written_into_a_stock_clients_config_does_not_rotate(rig):
+    # The POLL_SERVER_HEAT password sits in os-collect-config's config, which only Hearth
+    # rewrites: a rotation by the guest would cut the collector off, so it is refused.
+    rig.hearth.create_stack("stock", HEAT_TRANSPORT)
+    stack = rig.hearth.wait_stack("stock", ("CREATE_COMPLETE",))
+    heat = rig.hearth.service.show_output("admin", stack["id"], "occ")["output_value"]["heat"]
+    refused = rig.rotate(heat["password"])
+    assert refused.status_code == 403, refused.text
+    assert "does not rotate" in refused.json()["error"]["message"]
+    assert heat["password"] not in refused.text
+    assert rig.events("auth.failed")[0]["actor"] == heat["user_id"]

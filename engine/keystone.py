@@ -1,0 +1,321 @@
+"""A minimal Keystone v3 for guest principals: what POLL_SERVER_HEAT and HEAT_SIGNAL clients need.
+
+os-collect-config's `heat` collector and heat-agents' `heat-config-notify` authenticate with
+Keystone v3 password auth (user id, password, project id), take the `orchestration` endpoint
+from the token's catalog and call exactly one Heat route each: a server resource's metadata,
+or a deployment resource's signal. Hearth answers them for its own guest principals only:
+
+- a **user** is a guest credential (engine/credentials.py): the user id is the credential id,
+  the password its secret (checked by its hash). Two kinds log in: `server-heat` (a server's
+  POLL_SERVER_HEAT principal, named in its `os-collect-config.heat.user_id`) and `deployment`
+  (a HEAT_SIGNAL deployment's own principal);
+- a **token** is stateless: the credential's secret, id, project and expiry sealed with the
+  installation keyring (`hgk_<fernet>`), valid for TOKEN_TTL. Every use opens it and checks
+  the credential again, so a revoked credential (server deleted, transport switched away,
+  deployment deleted) stops its tokens at once. No table is added;
+- a token reaches the metadata of its own server (`server-heat`) or the signal of its own
+  deployment (`deployment`), and nothing else.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.fernet import InvalidToken
+from sqlalchemy import select
+
+from engine import audit, credentials, software
+from engine.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from engine.guest import GuestAuth, GuestService
+from engine.runtime import Runtime
+from engine.store.crypto import ENCRYPTED, hash_secret, new_secret
+from engine.store.models import Credential, Deployment, Server, Stack
+
+TOKEN_TTL = 3600  # seconds a guest Keystone token lives (Keystone's default is one hour)
+TOKEN_PREFIX = "hgk_"
+ROLE = "heat_stack_user"
+REGION = "RegionOne"
+DOMAIN = {"id": "default", "name": "Default"}
+# The credential kinds that may log in, and what each reaches.
+SERVER_KIND = "server-heat"
+DEPLOYMENT_KIND = "deployment"
+LOGIN_KINDS = (SERVER_KIND, DEPLOYMENT_KIND)
+VERSION_ID = "v3.14"
+MEDIA_TYPES = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
+BAD_LOGIN = ("The request you have made requires authentication: the user id or password is wrong, "
+             "or the guest credential was revoked (use the user_id and password from the server's "
+             "current os-collect-config `heat` section or the deployment's deploy_* inputs)")
+BAD_TOKEN = ("the token is unknown, expired or no longer valid (its guest credential was revoked): "
+             "get a new one with POST /identity/v3/auth/tokens")
+WRONG_TARGET = ("a guest token reaches only its own server's resource metadata (POLL_SERVER_HEAT) "
+                "or its own deployment's signal (HEAT_SIGNAL); this request is for something else")
+
+
+def auth_url(runtime: Runtime) -> str:
+    """What guests are given as `auth_url` / `deploy_auth_url`."""
+    return f"{runtime.public_url}/identity/v3"
+
+
+def version_document(base_url: str) -> dict:
+    return {"id": VERSION_ID, "status": "stable", "updated": "2019-01-22T00:00:00Z",
+            "links": [{"rel": "self", "href": f"{base_url}/identity/v3/"}],
+            "media-types": MEDIA_TYPES}
+
+
+def credential_id(session, secret: str) -> str | None:
+    """The id (Keystone user id) of the credential whose secret is `secret`."""
+    return session.scalar(select(Credential.id).where(Credential.secret_hash == hash_secret(secret)))
+
+
+@dataclass(frozen=True)
+class GuestToken:
+    """An opened token: the credential it stands for and when it expires."""
+
+    secret: str
+    credential_id: str
+    project: str
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
+class KeystoneService:
+    """Keystone's auth/tokens for guest credentials, and the two Heat calls a token may make."""
+
+    def __init__(self, runtime: Runtime, guest: GuestService):
+        self.runtime = runtime
+        self.guest = guest
+
+    # Tokens ---------------------------------------------------------------------------------
+    def issue_token(self, body: Any, remote_addr: str | None = None) -> tuple[str, dict]:
+        """Password auth by user id, scoped to a project by id: (token, token body)."""
+        runtime, now = self.runtime, self.runtime.now()
+        user_id = None
+        try:
+            user_id, password, project_id = _password_request(body)
+            with runtime.store.session() as session:
+                row = session.scalar(select(Credential).where(
+                    Credential.secret_hash == hash_secret(password))) if password else None
+                if row is None or row.id != user_id:
+                    raise credentials.refusal(Unauthorized, BAD_LOGIN)
+                if row.revoked_at is not None or row.expires_at <= now or row.kind not in LOGIN_KINDS:
+                    raise credentials.refusal(Unauthorized, BAD_LOGIN, row.id)
+                project = self._project_of(session, row)
+                if project_id != project:
+                    raise credentials.refusal(Unauthorized, "the guest user has no role on that project: "
+                                              f"scope the token to project id '{project}' "
+                                              "(the project_id you were given)", row.id)
+                expires = min(now + dt.timedelta(seconds=TOKEN_TTL), row.expires_at)
+                token = self._seal(password, row.id, project, now, expires)
+                answer = self._token_body(row, project, now, expires)
+                audit.record(session, action="keystone.token", actor=row.id, subject=row.subject_id,
+                             detail={"kind": row.kind, "expires_at": software.iso(expires)}, now=now)
+        except Unauthorized as error:
+            self._audit_refusal(error, "token", user_id, remote_addr)
+            raise
+        return token, answer
+
+    def validate_token(self, token: str | None, subject: str | None,
+                       remote_addr: str | None = None) -> dict:
+        """Keystone's GET auth/tokens: the body of `subject` when both tokens are live."""
+        with self._refusals(None, "token validation", remote_addr):
+            self.open_token(token)
+            opened = self.open_token(subject)
+            with self.runtime.store.session() as session:
+                row = session.get(Credential, opened.credential_id)
+                return self._token_body(row, opened.project, opened.issued_at, opened.expires_at)
+
+    def open_token(self, token: str | None) -> GuestToken:
+        """The live token's contents, or Unauthorized (one message for every cause)."""
+        if not token or not token.startswith(TOKEN_PREFIX):
+            raise credentials.refusal(Unauthorized, BAD_TOKEN)
+        try:
+            claims = json.loads(self.runtime.keyring.decrypt({ENCRYPTED: token[len(TOKEN_PREFIX):]}))
+        except (InvalidToken, ValueError, TypeError):
+            raise credentials.refusal(Unauthorized, BAD_TOKEN) from None
+        opened = GuestToken(secret=claims["s"], credential_id=claims["c"], project=claims["p"],
+                            issued_at=dt.datetime.fromtimestamp(claims["i"], dt.timezone.utc).replace(tzinfo=None),
+                            expires_at=dt.datetime.fromtimestamp(claims["e"], dt.timezone.utc).replace(tzinfo=None))
+        if opened.expires_at <= self.runtime.now():
+            raise credentials.refusal(Unauthorized, BAD_TOKEN, opened.credential_id)
+        return opened
+
+    @staticmethod
+    def is_guest_token(token: str | None) -> bool:
+        return bool(token) and token.startswith(TOKEN_PREFIX)
+
+    def _seal(self, secret: str, credential_id_: str, project: str, now: dt.datetime,
+              expires: dt.datetime) -> str:
+        claims = {"s": secret, "c": credential_id_, "p": project,
+                  "i": int(now.replace(tzinfo=dt.timezone.utc).timestamp()),
+                  "e": int(expires.replace(tzinfo=dt.timezone.utc).timestamp())}
+        return TOKEN_PREFIX + self.runtime.keyring.encrypt(json.dumps(claims))[ENCRYPTED]
+
+    def _project_of(self, session, row: Credential) -> str | None:
+        stack = session.get(Stack, row.stack_id) if row.stack_id else None
+        if stack is not None:
+            return stack.project
+        owner = session.get(Server, row.subject_id) if row.kind == SERVER_KIND else \
+            session.get(Deployment, row.subject_id)
+        return owner.project if owner is not None else None
+
+    def _token_body(self, row: Credential, project: str, issued: dt.datetime, expires: dt.datetime) -> dict:
+        endpoint = f"{self.runtime.public_url}/v1/{project}"
+        endpoints = [{"id": hashlib.sha256(f"{interface}:{endpoint}".encode()).hexdigest()[:32],
+                      "interface": interface, "region": REGION, "region_id": REGION, "url": endpoint}
+                     for interface in ("public", "internal", "admin")]
+        audit_id = hashlib.sha256(f"{row.id}:{issued.isoformat()}".encode()).hexdigest()[:22]
+        return {"token": {
+            "methods": ["password"],
+            "user": {"id": row.id, "name": row.id, "domain": DOMAIN, "password_expires_at": None},
+            "project": {"id": project, "name": project, "domain": DOMAIN},
+            "roles": [{"id": hashlib.sha256(ROLE.encode()).hexdigest()[:32], "name": ROLE}],
+            "is_domain": False, "audit_ids": [audit_id],
+            "issued_at": _iso(issued), "expires_at": _iso(expires),
+            "catalog": [{"type": "orchestration", "name": "heat", "id": "orchestration",
+                         "endpoints": endpoints}],
+        }}
+
+    # The two Heat calls ---------------------------------------------------------------------
+    def resource_metadata(self, token: str | None, project: str, stack_name: str, stack_id: str,
+                          resource: str, remote_addr: str | None = None) -> dict:
+        """The server's whole metadata document, opened, for its own POLL_SERVER_HEAT token."""
+        runtime, now = self.runtime, self.runtime.now()
+        first_contact = None
+        with self._refusals(None, "resource metadata", remote_addr):
+            opened = self.open_token(token)
+            with runtime.store.session() as session:
+                row = credentials.authenticate(session, opened.secret, now)
+                server = session.get(Server, row.subject_id) if row.kind == SERVER_KIND else None
+                if server is None or server.deleted_at is not None or opened.project != project:
+                    raise credentials.refusal(Forbidden, WRONG_TARGET, row.id)
+                # Only the principal named in the server's current `heat` section: switching
+                # the transport away (which nulls that section) ends it.
+                occ = software.open_section(runtime.keyring,
+                                            (server.metadata_doc or {}).get("os-collect-config") or {})
+                named = (occ.get("heat") or {}).get("user_id") if isinstance(occ, dict) else None
+                if named != row.id:
+                    raise credentials.refusal(Forbidden, "this server no longer polls through "
+                                              "POLL_SERVER_HEAT with this user: use the server's current "
+                                              "os-collect-config section", row.id)
+                self._require_resource(session, server.stack_id, server.resource_name, project,
+                                       stack_name, stack_id, resource, row.id)
+                if server.first_contact_at is None:
+                    server.first_contact_at = now
+                    first_contact = (server.stack_id, server.resource_name)
+                doc = software.open_document(runtime.keyring, server.metadata_doc)
+        if first_contact:
+            runtime.wake(*first_contact)
+        return doc
+
+    def signal(self, token: str | None, project: str, stack_name: str, stack_id: str, resource: str,
+               body: Any, remote_addr: str | None = None) -> dict:
+        """A deployment's HEAT_SIGNAL: the same as its guest signal, for its own token."""
+        runtime, now = self.runtime, self.runtime.now()
+        with self._refusals(None, "resource signal", remote_addr):
+            opened = self.open_token(token)
+            with runtime.store.session() as session:
+                row = credentials.authenticate(session, opened.secret, now)
+                deployment = session.get(Deployment, row.subject_id) if row.kind == DEPLOYMENT_KIND else None
+                if deployment is None or opened.project != project:
+                    raise credentials.refusal(Forbidden, WRONG_TARGET, row.id)
+                self._require_resource(session, deployment.stack_id, deployment.resource_name, project,
+                                       stack_name, stack_id, resource, row.id)
+                entry_id = deployment.config_id
+        if not entry_id:
+            raise NotFound(f"deployment resource '{resource}' has nothing to signal")
+        return self.guest.signal_deployment(GuestAuth(bearer=opened.secret, remote_addr=remote_addr),
+                                            entry_id, body)
+
+    @staticmethod
+    def _require_resource(session, owner_stack: str | None, owner_resource: str | None, project: str,
+                          stack_name: str, stack_id: str, resource: str, actor: str) -> None:
+        stack = session.get(Stack, owner_stack) if owner_stack else None
+        if (stack is None or stack.project != project or stack_id not in (stack.id, stack.name)
+                or stack_name != stack.name or resource != owner_resource):
+            raise credentials.refusal(Forbidden, WRONG_TARGET, actor)
+
+    # Audit ----------------------------------------------------------------------------------
+    def _refusals(self, subject, what, remote_addr):
+        auth = GuestAuth(bearer="token", remote_addr=remote_addr)
+        return self.guest._refusals_audited(auth, f"keystone {what}", subject)
+
+    def _audit_refusal(self, error: Exception, what: str, subject: str | None,
+                       remote_addr: str | None) -> None:
+        with self.runtime.store.session() as session:
+            audit.record(session, action="auth.failed", actor=getattr(error, "actor", "anonymous"),
+                         subject=subject, outcome="denied", remote_addr=remote_addr,
+                         detail={"api": "keystone", "operation": what, "status": error.status,
+                                 "reason": str(error)}, now=self.runtime.now())
+
+
+def _password_request(body: Any) -> tuple[str, str, str]:
+    """(user id, password, project id) from a v3 password auth request, or 400/401 naming what
+    is missing."""
+    auth = body.get("auth") if isinstance(body, dict) else None
+    identity = auth.get("identity") if isinstance(auth, dict) else None
+    if not isinstance(identity, dict) or "password" not in (identity.get("methods") or []):
+        raise InvalidRequest('expected {"auth": {"identity": {"methods": ["password"], "password": '
+                             '{"user": {"id": ..., "password": ...}}}, "scope": {"project": {"id": ...}}}}'
+                             ": only password auth is served here")
+    user = (identity.get("password") or {}).get("user") if isinstance(identity.get("password"), dict) else None
+    if not isinstance(user, dict) or not isinstance(user.get("password"), str):
+        raise InvalidRequest("auth.identity.password.user needs 'id' and 'password'")
+    if not isinstance(user.get("id"), str):
+        raise credentials.refusal(Unauthorized, "log in by user id (the user_id you were given); "
+                                  "user names are not served by Hearth's guest Keystone")
+    scope = auth.get("scope") if isinstance(auth.get("scope"), dict) else {}
+    project = scope.get("project") if isinstance(scope.get("project"), dict) else {}
+    if not isinstance(project.get("id"), str):
+        raise credentials.refusal(Unauthorized, "scope the token to a project by id "
+                                  '({"scope": {"project": {"id": <project_id you were given>}}})')
+    return user["id"], user["password"], project["id"]
+
+
+# The POLL_SERVER_HEAT principal of a server ------------------------------------------------
+
+def heat_section(resource, server_id: str, current: dict, now: dt.datetime) -> dict:
+    """Heat's `os-collect-config.heat` subsection for `resource` (an OS::Nova::Server):
+    `{user_id, password, auth_url, project_id, stack_id: "<name>/<id>", resource_name,
+    region_name}`.
+
+    The user is a `server-heat` credential of this server (revoked with it by
+    credentials.revoke_subject). A live one already in `current` is kept (the guest has it
+    configured). Otherwise a new one is made and its row is queued on the resource
+    (`_pending_issues`) for the caller's unit of work, as Server._issue_pending expects."""
+    runtime, state = resource.runtime, resource.state
+    section = {"auth_url": auth_url(runtime), "project_id": state.project,
+               "stack_id": f"{state.stack_name}/{state.stack_id}", "resource_name": state.name,
+               "region_name": REGION}
+    user_id, password = current.get("user_id"), current.get("password")
+    if user_id and password and _is_live(runtime, user_id, password, server_id, now):
+        return {"user_id": user_id, "password": password, **section}
+    user_id, password = str(uuid.uuid4()), new_secret("hgs_")
+    stack_id, ttl = state.stack_id, runtime.config.credential_ttl
+
+    def issue(session) -> None:
+        row = Credential(id=user_id, kind=SERVER_KIND, subject_id=server_id, stack_id=stack_id,
+                         secret_hash=hash_secret(password), expires_at=now + dt.timedelta(seconds=ttl),
+                         created_at=now)
+        session.add(row)
+        audit.record(session, action="credential.issue", actor=credentials.ENGINE_ACTOR, subject=row.id,
+                     detail={"kind": row.kind, "subject_id": server_id, "stack_id": stack_id,
+                             "expires_at": software.iso(row.expires_at)}, now=now)
+
+    resource.__dict__.setdefault("_pending_issues", []).append(issue)
+    return {"user_id": user_id, "password": password, **section}
+
+
+def _is_live(runtime: Runtime, user_id: str, password: str, server_id: str, now: dt.datetime) -> bool:
+    with runtime.store.session() as session:
+        row = session.get(Credential, user_id)
+        return (row is not None and row.kind == SERVER_KIND and row.subject_id == server_id
+                and row.secret_hash == hash_secret(password) and row.revoked_at is None
+                and row.expires_at > now)
