@@ -1,5 +1,6 @@
 """Stack operations after create: update (and its preview), suspend, resume, check, cancel,
-abandon, marking resources unhealthy and clearing breakpoints.
+abandon, marking resources unhealthy, clearing breakpoints and signalling a wait-condition handle
+or a deployment as a user (Heat's resource-signal call).
 
 Each validates, records the operation's start in one transaction and hands the work to the
 scheduler, as create does. Mixed into engine.service.Service.
@@ -12,19 +13,25 @@ from sqlalchemy import select
 
 from engine import views
 from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.guest import GuestAuth
 from engine.stacks import (
     Definition, begin_rollback, definition_fields, prepare_rows, start_operation,
 )
 from engine.steps import changed_in_place, property_digests
-from engine.store.models import Event, Resource, Stack
+from engine.store.models import Deployment, Event, Resource, Stack
 
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
 HOOK_NAMES = ("pre-create", "pre-update", "pre-delete")
+# Resources a user may signal through Heat's resource-signal call, as a guest would.
+HANDLE_TYPES = ("OS::Heat::WaitConditionHandle", "OS::Heat::UpdateWaitConditionHandle",
+                "AWS::CloudFormation::WaitConditionHandle")
+SIGNALLED_TYPES = HANDLE_TYPES + ("OS::Heat::SoftwareDeployment", "OS::Heat::StructuredDeployment")
 
 
 class Operations:
     # Provided by Service.
     runtime: Any
+    guest: Any
     scheduler: Any
     types: dict
 
@@ -254,12 +261,16 @@ class Operations:
         self.runtime.publish_stack(stack.id)
 
     def signal_resource(self, project: str, stack_id: str, resource: str, body: Any) -> None:
-        """Heat's resource signal; `{"unset_hook": HOOK}` clears a breakpoint."""
+        """Heat's resource signal; `{"unset_hook": HOOK}` clears a breakpoint, any other body
+        signals a wait-condition handle or a deployment (its result, as the hook's JSON)."""
         stack = self._live_stack(project, stack_id)
         with self.runtime.store.session() as session:
             res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
         if res is None:
             raise NotFound(f"stack '{stack.name}' has no resource '{resource}'")
+        if not (isinstance(body, dict) and "unset_hook" in body) and res.type in SIGNALLED_TYPES:
+            self._signal_as_guest(res, body)
+            return
         if not isinstance(body, dict) or "unset_hook" not in body:
             raise InvalidRequest(f"resource '{resource}' ({res.type}) takes no signal through this "
                                  "API; send {\"unset_hook\": \"pre-create\"} to clear a breakpoint")
@@ -269,6 +280,22 @@ class Operations:
         if (res.engine or {}).get("hook") != hook:
             raise InvalidRequest(f"resource '{resource}' is not paused on hook {hook}")
         self.scheduler.unset_hook(stack.id, resource, hook)
+
+    def _signal_as_guest(self, res: Resource, body: Any) -> None:
+        """A handle's or a deployment's signal sent by a user of its project, as Heat takes it
+        through the API: the same rules as the guest's own signal, without a guest credential."""
+        auth = GuestAuth(operator="orchestration API")
+        if not res.physical_id:
+            raise Conflict(f"resource '{res.name}' has not been created yet: nothing to signal")
+        if res.type in HANDLE_TYPES:
+            self.guest.signal_handle(auth, res.physical_id, body, "")
+            return
+        with self.runtime.store.session() as session:
+            row = session.get(Deployment, res.physical_id)
+            entry_id = row.config_id if row is not None else None
+        if entry_id is None:
+            raise Conflict(f"deployment '{res.name}' has no run waiting for a signal")
+        self.guest.signal_deployment(auth, entry_id, body if body is not None else {})
 
     # Shared -------------------------------------------------------------------------------
     def _live_stack(self, project: str, stack_id: str) -> Stack:

@@ -21,15 +21,16 @@ from engine.operations import Operations, parse_tags
 from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
+from engine.software_api import SoftwareApi, masked
 from engine.stacks import Definition, Resolver, apply_conditions, build_environment, prepare_rows
-from engine.store.models import Event, Resource, Stack
+from engine.store.models import Event, Resource, Server, Stack
 from engine.template import merge_environments, parse_template
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 MAX_EVENT_PAGE = 1000
 
 
-class Service(Operations):
+class Service(Operations, SoftwareApi):
     def __init__(self, runtime: Runtime, base_environment=None):
         self.runtime = runtime
         self.types = resource_types()
@@ -403,6 +404,20 @@ class Service(Operations):
                 view["metadata"] = template.resources[name].metadata if name in template.resources else {}
                 return view
         raise NotFound(f"stack '{stack.name}' has no resource '{name}'")
+
+    def resource_metadata(self, project: str, stack_id: str, name: str) -> dict:
+        """Heat's resource metadata: a server's whole metadata document (deployments,
+        os-collect-config; sealed values shown as ******), else the template's Metadata."""
+        stack = self.find_stack(project, stack_id, by_id_only=True)
+        with self.runtime.store.session() as session:
+            row = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == name))
+            server = session.get(Server, row.physical_id) if row is not None and row.physical_id else None
+            if server is not None and server.stack_id == stack.id and server.deleted_at is None:
+                return masked(dict(server.metadata_doc or {}))
+        if row is None:
+            raise NotFound(f"stack '{stack.name}' has no resource '{name}'")
+        template = self.scheduler.definitions.get(self.runtime, stack).template
+        return template.resources[name].metadata if name in template.resources else {}
 
     def show_event(self, project: str, stack_id: str, resource: str, event_id: str) -> dict:
         stack = self.find_stack(project, stack_id, by_id_only=True)

@@ -10,13 +10,14 @@ from flask import Blueprint, g, jsonify, redirect, request
 
 from engine import audit, identity
 from engine.errors import InvalidRequest
-from metadata_server import orchestration_catalog, orchestration_resources
+from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
 from metadata_server.requests_ import int_arg, json_body, service
 from metadata_server.v1_request import bool_arg, filter_args, list_arg, object_body, stack_id
 
 blueprint = Blueprint("orchestration", __name__, url_prefix="/v1/<project>")
 blueprint.register_blueprint(orchestration_resources.blueprint)
 blueprint.register_blueprint(orchestration_catalog.blueprint)
+blueprint.register_blueprint(orchestration_software.blueprint)
 
 # Sub-paths of a stack that the name -> id redirect serves (Hearth: every method, any depth).
 SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon"

@@ -52,7 +52,12 @@ def signal_resource(project: str, name: str, uuid, resource: str):
     breakpoint."""
     details = json_body(service().runtime.config.max_signal_bytes, allow_empty=True)
     service().signal_resource(project, stack_id(project, name, uuid), resource, details)
-    return "", 200
+    return jsonify(None), 200  # Heat answers `null`; heatclient warns on an empty body
+
+
+@blueprint.get("/resources/<resource>/metadata")
+def resource_metadata(project: str, name: str, uuid, resource: str):
+    return jsonify({"metadata": service().resource_metadata(project, stack_id(project, name, uuid), resource)})
 
 
 @blueprint.get("/events")

@@ -1,0 +1,265 @@
+"""Heat's `software_configs` and `software_deployments` API: configs and deployments made by a
+user (`heat config-create`, `openstack software deployment create`, ...) rather than by a stack.
+
+Shapes follow Heat's format_software_config / format_software_deployment. A deployment made
+here lands in its server's metadata like a stack's does, so the server's agent runs it and its
+signal (the server's credential on the guest route) completes it. Secrets are never answered:
+values stored sealed (signal URLs, passwords, `hidden` inputs) are shown as ******.
+Mixed into engine.service.Service.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from engine import software
+from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.store.crypto import is_encrypted
+from engine.store.models import Deployment, Server, SoftwareConfig
+
+HIDDEN = "******"
+CONFIG_KEYS = ("name", "group", "config", "inputs", "outputs", "options")
+# tenant_id and stack_user_project_id are what heatclient sends for Heat's own bookkeeping;
+# Hearth scopes a deployment by the project in the URL and ignores them.
+DEPLOYMENT_KEYS = ("config_id", "server_id", "input_values", "action", "status", "status_reason",
+                   "tenant_id", "stack_user_project_id")
+UPDATE_KEYS = ("config_id", "input_values", "output_values", "action", "status", "status_reason",
+               "updated_time")
+STATUSES = ("IN_PROGRESS", "COMPLETE", "FAILED")
+
+
+def masked(value: Any) -> Any:
+    """`value` with every sealed (encrypted) part replaced by ******."""
+    if is_encrypted(value):
+        return HIDDEN
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
+def config_view(row: SoftwareConfig) -> dict:
+    return {**masked(software.format_config(row)), "project": row.project}
+
+
+def deployment_view(row: Deployment) -> dict:
+    view = {"id": row.id, "server_id": row.server_id, "config_id": row.config_id,
+            "input_values": masked(dict(row.input_values or {})),
+            "output_values": dict(row.output_values or {}), "action": row.action,
+            "status": row.status, "status_reason": row.status_reason,
+            "creation_time": software.iso(row.created_at)}
+    if row.updated_at:
+        view["updated_time"] = software.iso(row.updated_at)
+    return view
+
+
+def _unknown(body: dict, allowed: tuple[str, ...], what: str) -> None:
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidRequest(f"unknown keys in the {what}: {', '.join(unknown)} "
+                             f"(allowed: {', '.join(allowed)})")
+
+
+def _io_list(body: dict, key: str) -> list[dict]:
+    items = body.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                                              for i in items):
+        raise InvalidRequest(f"'{key}' must be a list of maps, each with a 'name'")
+    return items
+
+
+class SoftwareApi:
+    # Provided by Service.
+    runtime: Any
+    scheduler: Any
+
+    # Configs ------------------------------------------------------------------------------
+    def create_software_config(self, project: str, body: dict) -> dict:
+        _unknown(body, CONFIG_KEYS, "software config")
+        name, group = body.get("name") or "", body.get("group") or "Heat::Ungrouped"
+        if not isinstance(name, str) or not isinstance(group, str):
+            raise InvalidRequest("'name' and 'group' must be strings")
+        config = body.get("config")
+        if config is None:
+            config = ""
+        if not isinstance(config, (str, dict, list)):
+            raise InvalidRequest("'config' must be the config text (or a map, for structured groups)")
+        options = body.get("options")
+        if options is not None and not isinstance(options, dict):
+            raise InvalidRequest("'options' must be a map")
+        inputs, outputs = _io_list(body, "inputs"), _io_list(body, "outputs")
+        with self.runtime.store.session() as session:
+            row = software.create_config(
+                session, name=name, group=group, config=config, inputs=inputs, outputs=outputs,
+                options=options or {}, project=project, now=self.runtime.now(),
+                keyring=self.runtime.keyring, secret=software.secret_input_names(inputs, []))
+            session.flush()
+            return config_view(row)
+
+    def list_software_configs(self, project: str, limit: int | None = None,
+                              marker: str | None = None) -> list[dict]:
+        with self.runtime.store.session() as session:
+            rows = list(session.scalars(select(SoftwareConfig).where(SoftwareConfig.project == project)
+                                        .order_by(SoftwareConfig.created_at, SoftwareConfig.id)))
+        if marker:
+            ids = [r.id for r in rows]
+            if marker not in ids:
+                raise NotFound(f"marker software config '{marker}' not found")
+            rows = rows[ids.index(marker) + 1:]
+        if limit is not None:
+            rows = rows[:limit]
+        return [{"id": r.id, "name": r.name, "group": r.group, "creation_time": software.iso(r.created_at),
+                 "project": r.project} for r in rows]
+
+    def show_software_config(self, project: str, config_id: str) -> dict:
+        with self.runtime.store.session() as session:
+            return config_view(self._config(session, project, config_id))
+
+    def delete_software_config(self, project: str, config_id: str) -> None:
+        with self.runtime.store.session() as session:
+            row = self._config(session, project, config_id)
+            used = session.scalar(select(Deployment.id).where(Deployment.config_id == row.id))
+            if used:
+                raise Conflict(f"software config '{config_id}' is used by deployment '{used}': "
+                               "delete the deployment first")
+            session.delete(row)
+
+    @staticmethod
+    def _config(session, project: str, config_id: str) -> SoftwareConfig:
+        row = session.get(SoftwareConfig, config_id)
+        if row is None or row.project != project:
+            raise NotFound(f"software config '{config_id}' not found")
+        return row
+
+    # Deployments --------------------------------------------------------------------------
+    def create_software_deployment(self, project: str, body: dict) -> dict:
+        """Record the deployment and push it into its server's metadata (as Heat does)."""
+        _unknown(body, DEPLOYMENT_KEYS, "software deployment")
+        server_id, config_id = body.get("server_id"), body.get("config_id")
+        if not isinstance(server_id, str) or not server_id:
+            raise InvalidRequest("'server_id' is required: the id of a server made by Hearth")
+        action, status = self._action_status(body, "INIT", "COMPLETE")
+        values = body.get("input_values") or {}
+        if not isinstance(values, dict):
+            raise InvalidRequest("'input_values' must be a map")
+        now = self.runtime.now()
+        with self.runtime.store.session() as session:
+            server = session.get(Server, server_id)
+            if server is None or server.deleted_at is not None or server.project != project:
+                raise NotFound(f"server '{server_id}' not found: a deployment needs a server made by "
+                               "Hearth (its id is the physical_resource_id of an OS::Nova::Server)")
+            deployment_id = str(uuid.uuid4())
+            if config_id is not None:
+                config = self._config(session, project, config_id)
+                if config.deployment_id:
+                    raise Conflict(f"software config '{config_id}' already belongs to deployment "
+                                   f"'{config.deployment_id}': each deployment needs a config of its own "
+                                   "(heat deployment-create and openstack software deployment create "
+                                   "derive one)")
+                # The agent signals a run by its config id; this ties the run to the deployment.
+                config.deployment_id = deployment_id
+            row = Deployment(id=deployment_id, config_id=config_id, server_id=server_id, project=project,
+                             action=action, status=status, status_reason=str(body.get("status_reason") or ""),
+                             input_values=values, output_values={}, created_at=now)
+            session.add(row)
+            session.flush()
+            view = deployment_view(row)
+            metadata = software.push_metadata(session, server_id, self.runtime.keyring)
+        self.runtime.publish_server(server_id, metadata)
+        return view
+
+    def list_software_deployments(self, project: str, server_id: str | None = None) -> list[dict]:
+        q = select(Deployment).where(Deployment.project == project)
+        if server_id:
+            q = q.where(Deployment.server_id == server_id)
+        with self.runtime.store.session() as session:
+            return [deployment_view(r) for r in session.scalars(q.order_by(Deployment.created_at, Deployment.id))]
+
+    def show_software_deployment(self, project: str, deployment_id: str) -> dict:
+        with self.runtime.store.session() as session:
+            return deployment_view(self._deployment(session, project, deployment_id))
+
+    def update_software_deployment(self, project: str, deployment_id: str, body: dict) -> dict:
+        """Heat's PUT: any of config_id, input_values, output_values, action, status,
+        status_reason. A new config is pushed to the server; a finished status wakes the stack."""
+        _unknown(body, UPDATE_KEYS, "software deployment update")
+        now = self.runtime.now()
+        with self.runtime.store.session() as session:
+            row = self._deployment(session, project, deployment_id)
+            action, status = self._action_status(body, row.action, row.status)
+            for key in ("input_values", "output_values"):
+                if key in body and not isinstance(body[key] or {}, dict):
+                    raise InvalidRequest(f"'{key}' must be a map")
+            moved = "config_id" in body and body["config_id"] != row.config_id
+            if moved:
+                config = self._config(session, project, body["config_id"])
+                if config.deployment_id not in (None, row.id):
+                    raise Conflict(f"software config '{config.id}' already belongs to deployment "
+                                   f"'{config.deployment_id}'")
+                config.deployment_id, row.config_id = row.id, config.id
+            row.action, row.status = action, status
+            if "status_reason" in body:
+                row.status_reason = str(body["status_reason"] or "")
+            if "input_values" in body:
+                row.input_values = body["input_values"] or {}
+            if "output_values" in body:
+                row.output_values = body["output_values"] or {}
+            row.updated_at = now
+            session.flush()
+            view = deployment_view(row)
+            server_id, stack_id, resource = row.server_id, row.stack_id, row.resource_name
+            metadata = software.push_metadata(session, server_id, self.runtime.keyring) if moved else None
+        if moved:
+            self.runtime.publish_server(server_id, metadata)
+        if stack_id and status != "IN_PROGRESS":
+            self.scheduler.wake(stack_id, resource)
+            self.runtime.publish_stack(stack_id)
+        return view
+
+    def delete_software_deployment(self, project: str, deployment_id: str) -> None:
+        with self.runtime.store.session() as session:
+            row = self._deployment(session, project, deployment_id)
+            if row.stack_id:
+                raise Conflict(f"deployment '{deployment_id}' belongs to resource '{row.resource_name}' "
+                               f"of stack '{row.stack_id}': change or delete the stack instead")
+            for config in session.scalars(select(SoftwareConfig).where(SoftwareConfig.deployment_id == row.id)):
+                config.deployment_id = None  # the config stays, as in Heat; the client deletes it
+            server_id = row.server_id
+            session.delete(row)
+            session.flush()
+            metadata = software.push_metadata(session, server_id, self.runtime.keyring)
+        if metadata:
+            self.runtime.publish_server(server_id, metadata)
+
+    def deployment_metadata(self, project: str, server_id: str) -> list[dict]:
+        """The `deployments` list the server receives (Heat's metadata_software_deployments),
+        sealed values shown as ******."""
+        with self.runtime.store.session() as session:
+            server = session.get(Server, server_id)
+            if server is None or server.project != project:
+                raise NotFound(f"server '{server_id}' not found")
+            rows = session.execute(
+                select(SoftwareConfig).join(Deployment, SoftwareConfig.id == Deployment.config_id)
+                .where(Deployment.server_id == server_id)
+                .order_by(Deployment.created_at, Deployment.id)).scalars().all()
+            entries = [masked(software.format_config(r)) for r in rows]
+        return sorted(entries, key=lambda e: e["name"] or "")
+
+    @staticmethod
+    def _deployment(session, project: str, deployment_id: str) -> Deployment:
+        row = session.get(Deployment, deployment_id)
+        if row is None or row.project != project:
+            raise NotFound(f"software deployment '{deployment_id}' not found")
+        return row
+
+    @staticmethod
+    def _action_status(body: dict, action: str, status: str) -> tuple[str, str]:
+        action, status = body.get("action") or action, body.get("status") or status
+        if not isinstance(action, str) or len(action) > 16:
+            raise InvalidRequest("'action' must be a name of at most 16 characters (CREATE, UPDATE, ...)")
+        if status not in STATUSES:
+            raise InvalidRequest(f"'status' must be one of {', '.join(STATUSES)}")
+        return action, status

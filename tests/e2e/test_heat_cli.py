@@ -1,0 +1,196 @@
+"""The real `heat` CLI (python-heatclient 5.3.0) drives Hearth unchanged: stacks with -e, -P,
+get_file, a provider template and environment_files; resources, events, outputs; software
+configs and deployments; --poll; and Heat's name -> id redirects for every method."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from tests.e2e.heat_clients import Heat, write_files
+from tests.support import AUTH, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.peers]
+
+
+@pytest.fixture
+def heat(hearth, tmp_path):
+    return Heat(hearth, write_files(tmp_path / "files", tmp_path))
+
+
+def settled(hearth, name: str, wanted: str) -> dict:
+    stack = hearth.wait_stack(name, (wanted,), timeout=60)
+    assert stack["stack_status"] == wanted, stack["stack_status_reason"]
+    return stack
+
+
+def test_stack_lifecycle_with_environment_files_provider_template_and_get_file(hearth, heat):
+    created = heat("stack-create", "-f", "main.yaml", "-e", "env.yaml", "-P", "foo=qux", "--poll", "1", "web")
+    assert "Stack web CREATE_COMPLETE" in created.stdout
+    stack = hearth.stack("web")
+    assert stack["stack_status"] == "CREATE_COMPLETE"
+    # Heat's rule: env.yaml (foo: baz), re-merged on the server, wins over -P foo=qux.
+    assert stack["parameters"]["foo"] == "baz"
+    assert hearth.outputs("web") == {"result": "hello baz", "foo": "baz", "thing": "hi world"}
+    files = hearth.http.get(f"{hearth.api}/stacks/web/{stack['id']}/files", timeout=10).json()
+    shipped = {name.rsplit("/", 1)[-1] for name in files}
+    assert {"hello.sh", "thing.yaml"} <= shipped and "env.yaml" not in shipped
+
+    assert "web" in heat("stack-list").stdout
+    shown = heat("stack-show", "web").stdout
+    assert "CREATE_COMPLETE" in shown and "hello baz" in shown
+    resources = heat("resource-list", "web").stdout
+    assert "My::Thing" in resources and "OS::Heat::SoftwareDeployment" in resources
+    assert "hello baz" in heat("resource-show", "web", "deploy").stdout
+    metadata = heat.json("resource-metadata", "web", "server")
+    [entry] = metadata["deployments"]
+    assert entry["group"] == "script" and {"name": "foo", "type": "String", "value": "baz"} in entry["inputs"]
+    signal_url = next(i for i in entry["inputs"] if i["name"] == "deploy_signal_id")
+    assert signal_url["value"] == "******"  # a signed URL is a secret: never in an API answer
+    events = heat("event-list", "web").stdout
+    assert "Stack CREATE completed successfully" in events and "deploy" in events
+    outputs = heat("output-list", "web").stdout
+    assert {"result", "foo", "thing"} <= {line.split("|")[1].strip() for line in outputs.splitlines()
+                                         if line.startswith("| ") and "output_key" not in line}
+    assert heat("output-show", "web", "result").stdout.strip() == "hello baz"
+    assert heat("output-show", "web", "thing").stdout.strip() == "hi world"
+
+    heat("stack-update", "web", "-f", "main.yaml", "-e", "env.yaml", "-P", "greeting=hey")
+    settled(hearth, "web", "UPDATE_COMPLETE")
+    assert hearth.outputs("web")["thing"] == "hey world"
+    heat("stack-update", "web", "-x", "-P", "greeting=yo")  # PATCH: everything else is kept
+    settled(hearth, "web", "UPDATE_COMPLETE")
+    assert hearth.outputs("web") == {"result": "hello baz", "foo": "baz", "thing": "yo world"}
+
+    assert "accepted" in heat("stack-delete", "-y", "web").stdout
+    assert hearth.wait_stack(stack["id"], ("DELETE_COMPLETE",))["stack_status"] == "DELETE_COMPLETE"
+    assert "web" not in heat("stack-list").stdout
+
+
+def test_parameter_without_environment_file_is_used(hearth, heat):
+    heat("stack-create", "-f", "simple.yaml", "-P", "foo=qux", "--poll", "1", "plain")
+    assert hearth.stack("plain")["parameters"]["foo"] == "qux"
+    assert heat("output-show", "plain", "foo").stdout.strip() == "qux"
+
+
+def test_resource_signal_clears_a_breakpoint_and_answers_json(hearth, heat):
+    heat("stack-create", "-f", "simple.yaml", "-e", "hooks.yaml", "gated")
+    wait_for(lambda: "paused" in hearth.resources("gated")["gate"]["resource_status_reason"], 30,
+             message="the gate to pause on its hook")
+    signalled = heat("resource-signal", "gated", "gate", "-D", '{"unset_hook": "pre-create"}')
+    assert "Could not decode" not in signalled.stderr
+    assert settled(hearth, "gated", "CREATE_COMPLETE")
+    refused = heat("resource-signal", "gated", "gate", "-D", '{"unset_hook": "pre-create"}', check=False)
+    assert refused.returncode != 0 and "not paused on hook pre-create" in refused.stderr
+
+
+SIGNALLED = """
+heat_template_version: 2018-08-31
+resources:
+  handle: {type: OS::Heat::WaitConditionHandle}
+  wait:
+    type: OS::Heat::WaitCondition
+    properties: {handle: {get_resource: handle}, timeout: 60}
+  box: {type: OS::Heat::DeployedServer}
+  config:
+    type: OS::Heat::SoftwareConfig
+    properties: {group: script, config: "#!/bin/sh", outputs: [{name: result}]}
+  deploy:
+    type: OS::Heat::SoftwareDeployment
+    properties: {config: {get_resource: config}, server: {get_resource: box}}
+outputs:
+  data: {value: {get_attr: [wait, data]}}
+  result: {value: {get_attr: [deploy, result]}}
+"""
+
+
+def test_resource_signal_completes_a_wait_condition_and_a_deployment_as_in_heat(hearth, heat):
+    # No agent runs on the DeployedServer: the user signals both through Heat's API.
+    (heat.cwd / "signalled.yaml").write_text(SIGNALLED)
+    heat("stack-create", "-f", "signalled.yaml", "sig")
+    wait_for(lambda: hearth.resources("sig")["deploy"]["resource_status"] == "CREATE_IN_PROGRESS"
+             and hearth.resources("sig")["wait"]["resource_status"] == "CREATE_IN_PROGRESS", 30,
+             message="the wait condition and the deployment to wait")
+    heat("resource-signal", "sig", "handle", "-D", '{"status": "SUCCESS", "data": "d1", "id": "a"}')
+    heat("resource-signal", "sig", "deploy", "-D",
+         '{"deploy_status_code": 0, "deploy_stdout": "", "deploy_stderr": "", "result": "r1"}')
+    settled(hearth, "sig", "CREATE_COMPLETE")
+    assert hearth.outputs("sig") == {"data": '{"a": "d1"}', "result": "r1"}
+    # A different result for a finished deployment is refused, as the guest's own signal is.
+    refused = heat("resource-signal", "sig", "deploy", "-D", '{"deploy_status_code": 1}', check=False)
+    assert refused.returncode != 0 and "already finished" in refused.stderr
+
+
+def test_software_config_and_deployment_commands(hearth, heat, tmp_path):
+    heat("stack-create", "-f", "simple.yaml", "-P", "foo=x", "--poll", "1", "host")
+    server_stack = """
+heat_template_version: 2018-08-31
+resources:
+  server:
+    type: OS::Nova::Server
+    properties: {image: any, flavor: any, user_data_format: SOFTWARE_CONFIG}
+"""
+    (heat.cwd / "server.yaml").write_text(server_stack)
+    heat("stack-create", "-f", "server.yaml", "--poll", "1", "box")
+    server_id = hearth.resources("box")["server"]["physical_resource_id"]
+
+    config = heat.json("config-create", "-f", "defn.yaml", "-c", "run.sh", "-g", "script", "myconf")
+    assert config["name"] == "myconf" and config["group"] == "script"
+    assert config["inputs"] == [{"name": "who", "default": "world"}]
+    shown = heat.json("config-show", config["id"])
+    assert shown["config"].startswith("#!/bin/sh") and shown["outputs"] == [{"name": "result"}]
+    assert heat("config-show", "--config-only", config["id"]).stdout.startswith("#!/bin/sh")
+    assert "myconf" in heat("config-list").stdout
+
+    deployment = heat.json("deployment-create", "-c", config["id"], "-s", server_id, "-t", "NO_SIGNAL",
+                           "-i", "who=bob", "dep1")
+    assert deployment["server_id"] == server_id and deployment["status"] == "IN_PROGRESS"
+    # The server's own agent receives it through its metadata and runs it.
+    ran = tmp_path / "ran.bob"
+    wait_for(ran.exists, 60, message="the agent to run the deployment")
+    assert ran.read_text() == "hi bob"
+    assert deployment["id"] in heat("deployment-list", "-s", server_id).stdout
+    metadata = heat.json("deployment-metadata-show", server_id)
+    assert [entry["name"] for entry in metadata] == ["dep1"]
+    assert {"name": "who", "default": "world", "value": "bob"} in metadata[0]["inputs"]
+
+    # What a signal through Heat's API does: the outputs arrive with a status.
+    answer = hearth.http.put(f"{hearth.api}/software_deployments/{deployment['id']}", timeout=10,
+                             json={"status": "COMPLETE", "status_reason": "Outputs received",
+                                   "output_values": {"result": "hi bob", "deploy_status_code": 0}})
+    assert answer.status_code == 200, answer.text
+    assert heat.json("deployment-show", deployment["id"])["status"] == "COMPLETE"
+    assert heat("deployment-output-show", deployment["id"], "result").stdout.strip() == "hi bob"
+
+    heat("config-delete", config["id"])  # the source: the deployment uses its derived copy
+    assert "myconf" not in heat("config-list").stdout
+    heat("deployment-delete", deployment["id"])
+    assert hearth.http.get(f"{hearth.api}/software_deployments/{deployment['id']}", timeout=10).status_code == 404
+    assert heat.json("deployment-metadata-show", server_id) == []
+    assert "dep1" not in heat("config-list").stdout  # the client deleted the derived config too
+
+
+REDIRECTED = [("GET", ""), ("POST", "/actions"), ("PUT", ""), ("PATCH", ""), ("DELETE", ""),
+              ("GET", "/resources"), ("GET", "/events"), ("GET", "/outputs/foo"), ("GET", "/template"),
+              ("GET", "/environment"), ("GET", "/files"), ("POST", "/resources/gate/signal"),
+              ("GET", "/resources/gate/metadata"), ("PATCH", "/preview"), ("DELETE", "/abandon")]
+
+
+@pytest.mark.parametrize("method,sub", REDIRECTED)
+def test_name_redirects_to_identity_for_every_method_keeping_the_query(shared_hearth, method, sub):
+    hearth = shared_hearth
+    if not hearth.http.get(f"{hearth.api}/stacks?name=target", timeout=10).json()["stacks"]:
+        from tests.e2e.heat_clients import SIMPLE
+        hearth.create_stack("target", SIMPLE)
+    stack_id = hearth.stack("target")["id"]
+    answer = requests.request(method, f"{hearth.api}/stacks/target{sub}?sort_dir=asc&limit=1",
+                              headers=AUTH, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    assert answer.headers["Location"] == f"{hearth.api}/stacks/target/{stack_id}{sub}?sort_dir=asc&limit=1"
+    by_id = requests.request(method, f"{hearth.api}/stacks/{stack_id}{sub}", headers=AUTH,
+                             allow_redirects=False, timeout=10)
+    assert by_id.headers["Location"] == f"{hearth.api}/stacks/target/{stack_id}{sub}"
+    missing = requests.request(method, f"{hearth.api}/stacks/nowhere{sub}", headers=AUTH,
+                               allow_redirects=False, timeout=10)
+    assert missing.status_code == 404 and json.loads(missing.text)["error"]

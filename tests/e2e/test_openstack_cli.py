@@ -1,0 +1,110 @@
+"""The real `openstack` CLI (python-openstackclient 10.5.0 with heatclient's plugin) drives
+Hearth unchanged: stack create/update/delete with --wait, resources, events, outputs, and the
+`software config` / `software deployment` commands. It authenticates with a real Hearth token
+(`--os-auth-type admin_token`); `--os-auth-type none` sends `X-Auth-Token: notused`, refused."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.heat_clients import OpenStack, run, write_files
+from tests.support import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.peers]
+
+
+@pytest.fixture
+def osc(hearth, tmp_path):
+    return OpenStack(hearth, write_files(tmp_path / "files", tmp_path))
+
+
+def test_stack_lifecycle_with_wait(hearth, osc):
+    created = osc.json("stack", "create", "-t", "main.yaml", "-e", "env.yaml", "--parameter", "foo=qux",
+                       "--wait", "web")
+    assert created["stack_status"] == "CREATE_COMPLETE"
+    stack = hearth.stack("web")
+    assert stack["stack_status"] == "CREATE_COMPLETE" and stack["parameters"]["foo"] == "baz"
+    assert hearth.outputs("web") == {"result": "hello baz", "foo": "baz", "thing": "hi world"}
+
+    assert [s["Stack Name"] for s in osc.json("stack", "list")] == ["web"]
+    shown = osc.json("stack", "show", "web")
+    assert shown["id"] == stack["id"] and shown["parameters"]["foo"] == "baz"
+    assert {o["output_key"] for o in osc.json("stack", "output", "list", "web")} == {"result", "foo", "thing"}
+    assert osc.json("stack", "output", "show", "web", "result")["output_value"] == "hello baz"
+    resources = {r["resource_name"]: r for r in osc.json("stack", "resource", "list", "web")}
+    assert resources["thing"]["resource_type"] == "My::Thing"
+    assert resources["deploy"]["resource_status"] == "CREATE_COMPLETE"
+    assert osc.json("stack", "resource", "show", "web", "deploy")["attributes"]["result"] == "hello baz"
+    metadata = osc.json("stack", "resource", "metadata", "web", "server")
+    assert [e["group"] for e in metadata["deployments"]] == ["script"]
+    events = osc.json("stack", "event", "list", "web")
+    assert any(e["resource_name"] == "web" and e["resource_status"] == "CREATE_COMPLETE" for e in events)
+    assert "hello.sh" in osc("stack", "file", "list", "web").stdout
+    assert osc.json("stack", "environment", "show", "web")["parameters"]["foo"] == "baz"
+
+    updated = osc.json("stack", "update", "--existing", "--parameter", "greeting=yo", "--wait", "web")
+    assert updated["stack_status"] == "UPDATE_COMPLETE"
+    assert hearth.outputs("web")["thing"] == "yo world"
+    assert osc.value("stack", "output", "show", "web", "thing", "-c", "output_value") == "yo world"
+    updated = osc.json("stack", "update", "-t", "main.yaml", "-e", "env.yaml", "--parameter", "greeting=hey",
+                       "--wait", "web")
+    assert updated["stack_status"] == "UPDATE_COMPLETE" and hearth.outputs("web")["thing"] == "hey world"
+
+    osc("stack", "delete", "-y", "--wait", "web")
+    assert hearth.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE"
+    assert osc.json("stack", "list") == []
+
+
+def test_parameter_wins_without_environment_file_and_signal_clears_a_hook(hearth, osc):
+    osc("stack", "create", "-t", "simple.yaml", "--parameter", "foo=qux", "--wait", "plain")
+    assert hearth.stack("plain")["parameters"]["foo"] == "qux"
+    osc("stack", "create", "-t", "simple.yaml", "-e", "hooks.yaml", "gated")
+    wait_for(lambda: "paused" in hearth.resources("gated")["gate"]["resource_status_reason"], 30,
+             message="the gate to pause on its hook")
+    osc("stack", "resource", "signal", "gated", "gate", "--data", '{"unset_hook": "pre-create"}')
+    assert hearth.wait_stack("gated", ("CREATE_COMPLETE",))["stack_status"] == "CREATE_COMPLETE"
+
+
+def test_software_config_and_deployment_commands(hearth, osc, tmp_path):
+    (osc.cwd / "server.yaml").write_text("heat_template_version: 2018-08-31\nresources:\n  server:\n"
+                                         "    type: OS::Nova::Server\n    properties: {image: any, flavor: any, "
+                                         "user_data_format: SOFTWARE_CONFIG}\n")
+    osc("stack", "create", "-t", "server.yaml", "--wait", "box")
+    server_id = osc.value("stack", "resource", "show", "box", "server", "-c", "physical_resource_id")
+
+    config = osc.json("software", "config", "create", "--definition-file", "defn.yaml", "--config-file",
+                      "run.sh", "--group", "script", "myconf")
+    assert config["name"] == "myconf" and config["group"] == "script"
+    shown = osc.json("software", "config", "show", config["id"])
+    assert shown["inputs"] == [{"name": "who", "default": "world"}]
+    assert [c["name"] for c in osc.json("software", "config", "list")] == ["myconf"]
+
+    deployment = osc.json("software", "deployment", "create", "--config", config["id"], "--server", server_id,
+                          "--signal-transport", "NO_SIGNAL", "--input-value", "who=ann", "dep1")
+    assert deployment["status"] == "IN_PROGRESS" and deployment["server_id"] == server_id
+    ran = tmp_path / "ran.ann"
+    wait_for(ran.exists, 60, message="the agent to run the deployment")
+    assert ran.read_text() == "hi ann"
+    assert [d["id"] for d in osc.json("software", "deployment", "list", "--server", server_id)] == [deployment["id"]]
+    metadata = json.loads(osc("software", "deployment", "metadata", "show", server_id).stdout)
+    assert [entry["name"] for entry in metadata] == ["dep1"]
+
+    answer = hearth.http.put(f"{hearth.api}/software_deployments/{deployment['id']}", timeout=10,
+                             json={"status": "COMPLETE", "output_values": {"result": "hi ann"}})
+    assert answer.status_code == 200, answer.text
+    shown = osc.json("software", "deployment", "show", "--long", deployment["id"])
+    assert shown["status"] == "COMPLETE" and shown["output_values"]["result"] == "hi ann"
+    assert "result: hi ann" in osc("software", "deployment", "output", "show", deployment["id"], "result").stdout
+
+    osc("software", "deployment", "delete", deployment["id"])
+    assert osc.json("software", "deployment", "list") == []
+    osc("software", "config", "delete", config["id"])
+    assert osc.json("software", "config", "list") == []
+
+
+def test_auth_type_none_is_refused_without_a_real_token(hearth, osc):
+    """`--os-auth-type none` sends `X-Auth-Token: notused`: Hearth has no anonymous mode."""
+    result = run([str(osc.bin / "python"), str(osc.bin / "openstack"), "--os-auth-type", "none",
+                  "--os-endpoint", hearth.api, "stack", "list"], osc.cwd, check=False)
+    assert result.returncode != 0 and "the token is unknown, expired or revoked" in result.stderr
