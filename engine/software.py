@@ -328,18 +328,24 @@ def push_metadata(session: Session, server_id: str, keyring: Keyring | None = No
     if bumped.rowcount == 0:
         return None
     server = session.get(Server, server_id, populate_existing=True)
-    rows = session.execute(
-        select(Deployment, SoftwareConfig)
-        .join(SoftwareConfig, SoftwareConfig.id == Deployment.config_id)
-        .where(Deployment.server_id == server_id)
-        .order_by(Deployment.created_at, Deployment.id)).all()
-    entries = [format_config(config) for _, config in rows]
-    entries.sort(key=lambda e: e["name"] or "")  # stable: equal names keep creation order
     doc = dict(server.metadata_doc or {})
-    doc["deployments"] = entries
+    doc["deployments"] = deployment_entries(session, server_id)
     published = open_document(keyring, doc) if keyring is not None else doc
     server.metadata_doc = doc
     return server.metadata_version, published
+
+
+def deployment_entries(session: Session, server_id: str) -> list[dict]:
+    """The server's `deployments` list, sealed values still sealed: each deployment's current
+    derived config, by name (equal names keep creation order), as Heat orders them."""
+    rows = session.scalars(
+        select(SoftwareConfig)
+        .join(Deployment, SoftwareConfig.id == Deployment.config_id)
+        .where(Deployment.server_id == server_id)
+        .order_by(Deployment.created_at, Deployment.id)).all()
+    entries = [format_config(config) for config in rows]
+    entries.sort(key=lambda e: e["name"] or "")
+    return entries
 
 
 def evaluate_signal(config: SoftwareConfig, details: Any) -> tuple[str, str, dict]:

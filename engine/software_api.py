@@ -16,10 +16,9 @@ from sqlalchemy import select
 
 from engine import software
 from engine.errors import Conflict, InvalidRequest, NotFound
-from engine.store.crypto import is_encrypted
 from engine.store.models import Deployment, Server, SoftwareConfig
+from engine.views import masked
 
-HIDDEN = "******"
 CONFIG_KEYS = ("name", "group", "config", "inputs", "outputs", "options")
 # tenant_id and stack_user_project_id are what heatclient sends for Heat's own bookkeeping;
 # Hearth scopes a deployment by the project in the URL and ignores them.
@@ -28,17 +27,6 @@ DEPLOYMENT_KEYS = ("config_id", "server_id", "input_values", "action", "status",
 UPDATE_KEYS = ("config_id", "input_values", "output_values", "action", "status", "status_reason",
                "updated_time")
 STATUSES = ("IN_PROGRESS", "COMPLETE", "FAILED")
-
-
-def masked(value: Any) -> Any:
-    """`value` with every sealed (encrypted) part replaced by ******."""
-    if is_encrypted(value):
-        return HIDDEN
-    if isinstance(value, dict):
-        return {k: masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked(v) for v in value]
-    return value
 
 
 def config_view(row: SoftwareConfig) -> dict:
@@ -241,12 +229,7 @@ class SoftwareApi:
             server = session.get(Server, server_id)
             if server is None or server.project != project:
                 raise NotFound(f"server '{server_id}' not found")
-            rows = session.execute(
-                select(SoftwareConfig).join(Deployment, SoftwareConfig.id == Deployment.config_id)
-                .where(Deployment.server_id == server_id)
-                .order_by(Deployment.created_at, Deployment.id)).scalars().all()
-            entries = [masked(software.format_config(r)) for r in rows]
-        return sorted(entries, key=lambda e: e["name"] or "")
+            return masked(software.deployment_entries(session, server_id))
 
     @staticmethod
     def _deployment(session, project: str, deployment_id: str) -> Deployment:

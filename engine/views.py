@@ -82,16 +82,19 @@ def event_view(event: Event, stack: Stack, base: str) -> dict[str, Any]:
     }
 
 
+def masked(value: Any) -> Any:
+    """`value` as the API shows it: every sealed (encrypted at rest) part replaced by HIDDEN."""
+    if is_encrypted(value):
+        return HIDDEN
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
 def shown_attributes(attributes: dict) -> dict:
     """A resource's stored attributes as the API shows them: sealed values (a signed URL kept
     encrypted at rest) appear as HIDDEN; get_attr still gives them opened."""
-    def mask(value: Any) -> Any:
-        if is_encrypted(value):
-            return HIDDEN
-        if isinstance(value, dict):
-            return {k: mask(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [mask(v) for v in value]
-        return value
-    return mask(dict(attributes or {}))
+    return masked(dict(attributes or {}))
 
