@@ -9,12 +9,18 @@ hold one, so a slip shows up in tests rather than in the database.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.errors import Forbidden, Unauthorized
 from engine.store.models import AuditEvent
+
+LOG = logging.getLogger("hearth.audit")
 
 # Detail keys that would name a secret; `record` refuses them.
 _SECRET_WORDS = ("secret", "password", "token", "signature", "credential_value")
@@ -41,6 +47,35 @@ def record(session: Session, *, action: str, actor: str, subject: str | None = N
                        detail=detail, remote_addr=remote_addr)
     session.add(event)
     return event
+
+
+def record_refusal(runtime, error: Exception, *, api: str, operation: str, subject: str | None = None,
+                   remote_addr: str | None = None, **detail: Any) -> None:
+    """Record a refused request (`auth.failed`) in a transaction of its own, since the request's
+    own is rolled back; the actor is the refused credential's id (the error's `actor`, see
+    engine.credentials.refusal) or 'anonymous'. A failure to write it is logged, never raised:
+    the client still gets its 401/403."""
+    try:
+        with runtime.store.session() as session:
+            record(session, action="auth.failed", actor=getattr(error, "actor", "anonymous"),
+                   subject=subject, outcome="denied", remote_addr=remote_addr, now=runtime.now(),
+                   detail={"api": api, "operation": operation, **detail,
+                           "status": getattr(error, "status", None), "reason": str(error)})
+    except Exception:
+        LOG.exception("cannot write the audit record of a refused %s request", api)
+
+
+@contextmanager
+def refusals_recorded(runtime, *, api: str, operation: str, subject: str | None = None,
+                      remote_addr: str | None = None, refusals: tuple = (Unauthorized, Forbidden),
+                      **detail: Any) -> Iterator[None]:
+    """Record every `refusals` error raised inside (record_refusal), then let it go on."""
+    try:
+        yield
+    except refusals as error:
+        record_refusal(runtime, error, api=api, operation=operation, subject=subject,
+                       remote_addr=remote_addr, **detail)
+        raise
 
 
 def list_events(session: Session, *, action: str | None = None, since: dt.datetime | None = None,

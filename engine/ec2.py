@@ -41,7 +41,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import logging
 import posixpath
 import secrets
 from dataclasses import dataclass, field
@@ -54,7 +53,6 @@ from engine.errors import Forbidden, InvalidRequest, NotFound
 from engine.store.crypto import hash_secret
 from engine.store.models import Credential, Resource, Server, Stack
 
-LOG = logging.getLogger("hearth.ec2")
 KIND = "ec2"
 # A key pair lives as long as its server uses this transport: no expiry of its own.
 NEVER = dt.datetime(9999, 12, 31)
@@ -330,22 +328,11 @@ def describe_stack_resource(runtime, req: SignedRequest, stack_name: str | None,
                 "Metadata": doc,
             }
     except Forbidden as error:
-        _audit_refusal(runtime, req, error, now)
+        via = "sigv4" if req.headers.get("authorization", "").startswith(SIGV4_ALGORITHM) else \
+            "sigv2" if req.params.get("Signature") is not None else "none"
+        audit.record_refusal(runtime, error, api="cfn", operation="DescribeStackResource",
+                             remote_addr=req.remote_addr, via=via)
         raise
-
-
-def _audit_refusal(runtime, req: SignedRequest, error: Exception, now: dt.datetime) -> None:
-    """In a transaction of its own; names the key by its access key id, never the secret."""
-    via = "sigv4" if req.headers.get("authorization", "").startswith(SIGV4_ALGORITHM) else \
-        "sigv2" if req.params.get("Signature") is not None else "none"
-    try:
-        with runtime.store.session() as session:
-            audit.record(session, action="auth.failed", actor=getattr(error, "actor", "anonymous"),
-                         subject=None, outcome="denied", remote_addr=req.remote_addr, now=now,
-                         detail={"api": "cfn", "operation": "DescribeStackResource", "via": via,
-                                 "status": 403, "reason": str(error)})
-    except Exception:  # the guest still gets its 403
-        LOG.exception("cannot write the audit record of a refused CFN request")
 
 
 def check_action(action: str | None) -> None:

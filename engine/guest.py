@@ -6,12 +6,10 @@ pre-signed URL. A signal is answered only after it is stored; the scheduler is t
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import random
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -20,7 +18,6 @@ from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unautho
 from engine.runtime import Runtime
 from engine.store.models import Deployment, Event, HandleSignal, Resource, Server, SoftwareConfig, Stack
 
-LOG = logging.getLogger("hearth.guest")
 HANDLE_KEYS = {"status", "reason", "data", "id"}
 CFN_KEYS = {"Status", "Reason", "UniqueId", "Data"}
 
@@ -246,25 +243,13 @@ class GuestService:
                       "previous_expires_at": software.iso(old.expires_at)}
         return answer
 
-    @contextmanager
     def _refusals_audited(self, auth: GuestAuth, what: str, subject: str | None,
-                          refusals: tuple = (Unauthorized, Forbidden)) -> Iterator[None]:
-        """Record every 401/403 in the audit log, in a transaction of its own (the request's
-        own is rolled back), naming the credential by id or 'anonymous', never the secret."""
-        try:
-            yield
-        except refusals as error:
-            via = "signed URL" if auth.presigned else "bearer" if auth.bearer else "none"
-            try:
-                with self.runtime.store.session() as session:
-                    audit.record(session, action="auth.failed", actor=getattr(error, "actor", "anonymous"),
-                                 subject=subject, outcome="denied", remote_addr=auth.remote_addr,
-                                 detail={"api": "guest", "operation": what, "via": via,
-                                         "status": error.status, "reason": str(error)},
-                                 now=self.runtime.now())
-            except Exception:  # the guest still gets its 401/403, not a 500
-                LOG.exception("cannot write the audit record of a refused guest request")
-            raise
+                          refusals: tuple = (Unauthorized, Forbidden)):
+        """Every 401/403 (or `refusals`) recorded in the audit log, naming the credential by id
+        or 'anonymous', never the secret."""
+        via = "signed URL" if auth.presigned else "bearer" if auth.bearer else "none"
+        return audit.refusals_recorded(self.runtime, api="guest", operation=what, subject=subject,
+                                       remote_addr=auth.remote_addr, refusals=refusals, via=via)
 
     def _signal_event(self, session, stack_id, resource_name, physical_id, reason) -> None:
         if not stack_id:

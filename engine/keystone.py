@@ -118,7 +118,8 @@ class KeystoneService:
                 audit.record(session, action="keystone.token", actor=row.id, subject=row.subject_id,
                              detail={"kind": row.kind, "expires_at": software.iso(expires)}, now=now)
         except Unauthorized as error:
-            self._audit_refusal(error, "token", user_id, remote_addr)
+            audit.record_refusal(self.runtime, error, api="keystone", operation="token",
+                                 subject=user_id, remote_addr=remote_addr)
             raise
         return token, answer
 
@@ -244,16 +245,8 @@ class KeystoneService:
 
     # Audit ----------------------------------------------------------------------------------
     def _refusals(self, subject, what, remote_addr):
-        auth = GuestAuth(bearer="token", remote_addr=remote_addr)
-        return self.guest._refusals_audited(auth, f"keystone {what}", subject)
-
-    def _audit_refusal(self, error: Exception, what: str, subject: str | None,
-                       remote_addr: str | None) -> None:
-        with self.runtime.store.session() as session:
-            audit.record(session, action="auth.failed", actor=getattr(error, "actor", "anonymous"),
-                         subject=subject, outcome="denied", remote_addr=remote_addr,
-                         detail={"api": "keystone", "operation": what, "status": error.status,
-                                 "reason": str(error)}, now=self.runtime.now())
+        return audit.refusals_recorded(self.runtime, api="keystone", operation=what, subject=subject,
+                                       remote_addr=remote_addr)
 
 
 def _password_request(body: Any) -> tuple[str, str, str]:
