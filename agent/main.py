@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import requests
 
@@ -63,12 +63,6 @@ class Agent:
         self.deployer.finish_hand_overs()
         self.rotation = self._make_rotation(config)
 
-    def deploy_all(self, metadata: dict) -> bool:
-        return self.deployer.deploy_all(metadata)
-
-    def deploy(self, entry: Any) -> None:
-        self.deployer.deploy(entry)
-
     # -- the two modes -----------------------------------------------------------------------
     def run_once(self) -> int:
         """One look at every source, pending deployments, signals delivered for up to 30 s."""
@@ -81,7 +75,7 @@ class Agent:
         if merged is None:
             LOG.error("cannot fetch metadata from any source and there is no cached copy")
             return 1
-        self.deploy_all(merged)
+        self.deployer.deploy_all(merged)
         if self.rotation is not None:
             self.rotation.step()  # rotates only if the credential is near its expiry
             self._apply_new_credential()
@@ -153,7 +147,7 @@ class Agent:
     def _pass(self, merged: dict) -> bool:
         count = len(merged.get("deployments") or [])
         self.notifier.status(f"applying metadata with {count} deployment(s)")
-        clean = self.deploy_all(merged)
+        clean = self.deployer.deploy_all(merged)
         self.notifier.status(self._status_line(merged, not clean))
         return clean
 

@@ -33,13 +33,13 @@ ENTRY = {"id": "dep-1", "name": "10_probe", "group": "probe", "config": "", "out
 
 
 def test_run_signal_then_done_marker(agent, tmp_path):
-    agent.deploy(ENTRY)
+    agent.deployer.deploy(ENTRY)
     assert (tmp_path / "ran.txt").read_text() == "ran\n"
     [item] = agent.outbox.pending()
     assert item["payload"] == {} and item["done_key"] == done_key(ENTRY)
     assert agent.ledger.is_done(done_key(ENTRY))
     assert agent.outbox.staged_items() == []
-    agent.deploy(ENTRY)
+    agent.deployer.deploy(ENTRY)
     assert (tmp_path / "ran.txt").read_text() == "ran\n"
 
 
@@ -60,7 +60,7 @@ def test_signal_cannot_leave_before_the_done_marker_and_a_restart_does_not_rerun
         agent, tmp_path, guest, start_agent):
     guest.set_metadata({"deployments": [ENTRY]})
     deployed = break_done_markers(tmp_path)
-    assert agent.deploy_all({"deployments": [ENTRY]}) is False  # "crashes" before the marker
+    assert agent.deployer.deploy_all({"deployments": [ENTRY]}) is False  # "crashes" before the marker
     assert (tmp_path / "ran.txt").read_text() == "ran\n"
     # The sender's pass in that window: before staging it delivered (and deleted) the signal.
     assert agent.outbox.flush(force=True) == 0 and guest.signal_attempts == []
@@ -78,11 +78,11 @@ def test_signal_cannot_leave_before_the_done_marker_and_a_restart_does_not_rerun
 
 def test_a_failed_done_marker_is_finished_on_the_next_pass_without_rerunning(agent, tmp_path):
     deployed = break_done_markers(tmp_path)
-    assert agent.deploy_all({"deployments": [ENTRY]}) is False
+    assert agent.deployer.deploy_all({"deployments": [ENTRY]}) is False
     [(_, staged)] = agent.outbox.staged_items()
     assert staged["done_key"] == done_key(ENTRY) and agent.outbox.pending() == []
     mend_done_markers(deployed)
-    assert agent.deploy_all({"deployments": [ENTRY]}) is True
+    assert agent.deployer.deploy_all({"deployments": [ENTRY]}) is True
     assert (tmp_path / "ran.txt").read_text() == "ran\n"
     assert agent.ledger.is_done(done_key(ENTRY)) and agent.outbox.staged_items() == []
     [item] = agent.outbox.pending()
@@ -94,16 +94,16 @@ def test_a_failed_done_marker_is_finished_on_the_next_pass_without_rerunning(age
 def test_queued_signal_without_marker_is_not_run_again(agent, tmp_path):
     # An outbox left by an agent from before staging: it wrote the item, then the marker.
     agent.outbox.put("dep-1", {}, done_key=done_key(ENTRY))
-    agent.deploy(ENTRY)
+    agent.deployer.deploy(ENTRY)
     assert not (tmp_path / "ran.txt").exists()
     assert agent.ledger.is_done(done_key(ENTRY))
 
 
 def test_a_new_action_runs_again(agent, tmp_path):
-    agent.deploy(ENTRY)
+    agent.deployer.deploy(ENTRY)
     update = dict(ENTRY, id="dep-2", inputs=[
         {"name": "deploy_action", "type": "String", "value": "UPDATE"}])
-    agent.deploy(update)
+    agent.deployer.deploy(update)
     assert (tmp_path / "ran.txt").read_text() == "ran\nran\n"
     assert agent.outbox.flush() == 0
 
@@ -111,7 +111,7 @@ def test_a_new_action_runs_again(agent, tmp_path):
 def test_broken_entry_is_reported_and_the_rest_still_run(agent, tmp_path):
     (tmp_path / "state" / "runs" / "dep-1").write_text("a file where the run folder goes")
     second = dict(ENTRY, id="dep-2", name="20_probe")
-    clean = agent.deploy_all({"deployments": [ENTRY, second]})
+    clean = agent.deployer.deploy_all({"deployments": [ENTRY, second]})
     assert clean is False
     assert (tmp_path / "ran.txt").read_text() == "ran\n"  # dep-2 still ran
     assert not agent.ledger.is_done(done_key(ENTRY))
