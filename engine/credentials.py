@@ -42,6 +42,20 @@ def issue(session: Session, *, kind: str, subject_id: str, stack_id: str | None,
     return secret
 
 
+def record_issued(session: Session, *, credential_id: str, kind: str, subject_id: str,
+                  stack_id: str | None, secret_hash: str, expires_at: dt.datetime,
+                  now: dt.datetime) -> Credential:
+    """Add a credential whose secret was made (and handed out) elsewhere, with its audit record:
+    the stock-client credentials a server's os-collect-config section carries (engine/ec2.py,
+    engine/keystone.py), built before the session that stores them exists."""
+    row = Credential(id=credential_id, kind=kind, subject_id=subject_id, stack_id=stack_id,
+                     secret_hash=secret_hash, expires_at=expires_at, created_at=now)
+    session.add(row)
+    audit.record(session, action="credential.issue", actor=ENGINE_ACTOR, subject=row.id,
+                 detail=_described(row), now=now)
+    return row
+
+
 def _create(session: Session, kind: str, subject_id: str, stack_id: str | None,
             created_at: dt.datetime, ttl_seconds: int) -> tuple[str, Credential]:
     secret = new_secret("hg" + kind[0] + "_")

@@ -84,11 +84,9 @@ def record_key(session, *, access_key_id: str, secret: str, server_id: str, stac
         session.execute(update(Credential).where(
             Credential.kind == KIND, Credential.subject_id == server_id,
             Credential.revoked_at.is_(None)).values(revoked_at=now))
-    session.add(Credential(id=access_key_id, kind=KIND, subject_id=server_id, stack_id=stack_id,
-                           secret_hash=secret_digest(secret), expires_at=NEVER, created_at=now))
-    audit.record(session, action="credential.issue", actor=credentials.ENGINE_ACTOR,
-                 subject=access_key_id, now=now,
-                 detail={"kind": KIND, "subject_id": server_id, "stack_id": stack_id})
+    credentials.record_issued(session, credential_id=access_key_id, kind=KIND, subject_id=server_id,
+                              stack_id=stack_id, secret_hash=secret_digest(secret),
+                              expires_at=NEVER, now=now)
 
 
 def is_live(runtime, access_key_id: str | None, server_id: str) -> bool:
@@ -106,7 +104,7 @@ def cfn_section(resource, server_id: str, current: dict, now: dt.datetime) -> di
     A live key already in `current` is kept (the guest has it configured). Otherwise a new key
     pair is made and its row is left for the caller's unit of work: the builder runs before
     (create) or inside (update) the caller's session, so the row is queued on the resource
-    (`_pending_issues`) and added by Server._issue_pending with the server row."""
+    (Server.queue_issue) and added with the server row."""
     runtime = resource.runtime
     if current.get("secret_access_key") and is_live(runtime, current.get("access_key_id"), server_id):
         return current
@@ -117,7 +115,7 @@ def cfn_section(resource, server_id: str, current: dict, now: dt.datetime) -> di
         record_key(session, access_key_id=access_key_id, secret=secret, server_id=server_id,
                    stack_id=stack_id, now=now, replaces=replaces)
 
-    resource.__dict__.setdefault("_pending_issues", []).append(issue)
+    resource.queue_issue(issue)
     return {"metadata_url": f"{runtime.public_url}/v1/", "access_key_id": access_key_id,
             "secret_access_key": secret, "stack_name": resource.state.stack_name,
             "path": f"{resource.state.name}.Metadata"}

@@ -282,7 +282,7 @@ def heat_section(resource, server_id: str, current: dict, now: dt.datetime) -> d
     The user is a `server-heat` credential of this server (revoked with it by
     credentials.revoke_subject). A live one already in `current` is kept (the guest has it
     configured). Otherwise a new one is made and its row is queued on the resource
-    (`_pending_issues`) for the caller's unit of work, as Server._issue_pending expects."""
+    (Server.queue_issue) for the caller's unit of work."""
     runtime, state = resource.runtime, resource.state
     section = {"auth_url": auth_url(runtime), "project_id": state.project,
                "stack_id": f"{state.stack_name}/{state.stack_id}", "resource_name": state.name,
@@ -294,15 +294,11 @@ def heat_section(resource, server_id: str, current: dict, now: dt.datetime) -> d
     stack_id, ttl = state.stack_id, runtime.config.credential_ttl
 
     def issue(session) -> None:
-        row = Credential(id=user_id, kind=SERVER_KIND, subject_id=server_id, stack_id=stack_id,
-                         secret_hash=hash_secret(password), expires_at=now + dt.timedelta(seconds=ttl),
-                         created_at=now)
-        session.add(row)
-        audit.record(session, action="credential.issue", actor=credentials.ENGINE_ACTOR, subject=row.id,
-                     detail={"kind": row.kind, "subject_id": server_id, "stack_id": stack_id,
-                             "expires_at": software.iso(row.expires_at)}, now=now)
+        credentials.record_issued(session, credential_id=user_id, kind=SERVER_KIND, subject_id=server_id,
+                                  stack_id=stack_id, secret_hash=hash_secret(password),
+                                  expires_at=now + dt.timedelta(seconds=ttl), now=now)
 
-    resource.__dict__.setdefault("_pending_issues", []).append(issue)
+    resource.queue_issue(issue)
     return {"user_id": user_id, "password": password, **section}
 
 

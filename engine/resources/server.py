@@ -189,9 +189,13 @@ class Server(Resource):
         credential of this server) for os-collect-config's `heat` collector (engine/keystone.py)."""
         return keystone.heat_section(self, server_id, current, now)
 
+    def queue_issue(self, issue) -> None:
+        """Keep `issue(session)` (a section builder's credential row) for _issue_pending: the
+        builders run before (create) or inside (update) the session that stores the metadata."""
+        self.__dict__.setdefault("_pending_issues", []).append(issue)
+
     def _issue_pending(self, session) -> None:
-        """Add the credential rows section builders queued (they run outside, or before, the
-        session that stores the server's metadata)."""
+        """Add the credential rows the section builders queued, in the caller's unit of work."""
         for issue in self.__dict__.pop("_pending_issues", []):
             issue(session)
 
