@@ -18,6 +18,7 @@ from flask import Blueprint, Response, request
 
 from engine import ec2
 from engine.errors import HearthError
+from metadata_server.errors import envelope_body
 from metadata_server.requests_ import service
 
 blueprint = Blueprint("cfn", __name__)
@@ -68,10 +69,8 @@ def _error(error: HearthError, as_json: bool) -> Response:
     kind, code = CFN_CODES.get(error.status, ("Receiver", "InternalFailure"))
     detail = {"Type": kind, "Code": code, "Message": error.message}
     if as_json:
-        body = json.dumps({"ErrorResponse": {"Error": detail}, "code": error.status,
-                           "explanation": error.message,
-                           "error": {"type": type(error).__name__, "code": error.code,
-                                     "message": error.message, "traceback": None}})
+        body = json.dumps({**envelope_body(error.status, error.code, type(error).__name__, error.message),
+                           "ErrorResponse": {"Error": detail}})
         return Response(body, status=error.status, mimetype="application/json")
     return Response(_xml("ErrorResponse", {"Error": detail}), status=error.status,
                     mimetype="application/xml")

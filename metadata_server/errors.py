@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -11,11 +12,16 @@ from engine.errors import HearthError, TooManyRequests
 log = logging.getLogger(__name__)
 
 
-def envelope(status: int, code: str, kind: str, message: str):
-    from http import HTTPStatus
+def envelope_body(status: int, code: str, kind: str, message: str) -> dict:
+    """The envelope as a dict, for answers that add keys of a protocol of their own beside it
+    (the CFN API's ErrorResponse, Keystone's error)."""
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    response = jsonify({"code": status, "title": title, "explanation": message,
-                        "error": {"type": kind, "code": code, "message": message, "traceback": None}})
+    return {"code": status, "title": title, "explanation": message,
+            "error": {"type": kind, "code": code, "message": message, "traceback": None}}
+
+
+def envelope(status: int, code: str, kind: str, message: str):
+    response = jsonify(envelope_body(status, code, kind, message))
     response.status_code = status
     return response
 

@@ -12,12 +12,11 @@ keystoneauth reads), with Hearth's envelope keys beside them.
 """
 from __future__ import annotations
 
-from http import HTTPStatus
-
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from engine.errors import HearthError, TooManyRequests
 from engine.keystone import KeystoneService, version_document
+from metadata_server.errors import envelope_body
 from metadata_server.requests_ import json_body, service
 
 identity_blueprint = Blueprint("guest_identity", __name__, url_prefix="/identity")
@@ -43,9 +42,9 @@ def _base() -> str:
 
 @identity_blueprint.errorhandler(HearthError)
 def keystone_error(error: HearthError):
-    title = HTTPStatus(error.status).phrase
-    response = jsonify({"error": {"code": error.status, "title": title, "message": error.message},
-                        "code": error.status, "title": title, "explanation": error.message})
+    body = envelope_body(error.status, error.code, type(error).__name__, error.message)
+    body["error"] = {"code": error.status, "title": body["title"], "message": error.message}
+    response = jsonify(body)
     response.status_code = error.status
     if isinstance(error, TooManyRequests):
         response.headers["Retry-After"] = str(error.retry_after)
