@@ -145,18 +145,12 @@ class GuestService:
                                    "at": software.iso(now)}
 
     def _deployment(self, session, auth: GuestAuth, entry_id: str, now):
-        if auth.operator:
-            config = session.get(SoftwareConfig, entry_id)
-            deployment = session.get(Deployment, config.deployment_id, with_for_update=True) \
-                if config and config.deployment_id else None
-            if deployment is None:
-                raise NotFound(f"no deployment run '{entry_id}': it was deleted or never existed")
-            return config, deployment
-        if auth.presigned:
+        credential = None  # an operator (checked by the orchestration API) and a signed URL have none
+        if auth.presigned and not auth.operator:
             credentials.verify_presigned(self.runtime.keyring, (auth.method, "POST", "PUT"),
                                          f"/guest/v1/deployments/{entry_id}/signal", auth.expires,
                                          auth.signature, now)
-        else:
+        elif not auth.operator:
             credential = credentials.authenticate(session, auth.bearer, now)
         config = session.get(SoftwareConfig, entry_id)
         deployment = session.get(Deployment, config.deployment_id, with_for_update=True) \
@@ -164,8 +158,8 @@ class GuestService:
         # A server's credential reaches its deployments; a deployment's own (HEAT_SIGNAL's
         # password) reaches that deployment only.
         owner = {"server": deployment.server_id, "deployment": deployment.id} if deployment else {}
-        if not auth.presigned and (credential.kind not in owner
-                                   or credential.subject_id != owner[credential.kind]):
+        if credential is not None and (credential.kind not in owner
+                                       or credential.subject_id != owner[credential.kind]):
             # The same answer whether the run is unknown or someone else's: no probing.
             raise credentials.refusal(Forbidden, "this credential does not grant access to that "
                                       "deployment: only the credential of the deployment's own server "
