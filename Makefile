@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast test-peers bench clean
+.PHONY: demo test test-fast test-peers bench clean heat-reference record-heat differential
 
 $(BIN)/.hearth-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,15 @@ bench: $(BIN)/.hearth-installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Real Heat (PyPI openstack-heat, pinned) on 127.0.0.1:18004 without Keystone, in the foreground.
+heat-reference: $(BIN)/.hearth-installed
+	$(BIN)/python -m tests.heat_reference.reference run --port 18004
+
+# Re-record every differential case from real Heat (starts and stops its own reference).
+record-heat: $(BIN)/.hearth-installed
+	$(BIN)/python -m tests.differential.record
+
+# Compare Hearth with the recordings, case by case, with diffs.
+differential: $(BIN)/.hearth-installed
+	$(BIN)/python -m tests.differential.compare -v

@@ -1,0 +1,505 @@
+"""Differential cases against any Heat-shaped endpoint: load a case, run it, normalise what came back.
+
+One driver serves both sides. `record.py` runs the cases against real Heat and commits what it
+answered; `test_differential.py` runs the same cases against a Hearth server and compares.
+
+A case is a YAML file under `cases/`:
+
+    description: what the case shows
+    files: {name: text}            # the files map sent with every template request
+    mask: [outputs.pw, resources.r.attributes.value]   # values that are random on both sides
+    events: true                   # record each stack operation's events (default true)
+    nested_depth: 0                # resources listed with ?nested_depth (default 0)
+    steps:
+      - create: {template: ..., environment: ..., environment_files: [...], parameters: {...},
+                 disable_rollback: true, timeout_mins: 5, tags: [..], stack: NAME}
+      - update: {template: ..., existing: true, ...}       # PATCH when `existing`
+      - preview: {...}  /  preview_update: {...}  /  validate: {...}
+      - suspend / resume / check / cancel / cancel_no_rollback / abandon / delete: {}
+      - adopt: {template: ...}                            # the data the last abandon answered
+      - signal: {resource: NAME, data: {...}}
+      - mark_unhealthy: {resource: NAME, reason: ..., healthy: false}
+      - request: {method: GET, path: "stacks/{stack}/template", body: ..., save: {key: dotted.path}}
+      - show: {resources: [NAME, ...]}                    # observe again without acting
+
+Every step yields one observation: the HTTP answer of the request it made (status, and for
+an error the error's type and message) and, for a stack operation, the stack once it settled:
+`stack show`, each resource (with attributes), the outputs and the operation's events.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+HERE = Path(__file__).resolve().parent
+CASES = HERE / "cases"
+EXPECTED = HERE / "expected"
+HEAT_VERSION = "openstack-heat 27.0.1"
+
+STACK_OPS = {"create", "update", "suspend", "resume", "check", "cancel", "cancel_no_rollback",
+             "delete", "adopt", "signal", "mark_unhealthy"}
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
+_ENDPOINT = re.compile(r"https?://127\.0\.0\.1:\d+")
+# Heat's physical names end in a 12-character short id (base32 of random bits, lowercase).
+_SHORT_ID = re.compile(r"-[a-z0-9]{12}(?=$|-|/)")
+_TIME_KEYS = {"creation_time", "updated_time", "deletion_time", "event_time", "created_time",
+              "creation_time", "updated_at", "created_at"}
+
+
+@dataclass
+class Case:
+    name: str              # relative path under cases/ without .yaml: "functions/repeat"
+    spec: dict[str, Any]
+
+    @property
+    def stack_name(self) -> str:
+        return "d-" + re.sub(r"[^A-Za-z0-9]+", "-", self.name).strip("-")
+
+    @property
+    def expected_path(self) -> Path:
+        return EXPECTED / f"{self.name}.json"
+
+
+def load_cases(pattern: str | None = None) -> list[Case]:
+    cases = []
+    for path in sorted(CASES.rglob("*.yaml")):
+        name = str(path.relative_to(CASES))[: -len(".yaml")]
+        if pattern and not re.search(pattern, name):
+            continue
+        spec = yaml.safe_load(path.read_text())
+        if not isinstance(spec, dict) or "steps" not in spec:
+            raise ValueError(f"{path}: a case needs a `steps` list")
+        cases.append(Case(name, spec))
+    return cases
+
+
+@dataclass
+class Endpoint:
+    """Where to send a case: the /v1/{project} base and the token header."""
+
+    base: str
+    headers: dict[str, str]
+    settle_timeout: float = 300.0
+    poll: float = 0.2
+
+
+@dataclass
+class Run:
+    case: Case
+    endpoint: Endpoint
+    http: requests.Session = field(default_factory=requests.Session)
+    stacks: dict[str, str] = field(default_factory=dict)   # name -> id
+    saved: dict[str, Any] = field(default_factory=dict)
+    abandoned: Any = None
+    current: str | None = None
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> requests.Response:
+        url = f"{self.endpoint.base}/{path}"
+        for _ in range(3):
+            try:
+                return self.http.request(method, url, json=body, params=params,
+                                         headers=self.endpoint.headers, timeout=120,
+                                         allow_redirects=False)
+            except requests.ConnectionError:
+                time.sleep(1)
+        return self.http.request(method, url, json=body, params=params,
+                                 headers=self.endpoint.headers, timeout=120, allow_redirects=False)
+
+    def stack_path(self, name: str | None = None) -> str:
+        name = name or self.current
+        return f"stacks/{name}/{self.stacks[name]}"
+
+    # -- steps --------------------------------------------------------------------------------
+    def run(self) -> list[dict[str, Any]]:
+        observations = []
+        for step in self.case.spec["steps"]:
+            (op, args), = step.items() if isinstance(step, dict) else ((step, {}),)
+            args = dict(args or {})
+            observation = {"step": op}
+            observation.update(getattr(self, f"op_{op}")(args))
+            observations.append(observation)
+        return observations
+
+    def _template_body(self, args: dict) -> dict:
+        body: dict[str, Any] = {}
+        files = dict(self.case.spec.get("files") or {})
+        files.update(args.get("files") or {})
+        if "template" in args:
+            template = args["template"]
+            body["template"] = template if isinstance(template, str) else json.dumps(template)
+        if "template_file" in args:
+            body["template"] = files[args["template_file"]]
+        if files:
+            body["files"] = files
+        for key in ("environment", "environment_files", "parameters", "disable_rollback",
+                    "timeout_mins", "tags", "clear_parameters", "converge"):
+            if key in args:
+                body[key] = args[key]
+        if isinstance(body.get("environment"), dict):
+            body["environment"] = body["environment"]
+        return body
+
+    def _answer(self, response: requests.Response) -> dict[str, Any]:
+        answer: dict[str, Any] = {"status": response.status_code}
+        if response.status_code >= 400:
+            try:
+                error = response.json().get("error") or {}
+            except ValueError:
+                error = {}
+            answer["error"] = {"type": error.get("type"), "message": error.get("message")}
+        return answer
+
+    def op_create(self, args: dict) -> dict:
+        name = args.get("stack") or self.case.stack_name
+        body = {"stack_name": name, **self._template_body(args)}
+        body.setdefault("disable_rollback", True)
+        response = self.call("POST", "stacks", body)
+        answer = self._answer(response)
+        if response.status_code != 201:
+            return {"answer": answer}
+        self.stacks[name] = response.json()["stack"]["id"]
+        self.current = name
+        return {"answer": answer, **self.settle_and_observe(None)}
+
+    def op_adopt(self, args: dict) -> dict:
+        name = args.get("stack") or self.case.stack_name + "-adopted"
+        body = {"stack_name": name, "adopt_stack_data": self.abandoned, **self._template_body(args)}
+        body.setdefault("disable_rollback", True)
+        response = self.call("POST", "stacks", body)
+        answer = self._answer(response)
+        if response.status_code != 201:
+            return {"answer": answer}
+        self.stacks[name] = response.json()["stack"]["id"]
+        self.current = name
+        return {"answer": answer, **self.settle_and_observe(None)}
+
+    def op_update(self, args: dict) -> dict:
+        before = self.stack_brief()
+        method = "PATCH" if args.pop("existing", False) else "PUT"
+        response = self.call(method, self.stack_path(args.get("stack")), self._template_body(args))
+        answer = self._answer(response)
+        if response.status_code >= 400:
+            return {"answer": answer}
+        return {"answer": answer, **self.settle_and_observe(before)}
+
+    def _action(self, action: dict) -> dict:
+        before = self.stack_brief()
+        response = self.call("POST", f"{self.stack_path()}/actions", action)
+        answer = self._answer(response)
+        if response.status_code >= 400:
+            return {"answer": answer}
+        return {"answer": answer, **self.settle_and_observe(before)}
+
+    def op_suspend(self, args):
+        return self._action({"suspend": None})
+
+    def op_resume(self, args):
+        return self._action({"resume": None})
+
+    def op_check(self, args):
+        return self._action({"check": None})
+
+    def op_cancel(self, args):
+        return self._action({"cancel_update": None})
+
+    def op_cancel_no_rollback(self, args):
+        return self._action({"cancel_without_rollback": None})
+
+    def op_signal(self, args: dict) -> dict:
+        before = self.stack_brief()
+        response = self.call("POST", f"{self.stack_path()}/resources/{args['resource']}/signal",
+                             args.get("data"))
+        answer = self._answer(response)
+        if response.status_code >= 400:
+            return {"answer": answer}
+        return {"answer": answer, **self.settle_and_observe(before, require_change=False)}
+
+    def op_mark_unhealthy(self, args: dict) -> dict:
+        body = {"mark_unhealthy": not args.get("healthy", False),
+                "resource_status_reason": args.get("reason", "")}
+        response = self.call("PATCH", f"{self.stack_path()}/resources/{args['resource']}", body)
+        return {"answer": self._answer(response), **self.observe()}
+
+    def op_delete(self, args: dict) -> dict:
+        name = args.get("stack") or self.current
+        response = self.call("DELETE", self.stack_path(name))
+        answer = self._answer(response)
+        if response.status_code >= 400:
+            return {"answer": answer}
+        deadline = time.monotonic() + self.endpoint.settle_timeout
+        while True:
+            shown = self.call("GET", self.stack_path(name))
+            if shown.status_code == 404:
+                return {"answer": answer, "after": {"status": 404}}
+            stack = shown.json()["stack"]
+            if not stack["stack_status"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
+                return {"answer": answer, "after": {"stack_status": stack["stack_status"],
+                                                    "stack_status_reason": stack["stack_status_reason"]}}
+            time.sleep(self.endpoint.poll)
+
+    def op_abandon(self, args: dict) -> dict:
+        response = self.call("DELETE", f"{self.stack_path()}/abandon")
+        answer = self._answer(response)
+        if response.status_code == 200:
+            self.abandoned = response.json()
+            answer["body"] = self.abandoned
+        return {"answer": answer}
+
+    def op_preview(self, args: dict) -> dict:
+        body = {"stack_name": args.get("stack") or self.case.stack_name, **self._template_body(args)}
+        response = self.call("POST", "stacks/preview", body)
+        answer = self._answer(response)
+        if response.status_code == 200:
+            answer["body"] = _preview_view(response.json())
+        return {"answer": answer}
+
+    def op_preview_update(self, args: dict) -> dict:
+        method = "PATCH" if args.pop("existing", False) else "PUT"
+        params = {"show_nested": "true"} if args.pop("show_nested", False) else None
+        response = self.call(method, f"{self.stack_path()}/preview", self._template_body(args), params)
+        answer = self._answer(response)
+        if response.status_code == 200:
+            changes = response.json().get("resource_changes", {})
+            answer["body"] = {kind: sorted((_change_view(r) for r in items), key=json.dumps)
+                              for kind, items in sorted(changes.items())}
+        return {"answer": answer}
+
+    def op_validate(self, args: dict) -> dict:
+        params = {"show_nested": "true"} if args.pop("show_nested", False) else None
+        response = self.call("POST", "validate", self._template_body(args), params)
+        answer = self._answer(response)
+        if response.status_code == 200:
+            answer["body"] = response.json()
+        return {"answer": answer}
+
+    def op_request(self, args: dict) -> dict:
+        path = self.expand(args["path"])
+        body = _expand_tree(args.get("body"), self.expand)
+        response = self.call(args.get("method", "GET"), path, body, args.get("params"))
+        answer = self._answer(response)
+        if response.status_code < 400 and response.content:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = response.text
+            answer["body"] = payload
+            for key, dotted in (args.get("save") or {}).items():
+                self.saved[key] = _dig(payload, dotted)
+        if args.get("observe"):
+            return {"answer": answer, **self.observe()}
+        return {"answer": answer}
+
+    def op_show(self, args: dict) -> dict:
+        return self.observe()
+
+    def expand(self, text: str) -> str:
+        def sub(match):
+            key = match.group(1)
+            if key == "stack":
+                return self.stack_path()
+            if key == "stack_id":
+                return self.stacks[self.current]
+            if key.startswith("stack:"):
+                return self.stack_path(key[len("stack:"):])
+            return str(self.saved[key])
+        return re.sub(r"\{([^{}]+)\}", sub, text)
+
+    # -- observing ----------------------------------------------------------------------------
+    def stack_brief(self) -> tuple:
+        shown = self.call("GET", self.stack_path()).json()["stack"]
+        return shown["stack_status"], shown.get("updated_time"), len(self.events())
+
+    def settle_and_observe(self, before: tuple | None, require_change: bool = True) -> dict:
+        deadline = time.monotonic() + self.endpoint.settle_timeout
+        while True:
+            shown = self.call("GET", self.stack_path()).json()["stack"]
+            settled = not shown["stack_status"].endswith("IN_PROGRESS")
+            if settled and before is not None and require_change:
+                settled = (shown["stack_status"], shown.get("updated_time"), len(self.events())) != before
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(self.endpoint.poll)
+        return self.observe(skip_events=before[2] if before else 0)
+
+    def events(self) -> list[dict]:
+        response = self.call("GET", f"{self.stack_path()}/events", params={"sort_dir": "asc"})
+        return response.json().get("events", []) if response.status_code == 200 else []
+
+    def observe(self, skip_events: int = 0) -> dict:
+        spec = self.case.spec
+        shown = self.call("GET", self.stack_path())
+        if shown.status_code != 200:
+            return {"stack": self._answer(shown)}
+        stack = shown.json()["stack"]
+        observed: dict[str, Any] = {"stack": _stack_view(stack)}
+        params = {"nested_depth": spec["nested_depth"]} if spec.get("nested_depth") else None
+        listed = self.call("GET", f"{self.stack_path()}/resources", params=params)
+        resources = {}
+        if listed.status_code == 200:
+            for item in listed.json()["resources"]:
+                key = item["resource_name"] if "stack_name" not in item or item.get("stack_name") == self.current \
+                    else f"{_nested_label(item['stack_name'], self.current)}/{item['resource_name']}"
+                view = _resource_view(item)
+                if key == item["resource_name"]:
+                    detail = self.call("GET", f"{self.stack_path()}/resources/{item['resource_name']}")
+                    if detail.status_code == 200:
+                        view["attributes"] = detail.json()["resource"].get("attributes")
+                resources[key] = view
+        else:
+            resources = self._answer(listed)
+        observed["resources"] = dict(sorted(resources.items())) if isinstance(resources, dict) else resources
+        if spec.get("events", True):
+            grouped: dict[str, list[str]] = {}
+            for event in self.events()[skip_events:]:
+                grouped.setdefault(event["resource_name"], []).append(
+                    f"{event['resource_status']}: {event.get('resource_status_reason')}")
+            observed["events"] = dict(sorted(grouped.items()))
+        return observed
+
+
+def _nested_label(stack_name: str, top: str) -> str:
+    return stack_name[len(top) + 1:] if stack_name.startswith(top + "-") else stack_name
+
+
+def _links(item: dict) -> list[str]:
+    return sorted(link.get("rel", "") for link in item.get("links") or [])
+
+
+def _stack_view(stack: dict) -> dict:
+    view = {k: v for k, v in stack.items() if k not in ("links",)}
+    view["links"] = _links(stack)
+    if isinstance(view.get("outputs"), list):
+        view["outputs"] = sorted(view["outputs"], key=lambda o: o.get("output_key", ""))
+    return view
+
+
+def _resource_view(item: dict) -> dict:
+    view = {k: v for k, v in item.items() if k not in ("links",)}
+    view["links"] = _links(item)
+    if isinstance(view.get("required_by"), list):
+        view["required_by"] = sorted(view["required_by"])
+    return view
+
+
+def _change_view(item: dict) -> dict:
+    return {k: v for k, v in item.items() if k not in ("links",)} | {"links": _links(item)}
+
+
+def _preview_view(body: dict) -> dict:
+    stack = dict(body.get("stack", body))
+    stack.pop("links", None)
+    if isinstance(stack.get("resources"), list):
+        stack["resources"] = _sorted_preview(stack["resources"])
+    return stack
+
+
+def _sorted_preview(items: list) -> list:
+    out = []
+    for item in items:
+        if isinstance(item, list):
+            out.append(_sorted_preview(item))
+        elif isinstance(item, dict):
+            out.append(_change_view(item))
+        else:
+            out.append(item)
+    return sorted(out, key=lambda x: json.dumps(x, sort_keys=True))
+
+
+def _dig(payload: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        payload = payload[int(part)] if isinstance(payload, list) else payload[part]
+    return payload
+
+
+def _expand_tree(value: Any, expand) -> Any:
+    if isinstance(value, str):
+        return expand(value)
+    if isinstance(value, list):
+        return [_expand_tree(v, expand) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand_tree(v, expand) for k, v in value.items()}
+    return value
+
+
+# -- normalising ----------------------------------------------------------------------------------
+
+class Normaliser:
+    """Replaces what differs between any two runs (ids, times, ports, short ids) with stable
+    placeholders: the n-th distinct UUID seen becomes `<uuid:n>`, so equalities survive."""
+
+    def __init__(self, case: Case):
+        self.case = case
+        self.uuids: dict[str, str] = {}
+
+    def text(self, value: str) -> str:
+        value = _ENDPOINT.sub("<endpoint>", value)
+        value = _UUID.sub(lambda m: self.uuids.setdefault(m.group(0), f"<uuid:{len(self.uuids) + 1}>"), value)
+        value = _TIME.sub("<time>", value)
+        if self.case.stack_name in value:
+            value = _SHORT_ID.sub("-<short-id>", value)
+        return value
+
+    def tree(self, value: Any, key: str | None = None) -> Any:
+        if isinstance(value, str):
+            if key in _TIME_KEYS:
+                return "<time>"
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.tree(v) for v in value]
+        if isinstance(value, dict):
+            return {self.text(k): self.tree(v, k) for k, v in value.items()}
+        return value
+
+
+def mask(observations: list[dict], patterns: list[str]) -> list[dict]:
+    """Replace the values at dotted paths (`*` matches any key) in every observation with
+    `<masked>`: values random on both sides (a RandomString's value)."""
+    observations = copy.deepcopy(observations)
+
+    def walk(node: Any, parts: list[str]) -> None:
+        if not parts or not isinstance(node, (dict, list)):
+            return
+        head, rest = parts[0], parts[1:]
+        keys = (range(len(node)) if isinstance(node, list) else list(node)) if head == "*" else \
+            ([int(head)] if isinstance(node, list) and head.isdigit() else [head])
+        for k in keys:
+            try:
+                child = node[k]
+            except (KeyError, IndexError, TypeError):
+                continue
+            if rest:
+                walk(child, rest)
+            elif child is not None:
+                node[k] = "<masked>"
+
+    for pattern in patterns:
+        for observation in observations:
+            walk(observation, pattern.split("."))
+    return observations
+
+
+def run_case(case: Case, endpoint: Endpoint) -> list[dict]:
+    """Run one case; its normalised, masked observations."""
+    run = Run(case, endpoint)
+    try:
+        observations = run.run()
+    finally:
+        for name, stack_id in list(run.stacks.items()):
+            run.call("DELETE", f"stacks/{name}/{stack_id}")
+        run.http.close()
+    normaliser = Normaliser(case)
+    return mask([normaliser.tree(o) for o in observations], case.spec.get("mask") or [])
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,195 @@
+"""Install and run the pinned real Heat as a local reference (`make heat-reference`).
+
+    python -m tests.heat_reference.reference install          # the virtualenv, once
+    python -m tests.heat_reference.reference run [--port P] [--db URL]   # foreground until Ctrl-C
+
+Settings (environment):
+  HEARTH_HEAT_REF_HOME   where the venv and run directories live (default ~/.cache/hearth/heat-reference)
+  HEARTH_HEAT_REF_VENV   an existing venv with exactly HEAT_SPEC installed, to reuse
+  HEARTH_HEAT_REF_DB     a SQLAlchemy URL of an EMPTY database (default: SQLite in the run dir)
+
+The reference is stock Heat with noauth (any X-Auth-Token is accepted and maps to project
+`admin` with roles admin, member and reader), an allow-all policy (noauth gives only "admin"
+and some of Heat's new default rules want "reader"), the in-process `fake:/` message
+transport, the legacy engine, and stack abandon/adopt switched on (off in stock Heat). Without
+Keystone it serves every stack operation and OS::Heat::{None, Value, RandomString,
+TestResource, ResourceChain, ResourceGroup, Delay, SoftwareConfig, StructuredConfig,
+MultipartMime, CloudConfig, SoftwareDeployment (NO_SIGNAL)}, nested and provider templates,
+environments and the software_configs / software_deployments API; it fails anything that needs
+a stack domain user, EC2 keys, Swift, Zaqar, Nova or Neutron.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEAT_SPEC = ["openstack-heat==27.0.1", "psycopg2-binary==2.9.13"]
+HERE = Path(__file__).resolve().parent
+
+
+def home() -> Path:
+    return Path(os.environ.get("HEARTH_HEAT_REF_HOME") or Path.home() / ".cache/hearth/heat-reference")
+
+
+def venv() -> Path:
+    return Path(os.environ.get("HEARTH_HEAT_REF_VENV") or home() / "venv")
+
+
+def install() -> Path:
+    """The reference virtualenv, created when missing; checks that Heat imports."""
+    target = venv()
+    python = target / "bin" / "python"
+    if not python.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *HEAT_SPEC], check=True)
+    subprocess.run([str(python), "-c", "import heat.engine.service, heat.api.openstack.v1"], check=True)
+    return target
+
+
+def _heat_prefix(python: Path) -> Path:
+    out = subprocess.run([str(python), "-c", "import sys; print(sys.prefix)"],
+                         check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip())
+
+
+def write_config(run_dir: Path, port: int, db_url: str | None) -> Path:
+    python = venv() / "bin" / "python"
+    paste = _heat_prefix(python) / "etc" / "heat" / "api-paste.ini"
+    if not paste.exists():
+        raise SystemExit(f"{paste} is missing: the reference venv is incomplete, run `install`")
+    (run_dir / "locks").mkdir(parents=True, exist_ok=True)
+    # Every rule Heat knows, allowed to everyone.
+    rules = subprocess.run(
+        [str(python), "-W", "ignore", "-c", "import json; from heat import policies; "
+                            "print(json.dumps({r.name: '' for r in policies.list_rules()}))"],
+        check=True, capture_output=True, text=True).stdout
+    (run_dir / "policy.json").write_text(rules)
+    # noauth's token answer: a catalog so resources that ask "is orchestration offered" find it.
+    endpoints = lambda url: [{"id": f"{i}-endpoint", "interface": i, "region": "RegionOne",  # noqa: E731
+                              "region_id": "RegionOne", "url": url} for i in ("public", "internal", "admin")]
+    token = {"token": {
+        "methods": ["token"], "expires_at": "2099-01-01T00:00:00.000000Z",
+        "issued_at": "2026-01-01T00:00:00.000000Z",
+        "user": {"id": "admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
+        "project": {"id": "admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
+        "roles": [{"id": r, "name": r} for r in ("admin", "member", "reader")],
+        "catalog": [{"id": "heat", "type": "orchestration", "name": "heat",
+                     "endpoints": endpoints(f"http://127.0.0.1:{port}/v1/admin")}]}}
+    (run_dir / "token.json").write_text(json.dumps(token))
+    database = db_url or f"sqlite:///{run_dir}/heat.sqlite"
+    config = run_dir / "heat.conf"
+    config.write_text(f"""[DEFAULT]
+transport_url = fake:/
+host = heat-reference
+num_engine_workers = 1
+convergence_engine = false
+enable_stack_adopt = true
+enable_stack_abandon = true
+auth_encryption_key = {"0123456789abcdef" * 2}
+deferred_auth_method = password
+log_file = {run_dir}/heat.log
+[database]
+connection = {database}
+[paste_deploy]
+flavor = noauth
+api_paste_config = {paste}
+[oslo_concurrency]
+lock_path = {run_dir}/locks
+[oslo_policy]
+policy_file = {run_dir}/policy.json
+enforce_new_defaults = false
+enforce_scope = false
+[noauth]
+token_response = {run_dir}/token.json
+""")
+    subprocess.run([str(venv() / "bin" / "heat-manage"), "--config-file", str(config), "db_sync"],
+                   check=True, capture_output=True)
+    return config
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(port: int | None = None, db_url: str | None = None, run_dir: Path | None = None):
+    """Start the reference; (process, base URL, run dir). The caller stops it with `stop`."""
+    install()
+    port = port or _free_port()
+    run_dir = run_dir or Path(tempfile.mkdtemp(prefix="run-", dir=home()))
+    config = write_config(run_dir, port, db_url or os.environ.get("HEARTH_HEAT_REF_DB"))
+    log = open(run_dir / "stdout.log", "w")
+    process = subprocess.Popen([str(venv() / "bin" / "python"), "-W", "ignore", str(HERE / "heat_server.py"),
+                                str(config), str(port)], stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}/v1/admin"
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"the reference exited: see {run_dir}/stdout.log and heat.log")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                stop(process)
+                raise SystemExit("the reference did not listen within 120 s")
+            time.sleep(0.2)
+    return process, base, run_dir
+
+
+def stop(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextlib.contextmanager
+def running_reference(port: int | None = None, db_url: str | None = None):
+    process, base, run_dir = start(port, db_url)
+    try:
+        yield base
+    finally:
+        stop(process)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="the pinned real Heat, as a local reference")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("install")
+    run = sub.add_parser("run")
+    run.add_argument("--port", type=int, default=18004)
+    run.add_argument("--db", help="an empty database's SQLAlchemy URL (default SQLite)")
+    args = parser.parse_args(argv)
+    if args.command == "install":
+        print(f"reference Heat ready in {install()}")
+        return 0
+    process, base, run_dir = start(args.port, args.db)
+    print(f"real Heat on {base} (any X-Auth-Token); logs in {run_dir}; Ctrl-C stops it", flush=True)
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        stop(process)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
