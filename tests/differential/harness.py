@@ -347,8 +347,9 @@ class Run:
         resources = {}
         if listed.status_code == 200:
             for item in listed.json()["resources"]:
-                key = item["resource_name"] if "stack_name" not in item or item.get("stack_name") == self.current \
-                    else f"{_nested_label(item['stack_name'], self.current)}/{item['resource_name']}"
+                owner = _stack_of(item)
+                key = item["resource_name"] if owner in (None, self.current) \
+                    else f"{_nested_label(owner, self.current)}/{item['resource_name']}"
                 view = _resource_view(item)
                 if key == item["resource_name"]:
                     detail = self.call("GET", f"{self.stack_path()}/resources/{item['resource_name']}")
@@ -365,6 +366,14 @@ class Run:
                     f"{event['resource_status']}: {event.get('resource_status_reason')}")
             observed["events"] = dict(sorted(grouped.items()))
         return observed
+
+
+def _stack_of(item: dict) -> str | None:
+    """The name of the stack a listed resource belongs to, read from its `stack` link."""
+    for link in item.get("links") or []:
+        if link.get("rel") == "stack":
+            return link.get("href", "").rstrip("/").split("/")[-2]
+    return None
 
 
 def _nested_label(stack_name: str, top: str) -> str:
