@@ -20,7 +20,7 @@ from engine.store.crypto import Keyring, is_encrypted
 from engine.store.models import Deployment, Server, SoftwareConfig
 
 INPUT_TYPES = ("String", "Number", "CommaDelimitedList", "Json", "Boolean")
-SIGNAL_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "ZAQAR_SIGNAL", "NO_SIGNAL")
+SIGNAL_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL")
 # The verb heat-config-notify uses on deploy_signal_id: Heat's POST for CFN, PUT for a Swift
 # temp URL; Hearth's route takes either, so HEAT/ZAQAR (which Heat gives no URL) use POST.
 SIGNAL_VERBS = {"CFN_SIGNAL": "POST", "TEMP_URL_SIGNAL": "PUT", "HEAT_SIGNAL": "POST", "ZAQAR_SIGNAL": "POST"}

@@ -42,6 +42,8 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
         app.register_blueprint(servers_api.blueprint)
         app.register_blueprint(admin_api.blueprint)
         app.register_blueprint(openapi_api.orchestration_blueprint)
+        from metadata_server import orchestration_catalog
+        app.register_blueprint(orchestration_catalog.versions_blueprint)
     if guest:
         from metadata_server import collect_api
         app.register_blueprint(guest_bp.blueprint)

@@ -37,13 +37,15 @@ class SoftwareDeployment(Resource):
         "server": Prop("string", "id of the server to apply it to", required=True),
         "input_values": Prop("map", "values for the config's inputs", update_allowed=True),
         "actions": Prop("list", "actions that run the config", default=["CREATE", "UPDATE"],
-                        item=Prop("string", allowed=software.ACTIONS), update_allowed=True),
+                        allowed=software.ACTIONS, update_allowed=True),
         "name": Prop("string", "name of the derived config; sets the order on the server",
                      update_allowed=True),
         "signal_transport": Prop("string", "how the server signals the result (each is a Hearth "
                                  "signal URL; see docs/guest-api.md)",
                                  default="CFN_SIGNAL", allowed=software.SIGNAL_TRANSPORTS),
     }
+    support_status = {"version": "2014.1"}
+    attribute_types = {"deploy_stdout": "string", "deploy_stderr": "string", "deploy_status_code": "string"}
     attributes_schema = {"deploy_stdout": "standard output of the run",
                          "deploy_stderr": "standard error of the run",
                          "deploy_status_code": "exit code of the run"}

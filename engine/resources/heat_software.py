@@ -10,16 +10,21 @@ from engine.store.models import SoftwareConfig as ConfigRow
 from engine.views import masked
 
 _INPUT = Prop("map", fields={
-    "name": Prop("string", required=True), "description": Prop("string"),
-    "type": Prop("string", allowed=software.INPUT_TYPES), "default": Prop("any"),
-    "replace_on_change": Prop("boolean"),
+    "name": Prop("string", "the input's name", required=True),
+    "description": Prop("string", "what the input is for"),
+    "type": Prop("string", "the input's type", default="String", allowed=software.INPUT_TYPES),
+    "default": Prop("any", "the value when a deployment gives none"),
+    "replace_on_change": Prop("boolean", "a deployment replaces itself when this input's value changes",
+                              default=False),
     # Hearth's extension: the input's value (and default) is stored encrypted and kept out of
     # messages; the agent still receives it in clear.
-    "hidden": Prop("boolean"),
+    "hidden": Prop("boolean", hidden=True),
 })
 _OUTPUT = Prop("map", fields={
-    "name": Prop("string", required=True), "description": Prop("string"),
-    "type": Prop("string", allowed=software.INPUT_TYPES), "error_output": Prop("boolean"),
+    "name": Prop("string", "the output's name", required=True),
+    "description": Prop("string", "what the output holds"),
+    "type": Prop("string", "the output's type", default="String", allowed=software.INPUT_TYPES),
+    "error_output": Prop("boolean", "the output's presence means the deployment failed", default=False),
 })
 
 
@@ -54,6 +59,8 @@ class SoftwareConfig(Resource):
         "outputs": Prop("list", "outputs the config produces", item=_OUTPUT),
     }
     attributes_schema = {"config": "the config value"}
+    attribute_types = {"config": "string"}
+    support_status = {"version": "2014.1"}
 
     # What the other config types (structured, component, cloud-config, MIME) change.
     def config_value(self, session):
