@@ -5,6 +5,7 @@ os-collect-config read Hearth's metadata unchanged.
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import re
@@ -41,25 +42,48 @@ def iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def clean_io(items: list[dict] | None) -> list[dict]:
-    """Drop null keys and a false replace_on_change, as Heat does when it stores inputs/outputs."""
+def clean_io(items: list[dict] | None, defaults: dict | None = None) -> list[dict]:
+    """Inputs or outputs as Heat stores them (swc_io's as_dict): null keys dropped, a false
+    replace_on_change dropped, and `defaults` (each key's default) filled in."""
     cleaned = []
     for item in items or []:
-        entry = {k: v for k, v in item.items() if v is not None}
+        entry = {**(defaults or {}), **{k: v for k, v in item.items() if v is not None}}
         if entry.get("replace_on_change") is False:
             entry.pop("replace_on_change")
         cleaned.append(entry)
     return cleaned
 
 
+# What Heat fills into a config's inputs and outputs (software_config_io's schemas), and what
+# a template's OS::Heat::SoftwareConfig adds: its nested properties resolve an unset
+# description to "" and an unset default to the empty value of the input's type (recorded
+# from Heat 27.0.1: String "", Number 0, Json {}, CommaDelimitedList [], Boolean false).
+INPUT_DEFAULTS = {"type": "String"}
+OUTPUT_DEFAULTS = {"type": "String", "error_output": False}
+TEMPLATE_OUTPUT_DEFAULTS = {**OUTPUT_DEFAULTS, "description": ""}
+EMPTY_DEFAULTS = {"String": "", "Number": 0, "Json": {}, "CommaDelimitedList": [], "Boolean": False}
+
+
+def template_inputs(items: list[dict] | None) -> list[dict]:
+    """A template config's inputs as Heat stores them (see EMPTY_DEFAULTS)."""
+    completed = []
+    for item in clean_io(items, {**INPUT_DEFAULTS, "description": ""}):
+        if "default" not in item:
+            item["default"] = copy.deepcopy(EMPTY_DEFAULTS.get(item["type"], ""))
+        completed.append(item)
+    return completed
+
+
 def create_config(session: Session, *, name: str, group: str, config: Any, inputs, outputs,
                   options, project: str, now: dt.datetime, deployment_id: str | None = None,
                   config_id: str | None = None, keyring: Keyring | None = None,
-                  secret: frozenset[str] | set[str] = frozenset()) -> SoftwareConfig:
-    """Store a config. With a keyring, the values of the `secret` inputs and of inputs declared
-    `hidden: true` (value and default) are stored encrypted, and so is the config itself when
-    a secret value appears in it (a structured config that substituted one)."""
-    inputs = clean_io(inputs)
+                  secret: frozenset[str] | set[str] = frozenset(), template: bool = False) -> SoftwareConfig:
+    """Store a config, its inputs and outputs completed as Heat completes them (`template`: as
+    a template's config resource does). With a keyring, the values of the `secret` inputs and of
+    inputs declared `hidden: true` (value and default) are stored encrypted, and so is the config
+    itself when a secret value appears in it (a structured config that substituted one)."""
+    inputs = template_inputs(inputs) if template else clean_io(inputs, INPUT_DEFAULTS)
+    outputs = clean_io(outputs, TEMPLATE_OUTPUT_DEFAULTS if template else OUTPUT_DEFAULTS)
     if keyring is not None:
         secret = set(secret) | {i.get("name") for i in inputs if i.get("hidden") is True}
         texts = secret_texts(i.get("value") for i in inputs if i.get("name") in secret)
@@ -68,7 +92,7 @@ def create_config(session: Session, *, name: str, group: str, config: Any, input
             config = keyring.seal_json(config)
     row = SoftwareConfig(id=config_id or str(uuid.uuid4()), name=name, group=group or "Heat::Ungrouped",
                          body={"config": config, "inputs": inputs,
-                               "outputs": clean_io(outputs), "options": options},
+                               "outputs": outputs, "options": options},
                          project=project, deployment_id=deployment_id, created_at=now)
     session.add(row)
     return row

@@ -26,7 +26,8 @@ STATUSES = ("IN_PROGRESS", "COMPLETE", "FAILED")
 
 
 def config_view(row: SoftwareConfig) -> dict:
-    return {**masked(software.format_config(row)), "project": row.project}
+    """Heat's format_software_config (without `project`, which Heat shows in lists only)."""
+    return masked(software.format_config(row))
 
 
 def deployment_view(row: Deployment) -> dict:

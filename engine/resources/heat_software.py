@@ -54,7 +54,7 @@ class SoftwareConfig(Resource):
                 session, name=f"{self.state.stack_name}-{self.state.name}", group=self.group_value(),
                 config=self.config_value(session), inputs=props.get("inputs"), outputs=props.get("outputs"),
                 options=props.get("options"), project=self.state.project, now=self.runtime.now(),
-                keyring=self.runtime.keyring)
+                keyring=self.runtime.keyring, template=True)
         return Done(physical_id=row.id, attributes=self.attributes_of(row.body["config"]))
 
     def attributes_of(self, config) -> dict:
