@@ -137,9 +137,11 @@ resources:
 
     config = heat.json("config-create", "-f", "defn.yaml", "-c", "run.sh", "-g", "script", "myconf")
     assert config["name"] == "myconf" and config["group"] == "script"
-    assert config["inputs"] == [{"name": "who", "default": "world"}]
+    # Heat 27.0.1's answer (recorded with this client): inputs and outputs completed.
+    assert config["inputs"] == [{"name": "who", "type": "String", "default": "world"}]
     shown = heat.json("config-show", config["id"])
-    assert shown["config"].startswith("#!/bin/sh") and shown["outputs"] == [{"name": "result"}]
+    assert shown["config"].startswith("#!/bin/sh")
+    assert shown["outputs"] == [{"name": "result", "type": "String", "error_output": False}]
     assert heat("config-show", "--config-only", config["id"]).stdout.startswith("#!/bin/sh")
     assert "myconf" in heat("config-list").stdout
 
@@ -153,7 +155,7 @@ resources:
     assert deployment["id"] in heat("deployment-list", "-s", server_id).stdout
     metadata = heat.json("deployment-metadata-show", server_id)
     assert [entry["name"] for entry in metadata] == ["dep1"]
-    assert {"name": "who", "default": "world", "value": "bob"} in metadata[0]["inputs"]
+    assert {"name": "who", "type": "String", "default": "world", "value": "bob"} in metadata[0]["inputs"]
 
     # What a signal through Heat's API does: the outputs arrive with a status.
     answer = hearth.http.put(f"{hearth.api}/software_deployments/{deployment['id']}", timeout=10,
@@ -169,6 +171,44 @@ resources:
     assert hearth.http.get(f"{hearth.api}/software_deployments/{deployment['id']}", timeout=10).status_code == 404
     assert heat.json("deployment-metadata-show", server_id) == []
     assert "dep1" not in heat("config-list").stdout  # the client deleted the derived config too
+
+
+def test_deployments_to_a_server_id_no_server_has_answer_as_heat_did(hearth, heat):
+    """What `heat deployment-*` printed against Heat 27.0.1 for server `anysrv-nowhere-1`, which
+    no server has (recorded with the same client): the deployment is made and kept under the id,
+    IN_PROGRESS (the client asks for that status), with Heat's null and "None" fields."""
+    config = heat.json("config-create", "-f", "defn.yaml", "-c", "run.sh", "-g", "script", "myconf")
+    made = heat.json("deployment-create", "-c", config["id"], "-s", "nowhere-1", "-t", "NO_SIGNAL",
+                     "-i", "who=bob", "dep1")
+    assert {k: v for k, v in made.items() if k not in ("id", "config_id", "creation_time")} == {
+        "server_id": "nowhere-1", "input_values": {}, "output_values": None, "action": "UPDATE",
+        "status": "IN_PROGRESS", "status_reason": "None"}
+    assert heat.json("deployment-show", made["id"]) == made
+    assert made["id"] in heat("deployment-list", "-s", "nowhere-1").stdout
+    [entry] = heat.json("deployment-metadata-show", "nowhere-1")
+    assert entry["id"] == made["config_id"] and entry["name"] == "dep1" and entry["options"] == {}
+    assert entry["inputs"] == [
+        {"name": "who", "type": "String", "default": "world", "value": "bob"},
+        {"name": "deploy_server_id", "description": "ID of the server being deployed to", "type": "String",
+         "value": "nowhere-1"},
+        {"name": "deploy_action", "description": "Name of the current action being deployed", "type": "String",
+         "value": "UPDATE"},
+        {"name": "deploy_signal_transport", "type": "String", "value": "NO_SIGNAL",
+         "description": "How the server should signal to heat with the deployment output values."}]
+    assert heat.json("deployment-metadata-show", "nowhere-2") == []
+    # No outputs yet: heatclient itself fails on Heat's null output_values, as it did there.
+    unsignalled = heat("deployment-output-show", made["id"], "result", check=False)
+    assert unsignalled.returncode != 0 and "'NoneType' object has no attribute 'items'" in unsignalled.stderr
+
+    # The default transport (TEMP_URL_SIGNAL) needs a Swift temp URL, which heatclient makes
+    # itself with a Keystone session: without one it refuses before any request, as with Heat.
+    refused = heat("deployment-create", "-c", config["id"], "-s", "nowhere-1", "dep2", check=False)
+    assert refused.returncode != 0
+    assert "Cannot use --os-no-client-auth, auth required to create a Swift TempURL." in refused.stderr
+    assert [e["name"] for e in heat.json("deployment-metadata-show", "nowhere-1")] == ["dep1"]
+
+    heat("deployment-delete", made["id"])
+    assert heat.json("deployment-metadata-show", "nowhere-1") == []
 
 
 REDIRECTED = [("GET", ""), ("POST", "/actions"), ("PUT", ""), ("PATCH", ""), ("DELETE", ""),
