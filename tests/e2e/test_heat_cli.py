@@ -4,6 +4,7 @@ configs and deployments; --poll; and Heat's name -> id redirects for every metho
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -209,6 +210,49 @@ def test_deployments_to_a_server_id_no_server_has_answer_as_heat_did(hearth, hea
 
     heat("deployment-delete", made["id"])
     assert heat.json("deployment-metadata-show", "nowhere-1") == []
+
+
+def test_default_temp_url_transport_signals_through_the_swift_temp_url_it_made(hearth, heat, tmp_path):
+    """`heat deployment-create` with its default TEMP_URL_SIGNAL: heatclient's own code makes the
+    container, reads the account's temp URL key, signs the URL and creates the empty object on
+    Hearth (only its Keystone session is stood in: tests/e2e/heatclient_temp_url.py); a machine
+    enrolled under the id gets the entry, and heat-agents' heat-config-notify PUTs the result to
+    the temp URL, which completes the deployment."""
+    import os
+    import subprocess
+    import sys
+
+    from tests import peers
+    config = heat.json("config-create", "-f", "defn.yaml", "-c", "run.sh", "-g", "script", "myconf")
+    driver = Path(__file__).with_name("heatclient_temp_url.py")
+    made = subprocess.run([str(heat.bin / "python"), str(driver), hearth.api, f"{hearth.url}/v1/AUTH_admin",
+                           heat.base[-1], config["id"], "nowhere-4", "dep1"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    deployment = json.loads(made.stdout)
+    assert deployment["status"] == "IN_PROGRESS" and deployment["server_id"] == "nowhere-4"
+
+    enrolled = hearth.http.post(f"{hearth.api}/servers/nowhere-4/bootstrap", json={"new": True}, timeout=30)
+    assert enrolled.status_code == 201, enrolled.text
+    document = enrolled.json()["bootstrap"]
+    metadata = requests.get(document["metadata_url"], timeout=30,
+                            headers={"Authorization": f"Bearer {document['credential']}"}).json()["metadata"]
+    [entry] = metadata["deployments"]
+    inputs = {i["name"]: i["value"] for i in entry["inputs"]}
+    assert inputs["deploy_signal_verb"] == "PUT" and inputs["deploy_signal_transport"] == "TEMP_URL_SIGNAL"
+    assert inputs["deploy_signal_id"].startswith(f"{hearth.url}/v1/AUTH_admin/dep1-")
+    assert "temp_url_sig=" in inputs["deploy_signal_id"]
+
+    entry_file = tmp_path / "entry.json"
+    entry_file.write_text(json.dumps(entry))
+    notify = peers.require("heat-agents") / "heat-config" / "bin" / "heat-config-notify"
+    result = {"result": "hi swift", "deploy_stdout": "", "deploy_stderr": "", "deploy_status_code": 0}
+    notified = subprocess.run([sys.executable, str(notify), str(entry_file)], input=json.dumps(result),
+                              capture_output=True, text=True, timeout=60, env={**os.environ})
+    assert notified.returncode == 0, notified.stderr
+    shown = heat.json("deployment-show", deployment["id"])
+    assert (shown["status"], shown["status_reason"]) == ("COMPLETE", "Outputs received")
+    assert heat("deployment-output-show", deployment["id"], "result").stdout.strip() == "hi swift"
 
 
 REDIRECTED = [("GET", ""), ("POST", "/actions"), ("PUT", ""), ("PATCH", ""), ("DELETE", ""),
