@@ -89,9 +89,11 @@ class SoftwareApi:
 
     def list_software_configs(self, project: str, limit: int | None = None,
                               marker: str | None = None) -> list[dict]:
+        """Newest first, as Heat pages them (created_at then id, descending); `marker` is the
+        last config of the previous page."""
         with self.runtime.store.session() as session:
             rows = list(session.scalars(select(SoftwareConfig).where(SoftwareConfig.project == project)
-                                        .order_by(SoftwareConfig.created_at, SoftwareConfig.id)))
+                                        .order_by(SoftwareConfig.created_at.desc(), SoftwareConfig.id.desc())))
         if marker:
             ids = [r.id for r in rows]
             if marker not in ids:
