@@ -28,24 +28,6 @@ _OUTPUT = Prop("map", fields={
 })
 
 
-# What Heat stores for an input or output a template declares: its properties schema gives
-# every string an empty value and the type String; replace_on_change is kept only when true.
-_INPUT_FILL = {"description": "", "type": "String", "default": ""}
-_OUTPUT_FILL = {"description": "", "type": "String", "error_output": False}
-
-
-def _as_heat_stores(items, fill: dict) -> list | None:
-    if items is None:
-        return None
-    stored = []
-    for item in items:
-        entry = {**fill, **{k: v for k, v in item.items() if v is not None}}
-        if not entry.get("replace_on_change"):
-            entry.pop("replace_on_change", None)
-        stored.append(entry)
-    return stored
-
-
 class SoftwareConfig(Resource):
     """Stores `config` with its group, inputs, outputs and options; get_resource gives its id."""
 
@@ -78,10 +60,9 @@ class SoftwareConfig(Resource):
         with self.runtime.store.session() as session:
             row = software.create_config(
                 session, name=self.state.physical_name, group=self.group_value(),
-                config=self.config_value(session), inputs=_as_heat_stores(props.get("inputs"), _INPUT_FILL),
-                outputs=_as_heat_stores(props.get("outputs"), _OUTPUT_FILL),
+                config=self.config_value(session), inputs=props.get("inputs"), outputs=props.get("outputs"),
                 options=props.get("options") or {}, project=self.state.project, now=self.runtime.now(),
-                keyring=self.runtime.keyring)
+                keyring=self.runtime.keyring, template=True)
         return Done(physical_id=row.id, attributes=self.attributes_of(row.body["config"]))
 
     def attributes_of(self, config) -> dict:
