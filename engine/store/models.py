@@ -97,7 +97,8 @@ class SoftwareConfig(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
-    group: Mapped[str] = mapped_column(String(255))
+    # None for a config made through the API without one (a deployment derives Heat::Ungrouped).
+    group: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # {"config": ..., "inputs": [...], "outputs": [...], "options": {...}}
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     project: Mapped[str] = mapped_column(String(64))

@@ -12,7 +12,7 @@ import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.differential.harness import Case, Endpoint, dump, load_cases, run_case
+from tests.differential.harness import Case, Endpoint, canonical, dump, load_cases, run_case
 
 
 def expected(case: Case) -> list | None:
@@ -35,8 +35,8 @@ def _messages_within(want: list, actual: list) -> list:
 
 
 def diff(case: Case, actual: list) -> str:
-    want = expected(case)
-    actual = _messages_within(want, actual)
+    want = canonical(expected(case))
+    actual = _messages_within(want, canonical(actual))
     if want == actual:
         return ""
     return "".join(difflib.unified_diff(dump(want).splitlines(True), dump(actual).splitlines(True),

@@ -312,6 +312,10 @@ class Run:
                 # Heat lists a stack's resources in no defined order.
                 payload["resources"] = sorted(payload["resources"], key=lambda r: (
                     _stack_of(r) or "", r.get("resource_name", "")))
+            if isinstance(payload, dict) and isinstance(payload.get("software_deployments"), list):
+                # Deployments of parallel resources are listed in the order they happened to be made.
+                payload["software_deployments"] = sorted(payload["software_deployments"], key=lambda d: _UUID.sub(
+                    "", json.dumps(d, sort_keys=True)))
             if isinstance(payload, dict) and isinstance(payload.get("resource_types"), list):
                 # Heat lists types in its registry's order, which means nothing to a client.
                 payload["resource_types"] = sorted(payload["resource_types"], key=lambda t: json.dumps(t))
@@ -491,6 +495,38 @@ class Normaliser:
         if isinstance(value, dict):
             return {self.text(k): self.tree(v, k) for k, v in value.items()}
         return value
+
+
+_PLACEHOLDER = re.compile(r"<uuid:(\d+)>")
+
+
+def canonical(observations: Any) -> Any:
+    """The observations with their `<uuid:n>` placeholders renumbered in sorted-key order, so
+    that two answers which differ only in the order of their JSON keys number ids alike."""
+    order: dict[str, str] = {}
+
+    def visit(node: Any) -> None:
+        if isinstance(node, str):
+            for match in _PLACEHOLDER.finditer(node):
+                order.setdefault(match.group(0), f"<uuid:{len(order) + 1}>")
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+        elif isinstance(node, dict):
+            for key in sorted(node):
+                visit(key)
+                visit(node[key])
+
+    def rename(node: Any) -> Any:
+        if isinstance(node, str):
+            return _PLACEHOLDER.sub(lambda m: order[m.group(0)], node)
+        if isinstance(node, list):
+            return [rename(item) for item in node]
+        if isinstance(node, dict):
+            return {rename(k): rename(v) for k, v in node.items()}
+        return node
+    visit(observations)
+    return rename(observations)
 
 
 def mask(observations: list[dict], patterns: list[str]) -> list[dict]:
