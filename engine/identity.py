@@ -152,6 +152,7 @@ def delete_project(session: Session, name_or_id: str) -> Project:
     if session.scalar(select(Stack.id).where(Stack.project == project.id, Stack.deleted_at.is_(None)).limit(1)):
         raise Conflict(f"project '{project.name}' still has stacks: delete them first")
     session.execute(delete(Membership).where(Membership.project_id == project.id))
+    session.execute(delete(ApplicationCredential).where(ApplicationCredential.project_id == project.id))
     session.delete(project)
     return project
 
