@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from engine import audit, identity, passwords
+from engine import audit, identity, passwords, swift
 from engine.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.keystone_request import APPLICATION_CREDENTIAL, DEFAULT_DOMAIN, AuthRequest
 from engine.runtime import Runtime
@@ -48,11 +48,15 @@ class SignedIn:
     body: dict
 
 
-def catalog(api_url: str, project_id: str) -> list[dict]:
+def catalog(api_url: str, project_id: str, object_store: str | None = None) -> list[dict]:
     """Heat's catalog entries: `orchestration` at `<api>/v1/<project>` (the `%(project_id)s`
-    of Heat's endpoint, filled in) and `identity` at `<api>/identity`, three interfaces each."""
-    services = (("orchestration", "heat", f"{api_url}/v1/{project_id}"),
-                ("identity", "keystone", f"{api_url}/identity"))
+    of Heat's endpoint, filled in) and `identity` at `<api>/identity`, three interfaces each;
+    with `object_store`, the corner of Swift that heatclient's TEMP_URL_SIGNAL uses
+    (engine/swift.py), so `heat deployment-create` finds it as it finds Swift in a cloud."""
+    services = [("orchestration", "heat", f"{api_url}/v1/{project_id}"),
+                ("identity", "keystone", f"{api_url}/identity")]
+    if object_store:
+        services.append(("object-store", "swift", object_store))
     return [{"type": kind, "name": name, "id": stable_id(kind),
              "endpoints": [{"id": stable_id(f"{kind}:{interface}"), "interface": interface, "region": REGION,
                             "region_id": REGION, "url": url}
@@ -225,7 +229,7 @@ class PeopleKeystone:
             "roles": [{"id": stable_id("role:" + name), "name": name} for name in identity.implied_roles(role)] if role else [],
             "is_domain": False, "audit_ids": [stable_id("audit:" + row.id)[:22]],
             "issued_at": _iso(row.created_at), "expires_at": _iso(row.expires_at),
-            "catalog": catalog(api_url, project.id),
+            "catalog": catalog(api_url, project.id, swift.endpoint(self.runtime, project.id)),
         }
         if credential:
             named = session.get(ApplicationCredential, credential)
