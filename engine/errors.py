@@ -102,6 +102,14 @@ class TooManyRequests(HearthError):
 
 
 class ResourceFailure(HearthError):
-    """A resource handler failed; the message becomes the resource's status reason."""
+    """A resource handler failed; the message becomes the resource's status reason.
+
+    `kind` is the error name the reason starts with where Heat names one of its own
+    (`ValueError: resources.NAME: ...`); by default the class name.
+    """
 
     code = "resource_failed"
+
+    def __init__(self, message: str, kind: str | None = None):
+        super().__init__(message)
+        self.kind = kind

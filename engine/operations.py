@@ -134,9 +134,9 @@ class Operations:
         digests = property_digests(self.runtime.keyring, resource.type, properties, metadata)
         old = (row.engine or {}).get("digests") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
-        if not changed:
+        if not changed or cls.ignores_changes and "__type__" not in changed:
             return "unchanged"
-        return "updated" if changed_in_place(cls, changed) else "replaced"
+        return "updated" if changed_in_place(cls, changed, properties) else "replaced"
 
     def _preview_entry(self, stack: Stack, name: str, type_name: str, row: Resource | None) -> dict:
         return {"resource_name": name, "resource_type": type_name, "stack_name": stack.name,

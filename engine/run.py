@@ -1,6 +1,8 @@
 """A stack operation in memory: each resource's state (Snap) and, phase by phase, what may start next (Run)."""
 from __future__ import annotations
 
+import datetime as dt
+
 from engine.store.models import Resource as ResourceRow, Stack
 
 FORWARD, REVERSE = "forward", "reverse"
@@ -42,6 +44,22 @@ class Snap:
         self.requires = list(row.requires or [])
         self.waiting, self.deadline = row.waiting, row.deadline
         self.dirty = False
+
+    @property
+    def wake_at(self) -> dt.datetime | None:
+        """When a waiting resource is to be checked again whether or not a signal came
+        (Waiting.wake_at): kept with the scheduler's bookkeeping, so it survives a restart."""
+        value = self.engine.get("wake_at")
+        return dt.datetime.fromisoformat(value) if value else None
+
+    @wake_at.setter
+    def wake_at(self, value: dt.datetime | None) -> None:
+        if value is None:
+            if self.engine.pop("wake_at", None) is not None:
+                self.dirty = True
+        else:
+            self.engine["wake_at"] = value.isoformat()
+            self.dirty = True
 
     @property
     def exists(self) -> bool:

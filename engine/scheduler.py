@@ -150,6 +150,7 @@ class Scheduler(Steps):
         for run in self._runs.values():
             candidates = [run.stack.deadline] if not run.finished else []
             candidates += [s.deadline for s in run.snaps.values() if s.waiting]
+            candidates += [s.wake_at for s in run.snaps.values() if s.waiting]
             for deadline in candidates:
                 if deadline is not None:
                     nearest = min(nearest, max((deadline - now).total_seconds(), 0.0))
@@ -272,7 +273,7 @@ class Scheduler(Steps):
             self._instance(run, snap, snap.action, strict=False).cancel()
         except Exception:  # noqa: BLE001 - cancelling is best effort
             log.warning("cancel of %s failed:\n%s", snap.name, traceback.format_exc())
-        snap.waiting, snap.deadline = False, None
+        snap.waiting, snap.deadline, snap.wake_at = False, None, None
         self._transition(run, snap, "FAILED", reason)
 
     def _sweep_deadlines(self) -> set[str]:
@@ -282,6 +283,11 @@ class Scheduler(Steps):
             if run.finished:
                 continue
             for snap in run.snaps.values():
+                if snap.waiting and snap.name not in run.running and _due(snap.wake_at, now):
+                    # Its moment came: ask it (it answers, or names its next moment).
+                    snap.wake_at = None
+                    self._check_waiting(run, snap)
+                    dirty.add(stack_id)
                 if snap.waiting and snap.deadline is not None and snap.deadline <= now:
                     try:
                         instance = self._instance(run, snap, snap.action, strict=False)
@@ -369,3 +375,7 @@ class Scheduler(Steps):
                 self._runs.pop(run.stack.id, None)
         return True
 
+
+
+def _due(moment, now) -> bool:
+    return moment is not None and moment <= now

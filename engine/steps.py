@@ -80,11 +80,13 @@ class Steps:
         old = snap.engine.get("digests") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
         unhealthy = snap.status == "FAILED" or snap.cls.replace_on_every_update
+        if snap.cls.ignores_changes and "__type__" not in changed:
+            changed, unhealthy = set(), False
         if not changed and not unhealthy:
             snap.status = "COMPLETE"
             run.cleared(snap.name)
             return
-        in_place = not unhealthy and changed_in_place(snap.cls, changed)
+        in_place = not unhealthy and changed_in_place(snap.cls, changed, instance.properties)
         snap.engine["changed"] = sorted(k for k in changed if k != "__metadata__")
         self._begin(run, snap, "update" if in_place else "replace", "UPDATE")
 
@@ -227,12 +229,13 @@ class Steps:
             snap.physical_id = outcome.physical_id or snap.physical_id
             snap.data.update(outcome.data)
             snap.waiting, snap.deadline = True, outcome.deadline
+            snap.wake_at = outcome.wake_at
             snap.reason = "waiting for a signal"
             snap.dirty = True
             if run.finished:
                 self._cancel(run, snap, f"{action} cancelled: the stack operation ended")
         else:
-            snap.waiting, snap.deadline = False, None
+            snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
             self._transition(run, snap, "FAILED", _reason(snap.name, outcome))
 
@@ -243,7 +246,7 @@ class Steps:
             engine["digests"] = engine.pop("pending")
         if snap.action == "DELETE":
             engine.pop("digests", None)
-        for key in ("phase", "changed", "hook", "paused"):
+        for key in ("phase", "changed", "hook", "paused", "wake_at"):
             engine.pop(key, None)
 
     def _check_waiting(self, run: Run, snap: Snap) -> None:
@@ -266,9 +269,12 @@ def property_digests(keyring, type_name: str, properties: dict, metadata: dict |
     return {k: keyring.sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
 
 
-def changed_in_place(cls, changed: set[str]) -> bool:
-    """Whether every changed property (metadata always can) may change without a replacement."""
+def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> bool:
+    """Whether every changed property (metadata always can) may change without a replacement,
+    and the type does not ask for one for this change (`replaced_by` the new `properties`)."""
     schema = cls.properties_schema
+    if properties is not None and cls.replaced_by(frozenset(changed), properties):
+        return False
     return cls.open_properties or all(k == "__metadata__" or k in schema and schema[k].update_allowed
                                       for k in changed)
 
@@ -283,7 +289,7 @@ def _call(verb):
 
 def _reason(name: str, error: BaseException) -> str:
     if isinstance(error, HearthError):
-        return f"{type(error).__name__}: resources.{name}: {error}"
+        return f"{getattr(error, 'kind', None) or type(error).__name__}: resources.{name}: {error}"
     if isinstance(error, TimeoutError):
         return f"Timeout: resources.{name}: {error}"
     log.error("resource %s failed unexpectedly:\n%s", name,
