@@ -15,6 +15,7 @@ def types() -> dict[str, type[Resource]]:
     from engine.resources.heat_multipart import CloudConfig, MultipartMime
     from engine.resources.heat_software import SoftwareConfig
     from engine.resources.heat_structured import StructuredConfig, StructuredDeployment
+    from engine.resources.heat_testing import TestResource
     from engine.resources.heat_update_wait import UpdateWaitConditionHandle
     from engine.resources.heat_value import NoneResource, RandomString, Value
     from engine.resources.heat_wait import WaitCondition, WaitConditionHandle
@@ -23,6 +24,7 @@ def types() -> dict[str, type[Resource]]:
         "OS::Heat::None": NoneResource,
         "OS::Heat::Value": Value,
         "OS::Heat::RandomString": RandomString,
+        "OS::Heat::TestResource": TestResource,
         "OS::Heat::SoftwareConfig": SoftwareConfig,
         "OS::Heat::SoftwareDeployment": SoftwareDeployment,
         "OS::Heat::StructuredConfig": StructuredConfig,
