@@ -10,6 +10,7 @@ def types() -> dict[str, type[Resource]]:
     from engine.resources.deployment_group import (
         SoftwareDeploymentGroup, SoftwareDeployments, StructuredDeploymentGroup, StructuredDeployments)
     from engine.resources.group import ResourceGroup
+    from engine.resources.heat_delay import Delay
     from engine.resources.heat_deployment import SoftwareDeployment
     from engine.resources.heat_stack import CfnStack, HeatStack
     from engine.resources.heat_multipart import CloudConfig, MultipartMime
@@ -25,6 +26,7 @@ def types() -> dict[str, type[Resource]]:
         "OS::Heat::Value": Value,
         "OS::Heat::RandomString": RandomString,
         "OS::Heat::TestResource": TestResource,
+        "OS::Heat::Delay": Delay,
         "OS::Heat::SoftwareConfig": SoftwareConfig,
         "OS::Heat::SoftwareDeployment": SoftwareDeployment,
         "OS::Heat::StructuredConfig": StructuredConfig,

@@ -20,6 +20,7 @@ TEMPLATES = {
     "OS::Heat::Value": "  it: {type: OS::Heat::Value, properties: {value: {a: 1}}}\n",
     "OS::Heat::RandomString": "  it: {type: OS::Heat::RandomString, properties: {length: 8, character_classes: [{class: digits, min: 8}]}}\n",
     "OS::Heat::TestResource": "  it: {type: OS::Heat::TestResource, properties: {value: v}}\n",
+    "OS::Heat::Delay": "  it: {type: OS::Heat::Delay, properties: {min_wait: 0}}\n",
     "OS::Heat::SoftwareConfig": "  it: {type: OS::Heat::SoftwareConfig, properties: {group: script, config: echo}}\n",
     "OS::Heat::SoftwareDeployment": (
         "  s: {type: OS::Heat::DeployedServer}\n"
