@@ -6,6 +6,7 @@ from engine.resources.base import Done, Resource, ResourceState, Waiting
 
 def types() -> dict[str, type[Resource]]:
     from engine.resources.aws_wait import CfnWaitCondition, CfnWaitConditionHandle
+    from engine.resources.chain import ResourceChain
     from engine.resources.heat_component import SoftwareComponent
     from engine.resources.deployment_group import (
         SoftwareDeploymentGroup, SoftwareDeployments, StructuredDeploymentGroup, StructuredDeployments)
@@ -42,6 +43,7 @@ def types() -> dict[str, type[Resource]]:
         "OS::Heat::Stack": HeatStack,
         "AWS::CloudFormation::Stack": CfnStack,
         "OS::Heat::ResourceGroup": ResourceGroup,
+        "OS::Heat::ResourceChain": ResourceChain,
         "OS::Heat::SoftwareDeploymentGroup": SoftwareDeploymentGroup,
         "OS::Heat::StructuredDeploymentGroup": StructuredDeploymentGroup,
         "OS::Heat::SoftwareDeployments": SoftwareDeployments,
