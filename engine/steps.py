@@ -288,10 +288,27 @@ def _call(verb):
 
 
 def _reason(name: str, error: BaseException) -> str:
+    """Heat's failure reason: `KIND: resources.NAME[.inner path]: message`."""
     if isinstance(error, HearthError):
-        return f"{getattr(error, 'kind', None) or type(error).__name__}: resources.{name}: {error}"
+        kind = getattr(error, "kind", None)
+        kind = type(error).__name__ if kind is None else kind
+        where = heat_path(("resources", name) + getattr(error, "nested_path", ()))
+        return f"{kind}: {where}: {error}" if kind else f"{where}: {error}"
     if isinstance(error, TimeoutError):
-        return f"Timeout: resources.{name}: {error}"
+        return f"Timeout: {heat_path(('resources', name))}: {error}"
     log.error("resource %s failed unexpectedly:\n%s", name,
               "".join(traceback.format_exception(type(error), error, error.__traceback__)))
-    return f"Error: resources.{name}: internal error ({type(error).__name__}); see the server log"
+    return f"Error: {heat_path(('resources', name))}: internal error ({type(error).__name__}); see the server log"
+
+
+def heat_path(segments) -> str:
+    """Segments joined as Heat prints a path: dots between names, a number as `[N]`
+    (`resources.group.resources[1].resources.oops`)."""
+    path = ""
+    for segment in segments:
+        segment = str(segment)
+        if segment.isdigit():
+            path += f"[{segment}]"
+        else:
+            path = f"{path}.{segment}" if path else segment
+    return path

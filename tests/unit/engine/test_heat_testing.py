@@ -256,3 +256,33 @@ def test_a_negative_wait_lasts_until_the_stack_is_cancelled_or_deleted(service):
     assert "timed out" in stack["stack_status_reason"]
     service.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
+
+
+PROVIDER = """heat_template_version: 2013-05-23
+resources:
+  victim: {type: fail.yaml}
+"""
+GROUP = """heat_template_version: 2013-05-23
+resources:
+  group:
+    type: OS::Heat::ResourceGroup
+    properties: {count: 1, resource_def: {type: fail.yaml}}
+"""
+FAILING_NESTED = """heat_template_version: 2013-05-23
+resources:
+  oops: {type: OS::Heat::TestResource, properties: {fail: true}}
+"""
+
+
+@pytest.mark.parametrize("template, reason", [
+    # Recorded from Heat 27.0.1 (and Heat's functional TemplateResourceErrorMessageTest).
+    (PROVIDER, "ValueError: resources.victim.resources.oops: Test Resource failed oops"),
+    # Recorded from Heat 27.0.1: "ValueError: resources.g.resources[1].resources.oops: ...".
+    (GROUP, "ValueError: resources.group.resources[0].resources.oops: Test Resource failed oops"),
+])
+def test_a_failure_in_a_nested_stack_names_its_whole_path(service, template, reason):
+    stack_id = create(service, "types-nested-fail", template, files={"fail.yaml": FAILING_NESTED},
+                      disable_rollback=True)
+    stack = settle(service, stack_id)
+    assert stack["stack_status_reason"] == "Resource CREATE failed: " + reason
+    assert [r["resource_status_reason"] for r in resources(service, stack_id).values()] == [reason]
