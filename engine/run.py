@@ -95,6 +95,11 @@ class Run:
         self.step = ""
         self._next_phase()
 
+    @property
+    def draining(self) -> bool:
+        """A cancelled operation whose timed actions still run to their end (Waiting.wake_at)."""
+        return self.finished and any(s.waiting and s.wake_at is not None for s in self.snaps.values())
+
     def done(self, name: str) -> bool:
         snap = self.snaps[name]
         return (name not in self.running and not snap.waiting and snap.status == "COMPLETE"

@@ -212,6 +212,10 @@ class Scheduler(Steps):
         previous.finished = True
         for snap in previous.snaps.values():
             if snap.waiting:
+                if stack.status != "IN_PROGRESS" and snap.wake_at is not None:
+                    # A cancel without rollback stops what has not started; an action that
+                    # ends by itself at a set time is left to finish, as Heat leaves it.
+                    continue
                 self._cancel(previous, snap, f"{previous.action} cancelled by {stack.action} of the stack")
         self.journal.event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
                            "FAILED", f"Stack {previous.action} cancelled by {stack.action}")
@@ -280,14 +284,16 @@ class Scheduler(Steps):
         now = self.runtime.now()
         dirty = set()
         for stack_id, run in list(self._runs.items()):
-            if run.finished:
-                continue
             for snap in run.snaps.values():
                 if snap.waiting and snap.name not in run.running and _due(snap.wake_at, now):
-                    # Its moment came: ask it (it answers, or names its next moment).
+                    # Its moment came: ask it (it answers, or names its next moment). This
+                    # holds in a cancelled operation too: its timed actions run to their end.
                     snap.wake_at = None
                     self._check_waiting(run, snap)
                     dirty.add(stack_id)
+            if run.finished:
+                continue
+            for snap in run.snaps.values():
                 if snap.waiting and snap.deadline is not None and snap.deadline <= now:
                     try:
                         instance = self._instance(run, snap, snap.action, strict=False)
@@ -371,7 +377,7 @@ class Scheduler(Steps):
         if not self.journal.flush(s for r in runs for s in r.snaps.values()):
             return False
         for run in runs:
-            if run.finished and not run.running and self._runs.get(run.stack.id) is run:
+            if run.finished and not run.running and not run.draining and self._runs.get(run.stack.id) is run:
                 self._runs.pop(run.stack.id, None)
         return True
 

@@ -232,7 +232,7 @@ class Steps:
             snap.wake_at = outcome.wake_at
             snap.reason = "waiting for a signal"
             snap.dirty = True
-            if run.finished:
+            if run.finished and snap.wake_at is None:
                 self._cancel(run, snap, f"{action} cancelled: the stack operation ended")
         else:
             snap.waiting, snap.deadline, snap.wake_at = False, None, None
@@ -259,6 +259,9 @@ class Steps:
             outcome = error
         if outcome is not None:
             self._apply(run, snap, snap.action, outcome, run.operation)
+            if not snap.waiting and not run.finished and snap.engine.get("op") != run.operation:
+                # An action left from a cancelled operation ended: this operation may take it now.
+                run.released(snap.name)
 
 
 def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:

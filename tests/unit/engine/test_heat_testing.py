@@ -286,3 +286,51 @@ def test_a_failure_in_a_nested_stack_names_its_whole_path(service, template, rea
     stack = settle(service, stack_id)
     assert stack["stack_status_reason"] == "Resource CREATE failed: " + reason
     assert [r["resource_status_reason"] for r in resources(service, stack_id).values()] == [reason]
+
+
+CANCELLED = """heat_template_version: 2017-09-01
+parameters:
+  value: {type: string, default: Test1}
+resources:
+  test1:
+    type: OS::Heat::TestResource
+    properties: {value: {get_param: value}, action_wait_secs: {create: 30, update: 30}}
+  test2:
+    type: OS::Heat::TestResource
+    properties: {value: {get_param: value}}
+    depends_on: [test1]
+"""
+
+
+def test_cancel_without_rollback_lets_a_timed_action_finish_and_starts_nothing(service):
+    # Heat's functional test_stack_cancel: after the cancel the stack is FAILED, the resource in
+    # progress still ends COMPLETE, and what had not started stays as it was (recorded from Heat
+    # 27.0.1: test1 UPDATE_COMPLETE once its wait is over, test2 untouched).
+    stack_id = create(service, "types-cancel", CANCELLED)
+    wait_for(lambda: wake_at(service, stack_id, "test1")[0], 10, message="test1 to wait")
+    service.stack_action("admin", stack_id, "cancel_without_rollback")
+    assert settle(service, stack_id)["stack_status"] == "CREATE_FAILED"
+    assert resource_status(service, stack_id, "test1") == "CREATE_IN_PROGRESS"
+    service.runtime.clock.advance(31)
+    wait_for(lambda: resource_status(service, stack_id, "test1") == "CREATE_COMPLETE", 10,
+             message="test1 to finish its create")
+    assert resource_status(service, stack_id, "test2") == "INIT_COMPLETE"
+    assert status(service, stack_id) == "CREATE_FAILED"
+    # The next update takes everything on from there.
+    service.update_stack("admin", stack_id, {"template": CANCELLED, "parameters": {"value": "Test2"}}, patch=False)
+    wait_for(lambda: wake_at(service, stack_id, "test1")[0], 10, message="test1's update to wait")
+    service.stack_action("admin", stack_id, "cancel_without_rollback")
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_FAILED"
+    # A new operation while test1 still finishes its cancelled update: it waits for it.
+    service.update_stack("admin", stack_id, {"template": CANCELLED, "parameters": {"value": "Test3"}}, patch=False)
+    assert resource_status(service, stack_id, "test1") == "UPDATE_IN_PROGRESS"
+    cancelled = wake_at(service, stack_id, "test1")[0]
+    service.runtime.clock.advance(31)
+    wait_for(lambda: wake_at(service, stack_id, "test1")[0] not in (None, cancelled), 10,
+             message="test1's next update to wait")
+    service.runtime.clock.advance(31)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
+    # test2 was never created: this update creates it.
+    assert {n: r["resource_status"] for n, r in resources(service, stack_id).items()} == {
+        "test1": "UPDATE_COMPLETE", "test2": "CREATE_COMPLETE"}
