@@ -5,6 +5,7 @@ from engine.resources.base import Done, Resource, ResourceState, Waiting
 
 
 def types() -> dict[str, type[Resource]]:
+    from engine.resources.autoscaling import AutoScalingGroup
     from engine.resources.aws_wait import CfnWaitCondition, CfnWaitConditionHandle
     from engine.resources.chain import ResourceChain
     from engine.resources.heat_component import SoftwareComponent
@@ -44,6 +45,7 @@ def types() -> dict[str, type[Resource]]:
         "AWS::CloudFormation::Stack": CfnStack,
         "OS::Heat::ResourceGroup": ResourceGroup,
         "OS::Heat::ResourceChain": ResourceChain,
+        "OS::Heat::AutoScalingGroup": AutoScalingGroup,
         "OS::Heat::SoftwareDeploymentGroup": SoftwareDeploymentGroup,
         "OS::Heat::StructuredDeploymentGroup": StructuredDeploymentGroup,
         "OS::Heat::SoftwareDeployments": SoftwareDeployments,

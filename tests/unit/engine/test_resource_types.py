@@ -45,6 +45,9 @@ TEMPLATES = {
     "AWS::CloudFormation::Stack": "  it: {type: AWS::CloudFormation::Stack, properties: {TemplateURL: inner.yaml}}\n",
     "OS::Heat::ResourceGroup": (
         "  it: {type: OS::Heat::ResourceGroup, properties: {count: 2, resource_def: {type: OS::Heat::None}}}\n"),
+    "OS::Heat::AutoScalingGroup": (
+        "  it: {type: OS::Heat::AutoScalingGroup, properties: {min_size: 1, max_size: 2, "
+        "resource: {type: OS::Heat::None}}}\n"),
     "OS::Heat::ResourceChain": (
         "  it: {type: OS::Heat::ResourceChain, properties: {resources: [OS::Heat::None, OS::Heat::Value], "
         "resource_properties: {value: 1}}}\n"),
