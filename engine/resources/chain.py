@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from engine.errors import ResourceFailure
 from engine.resources.base import Done
 from engine.resources.group import MEMBER_TEMPLATE_VERSION
 from engine.resources.provider import NESTED, nested_attribute
@@ -48,8 +49,10 @@ class ResourceChain(StackResource):
     With `concurrent: true` members are created together, at most as many at once as the
     engine has handler threads (Heat: as many as it has engines). Attributes: `refs` (the
     members' references, in order), `attributes` (with a name after it: a map of member name to
-    that attribute), `resource.N` (member N's reference), `resource.N.attr`, and any other name:
-    the list of that attribute of every member.
+    that attribute; without one it is an error, as in Heat), `resource.N` (member N's
+    reference), `resource.N.attr`, and any other name: the list of that attribute of every
+    member. Unlike Heat, an unknown type in `resources` fails the nested stack's create rather
+    than the request.
     """
 
     type_name = "OS::Heat::ResourceChain"
@@ -74,7 +77,7 @@ class ResourceChain(StackResource):
         template = chain_template(types, self.properties["resource_properties"], concurrency)
         return Nested(template=template, template_name=f"{parent.template_name}#{self.state.name}",
                       timeout_mins=self.remaining_minutes(),
-                      data={"members": [str(i) for i in range(len(types))]})
+                      data={"members": [str(i) for i in range(len(types))], "name": self.state.name})
 
     def completed(self, child_id: str) -> Done:
         refs = self.runtime.stacks.outputs(child_id).get("refs")
@@ -92,7 +95,9 @@ class ResourceChain(StackResource):
         if name == "refs":
             return runtime.stacks.outputs(physical_id).get("refs")
         if name == "attributes":
-            return None  # Heat wants the attribute's name after it
+            # Heat's answer to `[chain, attributes]` without the attribute's name (recorded
+            # from Heat 27.0.1: an output error, the value null).
+            raise ResourceFailure(f"The Referenced Attribute ({data.get('name')} attributes) is incorrect.")
         return [runtime.stacks.resource_attribute(physical_id, m, name) for m in members]
 
     @classmethod

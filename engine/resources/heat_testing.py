@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from engine.errors import TemplateError
 from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
 
@@ -35,7 +36,8 @@ class TestResource(Resource):
     `STACK-NAME-SHORTID`. `client_name`, `entity_name`, `attr_wait_secs` and
     `constraint_prop_secs` are accepted and change nothing: in Heat they poll a cloud client or
     sleep while validating or reading attributes, and Hearth never sleeps on a request.
-    A check fails when the resource was never created.
+    A check fails when the resource was never created; `action_wait_secs` takes only the keys
+    `create`, `update` and `delete`.
     """
 
     __test__ = False  # a resource type, not a pytest class, despite its (Heat's) name
@@ -64,6 +66,17 @@ class TestResource(Resource):
                             default="", update_allowed=True),
     }
     attributes_schema = {"output": "the stored `value` (get_resource gives the physical id)"}
+
+    @classmethod
+    def check_properties(cls, values, unresolved=None):
+        checked = super().check_properties(values, unresolved=unresolved)
+        waits = checked.get("action_wait_secs")
+        if isinstance(waits, dict):
+            for key in waits:
+                if key not in ("create", "update", "delete"):
+                    # Heat's words, recorded from Heat 27.0.1.
+                    raise TemplateError(f"Unknown Property {key}", path=("action_wait_secs",))
+        return checked
 
     @classmethod
     def replaced_by(cls, changed, properties) -> bool:

@@ -127,3 +127,18 @@ def test_types_from_parameters_and_the_environment(service):
     assert settle(service, env_id)["stack_status"] == "CREATE_COMPLETE"
     child = resources(service, env_id)["my-chain"]["physical_resource_id"]
     assert {n: r["resource_type"] for n, r in resources(service, child).items()} == {"0": "OS::Heat::None"}
+
+
+def test_attributes_without_a_name_is_an_output_error(service):
+    template = """heat_template_version: 2018-08-31
+resources:
+  c: {type: OS::Heat::ResourceChain, properties: {resources: [OS::Heat::None]}}
+outputs:
+  a: {value: {get_attr: [c, attributes]}}
+"""
+    stack_id = create(service, "types-chain-attrs", template)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    output = service.show_stack("admin", stack_id)["outputs"][0]
+    # Recorded from Heat 27.0.1: the stack completes; the output has no value and this error.
+    assert output["output_value"] is None
+    assert output["output_error"] == "The Referenced Attribute (c attributes) is incorrect."

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from engine.config import Config
+from engine.errors import TemplateError
 from engine.service import build_service
 from engine.store.models import Resource as ResourceRow
 from tests.support import create, settle, wait_for
@@ -334,3 +335,15 @@ def test_cancel_without_rollback_lets_a_timed_action_finish_and_starts_nothing(s
     # test2 was never created: this update creates it.
     assert {n: r["resource_status"] for n, r in resources(service, stack_id).items()} == {
         "test1": "UPDATE_COMPLETE", "test2": "CREATE_COMPLETE"}
+
+
+def test_an_unknown_action_wait_is_refused(service):
+    template = """heat_template_version: 2018-08-31
+resources:
+  t: {type: OS::Heat::TestResource, properties: {action_wait_secs: {suspend: 1}}}
+"""
+    with pytest.raises(TemplateError) as error:
+        create(service, "types-unknown-wait", template)
+    # Recorded from Heat 27.0.1: "resources.t.properties.action_wait_secs: Unknown Property suspend".
+    assert error.value.path == ("resources", "t", "properties", "action_wait_secs")
+    assert error.value.reason == "Unknown Property suspend"
