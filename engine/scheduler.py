@@ -382,6 +382,6 @@ class Scheduler(Steps):
         return True
 
 
-
 def _due(moment, now) -> bool:
+    """Whether a stored moment (a wake-up time) has come."""
     return moment is not None and moment <= now

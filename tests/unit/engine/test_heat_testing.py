@@ -7,6 +7,7 @@ reads time only through `runtime.now()`, so a 30-second wait ends when the test 
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -26,7 +27,6 @@ class MovableClock:
         self.real, self.offset = real, 0.0
 
     def __call__(self):
-        import datetime as dt
         return self.real() + dt.timedelta(seconds=self.offset)
 
     def advance(self, seconds: float) -> None:
