@@ -131,7 +131,7 @@ class Operations:
             metadata = template.resolve(resource.metadata, resolver, ("resources", name, "metadata"))
         except Exception:  # noqa: BLE001 - depends on something not there yet: it will change
             return "updated"
-        digests = property_digests(self.runtime.keyring, resource.type, properties, metadata)
+        digests = property_digests(self.runtime.keyring, cls.type_name or resource.type, properties, metadata)
         old = (row.engine or {}).get("digests") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
         if not changed or cls.ignores_changes and "__type__" not in changed:

@@ -153,8 +153,8 @@ class Steps:
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
-        return property_digests(self.runtime.keyring, instance.state.type, instance.properties,
-                                instance.state.metadata)
+        return property_digests(self.runtime.keyring, type(instance).type_name or instance.state.type,
+                                instance.properties, instance.state.metadata)
 
     def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
         stack = run.stack
@@ -267,7 +267,8 @@ class Steps:
 def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:
     """A keyed digest of each resolved property (and of the metadata and the type, whose change
     always replaces): change detection that stores nothing a hidden parameter's value could be
-    read back from."""
+    read back from. `type_name` is the type the resource resolves to, so that, as in Heat, a
+    new alias for the same type is no change."""
     values = {**properties, "__metadata__": metadata or {}, "__type__": type_name}
     return {k: keyring.sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
 
