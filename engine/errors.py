@@ -102,6 +102,17 @@ class TooManyRequests(HearthError):
 
 
 class ResourceFailure(HearthError):
-    """A resource handler failed; the message becomes the resource's status reason."""
+    """A resource handler failed; the message becomes the resource's status reason.
+
+    `kind` is the error name the reason starts with where Heat names one of its own
+    (`ValueError: resources.NAME: ...`; "" for none); by default the class name. `nested_path` is
+    the path inside the resource that failed (a nested stack's resource: `resources`, `oops`),
+    which the reason puts after the resource's own (`resources.NAME.resources.oops`).
+    """
 
     code = "resource_failed"
+
+    def __init__(self, message: str, kind: str | None = None, nested_path: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.kind = kind
+        self.nested_path = tuple(nested_path)

@@ -133,12 +133,12 @@ class Operations:
             metadata = template.resolve(resource.metadata, resolver, ("resources", name, "metadata"))
         except Exception:  # noqa: BLE001 - depends on something not there yet: it will change
             return "updated"
-        digests = property_digests(self.runtime.keyring, resource.type, properties, metadata)
+        digests = property_digests(self.runtime.keyring, cls.type_name or resource.type, properties, metadata)
         old = (row.engine or {}).get("digests") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
-        if not changed:
+        if not changed or cls.ignores_changes and "__type__" not in changed:
             return "unchanged"
-        return "updated" if changed_in_place(cls, changed) else "replaced"
+        return "updated" if changed_in_place(cls, changed, properties) else "replaced"
 
     def _preview_entry(self, stack: Stack, name: str, type_name: str, row: Resource | None) -> dict:
         return {"resource_name": name, "resource_type": type_name, "stack_name": stack.name,

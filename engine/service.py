@@ -304,8 +304,8 @@ class Service(Operations, SoftwareApi):
         """A resolver over stored resource rows (for outputs, previews and nested reads)."""
         def lookup(name):
             row = rows.get(name)
-            if row is None or row.physical_id is None and not row.data:
-                return None
+            if row is None:
+                return None  # a resource of the template has a row: get_resource gives its name
             cls = definition.class_for(self.types, name, row.type)
             return cls, row.physical_id, row.attributes or {}, row.data or {}
         return self.resolver_for(stack, definition, lookup)

@@ -236,6 +236,12 @@ def start_operation(session, stack: Stack, action: str, now: dt.datetime, reason
                       status="IN_PROGRESS", reason=reason, created_at=now))
 
 
+def default_reference(cls) -> bool:
+    """Whether get_resource of `cls` is Heat's default (the physical id, else the name), which
+    a type that answers something else (a URL, a value) replaces by its own reference_id."""
+    return getattr(cls.reference_id, "__func__", None) is Resource.reference_id.__func__
+
+
 class Resolver:
     """The ResolveContext a template resolves against: parameters, and resource ids and attributes.
 
@@ -261,7 +267,10 @@ class Resolver:
         if found is None:
             return None
         cls, physical_id, _attributes, data = found
-        return cls.reference_id(self.runtime, physical_id, data)
+        reference = cls.reference_id(self.runtime, physical_id, data)
+        if reference is None and physical_id is None and default_reference(cls):
+            return name  # Heat's default: a resource without a physical id is known by its name
+        return reference
 
     def get_attr(self, resource: str, attribute: str | None) -> Any:
         return self.get_attr_at(resource, attribute, [])

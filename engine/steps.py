@@ -80,11 +80,13 @@ class Steps:
         old = snap.engine.get("digests") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
         unhealthy = snap.status == "FAILED" or snap.cls.replace_on_every_update
+        if snap.cls.ignores_changes and "__type__" not in changed:
+            changed, unhealthy = set(), False
         if not changed and not unhealthy:
             snap.status = "COMPLETE"
             run.cleared(snap.name)
             return
-        in_place = not unhealthy and changed_in_place(snap.cls, changed)
+        in_place = not unhealthy and changed_in_place(snap.cls, changed, instance.properties)
         snap.engine["changed"] = sorted(k for k in changed if k != "__metadata__")
         self._begin(run, snap, "update" if in_place else "replace", "UPDATE")
 
@@ -152,8 +154,8 @@ class Steps:
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
-        return property_digests(self.runtime.keyring, instance.state.type, instance.properties,
-                                instance.state.metadata)
+        return property_digests(self.runtime.keyring, type(instance).type_name or instance.state.type,
+                                instance.properties, instance.state.metadata)
 
     def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
         stack = run.stack
@@ -230,12 +232,13 @@ class Steps:
             snap.physical_id = outcome.physical_id or snap.physical_id
             snap.data.update(outcome.data)
             snap.waiting, snap.deadline = True, outcome.deadline
+            snap.wake_at = outcome.wake_at
             snap.reason = "waiting for a signal"
             snap.dirty = True
-            if run.finished:
+            if run.finished and snap.wake_at is None:
                 self._cancel(run, snap, f"{action} cancelled: the stack operation ended")
         else:
-            snap.waiting, snap.deadline = False, None
+            snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
             self._transition(run, snap, "FAILED", _reason(snap.name, outcome))
 
@@ -246,7 +249,7 @@ class Steps:
             engine["digests"] = engine.pop("pending")
         if snap.action == "DELETE":
             engine.pop("digests", None)
-        for key in ("phase", "changed", "hook", "paused"):
+        for key in ("phase", "changed", "hook", "paused", "wake_at"):
             engine.pop(key, None)
 
     def _check_waiting(self, run: Run, snap: Snap) -> None:
@@ -259,19 +262,26 @@ class Steps:
             outcome = error
         if outcome is not None:
             self._apply(run, snap, snap.action, outcome, run.operation)
+            if not snap.waiting and not run.finished and snap.engine.get("op") != run.operation:
+                # An action left from a cancelled operation ended: this operation may take it now.
+                run.released(snap.name)
 
 
 def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:
     """A keyed digest of each resolved property (and of the metadata and the type, whose change
     always replaces): change detection that stores nothing a hidden parameter's value could be
-    read back from."""
+    read back from. `type_name` is the type the resource resolves to, so that, as in Heat, a
+    new alias for the same type is no change."""
     values = {**properties, "__metadata__": metadata or {}, "__type__": type_name}
     return {k: keyring.sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
 
 
-def changed_in_place(cls, changed: set[str]) -> bool:
-    """Whether every changed property (metadata always can) may change without a replacement."""
+def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> bool:
+    """Whether every changed property (metadata always can) may change without a replacement,
+    and the type does not ask for one for this change (`replaced_by` the new `properties`)."""
     schema = cls.properties_schema
+    if properties is not None and cls.replaced_by(frozenset(changed), properties):
+        return False
     return cls.open_properties or all(k == "__metadata__" or k in schema and schema[k].update_allowed
                                       for k in changed)
 
@@ -285,10 +295,27 @@ def _call(verb):
 
 
 def _reason(name: str, error: BaseException) -> str:
+    """Heat's failure reason: `KIND: resources.NAME[.inner path]: message`."""
     if isinstance(error, HearthError):
-        return f"{type(error).__name__}: resources.{name}: {error}"
+        kind = getattr(error, "kind", None)
+        kind = type(error).__name__ if kind is None else kind
+        where = heat_path(("resources", name) + getattr(error, "nested_path", ()))
+        return f"{kind}: {where}: {error}" if kind else f"{where}: {error}"
     if isinstance(error, TimeoutError):
-        return f"Timeout: resources.{name}: {error}"
+        return f"Timeout: {heat_path(('resources', name))}: {error}"
     log.error("resource %s failed unexpectedly:\n%s", name,
               "".join(traceback.format_exception(type(error), error, error.__traceback__)))
-    return f"Error: resources.{name}: internal error ({type(error).__name__}); see the server log"
+    return f"Error: {heat_path(('resources', name))}: internal error ({type(error).__name__}); see the server log"
+
+
+def heat_path(segments) -> str:
+    """Segments joined as Heat prints a path: dots between names, a number as `[N]`
+    (`resources.group.resources[1].resources.oops`)."""
+    path = ""
+    for segment in segments:
+        segment = str(segment)
+        if segment.isdigit():
+            path += f"[{segment}]"
+        else:
+            path = f"{path}.{segment}" if path else segment
+    return path

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from engine.errors import TemplateError
+from engine.errors import ResourceFailure, TemplateError
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.store.crypto import is_encrypted
 from engine.store.models import Stack
@@ -23,7 +23,7 @@ from engine.template.functions.args import walk
 
 # Registry keys that are settings, not type mappings (as in engine.template.environment).
 _REGISTRY_SETTINGS = ("base_url", "resources")
-# A nested stack that failed says so in its reason; the parent's reason repeats the rest.
+# A nested stack that failed says so in its reason; the owner's reason is built from the rest.
 _FAILED_PREFIX = "Resource {} failed: "
 # `resource.NAME` (or `resource.0.resource.NAME`): a nested resource, whose attribute may follow.
 _NESTED_RESOURCE = re.compile(r"resource\.[^.]+(\.resource\.[^.]+)*")
@@ -234,7 +234,7 @@ class StackResource(Resource):
             if state is None or state[:2] == ("DELETE", "COMPLETE"):
                 return Done()
             if state[:2] == ("DELETE", "FAILED"):
-                raise self.fail(_failure("DELETE", state[2]))
+                raise nested_failure("DELETE", state[2])
             return None
         if state is None:
             raise self.fail(f"the nested stack {child} is gone")
@@ -242,13 +242,19 @@ class StackResource(Resource):
         if status is None:
             return None
         if status == "FAILED":
-            raise self.fail(_failure(action, state[2]))
+            raise nested_failure(action, state[2])
         if action in ("CREATE", "UPDATE"):
             return self.completed(child)
         return Done(physical_id=child)
 
 
-def _failure(action: str, reason: str) -> str:
-    prefix = _FAILED_PREFIX.format(action)
-    detail = reason[len(prefix):] if reason.startswith(prefix) else reason
-    return f"nested stack {action} failed: {detail}"
+def nested_failure(action: str, reason: str) -> ResourceFailure:
+    """The owning resource's failure for its nested stack's failure `reason`, as Heat builds it
+    (ResourceFailure._from_status_reason): from "Resource CREATE failed: ValueError:
+    resources.oops: msg" the error name and message are kept and the failing resource's path is
+    put after the owner's, so the owner's reason reads "ValueError: resources.owner.resources.oops: msg"."""
+    if _FAILED_PREFIX.format(action) in reason:
+        parsed = [part.strip() for part in reason.split(":")]
+        if len(parsed) >= 4:
+            return ResourceFailure(": ".join(parsed[3:]), kind=parsed[1], nested_path=tuple(parsed[2].split(".")))
+    return ResourceFailure(reason, kind="")

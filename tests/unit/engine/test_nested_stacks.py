@@ -124,10 +124,11 @@ def test_a_failing_nested_resource_fails_the_parent_naming_it(service):
     assert stack["stack_status"] == "CREATE_FAILED"
     inner = resources(service, stack_id)["inner"]
     assert inner["resource_status"] == "CREATE_FAILED"
-    assert inner["resource_status_reason"].startswith(
-        "ResourceFailure: resources.inner: nested stack CREATE failed: ResourceFailure: resources.broken: ")
-    assert "resources.inner: nested stack CREATE failed: ResourceFailure: resources.broken:" \
-        in stack["stack_status_reason"]
+    # Heat's shape (recorded from Heat 27.0.1 with a failing TestResource in a provider
+    # template): the error name, then the owner's path followed by the nested resource's.
+    assert inner["resource_status_reason"] == (
+        "ResourceFailure: resources.inner.resources.broken: length 2 is less than the sum of the minimum counts")
+    assert stack["stack_status_reason"] == "Resource CREATE failed: " + inner["resource_status_reason"]
     child = service.show_stack("admin", inner["physical_resource_id"], resolve_outputs=False)
     assert child["stack_status"] == "CREATE_FAILED"
 

@@ -321,3 +321,29 @@ def test_a_changed_type_replaces_the_resource(service):
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     after = resources(service, stack_id)["thing"]
     assert after["resource_type"] == "OS::Heat::RandomString" and after["physical_resource_id"] != before
+
+
+ALIASED = """heat_template_version: 2018-08-31
+resources:
+  test1: {type: My::TestResource}
+"""
+
+
+@pytest.mark.parametrize("new_alias, target, replaced", [
+    # Heat's functional test_stack_update_alias_type: another alias of the same type is no change.
+    ("My::TestResource2", "OS::Heat::RandomString", False),
+    # test_stack_update_alias_changes: the same alias for another type replaces.
+    ("My::TestResource", "OS::Heat::TestResource", True),
+])
+def test_a_type_change_is_a_change_of_the_type_it_resolves_to(service, new_alias, target, replaced):
+    registry = {"My::TestResource": "OS::Heat::RandomString", "My::TestResource2": "OS::Heat::RandomString"}
+    stack_id = create(service, "aliased", ALIASED, environment={"resource_registry": registry})
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    before = resources(service, stack_id)["test1"]["physical_resource_id"]
+    body = {"template": ALIASED.replace("My::TestResource", new_alias),
+            "environment": {"resource_registry": {**registry, new_alias: target}}}
+    service.update_stack("admin", stack_id, body, patch=False)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    after = resources(service, stack_id)["test1"]
+    assert after["resource_type"] == new_alias
+    assert (after["physical_resource_id"] != before) is replaced
