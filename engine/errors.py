@@ -11,6 +11,8 @@ class HearthError(Exception):
 
     status = 400
     code = "bad_request"
+    # The error's name in the answer where Heat names it otherwise (StackValidationFailed).
+    kind: str | None = None
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -34,10 +36,15 @@ class TemplateError(HearthError):
 
     status = 400
     code = "template_invalid"
+    kind = "StackValidationFailed"
 
     def __init__(self, message: str, *, path: tuple | list = (), file: str | None = None,
-                 line: int | None = None):
+                 line: int | None = None, kind: str | None = None, status: int | None = None):
         self.reason = message
+        if kind is not None:
+            self.kind = kind
+        if status is not None:
+            self.status = status
         self.path = tuple(str(p) for p in path)
         self.file = file
         self.line = line
@@ -55,7 +62,13 @@ class TemplateError(HearthError):
         """Return this error with `segments` prepended to its path (and file/line filled if unknown)."""
         return TemplateError(self.reason, path=tuple(segments) + self.path,
                              file=self.file or file,
-                             line=self.line if self.line is not None else line)
+                             line=self.line if self.line is not None else line,
+                             kind=self.kind, status=self.status)
+
+
+def error_kind(error: BaseException) -> str:
+    """The error's name as an answer or a status reason gives it: Heat's where it differs."""
+    return getattr(error, "kind", None) or type(error).__name__
 
 
 class DependencyCycle(TemplateError):

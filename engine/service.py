@@ -22,9 +22,9 @@ from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
 from engine.software_api import SoftwareApi, masked
-from engine.stacks import Definition, Resolver, apply_conditions, build_environment, prepare_rows
+from engine.stacks import Definition, Resolver, apply_conditions, prepare_rows, request_environment
 from engine.store.models import Event, Resource, Server, Stack
-from engine.template import merge_environments, parse_template
+from engine.template import Environment, merge_environments, parse_template
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 MAX_EVENT_PAGE = 1000
@@ -74,7 +74,7 @@ class Service(Operations, SoftwareApi):
             status_reason=f"Stack {action} started", description=template.description,
             template=template.raw, template_source=body["template"] if isinstance(body["template"], str) else None,
             template_name=body.get("template_name") or "template", files=definition.files,
-            environment=self._environment_dict(definition.environment),
+            environment=self._environment_dict(definition),
             parameters=self._stored_parameters(definition), timeout_mins=timeout,
             requested_timeout_mins=body.get("timeout_mins"), username=username,
             disable_rollback=bool(body.get("disable_rollback", True)), tags=parse_tags(body.get("tags") or []),
@@ -123,14 +123,27 @@ class Service(Operations, SoftwareApi):
         return {k: (self.runtime.keyring.encrypt(json.dumps(v)) if k in hidden else v)
                 for k, v in definition.parameters.items()}
 
-    def _environment_dict(self, environment) -> dict:
+    def _environment_dict(self, definition: Definition) -> dict:
         # Parameter values are stored validated (hidden ones encrypted) on the stack; the
-        # parameter_defaults nested stacks inherit are kept encrypted, as they may hold secrets.
+        # parameter_defaults nested stacks inherit are kept encrypted, as they may hold secrets,
+        # and so is the environment as the user gave it (`stack environment` shows it).
+        environment = definition.environment
         stored: dict[str, Any] = {"resource_registry": dict(environment.resource_registry)}
         if environment.parameter_defaults:
             stored["parameter_defaults"] = self.runtime.keyring.encrypt(
                 json.dumps(environment.parameter_defaults))
+        if environment.event_sinks:
+            stored["event_sinks"] = list(environment.event_sinks)
+        stored["shown"] = self.runtime.keyring.encrypt(json.dumps(definition.registered(self.types)))
         return stored
+
+    def shown_environment(self, stack: Stack) -> dict:
+        """The environment as the user gave it (merged), as Heat stores it."""
+        stored = (stack.environment or {}).get("shown")
+        if stored is None:
+            return {"parameters": {}, "parameter_defaults": {}, "resource_registry": {"resources": {}},
+                    "event_sinks": [], "encrypted_param_names": []}
+        return json.loads(self.runtime.keyring.decrypt(stored))
 
     @staticmethod
     def _adopt_data(value: Any) -> dict | None:
@@ -157,7 +170,9 @@ class Service(Operations, SoftwareApi):
             row.action, row.status, row.status_reason = "ADOPT", "COMPLETE", "adopted"
             row.engine = {}  # the adopt operation records what it was made from as it passes
 
-    def _definition(self, body: dict[str, Any]) -> Definition:
+    def _definition(self, body: dict[str, Any], environment: Environment | None = None) -> Definition:
+        """The definition a create or update request gives; `environment` when the caller
+        built it already (a PATCH update merges the stack's own with the request's)."""
         source = body.get("template")
         if not isinstance(source, (str, dict)) or not source:
             raise InvalidRequest("the request needs a 'template': the template text or object")
@@ -170,19 +185,17 @@ class Service(Operations, SoftwareApi):
         env_files = body.get("environment_files") or []
         if not isinstance(env_files, list):
             raise InvalidRequest("'environment_files' must be a list of names in 'files'")
-        # Heat's order: the global environment, the request's environment, then -P parameters,
-        # then environment files.
-        environment = build_environment(body.get("environment") or {}, [], files)
+        template = parse_template(source, filename=body.get("template_name") or "template", files=files)
+        if environment is None:
+            environment = request_environment(body.get("environment"), parameters, env_files, files, template)
+        shown = environment.shown()
+        # The global environment lies under the user's; `stack environment` shows the user's.
         if self.base_environment is not None:
             environment = merge_environments([self.base_environment, environment])
-        environment.parameters.update(parameters)
-        if env_files:
-            environment = merge_environments([environment, build_environment({}, env_files, files)])
-        template = parse_template(source, filename=body.get("template_name") or "template", files=files)
         values = template.validate_parameters(environment.parameters, environment.parameter_defaults)
         # Environment files are merged above; keeping them would keep hidden values in clear.
         kept = {k: v for k, v in files.items() if k not in set(env_files)}
-        return Definition(template, environment, values, kept)
+        return Definition(template, environment, values, kept, shown)
 
     def validate_resources(self, definition: Definition) -> None:
         template = definition.template
@@ -251,15 +264,15 @@ class Service(Operations, SoftwareApi):
         return [views.stack_summary(s, self.runtime.api_url) for s in result]
 
     def show_environment(self, project: str, stack_id: str) -> dict:
-        """The stack's merged environment as Heat shows it (hidden values are not in it)."""
+        """The stack's environment as Heat shows it: as the user gave it (environment files
+        merged), hidden parameters' values masked."""
         stack = self.find_stack(project, stack_id, by_id_only=True)
         definition = self.scheduler.definitions.get(self.runtime, stack)
-        hidden = definition.template.hidden_parameters()
-        return {"parameters": {k: (views.HIDDEN if k in hidden else v) for k, v in definition.parameters.items()},
-                "parameter_defaults": {k: (views.HIDDEN if k in hidden else v)
-                                       for k, v in definition.environment.parameter_defaults.items()},
-                "resource_registry": dict(definition.environment.resource_registry),
-                "encrypted_param_names": sorted(hidden), "event_sinks": []}
+        hidden = _all_hidden(definition)
+        shown = self.shown_environment(stack)
+        for section in ("parameters", "parameter_defaults"):
+            shown[section] = {k: (views.HIDDEN if k in hidden else v) for k, v in (shown.get(section) or {}).items()}
+        return shown
 
     def show_files(self, project: str, stack_id: str) -> dict:
         stack = self.find_stack(project, stack_id, by_id_only=True)
@@ -536,6 +549,17 @@ def build_service(config) -> Service:
     runtime = Runtime(config=config, store=Store(config.resolved_db_url), keyring=Keyring(secret),
                       notifier=Notifier(), compute=make_driver(config.compute, config))
     return Service(runtime, base_environment=load_environment_dir(config.environment_dir))
+
+
+def _all_hidden(definition: Definition) -> set[str]:
+    """The hidden parameters of the stack's template and of every template in its files."""
+    hidden = set(definition.template.hidden_parameters())
+    for name, text in definition.files.items():
+        try:
+            hidden |= set(parse_template(text, filename=name).hidden_parameters())
+        except Exception:  # noqa: BLE001 - a file that is no template hides nothing
+            continue
+    return hidden
 
 
 def load_environment_dir(directory: str):

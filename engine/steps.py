@@ -11,7 +11,7 @@ import json
 import logging
 import traceback
 
-from engine.errors import HearthError, TemplateError
+from engine.errors import HearthError, TemplateError, error_kind
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
 from engine.run import Run, Snap
 from engine.stacks import Resolver
@@ -286,7 +286,7 @@ def _call(verb):
 
 def _reason(name: str, error: BaseException) -> str:
     if isinstance(error, HearthError):
-        return f"{type(error).__name__}: resources.{name}: {error}"
+        return f"{error_kind(error)}: resources.{name}: {error}"
     if isinstance(error, TimeoutError):
         return f"Timeout: resources.{name}: {error}"
     log.error("resource %s failed unexpectedly:\n%s", name,

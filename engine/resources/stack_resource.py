@@ -116,6 +116,8 @@ def child_environment(environment: dict[str, Any] | None, resource_name: str,
     child: dict[str, Any] = {"resource_registry": registry}
     if environment.get("parameter_defaults"):
         child["parameter_defaults"] = copy.deepcopy(environment["parameter_defaults"])
+    if environment.get("event_sinks"):
+        child["event_sinks"] = copy.deepcopy(environment["event_sinks"])
     return child
 
 
