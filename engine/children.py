@@ -44,14 +44,24 @@ class Children:
                                      username=parent.username).id
 
     def update(self, child_id: str, *, template, files=None, environment=None, parameters=None,
-               template_name: str = "template", timeout_mins=None) -> None:
+               template_name: str = "template", timeout_mins=None, keep_environment: bool = False) -> None:
         child = self._child(child_id)
         if child is None:
             raise NotFound(f"nested stack '{child_id}' not found")
+        if keep_environment:
+            body = {"template": template, "template_name": template_name,
+                    "timeout_mins": timeout_mins or child.timeout_mins}
+            self._service.update_stack(child.project, child.id, body, patch=True)
+            return
         body = {"template": template, "files": dict(files or {}), "environment": environment or {},
                 "parameters": dict(parameters or {}), "template_name": template_name,
                 "timeout_mins": timeout_mins or child.timeout_mins}
         self._service.update_stack(child.project, child.id, body, patch=False)
+
+    def template(self, child_id: str) -> dict | None:
+        """The nested stack's template as stored (a group's members' definitions)."""
+        child = self._child(child_id)
+        return dict(child.template) if child is not None and isinstance(child.template, dict) else None
 
     def delete(self, child_id: str) -> None:
         child = self._child(child_id)
@@ -70,6 +80,14 @@ class Children:
         if child is None or child.deleted_at is not None:
             return None
         return child.action, child.status, child.status_reason
+
+    def arn(self, child_id: str) -> str | None:
+        """The nested stack's id as Heat writes it in an ARN (what get_resource gives of the
+        resource that owns it)."""
+        child = self._child(child_id)
+        if child is None:
+            return None
+        return f"arn:openstack:heat::{child.project}:stacks/{child.name}/{child.id}"
 
     def outputs(self, child_id: str) -> dict[str, Any]:
         child = self._child(child_id)

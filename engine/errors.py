@@ -39,8 +39,11 @@ class TemplateError(HearthError):
     kind = "StackValidationFailed"
 
     def __init__(self, message: str, *, path: tuple | list = (), file: str | None = None,
-                 line: int | None = None, kind: str | None = None, status: int | None = None):
+                 line: int | None = None, kind: str | None = None, status: int | None = None,
+                 prefix: str = ""):
         self.reason = message
+        # Heat's words before the path ("Property error: "), kept in the rendered message.
+        self.prefix = prefix
         if kind is not None:
             self.kind = kind
         if status is not None:
@@ -55,15 +58,15 @@ class TemplateError(HearthError):
         if self.line is not None:
             where = f"{where}:{self.line}"
         if self.path:
-            return f"{where}: {'.'.join(self.path)}: {self.reason}"
-        return f"{where}: {self.reason}"
+            return f"{where}: {self.prefix}{'.'.join(self.path)}: {self.reason}"
+        return f"{where}: {self.prefix}{self.reason}"
 
     def within(self, *segments, file: str | None = None, line: int | None = None) -> "TemplateError":
         """Return this error with `segments` prepended to its path (and file/line filled if unknown)."""
         return TemplateError(self.reason, path=tuple(segments) + self.path,
                              file=self.file or file,
                              line=self.line if self.line is not None else line,
-                             kind=self.kind, status=self.status)
+                             kind=self.kind, status=self.status, prefix=self.prefix)
 
 
 def error_kind(error: BaseException) -> str:
@@ -112,6 +115,18 @@ class TooManyRequests(HearthError):
     def __init__(self, message: str, retry_after: int = 1):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InvalidTemplateAttribute(HearthError):
+    """get_attr named an attribute the resource does not have (found only once it exists:
+    a provider template's outputs). Raised with the attribute's name; the resolver, which
+    knows the resource, words it as Heat does."""
+
+    code = "invalid_attribute"
+
+    @staticmethod
+    def of(resource: str, attribute: str) -> "InvalidTemplateAttribute":
+        return InvalidTemplateAttribute(f"The Referenced Attribute ({resource} {attribute}) is incorrect.")
 
 
 class ResourceFailure(HearthError):

@@ -26,8 +26,13 @@ class ChildStacks(Protocol):
 
     def update(self, child_id: str, *, template: dict | str, files: dict[str, str] | None = None,
                environment: dict | None = None, parameters: dict[str, Any] | None = None,
-               template_name: str = "template", timeout_mins: float | None = None) -> None:
-        """Start updating the nested stack to a new template and parameters."""
+               template_name: str = "template", timeout_mins: float | None = None,
+               keep_environment: bool = False) -> None:
+        """Start updating the nested stack to a new template and parameters; with
+        `keep_environment`, to a new template only (its environment, files and parameters kept)."""
+
+    def template(self, child_id: str) -> dict | None:
+        """The nested stack's template as stored."""
 
     def delete(self, child_id: str) -> None:
         """Start deleting the nested stack; nothing happens if it is gone already."""
@@ -37,6 +42,9 @@ class ChildStacks(Protocol):
 
     def state(self, child_id: str) -> tuple[str, str, str] | None:
         """(action, status, reason) of the nested stack; None once it is deleted or unknown."""
+
+    def arn(self, child_id: str) -> str | None:
+        """The nested stack's ARN (`arn:openstack:heat::PROJECT:stacks/NAME/ID`)."""
 
     def outputs(self, child_id: str) -> dict[str, Any]:
         """The nested stack's resolved outputs by key, `OS::stack_id` included."""

@@ -209,7 +209,14 @@ class Service(Operations, SoftwareApi):
             try:
                 classes[name].check_properties(resource.properties, unresolved=unresolved)
             except TemplateError as error:
-                raise template.error(error.reason, ("resources", name, "properties") + error.path) from None
+                raise template.error(error.reason, ("resources", name, "properties") + error.path,
+                                     kind=error.kind, prefix=error.prefix) from None
+            facade = self.types.get(resource.type)
+            if facade is not None and hasattr(classes[name], "check_facade") and classes[name] is not facade:
+                try:
+                    classes[name].check_facade(facade, resource.type)
+                except TemplateError as error:
+                    raise template.error(error.reason, ("resources", name)) from None
         for path, target, attribute in _attribute_references(template):
             cls = classes.get(target)
             if cls is not None and not cls.dynamic_attributes and attribute not in cls.attributes_schema:
@@ -242,7 +249,8 @@ class Service(Operations, SoftwareApi):
             tags = set(stack.tags or [])
             if hidden & tags and not _flag(filters.get("show_hidden")):
                 return False
-            for key, attr in (("name", "name"), ("id", "id"), ("status", "status"), ("action", "action")):
+            for key, attr in (("name", "name"), ("id", "id"), ("status", "status"), ("action", "action"),
+                              ("owner_id", "owner_id")):
                 wanted = filters.get(key)
                 if wanted and getattr(stack, attr) not in ([wanted] if isinstance(wanted, str) else wanted) \
                         and not (key == "status" and f"{stack.action}_{stack.status}" == wanted):
@@ -444,21 +452,27 @@ class Service(Operations, SoftwareApi):
         return views.event_view(event, stack, self.runtime.api_url)
 
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
-                    sort_dir: str = "asc", wait: float = 0, resource: str | None = None) -> list[dict]:
+                    sort_dir: str = "asc", wait: float = 0, resource: str | None = None,
+                    nested_depth: int = 0) -> list[dict]:
+        """The stack's events; with nested_depth, those of its nested stacks down to that depth
+        too, in the order they happened (each links to its own stack and to the root one)."""
         stack = self.find_stack(project, stack_id, by_id_only=True)
         if sort_dir not in ("asc", "desc"):
             raise InvalidRequest("sort_dir must be 'asc' or 'desc'")
         limit = min(int(limit or MAX_EVENT_PAGE), MAX_EVENT_PAGE)
+        stacks = {stack.id: stack}
+        if nested_depth:
+            stacks.update({s.id: s for s in self._nested_stacks(stack, int(nested_depth))})
         with self.runtime.store.session() as session:
             after = 0
             if marker:
-                after = session.scalar(select(Event.seq).where(Event.id == marker, Event.stack_id == stack.id))
+                after = session.scalar(select(Event.seq).where(Event.id == marker, Event.stack_id.in_(stacks)))
                 if after is None:
                     raise NotFound(f"event '{marker}' not found in stack '{stack.name}'")
 
         def query():
             with self.runtime.store.session() as session:
-                q = select(Event).where(Event.stack_id == stack.id)
+                q = select(Event).where(Event.stack_id.in_(stacks))
                 if resource is not None:
                     q = q.where(Event.resource_name == resource)
                 if sort_dir == "asc":
@@ -478,7 +492,25 @@ class Service(Operations, SoftwareApi):
                         Event.stack_id == stack.id, Event.seq > after)))
             if self.runtime.notifier.wait("stack:" + stack.id, changed, wait):
                 events = query()
-        return [views.event_view(e, stack, self.runtime.api_url) for e in events]
+        root = stack if nested_depth else None
+        return [views.event_view(e, stacks[e.stack_id], self.runtime.api_url, root) for e in events]
+
+    def _nested_stacks(self, stack: Stack, depth: int) -> list[Stack]:
+        """The live stacks nested in `stack`, down to `depth` levels."""
+        found: list[Stack] = []
+        level = [stack.id]
+        with self.runtime.store.session() as session:
+            for _ in range(depth):
+                if not level:
+                    break
+                children = list(session.scalars(select(Stack).where(Stack.owner_id.in_(level),
+                                                                     Stack.deleted_at.is_(None))))
+                # Heat finds nested stacks through their resources: an empty one is not listed.
+                filled = set(session.scalars(select(Resource.stack_id).where(
+                    Resource.stack_id.in_([c.id for c in children]))))
+                found += [c for c in children if c.id in filled]
+                level = [c.id for c in children]
+        return found
 
 
 def _flag(value) -> bool:

@@ -12,7 +12,7 @@ from typing import Any, Container
 
 from sqlalchemy import insert, select
 
-from engine.errors import TemplateError
+from engine.errors import InvalidTemplateAttribute, TemplateError
 from engine.resources.base import Resource
 from engine.runtime import Runtime
 from engine.store.crypto import is_encrypted
@@ -348,9 +348,12 @@ class Resolver:
         if found is None:
             return None
         cls, physical_id, attributes, data = found
-        if path and hasattr(cls, "attribute_at"):
-            return cls.attribute_at(self.runtime, attribute, list(path), physical_id, attributes, data)
-        return walk(cls.attribute(self.runtime, attribute, physical_id, attributes, data), path)
+        try:
+            if path and hasattr(cls, "attribute_at"):
+                return cls.attribute_at(self.runtime, attribute, list(path), physical_id, attributes, data)
+            return walk(cls.attribute(self.runtime, attribute, physical_id, attributes, data), path)
+        except InvalidTemplateAttribute:
+            raise InvalidTemplateAttribute.of(resource, attribute) from None
 
     def resource_facade(self, kind: str) -> Any:
         """The owning resource's metadata, deletion_policy or update_policy (nested stacks)."""

@@ -94,8 +94,9 @@ def resource_view(row: Resource, stack: Stack, base: str, required_by: list[str]
     return view
 
 
-def event_view(event: Event, stack: Stack, base: str) -> dict[str, Any]:
+def event_view(event: Event, stack: Stack, base: str, root: Stack | None = None) -> dict[str, Any]:
     link = stack_link(base, stack)
+    roots = [{"href": stack_link(base, root), "rel": "root_stack"}] if root is not None else []
     return {
         "id": event.id, "event_time": iso(event.created_at), "resource_name": event.resource_name,
         "logical_resource_id": event.resource_name, "physical_resource_id": event.physical_id or "",
@@ -103,7 +104,7 @@ def event_view(event: Event, stack: Stack, base: str) -> dict[str, Any]:
         "resource_type": event.resource_type,
         "links": [{"href": f"{link}/resources/{event.resource_name}/events/{event.id}", "rel": "self"},
                   {"href": f"{link}/resources/{event.resource_name}", "rel": "resource"},
-                  {"href": link, "rel": "stack"}],
+                  {"href": link, "rel": "stack"}] + roots,
     }
 
 

@@ -71,7 +71,8 @@ class SoftwareDeploymentGroup(ResourceGroup):
         return StackResource.attribute_at.__func__(cls, runtime, name, path, physical_id, attributes, data)
 
     def completed(self, child_id: str) -> Done:
-        return Done(physical_id=child_id)
+        # What Heat's resource show lists for a deployment group: nothing resolves there.
+        return Done(physical_id=child_id, attributes=dict.fromkeys(sorted(MEMBER_ATTRIBUTES)))
 
 
 class StructuredDeploymentGroup(SoftwareDeploymentGroup):
