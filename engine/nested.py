@@ -16,7 +16,8 @@ class ChildStacks(Protocol):
     def create(self, parent_stack_id: str, resource: str, *, template: dict | str,
                files: dict[str, str] | None = None, environment: dict | None = None,
                parameters: dict[str, Any] | None = None, template_name: str = "template",
-               timeout_mins: float | None = None, adopt_data: dict | None = None) -> str:
+               timeout_mins: float | None = None, adopt_data: dict | None = None,
+               shown_timeout: float | None = None) -> str:
         """Start creating a nested stack; returns its id at once (the create runs on its own).
 
         `environment` is the parent's merged environment as a dict (resource_registry,
@@ -27,7 +28,7 @@ class ChildStacks(Protocol):
     def update(self, child_id: str, *, template: dict | str, files: dict[str, str] | None = None,
                environment: dict | None = None, parameters: dict[str, Any] | None = None,
                template_name: str = "template", timeout_mins: float | None = None,
-               keep_environment: bool = False) -> None:
+               keep_environment: bool = False, shown_timeout: float | None = None) -> None:
         """Start updating the nested stack to a new template and parameters; with
         `keep_environment`, to a new template only (its environment, files and parameters kept)."""
 

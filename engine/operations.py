@@ -60,6 +60,8 @@ class Operations:
             row.timeout_mins = self._timeout(body.get("timeout_mins"), row.timeout_mins)
             if body.get("timeout_mins") is not None:
                 row.requested_timeout_mins = row.timeout_mins
+            if "requested_timeout_mins" in body:  # a nested stack shows its parent's timeout
+                row.requested_timeout_mins = body["requested_timeout_mins"]
             if body.get("disable_rollback") is not None:
                 row.disable_rollback = bool(body["disable_rollback"])
             if body.get("tags") is not None:

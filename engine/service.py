@@ -76,7 +76,8 @@ class Service(Operations, SoftwareApi):
             template_name=body.get("template_name") or "template", files=definition.files,
             environment=self._environment_dict(definition),
             parameters=self._stored_parameters(definition), timeout_mins=timeout,
-            requested_timeout_mins=body.get("timeout_mins"), username=username,
+            requested_timeout_mins=body.get("requested_timeout_mins", body.get("timeout_mins")) if owner
+            else body.get("timeout_mins"), username=username,
             disable_rollback=bool(body.get("disable_rollback", True)), tags=parse_tags(body.get("tags") or []),
             deadline=now + dt.timedelta(minutes=timeout), operation=1, created_at=now,
             owner_id=owner[0] if owner else None, owner_resource=owner[1] if owner else None)

@@ -292,7 +292,8 @@ def begin_rollback(session, stack: Stack, template: Template | None, now: dt.dat
 
 # The operations that set a stack's updated_time when they start, as Heat's do (a create, a
 # delete and a rollback leave it as it was).
-UPDATED_BY = ("UPDATE", "CHECK", "SUSPEND", "RESUME")
+# Heat 27 keeps updated_time as it was through check, suspend and resume (recorded: nested/suspend-resume).
+UPDATED_BY = ("UPDATE",)
 
 
 def start_operation(session, stack: Stack, action: str, now: dt.datetime, reason: str | None = None) -> None:

@@ -80,6 +80,9 @@ class Steps:
         old = snap.engine.get("digests") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
         unhealthy = snap.status == "FAILED" or snap.cls.replace_on_every_update
+        if not changed and getattr(snap.cls, "update_on_every_update", False):
+            # Heat updates every nested stack on every stack update; its resources decide.
+            changed = {"__nested__"}
         if not changed and not unhealthy:
             snap.status = "COMPLETE"
             run.cleared(snap.name)
@@ -152,7 +155,10 @@ class Steps:
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
-        return property_digests(self.runtime.keyring, instance.state.type, instance.properties,
+        # The type that counts is the class the declared type maps to (a change replaces), as
+        # Heat compares classes; every provider template is one class (a template resource).
+        identity = getattr(instance, "update_identity", None) or instance.type_name or instance.state.type
+        return property_digests(self.runtime.keyring, identity, instance.properties,
                                 instance.state.metadata)
 
     def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
@@ -272,7 +278,7 @@ def property_digests(keyring, type_name: str, properties: dict, metadata: dict |
 def changed_in_place(cls, changed: set[str]) -> bool:
     """Whether every changed property (metadata always can) may change without a replacement."""
     schema = cls.properties_schema
-    return cls.open_properties or all(k == "__metadata__" or k in schema and schema[k].update_allowed
+    return cls.open_properties or all(k in ("__metadata__", "__nested__") or k in schema and schema[k].update_allowed
                                       for k in changed)
 
 

@@ -40,7 +40,8 @@ class HeatStack(StackResource):
         return Nested(template=self.properties["template"],
                       template_name=f"{parent.template_name}#{self.state.name}",
                       parameters=dict(self.properties.get("parameters") or {}),
-                      timeout_mins=self.properties.get("timeout") or self.remaining_minutes())
+                      timeout_mins=self.properties.get("timeout") or self.remaining_minutes(),
+                      shown_timeout=self.properties.get("timeout"))
 
     def completed(self, child_id: str) -> Done:
         row = _child_row(self.runtime, child_id)
@@ -74,7 +75,8 @@ class CfnStack(StackResource):
                                   ("resources", self.state.name, "properties", "TemplateURL"))
         return Nested(template=text, template_name=key,
                       parameters=dict(self.properties.get("Parameters") or {}),
-                      timeout_mins=self.properties.get("TimeoutInMinutes") or self.remaining_minutes())
+                      timeout_mins=self.properties.get("TimeoutInMinutes") or self.remaining_minutes(),
+                      shown_timeout=self.properties.get("TimeoutInMinutes"))
 
     def completed(self, child_id: str) -> Done:
         outputs = self.runtime.stacks.outputs(child_id)

@@ -88,6 +88,8 @@ class TemplateResource(StackResource):
 
     # Heat checks a provider's attribute names only once its stack exists (an output error).
     dynamic_attributes = True
+    # Heat's class for every provider template: a change of template is an update, not a replacement.
+    update_identity = "TemplateResource"
     template_file: str = ""
     template_text: str = ""
     parameters: dict = {}

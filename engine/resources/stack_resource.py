@@ -69,6 +69,7 @@ class Nested:
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout_mins: float | None = None
     data: dict[str, Any] = field(default_factory=dict)  # kept in the resource's data
+    shown_timeout: float | None = None  # the timeout the nested stack shows (else its parent's)
 
 
 def template_key(name: str, files: dict[str, str], base: str = "") -> str | None:
@@ -129,6 +130,9 @@ class StackResource(Resource):
 
     # The provider template whose registry mapping the nested environment drops (provider.py).
     registry_value: str | None = None
+    # Heat updates a nested stack on every update of its parent; its own resources decide
+    # whether they change.
+    update_on_every_update = True
 
     # What subclasses provide ------------------------------------------------------------
     def nested(self, parent: Parent) -> Nested:
@@ -173,7 +177,7 @@ class StackResource(Resource):
             self.state.stack_id, self.state.name, template=nested.template, files=parent.files,
             environment=child_environment(parent.environment, self.state.name, self.registry_value),
             parameters=nested.parameters, template_name=nested.template_name,
-            timeout_mins=nested.timeout_mins)
+            timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout)
         return self._started(child, nested.data)
 
     def update(self):
@@ -186,7 +190,7 @@ class StackResource(Resource):
             child, template=nested.template, files=parent.files,
             environment=child_environment(parent.environment, self.state.name, self.registry_value),
             parameters=nested.parameters, template_name=nested.template_name,
-            timeout_mins=nested.timeout_mins)
+            timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout)
         return self._started(child, nested.data)
 
     def delete(self):
