@@ -23,7 +23,7 @@ from engine.template import parse_environment, parse_template
 from engine.template.environment import load_environment
 
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
-HOOK_NAMES = ("pre-create", "pre-update", "pre-delete")
+HOOK_NAMES = ("pre-create", "pre-update", "pre-delete", "post-create", "post-update", "post-delete")
 # Resources a user may signal through Heat's resource-signal call, as a guest would.
 HANDLE_TYPES = ("OS::Heat::WaitConditionHandle", "OS::Heat::UpdateWaitConditionHandle",
                 "AWS::CloudFormation::WaitConditionHandle")

@@ -309,7 +309,8 @@ class Scheduler(Steps):
         if run.finished or snap.engine.get("op") != run.operation:
             return
         if status == "COMPLETE":
-            run.cleared(snap.name)
+            if not self.post_hooked(run, snap):
+                run.cleared(snap.name)
         elif status == "FAILED" and run.failed is None:
             run.failed = snap
 

@@ -18,6 +18,7 @@ from engine.stacks import Resolver
 
 log = logging.getLogger(__name__)
 HOOKS = {"create": "pre-create", "update": "pre-update", "delete": "pre-delete"}
+POST_HOOKS = {"CREATE": "post-create", "UPDATE": "post-update", "DELETE": "post-delete"}
 # The verb a handler runs and the action its resource shows, in each replacement phase.
 REPLACING = {"replace-delete": "DELETE", "replace-create": "CREATE"}
 
@@ -97,9 +98,9 @@ class Steps:
         if hook and self._hooked(run, snap.name, hook) and snap.engine.get("cleared") != [run.operation, hook]:
             snap.engine["hook"] = hook
             snap.engine["paused"] = [verb, action]
-            snap.waiting, snap.deadline = True, None
-            self._transition(run, snap, "IN_PROGRESS", f"{action} paused until Hook {hook} is cleared",
-                             action=action)
+            snap.waiting, snap.deadline, snap.dirty = True, None, True
+            # As in Heat, the resource keeps the state it had; only an event says it waits.
+            self._hook_event(run, snap, f"{action} paused until Hook {hook} is cleared")
             return
         self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
         if verb == "replace":
@@ -116,6 +117,22 @@ class Steps:
                     return True
         return False
 
+    def post_hooked(self, run: Run, snap: Snap) -> bool:
+        """After an action completed: hold the resource (and so the stack) on its post-hook,
+        as Heat's post-create, post-update and post-delete breakpoints do."""
+        hook = POST_HOOKS.get(snap.action)
+        if not hook or not self._hooked(run, snap.name, hook) or snap.engine.get("cleared") == [run.operation, hook]:
+            return False
+        snap.engine["hook"] = hook
+        snap.engine["paused"] = ["post", snap.action]
+        snap.waiting, snap.deadline, snap.dirty = True, None, True
+        self._hook_event(run, snap, f"{snap.action} paused until Hook {hook} is cleared")
+        return True
+
+    def _hook_event(self, run: Run, snap: Snap, reason: str) -> None:
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
+                           snap.action, snap.status, reason)
+
     def clear_hook(self, run: Run, snap: Snap, hook: str) -> bool:
         """A user cleared the breakpoint `snap` is paused on: go on with what it held back."""
         if snap.engine.get("hook") != hook:
@@ -123,11 +140,12 @@ class Steps:
         verb, action = snap.engine.pop("paused")
         snap.engine.pop("hook")
         snap.engine["cleared"] = [run.operation, hook]
-        snap.waiting = False
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
-                           action, "IN_PROGRESS",
-                           f"Hook {hook} is cleared")
-        self._begin(run, snap, verb, action)
+        snap.waiting, snap.dirty = False, True
+        self._hook_event(run, snap, f"Hook {hook} is cleared")
+        if verb == "post":
+            run.cleared(snap.name)
+        else:
+            self._begin(run, snap, verb, action)
         return True
 
     def _dispatch(self, run: Run, snap: Snap, verb: str) -> None:
