@@ -424,10 +424,30 @@ class Service(Operations, SoftwareApi):
         for row, view in self._resource_views(stack):
             if row.name == name:
                 template = self.scheduler.definitions.get(self.runtime, stack).template
-                view["attributes"] = views.shown_attributes(row.attributes)
+                definition = self.scheduler.definitions.get(self.runtime, stack)
+                view["attributes"] = views.masked(self.live_attributes(definition, row))
                 view["description"] = template.resources[name].description if name in template.resources else ""
                 return view
         raise NotFound(f"stack '{stack.name}' has no resource '{name}'")
+
+    def live_attributes(self, definition: Definition, row: Resource) -> dict:
+        """A resource's attributes as Heat's resource show answers them: its `show` attribute
+        when that is a map, else every declared attribute resolved now (None when it cannot be)."""
+        cls = definition.class_for(self.types, row.name, row.type)
+        args = (self.runtime, row.physical_id, dict(row.attributes or {}), dict(row.data or {}))
+
+        def resolve(name):
+            try:
+                return cls.attribute(self.runtime, name, *args[1:])
+            except Exception:  # noqa: BLE001 - Heat shows an attribute it cannot resolve as null
+                return None
+        show = resolve("show")
+        if isinstance(show, dict):
+            return show
+        names = [n for n in cls.attributes_schema if n != "show"]
+        if cls.dynamic_attributes:
+            names += [n for n in (row.attributes or {}) if n not in names]
+        return {name: resolve(name) for name in names}
 
     def resource_metadata(self, project: str, stack_id: str, name: str) -> dict:
         """Heat's resource metadata: a server's whole metadata document (deployments,
@@ -450,7 +470,7 @@ class Service(Operations, SoftwareApi):
                                                        Event.resource_name == resource))
         if event is None:
             raise NotFound(f"event '{event_id}' of resource '{resource}' not found in stack '{stack.name}'")
-        return views.event_view(event, stack, self.runtime.api_url)
+        return views.event_view(event, stack, self.runtime.api_url, detail=True)
 
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
                     sort_dir: str = "asc", wait: float = 0, resource: str | None = None,
@@ -494,7 +514,7 @@ class Service(Operations, SoftwareApi):
             if self.runtime.notifier.wait("stack:" + stack.id, changed, wait):
                 events = query()
         root = stack if nested_depth else None
-        return [views.event_view(e, stacks[e.stack_id], self.runtime.api_url, root) for e in events]
+        return [views.event_view(e, stacks[e.stack_id], self.runtime.api_url, root=root) for e in events]
 
     def _nested_stacks(self, stack: Stack, depth: int) -> list[Stack]:
         """The live stacks nested in `stack`, down to `depth` levels."""

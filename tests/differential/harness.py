@@ -121,6 +121,19 @@ class Run:
         return self.http.request(method, url, json=body, params=params,
                                  headers=self.endpoint.headers, timeout=120, allow_redirects=False)
 
+    def clean_up(self) -> None:
+        """Delete what the case made and wait until it is gone, so the case can run again."""
+        for name, stack_id in list(self.stacks.items()):
+            self.call("DELETE", f"stacks/{name}/{stack_id}")
+        deadline = time.monotonic() + self.endpoint.settle_timeout
+        for name, stack_id in list(self.stacks.items()):
+            while time.monotonic() < deadline:
+                shown = self.call("GET", f"stacks/{name}/{stack_id}")
+                if shown.status_code == 404 or shown.json()["stack"]["stack_status"] in (
+                        "DELETE_COMPLETE", "DELETE_FAILED"):
+                    break
+                time.sleep(self.endpoint.poll)
+
     def stack_path(self, name: str | None = None) -> str:
         name = name or self.current
         return f"stacks/{name}/{self.stacks[name]}"
@@ -324,6 +337,10 @@ class Run:
                 payload = response.json()
             except ValueError:
                 payload = response.text
+            if isinstance(payload, dict) and isinstance(payload.get("resources"), list):
+                # Heat lists a stack's resources in no defined order.
+                payload["resources"] = sorted(payload["resources"], key=lambda r: (
+                    _stack_of(r) or "", r.get("resource_name", "")))
             answer["body"] = payload
             for key, dotted in (args.get("save") or {}).items():
                 self.saved[key] = _dig(payload, dotted)
@@ -579,8 +596,7 @@ def run_case(case: Case, endpoint: Endpoint) -> list[dict]:
     try:
         observations = run.run()
     finally:
-        for name, stack_id in list(run.stacks.items()):
-            run.call("DELETE", f"stacks/{name}/{stack_id}")
+        run.clean_up()
         run.http.close()
     normaliser = Normaliser(case)
     return mask([normaliser.tree(o) for o in observations], case.spec.get("mask") or [])
