@@ -89,6 +89,13 @@ class Children:
             return None
         return child.action, child.status, child.status_reason
 
+    def show(self, child_id: str) -> dict | None:
+        """The nested stack as stack show gives it (None once it is gone)."""
+        child = self._child(child_id)
+        if child is None or child.deleted_at is not None:
+            return None
+        return self._service.show_stack(child.project, child.id)
+
     def arn(self, child_id: str) -> str | None:
         """The nested stack's id as Heat writes it in an ARN (what get_resource gives of the
         resource that owns it)."""

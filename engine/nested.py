@@ -44,6 +44,9 @@ class ChildStacks(Protocol):
     def state(self, child_id: str) -> tuple[str, str, str] | None:
         """(action, status, reason) of the nested stack; None once it is deleted or unknown."""
 
+    def show(self, child_id: str) -> dict | None:
+        """The nested stack as stack show gives it."""
+
     def arn(self, child_id: str) -> str | None:
         """The nested stack's ARN (`arn:openstack:heat::PROJECT:stacks/NAME/ID`)."""
 

@@ -54,6 +54,8 @@ class SoftwareDeploymentGroup(ResourceGroup):
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
+        if name == "show":
+            return dict.fromkeys(sorted(MEMBER_ATTRIBUTES))  # nothing resolves in Heat's resource show
         if physical_id is None:
             return None
         members = list(data.get("members") or [])

@@ -254,6 +254,10 @@ class ResourceGroup(StackResource):
     def attribute(cls, runtime, name, physical_id, attributes, data):
         if name == "removed_rsrc_list":
             return list(data.get("blacklist") or [])
+        if name == "show":
+            # Heat's resource show of a group: only removed_rsrc_list resolves there.
+            return {"attributes": None, "refs": None, "refs_map": None,
+                    "removed_rsrc_list": list(data.get("blacklist") or [])}
         if physical_id is None:
             return None
         members = list(data.get("members") or [])

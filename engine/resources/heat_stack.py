@@ -49,6 +49,15 @@ class HeatStack(StackResource):
         return Done(physical_id=child_id,
                     attributes={"stack_name": row[0] if row else None, "outputs": outputs})
 
+    @classmethod
+    def attribute(cls, runtime, name, physical_id, attributes, data):
+        if name == "show":
+            # Heat's `show` of a remote stack: that stack as its own stack show gives it (in
+            # Heat a stack of its own, without a parent).
+            shown = runtime.stacks.show(physical_id) if physical_id else None
+            return {**shown, "parent": None} if shown else None
+        return super().attribute(runtime, name, physical_id, attributes, data)
+
 
 class CfnStack(StackResource):
     """A nested stack from the template at `TemplateURL`, which must be in the files map the
@@ -93,4 +102,6 @@ class CfnStack(StackResource):
     def attribute(cls, runtime, name, physical_id, attributes, data):
         if name is None:
             return dict(attributes)
+        if name == "show":
+            return {}  # Heat's resource show of a CFN stack lists nothing
         return attributes.get(name)

@@ -173,6 +173,8 @@ class TemplateResource(StackResource):
             return nested_attribute(runtime, physical_id, name)
         if name == STACK_ID:
             return attributes.get(STACK_ID, physical_id)
+        if name == "show":
+            return dict(attributes)
         if name not in attributes:
             raise InvalidTemplateAttribute(name)
         return attributes.get(name)

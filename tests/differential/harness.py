@@ -448,6 +448,14 @@ class _FileHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def _stack_of(item: dict) -> str | None:
+    """The name of the stack a listed resource belongs to, read from its `stack` link."""
+    for link in item.get("links") or []:
+        if link.get("rel") == "stack":
+            return link.get("href", "").rstrip("/").split("/")[-2]
+    return None
+
+
 def _link_id(item: dict, rel: str) -> str | None:
     """The id a link of `item` ends with (the stack it is in, the nested stack it owns)."""
     for link in item.get("links") or []:
