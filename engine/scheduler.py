@@ -255,12 +255,15 @@ class Scheduler(Steps):
         while True:
             if run.failed is not None:
                 if not run.running:
-                    self._finish(run, "FAILED", f"Resource {run.failed.action} failed: {run.failed.reason}")
+                    self._finish(run, "FAILED", run.failure_reason or
+                                 f"Resource {run.failed.action} failed: {run.failed.reason}")
                 return
             ready = run.take_ready()
             if not ready:
                 break
             for name in ready:
+                if run.failed is not None:
+                    break
                 self._start(run, run.snaps[name])
             if self.journal.backlog >= FLUSH_EVERY:
                 self._flush()

@@ -392,7 +392,8 @@ class Service(Operations, SoftwareApi):
             for name in row.requires or []:
                 required_by.setdefault(name, []).append(row.name)
         return [(r, views.resource_view(r, stack, self.runtime.api_url, required_by[r.name],
-                                        nested=children.get(r.physical_id))) for r in rows]
+                                        nested=None if r.type in REMOTE_STACK_TYPES else children.get(r.physical_id)))
+                for r in rows]
 
     def list_resources(self, project: str, stack_id: str, *, nested_depth: int = 0, with_detail: bool = False,
                        filters: dict | None = None) -> list[dict]:
@@ -412,7 +413,7 @@ class Service(Operations, SoftwareApi):
                     view["attributes"] = views.shown_attributes(row.attributes)
                 if _matches(view, filters or {}):
                     result.append(view)
-                if level < depth and row.physical_id:
+                if level < depth and row.physical_id and row.type not in REMOTE_STACK_TYPES:
                     with self.runtime.store.session() as session:
                         child = session.get(Stack, row.physical_id)
                     if child is not None and child.owner_id == current.id and child.deleted_at is None:
@@ -532,6 +533,11 @@ class Service(Operations, SoftwareApi):
                 found += [c for c in children if c.id in filled]
                 level = [c.id for c in children]
         return found
+
+
+# Types whose stack Heat makes as a stack of its own (a "remote" stack): no nested link, not
+# listed with nested_depth.
+REMOTE_STACK_TYPES = ("OS::Heat::Stack",)
 
 
 def _flag(value) -> bool:

@@ -89,8 +89,27 @@ class Steps:
             run.cleared(snap.name)
             return
         in_place = not unhealthy and changed_in_place(snap.cls, changed)
+        restricted = "update" if in_place else "replace"
+        if restricted in self._restricted(run, snap.name):
+            # As Heat: an event on the resource, whose state stays, and the stack fails.
+            reason = f"{restricted} is restricted for resource."
+            self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
+                               "UPDATE", "FAILED", reason)
+            run.failed = snap
+            run.failure_reason = f"ResourceActionRestricted: resources.{snap.name}: {reason}"
+            return
         snap.engine["changed"] = sorted(k for k in changed if k != "__metadata__")
         self._begin(run, snap, "update" if in_place else "replace", "UPDATE")
+
+    def _restricted(self, run: Run, name: str) -> set[str]:
+        """The actions the environment forbids on resource `name` (restricted_actions)."""
+        registry = run.definition.environment.resource_registry.get("resources") or {}
+        found: set[str] = set()
+        for pattern, overrides in registry.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                actions = (overrides or {}).get("restricted_actions") or []
+                found |= {actions} if isinstance(actions, str) else set(actions)
+        return found
 
     def _begin(self, run: Run, snap: Snap, verb: str, action: str) -> None:
         """Start `verb`, unless a breakpoint holds the resource first."""
