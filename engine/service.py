@@ -212,6 +212,18 @@ class Service(Operations, SoftwareApi):
             except TemplateError as error:
                 raise template.error(error.reason, ("resources", name, "properties") + error.path,
                                      kind=error.kind, prefix=error.prefix) from None
+            if hasattr(classes[name], "check_policy"):
+                try:
+                    classes[name].check_policy(resource.update_policy)
+                except TemplateError as error:
+                    raise template.error(error.reason, ("resources", name) + error.path, kind=error.kind,
+                                         prefix=error.prefix) from None
+            for member in getattr(classes[name], "member_types", lambda _: [])(resource.properties):
+                try:
+                    definition.environment.resolve_type("0", member, self.types)
+                except TemplateError as error:
+                    raise template.error(error.reason, ("resources", name, "properties", "resource_def", "type"),
+                                         kind=error.kind) from None
             facade = self.types.get(resource.type)
             if facade is not None and hasattr(classes[name], "check_facade") and classes[name] is not facade:
                 try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.resources.base import Done
-from engine.resources.provider import NESTED, nested_attribute
+from engine.resources.provider import NESTED, PROPERTY_ERROR, nested_attribute
 from engine.resources.schema import Prop, validate_properties
 from engine.resources.stack_resource import NESTED_ACTION, Nested, Parent, StackResource, walk
 
@@ -146,6 +146,11 @@ def batches(current: dict[str, dict], names_for, target: int, batch_size: int, m
 
 def check_update_policy(policy: dict) -> None:
     """rolling_update and batch_create with Heat's keys; errors name the path inside update_policy."""
+    for section, keys in _POLICY_KEYS.items():
+        for key in (policy or {}).get(section) or {}:
+            if key not in keys:
+                raise TemplateError(f"Unknown Property {key}", path=("update_policy", section),
+                                    prefix=PROPERTY_ERROR)
     try:
         validate_properties(UPDATE_POLICY, policy or {})
     except TemplateError as error:
@@ -153,8 +158,8 @@ def check_update_policy(policy: dict) -> None:
     for section, keys in _POLICY_KEYS.items():
         for key in (policy or {}).get(section) or {}:
             if key not in keys:
-                raise TemplateError(f"unknown key '{key}' (allowed: {', '.join(keys)})",
-                                    path=("update_policy", section, key))
+                raise TemplateError(f"Unknown Property {key}", path=("update_policy", section),
+                                    prefix=PROPERTY_ERROR)
 
 
 class ResourceGroup(StackResource):
@@ -172,6 +177,29 @@ class ResourceGroup(StackResource):
 
     type_name = "OS::Heat::ResourceGroup"
     dynamic_attributes = True
+    # The keys a member's definition may have (Heat refuses any other).
+    MEMBER_KEYS = ("type", "properties", "metadata")
+
+    @classmethod
+    def check_properties(cls, values, unresolved=None):
+        definition = (values or {}).get("resource_def") if isinstance(values, dict) else None
+        if isinstance(definition, dict) and not (unresolved and unresolved(definition)):
+            for key in definition:
+                if key not in cls.MEMBER_KEYS:
+                    raise TemplateError(f"Unknown Property {key}", path=("resource_def",),
+                                        prefix=PROPERTY_ERROR)
+        return super().check_properties(values, unresolved)
+
+    @classmethod
+    def check_policy(cls, policy: dict) -> None:
+        check_update_policy(policy)
+
+    @classmethod
+    def member_types(cls, values) -> list[str]:
+        """The member type a definition names (checked with the stack, as Heat does)."""
+        definition = (values or {}).get("resource_def") if isinstance(values, dict) else None
+        kind = definition.get("type") if isinstance(definition, dict) else None
+        return [kind] if isinstance(kind, str) else []
     properties_schema = {
         "count": Prop("integer", "the number of resources", default=1, min=0, update_allowed=True),
         "index_var": Prop("string", "the text replaced by each member's index", default="%index%", min=3),

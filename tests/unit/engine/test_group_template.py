@@ -107,7 +107,8 @@ def test_update_policy_is_checked_with_its_path():
                                 "value 0 is less than the minimum 1")
     with pytest.raises(TemplateError) as error:
         check_update_policy({"batch_create": {"min_in_service": 1}})
-    assert "update_policy.batch_create.min_in_service: unknown key 'min_in_service'" in str(error.value)
+    # Heat's words (recorded: groups/unknown-update-policy-key)
+    assert "Property error: update_policy.batch_create: Unknown Property min_in_service" in str(error.value)
     with pytest.raises(TemplateError) as error:
         check_update_policy({"rolling": {}})
     assert "update_policy.rolling: unknown property 'rolling'" in str(error.value)
