@@ -98,6 +98,8 @@ class Run:
         self.finished = False
         self.failed = next((s for s in snaps.values()
                             if s.status == "FAILED" and s.engine.get("op") == self.operation), None)
+        # The stack's reason when it is not "Resource ACTION failed: ..." (a restricted action).
+        self.failure_reason: str | None = None
         defined = set(definition.template.resources) if definition is not None else set(snaps)
         groups = {"all": list(snaps), "defined": [n for n in snaps if n in defined],
                   "removed": [n for n in snaps if n not in defined]}

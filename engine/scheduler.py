@@ -260,12 +260,15 @@ class Scheduler(Steps):
         while True:
             if run.failed is not None:
                 if not run.running:
-                    self._finish(run, "FAILED", f"Resource {run.failed.action} failed: {run.failed.reason}")
+                    self._finish(run, "FAILED", run.failure_reason or
+                                 f"Resource {run.failed.action} failed: {run.failed.reason}")
                 return
             ready = run.take_ready()
             if not ready:
                 break
             for name in ready:
+                if run.failed is not None:
+                    break
                 self._start(run, run.snaps[name])
             if self.journal.backlog >= FLUSH_EVERY:
                 self._flush()
@@ -321,7 +324,8 @@ class Scheduler(Steps):
         if run.finished or snap.engine.get("op") != run.operation:
             return
         if status == "COMPLETE":
-            run.cleared(snap.name)
+            if not self.post_hooked(run, snap):
+                run.cleared(snap.name)
         elif status == "FAILED" and run.failed is None:
             run.failed = snap
 

@@ -81,7 +81,7 @@ def test_parameter_without_environment_file_is_used(hearth, heat):
 
 def test_resource_signal_clears_a_breakpoint_and_answers_json(hearth, heat):
     heat("stack-create", "-f", "simple.yaml", "-e", "hooks.yaml", "gated")
-    wait_for(lambda: "paused" in hearth.resources("gated")["gate"]["resource_status_reason"], 30,
+    wait_for(lambda: any("paused" in reason for reason in hearth.event_reasons("gated")), 30,
              message="the gate to pause on its hook")
     signalled = heat("resource-signal", "gated", "gate", "-D", '{"unset_hook": "pre-create"}')
     assert "Could not decode" not in signalled.stderr

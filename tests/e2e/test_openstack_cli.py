@@ -63,7 +63,7 @@ def test_parameter_wins_without_environment_file_and_signal_clears_a_hook(hearth
     osc("stack", "create", "-t", "simple.yaml", "--parameter", "foo=qux", "--wait", "plain")
     assert hearth.stack("plain")["parameters"]["foo"] == "qux"
     osc("stack", "create", "-t", "simple.yaml", "-e", "hooks.yaml", "gated")
-    wait_for(lambda: "paused" in hearth.resources("gated")["gate"]["resource_status_reason"], 30,
+    wait_for(lambda: any("paused" in reason for reason in hearth.event_reasons("gated")), 30,
              message="the gate to pause on its hook")
     osc("stack", "resource", "signal", "gated", "gate", "--data", '{"unset_hook": "pre-create"}')
     assert hearth.wait_stack("gated", ("CREATE_COMPLETE",))["stack_status"] == "CREATE_COMPLETE"

@@ -67,8 +67,9 @@ def test_heat_stack_is_a_nested_stack_shown_by_its_id_and_deleted_with_its_paren
     assert [s["id"] for s in service.list_stacks("admin")] == [stack_id]
     listed = [s["id"] for s in service.list_stacks("admin", filters={"show_nested": "true"})]
     assert sorted(listed) == sorted([stack_id, child_id])
+    # Heat makes OS::Heat::Stack's stack a stack of its own: not listed with nested_depth
     nested = service.list_resources("admin", stack_id, nested_depth=1)
-    assert {(r["resource_name"], r.get("parent_resource")) for r in nested} == {("inner", None), ("echo", "inner")}
+    assert {(r["resource_name"], r.get("parent_resource")) for r in nested} == {("inner", None)}
     service.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     assert service.show_stack("admin", child_id, resolve_outputs=False)["stack_status"] == "DELETE_COMPLETE"
