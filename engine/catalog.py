@@ -11,9 +11,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.errors import InvalidRequest, NotFound, TemplateError
+from engine.errors import HearthError, InvalidRequest, NotFound, TemplateError
 from engine.resources.base import Resource
 from engine.resources.schema import Prop
+from engine.resources.unavailable import show_message
 from engine.stacks import Definition, request_environment
 from engine.template import Template, cfn, merge_environments, parse_template
 from engine.template import functions as template_functions
@@ -78,10 +79,22 @@ def list_types(types: Mapping[str, type[Resource]], *, name: str | None = None,
 
 
 def _type(types: Mapping[str, type[Resource]], type_name: str) -> type[Resource]:
+    """The type's class, or Heat's refusal: a cloud's type whose service Hearth lacks
+    (ResourceTypeUnavailable), a type kept working but hidden (NotSupported), an unknown one."""
     cls = types.get(type_name)
-    if cls is None or support_status(cls)["status"] == "HIDDEN":
-        raise NotFound(f"resource type '{type_name}' not found (GET /resource_types lists them)")
+    if cls is None:
+        missing = show_message(type_name)
+        if missing is not None:
+            raise _named(InvalidRequest(missing), "ResourceTypeUnavailable")
+        raise _named(NotFound(f"The Resource Type ({type_name}) could not be found."), "EntityNotFound")
+    if support_status(cls)["status"] == "HIDDEN":
+        raise _named(InvalidRequest(f"{type_name} is not supported."), "NotSupported")
     return cls
+
+
+def _named(error: HearthError, kind: str) -> HearthError:
+    error.kind = kind  # the error's name in the answer, as Heat's
+    return error
 
 
 def property_schema(prop: Prop) -> dict[str, Any]:
@@ -111,6 +124,8 @@ def _constraints(prop: Prop) -> list[dict[str, Any]]:
         out.append({"length" if prop.type in _LENGTH_TYPES else "range": bounds})
     if prop.allowed:
         out.append({"allowed_values": list(prop.allowed)})
+    if prop.custom_constraint:
+        out.append({"custom_constraint": prop.custom_constraint})
     return out
 
 
@@ -179,7 +194,8 @@ def _hot_parameter(prop: Prop) -> dict[str, Any]:
     if prop.default is not None:
         shown["default"] = prop.default
     if constraints := _constraints(prop):
-        shown["constraints"] = constraints
+        # Heat's generated parameter keeps a custom constraint as an empty map.
+        shown["constraints"] = [{} if "custom_constraint" in c else c for c in constraints]
     return shown
 
 

@@ -29,6 +29,8 @@ class Prop:
     # Accepted but left out of the type's published schema (Heat's HIDDEN support status:
     # a deprecated property kept working for old templates).
     hidden: bool = False
+    # A named check of Heat's that Hearth publishes but need not run (TestResource's test_constr).
+    custom_constraint: str | None = None
 
 
 def validate_properties(schema: Mapping[str, Prop], values: Any, *,
