@@ -52,12 +52,13 @@ class Definition:
                 return self.provider(actual)
             except TemplateError as error:
                 if error.file is None:
-                    raise self.template.error(error.reason, ("resources", name, "type")) from None
+                    raise self.template.locate(error, ("resources", name, "type")) from None
                 raise
         cls = types.get(actual)
         if cls is None:
-            shown = f"'{declared}'" if actual == declared else f"'{declared}' (mapped to '{actual}')"
-            raise self.template.error(f"unknown resource type {shown}", ("resources", name, "type"))
+            mapped = "" if actual == declared else f" (mapped from {declared})"
+            raise self.template.error(f"The Resource Type ({actual}) could not be found.{mapped}",
+                                      ("resources", name, "type"))
         return cls
 
     def class_for(self, types: dict[str, type[Resource]], name: str, declared: str) -> type[Resource]:

@@ -53,7 +53,7 @@ def _param_text(value: Any) -> str:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ",".join(value)
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return str(value)  # Heat prints a boolean parameter as Python does: True, False
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 

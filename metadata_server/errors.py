@@ -29,7 +29,7 @@ def envelope(status: int, code: str, kind: str, message: str):
 def register(app: Flask) -> None:
     @app.errorhandler(HearthError)
     def hearth_error(error: HearthError):
-        response = envelope(error.status, error.code, type(error).__name__, error.message)
+        response = envelope(error.status, error.code, error.error_type, error.message)
         if isinstance(error, TooManyRequests):
             response.headers["Retry-After"] = str(error.retry_after)
         return response

@@ -38,7 +38,9 @@ def provider_class(template_name: str, files: Mapping[str, str], *, base: str = 
     """
     key = template_key(template_name, dict(files), base)
     if key is None:
-        raise TemplateError(f"provider template '{template_name}' is not in the files map (the "
+        # Heat tries to fetch a name it does not have as a URL; Hearth fetches nothing.
+        reason = "Invalid URL scheme " if "://" not in template_name else "not in the files map"
+        raise TemplateError(f'Could not fetch remote template "{template_name}": {reason} (the '
                             "client sends the templates a stack uses in 'files')")
     defaulted = frozenset(k for k, v in (parameter_defaults or {}).items() if v is not None)
     return _provider(template_name, key, files[key], defaulted)

@@ -95,7 +95,7 @@ def parse_environment(source: str | dict, filename: str = "environment") -> Envi
         for registered in _types(environment.resource_registry, _REGISTRY_SETTINGS):
             environment.resolve_type("", registered)
     except TemplateError as error:
-        raise TemplateError(error.reason, path=error.path, file=filename,
+        raise error.located(path=error.path, file=filename,
                             line=_line_for(lines, error.path)) from None
     return environment
 
