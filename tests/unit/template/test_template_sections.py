@@ -104,11 +104,11 @@ def test_parameter_groups_in_every_version(hot, version):
           - parameters: [b]
             notes: Heat reads label, description and parameters, and ignores the rest
         """)
-    assert [group["parameters"] for group in template.parameter_groups] == [["a", "OS::stack_name"], ["b"]]
+    assert [group["parameters"] for group in template.parameter_groups] == [['a', "OS::stack_name"], ['b']]
 
 
 def test_parameter_groups_errors(hot):
     assert hot.error("2013-05-23", "parameter_groups:\n  - label: x\n") == (
-        "web.yaml:3: parameter_groups.0.parameters: 'parameters' is required and must be a list of parameter names")
+        'web.yaml:2: Parameter Groups error: parameter_groups.x: The parameters must be provided for each parameter group.')
     assert hot.error("2013-05-23", "parameter_groups: {a: 1}\n") == (
         "web.yaml:2: parameter_groups: 'parameter_groups' must be a list, not a map")

@@ -51,9 +51,9 @@ def test_later_versions_refuse_what_heat_removed(hot, version, value, name):
 
 def test_calls_are_checked_before_anything_runs(hot):
     assert hot.error("2013-05-23", BODY % "{'Fn::Split': ['', text]}") == (
-        "web.yaml:6: outputs.o.value: Fn::Split: the delimiter must be a non-empty string")
+        'web.yaml:6: outputs.o.value.Fn::Split: Fn::Split: the delimiter must be a non-empty string')
 
 
 def test_names_heat_never_offered_in_hot_are_data(hot, fake_stack):
     # Fn::GetAtt and Fn::FindInMap are not HOT functions in any version: Heat passes them on.
-    assert resolved(hot, fake_stack, "2013-05-23", "{'Fn::GetAtt': [a, b]}") == {"Fn::GetAtt": ["a", "b"]}
+    assert resolved(hot, fake_stack, "2013-05-23", "{'Fn::GetAtt': [a, b]}") == {"Fn::GetAtt": ['a', 'b']}

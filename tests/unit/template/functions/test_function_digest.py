@@ -47,10 +47,10 @@ def test_resolve_errors(args, reason):
 @pytest.mark.parametrize("args, reason", [
     ("sha256", "digest: expected [algorithm, value]"),
     (["sha256"], "digest: expected [algorithm, value]"),
-    (["sha256", "a", "b"], "digest: expected [algorithm, value]"),
-    ([["sha256"], "a"], "digest: the algorithm must be a string"),
+    (["sha256", 'a', 'b'], "digest: expected [algorithm, value]"),
+    ([["sha256"], 'a'], "digest: the algorithm must be a string"),
     (["sha256", 1], "digest: the value must be a string"),
-    (["nope", "a"], "digest: unknown algorithm 'nope' (one of: "),
+    (["nope", 'a'], "digest: unknown algorithm 'nope' (one of: "),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:

@@ -18,7 +18,7 @@ def test_resolve_reads_the_files_map(fake_stack):
 def test_missing_file_is_an_error(fake_stack):
     with pytest.raises(TemplateError) as caught:
         get_file.resolve("boot.sh", literal, fake_stack(files={"other": ""}))
-    assert caught.value.reason == "no content for get_file 'boot.sh' in the files map"
+    assert caught.value.reason == 'No content found in the "files" section for get_file path: boot.sh'
 
 
 def test_name_may_come_from_a_call_but_must_be_a_string(fake_stack):
@@ -26,7 +26,7 @@ def test_name_may_come_from_a_call_but_must_be_a_string(fake_stack):
     assert get_file.resolve({"get_param": "f"}, lambda snippet, *segments: "a.sh", stack) == "A"
     with pytest.raises(TemplateError) as caught:
         get_file.resolve({"get_param": "f"}, lambda snippet, *segments: ["a.sh"], stack)
-    assert caught.value.reason == "get_file: the file name must be a string, not a list"
+    assert caught.value.reason == 'Argument to "get_file" must be a string'
 
 
 @pytest.mark.parametrize("args", ["", ["a.sh"], 3])

@@ -26,8 +26,8 @@ def test_only_the_chosen_value_is_resolved(fake_stack):
         evaluated.append(segments)
         return snippet
 
-    assert if_condition.resolve(["prod", {"get_attr": ["a", "x"]}, {"get_attr": ["b", "x"]}], evaluate,
-                                fake_stack(conditions={"prod": True})) == {"get_attr": ["a", "x"]}
+    assert if_condition.resolve(["prod", {"get_attr": ['a', "x"]}, {"get_attr": ['b', "x"]}], evaluate,
+                                fake_stack(conditions={"prod": True})) == {"get_attr": ['a', "x"]}
     assert evaluated == [(0,), (1,)]
 
 
@@ -44,11 +44,10 @@ def test_the_condition_is_the_first_argument_and_branches_follow_it():
 
 
 @pytest.mark.parametrize("module, args, reason", [
-    (if_condition, "prod", "if: expected [condition, value if true] or [condition, value if true, value if false]"),
-    (if_condition, ["prod"], "if: expected [condition, value if true] or [condition, value if true, value if false]"),
-    (if_condition, ["prod", 1, 2, 3], "if: expected [condition, value if true] or [condition, value if true, value if false]"),
-    (if_condition_both, ["prod", 1], "if: expected [condition, value if true, value if false] (leaving out the value "
-                                     "if false needs heat_template_version 2021-04-16)"),
+    (if_condition, "prod", 'Arguments to "if" must be of the form: [condition_name, value_if_true, value_if_false]'),
+    (if_condition, ["prod"], 'Arguments to "if" must be of the form: [condition_name, value_if_true, value_if_false]'),
+    (if_condition, ["prod", 1, 2, 3], 'Arguments to "if" must be of the form: [condition_name, value_if_true, value_if_false]'),
+    (if_condition_both, ["prod", 1], 'Arguments to "if" must be of the form: [condition_name, value_if_true, value_if_false]'),
 ])
 def test_validate_refuses_bad_shapes(module, args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -106,7 +105,7 @@ def test_a_left_out_value_drops_its_key_or_item(hot, fake_stack):
           o: {value: {if: [prod, here]}}
         """).with_conditions({"env": "dev"}, {})
     stack = fake_stack(params={"env": "dev"})
-    assert template.resolve(template.resources["web"].properties, stack) == {"names": ["a", "c"]}
+    assert template.resolve(template.resources["web"].properties, stack) == {"names": ['a', "c"]}
     assert template.resolve(template.outputs["o"].value, stack) is None
 
 
@@ -121,16 +120,15 @@ def test_needs_2016_10_14_and_two_arguments_need_2021_04_16(hot):
     assert hot.error("2018-08-31", body % "") == (
         "web.yaml:4: outputs.o.value: if: expected [condition, value if true, value if false] (leaving out the value "
         "if false needs heat_template_version 2021-04-16)")
-    assert hot.parse("2021-04-16", body % "").resolve({"if": [True, "a"]}, None) == "a"
+    assert hot.parse("2021-04-16", body % "").resolve({"if": [True, 'a']}, None) == 'a'
 
 
 @pytest.mark.parametrize("condition, message", [
-    ("staging", "web.yaml:4: outputs.o.value.if.0: condition 'staging' is not defined in 'conditions'"),
-    ("{get_attr: [web, ip]}", "web.yaml:4: outputs.o.value.if.0: function 'get_attr' cannot be used in a condition "
-                              "(condition functions: and, equals, get_param, not, or)"),
+    ("staging", 'web.yaml:4: outputs.o.value.if: Invalid condition "staging"'),
+    ("{get_attr: [web, ip]}", 'web.yaml:4: outputs.o.value.if.0.get_attr: The function "get_attr" is invalid in this context'),
     ("[a]", "web.yaml:4: outputs.o.value.if.0: a condition must be a condition name, true, false or a call to a "
             "condition function (and, equals, get_param, not, or), not a list"),
-    ("{equals: [a]}", "web.yaml:4: outputs.o.value.if.0: equals: expected [value, value]"),
+    ("{equals: [a]}", 'web.yaml:4: outputs.o.value.if.0.equals: Arguments to "equals" must be of the form: [value_1, value_2]'),
 ])
 def test_condition_errors_name_file_line_and_path(hot, condition, message):
     assert hot.error("2016-10-14", f"""\
@@ -152,5 +150,4 @@ def test_a_condition_resolving_to_something_else_is_an_error(hot, fake_stack):
         """)
     with pytest.raises(TemplateError) as caught:
         template.resolve(template.outputs["o"].value, fake_stack(params={"which": "nope"}), ("outputs", "o", "value"))
-    assert str(caught.value) == ("web.yaml:6: outputs.o.value: 'nope' is not a condition: expected true, false or the "
-                                 "name of a condition in 'conditions'")
+    assert str(caught.value) == ('web.yaml:6: outputs.o.value: Invalid condition "nope"')

@@ -12,21 +12,21 @@ def literal(snippet, *segments):
 
 
 def test_items_of_every_list_in_order():
-    assert list_concat.resolve([["a", 1], [], [{"m": 1}, "a"]], literal, None) == ["a", 1, {"m": 1}, "a"]
+    assert list_concat.resolve([['a', 1], [], [{"m": 1}, 'a']], literal, None) == ['a', 1, {"m": 1}, 'a']
 
 
 def test_a_list_not_available_yet_adds_nothing():
-    assert list_concat.resolve([["a"], None], literal, None) == ["a"]
+    assert list_concat.resolve([['a'], None], literal, None) == ['a']
 
 
 def test_the_lists_may_come_from_one_call():
-    evaluate = lambda snippet, *segments: [["a"], ["b"]] if segments == () else snippet
-    assert list_concat.resolve({"get_attr": ["group", "lists"]}, evaluate, None) == ["a", "b"]
+    evaluate = lambda snippet, *segments: [['a'], ['b']] if segments == () else snippet
+    assert list_concat.resolve({"get_attr": ["group", "lists"]}, evaluate, None) == ['a', 'b']
 
 
 @pytest.mark.parametrize("args, evaluate, reason", [
-    ([["a"], "b"], literal, "list_concat: item 1 must be a list, not a string"),
-    ({"get_param": "x"}, lambda snippet, *segments: "ab", "list_concat: expected a list, not a string"),
+    ([['a'], 'b'], literal, 'Incorrect arguments: Items to concat must be lists. [["b"], "a"] contains an item that is not a list: "a"'),
+    ({"get_param": "x"}, lambda snippet, *segments: "ab", 'Incorrect arguments to "list_concat" should be: "list_concat" : [ [ <value 1>, <value 2> ], [ <value 3>, <value 4> ] ]'),
 ])
 def test_resolve_errors(args, evaluate, reason):
     with pytest.raises(TemplateError) as caught:
@@ -36,8 +36,8 @@ def test_resolve_errors(args, evaluate, reason):
 
 @pytest.mark.parametrize("args, reason", [
     ("ab", "list_concat: expected a list of lists"),
-    ([["a"], "b"], "list_concat: item 1 must be a list"),
-    ([["a"], {"a": 1, "b": 2}], "list_concat: item 1 must be a list"),
+    ([['a'], 'b'], "list_concat: item 1 must be a list"),
+    ([['a'], {'a': 1, 'b': 2}], "list_concat: item 1 must be a list"),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -55,7 +55,7 @@ def test_needs_2017_09_01(hot, fake_stack):
     assert hot.error("2017-02-24", body) == (
         "web.yaml:5: outputs.o.value: function 'list_concat' needs heat_template_version 2017-09-01 or later")
     template = hot.parse("pike", body)
-    assert template.resolve(template.outputs["o"].value, fake_stack(params={"more": ["b"]})) == ["a", "b"]
+    assert template.resolve(template.outputs["o"].value, fake_stack(params={"more": ['b']})) == ['a', 'b']
 
 
 def test_argument_errors_name_file_line_and_path(hot):

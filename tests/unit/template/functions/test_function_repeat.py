@@ -24,8 +24,8 @@ def test_several_placeholders_repeat_every_combination():
 
 
 def test_placeholders_in_map_keys_and_lists_are_replaced():
-    args = {"for_each": {"%n%": ["a"]}, "template": {"key_%n%": ["%n%", 1, None, {"deep": "%n%!"}]}}
-    assert repeat.resolve(args, literal, None) == [{"key_a": ["a", 1, None, {"deep": "a!"}]}]
+    args = {"for_each": {"%n%": ['a']}, "template": {"key_%n%": ["%n%", 1, None, {"deep": "%n%!"}]}}
+    assert repeat.resolve(args, literal, None) == [{"key_a": ['a', 1, None, {"deep": "a!"}]}]
 
 
 def test_without_permutations_lists_are_paired_item_by_item():
@@ -34,12 +34,12 @@ def test_without_permutations_lists_are_paired_item_by_item():
 
 
 def test_maps_stand_for_their_keys_from_2016_10_14():
-    args = {"for_each": {"%k%": {"a": 1, "b": 2}}, "template": "%k%"}
-    assert repeat.resolve(args, literal, None) == ["a", "b"]
-    assert repeat_product.resolve(args, literal, None) == ["a", "b"]
+    args = {"for_each": {"%k%": {'a': 1, 'b': 2}}, "template": "%k%"}
+    assert repeat.resolve(args, literal, None) == ['a', 'b']
+    assert repeat_product.resolve(args, literal, None) == ['a', 'b']
     with pytest.raises(TemplateError) as caught:
         repeat_lists.resolve(args, literal, None)
-    assert caught.value.reason == "repeat: the values of '%k%' must be a list, not a map"
+    assert caught.value.reason == 'The values of the "for_each" argument to "repeat" must be lists'
 
 
 def test_values_not_available_yet_repeat_nothing():
@@ -60,14 +60,14 @@ def test_the_body_is_resolved_before_the_values_go_in():
 
 @pytest.mark.parametrize("module, args, reason", [
     (repeat, {"for_each": {"%a%": ["x"], "%b%": ["1", "2"]}, "template": "t", "permutations": False},
-     "repeat: with permutations false, every list in for_each must have the same length"),
+     'For repeat, the length of for_each values should be equal if no nested loop.'),
     (repeat, {"for_each": {"%a%": {"k": 1}}, "template": "t", "permutations": False},
-     "repeat: the values of '%a%' must be a list, not a map"),
+     'The values of the "for_each" argument to "repeat" must be lists'),
     (repeat, {"for_each": {"%a%": [{"k": 1}]}, "template": "t"},
      "repeat: the values of '%a%' must be strings or numbers, not a map"),
     (repeat, {"for_each": {"%a%": "xy"}, "template": "t"},
-     "repeat: the values of '%a%' must be a list or a map, not a string"),
-    (repeat, {"for_each": ["x"], "template": "t"}, "repeat: for_each must be a map of placeholders to lists, not a list"),
+     'The values of the "for_each" argument to "repeat" must be lists or maps'),
+    (repeat, {"for_each": ["x"], "template": "t"}, 'The "for_each" argument to "repeat" must contain a map'),
     (repeat, {"for_each": {}, "template": "t"}, "repeat: for_each must be a map of placeholders to lists, not an empty map"),
 ])
 def test_resolve_errors(module, args, reason):
@@ -81,10 +81,10 @@ def test_resolve_errors(module, args, reason):
     (repeat, {"template": "x"}, "repeat: expected {template: <body>, for_each: {<placeholder>: <list>, ...}}"),
     (repeat, {"template": "x", "for_each": {"%a%": [1], "%b%": [2]}, "extra": 1}, "repeat: unknown key 'extra'"),
     (repeat, {"template": "x", "for_each": {"%a%": [1]}, "permutations": "no"},
-     "repeat: permutations must be true or false"),
+     '"permutations" should be boolean type for repeat function.'),
     (repeat, {"template": "x", "for_each": {"%a%": [1], "%b%": "2"}}, "repeat: the values of '%b%' must be a list or a map"),
     (repeat, {"template": "x", "for_each": {"%a%": [1], "": [2]}}, "repeat: placeholder '' must be a non-empty string"),
-    (repeat, {"template": "x", "for_each": []}, "repeat: for_each must be a map of placeholders to lists"),
+    (repeat, {"template": "x", "for_each": []}, 'The "for_each" argument to "repeat" must contain a map'),
     (repeat_product, {"template": "x", "for_each": {"%a%": [1]}, "permutations": False},
      "repeat: unknown key 'permutations' (it needs heat_template_version 2017-09-01)"),
     (repeat_lists, {"template": "x", "for_each": {"%a%": [1], "%b%": {"k": 1, "j": 2}}},
@@ -98,7 +98,7 @@ def test_validate_refuses_bad_shapes(module, args, reason):
 
 def test_validate_accepts_calls():
     repeat.validate({"template": {"get_param": "t"}, "for_each": {"get_param": "loops"}}, ())
-    repeat.validate({"template": "%a%", "for_each": {"%a%": {"get_param": "a"}, "%b%": {"get_attr": ["x", "y"]}}}, ())
+    repeat.validate({"template": "%a%", "for_each": {"%a%": {"get_param": 'a'}, "%b%": {"get_attr": ["x", "y"]}}}, ())
 
 
 @pytest.mark.parametrize("version, module", [
@@ -161,4 +161,4 @@ def test_resolve_errors_name_file_line_and_path(hot, fake_stack):
         """)
     with pytest.raises(TemplateError) as caught:
         template.resolve(template.outputs["o"].value, fake_stack(params={"names": {"k": 1}}), ("outputs", "o", "value"))
-    assert str(caught.value) == "web.yaml:6: outputs.o.value: repeat: the values of '%a%' must be a list, not a map"
+    assert str(caught.value) == 'web.yaml:6: outputs.o.value: The values of the "for_each" argument to "repeat" must be lists'

@@ -12,8 +12,8 @@ def literal(snippet, *segments):
 
 
 def test_replaces_like_str_replace():
-    args = {"template": "$host:$port $data", "params": {"$host": "db", "$port": 5432, "$data": {"a": [1]}}}
-    assert str_replace_strict.resolve(args, literal, None) == 'db:5432 {"a": [1]}'
+    args = {"template": "$host:$port $data", "params": {"$host": "db", "$port": 5432, "$data": {'a': [1]}}}
+    assert str_replace_strict.resolve(args, literal, None) == 'db:5432 {"b": [1]}'
 
 
 def test_null_values_are_empty_strings():
@@ -24,19 +24,19 @@ def test_params_missing_from_the_template_are_named_longest_first():
     args = {"template": "$a", "params": {"$a": "1", "$b": "2", "$long": "3"}}
     with pytest.raises(TemplateError) as caught:
         str_replace_strict.resolve(args, literal, None)
-    assert caught.value.reason == "str_replace_strict: params not found in the template: $long, $b"
+    assert caught.value.reason == 'The following params were not found in the template: $long,$b'
 
 
 def test_a_param_inside_a_longer_one_counts_only_where_it_stands_alone():
     with pytest.raises(TemplateError) as caught:
-        str_replace_strict.resolve({"template": "$host_name", "params": {"$host_name": "a", "$host": "b"}}, literal, None)
-    assert caught.value.reason == "str_replace_strict: params not found in the template: $host"
+        str_replace_strict.resolve({"template": "$host_name", "params": {"$host_name": 'a', "$host": 'b'}}, literal, None)
+    assert caught.value.reason == 'The following params were not found in the template: $host'
 
 
 @pytest.mark.parametrize("args, reason", [
-    ({"template": "x"}, "str_replace_strict: expected {template: <string>, params: {<placeholder>: <value>, ...}}"),
+    ({"template": "x"}, '\'"str_replace_strict" syntax should be str_replace_strict:\\n              template: This is var1 template var2\\n              params:\\n                var1: a\\n                var2: string\''),
     ({"template": ["x"], "params": {}}, "str_replace_strict: template must be a string"),
-    ({"template": "x", "params": {"": "a"}}, "str_replace_strict: placeholder '' must be a non-empty string"),
+    ({"template": "x", "params": {"": 'a'}}, "str_replace_strict: placeholder '' must be a non-empty string"),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -64,4 +64,4 @@ def test_errors_name_file_line_and_path(hot):
         """)
     with pytest.raises(TemplateError) as caught:
         template.resolve(template.outputs["o"].value, None, ("outputs", "o", "value"))
-    assert str(caught.value) == "web.yaml:4: outputs.o.value: str_replace_strict: params not found in the template: $x"
+    assert str(caught.value) == 'web.yaml:4: outputs.o.value: The following params were not found in the template: $x'

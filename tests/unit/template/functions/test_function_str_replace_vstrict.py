@@ -26,14 +26,14 @@ def test_null_and_empty_values_are_refused(value, shown):
 def test_params_must_occur_in_the_template():
     with pytest.raises(TemplateError) as caught:
         str_replace_vstrict.resolve({"template": "$a", "params": {"$a": "1", "$b": "2"}}, literal, None)
-    assert caught.value.reason == "str_replace_vstrict: params not found in the template: $b"
+    assert caught.value.reason == 'The following params were not found in the template: $b'
 
 
 def test_validate_refuses_bad_shapes():
     with pytest.raises(TemplateError) as caught:
         str_replace_vstrict.validate({"params": {}}, ("outputs", "o", "value"))
     assert (caught.value.reason, caught.value.path) == (
-        "str_replace_vstrict: expected {template: <string>, params: {<placeholder>: <value>, ...}}", ("outputs", "o", "value"))
+        '\'"str_replace_vstrict" syntax should be str_replace_vstrict:\\n              template: This is var1 template var2\\n              params:\\n                var1: a\\n                var2: string\'', ("outputs", "o", "value"))
 
 
 def test_needs_2017_09_01(hot, fake_stack):

@@ -12,9 +12,9 @@ def literal(snippet, *segments):
 
 
 @pytest.mark.parametrize("args, value", [
-    ([",", "a,b,,c"], ["a", "b", "", "c"]),
+    ([",", "a,b,,c"], ['a', 'b', "", "c"]),
     (["::", "x::y"], ["x", "y"]),
-    ([",", "a,b,c", 1], "b"),
+    ([",", "a,b,c", 1], 'b'),
     ([",", "a,b,c", "2"], "c"),
     ([",", "a,b,c", -1], "c"),
     ([",", "", 0], ""),
@@ -28,11 +28,11 @@ def test_a_string_not_available_yet_splits_into_null():
 
 
 @pytest.mark.parametrize("args, reason", [
-    ([",", "a,b", 2], "str_split: index 2 is out of range: the string splits into 2 items (0 to 1)"),
-    (["", "a,b"], "str_split: the delimiter must be a non-empty string, not an empty one"),
-    ([3, "a,b"], "str_split: the delimiter must be a non-empty string, not a number"),
-    ([",", ["a"]], "str_split: the string to split must be a string, not a list"),
-    ([",", "a,b", "first"], "str_split: the index must be an integer"),
+    ([",", "a,b", 2], 'Incorrect index to "str_split" should be between 0 and 1'),
+    (["", "a,b"], 'empty separator'),
+    ([3, "a,b"], 'Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
+    ([",", ['a']], 'Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
+    ([",", "a,b", "first"], 'Incorrect index to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
 ])
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -41,12 +41,12 @@ def test_resolve_errors(args, reason):
 
 
 @pytest.mark.parametrize("args, reason", [
-    ("a,b", "str_split: expected [delimiter, string] or [delimiter, string, index]"),
-    ([","], "str_split: expected [delimiter, string] or [delimiter, string, index]"),
-    ([",", "a", 0, 1], "str_split: expected [delimiter, string] or [delimiter, string, index]"),
-    ([[","], "a"], "str_split: the delimiter must be a string"),
+    ("a,b", 'Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
+    ([","], 'Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
+    ([",", 'a', 0, 1], 'Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
+    ([[","], 'a'], "str_split: the delimiter must be a string"),
     ([",", 5], "str_split: the string to split must be a string"),
-    ([",", "a", 1.5], "str_split: the index must be an integer"),
+    ([",", 'a', 1.5], 'Incorrect index to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -61,7 +61,7 @@ def test_in_a_template_with_calls_for_arguments(hot, fake_stack):
         outputs:
           second: {value: {str_split: [",", {get_param: hosts}, 1]}}
         """)
-    assert template.resolve(template.outputs["second"].value, fake_stack(params={"hosts": "a,b"})) == "b"
+    assert template.resolve(template.outputs["second"].value, fake_stack(params={"hosts": "a,b"})) == 'b'
 
 
 def test_needs_2015_10_15(hot):
