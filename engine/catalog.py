@@ -18,6 +18,7 @@ from engine.stacks import Definition, build_environment
 from engine.template import Template, cfn, merge_environments, parse_template
 from engine.template import functions as template_functions
 from engine.template.cfn_sections import FORMATS as CFN_FORMATS
+from engine.template.function_lists import FUNCTION_LISTS
 from engine.template.environment import is_template_name
 from engine.template.parameters import ParameterSchema
 from engine.template.versions import VERSIONS, canonical_version
@@ -196,21 +197,20 @@ def template_versions() -> list[dict[str, Any]]:
 
 def function_list(version_key: str, *, with_condition: bool = False) -> list[dict[str, str]]:
     """The functions a template of `version_key` may call (`heat_template_version.<date or
-    name>`, `AWSTemplateFormatVersion.2010-09-09`, ...), with the condition functions too."""
+    name>`, `AWSTemplateFormatVersion.2010-09-09`, ...), with the condition functions too:
+    Heat's list, in its order and words (engine/template/function_lists.py)."""
     key, _, value = version_key.partition(".")
     date = canonical_version(value) if key + "." == HOT_KEY else None
     if date is not None:
-        table = dict(template_functions.functions_for(date))
-        conditions = template_functions.condition_functions_for(date)
+        listed = FUNCTION_LISTS[HOT_KEY + date]
     elif CFN_FORMATS.get(key) == value:
-        table, conditions = dict(cfn.FUNCTIONS[value]), dict(cfn.CONDITION_FUNCTIONS[value])
+        listed = FUNCTION_LISTS[version_key]
     else:
         # Heat's message has "{}" where it meant to put the version; the version follows here.
         raise NotFound(f"Template with version {{}} not found: '{version_key}' (GET "
                        "/template_versions lists them)")
-    if with_condition:
-        table.update(conditions)
-    return [{"functions": name, "description": _summary(name, table[name])} for name in sorted(table)]
+    return [{"functions": name, "description": description}
+            for name, description in listed[1 if with_condition else 0]]
 
 
 def _summary(name: str, function: Any) -> str:

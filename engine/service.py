@@ -328,13 +328,18 @@ class Service(Operations, SoftwareApi):
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
         resolver = self._row_resolver(stack, definition, rows)
         result = []
-        for key, output in definition.template.outputs.items():
+        enabled = definition.template.outputs
+        # Heat lists an output whose condition is false too, with a null value.
+        for key, output in _all_outputs(definition.template).items():
             entry = {"output_key": key, "description": output.description or "No description given",
                      "output_value": None}
             try:
-                entry["output_value"] = definition.template.resolve(output.value, resolver, ("outputs", key, "value"))
+                if key in enabled:
+                    entry["output_value"] = definition.template.resolve(
+                        output.value, resolver, ("outputs", key, "value"))
             except HearthError as error:
-                entry["output_error"] = str(error)
+                # Heat's output_error is the function's own message, without a location.
+                entry["output_error"] = error.reason if isinstance(error, TemplateError) else str(error)
             result.append(entry)
         return result
 
@@ -376,7 +381,7 @@ class Service(Operations, SoftwareApi):
         stack = self.find_stack(project, stack_id, by_id_only=True)
         template = self.scheduler.definitions.get(self.runtime, stack).template
         return [{"output_key": k, "description": o.description or "No description given"}
-                for k, o in template.outputs.items()]
+                for k, o in _all_outputs(template).items()]
 
     def delete_stack(self, project: str, stack_id: str) -> None:
         stack = self.find_stack(project, stack_id, by_id_only=True)
@@ -558,6 +563,11 @@ def _matches(view: dict, filters: dict) -> bool:
         if value not in wanted:
             return False
     return True
+
+
+def _all_outputs(template) -> dict:
+    """Every output the template declares, those its conditions leave out included."""
+    return getattr(template, "_all_outputs", None) or template.outputs
 
 
 # Calls whose value is another resource's (or the parent resource's): unknown before it exists.

@@ -188,6 +188,11 @@ def check_no_loop(needs: dict, section: str) -> None:
                             heading="Condition validation error") from None
 
 
+def _left_out(name: str) -> TemplateError:
+    """Reading a resource its condition left out: Heat answers that it does not exist."""
+    return TemplateError(f'The specified reference "{name}" (in unknown) is incorrect.')
+
+
 class ConditionalContext:
     """The engine's context seen through a HOT template: it answers conditions by name, and a
     resource that conditions disabled has no id and no attributes (null), as in Heat.
@@ -211,17 +216,17 @@ class ConditionalContext:
 
     def get_resource(self, name: str) -> Any:
         if name in self.template.disabled_resources:
-            return None
+            raise _left_out(name)
         return self.inner.get_resource(name)
 
     def get_attr(self, resource: str, attribute: str | None) -> Any:
         if resource in self.template.disabled_resources:
-            return None
+            raise _left_out(resource)
         return self.inner.get_attr(resource, attribute)
 
     def get_attr_at(self, resource: str, attribute: str, path: list) -> Any:
         if resource in self.template.disabled_resources:
-            return None
+            raise _left_out(resource)
         at = getattr(self.inner, "get_attr_at", None)
         if at is not None:
             return at(resource, attribute, path)
