@@ -104,8 +104,6 @@ def section(conditions: str, resources: str = "") -> str:
     ("A: {'Fn::And': [true]}\n", 'stack.template:5: Conditions.A.Fn::And: Fn::And: expected [condition, condition, ...] (at least two)'),
     ("A: {'Fn::Or': [true, B]}\n", 'stack.template:5: Conditions.A.Fn::Or: Invalid condition "B"'),
     ("A: {Condition: B}\n", 'stack.template:5: Conditions.A: a condition must be true, false or a call to Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition'),
-    ("A: {'Fn::Equals': [{Ref: Nope}, a]}\n", "stack.template:5: Conditions.A.Fn::Equals.0: Ref refers to "
-                                              "undefined parameter 'Nope'"),
     ("A: {'Fn::Equals': [{'Fn::Join': ['', [a]]}, a]}\n",
      "stack.template:5: Conditions.A.Fn::Equals.0.Fn::Join: function 'Fn::Join' cannot be used in a condition"),
     ("A: {'Fn::Not': [B]}\nB: {'Fn::Not': [A]}\n",

@@ -52,10 +52,9 @@ def test_resolve_errors(args, reason):
     (["sha256", 1], "digest: the value must be a string"),
     (["nope", 'a'], "digest: unknown algorithm 'nope' (one of: "),
 ])
-def test_validate_refuses_bad_shapes(args, reason):
-    with pytest.raises(TemplateError) as caught:
-        digest.validate(args, ("outputs", "o", "value"))
-    assert caught.value.reason.startswith(reason) and caught.value.path == ("outputs", "o", "value")
+def test_validate_leaves_shapes_to_resolve(args, reason):
+    # Heat checks these arguments only when it resolves them, and so does Hearth.
+    digest.validate(args, ("outputs", "o", "value"))
 
 
 def test_validate_accepts_calls():

@@ -52,7 +52,6 @@ def test_attribute_name_must_resolve_to_a_string(fake_stack):
     ("web", "get_attr: expected [resource] or [resource, attribute, key or index, ...]"),
     ([], "get_attr: expected [resource] or [resource, attribute, key or index, ...]"),
     ([{"get_param": "name"}, "ip"], "get_attr: the resource name must be a string"),
-    (["web", 3], "get_attr: the attribute name must be a string"),
     (["web", "networks", {'a': 1, 'b': 2}], "get_attr: argument 2 must be a key, an index or a function"),
 ])
 def test_validate_refuses_bad_shapes(args, reason):

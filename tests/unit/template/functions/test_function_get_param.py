@@ -51,10 +51,9 @@ def test_resolved_path_items_must_be_keys(fake_stack):
     (["p", ["x"]], "get_param: argument 1 must be a key, an index or a function"),
     (["p", "k", True], "get_param: argument 2 must be a key, an index or a function"),
 ])
-def test_validate_refuses_bad_shapes(args, reason):
-    with pytest.raises(TemplateError) as caught:
-        get_param.validate(args, ("outputs", "o", "value"))
-    assert (caught.value.reason, caught.value.path) == (reason, ("outputs", "o", "value"))
+def test_validate_leaves_shapes_to_resolve(args, reason):
+    # Heat checks these arguments only when it resolves them, and so does Hearth.
+    get_param.validate(args, ("outputs", "o", "value"))
 
 
 def test_reference_names_the_parameter():

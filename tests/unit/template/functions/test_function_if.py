@@ -126,8 +126,6 @@ def test_needs_2016_10_14_and_two_arguments_need_2021_04_16(hot):
 @pytest.mark.parametrize("condition, message", [
     ("staging", 'web.yaml:4: outputs.o.value.if: Invalid condition "staging"'),
     ("{get_attr: [web, ip]}", 'web.yaml:4: outputs.o.value.if.0.get_attr: The function "get_attr" is invalid in this context'),
-    ("[a]", "web.yaml:4: outputs.o.value.if.0: a condition must be a condition name, true, false or a call to a "
-            "condition function (and, equals, get_param, not, or), not a list"),
     ("{equals: [a]}", 'web.yaml:4: outputs.o.value.if.0.equals: Arguments to "equals" must be of the form: [value_1, value_2]'),
 ])
 def test_condition_errors_name_file_line_and_path(hot, condition, message):

@@ -39,10 +39,9 @@ def test_resolve_errors(args, evaluate, reason):
     ([['a'], 'b'], "list_concat: item 1 must be a list"),
     ([['a'], {'a': 1, 'b': 2}], "list_concat: item 1 must be a list"),
 ])
-def test_validate_refuses_bad_shapes(args, reason):
-    with pytest.raises(TemplateError) as caught:
-        list_concat.validate(args, ("outputs", "o", "value"))
-    assert (caught.value.reason, caught.value.path) == (reason, ("outputs", "o", "value"))
+def test_validate_leaves_shapes_to_resolve(args, reason):
+    # Heat checks these arguments only when it resolves them, and so does Hearth.
+    list_concat.validate(args, ("outputs", "o", "value"))
 
 
 def test_needs_2017_09_01(hot, fake_stack):

@@ -43,8 +43,6 @@ def test_resolve_errors(args, reason):
 @pytest.mark.parametrize("args, reason", [
     ("a,b", 'Incorrect arguments to "list_join" should be: "list_join" : [ " ", [ "str1", "str2"] ...]'),
     ([","], 'Incorrect arguments to "list_join" should be: "list_join" : [ " ", [ "str1", "str2"] ...]'),
-    ([["x"], ['a']], "list_join: the delimiter must be a string"),
-    ([",", ['a'], 'b'], "list_join: argument 2 must be a list"),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:

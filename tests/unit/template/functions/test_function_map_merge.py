@@ -39,10 +39,9 @@ def test_resolve_errors(args, evaluate, reason):
     ({'a': 1, 'b': 2}, "map_merge: expected a list of maps"),
     ([{'a': 1}, 'b'], "map_merge: item 1 must be a map"),
 ])
-def test_validate_refuses_bad_shapes(args, reason):
-    with pytest.raises(TemplateError) as caught:
-        map_merge.validate(args, ("outputs", "o", "value"))
-    assert (caught.value.reason, caught.value.path) == (reason, ("outputs", "o", "value"))
+def test_validate_leaves_shapes_to_resolve(args, reason):
+    # Heat checks these arguments only when it resolves them, and so does Hearth.
+    map_merge.validate(args, ("outputs", "o", "value"))
 
 
 def test_needs_2016_04_08(hot, fake_stack):

@@ -48,10 +48,9 @@ def test_resolve_errors(args, reason):
     ([{'a': 1}, {"keys": {}, "vals": {}}], "map_replace: unknown key 'vals' in the replacements (allowed: keys, values)"),
     ([{'a': 1}, {"values": "x"}], "map_replace: 'values' must be a map"),
 ])
-def test_validate_refuses_bad_shapes(args, reason):
-    with pytest.raises(TemplateError) as caught:
-        map_replace.validate(args, ("outputs", "o", "value"))
-    assert (caught.value.reason, caught.value.path) == (reason, ("outputs", "o", "value"))
+def test_validate_leaves_shapes_to_resolve(args, reason):
+    # Heat checks these arguments only when it resolves them, and so does Hearth.
+    map_replace.validate(args, ("outputs", "o", "value"))
 
 
 def test_validate_accepts_calls():
