@@ -57,7 +57,7 @@ def resolve_error(value: str, fake_stack, **answers) -> str:
     ("{'Fn::GetAtt': [server, first_address]}", "10.0.0.5"),
     ("{'Fn::GetAtt': [server, {Ref: Size}]}", None),
     ("{'Fn::Join': [',', [a, {Ref: Size}, null]]}", "a,small,"),
-    ("{'Fn::Join': [' ', {Ref: Zones}]}", 'b a c'),
+    ("{'Fn::Join': [' ', {Ref: Zones}]}", 'a b c'),
     ("{'Fn::Select': ['1', {Ref: Zones}]}", 'b'),
     ("{'Fn::Select': [-1, [x, y]]}", "y"),
     ("{'Fn::Select': [5, [x, y]]}", ""),

@@ -95,7 +95,7 @@ def test_parsed_data_as_python_heatclient_sends_it():
     raw = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {'a': {"Type": "X", "Properties": ["x"]}}}
     with pytest.raises(TemplateError) as caught:
         parse_template(raw, filename="data")
-    assert str(caught.value) == "data: Resources.b.Properties: 'Properties' must be a map, not a list"
+    assert str(caught.value) == "data: Resources.a.Properties: 'Properties' must be a map, not a list"
 
 
 def test_unquoted_yaml_date_version_is_accepted():

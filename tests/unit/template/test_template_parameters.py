@@ -78,7 +78,7 @@ def test_comma_delimited_list_values(given, typed):
 
 def test_comma_delimited_list_refuses_maps():
     assert rejected(template("l: {type: comma_delimited_list}\n"), {"l": {'a': 1}}) == (
-        "params.yaml:3: parameters.l: Parameter 'l' is invalid: Value must be a comma-delimited list string: {'b': 1}")
+        "params.yaml:3: parameters.l: Parameter 'l' is invalid: Value must be a comma-delimited list string: {'a': 1}")
 
 
 @pytest.mark.parametrize("given, typed", [

@@ -25,7 +25,7 @@ def test_the_lists_may_come_from_one_call():
 
 
 @pytest.mark.parametrize("args, evaluate, reason", [
-    ([['a'], 'b'], literal, 'Incorrect arguments: Items to concat must be lists. [["b"], "a"] contains an item that is not a list: "a"'),
+    ([['a'], 'b'], literal, 'Incorrect arguments: Items to concat must be lists. [["a"], "b"] contains an item that is not a list: "b"'),
     ({"get_param": "x"}, lambda snippet, *segments: "ab", 'Incorrect arguments to "list_concat" should be: "list_concat" : [ [ <value 1>, <value 2> ], [ <value 3>, <value 4> ] ]'),
 ])
 def test_resolve_errors(args, evaluate, reason):

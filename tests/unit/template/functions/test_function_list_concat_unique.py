@@ -24,7 +24,7 @@ def test_each_item_once_where_it_last_occurs(args, value):
 def test_resolve_and_validate_errors_name_the_function():
     with pytest.raises(TemplateError) as caught:
         list_concat_unique.resolve([['a'], 3], literal, None)
-    assert caught.value.reason == 'Incorrect arguments: Items to concat must be lists. [["b"], 3] contains an item that is not a list: 3'
+    assert caught.value.reason == 'Incorrect arguments: Items to concat must be lists. [["a"], 3] contains an item that is not a list: 3'
     with pytest.raises(TemplateError) as caught:
         list_concat_unique.validate('a', ("outputs", "o", "value"))
     assert (caught.value.reason, caught.value.path) == ("list_concat_unique: expected a list of lists", ("outputs", "o", "value"))

@@ -17,7 +17,7 @@ def test_joins_one_list():
 
 def test_joins_several_lists_and_json_encodes_maps_and_lists():
     assert list_join.resolve(["|", ['a'], [{"k": 1, 'a': 2}, ["x"]], []], literal, None) == (
-        'b|{"b": 2, "k": 1}|["x"]')
+        'a|{"a": 2, "k": 1}|["x"]')
 
 
 def test_a_list_not_available_yet_joins_as_nothing():
@@ -25,7 +25,7 @@ def test_a_list_not_available_yet_joins_as_nothing():
 
 
 def test_a_null_item_joins_as_an_empty_string_as_in_heat():
-    assert list_join.resolve([",", ['a', None, 'b']], literal, None) == 'b,,a'
+    assert list_join.resolve([",", ['a', None, 'b']], literal, None) == 'a,,b'
     assert list_join_strings.resolve([",", [None, 'b']], literal, None) == ",b"
 
 
@@ -63,4 +63,4 @@ def test_before_2015_10_15_one_list_of_strings():
 
 def test_validate_accepts_calls_where_literals_go():
     list_join.validate([{"get_param": "sep"}, {"get_attr": ["web", "ips"]}, ["x"]], ())
-    assert list_join.resolve([{"get_param": "sep"}, ['a', 'b']], lambda snippet, *segments: "+" if segments == (0,) else snippet, None) == 'b+a'
+    assert list_join.resolve([{"get_param": "sep"}, ['a', 'b']], lambda snippet, *segments: "+" if segments == (0,) else snippet, None) == 'a+b'

@@ -25,7 +25,7 @@ def test_the_list_itself_may_come_from_a_call():
 
 
 @pytest.mark.parametrize("args, evaluate, reason", [
-    ([{'a': 1}, ['b']], literal, "Incorrect arguments: Items to merge must be maps. ['a'] is type <class 'list'> instead of a dict"),
+    ([{'a': 1}, ['b']], literal, "Incorrect arguments: Items to merge must be maps. ['b'] is type <class 'list'> instead of a dict"),
     ({"get_param": "maps"}, lambda snippet, *segments: {'a': 1}, 'Incorrect arguments to "map_merge" should be: "map_merge" : [ { "key1": "val1" }, { "key2": "val2" } ]'),
 ])
 def test_resolve_errors(args, evaluate, reason):

@@ -28,7 +28,7 @@ def test_a_key_may_be_replaced_by_itself():
 
 
 @pytest.mark.parametrize("args, reason", [
-    ([{'a': 1, 'b': 2}, {"keys": {'a': 'b'}}], 'key replacement a collides with a key in the input map'),
+    ([{'a': 1, 'b': 2}, {"keys": {'a': 'b'}}], 'key replacement b collides with a key in the input map'),
     ([{'a': 1, 'b': 2}, {"keys": {'a': "c", 'b': "c"}}],
      'key replacement c collides with a key in the output map'),
     ([['a'], {"keys": {}}], 'Incorrect arguments: to "map_replace", arguments must be a list of maps. Example:  "map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, "values": {"val1": "val2"}}]'),

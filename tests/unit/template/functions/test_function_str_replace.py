@@ -31,7 +31,7 @@ def test_substituted_text_is_not_scanned_again():
 
 def test_values_are_rendered_as_text():
     assert replaced({"N": 2.5, "B": True, "M": {'b': 1, 'a': [1]}, "L": ["x"]}, "N B M L") == (
-        '2.5 True {"a": 1, "b": [1]} ["x"]')
+        '2.5 True {"a": [1], "b": 1} ["x"]')
 
 
 def test_a_null_value_stands_for_the_empty_string_as_in_heat():

@@ -13,7 +13,7 @@ def literal(snippet, *segments):
 
 def test_replaces_like_str_replace():
     args = {"template": "$host:$port $data", "params": {"$host": "db", "$port": 5432, "$data": {'a': [1]}}}
-    assert str_replace_strict.resolve(args, literal, None) == 'db:5432 {"b": [1]}'
+    assert str_replace_strict.resolve(args, literal, None) == 'db:5432 {"a": [1]}'
 
 
 def test_null_values_are_empty_strings():
