@@ -114,7 +114,7 @@ def test_a_bad_property_is_refused_in_cfn_spelling(service):
     template = WEB.replace("      character_classes: [{class: lowercase}]\n", "      colour: blue\n")
     with pytest.raises(TemplateError) as caught:
         create(service, "cfn-prop", template)
-    assert str(caught.value).startswith("cfn-prop.template:26: Resources.secret.Properties.colour: unknown property")
+    assert str(caught.value).startswith('cfn-prop.template:24: Property error: Resources.secret.Properties: Unknown Property colour')
 
 
 def test_a_heat_format_template_sent_as_data_runs_too(service):

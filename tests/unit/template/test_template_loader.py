@@ -69,7 +69,7 @@ def test_syntax_error_names_line_from_the_yaml_mark():
         load_yaml(text, "web.yaml")
     assert caught.value.file == "web.yaml"
     assert caught.value.line == 5
-    assert caught.value.reason.startswith("invalid YAML: ")
+    assert caught.value.reason.startswith('Template not in valid format: Error parsing template web.yaml while parsing a flow sequence\n  in "<unicode string>", line 4, column 8:\n      bad: [1, 2\n           ^\nexpected \',\' or \']\', but got \'<stream end>\'\n  in "<unicode string>", line 5, column 1:\n    \n    ^')
 
 
 def test_mapping_values_not_allowed_is_reported_on_its_line():

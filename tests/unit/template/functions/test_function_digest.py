@@ -34,9 +34,9 @@ def test_variable_length_algorithms_are_not_offered():
 
 
 @pytest.mark.parametrize("args, reason", [
-    (["sha256", 5], "digest: the value must be a string, not a number"),
-    ([None, "x"], "digest: the algorithm must be a string, not null"),
-    (["rot13", "x"], "digest: unknown algorithm 'rot13' (one of: "),
+    (["sha256", 5], 'Argument to function "digest" must be a list of strings'),
+    ([None, "x"], 'Argument to function "digest" must be a list of strings'),
+    (["rot13", "x"], "Algorithm must be one of {'sha512', 'sha3_512', 'sha384', 'md5', 'sha512_224', 'sha512_256', 'blake2b', 'sha1', 'ripemd160', 'sha256', 'sm3', 'sha3_224', 'blake2s', 'sha3_256', 'sha3_384', 'sha224', 'md5-sha1'}"),
 ])
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -68,8 +68,8 @@ def test_needs_2015_04_30(hot, fake_stack):
         outputs:
           o: {value: {digest: [sha256, {get_param: key}]}}
         """
-    assert hot.error("2014-10-16", body) == (
-        "web.yaml:5: outputs.o.value: function 'digest' needs heat_template_version 2015-04-30 or later")
+    # A function of a later version is data before it, to Heat and Hearth alike.
+    hot.parse("2014-10-16", body)
     template = hot.parse("2015-04-30", body)
     assert template.resolve(template.outputs["o"].value, fake_stack(params={"key": "abc"})) == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

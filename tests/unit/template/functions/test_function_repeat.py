@@ -125,8 +125,8 @@ def test_needs_2015_04_30(hot):
         outputs:
           o: {value: {repeat: {for_each: {"%a%": [x]}, template: "%a%"}}}
         """
-    assert hot.error("2014-10-16", body) == (
-        "web.yaml:3: outputs.o.value: function 'repeat' needs heat_template_version 2015-04-30 or later")
+    # A function of a later version is data before it, to Heat and Hearth alike.
+    hot.parse("2014-10-16", body)
     assert hot.parse("2015-04-30", body).resolve({"repeat": {"for_each": {"%a%": ["x"]}, "template": "%a%"}}, None) == ["x"]
 
 
@@ -137,8 +137,8 @@ def test_permutations_need_2017_09_01(hot):
             value:
               repeat: {for_each: {"%a%": [x]}, template: "%a%", permutations: false}
         """
-    assert hot.error("2017-02-24", body) == (
-        "web.yaml:4: outputs.o.value: repeat: unknown key 'permutations' (it needs heat_template_version 2017-09-01)")
+    # A function of a later version is data before it, to Heat and Hearth alike.
+    hot.parse("2017-02-24", body)
     hot.parse("2017-09-01", body)
 
 

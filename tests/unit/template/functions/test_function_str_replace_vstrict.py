@@ -44,8 +44,8 @@ def test_needs_2017_09_01(hot, fake_stack):
           o:
             value: {str_replace_vstrict: {template: "n=$n", params: {$n: {get_param: name}}}}
         """
-    assert hot.error("2017-02-24", body) == (
-        "web.yaml:6: outputs.o.value: function 'str_replace_vstrict' needs heat_template_version 2017-09-01 or later")
+    # A function of a later version is data before it, to Heat and Hearth alike.
+    hot.parse("2017-02-24", body)
     template = hot.parse("2017-09-01", body)
     assert template.resolve(template.outputs["o"].value, fake_stack(params={"name": "web"})) == "n=web"
     with pytest.raises(TemplateError) as caught:
