@@ -31,9 +31,9 @@ def test_resolve_errors(args, reason):
 
 
 @pytest.mark.parametrize("args, reason", [
-    ('a', "contains: expected [value, list]"),
-    (['a'], "contains: expected [value, list]"),
-    (['a', ['a'], ['b']], "contains: expected [value, list]"),
+    ('a', 'Incorrect arguments to "contains" should be: "contains" : [ "value1", [ "value1", "value2"]]'),
+    (['a'], 'Arguments to "contains" must be of the form: [value1, [value1, value2]]'),
+    (['a', ['a'], ['b']], 'Arguments to "contains" must be of the form: [value1, [value1, value2]]'),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:

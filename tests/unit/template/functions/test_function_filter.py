@@ -34,9 +34,9 @@ def test_resolve_errors(args, reason):
 
 
 @pytest.mark.parametrize("args, reason", [
-    ({'a': 1, 'b': 2}, "filter: expected [values to remove, list]"),
-    ([['a']], "filter: expected [values to remove, list]"),
-    ([['a'], ['b'], ["c"]], "filter: expected [values to remove, list]"),
+    ({'a': 1, 'b': 2}, 'Argument to "filter" must be a list'),
+    ([['a']], '"filter" expected 2 arguments of the form [values, sequence] but got 1 arguments instead'),
+    ([['a'], ['b'], ["c"]], '"filter" expected 2 arguments of the form [values, sequence] but got 3 arguments instead'),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:

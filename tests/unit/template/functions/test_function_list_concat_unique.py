@@ -13,7 +13,7 @@ def literal(snippet, *segments):
 
 @pytest.mark.parametrize("args, value", [
     ([['a', 'b'], ['b', "c"]], ['a', 'b', "c"]),
-    ([['a', 'b'], ['a']], ['b', 'a']),
+    ([['b', 'a'], ['b']], ['a', 'b']),
     ([[{"k": 1}, ["x"]], [{"k": 1}], None], [["x"], {"k": 1}]),
     ([[1, 1, 1]], [1]),
 ])

@@ -76,8 +76,8 @@ def test_resolve_errors(module, args, reason):
 
 
 @pytest.mark.parametrize("module, args, reason", [
-    (repeat, ["x"], "repeat: expected {template: <body>, for_each: {<placeholder>: <list>, ...}}"),
-    (repeat, {"template": "x"}, "repeat: expected {template: <body>, for_each: {<placeholder>: <list>, ...}}"),
+    (repeat, ["x"], 'Arguments to "repeat" must be a map'),
+    (repeat, {"template": "x"}, '\'"repeat" syntax should be repeat:\\n              template: This is %var%\\n              for_each:\\n                %var%: [\\\'a\\\', \\\'b\\\', \\\'c\\\']\''),
     (repeat, {"template": "x", "for_each": {"%a%": [1]}, "permutations": "no"},
      '"permutations" should be boolean type for repeat function.'),
     (repeat, {"template": "x", "for_each": []}, 'The "for_each" argument to "repeat" must contain a map'),

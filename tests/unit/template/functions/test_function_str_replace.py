@@ -63,8 +63,8 @@ def test_resolved_arguments_are_checked():
 
 
 @pytest.mark.parametrize("args, reason", [
-    ("text", "str_replace: expected {template: <string>, params: {<placeholder>: <value>, ...}}"),
-    ({"template": "x"}, "str_replace: expected {template: <string>, params: {<placeholder>: <value>, ...}}"),
+    ("text", 'Arguments to "str_replace" must be a map'),
+    ({"template": "x"}, '\'"str_replace" syntax should be str_replace:\\n              template: This is var1 template var2\\n              params:\\n                var1: a\\n                var2: string\''),
     ({"template": "x", "params": ['a']}, '"str_replace" parameters must be a mapping'),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
