@@ -28,7 +28,7 @@ def template(value: str):
 
 
 def resolved(value: str, fake_stack, **answers):
-    stack = fake_stack(params={"Size": "small", "Zones": ['a', 'b', "c"], "Config": {"port": 80},
+    stack = fake_stack(params={"Size": "small", "Zones": ["a", "b", "c"], "Config": {"port": 80},
                                "AWS::StackName": "web", "AWS::Region": "ap-southeast-1",
                                **answers.pop("params", {})},
                        resources={"server": "server-id"},
@@ -51,21 +51,21 @@ def resolve_error(value: str, fake_stack, **answers) -> str:
 
 @pytest.mark.parametrize("value, expected", [
     ("{Ref: Size}", "small"),
-    ("{Ref: Zones}", ['a', 'b', "c"]),
+    ("{Ref: Zones}", ["a", "b", "c"]),
     ("{Ref: server}", "server-id"),
     ("{Ref: 'AWS::StackName'}", "web"),
     ("{'Fn::GetAtt': [server, first_address]}", "10.0.0.5"),
     ("{'Fn::GetAtt': [server, {Ref: Size}]}", None),
     ("{'Fn::Join': [',', [a, {Ref: Size}, null]]}", "a,small,"),
-    ("{'Fn::Join': [' ', {Ref: Zones}]}", 'a b c'),
-    ("{'Fn::Select': ['1', {Ref: Zones}]}", 'b'),
+    ("{'Fn::Join': [' ', {Ref: Zones}]}", "a b c"),
+    ("{'Fn::Select': ['1', {Ref: Zones}]}", "b"),
     ("{'Fn::Select': [-1, [x, y]]}", "y"),
     ("{'Fn::Select': [5, [x, y]]}", ""),
     ("{'Fn::Select': [port, {Ref: Config}]}", 80),
     ("{'Fn::Select': [host, {port: 1}]}", ""),
     ("{'Fn::Select': [0, '[\"j\", \"k\"]']}", "j"),
     ("{'Fn::Select': [0, '']}", ""),
-    ("{'Fn::Split': [',', 'a,,b']}", ['a', "", 'b']),
+    ("{'Fn::Split': [',', 'a,,b']}", ["a", "", "b"]),
     ("{'Fn::Replace': [{$a: {Ref: Size}, $ab: long, $n: 3, $z: null}, '$ab $a $n$z']}", "long small 3"),
     ("{'Fn::Base64': {'Fn::Join': ['', ['#!', /bin/sh]]}}", "#!/bin/sh"),
     ("{'Fn::GetAZs': ''}", ["nova"]),
@@ -73,7 +73,7 @@ def resolve_error(value: str, fake_stack, **answers) -> str:
     ("{'Fn::FindInMap': [Sizes, {Ref: Size}, Words]}", 4),
     ("{'Fn::FindInMap': [Sizes, '2012', Words]}", 6),
     ("{'Fn::MemberListToMap': [Name, Value, ['.member.1.Name=b', '.member.1.Value=2', '.member.0.Name=a', "
-     "'.member.0.Value=1', '.member.2.Name=lonely', 'other=x']]}", {'a': "1", 'b': "2"}),
+     "'.member.0.Value=1', '.member.2.Name=lonely', 'other=x']]}", {"a": "1", "b": "2"}),
 ])
 def test_functions_resolve(value, expected, fake_stack):
     assert resolved(value, fake_stack) == expected

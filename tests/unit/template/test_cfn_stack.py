@@ -128,4 +128,4 @@ def test_a_heat_format_template_sent_as_data_runs_too(service):
     stack_id = create(service, "cfn-data", template)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
-    assert outputs(service, stack_id) == {"picked": 'b', "split": ["x", "y"]}
+    assert outputs(service, stack_id) == {"picked": "b", "split": ["x", "y"]}

@@ -86,13 +86,13 @@ def test_dependencies_come_from_ref_get_att_and_depends_on():
 
 def test_heat_template_format_version_and_json_text():
     text = json.dumps({"HeatTemplateFormatVersion": "2012-12-12",
-                       "Resources": {'a': {"Type": "OS::Heat::None"}}}, indent=2)
+                       "Resources": {"a": {"Type": "OS::Heat::None"}}}, indent=2)
     template = parse_template(text, filename="old.json")
-    assert (type(template), template.version, list(template.resources)) == (CfnTemplate, "2012-12-12", ['a'])
+    assert (type(template), template.version, list(template.resources)) == (CfnTemplate, "2012-12-12", ["a"])
 
 
 def test_parsed_data_as_python_heatclient_sends_it():
-    raw = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {'a': {"Type": "X", "Properties": ["x"]}}}
+    raw = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"a": {"Type": "X", "Properties": ["x"]}}}
     with pytest.raises(TemplateError) as caught:
         parse_template(raw, filename="data")
     assert str(caught.value) == "data: Resources.a.Properties: 'Properties' must be a map, not a list"
@@ -172,7 +172,7 @@ def test_a_dependency_cycle_names_its_members():
         """
     with pytest.raises(DependencyCycle) as caught:
         parse(text)
-    assert caught.value.members == ['a', 'b']
+    assert caught.value.members == ["a", "b"]
 
 
 def test_errors_from_the_engine_are_located_in_cfn_spelling():
@@ -222,8 +222,8 @@ def test_parameter_types_and_defaults():
     assert kinds == {"Flavor": "string", "Name": "string", "Count": "number", "Zones": "comma_delimited_list",
                      "Ports": "comma_delimited_list", "Config": "json", "Debug": "boolean"}
     values = template.validate_parameters({"Name": "web", "Count": "3"})
-    assert values == {"Flavor": "m1.small", "Name": "web", "Count": 3, "Zones": ['a', 'b'],
-                      "Ports": ["80", "443"], "Config": {'a': 1}, "Debug": False}
+    assert values == {"Flavor": "m1.small", "Name": "web", "Count": 3, "Zones": ["a", "b"],
+                      "Ports": ["80", "443"], "Config": {"a": 1}, "Debug": False}
 
 
 @pytest.mark.parametrize("values, message", [

@@ -61,7 +61,7 @@ def test_a_parsed_template_keeps_everything_and_has_no_values_yet(stack_template
     ("dev", {"prod": False, "dev": True, "named_a": True}, ["cache", "web", "always"], ["web"], {"cache"}, "Delete"),
 ])
 def test_with_conditions_keeps_what_is_enabled(stack_template, env, values, resources, outputs, web_needs, policy):
-    derived = stack_template.with_conditions({"env": env, "policy": "Delete"}, {"OS::stack_name": 'a'})
+    derived = stack_template.with_conditions({"env": env, "policy": "Delete"}, {"OS::stack_name": "a"})
     assert derived.condition_values == values
     assert list(derived.resources) == resources and list(derived.outputs) == outputs
     assert derived.dependencies()["web"] == web_needs
@@ -74,15 +74,15 @@ def test_with_conditions_keeps_what_is_enabled(stack_template, env, values, reso
 
 
 def test_disabled_resources_resolve_to_null(stack_template, fake_stack):
-    derived = stack_template.with_conditions({"env": "dev", "policy": "Delete"}, {"OS::stack_name": 'a'})
+    derived = stack_template.with_conditions({"env": "dev", "policy": "Delete"}, {"OS::stack_name": "a"})
     stack = fake_stack(resources={"cache": "cache-id"}, attributes={"db": {"address": "stale"}})
     assert derived.resolve(derived.resources["web"].properties, stack) == {"db": None, "cache": "cache-id"}
     assert ("get_attr", "db", "address") not in stack.asked
 
 
 def test_with_conditions_starts_from_the_parsed_template_each_time(stack_template):
-    dev = stack_template.with_conditions({"env": "dev", "policy": "Delete"}, {"OS::stack_name": 'a'})
-    prod = dev.with_conditions({"env": "prod", "policy": "Delete"}, {"OS::stack_name": 'a'})
+    dev = stack_template.with_conditions({"env": "dev", "policy": "Delete"}, {"OS::stack_name": "a"})
+    prod = dev.with_conditions({"env": "prod", "policy": "Delete"}, {"OS::stack_name": "a"})
     assert list(prod.resources) == ["db", "web", "always"] and prod.condition_values["prod"] is True
 
 
@@ -107,7 +107,7 @@ def test_an_if_alone_makes_a_template_conditional(hot):
         """)
     derived = template.with_conditions({}, {})
     assert derived is not template and derived.condition_values == {}
-    assert (template.dependencies()['b'], derived.dependencies()['b']) == ({'a'}, set())
+    assert (template.dependencies()["b"], derived.dependencies()["b"]) == ({"a"}, set())
 
 
 def test_conditions_are_evaluated_once_each(hot, fake_stack):
@@ -120,7 +120,7 @@ def test_conditions_are_evaluated_once_each(hot, fake_stack):
           o: {value: [{if: [prod, a, b]}, {if: [prod, c, d]}]}
         """)
     stack = fake_stack(params={"env": "prod"})
-    assert template.resolve(template.outputs["o"].value, stack) == ['a', "c"]
+    assert template.resolve(template.outputs["o"].value, stack) == ["a", "c"]
     assert stack.asked.count(("get_param", "env")) == 1
 
 
@@ -166,10 +166,10 @@ def test_a_loop_through_a_parameter_is_found_when_evaluated(hot):
           b: {and: [a, true]}
         """)
     with pytest.raises(TemplateError) as caught:
-        template.with_conditions({"other": 'b'}, {})
+        template.with_conditions({"other": "b"}, {})
     assert str(caught.value) == 'web.yaml: Condition validation error: Circular definition for condition "a"'
     with pytest.raises(TemplateError) as caught:
-        template.with_conditions({"other": 'a'}, {})
+        template.with_conditions({"other": "a"}, {})
     assert str(caught.value) == 'web.yaml: Condition validation error: Circular definition for condition "a"'
 
 
@@ -219,13 +219,13 @@ def test_a_bad_deletion_policy_from_a_function_names_file_line_and_path(hot):
 def test_calls_in_walks_conditions_in_condition_mode():
     vocabulary = Vocabulary(functions_for("2017-09-01"), condition_functions_for("2017-09-01"),
                             unavailable_for("2017-09-01"))
-    snippet = {'a': {"if": [{"equals": [{"get_param": "p"}, 1]}, {"get_resource": "r"}, {"equals": [1, 1]}]}}
+    snippet = {"a": {"if": [{"equals": [{"get_param": "p"}, 1]}, {"get_resource": "r"}, {"equals": [1, 1]}]}}
     found = [(name, path, mode) for name, _, path, mode in calls_in(snippet, ("x",), VALUE, vocabulary)]
     assert found == [
-        ("if", ("x", 'a'), VALUE),
-        ("equals", ("x", 'a', "if", 0), CONDITION),
-        ("get_param", ("x", 'a', "if", 0, "equals", 0), CONDITION),
-        ("get_resource", ("x", 'a', "if", 1), VALUE),
+        ("if", ("x", "a"), VALUE),
+        ("equals", ("x", "a", "if", 0), CONDITION),
+        ("get_param", ("x", "a", "if", 0, "equals", 0), CONDITION),
+        ("get_resource", ("x", "a", "if", 1), VALUE),
     ]
     chosen = [name for name, _, _, _ in calls_in(snippet, (), VALUE, vocabulary, lambda function, args, path: [(2,)]
                                                    if args and isinstance(args, list) and len(args) == 3 else None)]

@@ -25,7 +25,7 @@ def verdict(kind: str, constraint: str, value) -> str | None:
 @pytest.mark.parametrize("kind, constraint, value, reason", [
     ("string", "length: {min: 2, max: 3}", "abcd", "Parameter 'p' is invalid: length (4) is out of range (min: 2, max: 3)"),
     ("string", "length: {min: 2, max: 3}", "abc", None),
-    ("string", "length: {min: 2}", 'a', "Parameter 'p' is invalid: length (1) is out of range (min: 2, max: None)"),
+    ("string", "length: {min: 2}", "a", "Parameter 'p' is invalid: length (1) is out of range (min: 2, max: None)"),
     ("string", "length: {max: 1}", "ab", "Parameter 'p' is invalid: length (2) is out of range (min: None, max: 1)"),
     ("comma_delimited_list", "length: {max: 1}", "a,b", "Parameter 'p' is invalid: length (2) is out of range (min: None, max: 1)"),
     ("json", "length: {min: 1}", "{}", "Parameter 'p' is invalid: length (0) is out of range (min: 1, max: None)"),

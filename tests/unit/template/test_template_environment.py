@@ -62,9 +62,9 @@ def test_merge_later_wins_key_by_key():
     first = env("parameters: {a: 1, b: 1}\nparameter_defaults: {x: 1}\n", "one.yaml")
     second = env("parameters: {b: 2}\nparameter_defaults: {x: 2, y: 2}\n", "two.yaml")
     merged = merge_environments([first, second])
-    assert (merged.parameters, merged.parameter_defaults) == ({'a': 1, 'b': 2}, {"x": 2, "y": 2})
+    assert (merged.parameters, merged.parameter_defaults) == ({"a": 1, "b": 2}, {"x": 2, "y": 2})
     assert merged.filename == "one.yaml, two.yaml"
-    assert first.parameters == {'a': 1, 'b': 1}
+    assert first.parameters == {"a": 1, "b": 1}
 
 
 def test_merge_registry_and_per_resource_overrides():
@@ -145,10 +145,10 @@ def test_loop_across_merged_files_is_found_when_resolving():
 
 
 def test_parsed_data_is_accepted_and_copied():
-    source = {"parameters": {'a': [1]}}
+    source = {"parameters": {"a": [1]}}
     environment = parse_environment(source)
-    source["parameters"]['a'].append(2)
-    assert environment.parameters == {'a': [1]}
+    source["parameters"]["a"].append(2)
+    assert environment.parameters == {"a": [1]}
 
 
 def test_source_of_another_kind_is_refused():

@@ -103,7 +103,7 @@ def test_unknown_section():
 
 def test_conditions_need_2016_10_14():
     assert error_of("heat_template_version: 2016-04-08\nconditions: {}\n") == (
-        'web.yaml:2: conditions: The template section is invalid: conditions')
+        "web.yaml:2: conditions: 'conditions' needs heat_template_version 2016-10-14 or later")
     assert parse("heat_template_version: newton\nconditions: {prod: true}\n").conditions == {"prod": True}
 
 
@@ -318,7 +318,7 @@ def test_functions_added_later_need_their_version():
         "web.yaml:6: resources.web.properties.names: function 'str_split' needs heat_template_version "
         "2015-10-15 or later")
     assert parse(text.replace("2015-04-30", "2015-10-15")).resolve(
-        {"str_split": [",", "a,b"]}, None) == ['a', 'b']
+        {"str_split": [",", "a,b"]}, None) == ["a", "b"]
 
 
 def test_removed_functions_are_refused():
@@ -345,7 +345,7 @@ def test_condition_function_names_are_data_outside_conditions():
               rule: {equals: [a, b]}
         """
     template = parse(text)
-    assert template.resolve(template.resources["web"].properties, None) == {"rule": {"equals": ['a', 'b']}}
+    assert template.resolve(template.resources["web"].properties, None) == {"rule": {"equals": ["a", "b"]}}
 
 
 def test_get_file_is_checked_against_a_given_files_map():
@@ -379,7 +379,7 @@ def test_cycle_is_reported_with_members_in_order():
         """
     with pytest.raises(DependencyCycle) as caught:
         parse(text)
-    assert caught.value.members == ['a', 'b', "c"]
+    assert caught.value.members == ["a", "b", "c"]
     assert str(caught.value) == 'web.yaml: resources: Circular Dependency Found: a -> b -> c -> a'
 
 
@@ -387,7 +387,7 @@ def test_self_reference_is_a_cycle_of_one():
     text = "heat_template_version: 2013-05-23\nresources:\n  a:\n    type: X\n    properties: {me: {get_resource: a}}\n"
     with pytest.raises(DependencyCycle) as caught:
         parse(text)
-    assert caught.value.members == ['a']
+    assert caught.value.members == ["a"]
 
 
 def test_parsed_data_is_located_by_file_and_path_only():
@@ -398,10 +398,10 @@ def test_parsed_data_is_located_by_file_and_path_only():
 
 
 def test_parsed_data_is_copied():
-    source = {"heat_template_version": "2013-05-23", "resources": {"web": {"type": "X", "properties": {'a': 1}}}}
+    source = {"heat_template_version": "2013-05-23", "resources": {"web": {"type": "X", "properties": {"a": 1}}}}
     template = parse_template(source)
-    source["resources"]["web"]["properties"]['a'] = 2
-    assert template.resources["web"].properties == {'a': 1}
+    source["resources"]["web"]["properties"]["a"] = 2
+    assert template.resources["web"].properties == {"a": 1}
     assert template.filename == "template"
 
 
@@ -436,8 +436,8 @@ def test_parameter_groups():
           - label: second
             parameters: [%s]
         """
-    assert parse(base % 'b').parameter_groups[1] == {"label": "second", "parameters": ['b']}
-    assert error_of(base % 'a') == 'web.yaml:5: Parameter Groups error: parameter_groups.: The a parameter must be assigned to one parameter group only.'
+    assert parse(base % "b").parameter_groups[1] == {"label": "second", "parameters": ["b"]}
+    assert error_of(base % "a") == 'web.yaml:5: Parameter Groups error: parameter_groups.: The a parameter must be assigned to one parameter group only.'
     assert error_of(base % "c") == 'web.yaml:5: Parameter Groups error: parameter_groups.second: The grouped parameter c does not reference a valid parameter.'
 
 
@@ -500,7 +500,7 @@ def test_resolution_errors_name_the_call_line_and_path(fake_stack):
 def test_resolution_errors_of_nested_calls_keep_their_own_path(fake_stack):
     template = parse(RESOLVING.replace("{get_param: port}", "{get_file: port.txt}"))
     with pytest.raises(TemplateError) as caught:
-        template.resolve(template.resources["web"].properties, fake_stack(attributes={"db": {"address": 'a'}}),
+        template.resolve(template.resources["web"].properties, fake_stack(attributes={"db": {"address": "a"}}),
                          ("resources", "web", "properties"))
     assert str(caught.value) == (
         'web.yaml:12: resources.web.properties.url.list_join.1.1: No content found in the "files" section for get_file path: port.txt')
@@ -515,7 +515,7 @@ def test_resolve_checks_arguments_of_snippets_from_elsewhere(fake_stack):
 
 def test_resolve_leaves_plain_data_and_non_calls_alone(fake_stack):
     template = parse(RESOLVING)
-    snippet = {'a': {"get_param": "port", "other": 1}, 'b': [None, 2.5], "c": {"unknown_fn": 1}}
+    snippet = {"a": {"get_param": "port", "other": 1}, "b": [None, 2.5], "c": {"unknown_fn": 1}}
     assert template.resolve(snippet, fake_stack()) == snippet
 
 

@@ -41,12 +41,12 @@ def test_lines_for_nested_keys_and_list_items():
 
 def test_dates_and_timestamps_stay_strings():
     data, _ = load_yaml("a: 2013-05-23\nb: 2001-12-14t21:59:43.10-05:00\n", "t.yaml")
-    assert data == {'a': "2013-05-23", 'b': "2001-12-14t21:59:43.10-05:00"}
+    assert data == {"a": "2013-05-23", "b": "2001-12-14t21:59:43.10-05:00"}
 
 
 def test_scalars_keep_their_yaml_types():
     data, _ = load_yaml("i: 3\nf: 2.5\nb: true\nn: null\ns: '3'\n", "t.yaml")
-    assert data == {"i": 3, "f": 2.5, 'b': True, "n": None, "s": "3"}
+    assert data == {"i": 3, "f": 2.5, "b": True, "n": None, "s": "3"}
     assert isinstance(data["i"], int) and isinstance(data["s"], str)
 
 
@@ -115,7 +115,7 @@ def test_alias_expansion_is_bounded():
 
 def test_aliases_within_budget_are_copied_not_shared():
     data, _ = load_yaml("a: &x {k: [1]}\nb: *x\n", "t.yaml")
-    assert data['a'] == data['b'] and data['a'] is not data['b']
+    assert data["a"] == data["b"] and data["a"] is not data["b"]
 
 
 def test_merge_keys_are_merged_and_explicit_keys_win():

@@ -60,7 +60,7 @@ def test_number_refusals(given):
 
 
 @pytest.mark.parametrize("given, typed", [
-    ('{"a": [1, 2]}', {'a': [1, 2]}), ("[1]", [1]), ({"k": "v"}, {"k": "v"}), ([1, "x"], [1, "x"]), ("", {})])
+    ('{"a": [1, 2]}', {"a": [1, 2]}), ("[1]", [1]), ({"k": "v"}, {"k": "v"}), ([1, "x"], [1, "x"]), ("", {})])
 def test_json_values(given, typed):
     assert template("j: {type: json}\n").validate_parameters({"j": given}) == {"j": typed}
 
@@ -71,13 +71,13 @@ def test_json_refusals(given):
 
 
 @pytest.mark.parametrize("given, typed", [
-    ("a,b, c", ['a', 'b', "c"]), ("single", ["single"]), ("", []), (["x", 2], ["x", "2"]), (5, ["5"])])
+    ("a,b, c", ["a", "b", "c"]), ("single", ["single"]), ("", []), (["x", 2], ["x", "2"]), (5, ["5"])])
 def test_comma_delimited_list_values(given, typed):
     assert template("l: {type: comma_delimited_list}\n").validate_parameters({"l": given}) == {"l": typed}
 
 
 def test_comma_delimited_list_refuses_maps():
-    assert rejected(template("l: {type: comma_delimited_list}\n"), {"l": {'a': 1}}) == (
+    assert rejected(template("l: {type: comma_delimited_list}\n"), {"l": {"a": 1}}) == (
         "params.yaml:3: parameters.l: Parameter 'l' is invalid: Value must be a comma-delimited list string: {'a': 1}")
 
 
@@ -85,12 +85,12 @@ def test_comma_delimited_list_refuses_maps():
     ("true", True), ("YES", True), ("on", True), ("1", True), ("t", True), ("Y", True), (1, True), (True, True),
     ("false", False), ("No", False), ("OFF", False), ("0", False), ("f", False), ("n", False), (0, False)])
 def test_boolean_values(given, typed):
-    assert template("b: {type: boolean}\n").validate_parameters({'b': given}) == {'b': typed}
+    assert template("b: {type: boolean}\n").validate_parameters({"b": given}) == {"b": typed}
 
 
 @pytest.mark.parametrize("given", ["maybe", 2, 1.0, [True]])
 def test_boolean_refusals(given):
-    assert rejected(template("b: {type: boolean}\n"), {'b': given}).endswith(" is not a boolean")
+    assert rejected(template("b: {type: boolean}\n"), {"b": given}).endswith(" is not a boolean")
 
 
 def test_value_required_without_default():
@@ -113,7 +113,7 @@ def test_environment_defaults_override_template_defaults_and_values_override_bot
         b: {type: number, default: 1}
         c: {type: number, default: 1}
         """)
-    assert tmpl.validate_parameters({'a': "3"}, {'a': 2, 'b': "2", "unrelated": 9}) == {'a': 3, 'b': 2, "c": 1}
+    assert tmpl.validate_parameters({"a": "3"}, {"a": 2, "b": "2", "unrelated": 9}) == {"a": 3, "b": 2, "c": 1}
 
 
 def test_environment_defaults_are_checked():
@@ -136,7 +136,7 @@ def test_defaults_are_typed():
         l: {type: comma_delimited_list, default: "a,b"}
         j: {type: json, default: {k: 1}}
         """)
-    assert tmpl.validate_parameters({}) == {"n": 5, "l": ['a', 'b'], "j": {"k": 1}}
+    assert tmpl.validate_parameters({}) == {"n": 5, "l": ["a", "b"], "j": {"k": 1}}
     assert tmpl.parameters["n"].default == 5
 
 

@@ -104,7 +104,7 @@ def test_parameter_groups_in_every_version(hot, version):
           - parameters: [b]
             notes: Heat reads label, description and parameters, and ignores the rest
         """)
-    assert [group["parameters"] for group in template.parameter_groups] == [['a', "OS::stack_name"], ['b']]
+    assert [group["parameters"] for group in template.parameter_groups] == [["a", "OS::stack_name"], ["b"]]
 
 
 def test_parameter_groups_errors(hot):

@@ -18,12 +18,12 @@ def test_call_in_needs_exactly_one_known_key():
 
 
 def test_calls_are_found_outer_first_with_their_paths():
-    snippet = {'a': [{"str_replace": {"template": "t", "params": {"x": {"get_param": "p"}}}}], 'b': {"get_resource": "r"}}
+    snippet = {"a": [{"str_replace": {"template": "t", "params": {"x": {"get_param": "p"}}}}], "b": {"get_resource": "r"}}
     found = [(name, path) for name, _, path in calls(snippet, FUNCTIONS, ("properties",))]
     assert found == [
-        ("str_replace", ("properties", 'a', 0)),
-        ("get_param", ("properties", 'a', 0, "str_replace", "params", "x")),
-        ("get_resource", ("properties", 'b')),
+        ("str_replace", ("properties", "a", 0)),
+        ("get_param", ("properties", "a", 0, "str_replace", "params", "x")),
+        ("get_resource", ("properties", "b")),
     ]
 
 
@@ -37,9 +37,9 @@ def test_calls_in_a_very_deep_snippet_do_not_exhaust_the_stack():
 def test_check_calls_reports_unavailable_functions_and_undefined_names():
     unavailable = unavailable_for("2015-10-15")
     with pytest.raises(TemplateError) as caught:
-        check_calls({"x": {"Fn::Select": [0, ['a']]}}, ("p",), FUNCTIONS, unavailable, lambda kind, name: True)
+        check_calls({"x": {"Fn::Select": [0, ["a"]]}}, ("p",), FUNCTIONS, unavailable, lambda kind, name: True)
     assert (caught.value.reason, caught.value.path) == (
-        'The template version is invalid: The function Fn::Select is not supported in this version of HOT.', ("p", "x"))
+        "function 'Fn::Select' is not available in heat_template_version 2015-10-15", ("p", "x"))
     with pytest.raises(TemplateError) as caught:
         check_calls([{"get_attr": ["db", "ip"]}], ("p",), FUNCTIONS, unavailable, lambda kind, name: kind != "resource")
     assert (caught.value.reason, caught.value.path) == ("get_attr refers to undefined resource 'db'", ("p", "0"))

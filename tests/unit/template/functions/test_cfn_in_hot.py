@@ -46,7 +46,8 @@ def test_fn_select_stays_until_2015_10_15(hot, fake_stack, version):
 ])
 def test_later_versions_refuse_what_heat_removed(hot, version, value, name):
     assert hot.error(version, BODY % value) == (
-        f"web.yaml:6: outputs.o.value: function '{name}' is not available in heat_template_version {version}")
+        f"web.yaml:6: outputs.o.value.{name}: The template version is invalid: The function {name} is "
+        "not supported in this version of HOT.")
 
 
 def test_calls_are_checked_before_anything_runs(hot):
@@ -56,4 +57,4 @@ def test_calls_are_checked_before_anything_runs(hot):
 
 def test_names_heat_never_offered_in_hot_are_data(hot, fake_stack):
     # Fn::GetAtt and Fn::FindInMap are not HOT functions in any version: Heat passes them on.
-    assert resolved(hot, fake_stack, "2013-05-23", "{'Fn::GetAtt': [a, b]}") == {"Fn::GetAtt": ['a', 'b']}
+    assert resolved(hot, fake_stack, "2013-05-23", "{'Fn::GetAtt': [a, b]}") == {"Fn::GetAtt": ["a", "b"]}

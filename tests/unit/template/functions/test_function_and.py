@@ -24,14 +24,19 @@ def test_every_item_is_resolved_even_after_a_false_one(fake_stack):
 
 
 def test_every_item_is_a_condition():
-    assert and_conditions.conditions_in(['a', 'b', "c"]) == [(0,), (1,), (2,)]
+    assert and_conditions.conditions_in(["a", "b", "c"]) == [(0,), (1,), (2,)]
 
 
-@pytest.mark.parametrize("args", ['a', ['a'], {'a': 1}, None])
-def test_validate_needs_two_conditions(args):
+@pytest.mark.parametrize("args, reason", [
+    ('a', 'Arguments to "and" must be a list of conditions'),
+    (['a'], 'The minimum number of condition arguments to "and" is 2.'),
+    ({'a': 1}, 'Arguments to "and" must be a list of conditions'),
+    (None, 'Arguments to "and" must be a list of conditions'),
+])
+def test_validate_needs_two_conditions(args, reason):
     with pytest.raises(TemplateError) as caught:
         and_conditions.validate(args, ("conditions", "c"))
-    assert (caught.value.reason, caught.value.path) == ("and: expected a list of at least 2 conditions", ("conditions", "c"))
+    assert (caught.value.reason, caught.value.path) == (reason, ("conditions", "c"))
 
 
 def test_in_conditions_and_on_resources(hot):
@@ -55,7 +60,7 @@ def test_in_conditions_and_on_resources(hot):
 
 def test_conditions_need_2016_10_14(hot):
     assert hot.error("2016-04-08", "conditions:\n  c: {and: [true, true]}\n") == (
-        'web.yaml:2: conditions: The template section is invalid: conditions')
+        "web.yaml:2: conditions: 'conditions' needs heat_template_version 2016-10-14 or later")
 
 
 def test_argument_errors_name_file_line_and_path(hot):

@@ -12,14 +12,14 @@ def literal(snippet, *segments):
 
 
 @pytest.mark.parametrize("args, value", [
-    (["prod", "prod"], True), (["prod", "dev"], False), ([1, 1.0], True), ([{'a': [1]}, {'a': [1]}], True),
+    (["prod", "prod"], True), (["prod", "dev"], False), ([1, 1.0], True), ([{"a": [1]}, {"a": [1]}], True),
     ([None, ""], False), (["1", 1], False),
 ])
 def test_compares(args, value):
     assert equals.resolve(args, literal, None) is value
 
 
-@pytest.mark.parametrize("args", ['a', ['a'], ['a', 'b', "c"], {'a': 1}])
+@pytest.mark.parametrize("args", ["a", ["a"], ["a", "b", "c"], {"a": 1}])
 def test_validate_refuses_bad_shapes(args):
     with pytest.raises(TemplateError) as caught:
         equals.validate(args, ("conditions", "c"))
@@ -39,7 +39,7 @@ CONDITIONS = """\
 
 def test_in_conditions_with_parameters_and_pseudo_parameters(hot):
     template = hot.parse("2016-10-14", CONDITIONS)
-    derived = template.with_conditions({"env": "prod", "size": 3}, {"OS::stack_name": 'b'})
+    derived = template.with_conditions({"env": "prod", "size": 3}, {"OS::stack_name": "b"})
     assert derived.condition_values == {"prod": True, "big": True, "stack_a": False}
 
 
@@ -50,7 +50,7 @@ def test_conditions_need_2016_10_14(hot):
 
 def test_outside_conditions_it_is_data_as_in_heat(hot):
     template = hot.parse("2016-10-14", "outputs:\n  o: {value: {equals: [a, a]}}\n")
-    assert template.resolve(template.outputs["o"].value, None) == {"equals": ['a', 'a']}
+    assert template.resolve(template.outputs["o"].value, None) == {"equals": ["a", "a"]}
 
 
 def test_argument_errors_name_file_line_and_path(hot):

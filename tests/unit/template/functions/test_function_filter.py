@@ -12,20 +12,20 @@ def literal(snippet, *segments):
 
 
 @pytest.mark.parametrize("args, value", [
-    ([[None, 'b'], ['a', None, 'b', "c", 'b']], ['a', "c"]),
+    ([[None, "b"], ["a", None, "b", "c", "b"]], ["a", "c"]),
     ([[{"k": 1}], [{"k": 1}, {"k": 2}]], [{"k": 2}]),
-    ([[], ['a']], ['a']),
-    ([None, ['a']], ['a']),
-    ([['a'], []], []),
-    ([['a'], None], None),
+    ([[], ["a"]], ["a"]),
+    ([None, ["a"]], ["a"]),
+    ([["a"], []], []),
+    ([["a"], None], None),
 ])
 def test_removes_the_values(args, value):
     assert filter_values.resolve(args, literal, None) == value
 
 
 @pytest.mark.parametrize("args, reason", [
-    ([['a'], "abc"], '"filter" only works with lists'),
-    (['a', ['a']], '"filter" filters a list of values'),
+    ([["a"], "abc"], '"filter" only works with lists'),
+    (["a", ["a"]], '"filter" filters a list of values'),
 ])
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -34,9 +34,9 @@ def test_resolve_errors(args, reason):
 
 
 @pytest.mark.parametrize("args, reason", [
-    ({'a': 1, 'b': 2}, 'Argument to "filter" must be a list'),
-    ([['a']], '"filter" expected 2 arguments of the form [values, sequence] but got 1 arguments instead'),
-    ([['a'], ['b'], ["c"]], '"filter" expected 2 arguments of the form [values, sequence] but got 3 arguments instead'),
+    ({"a": 1, "b": 2}, 'Argument to "filter" must be a list'),
+    ([["a"]], '"filter" expected 2 arguments of the form [values, sequence] but got 1 arguments instead'),
+    ([["a"], ["b"], ["c"]], '"filter" expected 2 arguments of the form [values, sequence] but got 3 arguments instead'),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -54,7 +54,7 @@ def test_needs_2017_02_24(hot, fake_stack):
     # A function of a later version is data before it, to Heat and Hearth alike.
     hot.parse("2016-10-14", body)
     template = hot.parse("ocata", body)
-    assert template.resolve(template.outputs["o"].value, fake_stack(params={"hosts": ['a', "", 'b']})) == ['a', 'b']
+    assert template.resolve(template.outputs["o"].value, fake_stack(params={"hosts": ["a", "", "b"]})) == ["a", "b"]
 
 
 def test_argument_errors_name_file_line_and_path(hot):

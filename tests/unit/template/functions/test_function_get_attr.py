@@ -52,7 +52,7 @@ def test_attribute_name_must_resolve_to_a_string(fake_stack):
     ("web", 'Argument to "get_attr" must be a list'),
     ([], 'Arguments to "get_attr" can be of the next forms: [resource_name] or [resource_name, attribute, (path), ...]'),
     ([{"get_param": "name"}, "ip"], "get_attr: the resource name must be a string"),
-    (["web", "networks", {'a': 1, 'b': 2}], "get_attr: argument 2 must be a key, an index or a function"),
+    (["web", "networks", {"a": 1, "b": 2}], "get_attr: argument 2 must be a key, an index or a function"),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:

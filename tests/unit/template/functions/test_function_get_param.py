@@ -15,11 +15,11 @@ def literal(snippet, *segments):
     ("flavor", "m1.small"),
     (["servers", "web", "ports", 1], 8443),
     (["servers", "web", "ports", "0"], 80),
-    (["names", 1], 'b'),
+    (["names", 1], "b"),
     (["servers", "db"], {"ports": [5432]}),
 ])
 def test_resolve_walks_into_values(fake_stack, args, value):
-    stack = fake_stack(params={"flavor": "m1.small", "names": ['a', 'b'],
+    stack = fake_stack(params={"flavor": "m1.small", "names": ["a", "b"],
                                "servers": {"web": {"ports": [80, 8443]}, "db": {"ports": [5432]}}})
     assert get_param.resolve(args, literal, stack) == value
 
@@ -27,7 +27,7 @@ def test_resolve_walks_into_values(fake_stack, args, value):
 @pytest.mark.parametrize("args", [["servers", "nope"], ["servers", "web", "ports", 5], ["names", "x"],
                                   ["flavor", "deeper"]])
 def test_a_path_that_leads_nowhere_gives_an_empty_string_as_in_heat(fake_stack, args):
-    stack = fake_stack(params={"flavor": "m1", "names": ['a'], "servers": {"web": {"ports": [80]}}})
+    stack = fake_stack(params={"flavor": "m1", "names": ["a"], "servers": {"web": {"ports": [80]}}})
     assert get_param.resolve(args, literal, stack) == ""
 
 
@@ -64,7 +64,7 @@ def test_reference_names_the_parameter():
 def test_a_string_is_walked_as_its_characters_as_in_heat(fake_stack):
     stack = fake_stack(params={"name": "web"})
     assert get_param.resolve(["name", 0], literal, stack) == "w"
-    assert get_param.resolve(["name", "-1"], literal, stack) == 'b'
+    assert get_param.resolve(["name", "-1"], literal, stack) == "b"
     assert get_param.resolve(["name", "x"], literal, stack) == ""
 
 

@@ -26,8 +26,8 @@ def test_only_the_chosen_value_is_resolved(fake_stack):
         evaluated.append(segments)
         return snippet
 
-    assert if_condition.resolve(["prod", {"get_attr": ['a', "x"]}, {"get_attr": ['b', "x"]}], evaluate,
-                                fake_stack(conditions={"prod": True})) == {"get_attr": ['a', "x"]}
+    assert if_condition.resolve(["prod", {"get_attr": ["a", "x"]}, {"get_attr": ["b", "x"]}], evaluate,
+                                fake_stack(conditions={"prod": True})) == {"get_attr": ["a", "x"]}
     assert evaluated == [(0,), (1,)]
 
 
@@ -105,7 +105,7 @@ def test_a_left_out_value_drops_its_key_or_item(hot, fake_stack):
           o: {value: {if: [prod, here]}}
         """).with_conditions({"env": "dev"}, {})
     stack = fake_stack(params={"env": "dev"})
-    assert template.resolve(template.resources["web"].properties, stack) == {"names": ['a', "c"]}
+    assert template.resolve(template.resources["web"].properties, stack) == {"names": ["a", "c"]}
     assert template.resolve(template.outputs["o"].value, stack) is None
 
 
@@ -120,7 +120,7 @@ def test_needs_2016_10_14_and_two_arguments_need_2021_04_16(hot):
     assert hot.error("2018-08-31", body % "") == (
         "web.yaml:4: outputs.o.value: if: expected [condition, value if true, value if false] (leaving out the value "
         "if false needs heat_template_version 2021-04-16)")
-    assert hot.parse("2021-04-16", body % "").resolve({"if": [True, 'a']}, None) == 'a'
+    assert hot.parse("2021-04-16", body % "").resolve({"if": [True, "a"]}, None) == "a"
 
 
 @pytest.mark.parametrize("condition, message", [

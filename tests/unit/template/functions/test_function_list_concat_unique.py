@@ -12,8 +12,8 @@ def literal(snippet, *segments):
 
 
 @pytest.mark.parametrize("args, value", [
-    ([['a', 'b'], ['b', "c"]], ['a', 'b', "c"]),
-    ([['b', 'a'], ['b']], ['a', 'b']),
+    ([["a", "b"], ["b", "c"]], ["a", "b", "c"]),
+    ([["a", "b"], ["a"]], ["b", "a"]),
     ([[{"k": 1}, ["x"]], [{"k": 1}], None], [["x"], {"k": 1}]),
     ([[1, 1, 1]], [1]),
 ])
@@ -23,10 +23,10 @@ def test_each_item_once_where_it_last_occurs(args, value):
 
 def test_resolve_and_validate_errors_name_the_function():
     with pytest.raises(TemplateError) as caught:
-        list_concat_unique.resolve([['a'], 3], literal, None)
+        list_concat_unique.resolve([["a"], 3], literal, None)
     assert caught.value.reason == 'Incorrect arguments: Items to concat must be lists. [["a"], 3] contains an item that is not a list: 3'
     with pytest.raises(TemplateError) as caught:
-        list_concat_unique.validate('a', ("outputs", "o", "value"))
+        list_concat_unique.validate("a", ("outputs", "o", "value"))
     assert (caught.value.reason, caught.value.path) == ("list_concat_unique: expected a list of lists", ("outputs", "o", "value"))
 
 
@@ -38,7 +38,7 @@ def test_needs_2017_09_01(hot):
     # A function of a later version is data before it, to Heat and Hearth alike.
     hot.parse("2017-02-24", body)
     template = hot.parse("2017-09-01", body)
-    assert template.resolve(template.outputs["o"].value, None) == ['a', 'b']
+    assert template.resolve(template.outputs["o"].value, None) == ["a", "b"]
 
 
 def test_argument_errors_name_file_line_and_path(hot):

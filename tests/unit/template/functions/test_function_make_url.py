@@ -34,7 +34,7 @@ def test_parts_may_come_from_calls():
     ({"host": "h", "port": "http"}, 'Invalid URL port "http" for make_url called with {\'host\': \'h\', \'port\': \'http\'}'),
     ({"host": None}, 'The "host" argument to "make_url" must be a string'),
     ({"scheme": "http:", "host": "h"}, 'URL "scheme" should not contain \':\''),
-    ({"query": ['a']}, 'The "query" argument to "make_url" must be a map'),
+    ({"query": ["a"]}, 'The "query" argument to "make_url" must be a map'),
 ])
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:

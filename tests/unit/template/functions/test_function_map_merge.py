@@ -12,21 +12,21 @@ def literal(snippet, *segments):
 
 
 def test_later_keys_override_earlier_ones():
-    assert map_merge.resolve([{'a': 1, 'b': 1}, {'b': 2}, {}, {"c": [3]}], literal, None) == {'a': 1, 'b': 2, "c": [3]}
+    assert map_merge.resolve([{"a": 1, "b": 1}, {"b": 2}, {}, {"c": [3]}], literal, None) == {"a": 1, "b": 2, "c": [3]}
 
 
 def test_a_map_not_available_yet_merges_as_nothing():
-    assert map_merge.resolve([{'a': 1}, None], literal, None) == {'a': 1}
+    assert map_merge.resolve([{"a": 1}, None], literal, None) == {"a": 1}
 
 
 def test_the_list_itself_may_come_from_a_call():
-    evaluate = lambda snippet, *segments: [{'a': 1}, {'a': 2}] if segments == () else snippet
-    assert map_merge.resolve({"get_param": "maps"}, evaluate, None) == {'a': 2}
+    evaluate = lambda snippet, *segments: [{"a": 1}, {"a": 2}] if segments == () else snippet
+    assert map_merge.resolve({"get_param": "maps"}, evaluate, None) == {"a": 2}
 
 
 @pytest.mark.parametrize("args, evaluate, reason", [
-    ([{'a': 1}, ['b']], literal, "Incorrect arguments: Items to merge must be maps. ['b'] is type <class 'list'> instead of a dict"),
-    ({"get_param": "maps"}, lambda snippet, *segments: {'a': 1}, 'Incorrect arguments to "map_merge" should be: "map_merge" : [ { "key1": "val1" }, { "key2": "val2" } ]'),
+    ([{"a": 1}, ["b"]], literal, "Incorrect arguments: Items to merge must be maps. ['b'] is type <class 'list'> instead of a dict"),
+    ({"get_param": "maps"}, lambda snippet, *segments: {"a": 1}, 'Incorrect arguments to "map_merge" should be: "map_merge" : [ { "key1": "val1" }, { "key2": "val2" } ]'),
 ])
 def test_resolve_errors(args, evaluate, reason):
     with pytest.raises(TemplateError) as caught:
@@ -35,9 +35,9 @@ def test_resolve_errors(args, evaluate, reason):
 
 
 @pytest.mark.parametrize("args, reason", [
-    ('a', "map_merge: expected a list of maps"),
-    ({'a': 1, 'b': 2}, "map_merge: expected a list of maps"),
-    ([{'a': 1}, 'b'], "map_merge: item 1 must be a map"),
+    ("a", "map_merge: expected a list of maps"),
+    ({"a": 1, "b": 2}, "map_merge: expected a list of maps"),
+    ([{"a": 1}, "b"], "map_merge: item 1 must be a map"),
 ])
 def test_validate_leaves_shapes_to_resolve(args, reason):
     # Heat checks these arguments only when it resolves them, and so does Hearth.
@@ -54,7 +54,7 @@ def test_needs_2016_04_08(hot, fake_stack):
     # A function of a later version is data before it, to Heat and Hearth alike.
     hot.parse("2015-10-15", body)
     template = hot.parse("2016-04-08", body)
-    assert template.resolve(template.outputs["o"].value, fake_stack(params={"extra": {'b': 2}})) == {'a': 1, 'b': 2}
+    assert template.resolve(template.outputs["o"].value, fake_stack(params={"extra": {"b": 2}})) == {"a": 1, "b": 2}
 
 
 def test_argument_errors_name_file_line_and_path(hot, fake_stack):

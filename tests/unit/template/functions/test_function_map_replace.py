@@ -17,23 +17,23 @@ def test_keys_and_values_are_replaced():
 
 
 def test_keys_or_values_alone_and_nulls():
-    assert map_replace.resolve([{'a': 1}, {"values": {1: 2}}], literal, None) == {'a': 2}
-    assert map_replace.resolve([{'a': 1}, {"keys": {'a': 'b'}}], literal, None) == {'b': 1}
-    assert map_replace.resolve([None, {"keys": {'a': 'b'}}], literal, None) == {}
-    assert map_replace.resolve([{'a': 1}, None], literal, None) == {'a': 1}
+    assert map_replace.resolve([{"a": 1}, {"values": {1: 2}}], literal, None) == {"a": 2}
+    assert map_replace.resolve([{"a": 1}, {"keys": {"a": "b"}}], literal, None) == {"b": 1}
+    assert map_replace.resolve([None, {"keys": {"a": "b"}}], literal, None) == {}
+    assert map_replace.resolve([{"a": 1}, None], literal, None) == {"a": 1}
 
 
 def test_a_key_may_be_replaced_by_itself():
-    assert map_replace.resolve([{'a': 1, 'b': 2}, {"keys": {'a': 'a'}}], literal, None) == {'a': 1, 'b': 2}
+    assert map_replace.resolve([{"a": 1, "b": 2}, {"keys": {"a": "a"}}], literal, None) == {"a": 1, "b": 2}
 
 
 @pytest.mark.parametrize("args, reason", [
-    ([{'a': 1, 'b': 2}, {"keys": {'a': 'b'}}], 'key replacement b collides with a key in the input map'),
-    ([{'a': 1, 'b': 2}, {"keys": {'a': "c", 'b': "c"}}],
+    ([{"a": 1, "b": 2}, {"keys": {"a": "b"}}], 'key replacement b collides with a key in the input map'),
+    ([{"a": 1, "b": 2}, {"keys": {"a": "c", "b": "c"}}],
      'key replacement c collides with a key in the output map'),
-    ([['a'], {"keys": {}}], 'Incorrect arguments: to "map_replace", arguments must be a list of maps. Example:  "map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, "values": {"val1": "val2"}}]'),
-    ([{'a': 1}, {"keys": ['a']}], 'Incorrect arguments: to "map_replace", arguments must be a list of maps. Example:  "map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, "values": {"val1": "val2"}}]'),
-    ([{'a': 1}, {"names": {}}], 'Incorrect arguments to "map_replace" should be: "map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, "values": {"val1": "val2"}}]'),
+    ([["a"], {"keys": {}}], 'Incorrect arguments: to "map_replace", arguments must be a list of maps. Example:  "map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, "values": {"val1": "val2"}}]'),
+    ([{"a": 1}, {"keys": ["a"]}], 'Incorrect arguments: to "map_replace", arguments must be a list of maps. Example:  "map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, "values": {"val1": "val2"}}]'),
+    ([{"a": 1}, {"names": {}}], 'Incorrect arguments to "map_replace" should be: "map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, "values": {"val1": "val2"}}]'),
 ])
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -42,11 +42,11 @@ def test_resolve_errors(args, reason):
 
 
 @pytest.mark.parametrize("args, reason", [
-    ({'a': 1}, "map_replace: expected [<map>, {keys: {<old>: <new>}, values: {<old>: <new>}}]"),
-    ([{'a': 1}], "map_replace: expected [<map>, {keys: {<old>: <new>}, values: {<old>: <new>}}]"),
-    ([['a'], {"keys": {}}], "map_replace: argument 0 must be a map"),
-    ([{'a': 1}, {"keys": {}, "vals": {}}], "map_replace: unknown key 'vals' in the replacements (allowed: keys, values)"),
-    ([{'a': 1}, {"values": "x"}], "map_replace: 'values' must be a map"),
+    ({"a": 1}, "map_replace: expected [<map>, {keys: {<old>: <new>}, values: {<old>: <new>}}]"),
+    ([{"a": 1}], "map_replace: expected [<map>, {keys: {<old>: <new>}, values: {<old>: <new>}}]"),
+    ([["a"], {"keys": {}}], "map_replace: argument 0 must be a map"),
+    ([{"a": 1}, {"keys": {}, "vals": {}}], "map_replace: unknown key 'vals' in the replacements (allowed: keys, values)"),
+    ([{"a": 1}, {"values": "x"}], "map_replace: 'values' must be a map"),
 ])
 def test_validate_leaves_shapes_to_resolve(args, reason):
     # Heat checks these arguments only when it resolves them, and so does Hearth.

@@ -105,7 +105,7 @@ def test_unavailable_names_follow_heat():
     assert unavailable_for("2015-04-30")["Fn::Join"] == (
         'The template version is invalid: The function Fn::Join is not supported in this version of HOT.')
     assert unavailable_for("2015-10-15")["Fn::Select"] == (
-        'The template version is invalid: The function Fn::Select is not supported in this version of HOT.')
+        "function 'Fn::Select' is not available in heat_template_version 2015-10-15")
     assert not {"Ref", "Fn::Join", "Fn::Select"} & unavailable_for("2013-05-23").keys()
     assert "Fn::Select" not in unavailable_for("2014-10-16") and "Fn::Select" not in unavailable_for("2015-04-30")
     assert unavailable_for("2014-10-16")["repeat"] == "function 'repeat' needs heat_template_version 2015-04-30 or later"
@@ -122,16 +122,16 @@ def test_no_function_heat_offers_waits_for_hearth(version):
 
 
 def test_is_call_is_a_one_key_mapping():
-    assert is_call({"get_param": "x"}) and not is_call({'a': 1, 'b': 2}) and not is_call("get_param")
+    assert is_call({"get_param": "x"}) and not is_call({"a": 1, "b": 2}) and not is_call("get_param")
 
 
-@pytest.mark.parametrize("collection, key, value", [({'a': 1}, 'a', 1), ([1, 2], 1, 2), ([1, 2], "1", 2), ([1, 2], "-1", 2),
+@pytest.mark.parametrize("collection, key, value", [({"a": 1}, "a", 1), ([1, 2], 1, 2), ([1, 2], "1", 2), ([1, 2], "-1", 2),
                                                      ("text", 0, "t"), ("text", "-1", "t")])
 def test_step(collection, key, value):
     assert step(collection, key) == value
 
 
-@pytest.mark.parametrize("collection, key", [({'a': 1}, 'b'), ([1], 3), ([1], "x"), ("text", 9), ("text", "x"), ([1], True), (3, 0)])
+@pytest.mark.parametrize("collection, key", [({"a": 1}, "b"), ([1], 3), ([1], "x"), ("text", 9), ("text", "x"), ([1], True), (3, 0)])
 def test_step_that_leads_nowhere(collection, key):
     with pytest.raises(LookupError):
         step(collection, key)

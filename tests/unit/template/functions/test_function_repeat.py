@@ -24,8 +24,8 @@ def test_several_placeholders_repeat_every_combination():
 
 
 def test_placeholders_in_map_keys_and_lists_are_replaced():
-    args = {"for_each": {"%n%": ['a']}, "template": {"key_%n%": ["%n%", 1, None, {"deep": "%n%!"}]}}
-    assert repeat.resolve(args, literal, None) == [{"key_a": ['a', 1, None, {"deep": "a!"}]}]
+    args = {"for_each": {"%n%": ["a"]}, "template": {"key_%n%": ["%n%", 1, None, {"deep": "%n%!"}]}}
+    assert repeat.resolve(args, literal, None) == [{"key_a": ["a", 1, None, {"deep": "a!"}]}]
 
 
 def test_without_permutations_lists_are_paired_item_by_item():
@@ -34,9 +34,9 @@ def test_without_permutations_lists_are_paired_item_by_item():
 
 
 def test_maps_stand_for_their_keys_from_2016_10_14():
-    args = {"for_each": {"%k%": {'a': 1, 'b': 2}}, "template": "%k%"}
-    assert repeat.resolve(args, literal, None) == ['a', 'b']
-    assert repeat_product.resolve(args, literal, None) == ['a', 'b']
+    args = {"for_each": {"%k%": {"a": 1, "b": 2}}, "template": "%k%"}
+    assert repeat.resolve(args, literal, None) == ["a", "b"]
+    assert repeat_product.resolve(args, literal, None) == ["a", "b"]
     with pytest.raises(TemplateError) as caught:
         repeat_lists.resolve(args, literal, None)
     assert caught.value.reason == 'The values of the "for_each" argument to "repeat" must be lists'
@@ -90,7 +90,7 @@ def test_validate_refuses_bad_shapes(module, args, reason):
 
 def test_validate_accepts_calls():
     repeat.validate({"template": {"get_param": "t"}, "for_each": {"get_param": "loops"}}, ())
-    repeat.validate({"template": "%a%", "for_each": {"%a%": {"get_param": 'a'}, "%b%": {"get_attr": ["x", "y"]}}}, ())
+    repeat.validate({"template": "%a%", "for_each": {"%a%": {"get_param": "a"}, "%b%": {"get_attr": ["x", "y"]}}}, ())
 
 
 @pytest.mark.parametrize("version, module", [

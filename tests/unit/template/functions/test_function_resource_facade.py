@@ -35,7 +35,7 @@ def test_in_every_version(hot, fake_stack, version):
             type: X
             metadata: {resource_facade: metadata}
         """)
-    assert template.resolve(template.resources["inner"].metadata, fake_stack(facade={"metadata": {'a': 1}})) == {'a': 1}
+    assert template.resolve(template.resources["inner"].metadata, fake_stack(facade={"metadata": {"a": 1}})) == {"a": 1}
 
 
 def test_a_stack_without_a_parent_is_told_so(hot):

@@ -30,7 +30,7 @@ def test_substituted_text_is_not_scanned_again():
 
 
 def test_values_are_rendered_as_text():
-    assert replaced({"N": 2.5, "B": True, "M": {'b': 1, 'a': [1]}, "L": ["x"]}, "N B M L") == (
+    assert replaced({"N": 2.5, "B": True, "M": {"b": 1, "a": [1]}, "L": ["x"]}, "N B M L") == (
         '2.5 True {"a": [1], "b": 1} ["x"]')
 
 
@@ -65,7 +65,7 @@ def test_resolved_arguments_are_checked():
 @pytest.mark.parametrize("args, reason", [
     ("text", 'Arguments to "str_replace" must be a map'),
     ({"template": "x"}, '\'"str_replace" syntax should be str_replace:\\n              template: This is var1 template var2\\n              params:\\n                var1: a\\n                var2: string\''),
-    ({"template": "x", "params": ['a']}, '"str_replace" parameters must be a mapping'),
+    ({"template": "x", "params": ["a"]}, '"str_replace" parameters must be a mapping'),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -76,4 +76,4 @@ def test_validate_refuses_bad_shapes(args, reason):
 def test_validate_accepts_calls_where_literals_go():
     str_replace.validate({"template": {"get_file": "boot.sh"}, "params": {"get_param": "values"}}, ())
     str_replace_scalars.validate({"template": {"get_file": "boot.sh"}, "params": {"$x": {"get_param": "x"}}}, ())
-    assert str_replace.replace("aXb", {"X": "-"}) == 'b-a'
+    assert str_replace.replace("aXb", {"X": "-"}) == "a-b"

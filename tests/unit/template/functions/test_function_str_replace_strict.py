@@ -12,7 +12,7 @@ def literal(snippet, *segments):
 
 
 def test_replaces_like_str_replace():
-    args = {"template": "$host:$port $data", "params": {"$host": "db", "$port": 5432, "$data": {'a': [1]}}}
+    args = {"template": "$host:$port $data", "params": {"$host": "db", "$port": 5432, "$data": {"a": [1]}}}
     assert str_replace_strict.resolve(args, literal, None) == 'db:5432 {"a": [1]}'
 
 
@@ -29,7 +29,7 @@ def test_params_missing_from_the_template_are_named_longest_first():
 
 def test_a_param_inside_a_longer_one_counts_only_where_it_stands_alone():
     with pytest.raises(TemplateError) as caught:
-        str_replace_strict.resolve({"template": "$host_name", "params": {"$host_name": 'a', "$host": 'b'}}, literal, None)
+        str_replace_strict.resolve({"template": "$host_name", "params": {"$host_name": "a", "$host": "b"}}, literal, None)
     assert caught.value.reason == 'The following params were not found in the template: $host'
 
 

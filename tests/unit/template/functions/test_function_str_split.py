@@ -12,9 +12,9 @@ def literal(snippet, *segments):
 
 
 @pytest.mark.parametrize("args, value", [
-    ([",", "a,b,,c"], ['a', 'b', "", "c"]),
+    ([",", "a,b,,c"], ["a", "b", "", "c"]),
     (["::", "x::y"], ["x", "y"]),
-    ([",", "a,b,c", 1], 'b'),
+    ([",", "a,b,c", 1], "b"),
     ([",", "a,b,c", "2"], "c"),
     ([",", "a,b,c", -1], "c"),
     ([",", "", 0], ""),
@@ -31,7 +31,7 @@ def test_a_string_not_available_yet_splits_into_null():
     ([",", "a,b", 2], 'Incorrect index to "str_split" should be between 0 and 1'),
     (["", "a,b"], 'empty separator'),
     ([3, "a,b"], 'Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
-    ([",", ['a']], 'Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
+    ([",", ["a"]], 'Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
     ([",", "a,b", "first"], 'Incorrect index to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'),
 ])
 def test_resolve_errors(args, reason):
@@ -56,7 +56,7 @@ def test_in_a_template_with_calls_for_arguments(hot, fake_stack):
         outputs:
           second: {value: {str_split: [",", {get_param: hosts}, 1]}}
         """)
-    assert template.resolve(template.outputs["second"].value, fake_stack(params={"hosts": "a,b"})) == 'b'
+    assert template.resolve(template.outputs["second"].value, fake_stack(params={"hosts": "a,b"})) == "b"
 
 
 def test_needs_2015_10_15(hot):

@@ -14,9 +14,9 @@ def literal(snippet, *segments):
 @pytest.mark.parametrize("expression, data, value", [
     ("$.data.numbers.sum()", {"numbers": [1, 2, 3]}, 6),
     ("$.data.numbers.select($ * 2)", {"numbers": [1, 2]}, [2, 4]),
-    ("$.data.servers.where($.role = db).select($.name)", {"servers": [{"name": 'a', "role": "db"},
-                                                                     {"name": 'b', "role": "web"}]}, ['a']),
-    ("$.data.keys.toSet()", {"keys": ['b', 'a', 'b']}, ['a', 'b']),
+    ("$.data.servers.where($.role = db).select($.name)", {"servers": [{"name": "a", "role": "db"},
+                                                                     {"name": "b", "role": "web"}]}, ["a"]),
+    ("$.data.keys.toSet()", {"keys": ["b", "a", "b"]}, ["a", "b"]),
     ("$.data", {"m": {"k": [1]}}, {"m": {"k": [1]}}),
     ("1 + 1", None, 2),
 ])
