@@ -170,9 +170,9 @@ def test_resource_condition_must_be_declared():
 
 
 @pytest.mark.parametrize("depends_on, line, message", [
-    ("missing", 6, "resources.web.depends_on.0: depends_on refers to undefined resource 'missing'"),
+    ("missing", 6, 'resources.web.depends_on.0: The specified reference "missing" (in web) is incorrect.'),
     ("[db, web]", 6, "resources.web.depends_on.1: a resource cannot depend on itself"),
-    ("[3]", 6, "resources.web.depends_on.0: 'depends_on' must name resources as strings"),
+    ("[3]", 6, 'resources.web.depends_on.0: Resource web depends_on must be a list of strings'),
 ])
 def test_depends_on_must_name_other_resources(depends_on, line, message):
     text = f"""\
