@@ -17,7 +17,8 @@ def reference(args: Any) -> tuple[str, str] | None:
 
 
 def resolve(args: Any, evaluate, context) -> Any:
-    args = evaluate(args)
+    args = [evaluate(item, number) for number, item in enumerate(args)] \
+        if isinstance(args, list) else evaluate(args)
     if not args:
         raise TemplateError('Function "get_param" must have arguments')
     if isinstance(args, str):

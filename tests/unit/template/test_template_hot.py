@@ -103,7 +103,7 @@ def test_unknown_section():
 
 def test_conditions_need_2016_10_14():
     assert error_of("heat_template_version: 2016-04-08\nconditions: {}\n") == (
-        "web.yaml:2: conditions: 'conditions' needs heat_template_version 2016-10-14 or later")
+        "web.yaml:2: conditions: The template section is invalid: conditions")
     assert parse("heat_template_version: newton\nconditions: {prod: true}\n").conditions == {"prod": True}
 
 

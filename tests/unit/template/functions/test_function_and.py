@@ -60,7 +60,7 @@ def test_in_conditions_and_on_resources(hot):
 
 def test_conditions_need_2016_10_14(hot):
     assert hot.error("2016-04-08", "conditions:\n  c: {and: [true, true]}\n") == (
-        "web.yaml:2: conditions: 'conditions' needs heat_template_version 2016-10-14 or later")
+        "web.yaml:2: conditions: The template section is invalid: conditions")
 
 
 def test_argument_errors_name_file_line_and_path(hot):

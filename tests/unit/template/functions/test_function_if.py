@@ -115,11 +115,11 @@ def test_needs_2016_10_14_and_two_arguments_need_2021_04_16(hot):
           o:
             value: {if: [true, a%s]}
         """
-    assert hot.error("2016-04-08", body % ", b") == (
-        "web.yaml:4: outputs.o.value: function 'if' needs heat_template_version 2016-10-14 or later")
+    # Before 2016-10-14 `if` is data, to Heat and Hearth alike.
+    hot.parse("2016-04-08", body % ", b")
     assert hot.error("2018-08-31", body % "") == (
-        "web.yaml:4: outputs.o.value: if: expected [condition, value if true, value if false] (leaving out the value "
-        "if false needs heat_template_version 2021-04-16)")
+        'web.yaml:4: outputs.o.value.if: Arguments to "if" must be of the form: [condition_name, '
+        'value_if_true, value_if_false]')
     assert hot.parse("2021-04-16", body % "").resolve({"if": [True, "a"]}, None) == "a"
 
 

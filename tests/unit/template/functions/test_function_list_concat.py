@@ -55,11 +55,3 @@ def test_needs_2017_09_01(hot, fake_stack):
     hot.parse("2017-02-24", body)
     template = hot.parse("pike", body)
     assert template.resolve(template.outputs["o"].value, fake_stack(params={"more": ["b"]})) == ["a", "b"]
-
-
-def test_argument_errors_name_file_line_and_path(hot):
-    assert hot.error("2017-09-01", """\
-        outputs:
-          o:
-            value: {list_concat: [[a], b]}
-        """) == "web.yaml:4: outputs.o.value: list_concat: item 1 must be a list"

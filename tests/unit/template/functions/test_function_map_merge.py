@@ -58,10 +58,14 @@ def test_needs_2016_04_08(hot, fake_stack):
 
 
 def test_argument_errors_name_file_line_and_path(hot, fake_stack):
-    assert hot.error("2016-04-08", """\
+    template = hot.parse("2016-04-08", """\
         resources:
           web:
             type: X
             metadata:
               merged: {map_merge: [{a: 1}, [b]]}
-        """) == "web.yaml:6: resources.web.metadata.merged: map_merge: item 1 must be a map"
+        """)
+    with pytest.raises(TemplateError) as caught:
+        template.resolve(template.resources["web"].metadata, fake_stack(), ("resources", "web", "metadata"))
+    assert str(caught.value) == ("web.yaml:6: resources.web.metadata.merged: Incorrect arguments: Items "
+                                 "to merge must be maps. ['b'] is type <class 'list'> instead of a dict")

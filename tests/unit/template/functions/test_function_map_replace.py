@@ -72,9 +72,11 @@ def test_needs_2016_10_14(hot, fake_stack):
 
 
 def test_argument_errors_name_file_line_and_path(hot, fake_stack):
-    assert hot.error("2016-10-14", """\
+    template = hot.parse("2016-10-14", """\
         outputs:
           o:
             value: {map_replace: [{a: 1}, {keys: {}, other: {}}]}
-        """) == ("web.yaml:4: outputs.o.value: map_replace: unknown key 'other' in the replacements "
-                 "(allowed: keys, values)")
+        """)
+    with pytest.raises(TemplateError) as caught:
+        template.resolve(template.outputs["o"].value, fake_stack(), ("outputs", "o", "value"))
+    assert str(caught.value) == "web.yaml:4: outputs.o.value: " + map_replace.USAGE

@@ -20,7 +20,7 @@ def test_replaces_like_str_replace_strict():
 def test_null_and_empty_values_are_refused(value, shown):
     with pytest.raises(TemplateError) as caught:
         str_replace_vstrict.resolve({"template": "$a", "params": {"$a": value}}, literal, None)
-    assert caught.value.reason == f"str_replace_vstrict: the value for '$a' is {shown}; every param needs a non-empty value"
+    assert caught.value.reason == "str_replace_vstrict has an undefined or empty value for param $a, must be a defined non-empty value"
 
 
 def test_params_must_occur_in_the_template():
@@ -51,4 +51,4 @@ def test_needs_2017_09_01(hot, fake_stack):
     with pytest.raises(TemplateError) as caught:
         template.resolve(template.outputs["o"].value, fake_stack(params={"name": ""}), ("outputs", "o", "value"))
     assert str(caught.value) == (
-        "web.yaml:6: outputs.o.value: str_replace_vstrict: the value for '$n' is empty; every param needs a non-empty value")
+        "web.yaml:6: outputs.o.value: str_replace_vstrict has an undefined or empty value for param $n, must be a defined non-empty value")

@@ -73,8 +73,8 @@ def test_argument_errors_name_file_line_and_path(hot, fake_stack):
     assert hot.error("2015-10-15", """\
         outputs:
           o:
-            value: {str_split: [","]}
-        """) == "web.yaml:4: outputs.o.value: str_split: expected [delimiter, string] or [delimiter, string, index]"
+            value: {str_split: "a,b"}
+        """) == "web.yaml:4: outputs.o.value.str_split: " + str_split.USAGE
     template = hot.parse("2015-10-15", """\
         outputs:
           o:
@@ -82,5 +82,5 @@ def test_argument_errors_name_file_line_and_path(hot, fake_stack):
         """)
     with pytest.raises(TemplateError) as caught:
         template.resolve(template.outputs["o"].value, fake_stack(), ("outputs", "o", "value"))
-    assert str(caught.value) == ("web.yaml:4: outputs.o.value: str_split: index 5 is out of range: "
-                                 "the string splits into 2 items (0 to 1)")
+    assert str(caught.value) == ('web.yaml:4: outputs.o.value: Incorrect index to "str_split" should be '
+                                 "between 0 and 1")

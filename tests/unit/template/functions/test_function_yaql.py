@@ -41,18 +41,18 @@ def test_an_expression_from_a_call_is_checked_when_resolved():
     evaluate = lambda snippet, *segments: "$.data.(" if segments == ("expression",) else snippet
     with pytest.raises(TemplateError) as caught:
         yaql_expression.resolve({"expression": {"get_param": "e"}}, evaluate, None)
-    assert caught.value.reason.startswith("yaql: bad expression: ")
+    assert caught.value.reason.startswith("Bad expression ")
     with pytest.raises(TemplateError) as caught:
         yaql_expression.resolve({"expression": {"get_param": "e"}}, lambda snippet, *segments: 5, None)
-    assert caught.value.reason == "yaql: the expression must be a string, not a number"
+    assert caught.value.reason == 'The "expression" argument to yaql must contain a string.'
 
 
 @pytest.mark.parametrize("args, reason", [
-    ("$.data", "yaql: expected {expression: <string>, data: <value>}"),
-    ({"data": {}}, "yaql: expected {expression: <string>, data: <value>}"),
-    ({"expression": "$", "data": {}, "other": 1}, "yaql: expected {expression: <string>, data: <value>}"),
+    ("$.data", 'Arguments to "yaql" must be a map.'),
+    ({"data": {}}, "'\"yaql\" syntax should be yaql:"),
+    ({"expression": "$", "data": {}, "other": 1}, "'\"yaql\" syntax should be yaql:"),
     ({"expression": ["$"]}, 'The "expression" argument to yaql must contain a string.'),
-    ({"expression": "$.data.("}, "yaql: bad expression: "),
+    ({"expression": "$.data.("}, "Bad expression "),
 ])
 def test_validate_refuses_bad_shapes_and_syntax(args, reason):
     with pytest.raises(TemplateError) as caught:
