@@ -121,7 +121,9 @@ def checked_value(schema: ParameterSchema, value: Any, path: tuple) -> Any:
     try:
         typed = typed_value(schema.type, value)
     except (TypeError, ValueError, RecursionError) as error:
-        raise invalid(schema, str(error), path) from None
+        # Heat's message quotes the value; a hidden one stays hidden in Hearth.
+        reason = f"the value is not a valid {schema.type}" if schema.hidden else str(error)
+        raise invalid(schema, reason, path) from None
     for constraint in schema.constraints:
         reason = violation(constraint, typed, value)
         if reason is not None:
