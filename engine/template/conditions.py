@@ -24,7 +24,8 @@ def undefined(kind: str, name: Any, function: str, where: tuple) -> TemplateErro
         return None
     if where[0] in ("resources", "Resources") and len(where) > 2:
         inside = ".".join(str(segment) for segment in where[3:])
-        section = "Metadata" if where[2] in ("metadata", "Metadata") else "Properties"
+        section = {"metadata": "Metadata", "properties": "Properties"}.get(
+            str(where[2]).lower(), str(where[2]))
         key = f"{where[1]}.{section}" + (f".{inside}" if inside else "")
         return TemplateError(f'The specified reference "{name}" (in {key}) is incorrect.',
                              path=where, kind="InvalidTemplateReference")

@@ -21,7 +21,7 @@ CONDITIONS = """\
       IsProd: {"Fn::Equals": [{Ref: Env}, prod]}
       IsLarge: {"Fn::Equals": [{"Fn::FindInMap": [Envs, {Ref: Env}, Large]}, 'yes']}
       NotProd: {"Fn::Not": [IsProd]}
-      ProdAndLarge: {"Fn::And": [IsProd, {Condition: IsLarge}, true]}
+      ProdAndLarge: {"Fn::And": [IsProd, IsLarge, true]}
       ProdOrSmall: {"Fn::Or": [IsProd, {"Fn::Equals": [{Ref: Size}, small]}]}
       InUs: {"Fn::Equals": [{Ref: "AWS::Region"}, us-east-1]}
       Always: true
@@ -114,9 +114,9 @@ def test_condition_errors(conditions, message):
     assert error_of(section(conditions)) == message
 
 
-def test_a_condition_cannot_ref_a_resource():
-    text = section("A: {'Fn::Equals': [{Ref: web}, a]}\n", "web: {Type: X}\n")
-    assert error_of(text) == "stack.template:5: Conditions.A.Fn::Equals.0: Ref refers to undefined parameter 'web'"
+def test_a_condition_ref_is_left_to_evaluation():
+    # Heat checks what a Ref in Conditions names when it evaluates the condition, not before.
+    parse(section("A: {'Fn::Equals': [{Ref: web}, a]}\n", "web: {Type: X}\n"))
 
 
 @pytest.mark.parametrize("condition, message", [
@@ -178,13 +178,15 @@ def test_with_conditions_leaves_out_what_is_false_and_follows_each_if(fake_stack
     assert list(template.resources) == ["db", "web", "cache"] and template.condition_values is None
 
 
-def test_a_left_out_resource_is_null_to_ref_and_dropped_from_depends_on(fake_stack):
-    text = DECIDED.replace("      cache: {Type: X,", "      cache: {Type: X, DependsOn: db, Properties: {db: {Ref: db}},")
+def test_a_left_out_resource_is_dropped_from_depends_on_and_may_not_be_referred_to(fake_stack):
+    text = DECIDED.replace("      cache: {Type: X,", "      cache: {Type: X, DependsOn: db,")
     test = parse(text).with_conditions({"Env": "test"}, {})
     assert test.resources["cache"].depends_on == [] and test.dependencies()["cache"] == set()
-    stack = fake_stack(params={"Env": "test"}, resources={"db": "should-not-be-asked"})
-    assert test.resolve(test.resources["cache"].properties, stack, ()) == {"db": None}
-    assert ("get_resource", "db") not in stack.asked
+    # Heat refuses a property naming a resource its condition leaves out.
+    text = DECIDED.replace("      cache: {Type: X,", "      cache: {Type: X, Properties: {db: {Ref: db}},")
+    with pytest.raises(TemplateError) as caught:
+        parse(text).with_conditions({"Env": "test"}, {})
+    assert 'The specified reference "db" (in cache.Properties.db) is incorrect.' in str(caught.value)
 
 
 def test_with_conditions_reports_a_condition_that_is_not_a_boolean():

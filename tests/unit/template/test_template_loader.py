@@ -82,7 +82,8 @@ def test_mapping_values_not_allowed_is_reported_on_its_line():
 def test_document_must_be_a_mapping(text, kind):
     with pytest.raises(TemplateError) as caught:
         load_yaml(text, "t.yaml")
-    assert str(caught.value) == f"t.yaml:1: the document must be a mapping, not {kind}"
+    assert str(caught.value) == ("t.yaml:1: Template not in valid format: The template is not a JSON object "
+                                 f"or YAML mapping. (it is {kind})")
 
 
 def test_empty_document_is_an_error_unless_allowed():
