@@ -112,8 +112,9 @@ def _number(value: Any, integer: bool, path: tuple):
             return int(value)
         except ValueError:
             raise TemplateError(f"Value '{value}' is not an integer", path=path) from None
-        except TypeError as error:
-            raise TemplateError(str(error), path=path) from None
+        except TypeError:
+            # Heat shows Python's TypeError here (docs/heat-differences.md); Hearth says it plainly.
+            raise TemplateError(f"Value '{value}' is not an integer", path=path) from None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     try:
@@ -139,7 +140,7 @@ def _json(value: str, kind: type, path: tuple):
     try:
         parsed = json.loads(value)
     except ValueError:
-        raise TemplateError("value must be a map (or a JSON object string)", path=path) from None
+        raise TemplateError(f'"{value}" is not a map', path=path) from None
     return parsed
 
 

@@ -77,8 +77,7 @@ def test_update_policy_is_checked_with_its_path():
                          "batch_create": {"max_batch_size": 5}})
     with pytest.raises(TemplateError) as error:
         check_update_policy({"rolling_update": {"max_batch_size": 0}})
-    assert str(error.value) == ("template: update_policy.rolling_update.max_batch_size: "
-                                "value 0 is less than the minimum 1")
+    assert str(error.value) == ('template: update_policy.rolling_update.max_batch_size: 0 is out of range (min: 1, max: None)')
     with pytest.raises(TemplateError) as error:
         check_update_policy({"batch_create": {"min_in_service": 1}})
     assert "update_policy.batch_create.min_in_service: unknown key 'min_in_service'" in str(error.value)

@@ -82,8 +82,7 @@ def test_properties_are_checked_against_the_templates_parameters(service):
                "    properties: {flavor: small, colour: red}\n"
     with pytest.raises(TemplateError) as error:
         create(service, "bad", template, files={"server.yaml": SERVER})
-    assert str(error.value) == ("bad.yaml:5: resources.web.properties.colour: unknown property 'colour': "
-                                "server.yaml has no such parameter (known properties: flavor, image)")
+    assert str(error.value) == ('bad.yaml:5: Property error: resources.web.properties: Unknown Property colour')
     with pytest.raises(TemplateError) as error:
         create(service, "bad", template.replace("colour: red", "image: x").replace("small", "huge"),
                files={"server.yaml": SERVER})
