@@ -92,16 +92,14 @@ class TemplateResource(StackResource):
             raise TemplateError("properties must be a map")
         for key in values:
             if key not in cls.parameters:
-                known = ", ".join(sorted(cls.parameters)) or "none"
-                raise TemplateError(f"unknown property '{key}': {cls.template_file} has no such "
-                                    f"parameter (known properties: {known})", path=(key,))
+                # Heat's words; its path stops at `properties`.
+                raise TemplateError(f"Unknown Property {key}")
         result: dict[str, Any] = {}
         for name, schema in cls.parameters.items():
             value = values.get(name)
             if value is None:
                 if name in cls.required_parameters:
-                    raise TemplateError(f"property '{name}' is required: {cls.template_file} "
-                                        "declares no default for it", path=(name,))
+                    raise TemplateError(f"Property {name} not assigned")
                 result[name] = None
             elif unresolved is not None and _holds_call(value, unresolved):
                 result[name] = value  # checked once resolved, when the resource is made

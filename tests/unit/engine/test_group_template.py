@@ -83,7 +83,7 @@ def test_update_policy_is_checked_with_its_path():
     assert "update_policy.batch_create.min_in_service: unknown key 'min_in_service'" in str(error.value)
     with pytest.raises(TemplateError) as error:
         check_update_policy({"rolling": {}})
-    assert "update_policy.rolling: unknown property 'rolling'" in str(error.value)
+    assert "update_policy: Unknown Property rolling" in str(error.value)
 
 
 def test_attributes_by_member_become_members_by_attribute():

@@ -98,10 +98,10 @@ outputs:
 """
     with pytest.raises(TemplateError) as error:
         create(service, "typo", template, files={"server.yaml": SERVER})
-    assert "resource 'web' (server.yaml) has no attribute 'no_such_output'" in str(error.value)
+    assert "The Referenced Attribute (web no_such_output) is incorrect." in str(error.value)
     with pytest.raises(TemplateError) as error:
         create(service, "nofile", template)
-    assert "provider template 'server.yaml' is not in the files map" in str(error.value)
+    assert 'Could not fetch remote template "server.yaml"' in str(error.value)
 
 
 def test_template_names_resolve_as_the_client_sent_them(service):
