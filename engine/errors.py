@@ -13,6 +13,8 @@ class HearthError(Exception):
 
     status = 400
     code = "bad_request"
+    # The error's name in the answer where Heat names it otherwise (StackValidationFailed).
+    kind: str | None = None
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -40,37 +42,46 @@ class TemplateError(HearthError):
 
     `kind` is the error type Heat answers for the same problem (StackValidationFailed unless
     said otherwise: InvalidSchemaError, InvalidTemplateVersion, ...), so that clients matching
-    on it keep working. `heading` is the words Heat puts before the path ("Property error");
-    with one, the message reads `file:line: heading: path: reason`, exactly Heat's message
-    after the location, so the path must then be Heat's path.
+    on it keep working; `status` overrides the HTTP status. `prefix` (or `heading`, the same
+    without its ": ") is the words Heat puts before the path ("Property error: "): the message
+    reads `file:line: prefix path: reason`, exactly Heat's message after the location, so the
+    path must then be Heat's path.
     """
 
     status = 400
     code = "template_invalid"
+    kind = "StackValidationFailed"
 
     def __init__(self, message: str, *, path: tuple | list = (), file: str | None = None,
-                 line: int | None = None, kind: str = "StackValidationFailed",
-                 heading: str | None = None):
+                 line: int | None = None, kind: str | None = None, status: int | None = None,
+                 prefix: str = "", heading: str | None = None):
         self.reason = message
+        # Heat's words before the path ("Property error: "), kept in the rendered message.
+        self.prefix = f"{heading}: " if heading else prefix
+        if kind is not None:
+            self.kind = kind
+        if status is not None:
+            self.status = status
         self.path = tuple(str(p) for p in path)
         self.file = file
         self.line = line
-        self.kind = kind
-        self.heading = heading
         super().__init__(self._render())
 
     @property
     def error_type(self) -> str:
         return self.kind
 
+    @property
+    def heading(self) -> str | None:
+        return self.prefix[:-2] if self.prefix.endswith(": ") else (self.prefix or None)
+
     def _render(self) -> str:
         where = self.file or "template"
         if self.line is not None:
             where = f"{where}:{self.line}"
-        parts = [where] + ([self.heading] if self.heading else [])
         if self.path:
-            parts.append(".".join(self.path))
-        return ": ".join(parts + [self.reason])
+            return f"{where}: {self.prefix}{'.'.join(self.path)}: {self.reason}"
+        return f"{where}: {self.prefix}{self.reason}"
 
     def within(self, *segments, file: str | None = None, line: int | None = None) -> "TemplateError":
         """Return this error with `segments` prepended to its path (and file/line filled if unknown)."""
@@ -85,10 +96,16 @@ class TemplateError(HearthError):
         error.path = self.path if path is None else tuple(str(p) for p in path)
         error.file, error.line = file, line
         error.kind = kind or self.kind
-        error.heading = heading or self.heading
+        if heading and not self.prefix:
+            error.prefix = f"{heading}: "
         error.message = error._render()
         error.args = (error.message,)
         return error
+
+
+def error_kind(error: BaseException) -> str:
+    """The error's name as an answer or a status reason gives it: Heat's where it differs."""
+    return getattr(error, "kind", None) or type(error).__name__
 
 
 class DependencyCycle(TemplateError):
@@ -135,7 +152,30 @@ class TooManyRequests(HearthError):
         self.retry_after = retry_after
 
 
+class InvalidTemplateAttribute(HearthError):
+    """get_attr named an attribute the resource does not have (found only once it exists:
+    a provider template's outputs). Raised with the attribute's name; the resolver, which
+    knows the resource, words it as Heat does."""
+
+    code = "invalid_attribute"
+
+    @staticmethod
+    def of(resource: str, attribute: str) -> "InvalidTemplateAttribute":
+        return InvalidTemplateAttribute(f"The Referenced Attribute ({resource} {attribute}) is incorrect.")
+
+
 class ResourceFailure(HearthError):
-    """A resource handler failed; the message becomes the resource's status reason."""
+    """A resource handler failed; the message becomes the resource's status reason.
+
+    `kind` is the error name the reason starts with where Heat names one of its own
+    (`ValueError: resources.NAME: ...`; "" for none); by default the class name. `nested_path` is
+    the path inside the resource that failed (a nested stack's resource: `resources`, `oops`),
+    which the reason puts after the resource's own (`resources.NAME.resources.oops`).
+    """
 
     code = "resource_failed"
+
+    def __init__(self, message: str, kind: str | None = None, nested_path: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.kind = kind
+        self.nested_path = tuple(nested_path)
