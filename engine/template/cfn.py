@@ -146,6 +146,11 @@ class CfnTemplate(Template):
                 raise TemplateError(unavailable[name], path=where + (name,))
             function = functions[name]
             function.validate(args, where + (name,))
+            if name == "Fn::If" and isinstance(args[0], str) and args[0] in self.conditions:
+                # Heat evaluates the condition an Fn::If names as it reads the template.
+                bad = self._bad_condition_item(args[0], set())
+                if bad is not None:
+                    raise TemplateError(f'Invalid condition "{bad}"', path=where + (name,))
             for kind, target in self._references(function, name, args):
                 if kind == "ref" and in_condition:
                     kind = "parameter"
@@ -161,6 +166,29 @@ class CfnTemplate(Template):
                 if kind == "condition":
                     conditions.append(target)
         return conditions
+
+    def _bad_condition_item(self, condition: str, seen: set) -> Any:
+        """An item of a boolean (Fn::Not, Fn::And, Fn::Or) under `condition` that is neither a
+        condition name, a boolean nor a condition function; None when there is none."""
+        if condition in seen:
+            return None
+        seen.add(condition)
+        pending = [self.conditions.get(condition)]
+        while pending:
+            value = pending.pop()
+            call = call_in(value, ("Fn::Not", "Fn::And", "Fn::Or"))
+            if call is None:
+                continue
+            for item in call[1] if isinstance(call[1], list) else []:
+                if isinstance(item, str) and item in self.conditions:
+                    found = self._bad_condition_item(item, seen)
+                    if found is not None:
+                        return found
+                elif isinstance(item, dict) and not call_in(item, CONDITION_CALLS):
+                    return item
+                elif isinstance(item, dict):
+                    pending.append(item)
+        return None
 
     @staticmethod
     def _references(function: ModuleType, name: str, args: Any) -> list[tuple[str, str]]:
