@@ -82,8 +82,7 @@ class Definition:
                 return self.provider(actual)
             except TemplateError as error:
                 if error.file is None:
-                    raise self.template.error(error.reason, ("resources", name, "type"),
-                                              kind=error.kind) from None
+                    raise self.template.locate(error, ("resources", name, "type")) from None
                 raise
         return types[actual]
 

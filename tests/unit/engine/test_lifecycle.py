@@ -283,5 +283,4 @@ outputs:
 """
     with pytest.raises(TemplateError) as error:
         create(service, "typo", template)
-    assert str(error.value) == ("typo.yaml:6: outputs.x.value.get_attr: resource 'v' (OS::Heat::Value) "
-                                "has no attribute 'valeu' (it has: value)")
+    assert str(error.value) == ('typo.yaml:6: outputs.x.value.get_attr: The Referenced Attribute (v valeu) is incorrect.')

@@ -133,7 +133,8 @@ def test_versions_list_every_hot_date_with_its_release_names_as_aliases():
 
 def test_functions_come_from_the_version_tables():
     listed = catalog.function_list("heat_template_version.2018-08-31")
-    assert [f["functions"] for f in listed] == sorted(functions_for("2018-08-31"))
+    # Heat's order, which is not alphabetical.
+    assert sorted(f["functions"] for f in listed) == sorted(functions_for("2018-08-31"))
     assert all(f["description"] and f["description"][0].isupper() for f in listed)
     by_alias = catalog.function_list("heat_template_version.rocky")
     assert by_alias == listed
@@ -207,18 +208,18 @@ def test_validate_describes_parameters_groups_and_environment():
     assert "NestedParameters" not in answer
 
 
-def test_validate_refuses_a_bad_value_an_unknown_parameter_and_a_bad_template():
-    with pytest.raises(TemplateError) as bad_value:
-        catalog.validate({"template": TEMPLATE, "template_name": "t.yaml",
-                          "parameters": {"name": "ABC"}}, checked)
-    assert str(bad_value.value) == "t.yaml:16: parameters.name: lower case"
-    with pytest.raises(TemplateError, match="parameter 'colour' is not defined"):
+def test_validate_shows_a_value_unchecked_and_refuses_an_unknown_parameter_and_a_bad_template():
+    # Heat's validate shows a given value without checking it (create checks it).
+    shown = catalog.validate({"template": TEMPLATE, "template_name": "t.yaml",
+                              "parameters": {"name": "ABC"}}, checked)
+    assert shown["Parameters"]["name"]["Value"] == "ABC"
+    with pytest.raises(TemplateError, match=r"The Parameter \(colour\) was not defined in template."):
         catalog.validate({"template": TEMPLATE, "parameters": {"colour": "red"}}, checked)
     with pytest.raises(TemplateError) as broken:
         catalog.validate({"template": TEMPLATE.replace("type: number", "type: numeral"),
                           "template_name": "t.yaml"}, checked)
-    assert str(broken.value).startswith("t.yaml:8: parameters.size.type: unknown type 'numeral'")
-    for body, message in (([], "JSON object"), ({}, "needs a 'template'"),
+    assert str(broken.value).startswith("t.yaml:8: parameters.size.type: Invalid type (numeral)")
+    for body, message in (([], "JSON object"), ({}, "No Template provided."),
                           ({"template": TEMPLATE, "files": ["a"]}, "'files' must map"),
                           ({"template": TEMPLATE, "parameters": [1]}, "'parameters' must be a map")):
         with pytest.raises(InvalidRequest, match=message):

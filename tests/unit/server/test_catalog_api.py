@@ -91,7 +91,7 @@ def test_validate_answers_heats_shape(shared_hearth):
         "Parameters": {"word": {"Type": "String", "Description": "", "NoEcho": "false",
                                 "Label": "Word", "Default": "hi"}},
         "Environment": {"parameters": {}, "parameter_defaults": {}, "resource_registry": {"resources": {}},
-                        "encrypted_param_names": [], "event_sinks": [], "parameter_merge_strategies": {}}}
+                        "event_sinks": []}}
     listed = shared_hearth.http.get(f"{shared_hearth.api}/stacks", timeout=10).json()["stacks"]
     assert listed == []  # nothing was made
 
@@ -103,7 +103,7 @@ def test_validate_errors_name_file_line_and_path(shared_hearth):
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "template_invalid"
     assert answer.json()["explanation"].startswith(
-        "web.yaml:6: resources.v.properties.valu: unknown property 'valu'")
+        "web.yaml:6: Property error: resources.v.properties: Unknown Property valu")
     unknown_type = GOOD.replace("OS::Heat::Value", "OS::Heat::Valve")
     answer = shared_hearth.http.post(f"{shared_hearth.api}/validate", timeout=10,
                                      json={"template": unknown_type, "template_name": "web.yaml"})
