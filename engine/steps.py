@@ -11,7 +11,7 @@ import json
 import logging
 import traceback
 
-from engine.errors import HearthError, TemplateError
+from engine.errors import HearthError, TemplateError, heat_path
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
 from engine.run import Run, Snap
 from engine.stacks import Resolver
@@ -75,6 +75,7 @@ class Steps:
         try:
             instance = self._instance(run, snap, "UPDATE")
         except Exception as error:  # noqa: BLE001 - reported as the resource's failure
+            self._fail_first(run, snap.name, "UPDATE", error)
             self._transition(run, snap, "FAILED", _reason(snap.name, error), action="UPDATE")
             return
         digests = self._digests(instance)
@@ -284,7 +285,17 @@ class Steps:
         else:
             snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
+            self._fail_first(run, snap.name, action, outcome)
             self._transition(run, snap, "FAILED", _reason(snap.name, outcome))
+
+    @staticmethod
+    def _fail_first(run: Run, name: str, action: str, error) -> None:
+        """The stack's reason for a resource's template error, as Heat words it: the error's
+        path led by the resource's name (`resources.g: Property error: g.resources[0]...`)."""
+        if run.failed is None and run.failure_reason is None and isinstance(error, TemplateError) \
+                and error.path:
+            run.failure_reason = (f"Resource {action} failed: {error.kind}: {heat_path(('resources', name))}: "
+                                  f"{error.heat_message(lead=(name,))}")
 
     def _settle(self, snap: Snap) -> None:
         """The action finished: what was pending becomes the recorded state."""
@@ -340,6 +351,9 @@ def _call(verb):
 
 def _reason(name: str, error: BaseException) -> str:
     """Heat's failure reason: `KIND: resources.NAME[.inner path]: message`."""
+    if isinstance(error, TemplateError):
+        # Heat's words alone: where Hearth found the error is for API answers, not reasons.
+        return f"{error.kind}: {heat_path(('resources', name))}: {error.heat_message()}"
     if isinstance(error, HearthError):
         kind = getattr(error, "kind", None)
         kind = type(error).__name__ if kind is None else kind
@@ -351,15 +365,3 @@ def _reason(name: str, error: BaseException) -> str:
               "".join(traceback.format_exception(type(error), error, error.__traceback__)))
     return f"Error: {heat_path(('resources', name))}: internal error ({type(error).__name__}); see the server log"
 
-
-def heat_path(segments) -> str:
-    """Segments joined as Heat prints a path: dots between names, a number as `[N]`
-    (`resources.group.resources[1].resources.oops`)."""
-    path = ""
-    for segment in segments:
-        segment = str(segment)
-        if segment.isdigit():
-            path += f"[{segment}]"
-        else:
-            path = f"{path}.{segment}" if path else segment
-    return path
