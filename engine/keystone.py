@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from sqlalchemy import select
 
-from engine import audit, credentials, software
+from engine import audit, credentials, liveness, software
 from engine.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.guest import GuestAuth, GuestService
 from engine.runtime import Runtime
@@ -208,8 +208,7 @@ class KeystoneService:
                                               "os-collect-config section", row.id)
                 self._require_resource(session, server.stack_id, server.resource_name, project,
                                        stack_name, stack_id, resource, row.id)
-                if server.first_contact_at is None:
-                    server.first_contact_at = now
+                if liveness.seen(runtime, server, now):
                     first_contact = (server.stack_id, server.resource_name)
                 doc = software.open_document(runtime.keyring, server.metadata_doc)
         if first_contact:
