@@ -91,7 +91,7 @@ class Deployer:
                             "started, but the deployment is no longer in the metadata: stopping "
                             "its process group", entry_id, left.launch.get("pid"))
                 orphans.kill(folder, left.launch, grace=2.0)
-        return sorted(deployments, key=lambda e: (isinstance(e, dict) and e.get("id") not in first))
+        return sorted(deployments, key=lambda e: not (isinstance(e, dict) and e.get("id") in first))
 
     def _forget_departed(self, deployments: list) -> None:
         current = {safe_name(e["id"]) for e in deployments
@@ -175,6 +175,12 @@ class Deployer:
         for and one that ended is taken as it is (neither runs again); one cut short is cleared
         away (what is left of its process group is killed) and the hook runs anew."""
         left = orphans.probe(run_dir)
+        if left is not None and left.state == orphans.RUNNING and \
+                left.launch.get("stopped_by") == "shutdown":
+            # An earlier agent was stopping it for a shutdown when it died: finish that off;
+            # an interrupted run runs again.
+            orphans.kill(run_dir, left.launch, grace=1.0)
+            left = orphans.probe(run_dir)
         if left is not None and left.state != orphans.CUT_SHORT:
             return self._finish_orphan(entry_id, label, prepared, left, run_dir)
         if left is not None:

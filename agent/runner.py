@@ -234,14 +234,12 @@ def finish_orphan(left: orphans.Left, run_dir: Path,
     launch = left.launch
     hook = Path(str(launch.get("hook") or "hook")).name
     timeout = launch.get("timeout") if isinstance(launch.get("timeout"), (int, float)) else None
-    # An earlier agent was already stopping it: a shutdown's run is finished off and runs
-    # again; a timed-out one stays timed out.
-    interrupted = launch.get("stopped_by") == "shutdown"
-    timed_out = launch.get("stopped_by") == "timeout"
+    # An earlier agent that timed it out died while it killed it: it stays timed out.
+    timed_out, interrupted = launch.get("stopped_by") == "timeout", False
     if left.state == orphans.RUNNING:
         started_at = launch.get("started_at")
         deadline = started_at + timeout if timeout and isinstance(started_at, (int, float)) else None
-        how = "stopped" if interrupted else orphans.wait(run_dir, stop, deadline)
+        how = "timeout" if timed_out else orphans.wait(run_dir, stop, deadline)
         if how == "stopped":
             interrupted = True
             orphans.mark_stopped(run_dir, "shutdown")
@@ -268,7 +266,7 @@ def _outcome(run_dir: Path, hook: str, returncode: int, timeout: float | None, t
                   timed_out=timed_out, interrupted=interrupted)
     if timed_out:
         run.status_code = TIMEOUT_STATUS
-        run.stderr += (f"\n[hearth-agent] hook {hook} timed out after {timeout:g} s; "
+        run.stderr += (f"\n[hearth-agent] hook {hook} timed out after {timeout or 0:g} s; "
                        "its process group was killed\n")
     return run
 

@@ -142,6 +142,48 @@ def test_a_run_cut_short_with_its_agent_runs_again_and_its_remnants_are_stopped(
     assert [line.split()[0] for line in lines(order)] == ["start", "start", "end"]
 
 
+def test_an_orphan_is_waited_for_only_until_its_timeout_counted_from_its_launch(
+        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+    order, state = tmp_path / "order.txt", tmp_path / "state"
+    timed = dict(gated("id-a", "10_a", order, "a"), options={"timeout": 3})
+    guest.set_metadata({"deployments": [timed]})
+    boot = bootstrap_file(guest.base_url)
+    first = start_agent(boot, state, "--poll-wait", "30")
+    wait_for(lambda: started(order), 30, message="the hook to start")
+    kill_9(first)
+    [[_, _, pid]] = started(order)
+    launched = json.loads((run_dir(state, "id-a") / "hook.json").read_text())["started_at"]
+
+    start_agent(boot, state, "--poll-wait", "30")
+    wait_for(lambda: guest.signals, 30, message="the timed-out signal")
+    body = guest.signals[0]["body"]
+    assert body["deploy_status_code"] == 124 and "timed out after 3 s" in body["deploy_stderr"]
+    assert not alive(int(pid)) and len(started(order)) == 1
+    ended = json.loads((run_dir(state, "id-a") / "hook-exit.json").read_text())["finished_at"]
+    assert 3 <= ended - launched < 10  # killed at its own deadline, not 3 s after the new agent
+
+
+def test_an_orphan_its_agent_was_stopping_for_a_shutdown_is_finished_off_and_runs_again(
+        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+    order, state = tmp_path / "order.txt", tmp_path / "state"
+    guest.set_metadata({"deployments": [gated("id-a", "10_a", order, "a")]})
+    boot = bootstrap_file(guest.base_url)
+    first = start_agent(boot, state, "--poll-wait", "30")
+    wait_for(lambda: started(order), 30, message="the hook to start")
+    kill_9(first)
+    # As if the agent had died between recording the shutdown and killing its hook.
+    orphans.mark_stopped(run_dir(state, "id-a"), "shutdown")
+    [[_, _, pid]] = started(order)
+
+    start_agent(boot, state, "--poll-wait", "30")
+    wait_for(lambda: len(started(order)) == 2, 30, message="the hook to run again")
+    assert not alive(int(pid))
+    (tmp_path / "order.txt.go").touch()
+    wait_for(lambda: guest.signals, 30, message="the signal")
+    assert guest.signals[0]["body"]["result"] == "done-a"
+    assert [line.split()[0] for line in lines(order)] == ["start", "start", "end"]
+
+
 def test_kill_remnants_leaves_alone_a_live_process_that_now_bears_the_number():
     """A cut-short run's wrapper is dead; a live process with its pid is someone else."""
     me = os.getpid()
