@@ -69,8 +69,7 @@ class Supervisor:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
+        self._wake_r = self._wake_w = -1  # made with the thread: a driver never used holds none
 
     # Called from other threads ------------------------------------------------------------
     def watch(self, server_id: str, home: Path, *, process: subprocess.Popen | None = None,
@@ -87,6 +86,8 @@ class Supervisor:
         agent.pidfd = _pidfd(agent.pid)
         with self._lock:
             if self._stopping:
+                if agent.pidfd is not None:
+                    os.close(agent.pidfd)
                 raise RuntimeError("the local driver is shutting down")
             self._agents[server_id] = agent
             self._save(agent)
@@ -127,14 +128,19 @@ class Supervisor:
     # The thread ---------------------------------------------------------------------------
     def _start_thread(self) -> None:
         if self._thread is None:
+            self._wake_r, self._wake_w = os.pipe()
+            os.set_blocking(self._wake_w, False)
             self._thread = threading.Thread(target=self._loop, name="agent-supervisor", daemon=True)
             self._thread.start()
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"\0")
-        except BlockingIOError:  # already awake
-            pass
+        with self._lock:  # the thread closes the pipe under the lock when it ends
+            if self._wake_w < 0:
+                return  # no thread to wake
+            try:
+                os.write(self._wake_w, b"\0")
+            except BlockingIOError:  # already awake
+                pass
 
     def _loop(self) -> None:
         selector = selectors.DefaultSelector()
@@ -163,6 +169,10 @@ class Supervisor:
                 if key.data is not None and key.data.pidfd is not None:
                     os.close(key.data.pidfd)
             selector.close()
+            with self._lock:
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+                self._wake_r = self._wake_w = -1
 
     def _register(self, selector) -> None:
         for agent in self._agents.values():
