@@ -66,7 +66,8 @@ def list_events(project: str, name: str, uuid, resource: str | None = None):
     events = service().list_events(project, stack_id(project, name, uuid),
                                    marker=request.args.get("marker"), limit=int_arg("limit", None, 1),
                                    sort_dir=request.args.get("sort_dir", "asc"),
-                                   wait=int_arg("wait", 0) or 0, resource=resource)
+                                   wait=int_arg("wait", 0) or 0, resource=resource,
+                                   nested_depth=int_arg("nested_depth", 0) or 0)
     return jsonify({"events": events})
 
 
