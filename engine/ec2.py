@@ -48,7 +48,7 @@ from urllib.parse import quote
 
 from sqlalchemy import select, update
 
-from engine import audit, credentials, software
+from engine import audit, credentials, liveness, software
 from engine.errors import Forbidden, InvalidRequest, NotFound
 from engine.store.crypto import hash_secret
 from engine.store.models import Credential, Resource, Server, Stack
@@ -313,6 +313,8 @@ def describe_stack_resource(runtime, req: SignedRequest, stack_name: str | None,
             if resource is None:
                 raise NotFound(f"resource '{logical_resource_id}' not found in stack '{stack.name}'")
             updated = resource.updated_at or resource.created_at
+            if liveness.seen(runtime, server, now):
+                runtime.wake(server.stack_id, server.resource_name)
             return {
                 "StackId": f"arn:openstack:heat::{stack.project}:stacks/{stack.name}/{stack.id}",
                 "StackName": stack.name,
