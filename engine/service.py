@@ -490,8 +490,14 @@ class Service(Operations, SoftwareApi):
         when that is a map, else every declared attribute resolved now (None when it cannot be)."""
         cls = definition.class_for(self.types, row.name, row.type)
         args = (self.runtime, row.physical_id, dict(row.attributes or {}), dict(row.data or {}))
+        stored = dict(row.attributes or {})
 
         def resolve(name):
+            if name in cls.secret_attributes:
+                return views.HIDDEN if cls.attribute(self.runtime, name, *args[1:]) is not None else None
+            if name in stored and views.masked(stored[name]) != stored[name]:
+                # It holds a sealed value: shown masked, never opened (get_attr opens it).
+                return views.masked(stored[name])
             try:
                 return cls.attribute(self.runtime, name, *args[1:])
             except Exception:  # noqa: BLE001 - Heat shows an attribute it cannot resolve as null

@@ -83,6 +83,9 @@ class Resource:
     attributes_schema: ClassVar[dict[str, str]] = {}
     # The type an attribute's published schema names, where Heat's names one (string, map, list).
     attribute_types: ClassVar[dict[str, str]] = {}
+    # Attributes that carry a credential (a handle's token, a signed URL): get_attr gives them,
+    # resource show masks them.
+    secret_attributes: ClassVar[frozenset[str]] = frozenset()
     # Attribute names that are patterns (`resource.<n>`, `Outputs.<name>`): documented, not
     # part of the published schema, as Heat's are not.
     attribute_patterns: ClassVar[dict[str, str]] = {}

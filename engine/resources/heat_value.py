@@ -95,6 +95,8 @@ class RandomString(Resource):
     type_name = "OS::Heat::RandomString"
     support_status = {"version": "2014.1"}
     attribute_types = {"value": "string"}
+    # Most often a password: get_attr gives it, resource show masks it (Heat shows it).
+    secret_attributes = frozenset({"value"})
     inline = True
     properties_schema = {
         "length": Prop("integer", "length of the string", default=32, min=1, max=512),
