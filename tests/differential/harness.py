@@ -14,12 +14,20 @@ A case is a YAML file under `cases/`:
       - create: {template: ..., environment: ..., environment_files: [...], parameters: {...},
                  disable_rollback: true, timeout_mins: 5, tags: [..], stack: NAME}
       - update: {template: ..., existing: true, ...}       # PATCH when `existing`
+        # a stack operation (create, update, adopt, actions) also takes `wait: false` (do not
+        # wait for it to end, only until the stack is IN_PROGRESS and each resource named in
+        # `in_progress: [NAME]` is too: the next step acts on it meanwhile, and that step's
+        # events include this one's) and `until: [ROLLBACK_COMPLETE, ...]` (wait for one of
+        # these statuses: a failed create rolls back after a moment at CREATE_FAILED)
       - preview: {...}  /  preview_update: {...}  /  validate: {...}
       - suspend / resume / check / cancel / cancel_no_rollback / abandon / delete: {}
       - adopt: {template: ...}                            # the data the last abandon answered
       - signal: {resource: NAME, data: {...}}
       - mark_unhealthy: {resource: NAME, reason: ..., healthy: false}
-      - request: {method: GET, path: "stacks/{stack}/template", body: ..., save: {key: dotted.path}}
+      - request: {method: GET, path: "{stack}/template", params: {...}, body: ...,
+                  save: {key: dotted.path}, observe: true}
+        # `{stack}` is stacks/NAME/ID of the current stack, `{stack_id}` its id, `{stack:NAME}`
+        # another stack of the case, `{key}` a value saved earlier; path, params and body expand
       - show: {resources: [NAME, ...]}                    # observe again without acting
 
 Every step yields one observation: the HTTP answer of the request it made (status, and for
@@ -101,6 +109,7 @@ class Run:
     saved: dict[str, Any] = field(default_factory=dict)
     abandoned: Any = None
     current: str | None = None
+    unwaited: tuple | None = None   # stack_brief before an operation a step did not wait for
 
     # -- HTTP ---------------------------------------------------------------------------------
     def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> requests.Response:
@@ -160,6 +169,7 @@ class Run:
         return answer
 
     def op_create(self, args: dict) -> dict:
+        until, wait = args.pop("until", None), self._wait_arg(args)
         name = args.get("stack") or self.case.stack_name
         body = {"stack_name": name, **self._template_body(args)}
         body.setdefault("disable_rollback", True)
@@ -169,11 +179,13 @@ class Run:
             return {"answer": answer}
         self.stacks[name] = response.json()["stack"]["id"]
         self.current = name
-        return {"answer": answer, **self.settle_and_observe(None)}
+        return {"answer": answer, **self.settle_and_observe(None, until=until, wait=wait)}
 
     def op_adopt(self, args: dict) -> dict:
+        until, wait = args.pop("until", None), self._wait_arg(args)
         name = args.get("stack") or self.case.stack_name + "-adopted"
-        body = {"stack_name": name, "adopt_stack_data": self.abandoned, **self._template_body(args)}
+        # As the clients send it: the text of the file abandon wrote.
+        body = {"stack_name": name, "adopt_stack_data": json.dumps(self.abandoned), **self._template_body(args)}
         body.setdefault("disable_rollback", True)
         response = self.call("POST", "stacks", body)
         answer = self._answer(response)
@@ -181,39 +193,41 @@ class Run:
             return {"answer": answer}
         self.stacks[name] = response.json()["stack"]["id"]
         self.current = name
-        return {"answer": answer, **self.settle_and_observe(None)}
+        return {"answer": answer, **self.settle_and_observe(None, until=until, wait=wait)}
 
     def op_update(self, args: dict) -> dict:
+        until, wait = args.pop("until", None), self._wait_arg(args)
         before = self.stack_brief()
         method = "PATCH" if args.pop("existing", False) else "PUT"
         response = self.call(method, self.stack_path(args.get("stack")), self._template_body(args))
         answer = self._answer(response)
         if response.status_code >= 400:
             return {"answer": answer}
-        return {"answer": answer, **self.settle_and_observe(before)}
+        return {"answer": answer, **self.settle_and_observe(before, until=until, wait=wait)}
 
-    def _action(self, action: dict) -> dict:
+    def _action(self, action: dict, args: dict) -> dict:
+        until, wait = args.pop("until", None), self._wait_arg(args)
         before = self.stack_brief()
         response = self.call("POST", f"{self.stack_path()}/actions", action)
         answer = self._answer(response)
         if response.status_code >= 400:
             return {"answer": answer}
-        return {"answer": answer, **self.settle_and_observe(before)}
+        return {"answer": answer, **self.settle_and_observe(before, until=until, wait=wait)}
 
     def op_suspend(self, args):
-        return self._action({"suspend": None})
+        return self._action({"suspend": None}, args)
 
     def op_resume(self, args):
-        return self._action({"resume": None})
+        return self._action({"resume": None}, args)
 
     def op_check(self, args):
-        return self._action({"check": None})
+        return self._action({"check": None}, args)
 
     def op_cancel(self, args):
-        return self._action({"cancel_update": None})
+        return self._action({"cancel_update": None}, args)
 
     def op_cancel_no_rollback(self, args):
-        return self._action({"cancel_without_rollback": None})
+        return self._action({"cancel_without_rollback": None}, args)
 
     def op_signal(self, args: dict) -> dict:
         before = self.stack_brief()
@@ -285,7 +299,8 @@ class Run:
     def op_request(self, args: dict) -> dict:
         path = self.expand(args["path"])
         body = _expand_tree(args.get("body"), self.expand)
-        response = self.call(args.get("method", "GET"), path, body, args.get("params"))
+        response = self.call(args.get("method", "GET"), path, body,
+                             _expand_tree(args.get("params"), self.expand))
         answer = self._answer(response)
         if response.status_code < 400 and response.content:
             try:
@@ -319,17 +334,46 @@ class Run:
         shown = self.call("GET", self.stack_path()).json()["stack"]
         return shown["stack_status"], shown.get("updated_time"), len(self.events())
 
-    def settle_and_observe(self, before: tuple | None, require_change: bool = True) -> dict:
+    @staticmethod
+    def _wait_arg(args: dict) -> Any:
+        wait = args.pop("wait", True)
+        names = args.pop("in_progress", [])
+        return True if wait else list(names)
+
+    def settle_and_observe(self, before: tuple | None, require_change: bool = True,
+                           until: list[str] | None = None, wait: Any = True) -> dict:
         deadline = time.monotonic() + self.endpoint.settle_timeout
+        if wait is not True:
+            self.unwaited = self.unwaited or before or (None, None, 0)
+            self._until_in_progress(wait, deadline)
+            return {}
+        if self.unwaited is not None:
+            before, self.unwaited = self.unwaited, None
         while True:
             shown = self.call("GET", self.stack_path()).json()["stack"]
             settled = not shown["stack_status"].endswith("IN_PROGRESS")
-            if settled and before is not None and require_change:
+            if until:
+                settled = shown["stack_status"] in until
+            elif settled and before is not None and require_change:
                 settled = (shown["stack_status"], shown.get("updated_time"), len(self.events())) != before
             if settled or time.monotonic() > deadline:
                 break
             time.sleep(self.endpoint.poll)
         return self.observe(skip_events=before[2] if before else 0)
+
+    def _until_in_progress(self, resources: list[str], deadline: float) -> None:
+        while time.monotonic() < deadline:
+            shown = self.call("GET", self.stack_path()).json()["stack"]
+            busy = shown["stack_status"].endswith("IN_PROGRESS")
+            for name in resources if busy else ():
+                detail = self.call("GET", f"{self.stack_path()}/resources/{name}")
+                busy = detail.status_code == 200 and \
+                    detail.json()["resource"]["resource_status"].endswith("IN_PROGRESS")
+                if not busy:
+                    break
+            if busy:
+                return
+            time.sleep(self.endpoint.poll)
 
     def events(self) -> list[dict]:
         response = self.call("GET", f"{self.stack_path()}/events", params={"sort_dir": "asc"})
