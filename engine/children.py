@@ -40,7 +40,8 @@ class Children:
                 "environment": environment or {}, "parameters": dict(parameters or {}),
                 "template_name": template_name, "timeout_mins": timeout_mins or parent.timeout_mins,
                 "disable_rollback": True, "adopt_stack_data": adopt_data}
-        return self._service._create(parent.project, body, owner=(parent.id, resource)).id
+        return self._service._create(parent.project, body, owner=(parent.id, resource),
+                                     username=parent.username).id
 
     def update(self, child_id: str, *, template, files=None, environment=None, parameters=None,
                template_name: str = "template", timeout_mins=None) -> None:

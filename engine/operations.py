@@ -56,6 +56,8 @@ class Operations:
             row.environment = self._environment_dict(definition.environment)
             row.description = definition.template.description
             row.timeout_mins = self._timeout(body.get("timeout_mins"), row.timeout_mins)
+            if body.get("timeout_mins") is not None:
+                row.requested_timeout_mins = row.timeout_mins
             if body.get("disable_rollback") is not None:
                 row.disable_rollback = bool(body["disable_rollback"])
             if body.get("tags") is not None:

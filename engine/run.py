@@ -1,6 +1,9 @@
 """A stack operation in memory: each resource's state (Snap) and, phase by phase, what may start next (Run)."""
 from __future__ import annotations
 
+import base64
+import os
+
 from engine.store.models import Resource as ResourceRow, Stack
 
 FORWARD, REVERSE = "forward", "reverse"
@@ -28,6 +31,11 @@ def phases_for(stack: Stack) -> list[tuple[str, str, str]]:
     return PHASES[action]
 
 
+def short_id() -> str:
+    """Twelve lowercase base32 characters of fresh randomness, the shape of Heat's short ids."""
+    return base64.b32encode(os.urandom(8)).decode()[:12].lower()
+
+
 class Snap:
     """In-memory state of one resource; the scheduler thread is its only writer."""
 
@@ -42,6 +50,16 @@ class Snap:
         self.requires = list(row.requires or [])
         self.waiting, self.deadline = row.waiting, row.deadline
         self.dirty = False
+
+    def physical_name(self, stack_name: str) -> str:
+        """Heat's physical resource name, `<stack>-<resource>-<short id>`: what a type without a
+        real-world name takes as its physical id, and what events show before it has one. The
+        short id is drawn once per incarnation (a replacement draws a new one) and kept."""
+        short = self.engine.get("short_id")
+        if not short:
+            short = self.engine["short_id"] = short_id()
+            self.dirty = True
+        return f"{stack_name.rstrip('*')}-{self.name}-{short}"
 
     @property
     def exists(self) -> bool:

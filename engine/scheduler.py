@@ -304,7 +304,8 @@ class Scheduler(Steps):
     def _transition(self, run: Run, snap: Snap, status: str, reason: str, action: str | None = None) -> None:
         snap.action = action or snap.action
         snap.status, snap.reason, snap.dirty = status, reason, True
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, snap.action, status, reason)
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
+                           snap.action, status, reason)
         if run.finished or snap.engine.get("op") != run.operation:
             return
         if status == "COMPLETE":
@@ -320,7 +321,7 @@ class Scheduler(Steps):
                 if snap.waiting:
                     self._cancel(run, snap, f"{run.action} cancelled: the stack failed")
         now = self.runtime.now()
-        stack.status, stack.status_reason, stack.deadline, stack.updated_at = status, reason, None, now
+        stack.status, stack.status_reason, stack.deadline = status, reason, None
         if run.action == "DELETE" and status == "COMPLETE":
             stack.deleted_at = now
         if status == "COMPLETE" and run.action in ("UPDATE", "ROLLBACK"):

@@ -48,12 +48,13 @@ class Service(Operations, SoftwareApi):
         self.runtime.compute.shutdown()
 
     # Stacks ------------------------------------------------------------------------------
-    def create_stack(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
-        stack = self._create(project, body)
+    def create_stack(self, project: str, body: dict[str, Any], username: str | None = None) -> dict[str, Any]:
+        stack = self._create(project, body, username=username)
         return {"id": stack.id, "stack_name": stack.name,
                 "links": [{"href": views.stack_link(self.runtime.api_url, stack), "rel": "self"}]}
 
-    def _create(self, project: str, body: dict[str, Any], owner: tuple[str, str] | None = None) -> Stack:
+    def _create(self, project: str, body: dict[str, Any], owner: tuple[str, str] | None = None,
+                username: str | None = None) -> Stack:
         """Record a new stack (a nested one when `owner` is (parent stack id, resource)) and start
         creating (or adopting) it."""
         name = self._stack_name(body)
@@ -75,6 +76,7 @@ class Service(Operations, SoftwareApi):
             template_name=body.get("template_name") or "template", files=definition.files,
             environment=self._environment_dict(definition.environment),
             parameters=self._stored_parameters(definition), timeout_mins=timeout,
+            requested_timeout_mins=body.get("timeout_mins"), username=username,
             disable_rollback=bool(body.get("disable_rollback", True)), tags=parse_tags(body.get("tags") or []),
             deadline=now + dt.timedelta(minutes=timeout), operation=1, created_at=now,
             owner_id=owner[0] if owner else None, owner_resource=owner[1] if owner else None)
@@ -277,7 +279,8 @@ class Service(Operations, SoftwareApi):
     def show_stack(self, project: str, stack_id: str, resolve_outputs: bool = True) -> dict:
         stack = self.find_stack(project, stack_id, by_id_only=True)
         definition = self.scheduler.definitions.get(self.runtime, stack)
-        outputs = self.outputs(stack, definition) if resolve_outputs else []
+        deleted = (stack.action, stack.status) == ("DELETE", "COMPLETE")
+        outputs = self.outputs(stack, definition) if resolve_outputs and not deleted else None
         return views.stack_detail(stack, self.runtime.api_url, definition.parameters,
                                   definition.template.hidden_parameters(), outputs)
 
@@ -348,7 +351,7 @@ class Service(Operations, SoftwareApi):
                 return
             row.action, row.status, row.status_reason = "DELETE", "IN_PROGRESS", "Stack DELETE started"
             row.operation += 1
-            row.deadline, row.updated_at = now + dt.timedelta(minutes=row.timeout_mins), now
+            row.deadline = now + dt.timedelta(minutes=row.timeout_mins)
             session.add(Event(id=str(uuid.uuid4()), stack_id=row.id, resource_name=row.name,
                               resource_type="OS::Heat::Stack", physical_id=row.id, action="DELETE",
                               status="IN_PROGRESS", reason="Stack DELETE started", created_at=now))
@@ -360,11 +363,14 @@ class Service(Operations, SoftwareApi):
         """Each resource row of the stack with its API view (required_by derived from all rows)."""
         with self.runtime.store.session() as session:
             rows = list(session.scalars(select(Resource).where(Resource.stack_id == stack.id).order_by(Resource.id)))
+            children = {c.id: c for c in session.scalars(select(Stack).where(
+                Stack.owner_id == stack.id, Stack.deleted_at.is_(None)))}
         required_by: dict[str, list[str]] = {r.name: [] for r in rows}
         for row in rows:
             for name in row.requires or []:
                 required_by.setdefault(name, []).append(row.name)
-        return [(r, views.resource_view(r, stack, self.runtime.api_url, required_by[r.name])) for r in rows]
+        return [(r, views.resource_view(r, stack, self.runtime.api_url, required_by[r.name],
+                                        nested=children.get(r.physical_id))) for r in rows]
 
     def list_resources(self, project: str, stack_id: str, *, nested_depth: int = 0, with_detail: bool = False,
                        filters: dict | None = None) -> list[dict]:
@@ -380,9 +386,6 @@ class Service(Operations, SoftwareApi):
         while pending:
             current, level, parent_resource = pending.pop(0)
             for row, view in self._resource_views(current):
-                if parent_resource is not None:
-                    view["parent_resource"] = parent_resource
-                view["stack_name"] = current.name
                 if with_detail:
                     view["attributes"] = views.shown_attributes(row.attributes)
                 if _matches(view, filters or {}):
@@ -399,11 +402,30 @@ class Service(Operations, SoftwareApi):
         for row, view in self._resource_views(stack):
             if row.name == name:
                 template = self.scheduler.definitions.get(self.runtime, stack).template
-                view["attributes"] = views.shown_attributes(row.attributes)
-                view["description"] = ""
-                view["metadata"] = template.resources[name].metadata if name in template.resources else {}
+                definition = self.scheduler.definitions.get(self.runtime, stack)
+                view["attributes"] = views.masked(self.live_attributes(definition, row))
+                view["description"] = template.resources[name].description if name in template.resources else ""
                 return view
         raise NotFound(f"stack '{stack.name}' has no resource '{name}'")
+
+    def live_attributes(self, definition: Definition, row: Resource) -> dict:
+        """A resource's attributes as Heat's resource show answers them: its `show` attribute
+        when that is a map, else every declared attribute resolved now (None when it cannot be)."""
+        cls = definition.class_for(self.types, row.name, row.type)
+        args = (self.runtime, row.physical_id, dict(row.attributes or {}), dict(row.data or {}))
+
+        def resolve(name):
+            try:
+                return cls.attribute(self.runtime, name, *args[1:])
+            except Exception:  # noqa: BLE001 - Heat shows an attribute it cannot resolve as null
+                return None
+        show = resolve("show")
+        if isinstance(show, dict):
+            return show
+        names = [n for n in cls.attributes_schema if n != "show"]
+        if cls.dynamic_attributes:
+            names += [n for n in (row.attributes or {}) if n not in names]
+        return {name: resolve(name) for name in names}
 
     def resource_metadata(self, project: str, stack_id: str, name: str) -> dict:
         """Heat's resource metadata: a server's whole metadata document (deployments,
@@ -426,7 +448,7 @@ class Service(Operations, SoftwareApi):
                                                        Event.resource_name == resource))
         if event is None:
             raise NotFound(f"event '{event_id}' of resource '{resource}' not found in stack '{stack.name}'")
-        return views.event_view(event, stack, self.runtime.api_url)
+        return views.event_view(event, stack, self.runtime.api_url, detail=True)
 
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
                     sort_dir: str = "asc", wait: float = 0, resource: str | None = None) -> list[dict]:

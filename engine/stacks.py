@@ -20,13 +20,27 @@ from engine.template import Environment, Template, merge_environments, parse_env
 from engine.template.environment import is_template_name
 from engine.template.functions.args import walk
 
-REGION = "RegionOne"
+# What Heat answers for AWS::Region (its CFN pseudo-parameter's fixed default).
+REGION = "ap-southeast-1"
 
 
 def pseudo_parameters(stack: Stack) -> dict[str, str]:
     """The parameters every stack has without declaring them (HOT's and CFN's names)."""
     return {"OS::stack_name": stack.name, "OS::stack_id": stack.id, "OS::project_id": stack.project,
             "AWS::StackName": stack.name, "AWS::StackId": stack_arn(stack), "AWS::Region": REGION}
+
+
+def is_cfn(template: dict | None) -> bool:
+    """Whether a stored template is in the CFN format (Heat's AWS or Heat flavour of it)."""
+    return isinstance(template, dict) and (
+        "AWSTemplateFormatVersion" in template or "HeatTemplateFormatVersion" in template)
+
+
+def shown_pseudo_parameters(stack: Stack) -> dict[str, str]:
+    """The pseudo-parameters stack show lists: those of the stack's template format only."""
+    every = pseudo_parameters(stack)
+    prefix = "AWS::" if is_cfn(stack.template) else "OS::"
+    return {k: v for k, v in every.items() if k.startswith(prefix)}
 
 
 def stack_arn(stack: Stack) -> str:
@@ -204,13 +218,19 @@ def begin_rollback(session, stack: Stack, template: Template | None, now: dt.dat
     start_operation(session, stack, "ROLLBACK", now)
 
 
+# The operations that set a stack's updated_time when they start, as Heat's do (a create, a
+# delete and a rollback leave it as it was).
+UPDATED_BY = ("UPDATE", "CHECK", "SUSPEND", "RESUME")
+
+
 def start_operation(session, stack: Stack, action: str, now: dt.datetime, reason: str | None = None) -> None:
     """Record the start of a stack operation: new operation number, deadline and event."""
     reason = reason or f"Stack {action} started"
     stack.action, stack.status, stack.status_reason = action, "IN_PROGRESS", reason
     stack.operation += 1
     stack.deadline = now + dt.timedelta(minutes=stack.timeout_mins)
-    stack.updated_at = now
+    if action in UPDATED_BY:
+        stack.updated_at = now
     session.add(Event(id=str(uuid.uuid4()), stack_id=stack.id, resource_name=stack.name,
                       resource_type="OS::Heat::Stack", physical_id=stack.id, action=action,
                       status="IN_PROGRESS", reason=reason, created_at=now))

@@ -121,7 +121,8 @@ class Steps:
         snap.engine.pop("hook")
         snap.engine["cleared"] = [run.operation, hook]
         snap.waiting = False
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, action, "IN_PROGRESS",
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
+                           action, "IN_PROGRESS",
                            f"Hook {hook} is cleared")
         self._begin(run, snap, verb, action)
         return True
@@ -164,7 +165,8 @@ class Steps:
                              action=REPLACING.get(snap.engine.get("phase"), action),
                              update_policy=dict(definition.update_policy) if definition else {},
                              deletion_policy=definition.deletion_policy if definition else None,
-                             changed=frozenset(snap.engine.get("changed") or ()))
+                             changed=frozenset(snap.engine.get("changed") or ()),
+                             physical_name=snap.physical_name(stack.name))
 
     def _resolver(self, run: Run) -> Resolver:
         def lookup(name: str):
@@ -214,6 +216,7 @@ class Steps:
                 snap.physical_id, snap.data, snap.attributes = None, {}, {}
                 snap.waiting, snap.deadline = False, None
                 snap.engine["phase"] = "replace-create"
+                snap.engine.pop("short_id", None)
                 self._dispatch(run, snap, "create")
                 return
             snap.physical_id = outcome.physical_id or snap.physical_id

@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from engine.stacks import pseudo_parameters
+from engine.stacks import is_cfn, shown_pseudo_parameters
 from engine.store.models import Event, Resource, Stack
 from engine.store.crypto import is_encrypted
 
@@ -25,61 +25,89 @@ def stack_link(base: str, stack: Stack) -> str:
     return f"{base}/v1/{stack.project}/stacks/{stack.name}/{stack.id}"
 
 
-def stack_summary(stack: Stack, base: str) -> dict[str, Any]:
+def _common(stack: Stack, base: str) -> dict[str, Any]:
     return {
-        "id": stack.id, "stack_name": stack.name, "description": stack.description,
+        "id": stack.id, "stack_name": stack.name, "links": [{"href": stack_link(base, stack), "rel": "self"}],
         "stack_status": f"{stack.action}_{stack.status}", "stack_status_reason": stack.status_reason,
         "creation_time": iso(stack.created_at), "updated_time": iso(stack.updated_at),
-        "deletion_time": iso(stack.deleted_at), "project": stack.project,
-        "stack_user_project_id": stack.project, "parent": stack.owner_id, "stack_owner": None,
-        "tags": list(stack.tags) if stack.tags else None, "links": [{"href": stack_link(base, stack), "rel": "self"}],
+        "deletion_time": iso(stack.deleted_at), "stack_owner": stack.username,
+        "stack_user_project_id": stack.project, "parent": stack.owner_id,
     }
 
 
+def stack_summary(stack: Stack, base: str) -> dict[str, Any]:
+    """A stack in a list, as Heat lists it: no template description, tags None when none."""
+    return {**_common(stack, base), "description": "", "project": stack.project,
+            "tags": list(stack.tags) if stack.tags else None}
+
+
+def template_description(template: dict | None) -> str:
+    """The template's description as Heat shows it ("No description" when it has none)."""
+    key = "Description" if is_cfn(template) else "description"
+    value = (template or {}).get(key, "No description")
+    return value if isinstance(value, str) else str(value)
+
+
 def stack_detail(stack: Stack, base: str, parameters: dict[str, Any], hidden: set[str],
-                 outputs: list[dict]) -> dict[str, Any]:
-    shown = {k: (HIDDEN if k in hidden else _param_text(v)) for k, v in parameters.items()}
-    shown.update(pseudo_parameters(stack))
-    return {**stack_summary(stack, base), "parameters": shown, "outputs": outputs,
-            "timeout_mins": int(stack.timeout_mins) if stack.timeout_mins == int(stack.timeout_mins)
-            else stack.timeout_mins, "disable_rollback": stack.disable_rollback,
-            "template_description": stack.description, "capabilities": [],
-            "notification_topics": []}
+                 outputs: list[dict] | None) -> dict[str, Any]:
+    """A stack as Heat's stack show gives it. `outputs` None leaves the key out (a deleted stack)."""
+    shown = {k: (HIDDEN if k in hidden else parameter_text(v)) for k, v in parameters.items()}
+    shown.update(shown_pseudo_parameters(stack))
+    timeout = stack.requested_timeout_mins
+    description = template_description(stack.template)
+    detail = {**_common(stack, base), "description": description, "template_description": description,
+              "parameters": shown, "tags": list(stack.tags or []),
+              "timeout_mins": int(timeout) if timeout is not None and timeout == int(timeout) else timeout,
+              "disable_rollback": stack.disable_rollback, "capabilities": [], "notification_topics": []}
+    if outputs is not None:
+        detail["outputs"] = outputs
+    return detail
 
 
-def _param_text(value: Any) -> str:
+def parameter_text(value: Any) -> str:
+    """A parameter's value as Heat's stack show prints it: Python's str() of the typed value,
+    a list joined with commas, JSON as JSON text."""
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ",".join(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def resource_view(row: Resource, stack: Stack, base: str, required_by: list[str]) -> dict[str, Any]:
+def resource_view(row: Resource, stack: Stack, base: str, required_by: list[str],
+                  nested: Stack | None = None) -> dict[str, Any]:
+    """A resource as Heat lists it: a `nested` link when it owns a nested stack, and
+    `parent_resource` when its own stack is a nested one."""
     link = stack_link(base, stack)
-    return {
+    links = [{"href": f"{link}/resources/{row.name}", "rel": "self"}, {"href": link, "rel": "stack"}]
+    if nested is not None:
+        links.append({"href": stack_link(base, nested), "rel": "nested"})
+    view = {
         "resource_name": row.name, "logical_resource_id": row.name,
         "physical_resource_id": row.physical_id or "", "resource_type": row.type,
         "resource_status": f"{row.action}_{row.status}", "resource_status_reason": row.status_reason,
-        "creation_time": iso(row.created_at), "updated_time": iso(row.updated_at),
-        "required_by": required_by,
-        "links": [{"href": f"{link}/resources/{row.name}", "rel": "self"}, {"href": link, "rel": "stack"}],
+        "creation_time": iso(row.created_at), "updated_time": iso(row.updated_at or row.created_at),
+        "required_by": required_by, "links": links,
     }
+    if stack.owner_resource:
+        view["parent_resource"] = stack.owner_resource
+    return view
 
 
-def event_view(event: Event, stack: Stack, base: str) -> dict[str, Any]:
+def event_view(event: Event, stack: Stack, base: str, detail: bool = False) -> dict[str, Any]:
+    """An event as Heat lists it; `detail` (one event's show) adds its resource type."""
     link = stack_link(base, stack)
-    return {
+    view = {
         "id": event.id, "event_time": iso(event.created_at), "resource_name": event.resource_name,
         "logical_resource_id": event.resource_name, "physical_resource_id": event.physical_id or "",
         "resource_status": f"{event.action}_{event.status}", "resource_status_reason": event.reason,
-        "resource_type": event.resource_type,
         "links": [{"href": f"{link}/resources/{event.resource_name}/events/{event.id}", "rel": "self"},
                   {"href": f"{link}/resources/{event.resource_name}", "rel": "resource"},
                   {"href": link, "rel": "stack"}],
     }
+    if detail:
+        view["resource_type"] = event.resource_type
+    return view
 
 
 def masked(value: Any) -> Any:

@@ -33,7 +33,7 @@ ONE = "/stacks/<name>/<uuid:uuid>"
 @blueprint.post("/stacks")
 def create_stack(project: str):
     """Create the stack and record the delegation the engine later acts under (Heat's trust)."""
-    stack = service().create_stack(project, object_body())
+    stack = service().create_stack(project, object_body(), username=g.principal.user_name)
     runtime = service().runtime
     with runtime.store.session() as session:
         identity.delegate(session, g.principal, project, stack["id"], runtime.now())

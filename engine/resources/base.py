@@ -58,6 +58,8 @@ class ResourceState:
     deletion_policy: str | None = None
     # During UPDATE: the names of properties whose resolved value changed.
     changed: frozenset[str] = frozenset()
+    # Heat's physical resource name for this incarnation (`<stack>-<resource>-<short id>`).
+    physical_name: str = ""
 
 
 class UpdateReplace(Exception):

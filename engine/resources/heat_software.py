@@ -7,6 +7,7 @@ from engine import software
 from engine.resources.base import Done, Resource
 from engine.resources.schema import Prop
 from engine.store.models import SoftwareConfig as ConfigRow
+from engine.views import masked
 
 _INPUT = Prop("map", fields={
     "name": Prop("string", required=True), "description": Prop("string"),
@@ -20,6 +21,24 @@ _OUTPUT = Prop("map", fields={
     "name": Prop("string", required=True), "description": Prop("string"),
     "type": Prop("string", allowed=software.INPUT_TYPES), "error_output": Prop("boolean"),
 })
+
+
+# What Heat stores for an input or output a template declares: its properties schema gives
+# every string an empty value and the type String; replace_on_change is kept only when true.
+_INPUT_FILL = {"description": "", "type": "String", "default": ""}
+_OUTPUT_FILL = {"description": "", "type": "String", "error_output": False}
+
+
+def _as_heat_stores(items, fill: dict) -> list | None:
+    if items is None:
+        return None
+    stored = []
+    for item in items:
+        entry = {**fill, **{k: v for k, v in item.items() if v is not None}}
+        if not entry.get("replace_on_change"):
+            entry.pop("replace_on_change", None)
+        stored.append(entry)
+    return stored
 
 
 class SoftwareConfig(Resource):
@@ -51,14 +70,27 @@ class SoftwareConfig(Resource):
                 raise self.fail(f"inputs[{index}] has no name")
         with self.runtime.store.session() as session:
             row = software.create_config(
-                session, name=f"{self.state.stack_name}-{self.state.name}", group=self.group_value(),
-                config=self.config_value(session), inputs=props.get("inputs"), outputs=props.get("outputs"),
-                options=props.get("options"), project=self.state.project, now=self.runtime.now(),
+                session, name=self.state.physical_name, group=self.group_value(),
+                config=self.config_value(session), inputs=_as_heat_stores(props.get("inputs"), _INPUT_FILL),
+                outputs=_as_heat_stores(props.get("outputs"), _OUTPUT_FILL),
+                options=props.get("options") or {}, project=self.state.project, now=self.runtime.now(),
                 keyring=self.runtime.keyring)
         return Done(physical_id=row.id, attributes=self.attributes_of(row.body["config"]))
 
     def attributes_of(self, config) -> dict:
         return {"config": config}
+
+    @classmethod
+    def attribute(cls, runtime, name, physical_id, attributes, data):
+        """`show` is the stored config as the software_configs API shows it (sealed values
+        masked), as Heat's is; the rest are what the create recorded."""
+        if name == "show":
+            if not physical_id:
+                return None
+            with runtime.store.session() as session:
+                row = session.get(ConfigRow, physical_id)
+                return masked(software.format_config(row)) if row is not None else None
+        return super().attribute(runtime, name, physical_id, attributes, data)
 
     def delete(self) -> Done:
         if self.state.physical_id:

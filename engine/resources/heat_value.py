@@ -60,7 +60,7 @@ class Value(Resource):
         return checked
 
     def create(self) -> Done:
-        return Done(physical_id=str(uuid.uuid4()), attributes={"value": self.properties["value"]})
+        return Done(physical_id=self.state.physical_name, attributes={"value": self.properties["value"]})
 
     def update(self) -> Done:
         return Done(physical_id=self.state.physical_id, attributes={"value": self.properties["value"]})
@@ -95,7 +95,7 @@ class RandomString(Resource):
 
     def create(self) -> Done:
         value = self._generate()
-        return Done(physical_id=str(uuid.uuid4()),
+        return Done(physical_id=self.state.physical_name,
                     data={"value": self.runtime.keyring.encrypt(value)})
 
     def _generate(self) -> str:

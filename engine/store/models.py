@@ -29,7 +29,12 @@ class Stack(Base):
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Validated parameter values; hidden ones are Fernet tokens (see engine.store.crypto).
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The operation timeout in force; `requested_timeout_mins` is what the request gave (None:
+    # the default applies), which is what stack show answers, as Heat does.
     timeout_mins: Mapped[float] = mapped_column(Float)
+    requested_timeout_mins: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The name of the user whose request made the stack (Heat's stack_owner).
+    username: Mapped[str | None] = mapped_column(String(255), nullable=True)
     disable_rollback: Mapped[bool] = mapped_column(Boolean, default=True)
     deadline: Mapped[datetime | None] = mapped_column(nullable=True)
     # Bumped by every operation start, so results of a superseded operation are told apart.

@@ -124,6 +124,19 @@ class Run:
         return self.http.request(method, url, json=body, params=params,
                                  headers=self.endpoint.headers, timeout=120, allow_redirects=False)
 
+    def clean_up(self) -> None:
+        """Delete what the case made and wait until it is gone, so the case can run again."""
+        for name, stack_id in list(self.stacks.items()):
+            self.call("DELETE", f"stacks/{name}/{stack_id}")
+        deadline = time.monotonic() + self.endpoint.settle_timeout
+        for name, stack_id in list(self.stacks.items()):
+            while time.monotonic() < deadline:
+                shown = self.call("GET", f"stacks/{name}/{stack_id}")
+                if shown.status_code == 404 or shown.json()["stack"]["stack_status"] in (
+                        "DELETE_COMPLETE", "DELETE_FAILED"):
+                    break
+                time.sleep(self.endpoint.poll)
+
     def stack_path(self, name: str | None = None) -> str:
         name = name or self.current
         return f"stacks/{name}/{self.stacks[name]}"
@@ -307,6 +320,10 @@ class Run:
                 payload = response.json()
             except ValueError:
                 payload = response.text
+            if isinstance(payload, dict) and isinstance(payload.get("resources"), list):
+                # Heat lists a stack's resources in no defined order.
+                payload["resources"] = sorted(payload["resources"], key=lambda r: (
+                    _stack_of(r) or "", r.get("resource_name", "")))
             answer["body"] = payload
             for key, dotted in (args.get("save") or {}).items():
                 self.saved[key] = _dig(payload, dotted)
@@ -391,8 +408,9 @@ class Run:
         resources = {}
         if listed.status_code == 200:
             for item in listed.json()["resources"]:
-                key = item["resource_name"] if "stack_name" not in item or item.get("stack_name") == self.current \
-                    else f"{_nested_label(item['stack_name'], self.current)}/{item['resource_name']}"
+                owner = _stack_of(item)
+                key = item["resource_name"] if owner in (None, self.current) \
+                    else f"{_nested_label(owner, self.current)}/{item['resource_name']}"
                 view = _resource_view(item)
                 if key == item["resource_name"]:
                     detail = self.call("GET", f"{self.stack_path()}/resources/{item['resource_name']}")
@@ -409,6 +427,14 @@ class Run:
                     f"{event['resource_status']}: {event.get('resource_status_reason')}")
             observed["events"] = dict(sorted(grouped.items()))
         return observed
+
+
+def _stack_of(item: dict) -> str | None:
+    """The name of the stack a listed resource belongs to, read from its `stack` link."""
+    for link in item.get("links") or []:
+        if link.get("rel") == "stack":
+            return link.get("href", "").rstrip("/").split("/")[-2]
+    return None
 
 
 def _nested_label(stack_name: str, top: str) -> str:
@@ -538,8 +564,7 @@ def run_case(case: Case, endpoint: Endpoint) -> list[dict]:
     try:
         observations = run.run()
     finally:
-        for name, stack_id in list(run.stacks.items()):
-            run.call("DELETE", f"stacks/{name}/{stack_id}")
+        run.clean_up()
         run.http.close()
     normaliser = Normaliser(case)
     return mask([normaliser.tree(o) for o in observations], case.spec.get("mask") or [])

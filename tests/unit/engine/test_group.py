@@ -51,7 +51,7 @@ def test_group_members_are_indexed_and_its_attributes_are_heats(service):
     assert service.show_stack("admin", child_id, resolve_outputs=False)["stack_status"] == "CREATE_COMPLETE"
     ids = members(service, stack_id)
     assert list(ids) == ["0", "1", "2"]
-    assert service.show_resource("admin", child_id, "2")["metadata"] == {"slot": "2"}
+    assert service.resource_metadata("admin", child_id, "2") == {"slot": "2"}
     values = outputs(service, stack_id)
     assert values["refs"] == [ids["0"], ids["1"], ids["2"]]
     assert values["refs_map"] == ids

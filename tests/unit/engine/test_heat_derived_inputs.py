@@ -86,9 +86,11 @@ def test_cfn_temp_url_and_no_signal_deployments_get_heats_inputs_exactly(hearth)
     hearth.create_stack("derived", TEMPLATE)
     stack = hearth.stack("derived")
     machine, entries = machine_deployments(hearth, "derived")
+    # Declared inputs carry Heat's filled-in description and default ("" when not given), as
+    # recorded from Heat 27.0.1 (tests/differential/cases/basics/software-deployment-no-signal).
     common = [
-        {"name": "foo", "description": "a declared input", "type": "String", "value": "bar"},
-        {"name": "port", "type": "Number", "default": 80, "value": 80},
+        {"name": "foo", "description": "a declared input", "type": "String", "default": "", "value": "bar"},
+        {"name": "port", "description": "", "type": "Number", "default": 80, "value": 80},
         {"name": "extra", "type": "String", "value": "x"},
         {"name": "more", "type": "String", "value": [1, 2]},
     ]

@@ -75,4 +75,5 @@ def test_event_links_lead_to_the_event(shared_hearth):
     assert [e["resource_status"] for e in events] == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
     self_link = next(link["href"] for link in events[-1]["links"] if link["rel"] == "self")
     event = hearth.http.get(self_link, timeout=10).json()["event"]
-    assert event == events[-1]
+    # One event's show adds its resource type to what the list gives, as Heat's does.
+    assert event == {**events[-1], "resource_type": "OS::Heat::None"}
