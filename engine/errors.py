@@ -148,3 +148,11 @@ class ResourceActionNotSupported(InvalidRequest):
 
     def __init__(self, action: str):
         super().__init__(f"{action} is not supported for resource.")
+
+
+class HTTPBadRequest(InvalidRequest):
+    """A request Heat's API layer refuses before the engine sees it."""
+
+
+class HTTPNotFound(NotFound):
+    """A thing Heat's API layer looks for itself and does not find (an event)."""

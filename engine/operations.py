@@ -12,10 +12,13 @@ from typing import Any
 from sqlalchemy import select
 
 from engine import views
-from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.errors import (
+    ActionInProgress, Conflict, EntityNotFound, InvalidRequest, NotSupported, ResourceActionNotSupported,
+    ResourceNotFound,
+)
 from engine.guest import GuestAuth
 from engine.stacks import (
-    Definition, begin_rollback, definition_fields, prepare_rows, start_operation,
+    Definition, definition_fields, prepare_rows, start_operation,
 )
 from engine.steps import changed_in_place, property_digests
 from engine.store.models import Deployment, Event, Resource, Stack
@@ -39,6 +42,14 @@ class Operations:
     def update_stack(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> None:
         """Heat's PUT (patch=False) or PATCH (`--existing`) of a stack."""
         stack = self._live_stack(project, stack_id)
+        if stack.action == "SUSPEND":
+            raise NotSupported("Updating a stack when it is suspended")
+        if stack.action == "DELETE":
+            raise NotSupported("Updating a stack when it is deleting")
+        if patch and stack.status == "FAILED" and not (stack.previous or {}).get("template"):
+            # Heat patches a failed stack onto the template before the failed update; a failed
+            # create has none.
+            raise NotSupported("PATCH update to non-COMPLETE stack")
         definition = self._update_definition(stack, body, patch)
         self.validate_resources(definition)
         stored = self._stored_parameters(definition)
@@ -175,36 +186,32 @@ class Operations:
             raise InvalidRequest(f"unknown stack action '{action}' (one of: {', '.join(ACTIONS)})")
         stack = self._live_stack(project, stack_id)
         now = self.runtime.now()
-        previous = None
-        if action == "cancel_update" and stack.previous and "template" in stack.previous:
-            previous = self.scheduler.definitions.parse_previous(self.runtime, stack)
+        cancel = False
         with self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             state = f"{row.action}_{row.status}"
-            if action in ("suspend", "check"):
+            if action in ("suspend", "resume", "check"):
                 self._not_in_progress(row, action)
-                start_operation(session, row, action.upper(), now)
-            elif action == "resume":
-                if row.action not in ("SUSPEND", "RESUME") or row.status == "IN_PROGRESS":
-                    raise Conflict(f"stack '{row.name}' is {state}; only a suspended stack can be resumed")
-                start_operation(session, row, "RESUME", now)
-            elif action == "cancel_update":
-                if (row.action, row.status) != ("UPDATE", "IN_PROGRESS"):
-                    raise Conflict(f"stack '{row.name}' is {state}; only an update in progress can be "
-                                   "cancelled with a rollback")
-                begin_rollback(session, row, previous, now)
+                verb = action.upper()
+                if verb != "CHECK" and (row.action, row.status) == (verb, "COMPLETE"):
+                    # Heat: already suspended (resumed); only the stack's event says so again.
+                    session.add(Event(id=views.new_id(), stack_id=row.id, resource_name=row.name,
+                                      resource_type="OS::Heat::Stack", physical_id=row.id, action=verb,
+                                      status="COMPLETE", reason=row.status_reason, created_at=now))
+                else:
+                    start_operation(session, row, verb, now)
             else:
-                if row.status != "IN_PROGRESS" or row.action not in ("CREATE", "UPDATE", "ROLLBACK"):
-                    raise Conflict(f"stack '{row.name}' is {state}; there is nothing to cancel")
-                reason = f"Stack {row.action} cancelled"
-                row.status, row.status_reason, row.deadline = "FAILED", reason, None
-                row.operation += 1
-                row.updated_at = now
-                session.add(Event(id=views.new_id(), stack_id=row.id, resource_name=row.name,
-                                  resource_type="OS::Heat::Stack", physical_id=row.id,
-                                  action=row.action, status="FAILED", reason=reason, created_at=now))
+                allowed = ("UPDATE",) if action == "cancel_update" else ("UPDATE", "CREATE")
+                if row.status != "IN_PROGRESS" or row.action not in allowed:
+                    raise NotSupported(f"Cancelling update when stack is {state}")
+                # What is under way finishes; then the operation fails, and an update rolls back
+                # when asked to (or when the stack has rollback enabled), as Heat's cancel does.
+                cancel = True
         self.runtime.publish_stack(stack.id)
-        self.scheduler.submit(stack.id)
+        if cancel:
+            self.scheduler.cancel(stack.id, rollback=action == "cancel_update")
+        else:
+            self.scheduler.submit(stack.id)
 
     def abandon_stack(self, project: str, stack_id: str) -> dict:
         """Forget the stack but leave what it made running; answers what adopt needs."""
@@ -217,7 +224,7 @@ class Operations:
                 ids.extend(session.scalars(select(Stack.id).where(Stack.owner_id == stack_id_)))
             for row in session.scalars(select(Stack).where(Stack.id.in_(ids))):
                 if row.status == "IN_PROGRESS" and row.id == stack.id:
-                    raise Conflict(f"stack '{row.name}' is {row.action}_IN_PROGRESS; wait for it first")
+                    raise ActionInProgress(row.name, row.action)
                 row.action, row.status, row.status_reason = "ABANDON", "COMPLETE", "Stack abandoned"
                 row.operation += 1
                 row.deleted_at = row.updated_at = now
@@ -248,12 +255,12 @@ class Operations:
             self._not_in_progress(row, "mark a resource of")
             res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
             if res is None:
-                raise NotFound(f"stack '{stack.name}' has no resource '{resource}'")
-            if mark:
-                res.action, res.status = "CHECK", "FAILED"
-                res.status_reason = reason or "marked unhealthy"
-            elif (res.action, res.status) == ("CHECK", "FAILED"):
-                res.status, res.status_reason = "COMPLETE", reason or "marked healthy"
+                raise ResourceNotFound(resource, stack.name)
+            reason = reason or "state changed by resource_mark_unhealthy api"
+            if mark and res.action != "DELETE":
+                res.action, res.status, res.status_reason = "CHECK", "FAILED", reason
+            elif not mark and (res.action, res.status) == ("CHECK", "FAILED"):
+                res.status, res.status_reason = "COMPLETE", reason
             else:
                 return
             res.updated_at = now
@@ -269,13 +276,12 @@ class Operations:
         with self.runtime.store.session() as session:
             res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
         if res is None:
-            raise NotFound(f"stack '{stack.name}' has no resource '{resource}'")
+            raise ResourceNotFound(resource, stack.name)
         if not (isinstance(body, dict) and "unset_hook" in body) and res.type in SIGNALLED_TYPES:
             self._signal_as_guest(res, body)
             return
         if not isinstance(body, dict) or "unset_hook" not in body:
-            raise InvalidRequest(f"resource '{resource}' ({res.type}) takes no signal through this "
-                                 "API; send {\"unset_hook\": \"pre-create\"} to clear a breakpoint")
+            raise ResourceActionNotSupported("signal")
         hook = body["unset_hook"]
         if hook not in HOOK_NAMES:
             raise InvalidRequest(f"'{hook}' is not a hook (one of: {', '.join(HOOK_NAMES)})")
@@ -303,14 +309,14 @@ class Operations:
     def _live_stack(self, project: str, stack_id: str) -> Stack:
         stack = self.find_stack(project, stack_id, by_id_only=True)
         if stack.deleted_at is not None:
-            raise NotFound(f"stack '{stack.name}' is deleted")
+            raise EntityNotFound("Stack", stack.name)
         return stack
 
     @staticmethod
     def _not_in_progress(row: Stack, what: str) -> None:
+        """Heat holds a stack's lock for the whole of an operation; another one is refused."""
         if row.status == "IN_PROGRESS":
-            raise Conflict(f"cannot {what} stack '{row.name}' while it is {row.action}_IN_PROGRESS; "
-                           "wait for it to finish or cancel it")
+            raise ActionInProgress(row.name, row.action)
 
 
 def parse_tags(value: Any) -> list[str]:

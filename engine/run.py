@@ -85,6 +85,12 @@ class Run:
         self.running: set[str] = running if running is not None else set()
         self.woken: set[str] = set()  # woken while their handler was still running
         self.finished = False
+        # A user's cancel: "rollback" or "stop". Nothing new starts; what runs finishes first.
+        self.cancelled: str | None = None
+        # The stack's failure when no resource's own failure says it (an invalid state).
+        self.failure: str | None = None
+        # A check goes on past failures and reports them all (Heat aggregates them).
+        self.check_failures: list[str] = []
         self.failed = next((s for s in snaps.values()
                             if s.status == "FAILED" and s.engine.get("op") == self.operation), None)
         defined = set(definition.template.resources) if definition is not None else set(snaps)

@@ -16,7 +16,10 @@ from sqlalchemy import func, select
 
 from engine import guest, views
 from engine.children import Children
-from engine.errors import Conflict, HearthError, InvalidRequest, NotFound, TemplateError
+from engine.errors import (
+    EntityNotFound, HearthError, HTTPNotFound, InvalidRequest, NotFound, ResourceNotFound, StackExists,
+    TemplateError,
+)
 from engine.operations import Operations, parse_tags
 from engine.resources import types as resource_types
 from engine.runtime import Runtime
@@ -84,7 +87,7 @@ class Service(Operations, SoftwareApi):
         with self.runtime.store.session() as session:
             if owner is None and session.scalar(select(Stack.id).where(
                     Stack.project == project, Stack.name == name, Stack.deleted_at.is_(None))):
-                raise Conflict(f"a stack named '{name}' already exists")
+                raise StackExists(name)
             session.add(stack)
             session.flush()
             prepare_rows(session, stack.id, definition.template, now)
@@ -273,7 +276,7 @@ class Service(Operations, SoftwareApi):
                 stack = session.scalar(select(Stack).where(Stack.project == project, Stack.name == name_or_id,
                                                            Stack.deleted_at.is_(None)))
         if stack is None or stack.project != project:
-            raise NotFound(f"stack '{name_or_id}' not found")
+            raise EntityNotFound("Stack", name_or_id)
         return stack
 
     def show_stack(self, project: str, stack_id: str, resolve_outputs: bool = True) -> dict:
@@ -343,18 +346,20 @@ class Service(Operations, SoftwareApi):
     def delete_stack(self, project: str, stack_id: str) -> None:
         stack = self.find_stack(project, stack_id, by_id_only=True)
         if stack.deleted_at is not None:
-            raise NotFound(f"stack '{stack.name}' is already deleted")
+            raise EntityNotFound("Stack", stack.name)
         now = self.runtime.now()
         with self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             if row.action == "DELETE" and row.status == "IN_PROGRESS":
                 return
-            row.action, row.status, row.status_reason = "DELETE", "IN_PROGRESS", "Stack DELETE started"
+            # Heat says when its delete started.
+            reason = f"Stack DELETE started at {now.replace(tzinfo=None).isoformat()}"
+            row.action, row.status, row.status_reason = "DELETE", "IN_PROGRESS", reason
             row.operation += 1
             row.deadline = now + dt.timedelta(minutes=row.timeout_mins)
             session.add(Event(id=str(uuid.uuid4()), stack_id=row.id, resource_name=row.name,
                               resource_type="OS::Heat::Stack", physical_id=row.id, action="DELETE",
-                              status="IN_PROGRESS", reason="Stack DELETE started", created_at=now))
+                              status="IN_PROGRESS", reason=reason, created_at=now))
         self.runtime.publish_stack(stack.id)
         self.scheduler.submit(stack.id)
 
@@ -406,7 +411,7 @@ class Service(Operations, SoftwareApi):
                 view["attributes"] = views.masked(self.live_attributes(definition, row))
                 view["description"] = template.resources[name].description if name in template.resources else ""
                 return view
-        raise NotFound(f"stack '{stack.name}' has no resource '{name}'")
+        raise ResourceNotFound(name, stack.name)
 
     def live_attributes(self, definition: Definition, row: Resource) -> dict:
         """A resource's attributes as Heat's resource show answers them: its `show` attribute
@@ -437,7 +442,7 @@ class Service(Operations, SoftwareApi):
             if server is not None and server.stack_id == stack.id and server.deleted_at is None:
                 return masked(dict(server.metadata_doc or {}))
         if row is None:
-            raise NotFound(f"stack '{stack.name}' has no resource '{name}'")
+            raise ResourceNotFound(name, stack.name)
         template = self.scheduler.definitions.get(self.runtime, stack).template
         return template.resources[name].metadata if name in template.resources else {}
 
@@ -447,7 +452,7 @@ class Service(Operations, SoftwareApi):
             event = session.scalar(select(Event).where(Event.id == event_id, Event.stack_id == stack.id,
                                                        Event.resource_name == resource))
         if event is None:
-            raise NotFound(f"event '{event_id}' of resource '{resource}' not found in stack '{stack.name}'")
+            raise HTTPNotFound(f"No event {event_id} found")
         return views.event_view(event, stack, self.runtime.api_url, detail=True)
 
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,

@@ -213,9 +213,12 @@ def begin_rollback(session, stack: Stack, template: Template | None, now: dt.dat
         stack.description = template.description
         prepare_rows(session, stack.id, template, now)
         stack.previous = {"rollback": "update"}
+        start_operation(session, stack, "ROLLBACK", now)
     else:
         stack.previous = {"rollback": "create"}
-    start_operation(session, stack, "ROLLBACK", now)
+        # Heat rolls a create back by deleting, and says when its delete started.
+        start_operation(session, stack, "ROLLBACK", now,
+                        f"Stack ROLLBACK started at {now.replace(tzinfo=None).isoformat()}")
 
 
 # The operations that set a stack's updated_time when they start, as Heat's do (a create, a

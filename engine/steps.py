@@ -59,10 +59,31 @@ class Steps:
                                  action="DELETE")
                 return
             self._begin(run, snap, "delete", "DELETE")
-        else:  # suspend, resume, check
+        elif step == "check":
+            if not supports_check(snap.cls):
+                # Heat: one event, and the resource is CHECK_COMPLETE whatever it was.
+                self._transition(run, snap, "COMPLETE", f"CHECK not supported for {snap.type}",
+                                 action="CHECK")
+            elif not snap.exists:
+                run.check_failures.append(f"Exception: resources.{snap.name}: Resource {snap.name} "
+                                          "not created yet.")
+                self._transition(run, snap, "FAILED", f"Can not check {snap.name}, resource not "
+                                 "created yet.", action="CHECK")
+            else:
+                self._begin(run, snap, "check", "CHECK")
+        else:  # suspend, resume
             if not snap.exists:
                 snap.status = "COMPLETE"
                 run.cleared(snap.name)
+                return
+            invalid = (snap.action == "DELETE" or snap.action != "SUSPEND" and snap.status != "COMPLETE") \
+                if step == "suspend" else (snap.action, snap.status) not in (
+                    ("SUSPEND", "COMPLETE"), ("RESUME", "FAILED"), ("RESUME", "COMPLETE"))
+            if invalid:
+                # Heat refuses the resource without touching it, and the stack fails.
+                if run.failure is None and run.failed is None:
+                    run.failure = (f"Resource {step.upper()} failed: Error: resources.{snap.name}: "
+                                   f"State ('{snap.action}', '{snap.status}') invalid for {step}")
                 return
             self._begin(run, snap, step, step.upper())
 
@@ -86,6 +107,9 @@ class Steps:
             return
         in_place = not unhealthy and changed_in_place(snap.cls, changed)
         snap.engine["changed"] = sorted(k for k in changed if k != "__metadata__")
+        if not in_place and not unhealthy and "__type__" not in changed:
+            # Heat tries the update, learns it needs a replacement, then creates the new one.
+            snap.engine["tried"] = True
         self._begin(run, snap, "update" if in_place else "replace", "UPDATE")
 
     def _begin(self, run: Run, snap: Snap, verb: str, action: str) -> None:
@@ -98,11 +122,23 @@ class Steps:
             self._transition(run, snap, "IN_PROGRESS", f"{action} paused until Hook {hook} is cleared",
                              action=action)
             return
-        self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
         if verb == "replace":
+            if snap.engine.pop("tried", False):
+                self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
+                self._requires_replacement(run, snap)
             snap.engine["phase"] = "replace-delete"
-            verb = "delete"
+            self._dispatch(run, snap, "delete")
+            return
+        self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
         self._dispatch(run, snap, verb)
+
+    def _requires_replacement(self, run: Run, snap: Snap) -> None:
+        """Heat's event when an update turns into a replacement (the old resource then goes
+        without events of its own; the new one is created under the same name)."""
+        snap.status, snap.reason = "COMPLETE", f"The Resource {snap.name} requires replacement."
+        snap.dirty = True
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, "UPDATE", "COMPLETE",
+                           snap.reason)
 
     def _hooked(self, run: Run, name: str, hook: str) -> bool:
         registry = run.definition.environment.resource_registry.get("resources") or {}
@@ -208,6 +244,7 @@ class Steps:
                 snap.dirty = True
             return
         if isinstance(outcome, UpdateReplace) and snap.engine.get("phase") is None:
+            self._requires_replacement(run, snap)
             snap.engine["phase"] = "replace-delete"
             self._dispatch(run, snap, "delete")
             return
@@ -217,6 +254,7 @@ class Steps:
                 snap.waiting, snap.deadline = False, None
                 snap.engine["phase"] = "replace-create"
                 snap.engine.pop("short_id", None)
+                self._transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
                 self._dispatch(run, snap, "create")
                 return
             snap.physical_id = outcome.physical_id or snap.physical_id
@@ -234,6 +272,8 @@ class Steps:
             snap.dirty = True
             if run.finished:
                 self._cancel(run, snap, f"{action} cancelled: the stack operation ended")
+            elif run.cancelled and getattr(snap, "wake_at", None) is None:
+                self._cancel(run, snap, f"{action} cancelled")  # cancelled while it started
         else:
             snap.waiting, snap.deadline = False, None
             snap.engine.pop("phase", None)
@@ -267,6 +307,12 @@ def property_digests(keyring, type_name: str, properties: dict, metadata: dict |
     read back from."""
     values = {**properties, "__metadata__": metadata or {}, "__type__": type_name}
     return {k: keyring.sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
+
+
+def supports_check(cls) -> bool:
+    """Whether the type checks its resource (Heat: it has a handle_check)."""
+    from engine.resources.base import Resource
+    return cls.check is not Resource.check
 
 
 def changed_in_place(cls, changed: set[str]) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, redirect, request
 
 from engine import audit, identity
-from engine.errors import InvalidRequest
+from engine.errors import HTTPBadRequest
 from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
 from metadata_server.requests_ import int_arg, json_body, service
 from metadata_server.v1_request import bool_arg, filter_args, list_arg, object_body, stack_id
@@ -118,9 +118,13 @@ def abandon_stack(project: str, name: str, uuid):
 def stack_action(project: str, name: str, uuid):
     """The body names one action: `{"suspend": null}`, `{"cancel_update": null}`, ..."""
     body = json_body()
-    if not isinstance(body, dict) or len(body) != 1 or next(iter(body)) not in ACTIONS:
-        raise InvalidRequest("the body must be a map with exactly one of the actions: "
+    if not isinstance(body, dict) or not body:
+        raise HTTPBadRequest("the body must be a map with exactly one of the actions: "
                              + ", ".join(ACTIONS) + ' (for example {"suspend": null})')
+    if len(body) != 1:
+        raise HTTPBadRequest("Multiple actions specified")
+    if next(iter(body)) not in ACTIONS:
+        raise HTTPBadRequest(f"Invalid action {next(iter(body))} specified")
     service().stack_action(project, stack_id(project, name, uuid), next(iter(body)))
     return "", 200
 
