@@ -223,7 +223,8 @@ def begin_rollback(session, stack: Stack, template: Template | None, now: dt.dat
 
 # The operations that set a stack's updated_time when they start, as Heat's do (a create, a
 # delete and a rollback leave it as it was).
-UPDATED_BY = ("UPDATE", "CHECK", "SUSPEND", "RESUME")
+# Recorded from Heat: only an update sets updated_time (a check, suspend or resume leaves it).
+UPDATED_BY = ("UPDATE",)
 
 
 def start_operation(session, stack: Stack, action: str, now: dt.datetime, reason: str | None = None) -> None:

@@ -61,9 +61,14 @@ class Steps:
             self._begin(run, snap, "delete", "DELETE")
         elif step == "check":
             if not supports_check(snap.cls):
-                # Heat: one event, and the resource is CHECK_COMPLETE whatever it was.
-                self._transition(run, snap, "COMPLETE", f"CHECK not supported for {snap.type}",
-                                 action="CHECK")
+                # Heat: the resource is CHECK_COMPLETE whatever it was, with an event only when
+                # that is a change (a second check writes none).
+                reason = f"CHECK not supported for {snap.type}"
+                if (snap.action, snap.status) == ("CHECK", "COMPLETE"):
+                    snap.reason, snap.dirty = reason, True
+                    run.cleared(snap.name)
+                else:
+                    self._transition(run, snap, "COMPLETE", reason, action="CHECK")
             elif not snap.exists:
                 run.check_failures.append(f"Exception: resources.{snap.name}: Resource {snap.name} "
                                           "not created yet.")
@@ -318,6 +323,8 @@ def supports_check(cls) -> bool:
 def changed_in_place(cls, changed: set[str]) -> bool:
     """Whether every changed property (metadata always can) may change without a replacement."""
     schema = cls.properties_schema
+    if "__type__" in changed:
+        return False  # another type is another resource: Heat replaces it
     return cls.open_properties or all(k == "__metadata__" or k in schema and schema[k].update_allowed
                                       for k in changed)
 

@@ -5,7 +5,7 @@ import secrets
 import string
 import uuid
 
-from engine.resources.base import Done, Resource
+from engine.resources.base import Done, Resource, UpdateReplace
 from engine.resources.schema import Prop, check_value
 
 
@@ -97,6 +97,11 @@ class RandomString(Resource):
         value = self._generate()
         return Done(physical_id=self.state.physical_name,
                     data={"value": self.runtime.keyring.encrypt(value)})
+
+    def update(self):
+        # Heat's RandomString has no update of its own: a change of salt (the one property
+        # that may change) is tried as an update and turns into a replacement, a new string.
+        raise UpdateReplace()
 
     def _generate(self) -> str:
         props = self.properties
