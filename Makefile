@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast test-peers bench clean heat-reference record-heat differential
+.PHONY: demo test test-fast test-peers bench clean heat-reference record-heat differential test-heat
 
 $(BIN)/.hearth-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ heat-reference: $(BIN)/.hearth-installed
 # Re-record every differential case from real Heat (starts and stops its own reference).
 record-heat: $(BIN)/.hearth-installed
 	$(BIN)/python -m tests.differential.record
+
+# The differential cases live against real Heat: does Heat still answer as recorded?
+test-heat: $(BIN)/.hearth-installed
+	$(BIN)/pytest -q -p no:cacheprovider -m heat
 
 # Compare Hearth with the recordings, case by case, with diffs.
 differential: $(BIN)/.hearth-installed

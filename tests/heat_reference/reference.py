@@ -6,7 +6,10 @@
 Settings (environment):
   HEARTH_HEAT_REF_HOME   where the venv and run directories live (default ~/.cache/hearth/heat-reference)
   HEARTH_HEAT_REF_VENV   an existing venv with exactly HEAT_SPEC installed, to reuse
-  HEARTH_HEAT_REF_DB     a SQLAlchemy URL of an EMPTY database (default: SQLite in the run dir)
+  HEARTH_HEAT_REF_DB     a SQLAlchemy URL of an EMPTY database; default: a database of its own on
+                         the PostgreSQL at HEARTH_HEAT_REF_PG (postgresql://postgres@127.0.0.1:5432),
+                         dropped when the reference stops, else SQLite in the run dir. Heat on
+                         SQLite fails some operations with "database is locked"; PostgreSQL does not.
 
 The reference is stock Heat with noauth (any X-Auth-Token is accepted and maps to project
 `admin` with roles admin, member and reader), an allow-all policy (noauth gives only "admin"
@@ -119,6 +122,26 @@ token_response = {run_dir}/token.json
     return config
 
 
+def _own_postgres_database() -> tuple[str, str] | None:
+    """A fresh database for the reference on the local PostgreSQL: (Heat's URL, its name)."""
+    server = os.environ.get("HEARTH_HEAT_REF_PG", "postgresql://postgres@127.0.0.1:5432")
+    try:
+        import psycopg
+        name = "heat_reference_" + os.urandom(6).hex()
+        with psycopg.connect(server + "/postgres", autocommit=True, connect_timeout=3) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    except Exception:  # noqa: BLE001 - no PostgreSQL here: SQLite it is
+        return None
+    return server.replace("postgresql://", "postgresql+psycopg2://", 1) + "/" + name, name
+
+
+def _drop_postgres_database(name: str) -> None:
+    import psycopg
+    server = os.environ.get("HEARTH_HEAT_REF_PG", "postgresql://postgres@127.0.0.1:5432")
+    with psycopg.connect(server + "/postgres", autocommit=True, connect_timeout=3) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -129,12 +152,19 @@ def start(port: int | None = None, db_url: str | None = None, run_dir: Path | No
     """Start the reference; (process, base URL, run dir). The caller stops it with `stop`."""
     install()
     port = port or _free_port()
+    home().mkdir(parents=True, exist_ok=True)
     run_dir = run_dir or Path(tempfile.mkdtemp(prefix="run-", dir=home()))
-    config = write_config(run_dir, port, db_url or os.environ.get("HEARTH_HEAT_REF_DB"))
-    log = open(run_dir / "stdout.log", "w")
-    process = subprocess.Popen([str(venv() / "bin" / "python"), "-W", "ignore", str(HERE / "heat_server.py"),
-                                str(config), str(port)], stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    db_url = db_url or os.environ.get("HEARTH_HEAT_REF_DB")
+    own = None if db_url else _own_postgres_database()
+    if own is not None:
+        db_url = own[0]
+        (run_dir / "own-database").write_text(own[1])
+    config = write_config(run_dir, port, db_url)
+    with open(run_dir / "stdout.log", "w") as log:
+        process = subprocess.Popen([str(venv() / "bin" / "python"), "-W", "ignore", str(HERE / "heat_server.py"),
+                                    str(config), str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    process.run_dir = run_dir
     base = f"http://127.0.0.1:{port}/v1/admin"
     deadline = time.monotonic() + 120
     while True:
@@ -159,6 +189,9 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    own = Path(process.run_dir) / "own-database"
+    if own.exists():
+        _drop_postgres_database(own.read_text())
 
 
 @contextlib.contextmanager
