@@ -95,7 +95,7 @@ class Operations:
         cleared = body.get("clear_parameters") or []
         if not isinstance(cleared, list):
             raise InvalidRequest("'clear_parameters' must be a list of parameter names")
-        kept = {k: v for k, v in current.parameters.items() if k not in cleared}
+        kept = {k: v for k, v in self.given_parameters(stack, current).items() if k not in cleared}
         merged["parameters"] = {**kept, **(body.get("parameters") or {})}
         environment = {"resource_registry": dict(current.environment.resource_registry),
                        "parameter_defaults": dict(current.environment.parameter_defaults)}

@@ -362,8 +362,10 @@ class Scheduler(Steps):
         if run.action == "DELETE" and status == "COMPLETE":
             stack.deleted_at = now
         if status == "COMPLETE" and run.action in ("UPDATE", "ROLLBACK"):
+            # A rolled back create lists no resources any more, as in Heat.
+            undone = (stack.previous or {}).get("rollback") == "create"
             gone = [n for n, s in run.snaps.items()
-                    if n not in run.definition.template.resources and not s.exists]
+                    if (undone or n not in run.definition.template.resources) and not s.exists]
             self.journal.remove_resources([run.snaps.pop(n).row_id for n in gone])
             stack.previous = None
         log.info("stack %s (%s): %s_%s: %s", stack.name, stack.id, run.action, status, reason)

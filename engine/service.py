@@ -133,6 +133,10 @@ class Service(Operations, SoftwareApi):
         if environment.parameter_defaults:
             stored["parameter_defaults"] = self.runtime.keyring.encrypt(
                 json.dumps(environment.parameter_defaults))
+        if environment.parameters:
+            # The values the user gave (Heat's environment `parameters`, what a PATCH keeps and
+            # clear_parameters drops), apart from the validated values with their defaults.
+            stored["parameters"] = self.runtime.keyring.encrypt(json.dumps(environment.parameters))
         return stored
 
     @staticmethod
@@ -258,11 +262,19 @@ class Service(Operations, SoftwareApi):
         stack = self.find_stack(project, stack_id, by_id_only=True)
         definition = self.scheduler.definitions.get(self.runtime, stack)
         hidden = definition.template.hidden_parameters()
-        return {"parameters": {k: (views.HIDDEN if k in hidden else v) for k, v in definition.parameters.items()},
+        return {"parameters": {k: (views.HIDDEN if k in hidden else v)
+                               for k, v in self.given_parameters(stack, definition).items()},
                 "parameter_defaults": {k: (views.HIDDEN if k in hidden else v)
                                        for k, v in definition.environment.parameter_defaults.items()},
-                "resource_registry": dict(definition.environment.resource_registry),
+                "resource_registry": {"resources": {}, **definition.environment.resource_registry},
                 "encrypted_param_names": sorted(hidden), "event_sinks": []}
+
+    @staticmethod
+    def given_parameters(stack: Stack, definition: Definition) -> dict:
+        """The parameter values the user gave (a stack stored before they were kept apart: all)."""
+        if "parameters" in (stack.environment or {}):
+            return dict(definition.environment.parameters)
+        return dict(definition.parameters)
 
     def show_files(self, project: str, stack_id: str) -> dict:
         stack = self.find_stack(project, stack_id, by_id_only=True)

@@ -159,8 +159,9 @@ def load_definition(runtime: Runtime, stack: Stack) -> Definition:
     template = parse_template(stack.template_source or stack.template,
                               filename=stack.template_name or "template", files=files)
     stored = dict(stack.environment or {})
-    if is_encrypted(stored.get("parameter_defaults")):
-        stored["parameter_defaults"] = json.loads(runtime.keyring.decrypt(stored["parameter_defaults"]))
+    for key in ("parameter_defaults", "parameters"):
+        if is_encrypted(stored.get(key)):
+            stored[key] = json.loads(runtime.keyring.decrypt(stored[key]))
     environment = build_environment(stored, [], files)
     params = {k: (json.loads(runtime.keyring.decrypt(v)) if is_encrypted(v) else v)
               for k, v in (stack.parameters or {}).items()}
