@@ -235,15 +235,22 @@ class Operations:
         definition = self.scheduler.definitions.get(self.runtime, stack)
         with self.runtime.store.session() as session:
             rows = list(session.scalars(select(Resource).where(Resource.stack_id == stack.id)))
+        template = definition.template
         resources = {r.name: {"name": r.name, "type": r.type, "resource_id": r.physical_id,
                               "action": r.action, "status": r.status,
-                              "metadata": {}, "resource_data": dict(r.data or {}),
-                              "attributes": dict(r.attributes or {})} for r in rows}
+                              "metadata": template.resources[r.name].metadata or {}
+                              if r.name in template.resources else {},
+                              "resource_data": dict(r.data or {})} for r in rows}
+        environment = definition.environment
         return {"name": stack.name, "id": stack.id, "action": stack.action, "status": stack.status,
-                "template": definition.template.raw, "files": definition.files,
-                "environment": dict(stack.environment or {}), "project_id": stack.project,
-                "stack_user_project_id": stack.project, "tags": list(stack.tags or []),
-                "resources": resources}
+                "template": template.raw, "files": definition.files,
+                # As Heat's abandon: the user's environment, in clear (it goes back to its user).
+                "environment": {"parameters": self.given_parameters(stack, definition),
+                                "parameter_defaults": dict(environment.parameter_defaults),
+                                "resource_registry": {"resources": {}, **environment.resource_registry},
+                                "event_sinks": []},
+                "project_id": stack.project, "stack_user_project_id": stack.project,
+                "tags": list(stack.tags or []), "resources": resources}
 
     # Resources ----------------------------------------------------------------------------
     def mark_unhealthy(self, project: str, stack_id: str, resource: str, mark: bool, reason: str = "") -> None:

@@ -468,23 +468,34 @@ class Service(Operations, SoftwareApi):
         return views.event_view(event, stack, self.runtime.api_url, detail=True)
 
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
-                    sort_dir: str = "asc", wait: float = 0, resource: str | None = None) -> list[dict]:
+                    sort_dir: str = "asc", wait: float = 0, resource: str | None = None,
+                    filters: dict[str, list[str]] | None = None) -> list[dict]:
+        """The stack's events; `filters` are Heat's resource_status (COMPLETE, ...),
+        resource_action (CREATE, ...), resource_name and resource_type, each one value or more."""
         stack = self.find_stack(project, stack_id, by_id_only=True)
         if sort_dir not in ("asc", "desc"):
             raise InvalidRequest("sort_dir must be 'asc' or 'desc'")
         limit = min(int(limit or MAX_EVENT_PAGE), MAX_EVENT_PAGE)
+        columns = {"resource_status": Event.status, "resource_action": Event.action,
+                   "resource_name": Event.resource_name, "resource_type": Event.resource_type}
         with self.runtime.store.session() as session:
             after = 0
             if marker:
+                # Heat pages from an unknown marker as from none.
                 after = session.scalar(select(Event.seq).where(Event.id == marker, Event.stack_id == stack.id))
-                if after is None:
-                    raise NotFound(f"event '{marker}' not found in stack '{stack.name}'")
+                marker = marker if after is not None else None
+                after = after or 0
+            if resource is not None and not session.scalar(select(Event.id).where(
+                    Event.stack_id == stack.id, Event.resource_name == resource).limit(1)):
+                raise HTTPNotFound(f"No events found for resource {resource}")
 
         def query():
             with self.runtime.store.session() as session:
                 q = select(Event).where(Event.stack_id == stack.id)
                 if resource is not None:
                     q = q.where(Event.resource_name == resource)
+                for key, values in (filters or {}).items():
+                    q = q.where(columns[key].in_(values))
                 if sort_dir == "asc":
                     q = q.where(Event.seq > after).order_by(Event.seq)
                 else:

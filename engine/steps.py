@@ -33,6 +33,15 @@ class Steps:
         snap.engine["op"] = run.operation
         snap.dirty = True
         if step == "create":
+            if snap.exists and snap.status == "COMPLETE" and run.action == "ADOPT":
+                # Heat adopts each resource as an action of its own, with its events.
+                self._transition(run, snap, "IN_PROGRESS", "state changed", action="ADOPT")
+                try:
+                    snap.engine["digests"] = self._digests(self._instance(run, snap, "ADOPT"))
+                except Exception:  # noqa: BLE001 - without digests the next update redoes it
+                    pass
+                self._transition(run, snap, "COMPLETE", "state changed")
+                return
             if snap.exists and snap.status == "COMPLETE":
                 # Adopted (or made by an earlier attempt of this create): record what it was
                 # made from, so that the next update changes only what differs.

@@ -11,6 +11,7 @@ from metadata_server.v1_request import as_bool, bool_arg, filter_args, object_bo
 blueprint = Blueprint("orchestration_resources", __name__, url_prefix="/stacks/<name>/<uuid:uuid>")
 RESOURCE_FILTERS = ("type", "status", "name", "action", "id", "physical_resource_id")
 MARK_KEYS = ("mark_unhealthy", "resource_status_reason")
+EVENT_FILTERS = ("resource_status", "resource_action", "resource_name", "resource_type")
 
 
 @blueprint.get("/resources")
@@ -68,10 +69,13 @@ def resource_metadata(project: str, name: str, uuid, resource: str):
 @blueprint.get("/events")
 @blueprint.get("/resources/<resource>/events")
 def list_events(project: str, name: str, uuid, resource: str | None = None):
+    filters = {key: request.args.getlist(key) for key in EVENT_FILTERS if key in request.args}
+    # Heat: newest first unless a sort is asked for (sort_keys alone sorts oldest first).
+    sort_dir = request.args.get("sort_dir") or ("asc" if request.args.get("sort_keys") else "desc")
     events = service().list_events(project, stack_id(project, name, uuid),
                                    marker=request.args.get("marker"), limit=int_arg("limit", None),
-                                   sort_dir=request.args.get("sort_dir", "asc"),
-                                   wait=int_arg("wait", 0) or 0, resource=resource)
+                                   sort_dir=sort_dir, wait=int_arg("wait", 0) or 0,
+                                   resource=resource, filters=filters)
     return jsonify({"events": events})
 
 
