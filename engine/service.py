@@ -236,7 +236,8 @@ class Service(Operations, SoftwareApi):
             tags = set(stack.tags or [])
             if hidden & tags and not _flag(filters.get("show_hidden")):
                 return False
-            for key, attr in (("name", "name"), ("id", "id"), ("status", "status"), ("action", "action")):
+            for key, attr in (("name", "name"), ("id", "id"), ("status", "status"), ("action", "action"),
+                              ("owner_id", "owner_id")):
                 wanted = filters.get(key)
                 if wanted and getattr(stack, attr) not in ([wanted] if isinstance(wanted, str) else wanted) \
                         and not (key == "status" and f"{stack.action}_{stack.status}" == wanted):
@@ -405,6 +406,7 @@ class Service(Operations, SoftwareApi):
             for row, view in self._resource_views(current):
                 if with_detail:
                     view["attributes"] = views.shown_attributes(row.attributes)
+                    view["description"] = ""
                 if _matches(view, filters or {}):
                     result.append(view)
                 if level < depth and row.physical_id:

@@ -37,7 +37,11 @@ class Steps:
                 # Heat adopts each resource as an action of its own, with its events.
                 self._transition(run, snap, "IN_PROGRESS", "state changed", action="ADOPT")
                 try:
-                    snap.engine["digests"] = self._digests(self._instance(run, snap, "ADOPT"))
+                    instance = self._instance(run, snap, "ADOPT")
+                    snap.engine["digests"] = self._digests(instance)
+                    outcome = instance.adopt()
+                    if isinstance(outcome, Done) and outcome.attributes:
+                        snap.attributes = dict(outcome.attributes)
                 except Exception:  # noqa: BLE001 - without digests the next update redoes it
                     pass
                 self._transition(run, snap, "COMPLETE", "state changed")

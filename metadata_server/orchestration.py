@@ -6,6 +6,8 @@ orchestration_catalog (registered below as nested blueprints under the same pref
 """
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Blueprint, g, jsonify, redirect, request
 
 from engine import audit, identity
@@ -42,7 +44,7 @@ def create_stack(project: str):
 
 @blueprint.post("/stacks/preview")
 def preview_create(project: str):
-    return jsonify(service().preview_create(project, object_body()))
+    return jsonify(service().preview_create(project, object_body(), username=g.principal.user_name))
 
 
 @blueprint.get("/stacks")
@@ -57,7 +59,15 @@ def list_stacks(project: str):
             filters[key] = request.args[key]
     if request.args.get("limit"):
         filters["limit"] = int_arg("limit")
-    return jsonify({"stacks": service().list_stacks(project, filters=filters)})
+    stacks = service().list_stacks(project, filters=filters)
+    answer: dict = {"stacks": stacks}
+    if filters.get("limit") and stacks and len(stacks) == filters["limit"]:
+        # Heat's next page: the same query, with the last stack as the marker.
+        query = [(k, v) for k, v in request.args.items(multi=True) if k != "marker"]
+        query.append(("marker", stacks[-1]["id"]))
+        answer["links"] = [{"href": f"{request.host_url.rstrip('/')}{request.script_root}{request.path}?"
+                                    f"{urlencode(query)}", "rel": "next"}]
+    return jsonify(answer)
 
 
 @blueprint.route("/stacks/<name_or_id>", methods=METHODS)

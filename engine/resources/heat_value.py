@@ -65,6 +65,12 @@ class Value(Resource):
     def update(self) -> Done:
         return Done(physical_id=self.state.physical_id, attributes={"value": self.properties["value"]})
 
+    adopt = update
+
+    @classmethod
+    def preview_attributes(cls, properties):
+        return {"value": properties.get("value")}
+
 
 _CLASSES = {
     "lettersdigits": string.ascii_letters + string.digits,
