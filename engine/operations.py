@@ -119,7 +119,8 @@ class Operations:
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
         changes: dict[str, list] = {k: [] for k in ("added", "deleted", "replaced", "unchanged", "updated")}
-        resolver = self._row_resolver(stack, definition, rows)
+        # As Heat's preview: the new stack is resolved before anything of it exists, so what
+        # reads another resource's attribute shows as updated.
         planned = self.resolver_for(stack, definition, previews.nothing_exists)
         required_by = previews.required_by(definition)
         template = definition.template
@@ -127,8 +128,13 @@ class Operations:
             row = rows.get(name)
             kind = "added"
             if row is not None and row.action != "INIT" and not (row.action == "DELETE" and row.status == "COMPLETE"):
-                kind = self._change_kind(definition, name, row, resolver)
-            changes[kind].append(self._planned_entry(stack, definition, planned, name, required_by[name]))
+                kind = self._change_kind(definition, name, row, planned)
+            old = self.scheduler.definitions.get(self.runtime, stack).template
+            if kind == "updated":  # Heat shows what it would update as it is now
+                metadata = old.resources[name].metadata if name in old.resources else {}
+                changes[kind].append(previews.existing(stack, row, metadata, required_by[name]))
+            else:
+                changes[kind].append(self._planned_entry(stack, definition, planned, name, required_by[name]))
         old = self.scheduler.definitions.get(self.runtime, stack).template
         for name, row in rows.items():
             if name not in template.resources and row.action != "INIT":

@@ -35,14 +35,14 @@ def unmade(stack: Stack, name: str, type_name: str, cls, properties: dict, metad
     return entry
 
 
-def existing(stack: Stack, row: ResourceRow, metadata: Any) -> dict:
-    """A resource the update would delete, as it is now."""
+def existing(stack: Stack, row: ResourceRow, metadata: Any, required_by: list[str] | None = None) -> dict:
+    """A resource the update would delete or update in place, as it is now."""
     return {"resource_name": row.name, "resource_type": row.type, "resource_action": row.action,
             "resource_status": row.status, "resource_status_reason": row.status_reason or "",
             "physical_resource_id": row.physical_id or "",
             "attributes": views.shown_attributes(row.attributes), "creation_time": views.iso(row.created_at),
             "updated_time": views.iso(row.updated_at or row.created_at), "description": "", "links": [],
-            "metadata": metadata or {}, "required_by": [],
+            "metadata": metadata or {}, "required_by": sorted(required_by or []),
             "resource_identity": identity(stack.name, stack.id, stack.project, f"/resources/{row.name}"),
             "stack_identity": identity(stack.name, stack.id, stack.project), "stack_name": stack.name}
 

@@ -297,7 +297,8 @@ class Run:
         answer = self._answer(response)
         if response.status_code == 200:
             changes = response.json().get("resource_changes", {})
-            answer["body"] = {kind: sorted((_change_view(r) for r in items), key=json.dumps)
+            answer["body"] = {kind: sorted((_change_view(r) for r in items),
+                                           key=lambda r: json.dumps(r, sort_keys=True))
                               for kind, items in sorted(changes.items())}
         return {"answer": answer}
 
