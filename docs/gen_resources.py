@@ -132,9 +132,10 @@ def section(name: str, cls) -> list[str]:
     else:
         lines.append("None declared.")
     lines += ["", "### Attributes", ""]
-    if cls.attributes_schema:
+    attributes = {**cls.attributes_schema, **cls.attribute_patterns}
+    if attributes:
         lines += ["| Attribute | Description |", "|---|---|"]
-        lines += [f"| `{a}` | {cell(d)} |" for a, d in cls.attributes_schema.items()]
+        lines += [f"| `{a}` | {cell(d)} |" for a, d in attributes.items()]
     else:
         lines.append("None declared.")
     lines.append("")

@@ -87,13 +87,15 @@ def _type(types: Mapping[str, type[Resource]], type_name: str) -> type[Resource]
 def property_schema(prop: Prop) -> dict[str, Any]:
     """One property as Heat shows it: type, description, default, schema, required,
     constraints, update_allowed, immutable."""
-    shown: dict[str, Any] = {"type": prop.type, "description": prop.description}
+    shown: dict[str, Any] = {"type": prop.type}
+    if prop.description:  # Heat leaves the key out when a property has none
+        shown["description"] = prop.description
     if prop.default is not None:
         shown["default"] = prop.default
     if prop.item is not None:
         shown["schema"] = {"*": property_schema(prop.item)}
     elif prop.fields:
-        shown["schema"] = {key: property_schema(field) for key, field in prop.fields.items()}
+        shown["schema"] = {key: property_schema(field) for key, field in prop.fields.items() if not field.hidden}
     shown["required"] = prop.required
     if constraints := _constraints(prop):
         shown["constraints"] = constraints
@@ -112,14 +114,30 @@ def _constraints(prop: Prop) -> list[dict[str, Any]]:
     return out
 
 
+# Every type has Heat's base attribute `show`: the resource as its own API would show it.
+SHOW = ("show", "Detailed information about the resource, as its own API shows it.", "map")
+
+
+def attribute_schemas(cls: type[Resource]) -> dict[str, dict[str, str]]:
+    """Each attribute with its description and, where the type declares one, its type."""
+    types = getattr(cls, "attribute_types", {})
+    shown = {}
+    for name, text in [*cls.attributes_schema.items(), SHOW[:2]]:
+        shown[name] = {"description": text}
+        kind = SHOW[2] if name == SHOW[0] else types.get(name)
+        if kind:
+            shown[name]["type"] = kind
+    return shown
+
+
 def resource_schema(types: Mapping[str, type[Resource]], type_name: str, *,
                     with_description: bool = False) -> dict[str, Any]:
     cls = _type(types, type_name)
     shown = {
         "resource_type": type_name,
         "properties": {} if cls.open_properties else {
-            name: property_schema(prop) for name, prop in cls.properties_schema.items()},
-        "attributes": {name: {"description": text} for name, text in cls.attributes_schema.items()},
+            name: property_schema(prop) for name, prop in cls.properties_schema.items() if not prop.hidden},
+        "attributes": attribute_schemas(cls),
         "support_status": support_status(cls),
     }
     if with_description:
@@ -134,15 +152,17 @@ def provider_template(types: Mapping[str, type[Resource]], type_name: str,
         raise InvalidRequest(f"template_type must be one of: {', '.join(TEMPLATE_TYPES)}")
     cls = _type(types, type_name)
     hot = template_type == "hot"
-    props = {} if cls.open_properties else cls.properties_schema
-    name = cls.__name__
+    props = {} if cls.open_properties else {k: p for k, p in cls.properties_schema.items() if not p.hidden}
+    name = cls.generated_name or cls.__name__
     parameters = {key: (_hot_parameter if hot else _cfn_parameter)(prop) for key, prop in props.items()}
     properties = {key: ({"get_param": key} if hot else
                         {"Fn::Split": [",", {"Ref": key}]} if prop.type == "list" else {"Ref": key})
                   for key, prop in props.items()}
     outputs = {key: ({"description": text, "value": {"get_attr": [name, key]}} if hot else
                      {"Description": text, "Value": {"Fn::GetAtt": [name, key]}})
-               for key, text in cls.attributes_schema.items()}
+               for key, text in [*cls.attributes_schema.items(), SHOW[:2]]}
+    # Heat's generated templates also answer the resource's id, under the stack id's name.
+    outputs["OS::stack_id"] = {"value": {"get_resource": name}} if hot else {"Value": {"Ref": name}}
     if hot:
         return {"heat_template_version": "2016-10-14", "description": f"Initial template of {name}",
                 "parameters": parameters, "resources": {name: {"type": type_name, "properties": properties}},

@@ -67,7 +67,8 @@ class GuestService:
                 raise NotFound(f"server '{server_id}' not found")
             if server.first_contact_at is None:
                 server.first_contact_at = now
-                first_contact = (server.stack_id, server.resource_name)
+                # A machine enrolled under an id alone has no stack to wake.
+                first_contact = (server.stack_id, server.resource_name) if server.stack_id else None
             # Stored sealed (secret inputs encrypted); the agent receives them opened.
             version, doc = server.metadata_version, software.open_document(runtime.keyring,
                                                                             server.metadata_doc)
@@ -158,6 +159,9 @@ class GuestService:
         # A server's credential reaches its deployments; a deployment's own (HEAT_SIGNAL's
         # password) reaches that deployment only.
         owner = {"server": deployment.server_id, "deployment": deployment.id} if deployment else {}
+        if credential is not None and credential.kind == "server" and deployment is not None \
+                and software.target_server(session, credential.subject_id, deployment.project) is None:
+            owner = {}  # a deployment of another project that names this server's id: not its own
         if credential is not None and (credential.kind not in owner
                                        or credential.subject_id != owner[credential.kind]):
             # The same answer whether the run is unknown or someone else's: no probing.

@@ -5,6 +5,7 @@ os-collect-config read Hearth's metadata unchanged.
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import re
@@ -20,13 +21,15 @@ from engine.store.crypto import Keyring, is_encrypted
 from engine.store.models import Deployment, Server, SoftwareConfig
 
 INPUT_TYPES = ("String", "Number", "CommaDelimitedList", "Json", "Boolean")
-SIGNAL_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "ZAQAR_SIGNAL", "NO_SIGNAL")
+SIGNAL_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL")
 # The verb heat-config-notify uses on deploy_signal_id: Heat's POST for CFN, PUT for a Swift
 # temp URL; Hearth's route takes either, so HEAT/ZAQAR (which Heat gives no URL) use POST.
 SIGNAL_VERBS = {"CFN_SIGNAL": "POST", "TEMP_URL_SIGNAL": "PUT", "HEAT_SIGNAL": "POST", "ZAQAR_SIGNAL": "POST"}
 CREDENTIAL_TRANSPORTS = ("HEAT_SIGNAL", "ZAQAR_SIGNAL")
 ACTIONS = ("CREATE", "UPDATE", "DELETE", "SUSPEND", "RESUME")
 OUTPUT_KEYS = ("deploy_stdout", "deploy_stderr", "deploy_status_code")
+# The longest server id a deployment may name: Heat's store column (String(36)) and Hearth's.
+SERVER_ID_MAX = 36
 # Inputs always stored encrypted: the deployment's guest password and its signal URL.
 SECRET_INPUTS = ("deploy_password", "deploy_signal_id")
 # Text that carries a live credential: a pre-signed URL's signature, or a guest credential
@@ -39,25 +42,48 @@ def iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def clean_io(items: list[dict] | None) -> list[dict]:
-    """Drop null keys and a false replace_on_change, as Heat does when it stores inputs/outputs."""
+def clean_io(items: list[dict] | None, defaults: dict | None = None) -> list[dict]:
+    """Inputs or outputs as Heat stores them (swc_io's as_dict): null keys dropped, a false
+    replace_on_change dropped, and `defaults` (each key's default) filled in."""
     cleaned = []
     for item in items or []:
-        entry = {k: v for k, v in item.items() if v is not None}
+        entry = {**(defaults or {}), **{k: v for k, v in item.items() if v is not None}}
         if entry.get("replace_on_change") is False:
             entry.pop("replace_on_change")
         cleaned.append(entry)
     return cleaned
 
 
+# What Heat fills into a config's inputs and outputs (software_config_io's schemas), and what
+# a template's OS::Heat::SoftwareConfig adds: its nested properties resolve an unset
+# description to "" and an unset default to the empty value of the input's type (recorded
+# from Heat 27.0.1: String "", Number 0, Json {}, CommaDelimitedList [], Boolean false).
+INPUT_DEFAULTS = {"type": "String"}
+OUTPUT_DEFAULTS = {"type": "String", "error_output": False}
+TEMPLATE_OUTPUT_DEFAULTS = {**OUTPUT_DEFAULTS, "description": ""}
+EMPTY_DEFAULTS = {"String": "", "Number": 0, "Json": {}, "CommaDelimitedList": [], "Boolean": False}
+
+
+def template_inputs(items: list[dict] | None) -> list[dict]:
+    """A template config's inputs as Heat stores them (see EMPTY_DEFAULTS)."""
+    completed = []
+    for item in clean_io(items, {**INPUT_DEFAULTS, "description": ""}):
+        if "default" not in item:
+            item["default"] = copy.deepcopy(EMPTY_DEFAULTS.get(item["type"], ""))
+        completed.append(item)
+    return completed
+
+
 def create_config(session: Session, *, name: str, group: str, config: Any, inputs, outputs,
                   options, project: str, now: dt.datetime, deployment_id: str | None = None,
                   config_id: str | None = None, keyring: Keyring | None = None,
-                  secret: frozenset[str] | set[str] = frozenset()) -> SoftwareConfig:
-    """Store a config. With a keyring, the values of the `secret` inputs and of inputs declared
-    `hidden: true` (value and default) are stored encrypted, and so is the config itself when
-    a secret value appears in it (a structured config that substituted one)."""
-    inputs = clean_io(inputs)
+                  secret: frozenset[str] | set[str] = frozenset(), template: bool = False) -> SoftwareConfig:
+    """Store a config, its inputs and outputs completed as Heat completes them (`template`: as
+    a template's config resource does). With a keyring, the values of the `secret` inputs and of
+    inputs declared `hidden: true` (value and default) are stored encrypted, and so is the config
+    itself when a secret value appears in it (a structured config that substituted one)."""
+    inputs = template_inputs(inputs) if template else clean_io(inputs, INPUT_DEFAULTS)
+    outputs = clean_io(outputs, TEMPLATE_OUTPUT_DEFAULTS if template else OUTPUT_DEFAULTS)
     if keyring is not None:
         secret = set(secret) | {i.get("name") for i in inputs if i.get("hidden") is True}
         texts = secret_texts(i.get("value") for i in inputs if i.get("name") in secret)
@@ -66,7 +92,7 @@ def create_config(session: Session, *, name: str, group: str, config: Any, input
             config = keyring.seal_json(config)
     row = SoftwareConfig(id=config_id or str(uuid.uuid4()), name=name, group=group or "Heat::Ungrouped",
                          body={"config": config, "inputs": inputs,
-                               "outputs": clean_io(outputs), "options": options},
+                               "outputs": outputs, "options": options},
                          project=project, deployment_id=deployment_id, created_at=now)
     session.add(row)
     return row
@@ -78,7 +104,8 @@ def format_config(row: SoftwareConfig, keyring: Keyring | None = None) -> dict:
     entry = {"id": row.id, "name": row.name, "group": row.group,
              "creation_time": iso(row.created_at), "config": row.body.get("config"),
              "inputs": row.body.get("inputs") or [], "outputs": row.body.get("outputs") or [],
-             "options": row.body.get("options")}
+             # Never null: heat-agents' hooks call options.get() (Heat answers {} too).
+             "options": row.body.get("options") or {}}
     return open_entry(keyring, entry) if keyring is not None else entry
 
 
@@ -312,36 +339,55 @@ def substitute_inputs(snippet: Any, values: dict[str, Any], input_key: str = "ge
     return snippet
 
 
-def push_metadata(session: Session, server_id: str, keyring: Keyring | None = None) -> tuple[int, dict] | None:
+def target_server(session: Session, server_id: str, project: str) -> Server | None:
+    """The live server a deployment of `project` to `server_id` reaches; None when there is none
+    yet (an id Hearth does not know, or a server deleted), or it belongs to another project.
+
+    As in Heat, a deployment may name any server id: its entry is kept under that id, in its
+    project, until a server of that project has the id (OS::Nova::Server, DeployedServer, or a
+    machine enrolled under the id) and receives it. A server never receives another project's
+    deployments, so naming someone else's server id reaches nothing."""
+    server = session.get(Server, server_id)
+    if server is None or server.deleted_at is not None or server.project != project:
+        return None
+    return server
+
+
+def push_metadata(session: Session, server_id: str, keyring: Keyring | None = None,
+                  project: str | None = None) -> tuple[int, dict] | None:
     """Rebuild the server's `deployments` list from its deployments and bump its version.
 
     Returns the new (version, document), to publish once committed, with its secrets opened
     by `keyring` (the agent needs them); the stored document keeps them sealed, and the guest
-    API opens what it reads from the store (open_document). None when the server is unknown or
-    deleted.
+    API opens what it reads from the store (open_document). None when the server is unknown,
+    deleted, or (with `project`, the pushing deployment's) in another project: nothing to push.
     """
     # Bump first, in the database: the UPDATE takes the row's write lock (the whole file's on
     # SQLite), so concurrent pushes for one server are serialised and each reads the others'
     # work. A Server object loaded earlier in this session may be stale: reload it after.
-    bumped = session.execute(update(Server).where(Server.id == server_id, Server.deleted_at.is_(None))
+    live = [Server.id == server_id, Server.deleted_at.is_(None)]
+    if project is not None:
+        live.append(Server.project == project)
+    bumped = session.execute(update(Server).where(*live)
                              .values(metadata_version=Server.metadata_version + 1))
     if bumped.rowcount == 0:
         return None
     server = session.get(Server, server_id, populate_existing=True)
     doc = dict(server.metadata_doc or {})
-    doc["deployments"] = deployment_entries(session, server_id)
+    doc["deployments"] = deployment_entries(session, server_id, server.project)
     published = open_document(keyring, doc) if keyring is not None else doc
     server.metadata_doc = doc
     return server.metadata_version, published
 
 
-def deployment_entries(session: Session, server_id: str) -> list[dict]:
-    """The server's `deployments` list, sealed values still sealed: each deployment's current
-    derived config, by name (equal names keep creation order), as Heat orders them."""
+def deployment_entries(session: Session, server_id: str, project: str) -> list[dict]:
+    """The `deployments` list for `server_id` in `project`, sealed values still sealed: each
+    deployment's current derived config, by name (equal names keep creation order), as Heat's
+    metadata_software_deployments orders them. Whether a server has the id does not matter."""
     rows = session.scalars(
         select(SoftwareConfig)
         .join(Deployment, SoftwareConfig.id == Deployment.config_id)
-        .where(Deployment.server_id == server_id)
+        .where(Deployment.server_id == server_id, Deployment.project == project)
         .order_by(Deployment.created_at, Deployment.id)).all()
     entries = [format_config(config) for config in rows]
     entries.sort(key=lambda e: e["name"] or "")

@@ -16,28 +16,28 @@ from sqlalchemy import select
 
 from engine import software
 from engine.errors import Conflict, InvalidRequest, NotFound
-from engine.store.models import Deployment, Server, SoftwareConfig
+from engine.store.models import Deployment, SoftwareConfig
 from engine.views import masked
 
 CONFIG_KEYS = ("name", "group", "config", "inputs", "outputs", "options")
-# tenant_id and stack_user_project_id are what heatclient sends for Heat's own bookkeeping;
-# Hearth scopes a deployment by the project in the URL and ignores them.
-DEPLOYMENT_KEYS = ("config_id", "server_id", "input_values", "action", "status", "status_reason",
-                   "tenant_id", "stack_user_project_id")
-UPDATE_KEYS = ("config_id", "input_values", "output_values", "action", "status", "status_reason",
-               "updated_time")
+# What a deployment update may change (Heat's API reads these keys and ignores any other).
+UPDATE_KEYS = ("config_id", "input_values", "output_values", "action", "status", "status_reason")
 STATUSES = ("IN_PROGRESS", "COMPLETE", "FAILED")
 
 
 def config_view(row: SoftwareConfig) -> dict:
-    return {**masked(software.format_config(row)), "project": row.project}
+    """Heat's format_software_config (without `project`, which Heat shows in lists only)."""
+    return masked(software.format_config(row))
 
 
 def deployment_view(row: Deployment) -> dict:
+    """Heat's format_software_deployment. An action or status never set is stored as "" and
+    shown null, as Heat shows it; so are output values before any arrived."""
     view = {"id": row.id, "server_id": row.server_id, "config_id": row.config_id,
             "input_values": masked(dict(row.input_values or {})),
-            "output_values": dict(row.output_values or {}), "action": row.action,
-            "status": row.status, "status_reason": row.status_reason,
+            "output_values": dict(row.output_values) if row.output_values else None,
+            "action": row.action or None, "status": row.status or None,
+            "status_reason": row.status_reason,
             "creation_time": software.iso(row.created_at)}
     if row.updated_at:
         view["updated_time"] = software.iso(row.updated_at)
@@ -89,9 +89,11 @@ class SoftwareApi:
 
     def list_software_configs(self, project: str, limit: int | None = None,
                               marker: str | None = None) -> list[dict]:
+        """Newest first, as Heat pages them (created_at then id, descending); `marker` is the
+        last config of the previous page."""
         with self.runtime.store.session() as session:
             rows = list(session.scalars(select(SoftwareConfig).where(SoftwareConfig.project == project)
-                                        .order_by(SoftwareConfig.created_at, SoftwareConfig.id)))
+                                        .order_by(SoftwareConfig.created_at.desc(), SoftwareConfig.id.desc())))
         if marker:
             ids = [r.id for r in rows]
             if marker not in ids:
@@ -124,43 +126,46 @@ class SoftwareApi:
 
     # Deployments --------------------------------------------------------------------------
     def create_software_deployment(self, project: str, body: dict) -> dict:
-        """Record the deployment and push it into its server's metadata (as Heat does)."""
-        _unknown(body, DEPLOYMENT_KEYS, "software deployment")
+        """Record the deployment and push it into its server's metadata (as Heat does).
+
+        `server_id` is any id: a server of any stack of the project, a machine enrolled under
+        the id, or one no server has yet (its entries wait under the id). Keys other than
+        Heat's are ignored, as Heat's API does (heatclient sends `tenant_id`)."""
         server_id, config_id = body.get("server_id"), body.get("config_id")
-        if not isinstance(server_id, str) or not server_id:
-            raise InvalidRequest("'server_id' is required: the id of a server made by Hearth")
-        action, status = self._action_status(body, "INIT", "COMPLETE")
+        if not isinstance(server_id, str) or not 0 < len(server_id) <= software.SERVER_ID_MAX:
+            raise InvalidRequest(f"'server_id' is required: the id of the server to deploy to, "
+                                 f"of 1 to {software.SERVER_ID_MAX} characters")
+        action, status = self._action_status(body, None, None)
         values = body.get("input_values") or {}
         if not isinstance(values, dict):
             raise InvalidRequest("'input_values' must be a map")
         now = self.runtime.now()
         with self.runtime.store.session() as session:
-            server = session.get(Server, server_id)
-            if server is None or server.deleted_at is not None or server.project != project:
-                raise NotFound(f"server '{server_id}' not found: a deployment needs a server made by "
-                               "Hearth (its id is the physical_resource_id of an OS::Nova::Server)")
             deployment_id = str(uuid.uuid4())
-            if config_id is not None:
-                config = self._config(session, project, config_id)
-                if config.deployment_id:
-                    raise Conflict(f"software config '{config_id}' already belongs to deployment "
-                                   f"'{config.deployment_id}': each deployment needs a config of its own "
-                                   "(heat deployment-create and openstack software deployment create "
-                                   "derive one)")
-                # The agent signals a run by its config id; this ties the run to the deployment.
-                config.deployment_id = deployment_id
+            # Heat answers 404 for a missing config_id as for an unknown one.
+            config = self._config(session, project, config_id if isinstance(config_id, str) else "")
+            if config.deployment_id:
+                raise Conflict(f"software config '{config_id}' already belongs to deployment "
+                               f"'{config.deployment_id}': each deployment needs a config of its own "
+                               "(heat deployment-create and openstack software deployment create "
+                               "derive one)")
+            # The agent signals a run by its config id; this ties the run to the deployment.
+            config.deployment_id = deployment_id
             row = Deployment(id=deployment_id, config_id=config_id, server_id=server_id, project=project,
-                             action=action, status=status, status_reason=str(body.get("status_reason") or ""),
+                             action=action or "", status=status or "",
+                             # Heat stores str() of what it was given: "None" when absent.
+                             status_reason=str(body.get("status_reason")),
                              input_values=values, output_values={}, created_at=now)
             session.add(row)
             session.flush()
             view = deployment_view(row)
-            metadata = software.push_metadata(session, server_id, self.runtime.keyring)
-        self.runtime.publish_server(server_id, metadata)
+            metadata = software.push_metadata(session, server_id, self.runtime.keyring, project)
+        if metadata:
+            self.runtime.publish_server(server_id, metadata)
         return view
 
     def list_software_deployments(self, project: str, server_id: str | None = None) -> list[dict]:
-        q = select(Deployment).where(Deployment.project == project)
+        q = select(Deployment).where(Deployment.project == project, Deployment.config_id.is_not(None))
         if server_id:
             q = q.where(Deployment.server_id == server_id)
         with self.runtime.store.session() as session:
@@ -172,14 +177,16 @@ class SoftwareApi:
 
     def update_software_deployment(self, project: str, deployment_id: str, body: dict) -> dict:
         """Heat's PUT: any of config_id, input_values, output_values, action, status,
-        status_reason. A new config is pushed to the server; a finished status wakes the stack."""
-        _unknown(body, UPDATE_KEYS, "software deployment update")
+        status_reason; as in Heat, a key that is absent, null or empty changes nothing, and
+        others are ignored. A new config is pushed to the server; a finished status wakes
+        the stack."""
+        body = {k: body[k] for k in UPDATE_KEYS if body.get(k)}
         now = self.runtime.now()
         with self.runtime.store.session() as session:
             row = self._deployment(session, project, deployment_id)
             action, status = self._action_status(body, row.action, row.status)
             for key in ("input_values", "output_values"):
-                if key in body and not isinstance(body[key] or {}, dict):
+                if key in body and not isinstance(body[key], dict):
                     raise InvalidRequest(f"'{key}' must be a map")
             moved = "config_id" in body and body["config_id"] != row.config_id
             if moved:
@@ -188,19 +195,19 @@ class SoftwareApi:
                     raise Conflict(f"software config '{config.id}' already belongs to deployment "
                                    f"'{config.deployment_id}'")
                 config.deployment_id, row.config_id = row.id, config.id
-            row.action, row.status = action, status
+            row.action, row.status = action or "", status or ""
             if "status_reason" in body:
-                row.status_reason = str(body["status_reason"] or "")
+                row.status_reason = str(body["status_reason"])
             if "input_values" in body:
-                row.input_values = body["input_values"] or {}
+                row.input_values = body["input_values"]
             if "output_values" in body:
-                row.output_values = body["output_values"] or {}
+                row.output_values = body["output_values"]
             row.updated_at = now
             session.flush()
             view = deployment_view(row)
             server_id, stack_id, resource = row.server_id, row.stack_id, row.resource_name
-            metadata = software.push_metadata(session, server_id, self.runtime.keyring) if moved else None
-        if moved:
+            metadata = software.push_metadata(session, server_id, self.runtime.keyring, project) if moved else None
+        if metadata:
             self.runtime.publish_server(server_id, metadata)
         if stack_id and status != "IN_PROGRESS":
             self.scheduler.wake(stack_id, resource)
@@ -218,18 +225,16 @@ class SoftwareApi:
             server_id = row.server_id
             session.delete(row)
             session.flush()
-            metadata = software.push_metadata(session, server_id, self.runtime.keyring)
+            metadata = software.push_metadata(session, server_id, self.runtime.keyring, project)
         if metadata:
             self.runtime.publish_server(server_id, metadata)
 
     def deployment_metadata(self, project: str, server_id: str) -> list[dict]:
-        """The `deployments` list the server receives (Heat's metadata_software_deployments),
-        sealed values shown as ******."""
+        """The `deployments` list of `server_id` in this project (Heat's
+        metadata_software_deployments), sealed values shown as ******. Whether a server has the
+        id does not matter: an id with no deployment answers an empty list, as in Heat."""
         with self.runtime.store.session() as session:
-            server = session.get(Server, server_id)
-            if server is None or server.project != project:
-                raise NotFound(f"server '{server_id}' not found")
-            return masked(software.deployment_entries(session, server_id))
+            return masked(software.deployment_entries(session, server_id, project))
 
     @staticmethod
     def _deployment(session, project: str, deployment_id: str) -> Deployment:
@@ -239,10 +244,12 @@ class SoftwareApi:
         return row
 
     @staticmethod
-    def _action_status(body: dict, action: str, status: str) -> tuple[str, str]:
-        action, status = body.get("action") or action, body.get("status") or status
-        if not isinstance(action, str) or len(action) > 16:
+    def _action_status(body: dict, action: str | None, status: str | None) -> tuple[str | None, str | None]:
+        """The action and status a body sets (or the current ones). Heat stores any string (and
+        null when absent); Hearth keeps null but refuses a status it could not act on."""
+        action, status = body.get("action") or action or None, body.get("status") or status or None
+        if action is not None and (not isinstance(action, str) or len(action) > 16):
             raise InvalidRequest("'action' must be a name of at most 16 characters (CREATE, UPDATE, ...)")
-        if status not in STATUSES:
+        if status is not None and status not in STATUSES:
             raise InvalidRequest(f"'status' must be one of {', '.join(STATUSES)}")
         return action, status

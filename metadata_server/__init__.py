@@ -21,7 +21,7 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
     `admin_token` (default: $HEARTH_ADMIN_TOKEN) is registered as the cloud admin's token;
     without one, the first start writes a random one to `<data_dir>/admin-token`."""
     from metadata_server import (admin_api, errors, guest as guest_bp, orchestration as orchestration_bp,
-                                 orchestration_auth, servers_api)
+                                 orchestration_auth, servers_api, swift_api)
 
     config = config or (service.runtime.config if service else Config.from_env())
     if service is None:
@@ -41,7 +41,10 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
         app.register_blueprint(orchestration_bp.blueprint)
         app.register_blueprint(servers_api.blueprint)
         app.register_blueprint(admin_api.blueprint)
+        app.register_blueprint(swift_api.account_blueprint)  # heatclient's TEMP_URL_SIGNAL
         app.register_blueprint(openapi_api.orchestration_blueprint)
+        from metadata_server import orchestration_catalog
+        app.register_blueprint(orchestration_catalog.versions_blueprint)
     if guest:
         from metadata_server import collect_api
         app.register_blueprint(guest_bp.blueprint)
@@ -54,6 +57,8 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
         from metadata_server import cfn_api  # POLL_SERVER_CFN: Heat's CFN API at /v1/
         app.register_blueprint(cfn_api.blueprint)
         app.register_blueprint(openapi_api.guest_blueprint)
+    if guest or orchestration:
+        app.register_blueprint(swift_api.object_blueprint)  # a temp URL PUT is a guest's signal
     return app
 
 

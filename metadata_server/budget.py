@@ -30,6 +30,7 @@ SIGNAL_ENDPOINTS = frozenset({
     "guest.deployment_signal", "guest.handle_signal", "guest.presigned_handle_signal",
     "orchestration.orchestration_resources.signal_resource",
     "guest_heat.resource_signal",  # HEAT_SIGNAL with a guest Keystone token (keystone_api)
+    "swift_object.put_object",  # heatclient's TEMP_URL_SIGNAL: the object is the signal (swift_api)
 })
 TEMPLATE_ENDPOINTS = frozenset({
     "orchestration.create_stack", "orchestration.preview_create", "orchestration.update_stack",

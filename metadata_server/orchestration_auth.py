@@ -13,11 +13,13 @@ from flask import Flask, g, request
 
 from engine import audit, identity, keystone
 from engine.errors import Forbidden, Unauthorized
-from metadata_server import keystone_api
+from metadata_server import keystone_api, swift_api
 from metadata_server.requests_ import service
 
 # Blueprints whose routes need a token, and the project-scoped ones among them.
-PROJECT_BLUEPRINTS = ("orchestration", "servers")
+PROJECT_BLUEPRINTS = ("orchestration", "servers", "swift_account", "swift_object")
+# Endpoints that a Swift temp URL authorises instead of a token (engine/swift.py).
+TEMP_URL_ENDPOINTS = {"swift_object.put_object"}
 ADMIN_BLUEPRINT = "admin_api"
 # Endpoints that only read although they are POST/PUT (validation and previews).
 READ_ONLY_ENDPOINTS = {
@@ -53,6 +55,9 @@ def check_request() -> None:
     project_scoped = bool(blueprints & set(PROJECT_BLUEPRINTS))
     if not project_scoped and ADMIN_BLUEPRINT not in blueprints:
         return
+    if request.endpoint in TEMP_URL_ENDPOINTS and swift_api.presents_temp_url():
+        return  # the view checks the temp URL's signature
+
     runtime = service().runtime
     presented = presented_token()
     if presented and presented.startswith(keystone.TOKEN_PREFIX):

@@ -2,6 +2,8 @@
 generated templates, template versions with their functions, and template validation."""
 from __future__ import annotations
 
+import importlib.metadata
+
 from flask import Blueprint, jsonify, request
 
 from engine import catalog
@@ -9,6 +11,29 @@ from metadata_server.requests_ import service
 from metadata_server.v1_request import bool_arg, object_body
 
 blueprint = Blueprint("orchestration_catalog", __name__)
+# Outside any project and without a token, as Heat serves it: the API versions offered.
+versions_blueprint = Blueprint("versions", __name__)
+
+
+@versions_blueprint.get("/")
+def api_versions():
+    """Heat's version document: 300 Multiple Choices naming v1.0 as current."""
+    href = f"{request.host_url.rstrip('/')}{request.script_root}/v1/"
+    body = {"versions": [{"id": "v1.0", "status": "CURRENT", "links": [{"rel": "self", "href": href}]}]}
+    return jsonify(body), 300
+
+
+@blueprint.get("/build_info")
+def build_info(project: str):
+    revision = installed_version()
+    return jsonify({"api": {"revision": revision}, "engine": {"revision": revision}})
+
+
+def installed_version() -> str:
+    try:
+        return importlib.metadata.version("hearth")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree
+        return "unknown"
 
 
 @blueprint.get("/resource_types")

@@ -128,18 +128,26 @@ def _connection(ctx: click.Context):
 @click.option("--revoke-previous", is_flag=True,
               help="also revoke the credentials issued to this server before (an enrolled "
                    "agent then loses access until it gets the new document)")
+@click.option("--new", "new", is_flag=True,
+              help="SERVER is an id no server has yet (one that deployments name): enrol the "
+                   "machine under it, outside any stack")
 @click.pass_context
-def bootstrap(ctx, server, stack, form, path, sudo, revoke_previous):
+def bootstrap(ctx, server, stack, form, path, sudo, revoke_previous, new):
     """Print what enrols the machine behind SERVER (an OS::Heat::DeployedServer).
 
-    Each run issues a new credential for that server alone; earlier ones stay valid unless
-    --revoke-previous is given. The output is a secret: hand it to the machine only.
+    With --new, SERVER is an id of your choosing (up to 36 letters, digits, '.', '_', '-'):
+    the machine becomes a server of the project under that id and runs the deployments that
+    name it, made before or after. Each run issues a new credential for that server alone;
+    earlier ones stay valid unless --revoke-previous is given. The output is a secret: hand
+    it to the machine only.
     """
+    if new and stack is not None:
+        raise CliError("--new takes an id of your choosing, not a resource of a stack: drop --stack")
     client = _connection(ctx).client
     server_id = resolve_server(client, server, stack)
+    body = {"revoke_previous": revoke_previous, **({"new": True} if new else {})}
     try:
-        answer = client.request("POST", f"servers/{segment(server_id)}/bootstrap",
-                                body={"revoke_previous": revoke_previous})
+        answer = client.request("POST", f"servers/{segment(server_id)}/bootstrap", body=body)
     except ApiError as error:
         if error.status == 404 and stack is not None:
             raise CliError(f"resource '{server}' of stack '{stack}': {error.message}") from None

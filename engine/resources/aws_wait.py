@@ -24,6 +24,8 @@ class CfnWaitConditionHandle(Resource):
     """
 
     type_name = HANDLE_TYPE
+    generated_name = "WaitConditionHandle"
+    support_status = {"version": "2014.1"}
 
     def create(self) -> Done:
         handle_id = str(uuid.uuid4())
@@ -49,14 +51,16 @@ class CfnWaitCondition(WaitCondition):
     """
 
     type_name = "AWS::CloudFormation::WaitCondition"
+    generated_name = "WaitCondition"
     properties_schema = {
         "Handle": Prop("string", "the handle's URL: Ref of an AWS::CloudFormation::WaitConditionHandle",
-                       required=True, update_allowed=True),
-        "Timeout": Prop("integer", "seconds to wait", required=True, min=1, max=43200,
-                        update_allowed=True),
+                       required=True),
+        "Timeout": Prop("integer", "seconds to wait", required=True, min=1, max=43200),
         "Count": Prop("integer", "signals needed", default=1, min=1, update_allowed=True),
     }
     attributes_schema = {"Data": "JSON string mapping each signal's UniqueId to its Data"}
+    attribute_types = {"Data": "string"}
+    support_status = {"version": "2014.1"}
     names = {"handle": "Handle", "timeout": "Timeout", "count": "Count", "data": "Data"}
 
     def handle_id(self) -> str:

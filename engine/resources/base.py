@@ -73,6 +73,17 @@ class Resource:
     type_name: ClassVar[str] = ""
     properties_schema: ClassVar[dict[str, Prop]] = {}
     attributes_schema: ClassVar[dict[str, str]] = {}
+    # The type an attribute's published schema names, where Heat's names one (string, map, list).
+    attribute_types: ClassVar[dict[str, str]] = {}
+    # Attribute names that are patterns (`resource.<n>`, `Outputs.<name>`): documented, not
+    # part of the published schema, as Heat's are not.
+    attribute_patterns: ClassVar[dict[str, str]] = {}
+    # Heat's support_status map: the release that brought the type ("2014.1"), or status
+    # HIDDEN for a type kept working for old templates but no longer listed or shown.
+    support_status: ClassVar[dict[str, Any]] = {}
+    # The resource's name in the template Heat generates for the type (Heat's class name),
+    # when it differs from this class's.
+    generated_name: ClassVar[str | None] = None
     # Attribute names are not all known in advance (deployment outputs): skip name checks.
     dynamic_attributes: ClassVar[bool] = False
     # Cheap and side-effect free: run on the scheduler thread and re-run safely after a crash.

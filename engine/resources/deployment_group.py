@@ -39,8 +39,10 @@ class SoftwareDeploymentGroup(ResourceGroup):
         "deploy_stdouts": "a map of member name to its deployment's standard output",
         "deploy_stderrs": "a map of member name to its deployment's standard error",
         "deploy_status_codes": "a map of member name to its deployment's exit code",
-        "<attr>": "any other name: a map of member name to that attribute (a config output)",
     }
+    attribute_types = {"deploy_stdouts": "map", "deploy_stderrs": "map", "deploy_status_codes": "map"}
+    attribute_patterns = {"<attr>": "any other name: a map of member name to that attribute (a config output)"}
+    support_status = {"version": "5.0.0"}
 
     def nested(self, parent: Parent) -> Nested:
         check_update_policy(self.state.update_policy)

@@ -123,11 +123,14 @@ class ResourceGroup(StackResource):
         "index_var": Prop("string", "the text replaced by each member's index", default="%index%", min=3),
         "resource_def": Prop("map", "the definition of each member: type, properties, metadata",
                              required=True, update_allowed=True,
-                             fields={"type": Prop("string", required=True), "properties": Prop("map"),
-                                     "metadata": Prop("map")}),
+                             fields={"type": Prop("string", "each member's resource type", required=True),
+                                     "properties": Prop("map", "each member's properties"),
+                                     "metadata": Prop("map", "each member's metadata")}),
         "removal_policies": Prop("list", "members to remove first: [{resource_list: [names or refs]}]",
                                  default=[], update_allowed=True,
-                                 item=Prop("map", fields={"resource_list": Prop("list")})),
+                                 item=Prop("map", "one policy: the members it removes", fields={
+                                     "resource_list": Prop("list", "member names or references to remove",
+                                                           default=[])})),
         "removal_policies_mode": Prop("string", "whether new removal_policies add to the removed "
                                       "names (append) or replace them (update)", default="append",
                                       allowed=("append", "update"), update_allowed=True),
@@ -137,9 +140,13 @@ class ResourceGroup(StackResource):
         "refs_map": "a map of member name to reference",
         "attributes": "with a name after it: a map of member name to that attribute",
         "removed_rsrc_list": "the names removed by removal_policies, never used again",
+    }
+    attribute_types = {"refs": "list", "refs_map": "map", "attributes": "map", "removed_rsrc_list": "list"}
+    attribute_patterns = {
         "resource.<n>": "member <n>'s reference; resource.<n>.<attr> is its attribute <attr>",
         "<attr>": "any other name: the list of that attribute of every member",
     }
+    support_status = {"version": "2014.1"}
 
     def nested(self, parent: Parent) -> Nested:
         check_update_policy(self.state.update_policy)

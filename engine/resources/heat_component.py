@@ -7,7 +7,8 @@ from engine.resources.schema import Prop
 
 DEFAULT_ACTIONS = ["CREATE", "UPDATE"]
 _ENTRY = Prop("map", fields={
-    "actions": Prop("list", "lifecycle actions this entry applies to", min=1, item=Prop("string")),
+    "actions": Prop("list", "lifecycle actions this entry applies to", min=1, item=Prop("string"),
+                    default=["CREATE", "UPDATE"]),
     "config": Prop("string", "the config text for those actions"),
     "tool": Prop("string", "the hook that applies it (script, puppet, ...)", required=True),
 })
@@ -27,7 +28,8 @@ class SoftwareComponent(SoftwareConfig):
         "outputs": SoftwareConfig.properties_schema["outputs"],
         "options": SoftwareConfig.properties_schema["options"],
     }
-    attributes_schema = {"configs": "the list of configs for the lifecycle actions"}
+    attributes_schema = {"config": "the config value: {configs: [...]}"}
+    support_status = {"version": "2014.2"}
 
     @classmethod
     def check_properties(cls, values, unresolved=None):
@@ -59,4 +61,4 @@ class SoftwareComponent(SoftwareConfig):
         return {"configs": self.properties["configs"]}
 
     def attributes_of(self, config) -> dict:
-        return {"configs": config.get("configs")}
+        return {"config": config}

@@ -19,6 +19,11 @@ class SoftwareDeployment(Resource):
     """Runs `config` on `server` for each action listed in `actions` (CREATE, UPDATE, DELETE,
     SUSPEND, RESUME); outputs arrive by the server's signal.
 
+    `server` is any server id, as in Heat: a server of this stack or of another stack of the
+    project, a machine enrolled with `hearth server bootstrap`, or an id no server has yet. The
+    entry is kept under that id (`GET /v1/{project}/software_deployments/metadata/{id}`) and
+    reaches the server of the project that has or later takes the id.
+
     Every listed action builds a new derived config (a new id the agent keys its work on) with
     `deploy_action` set to the action, pushes the server's metadata and waits for the signal,
     which completes or fails it; nothing polls. An action not listed completes at once. With a
@@ -37,13 +42,15 @@ class SoftwareDeployment(Resource):
         "server": Prop("string", "id of the server to apply it to", required=True),
         "input_values": Prop("map", "values for the config's inputs", update_allowed=True),
         "actions": Prop("list", "actions that run the config", default=["CREATE", "UPDATE"],
-                        item=Prop("string", allowed=software.ACTIONS), update_allowed=True),
+                        allowed=software.ACTIONS, update_allowed=True),
         "name": Prop("string", "name of the derived config; sets the order on the server",
                      update_allowed=True),
         "signal_transport": Prop("string", "how the server signals the result (each is a Hearth "
                                  "signal URL; see docs/guest-api.md)",
                                  default="CFN_SIGNAL", allowed=software.SIGNAL_TRANSPORTS),
     }
+    support_status = {"version": "2014.1"}
+    attribute_types = {"deploy_stdout": "string", "deploy_stderr": "string", "deploy_status_code": "string"}
     attributes_schema = {"deploy_stdout": "standard output of the run",
                          "deploy_stderr": "standard error of the run",
                          "deploy_status_code": "exit code of the run"}
@@ -75,13 +82,14 @@ class SoftwareDeployment(Resource):
         return self._run("RESUME")
 
     def check(self):
-        """The deployment record and its server exist, and its last run did not fail."""
+        """The deployment record exists, its server (when one has its id) was not deleted, and
+        its last run did not fail. A server id no server has yet is no fault (as in Heat)."""
         with self.runtime.store.session() as session:
             row = session.get(Deployment, self.state.physical_id) if self.state.physical_id else None
             server = session.get(Server, row.server_id) if row is not None else None
             if self.state.physical_id and row is None:
                 raise self.fail("the deployment record is gone")
-            if row is not None and (server is None or server.deleted_at is not None):
+            if row is not None and server is not None and server.deleted_at is not None:
                 raise self.fail(f"server '{row.server_id}' of the deployment is gone")
             if row is not None and row.status == "FAILED":
                 raise self.fail(f"the last {row.action} of the deployment failed: {row.status_reason}")
@@ -92,8 +100,10 @@ class SoftwareDeployment(Resource):
         the deployment, its derived configs and its credential."""
         with self.runtime.store.session() as session:
             row = session.get(Deployment, self.state.physical_id) if self.state.physical_id else None
-            server = session.get(Server, row.server_id if row is not None else self.properties.get("server") or "")
-            alive = server is not None and server.deleted_at is None
+            # As Heat (which asks Nova whether the server exists): DELETE runs and is waited
+            # for only on a server that is there to run it.
+            alive = software.target_server(session, row.server_id if row is not None else
+                                           self.properties.get("server") or "", self.state.project) is not None
             source = self._source(session, required=False)
         runs = alive and source is not False and self._triggers("DELETE", source)
         if runs and self.properties.get("signal_transport") != "NO_SIGNAL":
@@ -156,10 +166,7 @@ class SoftwareDeployment(Resource):
             source = self._source(session)
             if not self._triggers(action, source):
                 return Done(physical_id=self.state.physical_id, data=self._outputs_data(source))
-            server = session.get(Server, props["server"])
-            if server is None or server.deleted_at is not None:
-                raise self.fail(f"server '{props['server']}' not found: a deployment needs a server "
-                                "made by Hearth (OS::Nova::Server or OS::Heat::DeployedServer)")
+            server_id = self._server_id()
             deployment_id = self.state.physical_id or str(uuid.uuid4())
             entry_id = str(uuid.uuid4())
             data = self._outputs_data(source)
@@ -172,7 +179,7 @@ class SoftwareDeployment(Resource):
                     runtime.keyring, runtime.public_url, software.SIGNAL_VERBS[transport],
                     software.signal_path(entry_id), int(now.replace(tzinfo=dt.timezone.utc).timestamp()) + runtime.config.presigned_url_ttl)
             base = software.deploy_inputs(
-                server_id=server.id, action=action, stack_name=self.state.stack_name,
+                server_id=server_id, action=action, stack_name=self.state.stack_name,
                 stack_id=self.state.stack_id, resource_name=self.state.name, transport=transport,
                 signal_url=signal_url, principal=principal)
             values = props.get("input_values") or {}
@@ -191,14 +198,16 @@ class SoftwareDeployment(Resource):
                 keyring=runtime.keyring, secret=secret)
             row = session.get(Deployment, deployment_id)
             if row is None:
-                row = Deployment(id=deployment_id, server_id=server.id, stack_id=self.state.stack_id,
+                row = Deployment(id=deployment_id, server_id=server_id, stack_id=self.state.stack_id,
                                  resource_name=self.state.name, project=self.state.project,
                                  created_at=now)
                 session.add(row)
+            else:
+                row.updated_at = now  # as Heat: a first run has a creation time alone
             previous = row.config_id
             row.config_id, row.action = entry_id, action
             row.input_values = {k: (runtime.keyring.seal_json(v) if k in secret else v) for k, v in values.items()}
-            row.output_values, row.updated_at = {}, now
+            row.output_values = {}
             if transport == "NO_SIGNAL":
                 row.status, row.status_reason = "COMPLETE", "Not waiting for outputs signal"
             else:
@@ -206,11 +215,20 @@ class SoftwareDeployment(Resource):
             session.flush()
             if previous:
                 session.execute(delete(SoftwareConfig).where(SoftwareConfig.id == previous))
-            metadata = software.push_metadata(session, server.id, runtime.keyring)
-        runtime.publish_server(server.id, metadata)
+            metadata = software.push_metadata(session, server_id, runtime.keyring, self.state.project)
+        if metadata:
+            runtime.publish_server(server_id, metadata)
         if transport == "NO_SIGNAL":
             return Done(physical_id=deployment_id, data=data)
         return Waiting(physical_id=deployment_id, data=data)
+
+    def _server_id(self) -> str:
+        """The `server` property: any id (Heat's "normally a Nova server ID"), up to the 36
+        characters Heat's store holds (a longer one fails there with a database error)."""
+        server_id = self.properties["server"]
+        if not server_id or len(server_id) > software.SERVER_ID_MAX:
+            raise self.fail(f"server id '{server_id}' must have 1 to {software.SERVER_ID_MAX} characters")
+        return server_id
 
     def _hidden_values(self, session) -> list[str]:
         """The text of the hidden parameter values of this stack and the stacks above it: an
@@ -298,7 +316,7 @@ class SoftwareDeployment(Resource):
             session.execute(delete(SoftwareConfig).where(SoftwareConfig.deployment_id == row.id))
             session.delete(row)
             session.flush()
-            metadata = software.push_metadata(session, server_id, self.runtime.keyring)
+            metadata = software.push_metadata(session, server_id, self.runtime.keyring, self.state.project)
         if metadata:
             self.runtime.publish_server(server_id, metadata)
 

@@ -18,7 +18,7 @@ _PART = Prop("map", fields={
     "config": Prop("string", "the part's content, or the id of a software config to take it from",
                    required=True),
     "filename": Prop("string", "file name given to the part"),
-    "type": Prop("string", "text: one part; multipart: splice in the parts of that MIME message",
+    "type": Prop("string", "text: one part; multipart: splice in the parts of that MIME message", default="text",
                  allowed=("text", "multipart")),
     "subtype": Prop("string", "MIME subtype (default: the file name without its extension)"),
 })

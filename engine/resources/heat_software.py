@@ -10,35 +10,22 @@ from engine.store.models import SoftwareConfig as ConfigRow
 from engine.views import masked
 
 _INPUT = Prop("map", fields={
-    "name": Prop("string", required=True), "description": Prop("string"),
-    "type": Prop("string", allowed=software.INPUT_TYPES), "default": Prop("any"),
-    "replace_on_change": Prop("boolean"),
+    "name": Prop("string", "the input's name", required=True),
+    "description": Prop("string", "what the input is for"),
+    "type": Prop("string", "the input's type", default="String", allowed=software.INPUT_TYPES),
+    "default": Prop("any", "the value when a deployment gives none"),
+    "replace_on_change": Prop("boolean", "a deployment replaces itself when this input's value changes",
+                              default=False),
     # Hearth's extension: the input's value (and default) is stored encrypted and kept out of
     # messages; the agent still receives it in clear.
-    "hidden": Prop("boolean"),
+    "hidden": Prop("boolean", hidden=True),
 })
 _OUTPUT = Prop("map", fields={
-    "name": Prop("string", required=True), "description": Prop("string"),
-    "type": Prop("string", allowed=software.INPUT_TYPES), "error_output": Prop("boolean"),
+    "name": Prop("string", "the output's name", required=True),
+    "description": Prop("string", "what the output holds"),
+    "type": Prop("string", "the output's type", default="String", allowed=software.INPUT_TYPES),
+    "error_output": Prop("boolean", "the output's presence means the deployment failed", default=False),
 })
-
-
-# What Heat stores for an input or output a template declares: its properties schema gives
-# every string an empty value and the type String; replace_on_change is kept only when true.
-_INPUT_FILL = {"description": "", "type": "String", "default": ""}
-_OUTPUT_FILL = {"description": "", "type": "String", "error_output": False}
-
-
-def _as_heat_stores(items, fill: dict) -> list | None:
-    if items is None:
-        return None
-    stored = []
-    for item in items:
-        entry = {**fill, **{k: v for k, v in item.items() if v is not None}}
-        if not entry.get("replace_on_change"):
-            entry.pop("replace_on_change", None)
-        stored.append(entry)
-    return stored
 
 
 class SoftwareConfig(Resource):
@@ -54,6 +41,8 @@ class SoftwareConfig(Resource):
         "outputs": Prop("list", "outputs the config produces", item=_OUTPUT),
     }
     attributes_schema = {"config": "the config value"}
+    attribute_types = {"config": "string"}
+    support_status = {"version": "2014.1"}
 
     # What the other config types (structured, component, cloud-config, MIME) change.
     def config_value(self, session):
@@ -71,10 +60,9 @@ class SoftwareConfig(Resource):
         with self.runtime.store.session() as session:
             row = software.create_config(
                 session, name=self.state.physical_name, group=self.group_value(),
-                config=self.config_value(session), inputs=_as_heat_stores(props.get("inputs"), _INPUT_FILL),
-                outputs=_as_heat_stores(props.get("outputs"), _OUTPUT_FILL),
+                config=self.config_value(session), inputs=props.get("inputs"), outputs=props.get("outputs"),
                 options=props.get("options") or {}, project=self.state.project, now=self.runtime.now(),
-                keyring=self.runtime.keyring)
+                keyring=self.runtime.keyring, template=True)
         return Done(physical_id=row.id, attributes=self.attributes_of(row.body["config"]))
 
     def attributes_of(self, config) -> dict:

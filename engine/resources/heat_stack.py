@@ -24,17 +24,23 @@ class HeatStack(StackResource):
     """
 
     type_name = "OS::Heat::Stack"
+    generated_name = "RemoteStack"
     properties_schema = {
         "context": Prop("map", "where to make the stack (region_name, credential_secret_id, ca_cert, "
                         "insecure); accepted, the stack is made in this Hearth", update_allowed=True,
-                        fields={"region_name": Prop("string"), "credential_secret_id": Prop("string"),
-                                "ca_cert": Prop("string"), "insecure": Prop("boolean")}),
+                        fields={"region_name": Prop("string", "the region to make the stack in"),
+                                "credential_secret_id": Prop("string", "a stored credential for another cloud",
+                                                             update_allowed=True),
+                                "ca_cert": Prop("string", "the CA certificate of that cloud", update_allowed=True),
+                                "insecure": Prop("boolean", "skip TLS verification", default=False,
+                                                 update_allowed=True)}),
         "template": Prop("string", "the template text (YAML or JSON)", required=True, update_allowed=True),
-        "timeout": Prop("integer", "minutes the stack may take", min=1, update_allowed=True),
+        "timeout": Prop("integer", "minutes the stack may take", update_allowed=True),
         "parameters": Prop("map", "parameter values for the template", default={}, update_allowed=True),
     }
     attributes_schema = {"stack_name": "the stack's name",
                          "outputs": "the stack's outputs, a map of output name to value"}
+    attribute_types = {"stack_name": "string", "outputs": "map"}
 
     def nested(self, parent: Parent) -> Nested:
         return Nested(template=self.properties["template"],
@@ -58,16 +64,15 @@ class CfnStack(StackResource):
     """
 
     type_name = "AWS::CloudFormation::Stack"
+    generated_name = "NestedStack"
     properties_schema = {
         "TemplateURL": Prop("string", "the nested template's URL or file name", required=True,
                             update_allowed=True),
-        "TimeoutInMinutes": Prop("integer", "minutes the nested stack may take", min=1,
-                                 update_allowed=True),
-        "Parameters": Prop("map", "parameter values for the nested template", default={},
-                           update_allowed=True),
+        "TimeoutInMinutes": Prop("integer", "minutes the nested stack may take", update_allowed=True),
+        "Parameters": Prop("map", "parameter values for the nested template", update_allowed=True),
     }
-    attributes_schema = PrefixedAttributes(
-        {"Outputs.<name>": "the nested stack's output <name>"}, (_OUTPUTS,))
+    attributes_schema = PrefixedAttributes({}, (_OUTPUTS,))
+    attribute_patterns = {"Outputs.<name>": "the nested stack's output <name>"}
 
     def nested(self, parent: Parent) -> Nested:
         key, text = template_text(self.properties["TemplateURL"], parent.files, parent.template_name,

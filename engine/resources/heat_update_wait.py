@@ -12,4 +12,5 @@ class UpdateWaitConditionHandle(CfnWaitConditionHandle):
     new signals. Pass the URL to whatever signals, so it signals again after each update."""
 
     type_name = "OS::Heat::UpdateWaitConditionHandle"
+    generated_name = "UpdateWaitConditionHandle"
     replace_on_every_update = True

@@ -5,6 +5,7 @@ import secrets
 import string
 import uuid
 
+from engine.errors import TemplateError
 from engine.resources.base import Done, Resource, UpdateReplace
 from engine.resources.schema import Prop, check_value
 
@@ -13,6 +14,7 @@ class NoneResource(Resource):
     """Does nothing and accepts any properties; a placeholder for resources mapped away by an environment."""
 
     type_name = "OS::Heat::None"
+    support_status = {"version": "5.0.0"}
     inline = True
     open_properties = True
     dynamic_attributes = True
@@ -40,6 +42,7 @@ class Value(Resource):
     """Holds a value, converted to its declared `type` when it has one, as the attribute `value`."""
 
     type_name = "OS::Heat::Value"
+    support_status = {"version": "7.0.0"}
     inline = True
     properties_schema = {
         "value": Prop("any", "the value to hold", required=True, update_allowed=True),
@@ -87,17 +90,44 @@ class RandomString(Resource):
     """A random string drawn with a cryptographic generator; get_resource and attribute `value` return it."""
 
     type_name = "OS::Heat::RandomString"
+    support_status = {"version": "2014.1"}
+    attribute_types = {"value": "string"}
     inline = True
     properties_schema = {
         "length": Prop("integer", "length of the string", default=32, min=1, max=512),
-        "sequence": Prop("string", "deprecated: a character class name", allowed=tuple(_CLASSES)),
-        "character_classes": Prop("list", "classes with minimum counts", item=Prop("map", fields={
-            "class": Prop("string", allowed=tuple(_CLASSES)), "min": Prop("integer", min=1, max=512)})),
+        "sequence": Prop("string", "deprecated: a character class name", allowed=tuple(_CLASSES),
+                         hidden=True),
+        "character_classes": Prop("list", "classes with minimum counts",
+                                  default=[{"class": "lettersdigits", "min": 1}], item=Prop("map", fields={
+                                      "class": Prop("string", "a character class", default="lettersdigits",
+                                                    allowed=tuple(_CLASSES)),
+                                      "min": Prop("integer", "at least this many of the class", default=1,
+                                                  min=1, max=512)})),
         "character_sequences": Prop("list", "sequences with minimum counts", item=Prop("map", fields={
-            "sequence": Prop("string"), "min": Prop("integer", min=1, max=512)})),
-        "salt": Prop("string", "changing it makes a new string", update_allowed=True),
+            "sequence": Prop("string", "characters to draw from", required=True),
+            "min": Prop("integer", "at least this many of them", default=1, min=1, max=512)})),
+        # Not update_allowed, as in Heat: a new salt replaces the resource (a new string).
+        "salt": Prop("string", "changing it makes a new string"),
     }
     attributes_schema = {"value": "the random string"}
+
+    @classmethod
+    def check_properties(cls, values, unresolved=None):
+        values = dict(values or {})
+        sequence = values.get("sequence")
+        if isinstance(sequence, str):
+            # Heat turns the deprecated `sequence` into one more character class.
+            del values["sequence"]
+            values["character_classes"] = list(values.get("character_classes") or []) + [
+                {"class": sequence, "min": 1}]
+        checked = super().check_properties(values, unresolved=unresolved)
+        minimums = [entry.get("min") for key in ("character_classes", "character_sequences")
+                    for entry in checked.get(key) or [] if isinstance(entry, dict)]
+        length = checked.get("length")
+        if isinstance(length, int) and all(isinstance(m, int) for m in minimums) and sum(minimums) > length:
+            raise TemplateError("Length property cannot be smaller than combined character class and "
+                                "character sequence minimums")
+        return checked
 
     def create(self) -> Done:
         value = self._generate()
@@ -117,9 +147,7 @@ class RandomString(Resource):
         pools += [(s["sequence"], s.get("min") or 1) for s in props.get("character_sequences") or []
                   if s.get("sequence")]
         if not pools:
-            pools = [(_CLASSES[props.get("sequence") or "lettersdigits"], 1)]
-        if sum(minimum for _, minimum in pools) > length:
-            raise self.fail(f"length {length} is less than the sum of the minimum counts")
+            pools = [(_CLASSES["lettersdigits"], 1)]
         chars = [secrets.choice(pool) for pool, minimum in pools for _ in range(minimum)]
         alphabet = "".join(pool for pool, _ in pools)
         chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]

@@ -16,7 +16,7 @@ from engine.resources.schema import Prop
 from engine.store.models import Event, HandleSignal
 from engine.store.models import Resource as ResourceRow
 
-HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "ZAQAR_SIGNAL", "NO_SIGNAL",
+HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL",
                      "TOKEN_SIGNAL")
 
 
@@ -77,10 +77,13 @@ class WaitConditionHandle(Resource):
     """
 
     type_name = "OS::Heat::WaitConditionHandle"
+    generated_name = "HeatWaitConditionHandle"
     properties_schema = {
         "signal_transport": Prop("string", "how the handle is signalled", default="TOKEN_SIGNAL",
                                  allowed=HANDLE_TRANSPORTS),
     }
+    support_status = {"version": "2014.2"}
+    attribute_types = {"token": "string", "endpoint": "string", "curl_cli": "string", "signal": "string"}
     attributes_schema = {
         "token": "the handle's token (TOKEN_SIGNAL)",
         "endpoint": "the URL to POST signals to with the token",
@@ -131,12 +134,15 @@ class WaitCondition(Resource):
     """Completes when `count` SUCCESS signals reached the handle; one FAILURE or the timeout fails it."""
 
     type_name = "OS::Heat::WaitCondition"
+    generated_name = "HeatWaitCondition"
     properties_schema = {
         "handle": Prop("string", "the handle's id (get_resource of the handle)", required=True),
         "timeout": Prop("number", "seconds to wait", required=True, min=1, max=43200),
         "count": Prop("integer", "signals needed", default=1, min=1, update_allowed=True),
     }
     attributes_schema = {"data": "JSON string mapping each signal's id to its data"}
+    attribute_types = {"data": "string"}
+    support_status = {"version": "2014.2"}
     # Property and attribute names, so that AWS::CloudFormation::WaitCondition shares the logic.
     names = {"handle": "handle", "timeout": "timeout", "count": "count", "data": "data"}
 

@@ -26,6 +26,9 @@ class Prop:
     update_allowed: bool = False
     item: "Prop | None" = None  # schema of each list item
     fields: Mapping[str, "Prop"] = field(default_factory=dict)  # schema of a map's known keys
+    # Accepted but left out of the type's published schema (Heat's HIDDEN support status:
+    # a deprecated property kept working for old templates).
+    hidden: bool = False
 
 
 def validate_properties(schema: Mapping[str, Prop], values: Any, *,
@@ -75,6 +78,8 @@ def check_value(prop: Prop, value: Any, path: tuple, unresolved=None) -> Any:
         for key, field_prop in prop.fields.items():
             if field_prop.required and value.get(key) is None:
                 raise TemplateError(f"'{key}' is required", path=path + (key,))
+            if value.get(key) is None and field_prop.default is not None:
+                value = {**value, key: field_prop.default}  # Heat fills a map's defaults
         value = {k: (check_value(prop.fields[k], v, path + (k,), unresolved)
                      if k in prop.fields and v is not None else v) for k, v in value.items()}
     elif kind == "list":
@@ -84,7 +89,13 @@ def check_value(prop: Prop, value: Any, path: tuple, unresolved=None) -> Any:
             raise TemplateError(f"value must be a list, not {_kind(value)}", path=path)
         if prop.item is not None:
             value = [check_value(prop.item, v, path + (i,), unresolved) for i, v in enumerate(value)]
-    if prop.allowed and value not in prop.allowed:
+    if prop.allowed and kind == "list":
+        # Heat's AllowedValues on a list holds each item to the choices.
+        for index, item in enumerate(value):
+            if item not in prop.allowed:
+                choices = ", ".join(str(a) for a in prop.allowed)
+                raise TemplateError(f"'{item}' is not one of the allowed values: {choices}", path=path + (index,))
+    elif prop.allowed and value not in prop.allowed:
         choices = ", ".join(str(a) for a in prop.allowed)
         raise TemplateError(f"'{value}' is not one of the allowed values: {choices}", path=path)
     _check_range(prop, value, path)

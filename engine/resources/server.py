@@ -284,10 +284,13 @@ class DeployedServer(Server):
         "software_config_transport": Prop("string", "how the server fetches its metadata",
                                           default="POLL_SERVER_CFN", allowed=TRANSPORTS,
                                           update_allowed=True),
-        "deployment_swift_data": Prop("map", "Swift container/object for POLL_TEMP_URL"),
+        "deployment_swift_data": Prop("map", "Swift container/object for POLL_TEMP_URL", default={},
+                                      update_allowed=True, fields={
+                                          "container": Prop("string", "the container's name", min=1),
+                                          "object": Prop("string", "the object's name", min=1)}),
     }
-    attributes_schema = {"name": "server name", "os_collect_config": "the os-collect-config section",
-                         "networks": "IP addresses by network name"}
+    attributes_schema = {"name": "server name", "os_collect_config": "the os-collect-config section"}
+    attribute_types = {"name": "string", "os_collect_config": "map"}
 
 
 # The transports served, each with the builder of its subsection:

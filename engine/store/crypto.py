@@ -123,6 +123,11 @@ class Keyring:
     def sign(self, message: str) -> str:
         return self._sign_with(self._signing, message)
 
+    def sign_all(self, message: str) -> list[str]:
+        """`message` signed with every key, newest first: for secrets derived from the keys that
+        must keep working across a rotation (a Swift account's temp URL key, engine/swift.py)."""
+        return [self._sign_with(key, message) for key in self._signing_keys]
+
     def verify(self, message: str, signature: str) -> bool:
         # Compared as bytes: compare_digest refuses str with non-ASCII characters, and a
         # signature comes from a URL anyone can type.

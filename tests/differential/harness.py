@@ -113,7 +113,10 @@ class Run:
 
     # -- HTTP ---------------------------------------------------------------------------------
     def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> requests.Response:
-        url = f"{self.endpoint.base}/{path}"
+        # A path starting with "/" is from the server's root (the version document), else
+        # from the /v1/{project} base.
+        root = self.endpoint.base.split("/v1/", 1)[0]
+        url = f"{root}{path}" if path.startswith("/") else f"{self.endpoint.base}/{path}"
         for _ in range(3):
             try:
                 return self.http.request(method, url, json=body, params=params,
@@ -325,6 +328,9 @@ class Run:
                 # Heat lists a stack's resources in no defined order.
                 payload["resources"] = sorted(payload["resources"], key=lambda r: (
                     _stack_of(r) or "", r.get("resource_name", "")))
+            if isinstance(payload, dict) and isinstance(payload.get("resource_types"), list):
+                # Heat lists types in its registry's order, which means nothing to a client.
+                payload["resource_types"] = sorted(payload["resource_types"], key=lambda t: json.dumps(t))
             answer["body"] = payload
             for key, dotted in (args.get("save") or {}).items():
                 self.saved[key] = _dig(payload, dotted)

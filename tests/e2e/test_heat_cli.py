@@ -4,6 +4,7 @@ configs and deployments; --poll; and Heat's name -> id redirects for every metho
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -45,7 +46,9 @@ def test_stack_lifecycle_with_environment_files_provider_template_and_get_file(h
     assert "hello baz" in heat("resource-show", "web", "deploy").stdout
     metadata = heat.json("resource-metadata", "web", "server")
     [entry] = metadata["deployments"]
-    assert entry["group"] == "script" and {"name": "foo", "type": "String", "value": "baz"} in entry["inputs"]
+    # A template config's input as Heat 27.0.1 completes it: empty description, typed empty default.
+    assert entry["group"] == "script" and {"name": "foo", "type": "String", "description": "", "default": "",
+                                           "value": "baz"} in entry["inputs"]
     signal_url = next(i for i in entry["inputs"] if i["name"] == "deploy_signal_id")
     assert signal_url["value"] == "******"  # a signed URL is a secret: never in an API answer
     events = heat("event-list", "web").stdout
@@ -137,9 +140,11 @@ resources:
 
     config = heat.json("config-create", "-f", "defn.yaml", "-c", "run.sh", "-g", "script", "myconf")
     assert config["name"] == "myconf" and config["group"] == "script"
-    assert config["inputs"] == [{"name": "who", "default": "world"}]
+    # Heat 27.0.1's answer (recorded with this client): inputs and outputs completed.
+    assert config["inputs"] == [{"name": "who", "type": "String", "default": "world"}]
     shown = heat.json("config-show", config["id"])
-    assert shown["config"].startswith("#!/bin/sh") and shown["outputs"] == [{"name": "result"}]
+    assert shown["config"].startswith("#!/bin/sh")
+    assert shown["outputs"] == [{"name": "result", "type": "String", "error_output": False}]
     assert heat("config-show", "--config-only", config["id"]).stdout.startswith("#!/bin/sh")
     assert "myconf" in heat("config-list").stdout
 
@@ -153,7 +158,7 @@ resources:
     assert deployment["id"] in heat("deployment-list", "-s", server_id).stdout
     metadata = heat.json("deployment-metadata-show", server_id)
     assert [entry["name"] for entry in metadata] == ["dep1"]
-    assert {"name": "who", "default": "world", "value": "bob"} in metadata[0]["inputs"]
+    assert {"name": "who", "type": "String", "default": "world", "value": "bob"} in metadata[0]["inputs"]
 
     # What a signal through Heat's API does: the outputs arrive with a status.
     answer = hearth.http.put(f"{hearth.api}/software_deployments/{deployment['id']}", timeout=10,
@@ -169,6 +174,87 @@ resources:
     assert hearth.http.get(f"{hearth.api}/software_deployments/{deployment['id']}", timeout=10).status_code == 404
     assert heat.json("deployment-metadata-show", server_id) == []
     assert "dep1" not in heat("config-list").stdout  # the client deleted the derived config too
+
+
+def test_deployments_to_a_server_id_no_server_has_answer_as_heat_did(hearth, heat):
+    """What `heat deployment-*` printed against Heat 27.0.1 for server `anysrv-nowhere-1`, which
+    no server has (recorded with the same client): the deployment is made and kept under the id,
+    IN_PROGRESS (the client asks for that status), with Heat's null and "None" fields."""
+    config = heat.json("config-create", "-f", "defn.yaml", "-c", "run.sh", "-g", "script", "myconf")
+    made = heat.json("deployment-create", "-c", config["id"], "-s", "nowhere-1", "-t", "NO_SIGNAL",
+                     "-i", "who=bob", "dep1")
+    assert {k: v for k, v in made.items() if k not in ("id", "config_id", "creation_time")} == {
+        "server_id": "nowhere-1", "input_values": {}, "output_values": None, "action": "UPDATE",
+        "status": "IN_PROGRESS", "status_reason": "None"}
+    assert heat.json("deployment-show", made["id"]) == made
+    assert made["id"] in heat("deployment-list", "-s", "nowhere-1").stdout
+    [entry] = heat.json("deployment-metadata-show", "nowhere-1")
+    assert entry["id"] == made["config_id"] and entry["name"] == "dep1" and entry["options"] == {}
+    assert entry["inputs"] == [
+        {"name": "who", "type": "String", "default": "world", "value": "bob"},
+        {"name": "deploy_server_id", "description": "ID of the server being deployed to", "type": "String",
+         "value": "nowhere-1"},
+        {"name": "deploy_action", "description": "Name of the current action being deployed", "type": "String",
+         "value": "UPDATE"},
+        {"name": "deploy_signal_transport", "type": "String", "value": "NO_SIGNAL",
+         "description": "How the server should signal to heat with the deployment output values."}]
+    assert heat.json("deployment-metadata-show", "nowhere-2") == []
+    # No outputs yet: heatclient itself fails on Heat's null output_values, as it did there.
+    unsignalled = heat("deployment-output-show", made["id"], "result", check=False)
+    assert unsignalled.returncode != 0 and "'NoneType' object has no attribute 'items'" in unsignalled.stderr
+
+    # The default transport (TEMP_URL_SIGNAL) needs a Swift temp URL, which heatclient makes
+    # itself with a Keystone session: without one it refuses before any request, as with Heat.
+    refused = heat("deployment-create", "-c", config["id"], "-s", "nowhere-1", "dep2", check=False)
+    assert refused.returncode != 0
+    assert "Cannot use --os-no-client-auth, auth required to create a Swift TempURL." in refused.stderr
+    assert [e["name"] for e in heat.json("deployment-metadata-show", "nowhere-1")] == ["dep1"]
+
+    heat("deployment-delete", made["id"])
+    assert heat.json("deployment-metadata-show", "nowhere-1") == []
+
+
+def test_default_temp_url_transport_signals_through_the_swift_temp_url_it_made(hearth, heat, tmp_path):
+    """`heat deployment-create` with its default TEMP_URL_SIGNAL: heatclient's own code makes the
+    container, reads the account's temp URL key, signs the URL and creates the empty object on
+    Hearth (only its Keystone session is stood in: tests/e2e/heatclient_temp_url.py); a machine
+    enrolled under the id gets the entry, and heat-agents' heat-config-notify PUTs the result to
+    the temp URL, which completes the deployment."""
+    import os
+    import subprocess
+    import sys
+
+    from tests import peers
+    config = heat.json("config-create", "-f", "defn.yaml", "-c", "run.sh", "-g", "script", "myconf")
+    driver = Path(__file__).with_name("heatclient_temp_url.py")
+    made = subprocess.run([str(heat.bin / "python"), str(driver), hearth.api, f"{hearth.url}/v1/AUTH_admin",
+                           heat.base[-1], config["id"], "nowhere-4", "dep1"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    deployment = json.loads(made.stdout)
+    assert deployment["status"] == "IN_PROGRESS" and deployment["server_id"] == "nowhere-4"
+
+    enrolled = hearth.http.post(f"{hearth.api}/servers/nowhere-4/bootstrap", json={"new": True}, timeout=30)
+    assert enrolled.status_code == 201, enrolled.text
+    document = enrolled.json()["bootstrap"]
+    metadata = requests.get(document["metadata_url"], timeout=30,
+                            headers={"Authorization": f"Bearer {document['credential']}"}).json()["metadata"]
+    [entry] = metadata["deployments"]
+    inputs = {i["name"]: i["value"] for i in entry["inputs"]}
+    assert inputs["deploy_signal_verb"] == "PUT" and inputs["deploy_signal_transport"] == "TEMP_URL_SIGNAL"
+    assert inputs["deploy_signal_id"].startswith(f"{hearth.url}/v1/AUTH_admin/dep1-")
+    assert "temp_url_sig=" in inputs["deploy_signal_id"]
+
+    entry_file = tmp_path / "entry.json"
+    entry_file.write_text(json.dumps(entry))
+    notify = peers.require("heat-agents") / "heat-config" / "bin" / "heat-config-notify"
+    result = {"result": "hi swift", "deploy_stdout": "", "deploy_stderr": "", "deploy_status_code": 0}
+    notified = subprocess.run([sys.executable, str(notify), str(entry_file)], input=json.dumps(result),
+                              capture_output=True, text=True, timeout=60, env={**os.environ})
+    assert notified.returncode == 0, notified.stderr
+    shown = heat.json("deployment-show", deployment["id"])
+    assert (shown["status"], shown["status_reason"]) == ("COMPLETE", "Outputs received")
+    assert heat("deployment-output-show", deployment["id"], "result").stdout.strip() == "hi swift"
 
 
 REDIRECTED = [("GET", ""), ("POST", "/actions"), ("PUT", ""), ("PATCH", ""), ("DELETE", ""),

@@ -77,7 +77,7 @@ def test_software_config_and_deployment_commands(hearth, osc, tmp_path):
                       "run.sh", "--group", "script", "myconf")
     assert config["name"] == "myconf" and config["group"] == "script"
     shown = osc.json("software", "config", "show", config["id"])
-    assert shown["inputs"] == [{"name": "who", "default": "world"}]
+    assert shown["inputs"] == [{"name": "who", "type": "String", "default": "world"}]  # as Heat answers
     assert [c["name"] for c in osc.json("software", "config", "list")] == ["myconf"]
 
     deployment = osc.json("software", "deployment", "create", "--config", config["id"], "--server", server_id,
@@ -101,6 +101,43 @@ def test_software_config_and_deployment_commands(hearth, osc, tmp_path):
     assert osc.json("software", "deployment", "list") == []
     osc("software", "config", "delete", config["id"])
     assert osc.json("software", "config", "list") == []
+
+
+def test_deployments_to_a_server_id_no_server_has_answer_as_heat_did(hearth, osc):
+    """What `openstack software deployment ...` printed against Heat 27.0.1 for server
+    `anysrv-nowhere-2`, which no server has (recorded with the same client)."""
+    config = osc.json("software", "config", "create", "--definition-file", "defn.yaml", "--config-file",
+                      "run.sh", "--group", "script", "myconf")
+    made = osc.json("software", "deployment", "create", "--config", config["id"], "--server", "nowhere-2",
+                    "--signal-transport", "NO_SIGNAL", "--input-value", "who=ann", "osdep")
+    assert {k: v for k, v in made.items() if k not in ("id", "config_id", "creation_time")} == {
+        "action": "UPDATE", "input_values": {}, "output_values": None, "server_id": "nowhere-2",
+        "status": "IN_PROGRESS", "status_reason": "None"}
+    shown = osc.json("software", "deployment", "show", "--long", made["id"])
+    assert {k: v for k, v in shown.items() if k not in ("id", "config_id", "creation_time")} == {
+        "server_id": "nowhere-2", "updated_time": "", "status": "IN_PROGRESS", "status_reason": "None",
+        "input_values": {}, "action": "UPDATE", "output_values": None}
+    assert osc.json("software", "deployment", "list", "--server", "nowhere-2") == [
+        {"id": made["id"], "config_id": made["config_id"], "server_id": "nowhere-2", "action": "UPDATE",
+         "status": "IN_PROGRESS"}]
+    [entry] = json.loads(osc("software", "deployment", "metadata", "show", "nowhere-2").stdout)
+    assert entry["id"] == made["config_id"] and entry["name"] == "osdep"
+    assert [i["name"] for i in entry["inputs"]] == ["who", "deploy_server_id", "deploy_action",
+                                                   "deploy_signal_transport"]
+    unsignalled = osc("software", "deployment", "output", "show", made["id"], "result")
+    assert unsignalled.stdout.strip() == ""  # null output_values: nothing to print, as with Heat
+
+    # The default transport (TEMP_URL_SIGNAL): the heatclient plugin asks its HTTP client for a
+    # Keystone auth plugin to make a Swift temp URL, and openstackclient never gives it one, so
+    # the command fails in the client before any request that creates something (with Heat too).
+    refused = osc("software", "deployment", "create", "--config", config["id"], "--server", "nowhere-2",
+                  "osdep2", check=False)
+    assert refused.returncode != 0 and "'NoneType' object has no attribute 'get_token'" in refused.stderr
+    assert [d["id"] for d in osc.json("software", "deployment", "list")] == [made["id"]]
+
+    osc("software", "deployment", "delete", made["id"])
+    assert json.loads(osc("software", "deployment", "metadata", "show", "nowhere-2").stdout) == []
+    assert [c["name"] for c in osc.json("software", "config", "list")] == ["myconf"]  # derived one gone too
 
 
 def test_auth_type_none_is_refused_without_a_real_token(hearth, osc):

@@ -180,6 +180,28 @@ def test_api_refuses_bad_bodies_and_servers_of_other_projects(shared_hearth, dep
     assert answer.json()["server"]["resource_name"] == "box"
 
 
+def test_new_enrols_a_machine_under_an_id_no_server_has(shared_hearth):
+    """`--new`: the id deployments name becomes a server of the project, its metadata served to
+    the credential; again with --new, the same server gets another credential."""
+    result = invoke(shared_hearth, "rack-1-node-9", "--new", "-f", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["server_id"] == "rack-1-node-9"
+    assert document["metadata_url"] == f"{shared_hearth.url}/guest/v1/servers/rack-1-node-9/metadata"
+    answer = shared_hearth.http.get(document["metadata_url"], timeout=30,
+                                    headers={"Authorization": f"Bearer {document['credential']}"})
+    assert answer.status_code == 200 and answer.json()["metadata"]["deployments"] == []
+    again = json.loads(invoke(shared_hearth, "rack-1-node-9", "--new", "-f", "json").stdout)
+    assert again["credential"] != document["credential"]
+    assert metadata_status(shared_hearth, "rack-1-node-9", document["credential"]) == 200
+    without = invoke(shared_hearth, "rack-1-node-10")
+    assert without.exit_code == 1 and "--new" in without.stderr
+    bad = invoke(shared_hearth, "no spaces", "--new")
+    assert bad.exit_code == 1 and "cannot be a server id" in bad.stderr
+    stacked = invoke(shared_hearth, "box", "--stack", "enrol", "--new")
+    assert stacked.exit_code == 1 and "drop --stack" in stacked.stderr
+
+
 @pytest.fixture
 def real_hearth(tmp_path):
     """A real server of its own (this folder's `hearth` fixture is the CLI's stand-in)."""

@@ -212,14 +212,6 @@ def test_attributes_are_declared_outputs_null_until_signalled_and_typos_are_erro
     assert attributes == {"shade": "navy", "deploy_stdout": "out", "deploy_stderr": None, "deploy_status_code": 0}
 
 
-def test_server_of_another_kind_is_refused_with_a_clear_reason(service):
-    bad = template().replace("server: {get_resource: server}", "server: not-a-server")
-    stack_id = create(service, "nowhere", bad)
-    stack = settle(service, stack_id)
-    assert stack["stack_status"] == "CREATE_FAILED"
-    assert "server 'not-a-server' not found" in stack["stack_status_reason"]
-
-
 def test_delete_during_the_wait_abandons_it_and_revokes_the_credential(service):
     stack_id = create(service, "abandoned", template(transport="HEAT_SIGNAL"))
     password = values(entry_for(service, stack_id, "CREATE"))["deploy_password"]

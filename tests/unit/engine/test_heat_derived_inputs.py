@@ -86,8 +86,8 @@ def test_cfn_temp_url_and_no_signal_deployments_get_heats_inputs_exactly(hearth)
     hearth.create_stack("derived", TEMPLATE)
     stack = hearth.stack("derived")
     machine, entries = machine_deployments(hearth, "derived")
-    # Declared inputs carry Heat's filled-in description and default ("" when not given), as
-    # recorded from Heat 27.0.1 (tests/differential/cases/basics/software-deployment-no-signal).
+    # A template's declared inputs as Heat 27.0.1 completes them (recorded): an unset
+    # description is "", an unset default the empty value of the input's type.
     common = [
         {"name": "foo", "description": "a declared input", "type": "String", "default": "", "value": "bar"},
         {"name": "port", "description": "", "type": "Number", "default": 80, "value": 80},

@@ -131,7 +131,7 @@ resources:
       server: {get_resource: server}
       input_values: {who: me}
 outputs:
-  configs: {value: {get_attr: [component, configs]}}
+  configs: {value: {get_attr: [component, config, configs]}}
   result: {value: {get_attr: [deploy, result]}}
 """
 

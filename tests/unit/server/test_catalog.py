@@ -62,7 +62,9 @@ def test_schema_shows_properties_attributes_and_support_status_as_heat_does():
     assert schema["properties"]["colour"]["required"] is True
     assert schema["properties"]["tags"]["schema"]["*"]["constraints"] == [{"length": {"min": 1}}]
     assert schema["properties"]["spec"]["schema"]["depth"]["required"] is True
-    assert schema["attributes"] == {"serial": {"description": "the serial number"}}
+    # Every type has Heat's base attribute `show`, a map (recorded from Heat 27.0.1).
+    assert schema["attributes"] == {"serial": {"description": "the serial number"},
+                                    "show": {"description": catalog.SHOW[1], "type": "map"}}
     assert schema["support_status"] == {"status": "SUPPORTED", "version": None, "message": None,
                                         "previous_status": None}
     described = catalog.resource_schema(TYPES, "Acme::Retired", with_description=True)
@@ -83,8 +85,11 @@ def test_generated_templates_map_properties_to_parameters_and_attributes_to_outp
     assert hot["parameters"]["spec"]["type"] == "json"
     assert hot["resources"] == {"Widget": {"type": "Acme::Widget", "properties": {
         name: {"get_param": name} for name in Widget.properties_schema}}}
+    # Heat's generated templates add `show` and the resource's id as OS::stack_id.
     assert hot["outputs"] == {"serial": {"description": "the serial number",
-                                         "value": {"get_attr": ["Widget", "serial"]}}}
+                                         "value": {"get_attr": ["Widget", "serial"]}},
+                              "show": {"description": catalog.SHOW[1], "value": {"get_attr": ["Widget", "show"]}},
+                              "OS::stack_id": {"value": {"get_resource": "Widget"}}}
     cfn = catalog.provider_template(TYPES, "Acme::Widget")  # cfn is Heat's default
     assert cfn["HeatTemplateFormatVersion"] == "2012-12-12"
     assert cfn["Parameters"]["size"] == {"Type": "Number", "Description": "how big", "Default": 3,
@@ -97,13 +102,19 @@ def test_generated_templates_map_properties_to_parameters_and_attributes_to_outp
         catalog.provider_template(TYPES, "Acme::Widget", "yaml")
 
 
-@pytest.mark.parametrize("type_name", sorted(types()))
+# Heat's own generated template for OS::Heat::RandomString does not validate (its list
+# parameter's default is a list of maps); Hearth answers the same template (recorded from
+# Heat 27.0.1 in tests/differential/cases/catalog), so it is left out here.
+INVALID_AS_IN_HEAT = {"OS::Heat::RandomString"}
+
+
+@pytest.mark.parametrize("type_name", sorted(set(types()) - INVALID_AS_IN_HEAT))
 def test_every_registered_types_hot_template_is_a_valid_template(type_name):
     generated = catalog.provider_template(types(), type_name, "hot")
     template = parse_template(generated, filename=f"{type_name}.yaml")
     assert set(template.parameters) == set(
         {} if types()[type_name].open_properties else types()[type_name].properties_schema)
-    assert set(template.outputs) == set(types()[type_name].attributes_schema)
+    assert set(template.outputs) == set(types()[type_name].attributes_schema) | {"show", "OS::stack_id"}
 
 
 def test_versions_list_every_hot_date_with_its_release_names_as_aliases():
