@@ -467,7 +467,28 @@ class Service(Operations, SoftwareApi):
                                                        Event.resource_name == resource))
         if event is None:
             raise HTTPNotFound(f"No event {event_id} found")
-        return views.event_view(event, stack, self.runtime.api_url, detail=True)
+        view = views.event_view(event, stack, self.runtime.api_url, detail=True)
+        view["resource_properties"] = self._event_properties(stack, event)
+        return view
+
+    def _event_properties(self, stack: Stack, event: Event) -> dict:
+        """Heat's `resource_properties` of an event: the properties the template gives the
+        resource, resolved (a stack's own event has none). Hearth resolves them when the event
+        is shown, against the stack as it is now."""
+        if event.resource_type == "OS::Heat::Stack" and event.resource_name == stack.name:
+            return {}
+        definition = self.scheduler.definitions.get(self.runtime, stack)
+        resource = definition.template.resources.get(event.resource_name)
+        if resource is None:
+            return {}
+        with self.runtime.store.session() as session:
+            rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
+        try:
+            resolved = definition.template.resolve(resource.properties, self._row_resolver(stack, definition, rows),
+                                                   ("resources", event.resource_name, "properties"))
+        except HearthError:
+            return {}
+        return views.masked(resolved) if isinstance(resolved, dict) else {}
 
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
                     sort_dir: str = "asc", wait: float = 0, resource: str | None = None,
