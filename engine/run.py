@@ -14,8 +14,8 @@ FORWARD, REVERSE = "forward", "reverse"
 PHASES = {
     "CREATE": [(FORWARD, "all", "create")],
     "ADOPT": [(FORWARD, "all", "create")],
-    "DELETE": [(REVERSE, "all", "delete")],
-    "UPDATE": [(FORWARD, "defined", "update"), (REVERSE, "removed", "delete")],
+    "DELETE": [(REVERSE, "all", "delete"), (REVERSE, "all", "cleanup")],
+    "UPDATE": [(FORWARD, "defined", "update"), (REVERSE, "removed", "delete"), (REVERSE, "all", "cleanup")],
     "SUSPEND": [(REVERSE, "all", "suspend")],
     "RESUME": [(FORWARD, "all", "resume")],
     "CHECK": [(FORWARD, "all", "check")],
@@ -91,6 +91,8 @@ class Run:
         self.failure: str | None = None
         # A check goes on past failures and reports them all (Heat aggregates them).
         self.check_failures: list[str] = []
+        # Resources deleting what they replaced: the class of the live resource, to restore.
+        self.cleaning: dict[str, object] = {}
         self.failed = next((s for s in snaps.values()
                             if s.status == "FAILED" and s.engine.get("op") == self.operation), None)
         defined = set(definition.template.resources) if definition is not None else set(snaps)
@@ -111,7 +113,10 @@ class Run:
             self.phase += 1
             direction, names, self.step = self.phases[self.phase]
             members = set(names)
-            self.pending = {n for n in names if not self.done(n)}
+            if self.step == "cleanup":  # what a replacement left to delete
+                self.pending = {n for n in names if self.snaps[n].engine.get("backups")}
+            else:
+                self.pending = {n for n in names if not self.done(n)}
             self.unblocks: dict[str, list[str]] = {n: [] for n in names}
             blockers: dict[str, list[str]] = {n: [] for n in names}
             for name in names:

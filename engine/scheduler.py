@@ -239,7 +239,7 @@ class Scheduler(Steps):
             # Deleting, suspending, resuming and checking are safe to repeat, and so is an
             # inline handler; a create or update that may have half-happened is not.
             if snap.action in ("CREATE", "UPDATE") and not snap.cls.inline \
-                    and snap.engine.get("phase") != "replace-delete":
+                    and snap.engine.get("phase") not in ("replace-delete", "cleanup"):
                 snap.status = "FAILED"
                 snap.reason = (f"the engine stopped while this resource was in {snap.action}; "
                                "update the stack to replace it, or delete the stack")

@@ -197,6 +197,9 @@ def prepare_rows(session, stack_id: str, template: Template, now: dt.datetime) -
                         "status_reason": "", "data": {}, "attributes": {}, "engine": {},
                         "waiting": False, "created_at": now})
         else:
+            if row.type != resource.type and row.action != "INIT":
+                # What it was made as, for deleting it once the new type's resource exists.
+                row.engine = {**(row.engine or {}), "old_type": (row.engine or {}).get("old_type", row.type)}
             row.type, row.requires = resource.type, requires[name]
     if new:
         session.execute(insert(ResourceRow), new)

@@ -19,7 +19,7 @@ from engine.stacks import Resolver
 log = logging.getLogger(__name__)
 HOOKS = {"create": "pre-create", "update": "pre-update", "delete": "pre-delete"}
 # The verb a handler runs and the action its resource shows, in each replacement phase.
-REPLACING = {"replace-delete": "DELETE", "replace-create": "CREATE"}
+REPLACING = {"replace-delete": "DELETE", "replace-create": "CREATE", "cleanup": "DELETE"}
 
 
 class Steps:
@@ -72,6 +72,8 @@ class Steps:
                                  action="DELETE")
                 return
             self._begin(run, snap, "delete", "DELETE")
+        elif step == "cleanup":
+            self._clean_up(run, snap)
         elif step == "check":
             if not supports_check(snap.cls):
                 # Heat: the resource is CHECK_COMPLETE whatever it was, with an event only when
@@ -144,11 +146,67 @@ class Steps:
             if snap.engine.pop("tried", False):
                 self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
                 self._requires_replacement(run, snap)
-            snap.engine["phase"] = "replace-delete"
-            self._dispatch(run, snap, "delete")
+            self._replace(run, snap)
             return
         self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
         self._dispatch(run, snap, verb)
+
+    def _replace(self, run: Run, snap: Snap) -> None:
+        """Heat's order: the new resource is made first, under the same name; the old one is
+        kept aside (`engine["backups"]`: its id, data and type) and deleted once the operation
+        has succeeded (`cleanup`), or by a later update or the stack's delete."""
+        old_type = snap.engine.pop("old_type", snap.type)
+        if snap.physical_id is not None or snap.data:
+            snap.engine["backups"] = [*(snap.engine.get("backups") or []), {
+                "physical_id": snap.physical_id, "data": dict(snap.data),
+                "attributes": dict(snap.attributes), "type": old_type}]
+        snap.physical_id, snap.data, snap.attributes = None, {}, {}
+        snap.waiting, snap.deadline = False, None
+        snap.engine["phase"] = "replace-create"
+        snap.engine.pop("short_id", None)
+        self._transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
+        self._dispatch(run, snap, "create")
+
+    def _clean_up(self, run: Run, snap: Snap) -> None:
+        """Delete the last resource `snap` replaced, with no events (Heat deletes replaced
+        resources in a backup stack): the snap holds the old one's state while it goes."""
+        backups = snap.engine.get("backups") or []
+        if not backups:
+            run.cleared(snap.name)
+            return
+        old = backups[-1]
+        snap.engine["live"] = {"physical_id": snap.physical_id, "data": snap.data,
+                               "attributes": snap.attributes}
+        snap.physical_id, snap.data, snap.attributes = old["physical_id"], dict(old["data"]), {}
+        snap.engine["phase"] = "cleanup"
+        snap.engine["op"] = run.operation
+        live_cls = snap.cls
+        snap.cls = run.definition.class_for(self.types, f"{snap.name} (replaced)", old["type"]) \
+            if old["type"] != snap.type else snap.cls
+        run.cleaning[snap.name] = live_cls
+        snap.dirty = True
+        self._dispatch(run, snap, "delete")
+
+    def _cleaned(self, run: Run, snap: Snap, outcome) -> None:
+        """The replaced resource is gone (or could not be deleted: it stays recorded, for the
+        next update or the stack's delete to try again); the snap is the live one again."""
+        live = snap.engine.pop("live", None) or {}
+        snap.engine.pop("phase", None)
+        snap.physical_id = live.get("physical_id")
+        snap.data, snap.attributes = dict(live.get("data") or {}), dict(live.get("attributes") or {})
+        snap.waiting, snap.deadline = False, None
+        snap.cls = run.cleaning.pop(snap.name, snap.cls)
+        snap.dirty = True
+        if isinstance(outcome, Done):
+            snap.engine["backups"] = (snap.engine.get("backups") or [])[:-1]
+            if not snap.engine["backups"]:
+                snap.engine.pop("backups")
+            else:
+                self._clean_up(run, snap)
+                return
+        else:
+            log.warning("could not delete the resource %s replaced: %s", snap.name, outcome)
+        run.cleared(snap.name)
 
     def _requires_replacement(self, run: Run, snap: Snap) -> None:
         """Heat's event when an update turns into a replacement (the old resource then goes
@@ -263,8 +321,10 @@ class Steps:
             return
         if isinstance(outcome, UpdateReplace) and snap.engine.get("phase") is None:
             self._requires_replacement(run, snap)
-            snap.engine["phase"] = "replace-delete"
-            self._dispatch(run, snap, "delete")
+            self._replace(run, snap)
+            return
+        if snap.engine.get("phase") == "cleanup" and not isinstance(outcome, Waiting):
+            self._cleaned(run, snap, outcome)
             return
         if isinstance(outcome, Done):
             if snap.engine.get("phase") == "replace-delete":

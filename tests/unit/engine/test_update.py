@@ -325,3 +325,77 @@ def test_a_changed_type_replaces_the_resource(service):
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     after = resources(service, stack_id)["thing"]
     assert after["resource_type"] == "OS::Heat::RandomString" and after["physical_resource_id"] != before
+
+
+class Recorder:
+    """A resource type that notes each create and delete, so a test sees their order."""
+
+    @staticmethod
+    def install(service, log: list):
+        from engine.resources.base import Done, Resource
+        from engine.resources.schema import Prop
+
+        class Recorded(Resource):
+            type_name = "Test::Recorded"
+            inline = True
+            properties_schema = {"v": Prop("string", "not update_allowed: a change replaces")}
+
+            def create(self):
+                log.append(("create", self.properties["v"]))
+                return Done(physical_id=f"rec-{self.properties['v']}")
+
+            def delete(self):
+                log.append(("delete", self.state.physical_id))
+
+        service.types["Test::Recorded"] = Recorded
+
+
+RECORDED = """heat_template_version: 2018-08-31
+parameters:
+  v: {type: string, default: a}
+  fail: {type: boolean, default: false}
+resources:
+  r: {type: Test::Recorded, properties: {v: {get_param: v}}}
+  after:
+    type: OS::Heat::Value
+    depends_on: r
+    properties: {value: x, type: {if: [fail_it, number, string]}}
+conditions:
+  fail_it: {get_param: fail}
+"""
+
+
+def test_a_replacement_is_made_before_the_old_resource_is_deleted(service):
+    """Heat's order: the new resource first, the old one deleted once the update succeeded
+    (and with no events of its own); the events say the update needed a replacement."""
+    log: list = []
+    Recorder.install(service, log)
+    stack_id = create(service, "order", RECORDED)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    before = event_count(service, stack_id)
+    service.update_stack("admin", stack_id, {"parameters": {"v": "b"}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    assert log == [("create", "a"), ("create", "b"), ("delete", "rec-a")]
+    assert [e for e in events_since(service, stack_id, before) if e[0] == "r"] == [
+        ("r", "UPDATE_IN_PROGRESS"), ("r", "UPDATE_COMPLETE"), ("r", "CREATE_IN_PROGRESS"),
+        ("r", "CREATE_COMPLETE")]
+    shown = resources(service, stack_id)["r"]
+    assert (shown["physical_resource_id"], shown["resource_status"]) == ("rec-b", "CREATE_COMPLETE")
+
+
+def test_what_a_failed_update_replaced_is_deleted_by_the_next_update_or_the_delete(service):
+    log: list = []
+    Recorder.install(service, log)
+    stack_id = create(service, "kept", RECORDED)
+    settle(service, stack_id)
+    service.update_stack("admin", stack_id, {"parameters": {"v": "b", "fail": True}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_FAILED"
+    assert log == [("create", "a"), ("create", "b")]  # the old one stays while the stack failed
+    service.update_stack("admin", stack_id, {"parameters": {"v": "c", "fail": False}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    assert log[2:] == [("create", "c"), ("delete", "rec-b"), ("delete", "rec-a")]
+    service.update_stack("admin", stack_id, {"parameters": {"v": "d", "fail": True}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_FAILED"
+    service.delete_stack("admin", stack_id)
+    settle(service, stack_id)
+    assert sorted(log[5:]) == [("create", "d"), ("delete", "rec-c"), ("delete", "rec-d")]
