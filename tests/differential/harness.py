@@ -324,6 +324,9 @@ class Run:
                 payload = response.json()
             except ValueError:
                 payload = response.text
+            if isinstance(payload, dict) and isinstance(payload.get("outputs"), list):
+                # Heat lists a stack's outputs in no defined order either (not the template's).
+                payload["outputs"] = sorted(payload["outputs"], key=lambda o: str(o.get("output_key")))
             if isinstance(payload, dict) and isinstance(payload.get("resources"), list):
                 # Heat lists a stack's resources in no defined order.
                 payload["resources"] = sorted(payload["resources"], key=lambda r: (
