@@ -58,7 +58,7 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
 _ENDPOINT = re.compile(r"https?://127\.0\.0\.1:\d+")
 # Heat's physical names end in a 12-character short id (base32 of random bits, lowercase).
-_SHORT_ID = re.compile(r"-[a-z0-9]{12}(?=$|-|/)")
+_SHORT_ID = re.compile(r"-[a-z0-9]{12}(?=$|-|/|\]|\")")
 _TIME_KEYS = {"creation_time", "updated_time", "deletion_time", "event_time", "created_time",
               "creation_time", "updated_at", "created_at"}
 
@@ -448,7 +448,9 @@ def _stack_of(item: dict) -> str | None:
 
 
 def _nested_label(stack_name: str, top: str) -> str:
-    return stack_name[len(top) + 1:] if stack_name.startswith(top + "-") else stack_name
+    """A nested stack's name below the case's stack, its short ids normalised."""
+    label = stack_name[len(top) + 1:] if stack_name.startswith(top + "-") else stack_name
+    return _SHORT_ID.sub("-<short-id>", label)
 
 
 def _links(item: dict) -> list[str]:
