@@ -137,7 +137,7 @@ def test_failed_create_rolls_back_by_deleting_what_it_made(service):
     stack_id = create(service, "crb", FAILING, disable_rollback=False)
     stack = settle(service, stack_id, timeout=60)
     assert stack["stack_status"] == "ROLLBACK_COMPLETE", stack["stack_status_reason"]
-    assert {r["resource_status"] for r in resources(service, stack_id).values()} == {"DELETE_COMPLETE"}
+    assert resources(service, stack_id) == {}  # as Heat: a rolled back create lists none
 
 
 WAITING = FAILING.replace("timeout: 1", "timeout: 600")
