@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast test-peers bench clean heat-reference record-heat differential test-heat
+.PHONY: demo test test-fast test-peers heat-functional bench clean heat-reference record-heat differential test-heat
 
 $(BIN)/.hearth-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ test-fast: $(BIN)/.hearth-installed
 # heat-cfntools, heatclient, openstackclient), each fetched from PyPI into its own venv.
 test-peers: $(BIN)/.hearth-installed
 	$(BIN)/pytest -q -p no:cacheprovider -m peers
+
+# Heat's own functional tests (openstack-heat 27.0.1) against a real Hearth server, signing in
+# at its /identity/v3: every yardstick test (what real Heat passes here), one line each, a
+# summary, and results in heat-functional.json. It fails when a test of expected-pass.txt
+# does not pass. HEARTH_HEAT_FUNCTIONAL_VENV reuses a venv holding the pinned test releases;
+# HEAT_FUNCTIONAL_ARGS adds run.py options (--pattern REGEX, --jobs N).
+heat-functional: $(BIN)/.hearth-installed
+	$(BIN)/python tests/heat_functional/run.py --only tests/heat_functional/yardstick.txt \
+		--expect tests/heat_functional/expected-pass.txt --json heat-functional.json $(HEAT_FUNCTIONAL_ARGS)
 
 bench: $(BIN)/.hearth-installed
 	$(BIN)/python bench/propagation.py

@@ -157,8 +157,9 @@ def render() -> str:
              "keys are passed through unchecked, and *Required* on such a key is declared but not "
              "checked when the template is validated. An unknown top-level property is an error.",
              "- A property that is absent or `null` takes its default.",
-             "- **Update allowed** is what the schema declares. Hearth has no stack update "
-             "operation yet, so it has no effect today.",
+             "- **Update allowed** is what the schema declares: a stack update that changes a "
+             "property which does not allow it replaces the resource (a type may ask for a "
+             "replacement in more cases, as its text says).",
              "- Attribute names are not checked against these tables: `get_attr` of a name a type "
              "does not provide gives `null`.", "",
              "| Type | Class |", "|---|---|"]

@@ -14,7 +14,7 @@ from typing import Any
 from engine.errors import InvalidRequest, NotFound, TemplateError
 from engine.resources.base import Resource
 from engine.resources.schema import Prop
-from engine.stacks import Definition, build_environment
+from engine.stacks import Definition, request_environment
 from engine.template import Template, cfn, merge_environments, parse_template
 from engine.template import functions as template_functions
 from engine.template.cfn_sections import FORMATS as CFN_FORMATS
@@ -259,12 +259,8 @@ def validate(body: Any, check: Callable[[Definition], None], *, show_nested: boo
         raise InvalidRequest("'parameters' must be a map of parameter names to values")
     if not isinstance(env_files, list):
         raise InvalidRequest("'environment_files' must be a list of names in 'files'")
-    # Heat's order: the request's environment, then its parameters, then environment files.
-    environment = build_environment(body.get("environment") or {}, [], files)
-    environment.parameters.update(parameters)
-    if env_files:
-        environment = merge_environments([environment, build_environment({}, env_files, files)])
     template = parse_template(source, filename=body.get("template_name") or "template", files=files)
+    environment = request_environment(body.get("environment"), parameters, env_files, files, template)
     shown = {"Description": template.description or "No description",
              "Parameters": parameter_views(template, environment.parameters,
                                            environment.parameter_defaults)}
@@ -276,7 +272,8 @@ def validate(body: Any, check: Callable[[Definition], None], *, show_nested: boo
     shown["Environment"] = {
         "parameters": environment.parameters, "parameter_defaults": environment.parameter_defaults,
         "resource_registry": {"resources": {}, **environment.resource_registry},
-        "encrypted_param_names": [], "event_sinks": [], "parameter_merge_strategies": {}}
+        "encrypted_param_names": list(environment.encrypted_param_names),
+        "event_sinks": list(environment.event_sinks), "parameter_merge_strategies": {}}
     return shown
 
 

@@ -31,7 +31,8 @@ class Children:
             return session.get(Stack, child_id)
 
     def create(self, parent_stack_id: str, resource: str, *, template, files=None, environment=None,
-               parameters=None, template_name: str = "template", timeout_mins=None, adopt_data=None) -> str:
+               parameters=None, template_name: str = "template", timeout_mins=None, adopt_data=None,
+               shown_timeout: float | None = None) -> str:
         parent = self._parent(parent_stack_id)
         name = f"{parent.name}-{resource}-{uuid.uuid4().hex[:12]}"[-255:]
         if not name[0].isalpha():
@@ -39,19 +40,36 @@ class Children:
         body = {"stack_name": name, "template": template, "files": dict(files or {}),
                 "environment": environment or {}, "parameters": dict(parameters or {}),
                 "template_name": template_name, "timeout_mins": timeout_mins or parent.timeout_mins,
-                "disable_rollback": True, "adopt_stack_data": adopt_data}
+                "disable_rollback": True, "adopt_stack_data": adopt_data,
+                # What the nested stack shows: its own timeout, else its parent's, as in Heat.
+                "requested_timeout_mins": shown_timeout if shown_timeout is not None
+                else parent.requested_timeout_mins}
         return self._service._create(parent.project, body, owner=(parent.id, resource),
                                      username=parent.username).id
 
     def update(self, child_id: str, *, template, files=None, environment=None, parameters=None,
-               template_name: str = "template", timeout_mins=None) -> None:
+               template_name: str = "template", timeout_mins=None, keep_environment: bool = False,
+               shown_timeout: float | None = None) -> None:
         child = self._child(child_id)
         if child is None:
             raise NotFound(f"nested stack '{child_id}' not found")
+        if shown_timeout is None and child.owner_id:
+            parent = self._child(child.owner_id)
+            shown_timeout = parent.requested_timeout_mins if parent is not None else None
+        if keep_environment:
+            body = {"template": template, "template_name": template_name,
+                    "timeout_mins": timeout_mins or child.timeout_mins, "requested_timeout_mins": shown_timeout}
+            self._service.update_stack(child.project, child.id, body, patch=True)
+            return
         body = {"template": template, "files": dict(files or {}), "environment": environment or {},
                 "parameters": dict(parameters or {}), "template_name": template_name,
-                "timeout_mins": timeout_mins or child.timeout_mins}
+                "timeout_mins": timeout_mins or child.timeout_mins, "requested_timeout_mins": shown_timeout}
         self._service.update_stack(child.project, child.id, body, patch=False)
+
+    def template(self, child_id: str) -> dict | None:
+        """The nested stack's template as stored (a group's members' definitions)."""
+        child = self._child(child_id)
+        return dict(child.template) if child is not None and isinstance(child.template, dict) else None
 
     def delete(self, child_id: str) -> None:
         child = self._child(child_id)
@@ -70,6 +88,21 @@ class Children:
         if child is None or child.deleted_at is not None:
             return None
         return child.action, child.status, child.status_reason
+
+    def show(self, child_id: str) -> dict | None:
+        """The nested stack as stack show gives it (None once it is gone)."""
+        child = self._child(child_id)
+        if child is None or child.deleted_at is not None:
+            return None
+        return self._service.show_stack(child.project, child.id)
+
+    def arn(self, child_id: str) -> str | None:
+        """The nested stack's id as Heat writes it in an ARN (what get_resource gives of the
+        resource that owns it)."""
+        child = self._child(child_id)
+        if child is None:
+            return None
+        return f"arn:openstack:heat::{child.project}:stacks/{child.name}/{child.id}"
 
     def outputs(self, child_id: str) -> dict[str, Any]:
         child = self._child(child_id)

@@ -35,6 +35,8 @@ class Config:
     server_boot_timeout: int = _setting(300, "seconds a local server may take to contact the server after start")
     longpoll_max_wait: int = _setting(60, "longest a guest long-poll is held, in seconds")
     credential_ttl: int = _setting(365 * 24 * 3600, "lifetime of guest credentials, in seconds")
+    token_ttl: int = _setting(3600, "lifetime of the tokens people get by signing in at /identity/v3 "
+                              "(password or application credential), in seconds (Keystone's default: one hour)")
     credential_rotation_overlap: int = _setting(600, "seconds a rotated guest credential keeps "
                                                 "working after its replacement is issued")
     presigned_url_ttl: int = _setting(7 * 24 * 3600, "lifetime of pre-signed signal URLs, in seconds")

@@ -11,6 +11,8 @@ class HearthError(Exception):
 
     status = 400
     code = "bad_request"
+    # The error's name in the answer where Heat names it otherwise (StackValidationFailed).
+    kind: str | None = None
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -34,10 +36,18 @@ class TemplateError(HearthError):
 
     status = 400
     code = "template_invalid"
+    kind = "StackValidationFailed"
 
     def __init__(self, message: str, *, path: tuple | list = (), file: str | None = None,
-                 line: int | None = None):
+                 line: int | None = None, kind: str | None = None, status: int | None = None,
+                 prefix: str = ""):
         self.reason = message
+        # Heat's words before the path ("Property error: "), kept in the rendered message.
+        self.prefix = prefix
+        if kind is not None:
+            self.kind = kind
+        if status is not None:
+            self.status = status
         self.path = tuple(str(p) for p in path)
         self.file = file
         self.line = line
@@ -48,14 +58,20 @@ class TemplateError(HearthError):
         if self.line is not None:
             where = f"{where}:{self.line}"
         if self.path:
-            return f"{where}: {'.'.join(self.path)}: {self.reason}"
-        return f"{where}: {self.reason}"
+            return f"{where}: {self.prefix}{'.'.join(self.path)}: {self.reason}"
+        return f"{where}: {self.prefix}{self.reason}"
 
     def within(self, *segments, file: str | None = None, line: int | None = None) -> "TemplateError":
         """Return this error with `segments` prepended to its path (and file/line filled if unknown)."""
         return TemplateError(self.reason, path=tuple(segments) + self.path,
                              file=self.file or file,
-                             line=self.line if self.line is not None else line)
+                             line=self.line if self.line is not None else line,
+                             kind=self.kind, status=self.status, prefix=self.prefix)
+
+
+def error_kind(error: BaseException) -> str:
+    """The error's name as an answer or a status reason gives it: Heat's where it differs."""
+    return getattr(error, "kind", None) or type(error).__name__
 
 
 class DependencyCycle(TemplateError):
@@ -101,10 +117,33 @@ class TooManyRequests(HearthError):
         self.retry_after = retry_after
 
 
+class InvalidTemplateAttribute(HearthError):
+    """get_attr named an attribute the resource does not have (found only once it exists:
+    a provider template's outputs). Raised with the attribute's name; the resolver, which
+    knows the resource, words it as Heat does."""
+
+    code = "invalid_attribute"
+
+    @staticmethod
+    def of(resource: str, attribute: str) -> "InvalidTemplateAttribute":
+        return InvalidTemplateAttribute(f"The Referenced Attribute ({resource} {attribute}) is incorrect.")
+
+
 class ResourceFailure(HearthError):
-    """A resource handler failed; the message becomes the resource's status reason."""
+    """A resource handler failed; the message becomes the resource's status reason.
+
+    `kind` is the error name the reason starts with where Heat names one of its own
+    (`ValueError: resources.NAME: ...`; "" for none); by default the class name. `nested_path` is
+    the path inside the resource that failed (a nested stack's resource: `resources`, `oops`),
+    which the reason puts after the resource's own (`resources.NAME.resources.oops`).
+    """
 
     code = "resource_failed"
+
+    def __init__(self, message: str, kind: str | None = None, nested_path: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.kind = kind
+        self.nested_path = tuple(nested_path)
 
 
 # Heat's own error names, where an API answer must carry them (python-heatclient and Heat's

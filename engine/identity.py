@@ -5,6 +5,8 @@ has one role per project: `reader` may read, `member` may also change the projec
 `admin` may do everything in the project. An admin of the project `admin` is the cloud admin:
 it may act in every project and manage projects, users, tokens, delegations and the audit log.
 A delegation (Heat's trust) records on whose behalf the engine keeps working on one stack.
+A user may also have a password (engine/passwords.py) to sign in at `/identity/v3`
+(engine/signin.py), which issues tokens scoped to one project, as Keystone's are.
 """
 from __future__ import annotations
 
@@ -20,10 +22,10 @@ from pathlib import Path
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, passwords
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.store.crypto import hash_secret, new_secret
-from engine.store.models import ApiToken, Delegation, Membership, Project, Stack, User
+from engine.store.models import ApiToken, ApplicationCredential, Delegation, Membership, Project, Stack, User
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,18 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+def lesser_role(role: str | None, ceiling: str | None) -> str | None:
+    """`role`, lowered to `ceiling` when that is less (reader < member < admin)."""
+    if role is None or ceiling is None:
+        return role
+    return ROLES[min(ROLES.index(role), ROLES.index(ceiling))]
+
+
+def implied_roles(role: str) -> list[str]:
+    """Keystone's default implied roles: admin implies member, member implies reader."""
+    return list(reversed(ROLES[:ROLES.index(role) + 1]))
+
+
 def check_role(role: str) -> str:
     if role not in ROLES:
         raise InvalidRequest(f"the role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -85,6 +99,9 @@ def authenticate(session: Session, presented: str | None, now: dt.datetime) -> P
         token.last_used_at = now
     roles = {m.project_id: m.role for m in session.scalars(
         select(Membership).where(Membership.user_id == user.id))}
+    if token.project_id is not None:  # a Keystone token reaches its one project, at most as its role
+        role = lesser_role(roles.get(token.project_id), token.role)
+        roles = {token.project_id: role} if role else {}
     return Principal(user_id=user.id, user_name=user.name, token_id=token.id, roles=roles)
 
 
@@ -135,6 +152,7 @@ def delete_project(session: Session, name_or_id: str) -> Project:
     if session.scalar(select(Stack.id).where(Stack.project == project.id, Stack.deleted_at.is_(None)).limit(1)):
         raise Conflict(f"project '{project.name}' still has stacks: delete them first")
     session.execute(delete(Membership).where(Membership.project_id == project.id))
+    session.execute(delete(ApplicationCredential).where(ApplicationCredential.project_id == project.id))
     session.delete(project)
     return project
 
@@ -165,8 +183,26 @@ def delete_user(session: Session, name_or_id: str, now: dt.datetime) -> User:
                     .values(revoked_at=now))
     session.execute(update(Delegation).where(Delegation.user_id == user.id, Delegation.revoked_at.is_(None))
                     .values(revoked_at=now))
+    session.execute(delete(ApplicationCredential).where(ApplicationCredential.user_id == user.id))
     session.delete(user)
     return user
+
+
+def set_password(session: Session, user: User, password: str, now: dt.datetime) -> None:
+    """Store a new password's hash; the user's tokens issued at /identity/v3 are revoked, as
+    Keystone revokes a user's tokens when the password changes (API tokens stay)."""
+    user.password_hash = passwords.hash_password(passwords.check_new(password))
+    user.password_set_at = now
+    session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.project_id.is_not(None),
+                                           ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+
+
+def clear_password(session: Session, user: User, now: dt.datetime) -> None:
+    """The user can no longer sign in with a password (tokens issued with one are revoked)."""
+    user.password_hash = None
+    user.password_set_at = now
+    session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.project_id.is_not(None),
+                                           ApiToken.revoked_at.is_(None)).values(revoked_at=now))
 
 
 def add_role(session: Session, user_name: str, project_name: str, role: str) -> Membership:

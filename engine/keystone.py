@@ -1,4 +1,5 @@
-"""A minimal Keystone v3 for guest principals: what POLL_SERVER_HEAT and HEAT_SIGNAL clients need.
+"""Keystone v3 at /identity: guest principals here (what POLL_SERVER_HEAT and HEAT_SIGNAL clients
+need), people through engine/signin.py.
 
 os-collect-config's `heat` collector and heat-agents' `heat-config-notify` authenticate with
 Keystone v3 password auth (user id, password, project id), take the `orchestration` endpoint
@@ -28,8 +29,8 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from sqlalchemy import select
 
-from engine import audit, credentials, software
-from engine.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from engine import audit, credentials, keystone_request, signin, software
+from engine.errors import Forbidden, NotFound, Unauthorized
 from engine.guest import GuestAuth, GuestService
 from engine.runtime import Runtime
 from engine.store.crypto import ENCRYPTED, hash_secret, new_secret
@@ -46,9 +47,10 @@ DEPLOYMENT_KIND = "deployment"
 LOGIN_KINDS = (SERVER_KIND, DEPLOYMENT_KIND)
 VERSION_ID = "v3.14"
 MEDIA_TYPES = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
-BAD_LOGIN = ("The request you have made requires authentication: the user id or password is wrong, "
-             "or the guest credential was revoked (use the user_id and password from the server's "
-             "current os-collect-config `heat` section or the deployment's deploy_* inputs)")
+# One answer for every failed sign-in, guest or person (engine/signin.py): it does not tell a
+# guest credential's id from a user's. Guests find their user_id and password in the server's
+# current os-collect-config `heat` section or the deployment's deploy_* inputs.
+BAD_LOGIN = signin.BAD_LOGIN
 BAD_TOKEN = ("the token is unknown, expired or no longer valid (its guest credential was revoked): "
              "get a new one with POST /identity/v3/auth/tokens")
 WRONG_TARGET = ("a guest token reaches only its own server's resource metadata (POLL_SERVER_HEAT) "
@@ -92,14 +94,34 @@ class KeystoneService:
     def __init__(self, runtime: Runtime, guest: GuestService):
         self.runtime = runtime
         self.guest = guest
+        self.people = signin.PeopleKeystone(runtime)
 
     # Tokens ---------------------------------------------------------------------------------
-    def issue_token(self, body: Any, remote_addr: str | None = None) -> tuple[str, dict]:
-        """Password auth by user id, scoped to a project by id: (token, token body)."""
+    def issue_token(self, body: Any, remote_addr: str | None = None, *, guests: bool = True,
+                    people: bool = True, api_url: str | None = None) -> tuple[str, dict]:
+        """Keystone's POST auth/tokens: (token, token body). A person (a Hearth user, by name or
+        id, or an application credential) signs in through engine/signin.py where `people`
+        are served (a listener with the orchestration API), a guest credential (by id) here
+        where `guests` are; anyone else gets the same 401 as a wrong password."""
+        request = keystone_request.parse(body)
+        if people and self.people.is_person(request):
+            signed = self.people.sign_in(request, api_url or self.runtime.api_url, remote_addr)
+            return signed.token, signed.body
+        if not guests or request.method != keystone_request.PASSWORD or not request.user_id:
+            error = signin.refused("not a user or guest credential this listener signs in")
+            audit.record_refusal(self.runtime, error, api="keystone", operation="token",
+                                 remote_addr=remote_addr, why=error.audit_reason)
+            raise error
+        return self._guest_token(request, remote_addr)
+
+    def _guest_token(self, request: keystone_request.AuthRequest, remote_addr: str | None) -> tuple[str, dict]:
+        """Password auth by a guest credential's id, scoped to its project by id."""
         runtime, now = self.runtime, self.runtime.now()
-        user_id = None
+        user_id, password = request.user_id, request.secret
         try:
-            user_id, password, project_id = _password_request(body)
+            if not request.project_id:
+                raise credentials.refusal(Unauthorized, "scope the token to a project by id "
+                                          '({"scope": {"project": {"id": <project_id you were given>}}})')
             with runtime.store.session() as session:
                 row = session.scalar(select(Credential).where(
                     Credential.secret_hash == hash_secret(password))) if password else None
@@ -108,7 +130,7 @@ class KeystoneService:
                 if row.revoked_at is not None or row.expires_at <= now or row.kind not in LOGIN_KINDS:
                     raise credentials.refusal(Unauthorized, BAD_LOGIN, row.id)
                 project = self._project_of(session, row)
-                if project_id != project:
+                if request.project_id != project:
                     raise credentials.refusal(Unauthorized, "the guest user has no role on that project: "
                                               f"scope the token to project id '{project}' "
                                               "(the project_id you were given)", row.id)
@@ -124,14 +146,27 @@ class KeystoneService:
         return token, answer
 
     def validate_token(self, token: str | None, subject: str | None,
-                       remote_addr: str | None = None) -> dict:
-        """Keystone's GET auth/tokens: the body of `subject` when both tokens are live."""
+                       remote_addr: str | None = None, *, api_url: str | None = None) -> dict:
+        """Keystone's GET auth/tokens: the body of `subject` when both tokens are live. A
+        person's token is validated by itself or a cloud admin (engine/signin.py)."""
+        if not self.is_guest_token(subject):
+            with self._refusals(None, "token validation", remote_addr):
+                return self.people.validate(token, subject, api_url or self.runtime.api_url)
         with self._refusals(None, "token validation", remote_addr):
             self.open_token(token)
             opened = self.open_token(subject)
             with self.runtime.store.session() as session:
                 row = session.get(Credential, opened.credential_id)
                 return self._token_body(row, opened.project, opened.issued_at, opened.expires_at)
+
+    def revoke_token(self, token: str | None, subject: str | None, remote_addr: str | None = None) -> None:
+        """Keystone's DELETE auth/tokens, for people's tokens. A guest token is stateless: it
+        ends with its credential (the server, the deployment or the transport going away)."""
+        with self._refusals(None, "token revocation", remote_addr):
+            if self.is_guest_token(subject):
+                raise credentials.refusal(Forbidden, "a guest token cannot be revoked by itself: it "
+                                          "ends when its guest credential is revoked")
+            self.people.revoke(token, subject)
 
     def open_token(self, token: str | None) -> GuestToken:
         """The live token's contents, or Unauthorized (one message for every cause)."""
@@ -247,29 +282,6 @@ class KeystoneService:
     def _refusals(self, subject, what, remote_addr):
         return audit.refusals_recorded(self.runtime, api="keystone", operation=what, subject=subject,
                                        remote_addr=remote_addr)
-
-
-def _password_request(body: Any) -> tuple[str, str, str]:
-    """(user id, password, project id) from a v3 password auth request, or 400/401 naming what
-    is missing."""
-    auth = body.get("auth") if isinstance(body, dict) else None
-    identity = auth.get("identity") if isinstance(auth, dict) else None
-    if not isinstance(identity, dict) or "password" not in (identity.get("methods") or []):
-        raise InvalidRequest('expected {"auth": {"identity": {"methods": ["password"], "password": '
-                             '{"user": {"id": ..., "password": ...}}}, "scope": {"project": {"id": ...}}}}'
-                             ": only password auth is served here")
-    user = (identity.get("password") or {}).get("user") if isinstance(identity.get("password"), dict) else None
-    if not isinstance(user, dict) or not isinstance(user.get("password"), str):
-        raise InvalidRequest("auth.identity.password.user needs 'id' and 'password'")
-    if not isinstance(user.get("id"), str):
-        raise credentials.refusal(Unauthorized, "log in by user id (the user_id you were given); "
-                                  "user names are not served by Hearth's guest Keystone")
-    scope = auth.get("scope") if isinstance(auth.get("scope"), dict) else {}
-    project = scope.get("project") if isinstance(scope.get("project"), dict) else {}
-    if not isinstance(project.get("id"), str):
-        raise credentials.refusal(Unauthorized, "scope the token to a project by id "
-                                  '({"scope": {"project": {"id": <project_id you were given>}}})')
-    return user["id"], user["password"], project["id"]
 
 
 # The POLL_SERVER_HEAT principal of a server ------------------------------------------------

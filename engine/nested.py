@@ -16,7 +16,8 @@ class ChildStacks(Protocol):
     def create(self, parent_stack_id: str, resource: str, *, template: dict | str,
                files: dict[str, str] | None = None, environment: dict | None = None,
                parameters: dict[str, Any] | None = None, template_name: str = "template",
-               timeout_mins: float | None = None, adopt_data: dict | None = None) -> str:
+               timeout_mins: float | None = None, adopt_data: dict | None = None,
+               shown_timeout: float | None = None) -> str:
         """Start creating a nested stack; returns its id at once (the create runs on its own).
 
         `environment` is the parent's merged environment as a dict (resource_registry,
@@ -26,8 +27,13 @@ class ChildStacks(Protocol):
 
     def update(self, child_id: str, *, template: dict | str, files: dict[str, str] | None = None,
                environment: dict | None = None, parameters: dict[str, Any] | None = None,
-               template_name: str = "template", timeout_mins: float | None = None) -> None:
-        """Start updating the nested stack to a new template and parameters."""
+               template_name: str = "template", timeout_mins: float | None = None,
+               keep_environment: bool = False, shown_timeout: float | None = None) -> None:
+        """Start updating the nested stack to a new template and parameters; with
+        `keep_environment`, to a new template only (its environment, files and parameters kept)."""
+
+    def template(self, child_id: str) -> dict | None:
+        """The nested stack's template as stored."""
 
     def delete(self, child_id: str) -> None:
         """Start deleting the nested stack; nothing happens if it is gone already."""
@@ -37,6 +43,12 @@ class ChildStacks(Protocol):
 
     def state(self, child_id: str) -> tuple[str, str, str] | None:
         """(action, status, reason) of the nested stack; None once it is deleted or unknown."""
+
+    def show(self, child_id: str) -> dict | None:
+        """The nested stack as stack show gives it."""
+
+    def arn(self, child_id: str) -> str | None:
+        """The nested stack's ARN (`arn:openstack:heat::PROJECT:stacks/NAME/ID`)."""
 
     def outputs(self, child_id: str) -> dict[str, Any]:
         """The nested stack's resolved outputs by key, `OS::stack_id` included."""

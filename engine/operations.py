@@ -18,13 +18,15 @@ from engine.errors import (
 )
 from engine.guest import GuestAuth
 from engine.stacks import (
-    Definition, definition_fields, prepare_rows, start_operation,
+    Definition, definition_fields, prepare_rows, request_environment, start_operation,
 )
 from engine.steps import changed_in_place, property_digests
 from engine.store.models import Deployment, Event, Resource, Stack
+from engine.template import parse_environment, parse_template
+from engine.template.environment import load_environment
 
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
-HOOK_NAMES = ("pre-create", "pre-update", "pre-delete")
+HOOK_NAMES = ("pre-create", "pre-update", "pre-delete", "post-create", "post-update", "post-delete")
 # Resources a user may signal through Heat's resource-signal call, as a guest would.
 HANDLE_TYPES = ("OS::Heat::WaitConditionHandle", "OS::Heat::UpdateWaitConditionHandle",
                 "AWS::CloudFormation::WaitConditionHandle")
@@ -64,11 +66,13 @@ class Operations:
             if body.get("template_name") or not patch:
                 row.template_name = body.get("template_name") or row.template_name
             row.files, row.parameters = definition.files, stored
-            row.environment = self._environment_dict(definition.environment)
+            row.environment = self._environment_dict(definition)
             row.description = definition.template.description
             row.timeout_mins = self._timeout(body.get("timeout_mins"), row.timeout_mins)
             if body.get("timeout_mins") is not None:
                 row.requested_timeout_mins = row.timeout_mins
+            if "requested_timeout_mins" in body:  # a nested stack shows its parent's timeout
+                row.requested_timeout_mins = body["requested_timeout_mins"]
             if body.get("disable_rollback") is not None:
                 row.disable_rollback = bool(body["disable_rollback"])
             if body.get("tags") is not None:
@@ -95,21 +99,17 @@ class Operations:
         cleared = body.get("clear_parameters") or []
         if not isinstance(cleared, list):
             raise InvalidRequest("'clear_parameters' must be a list of parameter names")
-        kept = {k: v for k, v in self.given_parameters(stack, current).items() if k not in cleared}
-        merged["parameters"] = {**kept, **(body.get("parameters") or {})}
-        environment = {"resource_registry": dict(current.environment.resource_registry),
-                       "parameter_defaults": dict(current.environment.parameter_defaults)}
-        extra = body.get("environment") or {}
-        if isinstance(extra, str):
-            from engine.template import parse_environment
-            extra = {"resource_registry": parse_environment(extra).resource_registry}
-        for key, value in extra.items() if isinstance(extra, dict) else ():
-            if isinstance(value, dict):
-                environment[key] = {**environment.get(key, {}), **value}
-            else:
-                environment[key] = value
-        merged["environment"] = environment
-        return self._definition(merged)
+        # Heat's PATCH: the stack's environment as the user gave it, less the cleared
+        # parameters, with the request's (environment files merged) loaded over it.
+        template = parse_template(merged["template"], filename=merged.get("template_name") or "template",
+                                  files=merged["files"])
+        existing = self.shown_environment(stack)
+        existing["parameters"] = {k: v for k, v in (existing.get("parameters") or {}).items() if k not in cleared}
+        new = request_environment(body.get("environment"), body.get("parameters") or {},
+                                  body.get("environment_files") or [], merged["files"], template)
+        environment = parse_environment(load_environment(existing, new.shown()), "environment")
+        environment.parameters = {k: v for k, v in environment.parameters.items() if k in template.parameters}
+        return self._definition(merged, environment)
 
     def preview_update(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> dict:
         """What an update would do, resource by resource, as Heat's preview answers it."""
@@ -201,12 +201,12 @@ class Operations:
             metadata = template.resolve(resource.metadata, resolver, ("resources", name, "metadata"))
         except Exception:  # noqa: BLE001 - depends on something not there yet: it will change
             return "updated"
-        digests = property_digests(self.runtime.keyring, resource.type, properties, metadata)
+        digests = property_digests(self.runtime.keyring, cls.type_name or resource.type, properties, metadata)
         old = (row.engine or {}).get("digests") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
-        if not changed:
+        if not changed or cls.ignores_changes and "__type__" not in changed:
             return "unchanged"
-        return "updated" if changed_in_place(cls, changed) else "replaced"
+        return "updated" if changed_in_place(cls, changed, properties) else "replaced"
 
     def preview_create(self, project: str, body: dict[str, Any], username: str | None = None) -> dict:
         """What a create would make, as Heat's stack preview answers it (nothing is stored)."""
@@ -296,14 +296,11 @@ class Operations:
                               "metadata": template.resources[r.name].metadata or {}
                               if r.name in template.resources else {},
                               "resource_data": dict(r.data or {})} for r in rows}
-        environment = definition.environment
         return {"name": stack.name, "id": stack.id, "action": stack.action, "status": stack.status,
                 "template": template.raw, "files": definition.files,
                 # As Heat's abandon: the user's environment, in clear (it goes back to its user).
-                "environment": {"parameters": self.given_parameters(stack, definition),
-                                "parameter_defaults": dict(environment.parameter_defaults),
-                                "resource_registry": {"resources": {}, **environment.resource_registry},
-                                "event_sinks": []},
+                "environment": {k: v for k, v in self.shown_environment(stack).items()
+                                if k != "encrypted_param_names"},
                 "project_id": stack.project, "stack_user_project_id": stack.project,
                 "tags": list(stack.tags or []), "resources": resources}
 

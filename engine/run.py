@@ -1,9 +1,9 @@
 """A stack operation in memory: each resource's state (Snap) and, phase by phase, what may start next (Run)."""
 from __future__ import annotations
 
-import base64
-import os
+import datetime as dt
 
+from engine.resources.names import reduced_name, short_id
 from engine.store.models import Resource as ResourceRow, Stack
 
 FORWARD, REVERSE = "forward", "reverse"
@@ -31,11 +31,6 @@ def phases_for(stack: Stack) -> list[tuple[str, str, str]]:
     return PHASES[action]
 
 
-def short_id() -> str:
-    """Twelve lowercase base32 characters of fresh randomness, the shape of Heat's short ids."""
-    return base64.b32encode(os.urandom(8)).decode()[:12].lower()
-
-
 class Snap:
     """In-memory state of one resource; the scheduler thread is its only writer."""
 
@@ -59,7 +54,23 @@ class Snap:
         if not short:
             short = self.engine["short_id"] = short_id()
             self.dirty = True
-        return f"{stack_name.rstrip('*')}-{self.name}-{short}"
+        return reduced_name(f"{stack_name.rstrip('*')}-{self.name}-{short}")
+
+    @property
+    def wake_at(self) -> dt.datetime | None:
+        """When a waiting resource is to be checked again whether or not a signal came
+        (Waiting.wake_at): kept with the scheduler's bookkeeping, so it survives a restart."""
+        value = self.engine.get("wake_at")
+        return dt.datetime.fromisoformat(value) if value else None
+
+    @wake_at.setter
+    def wake_at(self, value: dt.datetime | None) -> None:
+        if value is None:
+            if self.engine.pop("wake_at", None) is not None:
+                self.dirty = True
+        else:
+            self.engine["wake_at"] = value.isoformat()
+            self.dirty = True
 
     @property
     def exists(self) -> bool:
@@ -95,6 +106,8 @@ class Run:
         self.cleaning: dict[str, object] = {}
         self.failed = next((s for s in snaps.values()
                             if s.status == "FAILED" and s.engine.get("op") == self.operation), None)
+        # The stack's reason when it is not "Resource ACTION failed: ..." (a restricted action).
+        self.failure_reason: str | None = None
         defined = set(definition.template.resources) if definition is not None else set(snaps)
         groups = {"all": list(snaps), "defined": [n for n in snaps if n in defined],
                   "removed": [n for n in snaps if n not in defined]}
@@ -102,6 +115,11 @@ class Run:
         self.phase = -1
         self.step = ""
         self._next_phase()
+
+    @property
+    def draining(self) -> bool:
+        """A cancelled operation whose timed actions still run to their end (Waiting.wake_at)."""
+        return self.finished and any(s.waiting and s.wake_at is not None for s in self.snaps.values())
 
     def done(self, name: str) -> bool:
         snap = self.snaps[name]

@@ -166,6 +166,7 @@ class Scheduler(Steps):
         for run in self._runs.values():
             candidates = [run.stack.deadline] if not run.finished else []
             candidates += [s.deadline for s in run.snaps.values() if s.waiting]
+            candidates += [s.wake_at for s in run.snaps.values() if s.waiting]
             for deadline in candidates:
                 if deadline is not None:
                     nearest = min(nearest, max((deadline - now).total_seconds(), 0.0))
@@ -227,6 +228,10 @@ class Scheduler(Steps):
         previous.finished = True
         for snap in previous.snaps.values():
             if snap.waiting:
+                if stack.status != "IN_PROGRESS" and snap.wake_at is not None:
+                    # A cancel without rollback stops what has not started; an action that
+                    # ends by itself at a set time is left to finish, as Heat leaves it.
+                    continue
                 self._cancel(previous, snap, f"{previous.action} cancelled by {stack.action} of the stack")
         self.journal.event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
                            "FAILED", f"Stack {previous.action} cancelled by {stack.action}")
@@ -279,13 +284,15 @@ class Scheduler(Steps):
                 return
             if run.failed is not None or run.failure is not None:
                 if not run.running:
-                    self._finish(run, "FAILED", run.failure or
+                    self._finish(run, "FAILED", run.failure or run.failure_reason or
                                  f"Resource {run.failed.action} failed: {run.failed.reason}")
                 return
             ready = run.take_ready()
             if not ready:
                 break
             for name in ready:
+                if run.failed is not None:
+                    break
                 self._start(run, run.snaps[name])
             if self.journal.backlog >= FLUSH_EVERY:
                 self._flush()
@@ -300,13 +307,20 @@ class Scheduler(Steps):
             self._instance(run, snap, snap.action, strict=False).cancel()
         except Exception:  # noqa: BLE001 - cancelling is best effort
             log.warning("cancel of %s failed:\n%s", snap.name, traceback.format_exc())
-        snap.waiting, snap.deadline = False, None
+        snap.waiting, snap.deadline, snap.wake_at = False, None, None
         self._transition(run, snap, "FAILED", reason)
 
     def _sweep_deadlines(self) -> set[str]:
         now = self.runtime.now()
         dirty = set()
         for stack_id, run in list(self._runs.items()):
+            for snap in run.snaps.values():
+                if snap.waiting and snap.name not in run.running and _due(snap.wake_at, now):
+                    # Its moment came: ask it (it answers, or names its next moment). This
+                    # holds in a cancelled operation too: its timed actions run to their end.
+                    snap.wake_at = None
+                    self._check_waiting(run, snap)
+                    dirty.add(stack_id)
             if run.finished:
                 continue
             for snap in run.snaps.values():
@@ -337,7 +351,8 @@ class Scheduler(Steps):
         if run.finished or snap.engine.get("op") != run.operation:
             return
         if status == "COMPLETE":
-            run.cleared(snap.name)
+            if not self.post_hooked(run, snap):
+                run.cleared(snap.name)
         elif status == "FAILED" and run.action == "CHECK":
             if reason not in run.check_failures and not reason.startswith("Can not check"):
                 run.check_failures.append(reason)
@@ -419,7 +434,11 @@ class Scheduler(Steps):
         if not self.journal.flush(s for r in runs for s in r.snaps.values()):
             return False
         for run in runs:
-            if run.finished and not run.running and self._runs.get(run.stack.id) is run:
+            if run.finished and not run.running and not run.draining and self._runs.get(run.stack.id) is run:
                 self._runs.pop(run.stack.id, None)
         return True
 
+
+def _due(moment, now) -> bool:
+    """Whether a stored moment (a wake-up time) has come."""
+    return moment is not None and moment <= now

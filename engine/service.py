@@ -25,9 +25,9 @@ from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
 from engine.software_api import SoftwareApi, masked
-from engine.stacks import Definition, Resolver, apply_conditions, build_environment, prepare_rows
+from engine.stacks import Definition, Resolver, apply_conditions, prepare_rows, request_environment
 from engine.store.models import Event, Resource, Server, Stack
-from engine.template import merge_environments, parse_template
+from engine.template import Environment, merge_environments, parse_template
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 MAX_EVENT_PAGE = 1000
@@ -77,9 +77,10 @@ class Service(Operations, SoftwareApi):
             status_reason=f"Stack {action} started", description=template.description,
             template=template.raw, template_source=body["template"] if isinstance(body["template"], str) else None,
             template_name=body.get("template_name") or "template", files=definition.files,
-            environment=self._environment_dict(definition.environment),
+            environment=self._environment_dict(definition),
             parameters=self._stored_parameters(definition), timeout_mins=timeout,
-            requested_timeout_mins=body.get("timeout_mins"), username=username,
+            requested_timeout_mins=body.get("requested_timeout_mins", body.get("timeout_mins")) if owner
+            else body.get("timeout_mins"), username=username,
             disable_rollback=bool(body.get("disable_rollback", True)), tags=parse_tags(body.get("tags") or []),
             deadline=now + dt.timedelta(minutes=timeout), operation=1, created_at=now,
             owner_id=owner[0] if owner else None, owner_resource=owner[1] if owner else None)
@@ -126,18 +127,27 @@ class Service(Operations, SoftwareApi):
         return {k: (self.runtime.keyring.encrypt(json.dumps(v)) if k in hidden else v)
                 for k, v in definition.parameters.items()}
 
-    def _environment_dict(self, environment) -> dict:
+    def _environment_dict(self, definition: Definition) -> dict:
         # Parameter values are stored validated (hidden ones encrypted) on the stack; the
-        # parameter_defaults nested stacks inherit are kept encrypted, as they may hold secrets.
+        # parameter_defaults nested stacks inherit are kept encrypted, as they may hold secrets,
+        # and so is the environment as the user gave it (`stack environment` shows it).
+        environment = definition.environment
         stored: dict[str, Any] = {"resource_registry": dict(environment.resource_registry)}
         if environment.parameter_defaults:
             stored["parameter_defaults"] = self.runtime.keyring.encrypt(
                 json.dumps(environment.parameter_defaults))
-        if environment.parameters:
-            # The values the user gave (Heat's environment `parameters`, what a PATCH keeps and
-            # clear_parameters drops), apart from the validated values with their defaults.
-            stored["parameters"] = self.runtime.keyring.encrypt(json.dumps(environment.parameters))
+        if environment.event_sinks:
+            stored["event_sinks"] = list(environment.event_sinks)
+        stored["shown"] = self.runtime.keyring.encrypt(json.dumps(definition.registered(self.types)))
         return stored
+
+    def shown_environment(self, stack: Stack) -> dict:
+        """The environment as the user gave it (merged), as Heat stores it."""
+        stored = (stack.environment or {}).get("shown")
+        if stored is None:
+            return {"parameters": {}, "parameter_defaults": {}, "resource_registry": {"resources": {}},
+                    "event_sinks": [], "encrypted_param_names": []}
+        return json.loads(self.runtime.keyring.decrypt(stored))
 
     @staticmethod
     def _adopt_data(value: Any) -> dict | None:
@@ -164,7 +174,9 @@ class Service(Operations, SoftwareApi):
             row.action, row.status, row.status_reason = "ADOPT", "COMPLETE", "adopted"
             row.engine = {}  # the adopt operation records what it was made from as it passes
 
-    def _definition(self, body: dict[str, Any]) -> Definition:
+    def _definition(self, body: dict[str, Any], environment: Environment | None = None) -> Definition:
+        """The definition a create or update request gives; `environment` when the caller
+        built it already (a PATCH update merges the stack's own with the request's)."""
         source = body.get("template")
         if not isinstance(source, (str, dict)) or not source:
             raise InvalidRequest("the request needs a 'template': the template text or object")
@@ -177,19 +189,17 @@ class Service(Operations, SoftwareApi):
         env_files = body.get("environment_files") or []
         if not isinstance(env_files, list):
             raise InvalidRequest("'environment_files' must be a list of names in 'files'")
-        # Heat's order: the global environment, the request's environment, then -P parameters,
-        # then environment files.
-        environment = build_environment(body.get("environment") or {}, [], files)
+        template = parse_template(source, filename=body.get("template_name") or "template", files=files)
+        if environment is None:
+            environment = request_environment(body.get("environment"), parameters, env_files, files, template)
+        shown = environment.shown()
+        # The global environment lies under the user's; `stack environment` shows the user's.
         if self.base_environment is not None:
             environment = merge_environments([self.base_environment, environment])
-        environment.parameters.update(parameters)
-        if env_files:
-            environment = merge_environments([environment, build_environment({}, env_files, files)])
-        template = parse_template(source, filename=body.get("template_name") or "template", files=files)
         values = template.validate_parameters(environment.parameters, environment.parameter_defaults)
         # Environment files are merged above; keeping them would keep hidden values in clear.
         kept = {k: v for k, v in files.items() if k not in set(env_files)}
-        return Definition(template, environment, values, kept)
+        return Definition(template, environment, values, kept, shown)
 
     def validate_resources(self, definition: Definition) -> None:
         template = definition.template
@@ -203,7 +213,26 @@ class Service(Operations, SoftwareApi):
             try:
                 classes[name].check_properties(resource.properties, unresolved=unresolved)
             except TemplateError as error:
-                raise template.error(error.reason, ("resources", name, "properties") + error.path) from None
+                raise template.error(error.reason, ("resources", name, "properties") + error.path,
+                                     kind=error.kind, prefix=error.prefix) from None
+            if hasattr(classes[name], "check_policy"):
+                try:
+                    classes[name].check_policy(resource.update_policy)
+                except TemplateError as error:
+                    raise template.error(error.reason, ("resources", name) + error.path, kind=error.kind,
+                                         prefix=error.prefix) from None
+            for member in getattr(classes[name], "member_types", lambda _: [])(resource.properties):
+                try:
+                    definition.environment.resolve_type("0", member, self.types)
+                except TemplateError as error:
+                    raise template.error(error.reason, ("resources", name, "properties", "resource_def", "type"),
+                                         kind=error.kind) from None
+            facade = self.types.get(resource.type)
+            if facade is not None and hasattr(classes[name], "check_facade") and classes[name] is not facade:
+                try:
+                    classes[name].check_facade(facade, resource.type)
+                except TemplateError as error:
+                    raise template.error(error.reason, ("resources", name)) from None
         for path, target, attribute in _attribute_references(template):
             cls = classes.get(target)
             if cls is not None and not cls.dynamic_attributes and attribute not in cls.attributes_schema:
@@ -259,23 +288,15 @@ class Service(Operations, SoftwareApi):
         return [views.stack_summary(s, self.runtime.api_url) for s in result]
 
     def show_environment(self, project: str, stack_id: str) -> dict:
-        """The stack's merged environment as Heat shows it (hidden values are not in it)."""
+        """The stack's environment as Heat shows it: as the user gave it (environment files
+        merged), hidden parameters' values masked."""
         stack = self.find_stack(project, stack_id, by_id_only=True)
         definition = self.scheduler.definitions.get(self.runtime, stack)
-        hidden = definition.template.hidden_parameters()
-        return {"parameters": {k: (views.HIDDEN if k in hidden else v)
-                               for k, v in self.given_parameters(stack, definition).items()},
-                "parameter_defaults": {k: (views.HIDDEN if k in hidden else v)
-                                       for k, v in definition.environment.parameter_defaults.items()},
-                "resource_registry": {"resources": {}, **definition.environment.resource_registry},
-                "encrypted_param_names": sorted(hidden), "event_sinks": []}
-
-    @staticmethod
-    def given_parameters(stack: Stack, definition: Definition) -> dict:
-        """The parameter values the user gave (a stack stored before they were kept apart: all)."""
-        if "parameters" in (stack.environment or {}):
-            return dict(definition.environment.parameters)
-        return dict(definition.parameters)
+        hidden = _all_hidden(definition)
+        shown = self.shown_environment(stack)
+        for section in ("parameters", "parameter_defaults"):
+            shown[section] = {k: (views.HIDDEN if k in hidden else v) for k, v in (shown.get(section) or {}).items()}
+        return shown
 
     def show_files(self, project: str, stack_id: str) -> dict:
         stack = self.find_stack(project, stack_id, by_id_only=True)
@@ -320,8 +341,8 @@ class Service(Operations, SoftwareApi):
         """A resolver over stored resource rows (for outputs, previews and nested reads)."""
         def lookup(name):
             row = rows.get(name)
-            if row is None or row.physical_id is None and not row.data:
-                return None
+            if row is None:
+                return None  # a resource of the template has a row: get_resource gives its name
             cls = definition.class_for(self.types, name, row.type)
             return cls, row.physical_id, row.attributes or {}, row.data or {}
         return self.resolver_for(stack, definition, lookup)
@@ -388,7 +409,8 @@ class Service(Operations, SoftwareApi):
             for name in row.requires or []:
                 required_by.setdefault(name, []).append(row.name)
         return [(r, views.resource_view(r, stack, self.runtime.api_url, required_by[r.name],
-                                        nested=children.get(r.physical_id))) for r in rows]
+                                        nested=None if r.type in REMOTE_STACK_TYPES else children.get(r.physical_id)))
+                for r in rows]
 
     def list_resources(self, project: str, stack_id: str, *, nested_depth: int = 0, with_detail: bool = False,
                        filters: dict | None = None) -> list[dict]:
@@ -409,7 +431,7 @@ class Service(Operations, SoftwareApi):
                     view["description"] = ""
                 if _matches(view, filters or {}):
                     result.append(view)
-                if level < depth and row.physical_id:
+                if level < depth and row.physical_id and row.type not in REMOTE_STACK_TYPES:
                     with self.runtime.store.session() as session:
                         child = session.get(Stack, row.physical_id)
                     if child is not None and child.owner_id == current.id and child.deleted_at is None:
@@ -492,20 +514,25 @@ class Service(Operations, SoftwareApi):
 
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
                     sort_dir: str = "asc", wait: float = 0, resource: str | None = None,
-                    filters: dict[str, list[str]] | None = None) -> list[dict]:
+                    filters: dict[str, list[str]] | None = None, nested_depth: int = 0) -> list[dict]:
         """The stack's events; `filters` are Heat's resource_status (COMPLETE, ...),
-        resource_action (CREATE, ...), resource_name and resource_type, each one value or more."""
+        resource_action (CREATE, ...), resource_name and resource_type, each one value or more;
+        with nested_depth, those of its nested stacks down to that depth too, in the order they
+        happened (each links to its own stack and to the root one)."""
         stack = self.find_stack(project, stack_id, by_id_only=True)
         if sort_dir not in ("asc", "desc"):
             raise InvalidRequest("sort_dir must be 'asc' or 'desc'")
         limit = min(int(limit or MAX_EVENT_PAGE), MAX_EVENT_PAGE)
         columns = {"resource_status": Event.status, "resource_action": Event.action,
                    "resource_name": Event.resource_name, "resource_type": Event.resource_type}
+        stacks = {stack.id: stack}
+        if nested_depth:
+            stacks.update({s.id: s for s in self._nested_stacks(stack, int(nested_depth))})
         with self.runtime.store.session() as session:
             after = 0
             if marker:
                 # Heat pages from an unknown marker as from none.
-                after = session.scalar(select(Event.seq).where(Event.id == marker, Event.stack_id == stack.id))
+                after = session.scalar(select(Event.seq).where(Event.id == marker, Event.stack_id.in_(stacks)))
                 marker = marker if after is not None else None
                 after = after or 0
             if resource is not None and not session.scalar(select(Event.id).where(
@@ -514,7 +541,7 @@ class Service(Operations, SoftwareApi):
 
         def query():
             with self.runtime.store.session() as session:
-                q = select(Event).where(Event.stack_id == stack.id)
+                q = select(Event).where(Event.stack_id.in_(stacks))
                 if resource is not None:
                     q = q.where(Event.resource_name == resource)
                 for key, values in (filters or {}).items():
@@ -536,7 +563,30 @@ class Service(Operations, SoftwareApi):
                         Event.stack_id == stack.id, Event.seq > after)))
             if self.runtime.notifier.wait("stack:" + stack.id, changed, wait):
                 events = query()
-        return [views.event_view(e, stack, self.runtime.api_url) for e in events]
+        root = stack if nested_depth else None
+        return [views.event_view(e, stacks[e.stack_id], self.runtime.api_url, root=root) for e in events]
+
+    def _nested_stacks(self, stack: Stack, depth: int) -> list[Stack]:
+        """The live stacks nested in `stack`, down to `depth` levels."""
+        found: list[Stack] = []
+        level = [stack.id]
+        with self.runtime.store.session() as session:
+            for _ in range(depth):
+                if not level:
+                    break
+                children = list(session.scalars(select(Stack).where(Stack.owner_id.in_(level),
+                                                                     Stack.deleted_at.is_(None))))
+                # Heat finds nested stacks through their resources: an empty one is not listed.
+                filled = set(session.scalars(select(Resource.stack_id).where(
+                    Resource.stack_id.in_([c.id for c in children]))))
+                found += [c for c in children if c.id in filled]
+                level = [c.id for c in children]
+        return found
+
+
+# Types whose stack Heat makes as a stack of its own (a "remote" stack): no nested link, not
+# listed with nested_depth.
+REMOTE_STACK_TYPES = ("OS::Heat::Stack",)
 
 
 def _flag(value) -> bool:
@@ -607,6 +657,17 @@ def build_service(config) -> Service:
     runtime = Runtime(config=config, store=Store(config.resolved_db_url), keyring=Keyring(secret),
                       notifier=Notifier(), compute=make_driver(config.compute, config))
     return Service(runtime, base_environment=load_environment_dir(config.environment_dir))
+
+
+def _all_hidden(definition: Definition) -> set[str]:
+    """The hidden parameters of the stack's template and of every template in its files."""
+    hidden = set(definition.template.hidden_parameters())
+    for name, text in definition.files.items():
+        try:
+            hidden |= set(parse_template(text, filename=name).hidden_parameters())
+        except Exception:  # noqa: BLE001 - a file that is no template hides nothing
+            continue
+    return hidden
 
 
 def load_environment_dir(directory: str):

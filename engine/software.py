@@ -90,7 +90,7 @@ def create_config(session: Session, *, name: str, group: str, config: Any, input
         inputs = seal_inputs(keyring, inputs, secret)
         if texts and any(t in _text(config) for t in texts):
             config = keyring.seal_json(config)
-    row = SoftwareConfig(id=config_id or str(uuid.uuid4()), name=name, group=group or "Heat::Ungrouped",
+    row = SoftwareConfig(id=config_id or str(uuid.uuid4()), name=name, group=group,
                          body={"config": config, "inputs": inputs,
                                "outputs": outputs, "options": options},
                          project=project, deployment_id=deployment_id, created_at=now)

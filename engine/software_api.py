@@ -67,13 +67,11 @@ class SoftwareApi:
     # Configs ------------------------------------------------------------------------------
     def create_software_config(self, project: str, body: dict) -> dict:
         _unknown(body, CONFIG_KEYS, "software config")
-        name, group = body.get("name") or "", body.get("group") or "Heat::Ungrouped"
-        if not isinstance(name, str) or not isinstance(group, str):
+        name, group = body.get("name") or "", body.get("group")
+        if not isinstance(name, str) or group is not None and not isinstance(group, str):
             raise InvalidRequest("'name' and 'group' must be strings")
         config = body.get("config")
-        if config is None:
-            config = ""
-        if not isinstance(config, (str, dict, list)):
+        if config is not None and not isinstance(config, (str, dict, list)):
             raise InvalidRequest("'config' must be the config text (or a map, for structured groups)")
         options = body.get("options")
         if options is not None and not isinstance(options, dict):

@@ -6,18 +6,21 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Container
 
 from sqlalchemy import insert, select
 
-from engine.errors import TemplateError
+from engine.errors import InvalidTemplateAttribute, TemplateError
 from engine.resources.base import Resource
 from engine.runtime import Runtime
 from engine.store.crypto import is_encrypted
 from engine.store.models import Event, Resource as ResourceRow, Stack
 from engine.template import Environment, Template, merge_environments, parse_environment, parse_template
-from engine.template.environment import is_template_name
+from engine.template.environment import check_sections, is_template_name
+from engine.template.environment_files import merge_files
+from engine.template.loader import load_yaml
 from engine.template.functions.args import walk
 
 # What Heat answers for AWS::Region (its CFN pseudo-parameter's fixed default).
@@ -50,29 +53,34 @@ def stack_arn(stack: Stack) -> str:
 
 @dataclass
 class Definition:
-    """Everything pure about a stack: its parsed template, merged environment and parameter values."""
+    """Everything pure about a stack: its parsed template, merged environment and parameter values.
+
+    `shown_environment` is the user's environment as Heat stores and shows it (without the
+    global environment directory's entries, with what resolving the types wrote into it).
+    """
 
     template: Template
     environment: Environment
     parameters: dict[str, Any]
     files: dict[str, str]
+    shown_environment: dict[str, Any] = field(default_factory=dict)
 
     def resource_class(self, types: dict[str, type[Resource]], name: str) -> type[Resource]:
         """The class of the template's resource `name`, after the environment's mappings."""
         declared = self.template.resources[name].type
-        actual = self.environment.resolve_type(name, declared)
+        try:
+            actual = self.environment.resolve_type(name, declared, types)
+        except TemplateError as error:
+            raise self.template.error(error.reason, ("resources", name, "type"), kind=error.kind) from None
         if is_template_name(actual):
             try:
                 return self.provider(actual)
             except TemplateError as error:
                 if error.file is None:
-                    raise self.template.error(error.reason, ("resources", name, "type")) from None
+                    raise self.template.error(error.reason, ("resources", name, "type"),
+                                              kind=error.kind) from None
                 raise
-        cls = types.get(actual)
-        if cls is None:
-            shown = f"'{declared}'" if actual == declared else f"'{declared}' (mapped to '{actual}')"
-            raise self.template.error(f"unknown resource type {shown}", ("resources", name, "type"))
-        return cls
+        return types[actual]
 
     def class_for(self, types: dict[str, type[Resource]], name: str, declared: str) -> type[Resource]:
         """The class to handle a stored resource, also one the template no longer has (it is
@@ -80,7 +88,7 @@ class Definition:
         try:
             if name in self.template.resources:
                 return self.resource_class(types, name)
-            actual = self.environment.resolve_type(name, declared)
+            actual = self.environment.resolve_type(name, declared, types)
             if is_template_name(actual):
                 return self.provider(actual)
             return types[actual]
@@ -96,6 +104,69 @@ class Definition:
         from engine.resources.provider import provider_class
         return provider_class(template_name, self.files, base=self.template.filename,
                               parameter_defaults=self.environment.parameter_defaults)
+
+    def registered(self, types: Container[str]) -> dict[str, Any]:
+        """`shown_environment` with what Heat writes into the registry as it resolves each
+        resource's type (a template name as itself, a type a glob led to)."""
+        shown = copy.deepcopy(self.shown_environment)
+        registry = shown.setdefault("resource_registry", {"resources": {}})
+        for name, resource in self.template.resources.items():
+            registry.update(self.environment.registrations(name, resource.type, types))
+        return shown
+
+
+# Heat's names of parameter types, by the names templates give them (HOT's and CFN's).
+_PARAMETER_KINDS = {"string": "string", "number": "number", "comma_delimited_list": "comma_delimited_list",
+                    "json": "json", "boolean": "boolean", "String": "string", "Number": "number",
+                    "CommaDelimitedList": "comma_delimited_list", "Json": "json", "Boolean": "boolean"}
+
+
+def parameter_types(template: Template, files: dict[str, str]) -> dict[str, str]:
+    """Every declared parameter's type by name: those of each template in `files`, then the
+    template's own (Heat's all_param_schemata, which environment files merge by)."""
+    types: dict[str, str] = {}
+    for name, text in files.items():
+        try:
+            other = parse_template(text, filename=name)
+        except Exception:  # noqa: BLE001 - a file that is no template declares nothing
+            continue
+        types.update({k: _PARAMETER_KINDS.get(p.type, p.type) for k, p in other.parameters.items()})
+    types.update({k: _PARAMETER_KINDS.get(p.type, p.type) for k, p in template.parameters.items()})
+    return types
+
+
+def request_environment(environment: Any, parameters: dict[str, Any], environment_files: list[str],
+                        files: dict[str, str], template: Template) -> Environment:
+    """The environment a create or update request gives, as Heat's API and engine build it:
+    the request's environment (ignored when environment files are sent: the client merged
+    them into it already), the request's parameters over its parameters, then each
+    environment file merged in order (environment_files.py)."""
+    if environment_files:
+        raw: dict[str, Any] = {}
+    elif isinstance(environment, str):
+        raw, _ = load_yaml(environment, "environment", allow_empty=True)
+        if raw is not None and not isinstance(raw, dict):
+            raise TemplateError("Environment not in valid format: The environment is not a valid "
+                                "YAML mapping data type.", file="environment", kind="HTTPBadRequest")
+        raw = raw or {}
+        check_sections(raw)
+    elif isinstance(environment, dict):
+        raw = copy.deepcopy(environment)
+        try:
+            check_sections(raw)
+        except TemplateError as error:
+            raise TemplateError(error.reason, path=error.path, file="environment", kind=error.kind) from None
+    else:
+        raw = {}
+    for section in ("parameters", "resource_registry", "parameter_defaults"):
+        raw.setdefault(section, {})
+    for section in ("encrypted_param_names", "event_sinks"):
+        raw.setdefault(section, [])
+    if isinstance(raw["parameters"], dict):
+        raw["parameters"].update(parameters)
+    if environment_files:
+        raw = merge_files(raw, environment_files, files, parameter_types(template, files))
+    return parse_environment(raw, "environment")
 
 
 def build_environment(environment: Any, environment_files: list[str] | None,
@@ -159,6 +230,7 @@ def load_definition(runtime: Runtime, stack: Stack) -> Definition:
     template = parse_template(stack.template_source or stack.template,
                               filename=stack.template_name or "template", files=files)
     stored = dict(stack.environment or {})
+    shown = stored.pop("shown", None)
     for key in ("parameter_defaults", "parameters"):
         if is_encrypted(stored.get(key)):
             stored[key] = json.loads(runtime.keyring.decrypt(stored[key]))
@@ -227,7 +299,7 @@ def begin_rollback(session, stack: Stack, template: Template | None, now: dt.dat
 
 # The operations that set a stack's updated_time when they start, as Heat's do (a create, a
 # delete and a rollback leave it as it was).
-# Recorded from Heat: only an update sets updated_time (a check, suspend or resume leaves it).
+# Heat 27 keeps updated_time as it was through check, suspend and resume (recorded: nested/suspend-resume).
 UPDATED_BY = ("UPDATE",)
 
 
@@ -242,6 +314,12 @@ def start_operation(session, stack: Stack, action: str, now: dt.datetime, reason
     session.add(Event(id=str(uuid.uuid4()), stack_id=stack.id, resource_name=stack.name,
                       resource_type="OS::Heat::Stack", physical_id=stack.id, action=action,
                       status="IN_PROGRESS", reason=reason, created_at=now))
+
+
+def default_reference(cls) -> bool:
+    """Whether get_resource of `cls` is Heat's default (the physical id, else the name), which
+    a type that answers something else (a URL, a value) replaces by its own reference_id."""
+    return getattr(cls.reference_id, "__func__", None) is Resource.reference_id.__func__
 
 
 class Resolver:
@@ -269,7 +347,10 @@ class Resolver:
         if found is None:
             return None
         cls, physical_id, _attributes, data = found
-        return cls.reference_id(self.runtime, physical_id, data)
+        reference = cls.reference_id(self.runtime, physical_id, data)
+        if reference is None and physical_id is None and default_reference(cls):
+            return name  # Heat's default: a resource without a physical id is known by its name
+        return reference
 
     def get_attr(self, resource: str, attribute: str | None) -> Any:
         return self.get_attr_at(resource, attribute, [])
@@ -284,9 +365,12 @@ class Resolver:
         if found is None:
             return None
         cls, physical_id, attributes, data = found
-        if path and hasattr(cls, "attribute_at"):
-            return cls.attribute_at(self.runtime, attribute, list(path), physical_id, attributes, data)
-        return walk(cls.attribute(self.runtime, attribute, physical_id, attributes, data), path)
+        try:
+            if path and hasattr(cls, "attribute_at"):
+                return cls.attribute_at(self.runtime, attribute, list(path), physical_id, attributes, data)
+            return walk(cls.attribute(self.runtime, attribute, physical_id, attributes, data), path)
+        except InvalidTemplateAttribute:
+            raise InvalidTemplateAttribute.of(resource, attribute) from None
 
     def resource_facade(self, kind: str) -> Any:
         """The owning resource's metadata, deletion_policy or update_policy (nested stacks)."""

@@ -18,6 +18,7 @@ from engine.stacks import Resolver
 
 log = logging.getLogger(__name__)
 HOOKS = {"create": "pre-create", "update": "pre-update", "delete": "pre-delete"}
+POST_HOOKS = {"CREATE": "post-create", "UPDATE": "post-update", "DELETE": "post-delete"}
 # The verb a handler runs and the action its resource shows, in each replacement phase.
 REPLACING = {"replace-delete": "DELETE", "replace-create": "CREATE", "cleanup": "DELETE"}
 
@@ -121,16 +122,45 @@ class Steps:
         old = snap.engine.get("digests") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
         unhealthy = snap.status == "FAILED" or snap.cls.replace_on_every_update
+        if snap.cls.ignores_changes and "__type__" not in changed:
+            changed, unhealthy = set(), False
+        if not changed and getattr(snap.cls, "update_on_every_update", False):
+            # Heat updates every nested stack on every stack update; its resources decide.
+            changed = {"__nested__"}
         if not changed and not unhealthy:
+            snap.engine.pop("old_type", None)  # another alias of the same type: no change
             snap.status = "COMPLETE"
             run.cleared(snap.name)
             return
-        in_place = not unhealthy and changed_in_place(snap.cls, changed)
+        in_place = not unhealthy and changed_in_place(snap.cls, changed, instance.properties)
+        if in_place:
+            snap.engine.pop("old_type", None)
+        restricted = "update" if in_place else "replace"
+        if restricted in self._restricted(run, snap.name):
+            # As Heat: an event on the resource, whose state stays, and the stack fails.
+            reason = f"{restricted} is restricted for resource."
+            self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
+                               "UPDATE", "FAILED", reason)
+            run.failed = snap
+            run.failure_reason = f"ResourceActionRestricted: resources.{snap.name}: {reason}"
+            return
         snap.engine["changed"] = sorted(k for k in changed if k != "__metadata__")
         if not in_place and not unhealthy and "__type__" not in changed:
-            # Heat tries the update, learns it needs a replacement, then creates the new one.
-            snap.engine["tried"] = True
+            # Heat tries the update, learns it needs a replacement, then creates the new one;
+            # a type that asks for it names the resource in full in that event.
+            snap.engine["tried"] = "asked" if snap.cls.replaced_by(frozenset(changed), instance.properties) \
+                else True
         self._begin(run, snap, "update" if in_place else "replace", "UPDATE")
+
+    def _restricted(self, run: Run, name: str) -> set[str]:
+        """The actions the environment forbids on resource `name` (restricted_actions)."""
+        registry = run.definition.environment.resource_registry.get("resources") or {}
+        found: set[str] = set()
+        for pattern, overrides in registry.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                actions = (overrides or {}).get("restricted_actions") or []
+                found |= {actions} if isinstance(actions, str) else set(actions)
+        return found
 
     def _begin(self, run: Run, snap: Snap, verb: str, action: str) -> None:
         """Start `verb`, unless a breakpoint holds the resource first."""
@@ -138,14 +168,15 @@ class Steps:
         if hook and self._hooked(run, snap.name, hook) and snap.engine.get("cleared") != [run.operation, hook]:
             snap.engine["hook"] = hook
             snap.engine["paused"] = [verb, action]
-            snap.waiting, snap.deadline = True, None
-            self._transition(run, snap, "IN_PROGRESS", f"{action} paused until Hook {hook} is cleared",
-                             action=action)
+            snap.waiting, snap.deadline, snap.dirty = True, None, True
+            # As in Heat, the resource keeps the state it had; only an event says it waits.
+            self._hook_event(run, snap, f"{action} paused until Hook {hook} is cleared")
             return
         if verb == "replace":
-            if snap.engine.pop("tried", False):
+            tried = snap.engine.pop("tried", False)
+            if tried:
                 self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
-                self._requires_replacement(run, snap)
+                self._requires_replacement(run, snap, asked=tried == "asked")
             self._replace(run, snap)
             return
         self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
@@ -208,10 +239,13 @@ class Steps:
             log.warning("could not delete the resource %s replaced: %s", snap.name, outcome)
         run.cleared(snap.name)
 
-    def _requires_replacement(self, run: Run, snap: Snap) -> None:
+    def _requires_replacement(self, run: Run, snap: Snap, asked: bool = False) -> None:
         """Heat's event when an update turns into a replacement (the old resource then goes
-        without events of its own; the new one is created under the same name)."""
-        snap.status, snap.reason = "COMPLETE", f"The Resource {snap.name} requires replacement."
+        without events of its own; the new one is created under the same name). When the type
+        asked for it, Heat names the resource as its str() does."""
+        who = (f'{snap.cls.__name__} "{snap.name}" [{snap.physical_id}] Stack "{run.stack.name}" '
+               f"[{run.stack.id}]") if asked else snap.name
+        snap.status, snap.reason = "COMPLETE", f"The Resource {who} requires replacement."
         snap.dirty = True
         self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, "UPDATE", "COMPLETE",
                            snap.reason)
@@ -225,6 +259,22 @@ class Steps:
                     return True
         return False
 
+    def post_hooked(self, run: Run, snap: Snap) -> bool:
+        """After an action completed: hold the resource (and so the stack) on its post-hook,
+        as Heat's post-create, post-update and post-delete breakpoints do."""
+        hook = POST_HOOKS.get(snap.action)
+        if not hook or not self._hooked(run, snap.name, hook) or snap.engine.get("cleared") == [run.operation, hook]:
+            return False
+        snap.engine["hook"] = hook
+        snap.engine["paused"] = ["post", snap.action]
+        snap.waiting, snap.deadline, snap.dirty = True, None, True
+        self._hook_event(run, snap, f"{snap.action} paused until Hook {hook} is cleared")
+        return True
+
+    def _hook_event(self, run: Run, snap: Snap, reason: str) -> None:
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
+                           snap.action, snap.status, reason)
+
     def clear_hook(self, run: Run, snap: Snap, hook: str) -> bool:
         """A user cleared the breakpoint `snap` is paused on: go on with what it held back."""
         if snap.engine.get("hook") != hook:
@@ -232,11 +282,12 @@ class Steps:
         verb, action = snap.engine.pop("paused")
         snap.engine.pop("hook")
         snap.engine["cleared"] = [run.operation, hook]
-        snap.waiting = False
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
-                           action, "IN_PROGRESS",
-                           f"Hook {hook} is cleared")
-        self._begin(run, snap, verb, action)
+        snap.waiting, snap.dirty = False, True
+        self._hook_event(run, snap, f"Hook {hook} is cleared")
+        if verb == "post":
+            run.cleared(snap.name)
+        else:
+            self._begin(run, snap, verb, action)
         return True
 
     def _dispatch(self, run: Run, snap: Snap, verb: str) -> None:
@@ -264,7 +315,11 @@ class Steps:
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
-        return property_digests(self.runtime.keyring, instance.state.type, instance.properties,
+        # The type that counts is the class the declared type maps to (a change replaces; a new
+        # alias of the same type does not), as Heat compares classes; every provider template
+        # is one class (a template resource).
+        identity = getattr(instance, "update_identity", None) or type(instance).type_name or instance.state.type
+        return property_digests(self.runtime.keyring, identity, instance.properties,
                                 instance.state.metadata)
 
     def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
@@ -346,14 +401,15 @@ class Steps:
             snap.physical_id = outcome.physical_id or snap.physical_id
             snap.data.update(outcome.data)
             snap.waiting, snap.deadline = True, outcome.deadline
+            snap.wake_at = outcome.wake_at
             snap.reason = "waiting for a signal"
             snap.dirty = True
-            if run.finished:
+            if run.finished and snap.wake_at is None:
                 self._cancel(run, snap, f"{action} cancelled: the stack operation ended")
-            elif run.cancelled and getattr(snap, "wake_at", None) is None:
+            elif run.cancelled and snap.wake_at is None:
                 self._cancel(run, snap, f"{action} cancelled")  # cancelled while it started
         else:
-            snap.waiting, snap.deadline = False, None
+            snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
             self._transition(run, snap, "FAILED", _reason(snap.name, outcome))
 
@@ -364,7 +420,7 @@ class Steps:
             engine["digests"] = engine.pop("pending")
         if snap.action == "DELETE":
             engine.pop("digests", None)
-        for key in ("phase", "changed", "hook", "paused"):
+        for key in ("phase", "changed", "hook", "paused", "wake_at"):
             engine.pop(key, None)
 
     def _check_waiting(self, run: Run, snap: Snap) -> None:
@@ -377,12 +433,16 @@ class Steps:
             outcome = error
         if outcome is not None:
             self._apply(run, snap, snap.action, outcome, run.operation)
+            if not snap.waiting and not run.finished and snap.engine.get("op") != run.operation:
+                # An action left from a cancelled operation ended: this operation may take it now.
+                run.released(snap.name)
 
 
 def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:
     """A keyed digest of each resolved property (and of the metadata and the type, whose change
     always replaces): change detection that stores nothing a hidden parameter's value could be
-    read back from."""
+    read back from. `type_name` is the type the resource resolves to, so that, as in Heat, a
+    new alias for the same type is no change."""
     values = {**properties, "__metadata__": metadata or {}, "__type__": type_name}
     return {k: keyring.sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
 
@@ -393,12 +453,15 @@ def supports_check(cls) -> bool:
     return cls.check is not Resource.check
 
 
-def changed_in_place(cls, changed: set[str]) -> bool:
-    """Whether every changed property (metadata always can) may change without a replacement."""
+def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> bool:
+    """Whether every changed property (metadata always can) may change without a replacement,
+    and the type does not ask for one for this change (`replaced_by` the new `properties`)."""
     schema = cls.properties_schema
     if "__type__" in changed:
         return False  # another type is another resource: Heat replaces it
-    return cls.open_properties or all(k == "__metadata__" or k in schema and schema[k].update_allowed
+    if properties is not None and cls.replaced_by(frozenset(changed), properties):
+        return False
+    return cls.open_properties or all(k in ("__metadata__", "__nested__") or k in schema and schema[k].update_allowed
                                       for k in changed)
 
 
@@ -411,10 +474,27 @@ def _call(verb):
 
 
 def _reason(name: str, error: BaseException) -> str:
+    """Heat's failure reason: `KIND: resources.NAME[.inner path]: message`."""
     if isinstance(error, HearthError):
-        return f"{type(error).__name__}: resources.{name}: {error}"
+        kind = getattr(error, "kind", None)
+        kind = type(error).__name__ if kind is None else kind
+        where = heat_path(("resources", name) + getattr(error, "nested_path", ()))
+        return f"{kind}: {where}: {error}" if kind else f"{where}: {error}"
     if isinstance(error, TimeoutError):
-        return f"Timeout: resources.{name}: {error}"
+        return f"Timeout: {heat_path(('resources', name))}: {error}"
     log.error("resource %s failed unexpectedly:\n%s", name,
               "".join(traceback.format_exception(type(error), error, error.__traceback__)))
-    return f"Error: resources.{name}: internal error ({type(error).__name__}); see the server log"
+    return f"Error: {heat_path(('resources', name))}: internal error ({type(error).__name__}); see the server log"
+
+
+def heat_path(segments) -> str:
+    """Segments joined as Heat prints a path: dots between names, a number as `[N]`
+    (`resources.group.resources[1].resources.oops`)."""
+    path = ""
+    for segment in segments:
+        segment = str(segment)
+        if segment.isdigit():
+            path += f"[{segment}]"
+        else:
+            path = f"{path}.{segment}" if path else segment
+    return path

@@ -94,16 +94,19 @@ def resource_view(row: Resource, stack: Stack, base: str, required_by: list[str]
     return view
 
 
-def event_view(event: Event, stack: Stack, base: str, detail: bool = False) -> dict[str, Any]:
-    """An event as Heat lists it; `detail` (one event's show) adds its resource type."""
+def event_view(event: Event, stack: Stack, base: str, detail: bool = False,
+               root: Stack | None = None) -> dict[str, Any]:
+    """An event as Heat lists it; `detail` (one event's show) adds its resource type; `root`
+    (a listing with nested_depth) adds the link to the root stack."""
     link = stack_link(base, stack)
+    roots = [{"href": stack_link(base, root), "rel": "root_stack"}] if root is not None else []
     view = {
         "id": event.id, "event_time": iso(event.created_at), "resource_name": event.resource_name,
         "logical_resource_id": event.resource_name, "physical_resource_id": event.physical_id or "",
         "resource_status": f"{event.action}_{event.status}", "resource_status_reason": event.reason,
         "links": [{"href": f"{link}/resources/{event.resource_name}/events/{event.id}", "rel": "self"},
                   {"href": f"{link}/resources/{event.resource_name}", "rel": "resource"},
-                  {"href": link, "rel": "stack"}],
+                  {"href": link, "rel": "stack"}] + roots,
     }
     if detail:
         view["resource_type"] = event.resource_type

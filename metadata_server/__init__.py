@@ -35,6 +35,12 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
     errors.register(app)
     from metadata_server import budget, openapi_api
     budget.install(app)  # body caps (413) and request budgets (429), before any view
+    # Keystone v3 at /identity: guests sign in where the guest API is served, people where the
+    # orchestration API is (metadata_server/keystone_api.py).
+    from metadata_server import keystone_api
+    app.config[keystone_api.SIGN_IN] = {"guests": guest, "people": orchestration}
+    if guest or orchestration:
+        app.register_blueprint(keystone_api.identity_blueprint)
     if orchestration:
         bootstrap_identity(service, admin_token or os.environ.get("HEARTH_ADMIN_TOKEN") or None)
         orchestration_auth.register(app)
@@ -49,10 +55,8 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
         from metadata_server import collect_api
         app.register_blueprint(guest_bp.blueprint)
         app.register_blueprint(collect_api.blueprint)
-        # POLL_SERVER_HEAT / HEAT_SIGNAL: Keystone v3 for guests and its two Heat routes (on the
+        # POLL_SERVER_HEAT / HEAT_SIGNAL: the two Heat routes of a guest Keystone token (on the
         # main listener the orchestration signal route, registered above, takes precedence).
-        from metadata_server import keystone_api
-        app.register_blueprint(keystone_api.identity_blueprint)
         app.register_blueprint(keystone_api.heat_blueprint)
         from metadata_server import cfn_api  # POLL_SERVER_CFN: Heat's CFN API at /v1/
         app.register_blueprint(cfn_api.blueprint)

@@ -45,7 +45,9 @@ def _project_view(project: Project) -> dict:
 def _user_view(session, user: User) -> dict:
     roles = {m.project_id: m.role for m in session.scalars(select(Membership).where(Membership.user_id == user.id))}
     return {"id": user.id, "name": user.name, "created_at": _iso(user.created_at),
-            "disabled_at": _iso(user.disabled_at), "roles": roles}
+            "disabled_at": _iso(user.disabled_at), "roles": roles,
+            "password": "set" if user.password_hash else "none",
+            "password_set_at": _iso(user.password_set_at)}
 
 
 def _token_view(token: ApiToken, user_name: str) -> dict:
@@ -101,13 +103,38 @@ def list_users():
 
 @blueprint.post("/users")
 def create_user():
-    body = _body(("name",), ("name",))
+    """`{"name": NAME, "password": P}`; with a password the user can sign in at /identity/v3."""
+    body = _body(("name", "password"), ("name",))
+    now = service().runtime.now()
     with service().runtime.store.session() as session:
-        user = identity.create_user(session, body["name"], service().runtime.now())
+        user = identity.create_user(session, body["name"], now)
+        if "password" in body:
+            identity.set_password(session, user, body["password"], now)
         session.flush()
-        _record(session, "user.create", user.name)
+        _record(session, "user.create", user.name, can_sign_in="password" in body)
         view = _user_view(session, user)
     return jsonify({"user": view}), 201
+
+
+@blueprint.put("/users/<name>/password")
+def set_password(name: str):
+    """`{"password": P}`: stored as a scrypt hash; the user's signed-in tokens are revoked."""
+    body = _body(("password",), ("password",))
+    now = service().runtime.now()
+    with service().runtime.store.session() as session:
+        user = identity.find_user(session, name)
+        identity.set_password(session, user, body["password"], now)
+        _record(session, "user.password.set", user.name)
+    return "", 204
+
+
+@blueprint.delete("/users/<name>/password")
+def clear_password(name: str):
+    with service().runtime.store.session() as session:
+        user = identity.find_user(session, name)
+        identity.clear_password(session, user, service().runtime.now())
+        _record(session, "user.password.clear", user.name)
+    return "", 204
 
 
 @blueprint.delete("/users/<name>")

@@ -7,7 +7,7 @@ from http import HTTPStatus
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import HearthError, TooManyRequests
+from engine.errors import HearthError, TooManyRequests, error_kind
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def envelope(status: int, code: str, kind: str, message: str):
 def register(app: Flask) -> None:
     @app.errorhandler(HearthError)
     def hearth_error(error: HearthError):
-        response = envelope(error.status, error.code, type(error).__name__, error.message)
+        response = envelope(error.status, error.code, error_kind(error), error.message)
         if isinstance(error, TooManyRequests):
             response.headers["Retry-After"] = str(error.retry_after)
         return response

@@ -75,7 +75,8 @@ def list_events(project: str, name: str, uuid, resource: str | None = None):
     events = service().list_events(project, stack_id(project, name, uuid),
                                    marker=request.args.get("marker"), limit=int_arg("limit", None),
                                    sort_dir=sort_dir, wait=int_arg("wait", 0) or 0,
-                                   resource=resource, filters=filters)
+                                   resource=resource, filters=filters,
+                                   nested_depth=int_arg("nested_depth", 0) or 0)
     return jsonify({"events": events})
 
 

@@ -79,6 +79,12 @@ class RunningServer:
     def outputs(self, name: str) -> dict:
         return {o["output_key"]: o.get("output_value") for o in self.stack(name)["outputs"]}
 
+    def event_reasons(self, name: str) -> list[str]:
+        """The stack's event reasons, oldest first (a hook's pause is only an event, as in Heat)."""
+        stack = self.stack(name)
+        response = self.http.get(f"{self.api}/stacks/{name}/{stack['id']}/events", timeout=30)
+        return [e["resource_status_reason"] for e in response.json()["events"]]
+
     def delete(self, name: str, timeout: float = 60) -> dict:
         stack = self.stack(name)
         response = self.http.delete(f"{self.api}/stacks/{name}/{stack['id']}", timeout=30)

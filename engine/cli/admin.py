@@ -2,13 +2,15 @@
 the admin API (`/admin/v1/`, cloud admins only)."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from engine.cli.client import segment
 from engine.cli.output import emit, format_options, render_record, render_rows
 
 PROJECT_COLUMNS = ["id", "name", "created_at"]
-USER_COLUMNS = ["id", "name", "roles", "created_at", "disabled_at"]
+USER_COLUMNS = ["id", "name", "roles", "password", "created_at", "disabled_at"]
 TOKEN_COLUMNS = ["id", "user", "name", "created_at", "expires_at", "revoked_at", "last_used_at"]
 DELEGATION_COLUMNS = ["id", "user", "project", "stack_id", "role", "created_at", "revoked_at"]
 AUDIT_COLUMNS = ["id", "at", "actor", "action", "subject", "outcome", "remote_addr", "detail"]
@@ -59,13 +61,54 @@ def user():
     """Users: each has a role per project and any number of tokens."""
 
 
+def password_options(command):
+    """--password-prompt / --password-stdin: never a password on the command line, where
+    other users of the machine could read it in the process list."""
+    command = click.option("--password-stdin", is_flag=True,
+                           help="Read the password from the first line of standard input.")(command)
+    return click.option("--password-prompt", is_flag=True,
+                        help="Ask for the password (twice) on the terminal.")(command)
+
+
+def read_password(prompt: bool, stdin: bool) -> str | None:
+    if stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    if prompt:
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return None
+
+
 @user.command("create")
 @click.argument("name")
+@password_options
 @format_options()
 @click.pass_obj
-def user_create(conn, name, fmt, columns):
-    answer = conn.client.admin("POST", "users", body={"name": name})["user"]
+def user_create(conn, name, password_prompt, password_stdin, fmt, columns):
+    """Create user NAME; with a password it can also sign in at /identity/v3 (openstack CLI,
+    clouds.yaml, python-heatclient), in domain Default."""
+    body = {"name": name}
+    password = read_password(password_prompt, password_stdin)
+    if password is not None:
+        body["password"] = password
+    answer = conn.client.admin("POST", "users", body=body)["user"]
     emit(render_record(answer, USER_COLUMNS, fmt, columns))
+
+
+@user.command("set-password")
+@click.argument("name")
+@password_options
+@click.option("--clear", is_flag=True, help="Remove the password: the user can no longer sign in with one.")
+@click.pass_obj
+def user_set_password(conn, name, password_prompt, password_stdin, clear):
+    """Set (or with --clear remove) the password USER NAME signs in with at /identity/v3.
+    The server keeps only its scrypt hash; the user's signed-in tokens are revoked. Without
+    --password-stdin the password is asked for on the terminal."""
+    if clear:
+        conn.client.admin("DELETE", f"users/{segment(name)}/password")
+        return
+    password = read_password(not password_stdin, password_stdin)
+    conn.client.admin("PUT", f"users/{segment(name)}/password", body={"password": password})
 
 
 @user.command("list")

@@ -5,16 +5,20 @@ from engine.resources.base import Done, Resource, ResourceState, Waiting
 
 
 def types() -> dict[str, type[Resource]]:
+    from engine.resources.autoscaling import AutoScalingGroup
     from engine.resources.aws_wait import CfnWaitCondition, CfnWaitConditionHandle
+    from engine.resources.chain import ResourceChain
     from engine.resources.heat_component import SoftwareComponent
     from engine.resources.deployment_group import (
         SoftwareDeploymentGroup, SoftwareDeployments, StructuredDeploymentGroup, StructuredDeployments)
     from engine.resources.group import ResourceGroup
+    from engine.resources.heat_delay import Delay
     from engine.resources.heat_deployment import SoftwareDeployment
     from engine.resources.heat_stack import CfnStack, HeatStack
     from engine.resources.heat_multipart import CloudConfig, MultipartMime
     from engine.resources.heat_software import SoftwareConfig
     from engine.resources.heat_structured import StructuredConfig, StructuredDeployment
+    from engine.resources.heat_testing import TestResource
     from engine.resources.heat_update_wait import UpdateWaitConditionHandle
     from engine.resources.heat_value import NoneResource, RandomString, Value
     from engine.resources.heat_wait import WaitCondition, WaitConditionHandle
@@ -23,6 +27,8 @@ def types() -> dict[str, type[Resource]]:
         "OS::Heat::None": NoneResource,
         "OS::Heat::Value": Value,
         "OS::Heat::RandomString": RandomString,
+        "OS::Heat::TestResource": TestResource,
+        "OS::Heat::Delay": Delay,
         "OS::Heat::SoftwareConfig": SoftwareConfig,
         "OS::Heat::SoftwareDeployment": SoftwareDeployment,
         "OS::Heat::StructuredConfig": StructuredConfig,
@@ -38,6 +44,8 @@ def types() -> dict[str, type[Resource]]:
         "OS::Heat::Stack": HeatStack,
         "AWS::CloudFormation::Stack": CfnStack,
         "OS::Heat::ResourceGroup": ResourceGroup,
+        "OS::Heat::ResourceChain": ResourceChain,
+        "OS::Heat::AutoScalingGroup": AutoScalingGroup,
         "OS::Heat::SoftwareDeploymentGroup": SoftwareDeploymentGroup,
         "OS::Heat::StructuredDeploymentGroup": StructuredDeploymentGroup,
         "OS::Heat::SoftwareDeployments": SoftwareDeployments,

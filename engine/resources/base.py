@@ -2,7 +2,9 @@
 
 A handler (`create`, `update`, `delete`, `suspend`, `resume`, `check`, `check_waiting`) returns
 an outcome or raises. It never sleeps or polls: a resource that waits for a signal (or for a
-nested stack) returns `Waiting` and is woken by the signal (`runtime.wake`).
+nested stack) returns `Waiting` and is woken by the signal (`runtime.wake`); one that waits for
+a moment in time returns `Waiting(wake_at=T)` and is woken at T (the time is stored, so a
+restarted engine keeps it).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.errors import ResourceFailure
+from engine.resources.names import physical_resource_name
 from engine.resources.schema import Prop, validate_properties
 
 if TYPE_CHECKING:
@@ -28,11 +31,16 @@ class Done:
 
 @dataclass
 class Waiting:
-    """The action waits for a signal (or the deadline); nothing holds a thread meanwhile."""
+    """The action waits for a signal (or the deadline); nothing holds a thread meanwhile.
+
+    `deadline` fails the wait when it passes; `wake_at` calls `check_waiting` at that time,
+    which answers Done, a failure, or Waiting again (with the next `wake_at`).
+    """
 
     deadline: dt.datetime | None = None
     physical_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    wake_at: dt.datetime | None = None
 
 
 Outcome = Done | Waiting
@@ -92,6 +100,9 @@ class Resource:
     open_properties: ClassVar[bool] = False
     # Replaced by every stack update, changed or not (OS::Heat::UpdateWaitConditionHandle).
     replace_on_every_update: ClassVar[bool] = False
+    # Left alone by every stack update while its type stays the same, whatever changed
+    # (OS::Heat::None: Heat never updates nor replaces it).
+    ignores_changes: ClassVar[bool] = False
 
     @classmethod
     def check_properties(cls, values: Any, unresolved=None) -> dict[str, Any]:
@@ -104,6 +115,12 @@ class Resource:
         self.runtime = runtime
         self.state = state
         self.properties = properties
+
+    @classmethod
+    def replaced_by(cls, changed: frozenset[str], properties: dict[str, Any]) -> bool:
+        """Whether this change needs a replacement although every changed property is
+        `update_allowed` (Heat's needs_replace_with_prop_diff); `properties` are the new ones."""
+        return False
 
     # Verbs -------------------------------------------------------------------------------
     def create(self) -> Outcome:
@@ -166,5 +183,10 @@ class Resource:
         return attributes.get(name)
 
     @staticmethod
-    def fail(message: str) -> ResourceFailure:
-        return ResourceFailure(message)
+    def fail(message: str, kind: str | None = None) -> ResourceFailure:
+        return ResourceFailure(message, kind)
+
+    def physical_name(self) -> str:
+        """Heat's physical resource name for this resource: `STACK-RESOURCE-SHORTID`, the same
+        one for the whole incarnation (state.physical_name, kept by the scheduler)."""
+        return self.state.physical_name or physical_resource_name(self.state.stack_name, self.state.name)

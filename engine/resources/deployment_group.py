@@ -6,10 +6,11 @@ same config to its server. Attributes are maps of member name to the member's at
 """
 from __future__ import annotations
 
+from engine.errors import InvalidTemplateAttribute
 from engine.resources.base import Done
 from engine.resources.group import ResourceGroup, check_update_policy, group_template
 from engine.resources.heat_deployment import SoftwareDeployment
-from engine.resources.provider import NESTED, nested_attribute
+from engine.resources.provider import NESTED
 from engine.resources.schema import Prop
 from engine.resources.stack_resource import Nested, Parent, StackResource
 
@@ -56,6 +57,8 @@ class SoftwareDeploymentGroup(ResourceGroup):
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
+        if name == "show":
+            return dict.fromkeys(sorted(MEMBER_ATTRIBUTES))  # nothing resolves in Heat's resource show
         if physical_id is None:
             return None
         members = list(data.get("members") or [])
@@ -63,7 +66,8 @@ class SoftwareDeploymentGroup(ResourceGroup):
             return {group_name: cls.attribute(runtime, group_name, physical_id, attributes, data)
                     for group_name in MEMBER_ATTRIBUTES}
         if name.startswith(NESTED):
-            return nested_attribute(runtime, physical_id, name)
+            # Heat's deployment groups have no resource.NAME attributes (an output error).
+            raise InvalidTemplateAttribute(name)
         member_name = MEMBER_ATTRIBUTES.get(name, name)
         return {m: runtime.stacks.resource_attribute(physical_id, m, member_name) for m in members}
 
@@ -73,7 +77,8 @@ class SoftwareDeploymentGroup(ResourceGroup):
         return StackResource.attribute_at.__func__(cls, runtime, name, path, physical_id, attributes, data)
 
     def completed(self, child_id: str) -> Done:
-        return Done(physical_id=child_id)
+        # What Heat's resource show lists for a deployment group: nothing resolves there.
+        return Done(physical_id=child_id, attributes=dict.fromkeys(sorted(MEMBER_ATTRIBUTES)))
 
 
 class StructuredDeploymentGroup(SoftwareDeploymentGroup):

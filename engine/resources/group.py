@@ -13,9 +13,9 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.resources.base import Done
-from engine.resources.provider import NESTED, nested_attribute
+from engine.resources.provider import NESTED, PROPERTY_ERROR, nested_attribute
 from engine.resources.schema import Prop, validate_properties
-from engine.resources.stack_resource import Nested, Parent, StackResource, walk
+from engine.resources.stack_resource import NESTED_ACTION, Nested, Parent, StackResource, walk
 
 # Heat generates member templates in this version: member properties are data, not calls.
 MEMBER_TEMPLATE_VERSION = "2015-04-30"
@@ -72,28 +72,85 @@ def replace_index(value: Any, index_var: str, name: str) -> Any:
     return value
 
 
-def group_template(names: list[str], resource_def: dict, index_var: str) -> dict:
-    """The nested stack's template: one resource per name, with the `refs` and `refs_map` outputs."""
+def member_definition(resource_def: dict, index_var: str, name: str) -> dict:
+    """Member `name`'s definition, as Heat builds it: `index_var` replaced in the properties
+    (not in the metadata), properties left out when they are null."""
     properties = {k: v for k, v in (resource_def.get("properties") or {}).items() if v is not None}
-    metadata = resource_def.get("metadata") or {}
-    resources = {}
-    for name in names:
-        member: dict[str, Any] = {"type": resource_def["type"]}
-        if properties:
-            member["properties"] = replace_index(properties, index_var, name)
-        if metadata:
-            member["metadata"] = replace_index(metadata, index_var, name)
-        resources[name] = member
+    member: dict[str, Any] = {"type": resource_def["type"]}
+    if properties:
+        member["properties"] = replace_index(properties, index_var, name)
+    if resource_def.get("metadata"):
+        member["metadata"] = resource_def["metadata"]
+    return member
+
+
+def members_template(members: dict[str, dict]) -> dict:
+    """The nested stack's template for these member definitions, with Heat's `refs_map` output."""
     return {
         "heat_template_version": MEMBER_TEMPLATE_VERSION,
-        "resources": resources,
-        "outputs": {"refs": {"value": [{"get_resource": n} for n in names]},
-                    "refs_map": {"value": {n: {"get_resource": n} for n in names}}},
+        "resources": dict(members),
+        "outputs": {"refs_map": {"value": {n: {"get_resource": n} for n in members}}},
     }
+
+
+def group_template(names: list[str], resource_def: dict, index_var: str) -> dict:
+    """The nested stack's template: one member per name."""
+    return members_template({n: member_definition(resource_def, index_var, n) for n in names})
+
+
+def batches(current: dict[str, dict], names_for, target: int, batch_size: int, min_in_service: int,
+            definition_for) -> list[dict[str, dict]]:
+    """The member definitions after each batch of a batched change, as Heat's rolling update
+    computes them (heat.scaling.rolling_update and template.member_definitions).
+
+    `current` holds the members now, in order; `names_for(n)` the first n member names;
+    `definition_for(name)` a member's new definition. Each batch gives at most `batch_size`
+    members the new definition (new members first, then the highest-numbered ones), keeping
+    at least `min_in_service` members as they were.
+    """
+    plans: list[dict[str, dict]] = []
+    members = dict(current)
+    capacity, updated = len(members), 0
+    while not (updated >= capacity == target):
+        effective_min = min(min_in_service, target, capacity)
+        size = min(batch_size, max(target - updated, 0))
+        new_capacity = size + max(min(capacity, target - size), effective_min)
+        names = names_for(new_capacity)
+
+        def priority(item, names=names):
+            if item[0] not in names:
+                return 0
+            index = names.index(item[0])
+            return target - index if index < target else new_capacity
+        old = sorted(members.items(), key=priority)[-new_capacity:] if new_capacity else []
+        fresh = iter(n for n in names if n not in members)
+        replace = size - (new_capacity - len(old))
+        planned: dict[str, dict] = {}
+        for i in range(new_capacity):
+            if i < len(old):
+                name, definition = old[i]
+                wanted = definition_for(name)
+                if definition != wanted and replace > 0:
+                    replace -= 1
+                    definition = wanted
+                planned[name] = definition
+            else:
+                name = next(fresh)
+                planned[name] = definition_for(name)
+        ordered = {n: planned[n] for n in names if n in planned}
+        plans.append({**ordered, **planned})
+        updated += size - max(new_capacity - max(capacity, target), 0)
+        capacity, members = new_capacity, plans[-1]
+    return plans
 
 
 def check_update_policy(policy: dict) -> None:
     """rolling_update and batch_create with Heat's keys; errors name the path inside update_policy."""
+    for section, keys in _POLICY_KEYS.items():
+        for key in (policy or {}).get(section) or {}:
+            if key not in keys:
+                raise TemplateError(f"Unknown Property {key}", path=("update_policy", section),
+                                    prefix=PROPERTY_ERROR)
     try:
         validate_properties(UPDATE_POLICY, policy or {})
     except TemplateError as error:
@@ -101,23 +158,48 @@ def check_update_policy(policy: dict) -> None:
     for section, keys in _POLICY_KEYS.items():
         for key in (policy or {}).get(section) or {}:
             if key not in keys:
-                raise TemplateError(f"unknown key '{key}' (allowed: {', '.join(keys)})",
-                                    path=("update_policy", section, key))
+                raise TemplateError(f"Unknown Property {key}", path=("update_policy", section),
+                                    prefix=PROPERTY_ERROR)
 
 
 class ResourceGroup(StackResource):
     """Creates `count` resources of one definition, in a nested stack, named "0", "1", ...
 
-    `index_var` (default `%index%`) in the definition's properties and metadata becomes each
-    member's name. Attributes: `refs`, `refs_map`, `attributes` (`[group, attributes, name]`
-    is a map of member name to that attribute), `removed_rsrc_list`, `resource.N` (member N's
-    reference), `resource.N.attr`, and any other name: a list of that attribute of every member.
-    `update_policy` rolling_update and batch_create are accepted; members are created and
-    updated together.
+    `index_var` (default `%index%`) in the definition's properties becomes each member's
+    name (not in its metadata, as in Heat). Attributes: `refs`, `refs_map`, `attributes`
+    (`[group, attributes, name]` is a map of member name to that attribute),
+    `removed_rsrc_list`, `resource.N` (member N's reference), `resource.N.attr`, and any
+    other name: a list of that attribute of every member. `update_policy` `batch_create`
+    creates the members in batches, `rolling_update` replaces a changed definition in
+    batches, each batch one update of the nested stack, as Heat does (`pause_time` is not
+    waited for).
     """
 
     type_name = "OS::Heat::ResourceGroup"
     dynamic_attributes = True
+    # The keys a member's definition may have (Heat refuses any other).
+    MEMBER_KEYS = ("type", "properties", "metadata")
+
+    @classmethod
+    def check_properties(cls, values, unresolved=None):
+        definition = (values or {}).get("resource_def") if isinstance(values, dict) else None
+        if isinstance(definition, dict) and not (unresolved and unresolved(definition)):
+            for key in definition:
+                if key not in cls.MEMBER_KEYS:
+                    raise TemplateError(f"Unknown Property {key}", path=("resource_def",),
+                                        prefix=PROPERTY_ERROR)
+        return super().check_properties(values, unresolved)
+
+    @classmethod
+    def check_policy(cls, policy: dict) -> None:
+        check_update_policy(policy)
+
+    @classmethod
+    def member_types(cls, values) -> list[str]:
+        """The member type a definition names (checked with the stack, as Heat does)."""
+        definition = (values or {}).get("resource_def") if isinstance(values, dict) else None
+        kind = definition.get("type") if isinstance(definition, dict) else None
+        return [kind] if isinstance(kind, str) else []
     properties_schema = {
         "count": Prop("integer", "the number of resources", default=1, min=0, update_allowed=True),
         "index_var": Prop("string", "the text replaced by each member's index", default="%index%", min=3),
@@ -151,9 +233,44 @@ class ResourceGroup(StackResource):
     def nested(self, parent: Parent) -> Nested:
         check_update_policy(self.state.update_policy)
         names, data = self.member_plan()
-        template = group_template(names, self.properties["resource_def"], self.properties["index_var"])
+        resource_def, index_var = self.properties["resource_def"], self.properties["index_var"]
+        template = group_template(names, resource_def, index_var)
+        plans = self.batch_plans(data["blacklist"], resource_def, index_var)
+        if plans:
+            # Each batch is one update of the nested stack; a create starts from no members.
+            data["batches"] = [members_template(plan) for plan in plans]
+            data[NESTED_ACTION] = self.state.action
+            template = members_template({}) if self.state.action == "CREATE" else data["batches"].pop(0)
         return Nested(template=template, template_name=f"{parent.template_name}#{self.state.name}",
                       timeout_mins=self.remaining_minutes(), data=data)
+
+    def batch_plans(self, blacklist: list[str], resource_def: dict, index_var: str) -> list[dict]:
+        """The member definitions after each batch, when update_policy asks for batches: a
+        create with batch_create, an update of resource_def with rolling_update."""
+        policy = self.state.update_policy or {}
+        count = self.properties["count"]
+        if self.state.action == "CREATE" and policy.get("batch_create") and count:
+            current, section = {}, policy["batch_create"]
+        elif self.state.action == "UPDATE" and policy.get("rolling_update") and \
+                "resource_def" in self.state.changed and self.state.physical_id:
+            section = policy["rolling_update"]
+            nested = self.runtime.stacks.template(self.state.physical_id) or {}
+            current = {n: d for n, d in (nested.get("resources") or {}).items() if n not in blacklist}
+        else:
+            return []
+        return batches(current, lambda n: member_names(n, blacklist), count,
+                       int(section.get("max_batch_size") or 1), int(section.get("min_in_service") or 0),
+                       lambda name: member_definition(resource_def, index_var, name))
+
+    def next_step(self, child: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        remaining = list(data.get("batches") or [])
+        if not remaining:
+            return None
+        template = remaining.pop(0)
+        self.runtime.stacks.update(child, template=template, template_name=f"{self.state.name}",
+                                   environment=None, parameters={}, timeout_mins=self.remaining_minutes(),
+                                   keep_environment=True)
+        return {**data, "batches": remaining, NESTED_ACTION: "UPDATE"}
 
     def member_plan(self) -> tuple[list[str], dict[str, Any]]:
         """The members' names and what to keep in the resource's data (names, blacklist)."""
@@ -166,23 +283,30 @@ class ResourceGroup(StackResource):
                                       self.properties["removal_policies_mode"],
                                       list(self.state.data.get("blacklist") or []), members, refs_map or {})
         names = member_names(self.properties["count"], blacklist)
-        return names, {"members": names, "blacklist": blacklist}
+        return names, {"members": names, "blacklist": blacklist, "batches": []}
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
         if name == "removed_rsrc_list":
             return list(data.get("blacklist") or [])
+        if name == "show":
+            # Heat's resource show of a group: only removed_rsrc_list resolves there.
+            return {"attributes": None, "refs": None, "refs_map": None,
+                    "removed_rsrc_list": list(data.get("blacklist") or [])}
         if physical_id is None:
             return None
         members = list(data.get("members") or [])
         if name is None:
-            outputs = runtime.stacks.outputs(physical_id)
-            return {"refs": outputs.get("refs"), "refs_map": outputs.get("refs_map"),
+            refs_map = runtime.stacks.outputs(physical_id).get("refs_map") or {}
+            return {"refs": [refs_map.get(m) for m in members], "refs_map": refs_map,
                     "removed_rsrc_list": list(data.get("blacklist") or [])}
         if name.startswith(NESTED):
             return nested_attribute(runtime, physical_id, name)
-        if name in ("refs", "refs_map"):
-            return runtime.stacks.outputs(physical_id).get(name)
+        if name == "refs_map":
+            return runtime.stacks.outputs(physical_id).get("refs_map") or {}
+        if name == "refs":
+            refs_map = runtime.stacks.outputs(physical_id).get("refs_map") or {}
+            return [refs_map.get(m) for m in members]
         if name == "attributes":
             return by_attribute({m: runtime.stacks.resource_attribute(physical_id, m, None) for m in members})
         return [runtime.stacks.resource_attribute(physical_id, m, name) for m in members]
@@ -200,8 +324,10 @@ class ResourceGroup(StackResource):
         return super().attribute_at(runtime, name, path, physical_id, attributes, data)
 
     def completed(self, child_id: str) -> Done:
-        outputs = self.runtime.stacks.outputs(child_id)
-        return Done(physical_id=child_id, attributes={k: outputs.get(k) for k in ("refs", "refs_map")})
+        # What Heat's resource show lists for a group: its attributes resolve to nothing there.
+        blacklist = list(self.state.data.get("blacklist") or [])
+        return Done(physical_id=child_id, attributes={"attributes": None, "refs": None, "refs_map": None,
+                                                      "removed_rsrc_list": blacklist})
 
 
 def by_attribute(members: dict[str, dict | None]) -> dict[str, dict[str, Any]]:

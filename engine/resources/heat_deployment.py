@@ -191,7 +191,7 @@ class SoftwareDeployment(Resource):
                 config = runtime.keyring.open_json(config)
             software.create_config(
                 session, name=props.get("name") or (source.name if source else None) or self._physical_name(deployment_id),
-                group=source.group if source else "Heat::Ungrouped",
+                group=source.group if source and source.group else "Heat::Ungrouped",
                 config=self.derive_config(config, inputs) or self.empty_config(),
                 inputs=inputs, outputs=body.get("outputs") or [], options=body.get("options"),
                 project=self.state.project, now=now, deployment_id=deployment_id, config_id=entry_id,
@@ -329,6 +329,14 @@ class SoftwareDeployment(Resource):
             return dict(attributes)
         if name in attributes:
             return attributes[name]
+        if name == "show":
+            # The deployment as the software_deployments API shows it, as Heat's `show` is.
+            from engine.software_api import deployment_view
+            if not physical_id:
+                return None
+            with runtime.store.session() as session:
+                row = session.get(Deployment, physical_id)
+                return deployment_view(row) if row is not None else None
         declared = data.get("outputs")
         if declared is not None and name not in declared and name not in software.OUTPUT_KEYS:
             known = ", ".join(list(software.OUTPUT_KEYS) + list(declared))

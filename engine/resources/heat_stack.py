@@ -46,13 +46,23 @@ class HeatStack(StackResource):
         return Nested(template=self.properties["template"],
                       template_name=f"{parent.template_name}#{self.state.name}",
                       parameters=dict(self.properties.get("parameters") or {}),
-                      timeout_mins=self.properties.get("timeout") or self.remaining_minutes())
+                      timeout_mins=self.properties.get("timeout") or self.remaining_minutes(),
+                      shown_timeout=self.properties.get("timeout"))
 
     def completed(self, child_id: str) -> Done:
         row = _child_row(self.runtime, child_id)
         outputs = {k: v for k, v in self.runtime.stacks.outputs(child_id).items() if k != "OS::stack_id"}
         return Done(physical_id=child_id,
                     attributes={"stack_name": row[0] if row else None, "outputs": outputs})
+
+    @classmethod
+    def attribute(cls, runtime, name, physical_id, attributes, data):
+        if name == "show":
+            # Heat's `show` of a remote stack: that stack as its own stack show gives it (in
+            # Heat a stack of its own, without a parent).
+            shown = runtime.stacks.show(physical_id) if physical_id else None
+            return {**shown, "parent": None} if shown else None
+        return super().attribute(runtime, name, physical_id, attributes, data)
 
 
 class CfnStack(StackResource):
@@ -79,7 +89,8 @@ class CfnStack(StackResource):
                                   ("resources", self.state.name, "properties", "TemplateURL"))
         return Nested(template=text, template_name=key,
                       parameters=dict(self.properties.get("Parameters") or {}),
-                      timeout_mins=self.properties.get("TimeoutInMinutes") or self.remaining_minutes())
+                      timeout_mins=self.properties.get("TimeoutInMinutes") or self.remaining_minutes(),
+                      shown_timeout=self.properties.get("TimeoutInMinutes"))
 
     def completed(self, child_id: str) -> Done:
         outputs = self.runtime.stacks.outputs(child_id)
@@ -96,4 +107,6 @@ class CfnStack(StackResource):
     def attribute(cls, runtime, name, physical_id, attributes, data):
         if name is None:
             return dict(attributes)
+        if name == "show":
+            return {}  # Heat's resource show of a CFN stack lists nothing
         return attributes.get(name)

@@ -11,20 +11,26 @@ from engine.resources.schema import Prop, check_value
 
 
 class NoneResource(Resource):
-    """Does nothing and accepts any properties; a placeholder for resources mapped away by an environment."""
+    """Does nothing and accepts any properties; a placeholder for resources mapped away by an environment.
+
+    As in Heat: its physical id is a UUID; every attribute is null (all of them, `[res]`, an
+    empty map); a stack update never updates nor replaces it, whatever its properties or
+    metadata become, unless its type changes.
+    """
 
     type_name = "OS::Heat::None"
     support_status = {"version": "5.0.0"}
     inline = True
     open_properties = True
     dynamic_attributes = True
+    ignores_changes = True
 
     def create(self) -> Done:
         return Done(physical_id=str(uuid.uuid4()))
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
-        return None
+        return {} if name is None else None
 
 
 # What each declared `type` makes of the value: Heat gives the property the schema of the

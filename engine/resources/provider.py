@@ -13,7 +13,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from engine.errors import TemplateError
+from engine.errors import InvalidTemplateAttribute, TemplateError
 from engine.resources.base import Done
 from engine.resources.schema import Prop
 from engine.resources.stack_resource import Nested, Parent, PrefixedAttributes, StackResource, template_key
@@ -21,6 +21,14 @@ from engine.template import MISSING, parse_template
 from engine.template.parameters import checked_value
 
 STACK_ID = "OS::stack_id"
+PROPERTY_ERROR = "Property error: "
+# Heat's names of property types (a facade's), of the property types parameters make (a
+# provider's), and the parameter type a facade's property type wants.
+_HEAT_PROPERTY_TYPES = {"string": "String", "integer": "Integer", "number": "Number", "boolean": "Boolean",
+                        "map": "Map", "list": "List", "any": "Any"}
+_HEAT_PARAMETER_TYPES = {"string": "String", "number": "Number", "comma_delimited_list": "List",
+                         "json": "Map", "boolean": "Boolean"}
+_FACADE_TYPES = {"Integer": "Number"}
 NESTED = "resource."
 # How a parameter's type shows as a property's (json takes a map or a list).
 PROPERTY_TYPES = {"string": "string", "number": "number", "boolean": "boolean",
@@ -38,8 +46,11 @@ def provider_class(template_name: str, files: Mapping[str, str], *, base: str = 
     """
     key = template_key(template_name, dict(files), base)
     if key is None:
-        raise TemplateError(f"provider template '{template_name}' is not in the files map (the "
-                            "client sends the templates a stack uses in 'files')")
+        scheme = template_name.split("://", 1)[0] if "://" in template_name else ""
+        problem = "Invalid URL scheme " + scheme if scheme not in ("http", "https") else \
+            "Failed to retrieve template from " + template_name
+        raise TemplateError(f'Could not fetch remote template "{template_name}": {problem} (Hearth '
+                            "reads provider templates from the files map the client sends)")
     defaulted = frozenset(k for k, v in (parameter_defaults or {}).items() if v is not None)
     return _provider(template_name, key, files[key], defaulted)
 
@@ -75,6 +86,10 @@ def _provider(registry_value: str, key: str, text: str, defaulted: frozenset) ->
 class TemplateResource(StackResource):
     """Base of the classes provider_class makes; one per template."""
 
+    # Heat checks a provider's attribute names only once its stack exists (an output error).
+    dynamic_attributes = True
+    # Heat's class for every provider template: a change of template is an update, not a replacement.
+    update_identity = "TemplateResource"
     template_file: str = ""
     template_text: str = ""
     parameters: dict = {}
@@ -90,22 +105,45 @@ class TemplateResource(StackResource):
             raise TemplateError("properties must be a map")
         for key in values:
             if key not in cls.parameters:
-                known = ", ".join(sorted(cls.parameters)) or "none"
-                raise TemplateError(f"unknown property '{key}': {cls.template_file} has no such "
-                                    f"parameter (known properties: {known})", path=(key,))
+                raise TemplateError(f"Unknown Property {key}", prefix=PROPERTY_ERROR)
         result: dict[str, Any] = {}
         for name, schema in cls.parameters.items():
             value = values.get(name)
             if value is None:
                 if name in cls.required_parameters:
-                    raise TemplateError(f"property '{name}' is required: {cls.template_file} "
-                                        "declares no default for it", path=(name,))
+                    raise TemplateError(f"Property {name} not assigned", prefix=PROPERTY_ERROR)
                 result[name] = None
             elif unresolved is not None and _holds_call(value, unresolved):
                 result[name] = value  # checked once resolved, when the resource is made
+            elif schema.type == "boolean" and isinstance(value, str) and value.lower() not in ("true", "false"):
+                # A property's boolean is Heat's Boolean property: only true and false.
+                raise TemplateError(f'"{value}" is not a valid boolean', path=(name,), prefix=PROPERTY_ERROR)
             else:
                 result[name] = checked_value(schema, value, (name,))
         return result
+
+    @classmethod
+    def check_facade(cls, facade: type, type_name: str) -> None:
+        """As Heat checks a provider template registered over an existing type (the facade):
+        every property the type requires is a parameter of the same type, every parameter the
+        template requires is a property of the type, every attribute of the type an output."""
+        facade_props = facade.properties_schema
+        for name, prop in facade_props.items():
+            if prop.required and name not in cls.parameters:
+                raise TemplateError(f"Required property {name} for facade {type_name} missing in provider")
+            if name in cls.parameters:
+                wanted = _HEAT_PROPERTY_TYPES.get(prop.type, "Any")
+                given = _HEAT_PARAMETER_TYPES.get(cls.parameters[name].type, "Any")
+                if wanted != "Any" and _FACADE_TYPES.get(wanted, wanted) != given:
+                    raise TemplateError(f"Property {name} type mismatch between facade {type_name} "
+                                        f"({wanted}) and provider ({given})")
+        for name in sorted(cls.required_parameters):
+            if name not in facade_props:
+                raise TemplateError(f"Provider requires property {name} unknown in facade {type_name}")
+        outputs = set(cls.attributes_schema)
+        for name in facade.attributes_schema:
+            if "<" not in name and name not in outputs:
+                raise TemplateError(f"Attribute {name} for facade {type_name} missing in provider")
 
     def nested(self, parent: Parent) -> Nested:
         parameters = {k: v for k, v in self.properties.items() if v is not None}
@@ -114,9 +152,12 @@ class TemplateResource(StackResource):
 
     def completed(self, child_id: str) -> Done:
         outputs = dict(self.runtime.stacks.outputs(child_id))
-        outputs.setdefault(STACK_ID, child_id)
-        data = {"reference": outputs[STACK_ID]} if self.declares_stack_id else {}
-        return Done(physical_id=child_id, attributes=outputs, data=data)
+        # Heat's reference: the OS::stack_id output when the template declares one, else the
+        # nested stack's ARN.
+        reference = outputs.get(STACK_ID) if self.declares_stack_id else self.runtime.stacks.arn(child_id)
+        if not self.declares_stack_id:
+            outputs.pop(STACK_ID, None)
+        return Done(physical_id=child_id, attributes=outputs, data={"reference": reference})
 
     @classmethod
     def reference_id(cls, runtime, physical_id, data):
@@ -132,6 +173,10 @@ class TemplateResource(StackResource):
             return nested_attribute(runtime, physical_id, name)
         if name == STACK_ID:
             return attributes.get(STACK_ID, physical_id)
+        if name == "show":
+            return dict(attributes)
+        if name not in attributes:
+            raise InvalidTemplateAttribute(name)
         return attributes.get(name)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from engine.errors import TemplateError
+from engine.errors import ResourceFailure, TemplateError
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.store.crypto import is_encrypted
 from engine.store.models import Stack
@@ -23,8 +23,11 @@ from engine.template.functions.args import walk
 
 # Registry keys that are settings, not type mappings (as in engine.template.environment).
 _REGISTRY_SETTINGS = ("base_url", "resources")
-# A nested stack that failed says so in its reason; the parent's reason repeats the rest.
+# A nested stack that failed says so in its reason; the owner's reason is built from the rest.
 _FAILED_PREFIX = "Resource {} failed: "
+# The resource's data key naming the nested operation awaited, when it is not the resource's own
+# action (a group creating its members in batches updates its nested stack).
+NESTED_ACTION = "nested_action"
 # `resource.NAME` (or `resource.0.resource.NAME`): a nested resource, whose attribute may follow.
 _NESTED_RESOURCE = re.compile(r"resource\.[^.]+(\.resource\.[^.]+)*")
 
@@ -66,6 +69,7 @@ class Nested:
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout_mins: float | None = None
     data: dict[str, Any] = field(default_factory=dict)  # kept in the resource's data
+    shown_timeout: float | None = None  # the timeout the nested stack shows (else its parent's)
 
 
 def template_key(name: str, files: dict[str, str], base: str = "") -> str | None:
@@ -116,6 +120,8 @@ def child_environment(environment: dict[str, Any] | None, resource_name: str,
     child: dict[str, Any] = {"resource_registry": registry}
     if environment.get("parameter_defaults"):
         child["parameter_defaults"] = copy.deepcopy(environment["parameter_defaults"])
+    if environment.get("event_sinks"):
+        child["event_sinks"] = copy.deepcopy(environment["event_sinks"])
     return child
 
 
@@ -124,6 +130,9 @@ class StackResource(Resource):
 
     # The provider template whose registry mapping the nested environment drops (provider.py).
     registry_value: str | None = None
+    # Heat updates a nested stack on every update of its parent; its own resources decide
+    # whether they change.
+    update_on_every_update = True
 
     # What subclasses provide ------------------------------------------------------------
     def nested(self, parent: Parent) -> Nested:
@@ -168,7 +177,7 @@ class StackResource(Resource):
             self.state.stack_id, self.state.name, template=nested.template, files=parent.files,
             environment=child_environment(parent.environment, self.state.name, self.registry_value),
             parameters=nested.parameters, template_name=nested.template_name,
-            timeout_mins=nested.timeout_mins)
+            timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout)
         return self._started(child, nested.data)
 
     def update(self):
@@ -181,7 +190,7 @@ class StackResource(Resource):
             child, template=nested.template, files=parent.files,
             environment=child_environment(parent.environment, self.state.name, self.registry_value),
             parameters=nested.parameters, template_name=nested.template_name,
-            timeout_mins=nested.timeout_mins)
+            timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout)
         return self._started(child, nested.data)
 
     def delete(self):
@@ -209,46 +218,70 @@ class StackResource(Resource):
 
     def _started(self, child: str, data: dict[str, Any]):
         # A nested operation may end before the scheduler records the wait: answer at once then.
-        if self.state.action == "DELETE" or self._finished(self.runtime.stacks.state(child)) == "COMPLETE":
-            outcome = self._outcome(child)
+        if self.state.action == "DELETE" or \
+                self._finished(self.runtime.stacks.state(child), data.get(NESTED_ACTION)) == "COMPLETE":
+            outcome = self._outcome(child, data)
             if isinstance(outcome, Done):
                 outcome.data = {**data, **outcome.data}
+            if outcome is not None:
                 return outcome
         return Waiting(physical_id=child, data=data)
 
-    def _finished(self, state) -> str | None:
-        if state is None or state[0] != self.state.action or state[1] == "IN_PROGRESS":
+    def _finished(self, state, action: str | None = None) -> str | None:
+        if state is None or state[0] != (action or self.state.action) or state[1] == "IN_PROGRESS":
             return None
         return state[1]
+
+    def next_step(self, child: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """After a nested create or update completes: start another operation on the nested
+        stack and answer the resource's data for it (a group's next batch), or None when the
+        resource is done."""
+        return None
 
     def check_waiting(self):
         child = self.state.physical_id
         if not child:
             return Done()
-        return self._outcome(child)
+        return self._outcome(child, dict(self.state.data or {}))
 
-    def _outcome(self, child: str):
-        state = self.runtime.stacks.state(child)
+    def _outcome(self, child: str, data: dict[str, Any] | None = None):
+        data = dict(self.state.data or {}) if data is None else data
         action = self.state.action
-        if action == "DELETE":
-            if state is None or state[:2] == ("DELETE", "COMPLETE"):
-                return Done()
-            if state[:2] == ("DELETE", "FAILED"):
-                raise self.fail(_failure("DELETE", state[2]))
-            return None
-        if state is None:
-            raise self.fail(f"the nested stack {child} is gone")
-        status = self._finished(state)
-        if status is None:
-            return None
-        if status == "FAILED":
-            raise self.fail(_failure(action, state[2]))
-        if action in ("CREATE", "UPDATE"):
-            return self.completed(child)
-        return Done(physical_id=child)
+        while True:
+            state = self.runtime.stacks.state(child)
+            if action == "DELETE":
+                if state is None or state[:2] == ("DELETE", "COMPLETE"):
+                    return Done()
+                if state[:2] == ("DELETE", "FAILED"):
+                    raise nested_failure("DELETE", state[2])
+                return None
+            if state is None:
+                raise self.fail(f"the nested stack {child} is gone")
+            nested_action = data.get(NESTED_ACTION) or action
+            status = self._finished(state, nested_action)
+            if status is None:
+                return None
+            if status == "FAILED":
+                raise nested_failure(nested_action, state[2])
+            if action not in ("CREATE", "UPDATE"):
+                return Done(physical_id=child)
+            following = self.next_step(child, data)
+            if following is None:
+                done = self.completed(child)
+                done.data = {**data, **done.data, NESTED_ACTION: None}
+                return done
+            data = following
+            if self._finished(self.runtime.stacks.state(child), data.get(NESTED_ACTION)) != "COMPLETE":
+                return Waiting(physical_id=child, data=data)
 
 
-def _failure(action: str, reason: str) -> str:
-    prefix = _FAILED_PREFIX.format(action)
-    detail = reason[len(prefix):] if reason.startswith(prefix) else reason
-    return f"nested stack {action} failed: {detail}"
+def nested_failure(action: str, reason: str) -> ResourceFailure:
+    """The owning resource's failure for its nested stack's failure `reason`, as Heat builds it
+    (ResourceFailure._from_status_reason): from "Resource CREATE failed: ValueError:
+    resources.oops: msg" the error name and message are kept and the failing resource's path is
+    put after the owner's, so the owner's reason reads "ValueError: resources.owner.resources.oops: msg"."""
+    if _FAILED_PREFIX.format(action) in reason:
+        parsed = [part.strip() for part in reason.split(":")]
+        if len(parsed) >= 4:
+            return ResourceFailure(": ".join(parsed[3:]), kind=parsed[1], nested_path=tuple(parsed[2].split(".")))
+    return ResourceFailure(reason, kind="")

@@ -97,7 +97,8 @@ class SoftwareConfig(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
-    group: Mapped[str] = mapped_column(String(255))
+    # None for a config made through the API without one (a deployment derives Heat::Ungrouped).
+    group: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # {"config": ..., "inputs": [...], "outputs": [...], "options": {...}}
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     project: Mapped[str] = mapped_column(String(64))
@@ -179,12 +180,16 @@ class Project(Base):
 
 
 class User(Base):
+    """A person. `password_hash` (engine/passwords.py: scrypt, never the password) lets them
+    sign in at /identity/v3; without one only API tokens reach the API."""
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    password_set_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Membership(Base):
@@ -197,7 +202,11 @@ class Membership(Base):
 
 
 class ApiToken(Base):
-    """An orchestration API token; only the hash of its secret is kept."""
+    """An orchestration API token; only the hash of its secret is kept.
+
+    A token issued at /identity/v3 is scoped, as Keystone's are: `project_id` is the one
+    project it reaches and `role` the most it may do there (an application credential's role);
+    a token made with `hearth admin token create` has neither and carries all its user's roles."""
     __tablename__ = "api_tokens"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -208,6 +217,25 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class ApplicationCredential(Base):
+    """Keystone's application credential: a user's secret (hashed as a password) that signs
+    in to one project with at most one role, without the user's password."""
+    __tablename__ = "application_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[str] = mapped_column(String(36))
+    project_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Delegation(Base):

@@ -180,9 +180,9 @@ class CfnTemplate(Template):
         return list(required)
 
     # Answers -------------------------------------------------------------------------------
-    def error(self, message: str, path: tuple) -> TemplateError:
+    def error(self, message: str, path: tuple, kind: str | None = None, prefix: str = "") -> TemplateError:
         path = self._spelt(path)
-        return TemplateError(message, path=path, file=self.filename, line=self.line_for(path))
+        return TemplateError(message, path=path, file=self.filename, line=self.line_for(path), kind=kind, prefix=prefix)
 
     def _spelt(self, path: tuple) -> tuple:
         """`path` in CFN spelling, unless it names what the template really has (`resources:`)."""

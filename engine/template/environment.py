@@ -1,24 +1,30 @@
-"""Environments: parse one, merge several in order, and map a resource's type through the resource_registry."""
+"""Environments: parse one, merge several in order, and map a resource's type through the resource_registry as Heat does."""
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any, Container
 
 from engine.errors import TemplateError
-from engine.template.functions.args import type_name
+from engine.template.functions.args import type_name as _type_name
 from engine.template.loader import load_yaml
 
-SECTIONS = ("parameters", "parameter_defaults", "resource_registry", "encrypted_param_names",
+SECTIONS = ("parameters", "resource_registry", "parameter_defaults", "encrypted_param_names",
             "event_sinks", "parameter_merge_strategies")
 _LIST_SECTIONS = ("encrypted_param_names", "event_sinks")
 # Registry keys that are not type names: where relative template names are found, and the
 # per-resource overrides; inside an override, hooks and restricted actions are not types either.
 _REGISTRY_SETTINGS = ("base_url", "resources")
 _OVERRIDE_SETTINGS = ("hooks", "restricted_actions")
+HOOK_TYPES = ("pre-create", "pre-update", "pre-delete", "post-create", "post-update", "post-delete")
+RESTRICTED_ACTIONS = ("update", "replace")
+EVENT_SINK_TYPES = ("zaqar-queue",)
+# Heat takes a type ending so for a template (and Hearth also a name with a path in it).
 _TEMPLATE_SUFFIXES = (".yaml", ".yml", ".template")
 # A glob whose value extends its own prefix ("A::*": "A::B::*") never repeats a type, so
 # loops are also cut off by length.
 _MAX_STEPS = 32
+_TEMPLATE = object()  # the registry entry Heat makes up for a type that is a template name
 
 
 @dataclass
@@ -28,76 +34,126 @@ class Environment:
     `parameters` are the user's values; `parameter_defaults` override template defaults (and
     may name parameters a template does not declare); `resource_registry` maps type names to
     other types or to provider templates, globally or under `resources: {name: {...}}`.
-    The encrypted_param_names, event_sinks and parameter_merge_strategies sections are
-    accepted for compatibility with Heat and not used.
+    `encrypted_param_names` and `event_sinks` are kept as given (Hearth sends events nowhere);
+    `parameter_merge_strategies` matters only while environment files merge (files.py).
     """
 
     parameters: dict = field(default_factory=dict)
     parameter_defaults: dict = field(default_factory=dict)
     resource_registry: dict = field(default_factory=dict)
+    encrypted_param_names: list = field(default_factory=list)
+    event_sinks: list = field(default_factory=list)
     filename: str = "environment"
 
-    def resolve_type(self, resource_name: str, type_name: str) -> str:
+    def resolve_type(self, resource_name: str, type_name: str,
+                     known: Container[str] | None = None) -> str:
         """The type (or provider template name) that `resource_name`, of `type_name`, becomes.
 
-        Each step tries the resource's own overrides, then the global mappings; in each, an
-        exact name before the longest matching glob. Steps repeat until a type maps to nothing
-        or to itself, or becomes a template file name.
+        Heat's order: the resource's own override first, then the global mappings that match
+        (the exact name and every glob whose prefix it has), taken in the order of their keys
+        ("A::*" before "A::B::*" before "A::B::Value"). A mapping whose target leads to no
+        `known` type is passed over for the next one. The result is a template name, or a type
+        no mapping matches; with `known`, a TemplateError when the type leads to no known type.
         """
-        overrides = _types(self.resource_registry.get("resources", {}).get(resource_name) or {},
-                           _OVERRIDE_SETTINGS)
-        mappings = _types(self.resource_registry, _REGISTRY_SETTINGS)
-        chain = [type_name]
-        while not is_template_name(chain[-1]):
-            target = _lookup(overrides, chain[-1])
-            if target is None:
-                target = _lookup(mappings, chain[-1])
-            if target is None or target == chain[-1]:
-                break
-            chain.append(target)
-            if target in chain[:-1] or len(chain) > _MAX_STEPS:
-                raise TemplateError("resource_registry mappings loop: " + " -> ".join(chain),
-                                    path=("resource_registry", type_name), file=self.filename)
-        return chain[-1]
+        found = self._resolve(resource_name, type_name, known, [])
+        if found is None:
+            raise TemplateError(f"The Resource Type ({type_name}) could not be found.",
+                                kind="StackValidationFailed")
+        return found[0]
+
+    def registrations(self, resource_name: str, type_name: str,
+                      known: Container[str] | None = None) -> dict[str, str]:
+        """What Heat writes into the stack's registry while it resolves `type_name`: a type
+        that is a template name maps to itself, a type a glob led to a built-in type maps to
+        that glob's value (what `stack environment` then shows)."""
+        try:
+            found = self._resolve(resource_name, type_name, known, [])
+        except TemplateError:
+            return {}
+        return found[1] if found else {}
+
+    def _resolve(self, resource_name: str, type_name: str, known, chain: list[str]):
+        chain = chain + [type_name]
+        if type_name in chain[:-1] or len(chain) > _MAX_STEPS:
+            raise TemplateError("resource_registry mappings loop: " + " -> ".join(chain),
+                                path=("resource_registry", chain[0]), file=self.filename)
+        for key, value, own in self._candidates(resource_name, type_name):
+            if value is _TEMPLATE:
+                return type_name, {type_name: type_name}
+            if is_template_name(value):
+                return value, {}
+            target = value[:-1] + type_name[len(key) - 1:] if key.endswith("*") and value.endswith("*") \
+                else value
+            found = self._resolve(resource_name, target, known, chain)
+            if found is not None:
+                shown = dict(found[1])
+                if key.endswith("*") and not is_template_name(found[0]) and not own:
+                    shown[type_name] = value
+                return found[0], shown
+        if known is None or type_name in known:
+            return type_name, {}
+        return None
+
+    def _candidates(self, resource_name: str, type_name: str) -> list[tuple[str, Any, bool]]:
+        own = (self.resource_registry.get("resources") or {}).get(resource_name) or {}
+        first = [(type_name, own[type_name], True)] if isinstance(own.get(type_name), str) else []
+        template = is_template_name(type_name)
+        mappings = [(key, value, False) for key, value in _types(self.resource_registry).items()
+                    if isinstance(value, str) and (key == type_name and not template or key.endswith("*") and
+                                                   type_name.startswith(key[:-1]) and type_name != value)]
+        if template:  # Heat makes up an entry for it, keyed by the name itself
+            mappings.append((type_name, _TEMPLATE, False))
+        return first + sorted(mappings, key=lambda m: m[0])
+
+    def shown(self) -> dict[str, Any]:
+        """The environment as Heat stores and shows it (`stack environment`)."""
+        registry = copy.deepcopy(self.resource_registry)
+        registry.setdefault("resources", {})
+        return {"parameters": copy.deepcopy(self.parameters),
+                "parameter_defaults": copy.deepcopy(self.parameter_defaults),
+                "resource_registry": registry,
+                "event_sinks": copy.deepcopy(self.event_sinks),
+                "encrypted_param_names": list(self.encrypted_param_names)}
 
 
 def is_template_name(name: str) -> bool:
     """Whether a registry value names a provider template rather than a resource type."""
-    return name.endswith(_TEMPLATE_SUFFIXES) or "/" in name
+    return isinstance(name, str) and (name.endswith(_TEMPLATE_SUFFIXES) or "/" in name)
 
 
-def _types(registry: dict, settings: tuple) -> dict[str, str]:
-    return {key: value for key, value in registry.items() if key not in settings}
-
-
-def _lookup(mappings: dict[str, str], type_name: str) -> str | None:
-    if type_name in mappings:
-        return mappings[type_name]
-    globs = [key for key in mappings if key.endswith("*") and type_name.startswith(key[:-1])]
-    if not globs:
-        return None
-    key = max(globs, key=len)
-    value = mappings[key]
-    return value[:-1] + type_name[len(key) - 1:] if value.endswith("*") else value
+def _types(registry: dict) -> dict[str, Any]:
+    return {key: value for key, value in registry.items() if key not in _REGISTRY_SETTINGS}
 
 
 def parse_environment(source: str | dict, filename: str = "environment") -> Environment:
     """Parse and check an environment given as YAML/JSON text or as already-parsed data."""
     if isinstance(source, str):
         raw, lines = load_yaml(source, filename, allow_empty=True)
+        if raw is not None and not isinstance(raw, dict):
+            raise TemplateError("The environment is not a valid YAML mapping data type.",
+                                file=filename, kind="HTTPBadRequest")
     elif isinstance(source, dict):
         raw, lines = copy.deepcopy(source), {}
     else:
         raise TemplateError(f"expected environment text or a map, not {type(source).__name__}",
                             file=filename)
     try:
-        environment = _environment(raw, filename)
-        for registered in _types(environment.resource_registry, _REGISTRY_SETTINGS):
-            environment.resolve_type("", registered)
+        environment = _environment(raw or {}, filename)
     except TemplateError as error:
         raise TemplateError(error.reason, path=error.path, file=filename,
-                            line=_line_for(lines, error.path)) from None
+                            line=_line_for(lines, error.path), kind=error.kind) from None
     return environment
+
+
+def check_sections(raw: dict) -> None:
+    """Heat's check of an environment's sections: only its own, none left empty."""
+    for name, value in raw.items():
+        if name not in SECTIONS:
+            raise TemplateError(f'Environment not in valid format: environment has wrong section "{name}"',
+                                path=(name,), kind="HTTPBadRequest")
+        if value is None:
+            raise TemplateError(f'Environment not in valid format: environment has empty section "{name}"',
+                                path=(name,), kind="HTTPBadRequest")
 
 
 def _line_for(lines: dict[tuple, int], path: tuple) -> int | None:
@@ -110,46 +166,55 @@ def _line_for(lines: dict[tuple, int], path: tuple) -> int | None:
 
 
 def _environment(raw: dict, filename: str) -> Environment:
+    check_sections(raw)
     for name, value in raw.items():
-        if name not in SECTIONS:
-            raise TemplateError(f"unknown section {name!r} (allowed: {', '.join(SECTIONS)})",
-                                path=(name,))
         kind, word = (list, "a list") if name in _LIST_SECTIONS else (dict, "a map")
-        if value is not None and not isinstance(value, kind):
-            raise TemplateError(f"'{name}' must be {word}, not {type_name(value)}", path=(name,))
+        if not isinstance(value, kind):
+            raise TemplateError(f"'{name}' must be {word}, not {_type_name(value)}", path=(name,))
     registry = raw.get("resource_registry") or {}
     _check_registry(registry)
+    sinks = raw.get("event_sinks") or []
+    for index, sink in enumerate(sinks):
+        if not isinstance(sink, dict) or sink.get("type") not in EVENT_SINK_TYPES:
+            raise TemplateError(f"an event sink is a map whose type is one of: {', '.join(EVENT_SINK_TYPES)}",
+                                path=("event_sinks", index))
     return Environment(parameters=raw.get("parameters") or {},
                        parameter_defaults=raw.get("parameter_defaults") or {},
-                       resource_registry=registry, filename=filename)
+                       resource_registry=registry,
+                       encrypted_param_names=list(raw.get("encrypted_param_names") or []),
+                       event_sinks=list(sinks), filename=filename)
 
 
-def _check_registry(registry: dict) -> None:
+def _check_registry(registry: dict, path: tuple = ("resource_registry",)) -> None:
     for key, value in registry.items():
-        path = ("resource_registry", key)
-        if key == "resources":
+        here = path + (key,)
+        if key == "hooks":
+            _check_names(value, HOOK_TYPES, "InvalidBreakPointHook",
+                         'Invalid hook type "{}" for resource breakpoint, acceptable hook types are: {}', here)
+        elif key == "restricted_actions":
+            _check_names(value, RESTRICTED_ACTIONS, "InvalidRestrictedAction",
+                         'Invalid restricted_action type "{}" for resource, acceptable restricted_action '
+                         "types are: {}", here)
+        elif key == "resources" and len(path) == 1:
             if not isinstance(value, dict):
-                raise TemplateError("'resources' must map resource names to their overrides",
-                                    path=path)
+                raise TemplateError("'resources' must map resource names to their overrides", path=here)
             for name, overrides in value.items():
                 if not isinstance(overrides, dict):
-                    raise TemplateError("overrides must be a map", path=path + (name,))
-                _check_mappings(overrides, _OVERRIDE_SETTINGS, path + (name,))
-        elif key == "base_url":
+                    raise TemplateError("overrides must be a map", path=here + (name,))
+                _check_registry(overrides, here + (name,))
+        elif key == "base_url" and len(path) == 1:
             if not isinstance(value, str):
-                raise TemplateError("'base_url' must be a string", path=path)
-    _check_mappings(registry, _REGISTRY_SETTINGS, ("resource_registry",))
+                raise TemplateError("'base_url' must be a string", path=here)
+        elif not isinstance(key, str) or not key:
+            raise TemplateError("type names must be non-empty strings", path=here)
+        elif value is not None and (not isinstance(value, str) or not value):
+            raise TemplateError("must map to a type name or a template file name", path=here)
 
 
-def _check_mappings(mappings: dict, settings: tuple, path: tuple) -> None:
-    for key, value in mappings.items():
-        if key in settings:
-            continue
-        if not isinstance(key, str) or not key:
-            raise TemplateError("type names must be non-empty strings", path=path + (key,))
-        if not isinstance(value, str) or not value:
-            raise TemplateError("must map to a type name or a template file name",
-                                path=path + (key,))
+def _check_names(value: Any, allowed: tuple[str, ...], kind: str, message: str, path: tuple) -> None:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(name in allowed for name in names):
+        raise TemplateError(message.format(value, allowed), path=path, kind=kind)
 
 
 def merge_environments(environments: list[Environment]) -> Environment:
@@ -160,12 +225,39 @@ def merge_environments(environments: list[Environment]) -> Environment:
     for environment in environments:
         merged.parameters.update(copy.deepcopy(environment.parameters))
         merged.parameter_defaults.update(copy.deepcopy(environment.parameter_defaults))
+        merged.encrypted_param_names += list(environment.encrypted_param_names)
+        merged.event_sinks += copy.deepcopy(environment.event_sinks)
         for key, value in environment.resource_registry.items():
             if key == "resources":
                 for name, entries in value.items():
                     overrides.setdefault(name, {}).update(copy.deepcopy(entries))
+            elif value is None:
+                merged.resource_registry.pop(key, None)
             else:
                 merged.resource_registry[key] = copy.deepcopy(value)
     if overrides:
         merged.resource_registry["resources"] = overrides
     return merged
+
+
+def load_environment(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Heat's Environment.load of `extra` over `base` (both as `Environment.shown()` gives
+    them): registry entries loaded one by one (per-resource ones key by key; a null removes),
+    parameters and parameter_defaults updated, event_sinks added to."""
+    merged = copy.deepcopy(base)
+    _load_registry(merged.setdefault("resource_registry", {}), extra.get("resource_registry") or {})
+    for section in ("parameters", "parameter_defaults"):
+        merged.setdefault(section, {}).update(copy.deepcopy(extra.get(section) or {}))
+    merged["event_sinks"] = list(merged.get("event_sinks") or []) + list(extra.get("event_sinks") or [])
+    return merged
+
+
+def _load_registry(registry: dict, entries: dict) -> None:
+    for key, value in entries.items():
+        if value is None:
+            for name in [k for k in registry if k == key or key.endswith("*") and k.startswith(key[:-1])]:
+                del registry[name]
+        elif isinstance(value, dict):
+            _load_registry(registry.setdefault(key, {}), value)
+        else:
+            registry[key] = copy.deepcopy(value)

@@ -224,10 +224,10 @@ class Template:
                 return line
         return None
 
-    def error(self, message: str, path: tuple) -> TemplateError:
+    def error(self, message: str, path: tuple, kind: str | None = None, prefix: str = "") -> TemplateError:
         """A TemplateError located in this template at `path`."""
         return TemplateError(message, path=tuple(path), file=self.filename,
-                             line=self.line_for(path))
+                             line=self.line_for(path), kind=kind, prefix=prefix)
 
     def dependencies(self) -> dict[str, set[str]]:
         """For each resource, the resources it needs: get_resource/get_attr targets and depends_on."""

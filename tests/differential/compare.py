@@ -12,7 +12,7 @@ import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.differential.harness import Case, Endpoint, dump, load_cases, run_case
+from tests.differential.harness import Case, Endpoint, canonical, dump, load_cases, run_case
 
 
 def expected(case: Case) -> list | None:
@@ -23,11 +23,14 @@ def expected(case: Case) -> list | None:
 
 def _messages_within(want: list, actual: list) -> list:
     """Hearth's error messages may say more than Heat's (the file and line a template error is
-    on): an error whose message contains Heat's whole message counts as the same message."""
+    on): an error whose message contains Heat's whole message counts as the same message, and
+    where Heat said nothing (an error it raised without one) any message does."""
     actual = json.loads(json.dumps(actual))
     for heat, hearth in zip(want or [], actual):
         wanted = (heat.get("answer") or {}).get("error") or {}
         got = (hearth.get("answer") or {}).get("error") or {}
+        if "message" in wanted and wanted["message"] is None and got:
+            got["message"] = None
         if isinstance(wanted.get("message"), str) and isinstance(got.get("message"), str) \
                 and wanted["message"] in got["message"]:
             got["message"] = wanted["message"]
@@ -35,8 +38,8 @@ def _messages_within(want: list, actual: list) -> list:
 
 
 def diff(case: Case, actual: list) -> str:
-    want = expected(case)
-    actual = _messages_within(want, actual)
+    want = canonical(expected(case))
+    actual = _messages_within(want, canonical(actual))
     if want == actual:
         return ""
     return "".join(difflib.unified_diff(dump(want).splitlines(True), dump(actual).splitlines(True),

@@ -10,9 +10,12 @@ A case is a YAML file under `cases/`:
     mask: [outputs.pw, resources.r.attributes.value]   # values that are random on both sides
     events: true                   # record each stack operation's events (default true)
     nested_depth: 0                # resources listed with ?nested_depth (default 0)
+    serve_files: true              # also serve `files` over HTTP at @files_url@ (a TemplateURL
+                                   # Heat fetches itself); the token is replaced everywhere
     steps:
       - create: {template: ..., environment: ..., environment_files: [...], parameters: {...},
-                 disable_rollback: true, timeout_mins: 5, tags: [..], stack: NAME}
+                 disable_rollback: true, timeout_mins: 5, tags: [..], stack: NAME,
+                 wait_for: TEXT}      # settle once an event's reason contains TEXT (a hook)
       - update: {template: ..., existing: true, ...}       # PATCH when `existing`
         # a stack operation (create, update, adopt, actions) also takes `wait: false` (do not
         # wait for it to end, only until the stack is IN_PROGRESS and each resource named in
@@ -37,8 +40,11 @@ an error the error's type and message) and, for a stack operation, the stack onc
 from __future__ import annotations
 
 import copy
+import functools
+import http.server
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,7 +151,28 @@ class Run:
         return f"stacks/{name}/{self.stacks[name]}"
 
     # -- steps --------------------------------------------------------------------------------
+    files_url: str = ""
+
     def run(self) -> list[dict[str, Any]]:
+        if not self.case.spec.get("serve_files"):
+            return self._steps()
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_FileHandler, self))
+        self.files_url = f"http://127.0.0.1:{server.server_address[1]}"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            return self._steps()
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def served_files(self) -> dict[str, str]:
+        return {self.files_token(k): self.files_token(v) for k, v in (self.case.spec.get("files") or {}).items()}
+
+    def files_token(self, text: str) -> str:
+        return text.replace("@files_url@", self.files_url) if self.files_url else text
+
+    def _steps(self) -> list[dict[str, Any]]:
         observations = []
         for step in self.case.spec["steps"]:
             (op, args), = step.items() if isinstance(step, dict) else ((step, {}),)
@@ -166,6 +193,10 @@ class Run:
             body["template"] = files[args["template_file"]]
         if files:
             body["files"] = files
+        if self.files_url:
+            body = {k: (_expand_tree(v, self.files_token) if k in ("template", "files") else v)
+                    for k, v in body.items()}
+            body["files"] = {self.files_token(k): v for k, v in body.get("files", {}).items()}
         for key in ("environment", "environment_files", "parameters", "disable_rollback",
                     "timeout_mins", "tags", "clear_parameters", "converge"):
             if key in args:
@@ -195,7 +226,8 @@ class Run:
             return {"answer": answer}
         self.stacks[name] = response.json()["stack"]["id"]
         self.current = name
-        return {"answer": answer, **self.settle_and_observe(None, until=until, wait=wait)}
+        return {"answer": answer, **self.settle_and_observe(None, until=until, wait=wait,
+                                                             wait_for=args.get("wait_for"))}
 
     def op_adopt(self, args: dict) -> dict:
         until, wait = args.pop("until", None), self._wait_arg(args)
@@ -219,7 +251,8 @@ class Run:
         answer = self._answer(response)
         if response.status_code >= 400:
             return {"answer": answer}
-        return {"answer": answer, **self.settle_and_observe(before, until=until, wait=wait)}
+        return {"answer": answer, **self.settle_and_observe(before, until=until, wait=wait,
+                                                             wait_for=args.get("wait_for"))}
 
     def _action(self, action: dict, args: dict) -> dict:
         until, wait = args.pop("until", None), self._wait_arg(args)
@@ -331,6 +364,10 @@ class Run:
                 # Heat lists a stack's resources in no defined order.
                 payload["resources"] = sorted(payload["resources"], key=lambda r: (
                     _stack_of(r) or "", r.get("resource_name", "")))
+            if isinstance(payload, dict) and isinstance(payload.get("software_deployments"), list):
+                # Deployments of parallel resources are listed in the order they happened to be made.
+                payload["software_deployments"] = sorted(payload["software_deployments"], key=lambda d: _UUID.sub(
+                    "", json.dumps(d, sort_keys=True)))
             if isinstance(payload, dict) and isinstance(payload.get("resource_types"), list):
                 # Heat lists types in its registry's order, which means nothing to a client.
                 payload["resource_types"] = sorted(payload["resource_types"], key=lambda t: json.dumps(t))
@@ -359,7 +396,7 @@ class Run:
     # -- observing ----------------------------------------------------------------------------
     def stack_brief(self) -> tuple:
         shown = self.call("GET", self.stack_path()).json()["stack"]
-        return shown["stack_status"], shown.get("updated_time"), len(self.events())
+        return shown["stack_status"], shown.get("updated_time"), len(self.events(self.event_params()))
 
     @staticmethod
     def _wait_arg(args: dict) -> Any:
@@ -368,7 +405,8 @@ class Run:
         return True if wait else list(names)
 
     def settle_and_observe(self, before: tuple | None, require_change: bool = True,
-                           until: list[str] | None = None, wait: Any = True) -> dict:
+                           until: list[str] | None = None, wait: Any = True,
+                           wait_for: str | None = None) -> dict:
         deadline = time.monotonic() + self.endpoint.settle_timeout
         if wait is not True:
             self.unwaited = self.unwaited or before or (None, None, 0)
@@ -379,10 +417,15 @@ class Run:
         while True:
             shown = self.call("GET", self.stack_path()).json()["stack"]
             settled = not shown["stack_status"].endswith("IN_PROGRESS")
+            if wait_for and not settled and not until:
+                # Paused on a hook: settled once the event saying so is there.
+                settled = any(wait_for in (e.get("resource_status_reason") or "")
+                              for e in self.events(self.event_params())[before[2] if before else 0:])
             if until:
                 settled = shown["stack_status"] in until
             elif settled and before is not None and require_change:
-                settled = (shown["stack_status"], shown.get("updated_time"), len(self.events())) != before
+                settled = (shown["stack_status"], shown.get("updated_time"),
+                           len(self.events(self.event_params()))) != before
             if settled or time.monotonic() > deadline:
                 break
             time.sleep(self.endpoint.poll)
@@ -402,8 +445,13 @@ class Run:
                 return
             time.sleep(self.endpoint.poll)
 
-    def events(self) -> list[dict]:
-        response = self.call("GET", f"{self.stack_path()}/events", params={"sort_dir": "asc"})
+    def event_params(self) -> dict | None:
+        depth = self.case.spec.get("nested_depth")
+        return {"nested_depth": depth} if depth else None
+
+    def events(self, params: dict | None = None) -> list[dict]:
+        """The stack's events, oldest first (with `nested_depth`, its nested stacks' too)."""
+        response = self.call("GET", f"{self.stack_path()}/events", params={"sort_dir": "asc", **(params or {})})
         return response.json().get("events", []) if response.status_code == 200 else []
 
     def observe(self, skip_events: int = 0) -> dict:
@@ -416,11 +464,12 @@ class Run:
         params = {"nested_depth": spec["nested_depth"]} if spec.get("nested_depth") else None
         listed = self.call("GET", f"{self.stack_path()}/resources", params=params)
         resources = {}
+        top = self.stacks[self.current]
         if listed.status_code == 200:
-            for item in listed.json()["resources"]:
-                owner = _stack_of(item)
-                key = item["resource_name"] if owner in (None, self.current) \
-                    else f"{_nested_label(owner, self.current)}/{item['resource_name']}"
+            items = listed.json()["resources"]
+            paths = _nested_paths(items, top)
+            for item in items:
+                key = paths(_link_id(item, "stack"), item["resource_name"])
                 view = _resource_view(item)
                 if key == item["resource_name"]:
                     detail = self.call("GET", f"{self.stack_path()}/resources/{item['resource_name']}")
@@ -428,15 +477,34 @@ class Run:
                         view["attributes"] = detail.json()["resource"].get("attributes")
                 resources[key] = view
         else:
-            resources = self._answer(listed)
-        observed["resources"] = dict(sorted(resources.items())) if isinstance(resources, dict) else resources
+            items, paths = [], _nested_paths([], top)
+        observed["resources"] = dict(sorted(resources.items())) if listed.status_code == 200 \
+            else self._answer(listed)
         if spec.get("events", True):
             grouped: dict[str, list[str]] = {}
-            for event in self.events()[skip_events:]:
-                grouped.setdefault(event["resource_name"], []).append(
+            for event in self.events(self.event_params())[skip_events:]:
+                key = paths(_link_id(event, "stack"), event["resource_name"])
+                grouped.setdefault(key, []).append(
                     f"{event['resource_status']}: {event.get('resource_status_reason')}")
             observed["events"] = dict(sorted(grouped.items()))
         return observed
+
+
+class _FileHandler(http.server.BaseHTTPRequestHandler):
+    """Serves a case's `files` by URL, for the TemplateURLs Heat fetches itself."""
+
+    def __init__(self, run: Run, *args, **kwargs):
+        self.run = run
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self):  # noqa: N802 - the http.server hook's name
+        text = self.run.served_files().get(self.run.files_url + self.path)
+        self.send_response(200 if text is not None else 404)
+        self.end_headers()
+        self.wfile.write((text or "").encode())
+
+    def log_message(self, *args):
+        pass
 
 
 def _stack_of(item: dict) -> str | None:
@@ -447,10 +515,29 @@ def _stack_of(item: dict) -> str | None:
     return None
 
 
-def _nested_label(stack_name: str, top: str) -> str:
-    """A nested stack's name below the case's stack, its short ids normalised."""
-    label = stack_name[len(top) + 1:] if stack_name.startswith(top + "-") else stack_name
-    return _SHORT_ID.sub("-<short-id>", label)
+def _link_id(item: dict, rel: str) -> str | None:
+    """The id a link of `item` ends with (the stack it is in, the nested stack it owns)."""
+    for link in item.get("links") or []:
+        if link.get("rel") == rel:
+            return link.get("href", "").rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def _nested_paths(items: list[dict], top: str):
+    """A function naming a resource or event by its path from the top stack: `name` for the
+    top stack's, `owner/name` for a nested stack's (`group/0/v` two levels down). Nested
+    stacks are known by the `nested` links of the resources that own them."""
+    owners = {_link_id(i, "nested"): (_link_id(i, "stack"), i["resource_name"])
+              for i in items if _link_id(i, "nested")}
+
+    def path(stack_id: str | None, name: str) -> str:
+        parts, seen = [name], set()
+        while stack_id and stack_id != top and stack_id in owners and stack_id not in seen:
+            seen.add(stack_id)
+            stack_id, owner = owners[stack_id]
+            parts.insert(0, owner)
+        return "/".join(parts)
+    return path
 
 
 def _links(item: dict) -> list[str]:
@@ -541,6 +628,38 @@ class Normaliser:
         if isinstance(value, dict):
             return {self.text(k): self.tree(v, k) for k, v in value.items()}
         return value
+
+
+_PLACEHOLDER = re.compile(r"<uuid:(\d+)>")
+
+
+def canonical(observations: Any) -> Any:
+    """The observations with their `<uuid:n>` placeholders renumbered in sorted-key order, so
+    that two answers which differ only in the order of their JSON keys number ids alike."""
+    order: dict[str, str] = {}
+
+    def visit(node: Any) -> None:
+        if isinstance(node, str):
+            for match in _PLACEHOLDER.finditer(node):
+                order.setdefault(match.group(0), f"<uuid:{len(order) + 1}>")
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+        elif isinstance(node, dict):
+            for key in sorted(node):
+                visit(key)
+                visit(node[key])
+
+    def rename(node: Any) -> Any:
+        if isinstance(node, str):
+            return _PLACEHOLDER.sub(lambda m: order[m.group(0)], node)
+        if isinstance(node, list):
+            return [rename(item) for item in node]
+        if isinstance(node, dict):
+            return {rename(k): rename(v) for k, v in node.items()}
+        return node
+    visit(observations)
+    return rename(observations)
 
 
 def mask(observations: list[dict], patterns: list[str]) -> list[dict]:

@@ -1,6 +1,8 @@
 """The real `heat` CLI (python-heatclient 5.3.0) drives Hearth unchanged: stacks with -e, -P,
 get_file, a provider template and environment_files; resources, events, outputs; software
-configs and deployments; --poll; and Heat's name -> id redirects for every method."""
+configs and deployments; --poll; and Heat's name -> id redirects for every method. It signs
+in as against any cloud (OS_AUTH_URL at Hearth's /identity/v3, OS_USERNAME, OS_PASSWORD,
+OS_PROJECT_NAME, the domains); `--os-no-client-auth` with a Hearth API token works too."""
 from __future__ import annotations
 
 import json
@@ -9,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.heat_clients import Heat, write_files
-from tests.support import AUTH, wait_for
+from tests.e2e.heat_clients import Heat, clean_environment, run, write_files
+from tests.support import ADMIN_TOKEN, AUTH, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.peers]
 
@@ -79,7 +81,7 @@ def test_parameter_without_environment_file_is_used(hearth, heat):
 
 def test_resource_signal_clears_a_breakpoint_and_answers_json(hearth, heat):
     heat("stack-create", "-f", "simple.yaml", "-e", "hooks.yaml", "gated")
-    wait_for(lambda: "paused" in hearth.resources("gated")["gate"]["resource_status_reason"], 30,
+    wait_for(lambda: any("paused" in reason for reason in hearth.event_reasons("gated")), 30,
              message="the gate to pause on its hook")
     signalled = heat("resource-signal", "gated", "gate", "-D", '{"unset_hook": "pre-create"}')
     assert "Could not decode" not in signalled.stderr
@@ -280,3 +282,12 @@ def test_name_redirects_to_identity_for_every_method_keeping_the_query(shared_he
     missing = requests.request(method, f"{hearth.api}/stacks/nowhere{sub}", headers=AUTH,
                                allow_redirects=False, timeout=10)
     assert missing.status_code == 404 and json.loads(missing.text)["error"]
+
+
+def test_a_wrong_password_is_refused_and_a_hearth_api_token_still_works(hearth, heat, tmp_path):
+    env = clean_environment({**heat.person.environment(), "OS_PASSWORD": "not-" + heat.person.password})
+    refused = run(heat.base + ["stack-list"], heat.cwd, check=False, env=env)
+    assert refused.returncode != 0 and "The request you have made requires authentication" in refused.stderr
+    tokened = Heat(hearth, heat.cwd, token=ADMIN_TOKEN)
+    tokened("stack-create", "-f", "simple.yaml", "--poll", "1", "tokened")
+    assert "tokened" in heat("stack-list").stdout

@@ -1,15 +1,18 @@
 """The real `openstack` CLI (python-openstackclient 10.5.0 with heatclient's plugin) drives
 Hearth unchanged: stack create/update/delete with --wait, resources, events, outputs, and the
-`software config` / `software deployment` commands. It authenticates with a real Hearth token
-(`--os-auth-type admin_token`); `--os-auth-type none` sends `X-Auth-Token: notused`, refused."""
+`software config` / `software deployment` commands. It signs in as against any cloud: a
+clouds.yaml (or the --os-auth-url/--os-username/... flags) naming Hearth's `/identity/v3`, a
+Hearth user with a password and a project, or an application credential it made itself. A
+Hearth API token works too (`--os-auth-type admin_token`); `--os-auth-type none` sends
+`X-Auth-Token: notused`, refused."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from tests.e2e.heat_clients import OpenStack, run, write_files
-from tests.support import wait_for
+from tests.e2e.heat_clients import OpenStack, person, run, write_files
+from tests.support import ADMIN_TOKEN, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.peers]
 
@@ -60,7 +63,7 @@ def test_parameter_wins_without_environment_file_and_signal_clears_a_hook(hearth
     osc("stack", "create", "-t", "simple.yaml", "--parameter", "foo=qux", "--wait", "plain")
     assert hearth.stack("plain")["parameters"]["foo"] == "qux"
     osc("stack", "create", "-t", "simple.yaml", "-e", "hooks.yaml", "gated")
-    wait_for(lambda: "paused" in hearth.resources("gated")["gate"]["resource_status_reason"], 30,
+    wait_for(lambda: any("paused" in reason for reason in hearth.event_reasons("gated")), 30,
              message="the gate to pause on its hook")
     osc("stack", "resource", "signal", "gated", "gate", "--data", '{"unset_hook": "pre-create"}')
     assert hearth.wait_stack("gated", ("CREATE_COMPLETE",))["stack_status"] == "CREATE_COMPLETE"
@@ -145,3 +148,43 @@ def test_auth_type_none_is_refused_without_a_real_token(hearth, osc):
     result = run([str(osc.bin / "python"), str(osc.bin / "openstack"), "--os-auth-type", "none",
                   "--os-endpoint", hearth.api, "stack", "list"], osc.cwd, check=False)
     assert result.returncode != 0 and "the token is unknown, expired or revoked" in result.stderr
+
+
+def test_the_flags_a_cloud_takes_sign_in_and_a_wrong_password_is_refused(hearth, osc):
+    """The exact command a cloud's user types: auth URL, user, password, project, domains."""
+    user = person(hearth)
+    flags = ["--os-auth-url", user.auth_url, "--os-username", user.name, "--os-project-name", user.project,
+             "--os-user-domain-name", "Default", "--os-project-domain-name", "Default"]
+    command = [str(osc.bin / "python"), str(osc.bin / "openstack"), *flags]
+    osc("stack", "create", "-t", "simple.yaml", "--parameter", "foo=signed", "--wait", "mine")
+    listed = json.loads(run(command + ["--os-password", user.password, "stack", "list", "-f", "json"],
+                            osc.cwd).stdout)
+    assert [s["Stack Name"] for s in listed] == ["mine"]
+    token = json.loads(run(command + ["--os-password", user.password, "token", "issue", "-f", "json"],
+                           osc.cwd).stdout)
+    assert token["project_id"] == "admin" and token["id"].startswith("hat_")
+    refused = run(command + ["--os-password", "not-" + user.password, "stack", "list"], osc.cwd, check=False)
+    assert refused.returncode != 0 and "The request you have made requires authentication. (HTTP 401)" in refused.stderr
+    assert user.password not in refused.stderr
+
+
+def test_an_application_credential_made_by_the_client_signs_in(hearth, osc):
+    made = osc.json("application", "credential", "create", "ci")
+    assert made["Project ID"] == "admin" and made["Secret"]
+    command = [str(osc.bin / "python"), str(osc.bin / "openstack"), "--os-auth-type", "v3applicationcredential",
+               "--os-auth-url", osc.person.auth_url, "--os-application-credential-secret", made["Secret"]]
+    by_id = command + ["--os-application-credential-id", made["ID"]]
+    osc("stack", "create", "-t", "simple.yaml", "--wait", "ci-stack")
+    assert "ci-stack" in run(by_id + ["stack", "list"], osc.cwd).stdout
+    by_name = command + ["--os-application-credential-name", "ci", "--os-username", osc.person.name,
+                         "--os-user-domain-name", "Default"]
+    assert "ci-stack" in run(by_name + ["stack", "list"], osc.cwd).stdout
+    osc("application", "credential", "delete", "ci")
+    refused = run(by_id + ["stack", "list"], osc.cwd, check=False)
+    assert refused.returncode != 0 and "(HTTP 401)" in refused.stderr
+
+
+def test_a_hearth_api_token_still_works_without_keystone(hearth, tmp_path):
+    osc = OpenStack(hearth, write_files(tmp_path / "files", tmp_path), token=ADMIN_TOKEN)
+    osc("stack", "create", "-t", "simple.yaml", "--wait", "tokened")
+    assert "tokened" in osc("stack", "list").stdout

@@ -151,3 +151,28 @@ def test_admin_token_option_or_environment_sets_the_token(tmp_path, how):
             process.stop()
     assert not (tmp_path / "data" / "admin-token").exists()
     assert given not in process.log.read_text()
+
+
+def test_admin_user_passwords_from_stdin_or_the_prompt_then_sign_in(shared_hearth):
+    url, user = shared_hearth.url, f"pw-{uuid.uuid4().hex[:6]}"
+
+    def signs_in(password):
+        return requests.post(f"{url}/identity/v3/auth/tokens", timeout=30, json={"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "domain": {"name": "Default"}, "password": password}}},
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}).status_code
+
+    created = ok(CliRunner().invoke(cli, ["--url", url, "admin", "user", "create", user, "--password-stdin",
+                                          "-f", "json"], input="first-password\n"))
+    assert json.loads(created.stdout)["password"] == "set" and "first-password" not in created.output
+    ok(hearth(url, "admin", "role", "add", user, "admin", "reader"))
+    assert signs_in("first-password") == 201
+    prompted = CliRunner().invoke(cli, ["--url", url, "admin", "user", "set-password", user],
+                                  input="second-password\nsecond-password\n")
+    ok(prompted)
+    assert signs_in("first-password") == 401 and signs_in("second-password") == 201
+    ok(hearth(url, "admin", "user", "set-password", user, "--clear"))
+    assert signs_in("second-password") == 401
+    short = CliRunner().invoke(cli, ["--url", url, "admin", "user", "set-password", user, "--password-stdin"],
+                               input="short\n")
+    assert short.exit_code == 1 and "8 to 1024 characters" in short.stderr and "short\n" not in short.stderr

@@ -147,8 +147,9 @@ def test_entries_of_one_id_are_sorted_by_name_across_stacks_and_groups(service):
     second = deploy(service, "g2", "n-2")
     assert settle(service, second)["stack_status"] == "CREATE_COMPLETE"
     entries = service.deployment_metadata("admin", "n-2")
-    # Heat's order: by config name (the source config's name), creation order among equals.
-    assert [e["name"] for e in entries] == ["g1-config", "g1-sconfig", "g2-config"]
+    # Heat's order: by config name (the source config's physical name,
+    # <stack>-<resource>-<short id>), creation order among equals.
+    assert [e["name"].rsplit("-", 1)[0] for e in entries] == ["g1-config", "g1-sconfig", "g2-config"]
     assert [values(e)["deploy_resource_name"] for e in entries] == ["b", "c", "deploy"]
     assert entries[1]["config"] == {"server": "n-2"}
     assert [values(e)["deploy_server_id"] for e in service.deployment_metadata("admin", "n-1")] == ["n-1"]

@@ -91,7 +91,8 @@ def test_a_failed_member_deployment_fails_the_group(service):
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_FAILED"
     reason = resources(service, stack_id)["deploy"]["resource_status_reason"]
-    assert "nested stack CREATE failed" in reason and "resources.a:" in reason
+    # Heat's shape: the member's path after the group's, then the member's own message.
+    assert reason.startswith("ResourceFailure: resources.deploy.resources.a: Deployment to server failed: ")
 
 
 STRUCTURED = """heat_template_version: 2018-08-31

@@ -5,6 +5,7 @@ import pytest
 
 from engine.errors import TemplateError
 from engine.resources.group import (
+    batches,
     by_attribute,
     check_update_policy,
     group_template,
@@ -47,28 +48,53 @@ def test_index_is_replaced_in_every_string():
 
 
 def test_group_template_is_heats_shape_and_parses():
+    """As recorded from Heat (groups/member-metadata): the index is replaced in the properties,
+    not in the metadata; the one output is refs_map."""
     resource_def = {"type": "OS::Heat::Value", "properties": {"value": "v-%index%", "type": None},
                     "metadata": {"slot": "%index%"}}
     template = group_template(["0", "2"], resource_def, "%index%")
     assert template == {
         "heat_template_version": "2015-04-30",
         "resources": {
-            "0": {"type": "OS::Heat::Value", "properties": {"value": "v-0"}, "metadata": {"slot": "0"}},
-            "2": {"type": "OS::Heat::Value", "properties": {"value": "v-2"}, "metadata": {"slot": "2"}},
+            "0": {"type": "OS::Heat::Value", "properties": {"value": "v-0"}, "metadata": {"slot": "%index%"}},
+            "2": {"type": "OS::Heat::Value", "properties": {"value": "v-2"}, "metadata": {"slot": "%index%"}},
         },
         "outputs": {
-            "refs": {"value": [{"get_resource": "0"}, {"get_resource": "2"}]},
             "refs_map": {"value": {"0": {"get_resource": "0"}, "2": {"get_resource": "2"}}},
         },
     }
     parsed = parse_template(template, filename="group")
-    assert list(parsed.resources) == ["0", "2"] and set(parsed.outputs) == {"refs", "refs_map"}
+    assert list(parsed.resources) == ["0", "2"] and set(parsed.outputs) == {"refs_map"}
 
 
 def test_empty_group_template_parses():
     template = group_template([], {"type": "OS::Heat::None"}, "%index%")
-    assert template["resources"] == {} and template["outputs"]["refs"] == {"value": []}
+    assert template["resources"] == {} and template["outputs"]["refs_map"] == {"value": {}}
     assert parse_template(template).resources == {}
+
+
+def definition(value: str) -> dict:
+    return {"type": "OS::Heat::Value", "properties": {"value": value}}
+
+
+def test_batch_create_adds_members_a_batch_at_a_time():
+    plans = batches({}, lambda n: member_names(n, []), 5, 2, 0, lambda name: definition("new"))
+    assert [list(plan) for plan in plans] == [["0", "1"], ["0", "1", "2", "3"], ["0", "1", "2", "3", "4"]]
+
+
+def test_rolling_update_replaces_the_highest_numbered_members_first():
+    current = {n: definition("old") for n in ("0", "1", "2")}
+    plans = batches(current, lambda n: member_names(n, []), 3, 1, 0, lambda name: definition("new"))
+    assert [sorted(n for n, d in plan.items() if d == definition("new")) for plan in plans] == [
+        ["2"], ["1", "2"], ["0", "1", "2"]]
+
+
+def test_rolling_update_keeps_members_in_service():
+    current = {n: definition("old") for n in ("0", "1")}
+    plans = batches(current, lambda n: member_names(n, []), 2, 2, 1, lambda name: definition("new"))
+    # one extra member carries the new definition while the old ones stay, then they go
+    assert [len(plan) for plan in plans][-1] == 2
+    assert all(d == definition("new") for d in plans[-1].values())
 
 
 def test_update_policy_is_checked_with_its_path():
@@ -81,7 +107,8 @@ def test_update_policy_is_checked_with_its_path():
                                 "value 0 is less than the minimum 1")
     with pytest.raises(TemplateError) as error:
         check_update_policy({"batch_create": {"min_in_service": 1}})
-    assert "update_policy.batch_create.min_in_service: unknown key 'min_in_service'" in str(error.value)
+    # Heat's words (recorded: groups/unknown-update-policy-key)
+    assert "Property error: update_policy.batch_create: Unknown Property min_in_service" in str(error.value)
     with pytest.raises(TemplateError) as error:
         check_update_policy({"rolling": {}})
     assert "update_policy.rolling: unknown property 'rolling'" in str(error.value)

@@ -39,22 +39,24 @@ outputs:
 
 
 def test_a_mapped_type_and_a_template_name_become_nested_stacks(service):
-    stack_id = create(service, "top", TOP, files={"server.yaml": SERVER},
-                      environment={"resource_registry": {"OS::Nova::Server": "server.yaml"}})
+    stack_id = create(service, "top", TOP.replace("type: OS::Nova::Server", "type: My::Server"),
+                      files={"server.yaml": SERVER},
+                      environment={"resource_registry": {"My::Server": "server.yaml"}})
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     found = resources(service, stack_id)
     web_stack, direct_stack = found["web"]["physical_resource_id"], found["direct"]["physical_resource_id"]
-    # inside the provider template OS::Nova::Server is the real server again (its mapping is dropped)
     inner = resources(service, web_stack)["server"]
     assert inner["resource_type"] == "OS::Nova::Server" and inner["resource_status"] == "CREATE_COMPLETE"
     values = outputs(service, stack_id)
     assert values["address"] == "127.0.0.1" and values["flavor"] == "large"
-    assert values["stack_id"] == web_stack and values["ref"] == web_stack
     web_name = service.show_stack("admin", web_stack, resolve_outputs=False)["stack_name"]
+    # Heat's reference of a provider resource is its nested stack's ARN
+    assert values["stack_id"] == web_stack
+    assert values["ref"] == f"arn:openstack:heat::admin:stacks/{web_name}/{web_stack}"
     assert values["nested_name"] == f"{web_name}-server"  # the server's default name in its own stack
     assert values["nested_ref"] == inner["physical_resource_id"]
-    assert values["everything"] == {"first_address": "127.0.0.1", "flavor": "large", "OS::stack_id": direct_stack}
+    assert values["everything"] == {"first_address": "127.0.0.1", "flavor": "large"}
     service.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     for child in (web_stack, direct_stack):
@@ -82,27 +84,36 @@ def test_properties_are_checked_against_the_templates_parameters(service):
                "    properties: {flavor: small, colour: red}\n"
     with pytest.raises(TemplateError) as error:
         create(service, "bad", template, files={"server.yaml": SERVER})
-    assert str(error.value) == ("bad.yaml:5: resources.web.properties.colour: unknown property 'colour': "
-                                "server.yaml has no such parameter (known properties: flavor, image)")
+    assert str(error.value) == "bad.yaml:5: Property error: resources.web.properties: Unknown Property colour"
     with pytest.raises(TemplateError) as error:
         create(service, "bad", template.replace("colour: red", "image: x").replace("small", "huge"),
                files={"server.yaml": SERVER})
     assert "resources.web.properties.flavor" in str(error.value) and "huge" in str(error.value)
 
 
-def test_unknown_outputs_are_refused_and_a_missing_template_is_reported(service):
+def test_unknown_outputs_are_output_errors_and_a_missing_template_is_reported(service):
+    """As in Heat, a provider's attribute names are checked once its stack exists."""
     template = """heat_template_version: 2018-08-31
 resources:
   web: {type: server.yaml, properties: {flavor: small}}
 outputs:
   x: {value: {get_attr: [web, no_such_output]}}
 """
-    with pytest.raises(TemplateError) as error:
-        create(service, "typo", template, files={"server.yaml": SERVER})
-    assert "resource 'web' (server.yaml) has no attribute 'no_such_output'" in str(error.value)
+    stack_id = create(service, "typo", template, files={"server.yaml": SERVER})
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    [shown] = service.show_stack("admin", stack_id)["outputs"]
+    assert shown["output_error"] == "The Referenced Attribute (web no_such_output) is incorrect."
     with pytest.raises(TemplateError) as error:
         create(service, "nofile", template)
-    assert "provider template 'server.yaml' is not in the files map" in str(error.value)
+    assert 'Could not fetch remote template "server.yaml": Invalid URL scheme' in str(error.value)
+
+
+def test_a_provider_over_an_existing_type_must_have_its_interface(service):
+    template = "heat_template_version: 2018-08-31\nresources:\n  web: {type: OS::Nova::Server, properties: {flavor: small}}\n"
+    with pytest.raises(TemplateError) as error:
+        create(service, "facade", template, files={"server.yaml": SERVER},
+               environment={"resource_registry": {"OS::Nova::Server": "server.yaml"}})
+    assert "Attribute name for facade OS::Nova::Server missing in provider" in str(error.value)
 
 
 def test_template_names_resolve_as_the_client_sent_them(service):

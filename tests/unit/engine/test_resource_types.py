@@ -1,6 +1,8 @@
 """Contract: every registered resource type is documented, declares schemas, and creates and deletes."""
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -17,6 +19,8 @@ TEMPLATES = {
     "OS::Heat::None": "  it: {type: OS::Heat::None, properties: {anything: [1, 2]}}\n",
     "OS::Heat::Value": "  it: {type: OS::Heat::Value, properties: {value: {a: 1}}}\n",
     "OS::Heat::RandomString": "  it: {type: OS::Heat::RandomString, properties: {length: 8, character_classes: [{class: digits, min: 8}]}}\n",
+    "OS::Heat::TestResource": "  it: {type: OS::Heat::TestResource, properties: {value: v}}\n",
+    "OS::Heat::Delay": "  it: {type: OS::Heat::Delay, properties: {min_wait: 0}}\n",
     "OS::Heat::SoftwareConfig": "  it: {type: OS::Heat::SoftwareConfig, properties: {group: script, config: echo}}\n",
     "OS::Heat::SoftwareDeployment": (
         "  s: {type: OS::Heat::DeployedServer}\n"
@@ -41,6 +45,12 @@ TEMPLATES = {
     "AWS::CloudFormation::Stack": "  it: {type: AWS::CloudFormation::Stack, properties: {TemplateURL: inner.yaml}}\n",
     "OS::Heat::ResourceGroup": (
         "  it: {type: OS::Heat::ResourceGroup, properties: {count: 2, resource_def: {type: OS::Heat::None}}}\n"),
+    "OS::Heat::AutoScalingGroup": (
+        "  it: {type: OS::Heat::AutoScalingGroup, properties: {min_size: 1, max_size: 2, "
+        "resource: {type: OS::Heat::None}}}\n"),
+    "OS::Heat::ResourceChain": (
+        "  it: {type: OS::Heat::ResourceChain, properties: {resources: [OS::Heat::None, OS::Heat::Value], "
+        "resource_properties: {value: 1}}}\n"),
     **{name: ("  s: {type: OS::Heat::DeployedServer}\n"
               f"  it: {{type: {name}, properties: {{servers: {{a: {{get_resource: s}}}}, signal_transport: NO_SIGNAL}}}}\n")
        for name in ("OS::Heat::SoftwareDeploymentGroup", "OS::Heat::StructuredDeploymentGroup",
@@ -58,6 +68,16 @@ def test_every_type_has_a_contract_case_docstring_and_schemas():
         assert (cls.__doc__ or "").strip(), f"{name} has no docstring"
         assert all(isinstance(p, Prop) for p in cls.properties_schema.values())
         assert all(isinstance(d, str) and d for d in cls.attributes_schema.values())
+
+
+def test_docs_resources_md_is_what_the_generator_prints_from_the_registry():
+    """docs/resources.md is generated (docs/gen_resources.py): a type changed without it fails here."""
+    root = Path(__file__).resolve().parents[3]
+    spec = importlib.util.spec_from_file_location("gen_resources", root / "docs" / "gen_resources.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert (root / "docs" / "resources.md").read_text() == generator.render(), \
+        "run `python docs/gen_resources.py > docs/resources.md`"
 
 
 @pytest.fixture(scope="module")

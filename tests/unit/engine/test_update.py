@@ -190,18 +190,24 @@ def test_suspend_resume_check_walk_every_resource(service):
 HOOKED_ENV = {"resource_registry": {"resources": {"val*": {"hooks": ["pre-create", "pre-update"]}}}}
 
 
+def paused(service, stack_id, reason: str) -> bool:
+    """Whether an event says a resource waits on a hook (as in Heat, its state stays as it was)."""
+    return any(e["resource_status_reason"] == reason for e in service.list_events("admin", stack_id))
+
+
 def test_breakpoints_pause_until_cleared(service):
     stack_id = create(service, "hooks", V1, environment=HOOKED_ENV)
-    wait_for(lambda: resources(service, stack_id)["value"]["resource_status_reason"]
-             == "CREATE paused until Hook pre-create is cleared", 20, message="the pause")
+    wait_for(lambda: paused(service, stack_id, "CREATE paused until Hook pre-create is cleared"), 20,
+             message="the pause")
+    assert resources(service, stack_id)["value"]["resource_status"] == "INIT_COMPLETE"
     assert resources(service, stack_id)["gone"]["resource_status"] == "INIT_COMPLETE"
     with pytest.raises(InvalidRequest):
         service.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-delete"})
     service.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-create"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     service.update_stack("admin", stack_id, {"parameters": {"word": "two"}}, patch=True)
-    wait_for(lambda: resources(service, stack_id)["value"]["resource_status_reason"]
-             == "UPDATE paused until Hook pre-update is cleared", 20, message="the update pause")
+    wait_for(lambda: paused(service, stack_id, "UPDATE paused until Hook pre-update is cleared"), 20,
+             message="the update pause")
     service.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-update"})
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, stack_id)["word"] == "two"
@@ -325,6 +331,32 @@ def test_a_changed_type_replaces_the_resource(service):
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     after = resources(service, stack_id)["thing"]
     assert after["resource_type"] == "OS::Heat::RandomString" and after["physical_resource_id"] != before
+
+
+ALIASED = """heat_template_version: 2018-08-31
+resources:
+  test1: {type: My::TestResource}
+"""
+
+
+@pytest.mark.parametrize("new_alias, target, replaced", [
+    # Heat's functional test_stack_update_alias_type: another alias of the same type is no change.
+    ("My::TestResource2", "OS::Heat::RandomString", False),
+    # test_stack_update_alias_changes: the same alias for another type replaces.
+    ("My::TestResource", "OS::Heat::TestResource", True),
+])
+def test_a_type_change_is_a_change_of_the_type_it_resolves_to(service, new_alias, target, replaced):
+    registry = {"My::TestResource": "OS::Heat::RandomString", "My::TestResource2": "OS::Heat::RandomString"}
+    stack_id = create(service, "aliased", ALIASED, environment={"resource_registry": registry})
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    before = resources(service, stack_id)["test1"]["physical_resource_id"]
+    body = {"template": ALIASED.replace("My::TestResource", new_alias),
+            "environment": {"resource_registry": {**registry, new_alias: target}}}
+    service.update_stack("admin", stack_id, body, patch=False)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    after = resources(service, stack_id)["test1"]
+    assert after["resource_type"] == new_alias
+    assert (after["physical_resource_id"] != before) is replaced
 
 
 class Recorder:

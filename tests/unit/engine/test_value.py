@@ -1,5 +1,8 @@
-"""OS::Heat::Value on real stacks (SQLite file and PostgreSQL): the value converted to its declared type."""
+"""OS::Heat::Value and OS::Heat::None on real stacks (SQLite file and PostgreSQL): the value converted to its
+declared type; None as Heat 27.0.1 answers (recorded from it)."""
 from __future__ import annotations
+
+import uuid
 
 import pytest
 
@@ -100,3 +103,55 @@ def test_a_type_or_value_not_resolved_yet_waits_for_its_value():
     assert Value.check_properties({"type": call, "value": "x"}, unresolved=unresolved) == {"type": call, "value": "x"}
     assert Value.check_properties({"type": "number", "value": call}, unresolved=unresolved) == {
         "type": "number", "value": call}
+
+
+PLACEHOLDER = """heat_template_version: 2018-08-31
+parameters:
+  word: {type: string, default: a}
+resources:
+  stub:
+    type: OS::Heat::None
+    properties: {value: {get_param: word}, anything: 1}
+    metadata: {word: {get_param: word}}
+outputs:
+  ref: {value: {get_resource: stub}}
+  one: {value: {get_attr: [stub, whatever]}}
+  all: {value: {get_attr: [stub]}}
+"""
+
+
+def stub_events(service, stack_id):
+    return [e["resource_status"] for e in service.list_events("admin", stack_id)
+            if e["resource_name"] == "stub"]
+
+
+def test_none_has_a_uuid_and_null_attributes(service):
+    stack_id = create(service, "none", PLACEHOLDER)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    got = outputs(service, stack_id)
+    # Recorded from Heat 27.0.1: a UUID, null for any attribute, an empty map for all of them.
+    assert str(uuid.UUID(got["ref"])) == got["ref"]
+    assert (got["one"], got["all"]) == (None, {})
+    assert service.show_resource("admin", stack_id, "stub")["attributes"] == {}
+
+
+def test_none_is_never_updated_nor_replaced_while_it_stays_none(service):
+    template = PLACEHOLDER
+    stack_id = create(service, "placeholder", template)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    first = outputs(service, stack_id)["ref"]
+    body = {"template": template, "parameters": {"word": "b"}}
+    # Recorded from Heat 27.0.1: preview lists it unchanged; the update has no event for it.
+    changes = service.preview_update("admin", stack_id, body, patch=False)["resource_changes"]
+    assert [e["resource_name"] for e in changes["unchanged"]] == ["stub"]
+    service.update_stack("admin", stack_id, body, patch=False)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    assert outputs(service, stack_id)["ref"] == first
+    assert stub_events(service, stack_id) == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
+    # Another type in its place replaces it (Heat: the new resource is created).
+    value = template.replace("OS::Heat::None", "OS::Heat::Value").replace(", anything: 1", "").replace(
+        "  one: {value: {get_attr: [stub, whatever]}}\n", "")
+    service.update_stack("admin", stack_id, {"template": value, "parameters": {"word": "b"}}, patch=False)
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
+    assert outputs(service, stack_id)["ref"] != first

@@ -102,7 +102,8 @@ def test_validate_errors_name_file_line_and_path(shared_hearth):
     answer = shared_hearth.http.post(f"{shared_hearth.api}/validate", timeout=10,
                                      json={"template": unknown_type, "template_name": "web.yaml"})
     assert answer.status_code == 400
-    assert answer.json()["explanation"] == "web.yaml:6: resources.v.type: unknown resource type 'OS::Heat::Valve'"
+    assert answer.json()["explanation"] == \
+        "web.yaml:6: resources.v.type: The Resource Type (OS::Heat::Valve) could not be found."
     not_yaml = shared_hearth.http.post(f"{shared_hearth.api}/validate", timeout=10,
                                        json={"template": "a: [", "template_name": "x.yaml"})
     assert not_yaml.status_code == 400 and not_yaml.json()["explanation"].startswith("x.yaml:1")

@@ -19,9 +19,11 @@ def test_create_as_heatclient_sends_it_then_show_by_name_and_id(shared_hearth):
     hearth = shared_hearth
     body = {
         "stack_name": "heatclient", "disable_rollback": True, "parameters": {"size": "3", "motd": "hi"},
-        "template": TEMPLATE, "files": {"file:///tmp/motd.txt": "welcome\n",
-                                        "file:///tmp/env.yaml": '{"parameters": {"size": 5}}'},
-        "environment": {"resource_registry": {"My::Value": "OS::Heat::Value"}},
+        # heatclient sends the environment files both merged (environment) and by name; Heat
+        # reads them by name and leaves the merged one aside.
+        "template": TEMPLATE, "files": {"file:///tmp/motd.txt": "welcome\n", "file:///tmp/env.yaml":
+                                        '{"parameters": {"size": 5}, "resource_registry": {"My::Value": "OS::Heat::Value"}}'},
+        "environment": {"parameters": {"size": 5}, "resource_registry": {"My::Value": "OS::Heat::Value"}},
         "environment_files": ["file:///tmp/env.yaml"],
     }
     created = hearth.http.post(f"{hearth.api}/stacks", json=body, timeout=30)

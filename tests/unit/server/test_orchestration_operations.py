@@ -147,9 +147,13 @@ def test_signal_clears_a_breakpoint(hearth):
     hooked = {"resource_registry": {"resources": {"value": {"hooks": "pre-create"}}}}
     hearth.http.post(f"{hearth.api}/stacks", timeout=30, json={
         "stack_name": "hook", "template": T1, "environment": hooked}).raise_for_status()
-    wait_for(lambda: hearth.resources("hook")["value"]["resource_status_reason"]
-             == "CREATE paused until Hook pre-create is cleared", 20, message="the pause")
     url = f"{hearth.api}/stacks/hook/{hearth.stack('hook')['id']}"
+
+    def paused():  # as in Heat, only an event says so: the resource stays INIT_COMPLETE
+        events = hearth.http.get(f"{url}/events", timeout=10).json()["events"]
+        return any(e["resource_status_reason"] == "CREATE paused until Hook pre-create is cleared"
+                   for e in events)
+    wait_for(paused, 20, message="the pause")
     wrong = hearth.http.post(f"{url}/resources/value/signal", json={"unset_hook": "pre-delete"}, timeout=10)
     assert wrong.status_code == 400
     cleared = hearth.http.post(f"{url}/resources/value/signal", json={"unset_hook": "pre-create"}, timeout=10)

@@ -32,15 +32,22 @@ def test_sections_are_read():
 
 def test_empty_environment():
     assert parse_environment("", "env.yaml") == Environment(filename="env.yaml")
-    assert parse_environment({"parameters": None}) == Environment()
+
+
+def test_a_section_left_empty_is_refused_as_heat_does():
+    with pytest.raises(TemplateError) as caught:
+        parse_environment({"parameters": None})
+    assert caught.value.kind == "HTTPBadRequest"
+    assert caught.value.reason == 'Environment not in valid format: environment has empty section "parameters"'
 
 
 def test_unknown_section_names_file_line_and_section():
     with pytest.raises(TemplateError) as caught:
         env("parameters: {}\nparameter_default:\n  image: x\n")
     assert str(caught.value) == (
-        "env.yaml:2: parameter_default: unknown section 'parameter_default' (allowed: parameters, "
-        "parameter_defaults, resource_registry, encrypted_param_names, event_sinks, parameter_merge_strategies)")
+        'env.yaml:2: parameter_default: Environment not in valid format: environment has wrong section '
+        '"parameter_default"')
+    assert caught.value.kind == "HTTPBadRequest"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -109,7 +116,10 @@ REGISTRY = """\
 
 
 @pytest.mark.parametrize("resource, type_name, resolved", [
-    ("web", "OS::Nova::Server", "Hearth::Compute::Server"),
+    # Heat takes the matching mappings in the order of their keys: "OS::Nova::*" comes before
+    # "OS::Nova::Server", so the glob wins over the exact name.
+    ("web", "OS::Nova::Server", "OS::Heat::None"),
+    ("web", "Hearth::Server", "Hearth::Compute::Server"),
     ("web", "OS::Nova::Flavor", "OS::Heat::None"),
     ("web", "OS::Heat::None", "OS::Heat::None"),
     ("web", "Legacy::Compute::Server", "Hearth::Compute::Server"),
@@ -124,16 +134,35 @@ def test_resolve_type(resource, type_name, resolved):
     assert env(REGISTRY).resolve_type(resource, type_name) == resolved
 
 
-def test_alias_loop_is_an_error_at_parse():
+def test_alias_loop_is_an_error_when_resolving():
+    environment = env("resource_registry:\n  OS::A: OS::B\n  OS::B: OS::C\n  OS::C: OS::A\n")
     with pytest.raises(TemplateError) as caught:
-        env("resource_registry:\n  OS::A: OS::B\n  OS::B: OS::C\n  OS::C: OS::A\n")
-    assert str(caught.value) == "env.yaml:2: resource_registry.OS::A: resource_registry mappings loop: OS::A -> OS::B -> OS::C -> OS::A"
+        environment.resolve_type("web", "OS::A")
+    assert str(caught.value) == "env.yaml: resource_registry.OS::A: resource_registry mappings loop: OS::A -> OS::B -> OS::C -> OS::A"
 
 
 def test_glob_that_never_settles_is_an_error():
     with pytest.raises(TemplateError) as caught:
-        env('resource_registry:\n  "A::*": "A::B::*"\n')
-    assert caught.value.reason.startswith("resource_registry mappings loop: A::* -> A::B::* -> A::B::B::*")
+        env('resource_registry:\n  "A::*": "A::B::*"\n').resolve_type("web", "A::X")
+    assert caught.value.reason.startswith("resource_registry mappings loop: A::X -> A::B::X -> A::B::B::X")
+
+
+def test_a_glob_maps_onto_a_glob_keeping_the_matched_suffix():
+    environment = env('resource_registry:\n  "My::*": "OS::Heat::*"\n')
+    assert environment.resolve_type("v", "My::Value", {"OS::Heat::Value"}) == "OS::Heat::Value"
+    assert environment.registrations("v", "My::Value", {"OS::Heat::Value"}) == {"My::Value": "OS::Heat::*"}
+
+
+def test_a_mapping_to_an_unknown_type_gives_way_to_the_next_one():
+    environment = env('resource_registry:\n  "A::*": "Nobody::*"\n  "A::B": OS::Heat::None\n')
+    assert environment.resolve_type("r", "A::B", {"OS::Heat::None"}) == "OS::Heat::None"
+    with pytest.raises(TemplateError) as caught:
+        environment.resolve_type("r", "A::C", {"OS::Heat::None"})
+    assert caught.value.reason == "The Resource Type (A::C) could not be found."
+
+
+def test_a_template_name_registers_itself():
+    assert env("").registrations("n", "inner.yaml") == {"inner.yaml": "inner.yaml"}
 
 
 def test_loop_across_merged_files_is_found_when_resolving():

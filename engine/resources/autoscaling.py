@@ -1,0 +1,156 @@
+"""OS::Heat::AutoScalingGroup: between min_size and max_size copies of one resource, in a nested stack whose members have random short names.
+
+Members are named as Heat names them (12 characters of base32, `STACK-NAME-SHORTID`'s last
+part) and ordered as Heat orders them: by creation, then by name. Scaling down removes the
+oldest. The member template (`scaling_template`, pure) has the output `refs_map`; other
+attributes are read from the members.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import TemplateError
+from engine.resources.base import Done
+from engine.resources.group import MEMBER_TEMPLATE_VERSION
+from engine.resources.names import short_id
+from engine.resources.provider import NESTED
+from engine.resources.schema import Prop, validate_properties
+from engine.resources.stack_resource import Nested, Parent, StackResource, fold_nested, walk
+
+# Keys of a HOT resource definition a member may carry.
+_MEMBER_KEYS = ("type", "properties", "metadata", "depends_on", "update_policy", "deletion_policy")
+
+
+def scaling_template(names: list[str], resource: dict) -> dict:
+    """The nested stack's template: one member per name, each the `resource` definition."""
+    member = {k: resource[k] for k in _MEMBER_KEYS if resource.get(k) is not None}
+    return {"heat_template_version": MEMBER_TEMPLATE_VERSION,
+            "resources": {name: dict(member) for name in names},
+            "outputs": {"refs_map": {"value": {n: {"get_resource": n} for n in names}}}}
+
+
+def new_capacity(current: int, desired: int | None, minimum: int, maximum: int) -> int:
+    """The size an update brings the group to: `desired` (0 or none keeps the current size, a
+    quirk of Heat's kept as it is), within minimum and maximum."""
+    return max(minimum, min(maximum, desired or current))
+
+
+def scaled_members(current: list[str], capacity: int, new_name=short_id) -> list[str]:
+    """The members after scaling `current` (oldest first) to `capacity`: the newest are kept,
+    new names (sorted, as Heat orders members made together) come last."""
+    kept = current[len(current) - capacity:] if capacity < len(current) else list(current)
+    added = sorted(new_name() for _ in range(capacity - len(kept)))
+    return kept + added
+
+
+class AutoScalingGroup(StackResource):
+    """A group of `resource` copies sized between `min_size` and `max_size`, starting at
+    `desired_capacity` (or `min_size`), in a nested stack.
+
+    Members get Heat's random 12-character names, ordered by creation then name. An update
+    resizes the group to `desired_capacity` within the new bounds (0 or none keeps the current
+    size, as in Heat) removing the oldest members first, and gives every member the new
+    `resource` definition (`rolling_updates` is accepted; members change together). Attributes:
+    `current_size`, `refs`, `refs_map`, `outputs` and `outputs_list` with an attribute name after
+    them (a map of member name, or a list, of that attribute), `resource.N` (the N-th member's
+    reference) and `resource.N.attr`. Scaling policies and signals are not supported.
+    """
+
+    type_name = "OS::Heat::AutoScalingGroup"
+    dynamic_attributes = True
+    properties_schema = {
+        "resource": Prop("map", "the definition of each member, as a resource in a HOT template",
+                         required=True, update_allowed=True,
+                         fields={"type": Prop("string", required=True), "properties": Prop("map"),
+                                 "metadata": Prop("map")}),
+        "max_size": Prop("integer", "the largest number of members", required=True, min=0,
+                         update_allowed=True),
+        "min_size": Prop("integer", "the smallest number of members", required=True, min=0,
+                         update_allowed=True),
+        "cooldown": Prop("integer", "seconds between scaling actions (accepted)", update_allowed=True),
+        "desired_capacity": Prop("integer", "the number of members to have", update_allowed=True),
+        "rolling_updates": Prop("map", "how members are replaced when `resource` changes "
+                                "(accepted; members change together)", update_allowed=True,
+                                default={"min_in_service": 0, "max_batch_size": 1, "pause_time": 0},
+                                fields={"min_in_service": Prop("integer", min=0),
+                                        "max_batch_size": Prop("integer", min=1),
+                                        "pause_time": Prop("number", min=0)}),
+    }
+    attributes_schema = {
+        "current_size": "the number of members",
+        "refs": "the members' references, in Heat's member order",
+        "refs_map": "a map of member name to reference",
+        "outputs": "with an attribute name after it: a map of member name to that attribute",
+        "outputs_list": "with an attribute name after it: the list of that attribute of every member",
+        "resource.<n>": "the n-th member's reference; resource.<n>.<attr> is its attribute <attr>",
+    }
+
+    @classmethod
+    def check_properties(cls, values, unresolved=None):
+        checked = validate_properties(cls.properties_schema, values, unresolved=unresolved)
+        sizes = [checked.get(k) for k in ("min_size", "max_size", "desired_capacity")]
+        low, high, desired = sizes
+        if isinstance(low, int) and isinstance(high, int):
+            # Heat's words (StackValidationFailed), recorded from Heat 27.0.1.
+            if high < low:
+                raise TemplateError("MinSize can not be greater than MaxSize")
+            if isinstance(desired, int) and not low <= desired <= high:
+                raise TemplateError("DesiredCapacity must be between MinSize and MaxSize")
+        return checked
+
+    def nested(self, parent: Parent) -> Nested:
+        props = self.properties
+        current = list(self.state.data.get("members") or [])
+        if self.state.action == "UPDATE" and self.state.physical_id:
+            capacity = new_capacity(len(current), props["desired_capacity"], props["min_size"],
+                                    props["max_size"])
+            members = scaled_members(current, capacity)
+        else:
+            members = scaled_members([], props["desired_capacity"] or props["min_size"])
+        return Nested(template=scaling_template(members, props["resource"]),
+                      template_name=f"{parent.template_name}#{self.state.name}",
+                      timeout_mins=self.remaining_minutes(), data={"members": members})
+
+    def completed(self, child_id: str) -> Done:
+        # Heat's resource show lists the attributes without values.
+        return Done(physical_id=child_id, attributes=dict.fromkeys(
+            ("current_size", "outputs_list", "refs", "refs_map", "outputs")))
+
+    @classmethod
+    def attribute(cls, runtime, name, physical_id, attributes, data):
+        return cls.attribute_at(runtime, name, [], physical_id, attributes, data)
+
+    @classmethod
+    def attribute_at(cls, runtime, name, path, physical_id, attributes, data):
+        members = list(data.get("members") or [])
+        if name is None:
+            return dict(attributes)
+        if name == "current_size":
+            return walk(len(members), path)
+        if physical_id is None:
+            return None
+        refs = runtime.stacks.outputs(physical_id).get("refs_map") or {}
+        if name == "refs":
+            return walk([refs.get(m) for m in members], path)
+        if name == "refs_map":
+            return walk({m: refs.get(m) for m in members}, path)
+        if name in ("outputs", "outputs_list") and path:
+            attr, rest = str(path[0]), list(path[1:])
+            values = {m: walk(runtime.stacks.resource_attribute(physical_id, m, attr), rest) for m in members}
+            return values if name == "outputs" else list(values.values())
+        if name.startswith(NESTED):
+            name, path = fold_nested(name, list(path))
+            return walk(_member_attribute(runtime, physical_id, members, name), path)
+        return None
+
+
+def _member_attribute(runtime, physical_id: str, members: list[str], name: str) -> Any:
+    """`resource.N` (the N-th member's reference) or `resource.N.attr` (its attribute)."""
+    parts = name.split(".", 2)
+    try:
+        member = members[int(parts[1])]
+    except (ValueError, IndexError):
+        return None
+    if len(parts) == 2:
+        return runtime.stacks.resource_reference(physical_id, member)
+    return runtime.stacks.resource_attribute(physical_id, member, parts[2])
