@@ -59,7 +59,7 @@ class Operations:
         with self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             self._not_in_progress(row, "update")
-            row.previous = definition_fields(row)
+            row.previous = {**definition_fields(row), "disable_rollback": row.disable_rollback}
             row.template = definition.template.raw
             row.template_source = body["template"] if isinstance(body.get("template"), str) else (
                 row.template_source if patch and not body.get("template") else None)

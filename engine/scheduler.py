@@ -285,7 +285,7 @@ class Scheduler(Steps):
             if run.failed is not None or run.failure is not None:
                 if not run.running:
                     self._finish(run, "FAILED", run.failure or run.failure_reason or
-                                 f"Resource {run.failed.action} failed: {run.failed.reason}")
+                                 self._failure_reason(run))
                 return
             ready = run.take_ready()
             if not ready:
@@ -394,6 +394,16 @@ class Scheduler(Steps):
         if stack.owner_id and stack.owner_resource:
             owner, resource = stack.owner_id, stack.owner_resource
             self.journal.after_commit(lambda: self.runtime.wake(owner, resource))
+
+    @staticmethod
+    def _failure_reason(run: Run) -> str:
+        """Heat's reason for a stack whose resource failed: an update (and its rollback) says
+        the resource's failure as it is; other actions say which action failed."""
+        updating = run.action == "UPDATE" or run.action == "ROLLBACK" and \
+            (run.stack.previous or {}).get("rollback") == "update"
+        if updating:
+            return run.failed.reason
+        return f"Resource {run.failed.action} failed: {run.failed.reason}"
 
     def _checks_everything(self, run: Run) -> bool:
         """Whether every resource (and every nested stack's, all the way down) has a check of

@@ -417,6 +417,8 @@ class Service(Operations, SoftwareApi):
         """The stack's resources; with nested_depth, those of nested stacks down to that depth,
         each with `parent_resource` naming the resource that owns its stack."""
         stack = self.find_stack(project, stack_id, by_id_only=True)
+        if stack.deleted_at is not None:
+            return []  # Heat lists no resources of a deleted stack
         try:
             depth = int(nested_depth or 0)
         except (TypeError, ValueError):

@@ -286,6 +286,8 @@ def begin_rollback(session, stack: Stack, template: Template | None, now: dt.dat
     if template is not None and stack.previous and "template" in stack.previous:
         for key in DEFINITION_FIELDS:
             setattr(stack, key, stack.previous[key])
+        if "disable_rollback" in stack.previous:  # Heat rolls back to the old stack's flag too
+            stack.disable_rollback = stack.previous["disable_rollback"]
         stack.description = template.description
         prepare_rows(session, stack.id, template, now)
         stack.previous = {"rollback": "update"}
