@@ -26,7 +26,8 @@ class NoneResource(Resource):
     ignores_changes = True
 
     def create(self) -> Done:
-        return Done(physical_id=str(uuid.uuid4()))
+        # Heat's None notes that it stands for nothing (its abandon data shows it).
+        return Done(physical_id=str(uuid.uuid4()), data={"is_placeholder": "True"})
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
