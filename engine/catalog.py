@@ -11,15 +11,17 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.errors import InvalidRequest, NotFound, TemplateError
+from engine.errors import HearthError, InvalidRequest, NotFound, TemplateError
 from engine.resources.base import Resource
 from engine.resources.schema import Prop
+from engine.resources.unavailable import show_message
 from engine.stacks import Definition, request_environment
 from engine.template import Template, cfn, merge_environments, parse_template
 from engine.template import functions as template_functions
 from engine.template.cfn_sections import FORMATS as CFN_FORMATS
+from engine.template.function_lists import FUNCTION_LISTS
 from engine.template.environment import is_template_name
-from engine.template.parameters import ParameterSchema, checked_value
+from engine.template.parameters import ParameterSchema
 from engine.template.versions import VERSIONS, canonical_version
 
 SUPPORT_STATUSES = ("UNKNOWN", "SUPPORTED", "DEPRECATED", "UNSUPPORTED", "HIDDEN")
@@ -78,10 +80,22 @@ def list_types(types: Mapping[str, type[Resource]], *, name: str | None = None,
 
 
 def _type(types: Mapping[str, type[Resource]], type_name: str) -> type[Resource]:
+    """The type's class, or Heat's refusal: a cloud's type whose service Hearth lacks
+    (ResourceTypeUnavailable), a type kept working but hidden (NotSupported), an unknown one."""
     cls = types.get(type_name)
-    if cls is None or support_status(cls)["status"] == "HIDDEN":
-        raise NotFound(f"resource type '{type_name}' not found (GET /resource_types lists them)")
+    if cls is None:
+        missing = show_message(type_name)
+        if missing is not None:
+            raise _named(InvalidRequest(missing), "ResourceTypeUnavailable")
+        raise _named(NotFound(f"The Resource Type ({type_name}) could not be found."), "EntityNotFound")
+    if support_status(cls)["status"] == "HIDDEN":
+        raise _named(InvalidRequest(f"{type_name} is not supported."), "NotSupported")
     return cls
+
+
+def _named(error: HearthError, kind: str) -> HearthError:
+    error.kind = kind  # the error's name in the answer, as Heat's
+    return error
 
 
 def property_schema(prop: Prop) -> dict[str, Any]:
@@ -111,6 +125,8 @@ def _constraints(prop: Prop) -> list[dict[str, Any]]:
         out.append({"length" if prop.type in _LENGTH_TYPES else "range": bounds})
     if prop.allowed:
         out.append({"allowed_values": list(prop.allowed)})
+    if prop.custom_constraint:
+        out.append({"custom_constraint": prop.custom_constraint})
     return out
 
 
@@ -179,7 +195,8 @@ def _hot_parameter(prop: Prop) -> dict[str, Any]:
     if prop.default is not None:
         shown["default"] = prop.default
     if constraints := _constraints(prop):
-        shown["constraints"] = constraints
+        # Heat's generated parameter keeps a custom constraint as an empty map.
+        shown["constraints"] = [{} if "custom_constraint" in c else c for c in constraints]
     return shown
 
 
@@ -216,19 +233,20 @@ def template_versions() -> list[dict[str, Any]]:
 
 def function_list(version_key: str, *, with_condition: bool = False) -> list[dict[str, str]]:
     """The functions a template of `version_key` may call (`heat_template_version.<date or
-    name>`, `AWSTemplateFormatVersion.2010-09-09`, ...), with the condition functions too."""
+    name>`, `AWSTemplateFormatVersion.2010-09-09`, ...), with the condition functions too:
+    Heat's list, in its order and words (engine/template/function_lists.py)."""
     key, _, value = version_key.partition(".")
     date = canonical_version(value) if key + "." == HOT_KEY else None
     if date is not None:
-        table = dict(template_functions.functions_for(date))
-        conditions = template_functions.condition_functions_for(date)
+        listed = FUNCTION_LISTS[HOT_KEY + date]
     elif CFN_FORMATS.get(key) == value:
-        table, conditions = dict(cfn.FUNCTIONS[value]), dict(cfn.CONDITION_FUNCTIONS[value])
+        listed = FUNCTION_LISTS[version_key]
     else:
-        raise NotFound(f"template version '{version_key}' not found (GET /template_versions lists them)")
-    if with_condition:
-        table.update(conditions)
-    return [{"functions": name, "description": _summary(name, table[name])} for name in sorted(table)]
+        # Heat's message has "{}" where it meant to put the version; the version follows here.
+        raise NotFound(f"Template with version {{}} not found: '{version_key}' (GET "
+                       "/template_versions lists them)")
+    return [{"functions": name, "description": description}
+            for name, description in listed[1 if with_condition else 0]]
 
 
 def _summary(name: str, function: Any) -> str:
@@ -245,12 +263,28 @@ def _summary(name: str, function: Any) -> str:
 
 def validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool = False) -> dict:
     """Heat's validate answer: Description, Parameters, ParameterGroups, NestedParameters
-    (with `show_nested`) and Environment. Values may be missing; a value given is checked.
-    `check` checks the resources (types, properties, attributes) and raises as create does."""
+    (with `show_nested`) and Environment. Values may be missing and are not checked.
+    `check` checks the resources (types, properties, attributes) as Heat's validate does.
+
+    Heat's validate answers what a create refuses as StackValidationFailed with a plain
+    HTTPBadRequest (same message); other errors keep their type.
+    """
+    try:
+        return _validate(body, check, show_nested=show_nested)
+    except TemplateError as error:
+        if error.kind == "StackValidationFailed":
+            raise error.located(path=error.path, file=error.file, line=error.line,
+                                kind="HTTPBadRequest") from None
+        raise
+
+
+def _validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool) -> dict:
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     source, files = body.get("template"), body.get("files") or {}
-    if not isinstance(source, (str, dict)) or not source:
+    if source is None:
+        raise InvalidRequest("No Template provided.")
+    if not isinstance(source, (str, dict)):
         raise InvalidRequest("the request needs a 'template': the template text or object")
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise InvalidRequest("'files' must map file names to their text")
@@ -269,11 +303,12 @@ def validate(body: Any, check: Callable[[Definition], None], *, show_nested: boo
         shown["ParameterGroups"] = template.parameter_groups
     if show_nested and (nested := nested_parameters(template, environment, files)):
         shown["NestedParameters"] = nested
+    # Heat answers the user's part of the environment only (its user_env_as_dict).
     shown["Environment"] = {
         "parameters": environment.parameters, "parameter_defaults": environment.parameter_defaults,
         "resource_registry": {"resources": {}, **environment.resource_registry},
-        "encrypted_param_names": list(environment.encrypted_param_names),
-        "event_sinks": list(environment.event_sinks), "parameter_merge_strategies": {}}
+        # Heat answers the user's part of the environment only (its user_env_as_dict).
+        "event_sinks": list(environment.event_sinks)}
     return shown
 
 
@@ -282,17 +317,13 @@ def parameter_views(template: Template, values: Mapping[str, Any],
     """Each declared parameter as Heat's validate shows it; a given value must be valid."""
     for name in values:
         if name not in template.parameters:
-            raise template.error(f"parameter '{name}' is not defined in the template",
-                                 ("parameters", name))
+            raise template.error(f"The Parameter ({name}) was not defined in template.",
+                                 ("parameters", name), kind="UnknownUserParameter")
     # Defaults as written (a list's "a,b" stays text, as Heat shows it); CFN spells them capitalised.
     declared = template.raw.get("parameters") or template.raw.get("Parameters") or {}
     views = {}
     for name, schema in template.parameters.items():
-        if values.get(name) is not None:
-            try:
-                checked_value(schema, values[name], ("parameters", name))
-            except TemplateError as error:
-                raise template.error(error.reason, error.path) from None
+        # Heat's validate shows a given value without checking it; create checks it.
         written = declared.get(name) or {}
         default = defaults.get(name, written.get("default", written.get("Default")))
         views[name] = parameter_view(schema, values.get(name), default)

@@ -1,6 +1,8 @@
 """The error tree: every failure the engine reports is one of these, with a message a person can act on."""
 from __future__ import annotations
 
+import copy
+
 
 class HearthError(Exception):
     """Base of every error Hearth reports to a user.
@@ -21,6 +23,11 @@ class HearthError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def error_type(self) -> str:
+        """The error's `type` in the API's envelope: its class name unless it names Heat's."""
+        return type(self).__name__
+
 
 class InvalidRequest(HearthError):
     status = 400
@@ -32,6 +39,13 @@ class TemplateError(HearthError):
 
     `path` is a tuple of segments (`("resources", "web", "properties", "image")`); nested
     validation prepends its own segment with `within()` as the error travels outwards.
+
+    `kind` is the error type Heat answers for the same problem (StackValidationFailed unless
+    said otherwise: InvalidSchemaError, InvalidTemplateVersion, ...), so that clients matching
+    on it keep working; `status` overrides the HTTP status. `prefix` (or `heading`, the same
+    without its ": ") is the words Heat puts before the path ("Property error: "): the message
+    reads `file:line: prefix path: reason`, exactly Heat's message after the location, so the
+    path must then be Heat's path.
     """
 
     status = 400
@@ -40,10 +54,10 @@ class TemplateError(HearthError):
 
     def __init__(self, message: str, *, path: tuple | list = (), file: str | None = None,
                  line: int | None = None, kind: str | None = None, status: int | None = None,
-                 prefix: str = ""):
+                 prefix: str = "", heading: str | None = None):
         self.reason = message
         # Heat's words before the path ("Property error: "), kept in the rendered message.
-        self.prefix = prefix
+        self.prefix = f"{heading}: " if heading else prefix
         if kind is not None:
             self.kind = kind
         if status is not None:
@@ -52,6 +66,14 @@ class TemplateError(HearthError):
         self.file = file
         self.line = line
         super().__init__(self._render())
+
+    @property
+    def error_type(self) -> str:
+        return self.kind
+
+    @property
+    def heading(self) -> str | None:
+        return self.prefix[:-2] if self.prefix.endswith(": ") else (self.prefix or None)
 
     def _render(self) -> str:
         where = self.file or "template"
@@ -63,10 +85,22 @@ class TemplateError(HearthError):
 
     def within(self, *segments, file: str | None = None, line: int | None = None) -> "TemplateError":
         """Return this error with `segments` prepended to its path (and file/line filled if unknown)."""
-        return TemplateError(self.reason, path=tuple(segments) + self.path,
-                             file=self.file or file,
-                             line=self.line if self.line is not None else line,
-                             kind=self.kind, status=self.status, prefix=self.prefix)
+        return self.located(path=tuple(segments) + self.path, file=self.file or file,
+                            line=self.line if self.line is not None else line)
+
+    def located(self, *, path: tuple | None = None, file: str | None = None,
+                line: int | None = None, kind: str | None = None,
+                heading: str | None = None) -> "TemplateError":
+        """A copy of this error (of the same class) with another path, file, line, kind or heading."""
+        error = copy.copy(self)
+        error.path = self.path if path is None else tuple(str(p) for p in path)
+        error.file, error.line = file, line
+        error.kind = kind or self.kind
+        if heading and not self.prefix:
+            error.prefix = f"{heading}: "
+        error.message = error._render()
+        error.args = (error.message,)
+        return error
 
 
 def error_kind(error: BaseException) -> str:
@@ -79,8 +113,9 @@ class DependencyCycle(TemplateError):
 
     def __init__(self, members: list[str], *, file: str | None = None):
         self.members = list(members)
-        super().__init__("dependency cycle between resources: " + " -> ".join(
-            self.members + self.members[:1]), path=("resources",), file=file)
+        super().__init__("Circular Dependency Found: " + " -> ".join(
+            self.members + self.members[:1]), path=("resources",), file=file,
+            kind="CircularDependencyException")
 
 
 class Unauthorized(HearthError):

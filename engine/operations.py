@@ -53,7 +53,8 @@ class Operations:
             # create has none.
             raise NotSupported("PATCH update to non-COMPLETE stack")
         definition = self._update_definition(stack, body, patch)
-        self.validate_resources(definition)
+        self._check_immutable(stack, definition)
+        self.validate_resources(definition, stack)
         stored = self._stored_parameters(definition)
         now = self.runtime.now()
         with self.runtime.store.session() as session:
@@ -84,6 +85,18 @@ class Operations:
             self.scheduler.definitions.put(row, definition)
         self.runtime.publish_stack(stack.id)
         self.scheduler.submit(stack.id)
+
+    def _check_immutable(self, stack: Stack, definition: Definition) -> None:
+        """An update may not change a parameter the new template declares immutable."""
+        current = self.scheduler.definitions.get(self.runtime, stack).parameters
+        changed = [name for name, schema in definition.template.parameters.items()
+                   if schema.immutable and name in current
+                   and current[name] != definition.parameters.get(name)]
+        if changed:
+            raise definition.template.error(
+                "The following parameters are immutable and may not be updated: "
+                f"{', '.join(changed)}", ("parameters", changed[0]),
+                kind="ImmutableParameterModified")
 
     def _update_definition(self, stack: Stack, body: dict[str, Any], patch: bool) -> Definition:
         if not isinstance(body, dict):

@@ -25,9 +25,17 @@ from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
 from engine.software_api import SoftwareApi, masked
-from engine.stacks import Definition, Resolver, apply_conditions, prepare_rows, request_environment
+from engine.stacks import (
+    Definition,
+    Resolver,
+    apply_conditions,
+    prepare_rows,
+    pseudo_parameters,
+    request_environment,
+)
 from engine.store.models import Event, Resource, Server, Stack
 from engine.template import Environment, merge_environments, parse_template
+from engine.template.context import ParameterContext
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 MAX_EVENT_PAGE = 1000
@@ -68,7 +76,6 @@ class Service(Operations, SoftwareApi):
                     "files": {**(adopt.get("files") or {}), **(body.get("files") or {})}}
         definition = self._definition(body)
         template = definition.template
-        self.validate_resources(definition)
         timeout = self._timeout(body.get("timeout_mins"), self.runtime.config.stack_timeout_mins)
         now = self.runtime.now()
         action = "ADOPT" if adopt is not None else "CREATE"
@@ -84,6 +91,7 @@ class Service(Operations, SoftwareApi):
             disable_rollback=bool(body.get("disable_rollback", True)), tags=parse_tags(body.get("tags") or []),
             deadline=now + dt.timedelta(minutes=timeout), operation=1, created_at=now,
             owner_id=owner[0] if owner else None, owner_resource=owner[1] if owner else None)
+        self.validate_resources(definition, stack)
         definition = self.conditioned(definition, stack)
         with self.runtime.store.session() as session:
             if owner is None and session.scalar(select(Stack.id).where(
@@ -201,7 +209,11 @@ class Service(Operations, SoftwareApi):
         kept = {k: v for k, v in files.items() if k not in set(env_files)}
         return Definition(template, environment, values, kept, shown)
 
-    def validate_resources(self, definition: Definition) -> None:
+    def validate_resources(self, definition: Definition, stack: Stack | None = None) -> None:
+        """Check the resources as Heat does: their types, properties they do not have and the
+        attributes templates read; with the `stack` being made, also each property's value
+        (resolved from the parameters; a value that needs another resource is checked when
+        that resource exists), as Heat's create does. Errors are Heat's "Property error"s."""
         template = definition.template
         names = set(template._functions)  # HOT's or CFN's, for this template's version
 
@@ -210,11 +222,11 @@ class Service(Operations, SoftwareApi):
 
         classes = {name: definition.resource_class(self.types, name) for name in template.resources}
         for name, resource in template.resources.items():
-            try:
-                classes[name].check_properties(resource.properties, unresolved=unresolved)
-            except TemplateError as error:
-                raise template.error(error.reason, ("resources", name, "properties") + error.path,
-                                     kind=error.kind, prefix=error.prefix) from None
+            cls = classes[name]
+            unknown = [key for key in resource.properties or {} if key not in cls.properties_schema]
+            if unknown and not cls.open_properties:
+                raise template.error(f"Unknown Property {unknown[0]}",
+                                     ("resources", name, "properties"), heading="Property error")
             if hasattr(classes[name], "check_policy"):
                 try:
                     classes[name].check_policy(resource.update_policy)
@@ -236,9 +248,34 @@ class Service(Operations, SoftwareApi):
         for path, target, attribute in _attribute_references(template):
             cls = classes.get(target)
             if cls is not None and not cls.dynamic_attributes and attribute not in cls.attributes_schema:
-                known = ", ".join(sorted(cls.attributes_schema)) or "none"
-                raise template.error(f"resource '{target}' ({template.resources[target].type}) has no "
-                                     f"attribute '{attribute}' (it has: {known})", path)
+                raise template.error(f"The Referenced Attribute ({target} {attribute}) is incorrect.",
+                                     path)
+        if stack is not None:
+            self._check_values(definition, stack, classes)
+
+    def _check_values(self, definition: Definition, stack: Stack, classes: dict) -> None:
+        template = apply_conditions(definition.template, definition.parameters, stack)
+        context = ParameterContext(definition.parameters, pseudo_parameters(stack), definition.files)
+        later = object()  # a value that needs a resource: checked once that resource exists
+        for name, resource in template.resources.items():
+            base = ("resources", name, "properties")
+            needs = {key for key, snippet in resource.properties.items()
+                     if references_resource(template, snippet)}
+            try:
+                values = template.resolve({k: v for k, v in resource.properties.items()
+                                           if k not in needs}, context, base)
+                values.update(dict.fromkeys(needs, later))
+                schema = getattr(classes[name], "properties_schema", {})
+                for key in resource.properties:
+                    # A value an `if` left out: Heat names the property it was written under.
+                    if key not in values and getattr(schema.get(key), "required", False):
+                        raise TemplateError(f"Property {key} not assigned", path=(key,))
+                classes[name].check_properties(values, unresolved=lambda value: value is later)
+            except TemplateError as error:
+                path = error.path if error.file is not None else base + error.path
+                raise error.located(path=path, file=template.filename,
+                                    line=template.line_for(path),
+                                    heading=error.heading or "Property error") from None
 
     def list_stacks(self, project: str, *, filters: dict | None = None) -> list[dict]:
         """Heat's stack list with its query filters (tags, tags_any, not_tags, not_tags_any,
@@ -327,13 +364,18 @@ class Service(Operations, SoftwareApi):
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
         resolver = self._row_resolver(stack, definition, rows)
         result = []
-        for key, output in definition.template.outputs.items():
+        enabled = definition.template.outputs
+        # Heat lists an output whose condition is false too, with a null value.
+        for key, output in _all_outputs(definition.template).items():
             entry = {"output_key": key, "description": output.description or "No description given",
                      "output_value": None}
             try:
-                entry["output_value"] = definition.template.resolve(output.value, resolver, ("outputs", key, "value"))
+                if key in enabled:
+                    entry["output_value"] = definition.template.resolve(
+                        output.value, resolver, ("outputs", key, "value"))
             except HearthError as error:
-                entry["output_error"] = str(error)
+                # Heat's output_error is the function's own message, without a location.
+                entry["output_error"] = error.reason if isinstance(error, TemplateError) else str(error)
             result.append(entry)
         return result
 
@@ -375,7 +417,7 @@ class Service(Operations, SoftwareApi):
         stack = self.find_stack(project, stack_id, by_id_only=True)
         template = self.scheduler.definitions.get(self.runtime, stack).template
         return [{"output_key": k, "description": o.description or "No description given"}
-                for k, o in template.outputs.items()]
+                for k, o in _all_outputs(template).items()]
 
     def delete_stack(self, project: str, stack_id: str) -> None:
         stack = self.find_stack(project, stack_id, by_id_only=True)
@@ -623,6 +665,29 @@ def _matches(view: dict, filters: dict) -> bool:
         if value not in wanted:
             return False
     return True
+
+
+def _all_outputs(template) -> dict:
+    """Every output the template declares, those its conditions leave out included."""
+    return getattr(template, "_all_outputs", None) or template.outputs
+
+
+# Calls whose value is another resource's (or the parent resource's): unknown before it exists.
+_RESOURCE_CALLS = ("get_resource", "get_attr", "Fn::GetAtt", "resource_facade", "Fn::ResourceFacade")
+
+
+def references_resource(template, snippet) -> bool:
+    """Whether `snippet` holds a call that reads a resource (Ref of a resource included)."""
+    if isinstance(snippet, dict):
+        if len(snippet) == 1:
+            (key, args), = snippet.items()
+            if key in _RESOURCE_CALLS or key == "Ref" and isinstance(args, str) and \
+                    template.is_resource(args):
+                return True
+        return any(references_resource(template, value) for value in snippet.values())
+    if isinstance(snippet, list):
+        return any(references_resource(template, item) for item in snippet)
+    return False
 
 
 def _attribute_references(template):

@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 
 from engine.errors import InvalidTemplateAttribute, TemplateError
 from engine.resources.base import Resource
+from engine.resources.unavailable import create_message
 from engine.runtime import Runtime
 from engine.store.crypto import is_encrypted
 from engine.store.models import Event, Resource as ResourceRow, Stack
@@ -71,14 +72,17 @@ class Definition:
         try:
             actual = self.environment.resolve_type(name, declared, types)
         except TemplateError as error:
+            missing = create_message(self.environment.resolve_type(name, declared))
+            if missing is not None:  # a cloud's type: its service is what is missing
+                raise self.template.error(missing, ("resources", name, "type"),
+                                          kind="ResourceTypeUnavailable") from None
             raise self.template.error(error.reason, ("resources", name, "type"), kind=error.kind) from None
         if is_template_name(actual):
             try:
                 return self.provider(actual)
             except TemplateError as error:
                 if error.file is None:
-                    raise self.template.error(error.reason, ("resources", name, "type"),
-                                              kind=error.kind) from None
+                    raise self.template.locate(error, ("resources", name, "type")) from None
                 raise
         return types[actual]
 

@@ -357,7 +357,7 @@ class Steps:
         except TemplateError as error:
             if strict:
                 if error.file is None:
-                    raise template.error(error.reason, path + error.path) from None
+                    raise template.locate(error, path + error.path) from None
                 raise
             properties = {k: p.default for k, p in snap.cls.properties_schema.items()}
             metadata = {}

@@ -82,6 +82,8 @@ class AutoScalingGroup(StackResource):
         "refs_map": "a map of member name to reference",
         "outputs": "with an attribute name after it: a map of member name to that attribute",
         "outputs_list": "with an attribute name after it: the list of that attribute of every member",
+    }
+    attribute_patterns = {
         "resource.<n>": "the n-th member's reference; resource.<n>.<attr> is its attribute <attr>",
     }
 
@@ -125,6 +127,9 @@ class AutoScalingGroup(StackResource):
         members = list(data.get("members") or [])
         if name is None:
             return dict(attributes)
+        if name == "show":
+            # Heat's resource show lists the attributes without values (recorded from Heat 27.0.1).
+            return dict.fromkeys(("current_size", "outputs_list", "refs", "refs_map", "outputs"))
         if name == "current_size":
             return walk(len(members), path)
         if physical_id is None:

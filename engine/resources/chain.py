@@ -59,7 +59,7 @@ class ResourceChain(StackResource):
     dynamic_attributes = True
     properties_schema = {
         "resources": Prop("list", "the types to create, one member each (types or registry "
-                          "aliases)", required=True, update_allowed=True, item=Prop("string")),
+                          "aliases)", required=True, update_allowed=True),
         "concurrent": Prop("boolean", "create the members together instead of each after the "
                            "one before", default=False),
         "resource_properties": Prop("map", "the properties given to every member"),
@@ -67,9 +67,13 @@ class ResourceChain(StackResource):
     attributes_schema = {
         "refs": "the members' references (get_resource), in order",
         "attributes": "with a name after it: a map of member name to that attribute",
+    }
+    attribute_types = {"refs": "list", "attributes": "map"}
+    attribute_patterns = {
         "resource.<n>": "member <n>'s reference; resource.<n>.<attr> is its attribute <attr>",
         "<attr>": "any other name: the list of that attribute of every member",
     }
+    support_status = {"version": "6.0.0"}
 
     def nested(self, parent: Parent) -> Nested:
         types = list(self.properties["resources"])

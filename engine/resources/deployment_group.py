@@ -99,9 +99,11 @@ class SoftwareDeployments(SoftwareDeploymentGroup):
     """Deprecated name of OS::Heat::SoftwareDeploymentGroup (hidden in Heat); the same resource."""
 
     type_name = "OS::Heat::SoftwareDeployments"
+    support_status = {"status": "HIDDEN", "version": "2014.2", "previous_status": {"status": "DEPRECATED"}}
 
 
 class StructuredDeployments(StructuredDeploymentGroup):
     """Deprecated name of OS::Heat::StructuredDeploymentGroup (hidden in Heat); the same resource."""
 
     type_name = "OS::Heat::StructuredDeployments"
+    support_status = {"status": "HIDDEN", "version": "2014.2", "previous_status": {"status": "DEPRECATED"}}

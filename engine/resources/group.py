@@ -154,7 +154,7 @@ def check_update_policy(policy: dict) -> None:
     try:
         validate_properties(UPDATE_POLICY, policy or {})
     except TemplateError as error:
-        raise TemplateError(error.reason, path=("update_policy",) + error.path) from None
+        raise error.located(path=("update_policy",) + error.path) from None
     for section, keys in _POLICY_KEYS.items():
         for key in (policy or {}).get(section) or {}:
             if key not in keys:

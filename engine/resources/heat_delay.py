@@ -34,9 +34,10 @@ class Delay(Resource):
         "jitter_multiplier": Prop("number", "seconds `max_jitter` is multiplied by", default=1.0,
                                   min=0, update_allowed=True),
         "actions": Prop("list", "the actions during which the delay happens", default=["CREATE"],
-                        update_allowed=True, item=Prop("string", allowed=ACTIONS)),
+                        update_allowed=True, allowed=ACTIONS),
     }
     attributes_schema = {}
+    support_status = {"version": "11.0.0"}
 
     def create(self):
         maximum = self.properties["min_wait"] + self._jitter_range()

@@ -250,9 +250,7 @@ class SoftwareDeployment(Resource):
         echoes its inputs must not put a password into events and `stack show`."""
         with self.runtime.store.session() as session:
             row = session.get(Deployment, self.state.physical_id)
-            config = session.get(SoftwareConfig, row.config_id) if row is not None and row.config_id else None
-            sealed = [i for i in (config.body.get("inputs") or []) if is_encrypted(i.get("value"))] if config else []
-            texts = software.secret_texts(i.get("value") for i in software.open_inputs(self.runtime.keyring, sealed))
+            texts = _sealed_input_texts(self.runtime, session, row)
         return software.redact(reason or "", texts)
 
     def _physical_name(self, deployment_id: str) -> str:
@@ -336,10 +334,27 @@ class SoftwareDeployment(Resource):
                 return None
             with runtime.store.session() as session:
                 row = session.get(Deployment, physical_id)
-                return deployment_view(row) if row is not None else None
+                if row is None:
+                    return None
+                # What the hook printed may echo a secret input: masked, as in failure reasons.
+                texts = _sealed_input_texts(runtime, session, row)
+                view = deployment_view(row)
+            if view.get("output_values"):
+                view["output_values"] = {k: software.redact(v, texts) if isinstance(v, str) else v
+                                         for k, v in view["output_values"].items()}
+            if isinstance(view.get("status_reason"), str):
+                view["status_reason"] = software.redact(view["status_reason"], texts)
+            return view
         declared = data.get("outputs")
         if declared is not None and name not in declared and name not in software.OUTPUT_KEYS:
             known = ", ".join(list(software.OUTPUT_KEYS) + list(declared))
             raise TemplateError(f"the deployment has no attribute '{name}': its config declares no such "
                                 f"output (attributes: {known})")
         return None
+
+
+def _sealed_input_texts(runtime, session, row: Deployment | None) -> list[str]:
+    """The text forms of the deployment's secret input values (stored sealed), to mask."""
+    config = session.get(SoftwareConfig, row.config_id) if row is not None and row.config_id else None
+    sealed = [i for i in (config.body.get("inputs") or []) if is_encrypted(i.get("value"))] if config else []
+    return software.secret_texts(i.get("value") for i in software.open_inputs(runtime.keyring, sealed))

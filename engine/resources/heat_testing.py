@@ -42,6 +42,7 @@ class TestResource(Resource):
 
     __test__ = False  # a resource type, not a pytest class, despite its (Heat's) name
     type_name = "OS::Heat::TestResource"
+    support_status = {"version": "5.0.0"}
     inline = True
     properties_schema = {
         "value": Prop("string", "the string to store; also the attribute `output`",
@@ -59,7 +60,8 @@ class TestResource(Resource):
                                      "update": _number("seconds an update waits"),
                                      "delete": _number("seconds a delete waits")}),
         "attr_wait_secs": _number("accepted; Heat sleeps this long reading an attribute", default=0),
-        "constraint_prop_secs": _number("accepted; Heat sleeps this long validating it", default=0),
+        "constraint_prop_secs": _number("accepted; Heat sleeps this long validating it", default=0,
+                                        custom_constraint="test_constr"),
         "client_name": Prop("string", "accepted; the cloud client Heat polls while waiting",
                             default="", update_allowed=True),
         "entity_name": Prop("string", "accepted; the entity of `client_name` Heat polls",

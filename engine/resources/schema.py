@@ -29,6 +29,8 @@ class Prop:
     # Accepted but left out of the type's published schema (Heat's HIDDEN support status:
     # a deprecated property kept working for old templates).
     hidden: bool = False
+    # A named check of Heat's that Hearth publishes but need not run (TestResource's test_constr).
+    custom_constraint: str | None = None
 
 
 def validate_properties(schema: Mapping[str, Prop], values: Any, *,
@@ -46,13 +48,13 @@ def validate_properties(schema: Mapping[str, Prop], values: Any, *,
     result: dict[str, Any] = {}
     for key in values:
         if key not in schema:
-            known = ", ".join(sorted(schema)) or "none"
-            raise TemplateError(f"unknown property '{key}' (known properties: {known})", path=(key,))
+            # Heat's words; its path stops at `properties`.
+            raise TemplateError(f"Unknown Property {key}")
     for key, prop in schema.items():
         if key in values and values[key] is not None:
             result[key] = check_value(prop, values[key], (key,), unresolved)
         elif prop.required:
-            raise TemplateError(f"property '{key}' is required", path=(key,))
+            raise TemplateError(f"Property {key} not assigned")
         else:
             result[key] = prop.default
     return result
@@ -64,7 +66,7 @@ def check_value(prop: Prop, value: Any, path: tuple, unresolved=None) -> Any:
     kind = prop.type
     if kind == "string":
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise TemplateError(f"value must be a string, not {_kind(value)}", path=path)
+            raise TemplateError(f"Value must be a string; got {value!r}", path=path)
         value = str(value)
     elif kind in ("integer", "number"):
         value = _number(value, kind == "integer", path)
@@ -74,7 +76,7 @@ def check_value(prop: Prop, value: Any, path: tuple, unresolved=None) -> Any:
         if isinstance(value, str):
             value = _json(value, dict, path)
         if not isinstance(value, dict):
-            raise TemplateError(f"value must be a map, not {_kind(value)}", path=path)
+            raise TemplateError(f'"{value}" is not a map', path=path)
         for key, field_prop in prop.fields.items():
             if field_prop.required and value.get(key) is None:
                 raise TemplateError(f"'{key}' is required", path=path + (key,))
@@ -86,18 +88,19 @@ def check_value(prop: Prop, value: Any, path: tuple, unresolved=None) -> Any:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",")] if value else []
         if not isinstance(value, list):
-            raise TemplateError(f"value must be a list, not {_kind(value)}", path=path)
+            raise TemplateError(f'"{value!r}" is not a list', path=path)
         if prop.item is not None:
             value = [check_value(prop.item, v, path + (i,), unresolved) for i, v in enumerate(value)]
     if prop.allowed and kind == "list":
         # Heat's AllowedValues on a list holds each item to the choices.
         for index, item in enumerate(value):
             if item not in prop.allowed:
-                choices = ", ".join(str(a) for a in prop.allowed)
-                raise TemplateError(f"'{item}' is not one of the allowed values: {choices}", path=path + (index,))
+                choices = ", ".join(json.dumps(a) for a in prop.allowed)
+                raise TemplateError(f"{json.dumps(item)} is not an allowed value [{choices}]",
+                                    path=path + (index,))
     elif prop.allowed and value not in prop.allowed:
-        choices = ", ".join(str(a) for a in prop.allowed)
-        raise TemplateError(f"'{value}' is not one of the allowed values: {choices}", path=path)
+        choices = ", ".join(json.dumps(a) for a in prop.allowed)
+        raise TemplateError(f"{json.dumps(value)} is not an allowed value [{choices}]", path=path)
     _check_range(prop, value, path)
     return value
 
@@ -105,29 +108,38 @@ def check_value(prop: Prop, value: Any, path: tuple, unresolved=None) -> Any:
 def _check_range(prop: Prop, value: Any, path: tuple) -> None:
     if prop.min is None and prop.max is None:
         return
-    measure = len(value) if isinstance(value, (str, list, dict)) else value
-    what = "length" if isinstance(value, (str, list, dict)) else "value"
-    if prop.min is not None and measure < prop.min:
-        raise TemplateError(f"{what} {measure} is less than the minimum {prop.min:g}", path=path)
-    if prop.max is not None and measure > prop.max:
-        raise TemplateError(f"{what} {measure} is more than the maximum {prop.max:g}", path=path)
+    sized = isinstance(value, (str, list, dict))
+    measure = len(value) if sized else value
+    if (prop.min is not None and measure < prop.min) or (prop.max is not None and measure > prop.max):
+        low, high = (None if b is None else int(b) if float(b).is_integer() else b
+                     for b in (prop.min, prop.max))
+        shown = f"length ({measure})" if sized else f"{measure}"
+        raise TemplateError(f"{shown} is out of range (min: {low}, max: {high})", path=path)
 
 
 def _number(value: Any, integer: bool, path: tuple):
-    if isinstance(value, bool):
-        raise TemplateError("value must be a number, not a boolean", path=path)
-    if isinstance(value, str):
-        try:
-            value = float(value) if any(c in value for c in ".eE") else int(value)
-        except ValueError:
-            raise TemplateError(f"'{value}' is not a number", path=path) from None
-    if not isinstance(value, (int, float)):
-        raise TemplateError(f"value must be a number, not {_kind(value)}", path=path)
+    """A number as Heat reads a property: int(value) for an integer, else int or float."""
     if integer:
-        if value != int(value):
-            raise TemplateError(f"{value} is not an integer", path=path)
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        except ValueError:
+            raise TemplateError(f"Value '{value}' is not an integer", path=path) from None
+        except TypeError:
+            # Heat shows Python's TypeError here (docs/heat-differences.md); Hearth says it plainly.
+            raise TemplateError(f"Value '{value}' is not an integer", path=path) from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    try:
         return int(value)
-    return value
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError as error:
+            raise TemplateError(str(error), path=path) from None
+    except TypeError as error:
+        raise TemplateError(str(error), path=path) from None
 
 
 def _boolean(value: Any, path: tuple) -> bool:
@@ -135,14 +147,14 @@ def _boolean(value: Any, path: tuple) -> bool:
         return value
     if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
         return value.lower() in _TRUE
-    raise TemplateError(f"'{value}' is not a boolean", path=path)
+    raise TemplateError(f'"{str(value).lower()}" is not a valid boolean', path=path)
 
 
 def _json(value: str, kind: type, path: tuple):
     try:
         parsed = json.loads(value)
     except ValueError:
-        raise TemplateError("value must be a map (or a JSON object string)", path=path) from None
+        raise TemplateError(f'"{value}" is not a map', path=path) from None
     return parsed
 
 

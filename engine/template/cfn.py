@@ -8,10 +8,17 @@ from engine.errors import TemplateError
 from engine.template import cfn_sections
 from engine.template.cfn_parameters import PSEUDO_PARAMETERS, check_numbers, parse_cfn_schema
 from engine.template.cfn_sections import CONDITION_CALLS, cfn_path
-from engine.template.conditions import VALUE, ConditionalContext, Vocabulary, calls_in, check_no_loop
+from engine.template.conditions import (
+    VALUE,
+    ConditionalContext,
+    Vocabulary,
+    calls_in,
+    check_no_loop,
+    undefined,
+)
 from engine.template.context import ResolveContext
 from engine.template.functions import (
-    cfn_and, cfn_base64, cfn_condition, cfn_equals, cfn_find_in_map, cfn_get_att, cfn_get_azs, cfn_if,
+    cfn_and, cfn_base64, cfn_equals, cfn_find_in_map, cfn_get_att, cfn_get_azs, cfn_if,
     cfn_join, cfn_member_list_to_map, cfn_not, cfn_or, cfn_ref, cfn_replace, cfn_resource_facade,
     cfn_select, cfn_split,
 )
@@ -39,7 +46,6 @@ FUNCTIONS = {"2010-09-09": AWS_2010_09_09, "2012-12-12": HEAT_2012_12_12}
 # What Conditions (and a resource's or output's Condition) may call; Ref there names
 # parameters only, as conditions are decided before any resource exists.
 AWS_CONDITIONS_2010_09_09 = {
-    "Condition": cfn_condition,
     "Fn::And": cfn_and,
     "Fn::Equals": cfn_equals,
     "Fn::FindInMap": cfn_find_in_map,
@@ -72,7 +78,8 @@ class CfnTemplate(Template):
     def _parse(self, check_files: bool) -> None:
         raw = self.raw
         if not isinstance(raw, dict):
-            raise TemplateError(f"a template must be a map, not {type_name(raw)}")
+            raise TemplateError("Template not in valid format: The template is not a JSON object "
+                                "or YAML mapping.", kind="HTTPBadRequest")
         self.format_key, self.version = cfn_sections.format_version(raw)
         self._functions: dict[str, ModuleType] = dict(FUNCTIONS[self.version])
         self._condition_functions = dict(CONDITION_FUNCTIONS[self.version])
@@ -136,17 +143,52 @@ class CfnTemplate(Template):
         conditions = []
         for name, args, where in calls(snippet, functions.keys() | unavailable.keys(), path):
             if name in unavailable:
-                raise TemplateError(unavailable[name], path=where)
+                raise TemplateError(unavailable[name], path=where + (name,))
             function = functions[name]
-            function.validate(args, where)
+            function.validate(args, where + (name,))
+            if name == "Fn::If" and isinstance(args[0], str) and args[0] in self.conditions:
+                # Heat evaluates the condition an Fn::If names as it reads the template.
+                bad = self._bad_condition_item(args[0], set())
+                if bad is not None:
+                    raise TemplateError(f'Invalid condition "{bad}"', path=where + (name,))
             for kind, target in self._references(function, name, args):
                 if kind == "ref" and in_condition:
                     kind = "parameter"
                 if not self._exists(kind, target):
-                    raise TemplateError(_UNDEFINED[kind].format(function=name, name=target), path=where)
+                    if kind == "condition":
+                        raise TemplateError(f'Invalid condition "{target}"', path=where + (name,))
+                    if kind == "mapping":
+                        raise TemplateError(_UNDEFINED[kind].format(function=name, name=target),
+                                            path=where + (name,))
+                    error = undefined(kind, target, name, where)
+                    if error is not None:
+                        raise error
                 if kind == "condition":
                     conditions.append(target)
         return conditions
+
+    def _bad_condition_item(self, condition: str, seen: set) -> Any:
+        """An item of a boolean (Fn::Not, Fn::And, Fn::Or) under `condition` that is neither a
+        condition name, a boolean nor a condition function; None when there is none."""
+        if condition in seen:
+            return None
+        seen.add(condition)
+        pending = [self.conditions.get(condition)]
+        while pending:
+            value = pending.pop()
+            call = call_in(value, ("Fn::Not", "Fn::And", "Fn::Or"))
+            if call is None:
+                continue
+            for item in call[1] if isinstance(call[1], list) else []:
+                if isinstance(item, str) and item in self.conditions:
+                    found = self._bad_condition_item(item, seen)
+                    if found is not None:
+                        return found
+                elif isinstance(item, dict) and not call_in(item, CONDITION_CALLS):
+                    return item
+                elif isinstance(item, dict):
+                    pending.append(item)
+        return None
 
     @staticmethod
     def _references(function: ModuleType, name: str, args: Any) -> list[tuple[str, str]]:
@@ -180,9 +222,10 @@ class CfnTemplate(Template):
         return list(required)
 
     # Answers -------------------------------------------------------------------------------
-    def error(self, message: str, path: tuple, kind: str | None = None, prefix: str = "") -> TemplateError:
+    def error(self, message: str, path: tuple, **kinds: Any) -> TemplateError:
         path = self._spelt(path)
-        return TemplateError(message, path=path, file=self.filename, line=self.line_for(path), kind=kind, prefix=prefix)
+        return TemplateError(message, path=path, file=self.filename, line=self.line_for(path),
+                             **kinds)
 
     def _spelt(self, path: tuple) -> tuple:
         """`path` in CFN spelling, unless it names what the template really has (`resources:`)."""
@@ -195,7 +238,7 @@ class CfnTemplate(Template):
             try:
                 check_numbers(name, typed[name], ("Parameters", name))
             except TemplateError as error:
-                raise self.error(error.reason, error.path) from None
+                raise self.locate(error) from None
         return typed
 
     def condition_value(self, name: str, context: ResolveContext) -> bool:

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any, Callable
 
 from engine.errors import TemplateError
-from engine.template.constraints import Constraint
+from engine.template.constraints import Constraint, allowed_pattern, allowed_values
 from engine.template.functions.args import type_name
-from engine.template.parameters import ParameterSchema, checked_value
+from engine.template.parameters import MISSING, ParameterSchema, with_default
 
 KEYS = ("Type", "Default", "NoEcho", "AllowedValues", "AllowedPattern", "MinLength", "MaxLength",
         "MinValue", "MaxValue", "Description", "ConstraintDescription", "Label")
@@ -54,10 +53,9 @@ def parse_cfn_schema(name: Any, declaration: Any) -> tuple[ParameterSchema, bool
         description=declaration.get("Description") or "",
         constraints=_constraints(declaration, kind, declared, path))
     if declaration.get("Default") is not None:
-        default = checked_value(schema, declaration["Default"], path + ("Default",))
-        if numbers:
-            check_numbers(name, default, path + ("Default",))
-        schema = replace(schema, default=default)
+        schema = with_default(schema, declaration["Default"], path + ("Default",))
+        if numbers and schema.default is not MISSING:
+            check_numbers(name, schema.default, path + ("Default",))
     return schema, numbers
 
 
@@ -129,26 +127,8 @@ def _bounds(declaration: dict, low_key: str, high_key: str, number: Callable, pa
 
 
 def _allowed(values: Any, kind: str, path: tuple) -> tuple:
-    if not isinstance(values, list) or not values:
-        raise TemplateError("expected a non-empty list of values", path=path)
-    # Allowed values are typed like the parameter's values (its items, for a list).
-    item_type = "string" if kind == "comma_delimited_list" else kind
-    probe = ParameterSchema(name="", type=item_type)
-    typed = []
-    for number, value in enumerate(values):
-        try:
-            typed.append(checked_value(probe, value, path + (number,)))
-        except TemplateError:
-            raise TemplateError(f"{value!r} cannot be a value of this parameter",
-                                path=path + (number,)) from None
-    return tuple(typed)
+    return allowed_values(values, path)
 
 
 def _pattern(pattern: Any, path: tuple) -> str:
-    if not isinstance(pattern, str):
-        raise TemplateError("expected a regular expression", path=path)
-    try:
-        re.compile(pattern)
-    except (re.error, OverflowError, RecursionError) as error:
-        raise TemplateError(f"not a valid regular expression: {error}", path=path) from None
-    return pattern
+    return allowed_pattern(pattern, path)

@@ -30,7 +30,8 @@ _KEYS = {
 }
 
 # The calls a Condition may be written as (Ref and Fn::FindInMap only stand inside them).
-CONDITION_CALLS = ("Condition", "Fn::And", "Fn::Equals", "Fn::Not", "Fn::Or")
+# Heat's CFN has no `Condition` function: conditions name each other by their bare names.
+CONDITION_CALLS = ("Fn::And", "Fn::Equals", "Fn::Not", "Fn::Or")
 
 LineFor = Callable[[tuple], "int | None"]
 
@@ -48,29 +49,26 @@ def cfn_path(path: tuple) -> tuple:
 
 def format_version(raw: dict) -> tuple[str, str]:
     """(format key, version) of a template that declares exactly one supported CFN format."""
-    declared = [key for key in FORMATS if key in raw]
+    declared = [key for key in raw if key in FORMATS]
     if not declared:
-        raise TemplateError("'AWSTemplateFormatVersion' (or 'HeatTemplateFormatVersion') is required",
-                            path=("AWSTemplateFormatVersion",))
+        raise TemplateError("Template not in valid format: Template format version not found.",
+                            kind="HTTPBadRequest")
     if len(declared) != 1:
-        raise TemplateError("a template declares one format, not both AWSTemplateFormatVersion "
-                            "and HeatTemplateFormatVersion", path=(declared[-1],))
+        raise TemplateError("The template version is invalid: Ambiguous versions "
+                            f"({', '.join(declared)})", kind="InvalidTemplateVersion")
     key = declared[0]
     # YAML reads an unquoted 2010-09-09 as a date; the loader keeps it as text, a client may not.
     value = raw[key].isoformat() if hasattr(raw[key], "isoformat") else raw[key]
     if value != FORMATS[key]:
-        raise TemplateError(f"{value!r} is not a supported {key} (the only one is '{FORMATS[key]}')",
-                            path=(key,))
+        raise TemplateError(f'The template version is invalid: "{key}: {value}". "{key}" should '
+                            f"be: {FORMATS[key]}", path=(key,), kind="InvalidTemplateVersion")
     return key, value
 
 
 def check_sections(raw: dict, version: str) -> None:
     for name in raw:
-        if name not in SECTIONS:
-            raise TemplateError(f"unknown section {name!r} (allowed: {', '.join(SECTIONS)})", path=(name,))
-    if "Conditions" in raw and version != CONDITIONS_VERSION:
-        raise TemplateError(f"'Conditions' needs AWSTemplateFormatVersion {CONDITIONS_VERSION}",
-                            path=("Conditions",))
+        if name not in SECTIONS or name == "Conditions" and version != CONDITIONS_VERSION:
+            raise TemplateError(f"The template section is invalid: {name}", path=(name,))
     if not isinstance(raw.get("Description") or "", str):
         raise TemplateError("'Description' must be a string", path=("Description",))
 
@@ -98,7 +96,7 @@ def check_condition(value: Any, path: tuple, conditions: Collection[str]) -> Any
     if not isinstance(value, str):
         raise TemplateError("'Condition' must be a condition name, true or false", path=path)
     if value not in conditions:
-        raise TemplateError(f"condition '{value}' is not defined in 'Conditions'", path=path)
+        raise TemplateError(f'Invalid condition "{value}"', path=path)
     return value
 
 
@@ -110,7 +108,7 @@ def _check_keys(body: Any, allowed: tuple, version: str, path: tuple, what: str)
         raise TemplateError(f"{article} {what} must be a map, not {type_name(body)}", path=path)
     for key in body:
         if key not in allowed:
-            raise TemplateError(f"unknown key {key!r} (allowed: {', '.join(allowed)})", path=path + (key,))
+            continue  # Heat ignores keys it does not know in a CFN resource or output
         if key in _CONDITIONS_ONLY and version != CONDITIONS_VERSION:
             raise TemplateError(f"'{key}' needs AWSTemplateFormatVersion {CONDITIONS_VERSION}",
                                 path=path + (key,))

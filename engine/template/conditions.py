@@ -12,13 +12,31 @@ from engine.template.snippets import call_in, reference_of
 
 VALUE, CONDITION = "value", "condition"
 
-UNDEFINED = {
-    "resource": "{function} refers to undefined resource '{name}'",
-    "parameter": "{function} refers to undefined parameter '{name}'",
-    "file": "no content for {function} '{name}' in the files map",
-    "condition": "{function} refers to undefined condition '{name}'",
-    "ref": "{function} refers to '{name}', which is neither a resource nor a parameter",
-}
+# What Heat checks of the names calls refer to before anything runs: the resources named in
+# a resource's properties or metadata (as it orders them), and the resource of a get_attr in
+# an output. Parameters and files are checked, as in Heat, when the call is resolved.
+ATTRIBUTE_FUNCTIONS = ("get_attr", "Fn::GetAtt")
+
+
+def undefined(kind: str, name: Any, function: str, where: tuple) -> TemplateError | None:
+    """The error for a call at `where` naming something that does not exist, if Heat checks it."""
+    if kind not in ("resource", "ref"):
+        return None
+    if where[0] in ("resources", "Resources") and len(where) > 2:
+        inside = ".".join(str(segment) for segment in where[3:])
+        section = {"metadata": "Metadata", "properties": "Properties"}.get(
+            str(where[2]).lower(), str(where[2]))
+        key = f"{where[1]}.{section}" + (f".{inside}" if inside else "")
+        return TemplateError(f'The specified reference "{name}" (in {key}) is incorrect.',
+                             path=where, kind="InvalidTemplateReference")
+    if function in ATTRIBUTE_FUNCTIONS:
+        return TemplateError(f'The specified reference "{name}" (in unknown) is incorrect.',
+                             path=where + (function,))
+    return None
+
+
+def invalid_condition(name: Any, path: tuple) -> TemplateError:
+    return TemplateError(f'Invalid condition "{name}"', path=path)
 # The zones Fn::GetAZs answers unless the engine's context names its own: Hearth has one, as
 # a default Nova installation does.
 AVAILABILITY_ZONES = ("nova",)
@@ -116,33 +134,30 @@ def check_snippet(snippet: Any, path: tuple, mode: str, vocabulary: Vocabulary,
     named: list[str] = []
     for name, args, where, call_mode in calls_in(snippet, path, mode, vocabulary):
         if name in vocabulary.unavailable:
-            raise TemplateError(vocabulary.unavailable[name], path=where)
+            raise TemplateError(vocabulary.unavailable[name], path=where + (name,))
         if call_mode == CONDITION and name not in vocabulary.conditions:
-            raise TemplateError(f"function '{name}' cannot be used in a condition (condition "
-                                f"functions: {vocabulary.condition_names()})", path=where)
+            raise TemplateError(f'The function "{name}" is invalid in this context',
+                                path=where + (name,))
         function = vocabulary.table(call_mode)[name]
-        function.validate(args, where)
+        function.validate(args, where + (name,))
         reference = reference_of(function, args)
         if reference is not None and not exists(*reference):
-            raise TemplateError(UNDEFINED[reference[0]].format(function=name, name=reference[1]),
-                                path=where)
+            error = undefined(reference[0], reference[1], name, where)
+            if error is not None:
+                raise error
         for segments in condition_positions(function, args):
-            named += _check_position(part(args, segments), where + (name,) + segments,
-                                     vocabulary, exists)
+            named += _check_position(part(args, segments), where + (name,), vocabulary, exists)
     return named
 
 
 def _check_position(value: Any, path: tuple, vocabulary: Vocabulary, exists: Exists) -> list[str]:
     """A condition as written: a defined name, a boolean, or a call (checked on its own)."""
-    if isinstance(value, bool) or call_in(value, vocabulary.names(CONDITION)):
-        return []
-    if isinstance(value, str) and value:
+    if isinstance(value, str):
         if not exists("condition", value):
-            raise TemplateError(f"condition '{value}' is not defined in 'conditions'", path=path)
+            raise invalid_condition(value, path)
         return [value]
-    raise TemplateError("a condition must be a condition name, true, false or a call to a "
-                        f"condition function ({vocabulary.condition_names()}), "
-                        f"not {type_name(value)}", path=path)
+    # Anything else is checked as Heat checks it: when the condition is evaluated.
+    return []
 
 
 def check_condition(value: Any, path: tuple, vocabulary: Vocabulary, exists: Exists) -> list[str]:
@@ -159,9 +174,8 @@ def check_definitions(conditions: Mapping[Any, Any], vocabulary: Vocabulary,
         path = ("conditions", name)
         # A bare name is refused, as in Heat: {and: [other, true]} reuses another condition.
         if not (isinstance(definition, bool) or call_in(definition, vocabulary.names(CONDITION))):
-            raise TemplateError("a condition must be true, false or a call to a condition function "
-                                f"({vocabulary.condition_names()}), not {type_name(definition)}",
-                                path=path)
+            raise TemplateError(f'The definition of condition "{name}" is invalid: {definition}',
+                                heading="Condition validation error")
         needs[name] = check_snippet(definition, path, CONDITION, vocabulary, exists)
     check_no_loop(needs, "conditions")
 
@@ -171,9 +185,13 @@ def check_no_loop(needs: dict, section: str) -> None:
     try:
         Graph(needs).check_acyclic()
     except DependencyCycle as cycle:
-        raise TemplateError("conditions refer to each other in a loop: " +
-                            " -> ".join(cycle.members + cycle.members[:1]),
-                            path=(section, cycle.members[0])) from None
+        raise TemplateError(f'Circular definition for condition "{cycle.members[0]}"',
+                            heading="Condition validation error") from None
+
+
+def _left_out(name: str) -> TemplateError:
+    """Reading a resource its condition left out: Heat answers that it does not exist."""
+    return TemplateError(f'The specified reference "{name}" (in unknown) is incorrect.')
 
 
 class ConditionalContext:
@@ -199,17 +217,17 @@ class ConditionalContext:
 
     def get_resource(self, name: str) -> Any:
         if name in self.template.disabled_resources:
-            return None
+            raise _left_out(name)
         return self.inner.get_resource(name)
 
     def get_attr(self, resource: str, attribute: str | None) -> Any:
         if resource in self.template.disabled_resources:
-            return None
+            raise _left_out(resource)
         return self.inner.get_attr(resource, attribute)
 
     def get_attr_at(self, resource: str, attribute: str, path: list) -> Any:
         if resource in self.template.disabled_resources:
-            return None
+            raise _left_out(resource)
         at = getattr(self.inner, "get_attr_at", None)
         if at is not None:
             return at(resource, attribute, path)
@@ -236,14 +254,11 @@ class ConditionalContext:
         if isinstance(value, bool):
             return value
         if not isinstance(value, str) or value not in self.template.conditions:
-            shown = f"'{value}'" if isinstance(value, str) else type_name(value)
-            raise TemplateError(f"{shown} is not a condition: expected true, false or the name of "
-                                "a condition in 'conditions'")
+            raise TemplateError(f'Invalid condition "{value}"')
         if value not in self._known:
             if value in self._evaluating:
-                loop = self._evaluating[self._evaluating.index(value):] + [value]
-                raise self.template.error("conditions refer to each other in a loop: " +
-                                          " -> ".join(loop), ("conditions", value))
+                raise self.template.error(f'Circular definition for condition "{value}"', (),
+                                          heading="Condition validation error")
             self._evaluating.append(value)
             try:
                 self._known[value] = self.template._evaluate_condition(value, self)

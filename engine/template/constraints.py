@@ -1,12 +1,13 @@
-"""Parameter constraints: parse a parameter's `constraints` list, then say in words how a typed value breaks one."""
+"""Parameter constraints: parse a parameter's `constraints` list, then say in Heat's words how a value breaks one."""
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.functions.args import type_name
 from engine.template.versions import since
 
 _ALL_TYPES = ("string", "number", "json", "comma_delimited_list", "boolean")
@@ -20,6 +21,14 @@ APPLIES_TO = {
     "allowed_pattern": ("string",),
     "custom_constraint": _ALL_TYPES,
 }
+# Heat names a constraint by its class in "Range constraint invalid for string".
+CLASS_NAMES = {"length": "Length", "range": "Range", "modulo": "Modulo",
+               "allowed_values": "AllowedValues", "allowed_pattern": "AllowedPattern",
+               "custom_constraint": "CustomConstraint"}
+KEYS = ("description", "length", "range", "modulo", "allowed_values", "allowed_pattern",
+        "custom_constraint")
+# The order Heat looks for a constraint's kind in; the first found wins.
+_ORDER = ("range", "length", "allowed_values", "allowed_pattern", "custom_constraint")
 MODULO_SINCE = "2017-02-24"
 
 
@@ -28,8 +37,8 @@ class Constraint:
     """One constraint: `kind` is a key of APPLIES_TO; `spec` is its parsed definition.
 
     length and range: (min, max), either may be None; modulo: (step, offset); allowed_values:
-    a tuple of values typed like the parameter (its items, for a list); allowed_pattern: the
-    pattern text; custom_constraint: the constraint's name (accepted, not checked).
+    the values as written; allowed_pattern: the pattern text; custom_constraint: its name
+    (checked where Hearth knows it without a cloud: net_cidr, ip_addr).
     """
 
     kind: str
@@ -37,144 +46,188 @@ class Constraint:
     description: str | None = None
 
 
-def parse_constraints(entries: Any, parameter_type: str, version: str, path: tuple,
-                      convert: Callable[[Any], Any]) -> tuple[Constraint, ...]:
-    """Parse a `constraints` list; `convert` types an allowed value like the parameter's values."""
+def _error(message: str, path: tuple) -> TemplateError:
+    return TemplateError(message, path=path, kind="InvalidSchemaError")
+
+
+def parse_constraints(entries: Any, name: str, parameter_type: str, version: str,
+                      path: tuple) -> tuple[Constraint, ...]:
+    """Parse a HOT `constraints` list, refusing what Heat refuses with its messages."""
     if entries is None:
         return ()
     if not isinstance(entries, list):
-        raise TemplateError("constraints must be a list", path=path)
-    return tuple(_parse_one(entry, parameter_type, version, path + (number,), convert)
+        raise _error(f"Invalid parameter constraints for parameter {name}, expected a list", path)
+    return tuple(_parse_one(entry, version, path + (number,))
                  for number, entry in enumerate(entries))
 
 
-def _parse_one(entry: Any, parameter_type: str, version: str, path: tuple,
-               convert: Callable[[Any], Any]) -> Constraint:
-    if not isinstance(entry, dict):
-        raise TemplateError(f"a constraint must be a map, not {type_name(entry)}", path=path)
-    kinds = [key for key in entry if key != "description"]
-    if len(kinds) != 1 or kinds[0] not in APPLIES_TO:
-        raise TemplateError("a constraint needs exactly one of: " + ", ".join(APPLIES_TO),
-                            path=path)
-    kind = kinds[0]
+def check_dict(value: Any, allowed: tuple, entity: str, path: tuple) -> None:
+    if not isinstance(value, dict):
+        raise _error(f"Invalid {entity}, expected a mapping", path)
+    for key in value:
+        if key not in allowed:
+            raise _error(f"Invalid key '{key}' for {entity}", path)
+
+
+def _parse_one(entry: Any, version: str, path: tuple) -> Constraint:
+    check_dict(entry, KEYS, "parameter constraints", path)
     description = entry.get("description")
-    if description is not None and not isinstance(description, str):
-        raise TemplateError("a constraint's description must be a string",
-                            path=path + ("description",))
-    if parameter_type not in APPLIES_TO[kind]:
-        raise TemplateError(f"'{kind}' does not apply to a {parameter_type} parameter",
-                            path=path + (kind,))
-    if kind == "modulo" and not since(version, MODULO_SINCE):
-        raise TemplateError(f"'modulo' needs heat_template_version {MODULO_SINCE} or later",
-                            path=path + (kind,))
-    return Constraint(kind, _SPECS[kind](entry[kind], path + (kind,), convert), description)
+    order = (("modulo",) if since(version, MODULO_SINCE) else ()) + _ORDER
+    kind = next((k for k in order if k in entry), None)
+    if kind is None:
+        raise _error("No constraint expressed", path)
+    spec = entry[kind]
+    where = path + (kind,)
+    if kind in ("range", "length"):
+        check_dict(spec, ("min", "max"), f"{kind} constraint", where)
+        spec = bounds(kind, _num(spec.get("min")), _num(spec.get("max")), where)
+    elif kind == "modulo":
+        check_dict(spec, ("step", "offset"), "modulo constraint", where)
+        spec = modulo(_num(spec.get("step")), _num(spec.get("offset")), where)
+    elif kind == "allowed_values":
+        spec = allowed_values(spec, where)
+    elif kind == "allowed_pattern":
+        spec = allowed_pattern(spec, where)
+    return Constraint(kind, spec, None if description is None else str(description))
 
 
-def _bounds(spec: Any, path: tuple, whole: bool) -> tuple[Any, Any]:
-    if not isinstance(spec, dict) or not spec or set(spec) - {"min", "max"}:
-        raise TemplateError("expected a map with 'min', 'max' or both", path=path)
-    for key, bound in spec.items():
-        if isinstance(bound, bool) or not isinstance(bound, int if whole else (int, float)):
-            raise TemplateError(f"'{key}' must be {'an integer' if whole else 'a number'}",
-                                path=path + (key,))
-    low, high = spec.get("min"), spec.get("max")
-    if low is not None and high is not None and low > high:
-        raise TemplateError(f"'min' ({low}) is greater than 'max' ({high})", path=path)
+def _num(value: Any) -> Any:
+    """A bound as Heat reads it (Schema.get_num): text becomes a number."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return value
+
+
+def bounds(kind: str, low: Any, high: Any, path: tuple) -> tuple[Any, Any]:
+    if kind == "length":
+        if low is None and high is None:
+            raise _error("A length constraint must have a min value and/or a max value "
+                         "specified.", path)
+    for bound in (low, high):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))):
+            raise _error("min/max must be numeric", path)
+    if kind == "range" and low is None and high is None:
+        raise _error("A range constraint must have a min value and/or a max value specified.",
+                     path)
+    if kind == "length" and any(b is not None and not isinstance(b, int) for b in (low, high)):
+        raise _error("min/max length must be integral", path)
     return low, high
 
 
-def _modulo(spec: Any, path: tuple, convert) -> tuple[int, int]:
-    if not isinstance(spec, dict) or set(spec) != {"step", "offset"}:
-        raise TemplateError("expected a map with 'step' and 'offset'", path=path)
-    step, offset = spec["step"], spec["offset"]
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (step, offset)):
-        raise TemplateError("'step' and 'offset' must be integers", path=path)
-    if step < 1 or not 0 <= offset < step:
-        raise TemplateError("'step' must be positive and 'offset' between 0 and step - 1",
-                            path=path)
+def modulo(step: Any, offset: Any, path: tuple) -> tuple[int, int]:
+    if step is None or offset is None:
+        raise _error("A modulo constraint must have a step value and an offset value "
+                     "specified.", path)
+    for number in (step, offset):
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise _error("step/offset must be numeric", path)
+        if int(number) != number:
+            raise _error("step/offset must be integer", path)
+    step, offset = int(step), int(offset)
+    if step == 0:
+        raise _error("step cannot be 0.", path)
+    if abs(offset) >= abs(step):
+        raise _error("offset must be smaller (by absolute value) than step.", path)
+    if step * offset < 0:
+        raise _error("step and offset must be both positive or both negative.", path)
     return step, offset
 
 
-def _allowed_values(spec: Any, path: tuple, convert) -> tuple:
-    if not isinstance(spec, list) or not spec:
-        raise TemplateError("expected a non-empty list of values", path=path)
-    allowed = []
-    for number, value in enumerate(spec):
-        try:
-            allowed.append(convert(value))
-        except (TypeError, ValueError):
-            raise TemplateError(f"{value!r} cannot be a value of this parameter",
-                                path=path + (number,)) from None
-    return tuple(allowed)
+def allowed_values(spec: Any, path: tuple) -> tuple:
+    if not isinstance(spec, list):
+        raise _error("AllowedValues must be a list", path)
+    return tuple(spec)
 
 
-def _allowed_pattern(spec: Any, path: tuple, convert) -> str:
+def allowed_pattern(spec: Any, path: tuple) -> str:
     if not isinstance(spec, str):
-        raise TemplateError("expected a regular expression", path=path)
+        raise _error("AllowedPattern must be a string", path)
     try:
         re.compile(spec)
     except (re.error, OverflowError, RecursionError) as error:
-        raise TemplateError(f"not a valid regular expression: {error}", path=path) from None
+        raise _error(f"Invalid AllowedPattern {spec}: {error}", path) from None
     return spec
 
 
-def _custom_constraint(spec: Any, path: tuple, convert) -> str:
-    if not isinstance(spec, str) or not spec:
-        raise TemplateError("expected the name of a custom constraint", path=path)
-    return spec
-
-
-_SPECS = {
-    "length": lambda spec, path, convert: _bounds(spec, path, whole=True),
-    "range": lambda spec, path, convert: _bounds(spec, path, whole=False),
-    "modulo": _modulo,
-    "allowed_values": _allowed_values,
-    "allowed_pattern": _allowed_pattern,
-    "custom_constraint": _custom_constraint,
-}
-
-
-def violation(constraint: Constraint, value: Any, shown: str, hidden: bool) -> str | None:
-    """How the typed `value` (quoted in messages as `shown`) breaks `constraint`, or None."""
+def violation(constraint: Constraint, value: Any, raw: Any) -> str | None:
+    """How `value` (typed; `raw` as given) breaks `constraint`, in Heat's words, or None."""
     kind, spec = constraint.kind, constraint.spec
     if kind == "length":
-        return _outside(len(value), spec, f"length of {shown}")
+        low, high = spec
+        if (low is None or len(value) >= low) and (high is None or len(value) <= high):
+            return None
+        return f"length ({len(value)}) is out of range (min: {low}, max: {high})"
     if kind == "range":
-        return _outside(value, spec, shown)
+        low, high = spec
+        if (low is None or value >= low) and (high is None or value <= high):
+            return None
+        return f"{_as_given(value, raw)} is out of range (min: {low}, max: {high})"
     if kind == "modulo":
         step, offset = spec
         if value % step == offset:
             return None
-        if offset == 0:
-            return f"{shown} is not a multiple of {step}"
-        return f"{shown} is not {offset} more than a multiple of {step}"
+        return f"{_as_given(value, raw)} is not a multiple of {step} with an offset of {offset}"
     if kind == "allowed_values":
-        choices = ", ".join(_quoted(choice) for choice in spec)
-        for item in value if isinstance(value, list) else [value]:
-            if item not in spec:
-                subject = shown if not isinstance(value, list) else (
-                    f"an item of {shown}" if hidden else _quoted(item))
-                return f"{subject} is not one of {choices}"
-        return None
+        if isinstance(value, list):
+            if all(item in spec for item in value):
+                return None
+        elif value in tuple(_like(value, allowed) for allowed in spec):
+            return None
+        shown = json.dumps(value if isinstance(value, list) else raw)
+        return f"{shown} is not an allowed value [{', '.join(json.dumps(a) for a in spec)}]"
     if kind == "allowed_pattern":
-        return None if re.fullmatch(spec, value) else f"{shown} does not match the pattern {spec!r}"
-    return None  # custom_constraint: named checks are the engine's concern, not the template's
+        match = re.match(spec, value)
+        if match is not None and match.end() == len(value):
+            return None
+        return f'"{value}" does not match pattern "{spec}"'
+    check = CUSTOM.get(spec)
+    return None if check is None else check(value)
 
 
-def _outside(measure: Any, bounds: tuple[Any, Any], subject: str) -> str | None:
-    low, high = bounds
-    if (low is None or measure >= low) and (high is None or measure <= high):
-        return None
-    if low is not None and high is not None:
-        return f"{subject} is not in range {low}..{high}"
-    if low is not None:
-        return f"{subject} is less than {low}"
-    return f"{subject} is more than {high}"
+def _as_given(value: Any, raw: Any) -> Any:
+    """A number as the user wrote it, as Heat quotes it."""
+    return raw if isinstance(raw, (str, int, float)) and not isinstance(raw, bool) else value
 
 
-def _quoted(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _like(value: Any, allowed: Any) -> Any:
+    """An allowed value typed like the parameter's value, as Heat compares them."""
+    try:
+        if isinstance(value, bool):
+            return allowed if isinstance(allowed, bool) else str(allowed).strip().lower() in (
+                "1", "t", "true", "on", "y", "yes")
+        if isinstance(value, (int, float)):
+            return _num(allowed)
+        if isinstance(value, str):
+            return allowed if isinstance(allowed, str) else str(allowed)
+    except (TypeError, ValueError):
+        pass
+    return allowed
+
+
+def _net_cidr(value: Any) -> str | None:
+    try:
+        ipaddress.ip_network(str(value), strict=False)
+        if "/" not in str(value):
+            raise ValueError(value)
+    except ValueError:
+        return f"Error validating value '{value}': Invalid net cidr invalid IPNetwork {value} "
+    return None
+
+
+def _ip_addr(value: Any) -> str | None:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return f"Error validating value '{value}': Invalid IP address"
+    return None
+
+
+# Custom constraints Heat registers that need no cloud to check. Others are accepted, since
+# the things they name (images, flavors, networks) are not Hearth's to look up.
+CUSTOM = {"net_cidr": _net_cidr, "ip_addr": _ip_addr}

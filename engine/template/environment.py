@@ -140,8 +140,8 @@ def parse_environment(source: str | dict, filename: str = "environment") -> Envi
     try:
         environment = _environment(raw or {}, filename)
     except TemplateError as error:
-        raise TemplateError(error.reason, path=error.path, file=filename,
-                            line=_line_for(lines, error.path), kind=error.kind) from None
+        raise error.located(path=error.path, file=filename,
+                            line=_line_for(lines, error.path)) from None
     return environment
 
 

@@ -17,6 +17,7 @@ from engine.template.conditions import (
     check_snippet,
     condition_positions,
     part,
+    undefined,
 )
 from engine.template.context import ParameterContext, ResolveContext
 from engine.template.functions import condition_functions_for, functions_for, unavailable_for
@@ -99,7 +100,7 @@ class Template:
         except TemplateError as error:
             if error.file is not None:
                 raise
-            raise self.error(error.reason, error.path) from None
+            raise self.locate(error) from None
         if self.condition_values is None and not self.conditions:
             self.condition_values = {}
         self._conditional = self._conditional or bool(self.conditions) or any(
@@ -113,14 +114,28 @@ class Template:
     def _parse(self, check_files: bool) -> None:
         raw = self.raw
         if not isinstance(raw, dict):
-            raise TemplateError(f"a template must be a map, not {type(raw).__name__}")
+            raise TemplateError("Template not in valid format: The template is not a JSON object "
+                                "or YAML mapping.", kind="HTTPBadRequest")
         if "heat_template_version" not in raw:
-            raise TemplateError("'heat_template_version' is required "
-                                "(only HOT templates are supported)", path=("heat_template_version",))
-        version = canonical_version(raw["heat_template_version"])
+            raise TemplateError("Template not in valid format: Template format version not found.",
+                                kind="HTTPBadRequest")
+        others = [key for key in raw if key in ("AWSTemplateFormatVersion",
+                                                "HeatTemplateFormatVersion")]
+        if others:
+            keys = [key for key in raw if key in ("heat_template_version", *others)]
+            raise TemplateError("The template version is invalid: Ambiguous versions "
+                                f"({', '.join(keys)})", kind="InvalidTemplateVersion")
+        written = raw["heat_template_version"]
+        version = canonical_version(written)
         if version is None:
-            raise TemplateError(f"{raw['heat_template_version']!r} is not a supported version "
-                                f"(one of: {', '.join(VERSIONS)})", path=("heat_template_version",))
+            if not isinstance(written, str) and not hasattr(written, "isoformat"):
+                raise TemplateError("The template version is invalid: Template version was not "
+                                    "provided", path=("heat_template_version",),
+                                    kind="InvalidTemplateVersion")
+            raise TemplateError(f'The template version is invalid: "heat_template_version: '
+                                f'{written}". "heat_template_version" should be one of: '
+                                f"{', '.join(VERSIONS)}", path=("heat_template_version",),
+                                kind="InvalidTemplateVersion")
         self.version: str = version
         self._functions = functions_for(version)
         self._condition_functions = condition_functions_for(version)
@@ -224,10 +239,15 @@ class Template:
                 return line
         return None
 
-    def error(self, message: str, path: tuple, kind: str | None = None, prefix: str = "") -> TemplateError:
-        """A TemplateError located in this template at `path`."""
+    def error(self, message: str, path: tuple, **kinds: Any) -> TemplateError:
+        """A TemplateError located in this template at `path` (`kind`, `heading` as TemplateError's)."""
         return TemplateError(message, path=tuple(path), file=self.filename,
-                             line=self.line_for(path), kind=kind, prefix=prefix)
+                             line=self.line_for(path), **kinds)
+
+    def locate(self, error: TemplateError, path: tuple | None = None) -> TemplateError:
+        """`error` (raised without a file) located in this template, at `path` if given."""
+        path = error.path if path is None else tuple(path)
+        return error.located(path=path, file=self.filename, line=self.line_for(path))
 
     def dependencies(self) -> dict[str, set[str]]:
         """For each resource, the resources it needs: get_resource/get_attr targets and depends_on."""
@@ -246,7 +266,7 @@ class Template:
         try:
             return parameter_values(self.parameters, values or {}, defaults or {})
         except TemplateError as error:
-            raise self.error(error.reason, error.path) from None
+            raise self.locate(error) from None
 
     # Conditions ---------------------------------------------------------------------------
     def with_conditions(self, parameter_values: Mapping[str, Any],
@@ -268,7 +288,7 @@ class Template:
         except TemplateError as error:
             if error.file is not None:
                 raise
-            raise base.error(error.reason, error.path) from None
+            raise base.locate(error) from None
 
     def _derived(self, parameter_values: Mapping[str, Any], pseudo: Mapping[str, Any]) -> Template:
         context = self.context(ParameterContext(parameter_values, pseudo, self.files))
@@ -286,7 +306,31 @@ class Template:
             if self._holds(output.condition, context, ("outputs", name, "condition"))}
         derived._dependencies = {name: derived._requirements(resource)
                                  for name, resource in derived.resources.items()}
+        derived._check_enabled_references()
         return derived
+
+    def _check_enabled_references(self) -> None:
+        """What Heat refuses once conditions are decided: a resource's properties or metadata
+        naming a resource left out, and an output reading an attribute of one."""
+        if not self.disabled_resources:
+            return
+        for name, resource in self.resources.items():
+            for key in ("properties", "metadata"):
+                path = ("resources", name, key)
+                for call, args, where, mode in calls_in(getattr(resource, key), path, VALUE,
+                                                        self._vocabulary, self._choose):
+                    named = reference_of(self._vocabulary.table(mode)[call], args)
+                    if named is not None and named[1] in self.disabled_resources:
+                        raise undefined("resource", named[1], call, where)
+        for name, output in self.outputs.items():
+            path = ("outputs", name, "value")
+            for call, args, where, mode in calls_in(output.value, path, VALUE, self._vocabulary,
+                                                    self._choose):
+                named = reference_of(self._vocabulary.table(mode)[call], args)
+                if named is not None and named[1] in self.disabled_resources:
+                    error = undefined("resource", named[1], call, where)
+                    if error is not None:
+                        raise error
 
     def _enabled(self, resource: ResourceDefinition, derived: Template) -> ResourceDefinition:
         """A kept resource as the derived template holds it."""
@@ -310,8 +354,8 @@ class Template:
         path = ("conditions", name)
         value = self._resolve_with(self._condition_functions, self.conditions[name], context, path)
         if not isinstance(value, bool):
-            raise self.error(f"condition '{name}' must evaluate to true or false, "
-                             f"not {type_name(value)}", path)
+            raise self.error(f'The definition of condition "{name}" is invalid: {value}', (),
+                             heading="Condition validation error")
         return value
 
     def context(self, context: ResolveContext) -> Any:
@@ -356,7 +400,7 @@ class Template:
                 # Errors from nested calls are located already; this call's own are not.
                 if error.file is not None:
                     raise
-                raise self.error(error.reason, path + error.path) from None
+                raise self.locate(error, path + error.path) from None
         if isinstance(snippet, dict):
             resolved = {key: self._resolve_with(functions, value, context, path + (key,))
                         for key, value in snippet.items()}

@@ -41,6 +41,8 @@ def load_yaml(text: str, filename: str, *,
     """
     if not isinstance(text, str):
         raise TemplateError(f"expected YAML or JSON text, not {type(text).__name__}", file=filename)
+    # Heat's words for a text that is no template; the top template is its "[root stack]".
+    label = "[root stack]" if filename == "template" else filename
     loader = None
     try:
         # The reader checks the text for unprintable characters as it is constructed.
@@ -49,18 +51,20 @@ def load_yaml(text: str, filename: str, *,
         if node is None:
             if allow_empty:
                 return {}, {(): 1}
-            raise TemplateError("the document is empty", file=filename, line=1)
+            raise TemplateError("Template not in valid format: Template format version not found.",
+                                file=filename, line=1, kind="HTTPBadRequest")
         if not isinstance(node, yaml.MappingNode) or node.tag != _MAP:
-            raise TemplateError(f"the document must be a mapping, not {_kind(node)}",
-                                file=filename, line=node.start_mark.line + 1)
+            raise TemplateError("Template not in valid format: The template is not a JSON object "
+                                f"or YAML mapping. (it is {_kind(node)})",
+                                file=filename, line=node.start_mark.line + 1, kind="HTTPBadRequest")
         builder = _Builder(loader, filename, budget=len(text) + _ALIAS_EXPANSION_BUDGET)
         data = builder.build(node, ())
         return data, builder.lines
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        reason = error.problem or error.context or "cannot be parsed"
-        raise TemplateError(f"invalid YAML: {reason}", file=filename,
-                            line=mark.line + 1 if mark else None) from None
+        raise TemplateError(f"Template not in valid format: Error parsing template {label} {error}",
+                            file=filename, line=mark.line + 1 if mark else None,
+                            kind="HTTPBadRequest") from None
     except yaml.reader.ReaderError as error:
         line = text.count("\n", 0, error.position) + 1
         character = chr(error.character) if isinstance(error.character, int) else error.character

@@ -58,21 +58,18 @@ def section(raw: dict, name: str, kind: type, word: str) -> Any:
     if value is None:
         return kind()
     if not isinstance(value, kind):
+        if name in ("conditions", "Conditions"):
+            raise TemplateError("Condition definitions must be a map. Found a "
+                                f"{type(value).__name__} instead",
+                                heading="Conditions validation error")
         raise TemplateError(f"'{name}' must be {word}, not {type_name(value)}", path=(name,))
     return value
 
 
 def check_top_level(raw: dict, version: str) -> None:
     for name in raw:
-        if name not in SECTIONS:
-            raise TemplateError(f"unknown section {name!r} (allowed: {', '.join(SECTIONS)})",
-                                path=(name,))
-    if "conditions" in raw and not since(version, CONDITIONS_SINCE):
-        raise TemplateError(f"'conditions' needs heat_template_version {CONDITIONS_SINCE} or later",
-                            path=("conditions",))
-    description = raw.get("description")
-    if description is not None and not isinstance(description, str):
-        raise TemplateError("'description' must be a string", path=("description",))
+        if name not in SECTIONS or name == "conditions" and not since(version, CONDITIONS_SINCE):
+            raise TemplateError(f"The template section is invalid: {name}", path=(name,))
 
 
 def resource_definitions(resources: dict, version: str, conditions: Collection[str],
@@ -88,18 +85,24 @@ def _resource(name: Any, body: Any, version: str, names: set, conditions: Collec
     if not isinstance(name, str) or not name or "/" in name:
         raise TemplateError("resource names must be non-empty strings without '/'", path=path)
     if not isinstance(body, dict):
-        raise TemplateError(f"a resource must be a map, not {type_name(body)}", path=path)
+        raise TemplateError('"resources" must contain a map of resource maps. Found a '
+                            f"[{type(body)}] instead", path=path)
+    if not body:
+        raise TemplateError("Each resource must contain a type key.", path=path)
     _check_keys(body, RESOURCE_KEYS, version, path)
+    if "type" not in body:
+        raise TemplateError("Each resource must contain a type key.", path=path)
     kind = body.get("type")
     if not isinstance(kind, str) or not kind:
-        raise TemplateError("'type' is required and must be a string", path=path + ("type",))
+        raise TemplateError(f"Resource {name} type type must be string", path=path + ("type",))
     for key in ("properties", "metadata", "update_policy"):
         if not isinstance(body.get(key) or {}, dict):
-            raise TemplateError(f"'{key}' must be a map, not {type_name(body[key])}",
+            raise TemplateError(f"Resource {name} {key} type must be object",
                                 path=path + (key,))
     description = body.get("description") or ""
     if not isinstance(description, str):
-        raise TemplateError("'description' must be a string", path=path + ("description",))
+        raise TemplateError(f"Resource {name} description type must be string",
+                            path=path + ("description",))
     external_id = body.get("external_id")
     if external_id is not None and not (isinstance(external_id, str) or is_call(external_id)):
         raise TemplateError("'external_id' must be a string", path=path + ("external_id",))
@@ -116,27 +119,27 @@ def _resource(name: Any, body: Any, version: str, names: set, conditions: Collec
 
 def _check_keys(body: dict, allowed: tuple, version: str, path: tuple) -> None:
     for key in body:
-        if key not in allowed:
-            raise TemplateError(f"unknown key {key!r} (allowed: {', '.join(allowed)})",
-                                path=path + (key,))
         if key in _SINCE_CONDITIONS and not since(version, CONDITIONS_SINCE):
-            raise TemplateError(f"'{key}' needs heat_template_version {CONDITIONS_SINCE} or later",
+            raise TemplateError(f"Invalid keyword(s) inside a resource definition: {key}",
                                 path=path + (key,))
+        if key not in allowed:
+            # Heat's own message here is an unformatted "%s" (docs/heat-differences.md).
+            raise TemplateError(f'"{key}" is not a valid keyword inside a resource definition '
+                                f"(allowed: {', '.join(allowed)})", path=path + (key,))
 
 
 def _depends_on(value: Any, name: str, names: set, path: tuple) -> list[str]:
     targets = [value] if isinstance(value, str) else value or []
     if not isinstance(targets, list):
-        raise TemplateError("'depends_on' must be a resource name or a list of them", path=path)
+        raise TemplateError(f"Resource {name} depends_on type must be list or string", path=path)
     for number, target in enumerate(targets):
         if not isinstance(target, str):
-            raise TemplateError("'depends_on' must name resources as strings",
+            raise TemplateError(f"Resource {name} depends_on must be a list of strings",
                                 path=path + (number,))
-        if target == name:
-            raise TemplateError("a resource cannot depend on itself", path=path + (number,))
         if target not in names:
-            raise TemplateError(f"depends_on refers to undefined resource '{target}'",
-                                path=path + (number,))
+            raise TemplateError(f'The specified reference "{target}" (in {name}) is incorrect.',
+                                path=path + (number,), kind="InvalidTemplateReference")
+    # Depending on itself is a loop, which the dependency graph reports.
     return list(dict.fromkeys(targets))
 
 
@@ -153,20 +156,15 @@ def deletion_policy(value: Any, version: str, path: tuple) -> str | None:
     if since(version, CONDITIONS_SINCE) and value in _LOWER_CASE_POLICIES:
         value = value.capitalize()
     if value not in DELETION_POLICIES:
-        shown = repr(value) if isinstance(value, str) else type_name(value)
-        raise TemplateError(f"{shown} is not a deletion policy "
-                            f"(one of: {', '.join(DELETION_POLICIES)})", path=path)
+        raise TemplateError(f'Invalid deletion policy "{value}"', path=path)
     return value
 
 
 def _condition(value: Any, conditions: Collection[str], path: tuple) -> Any:
     if value is None or isinstance(value, bool) or is_call(value):
         return value
-    if not isinstance(value, str):
-        raise TemplateError("'condition' must be a condition name, a boolean or a function",
-                            path=path)
-    if value not in conditions:
-        raise TemplateError(f"condition '{value}' is not defined in 'conditions'", path=path)
+    if not isinstance(value, str) or value not in conditions:
+        raise TemplateError(f'Invalid condition "{value}"', path=path)
     return value
 
 
@@ -178,44 +176,51 @@ def output_definitions(outputs: dict, version: str, conditions: Collection[str],
         if not isinstance(name, str) or not name:
             raise TemplateError("output names must be non-empty strings", path=path)
         if not isinstance(body, dict):
-            raise TemplateError(f"an output must be a map, not {type_name(body)}", path=path)
-        _check_keys(body, OUTPUT_KEYS, version, path)
+            raise TemplateError(f"Output definitions must be a map. Found a "
+                                f"{type(body).__name__} instead", path=path,
+                                heading="Output validation error")
+        # Heat ignores keys it does not know in an output (condition before 2016-10-14 too).
         if "value" not in body:
-            raise TemplateError("'value' is required", path=path)
+            raise TemplateError("Each output definition must contain a value key.", path=path,
+                                heading="Output validation error")
         description = body.get("description") or ""
         if not isinstance(description, str):
-            raise TemplateError("'description' must be a string", path=path + ("description",))
+            description = str(description)
         definitions[name] = OutputDefinition(
             name=name, value=body["value"], description=description, line=line_for(path),
-            condition=_condition(body.get("condition"), conditions, path + ("condition",)))
+            condition=_condition(body.get("condition"), conditions, path + ("condition",))
+            if since(version, CONDITIONS_SINCE) else None)
     return definitions
 
 
 def check_parameter_groups(groups: list, parameters: Collection[str]) -> None:
-    """Each group lists parameters of the template, each in one group only.
+    """Each group lists parameters of the template, each in one group only (Heat's checks and
+    words; a group is named by its label in the path, as Heat names it).
 
     Heat reads label, description and parameters and ignores any other key; so does Hearth.
     Pseudo-parameters count as parameters there too.
     """
     grouped: set[str] = set()
-    for number, group in enumerate(groups):
-        path = ("parameter_groups", number)
-        if not isinstance(group, dict):
-            raise TemplateError(f"a parameter group must be a map, not {type_name(group)}",
-                                path=path)
-        members = group.get("parameters")
+    for group in groups:
+        label = group.get("label", "") if isinstance(group, dict) else ""
+        path = ("parameter_groups", label)
+        members = group.get("parameters") if isinstance(group, dict) else None
+        if members is None:
+            raise TemplateError("The parameters must be provided for each parameter group.",
+                                path=path, heading="Parameter Groups error")
         if not isinstance(members, list):
-            raise TemplateError("'parameters' is required and must be a list of parameter names",
-                                path=path + ("parameters",))
-        for index, name in enumerate(members):
-            where = path + ("parameters", index)
+            raise TemplateError("The parameters of parameter group should be a list.",
+                                path=path, heading="Parameter Groups error")
+        for name in members:
+            if name in grouped:
+                raise TemplateError(f"The {name} parameter must be assigned to one parameter "
+                                    "group only.", path=("parameter_groups", ""),
+                                    heading="Parameter Groups error")
+            grouped.add(name)
             if not isinstance(name, str) or (name not in parameters and
                                              name not in PSEUDO_PARAMETERS):
-                raise TemplateError(f"{name!r} is not a parameter of this template", path=where)
-            if name in grouped:
-                raise TemplateError(f"parameter '{name}' is already in an earlier group",
-                                    path=where)
-            grouped.add(name)
+                raise TemplateError(f"The grouped parameter {name} does not reference a valid "
+                                    "parameter.", path=path, heading="Parameter Groups error")
 
 
 def check_conditions(conditions: dict) -> None:

@@ -43,9 +43,9 @@ def check_calls(snippet: Any, path: tuple, functions: Mapping[str, ModuleType],
     """Check every call's arguments, and that what it names exists (`exists(kind, name)`)."""
     for name, args, where in calls(snippet, functions.keys() | unavailable.keys(), path):
         if name in unavailable:
-            raise TemplateError(unavailable[name], path=where)
+            raise TemplateError(unavailable[name], path=where + (name,))
         function = functions[name]
-        function.validate(args, where)
+        function.validate(args, where + (name,))
         named = reference_of(function, args)
         if named is not None and not exists(*named):
             raise TemplateError(_UNDEFINED[named[0]].format(function=name, name=named[1]),

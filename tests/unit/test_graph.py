@@ -52,7 +52,7 @@ def test_acyclic_graph_passes_and_cyclic_order_raises():
     Graph(STACK).check_acyclic()
     with pytest.raises(DependencyCycle) as caught:
         Graph({"a": ["b"], "b": ["a"], "c": []}).topological_order()
-    assert str(caught.value) == "template: resources: dependency cycle between resources: a -> b -> a"
+    assert str(caught.value) == 'template: resources: Circular Dependency Found: a -> b -> a'
 
 
 def test_ready_steps_through_the_stack():

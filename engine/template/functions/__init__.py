@@ -182,25 +182,22 @@ def condition_functions_for(version: str) -> dict[str, ModuleType]:
 
 
 def unavailable_for(version: str) -> dict[str, str]:
-    """Function names a template of canonical `version` may not call, each with the reason.
+    """Function names a template of canonical `version` may not call, each with Heat's reason.
 
-    A name Heat added in a later version is refused too, though Heat would pass it on as
-    data: a one-key map named like a function is far likelier a template written for a
-    later version than data, and a resource would choke on it much less clearly.
+    Those are the CloudFormation functions HOT removed. A name Heat adds in a later version is
+    no function in an earlier one: a one-key map so named is data there, as in Heat.
     """
-    offered: set[str] = set()
     removed: set[str] = set()
-    later: dict[str, str] = {}
-    for date in sorted(HEAT_ADDED.keys() | HEAT_REMOVED.keys()):
-        if date > version:
-            later.update((name, date) for name in HEAT_ADDED.get(date, ()) if name not in later)
-            continue
-        offered |= set(HEAT_ADDED.get(date, ()))
-        removed |= set(HEAT_REMOVED.get(date, ()))
-    reasons = {name: f"function '{name}' needs heat_template_version {date} or later"
-               for name, date in sorted(later.items()) if name not in offered}
-    reasons.update({name: f"function '{name}' is not supported by Hearth yet"
-                    for name in sorted(offered - removed - FUNCTIONS[version].keys())})
-    reasons.update({name: f"function '{name}' is not available in heat_template_version {version}"
+    for date, names in HEAT_REMOVED.items():
+        if date <= version:
+            removed |= set(names)
+    reasons = {name: f"function '{name}' is not supported by Hearth yet"
+               for name in sorted(_offered(version) - removed - FUNCTIONS[version].keys())}
+    reasons.update({name: "The template version is invalid: The function "
+                          f"{name} is not supported in this version of HOT."
                     for name in sorted(removed)})
     return reasons
+
+
+def _offered(version: str) -> set[str]:
+    return {name for date, names in HEAT_ADDED.items() if date <= version for name in names}

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.template.functions.args import check_list
+from engine.errors import TemplateError
 
 
 def check_arguments(function: str, args: Any, path: tuple) -> None:
-    check_list(args, path, f"{function}: expected a list of at least 2 conditions", least=2)
+    if not isinstance(args, list):
+        raise TemplateError(f'Arguments to "{function}" must be a list of conditions', path=path)
+    if len(args) < 2:
+        raise TemplateError(f'The minimum number of condition arguments to "{function}" is 2.',
+                            path=path)
 
 
 def validate(args: Any, path: tuple) -> None:

@@ -8,7 +8,8 @@ from engine.errors import TemplateError
 
 def validate(args: Any, path: tuple) -> None:
     if not isinstance(args, list) or len(args) != 2:
-        raise TemplateError("Fn::Equals: expected [value, value]", path=path)
+        raise TemplateError('Arguments to "Fn::Equals" must be of the form: [value_1, value_2]',
+                            path=path)
 
 
 def resolve(args: Any, evaluate, context) -> bool:

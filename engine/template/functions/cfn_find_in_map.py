@@ -6,7 +6,7 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
 
-USAGE = "Fn::FindInMap: expected [mapping name, key, second-level key]"
+USAGE = 'Arguments to "Fn::FindInMap" must be of the form [mapping name, key, second-level key]'
 
 
 def validate(args: Any, path: tuple) -> None:
@@ -34,15 +34,17 @@ def resolve(args: Any, evaluate, context) -> Any:
             raise TemplateError(f"Fn::FindInMap: argument {number} must resolve to a string, "
                                 f"not {type_name(name)}")
     mapping_name, key, second = names
+    # Heat answers a key it cannot find with the key alone, quoted (its KeyError); the rest of
+    # each message says where it was looked for.
     mapping = context.mappings.get(mapping_name)
     if mapping is None:
-        raise TemplateError(f"Fn::FindInMap: there is no mapping '{mapping_name}' in Mappings")
+        raise TemplateError(f"'{mapping_name}' is not a mapping in Mappings")
     entry = _lookup(mapping, key)
     if entry is None:
-        raise TemplateError(f"Fn::FindInMap: mapping '{mapping_name}' has no key '{key}'")
+        raise TemplateError(f"'{key}' is not a key of mapping '{mapping_name}'")
     value = _lookup(entry, second)
     if value is None:
-        raise TemplateError(f"Fn::FindInMap: key '{key}' of mapping '{mapping_name}' has no '{second}'")
+        raise TemplateError(f"'{second}' is not a key of '{key}' in mapping '{mapping_name}'")
     return value
 
 

@@ -5,14 +5,15 @@ from typing import Any
 
 from engine.errors import TemplateError
 
-USAGE = "Fn::If: expected [condition name, value if true, value if false]"
+USAGE = ('Arguments to "Fn::If" must be of the form: [condition_name, value_if_true, '
+         'value_if_false]')
 
 
 def validate(args: Any, path: tuple) -> None:
     if not isinstance(args, list) or len(args) != 3:
         raise TemplateError(USAGE, path=path)
     if not (isinstance(args[0], bool) or isinstance(args[0], str) and args[0]):
-        raise TemplateError("Fn::If: the condition must be a condition name, true or false", path=path)
+        raise TemplateError(f'Invalid condition "{args[0]}"', path=path)
 
 
 def reference(args: Any) -> tuple[str, str] | None:

@@ -8,7 +8,7 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
 
-USAGE = "Fn::Select: expected [index, list or map]"
+USAGE = 'Arguments to "Fn::Select" must be of the form [index, collection]'
 _INTEGER = re.compile(r"\s*-?[0-9]+\s*")
 
 

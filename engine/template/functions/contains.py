@@ -4,25 +4,24 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.functions.args import check_list, type_name
 
-USAGE = "contains: expected [value, list]"
+USAGE = ('Incorrect arguments to "contains" should be: "contains" : [ "value1", [ "value1", '
+         '"value2"]]')
 
 
 def validate(args: Any, path: tuple) -> None:
-    check_list(args, path, USAGE, least=2, most=2)
-    if not isinstance(args[1], (list, str, dict)):
-        raise TemplateError("contains: the second argument must be a list", path=path)
+    if not args or not isinstance(args, list):
+        raise TemplateError(USAGE, path=path)
+    if len(args) != 2:
+        raise TemplateError('Arguments to "contains" must be of the form: [value1, [value1, value2]]',
+                            path=path)
 
 
 def resolve(args: Any, evaluate, context) -> bool:
     value, sequence = evaluate(args[0], 0), evaluate(args[1], 1)
-    if isinstance(sequence, list):
-        return value in sequence
-    if isinstance(sequence, str):
-        # Heat searches any sequence, and a string is one: for a string, a substring.
-        if not isinstance(value, str):
-            raise TemplateError("contains: a string can only contain a string, "
-                                f"not {type_name(value)}")
-        return value in sequence
-    raise TemplateError(f"contains: the second argument must be a list, not {type_name(sequence)}")
+    if not isinstance(sequence, (list, str)):
+        raise TemplateError('Second argument to "contains" should be a sequence.')
+    if isinstance(sequence, str) and not isinstance(value, str):
+        raise TemplateError(f"'in <string>' requires string as left operand, not "
+                            f"{type(value).__name__}")
+    return value in sequence

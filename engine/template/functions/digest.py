@@ -5,10 +5,6 @@ import hashlib
 from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.functions.args import check_list, check_text, type_name
-
-USAGE = "digest: expected [algorithm, value]"
-
 
 def algorithms() -> list[str]:
     """The algorithms this Python offers with a fixed-length digest (shake_* need a length)."""
@@ -16,26 +12,19 @@ def algorithms() -> list[str]:
                   if not name.lower().startswith("shake"))
 
 
-def _check_algorithm(name: str, path: tuple = ()) -> None:
-    if name.lower() not in algorithms():
-        raise TemplateError(f"digest: unknown algorithm '{name}' "
-                            f"(one of: {', '.join(algorithms())})", path=path)
-
-
 def validate(args: Any, path: tuple) -> None:
-    check_list(args, path, USAGE, least=2, most=2)
-    check_text("digest", "the algorithm", args[0], path)
-    check_text("digest", "the value", args[1], path)
-    if isinstance(args[0], str):
-        _check_algorithm(args[0], path)
+    """Heat checks digest's arguments only when it resolves them."""
 
 
 def resolve(args: Any, evaluate, context) -> str:
-    algorithm, value = evaluate(args[0], 0), evaluate(args[1], 1)
-    for what, text in (("the algorithm", algorithm), ("the value", value)):
-        if not isinstance(text, str):
-            raise TemplateError(f"digest: {what} must be a string, not {type_name(text)}")
-    _check_algorithm(algorithm)
+    args = evaluate(args)
+    if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
+        raise TemplateError('Argument to function "digest" must be a list of strings')
+    if len(args) != 2:
+        raise TemplateError('Function "digest" usage: ["<algorithm>", "<value>"]')
+    algorithm, value = args
+    if algorithm.lower() not in algorithms():
+        raise TemplateError(f"Algorithm must be one of {set(algorithms())}")
     # Heat hashes the Latin-1 bytes of the text; other text would hash differently there.
     try:
         data = value.encode("latin-1")

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.template.functions.args import check_list
+from engine.errors import TemplateError
 
 
 def validate(args: Any, path: tuple) -> None:
-    check_list(args, path, "equals: expected [value, value]", least=2, most=2)
+    if not args or not isinstance(args, list) or len(args) != 2:
+        raise TemplateError('Arguments to "equals" must be of the form: [value_1, value_2]',
+                            path=path)
 
 
 def resolve(args: Any, evaluate, context) -> bool:

@@ -4,16 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.functions.args import check_list, is_call, type_name
-
-USAGE = "filter: expected [values to remove, list]"
-
 
 def validate(args: Any, path: tuple) -> None:
-    check_list(args, path, USAGE, least=2, most=2)
-    for number, what in ((0, "the values to remove"), (1, "the list to filter")):
-        if not (args[number] is None or isinstance(args[number], list) or is_call(args[number])):
-            raise TemplateError(f"filter: {what} must be a list", path=path)
+    if not isinstance(args, list):
+        raise TemplateError('Argument to "filter" must be a list', path=path)
+    if len(args) != 2:
+        raise TemplateError('"filter" expected 2 arguments of the form [values, sequence] but got '
+                            f"{len(args)} arguments instead", path=path)
 
 
 def resolve(args: Any, evaluate, context) -> Any:
@@ -22,10 +19,10 @@ def resolve(args: Any, evaluate, context) -> Any:
     if not sequence:
         return sequence
     if not isinstance(sequence, list):
-        raise TemplateError(f"filter: the list to filter must be a list, not {type_name(sequence)}")
+        raise TemplateError('"filter" only works with lists')
     values = evaluate(args[0], 0)
     if not values:
         return sequence
     if not isinstance(values, list):
-        raise TemplateError(f"filter: the values to remove must be a list, not {type_name(values)}")
+        raise TemplateError('"filter" filters a list of values')
     return [item for item in sequence if item not in values]

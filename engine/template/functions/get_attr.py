@@ -4,20 +4,28 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.functions.args import check_path, is_call, resolved_path, type_name, walk
+from engine.template.functions.args import check_path, resolved_path, type_name, walk
+
+
+NOT_A_LIST = 'Argument to "get_attr" must be a list'
+FORM = 'Arguments to "get_attr" must be of the form [resource_name, attribute, (path), ...]'
 
 
 def check_arguments(args: Any, path: tuple, *, minimum: int) -> None:
-    """Check `[resource, attribute, key or index, ...]` with at least `minimum` items."""
-    usage = ("get_attr: expected [resource, attribute, key or index, ...]" if minimum > 1
-             else "get_attr: expected [resource] or [resource, attribute, key or index, ...]")
-    if not isinstance(args, list) or len(args) < minimum:
-        raise TemplateError(usage, path=path)
+    """Check `[resource, attribute, key or index, ...]` (with `minimum` 1, `[resource]` too)."""
+    if minimum == 1 and not args:
+        raise TemplateError('Arguments to "get_attr" can be of the next forms: [resource_name] '
+                            'or [resource_name, attribute, (path), ...]', path=path)
+    # A text is a sequence to Heat: "v" names resource "v"; longer text is refused below.
+    if minimum == 1 and isinstance(args, (list, str)) and len(args) == 1:
+        return
+    if not isinstance(args, list):
+        raise TemplateError(NOT_A_LIST, path=path)
+    if len(args) < 2:
+        raise TemplateError(FORM, path=path)
     # The resource must be named literally: it decides the order resources are created in.
     if not isinstance(args[0], str) or not args[0]:
         raise TemplateError("get_attr: the resource name must be a string", path=path)
-    if len(args) > 1 and not (isinstance(args[1], str) and args[1] or is_call(args[1])):
-        raise TemplateError("get_attr: the attribute name must be a string", path=path)
     check_path("get_attr", args[2:], 2, path)
 
 
@@ -25,12 +33,15 @@ def validate(args: Any, path: tuple) -> None:
     check_arguments(args, path, minimum=1)
 
 
-def reference(args: Any) -> tuple[str, str]:
+def reference(args: Any) -> tuple[str, str] | None:
     """The resource this call needs, for dependencies and the reference check."""
-    return "resource", args[0]
+    name = args[0] if isinstance(args, (list, str)) and args else None
+    return ("resource", name) if isinstance(name, str) else None
 
 
 def resolve(args: Any, evaluate, context) -> Any:
+    if isinstance(args, str):
+        args = [args]
     if len(args) == 1:
         return context.get_attr(args[0], None)
     attribute = evaluate(args[1], 1)

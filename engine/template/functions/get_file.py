@@ -4,12 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.functions.args import is_call, type_name
 
 
 def validate(args: Any, path: tuple) -> None:
-    if not (isinstance(args, str) and args or is_call(args)):
-        raise TemplateError("get_file: expected a file name", path=path)
+    """Heat checks get_file's argument when it reads the file."""
 
 
 def reference(args: Any) -> tuple[str, str] | None:
@@ -20,8 +18,8 @@ def reference(args: Any) -> tuple[str, str] | None:
 def resolve(args: Any, evaluate, context) -> Any:
     name = evaluate(args)
     if not isinstance(name, str):
-        raise TemplateError(f"get_file: the file name must be a string, not {type_name(name)}")
+        raise TemplateError('Argument to "get_file" must be a string')
     content = (context.files or {}).get(name)
     if content is None:
-        raise TemplateError(f"no content for get_file '{name}' in the files map")
+        raise TemplateError(f'No content found in the "files" section for get_file path: {name}')
     return content

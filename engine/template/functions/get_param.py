@@ -4,30 +4,30 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.functions.args import check_path, resolved_path, step
-
-USAGE = "get_param: expected a parameter name or [name, key or index, ...]"
-
+from engine.template.functions.args import step
 
 def validate(args: Any, path: tuple) -> None:
-    if isinstance(args, str) and args:
-        return
-    if not isinstance(args, list) or not args:
-        raise TemplateError(USAGE, path=path)
-    if not isinstance(args[0], str) or not args[0]:
-        raise TemplateError("get_param: the parameter name must be a string", path=path)
-    check_path("get_param", args[1:], 1, path)
+    """Heat checks get_param's arguments only when it resolves them."""
 
 
-def reference(args: Any) -> tuple[str, str]:
-    """The parameter this call reads, for the template's reference check."""
-    return "parameter", args if isinstance(args, str) else args[0]
+def reference(args: Any) -> tuple[str, str] | None:
+    """The parameter this call reads, when it is named literally."""
+    name = args if isinstance(args, str) else args[0] if isinstance(args, list) and args else None
+    return ("parameter", name) if isinstance(name, str) else None
 
 
 def resolve(args: Any, evaluate, context) -> Any:
+    args = [evaluate(item, number) for number, item in enumerate(args)] \
+        if isinstance(args, list) else evaluate(args)
+    if not args:
+        raise TemplateError('Function "get_param" must have arguments')
     if isinstance(args, str):
         return context.get_param(args)
-    keys = resolved_path("get_param", args[1:], evaluate, 1)
+    if not isinstance(args, list):
+        raise TemplateError('Argument to "get_param" must be string or list')
+    if not isinstance(args[0], str):
+        raise TemplateError('Parameter name in "get_param" must be string')
+    keys = args[1:]
     value = context.get_param(args[0])
     try:
         for key in keys:

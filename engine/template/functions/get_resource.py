@@ -7,14 +7,16 @@ from engine.errors import TemplateError
 
 
 def validate(args: Any, path: tuple) -> None:
-    if not isinstance(args, str) or not args:
-        raise TemplateError("get_resource: expected a resource name", path=path)
+    """Heat checks get_resource's argument when it looks the resource up."""
 
 
-def reference(args: Any) -> tuple[str, str]:
+def reference(args: Any) -> tuple[str, str] | None:
     """The resource this call needs, for dependencies and the reference check."""
-    return "resource", args
+    return ("resource", args) if isinstance(args, str) else None
 
 
 def resolve(args: Any, evaluate, context) -> Any:
-    return context.get_resource(args)
+    name = evaluate(args)
+    if not isinstance(name, str):
+        raise TemplateError(f'The specified reference "{name}" (in unknown) is incorrect.')
+    return context.get_resource(name)

@@ -6,11 +6,12 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import OMITTED
 
-USAGE = "if: expected [condition, value if true] or [condition, value if true, value if false]"
+USAGE = ('Arguments to "if" must be of the form: [condition_name, value_if_true, '
+         'value_if_false]')
 
 
 def check_arguments(args: Any, path: tuple, usage: str, *, least: int) -> None:
-    if not isinstance(args, list) or not least <= len(args) <= 3:
+    if not args or not isinstance(args, list) or not least <= len(args) <= 3:
         raise TemplateError(usage, path=path)
 
 

@@ -5,8 +5,7 @@ from typing import Any
 
 from engine.template.functions import if_condition
 
-USAGE = ("if: expected [condition, value if true, value if false] (leaving out the value if "
-         "false needs heat_template_version 2021-04-16)")
+USAGE = if_condition.USAGE
 
 
 def validate(args: Any, path: tuple) -> None:

@@ -1,23 +1,18 @@
 """list_concat (2017-09-01 on): one list from the items of several lists, in order."""
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.functions.args import is_call, type_name
-from engine.template.functions.map_merge import items_of
 
-USAGE = "{function}: expected a list of lists"
+USAGE = ('Incorrect arguments to "{function}" should be: "{function}" : [ [ <value 1>, '
+         '<value 2> ], [ <value 3>, <value 4> ] ]')
 
 
 def check_arguments(function: str, args: Any, path: tuple) -> None:
-    if is_call(args):
-        return  # {get_param: lists}: checked when resolved
-    if not isinstance(args, list):
-        raise TemplateError(USAGE.format(function=function), path=path)
-    for number, item in enumerate(args):
-        if not (item is None or isinstance(item, list) or is_call(item)):
-            raise TemplateError(f"{function}: item {number} must be a list", path=path)
+    """Heat checks list_concat's arguments only when it resolves them."""
 
 
 def validate(args: Any, path: tuple) -> None:
@@ -25,13 +20,18 @@ def validate(args: Any, path: tuple) -> None:
 
 
 def concatenated(function: str, args: Any, evaluate) -> list:
+    resolved = evaluate(args)
+    if not isinstance(resolved, list):
+        raise TemplateError(USAGE.format(function=function))
     result: list = []
-    for number, item in enumerate(items_of(function, args, evaluate)):
+    for item in resolved:
         # A list that is not available yet (a null attribute) adds nothing, as in Heat.
         if item is None:
             continue
         if not isinstance(item, list):
-            raise TemplateError(f"{function}: item {number} must be a list, not {type_name(item)}")
+            raise TemplateError("Incorrect arguments: Items to concat must be lists. "
+                                f"{json.dumps(resolved)} contains an item that is not a list: "
+                                f"{json.dumps(item)}")
         result.extend(item)
     return result
 

@@ -12,6 +12,9 @@ def validate(args: Any, path: tuple) -> None:
 
 def resolve(args: Any, evaluate, context) -> list:
     items = list_concat.concatenated("list_concat_unique", args, evaluate)
-    # Items may be maps or lists, so equality decides, not hashing. Heat keeps the last copy
-    # of a repeated item.
-    return [item for number, item in enumerate(items) if item not in items[number + 1:]]
+    # Items may be maps or lists, so equality decides, not hashing; the first copy stays.
+    unique: list = []
+    for item in items:
+        if item not in unique:
+            unique.append(item)
+    return unique

@@ -4,20 +4,15 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from engine.errors import TemplateError
-from engine.template.functions.args import is_call, to_json, type_name
+from engine.template.functions.args import to_json
 
-USAGE = "list_join: expected [delimiter, list, more lists...]"
+USAGE = 'Incorrect arguments to "list_join" should be: "list_join" : [ " ", [ "str1", "str2"] ...]'
 
 
 def check_arguments(args: Any, path: tuple, *, usage: str, most: int | None) -> None:
-    """Check `[delimiter, list, ...]` with at most `most` lists."""
+    """Check `[delimiter, list, ...]` with at most `most` lists; the rest is checked resolved."""
     if not isinstance(args, list) or len(args) < 2 or (most is not None and len(args) > most + 1):
         raise TemplateError(usage, path=path)
-    if not (isinstance(args[0], str) or is_call(args[0])):
-        raise TemplateError("list_join: the delimiter must be a string", path=path)
-    for number, joined in enumerate(args[1:], 1):
-        if not (isinstance(joined, list) or is_call(joined)):
-            raise TemplateError(f"list_join: argument {number} must be a list", path=path)
 
 
 def validate(args: Any, path: tuple) -> None:
@@ -30,7 +25,7 @@ def as_text(item: Any) -> str:
     if isinstance(item, (dict, list)):
         return to_json("list_join", item)
     # Heat refuses numbers here too; a template that joins them would not work there.
-    raise TemplateError(f"list_join: items must be strings, maps or lists, not {type_name(item)}")
+    raise TemplateError(f"Items to join must be string, map or list not {repr(item)[:200]}")
 
 
 def resolve(args: Any, evaluate, context) -> str:
@@ -40,18 +35,16 @@ def resolve(args: Any, evaluate, context) -> str:
 def join(args: list, evaluate, render: Callable[[Any], str]) -> str:
     """Join every item of every list argument, rendering each item as text."""
     delimiter = evaluate(args[0], 0)
-    if not isinstance(delimiter, str):
-        raise TemplateError("list_join: the delimiter must be a string, "
-                            f"not {type_name(delimiter)}")
     texts = []
     for number, snippet in enumerate(args[1:], 1):
         items = evaluate(snippet, number)
         # A list that is not available yet (a null attribute) joins as nothing, as in Heat.
-        if items is None:
+        if not items:
             continue
         if not isinstance(items, list):
-            raise TemplateError(f"list_join: argument {number} must be a list, "
-                                f"not {type_name(items)}")
+            raise TemplateError('"list_join" must operate on a list')
         # A null item (an attribute not available yet) joins as an empty string, as in Heat.
         texts.extend("" if item is None else render(item) for item in items)
+    if not isinstance(delimiter, str):
+        raise TemplateError('"list_join" delimiter must be a string')
     return delimiter.join(texts)

@@ -5,10 +5,8 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions import list_join
-from engine.template.functions.args import type_name
 
-USAGE = ("list_join: expected [delimiter, list] "
-         "(several lists need heat_template_version 2015-10-15)")
+USAGE = 'Incorrect arguments to "list_join" should be: "list_join" : [ " ", [ "str1", "str2"]]'
 
 
 def validate(args: Any, path: tuple) -> None:
@@ -18,8 +16,7 @@ def validate(args: Any, path: tuple) -> None:
 def as_text(item: Any) -> str:
     if isinstance(item, str):
         return item
-    raise TemplateError(f"list_join: items must be strings, not {type_name(item)} "
-                        "(maps and lists need heat_template_version 2015-10-15)")
+    raise TemplateError(f"Items to join must be strings not {repr(item)[:200]}")
 
 
 def resolve(args: Any, evaluate, context) -> str:

@@ -5,50 +5,52 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlunsplit
 
 from engine.errors import TemplateError
-from engine.template.functions.args import is_call, type_name
+from engine.template.functions.args import is_call
 
 KEYS = ("scheme", "username", "password", "host", "port", "path", "query", "fragment")
 
 
-def _port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TemplateError(f"make_url: port must be a number, not {type_name(value)}")
-    try:
-        port = int(value)
-    except ValueError:
-        raise TemplateError(f"make_url: port {value!r} is not a number") from None
+def _port(value: Any, args: Any = None) -> int:
+    port = value
+    if not isinstance(port, int) or isinstance(port, bool):
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            raise TemplateError(f'Invalid URL port "{value}" for make_url called with {args}') from None
     if not 0 < port <= 65535:
-        raise TemplateError(f"make_url: port {port} is out of range (1 to 65535)")
+        raise TemplateError(f"Invalid URL port {port}, must be in range 1-65535")
     return port
 
 
 def _check(args: dict, path: tuple, *, resolved: bool) -> None:
-    for key, value in args.items():
-        if not resolved and is_call(value) and key != "query":
+    """Heat's checks, in its order of keys (and, as in Heat, none after the query)."""
+    for key in KEYS:
+        if key not in args:
+            continue
+        value = args[key]
+        if not resolved and is_call(value):
+            if key == "query":
+                return
             continue
         if key == "query":
             if not isinstance(value, dict):
-                raise TemplateError(f"make_url: query must be a map, not {type_name(value)}",
-                                    path=path)
-        elif key == "port":
+                raise TemplateError('The "query" argument to "make_url" must be a map', path=path)
+            return
+        if key == "port":
             try:
-                _port(value)
+                _port(value, args)
             except TemplateError as error:
-                raise TemplateError(error.reason, path=path) from None
+                raise error.located(path=path) from None
         elif not isinstance(value, str):
-            raise TemplateError(f"make_url: {key} must be a string, not {type_name(value)}",
-                                path=path)
-    if isinstance(args.get("scheme"), str) and ":" in args["scheme"]:
-        raise TemplateError("make_url: scheme must not contain ':'", path=path)
+            raise TemplateError(f'The "{key}" argument to "make_url" must be a string', path=path)
 
 
 def validate(args: Any, path: tuple) -> None:
     if not isinstance(args, dict):
-        raise TemplateError(f"make_url: expected a map with some of: {', '.join(KEYS)}", path=path)
+        raise TemplateError('The arguments to "make_url" must be a map', path=path)
     unknown = [key for key in args if key not in KEYS]
     if unknown and not is_call(args):
-        raise TemplateError(f"make_url: unknown key {unknown[0]!r} (allowed: {', '.join(KEYS)})",
-                            path=path)
+        raise TemplateError(f'Invalid arguments to "make_url": {", ".join(unknown)}', path=path)
     if not unknown:
         _check(args, path, resolved=False)
 
@@ -56,9 +58,11 @@ def validate(args: Any, path: tuple) -> None:
 def resolve(args: Any, evaluate, context) -> str:
     parts = evaluate(args) if any(key not in KEYS for key in args) else {
         key: evaluate(value, key) for key, value in args.items()}
-    if not isinstance(parts, dict) or any(key not in KEYS for key in parts):
-        raise TemplateError(f"make_url: expected a map with some of: {', '.join(KEYS)}")
+    if not isinstance(parts, dict):
+        raise TemplateError('The arguments to "make_url" must be a map')
     _check(parts, (), resolved=True)
+    if ":" in parts.get("scheme", ""):
+        raise TemplateError("URL \"scheme\" should not contain ':'")
     netloc = ""
     username = quote(parts.get("username", ""), safe="")
     password = quote(parts.get("password", ""), safe="")

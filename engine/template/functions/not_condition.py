@@ -8,8 +8,7 @@ from engine.errors import TemplateError
 
 def validate(args: Any, path: tuple) -> None:
     if args is None:
-        raise TemplateError("not: expected a condition (a name, a boolean or a condition function)",
-                            path=path)
+        raise TemplateError('Argument to "not" must be a condition', path=path)
 
 
 def conditions_in(args: Any) -> list[tuple]:

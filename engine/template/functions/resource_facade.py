@@ -11,7 +11,8 @@ KINDS = ("metadata", "deletion_policy", "update_policy")
 def validate(args: Any, path: tuple) -> None:
     # Heat takes the kind literally: a call here is refused there too.
     if args not in KINDS:
-        raise TemplateError(f"resource_facade: expected one of: {', '.join(KINDS)}", path=path)
+        raise TemplateError('Incorrect arguments to "resource_facade" should be one of: '
+                            f"{', '.join(KINDS)}", path=path)
 
 
 def resolve(args: Any, evaluate, context) -> Any:

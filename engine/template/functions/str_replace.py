@@ -4,29 +4,32 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from engine.errors import TemplateError
-from engine.template.functions.args import is_call, to_json, type_name
+from engine.template.functions.args import to_json
 
-USAGE = "{function}: expected {{template: <string>, params: {{<placeholder>: <value>, ...}}}}"
+# Heat raises a KeyError with this text, and prints the KeyError: quoted, newlines escaped.
+_SYNTAX = """%s:
+              template: This is var1 template var2
+              params:
+                var1: a
+                var2: string"""
 
 
 def check_arguments(args: Any, path: tuple, function: str = "str_replace") -> None:
-    """Check the `{template, params}` shape shared by every version of str_replace."""
-    if not isinstance(args, dict) or set(args) != {"template", "params"}:
-        raise TemplateError(USAGE.format(function=function), path=path)
-    template, params = args["template"], args["params"]
-    if not (isinstance(template, str) or is_call(template)):
-        raise TemplateError(f"{function}: template must be a string", path=path)
-    if not isinstance(params, dict):
-        raise TemplateError(f"{function}: params must be a map", path=path)
-    # A call ({get_param: values}) passes too: its one key is a non-empty string.
-    _check_placeholders(function, params, path)
+    """Check the `{template, params}` shape shared by every version of str_replace (other keys
+    are ignored, as in Heat); what they hold is checked once resolved."""
+    if not isinstance(args, dict):
+        raise TemplateError(f'Arguments to "{function}" must be a map', path=path)
+    if "template" not in args or "params" not in args:
+        syntax = f'"{function}" syntax should be {_SYNTAX % function}'
+        raise TemplateError(repr(syntax), path=path)
+    if not isinstance(args["params"], dict):
+        raise TemplateError(f'"{function}" parameters must be a mapping', path=path)
 
 
 def _check_placeholders(function: str, params: dict, path: tuple = ()) -> None:
     for key in params:
-        if not isinstance(key, str) or not key:
-            raise TemplateError(f"{function}: placeholder {key!r} must be a non-empty string",
-                                path=path)
+        if not isinstance(key, str):
+            raise TemplateError(f'"{function}" param placeholders must be strings', path=path)
 
 
 def validate(args: Any, path: tuple) -> None:
@@ -50,7 +53,7 @@ def as_text(placeholder: str, value: Any, function: str = "str_replace") -> str:
         return str(value)
     if isinstance(value, (dict, list)):
         return to_json(function, value)
-    raise TemplateError(f"{function}: the value for '{placeholder}' is {type_name(value)}")
+    raise TemplateError(f'"{function}" params must be strings, numbers, list or map.')
 
 
 def substitute(args: Any, evaluate, render: Callable[[str, Any], str], *,
@@ -60,18 +63,18 @@ def substitute(args: Any, evaluate, render: Callable[[str, Any], str], *,
     With `strict`, every placeholder must occur in the template text.
     """
     template = evaluate(args["template"], "template")
-    if not isinstance(template, str):
-        raise TemplateError(f"{function}: template must be a string, not {type_name(template)}")
     params = evaluate(args["params"], "params")
+    if not isinstance(template, str):
+        raise TemplateError(f'"{function}" template must be a string')
     if not isinstance(params, dict):
-        raise TemplateError(f"{function}: params must be a map, not {type_name(params)}")
+        raise TemplateError(f'"{function}" params must be a map')
     _check_placeholders(function, params)
     values = {key: render(key, value) for key, value in params.items()}
     text, found = replaced(template, values)
     missing = [key for key in _longest_first(values) if key not in found]
     if strict and missing:
-        raise TemplateError(f"{function}: params not found in the template: "
-                            f"{', '.join(missing)}")
+        raise TemplateError("The following params were not found in the template: "
+                            f"{','.join(missing)}")
     return text
 
 

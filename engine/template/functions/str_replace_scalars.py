@@ -14,8 +14,8 @@ def validate(args: Any, path: tuple) -> None:
 def as_text(placeholder: str, value: Any) -> str:
     if isinstance(value, (dict, list)):
         # Maps and lists became JSON text in 2015-10-15; before that Heat refused them.
-        raise TemplateError(f"str_replace: the value for '{placeholder}' must be a string or a "
-                            "number (maps and lists need heat_template_version 2015-10-15)")
+        raise TemplateError('"str_replace" params must be strings or numbers, param '
+                            f"{placeholder} is not valid")
     return str_replace.as_text(placeholder, value)
 
 

@@ -16,9 +16,8 @@ def validate(args: Any, path: tuple) -> None:
 def as_text(placeholder: str, value: Any) -> str:
     # An empty string, map or list is as empty as null: all three would vanish from the text.
     if value is None or isinstance(value, (str, dict, list)) and not value:
-        shown = "null" if value is None else "empty"
-        raise TemplateError(f"{NAME}: the value for '{placeholder}' is {shown}; "
-                            "every param needs a non-empty value")
+        raise TemplateError(f"{NAME} has an undefined or empty value for param {placeholder}, "
+                            "must be a defined non-empty value")
     return str_replace.as_text(placeholder, value, NAME)
 
 

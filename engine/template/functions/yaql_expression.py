@@ -9,7 +9,11 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
 
-USAGE = "yaql: expected {expression: <string>, data: <value>}"
+# Heat raises a KeyError with this text, and prints the KeyError: quoted, newlines escaped.
+USAGE = repr('''"yaql" syntax should be yaql:
+              expression: $.data.var1.sum()
+              data:
+                var1: [3, 2, 1]''')
 # Heat's defaults for [yaql] limit_iterators and memory_quota: how many items an expression
 # may iterate over, and how many bytes the collections it builds may hold.
 LIMIT_ITERATORS = 200
@@ -42,26 +46,28 @@ def _parsed(expression: str):
         with _lock:
             return engine["parse"](expression)
     except engine["error"] as error:
-        raise TemplateError(f"yaql: bad expression: {error}") from None
+        raise TemplateError(f"Bad expression {error}.") from None
 
 
 def validate(args: Any, path: tuple) -> None:
-    if not isinstance(args, dict) or "expression" not in args or set(args) - {"expression", "data"}:
+    if not isinstance(args, dict):
+        raise TemplateError('Arguments to "yaql" must be a map.', path=path)
+    if "expression" not in args or set(args) - {"expression", "data"}:
         raise TemplateError(USAGE, path=path)
     expression = args["expression"]
     if not (isinstance(expression, str) or is_call(expression)):
-        raise TemplateError("yaql: the expression must be a string", path=path)
+        raise TemplateError('The "expression" argument to yaql must contain a string.', path=path)
     if isinstance(expression, str):
         try:
             _parsed(expression)
         except TemplateError as error:
-            raise TemplateError(error.reason, path=path) from None
+            raise error.located(path=path) from None
 
 
 def resolve(args: Any, evaluate, context) -> Any:
     expression = evaluate(args["expression"], "expression")
     if not isinstance(expression, str):
-        raise TemplateError(f"yaql: the expression must be a string, not {type_name(expression)}")
+        raise TemplateError('The "expression" argument to yaql must contain a string.')
     statement = _parsed(expression)
     data = evaluate(args.get("data", {}), "data")
     engine = _yaql()

@@ -119,8 +119,8 @@ resources:
     properties:
       count: 2
       resource_def:
-        type: OS::Heat::RandomString
-        properties: {length: 2, character_classes: [{class: digits, min: 3}]}
+        type: OS::Heat::TestResource
+        properties: {fail: true}
 """
     stack_id = create(service, "doomed", template)
     stack = settle(service, stack_id)
@@ -131,8 +131,7 @@ resources:
               if r["resource_status"] == "CREATE_FAILED"]
     # Heat's shape (recorded from Heat 27.0.1): "ValueError: resources.g.resources[1].resources.oops: ..."
     assert failed and group["resource_status_reason"] == (
-        f"ResourceFailure: resources.group.resources[{failed[0]}]: "
-        "length 2 is less than the sum of the minimum counts")
+        f"ValueError: resources.group.resources[{failed[0]}]: Test Resource failed {failed[0]}")
 
 
 SERVER = """heat_template_version: 2018-08-31

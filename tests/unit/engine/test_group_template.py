@@ -103,15 +103,14 @@ def test_update_policy_is_checked_with_its_path():
                          "batch_create": {"max_batch_size": 5}})
     with pytest.raises(TemplateError) as error:
         check_update_policy({"rolling_update": {"max_batch_size": 0}})
-    assert str(error.value) == ("template: update_policy.rolling_update.max_batch_size: "
-                                "value 0 is less than the minimum 1")
+    assert str(error.value) == ('template: update_policy.rolling_update.max_batch_size: 0 is out of range (min: 1, max: None)')
     with pytest.raises(TemplateError) as error:
         check_update_policy({"batch_create": {"min_in_service": 1}})
     # Heat's words (recorded: groups/unknown-update-policy-key)
     assert "Property error: update_policy.batch_create: Unknown Property min_in_service" in str(error.value)
     with pytest.raises(TemplateError) as error:
         check_update_policy({"rolling": {}})
-    assert "update_policy.rolling: unknown property 'rolling'" in str(error.value)
+    assert "update_policy: Unknown Property rolling" in str(error.value)
 
 
 def test_attributes_by_member_become_members_by_attribute():

@@ -115,4 +115,4 @@ def test_an_action_it_cannot_pause_is_refused():
     with pytest.raises(TemplateError) as error:
         Delay.check_properties({"actions": ["UPDATE"]})
     assert error.value.path == ("actions", "0")
-    assert error.value.reason == "'UPDATE' is not one of the allowed values: CREATE, DELETE, SUSPEND, RESUME"
+    assert error.value.reason == '"UPDATE" is not an allowed value ["CREATE", "DELETE", "SUSPEND", "RESUME"]'

@@ -218,13 +218,14 @@ def test_delete_during_create_cancels_the_wait_and_deletes_everything(service):
 def test_a_failed_resource_fails_the_stack_and_nothing_after_it_starts(service):
     template = """heat_template_version: 2018-08-31
 resources:
-  first: {type: OS::Heat::RandomString, properties: {length: 2, character_classes: [{class: digits, min: 3}]}}
-  second: {type: OS::Heat::Value, properties: {value: {get_attr: [first, value]}}}
+  first: {type: OS::Heat::TestResource, properties: {fail: true}}
+  second: {type: OS::Heat::Value, properties: {value: {get_attr: [first, output]}}}
 """
     stack_id = create(service, "failing", template)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_FAILED"
-    assert stack["stack_status_reason"].startswith("Resource CREATE failed: ResourceFailure: resources.first:")
+    # Heat's words (recorded from Heat 27.0.1).
+    assert stack["stack_status_reason"] == "Resource CREATE failed: ValueError: resources.first: Test Resource failed first"
     resources = {r["resource_name"]: r["resource_status"] for r in service.list_resources("admin", stack_id)}
     assert resources == {"first": "CREATE_FAILED", "second": "INIT_COMPLETE"}
 
@@ -282,5 +283,4 @@ outputs:
 """
     with pytest.raises(TemplateError) as error:
         create(service, "typo", template)
-    assert str(error.value) == ("typo.yaml:6: outputs.x.value.get_attr: resource 'v' (OS::Heat::Value) "
-                                "has no attribute 'valeu' (it has: value)")
+    assert str(error.value) == ('typo.yaml:6: outputs.x.value.get_attr: The Referenced Attribute (v valeu) is incorrect.')

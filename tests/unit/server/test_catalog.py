@@ -70,9 +70,12 @@ def test_schema_shows_properties_attributes_and_support_status_as_heat_does():
     described = catalog.resource_schema(TYPES, "Acme::Retired", with_description=True)
     assert described["support_status"]["message"] == "use Widget"
     assert described["description"] == "No description available"  # not Resource's docstring
-    for missing in ("Acme::Secret", "Acme::Nothing"):
-        with pytest.raises(NotFound, match=f"resource type '{missing}' not found"):
-            catalog.resource_schema(TYPES, missing)
+    # Heat's answers (recorded from Heat 27.0.1): a hidden type is not supported, an unknown one
+    # not found.
+    with pytest.raises(InvalidRequest, match="Acme::Secret is not supported."):
+        catalog.resource_schema(TYPES, "Acme::Secret")
+    with pytest.raises(NotFound, match=r"The Resource Type \(Acme::Nothing\) could not be found."):
+        catalog.resource_schema(TYPES, "Acme::Nothing")
 
 
 def test_generated_templates_map_properties_to_parameters_and_attributes_to_outputs():
@@ -105,10 +108,12 @@ def test_generated_templates_map_properties_to_parameters_and_attributes_to_outp
 # Heat's own generated template for OS::Heat::RandomString does not validate (its list
 # parameter's default is a list of maps); Hearth answers the same template (recorded from
 # Heat 27.0.1 in tests/differential/cases/catalog), so it is left out here.
-INVALID_AS_IN_HEAT = {"OS::Heat::RandomString"}
+# Likewise TestResource's: Heat keeps a custom constraint as an empty map in it.
+INVALID_AS_IN_HEAT = {"OS::Heat::RandomString", "OS::Heat::TestResource"}
+HIDDEN = {n for n, cls in types().items() if cls.support_status.get("status") == "HIDDEN"}
 
 
-@pytest.mark.parametrize("type_name", sorted(set(types()) - INVALID_AS_IN_HEAT))
+@pytest.mark.parametrize("type_name", sorted(set(types()) - INVALID_AS_IN_HEAT - HIDDEN))
 def test_every_registered_types_hot_template_is_a_valid_template(type_name):
     generated = catalog.provider_template(types(), type_name, "hot")
     template = parse_template(generated, filename=f"{type_name}.yaml")
@@ -128,7 +133,8 @@ def test_versions_list_every_hot_date_with_its_release_names_as_aliases():
 
 def test_functions_come_from_the_version_tables():
     listed = catalog.function_list("heat_template_version.2018-08-31")
-    assert [f["functions"] for f in listed] == sorted(functions_for("2018-08-31"))
+    # Heat's order, which is not alphabetical.
+    assert sorted(f["functions"] for f in listed) == sorted(functions_for("2018-08-31"))
     assert all(f["description"] and f["description"][0].isupper() for f in listed)
     by_alias = catalog.function_list("heat_template_version.rocky")
     assert by_alias == listed
@@ -202,18 +208,18 @@ def test_validate_describes_parameters_groups_and_environment():
     assert "NestedParameters" not in answer
 
 
-def test_validate_refuses_a_bad_value_an_unknown_parameter_and_a_bad_template():
-    with pytest.raises(TemplateError) as bad_value:
-        catalog.validate({"template": TEMPLATE, "template_name": "t.yaml",
-                          "parameters": {"name": "ABC"}}, checked)
-    assert str(bad_value.value) == "t.yaml:16: parameters.name: lower case"
-    with pytest.raises(TemplateError, match="parameter 'colour' is not defined"):
+def test_validate_shows_a_value_unchecked_and_refuses_an_unknown_parameter_and_a_bad_template():
+    # Heat's validate shows a given value without checking it (create checks it).
+    shown = catalog.validate({"template": TEMPLATE, "template_name": "t.yaml",
+                              "parameters": {"name": "ABC"}}, checked)
+    assert shown["Parameters"]["name"]["Value"] == "ABC"
+    with pytest.raises(TemplateError, match=r"The Parameter \(colour\) was not defined in template."):
         catalog.validate({"template": TEMPLATE, "parameters": {"colour": "red"}}, checked)
     with pytest.raises(TemplateError) as broken:
         catalog.validate({"template": TEMPLATE.replace("type: number", "type: numeral"),
                           "template_name": "t.yaml"}, checked)
-    assert str(broken.value).startswith("t.yaml:8: parameters.size.type: unknown type 'numeral'")
-    for body, message in (([], "JSON object"), ({}, "needs a 'template'"),
+    assert str(broken.value).startswith("t.yaml:8: parameters.size.type: Invalid type (numeral)")
+    for body, message in (([], "JSON object"), ({}, "No Template provided."),
                           ({"template": TEMPLATE, "files": ["a"]}, "'files' must map"),
                           ({"template": TEMPLATE, "parameters": [1]}, "'parameters' must be a map")):
         with pytest.raises(InvalidRequest, match=message):

@@ -21,7 +21,7 @@ CONDITIONS = """\
       IsProd: {"Fn::Equals": [{Ref: Env}, prod]}
       IsLarge: {"Fn::Equals": [{"Fn::FindInMap": [Envs, {Ref: Env}, Large]}, 'yes']}
       NotProd: {"Fn::Not": [IsProd]}
-      ProdAndLarge: {"Fn::And": [IsProd, {Condition: IsLarge}, true]}
+      ProdAndLarge: {"Fn::And": [IsProd, IsLarge, true]}
       ProdOrSmall: {"Fn::Or": [IsProd, {"Fn::Equals": [{Ref: Size}, small]}]}
       InUs: {"Fn::Equals": [{Ref: "AWS::Region"}, us-east-1]}
       Always: true
@@ -98,35 +98,31 @@ def section(conditions: str, resources: str = "") -> str:
                         "Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition"),
     ("A: {Ref: Env}\n", "stack.template:5: Conditions.A: a condition must be true, false or a call to "
                         "Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition"),
-    ("A: {'Fn::Equals': [a]}\n", "stack.template:5: Conditions.A: Fn::Equals: expected [value, value]"),
-    ("A: {'Fn::Not': true}\n", "stack.template:5: Conditions.A: Fn::Not: expected [condition]"),
-    ("A: {'Fn::Not': [3]}\n", "stack.template:5: Conditions.A: Fn::Not: each item must be a condition name, "
-                              "true, false or a condition function"),
-    ("A: {'Fn::And': [true]}\n", "stack.template:5: Conditions.A: Fn::And: expected [condition, condition, ...] "
-                                 "(at least two)"),
-    ("A: {'Fn::Or': [true, B]}\n", "stack.template:5: Conditions.A: Fn::Or refers to undefined condition 'B'"),
-    ("A: {Condition: B}\n", "stack.template:5: Conditions.A: Condition refers to undefined condition 'B'"),
-    ("A: {'Fn::Equals': [{Ref: Nope}, a]}\n", "stack.template:5: Conditions.A.Fn::Equals.0: Ref refers to "
-                                              "undefined parameter 'Nope'"),
+    ("A: {'Fn::Equals': [a]}\n", 'stack.template:5: Conditions.A.Fn::Equals: Arguments to "Fn::Equals" must be of the form: [value_1, value_2]'),
+    ("A: {'Fn::Not': true}\n", 'stack.template:5: Conditions.A.Fn::Not: Fn::Not: expected [condition]'),
+    ("A: {'Fn::Not': [3]}\n", 'stack.template:5: Conditions.A.Fn::Not: Fn::Not: each item must be a condition name, true, false or a condition function'),
+    ("A: {'Fn::And': [true]}\n", 'stack.template:5: Conditions.A.Fn::And: Fn::And: expected [condition, condition, ...] (at least two)'),
+    ("A: {'Fn::Or': [true, B]}\n", 'stack.template:5: Conditions.A.Fn::Or: Invalid condition "B"'),
+    ("A: {Condition: B}\n", 'stack.template:5: Conditions.A: a condition must be true, false or a call to Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition'),
     ("A: {'Fn::Equals': [{'Fn::Join': ['', [a]]}, a]}\n",
-     "stack.template:5: Conditions.A.Fn::Equals.0: function 'Fn::Join' cannot be used in a condition"),
+     "stack.template:5: Conditions.A.Fn::Equals.0.Fn::Join: function 'Fn::Join' cannot be used in a condition"),
     ("A: {'Fn::Not': [B]}\nB: {'Fn::Not': [A]}\n",
-     "stack.template:5: Conditions.A: conditions refer to each other in a loop: A -> B -> A"),
-    ("A: {'Fn::Not': [A]}\n", "stack.template:5: Conditions.A: conditions refer to each other in a loop: A -> A"),
+     'stack.template: Condition validation error: Circular definition for condition "A"'),
+    ("A: {'Fn::Not': [A]}\n", 'stack.template: Condition validation error: Circular definition for condition "A"'),
 ])
 def test_condition_errors(conditions, message):
     assert error_of(section(conditions)) == message
 
 
-def test_a_condition_cannot_ref_a_resource():
-    text = section("A: {'Fn::Equals': [{Ref: web}, a]}\n", "web: {Type: X}\n")
-    assert error_of(text) == "stack.template:5: Conditions.A.Fn::Equals.0: Ref refers to undefined parameter 'web'"
+def test_a_condition_ref_is_left_to_evaluation():
+    # Heat checks what a Ref in Conditions names when it evaluates the condition, not before.
+    parse(section("A: {'Fn::Equals': [{Ref: web}, a]}\n", "web: {Type: X}\n"))
 
 
 @pytest.mark.parametrize("condition, message", [
     ("3", "stack.template:9: Resources.web.Condition: 'Condition' must be a condition name, true or false"),
-    ("B", "stack.template:9: Resources.web.Condition: condition 'B' is not defined in 'Conditions'"),
-    ("{'Fn::Not': [B]}", "stack.template:9: Resources.web.Condition: Fn::Not refers to undefined condition 'B'"),
+    ("B", 'stack.template:9: Resources.web.Condition: Invalid condition "B"'),
+    ("{'Fn::Not': [B]}", 'stack.template:9: Resources.web.Condition.Fn::Not: Invalid condition "B"'),
     ("{'Fn::Join': [a, [b]]}", "stack.template:9: Resources.web.Condition: 'Condition' must be a condition name, "
                                "true or false"),
 ])
@@ -141,8 +137,7 @@ def test_a_condition_that_resolves_to_a_non_boolean_is_reported(fake_stack):
     assert template.condition_value("A", fake_stack(params={"Env": "B"})) is False
     with pytest.raises(TemplateError) as caught:
         template.condition_value("A", fake_stack(params={"Env": "C"}))
-    assert str(caught.value) == ("stack.template:5: Conditions.A: 'C' is not a condition: expected true, false "
-                                 "or the name of a condition in 'conditions'")
+    assert str(caught.value) == ('stack.template: conditions.A: Invalid condition "C"')
 
 
 DECIDED = """\
@@ -183,18 +178,19 @@ def test_with_conditions_leaves_out_what_is_false_and_follows_each_if(fake_stack
     assert list(template.resources) == ["db", "web", "cache"] and template.condition_values is None
 
 
-def test_a_left_out_resource_is_null_to_ref_and_dropped_from_depends_on(fake_stack):
-    text = DECIDED.replace("      cache: {Type: X,", "      cache: {Type: X, DependsOn: db, Properties: {db: {Ref: db}},")
+def test_a_left_out_resource_is_dropped_from_depends_on_and_may_not_be_referred_to(fake_stack):
+    text = DECIDED.replace("      cache: {Type: X,", "      cache: {Type: X, DependsOn: db,")
     test = parse(text).with_conditions({"Env": "test"}, {})
     assert test.resources["cache"].depends_on == [] and test.dependencies()["cache"] == set()
-    stack = fake_stack(params={"Env": "test"}, resources={"db": "should-not-be-asked"})
-    assert test.resolve(test.resources["cache"].properties, stack, ()) == {"db": None}
-    assert ("get_resource", "db") not in stack.asked
+    # Heat refuses a property naming a resource its condition leaves out.
+    text = DECIDED.replace("      cache: {Type: X,", "      cache: {Type: X, Properties: {db: {Ref: db}},")
+    with pytest.raises(TemplateError) as caught:
+        parse(text).with_conditions({"Env": "test"}, {})
+    assert 'The specified reference "db" (in cache.Properties.db) is incorrect.' in str(caught.value)
 
 
 def test_with_conditions_reports_a_condition_that_is_not_a_boolean():
     text = DECIDED.replace('{"Fn::Not": [IsProd]}', '{"Fn::Not": [{Ref: Env}]}')
     with pytest.raises(TemplateError) as caught:
         parse(text).with_conditions({"Env": "staging"}, {})
-    assert str(caught.value) == ("stack.template:12: Resources.cache.Condition: 'staging' is not a condition: "
-                                 "expected true, false or the name of a condition in 'conditions'")
+    assert str(caught.value) == ('stack.template: resources.cache.condition: Invalid condition "staging"')

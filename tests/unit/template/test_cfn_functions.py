@@ -111,45 +111,29 @@ def test_only_the_values_needed_are_asked_for(fake_stack):
 
 
 @pytest.mark.parametrize("value, message", [
-    ("{Ref: Nothing}", "Outputs.o.Value: Ref refers to 'Nothing', which is neither a resource nor a parameter"),
-    ("{Ref: [Size]}", "Outputs.o.Value: Ref: expected the name of a parameter or a resource"),
-    ("{Ref: 'OS::stack_name'}", "Outputs.o.Value: Ref refers to 'OS::stack_name', which is neither a "
-                                "resource nor a parameter"),
-    ("{'Fn::GetAtt': [server]}", "Outputs.o.Value: Fn::GetAtt: expected [resource, attribute]"),
-    ("{'Fn::GetAtt': [nothing, x]}", "Outputs.o.Value: Fn::GetAtt refers to undefined resource 'nothing'"),
-    ("{'Fn::GetAtt': [{Ref: Size}, x]}", "Outputs.o.Value: Fn::GetAtt: the resource name must be a string"),
-    ("{'Fn::Join': [',']}", "Outputs.o.Value: Fn::Join: expected [delimiter, [string, ...]]"),
-    ("{'Fn::Join': [',', a]}", "Outputs.o.Value: Fn::Join: the second argument must be a list"),
-    ("{'Fn::Join': [[','], [a]]}", "Outputs.o.Value: Fn::Join: the delimiter must be a string"),
-    ("{'Fn::Select': [0]}", "Outputs.o.Value: Fn::Select: expected [index, list or map]"),
-    ("{'Fn::Select': [true, [a]]}", "Outputs.o.Value: Fn::Select: the index must be an integer or a key"),
-    ("{'Fn::Split': ['', a]}", "Outputs.o.Value: Fn::Split: the delimiter must be a non-empty string"),
-    ("{'Fn::Split': [{Ref: Size}, a]}", "Outputs.o.Value: Fn::Split: the delimiter must be a non-empty "
-                                        "string"),
-    ("{'Fn::Split': [',', [a]]}", "Outputs.o.Value: Fn::Split: the text to split must be a string"),
-    ("{'Fn::Replace': ['text', {a: b}]}", "Outputs.o.Value: Fn::Replace: the first argument must be a "
-                                          "map of placeholders"),
-    ("{'Fn::Replace': [{'': b}, text]}", "Outputs.o.Value: Fn::Replace: placeholder '' must be a "
-                                         "non-empty string"),
-    ("{'Fn::Base64': [a]}", "Outputs.o.Value: Fn::Base64: expected a string"),
-    ("{'Fn::GetAZs': [a]}", "Outputs.o.Value: Fn::GetAZs: expected a region name (it may be empty)"),
-    ("{'Fn::FindInMap': [Sizes, small]}", "Outputs.o.Value: Fn::FindInMap: expected [mapping name, "
-                                          "key, second-level key]"),
-    ("{'Fn::FindInMap': [Colours, a, b]}", "Outputs.o.Value: Fn::FindInMap refers to undefined "
-                                           "mapping 'Colours'"),
-    ("{'Fn::MemberListToMap': [Name, Value]}", "Outputs.o.Value: Fn::MemberListToMap: expected "
-                                               "[key name, value name, ['.member.0.<key name>=<key>', "
-                                               "'.member.0.<value name>=<value>', ...]]"),
-    ("{'Fn::MemberListToMap': [{Ref: Size}, Value, []]}", "Outputs.o.Value: "
-                                                          "Fn::MemberListToMap: the key name must be a string"),
-    ("{'Fn::ResourceFacade': Properties}", "Outputs.o.Value: Fn::ResourceFacade: expected one "
-                                           "of: Metadata, DeletionPolicy, UpdatePolicy"),
-    ("{'Fn::Equals': [a, a]}", "Outputs.o.Value: function 'Fn::Equals' may only be used in Conditions"),
-    ("{'Fn::If': [prod, a]}", "Outputs.o.Value: Fn::If: expected [condition name, value if true, "
-                              "value if false]"),
-    ("{'Fn::If': [prod, a, b]}", "Outputs.o.Value: Fn::If refers to undefined condition 'prod'"),
-    ("[{'Fn::Join': [',', [{'Fn::Select': [0]}]]}]", "Outputs.o.Value.0.Fn::Join.1.0: Fn::Select: "
-                                                     "expected [index, list or map]"),
+    ("{Ref: [Size]}", 'Outputs.o.Value.Ref: Ref: expected the name of a parameter or a resource'),
+    ("{'Fn::GetAtt': [server]}", 'Outputs.o.Value.Fn::GetAtt: Fn::GetAtt: expected [resource, attribute]'),
+    ("{'Fn::GetAtt': [nothing, x]}", 'Outputs.o.Value.Fn::GetAtt: The specified reference "nothing" (in unknown) is incorrect.'),
+    ("{'Fn::GetAtt': [{Ref: Size}, x]}", 'Outputs.o.Value.Fn::GetAtt: Fn::GetAtt: the resource name must be a string'),
+    ("{'Fn::Join': [',']}", 'Outputs.o.Value.Fn::Join: Incorrect arguments to "Fn::Join" should be: "Fn::Join" : [ " ", [ "str1", "str2"]]'),
+    ("{'Fn::Select': [0]}", 'Outputs.o.Value.Fn::Select: Arguments to "Fn::Select" must be of the form [index, collection]'),
+    ("{'Fn::Select': [true, [a]]}", 'Outputs.o.Value.Fn::Select: Fn::Select: the index must be an integer or a key'),
+    ("{'Fn::Split': ['', a]}", 'Outputs.o.Value.Fn::Split: Fn::Split: the delimiter must be a non-empty string'),
+    ("{'Fn::Split': [{Ref: Size}, a]}", 'Outputs.o.Value.Fn::Split: Fn::Split: the delimiter must be a non-empty string'),
+    ("{'Fn::Split': [',', [a]]}", 'Outputs.o.Value.Fn::Split: Fn::Split: the text to split must be a string'),
+    ("{'Fn::Replace': ['text', {a: b}]}", 'Outputs.o.Value.Fn::Replace: Fn::Replace: the first argument must be a map of placeholders'),
+    ("{'Fn::Replace': [{'': b}, text]}", "Outputs.o.Value.Fn::Replace: Fn::Replace: placeholder '' must be a non-empty string"),
+    ("{'Fn::Base64': [a]}", 'Outputs.o.Value.Fn::Base64: Fn::Base64: expected a string'),
+    ("{'Fn::GetAZs': [a]}", 'Outputs.o.Value.Fn::GetAZs: Fn::GetAZs: expected a region name (it may be empty)'),
+    ("{'Fn::FindInMap': [Sizes, small]}", 'Outputs.o.Value.Fn::FindInMap: Arguments to "Fn::FindInMap" must be of the form [mapping name, key, second-level key]'),
+    ("{'Fn::FindInMap': [Colours, a, b]}", "Outputs.o.Value.Fn::FindInMap: Fn::FindInMap refers to undefined mapping 'Colours'"),
+    ("{'Fn::MemberListToMap': [Name, Value]}", "Outputs.o.Value.Fn::MemberListToMap: Fn::MemberListToMap: expected [key name, value name, ['.member.0.<key name>=<key>', '.member.0.<value name>=<value>', ...]]"),
+    ("{'Fn::MemberListToMap': [{Ref: Size}, Value, []]}", 'Outputs.o.Value.Fn::MemberListToMap: Fn::MemberListToMap: the key name must be a string'),
+    ("{'Fn::ResourceFacade': Properties}", 'Outputs.o.Value.Fn::ResourceFacade: Fn::ResourceFacade: expected one of: Metadata, DeletionPolicy, UpdatePolicy'),
+    ("{'Fn::Equals': [a, a]}", "Outputs.o.Value.Fn::Equals: function 'Fn::Equals' may only be used in Conditions"),
+    ("{'Fn::If': [prod, a]}", 'Outputs.o.Value.Fn::If: Arguments to "Fn::If" must be of the form: [condition_name, value_if_true, value_if_false]'),
+    ("{'Fn::If': [prod, a, b]}", 'Outputs.o.Value.Fn::If: Invalid condition "prod"'),
+    ("[{'Fn::Join': [',', [{'Fn::Select': [0]}]]}]", 'Outputs.o.Value.0.Fn::Join.1.0.Fn::Select: Arguments to "Fn::Select" must be of the form [index, collection]'),
 ])
 def test_invalid_calls_are_refused_at_parse_time_with_file_line_and_path(value, message):
     assert parse_error(value) == "stack.template:14: " + message
@@ -158,10 +142,8 @@ def test_invalid_calls_are_refused_at_parse_time_with_file_line_and_path(value, 
 @pytest.mark.parametrize("value, params, message", [
     ("{'Fn::GetAtt': [server, {Ref: Zones}]}", {},
      "Outputs.o.Value: Fn::GetAtt: the attribute name must be a string, not a list"),
-    ("{'Fn::Join': [',', [{Ref: Zones}]]}", {}, "Outputs.o.Value: Fn::Join: items must be strings, but "
-                                                "item 0 is a list"),
-    ("{'Fn::Join': [',', {Ref: Size}]}", {}, "Outputs.o.Value: Fn::Join: the second argument must be a "
-                                             "list, not a string"),
+    ("{'Fn::Join': [',', [{Ref: Zones}]]}", {}, "Outputs.o.Value: Items to join must be strings not ['a', 'b', 'c']"),
+    ("{'Fn::Join': [',', {Ref: Size}]}", {}, 'Outputs.o.Value: "Fn::Join" must operate on a list'),
     ("{'Fn::Select': [a, [x]]}", {}, "Outputs.o.Value: Fn::Select: the index into a list must be an "
                                      "integer, not 'a'"),
     ("{'Fn::Select': [0, {Ref: Config}]}", {}, "Outputs.o.Value: Fn::Select: the key into a map must "
@@ -176,9 +158,9 @@ def test_invalid_calls_are_refused_at_parse_time_with_file_line_and_path(value, 
                                                       "'$a' must be a string or a number, not a list"),
     ("{'Fn::Base64': {Ref: Config}}", {}, "Outputs.o.Value: Fn::Base64: expected a string, not a map"),
     ("{'Fn::FindInMap': [Sizes, {Ref: Size}, Words]}", {"Size": "huge"},
-     "Outputs.o.Value: Fn::FindInMap: mapping 'Sizes' has no key 'huge'"),
+     "Outputs.o.Value: 'huge' is not a key of mapping 'Sizes'"),
     ("{'Fn::FindInMap': [Sizes, small, Colour]}", {},
-     "Outputs.o.Value: Fn::FindInMap: key 'small' of mapping 'Sizes' has no 'Colour'"),
+     "Outputs.o.Value: 'Colour' is not a key of 'small' in mapping 'Sizes'"),
     ("{'Fn::MemberListToMap': [Name, Value, [broken]]}", {},
      "Outputs.o.Value: Fn::MemberListToMap: item 0 must be a string of the form "
      "'.member.<n>.<name>=<value>'"),
@@ -194,8 +176,7 @@ def test_heat_format_offers_no_condition_functions():
             "    Value: {'Fn::If': [prod, a, b]}\n")
     with pytest.raises(TemplateError) as caught:
         parse_template(text, filename="old.template")
-    assert str(caught.value) == ("old.template:4: Outputs.o.Value: function 'Fn::If' needs "
-                                 "AWSTemplateFormatVersion 2010-09-09")
+    assert str(caught.value) == ("old.template:4: Outputs.o.Value.Fn::If: function 'Fn::If' needs AWSTemplateFormatVersion 2010-09-09")
 
 
 def test_hot_function_names_are_plain_data_in_a_cfn_template(fake_stack):

@@ -69,26 +69,27 @@ def test_syntax_error_names_line_from_the_yaml_mark():
         load_yaml(text, "web.yaml")
     assert caught.value.file == "web.yaml"
     assert caught.value.line == 5
-    assert caught.value.reason.startswith("invalid YAML: ")
+    assert caught.value.reason.startswith('Template not in valid format: Error parsing template web.yaml while parsing a flow sequence\n  in "<unicode string>", line 4, column 8:\n      bad: [1, 2\n           ^\nexpected \',\' or \']\', but got \'<stream end>\'\n  in "<unicode string>", line 5, column 1:\n    \n    ^')
 
 
 def test_mapping_values_not_allowed_is_reported_on_its_line():
     with pytest.raises(TemplateError) as caught:
         load_yaml("a: 1\nb: c: d\n", "t.yaml")
-    assert str(caught.value) == "t.yaml:2: invalid YAML: mapping values are not allowed here"
+    assert str(caught.value) == 't.yaml:2: Template not in valid format: Error parsing template t.yaml mapping values are not allowed here\n  in "<unicode string>", line 2, column 5:\n    b: c: d\n        ^'
 
 
 @pytest.mark.parametrize("text, kind", [("- a\n- b\n", "a list"), ("just text\n", "a single value")])
 def test_document_must_be_a_mapping(text, kind):
     with pytest.raises(TemplateError) as caught:
         load_yaml(text, "t.yaml")
-    assert str(caught.value) == f"t.yaml:1: the document must be a mapping, not {kind}"
+    assert str(caught.value) == ("t.yaml:1: Template not in valid format: The template is not a JSON object "
+                                 f"or YAML mapping. (it is {kind})")
 
 
 def test_empty_document_is_an_error_unless_allowed():
     with pytest.raises(TemplateError) as caught:
         load_yaml("# nothing\n", "t.yaml")
-    assert str(caught.value) == "t.yaml:1: the document is empty"
+    assert str(caught.value) == 't.yaml:1: Template not in valid format: Template format version not found.'
     assert load_yaml("# nothing\n", "env.yaml", allow_empty=True) == ({}, {(): 1})
 
 

@@ -39,7 +39,8 @@ def test_check_calls_reports_unavailable_functions_and_undefined_names():
     with pytest.raises(TemplateError) as caught:
         check_calls({"x": {"Fn::Select": [0, ["a"]]}}, ("p",), FUNCTIONS, unavailable, lambda kind, name: True)
     assert (caught.value.reason, caught.value.path) == (
-        "function 'Fn::Select' is not available in heat_template_version 2015-10-15", ("p", "x"))
+        "The template version is invalid: The function Fn::Select is not supported in this version of HOT.",
+        ("p", "x", "Fn::Select"))
     with pytest.raises(TemplateError) as caught:
         check_calls([{"get_attr": ["db", "ip"]}], ("p",), FUNCTIONS, unavailable, lambda kind, name: kind != "resource")
     assert (caught.value.reason, caught.value.path) == ("get_attr refers to undefined resource 'db'", ("p", "0"))

@@ -46,12 +46,13 @@ def test_fn_select_stays_until_2015_10_15(hot, fake_stack, version):
 ])
 def test_later_versions_refuse_what_heat_removed(hot, version, value, name):
     assert hot.error(version, BODY % value) == (
-        f"web.yaml:6: outputs.o.value: function '{name}' is not available in heat_template_version {version}")
+        f"web.yaml:6: outputs.o.value.{name}: The template version is invalid: The function {name} is "
+        "not supported in this version of HOT.")
 
 
 def test_calls_are_checked_before_anything_runs(hot):
     assert hot.error("2013-05-23", BODY % "{'Fn::Split': ['', text]}") == (
-        "web.yaml:6: outputs.o.value: Fn::Split: the delimiter must be a non-empty string")
+        'web.yaml:6: outputs.o.value.Fn::Split: Fn::Split: the delimiter must be a non-empty string')
 
 
 def test_names_heat_never_offered_in_hot_are_data(hot, fake_stack):

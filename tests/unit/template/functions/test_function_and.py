@@ -27,11 +27,16 @@ def test_every_item_is_a_condition():
     assert and_conditions.conditions_in(["a", "b", "c"]) == [(0,), (1,), (2,)]
 
 
-@pytest.mark.parametrize("args", ["a", ["a"], {"a": 1}, None])
-def test_validate_needs_two_conditions(args):
+@pytest.mark.parametrize("args, reason", [
+    ('a', 'Arguments to "and" must be a list of conditions'),
+    (['a'], 'The minimum number of condition arguments to "and" is 2.'),
+    ({'a': 1}, 'Arguments to "and" must be a list of conditions'),
+    (None, 'Arguments to "and" must be a list of conditions'),
+])
+def test_validate_needs_two_conditions(args, reason):
     with pytest.raises(TemplateError) as caught:
         and_conditions.validate(args, ("conditions", "c"))
-    assert (caught.value.reason, caught.value.path) == ("and: expected a list of at least 2 conditions", ("conditions", "c"))
+    assert (caught.value.reason, caught.value.path) == (reason, ("conditions", "c"))
 
 
 def test_in_conditions_and_on_resources(hot):
@@ -55,11 +60,11 @@ def test_in_conditions_and_on_resources(hot):
 
 def test_conditions_need_2016_10_14(hot):
     assert hot.error("2016-04-08", "conditions:\n  c: {and: [true, true]}\n") == (
-        "web.yaml:2: conditions: 'conditions' needs heat_template_version 2016-10-14 or later")
+        "web.yaml:2: conditions: The template section is invalid: conditions")
 
 
 def test_argument_errors_name_file_line_and_path(hot):
     assert hot.error("2016-10-14", "conditions:\n  c: {and: [true]}\n") == (
-        "web.yaml:3: conditions.c: and: expected a list of at least 2 conditions")
+        'web.yaml:3: conditions.c.and: The minimum number of condition arguments to "and" is 2.')
     assert hot.error("2016-10-14", "conditions:\n  c:\n    and:\n      - true\n      - nope\n") == (
-        "web.yaml:6: conditions.c.and.1: condition 'nope' is not defined in 'conditions'")
+        'web.yaml:4: conditions.c.and: Invalid condition "nope"')

@@ -34,9 +34,9 @@ def test_variable_length_algorithms_are_not_offered():
 
 
 @pytest.mark.parametrize("args, reason", [
-    (["sha256", 5], "digest: the value must be a string, not a number"),
-    ([None, "x"], "digest: the algorithm must be a string, not null"),
-    (["rot13", "x"], "digest: unknown algorithm 'rot13' (one of: "),
+    (["sha256", 5], 'Argument to function "digest" must be a list of strings'),
+    ([None, "x"], 'Argument to function "digest" must be a list of strings'),
+    (["rot13", "x"], "Algorithm must be one of {"),
 ])
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -52,10 +52,9 @@ def test_resolve_errors(args, reason):
     (["sha256", 1], "digest: the value must be a string"),
     (["nope", "a"], "digest: unknown algorithm 'nope' (one of: "),
 ])
-def test_validate_refuses_bad_shapes(args, reason):
-    with pytest.raises(TemplateError) as caught:
-        digest.validate(args, ("outputs", "o", "value"))
-    assert caught.value.reason.startswith(reason) and caught.value.path == ("outputs", "o", "value")
+def test_validate_leaves_shapes_to_resolve(args, reason):
+    # Heat checks these arguments only when it resolves them, and so does Hearth.
+    digest.validate(args, ("outputs", "o", "value"))
 
 
 def test_validate_accepts_calls():
@@ -69,18 +68,8 @@ def test_needs_2015_04_30(hot, fake_stack):
         outputs:
           o: {value: {digest: [sha256, {get_param: key}]}}
         """
-    assert hot.error("2014-10-16", body) == (
-        "web.yaml:5: outputs.o.value: function 'digest' needs heat_template_version 2015-04-30 or later")
+    # A function of a later version is data before it, to Heat and Hearth alike.
+    hot.parse("2014-10-16", body)
     template = hot.parse("2015-04-30", body)
     assert template.resolve(template.outputs["o"].value, fake_stack(params={"key": "abc"})) == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-
-
-def test_argument_errors_name_file_line_and_path(hot):
-    assert hot.error("2015-04-30", """\
-        resources:
-          web:
-            type: X
-            properties:
-              key: {digest: [crc32, x]}
-        """).startswith("web.yaml:6: resources.web.properties.key: digest: unknown algorithm 'crc32' (one of: ")

@@ -23,7 +23,7 @@ def test_compares(args, value):
 def test_validate_refuses_bad_shapes(args):
     with pytest.raises(TemplateError) as caught:
         equals.validate(args, ("conditions", "c"))
-    assert (caught.value.reason, caught.value.path) == ("equals: expected [value, value]", ("conditions", "c"))
+    assert (caught.value.reason, caught.value.path) == ('Arguments to "equals" must be of the form: [value_1, value_2]', ("conditions", "c"))
 
 
 CONDITIONS = """\
@@ -45,7 +45,7 @@ def test_in_conditions_with_parameters_and_pseudo_parameters(hot):
 
 def test_conditions_need_2016_10_14(hot):
     assert hot.error("2016-04-08", CONDITIONS) == (
-        "web.yaml:5: conditions: 'conditions' needs heat_template_version 2016-10-14 or later")
+        'web.yaml:5: conditions: The template section is invalid: conditions')
 
 
 def test_outside_conditions_it_is_data_as_in_heat(hot):
@@ -58,4 +58,4 @@ def test_argument_errors_name_file_line_and_path(hot):
         conditions:
           c:
             equals: [a, b, c]
-        """) == "web.yaml:3: conditions.c: equals: expected [value, value]"
+        """) == 'web.yaml:4: conditions.c.equals: Arguments to "equals" must be of the form: [value_1, value_2]'

@@ -24,8 +24,8 @@ def test_removes_the_values(args, value):
 
 
 @pytest.mark.parametrize("args, reason", [
-    ([["a"], "abc"], "filter: the list to filter must be a list, not a string"),
-    (["a", ["a"]], "filter: the values to remove must be a list, not a string"),
+    ([["a"], "abc"], '"filter" only works with lists'),
+    (["a", ["a"]], '"filter" filters a list of values'),
 ])
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -34,11 +34,9 @@ def test_resolve_errors(args, reason):
 
 
 @pytest.mark.parametrize("args, reason", [
-    ({"a": 1, "b": 2}, "filter: expected [values to remove, list]"),
-    ([["a"]], "filter: expected [values to remove, list]"),
-    ([["a"], ["b"], ["c"]], "filter: expected [values to remove, list]"),
-    (["a", ["b"]], "filter: the values to remove must be a list"),
-    ([["a"], "b"], "filter: the list to filter must be a list"),
+    ({"a": 1, "b": 2}, 'Argument to "filter" must be a list'),
+    ([["a"]], '"filter" expected 2 arguments of the form [values, sequence] but got 1 arguments instead'),
+    ([["a"], ["b"], ["c"]], '"filter" expected 2 arguments of the form [values, sequence] but got 3 arguments instead'),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -53,8 +51,8 @@ def test_needs_2017_02_24(hot, fake_stack):
         outputs:
           o: {value: {filter: [[""], {get_param: hosts}]}}
         """
-    assert hot.error("2016-10-14", body) == (
-        "web.yaml:5: outputs.o.value: function 'filter' needs heat_template_version 2017-02-24 or later")
+    # A function of a later version is data before it, to Heat and Hearth alike.
+    hot.parse("2016-10-14", body)
     template = hot.parse("ocata", body)
     assert template.resolve(template.outputs["o"].value, fake_stack(params={"hosts": ["a", "", "b"]})) == ["a", "b"]
 
@@ -64,4 +62,4 @@ def test_argument_errors_name_file_line_and_path(hot):
         outputs:
           o:
             value: {filter: [[a]]}
-        """) == "web.yaml:4: outputs.o.value: filter: expected [values to remove, list]"
+        """) == 'web.yaml:4: outputs.o.value.filter: "filter" expected 2 arguments of the form [values, sequence] but got 1 arguments instead'

@@ -44,11 +44,10 @@ def test_the_condition_is_the_first_argument_and_branches_follow_it():
 
 
 @pytest.mark.parametrize("module, args, reason", [
-    (if_condition, "prod", "if: expected [condition, value if true] or [condition, value if true, value if false]"),
-    (if_condition, ["prod"], "if: expected [condition, value if true] or [condition, value if true, value if false]"),
-    (if_condition, ["prod", 1, 2, 3], "if: expected [condition, value if true] or [condition, value if true, value if false]"),
-    (if_condition_both, ["prod", 1], "if: expected [condition, value if true, value if false] (leaving out the value "
-                                     "if false needs heat_template_version 2021-04-16)"),
+    (if_condition, "prod", 'Arguments to "if" must be of the form: [condition_name, value_if_true, value_if_false]'),
+    (if_condition, ["prod"], 'Arguments to "if" must be of the form: [condition_name, value_if_true, value_if_false]'),
+    (if_condition, ["prod", 1, 2, 3], 'Arguments to "if" must be of the form: [condition_name, value_if_true, value_if_false]'),
+    (if_condition_both, ["prod", 1], 'Arguments to "if" must be of the form: [condition_name, value_if_true, value_if_false]'),
 ])
 def test_validate_refuses_bad_shapes(module, args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -116,21 +115,18 @@ def test_needs_2016_10_14_and_two_arguments_need_2021_04_16(hot):
           o:
             value: {if: [true, a%s]}
         """
-    assert hot.error("2016-04-08", body % ", b") == (
-        "web.yaml:4: outputs.o.value: function 'if' needs heat_template_version 2016-10-14 or later")
+    # Before 2016-10-14 `if` is data, to Heat and Hearth alike.
+    hot.parse("2016-04-08", body % ", b")
     assert hot.error("2018-08-31", body % "") == (
-        "web.yaml:4: outputs.o.value: if: expected [condition, value if true, value if false] (leaving out the value "
-        "if false needs heat_template_version 2021-04-16)")
+        'web.yaml:4: outputs.o.value.if: Arguments to "if" must be of the form: [condition_name, '
+        'value_if_true, value_if_false]')
     assert hot.parse("2021-04-16", body % "").resolve({"if": [True, "a"]}, None) == "a"
 
 
 @pytest.mark.parametrize("condition, message", [
-    ("staging", "web.yaml:4: outputs.o.value.if.0: condition 'staging' is not defined in 'conditions'"),
-    ("{get_attr: [web, ip]}", "web.yaml:4: outputs.o.value.if.0: function 'get_attr' cannot be used in a condition "
-                              "(condition functions: and, equals, get_param, not, or)"),
-    ("[a]", "web.yaml:4: outputs.o.value.if.0: a condition must be a condition name, true, false or a call to a "
-            "condition function (and, equals, get_param, not, or), not a list"),
-    ("{equals: [a]}", "web.yaml:4: outputs.o.value.if.0: equals: expected [value, value]"),
+    ("staging", 'web.yaml:4: outputs.o.value.if: Invalid condition "staging"'),
+    ("{get_attr: [web, ip]}", 'web.yaml:4: outputs.o.value.if.0.get_attr: The function "get_attr" is invalid in this context'),
+    ("{equals: [a]}", 'web.yaml:4: outputs.o.value.if.0.equals: Arguments to "equals" must be of the form: [value_1, value_2]'),
 ])
 def test_condition_errors_name_file_line_and_path(hot, condition, message):
     assert hot.error("2016-10-14", f"""\
@@ -152,5 +148,4 @@ def test_a_condition_resolving_to_something_else_is_an_error(hot, fake_stack):
         """)
     with pytest.raises(TemplateError) as caught:
         template.resolve(template.outputs["o"].value, fake_stack(params={"which": "nope"}), ("outputs", "o", "value"))
-    assert str(caught.value) == ("web.yaml:6: outputs.o.value: 'nope' is not a condition: expected true, false or the "
-                                 "name of a condition in 'conditions'")
+    assert str(caught.value) == ('web.yaml:6: outputs.o.value: Invalid condition "nope"')

@@ -30,9 +30,9 @@ def test_a_null_item_joins_as_an_empty_string_as_in_heat():
 
 
 @pytest.mark.parametrize("args, reason", [
-    ([",", ["a", 1]], "list_join: items must be strings, maps or lists, not a number"),
-    ([",", "a,b"], "list_join: argument 1 must be a list, not a string"),
-    ([1, ["a"]], "list_join: the delimiter must be a string, not a number"),
+    ([",", ["a", 1]], 'Items to join must be string, map or list not 1'),
+    ([",", "a,b"], '"list_join" must operate on a list'),
+    ([1, ["a"]], '"list_join" delimiter must be a string'),
 ])
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -41,10 +41,8 @@ def test_resolve_errors(args, reason):
 
 
 @pytest.mark.parametrize("args, reason", [
-    ("a,b", "list_join: expected [delimiter, list, more lists...]"),
-    ([","], "list_join: expected [delimiter, list, more lists...]"),
-    ([["x"], ["a"]], "list_join: the delimiter must be a string"),
-    ([",", ["a"], "b"], "list_join: argument 2 must be a list"),
+    ("a,b", 'Incorrect arguments to "list_join" should be: "list_join" : [ " ", [ "str1", "str2"] ...]'),
+    ([","], 'Incorrect arguments to "list_join" should be: "list_join" : [ " ", [ "str1", "str2"] ...]'),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -56,11 +54,11 @@ def test_before_2015_10_15_one_list_of_strings():
     assert list_join_strings.resolve(["-", ["a", "b"]], literal, None) == "a-b"
     with pytest.raises(TemplateError) as caught:
         list_join_strings.validate([",", ["a"], ["b"]], ())
-    assert caught.value.reason == "list_join: expected [delimiter, list] (several lists need heat_template_version 2015-10-15)"
+    assert caught.value.reason == 'Incorrect arguments to "list_join" should be: "list_join" : [ " ", [ "str1", "str2"]]'
     with pytest.raises(TemplateError) as caught:
         list_join_strings.resolve([",", [{"a": 1}]], literal, None)
     assert caught.value.reason == (
-        "list_join: items must be strings, not a map (maps and lists need heat_template_version 2015-10-15)")
+        "Items to join must be strings not {'a': 1}")
 
 
 def test_validate_accepts_calls_where_literals_go():

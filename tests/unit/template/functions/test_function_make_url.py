@@ -30,11 +30,11 @@ def test_parts_may_come_from_calls():
 
 
 @pytest.mark.parametrize("args, reason", [
-    ({"host": "h", "port": 0}, "make_url: port 0 is out of range (1 to 65535)"),
-    ({"host": "h", "port": "http"}, "make_url: port 'http' is not a number"),
-    ({"host": None}, "make_url: host must be a string, not null"),
-    ({"scheme": "http:", "host": "h"}, "make_url: scheme must not contain ':'"),
-    ({"query": ["a"]}, "make_url: query must be a map, not a list"),
+    ({"host": "h", "port": 0}, 'Invalid URL port 0, must be in range 1-65535'),
+    ({"host": "h", "port": "http"}, 'Invalid URL port "http" for make_url called with {\'host\': \'h\', \'port\': \'http\'}'),
+    ({"host": None}, 'The "host" argument to "make_url" must be a string'),
+    ({"scheme": "http:", "host": "h"}, 'URL "scheme" should not contain \':\''),
+    ({"query": ["a"]}, 'The "query" argument to "make_url" must be a map'),
 ])
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -43,12 +43,10 @@ def test_resolve_errors(args, reason):
 
 
 @pytest.mark.parametrize("args, reason", [
-    (["http://x"], "make_url: expected a map with some of: scheme, username, password, host, port, path, query, fragment"),
-    ({"host": "h", "hots": "x"}, "make_url: unknown key 'hots' (allowed: scheme, username, password, host, port, path, "
-                                 "query, fragment)"),
-    ({"host": "h", "port": 70000}, "make_url: port 70000 is out of range (1 to 65535)"),
-    ({"host": "h", "port": True}, "make_url: port must be a number, not a boolean"),
-    ({"host": ["h"], "path": "/"}, "make_url: host must be a string, not a list"),
+    (["http://x"], 'The arguments to "make_url" must be a map'),
+    ({"host": "h", "hots": "x"}, 'Invalid arguments to "make_url": hots'),
+    ({"host": "h", "port": 70000}, 'Invalid URL port 70000, must be in range 1-65535'),
+    ({"host": ["h"], "path": "/"}, 'The "host" argument to "make_url" must be a string'),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -68,8 +66,8 @@ def test_needs_2017_09_01(hot, fake_stack):
         outputs:
           o: {value: {make_url: {scheme: http, host: example.com, port: {get_param: port}}}}
         """
-    assert hot.error("2017-02-24", body) == (
-        "web.yaml:5: outputs.o.value: function 'make_url' needs heat_template_version 2017-09-01 or later")
+    # A function of a later version is data before it, to Heat and Hearth alike.
+    hot.parse("2017-02-24", body)
     template = hot.parse("2017-09-01", body)
     assert template.resolve(template.outputs["o"].value, fake_stack(params={"port": 8080})) == "http://example.com:8080"
 
@@ -82,4 +80,4 @@ def test_argument_errors_name_file_line_and_path(hot):
             properties:
               url:
                 make_url: {scheme: http, host: h, port: 99999}
-        """) == "web.yaml:6: resources.web.properties.url: make_url: port 99999 is out of range (1 to 65535)"
+        """) == 'web.yaml:7: resources.web.properties.url.make_url: Invalid URL port 99999, must be in range 1-65535'

@@ -21,11 +21,14 @@ def test_every_item_is_a_condition():
     assert or_conditions.conditions_in([True, "a"]) == [(0,), (1,)]
 
 
-@pytest.mark.parametrize("args", ["a", ["a"]])
-def test_validate_needs_two_conditions(args):
+@pytest.mark.parametrize("args, reason", [
+    ('a', 'Arguments to "or" must be a list of conditions'),
+    (['a'], 'The minimum number of condition arguments to "or" is 2.'),
+])
+def test_validate_needs_two_conditions(args, reason):
     with pytest.raises(TemplateError) as caught:
         or_conditions.validate(args, ("conditions", "c"))
-    assert (caught.value.reason, caught.value.path) == ("or: expected a list of at least 2 conditions", ("conditions", "c"))
+    assert (caught.value.reason, caught.value.path) == (reason, ("conditions", "c"))
 
 
 def test_in_conditions_and_outputs(hot):
@@ -50,9 +53,9 @@ def test_in_conditions_and_outputs(hot):
 
 def test_conditions_need_2016_10_14(hot):
     assert hot.error("2016-04-08", "conditions:\n  c: {or: [true, false]}\n") == (
-        "web.yaml:2: conditions: 'conditions' needs heat_template_version 2016-10-14 or later")
+        "web.yaml:2: conditions: The template section is invalid: conditions")
 
 
 def test_argument_errors_name_file_line_and_path(hot):
     assert hot.error("2016-10-14", "conditions:\n  c:\n    or: nope\n") == (
-        "web.yaml:3: conditions.c: or: expected a list of at least 2 conditions")
+        'web.yaml:4: conditions.c.or: Arguments to "or" must be a list of conditions')

@@ -24,7 +24,7 @@ def test_validate_refuses_other_kinds(args):
     with pytest.raises(TemplateError) as caught:
         resource_facade.validate(args, ("outputs", "o", "value"))
     assert (caught.value.reason, caught.value.path) == (
-        "resource_facade: expected one of: metadata, deletion_policy, update_policy", ("outputs", "o", "value"))
+        'Incorrect arguments to "resource_facade" should be one of: metadata, deletion_policy, update_policy', ("outputs", "o", "value"))
 
 
 @pytest.mark.parametrize("version", ["2013-05-23", "2016-10-14", "2021-04-16"])
@@ -59,4 +59,4 @@ def test_argument_errors_name_file_line_and_path(hot):
         outputs:
           o:
             value: {resource_facade: properties}
-        """) == "web.yaml:4: outputs.o.value: resource_facade: expected one of: metadata, deletion_policy, update_policy"
+        """) == 'web.yaml:4: outputs.o.value.resource_facade: Incorrect arguments to "resource_facade" should be one of: metadata, deletion_policy, update_policy'

@@ -24,19 +24,17 @@ def test_params_missing_from_the_template_are_named_longest_first():
     args = {"template": "$a", "params": {"$a": "1", "$b": "2", "$long": "3"}}
     with pytest.raises(TemplateError) as caught:
         str_replace_strict.resolve(args, literal, None)
-    assert caught.value.reason == "str_replace_strict: params not found in the template: $long, $b"
+    assert caught.value.reason == 'The following params were not found in the template: $long,$b'
 
 
 def test_a_param_inside_a_longer_one_counts_only_where_it_stands_alone():
     with pytest.raises(TemplateError) as caught:
         str_replace_strict.resolve({"template": "$host_name", "params": {"$host_name": "a", "$host": "b"}}, literal, None)
-    assert caught.value.reason == "str_replace_strict: params not found in the template: $host"
+    assert caught.value.reason == 'The following params were not found in the template: $host'
 
 
 @pytest.mark.parametrize("args, reason", [
-    ({"template": "x"}, "str_replace_strict: expected {template: <string>, params: {<placeholder>: <value>, ...}}"),
-    ({"template": ["x"], "params": {}}, "str_replace_strict: template must be a string"),
-    ({"template": "x", "params": {"": "a"}}, "str_replace_strict: placeholder '' must be a non-empty string"),
+    ({"template": "x"}, '\'"str_replace_strict" syntax should be str_replace_strict:\\n              template: This is var1 template var2\\n              params:\\n                var1: a\\n                var2: string\''),
 ])
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:
@@ -50,8 +48,8 @@ def test_needs_2017_02_24(hot):
           o:
             value: {str_replace_strict: {template: "x=$x", params: {$x: 1}}}
         """
-    assert hot.error("2016-10-14", body) == (
-        "web.yaml:4: outputs.o.value: function 'str_replace_strict' needs heat_template_version 2017-02-24 or later")
+    # A function of a later version is data before it, to Heat and Hearth alike.
+    hot.parse("2016-10-14", body)
     template = hot.parse("2017-02-24", body)
     assert template.resolve(template.outputs["o"].value, None) == "x=1"
 
@@ -64,4 +62,4 @@ def test_errors_name_file_line_and_path(hot):
         """)
     with pytest.raises(TemplateError) as caught:
         template.resolve(template.outputs["o"].value, None, ("outputs", "o", "value"))
-    assert str(caught.value) == "web.yaml:4: outputs.o.value: str_replace_strict: params not found in the template: $x"
+    assert str(caught.value) == 'web.yaml:4: outputs.o.value: The following params were not found in the template: $x'
