@@ -128,7 +128,7 @@ class Operations:
         """What an update would do, resource by resource, as Heat's preview answers it."""
         stack = self._live_stack(project, stack_id)
         definition = self._update_definition(stack, body, patch)
-        self.validate_resources(definition)
+        self.validate_resources(definition, stack)
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
         changes: dict[str, list] = {k: [] for k in ("added", "deleted", "replaced", "unchanged", "updated")}
@@ -229,12 +229,12 @@ class Operations:
                                                      Stack.deleted_at.is_(None))):
                 raise StackExists(name)
         definition = self._definition(body)
-        self.validate_resources(definition)
         template = definition.template
         stack = Stack(id="None", name=name, project=project, template=template.raw, username=username,
                       tags=parse_tags(body.get("tags") or []), requested_timeout_mins=body.get("timeout_mins"),
                       disable_rollback=bool(body.get("disable_rollback", True)), action="INIT",
                       status="COMPLETE", status_reason="")
+        self.validate_resources(definition, stack)  # as a create checks the values
         resources = self._planned_resources(stack, definition)
         outputs = [{"output_key": k, "description": o.description or "No description given",
                     "output_value": None} for k, o in template.outputs.items()]

@@ -411,7 +411,19 @@ class Steps:
         else:
             snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
-            self._transition(run, snap, "FAILED", _reason(snap.name, outcome))
+            reason = _reason(snap.name, outcome)
+            words = _property_error(snap.name, outcome)
+            if words is not None:
+                # Heat's words for a property value refused when the resource is acted on: the
+                # resource names the property from its properties, the stack from the resource.
+                kind, prop, detail = words
+                reason = f"{kind}: resources.{snap.name}: Property error: Properties.{prop}: {detail}"
+                if run.failed is None and run.failure_reason is None:
+                    said = f"{kind}: resources.{snap.name}: Property error: {snap.name}.Properties.{prop}: {detail}"
+                    updating = run.action == "UPDATE" or run.action == "ROLLBACK" and \
+                        (run.stack.previous or {}).get("rollback") == "update"
+                    run.failure_reason = said if updating else f"Resource {snap.action} failed: {said}"
+            self._transition(run, snap, "FAILED", reason)
 
     def _settle(self, snap: Snap) -> None:
         """The action finished: what was pending becomes the recorded state."""
@@ -463,6 +475,15 @@ def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> 
         return False
     return cls.open_properties or all(k in ("__metadata__", "__nested__") or k in schema and schema[k].update_allowed
                                       for k in changed)
+
+
+def _property_error(name: str, error: BaseException) -> tuple[str, str, str] | None:
+    """(kind, property path, reason) of a resource's own property value refused, else None."""
+    path = getattr(error, "path", ())
+    if not isinstance(error, TemplateError) or tuple(path[:3]) != ("resources", name, "properties") \
+            or len(path) < 4:
+        return None
+    return error.kind, ".".join(path[3:]), error.reason
 
 
 def _call(verb):
