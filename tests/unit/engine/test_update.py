@@ -389,11 +389,9 @@ parameters:
 resources:
   r: {type: Test::Recorded, properties: {v: {get_param: v}}}
   after:
-    type: OS::Heat::Value
+    type: OS::Heat::TestResource
     depends_on: r
-    properties: {value: x, type: {if: [fail_it, number, string]}}
-conditions:
-  fail_it: {get_param: fail}
+    properties: {fail: {get_param: fail}}
 """
 
 
