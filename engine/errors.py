@@ -83,6 +83,15 @@ class TemplateError(HearthError):
             return f"{where}: {self.prefix}{'.'.join(self.path)}: {self.reason}"
         return f"{where}: {self.prefix}{self.reason}"
 
+    def heat_message(self, lead: tuple = ()) -> str:
+        """The message in Heat's words alone, without where Hearth found it (a status reason
+        carries Heat's text exactly); `lead` goes before the path, as Heat's stack reason puts
+        the failing resource's name there."""
+        segments = tuple(lead) + self.path
+        if segments:
+            return f"{self.prefix}{heat_path(segments)}: {self.reason}"
+        return f"{self.prefix}{self.reason}"
+
     def within(self, *segments, file: str | None = None, line: int | None = None) -> "TemplateError":
         """Return this error with `segments` prepended to its path (and file/line filled if unknown)."""
         return self.located(path=tuple(segments) + self.path, file=self.file or file,
@@ -101,6 +110,19 @@ class TemplateError(HearthError):
         error.message = error._render()
         error.args = (error.message,)
         return error
+
+
+def heat_path(segments) -> str:
+    """Segments joined as Heat prints a path: dots between names, a number as `[N]`
+    (`resources.group.resources[1].resources.oops`)."""
+    path = ""
+    for segment in segments:
+        segment = str(segment)
+        if segment.isdigit():
+            path += f"[{segment}]"
+        else:
+            path = f"{path}.{segment}" if path else segment
+    return path
 
 
 def error_kind(error: BaseException) -> str:

@@ -11,7 +11,7 @@ import json
 import logging
 import traceback
 
-from engine.errors import HearthError, TemplateError
+from engine.errors import HearthError, TemplateError, heat_path
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
 from engine.run import Run, Snap
 from engine.stacks import Resolver
@@ -116,6 +116,7 @@ class Steps:
         try:
             instance = self._instance(run, snap, "UPDATE")
         except Exception as error:  # noqa: BLE001 - reported as the resource's failure
+            self._fail_first(run, snap.name, "UPDATE", error)
             self._transition(run, snap, "FAILED", _reason(snap.name, error), action="UPDATE")
             return
         digests = self._digests(instance)
@@ -411,19 +412,20 @@ class Steps:
         else:
             snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
-            reason = _reason(snap.name, outcome)
-            words = _property_error(snap.name, outcome)
-            if words is not None:
-                # Heat's words for a property value refused when the resource is acted on: the
-                # resource names the property from its properties, the stack from the resource.
-                kind, prop, detail = words
-                reason = f"{kind}: resources.{snap.name}: Property error: Properties.{prop}: {detail}"
-                if run.failed is None and run.failure_reason is None:
-                    said = f"{kind}: resources.{snap.name}: Property error: {snap.name}.Properties.{prop}: {detail}"
-                    updating = run.action == "UPDATE" or run.action == "ROLLBACK" and \
-                        (run.stack.previous or {}).get("rollback") == "update"
-                    run.failure_reason = said if updating else f"Resource {snap.action} failed: {said}"
-            self._transition(run, snap, "FAILED", reason)
+            self._fail_first(run, snap.name, action, outcome)
+            self._transition(run, snap, "FAILED", _reason(snap.name, outcome))
+
+    @staticmethod
+    def _fail_first(run: Run, name: str, action: str, error) -> None:
+        """The stack's reason for a resource's template error, as Heat words it: the error's
+        path led by the resource's name (`resources.g: Property error: g.resources[0]...`)."""
+        if run.failed is None and run.failure_reason is None and isinstance(error, TemplateError) \
+                and error.path:
+            said = f"{error.kind}: {heat_path(('resources', name))}: {error.heat_message(lead=(name,))}"
+            # An update (and its rollback) says the failure as it is, as Heat's update does.
+            updating = run.action == "UPDATE" or run.action == "ROLLBACK" and \
+                (run.stack.previous or {}).get("rollback") == "update"
+            run.failure_reason = said if updating else f"Resource {action} failed: {said}"
 
     def _settle(self, snap: Snap) -> None:
         """The action finished: what was pending becomes the recorded state."""
@@ -477,15 +479,6 @@ def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> 
                                       for k in changed)
 
 
-def _property_error(name: str, error: BaseException) -> tuple[str, str, str] | None:
-    """(kind, property path, reason) of a resource's own property value refused, else None."""
-    path = getattr(error, "path", ())
-    if not isinstance(error, TemplateError) or tuple(path[:3]) != ("resources", name, "properties") \
-            or len(path) < 4:
-        return None
-    return error.kind, ".".join(path[3:]), error.reason
-
-
 def _call(verb):
     try:
         outcome = verb()
@@ -496,6 +489,9 @@ def _call(verb):
 
 def _reason(name: str, error: BaseException) -> str:
     """Heat's failure reason: `KIND: resources.NAME[.inner path]: message`."""
+    if isinstance(error, TemplateError):
+        # Heat's words alone: where Hearth found the error is for API answers, not reasons.
+        return f"{error.kind}: {heat_path(('resources', name))}: {error.heat_message()}"
     if isinstance(error, HearthError):
         kind = getattr(error, "kind", None)
         kind = type(error).__name__ if kind is None else kind
@@ -507,15 +503,3 @@ def _reason(name: str, error: BaseException) -> str:
               "".join(traceback.format_exception(type(error), error, error.__traceback__)))
     return f"Error: {heat_path(('resources', name))}: internal error ({type(error).__name__}); see the server log"
 
-
-def heat_path(segments) -> str:
-    """Segments joined as Heat prints a path: dots between names, a number as `[N]`
-    (`resources.group.resources[1].resources.oops`)."""
-    path = ""
-    for segment in segments:
-        segment = str(segment)
-        if segment.isdigit():
-            path += f"[{segment}]"
-        else:
-            path = f"{path}.{segment}" if path else segment
-    return path

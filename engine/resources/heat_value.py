@@ -46,16 +46,17 @@ VALUE_TYPES = {
 
 
 class Value(Resource):
-    """Holds a value, converted to its declared `type` when it has one, as the attribute `value`."""
+    """Holds a value as the attribute `value`; a declared `type` is what the value must be
+    readable as (as in Heat, the attribute is the value as given: "42" of type number stays "42")."""
 
     type_name = "OS::Heat::Value"
     support_status = {"version": "7.0.0"}
     inline = True
     properties_schema = {
         "value": Prop("any", "the value to hold", required=True, update_allowed=True),
-        "type": Prop("string", "the type the value is converted to: \"3\" gives 3 "
-                     "(number), \"true\" true (boolean), \"a,b\" a list (comma_delimited_list), JSON "
-                     "text its map (json); a value that does not convert fails the resource",
+        "type": Prop("string", "the type the value must be readable as (\"3\" as a number, "
+                     "\"true\" as a boolean, \"a,b\" as a comma_delimited_list, JSON text as json); "
+                     "a value that is not is refused",
                      allowed=tuple(VALUE_TYPES), update_allowed=True),
     }
     attributes_schema = {"value": "the value, of the declared type"}
@@ -66,7 +67,9 @@ class Value(Resource):
         declared = checked.get("type")
         # A type or value given by a call not resolved yet is checked once it is.
         if isinstance(declared, str) and declared in VALUE_TYPES and checked.get("value") is not None:
-            checked["value"] = check_value(VALUE_TYPES[declared], checked["value"], ("value",), unresolved)
+            # Checked against the type, kept as given: Heat's attribute reads the property
+            # with the type-less schema (recorded from Heat 27.0.1, basics/value-and-outputs).
+            check_value(VALUE_TYPES[declared], checked["value"], ("value",), unresolved)
         return checked
 
     def create(self) -> Done:

@@ -76,7 +76,7 @@ def _provider(registry_value: str, key: str, text: str, defaulted: frozenset) ->
         "declares_stack_id": STACK_ID in template.outputs,
         "properties_schema": {
             name: Prop(PROPERTY_TYPES.get(schema.type, "any"), schema.description,
-                       required=name in required, update_allowed=True)
+                       required=name in required, update_allowed=True, allow_conversion=True)
             for name, schema in parameters.items()},
         "attributes_schema": PrefixedAttributes(outputs, (NESTED,)),
     }
@@ -166,7 +166,8 @@ class TemplateResource(StackResource):
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
         if physical_id is None:
-            return None
+            # No nested stack (its create was refused): Heat's resource show lists nothing.
+            return {} if name == "show" else None
         if name is None:
             return dict(attributes)
         if name.startswith(NESTED):

@@ -29,6 +29,9 @@ class Prop:
     # Accepted but left out of the type's published schema (Heat's HIDDEN support status:
     # a deprecated property kept working for old templates).
     hidden: bool = False
+    # A list property that also takes comma-separated text (Heat's allow_conversion: the
+    # properties a provider template's parameters make); other list properties refuse text.
+    allow_conversion: bool = False
     # A named check of Heat's that Hearth publishes but need not run (TestResource's test_constr).
     custom_constraint: str | None = None
 
@@ -85,8 +88,8 @@ def check_value(prop: Prop, value: Any, path: tuple, unresolved=None) -> Any:
         value = {k: (check_value(prop.fields[k], v, path + (k,), unresolved)
                      if k in prop.fields and v is not None else v) for k, v in value.items()}
     elif kind == "list":
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",")] if value else []
+        if isinstance(value, str) and prop.allow_conversion:
+            value = value.split(",") if value else []  # as Heat: items keep their spaces
         if not isinstance(value, list):
             raise TemplateError(f'"{value!r}" is not a list', path=path)
         if prop.item is not None:

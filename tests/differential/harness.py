@@ -178,7 +178,10 @@ class Run:
             (op, args), = step.items() if isinstance(step, dict) else ((step, {}),)
             args = dict(args or {})
             observation = {"step": op}
-            observation.update(getattr(self, f"op_{op}")(args))
+            if self.current is None and op not in ("create", "adopt", "preview", "validate", "request"):
+                observation["skipped"] = "no stack: the create was refused"
+            else:
+                observation.update(getattr(self, f"op_{op}")(args))
             observations.append(observation)
         return observations
 

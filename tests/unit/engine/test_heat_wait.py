@@ -42,7 +42,9 @@ def test_a_no_signal_handle_completes_its_wait_at_once_and_a_token_handle_still_
     signals = [e["resource_status_reason"] for e in service.list_events("admin", stack_id)
                if e["resource_name"] == "silent" and e["resource_status_reason"].startswith("Signal:")]
     assert signals == ["Signal: Signal 1 received", "Signal: Signal 2 received", "Signal: Signal 3 received"]
-    token = service.show_output("admin", stack_id, "token")["output_value"]
+    # The token handle is made beside the silent one: wait for it, not for the other's wait.
+    token = wait_for(lambda: service.show_output("admin", stack_id, "token")["output_value"], 20,
+                     message="the token handle")
     handle_id = service.show_resource("admin", stack_id, "token")["physical_resource_id"]
     service.guest.signal_handle(GuestAuth(bearer=token), handle_id, {"id": "done", "data": "yes"}, "")
     stack = settle(service, stack_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import TemplateError
-from engine.resources.schema import Prop, validate_properties
+from engine.resources.schema import Prop, check_value, validate_properties
 
 SCHEMA = {
     "name": Prop("string", required=True),
@@ -17,8 +17,16 @@ SCHEMA = {
 
 
 def test_defaults_and_coercion():
-    values = validate_properties(SCHEMA, {"name": 7, "size": "3", "flag": "yes", "tags": "x, y", "spec": {"port": "80"}})
+    values = validate_properties(SCHEMA, {"name": 7, "size": "3", "flag": "yes", "tags": ["x", "y"], "spec": {"port": "80"}})
     assert values == {"name": "7", "size": 3, "flag": True, "kind": None, "tags": ["x", "y"], "spec": {"port": 80}}
+
+
+def test_a_list_takes_text_only_where_heat_converts_it():
+    # Heat's allow_conversion (a provider template's list parameters): split on commas, the
+    # items keep their spaces; any other list property refuses text (recorded from Heat 27.0.1).
+    assert check_value(Prop("list", allow_conversion=True), "x, y", ()) == ["x", " y"]
+    with pytest.raises(TemplateError, match=r""""'x, y'" is not a list"""):
+        check_value(Prop("list"), "x, y", ())
 
 
 # Heat's words; a missing or unknown property is named in the message, its path stops above it.

@@ -1,5 +1,5 @@
-"""OS::Heat::Value and OS::Heat::None on real stacks (SQLite file and PostgreSQL): the value converted to its
-declared type; None as Heat 27.0.1 answers (recorded from it)."""
+"""OS::Heat::Value and OS::Heat::None on real stacks (SQLite file and PostgreSQL): the value checked
+against its declared type and kept as given; None as Heat 27.0.1 answers (recorded from it)."""
 from __future__ import annotations
 
 import uuid
@@ -17,49 +17,49 @@ def outputs(service, stack_id):
 
 TYPED = """heat_template_version: 2018-08-31
 parameters:
-  count: {type: string, default: "3"}
-  ratio: {type: string, default: "0.5"}
-  flag: {type: string, default: "True"}
-  names: {type: string, default: "api, worker,scheduler"}
-  doc: {type: string, default: '{"a": [1, 2], "b": null}'}
+  p_count: {type: string, default: "3"}
+  p_ratio: {type: string, default: "0.5"}
+  p_flag: {type: string, default: "True"}
 resources:
-  count: {type: OS::Heat::Value, properties: {type: number, value: {get_param: count}}}
-  ratio: {type: OS::Heat::Value, properties: {type: number, value: {get_param: ratio}}}
-  flag: {type: OS::Heat::Value, properties: {type: boolean, value: {get_param: flag}}}
-  names: {type: OS::Heat::Value, properties: {type: comma_delimited_list, value: {get_param: names}}}
-  doc: {type: OS::Heat::Value, properties: {type: json, value: {get_param: doc}}}
+  count: {type: OS::Heat::Value, properties: {type: number, value: {get_param: p_count}}}
+  ratio: {type: OS::Heat::Value, properties: {type: number, value: {get_param: p_ratio}}}
+  flag: {type: OS::Heat::Value, properties: {type: boolean, value: {get_param: p_flag}}}
+  names: {type: OS::Heat::Value, properties: {type: comma_delimited_list, value: [api, " worker", 3]}}
   text: {type: OS::Heat::Value, properties: {type: string, value: 42}}
-  untyped: {type: OS::Heat::Value, properties: {value: {get_param: count}}}
-  reader: {type: OS::Heat::Value, properties: {value: {get_attr: [doc, value, a, 1]}}}
+  untyped: {type: OS::Heat::Value, properties: {value: {get_param: p_count}}}
+  native: {type: OS::Heat::Value, properties: {type: json, value: {a: [1, 2]}}}
+  reader: {type: OS::Heat::Value, properties: {value: {get_attr: [native, value, a, 1]}}}
 outputs:
   count: {value: {get_attr: [count, value]}}
   ratio: {value: {get_attr: [ratio, value]}}
   flag: {value: {get_attr: [flag, value]}}
   names: {value: {get_attr: [names, value]}}
-  doc: {value: {get_attr: [doc, value]}}
   text: {value: {get_attr: [text, value]}}
   untyped: {value: {get_attr: [untyped, value]}}
+  native: {value: {get_attr: [native, value]}}
   reader: {value: {get_attr: [reader, value]}}
 """
 
 
-def test_each_declared_type_converts_the_value(service):
+def test_each_declared_type_checks_the_value_and_keeps_it_as_given(service):
+    # Recorded from Heat 27.0.1 (tests/differential/cases/resources/value-types): the type is
+    # checked, the attribute is the value as given.
     stack_id = create(service, "typed", TYPED)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert outputs(service, stack_id) == {
-        "count": 3, "ratio": 0.5, "flag": True, "names": ["api", "worker", "scheduler"],
-        "doc": {"a": [1, 2], "b": None}, "text": "42", "untyped": "3", "reader": 2}
+        "count": "3", "ratio": "0.5", "flag": "True", "names": ["api", " worker", 3],
+        "text": 42, "untyped": "3", "native": {"a": [1, 2]}, "reader": 2}
 
 
-def test_update_answers_the_converted_value(service):
+def test_update_answers_the_new_value(service):
     stack_id = create(service, "later", TYPED)
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    service.update_stack("admin", stack_id, {"parameters": {"count": "7", "flag": "false"}}, patch=True)
+    service.update_stack("admin", stack_id, {"parameters": {"p_count": "7", "p_flag": "false"}}, patch=True)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     got = outputs(service, stack_id)
-    assert (got["count"], got["flag"], got["untyped"]) == (7, False, "7")
+    assert (got["count"], got["flag"], got["untyped"]) == ("7", "false", "7")
 
 
 @pytest.mark.parametrize("declared, given, reason", [

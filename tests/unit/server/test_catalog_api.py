@@ -2,6 +2,7 @@
 python-heatclient and the openstack CLI call them."""
 from __future__ import annotations
 
+from engine import catalog
 from engine.resources import types
 
 GOOD = """heat_template_version: 2018-08-31
@@ -24,7 +25,7 @@ def test_resource_types_list_with_filters_and_descriptions(shared_hearth):
     described = shared_hearth.http.get(f"{api}/resource_types", timeout=10, params={
         "name": "OS::Heat::Value", "with_description": "true"}).json()["resource_types"]
     assert described == [{"resource_type": "OS::Heat::Value",
-                          "description": types()["OS::Heat::Value"].__doc__.strip()}]
+                          "description": catalog.description(types()["OS::Heat::Value"])}]
     supported = shared_hearth.http.get(f"{api}/resource_types", params={"support_status": "SUPPORTED"},
                                        timeout=10).json()["resource_types"]
     assert supported == listed
