@@ -358,7 +358,10 @@ class Steps:
         except TemplateError as error:
             if strict:
                 if error.file is None:
-                    raise template.locate(error, path + error.path) from None
+                    # Heat's words when a value is refused as the resource is acted on:
+                    # "Property error: Properties.NAME: ..." (the stack's reason leads with
+                    # the resource's name).
+                    raise error.located(path=("Properties",) + error.path, heading="Property error") from None
                 raise
             properties = {k: p.default for k, p in snap.cls.properties_schema.items()}
             metadata = {}
