@@ -144,6 +144,11 @@ class Resource:
     def suspend(self) -> Outcome | None:
         return None
 
+    def adopt(self) -> Done | None:
+        """Take over the resource an abandoned stack left (its id and data are in the state);
+        a type whose attributes come from its properties answers them here."""
+        return None
+
     def resume(self) -> Outcome | None:
         return None
 
@@ -162,6 +167,11 @@ class Resource:
         return "timed out"
 
     # Reading ----------------------------------------------------------------------------
+    @classmethod
+    def preview_attributes(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        """The attributes a preview shows before the resource exists (Heat: each unknown)."""
+        return {name: None for name in cls.attributes_schema}
+
     @classmethod
     def reference_id(cls, runtime: "Runtime", physical_id: str | None, data: dict[str, Any]) -> Any:
         """What get_resource returns."""

@@ -6,7 +6,7 @@ import string
 import uuid
 
 from engine.errors import TemplateError
-from engine.resources.base import Done, Resource
+from engine.resources.base import Done, Resource, UpdateReplace
 from engine.resources.schema import Prop, check_value
 
 
@@ -26,7 +26,8 @@ class NoneResource(Resource):
     ignores_changes = True
 
     def create(self) -> Done:
-        return Done(physical_id=str(uuid.uuid4()))
+        # Heat's None notes that it stands for nothing (its abandon data shows it).
+        return Done(physical_id=str(uuid.uuid4()), data={"is_placeholder": "True"})
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
@@ -76,6 +77,12 @@ class Value(Resource):
 
     def update(self) -> Done:
         return Done(physical_id=self.state.physical_id, attributes={"value": self.properties["value"]})
+
+    adopt = update
+
+    @classmethod
+    def preview_attributes(cls, properties):
+        return {"value": properties.get("value")}
 
 
 _CLASSES = {
@@ -138,6 +145,11 @@ class RandomString(Resource):
         value = self._generate()
         return Done(physical_id=self.state.physical_name,
                     data={"value": self.runtime.keyring.encrypt(value)})
+
+    def update(self):
+        # Heat's RandomString has no update of its own: a change of salt (the one property
+        # that may change) is tried as an update and turns into a replacement, a new string.
+        raise UpdateReplace()
 
     def _generate(self) -> str:
         props = self.properties
