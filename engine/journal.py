@@ -65,6 +65,7 @@ class Journal:
                                                             Stack.operation == stack.operation).values(
                             status=stack.status, status_reason=stack.status_reason, deadline=stack.deadline,
                             updated_at=stack.updated_at, deleted_at=stack.deleted_at,
+                            resources_deleted_at=stack.resources_deleted_at,
                             previous=stack.previous))
                         if stack.deleted_at is not None:
                             credentials.revoke_stack(session, stack.id, now)

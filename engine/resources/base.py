@@ -185,6 +185,12 @@ class Resource:
             return dict(attributes)
         return attributes.get(name)
 
+    @classmethod
+    def attributes_when_refused(cls, raw_properties: dict[str, Any]) -> dict[str, Any]:
+        """The attributes a resource whose properties were refused still answers (Heat reads
+        some attributes straight from the properties as given); none by default."""
+        return {}
+
     @staticmethod
     def fail(message: str, kind: str | None = None) -> ResourceFailure:
         return ResourceFailure(message, kind)
