@@ -48,7 +48,8 @@ from urllib.parse import quote
 
 from sqlalchemy import select, update
 
-from engine import audit, credentials, software
+from engine import audit, credentials
+from engine import secrets as sealing  # `secrets` is the standard library's here
 from engine.errors import Forbidden, InvalidRequest, NotFound
 from engine.store.crypto import hash_secret
 from engine.store.models import Credential, Resource, Server, Stack
@@ -282,7 +283,7 @@ def authenticate(session, keyring, req: SignedRequest, now: dt.datetime) -> tupl
     server = session.get(Server, row.subject_id)
     if server is None or server.deleted_at is not None:
         raise _denied(actor)
-    doc = software.open_document(keyring, server.metadata_doc or {})
+    doc = sealing.open_document(keyring, server.metadata_doc or {})
     occ = doc.get("os-collect-config") if isinstance(doc.get("os-collect-config"), dict) else {}
     cfn = occ.get("cfn") if isinstance(occ.get("cfn"), dict) else {}
     secret = cfn.get("secret_access_key")

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from engine import audit, credentials, software
+from engine import audit, credentials, secrets, software
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.runtime import Runtime
 from engine.store.models import Deployment, Event, HandleSignal, Resource, Server, SoftwareConfig, Stack
@@ -70,7 +70,7 @@ class GuestService:
                 # A machine enrolled under an id alone has no stack to wake.
                 first_contact = (server.stack_id, server.resource_name) if server.stack_id else None
             # Stored sealed (secret inputs encrypted); the agent receives them opened.
-            version, doc = server.metadata_version, software.open_document(runtime.keyring,
+            version, doc = server.metadata_version, secrets.open_document(runtime.keyring,
                                                                             server.metadata_doc)
         if first_contact:
             runtime.wake(*first_contact)
@@ -91,7 +91,7 @@ class GuestService:
                 return published
             with runtime.store.session() as session:
                 row = session.get(Server, server_id)
-                return row.metadata_version, software.open_document(runtime.keyring, row.metadata_doc)
+                return row.metadata_version, secrets.open_document(runtime.keyring, row.metadata_doc)
 
         latest: list[tuple[int, dict]] = []
 
@@ -111,11 +111,19 @@ class GuestService:
         with self._refusals_audited(auth, "deployment signal", entry_id), runtime.store.session() as session:
             config, deployment = self._deployment(session, auth, entry_id, now)
             status, reason, outputs = software.evaluate_signal(config, body)
+            # At rest: outputs derived from a secret input sealed, and what the hook echoed of
+            # its secret inputs (deploy_password too) redacted from the rest and the reason.
+            texts = secrets.input_texts(runtime.keyring, config.body.get("inputs") if config else [])
+            derived = bool(config) and any(secrets.is_sealed(i.get("value")) and i.get("name") not in secrets.SECRET_INPUTS
+                                           for i in config.body.get("inputs") or [])
+            outputs = secrets.seal_outputs(runtime.keyring, outputs, derived, texts)
+            reason = secrets.redact(reason, texts)
             if deployment.config_id != entry_id:
                 raise Conflict(f"deployment '{deployment.id}' has moved on to a newer action "
                                f"({deployment.action}); this signal is for an earlier one")
             if deployment.status != "IN_PROGRESS":
-                if deployment.status == status and (deployment.output_values or {}) == outputs:
+                if deployment.status == status and secrets.open_tree(runtime.keyring, deployment.output_values or {}) \
+                        == secrets.open_tree(runtime.keyring, outputs):
                     return {"status": status, "status_reason": deployment.status_reason}
                 raise Conflict(f"deployment '{deployment.id}' already finished as {deployment.status}"
                                f" ({deployment.status_reason}); a different result cannot replace it")

@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import views
+from engine import secrets, views
+from engine.children import SECRET_PARAMETERS
 from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.guest import GuestAuth
 from engine.stacks import (
@@ -94,6 +95,8 @@ class Operations:
             return self._definition(body)
         current = self.scheduler.definitions.get(self.runtime, stack)
         merged = dict(body)
+        # A parameter derived from a secret stays secret while its value is kept.
+        merged[SECRET_PARAMETERS] = sorted(set(current.secret_parameters) | set(body.get(SECRET_PARAMETERS) or ()))
         if not body.get("template"):
             merged["template"] = stack.template_source or stack.template
             merged["template_name"] = stack.template_name
@@ -174,9 +177,9 @@ class Operations:
                           d for d, deps in template.dependencies().items() if n in deps)}
                      for n, r in template.resources.items()]
         return {"stack": {"stack_name": name, "id": "None", "description": template.description,
-                          "template_description": template.description, "parameters": {
-                              k: (views.HIDDEN if k in template.hidden_parameters() else v)
-                              for k, v in definition.parameters.items()},
+                          "template_description": template.description,
+                          "parameters": secrets.masked_parameters(definition.parameters,
+                                                                  template.hidden_parameters()),
                           "timeout_mins": body.get("timeout_mins"),
                           "disable_rollback": bool(body.get("disable_rollback", True)),
                           "resources": resources}}

@@ -5,6 +5,7 @@ work to the scheduler. Errors are HearthErrors with messages a person can act on
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -14,14 +15,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine import guest, views
-from engine.children import Children
+from engine import guest, secrets, views
+from engine.children import SECRET_PARAMETERS, Children
 from engine.errors import Conflict, HearthError, InvalidRequest, NotFound, TemplateError
 from engine.operations import Operations, parse_tags
 from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
-from engine.software_api import SoftwareApi, masked
+from engine.secrets import masked
+from engine.software_api import SoftwareApi
 from engine.stacks import (
     Definition,
     Resolver,
@@ -109,8 +111,8 @@ class Service(Operations, SoftwareApi):
     @staticmethod
     def conditioned(definition: Definition, stack: Stack) -> Definition:
         """The definition with its template's conditions decided for this stack."""
-        return Definition(apply_conditions(definition.template, definition.parameters, stack),
-                          definition.environment, definition.parameters, definition.files)
+        return dataclasses.replace(definition, template=apply_conditions(
+            definition.template, definition.parameters, stack))
 
     @staticmethod
     def _stack_name(body: dict[str, Any]) -> str:
@@ -128,9 +130,8 @@ class Service(Operations, SoftwareApi):
         return timeout
 
     def _stored_parameters(self, definition: Definition) -> dict[str, Any]:
-        hidden = definition.template.hidden_parameters()
-        return {k: (self.runtime.keyring.encrypt(json.dumps(v)) if k in hidden else v)
-                for k, v in definition.parameters.items()}
+        return secrets.seal_parameters(self.runtime.keyring, definition.parameters,
+                                       definition.secret_parameters)
 
     def _environment_dict(self, definition: Definition) -> dict:
         # Parameter values are stored validated (hidden ones encrypted) on the stack; the
@@ -138,21 +139,19 @@ class Service(Operations, SoftwareApi):
         # and so is the environment as the user gave it (`stack environment` shows it).
         environment = definition.environment
         stored: dict[str, Any] = {"resource_registry": dict(environment.resource_registry)}
-        if environment.parameter_defaults:
-            stored["parameter_defaults"] = self.runtime.keyring.encrypt(
-                json.dumps(environment.parameter_defaults))
         if environment.event_sinks:
             stored["event_sinks"] = list(environment.event_sinks)
-        stored["shown"] = self.runtime.keyring.encrypt(json.dumps(definition.registered(self.types)))
+        stored.update(secrets.seal_environment(self.runtime.keyring, environment.parameter_defaults,
+                                               definition.registered(self.types)))
         return stored
 
     def shown_environment(self, stack: Stack) -> dict:
         """The environment as the user gave it (merged), as Heat stores it."""
-        stored = (stack.environment or {}).get("shown")
-        if stored is None:
+        shown = secrets.open_shown_environment(self.runtime.keyring, stack.environment)
+        if shown is None:
             return {"parameters": {}, "parameter_defaults": {}, "resource_registry": {"resources": {}},
                     "event_sinks": [], "encrypted_param_names": []}
-        return json.loads(self.runtime.keyring.decrypt(stored))
+        return shown
 
     @staticmethod
     def _adopt_data(value: Any) -> dict | None:
@@ -204,7 +203,11 @@ class Service(Operations, SoftwareApi):
         values = template.validate_parameters(environment.parameters, environment.parameter_defaults)
         # Environment files are merged above; keeping them would keep hidden values in clear.
         kept = {k: v for k, v in files.items() if k not in set(env_files)}
-        return Definition(template, environment, values, kept, shown)
+        # A nested stack's parameters given values derived from a secret are secret too (its
+        # owner resource's resolution says which: engine.children).
+        derived = set(body.get(SECRET_PARAMETERS) or ()) & set(values)
+        return Definition(template, environment, values, kept, shown,
+                          secret_parameters=frozenset(derived | set(template.hidden_parameters())))
 
     def validate_resources(self, definition: Definition, stack: Stack | None = None) -> None:
         """Check the resources as Heat does: their types, properties they do not have and the
@@ -329,7 +332,7 @@ class Service(Operations, SoftwareApi):
         hidden = _all_hidden(definition)
         shown = self.shown_environment(stack)
         for section in ("parameters", "parameter_defaults"):
-            shown[section] = {k: (views.HIDDEN if k in hidden else v) for k, v in (shown.get(section) or {}).items()}
+            shown[section] = secrets.masked_parameters(shown.get(section) or {}, hidden)
         return shown
 
     def show_files(self, project: str, stack_id: str) -> dict:
@@ -353,9 +356,12 @@ class Service(Operations, SoftwareApi):
         deleted = (stack.action, stack.status) == ("DELETE", "COMPLETE")
         outputs = self.outputs(stack, definition) if resolve_outputs and not deleted else None
         return views.stack_detail(stack, self.runtime.api_url, definition.parameters,
-                                  definition.template.hidden_parameters(), outputs)
+                                  definition.secret_parameters, outputs)
 
-    def outputs(self, stack: Stack, definition: Definition | None = None) -> list[dict]:
+    def outputs(self, stack: Stack, definition: Definition | None = None,
+                derived: set[str] | None = None) -> list[dict]:
+        """The stack's outputs resolved, as Heat shows them to the stack's owner: values derived
+        from a secret in clear. `derived`, when given, collects the keys of those values."""
         definition = definition or self.scheduler.definitions.get(self.runtime, stack)
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
@@ -366,10 +372,13 @@ class Service(Operations, SoftwareApi):
         for key, output in _all_outputs(definition.template).items():
             entry = {"output_key": key, "description": output.description or "No description given",
                      "output_value": None}
+            resolver.taint.fresh()
             try:
                 if key in enabled:
                     entry["output_value"] = definition.template.resolve(
                         output.value, resolver, ("outputs", key, "value"))
+                    if resolver.taint.tainted and derived is not None:
+                        derived.add(key)
             except HearthError as error:
                 # Heat's output_error is the function's own message, without a location.
                 entry["output_error"] = error.reason if isinstance(error, TemplateError) else str(error)
@@ -689,7 +698,7 @@ def build_service(config) -> Service:
 
 def _all_hidden(definition: Definition) -> set[str]:
     """The hidden parameters of the stack's template and of every template in its files."""
-    hidden = set(definition.template.hidden_parameters())
+    hidden = set(definition.template.hidden_parameters()) | set(definition.secret_parameters)
     for name, text in definition.files.items():
         try:
             hidden |= set(parse_template(text, filename=name).hidden_parameters())

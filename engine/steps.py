@@ -11,6 +11,7 @@ import json
 import logging
 import traceback
 
+from engine import secrets
 from engine.errors import HearthError, TemplateError, heat_path
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
 from engine.run import Run, Snap
@@ -181,7 +182,7 @@ class Steps:
         except Exception as error:  # noqa: BLE001
             self._apply(run, snap, snap.action, error, run.operation)
             return
-        call = getattr(instance, verb)
+        call = self._sealing(instance, getattr(instance, verb))
         action, operation = snap.action, run.operation
         if snap.cls.inline:
             self._apply(run, snap, action, _call(call), operation)
@@ -229,8 +230,11 @@ class Steps:
         definition = template.resources.get(snap.name)
         resolver = self._resolver(run)
         path = ("resources", snap.name, "properties")
+        secret_paths: frozenset[tuple] = frozenset()
         try:
             raw = template.resolve(definition.properties, resolver, path) if definition else {}
+            if resolver.taint.tainted:
+                secret_paths = self._secret_paths(template, definition.properties, resolver, path)
             properties = snap.cls.check_properties(raw)
             metadata = template.resolve(definition.metadata, resolver, ("resources", snap.name, "metadata")) \
                 if definition and definition.metadata else {}
@@ -243,7 +247,37 @@ class Steps:
             metadata = {}
         state = self._state(run, snap, action)
         state.metadata = metadata or {}
+        state.secret_paths, state.secret_texts = secret_paths, tuple(resolver.taint.texts)
+        if resolver.taint.texts:
+            # What the stack's events and reasons must not quote from now on.
+            self.journal.keep_out(run.stack.id, resolver.taint.texts)
         return snap.cls(self.runtime, state, properties)
+
+    @staticmethod
+    def _secret_paths(template, properties, resolver, path) -> frozenset[tuple]:
+        """Which properties (and keys of literal map properties) read a secret: taint tracking
+        per property, done only when the whole resolution read one."""
+        calls = set(getattr(template, "_functions", ()))
+
+        def is_call(snippet) -> bool:
+            return isinstance(snippet, dict) and len(snippet) == 1 and next(iter(snippet)) in calls
+
+        def resolve(snippet, where):
+            return template.resolve(snippet, resolver, path + where)
+        return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)
+
+    def _sealing(self, instance, verb):
+        """`verb` of `instance`, whose outcome's attributes are stored sealed when its
+        properties were resolved from a secret (unless its type decides that itself)."""
+        keyring = self.runtime.keyring
+
+        def sealed():
+            outcome = verb()
+            if isinstance(outcome, Done) and outcome.attributes and instance.derived_from_secret() \
+                    and not instance.seals_own_attributes:
+                outcome.attributes = secrets.seal_keys(keyring, outcome.attributes)
+            return outcome
+        return sealed
 
     # Outcomes -----------------------------------------------------------------------------
     def _apply(self, run: Run, snap: Snap, action: str, outcome, operation: int) -> None:
@@ -270,6 +304,9 @@ class Steps:
             if outcome.attributes:
                 snap.attributes = dict(outcome.attributes)
             snap.data.update(outcome.data)
+            if action == "DELETE":
+                # Nothing is left to read: a deleted resource keeps no values (nor secrets).
+                snap.attributes, snap.data = {}, {}
             snap.waiting, snap.deadline = False, None
             self._settle(snap)
             self._transition(run, snap, "COMPLETE", "state changed")
@@ -312,7 +349,7 @@ class Steps:
             return  # paused on a breakpoint: only clearing it moves the resource on
         try:
             instance = self._instance(run, snap, snap.action, strict=False)
-            outcome = instance.check_waiting()
+            outcome = self._sealing(instance, instance.check_waiting)()
         except Exception as error:  # noqa: BLE001
             outcome = error
         if outcome is not None:
