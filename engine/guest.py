@@ -149,8 +149,10 @@ class GuestService:
             if auth.presigned:
                 raise credentials.refusal(Forbidden, "progress needs the server's credential "
                                           "(Authorization: Bearer), not a signal URL")
-            _, deployment = self._deployment(session, auth, entry_id, now)
-            deployment.progress = {"message": message[:1000], "percent": percent,
+            config, deployment = self._deployment(session, auth, entry_id, now)
+            # A message that quotes a secret input is stored with it redacted.
+            texts = secrets.input_texts(self.runtime.keyring, config.body.get("inputs") if config else [])
+            deployment.progress = {"message": secrets.redact(message[:1000], texts), "percent": percent,
                                    "at": software.iso(now)}
 
     def _deployment(self, session, auth: GuestAuth, entry_id: str, now):
