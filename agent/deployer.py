@@ -10,15 +10,15 @@ from typing import Any, Callable
 
 import requests
 
+from agent import orphans
 from agent.config import StateLayout
 from agent.fsutil import safe_name
 from agent.deployments import (SILENT_GROUPS, DoneLedger, done_key, done_record, input_value,
                                prepare, wants_signal)
 from agent.outbox import Outbox
-from agent.runner import (build_signal, entry_timeout, find_hook, heartbeat_interval,
-                          hook_environment, hook_search_path, no_hook_signal, prune_departed,
-                          prune_runs,
-                          record_result, run_folder, run_hook)
+from agent.runner import (build_signal, entry_timeout, find_hook, finish_orphan,
+                          heartbeat_interval, hook_environment, hook_search_path, no_hook_signal,
+                          prune_departed, prune_runs, record_result, run_folder, run_hook)
 from agent.status import StatusFile
 
 LOG = logging.getLogger("hearth.agent")
@@ -39,6 +39,7 @@ class Deployer:
         self.status = status
         self.outbox = outbox
         self.stop = stop
+        self._orphans_settled = False  # runs left by an earlier agent were looked for
 
     def deploy_all(self, metadata: dict) -> bool:
         """Apply ``metadata["deployments"]`` in Heat's order (by name, then id); False when an
@@ -46,6 +47,8 @@ class Deployer:
         deployments = metadata.get("deployments")
         deployments = sorted(deployments, key=deployment_order) if isinstance(
             deployments, list) else []
+        if not self._orphans_settled:
+            deployments = self._orphans_first(deployments)
         self.status.pass_started()
         error = None
         for entry in deployments:
@@ -63,6 +66,32 @@ class Deployer:
         if error is None and not self.stop.is_set():
             self._forget_departed(deployments)
         return error is None
+
+    def _orphans_first(self, deployments: list) -> list:
+        """Once per agent process, before its first pass runs anything: kill the runs an earlier
+        agent left running for entries no longer in the metadata (their signal would be
+        refused), and move the entries whose earlier run is still going or has ended to the
+        front, so that no new hook starts while an orphan still runs."""
+        self._orphans_settled = True
+        current = {e["id"] for e in deployments if isinstance(e, dict) and isinstance(e.get("id"), str)}
+        first: set[str] = set()
+        try:
+            folders = sorted(p.parent for p in self.layout.runs_dir.glob(f"*/*/{orphans.LAUNCH_FILE}"))
+        except OSError:
+            return deployments
+        for folder in folders:
+            left = orphans.probe(folder)
+            if left is None or left.state == orphans.CUT_SHORT:
+                continue
+            entry_id = left.launch.get("entry_id")
+            if entry_id in current:
+                first.add(entry_id)
+            elif left.state == orphans.RUNNING:
+                LOG.warning("deployment %s: its hook (pid %s) still runs from before this agent "
+                            "started, but the deployment is no longer in the metadata: stopping "
+                            "its process group", entry_id, left.launch.get("pid"))
+                orphans.kill(folder, left.launch, grace=2.0)
+        return sorted(deployments, key=lambda e: not (isinstance(e, dict) and e.get("id") in first))
 
     def _forget_departed(self, deployments: list) -> None:
         current = {safe_name(e["id"]) for e in deployments
@@ -140,7 +169,25 @@ class Deployer:
     def _run(self, entry_id: str, label: str, action: Any, group: str, prepared: dict,
              run_dir: Path) -> tuple[dict, int] | None:
         """Run the group's hook (or fail for want of one); the signal and exit code, with both
-        recorded in ``run_dir``; None when a shutdown stopped the hook."""
+        recorded in ``run_dir``; None when a shutdown stopped the hook.
+
+        A run an earlier agent started in ``run_dir`` comes first: one still going is waited
+        for and one that ended is taken as it is (neither runs again); one cut short is cleared
+        away (what is left of its process group is killed) and the hook runs anew."""
+        left = orphans.probe(run_dir)
+        if left is not None and left.state == orphans.RUNNING and \
+                left.launch.get("stopped_by") == "shutdown":
+            # An earlier agent was stopping it for a shutdown when it died: finish that off;
+            # an interrupted run runs again.
+            orphans.kill(run_dir, left.launch, grace=1.0)
+            left = orphans.probe(run_dir)
+        if left is not None and left.state != orphans.CUT_SHORT:
+            return self._finish_orphan(entry_id, label, prepared, left, run_dir)
+        if left is not None:
+            killed = orphans.kill_remnants(left.launch)
+            LOG.warning("deployment %s: its run by an earlier agent (pid %s) was cut short before "
+                        "it ended%s; running it again", label, left.launch.get("pid"),
+                        f" (stopped what was left of it: pids {killed})" if killed else "")
         search_path = hook_search_path(self.hooks_path)
         hook = find_hook(group, search_path)
         if hook is None:
@@ -163,6 +210,33 @@ class Deployer:
         if run.timed_out:
             LOG.warning("deployment %s: timed out after %g s: hook %s and its process group "
                         "were killed", label, timeout, hook.name)
+        signal_data = build_signal(run)
+        record_result(run_dir, run.status_code, signal_data)
+        return signal_data, run.status_code
+
+    def _finish_orphan(self, entry_id: str, label: str, prepared: dict, left: orphans.Left,
+                       run_dir: Path) -> tuple[dict, int] | None:
+        """Take over a run an earlier agent left: wait for it if it still runs, then use its
+        result as if this agent had run it."""
+        pid, hook = left.launch.get("pid"), Path(str(left.launch.get("hook"))).name
+        if left.state == orphans.RUNNING:
+            LOG.warning("deployment %s: its hook %s (pid %s) still runs from before this agent "
+                        "started; waiting for it instead of running it again", label, hook, pid)
+            with Heartbeat(lambda: self.outbox, entry_id, label, hook,
+                           heartbeat_interval(prepared)):
+                run = finish_orphan(left, run_dir, self.stop)
+        else:
+            LOG.warning("deployment %s: its hook %s (pid %s) ended while no agent ran; using the "
+                        "result it left in %s", label, hook, pid, run_dir)
+            run = finish_orphan(left, run_dir, self.stop)
+        if run.interrupted:
+            LOG.warning("deployment %s: interrupted: hook stopped by shutdown; it runs again on "
+                        "restart", label)
+            self.status.deployment(entry_id, "interrupted")
+            return None
+        if run.timed_out:
+            LOG.warning("deployment %s: timed out: hook %s and its process group were killed",
+                        label, hook)
         signal_data = build_signal(run)
         record_result(run_dir, run.status_code, signal_data)
         return signal_data, run.status_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import os
 import random
@@ -21,6 +22,7 @@ from agent.collectors.source import Source
 from agent.config import AgentConfig, ConfigError, build_parser, from_args
 from agent.deployer import Deployer
 from agent.deployments import DoneLedger
+from agent.fsutil import ensure_dir
 from agent.outbox import Outbox
 from agent.rotation import Rotation
 from agent.sdnotify import Notifier
@@ -317,6 +319,24 @@ def _wait_for_end(read_fd: int, agent: Agent) -> int | None:
                 return byte
 
 
+def hold_state_dir(root) -> int:
+    """Take ``<state dir>/agent.lock`` for the life of this process (the fd is returned and
+    never closed): two agents on one state directory would run the same deployment twice. An
+    agent that finds it taken waits for the other one to exit, saying so once."""
+    ensure_dir(root)
+    fd = os.open(root / "agent.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        LOG.warning("state directory %s is in use by another hearth-agent (pid %s); waiting for "
+                    "it to exit", root, holder)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -328,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         config = from_args(args)
     except ConfigError as exc:
         LOG.error("%s", exc)
+        return 2
+    try:
+        hold_state_dir(config.state.root)
+    except OSError as exc:
+        LOG.error("cannot start: state directory %s: %s", config.state.root, exc)
         return 2
     with requests.Session() as poll_session, requests.Session() as signal_session:
         try:

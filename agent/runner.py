@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from agent import orphans
 from agent.config import StateLayout
 from agent.deployments import config_checksum, hook_name, input_value
 from agent.fsutil import atomic_write_json, atomic_write_text, ensure_dir, safe_name
@@ -181,19 +182,23 @@ def run_hook(hook: Path, entry: dict, run_dir: Path, env: dict, timeout: float |
     """Run ``hook`` with ``entry`` on stdin in its own session; capture to files in ``run_dir``.
 
     The streams go straight to files (no pipes), so a daemon the hook leaves behind holding
-    them open cannot block the agent, and no output size can exhaust its memory.
+    them open cannot block the agent, no output size can exhaust its memory, and a run that
+    outlives a killed agent leaves its output where the next agent finds it. The hook is
+    started through agent/hookwrap.py with a launch record and a run lock (agent/orphans.py).
     """
     ensure_dir(run_dir)
     os.utime(run_dir)  # the newest run folder, for prune_runs, even when it already existed
     for name in ARTIFACTS:
         (run_dir / name).unlink(missing_ok=True)
+    orphans.clear(run_dir)
     atomic_write_json(run_dir / "input.json", entry)  # holds credentials: 0600
     stdout_path, stderr_path = run_dir / "stdout", run_dir / "stderr"
     with open(run_dir / "input.json", "rb") as stdin, _private(stdout_path) as out, \
             _private(stderr_path) as err:
         try:
-            proc = subprocess.Popen([str(hook)], stdin=stdin, stdout=out, stderr=err, env=env,
-                                    cwd=run_dir, start_new_session=True)
+            proc = orphans.start(hook, run_dir, entry_id=str(entry.get("id")),
+                                 action=input_value(entry, "deploy_action"), timeout=timeout,
+                                 stdin=stdin, stdout=out, stderr=err, env=env)
         except OSError as exc:
             return HookRun(CANNOT_EXECUTE_STATUS, "", f"cannot execute hook {hook}: {exc}")
         started = time.monotonic()
@@ -206,20 +211,62 @@ def run_hook(hook: Path, entry: dict, run_dir: Path, env: dict, timeout: float |
                 pass
             if stop is not None and stop.is_set():
                 interrupted = True
+                orphans.mark_stopped(run_dir, "shutdown")
                 _kill_group(proc, grace=1.0)
                 break
             if timeout is not None and time.monotonic() - started >= timeout:
                 timed_out = True
+                orphans.mark_stopped(run_dir, "timeout")
                 _kill_group(proc, grace=2.0)
                 break
-    code = proc.returncode
+    return _outcome(run_dir, hook.name, proc.returncode, timeout, timed_out, interrupted)
+
+
+def finish_orphan(left: orphans.Left, run_dir: Path,
+                  stop: threading.Event | None = None) -> HookRun:
+    """The outcome of a run an earlier agent started in ``run_dir`` and did not see end.
+
+    A run still going is waited for (never started again next to itself), within what is left
+    of its timeout (counted from its launch) and until ``stop``; then, as for run_hook, its
+    process group is killed and the run is timed out or interrupted. A finished run's result
+    is read from the run folder.
+    """
+    launch = left.launch
+    hook = Path(str(launch.get("hook") or "hook")).name
+    timeout = launch.get("timeout") if isinstance(launch.get("timeout"), (int, float)) else None
+    # An earlier agent that timed it out died while it killed it: it stays timed out.
+    timed_out, interrupted = launch.get("stopped_by") == "timeout", False
+    if left.state == orphans.RUNNING:
+        started_at = launch.get("started_at")
+        deadline = started_at + timeout if timeout and isinstance(started_at, (int, float)) else None
+        how = "timeout" if timed_out else orphans.wait(run_dir, stop, deadline)
+        if how == "stopped":
+            interrupted = True
+            orphans.mark_stopped(run_dir, "shutdown")
+            orphans.kill(run_dir, launch, grace=1.0)
+        elif how == "timeout":
+            timed_out = True
+            orphans.mark_stopped(run_dir, "timeout")
+            orphans.kill(run_dir, launch, grace=2.0)
+    # Without an exit record the wrapper itself was killed (by us, or by someone else).
+    return _outcome(run_dir, hook, 128 + signal.SIGKILL, timeout, timed_out, interrupted)
+
+
+def _outcome(run_dir: Path, hook: str, returncode: int, timeout: float | None, timed_out: bool,
+             interrupted: bool) -> HookRun:
+    """The HookRun of a run that has ended: the hook's exit status from the wrapper's exit
+    record (else ``returncode``, the wrapper's), its streams from the run folder."""
+    ended = orphans.exit_record(run_dir)
+    if ended is not None and ended.get("error") is not None:
+        return HookRun(CANNOT_EXECUTE_STATUS, "", f"cannot execute hook {hook}: {ended['error']}")
+    code = ended["returncode"] if ended is not None else returncode
     if code < 0:
         code = 128 - code  # killed by a signal, reported as the shell does
-    run = HookRun(code, _read_capture(stdout_path), _read_capture(stderr_path),
+    run = HookRun(code, _read_capture(run_dir / "stdout"), _read_capture(run_dir / "stderr"),
                   timed_out=timed_out, interrupted=interrupted)
     if timed_out:
         run.status_code = TIMEOUT_STATUS
-        run.stderr += (f"\n[hearth-agent] hook {hook.name} timed out after {timeout:g} s; "
+        run.stderr += (f"\n[hearth-agent] hook {hook} timed out after {timeout or 0:g} s; "
                        "its process group was killed\n")
     return run
 

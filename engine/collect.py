@@ -22,7 +22,7 @@ import weakref
 from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
-from engine import credentials, secrets
+from engine import credentials, liveness, secrets
 from engine.errors import Forbidden, NotFound
 from engine.store.models import Server
 
@@ -125,11 +125,15 @@ def collect(runtime, server_id: str, expires: str | None, signature: str | None
                            "with it")
         version = server.metadata_version
         doc = secrets.open_document(runtime.keyring, server.metadata_doc)
-    if not _names_this_url(doc, expires, signature):
-        raise credentials.refusal(Forbidden, "this collect URL is no longer the server's: its "
-                                             "software_config_transport changed or a new URL was "
-                                             "issued; use the one in the server's "
-                                             "os_collect_config attribute")
+        if not _names_this_url(doc, expires, signature):
+            raise credentials.refusal(Forbidden, "this collect URL is no longer the server's: its "
+                                                 "software_config_transport changed or a new URL was "
+                                                 "issued; use the one in the server's "
+                                                 "os_collect_config attribute")
+        first_contact = liveness.seen(runtime, server, now)
+        owner = (server.stack_id, server.resource_name)
+    if first_contact and owner[0]:  # a machine enrolled under an id alone has no stack to wake
+        runtime.wake(*owner)
     return doc, http_date(clock_for(runtime).stamp(server_id, version, now))
 
 

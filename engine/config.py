@@ -33,6 +33,9 @@ class Config:
     hooks_dir: str = _setting("", "extra directory the local driver's agents search for hooks")
     stack_timeout_mins: int = _setting(60, "default stack operation timeout in minutes")
     server_boot_timeout: int = _setting(300, "seconds a local server may take to contact the server after start")
+    agent_restart_delay: float = _setting(1.0, "seconds the local driver waits before restarting an agent that exited; doubled after each exit that came sooner than agent_restart_max_delay after its start")
+    agent_restart_max_delay: float = _setting(60.0, "longest wait, in seconds, before the local driver restarts an agent that exited")
+    agent_gone_grace: int = _setting(300, "seconds a server's agent may go unseen (no metadata request, no signal; counted from the end of its longest possible long-poll) while a deployment to it waits, before that deployment fails; 0 turns this off")
     longpoll_max_wait: int = _setting(60, "longest a guest long-poll is held, in seconds")
     credential_ttl: int = _setting(365 * 24 * 3600, "lifetime of guest credentials, in seconds")
     token_ttl: int = _setting(3600, "lifetime of the tokens people get by signing in at /identity/v3 "

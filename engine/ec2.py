@@ -10,7 +10,7 @@ boto) with signature version 4 (`Authorization: AWS4-HMAC-SHA256 ...`, `X-Amz-Da
 Where the secret lives: **sealed in the server's metadata document**. The secret must be
 readable to check an HMAC, so it is not stored in clear anywhere: the server's
 `os-collect-config.cfn.secret_access_key` is sealed at rest with the installation keyring
-(engine/software.py SEALED_SECTION_KEYS; key rotation is MultiFernet's), and that is the
+(engine/secrets.py SEALED_SECTION_KEYS; key rotation is MultiFernet's), and that is the
 only copy. The `credentials` row (kind `ec2`, id = the access key id, subject = the server)
 holds a hash of the secret, domain-separated (`sha256("ec2:" + secret)`) so that the secret can
 never be presented as a guest bearer credential; it is compared with the sealed copy on every
@@ -48,7 +48,7 @@ from urllib.parse import quote
 
 from sqlalchemy import select, update
 
-from engine import audit, credentials
+from engine import audit, credentials, liveness
 from engine import secrets as sealing  # `secrets` is the standard library's here
 from engine.errors import Forbidden, InvalidRequest, NotFound
 from engine.store.crypto import hash_secret
@@ -314,6 +314,8 @@ def describe_stack_resource(runtime, req: SignedRequest, stack_name: str | None,
             if resource is None:
                 raise NotFound(f"resource '{logical_resource_id}' not found in stack '{stack.name}'")
             updated = resource.updated_at or resource.created_at
+            if liveness.seen(runtime, server, now):
+                runtime.wake(server.stack_id, server.resource_name)
             return {
                 "StackId": f"arn:openstack:heat::{stack.project}:stacks/{stack.name}/{stack.id}",
                 "StackName": stack.name,

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from engine import audit, credentials, secrets, software
+from engine import audit, credentials, liveness, secrets, software
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.runtime import Runtime
 from engine.store.models import Deployment, Event, HandleSignal, Resource, Server, SoftwareConfig, Stack
@@ -65,10 +65,9 @@ class GuestService:
             server = session.get(Server, server_id)
             if server is None or server.deleted_at is not None:
                 raise NotFound(f"server '{server_id}' not found")
-            if server.first_contact_at is None:
-                server.first_contact_at = now
-                # A machine enrolled under an id alone has no stack to wake.
-                first_contact = (server.stack_id, server.resource_name) if server.stack_id else None
+            # A machine enrolled under an id alone has no stack to wake.
+            if liveness.seen(runtime, server, now) and server.stack_id:
+                first_contact = (server.stack_id, server.resource_name)
             # Stored sealed (secret inputs encrypted); the agent receives them opened.
             version, doc = server.metadata_version, secrets.open_document(runtime.keyring,
                                                                             server.metadata_doc)
@@ -180,6 +179,10 @@ class GuestService:
                                       "(or its signal URL) reaches it", credential.id)
         if deployment is None:
             raise NotFound(f"no deployment run '{entry_id}': it was deleted or never existed")
+        if not auth.operator:  # the guest itself (its credential or signal URL): its agent lives
+            server = session.get(Server, deployment.server_id)
+            if server is not None and server.deleted_at is None:
+                liveness.seen(self.runtime, server, now)
         return config, deployment
 
     # Wait-condition handles ----------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from sqlalchemy import select
 
-from engine import audit, credentials, keystone_request, secrets, signin, software
+from engine import audit, credentials, keystone_request, liveness, secrets, signin, software
 from engine.errors import Forbidden, NotFound, Unauthorized
 from engine.guest import GuestAuth, GuestService
 from engine.runtime import Runtime
@@ -242,8 +242,7 @@ class KeystoneService:
                                               "os-collect-config section", row.id)
                 self._require_resource(session, server.stack_id, server.resource_name, project,
                                        stack_name, stack_id, resource, row.id)
-                if server.first_contact_at is None:
-                    server.first_contact_at = now
+                if liveness.seen(runtime, server, now) and server.stack_id:
                     first_contact = (server.stack_id, server.resource_name)
                 doc = secrets.open_document(runtime.keyring, server.metadata_doc)
         if first_contact:

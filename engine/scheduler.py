@@ -20,6 +20,7 @@ from engine import secrets
 from engine.errors import HearthError
 from engine.identity import delegation_revoked
 from engine.journal import Journal
+from engine.liveness import GoneAgents
 from engine.run import Run, Snap
 from engine.runtime import Runtime
 from engine.stacks import DefinitionCache, Resolver, begin_rollback
@@ -41,6 +42,7 @@ class Scheduler(Steps):
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.journal = Journal(runtime)
+        self.gone_agents = GoneAgents(runtime)  # deployments of servers whose agent is gone fail
         self._rollbacks: list[Run] = []
         # How handlers' snippets are resolved (the service adds nested-stack facades).
         self.resolver_for = resolver_for or (lambda stack, definition, lookup:
@@ -95,6 +97,7 @@ class Scheduler(Steps):
                     message = None
             try:
                 dirty |= self._sweep_deadlines()
+                self.gone_agents.sweep()  # wakes what it fails: handled on the next turn
                 for stack_id in dirty:
                     run = self._runs.get(stack_id)
                     if run is not None:

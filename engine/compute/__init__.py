@@ -15,7 +15,9 @@ def make_driver(name: str, config) -> ComputeDriver:
     if name not in registry:
         raise ValueError(f"unknown compute driver '{name}' (known: {', '.join(sorted(registry))})")
     if name == "local":
-        return registry[name](config.resolved_data_dir, config.hooks_dir)
+        return registry[name](config.resolved_data_dir, config.hooks_dir,
+                              restart_delay=config.agent_restart_delay,
+                              restart_max_delay=config.agent_restart_max_delay)
     return registry[name]()
 
 

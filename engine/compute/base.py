@@ -36,5 +36,10 @@ class ComputeDriver:
         """Called at engine start for each live server: bring it back if it is down."""
         return None
 
+    def agent_status(self, server_id: str) -> dict[str, Any] | None:
+        """What the driver knows of the server's agent process (a driver that runs it: state,
+        pid, restarts, last exit); None when the agent is not the driver's to run."""
+        return None
+
     def shutdown(self) -> None:
         """The server process is stopping."""

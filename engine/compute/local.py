@@ -1,8 +1,10 @@
-"""Compute driver `local`: each server is a real hearth-agent process on this host.
+"""Compute driver `local`: each server is a real hearth-agent process on this host, supervised.
 
 Each server gets `<data_dir>/servers/<id>/` with `bootstrap.json` (0600), `user-data` (0600, the
 boot user data a cloud would get, kept only to be inspected: the agent does not read it) and the
-agent's state directory; deleting the server stops the process group and removes the directory.
+agent's state directory; an agent that exits while its server lives is restarted with backoff
+(engine/compute/supervision.py); deleting the server stops supervising it, stops the process
+group and removes the directory.
 """
 from __future__ import annotations
 
@@ -13,11 +15,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from engine.compute.base import ComputeDriver, ServerSpec
+from engine.compute.supervision import Supervisor, read_record, write_private as _write_private
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 5.0
@@ -27,13 +29,12 @@ class LocalDriver(ComputeDriver):
     name = "local"
     waits_for_contact = True
 
-    def __init__(self, data_dir: str, hooks_dir: str = "", python: str = sys.executable):
+    def __init__(self, data_dir: str, hooks_dir: str = "", python: str = sys.executable,
+                 restart_delay: float = 1.0, restart_max_delay: float = 60.0):
         self.root = Path(data_dir) / "servers"
         self.hooks_dir = hooks_dir
         self.python = python
-        self._processes: dict[str, subprocess.Popen] = {}
-        self._adopted: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self.supervisor = Supervisor(self._spawn, restart_delay, restart_max_delay)
 
     def _dir(self, server_id: str) -> Path:
         return self.root / server_id
@@ -48,10 +49,11 @@ class LocalDriver(ComputeDriver):
         with os.fdopen(fd, "w") as handle:
             json.dump(spec.bootstrap, handle)
         _write_private(home / "user-data", spec.user_data)
-        pid = self._start(spec.server_id)
-        return {"home": str(home), "pid": pid}
+        process = self._spawn(spec.server_id)
+        self.supervisor.watch(spec.server_id, home, process=process)
+        return {"home": str(home), "pid": process.pid}
 
-    def _start(self, server_id: str) -> int:
+    def _spawn(self, server_id: str) -> subprocess.Popen:
         home = self._dir(server_id)
         command = [self.python, "-m", "agent.main", "--bootstrap", str(home / "bootstrap.json"),
                    "--state-dir", str(home / "state")]
@@ -67,14 +69,16 @@ class LocalDriver(ComputeDriver):
             process = subprocess.Popen(command, stdout=logfile, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True, env=env,
                                        cwd=str(home))
-        with self._lock:
-            self._processes[server_id] = process
         log.info("server %s: agent started (pid %s)", server_id, process.pid)
-        return process.pid
+        return process
 
     def delete(self, server_id: str, driver_data: dict) -> None:
         self._stop(server_id, driver_data.get("pid"))
         shutil.rmtree(self._dir(server_id), ignore_errors=True)
+
+    def agent_status(self, server_id: str) -> dict | None:
+        """The supervised agent of a local server: state, pid, restarts, last exit."""
+        return self.supervisor.status(server_id, self._dir(server_id))
 
     def _is_our_agent(self, pid: int, server_id: str) -> bool:
         """A recorded pid may have been reused by an unrelated process since."""
@@ -85,10 +89,13 @@ class LocalDriver(ComputeDriver):
         return "agent.main" in cmdline and str(self._dir(server_id)) in cmdline
 
     def _stop(self, server_id: str, pid: int | None) -> None:
-        with self._lock:
-            process = self._processes.pop(server_id, None)
-            adopted = self._adopted.pop(server_id, None)
-        pid = pid or adopted
+        """Stop supervising the server's agent, then stop the agent: SIGTERM to its process
+        group, SIGKILL after STOP_GRACE_SECONDS."""
+        watched = self.supervisor.forget(server_id)
+        self._stop_process(server_id, watched.process if watched else None,
+                           (watched.pid if watched else None) or pid)
+
+    def _stop_process(self, server_id: str, process: subprocess.Popen | None, pid: int | None) -> None:
         if process is None and pid and not self._is_our_agent(pid, server_id):
             return
         if process is not None:
@@ -114,35 +121,24 @@ class LocalDriver(ComputeDriver):
         log.info("server %s: agent stopped", server_id)
 
     def resume(self, server_id: str, driver_data: dict) -> dict | None:
-        pid = driver_data.get("pid")
+        """At engine start: adopt the server's agent if it still runs (left by a Hearth process
+        that was killed), else start it again; either way it is supervised from now on. The
+        pid is the supervision record's (the agent running now, perhaps restarted since the
+        server was created), else the one in the driver data."""
+        home = self._dir(server_id)
+        pid = read_record(home).get("pid") or driver_data.get("pid")
         if pid and _alive(pid, None) and self._is_our_agent(pid, server_id):
-            with self._lock:  # left running by a server that died: ours to stop on shutdown
-                self._adopted[server_id] = pid
+            self.supervisor.watch(server_id, home, pid=pid)
             return None
-        if not (self._dir(server_id) / "bootstrap.json").exists():
+        if not (home / "bootstrap.json").exists():
             return None
-        return {**driver_data, "pid": self._start(server_id)}
+        process = self._spawn(server_id)
+        self.supervisor.watch(server_id, home, process=process)
+        return {**driver_data, "pid": process.pid}
 
     def shutdown(self) -> None:
-        with self._lock:
-            ids = list(self._processes) + list(self._adopted)
-        for server_id in ids:
-            self._stop(server_id, None)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path`, mode 0600, atomically (temp file in the same directory, then rename)."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+        for watched in self.supervisor.stop():
+            self._stop_process(watched.server_id, watched.process, watched.pid)
 
 
 def _alive(pid: int, process: subprocess.Popen | None) -> bool:

@@ -10,7 +10,7 @@ import uuid
 
 from sqlalchemy import update
 
-from engine import collect, credentials, ec2, keystone, secrets, userdata
+from engine import collect, credentials, ec2, keystone, liveness, secrets, userdata
 from engine.compute.base import ServerSpec
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
@@ -201,13 +201,31 @@ class Server(Resource):
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
-        """os_collect_config is stored with its collect URL sealed; get_attr gives it opened."""
+        """os_collect_config is stored with its collect URL sealed; get_attr gives it opened.
+        `show` (what `resource show` answers) carries the live `agent` view."""
         value = super().attribute(runtime, name, physical_id, attributes, data)
         if name == "os_collect_config":
             return secrets.open_section(runtime.keyring, value)
         if name is None and "os_collect_config" in value:
             value["os_collect_config"] = secrets.open_section(runtime.keyring, value["os_collect_config"])
+        if name == "show" and isinstance(value, dict) and physical_id:
+            return {**value, "agent": cls.agent_view(runtime, physical_id)}
+        if name is None and isinstance(value.get("show"), dict) and physical_id:
+            value["show"] = {**value["show"], "agent": cls.agent_view(runtime, physical_id)}
         return value
+
+    @staticmethod
+    def agent_view(runtime, server_id: str) -> dict:
+        """The server's agent as Hearth sees it: when it last reached the guest API
+        (engine/liveness.py) and, for a server whose driver runs its agent (`local`), the
+        supervisor's view: state, pid, started_at, restarts, last_exit, next_restart_at."""
+        with runtime.store.session() as session:
+            row = session.get(ServerRow, server_id)
+            if row is None:
+                return {}
+            driver, seen = row.driver, row.last_seen_at
+        status = runtime.compute.agent_status(server_id) if driver == runtime.compute.name else None
+        return {**(status or {}), "last_seen_at": liveness.iso(seen) if seen else None}
 
     @staticmethod
     def _attributes(server_id: str, name: str, occ) -> dict:

@@ -140,6 +140,9 @@ class Server(Base):
     metadata_doc: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metadata_version: Mapped[int] = mapped_column(Integer, default=1)
     first_contact_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # When the server's agent last reached the guest API (metadata, signal, progress), to the
+    # nearest few seconds (engine/liveness.py).
+    last_seen_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
 

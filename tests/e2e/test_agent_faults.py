@@ -18,7 +18,7 @@ import requests
 
 from tests.e2e.faults_support import (
     RAN, RECORDING_SCRIPT, SIGNAL_PATH, RecordingProxy, kill_agent_and_hooks, live_members, read_runs,
-    runs_in, runs_signalled, start_agent, stop_agent)
+    runs_in, runs_signalled)
 from tests.e2e.test_end_to_end import agent_pids
 from tests.support import AUTH, ServerProcess, start_server, stop_server, wait_for
 
@@ -60,6 +60,8 @@ def server_homes(data_dir: Path, count: int) -> list[Path]:
 # -- 1. kill -9 during hooks ----------------------------------------------------------------------
 
 KILLS = 20
+# The local driver's restart backoff, shortened so that a test can kill an agent many times.
+QUICK_RESTARTS = {"agent_restart_delay": 0.05, "agent_restart_max_delay": 0.2}
 HOOK_SECONDS = (0.15, 0.45)
 RUNNING_HOOK_KILLS = 15  # kills that must land while the chosen hook still runs
 
@@ -90,25 +92,28 @@ def test_kill_9_during_hooks_twenty_times_reports_each_deployment_once(tmp_path)
     rng = random.Random(seed)
     began = time.monotonic()
     durations = {f"deploy{n}": round(rng.uniform(*HOOK_SECONDS), 3) for n in range(1, 5)}
-    lines, log = tmp_path / "hook-lines.txt", tmp_path / "agents.log"
+    lines = tmp_path / "hook-lines.txt"
     proxy = RecordingProxy()
-    hearth = start_server(tmp_path, public_url=proxy.url)
+    # The local driver restarts each killed agent (its supervisor), quickly for the test.
+    hearth = start_server(tmp_path, public_url=proxy.url, **QUICK_RESTARTS)
     proxy.upstream_port = hearth.httpd.server_port
-    agents: list = []
     try:
         template = recording_template({label: ("server", d) for label, d in durations.items()})
         hearth.create_stack("crashy", template, parameters={"lines": str(lines)})
         data_dir = Path(hearth.config.resolved_data_dir)
         home, = server_homes(data_dir, 1)
         first = wait_for(lambda: agent_pids(str(data_dir)), 30, message="the local driver's agent")[0]
-        kills = _kill_during_hooks(rng, seed, first, home, lines, log, proxy, list(durations), agents)
+        kills = _kill_during_hooks(rng, seed, first, home, lines, proxy, list(durations), str(data_dir))
 
         stack = hearth.wait_stack("crashy", ("CREATE_COMPLETE",), timeout=60)
         assert stack["stack_status"] == "CREATE_COMPLETE", f"seed {seed}: {stack['stack_status_reason']}"
         wait_for(lambda: not list((home / "state" / "outbox").glob("*.json")), 30,
                  message="the last agent's outbox to be empty")
-        assert stop_agent(agents[-1]) == 0
-        assert "Traceback" not in log.read_text()
+        agent = hearth.resources("crashy")["server"]
+        shown = hearth.http.get(f"{hearth.api}/stacks/crashy/{stack['id']}/resources/server", timeout=30).json()
+        assert shown["resource"]["attributes"]["agent"]["restarts"] == KILLS, shown
+        assert agent["resource_status"] == "CREATE_COMPLETE"
+        assert "Traceback" not in (home / "agent.log").read_text()
         kills.handed_over |= runs_signalled(proxy)
 
         runs = read_runs(lines)
@@ -127,17 +132,15 @@ def test_kill_9_during_hooks_twenty_times_reports_each_deployment_once(tmp_path)
               f"({len(runs) - len(durations)} re-runs of killed runs), {len(proxy.signals())} signal "
               f"requests, {time.monotonic() - began:.1f} s")
     finally:
-        for agent in agents:
-            stop_agent(agent)
         stop_server(hearth)
         proxy.stop()
 
 
-def _kill_during_hooks(rng, seed, pid, home, lines, log, proxy, labels, agents) -> Kills:
+def _kill_during_hooks(rng, seed, pid, home, lines, proxy, labels, data_dir) -> Kills:
     """KILLS times: wait for the start line of the n-th hook this agent runs (n chosen at
     random among the deployments it still has to do, mostly the first), kill the agent and its
-    hooks at a random moment within that hook's sleep, and start a new agent (added to
-    `agents`) on the same state directory."""
+    hooks at a random moment within that hook's sleep, and wait for the local driver to start a
+    new agent on the same state directory."""
     kills, before = Kills(), 0
     for number in range(1, KILLS + 1):
         pending = [label for label in labels if label not in {name for name, _ in kills.handed_over}]
@@ -154,15 +157,14 @@ def _kill_during_hooks(rng, seed, pid, home, lines, log, proxy, labels, agents) 
         kills.times.append(time.time())
         groups = kill_agent_and_hooks(pid)
         wait_for(lambda: not live_members(groups), 10, message="the killed agent and its hooks to be gone")
-        if agents:
-            agents[-1].wait(timeout=10)
         runs = read_runs(lines)
         finished = next(run for run in runs if run.token == target.token).finished
         kills.in_hook += finished is None or finished > kills.times[-1]
         kills.handed_over |= runs_in(home / "state" / "outbox") | runs_signalled(proxy)
         before = len(runs)
-        agents.append(start_agent(home, log))
-        pid = agents[-1].pid
+        killed = pid
+        pid = wait_for(lambda: next((p for p in agent_pids(data_dir) if p != killed), None), 30,
+                       message=f"the local driver to restart the agent after kill {number}")
     return kills
 
 
@@ -340,37 +342,38 @@ GARBAGE = b"\x00\x9fnot json {{{"
 
 
 def test_corrupt_cache_is_set_aside_and_written_again(tmp_path):
-    """Garbage in every cache/*.json while the agent is stopped; it starts while the server
-    cannot be reached (the relay drops every request), so it cannot simply overwrite the file:
-    it must notice the garbage, say so, move it aside, and keep running without running the
-    done deployment again. Once the server answers, it writes a good cache again."""
-    lines, log = tmp_path / "hook-lines.txt", tmp_path / "agent.log"
+    """Garbage in every cache/*.json of a frozen agent, which is then killed; the local driver
+    starts it again while the server cannot be reached (the relay drops every request), so it
+    cannot simply overwrite the file: it must notice the garbage, say so, move it aside, and
+    keep running without running the done deployment again. Once the server answers, it writes
+    a good cache again."""
+    lines = tmp_path / "hook-lines.txt"
     proxy = RecordingProxy()
-    hearth = start_server(tmp_path, public_url=proxy.url)
+    hearth = start_server(tmp_path, public_url=proxy.url, **QUICK_RESTARTS)
     proxy.upstream_port = hearth.httpd.server_port
-    agent = None
     try:
         hearth.create_stack("cached", recording_template({"only": ("server", 0)}), parameters={"lines": str(lines)})
         assert hearth.wait_stack("cached", ("CREATE_COMPLETE",))["stack_status"] == "CREATE_COMPLETE"
         data_dir = str(hearth.config.resolved_data_dir)
         home, = server_homes(Path(data_dir), 1)
+        log = home / "agent.log"
         cache = home / "state" / "cache"
         good = _cached(home)
         assert _entry_ids(good), good
-        for pid in agent_pids(data_dir):  # the local driver's agent: stop it as systemd would
-            os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: not agent_pids(data_dir), 15, message="the agent to stop")
+        old, = agent_pids(data_dir)
+        proxy.refusing.set()
+        os.kill(old, signal.SIGSTOP)  # frozen, it cannot write its cache while we spoil it
         files = sorted(cache.glob("*.json"))
         assert files, "the agent wrote no cache file"
         for path in files:
             path.write_bytes(GARBAGE)
-
-        proxy.refusing.set()
         started = time.time()
-        agent = start_agent(home, log)
+        os.kill(old, signal.SIGKILL)
+        agent = wait_for(lambda: next((p for p in agent_pids(data_dir) if p != old), None), 30,
+                         message="the local driver to restart the agent")
 
         def set_aside():
-            assert agent.poll() is None, log.read_text()
+            assert agent in agent_pids(data_dir), log.read_text()
             return all(not path.exists() or path.read_bytes() != GARBAGE for path in files) and [
                 path for path in cache.iterdir() if ".corrupt" in path.name and path.read_bytes() == GARBAGE]
         moved = wait_for(set_aside, 30, message="the corrupt cache to be moved aside")
@@ -381,17 +384,15 @@ def test_corrupt_cache_is_set_aside_and_written_again(tmp_path):
             assert complaint and any(level in complaint[0] for level in ("WARNING", "ERROR")), log.read_text()
         wait_for(lambda: len([e for e in proxy.snapshot() if e.started > started]) >= 3, 30,
                  message="the agent to try the unreachable server again")
-        assert agent.poll() is None, log.read_text()
+        assert agent in agent_pids(data_dir), log.read_text()
 
         proxy.refusing.clear()
         fresh = wait_for(lambda: (lambda doc: doc if _entry_ids(doc) else None)(_cached(home)), 45,
                          message="a good cache once the server answers")
         assert _entry_ids(fresh) == _entry_ids(good) and fresh["version"] == good["version"]
         assert [run.label for run in read_runs(lines)] == ["only"]  # the done deployment did not run again
-        assert stop_agent(agent) == 0
+        assert agent_pids(data_dir) == [agent]
         assert "Traceback" not in log.read_text()
     finally:
-        if agent is not None:
-            stop_agent(agent)
         stop_server(hearth)
         proxy.stop()

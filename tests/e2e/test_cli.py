@@ -69,7 +69,8 @@ def test_template_error_from_the_cli_names_file_line_and_path(server_process, tm
                         "    properties:\n      valu: 1\n")
     created = hearth(env, "stack", "create", "bad", "-t", str(template))
     assert created.returncode == 1
-    assert "web.yaml:6: resources.web.properties.valu: unknown property 'valu'" in created.stderr
+    # Where Hearth found it, then Heat's words (Heat's path stops at `properties`).
+    assert "web.yaml:5: Property error: resources.web.properties: Unknown Property valu" in created.stderr
 
 
 VALUES = """heat_template_version: 2018-08-31

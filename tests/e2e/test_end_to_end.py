@@ -237,7 +237,10 @@ resources:
     response = hearth.create_stack("bad", template, template_name="web.yaml", expect=400)
     body = response.json()
     assert body["code"] == 400
-    assert body["error"]["message"] == "web.yaml:7: resources.web.properties.flavor: value must be a string, not a list"
+    # Where Hearth found it, then Heat's words (recorded from Heat 27.0.1).
+    assert body["error"]["message"] == ("web.yaml:7: Property error: resources.web.properties.flavor: "
+                                        "Value must be a string; got ['not', 'a', 'string']")
+    assert body["error"]["type"] == "StackValidationFailed"
 
 
 ENV_PROBE = """

@@ -56,6 +56,9 @@ def test_units_restart_always_notify_and_are_hardened_as_documented():
     assert int(agent_service["WatchdogSec"]) > 0  # agent/sdnotify.py pings WATCHDOG=1
     assert agent_service["ExecReload"] == "/bin/kill -HUP $MAINPID"  # re-reads the bootstrap
     assert agent["Unit"]["ConditionPathExists"] == "/etc/hearth/bootstrap.json"
+    # systemd restarts a dead agent whatever the cause, a few seconds apart, and never gives up.
+    assert agent["Unit"]["StartLimitIntervalSec"] == "0"
+    assert 1 <= int(agent_service["RestartSec"]) <= 30
     # Hooks run sudo, install setuid binaries and write the whole system: these must stay off.
     for key in ("NoNewPrivileges", "RestrictSUIDSGID", "ProtectSystem", "PrivateDevices",
                 "ProtectClock"):

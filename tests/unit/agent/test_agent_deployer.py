@@ -98,8 +98,10 @@ def test_each_run_has_its_own_folder_and_only_the_newest_are_kept(setup):
     first = entry(config="v0")
     setup.deployer.deploy(first)
     folder = setup.layout.runs_dir / "dep-1" / f"CREATE-{config_checksum('v0')[:12]}"
+    # hook.json, hook.lock and hook-exit.json let a restarted agent find the run (orphans.py).
     assert sorted(p.name for p in folder.iterdir()) == [
-        "exit_code", "input.json", "result.json", "stderr", "stdout"]
+        "exit_code", "hook-exit.json", "hook.json", "hook.lock", "input.json", "result.json",
+        "stderr", "stdout"]
     assert stat.S_IMODE((folder / "input.json").stat().st_mode) == 0o600  # it holds credentials
     for stream in ("stdout", "stderr"):  # hooks such as heat-agents' script hook log input values
         assert stat.S_IMODE((folder / stream).stat().st_mode) == 0o600

@@ -72,7 +72,8 @@ def test_daemon_runs_in_order_signals_outputs_and_never_runs_twice(
 
     [run_dir] = (state / "runs" / "id-a").iterdir()  # runs/<deployment id>/<run>/
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "exit_code", "input.json", "result.json", "stderr", "stdout"]
+        "exit_code", "hook-exit.json", "hook.json", "hook.lock", "input.json", "result.json",
+        "stderr", "stdout"]
     assert (run_dir / "exit_code").read_text() == "0\n"
     assert json.loads((run_dir / "result.json").read_text()) == first["body"]
     assert len(list((state / "deployed").glob("*.json"))) == 2
