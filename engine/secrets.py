@@ -287,11 +287,15 @@ def open_document(keyring: Keyring, doc: dict) -> dict:
     occ = (doc or {}).get("os-collect-config")
     opened_occ = open_section(keyring, occ)
     entries = (doc or {}).get("deployments")
-    if not entries and opened_occ is occ:
+    # The template metadata, sealed when derived from a secret.
+    sealed = [k for k, v in (doc or {}).items() if k not in ("deployments", "os-collect-config") and holds_sealed(v)]
+    if not entries and opened_occ is occ and not sealed:
         return doc
     opened = {**doc, "os-collect-config": opened_occ} if opened_occ is not occ else dict(doc)
     if entries:
         opened["deployments"] = [open_entry(keyring, e) for e in entries]
+    for key in sealed:
+        opened[key] = open_tree(keyring, opened[key])
     return opened
 
 

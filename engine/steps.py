@@ -231,13 +231,16 @@ class Steps:
         resolver = self._resolver(run)
         path = ("resources", snap.name, "properties")
         secret_paths: frozenset[tuple] = frozenset()
+        secret_metadata = False
         try:
             raw = template.resolve(definition.properties, resolver, path) if definition else {}
             if resolver.taint.tainted:
                 secret_paths = self._secret_paths(template, definition.properties, resolver, path)
             properties = snap.cls.check_properties(raw)
+            resolver.taint.fresh()
             metadata = template.resolve(definition.metadata, resolver, ("resources", snap.name, "metadata")) \
                 if definition and definition.metadata else {}
+            secret_metadata = resolver.taint.tainted
         except TemplateError as error:
             if strict:
                 if error.file is None:
@@ -248,6 +251,7 @@ class Steps:
         state = self._state(run, snap, action)
         state.metadata = metadata or {}
         state.secret_paths, state.secret_texts = secret_paths, tuple(resolver.taint.texts)
+        state.secret_metadata = secret_metadata
         if resolver.taint.texts:
             # What the stack's events and reasons must not quote from now on.
             self.journal.keep_out(run.stack.id, resolver.taint.texts)

@@ -73,6 +73,8 @@ class ResourceState:
     secret_paths: frozenset[tuple] = frozenset()
     # The texts of the secrets the resolution read, to keep out of messages.
     secret_texts: tuple[str, ...] = ()
+    # Whether the resolved template `metadata` was derived from a secret.
+    secret_metadata: bool = False
 
 
 class UpdateReplace(Exception):

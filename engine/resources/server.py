@@ -104,8 +104,7 @@ class Server(Resource):
         occ = self._transport_section(server_id, {"collectors": ["hearth"],
                                                   "hearth": {"metadata_url": metadata_url}}, now)
         sealed = secrets.seal_section(runtime.keyring, occ)  # stored: the collect URL is a secret
-        doc = {**(self.state.metadata or {}), "deployments": [],
-               "os-collect-config": sealed}
+        doc = {**self._stored_metadata(), "deployments": [], "os-collect-config": sealed}
         with runtime.store.session() as session:
             session.add(ServerRow(id=server_id, name=name, stack_id=self.state.stack_id,
                                   resource_name=self.state.name, project=self.state.project,
@@ -214,6 +213,12 @@ class Server(Resource):
             value["show"] = {**value["show"], "agent": cls.agent_view(runtime, physical_id)}
         return value
 
+    def _stored_metadata(self) -> dict:
+        """The template metadata as the server's document keeps it: sealed when derived from
+        a secret (the guest API opens it for the agent)."""
+        metadata = dict(self.state.metadata or {})
+        return secrets.seal_keys(self.runtime.keyring, metadata) if self.state.secret_metadata else metadata
+
     @staticmethod
     def agent_view(runtime, server_id: str) -> dict:
         """The server's agent as Hearth sees it: when it last reached the guest API
@@ -258,7 +263,7 @@ class Server(Resource):
             latest = max(floor, collect.url_expiry(occ))
             if latest:
                 row.driver_data = {**(row.driver_data or {}), "collect_expires": latest}
-            new = {**(self.state.metadata or {}), "deployments": doc.get("deployments", []),
+            new = {**self._stored_metadata(), "deployments": doc.get("deployments", []),
                    "os-collect-config": secrets.seal_section(self.runtime.keyring, occ)}
             row.metadata_doc = new
             self._issue_pending(session)

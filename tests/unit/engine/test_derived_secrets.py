@@ -206,3 +206,25 @@ def test_a_failure_a_hook_reports_with_its_secret_input_is_stored_redacted(servi
     text = dump(service)
     assert SECRET not in text and password not in text
     assert "bad ******" in stack["stack_status_reason"]
+
+
+def test_server_metadata_derived_from_a_secret_is_sealed_and_reaches_the_agent_in_clear(service):
+    template = """heat_template_version: 2018-08-31
+parameters:
+  pw: {type: string, hidden: true}
+resources:
+  server:
+    type: OS::Heat::DeployedServer
+    metadata: {db: {password: {get_param: pw}}, colour: blue}
+"""
+    stack_id = create(service, "meta", template, parameters={"pw": SECRET})
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    assert SECRET not in dump(service)
+    server_id = rows(service, stack_id)["server"].physical_id
+    with service.runtime.store.session() as session:
+        from engine.store.models import Server
+        stored = session.get(Server, server_id).metadata_doc
+    assert secrets.is_sealed(stored["db"]) and secrets.is_sealed(stored["colour"])
+    served = secrets.open_document(service.runtime.keyring, stored)
+    assert served["db"] == {"password": SECRET} and served["colour"] == "blue"
+    assert service.resource_metadata("admin", stack_id, "server")["db"] == "******"
