@@ -201,3 +201,54 @@ class ResourceFailure(HearthError):
         super().__init__(message)
         self.kind = kind
         self.nested_path = tuple(nested_path)
+
+
+# Heat's own error names, where an API answer must carry them (python-heatclient and Heat's
+# tests match on `error.type`). Each keeps Heat's message; the status is Heat's for that name.
+
+class ActionInProgress(Conflict):
+    """Another operation holds the stack."""
+
+    def __init__(self, stack_name: str, action: str):
+        super().__init__(f"Stack {stack_name} already has an action ({action}) in progress.")
+
+
+class NotSupported(InvalidRequest):
+    """An operation the stack's state does not allow (Heat: `FEATURE is not supported.`)."""
+
+    code = "not_supported"
+
+    def __init__(self, feature: str):
+        super().__init__(f"{feature} is not supported.")
+
+
+class StackExists(Conflict):
+    def __init__(self, stack_name: str):
+        super().__init__(f"The Stack ({stack_name}) already exists.")
+
+
+class EntityNotFound(NotFound):
+    """Heat's `The ENTITY (NAME) could not be found.`"""
+
+    def __init__(self, entity: str, name: str, more: str = ""):
+        super().__init__(f"The {entity} ({name}) could not be found.{more}")
+
+
+class ResourceNotFound(EntityNotFound):
+    def __init__(self, resource: str, stack_name: str):
+        NotFound.__init__(self, f"The Resource ({resource}) could not be found in Stack {stack_name}.")
+
+
+class ResourceActionNotSupported(InvalidRequest):
+    code = "not_supported"
+
+    def __init__(self, action: str):
+        super().__init__(f"{action} is not supported for resource.")
+
+
+class HTTPBadRequest(InvalidRequest):
+    """A request Heat's API layer refuses before the engine sees it."""
+
+
+class HTTPNotFound(NotFound):
+    """A thing Heat's API layer looks for itself and does not find (an event)."""

@@ -11,12 +11,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import secrets, views
+from engine import previews, views
 from engine.children import SECRET_PARAMETERS
-from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.errors import (
+    ActionInProgress, Conflict, EntityNotFound, InvalidRequest, NotSupported, ResourceActionNotSupported,
+    ResourceNotFound, StackExists,
+)
 from engine.guest import GuestAuth
 from engine.stacks import (
-    Definition, begin_rollback, definition_fields, prepare_rows, request_environment, start_operation,
+    Definition, definition_fields, prepare_rows, request_environment, start_operation,
 )
 from engine.steps import changed_in_place, property_digests
 from engine.store.models import Deployment, Event, Resource, Stack
@@ -42,6 +45,14 @@ class Operations:
     def update_stack(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> None:
         """Heat's PUT (patch=False) or PATCH (`--existing`) of a stack."""
         stack = self._live_stack(project, stack_id)
+        if stack.action == "SUSPEND":
+            raise NotSupported("Updating a stack when it is suspended")
+        if stack.action == "DELETE":
+            raise NotSupported("Updating a stack when it is deleting")
+        if patch and stack.status == "FAILED" and not (stack.previous or {}).get("template"):
+            # Heat patches a failed stack onto the template before the failed update; a failed
+            # create has none.
+            raise NotSupported("PATCH update to non-COMPLETE stack")
         definition = self._update_definition(stack, body, patch)
         self._check_immutable(stack, definition)
         self.validate_resources(definition, stack)
@@ -50,7 +61,7 @@ class Operations:
         with self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             self._not_in_progress(row, "update")
-            row.previous = definition_fields(row)
+            row.previous = {**definition_fields(row), "disable_rollback": row.disable_rollback}
             row.template = definition.template.raw
             row.template_source = body["template"] if isinstance(body.get("template"), str) else (
                 row.template_source if patch and not body.get("template") else None)
@@ -120,22 +131,79 @@ class Operations:
         """What an update would do, resource by resource, as Heat's preview answers it."""
         stack = self._live_stack(project, stack_id)
         definition = self._update_definition(stack, body, patch)
-        self.validate_resources(definition)
+        self.validate_resources(definition, stack)
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
         changes: dict[str, list] = {k: [] for k in ("added", "deleted", "replaced", "unchanged", "updated")}
-        resolver = self._row_resolver(stack, definition, rows)
+        # As Heat's preview: the new stack is resolved before anything of it exists, so what
+        # reads another resource's attribute shows as updated.
+        planned = self.resolver_for(stack, definition, previews.nothing_exists)
+        required_by = previews.required_by(definition)
         template = definition.template
         for name, resource in template.resources.items():
             row = rows.get(name)
             kind = "added"
             if row is not None and row.action != "INIT" and not (row.action == "DELETE" and row.status == "COMPLETE"):
-                kind = self._change_kind(definition, name, row, resolver)
-            changes[kind].append(self._preview_entry(stack, name, resource.type, row))
+                kind = self._change_kind(definition, name, row, planned)
+            old = self.scheduler.definitions.get(self.runtime, stack).template
+            if kind == "updated":  # Heat shows what it would update as it is now
+                metadata = old.resources[name].metadata if name in old.resources else {}
+                changes[kind].append(previews.existing(stack, row, metadata, required_by[name]))
+            else:
+                changes[kind].append(self._planned_entry(stack, definition, planned, name, required_by[name]))
+        old = self.scheduler.definitions.get(self.runtime, stack).template
         for name, row in rows.items():
             if name not in template.resources and row.action != "INIT":
-                changes["deleted"].append(self._preview_entry(stack, name, row.type, row))
+                metadata = old.resources[name].metadata if name in old.resources else {}
+                changes["deleted"].append(previews.existing(stack, row, metadata))
         return {"resource_changes": changes}
+
+    def _planned_entry(self, stack: Stack, definition: Definition, resolver, name: str,
+                       required_by: list[str], with_properties: bool = False) -> dict:
+        resource = definition.template.resources[name]
+        try:
+            cls = definition.resource_class(self.types, name)
+        except Exception:  # noqa: BLE001 - validated already; a preview shows what it can
+            cls = None
+        properties = previews.planned_properties(definition, resolver, name, cls)
+        return previews.unmade(stack, name, resource.type, cls, properties, resource.metadata,
+                               required_by, with_properties=with_properties)
+
+    def _planned_resources(self, stack: Stack, definition: Definition, parent: str | None = None) -> list:
+        """A create preview's resources; a nested stack is the list of its own (Heat's shape)."""
+        from engine.resources.stack_resource import StackResource
+        planned = self.resolver_for(stack, definition, previews.nothing_exists)
+        required_by = previews.required_by(definition)
+        resources: list = []
+        for name in definition.template.resources:
+            entry = self._planned_entry(stack, definition, planned, name, required_by[name], with_properties=True)
+            if parent is not None:
+                entry["parent_resource"] = parent
+            try:
+                cls = definition.resource_class(self.types, name)
+                nested = self._nested_preview(stack, definition, name, cls, entry["properties"]) \
+                    if issubclass(cls, StackResource) else None
+            except Exception:  # noqa: BLE001 - a nested template a preview cannot build shows as itself
+                nested = None
+            resources.append(nested if nested is not None else entry)
+        return resources
+
+    def _nested_preview(self, stack: Stack, definition: Definition, name: str, cls, properties: dict) -> list:
+        from engine.resources.base import ResourceState
+        from engine.resources.stack_resource import Parent, child_environment
+        environment = {"resource_registry": dict(definition.environment.resource_registry),
+                       "parameter_defaults": dict(definition.environment.parameter_defaults)}
+        state = ResourceState(stack_id=stack.id, stack_name=stack.name, project=stack.project, name=name,
+                              type=definition.template.resources[name].type, physical_id=None, data={},
+                              attributes={}, stack_deadline=None)
+        instance = cls(self.runtime, state, cls.check_properties(properties))
+        nested = instance.nested(Parent(files=definition.files, environment=environment))
+        child = self._definition({"template": nested.template, "template_name": nested.template_name,
+                                  "files": definition.files, "parameters": nested.parameters,
+                                  "environment": child_environment(environment, name, cls.registry_value)})
+        child_stack = Stack(id="None", name=f"{stack.name}-{name}", project=stack.project,
+                            template=child.template.raw, action="INIT", status="COMPLETE")
+        return self._planned_resources(child_stack, child, parent=name)
 
     def _change_kind(self, definition: Definition, name: str, row: Resource, resolver) -> str:
         template = definition.template
@@ -156,33 +224,31 @@ class Operations:
             return "unchanged"
         return "updated" if changed_in_place(cls, changed, properties) else "replaced"
 
-    def _preview_entry(self, stack: Stack, name: str, type_name: str, row: Resource | None) -> dict:
-        return {"resource_name": name, "resource_type": type_name, "stack_name": stack.name,
-                "physical_resource_id": (row.physical_id if row is not None else None) or "",
-                "resource_action": row.action if row is not None else "INIT",
-                "resource_status": row.status if row is not None else "COMPLETE",
-                "stack_identity": {"stack_name": stack.name, "stack_id": stack.id,
-                                   "tenant": stack.project, "path": ""}}
-
-    def preview_create(self, project: str, body: dict[str, Any]) -> dict:
+    def preview_create(self, project: str, body: dict[str, Any], username: str | None = None) -> dict:
         """What a create would make, as Heat's stack preview answers it (nothing is stored)."""
         name = self._stack_name(body)
+        with self.runtime.store.session() as session:
+            if session.scalar(select(Stack.id).where(Stack.project == project, Stack.name == name,
+                                                     Stack.deleted_at.is_(None))):
+                raise StackExists(name)
         definition = self._definition(body)
-        self.validate_resources(definition)
         template = definition.template
-        resources = [{"resource_name": n, "resource_type": r.type, "logical_resource_id": n,
-                      "resource_action": "INIT", "resource_status": "COMPLETE", "stack_name": name,
-                      "physical_resource_id": "", "properties": r.properties, "metadata": r.metadata,
-                      "description": r.description, "required_by": sorted(
-                          d for d, deps in template.dependencies().items() if n in deps)}
-                     for n, r in template.resources.items()]
-        return {"stack": {"stack_name": name, "id": "None", "description": template.description,
-                          "template_description": template.description,
-                          "parameters": secrets.masked_parameters(definition.parameters,
-                                                                  template.hidden_parameters()),
-                          "timeout_mins": body.get("timeout_mins"),
-                          "disable_rollback": bool(body.get("disable_rollback", True)),
-                          "resources": resources}}
+        stack = Stack(id="None", name=name, project=project, template=template.raw, username=username,
+                      tags=parse_tags(body.get("tags") or []), requested_timeout_mins=body.get("timeout_mins"),
+                      disable_rollback=bool(body.get("disable_rollback", True)), action="INIT",
+                      status="COMPLETE", status_reason="")
+        self.validate_resources(definition, stack)  # as a create checks the values
+        resources = self._planned_resources(stack, definition)
+        outputs = [{"output_key": k, "description": o.description or "No description given",
+                    "output_value": None} for k, o in template.outputs.items()]
+        shown = views.stack_detail(stack, self.runtime.api_url, definition.parameters,
+                                   definition.secret_parameters, outputs)
+        for key in ("id", "stack_status", "stack_status_reason", "links"):
+            shown.pop(key, None)
+        # Heat's preview stack: not stored, so no id, no project of a stack user, a time of now.
+        shown.update({"id": "None", "stack_user_project_id": None, "parent": None,
+                      "creation_time": views.iso(self.runtime.now()), "resources": resources})
+        return {"stack": shown}
 
     # Actions ------------------------------------------------------------------------------
     def stack_action(self, project: str, stack_id: str, action: str) -> None:
@@ -191,36 +257,32 @@ class Operations:
             raise InvalidRequest(f"unknown stack action '{action}' (one of: {', '.join(ACTIONS)})")
         stack = self._live_stack(project, stack_id)
         now = self.runtime.now()
-        previous = None
-        if action == "cancel_update" and stack.previous and "template" in stack.previous:
-            previous = self.scheduler.definitions.parse_previous(self.runtime, stack)
+        cancel = False
         with self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             state = f"{row.action}_{row.status}"
-            if action in ("suspend", "check"):
+            if action in ("suspend", "resume", "check"):
                 self._not_in_progress(row, action)
-                start_operation(session, row, action.upper(), now)
-            elif action == "resume":
-                if row.action not in ("SUSPEND", "RESUME") or row.status == "IN_PROGRESS":
-                    raise Conflict(f"stack '{row.name}' is {state}; only a suspended stack can be resumed")
-                start_operation(session, row, "RESUME", now)
-            elif action == "cancel_update":
-                if (row.action, row.status) != ("UPDATE", "IN_PROGRESS"):
-                    raise Conflict(f"stack '{row.name}' is {state}; only an update in progress can be "
-                                   "cancelled with a rollback")
-                begin_rollback(session, row, previous, now)
+                verb = action.upper()
+                if verb != "CHECK" and (row.action, row.status) == (verb, "COMPLETE"):
+                    # Heat: already suspended (resumed); only the stack's event says so again.
+                    session.add(Event(id=views.new_id(), stack_id=row.id, resource_name=row.name,
+                                      resource_type="OS::Heat::Stack", physical_id=row.id, action=verb,
+                                      status="COMPLETE", reason=row.status_reason, created_at=now))
+                else:
+                    start_operation(session, row, verb, now)
             else:
-                if row.status != "IN_PROGRESS" or row.action not in ("CREATE", "UPDATE", "ROLLBACK"):
-                    raise Conflict(f"stack '{row.name}' is {state}; there is nothing to cancel")
-                reason = f"Stack {row.action} cancelled"
-                row.status, row.status_reason, row.deadline = "FAILED", reason, None
-                row.operation += 1
-                row.updated_at = now
-                session.add(Event(id=views.new_id(), stack_id=row.id, resource_name=row.name,
-                                  resource_type="OS::Heat::Stack", physical_id=row.id,
-                                  action=row.action, status="FAILED", reason=reason, created_at=now))
+                allowed = ("UPDATE",) if action == "cancel_update" else ("UPDATE", "CREATE")
+                if row.status != "IN_PROGRESS" or row.action not in allowed:
+                    raise NotSupported(f"Cancelling update when stack is {state}")
+                # What is under way finishes; then the operation fails, and an update rolls back
+                # when asked to (or when the stack has rollback enabled), as Heat's cancel does.
+                cancel = True
         self.runtime.publish_stack(stack.id)
-        self.scheduler.submit(stack.id)
+        if cancel:
+            self.scheduler.cancel(stack.id, rollback=action == "cancel_update")
+        else:
+            self.scheduler.submit(stack.id)
 
     def abandon_stack(self, project: str, stack_id: str) -> dict:
         """Forget the stack but leave what it made running; answers what adopt needs."""
@@ -233,7 +295,7 @@ class Operations:
                 ids.extend(session.scalars(select(Stack.id).where(Stack.owner_id == stack_id_)))
             for row in session.scalars(select(Stack).where(Stack.id.in_(ids))):
                 if row.status == "IN_PROGRESS" and row.id == stack.id:
-                    raise Conflict(f"stack '{row.name}' is {row.action}_IN_PROGRESS; wait for it first")
+                    raise ActionInProgress(row.name, row.action)
                 row.action, row.status, row.status_reason = "ABANDON", "COMPLETE", "Stack abandoned"
                 row.operation += 1
                 row.deleted_at = row.updated_at = now
@@ -244,15 +306,19 @@ class Operations:
         definition = self.scheduler.definitions.get(self.runtime, stack)
         with self.runtime.store.session() as session:
             rows = list(session.scalars(select(Resource).where(Resource.stack_id == stack.id)))
+        template = definition.template
         resources = {r.name: {"name": r.name, "type": r.type, "resource_id": r.physical_id,
                               "action": r.action, "status": r.status,
-                              "metadata": {}, "resource_data": dict(r.data or {}),
-                              "attributes": dict(r.attributes or {})} for r in rows}
+                              "metadata": template.resources[r.name].metadata or {}
+                              if r.name in template.resources else {},
+                              "resource_data": dict(r.data or {})} for r in rows}
         return {"name": stack.name, "id": stack.id, "action": stack.action, "status": stack.status,
-                "template": definition.template.raw, "files": definition.files,
-                "environment": dict(stack.environment or {}), "project_id": stack.project,
-                "stack_user_project_id": stack.project, "tags": list(stack.tags or []),
-                "resources": resources}
+                "template": template.raw, "files": definition.files,
+                # As Heat's abandon: the user's environment, in clear (it goes back to its user).
+                "environment": {k: v for k, v in self.shown_environment(stack).items()
+                                if k != "encrypted_param_names"},
+                "project_id": stack.project, "stack_user_project_id": stack.project,
+                "tags": list(stack.tags or []), "resources": resources}
 
     # Resources ----------------------------------------------------------------------------
     def mark_unhealthy(self, project: str, stack_id: str, resource: str, mark: bool, reason: str = "") -> None:
@@ -264,12 +330,12 @@ class Operations:
             self._not_in_progress(row, "mark a resource of")
             res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
             if res is None:
-                raise NotFound(f"stack '{stack.name}' has no resource '{resource}'")
-            if mark:
-                res.action, res.status = "CHECK", "FAILED"
-                res.status_reason = reason or "marked unhealthy"
-            elif (res.action, res.status) == ("CHECK", "FAILED"):
-                res.status, res.status_reason = "COMPLETE", reason or "marked healthy"
+                raise ResourceNotFound(resource, stack.name)
+            reason = reason or "state changed by resource_mark_unhealthy api"
+            if mark and res.action != "DELETE":
+                res.action, res.status, res.status_reason = "CHECK", "FAILED", reason
+            elif not mark and (res.action, res.status) == ("CHECK", "FAILED"):
+                res.status, res.status_reason = "COMPLETE", reason
             else:
                 return
             res.updated_at = now
@@ -285,13 +351,12 @@ class Operations:
         with self.runtime.store.session() as session:
             res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
         if res is None:
-            raise NotFound(f"stack '{stack.name}' has no resource '{resource}'")
+            raise ResourceNotFound(resource, stack.name)
         if not (isinstance(body, dict) and "unset_hook" in body) and res.type in SIGNALLED_TYPES:
             self._signal_as_guest(res, body)
             return
         if not isinstance(body, dict) or "unset_hook" not in body:
-            raise InvalidRequest(f"resource '{resource}' ({res.type}) takes no signal through this "
-                                 "API; send {\"unset_hook\": \"pre-create\"} to clear a breakpoint")
+            raise ResourceActionNotSupported("signal")
         hook = body["unset_hook"]
         if hook not in HOOK_NAMES:
             raise InvalidRequest(f"'{hook}' is not a hook (one of: {', '.join(HOOK_NAMES)})")
@@ -319,14 +384,14 @@ class Operations:
     def _live_stack(self, project: str, stack_id: str) -> Stack:
         stack = self.find_stack(project, stack_id, by_id_only=True)
         if stack.deleted_at is not None:
-            raise NotFound(f"stack '{stack.name}' is deleted")
+            raise EntityNotFound("Stack", stack.name)
         return stack
 
     @staticmethod
     def _not_in_progress(row: Stack, what: str) -> None:
+        """Heat holds a stack's lock for the whole of an operation; another one is refused."""
         if row.status == "IN_PROGRESS":
-            raise Conflict(f"cannot {what} stack '{row.name}' while it is {row.action}_IN_PROGRESS; "
-                           "wait for it to finish or cancel it")
+            raise ActionInProgress(row.name, row.action)
 
 
 def parse_tags(value: Any) -> list[str]:

@@ -14,8 +14,8 @@ FORWARD, REVERSE = "forward", "reverse"
 PHASES = {
     "CREATE": [(FORWARD, "all", "create")],
     "ADOPT": [(FORWARD, "all", "create")],
-    "DELETE": [(REVERSE, "all", "delete")],
-    "UPDATE": [(FORWARD, "defined", "update"), (REVERSE, "removed", "delete")],
+    "DELETE": [(REVERSE, "all", "delete"), (REVERSE, "all", "cleanup")],
+    "UPDATE": [(FORWARD, "defined", "update"), (REVERSE, "removed", "delete"), (REVERSE, "all", "cleanup")],
     "SUSPEND": [(REVERSE, "all", "suspend")],
     "RESUME": [(FORWARD, "all", "resume")],
     "CHECK": [(FORWARD, "all", "check")],
@@ -97,6 +97,14 @@ class Run:
         self.running: set[str] = running if running is not None else set()
         self.woken: set[str] = set()  # woken while their handler was still running
         self.finished = False
+        # A user's cancel: "rollback" or "stop". Nothing new starts; what runs finishes first.
+        self.cancelled: str | None = None
+        # The stack's failure when no resource's own failure says it (an invalid state).
+        self.failure: str | None = None
+        # A check goes on past failures and reports them all (Heat aggregates them).
+        self.check_failures: list[str] = []
+        # Resources deleting what they replaced: the class of the live resource, to restore.
+        self.cleaning: dict[str, object] = {}
         self.failed = next((s for s in snaps.values()
                             if s.status == "FAILED" and s.engine.get("op") == self.operation), None)
         # The stack's reason when it is not "Resource ACTION failed: ..." (a restricted action).
@@ -124,7 +132,10 @@ class Run:
             self.phase += 1
             direction, names, self.step = self.phases[self.phase]
             members = set(names)
-            self.pending = {n for n in names if not self.done(n)}
+            if self.step == "cleanup":  # what a replacement left to delete
+                self.pending = {n for n in names if self.snaps[n].engine.get("backups")}
+            else:
+                self.pending = {n for n in names if not self.done(n)}
             self.unblocks: dict[str, list[str]] = {n: [] for n in names}
             blockers: dict[str, list[str]] = {n: [] for n in names}
             for name in names:

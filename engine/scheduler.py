@@ -74,6 +74,13 @@ class Scheduler(Steps):
         """Something a waiting resource of this stack (`resource`, or any) waits for happened."""
         self._inbox.put(("wake", stack_id, resource))
 
+    def cancel(self, stack_id: str, rollback: bool) -> None:
+        """A user cancelled the stack's create or update (Heat's cancel_update, or
+        cancel_without_rollback): nothing new starts, and once what runs has finished the
+        operation fails with "Operation cancelled" (an update then rolls back if asked to, or
+        if the stack has rollback enabled)."""
+        self._inbox.put(("cancel", stack_id, rollback))
+
     def unset_hook(self, stack_id: str, resource: str, hook: str) -> None:
         """A user cleared the breakpoint `hook` of `resource`."""
         self._inbox.put(("hook", stack_id, resource, hook))
@@ -141,6 +148,15 @@ class Scheduler(Steps):
                     if snap.waiting and name not in run.running:
                         self._check_waiting(run, snap)
                 run.released(name)
+                dirty.add(stack_id)
+        elif kind == "cancel":
+            run = self._runs.get(stack_id)
+            if run is not None and not run.finished:
+                run.cancelled = "rollback" if message[2] else "stop"
+                for snap in run.snaps.values():
+                    if snap.waiting and getattr(snap, "wake_at", None) is None:
+                        # A wait for a signal would never end by itself soon: it ends here.
+                        self._cancel(run, snap, f"{snap.action} cancelled")
                 dirty.add(stack_id)
         elif kind == "hook":
             run = self._runs.get(stack_id)
@@ -250,7 +266,7 @@ class Scheduler(Steps):
             # Deleting, suspending, resuming and checking are safe to repeat, and so is an
             # inline handler; a create or update that may have half-happened is not.
             if snap.action in ("CREATE", "UPDATE") and not snap.cls.inline \
-                    and snap.engine.get("phase") != "replace-delete":
+                    and snap.engine.get("phase") not in ("replace-delete", "cleanup"):
                 snap.status = "FAILED"
                 snap.reason = (f"the engine stopped while this resource was in {snap.action}; "
                                "update the stack to replace it, or delete the stack")
@@ -280,10 +296,18 @@ class Scheduler(Steps):
         if run.finished:
             return  # _flush forgets it once its last writes are stored
         while True:
-            if run.failed is not None:
+            if run.cancelled is not None:
+                if not run.running and not any(s.waiting for s in run.snaps.values()):
+                    reason = "Operation cancelled"
+                    if run.action == "CREATE":
+                        reason = f"Resource CREATE failed: {reason}"
+                    self._finish(run, "FAILED", reason,
+                                 rollback=run.cancelled == "rollback" or not run.stack.disable_rollback)
+                return
+            if run.failed is not None or run.failure is not None:
                 if not run.running:
-                    self._finish(run, "FAILED", run.failure_reason or
-                                 f"Resource {run.failed.action} failed: {run.failed.reason}")
+                    self._finish(run, "FAILED", run.failure or run.failure_reason or
+                                 self._failure_reason(run))
                 return
             ready = run.take_ready()
             if not ready:
@@ -295,7 +319,10 @@ class Scheduler(Steps):
             if self.journal.backlog >= FLUSH_EVERY:
                 self._flush()
         if not run.running and run.complete and not any(s.waiting for s in run.snaps.values()):
-            self._finish(run, "COMPLETE", f"Stack {run.action} completed successfully")
+            if run.check_failures:
+                self._finish(run, "FAILED", f"Resource CHECK failed: {run.check_failures}")
+            else:
+                self._finish(run, "COMPLETE", f"Stack {run.action} completed successfully")
 
     def _cancel(self, run: Run, snap: Snap, reason: str) -> None:
         try:
@@ -348,12 +375,21 @@ class Scheduler(Steps):
         if status == "COMPLETE":
             if not self.post_hooked(run, snap):
                 run.cleared(snap.name)
+        elif status == "FAILED" and run.action == "CHECK":
+            if reason not in run.check_failures and not reason.startswith("Can not check"):
+                run.check_failures.append(reason)
+            run.cleared(snap.name)  # a check goes on: Heat reports every failure at the end
         elif status == "FAILED" and run.failed is None:
             run.failed = snap
 
-    def _finish(self, run: Run, status: str, reason: str) -> None:
+    def _finish(self, run: Run, status: str, reason: str, rollback: bool | None = None) -> None:
         run.finished = True
         stack = run.stack
+        if rollback is None:
+            rollback = not stack.disable_rollback and not run.failure
+        rollback = rollback and status == "FAILED" and run.action in ("CREATE", "UPDATE")
+        if run.action == "CHECK" and not self._checks_everything(run):
+            reason += ". 'CHECK' not fully supported (see resources)"
         if status == "FAILED":
             for snap in run.snaps.values():
                 if snap.waiting:
@@ -363,22 +399,48 @@ class Scheduler(Steps):
         if run.action == "DELETE" and status == "COMPLETE":
             stack.deleted_at = now
         if status == "COMPLETE" and run.action in ("UPDATE", "ROLLBACK"):
+            # A rolled back create lists no resources any more, as in Heat.
+            undone = (stack.previous or {}).get("rollback") == "create"
             gone = [n for n, s in run.snaps.items()
-                    if n not in run.definition.template.resources and not s.exists]
+                    if (undone or n not in run.definition.template.resources) and not s.exists]
             self.journal.remove_resources([run.snaps.pop(n).row_id for n in gone])
             stack.previous = None
-        self.journal.event(stack, stack.name, "OS::Heat::Stack", stack.id, run.action, status, reason)
         log.info("stack %s (%s): %s_%s: %s", stack.name, stack.id, run.action, status,
                  self.journal.redacted(stack.id, reason))
-        if status == "FAILED" and run.action in ("CREATE", "UPDATE") and not stack.disable_rollback:
+        if rollback:
             # The row goes straight from IN_PROGRESS to ROLLBACK_IN_PROGRESS, so nobody waiting
-            # on the stack mistakes the failure for the end.
+            # on the stack mistakes the failure for the end; Heat writes no event of the failure.
             self._rollbacks.append(run)
             return
+        self.journal.event(stack, stack.name, "OS::Heat::Stack", stack.id, run.action, status, reason)
         self.journal.stack_changed(stack)
         if stack.owner_id and stack.owner_resource:
             owner, resource = stack.owner_id, stack.owner_resource
             self.journal.after_commit(lambda: self.runtime.wake(owner, resource))
+
+    @staticmethod
+    def _failure_reason(run: Run) -> str:
+        """Heat's reason for a stack whose resource failed: an update (and its rollback) says
+        the resource's failure as it is; other actions say which action failed."""
+        updating = run.action == "UPDATE" or run.action == "ROLLBACK" and \
+            (run.stack.previous or {}).get("rollback") == "update"
+        if updating:
+            return run.failed.reason
+        return f"Resource {run.failed.action} failed: {run.failed.reason}"
+
+    def _checks_everything(self, run: Run) -> bool:
+        """Whether every resource (and every nested stack's, all the way down) has a check of
+        its own; Heat says when not."""
+        from engine.resources.stack_resource import StackResource
+        from engine.steps import supports_check
+        for snap in run.snaps.values():
+            if snap.cls is None or not supports_check(snap.cls):
+                return False
+            if issubclass(snap.cls, StackResource) and snap.physical_id:
+                state = self.runtime.stacks.state(snap.physical_id)
+                if state is not None and "not fully supported" in (state[2] or ""):
+                    return False
+        return True
 
     def _roll_back(self, run: Run) -> None:
         """Start rolling back a failed create or update (its failure is stored already)."""

@@ -164,8 +164,9 @@ def open_environment(keyring: Keyring, stored: dict | None) -> dict[str, Any]:
     """A stored environment with its parameter_defaults opened and the user's copy left out."""
     environment = dict(stored or {})
     environment.pop("shown", None)
-    if is_encrypted(environment.get("parameter_defaults")):
-        environment["parameter_defaults"] = open_value(keyring, environment["parameter_defaults"])
+    for key in ("parameter_defaults", "parameters"):
+        if is_encrypted(environment.get(key)):
+            environment[key] = open_value(keyring, environment[key])
     return environment
 
 
@@ -328,6 +329,20 @@ def masked(value: Any) -> Any:
         return {k: masked(v) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v) for v in value]
+    return value
+
+
+def masked_paths(value: Any, paths: Iterable[tuple]) -> Any:
+    """`value` (resolved properties) with the value at each of `paths` (taint tracking's
+    property paths) shown as HIDDEN."""
+    for path in paths:
+        if not path:
+            return HIDDEN
+        node = value
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node:
+            node[path[-1]] = HIDDEN
     return value
 
 

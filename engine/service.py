@@ -17,11 +17,15 @@ from sqlalchemy import func, select
 
 from engine import guest, secrets, views
 from engine.children import SECRET_PARAMETERS, Children
-from engine.errors import Conflict, HearthError, InvalidRequest, NotFound, TemplateError
+from engine.errors import (
+    EntityNotFound, HearthError, HTTPNotFound, InvalidRequest, NotFound, ResourceNotFound, StackExists,
+    TemplateError,
+)
 from engine.operations import Operations, parse_tags
 from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
+from engine.steps import tainted_properties
 from engine.secrets import masked
 from engine.software_api import SoftwareApi
 from engine.stacks import (
@@ -95,7 +99,7 @@ class Service(Operations, SoftwareApi):
         with self.runtime.store.session() as session:
             if owner is None and session.scalar(select(Stack.id).where(
                     Stack.project == project, Stack.name == name, Stack.deleted_at.is_(None))):
-                raise Conflict(f"a stack named '{name}' already exists")
+                raise StackExists(name)
             session.add(stack)
             session.flush()
             prepare_rows(session, stack.id, definition.template, now)
@@ -347,7 +351,7 @@ class Service(Operations, SoftwareApi):
                 stack = session.scalar(select(Stack).where(Stack.project == project, Stack.name == name_or_id,
                                                            Stack.deleted_at.is_(None)))
         if stack is None or stack.project != project:
-            raise NotFound(f"stack '{name_or_id}' not found")
+            raise EntityNotFound("Stack", name_or_id)
         return stack
 
     def show_stack(self, project: str, stack_id: str, resolve_outputs: bool = True) -> dict:
@@ -428,18 +432,20 @@ class Service(Operations, SoftwareApi):
     def delete_stack(self, project: str, stack_id: str) -> None:
         stack = self.find_stack(project, stack_id, by_id_only=True)
         if stack.deleted_at is not None:
-            raise NotFound(f"stack '{stack.name}' is already deleted")
+            raise EntityNotFound("Stack", stack.name)
         now = self.runtime.now()
         with self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             if row.action == "DELETE" and row.status == "IN_PROGRESS":
                 return
-            row.action, row.status, row.status_reason = "DELETE", "IN_PROGRESS", "Stack DELETE started"
+            # Heat says when its delete started.
+            reason = f"Stack DELETE started at {now.replace(tzinfo=None).isoformat()}"
+            row.action, row.status, row.status_reason = "DELETE", "IN_PROGRESS", reason
             row.operation += 1
             row.deadline = now + dt.timedelta(minutes=row.timeout_mins)
             session.add(Event(id=str(uuid.uuid4()), stack_id=row.id, resource_name=row.name,
                               resource_type="OS::Heat::Stack", physical_id=row.id, action="DELETE",
-                              status="IN_PROGRESS", reason="Stack DELETE started", created_at=now))
+                              status="IN_PROGRESS", reason=reason, created_at=now))
         self.runtime.publish_stack(stack.id)
         self.scheduler.submit(stack.id)
 
@@ -463,6 +469,8 @@ class Service(Operations, SoftwareApi):
         """The stack's resources; with nested_depth, those of nested stacks down to that depth,
         each with `parent_resource` naming the resource that owns its stack."""
         stack = self.find_stack(project, stack_id, by_id_only=True)
+        if stack.deleted_at is not None:
+            return []  # Heat lists no resources of a deleted stack
         try:
             depth = int(nested_depth or 0)
         except (TypeError, ValueError):
@@ -474,6 +482,7 @@ class Service(Operations, SoftwareApi):
             for row, view in self._resource_views(current):
                 if with_detail:
                     view["attributes"] = views.shown_attributes(row.attributes)
+                    view["description"] = ""
                 if _matches(view, filters or {}):
                     result.append(view)
                 if level < depth and row.physical_id and row.type not in REMOTE_STACK_TYPES:
@@ -489,18 +498,24 @@ class Service(Operations, SoftwareApi):
             if row.name == name:
                 template = self.scheduler.definitions.get(self.runtime, stack).template
                 definition = self.scheduler.definitions.get(self.runtime, stack)
-                view["attributes"] = views.masked(self.live_attributes(definition, row))
+                view["attributes"] = secrets.masked(self.live_attributes(definition, row))
                 view["description"] = template.resources[name].description if name in template.resources else ""
                 return view
-        raise NotFound(f"stack '{stack.name}' has no resource '{name}'")
+        raise ResourceNotFound(name, stack.name)
 
     def live_attributes(self, definition: Definition, row: Resource) -> dict:
         """A resource's attributes as Heat's resource show answers them: its `show` attribute
         when that is a map, else every declared attribute resolved now (None when it cannot be)."""
         cls = definition.class_for(self.types, row.name, row.type)
         args = (self.runtime, row.physical_id, dict(row.attributes or {}), dict(row.data or {}))
+        stored = dict(row.attributes or {})
 
         def resolve(name):
+            if name in cls.secret_attributes:
+                return secrets.HIDDEN if cls.attribute(self.runtime, name, *args[1:]) is not None else None
+            if name in stored and secrets.holds_sealed(stored[name]):
+                # It holds a sealed value: shown masked, never opened (get_attr opens it).
+                return secrets.masked(stored[name])
             try:
                 return cls.attribute(self.runtime, name, *args[1:])
             except Exception:  # noqa: BLE001 - Heat shows an attribute it cannot resolve as null
@@ -523,7 +538,7 @@ class Service(Operations, SoftwareApi):
             if server is not None and server.stack_id == stack.id and server.deleted_at is None:
                 return masked(dict(server.metadata_doc or {}))
         if row is None:
-            raise NotFound(f"stack '{stack.name}' has no resource '{name}'")
+            raise ResourceNotFound(name, stack.name)
         template = self.scheduler.definitions.get(self.runtime, stack).template
         return template.resources[name].metadata if name in template.resources else {}
 
@@ -533,33 +548,68 @@ class Service(Operations, SoftwareApi):
             event = session.scalar(select(Event).where(Event.id == event_id, Event.stack_id == stack.id,
                                                        Event.resource_name == resource))
         if event is None:
-            raise NotFound(f"event '{event_id}' of resource '{resource}' not found in stack '{stack.name}'")
-        return views.event_view(event, stack, self.runtime.api_url, detail=True)
+            raise HTTPNotFound(f"No event {event_id} found")
+        view = views.event_view(event, stack, self.runtime.api_url, detail=True)
+        view["resource_properties"] = self._event_properties(stack, event)
+        return view
+
+    def _event_properties(self, stack: Stack, event: Event) -> dict:
+        """Heat's `resource_properties` of an event: the properties the template gives the
+        resource, resolved (a stack's own event has none). Hearth resolves them when the event
+        is shown, against the stack as it is now."""
+        if event.resource_type == "OS::Heat::Stack" and event.resource_name == stack.name:
+            return {}
+        definition = self.scheduler.definitions.get(self.runtime, stack)
+        resource = definition.template.resources.get(event.resource_name)
+        if resource is None:
+            return {}
+        with self.runtime.store.session() as session:
+            rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
+        resolver = self._row_resolver(stack, definition, rows)
+        path = ("resources", event.resource_name, "properties")
+        try:
+            resolved = definition.template.resolve(resource.properties, resolver, path)
+            # What is derived from a secret is shown as ******, as in the resource's attributes.
+            derived = tainted_properties(definition.template, resource.properties, resolver, path) \
+                if resolver.taint.tainted else ()
+        except HearthError:
+            return {}
+        return secrets.masked_paths(secrets.masked(resolved), derived) if isinstance(resolved, dict) else {}
 
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
                     sort_dir: str = "asc", wait: float = 0, resource: str | None = None,
-                    nested_depth: int = 0) -> list[dict]:
-        """The stack's events; with nested_depth, those of its nested stacks down to that depth
-        too, in the order they happened (each links to its own stack and to the root one)."""
+                    filters: dict[str, list[str]] | None = None, nested_depth: int = 0) -> list[dict]:
+        """The stack's events; `filters` are Heat's resource_status (COMPLETE, ...),
+        resource_action (CREATE, ...), resource_name and resource_type, each one value or more;
+        with nested_depth, those of its nested stacks down to that depth too, in the order they
+        happened (each links to its own stack and to the root one)."""
         stack = self.find_stack(project, stack_id, by_id_only=True)
         if sort_dir not in ("asc", "desc"):
             raise InvalidRequest("sort_dir must be 'asc' or 'desc'")
         limit = min(int(limit or MAX_EVENT_PAGE), MAX_EVENT_PAGE)
+        columns = {"resource_status": Event.status, "resource_action": Event.action,
+                   "resource_name": Event.resource_name, "resource_type": Event.resource_type}
         stacks = {stack.id: stack}
         if nested_depth:
             stacks.update({s.id: s for s in self._nested_stacks(stack, int(nested_depth))})
         with self.runtime.store.session() as session:
             after = 0
             if marker:
+                # Heat pages from an unknown marker as from none.
                 after = session.scalar(select(Event.seq).where(Event.id == marker, Event.stack_id.in_(stacks)))
-                if after is None:
-                    raise NotFound(f"event '{marker}' not found in stack '{stack.name}'")
+                marker = marker if after is not None else None
+                after = after or 0
+            if resource is not None and not session.scalar(select(Event.id).where(
+                    Event.stack_id == stack.id, Event.resource_name == resource).limit(1)):
+                raise HTTPNotFound(f"No events found for resource {resource}")
 
         def query():
             with self.runtime.store.session() as session:
                 q = select(Event).where(Event.stack_id.in_(stacks))
                 if resource is not None:
                     q = q.where(Event.resource_name == resource)
+                for key, values in (filters or {}).items():
+                    q = q.where(columns[key].in_(values))
                 if sort_dir == "asc":
                     q = q.where(Event.seq > after).order_by(Event.seq)
                 else:

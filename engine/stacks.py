@@ -270,6 +270,9 @@ def prepare_rows(session, stack_id: str, template: Template, now: dt.datetime) -
                         "status_reason": "", "data": {}, "attributes": {}, "engine": {},
                         "waiting": False, "created_at": now})
         else:
+            if row.type != resource.type and row.action != "INIT":
+                # What it was made as, for deleting it once the new type's resource exists.
+                row.engine = {**(row.engine or {}), "old_type": (row.engine or {}).get("old_type", row.type)}
             row.type, row.requires = resource.type, requires[name]
     if new:
         session.execute(insert(ResourceRow), new)
@@ -284,12 +287,17 @@ def begin_rollback(session, stack: Stack, template: Template | None, now: dt.dat
     if template is not None and stack.previous and "template" in stack.previous:
         for key in DEFINITION_FIELDS:
             setattr(stack, key, stack.previous[key])
+        if "disable_rollback" in stack.previous:  # Heat rolls back to the old stack's flag too
+            stack.disable_rollback = stack.previous["disable_rollback"]
         stack.description = template.description
         prepare_rows(session, stack.id, template, now)
         stack.previous = {"rollback": "update"}
+        start_operation(session, stack, "ROLLBACK", now)
     else:
         stack.previous = {"rollback": "create"}
-    start_operation(session, stack, "ROLLBACK", now)
+        # Heat rolls a create back by deleting, and says when its delete started.
+        start_operation(session, stack, "ROLLBACK", now,
+                        f"Stack ROLLBACK started at {now.replace(tzinfo=None).isoformat()}")
 
 
 # The operations that set a stack's updated_time when they start, as Heat's do (a create, a

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 HOOKS = {"create": "pre-create", "update": "pre-update", "delete": "pre-delete"}
 POST_HOOKS = {"CREATE": "post-create", "UPDATE": "post-update", "DELETE": "post-delete"}
 # The verb a handler runs and the action its resource shows, in each replacement phase.
-REPLACING = {"replace-delete": "DELETE", "replace-create": "CREATE"}
+REPLACING = {"replace-delete": "DELETE", "replace-create": "CREATE", "cleanup": "DELETE"}
 
 
 class Steps:
@@ -35,6 +35,19 @@ class Steps:
         snap.engine["op"] = run.operation
         snap.dirty = True
         if step == "create":
+            if snap.exists and snap.status == "COMPLETE" and run.action == "ADOPT":
+                # Heat adopts each resource as an action of its own, with its events.
+                self._transition(run, snap, "IN_PROGRESS", "state changed", action="ADOPT")
+                try:
+                    instance = self._instance(run, snap, "ADOPT")
+                    snap.engine["digests"] = self._digests(instance)
+                    outcome = instance.adopt()
+                    if isinstance(outcome, Done) and outcome.attributes:
+                        snap.attributes = dict(outcome.attributes)
+                except Exception:  # noqa: BLE001 - without digests the next update redoes it
+                    pass
+                self._transition(run, snap, "COMPLETE", "state changed")
+                return
             if snap.exists and snap.status == "COMPLETE":
                 # Adopted (or made by an earlier attempt of this create): record what it was
                 # made from, so that the next update changes only what differs.
@@ -61,10 +74,38 @@ class Steps:
                                  action="DELETE")
                 return
             self._begin(run, snap, "delete", "DELETE")
-        else:  # suspend, resume, check
+        elif step == "cleanup":
+            self._clean_up(run, snap)
+        elif step == "check":
+            if not supports_check(snap.cls):
+                # Heat: the resource is CHECK_COMPLETE whatever it was, with an event only when
+                # that is a change (a second check writes none).
+                reason = f"CHECK not supported for {snap.type}"
+                if (snap.action, snap.status) == ("CHECK", "COMPLETE"):
+                    snap.reason, snap.dirty = reason, True
+                    run.cleared(snap.name)
+                else:
+                    self._transition(run, snap, "COMPLETE", reason, action="CHECK")
+            elif not snap.exists:
+                run.check_failures.append(f"Exception: resources.{snap.name}: Resource {snap.name} "
+                                          "not created yet.")
+                self._transition(run, snap, "FAILED", f"Can not check {snap.name}, resource not "
+                                 "created yet.", action="CHECK")
+            else:
+                self._begin(run, snap, "check", "CHECK")
+        else:  # suspend, resume
             if not snap.exists:
                 snap.status = "COMPLETE"
                 run.cleared(snap.name)
+                return
+            invalid = (snap.action == "DELETE" or snap.action != "SUSPEND" and snap.status != "COMPLETE") \
+                if step == "suspend" else (snap.action, snap.status) not in (
+                    ("SUSPEND", "COMPLETE"), ("RESUME", "FAILED"), ("RESUME", "COMPLETE"))
+            if invalid:
+                # Heat refuses the resource without touching it, and the stack fails.
+                if run.failure is None and run.failed is None:
+                    run.failure = (f"Resource {step.upper()} failed: Error: resources.{snap.name}: "
+                                   f"State ('{snap.action}', '{snap.status}') invalid for {step}")
                 return
             self._begin(run, snap, step, step.upper())
 
@@ -89,10 +130,13 @@ class Steps:
             # Heat updates every nested stack on every stack update; its resources decide.
             changed = {"__nested__"}
         if not changed and not unhealthy:
+            snap.engine.pop("old_type", None)  # another alias of the same type: no change
             snap.status = "COMPLETE"
             run.cleared(snap.name)
             return
         in_place = not unhealthy and changed_in_place(snap.cls, changed, instance.properties)
+        if in_place:
+            snap.engine.pop("old_type", None)
         restricted = "update" if in_place else "replace"
         if restricted in self._restricted(run, snap.name):
             # As Heat: an event on the resource, whose state stays, and the stack fails.
@@ -103,6 +147,11 @@ class Steps:
             run.failure_reason = f"ResourceActionRestricted: resources.{snap.name}: {reason}"
             return
         snap.engine["changed"] = sorted(k for k in changed if k != "__metadata__")
+        if not in_place and not unhealthy and "__type__" not in changed:
+            # Heat tries the update, learns it needs a replacement, then creates the new one;
+            # a type that asks for it names the resource in full in that event.
+            snap.engine["tried"] = "asked" if snap.cls.replaced_by(frozenset(changed), instance.properties) \
+                else True
         self._begin(run, snap, "update" if in_place else "replace", "UPDATE")
 
     def _restricted(self, run: Run, name: str) -> set[str]:
@@ -125,11 +174,83 @@ class Steps:
             # As in Heat, the resource keeps the state it had; only an event says it waits.
             self._hook_event(run, snap, f"{action} paused until Hook {hook} is cleared")
             return
-        self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
         if verb == "replace":
-            snap.engine["phase"] = "replace-delete"
-            verb = "delete"
+            tried = snap.engine.pop("tried", False)
+            if tried:
+                self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
+                self._requires_replacement(run, snap, asked=tried == "asked")
+            self._replace(run, snap)
+            return
+        self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
         self._dispatch(run, snap, verb)
+
+    def _replace(self, run: Run, snap: Snap) -> None:
+        """Heat's order: the new resource is made first, under the same name; the old one is
+        kept aside (`engine["backups"]`: its id, data and type) and deleted once the operation
+        has succeeded (`cleanup`), or by a later update or the stack's delete."""
+        old_type = snap.engine.pop("old_type", snap.type)
+        if snap.physical_id is not None or snap.data:
+            snap.engine["backups"] = [*(snap.engine.get("backups") or []), {
+                "physical_id": snap.physical_id, "data": dict(snap.data),
+                "attributes": dict(snap.attributes), "type": old_type}]
+        snap.physical_id, snap.data, snap.attributes = None, {}, {}
+        snap.waiting, snap.deadline = False, None
+        snap.engine["phase"] = "replace-create"
+        snap.engine.pop("short_id", None)
+        self._transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
+        self._dispatch(run, snap, "create")
+
+    def _clean_up(self, run: Run, snap: Snap) -> None:
+        """Delete the last resource `snap` replaced, with no events (Heat deletes replaced
+        resources in a backup stack): the snap holds the old one's state while it goes."""
+        backups = snap.engine.get("backups") or []
+        if not backups:
+            run.cleared(snap.name)
+            return
+        old = backups[-1]
+        snap.engine["live"] = {"physical_id": snap.physical_id, "data": snap.data,
+                               "attributes": snap.attributes}
+        snap.physical_id, snap.data, snap.attributes = old["physical_id"], dict(old["data"]), {}
+        snap.engine["phase"] = "cleanup"
+        snap.engine["op"] = run.operation
+        live_cls = snap.cls
+        snap.cls = run.definition.class_for(self.types, f"{snap.name} (replaced)", old["type"]) \
+            if old["type"] != snap.type else snap.cls
+        run.cleaning[snap.name] = live_cls
+        snap.dirty = True
+        self._dispatch(run, snap, "delete")
+
+    def _cleaned(self, run: Run, snap: Snap, outcome) -> None:
+        """The replaced resource is gone (or could not be deleted: it stays recorded, for the
+        next update or the stack's delete to try again); the snap is the live one again."""
+        live = snap.engine.pop("live", None) or {}
+        snap.engine.pop("phase", None)
+        snap.physical_id = live.get("physical_id")
+        snap.data, snap.attributes = dict(live.get("data") or {}), dict(live.get("attributes") or {})
+        snap.waiting, snap.deadline = False, None
+        snap.cls = run.cleaning.pop(snap.name, snap.cls)
+        snap.dirty = True
+        if isinstance(outcome, Done):
+            snap.engine["backups"] = (snap.engine.get("backups") or [])[:-1]
+            if not snap.engine["backups"]:
+                snap.engine.pop("backups")
+            else:
+                self._clean_up(run, snap)
+                return
+        else:
+            log.warning("could not delete the resource %s replaced: %s", snap.name, outcome)
+        run.cleared(snap.name)
+
+    def _requires_replacement(self, run: Run, snap: Snap, asked: bool = False) -> None:
+        """Heat's event when an update turns into a replacement (the old resource then goes
+        without events of its own; the new one is created under the same name). When the type
+        asked for it, Heat names the resource as its str() does."""
+        who = (f'{snap.cls.__name__} "{snap.name}" [{snap.physical_id}] Stack "{run.stack.name}" '
+               f"[{run.stack.id}]") if asked else snap.name
+        snap.status, snap.reason = "COMPLETE", f"The Resource {who} requires replacement."
+        snap.dirty = True
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, "UPDATE", "COMPLETE",
+                           snap.reason)
 
     def _hooked(self, run: Run, name: str, hook: str) -> bool:
         registry = run.definition.environment.resource_registry.get("resources") or {}
@@ -235,7 +356,7 @@ class Steps:
         try:
             raw = template.resolve(definition.properties, resolver, path) if definition else {}
             if resolver.taint.tainted:
-                secret_paths = self._secret_paths(template, definition.properties, resolver, path)
+                secret_paths = tainted_properties(template, definition.properties, resolver, path)
             properties = snap.cls.check_properties(raw)
             resolver.taint.fresh()
             metadata = template.resolve(definition.metadata, resolver, ("resources", snap.name, "metadata")) \
@@ -244,7 +365,10 @@ class Steps:
         except TemplateError as error:
             if strict:
                 if error.file is None:
-                    raise template.locate(error, path + error.path) from None
+                    # Heat's words when a value is refused as the resource is acted on:
+                    # "Property error: Properties.NAME: ..." (the stack's reason leads with
+                    # the resource's name).
+                    raise error.located(path=("Properties",) + error.path, heading="Property error") from None
                 raise
             properties = {k: p.default for k, p in snap.cls.properties_schema.items()}
             metadata = {}
@@ -256,19 +380,6 @@ class Steps:
             # What the stack's events and reasons must not quote from now on.
             self.journal.keep_out(run.stack.id, resolver.taint.texts)
         return snap.cls(self.runtime, state, properties)
-
-    @staticmethod
-    def _secret_paths(template, properties, resolver, path) -> frozenset[tuple]:
-        """Which properties (and keys of literal map properties) read a secret: taint tracking
-        per property, done only when the whole resolution read one."""
-        calls = set(getattr(template, "_functions", ()))
-
-        def is_call(snippet) -> bool:
-            return isinstance(snippet, dict) and len(snippet) == 1 and next(iter(snippet)) in calls
-
-        def resolve(snippet, where):
-            return template.resolve(snippet, resolver, path + where)
-        return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)
 
     def _sealing(self, instance, verb):
         """`verb` of `instance`, whose outcome's attributes are stored sealed when its
@@ -293,8 +404,11 @@ class Steps:
                 snap.dirty = True
             return
         if isinstance(outcome, UpdateReplace) and snap.engine.get("phase") is None:
-            snap.engine["phase"] = "replace-delete"
-            self._dispatch(run, snap, "delete")
+            self._requires_replacement(run, snap)
+            self._replace(run, snap)
+            return
+        if snap.engine.get("phase") == "cleanup" and not isinstance(outcome, Waiting):
+            self._cleaned(run, snap, outcome)
             return
         if isinstance(outcome, Done):
             if snap.engine.get("phase") == "replace-delete":
@@ -302,6 +416,7 @@ class Steps:
                 snap.waiting, snap.deadline = False, None
                 snap.engine["phase"] = "replace-create"
                 snap.engine.pop("short_id", None)
+                self._transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
                 self._dispatch(run, snap, "create")
                 return
             snap.physical_id = outcome.physical_id or snap.physical_id
@@ -323,6 +438,8 @@ class Steps:
             snap.dirty = True
             if run.finished and snap.wake_at is None:
                 self._cancel(run, snap, f"{action} cancelled: the stack operation ended")
+            elif run.cancelled and snap.wake_at is None:
+                self._cancel(run, snap, f"{action} cancelled")  # cancelled while it started
         else:
             snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
@@ -335,8 +452,11 @@ class Steps:
         path led by the resource's name (`resources.g: Property error: g.resources[0]...`)."""
         if run.failed is None and run.failure_reason is None and isinstance(error, TemplateError) \
                 and error.path:
-            run.failure_reason = (f"Resource {action} failed: {error.kind}: {heat_path(('resources', name))}: "
-                                  f"{error.heat_message(lead=(name,))}")
+            said = f"{error.kind}: {heat_path(('resources', name))}: {error.heat_message(lead=(name,))}"
+            # An update (and its rollback) says the failure as it is, as Heat's update does.
+            updating = run.action == "UPDATE" or run.action == "ROLLBACK" and \
+                (run.stack.previous or {}).get("rollback") == "update"
+            run.failure_reason = said if updating else f"Resource {action} failed: {said}"
 
     def _settle(self, snap: Snap) -> None:
         """The action finished: what was pending becomes the recorded state."""
@@ -363,6 +483,19 @@ class Steps:
                 run.released(snap.name)
 
 
+def tainted_properties(template, properties, resolver, path) -> frozenset[tuple]:
+    """Which properties (and keys of literal map properties) read a secret: taint tracking
+    per property, done once the whole resolution read one."""
+    calls = set(getattr(template, "_functions", ()))
+
+    def is_call(snippet) -> bool:
+        return isinstance(snippet, dict) and len(snippet) == 1 and next(iter(snippet)) in calls
+
+    def resolve(snippet, where):
+        return template.resolve(snippet, resolver, path + where)
+    return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)
+
+
 def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:
     """A keyed digest of each resolved property (and of the metadata and the type, whose change
     always replaces): change detection that stores nothing a hidden parameter's value could be
@@ -372,10 +505,18 @@ def property_digests(keyring, type_name: str, properties: dict, metadata: dict |
     return {k: keyring.sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
 
 
+def supports_check(cls) -> bool:
+    """Whether the type checks its resource (Heat: it has a handle_check)."""
+    from engine.resources.base import Resource
+    return cls.check is not Resource.check
+
+
 def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> bool:
     """Whether every changed property (metadata always can) may change without a replacement,
     and the type does not ask for one for this change (`replaced_by` the new `properties`)."""
     schema = cls.properties_schema
+    if "__type__" in changed:
+        return False  # another type is another resource: Heat replaces it
     if properties is not None and cls.replaced_by(frozenset(changed), properties):
         return False
     return cls.open_properties or all(k in ("__metadata__", "__nested__") or k in schema and schema[k].update_allowed

@@ -6,10 +6,12 @@ orchestration_catalog (registered below as nested blueprints under the same pref
 """
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Blueprint, g, jsonify, redirect, request
 
 from engine import audit, identity
-from engine.errors import InvalidRequest
+from engine.errors import HTTPBadRequest
 from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
 from metadata_server.requests_ import int_arg, json_body, service
 from metadata_server.v1_request import bool_arg, filter_args, list_arg, object_body, stack_id
@@ -42,7 +44,7 @@ def create_stack(project: str):
 
 @blueprint.post("/stacks/preview")
 def preview_create(project: str):
-    return jsonify(service().preview_create(project, object_body()))
+    return jsonify(service().preview_create(project, object_body(), username=g.principal.user_name))
 
 
 @blueprint.get("/stacks")
@@ -57,7 +59,15 @@ def list_stacks(project: str):
             filters[key] = request.args[key]
     if request.args.get("limit"):
         filters["limit"] = int_arg("limit")
-    return jsonify({"stacks": service().list_stacks(project, filters=filters)})
+    stacks = service().list_stacks(project, filters=filters)
+    answer: dict = {"stacks": stacks}
+    if filters.get("limit") and stacks and len(stacks) == filters["limit"]:
+        # Heat's next page: the same query, with the last stack as the marker.
+        query = [(k, v) for k, v in request.args.items(multi=True) if k != "marker"]
+        query.append(("marker", stacks[-1]["id"]))
+        answer["links"] = [{"href": f"{request.host_url.rstrip('/')}{request.script_root}{request.path}?"
+                                    f"{urlencode(query)}", "rel": "next"}]
+    return jsonify(answer)
 
 
 @blueprint.route("/stacks/<name_or_id>", methods=METHODS)
@@ -118,9 +128,13 @@ def abandon_stack(project: str, name: str, uuid):
 def stack_action(project: str, name: str, uuid):
     """The body names one action: `{"suspend": null}`, `{"cancel_update": null}`, ..."""
     body = json_body()
-    if not isinstance(body, dict) or len(body) != 1 or next(iter(body)) not in ACTIONS:
-        raise InvalidRequest("the body must be a map with exactly one of the actions: "
+    if not isinstance(body, dict) or not body:
+        raise HTTPBadRequest("the body must be a map with exactly one of the actions: "
                              + ", ".join(ACTIONS) + ' (for example {"suspend": null})')
+    if len(body) != 1:
+        raise HTTPBadRequest("Multiple actions specified")
+    if next(iter(body)) not in ACTIONS:
+        raise HTTPBadRequest(f"Invalid action {next(iter(body))} specified")
     service().stack_action(project, stack_id(project, name, uuid), next(iter(body)))
     return "", 200
 

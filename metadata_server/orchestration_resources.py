@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from engine.errors import InvalidRequest
+from engine.errors import HTTPBadRequest
 from metadata_server.requests_ import int_arg, json_body, service
 from metadata_server.v1_request import as_bool, bool_arg, filter_args, object_body, stack_id
 
 blueprint = Blueprint("orchestration_resources", __name__, url_prefix="/stacks/<name>/<uuid:uuid>")
 RESOURCE_FILTERS = ("type", "status", "name", "action", "id", "physical_resource_id")
 MARK_KEYS = ("mark_unhealthy", "resource_status_reason")
+EVENT_FILTERS = ("resource_status", "resource_action", "resource_name", "resource_type")
 
 
 @blueprint.get("/resources")
 def list_resources(project: str, name: str, uuid):
     unknown = sorted(set(request.args) - set(RESOURCE_FILTERS) - {"nested_depth", "with_detail"})
     if unknown:
-        raise InvalidRequest(f"unknown query parameters {', '.join(unknown)} (filters: "
-                             f"{', '.join(RESOURCE_FILTERS)}; also nested_depth, with_detail)")
+        raise HTTPBadRequest(f"Invalid filter parameters {unknown}")
     resources = service().list_resources(
         project, stack_id(project, name, uuid), nested_depth=int_arg("nested_depth", 0),
         with_detail=bool_arg("with_detail"), filters=filter_args(RESOURCE_FILTERS) or None)
@@ -34,15 +34,21 @@ def show_resource(project: str, name: str, uuid, resource: str):
 def mark_unhealthy(project: str, name: str, uuid, resource: str):
     """Heat's `{"mark_unhealthy": true, "resource_status_reason": "..."}`."""
     body = object_body()
+    if "mark_unhealthy" not in body:
+        raise HTTPBadRequest("Missing mandatory (mark_unhealthy) key from mark unhealthy request")
     unknown = sorted(set(body) - set(MARK_KEYS))
-    if unknown or "mark_unhealthy" not in body:
-        raise InvalidRequest("the body takes 'mark_unhealthy' (required, a boolean) and "
-                             "'resource_status_reason'" + (f", not {', '.join(unknown)}" if unknown else ""))
+    if unknown:
+        raise HTTPBadRequest(f"Invalid keys in resource mark unhealthy {', '.join(unknown)}")
     reason = body.get("resource_status_reason") or ""
     if not isinstance(reason, str):
-        raise InvalidRequest("'resource_status_reason' must be a string")
-    service().mark_unhealthy(project, stack_id(project, name, uuid), resource,
-                             as_bool("mark_unhealthy", body["mark_unhealthy"]), reason)
+        raise HTTPBadRequest("'resource_status_reason' must be a string")
+    mark = body["mark_unhealthy"]
+    if not isinstance(mark, bool):
+        if str(mark).lower() not in ("true", "false"):
+            raise HTTPBadRequest(f'Unrecognized value "{mark}" for "mark_unhealthy", acceptable '
+                                 "values are: true, false.")
+        mark = str(mark).lower() == "true"
+    service().mark_unhealthy(project, stack_id(project, name, uuid), resource, mark, reason)
     return "", 200
 
 
@@ -63,10 +69,13 @@ def resource_metadata(project: str, name: str, uuid, resource: str):
 @blueprint.get("/events")
 @blueprint.get("/resources/<resource>/events")
 def list_events(project: str, name: str, uuid, resource: str | None = None):
+    filters = {key: request.args.getlist(key) for key in EVENT_FILTERS if key in request.args}
+    # Heat: newest first unless a sort is asked for (sort_keys alone sorts oldest first).
+    sort_dir = request.args.get("sort_dir") or ("asc" if request.args.get("sort_keys") else "desc")
     events = service().list_events(project, stack_id(project, name, uuid),
-                                   marker=request.args.get("marker"), limit=int_arg("limit", None, 1),
-                                   sort_dir=request.args.get("sort_dir", "asc"),
-                                   wait=int_arg("wait", 0) or 0, resource=resource,
+                                   marker=request.args.get("marker"), limit=int_arg("limit", None),
+                                   sort_dir=sort_dir, wait=int_arg("wait", 0) or 0,
+                                   resource=resource, filters=filters,
                                    nested_depth=int_arg("nested_depth", 0) or 0)
     return jsonify({"events": events})
 

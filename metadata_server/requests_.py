@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import current_app, request
 
-from engine.errors import InvalidRequest, PayloadTooLarge
+from engine.errors import HTTPBadRequest, InvalidRequest, PayloadTooLarge
 from engine.guest import GuestAuth
 from engine.service import Service
 
@@ -47,7 +47,10 @@ def int_arg(name: str, default: int | None = None, minimum: int = 0) -> int | No
     try:
         value = int(float(raw))
     except ValueError:
-        raise InvalidRequest(f"query parameter '{name}' must be a number") from None
+        raise HTTPBadRequest(f"Only integer is acceptable by '{name}'.") from None
     if value < minimum:
-        raise InvalidRequest(f"query parameter '{name}' must be at least {minimum}")
+        if minimum == 0:  # Heat's words
+            raise HTTPBadRequest(f"Value '{raw}' is invalid for '{name}' which only accepts "
+                                 "non-negative integer.")
+        raise HTTPBadRequest(f"query parameter '{name}' must be at least {minimum}")
     return value

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import request
 
-from engine.errors import InvalidRequest, NotFound
+from engine.errors import EntityNotFound, InvalidRequest, NotFound
 from metadata_server.requests_ import json_body, service
 
 # Heat's strict booleans (oslo strutils.bool_from_string with strict=True).
@@ -16,9 +16,12 @@ FALSE = ("0", "f", "false", "off", "n", "no")
 
 def stack_id(project: str, name: str, uuid) -> str:
     """The id of the stack `{name}/{uuid}`; 404 when the name is not that stack's."""
-    stack = service().find_stack(project, str(uuid), by_id_only=True)
-    if stack.name != name:
-        raise NotFound(f"stack '{name}/{uuid}' not found")
+    try:
+        stack = service().find_stack(project, str(uuid), by_id_only=True)
+    except NotFound:
+        stack = None
+    if stack is None or stack.name != name:
+        raise EntityNotFound("Stack", name)  # Heat names the stack as the path does
     return stack.id
 
 

@@ -90,6 +90,9 @@ class Resource:
     attributes_schema: ClassVar[dict[str, str]] = {}
     # The type an attribute's published schema names, where Heat's names one (string, map, list).
     attribute_types: ClassVar[dict[str, str]] = {}
+    # Attributes that carry a credential (a handle's token, a signed URL): get_attr gives them,
+    # resource show masks them.
+    secret_attributes: ClassVar[frozenset[str]] = frozenset()
     # Attribute names that are patterns (`resource.<n>`, `Outputs.<name>`): documented, not
     # part of the published schema, as Heat's are not.
     attribute_patterns: ClassVar[dict[str, str]] = {}
@@ -152,6 +155,11 @@ class Resource:
     def suspend(self) -> Outcome | None:
         return None
 
+    def adopt(self) -> Done | None:
+        """Take over the resource an abandoned stack left (its id and data are in the state);
+        a type whose attributes come from its properties answers them here."""
+        return None
+
     def resume(self) -> Outcome | None:
         return None
 
@@ -170,6 +178,11 @@ class Resource:
         return "timed out"
 
     # Reading ----------------------------------------------------------------------------
+    @classmethod
+    def preview_attributes(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        """The attributes a preview shows before the resource exists (Heat: each unknown)."""
+        return {name: None for name in cls.attributes_schema}
+
     @classmethod
     def reference_id(cls, runtime: "Runtime", physical_id: str | None, data: dict[str, Any]) -> Any:
         """What get_resource returns."""

@@ -7,7 +7,7 @@ import uuid
 
 from engine import secrets as sealing  # the module name `secrets` is the standard library's here
 from engine.errors import TemplateError
-from engine.resources.base import Done, Resource
+from engine.resources.base import Done, Resource, UpdateReplace
 from engine.resources.schema import Prop, check_value
 
 
@@ -27,7 +27,8 @@ class NoneResource(Resource):
     ignores_changes = True
 
     def create(self) -> Done:
-        return Done(physical_id=str(uuid.uuid4()))
+        # Heat's None notes that it stands for nothing (its abandon data shows it).
+        return Done(physical_id=str(uuid.uuid4()), data={"is_placeholder": "True"})
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
@@ -78,6 +79,12 @@ class Value(Resource):
     def update(self) -> Done:
         return Done(physical_id=self.state.physical_id, attributes={"value": self.properties["value"]})
 
+    adopt = update
+
+    @classmethod
+    def preview_attributes(cls, properties):
+        return {"value": properties.get("value")}
+
 
 _CLASSES = {
     "lettersdigits": string.ascii_letters + string.digits,
@@ -96,6 +103,8 @@ class RandomString(Resource):
     type_name = "OS::Heat::RandomString"
     support_status = {"version": "2014.1"}
     attribute_types = {"value": "string"}
+    # Most often a password: get_attr gives it, resource show masks it (Heat shows it).
+    secret_attributes = frozenset({"value"})
     inline = True
     properties_schema = {
         "length": Prop("integer", "length of the string", default=32, min=1, max=512),
@@ -137,6 +146,11 @@ class RandomString(Resource):
         value = self._generate()
         return Done(physical_id=self.state.physical_name,
                     data={"value": sealing.seal_text(self.runtime.keyring, value)})
+
+    def update(self):
+        # Heat's RandomString has no update of its own: a change of salt (the one property
+        # that may change) is tried as an update and turns into a replacement, a new string.
+        raise UpdateReplace()
 
     def _generate(self) -> str:
         props = self.properties

@@ -84,6 +84,7 @@ class WaitConditionHandle(Resource):
     }
     support_status = {"version": "2014.2"}
     attribute_types = {"token": "string", "endpoint": "string", "curl_cli": "string", "signal": "string"}
+    secret_attributes = frozenset({"token", "curl_cli", "signal"})
     attributes_schema = {
         "token": "the handle's token (TOKEN_SIGNAL)",
         "endpoint": "the URL to POST signals to with the token",

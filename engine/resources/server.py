@@ -315,6 +315,14 @@ class DeployedServer(Server):
     attributes_schema = {"name": "server name", "os_collect_config": "the os-collect-config section"}
     attribute_types = {"name": "string", "os_collect_config": "map"}
 
+    @classmethod
+    def attribute(cls, runtime, name, physical_id, attributes, data):
+        """No `show`: Heat's DeployedServer has no API of its own to show, so its resource show
+        lists its attributes (name, os_collect_config with its secrets masked)."""
+        if name == "show":
+            return None
+        return super().attribute(runtime, name, physical_id, attributes, data)
+
 
 # The transports served, each with the builder of its subsection:
 # builder(server resource, server id, current subsection, now, floor) -> subsection.

@@ -17,12 +17,20 @@ A case is a YAML file under `cases/`:
                  disable_rollback: true, timeout_mins: 5, tags: [..], stack: NAME,
                  wait_for: TEXT}      # settle once an event's reason contains TEXT (a hook)
       - update: {template: ..., existing: true, ...}       # PATCH when `existing`
+        # a stack operation (create, update, adopt, actions) also takes `wait: false` (do not
+        # wait for it to end, only until the stack is IN_PROGRESS and each resource named in
+        # `in_progress: [NAME]` is too: the next step acts on it meanwhile, and that step's
+        # events include this one's) and `until: [ROLLBACK_COMPLETE, ...]` (wait for one of
+        # these statuses: a failed create rolls back after a moment at CREATE_FAILED)
       - preview: {...}  /  preview_update: {...}  /  validate: {...}
       - suspend / resume / check / cancel / cancel_no_rollback / abandon / delete: {}
       - adopt: {template: ...}                            # the data the last abandon answered
       - signal: {resource: NAME, data: {...}}
       - mark_unhealthy: {resource: NAME, reason: ..., healthy: false}
-      - request: {method: GET, path: "stacks/{stack}/template", body: ..., save: {key: dotted.path}}
+      - request: {method: GET, path: "{stack}/template", params: {...}, body: ...,
+                  save: {key: dotted.path}, observe: true}
+        # `{stack}` is stacks/NAME/ID of the current stack, `{stack_id}` its id, `{stack:NAME}`
+        # another stack of the case, `{key}` a value saved earlier; path, params and body expand
       - show: {resources: [NAME, ...]}                    # observe again without acting
 
 Every step yields one observation: the HTTP answer of the request it made (status, and for
@@ -56,7 +64,7 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
 _ENDPOINT = re.compile(r"https?://127\.0\.0\.1:\d+")
 # Heat's physical names end in a 12-character short id (base32 of random bits, lowercase).
-_SHORT_ID = re.compile(r"-[a-z0-9]{12}(?=$|-|/)")
+_SHORT_ID = re.compile(r"-[a-z0-9]{12}(?=$|-|/|\]|\")")
 _TIME_KEYS = {"creation_time", "updated_time", "deletion_time", "event_time", "created_time",
               "creation_time", "updated_at", "created_at"}
 
@@ -107,6 +115,7 @@ class Run:
     saved: dict[str, Any] = field(default_factory=dict)
     abandoned: Any = None
     current: str | None = None
+    unwaited: tuple | None = None   # stack_brief before an operation a step did not wait for
 
     # -- HTTP ---------------------------------------------------------------------------------
     def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> requests.Response:
@@ -210,6 +219,7 @@ class Run:
         return answer
 
     def op_create(self, args: dict) -> dict:
+        until, wait = args.pop("until", None), self._wait_arg(args)
         name = args.get("stack") or self.case.stack_name
         body = {"stack_name": name, **self._template_body(args)}
         body.setdefault("disable_rollback", True)
@@ -219,11 +229,14 @@ class Run:
             return {"answer": answer}
         self.stacks[name] = response.json()["stack"]["id"]
         self.current = name
-        return {"answer": answer, **self.settle_and_observe(None, wait_for=args.get("wait_for"))}
+        return {"answer": answer, **self.settle_and_observe(None, until=until, wait=wait,
+                                                             wait_for=args.get("wait_for"))}
 
     def op_adopt(self, args: dict) -> dict:
+        until, wait = args.pop("until", None), self._wait_arg(args)
         name = args.get("stack") or self.case.stack_name + "-adopted"
-        body = {"stack_name": name, "adopt_stack_data": self.abandoned, **self._template_body(args)}
+        # As the clients send it: the text of the file abandon wrote.
+        body = {"stack_name": name, "adopt_stack_data": json.dumps(self.abandoned), **self._template_body(args)}
         body.setdefault("disable_rollback", True)
         response = self.call("POST", "stacks", body)
         answer = self._answer(response)
@@ -231,39 +244,42 @@ class Run:
             return {"answer": answer}
         self.stacks[name] = response.json()["stack"]["id"]
         self.current = name
-        return {"answer": answer, **self.settle_and_observe(None)}
+        return {"answer": answer, **self.settle_and_observe(None, until=until, wait=wait)}
 
     def op_update(self, args: dict) -> dict:
+        until, wait = args.pop("until", None), self._wait_arg(args)
         before = self.stack_brief()
         method = "PATCH" if args.pop("existing", False) else "PUT"
         response = self.call(method, self.stack_path(args.get("stack")), self._template_body(args))
         answer = self._answer(response)
         if response.status_code >= 400:
             return {"answer": answer}
-        return {"answer": answer, **self.settle_and_observe(before, wait_for=args.get("wait_for"))}
+        return {"answer": answer, **self.settle_and_observe(before, until=until, wait=wait,
+                                                             wait_for=args.get("wait_for"))}
 
-    def _action(self, action: dict) -> dict:
+    def _action(self, action: dict, args: dict) -> dict:
+        until, wait = args.pop("until", None), self._wait_arg(args)
         before = self.stack_brief()
         response = self.call("POST", f"{self.stack_path()}/actions", action)
         answer = self._answer(response)
         if response.status_code >= 400:
             return {"answer": answer}
-        return {"answer": answer, **self.settle_and_observe(before)}
+        return {"answer": answer, **self.settle_and_observe(before, until=until, wait=wait)}
 
     def op_suspend(self, args):
-        return self._action({"suspend": None})
+        return self._action({"suspend": None}, args)
 
     def op_resume(self, args):
-        return self._action({"resume": None})
+        return self._action({"resume": None}, args)
 
     def op_check(self, args):
-        return self._action({"check": None})
+        return self._action({"check": None}, args)
 
     def op_cancel(self, args):
-        return self._action({"cancel_update": None})
+        return self._action({"cancel_update": None}, args)
 
     def op_cancel_no_rollback(self, args):
-        return self._action({"cancel_without_rollback": None})
+        return self._action({"cancel_without_rollback": None}, args)
 
     def op_signal(self, args: dict) -> dict:
         before = self.stack_brief()
@@ -320,7 +336,8 @@ class Run:
         answer = self._answer(response)
         if response.status_code == 200:
             changes = response.json().get("resource_changes", {})
-            answer["body"] = {kind: sorted((_change_view(r) for r in items), key=json.dumps)
+            answer["body"] = {kind: sorted((_change_view(r) for r in items),
+                                           key=lambda r: json.dumps(r, sort_keys=True))
                               for kind, items in sorted(changes.items())}
         return {"answer": answer}
 
@@ -343,6 +360,9 @@ class Run:
                 payload = response.json()
             except ValueError:
                 payload = response.text
+            if isinstance(payload, dict) and isinstance(payload.get("outputs"), list):
+                # Heat lists a stack's outputs in no defined order either (not the template's).
+                payload["outputs"] = sorted(payload["outputs"], key=lambda o: str(o.get("output_key")))
             if isinstance(payload, dict) and isinstance(payload.get("resources"), list):
                 # Heat lists a stack's resources in no defined order.
                 payload["resources"] = sorted(payload["resources"], key=lambda r: (
@@ -381,23 +401,52 @@ class Run:
         shown = self.call("GET", self.stack_path()).json()["stack"]
         return shown["stack_status"], shown.get("updated_time"), len(self.events(self.event_params()))
 
+    @staticmethod
+    def _wait_arg(args: dict) -> Any:
+        wait = args.pop("wait", True)
+        names = args.pop("in_progress", [])
+        return True if wait else list(names)
+
     def settle_and_observe(self, before: tuple | None, require_change: bool = True,
+                           until: list[str] | None = None, wait: Any = True,
                            wait_for: str | None = None) -> dict:
         deadline = time.monotonic() + self.endpoint.settle_timeout
+        if wait is not True:
+            self.unwaited = self.unwaited or before or (None, None, 0)
+            self._until_in_progress(wait, deadline)
+            return {}
+        if self.unwaited is not None:
+            before, self.unwaited = self.unwaited, None
         while True:
             shown = self.call("GET", self.stack_path()).json()["stack"]
             settled = not shown["stack_status"].endswith("IN_PROGRESS")
-            if wait_for and not settled:
+            if wait_for and not settled and not until:
                 # Paused on a hook: settled once the event saying so is there.
                 settled = any(wait_for in (e.get("resource_status_reason") or "")
                               for e in self.events(self.event_params())[before[2] if before else 0:])
-            if settled and before is not None and require_change:
+            if until:
+                settled = shown["stack_status"] in until
+            elif settled and before is not None and require_change:
                 settled = (shown["stack_status"], shown.get("updated_time"),
                            len(self.events(self.event_params()))) != before
             if settled or time.monotonic() > deadline:
                 break
             time.sleep(self.endpoint.poll)
         return self.observe(skip_events=before[2] if before else 0)
+
+    def _until_in_progress(self, resources: list[str], deadline: float) -> None:
+        while time.monotonic() < deadline:
+            shown = self.call("GET", self.stack_path()).json()["stack"]
+            busy = shown["stack_status"].endswith("IN_PROGRESS")
+            for name in resources if busy else ():
+                detail = self.call("GET", f"{self.stack_path()}/resources/{name}")
+                busy = detail.status_code == 200 and \
+                    detail.json()["resource"]["resource_status"].endswith("IN_PROGRESS")
+                if not busy:
+                    break
+            if busy:
+                return
+            time.sleep(self.endpoint.poll)
 
     def event_params(self) -> dict | None:
         depth = self.case.spec.get("nested_depth")

@@ -140,6 +140,12 @@ def test_a_database_dump_after_a_full_stack_holds_no_secret_in_clear(hearth_on):
                              params={"with_detail": "true"}, timeout=30).json()["resources"]
     server_view = next(r for r in listed if r["resource_name"] == "server")
     assert server_view["attributes"]["os_collect_config"]["request"]["metadata_url"] == "******"
+    shown = hearth.http.get(f"{hearth.api}/stacks/vault/{stack['id']}/resources/server", timeout=30)
+    # As Heat's, it answers the server's own representation (its `show`), which holds no collect
+    # URL; a DeployedServer's lists its attributes, the URL masked.
+    assert "metadata_url" not in json.dumps(shown.json()["resource"]["attributes"])
+    deployed = hearth.http.get(f"{hearth.api}/stacks/vault/{stack['id']}/resources/heat_server", timeout=30)
+    assert "******" in json.dumps(deployed.json()["resource"]["attributes"]["os_collect_config"])
 
     server_id = hearth.resources("vault")["server"]["physical_resource_id"]
     metadata, server_credential = guest_metadata(hearth, server_id)

@@ -38,7 +38,9 @@ def test_stack_lifecycle_with_wait(hearth, osc):
     resources = {r["resource_name"]: r for r in osc.json("stack", "resource", "list", "web")}
     assert resources["thing"]["resource_type"] == "My::Thing"
     assert resources["deploy"]["resource_status"] == "CREATE_COMPLETE"
-    assert osc.json("stack", "resource", "show", "web", "deploy")["attributes"]["result"] == "hello baz"
+    # A deployment's resource show is the deployment as the software_deployments API shows it
+    # (Heat's `show` attribute), its outputs among output_values.
+    assert osc.json("stack", "resource", "show", "web", "deploy")["attributes"]["output_values"]["result"] == "hello baz"
     metadata = osc.json("stack", "resource", "metadata", "web", "server")
     assert [e["group"] for e in metadata["deployments"]] == ["script"]
     events = osc.json("stack", "event", "list", "web")

@@ -152,7 +152,7 @@ def test_the_default_format_is_the_oneline_command(shared_hearth, deployed):
     (["nope"], "server 'nope' not found in project 'admin'"),
     (["value", "--stack", "enrol"], "resource 'value' of stack 'enrol' is a OS::Heat::Value, not a server"),
     (["missing", "--stack", "enrol"], "missing"),
-    (["box", "--stack", "no-such-stack"], "stack 'no-such-stack' not found"),
+    (["box", "--stack", "no-such-stack"], "The Stack (no-such-stack) could not be found."),
 ])
 def test_errors_name_what_to_fix(shared_hearth, deployed, args, message):
     result = invoke(shared_hearth, *args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import Conflict, InvalidRequest
+from engine.errors import Conflict, InvalidRequest, NotSupported
 from tests.support import create, settle, wait_for
 
 
@@ -117,7 +117,8 @@ def test_failed_update_rolls_back_to_the_previous_definition(service):
     assert set(resources(service, stack_id)) == {"value", "random", "steady", "gone"}
     statuses = [e["resource_status"] for e in service.list_events("admin", stack_id)
                 if e["resource_name"] == "rb"]
-    assert statuses[-4:] == ["UPDATE_IN_PROGRESS", "UPDATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"]
+    # As Heat: no event of the failure itself, the rollback follows the update directly.
+    assert statuses[-3:] == ["UPDATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"]
 
 
 def test_failed_update_without_rollback_stays_failed_and_a_new_update_recovers(service):
@@ -136,7 +137,7 @@ def test_failed_create_rolls_back_by_deleting_what_it_made(service):
     stack_id = create(service, "crb", FAILING, disable_rollback=False)
     stack = settle(service, stack_id, timeout=60)
     assert stack["stack_status"] == "ROLLBACK_COMPLETE", stack["stack_status_reason"]
-    assert {r["resource_status"] for r in resources(service, stack_id).values()} == {"DELETE_COMPLETE"}
+    assert resources(service, stack_id) == {}  # as Heat: a rolled back create lists none
 
 
 WAITING = FAILING.replace("timeout: 1", "timeout: 600")
@@ -161,15 +162,18 @@ def test_cancel_update_rolls_back_and_cancel_without_rollback_fails(service):
     # The stack answers at once; the scheduler then cancels what was waiting.
     wait_for(lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_FAILED",
              20, message="the waiting resource to be cancelled")
-    with pytest.raises(Conflict):
+    with pytest.raises(NotSupported, match="Cancelling update when stack is UPDATE_FAILED"):
         service.stack_action("admin", stack_id, "cancel_update")
 
 
 def test_suspend_resume_check_walk_every_resource(service):
     stack_id = create(service, "sus", V1)
     settle(service, stack_id)
-    with pytest.raises(Conflict):
-        service.stack_action("admin", stack_id, "resume")
+    # As Heat: resuming what is not suspended is tried, and fails on the first resource.
+    service.stack_action("admin", stack_id, "resume")
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "RESUME_FAILED"
+    assert "State ('CREATE', 'COMPLETE') invalid for resume" in stack["stack_status_reason"]
     for action, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE"),
                            ("check", "CHECK_COMPLETE")):
         service.stack_action("admin", stack_id, action)
@@ -219,7 +223,7 @@ def test_marked_unhealthy_resource_is_replaced_on_the_next_update(service):
     service.update_stack("admin", stack_id, {}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, stack_id)["random"] != old
-    assert resources(service, stack_id)["random"]["resource_status"] == "UPDATE_COMPLETE"
+    assert resources(service, stack_id)["random"]["resource_status"] == "CREATE_COMPLETE"  # as Heat: the replacement is a create
 
 
 def test_preview_update_sorts_every_resource(service):
@@ -353,3 +357,75 @@ def test_a_type_change_is_a_change_of_the_type_it_resolves_to(service, new_alias
     after = resources(service, stack_id)["test1"]
     assert after["resource_type"] == new_alias
     assert (after["physical_resource_id"] != before) is replaced
+
+
+class Recorder:
+    """A resource type that notes each create and delete, so a test sees their order."""
+
+    @staticmethod
+    def install(service, log: list):
+        from engine.resources.base import Done, Resource
+        from engine.resources.schema import Prop
+
+        class Recorded(Resource):
+            type_name = "Test::Recorded"
+            inline = True
+            properties_schema = {"v": Prop("string", "not update_allowed: a change replaces")}
+
+            def create(self):
+                log.append(("create", self.properties["v"]))
+                return Done(physical_id=f"rec-{self.properties['v']}")
+
+            def delete(self):
+                log.append(("delete", self.state.physical_id))
+
+        service.types["Test::Recorded"] = Recorded
+
+
+RECORDED = """heat_template_version: 2018-08-31
+parameters:
+  v: {type: string, default: a}
+  fail: {type: boolean, default: false}
+resources:
+  r: {type: Test::Recorded, properties: {v: {get_param: v}}}
+  after:
+    type: OS::Heat::TestResource
+    depends_on: r
+    properties: {fail: {get_param: fail}}
+"""
+
+
+def test_a_replacement_is_made_before_the_old_resource_is_deleted(service):
+    """Heat's order: the new resource first, the old one deleted once the update succeeded
+    (and with no events of its own); the events say the update needed a replacement."""
+    log: list = []
+    Recorder.install(service, log)
+    stack_id = create(service, "order", RECORDED)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    before = event_count(service, stack_id)
+    service.update_stack("admin", stack_id, {"parameters": {"v": "b"}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    assert log == [("create", "a"), ("create", "b"), ("delete", "rec-a")]
+    assert [e for e in events_since(service, stack_id, before) if e[0] == "r"] == [
+        ("r", "UPDATE_IN_PROGRESS"), ("r", "UPDATE_COMPLETE"), ("r", "CREATE_IN_PROGRESS"),
+        ("r", "CREATE_COMPLETE")]
+    shown = resources(service, stack_id)["r"]
+    assert (shown["physical_resource_id"], shown["resource_status"]) == ("rec-b", "CREATE_COMPLETE")
+
+
+def test_what_a_failed_update_replaced_is_deleted_by_the_next_update_or_the_delete(service):
+    log: list = []
+    Recorder.install(service, log)
+    stack_id = create(service, "kept", RECORDED)
+    settle(service, stack_id)
+    service.update_stack("admin", stack_id, {"parameters": {"v": "b", "fail": True}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_FAILED"
+    assert log == [("create", "a"), ("create", "b")]  # the old one stays while the stack failed
+    service.update_stack("admin", stack_id, {"parameters": {"v": "c", "fail": False}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    assert log[2:] == [("create", "c"), ("delete", "rec-b"), ("delete", "rec-a")]
+    service.update_stack("admin", stack_id, {"parameters": {"v": "d", "fail": True}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_FAILED"
+    service.delete_stack("admin", stack_id)
+    settle(service, stack_id)
+    assert sorted(log[5:]) == [("create", "d"), ("delete", "rec-c"), ("delete", "rec-d")]

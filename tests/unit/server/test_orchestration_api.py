@@ -73,9 +73,10 @@ def test_event_links_lead_to_the_event(shared_hearth):
     hearth = shared_hearth
     hearth.create_stack("linked", "heat_template_version: 2018-08-31\nresources:\n  v: {type: OS::Heat::None}\n")
     wait_for(lambda: hearth.stack("linked")["stack_status"] == "CREATE_COMPLETE", 20, message="create")
-    events = hearth.http.get(f"{hearth.api}/stacks/linked/resources/v/events", timeout=10).json()["events"]
+    events = hearth.http.get(f"{hearth.api}/stacks/linked/resources/v/events?sort_dir=asc",
+                             timeout=10).json()["events"]
     assert [e["resource_status"] for e in events] == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
     self_link = next(link["href"] for link in events[-1]["links"] if link["rel"] == "self")
     event = hearth.http.get(self_link, timeout=10).json()["event"]
-    # One event's show adds its resource type to what the list gives, as Heat's does.
-    assert event == {**events[-1], "resource_type": "OS::Heat::None"}
+    # One event's show adds its resource type and properties to what the list gives, as Heat's does.
+    assert event == {**events[-1], "resource_type": "OS::Heat::None", "resource_properties": {}}

@@ -86,11 +86,16 @@ def test_actions_take_one_named_action(hearth):
     by_name = hearth.http.post(f"{hearth.api}/stacks/act/actions", json={"check": None},
                                allow_redirects=False, timeout=10)
     assert (by_name.status_code, by_name.headers["Location"]) == (302, f"{url}/actions")
-    for body in ({}, {"suspend": None, "resume": None}, {"explode": None}, ["suspend"]):
+    for body, message in (({}, "exactly one of the actions"), (["suspend"], "exactly one of the actions"),
+                          ({"suspend": None, "resume": None}, "Multiple actions specified"),
+                          ({"explode": None}, "Invalid action explode specified")):
         refused = hearth.http.post(f"{url}/actions", json=body, timeout=10)
-        assert refused.status_code == 400 and "exactly one of the actions" in refused.json()["explanation"]
+        assert refused.status_code == 400 and message in refused.json()["explanation"]
+        assert refused.json()["error"]["type"] == "HTTPBadRequest"
+    # As Heat: a resume of what is not suspended is tried, and fails on the resources.
     resumed = hearth.http.post(f"{url}/actions", json={"resume": None}, timeout=10)
-    assert resumed.status_code == 409  # only a suspended stack resumes
+    assert resumed.status_code == 200
+    assert settled(hearth, "act")["stack_status"] == "RESUME_FAILED"
 
 
 def test_environment_files_and_template_of_a_stack(hearth):
