@@ -79,6 +79,7 @@ class Journal:
                             status=stack.status, status_reason=self.redacted(stack.id, stack.status_reason),
                             deadline=stack.deadline,
                             updated_at=stack.updated_at, deleted_at=stack.deleted_at,
+                            resources_deleted_at=stack.resources_deleted_at,
                             previous=stack.previous))
                         if stack.deleted_at is not None:
                             credentials.revoke_stack(session, stack.id, now)

@@ -401,6 +401,8 @@ class Scheduler(Steps):
         if status == "COMPLETE" and run.action in ("UPDATE", "ROLLBACK"):
             # A rolled back create lists no resources any more, as in Heat.
             undone = (stack.previous or {}).get("rollback") == "create"
+            if undone and run.action == "ROLLBACK":
+                stack.resources_deleted_at = now
             gone = [n for n, s in run.snaps.items()
                     if (undone or n not in run.definition.template.resources) and not s.exists]
             self.journal.remove_resources([run.snaps.pop(n).row_id for n in gone])

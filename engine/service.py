@@ -359,8 +359,13 @@ class Service(Operations, SoftwareApi):
         definition = self.scheduler.definitions.get(self.runtime, stack)
         deleted = (stack.action, stack.status) == ("DELETE", "COMPLETE")
         outputs = self.outputs(stack, definition) if resolve_outputs and not deleted else None
-        return views.stack_detail(stack, self.runtime.api_url, definition.parameters,
-                                  definition.secret_parameters, outputs)
+        parameters, hidden = definition.parameters, definition.secret_parameters
+        previous = (stack.previous or {}).get("parameters")
+        if (stack.action, stack.status) == ("UPDATE", "IN_PROGRESS") and isinstance(previous, dict):
+            # Until an update ends, Heat's stack show is the stack it updates from (recorded
+            # from Heat 27.0.1: environments/hooks-glob-pre-update); hidden values are sealed.
+            parameters, hidden = secrets.open_parameters(self.runtime.keyring, previous)
+        return views.stack_detail(stack, self.runtime.api_url, parameters, hidden, outputs)
 
     def outputs(self, stack: Stack, definition: Definition | None = None,
                 derived: set[str] | None = None) -> list[dict]:
@@ -498,17 +503,24 @@ class Service(Operations, SoftwareApi):
             if row.name == name:
                 template = self.scheduler.definitions.get(self.runtime, stack).template
                 definition = self.scheduler.definitions.get(self.runtime, stack)
-                view["attributes"] = secrets.masked(self.live_attributes(definition, row))
+                view["attributes"] = secrets.masked(self.live_attributes(definition, row, stack))
                 view["description"] = template.resources[name].description if name in template.resources else ""
                 return view
         raise ResourceNotFound(name, stack.name)
 
-    def live_attributes(self, definition: Definition, row: Resource) -> dict:
+    def live_attributes(self, definition: Definition, row: Resource, stack: Stack | None = None) -> dict:
         """A resource's attributes as Heat's resource show answers them: its `show` attribute
         when that is a map, else every declared attribute resolved now (None when it cannot be)."""
         cls = definition.class_for(self.types, row.name, row.type)
-        args = (self.runtime, row.physical_id, dict(row.attributes or {}), dict(row.data or {}))
         stored = dict(row.attributes or {})
+        started = row.action != "INIT" or bool((row.engine or {}).get("hook"))
+        if stack is not None and not row.physical_id and not stored and started \
+                and row.name in definition.template.resources:
+            # Started but not made yet (paused at a hook): attributes Heat reads straight from
+            # the properties (a Value's) are resolved from them now. One never started shows
+            # none, as in Heat.
+            stored = cls.attributes_when_refused(self._resolved_properties(stack, definition, row.name)) or {}
+        args = (self.runtime, row.physical_id, stored, dict(row.data or {}))
 
         def resolve(name):
             if name in cls.secret_attributes:
@@ -527,6 +539,18 @@ class Service(Operations, SoftwareApi):
         if cls.dynamic_attributes:
             names += [n for n in (row.attributes or {}) if n not in names]
         return {name: resolve(name) for name in names}
+
+    def _resolved_properties(self, stack: Stack, definition: Definition, name: str) -> dict:
+        """The resource's properties resolved against the stored rows, or {} when they cannot be."""
+        with self.runtime.store.session() as session:
+            rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
+        try:
+            resolved = definition.template.resolve(definition.template.resources[name].properties,
+                                                   self._row_resolver(stack, definition, rows),
+                                                   ("resources", name, "properties"))
+        except HearthError:
+            return {}
+        return resolved if isinstance(resolved, dict) else {}
 
     def resource_metadata(self, project: str, stack_id: str, name: str) -> dict:
         """Heat's resource metadata: a server's whole metadata document (deployments,

@@ -364,6 +364,11 @@ class Steps:
             secret_metadata = resolver.taint.tainted
         except TemplateError as error:
             if strict:
+                if "raw" in locals() and isinstance(raw, dict):
+                    # What get_attr of the failed resource answers (Heat resolves some
+                    # attributes from the properties as given: a Value's `value`).
+                    snap.attributes = snap.cls.attributes_when_refused(raw) or snap.attributes
+                    snap.dirty = True
                 if error.file is None:
                     # Heat's words when a value is refused as the resource is acted on:
                     # "Property error: Properties.NAME: ..." (the stack's reason leads with

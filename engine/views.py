@@ -28,7 +28,7 @@ def _common(stack: Stack, base: str) -> dict[str, Any]:
         "id": stack.id, "stack_name": stack.name, "links": [{"href": stack_link(base, stack), "rel": "self"}],
         "stack_status": f"{stack.action}_{stack.status}", "stack_status_reason": stack.status_reason,
         "creation_time": iso(stack.created_at), "updated_time": iso(stack.updated_at),
-        "deletion_time": iso(stack.deleted_at), "stack_owner": stack.username,
+        "deletion_time": iso(stack.deleted_at or stack.resources_deleted_at), "stack_owner": stack.username,
         "stack_user_project_id": stack.project, "parent": stack.owner_id,
     }
 

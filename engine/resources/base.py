@@ -203,6 +203,12 @@ class Resource:
         return any(secret[:len(path)] == path or path[:len(secret)] == secret
                    for secret in self.state.secret_paths)
 
+    @classmethod
+    def attributes_when_refused(cls, raw_properties: dict[str, Any]) -> dict[str, Any]:
+        """The attributes a resource whose properties were refused still answers (Heat reads
+        some attributes straight from the properties as given); none by default."""
+        return {}
+
     @staticmethod
     def fail(message: str, kind: str | None = None) -> ResourceFailure:
         return ResourceFailure(message, kind)

@@ -73,6 +73,11 @@ class Value(Resource):
             check_value(VALUE_TYPES[declared], checked["value"], ("value",), unresolved)
         return checked
 
+    @classmethod
+    def attributes_when_refused(cls, raw_properties):
+        # Heat's attribute reads the type-less property: a value its type refused is still it.
+        return {"value": raw_properties.get("value")}
+
     def create(self) -> Done:
         return Done(physical_id=self.state.physical_name, attributes={"value": self.properties["value"]})
 

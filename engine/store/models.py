@@ -49,6 +49,9 @@ class Stack(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # When the rollback of its create deleted all its resources: Heat's deletion_time of a stack
+    # that stays (ROLLBACK_COMPLETE).
+    resources_deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Resource(Base):
