@@ -29,6 +29,7 @@ such as failure reasons and events.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 import threading
@@ -373,6 +374,16 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted({s for s in secrets if s and len(s) >= MIN_REDACTED}, key=len, reverse=True):
         text = text.replace(secret, HIDDEN)
     return text
+
+
+def redacted_error(error, texts: Iterable[str]):
+    """A template error whose reason quotes none of `texts` (a copy, when it quoted one)."""
+    reason = getattr(error, "reason", None)
+    if not isinstance(reason, str) or redact(reason, texts) == reason:
+        return error
+    clone = copy.copy(error)
+    clone.reason = redact(reason, texts)
+    return clone.located(path=clone.path, file=clone.file, line=clone.line, kind=clone.kind)
 
 
 def redact_url_signatures(text: str) -> str:

@@ -277,9 +277,11 @@ class Service(Operations, SoftwareApi):
                 classes[name].check_properties(values, unresolved=lambda value: value is later)
             except TemplateError as error:
                 path = error.path if error.file is not None else base + error.path
-                raise error.located(path=path, file=template.filename,
-                                    line=template.line_for(path),
-                                    heading=error.heading or "Property error") from None
+                located = error.located(path=path, file=template.filename, line=template.line_for(path),
+                                        heading=error.heading or "Property error")
+                # A value refused is quoted by the message: never a secret one.
+                texts = secrets.secret_texts(definition.parameters.get(k) for k in definition.secret_parameters)
+                raise secrets.redacted_error(located, texts) from None
 
     def list_stacks(self, project: str, *, filters: dict | None = None) -> list[dict]:
         """Heat's stack list with its query filters (tags, tags_any, not_tags, not_tags_any,
@@ -541,16 +543,19 @@ class Service(Operations, SoftwareApi):
         return {name: resolve(name) for name in names}
 
     def _resolved_properties(self, stack: Stack, definition: Definition, name: str) -> dict:
-        """The resource's properties resolved against the stored rows, or {} when they cannot be."""
+        """The resource's properties resolved against the stored rows, or {} when they cannot be;
+        those derived from a secret shown as ******."""
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
+        resolver = self._row_resolver(stack, definition, rows)
+        properties, path = definition.template.resources[name].properties, ("resources", name, "properties")
         try:
-            resolved = definition.template.resolve(definition.template.resources[name].properties,
-                                                   self._row_resolver(stack, definition, rows),
-                                                   ("resources", name, "properties"))
+            resolved = definition.template.resolve(properties, resolver, path)
+            derived = tainted_properties(definition.template, properties, resolver, path) \
+                if resolver.taint.tainted else ()
         except HearthError:
             return {}
-        return resolved if isinstance(resolved, dict) else {}
+        return secrets.masked_paths(resolved, derived) if isinstance(resolved, dict) else {}
 
     def resource_metadata(self, project: str, stack_id: str, name: str) -> dict:
         """Heat's resource metadata: a server's whole metadata document (deployments,

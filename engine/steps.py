@@ -367,7 +367,10 @@ class Steps:
                 if "raw" in locals() and isinstance(raw, dict):
                     # What get_attr of the failed resource answers (Heat resolves some
                     # attributes from the properties as given: a Value's `value`).
-                    snap.attributes = snap.cls.attributes_when_refused(raw) or snap.attributes
+                    refused = snap.cls.attributes_when_refused(raw)
+                    if refused and secret_paths:  # derived from a secret: stored sealed
+                        refused = secrets.seal_keys(self.runtime.keyring, refused)
+                    snap.attributes = refused or snap.attributes
                     snap.dirty = True
                 if error.file is None:
                     # Heat's words when a value is refused as the resource is acted on:

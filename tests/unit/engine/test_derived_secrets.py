@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from engine import secrets
+from engine.errors import TemplateError
 from engine.store.models import Deployment, Event, Resource, SoftwareConfig, Stack
 from tests.support import create, settle
 from tests.unit.engine.agentless import entry_for, signal, values
@@ -228,3 +230,28 @@ resources:
     served = secrets.open_document(service.runtime.keyring, stored)
     assert served["db"] == {"password": SECRET} and served["colour"] == "blue"
     assert service.resource_metadata("admin", stack_id, "server")["db"] == "******"
+
+
+def test_a_refused_value_derived_from_a_secret_is_kept_sealed(service):
+    template = """heat_template_version: 2018-08-31
+parameters:
+  pw: {type: string, hidden: true}
+resources:
+  v:
+    type: OS::Heat::Value
+    properties: {type: number, value: {get_param: pw}}
+"""
+    # Refused at the request, as Heat refuses it; the message does not quote the secret.
+    with pytest.raises(TemplateError) as refused:
+        create(service, "refused", template, parameters={"pw": SECRET})
+    assert "Property error" in str(refused.value) and SECRET not in str(refused.value)
+    assert "******" in str(refused.value)
+    # Refused once it is acted on (its value comes from another resource): kept sealed.
+    later = template.replace("{get_param: pw}", "{get_attr: [w, value]}") + \
+        "  w: {type: OS::Heat::Value, properties: {value: {get_param: pw}}}\n"
+    stack_id = create(service, "refused-later", later, parameters={"pw": SECRET})
+    stack = settle(service, stack_id)
+    assert stack["stack_status"] == "CREATE_FAILED"
+    assert SECRET not in dump(service) and SECRET not in json.dumps(stack)
+    stored = rows(service, stack_id)["v"].attributes
+    assert not stored or all(secrets.is_sealed(v) for v in stored.values())
