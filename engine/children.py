@@ -6,11 +6,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine import secrets
 from engine.errors import HearthError, NotFound
 from engine.store.models import Resource, Stack
 
 # The output a nested template may declare to set what get_resource answers for its owner.
 STACK_ID_OUTPUT = "OS::stack_id"
+# The request key naming the parameters whose values derive from a secret (engine.service).
+SECRET_PARAMETERS = "_hearth_secret_parameters"
 
 
 class Children:
@@ -32,7 +35,7 @@ class Children:
 
     def create(self, parent_stack_id: str, resource: str, *, template, files=None, environment=None,
                parameters=None, template_name: str = "template", timeout_mins=None, adopt_data=None,
-               shown_timeout: float | None = None) -> str:
+               shown_timeout: float | None = None, secret_parameters=frozenset()) -> str:
         parent = self._parent(parent_stack_id)
         name = f"{parent.name}-{resource}-{uuid.uuid4().hex[:12]}"[-255:]
         if not name[0].isalpha():
@@ -43,13 +46,13 @@ class Children:
                 "disable_rollback": True, "adopt_stack_data": adopt_data,
                 # What the nested stack shows: its own timeout, else its parent's, as in Heat.
                 "requested_timeout_mins": shown_timeout if shown_timeout is not None
-                else parent.requested_timeout_mins}
+                else parent.requested_timeout_mins, SECRET_PARAMETERS: sorted(secret_parameters)}
         return self._service._create(parent.project, body, owner=(parent.id, resource),
                                      username=parent.username).id
 
     def update(self, child_id: str, *, template, files=None, environment=None, parameters=None,
                template_name: str = "template", timeout_mins=None, keep_environment: bool = False,
-               shown_timeout: float | None = None) -> None:
+               shown_timeout: float | None = None, secret_parameters=frozenset()) -> None:
         child = self._child(child_id)
         if child is None:
             raise NotFound(f"nested stack '{child_id}' not found")
@@ -63,7 +66,8 @@ class Children:
             return
         body = {"template": template, "files": dict(files or {}), "environment": environment or {},
                 "parameters": dict(parameters or {}), "template_name": template_name,
-                "timeout_mins": timeout_mins or child.timeout_mins, "requested_timeout_mins": shown_timeout}
+                "timeout_mins": timeout_mins or child.timeout_mins, "requested_timeout_mins": shown_timeout,
+                SECRET_PARAMETERS: sorted(secret_parameters)}
         self._service.update_stack(child.project, child.id, body, patch=False)
 
     def template(self, child_id: str) -> dict | None:
@@ -104,11 +108,19 @@ class Children:
             return None
         return f"arn:openstack:heat::{child.project}:stacks/{child.name}/{child.id}"
 
-    def outputs(self, child_id: str) -> dict[str, Any]:
+    def outputs(self, child_id: str, sealed: bool = False) -> dict[str, Any]:
+        """The nested stack's outputs. Those derived from a secret taint the resolution reading
+        them (if any), and with `sealed` come sealed, to be stored as they are."""
         child = self._child(child_id)
         if child is None:
             return {}
-        values = {o["output_key"]: o.get("output_value") for o in self._service.outputs(child)}
+        derived: set[str] = set()
+        values = {o["output_key"]: o.get("output_value") for o in self._service.outputs(child, derived=derived)}
+        keyring = self._service.runtime.keyring
+        for key in derived:
+            secrets.report(values[key])
+            if sealed:
+                values[key] = secrets.seal_value(keyring, values[key])
         values.setdefault(STACK_ID_OUTPUT, child.id)
         return values
 
@@ -127,7 +139,8 @@ class Children:
         if found is None:
             return None
         cls, row = found
-        return cls.reference_id(self._service.runtime, row.physical_id, row.data or {})
+        runtime = self._service.runtime
+        return secrets.open_tree(runtime.keyring, cls.reference_id(runtime, row.physical_id, row.data or {}))
 
     def resource_attribute(self, child_id: str, name: str, attribute: str | None) -> Any:
         child = self._child(child_id)
@@ -135,9 +148,11 @@ class Children:
         if found is None:
             return None
         cls, row = found
+        runtime = self._service.runtime
         try:
-            return cls.attribute(self._service.runtime, attribute, row.physical_id,
-                                 row.attributes or {}, row.data or {})
+            # Opened here: the resolution reading it (if any) is tainted by what was sealed.
+            return secrets.open_tree(runtime.keyring, cls.attribute(
+                runtime, attribute, row.physical_id, row.attributes or {}, row.data or {}))
         except HearthError:
             return None
 

@@ -22,7 +22,7 @@ import weakref
 from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
-from engine import credentials, liveness, software
+from engine import credentials, liveness, secrets
 from engine.errors import Forbidden, NotFound
 from engine.store.models import Server
 
@@ -124,7 +124,7 @@ def collect(runtime, server_id: str, expires: str | None, signature: str | None
             raise NotFound(f"server '{server_id}' not found: it was deleted, and its collect URL "
                            "with it")
         version = server.metadata_version
-        doc = software.open_document(runtime.keyring, server.metadata_doc)
+        doc = secrets.open_document(runtime.keyring, server.metadata_doc)
         if not _names_this_url(doc, expires, signature):
             raise credentials.refusal(Forbidden, "this collect URL is no longer the server's: its "
                                                  "software_config_transport changed or a new URL was "

@@ -10,7 +10,7 @@ boto) with signature version 4 (`Authorization: AWS4-HMAC-SHA256 ...`, `X-Amz-Da
 Where the secret lives: **sealed in the server's metadata document**. The secret must be
 readable to check an HMAC, so it is not stored in clear anywhere: the server's
 `os-collect-config.cfn.secret_access_key` is sealed at rest with the installation keyring
-(engine/software.py SEALED_SECTION_KEYS; key rotation is MultiFernet's), and that is the
+(engine/secrets.py SEALED_SECTION_KEYS; key rotation is MultiFernet's), and that is the
 only copy. The `credentials` row (kind `ec2`, id = the access key id, subject = the server)
 holds a hash of the secret, domain-separated (`sha256("ec2:" + secret)`) so that the secret can
 never be presented as a guest bearer credential; it is compared with the sealed copy on every
@@ -48,7 +48,8 @@ from urllib.parse import quote
 
 from sqlalchemy import select, update
 
-from engine import audit, credentials, liveness, software
+from engine import audit, credentials, liveness
+from engine import secrets as sealing  # `secrets` is the standard library's here
 from engine.errors import Forbidden, InvalidRequest, NotFound
 from engine.store.crypto import hash_secret
 from engine.store.models import Credential, Resource, Server, Stack
@@ -282,7 +283,7 @@ def authenticate(session, keyring, req: SignedRequest, now: dt.datetime) -> tupl
     server = session.get(Server, row.subject_id)
     if server is None or server.deleted_at is not None:
         raise _denied(actor)
-    doc = software.open_document(keyring, server.metadata_doc or {})
+    doc = sealing.open_document(keyring, server.metadata_doc or {})
     occ = doc.get("os-collect-config") if isinstance(doc.get("os-collect-config"), dict) else {}
     cfn = occ.get("cfn") if isinstance(occ.get("cfn"), dict) else {}
     secret = cfn.get("secret_access_key")

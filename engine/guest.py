@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from engine import audit, credentials, liveness, software
+from engine import audit, credentials, liveness, secrets, software
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.runtime import Runtime
 from engine.store.models import Deployment, Event, HandleSignal, Resource, Server, SoftwareConfig, Stack
@@ -69,7 +69,7 @@ class GuestService:
             if liveness.seen(runtime, server, now) and server.stack_id:
                 first_contact = (server.stack_id, server.resource_name)
             # Stored sealed (secret inputs encrypted); the agent receives them opened.
-            version, doc = server.metadata_version, software.open_document(runtime.keyring,
+            version, doc = server.metadata_version, secrets.open_document(runtime.keyring,
                                                                             server.metadata_doc)
         if first_contact:
             runtime.wake(*first_contact)
@@ -90,7 +90,7 @@ class GuestService:
                 return published
             with runtime.store.session() as session:
                 row = session.get(Server, server_id)
-                return row.metadata_version, software.open_document(runtime.keyring, row.metadata_doc)
+                return row.metadata_version, secrets.open_document(runtime.keyring, row.metadata_doc)
 
         latest: list[tuple[int, dict]] = []
 
@@ -110,11 +110,19 @@ class GuestService:
         with self._refusals_audited(auth, "deployment signal", entry_id), runtime.store.session() as session:
             config, deployment = self._deployment(session, auth, entry_id, now)
             status, reason, outputs = software.evaluate_signal(config, body)
+            # At rest: outputs derived from a secret input sealed, and what the hook echoed of
+            # its secret inputs (deploy_password too) redacted from the rest and the reason.
+            texts = secrets.input_texts(runtime.keyring, config.body.get("inputs") if config else [])
+            derived = bool(config) and any(secrets.is_sealed(i.get("value")) and i.get("name") not in secrets.SECRET_INPUTS
+                                           for i in config.body.get("inputs") or [])
+            outputs = secrets.seal_outputs(runtime.keyring, outputs, derived, texts)
+            reason = secrets.redact(reason, texts)
             if deployment.config_id != entry_id:
                 raise Conflict(f"deployment '{deployment.id}' has moved on to a newer action "
                                f"({deployment.action}); this signal is for an earlier one")
             if deployment.status != "IN_PROGRESS":
-                if deployment.status == status and (deployment.output_values or {}) == outputs:
+                if deployment.status == status and secrets.open_tree(runtime.keyring, deployment.output_values or {}) \
+                        == secrets.open_tree(runtime.keyring, outputs):
                     return {"status": status, "status_reason": deployment.status_reason}
                 raise Conflict(f"deployment '{deployment.id}' already finished as {deployment.status}"
                                f" ({deployment.status_reason}); a different result cannot replace it")
@@ -140,8 +148,10 @@ class GuestService:
             if auth.presigned:
                 raise credentials.refusal(Forbidden, "progress needs the server's credential "
                                           "(Authorization: Bearer), not a signal URL")
-            _, deployment = self._deployment(session, auth, entry_id, now)
-            deployment.progress = {"message": message[:1000], "percent": percent,
+            config, deployment = self._deployment(session, auth, entry_id, now)
+            # A message that quotes a secret input is stored with it redacted.
+            texts = secrets.input_texts(self.runtime.keyring, config.body.get("inputs") if config else [])
+            deployment.progress = {"message": secrets.redact(message[:1000], texts), "percent": percent,
                                    "at": software.iso(now)}
 
     def _deployment(self, session, auth: GuestAuth, entry_id: str, now):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import delete, insert, update
 
-from engine import credentials
+from engine import credentials, secrets
 from engine.runtime import Runtime
 from engine.store.models import Event, Resource as ResourceRow, Stack
 
@@ -22,13 +22,25 @@ class Journal:
         self._stacks: dict[str, Stack] = {}
         self._after_commit: list[Callable[[], None]] = []
         self._removed: list[int] = []
+        # Per stack, the texts of secrets its events and reasons must not quote.
+        self._kept_out: dict[str, set[str]] = {}
+
+    def keep_out(self, stack_id: str, texts) -> None:
+        """From now on, `texts` (secret values) are redacted from the stack's events and reason."""
+        self._kept_out.setdefault(stack_id, set()).update(t for t in texts if t)
+
+    def forget(self, stack_id: str) -> None:
+        self._kept_out.pop(stack_id, None)
+
+    def redacted(self, stack_id: str, text: str) -> str:
+        return secrets.redact(text, self._kept_out.get(stack_id, ()))
 
     def event(self, stack: Stack, name: str, type_name: str, physical_id, action: str, status: str,
               reason: str) -> None:
         self._events.append({
             "id": str(uuid.uuid4()), "stack_id": stack.id, "resource_name": name,
             "resource_type": type_name, "physical_id": physical_id, "action": action,
-            "status": status, "reason": reason, "created_at": self.runtime.now()})
+            "status": status, "reason": self.redacted(stack.id, reason), "created_at": self.runtime.now()})
 
     def stack_changed(self, stack: Stack) -> None:
         self._stacks[stack.id] = stack
@@ -55,7 +67,8 @@ class Journal:
                 with self.runtime.store.session() as session:
                     if changed:
                         session.execute(update(ResourceRow), [{
-                            "id": s.row_id, "action": s.action, "status": s.status, "status_reason": s.reason,
+                            "id": s.row_id, "action": s.action, "status": s.status,
+                            "status_reason": self.redacted(s.stack_id, s.reason),
                             "physical_id": s.physical_id, "attributes": s.attributes, "data": s.data,
                             "engine": s.engine,
                             "waiting": s.waiting, "deadline": s.deadline, "updated_at": now} for s in changed])
@@ -63,7 +76,8 @@ class Journal:
                         # Guarded by the operation number: a superseded operation never overwrites.
                         session.execute(update(Stack).where(Stack.id == stack.id,
                                                             Stack.operation == stack.operation).values(
-                            status=stack.status, status_reason=stack.status_reason, deadline=stack.deadline,
+                            status=stack.status, status_reason=self.redacted(stack.id, stack.status_reason),
+                            deadline=stack.deadline,
                             updated_at=stack.updated_at, deleted_at=stack.deleted_at,
                             resources_deleted_at=stack.resources_deleted_at,
                             previous=stack.previous))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -29,11 +28,11 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from sqlalchemy import select
 
-from engine import audit, credentials, keystone_request, liveness, signin, software
+from engine import audit, credentials, keystone_request, liveness, secrets, signin, software
 from engine.errors import Forbidden, NotFound, Unauthorized
 from engine.guest import GuestAuth, GuestService
 from engine.runtime import Runtime
-from engine.store.crypto import ENCRYPTED, hash_secret, new_secret
+from engine.store.crypto import hash_secret, new_secret
 from engine.store.models import Credential, Deployment, Server, Stack
 
 TOKEN_TTL = 3600  # seconds a guest Keystone token lives (Keystone's default is one hour)
@@ -173,7 +172,7 @@ class KeystoneService:
         if not token or not token.startswith(TOKEN_PREFIX):
             raise credentials.refusal(Unauthorized, BAD_TOKEN)
         try:
-            claims = json.loads(self.runtime.keyring.decrypt({ENCRYPTED: token[len(TOKEN_PREFIX):]}))
+            claims = secrets.open_claims(self.runtime.keyring, token[len(TOKEN_PREFIX):])
         except (InvalidToken, ValueError, TypeError):
             raise credentials.refusal(Unauthorized, BAD_TOKEN) from None
         opened = GuestToken(secret=claims["s"], credential_id=claims["c"], project=claims["p"],
@@ -192,7 +191,7 @@ class KeystoneService:
         claims = {"s": secret, "c": credential_id_, "p": project,
                   "i": int(now.replace(tzinfo=dt.timezone.utc).timestamp()),
                   "e": int(expires.replace(tzinfo=dt.timezone.utc).timestamp())}
-        return TOKEN_PREFIX + self.runtime.keyring.encrypt(json.dumps(claims))[ENCRYPTED]
+        return TOKEN_PREFIX + secrets.seal_claims(self.runtime.keyring, claims)
 
     def _project_of(self, session, row: Credential) -> str | None:
         stack = session.get(Stack, row.stack_id) if row.stack_id else None
@@ -234,7 +233,7 @@ class KeystoneService:
                     raise credentials.refusal(Forbidden, WRONG_TARGET, row.id)
                 # Only the principal named in the server's current `heat` section: switching
                 # the transport away (which nulls that section) ends it.
-                occ = software.open_section(runtime.keyring,
+                occ = secrets.open_section(runtime.keyring,
                                             (server.metadata_doc or {}).get("os-collect-config") or {})
                 named = (occ.get("heat") or {}).get("user_id") if isinstance(occ, dict) else None
                 if named != row.id:
@@ -245,7 +244,7 @@ class KeystoneService:
                                        stack_name, stack_id, resource, row.id)
                 if liveness.seen(runtime, server, now) and server.stack_id:
                     first_contact = (server.stack_id, server.resource_name)
-                doc = software.open_document(runtime.keyring, server.metadata_doc)
+                doc = secrets.open_document(runtime.keyring, server.metadata_doc)
         if first_contact:
             runtime.wake(*first_contact)
         return doc

@@ -17,8 +17,11 @@ class ChildStacks(Protocol):
                files: dict[str, str] | None = None, environment: dict | None = None,
                parameters: dict[str, Any] | None = None, template_name: str = "template",
                timeout_mins: float | None = None, adopt_data: dict | None = None,
-               shown_timeout: float | None = None) -> str:
+               shown_timeout: float | None = None, secret_parameters: frozenset[str] = frozenset()) -> str:
         """Start creating a nested stack; returns its id at once (the create runs on its own).
+
+        `secret_parameters` name the parameters whose values derive from a secret (the owner's
+        resolution says so): stored sealed and shown as ******, as hidden ones are.
 
         `environment` is the parent's merged environment as a dict (resource_registry,
         parameter_defaults), which nested stacks inherit as Heat's do. Template errors raise
@@ -28,7 +31,8 @@ class ChildStacks(Protocol):
     def update(self, child_id: str, *, template: dict | str, files: dict[str, str] | None = None,
                environment: dict | None = None, parameters: dict[str, Any] | None = None,
                template_name: str = "template", timeout_mins: float | None = None,
-               keep_environment: bool = False, shown_timeout: float | None = None) -> None:
+               keep_environment: bool = False, shown_timeout: float | None = None,
+               secret_parameters: frozenset[str] = frozenset()) -> None:
         """Start updating the nested stack to a new template and parameters; with
         `keep_environment`, to a new template only (its environment, files and parameters kept)."""
 

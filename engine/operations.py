@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from engine import previews, views
+from engine.children import SECRET_PARAMETERS
 from engine.errors import (
     ActionInProgress, Conflict, EntityNotFound, InvalidRequest, NotSupported, ResourceActionNotSupported,
     ResourceNotFound, StackExists,
@@ -105,6 +106,8 @@ class Operations:
             return self._definition(body)
         current = self.scheduler.definitions.get(self.runtime, stack)
         merged = dict(body)
+        # A parameter derived from a secret stays secret while its value is kept.
+        merged[SECRET_PARAMETERS] = sorted(set(current.secret_parameters) | set(body.get(SECRET_PARAMETERS) or ()))
         if not body.get("template"):
             merged["template"] = stack.template_source or stack.template
             merged["template_name"] = stack.template_name
@@ -239,7 +242,7 @@ class Operations:
         outputs = [{"output_key": k, "description": o.description or "No description given",
                     "output_value": None} for k, o in template.outputs.items()]
         shown = views.stack_detail(stack, self.runtime.api_url, definition.parameters,
-                                   template.hidden_parameters(), outputs)
+                                   definition.secret_parameters, outputs)
         for key in ("id", "stack_status", "stack_status_reason", "links"):
             shown.pop(key, None)
         # Heat's preview stack: not stored, so no id, no project of a stack user, a time of now.

@@ -34,11 +34,12 @@ def phases_for(stack: Stack) -> list[tuple[str, str, str]]:
 class Snap:
     """In-memory state of one resource; the scheduler thread is its only writer."""
 
-    __slots__ = ("row_id", "name", "type", "cls", "action", "status", "reason", "physical_id",
+    __slots__ = ("row_id", "stack_id", "name", "type", "cls", "action", "status", "reason", "physical_id",
                  "attributes", "data", "engine", "requires", "waiting", "deadline", "dirty")
 
     def __init__(self, row: ResourceRow, cls):
         self.row_id, self.name, self.type, self.cls = row.id, row.name, row.type, cls
+        self.stack_id = row.stack_id
         self.action, self.status, self.reason = row.action, row.status, row.status_reason
         self.physical_id, self.attributes = row.physical_id, dict(row.attributes or {})
         self.data, self.engine = dict(row.data or {}), dict(row.engine or {})

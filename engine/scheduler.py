@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
+from engine import secrets
 from engine.errors import HearthError
 from engine.identity import delegation_revoked
 from engine.journal import Journal
@@ -196,6 +197,9 @@ class Scheduler(Steps):
         except HearthError as error:
             self._fail_unloadable(stack, f"the stored template no longer loads: {error}")
             return
+        # The stack's secret parameters (and its ancestors', which its own may derive from, and
+        # which a nested failure's reason may quote) are never quoted in its events and reasons.
+        self.journal.keep_out(stack_id, self._secret_texts(stack, definition))
         snaps = {}
         for row in rows:
             kept = previous.snaps.get(row.name) if previous is not None else None
@@ -214,6 +218,21 @@ class Scheduler(Steps):
             for snap in list(snaps.values()):
                 if snap.waiting:
                     self._check_waiting(run, snap)
+
+    def _secret_texts(self, stack: Stack, definition) -> list[str]:
+        texts = secrets.secret_texts(definition.parameters[k] for k in definition.secret_parameters
+                                     if k in definition.parameters)
+        owner, seen = stack.owner_id, {stack.id}
+        while owner and owner not in seen:
+            seen.add(owner)
+            with self.runtime.store.session() as session:
+                parent = session.get(Stack, owner)
+            if parent is None:
+                break
+            texts += secrets.sealed_texts(self.runtime.keyring, parent.parameters or {})
+            owner = parent.owner_id
+        secrets.remember(texts)
+        return texts
 
     def _delegation_revoked(self, stack: Stack) -> bool:
         """An operation resumed with no user present runs under the stack's delegation; once
@@ -388,7 +407,8 @@ class Scheduler(Steps):
                     if (undone or n not in run.definition.template.resources) and not s.exists]
             self.journal.remove_resources([run.snaps.pop(n).row_id for n in gone])
             stack.previous = None
-        log.info("stack %s (%s): %s_%s: %s", stack.name, stack.id, run.action, status, reason)
+        log.info("stack %s (%s): %s_%s: %s", stack.name, stack.id, run.action, status,
+                 self.journal.redacted(stack.id, reason))
         if rollback:
             # The row goes straight from IN_PROGRESS to ROLLBACK_IN_PROGRESS, so nobody waiting
             # on the stack mistakes the failure for the end; Heat writes no event of the failure.
@@ -451,6 +471,7 @@ class Scheduler(Steps):
         for run in runs:
             if run.finished and not run.running and not run.draining and self._runs.get(run.stack.id) is run:
                 self._runs.pop(run.stack.id, None)
+                self.journal.forget(run.stack.id)
         return True
 
 

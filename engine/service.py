@@ -5,6 +5,7 @@ work to the scheduler. Errors are HearthErrors with messages a person can act on
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -14,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine import guest, views
-from engine.children import Children
+from engine import guest, secrets, views
+from engine.children import SECRET_PARAMETERS, Children
 from engine.errors import (
     EntityNotFound, HearthError, HTTPNotFound, InvalidRequest, NotFound, ResourceNotFound, StackExists,
     TemplateError,
@@ -24,7 +25,9 @@ from engine.operations import Operations, parse_tags
 from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
-from engine.software_api import SoftwareApi, masked
+from engine.steps import tainted_properties
+from engine.secrets import masked
+from engine.software_api import SoftwareApi
 from engine.stacks import (
     Definition,
     Resolver,
@@ -33,7 +36,6 @@ from engine.stacks import (
     pseudo_parameters,
     request_environment,
 )
-from engine.store.crypto import is_encrypted
 from engine.store.models import Event, Resource, Server, Stack
 from engine.template import Environment, merge_environments, parse_template
 from engine.template.context import ParameterContext
@@ -113,8 +115,8 @@ class Service(Operations, SoftwareApi):
     @staticmethod
     def conditioned(definition: Definition, stack: Stack) -> Definition:
         """The definition with its template's conditions decided for this stack."""
-        return Definition(apply_conditions(definition.template, definition.parameters, stack),
-                          definition.environment, definition.parameters, definition.files)
+        return dataclasses.replace(definition, template=apply_conditions(
+            definition.template, definition.parameters, stack))
 
     @staticmethod
     def _stack_name(body: dict[str, Any]) -> str:
@@ -132,9 +134,8 @@ class Service(Operations, SoftwareApi):
         return timeout
 
     def _stored_parameters(self, definition: Definition) -> dict[str, Any]:
-        hidden = definition.template.hidden_parameters()
-        return {k: (self.runtime.keyring.encrypt(json.dumps(v)) if k in hidden else v)
-                for k, v in definition.parameters.items()}
+        return secrets.seal_parameters(self.runtime.keyring, definition.parameters,
+                                       definition.secret_parameters)
 
     def _environment_dict(self, definition: Definition) -> dict:
         # Parameter values are stored validated (hidden ones encrypted) on the stack; the
@@ -142,21 +143,19 @@ class Service(Operations, SoftwareApi):
         # and so is the environment as the user gave it (`stack environment` shows it).
         environment = definition.environment
         stored: dict[str, Any] = {"resource_registry": dict(environment.resource_registry)}
-        if environment.parameter_defaults:
-            stored["parameter_defaults"] = self.runtime.keyring.encrypt(
-                json.dumps(environment.parameter_defaults))
         if environment.event_sinks:
             stored["event_sinks"] = list(environment.event_sinks)
-        stored["shown"] = self.runtime.keyring.encrypt(json.dumps(definition.registered(self.types)))
+        stored.update(secrets.seal_environment(self.runtime.keyring, environment.parameter_defaults,
+                                               definition.registered(self.types)))
         return stored
 
     def shown_environment(self, stack: Stack) -> dict:
         """The environment as the user gave it (merged), as Heat stores it."""
-        stored = (stack.environment or {}).get("shown")
-        if stored is None:
+        shown = secrets.open_shown_environment(self.runtime.keyring, stack.environment)
+        if shown is None:
             return {"parameters": {}, "parameter_defaults": {}, "resource_registry": {"resources": {}},
                     "event_sinks": [], "encrypted_param_names": []}
-        return json.loads(self.runtime.keyring.decrypt(stored))
+        return shown
 
     @staticmethod
     def _adopt_data(value: Any) -> dict | None:
@@ -208,7 +207,11 @@ class Service(Operations, SoftwareApi):
         values = template.validate_parameters(environment.parameters, environment.parameter_defaults)
         # Environment files are merged above; keeping them would keep hidden values in clear.
         kept = {k: v for k, v in files.items() if k not in set(env_files)}
-        return Definition(template, environment, values, kept, shown)
+        # A nested stack's parameters given values derived from a secret are secret too (its
+        # owner resource's resolution says which: engine.children).
+        derived = set(body.get(SECRET_PARAMETERS) or ()) & set(values)
+        return Definition(template, environment, values, kept, shown,
+                          secret_parameters=frozenset(derived | set(template.hidden_parameters())))
 
     def validate_resources(self, definition: Definition, stack: Stack | None = None) -> None:
         """Check the resources as Heat does: their types, properties they do not have and the
@@ -274,9 +277,11 @@ class Service(Operations, SoftwareApi):
                 classes[name].check_properties(values, unresolved=lambda value: value is later)
             except TemplateError as error:
                 path = error.path if error.file is not None else base + error.path
-                raise error.located(path=path, file=template.filename,
-                                    line=template.line_for(path),
-                                    heading=error.heading or "Property error") from None
+                located = error.located(path=path, file=template.filename, line=template.line_for(path),
+                                        heading=error.heading or "Property error")
+                # A value refused is quoted by the message: never a secret one.
+                texts = secrets.secret_texts(definition.parameters.get(k) for k in definition.secret_parameters)
+                raise secrets.redacted_error(located, texts) from None
 
     def list_stacks(self, project: str, *, filters: dict | None = None) -> list[dict]:
         """Heat's stack list with its query filters (tags, tags_any, not_tags, not_tags_any,
@@ -333,7 +338,7 @@ class Service(Operations, SoftwareApi):
         hidden = _all_hidden(definition)
         shown = self.shown_environment(stack)
         for section in ("parameters", "parameter_defaults"):
-            shown[section] = {k: (views.HIDDEN if k in hidden else v) for k, v in (shown.get(section) or {}).items()}
+            shown[section] = secrets.masked_parameters(shown.get(section) or {}, hidden)
         return shown
 
     def show_files(self, project: str, stack_id: str) -> dict:
@@ -356,15 +361,18 @@ class Service(Operations, SoftwareApi):
         definition = self.scheduler.definitions.get(self.runtime, stack)
         deleted = (stack.action, stack.status) == ("DELETE", "COMPLETE")
         outputs = self.outputs(stack, definition) if resolve_outputs and not deleted else None
-        parameters, hidden = definition.parameters, definition.template.hidden_parameters()
+        parameters, hidden = definition.parameters, definition.secret_parameters
         previous = (stack.previous or {}).get("parameters")
         if (stack.action, stack.status) == ("UPDATE", "IN_PROGRESS") and isinstance(previous, dict):
             # Until an update ends, Heat's stack show is the stack it updates from (recorded
             # from Heat 27.0.1: environments/hooks-glob-pre-update); hidden values are sealed.
-            parameters, hidden = previous, {k for k, v in previous.items() if is_encrypted(v)}
+            parameters, hidden = secrets.open_parameters(self.runtime.keyring, previous)
         return views.stack_detail(stack, self.runtime.api_url, parameters, hidden, outputs)
 
-    def outputs(self, stack: Stack, definition: Definition | None = None) -> list[dict]:
+    def outputs(self, stack: Stack, definition: Definition | None = None,
+                derived: set[str] | None = None) -> list[dict]:
+        """The stack's outputs resolved, as Heat shows them to the stack's owner: values derived
+        from a secret in clear. `derived`, when given, collects the keys of those values."""
         definition = definition or self.scheduler.definitions.get(self.runtime, stack)
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
@@ -375,10 +383,13 @@ class Service(Operations, SoftwareApi):
         for key, output in _all_outputs(definition.template).items():
             entry = {"output_key": key, "description": output.description or "No description given",
                      "output_value": None}
+            resolver.taint.fresh()
             try:
                 if key in enabled:
                     entry["output_value"] = definition.template.resolve(
                         output.value, resolver, ("outputs", key, "value"))
+                    if resolver.taint.tainted and derived is not None:
+                        derived.add(key)
             except HearthError as error:
                 # Heat's output_error is the function's own message, without a location.
                 entry["output_error"] = error.reason if isinstance(error, TemplateError) else str(error)
@@ -494,7 +505,7 @@ class Service(Operations, SoftwareApi):
             if row.name == name:
                 template = self.scheduler.definitions.get(self.runtime, stack).template
                 definition = self.scheduler.definitions.get(self.runtime, stack)
-                view["attributes"] = views.masked(self.live_attributes(definition, row, stack))
+                view["attributes"] = secrets.masked(self.live_attributes(definition, row, stack))
                 view["description"] = template.resources[name].description if name in template.resources else ""
                 return view
         raise ResourceNotFound(name, stack.name)
@@ -515,10 +526,10 @@ class Service(Operations, SoftwareApi):
 
         def resolve(name):
             if name in cls.secret_attributes:
-                return views.HIDDEN if cls.attribute(self.runtime, name, *args[1:]) is not None else None
-            if name in stored and views.masked(stored[name]) != stored[name]:
+                return secrets.HIDDEN if cls.attribute(self.runtime, name, *args[1:]) is not None else None
+            if name in stored and secrets.holds_sealed(stored[name]):
                 # It holds a sealed value: shown masked, never opened (get_attr opens it).
-                return views.masked(stored[name])
+                return secrets.masked(stored[name])
             try:
                 return cls.attribute(self.runtime, name, *args[1:])
             except Exception:  # noqa: BLE001 - Heat shows an attribute it cannot resolve as null
@@ -532,16 +543,19 @@ class Service(Operations, SoftwareApi):
         return {name: resolve(name) for name in names}
 
     def _resolved_properties(self, stack: Stack, definition: Definition, name: str) -> dict:
-        """The resource's properties resolved against the stored rows, or {} when they cannot be."""
+        """The resource's properties resolved against the stored rows, or {} when they cannot be;
+        those derived from a secret shown as ******."""
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
+        resolver = self._row_resolver(stack, definition, rows)
+        properties, path = definition.template.resources[name].properties, ("resources", name, "properties")
         try:
-            resolved = definition.template.resolve(definition.template.resources[name].properties,
-                                                   self._row_resolver(stack, definition, rows),
-                                                   ("resources", name, "properties"))
+            resolved = definition.template.resolve(properties, resolver, path)
+            derived = tainted_properties(definition.template, properties, resolver, path) \
+                if resolver.taint.tainted else ()
         except HearthError:
             return {}
-        return resolved if isinstance(resolved, dict) else {}
+        return secrets.masked_paths(resolved, derived) if isinstance(resolved, dict) else {}
 
     def resource_metadata(self, project: str, stack_id: str, name: str) -> dict:
         """Heat's resource metadata: a server's whole metadata document (deployments,
@@ -580,12 +594,16 @@ class Service(Operations, SoftwareApi):
             return {}
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
+        resolver = self._row_resolver(stack, definition, rows)
+        path = ("resources", event.resource_name, "properties")
         try:
-            resolved = definition.template.resolve(resource.properties, self._row_resolver(stack, definition, rows),
-                                                   ("resources", event.resource_name, "properties"))
+            resolved = definition.template.resolve(resource.properties, resolver, path)
+            # What is derived from a secret is shown as ******, as in the resource's attributes.
+            derived = tainted_properties(definition.template, resource.properties, resolver, path) \
+                if resolver.taint.tainted else ()
         except HearthError:
             return {}
-        return views.masked(resolved) if isinstance(resolved, dict) else {}
+        return secrets.masked_paths(secrets.masked(resolved), derived) if isinstance(resolved, dict) else {}
 
     def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
                     sort_dir: str = "asc", wait: float = 0, resource: str | None = None,
@@ -759,7 +777,7 @@ def build_service(config) -> Service:
 
 def _all_hidden(definition: Definition) -> set[str]:
     """The hidden parameters of the stack's template and of every template in its files."""
-    hidden = set(definition.template.hidden_parameters())
+    hidden = set(definition.template.hidden_parameters()) | set(definition.secret_parameters)
     for name, text in definition.files.items():
         try:
             hidden |= set(parse_template(text, filename=name).hidden_parameters())

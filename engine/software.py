@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +15,21 @@ from urllib.parse import quote
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.store.crypto import Keyring, is_encrypted
+from engine import secrets
+from engine.secrets import (  # noqa: F401 - the names callers know software by
+    SEALED_SECTION_KEYS,
+    SECRET_INPUTS,
+    open_document,
+    open_entry,
+    open_inputs,
+    open_section,
+    redact,
+    seal_inputs,
+    seal_section,
+    secret_input_names,
+    secret_texts,
+)
+from engine.store.crypto import Keyring
 from engine.store.models import Deployment, Server, SoftwareConfig
 
 INPUT_TYPES = ("String", "Number", "CommaDelimitedList", "Json", "Boolean")
@@ -30,12 +42,6 @@ ACTIONS = ("CREATE", "UPDATE", "DELETE", "SUSPEND", "RESUME")
 OUTPUT_KEYS = ("deploy_stdout", "deploy_stderr", "deploy_status_code")
 # The longest server id a deployment may name: Heat's store column (String(36)) and Hearth's.
 SERVER_ID_MAX = 36
-# Inputs always stored encrypted: the deployment's guest password and its signal URL.
-SECRET_INPUTS = ("deploy_password", "deploy_signal_id")
-# Text that carries a live credential: a pre-signed URL's signature, or a guest credential
-# (engine.credentials makes them "hg<kind>_<random>"), e.g. a handle's curl_cli in an input.
-_CREDENTIAL_TEXT = re.compile(r"[?&]signature=|\bhg[a-z]_[A-Za-z0-9_-]{20,}")
-REDACTED = "******"
 
 
 def iso(moment: dt.datetime) -> str:
@@ -77,7 +83,8 @@ def template_inputs(items: list[dict] | None) -> list[dict]:
 def create_config(session: Session, *, name: str, group: str, config: Any, inputs, outputs,
                   options, project: str, now: dt.datetime, deployment_id: str | None = None,
                   config_id: str | None = None, keyring: Keyring | None = None,
-                  secret: frozenset[str] | set[str] = frozenset(), template: bool = False) -> SoftwareConfig:
+                  secret: frozenset[str] | set[str] = frozenset(), template: bool = False,
+                  derived: bool = False) -> SoftwareConfig:
     """Store a config, its inputs and outputs completed as Heat completes them (`template`: as
     a template's config resource does). With a keyring, the values of the `secret` inputs and of
     inputs declared `hidden: true` (value and default) are stored encrypted, and so is the config
@@ -85,11 +92,7 @@ def create_config(session: Session, *, name: str, group: str, config: Any, input
     inputs = template_inputs(inputs) if template else clean_io(inputs, INPUT_DEFAULTS)
     outputs = clean_io(outputs, TEMPLATE_OUTPUT_DEFAULTS if template else OUTPUT_DEFAULTS)
     if keyring is not None:
-        secret = set(secret) | {i.get("name") for i in inputs if i.get("hidden") is True}
-        texts = secret_texts(i.get("value") for i in inputs if i.get("name") in secret)
-        inputs = seal_inputs(keyring, inputs, secret)
-        if texts and any(t in _text(config) for t in texts):
-            config = keyring.seal_json(config)
+        config, inputs = secrets.seal_config_inputs(keyring, config, inputs, set(secret), derived)
     row = SoftwareConfig(id=config_id or str(uuid.uuid4()), name=name, group=group,
                          body={"config": config, "inputs": inputs,
                                "outputs": outputs, "options": options},
@@ -107,118 +110,6 @@ def format_config(row: SoftwareConfig, keyring: Keyring | None = None) -> dict:
              # Never null: heat-agents' hooks call options.get() (Heat answers {} too).
              "options": row.body.get("options") or {}}
     return open_entry(keyring, entry) if keyring is not None else entry
-
-
-# Secrets at rest ---------------------------------------------------------------------------
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
-
-
-def secret_texts(values) -> list[str]:
-    """The text forms of secret values, to look for where they may have been copied."""
-    return [t for t in (_text(v) for v in values if v is not None and not is_encrypted(v)) if t]
-
-
-def secret_input_names(inputs: list[dict], hidden_values: list[str]) -> set[str]:
-    """Inputs to store encrypted: deploy_password and the signal URL, inputs declared
-    `hidden: true` (a Hearth extension), values that carry a credential or a pre-signed URL,
-    and values holding a hidden parameter's value (`hidden_values`, their text forms)."""
-    names = set()
-    for item in inputs:
-        name, value = item.get("name"), item.get("value")
-        text = _text(value) if value is not None else ""
-        if (name in SECRET_INPUTS or item.get("hidden") is True or _CREDENTIAL_TEXT.search(text)
-                or any(h in text for h in hidden_values if h)):
-            names.add(name)
-    return names
-
-
-def seal_inputs(keyring: Keyring, inputs: list[dict], secret: set[str]) -> list[dict]:
-    sealed = []
-    for item in inputs:
-        entry = dict(item)
-        if entry.get("name") in secret:
-            for key in ("value", "default"):
-                if key in entry and not is_encrypted(entry[key]):
-                    entry[key] = keyring.seal_json(entry[key])
-        sealed.append(entry)
-    return sealed
-
-
-def open_inputs(keyring: Keyring, inputs: list[dict]) -> list[dict]:
-    opened = []
-    for item in inputs or []:
-        if is_encrypted(item.get("value")) or is_encrypted(item.get("default")):
-            item = {k: (keyring.open_json(v) if k in ("value", "default") else v) for k, v in item.items()}
-        opened.append(item)
-    return opened
-
-
-def open_entry(keyring: Keyring, entry: dict) -> dict:
-    """One `deployments` entry (or config body) with its sealed inputs and config opened."""
-    if not isinstance(entry, dict):
-        return entry
-    opened = dict(entry)
-    if is_encrypted(opened.get("config")):
-        opened["config"] = keyring.open_json(opened["config"])
-    if opened.get("inputs"):
-        opened["inputs"] = open_inputs(keyring, opened["inputs"])
-    return opened
-
-
-def open_document(keyring: Keyring, doc: dict) -> dict:
-    """A server metadata document as the agent must receive it: sealed values opened.
-    Cheap when nothing is sealed (only the deployments' inputs and the collect URL are looked at)."""
-    occ = (doc or {}).get("os-collect-config")
-    opened_occ = open_section(keyring, occ)
-    entries = (doc or {}).get("deployments")
-    if not entries and opened_occ is occ:
-        return doc
-    opened = {**doc, "os-collect-config": opened_occ} if opened_occ is not occ else dict(doc)
-    if entries:
-        opened["deployments"] = [open_entry(keyring, e) for e in entries]
-    return opened
-
-
-# The secrets a transport puts in the `os-collect-config` section, as (subsection, key): the
-# POLL_TEMP_URL collect URL (it reads the server's metadata, secrets opened), the
-# POLL_SERVER_CFN secret access key and the POLL_SERVER_HEAT password. Stored sealed.
-SEALED_SECTION_KEYS = (("request", "metadata_url"), ("cfn", "secret_access_key"),
-                       ("heat", "password"))
-
-
-def _map_section(occ: Any, change) -> Any:
-    """`occ` with change(value) applied to each SEALED_SECTION_KEYS value; `occ` itself when
-    change altered nothing (so callers can tell a no-op by identity)."""
-    if not isinstance(occ, dict):
-        return occ
-    result = occ
-    for section, key in SEALED_SECTION_KEYS:
-        sub = result.get(section)
-        value = sub.get(key) if isinstance(sub, dict) else None
-        if value is None:
-            continue
-        changed = change(value)
-        if changed is not value:
-            result = {**result, section: {**sub, key: changed}}
-    return result
-
-
-def seal_section(keyring: Keyring, occ: Any) -> Any:
-    """An `os-collect-config` section with its transport secrets sealed (SEALED_SECTION_KEYS)."""
-    return _map_section(occ, lambda v: keyring.encrypt(v) if isinstance(v, str) else v)
-
-
-def open_section(keyring: Keyring, occ: Any) -> Any:
-    """seal_section undone; the section itself when nothing in it is sealed."""
-    return _map_section(occ, lambda v: keyring.decrypt(v) if is_encrypted(v) else v)
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """`text` with every secret value replaced by ******, longest first."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def derived_inputs(source: SoftwareConfig | None, input_values: dict, base: list[tuple[str, str, Any]],

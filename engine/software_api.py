@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import software
+from engine import secrets, software
 from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.store.models import Deployment, SoftwareConfig
-from engine.views import masked
+from engine.secrets import masked
 
 CONFIG_KEYS = ("name", "group", "config", "inputs", "outputs", "options")
 # What a deployment update may change (Heat's API reads these keys and ignores any other).
@@ -35,7 +35,7 @@ def deployment_view(row: Deployment) -> dict:
     shown null, as Heat shows it; so are output values before any arrived."""
     view = {"id": row.id, "server_id": row.server_id, "config_id": row.config_id,
             "input_values": masked(dict(row.input_values or {})),
-            "output_values": dict(row.output_values) if row.output_values else None,
+            "output_values": masked(dict(row.output_values)) if row.output_values else None,
             "action": row.action or None, "status": row.status or None,
             "status_reason": row.status_reason,
             "creation_time": software.iso(row.created_at)}
@@ -81,7 +81,7 @@ class SoftwareApi:
             row = software.create_config(
                 session, name=name, group=group, config=config, inputs=inputs, outputs=outputs,
                 options=options or {}, project=project, now=self.runtime.now(),
-                keyring=self.runtime.keyring, secret=software.secret_input_names(inputs, []))
+                keyring=self.runtime.keyring, secret=secrets.secret_input_names(inputs, []))
             session.flush()
             return config_view(row)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import uuid
 from collections import OrderedDict
@@ -12,11 +11,11 @@ from typing import Any, Container
 
 from sqlalchemy import insert, select
 
+from engine import secrets
 from engine.errors import InvalidTemplateAttribute, TemplateError
 from engine.resources.base import Resource
 from engine.resources.unavailable import create_message
 from engine.runtime import Runtime
-from engine.store.crypto import is_encrypted
 from engine.store.models import Event, Resource as ResourceRow, Stack
 from engine.template import Environment, Template, merge_environments, parse_environment, parse_template
 from engine.template.environment import check_sections, is_template_name
@@ -65,6 +64,9 @@ class Definition:
     parameters: dict[str, Any]
     files: dict[str, str]
     shown_environment: dict[str, Any] = field(default_factory=dict)
+    # The parameters whose values are secret (engine.secrets): hidden ones, and a nested
+    # stack's that were given a value derived from a secret. Stored sealed, shown as ******.
+    secret_parameters: frozenset[str] = frozenset()
 
     def resource_class(self, types: dict[str, type[Resource]], name: str) -> type[Resource]:
         """The class of the template's resource `name`, after the environment's mappings."""
@@ -233,15 +235,10 @@ def load_definition(runtime: Runtime, stack: Stack) -> Definition:
     files = dict(stack.files or {})
     template = parse_template(stack.template_source or stack.template,
                               filename=stack.template_name or "template", files=files)
-    stored = dict(stack.environment or {})
-    shown = stored.pop("shown", None)
-    for key in ("parameter_defaults", "parameters"):
-        if is_encrypted(stored.get(key)):
-            stored[key] = json.loads(runtime.keyring.decrypt(stored[key]))
-    environment = build_environment(stored, [], files)
-    params = {k: (json.loads(runtime.keyring.decrypt(v)) if is_encrypted(v) else v)
-              for k, v in (stack.parameters or {}).items()}
-    return Definition(apply_conditions(template, params, stack), environment, params, files)
+    environment = build_environment(secrets.open_environment(runtime.keyring, stack.environment), [], files)
+    params, sealed = secrets.open_parameters(runtime.keyring, stack.parameters)
+    return Definition(apply_conditions(template, params, stack), environment, params, files,
+                      secret_parameters=frozenset(sealed | set(template.hidden_parameters())))
 
 
 def apply_conditions(template: Template, params: dict[str, Any], stack: Stack) -> Template:
@@ -333,6 +330,9 @@ class Resolver:
 
     `lookup(name)` returns (class, physical_id, attributes, data) for a resource, or None when it
     has no state yet.
+
+    Every read goes through `taint` (engine.secrets.Taint): reading a secret parameter or a
+    value stored sealed taints the resolution, and sealed values come back opened.
     """
 
     def __init__(self, runtime: Runtime, stack: Stack, definition: Definition, lookup, facade=None):
@@ -342,18 +342,20 @@ class Resolver:
         self._params = definition.parameters
         self._pseudo = pseudo_parameters(stack)
         self._lookup = lookup
+        self.taint = secrets.Taint(runtime.keyring, definition.secret_parameters)
 
     def get_param(self, name: str) -> Any:
         if name in self._pseudo:
             return self._pseudo[name]
-        return self._params.get(name)
+        return self.taint.parameter(name, self._params.get(name))
 
     def get_resource(self, name: str) -> Any:
         found = self._lookup(name)
         if found is None:
             return None
         cls, physical_id, _attributes, data = found
-        reference = cls.reference_id(self.runtime, physical_id, data)
+        with self.taint.within():
+            reference = cls.reference_id(self.runtime, physical_id, data)
         if reference is None and physical_id is None and default_reference(cls):
             return name  # Heat's default: a resource without a physical id is known by its name
         return reference
@@ -371,10 +373,16 @@ class Resolver:
         if found is None:
             return None
         cls, physical_id, attributes, data = found
+        keyring = self.runtime.keyring
         try:
-            if path and hasattr(cls, "attribute_at"):
-                return cls.attribute_at(self.runtime, attribute, list(path), physical_id, attributes, data)
-            return walk(cls.attribute(self.runtime, attribute, physical_id, attributes, data), path)
+            with self.taint.within():
+                # A stored attribute derived from a secret is sealed: opened here, tainting.
+                if path and hasattr(cls, "attribute_at"):
+                    value = cls.attribute_at(self.runtime, attribute, list(path), physical_id, attributes, data)
+                else:
+                    value = walk(secrets.open_tree(keyring, cls.attribute(
+                        self.runtime, attribute, physical_id, attributes, data)), path)
+                return secrets.open_tree(keyring, value)
         except InvalidTemplateAttribute:
             raise InvalidTemplateAttribute.of(resource, attribute) from None
 

@@ -11,6 +11,7 @@ import json
 import logging
 import traceback
 
+from engine import secrets
 from engine.errors import HearthError, TemplateError, heat_path
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
 from engine.run import Run, Snap
@@ -302,7 +303,7 @@ class Steps:
         except Exception as error:  # noqa: BLE001
             self._apply(run, snap, snap.action, error, run.operation)
             return
-        call = getattr(instance, verb)
+        call = self._sealing(instance, getattr(instance, verb))
         action, operation = snap.action, run.operation
         if snap.cls.inline:
             self._apply(run, snap, action, _call(call), operation)
@@ -350,17 +351,26 @@ class Steps:
         definition = template.resources.get(snap.name)
         resolver = self._resolver(run)
         path = ("resources", snap.name, "properties")
+        secret_paths: frozenset[tuple] = frozenset()
+        secret_metadata = False
         try:
             raw = template.resolve(definition.properties, resolver, path) if definition else {}
+            if resolver.taint.tainted:
+                secret_paths = tainted_properties(template, definition.properties, resolver, path)
             properties = snap.cls.check_properties(raw)
+            resolver.taint.fresh()
             metadata = template.resolve(definition.metadata, resolver, ("resources", snap.name, "metadata")) \
                 if definition and definition.metadata else {}
+            secret_metadata = resolver.taint.tainted
         except TemplateError as error:
             if strict:
                 if "raw" in locals() and isinstance(raw, dict):
                     # What get_attr of the failed resource answers (Heat resolves some
                     # attributes from the properties as given: a Value's `value`).
-                    snap.attributes = snap.cls.attributes_when_refused(raw) or snap.attributes
+                    refused = snap.cls.attributes_when_refused(raw)
+                    if refused and secret_paths:  # derived from a secret: stored sealed
+                        refused = secrets.seal_keys(self.runtime.keyring, refused)
+                    snap.attributes = refused or snap.attributes
                     snap.dirty = True
                 if error.file is None:
                     # Heat's words when a value is refused as the resource is acted on:
@@ -372,7 +382,25 @@ class Steps:
             metadata = {}
         state = self._state(run, snap, action)
         state.metadata = metadata or {}
+        state.secret_paths, state.secret_texts = secret_paths, tuple(resolver.taint.texts)
+        state.secret_metadata = secret_metadata
+        if resolver.taint.texts:
+            # What the stack's events and reasons must not quote from now on.
+            self.journal.keep_out(run.stack.id, resolver.taint.texts)
         return snap.cls(self.runtime, state, properties)
+
+    def _sealing(self, instance, verb):
+        """`verb` of `instance`, whose outcome's attributes are stored sealed when its
+        properties were resolved from a secret (unless its type decides that itself)."""
+        keyring = self.runtime.keyring
+
+        def sealed():
+            outcome = verb()
+            if isinstance(outcome, Done) and outcome.attributes and instance.derived_from_secret() \
+                    and not instance.seals_own_attributes:
+                outcome.attributes = secrets.seal_keys(keyring, outcome.attributes)
+            return outcome
+        return sealed
 
     # Outcomes -----------------------------------------------------------------------------
     def _apply(self, run: Run, snap: Snap, action: str, outcome, operation: int) -> None:
@@ -403,6 +431,9 @@ class Steps:
             if outcome.attributes:
                 snap.attributes = dict(outcome.attributes)
             snap.data.update(outcome.data)
+            if action == "DELETE":
+                # Nothing is left to read: a deleted resource keeps no values (nor secrets).
+                snap.attributes, snap.data = {}, {}
             snap.waiting, snap.deadline = False, None
             self._settle(snap)
             self._transition(run, snap, "COMPLETE", "state changed")
@@ -450,7 +481,7 @@ class Steps:
             return  # paused on a breakpoint: only clearing it moves the resource on
         try:
             instance = self._instance(run, snap, snap.action, strict=False)
-            outcome = instance.check_waiting()
+            outcome = self._sealing(instance, instance.check_waiting)()
         except Exception as error:  # noqa: BLE001
             outcome = error
         if outcome is not None:
@@ -458,6 +489,19 @@ class Steps:
             if not snap.waiting and not run.finished and snap.engine.get("op") != run.operation:
                 # An action left from a cancelled operation ended: this operation may take it now.
                 run.released(snap.name)
+
+
+def tainted_properties(template, properties, resolver, path) -> frozenset[tuple]:
+    """Which properties (and keys of literal map properties) read a secret: taint tracking
+    per property, done once the whole resolution read one."""
+    calls = set(getattr(template, "_functions", ()))
+
+    def is_call(snippet) -> bool:
+        return isinstance(snippet, dict) and len(snippet) == 1 and next(iter(snippet)) in calls
+
+    def resolve(snippet, where):
+        return template.resolve(snippet, resolver, path + where)
+    return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)
 
 
 def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from engine import credentials, software
+from engine import credentials, secrets
 from engine.errors import Forbidden
 from engine.guest import GuestAuth
 from engine.store.models import Deployment, SoftwareConfig
@@ -82,7 +82,7 @@ def signal(service, project: str, path: str, body) -> dict | None:
             .where(Deployment.project == project, Deployment.stack_id.is_(None))).scalars().all()
         entry_id = None
         for config in rows:
-            inputs = software.open_inputs(runtime.keyring, config.body.get("inputs") or [])
+            inputs = secrets.open_inputs(runtime.keyring, config.body.get("inputs") or [])
             url = next((i.get("value") for i in inputs if i.get("name") == "deploy_signal_id"), None)
             if isinstance(url, str) and urlsplit(url).path == path:
                 entry_id = config.id

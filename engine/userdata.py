@@ -19,7 +19,7 @@ from email.mime.text import MIMEText
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine import software
+from engine import secrets, software
 from engine.store.models import SoftwareConfig as ConfigRow
 
 FORMATS = ("HEAT_CFNTOOLS", "RAW", "SOFTWARE_CONFIG")
@@ -150,7 +150,7 @@ def for_server(runtime, properties: dict[str, Any], metadata: dict[str, Any], se
     if fmt in ("RAW", "SOFTWARE_CONFIG") and UUID_LIKE.match(user_data):
         loaded = _load_config(runtime, user_data)
         user_data = user_data if loaded is None else loaded
-    metadata = software.open_document(runtime.keyring, metadata or {})
+    metadata = secrets.open_document(runtime.keyring, metadata or {})
     if fmt == "HEAT_CFNTOOLS":
         metadata = {k: v for k, v in metadata.items() if k not in ("deployments", "os-collect-config")}
     occ = metadata.get("os-collect-config") or {}

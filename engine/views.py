@@ -6,11 +6,9 @@ import json
 import uuid
 from typing import Any
 
+from engine.secrets import HIDDEN, masked
 from engine.stacks import is_cfn, shown_pseudo_parameters
 from engine.store.models import Event, Resource, Stack
-from engine.store.crypto import is_encrypted
-
-HIDDEN = "******"
 
 
 def new_id() -> str:
@@ -111,17 +109,6 @@ def event_view(event: Event, stack: Stack, base: str, detail: bool = False,
     if detail:
         view["resource_type"] = event.resource_type
     return view
-
-
-def masked(value: Any) -> Any:
-    """`value` as the API shows it: every sealed (encrypted at rest) part replaced by HIDDEN."""
-    if is_encrypted(value):
-        return HIDDEN
-    if isinstance(value, dict):
-        return {k: masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked(v) for v in value]
-    return value
 
 
 def shown_attributes(attributes: dict) -> dict:

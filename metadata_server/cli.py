@@ -75,6 +75,9 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from engine.secrets import LogRedactor
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(LogRedactor())  # no log line carries a secret the engine has handled
     try:
         config = Config.from_env(db_url=db_url or None, data_dir=data_dir or None, host=host, port=port,
                                  public_url=public_url or None, compute=compute,

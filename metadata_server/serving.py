@@ -2,13 +2,13 @@
 the main one and, when configured, a second one that serves only the guest API."""
 from __future__ import annotations
 
-import re
 import threading
 
 from flask import Flask
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-_SIGNATURE = re.compile(r"((?:^|[?&])(?:signature|Signature)=)[^&\s]+")
+from engine.secrets import redact_url_signatures
+
 
 
 class RedactingHandler(WSGIRequestHandler):
@@ -17,8 +17,8 @@ class RedactingHandler(WSGIRequestHandler):
 
     def log_request(self, code="-", size="-") -> None:
         path, line = self.path, self.requestline
-        self.path = _SIGNATURE.sub(r"\1<redacted>", path)
-        self.requestline = _SIGNATURE.sub(r"\1<redacted>", line)
+        self.path = redact_url_signatures(path)
+        self.requestline = redact_url_signatures(line)
         try:
             super().log_request(code, size)
         finally:

@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 
 from sqlalchemy import select
 
+from engine import secrets
 from engine.resources.base import Done, Resource
 from engine.resources.heat_wait import WaitCondition, forget_handle, presigned_signal_url
 from engine.resources.schema import Prop
@@ -31,7 +32,7 @@ class CfnWaitConditionHandle(Resource):
         handle_id = str(uuid.uuid4())
         # The signed URL is a credential: stored encrypted.
         url = presigned_signal_url(self.runtime, handle_id, "PUT")
-        return Done(physical_id=handle_id, data={"sealed_url": self.runtime.keyring.encrypt(url)})
+        return Done(physical_id=handle_id, data={"sealed_url": secrets.seal_text(self.runtime.keyring, url)})
 
     def delete(self) -> Done:
         forget_handle(self.runtime, self.state.physical_id)
@@ -40,7 +41,7 @@ class CfnWaitConditionHandle(Resource):
     @classmethod
     def reference_id(cls, runtime, physical_id, data):
         if data.get("sealed_url"):
-            return runtime.keyring.decrypt(data["sealed_url"])
+            return secrets.open_text(runtime.keyring, data["sealed_url"])
         return data.get("url")  # a handle made before URLs were sealed
 
 

@@ -68,6 +68,13 @@ class ResourceState:
     changed: frozenset[str] = frozenset()
     # Heat's physical resource name for this incarnation (`<stack>-<resource>-<short id>`).
     physical_name: str = ""
+    # The property paths whose values were resolved from a secret (engine.secrets.Taint):
+    # ("value",) for a whole property, ("input_values", "password") for one key of a map.
+    secret_paths: frozenset[tuple] = frozenset()
+    # The texts of the secrets the resolution read, to keep out of messages.
+    secret_texts: tuple[str, ...] = ()
+    # Whether the resolved template `metadata` was derived from a secret.
+    secret_metadata: bool = False
 
 
 class UpdateReplace(Exception):
@@ -106,6 +113,10 @@ class Resource:
     # Left alone by every stack update while its type stays the same, whatever changed
     # (OS::Heat::None: Heat never updates nor replaces it).
     ignores_changes: ClassVar[bool] = False
+    # Whether the type decides itself which of its attributes derive from a secret (a nested
+    # stack's outputs are tainted by the nested stack's own resolution). Otherwise every
+    # attribute of a resource whose properties were resolved from a secret is stored sealed.
+    seals_own_attributes: ClassVar[bool] = False
 
     @classmethod
     def check_properties(cls, values: Any, unresolved=None) -> dict[str, Any]:
@@ -184,6 +195,13 @@ class Resource:
         if name is None:
             return dict(attributes)
         return attributes.get(name)
+
+    def derived_from_secret(self, *path) -> bool:
+        """Whether the property at `path` (any property when no path is given) was resolved,
+        wholly or in part, from a secret."""
+        path = tuple(path)
+        return any(secret[:len(path)] == path or path[:len(secret)] == secret
+                   for secret in self.state.secret_paths)
 
     @classmethod
     def attributes_when_refused(cls, raw_properties: dict[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,10 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from engine import credentials, software
+from engine import credentials, secrets, software
 from engine.errors import TemplateError
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
-from engine.store.crypto import is_encrypted
 from engine.store.models import Deployment, Server, SoftwareConfig, Stack
 
 
@@ -152,7 +151,8 @@ class SoftwareDeployment(Resource):
 
     def _triggers(self, action: str, source) -> bool:
         if source and source.group == "component":
-            return action in software.component_actions(source.body.get("config"))
+            return action in software.component_actions(secrets.open_value(self.runtime.keyring,
+                                                                           source.body.get("config")))
         return action in (self.properties.get("actions") or [])
 
     def _outputs_data(self, source) -> dict:
@@ -184,18 +184,17 @@ class SoftwareDeployment(Resource):
                 signal_url=signal_url, principal=principal)
             values = props.get("input_values") or {}
             inputs = software.derived_inputs(source, values, base, runtime.keyring)
-            secret = software.secret_input_names(inputs, self._hidden_values(session))
+            secret = secrets.secret_input_names(inputs, self._hidden_values(session), self._tainted_inputs(values))
             body = source.body if source else {}
-            config = body.get("config")
-            if is_encrypted(config):
-                config = runtime.keyring.open_json(config)
+            derived = secrets.is_sealed(body.get("config"))  # the source's config is a secret
+            config = secrets.open_value(runtime.keyring, body.get("config"))
             software.create_config(
                 session, name=props.get("name") or (source.name if source else None) or self._physical_name(deployment_id),
                 group=source.group if source and source.group else "Heat::Ungrouped",
                 config=self.derive_config(config, inputs) or self.empty_config(),
                 inputs=inputs, outputs=body.get("outputs") or [], options=body.get("options"),
                 project=self.state.project, now=now, deployment_id=deployment_id, config_id=entry_id,
-                keyring=runtime.keyring, secret=secret)
+                keyring=runtime.keyring, secret=secret, derived=derived)
             row = session.get(Deployment, deployment_id)
             if row is None:
                 row = Deployment(id=deployment_id, server_id=server_id, stack_id=self.state.stack_id,
@@ -206,7 +205,7 @@ class SoftwareDeployment(Resource):
                 row.updated_at = now  # as Heat: a first run has a creation time alone
             previous = row.config_id
             row.config_id, row.action = entry_id, action
-            row.input_values = {k: (runtime.keyring.seal_json(v) if k in secret else v) for k, v in values.items()}
+            row.input_values = secrets.seal_keys(runtime.keyring, values, secret)
             row.output_values = {}
             if transport == "NO_SIGNAL":
                 row.status, row.status_reason = "COMPLETE", "Not waiting for outputs signal"
@@ -230,6 +229,10 @@ class SoftwareDeployment(Resource):
             raise self.fail(f"server id '{server_id}' must have 1 to {software.SERVER_ID_MAX} characters")
         return server_id
 
+    def _tainted_inputs(self, values: dict) -> set[str]:
+        """The input values resolved from a secret (taint tracking, engine.secrets)."""
+        return {name for name in values if self.derived_from_secret("input_values", name)}
+
     def _hidden_values(self, session) -> list[str]:
         """The text of the hidden parameter values of this stack and the stacks above it: an
         input holding one is a secret (stored encrypted, kept out of messages)."""
@@ -239,9 +242,7 @@ class SoftwareDeployment(Resource):
             stack = session.get(Stack, stack_id)
             if stack is None:
                 break
-            hidden = [self.runtime.keyring.open_json(v) for v in (stack.parameters or {}).values()
-                      if is_encrypted(v)]
-            texts += software.secret_texts(hidden)
+            texts += secrets.sealed_texts(self.runtime.keyring, stack.parameters or {})
             stack_id = stack.owner_id
         return texts
 
@@ -251,7 +252,7 @@ class SoftwareDeployment(Resource):
         with self.runtime.store.session() as session:
             row = session.get(Deployment, self.state.physical_id)
             texts = _sealed_input_texts(self.runtime, session, row)
-        return software.redact(reason or "", texts)
+        return secrets.redact(reason or "", texts)
 
     def _physical_name(self, deployment_id: str) -> str:
         return f"{self.state.stack_name}-{self.state.name}-{deployment_id[:12]}"
@@ -267,12 +268,12 @@ class SoftwareDeployment(Resource):
         keyring = self.runtime.keyring
         sealed = self.state.data.get("principal")
         if sealed:
-            secret = keyring.decrypt(sealed)
+            secret = secrets.open_text(keyring, sealed)
         else:
             secret = credentials.issue(session, kind="deployment", subject_id=deployment_id,
                                        stack_id=self.state.stack_id, now=now,
                                        ttl_seconds=self.runtime.config.credential_ttl)
-            sealed = keyring.encrypt(secret)
+            sealed = secrets.seal_text(keyring, secret)
         name = self._physical_name(deployment_id)
         auth_url, user_id = f"{self.runtime.public_url}/guest/v1", deployment_id
         if transport == "HEAT_SIGNAL":
@@ -295,7 +296,7 @@ class SoftwareDeployment(Resource):
         if old is None or source is None:
             return
         keyring = self.runtime.keyring
-        before = {i.get("name"): i.get("value") for i in software.open_inputs(keyring, old.body.get("inputs") or [])}
+        before = {i.get("name"): i.get("value") for i in secrets.open_inputs(keyring, old.body.get("inputs") or [])}
         for item in software.derived_inputs(source, self.properties.get("input_values") or {}, [], keyring):
             name = item.get("name")
             if item.get("replace_on_change") and name in before and before[name] != item.get("value"):
@@ -340,10 +341,10 @@ class SoftwareDeployment(Resource):
                 texts = _sealed_input_texts(runtime, session, row)
                 view = deployment_view(row)
             if view.get("output_values"):
-                view["output_values"] = {k: software.redact(v, texts) if isinstance(v, str) else v
+                view["output_values"] = {k: secrets.redact(v, texts) if isinstance(v, str) else v
                                          for k, v in view["output_values"].items()}
             if isinstance(view.get("status_reason"), str):
-                view["status_reason"] = software.redact(view["status_reason"], texts)
+                view["status_reason"] = secrets.redact(view["status_reason"], texts)
             return view
         declared = data.get("outputs")
         if declared is not None and name not in declared and name not in software.OUTPUT_KEYS:
@@ -356,5 +357,4 @@ class SoftwareDeployment(Resource):
 def _sealed_input_texts(runtime, session, row: Deployment | None) -> list[str]:
     """The text forms of the deployment's secret input values (stored sealed), to mask."""
     config = session.get(SoftwareConfig, row.config_id) if row is not None and row.config_id else None
-    sealed = [i for i in (config.body.get("inputs") or []) if is_encrypted(i.get("value"))] if config else []
-    return software.secret_texts(i.get("value") for i in software.open_inputs(runtime.keyring, sealed))
+    return secrets.input_texts(runtime.keyring, config.body.get("inputs")) if config else []

@@ -9,6 +9,7 @@ from email.mime.text import MIMEText
 
 import yaml
 
+from engine import secrets as sealing
 from engine.resources.heat_software import SoftwareConfig
 from engine.resources.schema import Prop
 from engine.store.models import SoftwareConfig as ConfigRow
@@ -60,7 +61,7 @@ class MultipartMime(SoftwareConfig):
             if UUID_LIKE.match(content):
                 row = session.get(ConfigRow, content)
                 if row is not None:
-                    content = row.body.get("config")
+                    content = sealing.open_value(self.runtime.keyring, row.body.get("config"))
             if (item.get("type") or "text") == "multipart":
                 parts.extend(_split(content))
             else:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from engine import software
+from engine import secrets, software
 from engine.resources.base import Done, Resource
 from engine.resources.schema import Prop
 from engine.store.models import SoftwareConfig as ConfigRow
-from engine.views import masked
+from engine.secrets import masked
 
 _INPUT = Prop("map", fields={
     "name": Prop("string", "the input's name", required=True),
@@ -58,11 +58,18 @@ class SoftwareConfig(Resource):
             if item.get("name") is None:
                 raise self.fail(f"inputs[{index}] has no name")
         with self.runtime.store.session() as session:
+            # A config made of another one stored sealed (a MIME part) is derived from a secret.
+            with secrets.Taint(self.runtime.keyring).within() as read:
+                config = self.config_value(session)
             row = software.create_config(
                 session, name=self.state.physical_name, group=self.group_value(),
-                config=self.config_value(session), inputs=props.get("inputs"), outputs=props.get("outputs"),
+                config=config, inputs=props.get("inputs"), outputs=props.get("outputs"),
                 options=props.get("options") or {}, project=self.state.project, now=self.runtime.now(),
-                keyring=self.runtime.keyring, template=True)
+                keyring=self.runtime.keyring, template=True,
+                # A config (or input default) resolved from a secret is stored sealed.
+                secret={i.get("name") for i in props.get("inputs") or []} if self.derived_from_secret("inputs") else (),
+                derived=read.tainted or any(self.derived_from_secret(k) for k in props
+                                            if k not in ("inputs", "outputs", "options", "group")))
         return Done(physical_id=row.id, attributes=self.attributes_of(row.body["config"]))
 
     def attributes_of(self, config) -> dict:

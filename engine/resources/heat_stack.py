@@ -51,7 +51,7 @@ class HeatStack(StackResource):
 
     def completed(self, child_id: str) -> Done:
         row = _child_row(self.runtime, child_id)
-        outputs = {k: v for k, v in self.runtime.stacks.outputs(child_id).items() if k != "OS::stack_id"}
+        outputs = {k: v for k, v in self.runtime.stacks.outputs(child_id, sealed=True).items() if k != "OS::stack_id"}
         return Done(physical_id=child_id,
                     attributes={"stack_name": row[0] if row else None, "outputs": outputs})
 
@@ -93,7 +93,7 @@ class CfnStack(StackResource):
                       shown_timeout=self.properties.get("TimeoutInMinutes"))
 
     def completed(self, child_id: str) -> Done:
-        outputs = self.runtime.stacks.outputs(child_id)
+        outputs = self.runtime.stacks.outputs(child_id, sealed=True)
         row = _child_row(self.runtime, child_id)
         arn = f"arn:openstack:heat::{row[1]}:stacks/{row[0]}/{child_id}" if row else child_id
         return Done(physical_id=child_id, data={"arn": arn},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from engine import secrets
 from engine.errors import TemplateError
 from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
@@ -89,13 +90,13 @@ class TestResource(Resource):
         if self.properties["fail"]:
             return self._after(self._wait_secs("create"), None, {})
         return self._after(self._wait_secs("create"), self.physical_name(),
-                           {"value": self.properties["value"]})
+                           {"value": self._kept_value()})
 
     def update(self):
         value = self.properties["value"]
         if "value" not in self.state.changed or not value:
             return self._after(0, None, {})
-        data = {} if self.properties["fail"] else {"value": value}
+        data = {} if self.properties["fail"] else {"value": self._kept_value()}
         return self._after(self._wait_secs("update"), None, data)
 
     def delete(self):
@@ -117,12 +118,17 @@ class TestResource(Resource):
     # Reading ----------------------------------------------------------------------------
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
-        value = data.get("value")
+        value = data.get("value")  # sealed when derived from a secret: get_attr opens it
         if name is None:
             return {"output": value}
         return value if name == "output" else None
 
     # Helpers ----------------------------------------------------------------------------
+    def _kept_value(self) -> Any:
+        """The `value` as the resource's data keeps it: sealed when derived from a secret."""
+        value = self.properties["value"]
+        return secrets.seal_value(self.runtime.keyring, value) if self.derived_from_secret("value") else value
+
     def _wait_secs(self, action: str) -> float:
         per_action = (self.properties["action_wait_secs"] or {}).get(action)
         return self.properties["wait_secs"] if per_action is None else per_action

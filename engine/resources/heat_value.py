@@ -5,6 +5,7 @@ import secrets
 import string
 import uuid
 
+from engine import secrets as sealing  # the module name `secrets` is the standard library's here
 from engine.errors import TemplateError
 from engine.resources.base import Done, Resource, UpdateReplace
 from engine.resources.schema import Prop, check_value
@@ -149,7 +150,7 @@ class RandomString(Resource):
     def create(self) -> Done:
         value = self._generate()
         return Done(physical_id=self.state.physical_name,
-                    data={"value": self.runtime.keyring.encrypt(value)})
+                    data={"value": sealing.seal_text(self.runtime.keyring, value)})
 
     def update(self):
         # Heat's RandomString has no update of its own: a change of salt (the one property
@@ -173,7 +174,7 @@ class RandomString(Resource):
 
     @classmethod
     def reference_id(cls, runtime, physical_id, data):
-        return runtime.keyring.decrypt(data["value"]) if "value" in data else None
+        return sealing.open_text(runtime.keyring, data["value"]) if "value" in data else None
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from sqlalchemy import delete, select, update
 
-from engine import credentials
+from engine import credentials, secrets
 from engine.errors import ResourceFailure
 from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
@@ -103,8 +103,8 @@ class WaitConditionHandle(Resource):
         alarm_url = presigned_signal_url(runtime, handle_id, "POST")
         return Done(physical_id=handle_id,
                     attributes={"endpoint": f"{runtime.public_url}/guest/v1/handles/{handle_id}/signal"},
-                    data={"token": runtime.keyring.encrypt(token),
-                          "alarm_url": runtime.keyring.encrypt(alarm_url),
+                    data={"token": secrets.seal_text(runtime.keyring, token),
+                          "alarm_url": secrets.seal_text(runtime.keyring, alarm_url),
                           "signal_transport": self.properties["signal_transport"]})
 
     def delete(self) -> Done:
@@ -115,7 +115,7 @@ class WaitConditionHandle(Resource):
     def attribute(cls, runtime, name, physical_id, attributes, data):
         if name is None:
             return {n: cls.attribute(runtime, n, physical_id, attributes, data) for n in cls.attributes_schema}
-        token = runtime.keyring.decrypt(data["token"]) if "token" in data else None
+        token = secrets.open_text(runtime.keyring, data["token"]) if "token" in data else None
         endpoint = attributes.get("endpoint")
         if name == "token":
             return token
@@ -127,7 +127,7 @@ class WaitConditionHandle(Resource):
                     f"{shlex.quote(endpoint or '')}")
         if name == "signal":
             sealed = data.get("alarm_url")
-            return {"alarm_url": runtime.keyring.decrypt(sealed) if sealed else attributes.get("alarm_url")}
+            return {"alarm_url": secrets.open_text(runtime.keyring, sealed) if sealed else attributes.get("alarm_url")}
         return None
 
 

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from engine import secrets as sealing
 from engine.errors import InvalidTemplateAttribute, TemplateError
 from engine.resources.base import Done
 from engine.resources.schema import Prop
@@ -151,7 +152,8 @@ class TemplateResource(StackResource):
                       parameters=parameters, timeout_mins=self.remaining_minutes())
 
     def completed(self, child_id: str) -> Done:
-        outputs = dict(self.runtime.stacks.outputs(child_id))
+        # Outputs derived from a secret come sealed and are stored so (get_attr opens them).
+        outputs = dict(self.runtime.stacks.outputs(child_id, sealed=True))
         # Heat's reference: the OS::stack_id output when the template declares one, else the
         # nested stack's ARN.
         reference = outputs.get(STACK_ID) if self.declares_stack_id else self.runtime.stacks.arn(child_id)
@@ -161,7 +163,8 @@ class TemplateResource(StackResource):
 
     @classmethod
     def reference_id(cls, runtime, physical_id, data):
-        return data.get("reference") or physical_id
+        # Sealed when the OS::stack_id output is derived from a secret.
+        return sealing.open_value(runtime.keyring, data.get("reference")) or physical_id
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):

@@ -10,7 +10,7 @@ import uuid
 
 from sqlalchemy import update
 
-from engine import collect, credentials, ec2, keystone, liveness, software, userdata
+from engine import collect, credentials, ec2, keystone, liveness, secrets, userdata
 from engine.compute.base import ServerSpec
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
@@ -103,9 +103,8 @@ class Server(Resource):
         metadata_url = f"{runtime.public_url}/guest/v1/servers/{server_id}/metadata"
         occ = self._transport_section(server_id, {"collectors": ["hearth"],
                                                   "hearth": {"metadata_url": metadata_url}}, now)
-        sealed = software.seal_section(runtime.keyring, occ)  # stored: the collect URL is a secret
-        doc = {**(self.state.metadata or {}), "deployments": [],
-               "os-collect-config": sealed}
+        sealed = secrets.seal_section(runtime.keyring, occ)  # stored: the collect URL is a secret
+        doc = {**self._stored_metadata(), "deployments": [], "os-collect-config": sealed}
         with runtime.store.session() as session:
             session.add(ServerRow(id=server_id, name=name, stack_id=self.state.stack_id,
                                   resource_name=self.state.name, project=self.state.project,
@@ -205,14 +204,20 @@ class Server(Resource):
         `show` (what `resource show` answers) carries the live `agent` view."""
         value = super().attribute(runtime, name, physical_id, attributes, data)
         if name == "os_collect_config":
-            return software.open_section(runtime.keyring, value)
+            return secrets.open_section(runtime.keyring, value)
         if name is None and "os_collect_config" in value:
-            value["os_collect_config"] = software.open_section(runtime.keyring, value["os_collect_config"])
+            value["os_collect_config"] = secrets.open_section(runtime.keyring, value["os_collect_config"])
         if name == "show" and isinstance(value, dict) and physical_id:
             return {**value, "agent": cls.agent_view(runtime, physical_id)}
         if name is None and isinstance(value.get("show"), dict) and physical_id:
             value["show"] = {**value["show"], "agent": cls.agent_view(runtime, physical_id)}
         return value
+
+    def _stored_metadata(self) -> dict:
+        """The template metadata as the server's document keeps it: sealed when derived from
+        a secret (the guest API opens it for the agent)."""
+        metadata = dict(self.state.metadata or {})
+        return secrets.seal_keys(self.runtime.keyring, metadata) if self.state.secret_metadata else metadata
 
     @staticmethod
     def agent_view(runtime, server_id: str) -> dict:
@@ -250,7 +255,7 @@ class Server(Resource):
             if self.properties.get("name"):
                 row.name = self.properties["name"]
             doc = dict(row.metadata_doc or {})
-            before = software.open_section(self.runtime.keyring, doc.get("os-collect-config") or {})
+            before = secrets.open_section(self.runtime.keyring, doc.get("os-collect-config") or {})
             # The latest collect-URL expiry ever issued, kept in driver_data (no migration), so
             # that a URL issued again never equals a revoked one (engine/collect.py).
             floor = max(int((row.driver_data or {}).get("collect_expires", 0)), collect.url_expiry(before))
@@ -258,11 +263,11 @@ class Server(Resource):
             latest = max(floor, collect.url_expiry(occ))
             if latest:
                 row.driver_data = {**(row.driver_data or {}), "collect_expires": latest}
-            new = {**(self.state.metadata or {}), "deployments": doc.get("deployments", []),
-                   "os-collect-config": software.seal_section(self.runtime.keyring, occ)}
+            new = {**self._stored_metadata(), "deployments": doc.get("deployments", []),
+                   "os-collect-config": secrets.seal_section(self.runtime.keyring, occ)}
             row.metadata_doc = new
             self._issue_pending(session)
-            published = (row.metadata_version, software.open_document(self.runtime.keyring, new))
+            published = (row.metadata_version, secrets.open_document(self.runtime.keyring, new))
             name, occ = row.name, new.get("os-collect-config")
         self.runtime.publish_server(server_id, published)
         return Done(physical_id=server_id, attributes=self._attributes(server_id, name, occ))

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
+from engine import secrets
 from engine.errors import ResourceFailure, TemplateError
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
-from engine.store.crypto import is_encrypted
 from engine.store.models import Stack
 from engine.template.functions.args import walk
 
@@ -70,6 +69,8 @@ class Nested:
     timeout_mins: float | None = None
     data: dict[str, Any] = field(default_factory=dict)  # kept in the resource's data
     shown_timeout: float | None = None  # the timeout the nested stack shows (else its parent's)
+    # The parameters whose values derive from a secret: stored sealed, shown as ******.
+    secret_parameters: frozenset[str] = frozenset()
 
 
 def template_key(name: str, files: dict[str, str], base: str = "") -> str | None:
@@ -133,6 +134,8 @@ class StackResource(Resource):
     # Heat updates a nested stack on every update of its parent; its own resources decide
     # whether they change.
     update_on_every_update = True
+    # The nested stack's outputs are sealed by the nested stack's own taint (Children.outputs).
+    seals_own_attributes = True
 
     # What subclasses provide ------------------------------------------------------------
     def nested(self, parent: Parent) -> Nested:
@@ -147,7 +150,8 @@ class StackResource(Resource):
         """get_attr `[resource, name, *path]` as Heat answers it: `resource.NAME` followed by a
         path names NAME's attribute; the rest of the path walks into the value."""
         name, path = fold_nested(name, path)
-        return walk(cls.attribute(runtime, name, physical_id, attributes, data), path)
+        return walk(secrets.open_tree(runtime.keyring, cls.attribute(runtime, name, physical_id, attributes, data)),
+                    path)
 
     # Helpers ----------------------------------------------------------------------------
     def parent(self) -> Parent:
@@ -155,10 +159,8 @@ class StackResource(Resource):
             stack = session.get(Stack, self.state.stack_id)
             if stack is None:
                 return Parent()
-            environment = dict(stack.environment or {})
-            defaults = environment.get("parameter_defaults")
-            if is_encrypted(defaults):  # stored encrypted: they may hold secrets
-                environment["parameter_defaults"] = json.loads(self.runtime.keyring.decrypt(defaults))
+            # parameter_defaults are stored sealed: they may hold secrets.
+            environment = secrets.open_environment(self.runtime.keyring, stack.environment)
             return Parent(files=dict(stack.files or {}), environment=environment,
                           template_name=stack.template_name or "template")
 
@@ -177,8 +179,18 @@ class StackResource(Resource):
             self.state.stack_id, self.state.name, template=nested.template, files=parent.files,
             environment=child_environment(parent.environment, self.state.name, self.registry_value),
             parameters=nested.parameters, template_name=nested.template_name,
-            timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout)
+            timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout,
+            secret_parameters=self._secret_parameters(nested))
         return self._started(child, nested.data)
+
+    def _secret_parameters(self, nested: Nested) -> frozenset[str]:
+        """The nested stack's parameters given values derived from a secret: those the type
+        names, and those passed under a property resolved from one (`parameters`, `Parameters`,
+        or a provider's property of the parameter's name)."""
+        derived = {name for name in nested.parameters
+                   if self.derived_from_secret(name) or self.derived_from_secret("parameters", name)
+                   or self.derived_from_secret("Parameters", name)}
+        return frozenset(derived | set(nested.secret_parameters))
 
     def update(self):
         child = self.state.physical_id
@@ -190,7 +202,8 @@ class StackResource(Resource):
             child, template=nested.template, files=parent.files,
             environment=child_environment(parent.environment, self.state.name, self.registry_value),
             parameters=nested.parameters, template_name=nested.template_name,
-            timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout)
+            timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout,
+            secret_parameters=self._secret_parameters(nested))
         return self._started(child, nested.data)
 
     def delete(self):

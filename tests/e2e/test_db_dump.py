@@ -2,9 +2,16 @@
 script hook; a hidden parameter flowing into a deployment input, a hidden input, a wait
 condition handle signalled with its token, HEAT_SIGNAL and its deploy_password, the
 POLL_SERVER_CFN secret key and the POLL_SERVER_HEAT password of two more servers), a dump of the
-whole database (SQLite's iterdump; PostgreSQL's pg_dump) holds none of the secrets in clear."""
+whole database (SQLite's iterdump; PostgreSQL's pg_dump) holds none of the secrets in clear.
+
+And one hidden parameter reaching every place a value can rest (an OS::Heat::Value's attribute,
+a TestResource's data, a nested stack's parameter and output, a deployment's input, output and
+failure reason echoed by a real hook, events, a deleted stack's rows): neither the database
+(on SQLite every byte of the file and its -wal too) nor any answer about stored state holds it,
+in clear, JSON-escaped or base64; the outputs and the agent receive it, as docs/security.md says."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -127,7 +134,12 @@ def test_a_database_dump_after_a_full_stack_holds_no_secret_in_clear(hearth_on):
     # The agent received the secrets in clear: the script saw both at their full length.
     assert outputs["result"] == f"password {len(db_password)} chars, key {len(api_secret)} chars"
     assert stack["parameters"]["db_password"] == "******"
-    # get_attr gives the collect URL (above); resource show, open to readers, does not.
+    # get_attr gives the collect URL (above); the resource list with details, open to readers,
+    # does not (resource show answers the server's `show` map, as Heat, which has no URL).
+    listed = hearth.http.get(f"{hearth.api}/stacks/vault/{stack['id']}/resources",
+                             params={"with_detail": "true"}, timeout=30).json()["resources"]
+    server_view = next(r for r in listed if r["resource_name"] == "server")
+    assert server_view["attributes"]["os_collect_config"]["request"]["metadata_url"] == "******"
     shown = hearth.http.get(f"{hearth.api}/stacks/vault/{stack['id']}/resources/server", timeout=30)
     # As Heat's, it answers the server's own representation (its `show`), which holds no collect
     # URL; a DeployedServer's lists its attributes, the URL masked.
@@ -159,3 +171,148 @@ def test_a_database_dump_after_a_full_stack_holds_no_secret_in_clear(hearth_on):
     leaks = {(table, name) for table, text in tables.items() for name, value in wanted.items() if value in text}
     assert not leaks, f"secrets in clear in the database dump: {sorted(leaks)}"
 
+
+
+# One hidden parameter reaching every place a value can rest --------------------------------
+INNER = """
+heat_template_version: 2018-08-31
+parameters:
+  p: {type: string}
+resources:
+  v:
+    type: OS::Heat::Value
+    properties: {value: {get_param: p}}
+outputs:
+  o: {value: {get_attr: [v, value]}}
+"""
+
+EVERYWHERE = """
+heat_template_version: 2018-08-31
+parameters:
+  pw: {type: string, hidden: true}
+  fail: {type: string, default: "no"}
+resources:
+  value:
+    type: OS::Heat::Value
+    properties: {value: {str_replace: {template: "db:$P", params: {$P: {get_param: pw}}}}}
+  kept:
+    type: OS::Heat::TestResource
+    properties: {value: {get_param: pw}}
+  nested:
+    type: inner.yaml
+    properties: {p: {get_param: pw}}
+  config:
+    type: OS::Heat::SoftwareConfig
+    properties:
+      group: script
+      inputs: [{name: secret_input}, {name: should_fail}]
+      outputs: [{name: echo}]
+      config: |
+        #!/bin/sh
+        echo "stdout $secret_input"
+        echo "stderr $secret_input" >&2
+        printf '%s' "$secret_input" > "$heat_outputs_path.echo"
+        if [ "$should_fail" = yes ]; then exit 3; fi
+  server:
+    type: OS::Nova::Server
+    properties: {image: any, flavor: any, user_data_format: SOFTWARE_CONFIG}
+  deploy:
+    type: OS::Heat::SoftwareDeployment
+    properties:
+      config: {get_resource: config}
+      server: {get_resource: server}
+      signal_transport: HEAT_SIGNAL
+      input_values: {secret_input: {get_param: pw}, should_fail: {get_param: fail}}
+outputs:
+  value: {value: {get_attr: [value, value]}}
+  kept: {value: {get_attr: [kept, output]}}
+  nested: {value: {get_attr: [nested, o]}}
+  echo: {value: {get_attr: [deploy, echo]}}
+"""
+
+
+def forms(secret: str) -> dict[str, str]:
+    """The secret's text as a dump may hold it: as is, JSON-escaped (and that escaped again by
+    PostgreSQL's COPY), and base64."""
+    escaped = json.dumps(secret)[1:-1]
+    return {"text": secret, "json": escaped, "copy": escaped.replace("\\", "\\\\"),
+            "base64": base64.b64encode(secret.encode()).decode().rstrip("=")}
+
+
+def sqlite_bytes(url: str) -> dict[str, bytes]:
+    """The SQLite file and its -wal (and -journal), byte by byte: old page images included."""
+    path = Path(url.split("///", 1)[1])
+    return {p.name: p.read_bytes() for p in (path, path.with_name(path.name + "-wal"),
+                                              path.with_name(path.name + "-journal")) if p.exists()}
+
+
+def get(hearth, path: str, **params) -> dict:
+    response = hearth.http.get(f"{hearth.api}/{path}", params=params, timeout=30)
+    assert response.status_code == 200, (path, response.text)
+    return response.json()
+
+
+def test_one_hidden_parameter_reaching_every_place_rests_nowhere_in_clear(hearth_on):
+    hearth = hearth_on
+    secret = 'pw"' + secrets.token_hex(12)
+    files = {"inner.yaml": INNER}
+    hearth.create_stack("everywhere", EVERYWHERE, parameters={"pw": secret}, files=files)
+    hearth.create_stack("doomed", EVERYWHERE, parameters={"pw": secret, "fail": "yes"}, files=files)
+    stack = hearth.wait_stack("everywhere", ("CREATE_COMPLETE",), timeout=180)
+    assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
+    doomed = hearth.wait_stack("doomed", ("CREATE_FAILED",), timeout=180)
+    assert doomed["stack_status"] == "CREATE_FAILED"
+    # The hook's echo reached the failure reason, redacted.
+    assert "stderr ******" in doomed["stack_status_reason"] and secret not in doomed["stack_status_reason"]
+    doomed_id = doomed["id"]
+    assert hearth.delete("doomed", timeout=120)["stack_status"] == "DELETE_COMPLETE"
+
+    # What the answers show (docs/security.md, "Which answer shows what").
+    base = f"stacks/everywhere/{stack['id']}"
+    assert hearth.outputs("everywhere") == {"value": "db:" + secret, "kept": secret, "nested": secret,
+                                            "echo": secret}  # outputs: in clear, as Heat
+    assert get(hearth, f"{base}/outputs/nested")["output"]["output_value"] == secret
+    assert stack["parameters"]["pw"] == "******"
+    assert get(hearth, f"{base}/environment")["parameters"]["pw"] == "******"
+    assert get(hearth, f"{base}/resources/value")["resource"]["attributes"] == {"value": "******"}
+    assert get(hearth, f"{base}/resources/kept")["resource"]["attributes"] == {"output": "******"}
+    nested_id = hearth.resources("everywhere")["nested"]["physical_resource_id"]
+    nested = get(hearth, f"stacks/{nested_id}")["stack"]
+    assert nested["parameters"]["p"] == "******"
+    assert [o["output_value"] for o in nested["outputs"]] == [secret]
+    server_id = hearth.resources("everywhere")["server"]["physical_resource_id"]
+    deployments = get(hearth, "software_deployments", server_id=server_id)["software_deployments"]
+    assert deployments[0]["input_values"] == {"secret_input": "******", "should_fail": "no"}
+    assert deployments[0]["output_values"]["echo"] == "******"
+    stored_state = [
+        get(hearth, f"{base}/resources", with_detail="true", nested_depth=2),
+        get(hearth, f"{base}/events", nested_depth=2),
+        get(hearth, f"{base}/resources/deploy"), get(hearth, f"{base}/resources/server/metadata"),
+        get(hearth, f"{base}/resources/nested"), get(hearth, f"{base}/environment"),
+        get(hearth, f"stacks/{nested_id}/resources/v"), get(hearth, f"stacks/{nested_id}/environment"),
+        get(hearth, f"stacks/{nested_id}/events"),
+        get(hearth, f"software_deployments/metadata/{server_id}"),
+        get(hearth, "software_deployments"), get(hearth, f"stacks/{doomed_id}"),
+        get(hearth, f"stacks/doomed/{doomed_id}/events"), get(hearth, "stacks", show_nested="true",
+                                                               show_deleted="true"),
+    ]
+    shown = json.dumps(stored_state)
+    assert not [name for name, text in forms(secret).items() if text in shown], "a secret in a stored-state answer"
+    # The agent alone receives it, on the guest API with its own credential.
+    metadata, _ = guest_metadata(hearth, server_id)
+    assert {i["name"]: i["value"] for i in metadata["deployments"][0]["inputs"]}["secret_input"] == secret
+
+    # Nothing rests in clear: every table, and on SQLite every byte of the file and its WAL.
+    url = hearth.config.resolved_db_url
+    wanted = forms(secret)
+    if url.startswith("sqlite"):
+        raw = sqlite_bytes(url)
+        assert any(name.endswith("-wal") for name in raw), "the WAL file is part of the proof"
+        leaks = {(name, form) for name, data in raw.items() for form, text in wanted.items()
+                 if text.encode() in data}
+        assert not leaks, f"the secret in clear in the database files: {sorted(leaks)}"
+    tables = dump_sqlite(url) if url.startswith("sqlite") else dump_postgres(url)
+    for table in ("stacks", "resources", "events", "software_deployments", "software_configs", "servers"):
+        assert table in tables, f"the dump has no {table}"
+    leaks = {(table, form) for table, text in tables.items() for form, value in wanted.items() if value in text}
+    assert not leaks, f"the secret in clear in the database dump: {sorted(leaks)}"
