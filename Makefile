@@ -14,11 +14,16 @@ $(BIN)/.hearth-installed: pyproject.toml
 demo: $(BIN)/.hearth-installed
 	$(BIN)/python examples/demo.py
 
+# Two workers (this is a 2-core machine): most tests wait on real servers, agents and hooks, so
+# two at a time roughly halve the wall-clock; --dist loadscope keeps each module (and its shared
+# server) on one worker.
+PYTEST_WORKERS ?= 2
+
 test: $(BIN)/.hearth-installed
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadscope
 
 test-fast: $(BIN)/.hearth-installed
-	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e and not slow"
+	$(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadscope -m "not e2e and not slow"
 
 # Only the tests that drive Hearth with real Heat-side releases (os-collect-config, heat-agents,
 # heat-cfntools, heatclient, openstackclient), each fetched from PyPI into its own venv.
