@@ -243,12 +243,15 @@ class Service(Operations, SoftwareApi):
                 except TemplateError as error:
                     raise template.error(error.reason, ("resources", name, "properties", "resource_def", "type"),
                                          kind=error.kind) from None
-            facade = self.types.get(resource.type)
-            if facade is not None and hasattr(classes[name], "check_facade") and classes[name] is not facade:
+            if stack is not None and hasattr(classes[name], "check_facade"):
+                # Heat checks a provider against the type it stands in for as it validates a
+                # stack, not a template alone (template validate).
                 try:
-                    classes[name].check_facade(facade, resource.type)
+                    facade = definition.facade_class(self.types, name)
                 except TemplateError as error:
-                    raise template.error(error.reason, ("resources", name)) from None
+                    raise template.error(error.reason, ("resources", name, "type")) from None
+                if facade is not None and facade is not classes[name]:
+                    classes[name].check_facade(facade, resource.type)
         for path, target, attribute in _attribute_references(template):
             cls = classes.get(target)
             if cls is not None and not cls.dynamic_attributes and attribute not in cls.attributes_schema:

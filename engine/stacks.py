@@ -88,6 +88,19 @@ class Definition:
                 raise
         return types[actual]
 
+    def facade_class(self, types: dict[str, type[Resource]], name: str) -> type[Resource] | None:
+        """The class whose interface the provider template of resource `name` must offer: the
+        one its type leads to without the mapping to that template (a built-in type, or
+        another provider template mapped over the type), None when it leads nowhere else."""
+        declared = self.template.resources[name].type
+        provider = self.environment.resolve_type(name, declared, types)
+        if not is_template_name(provider):
+            return None
+        facade = self.environment.facade(name, declared, provider, types)
+        if facade is None:
+            return None
+        return self.provider(facade) if is_template_name(facade) else types[facade]
+
     def class_for(self, types: dict[str, type[Resource]], name: str, declared: str) -> type[Resource]:
         """The class to handle a stored resource, also one the template no longer has (it is
         deleted by the class its type maps to; an unknown type by OS::Heat::None)."""
