@@ -222,6 +222,13 @@ class NotSupported(InvalidRequest):
         super().__init__(f"{feature} is not supported.")
 
 
+class StackValidationFailed(InvalidRequest):
+    """A stack Heat refuses as a whole rather than at a place in its template (a provider
+    template that does not offer the interface of the type it is mapped over)."""
+
+    code = "template_invalid"
+
+
 class StackExists(Conflict):
     def __init__(self, stack_name: str):
         super().__init__(f"The Stack ({stack_name}) already exists.")

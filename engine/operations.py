@@ -303,15 +303,26 @@ class Operations:
         return data
 
     def _abandon_data(self, stack: Stack) -> dict:
+        from engine.resources.stack_resource import StackResource
         definition = self.scheduler.definitions.get(self.runtime, stack)
         with self.runtime.store.session() as session:
             rows = list(session.scalars(select(Resource).where(Resource.stack_id == stack.id)))
+            children = {c.id: c for c in session.scalars(select(Stack).where(Stack.owner_id == stack.id))}
         template = definition.template
-        resources = {r.name: {"name": r.name, "type": r.type, "resource_id": r.physical_id,
-                              "action": r.action, "status": r.status,
-                              "metadata": template.resources[r.name].metadata or {}
-                              if r.name in template.resources else {},
-                              "resource_data": dict(r.data or {})} for r in rows}
+        resources = {}
+        for r in rows:
+            if issubclass(definition.class_for(self.types, r.name, r.type), StackResource):
+                # As Heat's: a nested stack's owner is its nested stack's own abandon data (none
+                # when it has no nested stack), which adopt hands to that resource.
+                child = children.get(r.physical_id)
+                resources[r.name] = self._abandon_data(child) if child is not None else {}
+                continue
+            resources[r.name] = {"name": r.name, "type": r.type, "resource_id": r.physical_id,
+                                 "action": r.action, "status": r.status,
+                                 "metadata": template.resources[r.name].metadata or {}
+                                 if r.name in template.resources else {},
+                                 # A key set to None is one its handler cleared (Heat deletes it).
+                                 "resource_data": {k: v for k, v in (r.data or {}).items() if v is not None}}
         return {"name": stack.name, "id": stack.id, "action": stack.action, "status": stack.status,
                 "template": template.raw, "files": definition.files,
                 # As Heat's abandon: the user's environment, in clear (it goes back to its user).

@@ -175,6 +175,16 @@ class Run:
                 if self.blocked[other] == 0:
                     self.queue.append(other)
 
+    def cut_off(self, name: str) -> None:
+        """`name` failed and the operation goes on without it and without what depends on it,
+        as Heat's check cancels the dependents of a failed resource: they are left untouched."""
+        left = [name]
+        while left:
+            other = left.pop()
+            if other in self.pending:
+                self.pending.discard(other)
+                left.extend(self.unblocks.get(other, ()))
+
     def released(self, name: str) -> None:
         """`name` left the running set without finishing (superseded work): it may start again."""
         if name in self.pending and self.blocked.get(name) == 0 and not self.done(name):

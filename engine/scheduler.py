@@ -378,7 +378,9 @@ class Scheduler(Steps):
         elif status == "FAILED" and run.action == "CHECK":
             if reason not in run.check_failures and not reason.startswith("Can not check"):
                 run.check_failures.append(reason)
-            run.cleared(snap.name)  # a check goes on: Heat reports every failure at the end
+            # A check goes on (Heat reports every failure at the end), but not to what depends
+            # on the failed resource.
+            run.cut_off(snap.name)
         elif status == "FAILED" and run.failed is None:
             run.failed = snap
 

@@ -77,7 +77,7 @@ class Service(Operations, SoftwareApi):
             # Heat's adopt reads the template (and files) from the abandon data.
             body = {**body, "template": adopt.get("template"),
                     "files": {**(adopt.get("files") or {}), **(body.get("files") or {})}}
-        definition = self._definition(body)
+        definition = self._definition(body, adopt=adopt)
         template = definition.template
         timeout = self._timeout(body.get("timeout_mins"), self.runtime.config.stack_timeout_mins)
         now = self.runtime.now()
@@ -104,7 +104,7 @@ class Service(Operations, SoftwareApi):
             session.flush()
             prepare_rows(session, stack.id, definition.template, now)
             if adopt is not None:
-                self._adopt_rows(session, stack, adopt)
+                self._adopt_rows(session, stack, adopt, definition)
             session.add(Event(id=str(uuid.uuid4()), stack_id=stack.id, resource_name=name,
                               resource_type="OS::Heat::Stack", physical_id=stack.id, action=action,
                               status="IN_PROGRESS", reason=f"Stack {action} started", created_at=now))
@@ -170,11 +170,20 @@ class Service(Operations, SoftwareApi):
             raise InvalidRequest("adopt_stack_data must be a map with a 'resources' map")
         return value
 
-    def _adopt_rows(self, session, stack: Stack, adopt: dict) -> None:
+    def _adopt_rows(self, session, stack: Stack, adopt: dict, definition: Definition) -> None:
+        """Each resource the adopt data names is taken over: its id, data and attributes
+        recorded as adopted. A nested stack's owner keeps its part of the data instead
+        (engine["adopt"]): it adopts its nested stack from it as its turn comes."""
+        from engine.resources.stack_resource import ADOPT_DATA, StackResource
         rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
         for name, entry in (adopt.get("resources") or {}).items():
             row = rows.get(name)
-            if row is None or not isinstance(entry, dict) or not entry.get("resource_id"):
+            if row is None or not isinstance(entry, dict):
+                continue
+            if issubclass(definition.resource_class(self.types, name), StackResource):
+                row.engine = {**(row.engine or {}), ADOPT_DATA: entry}
+                continue
+            if not entry.get("resource_id"):
                 continue
             row.physical_id = str(entry["resource_id"])
             row.data = dict(entry.get("resource_data") or {})
@@ -182,9 +191,11 @@ class Service(Operations, SoftwareApi):
             row.action, row.status, row.status_reason = "ADOPT", "COMPLETE", "adopted"
             row.engine = {}  # the adopt operation records what it was made from as it passes
 
-    def _definition(self, body: dict[str, Any], environment: Environment | None = None) -> Definition:
+    def _definition(self, body: dict[str, Any], environment: Environment | None = None,
+                    adopt: dict | None = None) -> Definition:
         """The definition a create or update request gives; `environment` when the caller
-        built it already (a PATCH update merges the stack's own with the request's)."""
+        built it already (a PATCH update merges the stack's own with the request's); `adopt`
+        the adopt data of an adopt, whose parameters lie under the request's."""
         source = body.get("template")
         if not isinstance(source, (str, dict)) or not source:
             raise InvalidRequest("the request needs a 'template': the template text or object")
@@ -199,7 +210,10 @@ class Service(Operations, SoftwareApi):
             raise InvalidRequest("'environment_files' must be a list of names in 'files'")
         template = parse_template(source, filename=body.get("template_name") or "template", files=files)
         if environment is None:
-            environment = request_environment(body.get("environment"), parameters, env_files, files, template)
+            adopted = (adopt or {}).get("environment")
+            adopted = adopted.get("parameters") if isinstance(adopted, dict) else None
+            environment = request_environment(body.get("environment"), parameters, env_files, files, template,
+                                              adopted=adopted if isinstance(adopted, dict) else None)
         shown = environment.shown()
         # The global environment lies under the user's; `stack environment` shows the user's.
         if self.base_environment is not None:
@@ -243,12 +257,15 @@ class Service(Operations, SoftwareApi):
                 except TemplateError as error:
                     raise template.error(error.reason, ("resources", name, "properties", "resource_def", "type"),
                                          kind=error.kind) from None
-            facade = self.types.get(resource.type)
-            if facade is not None and hasattr(classes[name], "check_facade") and classes[name] is not facade:
+            if stack is not None and hasattr(classes[name], "check_facade"):
+                # Heat checks a provider against the type it stands in for as it validates a
+                # stack, not a template alone (template validate).
                 try:
-                    classes[name].check_facade(facade, resource.type)
+                    facade = definition.facade_class(self.types, name)
                 except TemplateError as error:
-                    raise template.error(error.reason, ("resources", name)) from None
+                    raise template.error(error.reason, ("resources", name, "type")) from None
+                if facade is not None and facade is not classes[name]:
+                    classes[name].check_facade(facade, resource.type)
         for path, target, attribute in _attribute_references(template):
             cls = classes.get(target)
             if cls is not None and not cls.dynamic_attributes and attribute not in cls.attributes_schema:

@@ -88,6 +88,19 @@ class Definition:
                 raise
         return types[actual]
 
+    def facade_class(self, types: dict[str, type[Resource]], name: str) -> type[Resource] | None:
+        """The class whose interface the provider template of resource `name` must offer: the
+        one its type leads to without the mapping to that template (a built-in type, or
+        another provider template mapped over the type), None when it leads nowhere else."""
+        declared = self.template.resources[name].type
+        provider = self.environment.resolve_type(name, declared, types)
+        if not is_template_name(provider):
+            return None
+        facade = self.environment.facade(name, declared, provider, types)
+        if facade is None:
+            return None
+        return self.provider(facade) if is_template_name(facade) else types[facade]
+
     def class_for(self, types: dict[str, type[Resource]], name: str, declared: str) -> type[Resource]:
         """The class to handle a stored resource, also one the template no longer has (it is
         deleted by the class its type maps to; an unknown type by OS::Heat::None)."""
@@ -142,11 +155,13 @@ def parameter_types(template: Template, files: dict[str, str]) -> dict[str, str]
 
 
 def request_environment(environment: Any, parameters: dict[str, Any], environment_files: list[str],
-                        files: dict[str, str], template: Template) -> Environment:
+                        files: dict[str, str], template: Template,
+                        adopted: dict[str, Any] | None = None) -> Environment:
     """The environment a create or update request gives, as Heat's API and engine build it:
     the request's environment (ignored when environment files are sent: the client merged
-    them into it already), the request's parameters over its parameters, then each
-    environment file merged in order (environment_files.py)."""
+    them into it already), the request's parameters over its parameters, both over the
+    parameters of the adopt data (`adopted`, an adopt's), then each environment file merged
+    in order (environment_files.py)."""
     if environment_files:
         raw: dict[str, Any] = {}
     elif isinstance(environment, str):
@@ -169,7 +184,7 @@ def request_environment(environment: Any, parameters: dict[str, Any], environmen
     for section in ("encrypted_param_names", "event_sinks"):
         raw.setdefault(section, [])
     if isinstance(raw["parameters"], dict):
-        raw["parameters"].update(parameters)
+        raw["parameters"] = {**(adopted or {}), **raw["parameters"], **parameters}
     if environment_files:
         raw = merge_files(raw, environment_files, files, parameter_types(template, files))
     return parse_environment(raw, "environment")

@@ -14,6 +14,7 @@ import traceback
 from engine import secrets
 from engine.errors import HearthError, TemplateError, heat_path
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
+from engine.resources.stack_resource import ADOPT_DATA
 from engine.run import Run, Snap
 from engine.stacks import Resolver
 
@@ -35,6 +36,11 @@ class Steps:
         snap.engine["op"] = run.operation
         snap.dirty = True
         if step == "create":
+            if run.action == "ADOPT" and ADOPT_DATA in snap.engine and not snap.exists:
+                # A nested stack's owner adopts its nested stack: an action that waits for it,
+                # as a create does.
+                self._begin(run, snap, "adopt", "ADOPT")
+                return
             if snap.exists and snap.status == "COMPLETE" and run.action == "ADOPT":
                 # Heat adopts each resource as an action of its own, with its events.
                 self._transition(run, snap, "IN_PROGRESS", "state changed", action="ADOPT")
@@ -296,7 +302,7 @@ class Steps:
         """Run the handler's `verb` inline or on the pool; its outcome comes back to `apply`."""
         try:
             instance = self._instance(run, snap, snap.action, strict=verb not in ("delete",))
-            if verb in ("create", "update"):
+            if verb in ("create", "update", "adopt"):
                 snap.engine["pending"] = self._digests(instance)
                 definition = run.definition.template.resources.get(snap.name)
                 snap.engine["retain"] = bool(definition and definition.deletion_policy == "Retain")
@@ -335,7 +341,8 @@ class Steps:
                              update_policy=dict(definition.update_policy) if definition else {},
                              deletion_policy=definition.deletion_policy if definition else None,
                              changed=frozenset(snap.engine.get("changed") or ()),
-                             physical_name=snap.physical_name(stack.name))
+                             physical_name=snap.physical_name(stack.name),
+                             adopt_data=snap.engine.get(ADOPT_DATA))
 
     def _resolver(self, run: Run) -> Resolver:
         def lookup(name: str):
@@ -473,7 +480,7 @@ class Steps:
             engine["digests"] = engine.pop("pending")
         if snap.action == "DELETE":
             engine.pop("digests", None)
-        for key in ("phase", "changed", "hook", "paused", "wake_at"):
+        for key in ("phase", "changed", "hook", "paused", "wake_at", ADOPT_DATA):
             engine.pop(key, None)
 
     def _check_waiting(self, run: Run, snap: Snap) -> None:

@@ -75,6 +75,9 @@ class ResourceState:
     secret_texts: tuple[str, ...] = ()
     # Whether the resolved template `metadata` was derived from a secret.
     secret_metadata: bool = False
+    # During ADOPT: this resource's part of the adopt data, when it adopts by an action of its
+    # own (a nested stack's owner adopts its nested stack from it).
+    adopt_data: dict[str, Any] | None = None
 
 
 class UpdateReplace(Exception):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine import secrets as sealing
-from engine.errors import InvalidTemplateAttribute, TemplateError
+from engine.errors import InvalidTemplateAttribute, StackValidationFailed, TemplateError
 from engine.resources.base import Done
 from engine.resources.schema import Prop
 from engine.resources.stack_resource import Nested, Parent, PrefixedAttributes, StackResource, template_key
@@ -125,26 +125,28 @@ class TemplateResource(StackResource):
 
     @classmethod
     def check_facade(cls, facade: type, type_name: str) -> None:
-        """As Heat checks a provider template registered over an existing type (the facade):
-        every property the type requires is a parameter of the same type, every parameter the
-        template requires is a property of the type, every attribute of the type an output."""
+        """As Heat checks a provider template registered over an existing type (the facade, a
+        built-in type or another provider template): every property the type requires is a
+        parameter of the same type, every parameter the template requires is a property of
+        the type, every attribute of the type an output. Refused in Heat's words alone: the
+        problem lies between two templates, not at a place in one."""
         facade_props = facade.properties_schema
         for name, prop in facade_props.items():
             if prop.required and name not in cls.parameters:
-                raise TemplateError(f"Required property {name} for facade {type_name} missing in provider")
+                raise StackValidationFailed(f"Required property {name} for facade {type_name} missing in provider")
             if name in cls.parameters:
-                wanted = _HEAT_PROPERTY_TYPES.get(prop.type, "Any")
+                wanted = _facade_property_type(facade, name)
                 given = _HEAT_PARAMETER_TYPES.get(cls.parameters[name].type, "Any")
                 if wanted != "Any" and _FACADE_TYPES.get(wanted, wanted) != given:
-                    raise TemplateError(f"Property {name} type mismatch between facade {type_name} "
-                                        f"({wanted}) and provider ({given})")
+                    raise StackValidationFailed(f"Property {name} type mismatch between facade {type_name} "
+                                                f"({wanted}) and provider ({given})")
         for name in sorted(cls.required_parameters):
             if name not in facade_props:
-                raise TemplateError(f"Provider requires property {name} unknown in facade {type_name}")
+                raise StackValidationFailed(f"Provider requires property {name} unknown in facade {type_name}")
         outputs = set(cls.attributes_schema)
         for name in facade.attributes_schema:
             if "<" not in name and name not in outputs:
-                raise TemplateError(f"Attribute {name} for facade {type_name} missing in provider")
+                raise StackValidationFailed(f"Attribute {name} for facade {type_name} missing in provider")
 
     def nested(self, parent: Parent) -> Nested:
         parameters = {k: v for k, v in self.properties.items() if v is not None}
@@ -182,6 +184,14 @@ class TemplateResource(StackResource):
         if name not in attributes:
             raise InvalidTemplateAttribute(name)
         return attributes.get(name)
+
+
+def _facade_property_type(facade: type, name: str) -> str:
+    """Heat's name of the type of the facade's property `name`: a provider template's
+    properties have the types Heat gives its parameters' (json is a Map there)."""
+    if issubclass(facade, TemplateResource):
+        return _HEAT_PARAMETER_TYPES.get(facade.parameters[name].type, "Any")
+    return _HEAT_PROPERTY_TYPES.get(facade.properties_schema[name].type, "Any")
 
 
 def _holds_call(value: Any, unresolved) -> bool:

@@ -27,6 +27,8 @@ _FAILED_PREFIX = "Resource {} failed: "
 # The resource's data key naming the nested operation awaited, when it is not the resource's own
 # action (a group creating its members in batches updates its nested stack).
 NESTED_ACTION = "nested_action"
+# The resource's engine key holding its part of an adopt's data until it adopts its nested stack.
+ADOPT_DATA = "adopt"
 # `resource.NAME` (or `resource.0.resource.NAME`): a nested resource, whose attribute may follow.
 _NESTED_RESOURCE = re.compile(r"resource\.[^.]+(\.resource\.[^.]+)*")
 
@@ -173,6 +175,16 @@ class StackResource(Resource):
 
     # Verbs ------------------------------------------------------------------------------
     def create(self):
+        return self._make()
+
+    def adopt(self):
+        """Heat's handle_adopt of a stack resource: the nested stack is made as this resource
+        makes it (its template and parameters) and adopts the resources its part of the adopt
+        data names (`state.adopt_data`: the nested stack's own abandon data, or written by
+        hand), which keep their ids and data."""
+        return self._make(adopt_data=dict(self.state.adopt_data or {}))
+
+    def _make(self, adopt_data: dict | None = None):
         parent = self.parent()
         nested = self.nested(parent)
         child = self.runtime.stacks.create(
@@ -180,7 +192,7 @@ class StackResource(Resource):
             environment=child_environment(parent.environment, self.state.name, self.registry_value),
             parameters=nested.parameters, template_name=nested.template_name,
             timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout,
-            secret_parameters=self._secret_parameters(nested))
+            secret_parameters=self._secret_parameters(nested), adopt_data=adopt_data)
         return self._started(child, nested.data)
 
     def _secret_parameters(self, nested: Nested) -> frozenset[str]:
@@ -276,7 +288,7 @@ class StackResource(Resource):
                 return None
             if status == "FAILED":
                 raise nested_failure(nested_action, state[2])
-            if action not in ("CREATE", "UPDATE"):
+            if action not in ("CREATE", "UPDATE", "ADOPT"):
                 return Done(physical_id=child)
             following = self.next_step(child, data)
             if following is None:

@@ -72,6 +72,33 @@ class Environment:
             return {}
         return found[1] if found else {}
 
+    def facade(self, resource_name: str, type_name: str, provider: str, known: Container[str]) -> str | None:
+        """The type (or provider template name) `provider`, the template `resource_name` of
+        `type_name` resolved to, stands in for: the next resolution of `type_name` once the
+        mapping that led to `provider` is passed over (Heat's get_resource_info `ignore`), or
+        None when there is none. Heat checks the provider's interface against it."""
+        passed_over = False
+        for key, value, _own in self._candidates(resource_name, type_name):
+            if value is _TEMPLATE:
+                found = type_name
+            elif is_template_name(value):
+                found = value
+            else:
+                target = value[:-1] + type_name[len(key) - 1:] if key.endswith("*") and value.endswith("*") \
+                    else value
+                try:
+                    resolved = self._resolve(resource_name, target, known, [type_name])
+                except TemplateError:
+                    continue
+                if resolved is None:
+                    continue
+                found = resolved[0]
+            if found == provider and not passed_over:
+                passed_over = True
+                continue
+            return found
+        return type_name if type_name in known else None
+
     def _resolve(self, resource_name: str, type_name: str, known, chain: list[str]):
         chain = chain + [type_name]
         if type_name in chain[:-1] or len(chain) > _MAX_STEPS:

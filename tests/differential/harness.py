@@ -25,6 +25,8 @@ A case is a YAML file under `cases/`:
       - preview: {...}  /  preview_update: {...}  /  validate: {...}
       - suspend / resume / check / cancel / cancel_no_rollback / abandon / delete: {}
       - adopt: {template: ...}                            # the data the last abandon answered
+        # (`data_from: resources.NAME`: the part of it at that dotted path, a nested stack's;
+        # `data: {...}`: this adopt data instead)
       - signal: {resource: NAME, data: {...}}
       - mark_unhealthy: {resource: NAME, reason: ..., healthy: false}
       - request: {method: GET, path: "{stack}/template", params: {...}, body: ...,
@@ -235,8 +237,11 @@ class Run:
     def op_adopt(self, args: dict) -> dict:
         until, wait = args.pop("until", None), self._wait_arg(args)
         name = args.get("stack") or self.case.stack_name + "-adopted"
+        data = args["data"] if "data" in args else self.abandoned
+        for key in (args["data_from"].split(".") if "data_from" in args else ()):
+            data = data[key]
         # As the clients send it: the text of the file abandon wrote.
-        body = {"stack_name": name, "adopt_stack_data": json.dumps(self.abandoned), **self._template_body(args)}
+        body = {"stack_name": name, "adopt_stack_data": json.dumps(data), **self._template_body(args)}
         body.setdefault("disable_rollback", True)
         response = self.call("POST", "stacks", body)
         answer = self._answer(response)

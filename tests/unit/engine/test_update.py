@@ -187,6 +187,27 @@ def test_suspend_resume_check_walk_every_resource(service):
         service.stack_action("admin", stack_id, "explode")
 
 
+def test_a_failed_check_is_not_followed_by_the_checks_of_its_dependents(service):
+    template = """heat_template_version: 2018-08-31
+resources:
+  fine: {type: OS::Heat::TestResource}
+  broken: {type: OS::Heat::TestResource, properties: {fail: true}}
+  after: {type: OS::Heat::TestResource, depends_on: broken}
+  after_after: {type: OS::Heat::TestResource, depends_on: after}
+"""
+    stack_id = create(service, "checkcut", template, disable_rollback=True)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_FAILED"
+    service.stack_action("admin", stack_id, "check")
+    stack = settle(service, stack_id)
+    # As Heat: the check goes on past the failure, but what depends on it is left as it was.
+    assert stack["stack_status"] == "CHECK_FAILED"
+    assert stack["stack_status_reason"] == \
+        "Resource CHECK failed: ['Exception: resources.broken: Resource not created']"
+    assert {n: r["resource_status"] for n, r in resources(service, stack_id).items()} == {
+        "fine": "CHECK_COMPLETE", "broken": "CHECK_FAILED", "after": "INIT_COMPLETE",
+        "after_after": "INIT_COMPLETE"}
+
+
 HOOKED_ENV = {"resource_registry": {"resources": {"val*": {"hooks": ["pre-create", "pre-update"]}}}}
 
 
@@ -317,6 +338,78 @@ def test_adopt_takes_the_template_from_the_abandon_data(service):
     adopted = service.create_stack("admin", {"stack_name": "heatadopted", "adopt_stack_data": data})["id"]
     assert settle(service, adopted)["stack_status"] == "ADOPT_COMPLETE"
     assert outputs(service, adopted)["word"] == "one"
+
+
+NESTED = """heat_template_version: 2018-08-31
+parameters:
+  word: {type: string, default: unset}
+resources:
+  inner: {type: OS::Heat::RandomString}
+  echo: {type: OS::Heat::Value, properties: {value: {get_param: word}}}
+outputs:
+  random: {value: {get_attr: [inner, value]}}
+"""
+OWNER = """heat_template_version: 2018-08-31
+resources:
+  owner: {type: nested.yaml, properties: {word: given}}
+outputs:
+  random: {value: {get_attr: [owner, random]}}
+"""
+
+
+def test_abandon_and_adopt_carry_a_nested_stack(service):
+    stack_id = create(service, "withnested", OWNER, files={"nested.yaml": NESTED})
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    nested_id = resources(service, stack_id)["owner"]["physical_resource_id"]
+    before = resources(service, nested_id)
+    random = outputs(service, stack_id)["random"]
+    data = service.abandon_stack("admin", stack_id)
+    # As Heat: the owner's entry is its nested stack's own abandon data.
+    part = data["resources"]["owner"]
+    assert part["id"] == nested_id and part["environment"]["parameters"] == {"word": "given"}
+    assert part["resources"]["inner"]["resource_id"] == before["inner"]["physical_resource_id"]
+    assert "resources" in part["template"]
+
+    adopted = service.create_stack("admin", {"stack_name": "readopted", "adopt_stack_data": data,
+                                             "files": {"nested.yaml": NESTED}})["id"]
+    stack = settle(service, adopted)
+    assert stack["stack_status"] == "ADOPT_COMPLETE", stack["stack_status_reason"]
+    owner = resources(service, adopted)["owner"]
+    assert owner["resource_status"] == "ADOPT_COMPLETE"
+    new_nested = owner["physical_resource_id"]
+    assert new_nested != nested_id  # a nested stack of its own, adopting the old one's resources
+    assert service.show_stack("admin", new_nested, resolve_outputs=False)["stack_status"] == "ADOPT_COMPLETE"
+    assert {n: r["physical_resource_id"] for n, r in resources(service, new_nested).items()} == \
+        {n: r["physical_resource_id"] for n, r in before.items()}
+    assert outputs(service, adopted)["random"] == random
+    # The owner recorded what it was made from: an update that changes nothing keeps the
+    # nested resources.
+    service.update_stack("admin", adopted, {"template": OWNER, "files": {"nested.yaml": NESTED}}, patch=False)
+    assert settle(service, adopted)["stack_status"] == "UPDATE_COMPLETE"
+    assert outputs(service, adopted)["random"] == random
+
+    # Only the nested stack's part, adopted as a stack of its own: its parameters come from it.
+    alone = service.create_stack("admin", {"stack_name": "nestedalone", "adopt_stack_data": part})["id"]
+    assert settle(service, alone)["stack_status"] == "ADOPT_COMPLETE"
+    shown = service.show_stack("admin", alone)
+    assert shown["parameters"]["word"] == "given"
+    assert {o["output_key"]: o["output_value"] for o in shown["outputs"]}["random"] == random
+
+
+def test_the_request_parameters_lie_over_the_adopt_data(service):
+    stack_id = create(service, "adoptparams", V1, parameters={"word": "two"})
+    settle(service, stack_id)
+    data = service.abandon_stack("admin", stack_id)
+    assert data["environment"]["parameters"] == {"word": "two"}
+    adopted = service.create_stack("admin", {"stack_name": "adoptparams2", "adopt_stack_data": data,
+                                             "parameters": {"length": 8}})["id"]
+    assert settle(service, adopted)["stack_status"] == "ADOPT_COMPLETE"
+    assert outputs(service, adopted)["word"] == "two"
+    again = service.abandon_stack("admin", adopted)
+    adopted = service.create_stack("admin", {"stack_name": "adoptparams3", "adopt_stack_data": again,
+                                             "parameters": {"word": "three"}})["id"]
+    assert settle(service, adopted)["stack_status"] == "ADOPT_COMPLETE"
+    assert outputs(service, adopted)["word"] == "three"
 
 
 def test_a_changed_type_replaces_the_resource(service):

@@ -165,6 +165,30 @@ def test_a_template_name_registers_itself():
     assert env("").registrations("n", "inner.yaml") == {"inner.yaml": "inner.yaml"}
 
 
+@pytest.mark.parametrize("resource, type_name, facade", [
+    # The resource's own mapping passed over, the type's global one is the facade.
+    ("db", "OS::Nova::Server", "OS::Heat::None"),
+    # A global mapping to a template passed over: the built-in type, when there is one.
+    ("web", "My::Provider", None),
+    ("web", "OS::Heat::RandomString", "OS::Heat::RandomString"),
+    # A type that is a template name stands in for nothing.
+    ("web", "nested.yaml", None),
+])
+def test_a_provider_stands_in_for_the_next_resolution_of_its_type(resource, type_name, facade):
+    known = {"OS::Heat::None", "OS::Heat::RandomString", "Hearth::Compute::Server"}
+    environment = env(REGISTRY + "      OS::Heat::RandomString: random.yaml\n")
+    provider = environment.resolve_type(resource, type_name, known)
+    assert environment.facade(resource, type_name, provider, known) == facade
+
+
+def test_a_provider_over_a_provider_stands_in_for_that_one():
+    environment = env("resource_registry:\n  OS::Thingy: facade.yaml\n"
+                      "  resources:\n    thisone: {OS::Thingy: concrete.yaml}\n")
+    assert environment.resolve_type("thisone", "OS::Thingy", set()) == "concrete.yaml"
+    assert environment.facade("thisone", "OS::Thingy", "concrete.yaml", set()) == "facade.yaml"
+    assert environment.facade("other", "OS::Thingy", "facade.yaml", set()) is None
+
+
 def test_loop_across_merged_files_is_found_when_resolving():
     merged = merge_environments([env("resource_registry: {OS::A: OS::B}\n", "a.yaml"),
                                  env("resource_registry: {OS::B: OS::A}\n", "b.yaml")])
