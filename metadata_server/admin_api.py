@@ -10,7 +10,7 @@ from sqlalchemy import select
 from engine import audit, identity
 from engine.errors import InvalidRequest, NotFound
 from engine.store.models import ApiToken, Delegation, Membership, Project, User
-from metadata_server.requests_ import int_arg, json_body, service
+from metadata_server.requests_ import integer_arg, json_body, service
 
 blueprint = Blueprint("admin_api", __name__, url_prefix="/admin/v1")
 MAX_TOKEN_LIFETIME = 10 * 365 * 24 * 3600
@@ -245,5 +245,5 @@ def list_audit():
             since = since.astimezone(dt.timezone.utc).replace(tzinfo=None)
     with service().runtime.store.session() as session:
         events = audit.list_events(session, action=request.args.get("action") or None, since=since,
-                                   limit=int_arg("limit", 100, 1), marker=int_arg("marker", None, 1))
+                                   limit=integer_arg("limit", 100, 1), marker=integer_arg("marker", None, 1))
         return jsonify({"events": [audit.as_dict(e) for e in events]})
