@@ -56,6 +56,19 @@ BAD_REQUESTS = [
     ("POST", "/guest/v1/handles/x/signal", {"json": {}}, 401),
     ("PUT", "/signal/x?expires=9999999999&signature=forged", {"data": "{}"}, 403),
     ("PUT", "/signal/x", {"data": "x" * (5 * 1024 * 1024)}, 413),
+    # Once 500s (issue 12): numbers Python's float() reads but no integer holds, deep JSON,
+    # a wrong JSON type in the admin API, a time past year 9999, and the HTTP server's own 431.
+    ("GET", "/v1/admin/stacks?limit=inf", {}, 400),
+    ("GET", "/v1/admin/stacks?limit=1e400", {}, 400),
+    ("GET", "/v1/admin/software_configs?limit=" + "9" * 5000, {}, 400),
+    ("GET", "/admin/v1/audit?limit=nan", {}, 400),
+    ("GET", "/admin/v1/audit?since=9999-12-31T23:59:59-23:59", {}, 400),
+    ("GET", "/guest/v1/servers/x/metadata?wait=inf", {}, 400),
+    ("POST", "/v1/admin/stacks", {"data": "[" * 5000 + "]" * 5000}, 400),
+    ("POST", "/v1/admin/stacks", {"data": '{"stack_name": "x", "timeout_mins": NaN}'}, 400),
+    ("POST", "/guest/v1/deployments/x/signal", {"data": '{"a":' * 5000 + "0" + "}" * 5000}, 400),
+    ("POST", "/admin/v1/tokens", {"json": {"user": ["admin"]}}, 400),
+    ("GET", "/v1/admin/stacks", {"headers": {"X-Big": "a" * 70000}}, 431),
 ]
 
 
