@@ -277,6 +277,9 @@ def guest_routes(w: World) -> list[Route]:
         Route("GET", "/v1/?Action=DescribeStackResource&StackName=guests&LogicalResourceId=server"
                      "&ContentType=JSON&AWSAccessKeyId=x&SignatureVersion=2&SignatureMethod=HmacSHA256"
                      "&Timestamp=2026-01-01T00:00:00Z&Signature=forged", params=("Timestamp", "Expires")),
+        Route("GET", "/v1/?Action=DescribeStackResource&StackName=guests&LogicalResourceId=server&ContentType=JSON",
+              headers={"X-Amz-Date": "20260101T000000Z", "Authorization": "AWS4-HMAC-SHA256 Credential=K/20260101/"
+                       "RegionOne/cloudformation/aws4_request, SignedHeaders=host;x-amz-date, Signature=forged"}),
         Route("POST", "/v1/?ContentType=JSON", {"Action": "DescribeStackResource"}),
         Route("GET", "/openapi/guest.yaml"),
     ]
@@ -369,6 +372,9 @@ RAW_REQUESTS = [
     ("an unknown HTTP version", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
     ("a malformed HTTP version", b"GET / HTTP/1.x\r\nHost: x\r\n\r\n", 400),
     ("a pre-signed URL in a bad request line", b"PUT /signal/x?expires=1&signature=SECRETSIG a b HTTP/1.1\r\n\r\n", 400),
+    ("a chunk size that is not hexadecimal", b"POST /guest/v1/deployments/x/signal HTTP/1.1\r\nHost: x\r\n"
+     b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n", 400),
+    ("a method no route has", b"FROB / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405),
 ]
 
 
