@@ -1,9 +1,7 @@
 """One JSON error envelope for every endpoint (Heat's shape plus a short stable code)."""
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from http import HTTPStatus
 
 from flask import Flask, jsonify
@@ -61,6 +59,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def web_error(error: HTTPException):
         status = error.code or 500
+        if status == 500:  # Flask's InternalServerError: an error handler that failed itself
+            return internal_error(error)
         return envelope(status, *http_error(status, error.description or error.name))
 
     @app.errorhandler(RecursionError)
@@ -77,21 +77,3 @@ def register(app: Flask) -> None:
         log.exception("internal error")
         return envelope(500, "internal_error", "InternalError",
                         "internal server error; the server log has the details")
-
-    app.wsgi_app = _last_resort(app.wsgi_app)
-
-
-def _last_resort(wsgi_app):
-    """What escapes the handlers above (an error handler or an after-request hook that
-    fails) is still answered in the envelope, not with werkzeug's HTML page."""
-    def guarded(environ, start_response):
-        try:
-            return wsgi_app(environ, start_response)
-        except Exception:  # noqa: BLE001 - the last resort answers every failure
-            log.exception("internal error outside the request handlers")
-            body = json.dumps(envelope_body(500, "internal_error", "InternalError",
-                                            "internal server error; the server log has the details"))
-            start_response("500 INTERNAL SERVER ERROR", [("Content-Type", "application/json"),
-                                                        ("Content-Length", str(len(body)))], sys.exc_info())
-            return [body.encode()]
-    return guarded
