@@ -15,7 +15,7 @@ from engine.errors import HearthError, InvalidRequest, NotFound, TemplateError
 from engine.resources.base import Resource
 from engine.resources.schema import Prop
 from engine.resources.unavailable import show_message
-from engine.stacks import Definition, request_environment
+from engine.stacks import Definition, check_request_fields, request_environment
 from engine.template import Template, cfn, merge_environments, parse_template
 from engine.template import functions as template_functions
 from engine.template.cfn_sections import FORMATS as CFN_FORMATS
@@ -286,13 +286,8 @@ def _validate(body: Any, check: Callable[[Definition], None], *, show_nested: bo
         raise InvalidRequest("No Template provided.")
     if not isinstance(source, (str, dict)):
         raise InvalidRequest("the request needs a 'template': the template text or object")
-    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-        raise InvalidRequest("'files' must map file names to their text")
+    check_request_fields(body)
     parameters, env_files = body.get("parameters") or {}, body.get("environment_files") or []
-    if not isinstance(parameters, dict):
-        raise InvalidRequest("'parameters' must be a map of parameter names to values")
-    if not isinstance(env_files, list):
-        raise InvalidRequest("'environment_files' must be a list of names in 'files'")
     template = parse_template(source, filename=body.get("template_name") or "template", files=files)
     environment = request_environment(body.get("environment"), parameters, env_files, files, template)
     shown = {"Description": template.description or "No description",

@@ -55,6 +55,8 @@ class Config:
     guest_listen: str = _setting("", "HOST:PORT of a second listener that serves only the guest API; empty means none")
     guest_on_main: str = _setting("yes", "whether the main listener serves the guest API too: yes or no (no needs guest_listen)")
     engine_workers: int = _setting(8, "threads that run resource handlers that may block")
+    max_json_depth: int = _setting(100, "deepest nesting of arrays and objects accepted in a JSON request body; "
+                                   "a deeper one is answered 400 before it is parsed")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Config":

@@ -19,7 +19,7 @@ from engine.errors import (
 )
 from engine.guest import GuestAuth
 from engine.stacks import (
-    Definition, definition_fields, prepare_rows, request_environment, start_operation,
+    Definition, check_request_fields, definition_fields, prepare_rows, request_environment, start_operation,
 )
 from engine.steps import changed_in_place, property_digests
 from engine.store.models import Deployment, Event, Resource, Stack
@@ -104,6 +104,7 @@ class Operations:
             raise InvalidRequest("the request body must be a JSON object")
         if not patch:
             return self._definition(body)
+        check_request_fields(body)  # before they are merged with the stack's own
         current = self.scheduler.definitions.get(self.runtime, stack)
         merged = dict(body)
         # A parameter derived from a secret stays secret while its value is kept.
@@ -113,8 +114,6 @@ class Operations:
             merged["template_name"] = stack.template_name
         merged["files"] = {**current.files, **(body.get("files") or {})}
         cleared = body.get("clear_parameters") or []
-        if not isinstance(cleared, list):
-            raise InvalidRequest("'clear_parameters' must be a list of parameter names")
         # Heat's PATCH: the stack's environment as the user gave it, less the cleared
         # parameters, with the request's (environment files merged) loaded over it.
         template = parse_template(merged["template"], filename=merged.get("template_name") or "template",

@@ -34,6 +34,7 @@ from engine.stacks import (
     apply_conditions,
     prepare_rows,
     pseudo_parameters,
+    check_request_fields,
     request_environment,
 )
 from engine.store.models import Event, Resource, Server, Stack
@@ -199,15 +200,9 @@ class Service(Operations, SoftwareApi):
         source = body.get("template")
         if not isinstance(source, (str, dict)) or not source:
             raise InvalidRequest("the request needs a 'template': the template text or object")
-        files = body.get("files") or {}
-        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-            raise InvalidRequest("'files' must map file names to their text")
-        parameters = body.get("parameters") or {}
-        if not isinstance(parameters, dict):
-            raise InvalidRequest("'parameters' must be a map of parameter names to values")
+        check_request_fields(body)
+        files, parameters = body.get("files") or {}, body.get("parameters") or {}
         env_files = body.get("environment_files") or []
-        if not isinstance(env_files, list):
-            raise InvalidRequest("'environment_files' must be a list of names in 'files'")
         template = parse_template(source, filename=body.get("template_name") or "template", files=files)
         if environment is None:
             adopted = (adopt or {}).get("environment")

@@ -12,7 +12,8 @@ from typing import Any, Container
 from sqlalchemy import insert, select
 
 from engine import secrets
-from engine.errors import InvalidTemplateAttribute, TemplateError
+from engine.children import SECRET_PARAMETERS
+from engine.errors import InvalidRequest, InvalidTemplateAttribute, TemplateError
 from engine.resources.base import Resource
 from engine.resources.unavailable import create_message
 from engine.runtime import Runtime
@@ -152,6 +153,33 @@ def parameter_types(template: Template, files: dict[str, str]) -> dict[str, str]
         types.update({k: _PARAMETER_KINDS.get(p.type, p.type) for k, p in other.parameters.items()})
     types.update({k: _PARAMETER_KINDS.get(p.type, p.type) for k, p in template.parameters.items()})
     return types
+
+
+# The fields of a create, update, preview or validate body the engine reads as a given type:
+# (type, whether each item must be a string, the words of the refusal).
+REQUEST_FIELDS: dict[str, tuple[type, bool, str]] = {
+    "files": (dict, True, "'files' must map file names to their text"),
+    "parameters": (dict, False, "'parameters' must be a map of parameter names to values"),
+    "environment_files": (list, True, "'environment_files' must be a list of names in 'files'"),
+    "clear_parameters": (list, True, "'clear_parameters' must be a list of parameter names"),
+    "template_name": (str, False, "'template_name' must be the template's file name, a string"),
+    # Sent by a parent stack for its nested stacks (engine/children.py); anyone may send them.
+    SECRET_PARAMETERS: (list, True, f"'{SECRET_PARAMETERS}' must be a list of parameter names"),
+    "requested_timeout_mins": ((int, float), False, "'requested_timeout_mins' must be a number of minutes"),
+}
+
+
+def check_request_fields(body: dict[str, Any]) -> None:
+    """Refuse (400) a request whose fields are not of the types the engine reads them as; an
+    absent or empty one is left to its default."""
+    for key, (kind, items_are_text, words) in REQUEST_FIELDS.items():
+        value = body.get(key)
+        if value is None or (kind in (dict, list, str) and value in ("", [], {})):
+            continue
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        if not isinstance(value, kind) or isinstance(value, bool) or (
+                items_are_text and not all(isinstance(item, str) for item in items)):
+            raise InvalidRequest(words)
 
 
 def request_environment(environment: Any, parameters: dict[str, Any], environment_files: list[str],

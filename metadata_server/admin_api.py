@@ -10,7 +10,7 @@ from sqlalchemy import select
 from engine import audit, identity
 from engine.errors import InvalidRequest, NotFound
 from engine.store.models import ApiToken, Delegation, Membership, Project, User
-from metadata_server.requests_ import int_arg, json_body, service
+from metadata_server.requests_ import integer_arg, json_body, service
 
 blueprint = Blueprint("admin_api", __name__, url_prefix="/admin/v1")
 MAX_TOKEN_LIFETIME = 10 * 365 * 24 * 3600
@@ -20,16 +20,35 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# What each key of an admin body holds: its type and how to say it in a refusal.
+FIELDS: dict[str, tuple[type, str]] = {
+    "name": (str, "a string"),
+    "password": (str, "a string of 8 to 1024 characters"),
+    "user": (str, "a string, the user's name or id"),
+    "expires_in": (int, f"a whole number of seconds from 1 to {MAX_TOKEN_LIFETIME}"),
+}
+JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+              int: "a number", float: "a number", type(None): "null"}
+
+
 def _body(keys: tuple[str, ...], required: tuple[str, ...]) -> dict:
+    """The request's JSON object, holding only `keys`, every one of `required` (not empty),
+    each of its type (an optional one may be null); else a 400 that says what it takes."""
     body = json_body(64 * 1024, allow_empty=not required) or {}
+    takes = f"the body takes {', '.join(keys)}" + (f" (required: {', '.join(required)})" if required else "")
     if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
+        raise InvalidRequest(f"the request body must be a JSON object: {takes}")
     unknown = sorted(set(body) - set(keys))
-    missing = [key for key in required if not body.get(key)]
+    missing = [key for key in required if body.get(key) in (None, "")]
     if unknown or missing:
-        raise InvalidRequest(f"the body takes {', '.join(keys)}" + (f" (required: {', '.join(required)})" if required else "")
-                             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        raise InvalidRequest(takes + (f"; unknown: {', '.join(unknown)}" if unknown else "")
                              + (f"; missing: {', '.join(missing)}" if missing else ""))
+    for key, value in body.items():
+        kind, words = FIELDS[key]
+        if value is None and key not in required:
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidRequest(f"'{key}' must be {words}, not {JSON_TYPES.get(type(value), 'that')}")
     return body
 
 
@@ -181,11 +200,11 @@ def create_token():
     expires_at = None
     if body.get("expires_in") is not None:
         seconds = body["expires_in"]
-        if not isinstance(seconds, int) or isinstance(seconds, bool) or not 0 < seconds <= MAX_TOKEN_LIFETIME:
-            raise InvalidRequest(f"'expires_in' must be a whole number of seconds from 1 to {MAX_TOKEN_LIFETIME}")
+        if not 0 < seconds <= MAX_TOKEN_LIFETIME:
+            raise InvalidRequest(f"'expires_in' must be {FIELDS['expires_in'][1]}, not {seconds}")
         expires_at = now + dt.timedelta(seconds=seconds)
     name = body.get("name") or ""
-    if not isinstance(name, str) or len(name) > 255:
+    if len(name) > 255:
         raise InvalidRequest("'name' must be a string of at most 255 characters")
     with service().runtime.store.session() as session:
         user = identity.find_user(session, body["user"])
@@ -239,11 +258,12 @@ def list_audit():
     if request.args.get("since"):
         try:
             since = dt.datetime.fromisoformat(request.args["since"])
-        except ValueError:
-            raise InvalidRequest("'since' must be an ISO 8601 time, e.g. 2026-11-22T12:00:00") from None
-        if since.tzinfo is not None:  # the store keeps naive UTC
-            since = since.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            if since.tzinfo is not None:  # the store keeps naive UTC
+                since = since.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except (ValueError, OverflowError):  # OverflowError: a time zone past year 1 or 9999
+            raise InvalidRequest("'since' must be an ISO 8601 time from year 1 to 9999, "
+                                 "e.g. 2026-11-22T12:00:00") from None
     with service().runtime.store.session() as session:
         events = audit.list_events(session, action=request.args.get("action") or None, since=since,
-                                   limit=int_arg("limit", 100, 1), marker=int_arg("marker", None, 1))
+                                   limit=integer_arg("limit", 100, 1), marker=integer_arg("marker", None, 1))
         return jsonify({"events": [audit.as_dict(e) for e in events]})

@@ -21,7 +21,7 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from engine.config import Config
-from engine.errors import PayloadTooLarge, TooManyRequests
+from engine.errors import InvalidRequest, PayloadTooLarge, TooManyRequests
 from metadata_server.errors import envelope
 
 # Routes whose bodies are signals or templates, by Flask endpoint; every other route gets
@@ -229,7 +229,11 @@ def _read_chunked(limit: int, setting: str, what: str) -> None:
     stream = request.environ["wsgi.input"]
     body = bytearray()
     while len(body) <= limit:
-        piece = stream.read(min(64 * 1024, limit + 1 - len(body)))
+        try:
+            piece = stream.read(min(64 * 1024, limit + 1 - len(body)))
+        except OSError as error:  # werkzeug's de-chunking: a chunk header that is no hex size
+            raise InvalidRequest(f"the chunked body is malformed ({error}): each chunk is its "
+                                 "size in hexadecimal, CRLF, the data, CRLF; a chunk of size 0 ends it") from None
         if not piece:
             break
         body += piece

@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify, request
 
 from engine.guest import GuestAuth
 from engine.software import iso
-from metadata_server.requests_ import guest_auth, int_arg, json_body, service
+from metadata_server.requests_ import guest_auth, integer_arg, json_body, number_arg, service
 
 blueprint = Blueprint("guest", __name__)
 
@@ -18,12 +18,11 @@ def _auth() -> GuestAuth:
 
 @blueprint.get("/guest/v1/servers/<server_id>/metadata")
 def metadata(server_id: str):
-    since = int_arg("since")
-    match = request.headers.get("If-None-Match", "").strip('"')
-    if since is None and match.isdigit():
-        since = int(match)
+    since = integer_arg("since")
+    if since is None:
+        since = _etag_version(request.headers.get("If-None-Match", ""))
     auth = _auth()
-    answer = service().guest.metadata(auth, server_id, since, int_arg("wait", 0) or 0)
+    answer = service().guest.metadata(auth, server_id, since, number_arg("wait"))
     if answer is None:
         response = jsonify({})
         response.status_code = 304
@@ -35,6 +34,13 @@ def metadata(server_id: str):
         response.headers["Cache-Control"] = "no-store"
     _announce_expiry(response, auth)
     return response
+
+
+def _etag_version(header: str) -> int | None:
+    """The version an If-None-Match names (an ETag we gave is `"VERSION"`); None for any
+    other value, which, as an ETag we never gave, matches nothing."""
+    tag = header.strip().removeprefix("W/").strip('"')
+    return int(tag) if tag.isascii() and tag.isdigit() and len(tag) <= 10 else None
 
 
 def _announce_expiry(response, auth: GuestAuth) -> None:

@@ -13,7 +13,7 @@ from flask import Blueprint, g, jsonify, redirect, request
 from engine import audit, identity
 from engine.errors import HTTPBadRequest
 from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
-from metadata_server.requests_ import int_arg, json_body, service
+from metadata_server.requests_ import integer_arg, json_body, service
 from metadata_server.v1_request import bool_arg, filter_args, list_arg, object_body, stack_id
 
 blueprint = Blueprint("orchestration", __name__, url_prefix="/v1/<project>")
@@ -58,7 +58,7 @@ def list_stacks(project: str):
         if request.args.get(key):
             filters[key] = request.args[key]
     if request.args.get("limit"):
-        filters["limit"] = int_arg("limit")
+        filters["limit"] = integer_arg("limit")
     stacks = service().list_stacks(project, filters=filters)
     answer: dict = {"stacks": stacks}
     if filters.get("limit") and stacks and len(stacks) == filters["limit"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from engine.errors import HTTPBadRequest
-from metadata_server.requests_ import int_arg, json_body, service
+from metadata_server.requests_ import integer_arg, json_body, number_arg, service
 from metadata_server.v1_request import as_bool, bool_arg, filter_args, object_body, stack_id
 
 blueprint = Blueprint("orchestration_resources", __name__, url_prefix="/stacks/<name>/<uuid:uuid>")
@@ -20,7 +20,7 @@ def list_resources(project: str, name: str, uuid):
     if unknown:
         raise HTTPBadRequest(f"Invalid filter parameters {unknown}")
     resources = service().list_resources(
-        project, stack_id(project, name, uuid), nested_depth=int_arg("nested_depth", 0),
+        project, stack_id(project, name, uuid), nested_depth=integer_arg("nested_depth", 0),
         with_detail=bool_arg("with_detail"), filters=filter_args(RESOURCE_FILTERS) or None)
     return jsonify({"resources": resources})
 
@@ -73,10 +73,10 @@ def list_events(project: str, name: str, uuid, resource: str | None = None):
     # Heat: newest first unless a sort is asked for (sort_keys alone sorts oldest first).
     sort_dir = request.args.get("sort_dir") or ("asc" if request.args.get("sort_keys") else "desc")
     events = service().list_events(project, stack_id(project, name, uuid),
-                                   marker=request.args.get("marker"), limit=int_arg("limit", None),
-                                   sort_dir=sort_dir, wait=int_arg("wait", 0) or 0,
+                                   marker=request.args.get("marker"), limit=integer_arg("limit", None),
+                                   sort_dir=sort_dir, wait=number_arg("wait"),
                                    resource=resource, filters=filters,
-                                   nested_depth=int_arg("nested_depth", 0) or 0)
+                                   nested_depth=integer_arg("nested_depth", 0))
     return jsonify({"events": events})
 
 

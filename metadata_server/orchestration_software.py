@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from metadata_server.requests_ import int_arg, service
+from metadata_server.requests_ import integer_arg, service
 from metadata_server.v1_request import object_body
 
 blueprint = Blueprint("orchestration_software", __name__)
@@ -17,7 +17,7 @@ def create_config(project: str):
 
 @blueprint.get("/software_configs")
 def list_configs(project: str):
-    configs = service().list_software_configs(project, limit=int_arg("limit"),
+    configs = service().list_software_configs(project, limit=integer_arg("limit"),
                                               marker=request.args.get("marker") or None)
     return jsonify({"software_configs": configs})
 

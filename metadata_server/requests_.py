@@ -1,14 +1,14 @@
 """Request parsing shared by the blueprints: JSON bodies with clear errors, guest authentication."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import current_app, request
 
-from engine.errors import HTTPBadRequest, InvalidRequest, PayloadTooLarge
+from engine.errors import InvalidRequest, PayloadTooLarge
 from engine.guest import GuestAuth
 from engine.service import Service
+from metadata_server import strict
 
 
 def service() -> Service:
@@ -16,7 +16,8 @@ def service() -> Service:
 
 
 def json_body(limit: int | None = None, allow_empty: bool = False) -> Any:
-    """The request's JSON, whatever its Content-Type (cfn-signal sends an empty one)."""
+    """The request's JSON, whatever its Content-Type (cfn-signal sends an empty one), parsed
+    strictly (metadata_server/strict.py: standard JSON, nested at most max_json_depth deep)."""
     if limit is not None and (request.content_length or 0) > limit:
         raise PayloadTooLarge(f"the body is larger than the {limit} bytes accepted here")
     raw = request.get_data(cache=True)
@@ -26,10 +27,7 @@ def json_body(limit: int | None = None, allow_empty: bool = False) -> Any:
         if allow_empty:
             return None
         raise InvalidRequest("the request needs a JSON body")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidRequest(f"the body is not valid JSON: {error}") from None
+    return strict.json_document(raw, service().runtime.config.max_json_depth)
 
 
 def guest_auth() -> GuestAuth:
@@ -40,17 +38,19 @@ def guest_auth() -> GuestAuth:
                      signature=request.args.get("signature"))
 
 
-def int_arg(name: str, default: int | None = None, minimum: int = 0) -> int | None:
+def integer_arg(name: str, default: int | None = None, minimum: int = 0,
+                maximum: int = strict.MAX_INTEGER) -> int | None:
+    """A whole-number query parameter (absent or empty: `default`), or a 400 naming it."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(float(raw))
-    except ValueError:
-        raise HTTPBadRequest(f"Only integer is acceptable by '{name}'.") from None
-    if value < minimum:
-        if minimum == 0:  # Heat's words
-            raise HTTPBadRequest(f"Value '{raw}' is invalid for '{name}' which only accepts "
-                                 "non-negative integer.")
-        raise HTTPBadRequest(f"query parameter '{name}' must be at least {minimum}")
-    return value
+    return strict.integer(name, raw, minimum=minimum, maximum=maximum)
+
+
+def number_arg(name: str, default: float = 0.0, minimum: float = 0) -> float:
+    """A number-of-seconds query parameter such as `wait` (decimals allowed; absent or empty:
+    `default`), or a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    return strict.number(name, raw, minimum=minimum)

@@ -2,27 +2,51 @@
 the main one and, when configured, a second one that serves only the guest API."""
 from __future__ import annotations
 
+import json
 import threading
 
 from flask import Flask
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from engine.secrets import redact_url_signatures
-
+from metadata_server.errors import envelope_body, http_error
 
 
 class RedactingHandler(WSGIRequestHandler):
     """Access log lines without the signatures of pre-signed URLs: a log reader must not be
-    able to replay a signal."""
+    able to replay a signal. The HTTP layer's own refusals, made before the app sees the
+    request, are answered in the app's JSON error envelope."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's refusals (431 header fields too large, 414 request line too long, 400
+        bad request line, 505) as JSON instead of its HTML page; the request line it may
+        quote is redacted, in the log and the answer alike."""
+        detail = redact_url_signatures(message) if message else None
+        if self.request_version == "HTTP/0.9":  # the line was not understood: answer with a status
+            self.request_version = "HTTP/1.0"  # line and headers, which any client reads
+        self.log_error("code %d, message %s", code, detail or "")
+        error_code, kind, text = http_error(code, detail)
+        body = json.dumps(envelope_body(code, error_code, kind, text)).encode()
+        self.send_response(code)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_request(self, code="-", size="-") -> None:
-        path, line = self.path, self.requestline
-        self.path = redact_url_signatures(path)
+        line = self.requestline
         self.requestline = redact_url_signatures(line)
+        path = getattr(self, "path", None)  # not set when the request line was refused
+        if path is not None:
+            self.path = redact_url_signatures(path)
         try:
             super().log_request(code, size)
         finally:
-            self.path, self.requestline = path, line
+            self.requestline = line
+            if path is not None:
+                self.path = path
 
 
 class Listener(ThreadedWSGIServer):

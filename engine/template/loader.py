@@ -16,6 +16,9 @@ _SCALARS = (str, int, float, bool, type(None))
 # document cannot hold more values than it has characters, so this budget on top of the text's
 # length only ever stops documents that expand through aliases.
 _ALIAS_EXPANSION_BUDGET = 100_000
+# Deeper than this, code that walks the data (validation, resolution) would run out of stack
+# and the request would end in a 500; JSON request bodies have the same limit (max_json_depth).
+MAX_DEPTH = 100
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -108,6 +111,8 @@ class _Builder:
             raise self.error("the document expands to too many values through aliases", node, path)
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
+        if len(path) >= MAX_DEPTH:
+            raise self.error(f"the document nests more than {MAX_DEPTH} levels deep", node, ())
         if id(node) in self.active:
             raise self.error("an alias refers to a collection that contains it", node, path)
         self.active.add(id(node))

@@ -164,3 +164,13 @@ def test_any_text_loads_or_raises_template_error(text):
     else:
         assert isinstance(data, dict)
         assert all(isinstance(line, int) and line >= 1 for line in lines.values())
+
+
+def test_nesting_is_held_to_a_hundred_levels_before_anything_walks_it():
+    # 350 levels compose without a RecursionError but overflowed the engine's recursive walks
+    # of the data later (a 500 answer); 100 levels, counting the document, are kept.
+    assert load_yaml("a: " + "[" * 99 + "]" * 99 + "\n", "t.yaml")[0]["a"] is not None
+    for levels in (100, 350):
+        with pytest.raises(TemplateError) as caught:
+            load_yaml("a: " + "[" * levels + "]" * levels + "\n", "t.yaml")
+        assert str(caught.value) == "t.yaml:1: the document nests more than 100 levels deep"
