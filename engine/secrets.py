@@ -48,14 +48,15 @@ HIDDEN = "******"
 SECRET_INPUTS = ("deploy_password", "deploy_signal_id")
 # Text that carries a live credential: a pre-signed URL's signature, or a guest credential
 # (engine.credentials makes them "hg<kind>_<random>"), e.g. a handle's curl_cli in an input.
-CREDENTIAL_TEXT = re.compile(r"[?&]signature=|\bhg[a-z]_[A-Za-z0-9_-]{20,}")
+CREDENTIAL_TEXT = re.compile(r"[?&](?:signature|temp_url_sig)=|\bhg[a-z]_[A-Za-z0-9_-]{20,}")
 # The secrets a transport puts in the `os-collect-config` section, as (subsection, key): the
 # POLL_TEMP_URL collect URL (it reads the server's metadata, secrets opened), the
 # POLL_SERVER_CFN secret access key and the POLL_SERVER_HEAT password. Stored sealed.
 SEALED_SECTION_KEYS = (("request", "metadata_url"), ("cfn", "secret_access_key"),
                        ("heat", "password"))
-# A pre-signed URL's signature in a request line (access logs).
-_URL_SIGNATURE = re.compile(r"((?:^|[?&])(?:signature|Signature)=)[^&\s]+")
+# A pre-signed URL's signature in a request line (access logs): Hearth's own, CFN's, Swift's
+# temp URLs' and SigV4 query signatures.
+_URL_SIGNATURE = re.compile(r"((?:^|[?&])(?:signature|Signature|temp_url_sig|X-Amz-Signature)=)[^&\s]+")
 # Texts shorter than this are not searched for in free text: "1" or "no" would mask at random.
 MIN_REDACTED = 4
 

@@ -108,3 +108,12 @@ def test_the_log_filter_redacts_remembered_secrets_messages_tracebacks_and_signa
     line = logging.Formatter().format(record)
     assert "logged-secret-123" not in line and "signature=abcdef" not in line
     assert "failed with ******" in line and "boom ******" in line
+
+
+def test_request_lines_lose_every_kind_of_query_signature_and_keep_the_rest():
+    line = ("PUT /v1/AUTH_p/c/o?temp_url_sig=0123abcd&temp_url_expires=99 HTTP/1.1 "
+            "/v1/?Action=X&Signature=cfnsig GET /x?X-Amz-Signature=v4sig&a=1 /guest?signature=own")
+    clean = secrets.redact_url_signatures(line)
+    for signature in ("0123abcd", "cfnsig", "v4sig", "=own"):
+        assert signature not in clean
+    assert "temp_url_expires=99" in clean and "a=1" in clean and clean.count("<redacted>") == 4
