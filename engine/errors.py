@@ -140,6 +140,28 @@ class DependencyCycle(TemplateError):
             kind="CircularDependencyException")
 
 
+class LimitExceeded(TemplateError):
+    """A template asks for more than a limit allows (docs/operations.md, Limits): Heat's
+    RequestLimitExceeded, whose message starts "Request limit exceeded: ".
+
+    `setting` names the setting that sets the limit. `detail` says more (what was counted, the
+    setting) in an API answer without changing Heat's words: a status reason, which carries
+    Heat's text exactly, leaves it out.
+    """
+
+    code = "limit_exceeded"
+    kind = "RequestLimitExceeded"
+
+    def __init__(self, message: str, *, setting: str = "", detail: str = "", **where):
+        self.setting = setting
+        self.detail = detail
+        super().__init__(f"Request limit exceeded: {message}", **where)
+
+    def _render(self) -> str:
+        rendered = super()._render()
+        return f"{rendered} ({self.detail})" if self.detail else rendered
+
+
 class Unauthorized(HearthError):
     status = 401
     code = "unauthorized"

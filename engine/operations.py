@@ -79,7 +79,7 @@ class Operations:
                 row.disable_rollback = bool(body["disable_rollback"])
             if body.get("tags") is not None:
                 row.tags = parse_tags(body["tags"])
-            definition = self.conditioned(definition, row)
+            definition = self.conditioned(definition, row, self.limits)
             prepare_rows(session, row.id, definition.template, now)
             start_operation(session, row, "UPDATE", now)
             session.flush()

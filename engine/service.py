@@ -39,6 +39,7 @@ from engine.stacks import (
 from engine.store.models import Event, Resource, Server, Stack
 from engine.template import Environment, merge_environments, parse_template
 from engine.template.context import ParameterContext
+from engine.template.limits import Limits
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 MAX_EVENT_PAGE = 1000
@@ -95,7 +96,7 @@ class Service(Operations, SoftwareApi):
             deadline=now + dt.timedelta(minutes=timeout), operation=1, created_at=now,
             owner_id=owner[0] if owner else None, owner_resource=owner[1] if owner else None)
         self.validate_resources(definition, stack)
-        definition = self.conditioned(definition, stack)
+        definition = self.conditioned(definition, stack, self.limits)
         with self.runtime.store.session() as session:
             if owner is None and session.scalar(select(Stack.id).where(
                     Stack.project == project, Stack.name == name, Stack.deleted_at.is_(None))):
@@ -113,10 +114,15 @@ class Service(Operations, SoftwareApi):
         return stack
 
     @staticmethod
-    def conditioned(definition: Definition, stack: Stack) -> Definition:
+    def conditioned(definition: Definition, stack: Stack, limits: Limits | None = None) -> Definition:
         """The definition with its template's conditions decided for this stack."""
         return dataclasses.replace(definition, template=apply_conditions(
-            definition.template, definition.parameters, stack))
+            definition.template, definition.parameters, stack, limits))
+
+    @property
+    def limits(self) -> Limits:
+        """What evaluating a template may build here (engine.template.limits)."""
+        return Limits.from_config(self.runtime.config)
 
     @staticmethod
     def _stack_name(body: dict[str, Any]) -> str:
@@ -258,8 +264,9 @@ class Service(Operations, SoftwareApi):
             self._check_values(definition, stack, classes)
 
     def _check_values(self, definition: Definition, stack: Stack, classes: dict) -> None:
-        template = apply_conditions(definition.template, definition.parameters, stack)
-        context = ParameterContext(definition.parameters, pseudo_parameters(stack), definition.files)
+        template = apply_conditions(definition.template, definition.parameters, stack, self.limits)
+        context = ParameterContext(definition.parameters, pseudo_parameters(stack), definition.files,
+                                   self.limits)
         later = object()  # a value that needs a resource: checked once that resource exists
         for name, resource in template.resources.items():
             base = ("resources", name, "properties")
