@@ -54,8 +54,11 @@ class TemplateError(HearthError):
 
     def __init__(self, message: str, *, path: tuple | list = (), file: str | None = None,
                  line: int | None = None, kind: str | None = None, status: int | None = None,
-                 prefix: str = "", heading: str | None = None):
+                 prefix: str = "", heading: str | None = None, detail: str = ""):
         self.reason = message
+        # More for the API answer (what was counted, which setting): a status reason, which
+        # carries Heat's words exactly, leaves it out.
+        self.detail = detail
         # Heat's words before the path ("Property error: "), kept in the rendered message.
         self.prefix = f"{heading}: " if heading else prefix
         if kind is not None:
@@ -79,9 +82,10 @@ class TemplateError(HearthError):
         where = self.file or "template"
         if self.line is not None:
             where = f"{where}:{self.line}"
+        more = f" ({self.detail})" if self.detail else ""
         if self.path:
-            return f"{where}: {self.prefix}{'.'.join(self.path)}: {self.reason}"
-        return f"{where}: {self.prefix}{self.reason}"
+            return f"{where}: {self.prefix}{'.'.join(self.path)}: {self.reason}{more}"
+        return f"{where}: {self.prefix}{self.reason}{more}"
 
     def heat_message(self, lead: tuple = ()) -> str:
         """The message in Heat's words alone, without where Hearth found it (a status reason
@@ -144,22 +148,16 @@ class LimitExceeded(TemplateError):
     """A template asks for more than a limit allows (docs/operations.md, Limits): Heat's
     RequestLimitExceeded, whose message starts "Request limit exceeded: ".
 
-    `setting` names the setting that sets the limit. `detail` says more (what was counted, the
-    setting) in an API answer without changing Heat's words: a status reason, which carries
-    Heat's text exactly, leaves it out.
+    `setting` names the setting that sets the limit; where the message is Heat's, `detail`
+    names it in an API answer.
     """
 
     code = "limit_exceeded"
     kind = "RequestLimitExceeded"
 
-    def __init__(self, message: str, *, setting: str = "", detail: str = "", **where):
+    def __init__(self, message: str, *, setting: str = "", **where):
         self.setting = setting
-        self.detail = detail
         super().__init__(f"Request limit exceeded: {message}", **where)
-
-    def _render(self) -> str:
-        rendered = super()._render()
-        return f"{rendered} ({self.detail})" if self.detail else rendered
 
 
 class Unauthorized(HearthError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine import guest, secrets, views
+from engine import catalog, guest, secrets, views
 from engine.children import SECRET_PARAMETERS, Children
 from engine.errors import (
     EntityNotFound, HearthError, HTTPNotFound, InvalidRequest, NotFound, ResourceNotFound, StackExists,
@@ -38,7 +39,15 @@ from engine.stacks import (
 )
 from engine.store.models import Event, Resource, Server, Stack
 from engine.template import Environment, merge_environments, parse_template
+from engine.limits import (
+    GROUP_TEMPLATE,
+    NestingCheck,
+    check_nested_stack,
+    check_template_size,
+    resources_exceeded,
+)
 from engine.template.context import ParameterContext
+from engine.template.environment import parse_environment
 from engine.template.limits import Limits
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
@@ -64,6 +73,7 @@ class Service(Operations, SoftwareApi):
 
     # Stacks ------------------------------------------------------------------------------
     def create_stack(self, project: str, body: dict[str, Any], username: str | None = None) -> dict[str, Any]:
+        self.check_template_size(body)
         stack = self._create(project, body, username=username)
         return {"id": stack.id, "stack_name": stack.name,
                 "links": [{"href": views.stack_link(self.runtime.api_url, stack), "rel": "self"}]}
@@ -95,12 +105,19 @@ class Service(Operations, SoftwareApi):
             disable_rollback=bool(body.get("disable_rollback", True)), tags=parse_tags(body.get("tags") or []),
             deadline=now + dt.timedelta(minutes=timeout), operation=1, created_at=now,
             owner_id=owner[0] if owner else None, owner_resource=owner[1] if owner else None)
+        if owner is None:
+            self.check_stack_limits(definition)
         self.validate_resources(definition, stack)
+        if owner is None:
+            self.check_nesting(definition)
         definition = self.conditioned(definition, stack, self.limits)
         with self.runtime.store.session() as session:
             if owner is None and session.scalar(select(Stack.id).where(
                     Stack.project == project, Stack.name == name, Stack.deleted_at.is_(None))):
                 raise StackExists(name)
+            if owner is not None:
+                # A nested stack is made by its owner's handler: a limit fails that resource.
+                check_nested_stack(self.runtime.config, session, owner[0], len(template.resources))
             session.add(stack)
             session.flush()
             prepare_rows(session, stack.id, definition.template, now)
@@ -123,6 +140,73 @@ class Service(Operations, SoftwareApi):
     def limits(self) -> Limits:
         """What evaluating a template may build here (engine.template.limits)."""
         return Limits.from_config(self.runtime.config)
+
+    def validate_template(self, body: Any, *, show_nested: bool = False) -> dict:
+        """Heat's template validate (engine.catalog), with the limits Heat's validate checks:
+        the template's size and its resources."""
+        self.check_template_size(body)
+
+        def check(definition: Definition) -> None:
+            # Heat's validate answers this one as a plain HTTPBadRequest.
+            self.check_stack_limits(definition, kind="HTTPBadRequest")
+            self.validate_resources(definition)
+        return catalog.validate(body, check, show_nested=show_nested,
+                                max_depth=self.runtime.config.max_nested_stack_depth)
+
+    # Limits (engine.limits) ------------------------------------------------------------
+    def check_template_size(self, body: Any) -> None:
+        """Heat's refusal of a template a request sends larger than max_template_size."""
+        if isinstance(body, dict) and isinstance(body.get("template"), (str, dict)):
+            check_template_size(self.runtime.config, body["template"],
+                                file=body.get("template_name") or "template")
+
+    def check_stack_limits(self, definition: Definition, **where: Any) -> None:
+        """Heat's refusal of a top-level template with more resources than max_resources_per_stack."""
+        error = resources_exceeded(self.runtime.config, len(definition.template.resources),
+                                   file=definition.template.filename, **where)
+        if error is not None:
+            raise error
+
+    def check_nesting(self, definition: Definition) -> None:
+        """Heat's validation of the nested stacks of a top-level stack: depth and resources."""
+        NestingCheck(self.runtime.config, self._nested_levels).check(definition)
+
+    def _nested_levels(self, definition: Definition, name: str) -> list[tuple[str, Definition]]:
+        """The nested stack a resource makes, when its template is known before it is made: a
+        provider template's, or a ResourceGroup's with one member (as Heat validates a group)."""
+        from engine.resources.group import ResourceGroup, group_template
+        from engine.resources.provider import TemplateResource
+        from engine.resources.stack_resource import child_environment
+        try:
+            cls = definition.resource_class(self.types, name)
+        except HearthError:
+            return []  # refused elsewhere, or left for the create to find
+        environment = definition.environment
+        inherited = {"resource_registry": environment.resource_registry,
+                     "parameter_defaults": environment.parameter_defaults}
+        if issubclass(cls, TemplateResource):
+            segment, text, filename = cls.registry_value, cls.template_text, cls.template_file
+            nested = _nested_template(text, filename)
+            removed = cls.registry_value
+        elif issubclass(cls, ResourceGroup):
+            member = (definition.template.resources[name].properties or {}).get("resource_def")
+            member_type = member.get("type") if isinstance(member, dict) else None
+            if not isinstance(member_type, str):
+                return []
+            segment, removed = GROUP_TEMPLATE, None
+            nested = _nested_template(json.dumps(group_template(["0"], {"type": member_type}, "%index%")),
+                                      f"{definition.template.filename}#{name}")
+        else:
+            return []
+        if nested is None:
+            return []
+        try:
+            child = parse_environment(child_environment(inherited, name, removed), "environment")
+        except HearthError:
+            return []
+        if self.base_environment is not None:
+            child = merge_environments([self.base_environment, child])
+        return [(segment, Definition(nested, child, {}, definition.files))]
 
     @staticmethod
     def _stack_name(body: dict[str, Any]) -> str:
@@ -808,3 +892,13 @@ def load_environment_dir(directory: str):
         with open(path, encoding="utf-8") as handle:
             environments.append(parse_environment(handle.read(), path))
     return merge_environments(environments) if environments else None
+
+
+@functools.lru_cache(maxsize=64)
+def _nested_template(text: str, filename: str):
+    """A nested template parsed once for the nesting check; None when it does not parse (its
+    own errors are found when its stack is made, as in Heat)."""
+    try:
+        return parse_template(text, filename=filename)
+    except HearthError:
+        return None

@@ -75,11 +75,13 @@ class Budget:
                 f"{function}: {what} would be {size} bytes or more, larger than "
                 f"max_resolved_value_size ({limit} bytes) allows", setting="max_resolved_value_size")
 
-    def size_of(self, value: Any, function: str, what: str = "its result") -> int:
+    def size_of(self, value: Any, function: str, what: str = "its result", *,
+                charge: bool = True) -> int:
         """The size of `value` as JSON text, in bytes (characters; escapes not counted).
 
         Strings cost nothing to measure; each list item and map entry visited is one item of
-        work. Stops with LimitExceeded as soon as the size passes max_resolved_value_size.
+        work, unless the caller paid for them already (`charge=False`). Stops with
+        LimitExceeded as soon as the size passes max_resolved_value_size.
         """
         limit = self.limits.max_resolved_value_size
         total = 0
@@ -90,14 +92,16 @@ class Budget:
                 total += len(item) + 2
             elif isinstance(item, dict):
                 total += 1 + 2 * len(item)  # braces, colons and commas
-                self.spend(len(item), function, "the entries of its result to measure")
+                if charge:
+                    self.spend(len(item), function, "the entries of its result to measure")
                 for key, entry in item.items():
                     total += len(key) + 2 if isinstance(key, str) else scalar_size(key)
                     stack.append(entry)
             elif isinstance(item, list):
                 total += 1 + len(item)  # brackets and commas
                 if not exceeds(total, limit):
-                    self.spend(len(item), function, "the items of its result to measure")
+                    if charge:
+                        self.spend(len(item), function, "the items of its result to measure")
                     stack.extend(item)
             else:
                 total += scalar_size(item)
