@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from engine import catalog, guest, secrets, views
 from engine.children import SECRET_PARAMETERS, Children
 from engine.errors import (
-    EntityNotFound, HearthError, HTTPNotFound, InvalidRequest, NotFound, ResourceNotFound, StackExists,
-    TemplateError,
+    EntityNotFound, HearthError, HTTPNotFound, InvalidRequest, LimitExceeded, NotFound, ResourceNotFound,
+    StackExists, TemplateError,
 )
 from engine.operations import Operations, parse_tags
 from engine.resources import types as resource_types
@@ -83,6 +83,8 @@ class Service(Operations, SoftwareApi):
         """Record a new stack (a nested one when `owner` is (parent stack id, resource)) and start
         creating (or adopting) it."""
         name = self._stack_name(body)
+        if owner is not None and isinstance(body.get("template"), str):
+            self.check_template_size(body)  # a provider template (one Hearth made is a map)
         adopt = self._adopt_data(body.get("adopt_stack_data"))
         if adopt is not None and not body.get("template"):
             # Heat's adopt reads the template (and files) from the abandon data.
@@ -186,6 +188,8 @@ class Service(Operations, SoftwareApi):
                      "parameter_defaults": environment.parameter_defaults}
         if issubclass(cls, TemplateResource):
             segment, text, filename = cls.registry_value, cls.template_text, cls.template_file
+            # Heat refuses a provider template past max_template_size as it fetches it.
+            check_template_size(self.runtime.config, text, file=filename)
             nested = _nested_template(text, filename)
             removed = cls.registry_value
         elif issubclass(cls, ResourceGroup):
@@ -368,8 +372,10 @@ class Service(Operations, SoftwareApi):
                 classes[name].check_properties(values, unresolved=lambda value: value is later)
             except TemplateError as error:
                 path = error.path if error.file is not None else base + error.path
+                # A limit is no property's error: it keeps its own words.
+                heading = None if isinstance(error, LimitExceeded) else error.heading or "Property error"
                 located = error.located(path=path, file=template.filename, line=template.line_for(path),
-                                        heading=error.heading or "Property error")
+                                        heading=heading)
                 # A value refused is quoted by the message: never a secret one.
                 texts = secrets.secret_texts(definition.parameters.get(k) for k in definition.secret_parameters)
                 raise secrets.redacted_error(located, texts) from None

@@ -449,6 +449,6 @@ class Template:
 
     def _check_size(self, budget: Budget, size: int, path: tuple) -> None:
         try:
-            budget.check_size(size, "the value", "what it holds")
+            budget.check_size(size, "the value")
         except LimitExceeded as error:
             raise self.locate(error, path) from None

@@ -7,8 +7,8 @@ metadata, an output) from the installation's `Limits`, and reaches the intrinsic
 - `spend(amount, function, what)`: `amount` more items to build or visit (repeat's
   combinations, items concatenated, joined, split, merged or filtered, text pieces
   substituted). Over `max_function_work` for the whole resolution, it raises LimitExceeded.
-- `check_size(size, function, what)`: a result of `size` bytes (as JSON) is about to be built;
-  over `max_resolved_value_size` it raises LimitExceeded.
+- `check_size(size, subject)`: a result of `size` bytes (as JSON) is about to be built; over
+  `max_resolved_value_size` it raises LimitExceeded.
 - `size_of(value, function)`: the size of a value as JSON, counted without building the text
   and without walking past the limit (values may share parts, which JSON would repeat); the
   nodes it visits are work too, so measuring never costs more than the budget.
@@ -64,16 +64,16 @@ class Budget:
         limit = self.limits.max_function_work
         if exceeds(self.work, limit):
             raise LimitExceeded(
-                f"{function}: {what} ({amount}) would take more work than max_function_work "
-                f"({limit} items for one evaluation) allows", setting="max_function_work")
+                f"{function}: {what} ({amount}) would take this evaluation past "
+                f"max_function_work ({limit} items)", setting="max_function_work")
 
-    def check_size(self, size: int, function: str, what: str = "its result") -> None:
-        """Refuse a result of `size` bytes (as JSON) before it is built."""
+    def check_size(self, size: int, subject: str) -> None:
+        """Refuse a result of `size` bytes (as JSON) before it is built; `subject` names it."""
         limit = self.limits.max_resolved_value_size
         if exceeds(size, limit):
             raise LimitExceeded(
-                f"{function}: {what} would be {size} bytes or more, larger than "
-                f"max_resolved_value_size ({limit} bytes) allows", setting="max_resolved_value_size")
+                f"{subject} would be {size} bytes or more, larger than max_resolved_value_size "
+                f"({limit} bytes) allows", setting="max_resolved_value_size")
 
     def size_of(self, value: Any, function: str, what: str = "its result", *,
                 charge: bool = True) -> int:
@@ -83,6 +83,9 @@ class Budget:
         work, unless the caller paid for them already (`charge=False`). Stops with
         LimitExceeded as soon as the size passes max_resolved_value_size.
         """
+        return self._measure(value, f"{function}: {what}" if function else what, charge)
+
+    def _measure(self, value: Any, subject: str, charge: bool) -> int:
         limit = self.limits.max_resolved_value_size
         total = 0
         stack = [value]
@@ -93,7 +96,7 @@ class Budget:
             elif isinstance(item, dict):
                 total += 1 + 2 * len(item)  # braces, colons and commas
                 if charge:
-                    self.spend(len(item), function, "the entries of its result to measure")
+                    self.spend(len(item), subject, "map entries to measure")
                 for key, entry in item.items():
                     total += len(key) + 2 if isinstance(key, str) else scalar_size(key)
                     stack.append(entry)
@@ -101,14 +104,14 @@ class Budget:
                 total += 1 + len(item)  # brackets and commas
                 if not exceeds(total, limit):
                     if charge:
-                        self.spend(len(item), function, "the items of its result to measure")
+                        self.spend(len(item), subject, "list items to measure")
                     stack.extend(item)
             else:
                 total += scalar_size(item)
             if exceeds(total, limit):
                 raise LimitExceeded(
-                    f"{function}: {what} is larger than max_resolved_value_size "
-                    f"({limit} bytes) allows", setting="max_resolved_value_size")
+                    f"{subject} is larger than max_resolved_value_size ({limit} bytes) allows",
+                    setting="max_resolved_value_size")
         return total
 
 

@@ -65,4 +65,4 @@ def join(args: list, evaluate, render: Callable[[Any], str], context=None) -> st
 def check_joined(budget, texts: list[str], delimiter: str, function: str) -> None:
     """Refuse a joined text too long for the budget, before it is joined."""
     length = sum(len(text) for text in texts) + len(delimiter) * max(len(texts) - 1, 0)
-    budget.check_size(length + 2, function, "the joined text")
+    budget.check_size(length + 2, f"{function}: the joined text")

@@ -81,7 +81,7 @@ def repeat(args: dict, evaluate, context, *, maps: bool, permutations: bool = Tr
     for row in rows:
         copy = _substitute(body, list(zip(placeholders, row)))
         size += budget.size_of(copy, NAME, "its copies", charge=False) + 1
-        budget.check_size(size, NAME, "its copies")
+        budget.check_size(size, f"{NAME}: its copies")
         result.append(copy)
     return result
 

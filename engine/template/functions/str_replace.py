@@ -117,7 +117,7 @@ def replaced(template: str, values: dict[str, str], budget: Budget | None = None
                     split.append((values[placeholder], False))
                 split.append((part, True))
         pieces = split
-    budget.check_size(sum(len(text) for text, _ in pieces) + 2, function, "the text")
+    budget.check_size(sum(len(text) for text, _ in pieces) + 2, f"{function}: the text")
     return "".join(text for text, _ in pieces), found
 
 
