@@ -92,6 +92,10 @@ def check_nested_stack(config, session, parent_id: str, count: int, child_id: st
     Heat's _validate_nested_resources counts them: the nested template's, plus the whole tree's
     as stored, less those the nested stack already has."""
     limit = config.max_nested_stack_depth
+    # Nested stacks of one tree made at once (a group's members) are counted one after the
+    # other: the root stays locked until the caller's transaction ends (PostgreSQL; on SQLite
+    # the service makes nested stacks one at a time).
+    session.execute(select(Stack.id).where(Stack.id == root_of(session, parent_id)).with_for_update())
     if exceeds(depth_of(session, parent_id) + 1, limit):
         raise depth_exceeded(config)
     if exceeds(count, config.max_resources_per_stack):

@@ -7,6 +7,7 @@ scheduler, as create does. Mixed into engine.service.Service.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy import select
@@ -41,6 +42,7 @@ class Operations:
     guest: Any
     scheduler: Any
     types: dict
+    _nested_lock: Any
 
     # Update -------------------------------------------------------------------------------
     def update_stack(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> None:
@@ -67,7 +69,9 @@ class Operations:
             self.check_nesting(definition)
         stored = self._stored_parameters(definition)
         now = self.runtime.now()
-        with self.runtime.store.session() as session:
+        # Nested stacks are counted against their tree as they are stored: one at a time.
+        with contextlib.nullcontext() if top else self._nested_lock, \
+                self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             self._not_in_progress(row, "update")
             if not top:

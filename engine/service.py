@@ -5,12 +5,14 @@ work to the scheduler. Errors are HearthErrors with messages a person can act on
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
 import json
 import os
 import re
+import threading
 import uuid
 from typing import Any
 
@@ -60,6 +62,7 @@ class Service(Operations, SoftwareApi):
         self.types = resource_types()
         self.base_environment = base_environment  # the global environment directory, merged first
         self.scheduler = Scheduler(runtime, self.types, resolver_for=self.resolver_for)
+        self._nested_lock = threading.Lock()  # engine.limits counts a tree's nested stacks in turn
         self.guest = guest.GuestService(runtime)
         runtime.stacks = Children(self)
 
@@ -113,7 +116,9 @@ class Service(Operations, SoftwareApi):
         if owner is None:
             self.check_nesting(definition)
         definition = self.conditioned(definition, stack, self.limits)
-        with self.runtime.store.session() as session:
+        # Nested stacks are counted against their tree as they are stored: one at a time.
+        with self._nested_lock if owner is not None else contextlib.nullcontext(), \
+                self.runtime.store.session() as session:
             if owner is None and session.scalar(select(Stack.id).where(
                     Stack.project == project, Stack.name == name, Stack.deleted_at.is_(None))):
                 raise StackExists(name)
