@@ -75,7 +75,7 @@ def evaluate(snippet, version="2021-04-16"):
     except TemplateError as error:
         assert error.file is not None  # located, as every template error is
     elapsed = time.monotonic() - started
-    assert elapsed < 2, f"evaluation took {elapsed:.1f} s"
+    assert elapsed < 5, f"evaluation took {elapsed:.1f} s"
 
 
 @FUZZ

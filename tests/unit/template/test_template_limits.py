@@ -157,3 +157,18 @@ def test_the_work_budget_is_for_the_whole_evaluation():
     budget.spend(6, "a", "things")
     with pytest.raises(LimitExceeded, match="max_function_work"):
         budget.spend(6, "b", "things")
+
+
+@pytest.mark.parametrize("expression", ["sequence(0).len()", "range(0, 100000000).len()",
+                                        "generate(0, true, $ + 1).len()"])
+def test_yaql_that_would_never_end_is_stopped_by_the_work_budget(expression):
+    error = refused({"yaql": {"expression": expression}})
+    assert error.path[-1] == "yaql" and "yaql: the steps its expression runs" in str(error)
+    assert "max_function_work (1000 items)" in str(error)
+
+
+def test_yaql_within_the_budget_is_unchanged():
+    # yaql runs a few thousand lines of Python for a small expression: each is a step of work.
+    assert resolve({"yaql": {"expression": "$.data.l.select($ * 2).sum()", "data": {"l": [1, 2, 3]}}},
+                   limits=default_limits()) == 12
+    assert resolve({"yaql": {"expression": "range(0, 100).len()"}}, limits=default_limits()) == 100
