@@ -8,13 +8,15 @@ allowed size (M bytes)."); an API answer adds the setting that sets the limit.
 """
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, select
 
-from engine.errors import LimitExceeded, TemplateError
+from engine.errors import HearthError, LimitExceeded, TemplateError
 from engine.store.models import Resource, Stack
+from engine.template import merge_environments, parse_environment, parse_template
 from engine.template.limits import exceeds
 
 RESOURCES_EXCEEDED = "Maximum resources per stack exceeded."  # Heat's StackResourceLimitExceeded
@@ -111,6 +113,58 @@ def check_nested_stack(config, session, parent_id: str, count: int, child_id: st
 
 
 # Before a top-level stack is made --------------------------------------------------------
+
+def nested_levels(config, types, base_environment, definition, name: str) -> list[tuple[str, Any]]:
+    """The nested stack a resource of `definition` makes, when its template is known before it is
+    made: a provider template's, or a ResourceGroup's with one member (as Heat validates a group),
+    as (segment, child definition) pairs. `base_environment` (the global one) lies under the
+    child's environment, as it does when the nested stack is made."""
+    from engine.resources.group import ResourceGroup, group_template
+    from engine.resources.provider import TemplateResource
+    from engine.resources.stack_resource import child_environment
+    from engine.stacks import Definition
+    try:
+        cls = definition.resource_class(types, name)
+    except HearthError:
+        return []  # refused elsewhere, or left for the create to find
+    environment = definition.environment
+    inherited = {"resource_registry": environment.resource_registry,
+                 "parameter_defaults": environment.parameter_defaults}
+    if issubclass(cls, TemplateResource):
+        # Heat refuses a provider template past max_template_size as it fetches it.
+        check_template_size(config, cls.template_text, file=cls.template_file)
+        segment, removed = cls.registry_value, cls.registry_value
+        nested = _nested_template(cls.template_text, cls.template_file)
+    elif issubclass(cls, ResourceGroup):
+        member = (definition.template.resources[name].properties or {}).get("resource_def")
+        member_type = member.get("type") if isinstance(member, dict) else None
+        if not isinstance(member_type, str):
+            return []  # known only once the group resolves it: checked as its stack is made
+        segment, removed = GROUP_TEMPLATE, None
+        nested = _nested_template(json.dumps(group_template(["0"], {"type": member_type}, "%index%")),
+                                  f"{definition.template.filename}#{name}")
+    else:
+        return []
+    if nested is None:
+        return []
+    try:
+        child = parse_environment(child_environment(inherited, name, removed), "environment")
+    except HearthError:
+        return []
+    if base_environment is not None:
+        child = merge_environments([base_environment, child])
+    return [(segment, Definition(nested, child, {}, definition.files))]
+
+
+@functools.lru_cache(maxsize=64)
+def _nested_template(text: str, filename: str):
+    """A nested template parsed once for the nesting check; None when it does not parse (its own
+    errors are found when its stack is made, as in Heat)."""
+    try:
+        return parse_template(text, filename=filename)
+    except HearthError:
+        return None
+
 
 class NestingCheck:
     """Heat's validation of nested stacks before a top-level stack is made or updated: each

@@ -42,14 +42,13 @@ from engine.stacks import (
 from engine.store.models import Event, Resource, Server, Stack
 from engine.template import Environment, merge_environments, parse_template
 from engine.limits import (
-    GROUP_TEMPLATE,
     NestingCheck,
     check_nested_stack,
     check_template_size,
+    nested_levels,
     resources_exceeded,
 )
 from engine.template.context import ParameterContext
-from engine.template.environment import parse_environment
 from engine.template.limits import Limits
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
@@ -176,46 +175,8 @@ class Service(Operations, SoftwareApi):
 
     def check_nesting(self, definition: Definition) -> None:
         """Heat's validation of the nested stacks of a top-level stack: depth and resources."""
-        NestingCheck(self.runtime.config, self._nested_levels).check(definition)
-
-    def _nested_levels(self, definition: Definition, name: str) -> list[tuple[str, Definition]]:
-        """The nested stack a resource makes, when its template is known before it is made: a
-        provider template's, or a ResourceGroup's with one member (as Heat validates a group)."""
-        from engine.resources.group import ResourceGroup, group_template
-        from engine.resources.provider import TemplateResource
-        from engine.resources.stack_resource import child_environment
-        try:
-            cls = definition.resource_class(self.types, name)
-        except HearthError:
-            return []  # refused elsewhere, or left for the create to find
-        environment = definition.environment
-        inherited = {"resource_registry": environment.resource_registry,
-                     "parameter_defaults": environment.parameter_defaults}
-        if issubclass(cls, TemplateResource):
-            segment, text, filename = cls.registry_value, cls.template_text, cls.template_file
-            # Heat refuses a provider template past max_template_size as it fetches it.
-            check_template_size(self.runtime.config, text, file=filename)
-            nested = _nested_template(text, filename)
-            removed = cls.registry_value
-        elif issubclass(cls, ResourceGroup):
-            member = (definition.template.resources[name].properties or {}).get("resource_def")
-            member_type = member.get("type") if isinstance(member, dict) else None
-            if not isinstance(member_type, str):
-                return []
-            segment, removed = GROUP_TEMPLATE, None
-            nested = _nested_template(json.dumps(group_template(["0"], {"type": member_type}, "%index%")),
-                                      f"{definition.template.filename}#{name}")
-        else:
-            return []
-        if nested is None:
-            return []
-        try:
-            child = parse_environment(child_environment(inherited, name, removed), "environment")
-        except HearthError:
-            return []
-        if self.base_environment is not None:
-            child = merge_environments([self.base_environment, child])
-        return [(segment, Definition(nested, child, {}, definition.files))]
+        NestingCheck(self.runtime.config, functools.partial(
+            nested_levels, self.runtime.config, self.types, self.base_environment)).check(definition)
 
     @staticmethod
     def _stack_name(body: dict[str, Any]) -> str:
@@ -904,12 +865,3 @@ def load_environment_dir(directory: str):
             environments.append(parse_environment(handle.read(), path))
     return merge_environments(environments) if environments else None
 
-
-@functools.lru_cache(maxsize=64)
-def _nested_template(text: str, filename: str):
-    """A nested template parsed once for the nesting check; None when it does not parse (its
-    own errors are found when its stack is made, as in Heat)."""
-    try:
-        return parse_template(text, filename=filename)
-    except HearthError:
-        return None

@@ -200,3 +200,29 @@ def test_a_value_that_outgrows_the_limit_from_other_resources_fails_its_resource
         "Resource CREATE failed: RequestLimitExceeded: resources.three.properties.value.list_concat")
     assert "Request limit exceeded: " in stack["stack_status_reason"]
     assert small.resources("chained")["two"]["resource_status"] == "CREATE_COMPLETE"
+
+
+def test_an_autoscaling_group_past_the_resources_limit_fails_before_it_is_built(server):
+    template = {"heat_template_version": "2018-08-31", "resources": {"asg": {
+        "type": "OS::Heat::AutoScalingGroup",
+        "properties": {"min_size": 0, "max_size": 10_000_000, "desired_capacity": 10_000_000,
+                       "resource": {"type": "OS::Heat::None"}}}}}
+    started = time.monotonic()
+    post(server, "asg", template).raise_for_status()
+    stack = server.wait_stack("asg", ("CREATE_FAILED",))
+    assert time.monotonic() - started < 10
+    assert stack["stack_status_reason"] == ("Resource CREATE failed: RequestLimitExceeded: resources.asg: "
+                                            "Request limit exceeded: Maximum resources per stack exceeded.")
+
+
+def test_nesting_known_only_as_the_stack_is_made_is_held_to_the_depth_limit(small):
+    # The member type comes from a parameter: nothing to check before the group resolves it.
+    _, files = chain(2)
+    template = {"heat_template_version": "2018-08-31", "parameters": {"t": {"type": "string"}},
+                "resources": {"g": {"type": "OS::Heat::ResourceGroup", "properties": {
+                    "count": 1, "resource_def": {"type": {"get_param": "t"}}}}}}
+    post(small, "late-deep", template, files=files, parameters={"t": "l0.yaml"}).raise_for_status()
+    stack = small.wait_stack("late-deep", ("CREATE_FAILED",))
+    assert stack["stack_status"] == "CREATE_FAILED"
+    assert "RequestLimitExceeded" in stack["stack_status_reason"]
+    assert "Recursion depth exceeds 2." in stack["stack_status_reason"]
