@@ -38,6 +38,9 @@ def resolve(args: Any, evaluate, context) -> dict:
     result: dict = {}
     for key, value in source.items():
         new_key = new_keys.get(key)
+        if isinstance(new_key, (dict, list)):
+            # A map or list cannot be a key (Heat fails here with a Python TypeError).
+            raise TemplateError(f"key replacement {new_key!r:.200} must be a string or a number")
         if new_key is None:
             new_key = key
         elif new_key != key and new_key in source:
