@@ -27,7 +27,6 @@ from engine.template.versions import VERSIONS, canonical_version
 SUPPORT_STATUSES = ("UNKNOWN", "SUPPORTED", "DEPRECATED", "UNSUPPORTED", "HIDDEN")
 TEMPLATE_TYPES = ("cfn", "hot")
 HOT_KEY = "heat_template_version."
-MAX_NESTING = 5  # Heat's default max_nested_stack_depth
 PARAMETER_TYPES = {"string": "String", "number": "Number", "json": "Json",
                    "comma_delimited_list": "CommaDelimitedList", "boolean": "Boolean"}
 # A property type and the parameter type a generated provider template declares for it. HOT
@@ -261,16 +260,18 @@ def _summary(name: str, function: Any) -> str:
 
 # Template validation ----------------------------------------------------------------------
 
-def validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool = False) -> dict:
+def validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool = False,
+             max_depth: int = 5) -> dict:
     """Heat's validate answer: Description, Parameters, ParameterGroups, NestedParameters
-    (with `show_nested`) and Environment. Values may be missing and are not checked.
-    `check` checks the resources (types, properties, attributes) as Heat's validate does.
+    (with `show_nested`, at most `max_depth` levels: max_nested_stack_depth) and Environment.
+    Values may be missing and are not checked. `check` checks the resources (types, properties,
+    attributes) as Heat's validate does.
 
     Heat's validate answers what a create refuses as StackValidationFailed with a plain
     HTTPBadRequest (same message); other errors keep their type.
     """
     try:
-        return _validate(body, check, show_nested=show_nested)
+        return _validate(body, check, show_nested=show_nested, max_depth=max_depth)
     except TemplateError as error:
         if error.kind == "StackValidationFailed":
             raise error.located(path=error.path, file=error.file, line=error.line,
@@ -278,7 +279,8 @@ def validate(body: Any, check: Callable[[Definition], None], *, show_nested: boo
         raise
 
 
-def _validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool) -> dict:
+def _validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool,
+              max_depth: int) -> dict:
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     source, files = body.get("template"), body.get("files") or {}
@@ -296,7 +298,7 @@ def _validate(body: Any, check: Callable[[Definition], None], *, show_nested: bo
     check(Definition(template, environment, {}, files))
     if template.parameter_groups:
         shown["ParameterGroups"] = template.parameter_groups
-    if show_nested and (nested := nested_parameters(template, environment, files)):
+    if show_nested and (nested := nested_parameters(template, environment, files, max_depth=max_depth)):
         shown["NestedParameters"] = nested
     # Heat answers the user's part of the environment only (its user_env_as_dict).
     shown["Environment"] = {
@@ -354,24 +356,26 @@ def parameter_view(schema: ParameterSchema, value: Any, default: Any) -> dict[st
 
 
 def nested_parameters(template: Template, environment, files: Mapping[str, str],
-                      depth: int = 1) -> dict[str, dict]:
+                      depth: int = 1, max_depth: int = 5) -> dict[str, dict]:
     """For each resource that is a template in `files`: its type, description and parameters
-    (valued by the resource's literal properties), and its own nested parameters."""
+    (valued by the resource's literal properties), and its own nested parameters, at most
+    `max_depth` levels down (-1: no limit)."""
     result = {}
     for name, resource in template.resources.items():
         actual = environment.resolve_type(name, resource.type)
         if not is_template_name(actual) or actual not in files:
             continue
-        if depth > MAX_NESTING:
-            raise template.error(f"templates are nested more than {MAX_NESTING} levels deep",
-                                 ("resources", name, "type"))
+        if 0 <= max_depth < depth:
+            raise template.error(f"templates are nested more than {max_depth} levels deep "
+                                 "(max_nested_stack_depth)", ("resources", name, "type"),
+                                 kind="RequestLimitExceeded")
         nested = parse_template(files[actual], filename=actual, files=files)
         values = {k: v for k, v in resource.properties.items() if not _is_call(v)}
         entry = {"Type": resource.type, "Description": nested.description or "No description",
                  "Parameters": parameter_views(nested, values, environment.parameter_defaults)}
         if nested.parameter_groups:
             entry["ParameterGroups"] = nested.parameter_groups
-        if deeper := nested_parameters(nested, environment, files, depth + 1):
+        if deeper := nested_parameters(nested, environment, files, depth + 1, max_depth):
             entry["NestedParameters"] = deeper
         result[name] = entry
     return result

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from engine import secrets
 from engine.errors import HearthError, NotFound
+from engine.limits import check_nested_stack
 from engine.store.models import Resource, Stack
 
 # The output a nested template may declare to set what get_resource answers for its owner.
@@ -69,6 +70,13 @@ class Children:
                 "timeout_mins": timeout_mins or child.timeout_mins, "requested_timeout_mins": shown_timeout,
                 SECRET_PARAMETERS: sorted(secret_parameters)}
         self._service.update_stack(child.project, child.id, body, patch=False)
+
+    def check_members(self, parent_stack_id: str, count: int, child_id: str | None = None) -> None:
+        """Before a group builds the template of a nested stack of `count` resources in
+        `parent_stack_id` (or of `child_id`, updated): the depth and resources limits
+        (engine.limits), which making that stack would check once it is built."""
+        with self._service.runtime.store.session() as session:
+            check_nested_stack(self._service.runtime.config, session, parent_stack_id, count, child_id)
 
     def template(self, child_id: str) -> dict | None:
         """The nested stack's template as stored (a group's members' definitions)."""

@@ -54,8 +54,11 @@ class TemplateError(HearthError):
 
     def __init__(self, message: str, *, path: tuple | list = (), file: str | None = None,
                  line: int | None = None, kind: str | None = None, status: int | None = None,
-                 prefix: str = "", heading: str | None = None):
+                 prefix: str = "", heading: str | None = None, detail: str = ""):
         self.reason = message
+        # More for the API answer (what was counted, which setting): a status reason, which
+        # carries Heat's words exactly, leaves it out.
+        self.detail = detail
         # Heat's words before the path ("Property error: "), kept in the rendered message.
         self.prefix = f"{heading}: " if heading else prefix
         if kind is not None:
@@ -79,9 +82,10 @@ class TemplateError(HearthError):
         where = self.file or "template"
         if self.line is not None:
             where = f"{where}:{self.line}"
+        more = f" ({self.detail})" if self.detail else ""
         if self.path:
-            return f"{where}: {self.prefix}{'.'.join(self.path)}: {self.reason}"
-        return f"{where}: {self.prefix}{self.reason}"
+            return f"{where}: {self.prefix}{'.'.join(self.path)}: {self.reason}{more}"
+        return f"{where}: {self.prefix}{self.reason}{more}"
 
     def heat_message(self, lead: tuple = ()) -> str:
         """The message in Heat's words alone, without where Hearth found it (a status reason
@@ -138,6 +142,22 @@ class DependencyCycle(TemplateError):
         super().__init__("Circular Dependency Found: " + " -> ".join(
             self.members + self.members[:1]), path=("resources",), file=file,
             kind="CircularDependencyException")
+
+
+class LimitExceeded(TemplateError):
+    """A template asks for more than a limit allows (docs/operations.md, Limits): Heat's
+    RequestLimitExceeded, whose message starts "Request limit exceeded: ".
+
+    `setting` names the setting that sets the limit; where the message is Heat's, `detail`
+    names it in an API answer.
+    """
+
+    code = "limit_exceeded"
+    kind = "RequestLimitExceeded"
+
+    def __init__(self, message: str, *, setting: str = "", **where):
+        self.setting = setting
+        super().__init__(f"Request limit exceeded: {message}", **where)
 
 
 class Unauthorized(HearthError):

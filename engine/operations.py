@@ -7,6 +7,7 @@ scheduler, as create does. Mixed into engine.service.Service.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from engine.errors import (
     ResourceNotFound, StackExists,
 )
 from engine.guest import GuestAuth
+from engine.limits import check_nested_stack
 from engine.stacks import (
     Definition, check_request_fields, definition_fields, prepare_rows, request_environment, start_operation,
 )
@@ -40,6 +42,7 @@ class Operations:
     guest: Any
     scheduler: Any
     types: dict
+    _nested_lock: Any
 
     # Update -------------------------------------------------------------------------------
     def update_stack(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> None:
@@ -53,14 +56,27 @@ class Operations:
             # Heat patches a failed stack onto the template before the failed update; a failed
             # create has none.
             raise NotSupported("PATCH update to non-COMPLETE stack")
+        top = stack.owner_id is None
+        if top or isinstance(body.get("template"), str):
+            # A nested stack's template Hearth made (a group's members) is not one sent.
+            self.check_template_size(body)
         definition = self._update_definition(stack, body, patch)
+        if top:
+            self.check_stack_limits(definition)
         self._check_immutable(stack, definition)
         self.validate_resources(definition, stack)
+        if top:
+            self.check_nesting(definition)
         stored = self._stored_parameters(definition)
         now = self.runtime.now()
-        with self.runtime.store.session() as session:
+        # Nested stacks are counted against their tree as they are stored: one at a time.
+        with contextlib.nullcontext() if top else self._nested_lock, \
+                self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             self._not_in_progress(row, "update")
+            if not top:
+                check_nested_stack(self.runtime.config, session, row.owner_id,
+                                   len(definition.template.resources), child_id=row.id)
             row.previous = {**definition_fields(row), "disable_rollback": row.disable_rollback}
             row.template = definition.template.raw
             row.template_source = body["template"] if isinstance(body.get("template"), str) else (
@@ -79,7 +95,7 @@ class Operations:
                 row.disable_rollback = bool(body["disable_rollback"])
             if body.get("tags") is not None:
                 row.tags = parse_tags(body["tags"])
-            definition = self.conditioned(definition, row)
+            definition = self.conditioned(definition, row, self.limits)
             prepare_rows(session, row.id, definition.template, now)
             start_operation(session, row, "UPDATE", now)
             session.flush()
@@ -129,8 +145,11 @@ class Operations:
     def preview_update(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> dict:
         """What an update would do, resource by resource, as Heat's preview answers it."""
         stack = self._live_stack(project, stack_id)
+        self.check_template_size(body)
         definition = self._update_definition(stack, body, patch)
+        self.check_stack_limits(definition)
         self.validate_resources(definition, stack)
+        self.check_nesting(definition)
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
         changes: dict[str, list] = {k: [] for k in ("added", "deleted", "replaced", "unchanged", "updated")}
@@ -230,13 +249,16 @@ class Operations:
             if session.scalar(select(Stack.id).where(Stack.project == project, Stack.name == name,
                                                      Stack.deleted_at.is_(None))):
                 raise StackExists(name)
+        self.check_template_size(body)
         definition = self._definition(body)
+        self.check_stack_limits(definition)
         template = definition.template
         stack = Stack(id="None", name=name, project=project, template=template.raw, username=username,
                       tags=parse_tags(body.get("tags") or []), requested_timeout_mins=body.get("timeout_mins"),
                       disable_rollback=bool(body.get("disable_rollback", True)), action="INIT",
                       status="COMPLETE", status_reason="")
         self.validate_resources(definition, stack)  # as a create checks the values
+        self.check_nesting(definition)
         resources = self._planned_resources(stack, definition)
         outputs = [{"output_key": k, "description": o.description or "No description given",
                     "output_value": None} for k, o in template.outputs.items()]

@@ -5,21 +5,24 @@ work to the scheduler. Errors are HearthErrors with messages a person can act on
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import re
+import threading
 import uuid
 from typing import Any
 
 from sqlalchemy import func, select
 
-from engine import guest, secrets, views
+from engine import catalog, guest, secrets, views
 from engine.children import SECRET_PARAMETERS, Children
 from engine.errors import (
-    EntityNotFound, HearthError, HTTPNotFound, InvalidRequest, NotFound, ResourceNotFound, StackExists,
-    TemplateError,
+    EntityNotFound, HearthError, HTTPNotFound, InvalidRequest, LimitExceeded, NotFound, ResourceNotFound,
+    StackExists, TemplateError,
 )
 from engine.operations import Operations, parse_tags
 from engine.resources import types as resource_types
@@ -39,7 +42,15 @@ from engine.stacks import (
 )
 from engine.store.models import Event, Resource, Server, Stack
 from engine.template import Environment, merge_environments, parse_template
+from engine.limits import (
+    NestingCheck,
+    check_nested_stack,
+    check_template_size,
+    nested_levels,
+    resources_exceeded,
+)
 from engine.template.context import ParameterContext
+from engine.template.limits import Limits
 
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 MAX_EVENT_PAGE = 1000
@@ -51,6 +62,7 @@ class Service(Operations, SoftwareApi):
         self.types = resource_types()
         self.base_environment = base_environment  # the global environment directory, merged first
         self.scheduler = Scheduler(runtime, self.types, resolver_for=self.resolver_for)
+        self._nested_lock = threading.Lock()  # engine.limits counts a tree's nested stacks in turn
         self.guest = guest.GuestService(runtime)
         runtime.stacks = Children(self)
 
@@ -64,6 +76,7 @@ class Service(Operations, SoftwareApi):
 
     # Stacks ------------------------------------------------------------------------------
     def create_stack(self, project: str, body: dict[str, Any], username: str | None = None) -> dict[str, Any]:
+        self.check_template_size(body)
         stack = self._create(project, body, username=username)
         return {"id": stack.id, "stack_name": stack.name,
                 "links": [{"href": views.stack_link(self.runtime.api_url, stack), "rel": "self"}]}
@@ -73,6 +86,8 @@ class Service(Operations, SoftwareApi):
         """Record a new stack (a nested one when `owner` is (parent stack id, resource)) and start
         creating (or adopting) it."""
         name = self._stack_name(body)
+        if owner is not None and isinstance(body.get("template"), str):
+            self.check_template_size(body)  # a provider template (one Hearth made is a map)
         adopt = self._adopt_data(body.get("adopt_stack_data"))
         if adopt is not None and not body.get("template"):
             # Heat's adopt reads the template (and files) from the abandon data.
@@ -95,12 +110,21 @@ class Service(Operations, SoftwareApi):
             disable_rollback=bool(body.get("disable_rollback", True)), tags=parse_tags(body.get("tags") or []),
             deadline=now + dt.timedelta(minutes=timeout), operation=1, created_at=now,
             owner_id=owner[0] if owner else None, owner_resource=owner[1] if owner else None)
+        if owner is None:
+            self.check_stack_limits(definition)
         self.validate_resources(definition, stack)
-        definition = self.conditioned(definition, stack)
-        with self.runtime.store.session() as session:
+        if owner is None:
+            self.check_nesting(definition)
+        definition = self.conditioned(definition, stack, self.limits)
+        # Nested stacks are counted against their tree as they are stored: one at a time.
+        with self._nested_lock if owner is not None else contextlib.nullcontext(), \
+                self.runtime.store.session() as session:
             if owner is None and session.scalar(select(Stack.id).where(
                     Stack.project == project, Stack.name == name, Stack.deleted_at.is_(None))):
                 raise StackExists(name)
+            if owner is not None:
+                # A nested stack is made by its owner's handler: a limit fails that resource.
+                check_nested_stack(self.runtime.config, session, owner[0], len(template.resources))
             session.add(stack)
             session.flush()
             prepare_rows(session, stack.id, definition.template, now)
@@ -114,10 +138,46 @@ class Service(Operations, SoftwareApi):
         return stack
 
     @staticmethod
-    def conditioned(definition: Definition, stack: Stack) -> Definition:
+    def conditioned(definition: Definition, stack: Stack, limits: Limits | None = None) -> Definition:
         """The definition with its template's conditions decided for this stack."""
         return dataclasses.replace(definition, template=apply_conditions(
-            definition.template, definition.parameters, stack))
+            definition.template, definition.parameters, stack, limits))
+
+    @property
+    def limits(self) -> Limits:
+        """What evaluating a template may build here (engine.template.limits)."""
+        return Limits.from_config(self.runtime.config)
+
+    def validate_template(self, body: Any, *, show_nested: bool = False) -> dict:
+        """Heat's template validate (engine.catalog), with the limits Heat's validate checks:
+        the template's size and its resources."""
+        self.check_template_size(body)
+
+        def check(definition: Definition) -> None:
+            # Heat's validate answers this one as a plain HTTPBadRequest.
+            self.check_stack_limits(definition, kind="HTTPBadRequest")
+            self.validate_resources(definition)
+        return catalog.validate(body, check, show_nested=show_nested,
+                                max_depth=self.runtime.config.max_nested_stack_depth)
+
+    # Limits (engine.limits) ------------------------------------------------------------
+    def check_template_size(self, body: Any) -> None:
+        """Heat's refusal of a template a request sends larger than max_template_size."""
+        if isinstance(body, dict) and isinstance(body.get("template"), (str, dict)):
+            check_template_size(self.runtime.config, body["template"],
+                                file=body.get("template_name") or "template")
+
+    def check_stack_limits(self, definition: Definition, **where: Any) -> None:
+        """Heat's refusal of a top-level template with more resources than max_resources_per_stack."""
+        error = resources_exceeded(self.runtime.config, len(definition.template.resources),
+                                   file=definition.template.filename, **where)
+        if error is not None:
+            raise error
+
+    def check_nesting(self, definition: Definition) -> None:
+        """Heat's validation of the nested stacks of a top-level stack: depth and resources."""
+        NestingCheck(self.runtime.config, functools.partial(
+            nested_levels, self.runtime.config, self.types, self.base_environment)).check(definition)
 
     @staticmethod
     def _stack_name(body: dict[str, Any]) -> str:
@@ -270,8 +330,9 @@ class Service(Operations, SoftwareApi):
             self._check_values(definition, stack, classes)
 
     def _check_values(self, definition: Definition, stack: Stack, classes: dict) -> None:
-        template = apply_conditions(definition.template, definition.parameters, stack)
-        context = ParameterContext(definition.parameters, pseudo_parameters(stack), definition.files)
+        template = apply_conditions(definition.template, definition.parameters, stack, self.limits)
+        context = ParameterContext(definition.parameters, pseudo_parameters(stack), definition.files,
+                                   self.limits)
         later = object()  # a value that needs a resource: checked once that resource exists
         for name, resource in template.resources.items():
             base = ("resources", name, "properties")
@@ -289,8 +350,10 @@ class Service(Operations, SoftwareApi):
                 classes[name].check_properties(values, unresolved=lambda value: value is later)
             except TemplateError as error:
                 path = error.path if error.file is not None else base + error.path
+                # A limit is no property's error: it keeps its own words.
+                heading = None if isinstance(error, LimitExceeded) else error.heading or "Property error"
                 located = error.located(path=path, file=template.filename, line=template.line_for(path),
-                                        heading=error.heading or "Property error")
+                                        heading=heading)
                 # A value refused is quoted by the message: never a secret one.
                 texts = secrets.secret_texts(definition.parameters.get(k) for k in definition.secret_parameters)
                 raise secrets.redacted_error(located, texts) from None
@@ -813,3 +876,4 @@ def load_environment_dir(directory: str):
         with open(path, encoding="utf-8") as handle:
             environments.append(parse_environment(handle.read(), path))
     return merge_environments(environments) if environments else None
+

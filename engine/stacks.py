@@ -21,6 +21,7 @@ from engine.store.models import Event, Resource as ResourceRow, Stack
 from engine.template import Environment, Template, merge_environments, parse_environment, parse_template
 from engine.template.environment import check_sections, is_template_name
 from engine.template.environment_files import merge_files
+from engine.template.limits import Limits
 from engine.template.loader import load_yaml
 from engine.template.functions.args import walk
 
@@ -280,14 +281,16 @@ def load_definition(runtime: Runtime, stack: Stack) -> Definition:
                               filename=stack.template_name or "template", files=files)
     environment = build_environment(secrets.open_environment(runtime.keyring, stack.environment), [], files)
     params, sealed = secrets.open_parameters(runtime.keyring, stack.parameters)
-    return Definition(apply_conditions(template, params, stack), environment, params, files,
+    return Definition(apply_conditions(template, params, stack, Limits.from_config(runtime.config)),
+                      environment, params, files,
                       secret_parameters=frozenset(sealed | set(template.hidden_parameters())))
 
 
-def apply_conditions(template: Template, params: dict[str, Any], stack: Stack) -> Template:
-    """The template with its conditions decided by these parameter values."""
+def apply_conditions(template: Template, params: dict[str, Any], stack: Stack,
+                     limits: Limits | None = None) -> Template:
+    """The template with its conditions decided by these parameter values (within `limits`)."""
     decide = getattr(template, "with_conditions", None)
-    return decide(params, pseudo_parameters(stack)) if decide is not None else template
+    return decide(params, pseudo_parameters(stack), limits) if decide is not None else template
 
 
 # The stack columns that make up its definition; an update keeps the old ones in `previous`.
@@ -386,6 +389,7 @@ class Resolver:
         self._pseudo = pseudo_parameters(stack)
         self._lookup = lookup
         self.taint = secrets.Taint(runtime.keyring, definition.secret_parameters)
+        self.limits = Limits.from_config(runtime.config)
 
     def get_param(self, name: str) -> Any:
         if name in self._pseudo:

@@ -12,7 +12,7 @@ import logging
 import traceback
 
 from engine import secrets
-from engine.errors import HearthError, TemplateError, heat_path
+from engine.errors import HearthError, LimitExceeded, ResourceFailure, TemplateError, heat_path
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
 from engine.resources.stack_resource import ADOPT_DATA
 from engine.run import Run, Snap
@@ -369,6 +369,13 @@ class Steps:
             metadata = template.resolve(definition.metadata, resolver, ("resources", snap.name, "metadata")) \
                 if definition and definition.metadata else {}
             secret_metadata = resolver.taint.tainted
+        except LimitExceeded as error:
+            if strict:
+                # The resource fails at the call that asked for too much, named in its reason.
+                raise ResourceFailure(error.reason, kind=error.kind,
+                                      nested_path=_inside(error.path, snap.name)) from None
+            properties = {k: p.default for k, p in snap.cls.properties_schema.items()}
+            metadata = {}
         except TemplateError as error:
             if strict:
                 if "raw" in locals() and isinstance(raw, dict):
@@ -536,6 +543,11 @@ def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> 
         return False
     return cls.open_properties or all(k in ("__metadata__", "__nested__") or k in schema and schema[k].update_allowed
                                       for k in changed)
+
+
+def _inside(path: tuple, name: str) -> tuple:
+    """A template path (`resources.NAME.properties.value...`) as the part inside the resource."""
+    return tuple(path[2:]) if tuple(path[:2]) == ("resources", name) else tuple(path)
 
 
 def _call(verb):

@@ -72,5 +72,4 @@ def list_template_functions(project: str, version: str):
 def validate_template(project: str):
     body = object_body(service().runtime.config.max_template_bytes)
     # The resources are checked exactly as a create checks them.
-    return jsonify(catalog.validate(body, service().validate_resources,
-                                    show_nested=bool_arg("show_nested")))
+    return jsonify(service().validate_template(body, show_nested=bool_arg("show_nested")))

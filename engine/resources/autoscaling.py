@@ -106,9 +106,14 @@ class AutoScalingGroup(StackResource):
         if self.state.action == "UPDATE" and self.state.physical_id:
             capacity = new_capacity(len(current), props["desired_capacity"], props["min_size"],
                                     props["max_size"])
+        else:
+            capacity = props["desired_capacity"] or props["min_size"]
+        # Before the members are named or built: a size past the limits fails here, at once.
+        self.check_members(capacity, props["resource"])
+        if self.state.action == "UPDATE" and self.state.physical_id:
             members = scaled_members(current, capacity)
         else:
-            members = scaled_members([], props["desired_capacity"] or props["min_size"])
+            members = scaled_members([], capacity)
         return Nested(template=scaling_template(members, props["resource"]),
                       template_name=f"{parent.template_name}#{self.state.name}",
                       timeout_mins=self.remaining_minutes(), data={"members": members})

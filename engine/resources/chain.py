@@ -77,6 +77,7 @@ class ResourceChain(StackResource):
 
     def nested(self, parent: Parent) -> Nested:
         types = list(self.properties["resources"])
+        self.check_members(len(types), self.properties["resource_properties"])
         concurrency = self.runtime.config.engine_workers if self.properties["concurrent"] else None
         template = chain_template(types, self.properties["resource_properties"], concurrency)
         return Nested(template=template, template_name=f"{parent.template_name}#{self.state.name}",

@@ -47,9 +47,10 @@ class SoftwareDeploymentGroup(ResourceGroup):
 
     def nested(self, parent: Parent) -> Nested:
         check_update_policy(self.state.update_policy)
+        shared = {k: v for k, v in self.properties.items() if k != "servers" and v is not None}
+        self.check_members(len(self.properties["servers"]), shared)
         names = [str(name) for name in self.properties["servers"]]
         template = group_template(names, {"type": self.member_type}, "%index%")
-        shared = {k: v for k, v in self.properties.items() if k != "servers" and v is not None}
         for name, server in self.properties["servers"].items():
             template["resources"][str(name)]["properties"] = {**shared, "server": server}
         return Nested(template=template, template_name=f"{parent.template_name}#{self.state.name}",

@@ -62,13 +62,19 @@ def removal_blacklist(policies: list[dict], mode: str, current: list[str],
 
 
 def replace_index(value: Any, index_var: str, name: str) -> Any:
-    """`value` with `index_var` replaced by the member's name in every string inside it."""
+    """`value` with `index_var` replaced by the member's name in every string inside it.
+
+    What holds no `index_var` is `value` itself, not a copy: the members of a large group
+    share what they have in common.
+    """
     if isinstance(value, str):
-        return value.replace(index_var, name)
+        return value.replace(index_var, name) if index_var in value else value
     if isinstance(value, dict):
-        return {key: replace_index(item, index_var, name) for key, item in value.items()}
+        replaced = {key: replace_index(item, index_var, name) for key, item in value.items()}
+        return value if all(replaced[key] is item for key, item in value.items()) else replaced
     if isinstance(value, list):
-        return [replace_index(item, index_var, name) for item in value]
+        items = [replace_index(item, index_var, name) for item in value]
+        return value if all(new is old for new, old in zip(items, value)) else items
     return value
 
 
@@ -232,6 +238,8 @@ class ResourceGroup(StackResource):
 
     def nested(self, parent: Parent) -> Nested:
         check_update_policy(self.state.update_policy)
+        # Before the members are named or built: a count past the limits fails here, at once.
+        self.check_members(self.properties["count"], self.properties["resource_def"])
         names, data = self.member_plan()
         resource_def, index_var = self.properties["resource_def"], self.properties["index_var"]
         template = group_template(names, resource_def, index_var)

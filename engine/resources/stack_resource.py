@@ -15,10 +15,11 @@ from typing import Any
 from urllib.parse import urljoin
 
 from engine import secrets
-from engine.errors import ResourceFailure, TemplateError
+from engine.errors import LimitExceeded, ResourceFailure, TemplateError
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.store.models import Stack
 from engine.template.functions.args import walk
+from engine.template.limits import Budget, Limits, exceeds
 
 # Registry keys that are settings, not type mappings (as in engine.template.environment).
 _REGISTRY_SETTINGS = ("base_url", "resources")
@@ -156,6 +157,25 @@ class StackResource(Resource):
                     path)
 
     # Helpers ----------------------------------------------------------------------------
+    def check_members(self, count: int, member: Any = None) -> None:
+        """Before a group builds its nested stack's template of `count` members, each a copy
+        of `member` (a resolved definition): the resources and depth limits, and the size of
+        that template (max_resolved_template_size), so that neither is built past them."""
+        child = self.state.physical_id if self.state.action == "UPDATE" else None
+        self.runtime.stacks.check_members(self.state.stack_id, count, child)
+        limit = self.runtime.config.max_resolved_template_size
+        if member is None or limit < 0 or not count:
+            return
+        try:
+            size = Budget(Limits(max_resolved_value_size=limit, max_function_work=-1)).size_of(member, "")
+        except LimitExceeded:
+            size = limit + 1
+        if exceeds(size * count, limit):
+            raise LimitExceeded(
+                f"the nested stack's template would be {size * count} bytes or more ({count} "
+                f"members of {size} bytes), larger than max_resolved_template_size ({limit} "
+                "bytes) allows", setting="max_resolved_template_size")
+
     def parent(self) -> Parent:
         with self.runtime.store.session() as session:
             stack = session.get(Stack, self.state.stack_id)

@@ -1,6 +1,7 @@
 """Conditions in a template: where calls stand (in a value or in a condition), their checks before anything runs, and the context that answers conditions by name."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Collection, Iterator, Mapping
@@ -8,6 +9,7 @@ from typing import Any, Callable, Collection, Iterator, Mapping
 from engine.errors import DependencyCycle, TemplateError
 from engine.graph import Graph
 from engine.template.functions.args import type_name, walk
+from engine.template.limits import Budget, Limits
 from engine.template.snippets import call_in, reference_of
 
 VALUE, CONDITION = "value", "condition"
@@ -207,6 +209,19 @@ class ConditionalContext:
         self.template = template
         self._known: dict[str, bool] = dict(template.condition_values or {})
         self._evaluating: list[str] = []
+        # What functions may build (engine.template.limits): the engine's context says the
+        # installation's limits; each resolution gets a budget of its own (`with_budget`).
+        self.budget = Budget(self.limits)
+
+    @property
+    def limits(self) -> Limits | None:
+        return getattr(self.inner, "limits", None)
+
+    def with_budget(self, budget: Budget) -> "ConditionalContext":
+        """This context, knowing the same conditions, with `budget` for one resolution."""
+        fresh = copy.copy(self)
+        fresh.budget = budget
+        return fresh
 
     @property
     def files(self) -> Mapping[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Protocol
 
 from engine.errors import TemplateError
+from engine.template.limits import Limits
 
 
 class ResolveContext(Protocol):
@@ -13,6 +14,9 @@ class ResolveContext(Protocol):
     `get_resource` a resource's reference id; `get_attr` one attribute's value, or all of a
     resource's attributes as a dict when `attribute` is None. An attribute that is not
     available yet is None, which functions pass on rather than fail on.
+
+    `limits` (optional: engine.template.limits.Limits) bounds what resolving may build; without
+    it the settings' defaults apply.
 
     `resource_facade(kind)` answers, for a nested stack's template, the parent resource's
     `metadata` (resolved), `deletion_policy` or `update_policy` (resolved); kind is one of
@@ -35,9 +39,10 @@ class ParameterContext:
     deletion_policy) are evaluated against before any resource exists. Resources are null."""
 
     def __init__(self, values: Mapping[str, Any], pseudo: Mapping[str, Any] | None = None,
-                 files: Mapping[str, str] | None = None):
+                 files: Mapping[str, str] | None = None, limits: Limits | None = None):
         self._values = {**values, **(pseudo or {})}
         self.files = dict(files or {})
+        self.limits = limits
 
     def get_param(self, name: str) -> Any:
         if name not in self._values:

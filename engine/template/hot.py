@@ -5,7 +5,7 @@ import copy
 import dataclasses
 from typing import Any, Mapping
 
-from engine.errors import TemplateError
+from engine.errors import LimitExceeded, TemplateError
 from engine.graph import Graph
 from engine.template.conditions import (
     VALUE,
@@ -22,6 +22,7 @@ from engine.template.conditions import (
 from engine.template.context import ParameterContext, ResolveContext
 from engine.template.functions import condition_functions_for, functions_for, unavailable_for
 from engine.template.functions.args import OMITTED, is_call, type_name
+from engine.template.limits import Budget, Limits, budget_of, scalar_size
 from engine.template.loader import load_yaml
 from engine.template.parameters import (
     PSEUDO_PARAMETERS,
@@ -270,7 +271,7 @@ class Template:
 
     # Conditions ---------------------------------------------------------------------------
     def with_conditions(self, parameter_values: Mapping[str, Any],
-                        pseudo: Mapping[str, Any]) -> Template:
+                        pseudo: Mapping[str, Any], limits: Limits | None = None) -> Template:
         """This template as the given (validated) parameter values make it.
 
         Every condition is evaluated (`pseudo` answers OS::stack_name and the other
@@ -278,24 +279,25 @@ class Template:
         drops disabled resources; a deletion_policy given by a function is resolved; the
         dependencies follow only the value each `if` chooses. get_resource and get_attr of a
         disabled resource resolve to null. A template with nothing conditional is returned as
-        it is.
+        it is. `limits` bound the evaluation (the settings' defaults without them).
         """
         base = self._base
         if not base._conditional:
             return base
         try:
-            return base._derived(parameter_values, pseudo)
+            return base._derived(parameter_values, pseudo, limits)
         except TemplateError as error:
             if error.file is not None:
                 raise
             raise base.locate(error) from None
 
-    def _derived(self, parameter_values: Mapping[str, Any], pseudo: Mapping[str, Any]) -> Template:
-        context = self.context(ParameterContext(parameter_values, pseudo, self.files))
+    def _derived(self, parameter_values: Mapping[str, Any], pseudo: Mapping[str, Any],
+                 limits: Limits | None) -> Template:
+        context = self.context(ParameterContext(parameter_values, pseudo, self.files, limits))
         values = {name: context.condition(name) for name in self.conditions}
         derived = copy.copy(self)
         derived.condition_values = values
-        derived._decide = derived.context(ParameterContext(parameter_values, pseudo, self.files))
+        derived._decide = derived.context(ParameterContext(parameter_values, pseudo, self.files, limits))
         kept = {name: resource for name, resource in self._all_resources.items()
                 if self._holds(resource.condition, context, ("resources", name, "condition"))}
         derived.disabled_resources = frozenset(self._all_resources.keys() - kept.keys())
@@ -366,9 +368,16 @@ class Template:
 
     # Resolving ----------------------------------------------------------------------------
     def resolve(self, snippet: Any, context: ResolveContext, path: tuple = ()) -> Any:
-        """`snippet` with every function call evaluated; `path` locates it for errors."""
+        """`snippet` with every function call evaluated; `path` locates it for errors.
+
+        Each call is one evaluation with a budget of its own (engine.template.limits): a
+        function that would build more than the limits allow raises LimitExceeded before it
+        builds it, located at the call (`resources.v.properties.value.repeat`).
+        """
+        conditional = self.context(context)
+        context = conditional.with_budget(Budget(conditional.limits))
         try:
-            value = self._resolve(snippet, self.context(context), tuple(path))
+            value = self._resolve(snippet, context, tuple(path))
         except RecursionError:
             raise self.error("the snippet is nested too deeply to resolve", path) from None
         return None if value is OMITTED else value
@@ -382,6 +391,13 @@ class Template:
 
         An omitted value (`if` without a value for false) drops the key or item holding it.
         """
+        return self._resolve_sized(functions, snippet, context, path)[0]
+
+    def _resolve_sized(self, functions: Mapping[str, Any], snippet: Any, context: Any,
+                       path: tuple) -> tuple[Any, int]:
+        """The resolved value and its size as JSON: a map or list is refused as soon as what
+        it holds passes max_resolved_value_size, before the rest of it is resolved."""
+        budget = budget_of(context)
         call = call_in(snippet, functions)
         if call is not None:
             name, args = call
@@ -395,18 +411,44 @@ class Template:
                     value = self._resolve_with(table, nested, context, path + (name,) + segments)
                     return None if value is OMITTED else value
 
-                return function.resolve(args, evaluate, context)
+                value = function.resolve(args, evaluate, context)
+                return value, (0 if value is OMITTED else budget.size_of(value, name))
+            except LimitExceeded as error:
+                if error.file is not None:
+                    raise
+                # A limit is the call's own: it is named in the path.
+                raise self.locate(error, path + (name,) + error.path) from None
             except TemplateError as error:
                 # Errors from nested calls are located already; this call's own are not.
                 if error.file is not None:
                     raise
                 raise self.locate(error, path + error.path) from None
         if isinstance(snippet, dict):
-            resolved = {key: self._resolve_with(functions, value, context, path + (key,))
-                        for key, value in snippet.items()}
-            return {key: value for key, value in resolved.items() if value is not OMITTED}
+            resolved: dict = {}
+            size = 1
+            for key, value in snippet.items():
+                item, item_size = self._resolve_sized(functions, value, context, path + (key,))
+                if item is OMITTED:
+                    continue
+                resolved[key] = item
+                size += item_size + 2 + (len(key) + 2 if isinstance(key, str) else scalar_size(key))
+                self._check_size(budget, size, path)
+            return resolved, size
         if isinstance(snippet, list):
-            resolved_items = [self._resolve_with(functions, item, context, path + (index,))
-                              for index, item in enumerate(snippet)]
-            return [item for item in resolved_items if item is not OMITTED]
-        return snippet
+            resolved_items = []
+            size = 1
+            for index, item in enumerate(snippet):
+                value, item_size = self._resolve_sized(functions, item, context, path + (index,))
+                if value is OMITTED:
+                    continue
+                resolved_items.append(value)
+                size += item_size + 1
+                self._check_size(budget, size, path)
+            return resolved_items, size
+        return snippet, (len(snippet) + 2 if isinstance(snippet, str) else scalar_size(snippet))
+
+    def _check_size(self, budget: Budget, size: int, path: tuple) -> None:
+        try:
+            budget.check_size(size, "the value")
+        except LimitExceeded as error:
+            raise self.locate(error, path) from None

@@ -7,7 +7,9 @@ A function is a module with two verbs:
   and line). Where a literal is expected, a nested call is accepted on its shape alone.
 - `resolve(args, evaluate, context)` returns the value. `evaluate(snippet, *segments)` resolves
   a nested snippet; `segments` say where it sits inside the arguments, for error paths.
-  Errors raised here carry no file: the template locates them at the call.
+  Errors raised here carry no file: the template locates them at the call. A function whose
+  result or work can outgrow its arguments asks `context.budget` (engine.template.limits)
+  before it builds anything; every result is measured against the limits once it returns.
 
 It may also offer:
 

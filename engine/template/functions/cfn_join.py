@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
+from engine.template.functions.list_join import check_joined
+from engine.template.limits import budget_of
 
 USAGE = 'Incorrect arguments to "Fn::Join" should be: "Fn::Join" : [ " ", [ "str1", "str2"]]'
 
@@ -23,6 +25,8 @@ def resolve(args: Any, evaluate, context) -> str:
         items = []
     if not isinstance(items, list):
         raise TemplateError('"Fn::Join" must operate on a list')
+    budget = budget_of(context)
+    budget.spend(len(items), "Fn::Join", "the items to join")
     texts = []
     for number, item in enumerate(items):
         if item is None:
@@ -30,4 +34,5 @@ def resolve(args: Any, evaluate, context) -> str:
         if not isinstance(item, str):
             raise TemplateError(f"Items to join must be strings not {repr(item)[:200]}")
         texts.append(item)
+    check_joined(budget, texts, delimiter, "Fn::Join")
     return delimiter.join(texts)

@@ -6,6 +6,7 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
 from engine.template.functions.str_replace import replace
+from engine.template.limits import budget_of
 
 USAGE = "Fn::Replace: expected [{<placeholder>: <value>, ...}, string]"
 
@@ -44,4 +45,5 @@ def resolve(args: Any, evaluate, context) -> str:
     if not isinstance(params, dict):
         raise TemplateError(f"Fn::Replace: the first argument must be a map, not {type_name(params)}")
     _check_placeholders(params)
-    return replace(template, {key: as_text(key, value) for key, value in params.items()})
+    return replace(template, {key: as_text(key, value) for key, value in params.items()},
+                   budget_of(context), "Fn::Replace")

@@ -5,6 +5,7 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
+from engine.template.limits import budget_of
 
 USAGE = "Fn::Split: expected [delimiter, string]"
 
@@ -23,4 +24,6 @@ def resolve(args: Any, evaluate, context) -> list[str]:
     text = evaluate(args[1], 1)
     if not isinstance(text, str):
         raise TemplateError(f"Fn::Split: the text to split must be a string, not {type_name(text)}")
+    # Counted before splitting: each item is a string of its own, however short.
+    budget_of(context).spend(text.count(args[0]) + 1, "Fn::Split", "the items to split into")
     return text.split(args[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
+from engine.template.limits import budget_of
 
 USAGE = ('Incorrect arguments to "contains" should be: "contains" : [ "value1", [ "value1", '
          '"value2"]]')
@@ -24,4 +25,6 @@ def resolve(args: Any, evaluate, context) -> bool:
     if isinstance(sequence, str) and not isinstance(value, str):
         raise TemplateError(f"'in <string>' requires string as left operand, not "
                             f"{type(value).__name__}")
+    if isinstance(sequence, list):
+        budget_of(context).spend(len(sequence), "contains", "the items to look through")
     return value in sequence

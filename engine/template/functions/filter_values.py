@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
+from engine.template.limits import budget_of
 
 def validate(args: Any, path: tuple) -> None:
     if not isinstance(args, list):
@@ -25,4 +26,29 @@ def resolve(args: Any, evaluate, context) -> Any:
         return sequence
     if not isinstance(values, list):
         raise TemplateError('"filter" filters a list of values')
-    return [item for item in sequence if item not in values]
+    budget = budget_of(context)
+    budget.spend(len(sequence) + len(values), "filter", "the items to filter")
+    # `item not in values`, with strings, numbers, booleans and null found by hashing (which
+    # agrees with equality for them) and maps and lists compared one by one, as work.
+    scalars = {value for value in values if _hashable(value)}
+    collections = [value for value in values if not _hashable(value)]
+    kept = []
+    for item in sequence:
+        if _hashable(item):
+            if item not in scalars:
+                kept.append(item)
+            continue
+        budget.spend(len(collections), "filter", "the comparisons of maps and lists")
+        if item not in collections:
+            kept.append(item)
+    return kept
+
+
+def _hashable(item: Any) -> bool:
+    if isinstance(item, (dict, list)):
+        return False
+    try:
+        hash(item)
+    except TypeError:
+        return False
+    return True

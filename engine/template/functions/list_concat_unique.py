@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.template.functions import list_concat
+from engine.template.limits import budget_of
 
 
 def validate(args: Any, path: tuple) -> None:
@@ -11,10 +12,37 @@ def validate(args: Any, path: tuple) -> None:
 
 
 def resolve(args: Any, evaluate, context) -> list:
-    items = list_concat.concatenated("list_concat_unique", args, evaluate)
-    # Items may be maps or lists, so equality decides, not hashing; the first copy stays.
+    items = list_concat.concatenated("list_concat_unique", args, evaluate, context)
+    return unique_items(items, budget_of(context), "list_concat_unique")
+
+
+def unique_items(items: list, budget, function: str) -> list:
+    """Each distinct item once, the first copy kept, as `item not in unique` would keep them.
+
+    Strings, numbers, booleans and null are found by hashing, which agrees with equality for
+    them (1, 1.0 and true are one value, as they are equal); maps and lists are compared with
+    the maps and lists kept so far, each comparison one item of work.
+    """
     unique: list = []
+    scalars: set = set()
+    collections: list = []
     for item in items:
-        if item not in unique:
-            unique.append(item)
+        if isinstance(item, (dict, list)) or not _hashable(item):
+            budget.spend(len(collections), function, "the comparisons of maps and lists")
+            if item in collections:
+                continue
+            collections.append(item)
+        else:
+            if item in scalars:
+                continue
+            scalars.add(item)
+        unique.append(item)
     return unique
+
+
+def _hashable(item: Any) -> bool:
+    try:
+        hash(item)
+    except TypeError:
+        return False
+    return True

@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 from engine.errors import TemplateError
 from engine.template.functions.args import to_json
+from engine.template.limits import budget_of
 
 USAGE = 'Incorrect arguments to "list_join" should be: "list_join" : [ " ", [ "str1", "str2"] ...]'
 
@@ -29,11 +30,16 @@ def as_text(item: Any) -> str:
 
 
 def resolve(args: Any, evaluate, context) -> str:
-    return join(args, evaluate, as_text)
+    return join(args, evaluate, as_text, context)
 
 
-def join(args: list, evaluate, render: Callable[[Any], str]) -> str:
-    """Join every item of every list argument, rendering each item as text."""
+def join(args: list, evaluate, render: Callable[[Any], str], context=None) -> str:
+    """Join every item of every list argument, rendering each item as text.
+
+    The text is put together only once its length is known: items may be the same long text
+    many times over.
+    """
+    budget = budget_of(context)
     delimiter = evaluate(args[0], 0)
     texts = []
     for number, snippet in enumerate(args[1:], 1):
@@ -43,8 +49,20 @@ def join(args: list, evaluate, render: Callable[[Any], str]) -> str:
             continue
         if not isinstance(items, list):
             raise TemplateError('"list_join" must operate on a list')
+        budget.spend(len(items), "list_join", "the items to join")
+        for item in items:
+            if isinstance(item, (dict, list)):
+                # Measured before it is rendered as JSON: it may share parts the text repeats.
+                budget.size_of(item, "list_join", "an item as JSON")
         # A null item (an attribute not available yet) joins as an empty string, as in Heat.
         texts.extend("" if item is None else render(item) for item in items)
     if not isinstance(delimiter, str):
         raise TemplateError('"list_join" delimiter must be a string')
+    check_joined(budget, texts, delimiter, "list_join")
     return delimiter.join(texts)
+
+
+def check_joined(budget, texts: list[str], delimiter: str, function: str) -> None:
+    """Refuse a joined text too long for the budget, before it is joined."""
+    length = sum(len(text) for text in texts) + len(delimiter) * max(len(texts) - 1, 0)
+    budget.check_size(length + 2, f"{function}: the joined text")

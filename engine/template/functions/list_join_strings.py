@@ -20,4 +20,4 @@ def as_text(item: Any) -> str:
 
 
 def resolve(args: Any, evaluate, context) -> str:
-    return list_join.join(args, evaluate, as_text)
+    return list_join.join(args, evaluate, as_text, context)

@@ -5,6 +5,7 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import type_name
+from engine.template.limits import budget_of
 
 USAGE = ('Incorrect arguments to "map_merge" should be: "map_merge" : [ { "key1": "val1" }, '
          '{ "key2": "val2" } ]')
@@ -26,12 +27,21 @@ def items_of(function: str, args: Any, evaluate, usage: str | None = None) -> li
 
 def resolve(args: Any, evaluate, context) -> dict:
     merged: dict = {}
+    budget = budget_of(context)
     for item in items_of("map_merge", args, evaluate, USAGE):
         # A map that is not available yet (a null attribute) merges as nothing, as in Heat.
         if item is None:
             continue
         if not isinstance(item, dict):
             raise TemplateError("Incorrect arguments: Items to merge must be maps. "
-                                f"{repr(item)[:200]} is type {type(item)} instead of a dict")
+                                f"{_shown(item)} is type {type(item)} instead of a dict")
+        budget.spend(len(item), "map_merge", "the entries to merge")
         merged.update(item)
     return merged
+
+
+def _shown(item: Any) -> str:
+    # The first 200 characters only: a long list is not turned into text whole first.
+    if isinstance(item, list) and len(item) > 200:
+        return repr(item[:200])[:200]
+    return repr(item)[:200]

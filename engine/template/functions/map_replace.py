@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
+from engine.template.limits import budget_of
 
 EXAMPLE = ('"map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, '
            '"values": {"val1": "val2"}}]')
@@ -33,9 +34,13 @@ def resolve(args: Any, evaluate, context) -> dict:
         raise TemplateError(USAGE)
     new_keys = _map(replacements.get("keys"))
     new_values = _map(replacements.get("values"))
+    budget_of(context).spend(len(source), "map_replace", "the entries to replace")
     result: dict = {}
     for key, value in source.items():
         new_key = new_keys.get(key)
+        if isinstance(new_key, (dict, list)):
+            # A map or list cannot be a key (Heat fails here with a Python TypeError).
+            raise TemplateError(f"key replacement {new_key!r:.200} must be a string or a number")
         if new_key is None:
             new_key = key
         elif new_key != key and new_key in source:

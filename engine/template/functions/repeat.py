@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
+from engine.template.limits import budget_of
 
 NAME = "repeat"
 # Heat raises a KeyError with this text, and prints the KeyError: quoted, newlines escaped.
@@ -34,11 +36,17 @@ def validate(args: Any, path: tuple) -> None:
 
 
 def resolve(args: Any, evaluate, context) -> list:
-    return repeat(args, evaluate, maps=True)
+    return repeat(args, evaluate, context, maps=True)
 
 
-def repeat(args: dict, evaluate, *, maps: bool, permutations: bool = True) -> list:
-    """The template body, resolved once, with each combination of values substituted in."""
+def repeat(args: dict, evaluate, context, *, maps: bool, permutations: bool = True) -> list:
+    """The template body, resolved once, with each combination of values substituted in.
+
+    How many copies it makes is known from the lengths of the values before any is made: too
+    many for the budget (engine.template.limits) is refused then, and the copies are measured
+    as they are made.
+    """
+    budget = budget_of(context)
     for_each = evaluate(args["for_each"], "for_each")
     if not isinstance(for_each, dict):
         raise TemplateError('The "for_each" argument to "repeat" must contain a map')
@@ -58,9 +66,38 @@ def repeat(args: dict, evaluate, *, maps: bool, permutations: bool = True) -> li
     if not nested and len({len(column) for column in columns if column}) > 1:
         raise TemplateError("For repeat, the length of for_each values should be equal if no "
                             "nested loop.")
+    if nested:
+        copies = math.prod(len(column) for column in columns)
+    else:
+        copies = min((len(column) for column in columns), default=0)
+    budget.spend(copies, NAME, "the copies of its template to make")
     rows = itertools.product(*columns) if nested else zip(*columns)
     body = evaluate(args["template"], "template")
-    return [_substitute(body, list(zip(placeholders, row))) for row in rows]
+    if copies:
+        # Each copy is the body with some text replaced: its nodes are the work of a copy.
+        nodes = _nodes(body)
+        budget.spend(copies * (nodes - 1), NAME, "the items of its template's copies to make")
+    result, size = [], 1
+    for row in rows:
+        copy = _substitute(body, list(zip(placeholders, row)))
+        size += budget.size_of(copy, NAME, "its copies", charge=False) + 1
+        budget.check_size(size, f"{NAME}: its copies")
+        result.append(copy)
+    return result
+
+
+def _nodes(body: Any) -> int:
+    """How many strings, numbers, lists and maps `body` holds (itself included)."""
+    count, stack = 0, [body]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def _as_text(placeholder: str, value: Any) -> str:

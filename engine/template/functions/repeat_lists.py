@@ -11,4 +11,4 @@ def validate(args: Any, path: tuple) -> None:
 
 
 def resolve(args: Any, evaluate, context) -> list:
-    return repeat.repeat(args, evaluate, maps=False, permutations=False)
+    return repeat.repeat(args, evaluate, context, maps=False, permutations=False)

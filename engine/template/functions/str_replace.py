@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 from engine.errors import TemplateError
 from engine.template.functions.args import to_json
+from engine.template.limits import Budget, budget_of
 
 # Heat raises a KeyError with this text, and prints the KeyError: quoted, newlines escaped.
 _SYNTAX = """%s:
@@ -37,7 +38,7 @@ def validate(args: Any, path: tuple) -> None:
 
 
 def resolve(args: Any, evaluate, context) -> str:
-    return substitute(args, evaluate, as_text)
+    return substitute(args, evaluate, as_text, context=context)
 
 
 def as_text(placeholder: str, value: Any, function: str = "str_replace") -> str:
@@ -56,7 +57,7 @@ def as_text(placeholder: str, value: Any, function: str = "str_replace") -> str:
     raise TemplateError(f'"{function}" params must be strings, numbers, list or map.')
 
 
-def substitute(args: Any, evaluate, render: Callable[[str, Any], str], *,
+def substitute(args: Any, evaluate, render: Callable[[str, Any], str], *, context=None,
                function: str = "str_replace", strict: bool = False) -> str:
     """Replace every placeholder in the template with its rendered value.
 
@@ -69,8 +70,13 @@ def substitute(args: Any, evaluate, render: Callable[[str, Any], str], *,
     if not isinstance(params, dict):
         raise TemplateError(f'"{function}" params must be a map')
     _check_placeholders(function, params)
+    budget = budget_of(context)
+    for value in params.values():
+        if isinstance(value, (dict, list)):
+            # Measured before it is rendered as JSON: it may share parts that the text repeats.
+            budget.size_of(value, function, "a param's value as JSON")
     values = {key: render(key, value) for key, value in params.items()}
-    text, found = replaced(template, values)
+    text, found = replaced(template, values, budget, function)
     missing = [key for key in _longest_first(values) if key not in found]
     if strict and missing:
         raise TemplateError("The following params were not found in the template: "
@@ -78,20 +84,28 @@ def substitute(args: Any, evaluate, render: Callable[[str, Any], str], *,
     return text
 
 
-def replace(template: str, values: dict[str, str]) -> str:
+def replace(template: str, values: dict[str, str], budget: Budget | None = None,
+            function: str = "str_replace") -> str:
     """Substitute longer placeholders first; text already substituted is never scanned again."""
-    return replaced(template, values)[0]
+    return replaced(template, values, budget, function)[0]
 
 
-def replaced(template: str, values: dict[str, str]) -> tuple[str, set[str]]:
+def replaced(template: str, values: dict[str, str], budget: Budget | None = None,
+             function: str = "str_replace") -> tuple[str, set[str]]:
     """The substituted text, and the placeholders that occurred in the template text.
 
     With `$host` and `$host_name` both present, `$host_name` wins wherever it occurs, whatever
     the order of the params, and a value containing a placeholder stays as written.
+
+    The text is put together only once its length is known: a value repeated at every
+    occurrence of its placeholder can make it far longer than the template and the params.
+    Each piece of text looked at for a placeholder is one item of work.
     """
+    budget = budget or Budget()
     pieces: list[tuple[str, bool]] = [(template, True)]  # (text, still template text?)
     found: set[str] = set()
     for placeholder in _longest_first(values):
+        budget.spend(len(pieces), function, "the pieces of text to look through for its params")
         split: list[tuple[str, bool]] = []
         for text, is_template in pieces:
             if not is_template or placeholder not in text:
@@ -103,6 +117,7 @@ def replaced(template: str, values: dict[str, str]) -> tuple[str, set[str]]:
                     split.append((values[placeholder], False))
                 split.append((part, True))
         pieces = split
+    budget.check_size(sum(len(text) for text, _ in pieces) + 2, f"{function}: the text")
     return "".join(text for text, _ in pieces), found
 
 

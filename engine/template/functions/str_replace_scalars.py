@@ -20,4 +20,4 @@ def as_text(placeholder: str, value: Any) -> str:
 
 
 def resolve(args: Any, evaluate, context) -> str:
-    return str_replace.substitute(args, evaluate, as_text)
+    return str_replace.substitute(args, evaluate, as_text, context=context)

@@ -17,4 +17,5 @@ def as_text(placeholder: str, value: Any) -> str:
 
 
 def resolve(args: Any, evaluate, context) -> str:
-    return str_replace.substitute(args, evaluate, as_text, function=NAME, strict=True)
+    return str_replace.substitute(args, evaluate, as_text, context=context, function=NAME,
+                                  strict=True)

@@ -5,6 +5,7 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call
+from engine.template.limits import budget_of
 
 USAGE = ('Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", '
          '<index>]')
@@ -28,6 +29,8 @@ def resolve(args: Any, evaluate, context) -> Any:
         raise TemplateError(USAGE)
     if not delimiter:
         raise TemplateError("empty separator")
+    # Counted before splitting: each item is a string of its own, however short.
+    budget_of(context).spend(text.count(delimiter) + 1, "str_split", "the items to split into")
     items = text.split(delimiter)
     if len(args) < 3:
         return items

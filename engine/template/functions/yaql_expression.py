@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 import threading
 from typing import Any
 
-from engine.errors import TemplateError
+from engine.errors import LimitExceeded, TemplateError
 from engine.template.functions.args import is_call, type_name
+from engine.template.limits import budget_of
 
 # Heat raises a KeyError with this text, and prints the KeyError: quoted, newlines escaped.
 USAGE = repr('''"yaql" syntax should be yaql:
@@ -31,11 +33,81 @@ def _yaql():
             importlib.import_module("collections.abc")
             import yaql
             from yaql.language import exceptions
+            context = yaql.create_context()
+            _count_sources(context)
             _engine.update(
                 parse=yaql.YaqlFactory().create({"yaql.limitIterators": LIMIT_ITERATORS,
                                                  "yaql.memoryQuota": MEMORY_QUOTA}),
-                context=yaql.create_context(), error=exceptions.YaqlException)
+                context=context, error=exceptions.YaqlException)
         return _engine
+
+
+# yaql's functions that make items without end, or as many as asked, without building them
+# (so its memory quota never sees them): what they yield is drawn through Python, where the
+# steps of an evaluation are counted.
+_SOURCES = ("range", "sequence", "repeat", "cycle", "generate", "generate_many")
+
+
+def _count_sources(context) -> None:
+    while context is not None:
+        for name in _SOURCES:
+            for spec in getattr(context, "_functions", {}).get(name, ()):
+                spec.payload = _drawn_through_python(spec.payload)
+        context = context.parent
+
+
+def _drawn_through_python(function):
+    @functools.wraps(function)
+    def source(*args, **kwargs):
+        result = function(*args, **kwargs)
+        if isinstance(result, (str, bytes, dict)) or not hasattr(result, "__iter__"):
+            return result
+        return (item for item in result)
+    return source
+
+
+class _Stopped(BaseException):
+    """Raised into yaql's frames when an evaluation has used its budget. A BaseException, so
+    that no `except Exception` in yaql can swallow it (a raising trace function is removed)."""
+
+
+class _Steps:
+    """Counts the Python lines an evaluation runs, each one item of work (engine.template.limits):
+    yaql has no bound on the time an expression takes, and its loops run in Python."""
+
+    CHUNK = 100
+
+    def __init__(self, budget):
+        self.budget = budget
+        self.count = 0
+        self.error: LimitExceeded | None = None
+
+    def trace(self, frame, event, arg):
+        return self.line
+
+    def line(self, frame, event, arg):
+        if event == "line":
+            self.count += 1
+            if self.count >= self.CHUNK:
+                self.count = 0
+                try:
+                    self.budget.spend(self.CHUNK, "yaql", "the steps its expression runs")
+                except LimitExceeded as error:
+                    self.error = error
+                    raise _Stopped() from None
+        return self.line
+
+
+def _evaluate(statement, data, engine, budget):
+    steps = _Steps(budget)
+    previous = sys.gettrace()
+    sys.settrace(steps.trace)
+    try:
+        return statement.evaluate({"data": data}, engine["context"].create_child_context())
+    except _Stopped:
+        raise steps.error from None
+    finally:
+        sys.settrace(previous)
 
 
 @functools.lru_cache(maxsize=256)
@@ -72,7 +144,7 @@ def resolve(args: Any, evaluate, context) -> Any:
     data = evaluate(args.get("data", {}), "data")
     engine = _yaql()
     try:
-        result = statement.evaluate({"data": data}, engine["context"].create_child_context())
+        result = _evaluate(statement, data, engine, budget_of(context))
     except engine["error"] as error:
         raise TemplateError(f"yaql: {error}") from None
     except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as error:
