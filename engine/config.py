@@ -58,7 +58,8 @@ class Config:
     max_json_depth: int = _setting(100, "deepest nesting of arrays and objects accepted in a JSON request body; "
                                    "a deeper one is answered 400 before it is parsed")
     # Bounded evaluation (docs/operations.md, Limits). -1 turns a limit off, as in Heat.
-    max_resources_per_stack: int = _setting(1000, "most resources a stack may have with its nested stacks, counted as Heat counts them: a template's own resources at the request, and, when a nested stack is made or updated, its resources plus those the whole tree already has (Heat's default; -1: no limit)")
+    max_resources_per_stack: int = _setting(1000, "most resources one stack may have, counted as Heat counts them: a template's own at the request, a provider template's too when the request is validated, and each nested stack's own when it is made or updated (Heat's default; -1: no limit)")
+    max_resources_per_tree: int = _setting(10000, "most resources a top-level stack and all its nested stacks may have together, checked whenever a nested stack is made or updated (Hearth's own: Heat checks each stack alone, so nested groups could multiply without end; -1: no limit)")
     max_nested_stack_depth: int = _setting(5, "most levels of nested stacks below a top-level stack (provider templates, groups, OS::Heat::Stack; Heat's default; -1: no limit)")
     max_template_size: int = _setting(524288, "largest template a request may send, in characters: the template itself and each provider template in its files (Heat's default; -1: no limit)")
     max_resolved_value_size: int = _setting(4 * 1024 * 1024, "largest value evaluating a template may make, in bytes of JSON: one function's result, a resource's properties or metadata, an output (as large as max_signal_bytes and max_template_bytes, so nothing a request or an agent sends is refused; -1: no limit)")

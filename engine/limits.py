@@ -90,9 +90,12 @@ def tree_resources(session, stack_id: str) -> int:
 
 def check_nested_stack(config, session, parent_id: str, count: int, child_id: str | None = None) -> None:
     """Before a nested stack of `count` resources is made in `parent_id`'s tree (or nested stack
-    `child_id` updated to `count`): Heat's depth and resources checks. Resources are counted as
-    Heat's _validate_nested_resources counts them: the nested template's, plus the whole tree's
-    as stored, less those the nested stack already has."""
+    `child_id` updated to `count`): the depth check, and Heat's check of the resources: a nested
+    stack, like any stack, has at most max_resources_per_stack of its own (Heat's engine checks
+    each stack it creates so, which is what a running Heat enforces: a group of 1,000 members
+    below other resources is created). The whole tree, as stored, less what the nested stack
+    already has, is held to max_resources_per_tree, a limit of Hearth's own (Heat has none: a
+    group of 1,000 groups of 1,000 would be a million resources)."""
     limit = config.max_nested_stack_depth
     # Nested stacks of one tree made at once (a group's members) are counted one after the
     # other: the root stays locked until the caller's transaction ends (PostgreSQL; on SQLite
@@ -100,16 +103,19 @@ def check_nested_stack(config, session, parent_id: str, count: int, child_id: st
     session.execute(select(Stack.id).where(Stack.id == root_of(session, parent_id)).with_for_update())
     if exceeds(depth_of(session, parent_id) + 1, limit):
         raise depth_exceeded(config)
-    if exceeds(count, config.max_resources_per_stack):
-        raise resources_exceeded(config, count)
-    if config.max_resources_per_stack < 0:
+    error = resources_exceeded(config, count)
+    if error is not None:
+        raise error
+    tree_limit = config.max_resources_per_tree
+    if tree_limit < 0:
         return
     total = count + tree_resources(session, parent_id)
     if child_id is not None:
         total -= session.scalar(select(func.count(Resource.id)).where(Resource.stack_id == child_id)) or 0
-    error = resources_exceeded(config, total)
-    if error is not None:
-        raise error
+    if exceeds(total, tree_limit):
+        raise LimitExceeded(RESOURCES_EXCEEDED, setting="max_resources_per_tree",
+                            detail=f"{total} resources in the stack and its nested stacks; "
+                                   f"setting max_resources_per_tree = {tree_limit}")
 
 
 # Before a top-level stack is made --------------------------------------------------------

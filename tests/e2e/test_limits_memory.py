@@ -64,7 +64,8 @@ SHAPES = {
         "type": "OS::Heat::ResourceGroup",
         "properties": {"count": 10_000_000, "resource_def": {"type": "OS::Heat::None"}}}}},
     "group of groups": {"heat_template_version": HOT, "resources": {"g": {
-        # 500 groups fit; the first of their nested stacks of 500 would make the tree 1001.
+        # 500 groups fit; their nested stacks of 500 fill the tree to max_resources_per_tree
+        # (10,000) after about twenty of them, and the next is refused.
         "type": "OS::Heat::ResourceGroup", "properties": {"count": 500, "resource_def": {
             "type": "OS::Heat::ResourceGroup",
             "properties": {"count": 500, "resource_def": {"type": "OS::Heat::None"}}}}}}},

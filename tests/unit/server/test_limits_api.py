@@ -26,6 +26,7 @@ def server(tmp_path_factory):
 def small(tmp_path_factory):
     """A server whose limits are small enough to reach with small templates."""
     running = start_server(tmp_path_factory.mktemp("small-limits"), max_resources_per_stack=10,
+                           max_resources_per_tree=10,
                            max_nested_stack_depth=2, max_template_size=2000,
                            max_resolved_value_size=5000, max_function_work=500,
                            max_resolved_template_size=3000)
@@ -165,6 +166,19 @@ def test_nested_stacks_count_against_the_whole_tree(small):
     stack = small.wait_stack("tree-over", ("CREATE_FAILED",))
     assert stack["stack_status"] == "CREATE_FAILED"
     assert "Maximum resources per stack exceeded." in stack["stack_status_reason"]
+
+
+def test_each_stack_holds_heats_limit_alone_so_a_full_group_beside_other_resources_is_made(server):
+    # Recorded from Heat 27.0.1: ten resources and a group of 995 members (1006 in the tree), and
+    # a group of exactly 1000, are both created; Heat's engine checks each stack it makes alone.
+    resources = {f"n{i}": {"type": "OS::Heat::None"} for i in range(10)}
+    resources["g"] = {"type": "OS::Heat::ResourceGroup", "depends_on": sorted(resources),
+                      "properties": {"count": 995, "resource_def": {"type": "OS::Heat::None"}}}
+    post(server, "beside", {"heat_template_version": "2018-08-31", "resources": resources}).raise_for_status()
+    post(server, "full", group(1000, {"type": "OS::Heat::None"})).raise_for_status()
+    for name in ("beside", "full"):
+        stack = server.wait_stack(name, ("CREATE_COMPLETE", "CREATE_FAILED"))
+        assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
 
 
 def test_a_group_member_template_past_max_resolved_template_size_fails_before_it_is_built(small):
