@@ -317,12 +317,8 @@ class Steps:
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
-        # The type that counts is the class the declared type maps to (a change replaces; a new
-        # alias of the same type does not), as Heat compares classes; every provider template
-        # is one class (a template resource).
-        identity = getattr(instance, "update_identity", None) or type(instance).type_name or instance.state.type
-        return property_digests(self.runtime.keyring, identity, instance.properties,
-                                instance.state.metadata)
+        return property_digests(self.runtime.keyring, type_identity(type(instance), instance.state.type),
+                                instance.properties, instance.state.metadata)
 
     def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
         stack = run.stack
@@ -502,6 +498,13 @@ def tainted_properties(template, properties, resolver, path) -> frozenset[tuple]
     def resolve(snippet, where):
         return template.resolve(snippet, resolver, path + where)
     return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)
+
+
+def type_identity(cls, declared: str) -> str:
+    """The type that counts for a change: the class the declared type maps to (a change
+    replaces; a new alias of the same type does not), as Heat compares classes; every provider
+    template is one class (a template resource)."""
+    return getattr(cls, "update_identity", None) or cls.type_name or declared
 
 
 def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:

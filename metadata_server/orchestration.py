@@ -101,7 +101,8 @@ def update_stack(project: str, name: str, uuid):
 @blueprint.route(f"{ONE}/preview", methods=["PUT", "PATCH"])
 def preview_update(project: str, name: str, uuid):
     return jsonify(service().preview_update(project, stack_id(project, name, uuid), object_body(),
-                                            patch=request.method == "PATCH"))
+                                            patch=request.method == "PATCH",
+                                            show_nested=bool_arg("show_nested")))
 
 
 @blueprint.delete(ONE)
