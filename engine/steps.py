@@ -524,13 +524,16 @@ def supports_check(cls) -> bool:
 
 def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> bool:
     """Whether every changed property (metadata always can) may change without a replacement,
-    and the type does not ask for one for this change (`replaced_by` the new `properties`)."""
+    and the type does not ask for one for this change (`replaced_by` the new `properties`).
+
+    A property the type's schema no longer has (a provider template that dropped a parameter)
+    does not count: Heat compares only the new schema's properties."""
     schema = cls.properties_schema
     if "__type__" in changed:
         return False  # another type is another resource: Heat replaces it
     if properties is not None and cls.replaced_by(frozenset(changed), properties):
         return False
-    return cls.open_properties or all(k in ("__metadata__", "__nested__") or k in schema and schema[k].update_allowed
+    return cls.open_properties or all(k in ("__metadata__", "__nested__") or k not in schema or schema[k].update_allowed
                                       for k in changed)
 
 
