@@ -21,6 +21,7 @@ from engine.errors import HearthError
 from engine.identity import delegation_revoked
 from engine.journal import Journal
 from engine.liveness import GoneAgents
+from engine.replacing import Replacing
 from engine.run import Run, Snap
 from engine.runtime import Runtime
 from engine.stacks import DefinitionCache, Resolver, begin_rollback
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY = 500
 
 
-class Scheduler(Steps):
+class Scheduler(Steps, Replacing):
     def __init__(self, runtime: Runtime, types: dict, resolver_for=None):
         self.runtime = runtime
         self.types = types

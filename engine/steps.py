@@ -1,5 +1,5 @@
 """What a resource does when its turn comes in an operation: create, update or replace, delete,
-suspend, resume or check — with breakpoints, change detection and replacement phases.
+suspend, resume or check — with breakpoints and change detection (replacing is engine.replacing).
 
 `Steps` is the part of the scheduler that acts on one resource; it runs on the scheduler thread
 and hands handlers that may block to the pool. Handler outcomes come back through `apply`.
@@ -13,6 +13,7 @@ import traceback
 
 from engine import secrets
 from engine.errors import HearthError, TemplateError, heat_path
+from engine.replacing import REPLACING
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
 from engine.run import Run, Snap
 from engine.stacks import Resolver
@@ -20,8 +21,6 @@ from engine.stacks import Resolver
 log = logging.getLogger(__name__)
 HOOKS = {"create": "pre-create", "update": "pre-update", "delete": "pre-delete"}
 POST_HOOKS = {"CREATE": "post-create", "UPDATE": "post-update", "DELETE": "post-delete"}
-# The verb a handler runs and the action its resource shows, in each replacement phase.
-REPLACING = {"replace-delete": "DELETE", "replace-create": "CREATE", "cleanup": "DELETE"}
 
 
 class Steps:
@@ -110,6 +109,9 @@ class Steps:
             self._begin(run, snap, step, step.upper())
 
     def _update(self, run: Run, snap: Snap) -> None:
+        if self._restorable(run, snap):
+            self._discard(run, snap)
+            return
         if not snap.exists or snap.action in ("CREATE", "ADOPT") and snap.status == "FAILED" \
                 and not snap.physical_id:
             self._begin(run, snap, "create", "CREATE")
@@ -117,8 +119,7 @@ class Steps:
         try:
             instance = self._instance(run, snap, "UPDATE")
         except Exception as error:  # noqa: BLE001 - reported as the resource's failure
-            self._fail_first(run, snap.name, "UPDATE", error)
-            self._transition(run, snap, "FAILED", _reason(snap.name, error), action="UPDATE")
+            self._fail(run, snap, "UPDATE", error, action="UPDATE")
             return
         digests = self._digests(instance)
         old = snap.engine.get("digests") or {}
@@ -183,74 +184,6 @@ class Steps:
             return
         self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
         self._dispatch(run, snap, verb)
-
-    def _replace(self, run: Run, snap: Snap) -> None:
-        """Heat's order: the new resource is made first, under the same name; the old one is
-        kept aside (`engine["backups"]`: its id, data and type) and deleted once the operation
-        has succeeded (`cleanup`), or by a later update or the stack's delete."""
-        old_type = snap.engine.pop("old_type", snap.type)
-        if snap.physical_id is not None or snap.data:
-            snap.engine["backups"] = [*(snap.engine.get("backups") or []), {
-                "physical_id": snap.physical_id, "data": dict(snap.data),
-                "attributes": dict(snap.attributes), "type": old_type}]
-        snap.physical_id, snap.data, snap.attributes = None, {}, {}
-        snap.waiting, snap.deadline = False, None
-        snap.engine["phase"] = "replace-create"
-        snap.engine.pop("short_id", None)
-        self._transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
-        self._dispatch(run, snap, "create")
-
-    def _clean_up(self, run: Run, snap: Snap) -> None:
-        """Delete the last resource `snap` replaced, with no events (Heat deletes replaced
-        resources in a backup stack): the snap holds the old one's state while it goes."""
-        backups = snap.engine.get("backups") or []
-        if not backups:
-            run.cleared(snap.name)
-            return
-        old = backups[-1]
-        snap.engine["live"] = {"physical_id": snap.physical_id, "data": snap.data,
-                               "attributes": snap.attributes}
-        snap.physical_id, snap.data, snap.attributes = old["physical_id"], dict(old["data"]), {}
-        snap.engine["phase"] = "cleanup"
-        snap.engine["op"] = run.operation
-        live_cls = snap.cls
-        snap.cls = run.definition.class_for(self.types, f"{snap.name} (replaced)", old["type"]) \
-            if old["type"] != snap.type else snap.cls
-        run.cleaning[snap.name] = live_cls
-        snap.dirty = True
-        self._dispatch(run, snap, "delete")
-
-    def _cleaned(self, run: Run, snap: Snap, outcome) -> None:
-        """The replaced resource is gone (or could not be deleted: it stays recorded, for the
-        next update or the stack's delete to try again); the snap is the live one again."""
-        live = snap.engine.pop("live", None) or {}
-        snap.engine.pop("phase", None)
-        snap.physical_id = live.get("physical_id")
-        snap.data, snap.attributes = dict(live.get("data") or {}), dict(live.get("attributes") or {})
-        snap.waiting, snap.deadline = False, None
-        snap.cls = run.cleaning.pop(snap.name, snap.cls)
-        snap.dirty = True
-        if isinstance(outcome, Done):
-            snap.engine["backups"] = (snap.engine.get("backups") or [])[:-1]
-            if not snap.engine["backups"]:
-                snap.engine.pop("backups")
-            else:
-                self._clean_up(run, snap)
-                return
-        else:
-            log.warning("could not delete the resource %s replaced: %s", snap.name, outcome)
-        run.cleared(snap.name)
-
-    def _requires_replacement(self, run: Run, snap: Snap, asked: bool = False) -> None:
-        """Heat's event when an update turns into a replacement (the old resource then goes
-        without events of its own; the new one is created under the same name). When the type
-        asked for it, Heat names the resource as its str() does."""
-        who = (f'{snap.cls.__name__} "{snap.name}" [{snap.physical_id}] Stack "{run.stack.name}" '
-               f"[{run.stack.id}]") if asked else snap.name
-        snap.status, snap.reason = "COMPLETE", f"The Resource {who} requires replacement."
-        snap.dirty = True
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, "UPDATE", "COMPLETE",
-                           snap.reason)
 
     def _hooked(self, run: Run, name: str, hook: str) -> bool:
         registry = run.definition.environment.resource_registry.get("resources") or {}
@@ -414,6 +347,9 @@ class Steps:
         if snap.engine.get("phase") == "cleanup" and not isinstance(outcome, Waiting):
             self._cleaned(run, snap, outcome)
             return
+        if snap.engine.get("phase") == "discard" and not isinstance(outcome, Waiting):
+            self._discarded(run, snap, outcome)
+            return
         if isinstance(outcome, Done):
             if snap.engine.get("phase") == "replace-delete":
                 snap.physical_id, snap.data, snap.attributes = None, {}, {}
@@ -447,8 +383,12 @@ class Steps:
         else:
             snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
-            self._fail_first(run, snap.name, action, outcome)
-            self._transition(run, snap, "FAILED", _reason(snap.name, outcome))
+            self._fail(run, snap, action, outcome)
+
+    def _fail(self, run: Run, snap: Snap, action: str, error, **transition) -> None:
+        """The resource's `action` failed with `error` (an exception or a failed outcome)."""
+        self._fail_first(run, snap.name, action, error)
+        self._transition(run, snap, "FAILED", _reason(snap.name, error), **transition)
 
     @staticmethod
     def _fail_first(run: Run, name: str, action: str, error) -> None:
