@@ -19,7 +19,7 @@ from engine.errors import StackExists
 from engine.operations import parse_tags
 from engine.resources.heat_stack import REMOTE_STACK_TYPES
 from engine.stacks import Definition, Resolver
-from engine.steps import changed_in_place, property_digests, type_identity
+from engine.steps import changed_in_place, property_digests, replaced_when_failed, type_identity
 from engine.store.models import Resource as ResourceRow, Stack
 
 KINDS = ("added", "deleted", "replaced", "unchanged", "updated")
@@ -117,7 +117,7 @@ class Previews:
         # As Heat's preview: the new stack is resolved before anything of it exists, so what
         # reads another resource's attribute shows as updated.
         planned = self.resolver_for(new_stack, definition, nothing_exists)
-        kinds = self._update_kinds(definition, rows, planned)
+        kinds = self._update_kinds(stack, definition, rows, planned)
         new_required, old_required = required_by(definition), required_by(current)
         for kind in ("added", "replaced", "unchanged"):
             changes[kind] += [self._planned_entry(new_stack, definition, planned, name, new_required[name])
@@ -161,24 +161,27 @@ class Previews:
             if (child := self._planned_child(stack, definition, planned, name)) is not None:
                 self._nested_added(changes, *child)
 
-    def _update_kinds(self, definition: Definition, rows: dict[str, ResourceRow], resolver) -> dict[str, list]:
+    def _update_kinds(self, stack: Stack, definition: Definition, rows: dict[str, ResourceRow],
+                      resolver) -> dict[str, list]:
         kinds: dict[str, list] = {kind: [] for kind in KINDS}
         for name in definition.template.resources:
             row = rows.get(name)
             kind = "added"
             if row is not None and row.action != "INIT" and not (row.action == "DELETE" and row.status == "COMPLETE"):
-                kind = self._change_kind(definition, name, row, resolver)
+                kind = self._change_kind(stack, definition, name, row, resolver)
             kinds[kind].append(name)
         kinds["deleted"] = [name for name, row in rows.items()
                             if name not in definition.template.resources and row.action != "INIT"]
         return kinds
 
-    def _change_kind(self, definition: Definition, name: str, row: ResourceRow, resolver) -> str:
+    def _change_kind(self, stack: Stack, definition: Definition, name: str, row: ResourceRow, resolver) -> str:
         template = definition.template
         resource = template.resources[name]
         try:
             cls = definition.resource_class(self.types, name)
-            if row.status == "FAILED" or cls.replace_on_every_update:
+            failed = row.status == "FAILED" and replaced_when_failed(cls, row.action,
+                                                                     self._child(stack, row) is not None)
+            if failed or cls.replace_on_every_update:
                 return "replaced"
             properties = cls.check_properties(template.resolve(resource.properties, resolver,
                                                                ("resources", name, "properties")))
@@ -186,7 +189,9 @@ class Previews:
         except Exception:  # noqa: BLE001 - depends on something not there yet: it will change
             return "updated"
         digests = property_digests(self.runtime.keyring, type_identity(cls, resource.type), properties, metadata)
-        old = (row.engine or {}).get("digests") or {}
+        engine = row.engine or {}
+        # A failed stack resource kept is compared with what it last was to be.
+        old = engine.get("digests") or (engine.get("pending") if row.status == "FAILED" else None) or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
         if cls.ignores_changes and "__type__" not in changed:
             return "unchanged"

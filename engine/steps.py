@@ -123,8 +123,13 @@ class Steps:
             return
         digests = self._digests(instance)
         old = snap.engine.get("digests") or {}
+        failed = snap.status == "FAILED"
+        if failed and not replaced_when_failed(snap.cls, snap.action, self.runtime.stacks.state(snap.physical_id)
+                                               is not None if snap.physical_id else False):
+            # Kept and updated: compared with what it last was to be (a failed create settled none).
+            failed, old = False, old or snap.engine.get("pending") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
-        unhealthy = snap.status == "FAILED" or snap.cls.replace_on_every_update
+        unhealthy = failed or snap.cls.replace_on_every_update
         if snap.cls.ignores_changes and "__type__" not in changed:
             changed, unhealthy = set(), False
         if not changed and getattr(snap.cls, "update_on_every_update", False):
@@ -460,6 +465,13 @@ def supports_check(cls) -> bool:
     """Whether the type checks its resource (Heat: it has a handle_check)."""
     from engine.resources.base import Resource
     return cls.check is not Resource.check
+
+
+def replaced_when_failed(cls, action: str, nested_exists: bool) -> bool:
+    """Whether an update replaces a FAILED resource, as Heat does, except a stack resource whose
+    nested stack exists: that is updated, and the nested stack's resources decide (Heat's
+    StackResource._needs_update), unless the resource was marked unhealthy (CHECK_FAILED)."""
+    return not (getattr(cls, "update_on_every_update", False) and nested_exists and action != "CHECK")
 
 
 def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> bool:
