@@ -14,7 +14,7 @@ from engine import audit, identity
 from engine.errors import HTTPBadRequest
 from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
 from metadata_server.requests_ import int_arg, json_body, service
-from metadata_server.v1_request import bool_arg, filter_args, list_arg, object_body, stack_id
+from metadata_server.v1_request import arn_path, bool_arg, filter_args, list_arg, object_body, stack_id
 
 blueprint = Blueprint("orchestration", __name__, url_prefix="/v1/<project>")
 blueprint.register_blueprint(orchestration_resources.blueprint)
@@ -80,6 +80,19 @@ def lookup(project: str, name_or_id: str, sub: str | None = None, rest: str | No
     target = f"{request.host_url.rstrip('/')}{request.script_root}/v1/{project}/stacks/{stack.name}/{stack.id}"
     target += f"/{sub}" if sub else ""
     target += f"/{rest}" if rest else ""
+    if request.query_string:
+        target += "?" + request.query_string.decode()
+    return redirect(target, code=302)
+
+
+@blueprint.route("/stacks/arn:<path:rest>", methods=METHODS)
+def lookup_arn(project: str, rest: str):
+    """A stack's ARN (what get_resource gives of a nested stack's owner), with any sub-path
+    after it: Heat redirects to the URL it names without looking the stack up."""
+    path = arn_path("arn:" + rest)
+    if path is None:  # Heat then takes the whole text as a stack's name
+        return lookup(project, "arn:" + rest)
+    target = f"{request.host_url.rstrip('/')}{request.script_root}/v1/{path}"
     if request.query_string:
         target += "?" + request.query_string.decode()
     return redirect(target, code=302)
