@@ -365,7 +365,7 @@ class Steps:
                 self._dispatch(run, snap, "create")
                 return
             snap.physical_id = outcome.physical_id or snap.physical_id
-            if outcome.attributes:
+            if outcome.attributes is not None:
                 snap.attributes = dict(outcome.attributes)
             snap.data.update(outcome.data)
             if action == "DELETE":
