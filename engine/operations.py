@@ -1,4 +1,4 @@
-"""Stack operations after create: update (and its preview), suspend, resume, check, cancel,
+"""Stack operations after create: update, suspend, resume, check, cancel,
 abandon, marking resources unhealthy, clearing breakpoints and signalling a wait-condition handle
 or a deployment as a user (Heat's resource-signal call).
 
@@ -12,23 +12,26 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import previews, views
+from engine import views
 from engine.children import SECRET_PARAMETERS
 from engine.errors import (
     ActionInProgress, Conflict, EntityNotFound, InvalidRequest, NotSupported, ResourceActionNotSupported,
-    ResourceNotFound, StackExists,
+    ResourceNotFound,
 )
 from engine.guest import GuestAuth
 from engine.limits import check_nested_stack
 from engine.stacks import (
     Definition, check_request_fields, definition_fields, prepare_rows, request_environment, start_operation,
 )
-from engine.steps import changed_in_place, property_digests
 from engine.store.models import Deployment, Event, Resource, Stack
 from engine.template import parse_environment, parse_template
 from engine.template.environment import load_environment
 
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
+# The operations in progress an update takes over (it supersedes them), as Heat's convergence
+# engine allows and its functional tests (SimultaneousUpdate*, requires_convergence) check;
+# Heat's legacy engine refuses any operation while another is in progress.
+PREEMPTED = ("CREATE", "UPDATE")
 HOOK_NAMES = ("pre-create", "pre-update", "pre-delete", "post-create", "post-update", "post-delete")
 # Resources a user may signal through Heat's resource-signal call, as a guest would.
 HANDLE_TYPES = ("OS::Heat::WaitConditionHandle", "OS::Heat::UpdateWaitConditionHandle",
@@ -73,7 +76,8 @@ class Operations:
         with contextlib.nullcontext() if top else self._nested_lock, \
                 self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
-            self._not_in_progress(row, "update")
+            if not (row.status == "IN_PROGRESS" and row.action in PREEMPTED):
+                self._not_in_progress(row, "update")
             if not top:
                 check_nested_stack(self.runtime.config, session, row.owner_id,
                                    len(definition.template.resources), child_id=row.id)
@@ -141,135 +145,6 @@ class Operations:
         environment = parse_environment(load_environment(existing, new.shown()), "environment")
         environment.parameters = {k: v for k, v in environment.parameters.items() if k in template.parameters}
         return self._definition(merged, environment)
-
-    def preview_update(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> dict:
-        """What an update would do, resource by resource, as Heat's preview answers it."""
-        stack = self._live_stack(project, stack_id)
-        self.check_template_size(body)
-        definition = self._update_definition(stack, body, patch)
-        self.check_stack_limits(definition)
-        self.validate_resources(definition, stack)
-        self.check_nesting(definition)
-        with self.runtime.store.session() as session:
-            rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
-        changes: dict[str, list] = {k: [] for k in ("added", "deleted", "replaced", "unchanged", "updated")}
-        # As Heat's preview: the new stack is resolved before anything of it exists, so what
-        # reads another resource's attribute shows as updated.
-        planned = self.resolver_for(stack, definition, previews.nothing_exists)
-        required_by = previews.required_by(definition)
-        template = definition.template
-        for name, resource in template.resources.items():
-            row = rows.get(name)
-            kind = "added"
-            if row is not None and row.action != "INIT" and not (row.action == "DELETE" and row.status == "COMPLETE"):
-                kind = self._change_kind(definition, name, row, planned)
-            old = self.scheduler.definitions.get(self.runtime, stack).template
-            if kind == "updated":  # Heat shows what it would update as it is now
-                metadata = old.resources[name].metadata if name in old.resources else {}
-                changes[kind].append(previews.existing(stack, row, metadata, required_by[name]))
-            else:
-                changes[kind].append(self._planned_entry(stack, definition, planned, name, required_by[name]))
-        old = self.scheduler.definitions.get(self.runtime, stack).template
-        for name, row in rows.items():
-            if name not in template.resources and row.action != "INIT":
-                metadata = old.resources[name].metadata if name in old.resources else {}
-                changes["deleted"].append(previews.existing(stack, row, metadata))
-        return {"resource_changes": changes}
-
-    def _planned_entry(self, stack: Stack, definition: Definition, resolver, name: str,
-                       required_by: list[str], with_properties: bool = False) -> dict:
-        resource = definition.template.resources[name]
-        try:
-            cls = definition.resource_class(self.types, name)
-        except Exception:  # noqa: BLE001 - validated already; a preview shows what it can
-            cls = None
-        properties = previews.planned_properties(definition, resolver, name, cls)
-        return previews.unmade(stack, name, resource.type, cls, properties, resource.metadata,
-                               required_by, with_properties=with_properties)
-
-    def _planned_resources(self, stack: Stack, definition: Definition, parent: str | None = None) -> list:
-        """A create preview's resources; a nested stack is the list of its own (Heat's shape)."""
-        from engine.resources.stack_resource import StackResource
-        planned = self.resolver_for(stack, definition, previews.nothing_exists)
-        required_by = previews.required_by(definition)
-        resources: list = []
-        for name in definition.template.resources:
-            entry = self._planned_entry(stack, definition, planned, name, required_by[name], with_properties=True)
-            if parent is not None:
-                entry["parent_resource"] = parent
-            try:
-                cls = definition.resource_class(self.types, name)
-                nested = self._nested_preview(stack, definition, name, cls, entry["properties"]) \
-                    if issubclass(cls, StackResource) else None
-            except Exception:  # noqa: BLE001 - a nested template a preview cannot build shows as itself
-                nested = None
-            resources.append(nested if nested is not None else entry)
-        return resources
-
-    def _nested_preview(self, stack: Stack, definition: Definition, name: str, cls, properties: dict) -> list:
-        from engine.resources.base import ResourceState
-        from engine.resources.stack_resource import Parent, child_environment
-        environment = {"resource_registry": dict(definition.environment.resource_registry),
-                       "parameter_defaults": dict(definition.environment.parameter_defaults)}
-        state = ResourceState(stack_id=stack.id, stack_name=stack.name, project=stack.project, name=name,
-                              type=definition.template.resources[name].type, physical_id=None, data={},
-                              attributes={}, stack_deadline=None)
-        instance = cls(self.runtime, state, cls.check_properties(properties))
-        nested = instance.nested(Parent(files=definition.files, environment=environment))
-        child = self._definition({"template": nested.template, "template_name": nested.template_name,
-                                  "files": definition.files, "parameters": nested.parameters,
-                                  "environment": child_environment(environment, name, cls.registry_value)})
-        child_stack = Stack(id="None", name=f"{stack.name}-{name}", project=stack.project,
-                            template=child.template.raw, action="INIT", status="COMPLETE")
-        return self._planned_resources(child_stack, child, parent=name)
-
-    def _change_kind(self, definition: Definition, name: str, row: Resource, resolver) -> str:
-        template = definition.template
-        resource = template.resources[name]
-        try:
-            cls = definition.resource_class(self.types, name)
-            if row.status == "FAILED" or cls.replace_on_every_update:
-                return "replaced"
-            properties = cls.check_properties(template.resolve(resource.properties, resolver,
-                                                               ("resources", name, "properties")))
-            metadata = template.resolve(resource.metadata, resolver, ("resources", name, "metadata"))
-        except Exception:  # noqa: BLE001 - depends on something not there yet: it will change
-            return "updated"
-        digests = property_digests(self.runtime.keyring, cls.type_name or resource.type, properties, metadata)
-        old = (row.engine or {}).get("digests") or {}
-        changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
-        if not changed or cls.ignores_changes and "__type__" not in changed:
-            return "unchanged"
-        return "updated" if changed_in_place(cls, changed, properties) else "replaced"
-
-    def preview_create(self, project: str, body: dict[str, Any], username: str | None = None) -> dict:
-        """What a create would make, as Heat's stack preview answers it (nothing is stored)."""
-        name = self._stack_name(body)
-        with self.runtime.store.session() as session:
-            if session.scalar(select(Stack.id).where(Stack.project == project, Stack.name == name,
-                                                     Stack.deleted_at.is_(None))):
-                raise StackExists(name)
-        self.check_template_size(body)
-        definition = self._definition(body)
-        self.check_stack_limits(definition)
-        template = definition.template
-        stack = Stack(id="None", name=name, project=project, template=template.raw, username=username,
-                      tags=parse_tags(body.get("tags") or []), requested_timeout_mins=body.get("timeout_mins"),
-                      disable_rollback=bool(body.get("disable_rollback", True)), action="INIT",
-                      status="COMPLETE", status_reason="")
-        self.validate_resources(definition, stack)  # as a create checks the values
-        self.check_nesting(definition)
-        resources = self._planned_resources(stack, definition)
-        outputs = [{"output_key": k, "description": o.description or "No description given",
-                    "output_value": None} for k, o in template.outputs.items()]
-        shown = views.stack_detail(stack, self.runtime.api_url, definition.parameters,
-                                   definition.secret_parameters, outputs)
-        for key in ("id", "stack_status", "stack_status_reason", "links"):
-            shown.pop(key, None)
-        # Heat's preview stack: not stored, so no id, no project of a stack user, a time of now.
-        shown.update({"id": "None", "stack_user_project_id": None, "parent": None,
-                      "creation_time": views.iso(self.runtime.now()), "resources": resources})
-        return {"stack": shown}
 
     # Actions ------------------------------------------------------------------------------
     def stack_action(self, project: str, stack_id: str, action: str) -> None:

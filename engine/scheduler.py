@@ -21,6 +21,7 @@ from engine.errors import HearthError
 from engine.identity import delegation_revoked
 from engine.journal import Journal
 from engine.liveness import GoneAgents
+from engine.replacing import Replacing
 from engine.run import Run, Snap
 from engine.runtime import Runtime
 from engine.stacks import DefinitionCache, Resolver, begin_rollback
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY = 500
 
 
-class Scheduler(Steps):
+class Scheduler(Steps, Replacing):
     def __init__(self, runtime: Runtime, types: dict, resolver_for=None):
         self.runtime = runtime
         self.types = types
@@ -244,19 +245,33 @@ class Scheduler(Steps):
             return delegation_revoked(session, stack)
 
     def _supersede(self, previous: Run, stack: Stack) -> None:
-        """A new operation (a delete during a create, a cancel) replaces one still running."""
+        """A new operation (a delete during a create, an update during an update, a cancel)
+        replaces one still running."""
         if previous.operation == stack.operation or previous.finished:
             return
         previous.finished = True
+        # A cancel without rollback stops what has not started, and an update goes on from
+        # where the one it takes over is: an action that ends by itself at a set time is left
+        # to finish, as Heat leaves it (its convergence engine, for an update).
+        updating = stack.action == "UPDATE"
+        leaves_timed = stack.status != "IN_PROGRESS" or updating
+        cancelled: list[str] = []
         for snap in previous.snaps.values():
             if snap.waiting:
-                if stack.status != "IN_PROGRESS" and snap.wake_at is not None:
-                    # A cancel without rollback stops what has not started; an action that
-                    # ends by itself at a set time is left to finish, as Heat leaves it.
+                if leaves_timed and snap.wake_at is not None:
                     continue
-                self._cancel(previous, snap, f"{previous.action} cancelled by {stack.action} of the stack")
-        self.journal.event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
-                           "FAILED", f"Stack {previous.action} cancelled by {stack.action}")
+                reason = f"{previous.action} cancelled by {stack.action} of the stack"
+                if updating and getattr(snap.cls, "update_on_every_update", False):
+                    # Heat's words: the nested stack's operation was cancelled.
+                    reason = f"resources.{snap.name}: Stack {previous.action} cancelled"
+                self._cancel(previous, snap, reason)
+                cancelled.append(reason)
+        if not updating:
+            self.journal.event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
+                               "FAILED", f"Stack {previous.action} cancelled by {stack.action}")
+        elif cancelled:  # an update takes over silently, unless it cancelled something
+            self.journal.event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
+                               "FAILED", f"Resource {previous.action} failed: {cancelled[0]}")
 
     def _reset_interrupted(self, stack: Stack, snaps: dict[str, Snap]) -> None:
         """An engine died during this operation: re-run what is safe, fail what is not."""

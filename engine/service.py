@@ -25,6 +25,8 @@ from engine.errors import (
     StackExists, TemplateError,
 )
 from engine.operations import Operations, parse_tags
+from engine.previews import Previews
+from engine.resources.heat_stack import REMOTE_STACK_TYPES
 from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
@@ -56,7 +58,7 @@ STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 MAX_EVENT_PAGE = 1000
 
 
-class Service(Operations, SoftwareApi):
+class Service(Operations, Previews, SoftwareApi):
     def __init__(self, runtime: Runtime, base_environment=None):
         self.runtime = runtime
         self.types = resource_types()
@@ -750,11 +752,6 @@ class Service(Operations, SoftwareApi):
                 found += [c for c in children if c.id in filled]
                 level = [c.id for c in children]
         return found
-
-
-# Types whose stack Heat makes as a stack of its own (a "remote" stack): no nested link, not
-# listed with nested_depth.
-REMOTE_STACK_TYPES = ("OS::Heat::Stack",)
 
 
 def _flag(value) -> bool:

@@ -1,5 +1,5 @@
 """What a resource does when its turn comes in an operation: create, update or replace, delete,
-suspend, resume or check — with breakpoints, change detection and replacement phases.
+suspend, resume or check — with breakpoints and change detection (replacing is engine.replacing).
 
 `Steps` is the part of the scheduler that acts on one resource; it runs on the scheduler thread
 and hands handlers that may block to the pool. Handler outcomes come back through `apply`.
@@ -13,6 +13,7 @@ import traceback
 
 from engine import secrets
 from engine.errors import HearthError, LimitExceeded, ResourceFailure, TemplateError, heat_path
+from engine.replacing import REPLACING
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
 from engine.resources.stack_resource import ADOPT_DATA
 from engine.run import Run, Snap
@@ -21,8 +22,6 @@ from engine.stacks import Resolver
 log = logging.getLogger(__name__)
 HOOKS = {"create": "pre-create", "update": "pre-update", "delete": "pre-delete"}
 POST_HOOKS = {"CREATE": "post-create", "UPDATE": "post-update", "DELETE": "post-delete"}
-# The verb a handler runs and the action its resource shows, in each replacement phase.
-REPLACING = {"replace-delete": "DELETE", "replace-create": "CREATE", "cleanup": "DELETE"}
 
 
 class Steps:
@@ -116,6 +115,9 @@ class Steps:
             self._begin(run, snap, step, step.upper())
 
     def _update(self, run: Run, snap: Snap) -> None:
+        if self._restorable(run, snap):
+            self._discard(run, snap)
+            return
         if not snap.exists or snap.action in ("CREATE", "ADOPT") and snap.status == "FAILED" \
                 and not snap.physical_id:
             self._begin(run, snap, "create", "CREATE")
@@ -123,13 +125,17 @@ class Steps:
         try:
             instance = self._instance(run, snap, "UPDATE")
         except Exception as error:  # noqa: BLE001 - reported as the resource's failure
-            self._fail_first(run, snap.name, "UPDATE", error)
-            self._transition(run, snap, "FAILED", _reason(snap.name, error), action="UPDATE")
+            self._fail(run, snap, "UPDATE", error, action="UPDATE")
             return
         digests = self._digests(instance)
         old = snap.engine.get("digests") or {}
+        failed = snap.status == "FAILED"
+        if failed and not replaced_when_failed(snap.cls, snap.action, self.runtime.stacks.state(snap.physical_id)
+                                               is not None if snap.physical_id else False):
+            # Kept and updated: compared with what it last was to be (a failed create settled none).
+            failed, old = False, old or snap.engine.get("pending") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
-        unhealthy = snap.status == "FAILED" or snap.cls.replace_on_every_update
+        unhealthy = failed or snap.cls.replace_on_every_update
         if snap.cls.ignores_changes and "__type__" not in changed:
             changed, unhealthy = set(), False
         if not changed and getattr(snap.cls, "update_on_every_update", False):
@@ -189,74 +195,6 @@ class Steps:
             return
         self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
         self._dispatch(run, snap, verb)
-
-    def _replace(self, run: Run, snap: Snap) -> None:
-        """Heat's order: the new resource is made first, under the same name; the old one is
-        kept aside (`engine["backups"]`: its id, data and type) and deleted once the operation
-        has succeeded (`cleanup`), or by a later update or the stack's delete."""
-        old_type = snap.engine.pop("old_type", snap.type)
-        if snap.physical_id is not None or snap.data:
-            snap.engine["backups"] = [*(snap.engine.get("backups") or []), {
-                "physical_id": snap.physical_id, "data": dict(snap.data),
-                "attributes": dict(snap.attributes), "type": old_type}]
-        snap.physical_id, snap.data, snap.attributes = None, {}, {}
-        snap.waiting, snap.deadline = False, None
-        snap.engine["phase"] = "replace-create"
-        snap.engine.pop("short_id", None)
-        self._transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
-        self._dispatch(run, snap, "create")
-
-    def _clean_up(self, run: Run, snap: Snap) -> None:
-        """Delete the last resource `snap` replaced, with no events (Heat deletes replaced
-        resources in a backup stack): the snap holds the old one's state while it goes."""
-        backups = snap.engine.get("backups") or []
-        if not backups:
-            run.cleared(snap.name)
-            return
-        old = backups[-1]
-        snap.engine["live"] = {"physical_id": snap.physical_id, "data": snap.data,
-                               "attributes": snap.attributes}
-        snap.physical_id, snap.data, snap.attributes = old["physical_id"], dict(old["data"]), {}
-        snap.engine["phase"] = "cleanup"
-        snap.engine["op"] = run.operation
-        live_cls = snap.cls
-        snap.cls = run.definition.class_for(self.types, f"{snap.name} (replaced)", old["type"]) \
-            if old["type"] != snap.type else snap.cls
-        run.cleaning[snap.name] = live_cls
-        snap.dirty = True
-        self._dispatch(run, snap, "delete")
-
-    def _cleaned(self, run: Run, snap: Snap, outcome) -> None:
-        """The replaced resource is gone (or could not be deleted: it stays recorded, for the
-        next update or the stack's delete to try again); the snap is the live one again."""
-        live = snap.engine.pop("live", None) or {}
-        snap.engine.pop("phase", None)
-        snap.physical_id = live.get("physical_id")
-        snap.data, snap.attributes = dict(live.get("data") or {}), dict(live.get("attributes") or {})
-        snap.waiting, snap.deadline = False, None
-        snap.cls = run.cleaning.pop(snap.name, snap.cls)
-        snap.dirty = True
-        if isinstance(outcome, Done):
-            snap.engine["backups"] = (snap.engine.get("backups") or [])[:-1]
-            if not snap.engine["backups"]:
-                snap.engine.pop("backups")
-            else:
-                self._clean_up(run, snap)
-                return
-        else:
-            log.warning("could not delete the resource %s replaced: %s", snap.name, outcome)
-        run.cleared(snap.name)
-
-    def _requires_replacement(self, run: Run, snap: Snap, asked: bool = False) -> None:
-        """Heat's event when an update turns into a replacement (the old resource then goes
-        without events of its own; the new one is created under the same name). When the type
-        asked for it, Heat names the resource as its str() does."""
-        who = (f'{snap.cls.__name__} "{snap.name}" [{snap.physical_id}] Stack "{run.stack.name}" '
-               f"[{run.stack.id}]") if asked else snap.name
-        snap.status, snap.reason = "COMPLETE", f"The Resource {who} requires replacement."
-        snap.dirty = True
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, "UPDATE", "COMPLETE",
-                           snap.reason)
 
     def _hooked(self, run: Run, name: str, hook: str) -> bool:
         registry = run.definition.environment.resource_registry.get("resources") or {}
@@ -323,12 +261,8 @@ class Steps:
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
-        # The type that counts is the class the declared type maps to (a change replaces; a new
-        # alias of the same type does not), as Heat compares classes; every provider template
-        # is one class (a template resource).
-        identity = getattr(instance, "update_identity", None) or type(instance).type_name or instance.state.type
-        return property_digests(self.runtime.keyring, identity, instance.properties,
-                                instance.state.metadata)
+        return property_digests(self.runtime.keyring, type_identity(type(instance), instance.state.type),
+                                instance.properties, instance.state.metadata)
 
     def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
         stack = run.stack
@@ -432,6 +366,9 @@ class Steps:
         if snap.engine.get("phase") == "cleanup" and not isinstance(outcome, Waiting):
             self._cleaned(run, snap, outcome)
             return
+        if snap.engine.get("phase") == "discard" and not isinstance(outcome, Waiting):
+            self._discarded(run, snap, outcome)
+            return
         if isinstance(outcome, Done):
             if snap.engine.get("phase") == "replace-delete":
                 snap.physical_id, snap.data, snap.attributes = None, {}, {}
@@ -442,7 +379,7 @@ class Steps:
                 self._dispatch(run, snap, "create")
                 return
             snap.physical_id = outcome.physical_id or snap.physical_id
-            if outcome.attributes:
+            if outcome.attributes is not None:
                 snap.attributes = dict(outcome.attributes)
             snap.data.update(outcome.data)
             if action == "DELETE":
@@ -465,8 +402,12 @@ class Steps:
         else:
             snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
-            self._fail_first(run, snap.name, action, outcome)
-            self._transition(run, snap, "FAILED", _reason(snap.name, outcome))
+            self._fail(run, snap, action, outcome)
+
+    def _fail(self, run: Run, snap: Snap, action: str, error, **transition) -> None:
+        """The resource's `action` failed with `error` (an exception or a failed outcome)."""
+        self._fail_first(run, snap.name, action, error)
+        self._transition(run, snap, "FAILED", _reason(snap.name, error), **transition)
 
     @staticmethod
     def _fail_first(run: Run, name: str, action: str, error) -> None:
@@ -518,6 +459,13 @@ def tainted_properties(template, properties, resolver, path) -> frozenset[tuple]
     return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)
 
 
+def type_identity(cls, declared: str) -> str:
+    """The type that counts for a change: the class the declared type maps to (a change
+    replaces; a new alias of the same type does not), as Heat compares classes; every provider
+    template is one class (a template resource)."""
+    return getattr(cls, "update_identity", None) or cls.type_name or declared
+
+
 def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:
     """A keyed digest of each resolved property (and of the metadata and the type, whose change
     always replaces): change detection that stores nothing a hidden parameter's value could be
@@ -533,15 +481,25 @@ def supports_check(cls) -> bool:
     return cls.check is not Resource.check
 
 
+def replaced_when_failed(cls, action: str, nested_exists: bool) -> bool:
+    """Whether an update replaces a FAILED resource, as Heat does, except a stack resource whose
+    nested stack exists: that is updated, and the nested stack's resources decide (Heat's
+    StackResource._needs_update), unless the resource was marked unhealthy (CHECK_FAILED)."""
+    return not (getattr(cls, "update_on_every_update", False) and nested_exists and action != "CHECK")
+
+
 def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> bool:
     """Whether every changed property (metadata always can) may change without a replacement,
-    and the type does not ask for one for this change (`replaced_by` the new `properties`)."""
+    and the type does not ask for one for this change (`replaced_by` the new `properties`).
+
+    A property the type's schema no longer has (a provider template that dropped a parameter)
+    does not count: Heat compares only the new schema's properties."""
     schema = cls.properties_schema
     if "__type__" in changed:
         return False  # another type is another resource: Heat replaces it
     if properties is not None and cls.replaced_by(frozenset(changed), properties):
         return False
-    return cls.open_properties or all(k in ("__metadata__", "__nested__") or k in schema and schema[k].update_allowed
+    return cls.open_properties or all(k in ("__metadata__", "__nested__") or k not in schema or schema[k].update_allowed
                                       for k in changed)
 
 

@@ -14,7 +14,7 @@ from engine import audit, identity
 from engine.errors import HTTPBadRequest
 from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
 from metadata_server.requests_ import integer_arg, json_body, service
-from metadata_server.v1_request import bool_arg, filter_args, list_arg, object_body, stack_id
+from metadata_server.v1_request import arn_path, bool_arg, filter_args, list_arg, object_body, stack_id
 
 blueprint = Blueprint("orchestration", __name__, url_prefix="/v1/<project>")
 blueprint.register_blueprint(orchestration_resources.blueprint)
@@ -85,6 +85,19 @@ def lookup(project: str, name_or_id: str, sub: str | None = None, rest: str | No
     return redirect(target, code=302)
 
 
+@blueprint.route("/stacks/arn:<path:rest>", methods=METHODS)
+def lookup_arn(project: str, rest: str):
+    """A stack's ARN (what get_resource gives of a nested stack's owner), with any sub-path
+    after it: Heat redirects to the URL it names without looking the stack up."""
+    path = arn_path("arn:" + rest)
+    if path is None:  # Heat then takes the whole text as a stack's name
+        return lookup(project, "arn:" + rest)
+    target = f"{request.host_url.rstrip('/')}{request.script_root}/v1/{path}"
+    if request.query_string:
+        target += "?" + request.query_string.decode()
+    return redirect(target, code=302)
+
+
 @blueprint.get(ONE)
 def show_stack(project: str, name: str, uuid):
     resolve = bool_arg("resolve_outputs", True)
@@ -101,7 +114,8 @@ def update_stack(project: str, name: str, uuid):
 @blueprint.route(f"{ONE}/preview", methods=["PUT", "PATCH"])
 def preview_update(project: str, name: str, uuid):
     return jsonify(service().preview_update(project, stack_id(project, name, uuid), object_body(),
-                                            patch=request.method == "PATCH"))
+                                            patch=request.method == "PATCH",
+                                            show_nested=bool_arg("show_nested")))
 
 
 @blueprint.delete(ONE)

@@ -1,13 +1,18 @@
-"""What the v1 views read from a request: the stack a `{name}/{id}` path names, and Heat's
-boolean, list and filter query parameters, each refused with a 400 that names it."""
+"""What the v1 views read from a request: the stack a `{name}/{id}` path (or a stack ARN) names,
+and Heat's boolean, list and filter query parameters, each refused with a 400 that names it."""
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import quote, unquote
 
 from flask import request
 
 from engine.errors import EntityNotFound, InvalidRequest, NotFound
 from metadata_server.requests_ import json_body, service
+
+# What follows `arn:openstack:heat::<tenant>:` in a stack's ARN (Heat's HeatIdentifier.path_re).
+_ARN_PATH = re.compile(r"stacks/([^/]+)/([^/]+)(.*)")
 
 # Heat's strict booleans (oslo strutils.bool_from_string with strict=True).
 TRUE = ("1", "t", "true", "on", "y", "yes")
@@ -23,6 +28,20 @@ def stack_id(project: str, name: str, uuid) -> str:
     if stack is None or stack.name != name:
         raise EntityNotFound("Stack", name)  # Heat names the stack as the path does
     return stack.id
+
+
+def arn_path(arn: str) -> str | None:
+    """The URL path (`<tenant>/stacks/<name>/<id><rest>`) a stack's ARN names, as Heat's
+    HeatIdentifier.from_arn reads one (`rest` may be a sub-path: `/resources/NAME`); None when
+    it is not a Heat stack ARN."""
+    fields = arn.split(":")
+    if len(fields) < 6 or fields[0].lower() != "arn" or fields[1:3] != ["openstack", "heat"]:
+        return None
+    path = _ARN_PATH.match(":".join(fields[5:]))
+    if path is None:
+        return None
+    tenant, name, uuid, rest = (unquote(part) for part in (fields[4], *path.groups()))
+    return f"{quote(tenant, '')}/stacks/{quote(name, '')}/{quote(uuid, '')}{quote(rest)}"
 
 
 def as_bool(name: str, value: Any) -> bool:

@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class Done:
-    """The action finished: the new physical id, attributes and private data to keep."""
+    """The action finished: the new physical id, attributes and private data to keep.
+
+    `attributes` replace the stored ones when given (an empty map too: a provider template
+    whose outputs are gone has none left); None keeps them."""
 
     physical_id: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
 

@@ -244,13 +244,18 @@ class ResourceGroup(StackResource):
         resource_def, index_var = self.properties["resource_def"], self.properties["index_var"]
         template = group_template(names, resource_def, index_var)
         plans = self.batch_plans(data["blacklist"], resource_def, index_var)
+        files = None
         if plans:
             # Each batch is one update of the nested stack; a create starts from no members.
             data["batches"] = [members_template(plan) for plan in plans]
             data[NESTED_ACTION] = self.state.action
             template = members_template({}) if self.state.action == "CREATE" else data["batches"].pop(0)
+            if self.state.action == "UPDATE":
+                # Members keep their old definition until their batch: the nested stack gets the
+                # old files and the new ones (Heat's grouputils.get_child_template_files).
+                files = {**parent.previous_files, **parent.files}
         return Nested(template=template, template_name=f"{parent.template_name}#{self.state.name}",
-                      timeout_mins=self.remaining_minutes(), data=data)
+                      timeout_mins=self.remaining_minutes(), data=data, files=files)
 
     def batch_plans(self, blacklist: list[str], resource_def: dict, index_var: str) -> list[dict]:
         """The member definitions after each batch, when update_policy asks for batches: a

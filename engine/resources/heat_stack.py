@@ -7,6 +7,9 @@ from engine.resources.stack_resource import Nested, Parent, PrefixedAttributes, 
 from engine.store.models import Stack
 
 _OUTPUTS = "Outputs."
+# Types whose stack Heat makes as a stack of its own (a "remote" stack, not a StackResource): no
+# nested link, not listed with nested_depth, not previewed as a nested stack.
+REMOTE_STACK_TYPES = ("OS::Heat::Stack",)
 
 
 def _child_row(runtime, child_id: str) -> tuple[str, str] | None:

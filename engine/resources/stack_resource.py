@@ -60,6 +60,8 @@ class Parent:
     files: dict[str, str] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     template_name: str = "template"
+    # The files map before the update in progress (a group's rolling update still needs them).
+    previous_files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,6 +76,8 @@ class Nested:
     shown_timeout: float | None = None  # the timeout the nested stack shows (else its parent's)
     # The parameters whose values derive from a secret: stored sealed, shown as ******.
     secret_parameters: frozenset[str] = frozenset()
+    # The files map the nested stack gets, when it is not its parent's.
+    files: dict[str, str] | None = None
 
 
 def template_key(name: str, files: dict[str, str], base: str = "") -> str | None:
@@ -184,7 +188,8 @@ class StackResource(Resource):
             # parameter_defaults are stored sealed: they may hold secrets.
             environment = secrets.open_environment(self.runtime.keyring, stack.environment)
             return Parent(files=dict(stack.files or {}), environment=environment,
-                          template_name=stack.template_name or "template")
+                          template_name=stack.template_name or "template",
+                          previous_files=dict((stack.previous or {}).get("files") or {}))
 
     def remaining_minutes(self) -> float | None:
         """What is left of the parent operation's time: a nested stack must end before it."""
@@ -231,7 +236,7 @@ class StackResource(Resource):
         parent = self.parent()
         nested = self.nested(parent)
         self.runtime.stacks.update(
-            child, template=nested.template, files=parent.files,
+            child, template=nested.template, files=parent.files if nested.files is None else nested.files,
             environment=child_environment(parent.environment, self.state.name, self.registry_value),
             parameters=nested.parameters, template_name=nested.template_name,
             timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout,

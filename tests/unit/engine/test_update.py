@@ -522,3 +522,68 @@ def test_what_a_failed_update_replaced_is_deleted_by_the_next_update_or_the_dele
     service.delete_stack("admin", stack_id)
     settle(service, stack_id)
     assert sorted(log[5:]) == [("create", "d"), ("delete", "rec-c"), ("delete", "rec-d")]
+
+
+REPLACED = """heat_template_version: 2018-08-31
+parameters:
+  r: {type: string, default: '1'}
+  fail: {type: boolean, default: false}
+resources:
+  test1: {type: OS::Heat::TestResource, properties: {value: v, update_replace_value: {get_param: r}, fail: {get_param: fail}}}
+"""
+
+
+def test_an_update_after_a_failed_replacement_takes_the_original_back(service):
+    # Heat's convergence engine (test_stack_update_replace_manual_rollback): the failed
+    # replacement is deleted and the original, which needs no change, stays as it was.
+    stack_id = create(service, "takeback", REPLACED)
+    settle(service, stack_id)
+    original = resources(service, stack_id)["test1"]["physical_resource_id"]
+    service.update_stack("admin", stack_id, {"parameters": {"r": "2", "fail": True}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_FAILED"
+    count = event_count(service, stack_id)
+    service.update_stack("admin", stack_id, {"parameters": {"r": "1", "fail": False}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    test1 = resources(service, stack_id)["test1"]
+    assert test1["physical_resource_id"] == original and test1["resource_status"] == "UPDATE_COMPLETE"
+    assert [e for e in events_since(service, stack_id, count) if e[0] == "test1"] == [
+        ("test1", "DELETE_IN_PROGRESS"), ("test1", "DELETE_COMPLETE")]
+    # What it was made from is what the next update compares with.
+    service.update_stack("admin", stack_id, {"parameters": {"r": "3"}}, patch=True)
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
+    assert resources(service, stack_id)["test1"]["physical_resource_id"] != original
+
+
+NESTED_PARENT = """heat_template_version: 2018-08-31
+parameters:
+  v: {type: string, default: one}
+resources:
+  nest: {type: inner.yaml, properties: {v: {get_param: v}}}
+"""
+NESTED_INNER = """heat_template_version: 2018-08-31
+parameters:
+  v: {type: string}
+resources:
+  changed: {type: OS::Heat::Value, properties: {value: {get_param: v}}}
+  fixed: {type: OS::Heat::None}
+"""
+
+
+def test_preview_update_with_show_nested_lists_the_nested_changes(service):
+    files = {"inner.yaml": NESTED_INNER}
+    stack_id = create(service, "prevnest", NESTED_PARENT, files=files)
+    settle(service, stack_id)
+    body = {"template": NESTED_PARENT, "files": files, "parameters": {"v": "two"}}
+
+    def names(changes):
+        return {kind: sorted((r["resource_name"], r.get("parent_resource")) for r in entries)
+                for kind, entries in changes.items() if entries}
+    shallow = service.preview_update("admin", stack_id, body, patch=False)["resource_changes"]
+    assert names(shallow) == {"updated": [("nest", None)]}  # a nested stack always updates
+    deep = service.preview_update("admin", stack_id, body, patch=False, show_nested=True)["resource_changes"]
+    assert names(deep) == {"updated": [("changed", "nest"), ("nest", None)], "unchanged": [("fixed", "nest")]}
+    # Replaced by another type: everything inside goes.
+    gone = service.preview_update("admin", stack_id, {"template": NESTED_PARENT.replace("inner.yaml", "OS::Heat::None")
+                                                      .replace(", properties: {v: {get_param: v}}", "")},
+                                  patch=False, show_nested=True)["resource_changes"]
+    assert names(gone) == {"replaced": [("nest", None)], "deleted": [("changed", "nest"), ("fixed", "nest")]}

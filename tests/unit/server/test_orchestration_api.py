@@ -60,6 +60,21 @@ def test_create_as_heatclient_sends_it_then_show_by_name_and_id(shared_hearth):
     assert final.status_code == 204
 
 
+def test_a_stack_arn_redirects_to_the_url_it_names(shared_hearth):
+    # Heat's lookup of `stacks/arn:openstack:heat::<tenant>:stacks/<name>/<id>[/sub-path]`
+    # (heatclient sends a nested stack's get_resource that way): a redirect, no look-up.
+    hearth = shared_hearth
+    stack_id = hearth.create_stack("arned", "heat_template_version: 2018-08-31\nresources: {}\n").json()["stack"]["id"]
+    arn = f"arn%3Aopenstack%3Aheat%3A%3Aadmin%3Astacks/arned/{stack_id}"
+    sub = hearth.http.get(f"{hearth.api}/stacks/{arn}/resources/x?with_attr=a", allow_redirects=False, timeout=10)
+    assert sub.status_code == 302
+    assert sub.headers["Location"].endswith(f"/v1/admin/stacks/arned/{stack_id}/resources/x?with_attr=a")
+    plain = hearth.http.get(f"{hearth.api}/stacks/arn:openstack:heat::admin:stacks/arned/{stack_id}", timeout=10)
+    assert plain.status_code == 200 and plain.json()["stack"]["id"] == stack_id
+    bad = hearth.http.get(f"{hearth.api}/stacks/arn:openstack:heat::admin:bad/x/resources", timeout=10)
+    assert bad.status_code == 404 and bad.json()["error"]["type"] == "EntityNotFound"
+
+
 def test_wrong_name_for_an_id_is_not_found(shared_hearth):
     hearth = shared_hearth
     template = "heat_template_version: 2018-08-31\nresources: {}\n"
