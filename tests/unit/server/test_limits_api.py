@@ -169,8 +169,9 @@ def test_nested_stacks_count_against_the_whole_tree(small):
 
 
 def test_each_stack_holds_heats_limit_alone_so_a_full_group_beside_other_resources_is_made(server):
-    # Recorded from Heat 27.0.1: ten resources and a group of 995 members (1006 in the tree), and
-    # a group of exactly 1000, are both created; Heat's engine checks each stack it makes alone.
+    # Tried on Heat 27.0.1: for ten resources and a group of 995 members (1006 in the tree), and
+    # for a group of exactly 1000, Heat makes the group's nested stack with every member: its
+    # engine checks each stack it makes alone.
     resources = {f"n{i}": {"type": "OS::Heat::None"} for i in range(10)}
     resources["g"] = {"type": "OS::Heat::ResourceGroup", "depends_on": sorted(resources),
                       "properties": {"count": 995, "resource_def": {"type": "OS::Heat::None"}}}
