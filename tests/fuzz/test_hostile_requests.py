@@ -202,6 +202,8 @@ def orchestration_routes(w: World) -> list[Route]:
         Route("DELETE", f"/v1/admin/stacks/abandoned/{w.abandoned['id']}/abandon"),
         Route("POST", f"{calm}/actions", {"check": None}),
         Route("GET", f"{calm}/template"),
+        # A stack's ARN in the path, as heatclient sends it for a nested stack's owner.
+        Route("GET", f"/v1/admin/stacks/arn:openstack:heat::admin:stacks/calm/{w.calm['id']}/resources"),
         Route("GET", f"{calm}/environment"),
         Route("GET", f"{calm}/files"),
         Route("GET", f"{calm}/resources", params=("nested_depth", "with_detail", "name", "type")),
