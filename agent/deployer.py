@@ -5,20 +5,40 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
 from agent import orphans
 from agent.config import StateLayout
+from agent.deployments import (
+    SILENT_GROUPS,
+    DoneLedger,
+    done_key,
+    done_record,
+    input_value,
+    prepare,
+    wants_signal,
+)
 from agent.fsutil import safe_name
-from agent.deployments import (SILENT_GROUPS, DoneLedger, done_key, done_record, input_value,
-                               prepare, wants_signal)
 from agent.outbox import Outbox
-from agent.runner import (build_signal, entry_timeout, find_hook, finish_orphan,
-                          heartbeat_interval, hook_environment, hook_search_path, no_hook_signal,
-                          prune_departed, prune_runs, record_result, run_folder, run_hook)
+from agent.runner import (
+    build_signal,
+    entry_timeout,
+    find_hook,
+    finish_orphan,
+    heartbeat_interval,
+    hook_environment,
+    hook_search_path,
+    no_hook_signal,
+    prune_departed,
+    prune_runs,
+    record_result,
+    run_folder,
+    run_hook,
+)
 from agent.status import StatusFile
 
 LOG = logging.getLogger("hearth.agent")
@@ -304,7 +324,7 @@ class Heartbeat:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         if self.interval is not None:
             self._thread = threading.Thread(target=self._beat, name="hearth-heartbeat",
                                             daemon=True)

@@ -18,14 +18,22 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from agent.fsutil import (atomic_write_json, ensure_dir, fsync_dir, move_aside, read_json,
-                          remove_durably, safe_name)
+from agent.fsutil import (
+    atomic_write_json,
+    ensure_dir,
+    fsync_dir,
+    move_aside,
+    read_json,
+    remove_durably,
+    safe_name,
+)
 
 LOG = logging.getLogger("hearth.agent.outbox")
 

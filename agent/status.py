@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from agent.fsutil import atomic_write_json, read_json
 

@@ -41,9 +41,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from machine import (describe, free_port, listen_overflows, parse_n, percentile,  # noqa: E402
-                     raise_open_file_limit)
-from stores import temporary_store  # noqa: E402
+from machine import (
+    describe,
+    free_port,
+    listen_overflows,
+    parse_n,
+    percentile,
+    raise_open_file_limit,
+)
+from stores import temporary_store
 
 DEFAULT_N = (100, 1000)
 RUN_TIMEOUT = 240.0  # seconds; one N must finish well within the 5-minute budget

@@ -10,7 +10,7 @@ import logging
 import random
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from agent.cache import CachedMetadata, MetadataCache
 from agent.collectors import Fetch, Unavailable

@@ -17,8 +17,16 @@ import pytest
 import requests
 
 from tests.e2e.faults_support import (
-    RAN, RECORDING_SCRIPT, SIGNAL_PATH, RecordingProxy, kill_agent_and_hooks, live_members, read_runs,
-    runs_in, runs_signalled)
+    RAN,
+    RECORDING_SCRIPT,
+    SIGNAL_PATH,
+    RecordingProxy,
+    kill_agent_and_hooks,
+    live_members,
+    read_runs,
+    runs_in,
+    runs_signalled,
+)
 from tests.e2e.test_end_to_end import agent_pids
 from tests.support import AUTH, ServerProcess, start_server, stop_server, wait_for
 

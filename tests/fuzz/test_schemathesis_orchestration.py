@@ -15,14 +15,18 @@ import json
 import os
 
 import pytest
+import schemathesis
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Flaky
-
-import schemathesis
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
 from metadata_server.openapi_api import document
 from tests.support import start_server, stop_server
 
@@ -90,7 +94,7 @@ def stateful(spec: dict, base_url: str, headers: dict[str, str]) -> int:
                                         suppress_health_check=list(HealthCheck)))
     except Flaky:
         pass  # hypothesis noticed the server's state changed under a replay; failures are below
-    except Exception:  # noqa: BLE001 - a failed check is reported from `failures`
+    except Exception:  # a failed check is reported from `failures`
         if not failures:
             raise
     assert not failures, "\n\n".join(failures)

@@ -4,8 +4,15 @@ from __future__ import annotations
 import pytest
 
 from engine.cli.client import ApiError
-from engine.cli.waiting import (EventFeed, event_line, fallback_outcome, is_stack_event,
-                                status_outcome, terminal_event, wait_for)
+from engine.cli.waiting import (
+    EventFeed,
+    event_line,
+    fallback_outcome,
+    is_stack_event,
+    status_outcome,
+    terminal_event,
+    wait_for,
+)
 
 STACK = {"id": "s-1", "stack_name": "demo"}
 

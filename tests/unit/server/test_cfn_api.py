@@ -178,7 +178,7 @@ def test_sigv4_json_answer_over_http(hearth):
     parts = urlsplit(cfn["metadata_url"])
     query = {"Action": "DescribeStackResource", "ContentType": "JSON", "StackName": "v4",
              "LogicalResourceId": "server", "Version": "2010-05-15"}
-    amz_date = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    amz_date = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     signed = _v4_request(parts.netloc, parts.path, query, amz_date, cfn["secret_access_key"],
                          cfn["access_key_id"])
     headers = {"X-Amz-Date": amz_date, "Authorization": signed.headers["authorization"]}
@@ -257,7 +257,7 @@ def test_a_key_dies_with_its_server_and_with_its_transport(hearth):
     assert same["cfn"] == cfn  # kept across an update: the guest has it configured
     assert v2_get(cfn).status_code == 200
     away = put("POLL_TEMP_URL")
-    assert away["cfn"] == {key: None for key in cfn}
+    assert away["cfn"] == dict.fromkeys(cfn)
     assert v2_get(cfn).status_code == 403
     back = put("POLL_SERVER_CFN")["cfn"]
     assert back["access_key_id"] != cfn["access_key_id"]

@@ -22,7 +22,7 @@ def add_server(runtime, *, expires_in: int | None = None) -> tuple[str, str]:
     if expires_in is None:
         url = collect.collect_url(runtime, server_id, now)
     else:
-        epoch = int(now.replace(tzinfo=dt.timezone.utc).timestamp()) + expires_in
+        epoch = int(now.replace(tzinfo=dt.UTC).timestamp()) + expires_in
         url = runtime.public_url + collect.collect_path(server_id) + "?" + urlencode(
             {"expires": epoch, "signature": runtime.keyring.sign(
                 f"GET\n{collect.collect_path(server_id)}\n{epoch}")})

@@ -251,7 +251,7 @@ def test_handle_signal_matrix(world):
 
 def test_presigned_handle_url_matrix(world):
     url = world.alarm_url
-    past = int(dt.datetime.now(dt.timezone.utc).timestamp()) - 16 * 60
+    past = int(dt.datetime.now(dt.UTC).timestamp()) - 16 * 60
     expired = credentials.presign(world.runtime.keyring, world.hearth.url, "POST",
                                   urlparse(url).path, past)
     deploy_signed = agentless.values(world.entry)["deploy_signal_id"]
