@@ -346,7 +346,7 @@ class Heartbeat:
             status = self.outbox().progress(self.entry_id, message)
         except requests.RequestException as exc:
             problem = type(exc).__name__
-        except Exception as exc:  # whatever it is, it must not reach the run
+        except Exception as exc:  # noqa: BLE001 - whatever it is, it must not reach the run
             problem = f"{type(exc).__name__}: {exc}"
         else:
             if 200 <= status < 300:
