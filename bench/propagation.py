@@ -255,7 +255,7 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
         deadline = time.monotonic() + 120
         while missing and time.monotonic() < deadline:
             try:
-                kind, server_id, value = receive(max(deadline - time.monotonic(), 0.001))
+                _kind, server_id, value = receive(max(deadline - time.monotonic(), 0.001))
             except queue.Empty:
                 break
             missing.discard((server_id, value))
@@ -326,14 +326,14 @@ def report(result: dict, store_label: str) -> None:
         print(f"{store_label:<10} {n:>5}  {scenario:<7} {what:<13} {len(values):>7} {summary(values)}")
     errors = result["errors"]
     notes = [
-        f"burst: commit {result['burst_commit'] * 1000:.1f} ms, publishing all {n} "
-        f"{result['burst_publish_all'] * 1000:.1f} ms, CPU until the last agent saw it: server "
-        f"{result['burst_server_cpu']:.2f} s, agents {result['burst_agents_cpu']:.2f} s; "
-        f"not seen {result['burst_missing']}",
+        (f"burst: commit {result['burst_commit'] * 1000:.1f} ms, publishing all {n} "
+         f"{result['burst_publish_all'] * 1000:.1f} ms, CPU until the last agent saw it: server "
+         f"{result['burst_server_cpu']:.2f} s, agents {result['burst_agents_cpu']:.2f} s; "
+         f"not seen {result['burst_missing']}"),
         f"single: changes not seen {result['single_lost']}",
-        f"setup: {n} servers {result['setup_servers']:.1f} s, agents parked in {result['setup_agents']:.1f} s "
-        f"({result['processes']} client processes; host-wide listen-queue overflows meanwhile: "
-        f"{result['listen_overflows']})",
+        (f"setup: {n} servers {result['setup_servers']:.1f} s, agents parked in {result['setup_agents']:.1f} s "
+         f"({result['processes']} client processes; host-wide listen-queue overflows meanwhile: "
+         f"{result['listen_overflows']})"),
         f"agent errors: {len(errors)}" + (f" ({'; '.join(errors[:3])})" if errors else ""),
     ]
     for note in notes:

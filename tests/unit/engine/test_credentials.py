@@ -13,7 +13,7 @@ from engine.store.crypto import Keyring, hash_secret
 from engine.store.db import Store
 from engine.store.models import Credential
 
-NOW = dt.datetime(2026, 11, 22, 12, 0, 0)
+NOW = dt.datetime(2026, 11, 22, 12, 0, 0)  # noqa: DTZ001 - naive UTC, as the store keeps times
 
 
 @pytest.fixture

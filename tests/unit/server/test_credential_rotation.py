@@ -70,7 +70,7 @@ def rig(db_url, tmp_path):
 
 
 def parse(moment: str) -> dt.datetime:
-    return dt.datetime.strptime(moment, "%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S%z").replace(tzinfo=None)  # naive UTC
 
 
 def test_rotation_gives_a_fresh_credential_and_both_work_during_the_overlap(rig):
