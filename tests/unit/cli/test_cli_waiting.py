@@ -136,7 +136,7 @@ def test_feed_paces_a_server_that_ignores_wait():
 
 def test_backlog_reads_pages_until_a_short_one():
     page = [ev("web", str(n), event_id=str(n)) for n in range(100)]
-    client = ScriptedClient([page, [ev("web", "last", id="last")]])
+    client = ScriptedClient([page, [ev("web", "last", event_id="last")]])
     feed = EventFeed(client, STACK)
     assert len(feed.backlog()) == 101
     assert client.calls == [{"marker": None, "limit": 100, "wait": None},
