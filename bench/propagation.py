@@ -237,10 +237,12 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
         if not notifier.wait_parked(n, max(deadline - time.monotonic(), 1)):
             raise RuntimeError(f"only {notifier.parked()} of {n} agents parked within 120 s")
         setup_agents = time.perf_counter() - started - setup_servers
-        overflows = None if overflows_before is None else listen_overflows() - overflows_before
+        overflows_after = listen_overflows()
+        overflows = (None if overflows_before is None or overflows_after is None
+                     else overflows_after - overflows_before)
 
         # (a) burst: every server's metadata changes in one transaction.
-        pids = [w.pid for w in workers]
+        pids = [w.pid for w in workers if w.pid is not None]  # all: they are running
         cpu_before = (time.process_time(), cpu_seconds(pids))
         with store.session() as session:
             changes = {server_id: software.push_metadata(session, server_id) for server_id in ids}

@@ -6,6 +6,7 @@ orchestration_catalog (registered below as nested blueprints under the same pref
 """
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, g, jsonify, redirect, request
@@ -49,7 +50,7 @@ def preview_create(project: str):
 
 @blueprint.get("/stacks")
 def list_stacks(project: str):
-    filters = filter_args(LIST_FILTERS)
+    filters: dict[str, Any] = filter_args(LIST_FILTERS)
     filters.update({key: bool_arg(key) for key in LIST_BOOLEANS if key in request.args})
     filters.update({key: list_arg(key) for key in LIST_TAGS if key in request.args})
     if "sort_keys" in request.args:
