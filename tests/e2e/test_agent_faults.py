@@ -390,9 +390,11 @@ def test_corrupt_cache_is_set_aside_and_written_again(tmp_path):
         moved = wait_for(set_aside, 30, message="the corrupt cache to be moved aside")
         for path in files:
             assert any(aside.name.startswith(path.name + ".corrupt") for aside in moved), (path, moved)
-            complaint = [line for line in log.read_text().splitlines()
-                         if "corrupt" in line.lower() and path.name in line]
-            assert complaint and any(level in complaint[0] for level in ("WARNING", "ERROR")), log.read_text()
+            # The agent logs after it moves the file: wait for the line, not one read of the log.
+            complaint = wait_for(lambda path=path: [line for line in log.read_text().splitlines()
+                                                    if "corrupt" in line.lower() and path.name in line],
+                                 10, message=f"the agent to log that {path.name} is corrupt")
+            assert any(level in complaint[0] for level in ("WARNING", "ERROR")), log.read_text()
         wait_for(lambda: len([e for e in proxy.snapshot() if e.started > started]) >= 3, 30,
                  message="the agent to try the unreachable server again")
         assert agent in agent_pids(data_dir), log.read_text()
