@@ -15,7 +15,14 @@ from engine import audit, identity
 from engine.errors import HTTPBadRequest
 from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
 from metadata_server.requests_ import integer_arg, json_body, service
-from metadata_server.v1_request import arn_path, bool_arg, filter_args, list_arg, object_body, stack_id
+from metadata_server.v1_request import (
+    arn_path,
+    bool_arg,
+    filter_args,
+    list_arg,
+    object_body,
+    stack_id,
+)
 
 blueprint = Blueprint("orchestration", __name__, url_prefix="/v1/<project>")
 blueprint.register_blueprint(orchestration_resources.blueprint)
