@@ -1,9 +1,10 @@
-# Two commands: `make demo` and `make test`. Each bootstraps .venv from scratch when needed.
+# Two commands: `make demo` and `make test`, and `make lint` before a commit. Each bootstraps
+# .venv from scratch when needed.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast test-peers heat-functional bench clean heat-reference record-heat differential test-heat
+.PHONY: demo lint test test-fast test-peers heat-functional bench clean heat-reference record-heat differential test-heat
 
 $(BIN)/.hearth-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +14,14 @@ $(BIN)/.hearth-installed: pyproject.toml
 
 demo: $(BIN)/.hearth-installed
 	$(BIN)/python examples/demo.py
+
+# ruff (rules in pyproject.toml [tool.ruff]), mypy ([tool.mypy]: agent/ strict) and the
+# import-rule test (DESIGN.md's one-way dependencies, read from the AST): a few seconds, no
+# server, so .ci/run runs it before the suite.
+lint: $(BIN)/.hearth-installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider --noconftest tests/unit/test_import_rules.py
 
 # Two workers (this is a 2-core machine): most tests wait on real servers, agents and hooks, so
 # two at a time roughly halve the wall-clock; --dist loadscope keeps each module (and its shared

@@ -16,7 +16,7 @@ LOG = logging.getLogger("hearth.agent.cache")
 @dataclass(frozen=True)
 class CachedMetadata:
     version: Any
-    metadata: dict
+    metadata: dict[str, Any]
     fetched_at: float
 
 
@@ -35,14 +35,17 @@ class MetadataCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            return self._set_aside(f"unreadable JSON ({exc})")
+            self._set_aside(f"unreadable JSON ({exc})")
+            return None
         if (not isinstance(document, dict) or "version" not in document
                 or not isinstance(document.get("metadata"), dict)):
-            return self._set_aside("not a {version, metadata} object")
+            self._set_aside("not a {version, metadata} object")
+            return None
         return CachedMetadata(version=document["version"], metadata=document["metadata"],
                               fetched_at=float(document.get("fetched_at") or 0.0))
 
-    def store(self, version: Any, metadata: dict, fetched_at: float | None = None) -> CachedMetadata:
+    def store(self, version: Any, metadata: dict[str, Any],
+              fetched_at: float | None = None) -> CachedMetadata:
         entry = CachedMetadata(version=version, metadata=metadata,
                                fetched_at=time.time() if fetched_at is None else fetched_at)
         ensure_dir(self.directory)

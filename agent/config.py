@@ -7,6 +7,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agent.fsutil import ensure_dir, safe_name
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hearth-agent",
         description="Fetch this server's deployments, run them through hooks, signal the results.")
     for setting in SETTINGS:
-        options: dict = {"help": f"{setting.help} (default: {setting.default})"
+        options: dict[str, Any] = {"help": f"{setting.help} (default: {setting.default})"
                          if setting.default not in (None, "", False) else setting.help}
         if setting.action:
             options.update(action=setting.action, default=setting.default)
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Per-collector sections of the bootstrap document: key → (accepted types, description).
-SECTION_KEYS = {
+SECTION_KEYS: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
     "request": {"metadata_url": ((str,), "a URL"),
                 "polling_interval": ((int, float), "a number of seconds > 0"),
                 "timeout": ((int, float), "a number of seconds > 0")},
@@ -82,7 +83,7 @@ class Bootstrap:
     credential: str = field(repr=False)  # never printed, never logged
     collectors: tuple[str, ...] = ("hearth",)
     # {"request": {...}, "local": {...}}; repr=False: a request metadata_url can be signed
-    sections: dict = field(default_factory=dict, repr=False, compare=True)
+    sections: dict[str, Any] = field(default_factory=dict, repr=False, compare=True)
 
 
 def load_bootstrap(path: Path) -> Bootstrap:
@@ -120,12 +121,12 @@ def load_bootstrap(path: Path) -> Bootstrap:
                                if name in document})
 
 
-def _require(path: Path, document: dict, key: str, why: str) -> None:
+def _require(path: Path, document: dict[str, Any], key: str, why: str) -> None:
     if not isinstance(document.get(key), str) or not document[key]:
         raise ConfigError(f"{path}: {key}: required string is missing ({why})")
 
 
-def _section(path: Path, document: dict, name: str) -> dict:
+def _section(path: Path, document: dict[str, Any], name: str) -> dict[str, Any]:
     """One collector's section, checked key by key (unknown keys are errors: likely typos)."""
     section = document[name]
     if not isinstance(section, dict):

@@ -5,20 +5,40 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
 from agent import orphans
 from agent.config import StateLayout
+from agent.deployments import (
+    SILENT_GROUPS,
+    DoneLedger,
+    done_key,
+    done_record,
+    input_value,
+    prepare,
+    wants_signal,
+)
 from agent.fsutil import safe_name
-from agent.deployments import (SILENT_GROUPS, DoneLedger, done_key, done_record, input_value,
-                               prepare, wants_signal)
 from agent.outbox import Outbox
-from agent.runner import (build_signal, entry_timeout, find_hook, finish_orphan,
-                          heartbeat_interval, hook_environment, hook_search_path, no_hook_signal,
-                          prune_departed, prune_runs, record_result, run_folder, run_hook)
+from agent.runner import (
+    build_signal,
+    entry_timeout,
+    find_hook,
+    finish_orphan,
+    heartbeat_interval,
+    hook_environment,
+    hook_search_path,
+    no_hook_signal,
+    prune_departed,
+    prune_runs,
+    record_result,
+    run_folder,
+    run_hook,
+)
 from agent.status import StatusFile
 
 LOG = logging.getLogger("hearth.agent")
@@ -41,7 +61,7 @@ class Deployer:
         self.stop = stop
         self._orphans_settled = False  # runs left by an earlier agent were looked for
 
-    def deploy_all(self, metadata: dict) -> bool:
+    def deploy_all(self, metadata: dict[str, Any]) -> bool:
         """Apply ``metadata["deployments"]`` in Heat's order (by name, then id); False when an
         entry hit an error."""
         deployments = metadata.get("deployments")
@@ -67,7 +87,7 @@ class Deployer:
             self._forget_departed(deployments)
         return error is None
 
-    def _orphans_first(self, deployments: list) -> list:
+    def _orphans_first(self, deployments: list[Any]) -> list[Any]:
         """Once per agent process, before its first pass runs anything: kill the runs an earlier
         agent left running for entries no longer in the metadata (their signal would be
         refused), and move the entries whose earlier run is still going or has ended to the
@@ -84,7 +104,7 @@ class Deployer:
             if left is None or left.state == orphans.CUT_SHORT:
                 continue
             entry_id = left.launch.get("entry_id")
-            if entry_id in current:
+            if isinstance(entry_id, str) and entry_id in current:
                 first.add(entry_id)
             elif left.state == orphans.RUNNING:
                 LOG.warning("deployment %s: its hook (pid %s) still runs from before this agent "
@@ -93,7 +113,7 @@ class Deployer:
                 orphans.kill(folder, left.launch, grace=2.0)
         return sorted(deployments, key=lambda e: not (isinstance(e, dict) and e.get("id") in first))
 
-    def _forget_departed(self, deployments: list) -> None:
+    def _forget_departed(self, deployments: list[Any]) -> None:
         current = {safe_name(e["id"]) for e in deployments
                    if isinstance(e, dict) and isinstance(e.get("id"), str)}
         try:
@@ -140,7 +160,8 @@ class Deployer:
         LOG.info("deployment %s: finished %s: exit %s, deploy_status_code %s; %s", label, status,
                  code, status_code, delivery)
 
-    def _pending(self, entry: dict, key: str, label: str, action: Any) -> dict | None:
+    def _pending(self, entry: dict[str, Any], key: str, label: str,
+                 action: Any) -> dict[str, Any] | None:
         """The entry as its hook gets it, or None (logged as skipped) when it is not run now."""
         entry_id = entry["id"]
         if entry.get("group") in SILENT_GROUPS:
@@ -166,8 +187,8 @@ class Deployer:
             return None
         return prepared
 
-    def _run(self, entry_id: str, label: str, action: Any, group: str, prepared: dict,
-             run_dir: Path) -> tuple[dict, int] | None:
+    def _run(self, entry_id: str, label: str, action: Any, group: str, prepared: dict[str, Any],
+             run_dir: Path) -> tuple[dict[str, Any], int] | None:
         """Run the group's hook (or fail for want of one); the signal and exit code, with both
         recorded in ``run_dir``; None when a shutdown stopped the hook.
 
@@ -214,8 +235,8 @@ class Deployer:
         record_result(run_dir, run.status_code, signal_data)
         return signal_data, run.status_code
 
-    def _finish_orphan(self, entry_id: str, label: str, prepared: dict, left: orphans.Left,
-                       run_dir: Path) -> tuple[dict, int] | None:
+    def _finish_orphan(self, entry_id: str, label: str, prepared: dict[str, Any],
+                       left: orphans.Left, run_dir: Path) -> tuple[dict[str, Any], int] | None:
         """Take over a run an earlier agent left: wait for it if it still runs, then use its
         result as if this agent had run it."""
         pid, hook = left.launch.get("pid"), Path(str(left.launch.get("hook"))).name
@@ -241,7 +262,8 @@ class Deployer:
         record_result(run_dir, run.status_code, signal_data)
         return signal_data, run.status_code
 
-    def _hand_over(self, entry_id: str, key: str, record: dict, signal_data: dict) -> None:
+    def _hand_over(self, entry_id: str, key: str, record: dict[str, Any],
+                   signal_data: dict[str, Any]) -> None:
         """Stage the signal, write the done marker, publish the signal.
 
         Publishing last means the sender can never deliver (and delete) the signal of a run
@@ -253,7 +275,7 @@ class Deployer:
         self.ledger.write(key, record)
         self.outbox.publish(staged)
 
-    def _finish_hand_over(self, path: Path, item: dict) -> None:
+    def _finish_hand_over(self, path: Path, item: dict[str, Any]) -> None:
         key, entry_id = item.get("done_key"), item["entry_id"]
         if isinstance(key, str) and not self.ledger.is_done(key):
             record = item.get("done_record")
@@ -304,7 +326,7 @@ class Heartbeat:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         if self.interval is not None:
             self._thread = threading.Thread(target=self._beat, name="hearth-heartbeat",
                                             daemon=True)
@@ -326,7 +348,7 @@ class Heartbeat:
             status = self.outbox().progress(self.entry_id, message)
         except requests.RequestException as exc:
             problem = type(exc).__name__
-        except Exception as exc:  # whatever it is, it must not reach the run
+        except Exception as exc:  # noqa: BLE001 - whatever it is, it must not reach the run
             problem = f"{type(exc).__name__}: {exc}"
         else:
             if 200 <= status < 300:

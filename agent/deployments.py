@@ -29,14 +29,14 @@ def config_checksum(config: Any) -> str:
     return hashlib.sha256(_canonical(config)).hexdigest()
 
 
-def input_value(entry: dict, name: str, default: Any = None) -> Any:
+def input_value(entry: dict[str, Any], name: str, default: Any = None) -> Any:
     for item in entry.get("inputs") or []:
         if isinstance(item, dict) and item.get("name") == name:
             return item.get("value", default)
     return default
 
 
-def done_key(entry: dict) -> str:
+def done_key(entry: dict[str, Any]) -> str:
     """The idempotency key: a finished run of the same (id, deploy_action, config) never repeats.
 
     Finished means the hook produced a result, success or failure alike: a failed run is
@@ -53,11 +53,12 @@ def hook_name(group: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "", group)
 
 
-def wants_signal(entry: dict) -> bool:
-    return input_value(entry, "deploy_signal_transport") != NO_SIGNAL
+def wants_signal(entry: dict[str, Any]) -> bool:
+    transport: object = input_value(entry, "deploy_signal_transport")
+    return transport != NO_SIGNAL
 
 
-def prepare(entry: dict) -> dict | None:
+def prepare(entry: dict[str, Any]) -> dict[str, Any] | None:
     """The entry as handed to a hook, or None when heat-agents would skip it.
 
     String-typed inputs whose value is not a string are converted with str() (LP #1333992), and
@@ -81,7 +82,7 @@ def prepare(entry: dict) -> dict | None:
     return prepared
 
 
-def done_record(key: str, entry: dict, status_code: Any) -> dict:
+def done_record(key: str, entry: dict[str, Any], status_code: Any) -> dict[str, Any]:
     """A done marker's contents: a summary only, as the entry can hold credentials."""
     return {
         "key": key,
@@ -107,9 +108,9 @@ class DoneLedger:
     def is_done(self, key: str) -> bool:
         return self.path(key).exists()
 
-    def write(self, key: str, record: dict) -> None:
+    def write(self, key: str, record: dict[str, Any]) -> None:
         ensure_dir(self.directory)
         atomic_write_json(self.path(key), record)
 
-    def mark_done(self, key: str, entry: dict, status_code: Any) -> None:
+    def mark_done(self, key: str, entry: dict[str, Any], status_code: Any) -> None:
         self.write(key, done_record(key, entry, status_code))

@@ -26,9 +26,10 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 
-def record(path: str, document: dict) -> None:
+def record(path: str, document: dict[str, Any]) -> None:
     directory = os.path.dirname(path) or "."
     temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -11,7 +11,9 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -96,7 +98,7 @@ class Agent:
         if self.rotation is not None:
             self.rotation.start()
         self.notifier.start_watchdog(self.stop)
-        processed: dict | None = None
+        processed: dict[str, Any] | None = None
         dirty = False  # the last pass hit an error: run it again
         ready = False
         while True:
@@ -141,19 +143,19 @@ class Agent:
         self.wake.set()
 
     # -- merging and deploying ---------------------------------------------------------------
-    def merged(self) -> dict | None:
+    def merged(self) -> dict[str, Any] | None:
         """The sources' documents merged in the bootstrap's order; None when none has one."""
         documents = [s.current.metadata for s in self.sources if s.current is not None]
         return merge_documents(documents) if documents else None
 
-    def _pass(self, merged: dict) -> bool:
+    def _pass(self, merged: dict[str, Any]) -> bool:
         count = len(merged.get("deployments") or [])
         self.notifier.status(f"applying metadata with {count} deployment(s)")
         clean = self.deployer.deploy_all(merged)
         self.notifier.status(self._status_line(merged, not clean))
         return clean
 
-    def _status_line(self, merged: dict | None, dirty: bool) -> str:
+    def _status_line(self, merged: dict[str, Any] | None, dirty: bool) -> str:
         names = ", ".join(s.name for s in self.sources if s.current is not None) or "no source"
         if merged is None:
             return "waiting: no metadata from any source yet and no cached copy"
@@ -169,7 +171,7 @@ class Agent:
             self.wake.wait()
 
     # -- building and rebuilding -------------------------------------------------------------
-    def _make_sources(self, config: AgentConfig, previous: dict) -> list[Source]:
+    def _make_sources(self, config: AgentConfig, previous: dict[str, Any]) -> list[Source]:
         """One Source per usable collector; ``previous`` (name → document) survives a reload."""
         return [Source(collector, MetadataCache(self.layout.cache_dir, collector.name),
                        self.wake.set, poll_wait=config.poll_wait, lock=self._lock,
@@ -271,7 +273,7 @@ def supervise(agent: Agent, work: Callable[[], int]) -> int:
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     previous = {sig: signal.signal(sig, lambda signum, frame: None) for sig in handled}
     previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    outcome: dict = {}
+    outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
@@ -319,7 +321,7 @@ def _wait_for_end(read_fd: int, agent: Agent) -> int | None:
                 return byte
 
 
-def hold_state_dir(root) -> int:
+def hold_state_dir(root: Path) -> int:
     """Take ``<state dir>/agent.lock`` for the life of this process (the fd is returned and
     never closed): two agents on one state directory would run the same deployment twice. An
     agent that finds it taken waits for the other one to exit, saying so once."""

@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from agent.fsutil import atomic_write_json, read_json
 
@@ -57,12 +57,13 @@ RUNNING, FINISHED, CUT_SHORT = "running", "finished", "cut short"
 class Left:
     """What an earlier agent's run left in a run folder."""
 
-    state: str      # RUNNING, FINISHED or CUT_SHORT
-    launch: dict    # the launch record
+    state: str  # RUNNING, FINISHED or CUT_SHORT
+    launch: dict[str, Any]  # the launch record
 
 
 def start(hook: Path, run_dir: Path, *, entry_id: str, action: object, timeout: float | None,
-          stdin: IO, stdout: IO, stderr: IO, env: dict) -> subprocess.Popen:
+          stdin: IO[bytes], stdout: IO[bytes], stderr: IO[bytes],
+          env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start ``hook`` through the wrapper with the run lock held from before the fork and the
     launch record written around it (see the module docstring). OSError when it cannot start."""
     lock_fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -103,7 +104,7 @@ def clear(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
-def launch_record(run_dir: Path) -> dict | None:
+def launch_record(run_dir: Path) -> dict[str, Any] | None:
     try:
         record = read_json(run_dir / LAUNCH_FILE)
     except (OSError, ValueError):
@@ -111,7 +112,7 @@ def launch_record(run_dir: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def exit_record(run_dir: Path) -> dict | None:
+def exit_record(run_dir: Path) -> dict[str, Any] | None:
     """``{"returncode", "finished_at"[, "error"]}`` written by the wrapper, or None."""
     try:
         record = read_json(run_dir / EXIT_FILE)
@@ -162,7 +163,7 @@ def wait(run_dir: Path, stop: threading.Event | None, deadline: float | None) ->
     return "exited"
 
 
-def kill(run_dir: Path, launch: dict, grace: float) -> None:
+def kill(run_dir: Path, launch: dict[str, Any], grace: float) -> None:
     """SIGTERM the running run's process group, SIGKILL it after ``grace`` seconds; return once
     its wrapper is gone (the lock is free), or after 5 s more."""
     pid = launch.get("pid") or find_wrapper(run_dir)
@@ -182,7 +183,7 @@ def kill(run_dir: Path, launch: dict, grace: float) -> None:
             time.sleep(POLL)
 
 
-def kill_remnants(launch: dict, grace: float = 2.0) -> list[int]:
+def kill_remnants(launch: dict[str, Any], grace: float = 2.0) -> list[int]:
     """Kill what is left of a cut-short run's process group (a hook whose wrapper was killed
     alone goes on running); the pids found. Only on the same boot, and only while no live
     process bears the group's number: the wrapper is dead, so a live one would be another

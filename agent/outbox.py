@@ -18,14 +18,22 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from agent.fsutil import (atomic_write_json, ensure_dir, fsync_dir, move_aside, read_json,
-                          remove_durably, safe_name)
+from agent.fsutil import (
+    atomic_write_json,
+    ensure_dir,
+    fsync_dir,
+    move_aside,
+    read_json,
+    remove_durably,
+    safe_name,
+)
 
 LOG = logging.getLogger("hearth.agent.outbox")
 
@@ -132,8 +140,8 @@ class Outbox:
         self.wake()
 
     # -- writing ---------------------------------------------------------------------------
-    def stage(self, entry_id: str, payload: dict, done_key: str | None = None,
-              done_record: dict | None = None) -> Path:
+    def stage(self, entry_id: str, payload: dict[str, Any], done_key: str | None = None,
+              done_record: dict[str, Any] | None = None) -> Path:
         """Store the signal durably as ``<id>.json.staged``, where the sender does not look.
 
         ``done_record`` is the run's done marker, kept so that a start-up after a crash can
@@ -153,16 +161,16 @@ class Outbox:
             fsync_dir(self.directory)
         self._wake.set()
 
-    def put(self, entry_id: str, payload: dict, done_key: str | None = None) -> None:
+    def put(self, entry_id: str, payload: dict[str, Any], done_key: str | None = None) -> None:
         """Stage and publish at once: for a signal with no done marker to write first."""
         self.publish(self.stage(entry_id, payload, done_key))
 
-    def staged_items(self) -> list[tuple[Path, dict]]:
+    def staged_items(self) -> list[tuple[Path, dict[str, Any]]]:
         """Staged, unpublished signals: each is a finished run whose hand-over was cut short."""
         items = [self._read_staged(path) for path in sorted(self.directory.glob("*" + STAGED))]
         return [item for item in items if item is not None]
 
-    def staged_item(self, entry_id: str) -> tuple[Path, dict] | None:
+    def staged_item(self, entry_id: str) -> tuple[Path, dict[str, Any]] | None:
         return self._read_staged(self._staged_path(entry_id))
 
     def holds(self, entry_id: str, done_key: str) -> bool:
@@ -177,7 +185,7 @@ class Outbox:
     def wake(self) -> None:
         self._wake.set()
 
-    def pending(self) -> list[dict]:
+    def pending(self) -> list[dict[str, Any]]:
         return [item for _, item in self._load()]
 
     # -- delivering ------------------------------------------------------------------------
@@ -236,7 +244,7 @@ class Outbox:
             next_due = due if next_due is None else min(next_due, due)
         return remaining, next_due
 
-    def _deliver(self, path: Path, item: dict) -> bool:
+    def _deliver(self, path: Path, item: dict[str, Any]) -> bool:
         """One attempt; True when the item left the outbox (delivered, superseded or dead)."""
         entry_id = item["entry_id"]
         with self._lock:
@@ -279,7 +287,7 @@ class Outbox:
         return self._reschedule(path, item, f"HTTP {status}: {message}",
                                 retry_after if status in RETRY_AFTER_STATUSES else None)
 
-    def _body(self, item: dict) -> bytes:
+    def _body(self, item: dict[str, Any]) -> bytes:
         """The item's payload encoded; one written before build_signal cleaned its answers
         (NaN from a hook, a lone surrogate) is cleaned here rather than retried for ever."""
         try:
@@ -304,7 +312,7 @@ class Outbox:
                                 timeout=PROGRESS_TIMEOUT) as response:
             return response.status_code
 
-    def _settle(self, path: Path, item: dict, record_dir: Path | None, status: int,
+    def _settle(self, path: Path, item: dict[str, Any], record_dir: Path | None, status: int,
                 body: str, message: str) -> bool:
         with self._lock:
             if not self._unchanged(path, item):
@@ -317,7 +325,7 @@ class Outbox:
             remove_durably(path)
         return True
 
-    def _reschedule(self, path: Path, item: dict, error: str, retry_after: float | None,
+    def _reschedule(self, path: Path, item: dict[str, Any], error: str, retry_after: float | None,
                     quiet: bool = False) -> bool:
         attempts = int(item.get("attempts", 0)) + 1
         if retry_after is None:  # exponential backoff, full jitter
@@ -340,13 +348,13 @@ class Outbox:
     def _staged_path(self, entry_id: str) -> Path:
         return self.directory / f"{safe_name(entry_id)}.json{STAGED}"
 
-    def _read_staged(self, path: Path) -> tuple[Path, dict] | None:
+    def _read_staged(self, path: Path) -> tuple[Path, dict[str, Any]] | None:
         # Written atomically, so an unreadable one is damage, not a crash mid-write: it is set
         # aside, and its deployment runs again as if it had never been staged.
         item = self._read_item(path)
         return None if item is None else (path, item)
 
-    def _read_item(self, path: Path) -> dict | None:
+    def _read_item(self, path: Path) -> dict[str, Any] | None:
         """The item in ``path``; None when it is gone or unreadable (then moved aside)."""
         try:
             item = read_json(path)
@@ -360,13 +368,14 @@ class Outbox:
             return None
         return item
 
-    def _unchanged(self, path: Path, item: dict) -> bool:
+    def _unchanged(self, path: Path, item: dict[str, Any]) -> bool:
         try:
-            return read_json(path).get("nonce") == item.get("nonce")
+            nonce: object = read_json(path).get("nonce")
         except (OSError, ValueError, AttributeError):
             return False
+        return nonce == item.get("nonce")
 
-    def _load(self) -> list[tuple[Path, dict]]:
+    def _load(self) -> list[tuple[Path, dict[str, Any]]]:
         items = []
         for path in self.directory.glob("*.json"):
             if path.name.startswith("."):

@@ -15,8 +15,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any, TypeGuard
 
 import requests
 
@@ -80,7 +81,7 @@ class Rotation:
             self._credential, self._due, self._failures = credential, None, 0
         self._wake.set()
 
-    def observe(self, response: requests.Response, *args, **kwargs) -> None:
+    def observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """A requests response hook: learn the expiry of the current credential from an answer
         to a request made with it (a source still polling with the old one is ignored)."""
         expires_in = _seconds(response.headers.get(EXPIRES_IN_HEADER))
@@ -150,7 +151,7 @@ class Rotation:
                       "but a restart after the overlap will be refused; fix the file's "
                       "permissions or re-enrol the server", self._path, exc)
 
-    def _call(self, method: str, url: str, **options) -> dict:
+    def _call(self, method: str, url: str, **options: Any) -> dict[str, Any]:
         with self._lock:
             credential = self._credential
         where = f"{method} {url.split('?')[0]}"  # a query could be signed: never logged
@@ -176,7 +177,7 @@ class Rotation:
 
     def _back_off(self, exc: RotationFailed) -> float:
         self._failures += 1
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (self._failures - 1))
+        delay: float = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (self._failures - 1))
         if exc.retry_after is not None:
             delay = max(delay, min(exc.retry_after, BACKOFF_CAP))
         delay *= 1 + 0.1 * self._jitter()
@@ -186,7 +187,7 @@ class Rotation:
         return delay
 
 
-def _is_seconds(value) -> bool:
+def _is_seconds(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 

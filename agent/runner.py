@@ -11,9 +11,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Any
 
 from agent import orphans
 from agent.config import StateLayout
@@ -57,7 +58,7 @@ def find_hook(group: str, search_path: Sequence[Path]) -> Path | None:
     return None
 
 
-def no_hook_signal(group: str, search_path: Sequence[Path]) -> dict:
+def no_hook_signal(group: str, search_path: Sequence[Path]) -> dict[str, Any]:
     """The failure signalled for a group with no hook, so the deployment fails instead of waiting."""
     paths = ":".join(str(p) for p in search_path)
     return {"deploy_stdout": "", "deploy_status_code": 1,
@@ -66,7 +67,7 @@ def no_hook_signal(group: str, search_path: Sequence[Path]) -> dict:
                              "with --hooks-path or HEAT_CONFIG_HOOKS"}
 
 
-def run_folder(deployment_dir: Path, entry: dict) -> Path:
+def run_folder(deployment_dir: Path, entry: dict[str, Any]) -> Path:
     """``<deployment_dir>/<action>-<config checksum[:12]>``: one folder per done key, so a
     run cut short and run again overwrites its own artifacts and no other run's."""
     action = input_value(entry, "deploy_action")
@@ -118,7 +119,7 @@ def prune_departed(runs_dir: Path, current: set[str], older_than: float,
     return removed
 
 
-def hook_environment(layout: StateLayout, hook: str) -> dict:
+def hook_environment(layout: StateLayout, hook: str) -> dict[str, str]:
     """os.environ plus working/outputs dirs under the state dir, so a non-root agent can run hooks.
 
     Values already in the environment win: an operator who set HEAT_SCRIPT_WORKING meant it.
@@ -143,7 +144,7 @@ class HookRun:
     interrupted: bool = False
 
 
-def _kill_group(proc: subprocess.Popen, grace: float) -> None:
+def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
     """SIGTERM the hook's process group, give it ``grace`` seconds, then SIGKILL what is left."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
         try:
@@ -172,13 +173,13 @@ def _read_capture(path: Path) -> str:
                     skipped=size - len(tail) + start)
 
 
-def _private(path: Path):
+def _private(path: Path) -> IO[bytes]:
     """``path`` opened for writing with mode 0600: hooks (heat-agents' script hook) log input values."""
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
 
-def run_hook(hook: Path, entry: dict, run_dir: Path, env: dict, timeout: float | None,
-             stop: threading.Event | None = None) -> HookRun:
+def run_hook(hook: Path, entry: dict[str, Any], run_dir: Path, env: dict[str, str],
+             timeout: float | None, stop: threading.Event | None = None) -> HookRun:
     """Run ``hook`` with ``entry`` on stdin in its own session; capture to files in ``run_dir``.
 
     The streams go straight to files (no pipes), so a daemon the hook leaves behind holding
@@ -286,11 +287,11 @@ def _cut_marker(count: int) -> bytes:
     return f"[hearth-agent: first {count} bytes truncated]\n".encode()
 
 
-def build_signal(run: HookRun) -> dict:
+def build_signal(run: HookRun) -> dict[str, Any]:
     """55-heat-config step 7: a JSON object on stdout is the signal; otherwise the captured streams."""
     captured = {"deploy_stdout": run.stdout, "deploy_stderr": run.stderr,
                 "deploy_status_code": run.status_code}
-    result: dict = captured if run.status_code else {}
+    result: dict[str, Any] = captured if run.status_code else {}
     if run.stdout and not run.timed_out:
         try:
             parsed = json.loads(run.stdout)
@@ -303,9 +304,10 @@ def build_signal(run: HookRun) -> dict:
     return fit_signal(result)
 
 
-def _valid_json(answer: dict) -> dict:
+def _valid_json(answer: dict[str, Any]) -> dict[str, Any]:
     """The hook's answer with NaN/Infinity as null (and lone surrogates as U+FFFD), noted at
     the end of deploy_stderr: a valid signal that says what changed beats one never sent."""
+    cleaned: dict[str, Any]
     cleaned, changed = json_safe(answer)
     if not changed:
         return answer
@@ -324,7 +326,7 @@ def encoded_size(value: object) -> int:
     return len(encode_body(value))
 
 
-def fit_signal(signal: dict, cap: int = SIGNAL_CAP) -> dict:
+def fit_signal(signal: dict[str, Any], cap: int = SIGNAL_CAP) -> dict[str, Any]:
     """``signal`` with its JSON at most ``cap`` bytes, so that the server can accept it.
 
     Declared outputs are not capped one by one and can be large: the largest output values
@@ -383,8 +385,8 @@ def _shrink(text: str, limit: int) -> str:
     return shrunk
 
 
-def record_result(run_dir: Path, status_code: int, signal_data: dict,
-                  entry: dict | None = None) -> None:
+def record_result(run_dir: Path, status_code: int, signal_data: dict[str, Any],
+                  entry: dict[str, Any] | None = None) -> None:
     """exit_code and result.json (and input.json when no hook run wrote it)."""
     ensure_dir(run_dir)
     if entry is not None:
@@ -393,7 +395,7 @@ def record_result(run_dir: Path, status_code: int, signal_data: dict,
     atomic_write_json(run_dir / "result.json", signal_data)
 
 
-def entry_timeout(entry: dict) -> float | None:
+def entry_timeout(entry: dict[str, Any]) -> float | None:
     options = entry.get("options")
     value = options.get("timeout") if isinstance(options, dict) else None
     if value is None:
@@ -411,7 +413,7 @@ HEARTBEAT = 30.0                      # seconds between progress heartbeats of a
 HEARTBEAT_ENV = "HEARTH_AGENT_HEARTBEAT"
 
 
-def heartbeat_interval(entry: dict) -> float | None:
+def heartbeat_interval(entry: dict[str, Any]) -> float | None:
     """``options.heartbeat``, else $HEARTH_AGENT_HEARTBEAT, else HEARTBEAT; None (no
     heartbeats) when the value is 0 or negative."""
     options = entry.get("options")

@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 LOG = logging.getLogger("hearth.agent.sdnotify")
 
@@ -23,7 +23,7 @@ class Notifier:
         self.watchdog_usec = watchdog_usec
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Notifier":
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Notifier:
         """Read NOTIFY_SOCKET, and WATCHDOG_USEC when WATCHDOG_PID is unset or names us."""
         address = environ.get("NOTIFY_SOCKET") or None
         watchdog = None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from agent.fsutil import atomic_write_json, read_json
 
@@ -36,9 +37,9 @@ class StatusFile:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time):
         self.path = path
         self._clock = clock
-        self.document = {"agent_version": agent_version(), "state": "idle", "passes": 0,
-                         "pass_started": None, "pass_finished": None, "last_error": None,
-                         "current": None, "deployments": {}}
+        self.document: dict[str, Any] = {
+            "agent_version": agent_version(), "state": "idle", "passes": 0, "pass_started": None,
+            "pass_finished": None, "last_error": None, "current": None, "deployments": {}}
         try:
             previous = read_json(path)
         except (OSError, ValueError):

@@ -28,6 +28,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,7 +131,7 @@ def wait_until(condition, seconds: float, what: str) -> None:
 
 def start_agent(workdir: Path, url: str, args) -> subprocess.Popen:
     collectors = [c for c in args.collectors.split(",") if c]
-    document = {"server_id": SERVER_ID, "base_url": url, "credential": CREDENTIAL,
+    document: dict[str, Any] = {"server_id": SERVER_ID, "base_url": url, "credential": CREDENTIAL,
                 "collectors": collectors}
     if "local" in collectors:
         local = workdir / "local-data"

@@ -72,8 +72,8 @@ def describe(db_url: str) -> list[str]:
     return [
         f"cpu:    {cpu_model()} ({cores} cores usable, {os.cpu_count()} online)",
         f"memory: {mem:.1f} GiB" if mem else "memory: unknown",
-        f"python: {platform.python_implementation()} {platform.python_version()} "
-        f"on {platform.system()} {platform.release()}",
+        (f"python: {platform.python_implementation()} {platform.python_version()} "
+         f"on {platform.system()} {platform.release()}"),
         f"store:  {store_version(db_url)}",
         f"code:   {code_version()}",
         f"load:   {load_average()}",
@@ -105,9 +105,9 @@ def listen_overflows() -> int | None:
             lines = handle.read().splitlines()
     except OSError:
         return None
-    for names, values in zip(lines[::2], lines[1::2]):
+    for names, values in zip(lines[::2], lines[1::2], strict=False):  # header, values
         if names.startswith("TcpExt:"):
-            table = dict(zip(names.split()[1:], values.split()[1:]))
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
             return int(table["ListenOverflows"]) if "ListenOverflows" in table else None
     return None
 

@@ -41,9 +41,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from machine import (describe, free_port, listen_overflows, parse_n, percentile,  # noqa: E402
-                     raise_open_file_limit)
-from stores import temporary_store  # noqa: E402
+from machine import (
+    describe,
+    free_port,
+    listen_overflows,
+    parse_n,
+    percentile,
+    raise_open_file_limit,
+)
+from stores import temporary_store
 
 DEFAULT_N = (100, 1000)
 RUN_TIMEOUT = 240.0  # seconds; one N must finish well within the 5-minute budget
@@ -231,10 +237,12 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
         if not notifier.wait_parked(n, max(deadline - time.monotonic(), 1)):
             raise RuntimeError(f"only {notifier.parked()} of {n} agents parked within 120 s")
         setup_agents = time.perf_counter() - started - setup_servers
-        overflows = None if overflows_before is None else listen_overflows() - overflows_before
+        overflows_after = listen_overflows()
+        overflows = (None if overflows_before is None or overflows_after is None
+                     else overflows_after - overflows_before)
 
         # (a) burst: every server's metadata changes in one transaction.
-        pids = [w.pid for w in workers]
+        pids = [w.pid for w in workers if w.pid is not None]  # all: they are running
         cpu_before = (time.process_time(), cpu_seconds(pids))
         with store.session() as session:
             changes = {server_id: software.push_metadata(session, server_id) for server_id in ids}
@@ -249,7 +257,7 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
         deadline = time.monotonic() + 120
         while missing and time.monotonic() < deadline:
             try:
-                kind, server_id, value = receive(max(deadline - time.monotonic(), 0.001))
+                _kind, server_id, value = receive(max(deadline - time.monotonic(), 0.001))
             except queue.Empty:
                 break
             missing.discard((server_id, value))
@@ -320,14 +328,14 @@ def report(result: dict, store_label: str) -> None:
         print(f"{store_label:<10} {n:>5}  {scenario:<7} {what:<13} {len(values):>7} {summary(values)}")
     errors = result["errors"]
     notes = [
-        f"burst: commit {result['burst_commit'] * 1000:.1f} ms, publishing all {n} "
-        f"{result['burst_publish_all'] * 1000:.1f} ms, CPU until the last agent saw it: server "
-        f"{result['burst_server_cpu']:.2f} s, agents {result['burst_agents_cpu']:.2f} s; "
-        f"not seen {result['burst_missing']}",
+        (f"burst: commit {result['burst_commit'] * 1000:.1f} ms, publishing all {n} "
+         f"{result['burst_publish_all'] * 1000:.1f} ms, CPU until the last agent saw it: server "
+         f"{result['burst_server_cpu']:.2f} s, agents {result['burst_agents_cpu']:.2f} s; "
+         f"not seen {result['burst_missing']}"),
         f"single: changes not seen {result['single_lost']}",
-        f"setup: {n} servers {result['setup_servers']:.1f} s, agents parked in {result['setup_agents']:.1f} s "
-        f"({result['processes']} client processes; host-wide listen-queue overflows meanwhile: "
-        f"{result['listen_overflows']})",
+        (f"setup: {n} servers {result['setup_servers']:.1f} s, agents parked in {result['setup_agents']:.1f} s "
+         f"({result['processes']} client processes; host-wide listen-queue overflows meanwhile: "
+         f"{result['listen_overflows']})"),
         f"agent errors: {len(errors)}" + (f" ({'; '.join(errors[:3])})" if errors else ""),
     ]
     for note in notes:

@@ -37,8 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from machine import describe, free_port, parse_n  # noqa: E402
-from stores import temporary_store  # noqa: E402
+from machine import describe, free_port, parse_n
+from stores import temporary_store
 
 DEFAULT_N = (100, 1000)
 SHAPES = ("fanout", "chain")
@@ -75,8 +75,9 @@ class Engine:
         self.runtime.store.dispose()
 
     def status(self, stack_id: str) -> tuple[str, str]:
-        from engine.store.models import Stack
         from sqlalchemy import select
+
+        from engine.store.models import Stack
         with self.runtime.store.session() as session:
             return session.execute(select(Stack.action, Stack.status).where(Stack.id == stack_id)).one()
 
@@ -91,8 +92,9 @@ class Engine:
 
     def final_event_at(self, stack_id: str, action: str):
         """created_at of the stack's own last event for `action` (what the scheduler stamped)."""
-        from engine.store.models import Event
         from sqlalchemy import select
+
+        from engine.store.models import Event
         with self.runtime.store.session() as session:
             return session.scalar(select(Event.created_at).where(
                 Event.stack_id == stack_id, Event.resource_type == "OS::Heat::Stack", Event.action == action,

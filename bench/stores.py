@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 
 def is_postgres(db_url: str | None) -> bool:
-    return bool(db_url) and db_url.startswith("postgresql")
+    return db_url is not None and db_url.startswith("postgresql")
 
 
 @contextlib.contextmanager

@@ -223,7 +223,7 @@ def main(tool, deploy, stdin=None, stdout=None):
     except HookError as exc:
         log.error("%s", exc)
         response = answer("", f"{tool} hook: {exc}", exc.status)
-    except Exception as exc:  # a failed deployment is data: answer with JSON, not a traceback
+    except Exception as exc:  # noqa: BLE001 - a failed deployment is data: answer with JSON
         log.error("%s hook failed: %s: %s", tool, type(exc).__name__, exc)
         response = answer("", f"{tool} hook failed: {type(exc).__name__}: {exc}", 1)
     json.dump(response, stdout)

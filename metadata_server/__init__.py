@@ -20,8 +20,15 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
 
     `admin_token` (default: $HEARTH_ADMIN_TOKEN) is registered as the cloud admin's token;
     without one, the first start writes a random one to `<data_dir>/admin-token`."""
-    from metadata_server import (admin_api, errors, guest as guest_bp, orchestration as orchestration_bp,
-                                 orchestration_auth, servers_api, swift_api)
+    from metadata_server import (
+        admin_api,
+        errors,
+        guest as guest_bp,
+        orchestration as orchestration_bp,
+        orchestration_auth,
+        servers_api,
+        swift_api,
+    )
 
     config = config or (service.runtime.config if service else Config.from_env())
     if service is None:

@@ -259,7 +259,7 @@ def list_audit():
         try:
             since = dt.datetime.fromisoformat(request.args["since"])
             if since.tzinfo is not None:  # the store keeps naive UTC
-                since = since.astimezone(dt.timezone.utc).replace(tzinfo=None)
+                since = since.astimezone(dt.UTC).replace(tzinfo=None)
         except (ValueError, OverflowError):  # OverflowError: a time zone past year 1 or 9999
             raise InvalidRequest("'since' must be an ISO 8601 time from year 1 to 9999, "
                                  "e.g. 2026-11-22T12:00:00") from None

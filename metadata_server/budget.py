@@ -98,7 +98,7 @@ class MemoryBudgets:
 # A token short of one by float rounding still counts: a client that waited Retry-After
 # seconds must get in.
 ONE = 1 - 1e-9
-_SHARED: "weakref.WeakKeyDictionary[object, Budgets]" = weakref.WeakKeyDictionary()
+_SHARED: weakref.WeakKeyDictionary[object, Budgets] = weakref.WeakKeyDictionary()
 
 
 def install(app: Flask, budgets: Budgets | None = None) -> None:

@@ -68,9 +68,8 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
     """
     if ctx.invoked_subcommand is not None:
         return
-    from metadata_server.serving import listen, parse_address, serve_all, shutdown_all
-
     from metadata_server import create_app
+    from metadata_server.serving import listen, parse_address, serve_all, shutdown_all
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

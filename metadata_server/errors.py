@@ -74,6 +74,6 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def internal_error(error: Exception):
-        log.exception("internal error")
+        log.error("internal error", exc_info=error)
         return envelope(500, "internal_error", "InternalError",
                         "internal server error; the server log has the details")

@@ -46,6 +46,8 @@ def _etag_version(header: str) -> int | None:
 def _announce_expiry(response, auth: GuestAuth) -> None:
     """Tell the agent when its credential expires, so it rotates in time. Seconds are given
     besides the time so that an agent whose clock is off still gets it right."""
+    if auth.credential_times is None:  # no bearer credential was accepted: nothing to rotate
+        return
     created_at, expires_at = auth.credential_times
     left = max(0, int((expires_at - service().runtime.now()).total_seconds()))
     response.headers["Hearth-Credential-Expires"] = iso(expires_at)

@@ -6,6 +6,7 @@ orchestration_catalog (registered below as nested blueprints under the same pref
 """
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, g, jsonify, redirect, request
@@ -14,7 +15,14 @@ from engine import audit, identity
 from engine.errors import HTTPBadRequest
 from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
 from metadata_server.requests_ import integer_arg, json_body, service
-from metadata_server.v1_request import arn_path, bool_arg, filter_args, list_arg, object_body, stack_id
+from metadata_server.v1_request import (
+    arn_path,
+    bool_arg,
+    filter_args,
+    list_arg,
+    object_body,
+    stack_id,
+)
 
 blueprint = Blueprint("orchestration", __name__, url_prefix="/v1/<project>")
 blueprint.register_blueprint(orchestration_resources.blueprint)
@@ -49,7 +57,7 @@ def preview_create(project: str):
 
 @blueprint.get("/stacks")
 def list_stacks(project: str):
-    filters = filter_args(LIST_FILTERS)
+    filters: dict[str, Any] = filter_args(LIST_FILTERS)
     filters.update({key: bool_arg(key) for key in LIST_BOOLEANS if key in request.args})
     filters.update({key: list_arg(key) for key in LIST_TAGS if key in request.args})
     if "sort_keys" in request.args:

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 
 from engine.errors import HTTPBadRequest
 from metadata_server.requests_ import integer_arg, json_body, number_arg, service
-from metadata_server.v1_request import as_bool, bool_arg, filter_args, object_body, stack_id
+from metadata_server.v1_request import bool_arg, filter_args, object_body, stack_id
 
 blueprint = Blueprint("orchestration_resources", __name__, url_prefix="/stacks/<name>/<uuid:uuid>")
 RESOURCE_FILTERS = ("type", "status", "name", "action", "id", "physical_resource_id")

@@ -1,7 +1,7 @@
 """Request parsing shared by the blueprints: JSON bodies with clear errors, guest authentication."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from flask import current_app, request
 
@@ -38,6 +38,12 @@ def guest_auth() -> GuestAuth:
                      signature=request.args.get("signature"))
 
 
+@overload
+def integer_arg(name: str, default: int, minimum: int = 0,
+                maximum: int = strict.MAX_INTEGER) -> int: ...
+@overload
+def integer_arg(name: str, default: None = None, minimum: int = 0,
+                maximum: int = strict.MAX_INTEGER) -> int | None: ...
 def integer_arg(name: str, default: int | None = None, minimum: int = 0,
                 maximum: int = strict.MAX_INTEGER) -> int | None:
     """A whole-number query parameter (absent or empty: `default`), or a 400 naming it."""

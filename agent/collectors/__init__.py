@@ -22,8 +22,14 @@ a third-party collector is one more entry in ``collectors()``.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import requests
+
+from agent.config import Bootstrap
 
 LOG = logging.getLogger("hearth.agent.collectors")
 
@@ -51,10 +57,22 @@ class Fetch:
 
     changed: bool
     version: Any = None
-    metadata: dict | None = None
+    metadata: dict[str, Any] | None = None
 
 
-def collectors() -> dict:
+class Collector(Protocol):
+    """The interface described above, for the type checker."""
+
+    name: str
+
+    def fetch(self, since: Any = None, wait: float = 0.0) -> Fetch: ...
+
+    def wait_for_change(self, stop: threading.Event, wait: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def collectors() -> dict[str, Callable[[requests.Session, Bootstrap], Collector]]:
     """Build the registry; a third-party collector is one more entry here, written the same way."""
     from agent.collectors.hearth import HearthCollector
     from agent.collectors.local import LocalCollector
@@ -67,10 +85,10 @@ def collectors() -> dict:
     }
 
 
-def make_collectors(bootstrap, session) -> list:
+def make_collectors(bootstrap: Bootstrap, session: requests.Session) -> list[Collector]:
     """Every collector named in the bootstrap that exists here and is configured, in its order."""
     registry = collectors()
-    made = []
+    made: list[Collector] = []
     for name in bootstrap.collectors:
         if name not in registry:
             LOG.info("collector %r is not part of hearth-agent; skipping it", name)
@@ -84,6 +102,6 @@ def make_collectors(bootstrap, session) -> list:
     return made
 
 
-def make_collector(bootstrap, session):
+def make_collector(bootstrap: Bootstrap, session: requests.Session) -> Collector:
     """The first collector named in the bootstrap that exists here and is configured."""
     return make_collectors(bootstrap, session)[0]

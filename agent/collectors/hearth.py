@@ -9,6 +9,7 @@ from typing import Any
 import requests
 
 from agent.collectors import Fetch, NotConfigured, Unavailable
+from agent.config import Bootstrap
 from agent.outbox import retry_after_seconds
 
 __all__ = ["Fetch", "HearthCollector"]
@@ -21,7 +22,7 @@ EARLY_ANSWER = 1.0  # a 304 sooner than this after asking waits out the rest of 
 class HearthCollector:
     name = "hearth"
 
-    def __init__(self, session: requests.Session, bootstrap):
+    def __init__(self, session: requests.Session, bootstrap: Bootstrap):
         if not getattr(bootstrap, "metadata_url", None):
             raise NotConfigured("bootstrap has no metadata_url")
         if not getattr(bootstrap, "credential", None):

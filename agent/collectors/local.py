@@ -20,17 +20,30 @@ import time
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileClosedEvent,
-                             FileCreatedEvent, FileDeletedEvent, FileModifiedEvent,
-                             FileMovedEvent, FileAttribEvent, FileSystemEventHandler)
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from agent.collectors import Fetch, NotConfigured, Unavailable
 from agent.collectors.merge import digest, merge_documents
+from agent.config import Bootstrap
 
 LOG = logging.getLogger("hearth.agent.collectors")
 
 DEFAULT_PATH = "/var/lib/os-collect-config/local-data"
+# A problem to log once: (path, mtime_ns, size, level, message).
+Problem = tuple[str, int, int, int, str]
 SETTLE = 0.1     # after an event, wait for this much quiet (a writer may not be done yet) ...
 SETTLE_MAX = 0.5  # ... but never longer than this in all
 # Only events that can change what we read: our own reads (opened, closed without writing)
@@ -43,14 +56,14 @@ class _Changed(FileSystemEventHandler):
     def __init__(self, changed: threading.Event):
         self._changed = changed
 
-    def on_any_event(self, event) -> None:
+    def on_any_event(self, event: FileSystemEvent) -> None:
         self._changed.set()
 
 
 class LocalCollector:
     name = "local"
 
-    def __init__(self, session: Any, bootstrap):
+    def __init__(self, session: Any, bootstrap: Bootstrap):
         section = (getattr(bootstrap, "sections", None) or {}).get("local") or {}
         paths = section.get("path", [DEFAULT_PATH])
         paths = [paths] if isinstance(paths, str) else list(paths or [])
@@ -62,7 +75,7 @@ class LocalCollector:
         self._lock = threading.Lock()
         self._observer: Any = None
         self._watches: dict[Path, Any] = {}
-        self._problems: set = set()  # what was logged, so each problem is logged once
+        self._problems: set[Problem] = set()  # what was logged, so each problem is logged once
 
     # -- the collector interface ---------------------------------------------------------
     def fetch(self, since: Any = None, wait: float = 0.0) -> Fetch:
@@ -105,7 +118,7 @@ class LocalCollector:
             if self._observer is None:
                 self._observer = Observer()
                 self._observer.start()
-            wanted = {_nearest_existing(d) for d in self.directories} - {None}
+            wanted = {path for path in map(_nearest_existing, self.directories) if path is not None}
             for path in set(self._watches) - wanted:
                 try:
                     self._observer.unschedule(self._watches.pop(path))
@@ -119,9 +132,9 @@ class LocalCollector:
                     raise Unavailable(f"cannot watch {path}: {exc}") from None
 
     # -- reading ---------------------------------------------------------------------------
-    def _read_all(self) -> tuple[list[dict], set]:
-        found: list[tuple[bytes, int, dict]] = []
-        problems: set = set()
+    def _read_all(self) -> tuple[list[dict[str, Any]], set[Problem]]:
+        found: list[tuple[bytes, int, dict[str, Any]]] = []
+        problems: set[Problem] = set()
         for index, directory in enumerate(self.directories):
             problem = _untrusted_directory(directory)
             if problem:
@@ -138,9 +151,9 @@ class LocalCollector:
             for name in names:
                 if name.startswith(".") or not name.endswith(".json"):
                     continue
-                document, problem = _read_file(directory / name)
-                if problem:
-                    problems.add(problem)
+                document, unreadable = _read_file(directory / name)
+                if unreadable:
+                    problems.add(unreadable)
                 elif document is not None:
                     found.append((os.fsencode(name), index, document))
         found.sort(key=lambda item: (item[0], item[1]))
@@ -166,7 +179,7 @@ def _untrusted_directory(directory: Path) -> str | None:
     return None
 
 
-def _read_file(path: Path) -> tuple[dict | None, tuple | None]:
+def _read_file(path: Path) -> tuple[dict[str, Any] | None, Problem | None]:
     """The file's JSON object, or a problem ``(path, mtime, size, level, message)`` to log once."""
     try:
         # O_NONBLOCK: a FIFO named *.json must not hang the collector.

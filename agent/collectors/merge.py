@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 DEPLOYMENTS = "deployments"
 
 
-def merge_documents(documents: Iterable[dict]) -> dict:
+def merge_documents(documents: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """One document from several, in order.
 
     A top-level key other than ``deployments`` takes the value of the last document that has
@@ -23,9 +24,9 @@ def merge_documents(documents: Iterable[dict]) -> dict:
     sorted by ``name`` (stably), the order Heat and Hearth give one server's deployments.
     A ``deployments`` value that is not a list is ignored.
     """
-    merged: dict = {}
+    merged: dict[str, Any] = {}
     by_id: dict[str, Any] = {}
-    anonymous: list = []
+    anonymous: list[dict[str, Any]] = []
     seen_deployments = False
     for document in documents:
         for key, value in document.items():

@@ -21,6 +21,7 @@ import requests
 
 from agent.collectors import Fetch, NotConfigured, Unavailable
 from agent.collectors.merge import digest
+from agent.config import Bootstrap
 from agent.outbox import retry_after_seconds
 
 LOG = logging.getLogger("hearth.agent.collectors")
@@ -41,7 +42,7 @@ def parse_http_date(value: str | None) -> float | None:
 class RequestCollector:
     name = "request"
 
-    def __init__(self, session: requests.Session, bootstrap):
+    def __init__(self, session: requests.Session, bootstrap: Bootstrap):
         section = (getattr(bootstrap, "sections", None) or {}).get("request") or {}
         url = section.get("metadata_url")
         if not url:

@@ -10,10 +10,10 @@ import logging
 import random
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from agent.cache import CachedMetadata, MetadataCache
-from agent.collectors import Fetch, Unavailable
+from agent.collectors import Collector, Fetch, Unavailable
 from agent.outbox import retry_after_delay
 
 LOG = logging.getLogger("hearth.agent.collectors")
@@ -30,7 +30,7 @@ class Source:
     that was stopped (by a reload) never writes its cache or reports after its successor began.
     """
 
-    def __init__(self, collector, cache: MetadataCache, report: Callable[[], None], *,
+    def __init__(self, collector: Collector, cache: MetadataCache, report: Callable[[], None], *,
                  poll_wait: float, lock: threading.Lock,
                  jitter: Callable[[], float] = random.random,
                  previous: CachedMetadata | None = None):
@@ -107,16 +107,17 @@ class Source:
         with self._lock:
             if self._stop.is_set():
                 return
-            previous = self.current
-            news = previous is None or previous.metadata != answer.metadata
-            if news or previous.version != answer.version:
+            previous, metadata = self.current, answer.metadata
+            assert metadata is not None  # a changed Fetch carries its document
+            news = previous is None or previous.metadata != metadata
+            if news or (previous is not None and previous.version != answer.version):
                 if news:
                     LOG.info("%s: metadata version %s received", self.name, answer.version)
                 try:
-                    self.current = self._cache.store(answer.version, answer.metadata)
+                    self.current = self._cache.store(answer.version, metadata)
                 except OSError as exc:  # still act on what we received; the cache is a fallback
                     LOG.error("%s: cannot write the metadata cache: %s", self.name, exc)
-                    self.current = CachedMetadata(answer.version, answer.metadata, time.time())
+                    self.current = CachedMetadata(answer.version, metadata, time.time())
             news = news or not self.settled
             self.settled = True
         if news:

@@ -26,7 +26,7 @@ def _messages_within(want: list, actual: list) -> list:
     on): an error whose message contains Heat's whole message counts as the same message, and
     where Heat said nothing (an error it raised without one) any message does."""
     actual = json.loads(json.dumps(actual))
-    for heat, hearth in zip(want or [], actual):
+    for heat, hearth in zip(want or [], actual, strict=False):
         wanted = (heat.get("answer") or {}).get("error") or {}
         got = (hearth.get("answer") or {}).get("error") or {}
         if "message" in wanted and wanted["message"] is None and got:

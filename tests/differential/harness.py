@@ -68,7 +68,7 @@ _ENDPOINT = re.compile(r"https?://127\.0\.0\.1:\d+")
 # Heat's physical names end in a 12-character short id (base32 of random bits, lowercase).
 _SHORT_ID = re.compile(r"-[a-z0-9]{12}(?=$|-|/|\]|\")")
 _TIME_KEYS = {"creation_time", "updated_time", "deletion_time", "event_time", "created_time",
-              "creation_time", "updated_at", "created_at"}
+              "updated_at", "created_at"}
 
 
 @dataclass
@@ -505,7 +505,7 @@ class _FileHandler(http.server.BaseHTTPRequestHandler):
         self.run = run
         super().__init__(*args, **kwargs)
 
-    def do_GET(self):  # noqa: N802 - the http.server hook's name
+    def do_GET(self):  # the http.server hook's name
         text = self.run.served_files().get(self.run.files_url + self.path)
         self.send_response(200 if text is not None else 404)
         self.end_headers()

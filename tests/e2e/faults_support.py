@@ -41,7 +41,7 @@ class Exchange:
 
 class _Relay(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the agent's requests.Session expects
-    proxy: "RecordingProxy"
+    proxy: RecordingProxy
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
         pass

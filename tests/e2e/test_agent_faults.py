@@ -4,6 +4,7 @@ while, a corrupt metadata cache. Real servers on 127.0.0.1, real agent processes
 so a test can count what they sent and see when they sent it."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -17,8 +18,16 @@ import pytest
 import requests
 
 from tests.e2e.faults_support import (
-    RAN, RECORDING_SCRIPT, SIGNAL_PATH, RecordingProxy, kill_agent_and_hooks, live_members, read_runs,
-    runs_in, runs_signalled)
+    RAN,
+    RECORDING_SCRIPT,
+    SIGNAL_PATH,
+    RecordingProxy,
+    kill_agent_and_hooks,
+    live_members,
+    read_runs,
+    runs_in,
+    runs_signalled,
+)
 from tests.e2e.test_end_to_end import agent_pids
 from tests.support import AUTH, ServerProcess, start_server, stop_server, wait_for
 
@@ -147,7 +156,7 @@ def _kill_during_hooks(rng, seed, pid, home, lines, proxy, labels, data_dir) -> 
         assert pending, f"seed {seed}: every deployment was handed over before kill {number}"
         nth = 1 if len(pending) == 1 or rng.random() < 0.7 else rng.randint(2, len(pending))
 
-        def nth_start():
+        def nth_start(before=before, nth=nth):
             runs = read_runs(lines)
             return runs[before + nth - 1] if len(runs) >= before + nth else None
         target = wait_for(nth_start, 30, 0.005, f"hook start {nth} after restart {number - 1} (seed {seed})")
@@ -156,14 +165,15 @@ def _kill_during_hooks(rng, seed, pid, home, lines, proxy, labels, data_dir) -> 
             time.sleep(pause)  # the fault's random moment inside the hook, not a wait on a condition
         kills.times.append(time.time())
         groups = kill_agent_and_hooks(pid)
-        wait_for(lambda: not live_members(groups), 10, message="the killed agent and its hooks to be gone")
+        wait_for(lambda groups=groups: not live_members(groups), 10, message="the killed agent and its hooks to be gone")
         runs = read_runs(lines)
         finished = next(run for run in runs if run.token == target.token).finished
         kills.in_hook += finished is None or finished > kills.times[-1]
         kills.handed_over |= runs_in(home / "state" / "outbox") | runs_signalled(proxy)
         before = len(runs)
         killed = pid
-        pid = wait_for(lambda: next((p for p in agent_pids(data_dir) if p != killed), None), 30,
+        pid = wait_for(lambda killed=killed: next((p for p in agent_pids(data_dir) if p != killed),
+                                                  None), 30,
                        message=f"the local driver to restart the agent after kill {number}")
     return kills
 
@@ -181,7 +191,7 @@ def _reported_once(signals, kill_times: list[float], seed: int) -> dict[str, str
         (label, token), = runs
         assert label not in reported, f"seed {seed}: {label} was reported under two entry ids"
         reported[label] = token
-        for first, again in zip(sent, sent[1:]):
+        for first, again in itertools.pairwise(sent):
             across_a_kill = any(first.started < t < again.started for t in kill_times)
             assert first.status is None or first.status >= 500 or across_a_kill, (
                 f"seed {seed}: {label}: the signal was sent again after the server answered "
@@ -315,7 +325,8 @@ def _outage(tmp_path: Path, outage: float) -> None:
         for name in ("late", "steady"):
             stack = server.stack(name)
             assert requests.delete(f"{api}/{name}/{stack['id']}", headers=AUTH, timeout=10).status_code == 204
-            wait_for(lambda: server.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE", 30, 0.1, f"delete {name}")
+            wait_for(lambda stack=stack: server.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE", 30, 0.1,
+                     f"delete {name}")
         wait_for(lambda: not agent_pids(str(data_dir)), 15, message="the agents to stop")
         server.stop()
     finally:
@@ -379,9 +390,11 @@ def test_corrupt_cache_is_set_aside_and_written_again(tmp_path):
         moved = wait_for(set_aside, 30, message="the corrupt cache to be moved aside")
         for path in files:
             assert any(aside.name.startswith(path.name + ".corrupt") for aside in moved), (path, moved)
-            complaint = [line for line in log.read_text().splitlines()
-                         if "corrupt" in line.lower() and path.name in line]
-            assert complaint and any(level in complaint[0] for level in ("WARNING", "ERROR")), log.read_text()
+            # The agent logs after it moves the file: wait for the line, not one read of the log.
+            complaint = wait_for(lambda path=path: [line for line in log.read_text().splitlines()
+                                                    if "corrupt" in line.lower() and path.name in line],
+                                 10, message=f"the agent to log that {path.name} is corrupt")
+            assert any(level in complaint[0] for level in ("WARNING", "ERROR")), log.read_text()
         wait_for(lambda: len([e for e in proxy.snapshot() if e.started > started]) >= 3, 30,
                  message="the agent to try the unreachable server again")
         assert agent in agent_pids(data_dir), log.read_text()

@@ -112,7 +112,7 @@ def test_stock_cfn_clients_read_the_default_transport_and_only_with_a_live_key(
         other = hearth.outputs("other")["occ"]["cfn"]
 
         def refused_by_both(section: dict, stack_name: str, why: str, workdir: str) -> None:
-            result, doc, _ = run_occ(occ_bin, "cfn", {**section, "stack_name": stack_name}, tmp_path / workdir)
+            _result, doc, _ = run_occ(occ_bin, "cfn", {**section, "stack_name": stack_name}, tmp_path / workdir)
             assert doc is None, f"{why}: os-collect-config got metadata"
             got, _ = run_cfn_get_metadata(cfntools_bin, port, stack_name, "server", section["access_key_id"],
                                           section["secret_access_key"], tmp_path / (workdir + "-cfntools"))

@@ -25,7 +25,6 @@ import pytest
 import requests
 import sqlalchemy
 
-
 pytestmark = pytest.mark.e2e
 
 TEMPLATE = """

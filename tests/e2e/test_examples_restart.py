@@ -157,7 +157,7 @@ def test_signalling_examples_complete_across_a_server_restart_while_their_hooks_
 
         problems = []
         for name, (_, _, _, expect) in examples.items():
-            stack = wait_for(lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
+            stack = wait_for(lambda name=name: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
                 server.stack(name)), 180, 0.2, f"{name} to finish after the restart")
             if stack["stack_status"] != "CREATE_COMPLETE":
                 problems.append(f"{name}: {stack['stack_status']}: {stack['stack_status_reason']}")
@@ -175,8 +175,8 @@ def test_signalling_examples_complete_across_a_server_restart_while_their_hooks_
         for name, stack_id in ids.items():
             requests.delete(f"{api}/stacks/{name}/{stack_id}", headers=AUTH, timeout=30)
         for name, stack_id in ids.items():
-            wait_for(lambda: server.stack(stack_id)["stack_status"] == "DELETE_COMPLETE", 90, 0.2,
-                     f"{name} to be deleted")
+            wait_for(lambda stack_id=stack_id: server.stack(stack_id)["stack_status"] == "DELETE_COMPLETE",
+                     90, 0.2, f"{name} to be deleted")
         wait_for(lambda: not agent_pids(data_dir), 30, message="the agents to stop")
         server.stop()
     finally:

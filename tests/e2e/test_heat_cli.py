@@ -6,7 +6,6 @@ OS_PROJECT_NAME, the domains); `--os-no-client-auth` with a Hearth API token wor
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import requests

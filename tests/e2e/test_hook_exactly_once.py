@@ -10,6 +10,7 @@ varies).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -114,9 +115,10 @@ def test_fifty_agent_kills_never_run_a_hook_twice_nor_two_at_once(tmp_path):
             in_hook += any(run.ended is None for run in runs)
             os.kill(pid, signal.SIGKILL)  # the agent alone: its hook runs on
             killed = pid
-            wait_for(lambda: killed not in agent_pids(data_dir), 10, message=f"agent {killed} to die")
+            wait_for(lambda killed=killed: killed not in agent_pids(data_dir), 10, message=f"agent {killed} to die")
             _move_on(hearth, outputs, durations)
-            pid = wait_for(lambda: next((p for p in agent_pids(data_dir) if p != killed), None), 30,
+            pid = wait_for(lambda killed=killed: next((p for p in agent_pids(data_dir) if p != killed),
+                                                      None), 30,
                            message=f"the local driver to restart the agent after kill {number} (seed {seed})")
 
         killing = time.monotonic() - began
@@ -139,7 +141,7 @@ def test_fifty_agent_kills_never_run_a_hook_twice_nor_two_at_once(tmp_path):
                 assert reported == f"ran {label} {action} {own[0].token}\n", (
                     f"seed {seed}: {label} {action} signalled {reported!r}, not its one run {own[0]}")
         assert not per_key, f"seed {seed}: runs nobody asked for: {dict(per_key)}"
-        overlaps = [(a, b) for a, b in zip(runs, runs[1:]) if b.started < a.ended]
+        overlaps = [(a, b) for a, b in itertools.pairwise(runs) if b.started < a.ended]
         assert not overlaps, f"seed {seed}: runs overlapped: {overlaps}"
         resources = hearth.resources("once")
         assert all(resources[label]["resource_status"] == "UPDATE_COMPLETE" for label in labels), resources

@@ -90,7 +90,8 @@ def test_amplifying_templates_leave_the_server_s_memory_bounded(tmp_path):
     for number in range(2):
         body = {"stack_name": f"warm{number}", "template": value({"list_join": [",", ["a", "b"]]})}
         assert requests.post(f"{api}/stacks", json=body, headers=AUTH, timeout=30).status_code == 201
-        wait_for(lambda: server.stack(f"warm{number}")["stack_status"] == "CREATE_COMPLETE", 30, 0.05, "warm-up")
+        wait_for(lambda number=number: server.stack(f"warm{number}")["stack_status"] == "CREATE_COMPLETE",
+                 30, 0.05, "warm-up")
     before = rss_mb(pid)
     peak = before
     answers = {}
@@ -103,7 +104,8 @@ def test_amplifying_templates_leave_the_server_s_memory_bounded(tmp_path):
                                                             "files": files}, headers=AUTH, timeout=60)
             peak = max(peak, rss_mb(pid))
             if response.status_code == 201:
-                stack = wait_for(lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
+                stack = wait_for(lambda stack_name=stack_name: (
+                    lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
                     server.stack(stack_name)), 60, 0.05, f"{name} to end")
                 answers[name] = (201, stack["stack_status"], stack["stack_status_reason"])
             else:

@@ -57,7 +57,7 @@ def test_a_resumed_create_past_the_new_limits_fails_its_stack_and_the_server_liv
         listed = requests.get(f"{api}/stacks/{name}/{ids[name]}/resources", headers=AUTH, timeout=10).json()
         return {r["resource_name"]: r for r in listed["resources"]}
     for name in ids:
-        wait_for(lambda: resources(name)["wait"]["resource_status"] == "CREATE_IN_PROGRESS", 30, 0.05,
+        wait_for(lambda name=name: resources(name)["wait"]["resource_status"] == "CREATE_IN_PROGRESS", 30, 0.05,
                  "the wait condition to wait")
     server.stop()
 
@@ -70,7 +70,8 @@ def test_a_resumed_create_past_the_new_limits_fails_its_stack_and_the_server_liv
                                headers=AUTH, timeout=30)
         assert signal.status_code == 200, signal.text
     for name, stack_id in ids.items():
-        stack = wait_for(lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
+        stack = wait_for(lambda stack_id=stack_id: (
+            lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
             server.stack(stack_id)), 60, 0.1, "the resumed create to end")
         assert stack["stack_status"] == "CREATE_FAILED"
         assert "Request limit exceeded" in stack["stack_status_reason"]

@@ -146,8 +146,8 @@ def test_agent_only_distribution_installs_with_its_own_dependencies_and_finds_it
     assert flask.returncode != 0
     hooks = venv / "share" / "hearth" / "hooks"
     assert (hooks / "script").is_file() and os.access(hooks / "script", os.X_OK)
-    found = run([str(python), "-c", "import agent.runner as r; print(r.__file__); "
-                 "print(r.find_hook('script', r.hook_search_path()))"], cwd=tmp_path)
+    found = run([str(python), "-c", ("import agent.runner as r; print(r.__file__); "
+                  "print(r.find_hook('script', r.hook_search_path()))")], cwd=tmp_path)
     module, hook = found.stdout.split()
     assert module.startswith(str(venv)) and hook == str(hooks / "script")
     assert (venv / "share" / "hearth" / "systemd" / "hearth-agent.service").read_text() == (
@@ -159,7 +159,7 @@ def test_diskimage_builder_element_installs_the_agent_layout_into_a_root(tmp_pat
     wheels = tmp_path / "wheels"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
          "--wheel-dir", str(wheels), str(PACKAGING / "agent")])
-    (wheel,) = wheels.glob("hearth_agent-*.whl")
+    (_wheel,) = wheels.glob("hearth_agent-*.whl")  # exactly one
     root = tmp_path / "root"
     element = PACKAGING / "diskimage-builder" / "hearth-agent"
     env = {**os.environ, "TARGET_ROOT": str(root), "DIB_HEARTH_AGENT_STAGED": str(wheels),
@@ -201,7 +201,7 @@ def test_containerfile_is_well_formed_non_root_and_its_healthcheck_answers(share
     instructions = containerfile()
     assert {kind for kind, _ in instructions} <= known
     assert instructions[0] == ("FROM", "python:3.11-slim")
-    values = {kind: args for kind, args in instructions}
+    values = dict(instructions)
     assert values["USER"].split(":")[0] not in ("", "0", "root")
     assert values["EXPOSE"] == "8004" and "/var/lib/hearth" in values["VOLUME"]
     for kind, args in instructions:

@@ -5,6 +5,7 @@ fails with a reason that says so, on `local` and on `deployed` servers. Real ser
 127.0.0.1, real agent processes, the real script hook."""
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -82,7 +83,8 @@ def test_a_killed_agent_is_restarted_with_backoff_and_shown_on_the_server_resour
         assert all(ran < CAP for ran, _ in quick), quick  # each exit came sooner than the cap
         waits = [wait for _, wait in quick]
         assert waits[0] in (0.4, 0.8, CAP) and waits[-1] == CAP, waits  # doubled up to the cap
-        assert all(after == min(CAP, 2 * before) for before, after in zip(waits, waits[1:])), waits
+        assert all(after == min(CAP, 2 * before)
+                   for before, after in itertools.pairwise(waits)), waits
         agent = server_view(hearth.url, AUTH, "kept")["attributes"]["agent"]
         assert agent["restarts"] >= 5 and agent["last_exit"]["code"] == 2
         assert agent["last_exit"]["status"] == "exit status 2"

@@ -362,11 +362,11 @@ def test_presigned_urls_carry_an_expiry_not_a_timestamp_and_work_until_it(tmp_pa
     try:
         hearth.create_stack("skew", DEPLOYMENTS)
         urls = signal_urls(hearth, "skew")
-        issued = dt.datetime.now(dt.timezone.utc)
+        issued = dt.datetime.now(dt.UTC)
         for key in ("cfn", "temp_url", "aws_url", "alarm_url"):
             query = parse_qs(urlparse(urls[key]).query)
             assert set(query) == {"expires", "signature"}, urls[key]  # no Timestamp to go stale
-            expires = dt.datetime.fromtimestamp(int(query["expires"][0]), dt.timezone.utc)
+            expires = dt.datetime.fromtimestamp(int(query["expires"][0]), dt.UTC)
             lifetime = (expires - issued).total_seconds()
             # Issued just now for presigned_url_ttl, whatever the host's time zone (naive UTC
             # times are read as UTC, not as local time).
@@ -394,7 +394,7 @@ def test_presigned_urls_carry_an_expiry_not_a_timestamp_and_work_until_it(tmp_pa
 
         for key in ("cfn", "temp_url", "aws_url", "alarm_url"):
             expires = int(parse_qs(urlparse(urls[key]).query)["expires"][0])
-            at_expiry = dt.datetime.fromtimestamp(expires, dt.timezone.utc).replace(tzinfo=None)
+            at_expiry = dt.datetime.fromtimestamp(expires, dt.UTC).replace(tzinfo=None)
             offset[0] = at_expiry - real() - dt.timedelta(minutes=1)
             assert offset[0] > dt.timedelta(days=6), key
             assert send(key) == 200, key  # the same signal again: harmless, and still signed

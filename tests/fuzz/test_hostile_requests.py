@@ -374,8 +374,8 @@ RAW_REQUESTS = [
     ("an unknown HTTP version", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
     ("a malformed HTTP version", b"GET / HTTP/1.x\r\nHost: x\r\n\r\n", 400),
     ("a pre-signed URL in a bad request line", b"PUT /signal/x?expires=1&signature=SECRETSIG a b HTTP/1.1\r\n\r\n", 400),
-    ("a chunk size that is not hexadecimal", b"POST /guest/v1/deployments/x/signal HTTP/1.1\r\nHost: x\r\n"
-     b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n", 400),
+    ("a chunk size that is not hexadecimal", (b"POST /guest/v1/deployments/x/signal HTTP/1.1\r\nHost: x\r\n"
+      b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n"), 400),
     ("a method no route has", b"FROB / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405),
 ]
 

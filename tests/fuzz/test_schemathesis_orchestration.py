@@ -15,14 +15,18 @@ import json
 import os
 
 import pytest
+import schemathesis
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Flaky
-
-import schemathesis
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
 from metadata_server.openapi_api import document
 from tests.support import start_server, stop_server
 
@@ -48,7 +52,7 @@ def fuzz(spec: dict, base_url: str, headers: dict[str, str]) -> tuple[dict[str, 
                   phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def run(case):
-            counts[label] = counts.get(label, 0) + 1
+            counts[label] = counts.get(label, 0) + 1  # noqa: B023 - run() runs in this iteration
             response = case.call(base_url=base_url, headers=headers, allow_redirects=False, timeout=30)
             assert "Traceback" not in response.text, response.text
             case.validate_response(response, checks=CHECKS)
@@ -90,7 +94,7 @@ def stateful(spec: dict, base_url: str, headers: dict[str, str]) -> int:
                                         suppress_health_check=list(HealthCheck)))
     except Flaky:
         pass  # hypothesis noticed the server's state changed under a replay; failures are below
-    except Exception:  # noqa: BLE001 - a failed check is reported from `failures`
+    except Exception:  # a failed check is reported from `failures`
         if not failures:
             raise
     assert not failures, "\n\n".join(failures)

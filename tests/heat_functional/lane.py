@@ -171,7 +171,7 @@ def serve(timeout: int, grace: int) -> None:
             os.dup2(log.fileno(), 2)
             try:
                 result = run_one(test_id, timeout, grace)
-            except BaseException as error:  # a lane answers for every test it was given
+            except BaseException as error:  # noqa: BLE001 - a lane answers for every test given
                 result = {"id": test_id, "status": "FAIL", "secs": 0,
                           "reason": f"the lane failed to run it: {type(error).__name__}: {error}"}
             finally:

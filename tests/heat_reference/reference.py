@@ -75,8 +75,8 @@ def write_config(run_dir: Path, port: int, db_url: str | None) -> Path:
     (run_dir / "locks").mkdir(parents=True, exist_ok=True)
     # Every rule Heat knows, allowed to everyone.
     rules = subprocess.run(
-        [str(python), "-W", "ignore", "-c", "import json; from heat import policies; "
-                            "print(json.dumps({r.name: '' for r in policies.list_rules()}))"],
+        [str(python), "-W", "ignore", "-c", ("import json; from heat import policies; "
+                             "print(json.dumps({r.name: '' for r in policies.list_rules()}))")],
         check=True, capture_output=True, text=True).stdout
     (run_dir / "policy.json").write_text(rules)
     # noauth's token answer: a catalog so resources that ask "is orchestration offered" find it.
@@ -176,7 +176,7 @@ def start(port: int | None = None, db_url: str | None = None, run_dir: Path | No
         except OSError:
             if time.monotonic() > deadline:
                 stop(process)
-                raise SystemExit("the reference did not listen within 120 s")
+                raise SystemExit("the reference did not listen within 120 s") from None
             time.sleep(0.2)
     return process, base, run_dir
 

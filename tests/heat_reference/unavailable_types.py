@@ -59,7 +59,7 @@ def record(base: str) -> dict:
 def _parsed(name: str, show: str, create: str) -> dict:
     """The service and its endpoint's words, which Heat's two messages are built from (and
     engine.resources.unavailable builds them again); the messages are checked to be that."""
-    prefix = f"HEAT-E99001 Service "
+    prefix = "HEAT-E99001 Service "
     service = create[len(prefix):].split(" ", 1)[0]
     endpoint = create.split("reason: ", 1)[1].removesuffix(" endpoint is not in service catalog.")
     expected_show = f"{prefix}{service} is not available for resource type {name}, reason: " \

@@ -1,5 +1,6 @@
 """agent.collectors.source: a collector in its thread against the stand-in guest API: last good data, per-source cache, backoff."""
 
+import itertools
 import json
 import logging
 import threading
@@ -129,9 +130,9 @@ def test_backoff_doubles_with_jitter_applied(tmp_path, sources, wait_for):
     source = sources(collector, tmp_path, jitter=lambda: 0.5)
     source.start()
     wait_for(lambda: source.current, message="three retries, then an answer")
-    gaps = [b - a for a, b in zip(collector.calls, collector.calls[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(collector.calls)]
     # full jitter of min(30, 0.5 * 2^(n-1)) with jitter 0.5: 0.25, 0.5, 1.0 s
-    for gap, expected in zip(gaps, (0.25, 0.5, 1.0)):
+    for gap, expected in zip(gaps, (0.25, 0.5, 1.0), strict=False):
         assert expected - 0.05 <= gap < expected + 1.0  # upper bound: room for a loaded host
     assert source.current.metadata == {"ok": True}
 

@@ -48,8 +48,8 @@ def test_sections_for_request_and_local(tmp_path):
 
 @pytest.mark.parametrize("document, message", [
     ("{", "cannot read"), ([], "JSON object"),
-    ({"server_id": "s", "base_url": "http://h"}, "credential: required string is missing "
-     r"\(signals are sent to base_url with the credential\)"),
+    ({"server_id": "s", "base_url": "http://h"}, ("credential: required string is missing "
+      r"\(signals are sent to base_url with the credential\)")),
     ({"collectors": ["local"], "credential": "c"}, "base_url: required"),
     ({**BASE}, r"server_id: required string is missing \(the hearth collector builds"),
     ({**BASE, "server_id": "s", "collectors": "hearth"}, "collectors"),

@@ -5,8 +5,8 @@ import json
 import pytest
 import requests
 
-from agent.config import build_parser, from_args
 from agent.collectors import NotConfigured, make_collector
+from agent.config import build_parser, from_args
 from agent.deployments import done_key
 from agent.main import Agent
 

@@ -199,8 +199,8 @@ def test_heartbeats_to_an_unreachable_server_do_not_touch_the_run(setup, session
         setup.deployer.deploy(entry(options={"heartbeat": 0.1}))
     assert setup.status()["deployments"]["dep-1"]["status"] == "complete"
     assert [r.getMessage() for r in caplog.records if "heartbeat" in r.getMessage()] == [
-        "deployment dep-1 (10_probe): heartbeat not accepted (ConnectionError); the hook goes "
-        "on, and further heartbeat failures of this run are not logged"]
+        ("deployment dep-1 (10_probe): heartbeat not accepted (ConnectionError); the hook goes "
+         "on, and further heartbeat failures of this run are not logged")]
 
 
 def test_timeout_from_options_fails_the_deployment_and_says_so(setup, caplog):
@@ -267,8 +267,8 @@ def test_one_log_line_per_event_and_no_input_values(setup, caplog):
     label = "deployment dep-1 (10_probe): "
     folder = setup.layout.runs_dir / "dep-1" / f"CREATE-{config_checksum('c')[:12]}"
     assert lines == [
-        f"{label}started: CREATE with hook {setup.hooks / 'probe'}, timeout none, "
-        f"artifacts in {folder}",
+        (f"{label}started: CREATE with hook {setup.hooks / 'probe'}, timeout none, "
+         f"artifacts in {folder}"),
         f"{label}finished failed: exit 3, deploy_status_code 3; signal queued",
         "signal for deployment dep-1 delivered (200)",
         f"{label}skipped: already done for CREATE of this config",

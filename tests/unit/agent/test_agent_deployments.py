@@ -3,8 +3,15 @@
 import json
 import stat
 
-from agent.deployments import (DoneLedger, config_checksum, done_key, hook_name, input_value,
-                               prepare, wants_signal)
+from agent.deployments import (
+    DoneLedger,
+    config_checksum,
+    done_key,
+    hook_name,
+    input_value,
+    prepare,
+    wants_signal,
+)
 
 
 def entry(**changes):

@@ -5,8 +5,14 @@ import stat
 
 import pytest
 
-from agent.fsutil import (atomic_write_bytes, atomic_write_json, move_aside, move_durably,
-                          remove_durably, safe_name)
+from agent.fsutil import (
+    atomic_write_bytes,
+    atomic_write_json,
+    move_aside,
+    move_durably,
+    remove_durably,
+    safe_name,
+)
 
 
 def test_atomic_write_replaces_whole_file_with_private_mode(tmp_path):

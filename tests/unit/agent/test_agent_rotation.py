@@ -83,7 +83,7 @@ def fetch(session, document, credential):
 
 
 def test_rotates_when_a_third_of_the_lifetime_is_left_and_writes_the_bootstrap(enrolled):
-    hearth, path, document, session = enrolled
+    _hearth, path, document, session = enrolled
     clock, rotated = Clock(), []
     rotation = make_rotation(path, document, session, clock, rotated)
     assert rotation.step() is None  # nothing learned yet: no request is made to learn it
@@ -104,7 +104,7 @@ def test_rotates_when_a_third_of_the_lifetime_is_left_and_writes_the_bootstrap(e
 
 
 def test_answers_made_with_another_credential_teach_nothing(enrolled):
-    hearth, path, document, session = enrolled
+    _hearth, path, document, session = enrolled
     rotation = make_rotation(path, document, session, Clock(), [])
     rotation.use("hgs_not-the-one-in-use")
     assert fetch(session, document, document["credential"]).status_code == 200
@@ -129,7 +129,7 @@ def test_a_once_run_rotates_when_due_and_leaves_the_new_credential_in_the_bootst
     """A real ``python -m agent.main --once`` process; with 60-second credentials,
     --rotate-remaining 0.99 makes the rotation due as soon as the expiry is known (at most
     59 of 60 seconds are announced as left)."""
-    hearth, path, document, session = short_lived
+    _hearth, path, document, session = short_lived
     state = path.parent / "state"
     run = subprocess.run([sys.executable, "-m", "agent.main", "--bootstrap", str(path),
                           "--state-dir", str(state), "--once", "--rotate-remaining", "0.99"],

@@ -9,15 +9,32 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import wait_for
-
 from agent.config import StateLayout
 from agent.deployments import config_checksum
 from agent.outbox import encode_body
-from agent.runner import (prune_departed, HEARTBEAT, OUTPUT_CAP, SIGNAL_CAP, TIMEOUT_STATUS, HookRun,
-                          build_signal, cap_text, encoded_size, entry_timeout, find_hook,
-                          fit_signal, heartbeat_interval, hook_environment, hook_search_path,
-                          no_hook_signal, prune_runs, record_result, run_folder, run_hook)
+from agent.runner import (
+    HEARTBEAT,
+    OUTPUT_CAP,
+    SIGNAL_CAP,
+    TIMEOUT_STATUS,
+    HookRun,
+    build_signal,
+    cap_text,
+    encoded_size,
+    entry_timeout,
+    find_hook,
+    fit_signal,
+    heartbeat_interval,
+    hook_environment,
+    hook_search_path,
+    no_hook_signal,
+    prune_departed,
+    prune_runs,
+    record_result,
+    run_folder,
+    run_hook,
+)
+from tests.support import wait_for
 
 MIB = 1024 * 1024
 

@@ -6,11 +6,10 @@ import threading
 import uuid
 
 import pytest
-
 from flask import Flask, jsonify, redirect, request
 from werkzeug.serving import make_server
 
-from engine.cli import Runtime  # noqa: E402
+from engine.cli import Runtime
 
 
 def envelope(status: int, message: str, error_type: str):

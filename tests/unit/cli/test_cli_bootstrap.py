@@ -17,8 +17,7 @@ import requests
 import yaml
 from click.testing import CliRunner
 
-from engine.cli import Runtime, cli
-from engine.cli import bootstrap as bootstrap_cli
+from engine.cli import Runtime, bootstrap as bootstrap_cli, cli
 from metadata_server import cli as server_cli
 from tests.support import ROOT, start_server, stop_server, wait_for
 

@@ -33,7 +33,7 @@ def paths(fake, method=None):
 
 
 def test_cli_is_a_group_others_can_extend(hearth, runtime):
-    fake, url = hearth
+    _fake, url = hearth
 
     @click.command()
     def probe():
@@ -86,7 +86,7 @@ def test_create_wait_streams_events_with_the_long_poll(hearth, runtime, tmp_path
 
 
 def test_create_wait_json_keeps_stdout_parseable(hearth, runtime, tmp_path):
-    fake, url = hearth
+    _fake, url = hearth
     result = run(url, runtime, "stack", "create", "demo", "-t", str(template(tmp_path)),
                  "--wait", "-f", "json")
     assert result.exit_code == 0

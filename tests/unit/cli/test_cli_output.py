@@ -70,10 +70,10 @@ def test_record_table_has_field_value_columns_and_yaml_blocks():
     assert f"| stack_name  | {long} |" in lines  # long values are not truncated
     # nested values are indented YAML lines, as openstack shows them
     assert "| parameters  | flavor: m1 " in text
-    assert [l[:40].rstrip() for l in lines if "output_" in l] == ["| outputs     | - output_key: ip",
+    assert [row[:40].rstrip() for row in lines if "output_" in row] == ["| outputs     | - output_key: ip",
                                                                    "|             |   output_value: 10.0.0.5"]
     # a multi-line value spans lines inside its row
-    assert [l[:28] for l in lines if "line " in l] == ["| description | line one    ",
+    assert [row[:28] for row in lines if "line " in row] == ["| description | line one    ",
                                                       "|             | line two    "]
 
 

@@ -76,7 +76,7 @@ def test_missing_get_file_names_the_file_and_where_it_was_used(tmp_path):
 
 
 def test_missing_template_and_bad_yaml_are_clear(tmp_path):
-    with pytest.raises(CliError, match="template: no such file: .*missing.yaml"):
+    with pytest.raises(CliError, match=r"template: no such file: .*missing\.yaml"):
         stack_body("demo", str(tmp_path / "missing.yaml"))
     bad = write(tmp_path / "bad.yaml", "resources:\n  a: [\n")
     with pytest.raises(CliError, match=r"bad.yaml:\d+: not valid YAML"):
@@ -128,13 +128,13 @@ def test_one_key_naming_two_different_files_is_an_error(tmp_path):
     write(tmp_path / "sub" / "n.yaml", "x: {get_file: a.sh}\n")
     template = write(tmp_path / "t.yaml", "x: {get_file: a.sh}\n"
                                           "resources:\n  n:\n    type: sub/n.yaml\n")
-    with pytest.raises(CliError, match="'a.sh' names two different files"):
+    with pytest.raises(CliError, match=r"'a\.sh' names two different files"):
         stack_body("demo", str(template))
 
 
 def test_missing_environment_file(tmp_path):
     template = write(tmp_path / "t.yaml", "{}\n")
-    with pytest.raises(CliError, match="environment file: no such file: .*nope.yaml"):
+    with pytest.raises(CliError, match=r"environment file: no such file: .*nope\.yaml"):
         stack_body("demo", str(template), [str(tmp_path / "nope.yaml")])
 
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 import pytest
 
 from engine.cli.client import ApiError
-from engine.cli.waiting import (EventFeed, event_line, fallback_outcome, is_stack_event,
-                                status_outcome, terminal_event, wait_for)
+from engine.cli.waiting import (
+    EventFeed,
+    event_line,
+    fallback_outcome,
+    is_stack_event,
+    status_outcome,
+    terminal_event,
+    wait_for,
+)
 
 STACK = {"id": "s-1", "stack_name": "demo"}
 
 
-def ev(name, status, reason="state changed", phys=None, id=None):
-    return {"id": id or f"{name}-{status}", "event_time": "2026-11-22T04:30:01Z",
+def ev(name, status, reason="state changed", phys=None, event_id=None):
+    return {"id": event_id or f"{name}-{status}", "event_time": "2026-11-22T04:30:01Z",
             "resource_name": name, "physical_resource_id": phys or f"{name}-phys",
             "resource_status": status, "resource_status_reason": reason}
 
@@ -105,7 +112,8 @@ class FakeClock:
 
 
 def test_feed_moves_the_marker_and_gives_each_event_once():
-    a, b, c = ev("web", "A", id="1"), ev("web", "B", id="2"), ev("web", "C", id="3")
+    a, b, c = (ev("web", "A", event_id="1"), ev("web", "B", event_id="2"),
+               ev("web", "C", event_id="3"))
     client = ScriptedClient([[a, b], [b, c], []])
     clock = FakeClock()
     feed = EventFeed(client, STACK, clock=clock, sleep=clock.sleep)
@@ -127,8 +135,8 @@ def test_feed_paces_a_server_that_ignores_wait():
 
 
 def test_backlog_reads_pages_until_a_short_one():
-    page = [ev("web", str(n), id=str(n)) for n in range(100)]
-    client = ScriptedClient([page, [ev("web", "last", id="last")]])
+    page = [ev("web", str(n), event_id=str(n)) for n in range(100)]
+    client = ScriptedClient([page, [ev("web", "last", event_id="last")]])
     feed = EventFeed(client, STACK)
     assert len(feed.backlog()) == 101
     assert client.calls == [{"marker": None, "limit": 100, "wait": None},

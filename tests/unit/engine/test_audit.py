@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 from engine import audit
 from engine.store.db import Store
 
-NOW = dt.datetime(2026, 11, 22, 12, 0, 0)
+NOW = dt.datetime(2026, 11, 22, 12, 0, 0)  # noqa: DTZ001 - naive UTC, as the store keeps times
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ def test_members_have_heats_names_and_attributes(service):
     assert all(re.fullmatch(r"[a-z2-7]{12}", n) for n in names) and names == sorted(names)
     refs = [values["refs_map"][n] for n in names]
     assert values["size"] == 3 and values["refs"] == refs == values["all_values"]
-    assert values["outputs"] == dict(zip(names, refs))
+    assert values["outputs"] == dict(zip(names, refs, strict=True))
     assert values["first"] == values["value_0"] == values["value_0_path"] == refs[0]
     child = resources(service, stack_id)["random_group"]["physical_resource_id"]
     assert sorted(resources(service, child)) == names

@@ -13,7 +13,7 @@ from engine.store.crypto import Keyring, hash_secret
 from engine.store.db import Store
 from engine.store.models import Credential
 
-NOW = dt.datetime(2026, 11, 22, 12, 0, 0)
+NOW = dt.datetime(2026, 11, 22, 12, 0, 0)  # noqa: DTZ001 - naive UTC, as the store keeps times
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def _parts(url):
 
 def test_presigned_url_verifies_and_rejects_changes():
     keyring = Keyring("installation-secret")
-    expires = int(NOW.replace(tzinfo=dt.timezone.utc).timestamp()) + 600
+    expires = int(NOW.replace(tzinfo=dt.UTC).timestamp()) + 600
     path, exp, signature = _parts(credentials.presign(keyring, "http://h:1", "POST", "/signal/abc", expires))
     assert path == "/signal/abc"
     credentials.verify_presigned(keyring, ("POST",), path, exp, signature, NOW)
@@ -91,7 +91,7 @@ def test_presigned_url_verifies_and_rejects_changes():
 
 def test_presigned_url_allows_clock_skew_then_expires():
     keyring = Keyring("k")
-    expires = int(NOW.replace(tzinfo=dt.timezone.utc).timestamp())
+    expires = int(NOW.replace(tzinfo=dt.UTC).timestamp())
     path, exp, signature = _parts(credentials.presign(keyring, "", "POST", "/signal/x", expires))
     within = NOW + credentials.CLOCK_SKEW_ALLOWANCE - dt.timedelta(seconds=1)
     credentials.verify_presigned(keyring, ("POST",), path, exp, signature, within)

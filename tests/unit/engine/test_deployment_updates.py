@@ -105,7 +105,7 @@ def test_a_replace_on_change_input_replaces_the_deployment(service):
 def test_a_new_server_replaces_the_deployment(service):
     template = TEMPLATE.replace("server: {get_resource: server}\n      actions",
                                 "server: {get_resource: other}\n      actions")
-    stack_id, first = created(service, "moved")
+    stack_id, _first = created(service, "moved")
     old_id = resource(service, stack_id, "deploy")["physical_resource_id"]
     service.update_stack("admin", stack_id, {"template": template}, patch=True)
     moved = entry_for(service, stack_id, "CREATE", server="other")

@@ -18,7 +18,7 @@ from engine.store.db import Store
 from engine.store.models import ApiToken, Stack
 from tests.support import AUTH, settle, start_server, stop_server
 
-NOW = dt.datetime(2026, 11, 22, 12, 0, 0)
+NOW = dt.datetime(2026, 11, 22, 12, 0, 0)  # noqa: DTZ001 - naive UTC, as the store keeps times
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from engine.store.db import Store
 from engine.store.models import Deployment, Server
 from engine.store.notify import Notifier
 
-START = dt.datetime(2026, 11, 22, 12, 0, 0)
+START = dt.datetime(2026, 11, 22, 12, 0, 0)  # noqa: DTZ001 - naive UTC, as the store keeps times
 GRACE, LONGPOLL = 30, 10  # gone after 40 s unseen
 
 

@@ -2,7 +2,6 @@
 document lists them all: no push is lost to another (real stores, handlers on the pool)."""
 from __future__ import annotations
 
-
 from engine.store.models import Server
 from tests.support import wait_for
 

@@ -2,7 +2,6 @@
 `[group, attr, key]` taken from each member, and `[provider, resource.NAME, attr]`."""
 from __future__ import annotations
 
-
 from tests.support import wait_for
 
 MEMBER = """heat_template_version: 2018-08-31

@@ -93,7 +93,7 @@ def test_credential_transports_carry_the_principal_and_refuse_to_go_without_it()
     assert (values["deploy_auth_url"], values["deploy_username"], values["deploy_user_id"],
             values["deploy_password"], values["deploy_project_id"], values["deploy_queue_id"]) == (
         "http://h/guest/v1", "st-r-0123", "d-1", "hgd_secret", "admin", "st-r-0123")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="HEAT_SIGNAL needs the deployment's signal principal"):
         _inputs("HEAT_SIGNAL", None)
 
 

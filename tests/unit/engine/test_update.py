@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import Conflict, InvalidRequest, NotSupported
+from engine.errors import InvalidRequest, NotSupported
 from tests.support import create, settle, wait_for
 
 

@@ -72,7 +72,7 @@ def test_schema_shows_properties_attributes_and_support_status_as_heat_does():
     assert described["description"] == "No description available"  # not Resource's docstring
     # Heat's answers (recorded from Heat 27.0.1): a hidden type is not supported, an unknown one
     # not found.
-    with pytest.raises(InvalidRequest, match="Acme::Secret is not supported."):
+    with pytest.raises(InvalidRequest, match=r"Acme::Secret is not supported\."):
         catalog.resource_schema(TYPES, "Acme::Secret")
     with pytest.raises(NotFound, match=r"The Resource Type \(Acme::Nothing\) could not be found."):
         catalog.resource_schema(TYPES, "Acme::Nothing")

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from engine import ec2
+from engine.runtime import utcnow
 from engine.store.models import AuditEvent, Credential
 from tests.support import start_server, stop_server
 
@@ -58,7 +59,7 @@ def _v4_request(host: str, path: str, query: dict, amz_date: str, secret: str = 
 
 
 def test_sigv4_checks_path_query_host_secret_and_clock():
-    now = dt.datetime(2026, 11, 22, 10, 0, 0)
+    now = dt.datetime(2026, 11, 22, 10, 0, 0)  # noqa: DTZ001 - naive UTC, as the engine reads times
     query = {"Action": "DescribeStackResource", "StackName": "s", "LogicalResourceId": "server"}
     good = _v4_request("127.0.0.1:8000", "/v1/", query, "20261122T100000Z")
     ec2.parse_claim(good, now).check(SECRET)  # accepted
@@ -82,16 +83,16 @@ def test_sigv2_accepts_the_host_without_its_port_and_refuses_tampering():
               "AWSAccessKeyId": KEY, "SignatureVersion": "2", "SignatureMethod": "HmacSHA256"}
     bare = {**params, "Signature": ec2.sign_v2(SECRET, "GET", "127.0.0.1", "/v1/", params)}
     request = ec2.SignedRequest(method="GET", host="127.0.0.1:8000", path="/v1/", params=bare)
-    ec2.parse_claim(request, dt.datetime.now()).check(SECRET)  # signed without the port: accepted
+    ec2.parse_claim(request, utcnow()).check(SECRET)  # signed without the port: accepted
     for fields in ({"path": "/v1"}, {"params": {**bare, "LogicalResourceId": "other"}},
                    {"host": "10.0.0.1:8000"}, {"method": "POST"}):
         with pytest.raises(ec2.Forbidden):
-            ec2.parse_claim(ec2.SignedRequest(**{**request.__dict__, **fields}), dt.datetime.now()).check(SECRET)
+            ec2.parse_claim(ec2.SignedRequest(**{**request.__dict__, **fields}), utcnow()).check(SECRET)
     with pytest.raises(ec2.Forbidden):
-        ec2.parse_claim(request, dt.datetime.now()).check("another secret")
+        ec2.parse_claim(request, utcnow()).check("another secret")
     with pytest.raises(ec2.Forbidden, match="SignatureVersion"):
         ec2.parse_claim(ec2.SignedRequest(method="GET", host="h", path="/v1/",
-                                          params={**bare, "SignatureVersion": "1"}), dt.datetime.now())
+                                          params={**bare, "SignatureVersion": "1"}), utcnow())
 
 
 # -- over HTTP, with stacks ------------------------------------------------------------------
@@ -178,7 +179,7 @@ def test_sigv4_json_answer_over_http(hearth):
     parts = urlsplit(cfn["metadata_url"])
     query = {"Action": "DescribeStackResource", "ContentType": "JSON", "StackName": "v4",
              "LogicalResourceId": "server", "Version": "2010-05-15"}
-    amz_date = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    amz_date = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     signed = _v4_request(parts.netloc, parts.path, query, amz_date, cfn["secret_access_key"],
                          cfn["access_key_id"])
     headers = {"X-Amz-Date": amz_date, "Authorization": signed.headers["authorization"]}
@@ -257,7 +258,7 @@ def test_a_key_dies_with_its_server_and_with_its_transport(hearth):
     assert same["cfn"] == cfn  # kept across an update: the guest has it configured
     assert v2_get(cfn).status_code == 200
     away = put("POLL_TEMP_URL")
-    assert away["cfn"] == {key: None for key in cfn}
+    assert away["cfn"] == dict.fromkeys(cfn)
     assert v2_get(cfn).status_code == 403
     back = put("POLL_SERVER_CFN")["cfn"]
     assert back["access_key_id"] != cfn["access_key_id"]

@@ -4,6 +4,7 @@ and deleted servers."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -22,7 +23,7 @@ def add_server(runtime, *, expires_in: int | None = None) -> tuple[str, str]:
     if expires_in is None:
         url = collect.collect_url(runtime, server_id, now)
     else:
-        epoch = int(now.replace(tzinfo=dt.timezone.utc).timestamp()) + expires_in
+        epoch = int(now.replace(tzinfo=dt.UTC).timestamp()) + expires_in
         url = runtime.public_url + collect.collect_path(server_id) + "?" + urlencode(
             {"expires": epoch, "signature": runtime.keyring.sign(
                 f"GET\n{collect.collect_path(server_id)}\n{epoch}")})
@@ -48,7 +49,7 @@ def change(runtime, server_id: str) -> None:
 
 def test_head_and_get_answer_the_raw_metadata_with_last_modified(hearth):
     runtime = hearth.service.runtime
-    server_id, url = add_server(runtime)
+    _server_id, url = add_server(runtime)
     head = hearth.http.head(url, timeout=10)
     get = hearth.http.get(url, timeout=10)
     assert head.status_code == 200 and head.content == b""
@@ -69,7 +70,7 @@ def test_last_modified_moves_on_every_change_even_within_one_second(hearth):
         stamps.append(hearth.http.head(url, timeout=10).headers["Last-Modified"])
     assert hearth.http.head(url, timeout=10).headers["Last-Modified"] == stamps[-1]  # unchanged: same
     moments = [parsedate_to_datetime(stamp) for stamp in stamps]
-    assert all(later > earlier for earlier, later in zip(moments, moments[1:])), stamps
+    assert all(later > earlier for earlier, later in itertools.pairwise(moments)), stamps
 
 
 def _with(url: str, **changes) -> str:

@@ -70,7 +70,7 @@ def rig(db_url, tmp_path):
 
 
 def parse(moment: str) -> dt.datetime:
-    return dt.datetime.strptime(moment, "%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S%z").replace(tzinfo=None)  # naive UTC
 
 
 def test_rotation_gives_a_fresh_credential_and_both_work_during_the_overlap(rig):
@@ -160,7 +160,7 @@ def test_deleting_the_stack_revokes_rotated_credentials_too(rig):
 
 def test_presigned_urls_allow_fifteen_minutes_of_clock_skew_and_nothing_else(rig):
     keyring, path = rig.runtime.keyring, f"/signal/{rig.handle}"
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    now = int(dt.datetime.now(dt.UTC).timestamp())
 
     def post(url):
         return rig.guest.post(url, json={}, timeout=30)

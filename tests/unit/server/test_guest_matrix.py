@@ -173,7 +173,7 @@ def refused(world: World, method: str, url: str, status: int, actor: str | None,
 
 def test_metadata_long_poll_matrix(world):
     url = f"{world.hearth.url}/guest/v1/servers/{world.server}/metadata"
-    for label, secret, status, actor, hint in [
+    for _label, secret, status, actor, hint in [
         ("another server's", world.neighbour, 403, world.credential_id(world.neighbour), "use that one's own"),
         ("another stack's", world.their_server, 403, world.credential_id(world.their_server), "use that one's own"),
         ("expired", world.expired, 401, world.credential_id(world.expired), "bootstrap document"),
@@ -251,7 +251,7 @@ def test_handle_signal_matrix(world):
 
 def test_presigned_handle_url_matrix(world):
     url = world.alarm_url
-    past = int(dt.datetime.now(dt.timezone.utc).timestamp()) - 16 * 60
+    past = int(dt.datetime.now(dt.UTC).timestamp()) - 16 * 60
     expired = credentials.presign(world.runtime.keyring, world.hearth.url, "POST",
                                   urlparse(url).path, past)
     deploy_signed = agentless.values(world.entry)["deploy_signal_id"]

@@ -94,10 +94,10 @@ def section(conditions: str, resources: str = "") -> str:
 
 
 @pytest.mark.parametrize("conditions, message", [
-    ("A: yes-please\n", "stack.template:5: Conditions.A: a condition must be true, false or a call to "
-                        "Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition"),
-    ("A: {Ref: Env}\n", "stack.template:5: Conditions.A: a condition must be true, false or a call to "
-                        "Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition"),
+    ("A: yes-please\n", ("stack.template:5: Conditions.A: a condition must be true, false or a call to "
+                         "Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition")),
+    ("A: {Ref: Env}\n", ("stack.template:5: Conditions.A: a condition must be true, false or a call to "
+                         "Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition")),
     ("A: {'Fn::Equals': [a]}\n", 'stack.template:5: Conditions.A.Fn::Equals: Arguments to "Fn::Equals" must be of the form: [value_1, value_2]'),
     ("A: {'Fn::Not': true}\n", 'stack.template:5: Conditions.A.Fn::Not: Fn::Not: expected [condition]'),
     ("A: {'Fn::Not': [3]}\n", 'stack.template:5: Conditions.A.Fn::Not: Fn::Not: each item must be a condition name, true, false or a condition function'),
@@ -123,8 +123,8 @@ def test_a_condition_ref_is_left_to_evaluation():
     ("3", "stack.template:9: Resources.web.Condition: 'Condition' must be a condition name, true or false"),
     ("B", 'stack.template:9: Resources.web.Condition: Invalid condition "B"'),
     ("{'Fn::Not': [B]}", 'stack.template:9: Resources.web.Condition.Fn::Not: Invalid condition "B"'),
-    ("{'Fn::Join': [a, [b]]}", "stack.template:9: Resources.web.Condition: 'Condition' must be a condition name, "
-                               "true or false"),
+    ("{'Fn::Join': [a, [b]]}", ("stack.template:9: Resources.web.Condition: 'Condition' must be a condition name, "
+                                "true or false")),
 ])
 def test_resource_condition_errors(condition, message):
     text = section("A: true\n", f"web:\n  Type: X\n  Condition: {condition}\n")

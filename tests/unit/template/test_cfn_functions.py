@@ -72,8 +72,8 @@ def resolve_error(value: str, fake_stack, **answers) -> str:
     ("{'Fn::GetAZs': {Ref: 'AWS::Region'}}", ["nova"]),
     ("{'Fn::FindInMap': [Sizes, {Ref: Size}, Words]}", 4),
     ("{'Fn::FindInMap': [Sizes, '2012', Words]}", 6),
-    ("{'Fn::MemberListToMap': [Name, Value, ['.member.1.Name=b', '.member.1.Value=2', '.member.0.Name=a', "
-     "'.member.0.Value=1', '.member.2.Name=lonely', 'other=x']]}", {"a": "1", "b": "2"}),
+    (("{'Fn::MemberListToMap': [Name, Value, ['.member.1.Name=b', '.member.1.Value=2', '.member.0.Name=a', "
+      "'.member.0.Value=1', '.member.2.Name=lonely', 'other=x']]}"), {"a": "1", "b": "2"}),
 ])
 def test_functions_resolve(value, expected, fake_stack):
     assert resolved(value, fake_stack) == expected
@@ -144,26 +144,26 @@ def test_invalid_calls_are_refused_at_parse_time_with_file_line_and_path(value, 
      "Outputs.o.Value: Fn::GetAtt: the attribute name must be a string, not a list"),
     ("{'Fn::Join': [',', [{Ref: Zones}]]}", {}, "Outputs.o.Value: Items to join must be strings not ['a', 'b', 'c']"),
     ("{'Fn::Join': [',', {Ref: Size}]}", {}, 'Outputs.o.Value: "Fn::Join" must operate on a list'),
-    ("{'Fn::Select': [a, [x]]}", {}, "Outputs.o.Value: Fn::Select: the index into a list must be an "
-                                     "integer, not 'a'"),
-    ("{'Fn::Select': [0, {Ref: Config}]}", {}, "Outputs.o.Value: Fn::Select: the key into a map must "
-                                               "be a string, not a number"),
-    ("{'Fn::Select': [0, {Ref: Size}]}", {}, "Outputs.o.Value: Fn::Select: the text to select from is "
-                                             "not JSON: Expecting value: line 1 column 1 (char 0)"),
-    ("{'Fn::Select': [0, 5]}", {}, "Outputs.o.Value: Fn::Select: expected a list or a map to select "
-                                   "from, not a number"),
-    ("{'Fn::Split': [',', {Ref: Zones}]}", {}, "Outputs.o.Value: Fn::Split: the text to split must be "
-                                               "a string, not a list"),
-    ("{'Fn::Replace': [{$a: {Ref: Zones}}, $a]}", {}, "Outputs.o.Value: Fn::Replace: the value for "
-                                                      "'$a' must be a string or a number, not a list"),
+    ("{'Fn::Select': [a, [x]]}", {}, ("Outputs.o.Value: Fn::Select: the index into a list must be an "
+                                      "integer, not 'a'")),
+    ("{'Fn::Select': [0, {Ref: Config}]}", {}, ("Outputs.o.Value: Fn::Select: the key into a map must "
+                                                "be a string, not a number")),
+    ("{'Fn::Select': [0, {Ref: Size}]}", {}, ("Outputs.o.Value: Fn::Select: the text to select from is "
+                                              "not JSON: Expecting value: line 1 column 1 (char 0)")),
+    ("{'Fn::Select': [0, 5]}", {}, ("Outputs.o.Value: Fn::Select: expected a list or a map to select "
+                                    "from, not a number")),
+    ("{'Fn::Split': [',', {Ref: Zones}]}", {}, ("Outputs.o.Value: Fn::Split: the text to split must be "
+                                                "a string, not a list")),
+    ("{'Fn::Replace': [{$a: {Ref: Zones}}, $a]}", {}, ("Outputs.o.Value: Fn::Replace: the value for "
+                                                       "'$a' must be a string or a number, not a list")),
     ("{'Fn::Base64': {Ref: Config}}", {}, "Outputs.o.Value: Fn::Base64: expected a string, not a map"),
     ("{'Fn::FindInMap': [Sizes, {Ref: Size}, Words]}", {"Size": "huge"},
      "Outputs.o.Value: 'huge' is not a key of mapping 'Sizes'"),
     ("{'Fn::FindInMap': [Sizes, small, Colour]}", {},
      "Outputs.o.Value: 'Colour' is not a key of 'small' in mapping 'Sizes'"),
     ("{'Fn::MemberListToMap': [Name, Value, [broken]]}", {},
-     "Outputs.o.Value: Fn::MemberListToMap: item 0 must be a string of the form "
-     "'.member.<n>.<name>=<value>'"),
+     ("Outputs.o.Value: Fn::MemberListToMap: item 0 must be a string of the form "
+      "'.member.<n>.<name>=<value>'")),
     ("{'Fn::MemberListToMap': [Name, Value, {Ref: Size}]}", {},
      "Outputs.o.Value: Fn::MemberListToMap: the member list must be a list, not a string"),
 ])

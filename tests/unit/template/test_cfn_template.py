@@ -244,20 +244,20 @@ def test_parameter_values_are_checked(values, message):
 
 
 @pytest.mark.parametrize("declaration, message", [
-    ("{}", "stack.template:3: Parameters.P: 'Type' is required (one of: String, Number, CommaDelimitedList, "
-           "Json, Boolean, List<Number>, List<String>)"),
-    ("{Type: string}", "stack.template:3: Parameters.P.Type: unknown type 'string' (one of: String, Number, "
-                       "CommaDelimitedList, Json, Boolean, List<Number>, List<String>)"),
-    ("{Type: String, Hidden: true}", "stack.template:3: Parameters.P.Hidden: unknown key 'Hidden' (allowed: Type, "
-                                     "Default, NoEcho, AllowedValues, AllowedPattern, MinLength, MaxLength, "
-                                     "MinValue, MaxValue, Description, ConstraintDescription, Label)"),
-    ("{Type: String, MinValue: 1}", "stack.template:3: Parameters.P.MinValue: 'MinValue' does not apply to a "
-                                    "String parameter"),
-    ("{Type: Number, AllowedPattern: x}", "stack.template:3: Parameters.P.AllowedPattern: 'AllowedPattern' does "
-                                          "not apply to a Number parameter"),
+    ("{}", ("stack.template:3: Parameters.P: 'Type' is required (one of: String, Number, CommaDelimitedList, "
+            "Json, Boolean, List<Number>, List<String>)")),
+    ("{Type: string}", ("stack.template:3: Parameters.P.Type: unknown type 'string' (one of: String, Number, "
+                        "CommaDelimitedList, Json, Boolean, List<Number>, List<String>)")),
+    ("{Type: String, Hidden: true}", ("stack.template:3: Parameters.P.Hidden: unknown key 'Hidden' (allowed: Type, "
+                                      "Default, NoEcho, AllowedValues, AllowedPattern, MinLength, MaxLength, "
+                                      "MinValue, MaxValue, Description, ConstraintDescription, Label)")),
+    ("{Type: String, MinValue: 1}", ("stack.template:3: Parameters.P.MinValue: 'MinValue' does not apply to a "
+                                     "String parameter")),
+    ("{Type: Number, AllowedPattern: x}", ("stack.template:3: Parameters.P.AllowedPattern: 'AllowedPattern' does "
+                                           "not apply to a Number parameter")),
     ("{Type: String, MinLength: two}", "stack.template:3: Parameters.P.MinLength: 'MinLength' must be an integer"),
-    ("{Type: Number, MinValue: 5, MaxValue: 1}", "stack.template:3: Parameters.P.MinValue: 'MinValue' (5) is "
-                                                 "greater than 'MaxValue' (1)"),
+    ("{Type: Number, MinValue: 5, MaxValue: 1}", ("stack.template:3: Parameters.P.MinValue: 'MinValue' (5) is "
+                                                  "greater than 'MaxValue' (1)")),
     ("{Type: String, AllowedPattern: '('}", 'stack.template:3: Parameters.P.AllowedPattern: Invalid AllowedPattern (: missing ), unterminated subpattern at position 0'),
     ("{Type: String, NoEcho: maybe}", "stack.template:3: Parameters.P.NoEcho: 'NoEcho' must be true or false"),
     ("{Type: String, Default: b, AllowedValues: [a]}", 'stack.template:3: Parameters.P.Default: Parameter \'P\' is invalid: Invalid default b ("b" is not an allowed value ["a"])'),

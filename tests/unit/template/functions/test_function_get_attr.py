@@ -38,7 +38,8 @@ def test_resource_alone_gives_all_attributes(fake_stack):
 
 
 def test_attribute_name_may_come_from_a_call(fake_stack):
-    evaluate = lambda snippet, *segments: "first_address" if isinstance(snippet, dict) else snippet
+    def evaluate(snippet, *segments):
+        return "first_address" if isinstance(snippet, dict) else snippet
     assert get_attr.resolve(["web", {"get_param": "attr"}], evaluate, fake_stack(attributes=ATTRIBUTES)) == "10.0.0.5"
 
 

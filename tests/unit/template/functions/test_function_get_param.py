@@ -33,7 +33,8 @@ def test_a_path_that_leads_nowhere_gives_an_empty_string_as_in_heat(fake_stack, 
 
 def test_path_items_may_be_calls(fake_stack):
     stack = fake_stack(params={"servers": {"web": 1}, "which": "web"})
-    evaluate = lambda snippet, *segments: stack.get_param(snippet["get_param"]) if isinstance(snippet, dict) else snippet
+    def evaluate(snippet, *segments):
+        return stack.get_param(snippet["get_param"]) if isinstance(snippet, dict) else snippet
     assert get_param.resolve(["servers", {"get_param": "which"}], evaluate, stack) == 1
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import TemplateError
 from engine.template.functions import get_resource
 
 

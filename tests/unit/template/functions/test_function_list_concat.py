@@ -20,7 +20,8 @@ def test_a_list_not_available_yet_adds_nothing():
 
 
 def test_the_lists_may_come_from_one_call():
-    evaluate = lambda snippet, *segments: [["a"], ["b"]] if segments == () else snippet
+    def evaluate(snippet, *segments):
+        return [["a"], ["b"]] if segments == () else snippet
     assert list_concat.resolve({"get_attr": ["group", "lists"]}, evaluate, None) == ["a", "b"]
 
 

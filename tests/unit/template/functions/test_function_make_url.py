@@ -25,7 +25,8 @@ def test_builds_escaped_urls(args, url):
 
 
 def test_parts_may_come_from_calls():
-    evaluate = lambda snippet, *segments: "10.0.0.5" if segments == ("host",) else snippet
+    def evaluate(snippet, *segments):
+        return "10.0.0.5" if segments == ("host",) else snippet
     assert make_url.resolve({"scheme": "http", "host": {"get_attr": ["web", "ip"]}}, evaluate, None) == "http://10.0.0.5"
 
 

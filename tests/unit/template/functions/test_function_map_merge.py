@@ -20,7 +20,8 @@ def test_a_map_not_available_yet_merges_as_nothing():
 
 
 def test_the_list_itself_may_come_from_a_call():
-    evaluate = lambda snippet, *segments: [{"a": 1}, {"a": 2}] if segments == () else snippet
+    def evaluate(snippet, *segments):
+        return [{"a": 1}, {"a": 2}] if segments == () else snippet
     assert map_merge.resolve({"get_param": "maps"}, evaluate, None) == {"a": 2}
 
 

@@ -52,11 +52,13 @@ def test_before_2015_10_15_maps_and_lists_are_refused():
 
 
 def test_resolved_arguments_are_checked():
-    evaluate = lambda snippet, *segments: {"template": 3, "params": {}}[segments[0]]
+    def evaluate(snippet, *segments):
+        return {"template": 3, "params": {}}[segments[0]]
     with pytest.raises(TemplateError) as caught:
         str_replace.resolve({"template": {"get_param": "t"}, "params": {}}, evaluate, None)
     assert caught.value.reason == '"str_replace" template must be a string'
-    evaluate = lambda snippet, *segments: {"template": "t", "params": ["x"]}[segments[0]]
+    def evaluate(snippet, *segments):
+        return {"template": "t", "params": ["x"]}[segments[0]]
     with pytest.raises(TemplateError) as caught:
         str_replace.resolve({"template": "t", "params": {"get_param": "p"}}, evaluate, None)
     assert caught.value.reason == '"str_replace" params must be a map'

@@ -38,7 +38,8 @@ def test_heats_limits_and_failures(expression, reason):
 
 
 def test_an_expression_from_a_call_is_checked_when_resolved():
-    evaluate = lambda snippet, *segments: "$.data.(" if segments == ("expression",) else snippet
+    def evaluate(snippet, *segments):
+        return "$.data.(" if segments == ("expression",) else snippet
     with pytest.raises(TemplateError) as caught:
         yaql_expression.resolve({"expression": {"get_param": "e"}}, evaluate, None)
     assert caught.value.reason.startswith("Bad expression ")
