@@ -7,7 +7,7 @@ import json
 import click
 
 from engine.cli.client import CliError
-from engine.cli.output import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.formatting import emit, format_options, ordered_fields, render_record, render_rows
 from engine.cli.stack_request import read_text
 
 LIST_COLUMNS = ["resource_name", "physical_resource_id", "resource_type", "resource_status",

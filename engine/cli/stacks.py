@@ -4,9 +4,9 @@ from __future__ import annotations
 import click
 
 from engine.cli.client import CliError
-from engine.cli.operations import (LIST_COLUMNS, each_stack, progress_echo, show_stack,
-                                   until_done)
-from engine.cli.output import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.formatting import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.stack_operations import (LIST_COLUMNS, each_stack, progress_echo, show_stack,
+                                         until_done)
 from engine.cli.stack_request import (parse_parameters, parse_yaml, read_text, stack_body,
                                       template_fields)
 

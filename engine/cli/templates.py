@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from engine.cli.output import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.formatting import emit, format_options, ordered_fields, render_record, render_rows
 from engine.cli.stack_request import parse_parameters, template_fields
 from engine.cli.stacks import environment_options
 
