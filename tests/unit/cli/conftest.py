@@ -10,7 +10,7 @@ import pytest
 from flask import Flask, jsonify, redirect, request
 from werkzeug.serving import make_server
 
-from engine.cli import Runtime  # noqa: E402
+from engine.cli.connection import Runtime  # noqa: E402
 
 
 def envelope(status: int, message: str, error_type: str):
