@@ -8,8 +8,8 @@ from engine.cli import COMMANDS, command_line
 
 SERVER_COMMANDS = {
     "server": ("metadata_server.server_command:server",
-               "Run the Hearth server (orchestration API, guest API and engine) until "
-               "SIGINT/SIGTERM."),
+               ("Run the Hearth server (orchestration API, guest API and engine) until "
+                "SIGINT/SIGTERM.")),
 }
 
 hearth = command_line({**COMMANDS, **SERVER_COMMANDS})

@@ -29,8 +29,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "orchestration": ("engine.cli.templates:orchestration",
                       "Resource types and templates (openstack's spelling)."),
     "admin": ("engine.cli.admin:admin",
-              "Manage projects, users, roles, tokens and delegations; read the audit log "
-              "(cloud admin)."),
+              ("Manage projects, users, roles, tokens and delegations; read the audit log "
+               "(cloud admin).")),
     # On the server's host, on its key file and database: the one command here that imports
     # the store, which is why it is loaded only when it runs.
     "keys": ("engine.cli.keys:keys",
