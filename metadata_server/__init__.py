@@ -1,13 +1,19 @@
-"""Hearth's HTTP server: a Flask app factory with thin blueprints over `engine.service`."""
+"""Hearth's HTTP server: a Flask app factory with thin blueprints over `engine.service`.
+
+Importing the package loads neither Flask nor the engine: it is also the home of the `hearth`
+command line (metadata_server.cli), whose client commands must not pay for the server.
+"""
 from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
-from engine.config import Config
-from engine.service import Service, build_service
+    from engine.config import Config
+    from engine.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +26,10 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
 
     `admin_token` (default: $HEARTH_ADMIN_TOKEN) is registered as the cloud admin's token;
     without one, the first start writes a random one to `<data_dir>/admin-token`."""
+    from flask import Flask
+
+    from engine.config import Config
+    from engine.service import build_service
     from metadata_server import (
         admin_api,
         errors,

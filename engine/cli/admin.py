@@ -7,7 +7,7 @@ import sys
 import click
 
 from engine.cli.client import segment
-from engine.cli.output import emit, format_options, render_record, render_rows
+from engine.cli.formatting import emit, format_options, render_record, render_rows
 
 PROJECT_COLUMNS = ["id", "name", "created_at"]
 USER_COLUMNS = ["id", "name", "roles", "password", "created_at", "disabled_at"]

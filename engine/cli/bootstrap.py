@@ -18,7 +18,9 @@ from pathlib import Path
 
 import click
 
+from engine.cli import DEFAULT_URL
 from engine.cli.client import ApiError, CliError, segment
+from engine.cli.connection import Connection, Runtime
 
 DEFAULT_PATH = "/etc/hearth/bootstrap.json"
 UNIT = "hearth-agent.service"
@@ -106,7 +108,6 @@ def resolve_server(client, server: str, stack: str | None) -> str:
 def _connection(ctx: click.Context):
     """The `hearth` group's connection; under the `hearth-server` entry point there is none,
     so the same environment variables decide."""
-    from engine.cli import DEFAULT_URL, Connection, Runtime
     found = ctx.find_object(Connection)
     if found is not None:
         return found

@@ -7,18 +7,9 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from engine.cli.groups import CliError
+
 USER_AGENT = "hearth-cli"
-
-
-class CliError(Exception):
-    """A failure the command line shows as `ERROR: <message>` and exits 1 on."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class ApiError(CliError):

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from engine.cli.output import FORMATS, cell, choose, emit, format_options, render_rows
+from engine.cli.formatting import FORMATS, cell, choose, emit, format_options, render_rows
 from engine.cli.waiting import event_line, follow
 
 LIST_COLUMNS = ["id", "resource_name", "resource_status", "resource_status_reason",

@@ -7,7 +7,7 @@ import re
 import click
 
 from engine.cli.client import CliError
-from engine.cli.output import emit, format_options, render_rows
+from engine.cli.formatting import emit, format_options, render_rows
 
 HOOKS = ("pre-create", "pre-update", "pre-delete")
 PAUSED = re.compile(r"paused until Hook (pre-[a-z]+) is cleared")

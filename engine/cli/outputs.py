@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from engine.cli.output import emit, format_options, render_record, render_rows, structured
+from engine.cli.formatting import emit, format_options, render_record, render_rows, structured
 
 ALL_COLUMNS = ["output_key", "output_value", "description"]
 LIST_COLUMNS = ["output_key", "description"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from engine.cli.output import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.formatting import emit, format_options, ordered_fields, render_record, render_rows
 from engine.cli.resources import key_values
 
 FILTERS = ("name", "version", "support_status")

@@ -7,7 +7,8 @@ import json
 import click
 
 from engine.cli.client import CliError
-from engine.cli.output import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.formatting import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.groups import LazyGroup
 from engine.cli.stack_request import read_text
 
 LIST_COLUMNS = ["resource_name", "physical_resource_id", "resource_type", "resource_status",
@@ -36,7 +37,7 @@ def key_values(items: tuple[str, ...], option: str) -> dict:
     return found
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_commands={"type": "engine.cli.resource_types:resource_type"})
 def resource():
     """List, show, mark and signal a stack's resources."""
 

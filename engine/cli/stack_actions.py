@@ -7,8 +7,8 @@ import json
 import click
 
 from engine.cli.client import CliError
-from engine.cli.operations import each_stack, progress_echo, show_stacks
-from engine.cli.output import emit, format_options, ordered_fields, render_record
+from engine.cli.formatting import emit, format_options, ordered_fields, render_record
+from engine.cli.stack_operations import each_stack, progress_echo, show_stacks
 
 
 def action_command(name: str, action: str, doc: str) -> click.Command:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from engine.cli.output import emit, format_options, ordered_fields, render_record
+from engine.cli.formatting import emit, format_options, ordered_fields, render_record
 
 TEMPLATE_SECTIONS = ["heat_template_version", "description", "parameter_groups", "parameters",
                      "conditions", "resources", "outputs"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from engine.cli.operations import progress_echo, show_stack, start_and_follow
-from engine.cli.output import emit, format_options, render_rows
+from engine.cli.formatting import emit, format_options, render_rows
+from engine.cli.stack_operations import progress_echo, show_stack, start_and_follow
 from engine.cli.stack_request import parse_parameters, template_fields
 from engine.cli.stacks import environment_options
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import click
 
 from engine.cli.client import CliError
-from engine.cli.operations import (LIST_COLUMNS, each_stack, progress_echo, show_stack,
-                                   until_done)
-from engine.cli.output import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.formatting import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.groups import LazyGroup
+from engine.cli.stack_operations import (LIST_COLUMNS, each_stack, progress_echo, show_stack,
+                                         until_done)
 from engine.cli.stack_request import (parse_parameters, parse_yaml, read_text, stack_body,
                                       template_fields)
 
@@ -34,7 +35,17 @@ def created(conn, body: dict, action: str, wait: bool, fmt: str, columns) -> Non
     show_stack(conn.client.get_stack(new["id"]), fmt, columns)
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_commands={
+    # The verbs that live in modules of their own, imported when they run.
+    "update": "engine.cli.stack_update:update", "suspend": "engine.cli.stack_actions:suspend",
+    "resume": "engine.cli.stack_actions:resume", "check": "engine.cli.stack_actions:check",
+    "cancel": "engine.cli.stack_actions:cancel", "abandon": "engine.cli.stack_actions:abandon",
+    "environment": "engine.cli.stack_parts:environment", "file": "engine.cli.stack_parts:file",
+    "template": "engine.cli.stack_parts:template", "hook": "engine.cli.hooks:hook",
+    # openstack's spelling: `stack resource list`, `stack event list`, `stack output show`
+    "resource": "engine.cli.resources:resource", "event": "engine.cli.events:event",
+    "output": "engine.cli.outputs:output",
+})
 def stack():
     """Create, update, act on, list, show and delete stacks."""
 

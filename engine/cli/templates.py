@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from engine.cli.output import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.formatting import emit, format_options, ordered_fields, render_record, render_rows
+from engine.cli.groups import LazyGroup
 from engine.cli.stack_request import parse_parameters, template_fields
 from engine.cli.stacks import environment_options
 
@@ -61,3 +62,13 @@ def validate(conn, template_file, env_files, parameters, show_nested, fmt, colum
     body = template_fields(template_file, env_files, parse_parameters(parameters))
     answer = conn.client.validate(body, show_nested=show_nested)
     emit(render_record(answer, ordered_fields(answer, VALIDATE_FIELDS), fmt, columns))
+
+
+
+
+# openstack's spelling: `orchestration template ...` and `orchestration resource type ...`
+resource_types = LazyGroup("resource", help="Resource types.",
+                           lazy_commands={"type": "engine.cli.resource_types:resource_type"})
+orchestration = click.Group("orchestration", commands={"template": template,
+                                                       "resource": resource_types},
+                            help="Resource types and templates (openstack's spelling).")

@@ -109,7 +109,7 @@ def test_server_sends_ready_once_listening_and_stopping_on_sigterm(tmp_path):
 
 
 def test_sd_notify_reaches_an_abstract_socket_and_is_silent_without_systemd(monkeypatch):
-    from metadata_server.cli import sd_notify
+    from metadata_server.server_command import sd_notify
     name = f"hearth-test-{os.getpid()}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind("\0" + name)

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask, jsonify, redirect, request
 from werkzeug.serving import make_server
 
-from engine.cli import Runtime
+from engine.cli.connection import Runtime
 
 
 def envelope(status: int, message: str, error_type: str):

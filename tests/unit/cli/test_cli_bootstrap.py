@@ -17,8 +17,10 @@ import requests
 import yaml
 from click.testing import CliRunner
 
-from engine.cli import Runtime, bootstrap as bootstrap_cli, cli
-from metadata_server import cli as server_cli
+from engine.cli import bootstrap as bootstrap_cli
+from engine.cli.connection import Runtime
+from metadata_server import server_command
+from metadata_server.cli import hearth as hearth_cli
 from tests.support import ROOT, start_server, stop_server, wait_for
 
 DOCUMENT = {"server_id": "0f9a5a7e-1c1e-4f7e-9a55-3c1f0d7c2b11", "base_url": "http://h:8004",
@@ -66,9 +68,10 @@ def test_oneline_writes_the_document_0600_atomically_and_restarts_the_agent(tmp_
 
 
 def test_bootstrap_is_a_subcommand_of_the_server_command_which_still_runs_alone():
-    assert server_cli.server.commands["bootstrap"] is bootstrap_cli.bootstrap
-    assert server_cli.server.invoke_without_command
-    assert cli.commands["server"] is server_cli.server
+    context = hearth_cli.make_context("hearth", ["server"])
+    assert hearth_cli.get_command(context, "server") is server_command.server
+    assert server_command.server.get_command(context, "bootstrap") is bootstrap_cli.bootstrap
+    assert server_command.server.invoke_without_command
 
 
 def test_oneline_without_sudo_and_a_relative_path_is_refused():
@@ -93,7 +96,7 @@ def test_cloud_init_user_data_comes_from_the_packaging_template():
 
 def invoke(hearth, *args):
     with requests.Session() as session:
-        return CliRunner().invoke(cli, ["--url", hearth.url, "server", "bootstrap", *args],
+        return CliRunner().invoke(hearth_cli, ["--url", hearth.url, "server", "bootstrap", *args],
                                   obj=Runtime(session=session))
 
 

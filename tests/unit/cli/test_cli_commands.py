@@ -9,7 +9,8 @@ import click
 import requests
 from click.testing import CliRunner
 
-from engine.cli import Runtime, cli
+from engine.cli import cli
+from engine.cli.connection import Runtime
 
 
 def run(url, runtime, *args, env=None):

@@ -7,7 +7,7 @@ from typing import Callable
 import click
 
 from engine.cli.client import ApiError, CliError
-from engine.cli.output import emit, ordered_fields, render_record, render_rows
+from engine.cli.formatting import emit, ordered_fields, render_record, render_rows
 from engine.cli.waiting import EventFeed, wait_for
 
 LIST_COLUMNS = ["id", "stack_name", "stack_status", "creation_time", "updated_time"]

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from engine.cli.client import CliError
-from engine.cli.output import cell, ordered_fields, render_record, render_rows, table
+from engine.cli.formatting import cell, ordered_fields, render_record, render_rows, table
 
 ROWS = [
     {"id": "1", "stack_name": "demo", "stack_status": "CREATE_COMPLETE", "extra": "x"},

@@ -1,0 +1,52 @@
+"""What the global options of `hearth` give a command: the server to speak to, and the HTTP
+client made for it on first use (`Connection`); what a caller may inject (`Runtime`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import click
+import requests
+
+from engine.cli.client import HearthClient, discover_token
+from engine.cli.waiting import MIN_ROUND, EventFeed
+
+
+@dataclass
+class Runtime:
+    """What a caller may inject through click's `obj`: the HTTP session and the poll pacing.
+
+    An injected session belongs to the caller, who closes it; otherwise the command makes
+    one and closes it when the command ends.
+    """
+
+    session: requests.Session | None = None
+    min_round: float = MIN_ROUND
+
+
+class Connection:
+    """The global options, and the client built from them on first use."""
+
+    def __init__(self, ctx: click.Context, url: str, project: str, token: str | None,
+                 timeout: float, runtime: Runtime):
+        self.ctx = ctx
+        self.url = url
+        self.project = project
+        self.token = token
+        self.timeout = timeout
+        self.runtime = runtime
+        self._client: HearthClient | None = None
+
+    @property
+    def client(self) -> HearthClient:
+        if self._client is None:
+            session = self.runtime.session
+            if session is None:
+                session = requests.Session()
+                self.ctx.call_on_close(session.close)
+            self._client = HearthClient(self.url, self.project, session=session,
+                                        token=self.token or discover_token(self.url),
+                                        timeout=self.timeout)
+        return self._client
+
+    def feed(self, stack: dict) -> EventFeed:
+        return EventFeed(self.client, stack, min_round=self.runtime.min_round)
