@@ -139,7 +139,7 @@ def _expiry(value: object, now: dt.datetime) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         if moment.tzinfo is not None:
-            moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):  # OverflowError: a time zone past year 1 or 9999
         raise InvalidRequest("'expires_at' must be an ISO 8601 time from year 1 to 9999, "
                              "e.g. 2027-01-31T12:00:00") from None

@@ -16,11 +16,13 @@ from engine.resources.base import Resource
 from engine.resources.schema import Prop
 from engine.resources.unavailable import show_message
 from engine.stacks import Definition, check_request_fields, request_environment
-from engine.template import Template, cfn, merge_environments, parse_template
-from engine.template import functions as template_functions
+from engine.template import (
+    Template,
+    parse_template,
+)
 from engine.template.cfn_sections import FORMATS as CFN_FORMATS
-from engine.template.function_lists import FUNCTION_LISTS
 from engine.template.environment import is_template_name
+from engine.template.function_lists import FUNCTION_LISTS
 from engine.template.parameters import ParameterSchema
 from engine.template.versions import VERSIONS, canonical_version
 
@@ -63,7 +65,7 @@ def list_types(types: Mapping[str, type[Resource]], *, name: str | None = None,
 
     def wanted(type_name: str, cls: type[Resource]) -> bool:
         shown = support_status(cls)
-        if shown["status"] == "HIDDEN" or status is not None and shown["status"] != status:
+        if shown["status"] == "HIDDEN" or (status is not None and shown["status"] != status):
             return False
         if version is not None and shown["version"] != version:
             return False
@@ -206,7 +208,7 @@ def _cfn_parameter(prop: Prop) -> dict[str, Any]:
     if prop.default is not None:
         shown["Default"] = prop.default
     words = ("MinLength", "MaxLength") if prop.type in _LENGTH_TYPES else ("MinValue", "MaxValue")
-    for word, bound in zip(words, (prop.min, prop.max)):
+    for word, bound in zip(words, (prop.min, prop.max), strict=False):
         if bound is not None:
             shown[word] = bound
     if prop.allowed:
@@ -342,7 +344,7 @@ def parameter_view(schema: ParameterSchema, value: Any, default: Any) -> dict[st
     notes = []
     for constraint in schema.constraints:
         if constraint.kind in words:
-            shown.update({word: bound for word, bound in zip(words[constraint.kind], constraint.spec)
+            shown.update({word: bound for word, bound in zip(words[constraint.kind], constraint.spec, strict=False)
                           if bound is not None})
         else:
             key = {"allowed_values": "AllowedValues", "allowed_pattern": "AllowedPattern",

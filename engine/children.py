@@ -137,7 +137,7 @@ class Children:
         definition = service.scheduler.definitions.get(service.runtime, child)
         with service.runtime.store.session() as session:
             row = session.scalar(select(Resource).where(Resource.stack_id == child.id, Resource.name == name))
-        if row is None or row.physical_id is None and not row.data:
+        if row is None or (row.physical_id is None and not row.data):
             return None
         return definition.class_for(service.types, name, row.type), row
 

@@ -41,7 +41,7 @@ def collect_url(runtime, server_id: str, now: dt.datetime, after: int = 0) -> st
     Its expiry is later than `after` (the latest expiry of any URL the server had): the
     signature covers only method, path and expiry, so a URL re-issued within the same second
     would otherwise be the very URL that was revoked, and bring it back to life."""
-    epoch = now.replace(tzinfo=dt.timezone.utc).timestamp()
+    epoch = now.replace(tzinfo=dt.UTC).timestamp()
     expires = max(int(epoch) + runtime.config.presigned_url_ttl, after + 1)
     return credentials.presign(runtime.keyring, runtime.public_url, "GET", collect_path(server_id),
                                expires)
@@ -95,7 +95,7 @@ class LastModified:
             self._seen.pop(server_id, None)
 
 
-_CLOCKS: "weakref.WeakKeyDictionary[object, LastModified]" = weakref.WeakKeyDictionary()
+_CLOCKS: weakref.WeakKeyDictionary[object, LastModified] = weakref.WeakKeyDictionary()
 _CLOCKS_LOCK = threading.Lock()
 
 
@@ -107,7 +107,7 @@ def clock_for(runtime) -> LastModified:
 
 
 def http_date(moment: dt.datetime) -> str:
-    return format_datetime(moment.replace(tzinfo=dt.timezone.utc), usegmt=True)
+    return format_datetime(moment.replace(tzinfo=dt.UTC), usegmt=True)
 
 
 def collect(runtime, server_id: str, expires: str | None, signature: str | None

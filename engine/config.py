@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Config:
     max_function_work: int = _setting(1_000_000, "most items the intrinsic functions of one evaluation (a resource's properties, its metadata, an output) may build or visit: repeat's combinations, items concatenated, joined, split, merged or filtered, text pieces substituted, values measured (-1: no limit)")
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Config":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):

@@ -156,7 +156,7 @@ def verify_presigned(keyring: Keyring, methods: tuple[str, ...], path: str, expi
     if not any(keyring.verify(f"{m}\n{path}\n{expiry}", signature) for m in methods):
         raise refusal(Forbidden, "the URL signature does not match: the URL was altered or is not "
                                  "ours; use the URL exactly as Hearth gave it")
-    limit = dt.datetime.fromtimestamp(expiry, dt.timezone.utc).replace(tzinfo=None)
+    limit = dt.datetime.fromtimestamp(expiry, dt.UTC).replace(tzinfo=None)
     if now > limit + CLOCK_SKEW_ALLOWANCE:
         raise refusal(Forbidden, "the signed URL has expired: get a fresh one from the stack "
                                  "(for a deployment, from the server's current metadata)")

@@ -48,15 +48,19 @@ from urllib.parse import quote
 
 from sqlalchemy import select, update
 
-from engine import audit, credentials, liveness
-from engine import secrets as sealing  # `secrets` is the standard library's here
+from engine import (
+    audit,
+    credentials,
+    liveness,
+    secrets as sealing,  # `secrets` is the standard library's here
+)
 from engine.errors import Forbidden, InvalidRequest, NotFound
 from engine.store.crypto import hash_secret
 from engine.store.models import Credential, Resource, Server, Stack
 
 KIND = "ec2"
 # A key pair lives as long as its server uses this transport: no expiry of its own.
-NEVER = dt.datetime(9999, 12, 31)
+NEVER = dt.datetime(9999, 12, 31)  # noqa: DTZ001 - the store keeps naive UTC times
 SIGV4_CLOCK_SKEW = dt.timedelta(minutes=15)
 SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
 SIGV2_METHODS = {"HmacSHA256": hashlib.sha256, "HmacSHA1": hashlib.sha1}
@@ -249,7 +253,7 @@ def _claim_v4(req: SignedRequest, authorization: str, now: dt.datetime) -> _Clai
                              "including host, and Signature")
     amz_date = req.headers.get("x-amz-date", "")
     try:
-        moment = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+        moment = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")  # noqa: DTZ007 - the Z is UTC, kept naive
     except ValueError:
         raise _denied(actor, "a signature version 4 request needs an X-Amz-Date header "
                              "(YYYYMMDDTHHMMSSZ)") from None

@@ -96,14 +96,14 @@ class TemplateError(HearthError):
             return f"{self.prefix}{heat_path(segments)}: {self.reason}"
         return f"{self.prefix}{self.reason}"
 
-    def within(self, *segments, file: str | None = None, line: int | None = None) -> "TemplateError":
+    def within(self, *segments, file: str | None = None, line: int | None = None) -> TemplateError:
         """Return this error with `segments` prepended to its path (and file/line filled if unknown)."""
         return self.located(path=tuple(segments) + self.path, file=self.file or file,
                             line=self.line if self.line is not None else line)
 
     def located(self, *, path: tuple | None = None, file: str | None = None,
                 line: int | None = None, kind: str | None = None,
-                heading: str | None = None) -> "TemplateError":
+                heading: str | None = None) -> TemplateError:
         """A copy of this error (of the same class) with another path, file, line, kind or heading."""
         error = copy.copy(self)
         error.path = self.path if path is None else tuple(str(p) for p in path)
@@ -202,7 +202,7 @@ class InvalidTemplateAttribute(HearthError):
     code = "invalid_attribute"
 
     @staticmethod
-    def of(resource: str, attribute: str) -> "InvalidTemplateAttribute":
+    def of(resource: str, attribute: str) -> InvalidTemplateAttribute:
         return InvalidTemplateAttribute(f"The Referenced Attribute ({resource} {attribute}) is incorrect.")
 
 

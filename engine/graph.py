@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import heapq
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from engine.errors import DependencyCycle
 

@@ -16,7 +16,15 @@ from sqlalchemy import select, update
 from engine import audit, credentials, liveness, secrets, software
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.runtime import Runtime
-from engine.store.models import Deployment, Event, HandleSignal, Resource, Server, SoftwareConfig, Stack
+from engine.store.models import (
+    Deployment,
+    Event,
+    HandleSignal,
+    Resource,
+    Server,
+    SoftwareConfig,
+    Stack,
+)
 
 HANDLE_KEYS = {"status", "reason", "data", "id"}
 CFN_KEYS = {"Status", "Reason", "UniqueId", "Data"}

@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 from engine import audit, passwords
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.store.crypto import hash_secret, new_secret
-from engine.store.models import ApiToken, ApplicationCredential, Delegation, Membership, Project, Stack, User
+from engine.store.models import (
+    ApiToken,
+    ApplicationCredential,
+    Delegation,
+    Membership,
+    Project,
+    Stack,
+    User,
+)
 
 log = logging.getLogger(__name__)
 

@@ -88,7 +88,7 @@ class Journal:
                     if events:
                         # render_nulls keeps rows with and without a physical id in one batch.
                         session.execute(insert(Event).execution_options(render_nulls=True), events)
-            except Exception:  # noqa: BLE001 - kept for the next flush; the loop retries
+            except Exception:
                 log.exception("could not store %d transitions and %d events; retrying",
                               len(changed), len(events))
                 return False

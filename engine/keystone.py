@@ -176,8 +176,8 @@ class KeystoneService:
         except (InvalidToken, ValueError, TypeError):
             raise credentials.refusal(Unauthorized, BAD_TOKEN) from None
         opened = GuestToken(secret=claims["s"], credential_id=claims["c"], project=claims["p"],
-                            issued_at=dt.datetime.fromtimestamp(claims["i"], dt.timezone.utc).replace(tzinfo=None),
-                            expires_at=dt.datetime.fromtimestamp(claims["e"], dt.timezone.utc).replace(tzinfo=None))
+                            issued_at=dt.datetime.fromtimestamp(claims["i"], dt.UTC).replace(tzinfo=None),
+                            expires_at=dt.datetime.fromtimestamp(claims["e"], dt.UTC).replace(tzinfo=None))
         if opened.expires_at <= self.runtime.now():
             raise credentials.refusal(Unauthorized, BAD_TOKEN, opened.credential_id)
         return opened
@@ -189,8 +189,8 @@ class KeystoneService:
     def _seal(self, secret: str, credential_id_: str, project: str, now: dt.datetime,
               expires: dt.datetime) -> str:
         claims = {"s": secret, "c": credential_id_, "p": project,
-                  "i": int(now.replace(tzinfo=dt.timezone.utc).timestamp()),
-                  "e": int(expires.replace(tzinfo=dt.timezone.utc).timestamp())}
+                  "i": int(now.replace(tzinfo=dt.UTC).timestamp()),
+                  "e": int(expires.replace(tzinfo=dt.UTC).timestamp())}
         return TOKEN_PREFIX + secrets.seal_claims(self.runtime.keyring, claims)
 
     def _project_of(self, session, row: Credential) -> str | None:

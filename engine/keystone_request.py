@@ -55,14 +55,14 @@ def parse(body: Any) -> AuthRequest:
             raise InvalidRequest(f"auth.identity.password.user needs 'password' and 'id' or 'name'; "
                                  f"expected {SHAPE}")
         foreign = _foreign_domain(user) if "id" not in user else False
-        request = dict(method=method, secret=secret, user_id=_text(user.get("id")),
-                       user_name=None if "id" in user else _text(user.get("name")))
+        request = {"method": method, "secret": secret, "user_id": _text(user.get("id")),
+                   "user_name": None if "id" in user else _text(user.get("name"))}
     else:
         secret = given.get("secret")
         if not isinstance(secret, str) or not _either(given, "id", "name"):
             raise InvalidRequest("auth.identity.application_credential needs 'secret' and 'id', "
                                  "or 'name' with its 'user'")
-        request = dict(method=method, secret=secret, credential_id=_text(given.get("id")))
+        request = {"method": method, "secret": secret, "credential_id": _text(given.get("id"))}
         if "id" not in given:
             user = given.get("user")
             if not isinstance(user, dict) or not _either(user, "id", "name"):

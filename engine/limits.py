@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 

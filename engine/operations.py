@@ -15,13 +15,23 @@ from sqlalchemy import select
 from engine import views
 from engine.children import SECRET_PARAMETERS
 from engine.errors import (
-    ActionInProgress, Conflict, EntityNotFound, InvalidRequest, NotSupported, ResourceActionNotSupported,
+    ActionInProgress,
+    Conflict,
+    EntityNotFound,
+    InvalidRequest,
+    NotSupported,
+    ResourceActionNotSupported,
     ResourceNotFound,
 )
 from engine.guest import GuestAuth
 from engine.limits import check_nested_stack
 from engine.stacks import (
-    Definition, check_request_fields, definition_fields, prepare_rows, request_environment, start_operation,
+    Definition,
+    check_request_fields,
+    definition_fields,
+    prepare_rows,
+    request_environment,
+    start_operation,
 )
 from engine.store.models import Deployment, Event, Resource, Stack
 from engine.template import parse_environment, parse_template

@@ -34,8 +34,24 @@ def phases_for(stack: Stack) -> list[tuple[str, str, str]]:
 class Snap:
     """In-memory state of one resource; the scheduler thread is its only writer."""
 
-    __slots__ = ("row_id", "stack_id", "name", "type", "cls", "action", "status", "reason", "physical_id",
-                 "attributes", "data", "engine", "requires", "waiting", "deadline", "dirty")
+    __slots__ = (
+        "action",
+        "attributes",
+        "cls",
+        "data",
+        "deadline",
+        "dirty",
+        "engine",
+        "name",
+        "physical_id",
+        "reason",
+        "requires",
+        "row_id",
+        "stack_id",
+        "status",
+        "type",
+        "waiting",
+    )
 
     def __init__(self, row: ResourceRow, cls):
         self.row_id, self.name, self.type, self.cls = row.id, row.name, row.type, cls
@@ -76,7 +92,7 @@ class Snap:
     @property
     def exists(self) -> bool:
         """Whether there is something to update, suspend or delete."""
-        return not (self.action == "INIT" or self.action == "DELETE" and self.status == "COMPLETE")
+        return not (self.action == "INIT" or (self.action == "DELETE" and self.status == "COMPLETE"))
 
 
 class Run:

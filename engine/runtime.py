@@ -14,7 +14,7 @@ from engine.store.notify import Notifier
 
 def utcnow() -> dt.datetime:
     """Naive UTC, as stored in the database."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @dataclass

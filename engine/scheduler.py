@@ -97,7 +97,7 @@ class Scheduler(Steps, Replacing):
             while message is not None:
                 try:
                     self._handle(message, dirty)
-                except Exception:  # one bad stack must not stop the engine
+                except Exception:  # noqa: BLE001 - one bad stack must not stop the engine
                     log.error("scheduler error on %s:\n%s", message[:2], traceback.format_exc())
                 try:
                     message = self._inbox.get_nowait()
@@ -113,7 +113,7 @@ class Scheduler(Steps, Replacing):
                 self._flush()
                 while self._rollbacks and self._flush():
                     self._roll_back(self._rollbacks.pop(0))
-            except Exception:
+            except Exception:  # noqa: BLE001 - the loop outlives any error, logged
                 log.error("scheduler error:\n%s", traceback.format_exc())
         self._flush()  # what was decided before the stop is stored, not lost
 
@@ -299,7 +299,7 @@ class Scheduler(Steps, Replacing):
         for server in servers:
             try:
                 data = self.runtime.compute.resume(server.id, dict(server.driver_data or {}))
-            except Exception:
+            except Exception:  # noqa: BLE001 - a driver's failure for one server is logged, the rest resume
                 log.error("could not resume server %s:\n%s", server.id, traceback.format_exc())
                 continue
             if data is not None:
@@ -441,8 +441,8 @@ class Scheduler(Steps, Replacing):
     def _failure_reason(run: Run) -> str:
         """Heat's reason for a stack whose resource failed: an update (and its rollback) says
         the resource's failure as it is; other actions say which action failed."""
-        updating = run.action == "UPDATE" or run.action == "ROLLBACK" and \
-            (run.stack.previous or {}).get("rollback") == "update"
+        updating = run.action == "UPDATE" or (run.action == "ROLLBACK" and \
+            (run.stack.previous or {}).get("rollback") == "update")
         if updating:
             return run.failed.reason
         return f"Resource {run.failed.action} failed: {run.failed.reason}"

@@ -234,7 +234,7 @@ def seal_config_inputs(keyring: Keyring, config: Any, inputs: list[dict], secret
     secret = set(secret) | {i.get("name") for i in inputs if i.get("hidden") is True}
     texts = secret_texts(i.get("value") for i in inputs if i.get("name") in secret)
     inputs = seal_inputs(keyring, inputs, secret)
-    if derived or texts and any(t in _text(config) for t in texts):
+    if derived or (texts and any(t in _text(config) for t in texts)):
         config = seal_value(keyring, config)
     return config, inputs
 

@@ -21,29 +21,16 @@ from sqlalchemy import func, select
 from engine import catalog, guest, secrets, views
 from engine.children import SECRET_PARAMETERS, Children
 from engine.errors import (
-    EntityNotFound, HearthError, HTTPNotFound, InvalidRequest, LimitExceeded, NotFound, ResourceNotFound,
-    StackExists, TemplateError,
+    EntityNotFound,
+    HearthError,
+    HTTPNotFound,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    ResourceNotFound,
+    StackExists,
+    TemplateError,
 )
-from engine.operations import Operations, parse_tags
-from engine.previews import Previews
-from engine.resources.heat_stack import REMOTE_STACK_TYPES
-from engine.resources import types as resource_types
-from engine.runtime import Runtime
-from engine.scheduler import Scheduler
-from engine.steps import tainted_properties
-from engine.secrets import masked
-from engine.software_api import SoftwareApi
-from engine.stacks import (
-    Definition,
-    Resolver,
-    apply_conditions,
-    prepare_rows,
-    pseudo_parameters,
-    check_request_fields,
-    request_environment,
-)
-from engine.store.models import Event, Resource, Server, Stack
-from engine.template import Environment, merge_environments, parse_template
 from engine.limits import (
     NestingCheck,
     check_nested_stack,
@@ -51,6 +38,26 @@ from engine.limits import (
     nested_levels,
     resources_exceeded,
 )
+from engine.operations import Operations, parse_tags
+from engine.previews import Previews
+from engine.resources import types as resource_types
+from engine.resources.heat_stack import REMOTE_STACK_TYPES
+from engine.runtime import Runtime
+from engine.scheduler import Scheduler
+from engine.secrets import masked
+from engine.software_api import SoftwareApi
+from engine.stacks import (
+    Definition,
+    Resolver,
+    apply_conditions,
+    check_request_fields,
+    prepare_rows,
+    pseudo_parameters,
+    request_environment,
+)
+from engine.steps import tainted_properties
+from engine.store.models import Event, Resource, Server, Stack
+from engine.template import Environment, merge_environments, parse_template
 from engine.template.context import ParameterContext
 from engine.template.limits import Limits
 
@@ -562,7 +569,7 @@ class Service(Operations, Previews, SoftwareApi):
         result: list[dict] = []
         pending: list[tuple[Stack, int, str | None]] = [(stack, 0, None)]
         while pending:
-            current, level, parent_resource = pending.pop(0)
+            current, level, _parent_resource = pending.pop(0)
             for row, view in self._resource_views(current):
                 if with_detail:
                     view["attributes"] = views.shown_attributes(row.attributes)
@@ -802,8 +809,8 @@ def references_resource(template, snippet) -> bool:
     if isinstance(snippet, dict):
         if len(snippet) == 1:
             (key, args), = snippet.items()
-            if key in _RESOURCE_CALLS or key == "Ref" and isinstance(args, str) and \
-                    template.is_resource(args):
+            if key in _RESOURCE_CALLS or (key == "Ref" and isinstance(args, str) and \
+                    template.is_resource(args)):
                 return True
         return any(references_resource(template, value) for value in snippet.values())
     if isinstance(snippet, list):

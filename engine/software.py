@@ -137,7 +137,7 @@ def derived_inputs(source: SoftwareConfig | None, input_values: dict, base: list
 
 def deploy_inputs(*, server_id: str, action: str, stack_name: str, stack_id: str, resource_name: str,
                   transport: str, signal_url: str | None,
-                  principal: "SignalPrincipal | None" = None) -> list[tuple[str, str, Any]]:
+                  principal: SignalPrincipal | None = None) -> list[tuple[str, str, Any]]:
     """The deploy_* inputs in Heat's order, then what Hearth adds for the transport.
 
     CFN_SIGNAL and TEMP_URL_SIGNAL carry the signal URL and verb, as in Heat. HEAT_SIGNAL and

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from engine import secrets, software
 from engine.errors import Conflict, InvalidRequest, NotFound
-from engine.store.models import Deployment, SoftwareConfig
 from engine.secrets import masked
+from engine.store.models import Deployment, SoftwareConfig
 
 CONFIG_KEYS = ("name", "group", "config", "inputs", "outputs", "options")
 # What a deployment update may change (Heat's API reads these keys and ignores any other).
@@ -68,7 +68,7 @@ class SoftwareApi:
     def create_software_config(self, project: str, body: dict) -> dict:
         _unknown(body, CONFIG_KEYS, "software config")
         name, group = body.get("name") or "", body.get("group")
-        if not isinstance(name, str) or group is not None and not isinstance(group, str):
+        if not isinstance(name, str) or (group is not None and not isinstance(group, str)):
             raise InvalidRequest("'name' and 'group' must be strings")
         config = body.get("config")
         if config is not None and not isinstance(config, (str, dict, list)):

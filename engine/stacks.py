@@ -1,13 +1,14 @@
 """A stack's template, environment and parameters as the engine uses them, and its resolver."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 import uuid
 from collections import OrderedDict
-import copy
+from collections.abc import Container
 from dataclasses import dataclass, field
-from typing import Any, Container
+from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -18,12 +19,18 @@ from engine.resources.base import Resource
 from engine.resources.unavailable import create_message
 from engine.runtime import Runtime
 from engine.store.models import Event, Resource as ResourceRow, Stack
-from engine.template import Environment, Template, merge_environments, parse_environment, parse_template
+from engine.template import (
+    Environment,
+    Template,
+    merge_environments,
+    parse_environment,
+    parse_template,
+)
 from engine.template.environment import check_sections, is_template_name
 from engine.template.environment_files import merge_files
+from engine.template.functions.args import walk
 from engine.template.limits import Limits
 from engine.template.loader import load_yaml
-from engine.template.functions.args import walk
 
 # What Heat answers for AWS::Region (its CFN pseudo-parameter's fixed default).
 REGION = "ap-southeast-1"

@@ -103,7 +103,7 @@ class Steps:
                 snap.status = "COMPLETE"
                 run.cleared(snap.name)
                 return
-            invalid = (snap.action == "DELETE" or snap.action != "SUSPEND" and snap.status != "COMPLETE") \
+            invalid = (snap.action == "DELETE" or (snap.action != "SUSPEND" and snap.status != "COMPLETE")) \
                 if step == "suspend" else (snap.action, snap.status) not in (
                     ("SUSPEND", "COMPLETE"), ("RESUME", "FAILED"), ("RESUME", "COMPLETE"))
             if invalid:
@@ -118,8 +118,8 @@ class Steps:
         if self._restorable(run, snap):
             self._discard(run, snap)
             return
-        if not snap.exists or snap.action in ("CREATE", "ADOPT") and snap.status == "FAILED" \
-                and not snap.physical_id:
+        if not snap.exists or (snap.action in ("CREATE", "ADOPT") and snap.status == "FAILED" \
+                and not snap.physical_id):
             self._begin(run, snap, "create", "CREATE")
             return
         try:
@@ -281,7 +281,7 @@ class Steps:
     def _resolver(self, run: Run) -> Resolver:
         def lookup(name: str):
             snap = run.snaps.get(name)
-            if snap is None or not snap.exists and snap.physical_id is None:
+            if snap is None or (not snap.exists and snap.physical_id is None):
                 return None
             return snap.cls, snap.physical_id, snap.attributes, snap.data
         return self.resolver_for(run.stack, run.definition, lookup)
@@ -417,8 +417,8 @@ class Steps:
                 and error.path:
             said = f"{error.kind}: {heat_path(('resources', name))}: {error.heat_message(lead=(name,))}"
             # An update (and its rollback) says the failure as it is, as Heat's update does.
-            updating = run.action == "UPDATE" or run.action == "ROLLBACK" and \
-                (run.stack.previous or {}).get("rollback") == "update"
+            updating = run.action == "UPDATE" or (run.action == "ROLLBACK" and \
+                (run.stack.previous or {}).get("rollback") == "update")
             run.failure_reason = said if updating else f"Resource {action} failed: {said}"
 
     def _settle(self, snap: Snap) -> None:

@@ -61,7 +61,7 @@ def verify_temp_url(keyring, project: str, method: str, path: str, signature: st
     except ValueError:
         raise refused from None
     digest = DIGESTS.get(len(signature or ""))
-    if digest is None or expiry < now.replace(tzinfo=dt.timezone.utc).timestamp():
+    if digest is None or expiry < now.replace(tzinfo=dt.UTC).timestamp():
         raise refused
     body = f"{method.upper()}\n{expiry}\n{path}".encode()
     given = (signature or "").encode("ascii", "replace")

@@ -33,7 +33,7 @@ def table(headers: list[str], rows: list[list]) -> str:
     border = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
 
     def line(values: list[str]) -> str:
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=False)) + " |"
 
     out = [border, line(headers), border]
     for row in split_rows:

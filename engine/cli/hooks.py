@@ -55,7 +55,7 @@ def poll(conn, stack_name_or_id, fmt, columns):
 @click.pass_obj
 def clear(conn, stack_name_or_id, resources, pre_create, pre_update, pre_delete):
     """Clear the hooks RESOURCE... of STACK are paused at (or the ones named), so they go on."""
-    hooks = [h for h, on in zip(HOOKS, (pre_create, pre_update, pre_delete)) if on]
+    hooks = [h for h, on in zip(HOOKS, (pre_create, pre_update, pre_delete), strict=False) if on]
     target = conn.client.get_stack(stack_name_or_id)
     pending = {} if hooks else pending_hooks(conn.feed(target).backlog(), target)
     for name in resources:

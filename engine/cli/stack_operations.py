@@ -2,7 +2,7 @@
 resume, check and cancel share (update and create follow one stack the same way)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import click
 

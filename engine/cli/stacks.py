@@ -6,10 +6,20 @@ import click
 from engine.cli.client import CliError
 from engine.cli.formatting import emit, format_options, ordered_fields, render_record, render_rows
 from engine.cli.groups import LazyGroup
-from engine.cli.stack_operations import (LIST_COLUMNS, each_stack, progress_echo, show_stack,
-                                         until_done)
-from engine.cli.stack_request import (parse_parameters, parse_yaml, read_text, stack_body,
-                                      template_fields)
+from engine.cli.stack_operations import (
+    LIST_COLUMNS,
+    each_stack,
+    progress_echo,
+    show_stack,
+    until_done,
+)
+from engine.cli.stack_request import (
+    parse_parameters,
+    parse_yaml,
+    read_text,
+    stack_body,
+    template_fields,
+)
 
 CREATED_FIELDS = ["id", "stack_name", "stack_status", "creation_time"]
 PREVIEW_FIELDS = ["id", "stack_name", "description", "parameters", "resources", "timeout_mins",
@@ -138,7 +148,9 @@ def list_(conn, tags, tag_mode, nested, hidden, deleted, properties, limit, mark
     if sort:
         keys = [part.split(":")[0] for part in sort.split(",")]
         params["sort_keys"] = ",".join(keys)
-        params.update({"sort_dir": part.split(":")[1] for part in sort.split(",") if ":" in part})
+        directions = [part.split(":")[1] for part in sort.split(",") if ":" in part]
+        if directions:  # the last direction given is the one sent
+            params["sort_dir"] = directions[-1]
     shown = LIST_COLUMNS + ["parent"] * nested + ["deletion_time"] * deleted
     emit(render_rows(conn.client.list_stacks(params), shown, fmt, columns))
 

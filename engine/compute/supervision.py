@@ -162,7 +162,7 @@ class Supervisor:
                         if agent.pidfd is None and agent.pid and not _alive(agent):
                             self._exited_locked(selector, agent)
                     self._restart_due(selector)
-        except Exception:  # noqa: BLE001 - the supervisor must not die silently
+        except Exception:
             log.exception("the agent supervisor stopped")
         finally:
             for key in list(selector.get_map().values()):
@@ -276,7 +276,7 @@ def describe_exit(code: int | None) -> str:
 
 
 def iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _pidfd(pid: int | None) -> int | None:

@@ -8,15 +8,19 @@ def types() -> dict[str, type[Resource]]:
     from engine.resources.autoscaling import AutoScalingGroup
     from engine.resources.aws_wait import CfnWaitCondition, CfnWaitConditionHandle
     from engine.resources.chain import ResourceChain
-    from engine.resources.heat_component import SoftwareComponent
     from engine.resources.deployment_group import (
-        SoftwareDeploymentGroup, SoftwareDeployments, StructuredDeploymentGroup, StructuredDeployments)
+        SoftwareDeploymentGroup,
+        SoftwareDeployments,
+        StructuredDeploymentGroup,
+        StructuredDeployments,
+    )
     from engine.resources.group import ResourceGroup
+    from engine.resources.heat_component import SoftwareComponent
     from engine.resources.heat_delay import Delay
     from engine.resources.heat_deployment import SoftwareDeployment
-    from engine.resources.heat_stack import CfnStack, HeatStack
     from engine.resources.heat_multipart import CloudConfig, MultipartMime
     from engine.resources.heat_software import SoftwareConfig
+    from engine.resources.heat_stack import CfnStack, HeatStack
     from engine.resources.heat_structured import StructuredConfig, StructuredDeployment
     from engine.resources.heat_testing import TestResource
     from engine.resources.heat_update_wait import UpdateWaitConditionHandle

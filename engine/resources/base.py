@@ -131,7 +131,7 @@ class Resource:
             return dict(values or {})
         return validate_properties(cls.properties_schema, values, unresolved=unresolved)
 
-    def __init__(self, runtime: "Runtime", state: ResourceState, properties: dict[str, Any]):
+    def __init__(self, runtime: Runtime, state: ResourceState, properties: dict[str, Any]):
         self.runtime = runtime
         self.state = state
         self.properties = properties
@@ -187,15 +187,15 @@ class Resource:
     @classmethod
     def preview_attributes(cls, properties: dict[str, Any]) -> dict[str, Any]:
         """The attributes a preview shows before the resource exists (Heat: each unknown)."""
-        return {name: None for name in cls.attributes_schema}
+        return dict.fromkeys(cls.attributes_schema)
 
     @classmethod
-    def reference_id(cls, runtime: "Runtime", physical_id: str | None, data: dict[str, Any]) -> Any:
+    def reference_id(cls, runtime: Runtime, physical_id: str | None, data: dict[str, Any]) -> Any:
         """What get_resource returns."""
         return physical_id
 
     @classmethod
-    def attribute(cls, runtime: "Runtime", name: str, physical_id: str | None,
+    def attribute(cls, runtime: Runtime, name: str, physical_id: str | None,
                   attributes: dict[str, Any], data: dict[str, Any]) -> Any:
         """What get_attr returns; by default the attributes recorded when the action finished."""
         if name is None:

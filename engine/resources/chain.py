@@ -30,7 +30,7 @@ def chain_template(types: list[str], properties: dict | None, concurrency: int |
     """
     names = [str(i) for i in range(len(types))]
     resources: dict[str, Any] = {}
-    for index, (name, type_name) in enumerate(zip(names, types)):
+    for index, (name, type_name) in enumerate(zip(names, types, strict=False)):
         member: dict[str, Any] = {"type": type_name}
         if properties is not None:
             member["properties"] = copy.deepcopy(properties)
@@ -109,8 +109,8 @@ class ResourceChain(StackResource):
     def attribute_at(cls, runtime, name, path, physical_id, attributes, data):
         """`[chain, attributes, attr, *rest]` and `[chain, attr, *rest]` walk `rest` into each
         member's value, as Heat answers them."""
-        if physical_id is not None and (name == "attributes" and path or
-                                        name not in CHAIN_ATTRIBUTES and not name.startswith(NESTED)):
+        if physical_id is not None and ((name == "attributes" and path) or
+                                        (name not in CHAIN_ATTRIBUTES and not name.startswith(NESTED))):
             members = list(data.get("members") or [])
             attr, rest = (str(path[0]), list(path[1:])) if name == "attributes" else (name, list(path))
             values = {m: walk(runtime.stacks.resource_attribute(physical_id, m, attr), rest) for m in members}

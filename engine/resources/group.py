@@ -74,7 +74,7 @@ def replace_index(value: Any, index_var: str, name: str) -> Any:
         return value if all(replaced[key] is item for key, item in value.items()) else replaced
     if isinstance(value, list):
         items = [replace_index(item, index_var, name) for item in value]
-        return value if all(new is old for new, old in zip(items, value)) else items
+        return value if all(new is old for new, old in zip(items, value, strict=False)) else items
     return value
 
 
@@ -123,7 +123,7 @@ def batches(current: dict[str, dict], names_for, target: int, batch_size: int, m
         new_capacity = size + max(min(capacity, target - size), effective_min)
         names = names_for(new_capacity)
 
-        def priority(item, names=names):
+        def priority(item, names=names, new_capacity=new_capacity):
             if item[0] not in names:
                 return 0
             index = names.index(item[0])
@@ -328,8 +328,8 @@ class ResourceGroup(StackResource):
     def attribute_at(cls, runtime, name, path, physical_id, attributes, data):
         """As Heat: `[group, attributes, attr, *rest]` and `[group, attr, *rest]` walk `rest`
         into each member's value, not into the map or list of them."""
-        if physical_id is not None and (name == "attributes" and path or
-                                        name not in GROUP_ATTRIBUTES and not name.startswith(NESTED)):
+        if physical_id is not None and ((name == "attributes" and path) or
+                                        (name not in GROUP_ATTRIBUTES and not name.startswith(NESTED))):
             members = list(data.get("members") or [])
             attr, rest = (str(path[0]), list(path[1:])) if name == "attributes" else (name, list(path))
             values = {m: walk(runtime.stacks.resource_attribute(physical_id, m, attr), rest) for m in members}

@@ -40,8 +40,8 @@ class SoftwareComponent(SoftwareConfig):
         seen: dict[str, int] = {}
         entries = []
         for index, entry in enumerate(configs):
-            if not isinstance(entry, dict) or unresolved is not None and (
-                    unresolved(entry) or unresolved(entry.get("actions"))):
+            if not isinstance(entry, dict) or (unresolved is not None and (
+                    unresolved(entry) or unresolved(entry.get("actions")))):
                 entries.append(entry)
                 continue
             entry = {**entry, "actions": entry.get("actions") or list(DEFAULT_ACTIONS)}

@@ -177,7 +177,7 @@ class SoftwareDeployment(Resource):
             if transport != "NO_SIGNAL":
                 signal_url = credentials.presign(
                     runtime.keyring, runtime.public_url, software.SIGNAL_VERBS[transport],
-                    software.signal_path(entry_id), int(now.replace(tzinfo=dt.timezone.utc).timestamp()) + runtime.config.presigned_url_ttl)
+                    software.signal_path(entry_id), int(now.replace(tzinfo=dt.UTC).timestamp()) + runtime.config.presigned_url_ttl)
             base = software.deploy_inputs(
                 server_id=server_id, action=action, stack_name=self.state.stack_name,
                 stack_id=self.state.stack_id, resource_name=self.state.name, transport=transport,

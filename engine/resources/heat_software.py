@@ -6,8 +6,8 @@ from sqlalchemy import delete
 from engine import secrets, software
 from engine.resources.base import Done, Resource
 from engine.resources.schema import Prop
-from engine.store.models import SoftwareConfig as ConfigRow
 from engine.secrets import masked
+from engine.store.models import SoftwareConfig as ConfigRow
 
 _INPUT = Prop("map", fields={
     "name": Prop("string", "the input's name", required=True),

@@ -3,7 +3,13 @@ from __future__ import annotations
 
 from engine.resources.base import Done
 from engine.resources.schema import Prop
-from engine.resources.stack_resource import Nested, Parent, PrefixedAttributes, StackResource, template_text
+from engine.resources.stack_resource import (
+    Nested,
+    Parent,
+    PrefixedAttributes,
+    StackResource,
+    template_text,
+)
 from engine.store.models import Stack
 
 _OUTPUTS = "Outputs."

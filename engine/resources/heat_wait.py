@@ -13,8 +13,7 @@ from engine import credentials, secrets
 from engine.errors import ResourceFailure
 from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
-from engine.store.models import Event, HandleSignal
-from engine.store.models import Resource as ResourceRow
+from engine.store.models import Event, HandleSignal, Resource as ResourceRow
 
 HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL",
                      "TOKEN_SIGNAL")
@@ -28,7 +27,7 @@ class WaitConditionFailure(ResourceFailure):
 def presigned_signal_url(runtime, handle_id: str, method: str) -> str:
     """A URL that signals the handle without a credential, valid for presigned_url_ttl."""
     # runtime.now() is naive UTC: read it as UTC, not as this host's local time.
-    expires = int(runtime.now().replace(tzinfo=dt.timezone.utc).timestamp()) + runtime.config.presigned_url_ttl
+    expires = int(runtime.now().replace(tzinfo=dt.UTC).timestamp()) + runtime.config.presigned_url_ttl
     return credentials.presign(runtime.keyring, runtime.public_url, method, f"/signal/{handle_id}", expires)
 
 

@@ -17,7 +17,13 @@ from engine import secrets as sealing
 from engine.errors import InvalidTemplateAttribute, StackValidationFailed, TemplateError
 from engine.resources.base import Done
 from engine.resources.schema import Prop
-from engine.resources.stack_resource import Nested, Parent, PrefixedAttributes, StackResource, template_key
+from engine.resources.stack_resource import (
+    Nested,
+    Parent,
+    PrefixedAttributes,
+    StackResource,
+    template_key,
+)
 from engine.template import MISSING, parse_template
 from engine.template.parameters import checked_value
 

@@ -24,8 +24,8 @@ class Prop:
     min: float | None = None
     max: float | None = None
     update_allowed: bool = False
-    item: "Prop | None" = None  # schema of each list item
-    fields: Mapping[str, "Prop"] = field(default_factory=dict)  # schema of a map's known keys
+    item: Prop | None = None  # schema of each list item
+    fields: Mapping[str, Prop] = field(default_factory=dict)  # schema of a map's known keys
     # Accepted but left out of the type's published schema (Heat's HIDDEN support status:
     # a deprecated property kept working for old templates).
     hidden: bool = False

@@ -161,7 +161,7 @@ class Server(Resource):
         owned = TRANSPORT_OWNS.get(transport) if transport in SECTION_BUILDERS else None
         for section in TRANSPORT_SECTIONS:
             if section != owned and isinstance(occ.get(section), dict):
-                occ[section] = {key: None for key in occ[section]}
+                occ[section] = dict.fromkeys(occ[section])
         if owned is None:
             if set(occ.get("collectors") or []) & set(TRANSPORT_SECTIONS):
                 occ["collectors"] = ["hearth"]

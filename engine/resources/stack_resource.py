@@ -50,7 +50,7 @@ class PrefixedAttributes(dict):
         self.prefixes = prefixes
 
     def __contains__(self, name: object) -> bool:
-        return super().__contains__(name) or isinstance(name, str) and name.startswith(self.prefixes)
+        return super().__contains__(name) or (isinstance(name, str) and name.startswith(self.prefixes))
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import Any

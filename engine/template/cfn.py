@@ -1,8 +1,9 @@
 """CloudFormation-format templates (AWSTemplateFormatVersion 2010-09-09, HeatTemplateFormatVersion 2012-12-12), parsed into the Template the engine runs."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any
 
 from engine.errors import TemplateError
 from engine.template import cfn_sections
@@ -18,11 +19,23 @@ from engine.template.conditions import (
 )
 from engine.template.context import ResolveContext
 from engine.template.functions import (
-    cfn_and, cfn_base64, cfn_equals, cfn_find_in_map, cfn_get_att, cfn_get_azs, cfn_if,
-    cfn_join, cfn_member_list_to_map, cfn_not, cfn_or, cfn_ref, cfn_replace, cfn_resource_facade,
-    cfn_select, cfn_split,
+    cfn_and,
+    cfn_base64,
+    cfn_equals,
+    cfn_find_in_map,
+    cfn_get_att,
+    cfn_get_azs,
+    cfn_if,
+    cfn_join,
+    cfn_member_list_to_map,
+    cfn_not,
+    cfn_or,
+    cfn_ref,
+    cfn_replace,
+    cfn_resource_facade,
+    cfn_select,
+    cfn_split,
 )
-from engine.template.functions.args import type_name
 from engine.template.hot import Template
 from engine.template.parameters import ParameterSchema
 from engine.template.sections import ResourceDefinition, section
@@ -215,7 +228,7 @@ class CfnTemplate(Template):
             for name, args, _, mode in calls_in(getattr(resource, key), path, VALUE, self._vocabulary, choose):
                 function = self._vocabulary.table(mode).get(name)
                 for kind, target in self._references(function, name, args) if function else ():
-                    if (kind == "resource" or kind == "ref" and self.is_resource(target)) and \
+                    if (kind == "resource" or (kind == "ref" and self.is_resource(target))) and \
                             target not in self.disabled_resources:
                         required[target] = None
         required.update(dict.fromkeys(resource.depends_on))

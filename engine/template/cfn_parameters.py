@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.constraints import Constraint, allowed_pattern, allowed_values

@@ -1,11 +1,17 @@
 """The sections of a CFN-format template (Resources, Outputs, Mappings, ...) checked and turned into the engine's definitions."""
 from __future__ import annotations
 
-from typing import Any, Callable, Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import type_name
-from engine.template.sections import DELETION_POLICIES, OutputDefinition, ResourceDefinition, section
+from engine.template.sections import (
+    DELETION_POLICIES,
+    OutputDefinition,
+    ResourceDefinition,
+    section,
+)
 from engine.template.snippets import call_in
 
 # Each format key and the one version Heat accepts for it.
@@ -67,7 +73,7 @@ def format_version(raw: dict) -> tuple[str, str]:
 
 def check_sections(raw: dict, version: str) -> None:
     for name in raw:
-        if name not in SECTIONS or name == "Conditions" and version != CONDITIONS_VERSION:
+        if name not in SECTIONS or (name == "Conditions" and version != CONDITIONS_VERSION):
             raise TemplateError(f"The template section is invalid: {name}", path=(name,))
     if not isinstance(raw.get("Description") or "", str):
         raise TemplateError("'Description' must be a string", path=("Description",))

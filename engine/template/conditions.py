@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, Collection, Iterator, Mapping
+from typing import Any
 
 from engine.errors import DependencyCycle, TemplateError
 from engine.graph import Graph
-from engine.template.functions.args import type_name, walk
+from engine.template.functions.args import walk
 from engine.template.limits import Budget, Limits
 from engine.template.snippets import call_in, reference_of
 
@@ -217,7 +218,7 @@ class ConditionalContext:
     def limits(self) -> Limits | None:
         return getattr(self.inner, "limits", None)
 
-    def with_budget(self, budget: Budget) -> "ConditionalContext":
+    def with_budget(self, budget: Budget) -> ConditionalContext:
         """This context, knowing the same conditions, with `budget` for one resolution."""
         fresh = copy.copy(self)
         fresh.budget = budget

@@ -1,7 +1,8 @@
 """What resolving a snippet needs from the engine: parameter values, resource ids and attributes, the files map and the parent resource."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from engine.errors import TemplateError
 from engine.template.limits import Limits

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Container
 from dataclasses import dataclass, field
-from typing import Any, Container
+from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import type_name as _type_name
@@ -126,8 +127,8 @@ class Environment:
         first = [(type_name, own[type_name], True)] if isinstance(own.get(type_name), str) else []
         template = is_template_name(type_name)
         mappings = [(key, value, False) for key, value in _types(self.resource_registry).items()
-                    if isinstance(value, str) and (key == type_name and not template or key.endswith("*") and
-                                                   type_name.startswith(key[:-1]) and type_name != value)]
+                    if isinstance(value, str) and ((key == type_name and not template) or (key.endswith("*") and
+                                                   type_name.startswith(key[:-1]) and type_name != value))]
         if template:  # Heat makes up an entry for it, keyed by the name itself
             mappings.append((type_name, _TEMPLATE, False))
         return first + sorted(mappings, key=lambda m: m[0])
@@ -282,7 +283,7 @@ def load_environment(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, A
 def _load_registry(registry: dict, entries: dict) -> None:
     for key, value in entries.items():
         if value is None:
-            for name in [k for k in registry if k == key or key.endswith("*") and k.startswith(key[:-1])]:
+            for name in [k for k in registry if k == key or (key.endswith("*") and k.startswith(key[:-1]))]:
                 del registry[name]
         elif isinstance(value, dict):
             _load_registry(registry.setdefault(key, {}), value)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from engine.errors import LimitExceeded, TemplateError
 from engine.graph import Graph
@@ -21,7 +22,7 @@ from engine.template.conditions import (
 )
 from engine.template.context import ParameterContext, ResolveContext
 from engine.template.functions import condition_functions_for, functions_for, unavailable_for
-from engine.template.functions.args import OMITTED, is_call, type_name
+from engine.template.functions.args import OMITTED, is_call
 from engine.template.limits import Budget, Limits, budget_of, scalar_size
 from engine.template.loader import load_yaml
 from engine.template.parameters import (
@@ -209,7 +210,7 @@ class Template:
                                                 self._vocabulary, choose):
                 named = reference_of(self._vocabulary.table(mode)[name], args)
                 if named is not None and (named[0] == "resource" or
-                                          named[0] == "ref" and self.is_resource(named[1])) and \
+                                          (named[0] == "ref" and self.is_resource(named[1]))) and \
                         named[1] not in self.disabled_resources:
                     required[named[1]] = None
         required.update(dict.fromkeys(resource.depends_on))

@@ -35,7 +35,7 @@ class Limits:
     max_function_work: int
 
     @classmethod
-    def from_config(cls, config: Any) -> "Limits":
+    def from_config(cls, config: Any) -> Limits:
         return cls(max_resolved_value_size=config.max_resolved_value_size,
                    max_function_work=config.max_function_work)
 

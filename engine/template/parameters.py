@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.constraints import APPLIES_TO, CLASS_NAMES, Constraint, parse_constraints, violation
+from engine.template.constraints import (
+    APPLIES_TO,
+    CLASS_NAMES,
+    Constraint,
+    parse_constraints,
+    violation,
+)
 from engine.template.versions import since
 
 TYPES = ("string", "number", "json", "comma_delimited_list", "boolean")

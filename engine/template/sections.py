@@ -1,8 +1,9 @@
 """The resources, outputs, parameter_groups and conditions sections of a HOT template, checked and turned into definitions."""
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection
+from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
@@ -68,7 +69,7 @@ def section(raw: dict, name: str, kind: type, word: str) -> Any:
 
 def check_top_level(raw: dict, version: str) -> None:
     for name in raw:
-        if name not in SECTIONS or name == "conditions" and not since(version, CONDITIONS_SINCE):
+        if name not in SECTIONS or (name == "conditions" and not since(version, CONDITIONS_SINCE)):
             raise TemplateError(f"The template section is invalid: {name}", path=(name,))
 
 

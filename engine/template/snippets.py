@@ -1,8 +1,9 @@
 """Finding intrinsic-function calls in template snippets, and checking them before anything runs."""
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterator, Mapping
 from types import ModuleType
-from typing import Any, Callable, Collection, Iterator, Mapping
+from typing import Any
 
 from engine.errors import TemplateError
 

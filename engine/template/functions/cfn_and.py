@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
+
 # Evaluated exactly as HOT's `and`.
 from engine.template.functions.and_conditions import conditions_in, resolve, values
 from engine.template.functions.cfn_condition import check_item

@@ -25,6 +25,6 @@ def check_item(function: str, item: Any, path: tuple) -> None:
 
     A string names a condition, as in Heat; the template checks that it exists.
     """
-    if not (isinstance(item, bool) or isinstance(item, str) and item or is_call(item)):
+    if not (isinstance(item, bool) or (isinstance(item, str) and item) or is_call(item)):
         raise TemplateError(f"{function}: each item must be a condition name, true, false or a "
                             "condition function", path=path)

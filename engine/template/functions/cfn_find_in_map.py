@@ -19,7 +19,7 @@ def validate(args: Any, path: tuple) -> None:
 
 def _is_key(value: Any) -> bool:
     # YAML reads a key such as 2012 as a number; it is still a key.
-    return isinstance(value, str) and value != "" or isinstance(value, int) and not isinstance(value, bool)
+    return (isinstance(value, str) and value != "") or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def reference(args: Any) -> tuple[str, str] | None:

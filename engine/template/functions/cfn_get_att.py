@@ -15,7 +15,7 @@ def validate(args: Any, path: tuple) -> None:
     # The resource must be named literally: it decides the order resources are created in.
     if not isinstance(args[0], str) or not args[0]:
         raise TemplateError("Fn::GetAtt: the resource name must be a string", path=path)
-    if not (isinstance(args[1], str) and args[1] or is_call(args[1])):
+    if not ((isinstance(args[1], str) and args[1]) or is_call(args[1])):
         raise TemplateError("Fn::GetAtt: the attribute name must be a string", path=path)
 
 

@@ -12,7 +12,7 @@ USAGE = ('Arguments to "Fn::If" must be of the form: [condition_name, value_if_t
 def validate(args: Any, path: tuple) -> None:
     if not isinstance(args, list) or len(args) != 3:
         raise TemplateError(USAGE, path=path)
-    if not (isinstance(args[0], bool) or isinstance(args[0], str) and args[0]):
+    if not (isinstance(args[0], bool) or (isinstance(args[0], str) and args[0])):
         raise TemplateError(f'Invalid condition "{args[0]}"', path=path)
 
 

@@ -28,7 +28,7 @@ def resolve(args: Any, evaluate, context) -> str:
     budget = budget_of(context)
     budget.spend(len(items), "Fn::Join", "the items to join")
     texts = []
-    for number, item in enumerate(items):
+    for item in items:
         if item is None:
             item = ""
         if not isinstance(item, str):

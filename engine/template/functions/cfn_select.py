@@ -16,7 +16,7 @@ def validate(args: Any, path: tuple) -> None:
     if not isinstance(args, list) or len(args) != 2:
         raise TemplateError(USAGE, path=path)
     index = args[0]
-    if isinstance(index, bool) or not isinstance(index, (str, int)) and not is_call(index):
+    if isinstance(index, bool) or (not isinstance(index, (str, int)) and not is_call(index)):
         raise TemplateError("Fn::Select: the index must be an integer or a key", path=path)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.errors import TemplateError
 
+
 def algorithms() -> list[str]:
     """The algorithms this Python offers with a fixed-length digest (shake_* need a length)."""
     return sorted(name.lower() for name in hashlib.algorithms_available

@@ -6,6 +6,7 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.limits import budget_of
 
+
 def validate(args: Any, path: tuple) -> None:
     if not isinstance(args, list):
         raise TemplateError('Argument to "filter" must be a list', path=path)

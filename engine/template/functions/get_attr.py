@@ -6,7 +6,6 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import check_path, resolved_path, type_name, walk
 
-
 NOT_A_LIST = 'Argument to "get_attr" must be a list'
 FORM = 'Arguments to "get_attr" must be of the form [resource_name, attribute, (path), ...]'
 

@@ -6,6 +6,7 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import step
 
+
 def validate(args: Any, path: tuple) -> None:
     """Heat checks get_param's arguments only when it resolves them."""
 

@@ -1,7 +1,8 @@
 """list_join (2015-10-15 on): join the items of one or more lists with a delimiter; maps and lists become JSON."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import to_json

@@ -71,7 +71,7 @@ def repeat(args: dict, evaluate, context, *, maps: bool, permutations: bool = Tr
     else:
         copies = min((len(column) for column in columns), default=0)
     budget.spend(copies, NAME, "the copies of its template to make")
-    rows = itertools.product(*columns) if nested else zip(*columns)
+    rows = itertools.product(*columns) if nested else zip(*columns, strict=False)
     body = evaluate(args["template"], "template")
     if copies:
         # Each copy is the body with some text replaced: its nodes are the work of a copy.
@@ -79,7 +79,7 @@ def repeat(args: dict, evaluate, context, *, maps: bool, permutations: bool = Tr
         budget.spend(copies * (nodes - 1), NAME, "the items of its template's copies to make")
     result, size = [], 1
     for row in rows:
-        copy = _substitute(body, list(zip(placeholders, row)))
+        copy = _substitute(body, list(zip(placeholders, row, strict=False)))
         size += budget.size_of(copy, NAME, "its copies", charge=False) + 1
         budget.check_size(size, f"{NAME}: its copies")
         result.append(copy)

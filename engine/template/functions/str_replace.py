@@ -1,7 +1,8 @@
 """str_replace (2015-10-15 on): substitute params into a template string; maps and lists are rendered as JSON."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import to_json

@@ -15,7 +15,7 @@ def validate(args: Any, path: tuple) -> None:
 
 def as_text(placeholder: str, value: Any) -> str:
     # An empty string, map or list is as empty as null: all three would vanish from the text.
-    if value is None or isinstance(value, (str, dict, list)) and not value:
+    if value is None or (isinstance(value, (str, dict, list)) and not value):
         raise TemplateError(f"{NAME} has an undefined or empty value for param {placeholder}, "
                             "must be a defined non-empty value")
     return str_replace.as_text(placeholder, value, NAME)

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from engine.errors import LimitExceeded, TemplateError
-from engine.template.functions.args import is_call, type_name
+from engine.template.functions.args import is_call
 from engine.template.limits import budget_of
 
 # Heat raises a KeyError with this text, and prints the KeyError: quoted, newlines escaped.

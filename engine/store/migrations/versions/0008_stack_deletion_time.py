@@ -4,9 +4,8 @@ shows as the stack's deletion_time although the stack stays
 Revision ID: 0008
 Revises: 0007
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0008'
 down_revision = '0007'
