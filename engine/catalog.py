@@ -153,7 +153,8 @@ def resource_schema(types: Mapping[str, type[Resource]], type_name: str, *,
     shown = {
         "resource_type": type_name,
         "properties": {} if cls.open_properties else {
-            name: property_schema(prop) for name, prop in cls.properties_schema.items() if not prop.hidden},
+            name: property_schema(prop) for name, prop in cls.properties_schema.items()
+            if not prop.hidden and prop.implemented},
         "attributes": attribute_schemas(cls),
         "support_status": support_status(cls),
     }
@@ -169,7 +170,8 @@ def provider_template(types: Mapping[str, type[Resource]], type_name: str,
         raise InvalidRequest(f"template_type must be one of: {', '.join(TEMPLATE_TYPES)}")
     cls = _type(types, type_name)
     hot = template_type == "hot"
-    props = {} if cls.open_properties else {k: p for k, p in cls.properties_schema.items() if not p.hidden}
+    props = {} if cls.open_properties else {k: p for k, p in cls.properties_schema.items()
+                                            if not p.hidden and p.implemented}
     name = cls.generated_name or cls.__name__
     parameters = {key: (_hot_parameter if hot else _cfn_parameter)(prop) for key, prop in props.items()}
     properties = {key: ({"get_param": key} if hot else

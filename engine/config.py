@@ -21,7 +21,8 @@ class Config:
     host: str = _setting("127.0.0.1", "address the server listens on")
     port: int = _setting(8004, "port the server listens on (Heat's orchestration port)")
     public_url: str = _setting("", "base URL guests use to reach this server; empty means http://guest_listen, else http://host:port")
-    compute: str = _setting("local", "compute driver for OS::Nova::Server: local or deployed")
+    compute: str = _setting("local", "compute driver for OS::Nova::Server and AWS::EC2::Instance: "
+                                     "local or deployed")
     secret_key: str = _setting("", "keys for encrypting stored secrets and signing pre-signed URLs, "
                                "comma-separated, newest first: the first encrypts and signs, all "
                                "decrypt and verify (key rotation); empty means the key file "

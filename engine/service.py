@@ -309,6 +309,11 @@ class Service(Operations, Previews, SoftwareApi):
             if unknown and not cls.open_properties:
                 raise template.error(f"Unknown Property {unknown[0]}",
                                      ("resources", name, "properties"), heading="Property error")
+            idle = [key for key in resource.properties or {} if not cls.open_properties
+                    and not cls.properties_schema[key].implemented]
+            if idle:  # Heat refuses these in template validate too, values or not
+                raise template.error(f"Property {idle[0]} not implemented yet",
+                                     ("resources", name, "properties"), heading="Property error")
             if hasattr(classes[name], "check_policy"):
                 try:
                     classes[name].check_policy(resource.update_policy)

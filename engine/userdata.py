@@ -112,11 +112,13 @@ class UserDataError(ValueError):
 
 
 def build(user_data_format: str, user_data: str | None, metadata: dict[str, Any] | None,
-          server_name: str = "", cfn_metadata_url: str = "") -> bytes:
+          server_name: str = "", cfn_metadata_url: str = "", instance_user: str = "") -> bytes:
     """The bytes a compute driver hands the server as user data.
 
     `metadata` is what goes into `cfn-init-data` (omitted when empty, as Heat does);
-    `cfn_metadata_url` is the CFN API base URL HEAT_CFNTOOLS images are told about.
+    `cfn_metadata_url` is the CFN API base URL HEAT_CFNTOOLS images are told about;
+    `instance_user` is a user cloud-init creates (`ec2-user` for AWS::EC2::Instance, as Heat
+    does: `user:` in the cloud-config, and `useradd` in the boothook for old cloud-init).
     """
     if user_data_format not in FORMATS:
         raise UserDataError(f"server {server_name}: user_data_format must be one of "
@@ -125,8 +127,16 @@ def build(user_data_format: str, user_data: str | None, metadata: dict[str, Any]
     if user_data_format == "RAW":
         return user_data.encode("utf-8")
     cfntools = user_data_format == "HEAT_CFNTOOLS"
-    parts = [_part(CLOUD_CONFIG, "cloud-config"),
-             _part(BOOTHOOK, "boothook.sh", "cloud-boothook"),
+    cloud_config, boothook = CLOUD_CONFIG, BOOTHOOK
+    if instance_user:
+        cloud_config = CLOUD_CONFIG.replace("\n", f"\nuser: {instance_user}\n", 1)
+        # A boothook runs at every boot: add the user (and its sudoers line) only once. printf,
+        # not Heat's `echo -e`, which /bin/sh (dash) would print.
+        boothook = BOOTHOOK.replace("\n", (
+            f"\nid -u {instance_user} >/dev/null 2>&1 || {{ useradd -m {instance_user} && "
+            f"printf '%s\\tALL=(ALL)\\tNOPASSWD: ALL\\n' {instance_user} >> /etc/sudoers; }}\n"), 1)
+    parts = [_part(cloud_config, "cloud-config"),
+             _part(boothook, "boothook.sh", "cloud-boothook"),
              _part(PART_HANDLER, "part-handler.py")]
     if cfntools:
         parts.append(_part(user_data, "cfn-userdata", "x-cfninitdata"))
@@ -141,7 +151,8 @@ def build(user_data_format: str, user_data: str | None, metadata: dict[str, Any]
     return MIMEMultipart(_subparts=parts).as_bytes()
 
 
-def for_server(runtime, properties: dict[str, Any], metadata: dict[str, Any], server_name: str) -> bytes:
+def for_server(runtime, properties: dict[str, Any], metadata: dict[str, Any], server_name: str,
+               instance_user: str = "") -> bytes:
     """build() for a server resource: resolves a software-config id in `user_data` (RAW and
     SOFTWARE_CONFIG, as Heat does), gives HEAT_CFNTOOLS only the template metadata, and
     points cfntools at the CFN URL the metadata's os-collect-config section names, if any."""
@@ -158,7 +169,8 @@ def for_server(runtime, properties: dict[str, Any], metadata: dict[str, Any], se
     # Heat's `cfn-metadata-server` is the CFN server's root, without `/v1/`: cfntools takes the
     # port from after its last ':' and os-collect-config's cfn collector appends `/v1/` itself.
     cfn_root = re.sub(r"/v1/?$", "", cfn_url.rstrip("/"))
-    return build(fmt, user_data, metadata, server_name, cfn_metadata_url=cfn_root)
+    return build(fmt, user_data, metadata, server_name, cfn_metadata_url=cfn_root,
+                 instance_user=instance_user)
 
 
 def _load_config(runtime, config_id: str) -> str | None:

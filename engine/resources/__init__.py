@@ -6,6 +6,7 @@ from engine.resources.base import Done, Resource, ResourceState, Waiting
 
 def types() -> dict[str, type[Resource]]:
     from engine.resources.autoscaling import AutoScalingGroup
+    from engine.resources.aws_instance import Instance
     from engine.resources.aws_wait import CfnWaitCondition, CfnWaitConditionHandle
     from engine.resources.chain import ResourceChain
     from engine.resources.deployment_group import (
@@ -56,6 +57,7 @@ def types() -> dict[str, type[Resource]]:
         "OS::Heat::StructuredDeployments": StructuredDeployments,
         "OS::Nova::Server": Server,
         "OS::Heat::DeployedServer": DeployedServer,
+        "AWS::EC2::Instance": Instance,
     }
 
 

@@ -34,6 +34,10 @@ class Prop:
     allow_conversion: bool = False
     # A named check of Heat's that Hearth publishes but need not run (TestResource's test_constr).
     custom_constraint: str | None = None
+    # Heat's `implemented=False`: a property of the AWS schema Heat never implemented. Left out
+    # of the published schema (at the top level; a map's fields still show it, as in Heat) and
+    # refused when given: "Property KernelId not implemented yet".
+    implemented: bool = True
 
 
 def validate_properties(schema: Mapping[str, Prop], values: Any, *,
@@ -54,6 +58,8 @@ def validate_properties(schema: Mapping[str, Prop], values: Any, *,
             # Heat's words; its path stops at `properties`.
             raise TemplateError(f"Unknown Property {key}")
     for key, prop in schema.items():
+        if not prop.implemented and key in values:
+            raise TemplateError(f"Property {key} not implemented yet")  # Heat's words
         if key in values and values[key] is not None:
             result[key] = check_value(prop, values[key], (key,), unresolved)
         elif prop.required:

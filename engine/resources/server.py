@@ -99,7 +99,7 @@ class Server(Resource):
         runtime, now = self.runtime, self.runtime.now()
         driver = self.driver()
         server_id = str(uuid.uuid4())
-        name = self.properties.get("name") or f"{self.state.stack_name}-{self.state.name}"
+        name = self.server_name()
         metadata_url = f"{runtime.public_url}/guest/v1/servers/{server_id}/metadata"
         occ = self._transport_section(server_id, {"collectors": ["hearth"],
                                                   "hearth": {"metadata_url": metadata_url}}, now)
@@ -118,8 +118,7 @@ class Server(Resource):
         bootstrap = {"server_id": server_id, "base_url": runtime.public_url,
                      "metadata_url": metadata_url, "credential": secret, "collectors": ["hearth"]}
         # Boot user data as Heat packages it for user_data_format (engine.userdata).
-        boot_user_data = userdata.for_server(runtime, self.properties,
-                                             {**doc, "os-collect-config": occ}, name)
+        boot_user_data = self.boot_user_data({**doc, "os-collect-config": occ}, name)
         driver_data = driver.create(ServerSpec(server_id, name, bootstrap, self.properties,
                                                user_data=boot_user_data))
         with runtime.store.session() as session:
@@ -145,6 +144,16 @@ class Server(Resource):
         return (f"the server's agent did not contact Hearth within {self.runtime.config.server_boot_timeout} s"
                 " (see agent.log in its directory)")
 
+    def server_name(self) -> str:
+        return self.properties.get("name") or f"{self.state.stack_name}-{self.state.name}"
+
+    def transport(self) -> str | None:
+        """The metadata transport: the `software_config_transport` property here."""
+        return self.properties.get("software_config_transport")
+
+    def boot_user_data(self, metadata: dict, name: str) -> bytes:
+        return userdata.for_server(self.runtime, self.properties, metadata, name)
+
     # Heat's collectors for an OS::Nova::Server; DeployedServer has no ec2 (LP #1669842).
     boot_collectors: tuple[str, ...] = ("ec2",)
 
@@ -157,7 +166,7 @@ class Server(Resource):
         dropped (and no longer served). A transport not served leaves only Hearth's own
         `hearth` collector."""
         occ = dict(occ)
-        transport = self.properties.get("software_config_transport")
+        transport = self.transport()
         owned = TRANSPORT_OWNS.get(transport) if transport in SECTION_BUILDERS else None
         for section in TRANSPORT_SECTIONS:
             if section != owned and isinstance(occ.get(section), dict):

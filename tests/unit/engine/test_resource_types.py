@@ -57,6 +57,7 @@ TEMPLATES = {
                     "OS::Heat::SoftwareDeployments", "OS::Heat::StructuredDeployments")},
     "OS::Nova::Server": "  it: {type: OS::Nova::Server, properties: {image: i, flavor: f}}\n",
     "OS::Heat::DeployedServer": "  it: {type: OS::Heat::DeployedServer}\n",
+    "AWS::EC2::Instance": "  it: {type: AWS::EC2::Instance, properties: {ImageId: i, InstanceType: f}}\n",
 }
 
 

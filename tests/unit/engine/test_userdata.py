@@ -191,3 +191,16 @@ def test_the_local_driver_keeps_a_private_copy_of_the_user_data(tmp_path):
     finally:
         driver.delete("s1", data)
     assert not (tmp_path / "servers" / "s1").exists()
+
+
+def test_an_instance_user_is_created_by_cloud_config_and_once_by_the_boothook():
+    """AWS::EC2::Instance's user data names `ec2-user` as Heat's does; the boothook (run at
+    every boot, by /bin/sh) adds the user and its sudoers line only when missing."""
+    message = email.message_from_bytes(userdata.build("HEAT_CFNTOOLS", "", {}, instance_user="ec2-user"))
+    parts = {p.get_filename(): p.get_payload(decode=True).decode() for p in message.get_payload()}
+    assert parts["cloud-config"].splitlines()[:2] == ["#cloud-config", "user: ec2-user"]
+    assert ("id -u ec2-user >/dev/null 2>&1 || { useradd -m ec2-user && "
+            "printf '%s\\tALL=(ALL)\\tNOPASSWD: ALL\\n' ec2-user >> /etc/sudoers; }") in parts["boothook.sh"]
+    assert subprocess.run(["sh", "-n", "-c", parts["boothook.sh"]]).returncode == 0
+    plain = email.message_from_bytes(userdata.build("HEAT_CFNTOOLS", "", {}))
+    assert "user:" not in plain.get_payload()[0].get_payload(decode=True).decode()
