@@ -6,8 +6,6 @@ differs: Heat's AWS property schema, its five attributes, and Heat's user data f
 """
 from __future__ import annotations
 
-import socket
-
 from engine import userdata
 from engine.resources.schema import Prop
 from engine.resources.server import ADDRESS, Server
@@ -71,9 +69,10 @@ class Instance(Server):
 
     `InstanceType`, `Tags`, `NetworkInterfaces`, `SubnetId` and `Metadata` change in place (they
     are recorded; the agent sees new metadata at once); any other change replaces the instance.
-    Attributes: `PrivateIp` and `PublicIp` are 127.0.0.1 and `PrivateDnsName` and
-    `PublicDnsName` this host's name under the `local` driver; under a driver that does not know
-    the machine's address (`deployed`) they are Heat's answer for an unknown address, 0.0.0.0.
+    Attributes: `PrivateIp`, `PublicIp`, `PrivateDnsName` and `PublicDnsName` are all the
+    server's address, as in Heat (which answers its IP address for the DNS names too): 127.0.0.1
+    under the `local` driver; under a driver that does not know the machine's address
+    (`deployed`) Heat's answer for an unknown address, 0.0.0.0.
     `AvailabilityZone` is the property's value, else `nova` (Nova's default zone).
     The properties Heat marks "Not Implemented" are refused as Heat refuses them."""
 
@@ -110,7 +109,7 @@ class Instance(Server):
         "PrivateIp": "Private IP address of the specified instance.",
         "PublicIp": "Public IP address of the specified instance.",
     }
-    attribute_types = {name: "string" for name in attributes_schema}
+    attribute_types = dict.fromkeys(attributes_schema, "string")
 
     def server_name(self) -> str:
         return self.physical_name()  # Heat names the Nova server after the resource
@@ -127,10 +126,9 @@ class Instance(Server):
     def _attributes(self, server_id: str, name: str, occ) -> dict:
         local = self.driver().name == "local"
         address = ADDRESS if local else NO_ADDRESS
-        dns_name = socket.gethostname() if local else NO_ADDRESS
         zone = self.properties.get("AvailabilityZone") or "nova"
         addresses = {"private": [{"addr": address, "version": 4}]} if local else {}
-        return {"AvailabilityZone": zone, "PrivateDnsName": dns_name, "PublicDnsName": dns_name,
+        return {"AvailabilityZone": zone, "PrivateDnsName": address, "PublicDnsName": address,
                 "PrivateIp": address, "PublicIp": address,
                 "show": {"id": server_id, "name": name, "status": "ACTIVE", "addresses": addresses,
                          "OS-EXT-AZ:availability_zone": zone}}
