@@ -128,7 +128,10 @@ def test_an_empty_key_is_refused_with_where_to_set_one():
 
 def test_reencrypt_all_moves_every_stored_secret_to_the_newest_key(service):
     stack_id = create(service, "rotating", TEMPLATE, parameters={"db_password": PASSWORD})
-    entry_for(service, stack_id, "CREATE")
+    # Counted once the create is over: while it runs, the engine may seal more (the deployment's
+    # state after its entry is served), which a count taken mid-way would miss.
+    signal(service, entry_for(service, stack_id, "CREATE"), {"deploy_status_code": 0})
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     store = service.runtime.store
     before = sealed_values(store)
     assert len(before) >= 6  # the parameter, the handle's token, the principal, sealed inputs

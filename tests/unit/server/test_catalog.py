@@ -108,8 +108,9 @@ def test_generated_templates_map_properties_to_parameters_and_attributes_to_outp
 # Heat's own generated template for OS::Heat::RandomString does not validate (its list
 # parameter's default is a list of maps); Hearth answers the same template (recorded from
 # Heat 27.0.1 in tests/differential/cases/catalog), so it is left out here.
-# Likewise TestResource's: Heat keeps a custom constraint as an empty map in it.
-INVALID_AS_IN_HEAT = {"OS::Heat::RandomString", "OS::Heat::TestResource"}
+# Likewise TestResource's and AWS::EC2::Instance's: Heat keeps a custom constraint as an empty
+# map in it (test_custom_constraints_stay_empty_maps_as_in_heat checks that they do).
+INVALID_AS_IN_HEAT = {"OS::Heat::RandomString", "OS::Heat::TestResource", "AWS::EC2::Instance"}
 HIDDEN = {n for n, cls in types().items() if cls.support_status.get("status") == "HIDDEN"}
 
 
@@ -261,3 +262,18 @@ def test_cfn_condition_functions_are_listed_by_name():
     names = {f["functions"] for f in catalog.function_list("AWSTemplateFormatVersion.2010-09-09",
                                                            with_condition=True)}
     assert {"Fn::Equals", "Fn::If", "Ref"} <= names and "2010-09-09" not in names
+
+
+def test_custom_constraints_stay_empty_maps_as_in_heat():
+    generated = catalog.provider_template(types(), "AWS::EC2::Instance", "hot")
+    for name in ("ImageId", "InstanceType", "KeyName"):
+        assert generated["parameters"][name]["constraints"] == [{}], name
+    # Everything but those empty maps is a valid template.
+    for parameter in generated["parameters"].values():
+        if parameter.get("constraints"):
+            parameter["constraints"] = [c for c in parameter["constraints"] if c]
+            if not parameter["constraints"]:
+                del parameter["constraints"]
+    implemented = {name for name, prop in types()["AWS::EC2::Instance"].properties_schema.items()
+                   if prop.implemented}  # Heat leaves its "Not Implemented" properties out
+    assert set(parse_template(generated, filename="instance.yaml").parameters) == implemented
