@@ -114,6 +114,8 @@ class WaitConditionHandle(Resource):
     def attribute(cls, runtime, name, physical_id, attributes, data):
         if name is None:
             return {n: cls.attribute(runtime, n, physical_id, attributes, data) for n in cls.attributes_schema}
+        if not physical_id:  # as Heat: nothing before the handle is made
+            return None
         token = secrets.open_text(runtime.keyring, data["token"]) if "token" in data else None
         endpoint = attributes.get("endpoint")
         if name == "token":
@@ -121,9 +123,11 @@ class WaitConditionHandle(Resource):
         if name == "endpoint":
             return endpoint
         if name == "curl_cli":
-            return (f"curl -i -X POST -H {shlex.quote('X-Auth-Token: ' + (token or ''))} "
+            if endpoint is None or token is None:  # as Heat: no command line without both
+                return None
+            return (f"curl -i -X POST -H {shlex.quote('X-Auth-Token: ' + token)} "
                     "-H 'Content-Type: application/json' -H 'Accept: application/json' "
-                    f"{shlex.quote(endpoint or '')}")
+                    f"{shlex.quote(endpoint)}")
         if name == "signal":
             sealed = data.get("alarm_url")
             return {"alarm_url": secrets.open_text(runtime.keyring, sealed) if sealed else attributes.get("alarm_url")}

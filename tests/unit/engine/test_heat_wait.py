@@ -75,3 +75,13 @@ def test_an_update_raising_the_count_waits_again_and_completes_at_once(service):
     assert statuses(service, stack_id) == {"silent": "CREATE_COMPLETE", "silent_wait": "UPDATE_COMPLETE"}
     # The earlier signal stays, as in Heat; the update adds what the new count needs.
     assert data(service, stack_id, "silent_data") == {"1": None, "2": None, "3": None, "4": None}
+
+
+def test_a_handle_not_made_yet_has_no_attributes_and_no_half_command_line():
+    """As Heat's _resolve_attribute: nothing before the handle has an id, and no curl_cli
+    without both its token and its endpoint (an output read mid-create got a curl line with
+    an empty token and no URL)."""
+    from engine.resources.heat_wait import WaitConditionHandle
+    for name in ("token", "endpoint", "curl_cli", "signal"):
+        assert WaitConditionHandle.attribute(None, name, None, {}, {}) is None, name
+    assert WaitConditionHandle.attribute(None, "curl_cli", "h-1", {}, {}) is None
