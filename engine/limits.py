@@ -57,31 +57,22 @@ def depth_exceeded(config, **where) -> LimitExceeded:
 
 # The stored tree -------------------------------------------------------------------------
 
-def depth_of(session, stack_id: str) -> int:
-    """How many stacks `stack_id` is nested in (0 for a top-level stack)."""
-    depth, seen = 0, {stack_id}
+def owners_of(session, stack_id: str) -> list[str]:
+    """The stacks `stack_id` is nested in, its owner first and the top-level stack last (empty
+    for a top-level stack): its depth is their number, its tree's root the last of them."""
+    chain, seen = [], {stack_id}
     owner = session.scalar(select(Stack.owner_id).where(Stack.id == stack_id))
     while owner and owner not in seen:
         seen.add(owner)
-        depth += 1
+        chain.append(owner)
         owner = session.scalar(select(Stack.owner_id).where(Stack.id == owner))
-    return depth
+    return chain
 
 
-def root_of(session, stack_id: str) -> str:
-    root, seen = stack_id, {stack_id}
-    owner = session.scalar(select(Stack.owner_id).where(Stack.id == stack_id))
-    while owner and owner not in seen:
-        seen.add(owner)
-        root = owner
-        owner = session.scalar(select(Stack.owner_id).where(Stack.id == owner))
-    return root
-
-
-def tree_resources(session, stack_id: str) -> int:
-    """The resources of the live stack tree `stack_id` belongs to (Heat's total_resources of its
-    root stack)."""
-    ids, frontier = set(), [root_of(session, stack_id)]
+def tree_resources(session, root_id: str) -> int:
+    """The resources of the live stack tree below top-level stack `root_id` (Heat's
+    total_resources of its root stack)."""
+    ids, frontier = set(), [root_id]
     while frontier:
         ids.update(frontier)
         frontier = [i for i in session.scalars(select(Stack.id).where(
@@ -98,11 +89,13 @@ def check_nested_stack(config, session, parent_id: str, count: int, child_id: st
     already has, is held to max_resources_per_tree, a limit of Hearth's own (Heat has none: a
     group of 1,000 groups of 1,000 would be a million resources)."""
     limit = config.max_nested_stack_depth
+    owners = owners_of(session, parent_id)
+    root = owners[-1] if owners else parent_id
     # Nested stacks of one tree made at once (a group's members) are counted one after the
     # other: the root stays locked until the caller's transaction ends (PostgreSQL; on SQLite
     # the service makes nested stacks one at a time).
-    session.execute(select(Stack.id).where(Stack.id == root_of(session, parent_id)).with_for_update())
-    if exceeds(depth_of(session, parent_id) + 1, limit):
+    session.execute(select(Stack.id).where(Stack.id == root).with_for_update())
+    if exceeds(len(owners) + 1, limit):
         raise depth_exceeded(config)
     error = resources_exceeded(config, count)
     if error is not None:
@@ -110,7 +103,7 @@ def check_nested_stack(config, session, parent_id: str, count: int, child_id: st
     tree_limit = config.max_resources_per_tree
     if tree_limit < 0:
         return
-    total = count + tree_resources(session, parent_id)
+    total = count + tree_resources(session, root)
     if child_id is not None:
         total -= session.scalar(select(func.count(Resource.id)).where(Resource.stack_id == child_id)) or 0
     if exceeds(total, tree_limit):
