@@ -73,8 +73,12 @@ DENIED = ("the request signature or access key is not valid for this server: sig
 # -- key pairs -----------------------------------------------------------------------------
 
 def new_key_pair() -> tuple[str, str]:
-    """(access key id: 32 hex characters, secret access key: 32 random characters), as Heat's."""
-    return secrets.token_hex(16), secrets.token_urlsafe(24)
+    """(access key id, secret access key): 32 hex characters each, as Keystone makes Heat's.
+
+    Hex, not URL-safe base64: a secret that begins with '-' is taken for an option by
+    cfn-get-metadata/cfn-signal when a user-data script passes it as `--secret-key $KEY`.
+    """
+    return secrets.token_hex(16), secrets.token_hex(16)
 
 
 def secret_digest(secret: str) -> str:

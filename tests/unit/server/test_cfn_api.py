@@ -20,6 +20,16 @@ from tests.support import start_server, stop_server
 KEY, SECRET = "0123456789abcdef0123456789abcdef", "s3cr3t/key+~"
 
 
+def test_key_pairs_are_hex_so_no_secret_reads_as_a_command_line_option():
+    """A user-data script passes the key as `--secret-key $KEY`; a secret starting with '-' would
+    be taken for an option by cfn-get-metadata (argparse). Keystone makes Heat's as uuid hex."""
+    pairs = [ec2.new_key_pair() for _ in range(500)]
+    for access, secret in pairs:
+        assert len(access) == 32 and len(secret) == 32
+        int(access, 16), int(secret, 16)  # raises on anything but hex
+    assert len({secret for _, secret in pairs}) == 500
+
+
 def test_sigv2_known_answer():
     """The value keystoneclient's Ec2Signer (os-collect-config 14.1.0's signer) computed for
     these inputs; HmacSHA1 is the same string under SHA-1."""
