@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.errors import Conflict, Forbidden, Unauthorized
+from engine.runtime import iso
 from engine.store.crypto import Keyring, hash_secret, new_secret
 from engine.store.models import Credential
 
@@ -68,7 +69,7 @@ def _create(session: Session, kind: str, subject_id: str, stack_id: str | None,
 
 def _described(row: Credential) -> dict:
     return {"kind": row.kind, "subject_id": row.subject_id, "stack_id": row.stack_id,
-            "expires_at": row.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "expires_at": iso(row.expires_at)}
 
 
 def authenticate(session: Session, secret: str | None, now: dt.datetime) -> Credential:
@@ -113,7 +114,7 @@ def rotate(session: Session, credential: Credential, *, now: dt.datetime, ttl_se
     old.expires_at = min(old.expires_at, now + dt.timedelta(seconds=overlap_seconds))
     audit.record(session, action="credential.rotate", actor=old.id, subject=new.id,
                  detail={**_described(new), "previous_id": old.id,
-                         "previous_expires_at": old.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                         "previous_expires_at": iso(old.expires_at)},
                  now=now)
     return secret, new, old
 

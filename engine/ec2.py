@@ -55,6 +55,7 @@ from engine import (
     secrets as sealing,  # `secrets` is the standard library's here
 )
 from engine.errors import Forbidden, InvalidRequest, NotFound
+from engine.runtime import iso
 from engine.store.crypto import hash_secret
 from engine.store.models import Credential, Resource, Server, Stack
 
@@ -333,7 +334,7 @@ def describe_stack_resource(runtime, req: SignedRequest, stack_name: str | None,
                 "ResourceStatus": f"{resource.action}_{resource.status}",
                 "ResourceStatusReason": resource.status_reason or "",
                 "Description": "",
-                "LastUpdatedTimestamp": updated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "LastUpdatedTimestamp": iso(updated),
                 "Metadata": doc,
             }
     except Forbidden as error:

@@ -19,9 +19,9 @@ import re
 
 from sqlalchemy import select
 
-from engine import credentials, software, views
+from engine import credentials, software
 from engine.errors import Conflict, InvalidRequest, NotFound
-from engine.runtime import Runtime
+from engine.runtime import Runtime, iso
 from engine.store.models import Resource, Server
 
 ENROLLABLE_DRIVER = "deployed"
@@ -55,7 +55,7 @@ def issue_bootstrap(runtime: Runtime, project: str, server_id: str, *,
         summary = {"id": server.id, "name": server.name, "stack_id": server.stack_id,
                    "resource_name": server.resource_name}
     return {"bootstrap": document, "server": summary, "revoked_previous": revoke_previous,
-            "expires_at": views.iso(now + dt.timedelta(seconds=ttl))}
+            "expires_at": iso(now + dt.timedelta(seconds=ttl))}
 
 
 def bootstrap_document(public_url: str, server: Server, secret: str) -> dict:

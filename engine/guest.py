@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from engine import audit, credentials, liveness, secrets, software
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
-from engine.runtime import Runtime
+from engine.runtime import Runtime, iso
 from engine.store.models import (
     Deployment,
     Event,
@@ -160,7 +160,7 @@ class GuestService:
             # A message that quotes a secret input is stored with it redacted.
             texts = secrets.input_texts(self.runtime.keyring, config.body.get("inputs") if config else [])
             deployment.progress = {"message": secrets.redact(message[:1000], texts), "percent": percent,
-                                   "at": software.iso(now)}
+                                   "at": iso(now)}
 
     def _deployment(self, session, auth: GuestAuth, entry_id: str, now):
         credential = None  # an operator (checked by the orchestration API) and a signed URL have none
@@ -257,9 +257,9 @@ class GuestService:
             secret, new, old = credentials.rotate(
                 session, credential, now=now, ttl_seconds=runtime.config.credential_ttl,
                 overlap_seconds=runtime.config.credential_rotation_overlap)
-            answer = {"credential": secret, "expires_at": software.iso(new.expires_at),
+            answer = {"credential": secret, "expires_at": iso(new.expires_at),
                       "expires_in": _seconds(new.expires_at - now),
-                      "previous_expires_at": software.iso(old.expires_at)}
+                      "previous_expires_at": iso(old.expires_at)}
         return answer
 
     def _refusals_audited(self, auth: GuestAuth, what: str, subject: str | None,

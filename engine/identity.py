@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from sqlalchemy.orm import Session
 from engine import audit, passwords
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.store.crypto import hash_secret, new_secret
+from engine.store.files import write_private
 from engine.store.models import (
     ApiToken,
     ApplicationCredential,
@@ -335,22 +334,5 @@ def _register(session: Session, user: User, secret: str, name: str, now: dt.date
         log.warning("the configured admin token (%s) was revoked; it stays revoked", existing.id)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically, readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    except BaseException:
-        with_suppressed_unlink(temp)
-        raise
 
 
-def with_suppressed_unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

@@ -28,10 +28,10 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from sqlalchemy import select
 
-from engine import audit, credentials, keystone_request, liveness, secrets, signin, software
+from engine import audit, credentials, keystone_request, liveness, secrets, signin
 from engine.errors import Forbidden, NotFound, Unauthorized
 from engine.guest import GuestAuth, GuestService
-from engine.runtime import Runtime
+from engine.runtime import Runtime, iso, keystone_iso
 from engine.store.crypto import hash_secret, new_secret
 from engine.store.models import Credential, Deployment, Server, Stack
 
@@ -83,8 +83,6 @@ class GuestToken:
     expires_at: dt.datetime
 
 
-def _iso(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
 class KeystoneService:
@@ -137,7 +135,7 @@ class KeystoneService:
                 token = self._seal(password, row.id, project, now, expires)
                 answer = self._token_body(row, project, now, expires)
                 audit.record(session, action="keystone.token", actor=row.id, subject=row.subject_id,
-                             detail={"kind": row.kind, "expires_at": software.iso(expires)}, now=now)
+                             detail={"kind": row.kind, "expires_at": iso(expires)}, now=now)
         except Unauthorized as error:
             audit.record_refusal(self.runtime, error, api="keystone", operation="token",
                                  subject=user_id, remote_addr=remote_addr)
@@ -213,7 +211,7 @@ class KeystoneService:
             "project": {"id": project, "name": project, "domain": DOMAIN},
             "roles": [{"id": hashlib.sha256(ROLE.encode()).hexdigest()[:32], "name": ROLE}],
             "is_domain": False, "audit_ids": [audit_id],
-            "issued_at": _iso(issued), "expires_at": _iso(expires),
+            "issued_at": keystone_iso(issued), "expires_at": keystone_iso(expires),
             "catalog": [{"type": "orchestration", "name": "heat", "id": "orchestration",
                          "endpoints": endpoints}],
         }}

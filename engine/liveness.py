@@ -23,7 +23,7 @@ import time
 
 from sqlalchemy import select, update
 
-from engine.runtime import Runtime
+from engine.runtime import Runtime, iso
 from engine.store.models import Deployment, Server
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,6 @@ def seen(runtime: Runtime, server: Server, now: dt.datetime) -> bool:
     return first
 
 
-def iso(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class GoneAgents:

@@ -18,6 +18,7 @@ from engine import views
 from engine.errors import StackExists
 from engine.operations import parse_tags
 from engine.resources.heat_stack import REMOTE_STACK_TYPES
+from engine.runtime import iso
 from engine.stacks import Definition, Resolver
 from engine.steps import changed_in_place, property_digests, replaced_when_failed, type_identity
 from engine.store.models import Resource as ResourceRow, Stack
@@ -52,8 +53,8 @@ def existing(stack: Stack, row: ResourceRow, metadata: Any, required_by: list[st
     entry = {"resource_name": row.name, "resource_type": row.type, "resource_action": row.action,
              "resource_status": row.status, "resource_status_reason": row.status_reason or "",
              "physical_resource_id": row.physical_id or "",
-             "attributes": views.shown_attributes(row.attributes), "creation_time": views.iso(row.created_at),
-             "updated_time": views.iso(row.updated_at or row.created_at), "description": "", "links": [],
+             "attributes": views.shown_attributes(row.attributes), "creation_time": iso(row.created_at),
+             "updated_time": iso(row.updated_at or row.created_at), "description": "", "links": [],
              "metadata": metadata or {}, "required_by": sorted(required_by or []),
              "resource_identity": identity(stack.name, stack.id, stack.project, f"/resources/{row.name}"),
              "stack_identity": identity(stack.name, stack.id, stack.project), "stack_name": stack.name}
@@ -301,5 +302,5 @@ class Previews:
             shown.pop(key, None)
         # Heat's preview stack: not stored, so no id, no project of a stack user, a time of now.
         shown.update({"id": "None", "stack_user_project_id": None, "parent": None,
-                      "creation_time": views.iso(self.runtime.now()), "resources": resources})
+                      "creation_time": iso(self.runtime.now()), "resources": resources})
         return {"stack": shown}

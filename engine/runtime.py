@@ -17,6 +17,21 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def iso(moment: dt.datetime | None) -> str | None:
+    """A stored (naive UTC) time as Heat's APIs print it: 2026-12-06T05:30:33Z; None stays None."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
+
+
+def iso_epoch(epoch: float) -> str:
+    """A time.time() value in the same form as iso()."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def keystone_iso(moment: dt.datetime) -> str:
+    """Keystone's form, with six zero microseconds: 2026-12-06T05:30:33.000000Z."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
 @dataclass
 class Runtime:
     config: Config

@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from engine import audit, identity, passwords, swift
 from engine.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.keystone_request import APPLICATION_CREDENTIAL, DEFAULT_DOMAIN, AuthRequest
-from engine.runtime import Runtime
+from engine.runtime import Runtime, iso, keystone_iso
 from engine.store.crypto import hash_secret, new_secret
 from engine.store.models import ApiToken, ApplicationCredential, Membership, Project, User
 
@@ -161,7 +161,7 @@ class PeopleKeystone:
             session.add(row)
             audit.record(session, action="keystone.token", actor=f"user:{user_id}", subject=row.id,
                          detail={"method": method, "project": project_id,
-                                 "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                                 "expires_at": iso(expires)},
                          remote_addr=remote_addr, now=now)
             session.flush()
             body = self._token_body(session, row, api_url)
@@ -228,7 +228,7 @@ class PeopleKeystone:
             "project": {"id": project.id, "name": project.name, "domain": DEFAULT_DOMAIN},
             "roles": [{"id": stable_id("role:" + name), "name": name} for name in identity.implied_roles(role)] if role else [],
             "is_domain": False, "audit_ids": [stable_id("audit:" + row.id)[:22]],
-            "issued_at": _iso(row.created_at), "expires_at": _iso(row.expires_at),
+            "issued_at": keystone_iso(row.created_at), "expires_at": keystone_iso(row.expires_at),
             "catalog": catalog(api_url, project.id, swift.endpoint(self.runtime, project.id)),
         }
         if credential:
@@ -243,5 +243,3 @@ def stable_id(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _iso(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z")

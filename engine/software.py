@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine import secrets
+from engine.runtime import iso
 from engine.secrets import (  # noqa: F401 - the names callers know software by
     SEALED_SECTION_KEYS,
     SECRET_INPUTS,
@@ -44,8 +45,6 @@ OUTPUT_KEYS = ("deploy_stdout", "deploy_stderr", "deploy_status_code")
 SERVER_ID_MAX = 36
 
 
-def iso(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clean_io(items: list[dict] | None, defaults: dict | None = None) -> list[dict]:

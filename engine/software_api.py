@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from engine import secrets, software
 from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.runtime import iso
 from engine.secrets import masked
 from engine.store.models import Deployment, SoftwareConfig
 
@@ -38,9 +39,9 @@ def deployment_view(row: Deployment) -> dict:
             "output_values": masked(dict(row.output_values)) if row.output_values else None,
             "action": row.action or None, "status": row.status or None,
             "status_reason": row.status_reason,
-            "creation_time": software.iso(row.created_at)}
+            "creation_time": iso(row.created_at)}
     if row.updated_at:
-        view["updated_time"] = software.iso(row.updated_at)
+        view["updated_time"] = iso(row.updated_at)
     return view
 
 
@@ -99,7 +100,7 @@ class SoftwareApi:
             rows = rows[ids.index(marker) + 1:]
         if limit is not None:
             rows = rows[:limit]
-        return [{"id": r.id, "name": r.name, "group": r.group, "creation_time": software.iso(r.created_at),
+        return [{"id": r.id, "name": r.name, "group": r.group, "creation_time": iso(r.created_at),
                  "project": r.project} for r in rows]
 
     def show_software_config(self, project: str, config_id: str) -> dict:

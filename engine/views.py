@@ -1,11 +1,11 @@
 """Render stacks, resources, events and outputs in the JSON shapes of Heat's v1 API."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from typing import Any
 
+from engine.runtime import iso
 from engine.secrets import HIDDEN, masked
 from engine.stacks import is_cfn, shown_pseudo_parameters
 from engine.store.models import Event, Resource, Stack
@@ -15,8 +15,6 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def iso(moment: dt.datetime | None) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def stack_link(base: str, stack: Stack) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from engine.guest import GuestAuth
-from engine.software import iso
+from engine.runtime import iso
 from metadata_server.requests_ import guest_auth, integer_arg, json_body, number_arg, service
 
 blueprint = Blueprint("guest", __name__)

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from engine.compute.base import ComputeDriver, ServerSpec
-from engine.compute.supervision import Supervisor, read_record, write_private as _write_private
+from engine.compute.supervision import Supervisor, read_record
+from engine.store.files import write_private
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 5.0
@@ -45,10 +46,8 @@ class LocalDriver(ComputeDriver):
         home.mkdir(mode=0o700, exist_ok=True)
         (home / "state").mkdir(mode=0o700, exist_ok=True)
         bootstrap = home / "bootstrap.json"
-        fd = os.open(bootstrap, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(spec.bootstrap, handle)
-        _write_private(home / "user-data", spec.user_data)
+        write_private(bootstrap, json.dumps(spec.bootstrap))
+        write_private(home / "user-data", spec.user_data)
         process = self._spawn(spec.server_id)
         self.supervisor.watch(spec.server_id, home, process=process)
         return {"home": str(home), "pid": process.pid}

@@ -12,7 +12,6 @@ counting restarts.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
@@ -24,6 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from engine.runtime import iso_epoch
+from engine.store.files import write_private
 
 log = logging.getLogger("engine.compute.local")
 RECORD = "agent-supervision.json"
@@ -52,10 +54,10 @@ class Watched:
         """What the server resource shows (`show.agent`) and what is kept on disk."""
         due = None
         if self.next_start is not None:
-            due = iso(time.time() + max(0.0, self.next_start - time.monotonic()))
+            due = iso_epoch(time.time() + max(0.0, self.next_start - time.monotonic()))
         state = "running" if self.pid else "restarting" if self.next_start is not None else "stopped"
         return {"state": state, "pid": self.pid,
-                "started_at": iso(self.started_at) if self.pid else None,
+                "started_at": iso_epoch(self.started_at) if self.pid else None,
                 "restarts": self.restarts, "last_exit": self.last_exit, "next_restart_at": due}
 
 
@@ -206,7 +208,7 @@ class Supervisor:
         ran = now - agent.started_mono
         agent.failures = 0 if ran >= self.max_delay else agent.failures + 1
         wait = self._backoff(agent)
-        agent.last_exit = {"status": describe_exit(code), "code": code, "at": iso(time.time()),
+        agent.last_exit = {"status": describe_exit(code), "code": code, "at": iso_epoch(time.time()),
                            "pid": agent.pid, "ran_seconds": round(ran, 3)}
         message = (f"agent (pid {agent.pid}) exited ({agent.last_exit['status']}) after {ran:.1f} s;"
                    f" restart {agent.restarts + 1} in {wait:g} s")
@@ -275,8 +277,6 @@ def describe_exit(code: int | None) -> str:
     return f"exit status {code}"
 
 
-def iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _pidfd(pid: int | None) -> int | None:
@@ -311,16 +311,3 @@ def _append_log(home: Path, message: str) -> None:
         pass
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path`, mode 0600, atomically (temp file in the same directory, then rename)."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise

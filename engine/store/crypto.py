@@ -12,6 +12,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, MultiFernet
 
+from engine.store.files import write_private
+
 ENCRYPTED = "__hearth_encrypted__"
 
 
@@ -52,13 +54,7 @@ def add_key(data_dir: str) -> str:
     path = Path(data_dir) / "secret.key"
     old = load_or_create_key(data_dir).split(",") if path.exists() else []
     keys = [_new_key()] + old
-    temp = path.with_name(path.name + ".new")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(keys) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    write_private(path, "\n".join(keys) + "\n")
     return ",".join(keys)
 
 
@@ -66,13 +62,7 @@ def drop_old_keys(data_dir: str) -> str:
     """Keep only the newest key in `<data_dir>/secret.key` (after `reencrypt_all`)."""
     newest = load_or_create_key(data_dir).split(",")[0]
     path = Path(data_dir) / "secret.key"
-    temp = path.with_name(path.name + ".new")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(newest + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    write_private(path, newest + "\n")
     return newest
 
 

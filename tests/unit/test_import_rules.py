@@ -35,7 +35,7 @@ SERVER_ENGINE_IMPORTS_TODAY: dict[str, frozenset[str]] = {
     "metadata_server/cli.py": frozenset({"engine.cli"}),
     "metadata_server/server_command.py": frozenset({"engine.cli.groups", "engine.secrets"}),
     "metadata_server/collect_api.py": frozenset({"engine.collect"}),
-    "metadata_server/guest.py": frozenset({"engine.guest", "engine.software"}),
+    "metadata_server/guest.py": frozenset({"engine.guest", "engine.runtime"}),
     "metadata_server/keystone_api.py": frozenset({"engine.application_credentials",
                                                   "engine.keystone"}),
     "metadata_server/orchestration.py": frozenset({"engine.audit", "engine.identity"}),
