@@ -173,10 +173,6 @@ class Deployer:
         if self.ledger.is_done(key):
             LOG.debug("deployment %s: skipped: already done for %s of this config", label, action)
             return None
-        if self.outbox.holds(entry_id, key):  # left by an agent from before staging: never re-run
-            LOG.info("deployment %s: skipped: its signal is already in the outbox", label)
-            self.ledger.mark_done(key, entry, None)
-            return None
         prepared = prepare(entry)
         if prepared is None:
             LOG.info("deployment %s: skipped: its component has no config for action %s",

@@ -161,10 +161,6 @@ class Outbox:
             fsync_dir(self.directory)
         self._wake.set()
 
-    def put(self, entry_id: str, payload: dict[str, Any], done_key: str | None = None) -> None:
-        """Stage and publish at once: for a signal with no done marker to write first."""
-        self.publish(self.stage(entry_id, payload, done_key))
-
     def staged_items(self) -> list[tuple[Path, dict[str, Any]]]:
         """Staged, unpublished signals: each is a finished run whose hand-over was cut short."""
         items = [self._read_staged(path) for path in sorted(self.directory.glob("*" + STAGED))]
@@ -172,15 +168,6 @@ class Outbox:
 
     def staged_item(self, entry_id: str) -> tuple[Path, dict[str, Any]] | None:
         return self._read_staged(self._staged_path(entry_id))
-
-    def holds(self, entry_id: str, done_key: str) -> bool:
-        """Whether a published signal for this run waits here (an agent from before staging
-        wrote the item first and its done marker after, and may have stopped in between)."""
-        try:
-            item = read_json(self._path(entry_id))
-        except (OSError, ValueError):
-            return False
-        return isinstance(item, dict) and item.get("done_key") == done_key
 
     def wake(self) -> None:
         self._wake.set()

@@ -76,18 +76,11 @@ def run_folder(deployment_dir: Path, entry: dict[str, Any]) -> Path:
 
 
 def prune_runs(deployment_dir: Path, keep: int = RUNS_KEPT) -> list[Path]:
-    """Remove all but the ``keep`` most recently written run folders; return those removed.
-
-    Artifacts an older agent wrote straight into ``deployment_dir`` go too: its input.json
-    holds credentials, and no run folder refers to it.
-    """
+    """Remove all but the ``keep`` most recently written run folders; return those removed."""
     try:
         children = list(deployment_dir.iterdir())
     except FileNotFoundError:
         return []
-    for child in children:
-        if child.name in ARTIFACTS and child.is_file():
-            child.unlink(missing_ok=True)
     folders = [p for p in children if p.is_dir() and not p.is_symlink()]
     folders.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
     removed = folders[keep:]

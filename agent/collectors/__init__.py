@@ -101,7 +101,3 @@ def make_collectors(bootstrap: Bootstrap, session: requests.Session) -> list[Col
         raise NotConfigured(f"no usable collector among {list(bootstrap.collectors)}")
     return made
 
-
-def make_collector(bootstrap: Bootstrap, session: requests.Session) -> Collector:
-    """The first collector named in the bootstrap that exists here and is configured."""
-    return make_collectors(bootstrap, session)[0]

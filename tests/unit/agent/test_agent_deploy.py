@@ -5,7 +5,7 @@ import json
 import pytest
 import requests
 
-from agent.collectors import NotConfigured, make_collector
+from agent.collectors import NotConfigured, make_collectors
 from agent.config import build_parser, from_args
 from agent.deployments import done_key
 from agent.main import Agent
@@ -91,14 +91,6 @@ def test_a_failed_done_marker_is_finished_on_the_next_pass_without_rerunning(age
     assert status["deployments"]["dep-1"]["status"] == "complete"
 
 
-def test_queued_signal_without_marker_is_not_run_again(agent, tmp_path):
-    # An outbox left by an agent from before staging: it wrote the item, then the marker.
-    agent.outbox.put("dep-1", {}, done_key=done_key(ENTRY))
-    agent.deployer.deploy(ENTRY)
-    assert not (tmp_path / "ran.txt").exists()
-    assert agent.ledger.is_done(done_key(ENTRY))
-
-
 def test_a_new_action_runs_again(agent, tmp_path):
     agent.deployer.deploy(ENTRY)
     update = dict(ENTRY, id="dep-2", inputs=[
@@ -123,8 +115,9 @@ def test_broken_entry_is_reported_and_the_rest_still_run(agent, tmp_path):
 
 def test_unknown_collectors_are_skipped(agent, session):
     bootstrap = agent.config.bootstrap
-    assert make_collector(type(bootstrap)(**{**bootstrap.__dict__,
-                                             "collectors": ("ec2", "hearth")}), session)
+    made = make_collectors(type(bootstrap)(**{**bootstrap.__dict__, "collectors": ("ec2", "hearth")}),
+                           session)
+    assert [collector.name for collector in made] == ["hearth"]
     with pytest.raises(NotConfigured):
-        make_collector(type(bootstrap)(**{**bootstrap.__dict__, "collectors": ("ec2",)}),
+        make_collectors(type(bootstrap)(**{**bootstrap.__dict__, "collectors": ("ec2",)}),
                        session)

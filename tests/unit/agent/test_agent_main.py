@@ -156,7 +156,8 @@ def test_corrupt_cache_does_not_stop_the_agent(tmp_path, guest, bootstrap_file, 
 def test_signals_left_from_before_a_restart_go_out_at_start_up(
         tmp_path, guest, session, bootstrap_file, start_agent, wait_for):
     state = tmp_path / "state"
-    Outbox(state / "outbox", session, "http://127.0.0.1:9", "c").put("id-old", {"x": 1})
+    outbox = Outbox(state / "outbox", session, "http://127.0.0.1:9", "c")
+    outbox.publish(outbox.stage("id-old", {"x": 1}))  # published, not yet delivered, when it stopped
     start_agent(bootstrap_file(guest.base_url), state, "--poll-wait", "30")
     wait_for(lambda: guest.signals, message="old signal")
     assert guest.signals[0]["entry_id"] == "id-old" and guest.signals[0]["body"] == {"x": 1}

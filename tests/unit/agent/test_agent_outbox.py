@@ -4,10 +4,16 @@ import json
 import logging
 import threading
 import time
+from typing import Any
 
 import pytest
 
 from agent.outbox import Outbox, retry_after_seconds
+
+
+def put(outbox: Outbox, entry_id: str, payload: dict[str, Any]) -> None:
+    """Stage and publish at once, as the deployer does for a run with no done marker."""
+    outbox.publish(outbox.stage(entry_id, payload))
 
 
 class Clock:
@@ -25,7 +31,7 @@ def make_outbox(tmp_path, session, guest, **kwargs):
 
 def test_put_then_flush_delivers_and_removes(tmp_path, session, guest):
     outbox = make_outbox(tmp_path, session, guest)
-    outbox.put("dep-1", {"deploy_status_code": 0, "result": "ok"})
+    put(outbox, "dep-1", {"deploy_status_code": 0, "result": "ok"})
     assert (tmp_path / "outbox" / "dep-1.json").exists()
     assert outbox.flush() == 0
     assert [(s["entry_id"], s["body"], s["authorization"]) for s in guest.signals] == [
@@ -36,7 +42,7 @@ def test_put_then_flush_delivers_and_removes(tmp_path, session, guest):
 def test_503_twice_then_200_is_retried_until_delivered(tmp_path, session, guest):
     guest.signal_statuses["dep-1"] = [503, 503]
     outbox = make_outbox(tmp_path, session, guest, jitter=lambda: 0.1)
-    outbox.put("dep-1", {"deploy_status_code": 0})
+    put(outbox, "dep-1", {"deploy_status_code": 0})
     assert outbox.flush(deadline=time.monotonic() + 10) == 0
     assert len(guest.signal_attempts) == 3 and len(guest.signals) == 1
 
@@ -44,7 +50,7 @@ def test_503_twice_then_200_is_retried_until_delivered(tmp_path, session, guest)
 def test_409_counts_as_delivered_and_is_recorded(tmp_path, session, guest):
     guest.signal_statuses["dep-1"] = [409]
     outbox = make_outbox(tmp_path, session, guest)
-    outbox.put("dep-1", {"deploy_status_code": 0})
+    put(outbox, "dep-1", {"deploy_status_code": 0})
     assert outbox.flush() == 0
     record = json.loads((tmp_path / "outbox" / "done" / "dep-1.json").read_text())
     assert record["status"] == 409 and record["payload"] == {"deploy_status_code": 0}
@@ -54,7 +60,7 @@ def test_409_counts_as_delivered_and_is_recorded(tmp_path, session, guest):
 def test_404_moves_the_item_to_dead(tmp_path, session, guest):
     guest.signal_statuses["dep-1"] = [404]
     outbox = make_outbox(tmp_path, session, guest)
-    outbox.put("dep-1", {"deploy_status_code": 1})
+    put(outbox, "dep-1", {"deploy_status_code": 1})
     assert outbox.flush() == 0
     assert json.loads((tmp_path / "outbox" / "dead" / "dep-1.json").read_text())["status"] == 404
     assert outbox.pending() == []
@@ -70,7 +76,7 @@ def test_answers_the_server_never_accepts_go_to_dead_with_the_reason(
     if status == 400:
         guest.signal_statuses["dep-1"] = [(400, message)]
     outbox = make_outbox(tmp_path, session, guest)
-    outbox.put("dep-1", payload)
+    put(outbox, "dep-1", payload)
     with caplog.at_level(logging.INFO, logger="hearth.agent.outbox"):
         assert outbox.flush(deadline=time.monotonic() + 5) == 0
     assert len(guest.signal_attempts) == 1 and guest.signals == []
@@ -86,10 +92,10 @@ def test_refused_credential_is_retried_and_logged_once_per_outage(
     guest.signal_statuses["dep-1"] = [401, 403, 401, 401]
     outbox = make_outbox(tmp_path, session, guest, jitter=lambda: 0.01)
     with caplog.at_level(logging.DEBUG, logger="hearth.agent.outbox"):
-        outbox.put("dep-1", {"n": 1})
+        put(outbox, "dep-1", {"n": 1})
         assert outbox.flush(deadline=time.monotonic() + 10) == 0
         guest.signal_statuses["dep-2"] = [(403, "credential revoked"), 403]
-        outbox.put("dep-2", {"n": 2})
+        put(outbox, "dep-2", {"n": 2})
         assert outbox.flush(deadline=time.monotonic() + 10) == 0
     assert len(guest.signal_attempts) == 8 and len(guest.signals) == 2
     loud = [r.getMessage() for r in caplog.records
@@ -109,7 +115,7 @@ def test_a_staged_signal_is_invisible_to_the_sender_until_published(
     try:
         staged = outbox.stage("dep-1", {"n": 1}, done_key="k1", done_record={"key": "k1"})
         assert staged.name == "dep-1.json.staged"
-        outbox.put("dep-2", {"n": 2})  # a later item: once it is sent, dep-1 was passed over
+        put(outbox, "dep-2", {"n": 2})  # a later item: once it is sent, dep-1 was passed over
         wait_for(lambda: guest.signals, timeout=5, message="the published signal")
         assert outbox.flush(force=True) == 0 and outbox.pending() == []
         assert [s["entry_id"] for s in guest.signal_attempts] == ["dep-2"]
@@ -130,7 +136,7 @@ def test_429_honours_retry_after(tmp_path, session, guest):
     clock = Clock()
     guest.signal_statuses["dep-1"] = [429]
     outbox = make_outbox(tmp_path, session, guest, clock=clock)
-    outbox.put("dep-1", {})
+    put(outbox, "dep-1", {})
     assert outbox.flush() == 1
     [item] = outbox.pending()
     assert item["attempts"] == 1 and item["next_attempt_at"] == clock.now + 7
@@ -143,7 +149,7 @@ def test_backoff_persists_across_a_new_outbox(tmp_path, session, guest):
     clock = Clock()
     guest.signal_statuses["dep-1"] = [503, 503]
     first = make_outbox(tmp_path, session, guest, clock=clock, jitter=lambda: 1.0)
-    first.put("dep-1", {"deploy_status_code": 0})
+    put(first, "dep-1", {"deploy_status_code": 0})
     assert first.flush() == 1
     clock.now += 0.5
     assert first.flush() == 1
@@ -161,7 +167,7 @@ def test_connection_error_keeps_the_item(tmp_path, session, guest):
     clock = Clock()
     outbox = Outbox(tmp_path / "outbox", session, "http://127.0.0.1:9", "c", clock=clock,
                     jitter=lambda: 1.0)
-    outbox.put("dep-1", {})
+    put(outbox, "dep-1", {})
     assert outbox.flush() == 1
     [item] = outbox.pending()
     assert item["attempts"] == 1 and item["next_attempt_at"] == clock.now + 0.5
@@ -173,9 +179,9 @@ def test_background_sender_delivers_at_once(tmp_path, session, guest, wait_for):
     stop = threading.Event()
     sender = outbox.start_sender(stop)
     try:
-        outbox.put("dep-1", {"n": 1})
+        put(outbox, "dep-1", {"n": 1})
         wait_for(lambda: guest.signals, timeout=5, message="signal")
-        outbox.put("dep-2", {"n": 2})
+        put(outbox, "dep-2", {"n": 2})
         wait_for(lambda: len(guest.signals) == 2, timeout=5, message="second signal")
     finally:
         stop.set()
@@ -188,7 +194,7 @@ def test_background_sender_delivers_at_once(tmp_path, session, guest, wait_for):
 def test_unsafe_ids_are_stored_under_a_hashed_name_and_quoted_in_the_url(
         tmp_path, session, guest):
     outbox = make_outbox(tmp_path, session, guest)
-    outbox.put("odd id?x=1#y", {})
+    put(outbox, "odd id?x=1#y", {})
     [path] = (tmp_path / "outbox").glob("*.json")
     assert path.name.startswith("id-")
     assert outbox.flush() == 0
@@ -214,7 +220,7 @@ def test_429_retry_after_gets_up_to_10_percent_jitter_and_a_cap(tmp_path, sessio
     clock = Clock()
     guest.signal_statuses["dep-1"] = [429, 429]
     outbox = make_outbox(tmp_path, session, guest, clock=clock, jitter=lambda: 1.0)
-    outbox.put("dep-1", {})
+    put(outbox, "dep-1", {})
     assert outbox.flush() == 1
     assert outbox.pending()[0]["next_attempt_at"] == pytest.approx(clock.now + 7 * 1.1)
     guest.retry_after = "86400"  # a day: capped, so a finished result is not parked for long
@@ -227,7 +233,7 @@ def test_503_with_retry_after_is_honoured_too(tmp_path, session, guest):
     guest.retry_after_statuses = {503}
     guest.signal_statuses["dep-1"] = [503]
     outbox = make_outbox(tmp_path, session, guest, clock=clock, jitter=lambda: 0.5)
-    outbox.put("dep-1", {})
+    put(outbox, "dep-1", {})
     assert outbox.flush() == 1
     assert outbox.pending()[0]["next_attempt_at"] == pytest.approx(clock.now + 7 * 1.05)
 
@@ -238,7 +244,7 @@ def test_other_failures_back_off_exponentially_with_full_jitter_up_to_the_cap(
     guest.signal_statuses["dep-1"] = [500] * 10
     draws = iter([0.5, 0.0, 1.0, 0.25] + [1.0] * 6)
     outbox = make_outbox(tmp_path, session, guest, clock=clock, jitter=lambda: next(draws))
-    outbox.put("dep-1", {})
+    put(outbox, "dep-1", {})
     delays = []
     for _ in range(10):
         assert outbox.flush(force=True) == 1
@@ -251,7 +257,7 @@ def test_nan_in_a_queued_signal_is_sent_as_null_not_retried_forever(
         tmp_path, session, guest, caplog):
     """An item written before build_signal cleaned answers: requests refuses NaN itself."""
     outbox = make_outbox(tmp_path, session, guest)
-    outbox.put("dep-1", {"deploy_status_code": 0, "x": float("nan"), "y": [float("-inf")]})
+    put(outbox, "dep-1", {"deploy_status_code": 0, "x": float("nan"), "y": [float("-inf")]})
     with caplog.at_level(logging.WARNING, logger="hearth.agent.outbox"):
         assert outbox.flush() == 0
     assert [s["body"] for s in guest.signals] == [{"deploy_status_code": 0, "x": None,
@@ -263,7 +269,7 @@ def test_nan_in_a_queued_signal_is_sent_as_null_not_retried_forever(
 def test_signals_go_as_utf8_json_without_ascii_escapes(tmp_path, session, guest):
     outbox = make_outbox(tmp_path, session, guest)
     text = "é" * 1000 + "日本"
-    outbox.put("dep-1", {"deploy_stdout": text})
+    put(outbox, "dep-1", {"deploy_stdout": text})
     assert outbox.flush() == 0
     [sent] = guest.signals
     assert sent["content_type"] == "application/json; charset=utf-8"
@@ -288,7 +294,7 @@ def test_retarget_sends_queued_signals_with_the_new_credential(tmp_path, session
     """A SIGHUP reload with a rotated credential: what is still queued goes with the new one."""
     outbox = Outbox(tmp_path / "outbox", session, guest.base_url, "stale-credential",
                     jitter=lambda: 0.0)
-    outbox.put("dep-1", {"deploy_status_code": 0})
+    put(outbox, "dep-1", {"deploy_status_code": 0})
     outbox.retarget(guest.base_url + "/", guest.credential)
     assert outbox.flush() == 0
     assert [s["authorization"] for s in guest.signal_attempts] == [f"Bearer {guest.credential}"]

@@ -364,7 +364,6 @@ def test_prune_runs_keeps_the_newest(tmp_path):
         (folder / "stdout").write_text(str(number))
         os.utime(folder, ns=(number * 10**9, number * 10**9))
     (tmp_path / "stray-file").write_text("not a run")
-    (tmp_path / "input.json").write_text("{}")  # an older agent's layout: removed
     removed = prune_runs(tmp_path, keep=5)
     assert sorted(p.name for p in removed) == ["run-0", "run-1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
