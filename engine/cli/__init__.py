@@ -58,9 +58,9 @@ def command_line(commands: Mapping[str, LazyCommand]) -> HearthGroup:
                http_timeout: float):
         """Hearth: Heat-compatible orchestration. Stack commands speak to a Hearth server."""
         # Here, not at the top: requests is for the commands that run, not for `--help`.
-        from engine.cli.connection import Connection, Runtime
-        runtime = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
-        ctx.obj = Connection(ctx, url, project, token, http_timeout, runtime)
+        from engine.cli.connection import ClientOptions, Connection
+        options = ctx.obj if isinstance(ctx.obj, ClientOptions) else ClientOptions()
+        ctx.obj = Connection(ctx, url, project, token, http_timeout, options)
 
     return hearth
 

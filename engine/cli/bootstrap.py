@@ -20,7 +20,7 @@ import click
 
 from engine.cli import DEFAULT_URL
 from engine.cli.client import ApiError, CliError, segment
-from engine.cli.connection import Connection, Runtime
+from engine.cli.connection import ClientOptions, Connection
 
 DEFAULT_PATH = "/etc/hearth/bootstrap.json"
 UNIT = "hearth-agent.service"
@@ -111,10 +111,10 @@ def _connection(ctx: click.Context):
     found = ctx.find_object(Connection)
     if found is not None:
         return found
-    runtime = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+    options = ctx.obj if isinstance(ctx.obj, ClientOptions) else ClientOptions()
     return Connection(ctx, os.environ.get("HEARTH_URL", DEFAULT_URL),
                       os.environ.get("HEARTH_PROJECT", "admin"), os.environ.get("HEARTH_TOKEN"),
-                      30.0, runtime)
+                      30.0, options)
 
 
 @click.command("bootstrap")

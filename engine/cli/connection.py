@@ -1,5 +1,5 @@
 """What the global options of `hearth` give a command: the server to speak to, and the HTTP
-client made for it on first use (`Connection`); what a caller may inject (`Runtime`)."""
+client made for it on first use (`Connection`); what a caller may inject (`ClientOptions`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ from engine.cli.waiting import MIN_ROUND, EventFeed
 
 
 @dataclass
-class Runtime:
+class ClientOptions:
     """What a caller may inject through click's `obj`: the HTTP session and the poll pacing.
 
     An injected session belongs to the caller, who closes it; otherwise the command makes
@@ -27,19 +27,19 @@ class Connection:
     """The global options, and the client built from them on first use."""
 
     def __init__(self, ctx: click.Context, url: str, project: str, token: str | None,
-                 timeout: float, runtime: Runtime):
+                 timeout: float, options: ClientOptions):
         self.ctx = ctx
         self.url = url
         self.project = project
         self.token = token
         self.timeout = timeout
-        self.runtime = runtime
+        self.options = options
         self._client: HearthClient | None = None
 
     @property
     def client(self) -> HearthClient:
         if self._client is None:
-            session = self.runtime.session
+            session = self.options.session
             if session is None:
                 session = requests.Session()
                 self.ctx.call_on_close(session.close)
@@ -49,4 +49,4 @@ class Connection:
         return self._client
 
     def feed(self, stack: dict) -> EventFeed:
-        return EventFeed(self.client, stack, min_round=self.runtime.min_round)
+        return EventFeed(self.client, stack, min_round=self.options.min_round)

@@ -51,7 +51,7 @@ def created(conn, body: dict, action: str, wait: bool, fmt: str, columns) -> Non
     "resume": "engine.cli.stack_actions:resume", "check": "engine.cli.stack_actions:check",
     "cancel": "engine.cli.stack_actions:cancel", "abandon": "engine.cli.stack_actions:abandon",
     "environment": "engine.cli.stack_parts:environment", "file": "engine.cli.stack_parts:file",
-    "template": "engine.cli.stack_parts:template", "hook": "engine.cli.hooks:hook",
+    "template": "engine.cli.stack_parts:template", "hook": "engine.cli.breakpoints:hook",
     # openstack's spelling: `stack resource list`, `stack event list`, `stack output show`
     "resource": "engine.cli.resources:resource", "event": "engine.cli.events:event",
     "output": "engine.cli.outputs:output",

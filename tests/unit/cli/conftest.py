@@ -9,7 +9,7 @@ import pytest
 from flask import Flask, jsonify, redirect, request
 from werkzeug.serving import make_server
 
-from engine.cli.connection import Runtime
+from engine.cli.connection import ClientOptions
 
 
 def envelope(status: int, message: str, error_type: str):
@@ -347,6 +347,6 @@ def hearth():
 
 
 @pytest.fixture
-def runtime():
+def options():
     """No pacing: the fake server's empty answers are honest, not a busy loop."""
-    return Runtime(min_round=0)
+    return ClientOptions(min_round=0)

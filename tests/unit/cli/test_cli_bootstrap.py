@@ -18,7 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from engine.cli import bootstrap as bootstrap_cli
-from engine.cli.connection import Runtime
+from engine.cli.connection import ClientOptions
 from metadata_server import server_command
 from metadata_server.cli import hearth as hearth_cli
 from tests.support import ROOT, start_server, stop_server, wait_for
@@ -97,7 +97,7 @@ def test_cloud_init_user_data_comes_from_the_packaging_template():
 def invoke(hearth, *args):
     with requests.Session() as session:
         return CliRunner().invoke(hearth_cli, ["--url", hearth.url, "server", "bootstrap", *args],
-                                  obj=Runtime(session=session))
+                                  obj=ClientOptions(session=session))
 
 
 @pytest.fixture(scope="module")
