@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-# Inputs Heat adds so that the agent can signal back (see heat-protocols.md §6.5). They hold
+# Inputs Heat adds so that the agent can signal back (docs/guest-api.md, "Signal transports"). They hold
 # credentials or pre-signed URLs, and a tool run has no use for them, so no hook writes them to
 # a file or hands them to a tool; the descriptive deploy_* inputs (server id, action, stack id,
 # resource name) stay available to manifests and playbooks.
