@@ -1,4 +1,8 @@
-"""Each source's last good metadata on disk: ``cache/<collector>.json`` = {version, metadata, fetched_at}; corrupt files are set aside."""
+"""Each source's last good metadata: owns ``cache/<collector>.json`` under the state directory;
+touches only those files (a corrupt one is renamed aside), no network.
+
+A file holds {version, metadata, fetched_at}.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Agent settings (declared once, with default and help), the bootstrap document and the state-dir layout."""
+"""Agent settings, the bootstrap document and the state-dir layout: reads the bootstrap file and
+creates the state directories (``StateLayout.create``); no network, no processes.
+
+Settings are declared once, with default and help.
+"""
 
 from __future__ import annotations
 

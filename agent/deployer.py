@@ -1,4 +1,9 @@
-"""Deployments from metadata to outbox: in name order, one hook run per (id, action, config checksum), its result staged, marked done, then published."""
+"""Deployment passes: owns the order run → stage signal → mark done → publish; writes files, runs
+or kills hooks and calls the guest API only via runner, orphans, DoneLedger, StatusFile, Outbox.
+
+Deployments go from metadata to outbox in name order, one hook run per (id, action, config
+checksum). A running hook's heartbeats go out through the Outbox from a daemon thread.
+"""
 
 from __future__ import annotations
 

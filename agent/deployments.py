@@ -1,4 +1,8 @@
-"""Deployment entries: done keys over (id, action, config checksum), the ``deployed/`` ledger, input normalisation."""
+"""Deployment entries: owns the done ledger ``deployed/<key>.json`` under the state directory
+(class DoneLedger); the rest is pure: done keys, hook names, input normalisation.
+
+A done key is made of (id, action, config checksum).
+"""
 
 from __future__ import annotations
 

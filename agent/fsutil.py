@@ -1,4 +1,5 @@
-"""Atomic file writes (temp file in the same directory, fsync, rename, fsync directory) and safe names."""
+"""Atomic file writes and safe names: owns no path, touches only the files and directories its
+callers name (temp file in the same directory, fsync, rename, fsync directory)."""
 
 from __future__ import annotations
 

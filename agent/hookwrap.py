@@ -1,4 +1,7 @@
-"""Runs one hook for hearth-agent and records how it ended, so that the run outlives its agent.
+"""The hook wrapper: owns one hook process and its ``EXIT_FILE`` and holds the run's ``hook.lock``
+until the hook ends; the standard library only, nothing from the agent, no network.
+
+Runs one hook for hearth-agent and records how it ended, so that the run outlives its agent.
 
 Invoked by agent/orphans.py as ``python -I -S hookwrap.py LOCK_FD EXIT_FILE HOOK``, in a session
 (and process group) of its own, with the run folder as working directory and the hook's stdin,

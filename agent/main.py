@@ -1,4 +1,9 @@
-"""hearth-agent: the CLI, the collect → merge → deploy → signal loop, SIGHUP reload, and a supervisor that stops promptly on SIGTERM/SIGINT."""
+"""hearth-agent's entry point: owns the process (signal handlers, threads, ``agent.lock`` in the
+state dir) and its two requests.Sessions; all other I/O goes through the modules it wires.
+
+The CLI, the collect → merge → deploy → signal loop, SIGHUP reload, and a supervisor that stops
+promptly on SIGTERM/SIGINT.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Hook runs that outlive their agent: the launch record and run lock, and finding, waiting for or killing the run a killed agent left behind.
+"""Hook runs that outlive their agent: owns each run folder's ``hook.lock`` and ``hook.json`` and
+the wrapper's process group (start, find, wait for, kill); reads /proc, no network.
+
+It finds, waits for or kills the run a killed agent left behind.
 
 Every hook is started through agent/hookwrap.py, in a session of its own, as follows:
 

@@ -1,4 +1,8 @@
-"""Durable signals: ``outbox/<id>.json`` stays until the guest API has it; retries back off with full jitter, persisted per item.
+"""Durable signals: owns ``outbox/<id>.json`` (and ``.staged``) under the state directory; touches
+only those files and the guest API, through the requests.Session it is given.
+
+A signal stays until the guest API has it; retries back off with full jitter, persisted per
+item. Progress heartbeats go through the same session and are never stored.
 
 A signal is first staged as ``<id>.json.staged``, which the sender never reads, and published
 with one rename; the agent writes the run's done marker in between (see agent.deployer).

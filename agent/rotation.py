@@ -1,10 +1,15 @@
-"""Credential rotation: learn when this server's credential expires, rotate it before then, store the new one in the bootstrap document (atomically, 0600) and hand it to the agent.
+"""Credential rotation: owns the credential in the bootstrap document (rewritten atomically, 0600)
+and calls ``POST /guest/v1/credentials/rotate`` through the session it is given (the collectors').
+
+It learns when this server's credential expires, rotates it before then and hands the new one
+to the agent.
 
 The server announces the expiry on every metadata answer, in the headers
 ``Hearth-Credential-Expires-In`` and ``Hearth-Credential-Lifetime`` (seconds, so a guest whose
 clock is off still gets it right); ``observe`` is registered as a response hook of the session
 the collectors use, so no request is made just to learn it. The rotate answer gives the new
-credential's ``expires_in``. When less than ``remaining_fraction`` of the lifetime is left, ``POST /guest/v1/credentials/rotate`` is called with the current credential. A failed
+credential's ``expires_in``. When less than ``remaining_fraction`` of the lifetime is left,
+``POST /guest/v1/credentials/rotate`` is called with the current credential. A failed
 rotation is retried with backoff and the current credential is kept: it keeps working until
 it expires, and the server keeps the old one alive for an overlap after a rotation.
 """

@@ -1,4 +1,9 @@
-"""Hook search and hook runs: one process group per run, artifacts in ``runs/<id>/<action>-<checksum>/``, the signal built as 55-heat-config step 7."""
+"""Hook search and hook runs: owns ``runs/<id>/<action>-<checksum>/`` (input, stdout, stderr,
+exit code, result) and the hooks' work dirs; starts and kills hook process groups, no network.
+
+One process group per run (started through agent.orphans); the signal is built as 55-heat-config
+step 7. Old run folders are pruned here.
+"""
 
 from __future__ import annotations
 

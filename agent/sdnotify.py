@@ -1,4 +1,5 @@
-"""systemd's notify protocol without a dependency: datagrams to ``$NOTIFY_SOCKET`` (READY, STATUS, RELOADING, STOPPING, WATCHDOG).
+"""systemd's notify protocol without a dependency: touches only datagrams to ``$NOTIFY_SOCKET``
+(READY, STATUS, RELOADING, STOPPING, WATCHDOG); no files, no other network.
 
 Without ``NOTIFY_SOCKET`` (not under systemd, or not ``Type=notify``) every call does nothing.
 A name starting with ``@`` is an abstract socket. A failed send is logged at DEBUG only:

@@ -1,4 +1,5 @@
-"""``status.json``: what the agent is doing, written atomically before and after each pass and around each run."""
+"""``status.json`` in the state directory, owned here: what the agent is doing, written atomically
+before and after each pass and around each run; touches no other file and no network."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Collectors: the COLLECTORS registry, the one interface every collector implements, and its two error families.
+"""Collectors: the registry built by ``collectors()``, the one interface every collector implements,
+and its two error families; no I/O here (each collector does its own).
 
 A collector is a class built as ``Collector(session, bootstrap)``; the constructor raises
 NotConfigured when the bootstrap gives it nothing to collect from. An instance offers:

@@ -1,4 +1,5 @@
-"""The ``hearth`` collector: long-polls the guest metadata URL (``?since=V&wait=S``) with an injected requests.Session."""
+"""The ``hearth`` collector: owns no files; long-polls the guest metadata URL (``?since=V&wait=S``)
+through the injected requests.Session, its only I/O."""
 
 from __future__ import annotations
 

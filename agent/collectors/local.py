@@ -1,4 +1,7 @@
-"""The ``local`` collector: ``*.json`` files in one or more directories, merged in name order, re-read on watchdog events.
+"""The ``local`` collector: reads (never writes) ``*.json`` files in one or more directories and
+watches them with a watchdog observer thread; no network, its session is unused.
+
+The files are merged in name order and re-read on watchdog events.
 
 Facts kept from os-collect-config's local collector: the default directory is
 ``/var/lib/os-collect-config/local-data``, hidden files are ignored, files are taken in

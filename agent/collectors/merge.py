@@ -1,4 +1,5 @@
-"""Merging metadata documents in a given order: later documents win for plain keys, ``deployments`` are combined by id.
+"""Merging metadata documents in a given order, pure (no I/O): later documents win for plain keys,
+``deployments`` are combined by id.
 
 Pure functions: used to merge the sources named in the bootstrap's ``collectors`` list and,
 inside the ``local`` collector, the files of its directories.

@@ -1,4 +1,5 @@
-"""The ``request`` collector (os-collect-config's): poll a URL, HEAD first, GET only when ``Last-Modified`` moved or is absent.
+"""The ``request`` collector (os-collect-config's): owns no files; polls one URL with HEAD, and GET
+only when ``Last-Modified`` moved or is absent, through the injected requests.Session.
 
 Facts kept from os-collect-config's request collector: HEAD then GET with no credential (the
 URL itself is the capability, e.g. a Swift TempURL or Hearth's signed collect URL), a 10 s

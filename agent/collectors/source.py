@@ -1,4 +1,7 @@
-"""One collector in its own thread: fetch, keep the last good document (in memory and in cache/<name>.json), back off, report.
+"""One collector in its own thread: owns that thread and the source's last good document (in
+memory, and in ``cache/<name>.json`` through MetadataCache); the collector does the fetching.
+
+It fetches, keeps the last good document, backs off and reports.
 
 The agent's main loop never talks to a collector: it reads ``Source.current`` of every source
 after ``report`` (a callable that sets the loop's Event) was called.
