@@ -1,4 +1,7 @@
-"""What the configuration-management hooks (puppet, ansible, chef, salt) share: the heat-agents hook contract.
+"""What the configuration-management hooks (puppet, ansible, chef, salt) share: creates their
+working and outputs dirs, writes private files, runs the tool and clears ``<id>.*`` outputs.
+
+It is the heat-agents hook contract: one entry on stdin, one JSON answer on stdout.
 
 Not a hook: it has no execute bit and no group is named after it. Each hook puts its own
 directory first on ``sys.path`` and imports this module, so the hooks directory must be
