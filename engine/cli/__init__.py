@@ -1,5 +1,8 @@
-"""The `hearth` command line: `command_line(commands)` builds a root group (the global options,
-then `commands` imported only when they run); `cli` is the client's, `main()` runs it.
+"""The `hearth` command line, owning the root group and COMMANDS: no I/O and no import beyond click
+until a command runs; the global options become a Connection, whose HTTP client is made on use.
+
+`command_line(commands)` builds a root group (the global options, then `commands` imported only
+when they run); `cli` is the client's, `main()` runs it.
 
 Nothing here imports more than click: `hearth --help` lists every command from COMMANDS without
 importing one, and a command imports only its own modules, so a client command (which speaks

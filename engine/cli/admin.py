@@ -1,5 +1,8 @@
-"""`hearth admin ...`: projects, users, roles, API tokens, delegations and the audit log, over
-the admin API (`/admin/v1/`, cloud admins only)."""
+"""`hearth admin ...`: speaks HTTP only, through the context's HearthClient, to the admin API
+(`/admin/v1/`, cloud admins only); reads a password from stdin or the terminal when asked.
+
+Projects, users, roles, API tokens, delegations and the audit log.
+"""
 from __future__ import annotations
 
 import sys

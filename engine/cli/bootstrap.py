@@ -1,5 +1,8 @@
-"""`hearth server bootstrap SERVER`: what enrols a pre-provisioned machine, as a shell one-liner,
-cloud-init user-data or the bare bootstrap document.
+"""`hearth server bootstrap SERVER`: speaks HTTP through a Connection (the global options', else
+one from HEARTH_* variables); reads the packaged cloud-init template; writes no files.
+
+It prints what enrols a pre-provisioned machine, as a shell one-liner, cloud-init user-data or
+the bare bootstrap document.
 
 The document carries a new credential scoped to that one server (issued by
 `POST /v1/{project}/servers/{id}/bootstrap`). The one-liner and the user-data carry it base64

@@ -1,5 +1,8 @@
-"""`hearth stack hook poll|clear`: breakpoints (the environment's `hooks: pre-create`, ...)
-that resources are paused at, and clearing them with a signal so the operation goes on."""
+"""`hearth stack hook poll|clear`: speaks HTTP only, through the context's HearthClient; no files.
+
+Breakpoints (the environment's `hooks: pre-create`, ...) that resources are paused at, and
+clearing them with a signal so the operation goes on.
+"""
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
-"""HearthClient: the Heat v1 API over an injectable requests.Session; every failure is a CliError."""
+"""HearthClient: owns the HTTP calls to the Heat v1 API, over an injectable requests.Session; reads
+the local admin-token file for a loopback server only; every failure is a CliError."""
 from __future__ import annotations
 
 import os

@@ -1,5 +1,9 @@
-"""What the global options of `hearth` give a command: the server to speak to, and the HTTP
-client made for it on first use (`Connection`); what a caller may inject (`ClientOptions`)."""
+"""What the global options of `hearth` give a command: owns the requests.Session made on first use
+(unless one is injected) and the HearthClient over it; does no I/O until a command calls it.
+
+The server to speak to, and the HTTP client made for it on first use (`Connection`); what a
+caller may inject (`ClientOptions`).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,7 @@
-"""`hearth event list [--follow]`: a stack's events, streamed with the long-poll when following."""
+"""`hearth event list [--follow]`: speaks HTTP only, through the context's HearthClient; no files.
+
+A stack's events, streamed with the long-poll when following.
+"""
 from __future__ import annotations
 
 import json

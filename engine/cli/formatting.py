@@ -1,4 +1,5 @@
-"""Render lists of rows and show records as table, json, yaml or value text; the -f/-c options."""
+"""Render lists of rows and show records as table, json, yaml or value text, and the -f/-c options:
+pure but for `emit`, which writes to stdout; no files, no network."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,8 @@
-"""The click groups `hearth` is made of: LazyGroup imports a subcommand only when it is used,
-HearthGroup also shows a CliError as `ERROR: <message>` (exit 1) and Ctrl-C as exit 130.
+"""The click groups `hearth` is made of: they import click alone and touch nothing but stderr (the
+error line) and the exit status.
+
+LazyGroup imports a subcommand only when it is used; HearthGroup also shows a CliError as
+`ERROR: <message>` (exit 1) and Ctrl-C as exit 130.
 
 This module imports click alone: it is on the path of every command, `hearth --help` included.
 """

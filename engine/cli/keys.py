@@ -1,4 +1,7 @@
-"""`hearth keys rotate|reencrypt|prune`: rotate the installation keys of a Hearth on this host.
+"""`hearth keys rotate|reencrypt|prune`: touches this host's key file and its database directly
+(engine.store.crypto and Store), never the API: the one `hearth` command that imports the store.
+
+It rotates the installation keys of a Hearth on this host.
 
 These act on the local installation (its key file and its database), not through the API:
 they run where the server runs, as the user it runs as. Rotation takes three steps

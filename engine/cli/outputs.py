@@ -1,4 +1,7 @@
-"""`hearth output list|show`: stack outputs; `show -f json` without KEY is a key → value map."""
+"""`hearth output list|show`: speaks HTTP only, through the context's HearthClient; no files.
+
+Stack outputs; `show -f json` without KEY is a key → value map.
+"""
 from __future__ import annotations
 
 import click

@@ -1,5 +1,8 @@
-"""`hearth resource type list|show` (also `hearth orchestration resource type ...`): the
-resource types this installation offers, their schemas and generated templates."""
+"""`hearth resource type list|show` (also `hearth orchestration resource type ...`): speaks HTTP
+only, through the context's HearthClient; no files.
+
+The resource types this installation offers, their schemas and generated templates.
+"""
 from __future__ import annotations
 
 import click

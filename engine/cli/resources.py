@@ -1,5 +1,9 @@
-"""`hearth resource list|show|mark unhealthy|signal`: a stack's resources, addressed through
-the resolved stack (also spelled `hearth stack resource ...`, as openstack does)."""
+"""`hearth resource list|show|mark unhealthy|signal`: speaks HTTP only, through the context's
+HearthClient; reads `--data-file` when given.
+
+A stack's resources, addressed through the resolved stack (also spelled `hearth stack resource
+...`, as openstack does).
+"""
 from __future__ import annotations
 
 import json

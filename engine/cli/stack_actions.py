@@ -1,5 +1,9 @@
-"""`hearth stack suspend|resume|check|cancel|abandon`: Heat's stack actions, each on one or
-more stacks, followed to their end with --wait; abandon prints what `stack adopt` takes."""
+"""`hearth stack suspend|resume|check|cancel|abandon`: speaks HTTP only, through the context's
+HearthClient; writes only abandon's `--output-file` when given.
+
+Heat's stack actions, each on one or more stacks, followed to their end with --wait; abandon
+prints what `stack adopt` takes.
+"""
 from __future__ import annotations
 
 import json

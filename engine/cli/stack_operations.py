@@ -1,5 +1,9 @@
-"""Start an operation on one or more stacks and follow it: the loop that delete, suspend,
-resume, check and cancel share (update and create follow one stack the same way)."""
+"""Start an operation on one or more stacks and follow it, through the HearthClient it is given
+(HTTP only; progress lines go to the terminal); no files.
+
+The loop that delete, suspend, resume, check and cancel share (update and create follow one
+stack the same way).
+"""
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,5 +1,8 @@
-"""`hearth stack environment show`, `stack file list`, `stack template show`: what a stack was
-made from, as stored (YAML by default, as openstack prints them)."""
+"""`hearth stack environment show`, `stack file list`, `stack template show`: speaks HTTP only,
+through the context's HearthClient; no files.
+
+What a stack was made from, as stored (YAML by default, as openstack prints them).
+"""
 from __future__ import annotations
 
 import click

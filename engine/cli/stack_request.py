@@ -1,4 +1,5 @@
-"""Build the POST /stacks body from local files: template text, the `files` map, parameters.
+"""Build the POST /stacks body from local files: reads (never writes) the template, environment,
+parameter files and every file they name; no network.
 
 As python-heatclient does, the client sends every local file a stack needs, recursively: what
 `get_file` names (and, when that file is itself a template, what it names in turn), `type:`

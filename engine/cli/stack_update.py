@@ -1,5 +1,9 @@
-"""`hearth stack update`: a new template, environment or parameters for a stack (PUT), or
-changes on top of what it has (`--existing`, PATCH); `--dry-run` shows what would change."""
+"""`hearth stack update`: speaks HTTP through the context's HearthClient; reads the local template,
+environment and parameter files (engine.cli.stack_request).
+
+A new template, environment or parameters for a stack (PUT), or changes on top of what it has
+(`--existing`, PATCH); `--dry-run` shows what would change.
+"""
 from __future__ import annotations
 
 import click

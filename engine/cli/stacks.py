@@ -1,4 +1,8 @@
-"""`hearth stack create|adopt|list|show|delete`: one request shape per verb, waits by long-poll."""
+"""`hearth stack create|adopt|list|show|delete`: speaks HTTP through the context's HearthClient;
+reads the local template, environment and parameter files (engine.cli.stack_request).
+
+One request shape per verb; waits by long-poll.
+"""
 from __future__ import annotations
 
 import click

@@ -1,6 +1,9 @@
-"""`hearth template version list|function list|validate` (also `hearth orchestration
-template ...`, as openstack spells it): the template versions and functions the server knows,
-and a template checked without making anything."""
+"""`hearth template version list|function list|validate` (also `hearth orchestration template
+...`): speaks HTTP through the context's HearthClient; validate reads the local template files.
+
+The template versions and functions the server knows, and a template checked without making
+anything.
+"""
 from __future__ import annotations
 
 import click

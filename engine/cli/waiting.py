@@ -1,4 +1,5 @@
-"""Follow a stack's events with the long-poll, and decide (purely) when an operation is over."""
+"""Follow a stack's events with the long-poll, through the HearthClient it is given (HTTP only, and
+an injectable sleep between rounds), and decide (purely) when an operation is over."""
 from __future__ import annotations
 
 import time
