@@ -1,4 +1,5 @@
-"""Compute drivers: the DRIVERS registry maps a driver name to its class."""
+"""Compute drivers: the registry built by `drivers()` maps a driver name to its class, and
+`make_driver` builds one from the config; no I/O here (each driver does its own)."""
 from __future__ import annotations
 
 from engine.compute.base import ComputeDriver, ServerSpec

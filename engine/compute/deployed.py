@@ -1,4 +1,5 @@
-"""Compute driver `deployed`: the machine already exists; it enrols with a bootstrap command."""
+"""Compute driver `deployed`: the machine already exists and enrols with a bootstrap command; it
+owns nothing and touches no process, file, network or store."""
 from __future__ import annotations
 
 from engine.compute.base import ComputeDriver, ServerSpec

@@ -1,4 +1,7 @@
-"""Compute driver `local`: each server is a real hearth-agent process on this host, supervised.
+"""Compute driver `local`: owns each server's hearth-agent process group and its
+`<data_dir>/servers/<id>/` home; spawns and kills processes, writes files, never the database.
+
+Each server is a real hearth-agent process on this host, supervised.
 
 Each server gets `<data_dir>/servers/<id>/` with `bootstrap.json` (0600), `user-data` (0600, the
 boot user data a cloud would get, kept only to be inspected: the agent does not read it) and the

@@ -1,4 +1,8 @@
-"""Supervision of the local driver's agents: one thread for all of them restarts an agent that exits, with exponential backoff, and keeps each one's record.
+"""Supervision of the local driver's agents: owns one thread and each agent's
+`agent-supervision.json`; restarts agents through the spawn it is given, never the database.
+
+One thread for all of them restarts an agent that exits, with exponential backoff, and keeps
+each one's record; it also appends its warnings to the agent's `agent.log`.
 
 The thread blocks in one `select` on a pidfd per agent (readable when that process exits) and
 on a wake-up pipe; its timeout is the next restart that is due. Nothing polls and no thread is
