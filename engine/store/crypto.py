@@ -1,4 +1,8 @@
-"""Secrets at rest: Fernet encryption of stored secrets and SHA-256 hashing of guest credentials."""
+"""Secrets at rest: owns `<data_dir>/secret.key` (created, rotated, pruned here) and the Keyring;
+touches the database only in `reencrypt_all`, through the Store it is given.
+
+Fernet encryption of stored secrets and SHA-256 hashing of guest credentials.
+"""
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,8 @@
-"""Store: one SQLAlchemy engine and session factory, schema kept current by Alembic migrations."""
+"""Store: owns the database engine, its connection pool, sessions and schema (Alembic migrations);
+creates a SQLite file (0600) and its directory, and writes no other file.
+
+One SQLAlchemy engine and session factory, schema kept current by Alembic migrations.
+"""
 from __future__ import annotations
 
 import contextlib

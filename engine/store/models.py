@@ -1,4 +1,5 @@
-"""Typed SQLAlchemy 2 models of everything Hearth persists."""
+"""Typed SQLAlchemy 2 models of everything Hearth persists: declarations only; opens no session
+and does no I/O."""
 from __future__ import annotations
 
 from datetime import datetime

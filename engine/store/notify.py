@@ -1,4 +1,7 @@
-"""Change notification: waiters block on a topic until its version moves past what they have seen.
+"""Change notification, in this process's memory only: owns each topic's version and its waiters;
+touches no database, file or network despite living in engine.store.
+
+Waiters block on a topic until its version moves past what they have seen.
 
 In-process implementation (one server process). A PostgreSQL LISTEN/NOTIFY bridge can call
 `publish` for changes made by other processes; callers never depend on which one is in use.
