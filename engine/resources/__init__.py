@@ -1,4 +1,5 @@
-"""Resource types: the TYPES registry maps a type name to its class."""
+"""Resource types: the registry built by `types()` maps a type name to its class; the type modules
+are imported only when `types()` is called, and nothing here does I/O."""
 from __future__ import annotations
 
 from engine.resources.base import Done, Resource, ResourceState, Waiting

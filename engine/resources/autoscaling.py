@@ -1,4 +1,8 @@
-"""OS::Heat::AutoScalingGroup: between min_size and max_size copies of one resource, in a nested stack whose members have random short names.
+"""OS::Heat::AutoScalingGroup: owns one nested stack of min_size..max_size members, reached only
+through StackResource and `runtime.stacks`; no I/O of its own.
+
+Between min_size and max_size copies of one resource, in a nested stack whose members have
+random short names.
 
 Members are named as Heat names them (12 characters of base32, `STACK-NAME-SHORTID`'s last
 part) and ordered as Heat orders them: by creation, then by name. Scaling down removes the

@@ -1,4 +1,7 @@
-"""AWS::EC2::Instance: Heat's CloudFormation-compatible server, served by the compute driver.
+"""AWS::EC2::Instance: Heat's CloudFormation-compatible server; it owns and touches what an
+OS::Nova::Server does (its subclass, engine/resources/server.py), the compute driver included.
+
+It is served by the compute driver.
 
 The machine is made exactly as an OS::Nova::Server's (engine/resources/server.py): a real agent
 process under the `local` driver, an enrolled machine under `deployed`. Only the template's face

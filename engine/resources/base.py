@@ -1,4 +1,5 @@
-"""Resource lifecycle contract: types declare schemas and verbs; the scheduler owns state and events.
+"""Resource lifecycle contract: types declare schemas and verbs, the scheduler owns state and
+events; no I/O here: a handler is given a Runtime for the store, nested stacks and the driver.
 
 A handler (`create`, `update`, `delete`, `suspend`, `resume`, `check`, `check_waiting`) returns
 an outcome or raises. It never sleeps or polls: a resource that waits for a signal (or for a

@@ -1,4 +1,7 @@
-"""OS::Heat::ResourceChain: one resource per listed type, in a nested stack named "0", "1", ..., each after the one before.
+"""OS::Heat::ResourceChain: owns one nested stack of one member per listed type, reached only
+through StackResource and `runtime.stacks`; no I/O of its own.
+
+One resource per listed type, in a nested stack named "0", "1", ..., each after the one before.
 
 The members live in a generated HOT template (`chain_template`, pure) whose output `refs`
 gives their references; other attributes are read from the members, as for ResourceGroup.

@@ -1,4 +1,5 @@
-"""OS::Heat::SoftwareDeploymentGroup and OS::Heat::StructuredDeploymentGroup: one deployment per server.
+"""OS::Heat::SoftwareDeploymentGroup and OS::Heat::StructuredDeploymentGroup: own one nested
+stack of deployments, one per server, via StackResource and `runtime.stacks`; no I/O of their own.
 
 The group is a nested stack whose members are named by the keys of `servers` (so inside it
 `deploy_resource_name` is the key and `deploy_stack_id` the nested stack); each applies the

@@ -1,4 +1,5 @@
-"""OS::Heat::ResourceGroup: `count` copies of one resource definition, as a nested stack named "0", "1", ...
+"""OS::Heat::ResourceGroup: `count` copies of one resource definition, as a nested stack named
+"0", "1", ..., reached only through StackResource and `runtime.stacks`; no I/O of its own.
 
 The members live in a generated HOT template (`group_template`, pure) whose outputs `refs` and
 `refs_map` give the members' references; other attributes are read from the members. Scaling

@@ -1,4 +1,5 @@
-"""OS::Heat::SoftwareComponent: one config per lifecycle action, each applied by its own tool."""
+"""OS::Heat::SoftwareComponent: one config per lifecycle action, each applied by its own tool;
+stored as one config row by its base, SoftwareConfig; this module adds no I/O of its own."""
 from __future__ import annotations
 
 from engine.errors import TemplateError

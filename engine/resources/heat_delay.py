@@ -1,4 +1,5 @@
-"""OS::Heat::Delay: a pause at a point of the dependency graph, as a stored moment to wake at."""
+"""OS::Heat::Delay: a pause at a point of the dependency graph, as a stored moment to wake at;
+reads the runtime's clock (and draws a random jitter), never sleeps, does no I/O."""
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
-"""OS::Heat::CloudConfig and OS::Heat::MultipartMime: boot-time configs for cloud-init user data."""
+"""OS::Heat::CloudConfig and OS::Heat::MultipartMime: boot-time configs for cloud-init user data,
+stored as config rows by SoftwareConfig; a MultipartMime part may read another stored config."""
 from __future__ import annotations
 
 import email

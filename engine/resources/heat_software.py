@@ -1,4 +1,8 @@
-"""OS::Heat::SoftwareConfig: an immutable stored config (script, manifest, ...) for deployments to use."""
+"""OS::Heat::SoftwareConfig: owns its stored config row (immutable; sealed when derived from a
+secret), written, read and deleted through `runtime.store` sessions; no other I/O.
+
+An immutable stored config (script, manifest, ...) for deployments to use.
+"""
 from __future__ import annotations
 
 from sqlalchemy import delete

@@ -1,4 +1,6 @@
-"""OS::Heat::Stack and AWS::CloudFormation::Stack: a nested stack from a template given as a property."""
+"""OS::Heat::Stack and AWS::CloudFormation::Stack: own a nested stack from a template property,
+through `runtime.stacks`; they also read the child's Stack row (name, project) via `runtime.store`.
+"""
 from __future__ import annotations
 
 from engine.resources.base import Done

@@ -1,5 +1,9 @@
-"""OS::Heat::StructuredConfig and OS::Heat::StructuredDeployment: a config that is a map, and a
-deployment that substitutes `{get_input: name}` in it with the input values."""
+"""OS::Heat::StructuredConfig and OS::Heat::StructuredDeployment: pure additions to SoftwareConfig
+and SoftwareDeployment, whose rows, server metadata and signals they use; no I/O of their own.
+
+A config that is a map, and a deployment that substitutes `{get_input: name}` in it with the
+input values.
+"""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,7 @@
-"""OS::Heat::TestResource: Heat's resource for testing templates and engines, with knobs to wait, fail and replace.
+"""OS::Heat::TestResource: Heat's resource for testing templates and engines; reads the runtime's
+clock (a wait is a stored moment); no store session, no I/O.
+
+It has knobs to wait, fail and replace.
 
 Heat's functional tests lean on it: `wait_secs` and `action_wait_secs` keep a stack IN_PROGRESS
 while they update, cancel or delete it; `fail` makes an action fail with Heat's reason;

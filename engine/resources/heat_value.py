@@ -1,4 +1,5 @@
-"""OS::Heat::None, OS::Heat::Value and OS::Heat::RandomString: resources that only hold data."""
+"""OS::Heat::None, OS::Heat::Value and OS::Heat::RandomString: resources that only hold data, in
+their own resource data (RandomString's sealed); no store session, no I/O."""
 from __future__ import annotations
 
 import secrets

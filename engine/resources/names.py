@@ -1,4 +1,5 @@
-"""Heat's physical resource names (`STACK-RESOURCE-SHORTID`), for types whose id Heat builds so."""
+"""Heat's physical resource names (`STACK-RESOURCE-SHORTID`), for types whose id Heat builds so;
+pure but for uuid4's randomness, no I/O."""
 from __future__ import annotations
 
 import base64

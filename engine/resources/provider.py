@@ -1,4 +1,5 @@
-"""Provider templates: a resource whose type is a template file becomes a nested stack of that template.
+"""Provider templates: a resource whose type is a template file owns a nested stack of it, through
+`runtime.stacks`; the template is parsed from the stack's files map, never read from disk.
 
 `provider_class(template_name, files)` answers the Resource class for a type that names a
 template (directly, or after the environment's resource_registry). Its properties are the

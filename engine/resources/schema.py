@@ -1,4 +1,5 @@
-"""Property schemas declared as data, and their validation with template paths in every error."""
+"""Property schemas declared as data, and their validation with template paths in every error;
+pure, no I/O."""
 from __future__ import annotations
 
 import json

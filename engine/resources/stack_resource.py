@@ -1,4 +1,7 @@
-"""Resources that own a nested stack: its create, update, delete, suspend, resume and check, awaited.
+"""Resources that own a nested stack: its operations go through `runtime.stacks` (engine.nested);
+reads the parent's Stack row (files, environment) through `runtime.store`; no other I/O.
+
+Its create, update, delete, suspend, resume and check are awaited.
 
 A stack resource starts an operation on its nested stack (`runtime.stacks`, engine.nested) and
 returns Waiting; the scheduler wakes it when the nested operation ends, and `check_waiting`

@@ -1,5 +1,7 @@
 """Heat's resource types that stand for a cloud service Hearth does not offer (Nova's flavors,
-Neutron, Cinder, Swift, ...), and Heat's answer for them: ResourceTypeUnavailable.
+Neutron, Cinder, Swift, ...): read once from the packaged unavailable.json; no other I/O.
+
+Heat's answer for them is ResourceTypeUnavailable.
 
 A template written for a cloud names such types; Hearth refuses it as Heat refuses it where the
 service is missing, naming the service, instead of calling the type unknown. The names and
