@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, MultiFernet
 
-from engine.store.files import write_private
+from engine.store.files import create_private, write_private
 
 ENCRYPTED = "__hearth_encrypted__"
 
@@ -42,14 +42,9 @@ def load_or_create_key(data_dir: str) -> str:
     """The installation keys from `<data_dir>/secret.key` (one per line, newest first), joined
     with commas as Keyring takes them; the file is created (0600) with one key on first start."""
     path = Path(data_dir) / "secret.key"
-    if path.exists():
-        return ",".join(line.strip() for line in path.read_text().splitlines() if line.strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = _new_key()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
+    if not path.exists():
+        create_private(path, _new_key() + "\n")  # False: another process made it first; read theirs
+    return ",".join(line.strip() for line in path.read_text().splitlines() if line.strip())
 
 
 def add_key(data_dir: str) -> str:
