@@ -1,6 +1,8 @@
 """Compute driver `deployed`: the machine already exists; it enrols with a bootstrap command."""
 from __future__ import annotations
 
+from typing import Any
+
 from engine.compute.base import ComputeDriver, ServerSpec
 
 
@@ -10,8 +12,8 @@ class DeployedDriver(ComputeDriver):
     name = "deployed"
     waits_for_contact = False
 
-    def create(self, spec: ServerSpec) -> dict:
+    def create(self, spec: ServerSpec) -> dict[str, Any]:
         return {}
 
-    def delete(self, server_id: str, driver_data: dict) -> None:
+    def delete(self, server_id: str, driver_data: dict[str, Any]) -> None:
         return None
