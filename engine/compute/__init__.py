@@ -2,7 +2,12 @@
 `make_driver` builds one from the config; no I/O here (each driver does its own)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from engine.compute.base import ComputeDriver, ServerSpec
+
+if TYPE_CHECKING:
+    from engine.config import Config
 
 
 def drivers() -> dict[str, type[ComputeDriver]]:
@@ -11,12 +16,13 @@ def drivers() -> dict[str, type[ComputeDriver]]:
     return {"local": LocalDriver, "deployed": DeployedDriver}
 
 
-def make_driver(name: str, config) -> ComputeDriver:
+def make_driver(name: str, config: Config) -> ComputeDriver:
     registry = drivers()
     if name not in registry:
         raise ValueError(f"unknown compute driver '{name}' (known: {', '.join(sorted(registry))})")
     if name == "local":
-        return registry[name](config.resolved_data_dir, config.hooks_dir,
+        # registry["local"] is LocalDriver, whose constructor takes these (ComputeDriver's none).
+        return registry[name](config.resolved_data_dir, config.hooks_dir,  # type: ignore[call-arg]
                               restart_delay=config.agent_restart_delay,
                               restart_max_delay=config.agent_restart_max_delay)
     return registry[name]()

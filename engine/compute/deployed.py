@@ -2,6 +2,8 @@
 owns nothing and touches no process, file, network or store."""
 from __future__ import annotations
 
+from typing import Any
+
 from engine.compute.base import ComputeDriver, ServerSpec
 
 
@@ -11,8 +13,8 @@ class DeployedDriver(ComputeDriver):
     name = "deployed"
     waits_for_contact = False
 
-    def create(self, spec: ServerSpec) -> dict:
+    def create(self, spec: ServerSpec) -> dict[str, Any]:
         return {}
 
-    def delete(self, server_id: str, driver_data: dict) -> None:
+    def delete(self, server_id: str, driver_data: dict[str, Any]) -> None:
         return None

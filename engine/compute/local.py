@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from engine.compute.base import ComputeDriver, ServerSpec
 from engine.compute.supervision import Supervisor, read_record
@@ -43,7 +44,7 @@ class LocalDriver(ComputeDriver):
     def _dir(self, server_id: str) -> Path:
         return self.root / server_id
 
-    def create(self, spec: ServerSpec) -> dict:
+    def create(self, spec: ServerSpec) -> dict[str, Any]:
         home = self._dir(spec.server_id)
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         home.mkdir(mode=0o700, exist_ok=True)
@@ -55,7 +56,7 @@ class LocalDriver(ComputeDriver):
         self.supervisor.watch(spec.server_id, home, process=process)
         return {"home": str(home), "pid": process.pid}
 
-    def _spawn(self, server_id: str) -> subprocess.Popen:
+    def _spawn(self, server_id: str) -> subprocess.Popen[bytes]:
         home = self._dir(server_id)
         command = [self.python, "-m", "agent.main", "--bootstrap", str(home / "bootstrap.json"),
                    "--state-dir", str(home / "state")]
@@ -74,11 +75,11 @@ class LocalDriver(ComputeDriver):
         log.info("server %s: agent started (pid %s)", server_id, process.pid)
         return process
 
-    def delete(self, server_id: str, driver_data: dict) -> None:
+    def delete(self, server_id: str, driver_data: dict[str, Any]) -> None:
         self._stop(server_id, driver_data.get("pid"))
         shutil.rmtree(self._dir(server_id), ignore_errors=True)
 
-    def agent_status(self, server_id: str) -> dict | None:
+    def agent_status(self, server_id: str) -> dict[str, Any] | None:
         """The supervised agent of a local server: state, pid, restarts, last exit."""
         return self.supervisor.status(server_id, self._dir(server_id))
 
@@ -97,7 +98,7 @@ class LocalDriver(ComputeDriver):
         self._stop_process(server_id, watched.process if watched else None,
                            (watched.pid if watched else None) or pid)
 
-    def _stop_process(self, server_id: str, process: subprocess.Popen | None, pid: int | None) -> None:
+    def _stop_process(self, server_id: str, process: subprocess.Popen[bytes] | None, pid: int | None) -> None:
         if process is None and pid and not self._is_our_agent(pid, server_id):
             return
         if process is not None:
@@ -122,7 +123,7 @@ class LocalDriver(ComputeDriver):
             process.wait()
         log.info("server %s: agent stopped", server_id)
 
-    def resume(self, server_id: str, driver_data: dict) -> dict | None:
+    def resume(self, server_id: str, driver_data: dict[str, Any]) -> dict[str, Any] | None:
         """At engine start: adopt the server's agent if it still runs (left by a Hearth process
         that was killed), else start it again; either way it is supervised from now on. The
         pid is the supervision record's (the agent running now, perhaps restarted since the
@@ -143,7 +144,7 @@ class LocalDriver(ComputeDriver):
             self._stop_process(watched.server_id, watched.process, watched.pid)
 
 
-def _alive(pid: int, process: subprocess.Popen | None) -> bool:
+def _alive(pid: int, process: subprocess.Popen[bytes] | None) -> bool:
     if process is not None:
         return process.poll() is None
     try:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.runtime import iso_epoch
 from engine.store.files import write_private
@@ -43,18 +44,18 @@ class Watched:
     server_id: str
     home: Path
     pid: int | None = None
-    process: subprocess.Popen | None = None  # None: adopted, or waiting to be restarted
+    process: subprocess.Popen[bytes] | None = None  # None: adopted, or waiting to be restarted
     pidfd: int | None = None
     started_at: float = 0.0       # time.time() of the current process's start
     started_mono: float = 0.0
     restarts: int = 0             # restarts after an exit, over the server's life
     failures: int = 0             # exits in a row that came sooner than the backoff cap
-    last_exit: dict | None = None
+    last_exit: dict[str, Any] | None = None
     next_start: float | None = None  # time.monotonic() of the pending restart
     stopping: bool = False
     registered: bool = field(default=False, repr=False)
 
-    def view(self) -> dict:
+    def view(self) -> dict[str, Any]:
         """What the server resource shows (`show.agent`) and what is kept on disk."""
         due = None
         if self.next_start is not None:
@@ -68,7 +69,7 @@ class Watched:
 class Supervisor:
     """Restarts agents that exit while their server lives. `spawn(server_id)` starts one."""
 
-    def __init__(self, spawn: Callable[[str], subprocess.Popen], delay: float, max_delay: float):
+    def __init__(self, spawn: Callable[[str], subprocess.Popen[bytes]], delay: float, max_delay: float):
         self.spawn = spawn
         self.delay, self.max_delay = max(delay, 0.0), max(max_delay, delay, 0.0)
         self._agents: dict[str, Watched] = {}
@@ -78,7 +79,7 @@ class Supervisor:
         self._wake_r = self._wake_w = -1  # made with the thread: a driver never used holds none
 
     # Called from other threads ------------------------------------------------------------
-    def watch(self, server_id: str, home: Path, *, process: subprocess.Popen | None = None,
+    def watch(self, server_id: str, home: Path, *, process: subprocess.Popen[bytes] | None = None,
               pid: int | None = None) -> Watched:
         """Supervise the agent `process` (our child) or `pid` (adopted), carrying the restart
         count and last exit over from the server folder's record."""
@@ -110,7 +111,7 @@ class Supervisor:
         self._wake()
         return agent
 
-    def status(self, server_id: str, home: Path) -> dict | None:
+    def status(self, server_id: str, home: Path) -> dict[str, Any] | None:
         with self._lock:
             agent = self._agents.get(server_id)
             if agent is not None:
@@ -180,7 +181,7 @@ class Supervisor:
                 os.close(self._wake_w)
                 self._wake_r = self._wake_w = -1
 
-    def _register(self, selector) -> None:
+    def _register(self, selector: selectors.BaseSelector) -> None:
         for agent in self._agents.values():
             if agent.pidfd is not None and not agent.registered:
                 selector.register(agent.pidfd, selectors.EVENT_READ, agent)
@@ -193,11 +194,11 @@ class Supervisor:
             due.append(NO_PIDFD_CHECK)
         return max(0.0, min(due)) if due else None
 
-    def _exited(self, selector, agent: Watched) -> None:
+    def _exited(self, selector: selectors.BaseSelector, agent: Watched) -> None:
         with self._lock:
             self._exited_locked(selector, agent)
 
-    def _exited_locked(self, selector, agent: Watched) -> None:
+    def _exited_locked(self, selector: selectors.BaseSelector, agent: Watched) -> None:
         if agent.pidfd is not None:
             if agent.registered:
                 selector.unregister(agent.pidfd)
@@ -223,9 +224,11 @@ class Supervisor:
 
     def _backoff(self, agent: Watched) -> float:
         """agent_restart_delay, doubled for each quick exit in a row, at most the cap."""
-        return min(self.max_delay, self.delay * 2 ** min(agent.failures, 32))
+        # 2 ** int is Any to mypy (a negative power is a float); this one is an int.
+        wait: float = min(self.max_delay, self.delay * 2 ** min(agent.failures, 32))
+        return wait
 
-    def _restart_due(self, selector) -> None:
+    def _restart_due(self, selector: selectors.BaseSelector) -> None:
         now = time.monotonic()
         for agent in list(self._agents.values()):
             if agent.next_start is None or agent.next_start > now or agent.stopping:
@@ -262,7 +265,7 @@ class Supervisor:
         write_private(agent.home / RECORD, json.dumps(record).encode())
 
 
-def read_record(home: Path) -> dict:
+def read_record(home: Path) -> dict[str, Any]:
     try:
         record = json.loads((home / RECORD).read_text())
     except (OSError, ValueError):

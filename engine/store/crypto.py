@@ -12,16 +12,19 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, MultiFernet
 
 from engine.store.files import create_private, write_private
 
+if TYPE_CHECKING:
+    from engine.store.db import Store
+
 ENCRYPTED = "__hearth_encrypted__"
 
 
-def is_encrypted(value) -> bool:
+def is_encrypted(value: Any) -> bool:
     return isinstance(value, dict) and ENCRYPTED in value
 
 
@@ -87,21 +90,22 @@ class Keyring:
     def _derive(secret: str, purpose: bytes) -> bytes:
         return base64.urlsafe_b64encode(hashlib.sha256(purpose + b":" + secret.encode()).digest())
 
-    def encrypt(self, plaintext: str) -> dict:
+    def encrypt(self, plaintext: str) -> dict[str, str]:
         return {ENCRYPTED: self._fernet.encrypt(plaintext.encode()).decode()}
 
-    def decrypt(self, value) -> str:
+    def decrypt(self, value: Any) -> str:
         if isinstance(value, dict) and ENCRYPTED in value:
             return self._fernet.decrypt(value[ENCRYPTED].encode()).decode()
-        return value
+        # Not sealed: passed back as it is (callers hand over sealed values or text).
+        return value  # type: ignore[no-any-return]
 
-    def rotate(self, value):
+    def rotate(self, value: Any) -> Any:
         """`value` re-encrypted under the newest key (MultiFernet.rotate); anything else as is."""
         if isinstance(value, dict) and ENCRYPTED in value:
             return {ENCRYPTED: self._fernet.rotate(value[ENCRYPTED].encode()).decode()}
         return value
 
-    def seal_json(self, value: Any) -> dict:
+    def seal_json(self, value: Any) -> dict[str, str]:
         """Any JSON value encrypted (its JSON text), as hidden parameters are stored."""
         return self.encrypt(json.dumps(value))
 
@@ -150,7 +154,7 @@ def rotate_tree(keyring: Keyring, node: Any) -> tuple[Any, int]:
     return node, 0
 
 
-def reencrypt_all(store, keyring: Keyring) -> int:
+def reencrypt_all(store: Store, keyring: Keyring) -> int:
     """Re-encrypt every sealed value in every JSON column of the store under the keyring's
     newest key; return how many were re-encrypted. Run it with the server stopped, after
     putting a new key first (a row the server rewrote between our read and our write would

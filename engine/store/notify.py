@@ -20,7 +20,7 @@ class Notifier:
         self._conditions: dict[str, tuple[threading.Condition, list[int]]] = {}
         self._latest: dict[str, Any] = {}
 
-    def _entry(self, topic: str):
+    def _entry(self, topic: str) -> tuple[threading.Condition, list[int]]:
         with self._lock:
             entry = self._conditions.get(topic)
             if entry is None:

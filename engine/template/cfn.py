@@ -39,7 +39,7 @@ from engine.template.functions import (
 from engine.template.hot import Template
 from engine.template.parameters import ParameterSchema
 from engine.template.sections import ResourceDefinition, section
-from engine.template.snippets import call_in, calls, reference_of
+from engine.template.snippets import Path, Snippet, call_in, calls, reference_of
 
 HEAT_2012_12_12 = {
     "Fn::Base64": cfn_base64,
@@ -106,9 +106,9 @@ class CfnTemplate(Template):
             self.parameters[name], numbers = parse_cfn_schema(name, declaration)
             if numbers:
                 self._number_lists.add(name)
-        self.mappings: dict = cfn_sections.mappings(raw)
+        self.mappings: dict[str, Snippet] = cfn_sections.mappings(raw)
         self.conditions = section(raw, "Conditions", dict, "a map")
-        self.parameter_groups: list = []
+        self.parameter_groups: list[Snippet] = []
         self.resources = cfn_sections.resource_definitions(raw, self.version, self.conditions, self.line_for)
         self.outputs = cfn_sections.output_definitions(raw, self.version, self.conditions, self.line_for)
         self._check_all_calls()
@@ -147,9 +147,10 @@ class CfnTemplate(Template):
         check_no_loop(needs, "Conditions")
         # Whether with_conditions has anything to decide.
         self._conditional = bool(self.conditions) or any(
-            definition.condition is not None for definition in (*self.resources.values(), *self.outputs.values()))
+            resource.condition is not None for resource in self.resources.values()) or any(
+            output.condition is not None for output in self.outputs.values())
 
-    def _check(self, snippet: Any, path: tuple, functions: Mapping[str, ModuleType],
+    def _check(self, snippet: Any, path: Path, functions: Mapping[str, ModuleType],
                unavailable: Mapping[str, str]) -> list[str]:
         """Validate every call in `snippet` and what it names; return the conditions it reads."""
         in_condition = functions is self._condition_functions
@@ -180,7 +181,7 @@ class CfnTemplate(Template):
                     conditions.append(target)
         return conditions
 
-    def _bad_condition_item(self, condition: str, seen: set) -> Any:
+    def _bad_condition_item(self, condition: str, seen: set[str]) -> Any:
         """An item of a boolean (Fn::Not, Fn::And, Fn::Or) under `condition` that is neither a
         condition name, a boolean nor a condition function; None when there is none."""
         if condition in seen:
@@ -235,12 +236,12 @@ class CfnTemplate(Template):
         return list(required)
 
     # Answers -------------------------------------------------------------------------------
-    def error(self, message: str, path: tuple, **kinds: Any) -> TemplateError:
+    def error(self, message: str, path: Path, **kinds: Any) -> TemplateError:
         path = self._spelt(path)
         return TemplateError(message, path=path, file=self.filename, line=self.line_for(path),
                              **kinds)
 
-    def _spelt(self, path: tuple) -> tuple:
+    def _spelt(self, path: Path) -> Path:
         """`path` in CFN spelling, unless it names what the template really has (`resources:`)."""
         return tuple(path) if path and path[0] in self.raw else cfn_path(path)
 
@@ -263,13 +264,15 @@ class CfnTemplate(Template):
             return context
         return CfnContext(context, self)
 
-    def resolve(self, snippet: Any, context: ResolveContext, path: tuple = ()) -> Any:
+    def resolve(self, snippet: Any, context: ResolveContext, path: Path = ()) -> Any:
         return super().resolve(snippet, context, self._spelt(path))
 
 
 class CfnContext(ConditionalContext):
     """The engine's context seen through a CFN template: conditions, resources and zones as in
     HOT, plus the Mappings."""
+
+    template: CfnTemplate
 
     @property
     def mappings(self) -> Mapping[str, Any]:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.constraints import Constraint, allowed_pattern, allowed_values
 from engine.template.functions.args import type_name
 from engine.template.parameters import MISSING, ParameterSchema, with_default
+from engine.template.snippets import Path, Snippet
 
 KEYS = ("Type", "Default", "NoEcho", "AllowedValues", "AllowedPattern", "MinLength", "MaxLength",
         "MinValue", "MaxValue", "Description", "ConstraintDescription", "Label")
@@ -60,14 +60,14 @@ def parse_cfn_schema(name: Any, declaration: Any) -> tuple[ParameterSchema, bool
     return schema, numbers
 
 
-def check_numbers(name: str, items: list, path: tuple) -> None:
+def check_numbers(name: str, items: list[str], path: Path) -> None:
     """A `List<Number>` value: every item must be a number."""
     for item in items:
         if not _NUMBER.fullmatch(item):
             raise TemplateError(f"{item!r} in parameter '{name}' is not a number", path=path)
 
 
-def _kind(declared: Any, path: tuple) -> tuple[str, bool]:
+def _kind(declared: Any, path: Path) -> tuple[str, bool]:
     if isinstance(declared, str) and declared in TYPES:
         return TYPES[declared], False
     if isinstance(declared, str):
@@ -79,7 +79,7 @@ def _kind(declared: Any, path: tuple) -> tuple[str, bool]:
                         path=path if declared is not None else path[:-1])
 
 
-def _constraints(declaration: dict, kind: str, declared: str, path: tuple) -> tuple[Constraint, ...]:
+def _constraints(declaration: dict[str, Snippet], kind: str, declared: str | None, path: Path) -> tuple[Constraint, ...]:
     description = declaration.get("ConstraintDescription")
     for key, kinds in _APPLIES_TO.items():
         if key in declaration and kind not in kinds:
@@ -102,9 +102,10 @@ def _constraints(declaration: dict, kind: str, declared: str, path: tuple) -> tu
     return tuple(found)
 
 
-def _bounds(declaration: dict, low_key: str, high_key: str, number: Callable, path: tuple) -> tuple:
+def _bounds(declaration: dict[str, Snippet], low_key: str, high_key: str,
+            number: type[int] | type[float], path: Path) -> tuple[float | None, float | None]:
     """(min, max) from CFN keys; numbers may be written as text ('MinLength': '1'), as Heat reads them."""
-    bounds = []
+    bounds: list[float | None] = []  # ints stay ints: `float` admits them
     for key in (low_key, high_key):
         value = declaration.get(key)
         if value is None:
@@ -127,9 +128,9 @@ def _bounds(declaration: dict, low_key: str, high_key: str, number: Callable, pa
     return low, high
 
 
-def _allowed(values: Any, kind: str, path: tuple) -> tuple:
+def _allowed(values: Any, kind: str, path: Path) -> tuple[Snippet, ...]:
     return allowed_values(values, path)
 
 
-def _pattern(pattern: Any, path: tuple) -> str:
+def _pattern(pattern: Any, path: Path) -> str:
     return allowed_pattern(pattern, path)

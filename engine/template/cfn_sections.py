@@ -12,7 +12,7 @@ from engine.template.sections import (
     ResourceDefinition,
     section,
 )
-from engine.template.snippets import call_in
+from engine.template.snippets import Path, Segment, Snippet, call_in
 
 # Each format key and the one version Heat accepts for it.
 FORMATS = {"AWSTemplateFormatVersion": "2010-09-09", "HeatTemplateFormatVersion": "2012-12-12"}
@@ -28,7 +28,7 @@ _CONDITIONS_ONLY = ("Conditions", "Condition")
 # The engine locates what it resolves with HOT paths; errors name the CFN spelling instead.
 _TOP = {"resources": "Resources", "outputs": "Outputs", "parameters": "Parameters",
         "conditions": "Conditions", "description": "Description"}
-_KEYS = {
+_KEYS: dict[str, dict[Segment, str]] = {
     "Resources": {"type": "Type", "properties": "Properties", "metadata": "Metadata",
                   "depends_on": "DependsOn", "deletion_policy": "DeletionPolicy",
                   "update_policy": "UpdatePolicy", "condition": "Condition", "description": "Description"},
@@ -39,10 +39,10 @@ _KEYS = {
 # Heat's CFN has no `Condition` function: conditions name each other by their bare names.
 CONDITION_CALLS = ("Fn::And", "Fn::Equals", "Fn::Not", "Fn::Or")
 
-LineFor = Callable[[tuple], "int | None"]
+LineFor = Callable[[Path], "int | None"]
 
 
-def cfn_path(path: tuple) -> tuple:
+def cfn_path(path: Path) -> Path:
     """A HOT-spelt path (`resources.web.properties`) in CFN spelling (`Resources.web.Properties`)."""
     path = tuple(path)
     if not path or path[0] not in _TOP:
@@ -53,7 +53,7 @@ def cfn_path(path: tuple) -> tuple:
     return (top,) + path[1:]
 
 
-def format_version(raw: dict) -> tuple[str, str]:
+def format_version(raw: dict[str, Snippet]) -> tuple[str, str]:
     """(format key, version) of a template that declares exactly one supported CFN format."""
     declared = [key for key in raw if key in FORMATS]
     if not declared:
@@ -71,7 +71,7 @@ def format_version(raw: dict) -> tuple[str, str]:
     return key, value
 
 
-def check_sections(raw: dict, version: str) -> None:
+def check_sections(raw: dict[str, Snippet], version: str) -> None:
     for name in raw:
         if name not in SECTIONS or (name == "Conditions" and version != CONDITIONS_VERSION):
             raise TemplateError(f"The template section is invalid: {name}", path=(name,))
@@ -79,9 +79,9 @@ def check_sections(raw: dict, version: str) -> None:
         raise TemplateError("'Description' must be a string", path=("Description",))
 
 
-def mappings(raw: dict) -> dict:
+def mappings(raw: dict[str, Snippet]) -> dict[str, Snippet]:
     """Mappings: each a map of keys to maps of values, all literal."""
-    found = section(raw, "Mappings", dict, "a map")
+    found: dict[str, Snippet] = section(raw, "Mappings", dict, "a map")
     for name, mapping in found.items():
         path = ("Mappings", name)
         if not isinstance(name, str) or not name:
@@ -95,7 +95,7 @@ def mappings(raw: dict) -> dict:
     return found
 
 
-def check_condition(value: Any, path: tuple, conditions: Collection[str]) -> Any:
+def check_condition(value: Any, path: Path, conditions: Collection[str]) -> Any:
     """A resource's or output's Condition: a condition name, a boolean or a condition function."""
     if value is None or isinstance(value, bool) or call_in(value, CONDITION_CALLS):
         return value
@@ -106,7 +106,7 @@ def check_condition(value: Any, path: tuple, conditions: Collection[str]) -> Any
     return value
 
 
-def _check_keys(body: Any, allowed: tuple, version: str, path: tuple, what: str) -> None:
+def _check_keys(body: Any, allowed: tuple[str, ...], version: str, path: Path, what: str) -> None:
     if not isinstance(path[1], str) or not path[1]:
         raise TemplateError(f"{what} names must be non-empty strings", path=path)
     if not isinstance(body, dict):
@@ -122,7 +122,7 @@ def _check_keys(body: Any, allowed: tuple, version: str, path: tuple, what: str)
         raise TemplateError("'Description' must be a string", path=path + ("Description",))
 
 
-def resource_definitions(raw: dict, version: str, conditions: Collection[str],
+def resource_definitions(raw: dict[str, Snippet], version: str, conditions: Collection[str],
                          line_for: LineFor) -> dict[str, ResourceDefinition]:
     resources = section(raw, "Resources", dict, "a map")
     return {name: _resource(name, body, version, resources, conditions, line_for)
@@ -153,7 +153,7 @@ def _resource(name: Any, body: Any, version: str, names: Collection[str], condit
         description=body.get("Description") or "")
 
 
-def _depends_on(value: Any, name: str, names: Collection[str], path: tuple) -> list[str]:
+def _depends_on(value: Any, name: str, names: Collection[str], path: Path) -> list[str]:
     targets = [value] if isinstance(value, str) else value or []
     if not isinstance(targets, list):
         raise TemplateError("'DependsOn' must be a resource name or a list of them", path=path)
@@ -168,7 +168,7 @@ def _depends_on(value: Any, name: str, names: Collection[str], path: tuple) -> l
     return list(dict.fromkeys(targets))
 
 
-def output_definitions(raw: dict, version: str, conditions: Collection[str],
+def output_definitions(raw: dict[str, Snippet], version: str, conditions: Collection[str],
                        line_for: LineFor) -> dict[str, OutputDefinition]:
     definitions = {}
     for name, body in section(raw, "Outputs", dict, "a map").items():

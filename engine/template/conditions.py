@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import DependencyCycle, TemplateError
 from engine.graph import Graph
 from engine.template.functions.args import walk
 from engine.template.limits import Budget, Limits
-from engine.template.snippets import call_in, reference_of
+from engine.template.snippets import Path, Segment, Snippet, call_in, reference_of
+
+if TYPE_CHECKING:
+    from engine.template.context import ResolveContext
+    from engine.template.hot import Template
 
 VALUE, CONDITION = "value", "condition"
 
@@ -21,7 +25,7 @@ VALUE, CONDITION = "value", "condition"
 ATTRIBUTE_FUNCTIONS = ("get_attr", "Fn::GetAtt")
 
 
-def undefined(kind: str, name: Any, function: str, where: tuple) -> TemplateError | None:
+def undefined(kind: str, name: Any, function: str, where: Path) -> TemplateError | None:
     """The error for a call at `where` naming something that does not exist, if Heat checks it."""
     if kind not in ("resource", "ref"):
         return None
@@ -38,7 +42,7 @@ def undefined(kind: str, name: Any, function: str, where: tuple) -> TemplateErro
     return None
 
 
-def invalid_condition(name: Any, path: tuple) -> TemplateError:
+def invalid_condition(name: Any, path: Path) -> TemplateError:
     return TemplateError(f'Invalid condition "{name}"', path=path)
 # The zones Fn::GetAZs answers unless the engine's context names its own: Hearth has one, as
 # a default Nova installation does.
@@ -49,7 +53,7 @@ _FACADE_KINDS = {"Metadata": "metadata", "DeletionPolicy": "deletion_policy",
 
 Exists = Callable[[str, str], bool]
 # choose(function, args, path) -> the argument segments to follow, or None for all of them.
-Choose = Callable[[ModuleType, Any, tuple], "list[tuple] | None"]
+Choose = Callable[[ModuleType, Snippet, Path], "list[Path] | None"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class Vocabulary:
     functions: Mapping[str, ModuleType]
     conditions: Mapping[str, ModuleType]
     unavailable: Mapping[str, str]
+    if TYPE_CHECKING:  # set in __post_init__; declared for mypy only, not a dataclass field
+        _names: Mapping[str, frozenset[str]] = field(init=False)
 
     def __post_init__(self) -> None:
         in_values = frozenset(self.functions.keys() | self.unavailable.keys())
@@ -77,21 +83,21 @@ class Vocabulary:
         return ", ".join(sorted(self.conditions))
 
 
-def condition_positions(function: ModuleType, args: Any) -> list[tuple]:
+def condition_positions(function: ModuleType, args: Snippet) -> list[Path]:
     """Which parts of a call's arguments are conditions, as segment tuples."""
     positions = getattr(function, "conditions_in", None)
     return list(positions(args)) if positions is not None else []
 
 
-def part(args: Any, segments: tuple) -> Any:
+def part(args: Snippet, segments: Path) -> Any:
     """The part of a call's arguments at `segments`."""
     for segment in segments:
         args = args[segment]
     return args
 
 
-def calls_in(snippet: Any, path: tuple, mode: str, vocabulary: Vocabulary,
-             choose: Choose | None = None) -> Iterator[tuple[str, Any, tuple, str]]:
+def calls_in(snippet: Snippet, path: Path, mode: str, vocabulary: Vocabulary,
+             choose: Choose | None = None) -> Iterator[tuple[str, Snippet, Path, str]]:
     """Every call in `snippet`, outer before inner, as `(name, args, path, mode)`.
 
     Parts of arguments that are conditions (see `condition_positions`) are walked in
@@ -100,7 +106,8 @@ def calls_in(snippet: Any, path: tuple, mode: str, vocabulary: Vocabulary,
     that a deep snippet cannot exhaust the stack.
     """
     # Each entry: (value, path, mode, positions of conditions inside value, relative to it).
-    pending: list[tuple[Any, tuple, str, tuple]] = [(snippet, tuple(path), mode, ())]
+    pending: list[tuple[Snippet, Path, str, tuple[Path, ...]]] = [
+        (snippet, tuple(path), mode, ())]
     while pending:
         value, where, mode, marks = pending.pop()
         if () in marks:
@@ -127,11 +134,11 @@ def calls_in(snippet: Any, path: tuple, mode: str, vocabulary: Vocabulary,
                            for index, item in reversed(list(enumerate(value))))
 
 
-def _below(marks: tuple, key: Any) -> tuple:
+def _below(marks: tuple[Path, ...], key: Segment) -> tuple[Path, ...]:
     return tuple(mark[1:] for mark in marks if mark and mark[0] == key)
 
 
-def check_snippet(snippet: Any, path: tuple, mode: str, vocabulary: Vocabulary,
+def check_snippet(snippet: Snippet, path: Path, mode: str, vocabulary: Vocabulary,
                   exists: Exists) -> list[str]:
     """Check every call's arguments and what it names; return the condition names it refers to."""
     named: list[str] = []
@@ -153,7 +160,7 @@ def check_snippet(snippet: Any, path: tuple, mode: str, vocabulary: Vocabulary,
     return named
 
 
-def _check_position(value: Any, path: tuple, vocabulary: Vocabulary, exists: Exists) -> list[str]:
+def _check_position(value: Any, path: Path, vocabulary: Vocabulary, exists: Exists) -> list[str]:
     """A condition as written: a defined name, a boolean, or a call (checked on its own)."""
     if isinstance(value, str):
         if not exists("condition", value):
@@ -163,7 +170,7 @@ def _check_position(value: Any, path: tuple, vocabulary: Vocabulary, exists: Exi
     return []
 
 
-def check_condition(value: Any, path: tuple, vocabulary: Vocabulary, exists: Exists) -> list[str]:
+def check_condition(value: Any, path: Path, vocabulary: Vocabulary, exists: Exists) -> list[str]:
     """Check a resource's or output's `condition`; return the condition names it refers to."""
     return (_check_position(value, path, vocabulary, exists) +
             check_snippet(value, path, CONDITION, vocabulary, exists))
@@ -183,7 +190,7 @@ def check_definitions(conditions: Mapping[Any, Any], vocabulary: Vocabulary,
     check_no_loop(needs, "conditions")
 
 
-def check_no_loop(needs: dict, section: str) -> None:
+def check_no_loop(needs: dict[str, list[str]], section: str) -> None:
     """Conditions that name each other must not loop; the error names the loop in `section`."""
     try:
         Graph(needs).check_acyclic()
@@ -205,7 +212,7 @@ class ConditionalContext:
     with `template._evaluate_condition(name, context)`.
     """
 
-    def __init__(self, context: Any, template: Any):
+    def __init__(self, context: ResolveContext, template: Template) -> None:
         self.inner = context
         self.template = template
         self._known: dict[str, bool] = dict(template.condition_values or {})
@@ -241,7 +248,7 @@ class ConditionalContext:
             raise _left_out(resource)
         return self.inner.get_attr(resource, attribute)
 
-    def get_attr_at(self, resource: str, attribute: str, path: list) -> Any:
+    def get_attr_at(self, resource: str, attribute: str, path: list[Snippet]) -> Any:
         if resource in self.template.disabled_resources:
             raise _left_out(resource)
         at = getattr(self.inner, "get_attr_at", None)

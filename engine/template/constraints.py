@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import TemplateError
+from engine.template.snippets import Path, Snippet
 from engine.template.versions import since
 
 _ALL_TYPES = ("string", "number", "json", "comma_delimited_list", "boolean")
@@ -46,12 +47,12 @@ class Constraint:
     description: str | None = None
 
 
-def _error(message: str, path: tuple) -> TemplateError:
+def _error(message: str, path: Path) -> TemplateError:
     return TemplateError(message, path=path, kind="InvalidSchemaError")
 
 
 def parse_constraints(entries: Any, name: str, parameter_type: str, version: str,
-                      path: tuple) -> tuple[Constraint, ...]:
+                      path: Path) -> tuple[Constraint, ...]:
     """Parse a HOT `constraints` list, refusing what Heat refuses with its messages."""
     if entries is None:
         return ()
@@ -61,7 +62,7 @@ def parse_constraints(entries: Any, name: str, parameter_type: str, version: str
                  for number, entry in enumerate(entries))
 
 
-def check_dict(value: Any, allowed: tuple, entity: str, path: tuple) -> None:
+def check_dict(value: Any, allowed: tuple[str, ...], entity: str, path: Path) -> None:
     if not isinstance(value, dict):
         raise _error(f"Invalid {entity}, expected a mapping", path)
     for key in value:
@@ -69,7 +70,7 @@ def check_dict(value: Any, allowed: tuple, entity: str, path: tuple) -> None:
             raise _error(f"Invalid key '{key}' for {entity}", path)
 
 
-def _parse_one(entry: Any, version: str, path: tuple) -> Constraint:
+def _parse_one(entry: Any, version: str, path: Path) -> Constraint:
     check_dict(entry, KEYS, "parameter constraints", path)
     description = entry.get("description")
     order = (("modulo",) if since(version, MODULO_SINCE) else ()) + _ORDER
@@ -104,7 +105,7 @@ def _num(value: Any) -> Any:
             return value
 
 
-def bounds(kind: str, low: Any, high: Any, path: tuple) -> tuple[Any, Any]:
+def bounds(kind: str, low: Any, high: Any, path: Path) -> tuple[Any, Any]:
     if kind == "length":
         if low is None and high is None:
             raise _error("A length constraint must have a min value and/or a max value "
@@ -120,7 +121,7 @@ def bounds(kind: str, low: Any, high: Any, path: tuple) -> tuple[Any, Any]:
     return low, high
 
 
-def modulo(step: Any, offset: Any, path: tuple) -> tuple[int, int]:
+def modulo(step: Any, offset: Any, path: Path) -> tuple[int, int]:
     if step is None or offset is None:
         raise _error("A modulo constraint must have a step value and an offset value "
                      "specified.", path)
@@ -139,13 +140,13 @@ def modulo(step: Any, offset: Any, path: tuple) -> tuple[int, int]:
     return step, offset
 
 
-def allowed_values(spec: Any, path: tuple) -> tuple:
+def allowed_values(spec: Any, path: Path) -> tuple[Snippet, ...]:
     if not isinstance(spec, list):
         raise _error("AllowedValues must be a list", path)
     return tuple(spec)
 
 
-def allowed_pattern(spec: Any, path: tuple) -> str:
+def allowed_pattern(spec: Any, path: Path) -> str:
     if not isinstance(spec, str):
         raise _error("AllowedPattern must be a string", path)
     try:

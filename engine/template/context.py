@@ -21,10 +21,14 @@ class ResolveContext(Protocol):
 
     `resource_facade(kind)` answers, for a nested stack's template, the parent resource's
     `metadata` (resolved), `deletion_policy` or `update_policy` (resolved); kind is one of
-    those three words. A context for a stack without a parent may leave the method out.
+    those three words. A context for a stack without a parent may leave the method out, so it
+    is not declared below (a protocol has no optional members): ConditionalContext asks for it
+    by name, as it does for `limits`.
     """
 
-    files: Mapping[str, str]
+    # Read only: a property, so that a context may hold any mapping or work it out.
+    @property
+    def files(self) -> Mapping[str, str]: ...
 
     def get_param(self, name: str) -> Any: ...
 
@@ -32,15 +36,13 @@ class ResolveContext(Protocol):
 
     def get_attr(self, resource: str, attribute: str | None) -> Any: ...
 
-    def resource_facade(self, kind: str) -> Any: ...
-
 
 class ParameterContext:
     """A context that knows parameter values and the files map only: what conditions (and a
     deletion_policy) are evaluated against before any resource exists. Resources are null."""
 
     def __init__(self, values: Mapping[str, Any], pseudo: Mapping[str, Any] | None = None,
-                 files: Mapping[str, str] | None = None, limits: Limits | None = None):
+                 files: Mapping[str, str] | None = None, limits: Limits | None = None) -> None:
         self._values = {**values, **(pseudo or {})}
         self.files = dict(files or {})
         self.limits = limits

@@ -9,6 +9,7 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import type_name as _type_name
 from engine.template.loader import load_yaml
+from engine.template.snippets import Path, Snippet
 
 SECTIONS = ("parameters", "resource_registry", "parameter_defaults", "encrypted_param_names",
             "event_sinks", "parameter_merge_strategies")
@@ -39,11 +40,11 @@ class Environment:
     `parameter_merge_strategies` matters only while environment files merge (files.py).
     """
 
-    parameters: dict = field(default_factory=dict)
-    parameter_defaults: dict = field(default_factory=dict)
-    resource_registry: dict = field(default_factory=dict)
-    encrypted_param_names: list = field(default_factory=list)
-    event_sinks: list = field(default_factory=list)
+    parameters: dict[str, Snippet] = field(default_factory=dict)
+    parameter_defaults: dict[str, Snippet] = field(default_factory=dict)
+    resource_registry: dict[str, Snippet] = field(default_factory=dict)
+    encrypted_param_names: list[Snippet] = field(default_factory=list)
+    event_sinks: list[Snippet] = field(default_factory=list)
     filename: str = "environment"
 
     def resolve_type(self, resource_name: str, type_name: str,
@@ -100,7 +101,8 @@ class Environment:
             return found
         return type_name if type_name in known else None
 
-    def _resolve(self, resource_name: str, type_name: str, known, chain: list[str]):
+    def _resolve(self, resource_name: str, type_name: str, known: Container[str] | None,
+                 chain: list[str]) -> tuple[str, dict[str, str]] | None:
         chain = chain + [type_name]
         if type_name in chain[:-1] or len(chain) > _MAX_STEPS:
             raise TemplateError("resource_registry mappings loop: " + " -> ".join(chain),
@@ -126,7 +128,8 @@ class Environment:
         own = (self.resource_registry.get("resources") or {}).get(resource_name) or {}
         first = [(type_name, own[type_name], True)] if isinstance(own.get(type_name), str) else []
         template = is_template_name(type_name)
-        mappings = [(key, value, False) for key, value in _types(self.resource_registry).items()
+        # value: a type or template name, or _TEMPLATE.
+        mappings: list[tuple[str, Any, bool]] = [(key, value, False) for key, value in _types(self.resource_registry).items()
                     if isinstance(value, str) and ((key == type_name and not template) or (key.endswith("*") and
                                                    type_name.startswith(key[:-1]) and type_name != value))]
         if template:  # Heat makes up an entry for it, keyed by the name itself
@@ -149,11 +152,11 @@ def is_template_name(name: str) -> bool:
     return isinstance(name, str) and (name.endswith(_TEMPLATE_SUFFIXES) or "/" in name)
 
 
-def _types(registry: dict) -> dict[str, Any]:
+def _types(registry: dict[str, Snippet]) -> dict[str, Any]:
     return {key: value for key, value in registry.items() if key not in _REGISTRY_SETTINGS}
 
 
-def parse_environment(source: str | dict, filename: str = "environment") -> Environment:
+def parse_environment(source: str | dict[str, Snippet], filename: str = "environment") -> Environment:
     """Parse and check an environment given as YAML/JSON text or as already-parsed data."""
     if isinstance(source, str):
         raw, lines = load_yaml(source, filename, allow_empty=True)
@@ -173,7 +176,7 @@ def parse_environment(source: str | dict, filename: str = "environment") -> Envi
     return environment
 
 
-def check_sections(raw: dict) -> None:
+def check_sections(raw: dict[str, Snippet]) -> None:
     """Heat's check of an environment's sections: only its own, none left empty."""
     for name, value in raw.items():
         if name not in SECTIONS:
@@ -184,16 +187,16 @@ def check_sections(raw: dict) -> None:
                                 path=(name,), kind="HTTPBadRequest")
 
 
-def _line_for(lines: dict[tuple, int], path: tuple) -> int | None:
+def _line_for(lines: dict[Path, int], path: Path) -> int | None:
     # Error paths hold their segments as text; the loader's hold the keys as written.
-    by_text = {tuple(str(segment) for segment in key): line for key, line in lines.items()}
+    by_text: dict[Path, int] = {tuple(str(segment) for segment in key): line for key, line in lines.items()}
     for end in range(len(path), 0, -1):
         if path[:end] in by_text:
             return by_text[path[:end]]
     return None
 
 
-def _environment(raw: dict, filename: str) -> Environment:
+def _environment(raw: dict[str, Snippet], filename: str) -> Environment:
     check_sections(raw)
     for name, value in raw.items():
         kind, word = (list, "a list") if name in _LIST_SECTIONS else (dict, "a map")
@@ -213,7 +216,7 @@ def _environment(raw: dict, filename: str) -> Environment:
                        event_sinks=list(sinks), filename=filename)
 
 
-def _check_registry(registry: dict, path: tuple = ("resource_registry",)) -> None:
+def _check_registry(registry: dict[str, Snippet], path: Path = ("resource_registry",)) -> None:
     for key, value in registry.items():
         here = path + (key,)
         if key == "hooks":
@@ -239,7 +242,7 @@ def _check_registry(registry: dict, path: tuple = ("resource_registry",)) -> Non
             raise TemplateError("must map to a type name or a template file name", path=here)
 
 
-def _check_names(value: Any, allowed: tuple[str, ...], kind: str, message: str, path: tuple) -> None:
+def _check_names(value: Any, allowed: tuple[str, ...], kind: str, message: str, path: Path) -> None:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not all(name in allowed for name in names):
         raise TemplateError(message.format(value, allowed), path=path, kind=kind)
@@ -249,7 +252,7 @@ def merge_environments(environments: list[Environment]) -> Environment:
     """One environment from several; a later one wins key by key (per resource in `resources`)."""
     merged = Environment(filename=", ".join(dict.fromkeys(env.filename for env in environments))
                          or "environment")
-    overrides: dict[str, dict] = {}
+    overrides: dict[str, dict[str, Snippet]] = {}
     for environment in environments:
         merged.parameters.update(copy.deepcopy(environment.parameters))
         merged.parameter_defaults.update(copy.deepcopy(environment.parameter_defaults))
@@ -280,7 +283,7 @@ def load_environment(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, A
     return merged
 
 
-def _load_registry(registry: dict, entries: dict) -> None:
+def _load_registry(registry: dict[str, Snippet], entries: dict[str, Snippet]) -> None:
     for key, value in entries.items():
         if value is None:
             for name in [k for k in registry if k == key or (key.endswith("*") and k.startswith(key[:-1]))]:

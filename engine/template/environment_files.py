@@ -17,6 +17,7 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.environment import check_sections
 from engine.template.loader import load_yaml
+from engine.template.snippets import Snippet
 
 STRATEGIES = ("overwrite", "merge", "deep_merge")
 _PARAMETER_SECTIONS = ("parameters", "parameter_defaults")
@@ -55,18 +56,21 @@ def merge_files(environment: dict[str, Any], names: list[str], files: dict[str, 
     return merged
 
 
-def strategy_for(strategies: dict | None, key: str, chosen: dict[str, str]) -> str:
+def strategy_for(strategies: dict[str, Snippet] | None, key: str, chosen: dict[str, str]) -> str:
     """Heat's get_param_merge_strategy: the file's own for the parameter, else the one the
     parameter already has, else the file's default; a name Heat does not know is the default."""
     if strategies is None:
         return "overwrite"
     default = strategies.get("default", "overwrite")
     strategy = strategies.get(key, chosen.get(key, default))
-    return strategy if strategy in STRATEGIES else default
+    # The file's default is passed on unchecked, as Heat does (it is then merged as "merge"
+    # would): a str for any file that names a known strategy or none, data otherwise.
+    return strategy if strategy in STRATEGIES else default  # type: ignore[no-any-return]
 
 
-def _merge_parameters(old: dict, new: dict, types: dict[str, str], strategies: dict,
-                      chosen: dict[str, str], filename: str) -> dict:
+def _merge_parameters(old: dict[str, Snippet], new: dict[str, Snippet], types: dict[str, str],
+                      strategies: dict[str, Snippet], chosen: dict[str, str],
+                      filename: str) -> dict[str, Snippet]:
     for key, value in new.items():
         if key in types and value is not None:
             strategy = strategy_for(strategies, key, chosen)
@@ -89,7 +93,7 @@ def _merge_parameters(old: dict, new: dict, types: dict[str, str], strategies: d
     return old
 
 
-def _merge_value(old: dict, key: str, value: Any, kind: str, deep: bool, filename: str) -> Any:
+def _merge_value(old: dict[str, Snippet], key: str, value: Any, kind: str, deep: bool, filename: str) -> Any:
     value = _parsed(value, kind, filename)
     if kind == "json":
         return _merge_map(old.get(key) or {}, value, key, deep)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 from engine.errors import LimitExceeded, TemplateError
@@ -42,11 +43,11 @@ from engine.template.sections import (
     resource_definitions,
     section,
 )
-from engine.template.snippets import call_in, reference_of
+from engine.template.snippets import Path, Snippet, call_in, reference_of
 from engine.template.versions import VERSIONS, canonical_version
 
 
-def parse_template(source: str | dict, *, filename: str = "template",
+def parse_template(source: str | dict[str, Snippet], *, filename: str = "template",
                    files: Mapping[str, str] | None = None) -> Template:
     """Parse and validate a HOT or CFN-format template given as YAML/JSON text or as parsed data.
 
@@ -82,21 +83,21 @@ class Template:
     """
 
     # The functions a condition may call; a format without conditions has none.
-    _condition_functions: dict = {}
+    _condition_functions: dict[str, ModuleType] = {}
 
-    def __init__(self, raw: dict, *, filename: str = "template",
-                 lines: Mapping[tuple, int] | None = None, files: Mapping[str, str] | None = None):
+    def __init__(self, raw: dict[str, Snippet], *, filename: str = "template",
+                 lines: Mapping[Path, int] | None = None, files: Mapping[str, str] | None = None):
         self.raw = raw
         self.filename = filename
         self.files = dict(files or {})
         # Paths from the loader hold list indices as ints; errors carry them as text.
         self._lines = {tuple(str(segment) for segment in path): line
                        for path, line in (lines or {}).items()}
-        self.conditions: dict = {}
+        self.conditions: dict[str, Snippet] = {}
         self.condition_values: dict[str, bool] | None = None
         self.disabled_resources: frozenset[str] = frozenset()
         self._conditional = False
-        self._decide: Any = None  # the context an `if` is decided with, for dependencies
+        self._decide: ConditionalContext | None = None  # the context an `if` is decided with, for dependencies
         try:
             self._parse(check_files=files is not None)
         except TemplateError as error:
@@ -106,8 +107,8 @@ class Template:
         if self.condition_values is None and not self.conditions:
             self.condition_values = {}
         self._conditional = self._conditional or bool(self.conditions) or any(
-            definition.condition is not None
-            for definition in (*self.resources.values(), *self.outputs.values()))
+            resource.condition is not None for resource in self.resources.values()) or any(
+            output.condition is not None for output in self.outputs.values())
         # with_conditions always starts from the template as parsed, with all it declares.
         self._base = self
         self._all_resources = self.resources
@@ -150,7 +151,7 @@ class Template:
             for name, declaration in section(raw, "parameters", dict, "a map").items()}
         self.conditions = section(raw, "conditions", dict, "a map")
         check_conditions(self.conditions)
-        self.parameter_groups: list = section(raw, "parameter_groups", list, "a list")
+        self.parameter_groups: list[Snippet] = section(raw, "parameter_groups", list, "a list")
         check_parameter_groups(self.parameter_groups, self.parameters)
         self.resources: dict[str, ResourceDefinition] = resource_definitions(
             section(raw, "resources", dict, "a map"), version, self.conditions, self.line_for)
@@ -178,7 +179,7 @@ class Template:
         def exists(kind: str, name: str) -> bool:
             return self._exists(kind, name, check_files)
 
-        def check(snippet: Any, path: tuple) -> None:
+        def check(snippet: Snippet, path: Path) -> None:
             check_snippet(snippet, path, VALUE, vocabulary, exists)
             # A choice (`if`) in a value decides which resources the value needs.
             self._conditional = self._conditional or any(
@@ -220,16 +221,18 @@ class Template:
         """Whether `name` is a resource of the template, even one its conditions leave out."""
         return name in self.resources or name in self.disabled_resources
 
-    def _choose(self, function: Any, args: Any, path: tuple) -> list[tuple] | None:
+    def _choose(self, function: ModuleType, args: Snippet, path: Path) -> list[Path] | None:
         """For an `if` once conditions are known: only the value it chooses, as Heat expands it."""
         branch = getattr(function, "branch", None)
         if branch is None:
             return None
         (segments,) = condition_positions(function, args)
-        chosen = branch(args, self._holds(part(args, segments), self._decide, path + segments))
+        # Only called once _derived has set _decide (calls_in is given no choose before).
+        chosen = branch(args, self._holds(part(args, segments), self._decide,  # type: ignore[arg-type]
+                                          path + segments))
         return [] if chosen is None else [(chosen,)]
 
-    def line_for(self, path: tuple) -> int | None:
+    def line_for(self, path: Path) -> int | None:
         """The line of the longest prefix of `path` whose line is known (None for parsed data).
 
         The empty prefix does not count: line 1 says nothing about a path the text lacks.
@@ -241,12 +244,12 @@ class Template:
                 return line
         return None
 
-    def error(self, message: str, path: tuple, **kinds: Any) -> TemplateError:
+    def error(self, message: str, path: Path, **kinds: Any) -> TemplateError:
         """A TemplateError located in this template at `path` (`kind`, `heading` as TemplateError's)."""
         return TemplateError(message, path=tuple(path), file=self.filename,
                              line=self.line_for(path), **kinds)
 
-    def locate(self, error: TemplateError, path: tuple | None = None) -> TemplateError:
+    def locate(self, error: TemplateError, path: Path | None = None) -> TemplateError:
         """`error` (raised without a file) located in this template, at `path` if given."""
         path = error.path if path is None else tuple(path)
         return error.located(path=path, file=self.filename, line=self.line_for(path))
@@ -324,7 +327,8 @@ class Template:
                                                         self._vocabulary, self._choose):
                     named = reference_of(self._vocabulary.table(mode)[call], args)
                     if named is not None and named[1] in self.disabled_resources:
-                        raise undefined("resource", named[1], call, where)
+                        # Never None: kind "resource" at a resource's path (len(where) > 2).
+                        raise undefined("resource", named[1], call, where)  # type: ignore[misc]
         for name, output in self.outputs.items():
             path = ("outputs", name, "value")
             for call, args, where, mode in calls_in(output.value, path, VALUE, self._vocabulary,
@@ -342,18 +346,20 @@ class Template:
         policy = resource.deletion_policy
         if is_call(policy):
             path = ("resources", resource.name, "deletion_policy")
-            policy = deletion_policy(derived.resolve(policy, derived._decide, path),
+            # _derived sets the derived template's _decide before it asks for its resources.
+            policy = deletion_policy(derived.resolve(policy, derived._decide,  # type: ignore[arg-type]
+                                                     path),
                                      self.version, path)
         return dataclasses.replace(resource, depends_on=depends_on, deletion_policy=policy)
 
-    def _holds(self, condition: Any, context: Any, path: tuple) -> bool:
+    def _holds(self, condition: Snippet, context: ConditionalContext, path: Path) -> bool:
         """Whether a condition as written holds: None (none), a boolean, a name or a call."""
         if condition is None:
             return True
         value = self._resolve_with(self._condition_functions, condition, context, path)
         return value if isinstance(value, bool) else context.condition(value)
 
-    def _evaluate_condition(self, name: str, context: Any) -> bool:
+    def _evaluate_condition(self, name: str, context: ConditionalContext) -> bool:
         path = ("conditions", name)
         value = self._resolve_with(self._condition_functions, self.conditions[name], context, path)
         if not isinstance(value, bool):
@@ -361,14 +367,14 @@ class Template:
                              heading="Condition validation error")
         return value
 
-    def context(self, context: ResolveContext) -> Any:
+    def context(self, context: ResolveContext) -> ConditionalContext:
         """The engine's context as functions see it through this template (with conditions)."""
         if isinstance(context, ConditionalContext) and context.template is self:
             return context
         return ConditionalContext(context, self)
 
     # Resolving ----------------------------------------------------------------------------
-    def resolve(self, snippet: Any, context: ResolveContext, path: tuple = ()) -> Any:
+    def resolve(self, snippet: Snippet, context: ResolveContext, path: Path = ()) -> Any:
         """`snippet` with every function call evaluated; `path` locates it for errors.
 
         Each call is one evaluation with a budget of its own (engine.template.limits): a
@@ -383,19 +389,21 @@ class Template:
             raise self.error("the snippet is nested too deeply to resolve", path) from None
         return None if value is OMITTED else value
 
-    def _resolve(self, snippet: Any, context: Any, path: tuple) -> Any:
+    def _resolve(self, snippet: Snippet, context: ConditionalContext, path: Path) -> Any:
         return self._resolve_with(self._functions, snippet, context, path)
 
-    def _resolve_with(self, functions: Mapping[str, Any], snippet: Any, context: Any,
-                      path: tuple) -> Any:
+    def _resolve_with(self, functions: Mapping[str, ModuleType], snippet: Snippet,
+                      context: ConditionalContext,
+                      path: Path) -> Any:
         """Resolve with `functions`; condition parts of arguments switch to condition functions.
 
         An omitted value (`if` without a value for false) drops the key or item holding it.
         """
         return self._resolve_sized(functions, snippet, context, path)[0]
 
-    def _resolve_sized(self, functions: Mapping[str, Any], snippet: Any, context: Any,
-                       path: tuple) -> tuple[Any, int]:
+    def _resolve_sized(self, functions: Mapping[str, ModuleType], snippet: Snippet,
+                       context: ConditionalContext,
+                       path: Path) -> tuple[Any, int]:
         """The resolved value and its size as JSON: a map or list is refused as soon as what
         it holds passes max_resolved_value_size, before the rest of it is resolved."""
         budget = budget_of(context)
@@ -425,7 +433,7 @@ class Template:
                     raise
                 raise self.locate(error, path + error.path) from None
         if isinstance(snippet, dict):
-            resolved: dict = {}
+            resolved: dict[Any, Snippet] = {}
             size = 1
             for key, value in snippet.items():
                 item, item_size = self._resolve_sized(functions, value, context, path + (key,))
@@ -448,7 +456,7 @@ class Template:
             return resolved_items, size
         return snippet, (len(snippet) + 2 if isinstance(snippet, str) else scalar_size(snippet))
 
-    def _check_size(self, budget: Budget, size: int, path: tuple) -> None:
+    def _check_size(self, budget: Budget, size: int, path: Path) -> None:
         try:
             budget.check_size(size, "the value")
         except LimitExceeded as error:

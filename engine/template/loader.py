@@ -6,6 +6,7 @@ from typing import Any
 import yaml
 
 from engine.errors import TemplateError
+from engine.template.snippets import Path, Snippet
 
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
@@ -35,7 +36,7 @@ class _TemplateLoader(yaml.SafeLoader):
 
 
 def load_yaml(text: str, filename: str, *,
-              allow_empty: bool = False) -> tuple[Any, dict[tuple, int]]:
+              allow_empty: bool = False) -> tuple[Any, dict[Path, int]]:
     """Parse `text` into plain dicts, lists and scalars, and map each path to its 1-based line.
 
     Paths are tuples of mapping keys and list indices (`("resources", "web", "type")`,
@@ -97,15 +98,15 @@ class _Builder:
         self.loader = loader
         self.filename = filename
         self.budget = budget
-        self.lines: dict[tuple, int] = {(): 1}
+        self.lines: dict[Path, int] = {(): 1}
         # Collections being built right now: an alias back to one of them is a recursive
         # document, which has no plain-data form.
         self.active: set[int] = set()
 
-    def error(self, message: str, node: yaml.Node, path: tuple) -> TemplateError:
+    def error(self, message: str, node: yaml.Node, path: Path) -> TemplateError:
         return TemplateError(message, path=path, file=self.filename, line=node.start_mark.line + 1)
 
-    def build(self, node: yaml.Node, path: tuple) -> Any:
+    def build(self, node: yaml.Node, path: Path) -> Any:
         self.budget -= 1
         if self.budget < 0:
             raise self.error("the document expands to too many values through aliases", node, path)
@@ -125,7 +126,7 @@ class _Builder:
         finally:
             self.active.discard(id(node))
 
-    def scalar(self, node: yaml.ScalarNode, path: tuple) -> Any:
+    def scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
         try:
             value = self.loader.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as error:
@@ -138,16 +139,17 @@ class _Builder:
             raise self.error(f"unsupported YAML tag {node.tag!r}", node, path)
         return value
 
-    def sequence(self, node: yaml.SequenceNode, path: tuple) -> list:
+    def sequence(self, node: yaml.SequenceNode, path: Path) -> list[Snippet]:
         items = []
         for index, item in enumerate(node.value):
             self.lines[path + (index,)] = item.start_mark.line + 1
             items.append(self.build(item, path + (index,)))
         return items
 
-    def mapping(self, node: yaml.MappingNode, path: tuple) -> dict:
-        merged: dict = {}
-        explicit: dict = {}
+    def mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Snippet]:
+        # Keys are scalars: text, numbers, booleans, null or dates.
+        merged: dict[Any, Snippet] = {}
+        explicit: dict[Any, Snippet] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
                 for key, value in self.merge_sources(value_node, path):
@@ -164,7 +166,7 @@ class _Builder:
         merged.update(explicit)
         return merged
 
-    def merge_sources(self, node: yaml.Node, path: tuple) -> list[tuple[Any, Any]]:
+    def merge_sources(self, node: yaml.Node, path: Path) -> list[tuple[Any, Any]]:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         pairs: list[tuple[Any, Any]] = []
         for source in sources:

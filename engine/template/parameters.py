@@ -15,6 +15,7 @@ from engine.template.constraints import (
     parse_constraints,
     violation,
 )
+from engine.template.snippets import Path, Snippet
 from engine.template.versions import since
 
 TYPES = ("string", "number", "json", "comma_delimited_list", "boolean")
@@ -57,7 +58,7 @@ class ParameterSchema:
     raw_default: Any = None
 
 
-def schema_error(message: str, path: tuple) -> TemplateError:
+def schema_error(message: str, path: Path) -> TemplateError:
     """A parameter declaration Heat refuses (its InvalidSchemaError)."""
     return TemplateError(message, path=path, kind="InvalidSchemaError")
 
@@ -96,7 +97,7 @@ def parse_schema(name: Any, declaration: Any, version: str) -> ParameterSchema:
     return schema
 
 
-def check_applicable(schema: ParameterSchema, path: tuple, type_word: str | None = None) -> None:
+def check_applicable(schema: ParameterSchema, path: Path, type_word: str | None = None) -> None:
     """Each constraint must apply to the parameter's type, as Heat's schema checks."""
     for constraint in schema.constraints:
         if schema.type not in APPLIES_TO[constraint.kind]:
@@ -104,7 +105,7 @@ def check_applicable(schema: ParameterSchema, path: tuple, type_word: str | None
                                f"constraint invalid for {type_word or schema.type}", path)
 
 
-def with_default(schema: ParameterSchema, raw: Any, path: tuple) -> ParameterSchema:
+def with_default(schema: ParameterSchema, raw: Any, path: Path) -> ParameterSchema:
     """`schema` with its default: typed when it converts; it must meet the constraints."""
     try:
         typed = typed_value(schema.type, raw)
@@ -123,8 +124,9 @@ def with_default(schema: ParameterSchema, raw: Any, path: tuple) -> ParameterSch
     return replace(schema, default=typed, raw_default=raw)
 
 
-def checked_value(schema: ParameterSchema, value: Any, path: tuple) -> Any:
+def checked_value(schema: ParameterSchema, value: Any, path: Path) -> Any:
     """`value` converted to the parameter's type and checked against its constraints."""
+    reason: str | None  # a message, or (from violation) None for a constraint kept
     try:
         typed = typed_value(schema.type, value)
     except (TypeError, ValueError, RecursionError) as error:
@@ -141,7 +143,7 @@ def checked_value(schema: ParameterSchema, value: Any, path: tuple) -> Any:
     return typed
 
 
-def invalid(schema: ParameterSchema, reason: str, path: tuple) -> TemplateError:
+def invalid(schema: ParameterSchema, reason: str, path: Path) -> TemplateError:
     return TemplateError(f"Parameter '{schema.name}' is invalid: {reason}", path=path)
 
 
@@ -196,7 +198,8 @@ def str_to_num(value: Any) -> int | float:
     return number
 
 
-def _json(value: Any) -> dict | list:
+def _json(value: Any) -> Snippet:
+    # Any JSON value: a map or a list as a rule, but a scalar (`5`) parses too and is kept.
     try:
         text = value if isinstance(value, str) else json.dumps(value)
         if not text:

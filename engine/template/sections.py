@@ -8,6 +8,7 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
 from engine.template.parameters import PSEUDO_PARAMETERS
+from engine.template.snippets import Path, Snippet
 from engine.template.versions import since
 
 SECTIONS = ("heat_template_version", "description", "parameter_groups", "parameters",
@@ -21,7 +22,7 @@ _SINCE_CONDITIONS = ("condition", "external_id")
 DELETION_POLICIES = ("Delete", "Retain", "Snapshot")
 _LOWER_CASE_POLICIES = ("delete", "retain", "snapshot")
 
-LineFor = Callable[[tuple], "int | None"]
+LineFor = Callable[[Path], "int | None"]
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,12 @@ class ResourceDefinition:
 
     name: str
     type: str
-    properties: dict = field(default_factory=dict)
-    metadata: dict = field(default_factory=dict)
+    properties: dict[str, Snippet] = field(default_factory=dict)
+    metadata: dict[str, Snippet] = field(default_factory=dict)
     depends_on: list[str] = field(default_factory=list)
     # A policy name, or (until Template.with_conditions resolves it) a call that gives one.
     deletion_policy: Any = None
-    update_policy: dict = field(default_factory=dict)
+    update_policy: dict[str, Snippet] = field(default_factory=dict)
     line: int | None = None
     condition: Any = None
     external_id: Any = None
@@ -53,7 +54,7 @@ class OutputDefinition:
     condition: Any = None
 
 
-def section(raw: dict, name: str, kind: type, word: str) -> Any:
+def section(raw: dict[str, Snippet], name: str, kind: type, word: str) -> Any:
     """A top-level section, with an empty one (`resources:` and nothing after) as empty."""
     value = raw.get(name)
     if value is None:
@@ -67,20 +68,20 @@ def section(raw: dict, name: str, kind: type, word: str) -> Any:
     return value
 
 
-def check_top_level(raw: dict, version: str) -> None:
+def check_top_level(raw: dict[str, Snippet], version: str) -> None:
     for name in raw:
         if name not in SECTIONS or (name == "conditions" and not since(version, CONDITIONS_SINCE)):
             raise TemplateError(f"The template section is invalid: {name}", path=(name,))
 
 
-def resource_definitions(resources: dict, version: str, conditions: Collection[str],
+def resource_definitions(resources: dict[str, Snippet], version: str, conditions: Collection[str],
                          line_for: LineFor) -> dict[str, ResourceDefinition]:
     names = set(resources)
     return {name: _resource(name, body, version, names, conditions, line_for)
             for name, body in resources.items()}
 
 
-def _resource(name: Any, body: Any, version: str, names: set, conditions: Collection[str],
+def _resource(name: Any, body: Any, version: str, names: Collection[str], conditions: Collection[str],
               line_for: LineFor) -> ResourceDefinition:
     path = ("resources", name)
     if not isinstance(name, str) or not name or "/" in name:
@@ -118,7 +119,7 @@ def _resource(name: Any, body: Any, version: str, names: set, conditions: Collec
         external_id=external_id, description=description)
 
 
-def _check_keys(body: dict, allowed: tuple, version: str, path: tuple) -> None:
+def _check_keys(body: dict[str, Snippet], allowed: tuple[str, ...], version: str, path: Path) -> None:
     for key in body:
         if key in _SINCE_CONDITIONS and not since(version, CONDITIONS_SINCE):
             raise TemplateError(f"Invalid keyword(s) inside a resource definition: {key}",
@@ -129,7 +130,7 @@ def _check_keys(body: dict, allowed: tuple, version: str, path: tuple) -> None:
                                 f"(allowed: {', '.join(allowed)})", path=path + (key,))
 
 
-def _depends_on(value: Any, name: str, names: set, path: tuple) -> list[str]:
+def _depends_on(value: Any, name: str, names: Collection[str], path: Path) -> list[str]:
     targets = [value] if isinstance(value, str) else value or []
     if not isinstance(targets, list):
         raise TemplateError(f"Resource {name} depends_on type must be list or string", path=path)
@@ -144,12 +145,12 @@ def _depends_on(value: Any, name: str, names: set, path: tuple) -> list[str]:
     return list(dict.fromkeys(targets))
 
 
-def _deletion_policy(value: Any, version: str, path: tuple) -> Any:
+def _deletion_policy(value: Any, version: str, path: Path) -> Any:
     # A call ({get_param: policy}, {if: ...}) is resolved once parameter values are known.
     return value if is_call(value) else deletion_policy(value, version, path)
 
 
-def deletion_policy(value: Any, version: str, path: tuple) -> str | None:
+def deletion_policy(value: Any, version: str, path: Path) -> str | None:
     """The policy a deletion_policy value names, in its capitalised spelling (None: none given)."""
     if value is None:
         return None
@@ -158,10 +159,11 @@ def deletion_policy(value: Any, version: str, path: tuple) -> str | None:
         value = value.capitalize()
     if value not in DELETION_POLICIES:
         raise TemplateError(f'Invalid deletion policy "{value}"', path=path)
-    return value
+    policy: str = value  # one of DELETION_POLICIES: text
+    return policy
 
 
-def _condition(value: Any, conditions: Collection[str], path: tuple) -> Any:
+def _condition(value: Any, conditions: Collection[str], path: Path) -> Any:
     if value is None or isinstance(value, bool) or is_call(value):
         return value
     if not isinstance(value, str) or value not in conditions:
@@ -169,7 +171,7 @@ def _condition(value: Any, conditions: Collection[str], path: tuple) -> Any:
     return value
 
 
-def output_definitions(outputs: dict, version: str, conditions: Collection[str],
+def output_definitions(outputs: dict[str, Snippet], version: str, conditions: Collection[str],
                        line_for: LineFor) -> dict[str, OutputDefinition]:
     definitions = {}
     for name, body in outputs.items():
@@ -194,7 +196,7 @@ def output_definitions(outputs: dict, version: str, conditions: Collection[str],
     return definitions
 
 
-def check_parameter_groups(groups: list, parameters: Collection[str]) -> None:
+def check_parameter_groups(groups: list[Snippet], parameters: Collection[str]) -> None:
     """Each group lists parameters of the template, each in one group only (Heat's checks and
     words; a group is named by its label in the path, as Heat names it).
 
@@ -224,7 +226,7 @@ def check_parameter_groups(groups: list, parameters: Collection[str]) -> None:
                                     "parameter.", path=path, heading="Parameter Groups error")
 
 
-def check_conditions(conditions: dict) -> None:
+def check_conditions(conditions: dict[str, Snippet]) -> None:
     for name in conditions:
         if not isinstance(name, str) or not name:
             raise TemplateError("condition names must be non-empty strings",

@@ -1,12 +1,11 @@
 """and (in conditions, 2016-10-14 on): true when every one of two or more conditions holds."""
 from __future__ import annotations
 
-from typing import Any
-
 from engine.errors import TemplateError
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 
-def check_arguments(function: str, args: Any, path: tuple) -> None:
+def check_arguments(function: str, args: Snippet, path: Path) -> None:
     if not isinstance(args, list):
         raise TemplateError(f'Arguments to "{function}" must be a list of conditions', path=path)
     if len(args) < 2:
@@ -14,20 +13,20 @@ def check_arguments(function: str, args: Any, path: tuple) -> None:
                             path=path)
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     check_arguments("and", args, path)
 
 
-def conditions_in(args: Any) -> list[tuple]:
+def conditions_in(args: Snippet) -> list[Path]:
     """Every item is a condition: a name, a boolean or a condition function."""
     return [(number,) for number in range(len(args))] if isinstance(args, list) else []
 
 
-def values(args: list, evaluate, context) -> list[bool]:
+def values(args: list[Snippet], evaluate: Evaluate, context: FunctionContext) -> list[bool]:
     # Every item is resolved first, as in Heat, so a bad one is reported even after a false one.
     resolved = [evaluate(item, number) for number, item in enumerate(args)]
     return [context.condition(value) for value in resolved]
 
 
-def resolve(args: Any, evaluate, context) -> bool:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> bool:
     return all(values(args, evaluate, context))

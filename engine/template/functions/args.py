@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from engine.errors import TemplateError
+from engine.template.snippets import Evaluate, Path, Segment, Snippet
 
 _INDEX = re.compile(r"-?[0-9]+")
 
@@ -36,7 +37,7 @@ def is_path_key(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
-def check_path(function: str, keys: list, first: int, path: tuple) -> None:
+def check_path(function: str, keys: list[Snippet], first: int, path: Path) -> None:
     """Check the path items of a call, numbered from `first` in the messages."""
     for number, key in enumerate(keys, first):
         if not (is_path_key(key) or is_call(key)):
@@ -60,7 +61,7 @@ def step(collection: Any, key: Any) -> Any:
     raise LookupError(key)
 
 
-def walk(value: Any, path: list) -> Any:
+def walk(value: Snippet, path: list[Snippet]) -> Any:
     """`value` followed down `path`; None where it leads nowhere, as Heat's get_attr answers
     (an attribute not available yet, or a path that does not exist in it)."""
     try:
@@ -73,9 +74,10 @@ def walk(value: Any, path: list) -> Any:
     return value
 
 
-def resolved_path(function: str, keys: list, evaluate, first: int) -> list:
+def resolved_path(function: str, keys: list[Snippet], evaluate: Evaluate,
+                  first: int) -> list[Segment]:
     """Evaluate path items (which may be calls) and check each is a key or an index."""
-    resolved = []
+    resolved: list[Segment] = []
     for number, key in enumerate(keys, first):
         value = evaluate(key, number)
         if not is_path_key(value):
@@ -85,14 +87,14 @@ def resolved_path(function: str, keys: list, evaluate, first: int) -> list:
     return resolved
 
 
-def check_list(args: Any, path: tuple, usage: str, *, least: int = 0,
+def check_list(args: Snippet, path: Path, usage: str, *, least: int = 0,
                most: int | None = None) -> None:
     """Check that `args` is a list of `least` to `most` items, else raise `usage` at `path`."""
     if not isinstance(args, list) or len(args) < least or (most is not None and len(args) > most):
         raise TemplateError(usage, path=path)
 
 
-def check_text(function: str, what: str, value: Any, path: tuple) -> None:
+def check_text(function: str, what: str, value: Any, path: Path) -> None:
     """Check that a literal argument is a string (or a call that may resolve to one)."""
     if not (isinstance(value, str) or is_call(value)):
         raise TemplateError(f"{function}: {what} must be a string", path=path)

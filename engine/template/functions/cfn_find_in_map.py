@@ -1,15 +1,19 @@
 """Fn::FindInMap: the value at [mapping, key, second-level key] in the template's Mappings."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
+from engine.template.snippets import Evaluate, Path, Snippet
+
+if TYPE_CHECKING:
+    from engine.template.cfn import CfnContext
 
 USAGE = 'Arguments to "Fn::FindInMap" must be of the form [mapping name, key, second-level key]'
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, list) or len(args) != 3:
         raise TemplateError(USAGE, path=path)
     for number, item in enumerate(args):
@@ -22,12 +26,12 @@ def _is_key(value: Any) -> bool:
     return (isinstance(value, str) and value != "") or (isinstance(value, int) and not isinstance(value, bool))
 
 
-def reference(args: Any) -> tuple[str, str] | None:
+def reference(args: Snippet) -> tuple[str, str] | None:
     """The mapping this call reads when it is named literally, for the template's check."""
     return ("mapping", args[0]) if isinstance(args[0], str) else None
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: CfnContext) -> Any:
     names = [evaluate(item, number) for number, item in enumerate(args)]
     for number, name in enumerate(names):
         if not _is_key(name):
@@ -48,7 +52,7 @@ def resolve(args: Any, evaluate, context) -> Any:
     return value
 
 
-def _lookup(mapping: dict, key: Any) -> Any:
+def _lookup(mapping: dict[Any, Snippet], key: Any) -> Any:
     if key in mapping:
         return mapping[key]
     # `2012` written in the template and '2012' from a parameter name the same key.

@@ -5,11 +5,12 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = "Fn::GetAtt: expected [resource, attribute]"
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, list) or len(args) != 2:
         raise TemplateError(USAGE, path=path)
     # The resource must be named literally: it decides the order resources are created in.
@@ -19,11 +20,11 @@ def validate(args: Any, path: tuple) -> None:
         raise TemplateError("Fn::GetAtt: the attribute name must be a string", path=path)
 
 
-def reference(args: Any) -> tuple[str, str]:
+def reference(args: Snippet) -> tuple[str, str]:
     return "resource", args[0]
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     attribute = evaluate(args[1], 1)
     if not isinstance(attribute, str) or not attribute:
         raise TemplateError("Fn::GetAtt: the attribute name must be a string, "

@@ -1,21 +1,20 @@
 """Fn::Join: the strings of a list joined with a delimiter; null items join as empty text."""
 from __future__ import annotations
 
-from typing import Any
-
 from engine.errors import TemplateError
 from engine.template.functions.list_join import check_joined
 from engine.template.limits import budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = 'Incorrect arguments to "Fn::Join" should be: "Fn::Join" : [ " ", [ "str1", "str2"]]'
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, list) or len(args) != 2:
         raise TemplateError(USAGE, path=path)
 
 
-def resolve(args: Any, evaluate, context) -> str:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
     delimiter = evaluate(args[0], 0)
     if not isinstance(delimiter, str):
         raise TemplateError('"Fn::Join" delimiter must be a string')

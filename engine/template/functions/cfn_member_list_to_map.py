@@ -6,13 +6,14 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = ("Fn::MemberListToMap: expected [key name, value name, "
          "['.member.0.<key name>=<key>', '.member.0.<value name>=<value>', ...]]")
 _MEMBER = re.compile(r"\.member\.([0-9]+)\.(.*)", re.DOTALL)
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, list) or len(args) != 3:
         raise TemplateError(USAGE, path=path)
     for number, word in ((0, "key"), (1, "value")):
@@ -22,7 +23,7 @@ def validate(args: Any, path: tuple) -> None:
         raise TemplateError("Fn::MemberListToMap: the member list must be a list", path=path)
 
 
-def resolve(args: Any, evaluate, context) -> dict:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> dict[Any, Snippet]:
     key_name, value_name = args[0], args[1]
     items = evaluate(args[2], 2)
     if not isinstance(items, list):

@@ -4,19 +4,20 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, str) or not args:
         raise TemplateError("Ref: expected the name of a parameter or a resource", path=path)
 
 
-def reference(args: Any) -> tuple[str, str]:
+def reference(args: Snippet) -> tuple[str, str]:
     """A resource or a parameter: the template decides which, as it knows both."""
     return "ref", args
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     # A name is looked up among the resources first, as in Heat.
     if context.is_resource(args):
         return context.get_resource(args)

@@ -7,11 +7,12 @@ from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
 from engine.template.functions.str_replace import replace
 from engine.template.limits import budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = "Fn::Replace: expected [{<placeholder>: <value>, ...}, string]"
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, list) or len(args) != 2:
         raise TemplateError(USAGE, path=path)
     if not isinstance(args[0], dict):
@@ -21,7 +22,7 @@ def validate(args: Any, path: tuple) -> None:
         raise TemplateError("Fn::Replace: the second argument must be a string", path=path)
 
 
-def _check_placeholders(params: dict, path: tuple = ()) -> None:
+def _check_placeholders(params: dict[Any, Snippet], path: Path = ()) -> None:
     for key in params:
         if not isinstance(key, str) or not key:
             raise TemplateError(f"Fn::Replace: placeholder {key!r} must be a non-empty string", path=path)
@@ -37,7 +38,7 @@ def as_text(placeholder: str, value: Any) -> str:
                         f"not {type_name(value)}")
 
 
-def resolve(args: Any, evaluate, context) -> str:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
     template = evaluate(args[1], 1)
     if not isinstance(template, str):
         raise TemplateError(f"Fn::Replace: the second argument must be a string, not {type_name(template)}")

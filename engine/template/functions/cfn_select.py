@@ -7,12 +7,13 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = 'Arguments to "Fn::Select" must be of the form [index, collection]'
 _INTEGER = re.compile(r"\s*-?[0-9]+\s*")
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, list) or len(args) != 2:
         raise TemplateError(USAGE, path=path)
     index = args[0]
@@ -20,7 +21,7 @@ def validate(args: Any, path: tuple) -> None:
         raise TemplateError("Fn::Select: the index must be an integer or a key", path=path)
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     index = evaluate(args[0], 0)
     collection = evaluate(args[1], 1)
     # Functions answer null or '' for what is not available yet; selecting from it is '' too.

@@ -1,16 +1,15 @@
 """Fn::Split: a string split into a list at every occurrence of a literal delimiter."""
 from __future__ import annotations
 
-from typing import Any
-
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
 from engine.template.limits import budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = "Fn::Split: expected [delimiter, string]"
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, list) or len(args) != 2:
         raise TemplateError(USAGE, path=path)
     # Heat reads the delimiter as written, without resolving it.
@@ -20,7 +19,7 @@ def validate(args: Any, path: tuple) -> None:
         raise TemplateError("Fn::Split: the text to split must be a string", path=path)
 
 
-def resolve(args: Any, evaluate, context) -> list[str]:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> list[str]:
     text = evaluate(args[1], 1)
     if not isinstance(text, str):
         raise TemplateError(f"Fn::Split: the text to split must be a string, not {type_name(text)}")

@@ -1,16 +1,15 @@
 """contains (2017-09-01 on, also in conditions): whether a value is an item of a list, or a substring of a string."""
 from __future__ import annotations
 
-from typing import Any
-
 from engine.errors import TemplateError
 from engine.template.limits import budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = ('Incorrect arguments to "contains" should be: "contains" : [ "value1", [ "value1", '
          '"value2"]]')
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not args or not isinstance(args, list):
         raise TemplateError(USAGE, path=path)
     if len(args) != 2:
@@ -18,7 +17,7 @@ def validate(args: Any, path: tuple) -> None:
                             path=path)
 
 
-def resolve(args: Any, evaluate, context) -> bool:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> bool:
     value, sequence = evaluate(args[0], 0), evaluate(args[1], 1)
     if not isinstance(sequence, (list, str)):
         raise TemplateError('Second argument to "contains" should be a sequence.')

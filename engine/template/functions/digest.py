@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from engine.errors import TemplateError
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 
 def algorithms() -> list[str]:
@@ -13,11 +13,11 @@ def algorithms() -> list[str]:
                   if not name.lower().startswith("shake"))
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     """Heat checks digest's arguments only when it resolves them."""
 
 
-def resolve(args: Any, evaluate, context) -> str:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
     args = evaluate(args)
     if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
         raise TemplateError('Argument to function "digest" must be a list of strings')

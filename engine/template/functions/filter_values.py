@@ -5,9 +5,10 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.limits import budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, list):
         raise TemplateError('Argument to "filter" must be a list', path=path)
     if len(args) != 2:
@@ -15,7 +16,7 @@ def validate(args: Any, path: tuple) -> None:
                             f"{len(args)} arguments instead", path=path)
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     sequence = evaluate(args[1], 1)
     # Heat hands back an empty or null list as it is, whatever the values.
     if not sequence:

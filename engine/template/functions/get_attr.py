@@ -5,12 +5,13 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import check_path, resolved_path, type_name, walk
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 NOT_A_LIST = 'Argument to "get_attr" must be a list'
 FORM = 'Arguments to "get_attr" must be of the form [resource_name, attribute, (path), ...]'
 
 
-def check_arguments(args: Any, path: tuple, *, minimum: int) -> None:
+def check_arguments(args: Snippet, path: Path, *, minimum: int) -> None:
     """Check `[resource, attribute, key or index, ...]` (with `minimum` 1, `[resource]` too)."""
     if minimum == 1 and not args:
         raise TemplateError('Arguments to "get_attr" can be of the next forms: [resource_name] '
@@ -28,17 +29,17 @@ def check_arguments(args: Any, path: tuple, *, minimum: int) -> None:
     check_path("get_attr", args[2:], 2, path)
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     check_arguments(args, path, minimum=1)
 
 
-def reference(args: Any) -> tuple[str, str] | None:
+def reference(args: Snippet) -> tuple[str, str] | None:
     """The resource this call needs, for dependencies and the reference check."""
     name = args[0] if isinstance(args, (list, str)) and args else None
     return ("resource", name) if isinstance(name, str) else None
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     if isinstance(args, str):
         args = [args]
     if len(args) == 1:

@@ -1,12 +1,11 @@
 """get_attr before 2015-10-15: as get_attr, but the attribute name is required."""
 from __future__ import annotations
 
-from typing import Any
-
 from engine.template.functions import get_attr
+from engine.template.snippets import Path, Snippet
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     get_attr.check_arguments(args, path, minimum=2)
 
 

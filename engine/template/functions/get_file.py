@@ -4,18 +4,19 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     """Heat checks get_file's argument when it reads the file."""
 
 
-def reference(args: Any) -> tuple[str, str] | None:
+def reference(args: Snippet) -> tuple[str, str] | None:
     """The file this call reads when it is named literally, for the files-map check."""
     return ("file", args) if isinstance(args, str) else None
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     name = evaluate(args)
     if not isinstance(name, str):
         raise TemplateError('Argument to "get_file" must be a string')

@@ -5,19 +5,20 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import step
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     """Heat checks get_param's arguments only when it resolves them."""
 
 
-def reference(args: Any) -> tuple[str, str] | None:
+def reference(args: Snippet) -> tuple[str, str] | None:
     """The parameter this call reads, when it is named literally."""
     name = args if isinstance(args, str) else args[0] if isinstance(args, list) and args else None
     return ("parameter", name) if isinstance(name, str) else None
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     args = [evaluate(item, number) for number, item in enumerate(args)] \
         if isinstance(args, list) else evaluate(args)
     if not args:

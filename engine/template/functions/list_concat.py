@@ -2,24 +2,25 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.limits import budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = ('Incorrect arguments to "{function}" should be: "{function}" : [ [ <value 1>, '
          '<value 2> ], [ <value 3>, <value 4> ] ]')
 
 
-def check_arguments(function: str, args: Any, path: tuple) -> None:
+def check_arguments(function: str, args: Snippet, path: Path) -> None:
     """Heat checks list_concat's arguments only when it resolves them."""
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     check_arguments("list_concat", args, path)
 
 
-def concatenated(function: str, args: Any, evaluate, context) -> list:
+def concatenated(function: str, args: Snippet, evaluate: Evaluate,
+                 context: FunctionContext) -> list[Snippet]:
     """The items of every list, in order; how many there are is counted before any is copied."""
     resolved = evaluate(args)
     if not isinstance(resolved, list):
@@ -32,18 +33,18 @@ def concatenated(function: str, args: Any, evaluate, context) -> list:
                                 f"list: {_quoted(item, context)}")
     budget_of(context).spend(sum(len(item) for item in resolved if item is not None), function,
                              "the items to concatenate")
-    result: list = []
+    result: list[Snippet] = []
     for item in resolved:
         if item is not None:
             result.extend(item)
     return result
 
 
-def _quoted(value: Any, context) -> str:
+def _quoted(value: Snippet, context: FunctionContext) -> str:
     # Measured first: the arguments may share parts that JSON text would repeat.
     budget_of(context).size_of(value, "list_concat", "the arguments to quote")
     return json.dumps(value)
 
 
-def resolve(args: Any, evaluate, context) -> list:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> list[Snippet]:
     return concatenated("list_concat", args, evaluate, context)

@@ -6,18 +6,19 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import to_json
-from engine.template.limits import budget_of
+from engine.template.limits import Budget, budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = 'Incorrect arguments to "list_join" should be: "list_join" : [ " ", [ "str1", "str2"] ...]'
 
 
-def check_arguments(args: Any, path: tuple, *, usage: str, most: int | None) -> None:
+def check_arguments(args: Snippet, path: Path, *, usage: str, most: int | None) -> None:
     """Check `[delimiter, list, ...]` with at most `most` lists; the rest is checked resolved."""
     if not isinstance(args, list) or len(args) < 2 or (most is not None and len(args) > most + 1):
         raise TemplateError(usage, path=path)
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     check_arguments(args, path, usage=USAGE, most=None)
 
 
@@ -30,11 +31,12 @@ def as_text(item: Any) -> str:
     raise TemplateError(f"Items to join must be string, map or list not {repr(item)[:200]}")
 
 
-def resolve(args: Any, evaluate, context) -> str:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
     return join(args, evaluate, as_text, context)
 
 
-def join(args: list, evaluate, render: Callable[[Any], str], context=None) -> str:
+def join(args: list[Snippet], evaluate: Evaluate, render: Callable[[Any], str],
+         context: FunctionContext | None = None) -> str:
     """Join every item of every list argument, rendering each item as text.
 
     The text is put together only once its length is known: items may be the same long text
@@ -42,7 +44,7 @@ def join(args: list, evaluate, render: Callable[[Any], str], context=None) -> st
     """
     budget = budget_of(context)
     delimiter = evaluate(args[0], 0)
-    texts = []
+    texts: list[str] = []
     for number, snippet in enumerate(args[1:], 1):
         items = evaluate(snippet, number)
         # A list that is not available yet (a null attribute) joins as nothing, as in Heat.
@@ -63,7 +65,7 @@ def join(args: list, evaluate, render: Callable[[Any], str], context=None) -> st
     return delimiter.join(texts)
 
 
-def check_joined(budget, texts: list[str], delimiter: str, function: str) -> None:
+def check_joined(budget: Budget, texts: list[str], delimiter: str, function: str) -> None:
     """Refuse a joined text too long for the budget, before it is joined."""
     length = sum(len(text) for text in texts) + len(delimiter) * max(len(texts) - 1, 0)
     budget.check_size(length + 2, f"{function}: the joined text")

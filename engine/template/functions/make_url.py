@@ -6,11 +6,12 @@ from urllib.parse import quote, urlencode, urlunsplit
 
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 KEYS = ("scheme", "username", "password", "host", "port", "path", "query", "fragment")
 
 
-def _port(value: Any, args: Any = None) -> int:
+def _port(value: Any, args: Snippet = None) -> int:
     port = value
     if not isinstance(port, int) or isinstance(port, bool):
         try:
@@ -22,7 +23,7 @@ def _port(value: Any, args: Any = None) -> int:
     return port
 
 
-def _check(args: dict, path: tuple, *, resolved: bool) -> None:
+def _check(args: dict[str, Snippet], path: Path, *, resolved: bool) -> None:
     """Heat's checks, in its order of keys (and, as in Heat, none after the query)."""
     for key in KEYS:
         if key not in args:
@@ -45,7 +46,7 @@ def _check(args: dict, path: tuple, *, resolved: bool) -> None:
             raise TemplateError(f'The "{key}" argument to "make_url" must be a string', path=path)
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, dict):
         raise TemplateError('The arguments to "make_url" must be a map', path=path)
     unknown = [key for key in args if key not in KEYS]
@@ -55,7 +56,7 @@ def validate(args: Any, path: tuple) -> None:
         _check(args, path, resolved=False)
 
 
-def resolve(args: Any, evaluate, context) -> str:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
     parts = evaluate(args) if any(key not in KEYS for key in args) else {
         key: evaluate(value, key) for key, value in args.items()}
     if not isinstance(parts, dict):
@@ -77,5 +78,7 @@ def resolve(args: Any, evaluate, context) -> str:
     if "port" in parts:
         netloc += f":{_port(parts['port'])}"
     query = urlencode(parts.get("query", {})).replace("%2F", "/")
-    return urlunsplit((parts.get("scheme", ""), netloc, quote(parts.get("path", "")), query,
-                       quote(parts.get("fragment", ""))))
+    # The parts are text (checked above), so the URL is; mypy sees them as Any.
+    url: str = urlunsplit((parts.get("scheme", ""), netloc, quote(parts.get("path", "")), query,
+                           quote(parts.get("fragment", ""))))
+    return url

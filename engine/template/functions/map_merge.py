@@ -6,16 +6,18 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import type_name
 from engine.template.limits import budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = ('Incorrect arguments to "map_merge" should be: "map_merge" : [ { "key1": "val1" }, '
          '{ "key2": "val2" } ]')
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     """Heat checks map_merge's arguments only when it resolves them."""
 
 
-def items_of(function: str, args: Any, evaluate, usage: str | None = None) -> list:
+def items_of(function: str, args: Snippet, evaluate: Evaluate,
+             usage: str | None = None) -> list[Snippet]:
     """The resolved items of a list argument that may itself be a call."""
     if isinstance(args, list):
         return [evaluate(item, number) for number, item in enumerate(args)]
@@ -25,8 +27,8 @@ def items_of(function: str, args: Any, evaluate, usage: str | None = None) -> li
     return items
 
 
-def resolve(args: Any, evaluate, context) -> dict:
-    merged: dict = {}
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> dict[Any, Snippet]:
+    merged: dict[Any, Snippet] = {}
     budget = budget_of(context)
     for item in items_of("map_merge", args, evaluate, USAGE):
         # A map that is not available yet (a null attribute) merges as nothing, as in Heat.

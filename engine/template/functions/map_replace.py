@@ -5,17 +5,18 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.limits import budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 EXAMPLE = ('"map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, '
            '"values": {"val1": "val2"}}]')
 USAGE = f'Incorrect arguments to "map_replace" should be: {EXAMPLE}'
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     """Heat checks map_replace's arguments only when it resolves them."""
 
 
-def _map(value: Any) -> dict:
+def _map(value: Any) -> dict[Any, Snippet]:
     # A map that is not available yet (a null attribute) counts as empty, as in Heat.
     if value is None:
         return {}
@@ -25,7 +26,7 @@ def _map(value: Any) -> dict:
     return value
 
 
-def resolve(args: Any, evaluate, context) -> dict:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> dict[Any, Snippet]:
     args = evaluate(args)
     if not isinstance(args, list) or len(args) != 2:
         raise TemplateError(USAGE)
@@ -35,7 +36,7 @@ def resolve(args: Any, evaluate, context) -> dict:
     new_keys = _map(replacements.get("keys"))
     new_values = _map(replacements.get("values"))
     budget_of(context).spend(len(source), "map_replace", "the entries to replace")
-    result: dict = {}
+    result: dict[Any, Snippet] = {}
     for key, value in source.items():
         new_key = new_keys.get(key)
         if isinstance(new_key, (dict, list)):

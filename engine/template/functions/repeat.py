@@ -8,6 +8,7 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
 from engine.template.limits import budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 NAME = "repeat"
 # Heat raises a KeyError with this text, and prints the KeyError: quoted, newlines escaped.
@@ -17,7 +18,7 @@ _SYNTAX = """repeat:
                 %var%: ['a', 'b', 'c']"""
 
 
-def check_arguments(args: Any, path: tuple, *, maps: bool, permutations: bool) -> None:
+def check_arguments(args: Snippet, path: Path, *, maps: bool, permutations: bool) -> None:
     """Check `{template, for_each[, permutations]}` as Heat does before resolving (other keys
     are ignored, as in Heat); `maps` and `permutations` say what the version reads."""
     if not isinstance(args, dict):
@@ -31,15 +32,16 @@ def check_arguments(args: Any, path: tuple, *, maps: bool, permutations: bool) -
         raise TemplateError('The "for_each" argument to "repeat" must contain a map', path=path)
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     check_arguments(args, path, maps=True, permutations=True)
 
 
-def resolve(args: Any, evaluate, context) -> list:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> list[Snippet]:
     return repeat(args, evaluate, context, maps=True)
 
 
-def repeat(args: dict, evaluate, context, *, maps: bool, permutations: bool = True) -> list:
+def repeat(args: dict[str, Snippet], evaluate: Evaluate, context: FunctionContext, *, maps: bool,
+           permutations: bool = True) -> list[Snippet]:
     """The template body, resolved once, with each combination of values substituted in.
 
     How many copies it makes is known from the lengths of the values before any is made: too

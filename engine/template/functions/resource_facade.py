@@ -4,16 +4,17 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import TemplateError
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 KINDS = ("metadata", "deletion_policy", "update_policy")
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     # Heat takes the kind literally: a call here is refused there too.
     if args not in KINDS:
         raise TemplateError('Incorrect arguments to "resource_facade" should be one of: '
                             f"{', '.join(KINDS)}", path=path)
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     return context.resource_facade(args)

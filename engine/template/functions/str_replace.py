@@ -1,12 +1,13 @@
 """str_replace (2015-10-15 on): substitute params into a template string; maps and lists are rendered as JSON."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions.args import to_json
 from engine.template.limits import Budget, budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 # Heat raises a KeyError with this text, and prints the KeyError: quoted, newlines escaped.
 _SYNTAX = """%s:
@@ -16,7 +17,7 @@ _SYNTAX = """%s:
                 var2: string"""
 
 
-def check_arguments(args: Any, path: tuple, function: str = "str_replace") -> None:
+def check_arguments(args: Snippet, path: Path, function: str = "str_replace") -> None:
     """Check the `{template, params}` shape shared by every version of str_replace (other keys
     are ignored, as in Heat); what they hold is checked once resolved."""
     if not isinstance(args, dict):
@@ -28,17 +29,17 @@ def check_arguments(args: Any, path: tuple, function: str = "str_replace") -> No
         raise TemplateError(f'"{function}" parameters must be a mapping', path=path)
 
 
-def _check_placeholders(function: str, params: dict, path: tuple = ()) -> None:
+def _check_placeholders(function: str, params: dict[Any, Snippet], path: Path = ()) -> None:
     for key in params:
         if not isinstance(key, str):
             raise TemplateError(f'"{function}" param placeholders must be strings', path=path)
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     check_arguments(args, path)
 
 
-def resolve(args: Any, evaluate, context) -> str:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
     return substitute(args, evaluate, as_text, context=context)
 
 
@@ -58,7 +59,8 @@ def as_text(placeholder: str, value: Any, function: str = "str_replace") -> str:
     raise TemplateError(f'"{function}" params must be strings, numbers, list or map.')
 
 
-def substitute(args: Any, evaluate, render: Callable[[str, Any], str], *, context=None,
+def substitute(args: Snippet, evaluate: Evaluate, render: Callable[[str, Any], str], *,
+               context: FunctionContext | None = None,
                function: str = "str_replace", strict: bool = False) -> str:
     """Replace every placeholder in the template with its rendered value.
 
@@ -122,6 +124,6 @@ def replaced(template: str, values: dict[str, str], budget: Budget | None = None
     return "".join(text for text, _ in pieces), found
 
 
-def _longest_first(placeholders) -> list[str]:
+def _longest_first(placeholders: Iterable[str]) -> list[str]:
     # Heat's order: longer placeholders first, then alphabetical among equally long ones.
     return sorted(placeholders, key=lambda key: (-len(key), key))

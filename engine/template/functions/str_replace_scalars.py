@@ -5,9 +5,10 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions import str_replace
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     str_replace.check_arguments(args, path)
 
 
@@ -19,5 +20,5 @@ def as_text(placeholder: str, value: Any) -> str:
     return str_replace.as_text(placeholder, value)
 
 
-def resolve(args: Any, evaluate, context) -> str:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
     return str_replace.substitute(args, evaluate, as_text, context=context)

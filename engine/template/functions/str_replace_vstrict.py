@@ -5,11 +5,12 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.template.functions import str_replace
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 NAME = "str_replace_vstrict"
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     str_replace.check_arguments(args, path, NAME)
 
 
@@ -21,6 +22,6 @@ def as_text(placeholder: str, value: Any) -> str:
     return str_replace.as_text(placeholder, value, NAME)
 
 
-def resolve(args: Any, evaluate, context) -> str:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
     return str_replace.substitute(args, evaluate, as_text, context=context, function=NAME,
                                   strict=True)

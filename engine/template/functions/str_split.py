@@ -6,18 +6,19 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.functions.args import is_call
 from engine.template.limits import budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 USAGE = ('Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", '
          '<index>]')
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     # Heat refuses a text or a map before resolving; the rest is checked once resolved.
     if isinstance(args, (str, dict)) and not is_call(args):
         raise TemplateError(USAGE, path=path)
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     args = evaluate(args)
     if not isinstance(args, list) or len(args) < 2:
         raise TemplateError(USAGE)

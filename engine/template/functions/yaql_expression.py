@@ -5,11 +5,14 @@ import functools
 import importlib
 import sys
 import threading
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 from engine.errors import LimitExceeded, TemplateError
 from engine.template.functions.args import is_call
-from engine.template.limits import budget_of
+from engine.template.limits import Budget, budget_of
+from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 # Heat raises a KeyError with this text, and prints the KeyError: quoted, newlines escaped.
 USAGE = repr('''"yaql" syntax should be yaql:
@@ -25,7 +28,7 @@ _lock = threading.Lock()
 _engine: dict[str, Any] = {}
 
 
-def _yaql():
+def _yaql() -> dict[str, Any]:
     """yaql's parser with Heat's limits and a root context: built once, on first use."""
     with _lock:
         if not _engine:
@@ -48,7 +51,7 @@ def _yaql():
 _SOURCES = ("range", "sequence", "repeat", "cycle", "generate", "generate_many")
 
 
-def _count_sources(context) -> None:
+def _count_sources(context: Any) -> None:
     while context is not None:
         for name in _SOURCES:
             for spec in getattr(context, "_functions", {}).get(name, ()):
@@ -56,14 +59,18 @@ def _count_sources(context) -> None:
         context = context.parent
 
 
-def _drawn_through_python(function):
+def _drawn_through_python(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
-    def source(*args, **kwargs):
+    def source(*args: Snippet, **kwargs: Any) -> Any:
         result = function(*args, **kwargs)
         if isinstance(result, (str, bytes, dict)) or not hasattr(result, "__iter__"):
             return result
         return (item for item in result)
     return source
+
+
+# A trace function, as sys.settrace takes it (what it returns traces the frame's lines).
+_Tracer = Callable[[FrameType, str, Any], Any]
 
 
 class _Stopped(BaseException):
@@ -77,15 +84,15 @@ class _Steps:
 
     CHUNK = 100
 
-    def __init__(self, budget):
+    def __init__(self, budget: Budget) -> None:
         self.budget = budget
         self.count = 0
         self.error: LimitExceeded | None = None
 
-    def trace(self, frame, event, arg):
+    def trace(self, frame: FrameType, event: str, arg: Any) -> _Tracer:
         return self.line
 
-    def line(self, frame, event, arg):
+    def line(self, frame: FrameType, event: str, arg: Any) -> _Tracer:
         if event == "line":
             self.count += 1
             if self.count >= self.CHUNK:
@@ -98,20 +105,21 @@ class _Steps:
         return self.line
 
 
-def _evaluate(statement, data, engine, budget):
+def _evaluate(statement: Any, data: Snippet, engine: dict[str, Any], budget: Budget) -> Any:
     steps = _Steps(budget)
     previous = sys.gettrace()
     sys.settrace(steps.trace)
     try:
         return statement.evaluate({"data": data}, engine["context"].create_child_context())
     except _Stopped:
-        raise steps.error from None
+        # line() sets the error before it raises _Stopped, so it is never None here.
+        raise steps.error from None  # type: ignore[misc]
     finally:
         sys.settrace(previous)
 
 
 @functools.lru_cache(maxsize=256)
-def _parsed(expression: str):
+def _parsed(expression: str) -> Any:
     engine = _yaql()
     try:
         # The parser keeps state while it works: one expression at a time.
@@ -121,7 +129,7 @@ def _parsed(expression: str):
         raise TemplateError(f"Bad expression {error}.") from None
 
 
-def validate(args: Any, path: tuple) -> None:
+def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, dict):
         raise TemplateError('Arguments to "yaql" must be a map.', path=path)
     if "expression" not in args or set(args) - {"expression", "data"}:
@@ -136,7 +144,7 @@ def validate(args: Any, path: tuple) -> None:
             raise error.located(path=path) from None
 
 
-def resolve(args: Any, evaluate, context) -> Any:
+def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     expression = evaluate(args["expression"], "expression")
     if not isinstance(expression, str):
         raise TemplateError('The "expression" argument to yaql must contain a string.')
