@@ -326,7 +326,7 @@ class Template:
                 for call, args, where, mode in calls_in(getattr(resource, key), path, VALUE,
                                                         self._vocabulary, self._choose):
                     named = reference_of(self._vocabulary.table(mode)[call], args)
-                    if named is not None and named[1] in self.disabled_resources:
+                    if named is not None and self._names_disabled(named):
                         # Never None: kind "resource" at a resource's path (len(where) > 2).
                         raise undefined("resource", named[1], call, where)  # type: ignore[misc]
         for name, output in self.outputs.items():
@@ -334,10 +334,16 @@ class Template:
             for call, args, where, mode in calls_in(output.value, path, VALUE, self._vocabulary,
                                                     self._choose):
                 named = reference_of(self._vocabulary.table(mode)[call], args)
-                if named is not None and named[1] in self.disabled_resources:
+                if named is not None and self._names_disabled(named):
                     error = undefined("resource", named[1], call, where)
                     if error is not None:
                         raise error
+
+    def _names_disabled(self, named: tuple[str, str]) -> bool:
+        """Whether a call names a resource left out: get_resource/get_attr, or CFN's Ref (which
+        Heat refuses too when a parameter shares the name). A get_param or condition named
+        like a disabled resource reads something else, and Heat accepts it."""
+        return named[0] in ("resource", "ref") and named[1] in self.disabled_resources
 
     def _enabled(self, resource: ResourceDefinition, derived: Template) -> ResourceDefinition:
         """A kept resource as the derived template holds it."""
