@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import LimitExceeded, TemplateError
-from engine.graph import Graph
+from engine.orchestration.graph import Graph
 from engine.template.conditions import (
     VALUE,
     ConditionalContext,

@@ -1,4 +1,4 @@
-"""Tests for engine.graph: cycles with members, stable orders, readiness and reversal."""
+"""Tests for engine.orchestration.graph: cycles with members, stable orders, readiness and reversal."""
 from __future__ import annotations
 
 import time
@@ -6,7 +6,7 @@ import time
 import pytest
 
 from engine.errors import DependencyCycle
-from engine.graph import Graph
+from engine.orchestration.graph import Graph
 
 # server needs port and volume; port needs network; config stands alone.
 STACK = {"server": ["port", "volume"], "port": ["network"], "network": [], "volume": [], "config": []}

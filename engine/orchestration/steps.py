@@ -1,8 +1,11 @@
-"""What a resource does when its turn comes in an operation: create, update or replace, delete,
-suspend, resume or check — with breakpoints and change detection (replacing is engine.replacing).
+"""Steps: owns what one resource does when its turn comes in a run (create, update or replace,
+delete, suspend, resume, check; breakpoints, change detection, timeouts, cancels); touches the
+run's snaps and the journal, and reaches handlers only through the scheduler's `handoff`.
 
-`Steps` is the part of the scheduler that acts on one resource; it runs on the scheduler thread
-and hands handlers that may block to the pool. Handler outcomes come back through `apply`.
+The scheduler owns one `Steps` and calls it on its thread: `start` when a resource's turn
+comes, `apply` with a handler's outcome, `check_waiting` when a waiting resource is woken,
+`time_out`, `cancel` and `clear_hook`. Every state change goes through `transition`, which
+writes the event and tells the run. Replacing a resource is `replacing.Replacing`, owned here.
 """
 from __future__ import annotations
 
@@ -10,27 +13,81 @@ import fnmatch
 import json
 import logging
 import traceback
+from collections.abc import Callable
 
 from engine import secrets
 from engine.errors import HearthError, LimitExceeded, ResourceFailure, TemplateError, heat_path
-from engine.replacing import REPLACING
+from engine.orchestration.definitions import Resolver
+from engine.orchestration.journal import Journal
+from engine.orchestration.replacing import REPLACING, Replacing
+from engine.orchestration.run import Run, Snap
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
 from engine.resources.stack_resource import ADOPT_DATA
-from engine.run import Run, Snap
-from engine.stacks import Resolver
+from engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 HOOKS = {"create": "pre-create", "update": "pre-update", "delete": "pre-delete"}
 POST_HOOKS = {"CREATE": "post-create", "UPDATE": "post-update", "DELETE": "post-delete"}
 
 
+# How a handler's verb that may block is run: (stack id, resource, action, operation, call);
+# its outcome comes back to `Steps.apply` on the scheduler's thread.
+Handoff = Callable[[str, str, str, int, Callable[[], object]], None]
+
+
 class Steps:
-    # Provided by the Scheduler.
-    runtime: object
-    journal: object
+    def __init__(self, runtime: Runtime, types: dict, journal: Journal, resolver_for, handoff: Handoff):
+        self.runtime = runtime
+        self.types = types
+        self.journal = journal
+        # How handlers' snippets are resolved (the service adds nested-stack facades).
+        self._resolver_for = resolver_for
+        self._handoff = handoff
+        self.replacing = Replacing(self, types, journal)
+
+    # State changes ------------------------------------------------------------------------
+    def transition(self, run: Run, snap: Snap, status: str, reason: str, action: str | None = None) -> None:
+        """The resource is now `status` (in `action`): its event, and what the run learns of it."""
+        snap.action = action or snap.action
+        snap.status, snap.reason, snap.dirty = status, reason, True
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
+                           snap.action, status, reason)
+        if run.finished or snap.engine.get("op") != run.operation:
+            return
+        if status == "COMPLETE":
+            if not self.post_hooked(run, snap):
+                run.cleared(snap.name)
+        elif status == "FAILED" and run.action == "CHECK":
+            if reason not in run.check_failures and not reason.startswith("Can not check"):
+                run.check_failures.append(reason)
+            # A check goes on (Heat reports every failure at the end), but not to what depends
+            # on the failed resource.
+            run.cut_off(snap.name)
+        elif status == "FAILED" and run.failed is None:
+            run.failed = snap
+
+    def cancel(self, run: Run, snap: Snap, reason: str) -> None:
+        """Stop what the waiting resource waits for; it fails with `reason`."""
+        try:
+            self._instance(run, snap, snap.action, strict=False).cancel()
+        except Exception:  # noqa: BLE001 - cancelling is best effort
+            log.warning("cancel of %s failed:\n%s", snap.name, traceback.format_exc())
+        snap.waiting, snap.deadline, snap.wake_at = False, None, None
+        self.transition(run, snap, "FAILED", reason)
+
+    def time_out(self, run: Run, snap: Snap) -> None:
+        """The waiting resource's deadline passed: it is cancelled and fails, in its type's words."""
+        try:
+            instance = self._instance(run, snap, snap.action, strict=False)
+            instance.cancel()
+            reason = instance.timeout_reason()
+        except Exception as error:  # noqa: BLE001
+            reason = f"timed out ({error})"
+        snap.waiting, snap.deadline = False, None
+        self.transition(run, snap, "FAILED", _reason(snap.name, TimeoutError(reason)))
 
     # Starting -----------------------------------------------------------------------------
-    def _start(self, run: Run, snap: Snap) -> None:
+    def start(self, run: Run, snap: Snap) -> None:
         step = run.step
         snap.engine["op"] = run.operation
         snap.dirty = True
@@ -42,7 +99,7 @@ class Steps:
                 return
             if snap.exists and snap.status == "COMPLETE" and run.action == "ADOPT":
                 # Heat adopts each resource as an action of its own, with its events.
-                self._transition(run, snap, "IN_PROGRESS", "state changed", action="ADOPT")
+                self.transition(run, snap, "IN_PROGRESS", "state changed", action="ADOPT")
                 try:
                     instance = self._instance(run, snap, "ADOPT")
                     snap.engine["digests"] = self._digests(instance)
@@ -51,7 +108,7 @@ class Steps:
                         snap.attributes = dict(outcome.attributes)
                 except Exception:  # noqa: BLE001 - without digests the next update redoes it
                     pass
-                self._transition(run, snap, "COMPLETE", "state changed")
+                self.transition(run, snap, "COMPLETE", "state changed")
                 return
             if snap.exists and snap.status == "COMPLETE":
                 # Adopted (or made by an earlier attempt of this create): record what it was
@@ -65,22 +122,22 @@ class Steps:
                 return
             self._begin(run, snap, "create", "CREATE")
         elif step == "update":
-            self._update(run, snap)
+            self.update(run, snap)
         elif step == "delete":
             if not snap.exists:
                 if snap.action == "INIT":
-                    self._transition(run, snap, "COMPLETE", "state changed", action="DELETE")
+                    self.transition(run, snap, "COMPLETE", "state changed", action="DELETE")
                 else:
                     snap.status = "COMPLETE"
                     run.cleared(snap.name)
                 return
             if snap.engine.get("retain"):
-                self._transition(run, snap, "COMPLETE", "resource retained (deletion_policy Retain)",
+                self.transition(run, snap, "COMPLETE", "resource retained (deletion_policy Retain)",
                                  action="DELETE")
                 return
             self._begin(run, snap, "delete", "DELETE")
         elif step == "cleanup":
-            self._clean_up(run, snap)
+            self.replacing.clean_up(run, snap)
         elif step == "check":
             if not supports_check(snap.cls):
                 # Heat: the resource is CHECK_COMPLETE whatever it was, with an event only when
@@ -90,11 +147,11 @@ class Steps:
                     snap.reason, snap.dirty = reason, True
                     run.cleared(snap.name)
                 else:
-                    self._transition(run, snap, "COMPLETE", reason, action="CHECK")
+                    self.transition(run, snap, "COMPLETE", reason, action="CHECK")
             elif not snap.exists:
                 run.check_failures.append(f"Exception: resources.{snap.name}: Resource {snap.name} "
                                           "not created yet.")
-                self._transition(run, snap, "FAILED", f"Can not check {snap.name}, resource not "
+                self.transition(run, snap, "FAILED", f"Can not check {snap.name}, resource not "
                                  "created yet.", action="CHECK")
             else:
                 self._begin(run, snap, "check", "CHECK")
@@ -114,9 +171,9 @@ class Steps:
                 return
             self._begin(run, snap, step, step.upper())
 
-    def _update(self, run: Run, snap: Snap) -> None:
-        if self._restorable(run, snap):
-            self._discard(run, snap)
+    def update(self, run: Run, snap: Snap) -> None:
+        if self.replacing.restorable(run, snap):
+            self.replacing.discard(run, snap)
             return
         if not snap.exists or (snap.action in ("CREATE", "ADOPT") and snap.status == "FAILED" \
                 and not snap.physical_id):
@@ -125,7 +182,7 @@ class Steps:
         try:
             instance = self._instance(run, snap, "UPDATE")
         except Exception as error:  # noqa: BLE001 - reported as the resource's failure
-            self._fail(run, snap, "UPDATE", error, action="UPDATE")
+            self.fail(run, snap, "UPDATE", error, action="UPDATE")
             return
         digests = self._digests(instance)
         old = snap.engine.get("digests") or {}
@@ -189,12 +246,12 @@ class Steps:
         if verb == "replace":
             tried = snap.engine.pop("tried", False)
             if tried:
-                self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
-                self._requires_replacement(run, snap, asked=tried == "asked")
-            self._replace(run, snap)
+                self.transition(run, snap, "IN_PROGRESS", "state changed", action=action)
+                self.replacing.requires_replacement(run, snap, asked=tried == "asked")
+            self.replacing.replace(run, snap)
             return
-        self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
-        self._dispatch(run, snap, verb)
+        self.transition(run, snap, "IN_PROGRESS", "state changed", action=action)
+        self.dispatch(run, snap, verb)
 
     def _hooked(self, run: Run, name: str, hook: str) -> bool:
         registry = run.definition.environment.resource_registry.get("resources") or {}
@@ -236,7 +293,7 @@ class Steps:
             self._begin(run, snap, verb, action)
         return True
 
-    def _dispatch(self, run: Run, snap: Snap, verb: str) -> None:
+    def dispatch(self, run: Run, snap: Snap, verb: str) -> None:
         """Run the handler's `verb` inline or on the pool; its outcome comes back to `apply`."""
         try:
             instance = self._instance(run, snap, snap.action, strict=verb not in ("delete",))
@@ -245,19 +302,15 @@ class Steps:
                 definition = run.definition.template.resources.get(snap.name)
                 snap.engine["retain"] = bool(definition and definition.deletion_policy == "Retain")
         except Exception as error:  # noqa: BLE001
-            self._apply(run, snap, snap.action, error, run.operation)
+            self.apply(run, snap, snap.action, error, run.operation)
             return
         call = self._sealing(instance, getattr(instance, verb))
         action, operation = snap.action, run.operation
         if snap.cls.inline:
-            self._apply(run, snap, action, _call(call), operation)
+            self.apply(run, snap, action, _call(call), operation)
             return
         run.running.add(snap.name)
-        stack_id = run.stack.id
-
-        def work():
-            self._inbox.put(("result", stack_id, snap.name, action, _call(call), operation))
-        self.journal.after_commit(lambda: self._pool.submit(work))
+        self._handoff(run.stack.id, snap.name, action, operation, lambda: _call(call))
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
@@ -284,7 +337,7 @@ class Steps:
             if snap is None or (not snap.exists and snap.physical_id is None):
                 return None
             return snap.cls, snap.physical_id, snap.attributes, snap.data
-        return self.resolver_for(run.stack, run.definition, lookup)
+        return self._resolver_for(run.stack, run.definition, lookup)
 
     def _instance(self, run: Run, snap: Snap, action: str, strict: bool = True):
         """The handler object with resolved, validated properties (best effort unless strict)."""
@@ -351,7 +404,7 @@ class Steps:
         return sealed
 
     # Outcomes -----------------------------------------------------------------------------
-    def _apply(self, run: Run, snap: Snap, action: str, outcome, operation: int) -> None:
+    def apply(self, run: Run, snap: Snap, action: str, outcome, operation: int) -> None:
         if operation != run.operation or snap.action != action:
             # A result of an operation that was superseded: keep what it made, so it is deleted.
             if isinstance(outcome, (Done, Waiting)) and outcome.physical_id:
@@ -360,14 +413,14 @@ class Steps:
                 snap.dirty = True
             return
         if isinstance(outcome, UpdateReplace) and snap.engine.get("phase") is None:
-            self._requires_replacement(run, snap)
-            self._replace(run, snap)
+            self.replacing.requires_replacement(run, snap)
+            self.replacing.replace(run, snap)
             return
         if snap.engine.get("phase") == "cleanup" and not isinstance(outcome, Waiting):
-            self._cleaned(run, snap, outcome)
+            self.replacing.cleaned(run, snap, outcome)
             return
         if snap.engine.get("phase") == "discard" and not isinstance(outcome, Waiting):
-            self._discarded(run, snap, outcome)
+            self.replacing.discarded(run, snap, outcome)
             return
         if isinstance(outcome, Done):
             if snap.engine.get("phase") == "replace-delete":
@@ -375,8 +428,8 @@ class Steps:
                 snap.waiting, snap.deadline = False, None
                 snap.engine["phase"] = "replace-create"
                 snap.engine.pop("short_id", None)
-                self._transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
-                self._dispatch(run, snap, "create")
+                self.transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
+                self.dispatch(run, snap, "create")
                 return
             snap.physical_id = outcome.physical_id or snap.physical_id
             if outcome.attributes is not None:
@@ -387,7 +440,7 @@ class Steps:
                 snap.attributes, snap.data = {}, {}
             snap.waiting, snap.deadline = False, None
             self._settle(snap)
-            self._transition(run, snap, "COMPLETE", "state changed")
+            self.transition(run, snap, "COMPLETE", "state changed")
         elif isinstance(outcome, Waiting):
             snap.physical_id = outcome.physical_id or snap.physical_id
             snap.data.update(outcome.data)
@@ -396,18 +449,18 @@ class Steps:
             snap.reason = "waiting for a signal"
             snap.dirty = True
             if run.finished and snap.wake_at is None:
-                self._cancel(run, snap, f"{action} cancelled: the stack operation ended")
+                self.cancel(run, snap, f"{action} cancelled: the stack operation ended")
             elif run.cancelled and snap.wake_at is None:
-                self._cancel(run, snap, f"{action} cancelled")  # cancelled while it started
+                self.cancel(run, snap, f"{action} cancelled")  # cancelled while it started
         else:
             snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
-            self._fail(run, snap, action, outcome)
+            self.fail(run, snap, action, outcome)
 
-    def _fail(self, run: Run, snap: Snap, action: str, error, **transition) -> None:
+    def fail(self, run: Run, snap: Snap, action: str, error, **transition) -> None:
         """The resource's `action` failed with `error` (an exception or a failed outcome)."""
         self._fail_first(run, snap.name, action, error)
-        self._transition(run, snap, "FAILED", _reason(snap.name, error), **transition)
+        self.transition(run, snap, "FAILED", _reason(snap.name, error), **transition)
 
     @staticmethod
     def _fail_first(run: Run, name: str, action: str, error) -> None:
@@ -431,7 +484,7 @@ class Steps:
         for key in ("phase", "changed", "hook", "paused", "wake_at", ADOPT_DATA):
             engine.pop(key, None)
 
-    def _check_waiting(self, run: Run, snap: Snap) -> None:
+    def check_waiting(self, run: Run, snap: Snap) -> None:
         if snap.engine.get("hook"):
             return  # paused on a breakpoint: only clearing it moves the resource on
         try:
@@ -440,7 +493,7 @@ class Steps:
         except Exception as error:  # noqa: BLE001
             outcome = error
         if outcome is not None:
-            self._apply(run, snap, snap.action, outcome, run.operation)
+            self.apply(run, snap, snap.action, outcome, run.operation)
             if not snap.waiting and not run.finished and snap.engine.get("op") != run.operation:
                 # An action left from a cancelled operation ended: this operation may take it now.
                 run.released(snap.name)
