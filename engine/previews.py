@@ -17,13 +17,13 @@ from sqlalchemy import select
 from engine import views
 from engine.errors import StackExists
 from engine.operations import parse_tags
-from engine.orchestration.definitions import Definition, Resolver
-from engine.orchestration.steps import (
+from engine.orchestration.changes import (
     changed_in_place,
     property_digests,
     replaced_when_failed,
     type_identity,
 )
+from engine.orchestration.definitions import Definition, Resolver
 from engine.resources.heat_stack import REMOTE_STACK_TYPES
 from engine.runtime import iso
 from engine.store.models import Resource as ResourceRow, Stack

@@ -21,11 +21,12 @@ from engine import secrets
 from engine.errors import HearthError
 from engine.identity import delegation_revoked
 from engine.liveness import GoneAgents
+from engine.orchestration.changes import supports_check
 from engine.orchestration.definitions import DefinitionCache, Resolver
 from engine.orchestration.journal import Journal
 from engine.orchestration.lifecycle import begin_rollback, end_operation
 from engine.orchestration.run import Run, Snap
-from engine.orchestration.steps import Steps, supports_check
+from engine.orchestration.steps import Steps
 from engine.runtime import Runtime
 from engine.store.models import Resource as ResourceRow, Server, Stack
 

@@ -10,13 +10,19 @@ writes the event and tells the run. Replacing a resource is `replacing.Replacing
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import traceback
 from collections.abc import Callable
 
 from engine import secrets
 from engine.errors import HearthError, LimitExceeded, ResourceFailure, TemplateError, heat_path
+from engine.orchestration.changes import (
+    changed_in_place,
+    property_digests,
+    replaced_when_failed,
+    supports_check,
+    type_identity,
+)
 from engine.orchestration.definitions import Resolver
 from engine.orchestration.journal import Journal
 from engine.orchestration.replacing import REPLACING, Replacing
@@ -38,7 +44,6 @@ Handoff = Callable[[str, str, str, int, Callable[[], object]], None]
 class Steps:
     def __init__(self, runtime: Runtime, types: dict, journal: Journal, resolver_for, handoff: Handoff):
         self.runtime = runtime
-        self.types = types
         self.journal = journal
         # How handlers' snippets are resolved (the service adds nested-stack facades).
         self._resolver_for = resolver_for
@@ -510,50 +515,6 @@ def tainted_properties(template, properties, resolver, path) -> frozenset[tuple]
     def resolve(snippet, where):
         return template.resolve(snippet, resolver, path + where)
     return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)
-
-
-def type_identity(cls, declared: str) -> str:
-    """The type that counts for a change: the class the declared type maps to (a change
-    replaces; a new alias of the same type does not), as Heat compares classes; every provider
-    template is one class (a template resource)."""
-    return getattr(cls, "update_identity", None) or cls.type_name or declared
-
-
-def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:
-    """A keyed digest of each resolved property (and of the metadata and the type, whose change
-    always replaces): change detection that stores nothing a hidden parameter's value could be
-    read back from. `type_name` is the type the resource resolves to, so that, as in Heat, a
-    new alias for the same type is no change."""
-    values = {**properties, "__metadata__": metadata or {}, "__type__": type_name}
-    return {k: keyring.sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
-
-
-def supports_check(cls) -> bool:
-    """Whether the type checks its resource (Heat: it has a handle_check)."""
-    from engine.resources.base import Resource
-    return cls.check is not Resource.check
-
-
-def replaced_when_failed(cls, action: str, nested_exists: bool) -> bool:
-    """Whether an update replaces a FAILED resource, as Heat does, except a stack resource whose
-    nested stack exists: that is updated, and the nested stack's resources decide (Heat's
-    StackResource._needs_update), unless the resource was marked unhealthy (CHECK_FAILED)."""
-    return not (getattr(cls, "update_on_every_update", False) and nested_exists and action != "CHECK")
-
-
-def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> bool:
-    """Whether every changed property (metadata always can) may change without a replacement,
-    and the type does not ask for one for this change (`replaced_by` the new `properties`).
-
-    A property the type's schema no longer has (a provider template that dropped a parameter)
-    does not count: Heat compares only the new schema's properties."""
-    schema = cls.properties_schema
-    if "__type__" in changed:
-        return False  # another type is another resource: Heat replaces it
-    if properties is not None and cls.replaced_by(frozenset(changed), properties):
-        return False
-    return cls.open_properties or all(k in ("__metadata__", "__nested__") or k not in schema or schema[k].update_allowed
-                                      for k in changed)
 
 
 def _inside(path: tuple, name: str) -> tuple:
