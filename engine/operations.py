@@ -30,7 +30,7 @@ from engine.orchestration.definitions import (
     request_environment,
 )
 from engine.orchestration.events import resource_event, stack_event
-from engine.orchestration.lifecycle import check_cancel, prepare_rows, start_operation
+from engine.orchestration.lifecycle import abandon, check_cancel, prepare_rows, start_operation
 from engine.orchestration.nested import SECRET_PARAMETERS
 from engine.store.models import Deployment, Resource, Stack
 from engine.template import parse_environment, parse_template
@@ -197,9 +197,7 @@ class Operations:
             for row in session.scalars(select(Stack).where(Stack.id.in_(ids))):
                 if row.status == "IN_PROGRESS" and row.id == stack.id:
                     raise ActionInProgress(row.name, row.action)
-                row.action, row.status, row.status_reason = "ABANDON", "COMPLETE", "Stack abandoned"
-                row.operation += 1
-                row.deleted_at = row.updated_at = now
+                abandon(row, now)
         self.runtime.publish_stack(stack.id)
         return data
 

@@ -47,8 +47,7 @@ from engine.orchestration.definitions import (
     pseudo_parameters,
     request_environment,
 )
-from engine.orchestration.events import stack_event
-from engine.orchestration.lifecycle import prepare_rows, start_delete
+from engine.orchestration.lifecycle import prepare_rows, record_start, start_delete
 from engine.orchestration.nested import SECRET_PARAMETERS, Children
 from engine.orchestration.scheduler import Scheduler
 from engine.orchestration.steps import tainted_properties
@@ -142,7 +141,7 @@ class Service(Operations, Previews, SoftwareApi):
             prepare_rows(session, stack.id, definition.template, now)
             if adopt is not None:
                 self._adopt_rows(session, stack, adopt, definition)
-            session.add(stack_event(stack, action, "IN_PROGRESS", f"Stack {action} started", now))
+            record_start(session, stack, now)
         self.definitions.put(stack, definition)
         self.scheduler.submit(stack.id)
         return stack

@@ -1,10 +1,11 @@
 """Starting and ending stack operations: owns the stack row's operation fields and their events;
 touches only the caller's session (it never commits, never reads the clock, never wakes anyone).
 
-Every operation starts through `start_operation` (a create's first one is recorded with the new
-row), after `prepare_rows` made the resource rows match the template it runs to; a failed create
-or update turns into a rollback through `begin_rollback`; the scheduler ends one through
-`end_operation`. `check_cancel` says whether a user may cancel what is in progress.
+Every operation starts through `start_operation` (a create's first is made in that state with
+its row, and `record_start` writes its event), after `prepare_rows` made the resource rows
+match the template it runs to; a failed create or update turns into a rollback through
+`begin_rollback`; the scheduler ends one through `end_operation`. `check_cancel` says whether
+a user may cancel what is in progress, and `abandon` forgets a stack.
 """
 from __future__ import annotations
 
@@ -77,7 +78,13 @@ def start_operation(session, stack: Stack, action: str, now: dt.datetime, reason
     stack.deadline = now + dt.timedelta(minutes=stack.timeout_mins)
     if action in UPDATED_BY:
         stack.updated_at = now
-    session.add(stack_event(stack, action, "IN_PROGRESS", reason, now))
+    record_start(session, stack, now)
+
+
+def record_start(session, stack: Stack, now: dt.datetime) -> None:
+    """The event of the operation the stack's row says has started (a create's first, whose
+    row is made in that state)."""
+    session.add(stack_event(stack, stack.action, "IN_PROGRESS", stack.status_reason, now))
 
 
 def start_delete(session, stack: Stack, now: dt.datetime) -> None:
@@ -100,6 +107,14 @@ def end_operation(stack: Stack, status: str, reason: str, now: dt.datetime) -> N
     stack.status, stack.status_reason, stack.deadline = status, reason, None
     if stack.action == "DELETE" and status == "COMPLETE":
         stack.deleted_at = now
+
+
+def abandon(stack: Stack, now: dt.datetime) -> None:
+    """Forget the stack (and what runs of it: a new operation number) but leave what it made;
+    no event, as in Heat."""
+    stack.action, stack.status, stack.status_reason = "ABANDON", "COMPLETE", "Stack abandoned"
+    stack.operation += 1
+    stack.deleted_at = stack.updated_at = now
 
 
 def _when(now: dt.datetime) -> str:
