@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.errors import HearthError, InvalidRequest, NotFound, TemplateError
+from engine.orchestration.definitions import Definition, check_request_fields, request_environment
 from engine.resources.base import Resource
 from engine.resources.schema import Prop
 from engine.resources.unavailable import show_message
-from engine.stacks import Definition, check_request_fields, request_environment
 from engine.template import (
     Template,
     parse_template,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +14,10 @@ from sqlalchemy import select, update
 
 from engine import audit, credentials, liveness, secrets, software
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from engine.orchestration.events import resource_event
 from engine.runtime import Runtime, iso
 from engine.store.models import (
     Deployment,
-    Event,
     HandleSignal,
     Resource,
     Server,
@@ -273,9 +272,8 @@ class GuestService:
     def _signal_event(self, session, stack_id, resource_name, physical_id, reason) -> None:
         if not stack_id:
             return
-        session.add(Event(id=str(uuid.uuid4()), stack_id=stack_id, resource_name=resource_name or "",
-                          resource_type="signal", physical_id=physical_id, action="SIGNAL",
-                          status="COMPLETE", reason=reason[:2000], created_at=self.runtime.now()))
+        session.add(resource_event(stack_id, resource_name or "", "signal", physical_id, "SIGNAL",
+                                   "COMPLETE", reason[:2000], self.runtime.now()))
 
 
 def _seconds(delta: dt.timedelta) -> int:

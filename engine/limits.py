@@ -119,10 +119,10 @@ def nested_levels(config, types, base_environment, definition, name: str) -> lis
     made: a provider template's, or a ResourceGroup's with one member (as Heat validates a group),
     as (segment, child definition) pairs. `base_environment` (the global one) lies under the
     child's environment, as it does when the nested stack is made."""
+    from engine.orchestration.definitions import Definition
     from engine.resources.group import ResourceGroup, group_template
     from engine.resources.provider import TemplateResource
     from engine.resources.stack_resource import child_environment
-    from engine.stacks import Definition
     try:
         cls = definition.resource_class(types, name)
     except HearthError:

@@ -12,8 +12,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import views
-from engine.children import SECRET_PARAMETERS
 from engine.errors import (
     ActionInProgress,
     Conflict,
@@ -25,15 +23,16 @@ from engine.errors import (
 )
 from engine.guest import GuestAuth
 from engine.limits import check_nested_stack
-from engine.stacks import (
+from engine.orchestration.definitions import (
     Definition,
     check_request_fields,
     definition_fields,
-    prepare_rows,
     request_environment,
-    start_operation,
 )
-from engine.store.models import Deployment, Event, Resource, Stack
+from engine.orchestration.events import resource_event, stack_event
+from engine.orchestration.lifecycle import abandon, check_cancel, prepare_rows, start_operation
+from engine.orchestration.nested import SECRET_PARAMETERS
+from engine.store.models import Deployment, Resource, Stack
 from engine.template import parse_environment, parse_template
 from engine.template.environment import load_environment
 
@@ -54,6 +53,7 @@ class Operations:
     runtime: Any
     guest: Any
     scheduler: Any
+    definitions: Any
     types: dict
     _nested_lock: Any
 
@@ -113,13 +113,13 @@ class Operations:
             prepare_rows(session, row.id, definition.template, now)
             start_operation(session, row, "UPDATE", now)
             session.flush()
-            self.scheduler.definitions.put(row, definition)
+            self.definitions.put(row, definition)
         self.runtime.publish_stack(stack.id)
         self.scheduler.submit(stack.id)
 
     def _check_immutable(self, stack: Stack, definition: Definition) -> None:
         """An update may not change a parameter the new template declares immutable."""
-        current = self.scheduler.definitions.get(self.runtime, stack).parameters
+        current = self.definitions.get(stack).parameters
         changed = [name for name, schema in definition.template.parameters.items()
                    if schema.immutable and name in current
                    and current[name] != definition.parameters.get(name)]
@@ -135,7 +135,7 @@ class Operations:
         if not patch:
             return self._definition(body)
         check_request_fields(body)  # before they are merged with the stack's own
-        current = self.scheduler.definitions.get(self.runtime, stack)
+        current = self.definitions.get(stack)
         merged = dict(body)
         # A parameter derived from a secret stays secret while its value is kept.
         merged[SECRET_PARAMETERS] = sorted(set(current.secret_parameters) | set(body.get(SECRET_PARAMETERS) or ()))
@@ -166,21 +166,16 @@ class Operations:
         cancel = False
         with self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
-            state = f"{row.action}_{row.status}"
             if action in ("suspend", "resume", "check"):
                 self._not_in_progress(row, action)
                 verb = action.upper()
                 if verb != "CHECK" and (row.action, row.status) == (verb, "COMPLETE"):
                     # Heat: already suspended (resumed); only the stack's event says so again.
-                    session.add(Event(id=views.new_id(), stack_id=row.id, resource_name=row.name,
-                                      resource_type="OS::Heat::Stack", physical_id=row.id, action=verb,
-                                      status="COMPLETE", reason=row.status_reason, created_at=now))
+                    session.add(stack_event(row, verb, "COMPLETE", row.status_reason, now))
                 else:
                     start_operation(session, row, verb, now)
             else:
-                allowed = ("UPDATE",) if action == "cancel_update" else ("UPDATE", "CREATE")
-                if row.status != "IN_PROGRESS" or row.action not in allowed:
-                    raise NotSupported(f"Cancelling update when stack is {state}")
+                check_cancel(row, rollback=action == "cancel_update")
                 # What is under way finishes; then the operation fails, and an update rolls back
                 # when asked to (or when the stack has rollback enabled), as Heat's cancel does.
                 cancel = True
@@ -202,15 +197,13 @@ class Operations:
             for row in session.scalars(select(Stack).where(Stack.id.in_(ids))):
                 if row.status == "IN_PROGRESS" and row.id == stack.id:
                     raise ActionInProgress(row.name, row.action)
-                row.action, row.status, row.status_reason = "ABANDON", "COMPLETE", "Stack abandoned"
-                row.operation += 1
-                row.deleted_at = row.updated_at = now
+                abandon(row, now)
         self.runtime.publish_stack(stack.id)
         return data
 
     def _abandon_data(self, stack: Stack) -> dict:
         from engine.resources.stack_resource import StackResource
-        definition = self.scheduler.definitions.get(self.runtime, stack)
+        definition = self.definitions.get(stack)
         with self.runtime.store.session() as session:
             rows = list(session.scalars(select(Resource).where(Resource.stack_id == stack.id)))
             children = {c.id: c for c in session.scalars(select(Stack).where(Stack.owner_id == stack.id))}
@@ -256,9 +249,8 @@ class Operations:
             else:
                 return
             res.updated_at = now
-            session.add(Event(id=views.new_id(), stack_id=stack.id, resource_name=res.name,
-                              resource_type=res.type, physical_id=res.physical_id, action=res.action,
-                              status=res.status, reason=res.status_reason, created_at=now))
+            session.add(resource_event(stack.id, res.name, res.type, res.physical_id, res.action,
+                                       res.status, res.status_reason, now))
         self.runtime.publish_stack(stack.id)
 
     def signal_resource(self, project: str, stack_id: str, resource: str, body: Any) -> None:

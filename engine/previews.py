@@ -17,10 +17,15 @@ from sqlalchemy import select
 from engine import views
 from engine.errors import StackExists
 from engine.operations import parse_tags
+from engine.orchestration.changes import (
+    changed_in_place,
+    property_digests,
+    replaced_when_failed,
+    type_identity,
+)
+from engine.orchestration.definitions import Definition, Resolver
 from engine.resources.heat_stack import REMOTE_STACK_TYPES
 from engine.runtime import iso
-from engine.stacks import Definition, Resolver
-from engine.steps import changed_in_place, property_digests, replaced_when_failed, type_identity
 from engine.store.models import Resource as ResourceRow, Stack
 
 KINDS = ("added", "deleted", "replaced", "unchanged", "updated")
@@ -95,6 +100,7 @@ class Previews:
     # Provided by Service.
     runtime: Any
     scheduler: Any
+    definitions: Any
     types: dict
 
     # Update preview -----------------------------------------------------------------------
@@ -108,7 +114,7 @@ class Previews:
         self.validate_resources(definition, stack)
         self.check_nesting(definition)
         changes: dict[str, list] = {kind: [] for kind in KINDS}
-        current = self.scheduler.definitions.get(self.runtime, stack)
+        current = self.definitions.get(stack)
         # Heat shows the new top-level stack under the current one's name and id.
         self._preview_stack(changes, stack, current, stack, definition, show_nested)
         return {"resource_changes": changes}
@@ -140,7 +146,7 @@ class Previews:
             old = self._child(stack, rows[name])
             new = self._planned_child(new_stack, definition, planned, name)
             if old is not None and new is not None:
-                self._preview_stack(changes, old, self.scheduler.definitions.get(self.runtime, old), *new,
+                self._preview_stack(changes, old, self.definitions.get(old), *new,
                                     show_nested=True)
 
     def _nested_deleted(self, changes: dict, stack: Stack, row: ResourceRow) -> None:
@@ -148,7 +154,7 @@ class Previews:
         child = self._child(stack, row)
         if child is None:
             return
-        definition = self.scheduler.definitions.get(self.runtime, child)
+        definition = self.definitions.get(child)
         rows = self._rows(child)
         needed = required_by(definition)
         for name in definition.template.resources:

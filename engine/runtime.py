@@ -4,12 +4,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.config import Config
 from engine.store.crypto import Keyring
 from engine.store.db import Store
 from engine.store.notify import Notifier
+
+if TYPE_CHECKING:  # both import what imports this module
+    from engine.compute.base import ComputeDriver
+    from engine.orchestration.nested import ChildStacks
 
 
 def utcnow() -> dt.datetime:
@@ -38,12 +42,12 @@ class Runtime:
     store: Store
     keyring: Keyring
     notifier: Notifier
-    compute: Any  # engine.compute.base.ComputeDriver
+    compute: ComputeDriver
     clock: Callable[[], dt.datetime] = utcnow
     # Set by the scheduler: wake a waiting resource of a stack (None: any of them) that may now be done.
     wake: Callable[..., None] = lambda stack_id, resource=None: None
-    # Set by the service: create, update, delete and read nested stacks (engine.nested.ChildStacks).
-    stacks: Any = None
+    # Set by the service: create, update, delete and read nested stacks.
+    stacks: ChildStacks | None = None
 
     @property
     def public_url(self) -> str:

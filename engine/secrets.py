@@ -397,7 +397,7 @@ class Taint:
     """What one resolution read that is secret: `tainted` once it read a secret parameter or
     opened a sealed value, and the texts of what it read (for redacting messages about it).
 
-    The Resolver (engine/stacks.py) reports parameter reads and reads resources `within()`
+    The Resolver (engine/orchestration/definitions.py) reports parameter reads and reads resources `within()`
     its taint: whatever a resource type opens meanwhile (its stored sealed attribute, a
     RandomString's value, a handle's token, a nested stack's sealed output) taints the value
     being resolved. `fresh()` starts a new value; `texts` accumulate."""

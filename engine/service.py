@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine import catalog, guest, secrets, views
-from engine.children import SECRET_PARAMETERS, Children
 from engine.errors import (
     EntityNotFound,
     HearthError,
@@ -39,23 +38,25 @@ from engine.limits import (
     resources_exceeded,
 )
 from engine.operations import Operations, parse_tags
+from engine.orchestration.definitions import (
+    Definition,
+    DefinitionCache,
+    Resolver,
+    apply_conditions,
+    check_request_fields,
+    pseudo_parameters,
+    request_environment,
+)
+from engine.orchestration.lifecycle import prepare_rows, record_start, start_delete
+from engine.orchestration.nested import SECRET_PARAMETERS, Children
+from engine.orchestration.scheduler import Scheduler
+from engine.orchestration.steps import tainted_properties
 from engine.previews import Previews
 from engine.resources import types as resource_types
 from engine.resources.heat_stack import REMOTE_STACK_TYPES
 from engine.runtime import Runtime
-from engine.scheduler import Scheduler
 from engine.secrets import masked
 from engine.software_api import SoftwareApi
-from engine.stacks import (
-    Definition,
-    Resolver,
-    apply_conditions,
-    check_request_fields,
-    prepare_rows,
-    pseudo_parameters,
-    request_environment,
-)
-from engine.steps import tainted_properties
 from engine.store.models import Event, Resource, Server, Stack
 from engine.template import Environment, merge_environments, parse_template
 from engine.template.context import ParameterContext
@@ -70,7 +71,8 @@ class Service(Operations, Previews, SoftwareApi):
         self.runtime = runtime
         self.types = resource_types()
         self.base_environment = base_environment  # the global environment directory, merged first
-        self.scheduler = Scheduler(runtime, self.types, resolver_for=self.resolver_for)
+        self.definitions = DefinitionCache(runtime)  # this service's alone; the scheduler reads it
+        self.scheduler = Scheduler(runtime, self.types, self.definitions, resolver_for=self.resolver_for)
         self._nested_lock = threading.Lock()  # engine.limits counts a tree's nested stacks in turn
         self.guest = guest.GuestService(runtime)
         runtime.stacks = Children(self)
@@ -86,11 +88,11 @@ class Service(Operations, Previews, SoftwareApi):
     # Stacks ------------------------------------------------------------------------------
     def create_stack(self, project: str, body: dict[str, Any], username: str | None = None) -> dict[str, Any]:
         self.check_template_size(body)
-        stack = self._create(project, body, username=username)
+        stack = self.start_create(project, body, username=username)
         return {"id": stack.id, "stack_name": stack.name,
                 "links": [{"href": views.stack_link(self.runtime.api_url, stack), "rel": "self"}]}
 
-    def _create(self, project: str, body: dict[str, Any], owner: tuple[str, str] | None = None,
+    def start_create(self, project: str, body: dict[str, Any], owner: tuple[str, str] | None = None,
                 username: str | None = None) -> Stack:
         """Record a new stack (a nested one when `owner` is (parent stack id, resource)) and start
         creating (or adopting) it."""
@@ -139,10 +141,8 @@ class Service(Operations, Previews, SoftwareApi):
             prepare_rows(session, stack.id, definition.template, now)
             if adopt is not None:
                 self._adopt_rows(session, stack, adopt, definition)
-            session.add(Event(id=str(uuid.uuid4()), stack_id=stack.id, resource_name=name,
-                              resource_type="OS::Heat::Stack", physical_id=stack.id, action=action,
-                              status="IN_PROGRESS", reason=f"Stack {action} started", created_at=now))
-        self.scheduler.definitions.put(stack, definition)
+            record_start(session, stack, now)
+        self.definitions.put(stack, definition)
         self.scheduler.submit(stack.id)
         return stack
 
@@ -286,7 +286,7 @@ class Service(Operations, Previews, SoftwareApi):
         # Environment files are merged above; keeping them would keep hidden values in clear.
         kept = {k: v for k, v in files.items() if k not in set(env_files)}
         # A nested stack's parameters given values derived from a secret are secret too (its
-        # owner resource's resolution says which: engine.children).
+        # owner resource's resolution says which: engine.orchestration.nested).
         derived = set(body.get(SECRET_PARAMETERS) or ()) & set(values)
         return Definition(template, environment, values, kept, shown,
                           secret_parameters=frozenset(derived | set(template.hidden_parameters())))
@@ -423,7 +423,7 @@ class Service(Operations, Previews, SoftwareApi):
         """The stack's environment as Heat shows it: as the user gave it (environment files
         merged), hidden parameters' values masked."""
         stack = self.find_stack(project, stack_id, by_id_only=True)
-        definition = self.scheduler.definitions.get(self.runtime, stack)
+        definition = self.definitions.get(stack)
         hidden = _all_hidden(definition)
         shown = self.shown_environment(stack)
         for section in ("parameters", "parameter_defaults"):
@@ -432,7 +432,7 @@ class Service(Operations, Previews, SoftwareApi):
 
     def show_files(self, project: str, stack_id: str) -> dict:
         stack = self.find_stack(project, stack_id, by_id_only=True)
-        return dict(self.scheduler.definitions.get(self.runtime, stack).files)
+        return dict(self.definitions.get(stack).files)
 
     def find_stack(self, project: str, name_or_id: str, by_id_only: bool = False) -> Stack:
         """A stack by id (deleted ones too, as Heat shows them) or by the name of a live one."""
@@ -447,7 +447,7 @@ class Service(Operations, Previews, SoftwareApi):
 
     def show_stack(self, project: str, stack_id: str, resolve_outputs: bool = True) -> dict:
         stack = self.find_stack(project, stack_id, by_id_only=True)
-        definition = self.scheduler.definitions.get(self.runtime, stack)
+        definition = self.definitions.get(stack)
         deleted = (stack.action, stack.status) == ("DELETE", "COMPLETE")
         outputs = self.outputs(stack, definition) if resolve_outputs and not deleted else None
         parameters, hidden = definition.parameters, definition.secret_parameters
@@ -462,7 +462,7 @@ class Service(Operations, Previews, SoftwareApi):
                 derived: set[str] | None = None) -> list[dict]:
         """The stack's outputs resolved, as Heat shows them to the stack's owner: values derived
         from a secret in clear. `derived`, when given, collects the keys of those values."""
-        definition = definition or self.scheduler.definitions.get(self.runtime, stack)
+        definition = definition or self.definitions.get(stack)
         with self.runtime.store.session() as session:
             rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
         resolver = self._row_resolver(stack, definition, rows)
@@ -504,7 +504,7 @@ class Service(Operations, Previews, SoftwareApi):
             if not stack.owner_id:
                 raise TemplateError("resource_facade is only available in a nested stack")
             parent = self.find_stack(stack.project, stack.owner_id, by_id_only=True)
-            resource = self.scheduler.definitions.get(self.runtime, parent).template.resources.get(
+            resource = self.definitions.get(parent).template.resources.get(
                 stack.owner_resource)
             if resource is None:
                 return None
@@ -521,7 +521,7 @@ class Service(Operations, Previews, SoftwareApi):
 
     def list_outputs(self, project: str, stack_id: str) -> list[dict]:
         stack = self.find_stack(project, stack_id, by_id_only=True)
-        template = self.scheduler.definitions.get(self.runtime, stack).template
+        template = self.definitions.get(stack).template
         return [{"output_key": k, "description": o.description or "No description given"}
                 for k, o in _all_outputs(template).items()]
 
@@ -534,14 +534,7 @@ class Service(Operations, Previews, SoftwareApi):
             row = session.get(Stack, stack.id, with_for_update=True)
             if row.action == "DELETE" and row.status == "IN_PROGRESS":
                 return
-            # Heat says when its delete started.
-            reason = f"Stack DELETE started at {now.replace(tzinfo=None).isoformat()}"
-            row.action, row.status, row.status_reason = "DELETE", "IN_PROGRESS", reason
-            row.operation += 1
-            row.deadline = now + dt.timedelta(minutes=row.timeout_mins)
-            session.add(Event(id=str(uuid.uuid4()), stack_id=row.id, resource_name=row.name,
-                              resource_type="OS::Heat::Stack", physical_id=row.id, action="DELETE",
-                              status="IN_PROGRESS", reason=reason, created_at=now))
+            start_delete(session, row, now)
         self.runtime.publish_stack(stack.id)
         self.scheduler.submit(stack.id)
 
@@ -592,8 +585,8 @@ class Service(Operations, Previews, SoftwareApi):
         stack = self.find_stack(project, stack_id, by_id_only=True)
         for row, view in self._resource_views(stack):
             if row.name == name:
-                template = self.scheduler.definitions.get(self.runtime, stack).template
-                definition = self.scheduler.definitions.get(self.runtime, stack)
+                template = self.definitions.get(stack).template
+                definition = self.definitions.get(stack)
                 view["attributes"] = secrets.masked(self.live_attributes(definition, row, stack))
                 view["description"] = template.resources[name].description if name in template.resources else ""
                 return view
@@ -657,7 +650,7 @@ class Service(Operations, Previews, SoftwareApi):
                 return masked(dict(server.metadata_doc or {}))
         if row is None:
             raise ResourceNotFound(name, stack.name)
-        template = self.scheduler.definitions.get(self.runtime, stack).template
+        template = self.definitions.get(stack).template
         return template.resources[name].metadata if name in template.resources else {}
 
     def show_event(self, project: str, stack_id: str, resource: str, event_id: str) -> dict:
@@ -677,7 +670,7 @@ class Service(Operations, Previews, SoftwareApi):
         is shown, against the stack as it is now."""
         if event.resource_type == "OS::Heat::Stack" and event.resource_name == stack.name:
             return {}
-        definition = self.scheduler.definitions.get(self.runtime, stack)
+        definition = self.definitions.get(stack)
         resource = definition.template.resources.get(event.resource_name)
         if resource is None:
             return {}

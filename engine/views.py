@@ -2,19 +2,12 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
+from engine.orchestration.definitions import is_cfn, shown_pseudo_parameters
 from engine.runtime import iso
 from engine.secrets import HIDDEN, masked
-from engine.stacks import is_cfn, shown_pseudo_parameters
 from engine.store.models import Event, Resource, Stack
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
 
 
 def stack_link(base: str, stack: Stack) -> str:

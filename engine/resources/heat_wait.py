@@ -11,9 +11,10 @@ from sqlalchemy import delete, select, update
 
 from engine import credentials, secrets
 from engine.errors import ResourceFailure
+from engine.orchestration.events import resource_event
 from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
-from engine.store.models import Event, HandleSignal, Resource as ResourceRow
+from engine.store.models import HandleSignal, Resource as ResourceRow
 
 HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL",
                      "TOKEN_SIGNAL")
@@ -53,9 +54,8 @@ def record_empty_signals(runtime, handle_id: str, count: int) -> None:
             reason = f"Signal {number} received"
             session.add(HandleSignal(handle_id=handle_id, signal_id=str(number), status="SUCCESS",
                                      reason=reason, data=None, created_at=now))
-            session.add(Event(id=str(uuid.uuid4()), stack_id=handle.stack_id, resource_name=handle.name,
-                              resource_type="signal", physical_id=handle_id, action="SIGNAL",
-                              status="COMPLETE", reason=f"Signal: {reason}", created_at=now))
+            session.add(resource_event(handle.stack_id, handle.name, "signal", handle_id, "SIGNAL",
+                                       "COMPLETE", f"Signal: {reason}", now))
 
 
 def forget_handle(runtime, handle_id: str | None) -> None:

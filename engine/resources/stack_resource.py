@@ -3,7 +3,7 @@ reads the parent's Stack row (files, environment) through `runtime.store`; no ot
 
 Its create, update, delete, suspend, resume and check are awaited.
 
-A stack resource starts an operation on its nested stack (`runtime.stacks`, engine.nested) and
+A stack resource starts an operation on its nested stack (`runtime.stacks`, engine.orchestration.nested) and
 returns Waiting; the scheduler wakes it when the nested operation ends, and `check_waiting`
 maps the nested stack's state to Done or a failure. The nested stack's id is the resource's
 physical id. Nested stacks inherit the parent's environment as Heat's do (`child_environment`).

@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import DependencyCycle, TemplateError
-from engine.graph import Graph
+from engine.orchestration.graph import Graph
 from engine.template.functions.args import walk
 from engine.template.limits import Budget, Limits
 from engine.template.snippets import Path, Segment, Snippet, call_in, reference_of

@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Any
 
 from engine.errors import LimitExceeded, TemplateError
-from engine.graph import Graph
+from engine.orchestration.graph import Graph
 from engine.template.conditions import (
     VALUE,
     ConditionalContext,

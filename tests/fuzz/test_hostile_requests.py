@@ -178,7 +178,7 @@ def orchestration_routes(w: World) -> list[Route]:
     calm = f"/v1/admin/stacks/calm/{w.calm['id']}"
     guests = f"/v1/admin/stacks/guests/{w.guests['id']}"
     # Besides Heat's keys, the ones a parent stack sends its nested stacks' requests, which a
-    # user can send too (engine/children.py).
+    # user can send too (engine/orchestration/nested.py).
     inner = {"requested_timeout_mins": 10, "_hearth_secret_parameters": ["n"]}
     create = {"stack_name": "made", "template": CALM, "template_name": "calm.yaml", "parameters": {"n": "2"},
               "environment": {"parameters": {}}, "environment_files": [], "files": {}, "timeout_mins": 10,

@@ -1,4 +1,4 @@
-"""Tests for engine.graph: cycles with members, stable orders, readiness and reversal."""
+"""Tests for engine.orchestration.graph: cycles with their members, and readiness phase by phase."""
 from __future__ import annotations
 
 import time
@@ -6,33 +6,23 @@ import time
 import pytest
 
 from engine.errors import DependencyCycle
-from engine.graph import Graph
+from engine.orchestration.graph import Graph, Readiness
 
 # server needs port and volume; port needs network; config stands alone.
 STACK = {"server": ["port", "volume"], "port": ["network"], "network": [], "volume": [], "config": []}
 
 
-def test_nodes_in_insertion_order_with_undeclared_requirements_last():
-    graph = Graph({"b": ["z"], "a": []})
-    assert graph.nodes() == ["b", "a", "z"]
-    assert graph.requires("z") == set() and "z" in graph and len(graph) == 3
+def test_a_requirement_never_declared_is_a_node_without_requirements():
+    Graph({"b": ["z"], "a": []}).check_acyclic()
+    with pytest.raises(DependencyCycle) as caught:
+        Graph({"b": ["z"], "a": ["b"], "z": ["b"]}).check_acyclic()
+    assert caught.value.members == ["b", "z"]
 
 
-def test_requires_and_required_by():
-    graph = Graph(STACK)
-    assert graph.requires("server") == {"port", "volume"}
-    assert graph.required_by("network") == {"port"}
-    assert graph.required_by("server") == set()
-
-
-def test_topological_order_is_stable():
-    assert Graph(STACK).topological_order() == ["network", "port", "volume", "server", "config"]
-    assert Graph({"c": [], "b": [], "a": []}).topological_order() == ["c", "b", "a"]
-
-
-def test_order_does_not_depend_on_set_iteration():
-    first = Graph({"x": {"a", "b", "c"}, "a": [], "b": [], "c": []})
-    assert first.topological_order() == ["a", "b", "c", "x"]
+def test_the_cycle_reported_does_not_depend_on_set_iteration():
+    with pytest.raises(DependencyCycle) as caught:
+        Graph({"x": {"c", "b", "a"}, "a": [], "b": ["x"], "c": ["x"]}).check_acyclic()
+    assert caught.value.members == ["x", "b"]
 
 
 @pytest.mark.parametrize("requires, members", [
@@ -48,33 +38,71 @@ def test_check_acyclic_reports_members_in_cycle_order(requires, members):
     assert caught.value.file == "web.yaml"
 
 
-def test_acyclic_graph_passes_and_cyclic_order_raises():
+def test_acyclic_graph_passes_and_a_cycle_is_said_in_heats_words():
     Graph(STACK).check_acyclic()
     with pytest.raises(DependencyCycle) as caught:
-        Graph({"a": ["b"], "b": ["a"], "c": []}).topological_order()
+        Graph({"a": ["b"], "b": ["a"], "c": []}).check_acyclic()
     assert str(caught.value) == 'template: resources: Circular Dependency Found: a -> b -> a'
 
 
-def test_ready_steps_through_the_stack():
-    graph = Graph(STACK)
-    assert graph.ready(set(), set()) == ["network", "volume", "config"]
-    assert graph.ready(set(), {"network", "volume", "config"}) == []
-    assert graph.ready({"network"}, {"network", "volume", "config"}) == ["port"]
-    assert graph.ready({"network", "port", "volume", "config"}, {"network", "port", "volume", "config"}) == ["server"]
+def test_forward_readiness_steps_through_the_stack():
+    ready = Readiness(STACK, STACK)
+    assert ready.take() == ["network", "volume", "config"]
+    assert ready.take() == []
+    ready.done("network")
+    assert ready.take() == ["port"]
+    ready.done("volume")
+    ready.done("config")
+    assert ready.take() == []
+    ready.done("port")
+    assert ready.take() == ["server"]
+    ready.done("server")
+    assert ready.pending == set()
 
 
-def test_ready_after_returns_dependents_that_became_ready():
-    graph = Graph(STACK)
-    assert graph.ready_after("network", {"network"}, {"network", "volume"}) == ["port"]
-    assert graph.ready_after("port", {"network", "port"}, {"network", "port", "volume"}) == []
-    assert graph.ready_after("volume", {"network", "port", "volume"}, {"network", "port", "volume"}) == ["server"]
+def test_reverse_readiness_is_the_delete_order():
+    ready = Readiness(STACK, STACK, reverse=True)
+    assert ready.take() == ["server", "config"]
+    ready.done("server")
+    # Freed at once: in the order the server names them.
+    assert ready.take() == ["port", "volume"]
+    ready.done("port")
+    assert ready.take() == ["network"]
 
 
-def test_reverse_is_the_delete_order():
-    reverse = Graph(STACK).reverse()
-    assert reverse.requires("network") == {"port"}
-    assert reverse.requires("server") == set()
-    assert reverse.topological_order() == ["server", "port", "network", "volume", "config"]
+def test_what_is_not_pending_is_done_already_and_outside_requirements_do_not_count():
+    ready = Readiness({"port": ["network"], "server": ["port", "elsewhere"]}, {"server"})
+    assert ready.take() == ["server"]
+    assert Readiness(STACK, {"server", "port"}).take() == ["port"]
+
+
+def test_done_twice_or_of_what_is_not_pending_frees_nothing_again():
+    ready = Readiness(STACK, STACK)
+    ready.take()
+    ready.done("network")
+    ready.done("network")
+    ready.done("nothing")
+    assert ready.take() == ["port"]
+
+
+def test_cut_off_leaves_out_everything_that_waits_for_the_node():
+    ready = Readiness(STACK, STACK)
+    assert ready.take() == ["network", "volume", "config"]
+    ready.cut_off("network")
+    assert ready.pending == {"volume", "config"}
+    ready.done("volume")
+    assert ready.take() == []
+
+
+def test_again_offers_a_taken_node_once_more_only_while_it_is_free():
+    ready = Readiness(STACK, STACK)
+    assert ready.take() == ["network", "volume", "config"]
+    ready.again("volume")
+    ready.again("server")  # still waits for port and volume
+    assert ready.take() == ["volume"]
+    ready.done("volume")
+    ready.again("volume")  # done: not pending any more
+    assert ready.take() == []
 
 
 def timed(action) -> float:
@@ -93,9 +121,16 @@ def test_a_thousand_nodes_are_fast(shape):
     }[shape]
     graph = Graph(requires)
     assert timed(graph.check_acyclic) < 0.05
-    assert timed(graph.topological_order) < 0.05
-    assert timed(lambda: graph.ready(set(), set())) < 0.05
-    assert len(graph.topological_order()) == 1000
+
+    def run_through() -> int:
+        ready, count = Readiness(requires, requires), 0
+        while batch := ready.take():
+            for name in batch:
+                ready.done(name)
+                count += 1
+        return count
+    assert timed(run_through) < 0.05
+    assert run_through() == 1000
 
 
 def test_a_long_cycle_is_found_without_recursion():

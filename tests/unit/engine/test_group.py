@@ -182,7 +182,7 @@ def answer(service, stack_id, resource, name, *path):
     from engine.store.models import Resource
     with service.runtime.store.session() as session:
         row = session.scalar(select(Resource).where(Resource.stack_id == stack_id, Resource.name == resource))
-    definition = service.scheduler.definitions.get(service.runtime, service.find_stack("admin", stack_id))
+    definition = service.definitions.get(service.find_stack("admin", stack_id))
     cls = definition.resource_class(service.types, resource)
     return cls.attribute_at(service.runtime, name, list(path), row.physical_id, row.attributes or {}, row.data or {})
 

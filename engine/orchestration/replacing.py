@@ -1,17 +1,22 @@
-"""Replacing a resource in an update, as Heat does: the new one is made first under the same
-name, the old one kept aside (`engine["backups"]`) and deleted once the operation has
-succeeded, or taken back by a later update when the replacement failed.
+"""Replacing: owns how an update replaces a resource, as Heat does; touches the run's snaps and
+the journal, and acts through the Steps that own it (transition, dispatch, update, fail).
 
-`Replacing` is mixed into the Scheduler beside Steps, whose `_transition`, `_dispatch`,
-`_update` and `_fail` it uses; handler outcomes of its phases come back through
-`Steps._apply`.
+The new resource is made first under the same name, the old one kept aside
+(`engine["backups"]`) and deleted once the operation has succeeded, or taken back by a later
+update when the replacement failed. Handler outcomes of its phases come back through
+`Steps.apply`, which hands them here by phase.
 """
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
+from engine.orchestration.run import Run, Snap
 from engine.resources.base import Done
-from engine.run import Run, Snap
+
+if TYPE_CHECKING:  # the Steps own this object
+    from engine.orchestration.journal import Journal
+    from engine.orchestration.steps import Steps
 
 log = logging.getLogger(__name__)
 # The verb a handler runs and the action its resource shows, in each replacement phase.
@@ -19,11 +24,12 @@ REPLACING = {"replace-delete": "DELETE", "replace-create": "CREATE", "cleanup": 
 
 
 class Replacing:
-    # Provided by the Scheduler (and its Steps).
-    journal: object
-    types: dict
+    def __init__(self, steps: Steps, types: dict, journal: Journal):
+        self._steps = steps
+        self.types = types
+        self.journal = journal
 
-    def _replace(self, run: Run, snap: Snap) -> None:
+    def replace(self, run: Run, snap: Snap) -> None:
         """Heat's order: the new resource is made first, under the same name; the old one is
         kept aside (`engine["backups"]`: its id, data and type) and deleted once the operation
         has succeeded (`cleanup`), or by a later update or the stack's delete."""
@@ -40,11 +46,11 @@ class Replacing:
         snap.waiting, snap.deadline = False, None
         snap.engine["phase"] = "replace-create"
         snap.engine.pop("short_id", None)
-        self._transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
-        self._dispatch(run, snap, "create")
+        self._steps.transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
+        self._steps.dispatch(run, snap, "create")
 
     @staticmethod
-    def _restorable(run: Run, snap: Snap) -> bool:
+    def restorable(run: Run, snap: Snap) -> bool:
         """Whether an update takes back the resource a failed replacement was to replace.
 
         Heat's convergence engine updates from the best resource it holds under the name, and
@@ -56,24 +62,24 @@ class Replacing:
         return (run.action == "UPDATE" and snap.status == "FAILED" and bool(backups)
                 and (backups[-1].get("state") or [None, None])[1] == "COMPLETE")
 
-    def _discard(self, run: Run, snap: Snap) -> None:
+    def discard(self, run: Run, snap: Snap) -> None:
         """Delete the failed replacement, with events (as the convergence engine does)."""
         failed_type = snap.engine.pop("old_type", snap.type)
         run.cleaning[snap.name] = snap.cls
         if failed_type != snap.type:
             snap.cls = run.definition.class_for(self.types, f"{snap.name} (failed)", failed_type)
         snap.engine["phase"] = "discard"
-        self._transition(run, snap, "IN_PROGRESS", "state changed", action="DELETE")
-        self._dispatch(run, snap, "delete")
+        self._steps.transition(run, snap, "IN_PROGRESS", "state changed", action="DELETE")
+        self._steps.dispatch(run, snap, "delete")
 
-    def _discarded(self, run: Run, snap: Snap, outcome) -> None:
+    def discarded(self, run: Run, snap: Snap, outcome) -> None:
         """The failed replacement is gone: the original is the live resource again, as it was,
         and the update goes on from it. Should the delete fail, the resource and stack fail."""
         snap.engine.pop("phase", None)
         snap.cls = run.cleaning.pop(snap.name, snap.cls)
         snap.waiting, snap.deadline, snap.dirty = False, None, True
         if not isinstance(outcome, Done):
-            self._fail(run, snap, "DELETE", outcome)
+            self._steps.fail(run, snap, "DELETE", outcome)
             return
         self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
                            "DELETE", "COMPLETE", "state changed")
@@ -91,9 +97,9 @@ class Replacing:
                 snap.engine.pop(key, None)
         if original["type"] != snap.type:
             snap.engine["old_type"] = original["type"]
-        self._update(run, snap)
+        self._steps.update(run, snap)
 
-    def _clean_up(self, run: Run, snap: Snap) -> None:
+    def clean_up(self, run: Run, snap: Snap) -> None:
         """Delete the last resource `snap` replaced, with no events (Heat deletes replaced
         resources in a backup stack): the snap holds the old one's state while it goes."""
         backups = snap.engine.get("backups") or []
@@ -111,9 +117,9 @@ class Replacing:
             if old["type"] != snap.type else snap.cls
         run.cleaning[snap.name] = live_cls
         snap.dirty = True
-        self._dispatch(run, snap, "delete")
+        self._steps.dispatch(run, snap, "delete")
 
-    def _cleaned(self, run: Run, snap: Snap, outcome) -> None:
+    def cleaned(self, run: Run, snap: Snap, outcome) -> None:
         """The replaced resource is gone (or could not be deleted: it stays recorded, for the
         next update or the stack's delete to try again); the snap is the live one again."""
         live = snap.engine.pop("live", None) or {}
@@ -128,13 +134,13 @@ class Replacing:
             if not snap.engine["backups"]:
                 snap.engine.pop("backups")
             else:
-                self._clean_up(run, snap)
+                self.clean_up(run, snap)
                 return
         else:
             log.warning("could not delete the resource %s replaced: %s", snap.name, outcome)
         run.cleared(snap.name)
 
-    def _requires_replacement(self, run: Run, snap: Snap, asked: bool = False) -> None:
+    def requires_replacement(self, run: Run, snap: Snap, asked: bool = False) -> None:
         """Heat's event when an update turns into a replacement (the old resource then goes
         without events of its own; the new one is created under the same name). When the type
         asked for it, Heat names the resource as its str() does."""

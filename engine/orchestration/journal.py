@@ -1,14 +1,17 @@
-"""Journal: the scheduler's writes (resource transitions, events, stack status) batched into one
-transaction and kept until that transaction commits, so a failed write is retried, never lost."""
+"""Journal: owns the scheduler's pending writes (resource transitions, events, stack status) and
+what events must not quote; touches the store in one transaction per flush, then publishes.
+
+Writes are kept until that transaction commits, so a failed write is retried, never lost.
+"""
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import delete, insert, update
 
 from engine import credentials, secrets
+from engine.orchestration.events import event_row
 from engine.runtime import Runtime
 from engine.store.models import Event, Resource as ResourceRow, Stack
 
@@ -37,10 +40,8 @@ class Journal:
 
     def event(self, stack: Stack, name: str, type_name: str, physical_id, action: str, status: str,
               reason: str) -> None:
-        self._events.append({
-            "id": str(uuid.uuid4()), "stack_id": stack.id, "resource_name": name,
-            "resource_type": type_name, "physical_id": physical_id, "action": action,
-            "status": status, "reason": self.redacted(stack.id, reason), "created_at": self.runtime.now()})
+        self._events.append(event_row(stack.id, name, type_name, physical_id, action, status,
+                                      self.redacted(stack.id, reason), self.runtime.now()))
 
     def stack_changed(self, stack: Stack) -> None:
         self._stacks[stack.id] = stack

@@ -1,8 +1,14 @@
-"""A stack operation in memory: each resource's state (Snap) and, phase by phase, what may start next (Run)."""
+"""Runs: owns a stack operation in memory, each resource's state (Snap) and its phases (Run);
+touches nothing but what it is given (the scheduler loads and stores it).
+
+A Run goes through the phases of its action (PHASES) one after another; within a phase, a
+`graph.Readiness` over the phase's resources says what may start next.
+"""
 from __future__ import annotations
 
 import datetime as dt
 
+from engine.orchestration.graph import Readiness
 from engine.resources.names import reduced_name, short_id
 from engine.store.models import Resource as ResourceRow, Stack
 
@@ -98,10 +104,10 @@ class Snap:
 class Run:
     """One stack operation in progress, as ordered phases over the stack's resources.
 
-    Readiness is tracked incrementally: `blocked[name]` counts the resources of the current
-    phase that must finish first, so finding the next resources to start costs nothing per
-    step, even for a chain of a thousand. A resource is done for this operation when its
-    `engine["op"]` is this operation's number and its status is COMPLETE.
+    Each phase tracks what may start with a `Readiness` (engine.orchestration.graph), so finding
+    the next resources to start costs nothing per step, even for a chain of a thousand. A
+    resource is done for this operation when its `engine["op"]` is this operation's number and
+    its status is COMPLETE.
     """
 
     def __init__(self, stack: Stack, definition, snaps: dict[str, Snap], running: set[str] | None = None):
@@ -147,24 +153,20 @@ class Run:
         while self.phase + 1 < len(self.phases):
             self.phase += 1
             direction, names, self.step = self.phases[self.phase]
-            members = set(names)
             if self.step == "cleanup":  # what a replacement left to delete
-                self.pending = {n for n in names if self.snaps[n].engine.get("backups")}
+                pending = {n for n in names if self.snaps[n].engine.get("backups")}
             else:
-                self.pending = {n for n in names if not self.done(n)}
-            self.unblocks: dict[str, list[str]] = {n: [] for n in names}
-            blockers: dict[str, list[str]] = {n: [] for n in names}
-            for name in names:
-                for required in self.snaps[name].requires:
-                    if required in members:
-                        first, then = (required, name) if direction == FORWARD else (name, required)
-                        self.unblocks[first].append(then)
-                        blockers[then].append(first)
-            self.blocked = {n: sum(1 for b in blockers[n] if b in self.pending) for n in names}
-            self.queue = [n for n in names if n in self.pending and self.blocked[n] == 0]
-            if self.pending:
+                pending = {n for n in names if not self.done(n)}
+            self.readiness = Readiness({n: self.snaps[n].requires for n in names}, pending,
+                                       reverse=direction == REVERSE)
+            if self.readiness.pending:
                 return
-        self.pending, self.queue = set(), []
+        self.readiness = Readiness({}, ())
+
+    @property
+    def pending(self) -> set[str]:
+        """The resources of the current phase not done yet."""
+        return self.readiness.pending
 
     @property
     def complete(self) -> bool:
@@ -175,33 +177,18 @@ class Run:
         """The resources that may start now, each returned once; moves on when a phase is done."""
         if not self.pending and not self.complete:
             self._next_phase()
-        ready = [n for n in self.queue if n in self.pending and n not in self.running
-                 and self.blocked[n] == 0 and not self.snaps[n].waiting]
-        self.queue = []
-        return ready
+        return [n for n in self.readiness.take() if n not in self.running and not self.snaps[n].waiting]
 
     def cleared(self, name: str) -> None:
         """`name` is done with this operation: unblock what waited for it."""
-        if name not in self.pending:
-            return
-        self.pending.discard(name)
-        for other in self.unblocks.get(name, ()):
-            if other in self.blocked:
-                self.blocked[other] -= 1
-                if self.blocked[other] == 0:
-                    self.queue.append(other)
+        self.readiness.done(name)
 
     def cut_off(self, name: str) -> None:
         """`name` failed and the operation goes on without it and without what depends on it,
         as Heat's check cancels the dependents of a failed resource: they are left untouched."""
-        left = [name]
-        while left:
-            other = left.pop()
-            if other in self.pending:
-                self.pending.discard(other)
-                left.extend(self.unblocks.get(other, ()))
+        self.readiness.cut_off(name)
 
     def released(self, name: str) -> None:
         """`name` left the running set without finishing (superseded work): it may start again."""
-        if name in self.pending and self.blocked.get(name) == 0 and not self.done(name):
-            self.queue.append(name)
+        if name in self.pending and not self.done(name):
+            self.readiness.again(name)

@@ -1,36 +1,98 @@
-"""What a resource does when its turn comes in an operation: create, update or replace, delete,
-suspend, resume or check — with breakpoints and change detection (replacing is engine.replacing).
+"""Steps: owns what one resource does when its turn comes in a run (create, update or replace,
+delete, suspend, resume, check; breakpoints, change detection, timeouts, cancels); touches the
+run's snaps and the journal, and reaches handlers only through the scheduler's `handoff`.
 
-`Steps` is the part of the scheduler that acts on one resource; it runs on the scheduler thread
-and hands handlers that may block to the pool. Handler outcomes come back through `apply`.
+The scheduler owns one `Steps` and calls it on its thread: `start` when a resource's turn
+comes, `apply` with a handler's outcome, `check_waiting` when a waiting resource is woken,
+`time_out`, `cancel` and `clear_hook`. Every state change goes through `transition`, which
+writes the event and tells the run. Replacing a resource is `replacing.Replacing`, owned here.
 """
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import traceback
+from collections.abc import Callable
 
 from engine import secrets
 from engine.errors import HearthError, LimitExceeded, ResourceFailure, TemplateError, heat_path
-from engine.replacing import REPLACING
+from engine.orchestration.changes import (
+    changed_in_place,
+    property_digests,
+    replaced_when_failed,
+    supports_check,
+    type_identity,
+)
+from engine.orchestration.definitions import Resolver
+from engine.orchestration.journal import Journal
+from engine.orchestration.replacing import REPLACING, Replacing
+from engine.orchestration.run import Run, Snap
 from engine.resources.base import Done, ResourceState, UpdateReplace, Waiting
 from engine.resources.stack_resource import ADOPT_DATA
-from engine.run import Run, Snap
-from engine.stacks import Resolver
+from engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 HOOKS = {"create": "pre-create", "update": "pre-update", "delete": "pre-delete"}
 POST_HOOKS = {"CREATE": "post-create", "UPDATE": "post-update", "DELETE": "post-delete"}
 
 
+# How a handler's verb that may block is run: (stack id, resource, action, operation, call);
+# its outcome comes back to `Steps.apply` on the scheduler's thread.
+Handoff = Callable[[str, str, str, int, Callable[[], object]], None]
+
+
 class Steps:
-    # Provided by the Scheduler.
-    runtime: object
-    journal: object
+    def __init__(self, runtime: Runtime, types: dict, journal: Journal, resolver_for, handoff: Handoff):
+        self.runtime = runtime
+        self.journal = journal
+        # How handlers' snippets are resolved (the service adds nested-stack facades).
+        self._resolver_for = resolver_for
+        self._handoff = handoff
+        self.replacing = Replacing(self, types, journal)
+
+    # State changes ------------------------------------------------------------------------
+    def transition(self, run: Run, snap: Snap, status: str, reason: str, action: str | None = None) -> None:
+        """The resource is now `status` (in `action`): its event, and what the run learns of it."""
+        snap.action = action or snap.action
+        snap.status, snap.reason, snap.dirty = status, reason, True
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
+                           snap.action, status, reason)
+        if run.finished or snap.engine.get("op") != run.operation:
+            return
+        if status == "COMPLETE":
+            if not self.post_hooked(run, snap):
+                run.cleared(snap.name)
+        elif status == "FAILED" and run.action == "CHECK":
+            if reason not in run.check_failures and not reason.startswith("Can not check"):
+                run.check_failures.append(reason)
+            # A check goes on (Heat reports every failure at the end), but not to what depends
+            # on the failed resource.
+            run.cut_off(snap.name)
+        elif status == "FAILED" and run.failed is None:
+            run.failed = snap
+
+    def cancel(self, run: Run, snap: Snap, reason: str) -> None:
+        """Stop what the waiting resource waits for; it fails with `reason`."""
+        try:
+            self._instance(run, snap, snap.action, strict=False).cancel()
+        except Exception:  # noqa: BLE001 - cancelling is best effort
+            log.warning("cancel of %s failed:\n%s", snap.name, traceback.format_exc())
+        snap.waiting, snap.deadline, snap.wake_at = False, None, None
+        self.transition(run, snap, "FAILED", reason)
+
+    def time_out(self, run: Run, snap: Snap) -> None:
+        """The waiting resource's deadline passed: it is cancelled and fails, in its type's words."""
+        try:
+            instance = self._instance(run, snap, snap.action, strict=False)
+            instance.cancel()
+            reason = instance.timeout_reason()
+        except Exception as error:  # noqa: BLE001
+            reason = f"timed out ({error})"
+        snap.waiting, snap.deadline = False, None
+        self.transition(run, snap, "FAILED", _reason(snap.name, TimeoutError(reason)))
 
     # Starting -----------------------------------------------------------------------------
-    def _start(self, run: Run, snap: Snap) -> None:
+    def start(self, run: Run, snap: Snap) -> None:
         step = run.step
         snap.engine["op"] = run.operation
         snap.dirty = True
@@ -42,7 +104,7 @@ class Steps:
                 return
             if snap.exists and snap.status == "COMPLETE" and run.action == "ADOPT":
                 # Heat adopts each resource as an action of its own, with its events.
-                self._transition(run, snap, "IN_PROGRESS", "state changed", action="ADOPT")
+                self.transition(run, snap, "IN_PROGRESS", "state changed", action="ADOPT")
                 try:
                     instance = self._instance(run, snap, "ADOPT")
                     snap.engine["digests"] = self._digests(instance)
@@ -51,7 +113,7 @@ class Steps:
                         snap.attributes = dict(outcome.attributes)
                 except Exception:  # noqa: BLE001 - without digests the next update redoes it
                     pass
-                self._transition(run, snap, "COMPLETE", "state changed")
+                self.transition(run, snap, "COMPLETE", "state changed")
                 return
             if snap.exists and snap.status == "COMPLETE":
                 # Adopted (or made by an earlier attempt of this create): record what it was
@@ -65,22 +127,22 @@ class Steps:
                 return
             self._begin(run, snap, "create", "CREATE")
         elif step == "update":
-            self._update(run, snap)
+            self.update(run, snap)
         elif step == "delete":
             if not snap.exists:
                 if snap.action == "INIT":
-                    self._transition(run, snap, "COMPLETE", "state changed", action="DELETE")
+                    self.transition(run, snap, "COMPLETE", "state changed", action="DELETE")
                 else:
                     snap.status = "COMPLETE"
                     run.cleared(snap.name)
                 return
             if snap.engine.get("retain"):
-                self._transition(run, snap, "COMPLETE", "resource retained (deletion_policy Retain)",
+                self.transition(run, snap, "COMPLETE", "resource retained (deletion_policy Retain)",
                                  action="DELETE")
                 return
             self._begin(run, snap, "delete", "DELETE")
         elif step == "cleanup":
-            self._clean_up(run, snap)
+            self.replacing.clean_up(run, snap)
         elif step == "check":
             if not supports_check(snap.cls):
                 # Heat: the resource is CHECK_COMPLETE whatever it was, with an event only when
@@ -90,11 +152,11 @@ class Steps:
                     snap.reason, snap.dirty = reason, True
                     run.cleared(snap.name)
                 else:
-                    self._transition(run, snap, "COMPLETE", reason, action="CHECK")
+                    self.transition(run, snap, "COMPLETE", reason, action="CHECK")
             elif not snap.exists:
                 run.check_failures.append(f"Exception: resources.{snap.name}: Resource {snap.name} "
                                           "not created yet.")
-                self._transition(run, snap, "FAILED", f"Can not check {snap.name}, resource not "
+                self.transition(run, snap, "FAILED", f"Can not check {snap.name}, resource not "
                                  "created yet.", action="CHECK")
             else:
                 self._begin(run, snap, "check", "CHECK")
@@ -114,9 +176,9 @@ class Steps:
                 return
             self._begin(run, snap, step, step.upper())
 
-    def _update(self, run: Run, snap: Snap) -> None:
-        if self._restorable(run, snap):
-            self._discard(run, snap)
+    def update(self, run: Run, snap: Snap) -> None:
+        if self.replacing.restorable(run, snap):
+            self.replacing.discard(run, snap)
             return
         if not snap.exists or (snap.action in ("CREATE", "ADOPT") and snap.status == "FAILED" \
                 and not snap.physical_id):
@@ -125,7 +187,7 @@ class Steps:
         try:
             instance = self._instance(run, snap, "UPDATE")
         except Exception as error:  # noqa: BLE001 - reported as the resource's failure
-            self._fail(run, snap, "UPDATE", error, action="UPDATE")
+            self.fail(run, snap, "UPDATE", error, action="UPDATE")
             return
         digests = self._digests(instance)
         old = snap.engine.get("digests") or {}
@@ -189,12 +251,12 @@ class Steps:
         if verb == "replace":
             tried = snap.engine.pop("tried", False)
             if tried:
-                self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
-                self._requires_replacement(run, snap, asked=tried == "asked")
-            self._replace(run, snap)
+                self.transition(run, snap, "IN_PROGRESS", "state changed", action=action)
+                self.replacing.requires_replacement(run, snap, asked=tried == "asked")
+            self.replacing.replace(run, snap)
             return
-        self._transition(run, snap, "IN_PROGRESS", "state changed", action=action)
-        self._dispatch(run, snap, verb)
+        self.transition(run, snap, "IN_PROGRESS", "state changed", action=action)
+        self.dispatch(run, snap, verb)
 
     def _hooked(self, run: Run, name: str, hook: str) -> bool:
         registry = run.definition.environment.resource_registry.get("resources") or {}
@@ -236,7 +298,7 @@ class Steps:
             self._begin(run, snap, verb, action)
         return True
 
-    def _dispatch(self, run: Run, snap: Snap, verb: str) -> None:
+    def dispatch(self, run: Run, snap: Snap, verb: str) -> None:
         """Run the handler's `verb` inline or on the pool; its outcome comes back to `apply`."""
         try:
             instance = self._instance(run, snap, snap.action, strict=verb not in ("delete",))
@@ -245,19 +307,15 @@ class Steps:
                 definition = run.definition.template.resources.get(snap.name)
                 snap.engine["retain"] = bool(definition and definition.deletion_policy == "Retain")
         except Exception as error:  # noqa: BLE001
-            self._apply(run, snap, snap.action, error, run.operation)
+            self.apply(run, snap, snap.action, error, run.operation)
             return
         call = self._sealing(instance, getattr(instance, verb))
         action, operation = snap.action, run.operation
         if snap.cls.inline:
-            self._apply(run, snap, action, _call(call), operation)
+            self.apply(run, snap, action, _call(call), operation)
             return
         run.running.add(snap.name)
-        stack_id = run.stack.id
-
-        def work():
-            self._inbox.put(("result", stack_id, snap.name, action, _call(call), operation))
-        self.journal.after_commit(lambda: self._pool.submit(work))
+        self._handoff(run.stack.id, snap.name, action, operation, lambda: _call(call))
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
@@ -284,7 +342,7 @@ class Steps:
             if snap is None or (not snap.exists and snap.physical_id is None):
                 return None
             return snap.cls, snap.physical_id, snap.attributes, snap.data
-        return self.resolver_for(run.stack, run.definition, lookup)
+        return self._resolver_for(run.stack, run.definition, lookup)
 
     def _instance(self, run: Run, snap: Snap, action: str, strict: bool = True):
         """The handler object with resolved, validated properties (best effort unless strict)."""
@@ -351,7 +409,7 @@ class Steps:
         return sealed
 
     # Outcomes -----------------------------------------------------------------------------
-    def _apply(self, run: Run, snap: Snap, action: str, outcome, operation: int) -> None:
+    def apply(self, run: Run, snap: Snap, action: str, outcome, operation: int) -> None:
         if operation != run.operation or snap.action != action:
             # A result of an operation that was superseded: keep what it made, so it is deleted.
             if isinstance(outcome, (Done, Waiting)) and outcome.physical_id:
@@ -360,14 +418,14 @@ class Steps:
                 snap.dirty = True
             return
         if isinstance(outcome, UpdateReplace) and snap.engine.get("phase") is None:
-            self._requires_replacement(run, snap)
-            self._replace(run, snap)
+            self.replacing.requires_replacement(run, snap)
+            self.replacing.replace(run, snap)
             return
         if snap.engine.get("phase") == "cleanup" and not isinstance(outcome, Waiting):
-            self._cleaned(run, snap, outcome)
+            self.replacing.cleaned(run, snap, outcome)
             return
         if snap.engine.get("phase") == "discard" and not isinstance(outcome, Waiting):
-            self._discarded(run, snap, outcome)
+            self.replacing.discarded(run, snap, outcome)
             return
         if isinstance(outcome, Done):
             if snap.engine.get("phase") == "replace-delete":
@@ -375,8 +433,8 @@ class Steps:
                 snap.waiting, snap.deadline = False, None
                 snap.engine["phase"] = "replace-create"
                 snap.engine.pop("short_id", None)
-                self._transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
-                self._dispatch(run, snap, "create")
+                self.transition(run, snap, "IN_PROGRESS", "state changed", action="CREATE")
+                self.dispatch(run, snap, "create")
                 return
             snap.physical_id = outcome.physical_id or snap.physical_id
             if outcome.attributes is not None:
@@ -387,7 +445,7 @@ class Steps:
                 snap.attributes, snap.data = {}, {}
             snap.waiting, snap.deadline = False, None
             self._settle(snap)
-            self._transition(run, snap, "COMPLETE", "state changed")
+            self.transition(run, snap, "COMPLETE", "state changed")
         elif isinstance(outcome, Waiting):
             snap.physical_id = outcome.physical_id or snap.physical_id
             snap.data.update(outcome.data)
@@ -396,18 +454,18 @@ class Steps:
             snap.reason = "waiting for a signal"
             snap.dirty = True
             if run.finished and snap.wake_at is None:
-                self._cancel(run, snap, f"{action} cancelled: the stack operation ended")
+                self.cancel(run, snap, f"{action} cancelled: the stack operation ended")
             elif run.cancelled and snap.wake_at is None:
-                self._cancel(run, snap, f"{action} cancelled")  # cancelled while it started
+                self.cancel(run, snap, f"{action} cancelled")  # cancelled while it started
         else:
             snap.waiting, snap.deadline, snap.wake_at = False, None, None
             snap.engine.pop("phase", None)
-            self._fail(run, snap, action, outcome)
+            self.fail(run, snap, action, outcome)
 
-    def _fail(self, run: Run, snap: Snap, action: str, error, **transition) -> None:
+    def fail(self, run: Run, snap: Snap, action: str, error, **transition) -> None:
         """The resource's `action` failed with `error` (an exception or a failed outcome)."""
         self._fail_first(run, snap.name, action, error)
-        self._transition(run, snap, "FAILED", _reason(snap.name, error), **transition)
+        self.transition(run, snap, "FAILED", _reason(snap.name, error), **transition)
 
     @staticmethod
     def _fail_first(run: Run, name: str, action: str, error) -> None:
@@ -431,7 +489,7 @@ class Steps:
         for key in ("phase", "changed", "hook", "paused", "wake_at", ADOPT_DATA):
             engine.pop(key, None)
 
-    def _check_waiting(self, run: Run, snap: Snap) -> None:
+    def check_waiting(self, run: Run, snap: Snap) -> None:
         if snap.engine.get("hook"):
             return  # paused on a breakpoint: only clearing it moves the resource on
         try:
@@ -440,7 +498,7 @@ class Steps:
         except Exception as error:  # noqa: BLE001
             outcome = error
         if outcome is not None:
-            self._apply(run, snap, snap.action, outcome, run.operation)
+            self.apply(run, snap, snap.action, outcome, run.operation)
             if not snap.waiting and not run.finished and snap.engine.get("op") != run.operation:
                 # An action left from a cancelled operation ended: this operation may take it now.
                 run.released(snap.name)
@@ -457,50 +515,6 @@ def tainted_properties(template, properties, resolver, path) -> frozenset[tuple]
     def resolve(snippet, where):
         return template.resolve(snippet, resolver, path + where)
     return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)
-
-
-def type_identity(cls, declared: str) -> str:
-    """The type that counts for a change: the class the declared type maps to (a change
-    replaces; a new alias of the same type does not), as Heat compares classes; every provider
-    template is one class (a template resource)."""
-    return getattr(cls, "update_identity", None) or cls.type_name or declared
-
-
-def property_digests(keyring, type_name: str, properties: dict, metadata: dict | None) -> dict[str, str]:
-    """A keyed digest of each resolved property (and of the metadata and the type, whose change
-    always replaces): change detection that stores nothing a hidden parameter's value could be
-    read back from. `type_name` is the type the resource resolves to, so that, as in Heat, a
-    new alias for the same type is no change."""
-    values = {**properties, "__metadata__": metadata or {}, "__type__": type_name}
-    return {k: keyring.sign(json.dumps(v, sort_keys=True, default=str)) for k, v in values.items()}
-
-
-def supports_check(cls) -> bool:
-    """Whether the type checks its resource (Heat: it has a handle_check)."""
-    from engine.resources.base import Resource
-    return cls.check is not Resource.check
-
-
-def replaced_when_failed(cls, action: str, nested_exists: bool) -> bool:
-    """Whether an update replaces a FAILED resource, as Heat does, except a stack resource whose
-    nested stack exists: that is updated, and the nested stack's resources decide (Heat's
-    StackResource._needs_update), unless the resource was marked unhealthy (CHECK_FAILED)."""
-    return not (getattr(cls, "update_on_every_update", False) and nested_exists and action != "CHECK")
-
-
-def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> bool:
-    """Whether every changed property (metadata always can) may change without a replacement,
-    and the type does not ask for one for this change (`replaced_by` the new `properties`).
-
-    A property the type's schema no longer has (a provider template that dropped a parameter)
-    does not count: Heat compares only the new schema's properties."""
-    schema = cls.properties_schema
-    if "__type__" in changed:
-        return False  # another type is another resource: Heat replaces it
-    if properties is not None and cls.replaced_by(frozenset(changed), properties):
-        return False
-    return cls.open_properties or all(k in ("__metadata__", "__nested__") or k not in schema or schema[k].update_allowed
-                                      for k in changed)
 
 
 def _inside(path: tuple, name: str) -> tuple:

@@ -1,24 +1,26 @@
-"""A stack's template, environment and parameters as the engine uses them, and its resolver."""
+"""Stack definitions: owns Definition, its cache, loading and the Resolver; touches the keyring only.
+
+A Definition is everything pure about a stack (its parsed template, merged environment and
+parameter values). It is parsed from a request (`request_environment`, `check_request_fields`)
+or loaded from the stack's row (`load_definition`), and cached per operation by the one
+`DefinitionCache` the service makes and hands to the scheduler.
+"""
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
-
 from engine import secrets
-from engine.children import SECRET_PARAMETERS
 from engine.errors import InvalidRequest, InvalidTemplateAttribute, TemplateError
+from engine.orchestration.nested import SECRET_PARAMETERS
 from engine.resources.base import Resource
 from engine.resources.unavailable import create_message
 from engine.runtime import Runtime
-from engine.store.models import Event, Resource as ResourceRow, Stack
+from engine.store.models import Stack
 from engine.template import (
     Environment,
     Template,
@@ -171,7 +173,7 @@ REQUEST_FIELDS: dict[str, tuple[type, bool, str]] = {
     "environment_files": (list, True, "'environment_files' must be a list of names in 'files'"),
     "clear_parameters": (list, True, "'clear_parameters' must be a list of parameter names"),
     "template_name": (str, False, "'template_name' must be the template's file name, a string"),
-    # Sent by a parent stack for its nested stacks (engine/children.py); anyone may send them.
+    # Sent by a parent stack for its nested stacks (engine/orchestration/nested.py); anyone may send them.
     SECRET_PARAMETERS: (list, True, f"'{SECRET_PARAMETERS}' must be a list of parameter names"),
     "requested_timeout_mins": ((int, float), False, "'requested_timeout_mins' must be a number of minutes"),
 }
@@ -244,21 +246,24 @@ class DefinitionCache:
     (stack id, operation number) is the key; concurrent misses wait for a single parse.
     """
 
-    def __init__(self, size: int = 256):
-        self._items: OrderedDict[str, Definition] = OrderedDict()
+    def __init__(self, runtime: Runtime, size: int = 256):
+        self._runtime = runtime
+        self._items: OrderedDict[tuple[str, int], Definition] = OrderedDict()
         self._lock = threading.Lock()
-        self._loading: dict[str, threading.Lock] = {}
+        self._loading: dict[tuple[str, int], threading.Lock] = {}
         self._size = size
 
     def put(self, stack: Stack, definition: Definition) -> None:
-        stack_id = (stack.id, stack.operation)
+        """`definition` is the stack's for its current operation (one just started)."""
+        key = (stack.id, stack.operation)
         with self._lock:
-            self._items[stack_id] = definition
-            self._items.move_to_end(stack_id)
+            self._items[key] = definition
+            self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
-    def get(self, runtime: Runtime, stack: Stack) -> Definition:
+    def get(self, stack: Stack) -> Definition:
+        """The stack's definition for its current operation, loaded from its row when missing."""
         key = (stack.id, stack.operation)
         with self._lock:
             if key in self._items:
@@ -269,17 +274,17 @@ class DefinitionCache:
             with self._lock:
                 if key in self._items:
                     return self._items[key]
-            definition = load_definition(runtime, stack)
+            definition = load_definition(self._runtime, stack)
             self.put(stack, definition)
         with self._lock:
             self._loading.pop(key, None)
         return definition
 
-    def parse_previous(self, runtime: Runtime, stack: Stack) -> Template:
+    def previous_template(self, stack: Stack) -> Template:
         """The template (conditions applied) of the definition an update started from."""
         previous = Stack(**{**{k: getattr(stack, k) for k in ("id", "name", "project", "operation")},
                             **{k: v for k, v in stack.previous.items() if k in DEFINITION_FIELDS}})
-        return load_definition(runtime, previous).template
+        return load_definition(self._runtime, previous).template
 
 
 def load_definition(runtime: Runtime, stack: Stack) -> Definition:
@@ -307,69 +312,6 @@ DEFINITION_FIELDS = ("template", "template_source", "template_name", "files", "e
 
 def definition_fields(stack: Stack) -> dict[str, Any]:
     return {k: getattr(stack, k) for k in DEFINITION_FIELDS}
-
-
-def prepare_rows(session, stack_id: str, template: Template, now: dt.datetime) -> None:
-    """Make the stack's resource rows match `template`: new names get INIT rows, kept ones
-    their new type and requirements; rows of removed resources stay until they are deleted."""
-    requires = {n: sorted(r) for n, r in template.dependencies().items()}
-    rows = {r.name: r for r in session.scalars(select(ResourceRow).where(ResourceRow.stack_id == stack_id))}
-    new = []
-    for name, resource in template.resources.items():
-        row = rows.get(name)
-        if row is None:
-            new.append({"stack_id": stack_id, "name": name, "type": resource.type,
-                        "requires": requires[name], "action": "INIT", "status": "COMPLETE",
-                        "status_reason": "", "data": {}, "attributes": {}, "engine": {},
-                        "waiting": False, "created_at": now})
-        else:
-            if row.type != resource.type and row.action != "INIT":
-                # What it was made as, for deleting it once the new type's resource exists.
-                row.engine = {**(row.engine or {}), "old_type": (row.engine or {}).get("old_type", row.type)}
-            row.type, row.requires = resource.type, requires[name]
-    if new:
-        session.execute(insert(ResourceRow), new)
-
-
-def begin_rollback(session, stack: Stack, template: Template | None, now: dt.datetime) -> None:
-    """Turn a failed (or cancelled) create or update into a rollback, in the caller's transaction.
-
-    An update rolls back to the definition it started from (`template` is that one, parsed);
-    a create rolls back by deleting what it made.
-    """
-    if template is not None and stack.previous and "template" in stack.previous:
-        for key in DEFINITION_FIELDS:
-            setattr(stack, key, stack.previous[key])
-        if "disable_rollback" in stack.previous:  # Heat rolls back to the old stack's flag too
-            stack.disable_rollback = stack.previous["disable_rollback"]
-        stack.description = template.description
-        prepare_rows(session, stack.id, template, now)
-        stack.previous = {"rollback": "update"}
-        start_operation(session, stack, "ROLLBACK", now)
-    else:
-        stack.previous = {"rollback": "create"}
-        # Heat rolls a create back by deleting, and says when its delete started.
-        start_operation(session, stack, "ROLLBACK", now,
-                        f"Stack ROLLBACK started at {now.replace(tzinfo=None).isoformat()}")
-
-
-# The operations that set a stack's updated_time when they start, as Heat's do (a create, a
-# delete and a rollback leave it as it was).
-# Heat 27 keeps updated_time as it was through check, suspend and resume (recorded: nested/suspend-resume).
-UPDATED_BY = ("UPDATE",)
-
-
-def start_operation(session, stack: Stack, action: str, now: dt.datetime, reason: str | None = None) -> None:
-    """Record the start of a stack operation: new operation number, deadline and event."""
-    reason = reason or f"Stack {action} started"
-    stack.action, stack.status, stack.status_reason = action, "IN_PROGRESS", reason
-    stack.operation += 1
-    stack.deadline = now + dt.timedelta(minutes=stack.timeout_mins)
-    if action in UPDATED_BY:
-        stack.updated_at = now
-    session.add(Event(id=str(uuid.uuid4()), stack_id=stack.id, resource_name=stack.name,
-                      resource_type="OS::Heat::Stack", physical_id=stack.id, action=action,
-                      status="IN_PROGRESS", reason=reason, created_at=now))
 
 
 def default_reference(cls) -> bool:

@@ -1,4 +1,5 @@
-"""Scheduler: drives stack operations resource by resource, persisting every transition.
+"""Scheduler: owns the inbox, the loop, the runs in memory and their deadlines; touches the store
+(loading stacks, rollbacks) and the handler pool, and acts on resources only through its Steps.
 
 One thread owns all stack state in memory and in the store. Resources whose dependencies are
 done start at once (independent ones concurrently); handlers that may block run on a small
@@ -19,24 +20,25 @@ from sqlalchemy import select
 from engine import secrets
 from engine.errors import HearthError
 from engine.identity import delegation_revoked
-from engine.journal import Journal
 from engine.liveness import GoneAgents
-from engine.replacing import Replacing
-from engine.run import Run, Snap
+from engine.orchestration.changes import supports_check
+from engine.orchestration.definitions import DefinitionCache, Resolver
+from engine.orchestration.journal import Journal
+from engine.orchestration.lifecycle import begin_rollback, end_operation
+from engine.orchestration.run import Run, Snap
+from engine.orchestration.steps import Steps
 from engine.runtime import Runtime
-from engine.stacks import DefinitionCache, Resolver, begin_rollback
-from engine.steps import Steps, _reason
 from engine.store.models import Resource as ResourceRow, Server, Stack
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY = 500
 
 
-class Scheduler(Steps, Replacing):
-    def __init__(self, runtime: Runtime, types: dict, resolver_for=None):
+class Scheduler:
+    def __init__(self, runtime: Runtime, types: dict, definitions: DefinitionCache, resolver_for=None):
         self.runtime = runtime
         self.types = types
-        self.definitions = DefinitionCache()
+        self._definitions = definitions  # the service's: it puts each operation's definition
         self._inbox: queue.Queue = queue.Queue()
         self._runs: dict[str, Run] = {}
         self._pool = ThreadPoolExecutor(runtime.config.engine_workers, thread_name_prefix="handler")
@@ -46,8 +48,9 @@ class Scheduler(Steps, Replacing):
         self.gone_agents = GoneAgents(runtime)  # deployments of servers whose agent is gone fail
         self._rollbacks: list[Run] = []
         # How handlers' snippets are resolved (the service adds nested-stack facades).
-        self.resolver_for = resolver_for or (lambda stack, definition, lookup:
-                                             Resolver(runtime, stack, definition, lookup))
+        resolver_for = resolver_for or (lambda stack, definition, lookup:
+                                        Resolver(runtime, stack, definition, lookup))
+        self._steps = Steps(runtime, types, self.journal, resolver_for, self._handoff)
         runtime.wake = self.wake
 
     # Public -----------------------------------------------------------------------------
@@ -85,6 +88,13 @@ class Scheduler(Steps, Replacing):
     def unset_hook(self, stack_id: str, resource: str, hook: str) -> None:
         """A user cleared the breakpoint `hook` of `resource`."""
         self._inbox.put(("hook", stack_id, resource, hook))
+
+    def _handoff(self, stack_id: str, name: str, action: str, operation: int, call) -> None:
+        """Run a handler's `call` on the pool once what was recorded so far is stored; its
+        outcome comes back to the loop as a "result" message."""
+        def work():
+            self._inbox.put(("result", stack_id, name, action, call(), operation))
+        self.journal.after_commit(lambda: self._pool.submit(work))
 
     # Loop -------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -135,7 +145,7 @@ class Scheduler(Steps, Replacing):
                         # Waiting: check again once the result is in.
                         run.woken.add(name)
                     elif snap.waiting:
-                        self._check_waiting(run, snap)
+                        self._steps.check_waiting(run, snap)
                 dirty.add(stack_id)
         elif kind == "result":
             _, stack_id, name, action, outcome, operation = message
@@ -143,11 +153,11 @@ class Scheduler(Steps, Replacing):
             if run is not None and name in run.snaps:
                 run.running.discard(name)
                 snap = run.snaps[name]
-                self._apply(run, snap, action, outcome, operation)
+                self._steps.apply(run, snap, action, outcome, operation)
                 if name in run.woken:
                     run.woken.discard(name)
                     if snap.waiting and name not in run.running:
-                        self._check_waiting(run, snap)
+                        self._steps.check_waiting(run, snap)
                 run.released(name)
                 dirty.add(stack_id)
         elif kind == "cancel":
@@ -157,12 +167,12 @@ class Scheduler(Steps, Replacing):
                 for snap in run.snaps.values():
                     if snap.waiting and getattr(snap, "wake_at", None) is None:
                         # A wait for a signal would never end by itself soon: it ends here.
-                        self._cancel(run, snap, f"{snap.action} cancelled")
+                        self._steps.cancel(run, snap, f"{snap.action} cancelled")
                 dirty.add(stack_id)
         elif kind == "hook":
             run = self._runs.get(stack_id)
             if run is not None and message[2] in run.snaps and not run.finished:
-                self.clear_hook(run, run.snaps[message[2]], message[3])
+                self._steps.clear_hook(run, run.snaps[message[2]], message[3])
                 dirty.add(stack_id)
 
     def _seconds_to_next_deadline(self) -> float:
@@ -194,7 +204,7 @@ class Scheduler(Steps, Replacing):
             self._fail_unloadable(stack, "delegation revoked")
             return
         try:
-            definition = self.definitions.get(self.runtime, stack)
+            definition = self._definitions.get(stack)
         except HearthError as error:
             self._fail_unloadable(stack, f"the stored template no longer loads: {error}")
             return
@@ -218,7 +228,7 @@ class Scheduler(Steps, Replacing):
         if resume:
             for snap in list(snaps.values()):
                 if snap.waiting:
-                    self._check_waiting(run, snap)
+                    self._steps.check_waiting(run, snap)
 
     def _secret_texts(self, stack: Stack, definition) -> list[str]:
         texts = secrets.secret_texts(definition.parameters[k] for k in definition.secret_parameters
@@ -264,7 +274,7 @@ class Scheduler(Steps, Replacing):
                 if updating and getattr(snap.cls, "update_on_every_update", False):
                     # Heat's words: the nested stack's operation was cancelled.
                     reason = f"resources.{snap.name}: Stack {previous.action} cancelled"
-                self._cancel(previous, snap, reason)
+                self._steps.cancel(previous, snap, reason)
                 cancelled.append(reason)
         if not updating:
             self.journal.event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
@@ -330,7 +340,7 @@ class Scheduler(Steps, Replacing):
             for name in ready:
                 if run.failed is not None:
                     break
-                self._start(run, run.snaps[name])
+                self._steps.start(run, run.snaps[name])
             if self.journal.backlog >= FLUSH_EVERY:
                 self._flush()
         if not run.running and run.complete and not any(s.waiting for s in run.snaps.values()):
@@ -338,14 +348,6 @@ class Scheduler(Steps, Replacing):
                 self._finish(run, "FAILED", f"Resource CHECK failed: {run.check_failures}")
             else:
                 self._finish(run, "COMPLETE", f"Stack {run.action} completed successfully")
-
-    def _cancel(self, run: Run, snap: Snap, reason: str) -> None:
-        try:
-            self._instance(run, snap, snap.action, strict=False).cancel()
-        except Exception:  # noqa: BLE001 - cancelling is best effort
-            log.warning("cancel of %s failed:\n%s", snap.name, traceback.format_exc())
-        snap.waiting, snap.deadline, snap.wake_at = False, None, None
-        self._transition(run, snap, "FAILED", reason)
 
     def _sweep_deadlines(self) -> set[str]:
         now = self.runtime.now()
@@ -356,49 +358,23 @@ class Scheduler(Steps, Replacing):
                     # Its moment came: ask it (it answers, or names its next moment). This
                     # holds in a cancelled operation too: its timed actions run to their end.
                     snap.wake_at = None
-                    self._check_waiting(run, snap)
+                    self._steps.check_waiting(run, snap)
                     dirty.add(stack_id)
             if run.finished:
                 continue
             for snap in run.snaps.values():
                 if snap.waiting and snap.deadline is not None and snap.deadline <= now:
-                    try:
-                        instance = self._instance(run, snap, snap.action, strict=False)
-                        instance.cancel()
-                        reason = instance.timeout_reason()
-                    except Exception as error:  # noqa: BLE001
-                        reason = f"timed out ({error})"
-                    snap.waiting, snap.deadline = False, None
-                    self._transition(run, snap, "FAILED", _reason(snap.name, TimeoutError(reason)))
+                    self._steps.time_out(run, snap)
                     dirty.add(stack_id)
             if run.stack.deadline is not None and run.stack.deadline <= now:
                 for snap in run.snaps.values():
                     if snap.waiting:
-                        self._cancel(run, snap, f"{run.action} timed out")
+                        self._steps.cancel(run, snap, f"{run.action} timed out")
                 self._finish(run, "FAILED", f"{run.action} timed out: the stack timeout passed")
                 dirty.add(stack_id)
         return dirty
 
     # Writing ----------------------------------------------------------------------------
-    def _transition(self, run: Run, snap: Snap, status: str, reason: str, action: str | None = None) -> None:
-        snap.action = action or snap.action
-        snap.status, snap.reason, snap.dirty = status, reason, True
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
-                           snap.action, status, reason)
-        if run.finished or snap.engine.get("op") != run.operation:
-            return
-        if status == "COMPLETE":
-            if not self.post_hooked(run, snap):
-                run.cleared(snap.name)
-        elif status == "FAILED" and run.action == "CHECK":
-            if reason not in run.check_failures and not reason.startswith("Can not check"):
-                run.check_failures.append(reason)
-            # A check goes on (Heat reports every failure at the end), but not to what depends
-            # on the failed resource.
-            run.cut_off(snap.name)
-        elif status == "FAILED" and run.failed is None:
-            run.failed = snap
-
     def _finish(self, run: Run, status: str, reason: str, rollback: bool | None = None) -> None:
         run.finished = True
         stack = run.stack
@@ -410,11 +386,9 @@ class Scheduler(Steps, Replacing):
         if status == "FAILED":
             for snap in run.snaps.values():
                 if snap.waiting:
-                    self._cancel(run, snap, f"{run.action} cancelled: the stack failed")
+                    self._steps.cancel(run, snap, f"{run.action} cancelled: the stack failed")
         now = self.runtime.now()
-        stack.status, stack.status_reason, stack.deadline = status, reason, None
-        if run.action == "DELETE" and status == "COMPLETE":
-            stack.deleted_at = now
+        end_operation(stack, status, reason, now)
         if status == "COMPLETE" and run.action in ("UPDATE", "ROLLBACK"):
             # A rolled back create lists no resources any more, as in Heat.
             undone = (stack.previous or {}).get("rollback") == "create"
@@ -451,7 +425,6 @@ class Scheduler(Steps, Replacing):
         """Whether every resource (and every nested stack's, all the way down) has a check of
         its own; Heat says when not."""
         from engine.resources.stack_resource import StackResource
-        from engine.steps import supports_check
         for snap in run.snaps.values():
             if snap.cls is None or not supports_check(snap.cls):
                 return False
@@ -469,7 +442,7 @@ class Scheduler(Steps, Replacing):
                 return  # a newer operation (a delete) took over
             template = None
             if stack.action == "UPDATE" and stack.previous:
-                template = self.definitions.parse_previous(self.runtime, stack)
+                template = self._definitions.previous_template(stack)
             begin_rollback(session, stack, template, self.runtime.now())
         self._load(run.stack.id, resume=False)
         new = self._runs.get(run.stack.id)
@@ -477,7 +450,7 @@ class Scheduler(Steps, Replacing):
             self._advance(new)
 
     def _fail_unloadable(self, stack: Stack, reason: str) -> None:
-        stack.status, stack.status_reason, stack.deadline = "FAILED", reason, None
+        end_operation(stack, "FAILED", reason, self.runtime.now())
         self.journal.event(stack, stack.name, "OS::Heat::Stack", stack.id, stack.action, "FAILED", reason)
         self.journal.stack_changed(stack)
 
