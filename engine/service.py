@@ -297,7 +297,7 @@ class Service(Operations, Previews, SoftwareApi):
         (resolved from the parameters; a value that needs another resource is checked when
         that resource exists), as Heat's create does. Errors are Heat's "Property error"s."""
         template = definition.template
-        names = set(template._functions)  # HOT's or CFN's, for this template's version
+        names = template.function_names()  # HOT's or CFN's, for this template's version
 
         def unresolved(value) -> bool:
             return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in names
