@@ -41,7 +41,6 @@ SERVER_ENGINE_IMPORTS_TODAY: dict[str, frozenset[str]] = {
     "metadata_server/orchestration.py": frozenset({"engine.audit", "engine.identity"}),
     "metadata_server/orchestration_auth.py": frozenset({"engine.audit", "engine.identity",
                                                         "engine.keystone"}),
-    "metadata_server/orchestration_catalog.py": frozenset({"engine.catalog"}),
     "metadata_server/requests_.py": frozenset({"engine.guest"}),
     "metadata_server/servers_api.py": frozenset({"engine.enrol"}),
     "metadata_server/serving.py": frozenset({"engine.secrets"}),
