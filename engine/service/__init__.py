@@ -4,8 +4,10 @@
 its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `operations`
 (update, actions, abandon, signals), `previews`, `resources` (resources and events),
 `software` (software configs and deployments), `catalog` (resource types, template versions,
-validation) and `guest` (engine.guest). `definitions` builds and checks what a request asks
-for; the scheduler runs the work.
+validation), `admin` (projects, users, tokens, delegations, audit log, authentication) and
+`guest` (engine.guest). `definitions` builds and checks what a request asks for; the scheduler
+runs the work. The names below are re-exported for the server, which imports nothing else of
+the engine but engine.errors and engine.config.
 """
 from __future__ import annotations
 
@@ -15,9 +17,12 @@ import threading
 from engine import guest
 from engine.children import Children
 from engine.errors import InvalidRequest
+from engine.identity import Principal
 from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
+from engine.secrets import LogRedactor, redact_url_signatures
+from engine.service.admin import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET, Admin, Caller
 from engine.service.catalog import Catalog
 from engine.service.definitions import Definitions
 from engine.service.operations import Operations
@@ -29,7 +34,8 @@ from engine.stacks import Definition, Resolver
 from engine.store.models import Stack
 from engine.template import merge_environments
 
-__all__ = ["Service", "build_service", "load_environment_dir"]
+__all__ = ["GUEST_TOKEN_PREFIX", "GUEST_TOKEN_WRONG_TARGET", "Caller", "LogRedactor", "Principal",
+           "Service", "build_service", "load_environment_dir", "redact_url_signatures"]
 
 
 class Service:
@@ -50,6 +56,7 @@ class Service:
         self.resources = Resources(runtime, self.scheduler, self.stacks)
         self.software = Software(runtime, self.scheduler)
         self.catalog = Catalog(runtime, self.definitions)
+        self.admin = Admin(runtime)
         runtime.stacks = Children(self)
 
     def _resolver_for(self, stack: Stack, definition: Definition, lookup) -> Resolver:
