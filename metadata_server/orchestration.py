@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, g, jsonify, redirect, request
 
-from engine import audit, identity
 from engine.errors import HTTPBadRequest
+from engine.service import Caller
 from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
 from metadata_server.requests_ import integer_arg, json_body, service
 from metadata_server.v1_request import (
@@ -42,11 +42,10 @@ ONE = "/stacks/<name>/<uuid:uuid>"
 
 @blueprint.post("/stacks")
 def create_stack(project: str):
-    """Create the stack and record the delegation the engine later acts under (Heat's trust)."""
-    stack = service().stacks.create_stack(project, object_body(), username=g.principal.user_name)
-    runtime = service().runtime
-    with runtime.store.session() as session:
-        identity.delegate(session, g.principal, project, stack["id"], runtime.now())
+    """Create the stack and, in its transaction, the delegation the engine later acts under
+    (Heat's trust)."""
+    stack = service().stacks.create_stack(project, object_body(), username=g.principal.user_name,
+                                          delegate=g.principal)
     return jsonify({"stack": stack}), 201
 
 
@@ -132,12 +131,7 @@ def delete_stack(project: str, name: str, uuid):
     user, so a delete resumed after a restart does not need them)."""
     found = stack_id(project, name, uuid)
     service().stacks.delete_stack(project, found)
-    runtime = service().runtime
-    with runtime.store.session() as session:
-        for revoked in identity.revoke_delegations(session, found, runtime.now()):
-            audit.record(session, action="delegation.revoke", actor=f"user:{g.principal.user_name}",
-                         subject=revoked, detail={"stack_id": found, "reason": "stack deleted"},
-                         remote_addr=request.remote_addr, now=runtime.now())
+    service().admin.revoke_stack_delegations(Caller(g.principal.user_name, request.remote_addr), found)
     return "", 204
 
 

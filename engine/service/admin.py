@@ -219,6 +219,16 @@ class Admin:
                 delegation.revoked_at = self.runtime.now()
             self._record(session, caller, "delegation.revoke", delegation.id, stack_id=delegation.stack_id)
 
+    def revoke_stack_delegations(self, caller: Caller, stack_id: str) -> None:
+        """A deleted stack's delegations end with it (the delete itself was asked for by the
+        user, so a delete resumed after a restart does not need them)."""
+        runtime = self.runtime
+        with runtime.store.session() as session:
+            for revoked in identity.revoke_delegations(session, stack_id, runtime.now()):
+                audit.record(session, action="delegation.revoke", actor=caller.actor,
+                             subject=revoked, detail={"stack_id": stack_id, "reason": "stack deleted"},
+                             remote_addr=caller.remote_addr, now=runtime.now())
+
     # Audit ------------------------------------------------------------------------------
     def list_audit(self, *, action: str | None, since: dt.datetime | None, limit: int,
                    marker: int | None) -> list[dict[str, Any]]:

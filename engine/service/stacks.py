@@ -1,7 +1,8 @@
-"""service.stacks: create, list, show and delete stacks; touches stack rows and the scheduler.
+"""service.stacks: create, list, show and delete stacks; touches stack rows, scheduler, identity.
 
 Also a stack's environment, files and outputs, and the resolver over its stored rows that the
-other parts and the scheduler use.
+other parts and the scheduler use. Creating a top-level stack records, in the stack's own
+transaction, the delegation the engine later acts under (engine.identity).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import secrets, views
+from engine import identity, secrets, views
 from engine.errors import (
     EntityNotFound,
     HearthError,
@@ -23,6 +24,7 @@ from engine.errors import (
     StackExists,
     TemplateError,
 )
+from engine.identity import Principal
 from engine.limits import check_nested_stack
 from engine.runtime import Runtime
 from engine.scheduler import Scheduler
@@ -45,14 +47,17 @@ class Stacks:
         self._nested_lock = nested_lock  # engine.limits counts a tree's nested stacks in turn
 
     # Stacks ------------------------------------------------------------------------------
-    def create_stack(self, project: str, body: dict[str, Any], username: str | None = None) -> dict[str, Any]:
+    def create_stack(self, project: str, body: dict[str, Any], username: str | None = None,
+                     delegate: Principal | None = None) -> dict[str, Any]:
+        """Create the stack; with `delegate`, record in the same transaction the delegation the
+        engine later acts under (Heat's trust), so there is never a stack without it."""
         self.definitions.check_template_size(body)
-        stack = self.make(project, body, username=username)
+        stack = self.make(project, body, username=username, delegate=delegate)
         return {"id": stack.id, "stack_name": stack.name,
                 "links": [{"href": views.stack_link(self.runtime.api_url, stack), "rel": "self"}]}
 
     def make(self, project: str, body: dict[str, Any], owner: tuple[str, str] | None = None,
-             username: str | None = None) -> Stack:
+             username: str | None = None, delegate: Principal | None = None) -> Stack:
         """Record a new stack (a nested one when `owner` is (parent stack id, resource)) and start
         creating (or adopting) it."""
         name = self.definitions.stack_name(body)
@@ -97,6 +102,8 @@ class Stacks:
                 check_nested_stack(self.runtime.config, session, owner[0], len(template.resources))
             session.add(stack)
             session.flush()
+            if delegate is not None:
+                identity.delegate(session, delegate, project, stack.id, now)
             prepare_rows(session, stack.id, definition.template, now)
             if adopt is not None:
                 self._adopt_rows(session, stack, adopt, definition)
