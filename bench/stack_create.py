@@ -2,9 +2,9 @@
 
 Usage: python bench/stack_create.py [--n 100,1000] [--db URL] [--repeat 3] [--no-http]
 
-Through the engine library (`engine.service.build_service`, `service.create_stack`,
-`service.delete_stack`) each stack is created --repeat times, and once more through the HTTP API of
-a real server (the Flask app on werkzeug, 127.0.0.1). Shapes:
+Through the engine library (`engine.service.build_service`, `service.stacks.create_stack`,
+`service.stacks.delete_stack`) each stack is created --repeat times, and once more through the
+HTTP API of a real server (the Flask app on werkzeug, 127.0.0.1). Shapes:
 
   fanout  N independent resources
   chain   r1 depends_on r0, r2 depends_on r1, ...
@@ -104,8 +104,8 @@ class Engine:
         # The private steps create_stack runs before it writes anything, called directly so the
         # split needs no patching of the engine.
         started = time.perf_counter()
-        definition = self.service._definition(body)
-        self.service.validate_resources(definition)
+        definition = self.service.definitions.build(body)
+        self.service.definitions.validate_resources(definition)
         definition.template.dependencies()
         return time.perf_counter() - started
 
@@ -116,7 +116,7 @@ def run_engine(engine: Engine, n: int, shape: str, name: str) -> dict:
     parse = engine.parse_seconds(body)
 
     start_at, started = runtime.now(), time.perf_counter()
-    stack_id = service.create_stack("admin", body)["id"]
+    stack_id = service.stacks.create_stack("admin", body)["id"]
     request = time.perf_counter() - started
     returned_at = runtime.now()
     status = engine.wait_settled(stack_id, "CREATE")
@@ -126,7 +126,7 @@ def run_engine(engine: Engine, n: int, shape: str, name: str) -> dict:
     schedule = (final - returned_at).total_seconds() if final else float("nan")
 
     delete_at = runtime.now()
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     delete_status = engine.wait_settled(stack_id, "DELETE")
     final = engine.final_event_at(stack_id, "DELETE")
     delete = (final - delete_at).total_seconds() if final else float("nan")

@@ -47,7 +47,7 @@ class GuestAuth:
     # that the metadata answer can tell the agent when to rotate.
     credential_times: tuple[dt.datetime, dt.datetime] | None = None
     # A user already authorised by the orchestration API for the stack the resource is in
-    # (Heat's resource-signal call, engine/operations.py): no guest credential is checked.
+    # (Heat's resource-signal call, engine/service/operations.py): no guest credential is checked.
     operator: str | None = None
 
     @property

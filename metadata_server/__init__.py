@@ -86,11 +86,6 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
 def bootstrap_identity(service: Service, admin_token: str | None) -> None:
     """Project `admin`, user `admin` and its token (see engine.identity.bootstrap); say where
     a token made now is stored, never the token itself."""
-    from engine import identity
-
-    runtime = service.runtime
-    runtime.store.migrate()  # idempotent; the service may not be started yet
-    with runtime.store.session() as session:
-        written = identity.bootstrap(session, runtime.config.resolved_data_dir, runtime.now(), admin_token)
+    written = service.admin.bootstrap(admin_token)
     if written:
         log.warning("the admin token was created and stored in %s (readable by its owner only)", written)

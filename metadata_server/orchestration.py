@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, g, jsonify, redirect, request
 
-from engine import audit, identity
 from engine.errors import HTTPBadRequest
+from engine.service import Caller
 from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
 from metadata_server.requests_ import integer_arg, json_body, service
 from metadata_server.v1_request import (
@@ -42,17 +42,16 @@ ONE = "/stacks/<name>/<uuid:uuid>"
 
 @blueprint.post("/stacks")
 def create_stack(project: str):
-    """Create the stack and record the delegation the engine later acts under (Heat's trust)."""
-    stack = service().create_stack(project, object_body(), username=g.principal.user_name)
-    runtime = service().runtime
-    with runtime.store.session() as session:
-        identity.delegate(session, g.principal, project, stack["id"], runtime.now())
+    """Create the stack and, in its transaction, the delegation the engine later acts under
+    (Heat's trust)."""
+    stack = service().stacks.create_stack(project, object_body(), username=g.principal.user_name,
+                                          delegate=g.principal)
     return jsonify({"stack": stack}), 201
 
 
 @blueprint.post("/stacks/preview")
 def preview_create(project: str):
-    return jsonify(service().preview_create(project, object_body(), username=g.principal.user_name))
+    return jsonify(service().previews.preview_create(project, object_body(), username=g.principal.user_name))
 
 
 @blueprint.get("/stacks")
@@ -67,7 +66,7 @@ def list_stacks(project: str):
             filters[key] = request.args[key]
     if request.args.get("limit"):
         filters["limit"] = integer_arg("limit")
-    stacks = service().list_stacks(project, filters=filters)
+    stacks = service().stacks.list_stacks(project, filters=filters)
     answer: dict = {"stacks": stacks}
     if filters.get("limit") and stacks and len(stacks) == filters["limit"]:
         # Heat's next page: the same query, with the last stack as the marker.
@@ -83,7 +82,7 @@ def list_stacks(project: str):
 @blueprint.route(f"/stacks/<name_or_id>/<any({SUBPATHS}):sub>/<path:rest>", methods=METHODS)
 def lookup(project: str, name_or_id: str, sub: str | None = None, rest: str | None = None):
     """Heat's name → identity redirect, for every method and sub-path, keeping the query."""
-    stack = service().find_stack(project, name_or_id)
+    stack = service().stacks.find_stack(project, name_or_id)
     # Absolute, as Heat answers: python-heatclient strips its endpoint from the Location.
     target = f"{request.host_url.rstrip('/')}{request.script_root}/v1/{project}/stacks/{stack.name}/{stack.id}"
     target += f"/{sub}" if sub else ""
@@ -109,21 +108,21 @@ def lookup_arn(project: str, rest: str):
 @blueprint.get(ONE)
 def show_stack(project: str, name: str, uuid):
     resolve = bool_arg("resolve_outputs", True)
-    return jsonify({"stack": service().show_stack(project, stack_id(project, name, uuid), resolve)})
+    return jsonify({"stack": service().stacks.show_stack(project, stack_id(project, name, uuid), resolve)})
 
 
 @blueprint.route(ONE, methods=["PUT", "PATCH"])
 def update_stack(project: str, name: str, uuid):
-    service().update_stack(project, stack_id(project, name, uuid), object_body(),
-                           patch=request.method == "PATCH")
+    service().operations.update_stack(project, stack_id(project, name, uuid), object_body(),
+                                      patch=request.method == "PATCH")
     return "", 202
 
 
 @blueprint.route(f"{ONE}/preview", methods=["PUT", "PATCH"])
 def preview_update(project: str, name: str, uuid):
-    return jsonify(service().preview_update(project, stack_id(project, name, uuid), object_body(),
-                                            patch=request.method == "PATCH",
-                                            show_nested=bool_arg("show_nested")))
+    return jsonify(service().previews.preview_update(project, stack_id(project, name, uuid), object_body(),
+                                                     patch=request.method == "PATCH",
+                                                     show_nested=bool_arg("show_nested")))
 
 
 @blueprint.delete(ONE)
@@ -131,19 +130,14 @@ def delete_stack(project: str, name: str, uuid):
     """Delete the stack; its delegations end with it (the delete itself was asked for by the
     user, so a delete resumed after a restart does not need them)."""
     found = stack_id(project, name, uuid)
-    service().delete_stack(project, found)
-    runtime = service().runtime
-    with runtime.store.session() as session:
-        for revoked in identity.revoke_delegations(session, found, runtime.now()):
-            audit.record(session, action="delegation.revoke", actor=f"user:{g.principal.user_name}",
-                         subject=revoked, detail={"stack_id": found, "reason": "stack deleted"},
-                         remote_addr=request.remote_addr, now=runtime.now())
+    service().stacks.delete_stack(project, found)
+    service().admin.revoke_stack_delegations(Caller(g.principal.user_name, request.remote_addr), found)
     return "", 204
 
 
 @blueprint.delete(f"{ONE}/abandon")
 def abandon_stack(project: str, name: str, uuid):
-    return jsonify(service().abandon_stack(project, stack_id(project, name, uuid)))
+    return jsonify(service().operations.abandon_stack(project, stack_id(project, name, uuid)))
 
 
 @blueprint.post(f"{ONE}/actions")
@@ -157,20 +151,20 @@ def stack_action(project: str, name: str, uuid):
         raise HTTPBadRequest("Multiple actions specified")
     if next(iter(body)) not in ACTIONS:
         raise HTTPBadRequest(f"Invalid action {next(iter(body))} specified")
-    service().stack_action(project, stack_id(project, name, uuid), next(iter(body)))
+    service().operations.stack_action(project, stack_id(project, name, uuid), next(iter(body)))
     return "", 200
 
 
 @blueprint.get(f"{ONE}/template")
 def show_template(project: str, name: str, uuid):
-    return jsonify(service().find_stack(project, stack_id(project, name, uuid), by_id_only=True).template)
+    return jsonify(service().stacks.find_stack(project, stack_id(project, name, uuid), by_id_only=True).template)
 
 
 @blueprint.get(f"{ONE}/environment")
 def show_environment(project: str, name: str, uuid):
-    return jsonify(service().show_environment(project, stack_id(project, name, uuid)))
+    return jsonify(service().stacks.show_environment(project, stack_id(project, name, uuid)))
 
 
 @blueprint.get(f"{ONE}/files")
 def show_files(project: str, name: str, uuid):
-    return jsonify(service().show_files(project, stack_id(project, name, uuid)))
+    return jsonify(service().stacks.show_files(project, stack_id(project, name, uuid)))

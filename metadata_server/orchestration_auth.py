@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from engine import audit, identity, keystone
 from engine.errors import Forbidden, Unauthorized
+from engine.service import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET
 from metadata_server import keystone_api, swift_api
 from metadata_server.requests_ import service
 
@@ -58,25 +58,23 @@ def check_request() -> None:
     if request.endpoint in TEMP_URL_ENDPOINTS and swift_api.presents_temp_url():
         return  # the view checks the temp URL's signature
 
-    runtime = service().runtime
+    admin = service().admin
     presented = presented_token()
-    if presented and presented.startswith(keystone.TOKEN_PREFIX):
+    if presented and presented.startswith(GUEST_TOKEN_PREFIX):
         return _guest_token_request()
-    now = runtime.now()
     try:
-        with runtime.store.session() as session:
-            principal = identity.authenticate(session, presented, now)
+        principal = admin.authenticate(presented)
     except Unauthorized as error:
-        _audit("auth.failed", audit.token_actor(presented), error)
+        _audit("auth.failed", admin.token_actor(presented), error)
         raise
     try:
         if project_scoped:
             project = (request.view_args or {}).get("project", "")
             method = "GET" if request.endpoint in READ_ONLY_ENDPOINTS else request.method
-            g.role = identity.authorize(principal, project, method,
-                                        admin_only=request.endpoint in ADMIN_ENDPOINTS)
+            g.role = admin.authorize(principal, project, method,
+                                     admin_only=request.endpoint in ADMIN_ENDPOINTS)
         else:
-            identity.require_cloud_admin(principal)
+            admin.require_cloud_admin(principal)
     except Forbidden as error:
         _audit("auth.forbidden", f"token:{principal.token_id}", error, user=principal.user_name)
         raise
@@ -92,14 +90,11 @@ def _guest_token_request():
         args = request.view_args or {}
         answer = keystone_api.answer_signal if route == "signal" else keystone_api.answer_metadata
         return answer(args["project"], args["name"], str(args["uuid"]), args["resource"])
-    error = Forbidden(keystone.WRONG_TARGET)
+    error = Forbidden(GUEST_TOKEN_WRONG_TARGET)
     _audit("auth.forbidden", "guest keystone token", error)
     raise error
 
 
 def _audit(action: str, actor: str, error: Exception, **detail) -> None:
-    runtime = service().runtime
-    with runtime.store.session() as session:
-        audit.record(session, action=action, actor=actor, subject=f"{request.method} {request.path}",
-                     outcome="refused", detail={"reason": str(error), **detail},
-                     remote_addr=request.remote_addr, now=runtime.now())
+    service().admin.record_refused(action, actor, f"{request.method} {request.path}", error,
+                                   request.remote_addr, **detail)

@@ -6,7 +6,6 @@ import importlib.metadata
 
 from flask import Blueprint, jsonify, request
 
-from engine import catalog
 from metadata_server.requests_ import service
 from metadata_server.v1_request import bool_arg, object_body
 
@@ -38,33 +37,33 @@ def installed_version() -> str:
 
 @blueprint.get("/resource_types")
 def list_resource_types(project: str):
-    types = catalog.list_types(service().types, name=request.args.get("name"),
-                               version=request.args.get("version"),
-                               status=request.args.get("support_status"),
-                               with_description=bool_arg("with_description"))
+    types = service().catalog.list_types(name=request.args.get("name"),
+                                         version=request.args.get("version"),
+                                         status=request.args.get("support_status"),
+                                         with_description=bool_arg("with_description"))
     return jsonify({"resource_types": types})
 
 
 @blueprint.get("/resource_types/<type_name>")
 def show_resource_type(project: str, type_name: str):
-    return jsonify(catalog.resource_schema(service().types, type_name,
-                                           with_description=bool_arg("with_description")))
+    return jsonify(service().catalog.resource_schema(type_name,
+                                                     with_description=bool_arg("with_description")))
 
 
 @blueprint.get("/resource_types/<type_name>/template")
 def resource_type_template(project: str, type_name: str):
-    return jsonify(catalog.provider_template(service().types, type_name,
-                                             request.args.get("template_type") or "cfn"))
+    return jsonify(service().catalog.provider_template(type_name,
+                                                       request.args.get("template_type") or "cfn"))
 
 
 @blueprint.get("/template_versions")
 def list_template_versions(project: str):
-    return jsonify({"template_versions": catalog.template_versions()})
+    return jsonify({"template_versions": service().catalog.template_versions()})
 
 
 @blueprint.get("/template_versions/<version>/functions")
 def list_template_functions(project: str, version: str):
-    functions = catalog.function_list(version, with_condition=bool_arg("with_condition_func"))
+    functions = service().catalog.function_list(version, with_condition=bool_arg("with_condition_func"))
     return jsonify({"template_functions": functions})
 
 
@@ -72,4 +71,4 @@ def list_template_functions(project: str, version: str):
 def validate_template(project: str):
     body = object_body(service().runtime.config.max_template_bytes)
     # The resources are checked exactly as a create checks them.
-    return jsonify(service().validate_template(body, show_nested=bool_arg("show_nested")))
+    return jsonify(service().catalog.validate_template(body, show_nested=bool_arg("show_nested")))

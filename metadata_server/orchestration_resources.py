@@ -19,7 +19,7 @@ def list_resources(project: str, name: str, uuid):
     unknown = sorted(set(request.args) - set(RESOURCE_FILTERS) - {"nested_depth", "with_detail"})
     if unknown:
         raise HTTPBadRequest(f"Invalid filter parameters {unknown}")
-    resources = service().list_resources(
+    resources = service().resources.list_resources(
         project, stack_id(project, name, uuid), nested_depth=integer_arg("nested_depth", 0),
         with_detail=bool_arg("with_detail"), filters=filter_args(RESOURCE_FILTERS) or None)
     return jsonify({"resources": resources})
@@ -27,7 +27,7 @@ def list_resources(project: str, name: str, uuid):
 
 @blueprint.get("/resources/<resource>")
 def show_resource(project: str, name: str, uuid, resource: str):
-    return jsonify({"resource": service().show_resource(project, stack_id(project, name, uuid), resource)})
+    return jsonify({"resource": service().resources.show_resource(project, stack_id(project, name, uuid), resource)})
 
 
 @blueprint.patch("/resources/<resource>")
@@ -48,7 +48,7 @@ def mark_unhealthy(project: str, name: str, uuid, resource: str):
             raise HTTPBadRequest(f'Unrecognized value "{mark}" for "mark_unhealthy", acceptable '
                                  "values are: true, false.")
         mark = str(mark).lower() == "true"
-    service().mark_unhealthy(project, stack_id(project, name, uuid), resource, mark, reason)
+    service().operations.mark_unhealthy(project, stack_id(project, name, uuid), resource, mark, reason)
     return "", 200
 
 
@@ -57,13 +57,13 @@ def signal_resource(project: str, name: str, uuid, resource: str):
     """Any JSON (or nothing) is the signal's details; `{"unset_hook": "pre-create"}` clears a
     breakpoint."""
     details = json_body(service().runtime.config.max_signal_bytes, allow_empty=True)
-    service().signal_resource(project, stack_id(project, name, uuid), resource, details)
+    service().operations.signal_resource(project, stack_id(project, name, uuid), resource, details)
     return jsonify(None), 200  # Heat answers `null`; heatclient warns on an empty body
 
 
 @blueprint.get("/resources/<resource>/metadata")
 def resource_metadata(project: str, name: str, uuid, resource: str):
-    return jsonify({"metadata": service().resource_metadata(project, stack_id(project, name, uuid), resource)})
+    return jsonify({"metadata": service().resources.resource_metadata(project, stack_id(project, name, uuid), resource)})
 
 
 @blueprint.get("/events")
@@ -72,24 +72,24 @@ def list_events(project: str, name: str, uuid, resource: str | None = None):
     filters = {key: request.args.getlist(key) for key in EVENT_FILTERS if key in request.args}
     # Heat: newest first unless a sort is asked for (sort_keys alone sorts oldest first).
     sort_dir = request.args.get("sort_dir") or ("asc" if request.args.get("sort_keys") else "desc")
-    events = service().list_events(project, stack_id(project, name, uuid),
-                                   marker=request.args.get("marker"), limit=integer_arg("limit", None),
-                                   sort_dir=sort_dir, wait=number_arg("wait"),
-                                   resource=resource, filters=filters,
-                                   nested_depth=integer_arg("nested_depth", 0))
+    events = service().resources.list_events(project, stack_id(project, name, uuid),
+                                             marker=request.args.get("marker"), limit=integer_arg("limit", None),
+                                             sort_dir=sort_dir, wait=number_arg("wait"),
+                                             resource=resource, filters=filters,
+                                             nested_depth=integer_arg("nested_depth", 0))
     return jsonify({"events": events})
 
 
 @blueprint.get("/resources/<resource>/events/<event_id>")
 def show_event(project: str, name: str, uuid, resource: str, event_id: str):
-    return jsonify({"event": service().show_event(project, stack_id(project, name, uuid), resource, event_id)})
+    return jsonify({"event": service().resources.show_event(project, stack_id(project, name, uuid), resource, event_id)})
 
 
 @blueprint.get("/outputs")
 def list_outputs(project: str, name: str, uuid):
-    return jsonify({"outputs": service().list_outputs(project, stack_id(project, name, uuid))})
+    return jsonify({"outputs": service().stacks.list_outputs(project, stack_id(project, name, uuid))})
 
 
 @blueprint.get("/outputs/<key>")
 def show_output(project: str, name: str, uuid, key: str):
-    return jsonify({"output": service().show_output(project, stack_id(project, name, uuid), key)})
+    return jsonify({"output": service().stacks.show_output(project, stack_id(project, name, uuid), key)})

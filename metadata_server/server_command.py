@@ -79,7 +79,7 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from engine.secrets import LogRedactor
+    from engine.service import LogRedactor
     for handler in logging.getLogger().handlers:
         handler.addFilter(LogRedactor())  # no log line carries a secret the engine has handled
     try:

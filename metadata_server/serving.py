@@ -8,7 +8,7 @@ import threading
 from flask import Flask
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from engine.secrets import redact_url_signatures
+from engine.service import redact_url_signatures
 from metadata_server.errors import envelope_body, http_error
 
 

@@ -22,7 +22,7 @@ FALSE = ("0", "f", "false", "off", "n", "no")
 def stack_id(project: str, name: str, uuid) -> str:
     """The id of the stack `{name}/{uuid}`; 404 when the name is not that stack's."""
     try:
-        stack = service().find_stack(project, str(uuid), by_id_only=True)
+        stack = service().stacks.find_stack(project, str(uuid), by_id_only=True)
     except NotFound:
         stack = None
     if stack is None or stack.name != name:

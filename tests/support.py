@@ -95,14 +95,14 @@ class RunningServer:
 
 def create(service, name: str, template, **body) -> str:
     """Create a stack through the engine service (project admin); its id."""
-    return service.create_stack("admin", {"stack_name": name, "template": template,
-                                          "template_name": f"{name}.yaml", **body})["id"]
+    return service.stacks.create_stack("admin", {"stack_name": name, "template": template,
+                                                 "template_name": f"{name}.yaml", **body})["id"]
 
 
 def settle(service, stack_id: str, timeout: float = 30) -> dict:
     """The stack once its operation is over (whatever the outcome)."""
     def done():
-        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
+        stack = service.stacks.show_stack("admin", stack_id, resolve_outputs=False)
         return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
     return wait_for(done, timeout, message="the stack to settle")
 

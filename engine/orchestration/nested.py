@@ -121,8 +121,8 @@ class Children:
                 # What the nested stack shows: its own timeout, else its parent's, as in Heat.
                 "requested_timeout_mins": shown_timeout if shown_timeout is not None
                 else parent.requested_timeout_mins, SECRET_PARAMETERS: sorted(secret_parameters)}
-        return self._service.start_create(parent.project, body, owner=(parent.id, resource),
-                                     username=parent.username).id
+        return self._service.stacks.make(parent.project, body, owner=(parent.id, resource),
+                                         username=parent.username).id
 
     def update(self, child_id: str, *, template, files=None, environment=None, parameters=None,
                template_name: str = "template", timeout_mins=None, keep_environment: bool = False,
@@ -136,13 +136,13 @@ class Children:
         if keep_environment:
             body = {"template": template, "template_name": template_name,
                     "timeout_mins": timeout_mins or child.timeout_mins, "requested_timeout_mins": shown_timeout}
-            self._service.update_stack(child.project, child.id, body, patch=True)
+            self._service.operations.update_stack(child.project, child.id, body, patch=True)
             return
         body = {"template": template, "files": dict(files or {}), "environment": environment or {},
                 "parameters": dict(parameters or {}), "template_name": template_name,
                 "timeout_mins": timeout_mins or child.timeout_mins, "requested_timeout_mins": shown_timeout,
                 SECRET_PARAMETERS: sorted(secret_parameters)}
-        self._service.update_stack(child.project, child.id, body, patch=False)
+        self._service.operations.update_stack(child.project, child.id, body, patch=False)
 
     def check_members(self, parent_stack_id: str, count: int, child_id: str | None = None) -> None:
         """Before a group builds the template of a nested stack of `count` resources in
@@ -160,13 +160,13 @@ class Children:
         child = self._child(child_id)
         if child is None or child.deleted_at is not None:
             return
-        self._service.delete_stack(child.project, child.id)
+        self._service.stacks.delete_stack(child.project, child.id)
 
     def act(self, child_id: str, action: str) -> None:
         child = self._child(child_id)
         if child is None or child.deleted_at is not None:
             raise NotFound(f"nested stack '{child_id}' not found")
-        self._service.stack_action(child.project, child.id, action.lower())
+        self._service.operations.stack_action(child.project, child.id, action.lower())
 
     def state(self, child_id: str) -> tuple[str, str, str] | None:
         child = self._child(child_id)
@@ -179,7 +179,7 @@ class Children:
         child = self._child(child_id)
         if child is None or child.deleted_at is not None:
             return None
-        return self._service.show_stack(child.project, child.id)
+        return self._service.stacks.show_stack(child.project, child.id)
 
     def arn(self, child_id: str) -> str | None:
         """The nested stack's id as Heat writes it in an ARN (what get_resource gives of the
@@ -196,7 +196,7 @@ class Children:
         if child is None:
             return {}
         derived: set[str] = set()
-        values = {o["output_key"]: o.get("output_value") for o in self._service.outputs(child, derived=derived)}
+        values = {o["output_key"]: o.get("output_value") for o in self._service.stacks.outputs(child, derived=derived)}
         keyring = self._service.runtime.keyring
         for key in derived:
             secrets.report(values[key])

@@ -330,7 +330,7 @@ class SoftwareDeployment(Resource):
             return attributes[name]
         if name == "show":
             # The deployment as the software_deployments API shows it, as Heat's `show` is.
-            from engine.software_api import deployment_view
+            from engine.service.software import deployment_view
             if not physical_id:
                 return None
             with runtime.store.session() as session:

@@ -115,10 +115,6 @@ class CfnTemplate(Template):
         self._dependencies = {name: self._requirements(resource) for name, resource in self.resources.items()}
         self.graph().check_acyclic(file=self.filename)
 
-    def function_names(self) -> set[str]:
-        """The names this template evaluates as functions in Properties, Metadata and Outputs."""
-        return set(self._functions)
-
     # Calls ---------------------------------------------------------------------------------
     def _check_all_calls(self) -> None:
         main, unavailable = self._functions, self._unavailable

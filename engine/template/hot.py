@@ -162,6 +162,10 @@ class Template:
                               for name, resource in self.resources.items()}
         self.graph().check_acyclic(file=self.filename)
 
+    def function_names(self) -> set[str]:
+        """The names this template evaluates as functions in Properties, Metadata and Outputs."""
+        return set(self._functions)
+
     def _exists(self, kind: str, name: str, check_files: bool) -> bool:
         if kind == "resource":
             return name in self.resources

@@ -106,7 +106,7 @@ class World:
         self.entries = {agentless.values(e)["deploy_resource_name"]: e
                         for e in agentless.entries(self.service, self.guests["id"])}
         self.credential = http.post(f"{api}/servers/{self.server}/bootstrap", json={}, timeout=30).json()["bootstrap"]["credential"]
-        outputs = {key: self.service.show_output("admin", self.guests["id"], key)["output_value"]
+        outputs = {key: self.service.stacks.show_output("admin", self.guests["id"], key)["output_value"]
                    for key in ("token", "signal", "aws_url")}
         self.handle_token, self.alarm_url, self.aws_url = outputs["token"], outputs["signal"]["alarm_url"], outputs["aws_url"]
         heat = agentless.values(self.entries["heat"])

@@ -5,7 +5,8 @@
 - agent/ imports the standard library, requests, PyYAML and watchdog, and itself;
 - hooks/ import the standard library and hookcommon (an import guarded by
   ``except ImportError``, such as PyYAML for a structured config, is optional and allowed);
-- metadata_server/ reaches the engine through engine.service, engine.errors and engine.config.
+- metadata_server/ reaches the engine through engine.service, engine.errors and engine.config,
+  and never imports SQLAlchemy.
 
 A rule that the code breaks today lists its exceptions, file by file, in an allow-list that
 may only shrink: a new exception fails, and so does a listed one that is gone (trim the list).
@@ -28,23 +29,18 @@ STDLIB = frozenset(sys.stdlib_module_names)
 # as of the commit that added this test. Each is a view reaching past the facade; move the call
 # behind engine.service and delete the line.
 SERVER_ENGINE_IMPORTS_TODAY: dict[str, frozenset[str]] = {
-    "metadata_server/__init__.py": frozenset({"engine.identity"}),
-    "metadata_server/admin_api.py": frozenset({"engine.audit", "engine.identity",
-                                               "engine.store.models"}),
     "metadata_server/cfn_api.py": frozenset({"engine.ec2"}),
+    # The `hearth` command is one click group: engine.cli defines it and its client commands,
+    # metadata_server.cli adds `server` to it. These two stay until the client leaves engine/
+    # (architecture review 3.1); they reach the command line, not the engine's internals.
     "metadata_server/cli.py": frozenset({"engine.cli"}),
-    "metadata_server/server_command.py": frozenset({"engine.cli.groups", "engine.secrets"}),
+    "metadata_server/server_command.py": frozenset({"engine.cli.groups"}),
     "metadata_server/collect_api.py": frozenset({"engine.collect"}),
     "metadata_server/guest.py": frozenset({"engine.guest", "engine.runtime"}),
     "metadata_server/keystone_api.py": frozenset({"engine.application_credentials",
                                                   "engine.keystone"}),
-    "metadata_server/orchestration.py": frozenset({"engine.audit", "engine.identity"}),
-    "metadata_server/orchestration_auth.py": frozenset({"engine.audit", "engine.identity",
-                                                        "engine.keystone"}),
-    "metadata_server/orchestration_catalog.py": frozenset({"engine.catalog"}),
     "metadata_server/requests_.py": frozenset({"engine.guest"}),
     "metadata_server/servers_api.py": frozenset({"engine.enrol"}),
-    "metadata_server/serving.py": frozenset({"engine.secrets"}),
     "metadata_server/swift_api.py": frozenset({"engine.swift"}),
 }
 SERVER_MAY_IMPORT = ("engine.service", "engine.errors", "engine.config")
@@ -221,6 +217,12 @@ def test_the_server_reaches_the_engine_through_service_errors_and_config() -> No
     shrink_only(broken(modules_in("metadata_server"), forbidden), SERVER_ENGINE_IMPORTS_TODAY,
                 "metadata_server/ imports from engine only engine.service, engine.errors and "
                 "engine.config (DESIGN.md)")
+
+
+def test_the_server_never_imports_sqlalchemy() -> None:
+    found = lines(modules_in("metadata_server"), lambda i: i.top == "sqlalchemy")
+    assert not found, ("metadata_server/ reaches the store through engine.service only: no "
+                       "SQLAlchemy, no sessions, no queries in views\n" + "\n".join(found))
 
 
 def test_every_python_hook_is_linted() -> None:

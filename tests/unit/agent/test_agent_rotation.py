@@ -163,7 +163,7 @@ def test_agents_rotate_by_themselves_and_keep_working_for_several_lifetimes(tmp_
         old = json.loads(bootstrap.read_text())["credential"]
         wait_for(lambda: json.loads(bootstrap.read_text())["credential"] != old, 20, 0.01,
                  "the agent to rotate its credential")
-        entry = hearth.service.show_resource("admin", hearth.stack("busy")["id"], "deploy")
+        entry = hearth.service.resources.show_resource("admin", hearth.stack("busy")["id"], "deploy")
         runs = [e["id"] for e in metadata(guest, hearth, server_id, old)["deployments"]]
         answer = guest.post(f"{hearth.url}/guest/v1/deployments/{runs[0]}/progress",
                             json={"message": "late", "percent": 99}, timeout=10,

@@ -178,15 +178,15 @@ def engine_service(tmp_path):
 def created_outputs(service, body) -> dict:
     """Create the stack `body` describes, wait for it, and answer its outputs."""
     from tests.support import wait_for
-    stack_id = service.create_stack("admin", body)["id"]
+    stack_id = service.stacks.create_stack("admin", body)["id"]
 
     def settled():
-        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
+        stack = service.stacks.show_stack("admin", stack_id, resolve_outputs=False)
         return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
     stack = wait_for(settled, 30, message="the stack to settle")
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     return {o["output_key"]: o["output_value"]
-            for o in service.show_stack("admin", stack_id)["outputs"]}
+            for o in service.stacks.show_stack("admin", stack_id)["outputs"]}
 
 
 MAIN = """\

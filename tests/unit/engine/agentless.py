@@ -11,11 +11,11 @@ from tests.support import wait_for
 
 
 def status(service, stack_id):
-    return service.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
+    return service.stacks.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
 
 
 def resource(service, stack_id, name):
-    return {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}[name]
+    return {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}[name]
 
 
 def entries(service, stack_id, server="server"):

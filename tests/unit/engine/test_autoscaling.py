@@ -49,7 +49,7 @@ def members(service, stack_id) -> list[str]:
 
 
 def update(service, stack_id, **parameters):
-    service.update_stack("admin", stack_id, {"template": GROUP, "parameters": parameters}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": GROUP, "parameters": parameters}, patch=False)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     return outputs(service, stack_id)
@@ -70,7 +70,7 @@ def test_members_have_heats_names_and_attributes(service):
     child = resources(service, stack_id)["random_group"]["physical_resource_id"]
     assert sorted(resources(service, child)) == names
     # Recorded from Heat 27.0.1: resource show lists the attributes without values.
-    assert service.show_resource("admin", stack_id, "random_group")["attributes"] == dict.fromkeys(
+    assert service.resources.show_resource("admin", stack_id, "random_group")["attributes"] == dict.fromkeys(
         ("current_size", "outputs_list", "refs", "refs_map", "outputs"))
 
 

@@ -58,12 +58,12 @@ def test_members_and_attributes_as_heat_answers_them(service):
     assert values["first"] == values["first_value"] == values["first_value_dotted"] == first
     assert values["by_member"] == {"0": first, "1": second}
     assert values["values"] == [first, second]
-    assert service.show_resource("admin", stack_id, "chain")["attributes"] == {"attributes": None,
-                                                                               "refs": [first, second]}
+    assert service.resources.show_resource("admin", stack_id, "chain")["attributes"] == {"attributes": None,
+                                                                                         "refs": [first, second]}
     # Each member depends on the one before, in Heat's generated member template.
-    template = service.find_stack("admin", child, by_id_only=True).template
+    template = service.stacks.find_stack("admin", child, by_id_only=True).template
     assert template["resources"]["1"]["depends_on"] == ["0"]
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
 
 
@@ -86,7 +86,7 @@ def test_new_types_update_the_nested_stack_and_new_properties_replace_the_chain(
     child, before = members(service, stack_id)
 
     def update(**parameters):
-        service.update_stack("admin", stack_id, {"template": CHAIN, "parameters": parameters}, patch=False)
+        service.operations.update_stack("admin", stack_id, {"template": CHAIN, "parameters": parameters}, patch=False)
         stack = settle(service, stack_id)
         assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
         return members(service, stack_id)
@@ -138,7 +138,7 @@ outputs:
 """
     stack_id = create(service, "types-chain-attrs", template)
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    output = service.show_stack("admin", stack_id)["outputs"][0]
+    output = service.stacks.show_stack("admin", stack_id)["outputs"][0]
     # Recorded from Heat 27.0.1: the stack completes; the output has no value and this error.
     assert output["output_value"] is None
     assert output["output_error"] == "The Referenced Attribute (c attributes) is incorrect."

@@ -51,7 +51,7 @@ def test_delete_listed_runs_the_config_as_delete_and_waits_before_removing(servi
     created = entry_for(service, stack_id, "CREATE")
     signal(service, created, {"shade": "teal", "deploy_stdout": "CREATE\n"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     deleting = entry_for(service, stack_id, "DELETE")
     assert deleting["id"] != created["id"]  # a new derived config: the agent runs it
     assert [values(e)["deploy_action"] for e in entries(service, stack_id)] == ["DELETE"]
@@ -69,7 +69,7 @@ def test_a_failed_delete_run_fails_the_delete_and_keeps_the_deployment(service):
     stack_id = create(service, "stubborn", template("[CREATE, DELETE]"))
     signal(service, entry_for(service, stack_id, "CREATE"), {})
     settle(service, stack_id)
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     signal(service, entry_for(service, stack_id, "DELETE"), {"deploy_status_code": 4, "deploy_stderr": "busy"})
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "DELETE_FAILED"
@@ -82,7 +82,7 @@ def test_actions_not_listed_complete_at_once_and_delete_alone_runs_only_on_delet
     stack_id = create(service, "ondelete", template("[DELETE]"))
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     assert entries(service, stack_id) == [] and deployment_count(service) == 0
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     deleting = entry_for(service, stack_id, "DELETE")
     assert status(service, stack_id) == "DELETE_IN_PROGRESS"
     signal(service, deleting, {})
@@ -95,7 +95,7 @@ def test_default_actions_delete_without_running_anything(service):
     created = entry_for(service, stack_id, "CREATE")
     signal(service, created, {})
     settle(service, stack_id)
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     assert deployment_count(service) == 0
 
@@ -108,7 +108,7 @@ def test_no_signal_completes_once_pushed_and_its_delete_does_not_wait(service):
     with service.runtime.store.session() as session:
         row = session.scalar(select(Deployment))
         assert (row.status, row.status_reason) == ("COMPLETE", "Not waiting for outputs signal")
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     assert deployment_count(service) == 0
 
@@ -131,7 +131,7 @@ def test_every_transport_signals_through_its_hearth_url(service, transport, verb
                                  query["signature"][0], now)
     signal(service, entry, {"shade": transport, "deploy_stdout": "ok"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    assert service.show_output("admin", stack_id, "shade")["output_value"] == transport
+    assert service.stacks.show_output("admin", stack_id, "shade")["output_value"] == transport
 
 
 @pytest.mark.parametrize("transport", ["HEAT_SIGNAL", "ZAQAR_SIGNAL"])
@@ -165,7 +165,7 @@ def test_credential_transports_hand_out_a_deployment_credential_revoked_with_it(
             signal(service, entry, {})
     send(entry)
     settle(service, stack_id)
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     deleting = values(entry_for(service, stack_id, "DELETE"))
     assert deleting["deploy_password"] == inputs["deploy_password"]  # one principal per deployment
     send(entry_for(service, stack_id, "DELETE"))
@@ -182,7 +182,7 @@ def test_secrets_stay_out_of_events_resources_and_logs(service, caplog):
     secrets = [inputs["deploy_password"], parse_qs(urlparse(inputs["deploy_signal_id"]).query)["signature"][0]]
     signal(service, entry, {"deploy_status_code": 1, "deploy_stderr": "no"})  # a failure path too
     assert settle(service, stack_id)["stack_status"] == "CREATE_FAILED"
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     deleting = entry_for(service, stack_id, "DELETE")
     secrets.append(parse_qs(urlparse(values(deleting)["deploy_signal_id"]).query)["signature"][0])
     signal(service, deleting, {})
@@ -193,23 +193,23 @@ def test_secrets_stay_out_of_events_resources_and_logs(service, caplog):
     assert "deploy" in dump and "hgd_" not in dump
     assert not [s for s in secrets if s in dump]
     assert not [s for s in secrets if s in caplog.text]
-    events = service.list_events("admin", stack_id)
+    events = service.resources.list_events("admin", stack_id)
     assert not [s for s in secrets if any(s in str(e) for e in events)]
 
 
 def test_attributes_are_declared_outputs_null_until_signalled_and_typos_are_errors(service):
     stack_id = create(service, "attrs", template())
     entry = entry_for(service, stack_id, "CREATE")
-    assert service.show_output("admin", stack_id, "shade")["output_value"] is None
-    typo = service.show_output("admin", stack_id, "typo")
+    assert service.stacks.show_output("admin", stack_id, "shade")["output_value"] is None
+    typo = service.stacks.show_output("admin", stack_id, "typo")
     assert typo["output_value"] is None and "no attribute 'shady'" in typo["output_error"]
     signal(service, entry, {"shade": "navy", "deploy_stdout": "out", "deploy_status_code": 0, "junk": 1})
     settle(service, stack_id)
-    assert service.show_output("admin", stack_id, "shade")["output_value"] == "navy"
-    assert service.show_output("admin", stack_id, "stdout")["output_value"] == "out"
+    assert service.stacks.show_output("admin", stack_id, "shade")["output_value"] == "navy"
+    assert service.stacks.show_output("admin", stack_id, "stdout")["output_value"] == "out"
     # Resource show answers the deployment as the software_deployments API does (Heat's `show`
     # attribute, recorded from Heat 27.0.1), the signalled outputs among its output_values.
-    shown = service.show_resource("admin", stack_id, "deploy")["attributes"]
+    shown = service.resources.show_resource("admin", stack_id, "deploy")["attributes"]
     assert shown["status"] == "COMPLETE"
     assert {k: shown["output_values"].get(k) for k in ("shade", "deploy_stdout", "deploy_status_code")} == {
         "shade": "navy", "deploy_stdout": "out", "deploy_status_code": 0}
@@ -218,7 +218,7 @@ def test_attributes_are_declared_outputs_null_until_signalled_and_typos_are_erro
 def test_delete_during_the_wait_abandons_it_and_revokes_the_credential(service):
     stack_id = create(service, "abandoned", template(transport="HEAT_SIGNAL"))
     password = values(entry_for(service, stack_id, "CREATE"))["deploy_password"]
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     assert deployment_count(service) == 0
     with service.runtime.store.session() as session:

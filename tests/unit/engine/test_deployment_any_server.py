@@ -119,40 +119,40 @@ def host_server(service, name="host"):
 def test_no_signal_to_an_id_no_server_has_completes_and_is_kept_under_the_id(service):
     stack_id = deploy(service, "lonely", "box-7")
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    [listed] = service.list_software_deployments("admin", "box-7")
+    [listed] = service.software.list_software_deployments("admin", "box-7")
     # Heat's answer for the same case (module docstring): no updated_time before a second run.
     assert {k: listed[k] for k in ("server_id", "action", "status", "status_reason", "output_values",
                                    "input_values")} == {
         "server_id": "box-7", "action": "CREATE", "status": "COMPLETE",
         "status_reason": "Not waiting for outputs signal", "output_values": None, "input_values": {"who": "ann"}}
     assert "updated_time" not in listed
-    [entry] = service.deployment_metadata("admin", "box-7")
+    [entry] = service.software.deployment_metadata("admin", "box-7")
     assert entry["id"] == listed["config_id"] and entry["options"] == {}
     assert values(entry) == {"who": "ann", "deploy_server_id": "box-7", "deploy_action": "CREATE",
                              "deploy_stack_id": f"lonely/{stack_id}", "deploy_resource_name": "deploy",
                              "deploy_signal_transport": "NO_SIGNAL"}
-    assert service.show_output("admin", stack_id, "result")["output_value"] is None
+    assert service.stacks.show_output("admin", stack_id, "result")["output_value"] is None
     # Kept per project: the id means nothing in another project, and an unknown id is empty.
-    assert service.deployment_metadata("other", "box-7") == []
-    assert service.deployment_metadata("admin", "box-8") == []
-    service.delete_stack("admin", stack_id)
+    assert service.software.deployment_metadata("other", "box-7") == []
+    assert service.software.deployment_metadata("admin", "box-8") == []
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
-    assert service.deployment_metadata("admin", "box-7") == []
+    assert service.software.deployment_metadata("admin", "box-7") == []
 
 
 def test_entries_of_one_id_are_sorted_by_name_across_stacks_and_groups(service):
     first = create(service, "g1", GROUPS, parameters={"first": "n-1", "second": "n-2"})
     assert settle(service, first)["stack_status"] == "CREATE_COMPLETE"
-    assert service.show_output("admin", first, "codes")["output_value"] == {"a": None, "b": None}
+    assert service.stacks.show_output("admin", first, "codes")["output_value"] == {"a": None, "b": None}
     second = deploy(service, "g2", "n-2")
     assert settle(service, second)["stack_status"] == "CREATE_COMPLETE"
-    entries = service.deployment_metadata("admin", "n-2")
+    entries = service.software.deployment_metadata("admin", "n-2")
     # Heat's order: by config name (the source config's physical name,
     # <stack>-<resource>-<short id>), creation order among equals.
     assert [e["name"].rsplit("-", 1)[0] for e in entries] == ["g1-config", "g1-sconfig", "g2-config"]
     assert [values(e)["deploy_resource_name"] for e in entries] == ["b", "c", "deploy"]
     assert entries[1]["config"] == {"server": "n-2"}
-    assert [values(e)["deploy_server_id"] for e in service.deployment_metadata("admin", "n-1")] == ["n-1"]
+    assert [values(e)["deploy_server_id"] for e in service.software.deployment_metadata("admin", "n-1")] == ["n-1"]
 
 
 def test_a_signalled_deployment_to_an_unknown_id_waits_for_its_signal(service):
@@ -161,11 +161,11 @@ def test_a_signalled_deployment_to_an_unknown_id_waits_for_its_signal(service):
              and opened_entries(service, "box-9"), 30, message="the deployment to wait")
     [entry] = opened_entries(service, "box-9")
     assert status(service, stack_id) == "CREATE_IN_PROGRESS"
-    [listed] = service.list_software_deployments("admin", "box-9")
+    [listed] = service.software.list_software_deployments("admin", "box-9")
     assert (listed["status"], listed["status_reason"]) == ("IN_PROGRESS", "Deploy data available")
     service.guest.signal_deployment(presigned(entry), entry["id"], {"result": "done", "deploy_status_code": 0})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    assert service.show_output("admin", stack_id, "result")["output_value"] == "done"
+    assert service.stacks.show_output("admin", stack_id, "result")["output_value"] == "done"
 
 
 def test_a_signalled_deployment_to_an_unknown_id_fails_at_the_stack_timeout(service):
@@ -186,7 +186,7 @@ def test_a_server_of_another_stack_receives_it_and_its_credential_signals_it(ser
     assert [e["id"] for e in answer[1]["deployments"]] == [entry["id"]]
     service.guest.signal_deployment(GuestAuth(bearer=secret), entry["id"], {"result": "r"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     assert served(service, server_id) == []
     assert status(service, host_id) == "CREATE_COMPLETE"  # the server's own stack is untouched
@@ -216,7 +216,7 @@ def test_a_machine_enrolled_later_under_the_id_receives_what_waited_for_it(servi
 
     service.guest.signal_deployment(auth, entry["id"], {"result": "ran", "deploy_status_code": 0})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    assert service.show_output("admin", stack_id, "result")["output_value"] == "ran"
+    assert service.stacks.show_output("admin", stack_id, "result")["output_value"] == "ran"
 
     # Enrolling again issues another credential for the same server; the first still works.
     again = enrol.issue_bootstrap(service.runtime, "admin", "rack-3-node-1", new=True)
@@ -232,7 +232,7 @@ def test_an_enrolled_id_takes_a_delete_run_and_an_unknown_one_is_removed_at_once
     wait_for(lambda: opened_entries(service, "kept-1"), 30, message="the CREATE entry")
     service.guest.signal_deployment(presigned(signal("CREATE")), signal("CREATE")["id"], {})
     assert settle(service, runs)["stack_status"] == "CREATE_COMPLETE"
-    service.delete_stack("admin", runs)
+    service.stacks.delete_stack("admin", runs)
     deleting = wait_for(lambda: next((e for e in served(service, "kept-1")
                                       if values(e)["deploy_action"] == "DELETE"), None), 30,
                         message="the DELETE run on the enrolled machine")
@@ -243,23 +243,23 @@ def test_an_enrolled_id_takes_a_delete_run_and_an_unknown_one_is_removed_at_once
     # No server has "gone-1": as Heat (whose Nova finds no such server), nothing waits.
     skipped = deploy(service, "skipped", "gone-1", transport="CFN_SIGNAL", actions="DELETE")
     assert settle(service, skipped)["stack_status"] == "CREATE_COMPLETE"
-    service.delete_stack("admin", skipped)
+    service.stacks.delete_stack("admin", skipped)
     assert settle(service, skipped)["stack_status"] == "DELETE_COMPLETE"
-    assert service.deployment_metadata("admin", "gone-1") == []
+    assert service.software.deployment_metadata("admin", "gone-1") == []
 
 
 def test_another_projects_server_id_reaches_nothing_of_it(service):
     _, server_id = host_server(service)
     secret = enrol.issue_bootstrap(service.runtime, "admin", server_id)["bootstrap"]["credential"]
-    config = service.create_software_config("other", {"name": "x", "group": "script", "config": "#!/bin/sh"})
-    made = service.create_software_deployment("other", {"config_id": config["id"], "server_id": server_id,
-                                                        "status": "IN_PROGRESS"})
+    config = service.software.create_software_config("other", {"name": "x", "group": "script", "config": "#!/bin/sh"})
+    made = service.software.create_software_deployment("other", {"config_id": config["id"], "server_id": server_id,
+                                                                 "status": "IN_PROGRESS"})
     # Kept under the id in project "other"; the admin project's server of that id never sees it.
-    assert [e["id"] for e in service.deployment_metadata("other", server_id)] == [config["id"]]
-    assert served(service, server_id) == [] and service.deployment_metadata("admin", server_id) == []
+    assert [e["id"] for e in service.software.deployment_metadata("other", server_id)] == [config["id"]]
+    assert served(service, server_id) == [] and service.software.deployment_metadata("admin", server_id) == []
     with pytest.raises(Forbidden):
         service.guest.signal_deployment(GuestAuth(bearer=secret), config["id"], {"deploy_status_code": 0})
-    assert service.show_software_deployment("other", made["id"])["status"] == "IN_PROGRESS"
+    assert service.software.show_software_deployment("other", made["id"])["status"] == "IN_PROGRESS"
     # Nor can that project enrol a machine under the taken id (ids are one namespace).
     with pytest.raises(Conflict):
         enrol.issue_bootstrap(service.runtime, "other", server_id, new=True)

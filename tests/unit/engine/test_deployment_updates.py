@@ -15,11 +15,11 @@ from tests.unit.engine.agentless import entries, entry_for, resource, signal, st
 
 
 def output(service, stack_id, key):
-    return service.show_output("admin", stack_id, key)["output_value"]
+    return service.stacks.show_output("admin", stack_id, key)["output_value"]
 
 
 def update(service, stack_id, **parameters):
-    service.update_stack("admin", stack_id, {"parameters": parameters}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": parameters}, patch=True)
 
 
 TEMPLATE = """heat_template_version: 2018-08-31
@@ -50,8 +50,8 @@ outputs:
 
 
 def created(service, name, **parameters):
-    stack_id = service.create_stack("admin", {"stack_name": name, "template": TEMPLATE,
-                                              "parameters": parameters})["id"]
+    stack_id = service.stacks.create_stack("admin", {"stack_name": name, "template": TEMPLATE,
+                                                     "parameters": parameters})["id"]
     first = entry_for(service, stack_id, "CREATE")
     signal(service, first, {"shade": "created"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
@@ -107,7 +107,7 @@ def test_a_new_server_replaces_the_deployment(service):
                                 "server: {get_resource: other}\n      actions")
     stack_id, _first = created(service, "moved")
     old_id = resource(service, stack_id, "deploy")["physical_resource_id"]
-    service.update_stack("admin", stack_id, {"template": template}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"template": template}, patch=True)
     moved = entry_for(service, stack_id, "CREATE", server="other")
     signal(service, moved, {"shade": "elsewhere"})
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
@@ -118,13 +118,13 @@ def test_a_new_server_replaces_the_deployment(service):
 
 def test_suspend_and_resume_run_the_config_when_listed(service):
     stack_id, _ = created(service, "napping", actions="CREATE,SUSPEND,RESUME")
-    service.stack_action("admin", stack_id, "suspend")
+    service.operations.stack_action("admin", stack_id, "suspend")
     suspending = entry_for(service, stack_id, "SUSPEND")
     assert status(service, stack_id) == "SUSPEND_IN_PROGRESS"
     signal(service, suspending, {"shade": "asleep"})
     assert settle(service, stack_id)["stack_status"] == "SUSPEND_COMPLETE"
     assert output(service, stack_id, "shade") == "asleep"
-    service.stack_action("admin", stack_id, "resume")
+    service.operations.stack_action("admin", stack_id, "resume")
     resuming = entry_for(service, stack_id, "RESUME")
     assert status(service, stack_id) == "RESUME_IN_PROGRESS"
     signal(service, resuming, {"shade": "awake"})
@@ -134,11 +134,11 @@ def test_suspend_and_resume_run_the_config_when_listed(service):
 
 def test_suspend_not_listed_completes_at_once_and_a_failed_suspend_run_fails_it(service):
     stack_id, first = created(service, "unlisted")
-    service.stack_action("admin", stack_id, "suspend")
+    service.operations.stack_action("admin", stack_id, "suspend")
     assert settle(service, stack_id)["stack_status"] == "SUSPEND_COMPLETE"
     assert [e["id"] for e in entries(service, stack_id)] == [first["id"]]
     failing, _ = created(service, "failing", actions="CREATE,SUSPEND")
-    service.stack_action("admin", failing, "suspend")
+    service.operations.stack_action("admin", failing, "suspend")
     signal(service, entry_for(service, failing, "SUSPEND"), {"deploy_status_code": 2})
     stack = settle(service, failing)
     assert stack["stack_status"] == "SUSPEND_FAILED"
@@ -147,11 +147,11 @@ def test_suspend_not_listed_completes_at_once_and_a_failed_suspend_run_fails_it(
 
 def test_check_passes_for_a_healthy_deployment_and_fails_when_its_record_is_gone(service):
     stack_id, _ = created(service, "checked")
-    service.stack_action("admin", stack_id, "check")
+    service.operations.stack_action("admin", stack_id, "check")
     assert settle(service, stack_id)["stack_status"] == "CHECK_COMPLETE"
     with service.runtime.store.session() as session:
         session.execute(delete(Deployment))
-    service.stack_action("admin", stack_id, "check")
+    service.operations.stack_action("admin", stack_id, "check")
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CHECK_FAILED"
     assert "the deployment record is gone" in stack["stack_status_reason"]
@@ -184,11 +184,11 @@ def cfn_signal(service, url, unique):
 
 
 def test_every_update_gives_the_update_handle_a_new_url_and_the_conditions_wait_again(service):
-    stack_id = service.create_stack("admin", {"stack_name": "rolling", "template": HANDLE})["id"]
+    stack_id = service.stacks.create_stack("admin", {"stack_name": "rolling", "template": HANDLE})["id"]
     first = wait_for(lambda: output(service, stack_id, "url"), 30, message="the handle URL")
     cfn_signal(service, first, "a")
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    service.update_stack("admin", stack_id, {}, patch=True)  # nothing changed at all
+    service.operations.update_stack("admin", stack_id, {}, patch=True)  # nothing changed at all
     second = wait_for(lambda: (lambda u: u if u and u != first else None)(output(service, stack_id, "url")),
                       30, message="a new handle URL")
     assert status(service, stack_id) == "UPDATE_IN_PROGRESS"
@@ -200,7 +200,7 @@ def test_every_update_gives_the_update_handle_a_new_url_and_the_conditions_wait_
 
 
 def test_a_changed_count_waits_again_on_the_new_handle(service):
-    stack_id = service.create_stack("admin", {"stack_name": "more", "template": HANDLE})["id"]
+    stack_id = service.stacks.create_stack("admin", {"stack_name": "more", "template": HANDLE})["id"]
     first = wait_for(lambda: output(service, stack_id, "url"), 30, message="the URL")
     cfn_signal(service, first, "a")
     settle(service, stack_id)
@@ -209,7 +209,7 @@ def test_a_changed_count_waits_again_on_the_new_handle(service):
                       30, message="a new handle URL")
     cfn_signal(service, second, "x")
     # A condition on a new handle is replaced (Heat's CREATE_* of the replacement) or updated.
-    wait_for(lambda: len([e for e in service.list_events("admin", stack_id) if e["resource_name"] == "cfn_wait"
+    wait_for(lambda: len([e for e in service.resources.list_events("admin", stack_id) if e["resource_name"] == "cfn_wait"
                           and e["resource_status"].endswith("_COMPLETE")]) >= 2, 30,
              message="the one-signal condition")
     assert status(service, stack_id) == "UPDATE_IN_PROGRESS"  # count 2 is still one short

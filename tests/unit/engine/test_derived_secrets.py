@@ -87,30 +87,30 @@ def test_values_derived_from_a_hidden_parameter_are_sealed_at_rest_and_shown_as_
     assert secrets.is_sealed(nested.parameters["p"]) and nested.parameters["plain"] == "open"
 
     # Outputs: as Heat shows them to the stack's owner.
-    outputs = {o["output_key"]: o["output_value"] for o in service.show_stack("admin", stack_id)["outputs"]}
+    outputs = {o["output_key"]: o["output_value"] for o in service.stacks.show_stack("admin", stack_id)["outputs"]}
     assert outputs == {"direct": SECRET, "via_value": "user:" + SECRET, "via_nested": SECRET, "clear": "open"}
-    assert service.show_output("admin", stack_id, "via_nested")["output_value"] == SECRET
+    assert service.stacks.show_output("admin", stack_id, "via_nested")["output_value"] == SECRET
     # Stored state: masked.
     assert stack["parameters"]["pw"] == "******"
-    assert service.show_resource("admin", stack_id, "v")["attributes"] == {"value": "******"}
-    assert service.show_resource("admin", stack_id, "n")["attributes"]["o"] == "******"
-    assert service.show_resource("admin", stack_id, "clear")["attributes"] == {"value": "open"}
-    nested_shown = service.show_stack("admin", nested.id)
+    assert service.resources.show_resource("admin", stack_id, "v")["attributes"] == {"value": "******"}
+    assert service.resources.show_resource("admin", stack_id, "n")["attributes"]["o"] == "******"
+    assert service.resources.show_resource("admin", stack_id, "clear")["attributes"] == {"value": "open"}
+    nested_shown = service.stacks.show_stack("admin", nested.id)
     assert nested_shown["parameters"]["p"] == "******" and nested_shown["parameters"]["plain"] == "open"
     assert {o["output_key"]: o["output_value"] for o in nested_shown["outputs"]}["o"] == SECRET
-    assert service.show_environment("admin", nested.id)["parameters"]["p"] == "******"
-    listed = json.dumps(service.list_resources("admin", stack_id, nested_depth=2, with_detail=True))
+    assert service.stacks.show_environment("admin", nested.id)["parameters"]["p"] == "******"
+    listed = json.dumps(service.resources.list_resources("admin", stack_id, nested_depth=2, with_detail=True))
     assert SECRET not in listed
 
 
 def test_a_derived_nested_parameter_stays_sealed_through_updates_and_after_the_delete(service):
     stack_id = create(service, "kept", TEMPLATE, parameters={"pw": SECRET}, files={"inner.yaml": INNER})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    service.update_stack("admin", stack_id, {"template": TEMPLATE, "files": {"inner.yaml": INNER},
-                                             "parameters": {"plain": "changed"}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"template": TEMPLATE, "files": {"inner.yaml": INNER},
+                                                        "parameters": {"plain": "changed"}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert SECRET not in dump(service)
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     assert SECRET not in dump(service)
     with service.runtime.store.session() as session:
@@ -187,14 +187,14 @@ def test_deployment_inputs_outputs_and_reasons_derived_from_a_secret_are_sealed_
                              "deploy_stdout": SECRET + "-x"})
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
-    assert {o["output_key"]: o["output_value"] for o in service.show_stack("admin", stack_id)["outputs"]}["result"] == "got " + SECRET
+    assert {o["output_key"]: o["output_value"] for o in service.stacks.show_stack("admin", stack_id)["outputs"]}["result"] == "got " + SECRET
     assert SECRET not in dump(service)
     with service.runtime.store.session() as session:
         row = session.scalars(select(Deployment)).one()
         assert all(secrets.is_sealed(v) for v in row.output_values.values())
-    shown = service.show_resource("admin", stack_id, "deploy")
+    shown = service.resources.show_resource("admin", stack_id, "deploy")
     assert SECRET not in json.dumps(shown)
-    listed = service.list_software_deployments("admin")
+    listed = service.software.list_software_deployments("admin")
     assert listed[0]["output_values"]["result"] == "******" and listed[0]["input_values"]["secret_input"] == "******"
 
 
@@ -229,7 +229,7 @@ resources:
     assert secrets.is_sealed(stored["db"]) and secrets.is_sealed(stored["colour"])
     served = secrets.open_document(service.runtime.keyring, stored)
     assert served["db"] == {"password": SECRET} and served["colour"] == "blue"
-    assert service.resource_metadata("admin", stack_id, "server")["db"] == "******"
+    assert service.resources.resource_metadata("admin", stack_id, "server")["db"] == "******"
 
 
 def test_a_refused_value_derived_from_a_secret_is_kept_sealed(service):

@@ -31,12 +31,12 @@ def test_files_merge_in_name_order_under_the_stacks_own_environment(tmp_path):
                                             environment_dir=str(env_dir)))
     service.start()
     try:
-        first = service.create_stack("admin", {"stack_name": "a", "template": TEMPLATE})["id"]
-        own = service.create_stack("admin", {"stack_name": "b", "template": TEMPLATE,
-                                             "environment": {"parameter_defaults": {"size": 7}}})["id"]
+        first = service.stacks.create_stack("admin", {"stack_name": "a", "template": TEMPLATE})["id"]
+        own = service.stacks.create_stack("admin", {"stack_name": "b", "template": TEMPLATE,
+                                                    "environment": {"parameter_defaults": {"size": 7}}})["id"]
 
         def output(stack_id):
-            stack = service.show_stack("admin", stack_id)
+            stack = service.stacks.show_stack("admin", stack_id)
             if stack["stack_status"].endswith("IN_PROGRESS"):
                 return None
             assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]

@@ -48,11 +48,11 @@ def test_group_members_are_indexed_and_its_attributes_are_heats(service):
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     group = resources(service, stack_id)["group"]
     child_id = group["physical_resource_id"]
-    assert service.show_stack("admin", child_id, resolve_outputs=False)["stack_status"] == "CREATE_COMPLETE"
+    assert service.stacks.show_stack("admin", child_id, resolve_outputs=False)["stack_status"] == "CREATE_COMPLETE"
     ids = members(service, stack_id)
     assert list(ids) == ["0", "1", "2"]
     # Heat replaces the index in the properties only (recorded: groups/member-metadata).
-    assert service.resource_metadata("admin", child_id, "2") == {"slot": "%index%"}
+    assert service.resources.resource_metadata("admin", child_id, "2") == {"slot": "%index%"}
     values = outputs(service, stack_id)
     assert values["refs"] == [ids["0"], ids["1"], ids["2"]]
     assert values["refs_map"] == ids
@@ -60,9 +60,9 @@ def test_group_members_are_indexed_and_its_attributes_are_heats(service):
     assert values["by_name"] == {"0": "member-0", "1": "member-1", "2": "member-2"}
     assert values["first_ref"] == ids["0"] and values["second_value"] == "member-1"
     assert values["removed"] == []
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
-    assert service.show_stack("admin", child_id, resolve_outputs=False)["stack_status"] == "DELETE_COMPLETE"
+    assert service.stacks.show_stack("admin", child_id, resolve_outputs=False)["stack_status"] == "DELETE_COMPLETE"
 
 
 def test_removal_policies_on_create_skip_those_names(service):
@@ -74,7 +74,7 @@ def test_removal_policies_on_create_skip_those_names(service):
 
 
 def update(service, stack_id, **parameters):
-    service.update_stack("admin", stack_id, {"template": GROUP, "parameters": parameters}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": GROUP, "parameters": parameters}, patch=False)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     return members(service, stack_id)
@@ -103,8 +103,8 @@ def test_removal_policies_mode_update_forgets_removed_names(service):
     stack_id = create(service, "forgetful", template, parameters={"count": 2, "remove": ["0"]})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     assert list(members(service, stack_id)) == ["1", "2"]
-    service.update_stack("admin", stack_id, {"template": template, "parameters": {"count": 3, "remove": []}},
-                         patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": template, "parameters": {"count": 3, "remove": []}},
+                                    patch=False)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     assert list(members(service, stack_id)) == ["1", "2", "0"]
@@ -182,7 +182,7 @@ def answer(service, stack_id, resource, name, *path):
     from engine.store.models import Resource
     with service.runtime.store.session() as session:
         row = session.scalar(select(Resource).where(Resource.stack_id == stack_id, Resource.name == resource))
-    definition = service.definitions.get(service.find_stack("admin", stack_id))
+    definition = service.definitions.get(service.stacks.find_stack("admin", stack_id))
     cls = definition.resource_class(service.types, resource)
     return cls.attribute_at(service.runtime, name, list(path), row.physical_id, row.attributes or {}, row.data or {})
 

@@ -66,7 +66,7 @@ def test_each_server_gets_a_member_named_by_its_key_and_attributes_are_maps(serv
     entries = {key: deployment_entry(service, servers[name]["physical_resource_id"])
                for key, name in (("a", "left"), ("b", "right"))}
     child_id = wait_for(lambda: resources(service, stack_id)["deploy"]["physical_resource_id"], 10)
-    child_name = service.show_stack("admin", child_id, resolve_outputs=False)["stack_name"]
+    child_name = service.stacks.show_stack("admin", child_id, resolve_outputs=False)["stack_name"]
     for key, entry in entries.items():
         inputs = {i["name"]: i["value"] for i in entry["inputs"]}
         assert inputs["deploy_resource_name"] == key and inputs["colour"] == "blue"

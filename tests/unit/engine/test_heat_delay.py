@@ -59,14 +59,14 @@ def test_suspend_resume_and_delete_pause_when_listed(service):
     service.runtime.clock.advance(31)
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     for action, done in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE")):
-        service.stack_action("admin", stack_id, action)
+        service.operations.stack_action("admin", stack_id, action)
         pausing(service, stack_id)
         assert status(service, stack_id) == f"{action.upper()}_IN_PROGRESS"
         service.runtime.clock.advance(31)
         # Heat 27.0.1 fails every resume of a Delay ("'Delay' object has no attribute
         # '_check_status_complete'"): a defect Hearth does not copy.
         assert settle(service, stack_id)["stack_status"] == done
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     pausing(service, stack_id)
     assert status(service, stack_id) == "DELETE_IN_PROGRESS"
     service.runtime.clock.advance(31)
@@ -77,12 +77,12 @@ def test_actions_not_listed_do_not_pause_and_an_update_is_in_place(service):
     stack_id = create(service, "types-delay-none", DELAY, parameters={"actions": "SUSPEND"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     # Recorded from Heat 27.0.1: every property updates in place, without a pause.
-    service.update_stack("admin", stack_id, {"template": DELAY, "parameters": {"actions": "SUSPEND", "wait": 5}},
-                         patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": DELAY, "parameters": {"actions": "SUSPEND", "wait": 5}},
+                                    patch=False)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
-    statuses = [e["resource_status"] for e in service.list_events("admin", stack_id) if e["resource_name"] == "pause"]
+    statuses = [e["resource_status"] for e in service.resources.list_events("admin", stack_id) if e["resource_name"] == "pause"]
     assert statuses[-2:] == ["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"]
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
 
 

@@ -50,7 +50,7 @@ def service(db_url, tmp_path):
 
 
 def status(service, stack_id) -> str:
-    return service.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
+    return service.stacks.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
 
 
 def resource_status(service, stack_id, name) -> str:
@@ -58,9 +58,9 @@ def resource_status(service, stack_id, name) -> str:
 
 
 def update(service, stack_id, template, **parameters) -> dict:
-    service.update_stack("admin", stack_id, {"template": template, "parameters": parameters}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": template, "parameters": parameters}, patch=False)
     return wait_for(lambda: (lambda s: s if s["stack_status"] != "UPDATE_IN_PROGRESS" else None)(
-        service.show_stack("admin", stack_id, resolve_outputs=False)), 30, message="the update")
+        service.stacks.show_stack("admin", stack_id, resolve_outputs=False)), 30, message="the update")
 
 
 KNOBS = """heat_template_version: 2018-08-31
@@ -95,7 +95,7 @@ def test_value_is_the_output_and_the_physical_id_is_heats_resource_name(service)
     assert re.fullmatch(r"types-knobs-test-[a-z2-7]{12}", physical_id)
     assert outputs(service, stack_id) == {"ref": physical_id, "output": "hello", "all": {"output": "hello"}}
     # Recorded from Heat 27.0.1: resource show lists the attribute.
-    assert service.show_resource("admin", stack_id, "test")["attributes"] == {"output": "hello"}
+    assert service.resources.show_resource("admin", stack_id, "test")["attributes"] == {"output": "hello"}
 
 
 FAILING = """heat_template_version: 2018-08-31
@@ -121,7 +121,7 @@ def test_fail_fails_the_create_with_heats_reason_without_a_physical_id(service):
     # Heat refers to a resource without a physical id (failed, or never created) by its name.
     assert outputs(service, stack_id) == {"fref": "f", "fout": None, "gref": "g"}
     # Recorded from Heat 27.0.1: a check of a resource that was never created fails so.
-    service.stack_action("admin", stack_id, "check")
+    service.operations.stack_action("admin", stack_id, "check")
     settle(service, stack_id)
     assert resources(service, stack_id)["f"]["resource_status_reason"] == \
         "Exception: resources.f: Resource not created"
@@ -154,8 +154,8 @@ def test_preview_says_replaced_when_the_value_changes_with_update_replace(servic
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
 
     def preview(**parameters):
-        changes = service.preview_update("admin", stack_id, {"template": KNOBS, "parameters": parameters},
-                                         patch=False)["resource_changes"]
+        changes = service.previews.preview_update("admin", stack_id, {"template": KNOBS, "parameters": parameters},
+                                                  patch=False)["resource_changes"]
         return [kind for kind, entries in changes.items() if entries]
     # Heat's functional test_preview_update (test_update_resource, test_replaced_resource).
     assert preview(value="b") == ["updated"]
@@ -211,13 +211,13 @@ def test_wait_secs_keeps_the_action_in_progress_until_its_stored_moment(service)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert wake_at(service, stack_id, "slow") == (None, False)
     # An update that changes the value waits again; one that does not ends at once (Heat).
-    service.update_stack("admin", stack_id, {"template": WAITING, "parameters": {"value": "b"}}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": WAITING, "parameters": {"value": "b"}}, patch=False)
     wait_for(lambda: wake_at(service, stack_id, "slow")[0], 10, message="the update's wake-up time")
     assert resource_status(service, stack_id, "slow") == "UPDATE_IN_PROGRESS"
     service.runtime.clock.advance(31)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, stack_id)["output"] == "b"
-    service.delete_stack("admin", stack_id)  # action_wait_secs: {delete: 0}
+    service.stacks.delete_stack("admin", stack_id)  # action_wait_secs: {delete: 0}
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
 
 
@@ -255,7 +255,7 @@ def test_a_negative_wait_lasts_until_the_stack_is_cancelled_or_deleted(service):
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_FAILED"
     assert "timed out" in stack["stack_status_reason"]
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
 
 
@@ -310,7 +310,7 @@ def test_cancel_without_rollback_lets_a_timed_action_finish_and_starts_nothing(s
     # cancelled"; what had not started stays as it was.
     stack_id = create(service, "types-cancel", CANCELLED)
     wait_for(lambda: wake_at(service, stack_id, "test1")[0], 10, message="test1 to wait")
-    service.stack_action("admin", stack_id, "cancel_without_rollback")
+    service.operations.stack_action("admin", stack_id, "cancel_without_rollback")
     assert status(service, stack_id) == "CREATE_IN_PROGRESS"
     assert resource_status(service, stack_id, "test1") == "CREATE_IN_PROGRESS"
     service.runtime.clock.advance(31)
@@ -321,14 +321,14 @@ def test_cancel_without_rollback_lets_a_timed_action_finish_and_starts_nothing(s
     assert resource_status(service, stack_id, "test2") == "INIT_COMPLETE"
     # The next update takes everything on from there; cancelled in turn, it fails once test1's
     # update is over.
-    service.update_stack("admin", stack_id, {"template": CANCELLED, "parameters": {"value": "Test2"}}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": CANCELLED, "parameters": {"value": "Test2"}}, patch=False)
     wait_for(lambda: wake_at(service, stack_id, "test1")[0], 10, message="test1's update to wait")
-    service.stack_action("admin", stack_id, "cancel_without_rollback")
+    service.operations.stack_action("admin", stack_id, "cancel_without_rollback")
     service.runtime.clock.advance(31)
     stack = settle(service, stack_id)
     assert (stack["stack_status"], stack["stack_status_reason"]) == ("UPDATE_FAILED", "Operation cancelled")
     assert resource_status(service, stack_id, "test1") == "UPDATE_COMPLETE"
-    service.update_stack("admin", stack_id, {"template": CANCELLED, "parameters": {"value": "Test3"}}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": CANCELLED, "parameters": {"value": "Test3"}}, patch=False)
     wait_for(lambda: wake_at(service, stack_id, "test1")[0], 10, message="test1's next update to wait")
     service.runtime.clock.advance(31)
     stack = settle(service, stack_id)

@@ -8,11 +8,11 @@ from tests.support import create, settle, wait_for
 
 
 def statuses(service, stack_id):
-    return {r["resource_name"]: r["resource_status"] for r in service.list_resources("admin", stack_id)}
+    return {r["resource_name"]: r["resource_status"] for r in service.resources.list_resources("admin", stack_id)}
 
 
 def data(service, stack_id, output):
-    return json.loads(service.show_output("admin", stack_id, output)["output_value"])
+    return json.loads(service.stacks.show_output("admin", stack_id, output)["output_value"])
 
 
 SILENT = """heat_template_version: 2018-08-31
@@ -38,13 +38,13 @@ def test_a_no_signal_handle_completes_its_wait_at_once_and_a_token_handle_still_
              message="the silent wait to complete")
     assert statuses(service, stack_id)["token_wait"] == "CREATE_IN_PROGRESS"
     assert data(service, stack_id, "silent_data") == {"1": None, "2": None, "3": None}
-    signals = [e["resource_status_reason"] for e in service.list_events("admin", stack_id)
+    signals = [e["resource_status_reason"] for e in service.resources.list_events("admin", stack_id)
                if e["resource_name"] == "silent" and e["resource_status_reason"].startswith("Signal:")]
     assert signals == ["Signal: Signal 1 received", "Signal: Signal 2 received", "Signal: Signal 3 received"]
     # The token handle is made beside the silent one: wait for it, not for the other's wait.
-    token = wait_for(lambda: service.show_output("admin", stack_id, "token")["output_value"], 20,
+    token = wait_for(lambda: service.stacks.show_output("admin", stack_id, "token")["output_value"], 20,
                      message="the token handle")
-    handle_id = service.show_resource("admin", stack_id, "token")["physical_resource_id"]
+    handle_id = service.resources.show_resource("admin", stack_id, "token")["physical_resource_id"]
     service.guest.signal_handle(GuestAuth(bearer=token), handle_id, {"id": "done", "data": "yes"}, "")
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
@@ -69,7 +69,7 @@ def test_an_update_raising_the_count_waits_again_and_completes_at_once(service):
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert data(service, stack_id, "silent_data") == {"1": None}
-    service.update_stack("admin", stack_id, {"parameters": {"count": "4"}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"count": "4"}}, patch=True)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     assert statuses(service, stack_id) == {"silent": "CREATE_COMPLETE", "silent_wait": "UPDATE_COMPLETE"}

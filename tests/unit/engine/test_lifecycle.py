@@ -16,7 +16,7 @@ from tests.support import create, settle, wait_for
 
 
 def events(service, stack_id):
-    return [(e["resource_name"], e["resource_status"]) for e in service.list_events("admin", stack_id)]
+    return [(e["resource_name"], e["resource_status"]) for e in service.resources.list_events("admin", stack_id)]
 
 
 CHAIN = """heat_template_version: 2018-08-31
@@ -38,19 +38,19 @@ def test_chain_runs_in_dependency_order_and_deletes_in_reverse(service):
     stack_id = create(service, "chain", CHAIN, parameters={"word": "hello"})
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
-    assert service.show_output("admin", stack_id, "result")["output_value"] == "hello and more-x"
+    assert service.stacks.show_output("admin", stack_id, "result")["output_value"] == "hello and more-x"
     log = events(service, stack_id)
     assert log[0] == ("chain", "CREATE_IN_PROGRESS") and log[-1] == ("chain", "CREATE_COMPLETE")
     assert log.index(("first", "CREATE_COMPLETE")) < log.index(("second", "CREATE_IN_PROGRESS"))
     assert log.index(("second", "CREATE_COMPLETE")) < log.index(("third", "CREATE_IN_PROGRESS"))
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     log = events(service, stack_id)
     assert log.index(("third", "DELETE_COMPLETE")) < log.index(("second", "DELETE_IN_PROGRESS"))
     assert log.index(("second", "DELETE_COMPLETE")) < log.index(("first", "DELETE_IN_PROGRESS"))
     with pytest.raises(NotFound):
-        service.find_stack("admin", "chain")
-    assert service.find_stack("admin", stack_id).id == stack_id  # deleted stacks stay visible by id
+        service.stacks.find_stack("admin", "chain")
+    assert service.stacks.find_stack("admin", stack_id).id == stack_id  # deleted stacks stay visible by id
 
 
 def test_duplicate_name_and_bad_parameters_are_refused(service):
@@ -77,7 +77,7 @@ def test_hidden_parameters_and_random_strings_are_encrypted_at_rest(service):
     password = "s3cret-Pa55word-do-not-store"
     stack_id = create(service, "hidden", HIDDEN, parameters={"db_password": password})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    shown = service.show_stack("admin", stack_id)
+    shown = service.stacks.show_stack("admin", stack_id)
     assert shown["parameters"]["db_password"] == "******"
     random_value = shown["outputs"][0]["output_value"]
     assert isinstance(random_value, str) and len(random_value) == 24
@@ -114,7 +114,7 @@ def _entry(service, stack_id):
     from engine.store.models import Server
 
     def server_id():
-        return {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}["server"]["physical_resource_id"]
+        return {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}["server"]["physical_resource_id"]
 
     def entry():
         with service.runtime.store.session() as session:
@@ -145,7 +145,7 @@ def test_deployment_entry_has_heats_shape_and_signal_completes_it(service):
     assert result["status"] == "COMPLETE"
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE"
-    assert service.show_output("admin", stack_id, "shade")["output_value"] == "navy"
+    assert service.stacks.show_output("admin", stack_id, "shade")["output_value"] == "navy"
     # the same signal again is harmless; a different one is refused
     again = service.guest.signal_deployment(_signal_auth(entry), entry["id"],
                                             {"deploy_status_code": 0, "shade": "navy"})
@@ -177,7 +177,7 @@ def test_engine_restart_resumes_a_waiting_stack(db_url, tmp_path):
         second.guest.signal_deployment(_signal_auth(entry), entry["id"], {"shade": "red"})
         stack = settle(second, stack_id)
         assert stack["stack_status"] == "CREATE_COMPLETE"
-        assert second.show_output("admin", stack_id, "shade")["output_value"] == "red"
+        assert second.stacks.show_output("admin", stack_id, "shade")["output_value"] == "red"
     finally:
         second.stop()
         second.runtime.store.dispose()
@@ -194,9 +194,9 @@ def test_events_long_poll_returns_when_an_event_arrives(service):
     import threading
     stack_id = create(service, "poll", CHAIN)
     settle(service, stack_id)
-    last = service.list_events("admin", stack_id)[-1]["id"]
-    threading.Timer(0.2, service.delete_stack, ("admin", stack_id)).start()
-    later = service.list_events("admin", stack_id, marker=last, wait=20)
+    last = service.resources.list_events("admin", stack_id)[-1]["id"]
+    threading.Timer(0.2, service.stacks.delete_stack, ("admin", stack_id)).start()
+    later = service.resources.list_events("admin", stack_id, marker=last, wait=20)
     assert later and later[0]["resource_status"] == "DELETE_IN_PROGRESS"
     json.dumps(later)  # the answer is plain JSON
 
@@ -205,7 +205,7 @@ def test_delete_during_create_cancels_the_wait_and_deletes_everything(service):
     from engine.store.models import Deployment
     stack_id = create(service, "interrupted", DEPLOY)
     _entry(service, stack_id)  # the deployment is waiting for its signal
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "DELETE_COMPLETE", stack["stack_status_reason"]
     log = events(service, stack_id)
@@ -226,7 +226,7 @@ resources:
     assert stack["stack_status"] == "CREATE_FAILED"
     # Heat's words (recorded from Heat 27.0.1).
     assert stack["stack_status_reason"] == "Resource CREATE failed: ValueError: resources.first: Test Resource failed first"
-    resources = {r["resource_name"]: r["resource_status"] for r in service.list_resources("admin", stack_id)}
+    resources = {r["resource_name"]: r["resource_status"] for r in service.resources.list_resources("admin", stack_id)}
     assert resources == {"first": "CREATE_FAILED", "second": "INIT_COMPLETE"}
 
 
@@ -241,14 +241,14 @@ outputs:
   data: {value: {get_attr: [wait, data]}}
 """
     stack_id = create(service, "crowd", template)
-    token = wait_for(lambda: service.show_output("admin", stack_id, "token")["output_value"], 10)
-    handle_id = {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}["handle"]["physical_resource_id"]
+    token = wait_for(lambda: service.stacks.show_output("admin", stack_id, "token")["output_value"], 10)
+    handle_id = {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}["handle"]["physical_resource_id"]
     with ThreadPoolExecutor(12) as pool:
         answers = list(pool.map(lambda n: service.guest.signal_handle(GuestAuth(bearer=token), handle_id,
                                                                          {"data": n}, ""), range(12)))
     assert sorted(int(a["id"]) for a in answers) == list(range(1, 13))
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    data = json.loads(service.show_output("admin", stack_id, "data")["output_value"])
+    data = json.loads(service.stacks.show_output("admin", stack_id, "data")["output_value"])
     assert sorted(data.values()) == list(range(12))
 
 
@@ -261,13 +261,13 @@ outputs:
 """
     stack_id = create(service, "gone", template)
     settle(service, stack_id)
-    url = service.show_output("admin", stack_id, "url")["output_value"]
+    url = service.stacks.show_output("admin", stack_id, "url")["output_value"]
     path = urlparse(url).path
     query = parse_qs(urlparse(url).query)
     auth = GuestAuth(method="PUT", expires=query["expires"][0], signature=query["signature"][0])
     handle_id = path.rsplit("/", 1)[1]
     assert service.guest.signal_handle(auth, handle_id, {}, path)["status"] == "SUCCESS"
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     settle(service, stack_id)
     with pytest.raises(Forbidden):
         service.guest.signal_handle(auth, handle_id, {}, path)

@@ -21,10 +21,10 @@ resources:
 
 
 def test_every_concurrent_push_gets_its_own_version(service):
-    stack_id = service.create_stack("admin", {"stack_name": "pushes", "template": template()})["id"]
+    stack_id = service.stacks.create_stack("admin", {"stack_name": "pushes", "template": template()})["id"]
 
     def document():
-        rows = {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}
+        rows = {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}
         waiting = [r for n, r in rows.items() if n.startswith("deploy")
                    and r["resource_status_reason"] == "waiting for a signal"]
         if len(waiting) < COUNT:

@@ -33,12 +33,12 @@ outputs:
 
 
 def test_paths_reach_through_groups_and_provider_templates(service):
-    stack_id = service.create_stack("admin", {"stack_name": "paths", "template": PARENT,
-                                              "template_name": "parent.yaml",
-                                              "files": {"member.yaml": MEMBER}})["id"]
+    stack_id = service.stacks.create_stack("admin", {"stack_name": "paths", "template": PARENT,
+                                                     "template_name": "parent.yaml",
+                                                     "files": {"member.yaml": MEMBER}})["id"]
 
     def settled():
-        stack = service.show_stack("admin", stack_id)
+        stack = service.stacks.show_stack("admin", stack_id)
         return None if stack["stack_status"].endswith("IN_PROGRESS") else stack
     stack = wait_for(settled, 60, message="the stack to settle")
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]

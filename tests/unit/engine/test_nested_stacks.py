@@ -24,11 +24,11 @@ def service(db_url, tmp_path):
 
 
 def resources(service, stack_id):
-    return {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}
+    return {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}
 
 
 def outputs(service, stack_id):
-    return {o["output_key"]: o["output_value"] for o in service.show_stack("admin", stack_id)["outputs"]}
+    return {o["output_key"]: o["output_value"] for o in service.stacks.show_stack("admin", stack_id)["outputs"]}
 
 
 CHILD = """heat_template_version: 2018-08-31
@@ -59,20 +59,20 @@ def test_heat_stack_is_a_nested_stack_shown_by_its_id_and_deleted_with_its_paren
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     child_id = resources(service, stack_id)["inner"]["physical_resource_id"]
-    child = service.show_stack("admin", child_id)
+    child = service.stacks.show_stack("admin", child_id)
     assert child["stack_status"] == "CREATE_COMPLETE" and child["stack_name"].startswith("outer-inner-")
     assert {o["output_key"]: o["output_value"] for o in child["outputs"]}["said"] == "said hello"
     assert outputs(service, stack_id) == {"said": "said hello", "name": child["stack_name"], "id": child_id}
     # hidden from the stack list unless nested stacks are asked for
-    assert [s["id"] for s in service.list_stacks("admin")] == [stack_id]
-    listed = [s["id"] for s in service.list_stacks("admin", filters={"show_nested": "true"})]
+    assert [s["id"] for s in service.stacks.list_stacks("admin")] == [stack_id]
+    listed = [s["id"] for s in service.stacks.list_stacks("admin", filters={"show_nested": "true"})]
     assert sorted(listed) == sorted([stack_id, child_id])
     # Heat makes OS::Heat::Stack's stack a stack of its own: not listed with nested_depth
-    nested = service.list_resources("admin", stack_id, nested_depth=1)
+    nested = service.resources.list_resources("admin", stack_id, nested_depth=1)
     assert {(r["resource_name"], r.get("parent_resource")) for r in nested} == {("inner", None)}
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
-    assert service.show_stack("admin", child_id, resolve_outputs=False)["stack_status"] == "DELETE_COMPLETE"
+    assert service.stacks.show_stack("admin", child_id, resolve_outputs=False)["stack_status"] == "DELETE_COMPLETE"
 
 
 CFN_PARENT = """heat_template_version: 2018-08-31
@@ -90,13 +90,13 @@ outputs:
 
 
 def test_cfn_stack_finds_its_template_relative_to_the_parents_and_answers_outputs(service):
-    stack_id = service.create_stack("admin", {
+    stack_id = service.stacks.create_stack("admin", {
         "stack_name": "cfn", "template": CFN_PARENT, "template_name": "file:///work/stacks/cfn.yaml",
         "files": {"file:///work/stacks/nested/child.yaml": CHILD}})["id"]
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     child_id = resources(service, stack_id)["inner"]["physical_resource_id"]
-    child = service.show_stack("admin", child_id, resolve_outputs=False)
+    child = service.stacks.show_stack("admin", child_id, resolve_outputs=False)
     assert child["timeout_mins"] == 5
     values = outputs(service, stack_id)
     assert values["said"] == "said cfn"
@@ -130,7 +130,7 @@ def test_a_failing_nested_resource_fails_the_parent_naming_it(service):
     assert inner["resource_status_reason"] == (
         "ValueError: resources.inner.resources.broken: Test Resource failed broken")
     assert stack["stack_status_reason"] == "Resource CREATE failed: " + inner["resource_status_reason"]
-    child = service.show_stack("admin", inner["physical_resource_id"], resolve_outputs=False)
+    child = service.stacks.show_stack("admin", inner["physical_resource_id"], resolve_outputs=False)
     assert child["stack_status"] == "CREATE_FAILED"
 
 
@@ -147,12 +147,12 @@ def test_updating_the_nested_template_updates_the_nested_stack_in_place(service)
     stack_id = create(service, "grow", HEAT_STACK, files={"child.yaml": CHILD})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     child_id = resources(service, stack_id)["inner"]["physical_resource_id"]
-    service.update_stack("admin", stack_id, {"template": HEAT_STACK.replace("word: hello", "word: again"),
-                                             "files": {"child.yaml": CHILD}}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": HEAT_STACK.replace("word: hello", "word: again"),
+                                                        "files": {"child.yaml": CHILD}}, patch=False)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     assert resources(service, stack_id)["inner"]["physical_resource_id"] == child_id
-    assert service.show_stack("admin", child_id, resolve_outputs=False)["stack_status"] == "UPDATE_COMPLETE"
+    assert service.stacks.show_stack("admin", child_id, resolve_outputs=False)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, stack_id)["said"] == "said again"
 
 
@@ -161,10 +161,10 @@ def test_suspend_and_resume_reach_the_nested_stack(service):
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     child_id = resources(service, stack_id)["inner"]["physical_resource_id"]
     for action in ("suspend", "resume", "check"):
-        service.stack_action("admin", stack_id, action)
+        service.operations.stack_action("admin", stack_id, action)
         stack = settle(service, stack_id)
         assert stack["stack_status"] == f"{action.upper()}_COMPLETE", stack["stack_status_reason"]
-        child = service.show_stack("admin", child_id, resolve_outputs=False)
+        child = service.stacks.show_stack("admin", child_id, resolve_outputs=False)
         assert child["stack_status"] == f"{action.upper()}_COMPLETE"
 
 
@@ -172,9 +172,9 @@ def test_a_deleted_nested_stack_is_shown_by_id_but_not_by_name(service):
     stack_id = create(service, "gone", HEAT_STACK, files={"child.yaml": CHILD})
     settle(service, stack_id)
     child_id = resources(service, stack_id)["inner"]["physical_resource_id"]
-    name = service.show_stack("admin", child_id, resolve_outputs=False)["stack_name"]
-    service.delete_stack("admin", stack_id)
+    name = service.stacks.show_stack("admin", child_id, resolve_outputs=False)["stack_name"]
+    service.stacks.delete_stack("admin", stack_id)
     settle(service, stack_id)
-    assert service.find_stack("admin", child_id).id == child_id
+    assert service.stacks.find_stack("admin", child_id).id == child_id
     with pytest.raises(NotFound):
-        service.find_stack("admin", name)
+        service.stacks.find_stack("admin", name)

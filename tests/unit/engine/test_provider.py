@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import catalog
 from engine.errors import StackValidationFailed, TemplateError
+from engine.service import catalog
 from tests.unit.engine.test_nested_stacks import create, outputs, resources, running_service, settle
 
 
@@ -51,17 +51,17 @@ def test_a_mapped_type_and_a_template_name_become_nested_stacks(service):
     assert inner["resource_type"] == "OS::Nova::Server" and inner["resource_status"] == "CREATE_COMPLETE"
     values = outputs(service, stack_id)
     assert values["address"] == "127.0.0.1" and values["flavor"] == "large"
-    web_name = service.show_stack("admin", web_stack, resolve_outputs=False)["stack_name"]
+    web_name = service.stacks.show_stack("admin", web_stack, resolve_outputs=False)["stack_name"]
     # Heat's reference of a provider resource is its nested stack's ARN
     assert values["stack_id"] == web_stack
     assert values["ref"] == f"arn:openstack:heat::admin:stacks/{web_name}/{web_stack}"
     assert values["nested_name"] == f"{web_name}-server"  # the server's default name in its own stack
     assert values["nested_ref"] == inner["physical_resource_id"]
     assert values["everything"] == {"first_address": "127.0.0.1", "flavor": "large"}
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     for child in (web_stack, direct_stack):
-        assert service.show_stack("admin", child, resolve_outputs=False)["stack_status"] == "DELETE_COMPLETE"
+        assert service.stacks.show_stack("admin", child, resolve_outputs=False)["stack_status"] == "DELETE_COMPLETE"
 
 
 def test_a_stack_id_output_is_what_get_resource_answers(service):
@@ -102,7 +102,7 @@ outputs:
 """
     stack_id = create(service, "typo", template, files={"server.yaml": SERVER})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    [shown] = service.show_stack("admin", stack_id)["outputs"]
+    [shown] = service.stacks.show_stack("admin", stack_id)["outputs"]
     assert shown["output_error"] == "The Referenced Attribute (web no_such_output) is incorrect."
     with pytest.raises(TemplateError) as error:
         create(service, "nofile", template)
@@ -137,7 +137,7 @@ def test_a_provider_mapped_for_one_resource_must_have_the_interface_of_the_globa
     # template validate does not check it, as in Heat
     body = {"template": template, "files": {"server.yaml": SERVER, "facade.yaml": facade},
             "environment": environment}
-    assert catalog.validate(body, service.validate_resources)["Description"] == "No description"
+    assert catalog.validate(body, service.definitions.validate_resources)["Description"] == "No description"
 
 
 def test_template_names_resolve_as_the_client_sent_them(service):
@@ -149,7 +149,7 @@ resources:
 outputs:
   flavors: {value: [{get_attr: [absolute, flavor]}, {get_attr: [mapped, flavor]}]}
 """
-    stack_id = service.create_stack("admin", {
+    stack_id = service.stacks.create_stack("admin", {
         "stack_name": "names", "template": template, "template_name": "file:///srv/stacks/top.yaml",
         "files": {"file:///srv/stacks/lib/server.yaml": SERVER},
         "environment": {"resource_registry": {"My::Server": "file:///srv/stacks/lib/server.yaml"}}})["id"]
@@ -173,7 +173,7 @@ resources:
 outputs:
   flavors: {value: [{get_attr: [relative, flavor]}, {get_attr: [deeper, flavor]}]}
 """
-    stack_id = service.create_stack("admin", {
+    stack_id = service.stacks.create_stack("admin", {
         "stack_name": "relative", "template": template, "template_name": "file:///srv/stacks/top.yaml",
         "files": {"file:///srv/stacks/lib/server.yaml": SERVER, "file:///srv/stacks/lib/web.yaml": web}})["id"]
     stack = settle(service, stack_id)
@@ -194,8 +194,8 @@ outputs:
     stack_id = create(service, "resize", template, files=files, parameters={"flavor": "small"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     web_stack = resources(service, stack_id)["web"]["physical_resource_id"]
-    service.update_stack("admin", stack_id, {"template": template, "files": files,
-                                             "parameters": {"flavor": "large"}}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": template, "files": files,
+                                                        "parameters": {"flavor": "large"}}, patch=False)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     assert resources(service, stack_id)["web"]["physical_resource_id"] == web_stack

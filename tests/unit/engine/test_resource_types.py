@@ -92,7 +92,7 @@ def service(tmp_path_factory):
 
 
 def _status(service, stack_id):
-    return service.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
+    return service.stacks.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
 
 
 @pytest.mark.parametrize("type_name", sorted(TEMPLATES))
@@ -104,25 +104,25 @@ def test_type_creates_and_deletes(service, type_name):
         template += "outputs:\n  url: {value: {get_resource: h}}\n"
     name = "t-" + type_name.replace("::", "-").lower()
     files = {"inner.yaml": HEAD + "  v: {type: OS::Heat::Value, properties: {value: 1}}\n"}
-    stack_id = service.create_stack("admin", {"stack_name": name, "template": template, "files": files})["id"]
+    stack_id = service.stacks.create_stack("admin", {"stack_name": name, "template": template, "files": files})["id"]
     if type_name == "OS::Heat::WaitCondition":
         def handle():
-            resources = {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}
+            resources = {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}
             return resources["h"]["physical_resource_id"]
         handle_id = wait_for(handle, 10, message="the handle")
-        token = wait_for(lambda: service.show_output("admin", stack_id, "token")["output_value"], 10)
+        token = wait_for(lambda: service.stacks.show_output("admin", stack_id, "token")["output_value"], 10)
         service.guest.signal_handle(GuestAuth(bearer=token), handle_id, {"data": "ok"}, "")
     if type_name == "AWS::CloudFormation::WaitCondition":
-        url = urlparse(wait_for(lambda: service.show_output("admin", stack_id, "url")["output_value"], 10))
+        url = urlparse(wait_for(lambda: service.stacks.show_output("admin", stack_id, "url")["output_value"], 10))
         query = parse_qs(url.query)
         auth = GuestAuth(method="PUT", expires=query["expires"][0], signature=query["signature"][0])
         service.guest.signal_handle(auth, url.path.rsplit("/", 1)[1], {"Status": "SUCCESS", "UniqueId": "1"},
                                     url.path)
     wait_for(lambda: _status(service, stack_id) != "CREATE_IN_PROGRESS", 20, message="create")
-    stack = service.show_stack("admin", stack_id)
+    stack = service.stacks.show_stack("admin", stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
-    it = {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}["it"]
+    it = {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}["it"]
     assert it["resource_status"] == "CREATE_COMPLETE"
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     wait_for(lambda: _status(service, stack_id) != "DELETE_IN_PROGRESS", 20, message="delete")
     assert _status(service, stack_id) == "DELETE_COMPLETE"

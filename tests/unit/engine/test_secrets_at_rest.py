@@ -209,14 +209,14 @@ def test_api_answers_events_and_failure_reasons_mask_secret_values(service):
                             "deploy_stderr": f"login failed for {PASSWORD} using {deploy_password}"})
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_FAILED"
-    shown = json.dumps([service.show_stack("admin", stack_id, resolve_outputs=False),
-                        service.show_environment("admin", stack_id),
-                        service.show_resource("admin", stack_id, "deploy"),
-                        service.list_resources("admin", stack_id),
-                        service.list_events("admin", stack_id)])
+    shown = json.dumps([service.stacks.show_stack("admin", stack_id, resolve_outputs=False),
+                        service.stacks.show_environment("admin", stack_id),
+                        service.resources.show_resource("admin", stack_id, "deploy"),
+                        service.resources.list_resources("admin", stack_id),
+                        service.resources.list_events("admin", stack_id)])
     assert "login failed for ******" in shown
     assert PASSWORD not in shown and deploy_password not in shown and HIDDEN_DEFAULT not in shown
-    assert service.show_stack("admin", stack_id, resolve_outputs=False)["parameters"]["db_password"] == "******"
+    assert service.stacks.show_stack("admin", stack_id, resolve_outputs=False)["parameters"]["db_password"] == "******"
 
 
 def test_a_hidden_parameter_that_breaks_its_constraint_is_not_quoted(service):

@@ -28,19 +28,19 @@ def service(tmp_path_factory):
 
 
 def create(service, name, template, **parameters):
-    return service.create_stack("admin", {"stack_name": name, "template": template,
-                                          "template_name": f"{name}.yaml", "parameters": parameters})["id"]
+    return service.stacks.create_stack("admin", {"stack_name": name, "template": template,
+                                                 "template_name": f"{name}.yaml", "parameters": parameters})["id"]
 
 
 def settle(service, stack_id, timeout=30):
     def done():
-        stack = service.show_stack("admin", stack_id, resolve_outputs=False)
+        stack = service.stacks.show_stack("admin", stack_id, resolve_outputs=False)
         return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
     return wait_for(done, timeout, message="the stack to settle")
 
 
 def output(service, stack_id, key):
-    return service.show_output("admin", stack_id, key)["output_value"]
+    return service.stacks.show_output("admin", stack_id, key)["output_value"]
 
 
 STRUCTURED = """heat_template_version: 2018-08-31
@@ -149,7 +149,7 @@ def test_component_is_stored_as_group_component_and_its_actions_decide(service):
     assert output(service, stack_id, "result") == "installed"
     assert [c["actions"] for c in output(service, stack_id, "configs")] == [["CREATE", "UPDATE"], ["DELETE"]]
     # DELETE is not in the deployment's actions, but the component has a DELETE config: it runs
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     signal(service, entry_for(service, stack_id, "DELETE"), {})
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
 
@@ -159,7 +159,7 @@ def test_component_actions_override_the_deployments_actions(service):
                                  "      actions: [SUSPEND]\n")
     stack_id = create(service, "overridden", template)
     entry_for(service, stack_id, "CREATE")  # runs although the deployment lists only SUSPEND
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     signal(service, entry_for(service, stack_id, "DELETE"), {})
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
 
@@ -231,7 +231,7 @@ def test_cloud_config_and_multipart_mime_as_heat_builds_them(service):
     with service.runtime.store.session() as session:
         row = session.get(SoftwareConfig, output(service, stack_id, "mime_id"))
         assert row.group == "Heat::Ungrouped" and row.body["config"] == output(service, stack_id, "mime")
-    json.dumps(service.show_stack("admin", stack_id))  # outputs are plain JSON
+    json.dumps(service.stacks.show_stack("admin", stack_id))  # outputs are plain JSON
 
 
 def test_component_configs_from_parameters_are_checked_once_resolved(service):

@@ -9,19 +9,19 @@ from tests.support import create, settle, wait_for
 
 
 def outputs(service, stack_id):
-    return {o["output_key"]: o["output_value"] for o in service.show_stack("admin", stack_id)["outputs"]}
+    return {o["output_key"]: o["output_value"] for o in service.stacks.show_stack("admin", stack_id)["outputs"]}
 
 
 def resources(service, stack_id):
-    return {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}
+    return {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}
 
 
 def events_since(service, stack_id, count):
-    return [(e["resource_name"], e["resource_status"]) for e in service.list_events("admin", stack_id)][count:]
+    return [(e["resource_name"], e["resource_status"]) for e in service.resources.list_events("admin", stack_id)][count:]
 
 
 def event_count(service, stack_id):
-    return len(service.list_events("admin", stack_id))
+    return len(service.resources.list_events("admin", stack_id))
 
 
 V1 = """heat_template_version: 2018-08-31
@@ -60,8 +60,8 @@ def test_update_changes_in_place_replaces_adds_and_removes(service):
     before = resources(service, stack_id)
     old_random = outputs(service, stack_id)["random"]
     mark = event_count(service, stack_id)
-    service.update_stack("admin", stack_id, {"template": V2, "parameters": {"word": "two", "length": 12}},
-                         patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": V2, "parameters": {"word": "two", "length": 12}},
+                                    patch=False)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     after = resources(service, stack_id)
@@ -83,11 +83,11 @@ def test_update_changes_in_place_replaces_adds_and_removes(service):
 def test_patch_update_keeps_template_and_parameters(service):
     stack_id = create(service, "patch", V1, parameters={"word": "kept", "length": 10})
     settle(service, stack_id)
-    service.update_stack("admin", stack_id, {"parameters": {"word": "patched"}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"word": "patched"}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     got = outputs(service, stack_id)
     assert got["word"] == "patched" and len(got["random"]) == 10
-    service.update_stack("admin", stack_id, {"clear_parameters": ["word"]}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"clear_parameters": ["word"]}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, stack_id)["word"] == "one"
 
@@ -110,12 +110,12 @@ outputs:
 def test_failed_update_rolls_back_to_the_previous_definition(service):
     stack_id = create(service, "rb", V1, parameters={"word": "before"}, disable_rollback=False)
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    service.update_stack("admin", stack_id, {"template": FAILING, "parameters": {"word": "after"}}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": FAILING, "parameters": {"word": "after"}}, patch=False)
     stack = settle(service, stack_id, timeout=60)
     assert stack["stack_status"] == "ROLLBACK_COMPLETE", stack["stack_status_reason"]
     assert outputs(service, stack_id)["word"] == "before"
     assert set(resources(service, stack_id)) == {"value", "random", "steady", "gone"}
-    statuses = [e["resource_status"] for e in service.list_events("admin", stack_id)
+    statuses = [e["resource_status"] for e in service.resources.list_events("admin", stack_id)
                 if e["resource_name"] == "rb"]
     # As Heat: no event of the failure itself, the rollback follows the update directly.
     assert statuses[-3:] == ["UPDATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"]
@@ -124,10 +124,10 @@ def test_failed_update_rolls_back_to_the_previous_definition(service):
 def test_failed_update_without_rollback_stays_failed_and_a_new_update_recovers(service):
     stack_id = create(service, "norb", V1)
     settle(service, stack_id)
-    service.update_stack("admin", stack_id, {"template": FAILING}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": FAILING}, patch=False)
     stack = settle(service, stack_id, timeout=60)
     assert stack["stack_status"] == "UPDATE_FAILED" and "wait" in stack["stack_status_reason"]
-    service.update_stack("admin", stack_id, {"template": V2}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": V2}, patch=False)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     assert "wait" not in resources(service, stack_id)
@@ -146,45 +146,45 @@ WAITING = FAILING.replace("timeout: 1", "timeout: 600")
 def test_cancel_update_rolls_back_and_cancel_without_rollback_fails(service):
     stack_id = create(service, "cancel", V1, disable_rollback=True)
     settle(service, stack_id)
-    service.update_stack("admin", stack_id, {"template": WAITING, "parameters": {"word": "new"}}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": WAITING, "parameters": {"word": "new"}}, patch=False)
     wait_for(lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_IN_PROGRESS",
              20, message="the wait condition to start waiting")
-    service.stack_action("admin", stack_id, "cancel_update")
+    service.operations.stack_action("admin", stack_id, "cancel_update")
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "ROLLBACK_COMPLETE", stack["stack_status_reason"]
     assert outputs(service, stack_id)["word"] == "one"
-    service.update_stack("admin", stack_id, {"template": WAITING}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": WAITING}, patch=False)
     wait_for(lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_IN_PROGRESS",
              20, message="the wait condition to start waiting")
-    service.stack_action("admin", stack_id, "cancel_without_rollback")
+    service.operations.stack_action("admin", stack_id, "cancel_without_rollback")
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_FAILED" and "cancelled" in stack["stack_status_reason"]
     # The stack answers at once; the scheduler then cancels what was waiting.
     wait_for(lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_FAILED",
              20, message="the waiting resource to be cancelled")
     with pytest.raises(NotSupported, match="Cancelling update when stack is UPDATE_FAILED"):
-        service.stack_action("admin", stack_id, "cancel_update")
+        service.operations.stack_action("admin", stack_id, "cancel_update")
 
 
 def test_suspend_resume_check_walk_every_resource(service):
     stack_id = create(service, "sus", V1)
     settle(service, stack_id)
     # As Heat: resuming what is not suspended is tried, and fails on the first resource.
-    service.stack_action("admin", stack_id, "resume")
+    service.operations.stack_action("admin", stack_id, "resume")
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "RESUME_FAILED"
     assert "State ('CREATE', 'COMPLETE') invalid for resume" in stack["stack_status_reason"]
     for action, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE"),
                            ("check", "CHECK_COMPLETE")):
-        service.stack_action("admin", stack_id, action)
+        service.operations.stack_action("admin", stack_id, action)
         stack = settle(service, stack_id)
         assert stack["stack_status"] == status, stack["stack_status_reason"]
         assert {r["resource_status"] for r in resources(service, stack_id).values()} == {status}
-    log = [e["resource_name"] for e in service.list_events("admin", stack_id)
+    log = [e["resource_name"] for e in service.resources.list_events("admin", stack_id)
            if e["resource_status"] == "SUSPEND_COMPLETE"]
     assert log.index("gone") < log.index("value")  # suspended in reverse dependency order
     with pytest.raises(InvalidRequest):
-        service.stack_action("admin", stack_id, "explode")
+        service.operations.stack_action("admin", stack_id, "explode")
 
 
 def test_a_failed_check_is_not_followed_by_the_checks_of_its_dependents(service):
@@ -197,7 +197,7 @@ resources:
 """
     stack_id = create(service, "checkcut", template, disable_rollback=True)
     assert settle(service, stack_id)["stack_status"] == "CREATE_FAILED"
-    service.stack_action("admin", stack_id, "check")
+    service.operations.stack_action("admin", stack_id, "check")
     stack = settle(service, stack_id)
     # As Heat: the check goes on past the failure, but what depends on it is left as it was.
     assert stack["stack_status"] == "CHECK_FAILED"
@@ -213,7 +213,7 @@ HOOKED_ENV = {"resource_registry": {"resources": {"val*": {"hooks": ["pre-create
 
 def paused(service, stack_id, reason: str) -> bool:
     """Whether an event says a resource waits on a hook (as in Heat, its state stays as it was)."""
-    return any(e["resource_status_reason"] == reason for e in service.list_events("admin", stack_id))
+    return any(e["resource_status_reason"] == reason for e in service.resources.list_events("admin", stack_id))
 
 
 def test_breakpoints_pause_until_cleared(service):
@@ -223,13 +223,13 @@ def test_breakpoints_pause_until_cleared(service):
     assert resources(service, stack_id)["value"]["resource_status"] == "INIT_COMPLETE"
     assert resources(service, stack_id)["gone"]["resource_status"] == "INIT_COMPLETE"
     with pytest.raises(InvalidRequest):
-        service.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-delete"})
-    service.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-create"})
+        service.operations.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-delete"})
+    service.operations.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-create"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    service.update_stack("admin", stack_id, {"parameters": {"word": "two"}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"word": "two"}}, patch=True)
     wait_for(lambda: paused(service, stack_id, "UPDATE paused until Hook pre-update is cleared"), 20,
              message="the update pause")
-    service.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-update"})
+    service.operations.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-update"})
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, stack_id)["word"] == "two"
 
@@ -238,10 +238,10 @@ def test_marked_unhealthy_resource_is_replaced_on_the_next_update(service):
     stack_id = create(service, "heal", V1)
     settle(service, stack_id)
     old = outputs(service, stack_id)["random"]
-    service.mark_unhealthy("admin", stack_id, "random", True, "disk died")
+    service.operations.mark_unhealthy("admin", stack_id, "random", True, "disk died")
     row = resources(service, stack_id)["random"]
     assert row["resource_status"] == "CHECK_FAILED" and row["resource_status_reason"] == "disk died"
-    service.update_stack("admin", stack_id, {}, patch=True)
+    service.operations.update_stack("admin", stack_id, {}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, stack_id)["random"] != old
     assert resources(service, stack_id)["random"]["resource_status"] == "CREATE_COMPLETE"  # as Heat: the replacement is a create
@@ -250,12 +250,12 @@ def test_marked_unhealthy_resource_is_replaced_on_the_next_update(service):
 def test_preview_update_sorts_every_resource(service):
     stack_id = create(service, "prev", V1)
     settle(service, stack_id)
-    changes = service.preview_update("admin", stack_id, {"template": V2, "parameters": {"word": "x", "length": 9}},
-                                     patch=False)["resource_changes"]
+    changes = service.previews.preview_update("admin", stack_id, {"template": V2, "parameters": {"word": "x", "length": 9}},
+                                              patch=False)["resource_changes"]
     names = {kind: sorted(r["resource_name"] for r in entries) for kind, entries in changes.items()}
     assert names == {"added": ["added"], "deleted": ["gone"], "replaced": ["random"],
                      "unchanged": ["steady"], "updated": ["value"]}
-    preview = service.preview_create("admin", {"stack_name": "p2", "template": V1})["stack"]
+    preview = service.previews.preview_create("admin", {"stack_name": "p2", "template": V1})["stack"]
     assert sorted(r["resource_name"] for r in preview["resources"]) == ["gone", "random", "steady", "value"]
 
 
@@ -263,9 +263,9 @@ def test_abandon_then_adopt_keeps_physical_resources(service):
     stack_id = create(service, "aband", V1, tags="web,blue")
     settle(service, stack_id)
     before = resources(service, stack_id)
-    data = service.abandon_stack("admin", stack_id)
+    data = service.operations.abandon_stack("admin", stack_id)
     assert data["resources"]["random"]["resource_id"] == before["random"]["physical_resource_id"]
-    assert service.list_stacks("admin") == []
+    assert service.stacks.list_stacks("admin") == []
     adopted = create(service, "adopted", V1, adopt_stack_data=data)
     stack = settle(service, adopted)
     assert stack["stack_status"] == "ADOPT_COMPLETE", stack["stack_status_reason"]
@@ -276,7 +276,7 @@ def test_abandon_then_adopt_keeps_physical_resources(service):
     # Adopted resources remember what they were made from: an update changing nothing leaves
     # them alone, and one changing a property touches only that resource.
     mark = event_count(service, adopted)
-    service.update_stack("admin", adopted, {"parameters": {"word": "two"}}, patch=True)
+    service.operations.update_stack("admin", adopted, {"parameters": {"word": "two"}}, patch=True)
     assert settle(service, adopted)["stack_status"] == "UPDATE_COMPLETE"
     touched = {name for name, status in events_since(service, adopted, mark) if status == "UPDATE_IN_PROGRESS"}
     assert touched == {"adopted", "value", "gone"}
@@ -287,14 +287,14 @@ def test_tags_filter_the_stack_list(service):
     create(service, "tag1", V1, tags="web,blue")
     create(service, "tag2", V1, tags=["web"])
     create(service, "tag3", V1, tags="data-processing-cluster")
-    names = lambda **f: sorted(s["stack_name"] for s in service.list_stacks("admin", filters=f))  # noqa: E731
+    names = lambda **f: sorted(s["stack_name"] for s in service.stacks.list_stacks("admin", filters=f))  # noqa: E731
     assert names() == ["tag1", "tag2"]
     assert names(show_hidden="true") == ["tag1", "tag2", "tag3"]
     assert names(tags="web,blue") == ["tag1"]
     assert names(tags_any="blue,nothing") == ["tag1"]
     assert names(not_tags="web") == []
     assert names(not_tags_any="blue") == ["tag2"]
-    shown = service.show_stack("admin", service.find_stack("admin", "tag1").id, resolve_outputs=False)
+    shown = service.stacks.show_stack("admin", service.stacks.find_stack("admin", "tag1").id, resolve_outputs=False)
     assert shown["tags"] == ["web", "blue"]
 
 
@@ -320,7 +320,7 @@ def test_server_metadata_changes_in_place_and_reaches_the_server_document(servic
             return row.metadata_version, dict(row.metadata_doc)
     version, doc = document()
     assert doc["colour"] == "red" and "os-collect-config" in doc
-    service.update_stack("admin", stack_id, {"parameters": {"colour": "green"}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"colour": "green"}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     new_version, new_doc = document()
     assert new_doc["colour"] == "green" and new_version > version
@@ -334,8 +334,8 @@ def test_server_metadata_changes_in_place_and_reaches_the_server_document(servic
 def test_adopt_takes_the_template_from_the_abandon_data(service):
     stack_id = create(service, "heatadopt", V1)
     settle(service, stack_id)
-    data = service.abandon_stack("admin", stack_id)
-    adopted = service.create_stack("admin", {"stack_name": "heatadopted", "adopt_stack_data": data})["id"]
+    data = service.operations.abandon_stack("admin", stack_id)
+    adopted = service.stacks.create_stack("admin", {"stack_name": "heatadopted", "adopt_stack_data": data})["id"]
     assert settle(service, adopted)["stack_status"] == "ADOPT_COMPLETE"
     assert outputs(service, adopted)["word"] == "one"
 
@@ -363,35 +363,35 @@ def test_abandon_and_adopt_carry_a_nested_stack(service):
     nested_id = resources(service, stack_id)["owner"]["physical_resource_id"]
     before = resources(service, nested_id)
     random = outputs(service, stack_id)["random"]
-    data = service.abandon_stack("admin", stack_id)
+    data = service.operations.abandon_stack("admin", stack_id)
     # As Heat: the owner's entry is its nested stack's own abandon data.
     part = data["resources"]["owner"]
     assert part["id"] == nested_id and part["environment"]["parameters"] == {"word": "given"}
     assert part["resources"]["inner"]["resource_id"] == before["inner"]["physical_resource_id"]
     assert "resources" in part["template"]
 
-    adopted = service.create_stack("admin", {"stack_name": "readopted", "adopt_stack_data": data,
-                                             "files": {"nested.yaml": NESTED}})["id"]
+    adopted = service.stacks.create_stack("admin", {"stack_name": "readopted", "adopt_stack_data": data,
+                                                    "files": {"nested.yaml": NESTED}})["id"]
     stack = settle(service, adopted)
     assert stack["stack_status"] == "ADOPT_COMPLETE", stack["stack_status_reason"]
     owner = resources(service, adopted)["owner"]
     assert owner["resource_status"] == "ADOPT_COMPLETE"
     new_nested = owner["physical_resource_id"]
     assert new_nested != nested_id  # a nested stack of its own, adopting the old one's resources
-    assert service.show_stack("admin", new_nested, resolve_outputs=False)["stack_status"] == "ADOPT_COMPLETE"
+    assert service.stacks.show_stack("admin", new_nested, resolve_outputs=False)["stack_status"] == "ADOPT_COMPLETE"
     assert {n: r["physical_resource_id"] for n, r in resources(service, new_nested).items()} == \
         {n: r["physical_resource_id"] for n, r in before.items()}
     assert outputs(service, adopted)["random"] == random
     # The owner recorded what it was made from: an update that changes nothing keeps the
     # nested resources.
-    service.update_stack("admin", adopted, {"template": OWNER, "files": {"nested.yaml": NESTED}}, patch=False)
+    service.operations.update_stack("admin", adopted, {"template": OWNER, "files": {"nested.yaml": NESTED}}, patch=False)
     assert settle(service, adopted)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, adopted)["random"] == random
 
     # Only the nested stack's part, adopted as a stack of its own: its parameters come from it.
-    alone = service.create_stack("admin", {"stack_name": "nestedalone", "adopt_stack_data": part})["id"]
+    alone = service.stacks.create_stack("admin", {"stack_name": "nestedalone", "adopt_stack_data": part})["id"]
     assert settle(service, alone)["stack_status"] == "ADOPT_COMPLETE"
-    shown = service.show_stack("admin", alone)
+    shown = service.stacks.show_stack("admin", alone)
     assert shown["parameters"]["word"] == "given"
     assert {o["output_key"]: o["output_value"] for o in shown["outputs"]}["random"] == random
 
@@ -399,15 +399,15 @@ def test_abandon_and_adopt_carry_a_nested_stack(service):
 def test_the_request_parameters_lie_over_the_adopt_data(service):
     stack_id = create(service, "adoptparams", V1, parameters={"word": "two"})
     settle(service, stack_id)
-    data = service.abandon_stack("admin", stack_id)
+    data = service.operations.abandon_stack("admin", stack_id)
     assert data["environment"]["parameters"] == {"word": "two"}
-    adopted = service.create_stack("admin", {"stack_name": "adoptparams2", "adopt_stack_data": data,
-                                             "parameters": {"length": 8}})["id"]
+    adopted = service.stacks.create_stack("admin", {"stack_name": "adoptparams2", "adopt_stack_data": data,
+                                                    "parameters": {"length": 8}})["id"]
     assert settle(service, adopted)["stack_status"] == "ADOPT_COMPLETE"
     assert outputs(service, adopted)["word"] == "two"
-    again = service.abandon_stack("admin", adopted)
-    adopted = service.create_stack("admin", {"stack_name": "adoptparams3", "adopt_stack_data": again,
-                                             "parameters": {"word": "three"}})["id"]
+    again = service.operations.abandon_stack("admin", adopted)
+    adopted = service.stacks.create_stack("admin", {"stack_name": "adoptparams3", "adopt_stack_data": again,
+                                                    "parameters": {"word": "three"}})["id"]
     assert settle(service, adopted)["stack_status"] == "ADOPT_COMPLETE"
     assert outputs(service, adopted)["word"] == "three"
 
@@ -418,9 +418,9 @@ def test_a_changed_type_replaces_the_resource(service):
     settle(service, stack_id)
     before = resources(service, stack_id)["thing"]["physical_resource_id"]
     changed = template.replace("OS::Heat::Value, properties: {value: 1}", "OS::Heat::RandomString")
-    assert service.preview_update("admin", stack_id, {"template": changed}, patch=False)[
+    assert service.previews.preview_update("admin", stack_id, {"template": changed}, patch=False)[
         "resource_changes"]["replaced"][0]["resource_name"] == "thing"
-    service.update_stack("admin", stack_id, {"template": changed}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": changed}, patch=False)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     after = resources(service, stack_id)["thing"]
     assert after["resource_type"] == "OS::Heat::RandomString" and after["physical_resource_id"] != before
@@ -445,7 +445,7 @@ def test_a_type_change_is_a_change_of_the_type_it_resolves_to(service, new_alias
     before = resources(service, stack_id)["test1"]["physical_resource_id"]
     body = {"template": ALIASED.replace("My::TestResource", new_alias),
             "environment": {"resource_registry": {**registry, new_alias: target}}}
-    service.update_stack("admin", stack_id, body, patch=False)
+    service.operations.update_stack("admin", stack_id, body, patch=False)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     after = resources(service, stack_id)["test1"]
     assert after["resource_type"] == new_alias
@@ -496,7 +496,7 @@ def test_a_replacement_is_made_before_the_old_resource_is_deleted(service):
     stack_id = create(service, "order", RECORDED)
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     before = event_count(service, stack_id)
-    service.update_stack("admin", stack_id, {"parameters": {"v": "b"}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"v": "b"}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert log == [("create", "a"), ("create", "b"), ("delete", "rec-a")]
     assert [e for e in events_since(service, stack_id, before) if e[0] == "r"] == [
@@ -511,15 +511,15 @@ def test_what_a_failed_update_replaced_is_deleted_by_the_next_update_or_the_dele
     Recorder.install(service, log)
     stack_id = create(service, "kept", RECORDED)
     settle(service, stack_id)
-    service.update_stack("admin", stack_id, {"parameters": {"v": "b", "fail": True}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"v": "b", "fail": True}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_FAILED"
     assert log == [("create", "a"), ("create", "b")]  # the old one stays while the stack failed
-    service.update_stack("admin", stack_id, {"parameters": {"v": "c", "fail": False}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"v": "c", "fail": False}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert log[2:] == [("create", "c"), ("delete", "rec-b"), ("delete", "rec-a")]
-    service.update_stack("admin", stack_id, {"parameters": {"v": "d", "fail": True}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"v": "d", "fail": True}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_FAILED"
-    service.delete_stack("admin", stack_id)
+    service.stacks.delete_stack("admin", stack_id)
     settle(service, stack_id)
     assert sorted(log[5:]) == [("create", "d"), ("delete", "rec-c"), ("delete", "rec-d")]
 
@@ -539,17 +539,17 @@ def test_an_update_after_a_failed_replacement_takes_the_original_back(service):
     stack_id = create(service, "takeback", REPLACED)
     settle(service, stack_id)
     original = resources(service, stack_id)["test1"]["physical_resource_id"]
-    service.update_stack("admin", stack_id, {"parameters": {"r": "2", "fail": True}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"r": "2", "fail": True}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_FAILED"
     count = event_count(service, stack_id)
-    service.update_stack("admin", stack_id, {"parameters": {"r": "1", "fail": False}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"r": "1", "fail": False}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     test1 = resources(service, stack_id)["test1"]
     assert test1["physical_resource_id"] == original and test1["resource_status"] == "UPDATE_COMPLETE"
     assert [e for e in events_since(service, stack_id, count) if e[0] == "test1"] == [
         ("test1", "DELETE_IN_PROGRESS"), ("test1", "DELETE_COMPLETE")]
     # What it was made from is what the next update compares with.
-    service.update_stack("admin", stack_id, {"parameters": {"r": "3"}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"r": "3"}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert resources(service, stack_id)["test1"]["physical_resource_id"] != original
 
@@ -578,12 +578,12 @@ def test_preview_update_with_show_nested_lists_the_nested_changes(service):
     def names(changes):
         return {kind: sorted((r["resource_name"], r.get("parent_resource")) for r in entries)
                 for kind, entries in changes.items() if entries}
-    shallow = service.preview_update("admin", stack_id, body, patch=False)["resource_changes"]
+    shallow = service.previews.preview_update("admin", stack_id, body, patch=False)["resource_changes"]
     assert names(shallow) == {"updated": [("nest", None)]}  # a nested stack always updates
-    deep = service.preview_update("admin", stack_id, body, patch=False, show_nested=True)["resource_changes"]
+    deep = service.previews.preview_update("admin", stack_id, body, patch=False, show_nested=True)["resource_changes"]
     assert names(deep) == {"updated": [("changed", "nest"), ("nest", None)], "unchanged": [("fixed", "nest")]}
     # Replaced by another type: everything inside goes.
-    gone = service.preview_update("admin", stack_id, {"template": NESTED_PARENT.replace("inner.yaml", "OS::Heat::None")
-                                                      .replace(", properties: {v: {get_param: v}}", "")},
-                                  patch=False, show_nested=True)["resource_changes"]
+    gone = service.previews.preview_update("admin", stack_id, {"template": NESTED_PARENT.replace("inner.yaml", "OS::Heat::None")
+                                                               .replace(", properties: {v: {get_param: v}}", "")},
+                                           patch=False, show_nested=True)["resource_changes"]
     assert names(gone) == {"replaced": [("nest", None)], "deleted": [("changed", "nest"), ("fixed", "nest")]}

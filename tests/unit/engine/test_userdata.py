@@ -160,8 +160,8 @@ def test_a_server_hands_its_driver_heats_user_data(service):
     since a driver that passes user data to a real cloud cannot run here."""
     driver = RecordingDriver()
     service.runtime.compute = driver
-    stack_id = service.create_stack("admin", {"stack_name": "boot", "template": TEMPLATE})["id"]
-    wait_for(lambda: service.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
+    stack_id = service.stacks.create_stack("admin", {"stack_name": "boot", "template": TEMPLATE})["id"]
+    wait_for(lambda: service.stacks.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
              == "CREATE_COMPLETE", 30, message="the stack to be created")
     [spec] = driver.specs
     blob = spec.user_data

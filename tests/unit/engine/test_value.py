@@ -12,7 +12,7 @@ from tests.support import create, settle
 
 
 def outputs(service, stack_id):
-    return {o["output_key"]: o["output_value"] for o in service.show_stack("admin", stack_id)["outputs"]}
+    return {o["output_key"]: o["output_value"] for o in service.stacks.show_stack("admin", stack_id)["outputs"]}
 
 
 TYPED = """heat_template_version: 2018-08-31
@@ -55,7 +55,7 @@ def test_each_declared_type_checks_the_value_and_keeps_it_as_given(service):
 def test_update_answers_the_new_value(service):
     stack_id = create(service, "later", TYPED)
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    service.update_stack("admin", stack_id, {"parameters": {"p_count": "7", "p_flag": "false"}}, patch=True)
+    service.operations.update_stack("admin", stack_id, {"parameters": {"p_count": "7", "p_flag": "false"}}, patch=True)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     got = outputs(service, stack_id)
@@ -118,7 +118,7 @@ outputs:
 
 
 def stub_events(service, stack_id):
-    return [e["resource_status"] for e in service.list_events("admin", stack_id)
+    return [e["resource_status"] for e in service.resources.list_events("admin", stack_id)
             if e["resource_name"] == "stub"]
 
 
@@ -129,7 +129,7 @@ def test_none_has_a_uuid_and_null_attributes(service):
     # Recorded from Heat 27.0.1: a UUID, null for any attribute, an empty map for all of them.
     assert str(uuid.UUID(got["ref"])) == got["ref"]
     assert (got["one"], got["all"]) == (None, {})
-    assert service.show_resource("admin", stack_id, "stub")["attributes"] == {}
+    assert service.resources.show_resource("admin", stack_id, "stub")["attributes"] == {}
 
 
 def test_none_is_never_updated_nor_replaced_while_it_stays_none(service):
@@ -139,16 +139,16 @@ def test_none_is_never_updated_nor_replaced_while_it_stays_none(service):
     first = outputs(service, stack_id)["ref"]
     body = {"template": template, "parameters": {"word": "b"}}
     # Recorded from Heat 27.0.1: preview lists it unchanged; the update has no event for it.
-    changes = service.preview_update("admin", stack_id, body, patch=False)["resource_changes"]
+    changes = service.previews.preview_update("admin", stack_id, body, patch=False)["resource_changes"]
     assert [e["resource_name"] for e in changes["unchanged"]] == ["stub"]
-    service.update_stack("admin", stack_id, body, patch=False)
+    service.operations.update_stack("admin", stack_id, body, patch=False)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, stack_id)["ref"] == first
     assert stub_events(service, stack_id) == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
     # Another type in its place replaces it (Heat: the new resource is created).
     value = template.replace("OS::Heat::None", "OS::Heat::Value").replace(", anything: 1", "").replace(
         "  one: {value: {get_attr: [stub, whatever]}}\n", "")
-    service.update_stack("admin", stack_id, {"template": value, "parameters": {"word": "b"}}, patch=False)
+    service.operations.update_stack("admin", stack_id, {"template": value, "parameters": {"word": "b"}}, patch=False)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     assert outputs(service, stack_id)["ref"] != first

@@ -1,13 +1,13 @@
-"""engine.catalog from literals: type lists and schemas, generated templates, versions, validation."""
+"""engine.service.catalog from literals: type lists and schemas, generated templates, versions, validation."""
 from __future__ import annotations
 
 import pytest
 
-from engine import catalog
 from engine.errors import InvalidRequest, NotFound, TemplateError
 from engine.resources import types
 from engine.resources.base import Resource
 from engine.resources.schema import Prop
+from engine.service import catalog
 from engine.template import parse_template
 from engine.template.functions import condition_functions_for, functions_for
 from engine.template.versions import VERSIONS
@@ -258,7 +258,7 @@ def test_validate_describes_a_cfn_template_too():
 
 
 def test_cfn_condition_functions_are_listed_by_name():
-    from engine import catalog
+    from engine.service import catalog
     names = {f["functions"] for f in catalog.function_list("AWSTemplateFormatVersion.2010-09-09",
                                                            with_condition=True)}
     assert {"Fn::Equals", "Fn::If", "Ref"} <= names and "2010-09-09" not in names

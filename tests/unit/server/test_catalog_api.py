@@ -2,8 +2,8 @@
 python-heatclient and the openstack CLI call them."""
 from __future__ import annotations
 
-from engine import catalog
 from engine.resources import types
+from engine.service import catalog
 
 GOOD = """heat_template_version: 2018-08-31
 description: A value.

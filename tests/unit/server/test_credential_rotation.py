@@ -35,7 +35,7 @@ class Rig:
         resources = hearth.resources("rot")
         self.server = resources["server"]["physical_resource_id"]
         self.handle = resources["handle"]["physical_resource_id"]
-        self.token = hearth.service.show_output("admin", self.stack["id"], "token")["output_value"]
+        self.token = hearth.service.stacks.show_output("admin", self.stack["id"], "token")["output_value"]
         self.metadata_url = f"{hearth.url}/guest/v1/servers/{self.server}/metadata"
         self.rotate_url = f"{hearth.url}/guest/v1/credentials/rotate"
         self.offset = dt.timedelta()
@@ -206,7 +206,7 @@ def test_a_credential_written_into_a_stock_clients_config_does_not_rotate(rig):
     # rewrites: a rotation by the guest would cut the collector off, so it is refused.
     rig.hearth.create_stack("stock", HEAT_TRANSPORT)
     stack = rig.hearth.wait_stack("stock", ("CREATE_COMPLETE",))
-    heat = rig.hearth.service.show_output("admin", stack["id"], "occ")["output_value"]["heat"]
+    heat = rig.hearth.service.stacks.show_output("admin", stack["id"], "occ")["output_value"]["heat"]
     refused = rig.rotate(heat["password"])
     assert refused.status_code == 403, refused.text
     assert "does not rotate" in refused.json()["error"]["message"]

@@ -95,7 +95,7 @@ class World:
         return self.hearth.resources(stack["stack_name"])[name]["physical_resource_id"]
 
     def _output(self, stack: dict, key: str):
-        return self.service.show_output("admin", stack["id"], key)["output_value"]
+        return self.service.stacks.show_output("admin", stack["id"], key)["output_value"]
 
     def _enrol(self, server_id: str, revoke_previous: bool = False) -> str:
         answer = self.hearth.http.post(f"{self.hearth.api}/servers/{server_id}/bootstrap",

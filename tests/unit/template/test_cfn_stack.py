@@ -8,8 +8,8 @@ from tests.support import settle
 
 
 def create(service, name, template, **body):
-    return service.create_stack("admin", {"stack_name": name, "template": template,
-                                          "template_name": f"{name}.template", **body})["id"]
+    return service.stacks.create_stack("admin", {"stack_name": name, "template": template,
+                                                 "template_name": f"{name}.template", **body})["id"]
 
 
 WEB = """\
@@ -71,7 +71,7 @@ Outputs:
 
 
 def outputs(service, stack_id) -> dict:
-    return {o["output_key"]: o["output_value"] for o in service.show_stack("admin", stack_id)["outputs"]}
+    return {o["output_key"]: o["output_value"] for o in service.stacks.show_stack("admin", stack_id)["outputs"]}
 
 
 def test_a_cfn_stack_is_created_with_its_parameters_mappings_refs_and_attributes(service):
@@ -84,10 +84,10 @@ def test_a_cfn_stack_is_created_with_its_parameters_mappings_refs_and_attributes
     assert values["combined"] == f"web-cfn-web/{secret}"
     assert (values["zone"], values["size"]) == ("nova", "a short one")
     assert values["extra"] is None  # its Condition is false: Heat lists it, null
-    resources = {r["resource_name"]: r["resource_status"] for r in service.list_resources("admin", stack_id)}
+    resources = {r["resource_name"]: r["resource_status"] for r in service.resources.list_resources("admin", stack_id)}
     assert resources == {"secret": "CREATE_COMPLETE", "greeting": "CREATE_COMPLETE", "combined": "CREATE_COMPLETE"}
-    assert service.show_stack("admin", stack_id)["parameters"]["Secret"] == "******"
-    service.delete_stack("admin", stack_id)
+    assert service.stacks.show_stack("admin", stack_id)["parameters"]["Secret"] == "******"
+    service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
 
 
@@ -99,7 +99,7 @@ def test_parameters_and_conditions_change_what_the_stack_has(service):
     assert len(values["secret"]) == 20
     assert values["combined"] == f"db-cfn-long/{values['secret']}"
     assert values["size"] == "a long one" and values["extra"]
-    resources = {r["resource_name"]: r for r in service.list_resources("admin", stack_id)}
+    resources = {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}
     assert resources["extra"]["resource_status"] == "CREATE_COMPLETE"
     assert values["extra"] == resources["extra"]["physical_resource_id"]
 

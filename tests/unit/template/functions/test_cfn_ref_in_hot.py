@@ -87,16 +87,16 @@ outputs:
 
 
 def test_a_2013_stack_runs_its_cloudformation_functions_after_what_they_name(service):
-    stack_id = service.create_stack("admin", {"stack_name": "old", "template": STACK,
-                                              "template_name": "old.yaml"})["id"]
+    stack_id = service.stacks.create_stack("admin", {"stack_name": "old", "template": STACK,
+                                                     "template_name": "old.yaml"})["id"]
 
     def settled():
-        stack = service.show_stack("admin", stack_id)
+        stack = service.stacks.show_stack("admin", stack_id)
         return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
     stack = wait_for(settled, 30, message="the stack to settle")
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     outputs = {o["output_key"]: o["output_value"] for o in stack["outputs"]}
     assert outputs["joined"] == f"shop {outputs['first']} nova"
-    events = [e["resource_name"] for e in service.list_events("admin", stack_id)
+    events = [e["resource_name"] for e in service.resources.list_events("admin", stack_id)
               if e["resource_status"] == "CREATE_COMPLETE"]
     assert events.index("first") < events.index("second")

@@ -1,13 +1,15 @@
-"""Stack operations after create: update, suspend, resume, check, cancel,
-abandon, marking resources unhealthy, clearing breakpoints and signalling a wait-condition handle
-or a deployment as a user (Heat's resource-signal call).
+"""service.operations, a stack after create: may touch its rows, the scheduler, service.guest.
 
-Each validates, records the operation's start in one transaction and hands the work to the
-scheduler, as create does. Mixed into engine.service.Service.
+Update, suspend, resume, check, cancel, abandon, marking resources unhealthy, clearing
+breakpoints and signalling a wait-condition handle or a deployment as a user (Heat's
+resource-signal call). Each validates, records the operation's start in one transaction and
+hands the work to the scheduler, as create does; the definitions and stacks parts it is given
+build and find what it acts on.
 """
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 from sqlalchemy import select
@@ -15,13 +17,12 @@ from sqlalchemy import select
 from engine.errors import (
     ActionInProgress,
     Conflict,
-    EntityNotFound,
     InvalidRequest,
     NotSupported,
     ResourceActionNotSupported,
     ResourceNotFound,
 )
-from engine.guest import GuestAuth
+from engine.guest import GuestAuth, GuestService
 from engine.limits import check_nested_stack
 from engine.orchestration.definitions import (
     Definition,
@@ -32,6 +33,10 @@ from engine.orchestration.definitions import (
 from engine.orchestration.events import resource_event, stack_event
 from engine.orchestration.lifecycle import abandon, check_cancel, prepare_rows, start_operation
 from engine.orchestration.nested import SECRET_PARAMETERS
+from engine.orchestration.scheduler import Scheduler
+from engine.runtime import Runtime
+from engine.service.definitions import Definitions, parse_tags
+from engine.service.stacks import Stacks
 from engine.store.models import Deployment, Resource, Stack
 from engine.template import parse_environment, parse_template
 from engine.template.environment import load_environment
@@ -49,18 +54,22 @@ SIGNALLED_TYPES = HANDLE_TYPES + ("OS::Heat::SoftwareDeployment", "OS::Heat::Str
 
 
 class Operations:
-    # Provided by Service.
-    runtime: Any
-    guest: Any
-    scheduler: Any
-    definitions: Any
-    types: dict
-    _nested_lock: Any
+    """`service.operations`: what is done to a stack after create."""
+
+    def __init__(self, runtime: Runtime, scheduler: Scheduler, guest: GuestService,
+                 definitions: Definitions, stacks: Stacks, nested_lock: threading.Lock):
+        self.runtime = runtime
+        self.scheduler = scheduler
+        self.guest = guest
+        self.definitions = definitions
+        self.stacks = stacks
+        self.types = definitions.types
+        self._nested_lock = nested_lock  # engine.limits counts a tree's nested stacks in turn
 
     # Update -------------------------------------------------------------------------------
     def update_stack(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> None:
         """Heat's PUT (patch=False) or PATCH (`--existing`) of a stack."""
-        stack = self._live_stack(project, stack_id)
+        stack = self.stacks.live_stack(project, stack_id)
         if stack.action == "SUSPEND":
             raise NotSupported("Updating a stack when it is suspended")
         if stack.action == "DELETE":
@@ -72,15 +81,15 @@ class Operations:
         top = stack.owner_id is None
         if top or isinstance(body.get("template"), str):
             # A nested stack's template Hearth made (a group's members) is not one sent.
-            self.check_template_size(body)
-        definition = self._update_definition(stack, body, patch)
+            self.definitions.check_template_size(body)
+        definition = self.update_definition(stack, body, patch)
         if top:
-            self.check_stack_limits(definition)
+            self.definitions.check_stack_limits(definition)
         self._check_immutable(stack, definition)
-        self.validate_resources(definition, stack)
+        self.definitions.validate_resources(definition, stack)
         if top:
-            self.check_nesting(definition)
-        stored = self._stored_parameters(definition)
+            self.definitions.check_nesting(definition)
+        stored = self.definitions.stored_parameters(definition)
         now = self.runtime.now()
         # Nested stacks are counted against their tree as they are stored: one at a time.
         with contextlib.nullcontext() if top else self._nested_lock, \
@@ -98,9 +107,9 @@ class Operations:
             if body.get("template_name") or not patch:
                 row.template_name = body.get("template_name") or row.template_name
             row.files, row.parameters = definition.files, stored
-            row.environment = self._environment_dict(definition)
+            row.environment = self.definitions.environment_dict(definition)
             row.description = definition.template.description
-            row.timeout_mins = self._timeout(body.get("timeout_mins"), row.timeout_mins)
+            row.timeout_mins = self.definitions.timeout(body.get("timeout_mins"), row.timeout_mins)
             if body.get("timeout_mins") is not None:
                 row.requested_timeout_mins = row.timeout_mins
             if "requested_timeout_mins" in body:  # a nested stack shows its parent's timeout
@@ -109,7 +118,7 @@ class Operations:
                 row.disable_rollback = bool(body["disable_rollback"])
             if body.get("tags") is not None:
                 row.tags = parse_tags(body["tags"])
-            definition = self.conditioned(definition, row, self.limits)
+            definition = self.definitions.conditioned(definition, row, self.definitions.limits)
             prepare_rows(session, row.id, definition.template, now)
             start_operation(session, row, "UPDATE", now)
             session.flush()
@@ -129,11 +138,11 @@ class Operations:
                 f"{', '.join(changed)}", ("parameters", changed[0]),
                 kind="ImmutableParameterModified")
 
-    def _update_definition(self, stack: Stack, body: dict[str, Any], patch: bool) -> Definition:
+    def update_definition(self, stack: Stack, body: dict[str, Any], patch: bool) -> Definition:
         if not isinstance(body, dict):
             raise InvalidRequest("the request body must be a JSON object")
         if not patch:
-            return self._definition(body)
+            return self.definitions.build(body)
         check_request_fields(body)  # before they are merged with the stack's own
         current = self.definitions.get(stack)
         merged = dict(body)
@@ -148,20 +157,20 @@ class Operations:
         # parameters, with the request's (environment files merged) loaded over it.
         template = parse_template(merged["template"], filename=merged.get("template_name") or "template",
                                   files=merged["files"])
-        existing = self.shown_environment(stack)
+        existing = self.definitions.shown_environment(stack)
         existing["parameters"] = {k: v for k, v in (existing.get("parameters") or {}).items() if k not in cleared}
         new = request_environment(body.get("environment"), body.get("parameters") or {},
                                   body.get("environment_files") or [], merged["files"], template)
         environment = parse_environment(load_environment(existing, new.shown()), "environment")
         environment.parameters = {k: v for k, v in environment.parameters.items() if k in template.parameters}
-        return self._definition(merged, environment)
+        return self.definitions.build(merged, environment)
 
     # Actions ------------------------------------------------------------------------------
     def stack_action(self, project: str, stack_id: str, action: str) -> None:
         """Heat's POST .../actions: suspend, resume, check, cancel_update, cancel_without_rollback."""
         if action not in ACTIONS:
             raise InvalidRequest(f"unknown stack action '{action}' (one of: {', '.join(ACTIONS)})")
-        stack = self._live_stack(project, stack_id)
+        stack = self.stacks.live_stack(project, stack_id)
         now = self.runtime.now()
         cancel = False
         with self.runtime.store.session() as session:
@@ -187,7 +196,7 @@ class Operations:
 
     def abandon_stack(self, project: str, stack_id: str) -> dict:
         """Forget the stack but leave what it made running; answers what adopt needs."""
-        stack = self._live_stack(project, stack_id)
+        stack = self.stacks.live_stack(project, stack_id)
         data = self._abandon_data(stack)
         now = self.runtime.now()
         with self.runtime.store.session() as session:
@@ -225,7 +234,7 @@ class Operations:
         return {"name": stack.name, "id": stack.id, "action": stack.action, "status": stack.status,
                 "template": template.raw, "files": definition.files,
                 # As Heat's abandon: the user's environment, in clear (it goes back to its user).
-                "environment": {k: v for k, v in self.shown_environment(stack).items()
+                "environment": {k: v for k, v in self.definitions.shown_environment(stack).items()
                                 if k != "encrypted_param_names"},
                 "project_id": stack.project, "stack_user_project_id": stack.project,
                 "tags": list(stack.tags or []), "resources": resources}
@@ -233,7 +242,7 @@ class Operations:
     # Resources ----------------------------------------------------------------------------
     def mark_unhealthy(self, project: str, stack_id: str, resource: str, mark: bool, reason: str = "") -> None:
         """Heat's mark-unhealthy: the resource is CHECK_FAILED and the next update replaces it."""
-        stack = self._live_stack(project, stack_id)
+        stack = self.stacks.live_stack(project, stack_id)
         now = self.runtime.now()
         with self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
@@ -256,7 +265,7 @@ class Operations:
     def signal_resource(self, project: str, stack_id: str, resource: str, body: Any) -> None:
         """Heat's resource signal; `{"unset_hook": HOOK}` clears a breakpoint, any other body
         signals a wait-condition handle or a deployment (its result, as the hook's JSON)."""
-        stack = self._live_stack(project, stack_id)
+        stack = self.stacks.live_stack(project, stack_id)
         with self.runtime.store.session() as session:
             res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
         if res is None:
@@ -290,23 +299,9 @@ class Operations:
         self.guest.signal_deployment(auth, entry_id, body if body is not None else {})
 
     # Shared -------------------------------------------------------------------------------
-    def _live_stack(self, project: str, stack_id: str) -> Stack:
-        stack = self.find_stack(project, stack_id, by_id_only=True)
-        if stack.deleted_at is not None:
-            raise EntityNotFound("Stack", stack.name)
-        return stack
-
     @staticmethod
     def _not_in_progress(row: Stack, what: str) -> None:
         """Heat holds a stack's lock for the whole of an operation; another one is refused."""
         if row.status == "IN_PROGRESS":
             raise ActionInProgress(row.name, row.action)
 
-
-def parse_tags(value: Any) -> list[str]:
-    """Heat takes tags as a comma-separated string (and clients sometimes send a list)."""
-    if isinstance(value, str):
-        return [t.strip() for t in value.split(",") if t.strip()]
-    if isinstance(value, list) and all(isinstance(t, str) for t in value):
-        return [t.strip() for t in value if t.strip()]
-    raise InvalidRequest("'tags' must be a comma-separated string of tags")

@@ -1,4 +1,6 @@
-"""What a create or an update would do, in the shapes of Heat's stack preview and update preview.
+"""service.previews, Heat's stack and update previews: reads stack and resource rows only.
+
+What a create or an update would do, in the shapes of Heat's stack preview and update preview.
 
 Heat previews by building the new stack in memory: every resource of the new template is shown
 as it would be before it is made (INIT, no physical id, attributes from its properties alone),
@@ -6,7 +8,7 @@ a nested stack as the list of its own resources; a resource the update would upd
 delete is shown as it is now. With `show_nested`, an update preview also lists what changes
 inside nested stacks: every resource of a nested stack deleted or replaced as deleted, every
 resource of one added or replaced as added, and a nested stack updated compared resource by
-resource, as Heat's preview_update_stack does. Mixed into engine.service.Service.
+resource, as Heat's preview_update_stack does.
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from sqlalchemy import select
 
 from engine import views
 from engine.errors import StackExists
-from engine.operations import parse_tags
 from engine.orchestration.changes import (
     changed_in_place,
     property_digests,
@@ -24,8 +25,12 @@ from engine.orchestration.changes import (
     type_identity,
 )
 from engine.orchestration.definitions import Definition, Resolver
+from engine.orchestration.scheduler import Scheduler
 from engine.resources.heat_stack import REMOTE_STACK_TYPES
-from engine.runtime import iso
+from engine.runtime import Runtime, iso
+from engine.service.definitions import Definitions, parse_tags
+from engine.service.operations import Operations
+from engine.service.stacks import Stacks
 from engine.store.models import Resource as ResourceRow, Stack
 
 KINDS = ("added", "deleted", "replaced", "unchanged", "updated")
@@ -97,22 +102,27 @@ def required_by(definition: Definition) -> dict[str, list[str]]:
 
 
 class Previews:
-    # Provided by Service.
-    runtime: Any
-    scheduler: Any
-    definitions: Any
-    types: dict
+    """`service.previews`: Heat's stack preview and update preview; nothing is stored."""
+
+    def __init__(self, runtime: Runtime, scheduler: Scheduler, definitions: Definitions,
+                 stacks: Stacks, operations: Operations):
+        self.runtime = runtime
+        self.scheduler = scheduler
+        self.definitions = definitions
+        self.stacks = stacks
+        self.operations = operations
+        self.types = definitions.types
 
     # Update preview -----------------------------------------------------------------------
     def preview_update(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool,
                        show_nested: bool = False) -> dict:
         """What an update would do, resource by resource, as Heat's preview answers it."""
-        stack = self._live_stack(project, stack_id)
-        self.check_template_size(body)
-        definition = self._update_definition(stack, body, patch)
-        self.check_stack_limits(definition)
-        self.validate_resources(definition, stack)
-        self.check_nesting(definition)
+        stack = self.stacks.live_stack(project, stack_id)
+        self.definitions.check_template_size(body)
+        definition = self.operations.update_definition(stack, body, patch)
+        self.definitions.check_stack_limits(definition)
+        self.definitions.validate_resources(definition, stack)
+        self.definitions.check_nesting(definition)
         changes: dict[str, list] = {kind: [] for kind in KINDS}
         current = self.definitions.get(stack)
         # Heat shows the new top-level stack under the current one's name and id.
@@ -126,7 +136,7 @@ class Previews:
         rows = self._rows(stack)
         # As Heat's preview: the new stack is resolved before anything of it exists, so what
         # reads another resource's attribute shows as updated.
-        planned = self.resolver_for(new_stack, definition, nothing_exists)
+        planned = self.stacks.resolver_for(new_stack, definition, nothing_exists)
         kinds = self._update_kinds(stack, definition, rows, planned)
         new_required, old_required = required_by(definition), required_by(current)
         for kind in ("added", "replaced", "unchanged"):
@@ -164,7 +174,7 @@ class Previews:
 
     def _nested_added(self, changes: dict, stack: Stack, definition: Definition) -> None:
         """Every resource of a nested stack not made yet (and of theirs) as added."""
-        planned = self.resolver_for(stack, definition, nothing_exists)
+        planned = self.stacks.resolver_for(stack, definition, nothing_exists)
         needed = required_by(definition)
         for name in definition.template.resources:
             changes["added"].append(self._planned_entry(stack, definition, planned, name, needed[name]))
@@ -259,7 +269,7 @@ class Previews:
                                   attributes={}, stack_deadline=None)
             instance = cls(self.runtime, state, cls.check_properties(properties))
             nested = instance.nested(Parent(files=definition.files, environment=environment))
-            child = self._definition({"template": nested.template, "template_name": nested.template_name,
+            child = self.definitions.build({"template": nested.template, "template_name": nested.template_name,
                                       "files": definition.files, "parameters": nested.parameters,
                                       "environment": child_environment(environment, name, cls.registry_value)})
         except Exception:  # noqa: BLE001 - a nested template a preview cannot build shows as itself
@@ -272,7 +282,7 @@ class Previews:
     # Create preview -----------------------------------------------------------------------
     def _planned_resources(self, stack: Stack, definition: Definition) -> list:
         """A create preview's resources; a nested stack is the list of its own (Heat's shape)."""
-        planned = self.resolver_for(stack, definition, nothing_exists)
+        planned = self.stacks.resolver_for(stack, definition, nothing_exists)
         needed = required_by(definition)
         resources: list = []
         for name in definition.template.resources:
@@ -284,21 +294,21 @@ class Previews:
 
     def preview_create(self, project: str, body: dict[str, Any], username: str | None = None) -> dict:
         """What a create would make, as Heat's stack preview answers it (nothing is stored)."""
-        name = self._stack_name(body)
+        name = self.definitions.stack_name(body)
         with self.runtime.store.session() as session:
             if session.scalar(select(Stack.id).where(Stack.project == project, Stack.name == name,
                                                      Stack.deleted_at.is_(None))):
                 raise StackExists(name)
-        self.check_template_size(body)
-        definition = self._definition(body)
-        self.check_stack_limits(definition)
+        self.definitions.check_template_size(body)
+        definition = self.definitions.build(body)
+        self.definitions.check_stack_limits(definition)
         template = definition.template
         stack = Stack(id="None", name=name, project=project, template=template.raw, username=username,
                       tags=parse_tags(body.get("tags") or []), requested_timeout_mins=body.get("timeout_mins"),
                       disable_rollback=bool(body.get("disable_rollback", True)), action="INIT",
                       status="COMPLETE", status_reason="")
-        self.validate_resources(definition, stack)  # as a create checks the values
-        self.check_nesting(definition)
+        self.definitions.validate_resources(definition, stack)  # as a create checks the values
+        self.definitions.check_nesting(definition)
         resources = self._planned_resources(stack, definition)
         outputs = [{"output_key": k, "description": o.description or "No description given",
                     "output_value": None} for k, o in template.outputs.items()]

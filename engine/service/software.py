@@ -1,22 +1,23 @@
-"""Heat's `software_configs` and `software_deployments` API: configs and deployments made by a
+"""service.software, Heat's software configs and deployments: their rows, server metadata.
+
+Heat's `software_configs` and `software_deployments` API: configs and deployments made by a
 user (`heat config-create`, `openstack software deployment create`, ...) rather than by a stack.
 
 Shapes follow Heat's format_software_config / format_software_deployment. A deployment made
 here lands in its server's metadata like a stack's does, so the server's agent runs it and its
 signal (the server's credential on the guest route) completes it. Secrets are never answered:
 values stored sealed (signal URLs, passwords, `hidden` inputs) are shown as ******.
-Mixed into engine.service.Service.
 """
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import select
 
 from engine import secrets, software
 from engine.errors import Conflict, InvalidRequest, NotFound
-from engine.runtime import iso
+from engine.orchestration.scheduler import Scheduler
+from engine.runtime import Runtime, iso
 from engine.secrets import masked
 from engine.store.models import Deployment, SoftwareConfig
 
@@ -60,10 +61,12 @@ def _io_list(body: dict, key: str) -> list[dict]:
     return items
 
 
-class SoftwareApi:
-    # Provided by Service.
-    runtime: Any
-    scheduler: Any
+class Software:
+    """`service.software`: configs and deployments made through the API."""
+
+    def __init__(self, runtime: Runtime, scheduler: Scheduler):
+        self.runtime = runtime
+        self.scheduler = scheduler
 
     # Configs ------------------------------------------------------------------------------
     def create_software_config(self, project: str, body: dict) -> dict:

@@ -1,4 +1,6 @@
-"""What this installation offers, in the shapes of Heat's v1 API: resource types with their schemas
+"""service.catalog, what this installation offers: types, versions, validation; touches no store.
+
+What this installation offers, in the shapes of Heat's v1 API: resource types with their schemas
 and generated provider templates, template versions with their functions, template validation.
 
 Read from the registries (`engine.resources.types()`, `engine.template.versions`,
@@ -16,6 +18,8 @@ from engine.orchestration.definitions import Definition, check_request_fields, r
 from engine.resources.base import Resource
 from engine.resources.schema import Prop
 from engine.resources.unavailable import show_message
+from engine.runtime import Runtime
+from engine.service.definitions import Definitions
 from engine.template import (
     Template,
     parse_template,
@@ -387,3 +391,43 @@ def nested_parameters(template: Template, environment, files: Mapping[str, str],
 
 def _is_call(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1
+
+
+class Catalog:
+    """`service.catalog`: the functions above over this installation's types and limits."""
+
+    def __init__(self, runtime: Runtime, definitions: Definitions):
+        self.runtime = runtime
+        self.definitions = definitions
+        self.types = definitions.types
+
+    def list_types(self, *, name: str | None = None, version: str | None = None,
+                   status: str | None = None, with_description: bool = False) -> list:
+        return list_types(self.types, name=name, version=version, status=status,
+                          with_description=with_description)
+
+    def resource_schema(self, type_name: str, *, with_description: bool = False) -> dict[str, Any]:
+        return resource_schema(self.types, type_name, with_description=with_description)
+
+    def provider_template(self, type_name: str, template_type: str) -> dict[str, Any]:
+        return provider_template(self.types, type_name, template_type)
+
+    @staticmethod
+    def template_versions() -> list[dict[str, Any]]:
+        return template_versions()
+
+    @staticmethod
+    def function_list(version_key: str, *, with_condition: bool = False) -> list[dict[str, str]]:
+        return function_list(version_key, with_condition=with_condition)
+
+    def validate_template(self, body: Any, *, show_nested: bool = False) -> dict:
+        """Heat's template validate (validate, below), with the limits Heat's validate checks:
+        the template's size and its resources."""
+        self.definitions.check_template_size(body)
+
+        def check(definition: Definition) -> None:
+            # Heat's validate answers this one as a plain HTTPBadRequest.
+            self.definitions.check_stack_limits(definition, kind="HTTPBadRequest")
+            self.definitions.validate_resources(definition)
+        return validate(body, check, show_nested=show_nested,
+                                max_depth=self.runtime.config.max_nested_stack_depth)

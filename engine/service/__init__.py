@@ -1,0 +1,104 @@
+"""engine.service, the one facade the server and tools call: composes its parts, owns no logic.
+
+`Service` holds each part as an attribute, each given the runtime and the parts it needs in
+its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `operations`
+(update, actions, abandon, signals), `previews`, `resources` (resources and events),
+`software` (software configs and deployments), `catalog` (resource types, template versions,
+validation), `admin` (projects, users, tokens, delegations, audit log, authentication) and
+`guest` (engine.guest). `definitions` builds and checks what a request asks for; the scheduler
+runs the work. The names below are re-exported for the server, which imports nothing else of
+the engine but engine.errors and engine.config.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+from engine import guest
+from engine.errors import InvalidRequest
+from engine.identity import Principal
+from engine.orchestration.definitions import Definition, Resolver
+from engine.orchestration.nested import Children
+from engine.orchestration.scheduler import Scheduler
+from engine.resources import types as resource_types
+from engine.runtime import Runtime
+from engine.secrets import LogRedactor, redact_url_signatures
+from engine.service.admin import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET, Admin, Caller
+from engine.service.catalog import Catalog
+from engine.service.definitions import Definitions
+from engine.service.operations import Operations
+from engine.service.previews import Previews
+from engine.service.resources import Resources
+from engine.service.software import Software
+from engine.service.stacks import Stacks
+from engine.store.models import Stack
+from engine.template import merge_environments
+
+__all__ = ["GUEST_TOKEN_PREFIX", "GUEST_TOKEN_WRONG_TARGET", "Caller", "LogRedactor", "Principal",
+           "Service", "build_service", "load_environment_dir", "redact_url_signatures"]
+
+
+class Service:
+    """One installation's engine: its parts, the scheduler and the runtime they share."""
+
+    def __init__(self, runtime: Runtime, base_environment=None):
+        self.runtime = runtime
+        self.types = resource_types()
+        self.base_environment = base_environment  # the global environment directory, merged first
+        self.definitions = Definitions(runtime, self.types, base_environment)
+        self.scheduler = Scheduler(runtime, self.types, self.definitions.cache, resolver_for=self._resolver_for)
+        nested_lock = threading.Lock()  # engine.limits counts a tree's nested stacks in turn
+        self.guest = guest.GuestService(runtime)
+        self.stacks = Stacks(runtime, self.scheduler, self.definitions, nested_lock)
+        self.operations = Operations(runtime, self.scheduler, self.guest, self.definitions, self.stacks,
+                                     nested_lock)
+        self.previews = Previews(runtime, self.scheduler, self.definitions, self.stacks, self.operations)
+        self.resources = Resources(runtime, self.scheduler, self.definitions, self.stacks)
+        self.software = Software(runtime, self.scheduler)
+        self.catalog = Catalog(runtime, self.definitions)
+        self.admin = Admin(runtime)
+        runtime.stacks = Children(self)
+
+    def _resolver_for(self, stack: Stack, definition: Definition, lookup) -> Resolver:
+        # The scheduler is made before the stacks part that resolves for it (which needs it).
+        return self.stacks.resolver_for(stack, definition, lookup)
+
+    def start(self) -> None:
+        self.runtime.store.migrate()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.runtime.compute.shutdown()
+
+
+def build_service(config) -> Service:
+    """Wire the store, keys, notification and compute driver of one installation."""
+    from engine.compute import make_driver
+    from engine.store.crypto import Keyring, load_or_create_key
+    from engine.store.db import Store
+    from engine.store.notify import Notifier
+
+    # The data dir holds the SQLite file, the key and the servers' bootstrap files: ours alone.
+    os.makedirs(config.resolved_data_dir, mode=0o700, exist_ok=True)
+    secret = config.secret_key or load_or_create_key(config.resolved_data_dir)
+    runtime = Runtime(config=config, store=Store(config.resolved_db_url), keyring=Keyring(secret),
+                      notifier=Notifier(), compute=make_driver(config.compute, config))
+    return Service(runtime, base_environment=load_environment_dir(config.environment_dir))
+
+
+def load_environment_dir(directory: str):
+    """The global environment: every *.yaml/*.yml/*.json file of the directory, merged in name
+    order (Heat's /etc/heat/environment.d). None when no directory is set."""
+    if not directory:
+        return None
+    from engine.template import parse_environment
+    if not os.path.isdir(directory):
+        raise InvalidRequest(f"HEARTH_ENVIRONMENT_DIR '{directory}' is not a directory")
+    names = sorted(n for n in os.listdir(directory) if n.endswith((".yaml", ".yml", ".json")))
+    environments = []
+    for name in names:
+        path = os.path.join(directory, name)
+        with open(path, encoding="utf-8") as handle:
+            environments.append(parse_environment(handle.read(), path))
+    return merge_environments(environments) if environments else None
