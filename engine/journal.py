@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import delete, insert, update
 
-from engine import credentials, secrets
+from engine import secrets
+from engine.guest import credentials
 from engine.runtime import Runtime
 from engine.store.models import Event, Resource as ResourceRow, Stack
 

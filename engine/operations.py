@@ -23,7 +23,7 @@ from engine.errors import (
     ResourceActionNotSupported,
     ResourceNotFound,
 )
-from engine.guest import GuestAuth
+from engine.guest.service import GuestAuth
 from engine.limits import check_nested_stack
 from engine.stacks import (
     Definition,

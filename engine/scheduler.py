@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 from engine import secrets
 from engine.errors import HearthError
+from engine.guest.liveness import GoneAgents
 from engine.identity import delegation_revoked
 from engine.journal import Journal
-from engine.liveness import GoneAgents
 from engine.replacing import Replacing
 from engine.run import Run, Snap
 from engine.runtime import Runtime

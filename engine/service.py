@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine import catalog, guest, secrets, views
+from engine import catalog, secrets, views
 from engine.children import SECRET_PARAMETERS, Children
 from engine.errors import (
     EntityNotFound,
@@ -31,6 +31,16 @@ from engine.errors import (
     StackExists,
     TemplateError,
 )
+
+# The guest side's data types and constants that the server's views name (metadata_server/guest/).
+from engine.guest.credentials import GuestAuth  # noqa: F401
+from engine.guest.service import GuestService
+from engine.guest.transports.cfn import SignedRequest  # noqa: F401
+from engine.guest.transports.heat import (  # noqa: F401
+    TOKEN_PREFIX as GUEST_TOKEN_PREFIX,
+    WRONG_TARGET as GUEST_TOKEN_WRONG_TARGET,
+)
+from engine.guest.transports.temp_url import KEY_HEADER as TEMP_URL_KEY_HEADER  # noqa: F401
 from engine.limits import (
     NestingCheck,
     check_nested_stack,
@@ -72,7 +82,7 @@ class Service(Operations, Previews, SoftwareApi):
         self.base_environment = base_environment  # the global environment directory, merged first
         self.scheduler = Scheduler(runtime, self.types, resolver_for=self.resolver_for)
         self._nested_lock = threading.Lock()  # engine.limits counts a tree's nested stacks in turn
-        self.guest = guest.GuestService(runtime)
+        self.guest = GuestService(runtime)
         runtime.stacks = Children(self)
 
     def start(self) -> None:

@@ -7,13 +7,14 @@ import shlex
 import uuid
 from urllib.parse import urlparse
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
-from engine import credentials, secrets
+from engine import secrets
 from engine.errors import ResourceFailure
+from engine.guest import credentials, signals, urls
 from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
-from engine.store.models import Event, HandleSignal, Resource as ResourceRow
+from engine.store.models import HandleSignal, Resource as ResourceRow
 
 HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL",
                      "TOKEN_SIGNAL")
@@ -26,9 +27,8 @@ class WaitConditionFailure(ResourceFailure):
 
 def presigned_signal_url(runtime, handle_id: str, method: str) -> str:
     """A URL that signals the handle without a credential, valid for presigned_url_ttl."""
-    # runtime.now() is naive UTC: read it as UTC, not as this host's local time.
-    expires = int(runtime.now().replace(tzinfo=dt.UTC).timestamp()) + runtime.config.presigned_url_ttl
-    return credentials.presign(runtime.keyring, runtime.public_url, method, f"/signal/{handle_id}", expires)
+    return credentials.presign(runtime.keyring, runtime.public_url, method, urls.presigned_handle_path(handle_id),
+                               runtime.now(), runtime.config.presigned_url_ttl)
 
 
 def record_empty_signals(runtime, handle_id: str, count: int) -> None:
@@ -42,20 +42,14 @@ def record_empty_signals(runtime, handle_id: str, count: int) -> None:
         handle = session.scalar(select(ResourceRow).where(ResourceRow.physical_id == handle_id))
         if handle is None or (handle.data or {}).get("signal_transport") != "NO_SIGNAL":
             return
-        # Lock the handle as a signal does, so that signals are numbered one after another.
-        session.execute(update(ResourceRow).where(ResourceRow.id == handle.id).values(updated_at=now))
-        taken = set(session.scalars(select(HandleSignal.signal_id).where(HandleSignal.handle_id == handle_id)))
+        taken = signals.taken_signal_ids(session, handle, now)  # numbered as a guest's signal is
         number = len(taken)
         for _ in range(max(1, count - len(taken))):
-            number += 1
-            while str(number) in taken:  # never overwrite a signal that chose a numeric id
-                number += 1
+            number = signals.next_signal_number(taken, number)
             reason = f"Signal {number} received"
             session.add(HandleSignal(handle_id=handle_id, signal_id=str(number), status="SUCCESS",
                                      reason=reason, data=None, created_at=now))
-            session.add(Event(id=str(uuid.uuid4()), stack_id=handle.stack_id, resource_name=handle.name,
-                              resource_type="signal", physical_id=handle_id, action="SIGNAL",
-                              status="COMPLETE", reason=f"Signal: {reason}", created_at=now))
+            session.add(signals.signal_event(handle.stack_id, handle.name, handle_id, f"Signal: {reason}", now))
 
 
 def forget_handle(runtime, handle_id: str | None) -> None:
@@ -101,7 +95,7 @@ class WaitConditionHandle(Resource):
         # The signed URL is a credential: stored encrypted, with the token, not as an attribute.
         alarm_url = presigned_signal_url(runtime, handle_id, "POST")
         return Done(physical_id=handle_id,
-                    attributes={"endpoint": f"{runtime.public_url}/guest/v1/handles/{handle_id}/signal"},
+                    attributes={"endpoint": urls.handle_signal_url(runtime.public_url, handle_id)},
                     data={"token": secrets.seal_text(runtime.keyring, token),
                           "alarm_url": secrets.seal_text(runtime.keyring, alarm_url),
                           "signal_transport": self.properties["signal_transport"]})

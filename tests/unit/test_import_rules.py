@@ -31,21 +31,12 @@ SERVER_ENGINE_IMPORTS_TODAY: dict[str, frozenset[str]] = {
     "metadata_server/__init__.py": frozenset({"engine.identity"}),
     "metadata_server/admin_api.py": frozenset({"engine.audit", "engine.identity",
                                                "engine.store.models"}),
-    "metadata_server/cfn_api.py": frozenset({"engine.ec2"}),
     "metadata_server/cli.py": frozenset({"engine.cli"}),
     "metadata_server/server_command.py": frozenset({"engine.cli.groups", "engine.secrets"}),
-    "metadata_server/collect_api.py": frozenset({"engine.collect"}),
-    "metadata_server/guest.py": frozenset({"engine.guest", "engine.runtime"}),
-    "metadata_server/keystone_api.py": frozenset({"engine.application_credentials",
-                                                  "engine.keystone"}),
     "metadata_server/orchestration.py": frozenset({"engine.audit", "engine.identity"}),
-    "metadata_server/orchestration_auth.py": frozenset({"engine.audit", "engine.identity",
-                                                        "engine.keystone"}),
+    "metadata_server/orchestration_auth.py": frozenset({"engine.audit", "engine.identity"}),
     "metadata_server/orchestration_catalog.py": frozenset({"engine.catalog"}),
-    "metadata_server/requests_.py": frozenset({"engine.guest"}),
-    "metadata_server/servers_api.py": frozenset({"engine.enrol"}),
     "metadata_server/serving.py": frozenset({"engine.secrets"}),
-    "metadata_server/swift_api.py": frozenset({"engine.swift"}),
 }
 SERVER_MAY_IMPORT = ("engine.service", "engine.errors", "engine.config")
 
