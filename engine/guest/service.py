@@ -19,7 +19,6 @@ from engine.guest.transports import cfn, heat, temp_url
 from engine.runtime import Runtime, iso
 from engine.store.models import (
     Deployment,
-    HandleSignal,
     Resource,
     Server,
     SoftwareConfig,
@@ -242,19 +241,7 @@ class GuestService:
                     raise credentials.refusal(Forbidden, "this signed URL no longer grants anything: "
                                               "its wait condition handle or its stack was deleted")
                 raise NotFound(f"wait condition handle '{handle_id}' not found")
-            taken = signals.taken_signal_ids(session, handle, now)
-            if signal.get("id") is not None:
-                number, signal_id = len(taken) + 1, str(signal["id"])
-            else:
-                number = signals.next_signal_number(taken, len(taken))
-                signal_id = str(number)
-            reason = signal.get("reason") or f"Signal {number} received"
-            row = session.scalar(select(HandleSignal).where(HandleSignal.handle_id == handle_id,
-                                                            HandleSignal.signal_id == signal_id))
-            if row is None:  # a repeated id replaces the earlier signal, as in Heat
-                row = HandleSignal(handle_id=handle_id, signal_id=signal_id, created_at=now)
-                session.add(row)
-            row.status, row.reason, row.data = signal["status"], reason, signal.get("data")
+            signal_id, reason = signals.record_handle_signal(session, handle, signal, now)
             self._signal_event(session, handle.stack_id, handle.name, handle_id, f"Signal: {reason}")
             stack_id = handle.stack_id
         runtime.wake(stack_id)

@@ -84,6 +84,47 @@ def next_signal_number(taken: set[str], after: int) -> int:
     return number
 
 
+def record_handle_signal(session, handle: Resource, signal: dict, now: dt.datetime) -> tuple[str, str]:
+    """Store a guest's signal (normalize_handle_signal's form) on the handle: (signal id, reason).
+    A signal without an id gets the next free number; a repeated id replaces the earlier signal,
+    as in Heat."""
+    taken = taken_signal_ids(session, handle, now)
+    if signal.get("id") is not None:
+        number, signal_id = len(taken) + 1, str(signal["id"])
+    else:
+        number = next_signal_number(taken, len(taken))
+        signal_id = str(number)
+    reason = signal.get("reason") or f"Signal {number} received"
+    row = session.scalar(select(HandleSignal).where(HandleSignal.handle_id == handle.physical_id,
+                                                    HandleSignal.signal_id == signal_id))
+    if row is None:  # a repeated id replaces the earlier signal, as in Heat
+        row = HandleSignal(handle_id=handle.physical_id, signal_id=signal_id, created_at=now)
+        session.add(row)
+    row.status, row.reason, row.data = signal["status"], reason, signal.get("data")
+    return signal_id, reason
+
+
+def record_empty_signals(runtime, handle_id: str, count: int) -> None:
+    """A NO_SIGNAL handle checked by its wait condition: as Heat, record an empty SUCCESS signal.
+
+    Heat records one on each poll of the wait condition until it has `count`; Hearth does not
+    poll, so one check records them all at once (and at least one, as each of Heat's polls does).
+    """
+    now = runtime.now()
+    with runtime.store.session() as session:
+        handle = session.scalar(select(Resource).where(Resource.physical_id == handle_id))
+        if handle is None or (handle.data or {}).get("signal_transport") != "NO_SIGNAL":
+            return
+        taken = taken_signal_ids(session, handle, now)  # numbered as a guest's signal is
+        number = len(taken)
+        for _ in range(max(1, count - len(taken))):
+            number = next_signal_number(taken, number)
+            reason = f"Signal {number} received"
+            session.add(HandleSignal(handle_id=handle_id, signal_id=str(number), status="SUCCESS",
+                                     reason=reason, data=None, created_at=now))
+            session.add(signal_event(handle.stack_id, handle.name, handle_id, f"Signal: {reason}", now))
+
+
 def signal_event(stack_id: str, resource_name: str | None, physical_id: str, reason: str,
                  now: dt.datetime) -> Event:
     """The stack event a guest's signal leaves (a deployment's or a handle's)."""

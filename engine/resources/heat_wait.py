@@ -11,10 +11,10 @@ from sqlalchemy import delete, select
 
 from engine import secrets
 from engine.errors import ResourceFailure
-from engine.guest import credentials, signals, urls
+from engine.guest import credentials, signals as guest_signals, urls
 from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
-from engine.store.models import HandleSignal, Resource as ResourceRow
+from engine.store.models import HandleSignal
 
 HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL",
                      "TOKEN_SIGNAL")
@@ -29,27 +29,6 @@ def presigned_signal_url(runtime, handle_id: str, method: str) -> str:
     """A URL that signals the handle without a credential, valid for presigned_url_ttl."""
     return credentials.presign(runtime.keyring, runtime.public_url, method, urls.presigned_handle_path(handle_id),
                                runtime.now(), runtime.config.presigned_url_ttl)
-
-
-def record_empty_signals(runtime, handle_id: str, count: int) -> None:
-    """A NO_SIGNAL handle checked by its wait condition: as Heat, record an empty SUCCESS signal.
-
-    Heat records one on each poll of the wait condition until it has `count`; Hearth does not
-    poll, so one check records them all at once (and at least one, as each of Heat's polls does).
-    """
-    now = runtime.now()
-    with runtime.store.session() as session:
-        handle = session.scalar(select(ResourceRow).where(ResourceRow.physical_id == handle_id))
-        if handle is None or (handle.data or {}).get("signal_transport") != "NO_SIGNAL":
-            return
-        taken = signals.taken_signal_ids(session, handle, now)  # numbered as a guest's signal is
-        number = len(taken)
-        for _ in range(max(1, count - len(taken))):
-            number = signals.next_signal_number(taken, number)
-            reason = f"Signal {number} received"
-            session.add(HandleSignal(handle_id=handle_id, signal_id=str(number), status="SUCCESS",
-                                     reason=reason, data=None, created_at=now))
-            session.add(signals.signal_event(handle.stack_id, handle.name, handle_id, f"Signal: {reason}", now))
 
 
 def forget_handle(runtime, handle_id: str | None) -> None:
@@ -169,7 +148,7 @@ class WaitCondition(Resource):
                 HandleSignal.handle_id == self.handle_id()).order_by(HandleSignal.id)))
 
     def check_waiting(self):
-        record_empty_signals(self.runtime, self.handle_id(), self.properties[self.names["count"]])
+        guest_signals.record_empty_signals(self.runtime, self.handle_id(), self.properties[self.names["count"]])
         signals = self._signals()
         failures = [s.reason for s in signals if s.status != "SUCCESS"]
         if failures:
