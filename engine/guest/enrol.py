@@ -22,7 +22,7 @@ import re
 from sqlalchemy import select
 
 from engine.errors import Conflict, InvalidRequest, NotFound
-from engine.guest import credentials, metadata, urls
+from engine.guest import credentials, metadata, transports, urls
 from engine.runtime import Runtime, iso
 from engine.store.models import Resource, Server
 
@@ -69,11 +69,6 @@ def bootstrap_document(base_url: str, server_id: str, secret: str | None,
             "credential": secret, "collectors": ["hearth"]}
 
 
-def hearth_section(base_url: str, server_id: str) -> dict:
-    """The `os-collect-config` section every server starts with: Hearth's own collector."""
-    return {"collectors": ["hearth"], "hearth": {"metadata_url": urls.metadata_url(base_url, server_id)}}
-
-
 def _named_metadata_url(server: Server) -> str | None:
     """The metadata URL the server's own metadata names, so the agent and the engine agree on it."""
     occ = (server.metadata_doc or {}).get("os-collect-config") or {}
@@ -87,7 +82,7 @@ def _enrol_new(runtime: Runtime, session, project: str, server_id: str, now: dt.
         raise InvalidRequest(f"'{server_id}' cannot be a server id: use 1 to 36 letters, digits, '.', "
                              "'_' or '-', starting with a letter or digit")
     doc = {"deployments": metadata.deployment_entries(session, server_id, project),
-           "os-collect-config": hearth_section(runtime.public_url, server_id)}
+           "os-collect-config": transports.native_section(runtime.public_url, server_id)}
     server = Server(id=server_id, name=server_id, stack_id=None, resource_name=None, project=project,
                     driver=ENROLLABLE_DRIVER, status="ACTIVE", metadata_doc=doc, created_at=now)
     session.add(server)
