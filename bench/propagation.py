@@ -12,7 +12,7 @@ agent does. Agents report when they see a new version (time.time() after the bod
 to the server process over a multiprocessing queue; the clock is the same host clock.
 
 The change is made in the server process, so t0 is exact: one store session rebuilds the
-metadata with `engine.software.push_metadata` (which bumps the version), t0 is read just before
+metadata with `engine.guest.metadata.push_metadata` (which bumps the version), t0 is read just before
 the commit, then `runtime.publish_server` wakes the waiters.
 
   burst   all N servers change in one transaction, then all N are published; the latency of
@@ -166,8 +166,8 @@ def measure(n: int, db_url: str, data_dir: str, options: dict, conn) -> None:
 
 
 def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
-    from engine import credentials, software
     from engine.config import Config
+    from engine.guest import credentials, metadata as guest_metadata
     from engine.service import build_service
     from engine.store.models import Server
     from metadata_server import create_app
@@ -245,7 +245,7 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
         pids = [w.pid for w in workers if w.pid is not None]  # all: they are running
         cpu_before = (time.process_time(), cpu_seconds(pids))
         with store.session() as session:
-            changes = {server_id: software.push_metadata(session, server_id) for server_id in ids}
+            changes = {server_id: guest_metadata.push_metadata(session, server_id) for server_id in ids}
             t0 = time.time()
         committed = time.time()
         for server_id in ids:  # as the engine does: publish the new document with the change
@@ -275,7 +275,7 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
                 raise RuntimeError(f"only {notifier.parked()} of {n} agents parked again within 30 s")
             server_id = rng.choice(ids)
             with store.session() as session:
-                change = software.push_metadata(session, server_id)
+                change = guest_metadata.push_metadata(session, server_id)
                 t0 = time.time()
             committed = time.time()
             runtime.publish_server(server_id, change)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from engine import audit, identity, passwords, swift
+from engine import audit, identity, passwords
 from engine.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from engine.guest.transports import temp_url
 from engine.keystone_request import APPLICATION_CREDENTIAL, DEFAULT_DOMAIN, AuthRequest
 from engine.runtime import Runtime, iso, keystone_iso
 from engine.store.crypto import hash_secret, new_secret
@@ -52,7 +53,7 @@ def catalog(api_url: str, project_id: str, object_store: str | None = None) -> l
     """Heat's catalog entries: `orchestration` at `<api>/v1/<project>` (the `%(project_id)s`
     of Heat's endpoint, filled in) and `identity` at `<api>/identity`, three interfaces each;
     with `object_store`, the corner of Swift that heatclient's TEMP_URL_SIGNAL uses
-    (engine/swift.py), so `heat deployment-create` finds it as it finds Swift in a cloud."""
+    (engine/guest/transports/temp_url.py), so `heat deployment-create` finds it as it finds Swift in a cloud."""
     services = [("orchestration", "heat", f"{api_url}/v1/{project_id}"),
                 ("identity", "keystone", f"{api_url}/identity")]
     if object_store:
@@ -70,7 +71,7 @@ class PeopleKeystone:
 
     # Sign-in -------------------------------------------------------------------------------
     def is_person(self, request: AuthRequest) -> bool:
-        """Whether this sign-in is a person's (else it may be a guest's, engine/keystone.py)."""
+        """Whether this sign-in is a person's (else it may be a guest's, engine/guest/transports/heat.py)."""
         if request.user_name or request.method == APPLICATION_CREDENTIAL:
             return True
         with self.runtime.store.session() as session:
@@ -229,7 +230,7 @@ class PeopleKeystone:
             "roles": [{"id": stable_id("role:" + name), "name": name} for name in identity.implied_roles(role)] if role else [],
             "is_domain": False, "audit_ids": [stable_id("audit:" + row.id)[:22]],
             "issued_at": keystone_iso(row.created_at), "expires_at": keystone_iso(row.expires_at),
-            "catalog": catalog(api_url, project.id, swift.endpoint(self.runtime, project.id)),
+            "catalog": catalog(api_url, project.id, temp_url.endpoint(self.runtime, project.id)),
         }
         if credential:
             named = session.get(ApplicationCredential, credential)

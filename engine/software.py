@@ -1,4 +1,7 @@
-"""Software configs and deployments: derived configs, the server metadata document, signal rules.
+"""Software configs and deployments as Heat formats them: configs, derived configs and their deploy_* inputs; touches the store only to add a config row in the caller's session (create_config).
+
+The server's metadata document and the signal rules are the guest's (engine/guest/metadata.py,
+engine/guest/signals.py).
 
 Formats follow Heat (reference/heat-protocols.md §2.8, §2.10, §4) so that heat-agents hooks and
 os-collect-config read Hearth's metadata unchanged.
@@ -12,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine import secrets
@@ -31,7 +33,7 @@ from engine.secrets import (  # noqa: F401 - the names callers know software by
     secret_texts,
 )
 from engine.store.crypto import Keyring
-from engine.store.models import Deployment, Server, SoftwareConfig
+from engine.store.models import SoftwareConfig
 
 INPUT_TYPES = ("String", "Number", "CommaDelimitedList", "Json", "Boolean")
 SIGNAL_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL")
@@ -142,7 +144,7 @@ def deploy_inputs(*, server_id: str, action: str, stack_name: str, stack_id: str
     CFN_SIGNAL and TEMP_URL_SIGNAL carry the signal URL and verb, as in Heat. HEAT_SIGNAL and
     ZAQAR_SIGNAL carry Heat's credential inputs (from `principal`; ZAQAR_SIGNAL also the queue).
     HEAT_SIGNAL carries nothing more, exactly as Heat: heat-config-notify then logs in to
-    Hearth's guest Keystone (engine/keystone.py) and calls the resource signal route (it would
+    Hearth's guest Keystone (engine/guest/transports/heat.py) and calls the resource signal route (it would
     prefer a `deploy_signal_id` if there were one). ZAQAR_SIGNAL, as Hearth serves no Zaqar,
     also carries the signal URL and verb, which heat-config-notify tries first.
     """
@@ -192,11 +194,6 @@ class SignalPrincipal:
     queue_id: str
 
 
-def signal_path(entry_id: str) -> str:
-    """The guest route a derived config's signal goes to (native and pre-signed alike)."""
-    return f"/guest/v1/deployments/{entry_id}/signal"
-
-
 def component_actions(config: Any) -> set[str]:
     """The actions a `component` config has an entry for (Heat triggers on these alone)."""
     configs = config.get("configs") if isinstance(config, dict) else None
@@ -227,83 +224,3 @@ def substitute_inputs(snippet: Any, values: dict[str, Any], input_key: str = "ge
     if isinstance(snippet, list):
         return [substitute_inputs(v, values, input_key, strict) for v in snippet]
     return snippet
-
-
-def target_server(session: Session, server_id: str, project: str) -> Server | None:
-    """The live server a deployment of `project` to `server_id` reaches; None when there is none
-    yet (an id Hearth does not know, or a server deleted), or it belongs to another project.
-
-    As in Heat, a deployment may name any server id: its entry is kept under that id, in its
-    project, until a server of that project has the id (OS::Nova::Server, DeployedServer, or a
-    machine enrolled under the id) and receives it. A server never receives another project's
-    deployments, so naming someone else's server id reaches nothing."""
-    server = session.get(Server, server_id)
-    if server is None or server.deleted_at is not None or server.project != project:
-        return None
-    return server
-
-
-def push_metadata(session: Session, server_id: str, keyring: Keyring | None = None,
-                  project: str | None = None) -> tuple[int, dict] | None:
-    """Rebuild the server's `deployments` list from its deployments and bump its version.
-
-    Returns the new (version, document), to publish once committed, with its secrets opened
-    by `keyring` (the agent needs them); the stored document keeps them sealed, and the guest
-    API opens what it reads from the store (open_document). None when the server is unknown,
-    deleted, or (with `project`, the pushing deployment's) in another project: nothing to push.
-    """
-    # Bump first, in the database: the UPDATE takes the row's write lock (the whole file's on
-    # SQLite), so concurrent pushes for one server are serialised and each reads the others'
-    # work. A Server object loaded earlier in this session may be stale: reload it after.
-    live = [Server.id == server_id, Server.deleted_at.is_(None)]
-    if project is not None:
-        live.append(Server.project == project)
-    bumped = session.execute(update(Server).where(*live)
-                             .values(metadata_version=Server.metadata_version + 1))
-    if bumped.rowcount == 0:
-        return None
-    server = session.get(Server, server_id, populate_existing=True)
-    doc = dict(server.metadata_doc or {})
-    doc["deployments"] = deployment_entries(session, server_id, server.project)
-    published = open_document(keyring, doc) if keyring is not None else doc
-    server.metadata_doc = doc
-    return server.metadata_version, published
-
-
-def deployment_entries(session: Session, server_id: str, project: str) -> list[dict]:
-    """The `deployments` list for `server_id` in `project`, sealed values still sealed: each
-    deployment's current derived config, by name (equal names keep creation order), as Heat's
-    metadata_software_deployments orders them. Whether a server has the id does not matter."""
-    rows = session.scalars(
-        select(SoftwareConfig)
-        .join(Deployment, SoftwareConfig.id == Deployment.config_id)
-        .where(Deployment.server_id == server_id, Deployment.project == project)
-        .order_by(Deployment.created_at, Deployment.id)).all()
-    entries = [format_config(config) for config in rows]
-    entries.sort(key=lambda e: e["name"] or "")
-    return entries
-
-
-def evaluate_signal(config: SoftwareConfig, details: Any) -> tuple[str, str, dict]:
-    """Heat's signal rules: (status, reason, output_values) for a deployment signal body."""
-    details = details if isinstance(details, dict) else {}
-    failed = []
-    code = details.get("deploy_status_code")
-    if code and str(code) != "0":
-        failed.append(f"deploy_status_code : Deployment exited with non-zero status code: {code}")
-    outputs: dict[str, Any] = {}
-    for output in (config.body.get("outputs") or []) if config else []:
-        name = output.get("name")
-        if name in details:
-            outputs[name] = details[name]
-            if output.get("error_output"):
-                failed.append(f"{name} : {details[name]}")
-    for key in OUTPUT_KEYS:
-        outputs[key] = details.get(key)
-    if failed:
-        stderr = (details.get("deploy_stderr") or "").strip()
-        if stderr:
-            # Heat leaves stderr out of the reason; an operator reading `stack show` wants it.
-            failed.append("deploy_stderr : " + stderr[-2000:])
-        return "FAILED", ", ".join(failed), outputs
-    return "COMPLETE", "Outputs received", outputs

@@ -33,11 +33,14 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
     from metadata_server import (
         admin_api,
         errors,
-        guest as guest_bp,
         orchestration as orchestration_bp,
         orchestration_auth,
-        servers_api,
-        swift_api,
+    )
+    from metadata_server.guest import (
+        enrol as enrol_bp,
+        keystone as keystone_api,
+        native as guest_bp,
+        temp_url,
     )
 
     config = config or (service.runtime.config if service else Config.from_env())
@@ -53,8 +56,7 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
     from metadata_server import budget, openapi_api
     budget.install(app)  # body caps (413) and request budgets (429), before any view
     # Keystone v3 at /identity: guests sign in where the guest API is served, people where the
-    # orchestration API is (metadata_server/keystone_api.py).
-    from metadata_server import keystone_api
+    # orchestration API is (metadata_server/guest/keystone.py).
     app.config[keystone_api.SIGN_IN] = {"guests": guest, "people": orchestration}
     if guest or orchestration:
         app.register_blueprint(keystone_api.identity_blueprint)
@@ -62,24 +64,23 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
         bootstrap_identity(service, admin_token or os.environ.get("HEARTH_ADMIN_TOKEN") or None)
         orchestration_auth.register(app)
         app.register_blueprint(orchestration_bp.blueprint)
-        app.register_blueprint(servers_api.blueprint)
+        app.register_blueprint(enrol_bp.blueprint)
         app.register_blueprint(admin_api.blueprint)
-        app.register_blueprint(swift_api.account_blueprint)  # heatclient's TEMP_URL_SIGNAL
+        app.register_blueprint(temp_url.account_blueprint)  # heatclient's TEMP_URL_SIGNAL
         app.register_blueprint(openapi_api.orchestration_blueprint)
         from metadata_server import orchestration_catalog
         app.register_blueprint(orchestration_catalog.versions_blueprint)
     if guest:
-        from metadata_server import collect_api
         app.register_blueprint(guest_bp.blueprint)
-        app.register_blueprint(collect_api.blueprint)
+        app.register_blueprint(temp_url.collect_blueprint)
         # POLL_SERVER_HEAT / HEAT_SIGNAL: the two Heat routes of a guest Keystone token (on the
         # main listener the orchestration signal route, registered above, takes precedence).
         app.register_blueprint(keystone_api.heat_blueprint)
-        from metadata_server import cfn_api  # POLL_SERVER_CFN: Heat's CFN API at /v1/
-        app.register_blueprint(cfn_api.blueprint)
+        from metadata_server.guest import cfn  # POLL_SERVER_CFN: Heat's CFN API at /v1/
+        app.register_blueprint(cfn.blueprint)
         app.register_blueprint(openapi_api.guest_blueprint)
     if guest or orchestration:
-        app.register_blueprint(swift_api.object_blueprint)  # a temp URL PUT is a guest's signal
+        app.register_blueprint(temp_url.object_blueprint)  # a temp URL PUT is a guest's signal
     return app
 
 

@@ -29,8 +29,8 @@ from metadata_server.errors import envelope
 SIGNAL_ENDPOINTS = frozenset({
     "guest.deployment_signal", "guest.handle_signal", "guest.presigned_handle_signal",
     "orchestration.orchestration_resources.signal_resource",
-    "guest_heat.resource_signal",  # HEAT_SIGNAL with a guest Keystone token (keystone_api)
-    "swift_object.put_object",  # heatclient's TEMP_URL_SIGNAL: the object is the signal (swift_api)
+    "guest_heat.resource_signal",  # HEAT_SIGNAL with a guest Keystone token (guest/keystone.py)
+    "swift_object.put_object",  # heatclient's TEMP_URL_SIGNAL: the object is the signal (guest/temp_url.py)
 })
 TEMPLATE_ENDPOINTS = frozenset({
     "orchestration.create_stack", "orchestration.preview_create", "orchestration.update_stack",
@@ -149,9 +149,9 @@ def _check_failures(config: Config) -> None:
 
 
 def _check_budget(config: Config) -> None:
-    # A guest Keystone token (engine/keystone.py, "hgk_...") on a /v1 route is a guest's request.
+    # A guest Keystone token (engine/guest/transports/heat.py, "hgk_...") on a /v1 route is a guest's request.
     guest_token = request.headers.get("X-Auth-Token", "").strip().startswith("hgk_")
-    # `/v1/` itself is the CFN API (metadata_server/cfn_api.py), which guests call.
+    # `/v1/` itself is the CFN API (metadata_server/guest/cfn.py), which guests call.
     cfn = request.path in ("/v1", "/v1/")
     if request.path.startswith(API_PREFIXES) and not guest_token and not cfn:
         kind, rate, burst, names = "orchestration API", config.api_rate, config.api_burst, "api_rate, api_burst"

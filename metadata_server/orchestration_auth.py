@@ -13,12 +13,12 @@ from flask import Flask, g, request
 
 from engine.errors import Forbidden, Unauthorized
 from engine.service import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET
-from metadata_server import keystone_api, swift_api
+from metadata_server.guest import keystone as keystone_api, temp_url as swift_api
 from metadata_server.requests_ import service
 
 # Blueprints whose routes need a token, and the project-scoped ones among them.
 PROJECT_BLUEPRINTS = ("orchestration", "servers", "swift_account", "swift_object")
-# Endpoints that a Swift temp URL authorises instead of a token (engine/swift.py).
+# Endpoints that a Swift temp URL authorises instead of a token (engine/guest/transports/temp_url.py).
 TEMP_URL_ENDPOINTS = {"swift_object.put_object"}
 ADMIN_BLUEPRINT = "admin_api"
 # Endpoints that only read although they are POST/PUT (validation and previews).
@@ -30,7 +30,7 @@ READ_ONLY_ENDPOINTS = {
 # Endpoints that need the admin role in the project (issuing a server's credentials).
 ADMIN_ENDPOINTS = {"servers.bootstrap"}
 # The two orchestration routes a guest Keystone token may call: POLL_SERVER_HEAT's resource
-# metadata and HEAT_SIGNAL's resource signal (engine/keystone.py decides whose).
+# metadata and HEAT_SIGNAL's resource signal (engine/guest/transports/heat.py decides whose).
 GUEST_TOKEN_ENDPOINTS = {"orchestration.orchestration_resources.resource_metadata": "metadata",
                          "orchestration.orchestration_resources.signal_resource": "signal"}
 
@@ -82,9 +82,9 @@ def check_request() -> None:
 
 
 def _guest_token_request():
-    """A guest Keystone token (engine/keystone.py) reaches two orchestration routes, a server
+    """A guest Keystone token (engine/guest/transports/heat.py) reaches two orchestration routes, a server
     resource's metadata and a deployment resource's signal, answered here as on the guest
-    listener (keystone_api); any other route is refused."""
+    listener (metadata_server/guest/keystone.py); any other route is refused."""
     route = GUEST_TOKEN_ENDPOINTS.get(request.endpoint)
     if route is not None:
         args = request.view_args or {}

@@ -6,8 +6,7 @@ from typing import Any, overload
 from flask import current_app, request
 
 from engine.errors import InvalidRequest, PayloadTooLarge
-from engine.guest import GuestAuth
-from engine.service import Service
+from engine.service import GuestAuth, Service
 from metadata_server import strict
 
 

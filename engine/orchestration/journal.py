@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import delete, insert, update
 
-from engine import credentials, secrets
+from engine import secrets
+from engine.guest import credentials
 from engine.orchestration.events import event_row
 from engine.runtime import Runtime
 from engine.store.models import Event, Resource as ResourceRow, Stack

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from engine import secrets
 from engine.errors import HearthError
+from engine.guest.liveness import GoneAgents
 from engine.identity import delegation_revoked
-from engine.liveness import GoneAgents
 from engine.orchestration.changes import supports_check
 from engine.orchestration.definitions import DefinitionCache, Resolver
 from engine.orchestration.journal import Journal

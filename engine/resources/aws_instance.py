@@ -9,7 +9,7 @@ differs: Heat's AWS property schema, its five attributes, and Heat's user data f
 """
 from __future__ import annotations
 
-from engine import userdata
+from engine.guest import userdata
 from engine.resources.schema import Prop
 from engine.resources.server import ADDRESS, Server
 
@@ -62,11 +62,11 @@ class Instance(Server):
     the `local` driver a real agent process on this host, CREATE_COMPLETE when that agent first
     fetches its metadata. `Ref` gives the server's id.
 
-    `UserData` is packaged as Heat packages it for an instance (HEAT_CFNTOOLS, engine/userdata.py):
+    `UserData` is packaged as Heat packages it for an instance (HEAT_CFNTOOLS, engine/guest/userdata.py):
     cloud-config and boothook creating `ec2-user`, `cfn-userdata` (the UserData itself),
     `loguserdata.py`, `cfn-init-data` with the resource's `Metadata` (its
     `AWS::CloudFormation::Init` for cfn-init), `cfn-metadata-server` and `cfn-boto-cfg`. The
-    metadata is served through the CFN API (`DescribeStackResource`, engine/ec2.py) with an EC2
+    metadata is served through the CFN API (`DescribeStackResource`, engine/guest/transports/cfn.py) with an EC2
     key pair that reads only this instance's metadata, as an OS::Nova::Server's default
     POLL_SERVER_CFN transport gives; software deployments to the instance reach its agent.
 

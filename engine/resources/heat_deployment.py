@@ -1,14 +1,14 @@
 """OS::Heat::SoftwareDeployment: applies a config to a server for each listed action and waits for the server's signal."""
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
 from sqlalchemy import delete
 
-from engine import credentials, secrets, software
+from engine import secrets, software
 from engine.errors import TemplateError
+from engine.guest import credentials, metadata, urls
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
 from engine.store.models import Deployment, Server, SoftwareConfig, Stack
@@ -101,7 +101,7 @@ class SoftwareDeployment(Resource):
             row = session.get(Deployment, self.state.physical_id) if self.state.physical_id else None
             # As Heat (which asks Nova whether the server exists): DELETE runs and is waited
             # for only on a server that is there to run it.
-            alive = software.target_server(session, row.server_id if row is not None else
+            alive = metadata.target_server(session, row.server_id if row is not None else
                                            self.properties.get("server") or "", self.state.project) is not None
             source = self._source(session, required=False)
         runs = alive and source is not False and self._triggers("DELETE", source)
@@ -177,7 +177,7 @@ class SoftwareDeployment(Resource):
             if transport != "NO_SIGNAL":
                 signal_url = credentials.presign(
                     runtime.keyring, runtime.public_url, software.SIGNAL_VERBS[transport],
-                    software.signal_path(entry_id), int(now.replace(tzinfo=dt.UTC).timestamp()) + runtime.config.presigned_url_ttl)
+                    urls.deployment_signal_path(entry_id), now, runtime.config.presigned_url_ttl)
             base = software.deploy_inputs(
                 server_id=server_id, action=action, stack_name=self.state.stack_name,
                 stack_id=self.state.stack_id, resource_name=self.state.name, transport=transport,
@@ -214,9 +214,9 @@ class SoftwareDeployment(Resource):
             session.flush()
             if previous:
                 session.execute(delete(SoftwareConfig).where(SoftwareConfig.id == previous))
-            metadata = software.push_metadata(session, server_id, runtime.keyring, self.state.project)
-        if metadata:
-            runtime.publish_server(server_id, metadata)
+            published = metadata.push_metadata(session, server_id, runtime.keyring, self.state.project)
+        if published:
+            runtime.publish_server(server_id, published)
         if transport == "NO_SIGNAL":
             return Done(physical_id=deployment_id, data=data)
         return Waiting(physical_id=deployment_id, data=data)
@@ -262,7 +262,7 @@ class SoftwareDeployment(Resource):
         """The deployment's own guest credential, made on first use and kept encrypted in the
         resource data so that later actions hand the same one out (Heat keeps its stack user).
 
-        HEAT_SIGNAL presents it to Hearth's guest Keystone (engine/keystone.py): `auth_url` is
+        HEAT_SIGNAL presents it to Hearth's guest Keystone (engine/guest/transports/heat.py): `auth_url` is
         that Keystone and `user_id` the credential's id. ZAQAR_SIGNAL keeps the guest API root
         and the deployment id (it signals through its URL)."""
         keyring = self.runtime.keyring
@@ -275,11 +275,11 @@ class SoftwareDeployment(Resource):
                                        ttl_seconds=self.runtime.config.credential_ttl)
             sealed = secrets.seal_text(keyring, secret)
         name = self._physical_name(deployment_id)
-        auth_url, user_id = f"{self.runtime.public_url}/guest/v1", deployment_id
+        auth_url, user_id = urls.guest_root(self.runtime.public_url), deployment_id
         if transport == "HEAT_SIGNAL":
-            from engine import keystone
+            from engine.guest.transports import heat
             session.flush()  # a credential issued just now is found by its hash
-            auth_url, user_id = keystone.auth_url(self.runtime), keystone.credential_id(session, secret)
+            auth_url, user_id = heat.auth_url(self.runtime), heat.credential_id(session, secret)
         return software.SignalPrincipal(
             auth_url=auth_url, username=name, user_id=user_id,
             password=secret, project_id=self.state.project, queue_id=name), sealed
@@ -315,9 +315,9 @@ class SoftwareDeployment(Resource):
             session.execute(delete(SoftwareConfig).where(SoftwareConfig.deployment_id == row.id))
             session.delete(row)
             session.flush()
-            metadata = software.push_metadata(session, server_id, self.runtime.keyring, self.state.project)
-        if metadata:
-            self.runtime.publish_server(server_id, metadata)
+            published = metadata.push_metadata(session, server_id, self.runtime.keyring, self.state.project)
+        if published:
+            self.runtime.publish_server(server_id, published)
 
     # Reading -----------------------------------------------------------------------------
     @classmethod

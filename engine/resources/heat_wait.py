@@ -7,14 +7,14 @@ import shlex
 import uuid
 from urllib.parse import urlparse
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
-from engine import credentials, secrets
+from engine import secrets
 from engine.errors import ResourceFailure
-from engine.orchestration.events import resource_event
+from engine.guest import credentials, signals as guest_signals, urls
 from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
-from engine.store.models import HandleSignal, Resource as ResourceRow
+from engine.store.models import HandleSignal
 
 HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL",
                      "TOKEN_SIGNAL")
@@ -27,35 +27,8 @@ class WaitConditionFailure(ResourceFailure):
 
 def presigned_signal_url(runtime, handle_id: str, method: str) -> str:
     """A URL that signals the handle without a credential, valid for presigned_url_ttl."""
-    # runtime.now() is naive UTC: read it as UTC, not as this host's local time.
-    expires = int(runtime.now().replace(tzinfo=dt.UTC).timestamp()) + runtime.config.presigned_url_ttl
-    return credentials.presign(runtime.keyring, runtime.public_url, method, f"/signal/{handle_id}", expires)
-
-
-def record_empty_signals(runtime, handle_id: str, count: int) -> None:
-    """A NO_SIGNAL handle checked by its wait condition: as Heat, record an empty SUCCESS signal.
-
-    Heat records one on each poll of the wait condition until it has `count`; Hearth does not
-    poll, so one check records them all at once (and at least one, as each of Heat's polls does).
-    """
-    now = runtime.now()
-    with runtime.store.session() as session:
-        handle = session.scalar(select(ResourceRow).where(ResourceRow.physical_id == handle_id))
-        if handle is None or (handle.data or {}).get("signal_transport") != "NO_SIGNAL":
-            return
-        # Lock the handle as a signal does, so that signals are numbered one after another.
-        session.execute(update(ResourceRow).where(ResourceRow.id == handle.id).values(updated_at=now))
-        taken = set(session.scalars(select(HandleSignal.signal_id).where(HandleSignal.handle_id == handle_id)))
-        number = len(taken)
-        for _ in range(max(1, count - len(taken))):
-            number += 1
-            while str(number) in taken:  # never overwrite a signal that chose a numeric id
-                number += 1
-            reason = f"Signal {number} received"
-            session.add(HandleSignal(handle_id=handle_id, signal_id=str(number), status="SUCCESS",
-                                     reason=reason, data=None, created_at=now))
-            session.add(resource_event(handle.stack_id, handle.name, "signal", handle_id, "SIGNAL",
-                                       "COMPLETE", f"Signal: {reason}", now))
+    return credentials.presign(runtime.keyring, runtime.public_url, method, urls.presigned_handle_path(handle_id),
+                               runtime.now(), runtime.config.presigned_url_ttl)
 
 
 def forget_handle(runtime, handle_id: str | None) -> None:
@@ -101,7 +74,7 @@ class WaitConditionHandle(Resource):
         # The signed URL is a credential: stored encrypted, with the token, not as an attribute.
         alarm_url = presigned_signal_url(runtime, handle_id, "POST")
         return Done(physical_id=handle_id,
-                    attributes={"endpoint": f"{runtime.public_url}/guest/v1/handles/{handle_id}/signal"},
+                    attributes={"endpoint": urls.handle_signal_url(runtime.public_url, handle_id)},
                     data={"token": secrets.seal_text(runtime.keyring, token),
                           "alarm_url": secrets.seal_text(runtime.keyring, alarm_url),
                           "signal_transport": self.properties["signal_transport"]})
@@ -175,7 +148,7 @@ class WaitCondition(Resource):
                 HandleSignal.handle_id == self.handle_id()).order_by(HandleSignal.id)))
 
     def check_waiting(self):
-        record_empty_signals(self.runtime, self.handle_id(), self.properties[self.names["count"]])
+        guest_signals.record_empty_signals(self.runtime, self.handle_id(), self.properties[self.names["count"]])
         signals = self._signals()
         failures = [s.reason for s in signals if s.status != "SUCCESS"]
         if failures:

@@ -10,18 +10,16 @@ import uuid
 
 from sqlalchemy import update
 
-from engine import collect, credentials, ec2, keystone, liveness, secrets, userdata
+from engine import secrets
 from engine.compute.base import ServerSpec
+from engine.guest import credentials, enrol, liveness, transports, userdata
+from engine.guest.transports import temp_url
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
 from engine.store.models import Server as ServerRow
 
+# Heat's software_config_transport values; those served are in engine.guest.transports.TRANSPORTS.
 TRANSPORTS = ("POLL_SERVER_CFN", "POLL_SERVER_HEAT", "POLL_TEMP_URL", "ZAQAR_MESSAGE")
-# The os-collect-config subsections a transport may own: Heat nulls the others' keys.
-TRANSPORT_SECTIONS = ("cfn", "heat", "zaqar", "request")
-# The subsection each metadata transport owns.
-TRANSPORT_OWNS = {"POLL_TEMP_URL": "request", "POLL_SERVER_CFN": "cfn", "POLL_SERVER_HEAT": "heat",
-                  "ZAQAR_MESSAGE": "zaqar"}
 ADDRESS = "127.0.0.1"
 
 
@@ -29,7 +27,7 @@ class Server(Resource):
     """A compute server. With the `local` driver it is a real agent process on this host and
     creation completes when that agent first fetches its metadata.
 
-    `user_data_format` packages `user_data` as Heat does (engine/userdata.py). `RAW` passes it
+    `user_data_format` packages `user_data` as Heat does (engine/guest/userdata.py). `RAW` passes it
     unchanged. `SOFTWARE_CONFIG` builds Heat's multipart MIME: `cloud-config`, `boothook.sh`,
     `part-handler.py` (stores each `text/x-cfninitdata` part in /var/lib/heat-cfntools and
     /var/lib/cloud/data), the user's part(s) (a multipart `user_data` has its parts re-attached,
@@ -45,7 +43,7 @@ class Server(Resource):
     `os_collect_config` attribute) names a signed collect URL for os-collect-config's `request`
     collector (see docs/guest-api.md). With POLL_SERVER_CFN (the default) it holds Heat's `cfn`
     subsection: an EC2 key pair that reads only this server's metadata through the CFN API at
-    `/v1/` (engine/ec2.py), for os-collect-config's `cfn` collector and heat-cfntools."""
+    `/v1/` (engine/guest/transports/cfn.py), for os-collect-config's `cfn` collector and heat-cfntools."""
 
     type_name = "OS::Nova::Server"
     driver_name: str | None = None  # None: the installation's configured driver
@@ -100,23 +98,21 @@ class Server(Resource):
         driver = self.driver()
         server_id = str(uuid.uuid4())
         name = self.server_name()
-        metadata_url = f"{runtime.public_url}/guest/v1/servers/{server_id}/metadata"
-        occ = self._transport_section(server_id, {"collectors": ["hearth"],
-                                                  "hearth": {"metadata_url": metadata_url}}, now)
+        occ, issued = self._transport_section(server_id, transports.native_section(runtime.public_url, server_id),
+                                              now)
         sealed = secrets.seal_section(runtime.keyring, occ)  # stored: the collect URL is a secret
         doc = {**self._stored_metadata(), "deployments": [], "os-collect-config": sealed}
         with runtime.store.session() as session:
             session.add(ServerRow(id=server_id, name=name, stack_id=self.state.stack_id,
                                   resource_name=self.state.name, project=self.state.project,
                                   driver=driver.name, metadata_doc=doc, created_at=now))
-            self._issue_pending(session)  # a transport's key pair, in this unit of work
+            credentials.add_issued(session, issued)  # a transport's key pair, in this unit of work
             secret = None
             if driver.waits_for_contact:
                 secret = credentials.issue(session, kind="server", subject_id=server_id,
                                            stack_id=self.state.stack_id, now=now,
                                            ttl_seconds=runtime.config.credential_ttl)
-        bootstrap = {"server_id": server_id, "base_url": runtime.public_url,
-                     "metadata_url": metadata_url, "credential": secret, "collectors": ["hearth"]}
+        bootstrap = enrol.bootstrap_document(runtime.public_url, server_id, secret)
         # Boot user data as Heat packages it for user_data_format (engine.userdata).
         boot_user_data = self.boot_user_data({**doc, "os-collect-config": occ}, name)
         driver_data = driver.create(ServerSpec(server_id, name, bootstrap, self.properties,
@@ -157,55 +153,34 @@ class Server(Resource):
     # Heat's collectors for an OS::Nova::Server; DeployedServer has no ec2 (LP #1669842).
     boot_collectors: tuple[str, ...] = ("ec2",)
 
-    def _transport_section(self, server_id: str, occ: dict, now: dt.datetime, floor: int = 0) -> dict:
-        """The `os-collect-config` section for the chosen transport, as Heat writes it.
+    def _transport_section(self, server_id: str, occ: dict, now: dt.datetime,
+                           floor: int = 0) -> tuple[dict, tuple[credentials.NewCredential, ...]]:
+        """The `os-collect-config` section for the chosen transport, as Heat writes it, and the
+        credential rows its subsection hands out (the caller adds them with the document).
 
-        A served transport (SECTION_BUILDERS) owns one subsection (`request`, `cfn`, `heat`),
-        filled by its builder, and gets Heat's collector list; every other transport
-        subsection has its keys set to null, as Heat does, so a stale boot-time transport is
-        dropped (and no longer served). A transport not served leaves only Hearth's own
-        `hearth` collector."""
+        A served transport (engine.guest.transports.TRANSPORTS) owns one subsection (`request`,
+        `cfn`, `heat`), filled by its section(), and gets Heat's collector list; every other
+        transport subsection has its keys set to null, as Heat does, so a stale boot-time
+        transport is dropped (and no longer served). A transport not served leaves only
+        Hearth's own `hearth` collector."""
         occ = dict(occ)
-        transport = self.transport()
-        owned = TRANSPORT_OWNS.get(transport) if transport in SECTION_BUILDERS else None
-        for section in TRANSPORT_SECTIONS:
+        transport = transports.TRANSPORTS.get(self.transport())
+        owned = transport.OWNS if transport is not None else None
+        for section in transports.SECTIONS:
             if section != owned and isinstance(occ.get(section), dict):
                 occ[section] = dict.fromkeys(occ[section])
-        if owned is None:
-            if set(occ.get("collectors") or []) & set(TRANSPORT_SECTIONS):
+        if transport is None:
+            if set(occ.get("collectors") or []) & set(transports.SECTIONS):
                 occ["collectors"] = ["hearth"]
-            return occ
+            return occ, ()
         current = occ.get(owned) if isinstance(occ.get(owned), dict) else {}
-        occ[owned] = SECTION_BUILDERS[transport](self, server_id, current, now, floor)
+        state = self.state
+        built = transport.section(transports.ServerPlace(
+            runtime=self.runtime, server_id=server_id, stack_id=state.stack_id, stack_name=state.stack_name,
+            resource_name=state.name, project=state.project, now=now, floor=floor), current)
+        occ[owned] = built.section
         occ["collectors"] = [*self.boot_collectors, owned, "local"]
-        return occ
-
-    def _request_section(self, server_id: str, current: dict, now: dt.datetime, floor: int) -> dict:
-        """POLL_TEMP_URL: a signed collect URL (engine/collect.py). A live URL is kept across
-        updates: the guest has it configured."""
-        if current.get("metadata_url"):
-            return current
-        return collect.request_section(collect.collect_url(self.runtime, server_id, now, after=floor))
-
-    def _cfn_section(self, server_id: str, current: dict, now: dt.datetime, floor: int) -> dict:
-        """POLL_SERVER_CFN: Heat's `cfn` subsection with an EC2 key pair for this server only
-        (engine/ec2.py). A live key is kept across updates: the guest has it configured."""
-        return ec2.cfn_section(self, server_id, current, now)
-
-    def _heat_section(self, server_id: str, current: dict, now: dt.datetime, floor: int) -> dict:
-        """POLL_SERVER_HEAT: Heat's `heat` subsection, a Keystone v3 user (a `server-heat`
-        credential of this server) for os-collect-config's `heat` collector (engine/keystone.py)."""
-        return keystone.heat_section(self, server_id, current, now)
-
-    def queue_issue(self, issue) -> None:
-        """Keep `issue(session)` (a section builder's credential row) for _issue_pending: the
-        builders run before (create) or inside (update) the session that stores the metadata."""
-        self.__dict__.setdefault("_pending_issues", []).append(issue)
-
-    def _issue_pending(self, session) -> None:
-        """Add the credential rows the section builders queued, in the caller's unit of work."""
-        for issue in self.__dict__.pop("_pending_issues", []):
-            issue(session)
+        return occ, built.credentials
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
@@ -231,7 +206,7 @@ class Server(Resource):
     @staticmethod
     def agent_view(runtime, server_id: str) -> dict:
         """The server's agent as Hearth sees it: when it last reached the guest API
-        (engine/liveness.py) and, for a server whose driver runs its agent (`local`), the
+        (engine/guest/liveness.py) and, for a server whose driver runs its agent (`local`), the
         supervisor's view: state, pid, started_at, restarts, last_exit, next_restart_at."""
         with runtime.store.session() as session:
             row = session.get(ServerRow, server_id)
@@ -254,7 +229,7 @@ class Server(Resource):
         server_id = self.state.physical_id
         with self.runtime.store.session() as session:
             # Bump first so that the write lock is ours before the document is read (see
-            # software.push_metadata); a deployment pushing at the same time waits for us.
+            # engine/guest/metadata.push_metadata); a deployment pushing at the same time waits for us.
             bumped = session.execute(update(ServerRow).where(
                 ServerRow.id == server_id, ServerRow.deleted_at.is_(None)).values(
                 metadata_version=ServerRow.metadata_version + 1)) if server_id else None
@@ -266,16 +241,16 @@ class Server(Resource):
             doc = dict(row.metadata_doc or {})
             before = secrets.open_section(self.runtime.keyring, doc.get("os-collect-config") or {})
             # The latest collect-URL expiry ever issued, kept in driver_data (no migration), so
-            # that a URL issued again never equals a revoked one (engine/collect.py).
-            floor = max(int((row.driver_data or {}).get("collect_expires", 0)), collect.url_expiry(before))
-            occ = self._transport_section(server_id, before, self.runtime.now(), floor)
-            latest = max(floor, collect.url_expiry(occ))
+            # that a URL issued again never equals a revoked one (engine/guest/transports/temp_url.py).
+            floor = max(int((row.driver_data or {}).get("collect_expires", 0)), temp_url.url_expiry(before))
+            occ, issued = self._transport_section(server_id, before, self.runtime.now(), floor)
+            latest = max(floor, temp_url.url_expiry(occ))
             if latest:
                 row.driver_data = {**(row.driver_data or {}), "collect_expires": latest}
             new = {**self._stored_metadata(), "deployments": doc.get("deployments", []),
                    "os-collect-config": secrets.seal_section(self.runtime.keyring, occ)}
             row.metadata_doc = new
-            self._issue_pending(session)
+            credentials.add_issued(session, issued)
             published = (row.metadata_version, secrets.open_document(self.runtime.keyring, new))
             name, occ = row.name, new.get("os-collect-config")
         self.runtime.publish_server(server_id, published)
@@ -331,10 +306,3 @@ class DeployedServer(Server):
         if name == "show":
             return None
         return super().attribute(runtime, name, physical_id, attributes, data)
-
-
-# The transports served, each with the builder of its subsection:
-# builder(server resource, server id, current subsection, now, floor) -> subsection.
-SECTION_BUILDERS = {"POLL_TEMP_URL": Server._request_section,
-                    "POLL_SERVER_CFN": Server._cfn_section,
-                    "POLL_SERVER_HEAT": Server._heat_section}

@@ -14,8 +14,13 @@ from __future__ import annotations
 import os
 import threading
 
-from engine import guest
 from engine.errors import InvalidRequest
+
+# The guest side's data types and constants that the server's views name (metadata_server/guest/).
+from engine.guest.credentials import GuestAuth
+from engine.guest.service import GuestService
+from engine.guest.transports.cfn import SignedRequest
+from engine.guest.transports.temp_url import KEY_HEADER as TEMP_URL_KEY_HEADER
 from engine.identity import Principal
 from engine.orchestration.definitions import Definition, Resolver
 from engine.orchestration.nested import Children
@@ -34,8 +39,20 @@ from engine.service.stacks import Stacks
 from engine.store.models import Stack
 from engine.template import merge_environments
 
-__all__ = ["GUEST_TOKEN_PREFIX", "GUEST_TOKEN_WRONG_TARGET", "Caller", "LogRedactor", "Principal",
-           "Service", "build_service", "load_environment_dir", "redact_url_signatures"]
+__all__ = [
+    "GUEST_TOKEN_PREFIX",
+    "GUEST_TOKEN_WRONG_TARGET",
+    "TEMP_URL_KEY_HEADER",
+    "Caller",
+    "GuestAuth",
+    "LogRedactor",
+    "Principal",
+    "Service",
+    "SignedRequest",
+    "build_service",
+    "load_environment_dir",
+    "redact_url_signatures",
+]
 
 
 class Service:
@@ -48,7 +65,7 @@ class Service:
         self.definitions = Definitions(runtime, self.types, base_environment)
         self.scheduler = Scheduler(runtime, self.types, self.definitions.cache, resolver_for=self._resolver_for)
         nested_lock = threading.Lock()  # engine.limits counts a tree's nested stacks in turn
-        self.guest = guest.GuestService(runtime)
+        self.guest = GuestService(runtime)
         self.stacks = Stacks(runtime, self.scheduler, self.definitions, nested_lock)
         self.operations = Operations(runtime, self.scheduler, self.guest, self.definitions, self.stacks,
                                      nested_lock)

@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import audit, identity, keystone
+from engine import audit, identity
 from engine.errors import NotFound
+from engine.guest.transports import heat as keystone
 from engine.identity import Principal
 from engine.runtime import Runtime
 from engine.store.models import ApiToken, Delegation, Membership, Project, User

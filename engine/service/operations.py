@@ -22,7 +22,8 @@ from engine.errors import (
     ResourceActionNotSupported,
     ResourceNotFound,
 )
-from engine.guest import GuestAuth, GuestService
+from engine.guest.credentials import GuestAuth
+from engine.guest.service import GuestService
 from engine.limits import check_nested_stack
 from engine.orchestration.definitions import (
     Definition,

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from engine import secrets, software
 from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.guest import metadata as guest_metadata
 from engine.orchestration.scheduler import Scheduler
 from engine.runtime import Runtime, iso
 from engine.secrets import masked
@@ -161,7 +162,7 @@ class Software:
             session.add(row)
             session.flush()
             view = deployment_view(row)
-            metadata = software.push_metadata(session, server_id, self.runtime.keyring, project)
+            metadata = guest_metadata.push_metadata(session, server_id, self.runtime.keyring, project)
         if metadata:
             self.runtime.publish_server(server_id, metadata)
         return view
@@ -208,7 +209,7 @@ class Software:
             session.flush()
             view = deployment_view(row)
             server_id, stack_id, resource = row.server_id, row.stack_id, row.resource_name
-            metadata = software.push_metadata(session, server_id, self.runtime.keyring, project) if moved else None
+            metadata = guest_metadata.push_metadata(session, server_id, self.runtime.keyring, project) if moved else None
         if metadata:
             self.runtime.publish_server(server_id, metadata)
         if stack_id and status != "IN_PROGRESS":
@@ -227,7 +228,7 @@ class Software:
             server_id = row.server_id
             session.delete(row)
             session.flush()
-            metadata = software.push_metadata(session, server_id, self.runtime.keyring, project)
+            metadata = guest_metadata.push_metadata(session, server_id, self.runtime.keyring, project)
         if metadata:
             self.runtime.publish_server(server_id, metadata)
 
@@ -236,7 +237,7 @@ class Software:
         metadata_software_deployments), sealed values shown as ******. Whether a server has the
         id does not matter: an id with no deployment answers an empty list, as in Heat."""
         with self.runtime.store.session() as session:
-            return masked(software.deployment_entries(session, server_id, project))
+            return masked(guest_metadata.deployment_entries(session, server_id, project))
 
     @staticmethod
     def _deployment(session, project: str, deployment_id: str) -> Deployment:

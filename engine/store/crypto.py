@@ -118,7 +118,7 @@ class Keyring:
 
     def sign_all(self, message: str) -> list[str]:
         """`message` signed with every key, newest first: for secrets derived from the keys that
-        must keep working across a rotation (a Swift account's temp URL key, engine/swift.py)."""
+        must keep working across a rotation (a Swift account's temp URL key, engine/guest/transports/temp_url.py)."""
         return [self._sign_with(key, message) for key in self._signing_keys]
 
     def verify(self, message: str, signature: str) -> bool:

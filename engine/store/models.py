@@ -156,7 +156,7 @@ class Server(Base):
     metadata_version: Mapped[int] = mapped_column(Integer, default=1)
     first_contact_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # When the server's agent last reached the guest API (metadata, signal, progress), to the
-    # nearest few seconds (engine/liveness.py).
+    # nearest few seconds (engine/guest/liveness.py).
     last_seen_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)

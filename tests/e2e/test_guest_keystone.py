@@ -1,4 +1,4 @@
-"""POLL_SERVER_HEAT and HEAT_SIGNAL against Hearth's guest Keystone (engine/keystone.py), with
+"""POLL_SERVER_HEAT and HEAT_SIGNAL against Hearth's guest Keystone (engine/guest/transports/heat.py), with
 the real clients: os-collect-config 14.1.0's `heat` collector (keystoneclient + heatclient) and
 heat-agents 13.0.0's `heat-config-notify`, run with the os-collect-config venv's python (it has
 keystoneclient and heatclient). Both peers come from PyPI through tests/peers.py; without them
@@ -82,7 +82,7 @@ def test_os_collect_config_heat_collector_reads_the_server_and_sees_an_update(tm
 def machine_entries(hearth, stack: str) -> dict[str, dict]:
     """The DeployedServer's deployment entries by resource name, from the guest API.
     Stand-in: the machine's credential is issued as `hearth server bootstrap` does."""
-    from engine import credentials
+    from engine.guest import credentials
     server_id = wait_for(lambda: hearth.resources(stack)["machine"]["physical_resource_id"], 30,
                          message="the machine's id")
     runtime = hearth.service.runtime

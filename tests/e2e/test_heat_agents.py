@@ -213,7 +213,7 @@ def machine_metadata(hearth, stack: str) -> dict:
     Stand-in: `hearth server bootstrap` does not exist yet, so the machine's credential is
     issued here with engine.credentials, as that command would.
     """
-    from engine import credentials
+    from engine.guest import credentials
     server_id = wait_for(lambda: hearth.resources(stack)["machine"]["physical_resource_id"],
                          30, message="the machine's id")
     runtime = hearth.service.runtime

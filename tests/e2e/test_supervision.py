@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from engine import enrol
+from engine.guest import enrol
 from tests.e2e.faults_support import kill_agent_and_hooks, live_members, start_agent
 from tests.e2e.test_end_to_end import agent_pids
 from tests.support import AUTH, ServerProcess, start_server, stop_server, wait_for

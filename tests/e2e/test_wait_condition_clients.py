@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from engine import credentials
+from engine.guest import credentials
 from tests import peers
 from tests.support import start_server, stop_server, wait_for
 

@@ -404,7 +404,7 @@ def test_every_route_of_the_server_is_in_a_family(world):
             except Exception:  # noqa: BLE001 - a redirect or an unmatched route counts as nothing
                 pass
     # On a listener with both APIs the orchestration routes take these two paths and hand a
-    # guest token's request to keystone_api (orchestration_auth): fuzzed through those.
+    # guest token's request to metadata_server/guest/keystone.py (orchestration_auth): fuzzed through those.
     shadowed = {"guest_heat.resource_metadata", "guest_heat.resource_signal"}
     registered = {rule.endpoint for rule in app.url_map.iter_rules()} - {"static"} - shadowed
     assert registered - covered == set()

@@ -117,7 +117,7 @@ class GuestStandIn:
 
         @app.post("/guest/v1/deployments/<entry_id>/progress")
         def deployment_progress(entry_id):
-            # As engine/guest.py progress: a {"message": str, "percent": number|null} object.
+            # As engine/guest/service.py progress: a {"message": str, "percent": number|null} object.
             body = json.loads(request.get_data())
             with self.cond:
                 self.progress.append({"entry_id": entry_id, "body": body, "at": time.monotonic(),

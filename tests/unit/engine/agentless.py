@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 from engine import software
-from engine.guest import GuestAuth
+from engine.guest.service import GuestAuth
 from engine.store.models import Server
 from tests.support import wait_for
 

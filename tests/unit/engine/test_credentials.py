@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import select
 
-from engine import credentials
 from engine.errors import Forbidden, Unauthorized
+from engine.guest import credentials
 from engine.store.crypto import Keyring, hash_secret
 from engine.store.db import Store
 from engine.store.models import Credential
@@ -70,7 +70,7 @@ def _parts(url):
 def test_presigned_url_verifies_and_rejects_changes():
     keyring = Keyring("installation-secret")
     expires = int(NOW.replace(tzinfo=dt.UTC).timestamp()) + 600
-    path, exp, signature = _parts(credentials.presign(keyring, "http://h:1", "POST", "/signal/abc", expires))
+    path, exp, signature = _parts(credentials.signed_url(keyring, "http://h:1", "POST", "/signal/abc", expires))
     assert path == "/signal/abc"
     credentials.verify_presigned(keyring, ("POST",), path, exp, signature, NOW)
     with pytest.raises(Forbidden, match="signature"):
@@ -92,7 +92,7 @@ def test_presigned_url_verifies_and_rejects_changes():
 def test_presigned_url_allows_clock_skew_then_expires():
     keyring = Keyring("k")
     expires = int(NOW.replace(tzinfo=dt.UTC).timestamp())
-    path, exp, signature = _parts(credentials.presign(keyring, "", "POST", "/signal/x", expires))
+    path, exp, signature = _parts(credentials.signed_url(keyring, "", "POST", "/signal/x", expires))
     within = NOW + credentials.CLOCK_SKEW_ALLOWANCE - dt.timedelta(seconds=1)
     credentials.verify_presigned(keyring, ("POST",), path, exp, signature, within)
     with pytest.raises(Forbidden, match="expired"):

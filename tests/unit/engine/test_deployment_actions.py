@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import select, text
 
-from engine import credentials
 from engine.errors import Unauthorized
-from engine.guest import GuestAuth
+from engine.guest import credentials
+from engine.guest.service import GuestAuth
 from engine.store.models import Credential, Deployment
 from tests.support import create, settle, wait_for
 from tests.unit.engine.agentless import entries, entry_for, resource, signal, status, values

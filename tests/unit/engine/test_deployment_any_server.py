@@ -17,9 +17,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from engine import enrol, software
+from engine import software
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from engine.guest import GuestAuth
+from engine.guest import enrol, metadata as guest_metadata
+from engine.guest.service import GuestAuth
 from engine.store.models import Server
 from tests.support import create, settle, wait_for
 from tests.unit.engine.agentless import resource, status, values
@@ -92,7 +93,7 @@ def opened_entries(service, server_id, project="admin"):
     """The entries as the agent receives them (secrets opened), whether a server has the id or not."""
     with service.runtime.store.session() as session:
         return [software.open_entry(service.runtime.keyring, e)
-                for e in software.deployment_entries(session, server_id, project)]
+                for e in guest_metadata.deployment_entries(session, server_id, project)]
 
 
 def served(service, server_id):

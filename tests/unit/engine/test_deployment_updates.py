@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import delete
 
 from engine.errors import Forbidden
-from engine.guest import GuestAuth
+from engine.guest.service import GuestAuth
 from engine.store.models import Deployment
 from tests.support import settle, wait_for
 from tests.unit.engine.agentless import entries, entry_for, resource, signal, status, values

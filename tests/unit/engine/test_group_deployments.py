@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from engine import software
-from engine.guest import GuestAuth
+from engine.guest.service import GuestAuth
 from engine.store.models import Server
 from tests.support import wait_for
 from tests.unit.engine.test_nested_stacks import create, outputs, resources, running_service, settle

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from engine.guest import GuestAuth
+from engine.guest.service import GuestAuth
 from tests.support import create, settle, wait_for
 
 

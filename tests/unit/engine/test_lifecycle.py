@@ -10,7 +10,7 @@ from sqlalchemy import text
 from engine import software
 from engine.config import Config
 from engine.errors import Conflict, Forbidden, NotFound, TemplateError
-from engine.guest import GuestAuth
+from engine.guest.service import GuestAuth
 from engine.service import build_service
 from tests.support import create, settle, wait_for
 

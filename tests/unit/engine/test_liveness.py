@@ -1,4 +1,4 @@
-"""engine/liveness.py on a real SQLite store with an injected clock: when a server's agent counts
+"""engine/guest/liveness.py on a real SQLite store with an injected clock: when a server's agent counts
 as seen, and which waiting deployments fail because their agent is gone (and which do not)."""
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from engine import liveness
 from engine.compute.deployed import DeployedDriver
 from engine.config import Config
+from engine.guest import liveness
 from engine.runtime import Runtime
 from engine.store.crypto import Keyring
 from engine.store.db import Store

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from engine.config import Config
-from engine.guest import GuestAuth
+from engine.guest.service import GuestAuth
 from engine.resources import types
 from engine.resources.schema import Prop
 from engine.service import build_service

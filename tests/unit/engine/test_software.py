@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from engine import software
+from engine.guest import signals
 from engine.store.models import SoftwareConfig
 
 
@@ -14,12 +15,12 @@ def config(outputs):
 
 def test_missing_zero_or_string_zero_code_is_success():
     for details in ({}, {"deploy_status_code": 0}, {"deploy_status_code": "0"}, {"deploy_status_code": None}, None):
-        status, reason, _ = software.evaluate_signal(config([]), details)
+        status, reason, _ = signals.evaluate_signal(config([]), details)
         assert (status, reason) == ("COMPLETE", "Outputs received")
 
 
 def test_non_zero_code_fails_with_heats_reason_and_stderr():
-    status, reason, outputs = software.evaluate_signal(config([]), {"deploy_status_code": 2, "deploy_stderr": "boom\n"})
+    status, reason, outputs = signals.evaluate_signal(config([]), {"deploy_status_code": 2, "deploy_stderr": "boom\n"})
     assert status == "FAILED"
     assert reason.startswith("deploy_status_code : Deployment exited with non-zero status code: 2")
     assert reason.endswith("deploy_stderr : boom")
@@ -28,9 +29,9 @@ def test_non_zero_code_fails_with_heats_reason_and_stderr():
 
 def test_only_declared_outputs_are_kept_and_error_output_fails():
     outputs = [{"name": "url"}, {"name": "problem", "error_output": True}]
-    status, _, values = software.evaluate_signal(config(outputs), {"url": "http://x", "junk": 1})
+    status, _, values = signals.evaluate_signal(config(outputs), {"url": "http://x", "junk": 1})
     assert status == "COMPLETE" and values["url"] == "http://x" and "junk" not in values
-    status, reason, _ = software.evaluate_signal(config(outputs), {"problem": "no disk"})
+    status, reason, _ = signals.evaluate_signal(config(outputs), {"problem": "no disk"})
     assert status == "FAILED" and reason == "problem : no disk"
 
 
@@ -74,7 +75,7 @@ def test_each_transport_gives_heats_inputs_in_heats_order_then_hearths_signal_ur
     cases = {
         "CFN_SIGNAL": (BASE + ["deploy_signal_id", "deploy_signal_verb"], "POST"),
         "TEMP_URL_SIGNAL": (BASE + ["deploy_signal_id", "deploy_signal_verb"], "PUT"),
-        # Exactly Heat's: no signal URL, so heat-config-notify uses Keystone (engine/keystone.py).
+        # Exactly Heat's: no signal URL, so heat-config-notify uses Keystone (engine/guest/transports/heat.py).
         "HEAT_SIGNAL": (BASE + CREDENTIALS, None),
         "ZAQAR_SIGNAL": (BASE + CREDENTIALS + ["deploy_queue_id", "deploy_signal_id", "deploy_signal_verb"], "POST"),
         "NO_SIGNAL": (BASE, None),

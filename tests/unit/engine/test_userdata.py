@@ -14,10 +14,10 @@ from email.mime.text import MIMEText
 
 import pytest
 
-from engine import userdata
 from engine.compute.base import ServerSpec
 from engine.compute.deployed import DeployedDriver
 from engine.compute.local import LocalDriver
+from engine.guest import userdata
 from tests.support import wait_for
 
 METADATA = {"role": "web", "deployments": [],

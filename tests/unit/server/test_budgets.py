@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from engine import credentials
+from engine.guest import credentials
 from engine.store.models import Server
 from metadata_server.budget import MemoryBudgets
 from tests.support import start_server, stop_server

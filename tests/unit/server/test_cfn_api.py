@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 import pytest
 import requests
 
-from engine import ec2
+from engine.guest.transports import cfn
 from engine.runtime import utcnow
 from engine.store.models import AuditEvent, Credential
 from tests.support import start_server, stop_server
@@ -23,7 +23,7 @@ KEY, SECRET = "0123456789abcdef0123456789abcdef", "s3cr3t/key+~"
 def test_key_pairs_are_hex_so_no_secret_reads_as_a_command_line_option():
     """A user-data script passes the key as `--secret-key $KEY`; a secret starting with '-' would
     be taken for an option by cfn-get-metadata (argparse). Keystone makes Heat's as uuid hex."""
-    pairs = [ec2.new_key_pair() for _ in range(500)]
+    pairs = [cfn.new_key_pair() for _ in range(500)]
     for access, secret in pairs:
         assert len(access) == 32 and len(secret) == 32
         int(access, 16), int(secret, 16)  # raises on anything but hex
@@ -35,13 +35,13 @@ def test_sigv2_known_answer():
     these inputs; HmacSHA1 is the same string under SHA-1."""
     params = {"Action": "DescribeStackResource", "StackName": "my stack", "LogicalResourceId": "server",
               "AWSAccessKeyId": KEY, "SignatureVersion": "2", "SignatureMethod": "HmacSHA256"}
-    assert ec2.sign_v2(SECRET, "GET", "127.0.0.1:8000", "/v1/", params) == \
+    assert cfn.sign_v2(SECRET, "GET", "127.0.0.1:8000", "/v1/", params) == \
         "4t8wFMCY7RK5QegT8i2d8eAaIvk6L5vzXwegYDtGqNQ="
-    assert ec2.canonical_query_v2({**params, "Signature": "x"}) == (
+    assert cfn.canonical_query_v2({**params, "Signature": "x"}) == (
         "AWSAccessKeyId=0123456789abcdef0123456789abcdef&Action=DescribeStackResource&"
         "LogicalResourceId=server&SignatureMethod=HmacSHA256&SignatureVersion=2&StackName=my%20stack")
-    sha1 = ec2.sign_v2(SECRET, "GET", "127.0.0.1:8000", "/v1/", params, "HmacSHA1")
-    assert len(sha1) == 28 and sha1 != ec2.sign_v2(SECRET, "GET", "127.0.0.1:8000", "/v1/", params)
+    sha1 = cfn.sign_v2(SECRET, "GET", "127.0.0.1:8000", "/v1/", params, "HmacSHA1")
+    assert len(sha1) == 28 and sha1 != cfn.sign_v2(SECRET, "GET", "127.0.0.1:8000", "/v1/", params)
 
 
 def test_sigv4_known_answer():
@@ -50,21 +50,21 @@ def test_sigv4_known_answer():
     query = {"Action": "DescribeStackResource", "ContentType": "JSON", "StackName": "my stack",
              "LogicalResourceId": "server", "Version": "2010-05-15"}
     headers = {"host": "127.0.0.1:8000", "x-amz-date": "20261122T100000Z"}
-    canonical = ec2.canonical_request_v4("GET", ec2.canonical_uri_v4("/v1/"), query, headers,
+    canonical = cfn.canonical_request_v4("GET", cfn.canonical_uri_v4("/v1/"), query, headers,
                                          ["host", "x-amz-date"], b"")
-    assert ec2.sign_v4(SECRET, "20261122T100000Z", "20261122/0/127/aws4_request", canonical) == \
+    assert cfn.sign_v4(SECRET, "20261122T100000Z", "20261122/0/127/aws4_request", canonical) == \
         "62cc3b6fae5e7df7a794ca969604e63b3ba598d41c83ae264cdf2ea7b684f78b"
 
 
 def _v4_request(host: str, path: str, query: dict, amz_date: str, secret: str = SECRET,
-                key: str = KEY) -> ec2.SignedRequest:
+                key: str = KEY) -> cfn.SignedRequest:
     headers = {"host": host, "x-amz-date": amz_date}
     scope = f"{amz_date[:8]}/0/127/aws4_request"
-    canonical = ec2.canonical_request_v4("GET", ec2.canonical_uri_v4(path), query, headers,
+    canonical = cfn.canonical_request_v4("GET", cfn.canonical_uri_v4(path), query, headers,
                                          ["host", "x-amz-date"], b"")
     headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={key}/{scope},SignedHeaders=host;"
-                                f"x-amz-date,Signature={ec2.sign_v4(secret, amz_date, scope, canonical)}")
-    return ec2.SignedRequest(method="GET", host=host, path=path, params=dict(query), query=dict(query),
+                                f"x-amz-date,Signature={cfn.sign_v4(secret, amz_date, scope, canonical)}")
+    return cfn.SignedRequest(method="GET", host=host, path=path, params=dict(query), query=dict(query),
                              headers=headers)
 
 
@@ -72,36 +72,36 @@ def test_sigv4_checks_path_query_host_secret_and_clock():
     now = dt.datetime(2026, 11, 22, 10, 0, 0)  # noqa: DTZ001 - naive UTC, as the engine reads times
     query = {"Action": "DescribeStackResource", "StackName": "s", "LogicalResourceId": "server"}
     good = _v4_request("127.0.0.1:8000", "/v1/", query, "20261122T100000Z")
-    ec2.parse_claim(good, now).check(SECRET)  # accepted
-    ec2.parse_claim(good, now + dt.timedelta(minutes=14)).check(SECRET)  # within the skew
+    cfn.parse_claim(good, now).check(SECRET)  # accepted
+    cfn.parse_claim(good, now + dt.timedelta(minutes=14)).check(SECRET)  # within the skew
     bad = [
         (dict(good.__dict__, path="/v2/"), now),
         (dict(good.__dict__, query={**query, "StackName": "other"}), now),
         (dict(good.__dict__, host="127.0.0.1:8001", headers={**good.headers, "host": "127.0.0.1:8001"}), now),
     ]
     for fields, moment in bad:
-        with pytest.raises(ec2.Forbidden):
-            ec2.parse_claim(ec2.SignedRequest(**fields), moment).check(SECRET)
-    with pytest.raises(ec2.Forbidden):
-        ec2.parse_claim(good, now).check("another secret")
-    with pytest.raises(ec2.Forbidden, match="minutes"):
-        ec2.parse_claim(good, now + dt.timedelta(minutes=16))
+        with pytest.raises(cfn.Forbidden):
+            cfn.parse_claim(cfn.SignedRequest(**fields), moment).check(SECRET)
+    with pytest.raises(cfn.Forbidden):
+        cfn.parse_claim(good, now).check("another secret")
+    with pytest.raises(cfn.Forbidden, match="minutes"):
+        cfn.parse_claim(good, now + dt.timedelta(minutes=16))
 
 
 def test_sigv2_accepts_the_host_without_its_port_and_refuses_tampering():
     params = {"Action": "DescribeStackResource", "StackName": "s", "LogicalResourceId": "server",
               "AWSAccessKeyId": KEY, "SignatureVersion": "2", "SignatureMethod": "HmacSHA256"}
-    bare = {**params, "Signature": ec2.sign_v2(SECRET, "GET", "127.0.0.1", "/v1/", params)}
-    request = ec2.SignedRequest(method="GET", host="127.0.0.1:8000", path="/v1/", params=bare)
-    ec2.parse_claim(request, utcnow()).check(SECRET)  # signed without the port: accepted
+    bare = {**params, "Signature": cfn.sign_v2(SECRET, "GET", "127.0.0.1", "/v1/", params)}
+    request = cfn.SignedRequest(method="GET", host="127.0.0.1:8000", path="/v1/", params=bare)
+    cfn.parse_claim(request, utcnow()).check(SECRET)  # signed without the port: accepted
     for fields in ({"path": "/v1"}, {"params": {**bare, "LogicalResourceId": "other"}},
                    {"host": "10.0.0.1:8000"}, {"method": "POST"}):
-        with pytest.raises(ec2.Forbidden):
-            ec2.parse_claim(ec2.SignedRequest(**{**request.__dict__, **fields}), utcnow()).check(SECRET)
-    with pytest.raises(ec2.Forbidden):
-        ec2.parse_claim(request, utcnow()).check("another secret")
-    with pytest.raises(ec2.Forbidden, match="SignatureVersion"):
-        ec2.parse_claim(ec2.SignedRequest(method="GET", host="h", path="/v1/",
+        with pytest.raises(cfn.Forbidden):
+            cfn.parse_claim(cfn.SignedRequest(**{**request.__dict__, **fields}), utcnow()).check(SECRET)
+    with pytest.raises(cfn.Forbidden):
+        cfn.parse_claim(request, utcnow()).check("another secret")
+    with pytest.raises(cfn.Forbidden, match="SignatureVersion"):
+        cfn.parse_claim(cfn.SignedRequest(method="GET", host="h", path="/v1/",
                                           params={**bare, "SignatureVersion": "1"}), utcnow())
 
 
@@ -150,7 +150,7 @@ def v2_get(section: dict, *, stack_name=None, resource=None, secret=None, sign_h
               "LogicalResourceId": resource or section["path"].split(".")[0],
               "AWSAccessKeyId": section["access_key_id"], "SignatureVersion": "2",
               "SignatureMethod": "HmacSHA256", **(extra or {})}
-    params["Signature"] = ec2.sign_v2(secret or section["secret_access_key"], "GET",
+    params["Signature"] = cfn.sign_v2(secret or section["secret_access_key"], "GET",
                                       sign_host or parts.netloc, sign_path or parts.path, params)
     return requests.get(f"{url}?{urlencode(params)}", headers={"Content-Type": "application/json"},
                         timeout=10)

@@ -11,7 +11,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from engine import collect, software
+from engine.guest import metadata as guest_metadata, urls
+from engine.guest.transports import temp_url
 from engine.store.models import Server
 from tests.support import start_server, stop_server
 
@@ -21,14 +22,14 @@ def add_server(runtime, *, expires_in: int | None = None) -> tuple[str, str]:
     server_id = str(uuid.uuid4())
     now = runtime.now()
     if expires_in is None:
-        url = collect.collect_url(runtime, server_id, now)
+        url = temp_url.collect_url(runtime, server_id, now)
     else:
         epoch = int(now.replace(tzinfo=dt.UTC).timestamp()) + expires_in
-        url = runtime.public_url + collect.collect_path(server_id) + "?" + urlencode(
+        url = runtime.public_url + urls.collect_path(server_id) + "?" + urlencode(
             {"expires": epoch, "signature": runtime.keyring.sign(
-                f"GET\n{collect.collect_path(server_id)}\n{epoch}")})
+                f"GET\n{urls.collect_path(server_id)}\n{epoch}")})
     doc = {"deployments": [], "os-collect-config": {"collectors": ["ec2", "request", "local"],
-                                                    "request": collect.request_section(url)}}
+                                                    "request": temp_url.request_section(url)}}
     with runtime.store.session() as session:
         session.add(Server(id=server_id, name="s", project="admin", driver="deployed",
                            metadata_doc=doc, created_at=now))
@@ -44,7 +45,7 @@ def hearth(tmp_path):
 
 def change(runtime, server_id: str) -> None:
     with runtime.store.session() as session:
-        software.push_metadata(session, server_id)
+        guest_metadata.push_metadata(session, server_id)
 
 
 def test_head_and_get_answer_the_raw_metadata_with_last_modified(hearth):
@@ -119,7 +120,7 @@ def test_a_deleted_server_revokes_its_url(hearth):
 def test_the_route_is_charged_to_the_guest_budget():
     """budget.py charges every path outside API_PREFIXES to the per-URL guest budget."""
     from metadata_server.budget import API_PREFIXES
-    assert not collect.PATH.startswith(API_PREFIXES)
+    assert not urls.collect_path("{server_id}").startswith(API_PREFIXES)
 
 
 SWITCHED = """

@@ -12,7 +12,8 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from engine import audit, credentials
+from engine import audit
+from engine.guest import credentials
 from tests.support import start_server, stop_server, wait_for
 
 TEMPLATE = """
@@ -166,15 +167,15 @@ def test_presigned_urls_allow_fifteen_minutes_of_clock_skew_and_nothing_else(rig
         return rig.guest.post(url, json={}, timeout=30)
 
     assert credentials.CLOCK_SKEW_ALLOWANCE == dt.timedelta(minutes=15)
-    late = credentials.presign(keyring, rig.hearth.url, "POST", path, now - 14 * 60)
+    late = credentials.signed_url(keyring, rig.hearth.url, "POST", path, now - 14 * 60)
     assert post(late).status_code == 200  # used 14 min after its expiry: still within the grace
-    too_late = credentials.presign(keyring, rig.hearth.url, "POST", path, now - 16 * 60)
+    too_late = credentials.signed_url(keyring, rig.hearth.url, "POST", path, now - 16 * 60)
     assert post(too_late).status_code == 403 and "expired" in post(too_late).json()["error"]["message"]
     for method, signed_path, expires, sent_expires in [
             ("GET", path, now + 600, now + 600),          # signed for another method
             ("POST", path + "x", now + 600, now + 600),    # signed for another path
             ("POST", path, now + 600, now + 6000)]:        # expiry changed after signing
-        url = credentials.presign(keyring, rig.hearth.url, method, signed_path, expires)
+        url = credentials.signed_url(keyring, rig.hearth.url, method, signed_path, expires)
         query = urlparse(url).query.replace(f"expires={expires}", f"expires={sent_expires}")
         answer = post(f"{rig.hearth.url}{path}?{query}")
         assert answer.status_code == 403 and "altered" in answer.json()["error"]["message"]

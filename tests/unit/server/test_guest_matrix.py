@@ -18,7 +18,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from engine import audit, credentials
+from engine import audit
+from engine.guest import credentials
 from engine.store.crypto import hash_secret, new_secret
 from engine.store.models import Credential, Deployment
 from tests.support import start_server, stop_server, wait_for
@@ -252,7 +253,7 @@ def test_handle_signal_matrix(world):
 def test_presigned_handle_url_matrix(world):
     url = world.alarm_url
     past = int(dt.datetime.now(dt.UTC).timestamp()) - 16 * 60
-    expired = credentials.presign(world.runtime.keyring, world.hearth.url, "POST",
+    expired = credentials.signed_url(world.runtime.keyring, world.hearth.url, "POST",
                                   urlparse(url).path, past)
     deploy_signed = agentless.values(world.entry)["deploy_signal_id"]
     for label, candidate, hint in [

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from engine import credentials, software
+from engine.guest import credentials, metadata as guest_metadata
 from engine.store.models import Server
 from tests.support import start_server, stop_server
 
@@ -30,7 +30,7 @@ def guest(tmp_path):
 def change(server, server_id):
     runtime = server.service.runtime
     with runtime.store.session() as session:
-        software.push_metadata(session, server_id)
+        guest_metadata.push_metadata(session, server_id)
     runtime.publish_server(server_id)
 
 

@@ -1,5 +1,4 @@
-"""Keystone v3 for guests and people, and the two Heat routes a guest token may call
-(engine/keystone.py, engine/signin.py).
+"""Keystone v3 for guests and people, and the two Heat routes a guest token may call; reach the engine through `service().guest.keystone` alone (engine/guest/transports/heat.py, engine/signin.py).
 
 `identity_blueprint` (`/identity`, `/identity/v3`, `/identity/v3/auth/tokens`) is served by
 every listener: a listener with the guest API signs in guest credentials, one with the
@@ -18,9 +17,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from engine.application_credentials import ApplicationCredentials
 from engine.errors import HearthError, NotFound, TooManyRequests
-from engine.keystone import KeystoneService, version_document
 from metadata_server.errors import envelope_body
 from metadata_server.requests_ import json_body, service
 
@@ -29,12 +26,9 @@ heat_blueprint = Blueprint("guest_heat", __name__,
                            url_prefix="/v1/<project>/stacks/<name>/<uuid:uuid>/resources/<resource>")
 
 
-def keystone() -> KeystoneService:
-    found = current_app.extensions.get("hearth_keystone")
-    if found is None:
-        found = KeystoneService(service().runtime, service().guest)
-        current_app.extensions["hearth_keystone"] = found
-    return found
+def keystone():
+    """The engine's Keystone (engine.guest.transports.heat.KeystoneService), one per service."""
+    return service().guest.keystone
 
 
 def presented_token() -> str | None:
@@ -63,14 +57,14 @@ def keystone_error(error: HearthError):
 @identity_blueprint.get("", strict_slashes=False)
 def versions():
     """Keystone's version list (300 Multiple Choices, as Keystone answers on its root)."""
-    response = jsonify({"versions": {"values": [version_document(_base())]}})
+    response = jsonify({"versions": {"values": [keystone().version_document(_base())]}})
     response.status_code = 300
     return response
 
 
 @identity_blueprint.get("/v3", strict_slashes=False)
 def version():
-    return jsonify({"version": version_document(_base())})
+    return jsonify({"version": keystone().version_document(_base())})
 
 
 @identity_blueprint.post("/v3/auth/tokens")
@@ -108,14 +102,10 @@ def revoke_token():
 
 # Application credentials (a person's own; served where people sign in) -----------------------
 
-def credentials_service() -> ApplicationCredentials:
+def credentials_service():
     if not (current_app.config.get(SIGN_IN) or {}).get("people"):
         raise NotFound("application credentials are served on the orchestration API's listener")
-    found = current_app.extensions.get("hearth_application_credentials")
-    if found is None:
-        found = ApplicationCredentials(service().runtime, keystone().people)
-        current_app.extensions["hearth_application_credentials"] = found
-    return found
+    return keystone().application_credentials
 
 
 CREDENTIALS = "/v3/users/<user_id>/application_credentials"

@@ -1,9 +1,8 @@
-"""Servers blueprint: enrolment of pre-provisioned machines, under `/v1/<project>/servers/`."""
+"""Servers blueprint: enrolment of pre-provisioned machines, under `/v1/<project>/servers/`; reaches the engine through `service().guest` alone (engine/guest/enrol.py)."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from engine import enrol
 from engine.errors import InvalidRequest
 from metadata_server.requests_ import json_body, service
 from metadata_server.v1_request import as_bool
@@ -16,13 +15,13 @@ BOOTSTRAP_KEYS = ("revoke_previous", "new")
 def bootstrap(project: str, server_id: str):
     """A new server credential in a bootstrap document; `{"revoke_previous": true}` also
     revokes the server's earlier credentials (an enrolled agent then loses access);
-    `{"new": true}` enrols a machine under an id no server has yet (engine/enrol.py)."""
+    `{"new": true}` enrols a machine under an id no server has yet (engine/guest/enrol.py)."""
     body = json_body(64 * 1024, allow_empty=True) or {}
     if not isinstance(body, dict) or set(body) - set(BOOTSTRAP_KEYS):
         raise InvalidRequest("the body is optional and takes only 'revoke_previous' and 'new' (booleans)")
     revoke = as_bool("revoke_previous", body.get("revoke_previous", False))
     new = as_bool("new", body.get("new", False))
-    answer = enrol.issue_bootstrap(service().runtime, project, server_id, revoke_previous=revoke, new=new)
+    answer = service().guest.issue_bootstrap(project, server_id, revoke_previous=revoke, new=new)
     response = jsonify(answer)
     response.status_code = 201
     # The answer holds a live secret: no cache or proxy may keep it.

@@ -1,9 +1,9 @@
-"""POLL_SERVER_CFN: the subset of Heat's CloudFormation-compatible API that guests use.
+"""POLL_SERVER_CFN: the subset of Heat's CloudFormation-compatible API that guests use; reaches the engine through `service().guest` alone.
 
 `GET` or `POST /v1/?Action=DescribeStackResource&StackName=S&LogicalResourceId=R` signed with
 the server's EC2 key pair (signature version 2 in the query, as os-collect-config's `cfn`
 collector sends it, or version 4 in the Authorization header, as heat-cfntools/boto send it;
-engine/ec2.py checks both). The answer is XML, as Heat's, unless `ContentType=JSON` is given;
+engine/guest/transports/cfn.py checks both). The answer is XML, as Heat's, unless `ContentType=JSON` is given;
 errors take the CloudFormation error shape in the same format (`ErrorResponse/Error` with Type,
 Code, Message), the JSON form also carrying Hearth's envelope keys. `/v1/` does not clash with
 the orchestration API, whose paths are `/v1/<project>/...`.
@@ -16,8 +16,8 @@ from xml.etree import ElementTree
 
 from flask import Blueprint, Response, request
 
-from engine import ec2
 from engine.errors import HearthError
+from engine.service import SignedRequest
 from metadata_server.errors import envelope_body
 from metadata_server.requests_ import service
 
@@ -36,12 +36,12 @@ def _params() -> dict[str, str]:
     return params
 
 
-def _signed_request(params: dict[str, str]) -> ec2.SignedRequest:
+def _signed_request(params: dict[str, str]) -> SignedRequest:
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
     raw_path = raw.split("?", 1)[0] or None
     if raw_path and "://" in raw_path:  # an absolute-form request target
         raw_path = "/" + raw_path.split("://", 1)[1].partition("/")[2]
-    return ec2.SignedRequest(
+    return SignedRequest(
         method=request.method, host=request.headers.get("Host", ""), path=request.path,
         raw_path=raw_path, params=params, query=request.args.to_dict(),
         headers={k.lower(): v for k, v in request.headers.items()},
@@ -81,9 +81,9 @@ def cfn_api():
     params = _params()
     as_json = _wants_json(params)
     try:
-        ec2.check_action(params.get("Action"))
-        detail = ec2.describe_stack_resource(service().runtime, _signed_request(params),
-                                             params.get("StackName"), params.get("LogicalResourceId"))
+        detail = service().guest.describe_stack_resource(params.get("Action"), _signed_request(params),
+                                                         params.get("StackName"),
+                                                         params.get("LogicalResourceId"))
     except HearthError as error:
         return _error(error, as_json)
     result = {"DescribeStackResourceResult": {"StackResourceDetail": detail}}

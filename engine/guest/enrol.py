@@ -1,5 +1,7 @@
-"""Enrolment of pre-provisioned machines: a new server credential and the bootstrap document
-that carries it, for a server made by the `deployed` compute driver.
+"""Enrolment of pre-provisioned machines, and the agent's bootstrap document; touches the store (servers, credentials) and nothing of the server app.
+
+A server made by the `deployed` compute driver gets a new server credential and the bootstrap
+document that carries it here.
 
 Such a server (OS::Heat::DeployedServer, or OS::Nova::Server under `--compute deployed`) has no
 agent that Hearth started and no credential of its own; `hearth server bootstrap` asks for one
@@ -19,8 +21,8 @@ import re
 
 from sqlalchemy import select
 
-from engine import credentials, software
 from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.guest import credentials, metadata, transports, urls
 from engine.runtime import Runtime, iso
 from engine.store.models import Resource, Server
 
@@ -51,21 +53,26 @@ def issue_bootstrap(runtime: Runtime, project: str, server_id: str, *,
         ttl = runtime.config.credential_ttl
         secret = credentials.issue(session, kind="server", subject_id=server_id,
                                    stack_id=server.stack_id, now=now, ttl_seconds=ttl)
-        document = bootstrap_document(runtime.public_url, server, secret)
+        document = bootstrap_document(runtime.public_url, server.id, secret, _named_metadata_url(server))
         summary = {"id": server.id, "name": server.name, "stack_id": server.stack_id,
                    "resource_name": server.resource_name}
     return {"bootstrap": document, "server": summary, "revoked_previous": revoke_previous,
             "expires_at": iso(now + dt.timedelta(seconds=ttl))}
 
 
-def bootstrap_document(public_url: str, server: Server, secret: str) -> dict:
-    """The agent's bootstrap document (docs/guest-api.md); the metadata URL is the one the
-    server's own metadata names, so the agent and the engine agree on it."""
-    occ = (server.metadata_doc or {}).get("os-collect-config") or {}
-    metadata_url = (occ.get("hearth") or {}).get("metadata_url") or (
-        f"{public_url}/guest/v1/servers/{server.id}/metadata")
-    return {"server_id": server.id, "base_url": public_url, "metadata_url": metadata_url,
+def bootstrap_document(base_url: str, server_id: str, secret: str | None,
+                       metadata_url: str | None = None) -> dict:
+    """The agent's bootstrap document (docs/guest-api.md), for a server the engine starts
+    (Server.create hands it to the compute driver) and for an enrolled machine alike."""
+    return {"server_id": server_id, "base_url": base_url,
+            "metadata_url": metadata_url or urls.metadata_url(base_url, server_id),
             "credential": secret, "collectors": ["hearth"]}
+
+
+def _named_metadata_url(server: Server) -> str | None:
+    """The metadata URL the server's own metadata names, so the agent and the engine agree on it."""
+    occ = (server.metadata_doc or {}).get("os-collect-config") or {}
+    return (occ.get("hearth") or {}).get("metadata_url")
 
 
 def _enrol_new(runtime: Runtime, session, project: str, server_id: str, now: dt.datetime) -> Server:
@@ -74,9 +81,8 @@ def _enrol_new(runtime: Runtime, session, project: str, server_id: str, now: dt.
     if not NEW_ID.match(server_id):
         raise InvalidRequest(f"'{server_id}' cannot be a server id: use 1 to 36 letters, digits, '.', "
                              "'_' or '-', starting with a letter or digit")
-    metadata_url = f"{runtime.public_url}/guest/v1/servers/{server_id}/metadata"
-    doc = {"deployments": software.deployment_entries(session, server_id, project),
-           "os-collect-config": {"collectors": ["hearth"], "hearth": {"metadata_url": metadata_url}}}
+    doc = {"deployments": metadata.deployment_entries(session, server_id, project),
+           "os-collect-config": transports.native_section(runtime.public_url, server_id)}
     server = Server(id=server_id, name=server_id, stack_id=None, resource_name=None, project=project,
                     driver=ENROLLABLE_DRIVER, status="ACTIVE", metadata_doc=doc, created_at=now)
     session.add(server)

@@ -1,12 +1,11 @@
-"""Keystone v3 at /identity: guest principals here (what POLL_SERVER_HEAT and HEAT_SIGNAL clients
-need), people through engine/signin.py.
+"""POLL_SERVER_HEAT and HEAT_SIGNAL: Keystone v3 at /identity for guest principals (people are handed to engine/signin.py) and the two Heat routes a guest token calls; touches the store (credentials, servers, deployments, audit) and nothing of the server app.
 
 os-collect-config's `heat` collector and heat-agents' `heat-config-notify` authenticate with
 Keystone v3 password auth (user id, password, project id), take the `orchestration` endpoint
 from the token's catalog and call exactly one Heat route each: a server resource's metadata,
 or a deployment resource's signal. Hearth answers them for its own guest principals only:
 
-- a **user** is a guest credential (engine/credentials.py): the user id is the credential id,
+- a **user** is a guest credential (engine/guest/credentials.py): the user id is the credential id,
   the password its secret (checked by its hash). Two kinds log in: `server-heat` (a server's
   POLL_SERVER_HEAT principal, named in its `os-collect-config.heat.user_id`) and `deployment`
   (a HEAT_SIGNAL deployment's own principal);
@@ -23,18 +22,25 @@ import datetime as dt
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import InvalidToken
 from sqlalchemy import select
 
-from engine import audit, credentials, keystone_request, liveness, secrets, signin
+from engine import audit, keystone_request, secrets, signin
+from engine.application_credentials import ApplicationCredentials
 from engine.errors import Forbidden, NotFound, Unauthorized
-from engine.guest import GuestAuth, GuestService
+from engine.guest import credentials, liveness, urls
+from engine.guest.credentials import GuestAuth
+from engine.guest.transports.contract import Built, ServerPlace
 from engine.runtime import Runtime, iso, keystone_iso
 from engine.store.crypto import hash_secret, new_secret
 from engine.store.models import Credential, Deployment, Server, Stack
 
+if TYPE_CHECKING:  # the guest service makes this one, handing itself over
+    from engine.guest.service import GuestService
+
+OWNS = "heat"  # the os-collect-config subsection this transport fills
 TOKEN_TTL = 3600  # seconds a guest Keystone token lives (Keystone's default is one hour)
 TOKEN_PREFIX = "hgk_"
 ROLE = "heat_stack_user"
@@ -58,7 +64,7 @@ WRONG_TARGET = ("a guest token reaches only its own server's resource metadata (
 
 def auth_url(runtime: Runtime) -> str:
     """What guests are given as `auth_url` / `deploy_auth_url`."""
-    return f"{runtime.public_url}/identity/v3"
+    return urls.keystone_auth_url(runtime.public_url)
 
 
 def version_document(base_url: str) -> dict:
@@ -92,6 +98,16 @@ class KeystoneService:
         self.runtime = runtime
         self.guest = guest
         self.people = signin.PeopleKeystone(runtime)
+        self._application_credentials: ApplicationCredentials | None = None
+
+    @property
+    def application_credentials(self) -> ApplicationCredentials:
+        """A person's own application credentials, signed in through this Keystone."""
+        if self._application_credentials is None:
+            self._application_credentials = ApplicationCredentials(self.runtime, self.people)
+        return self._application_credentials
+
+    version_document = staticmethod(version_document)
 
     # Tokens ---------------------------------------------------------------------------------
     def issue_token(self, body: Any, remote_addr: str | None = None, *, guests: bool = True,
@@ -200,7 +216,7 @@ class KeystoneService:
         return owner.project if owner is not None else None
 
     def _token_body(self, row: Credential, project: str, issued: dt.datetime, expires: dt.datetime) -> dict:
-        endpoint = f"{self.runtime.public_url}/v1/{project}"
+        endpoint = urls.heat_endpoint(self.runtime.public_url, project)
         endpoints = [{"id": hashlib.sha256(f"{interface}:{endpoint}".encode()).hexdigest()[:32],
                       "interface": interface, "region": REGION, "region_id": REGION, "url": endpoint}
                      for interface in ("public", "internal", "admin")]
@@ -282,32 +298,27 @@ class KeystoneService:
 
 # The POLL_SERVER_HEAT principal of a server ------------------------------------------------
 
-def heat_section(resource, server_id: str, current: dict, now: dt.datetime) -> dict:
-    """Heat's `os-collect-config.heat` subsection for `resource` (an OS::Nova::Server):
+def section(server: ServerPlace, current: dict) -> Built:
+    """Heat's `os-collect-config.heat` subsection for the server (an OS::Nova::Server's):
     `{user_id, password, auth_url, project_id, stack_id: "<name>/<id>", resource_name,
     region_name}`.
 
     The user is a `server-heat` credential of this server (revoked with it by
     credentials.revoke_subject). A live one already in `current` is kept (the guest has it
-    configured). Otherwise a new one is made and its row is queued on the resource
-    (Server.queue_issue) for the caller's unit of work."""
-    runtime, state = resource.runtime, resource.state
-    section = {"auth_url": auth_url(runtime), "project_id": state.project,
-               "stack_id": f"{state.stack_name}/{state.stack_id}", "resource_name": state.name,
+    configured). Otherwise a new one is made and its row returned for the caller's unit of work."""
+    runtime, now = server.runtime, server.now
+    section = {"auth_url": auth_url(runtime), "project_id": server.project,
+               "stack_id": f"{server.stack_name}/{server.stack_id}", "resource_name": server.resource_name,
                "region_name": REGION}
     user_id, password = current.get("user_id"), current.get("password")
-    if user_id and password and _is_live(runtime, user_id, password, server_id, now):
-        return {"user_id": user_id, "password": password, **section}
+    if user_id and password and _is_live(runtime, user_id, password, server.server_id, now):
+        return Built({"user_id": user_id, "password": password, **section})
     user_id, password = str(uuid.uuid4()), new_secret("hgs_")
-    stack_id, ttl = state.stack_id, runtime.config.credential_ttl
-
-    def issue(session) -> None:
-        credentials.record_issued(session, credential_id=user_id, kind=SERVER_KIND, subject_id=server_id,
-                                  stack_id=stack_id, secret_hash=hash_secret(password),
-                                  expires_at=now + dt.timedelta(seconds=ttl), now=now)
-
-    resource.queue_issue(issue)
-    return {"user_id": user_id, "password": password, **section}
+    row = credentials.NewCredential(credential_id=user_id, kind=SERVER_KIND, subject_id=server.server_id,
+                                    stack_id=server.stack_id, secret_hash=hash_secret(password),
+                                    expires_at=now + dt.timedelta(seconds=runtime.config.credential_ttl),
+                                    issued_at=now)
+    return Built({"user_id": user_id, "password": password, **section}, (row,))
 
 
 def _is_live(runtime: Runtime, user_id: str, password: str, server_id: str, now: dt.datetime) -> bool:

@@ -1,4 +1,4 @@
-"""Guest operations: metadata long-poll, deployment signals, progress and wait-condition signals.
+"""GuestService, the guest API's operations: metadata long-poll, deployment signals, progress, wait-condition signals and credential rotation; touches the store, the notifier and the scheduler's wake, nothing of the server app.
 
 Every operation authenticates first: a bearer credential scoped to one server or handle, or a
 pre-signed URL. A signal is answered only after it is stored; the scheduler is then woken.
@@ -7,57 +7,85 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from engine import audit, credentials, liveness, secrets, software
+from engine import audit, secrets
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
-from engine.orchestration.events import resource_event
+from engine.guest import credentials, enrol, liveness, metadata, signals, urls
+from engine.guest.credentials import GuestAuth
+from engine.guest.transports import cfn, heat, temp_url
 from engine.runtime import Runtime, iso
 from engine.store.models import (
     Deployment,
-    HandleSignal,
     Resource,
     Server,
     SoftwareConfig,
     Stack,
 )
 
-HANDLE_KEYS = {"status", "reason", "data", "id"}
-CFN_KEYS = {"Status", "Reason", "UniqueId", "Data"}
-
-
 # The credentials a guest rotates itself (agent/rotation.py): the server's own (bootstrap) and a
-# handle's. The others are handed to stock clients that cannot rotate (engine/keystone.py).
+# handle's. The others are handed to stock clients that cannot rotate (engine/guest/transports/).
 ROTATABLE_KINDS = ("server", "handle")
 
 
-@dataclass
-class GuestAuth:
-    """How a guest request proves itself: a bearer secret, or a pre-signed URL's query."""
-
-    bearer: str | None = None
-    method: str = "POST"
-    expires: str | None = None
-    signature: str | None = None
-    remote_addr: str | None = None  # for the audit record of a refusal
-    # (created_at, expires_at) of the bearer credential, filled in once it is accepted, so
-    # that the metadata answer can tell the agent when to rotate.
-    credential_times: tuple[dt.datetime, dt.datetime] | None = None
-    # A user already authorised by the orchestration API for the stack the resource is in
-    # (Heat's resource-signal call, engine/service/operations.py): no guest credential is checked.
-    operator: str | None = None
-
-    @property
-    def presigned(self) -> bool:
-        return self.signature is not None
-
-
 class GuestService:
+    """What the guest API's views call (metadata_server/guest/): they reach the guest side
+    through this object alone."""
+
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
+        self._keystone: heat.KeystoneService | None = None
+
+    # Reaching the transports ---------------------------------------------------------------
+    @property
+    def keystone(self) -> heat.KeystoneService:
+        """Keystone v3 for guests (POLL_SERVER_HEAT, HEAT_SIGNAL) and people: one per service."""
+        if self._keystone is None:
+            self._keystone = heat.KeystoneService(self.runtime, self)
+        return self._keystone
+
+    def describe_stack_resource(self, action: str | None, request: cfn.SignedRequest,
+                                stack_name: str | None, logical_resource_id: str | None) -> dict:
+        """POLL_SERVER_CFN: the CFN API's one action, for a request signed by a server's key."""
+        cfn.check_action(action)
+        return cfn.describe_stack_resource(self.runtime, request, stack_name, logical_resource_id)
+
+    def collect(self, server_id: str, expires: str | None, signature: str | None) -> tuple[dict, str]:
+        """POLL_TEMP_URL: (metadata document, Last-Modified) for a signed collect URL."""
+        return temp_url.collect(self.runtime, server_id, expires, signature)
+
+    def temp_url_key(self, project: str) -> str:
+        """TEMP_URL_SIGNAL: the Swift account's temp URL key (what an account HEAD answers)."""
+        return temp_url.temp_url_keys(self.runtime.keyring, project)[0]
+
+    def verify_temp_url(self, project: str, method: str, path: str, signature: str | None,
+                        expires: str | None) -> None:
+        temp_url.verify_temp_url(self.runtime.keyring, project, method, path, signature, expires,
+                                 self.runtime.now())
+
+    def temp_url_signal(self, project: str, path: str, body: Any) -> dict | None:
+        """TEMP_URL_SIGNAL: an object PUT through a temp URL, as its deployment's signal."""
+        return temp_url.signal(self, project, path, body)
+
+    def issue_bootstrap(self, project: str, server_id: str, *, revoke_previous: bool = False,
+                        new: bool = False) -> dict:
+        """A bootstrap document with a new server credential (engine/guest/enrol.py)."""
+        return enrol.issue_bootstrap(self.runtime, project, server_id,
+                                     revoke_previous=revoke_previous, new=new)
+
+    def credential_headers(self, auth: GuestAuth) -> dict[str, str]:
+        """When the accepted bearer credential expires, for the agent to rotate in time; seconds
+        are given besides the time so that an agent whose clock is off still gets it right.
+        Empty when no bearer credential was accepted (nothing to rotate)."""
+        if auth.credential_times is None:
+            return {}
+        created_at, expires_at = auth.credential_times
+        left = max(0, int((expires_at - self.runtime.now()).total_seconds()))
+        return {"Hearth-Credential-Expires": iso(expires_at),
+                "Hearth-Credential-Expires-In": str(left),
+                "Hearth-Credential-Lifetime": str(int((expires_at - created_at).total_seconds()))}
 
     # Metadata -----------------------------------------------------------------------------
     def metadata(self, auth: GuestAuth, server_id: str, since: int | None, wait: float) -> tuple[int, dict] | None:
@@ -116,7 +144,7 @@ class GuestService:
         runtime, now = self.runtime, self.runtime.now()
         with self._refusals_audited(auth, "deployment signal", entry_id), runtime.store.session() as session:
             config, deployment = self._deployment(session, auth, entry_id, now)
-            status, reason, outputs = software.evaluate_signal(config, body)
+            status, reason, outputs = signals.evaluate_signal(config, body)
             # At rest: outputs derived from a secret input sealed, and what the hook echoed of
             # its secret inputs (deploy_password too) redacted from the rest and the reason.
             texts = secrets.input_texts(runtime.keyring, config.body.get("inputs") if config else [])
@@ -165,7 +193,7 @@ class GuestService:
         credential = None  # an operator (checked by the orchestration API) and a signed URL have none
         if auth.presigned and not auth.operator:
             credentials.verify_presigned(self.runtime.keyring, (auth.method, "POST", "PUT"),
-                                         f"/guest/v1/deployments/{entry_id}/signal", auth.expires,
+                                         urls.deployment_signal_path(entry_id), auth.expires,
                                          auth.signature, now)
         elif not auth.operator:
             credential = credentials.authenticate(session, auth.bearer, now)
@@ -176,7 +204,7 @@ class GuestService:
         # password) reaches that deployment only.
         owner = {"server": deployment.server_id, "deployment": deployment.id} if deployment else {}
         if credential is not None and credential.kind == "server" and deployment is not None \
-                and software.target_server(session, credential.subject_id, deployment.project) is None:
+                and metadata.target_server(session, credential.subject_id, deployment.project) is None:
             owner = {}  # a deployment of another project that names this server's id: not its own
         if credential is not None and (credential.kind not in owner
                                        or credential.subject_id != owner[credential.kind]):
@@ -195,7 +223,7 @@ class GuestService:
     # Wait-condition handles ----------------------------------------------------------------
     def signal_handle(self, auth: GuestAuth, handle_id: str, body: Any, presigned_path: str) -> dict:
         runtime, now = self.runtime, self.runtime.now()
-        signal = normalize_handle_signal(body)
+        signal = signals.normalize_handle_signal(body)
         with self._refusals_audited(auth, "handle signal", handle_id), runtime.store.session() as session:
             if auth.operator:
                 pass  # the orchestration API checked the user's role in the handle's project
@@ -213,23 +241,7 @@ class GuestService:
                     raise credentials.refusal(Forbidden, "this signed URL no longer grants anything: "
                                               "its wait condition handle or its stack was deleted")
                 raise NotFound(f"wait condition handle '{handle_id}' not found")
-            # Lock the handle first so concurrent signals are numbered one after another.
-            session.execute(update(Resource).where(Resource.id == handle.id).values(updated_at=now))
-            taken = set(session.scalars(select(HandleSignal.signal_id).where(HandleSignal.handle_id == handle_id)))
-            number = len(taken) + 1
-            if signal.get("id") is not None:
-                signal_id = str(signal["id"])
-            else:
-                while str(number) in taken:  # never overwrite a signal that chose a numeric id
-                    number += 1
-                signal_id = str(number)
-            reason = signal.get("reason") or f"Signal {number} received"
-            row = session.scalar(select(HandleSignal).where(HandleSignal.handle_id == handle_id,
-                                                            HandleSignal.signal_id == signal_id))
-            if row is None:  # a repeated id replaces the earlier signal, as in Heat
-                row = HandleSignal(handle_id=handle_id, signal_id=signal_id, created_at=now)
-                session.add(row)
-            row.status, row.reason, row.data = signal["status"], reason, signal.get("data")
+            signal_id, reason = signals.record_handle_signal(session, handle, signal, now)
             self._signal_event(session, handle.stack_id, handle.name, handle_id, f"Signal: {reason}")
             stack_id = handle.stack_id
         runtime.wake(stack_id)
@@ -272,31 +284,8 @@ class GuestService:
     def _signal_event(self, session, stack_id, resource_name, physical_id, reason) -> None:
         if not stack_id:
             return
-        session.add(resource_event(stack_id, resource_name or "", "signal", physical_id, "SIGNAL",
-                                   "COMPLETE", reason[:2000], self.runtime.now()))
+        session.add(signals.signal_event(stack_id, resource_name, physical_id, reason, self.runtime.now()))
 
 
 def _seconds(delta: dt.timedelta) -> int:
     return max(0, int(delta.total_seconds()))
-
-
-def normalize_handle_signal(body: Any) -> dict:
-    """Native `{status, reason, data, id}` or cfn-signal's `{Status, Reason, UniqueId, Data}`."""
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise InvalidRequest("a wait condition signal must be a JSON object")
-    if body and set(body) <= CFN_KEYS and set(body) & {"Status", "UniqueId"}:
-        body = {"status": body.get("Status"), "reason": body.get("Reason"),
-                "id": body.get("UniqueId"), "data": body.get("Data")}
-    unknown = set(body) - HANDLE_KEYS
-    if unknown:
-        raise InvalidRequest(f"unexpected keys in the signal: {', '.join(sorted(unknown))}; "
-                             "allowed are status, reason, data and id")
-    status = body.get("status") or "SUCCESS"
-    if status not in ("SUCCESS", "FAILURE"):
-        raise InvalidRequest(f"status must be SUCCESS or FAILURE, not '{status}'")
-    reason = body.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        reason = str(reason)
-    return {"status": status, "reason": reason, "data": body.get("data"), "id": body.get("id")}

@@ -1,4 +1,4 @@
-"""A server's boot user data, packaged as Heat packages it for `user_data_format`.
+"""A server's boot user data, packaged as Heat packages it for `user_data_format`; reads software configs from the store and its own scripts from the package, writes nothing.
 
 RAW hands `user_data` over unchanged. SOFTWARE_CONFIG and HEAT_CFNTOOLS build Heat's
 multipart MIME for cloud-init: a cloud-config part, a boothook, a part-handler for
@@ -6,7 +6,8 @@ multipart MIME for cloud-init: a cloud-config part, a boothook, a part-handler f
 metadata JSON, so a stock image's os-collect-config finds its first metadata (and with it the
 transport to poll) in /var/lib/heat-cfntools/cfn-init-data exactly as under Heat.
 HEAT_CFNTOOLS adds `cfn-userdata`, `loguserdata.py`, `cfn-metadata-server` and `cfn-boto-cfg`
-for heat-cfntools images. The helper scripts below are Hearth's own, doing what Heat's do.
+for heat-cfntools images. The helper scripts are files in engine/guest/scripts/ (so they are
+linted and checked as what they are), Hearth's own, doing what Heat's do.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import os
 import re
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,84 +29,19 @@ UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-
 # Nova refuses user data larger than this once base64-encoded.
 NOVA_LIMIT_BASE64 = 65535
 
-CLOUD_CONFIG = """\
-#cloud-config
-# Keep everything cloud-init's scripts print, for whoever debugs a failed boot.
-output: {all: '| tee -a /var/log/cloud-init-output.log'}
-"""
-
-BOOTHOOK = """\
-#!/bin/sh
-# heat-cfntools installed from a package may not have made /opt/aws/bin yet.
-if command -v cfn-create-aws-symlinks >/dev/null 2>&1; then
-    cfn-create-aws-symlinks
-fi
-# A failing boothook would stop cloud-init; this one never fails.
-exit 0
-"""
-
-PART_HANDLER = """\
-#part-handler
-# Written by Hearth: stores each text/x-cfninitdata part where heat-cfntools and
-# os-collect-config's heat_local collector look for it.
-import errno
-import os
-
-TARGETS = ("/var/lib/heat-cfntools", "/var/lib/cloud/data")
 
 
-def list_types():
-    return ["text/x-cfninitdata"]
+def script(name: str) -> str:
+    """A guest-side helper script shipped beside this module (engine/guest/scripts/), as the
+    text that goes into the user data: these are Hearth's own, doing what Heat's do."""
+    return resources.files("engine.guest").joinpath("scripts", name).read_bytes().decode("utf-8")
 
 
-def _store(directory, filename, payload):
-    path = os.path.join(directory, filename)
-    temp = path + ".tmp"
-    with open(temp, "w") as handle:
-        handle.write(payload)
-    os.rename(temp, path)
-
-
-def handle_part(data, ctype, filename, payload):
-    if ctype in ("__begin__", "__end__"):
-        return
-    try:
-        os.makedirs(TARGETS[0], 0o700)
-    except OSError as error:
-        if error.errno != errno.EEXIST:
-            raise
-    for directory in TARGETS:
-        _store(directory, filename, payload)
-"""
-
-LOGUSERDATA = """\
-#!/usr/bin/env python3
-# Written by Hearth: runs the cfn-userdata part, appending its output to
-# /var/log/heat-provision.log, and exits with its status.
-import os
-import stat
-import subprocess
-import sys
-
-SCRIPT = "/var/lib/heat-cfntools/cfn-userdata"
-LOG = "/var/log/heat-provision.log"
-
-
-def main():
-    if not os.path.exists(SCRIPT):
-        return 0
-    os.chmod(SCRIPT, os.stat(SCRIPT).st_mode | stat.S_IXUSR)
-    with open(LOG, "a") as log:
-        try:
-            return subprocess.call([SCRIPT], stdout=log, stderr=subprocess.STDOUT)
-        except OSError as error:
-            log.write("could not run %s: %s\\n" % (SCRIPT, error))
-            return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-"""
+# Read at import: a package that lacks one fails at once, not at a server's first boot.
+CLOUD_CONFIG = script("cloud-config.yaml")
+BOOTHOOK = script("boothook.sh")
+PART_HANDLER = script("part-handler.py")
+LOGUSERDATA = script("loguserdata.py")
 
 
 class UserDataError(ValueError):

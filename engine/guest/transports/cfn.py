@@ -1,4 +1,4 @@
-"""POLL_SERVER_CFN: EC2-style access key pairs scoped to one server, and AWS request signatures.
+"""POLL_SERVER_CFN: EC2-style access key pairs scoped to one server, AWS request signatures and the CFN DescribeStackResource answer; touches the store (credentials, servers, resources) and nothing of the server app.
 
 Heat's default metadata transport gives each server an EC2 key pair (an access key id of 32
 hex characters and a secret access key) that reads only that server's resource metadata
@@ -20,7 +20,7 @@ Lifetime: a stock image cannot rotate keys, so the key has no expiry of its own.
 (a) the server is deleted (credentials.revoke_subject revokes every kind), (b) the server's
 current metadata no longer names it in `os-collect-config.cfn.access_key_id` (the transport
 was switched away: Heat nulls the section's keys; the old row is also revoked when a new key is
-issued), exactly as engine/collect.py serves only the URL in the current section.
+issued), exactly as temp_url.py serves only the URL in the current section.
 
 Signature checks:
 - v2: `VERB\\nhost\\npath\\ncanonical query` (every parameter but Signature, sorted, keys fully
@@ -46,19 +46,20 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from engine import (
     audit,
-    credentials,
-    liveness,
     secrets as sealing,  # `secrets` is the standard library's here
 )
 from engine.errors import Forbidden, InvalidRequest, NotFound
+from engine.guest import credentials, liveness, urls
+from engine.guest.transports.contract import Built, ServerPlace
 from engine.runtime import iso
 from engine.store.crypto import hash_secret
 from engine.store.models import Credential, Resource, Server, Stack
 
+OWNS = "cfn"  # the os-collect-config subsection this transport fills
 KIND = "ec2"
 # A key pair lives as long as its server uses this transport: no expiry of its own.
 NEVER = dt.datetime(9999, 12, 31)  # noqa: DTZ001 - the store keeps naive UTC times
@@ -87,18 +88,6 @@ def secret_digest(secret: str) -> str:
     return hash_secret(f"{KIND}:{secret}")
 
 
-def record_key(session, *, access_key_id: str, secret: str, server_id: str, stack_id: str | None,
-               now: dt.datetime, replaces: bool = False) -> None:
-    """Store the key pair's row (and, when `replaces`, revoke the server's older ec2 keys)."""
-    if replaces:
-        session.execute(update(Credential).where(
-            Credential.kind == KIND, Credential.subject_id == server_id,
-            Credential.revoked_at.is_(None)).values(revoked_at=now))
-    credentials.record_issued(session, credential_id=access_key_id, kind=KIND, subject_id=server_id,
-                              stack_id=stack_id, secret_hash=secret_digest(secret),
-                              expires_at=NEVER, now=now)
-
-
 def is_live(runtime, access_key_id: str | None, server_id: str) -> bool:
     if not isinstance(access_key_id, str) or not access_key_id:
         return False
@@ -108,27 +97,22 @@ def is_live(runtime, access_key_id: str | None, server_id: str) -> bool:
                 and row.revoked_at is None)
 
 
-def cfn_section(resource, server_id: str, current: dict, now: dt.datetime) -> dict:
-    """Heat's `os-collect-config.cfn` subsection for `resource` (an OS::Nova::Server).
+def section(server: ServerPlace, current: dict) -> Built:
+    """Heat's `os-collect-config.cfn` subsection for the server (an OS::Nova::Server's).
 
     A live key already in `current` is kept (the guest has it configured). Otherwise a new key
-    pair is made and its row is left for the caller's unit of work: the builder runs before
-    (create) or inside (update) the caller's session, so the row is queued on the resource
-    (Server.queue_issue) and added with the server row."""
-    runtime = resource.runtime
-    if current.get("secret_access_key") and is_live(runtime, current.get("access_key_id"), server_id):
-        return current
+    pair is made, and its row (replacing the server's older ec2 keys when `current` had one) is
+    returned for the caller's unit of work."""
+    runtime = server.runtime
+    if current.get("secret_access_key") and is_live(runtime, current.get("access_key_id"), server.server_id):
+        return Built(current)
     access_key_id, secret = new_key_pair()
-    stack_id, replaces = resource.state.stack_id, bool(current)
-
-    def issue(session) -> None:
-        record_key(session, access_key_id=access_key_id, secret=secret, server_id=server_id,
-                   stack_id=stack_id, now=now, replaces=replaces)
-
-    resource.queue_issue(issue)
-    return {"metadata_url": f"{runtime.public_url}/v1/", "access_key_id": access_key_id,
-            "secret_access_key": secret, "stack_name": resource.state.stack_name,
-            "path": f"{resource.state.name}.Metadata"}
+    row = credentials.NewCredential(credential_id=access_key_id, kind=KIND, subject_id=server.server_id,
+                                    stack_id=server.stack_id, secret_hash=secret_digest(secret),
+                                    expires_at=NEVER, issued_at=server.now, replaces=bool(current))
+    return Built({"metadata_url": urls.cfn_url(runtime.public_url), "access_key_id": access_key_id,
+                  "secret_access_key": secret, "stack_name": server.stack_name,
+                  "path": f"{server.resource_name}.Metadata"}, (row,))
 
 
 # -- signatures ----------------------------------------------------------------------------

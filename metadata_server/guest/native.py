@@ -1,10 +1,9 @@
-"""Guest blueprint: what agents and boot scripts call (see docs/guest-api.md)."""
+"""Hearth's own guest routes: what agents and boot scripts call (see docs/guest-api.md); reach the engine through `service().guest` alone (engine/guest/service.py)."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from engine.guest import GuestAuth
-from engine.runtime import iso
+from engine.service import GuestAuth
 from metadata_server.requests_ import guest_auth, integer_arg, json_body, number_arg, service
 
 blueprint = Blueprint("guest", __name__)
@@ -44,15 +43,8 @@ def _etag_version(header: str) -> int | None:
 
 
 def _announce_expiry(response, auth: GuestAuth) -> None:
-    """Tell the agent when its credential expires, so it rotates in time. Seconds are given
-    besides the time so that an agent whose clock is off still gets it right."""
-    if auth.credential_times is None:  # no bearer credential was accepted: nothing to rotate
-        return
-    created_at, expires_at = auth.credential_times
-    left = max(0, int((expires_at - service().runtime.now()).total_seconds()))
-    response.headers["Hearth-Credential-Expires"] = iso(expires_at)
-    response.headers["Hearth-Credential-Expires-In"] = str(left)
-    response.headers["Hearth-Credential-Lifetime"] = str(int((expires_at - created_at).total_seconds()))
+    """Tell the agent when its credential expires, so it rotates in time."""
+    response.headers.update(service().guest.credential_headers(auth))
 
 
 @blueprint.post("/guest/v1/credentials/rotate")

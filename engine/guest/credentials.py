@@ -1,4 +1,4 @@
-"""Guest principals: per-server and per-handle bearer credentials (stored hashed, expiring, rotatable) and pre-signed URLs.
+"""Guest principals: per-server and per-handle bearer credentials (stored hashed, expiring, rotatable) and pre-signed URLs; touches the store (credentials and audit rows, in the caller's session) and nothing else.
 
 Every issue, rotation and revocation is written to the audit log in the caller's unit of work,
 naming the credential by its id, never by its secret.
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from sqlalchemy import select, update
@@ -25,6 +26,27 @@ ENGINE_ACTOR = "engine"  # the audit actor of what the engine does by itself (is
 UNKNOWN_CREDENTIAL = ("the guest credential is unknown, expired or revoked: use the credential in "
                       "the server's current bootstrap document (after a rotation the old one works "
                       "only until its overlap ends), or issue a new one with 'hearth server bootstrap'")
+
+
+@dataclass
+class GuestAuth:
+    """How a guest request proves itself: a bearer secret, or a pre-signed URL's query."""
+
+    bearer: str | None = None
+    method: str = "POST"
+    expires: str | None = None
+    signature: str | None = None
+    remote_addr: str | None = None  # for the audit record of a refusal
+    # (created_at, expires_at) of the bearer credential, filled in once it is accepted, so
+    # that the metadata answer can tell the agent when to rotate.
+    credential_times: tuple[dt.datetime, dt.datetime] | None = None
+    # A user already authorised by the orchestration API for the stack the resource is in
+    # (Heat's resource-signal call, engine/operations.py): no guest credential is checked.
+    operator: str | None = None
+
+    @property
+    def presigned(self) -> bool:
+        return self.signature is not None
 
 
 def refusal(error_class, message: str, actor: str = "anonymous"):
@@ -47,14 +69,43 @@ def record_issued(session: Session, *, credential_id: str, kind: str, subject_id
                   stack_id: str | None, secret_hash: str, expires_at: dt.datetime,
                   now: dt.datetime) -> Credential:
     """Add a credential whose secret was made (and handed out) elsewhere, with its audit record:
-    the stock-client credentials a server's os-collect-config section carries (engine/ec2.py,
-    engine/keystone.py), built before the session that stores them exists."""
+    the stock-client credentials a server's os-collect-config section carries
+    (engine/guest/transports/), built before the session that stores them exists."""
     row = Credential(id=credential_id, kind=kind, subject_id=subject_id, stack_id=stack_id,
                      secret_hash=secret_hash, expires_at=expires_at, created_at=now)
     session.add(row)
     audit.record(session, action="credential.issue", actor=ENGINE_ACTOR, subject=row.id,
                  detail=_described(row), now=now)
     return row
+
+
+@dataclass(frozen=True)
+class NewCredential:
+    """A credential a transport's section hands out (its secret already in the section), as
+    data for the unit of work that stores the section (add_issued)."""
+
+    credential_id: str
+    kind: str
+    subject_id: str
+    stack_id: str | None
+    secret_hash: str
+    expires_at: dt.datetime
+    issued_at: dt.datetime
+    # Revoke the subject's live credentials of this kind first (a key pair replaced).
+    replaces: bool = False
+
+
+def add_issued(session: Session, issued: tuple[NewCredential, ...] | list[NewCredential]) -> None:
+    """Add the rows of `issued`, with their audit records, in the caller's unit of work. A
+    replaced kind's earlier rows are marked revoked, as the section no longer names them."""
+    for new in issued:
+        if new.replaces:
+            session.execute(update(Credential).where(
+                Credential.kind == new.kind, Credential.subject_id == new.subject_id,
+                Credential.revoked_at.is_(None)).values(revoked_at=new.issued_at))
+        record_issued(session, credential_id=new.credential_id, kind=new.kind, subject_id=new.subject_id,
+                      stack_id=new.stack_id, secret_hash=new.secret_hash, expires_at=new.expires_at,
+                      now=new.issued_at)
 
 
 def _create(session: Session, kind: str, subject_id: str, stack_id: str | None,
@@ -140,7 +191,17 @@ def _revoke(session: Session, condition, now: dt.datetime) -> None:
                      detail=_described(row), now=now)
 
 
-def presign(keyring: Keyring, base_url: str, method: str, path: str, expires: int) -> str:
+def presign(keyring: Keyring, base_url: str, method: str, path: str, now: dt.datetime,
+            ttl_seconds: int, *, after: int = 0) -> str:
+    """A URL for `method path` valid for `ttl_seconds` from `now` (naive UTC, read as UTC, not as
+    this host's local time), and in any case later than the unix time `after`: the signature
+    covers only method, path and expiry, so a URL re-issued within the same second as a revoked
+    one would otherwise be that very URL (engine/guest/transports/temp_url.py)."""
+    expires = max(int(now.replace(tzinfo=dt.UTC).timestamp()) + ttl_seconds, after + 1)
+    return signed_url(keyring, base_url, method, path, expires)
+
+
+def signed_url(keyring: Keyring, base_url: str, method: str, path: str, expires: int) -> str:
     """A URL for `method path` valid until the unix time `expires`, HMAC-signed over all three."""
     signature = keyring.sign(f"{method.upper()}\n{path}\n{expires}")
     return f"{base_url}{path}?{urlencode({'expires': expires, 'signature': signature})}"
