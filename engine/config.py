@@ -11,6 +11,19 @@ def _setting(default: Any, help_text: str) -> Any:
     return field(default=default, metadata={"help": help_text})
 
 
+BOOLEAN_WORDS = {"yes": True, "true": True, "on": True, "1": True,
+                 "no": False, "false": False, "off": False, "0": False}
+
+
+def _parse(raw: str, default: Any) -> Any:
+    """A setting's text as its default's type; bool("no") would be True, so booleans are words."""
+    if isinstance(default, bool):
+        if raw.strip().lower() not in BOOLEAN_WORDS:
+            raise ValueError(raw)
+        return BOOLEAN_WORDS[raw.strip().lower()]
+    return raw if isinstance(default, str) else type(default)(raw)
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything an installation can set. `HEARTH_<NAME>` in the environment overrides a default."""
@@ -54,7 +67,7 @@ class Config:
     auth_failure_rate: float = _setting(1.0, "401 answers per second a client address may collect on average before it is answered 429; 0 turns this off")
     auth_failure_burst: int = _setting(100, "401 answers a client address may collect at once before auth_failure_rate applies")
     guest_listen: str = _setting("", "HOST:PORT of a second listener that serves only the guest API; empty means none")
-    guest_on_main: str = _setting("yes", "whether the main listener serves the guest API too: yes or no (no needs guest_listen)")
+    guest_on_main: bool = _setting(True, "whether the main listener serves the guest API too: yes or no (no needs guest_listen)")
     engine_workers: int = _setting(8, "threads that run resource handlers that may block")
     max_json_depth: int = _setting(100, "deepest nesting of arrays and objects accepted in a JSON request body; "
                                    "a deeper one is answered 400 before it is parsed")
@@ -76,7 +89,7 @@ class Config:
             raw = environ.get(name)
             if raw is not None and raw != "":
                 try:
-                    values[f.name] = type(f.default)(raw) if not isinstance(f.default, str) else raw
+                    values[f.name] = _parse(raw, f.default)
                 except ValueError:
                     raise ValueError(f"{name} must be {type(f.default).__name__}, not '{raw}'") from None
         values.update({k: v for k, v in overrides.items() if v is not None})

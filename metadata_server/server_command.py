@@ -72,7 +72,7 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
     """
     if ctx.invoked_subcommand is not None:
         return
-    from engine.config import Config
+    from engine.config import BOOLEAN_WORDS, Config
     from metadata_server import create_app
     from metadata_server.serving import listen, parse_address, serve_all, shutdown_all
 
@@ -85,13 +85,14 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
     try:
         config = Config.from_env(db_url=db_url or None, data_dir=data_dir or None, host=host, port=port,
                                  public_url=public_url or None, compute=compute,
-                                 guest_listen=guest_listen or None, guest_on_main=guest_on_main)
+                                 guest_listen=guest_listen or None,
+                                 guest_on_main=BOOLEAN_WORDS[guest_on_main])
         guest_address = parse_address(config.guest_listen) if config.guest_listen else None
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    if config.guest_on_main == "no" and guest_address is None:
+    if not config.guest_on_main and guest_address is None:
         raise click.UsageError("--guest-on-main no needs --guest-listen HOST:PORT: guests would have no listener")
-    app = create_app(config, admin_token=admin_token or None, guest=config.guest_on_main != "no")
+    app = create_app(config, admin_token=admin_token or None, guest=config.guest_on_main)
     service = app.extensions["hearth"]
     listeners = [listen(host, port, app)]
     if guest_address is not None:
@@ -113,7 +114,7 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
                f"compute: {compute}, data: {config.resolved_data_dir})", err=True)
     if guest_address is not None:
         click.echo(f"guest API listening on http://{guest_address[0]}:{listeners[1].server_port}"
-                   f" (also on the main listener: {config.guest_on_main}; guests are given "
+                   f" (also on the main listener: {'yes' if config.guest_on_main else 'no'}; guests are given "
                    f"{config.resolved_public_url})", err=True)
     # The sockets are bound and the engine started: systemd may now start what depends on us.
     sd_notify(f"READY=1\nSTATUS=listening on {host}:{main_port}")

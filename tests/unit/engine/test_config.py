@@ -24,3 +24,15 @@ def test_environment_overrides_with_types():
 def test_a_bad_value_names_the_variable():
     with pytest.raises(ValueError, match="HEARTH_ENGINE_WORKERS must be int, not 'many'"):
         Config.from_env({"HEARTH_ENGINE_WORKERS": "many"})
+
+
+@pytest.mark.parametrize("raw, expected", [("no", False), ("No", False), ("false", False), ("0", False),
+                                           ("off", False), ("yes", True), ("true", True), ("1", True)])
+def test_a_boolean_setting_reads_words(raw, expected):
+    """bool("no") is True: a boolean setting is read as a word, never through bool()."""
+    assert Config.from_env({"HEARTH_GUEST_ON_MAIN": raw}).guest_on_main is expected
+
+
+def test_a_boolean_setting_refuses_other_words():
+    with pytest.raises(ValueError, match="HEARTH_GUEST_ON_MAIN must be bool, not 'maybe'"):
+        Config.from_env({"HEARTH_GUEST_ON_MAIN": "maybe"})
