@@ -275,8 +275,8 @@ def revoke_delegations(session: Session, stack_id: str, now: dt.datetime) -> lis
 
 def delegation_revoked(session: Session, stack: Stack) -> bool:
     """True when the engine may no longer act for `stack` unattended: the (root) stack had
-    delegations and none is live. A stack without any (made before delegations existed, or
-    through the engine directly) is not refused."""
+    delegations and none is live. A stack made through the engine directly (no person behind
+    it: tests, tools) has none and is not refused."""
     root = stack
     seen = {stack.id}
     while root.owner_id and root.owner_id not in seen:
