@@ -1,6 +1,6 @@
 """A server's metadata document as the guest reads it: its `deployments` list rebuilt, its version bumped, its sealed values opened for publishing; touches the store (servers, deployments, software configs, in the caller's session) and nothing of the server app.
 
-The formats of configs and derived configs stay in engine/software.py, which the software API
+The formats of configs and derived configs stay in engine/software_formats.py, which the software API
 and the deployment resources share; this module owns only what is written into, and read
 out of, the server's document.
 """
@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.secrets import open_document
-from engine.software import format_config
+from engine.software_formats import format_config
 from engine.store.crypto import Keyring
 from engine.store.models import Deployment, Server, SoftwareConfig
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from engine.errors import InvalidRequest
 from engine.orchestration.events import resource_event
-from engine.software import OUTPUT_KEYS
+from engine.software_formats import OUTPUT_KEYS
 from engine.store.models import Event, HandleSignal, Resource, SoftwareConfig
 
 HANDLE_KEYS = {"status", "reason", "data", "id"}

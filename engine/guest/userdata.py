@@ -21,7 +21,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine import secrets, software
+from engine import secrets, software_formats
 from engine.store.models import SoftwareConfig as ConfigRow
 
 FORMATS = ("HEAT_CFNTOOLS", "RAW", "SOFTWARE_CONFIG")
@@ -116,7 +116,7 @@ def _load_config(runtime, config_id: str) -> str | None:
         row = session.get(ConfigRow, config_id)
         if row is None:
             return None
-        config = software.format_config(row, runtime.keyring)["config"]
+        config = software_formats.format_config(row, runtime.keyring)["config"]
     return config if isinstance(config, str) or config is None else json.dumps(config)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from engine import secrets, software
+from engine import secrets, software_formats
 from engine.errors import TemplateError
 from engine.guest import credentials, metadata, urls
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
@@ -41,12 +41,12 @@ class SoftwareDeployment(Resource):
         "server": Prop("string", "id of the server to apply it to", required=True),
         "input_values": Prop("map", "values for the config's inputs", update_allowed=True),
         "actions": Prop("list", "actions that run the config", default=["CREATE", "UPDATE"],
-                        allowed=software.ACTIONS, update_allowed=True),
+                        allowed=software_formats.ACTIONS, update_allowed=True),
         "name": Prop("string", "name of the derived config; sets the order on the server",
                      update_allowed=True),
         "signal_transport": Prop("string", "how the server signals the result (each is a Hearth "
                                  "signal URL; see docs/guest-api.md)",
-                                 default="CFN_SIGNAL", allowed=software.SIGNAL_TRANSPORTS),
+                                 default="CFN_SIGNAL", allowed=software_formats.SIGNAL_TRANSPORTS),
     }
     support_status = {"version": "2014.1"}
     attribute_types = {"deploy_stdout": "string", "deploy_stderr": "string", "deploy_status_code": "string"}
@@ -151,7 +151,7 @@ class SoftwareDeployment(Resource):
 
     def _triggers(self, action: str, source) -> bool:
         if source and source.group == "component":
-            return action in software.component_actions(secrets.open_value(self.runtime.keyring,
+            return action in software_formats.component_actions(secrets.open_value(self.runtime.keyring,
                                                                            source.body.get("config")))
         return action in (self.properties.get("actions") or [])
 
@@ -171,24 +171,24 @@ class SoftwareDeployment(Resource):
             entry_id = str(uuid.uuid4())
             data = self._outputs_data(source)
             principal = None
-            if transport in software.CREDENTIAL_TRANSPORTS:
+            if transport in software_formats.CREDENTIAL_TRANSPORTS:
                 principal, data["principal"] = self._principal(session, deployment_id, now, transport)
             signal_url = None
             if transport != "NO_SIGNAL":
                 signal_url = credentials.presign(
-                    runtime.keyring, runtime.public_url, software.SIGNAL_VERBS[transport],
+                    runtime.keyring, runtime.public_url, software_formats.SIGNAL_VERBS[transport],
                     urls.deployment_signal_path(entry_id), now, runtime.config.presigned_url_ttl)
-            base = software.deploy_inputs(
+            base = software_formats.deploy_inputs(
                 server_id=server_id, action=action, stack_name=self.state.stack_name,
                 stack_id=self.state.stack_id, resource_name=self.state.name, transport=transport,
                 signal_url=signal_url, principal=principal)
             values = props.get("input_values") or {}
-            inputs = software.derived_inputs(source, values, base, runtime.keyring)
+            inputs = software_formats.derived_inputs(source, values, base, runtime.keyring)
             secret = secrets.secret_input_names(inputs, self._hidden_values(session), self._tainted_inputs(values))
             body = source.body if source else {}
             derived = secrets.is_sealed(body.get("config"))  # the source's config is a secret
             config = secrets.open_value(runtime.keyring, body.get("config"))
-            software.create_config(
+            software_formats.create_config(
                 session, name=props.get("name") or (source.name if source else None) or self._physical_name(deployment_id),
                 group=source.group if source and source.group else "Heat::Ungrouped",
                 config=self.derive_config(config, inputs) or self.empty_config(),
@@ -225,8 +225,8 @@ class SoftwareDeployment(Resource):
         """The `server` property: any id (Heat's "normally a Nova server ID"), up to the 36
         characters Heat's store holds (a longer one fails there with a database error)."""
         server_id = self.properties["server"]
-        if not server_id or len(server_id) > software.SERVER_ID_MAX:
-            raise self.fail(f"server id '{server_id}' must have 1 to {software.SERVER_ID_MAX} characters")
+        if not server_id or len(server_id) > software_formats.SERVER_ID_MAX:
+            raise self.fail(f"server id '{server_id}' must have 1 to {software_formats.SERVER_ID_MAX} characters")
         return server_id
 
     def _tainted_inputs(self, values: dict) -> set[str]:
@@ -258,7 +258,7 @@ class SoftwareDeployment(Resource):
         return f"{self.state.stack_name}-{self.state.name}-{deployment_id[:12]}"
 
     def _principal(self, session, deployment_id: str, now,
-                   transport: str = "HEAT_SIGNAL") -> tuple[software.SignalPrincipal, str]:
+                   transport: str = "HEAT_SIGNAL") -> tuple[software_formats.SignalPrincipal, str]:
         """The deployment's own guest credential, made on first use and kept encrypted in the
         resource data so that later actions hand the same one out (Heat keeps its stack user).
 
@@ -280,7 +280,7 @@ class SoftwareDeployment(Resource):
             from engine.guest.transports import heat
             session.flush()  # a credential issued just now is found by its hash
             auth_url, user_id = heat.auth_url(self.runtime), heat.credential_id(session, secret)
-        return software.SignalPrincipal(
+        return software_formats.SignalPrincipal(
             auth_url=auth_url, username=name, user_id=user_id,
             password=secret, project_id=self.state.project, queue_id=name), sealed
 
@@ -297,7 +297,7 @@ class SoftwareDeployment(Resource):
             return
         keyring = self.runtime.keyring
         before = {i.get("name"): i.get("value") for i in secrets.open_inputs(keyring, old.body.get("inputs") or [])}
-        for item in software.derived_inputs(source, self.properties.get("input_values") or {}, [], keyring):
+        for item in software_formats.derived_inputs(source, self.properties.get("input_values") or {}, [], keyring):
             name = item.get("name")
             if item.get("replace_on_change") and name in before and before[name] != item.get("value"):
                 raise UpdateReplace(f"input '{name}' is replace_on_change and its value changed")
@@ -347,8 +347,8 @@ class SoftwareDeployment(Resource):
                 view["status_reason"] = secrets.redact(view["status_reason"], texts)
             return view
         declared = data.get("outputs")
-        if declared is not None and name not in declared and name not in software.OUTPUT_KEYS:
-            known = ", ".join(list(software.OUTPUT_KEYS) + list(declared))
+        if declared is not None and name not in declared and name not in software_formats.OUTPUT_KEYS:
+            known = ", ".join(list(software_formats.OUTPUT_KEYS) + list(declared))
             raise TemplateError(f"the deployment has no attribute '{name}': its config declares no such "
                                 f"output (attributes: {known})")
         return None

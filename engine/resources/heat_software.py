@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from engine import secrets, software
+from engine import secrets, software_formats
 from engine.resources.base import Done, Resource
 from engine.resources.schema import Prop
 from engine.secrets import masked
@@ -16,7 +16,7 @@ from engine.store.models import SoftwareConfig as ConfigRow
 _INPUT = Prop("map", fields={
     "name": Prop("string", "the input's name", required=True),
     "description": Prop("string", "what the input is for"),
-    "type": Prop("string", "the input's type", default="String", allowed=software.INPUT_TYPES),
+    "type": Prop("string", "the input's type", default="String", allowed=software_formats.INPUT_TYPES),
     "default": Prop("any", "the value when a deployment gives none"),
     "replace_on_change": Prop("boolean", "a deployment replaces itself when this input's value changes",
                               default=False),
@@ -27,7 +27,7 @@ _INPUT = Prop("map", fields={
 _OUTPUT = Prop("map", fields={
     "name": Prop("string", "the output's name", required=True),
     "description": Prop("string", "what the output holds"),
-    "type": Prop("string", "the output's type", default="String", allowed=software.INPUT_TYPES),
+    "type": Prop("string", "the output's type", default="String", allowed=software_formats.INPUT_TYPES),
     "error_output": Prop("boolean", "the output's presence means the deployment failed", default=False),
 })
 
@@ -65,7 +65,7 @@ class SoftwareConfig(Resource):
             # A config made of another one stored sealed (a MIME part) is derived from a secret.
             with secrets.Taint(self.runtime.keyring).within() as read:
                 config = self.config_value(session)
-            row = software.create_config(
+            row = software_formats.create_config(
                 session, name=self.state.physical_name, group=self.group_value(),
                 config=config, inputs=props.get("inputs"), outputs=props.get("outputs"),
                 options=props.get("options") or {}, project=self.state.project, now=self.runtime.now(),
@@ -88,7 +88,7 @@ class SoftwareConfig(Resource):
                 return None
             with runtime.store.session() as session:
                 row = session.get(ConfigRow, physical_id)
-                return masked(software.format_config(row)) if row is not None else None
+                return masked(software_formats.format_config(row)) if row is not None else None
         return super().attribute(runtime, name, physical_id, attributes, data)
 
     def delete(self) -> Done:

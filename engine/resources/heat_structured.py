@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import software
+from engine import software_formats
 from engine.resources.heat_deployment import SoftwareDeployment
 from engine.resources.heat_software import SoftwareConfig
 from engine.resources.schema import Prop
@@ -51,7 +51,7 @@ class StructuredDeployment(SoftwareDeployment):
         key = self.properties["input_key"]
         strict = self.properties["input_values_validate"] == "STRICT"
         try:
-            return software.substitute_inputs(config, values, key, strict)
-        except software.MissingInput as missing:
+            return software_formats.substitute_inputs(config, values, key, strict)
+        except software_formats.MissingInput as missing:
             raise self.fail(f"the config asks for input '{missing.args[0]}' ({{{key}: {missing.args[0]}}}) "
                             "but it has no value, and input_values_validate is STRICT") from None

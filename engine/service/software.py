@@ -14,7 +14,7 @@ import uuid
 
 from sqlalchemy import select
 
-from engine import secrets, software
+from engine import secrets, software_formats
 from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.guest import metadata as guest_metadata
 from engine.orchestration.scheduler import Scheduler
@@ -30,7 +30,7 @@ STATUSES = ("IN_PROGRESS", "COMPLETE", "FAILED")
 
 def config_view(row: SoftwareConfig) -> dict:
     """Heat's format_software_config (without `project`, which Heat shows in lists only)."""
-    return masked(software.format_config(row))
+    return masked(software_formats.format_config(row))
 
 
 def deployment_view(row: Deployment) -> dict:
@@ -83,7 +83,7 @@ class Software:
             raise InvalidRequest("'options' must be a map")
         inputs, outputs = _io_list(body, "inputs"), _io_list(body, "outputs")
         with self.runtime.store.session() as session:
-            row = software.create_config(
+            row = software_formats.create_config(
                 session, name=name, group=group, config=config, inputs=inputs, outputs=outputs,
                 options=options or {}, project=project, now=self.runtime.now(),
                 keyring=self.runtime.keyring, secret=secrets.secret_input_names(inputs, []))
@@ -135,9 +135,9 @@ class Software:
         the id, or one no server has yet (its entries wait under the id). Keys other than
         Heat's are ignored, as Heat's API does (heatclient sends `tenant_id`)."""
         server_id, config_id = body.get("server_id"), body.get("config_id")
-        if not isinstance(server_id, str) or not 0 < len(server_id) <= software.SERVER_ID_MAX:
+        if not isinstance(server_id, str) or not 0 < len(server_id) <= software_formats.SERVER_ID_MAX:
             raise InvalidRequest(f"'server_id' is required: the id of the server to deploy to, "
-                                 f"of 1 to {software.SERVER_ID_MAX} characters")
+                                 f"of 1 to {software_formats.SERVER_ID_MAX} characters")
         action, status = self._action_status(body, None, None)
         values = body.get("input_values") or {}
         if not isinstance(values, dict):

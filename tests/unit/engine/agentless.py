@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-from engine import software
+from engine import software_formats
 from engine.guest.service import GuestAuth
 from engine.store.models import Server
 from tests.support import wait_for
@@ -27,7 +27,7 @@ def entries(service, stack_id, server="server"):
         row = session.get(Server, server_id)
         if row is None:
             return []
-        doc = software.open_document(service.runtime.keyring, row.metadata_doc or {})  # as served
+        doc = software_formats.open_document(service.runtime.keyring, row.metadata_doc or {})  # as served
         return list(doc.get("deployments") or [])
 
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from engine import software
+from engine import software_formats
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from engine.guest import enrol, metadata as guest_metadata
 from engine.guest.service import GuestAuth
@@ -92,7 +92,7 @@ def deploy(service, name, server, **parameters):
 def opened_entries(service, server_id, project="admin"):
     """The entries as the agent receives them (secrets opened), whether a server has the id or not."""
     with service.runtime.store.session() as session:
-        return [software.open_entry(service.runtime.keyring, e)
+        return [software_formats.open_entry(service.runtime.keyring, e)
                 for e in guest_metadata.deployment_entries(session, server_id, project)]
 
 
@@ -100,7 +100,7 @@ def served(service, server_id):
     """What the server's agent is served: its metadata document's deployments."""
     with service.runtime.store.session() as session:
         row = session.get(Server, server_id)
-        doc = software.open_document(service.runtime.keyring, row.metadata_doc or {})
+        doc = software_formats.open_document(service.runtime.keyring, row.metadata_doc or {})
     return list(doc.get("deployments") or [])
 
 

@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from engine import software
+from engine import software_formats
 from engine.guest.service import GuestAuth
 from engine.store.models import Server
 from tests.support import wait_for
@@ -47,7 +47,7 @@ def deployment_entry(service, server_id):
     def entry():
         with service.runtime.store.session() as session:
             row = session.get(Server, server_id)
-            doc = software.open_document(service.runtime.keyring, row.metadata_doc) if row else {}
+            doc = software_formats.open_document(service.runtime.keyring, row.metadata_doc) if row else {}
         return doc["deployments"][0] if doc.get("deployments") else None
     return wait_for(entry, 30, message="the deployment to reach the server's metadata")
 

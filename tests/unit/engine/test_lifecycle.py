@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import text
 
-from engine import software
+from engine import software_formats
 from engine.config import Config
 from engine.errors import Conflict, Forbidden, NotFound, TemplateError
 from engine.guest.service import GuestAuth
@@ -119,7 +119,7 @@ def _entry(service, stack_id):
     def entry():
         with service.runtime.store.session() as session:
             row = session.get(Server, server_id())
-            doc = software.open_document(service.runtime.keyring, row.metadata_doc) if row else {}
+            doc = software_formats.open_document(service.runtime.keyring, row.metadata_doc) if row else {}
         return doc["deployments"][0] if doc.get("deployments") else None
     return wait_for(entry, 30, message="the deployment to reach the server metadata")
 

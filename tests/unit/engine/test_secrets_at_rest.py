@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import InvalidToken
 from sqlalchemy import JSON, select
 
-from engine import software
+from engine import software_formats
 from engine.errors import InvalidRequest, TemplateError
 from engine.store import crypto
 from engine.store.crypto import Keyring, is_encrypted, reencrypt_all
@@ -163,7 +163,7 @@ def test_secret_inputs_are_stored_sealed_and_reach_the_agent_in_clear(service):
     assert all(is_encrypted(v["value"]) for v in stored_entry["inputs"] if v["name"] in secret)
     assert PASSWORD not in json.dumps(stored) and HIDDEN_DEFAULT not in json.dumps(stored)
 
-    served = software.open_document(service.runtime.keyring, stored)["deployments"][0]
+    served = software_formats.open_document(service.runtime.keyring, stored)["deployments"][0]
     clear = values(served)
     assert clear["password"] == PASSWORD and clear["api_key"] == HIDDEN_DEFAULT
     assert "deploy_signal_id" not in clear and clear["deploy_password"].startswith("hgd_")
@@ -196,13 +196,13 @@ resources:
         derived = session.get(SoftwareConfig, entry["id"])
         body = derived.body
     assert is_encrypted(body["config"]) and PASSWORD not in json.dumps(body)
-    assert software.open_entry(service.runtime.keyring, body)["config"] == {"db": {"password": PASSWORD}}
+    assert software_formats.open_entry(service.runtime.keyring, body)["config"] == {"db": {"password": PASSWORD}}
 
 
 # Never shown ---------------------------------------------------------------------------------
 def test_api_answers_events_and_failure_reasons_mask_secret_values(service):
     stack_id = create(service, "masked", TEMPLATE, parameters={"db_password": PASSWORD})
-    entry = software.open_entry(service.runtime.keyring, entry_for(service, stack_id, "CREATE"))
+    entry = software_formats.open_entry(service.runtime.keyring, entry_for(service, stack_id, "CREATE"))
     deploy_password = values(entry)["deploy_password"]
     # A hook that echoes its inputs into stderr: the failure reason must not carry them.
     signal(service, entry, {"deploy_status_code": 2,

@@ -325,7 +325,7 @@ def test_server_metadata_changes_in_place_and_reaches_the_server_document(servic
     new_version, new_doc = document()
     assert new_doc["colour"] == "green" and new_version > version
     # Kept across the update (POLL_SERVER_CFN's key pair: the secret is sealed, so compare opened).
-    from engine.software import open_section
+    from engine.software_formats import open_section
     keyring = service.runtime.keyring
     assert open_section(keyring, new_doc["os-collect-config"]) == open_section(keyring, doc["os-collect-config"])
     assert resources(service, stack_id)["server"]["physical_resource_id"] == server_id

@@ -3,7 +3,7 @@
 The server's metadata document and the signal rules are the guest's (engine/guest/metadata.py,
 engine/guest/signals.py).
 
-Formats follow Heat (reference/heat-protocols.md §2.8, §2.10, §4) so that heat-agents hooks and
+Formats follow Heat (docs/guest-api.md shows them) so that heat-agents hooks and
 os-collect-config read Hearth's metadata unchanged.
 """
 from __future__ import annotations
