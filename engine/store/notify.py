@@ -3,8 +3,9 @@ touches no database, file or network despite living in engine.store.
 
 Waiters block on a topic until its version moves past what they have seen.
 
-In-process implementation (one server process). A PostgreSQL LISTEN/NOTIFY bridge can call
-`publish` for changes made by other processes; callers never depend on which one is in use.
+One server process per database: a change committed by another process is not heard here
+(no cross-process bridge exists yet; that is the scale-out work of issue 14). Callers depend
+only on `publish` and `wait`, so such a bridge can call `publish` without changing them.
 """
 from __future__ import annotations
 
