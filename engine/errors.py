@@ -1,4 +1,31 @@
-"""The error tree: every failure the engine reports is one of these, with a message a person can act on."""
+"""The error tree: every failure the engine reports is one of these, with a message a person can act on.
+
+Owns no state and touches nothing. The HTTP status each answers with is in brackets
+(tests/unit/engine/test_errors.py keeps this drawing equal to the classes below)::
+
+    HearthError [400]
+        InvalidRequest [400]
+            NotSupported [400]
+            StackValidationFailed [400]
+            ResourceActionNotSupported [400]
+            HTTPBadRequest [400]
+        TemplateError [400]            file, line and path of the template
+            DependencyCycle [400]
+            LimitExceeded [400]
+        Unauthorized [401]
+        Forbidden [403]
+        NotFound [404]
+            EntityNotFound [404]
+                ResourceNotFound [404]
+            HTTPNotFound [404]
+        Conflict [409]
+            ActionInProgress [409]
+            StackExists [409]
+        PayloadTooLarge [413]
+        TooManyRequests [429]
+        InvalidTemplateAttribute [400]
+        ResourceFailure [400]          a resource handler's failure, becomes the resource's reason
+"""
 from __future__ import annotations
 
 import copy
