@@ -109,3 +109,14 @@ def test_every_named_endpoint_exists(hearth):
     small default."""
     endpoints = {rule.endpoint for rule in hearth.app.url_map.iter_rules()}
     assert SIGNAL_ENDPOINTS | TEMPLATE_ENDPOINTS <= endpoints
+
+
+def test_every_endpoint_the_auth_policy_names_exists(hearth):
+    """Authorisation is also chosen by endpoint and blueprint name (orchestration_auth): a renamed
+    view must not silently lose its read-only, admin-only, temp-URL or guest-token policy."""
+    from metadata_server import orchestration_auth as auth
+    endpoints = {rule.endpoint for rule in hearth.app.url_map.iter_rules()}
+    named = auth.READ_ONLY_ENDPOINTS | auth.ADMIN_ENDPOINTS | auth.TEMP_URL_ENDPOINTS | set(auth.GUEST_TOKEN_ENDPOINTS)
+    assert named <= endpoints, sorted(named - endpoints)
+    blueprints = {endpoint.split(".")[0] for endpoint in endpoints}
+    assert {*auth.PROJECT_BLUEPRINTS, auth.ADMIN_BLUEPRINT} <= blueprints, sorted(blueprints)
