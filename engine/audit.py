@@ -53,7 +53,7 @@ def record_refusal(runtime, error: Exception, *, api: str, operation: str, subje
                    remote_addr: str | None = None, **detail: Any) -> None:
     """Record a refused request (`auth.failed`) in a transaction of its own, since the request's
     own is rolled back; the actor is the refused credential's id (the error's `actor`, see
-    engine.credentials.refusal) or 'anonymous'. A failure to write it is logged, never raised:
+    engine.guest.credentials.refusal) or 'anonymous'. A failure to write it is logged, never raised:
     the client still gets its 401/403."""
     try:
         with runtime.store.session() as session:

@@ -47,7 +47,7 @@ HIDDEN = "******"
 # Inputs always stored encrypted: the deployment's guest password and its signal URL.
 SECRET_INPUTS = ("deploy_password", "deploy_signal_id")
 # Text that carries a live credential: a pre-signed URL's signature, or a guest credential
-# (engine.credentials makes them "hg<kind>_<random>"), e.g. a handle's curl_cli in an input.
+# (engine.guest.credentials makes them "hg<kind>_<random>"), e.g. a handle's curl_cli in an input.
 CREDENTIAL_TEXT = re.compile(r"[?&](?:signature|temp_url_sig)=|\bhg[a-z]_[A-Za-z0-9_-]{20,}")
 # The secrets a transport puts in the `os-collect-config` section, as (subsection, key): the
 # POLL_TEMP_URL collect URL (it reads the server's metadata, secrets opened), the

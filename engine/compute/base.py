@@ -9,7 +9,7 @@ from typing import Any
 @dataclass
 class ServerSpec:
     """What a driver needs to bring a server up; `bootstrap` is the guest's one JSON document.
-    `user_data` is the boot user data packaged for `user_data_format` (engine.userdata): drivers
+    `user_data` is the boot user data packaged for `user_data_format` (engine.guest.userdata): drivers
     of real clouds pass it to the guest; the local driver only keeps a copy to inspect."""
 
     server_id: str

@@ -113,7 +113,7 @@ class Server(Resource):
                                            stack_id=self.state.stack_id, now=now,
                                            ttl_seconds=runtime.config.credential_ttl)
         bootstrap = enrol.bootstrap_document(runtime.public_url, server_id, secret)
-        # Boot user data as Heat packages it for user_data_format (engine.userdata).
+        # Boot user data as Heat packages it for user_data_format (engine.guest.userdata).
         boot_user_data = self.boot_user_data({**doc, "os-collect-config": occ}, name)
         driver_data = driver.create(ServerSpec(server_id, name, bootstrap, self.properties,
                                                user_data=boot_user_data))

@@ -1,4 +1,4 @@
-"""Resources that own a nested stack: its operations go through `runtime.stacks` (engine.nested);
+"""Resources that own a nested stack: its operations go through `runtime.stacks` (engine.orchestration.nested);
 reads the parent's Stack row (files, environment) through `runtime.store`; no other I/O.
 
 Its create, update, delete, suspend, resume and check are awaited.

@@ -20,7 +20,7 @@ from engine.identity import Principal
 from engine.runtime import Runtime
 from engine.store.models import ApiToken, Delegation, Membership, Project, User
 
-# A guest Keystone token (engine.keystone) reaches two orchestration routes and no other.
+# A guest Keystone token (engine.guest.transports.heat) reaches two orchestration routes and no other.
 GUEST_TOKEN_PREFIX = keystone.TOKEN_PREFIX
 GUEST_TOKEN_WRONG_TARGET = keystone.WRONG_TARGET
 

@@ -1,9 +1,10 @@
-"""engine.service's definitions: a request made a checked Definition; touches config and keys only.
+"""engine.service's definitions: a request made a checked Definition, and the one cache of stored
+stacks' definitions; touches config and keys only (the cache builds a missing one from the row it is given).
 
 Owns the parse of a create or update request into a Definition, Heat's limits and resource
-validation, and how parameters and the environment are stored (sealed). No store: the runtime's
-config and keyring and the resource types only. Shared by the stacks, operations, previews and
-catalog parts of engine.service, each given this one object in its constructor.
+validation, how parameters and the environment are stored (sealed), and the DefinitionCache
+the scheduler is handed. Shared by the stacks, operations, previews, resources and catalog
+parts of engine.service, each given this one object in its constructor.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ these tests fail under CI and skip elsewhere. Nothing is mocked: a real Hearth s
 127.0.0.1, real stacks, the clients as processes.
 
 Stand-in, said where it is used: the DeployedServer's own guest credential is issued with
-engine.credentials, as `hearth server bootstrap` does, to read the HEAT_SIGNAL entry.
+engine.guest.credentials, as `hearth server bootstrap` does, to read the HEAT_SIGNAL entry.
 """
 from __future__ import annotations
 

@@ -211,7 +211,7 @@ def machine_metadata(hearth, stack: str) -> dict:
     """The DeployedServer's metadata from the guest API, once its three deployments are in it.
 
     Stand-in: `hearth server bootstrap` does not exist yet, so the machine's credential is
-    issued here with engine.credentials, as that command would.
+    issued here with engine.guest.credentials, as that command would.
     """
     from engine.guest import credentials
     server_id = wait_for(lambda: hearth.resources(stack)["machine"]["physical_resource_id"],

@@ -1,4 +1,4 @@
-"""The one-way import rules of DESIGN.md, read from the source: modules are parsed, not imported.
+"""The one-way import rules of docs/architecture.md §2, read from the source: modules are parsed, not imported.
 
 - engine/ never imports Flask, Werkzeug or metadata_server (it is a library and a CLI);
 - engine/cli/ talks HTTP only: no Flask, no SQLAlchemy, no engine.store;
@@ -208,7 +208,7 @@ def test_the_server_reaches_the_engine_through_service_errors_and_config() -> No
 
     shrink_only(broken(modules_in("metadata_server"), forbidden), SERVER_ENGINE_IMPORTS_TODAY,
                 "metadata_server/ imports from engine only engine.service, engine.errors and "
-                "engine.config (DESIGN.md)")
+                "engine.config (docs/architecture.md §2)")
 
 
 def test_the_server_never_imports_sqlalchemy() -> None:
