@@ -1,4 +1,4 @@
-"""Render stacks, resources, events and outputs in the JSON shapes of Heat's v1 API."""
+"""Render stacks, resources, events, outputs and software deployments in the JSON shapes of Heat's v1 API."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from typing import Any
 from engine.orchestration.definitions import is_cfn, shown_pseudo_parameters
 from engine.runtime import iso
 from engine.secrets import HIDDEN, masked
-from engine.store.models import Event, Resource, Stack
+from engine.store.models import Deployment, Event, Resource, Stack
 
 
 def stack_link(base: str, stack: Stack) -> str:
@@ -107,3 +107,16 @@ def shown_attributes(attributes: dict) -> dict:
     encrypted at rest) appear as HIDDEN; get_attr still gives them opened."""
     return masked(dict(attributes or {}))
 
+
+def deployment_view(row: Deployment) -> dict:
+    """Heat's format_software_deployment. An action or status never set is stored as "" and
+    shown null, as Heat shows it; so are output values before any arrived."""
+    view = {"id": row.id, "server_id": row.server_id, "config_id": row.config_id,
+            "input_values": masked(dict(row.input_values or {})),
+            "output_values": masked(dict(row.output_values)) if row.output_values else None,
+            "action": row.action or None, "status": row.status or None,
+            "status_reason": row.status_reason,
+            "creation_time": iso(row.created_at)}
+    if row.updated_at:
+        view["updated_time"] = iso(row.updated_at)
+    return view

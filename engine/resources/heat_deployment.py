@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from engine import secrets, software_formats
+from engine import secrets, software_formats, views
 from engine.errors import TemplateError
 from engine.guest import credentials, metadata, urls
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
@@ -330,7 +330,6 @@ class SoftwareDeployment(Resource):
             return attributes[name]
         if name == "show":
             # The deployment as the software_deployments API shows it, as Heat's `show` is.
-            from engine.service.software import deployment_view
             if not physical_id:
                 return None
             with runtime.store.session() as session:
@@ -339,7 +338,7 @@ class SoftwareDeployment(Resource):
                     return None
                 # What the hook printed may echo a secret input: masked, as in failure reasons.
                 texts = _sealed_input_texts(runtime, session, row)
-                view = deployment_view(row)
+                view = views.deployment_view(row)
             if view.get("output_values"):
                 view["output_values"] = {k: secrets.redact(v, texts) if isinstance(v, str) else v
                                          for k, v in view["output_values"].items()}

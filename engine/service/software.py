@@ -14,7 +14,7 @@ import uuid
 
 from sqlalchemy import select
 
-from engine import secrets, software_formats
+from engine import secrets, software_formats, views
 from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.guest import metadata as guest_metadata
 from engine.orchestration.scheduler import Scheduler
@@ -31,20 +31,6 @@ STATUSES = ("IN_PROGRESS", "COMPLETE", "FAILED")
 def config_view(row: SoftwareConfig) -> dict:
     """Heat's format_software_config (without `project`, which Heat shows in lists only)."""
     return masked(software_formats.format_config(row))
-
-
-def deployment_view(row: Deployment) -> dict:
-    """Heat's format_software_deployment. An action or status never set is stored as "" and
-    shown null, as Heat shows it; so are output values before any arrived."""
-    view = {"id": row.id, "server_id": row.server_id, "config_id": row.config_id,
-            "input_values": masked(dict(row.input_values or {})),
-            "output_values": masked(dict(row.output_values)) if row.output_values else None,
-            "action": row.action or None, "status": row.status or None,
-            "status_reason": row.status_reason,
-            "creation_time": iso(row.created_at)}
-    if row.updated_at:
-        view["updated_time"] = iso(row.updated_at)
-    return view
 
 
 def _unknown(body: dict, allowed: tuple[str, ...], what: str) -> None:
@@ -161,7 +147,7 @@ class Software:
                              input_values=values, output_values={}, created_at=now)
             session.add(row)
             session.flush()
-            view = deployment_view(row)
+            view = views.deployment_view(row)
             metadata = guest_metadata.push_metadata(session, server_id, self.runtime.keyring, project)
         if metadata:
             self.runtime.publish_server(server_id, metadata)
@@ -172,11 +158,11 @@ class Software:
         if server_id:
             q = q.where(Deployment.server_id == server_id)
         with self.runtime.store.session() as session:
-            return [deployment_view(r) for r in session.scalars(q.order_by(Deployment.created_at, Deployment.id))]
+            return [views.deployment_view(r) for r in session.scalars(q.order_by(Deployment.created_at, Deployment.id))]
 
     def show_software_deployment(self, project: str, deployment_id: str) -> dict:
         with self.runtime.store.session() as session:
-            return deployment_view(self._deployment(session, project, deployment_id))
+            return views.deployment_view(self._deployment(session, project, deployment_id))
 
     def update_software_deployment(self, project: str, deployment_id: str, body: dict) -> dict:
         """Heat's PUT: any of config_id, input_values, output_values, action, status,
@@ -207,7 +193,7 @@ class Software:
                 row.output_values = body["output_values"]
             row.updated_at = now
             session.flush()
-            view = deployment_view(row)
+            view = views.deployment_view(row)
             server_id, stack_id, resource = row.server_id, row.stack_id, row.resource_name
             metadata = guest_metadata.push_metadata(session, server_id, self.runtime.keyring, project) if moved else None
         if metadata:

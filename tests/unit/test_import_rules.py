@@ -180,6 +180,27 @@ def test_engine_never_imports_flask_werkzeug_or_the_server() -> None:
                        + "\n".join(found))
 
 
+def test_only_the_server_and_tools_import_the_facade() -> None:
+    """engine.service sits on top of the engine: a resource, the scheduler or the guest side
+    importing it would reach back up through the layer that calls them."""
+    below = [path for path in modules_in("engine") if not name(path).startswith("engine/service/")]
+    found = lines(below, lambda i: within(i.module, ("engine.service",)))
+    assert not found, ("engine modules below the facade never import engine.service; put what "
+                       "they share lower (engine.views, engine.software_formats, ...)\n" + "\n".join(found))
+
+
+def test_template_package_is_pure() -> None:
+    """engine/template does no I/O and knows nothing above it: no store, no SQLAlchemy, no
+    resources, scheduler, guest side or facade (its graph check borrows the pure graph)."""
+    def forbidden(i: Import) -> bool:
+        return i.top in {"sqlalchemy", "requests", "flask", "werkzeug", "metadata_server"} or (
+            i.top == "engine" and not within(i.module, ("engine.template", "engine.errors", "engine.config",
+                                                         "engine.orchestration.graph")))
+
+    found = lines(modules_in("engine/template"), forbidden)
+    assert not found, "engine/template is pure\n" + "\n".join(found)
+
+
 def test_engine_cli_talks_http_only() -> None:
     def forbidden(i: Import) -> bool:
         return i.top in {"flask", "werkzeug", "sqlalchemy"} or within(i.module, ("engine.store",))
