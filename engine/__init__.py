@@ -1,1 +1,2 @@
-"""Hearth engine: templates, stacks, resources, scheduler, store, credentials, compute drivers."""
+"""The engine package (templates, stacks, resources, scheduler, store, credentials, compute
+drivers); importing it runs nothing and touches nothing."""

@@ -1,4 +1,7 @@
-"""Keystone's application credentials, for people: `/identity/v3/users/{user}/application_credentials`.
+"""Keystone application credentials for people: owns ApplicationCredential rows (and revokes their
+tokens), through `runtime.store` sessions, with audit records; no other I/O.
+
+Keystone's application credentials, for people: `/identity/v3/users/{user}/application_credentials`.
 
 A person signed in to a project (a project-scoped token, engine/signin.py) makes one for
 themselves, as in Keystone; it signs in to that project with at most the role it was made

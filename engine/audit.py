@@ -1,4 +1,7 @@
-"""The audit log: authentication failures and credential life cycles, with who, what and when.
+"""The audit log: owns AuditEvent rows, added in the caller's session (`record`) or in one of its
+own (`record_refusal`); logs to `hearth.audit` a failure to write one.
+
+The audit log: authentication failures and credential life cycles, with who, what and when.
 
 Rule for every caller: an audit event NEVER holds a secret. Name a credential by its id (or
 the first characters of a presented token that matched nothing, see `token_actor`), never by

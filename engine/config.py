@@ -1,4 +1,5 @@
-"""Settings, declared once with their default and help; read from the environment when a Config is built."""
+"""Settings, declared once with their default and help: reads os.environ (and $XDG_STATE_HOME, ~)
+when a Config is built or a path resolved; never at import, and writes nothing."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,8 @@
-"""The error tree: every failure the engine reports is one of these, with a message a person can act on.
+"""The error tree: every failure the engine reports is one of these; owns no state and touches
+nothing.
+
+The error tree: every failure the engine reports is one of these, with a message a person can act
+on.
 
 Owns no state and touches nothing. The HTTP status each answers with is in brackets
 (tests/unit/engine/test_errors.py keeps this drawing equal to the classes below)::

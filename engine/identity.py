@@ -1,4 +1,7 @@
-"""Who may use the orchestration API: projects, users, roles, API tokens and delegations.
+"""Projects, users, roles, API tokens and delegations, in the caller's session; `bootstrap` also
+reads or writes `<data_dir>/admin-token` (owner-only). No other I/O.
+
+Who may use the orchestration API: projects, users, roles, API tokens and delegations.
 
 A token is random, shown once and stored only as its SHA-256 (like guest credentials). A user
 has one role per project: `reader` may read, `member` may also change the project's stacks,

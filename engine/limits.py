@@ -1,6 +1,9 @@
-"""What a stack may be (docs/operations.md, Limits): how large a template a request sends, how
-many resources a stack has with its nested stacks, how deep stacks nest. Checked at the request,
-as Heat checks them, and again whenever a nested stack is made or updated.
+"""What a stack may be (template size, resources, nesting depth): pure checks, but for the stored
+tree read (and its root Stack row locked) through the session its caller passes.
+
+What a stack may be (docs/operations.md, Limits): how large a template a request sends, how many
+resources a stack has with its nested stacks, how deep stacks nest. Checked at the request, as Heat
+checks them, and again whenever a nested stack is made or updated.
 
 Heat's words are kept where Heat refuses the same thing (RequestLimitExceeded: "Maximum resources
 per stack exceeded.", "Recursion depth exceeds 5.", "Template size (N bytes) exceeds maximum

@@ -1,4 +1,7 @@
-"""People's passwords (and application credential secrets), kept only as scrypt hashes.
+"""People's passwords and application-credential secrets as scrypt hashes: pure CPU work but for
+os.urandom salts; no store, files or clock.
+
+People's passwords (and application credential secrets), kept only as scrypt hashes.
 
 Stored form: `scrypt$<log2 N>$<r>$<p>$<salt, base64>$<key, base64>`. The parameters travel with
 each hash, so they can be raised later: `needs_rehash` tells the sign-in to store a fresh hash

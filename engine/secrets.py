@@ -1,4 +1,7 @@
-"""What Hearth treats as secret, and the only place values are sealed, opened, masked and redacted.
+"""The only place values are sealed, opened, masked and redacted (through the Keyring it is given);
+keeps recent secret texts in process memory for LogRedactor; no store, files or network.
+
+What Hearth treats as secret, and the only place values are sealed, opened, masked and redacted.
 
 **What is secret** (the rules; docs/security.md tells users the same):
 

@@ -1,4 +1,7 @@
-"""Keystone v3 for people: sign-in by password or application credential, token validation and
+"""Keystone v3 for people: sign-in, token validation and revocation, the catalog; owns people's
+project-scoped ApiToken rows, through `runtime.store` sessions, with audit records.
+
+Keystone v3 for people: sign-in by password or application credential, token validation and
 revocation, and the catalog that names Hearth's orchestration API.
 
 A person signs in as a Hearth user (engine/identity.py) in the one domain `Default`, scoped to

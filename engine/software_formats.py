@@ -1,4 +1,5 @@
-"""Software configs and deployments as Heat formats them: configs, derived configs and their deploy_* inputs; touches the store only to add a config row in the caller's session (create_config).
+"""Software configs and deployments as Heat formats them (configs, derived configs, deploy_*
+inputs); pure, but `create_config` adds a config row in the caller's session.
 
 The server's metadata document and the signal rules are the guest's (engine/guest/metadata.py,
 engine/guest/signals.py).

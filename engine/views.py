@@ -1,4 +1,5 @@
-"""Render stacks, resources, events, outputs and software deployments in the JSON shapes of Heat's v1 API."""
+"""Render stacks, resources, events, outputs and software deployments (rows it is given) in the
+JSON shapes of Heat's v1 API; pure: opens no session and touches nothing."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,7 @@
-"""Hearth's HTTP server: a Flask app factory with thin blueprints over `engine.service`.
+"""The HTTP server's app factory: create_app reads HEARTH_* settings, builds and starts the engine
+service and bootstraps the admin token; importing the package does nothing.
+
+Hearth's HTTP server: a Flask app factory with thin blueprints over `engine.service`.
 
 Importing the package loads neither Flask nor the engine: it is also the home of the `hearth`
 command line (metadata_server.cli), whose client commands must not pay for the server.

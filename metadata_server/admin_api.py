@@ -1,5 +1,8 @@
-"""The admin API under `/admin/v1/`: projects, users, roles, API tokens, delegations and the
-audit log. Only a cloud admin (an admin of project `admin`) gets here (orchestration_auth)."""
+"""Admin API views under `/admin/v1/`: each calls `service().admin` alone and touches nothing else.
+
+The admin API under `/admin/v1/`: projects, users, roles, API tokens, delegations and the audit log.
+Only a cloud admin (an admin of project `admin`) gets here (orchestration_auth).
+"""
 from __future__ import annotations
 
 import datetime as dt

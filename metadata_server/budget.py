@@ -1,5 +1,8 @@
-"""What one request may cost: a body cap per kind of route (413) and a token-bucket request
-budget per principal, plus one per client address for failed authentications (429).
+"""Request budgets: body caps (413) and token buckets (429), kept in this process's memory with a
+monotonic clock; reads settings from `service().runtime.config`, touches nothing else.
+
+What one request may cost: a body cap per kind of route (413) and a token-bucket request budget per
+principal, plus one per client address for failed authentications (429).
 
 The buckets live behind `Budgets`, two methods that a shared store (Redis, the database) can
 implement so that several server processes share them; `MemoryBudgets` keeps them in this

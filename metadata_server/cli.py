@@ -1,6 +1,9 @@
-"""The `hearth` and `hearth-server` entry points: the client's commands (engine.cli.COMMANDS)
-and `hearth server`, each imported only when it runs, so that a client command loads neither
-Flask nor SQLAlchemy nor the store, and `hearth --help` lists all of them without importing one.
+"""The `hearth` and `hearth-server` entry points: they import a command only when it runs and touch
+nothing themselves.
+
+The `hearth` and `hearth-server` entry points: the client's commands (engine.cli.COMMANDS) and
+`hearth server`, each imported only when it runs, so that a client command loads neither Flask nor
+SQLAlchemy nor the store, and `hearth --help` lists all of them without importing one.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One JSON error envelope for every endpoint (Heat's shape plus a short stable code)."""
+"""One JSON error envelope for every endpoint (Heat's shape plus a short stable code); touches
+nothing but the log (refusals and internal errors)."""
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,7 @@
-"""Orchestration blueprint: Heat's v1 API paths and shapes, so python-heatclient can drive Hearth.
+"""Stack views of Heat's v1 API: each calls `service().stacks`, `.operations`, `.previews` or
+`.admin` (a stack's delegations) and touches nothing else.
+
+Orchestration blueprint: Heat's v1 API paths and shapes, so python-heatclient can drive Hearth.
 
 This module serves the stacks themselves; resources, events and outputs are in
 orchestration_resources, resource types, template versions and validation in

@@ -1,4 +1,7 @@
-"""Authentication and authorisation of the orchestration, servers and admin APIs.
+"""Authentication and authorisation of the orchestration, servers and admin APIs: calls
+`service().admin` (tokens, audit), hands guest tokens to metadata_server.guest; nothing else.
+
+Authentication and authorisation of the orchestration, servers and admin APIs.
 
 Every request to `/v1/<project>/...` (and to the admin API) carries a token, as Heat's
 `X-Auth-Token: T` or as `Authorization: Bearer T`. No or a bad token: 401. A project the

@@ -1,5 +1,9 @@
-"""What the installation offers, under `/v1/<project>/`: resource types with their schemas and
-generated templates, template versions with their functions, and template validation."""
+"""Catalog views under `/v1/<project>/`: call `service().catalog` alone (plus the template-size
+setting and the installed package's version); touch nothing else.
+
+What the installation offers, under `/v1/<project>/`: resource types with their schemas and
+generated templates, template versions with their functions, and template validation.
+"""
 from __future__ import annotations
 
 import importlib.metadata

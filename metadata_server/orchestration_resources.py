@@ -1,5 +1,9 @@
-"""A stack's resources (list, show, mark unhealthy, signal), events and outputs, under
-`/v1/<project>/stacks/<name>/<id>/` (nested in the orchestration blueprint)."""
+"""Resource, event and output views: call `service().resources`, `.operations` (mark unhealthy,
+signal) and `.stacks` (outputs), and read one setting; touch nothing else.
+
+A stack's resources (list, show, mark unhealthy, signal), events and outputs, under
+`/v1/<project>/stacks/<name>/<id>/` (nested in the orchestration blueprint).
+"""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request

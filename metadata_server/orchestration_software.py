@@ -1,5 +1,9 @@
-"""Heat's software config and deployment API under `/v1/<project>/` (nested in the
-orchestration blueprint): what `heat config-*`/`deployment-*` and `openstack software ...` call."""
+"""Software config and deployment views: each calls `service().software` alone and touches nothing
+else.
+
+Heat's software config and deployment API under `/v1/<project>/` (nested in the orchestration
+blueprint): what `heat config-*`/`deployment-*` and `openstack software ...` call.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request

@@ -1,4 +1,5 @@
-"""Request parsing shared by the blueprints: JSON bodies with clear errors, guest authentication."""
+"""Request parsing shared by the blueprints: JSON bodies with clear errors, guest authentication
+headers; reads only the request and `service().runtime.config`."""
 from __future__ import annotations
 
 from typing import Any, overload

@@ -1,5 +1,8 @@
-"""`hearth server` (also installed as `hearth-server`): run Hearth on this host until stopped;
-and `hearth server bootstrap`, which enrols a pre-provisioned machine with a running server.
+"""`hearth server`: runs this process as the server (HEARTH_* settings, listener threads,
+SIGTERM/SIGINT handlers, stderr logs, NOTIFY_SOCKET); the engine it reaches via create_app.
+
+`hearth server` (also installed as `hearth-server`): run Hearth on this host until stopped; and
+`hearth server bootstrap`, which enrols a pre-provisioned machine with a running server.
 
 Imported only when `hearth server` runs (metadata_server.cli names it); the server's own modules
 (Flask, the engine, the store) are imported once the server starts, not for `bootstrap`, which

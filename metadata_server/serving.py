@@ -1,5 +1,9 @@
-"""The embedded HTTP listeners: werkzeug's threaded server, with a backlog sized for many agents;
-the main one and, when configured, a second one that serves only the guest API."""
+"""The embedded HTTP listeners: owns their sockets and threads (werkzeug's threaded server); touches
+the engine only through the apps it serves.
+
+The embedded HTTP listeners: werkzeug's threaded server, with a backlog sized for many agents; the
+main one and, when configured, a second one that serves only the guest API.
+"""
 from __future__ import annotations
 
 import json

@@ -1,6 +1,10 @@
-"""Strict parsing of what a request carries: numbers (finite, in range, whole where whole is
-meant) and JSON (standard JSON only, nested at most so deep), each refusal a 400 that names
-what was wrong and what is accepted. Pure functions of text and bytes; requests_ applies them."""
+"""Strict parsing of request numbers and JSON, each refusal a 400 that names what was wrong; pure
+functions of text and bytes, touching nothing.
+
+Strict parsing of what a request carries: numbers (finite, in range, whole where whole is meant) and
+JSON (standard JSON only, nested at most so deep), each refusal a 400 that names what was wrong and
+what is accepted. Pure functions of text and bytes; requests_ applies them.
+"""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""Everything a guest talks to: its credentials, its metadata, its signals, its transports and its boot data; imports nothing at package level.
+"""Everything a guest talks to (credentials, metadata, signals, transports, boot data); the package
+itself imports nothing and touches nothing.
 
 - service.py     GuestService, the guest API's operations (metadata long-poll, signals, rotation)
 - urls.py        every guest URL shape, one function each

@@ -1,4 +1,8 @@
-"""Guest principals: per-server and per-handle bearer credentials (stored hashed, expiring, rotatable) and pre-signed URLs; touches the store (credentials and audit rows, in the caller's session) and nothing else.
+"""Guest bearer credentials and pre-signed URLs: owns Credential rows (with audit rows) in the
+caller's session, signs with the Keyring it is given; nothing else.
+
+Guest principals: per-server and per-handle bearer credentials (stored hashed, expiring, rotatable)
+and pre-signed URLs.
 
 Every issue, rotation and revocation is written to the audit log in the caller's unit of work,
 naming the credential by its id, never by its secret.

@@ -1,4 +1,5 @@
-"""Enrolment of pre-provisioned machines, and the agent's bootstrap document; touches the store (servers, credentials) and nothing of the server app.
+"""Enrolment of pre-provisioned machines, and the agent's bootstrap document; touches the store
+(servers, credentials) and nothing of the server app.
 
 A server made by the `deployed` compute driver gets a new server credential and the bootstrap
 document that carries it here.

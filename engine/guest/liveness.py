@@ -1,4 +1,8 @@
-"""Agent liveness: when each server's agent last reached the guest API, and failing the waiting deployments of an agent that has been gone longer than `agent_gone_grace`; touches the store (servers, deployments) and reads the compute driver's view, nothing of the server app.
+"""Agent liveness and gone agents' deployments: touches the store (servers, deployments), reads the
+compute driver's view, wakes the scheduler; nothing of the server app.
+
+Agent liveness: when each server's agent last reached the guest API, and failing the waiting
+deployments of an agent that has been gone longer than `agent_gone_grace`.
 
 A server's agent is *seen* whenever a request made with one of that server's own credentials
 (or a signal URL of one of its deployments) reaches the guest API: a metadata request by any

@@ -1,4 +1,8 @@
-"""A server's metadata document as the guest reads it: its `deployments` list rebuilt, its version bumped, its sealed values opened for publishing; touches the store (servers, deployments, software configs, in the caller's session) and nothing of the server app.
+"""A server's metadata document as the guest reads it: touches the store (servers, deployments,
+software configs) in the caller's session only; nothing of the server app.
+
+A server's metadata document as the guest reads it: its `deployments` list rebuilt, its version
+bumped, its sealed values opened for publishing.
 
 The formats of configs and derived configs stay in engine/software_formats.py, which the software API
 and the deployment resources share; this module owns only what is written into, and read

@@ -1,4 +1,8 @@
-"""GuestService, the guest API's operations: metadata long-poll, deployment signals, progress, wait-condition signals and credential rotation; touches the store, the notifier and the scheduler's wake, nothing of the server app.
+"""GuestService, the guest API's operations: touches the store (with audit rows), the notifier (it
+blocks in the long-poll) and the scheduler's wake; nothing of the server app.
+
+GuestService, the guest API's operations: metadata long-poll, deployment signals, progress,
+wait-condition signals and credential rotation.
 
 Every operation authenticates first: a bearer credential scoped to one server or handle, or a
 pre-signed URL. A signal is answered only after it is stored; the scheduler is then woken.

@@ -1,4 +1,8 @@
-"""What a guest's signal means: Heat's rules for a deployment signal, and how a wait condition handle's signals are read, numbered and recorded; touches the store (handle signals, signal events, in the caller's session) and nothing of the server app.
+"""What a guest's signal means: touches the store (handle signals, signal events) in the caller's
+session, or its own in record_empty_signals; nothing of the server app.
+
+Heat's rules for a deployment signal, and how a wait condition handle's signals are read,
+numbered and recorded.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A server's boot user data, packaged as Heat packages it for `user_data_format`; reads software configs from the store and its own scripts from the package, writes nothing.
+"""A server's boot user data, packaged as Heat packages it for `user_data_format`; reads software
+configs from the store and its own scripts from the package, writes nothing.
 
 RAW hands `user_data` over unchanged. SOFTWARE_CONFIG and HEAT_CFNTOOLS build Heat's
 multipart MIME for cloud-init: a cloud-config part, a boothook, a part-handler for

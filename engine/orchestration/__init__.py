@@ -1,4 +1,5 @@
-"""Running a stack operation: owns the scheduler, its steps, runs, journal, lifecycle and definitions.
+"""Running a stack operation: owns the scheduler, its steps, runs, journal, lifecycle and
+definitions; the package itself imports nothing and touches nothing.
 
 One operation's way through it: the facade records the start (`lifecycle.start_operation`,
 `prepare_rows`) and caches the stack's `definitions.Definition`, then hands the stack id to the

@@ -1,4 +1,5 @@
-"""Stack definitions: owns Definition, its cache, loading and the Resolver; touches the keyring only.
+"""Stack definitions: owns Definition, its cache, loading and the Resolver; touches the keyring
+only, but a Resolver's get_attr runs types' `attribute`, which may read the store via the runtime.
 
 A Definition is everything pure about a stack (its parsed template, merged environment and
 parameter values). It is parsed from a request (`request_environment`, `check_request_fields`)

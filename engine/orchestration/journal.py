@@ -1,5 +1,8 @@
-"""Journal: owns the scheduler's pending writes (resource transitions, events, stack status) and
-what events must not quote; touches the store in one transaction per flush, then publishes.
+"""Journal: the scheduler's pending writes (transitions, events, stack status; a deleted stack's
+guest credentials revoked); one store transaction per flush, then publishes.
+
+Journal: owns the scheduler's pending writes (resource transitions, events, stack status) and what
+events must not quote.
 
 Writes are kept until that transaction commits, so a failed write is retried, never lost.
 """

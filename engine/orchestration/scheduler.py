@@ -1,5 +1,7 @@
-"""Scheduler: owns the inbox, the loop, the runs in memory and their deadlines; touches the store
-(loading stacks, rollbacks) and the handler pool, and acts on resources only through its Steps.
+"""Scheduler: owns the inbox, its loop thread, the handler pool, runs in memory and deadlines;
+touches the store, and at start the compute driver (resuming servers).
+
+It loads stacks and rollbacks from the store, and acts on resources only through its Steps.
 
 One thread owns all stack state in memory and in the store. Resources whose dependencies are
 done start at once (independent ones concurrently); handlers that may block run on a small

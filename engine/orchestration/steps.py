@@ -1,6 +1,8 @@
-"""Steps: owns what one resource does when its turn comes in a run (create, update or replace,
-delete, suspend, resume, check; breakpoints, change detection, timeouts, cancels); touches the
-run's snaps and the journal, and reaches handlers only through the scheduler's `handoff`.
+"""Steps: what one resource does when its turn comes in a run; touches the run's snaps and the
+journal, reaches handlers only through the scheduler's `handoff`.
+
+Steps: owns what one resource does when its turn comes in a run (create, update or replace, delete,
+suspend, resume, check; breakpoints, change detection, timeouts, cancels).
 
 The scheduler owns one `Steps` and calls it on its thread: `start` when a resource's turn
 comes, `apply` with a handler's outcome, `check_waiting` when a waiting resource is woken,

@@ -1,4 +1,9 @@
-"""AWS::CloudFormation::WaitConditionHandle and AWS::CloudFormation::WaitCondition: wait for N cfn-signal calls."""
+"""AWS::CloudFormation::WaitConditionHandle and WaitCondition: the handle owns a sealed pre-signed
+URL and its HandleSignal rows; the condition reads rows via `runtime.store`.
+
+AWS::CloudFormation::WaitConditionHandle and AWS::CloudFormation::WaitCondition: wait for N
+cfn-signal calls.
+"""
 from __future__ import annotations
 
 import uuid

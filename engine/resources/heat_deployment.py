@@ -1,4 +1,9 @@
-"""OS::Heat::SoftwareDeployment: applies a config to a server for each listed action and waits for the server's signal."""
+"""OS::Heat::SoftwareDeployment: owns its Deployment row, derived config row and guest credential,
+via `runtime.store`; pushes and publishes its server's metadata; no other I/O.
+
+OS::Heat::SoftwareDeployment: applies a config to a server for each listed action and waits for the
+server's signal.
+"""
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,8 @@
-"""OS::Heat::WaitConditionHandle and OS::Heat::WaitCondition: wait for N signals from scripts."""
+"""OS::Heat::WaitConditionHandle and WaitCondition: the handle owns its guest credential and
+HandleSignal rows; the condition reads (NO_SIGNAL: writes) them via `runtime.store`.
+
+OS::Heat::WaitConditionHandle and OS::Heat::WaitCondition: wait for N signals from scripts.
+"""
 from __future__ import annotations
 
 import datetime as dt

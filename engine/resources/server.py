@@ -1,4 +1,8 @@
-"""OS::Nova::Server and OS::Heat::DeployedServer: a machine that runs the agent, via the compute driver.
+"""OS::Nova::Server and OS::Heat::DeployedServer: own the Server row, its guest credentials and its
+machine; touch `runtime.store`, the compute driver and the notifier (metadata).
+
+OS::Nova::Server and OS::Heat::DeployedServer: a machine that runs the agent, via the compute
+driver.
 
 The server's metadata document (template metadata + `deployments` + `os-collect-config`) is
 what its agent long-polls. A server gets its own guest credential, revoked with it.

@@ -1,4 +1,5 @@
-"""engine.service, the one facade the server and tools call: composes its parts, owns no logic.
+"""engine.service, the one facade the server and tools call: composes its parts; build_service makes
+the data dir, key file and Store and reads the environment directory's files.
 
 `Service` holds each part as an attribute, each given the runtime and the parts it needs in
 its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `operations`

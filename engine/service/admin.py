@@ -1,4 +1,5 @@
-"""service.admin, who may do what: projects, users, tokens, delegations, audit; their rows only.
+"""service.admin, who may do what: projects, users, tokens, delegations, audit: their rows, and
+`bootstrap`'s `<data_dir>/admin-token` file (after migrating the database).
 
 What `/admin/v1/` and the token check of the orchestration API do, moved out of the server's
 views: each method is one transaction over engine.identity and engine.audit, and an admin's

@@ -1,5 +1,5 @@
 """engine.service's definitions: a request made a checked Definition, and the one cache of stored
-stacks' definitions; touches config and keys only (the cache builds a missing one from the row it is given).
+stacks' definitions; reads config and keys only, opens no session.
 
 Owns the parse of a create or update request into a Definition, Heat's limits and resource
 validation, how parameters and the environment are stored (sealed), and the DefinitionCache

@@ -1,4 +1,5 @@
-"""service.resources, a stack's resources and events: reads their rows, finds stacks via stacks.
+"""service.resources, a stack's resources and events: reads their rows (and Server rows), finds
+stacks via stacks, and blocks on the notifier for the events long-poll.
 
 Heat's resource list, show and metadata and its event list (with long-poll) and show; reads
 Resource, Event and Server rows and the scheduler's definitions.

@@ -1,4 +1,5 @@
-"""service.software, Heat's software configs and deployments: their rows, server metadata.
+"""service.software, Heat's software configs and deployments: their rows and server metadata,
+published to the notifier; wakes the scheduler.
 
 Heat's `software_configs` and `software_deployments` API: configs and deployments made by a
 user (`heat config-create`, `openstack software deployment create`, ...) rather than by a stack.

@@ -1,4 +1,5 @@
-"""Hearth's template package, pure and free of I/O: HOT templates, parameters, environments and intrinsic functions."""
+"""The template package, pure and free of I/O (no store, files, clock or network): HOT templates,
+parameters, environments and intrinsic functions."""
 from engine.template.context import ResolveContext
 from engine.template.environment import Environment, merge_environments, parse_environment
 from engine.template.hot import Template, parse_template

@@ -1,4 +1,5 @@
-"""CloudFormation-format templates (AWSTemplateFormatVersion 2010-09-09, HeatTemplateFormatVersion 2012-12-12), parsed into the Template the engine runs."""
+"""CloudFormation-format templates (AWSTemplateFormatVersion 2010-09-09, HeatTemplateFormatVersion
+2012-12-12) parsed into the Template the engine runs; pure, touches nothing."""
 from __future__ import annotations
 
 from collections.abc import Mapping

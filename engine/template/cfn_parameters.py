@@ -1,4 +1,5 @@
-"""CFN parameter declarations (`Type`, `Default`, `NoEcho`, `AllowedValues`, ...) parsed into the engine's ParameterSchema."""
+"""CFN parameter declarations (`Type`, `Default`, `NoEcho`, `AllowedValues`, ...) parsed into the
+engine's ParameterSchema; pure, touches nothing."""
 from __future__ import annotations
 
 import re

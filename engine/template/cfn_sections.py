@@ -1,4 +1,5 @@
-"""The sections of a CFN-format template (Resources, Outputs, Mappings, ...) checked and turned into the engine's definitions."""
+"""The sections of a CFN-format template (Resources, Outputs, Mappings, ...) checked and turned into
+the engine's definitions; pure, touches nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection

@@ -1,4 +1,9 @@
-"""Conditions in a template: where calls stand (in a value or in a condition), their checks before anything runs, and the context that answers conditions by name."""
+"""Template conditions: where calls stand, their checks, the context that answers them by name;
+pure, touches nothing (it uses engine.orchestration.graph's pure graph).
+
+Conditions in a template: where calls stand (in a value or in a condition), their checks before
+anything runs, and the context that answers conditions by name.
+"""
 from __future__ import annotations
 
 import copy

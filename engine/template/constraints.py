@@ -1,4 +1,5 @@
-"""Parameter constraints: parse a parameter's `constraints` list, then say in Heat's words how a value breaks one."""
+"""Parameter constraints: parse a parameter's `constraints` list, then say in Heat's words how a
+value breaks one; pure, touches nothing."""
 from __future__ import annotations
 
 import ipaddress

@@ -1,4 +1,5 @@
-"""What resolving a snippet needs from the engine: parameter values, resource ids and attributes, the files map and the parent resource."""
+"""What resolving a snippet needs from the engine (parameter values, resource ids and attributes,
+files map, parent resource), as an interface; pure, touches nothing."""
 from __future__ import annotations
 
 from collections.abc import Mapping

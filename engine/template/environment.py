@@ -1,4 +1,5 @@
-"""Environments: parse one, merge several in order, and map a resource's type through the resource_registry as Heat does."""
+"""Environments: parse one, merge several in order, map a resource's type through the
+resource_registry as Heat does; pure: parses text it is given, reads no file."""
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
-"""Environment files merged into the request's environment in order, with Heat's parameter_merge_strategies.
+"""Environment files merged into the request's environment in order, with Heat's
+parameter_merge_strategies; pure: the files' text comes in the request, none is read from disk.
 
 Heat (heat.common.environment_util) merges each file's sections into the environment the
 request gave: `parameters` and `parameter_defaults` parameter by parameter, by the strategy

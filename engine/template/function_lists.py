@@ -1,8 +1,12 @@
-"""What GET template_versions/{version}/functions answers: Heat's functions for each version, in
-Heat's order and with Heat's one-line descriptions, without and with the condition functions
+"""The answers of GET template_versions/{version}/functions, as literal tables; pure data, touches
+nothing.
+
+What GET template_versions/{version}/functions answers: Heat's functions for each version, in Heat's
+order and with Heat's one-line descriptions, without and with the condition functions
 (`with_condition_func`), as a freshly started Heat 27.0.1 answers them. (Heat adds the condition
-functions to its own table when asked for them, so that later answers without them list them
-too: docs/heat-differences.md.) Recorded in tests/differential (templates/versions)."""
+functions to its own table when asked for them, so that later answers without them list them too:
+docs/heat-differences.md.) Recorded in tests/differential (templates/versions).
+"""
 from __future__ import annotations
 
 Listing = tuple[tuple[str, str], ...]

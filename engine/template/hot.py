@@ -1,4 +1,5 @@
-"""HOT templates: parse_template checks a whole template up front; a Template then answers questions about it and resolves snippets."""
+"""HOT templates: parse_template checks a whole template up front; a Template then answers questions
+about it and resolves snippets. Pure, touches nothing."""
 from __future__ import annotations
 
 import copy

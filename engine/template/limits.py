@@ -1,4 +1,5 @@
-"""Bounded evaluation: what resolving one snippet may build, checked before the memory is spent.
+"""Bounded evaluation: what resolving one snippet may build, checked before the memory is spent;
+pure (defaults come from engine.config's declared settings, not the environment).
 
 A `Budget` is made for each resolution (`Template.resolve`: a resource's properties, its
 metadata, an output) from the installation's `Limits`, and reaches the intrinsic functions as

@@ -1,4 +1,5 @@
-"""Load YAML (or JSON) text into plain data plus the line where every key and list item starts; fail only with TemplateError."""
+"""Load YAML (or JSON) text into plain data plus the line where every key and list item starts; fail
+only with TemplateError. Pure: parses text it is given, opens no file."""
 from __future__ import annotations
 
 from typing import Any

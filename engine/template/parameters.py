@@ -1,4 +1,5 @@
-"""Parameter declarations and values: parse a `parameters` entry into a schema, then type and check values against it."""
+"""Parameter declarations and values: parse a `parameters` entry into a schema, then type and check
+values against it; pure, touches nothing."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""The resources, outputs, parameter_groups and conditions sections of a HOT template, checked and turned into definitions."""
+"""The resources, outputs, parameter_groups and conditions sections of a HOT template, checked and
+turned into definitions; pure, touches nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection

@@ -1,4 +1,5 @@
-"""Finding intrinsic-function calls in template snippets, and checking them before anything runs."""
+"""Finding intrinsic-function calls in template snippets, and checking them before anything runs;
+pure, touches nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping

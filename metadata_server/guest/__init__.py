@@ -1,4 +1,8 @@
-"""The routes guests call, mirroring engine/guest/; each module is a thin blueprint that reaches the engine through `engine.service` (Service.guest), `engine.errors` and `engine.config` alone.
+"""The routes guests call, mirroring engine/guest/: thin blueprints that call `service().guest` (and
+read settings) alone; the package itself imports nothing.
+
+The routes guests call, mirroring engine/guest/; each module is a thin blueprint that reaches the
+engine through `engine.service` (Service.guest), `engine.errors` and `engine.config` alone.
 
 - native.py    Hearth's own guest API (/guest/v1/...: metadata, signals, progress, rotation)
 - cfn.py       POLL_SERVER_CFN: Heat's CFN API at /v1/

@@ -1,4 +1,5 @@
-"""POLL_SERVER_CFN: the subset of Heat's CloudFormation-compatible API that guests use; reaches the engine through `service().guest` alone.
+"""POLL_SERVER_CFN: the subset of Heat's CloudFormation-compatible API that guests use; calls
+`service().guest` alone and touches nothing else.
 
 `GET` or `POST /v1/?Action=DescribeStackResource&StackName=S&LogicalResourceId=R` signed with
 the server's EC2 key pair (signature version 2 in the query, as os-collect-config's `cfn`

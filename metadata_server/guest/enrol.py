@@ -1,4 +1,5 @@
-"""Servers blueprint: enrolment of pre-provisioned machines, under `/v1/<project>/servers/`; reaches the engine through `service().guest` alone (engine/guest/enrol.py)."""
+"""Servers blueprint: enrolment of pre-provisioned machines under `/v1/<project>/servers/`; calls
+`service().guest` alone (engine/guest/enrol.py), touches nothing else."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify

@@ -1,4 +1,5 @@
-"""Keystone v3 for guests and people, and the two Heat routes a guest token may call; reach the engine through `service().guest.keystone` alone (engine/guest/transports/heat.py, engine/signin.py).
+"""Keystone v3 for guests and people, and the two Heat routes a guest token may call; call
+`service().guest.keystone` alone (and read one setting), touch nothing else.
 
 `identity_blueprint` (`/identity`, `/identity/v3`, `/identity/v3/auth/tokens`) is served by
 every listener: a listener with the guest API signs in guest credentials, one with the

@@ -1,4 +1,5 @@
-"""Hearth's own guest routes: what agents and boot scripts call (see docs/guest-api.md); reach the engine through `service().guest` alone (engine/guest/service.py)."""
+"""Hearth's own guest routes (docs/guest-api.md): call `service().guest` alone
+(engine/guest/service.py) and read one setting; touch nothing else."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request

@@ -1,4 +1,5 @@
-"""POLL_TEMP_URL and TEMP_URL_SIGNAL routes: signed URLs that read a server's metadata or signal a deployment; reach the engine through `service().guest` alone (engine/guest/transports/temp_url.py).
+"""POLL_TEMP_URL and TEMP_URL_SIGNAL routes (signed URLs): call `service().guest` alone
+(engine/guest/transports/temp_url.py) and read one setting; touch nothing else.
 
 `collect_blueprint`: os-collect-config's `request` collector reads a server's metadata at
 `/guest/v1/servers/<id>/collect`, with no credential but the signed URL itself; HEAD answers the

@@ -1,4 +1,5 @@
-"""The metadata transports a server may poll through (`software_config_transport`), as a registry: name -> module; the registry touches nothing, each module says what it touches.
+"""The metadata transports (`software_config_transport`) as a registry, name -> module; the registry
+touches nothing, each module says what it touches.
 
 A transport module declares:
 - `OWNS`: the `os-collect-config` subsection it fills (one of SECTIONS);

@@ -1,4 +1,8 @@
-"""POLL_SERVER_CFN: EC2-style access key pairs scoped to one server, AWS request signatures and the CFN DescribeStackResource answer; touches the store (credentials, servers, resources) and nothing of the server app.
+"""POLL_SERVER_CFN: EC2-style key pairs, AWS signatures, DescribeStackResource; touches the store
+(credentials, servers, resources, audit), wakes the scheduler; no server app.
+
+POLL_SERVER_CFN: EC2-style access key pairs scoped to one server, AWS request signatures and the CFN
+DescribeStackResource answer.
 
 Heat's default metadata transport gives each server an EC2 key pair (an access key id of 32
 hex characters and a secret access key) that reads only that server's resource metadata

@@ -1,4 +1,8 @@
-"""POLL_SERVER_HEAT and HEAT_SIGNAL: Keystone v3 at /identity for guest principals (people are handed to engine/signin.py) and the two Heat routes a guest token calls; touches the store (credentials, servers, deployments, audit) and nothing of the server app.
+"""POLL_SERVER_HEAT and HEAT_SIGNAL: Keystone v3 for guests and two Heat routes; touches the store
+(credentials, servers, deployments, audit), wakes the scheduler; no server app.
+
+POLL_SERVER_HEAT and HEAT_SIGNAL: Keystone v3 at /identity for guest principals (people are handed
+to engine/signin.py) and the two Heat routes a guest token calls.
 
 os-collect-config's `heat` collector and heat-agents' `heat-config-notify` authenticate with
 Keystone v3 password auth (user id, password, project id), take the `orchestration` endpoint

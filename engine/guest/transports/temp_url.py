@@ -1,4 +1,8 @@
-"""POLL_TEMP_URL and TEMP_URL_SIGNAL: signed capability URLs, one that reads a server's metadata and one (Swift's) that signals a deployment; touches the store (servers, deployment configs, audit) and nothing of the server app.
+"""POLL_TEMP_URL and TEMP_URL_SIGNAL: signed capability URLs; touches the store (servers, deployment
+configs, audit), wakes the scheduler; nothing of the server app.
+
+POLL_TEMP_URL and TEMP_URL_SIGNAL: signed capability URLs, one that reads a server's metadata and
+one (Swift's) that signals a deployment.
 
 **POLL_TEMP_URL.** This is what Heat's Swift temp URL gives os-collect-config's ``request`` collector: no
 credential but the URL itself, the raw metadata JSON object as the body, and a

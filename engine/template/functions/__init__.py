@@ -1,4 +1,5 @@
-"""The intrinsic-function registry: for each HOT version, the functions Heat offers there, as dict literals.
+"""The intrinsic-function registry: for each HOT version, the functions Heat offers there, as dict
+literals; pure, touches nothing.
 
 A function is a module with two verbs:
 

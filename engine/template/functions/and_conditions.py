@@ -1,4 +1,5 @@
-"""and (in conditions, 2016-10-14 on): true when every one of two or more conditions holds."""
+"""and (in conditions, 2016-10-14 on): true when every one of two or more conditions holds. Pure:
+asks only the context it is given."""
 from __future__ import annotations
 
 from engine.errors import TemplateError

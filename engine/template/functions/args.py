@@ -1,4 +1,5 @@
-"""Shared rules for intrinsic-function arguments: what may stand in for a literal, walking paths, rendering text."""
+"""Shared rules for intrinsic-function arguments: what may stand in for a literal, walking paths,
+rendering text. Pure, touches nothing."""
 from __future__ import annotations
 
 import json

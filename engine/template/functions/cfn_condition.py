@@ -1,4 +1,5 @@
-"""Condition (in Conditions): the value of another named condition; also how the boolean functions check their items."""
+"""Condition (in Conditions): the value of another named condition; also how the boolean functions
+check their items. Pure: asks only the context it is given."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""Fn::Equals (in Conditions): whether two resolved values are equal."""
+"""Fn::Equals (in Conditions): whether two resolved values are equal. Pure, touches nothing."""
 from __future__ import annotations
 
 from engine.errors import TemplateError

@@ -1,4 +1,5 @@
-"""Fn::FindInMap: the value at [mapping, key, second-level key] in the template's Mappings."""
+"""Fn::FindInMap: the value at [mapping, key, second-level key] in the template's Mappings. Pure:
+asks only the context it is given."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

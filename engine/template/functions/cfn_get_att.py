@@ -1,4 +1,5 @@
-"""Fn::GetAtt: one attribute of a resource, or null while it is not available yet."""
+"""Fn::GetAtt: one attribute of a resource, or null while it is not available yet. Pure: asks only
+the context it is given."""
 from __future__ import annotations
 
 from typing import Any

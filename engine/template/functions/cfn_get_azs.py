@@ -1,4 +1,5 @@
-"""Fn::GetAZs: the availability zones of the installation, whatever region is named."""
+"""Fn::GetAZs: the availability zones of the installation, whatever region is named. Pure: asks only
+the context it is given."""
 from __future__ import annotations
 
 from engine.errors import TemplateError

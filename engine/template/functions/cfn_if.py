@@ -1,4 +1,5 @@
-"""Fn::If: the second argument when the named condition is true, else the third; only that one is resolved."""
+"""Fn::If: the second argument when the named condition is true, else the third; only that one is
+resolved. Pure: asks only the context it is given."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""Fn::Join: the strings of a list joined with a delimiter; null items join as empty text."""
+"""Fn::Join: the strings of a list joined with a delimiter; null items join as empty text. Pure,
+touches nothing."""
 from __future__ import annotations
 
 from engine.errors import TemplateError

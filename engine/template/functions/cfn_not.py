@@ -1,4 +1,5 @@
-"""Fn::Not (in Conditions): the negation of one condition, given as a one-item list."""
+"""Fn::Not (in Conditions): the negation of one condition, given as a one-item list. Pure: asks only
+the context it is given."""
 from __future__ import annotations
 
 from engine.errors import TemplateError

@@ -1,4 +1,5 @@
-"""Fn::Split: a string split into a list at every occurrence of a literal delimiter."""
+"""Fn::Split: a string split into a list at every occurrence of a literal delimiter. Pure, touches
+nothing."""
 from __future__ import annotations
 
 from engine.errors import TemplateError

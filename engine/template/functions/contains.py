@@ -1,4 +1,5 @@
-"""contains (2017-09-01 on, also in conditions): whether a value is an item of a list, or a substring of a string."""
+"""contains (2017-09-01 on, also in conditions): whether a value is an item of a list, or a
+substring of a string. Pure, touches nothing."""
 from __future__ import annotations
 
 from engine.errors import TemplateError

@@ -1,4 +1,5 @@
-"""digest (2015-04-30 on): the hex digest of a string with a hashlib algorithm, as Heat computes it."""
+"""digest (2015-04-30 on): the hex digest of a string with a hashlib algorithm, as Heat computes it.
+Pure, touches nothing."""
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
-"""equals (in conditions, 2016-10-14 on): whether two resolved values are equal."""
+"""equals (in conditions, 2016-10-14 on): whether two resolved values are equal. Pure, touches
+nothing."""
 from __future__ import annotations
 
 from engine.errors import TemplateError

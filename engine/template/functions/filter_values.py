@@ -1,4 +1,5 @@
-"""filter (2017-02-24 on): a list without the items that appear in a list of values."""
+"""filter (2017-02-24 on): a list without the items that appear in a list of values. Pure, touches
+nothing."""
 from __future__ import annotations
 
 from typing import Any

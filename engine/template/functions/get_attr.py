@@ -1,4 +1,5 @@
-"""get_attr (2015-10-15 on): a resource attribute walked into by a path, or all attributes when none is named."""
+"""get_attr (2015-10-15 on): a resource attribute walked into by a path, or all attributes when none
+is named. Pure: asks only the context it is given."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""get_file: the content the client sent in the files map for a file name."""
+"""get_file: the content the client sent in the files map for a file name. Pure: asks only the
+context it is given."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""get_param: a parameter's value, or a value found inside it by a path of keys and list indices."""
+"""get_param: a parameter's value, or a value found inside it by a path of keys and list indices.
+Pure: asks only the context it is given."""
 from __future__ import annotations
 
 from typing import Any

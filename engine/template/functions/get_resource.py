@@ -1,4 +1,5 @@
-"""get_resource: the reference id (physical id) of another resource in the same template."""
+"""get_resource: the reference id (physical id) of another resource in the same template. Pure: asks
+only the context it is given."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""if (2021-04-16 on): one value when a condition holds, another (which may be left out) when it does not."""
+"""if (2021-04-16 on): one value when a condition holds, another (which may be left out) when it
+does not. Pure: asks only the context it is given."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""list_join (2015-10-15 on): join the items of one or more lists with a delimiter; maps and lists become JSON."""
+"""list_join (2015-10-15 on): join the items of one or more lists with a delimiter; maps and lists
+become JSON. Pure, touches nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable

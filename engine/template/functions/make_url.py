@@ -1,4 +1,5 @@
-"""make_url (2017-09-01 on): a correctly escaped URL built from scheme, credentials, host, port, path, query and fragment."""
+"""make_url (2017-09-01 on): a correctly escaped URL built from scheme, credentials, host, port,
+path, query and fragment. Pure, touches nothing."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""map_merge (2016-04-08 on): one map from a list of maps, later keys overriding earlier ones."""
+"""map_merge (2016-04-08 on): one map from a list of maps, later keys overriding earlier ones. Pure,
+touches nothing."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""map_replace (2016-10-14 on): a map with some keys renamed and some values replaced."""
+"""map_replace (2016-10-14 on): a map with some keys renamed and some values replaced. Pure, touches
+nothing."""
 from __future__ import annotations
 
 from typing import Any

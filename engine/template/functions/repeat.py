@@ -1,4 +1,5 @@
-"""repeat (2017-09-01 on): a copy of a template for each combination of for_each values, or (permutations: false) for each position."""
+"""repeat (2017-09-01 on): a copy of a template for each combination of for_each values, or
+(permutations: false) for each position. Pure, touches nothing."""
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
-"""resource_facade: in a provider template, the metadata, deletion_policy or update_policy of the resource that stands for it."""
+"""resource_facade: in a provider template, the metadata, deletion_policy or update_policy of the
+resource that stands for it. Pure: asks only the context it is given."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""str_replace (2015-10-15 on): substitute params into a template string; maps and lists are rendered as JSON."""
+"""str_replace (2015-10-15 on): substitute params into a template string; maps and lists are
+rendered as JSON. Pure, touches nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable

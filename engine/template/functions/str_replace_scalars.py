@@ -1,4 +1,5 @@
-"""str_replace before 2015-10-15: as str_replace, but param values must be strings or numbers."""
+"""str_replace before 2015-10-15: as str_replace, but param values must be strings or numbers. Pure,
+touches nothing."""
 from __future__ import annotations
 
 from typing import Any

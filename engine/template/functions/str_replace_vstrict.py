@@ -1,4 +1,5 @@
-"""str_replace_vstrict (2017-09-01 on): str_replace_strict, and no param value may be null or empty."""
+"""str_replace_vstrict (2017-09-01 on): str_replace_strict, and no param value may be null or empty.
+Pure, touches nothing."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""str_split (2015-10-15 on): split a string by a delimiter into a list, or pick one item of it by index."""
+"""str_split (2015-10-15 on): split a string by a delimiter into a list, or pick one item of it by
+index. Pure, touches nothing."""
 from __future__ import annotations
 
 from typing import Any

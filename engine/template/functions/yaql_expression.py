@@ -1,4 +1,9 @@
-"""yaql (2016-10-14 on, in conditions from 2017-09-01): evaluate a YAQL expression on data, with Heat's limits."""
+"""yaql: evaluate a YAQL expression with Heat's limits. No I/O; keeps yaql's engine and parses in
+process memory, and sets sys.settrace to count steps while it runs.
+
+yaql (2016-10-14 on, in conditions from 2017-09-01): evaluate a YAQL expression on data, with Heat's
+limits.
+"""
 from __future__ import annotations
 
 import functools
