@@ -20,6 +20,7 @@ demo: $(BIN)/.hearth-installed
 # server, so .ci/run runs it before the suite.
 lint: $(BIN)/.hearth-installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider --noconftest tests/unit/test_import_rules.py
 
