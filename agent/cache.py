@@ -41,29 +41,36 @@ class MetadataCache:
         except (OSError, ValueError) as exc:
             self._set_aside(f"unreadable JSON ({exc})")
             return None
-        if (not isinstance(document, dict) or "version" not in document
-                or not isinstance(document.get("metadata"), dict)):
+        if (
+            not isinstance(document, dict)
+            or "version" not in document
+            or not isinstance(document.get("metadata"), dict)
+        ):
             self._set_aside("not a {version, metadata} object")
             return None
-        return CachedMetadata(version=document["version"], metadata=document["metadata"],
-                              fetched_at=float(document.get("fetched_at") or 0.0))
+        return CachedMetadata(
+            version=document["version"],
+            metadata=document["metadata"],
+            fetched_at=float(document.get("fetched_at") or 0.0),
+        )
 
-    def store(self, version: Any, metadata: dict[str, Any],
-              fetched_at: float | None = None) -> CachedMetadata:
-        entry = CachedMetadata(version=version, metadata=metadata,
-                               fetched_at=time.time() if fetched_at is None else fetched_at)
+    def store(self, version: Any, metadata: dict[str, Any], fetched_at: float | None = None) -> CachedMetadata:
+        entry = CachedMetadata(
+            version=version, metadata=metadata, fetched_at=time.time() if fetched_at is None else fetched_at
+        )
         ensure_dir(self.directory)
-        atomic_write_json(self.path, {"version": entry.version, "metadata": entry.metadata,
-                                      "fetched_at": entry.fetched_at})
+        atomic_write_json(
+            self.path, {"version": entry.version, "metadata": entry.metadata, "fetched_at": entry.fetched_at}
+        )
         return entry
 
     def _set_aside(self, reason: str) -> None:
         try:
             moved = move_aside(self.path, "corrupt")
         except OSError as exc:
-            LOG.error("metadata cache %s is corrupt (%s) and cannot be moved aside: %s; ignoring it",
-                      self.path, reason, exc)
+            LOG.error(
+                "metadata cache %s is corrupt (%s) and cannot be moved aside: %s; ignoring it", self.path, reason, exc
+            )
             return None
-        LOG.error("metadata cache %s is corrupt (%s); moved it to %s and ignoring it",
-                  self.path, reason, moved.name)
+        LOG.error("metadata cache %s is corrupt (%s); moved it to %s and ignoring it", self.path, reason, moved.name)
         return None

@@ -32,46 +32,69 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("--bootstrap", "bootstrap JSON document (server_id, base_url, metadata_url, "
-            "credential, collectors, and a section per collector); re-read on SIGHUP",
-            required=True, metavar="FILE"),
-    Setting("--state-dir", "directory for the cache, done markers, run artifacts, outbox and "
-            "status.json", required=True, metavar="DIR"),
-    Setting("--once", "fetch once without waiting, run pending deployments, deliver the "
-            "signals (up to 30 s) and exit", default=False, action="store_true"),
-    Setting("--hooks-path", "extra hook directories searched first, separated by ':'",
-            default="", metavar="DIR[:DIR...]"),
-    Setting("--poll-wait", "seconds the server may hold a metadata long-poll", default=55.0,
-            type=float, metavar="SECONDS"),
-    Setting("--log-level", "logging level", default="INFO", metavar="LEVEL",
-            type=str.upper),
-    Setting("--rotate-remaining", "rotate the credential when less than this fraction of its "
-            "lifetime is left (0 turns rotation off)", default=0.33, type=float,
-            metavar="FRACTION"),
+    Setting(
+        "--bootstrap",
+        "bootstrap JSON document (server_id, base_url, metadata_url, "
+        "credential, collectors, and a section per collector); re-read on SIGHUP",
+        required=True,
+        metavar="FILE",
+    ),
+    Setting(
+        "--state-dir",
+        "directory for the cache, done markers, run artifacts, outbox and status.json",
+        required=True,
+        metavar="DIR",
+    ),
+    Setting(
+        "--once",
+        "fetch once without waiting, run pending deployments, deliver the signals (up to 30 s) and exit",
+        default=False,
+        action="store_true",
+    ),
+    Setting(
+        "--hooks-path", "extra hook directories searched first, separated by ':'", default="", metavar="DIR[:DIR...]"
+    ),
+    Setting(
+        "--poll-wait", "seconds the server may hold a metadata long-poll", default=55.0, type=float, metavar="SECONDS"
+    ),
+    Setting("--log-level", "logging level", default="INFO", metavar="LEVEL", type=str.upper),
+    Setting(
+        "--rotate-remaining",
+        "rotate the credential when less than this fraction of its lifetime is left (0 turns rotation off)",
+        default=0.33,
+        type=float,
+        metavar="FRACTION",
+    ),
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hearth-agent",
-        description="Fetch this server's deployments, run them through hooks, signal the results.")
+        prog="hearth-agent", description="Fetch this server's deployments, run them through hooks, signal the results."
+    )
     for setting in SETTINGS:
-        options: dict[str, Any] = {"help": f"{setting.help} (default: {setting.default})"
-                         if setting.default not in (None, "", False) else setting.help}
+        options: dict[str, Any] = {
+            "help": f"{setting.help} (default: {setting.default})"
+            if setting.default not in (None, "", False)
+            else setting.help
+        }
         if setting.action:
             options.update(action=setting.action, default=setting.default)
         else:
-            options.update(default=setting.default, type=setting.type, metavar=setting.metavar,
-                           required=setting.required)
+            options.update(
+                default=setting.default, type=setting.type, metavar=setting.metavar, required=setting.required
+            )
         parser.add_argument(setting.flag, **options)
     return parser
 
 
 # Per-collector sections of the bootstrap document: key → (accepted types, description).
 SECTION_KEYS: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
-    "request": {"metadata_url": ((str,), "a URL"),
-                "polling_interval": ((int, float), "a number of seconds > 0"),
-                "timeout": ((int, float), "a number of seconds > 0")},
+    "request": {
+        "metadata_url": ((str,), "a URL"),
+        "polling_interval": ((int, float), "a number of seconds > 0"),
+        "timeout": ((int, float), "a number of seconds > 0"),
+    },
     "local": {"path": ((str, list), "a directory or a list of directories")},
 }
 # Collectors that talk to the Hearth server itself and so need server_id (for the default
@@ -100,8 +123,7 @@ def load_bootstrap(path: Path) -> Bootstrap:
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: bootstrap document must be a JSON object")
     collectors = document.get("collectors", ["hearth"])
-    if (not isinstance(collectors, list) or not collectors
-            or not all(isinstance(c, str) and c for c in collectors)):
+    if not isinstance(collectors, list) or not collectors or not all(isinstance(c, str) and c for c in collectors):
         raise ConfigError(f"{path}: collectors: must be a non-empty list of names")
     # Signals always go to base_url with the credential, whatever feeds the metadata: a
     # machine fed only by a config drive still reports its results to Hearth.
@@ -109,20 +131,24 @@ def load_bootstrap(path: Path) -> Bootstrap:
         _require(path, document, key, "signals are sent to base_url with the credential")
     hearth = HEARTH_COLLECTORS.intersection(collectors)
     if hearth and not document.get("metadata_url"):
-        _require(path, document, "server_id",
-                 f"the {sorted(hearth)[0]} collector builds its metadata_url from it")
+        _require(path, document, "server_id", f"the {sorted(hearth)[0]} collector builds its metadata_url from it")
     server_id = document.get("server_id") or ""
     if not isinstance(server_id, str):
         raise ConfigError(f"{path}: server_id: must be a string")
     base_url = document["base_url"].rstrip("/")
     metadata_url = document.get("metadata_url") or (
-        f"{base_url}/guest/v1/servers/{server_id}/metadata" if server_id else "")
+        f"{base_url}/guest/v1/servers/{server_id}/metadata" if server_id else ""
+    )
     if not isinstance(metadata_url, str):
         raise ConfigError(f"{path}: metadata_url: must be a string")
-    return Bootstrap(server_id=server_id, base_url=base_url, metadata_url=metadata_url,
-                     credential=document["credential"], collectors=tuple(collectors),
-                     sections={name: _section(path, document, name) for name in SECTION_KEYS
-                               if name in document})
+    return Bootstrap(
+        server_id=server_id,
+        base_url=base_url,
+        metadata_url=metadata_url,
+        credential=document["credential"],
+        collectors=tuple(collectors),
+        sections={name: _section(path, document, name) for name in SECTION_KEYS if name in document},
+    )
 
 
 def _require(path: Path, document: dict[str, Any], key: str, why: str) -> None:
@@ -137,13 +163,15 @@ def _section(path: Path, document: dict[str, Any], name: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: {name}: must be a JSON object")
     for key, value in section.items():
         if key not in SECTION_KEYS[name]:
-            raise ConfigError(f"{path}: {name}.{key}: unknown key (known: "
-                              f"{', '.join(SECTION_KEYS[name])})")
+            raise ConfigError(f"{path}: {name}.{key}: unknown key (known: {', '.join(SECTION_KEYS[name])})")
         types, meaning = SECTION_KEYS[name][key]
-        if (not isinstance(value, types) or isinstance(value, bool)
-                or (isinstance(value, (int, float)) and value <= 0)
-                or (isinstance(value, str) and not value)
-                or (isinstance(value, list) and not all(isinstance(v, str) and v for v in value))):
+        if (
+            not isinstance(value, types)
+            or isinstance(value, bool)
+            or (isinstance(value, (int, float)) and value <= 0)
+            or (isinstance(value, str) and not value)
+            or (isinstance(value, list) and not all(isinstance(v, str) and v for v in value))
+        ):
             raise ConfigError(f"{path}: {name}.{key}: must be {meaning}")
     return dict(section)
 
@@ -183,8 +211,7 @@ class StateLayout:
         return self.root / "hooks-work" / name, self.root / "hooks-outputs" / name
 
     def create(self) -> None:
-        for directory in (self.root, self.cache_dir, self.deployed_dir, self.runs_dir,
-                          self.outbox_dir):
+        for directory in (self.root, self.cache_dir, self.deployed_dir, self.runs_dir, self.outbox_dir):
             ensure_dir(directory)
 
 
@@ -207,8 +234,13 @@ def from_args(args: argparse.Namespace) -> AgentConfig:
     if not 0 <= rotate_remaining < 1:
         raise ConfigError("--rotate-remaining: must be at least 0 and below 1")
     hooks_path = tuple(Path(p) for p in args.hooks_path.split(os.pathsep) if p)
-    return AgentConfig(bootstrap=load_bootstrap(Path(args.bootstrap)),
-                       state=StateLayout(Path(args.state_dir).absolute()),
-                       hooks_path=hooks_path, poll_wait=args.poll_wait, once=args.once,
-                       log_level=args.log_level, bootstrap_path=Path(args.bootstrap).absolute(),
-                       rotate_remaining=rotate_remaining)
+    return AgentConfig(
+        bootstrap=load_bootstrap(Path(args.bootstrap)),
+        state=StateLayout(Path(args.state_dir).absolute()),
+        hooks_path=hooks_path,
+        poll_wait=args.poll_wait,
+        once=args.once,
+        log_level=args.log_level,
+        bootstrap_path=Path(args.bootstrap).absolute(),
+        rotate_remaining=rotate_remaining,
+    )

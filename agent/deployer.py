@@ -56,8 +56,15 @@ RUNS_RETENTION = 7 * 86400
 class Deployer:
     """Applies deployment entries; shares the agent's stop event, ledger, status file and outbox."""
 
-    def __init__(self, layout: StateLayout, hooks_path: tuple[Path, ...], ledger: DoneLedger,
-                 status: StatusFile, outbox: Outbox, stop: threading.Event):
+    def __init__(
+        self,
+        layout: StateLayout,
+        hooks_path: tuple[Path, ...],
+        ledger: DoneLedger,
+        status: StatusFile,
+        outbox: Outbox,
+        stop: threading.Event,
+    ):
         self.layout = layout
         self.hooks_path = hooks_path
         self.ledger = ledger
@@ -70,8 +77,7 @@ class Deployer:
         """Apply ``metadata["deployments"]`` in Heat's order (by name, then id); False when an
         entry hit an error."""
         deployments = metadata.get("deployments")
-        deployments = sorted(deployments, key=deployment_order) if isinstance(
-            deployments, list) else []
+        deployments = sorted(deployments, key=deployment_order) if isinstance(deployments, list) else []
         if not self._orphans_settled:
             deployments = self._orphans_first(deployments)
         self.status.pass_started()
@@ -112,23 +118,29 @@ class Deployer:
             if isinstance(entry_id, str) and entry_id in current:
                 first.add(entry_id)
             elif left.state == orphans.RUNNING:
-                LOG.warning("deployment %s: its hook (pid %s) still runs from before this agent "
-                            "started, but the deployment is no longer in the metadata: stopping "
-                            "its process group", entry_id, left.launch.get("pid"))
+                LOG.warning(
+                    "deployment %s: its hook (pid %s) still runs from before this agent "
+                    "started, but the deployment is no longer in the metadata: stopping "
+                    "its process group",
+                    entry_id,
+                    left.launch.get("pid"),
+                )
                 orphans.kill(folder, left.launch, grace=2.0)
         return sorted(deployments, key=lambda e: not (isinstance(e, dict) and e.get("id") in first))
 
     def _forget_departed(self, deployments: list[Any]) -> None:
-        current = {safe_name(e["id"]) for e in deployments
-                   if isinstance(e, dict) and isinstance(e.get("id"), str)}
+        current = {safe_name(e["id"]) for e in deployments if isinstance(e, dict) and isinstance(e.get("id"), str)}
         try:
             removed = prune_departed(self.layout.runs_dir, current, RUNS_RETENTION)
         except OSError as exc:  # artifacts are for people; never fail a pass over them
             LOG.warning("cannot prune old run folders in %s: %s", self.layout.runs_dir, exc)
             return
         if removed:
-            LOG.info("removed the run folders of %d deployment(s) gone from the metadata for "
-                     "over %d days", len(removed), RUNS_RETENTION // 86400)
+            LOG.info(
+                "removed the run folders of %d deployment(s) gone from the metadata for over %d days",
+                len(removed),
+                RUNS_RETENTION // 86400,
+            )
 
     def deploy(self, entry: Any) -> None:
         """Run one entry unless done, then hand its result over (see _hand_over)."""
@@ -147,8 +159,7 @@ class Deployer:
         deployment_dir = self.layout.run_dir(entry_id)
         run_dir = run_folder(deployment_dir, entry)
         self.status.running(entry_id, entry.get("name"), action)
-        outcome = self._run(entry_id, label, action, str(prepared.get("group") or ""), prepared,
-                            run_dir)
+        outcome = self._run(entry_id, label, action, str(prepared.get("group") or ""), prepared, run_dir)
         if outcome is None:
             return
         signal_data, code = outcome
@@ -162,11 +173,11 @@ class Deployer:
             delivery = "NO_SIGNAL transport, not signalled"
         status = finished_status(status_code)
         self.status.deployment(entry_id, status)
-        LOG.info("deployment %s: finished %s: exit %s, deploy_status_code %s; %s", label, status,
-                 code, status_code, delivery)
+        LOG.info(
+            "deployment %s: finished %s: exit %s, deploy_status_code %s; %s", label, status, code, status_code, delivery
+        )
 
-    def _pending(self, entry: dict[str, Any], key: str, label: str,
-                 action: Any) -> dict[str, Any] | None:
+    def _pending(self, entry: dict[str, Any], key: str, label: str, action: Any) -> dict[str, Any] | None:
         """The entry as its hook gets it, or None (logged as skipped) when it is not run now."""
         entry_id = entry["id"]
         if entry.get("group") in SILENT_GROUPS:
@@ -180,16 +191,16 @@ class Deployer:
             return None
         prepared = prepare(entry)
         if prepared is None:
-            LOG.info("deployment %s: skipped: its component has no config for action %s",
-                     label, action)
+            LOG.info("deployment %s: skipped: its component has no config for action %s", label, action)
             return None
         if prepared.get("group") in SILENT_GROUPS:  # a component's tool for this action
             LOG.debug("deployment %s: skipped: tool %s is never run", label, prepared["group"])
             return None
         return prepared
 
-    def _run(self, entry_id: str, label: str, action: Any, group: str, prepared: dict[str, Any],
-             run_dir: Path) -> tuple[dict[str, Any], int] | None:
+    def _run(
+        self, entry_id: str, label: str, action: Any, group: str, prepared: dict[str, Any], run_dir: Path
+    ) -> tuple[dict[str, Any], int] | None:
         """Run the group's hook (or fail for want of one); the signal and exit code, with both
         recorded in ``run_dir``; None when a shutdown stopped the hook.
 
@@ -197,8 +208,7 @@ class Deployer:
         for and one that ended is taken as it is (neither runs again); one cut short is cleared
         away (what is left of its process group is killed) and the hook runs anew."""
         left = orphans.probe(run_dir)
-        if left is not None and left.state == orphans.RUNNING and \
-                left.launch.get("stopped_by") == "shutdown":
+        if left is not None and left.state == orphans.RUNNING and left.launch.get("stopped_by") == "shutdown":
             # An earlier agent was stopping it for a shutdown when it died: finish that off;
             # an interrupted run runs again.
             orphans.kill(run_dir, left.launch, grace=1.0)
@@ -207,9 +217,12 @@ class Deployer:
             return self._finish_orphan(entry_id, label, prepared, left, run_dir)
         if left is not None:
             killed = orphans.kill_remnants(left.launch)
-            LOG.warning("deployment %s: its run by an earlier agent (pid %s) was cut short before "
-                        "it ended%s; running it again", label, left.launch.get("pid"),
-                        f" (stopped what was left of it: pids {killed})" if killed else "")
+            LOG.warning(
+                "deployment %s: its run by an earlier agent (pid %s) was cut short before it ended%s; running it again",
+                label,
+                left.launch.get("pid"),
+                f" (stopped what was left of it: pids {killed})" if killed else "",
+            )
         search_path = hook_search_path(self.hooks_path)
         hook = find_hook(group, search_path)
         if hook is None:
@@ -218,53 +231,67 @@ class Deployer:
             record_result(run_dir, signal_data["deploy_status_code"], signal_data, entry=prepared)
             return signal_data, signal_data["deploy_status_code"]
         timeout = entry_timeout(prepared)
-        LOG.info("deployment %s: started: %s with hook %s, timeout %s, artifacts in %s", label,
-                 action, hook, f"{timeout:g} s" if timeout else "none", run_dir)
-        with Heartbeat(lambda: self.outbox, entry_id, label, hook.name,
-                       heartbeat_interval(prepared)):
-            run = run_hook(hook, prepared, run_dir, hook_environment(self.layout, hook.name),
-                           timeout, self.stop)
+        LOG.info(
+            "deployment %s: started: %s with hook %s, timeout %s, artifacts in %s",
+            label,
+            action,
+            hook,
+            f"{timeout:g} s" if timeout else "none",
+            run_dir,
+        )
+        with Heartbeat(lambda: self.outbox, entry_id, label, hook.name, heartbeat_interval(prepared)):
+            run = run_hook(hook, prepared, run_dir, hook_environment(self.layout, hook.name), timeout, self.stop)
         if run.interrupted:
-            LOG.warning("deployment %s: interrupted: hook stopped by shutdown; it runs again on "
-                        "restart", label)
+            LOG.warning("deployment %s: interrupted: hook stopped by shutdown; it runs again on restart", label)
             self.status.deployment(entry_id, "interrupted")
             return None
         if run.timed_out:
-            LOG.warning("deployment %s: timed out after %g s: hook %s and its process group "
-                        "were killed", label, timeout, hook.name)
+            LOG.warning(
+                "deployment %s: timed out after %g s: hook %s and its process group were killed",
+                label,
+                timeout,
+                hook.name,
+            )
         signal_data = build_signal(run)
         record_result(run_dir, run.status_code, signal_data)
         return signal_data, run.status_code
 
-    def _finish_orphan(self, entry_id: str, label: str, prepared: dict[str, Any],
-                       left: orphans.Left, run_dir: Path) -> tuple[dict[str, Any], int] | None:
+    def _finish_orphan(
+        self, entry_id: str, label: str, prepared: dict[str, Any], left: orphans.Left, run_dir: Path
+    ) -> tuple[dict[str, Any], int] | None:
         """Take over a run an earlier agent left: wait for it if it still runs, then use its
         result as if this agent had run it."""
         pid, hook = left.launch.get("pid"), Path(str(left.launch.get("hook"))).name
         if left.state == orphans.RUNNING:
-            LOG.warning("deployment %s: its hook %s (pid %s) still runs from before this agent "
-                        "started; waiting for it instead of running it again", label, hook, pid)
-            with Heartbeat(lambda: self.outbox, entry_id, label, hook,
-                           heartbeat_interval(prepared)):
+            LOG.warning(
+                "deployment %s: its hook %s (pid %s) still runs from before this agent "
+                "started; waiting for it instead of running it again",
+                label,
+                hook,
+                pid,
+            )
+            with Heartbeat(lambda: self.outbox, entry_id, label, hook, heartbeat_interval(prepared)):
                 run = finish_orphan(left, run_dir, self.stop)
         else:
-            LOG.warning("deployment %s: its hook %s (pid %s) ended while no agent ran; using the "
-                        "result it left in %s", label, hook, pid, run_dir)
+            LOG.warning(
+                "deployment %s: its hook %s (pid %s) ended while no agent ran; using the result it left in %s",
+                label,
+                hook,
+                pid,
+                run_dir,
+            )
             run = finish_orphan(left, run_dir, self.stop)
         if run.interrupted:
-            LOG.warning("deployment %s: interrupted: hook stopped by shutdown; it runs again on "
-                        "restart", label)
+            LOG.warning("deployment %s: interrupted: hook stopped by shutdown; it runs again on restart", label)
             self.status.deployment(entry_id, "interrupted")
             return None
         if run.timed_out:
-            LOG.warning("deployment %s: timed out: hook %s and its process group were killed",
-                        label, hook)
+            LOG.warning("deployment %s: timed out: hook %s and its process group were killed", label, hook)
         signal_data = build_signal(run)
         record_result(run_dir, run.status_code, signal_data)
         return signal_data, run.status_code
 
-    def _hand_over(self, entry_id: str, key: str, record: dict[str, Any],
-                   signal_data: dict[str, Any]) -> None:
+    def _hand_over(self, entry_id: str, key: str, record: dict[str, Any], signal_data: dict[str, Any]) -> None:
         """Stage the signal, write the done marker, publish the signal.
 
         Publishing last means the sender can never deliver (and delete) the signal of a run
@@ -280,14 +307,12 @@ class Deployer:
         key, entry_id = item.get("done_key"), item["entry_id"]
         if isinstance(key, str) and not self.ledger.is_done(key):
             record = item.get("done_record")
-            self.ledger.write(key, record if isinstance(record, dict) else {"key": key,
-                                                                            "id": entry_id})
+            self.ledger.write(key, record if isinstance(record, dict) else {"key": key, "id": entry_id})
         self.outbox.publish(path)
         payload = item.get("payload")
         status_code = payload.get("deploy_status_code", 0) if isinstance(payload, dict) else None
         self.status.deployment(entry_id, finished_status(status_code))
-        LOG.info("deployment %s: finished the hand-over of its result (its hook is not run again)",
-                 entry_id)
+        LOG.info("deployment %s: finished the hand-over of its result (its hook is not run again)", entry_id)
 
     def finish_hand_overs(self) -> None:
         """At start-up: publish every signal a crash left staged, after its done marker."""
@@ -319,8 +344,7 @@ class Heartbeat:
     each beat, so a credential replaced by a reload (SIGHUP) is used at once.
     """
 
-    def __init__(self, outbox: Callable[[], Outbox], entry_id: str, label: str, hook: str,
-                 interval: float | None):
+    def __init__(self, outbox: Callable[[], Outbox], entry_id: str, label: str, hook: str, interval: float | None):
         self.outbox, self.entry_id, self.label, self.hook = outbox, entry_id, label, hook
         self.interval = interval
         self.sent = self.failed = 0
@@ -329,8 +353,7 @@ class Heartbeat:
 
     def __enter__(self) -> Heartbeat:
         if self.interval is not None:
-            self._thread = threading.Thread(target=self._beat, name="hearth-heartbeat",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._beat, name="hearth-heartbeat", daemon=True)
             self._thread.start()
         return self
 
@@ -358,5 +381,10 @@ class Heartbeat:
             problem = f"HTTP {status}"
         self.failed += 1
         level = logging.WARNING if self.failed == 1 else logging.DEBUG
-        LOG.log(level, "deployment %s: heartbeat not accepted (%s); the hook goes on, and "
-                "further heartbeat failures of this run are not logged", self.label, problem)
+        LOG.log(
+            level,
+            "deployment %s: heartbeat not accepted (%s); the hook goes on, and "
+            "further heartbeat failures of this run are not logged",
+            self.label,
+            problem,
+        )

@@ -47,8 +47,7 @@ def done_key(entry: dict[str, Any]) -> str:
     signalled and marked done too. Only a run that never reached its hand-over (stopped by
     SIGTERM, or a crash before its signal was staged) runs again.
     """
-    parts = [entry.get("id"), input_value(entry, "deploy_action"),
-             config_checksum(entry.get("config"))]
+    parts = [entry.get("id"), input_value(entry, "deploy_action"), config_checksum(entry.get("config"))]
     return hashlib.sha256(_canonical(parts)).hexdigest()
 
 
@@ -70,15 +69,18 @@ def prepare(entry: dict[str, Any]) -> dict[str, Any] | None:
     """
     prepared = copy.deepcopy(entry)
     for item in prepared.get("inputs") or []:
-        if (isinstance(item, dict) and item.get("type") == "String" and "value" in item
-                and not isinstance(item["value"], str)):
+        if (
+            isinstance(item, dict)
+            and item.get("type") == "String"
+            and "value" in item
+            and not isinstance(item["value"], str)
+        ):
             item["value"] = str(item["value"])
     if prepared.get("group") == "component":
         action = input_value(prepared, "deploy_action")
         config = prepared.get("config")
         configs = (config.get("configs") if isinstance(config, dict) else None) or []
-        chosen = next((c for c in configs
-                       if isinstance(c, dict) and action in (c.get("actions") or [])), None)
+        chosen = next((c for c in configs if isinstance(c, dict) and action in (c.get("actions") or [])), None)
         if chosen is None:
             return None
         prepared["config"] = chosen.get("config")

@@ -44,10 +44,16 @@ WORKER_DONE = b"\0"  # written to the supervisor's pipe when the work ends (no s
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, poll_session: requests.Session,
-                 signal_session: requests.Session, jitter: Callable[[], float] = random.random,
-                 *, reload_config: Callable[[], AgentConfig] | None = None,
-                 notifier: Notifier | None = None):
+    def __init__(
+        self,
+        config: AgentConfig,
+        poll_session: requests.Session,
+        signal_session: requests.Session,
+        jitter: Callable[[], float] = random.random,
+        *,
+        reload_config: Callable[[], AgentConfig] | None = None,
+        notifier: Notifier | None = None,
+    ):
         self.config = config
         self.layout = config.state
         self.layout.create()
@@ -67,8 +73,7 @@ class Agent:
         self._sender: threading.Thread | None = None
         self._sender_stop = threading.Event()
         self.sources = self._make_sources(config, {})
-        self.deployer = Deployer(self.layout, config.hooks_path, self.ledger, self.status,
-                                 self.outbox, self.stop)
+        self.deployer = Deployer(self.layout, config.hooks_path, self.ledger, self.status, self.outbox, self.stop)
         self.deployer.finish_hand_overs()
         self.rotation = self._make_rotation(config)
 
@@ -88,11 +93,11 @@ class Agent:
         if self.rotation is not None:
             self.rotation.step()  # rotates only if the credential is near its expiry
             self._apply_new_credential()
-        remaining = self.outbox.flush(deadline=time.monotonic() + ONCE_FLUSH_SECONDS,
-                                      stop=self.stop, force=True)
+        remaining = self.outbox.flush(deadline=time.monotonic() + ONCE_FLUSH_SECONDS, stop=self.stop, force=True)
         if remaining:
-            LOG.warning("%d signal(s) not delivered yet; they stay in %s for the next run",
-                        remaining, self.outbox.directory)
+            LOG.warning(
+                "%d signal(s) not delivered yet; they stay in %s for the next run", remaining, self.outbox.directory
+            )
         return 0
 
     def run_forever(self) -> int:
@@ -178,25 +183,38 @@ class Agent:
     # -- building and rebuilding -------------------------------------------------------------
     def _make_sources(self, config: AgentConfig, previous: dict[str, Any]) -> list[Source]:
         """One Source per usable collector; ``previous`` (name → document) survives a reload."""
-        return [Source(collector, MetadataCache(self.layout.cache_dir, collector.name),
-                       self.wake.set, poll_wait=config.poll_wait, lock=self._lock,
-                       jitter=self._jitter, previous=previous.get(collector.name))
-                for collector in make_collectors(config.bootstrap, self._poll_session)]
+        return [
+            Source(
+                collector,
+                MetadataCache(self.layout.cache_dir, collector.name),
+                self.wake.set,
+                poll_wait=config.poll_wait,
+                lock=self._lock,
+                jitter=self._jitter,
+                previous=previous.get(collector.name),
+            )
+            for collector in make_collectors(config.bootstrap, self._poll_session)
+        ]
 
     def _make_outbox(self, config: AgentConfig) -> Outbox:
-        return Outbox(self.layout.outbox_dir, self._signal_session, config.bootstrap.base_url,
-                      config.bootstrap.credential)
+        return Outbox(
+            self.layout.outbox_dir, self._signal_session, config.bootstrap.base_url, config.bootstrap.credential
+        )
 
     def _make_rotation(self, config: AgentConfig) -> Rotation | None:
         """Rotation watches the collectors' answers for the credential's expiry (a response
         hook on their session) and rotates before it; off without a bootstrap file to update."""
         if config.bootstrap_path is None or config.rotate_remaining <= 0:
             return None
-        rotation = Rotation(self._poll_session, config.bootstrap_path,
-                            base_url=config.bootstrap.base_url,
-                            credential=config.bootstrap.credential,
-                            on_rotated=self._credential_rotated,
-                            remaining_fraction=config.rotate_remaining, jitter=self._jitter)
+        rotation = Rotation(
+            self._poll_session,
+            config.bootstrap_path,
+            base_url=config.bootstrap.base_url,
+            credential=config.bootstrap.credential,
+            on_rotated=self._credential_rotated,
+            remaining_fraction=config.rotate_remaining,
+            jitter=self._jitter,
+        )
         self._poll_session.hooks["response"].append(rotation.observe)
         return rotation
 
@@ -210,16 +228,16 @@ class Agent:
         credential, self._new_credential = self._new_credential, None
         if credential is None or credential == self.config.bootstrap.credential:
             return
-        config = dataclasses.replace(self.config, bootstrap=dataclasses.replace(
-            self.config.bootstrap, credential=credential))
+        config = dataclasses.replace(
+            self.config, bootstrap=dataclasses.replace(self.config.bootstrap, credential=credential)
+        )
         self._swap_sources(config)
         self.outbox.retarget(config.bootstrap.base_url, credential)
         self.config = config
         LOG.info("switched to the rotated credential")
 
     def _swap_sources(self, config: AgentConfig) -> None:
-        sources = self._make_sources(config, {s.name: s.current for s in self.sources
-                                              if s.current is not None})
+        sources = self._make_sources(config, {s.name: s.current for s in self.sources if s.current is not None})
         for source in self.sources:
             source.stop()
         self.sources = sources
@@ -238,8 +256,7 @@ class Agent:
             if self._reload_config is None:
                 raise ConfigError("this agent was started without a way to reload")
             config = self._reload_config()
-            sources = self._make_sources(config, {s.name: s.current for s in self.sources
-                                                  if s.current is not None})
+            sources = self._make_sources(config, {s.name: s.current for s in self.sources if s.current is not None})
         except (ConfigError, NotConfigured, OSError) as exc:
             LOG.error("SIGHUP: keeping the current configuration: %s", exc)
             self.notifier.ready(self._status_line(self.merged(), False))
@@ -250,14 +267,12 @@ class Agent:
         for source in sources:
             source.start()
         old = self.config.bootstrap
-        if (config.bootstrap.base_url, config.bootstrap.credential) != (old.base_url,
-                                                                        old.credential):
+        if (config.bootstrap.base_url, config.bootstrap.credential) != (old.base_url, old.credential):
             self._replace_outbox(config)
         if self.rotation is not None:
             self.rotation.use(config.bootstrap.credential)
         self.config = config
-        LOG.info("SIGHUP: reloaded the bootstrap document; collectors %s",
-                 ", ".join(s.name for s in sources))
+        LOG.info("SIGHUP: reloaded the bootstrap document; collectors %s", ", ".join(s.name for s in sources))
         self.notifier.ready(self._status_line(self.merged(), False))
 
     def _replace_outbox(self, config: AgentConfig) -> None:
@@ -303,8 +318,7 @@ def supervise(agent: Agent, work: Callable[[], int]) -> int:
             agent.shutdown()
             worker.join(STOP_GRACE)
             if worker.is_alive():
-                LOG.warning("current step did not finish within %.0f s; exiting anyway",
-                            STOP_GRACE)
+                LOG.warning("current step did not finish within %.0f s; exiting anyway", STOP_GRACE)
     finally:
         signal.set_wakeup_fd(previous_fd)
         for sig, handler in previous.items():
@@ -336,8 +350,9 @@ def hold_state_dir(root: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        LOG.warning("state directory %s is in use by another hearth-agent (pid %s); waiting for "
-                    "it to exit", root, holder)
+        LOG.warning(
+            "state directory %s is in use by another hearth-agent (pid %s); waiting for it to exit", root, holder
+        )
         fcntl.flock(fd, fcntl.LOCK_EX)
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -349,8 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not isinstance(logging.getLevelName(args.log_level), int):
         parser.error(f"--log-level: unknown level {args.log_level!r}")
-    logging.basicConfig(stream=sys.stdout, level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stdout, level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = from_args(args)
     except ConfigError as exc:
@@ -363,16 +379,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with requests.Session() as poll_session, requests.Session() as signal_session:
         try:
-            agent = Agent(config, poll_session, signal_session,
-                          reload_config=lambda: from_args(args),
-                          notifier=Notifier.from_environment())
+            agent = Agent(
+                config,
+                poll_session,
+                signal_session,
+                reload_config=lambda: from_args(args),
+                notifier=Notifier.from_environment(),
+            )
         except (NotConfigured, OSError) as exc:
             LOG.error("cannot start: %s", exc)
             return 2
-        LOG.info("hearth-agent for server %s, state in %s, collectors %s, %s",
-                 config.bootstrap.server_id or "(no server_id)", config.state.root,
-                 ", ".join(s.name for s in agent.sources),
-                 "once" if config.once else f"long-poll wait {config.poll_wait:g} s")
+        LOG.info(
+            "hearth-agent for server %s, state in %s, collectors %s, %s",
+            config.bootstrap.server_id or "(no server_id)",
+            config.state.root,
+            ", ".join(s.name for s in agent.sources),
+            "once" if config.once else f"long-poll wait {config.poll_wait:g} s",
+        )
         return supervise(agent, agent.run_once if config.once else agent.run_forever)
 
 

@@ -64,9 +64,18 @@ class Left:
     launch: dict[str, Any]  # the launch record
 
 
-def start(hook: Path, run_dir: Path, *, entry_id: str, action: object, timeout: float | None,
-          stdin: IO[bytes], stdout: IO[bytes], stderr: IO[bytes],
-          env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start(
+    hook: Path,
+    run_dir: Path,
+    *,
+    entry_id: str,
+    action: object,
+    timeout: float | None,
+    stdin: IO[bytes],
+    stdout: IO[bytes],
+    stderr: IO[bytes],
+    env: dict[str, str],
+) -> subprocess.Popen[bytes]:
     """Start ``hook`` through the wrapper with the run lock held from before the fork and the
     launch record written around it (see the module docstring). OSError when it cannot start."""
     lock_fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -75,16 +84,29 @@ def start(hook: Path, run_dir: Path, *, entry_id: str, action: object, timeout: 
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OSError(f"an earlier run in {run_dir} still holds {LOCK_FILE}") from None
-        record = {"entry_id": entry_id, "action": action, "hook": str(hook),
-                  "run_dir": str(run_dir), "timeout": timeout, "started_at": time.time(),
-                  "agent_pid": os.getpid(), "pid": None, "start_ticks": None,
-                  "boot_id": boot_id()}
+        record = {
+            "entry_id": entry_id,
+            "action": action,
+            "hook": str(hook),
+            "run_dir": str(run_dir),
+            "timeout": timeout,
+            "started_at": time.time(),
+            "agent_pid": os.getpid(),
+            "pid": None,
+            "start_ticks": None,
+            "boot_id": boot_id(),
+        }
         atomic_write_json(run_dir / LAUNCH_FILE, record)
         process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(WRAPPER), str(lock_fd), str(run_dir / EXIT_FILE),
-             str(hook)],
-            stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=run_dir,
-            pass_fds=(lock_fd,), start_new_session=True)
+            [sys.executable, "-I", "-S", str(WRAPPER), str(lock_fd), str(run_dir / EXIT_FILE), str(hook)],
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            cwd=run_dir,
+            pass_fds=(lock_fd,),
+            start_new_session=True,
+        )
     finally:
         os.close(lock_fd)  # the wrapper's copy keeps the lock
     record.update(pid=process.pid, start_ticks=start_ticks(process.pid))
@@ -209,6 +231,7 @@ def kill_remnants(launch: dict[str, Any], grace: float = 2.0) -> list[int]:
 
 
 # -- /proc -------------------------------------------------------------------------------------
+
 
 def _stat_fields(pid: int) -> list[str] | None:
     """Fields 3.. of /proc/<pid>/stat (after the command name, which may hold spaces)."""

@@ -76,8 +76,7 @@ def json_safe(value: Any) -> tuple[Any, bool]:
         return fixed, fixed != value
     if isinstance(value, dict):
         pairs = [(json_safe(k), json_safe(v)) for k, v in value.items()]
-        return ({k: v for (k, _), (v, _) in pairs},
-                any(ck or cv for (_, ck), (_, cv) in pairs))
+        return ({k: v for (k, _), (v, _) in pairs}, any(ck or cv for (_, ck), (_, cv) in pairs))
     if isinstance(value, (list, tuple)):
         items = [json_safe(item) for item in value]
         return [item for item, _ in items], any(changed for _, changed in items)
@@ -90,8 +89,7 @@ def encode_body(payload: Any) -> bytes:
     Raises ValueError (NaN, Infinity) or UnicodeEncodeError (a lone surrogate): pass the
     payload through json_safe first.
     """
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False,
-                      separators=(",", ":")).encode("utf-8")
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
@@ -114,16 +112,26 @@ def retry_after_delay(retry_after: float, jitter: Callable[[], float]) -> float:
 
 
 class Outbox:
-    def __init__(self, directory: Path, session: requests.Session, base_url: str, credential: str,
-                 *, clock: Callable[[], float] = time.time,
-                 jitter: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        directory: Path,
+        session: requests.Session,
+        base_url: str,
+        credential: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ):
         self.directory = directory
         self.done_dir = directory / "done"
         self.dead_dir = directory / "dead"
         self._session = session
         self._base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {credential}", "Accept": "application/json",
-                         "Content-Type": JSON_CONTENT_TYPE}
+        self._headers = {
+            "Authorization": f"Bearer {credential}",
+            "Accept": "application/json",
+            "Content-Type": JSON_CONTENT_TYPE,
+        }
         self._clock = clock
         self._jitter = jitter
         self._lock = threading.Lock()  # guards item files between publish() and a delivery
@@ -144,16 +152,29 @@ class Outbox:
         self.wake()
 
     # -- writing ---------------------------------------------------------------------------
-    def stage(self, entry_id: str, payload: dict[str, Any], done_key: str | None = None,
-              done_record: dict[str, Any] | None = None) -> Path:
+    def stage(
+        self,
+        entry_id: str,
+        payload: dict[str, Any],
+        done_key: str | None = None,
+        done_record: dict[str, Any] | None = None,
+    ) -> Path:
         """Store the signal durably as ``<id>.json.staged``, where the sender does not look.
 
         ``done_record`` is the run's done marker, kept so that a start-up after a crash can
         write the marker from the staged item alone.
         """
-        item = {"entry_id": entry_id, "payload": payload, "done_key": done_key,
-                "done_record": done_record, "attempts": 0, "next_attempt_at": 0.0,
-                "created_at": self._clock(), "last_error": None, "nonce": uuid.uuid4().hex}
+        item = {
+            "entry_id": entry_id,
+            "payload": payload,
+            "done_key": done_key,
+            "done_record": done_record,
+            "attempts": 0,
+            "next_attempt_at": 0.0,
+            "created_at": self._clock(),
+            "last_error": None,
+            "nonce": uuid.uuid4().hex,
+        }
         path = self._staged_path(entry_id)
         atomic_write_json(path, item)
         return path
@@ -161,7 +182,7 @@ class Outbox:
     def publish(self, staged: Path) -> None:
         """Hand a staged signal to the sender with one atomic rename (replacing an older one)."""
         with self._lock:
-            os.replace(staged, staged.with_name(staged.name[:-len(STAGED)]))
+            os.replace(staged, staged.with_name(staged.name[: -len(STAGED)]))
             fsync_dir(self.directory)
         self._wake.set()
 
@@ -180,8 +201,7 @@ class Outbox:
         return [item for _, item in self._load()]
 
     # -- delivering ------------------------------------------------------------------------
-    def flush(self, deadline: float | None = None, stop: threading.Event | None = None,
-              force: bool = False) -> int:
+    def flush(self, deadline: float | None = None, stop: threading.Event | None = None, force: bool = False) -> int:
         """Deliver what is due (everything when ``force``); return how many items remain.
 
         Without ``deadline`` this is one pass. With a ``time.monotonic()`` deadline it keeps
@@ -200,8 +220,7 @@ class Outbox:
 
     def start_sender(self, stop: threading.Event) -> threading.Thread:
         """A daemon thread that delivers items as soon as they are put; old items first, at once."""
-        thread = threading.Thread(target=self._send_forever, args=(stop,), name="hearth-outbox",
-                                  daemon=True)
+        thread = threading.Thread(target=self._send_forever, args=(stop,), name="hearth-outbox", daemon=True)
         thread.start()
         return thread
 
@@ -222,8 +241,7 @@ class Outbox:
         with self._pass_lock:
             return self._deliver_due_locked(force, stop)
 
-    def _deliver_due_locked(self, force: bool,
-                            stop: threading.Event | None) -> tuple[int, float | None]:
+    def _deliver_due_locked(self, force: bool, stop: threading.Event | None) -> tuple[int, float | None]:
         remaining, next_due = 0, None
         for path, item in self._load():
             stopping = stop is not None and stop.is_set()
@@ -242,8 +260,7 @@ class Outbox:
             base_url, headers = self._base_url, self._headers
         url = f"{base_url}/guest/v1/deployments/{quote(entry_id, safe='')}/signal"
         try:
-            response = self._session.post(url, data=self._body(item), headers=headers,
-                                          timeout=REQUEST_TIMEOUT)
+            response = self._session.post(url, data=self._body(item), headers=headers, timeout=REQUEST_TIMEOUT)
         except requests.RequestException as exc:
             return self._reschedule(path, item, f"{type(exc).__name__}: {exc}", None)
         with response:
@@ -252,8 +269,12 @@ class Outbox:
         body, message = text[:1000], error_message(text)
         if status in CREDENTIAL_REFUSED:
             if not self._refused:
-                LOG.error("guest API refused this server's credential for signals (HTTP %d: %s); "
-                          "they stay in the outbox and are retried with backoff", status, message)
+                LOG.error(
+                    "guest API refused this server's credential for signals (HTTP %d: %s); "
+                    "they stay in the outbox and are retried with backoff",
+                    status,
+                    message,
+                )
             self._refused = True
             return self._reschedule(path, item, f"HTTP {status}: {message}", None, quiet=True)
         if self._refused and status < 500 and status != 429:  # an answer past the credential
@@ -263,20 +284,23 @@ class Outbox:
             LOG.info("signal for deployment %s delivered (%d)", entry_id, status)
             return self._settle(path, item, None, status, body, message)
         if status == 409:
-            LOG.warning("signal for deployment %s refused as finished or superseded (409): %s",
-                        entry_id, message)
+            LOG.warning("signal for deployment %s refused as finished or superseded (409): %s", entry_id, message)
             return self._settle(path, item, self.done_dir, status, body, message)
         if status == 404:
-            LOG.error("signal for deployment %s: deployment is gone (404); moved to outbox/dead: %s",
-                      entry_id, message)
+            LOG.error("signal for deployment %s: deployment is gone (404); moved to outbox/dead: %s", entry_id, message)
             return self._settle(path, item, self.dead_dir, status, body, message)
         if status in NEVER_ACCEPTED:
-            LOG.error("signal for deployment %s refused with HTTP %d (%s); the server will never "
-                      "accept it, so it is moved to outbox/dead and not retried",
-                      entry_id, status, message)
+            LOG.error(
+                "signal for deployment %s refused with HTTP %d (%s); the server will never "
+                "accept it, so it is moved to outbox/dead and not retried",
+                entry_id,
+                status,
+                message,
+            )
             return self._settle(path, item, self.dead_dir, status, body, message)
-        return self._reschedule(path, item, f"HTTP {status}: {message}",
-                                retry_after if status in RETRY_AFTER_STATUSES else None)
+        return self._reschedule(
+            path, item, f"HTTP {status}: {message}", retry_after if status in RETRY_AFTER_STATUSES else None
+        )
 
     def _body(self, item: dict[str, Any]) -> bytes:
         """The item's payload encoded; one written before build_signal cleaned its answers
@@ -285,8 +309,11 @@ class Outbox:
             return encode_body(item["payload"])
         except (ValueError, UnicodeEncodeError):
             cleaned, _ = json_safe(item["payload"])
-            LOG.warning("signal for deployment %s holds NaN/Infinity or invalid text; sending "
-                        "it with null / U+FFFD in their place", item["entry_id"])
+            LOG.warning(
+                "signal for deployment %s holds NaN/Infinity or invalid text; sending "
+                "it with null / U+FFFD in their place",
+                item["entry_id"],
+            )
             return encode_body(cleaned)
 
     def progress(self, entry_id: str, message: str, percent: float | None = None) -> int:
@@ -299,25 +326,34 @@ class Outbox:
             base_url, headers = self._base_url, self._headers
         url = f"{base_url}/guest/v1/deployments/{quote(entry_id, safe='')}/progress"
         body = encode_body({"message": message, "percent": percent})
-        with self._session.post(url, data=body, headers=headers,
-                                timeout=PROGRESS_TIMEOUT) as response:
+        with self._session.post(url, data=body, headers=headers, timeout=PROGRESS_TIMEOUT) as response:
             return response.status_code
 
-    def _settle(self, path: Path, item: dict[str, Any], record_dir: Path | None, status: int,
-                body: str, message: str) -> bool:
+    def _settle(
+        self, path: Path, item: dict[str, Any], record_dir: Path | None, status: int, body: str, message: str
+    ) -> bool:
         with self._lock:
             if not self._unchanged(path, item):
                 return False  # a newer signal for the same id arrived meanwhile: send that one
             if record_dir is not None:
                 ensure_dir(record_dir)
-                atomic_write_json(record_dir / path.name, {
-                    "entry_id": item["entry_id"], "payload": item["payload"], "status": status,
-                    "response": body, "message": message, "recorded_at": self._clock()})
+                atomic_write_json(
+                    record_dir / path.name,
+                    {
+                        "entry_id": item["entry_id"],
+                        "payload": item["payload"],
+                        "status": status,
+                        "response": body,
+                        "message": message,
+                        "recorded_at": self._clock(),
+                    },
+                )
             remove_durably(path)
         return True
 
-    def _reschedule(self, path: Path, item: dict[str, Any], error: str, retry_after: float | None,
-                    quiet: bool = False) -> bool:
+    def _reschedule(
+        self, path: Path, item: dict[str, Any], error: str, retry_after: float | None, quiet: bool = False
+    ) -> bool:
         attempts = int(item.get("attempts", 0)) + 1
         if retry_after is None:  # exponential backoff, full jitter
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)) * self._jitter()
@@ -325,8 +361,14 @@ class Outbox:
             delay = retry_after_delay(retry_after, self._jitter)
         item.update(attempts=attempts, next_attempt_at=self._clock() + delay, last_error=error)
         level = logging.DEBUG if quiet else logging.WARNING if attempts == 1 else logging.INFO
-        LOG.log(level, "signal for deployment %s not delivered (%s); attempt %d, next in %.1f s",
-                item["entry_id"], error, attempts, delay)
+        LOG.log(
+            level,
+            "signal for deployment %s not delivered (%s); attempt %d, next in %.1f s",
+            item["entry_id"],
+            error,
+            attempts,
+            delay,
+        )
         with self._lock:
             if self._unchanged(path, item):
                 atomic_write_json(path, item)

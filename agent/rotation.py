@@ -50,10 +50,18 @@ class Rotation:
     """Keeps one credential alive. ``on_rotated(credential)`` is called after the new one is
     in the bootstrap document; the agent switches its sources and outbox to it."""
 
-    def __init__(self, session: requests.Session, bootstrap_path: Path, *, base_url: str,
-                 credential: str, on_rotated: Callable[[str], None], remaining_fraction: float,
-                 clock: Callable[[], float] = time.monotonic,
-                 jitter: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        session: requests.Session,
+        bootstrap_path: Path,
+        *,
+        base_url: str,
+        credential: str,
+        on_rotated: Callable[[str], None],
+        remaining_fraction: float,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ):
         self._session = session
         self._path = bootstrap_path
         self._rotate_url = base_url.rstrip("/") + ROTATE_PATH
@@ -135,8 +143,11 @@ class Rotation:
         with self._lock:
             self._credential = credential
             self._schedule(expires_in, expires_in)
-        LOG.info("credential rotated; the new one expires in %d s (previous one valid until %s)",
-                 expires_in, answer.get("previous_expires_at"))
+        LOG.info(
+            "credential rotated; the new one expires in %d s (previous one valid until %s)",
+            expires_in,
+            answer.get("previous_expires_at"),
+        )
         self._on_rotated(credential)
 
     def _schedule(self, expires_in: float, lifetime: float) -> None:
@@ -152,9 +163,13 @@ class Rotation:
             atomic_write_json(self._path, document, 0o600)
         except (OSError, ValueError) as exc:
             # The server already switched: use the new one in memory anyway, it outlives the old.
-            LOG.error("cannot store the rotated credential in %s (%s): this process uses it, "
-                      "but a restart after the overlap will be refused; fix the file's "
-                      "permissions or re-enrol the server", self._path, exc)
+            LOG.error(
+                "cannot store the rotated credential in %s (%s): this process uses it, "
+                "but a restart after the overlap will be refused; fix the file's "
+                "permissions or re-enrol the server",
+                self._path,
+                exc,
+            )
 
     def _call(self, method: str, url: str, **options: Any) -> dict[str, Any]:
         with self._lock:
@@ -162,16 +177,15 @@ class Rotation:
         where = f"{method} {url.split('?')[0]}"  # a query could be signed: never logged
         headers = {"Authorization": f"Bearer {credential}", "Accept": "application/json"}
         try:
-            response = self._session.request(method, url, headers=headers, timeout=TIMEOUT,
-                                             **options)
+            response = self._session.request(method, url, headers=headers, timeout=TIMEOUT, **options)
         except requests.RequestException as exc:
             raise RotationFailed(f"{type(exc).__name__}: {exc}") from None
         with response:
             if response.status_code != 200:
                 raise RotationFailed(
-                    f"{where}: HTTP {response.status_code}: "
-                    f"{error_message(response.text)}",
-                    retry_after_seconds(response.headers.get("Retry-After"), time.time()))
+                    f"{where}: HTTP {response.status_code}: {error_message(response.text)}",
+                    retry_after_seconds(response.headers.get("Retry-After"), time.time()),
+                )
             try:
                 answer = response.json()
             except ValueError:
@@ -187,8 +201,13 @@ class Rotation:
             delay = max(delay, min(exc.retry_after, BACKOFF_CAP))
         delay *= 1 + 0.1 * self._jitter()
         level = logging.WARNING if self._failures == 1 or self._failures % 10 == 0 else logging.DEBUG
-        LOG.log(level, "credential rotation failed (attempt %d), keeping the current "
-                "credential, retrying in %.1f s: %s", self._failures, delay, exc)
+        LOG.log(
+            level,
+            "credential rotation failed (attempt %d), keeping the current credential, retrying in %.1f s: %s",
+            self._failures,
+            delay,
+            exc,
+        )
         return delay
 
 

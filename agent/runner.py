@@ -29,17 +29,17 @@ from agent.outbox import encode_body, json_safe
 
 LOG = logging.getLogger("hearth.agent.runner")
 
-OUTPUT_CAP = 1024 * 1024          # bytes of deploy_stdout / deploy_stderr kept in a signal
-SIGNAL_CAP = 3584 * 1024          # bytes of a whole signal's JSON; the server accepts 4 MiB
-STREAM_JSON_CAP = 1536 * 1024     # a stream's JSON in a signal over SIGNAL_CAP (control
-                                  # characters take 6 bytes each as \u00XX escapes)
+OUTPUT_CAP = 1024 * 1024  # bytes of deploy_stdout / deploy_stderr kept in a signal
+SIGNAL_CAP = 3584 * 1024  # bytes of a whole signal's JSON; the server accepts 4 MiB
+STREAM_JSON_CAP = 1536 * 1024  # a stream's JSON in a signal over SIGNAL_CAP (control
+# characters take 6 bytes each as \u00XX escapes)
 STREAMS = ("deploy_stdout", "deploy_stderr")
-PARSE_LIMIT = 16 * 1024 * 1024    # larger stdout is not read whole, so it cannot be the hook's JSON
-TIMEOUT_STATUS = 124              # as timeout(1)
-CANNOT_EXECUTE_STATUS = 126       # as the shell
+PARSE_LIMIT = 16 * 1024 * 1024  # larger stdout is not read whole, so it cannot be the hook's JSON
+TIMEOUT_STATUS = 124  # as timeout(1)
+CANNOT_EXECUTE_STATUS = 126  # as the shell
 SYSTEM_HOOK_DIRS = (Path("/usr/libexec/heat-config/hooks"), Path("/var/lib/heat-config/hooks"))
 ARTIFACTS = ("input.json", "stdout", "stderr", "exit_code", "result.json")
-RUNS_KEPT = 5                     # run folders kept per deployment id, the newest
+RUNS_KEPT = 5  # run folders kept per deployment id, the newest
 
 
 def hook_search_path(extra: Sequence[Path] = ()) -> list[Path]:
@@ -66,10 +66,13 @@ def find_hook(group: str, search_path: Sequence[Path]) -> Path | None:
 def no_hook_signal(group: str, search_path: Sequence[Path]) -> dict[str, Any]:
     """The failure signalled for a group with no hook, so the deployment fails instead of waiting."""
     paths = ":".join(str(p) for p in search_path)
-    return {"deploy_stdout": "", "deploy_status_code": 1,
-            "deploy_stderr": f"no hook for group '{group}' in {paths}: install an executable "
-                             f"named '{hook_name(group)}' in one of them, or name its directory "
-                             "with --hooks-path or HEAT_CONFIG_HOOKS"}
+    return {
+        "deploy_stdout": "",
+        "deploy_status_code": 1,
+        "deploy_stderr": f"no hook for group '{group}' in {paths}: install an executable "
+        f"named '{hook_name(group)}' in one of them, or name its directory "
+        "with --hooks-path or HEAT_CONFIG_HOOKS",
+    }
 
 
 def run_folder(deployment_dir: Path, entry: dict[str, Any]) -> Path:
@@ -94,8 +97,7 @@ def prune_runs(deployment_dir: Path, keep: int = RUNS_KEPT) -> list[Path]:
     return removed
 
 
-def prune_departed(runs_dir: Path, current: set[str], older_than: float,
-                   now: float | None = None) -> list[Path]:
+def prune_departed(runs_dir: Path, current: set[str], older_than: float, now: float | None = None) -> list[Path]:
     """Remove ``runs/<id>/`` of deployments no longer in the metadata, once untouched ``older_than`` s.
 
     Heat gives every action of a deployment a new entry id, so without this ``runs/`` grows for
@@ -167,8 +169,7 @@ def _read_capture(path: Path) -> str:
     start = 0
     while start < 3 and start < len(tail) and 0x80 <= tail[start] < 0xC0:
         start += 1  # the rest of a character cut by the seek: counted as truncated
-    return cap_text(tail[start:].decode("utf-8", errors="replace"),
-                    skipped=size - len(tail) + start)
+    return cap_text(tail[start:].decode("utf-8", errors="replace"), skipped=size - len(tail) + start)
 
 
 def _private(path: Path) -> IO[bytes]:
@@ -176,8 +177,14 @@ def _private(path: Path) -> IO[bytes]:
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
 
-def run_hook(hook: Path, entry: dict[str, Any], run_dir: Path, env: dict[str, str],
-             timeout: float | None, stop: threading.Event | None = None) -> HookRun:
+def run_hook(
+    hook: Path,
+    entry: dict[str, Any],
+    run_dir: Path,
+    env: dict[str, str],
+    timeout: float | None,
+    stop: threading.Event | None = None,
+) -> HookRun:
     """Run ``hook`` with ``entry`` on stdin in its own session; capture to files in ``run_dir``.
 
     The streams go straight to files (no pipes), so a daemon the hook leaves behind holding
@@ -192,12 +199,19 @@ def run_hook(hook: Path, entry: dict[str, Any], run_dir: Path, env: dict[str, st
     orphans.clear(run_dir)
     atomic_write_json(run_dir / "input.json", entry)  # holds credentials: 0600
     stdout_path, stderr_path = run_dir / "stdout", run_dir / "stderr"
-    with open(run_dir / "input.json", "rb") as stdin, _private(stdout_path) as out, \
-            _private(stderr_path) as err:
+    with open(run_dir / "input.json", "rb") as stdin, _private(stdout_path) as out, _private(stderr_path) as err:
         try:
-            proc = orphans.start(hook, run_dir, entry_id=str(entry.get("id")),
-                                 action=input_value(entry, "deploy_action"), timeout=timeout,
-                                 stdin=stdin, stdout=out, stderr=err, env=env)
+            proc = orphans.start(
+                hook,
+                run_dir,
+                entry_id=str(entry.get("id")),
+                action=input_value(entry, "deploy_action"),
+                timeout=timeout,
+                stdin=stdin,
+                stdout=out,
+                stderr=err,
+                env=env,
+            )
         except OSError as exc:
             return HookRun(CANNOT_EXECUTE_STATUS, "", f"cannot execute hook {hook}: {exc}")
         started = time.monotonic()
@@ -221,8 +235,7 @@ def run_hook(hook: Path, entry: dict[str, Any], run_dir: Path, env: dict[str, st
     return _outcome(run_dir, hook.name, proc.returncode, timeout, timed_out, interrupted)
 
 
-def finish_orphan(left: orphans.Left, run_dir: Path,
-                  stop: threading.Event | None = None) -> HookRun:
+def finish_orphan(left: orphans.Left, run_dir: Path, stop: threading.Event | None = None) -> HookRun:
     """The outcome of a run an earlier agent started in ``run_dir`` and did not see end.
 
     A run still going is waited for (never started again next to itself), within what is left
@@ -251,8 +264,9 @@ def finish_orphan(left: orphans.Left, run_dir: Path,
     return _outcome(run_dir, hook, 128 + signal.SIGKILL, timeout, timed_out, interrupted)
 
 
-def _outcome(run_dir: Path, hook: str, returncode: int, timeout: float | None, timed_out: bool,
-             interrupted: bool) -> HookRun:
+def _outcome(
+    run_dir: Path, hook: str, returncode: int, timeout: float | None, timed_out: bool, interrupted: bool
+) -> HookRun:
     """The HookRun of a run that has ended: the hook's exit status from the wrapper's exit
     record (else ``returncode``, the wrapper's), its streams from the run folder."""
     ended = orphans.exit_record(run_dir)
@@ -261,12 +275,16 @@ def _outcome(run_dir: Path, hook: str, returncode: int, timeout: float | None, t
     code = ended["returncode"] if ended is not None else returncode
     if code < 0:
         code = 128 - code  # killed by a signal, reported as the shell does
-    run = HookRun(code, _read_capture(run_dir / "stdout"), _read_capture(run_dir / "stderr"),
-                  timed_out=timed_out, interrupted=interrupted)
+    run = HookRun(
+        code,
+        _read_capture(run_dir / "stdout"),
+        _read_capture(run_dir / "stderr"),
+        timed_out=timed_out,
+        interrupted=interrupted,
+    )
     if timed_out:
         run.status_code = TIMEOUT_STATUS
-        run.stderr += (f"\n[hearth-agent] hook {hook} timed out after {timeout or 0:g} s; "
-                       "its process group was killed\n")
+        run.stderr += f"\n[hearth-agent] hook {hook} timed out after {timeout or 0:g} s; its process group was killed\n"
     return run
 
 
@@ -277,7 +295,7 @@ def cap_text(text: str, cap: int = OUTPUT_CAP, skipped: int = 0) -> str:
     if len(data) <= cap and not skipped:
         return text
     room = max(0, cap - len(_cut_marker(skipped + len(data))))  # the marker only gets shorter
-    kept = data[len(data) - min(room, len(data)):].decode("utf-8", errors="ignore")
+    kept = data[len(data) - min(room, len(data)) :].decode("utf-8", errors="ignore")
     return _cut_marker(skipped + len(data) - len(kept.encode("utf-8"))).decode() + kept
 
 
@@ -287,8 +305,7 @@ def _cut_marker(count: int) -> bytes:
 
 def build_signal(run: HookRun) -> dict[str, Any]:
     """55-heat-config step 7: a JSON object on stdout is the signal; otherwise the captured streams."""
-    captured = {"deploy_stdout": run.stdout, "deploy_stderr": run.stderr,
-                "deploy_status_code": run.status_code}
+    captured = {"deploy_stdout": run.stdout, "deploy_stderr": run.stderr, "deploy_status_code": run.status_code}
     result: dict[str, Any] = captured if run.status_code else {}
     if run.stdout and not run.timed_out:
         try:
@@ -309,10 +326,11 @@ def _valid_json(answer: dict[str, Any]) -> dict[str, Any]:
     cleaned, changed = json_safe(answer)
     if not changed:
         return answer
-    names = sorted(str(name) for name, value in answer.items()
-                   if json_safe(name)[1] or json_safe(value)[1])
-    note = ("[hearth-agent: NaN/Infinity (or invalid UTF-16) in the hook's answer replaced "
-            f"with null (U+FFFD in text) in: {', '.join(names)}]\n")
+    names = sorted(str(name) for name, value in answer.items() if json_safe(name)[1] or json_safe(value)[1])
+    note = (
+        "[hearth-agent: NaN/Infinity (or invalid UTF-16) in the hook's answer replaced "
+        f"with null (U+FFFD in text) in: {', '.join(names)}]\n"
+    )
     stderr = cleaned.get("deploy_stderr")
     stderr = "" if stderr is None else stderr if isinstance(stderr, str) else json.dumps(stderr)
     cleaned["deploy_stderr"] = stderr + ("\n" if stderr and not stderr.endswith("\n") else "") + note
@@ -341,14 +359,17 @@ def fit_signal(signal: dict[str, Any], cap: int = SIGNAL_CAP) -> dict[str, Any]:
         if isinstance(result.get(key), str):
             result[key] = _shrink(result[key], STREAM_JSON_CAP)
     size = encoded_size(result)
-    outputs = sorted(((encoded_size(value), name) for name, value in result.items()
-                      if name not in (*STREAMS, "deploy_status_code")), reverse=True)
+    outputs = sorted(
+        ((encoded_size(value), name) for name, value in result.items() if name not in (*STREAMS, "deploy_status_code")),
+        reverse=True,
+    )
     notes = []
     for encoded, name in outputs:
         if size <= cap:
             break
-        marker = (f"[hearth-agent: output '{name}' of {_length(result[name])} bytes dropped: "
-                  "the signal exceeded 3.5 MiB]")
+        marker = (
+            f"[hearth-agent: output '{name}' of {_length(result[name])} bytes dropped: the signal exceeded 3.5 MiB]"
+        )
         result[name] = marker
         notes.append(marker + "\n")
         size += encoded_size(marker) - encoded
@@ -356,15 +377,16 @@ def fit_signal(signal: dict[str, Any], cap: int = SIGNAL_CAP) -> dict[str, Any]:
         stderr = result.get("deploy_stderr")
         stderr = "" if stderr is None else stderr if isinstance(stderr, str) else json.dumps(stderr)
         separator = "\n" if stderr and not stderr.endswith("\n") else ""
-        result["deploy_stderr"] = _shrink(cap_text(stderr + separator + "".join(notes)),
-                                          STREAM_JSON_CAP)
+        result["deploy_stderr"] = _shrink(cap_text(stderr + separator + "".join(notes)), STREAM_JSON_CAP)
     size = encoded_size(result)
     if size > cap:
         code = result.get("deploy_status_code")
-        return {"deploy_stdout": "",
-                "deploy_stderr": f"[hearth-agent: the hook's answer was dropped: the signal "
-                                 f"exceeded 3.5 MiB even without its outputs ({size} bytes)]",
-                "deploy_status_code": code if isinstance(code, int) and code else 1}
+        return {
+            "deploy_stdout": "",
+            "deploy_stderr": f"[hearth-agent: the hook's answer was dropped: the signal "
+            f"exceeded 3.5 MiB even without its outputs ({size} bytes)]",
+            "deploy_status_code": code if isinstance(code, int) and code else 1,
+        }
     return result
 
 
@@ -383,8 +405,9 @@ def _shrink(text: str, limit: int) -> str:
     return shrunk
 
 
-def record_result(run_dir: Path, status_code: int, signal_data: dict[str, Any],
-                  entry: dict[str, Any] | None = None) -> None:
+def record_result(
+    run_dir: Path, status_code: int, signal_data: dict[str, Any], entry: dict[str, Any] | None = None
+) -> None:
     """exit_code and result.json (and input.json when no hook run wrote it)."""
     ensure_dir(run_dir)
     if entry is not None:
@@ -401,13 +424,12 @@ def entry_timeout(entry: dict[str, Any]) -> float | None:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        LOG.warning("deployment %s: ignoring options.timeout %r (not a number)",
-                    entry.get("id"), value)
+        LOG.warning("deployment %s: ignoring options.timeout %r (not a number)", entry.get("id"), value)
         return None
     return seconds if seconds > 0 else None
 
 
-HEARTBEAT = 30.0                      # seconds between progress heartbeats of a running hook
+HEARTBEAT = 30.0  # seconds between progress heartbeats of a running hook
 HEARTBEAT_ENV = "HEARTH_AGENT_HEARTBEAT"
 
 
@@ -422,7 +444,12 @@ def heartbeat_interval(entry: dict[str, Any]) -> float | None:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        LOG.warning("deployment %s: ignoring %s %r (not a number); heartbeat every %g s",
-                    entry.get("id"), source, value, HEARTBEAT)
+        LOG.warning(
+            "deployment %s: ignoring %s %r (not a number); heartbeat every %g s",
+            entry.get("id"),
+            source,
+            value,
+            HEARTBEAT,
+        )
         return HEARTBEAT
     return seconds if 0 < seconds < float("inf") else None

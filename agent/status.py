@@ -39,8 +39,15 @@ class StatusFile:
         self.path = path
         self._clock = clock
         self.document: dict[str, Any] = {
-            "agent_version": agent_version(), "state": "idle", "passes": 0, "pass_started": None,
-            "pass_finished": None, "last_error": None, "current": None, "deployments": {}}
+            "agent_version": agent_version(),
+            "state": "idle",
+            "passes": 0,
+            "pass_started": None,
+            "pass_finished": None,
+            "last_error": None,
+            "current": None,
+            "deployments": {},
+        }
         try:
             previous = read_json(path)
         except (OSError, ValueError):
@@ -49,27 +56,29 @@ class StatusFile:
             self.document["deployments"] = previous["deployments"]
 
     def pass_started(self) -> None:
-        self.document.update(state="running", passes=self.document["passes"] + 1,
-                             pass_started=self._clock(), last_error=None, current=None)
+        self.document.update(
+            state="running",
+            passes=self.document["passes"] + 1,
+            pass_started=self._clock(),
+            last_error=None,
+            current=None,
+        )
         self._write()
 
     def pass_finished(self, error: str | None = None) -> None:
-        self.document.update(state="idle", pass_finished=self._clock(), last_error=error,
-                             current=None)
+        self.document.update(state="idle", pass_finished=self._clock(), last_error=error, current=None)
         self._write()
 
     def running(self, entry_id: str, name: object, action: object) -> None:
         """The deployment whose hook runs now (``current``), listed as running."""
-        self.document["current"] = {"id": entry_id, "name": name, "action": action,
-                                    "started_at": self._clock()}
+        self.document["current"] = {"id": entry_id, "name": name, "action": action, "started_at": self._clock()}
         self.deployment(entry_id, "running", finished=False)
 
     def deployment(self, entry_id: str, status: str, finished: bool = True) -> None:
         """Record one deployment's status (running, complete, failed, interrupted, error)."""
         deployments = self.document["deployments"]
         deployments.pop(entry_id, None)
-        deployments[entry_id] = {"status": status,
-                                 "finished_at": self._clock() if finished else None}
+        deployments[entry_id] = {"status": status, "finished_at": self._clock() if finished else None}
         while len(deployments) > HISTORY:
             deployments.pop(next(iter(deployments)))
         current = self.document["current"]

@@ -15,6 +15,7 @@ anything and prints:
 ``--collectors hearth,local`` adds a watched (empty) directory; ``--agent-root DIR`` measures
 another code tree (e.g. an older commit exported with ``git archive``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -112,8 +113,7 @@ def switches(pid: int) -> dict[str, int]:
             status = proc_status(pid, task)
         except FileNotFoundError:
             continue  # a thread that just ended
-        counts[task] = (int(status["voluntary_ctxt_switches"])
-                        + int(status["nonvoluntary_ctxt_switches"]))
+        counts[task] = int(status["voluntary_ctxt_switches"]) + int(status["nonvoluntary_ctxt_switches"])
     return counts
 
 
@@ -131,8 +131,12 @@ def wait_until(condition, seconds: float, what: str) -> None:
 
 def start_agent(workdir: Path, url: str, args) -> subprocess.Popen:
     collectors = [c for c in args.collectors.split(",") if c]
-    document: dict[str, Any] = {"server_id": SERVER_ID, "base_url": url, "credential": CREDENTIAL,
-                "collectors": collectors}
+    document: dict[str, Any] = {
+        "server_id": SERVER_ID,
+        "base_url": url,
+        "credential": CREDENTIAL,
+        "collectors": collectors,
+    }
     if "local" in collectors:
         local = workdir / "local-data"
         local.mkdir(mode=0o700)
@@ -143,9 +147,24 @@ def start_agent(workdir: Path, url: str, args) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(args.agent_root)}
     log = open(workdir / "agent.log", "wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "agent.main", "--bootstrap", str(boot), "--state-dir",
-         str(workdir / "state"), "--poll-wait", str(args.poll_wait), "--log-level", "WARNING"],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "agent.main",
+            "--bootstrap",
+            str(boot),
+            "--state-dir",
+            str(workdir / "state"),
+            "--poll-wait",
+            str(args.poll_wait),
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def idle_status(state: Path) -> bool:
@@ -158,11 +177,11 @@ def idle_status(state: Path) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="idle window (default 60)")
-    parser.add_argument("--poll-wait", type=float, default=55.0,
-                        help="the agent's --poll-wait (default 55)")
+    parser.add_argument("--poll-wait", type=float, default=55.0, help="the agent's --poll-wait (default 55)")
     parser.add_argument("--collectors", default="hearth", help="comma list (default hearth)")
-    parser.add_argument("--agent-root", type=Path, default=ROOT,
-                        help="code tree holding the agent package (default: this checkout)")
+    parser.add_argument(
+        "--agent-root", type=Path, default=ROOT, help="code tree holding the agent package (default: this checkout)"
+    )
     args = parser.parse_args()
 
     standin = StandIn()
@@ -181,13 +200,19 @@ def main() -> int:
             agent.wait(10)
     per_thread = sorted(((after[t] - before.get(t, 0)) / minutes for t in after), reverse=True)
     total = sum(per_thread)
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Linux {platform.release()}, "
-          f"Python {platform.python_version()}, load {os.getloadavg()[0]:.2f}")
-    print(f"agent: {args.agent_root}, collectors {args.collectors}, --poll-wait "
-          f"{args.poll_wait:g}, window {minutes * 60:.0f} s")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, Linux {platform.release()}, "
+        f"Python {platform.python_version()}, load {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"agent: {args.agent_root}, collectors {args.collectors}, --poll-wait "
+        f"{args.poll_wait:g}, window {minutes * 60:.0f} s"
+    )
     print(f"RSS: {rss_before / 1024:.1f} MiB at the start, {rss_after / 1024:.1f} MiB at the end")
-    print(f"wake-ups: {total:.1f}/min (context switches, all {len(after)} threads); "
-          f"per thread: {', '.join(f'{x:.1f}' for x in per_thread)}")
+    print(
+        f"wake-ups: {total:.1f}/min (context switches, all {len(after)} threads); "
+        f"per thread: {', '.join(f'{x:.1f}' for x in per_thread)}"
+    )
     print(f"HTTP requests seen by the stand-in: {requests / minutes:.1f}/min")
     return 0
 

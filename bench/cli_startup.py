@@ -14,6 +14,7 @@ The server is `hearth server` on a SQLite file in a temporary directory (compute
 port picked by the kernel), holding one stack of one `OS::Heat::None`, so `stack list` renders
 a row. Nothing leaves 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,14 @@ class Hearth:
         return [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", ENTRY, *args]
 
     def run(self, *args: str, importtime: bool = False) -> subprocess.CompletedProcess:
-        done = subprocess.run(self.argv(*args, importtime=importtime), env=self.env,
-                              cwd=self.workdir, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            self.argv(*args, importtime=importtime),
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if done.returncode != 0:
             raise SystemExit(f"hearth {' '.join(args)} failed ({done.returncode}): {done.stderr}")
         return done
@@ -66,8 +73,7 @@ class Hearth:
     def imports(self, args: list[str]) -> tuple[int, list[str]]:
         """How many modules the command imports, and the heavy packages among them."""
         lines = self.run(*args, importtime=True).stderr.splitlines()
-        names = [line.rsplit("|", 1)[1].strip() for line in lines[1:]
-                 if line.startswith("import time:")]
+        names = [line.rsplit("|", 1)[1].strip() for line in lines[1:] if line.startswith("import time:")]
         heavy = sorted({h for h in HEAVY for n in names if n == h or n.startswith(h + ".")})
         return len(names), heavy
 
@@ -75,9 +81,14 @@ class Hearth:
         """`hearth server` on a SQLite file in the work dir; its process and URL."""
         log = open(self.workdir / "server.log", "w+")
         process = subprocess.Popen(
-            self.argv("server", "--db", f"sqlite:///{self.workdir / 'hearth.db'}", "--port", "0",
-                      "--compute", "deployed"),
-            env=self.env, cwd=self.workdir, stdout=log, stderr=log)
+            self.argv(
+                "server", "--db", f"sqlite:///{self.workdir / 'hearth.db'}", "--port", "0", "--compute", "deployed"
+            ),
+            env=self.env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=log,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
             log.seek(0)
@@ -97,10 +108,10 @@ def main() -> None:
     args = parser.parse_args()
     root = args.root.resolve()
     uname = platform.uname()
-    print(f"machine: {uname.system} {uname.release} {uname.machine}, {cpu_model()}, "
-          f"nproc {len(os.sched_getaffinity(0))}")
-    print(f"python:  {platform.python_implementation()} {platform.python_version()} "
-          f"({sys.executable})")
+    print(
+        f"machine: {uname.system} {uname.release} {uname.machine}, {cpu_model()}, nproc {len(os.sched_getaffinity(0))}"
+    )
+    print(f"python:  {platform.python_implementation()} {platform.python_version()} ({sys.executable})")
     print(f"code:    {root}" + (f" at {code_version()}" if root == ROOT else ""))
     print(f"load:    {load_average()}")
     with tempfile.TemporaryDirectory(prefix="hearth-cli-bench-") as tmp:
@@ -114,19 +125,22 @@ def main() -> None:
             (workdir / "one.yaml").write_text(TEMPLATE)
             hearth.run("stack", "create", "one", "-t", str(workdir / "one.yaml"), "--wait")
             print(f"server:  {url} (SQLite in {workdir}, one stack)")
-            print(f"\n{'command':<20} {'median':>8} {'min':>8} {'max':>8} {'modules':>8}  "
-                  "heavy imports")
+            print(f"\n{'command':<20} {'median':>8} {'min':>8} {'max':>8} {'modules':>8}  heavy imports")
             for command in (["--help"], ["stack", "list"]):
                 ms = [t * 1000 for t in hearth.timed(command, args.runs)]
                 count, heavy = hearth.imports(command)
-                print(f"{'hearth ' + ' '.join(command):<20} {statistics.median(ms):>6.0f}ms "
-                      f"{min(ms):>6.0f}ms {max(ms):>6.0f}ms {count:>8}  "
-                      f"{', '.join(heavy) or 'none'}")
+                print(
+                    f"{'hearth ' + ' '.join(command):<20} {statistics.median(ms):>6.0f}ms "
+                    f"{min(ms):>6.0f}ms {max(ms):>6.0f}ms {count:>8}  "
+                    f"{', '.join(heavy) or 'none'}"
+                )
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"\n(median of {args.runs} runs after one warm-up; bare interpreter start for scale: "
-          f"{statistics.median(bare(args.runs)) * 1000:.0f}ms)")
+    print(
+        f"\n(median of {args.runs} runs after one warm-up; bare interpreter start for scale: "
+        f"{statistics.median(bare(args.runs)) * 1000:.0f}ms)"
+    )
 
 
 def bare(runs: int) -> list[float]:

@@ -1,4 +1,5 @@
 """What a benchmark ran on: CPU, cores, memory, Python and the store, as lines to print with the figures."""
+
 from __future__ import annotations
 
 import math
@@ -37,6 +38,7 @@ def store_version(db_url: str) -> str:
     if db_url.startswith("sqlite"):
         return f"SQLite {sqlite3.sqlite_version} (file, WAL)"
     from sqlalchemy import create_engine, text
+
     engine = create_engine(db_url)
     try:
         with engine.connect() as connection:
@@ -50,10 +52,15 @@ def code_version() -> str:
     """The commit the figures were measured on, and whether tracked files differed from it."""
     root = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown (no git)"
     return f"{commit or 'unknown'}{' + uncommitted changes' if dirty else ''}"
@@ -72,8 +79,10 @@ def describe(db_url: str) -> list[str]:
     return [
         f"cpu:    {cpu_model()} ({cores} cores usable, {os.cpu_count()} online)",
         f"memory: {mem:.1f} GiB" if mem else "memory: unknown",
-        (f"python: {platform.python_implementation()} {platform.python_version()} "
-         f"on {platform.system()} {platform.release()}"),
+        (
+            f"python: {platform.python_implementation()} {platform.python_version()} "
+            f"on {platform.system()} {platform.release()}"
+        ),
         f"store:  {store_version(db_url)}",
         f"code:   {code_version()}",
         f"load:   {load_average()}",
@@ -114,6 +123,7 @@ def listen_overflows() -> int | None:
 
 def free_port() -> int:
     import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -24,6 +24,7 @@ Before every trigger the script waits until all N agents are parked in the long-
 the server's own notifier (a subclass that counts the threads inside `Notifier.wait`; it adds a
 counter and nothing else). Figures are printed, not asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,8 +94,7 @@ def agent_process(base_url: str, agents: list[tuple[str, str]], wait: int, out, 
     raise_open_file_limit()
     threading.stack_size(512 * 1024)
     for server_id, credential in agents:
-        threading.Thread(target=agent_loop, args=(base_url, server_id, credential, wait, out),
-                         daemon=True).start()
+        threading.Thread(target=agent_loop, args=(base_url, server_id, credential, wait, out), daemon=True).start()
     parent = os.getppid()
     while not stop.wait(1.0) and os.getppid() == parent:
         pass  # also leave when the server process is gone without telling us
@@ -159,6 +159,7 @@ def measure(n: int, db_url: str, data_dir: str, options: dict, conn) -> None:
         conn.send(_measure(n, db_url, data_dir, options))
     except BaseException as error:  # noqa: BLE001 - report, the parent prints it
         import traceback
+
         conn.send({"n": n, "error": f"{error!r}\n{traceback.format_exc()}"})
     finally:
         conn.close()
@@ -178,8 +179,7 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
     rng = random.Random(options["seed"])
     port = free_port()
     # No guest budget: the benchmark's agents ask in bursts no real server makes.
-    config = Config.from_env({}, db_url=db_url, data_dir=data_dir, port=port, compute="deployed",
-                             guest_rate=0)
+    config = Config.from_env({}, db_url=db_url, data_dir=data_dir, port=port, compute="deployed", guest_rate=0)
     service = build_service(config)
     notifier = parked_notifier_class()()
     service.runtime.notifier = notifier
@@ -193,17 +193,39 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
     # N servers, each with a credential (the secret is returned once, as to a real server).
     started = time.perf_counter()
     now = runtime.now()
-    doc = {"os-collect-config": {"collectors": ["hearth"], "polling_interval": 30},
-           "padding": "x" * options["payload_bytes"]}
+    doc = {
+        "os-collect-config": {"collectors": ["hearth"], "polling_interval": 30},
+        "padding": "x" * options["payload_bytes"],
+    }
     agents: list[tuple[str, str]] = []
     with store.session() as session:
         for i in range(n):
             server_id = str(uuid.uuid4())
-            session.add(Server(id=server_id, name=f"bench-{i}", project="admin", driver="deployed",
-                               status="ACTIVE", metadata_doc=doc, metadata_version=1, created_at=now))
-            agents.append((server_id, credentials.issue(session, kind="server", subject_id=server_id,
-                                                        stack_id=None, now=now,
-                                                        ttl_seconds=config.credential_ttl)))
+            session.add(
+                Server(
+                    id=server_id,
+                    name=f"bench-{i}",
+                    project="admin",
+                    driver="deployed",
+                    status="ACTIVE",
+                    metadata_doc=doc,
+                    metadata_version=1,
+                    created_at=now,
+                )
+            )
+            agents.append(
+                (
+                    server_id,
+                    credentials.issue(
+                        session,
+                        kind="server",
+                        subject_id=server_id,
+                        stack_id=None,
+                        now=now,
+                        ttl_seconds=config.credential_ttl,
+                    ),
+                )
+            )
     ids = [a[0] for a in agents]
     versions = dict.fromkeys(ids, 1)
     setup_servers = time.perf_counter() - started
@@ -212,8 +234,12 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
     out, stop = ctx.Queue(), ctx.Event()
     overflows_before = listen_overflows()
     processes = max(1, min(options["processes"], n))
-    workers = [ctx.Process(target=agent_process, args=(base_url, agents[i::processes], options["wait"], out, stop),
-                           daemon=True) for i in range(processes)]
+    workers = [
+        ctx.Process(
+            target=agent_process, args=(base_url, agents[i::processes], options["wait"], out, stop), daemon=True
+        )
+        for i in range(processes)
+    ]
     for worker in workers:
         worker.start()
     errors: list[str] = []
@@ -238,8 +264,7 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
             raise RuntimeError(f"only {notifier.parked()} of {n} agents parked within 120 s")
         setup_agents = time.perf_counter() - started - setup_servers
         overflows_after = listen_overflows()
-        overflows = (None if overflows_before is None or overflows_after is None
-                     else overflows_after - overflows_before)
+        overflows = None if overflows_before is None or overflows_after is None else overflows_after - overflows_before
 
         # (a) burst: every server's metadata changes in one transaction.
         pids = [w.pid for w in workers if w.pid is not None]  # all: they are running
@@ -263,10 +288,16 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
             missing.discard((server_id, value))
         burst = sorted(seen[(s, versions[s])] - t0 for s in ids if (s, versions[s]) in seen)
         burst_cpu = (time.process_time() - cpu_before[0], cpu_seconds(pids) - cpu_before[1])
-        burst_woke = sorted(notifier.returned_at[f"server:{s}"] - t0 for s in ids
-                            if f"server:{s}" in notifier.returned_at)
-        burst_detail = {"commit": committed - t0, "publish_all": published - committed,
-                        "missing": len(missing), "server_cpu": burst_cpu[0], "agents_cpu": burst_cpu[1]}
+        burst_woke = sorted(
+            notifier.returned_at[f"server:{s}"] - t0 for s in ids if f"server:{s}" in notifier.returned_at
+        )
+        burst_detail = {
+            "commit": committed - t0,
+            "publish_all": published - committed,
+            "missing": len(missing),
+            "server_cpu": burst_cpu[0],
+            "agents_cpu": burst_cpu[1],
+        }
 
         # (b) single: one random server changes while all N poll.
         single, single_woke, single_commit, lost = [], [], [], 0
@@ -299,11 +330,21 @@ def _measure(n: int, db_url: str, data_dir: str, options: dict) -> dict:
         httpd.shutdown()
         service.stop()
         store.dispose()
-    return {"n": n, "processes": processes, "setup_servers": setup_servers, "setup_agents": setup_agents,
-            "listen_overflows": overflows,
-            "burst": burst, "burst_woke": burst_woke, **{f"burst_{k}": v for k, v in burst_detail.items()},
-            "single": sorted(single), "single_woke": sorted(single_woke),
-            "single_commit": sorted(single_commit), "single_lost": lost, "errors": errors}
+    return {
+        "n": n,
+        "processes": processes,
+        "setup_servers": setup_servers,
+        "setup_agents": setup_agents,
+        "listen_overflows": overflows,
+        "burst": burst,
+        "burst_woke": burst_woke,
+        **{f"burst_{k}": v for k, v in burst_detail.items()},
+        "single": sorted(single),
+        "single_woke": sorted(single_woke),
+        "single_commit": sorted(single_commit),
+        "single_lost": lost,
+        "errors": errors,
+    }
 
 
 # Orchestration and report ------------------------------------------------------------------
@@ -319,23 +360,29 @@ def report(result: dict, store_label: str) -> None:
     if "error" in result:
         print(f"{store_label:<10} {n:>5}  FAILED: {result['error']}")
         return
-    rows = [("burst", "agent saw it", result["burst"]),
-            ("", "server woke", result["burst_woke"]),
-            ("single", "agent saw it", result["single"]),
-            ("", "server woke", result["single_woke"]),
-            ("", "commit done", result["single_commit"])]
+    rows = [
+        ("burst", "agent saw it", result["burst"]),
+        ("", "server woke", result["burst_woke"]),
+        ("single", "agent saw it", result["single"]),
+        ("", "server woke", result["single_woke"]),
+        ("", "commit done", result["single_commit"]),
+    ]
     for scenario, what, values in rows:
         print(f"{store_label:<10} {n:>5}  {scenario:<7} {what:<13} {len(values):>7} {summary(values)}")
     errors = result["errors"]
     notes = [
-        (f"burst: commit {result['burst_commit'] * 1000:.1f} ms, publishing all {n} "
-         f"{result['burst_publish_all'] * 1000:.1f} ms, CPU until the last agent saw it: server "
-         f"{result['burst_server_cpu']:.2f} s, agents {result['burst_agents_cpu']:.2f} s; "
-         f"not seen {result['burst_missing']}"),
+        (
+            f"burst: commit {result['burst_commit'] * 1000:.1f} ms, publishing all {n} "
+            f"{result['burst_publish_all'] * 1000:.1f} ms, CPU until the last agent saw it: server "
+            f"{result['burst_server_cpu']:.2f} s, agents {result['burst_agents_cpu']:.2f} s; "
+            f"not seen {result['burst_missing']}"
+        ),
         f"single: changes not seen {result['single_lost']}",
-        (f"setup: {n} servers {result['setup_servers']:.1f} s, agents parked in {result['setup_agents']:.1f} s "
-         f"({result['processes']} client processes; host-wide listen-queue overflows meanwhile: "
-         f"{result['listen_overflows']})"),
+        (
+            f"setup: {n} servers {result['setup_servers']:.1f} s, agents parked in {result['setup_agents']:.1f} s "
+            f"({result['processes']} client processes; host-wide listen-queue overflows meanwhile: "
+            f"{result['listen_overflows']})"
+        ),
         f"agent errors: {len(errors)}" + (f" ({'; '.join(errors[:3])})" if errors else ""),
     ]
     for note in notes:
@@ -345,8 +392,12 @@ def report(result: dict, store_label: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", action="append", help="number of agents (repeatable or comma list; default 100,1000)")
-    parser.add_argument("--db", default=None, help="store URL; default a SQLite file in a temp dir. A PostgreSQL "
-                        "URL names the server: a database of our own is created there and dropped")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="store URL; default a SQLite file in a temp dir. A PostgreSQL "
+        "URL names the server: a database of our own is created there and dropped",
+    )
     parser.add_argument("--processes", type=int, default=4, help="client processes the agents are spread over")
     parser.add_argument("--singles", type=int, default=200, help="repetitions of the single-server change")
     parser.add_argument("--wait", type=int, default=55, help="the agents' long-poll wait= (seconds)")
@@ -359,13 +410,22 @@ def main(argv: list[str] | None = None) -> None:
     print("Hearth metadata propagation benchmark")
     for line in describe(probe):
         print("  " + line)
-    print(f"  agents: {args.processes} client processes, one thread and requests.Session per agent; "
-          f"wait={args.wait}; metadata ~{args.payload_bytes + 80} bytes")
-    print(f"\n{'store':<10} {'N':>5}  {'scenario':<7} {'measure':<13} {'samples':>7} "
-          f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(
+        f"  agents: {args.processes} client processes, one thread and requests.Session per agent; "
+        f"wait={args.wait}; metadata ~{args.payload_bytes + 80} bytes"
+    )
+    print(
+        f"\n{'store':<10} {'N':>5}  {'scenario':<7} {'measure':<13} {'samples':>7} "
+        f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+    )
     ctx = mp.get_context("spawn")
-    options = {"processes": args.processes, "singles": args.singles, "wait": args.wait,
-               "payload_bytes": args.payload_bytes, "seed": args.seed}
+    options = {
+        "processes": args.processes,
+        "singles": args.singles,
+        "wait": args.wait,
+        "payload_bytes": args.payload_bytes,
+        "seed": args.seed,
+    }
     for n in parse_n(args.n, DEFAULT_N):
         with temporary_store(args.db, f"prop{n}") as (db_url, data_dir):
             receiver, sender = ctx.Pipe(duplex=False)

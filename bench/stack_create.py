@@ -24,6 +24,7 @@ Through HTTP, completion is seen by polling `GET .../stacks/{name}/{id}?resolve_
 every 20 ms, as a client would; the final event time is read from the store as well.
 Figures are printed, not asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,7 @@ SETTLE_TIMEOUT = 120.0  # seconds one operation may take before the run is repor
 
 
 def template(n: int, shape: str) -> str:
-    lines = ["heat_template_version: 2018-08-31", f"description: {n} OS::Heat::None resources ({shape})",
-             "resources:"]
+    lines = ["heat_template_version: 2018-08-31", f"description: {n} OS::Heat::None resources ({shape})", "resources:"]
     for i in range(n):
         lines += [f"  r{i}:", "    type: OS::Heat::None"]
         if shape == "chain" and i:
@@ -64,8 +64,7 @@ class Engine:
         from engine.service import build_service
 
         # No request budget: the poll loop below asks far faster than a person would.
-        self.config = Config.from_env({}, db_url=db_url, data_dir=data_dir, compute="deployed", port=port,
-                                      api_rate=0)
+        self.config = Config.from_env({}, db_url=db_url, data_dir=data_dir, compute="deployed", port=port, api_rate=0)
         self.service = build_service(self.config)
         self.service.start()
         self.runtime = self.service.runtime
@@ -78,14 +77,17 @@ class Engine:
         from sqlalchemy import select
 
         from engine.store.models import Stack
+
         with self.runtime.store.session() as session:
             return session.execute(select(Stack.action, Stack.status).where(Stack.id == stack_id)).one()
 
     def wait_settled(self, stack_id: str, action: str) -> str:
         """Block until the stack's `action` is no longer IN_PROGRESS; woken by the engine's notifier."""
+
         def settled() -> bool:
             current, status = self.status(stack_id)
             return current == action and status != "IN_PROGRESS"
+
         if not self.runtime.notifier.wait("stack:" + stack_id, settled, SETTLE_TIMEOUT):
             return "STUCK"
         return "_".join(self.status(stack_id))
@@ -95,10 +97,19 @@ class Engine:
         from sqlalchemy import select
 
         from engine.store.models import Event
+
         with self.runtime.store.session() as session:
-            return session.scalar(select(Event.created_at).where(
-                Event.stack_id == stack_id, Event.resource_type == "OS::Heat::Stack", Event.action == action,
-                Event.status != "IN_PROGRESS").order_by(Event.seq.desc()).limit(1))
+            return session.scalar(
+                select(Event.created_at)
+                .where(
+                    Event.stack_id == stack_id,
+                    Event.resource_type == "OS::Heat::Stack",
+                    Event.action == action,
+                    Event.status != "IN_PROGRESS",
+                )
+                .order_by(Event.seq.desc())
+                .limit(1)
+            )
 
     def parse_seconds(self, body: dict) -> float:
         # The private steps create_stack runs before it writes anything, called directly so the
@@ -130,12 +141,21 @@ def run_engine(engine: Engine, n: int, shape: str, name: str) -> dict:
     delete_status = engine.wait_settled(stack_id, "DELETE")
     final = engine.final_event_at(stack_id, "DELETE")
     delete = (final - delete_at).total_seconds() if final else float("nan")
-    return {"status": status, "delete_status": delete_status, "total": total, "request": request,
-            "parse": parse, "schedule": schedule, "seen": seen, "delete": delete}
+    return {
+        "status": status,
+        "delete_status": delete_status,
+        "total": total,
+        "request": request,
+        "parse": parse,
+        "schedule": schedule,
+        "seen": seen,
+        "delete": delete,
+    }
 
 
 # HTTP --------------------------------------------------------------------------------------
 BENCH_TOKEN = "bench-admin-token"  # registered as the cloud admin's token of this throw-away server
+
 
 def start_http(engine: Engine):
     from werkzeug.serving import make_server
@@ -160,8 +180,9 @@ def run_http(engine: Engine, base: str, n: int, shape: str, name: str) -> dict:
     def poll(stack_id: str, action: str) -> str:
         deadline = time.monotonic() + SETTLE_TIMEOUT
         while time.monotonic() < deadline:
-            stack = http.get(f"{api}/stacks/{name}/{stack_id}", params={"resolve_outputs": "false"},
-                             timeout=30).json()["stack"]
+            stack = http.get(f"{api}/stacks/{name}/{stack_id}", params={"resolve_outputs": "false"}, timeout=30).json()[
+                "stack"
+            ]
             if stack["stack_status"] != f"{action}_IN_PROGRESS":
                 return stack["stack_status"]
             time.sleep(0.02)
@@ -184,8 +205,15 @@ def run_http(engine: Engine, base: str, n: int, shape: str, name: str) -> dict:
     final = engine.final_event_at(stack_id, "DELETE")
     delete = (final - delete_at).total_seconds() if final else float("nan")
     http.close()
-    return {"status": status, "delete_status": delete_status, "total": total, "request": request,
-            "seen": seen, "delete": delete, "delete_seen": delete_seen}
+    return {
+        "status": status,
+        "delete_status": delete_status,
+        "total": total,
+        "request": request,
+        "seen": seen,
+        "delete": delete,
+        "delete_seen": delete_seen,
+    }
 
 
 # Report ------------------------------------------------------------------------------------
@@ -200,8 +228,12 @@ def median(runs: list[dict], key: str) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", action="append", help="resources per stack (repeatable or comma list; default 100,1000)")
-    parser.add_argument("--db", default=None, help="store URL; default a SQLite file in a temp dir. A PostgreSQL "
-                        "URL names the server: a database of our own is created there and dropped")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="store URL; default a SQLite file in a temp dir. A PostgreSQL "
+        "URL names the server: a database of our own is created there and dropped",
+    )
     parser.add_argument("--shape", action="append", choices=SHAPES, help="fanout and/or chain (default both)")
     parser.add_argument("--repeat", type=int, default=3, help="engine runs per (shape, N); the median is shown")
     parser.add_argument("--no-http", action="store_true", help="skip the run through the HTTP API")
@@ -214,8 +246,10 @@ def main(argv: list[str] | None = None) -> None:
     for line in describe(args.db or "sqlite://"):
         print("  " + line)
     print(f"  engine runs: median of {args.repeat}; all times in ms\n")
-    header = (f"{'store':<10} {'path':<6} {'shape':<6} {'N':>5} {'total':>8} {'request':>8} {'parse':>8} "
-              f"{'schedule':>8} {'seen':>8} {'delete':>8}  status")
+    header = (
+        f"{'store':<10} {'path':<6} {'shape':<6} {'N':>5} {'total':>8} {'request':>8} {'parse':>8} "
+        f"{'schedule':>8} {'seen':>8} {'delete':>8}  status"
+    )
     print(header)
     with temporary_store(args.db, "stack") as (db_url, data_dir):
         engine = Engine(db_url, data_dir, free_port())
@@ -229,11 +263,13 @@ def main(argv: list[str] | None = None) -> None:
                         runs.append(run_engine(engine, n, shape, f"bench-{shape}-{n}-{serial}"))
                     statuses = sorted({f"{r['status']}/{r['delete_status']}" for r in runs})
                     totals = sorted(r["total"] for r in runs)
-                    print(f"{store_label:<10} {'engine':<6} {shape:<6} {n:>5} {ms(median(runs, 'total'))} "
-                          f"{ms(median(runs, 'request'))} {ms(median(runs, 'parse'))} "
-                          f"{ms(median(runs, 'schedule'))} "
-                          f"{ms(median(runs, 'seen'))} {ms(median(runs, 'delete'))}  {','.join(statuses)} "
-                          f"(total {totals[0] * 1000:.0f}-{totals[-1] * 1000:.0f})")
+                    print(
+                        f"{store_label:<10} {'engine':<6} {shape:<6} {n:>5} {ms(median(runs, 'total'))} "
+                        f"{ms(median(runs, 'request'))} {ms(median(runs, 'parse'))} "
+                        f"{ms(median(runs, 'schedule'))} "
+                        f"{ms(median(runs, 'seen'))} {ms(median(runs, 'delete'))}  {','.join(statuses)} "
+                        f"(total {totals[0] * 1000:.0f}-{totals[-1] * 1000:.0f})"
+                    )
                     sys.stdout.flush()
             if not args.no_http:
                 httpd = start_http(engine)
@@ -243,10 +279,12 @@ def main(argv: list[str] | None = None) -> None:
                         for shape in shapes:
                             serial += 1
                             r = run_http(engine, base, n, shape, f"bench-http-{shape}-{n}-{serial}")
-                            print(f"{store_label:<10} {'http':<6} {shape:<6} {n:>5} {ms(r['total'])} "
-                                  f"{ms(r['request'])} {'':>8} {'':>8} {ms(r['seen'])} "
-                                  f"{ms(r['delete'])}  {r['status']}/{r['delete_status']} "
-                                  f"(delete seen {r['delete_seen'] * 1000:.0f})")
+                            print(
+                                f"{store_label:<10} {'http':<6} {shape:<6} {n:>5} {ms(r['total'])} "
+                                f"{ms(r['request'])} {'':>8} {'':>8} {ms(r['seen'])} "
+                                f"{ms(r['delete'])}  {r['status']}/{r['delete_status']} "
+                                f"(delete seen {r['delete_seen'] * 1000:.0f})"
+                            )
                             sys.stdout.flush()
                 finally:
                     httpd.shutdown()

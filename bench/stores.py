@@ -4,6 +4,7 @@ Given a PostgreSQL URL, the database it names is only used to connect: the run c
 database next to it (`hearth_bench_<pid>_<random>`) and drops it afterwards, so no one's data is
 touched. A SQLite URL given explicitly is used as it is.
 """
+
 from __future__ import annotations
 
 import contextlib

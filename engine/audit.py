@@ -9,6 +9,7 @@ its value; `detail` carries identifiers, counts and reasons only — no password
 signatures, signed URLs or deployment inputs. `record` refuses detail keys that look like they
 hold one, so a slip shows up in tests rather than in the database.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,50 +40,91 @@ def token_actor(presented: str | None) -> str:
     return "token:" + presented[:TOKEN_PREFIX_CHARS] + "…"
 
 
-def record(session: Session, *, action: str, actor: str, subject: str | None = None,
-           outcome: str = "ok", detail: dict[str, Any] | None = None,
-           remote_addr: str | None = None, now: dt.datetime) -> AuditEvent:
+def record(
+    session: Session,
+    *,
+    action: str,
+    actor: str,
+    subject: str | None = None,
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+    remote_addr: str | None = None,
+    now: dt.datetime,
+) -> AuditEvent:
     """Add one audit event to `session` (committed with the caller's unit of work)."""
     for key in detail or {}:
         if any(word in key.lower() for word in _SECRET_WORDS):
             raise ValueError(f"audit detail key {key!r} looks like a secret; audit events never hold secrets")
-    event = AuditEvent(at=now, actor=actor, action=action, subject=subject, outcome=outcome,
-                       detail=detail, remote_addr=remote_addr)
+    event = AuditEvent(
+        at=now, actor=actor, action=action, subject=subject, outcome=outcome, detail=detail, remote_addr=remote_addr
+    )
     session.add(event)
     return event
 
 
-def record_refusal(runtime, error: Exception, *, api: str, operation: str, subject: str | None = None,
-                   remote_addr: str | None = None, **detail: Any) -> None:
+def record_refusal(
+    runtime,
+    error: Exception,
+    *,
+    api: str,
+    operation: str,
+    subject: str | None = None,
+    remote_addr: str | None = None,
+    **detail: Any,
+) -> None:
     """Record a refused request (`auth.failed`) in a transaction of its own, since the request's
     own is rolled back; the actor is the refused credential's id (the error's `actor`, see
     engine.guest.credentials.refusal) or 'anonymous'. A failure to write it is logged, never raised:
     the client still gets its 401/403."""
     try:
         with runtime.store.session() as session:
-            record(session, action="auth.failed", actor=getattr(error, "actor", "anonymous"),
-                   subject=subject, outcome="denied", remote_addr=remote_addr, now=runtime.now(),
-                   detail={"api": api, "operation": operation, **detail,
-                           "status": getattr(error, "status", None), "reason": str(error)})
+            record(
+                session,
+                action="auth.failed",
+                actor=getattr(error, "actor", "anonymous"),
+                subject=subject,
+                outcome="denied",
+                remote_addr=remote_addr,
+                now=runtime.now(),
+                detail={
+                    "api": api,
+                    "operation": operation,
+                    **detail,
+                    "status": getattr(error, "status", None),
+                    "reason": str(error),
+                },
+            )
     except Exception:
         LOG.exception("cannot write the audit record of a refused %s request", api)
 
 
 @contextmanager
-def refusals_recorded(runtime, *, api: str, operation: str, subject: str | None = None,
-                      remote_addr: str | None = None, refusals: tuple = (Unauthorized, Forbidden),
-                      **detail: Any) -> Iterator[None]:
+def refusals_recorded(
+    runtime,
+    *,
+    api: str,
+    operation: str,
+    subject: str | None = None,
+    remote_addr: str | None = None,
+    refusals: tuple = (Unauthorized, Forbidden),
+    **detail: Any,
+) -> Iterator[None]:
     """Record every `refusals` error raised inside (record_refusal), then let it go on."""
     try:
         yield
     except refusals as error:
-        record_refusal(runtime, error, api=api, operation=operation, subject=subject,
-                       remote_addr=remote_addr, **detail)
+        record_refusal(runtime, error, api=api, operation=operation, subject=subject, remote_addr=remote_addr, **detail)
         raise
 
 
-def list_events(session: Session, *, action: str | None = None, since: dt.datetime | None = None,
-                limit: int = 100, marker: int | None = None) -> list[AuditEvent]:
+def list_events(
+    session: Session,
+    *,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 100,
+    marker: int | None = None,
+) -> list[AuditEvent]:
     """Events newest first; `marker` is the id of the last event of the previous page."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(max(1, min(limit, 1000)))
     if action:
@@ -96,6 +138,13 @@ def list_events(session: Session, *, action: str | None = None, since: dt.dateti
 
 def as_dict(event: AuditEvent) -> dict[str, Any]:
     """The API form of an event."""
-    return {"id": event.id, "at": event.at.isoformat(), "actor": event.actor, "action": event.action,
-            "subject": event.subject, "outcome": event.outcome, "detail": event.detail or {},
-            "remote_addr": event.remote_addr}
+    return {
+        "id": event.id,
+        "at": event.at.isoformat(),
+        "actor": event.actor,
+        "action": event.action,
+        "subject": event.subject,
+        "outcome": event.outcome,
+        "detail": event.detail or {},
+        "remote_addr": event.remote_addr,
+    }

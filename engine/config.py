@@ -1,5 +1,6 @@
 """Settings, declared once with their default and help: reads os.environ (and $XDG_STATE_HOME, ~)
 when a Config is built or a path resolved; never at import, and writes nothing."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,16 @@ def _setting(default: Any, help_text: str) -> Any:
     return field(default=default, metadata={"help": help_text})
 
 
-BOOLEAN_WORDS = {"yes": True, "true": True, "on": True, "1": True,
-                 "no": False, "false": False, "off": False, "0": False}
+BOOLEAN_WORDS = {
+    "yes": True,
+    "true": True,
+    "on": True,
+    "1": True,
+    "no": False,
+    "false": False,
+    "off": False,
+    "0": False,
+}
 
 
 def _parse(raw: str, default: Any) -> Any:
@@ -30,56 +39,126 @@ class Config:
     """Everything an installation can set. `HEARTH_<NAME>` in the environment overrides a default."""
 
     db_url: str = _setting("", "SQLAlchemy URL of the store; empty means sqlite in data_dir")
-    data_dir: str = _setting("", "directory for the SQLite file, keys and local servers; "
-                             "empty means $XDG_STATE_HOME/hearth (~/.local/state/hearth)")
+    data_dir: str = _setting(
+        "",
+        "directory for the SQLite file, keys and local servers; "
+        "empty means $XDG_STATE_HOME/hearth (~/.local/state/hearth)",
+    )
     host: str = _setting("127.0.0.1", "address the server listens on")
     port: int = _setting(8004, "port the server listens on (Heat's orchestration port)")
-    public_url: str = _setting("", "base URL guests use to reach this server; empty means http://guest_listen, else http://host:port")
-    compute: str = _setting("local", "compute driver for OS::Nova::Server and AWS::EC2::Instance: "
-                                     "local or deployed")
-    secret_key: str = _setting("", "keys for encrypting stored secrets and signing pre-signed URLs, "
-                               "comma-separated, newest first: the first encrypts and signs, all "
-                               "decrypt and verify (key rotation); empty means the key file "
-                               "data_dir/secret.key (one key per line, newest first)")
-    environment_dir: str = _setting("", "directory of environment files merged, in name order, "
-                                    "under every stack's own environment (Heat's environment.d)")
-    hidden_stack_tags: str = _setting("data-processing-cluster", "comma-separated stack tags that "
-                                      "hide a stack from lists unless show_hidden is asked for")
+    public_url: str = _setting(
+        "", "base URL guests use to reach this server; empty means http://guest_listen, else http://host:port"
+    )
+    compute: str = _setting("local", "compute driver for OS::Nova::Server and AWS::EC2::Instance: local or deployed")
+    secret_key: str = _setting(
+        "",
+        "keys for encrypting stored secrets and signing pre-signed URLs, "
+        "comma-separated, newest first: the first encrypts and signs, all "
+        "decrypt and verify (key rotation); empty means the key file "
+        "data_dir/secret.key (one key per line, newest first)",
+    )
+    environment_dir: str = _setting(
+        "",
+        "directory of environment files merged, in name order, "
+        "under every stack's own environment (Heat's environment.d)",
+    )
+    hidden_stack_tags: str = _setting(
+        "data-processing-cluster",
+        "comma-separated stack tags that hide a stack from lists unless show_hidden is asked for",
+    )
     hooks_dir: str = _setting("", "extra directory the local driver's agents search for hooks")
     stack_timeout_mins: int = _setting(60, "default stack operation timeout in minutes")
     server_boot_timeout: int = _setting(300, "seconds a local server may take to contact the server after start")
-    agent_restart_delay: float = _setting(1.0, "seconds the local driver waits before restarting an agent that exited; doubled after each exit that came sooner than agent_restart_max_delay after its start")
-    agent_restart_max_delay: float = _setting(60.0, "longest wait, in seconds, before the local driver restarts an agent that exited")
-    agent_gone_grace: int = _setting(300, "seconds a server's agent may go unseen (no metadata request, no signal; counted from the end of its longest possible long-poll) while a deployment to it waits, before that deployment fails; 0 turns this off")
+    agent_restart_delay: float = _setting(
+        1.0,
+        "seconds the local driver waits before restarting an agent that exited; doubled after each exit that came sooner than agent_restart_max_delay after its start",
+    )
+    agent_restart_max_delay: float = _setting(
+        60.0, "longest wait, in seconds, before the local driver restarts an agent that exited"
+    )
+    agent_gone_grace: int = _setting(
+        300,
+        "seconds a server's agent may go unseen (no metadata request, no signal; counted from the end of its longest possible long-poll) while a deployment to it waits, before that deployment fails; 0 turns this off",
+    )
     longpoll_max_wait: int = _setting(60, "longest a guest long-poll is held, in seconds")
     credential_ttl: int = _setting(365 * 24 * 3600, "lifetime of guest credentials, in seconds")
-    token_ttl: int = _setting(3600, "lifetime of the tokens people get by signing in at /identity/v3 "
-                              "(password or application credential), in seconds (Keystone's default: one hour)")
-    credential_rotation_overlap: int = _setting(600, "seconds a rotated guest credential keeps "
-                                                "working after its replacement is issued")
+    token_ttl: int = _setting(
+        3600,
+        "lifetime of the tokens people get by signing in at /identity/v3 "
+        "(password or application credential), in seconds (Keystone's default: one hour)",
+    )
+    credential_rotation_overlap: int = _setting(
+        600, "seconds a rotated guest credential keeps working after its replacement is issued"
+    )
     presigned_url_ttl: int = _setting(7 * 24 * 3600, "lifetime of pre-signed signal URLs, in seconds")
-    max_signal_bytes: int = _setting(4 * 1024 * 1024, "largest accepted signal body (Heat: 1 MiB; an agent result carries up to 1 MiB of stdout plus 1 MiB of stderr)")
-    max_template_bytes: int = _setting(4 * 1024 * 1024, "largest accepted body of a stack create, update, preview or template validation")
-    max_body_bytes: int = _setting(64 * 1024, "largest accepted body on every other route (actions, progress, enrolment, credentials)")
-    guest_rate: float = _setting(10.0, "guest requests per second each credential or pre-signed URL may make on average; 0 turns the budget off")
-    guest_burst: int = _setting(100, "guest requests a credential or pre-signed URL may make at once before guest_rate applies")
-    api_rate: float = _setting(50.0, "orchestration API requests per second per token (per client address without one); 0 turns the budget off")
-    api_burst: int = _setting(200, "orchestration API requests a token (or address) may make at once before api_rate applies")
-    auth_failure_rate: float = _setting(1.0, "401 answers per second a client address may collect on average before it is answered 429; 0 turns this off")
-    auth_failure_burst: int = _setting(100, "401 answers a client address may collect at once before auth_failure_rate applies")
+    max_signal_bytes: int = _setting(
+        4 * 1024 * 1024,
+        "largest accepted signal body (Heat: 1 MiB; an agent result carries up to 1 MiB of stdout plus 1 MiB of stderr)",
+    )
+    max_template_bytes: int = _setting(
+        4 * 1024 * 1024, "largest accepted body of a stack create, update, preview or template validation"
+    )
+    max_body_bytes: int = _setting(
+        64 * 1024, "largest accepted body on every other route (actions, progress, enrolment, credentials)"
+    )
+    guest_rate: float = _setting(
+        10.0, "guest requests per second each credential or pre-signed URL may make on average; 0 turns the budget off"
+    )
+    guest_burst: int = _setting(
+        100, "guest requests a credential or pre-signed URL may make at once before guest_rate applies"
+    )
+    api_rate: float = _setting(
+        50.0, "orchestration API requests per second per token (per client address without one); 0 turns the budget off"
+    )
+    api_burst: int = _setting(
+        200, "orchestration API requests a token (or address) may make at once before api_rate applies"
+    )
+    auth_failure_rate: float = _setting(
+        1.0,
+        "401 answers per second a client address may collect on average before it is answered 429; 0 turns this off",
+    )
+    auth_failure_burst: int = _setting(
+        100, "401 answers a client address may collect at once before auth_failure_rate applies"
+    )
     guest_listen: str = _setting("", "HOST:PORT of a second listener that serves only the guest API; empty means none")
-    guest_on_main: bool = _setting(True, "whether the main listener serves the guest API too: yes or no (no needs guest_listen)")
+    guest_on_main: bool = _setting(
+        True, "whether the main listener serves the guest API too: yes or no (no needs guest_listen)"
+    )
     engine_workers: int = _setting(8, "threads that run resource handlers that may block")
-    max_json_depth: int = _setting(100, "deepest nesting of arrays and objects accepted in a JSON request body; "
-                                   "a deeper one is answered 400 before it is parsed")
+    max_json_depth: int = _setting(
+        100,
+        "deepest nesting of arrays and objects accepted in a JSON request body; "
+        "a deeper one is answered 400 before it is parsed",
+    )
     # Bounded evaluation (docs/operations.md, Limits). -1 turns a limit off, as in Heat.
-    max_resources_per_stack: int = _setting(1000, "most resources one stack may have, counted as Heat counts them: a template's own at the request, a provider template's too when the request is validated, and each nested stack's own when it is made or updated (Heat's default; -1: no limit)")
-    max_resources_per_tree: int = _setting(10000, "most resources a top-level stack and all its nested stacks may have together, checked whenever a nested stack is made or updated (Hearth's own: Heat checks each stack alone, so nested groups could multiply without end; -1: no limit)")
-    max_nested_stack_depth: int = _setting(5, "most levels of nested stacks below a top-level stack (provider templates, groups, OS::Heat::Stack; Heat's default; -1: no limit)")
-    max_template_size: int = _setting(524288, "largest template a request may send, in characters: the template itself and each provider template in its files (Heat's default; -1: no limit)")
-    max_resolved_value_size: int = _setting(4 * 1024 * 1024, "largest value evaluating a template may make, in bytes of JSON: one function's result, a resource's properties or metadata, an output (as large as max_signal_bytes and max_template_bytes, so nothing a request or an agent sends is refused; -1: no limit)")
-    max_resolved_template_size: int = _setting(16 * 1024 * 1024, "largest template Hearth builds for a group's nested stack from resolved values, in bytes of JSON: the member definition times the members, checked before they are built (-1: no limit)")
-    max_function_work: int = _setting(1_000_000, "most items the intrinsic functions of one evaluation (a resource's properties, its metadata, an output) may build or visit: repeat's combinations, items concatenated, joined, split, merged or filtered, text pieces substituted, values measured (-1: no limit)")
+    max_resources_per_stack: int = _setting(
+        1000,
+        "most resources one stack may have, counted as Heat counts them: a template's own at the request, a provider template's too when the request is validated, and each nested stack's own when it is made or updated (Heat's default; -1: no limit)",
+    )
+    max_resources_per_tree: int = _setting(
+        10000,
+        "most resources a top-level stack and all its nested stacks may have together, checked whenever a nested stack is made or updated (Hearth's own: Heat checks each stack alone, so nested groups could multiply without end; -1: no limit)",
+    )
+    max_nested_stack_depth: int = _setting(
+        5,
+        "most levels of nested stacks below a top-level stack (provider templates, groups, OS::Heat::Stack; Heat's default; -1: no limit)",
+    )
+    max_template_size: int = _setting(
+        524288,
+        "largest template a request may send, in characters: the template itself and each provider template in its files (Heat's default; -1: no limit)",
+    )
+    max_resolved_value_size: int = _setting(
+        4 * 1024 * 1024,
+        "largest value evaluating a template may make, in bytes of JSON: one function's result, a resource's properties or metadata, an output (as large as max_signal_bytes and max_template_bytes, so nothing a request or an agent sends is refused; -1: no limit)",
+    )
+    max_resolved_template_size: int = _setting(
+        16 * 1024 * 1024,
+        "largest template Hearth builds for a group's nested stack from resolved values, in bytes of JSON: the member definition times the members, checked before they are built (-1: no limit)",
+    )
+    max_function_work: int = _setting(
+        1_000_000,
+        "most items the intrinsic functions of one evaluation (a resource's properties, its metadata, an output) may build or visit: repeat's combinations, items concatenated, joined, split, merged or filtered, text pieces substituted, values measured (-1: no limit)",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:

@@ -30,6 +30,7 @@ Owns no state and touches nothing. The HTTP status each answers with is in brack
         InvalidTemplateAttribute [400]
         ResourceFailure [400]          a resource handler's failure, becomes the resource's reason
 """
+
 from __future__ import annotations
 
 import copy
@@ -83,9 +84,19 @@ class TemplateError(HearthError):
     code = "template_invalid"
     kind = "StackValidationFailed"
 
-    def __init__(self, message: str, *, path: tuple | list = (), file: str | None = None,
-                 line: int | None = None, kind: str | None = None, status: int | None = None,
-                 prefix: str = "", heading: str | None = None, detail: str = ""):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: tuple | list = (),
+        file: str | None = None,
+        line: int | None = None,
+        kind: str | None = None,
+        status: int | None = None,
+        prefix: str = "",
+        heading: str | None = None,
+        detail: str = "",
+    ):
         self.reason = message
         # More for the API answer (what was counted, which setting): a status reason, which
         # carries Heat's words exactly, leaves it out.
@@ -129,12 +140,19 @@ class TemplateError(HearthError):
 
     def within(self, *segments, file: str | None = None, line: int | None = None) -> TemplateError:
         """Return this error with `segments` prepended to its path (and file/line filled if unknown)."""
-        return self.located(path=tuple(segments) + self.path, file=self.file or file,
-                            line=self.line if self.line is not None else line)
+        return self.located(
+            path=tuple(segments) + self.path, file=self.file or file, line=self.line if self.line is not None else line
+        )
 
-    def located(self, *, path: tuple | None = None, file: str | None = None,
-                line: int | None = None, kind: str | None = None,
-                heading: str | None = None) -> TemplateError:
+    def located(
+        self,
+        *,
+        path: tuple | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        kind: str | None = None,
+        heading: str | None = None,
+    ) -> TemplateError:
         """A copy of this error (of the same class) with another path, file, line, kind or heading."""
         error = copy.copy(self)
         error.path = self.path if path is None else tuple(str(p) for p in path)
@@ -170,9 +188,12 @@ class DependencyCycle(TemplateError):
 
     def __init__(self, members: list[str], *, file: str | None = None):
         self.members = list(members)
-        super().__init__("Circular Dependency Found: " + " -> ".join(
-            self.members + self.members[:1]), path=("resources",), file=file,
-            kind="CircularDependencyException")
+        super().__init__(
+            "Circular Dependency Found: " + " -> ".join(self.members + self.members[:1]),
+            path=("resources",),
+            file=file,
+            kind="CircularDependencyException",
+        )
 
 
 class LimitExceeded(TemplateError):
@@ -256,6 +277,7 @@ class ResourceFailure(HearthError):
 
 # Heat's own error names, where an API answer must carry them (python-heatclient and Heat's
 # tests match on `error.type`). Each keeps Heat's message; the status is Heat's for that name.
+
 
 class ActionInProgress(Conflict):
     """Another operation holds the stack."""

@@ -11,6 +11,7 @@ A delegation (Heat's trust) records on whose behalf the engine keeps working on 
 A user may also have a password (engine/passwords.py) to sign in at `/identity/v3`
 (engine/signin.py), which issues tokens scoped to one project, as Keystone's are.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -70,8 +71,9 @@ class Principal:
 
 def check_name(kind: str, name: str) -> str:
     if not isinstance(name, str) or not NAME.match(name):
-        raise InvalidRequest(f"a {kind} name is 1-64 letters, digits, '_', '.' or '-', "
-                             f"starting with a letter or digit, not {name!r}")
+        raise InvalidRequest(
+            f"a {kind} name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit, not {name!r}"
+        )
     return name
 
 
@@ -84,7 +86,7 @@ def lesser_role(role: str | None, ceiling: str | None) -> str | None:
 
 def implied_roles(role: str) -> list[str]:
     """Keystone's default implied roles: admin implies member, member implies reader."""
-    return list(reversed(ROLES[:ROLES.index(role) + 1]))
+    return list(reversed(ROLES[: ROLES.index(role) + 1]))
 
 
 def check_role(role: str) -> str:
@@ -95,20 +97,27 @@ def check_role(role: str) -> str:
 
 # Authentication and authorisation ---------------------------------------------------------
 
+
 def authenticate(session: Session, presented: str | None, now: dt.datetime) -> Principal:
     """The principal of a live token, or Unauthorized (one message for every cause)."""
     if not presented:
-        raise Unauthorized("a token is required: send 'X-Auth-Token: <token>' or "
-                           "'Authorization: Bearer <token>' (see 'hearth admin token create')")
+        raise Unauthorized(
+            "a token is required: send 'X-Auth-Token: <token>' or "
+            "'Authorization: Bearer <token>' (see 'hearth admin token create')"
+        )
     token = session.scalar(select(ApiToken).where(ApiToken.secret_hash == hash_secret(presented)))
     user = session.get(User, token.user_id) if token is not None else None
-    if (token is None or user is None or token.revoked_at is not None or user.disabled_at is not None
-            or (token.expires_at is not None and token.expires_at <= now)):
+    if (
+        token is None
+        or user is None
+        or token.revoked_at is not None
+        or user.disabled_at is not None
+        or (token.expires_at is not None and token.expires_at <= now)
+    ):
         raise Unauthorized("the token is unknown, expired or revoked")
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
         token.last_used_at = now
-    roles = {m.project_id: m.role for m in session.scalars(
-        select(Membership).where(Membership.user_id == user.id))}
+    roles = {m.project_id: m.role for m in session.scalars(select(Membership).where(Membership.user_id == user.id))}
     if token.project_id is not None:  # a Keystone token reaches its one project, at most as its role
         role = lesser_role(roles.get(token.project_id), token.role)
         roles = {token.project_id: role} if role else {}
@@ -121,21 +130,22 @@ def authorize(principal: Principal, project: str, method: str, *, admin_only: bo
     if role is None:
         raise Forbidden(f"user '{principal.user_name}' has no role in project '{project}'")
     if admin_only and role != "admin":
-        raise Forbidden(f"this needs the admin role in project '{project}'; "
-                        f"user '{principal.user_name}' is {role}")
+        raise Forbidden(f"this needs the admin role in project '{project}'; user '{principal.user_name}' is {role}")
     if role == "reader" and method.upper() not in READ_METHODS:
-        raise Forbidden(f"user '{principal.user_name}' is a reader in project '{project}': "
-                        "it may only read")
+        raise Forbidden(f"user '{principal.user_name}' is a reader in project '{project}': it may only read")
     return role
 
 
 def require_cloud_admin(principal: Principal) -> None:
     if not principal.cloud_admin:
-        raise Forbidden(f"only an admin of project '{ADMIN_PROJECT}' may manage identities "
-                        f"and read the audit log; user '{principal.user_name}' is not one")
+        raise Forbidden(
+            f"only an admin of project '{ADMIN_PROJECT}' may manage identities "
+            f"and read the audit log; user '{principal.user_name}' is not one"
+        )
 
 
 # Projects, users, roles -------------------------------------------------------------------
+
 
 def create_project(session: Session, name: str, now: dt.datetime, project_id: str | None = None) -> Project:
     check_name("project", name)
@@ -148,8 +158,7 @@ def create_project(session: Session, name: str, now: dt.datetime, project_id: st
 
 
 def find_project(session: Session, name_or_id: str) -> Project:
-    project = session.get(Project, name_or_id) or session.scalar(
-        select(Project).where(Project.name == name_or_id))
+    project = session.get(Project, name_or_id) or session.scalar(select(Project).where(Project.name == name_or_id))
     if project is None:
         raise NotFound(f"project '{name_or_id}' not found")
     return project
@@ -189,10 +198,12 @@ def delete_user(session: Session, name_or_id: str, now: dt.datetime) -> User:
     if user.name == ADMIN_USER:
         raise InvalidRequest(f"the bootstrap user '{ADMIN_USER}' cannot be deleted")
     session.execute(delete(Membership).where(Membership.user_id == user.id))
-    session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-                    .values(revoked_at=now))
-    session.execute(update(Delegation).where(Delegation.user_id == user.id, Delegation.revoked_at.is_(None))
-                    .values(revoked_at=now))
+    session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    session.execute(
+        update(Delegation).where(Delegation.user_id == user.id, Delegation.revoked_at.is_(None)).values(revoked_at=now)
+    )
     session.execute(delete(ApplicationCredential).where(ApplicationCredential.user_id == user.id))
     session.delete(user)
     return user
@@ -203,16 +214,22 @@ def set_password(session: Session, user: User, password: str, now: dt.datetime) 
     Keystone revokes a user's tokens when the password changes (API tokens stay)."""
     user.password_hash = passwords.hash_password(passwords.check_new(password))
     user.password_set_at = now
-    session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.project_id.is_not(None),
-                                           ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.project_id.is_not(None), ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 def clear_password(session: Session, user: User, now: dt.datetime) -> None:
     """The user can no longer sign in with a password (tokens issued with one are revoked)."""
     user.password_hash = None
     user.password_set_at = now
-    session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.project_id.is_not(None),
-                                           ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.project_id.is_not(None), ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 def add_role(session: Session, user_name: str, project_name: str, role: str) -> Membership:
@@ -238,12 +255,26 @@ def remove_role(session: Session, user_name: str, project_name: str, role: str) 
 
 # Tokens -----------------------------------------------------------------------------------
 
-def issue_token(session: Session, user: User, now: dt.datetime, *, name: str = "",
-                expires_at: dt.datetime | None = None, secret: str | None = None) -> tuple[ApiToken, str]:
+
+def issue_token(
+    session: Session,
+    user: User,
+    now: dt.datetime,
+    *,
+    name: str = "",
+    expires_at: dt.datetime | None = None,
+    secret: str | None = None,
+) -> tuple[ApiToken, str]:
     """A new token for `user` (random unless `secret` is given); the secret is returned once."""
     secret = secret or new_secret(TOKEN_PREFIX)
-    token = ApiToken(id=str(uuid.uuid4()), user_id=user.id, name=name, secret_hash=hash_secret(secret),
-                     created_at=now, expires_at=expires_at)
+    token = ApiToken(
+        id=str(uuid.uuid4()),
+        user_id=user.id,
+        name=name,
+        secret_hash=hash_secret(secret),
+        created_at=now,
+        expires_at=expires_at,
+    )
     session.add(token)
     return token, secret
 
@@ -259,18 +290,26 @@ def revoke_token(session: Session, token_id: str, now: dt.datetime) -> ApiToken:
 
 # Delegations ------------------------------------------------------------------------------
 
+
 def delegate(session: Session, principal: Principal, project: str, stack_id: str, now: dt.datetime) -> Delegation:
     """Record that the engine acts on `stack_id` for the principal, with its role in the project."""
-    delegation = Delegation(id=str(uuid.uuid4()), user_id=principal.user_id, project_id=project,
-                            stack_id=stack_id, role=principal.role_in(project) or "member", created_at=now)
+    delegation = Delegation(
+        id=str(uuid.uuid4()),
+        user_id=principal.user_id,
+        project_id=project,
+        stack_id=stack_id,
+        role=principal.role_in(project) or "member",
+        created_at=now,
+    )
     session.add(delegation)
     return delegation
 
 
 def revoke_delegations(session: Session, stack_id: str, now: dt.datetime) -> list[str]:
     """Revoke the stack's live delegations; their ids."""
-    ids = list(session.scalars(select(Delegation.id).where(Delegation.stack_id == stack_id,
-                                                           Delegation.revoked_at.is_(None))))
+    ids = list(
+        session.scalars(select(Delegation.id).where(Delegation.stack_id == stack_id, Delegation.revoked_at.is_(None)))
+    )
     if ids:
         session.execute(update(Delegation).where(Delegation.id.in_(ids)).values(revoked_at=now))
     return ids
@@ -293,6 +332,7 @@ def delegation_revoked(session: Session, stack: Stack) -> bool:
 
 
 # First start ------------------------------------------------------------------------------
+
 
 def bootstrap(session: Session, data_dir: str, now: dt.datetime, admin_token: str | None = None) -> str | None:
     """Make sure project `admin`, user `admin` (admin in it) and an admin token exist.
@@ -319,8 +359,14 @@ def bootstrap(session: Session, data_dir: str, now: dt.datetime, admin_token: st
         _register(session, user, path.read_text().strip(), "admin-token file", now)
         return None
     _token, secret = issue_token(session, user, now, name="first start")
-    audit.record(session, action="token.issue", actor="hearth", subject=_token.id,
-                 detail={"user": ADMIN_USER, "reason": "first start"}, now=now)
+    audit.record(
+        session,
+        action="token.issue",
+        actor="hearth",
+        subject=_token.id,
+        detail={"user": ADMIN_USER, "reason": "first start"},
+        now=now,
+    )
     write_private(path, secret + "\n")
     return str(path)
 
@@ -331,11 +377,13 @@ def _register(session: Session, user: User, secret: str, name: str, now: dt.date
     existing = session.scalar(select(ApiToken).where(ApiToken.secret_hash == hash_secret(secret)))
     if existing is None:
         token, _ = issue_token(session, user, now, name=name, secret=secret)
-        audit.record(session, action="token.issue", actor="hearth", subject=token.id,
-                     detail={"user": user.name, "reason": name}, now=now)
+        audit.record(
+            session,
+            action="token.issue",
+            actor="hearth",
+            subject=token.id,
+            detail={"user": user.name, "reason": name},
+            now=now,
+        )
     elif existing.revoked_at is not None:
         log.warning("the configured admin token (%s) was revoked; it stays revoked", existing.id)
-
-
-
-

@@ -9,6 +9,7 @@ Heat's words are kept where Heat refuses the same thing (RequestLimitExceeded: "
 per stack exceeded.", "Recursion depth exceeds 5.", "Template size (N bytes) exceeds maximum
 allowed size (M bytes)."); an API answer adds the setting that sets the limit.
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,9 +39,12 @@ def check_template_size(config, source: Any, **where) -> None:
     limit = config.max_template_size
     size = template_size(source)
     if exceeds(size, limit):
-        raise LimitExceeded(f"Template size ({size} bytes) exceeds maximum allowed size ({limit} bytes).",
-                            setting="max_template_size", detail=f"setting max_template_size = {limit}",
-                            **where)
+        raise LimitExceeded(
+            f"Template size ({size} bytes) exceeds maximum allowed size ({limit} bytes).",
+            setting="max_template_size",
+            detail=f"setting max_template_size = {limit}",
+            **where,
+        )
 
 
 def resources_exceeded(config, count: int, **where) -> LimitExceeded | None:
@@ -48,17 +52,26 @@ def resources_exceeded(config, count: int, **where) -> LimitExceeded | None:
     limit = config.max_resources_per_stack
     if not exceeds(count, limit):
         return None
-    return LimitExceeded(RESOURCES_EXCEEDED, setting="max_resources_per_stack",
-                         detail=f"{count} resources; setting max_resources_per_stack = {limit}", **where)
+    return LimitExceeded(
+        RESOURCES_EXCEEDED,
+        setting="max_resources_per_stack",
+        detail=f"{count} resources; setting max_resources_per_stack = {limit}",
+        **where,
+    )
 
 
 def depth_exceeded(config, **where) -> LimitExceeded:
     limit = config.max_nested_stack_depth
-    return LimitExceeded(f"Recursion depth exceeds {limit}.", setting="max_nested_stack_depth",
-                         detail=f"setting max_nested_stack_depth = {limit}", **where)
+    return LimitExceeded(
+        f"Recursion depth exceeds {limit}.",
+        setting="max_nested_stack_depth",
+        detail=f"setting max_nested_stack_depth = {limit}",
+        **where,
+    )
 
 
 # The stored tree -------------------------------------------------------------------------
+
 
 def owners_of(session, stack_id: str) -> list[str]:
     """The stacks `stack_id` is nested in, its owner first and the top-level stack last (empty
@@ -78,8 +91,11 @@ def tree_resources(session, root_id: str) -> int:
     ids, frontier = set(), [root_id]
     while frontier:
         ids.update(frontier)
-        frontier = [i for i in session.scalars(select(Stack.id).where(
-            Stack.owner_id.in_(frontier), Stack.deleted_at.is_(None))) if i not in ids]
+        frontier = [
+            i
+            for i in session.scalars(select(Stack.id).where(Stack.owner_id.in_(frontier), Stack.deleted_at.is_(None)))
+            if i not in ids
+        ]
     return session.scalar(select(func.count(Resource.id)).where(Resource.stack_id.in_(ids))) or 0
 
 
@@ -110,12 +126,16 @@ def check_nested_stack(config, session, parent_id: str, count: int, child_id: st
     if child_id is not None:
         total -= session.scalar(select(func.count(Resource.id)).where(Resource.stack_id == child_id)) or 0
     if exceeds(total, tree_limit):
-        raise LimitExceeded(RESOURCES_EXCEEDED, setting="max_resources_per_tree",
-                            detail=f"{total} resources in the stack and its nested stacks; "
-                                   f"setting max_resources_per_tree = {tree_limit}")
+        raise LimitExceeded(
+            RESOURCES_EXCEEDED,
+            setting="max_resources_per_tree",
+            detail=f"{total} resources in the stack and its nested stacks; "
+            f"setting max_resources_per_tree = {tree_limit}",
+        )
 
 
 # Before a top-level stack is made --------------------------------------------------------
+
 
 def nested_levels(config, types, base_environment, definition, name: str) -> list[tuple[str, Any]]:
     """The nested stack a resource of `definition` makes, when its template is known before it is
@@ -126,13 +146,16 @@ def nested_levels(config, types, base_environment, definition, name: str) -> lis
     from engine.resources.group import ResourceGroup, group_template
     from engine.resources.provider import TemplateResource
     from engine.resources.stack_resource import child_environment
+
     try:
         cls = definition.resource_class(types, name)
     except HearthError:
         return []  # refused elsewhere, or left for the create to find
     environment = definition.environment
-    inherited = {"resource_registry": environment.resource_registry,
-                 "parameter_defaults": environment.parameter_defaults}
+    inherited = {
+        "resource_registry": environment.resource_registry,
+        "parameter_defaults": environment.parameter_defaults,
+    }
     if issubclass(cls, TemplateResource):
         # Heat refuses a provider template past max_template_size as it fetches it.
         check_template_size(config, cls.template_text, file=cls.template_file)
@@ -144,8 +167,10 @@ def nested_levels(config, types, base_environment, definition, name: str) -> lis
         if not isinstance(member_type, str):
             return []  # known only once the group resolves it: checked as its stack is made
         segment, removed = GROUP_TEMPLATE, None
-        nested = _nested_template(json.dumps(group_template(["0"], {"type": member_type}, "%index%")),
-                                  f"{definition.template.filename}#{name}")
+        nested = _nested_template(
+            json.dumps(group_template(["0"], {"type": member_type}, "%index%")),
+            f"{definition.template.filename}#{name}",
+        )
     else:
         return []
     if nested is None:
@@ -194,8 +219,12 @@ class NestingCheck:
         self._walk(definition, (), 0, limit if limit >= 0 else 5, definition.template)
 
     def _walk(self, definition, path: tuple, depth: int, limit: int, top) -> None:
-        key = (definition.template.filename, len(definition.template.resources), depth,
-               json.dumps(definition.environment.resource_registry, sort_keys=True, default=str))
+        key = (
+            definition.template.filename,
+            len(definition.template.resources),
+            depth,
+            json.dumps(definition.environment.resource_registry, sort_keys=True, default=str),
+        )
         if key in self._seen:  # the same template at the same depth: already walked
             return
         self._seen.add(key)
@@ -215,5 +244,12 @@ class NestingCheck:
 def _refusal(error: LimitExceeded, path: tuple, top) -> TemplateError:
     """Heat's StackValidationFailed around a limit: `RequestLimitExceeded: PATH: message`."""
     line = top.line_for(("resources", path[1].split("<", 1)[0]))
-    return TemplateError(error.reason, path=path, file=top.filename, line=line, kind="StackValidationFailed",
-                         prefix="RequestLimitExceeded: ", detail=error.detail)
+    return TemplateError(
+        error.reason,
+        path=path,
+        file=top.filename,
+        line=line,
+        kind="StackValidationFailed",
+        prefix="RequestLimitExceeded: ",
+        detail=error.detail,
+    )

@@ -10,6 +10,7 @@ r=8, p=3: 32 MiB and about a quarter of a second per check), which is what makes
 database slow to guess from. Nothing here logs; a password is never kept, compared in clear or
 put into an error message.
 """
+
 from __future__ import annotations
 
 import base64
@@ -70,8 +71,7 @@ def _check(stored: str, password: str) -> bool:
 
 
 def _derive(password: str, salt: bytes, n_log2: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=2 ** n_log2, r=r, p=p,
-                          maxmem=MAX_MEMORY, dklen=KEY_BYTES)
+    return hashlib.scrypt(password.encode(), salt=salt, n=2**n_log2, r=r, p=p, maxmem=MAX_MEMORY, dklen=KEY_BYTES)
 
 
 def _b64(raw: bytes) -> str:

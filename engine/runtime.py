@@ -1,5 +1,6 @@
 """Runtime: the services a resource handler may use (store, clock, keys, compute, notification),
 held as one value; it does no I/O itself (publish_* reach the in-memory Notifier)."""
+
 from __future__ import annotations
 
 import datetime as dt

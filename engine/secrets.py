@@ -29,6 +29,7 @@ a sealed value is `{"__hearth_encrypted__": token}` in place of the value. Two s
 (`redact`) replaces a secret's text (and its JSON-escaped and base64 forms) inside free text
 such as failure reasons and events.
 """
+
 from __future__ import annotations
 
 import base64
@@ -55,8 +56,7 @@ CREDENTIAL_TEXT = re.compile(r"[?&](?:signature|temp_url_sig)=|\bhg[a-z]_[A-Za-z
 # The secrets a transport puts in the `os-collect-config` section, as (subsection, key): the
 # POLL_TEMP_URL collect URL (it reads the server's metadata, secrets opened), the
 # POLL_SERVER_CFN secret access key and the POLL_SERVER_HEAT password. Stored sealed.
-SEALED_SECTION_KEYS = (("request", "metadata_url"), ("cfn", "secret_access_key"),
-                       ("heat", "password"))
+SEALED_SECTION_KEYS = (("request", "metadata_url"), ("cfn", "secret_access_key"), ("heat", "password"))
 # A pre-signed URL's signature in a request line (access logs): Hearth's own, CFN's, Swift's
 # temp URLs' and SigV4 query signatures.
 _URL_SIGNATURE = re.compile(r"((?:^|[?&])(?:signature|Signature|temp_url_sig|X-Amz-Signature)=)[^&\s]+")
@@ -132,6 +132,7 @@ def sealed_texts(keyring: Keyring, node: Any) -> list[str]:
         elif isinstance(item, list):
             for value in item:
                 walk(value)
+
     walk(node)
     return secret_texts(found)
 
@@ -152,8 +153,7 @@ def seal_parameters(keyring: Keyring, values: dict[str, Any], secret: Iterable[s
 def open_parameters(keyring: Keyring, stored: dict[str, Any] | None) -> tuple[dict[str, Any], set[str]]:
     """Stored parameter values opened, and the names of those that were sealed (secret)."""
     stored = dict(stored or {})
-    return ({k: open_value(keyring, v) for k, v in stored.items()},
-            {k for k, v in stored.items() if is_encrypted(v)})
+    return ({k: open_value(keyring, v) for k, v in stored.items()}, {k for k, v in stored.items() if is_encrypted(v)})
 
 
 def seal_environment(keyring: Keyring, parameter_defaults: dict | None, shown: dict) -> dict[str, Any]:
@@ -201,8 +201,12 @@ def secret_input_names(inputs: list[dict], hidden_values: list[str], tainted: It
     for item in inputs:
         name, value = item.get("name"), item.get("value")
         text = _text(value) if value is not None else ""
-        if (name in SECRET_INPUTS or item.get("hidden") is True or CREDENTIAL_TEXT.search(text)
-                or any(h in text for h in hidden_values if h)):
+        if (
+            name in SECRET_INPUTS
+            or item.get("hidden") is True
+            or CREDENTIAL_TEXT.search(text)
+            or any(h in text for h in hidden_values if h)
+        ):
             names.add(name)
     return names
 
@@ -229,8 +233,9 @@ def open_inputs(keyring: Keyring, inputs: list[dict] | None) -> list[dict]:
     return opened
 
 
-def seal_config_inputs(keyring: Keyring, config: Any, inputs: list[dict], secret: set[str],
-                       derived: bool = False) -> tuple[Any, list[dict]]:
+def seal_config_inputs(
+    keyring: Keyring, config: Any, inputs: list[dict], secret: set[str], derived: bool = False
+) -> tuple[Any, list[dict]]:
     """A config and its inputs as stored: the `secret` inputs and inputs declared `hidden`
     sealed, and the config itself sealed when it is `derived` from a secret (taint tracking)
     or a secret value appears in it (a structured config that substituted one)."""
@@ -518,6 +523,7 @@ class LogRedactor:
         clean = redact_url_signatures(redact(message, texts))
         if record.exc_info and texts:
             import logging
+
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info), texts)
             record.exc_info = None
         if clean != message:

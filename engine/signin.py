@@ -12,6 +12,7 @@ takes it as `X-Auth-Token` like any API token (orchestration_auth). Every refusa
 sign-in is the same 401, whatever was wrong (user, domain, password, disabled, no password),
 and costs the same scrypt check; which it was is written to the audit log only.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,15 +58,30 @@ def catalog(api_url: str, project_id: str, object_store: str | None = None) -> l
     of Heat's endpoint, filled in) and `identity` at `<api>/identity`, three interfaces each;
     with `object_store`, the corner of Swift that heatclient's TEMP_URL_SIGNAL uses
     (engine/guest/transports/temp_url.py), so `heat deployment-create` finds it as it finds Swift in a cloud."""
-    services = [("orchestration", "heat", f"{api_url}/v1/{project_id}"),
-                ("identity", "keystone", f"{api_url}/identity")]
+    services = [
+        ("orchestration", "heat", f"{api_url}/v1/{project_id}"),
+        ("identity", "keystone", f"{api_url}/identity"),
+    ]
     if object_store:
         services.append(("object-store", "swift", object_store))
-    return [{"type": kind, "name": name, "id": stable_id(kind),
-             "endpoints": [{"id": stable_id(f"{kind}:{interface}"), "interface": interface, "region": REGION,
-                            "region_id": REGION, "url": url}
-                           for interface in ("public", "internal", "admin")]}
-            for kind, name, url in services]
+    return [
+        {
+            "type": kind,
+            "name": name,
+            "id": stable_id(kind),
+            "endpoints": [
+                {
+                    "id": stable_id(f"{kind}:{interface}"),
+                    "interface": interface,
+                    "region": REGION,
+                    "region_id": REGION,
+                    "url": url,
+                }
+                for interface in ("public", "internal", "admin")
+            ],
+        }
+        for kind, name, url in services
+    ]
 
 
 class PeopleKeystone:
@@ -88,15 +104,23 @@ class PeopleKeystone:
                 user_id, project_id, ceiling, credential = self._check_password(request)
             return self._issue(user_id, project_id, ceiling, credential, request.method, api_url, remote_addr)
         except Unauthorized as error:
-            audit.record_refusal(self.runtime, error, api="keystone", operation="sign-in",
-                                 remote_addr=remote_addr, method=request.method,
-                                 why=getattr(error, "audit_reason", str(error)))
+            audit.record_refusal(
+                self.runtime,
+                error,
+                api="keystone",
+                operation="sign-in",
+                remote_addr=remote_addr,
+                method=request.method,
+                why=getattr(error, "audit_reason", str(error)),
+            )
             raise
 
     def _check_password(self, request: AuthRequest):
         if not request.scoped:
-            raise InvalidRequest("Hearth issues project-scoped tokens only: add "
-                                 '"scope": {"project": {"name": ..., "domain": {"name": "Default"}}}')
+            raise InvalidRequest(
+                "Hearth issues project-scoped tokens only: add "
+                '"scope": {"project": {"name": ..., "domain": {"name": "Default"}}}'
+            )
         with self.runtime.store.session() as session:
             user = self._user(session, request)
             stored = user.password_hash if user is not None else None
@@ -109,12 +133,19 @@ class PeopleKeystone:
                 raise refused("the user is disabled or was deleted", user_id)
             if passwords.needs_rehash(user.password_hash):
                 user.password_hash = passwords.hash_password(request.secret)
-            project = None if request.foreign_domain else (
-                session.get(Project, request.project_id) if request.project_id else
-                session.scalar(select(Project).where(Project.name == request.project_name)))
+            project = (
+                None
+                if request.foreign_domain
+                else (
+                    session.get(Project, request.project_id)
+                    if request.project_id
+                    else session.scalar(select(Project).where(Project.name == request.project_name))
+                )
+            )
             if project is None or session.get(Membership, (user_id, project.id)) is None:
-                error = Unauthorized(f"User {user_id} has no access to project "
-                                     f"{request.project_id or request.project_name}")
+                error = Unauthorized(
+                    f"User {user_id} has no access to project {request.project_id or request.project_name}"
+                )
                 error.actor = user_id
                 raise error
             return user_id, project.id, None, None
@@ -126,9 +157,11 @@ class PeopleKeystone:
                 row = session.get(ApplicationCredential, request.credential_id)
             else:
                 user = self._user(session, request)
-                row = user and session.scalar(select(ApplicationCredential).where(
-                    ApplicationCredential.user_id == user.id,
-                    ApplicationCredential.name == request.credential_name))
+                row = user and session.scalar(
+                    select(ApplicationCredential).where(
+                        ApplicationCredential.user_id == user.id, ApplicationCredential.name == request.credential_name
+                    )
+                )
             found = (row.id, row.user_id, row.project_id, row.role, row.secret_hash, row.expires_at) if row else None
         if not passwords.verify(found[4] if found else None, request.secret):
             raise refused("unknown application credential or a wrong secret", found[1] if found else "anonymous")
@@ -139,8 +172,11 @@ class PeopleKeystone:
             user = session.get(User, user_id)
             membership = session.get(Membership, (user_id, project_id))
             if user is None or user.disabled_at is not None or membership is None:
-                raise refused(f"application credential {credential_id}: its user is disabled or "
-                              "no longer has a role in its project", user_id)
+                raise refused(
+                    f"application credential {credential_id}: its user is disabled or "
+                    "no longer has a role in its project",
+                    user_id,
+                )
         return user_id, project_id, role, (credential_id, expires_at)
 
     def _user(self, session, request: AuthRequest) -> User | None:
@@ -158,15 +194,33 @@ class PeopleKeystone:
         name = CREDENTIAL_TOKEN + credential[0] if credential else PASSWORD_TOKEN
         secret = new_secret(identity.TOKEN_PREFIX)
         with self.runtime.store.session() as session:
-            session.execute(delete(ApiToken).where(ApiToken.user_id == user_id, ApiToken.project_id.is_not(None),
-                                                   ApiToken.expires_at < now - EXPIRED_KEPT))
-            row = ApiToken(id=str(uuid.uuid4()), user_id=user_id, name=name, secret_hash=hash_secret(secret),
-                           created_at=now, expires_at=expires, project_id=project_id, role=ceiling)
+            session.execute(
+                delete(ApiToken).where(
+                    ApiToken.user_id == user_id,
+                    ApiToken.project_id.is_not(None),
+                    ApiToken.expires_at < now - EXPIRED_KEPT,
+                )
+            )
+            row = ApiToken(
+                id=str(uuid.uuid4()),
+                user_id=user_id,
+                name=name,
+                secret_hash=hash_secret(secret),
+                created_at=now,
+                expires_at=expires,
+                project_id=project_id,
+                role=ceiling,
+            )
             session.add(row)
-            audit.record(session, action="keystone.token", actor=f"user:{user_id}", subject=row.id,
-                         detail={"method": method, "project": project_id,
-                                 "expires_at": iso(expires)},
-                         remote_addr=remote_addr, now=now)
+            audit.record(
+                session,
+                action="keystone.token",
+                actor=f"user:{user_id}",
+                subject=row.id,
+                detail={"method": method, "project": project_id, "expires_at": iso(expires)},
+                remote_addr=remote_addr,
+                now=now,
+            )
             session.flush()
             body = self._token_body(session, row, api_url)
         return SignedIn(token=secret, body=body)
@@ -188,8 +242,9 @@ class PeopleKeystone:
         with self.runtime.store.session() as session:
             row = self._row_for_caller(session, caller, subject)
             row.revoked_at = self.runtime.now()
-            audit.record(session, action="token.revoke", actor=f"user:{row.user_id}", subject=row.id,
-                         now=self.runtime.now())
+            audit.record(
+                session, action="token.revoke", actor=f"user:{row.user_id}", subject=row.id, now=self.runtime.now()
+            )
 
     def principal(self, token: str | None) -> identity.Principal:
         """The person a token (any live API token) stands for, or 401."""
@@ -203,8 +258,9 @@ class PeopleKeystone:
         principal = self.principal(caller)
         row = self._live(session, subject)
         if row is None:
-            raise NotFound("Could not find token: the token is unknown, expired, revoked or not "
-                           "one issued at /identity/v3")
+            raise NotFound(
+                "Could not find token: the token is unknown, expired, revoked or not one issued at /identity/v3"
+            )
         if row.user_id != principal.user_id and not principal.cloud_admin:
             raise Forbidden("only the token's own user or a cloud admin may do this")
         return row
@@ -215,8 +271,12 @@ class PeopleKeystone:
             return None
         row = session.scalar(select(ApiToken).where(ApiToken.secret_hash == hash_secret(token)))
         now = self.runtime.now()
-        if (row is None or row.project_id is None or row.revoked_at is not None
-                or (row.expires_at is not None and row.expires_at <= now)):
+        if (
+            row is None
+            or row.project_id is None
+            or row.revoked_at is not None
+            or (row.expires_at is not None and row.expires_at <= now)
+        ):
             return None
         return row
 
@@ -225,25 +285,30 @@ class PeopleKeystone:
         project = session.get(Project, row.project_id)
         membership = session.get(Membership, (row.user_id, row.project_id))
         role = identity.lesser_role(membership.role if membership else None, row.role)
-        credential = row.name[len(CREDENTIAL_TOKEN):] if row.name.startswith(CREDENTIAL_TOKEN) else None
+        credential = row.name[len(CREDENTIAL_TOKEN) :] if row.name.startswith(CREDENTIAL_TOKEN) else None
         token = {
             "methods": [APPLICATION_CREDENTIAL if credential else "password"],
             "user": {"id": user.id, "name": user.name, "domain": DEFAULT_DOMAIN, "password_expires_at": None},
             "project": {"id": project.id, "name": project.name, "domain": DEFAULT_DOMAIN},
-            "roles": [{"id": stable_id("role:" + name), "name": name} for name in identity.implied_roles(role)] if role else [],
-            "is_domain": False, "audit_ids": [stable_id("audit:" + row.id)[:22]],
-            "issued_at": keystone_iso(row.created_at), "expires_at": keystone_iso(row.expires_at),
+            "roles": [{"id": stable_id("role:" + name), "name": name} for name in identity.implied_roles(role)]
+            if role
+            else [],
+            "is_domain": False,
+            "audit_ids": [stable_id("audit:" + row.id)[:22]],
+            "issued_at": keystone_iso(row.created_at),
+            "expires_at": keystone_iso(row.expires_at),
             "catalog": catalog(api_url, project.id, temp_url.endpoint(self.runtime, project.id)),
         }
         if credential:
             named = session.get(ApplicationCredential, credential)
-            token["application_credential"] = {"id": credential, "name": named.name if named else "",
-                                               "restricted": True}
+            token["application_credential"] = {
+                "id": credential,
+                "name": named.name if named else "",
+                "restricted": True,
+            }
         return {"token": token}
 
 
 def stable_id(text: str) -> str:
     """A Keystone-looking id (32 hex) that is the same on every node and start."""
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-

@@ -7,6 +7,7 @@ engine/guest/signals.py).
 Formats follow Heat (docs/guest-api.md shows them) so that heat-agents hooks and
 os-collect-config read Hearth's metadata unchanged.
 """
+
 from __future__ import annotations
 
 import copy
@@ -48,8 +49,6 @@ OUTPUT_KEYS = ("deploy_stdout", "deploy_stderr", "deploy_status_code")
 SERVER_ID_MAX = 36
 
 
-
-
 def clean_io(items: list[dict] | None, defaults: dict | None = None) -> list[dict]:
     """Inputs or outputs as Heat stores them (swc_io's as_dict): null keys dropped, a false
     replace_on_change dropped, and `defaults` (each key's default) filled in."""
@@ -82,11 +81,24 @@ def template_inputs(items: list[dict] | None) -> list[dict]:
     return completed
 
 
-def create_config(session: Session, *, name: str, group: str, config: Any, inputs, outputs,
-                  options, project: str, now: dt.datetime, deployment_id: str | None = None,
-                  config_id: str | None = None, keyring: Keyring | None = None,
-                  secret: frozenset[str] | set[str] = frozenset(), template: bool = False,
-                  derived: bool = False) -> SoftwareConfig:
+def create_config(
+    session: Session,
+    *,
+    name: str,
+    group: str,
+    config: Any,
+    inputs,
+    outputs,
+    options,
+    project: str,
+    now: dt.datetime,
+    deployment_id: str | None = None,
+    config_id: str | None = None,
+    keyring: Keyring | None = None,
+    secret: frozenset[str] | set[str] = frozenset(),
+    template: bool = False,
+    derived: bool = False,
+) -> SoftwareConfig:
     """Store a config, its inputs and outputs completed as Heat completes them (`template`: as
     a template's config resource does). With a keyring, the values of the `secret` inputs and of
     inputs declared `hidden: true` (value and default) are stored encrypted, and so is the config
@@ -95,10 +107,15 @@ def create_config(session: Session, *, name: str, group: str, config: Any, input
     outputs = clean_io(outputs, TEMPLATE_OUTPUT_DEFAULTS if template else OUTPUT_DEFAULTS)
     if keyring is not None:
         config, inputs = secrets.seal_config_inputs(keyring, config, inputs, set(secret), derived)
-    row = SoftwareConfig(id=config_id or str(uuid.uuid4()), name=name, group=group,
-                         body={"config": config, "inputs": inputs,
-                               "outputs": outputs, "options": options},
-                         project=project, deployment_id=deployment_id, created_at=now)
+    row = SoftwareConfig(
+        id=config_id or str(uuid.uuid4()),
+        name=name,
+        group=group,
+        body={"config": config, "inputs": inputs, "outputs": outputs, "options": options},
+        project=project,
+        deployment_id=deployment_id,
+        created_at=now,
+    )
     session.add(row)
     return row
 
@@ -106,16 +123,23 @@ def create_config(session: Session, *, name: str, group: str, config: Any, input
 def format_config(row: SoftwareConfig, keyring: Keyring | None = None) -> dict:
     """The software config as the API and the server metadata show it; with a keyring its
     sealed values are opened (what the agent must receive), otherwise they stay sealed."""
-    entry = {"id": row.id, "name": row.name, "group": row.group,
-             "creation_time": iso(row.created_at), "config": row.body.get("config"),
-             "inputs": row.body.get("inputs") or [], "outputs": row.body.get("outputs") or [],
-             # Never null: heat-agents' hooks call options.get() (Heat answers {} too).
-             "options": row.body.get("options") or {}}
+    entry = {
+        "id": row.id,
+        "name": row.name,
+        "group": row.group,
+        "creation_time": iso(row.created_at),
+        "config": row.body.get("config"),
+        "inputs": row.body.get("inputs") or [],
+        "outputs": row.body.get("outputs") or [],
+        # Never null: heat-agents' hooks call options.get() (Heat answers {} too).
+        "options": row.body.get("options") or {},
+    }
     return open_entry(keyring, entry) if keyring is not None else entry
 
 
-def derived_inputs(source: SoftwareConfig | None, input_values: dict, base: list[tuple[str, str, Any]],
-                   keyring: Keyring | None = None) -> list[dict]:
+def derived_inputs(
+    source: SoftwareConfig | None, input_values: dict, base: list[tuple[str, str, Any]], keyring: Keyring | None = None
+) -> list[dict]:
     """Declared inputs with values, then undeclared values, then the deploy_* inputs (Heat's
     order). A declared input's sealed default is opened with `keyring`."""
     declared = (source.body.get("inputs") or []) if source else []
@@ -137,9 +161,17 @@ def derived_inputs(source: SoftwareConfig | None, input_values: dict, base: list
     return inputs
 
 
-def deploy_inputs(*, server_id: str, action: str, stack_name: str, stack_id: str, resource_name: str,
-                  transport: str, signal_url: str | None,
-                  principal: SignalPrincipal | None = None) -> list[tuple[str, str, Any]]:
+def deploy_inputs(
+    *,
+    server_id: str,
+    action: str,
+    stack_name: str,
+    stack_id: str,
+    resource_name: str,
+    transport: str,
+    signal_url: str | None,
+    principal: SignalPrincipal | None = None,
+) -> list[tuple[str, str, Any]]:
     """The deploy_* inputs in Heat's order, then what Hearth adds for the transport.
 
     CFN_SIGNAL and TEMP_URL_SIGNAL carry the signal URL and verb, as in Heat. HEAT_SIGNAL and
@@ -152,16 +184,20 @@ def deploy_inputs(*, server_id: str, action: str, stack_name: str, stack_id: str
     base = [
         ("deploy_server_id", "ID of the server being deployed to", server_id),
         ("deploy_action", "Name of the current action being deployed", action),
-        ("deploy_stack_id", "ID of the stack this deployment belongs to",
-         quote(f"{stack_name}/{stack_id}", safe="/")),
+        ("deploy_stack_id", "ID of the stack this deployment belongs to", quote(f"{stack_name}/{stack_id}", safe="/")),
         ("deploy_resource_name", "Name of this deployment resource in the stack", resource_name),
-        ("deploy_signal_transport", "How the server should signal to heat with the deployment output values.",
-         transport),
+        (
+            "deploy_signal_transport",
+            "How the server should signal to heat with the deployment output values.",
+            transport,
+        ),
     ]
     if transport == "NO_SIGNAL" or not signal_url:
         return base
-    signal = [("deploy_signal_id", "ID of signal to use for signaling output values", signal_url),
-              ("deploy_signal_verb", "HTTP verb to use for signaling output values", SIGNAL_VERBS[transport])]
+    signal = [
+        ("deploy_signal_id", "ID of signal to use for signaling output values", signal_url),
+        ("deploy_signal_verb", "HTTP verb to use for signaling output values", SIGNAL_VERBS[transport]),
+    ]
     if transport not in CREDENTIAL_TRANSPORTS:
         return base + signal
     if principal is None:
@@ -209,8 +245,7 @@ class MissingInput(LookupError):
     """A structured config asks for an input that has no value (input_values_validate: STRICT)."""
 
 
-def substitute_inputs(snippet: Any, values: dict[str, Any], input_key: str = "get_input",
-                      strict: bool = False) -> Any:
+def substitute_inputs(snippet: Any, values: dict[str, Any], input_key: str = "get_input", strict: bool = False) -> Any:
     """Heat's structured-config substitution: every map whose only key is `input_key` with a
     string argument becomes that input's value (null if it has none, MissingInput when
     `strict`); other maps and lists are walked; scalars pass through."""

@@ -5,6 +5,7 @@ Starts `hearth server` on SQLite in a temporary directory with the local compute
 creates examples/hello-world.yaml (streaming its events), prints both servers' outputs,
 deletes the stack, stops the server and checks that no agent process is left.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ def wait_until_listening(port: int, server: subprocess.Popen, seconds: float = 3
 
 def hearth(*args: str, env: dict, capture: bool = False) -> str:
     print(f"\n$ hearth {' '.join(args)}", flush=True)
-    result = subprocess.run([str(BIN / "hearth"), *args], env=env, text=True,
-                            stdout=subprocess.PIPE if capture else None)
+    result = subprocess.run(
+        [str(BIN / "hearth"), *args], env=env, text=True, stdout=subprocess.PIPE if capture else None
+    )
     if result.returncode != 0:
         raise SystemExit(f"demo: 'hearth {' '.join(args)}' failed with exit code {result.returncode}")
     return result.stdout or ""
@@ -66,12 +68,25 @@ def main() -> int:
         # HEARTH_DATA_DIR tells the CLI where the server's first start left the admin token.
         env = {**os.environ, "HEARTH_URL": f"http://127.0.0.1:{port}", "HEARTH_DATA_DIR": tmp}
         server = subprocess.Popen(
-            [str(BIN / "hearth"), "server", "--db", f"sqlite:///{tmp}/hearth.db", "--data-dir", tmp,
-             "--port", str(port), "--compute", "local", "--log-level", "WARNING"], env=env)
+            [
+                str(BIN / "hearth"),
+                "server",
+                "--db",
+                f"sqlite:///{tmp}/hearth.db",
+                "--data-dir",
+                tmp,
+                "--port",
+                str(port),
+                "--compute",
+                "local",
+                "--log-level",
+                "WARNING",
+            ],
+            env=env,
+        )
         try:
             wait_until_listening(port, server)
-            hearth("stack", "create", "hello", "-t", str(ROOT / "examples" / "hello-world.yaml"),
-                   "--wait", env=env)
+            hearth("stack", "create", "hello", "-t", str(ROOT / "examples" / "hello-world.yaml"), "--wait", env=env)
             outputs = json.loads(hearth("output", "show", "hello", "-f", "json", env=env, capture=True))
             print("\nOutputs of both servers:")
             for key in ("server_one_result", "server_two_result"):

@@ -21,11 +21,20 @@ import tempfile
 # credentials or pre-signed URLs, and a tool run has no use for them, so no hook writes them to
 # a file or hands them to a tool; the descriptive deploy_* inputs (server id, action, stack id,
 # resource name) stay available to manifests and playbooks.
-SIGNALLING_INPUTS = frozenset((
-    "deploy_signal_transport", "deploy_signal_id", "deploy_signal_verb", "deploy_auth_url",
-    "deploy_username", "deploy_user_id", "deploy_password", "deploy_project_id",
-    "deploy_region_name", "deploy_queue_id",
-))
+SIGNALLING_INPUTS = frozenset(
+    (
+        "deploy_signal_transport",
+        "deploy_signal_id",
+        "deploy_signal_verb",
+        "deploy_auth_url",
+        "deploy_username",
+        "deploy_user_id",
+        "deploy_password",
+        "deploy_project_id",
+        "deploy_region_name",
+        "deploy_queue_id",
+    )
+)
 TOOL_MISSING = 127  # the shell's "command not found"
 
 
@@ -48,8 +57,9 @@ class ToolUnusable(HookError):
 
 
 def setup_logging(tool):
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format=f"%(asctime)s %(levelname)s heat-config-{tool}: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format=f"%(asctime)s %(levelname)s heat-config-{tool}: %(message)s"
+    )
     return logging.getLogger(f"heat-config-{tool}")
 
 
@@ -147,8 +157,10 @@ def config_text(entry):
     try:
         import yaml  # only structured configs need it
     except ImportError as exc:
-        raise HookError(f"a structured config is written as YAML, and PyYAML cannot be imported ({exc}): "
-                        "install python3-yaml for the python3 that runs hooks, or give the config as text") from None
+        raise HookError(
+            f"a structured config is written as YAML, and PyYAML cannot be imported ({exc}): "
+            "install python3-yaml for the python3 that runs hooks, or give the config as text"
+        ) from None
     return yaml.safe_dump(config, default_flow_style=False)
 
 
@@ -163,7 +175,6 @@ def find_tool(env_var, default, tool):
     return found
 
 
-
 def run_tool(cmd, env, cwd, log, shown=None):
     """Run the tool; its stdout, stderr and exit status, whatever it did.
 
@@ -171,13 +182,17 @@ def run_tool(cmd, env, cwd, log, shown=None):
     """
     log.info("running %s", " ".join(shown or cmd))
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env, cwd=cwd, check=False)
+        proc = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, check=False
+        )
     except OSError as exc:
         raise ToolUnusable(f"cannot execute {cmd[0]}: {exc}") from exc
     log.info("%s exited with status %s", os.path.basename(cmd[0]), proc.returncode)
-    return (proc.stdout.decode("utf-8", errors="replace"),
-            proc.stderr.decode("utf-8", errors="replace"), proc.returncode)
+    return (
+        proc.stdout.decode("utf-8", errors="replace"),
+        proc.stderr.decode("utf-8", errors="replace"),
+        proc.returncode,
+    )
 
 
 def outputs_path(outputs_dir, entry):

@@ -6,6 +6,7 @@ Hearth's HTTP server: a Flask app factory with thin blueprints over `engine.serv
 Importing the package loads neither Flask nor the engine: it is also the home of the `hearth`
 command line (metadata_server.cli), whose client commands must not pay for the server.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Config | None = None, service: Service | None = None, *,
-               start: bool = True, guest: bool = True, orchestration: bool = True,
-               admin_token: str | None = None) -> Flask:
+def create_app(
+    config: Config | None = None,
+    service: Service | None = None,
+    *,
+    start: bool = True,
+    guest: bool = True,
+    orchestration: bool = True,
+    admin_token: str | None = None,
+) -> Flask:
     """The WSGI app. `guest`/`orchestration` choose the blueprints, so the guest API can be
     served on a listener of its own that an instance network sees alone.
 
@@ -57,6 +64,7 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
     app.extensions["hearth"] = service
     errors.register(app)
     from metadata_server import budget, openapi_api
+
     budget.install(app)  # body caps (413) and request budgets (429), before any view
     # Keystone v3 at /identity: guests sign in where the guest API is served, people where the
     # orchestration API is (metadata_server/guest/keystone.py).
@@ -72,6 +80,7 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
         app.register_blueprint(temp_url.account_blueprint)  # heatclient's TEMP_URL_SIGNAL
         app.register_blueprint(openapi_api.orchestration_blueprint)
         from metadata_server import orchestration_catalog
+
         app.register_blueprint(orchestration_catalog.versions_blueprint)
     if guest:
         app.register_blueprint(guest_bp.blueprint)
@@ -80,6 +89,7 @@ def create_app(config: Config | None = None, service: Service | None = None, *,
         # main listener the orchestration signal route, registered above, takes precedence).
         app.register_blueprint(keystone_api.heat_blueprint)
         from metadata_server.guest import cfn  # POLL_SERVER_CFN: Heat's CFN API at /v1/
+
         app.register_blueprint(cfn.blueprint)
         app.register_blueprint(openapi_api.guest_blueprint)
     if guest or orchestration:

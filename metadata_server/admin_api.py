@@ -3,6 +3,7 @@
 The admin API under `/admin/v1/`: projects, users, roles, API tokens, delegations and the audit log.
 Only a cloud admin (an admin of project `admin`) gets here (orchestration_auth).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,8 +25,15 @@ FIELDS: dict[str, tuple[type, str]] = {
     "user": (str, "a string, the user's name or id"),
     "expires_in": (int, f"a whole number of seconds from 1 to {MAX_TOKEN_LIFETIME}"),
 }
-JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-              int: "a number", float: "a number", type(None): "null"}
+JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
 
 
 def _body(keys: tuple[str, ...], required: tuple[str, ...]) -> dict:
@@ -38,8 +46,11 @@ def _body(keys: tuple[str, ...], required: tuple[str, ...]) -> dict:
     unknown = sorted(set(body) - set(keys))
     missing = [key for key in required if body.get(key) in (None, "")]
     if unknown or missing:
-        raise InvalidRequest(takes + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-                             + (f"; missing: {', '.join(missing)}" if missing else ""))
+        raise InvalidRequest(
+            takes
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+        )
     for key, value in body.items():
         kind, words = FIELDS[key]
         if value is None and key not in required:
@@ -54,6 +65,7 @@ def _caller() -> Caller:
 
 
 # Projects ---------------------------------------------------------------------------------
+
 
 @blueprint.get("/projects")
 def list_projects():
@@ -74,6 +86,7 @@ def delete_project(name: str):
 
 # Users and roles --------------------------------------------------------------------------
 
+
 @blueprint.get("/users")
 def list_users():
     return jsonify({"users": service().admin.list_users()})
@@ -83,8 +96,7 @@ def list_users():
 def create_user():
     """`{"name": NAME, "password": P}`; with a password the user can sign in at /identity/v3."""
     body = _body(("name", "password"), ("name",))
-    user = service().admin.create_user(_caller(), body["name"], body.get("password"),
-                                       password_given="password" in body)
+    user = service().admin.create_user(_caller(), body["name"], body.get("password"), password_given="password" in body)
     return jsonify({"user": user}), 201
 
 
@@ -122,6 +134,7 @@ def remove_role(project: str, user: str, role: str):
 
 # Tokens -----------------------------------------------------------------------------------
 
+
 @blueprint.get("/tokens")
 def list_tokens():
     return jsonify({"tokens": service().admin.list_tokens(request.args.get("user") or None)})
@@ -151,6 +164,7 @@ def revoke_token(token_id: str):
 
 # Delegations ------------------------------------------------------------------------------
 
+
 @blueprint.get("/delegations")
 def list_delegations():
     return jsonify({"delegations": service().admin.list_delegations(request.args.get("stack_id") or None)})
@@ -164,6 +178,7 @@ def revoke_delegation(delegation_id: str):
 
 # Audit ------------------------------------------------------------------------------------
 
+
 @blueprint.get("/audit")
 def list_audit():
     since = None
@@ -173,9 +188,13 @@ def list_audit():
             if since.tzinfo is not None:  # the store keeps naive UTC
                 since = since.astimezone(dt.UTC).replace(tzinfo=None)
         except (ValueError, OverflowError):  # OverflowError: a time zone past year 1 or 9999
-            raise InvalidRequest("'since' must be an ISO 8601 time from year 1 to 9999, "
-                                 "e.g. 2026-11-22T12:00:00") from None
-    events = service().admin.list_audit(action=request.args.get("action") or None, since=since,
-                                        limit=integer_arg("limit", 100, 1),
-                                        marker=integer_arg("marker", None, 1))
+            raise InvalidRequest(
+                "'since' must be an ISO 8601 time from year 1 to 9999, e.g. 2026-11-22T12:00:00"
+            ) from None
+    events = service().admin.list_audit(
+        action=request.args.get("action") or None,
+        since=since,
+        limit=integer_arg("limit", 100, 1),
+        marker=integer_arg("marker", None, 1),
+    )
     return jsonify({"events": events})

@@ -9,6 +9,7 @@ implement so that several server processes share them; `MemoryBudgets` keeps the
 process. Both listeners of one server share one store, so serving the guest API on its own
 listener does not double anyone's budget.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,17 +30,26 @@ from metadata_server.errors import envelope
 
 # Routes whose bodies are signals or templates, by Flask endpoint; every other route gets
 # `max_body_bytes`. A test checks that each name here is a registered endpoint.
-SIGNAL_ENDPOINTS = frozenset({
-    "guest.deployment_signal", "guest.handle_signal", "guest.presigned_handle_signal",
-    "orchestration.orchestration_resources.signal_resource",
-    "guest_heat.resource_signal",  # HEAT_SIGNAL with a guest Keystone token (guest/keystone.py)
-    "swift_object.put_object",  # heatclient's TEMP_URL_SIGNAL: the object is the signal (guest/temp_url.py)
-})
-TEMPLATE_ENDPOINTS = frozenset({
-    "orchestration.create_stack", "orchestration.preview_create", "orchestration.update_stack",
-    "orchestration.preview_update", "orchestration.lookup",
-    "orchestration.orchestration_catalog.validate_template",
-})
+SIGNAL_ENDPOINTS = frozenset(
+    {
+        "guest.deployment_signal",
+        "guest.handle_signal",
+        "guest.presigned_handle_signal",
+        "orchestration.orchestration_resources.signal_resource",
+        "guest_heat.resource_signal",  # HEAT_SIGNAL with a guest Keystone token (guest/keystone.py)
+        "swift_object.put_object",  # heatclient's TEMP_URL_SIGNAL: the object is the signal (guest/temp_url.py)
+    }
+)
+TEMPLATE_ENDPOINTS = frozenset(
+    {
+        "orchestration.create_stack",
+        "orchestration.preview_create",
+        "orchestration.update_stack",
+        "orchestration.preview_update",
+        "orchestration.lookup",
+        "orchestration.orchestration_catalog.validate_template",
+    }
+)
 # The orchestration, servers and admin APIs; every other path (the guest API with whatever
 # guest routes are added later, unknown paths) is charged to the guest budget.
 API_PREFIXES = ("/v1/", "/admin/")
@@ -140,6 +150,7 @@ def _after(response: Response) -> Response:
 
 # -- request budgets ------------------------------------------------------------------
 
+
 def _check_failures(config: Config) -> None:
     if config.auth_failure_rate <= 0:
         return
@@ -148,7 +159,9 @@ def _check_failures(config: Config) -> None:
         raise TooManyRequests(
             f"too many failed authentications from {request.remote_addr}: at most "
             f"{config.auth_failure_burst} at once, then {config.auth_failure_rate:g} a second "
-            "(settings auth_failure_burst, auth_failure_rate)", retry_after=_seconds(wait))
+            "(settings auth_failure_burst, auth_failure_rate)",
+            retry_after=_seconds(wait),
+        )
 
 
 def _check_budget(config: Config) -> None:
@@ -167,7 +180,9 @@ def _check_budget(config: Config) -> None:
     if wait:
         raise TooManyRequests(
             f"{kind} request budget of this {who} used up: {burst} requests at once, then "
-            f"{rate:g} a second (settings {names})", retry_after=_seconds(wait))
+            f"{rate:g} a second (settings {names})",
+            retry_after=_seconds(wait),
+        )
 
 
 def principal_key() -> tuple[str, str]:
@@ -203,6 +218,7 @@ def _seconds(wait: float) -> int:
 
 # -- body caps ------------------------------------------------------------------------
 
+
 def body_cap(config: Config, endpoint: str | None) -> tuple[int, str, str]:
     """(limit in bytes, setting, what the route takes) for a route's request body."""
     if endpoint in SIGNAL_ENDPOINTS:
@@ -235,8 +251,10 @@ def _read_chunked(limit: int, setting: str, what: str) -> None:
         try:
             piece = stream.read(min(64 * 1024, limit + 1 - len(body)))
         except OSError as error:  # werkzeug's de-chunking: a chunk header that is no hex size
-            raise InvalidRequest(f"the chunked body is malformed ({error}): each chunk is its "
-                                 "size in hexadecimal, CRLF, the data, CRLF; a chunk of size 0 ends it") from None
+            raise InvalidRequest(
+                f"the chunked body is malformed ({error}): each chunk is its "
+                "size in hexadecimal, CRLF, the data, CRLF; a chunk of size 0 ends it"
+            ) from None
         if not piece:
             break
         body += piece
@@ -248,11 +266,14 @@ def _read_chunked(limit: int, setting: str, what: str) -> None:
 
 
 def _cap_words(limit: int, setting: str, what: str) -> str:
-    return (f"{what} takes at most {limit} bytes (setting {setting}, "
-            f"environment variable HEARTH_{setting.upper()})")
+    return f"{what} takes at most {limit} bytes (setting {setting}, environment variable HEARTH_{setting.upper()})"
 
 
 def _streamed_too_large(error: RequestEntityTooLarge):
     limit, setting, what = g.get("body_cap") or body_cap(_config(), request.endpoint)
-    return envelope(413, PayloadTooLarge.code, PayloadTooLarge.__name__,
-                    f"the body is larger than allowed; {_cap_words(limit, setting, what)}")
+    return envelope(
+        413,
+        PayloadTooLarge.code,
+        PayloadTooLarge.__name__,
+        f"the body is larger than allowed; {_cap_words(limit, setting, what)}",
+    )

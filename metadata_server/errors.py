@@ -1,5 +1,6 @@
 """One JSON error envelope for every endpoint (Heat's shape plus a short stable code); touches
 nothing but the log (refusals and internal errors)."""
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,12 @@ def envelope_body(status: int, code: str, kind: str, message: str) -> dict:
     """The envelope as a dict, for answers that add keys of a protocol of their own beside it
     (the CFN API's ErrorResponse, Keystone's error)."""
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    return {"code": status, "title": title, "explanation": message,
-            "error": {"type": kind, "code": code, "message": message, "traceback": None}}
+    return {
+        "code": status,
+        "title": title,
+        "explanation": message,
+        "error": {"type": kind, "code": code, "message": message, "traceback": None},
+    }
 
 
 def envelope(status: int, code: str, kind: str, message: str):
@@ -33,9 +38,9 @@ HTTP_MESSAGES = {
     405: "this endpoint does not accept that method",
     413: "the request body is too large",
     414: "the request line (method, path and query) is longer than 65536 bytes: send the "
-         "parameters in a body, or fewer of them",
+    "parameters in a body, or fewer of them",
     431: "the request's header fields are too large: each header line may be at most 65536 "
-         "bytes, and a request may have at most 100 of them",
+    "bytes, and a request may have at most 100 of them",
 }
 
 
@@ -70,11 +75,11 @@ def register(app: Flask) -> None:
         # (max_json_depth, the template loader); a value nested deeper still, built some other
         # way, is the request's doing, so it is refused, and logged in case it is a bug.
         log.warning("request refused: a value nested too deeply to process", exc_info=error)
-        return envelope(400, InvalidRequest.code, InvalidRequest.__name__,
-                        "the request holds a value nested too deeply to process")
+        return envelope(
+            400, InvalidRequest.code, InvalidRequest.__name__, "the request holds a value nested too deeply to process"
+        )
 
     @app.errorhandler(Exception)
     def internal_error(error: Exception):
         log.error("internal error", exc_info=error)
-        return envelope(500, "internal_error", "InternalError",
-                        "internal server error; the server log has the details")
+        return envelope(500, "internal_error", "InternalError", "internal server error; the server log has the details")

@@ -1,5 +1,6 @@
 """Serves the OpenAPI descriptions shipped with the server (metadata_server/openapi/*.yaml): reads
 those packaged files only, never the engine."""
+
 from __future__ import annotations
 
 from importlib import resources

@@ -7,6 +7,7 @@ This module serves the stacks themselves; resources, events and outputs are in
 orchestration_resources, resource types, template versions and validation in
 orchestration_catalog (registered below as nested blueprints under the same prefix).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,8 +37,20 @@ blueprint.register_blueprint(orchestration_software.blueprint)
 SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
-LIST_FILTERS = ("id", "name", "status", "action", "stack_name", "stack_status", "stack_action",
-                "parent", "owner_id", "tenant", "project", "username")
+LIST_FILTERS = (
+    "id",
+    "name",
+    "status",
+    "action",
+    "stack_name",
+    "stack_status",
+    "stack_action",
+    "parent",
+    "owner_id",
+    "tenant",
+    "project",
+    "username",
+)
 LIST_BOOLEANS = ("show_deleted", "show_nested", "show_hidden")
 LIST_TAGS = ("tags", "tags_any", "not_tags", "not_tags_any")
 ONE = "/stacks/<name>/<uuid:uuid>"
@@ -47,8 +60,7 @@ ONE = "/stacks/<name>/<uuid:uuid>"
 def create_stack(project: str):
     """Create the stack and, in its transaction, the delegation the engine later acts under
     (Heat's trust)."""
-    stack = service().stacks.create_stack(project, object_body(), username=g.principal.user_name,
-                                          delegate=g.principal)
+    stack = service().stacks.create_stack(project, object_body(), username=g.principal.user_name, delegate=g.principal)
     return jsonify({"stack": stack}), 201
 
 
@@ -75,8 +87,12 @@ def list_stacks(project: str):
         # Heat's next page: the same query, with the last stack as the marker.
         query = [(k, v) for k, v in request.args.items(multi=True) if k != "marker"]
         query.append(("marker", stacks[-1]["id"]))
-        answer["links"] = [{"href": f"{request.host_url.rstrip('/')}{request.script_root}{request.path}?"
-                                    f"{urlencode(query)}", "rel": "next"}]
+        answer["links"] = [
+            {
+                "href": f"{request.host_url.rstrip('/')}{request.script_root}{request.path}?{urlencode(query)}",
+                "rel": "next",
+            }
+        ]
     return jsonify(answer)
 
 
@@ -116,16 +132,23 @@ def show_stack(project: str, name: str, uuid):
 
 @blueprint.route(ONE, methods=["PUT", "PATCH"])
 def update_stack(project: str, name: str, uuid):
-    service().operations.update_stack(project, stack_id(project, name, uuid), object_body(),
-                                      patch=request.method == "PATCH")
+    service().operations.update_stack(
+        project, stack_id(project, name, uuid), object_body(), patch=request.method == "PATCH"
+    )
     return "", 202
 
 
 @blueprint.route(f"{ONE}/preview", methods=["PUT", "PATCH"])
 def preview_update(project: str, name: str, uuid):
-    return jsonify(service().previews.preview_update(project, stack_id(project, name, uuid), object_body(),
-                                                     patch=request.method == "PATCH",
-                                                     show_nested=bool_arg("show_nested")))
+    return jsonify(
+        service().previews.preview_update(
+            project,
+            stack_id(project, name, uuid),
+            object_body(),
+            patch=request.method == "PATCH",
+            show_nested=bool_arg("show_nested"),
+        )
+    )
 
 
 @blueprint.delete(ONE)
@@ -148,8 +171,11 @@ def stack_action(project: str, name: str, uuid):
     """The body names one action: `{"suspend": null}`, `{"cancel_update": null}`, ..."""
     body = json_body()
     if not isinstance(body, dict) or not body:
-        raise HTTPBadRequest("the body must be a map with exactly one of the actions: "
-                             + ", ".join(ACTIONS) + ' (for example {"suspend": null})')
+        raise HTTPBadRequest(
+            "the body must be a map with exactly one of the actions: "
+            + ", ".join(ACTIONS)
+            + ' (for example {"suspend": null})'
+        )
     if len(body) != 1:
         raise HTTPBadRequest("Multiple actions specified")
     if next(iter(body)) not in ACTIONS:

@@ -10,6 +10,7 @@ not found). The guest API (`/guest/...`, `/signal/...`) has credentials of its o
 touched here. Every refusal is written to the audit log, naming the token by its id (or the
 first characters of an unknown one), never by its value.
 """
+
 from __future__ import annotations
 
 from flask import Flask, g, request
@@ -34,8 +35,10 @@ READ_ONLY_ENDPOINTS = {
 ADMIN_ENDPOINTS = {"servers.bootstrap"}
 # The two orchestration routes a guest Keystone token may call: POLL_SERVER_HEAT's resource
 # metadata and HEAT_SIGNAL's resource signal (engine/guest/transports/heat.py decides whose).
-GUEST_TOKEN_ENDPOINTS = {"orchestration.orchestration_resources.resource_metadata": "metadata",
-                         "orchestration.orchestration_resources.signal_resource": "signal"}
+GUEST_TOKEN_ENDPOINTS = {
+    "orchestration.orchestration_resources.resource_metadata": "metadata",
+    "orchestration.orchestration_resources.signal_resource": "signal",
+}
 
 
 def presented_token() -> str | None:
@@ -74,8 +77,7 @@ def check_request() -> None:
         if project_scoped:
             project = (request.view_args or {}).get("project", "")
             method = "GET" if request.endpoint in READ_ONLY_ENDPOINTS else request.method
-            g.role = admin.authorize(principal, project, method,
-                                     admin_only=request.endpoint in ADMIN_ENDPOINTS)
+            g.role = admin.authorize(principal, project, method, admin_only=request.endpoint in ADMIN_ENDPOINTS)
         else:
             admin.require_cloud_admin(principal)
     except Forbidden as error:
@@ -99,5 +101,6 @@ def _guest_token_request():
 
 
 def _audit(action: str, actor: str, error: Exception, **detail) -> None:
-    service().admin.record_refused(action, actor, f"{request.method} {request.path}", error,
-                                   request.remote_addr, **detail)
+    service().admin.record_refused(
+        action, actor, f"{request.method} {request.path}", error, request.remote_addr, **detail
+    )

@@ -4,6 +4,7 @@ setting and the installed package's version); touch nothing else.
 What the installation offers, under `/v1/<project>/`: resource types with their schemas and
 generated templates, template versions with their functions, and template validation.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -41,23 +42,23 @@ def installed_version() -> str:
 
 @blueprint.get("/resource_types")
 def list_resource_types(project: str):
-    types = service().catalog.list_types(name=request.args.get("name"),
-                                         version=request.args.get("version"),
-                                         status=request.args.get("support_status"),
-                                         with_description=bool_arg("with_description"))
+    types = service().catalog.list_types(
+        name=request.args.get("name"),
+        version=request.args.get("version"),
+        status=request.args.get("support_status"),
+        with_description=bool_arg("with_description"),
+    )
     return jsonify({"resource_types": types})
 
 
 @blueprint.get("/resource_types/<type_name>")
 def show_resource_type(project: str, type_name: str):
-    return jsonify(service().catalog.resource_schema(type_name,
-                                                     with_description=bool_arg("with_description")))
+    return jsonify(service().catalog.resource_schema(type_name, with_description=bool_arg("with_description")))
 
 
 @blueprint.get("/resource_types/<type_name>/template")
 def resource_type_template(project: str, type_name: str):
-    return jsonify(service().catalog.provider_template(type_name,
-                                                       request.args.get("template_type") or "cfn"))
+    return jsonify(service().catalog.provider_template(type_name, request.args.get("template_type") or "cfn"))
 
 
 @blueprint.get("/template_versions")

@@ -4,6 +4,7 @@ signal) and `.stacks` (outputs), and read one setting; touch nothing else.
 A stack's resources (list, show, mark unhealthy, signal), events and outputs, under
 `/v1/<project>/stacks/<name>/<id>/` (nested in the orchestration blueprint).
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
@@ -24,8 +25,12 @@ def list_resources(project: str, name: str, uuid):
     if unknown:
         raise HTTPBadRequest(f"Invalid filter parameters {unknown}")
     resources = service().resources.list_resources(
-        project, stack_id(project, name, uuid), nested_depth=integer_arg("nested_depth", 0),
-        with_detail=bool_arg("with_detail"), filters=filter_args(RESOURCE_FILTERS) or None)
+        project,
+        stack_id(project, name, uuid),
+        nested_depth=integer_arg("nested_depth", 0),
+        with_detail=bool_arg("with_detail"),
+        filters=filter_args(RESOURCE_FILTERS) or None,
+    )
     return jsonify({"resources": resources})
 
 
@@ -49,8 +54,9 @@ def mark_unhealthy(project: str, name: str, uuid, resource: str):
     mark = body["mark_unhealthy"]
     if not isinstance(mark, bool):
         if str(mark).lower() not in ("true", "false"):
-            raise HTTPBadRequest(f'Unrecognized value "{mark}" for "mark_unhealthy", acceptable '
-                                 "values are: true, false.")
+            raise HTTPBadRequest(
+                f'Unrecognized value "{mark}" for "mark_unhealthy", acceptable values are: true, false.'
+            )
         mark = str(mark).lower() == "true"
     service().operations.mark_unhealthy(project, stack_id(project, name, uuid), resource, mark, reason)
     return "", 200
@@ -67,7 +73,9 @@ def signal_resource(project: str, name: str, uuid, resource: str):
 
 @blueprint.get("/resources/<resource>/metadata")
 def resource_metadata(project: str, name: str, uuid, resource: str):
-    return jsonify({"metadata": service().resources.resource_metadata(project, stack_id(project, name, uuid), resource)})
+    return jsonify(
+        {"metadata": service().resources.resource_metadata(project, stack_id(project, name, uuid), resource)}
+    )
 
 
 @blueprint.get("/events")
@@ -76,17 +84,25 @@ def list_events(project: str, name: str, uuid, resource: str | None = None):
     filters = {key: request.args.getlist(key) for key in EVENT_FILTERS if key in request.args}
     # Heat: newest first unless a sort is asked for (sort_keys alone sorts oldest first).
     sort_dir = request.args.get("sort_dir") or ("asc" if request.args.get("sort_keys") else "desc")
-    events = service().resources.list_events(project, stack_id(project, name, uuid),
-                                             marker=request.args.get("marker"), limit=integer_arg("limit", None),
-                                             sort_dir=sort_dir, wait=number_arg("wait"),
-                                             resource=resource, filters=filters,
-                                             nested_depth=integer_arg("nested_depth", 0))
+    events = service().resources.list_events(
+        project,
+        stack_id(project, name, uuid),
+        marker=request.args.get("marker"),
+        limit=integer_arg("limit", None),
+        sort_dir=sort_dir,
+        wait=number_arg("wait"),
+        resource=resource,
+        filters=filters,
+        nested_depth=integer_arg("nested_depth", 0),
+    )
     return jsonify({"events": events})
 
 
 @blueprint.get("/resources/<resource>/events/<event_id>")
 def show_event(project: str, name: str, uuid, resource: str, event_id: str):
-    return jsonify({"event": service().resources.show_event(project, stack_id(project, name, uuid), resource, event_id)})
+    return jsonify(
+        {"event": service().resources.show_event(project, stack_id(project, name, uuid), resource, event_id)}
+    )
 
 
 @blueprint.get("/outputs")

@@ -4,6 +4,7 @@ else.
 Heat's software config and deployment API under `/v1/<project>/` (nested in the orchestration
 blueprint): what `heat config-*`/`deployment-*` and `openstack software ...` call.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
@@ -21,8 +22,9 @@ def create_config(project: str):
 
 @blueprint.get("/software_configs")
 def list_configs(project: str):
-    configs = service().software.list_software_configs(project, limit=integer_arg("limit"),
-                                                       marker=request.args.get("marker") or None)
+    configs = service().software.list_software_configs(
+        project, limit=integer_arg("limit"), marker=request.args.get("marker") or None
+    )
     return jsonify({"software_configs": configs})
 
 

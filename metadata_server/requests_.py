@@ -1,5 +1,6 @@
 """Request parsing shared by the blueprints: JSON bodies with clear errors, guest authentication
 headers; reads only the request and `service().runtime.config`."""
+
 from __future__ import annotations
 
 from typing import Any, overload
@@ -34,18 +35,21 @@ def guest_auth() -> GuestAuth:
     header = request.headers.get("Authorization", "")
     bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
     bearer = bearer or request.headers.get("X-Auth-Token") or None
-    return GuestAuth(bearer=bearer, method=request.method, expires=request.args.get("expires"),
-                     signature=request.args.get("signature"))
+    return GuestAuth(
+        bearer=bearer,
+        method=request.method,
+        expires=request.args.get("expires"),
+        signature=request.args.get("signature"),
+    )
 
 
 @overload
-def integer_arg(name: str, default: int, minimum: int = 0,
-                maximum: int = strict.MAX_INTEGER) -> int: ...
+def integer_arg(name: str, default: int, minimum: int = 0, maximum: int = strict.MAX_INTEGER) -> int: ...
 @overload
-def integer_arg(name: str, default: None = None, minimum: int = 0,
-                maximum: int = strict.MAX_INTEGER) -> int | None: ...
-def integer_arg(name: str, default: int | None = None, minimum: int = 0,
-                maximum: int = strict.MAX_INTEGER) -> int | None:
+def integer_arg(name: str, default: None = None, minimum: int = 0, maximum: int = strict.MAX_INTEGER) -> int | None: ...
+def integer_arg(
+    name: str, default: int | None = None, minimum: int = 0, maximum: int = strict.MAX_INTEGER
+) -> int | None:
     """A whole-number query parameter (absent or empty: `default`), or a 400 naming it."""
     raw = request.args.get(name)
     if raw is None or raw == "":

@@ -8,6 +8,7 @@ Imported only when `hearth server` runs (metadata_server.cli names it); the serv
 (Flask, the engine, the store) are imported once the server starts, not for `bootstrap`, which
 speaks to a running server over HTTP.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,31 +41,70 @@ def sd_notify(state: str) -> bool:
     return True
 
 
-@click.group("server", cls=HearthGroup, invoke_without_command=True,
-             lazy_commands={"bootstrap": "engine.cli.bootstrap:bootstrap"},
-             subcommand_metavar="[COMMAND [ARGS]...]",
-             context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", "db_url", envvar="HEARTH_DB_URL", default="",
-              help="SQLAlchemy URL: sqlite:///file.db (default, in the data dir) or postgresql+psycopg://...")
-@click.option("--data-dir", envvar="HEARTH_DATA_DIR", default="", show_default=False,
-              help="keys and local servers live here (default: ~/.local/state/hearth)")
+@click.group(
+    "server",
+    cls=HearthGroup,
+    invoke_without_command=True,
+    lazy_commands={"bootstrap": "engine.cli.bootstrap:bootstrap"},
+    subcommand_metavar="[COMMAND [ARGS]...]",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--db",
+    "db_url",
+    envvar="HEARTH_DB_URL",
+    default="",
+    help="SQLAlchemy URL: sqlite:///file.db (default, in the data dir) or postgresql+psycopg://...",
+)
+@click.option(
+    "--data-dir",
+    envvar="HEARTH_DATA_DIR",
+    default="",
+    show_default=False,
+    help="keys and local servers live here (default: ~/.local/state/hearth)",
+)
 @click.option("--host", envvar="HEARTH_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="HEARTH_PORT", default=8004, show_default=True, type=int)
-@click.option("--public-url", envvar="HEARTH_PUBLIC_URL", default="",
-              help="URL guests use to reach this server (default http://GUEST_LISTEN, else http://HOST:PORT)")
-@click.option("--compute", envvar="HEARTH_COMPUTE", default="local", show_default=True,
-              type=click.Choice(["local", "deployed"]), help="what OS::Nova::Server is here")
-@click.option("--guest-listen", envvar="HEARTH_GUEST_LISTEN", default="", metavar="HOST:PORT",
-              help="also listen here, serving only the guest API (the address instances reach)")
-@click.option("--guest-on-main", envvar="HEARTH_GUEST_ON_MAIN", default="yes", show_default=True,
-              type=click.Choice(["yes", "no"]), help="serve the guest API on --host/--port too")
+@click.option(
+    "--public-url",
+    envvar="HEARTH_PUBLIC_URL",
+    default="",
+    help="URL guests use to reach this server (default http://GUEST_LISTEN, else http://HOST:PORT)",
+)
+@click.option(
+    "--compute",
+    envvar="HEARTH_COMPUTE",
+    default="local",
+    show_default=True,
+    type=click.Choice(["local", "deployed"]),
+    help="what OS::Nova::Server is here",
+)
+@click.option(
+    "--guest-listen",
+    envvar="HEARTH_GUEST_LISTEN",
+    default="",
+    metavar="HOST:PORT",
+    help="also listen here, serving only the guest API (the address instances reach)",
+)
+@click.option(
+    "--guest-on-main",
+    envvar="HEARTH_GUEST_ON_MAIN",
+    default="yes",
+    show_default=True,
+    type=click.Choice(["yes", "no"]),
+    help="serve the guest API on --host/--port too",
+)
 @click.option("--log-level", default="INFO", show_default=True)
-@click.option("--admin-token", envvar="HEARTH_ADMIN_TOKEN", default="", show_default=False,
-              help="register this token for the cloud admin (env HEARTH_ADMIN_TOKEN); without it "
-                   "the first start writes a random one to DATA_DIR/admin-token")
+@click.option(
+    "--admin-token",
+    envvar="HEARTH_ADMIN_TOKEN",
+    default="",
+    show_default=False,
+    help="register this token for the cloud admin (env HEARTH_ADMIN_TOKEN); without it "
+    "the first start writes a random one to DATA_DIR/admin-token",
+)
 @click.pass_context
-def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen, guest_on_main,
-           log_level, admin_token):
+def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen, guest_on_main, log_level, admin_token):
     """Run the Hearth server (orchestration API, guest API and engine) until SIGINT/SIGTERM.
 
     With --guest-listen the guest API is also served on an address of its own, which is then
@@ -79,17 +119,25 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
     from metadata_server import create_app
     from metadata_server.serving import listen, parse_address, serve_all, shutdown_all
 
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from engine.service import LogRedactor
+
     for handler in logging.getLogger().handlers:
         handler.addFilter(LogRedactor())  # no log line carries a secret the engine has handled
     try:
-        config = Config.from_env(db_url=db_url or None, data_dir=data_dir or None, host=host, port=port,
-                                 public_url=public_url or None, compute=compute,
-                                 guest_listen=guest_listen or None,
-                                 guest_on_main=BOOLEAN_WORDS[guest_on_main])
+        config = Config.from_env(
+            db_url=db_url or None,
+            data_dir=data_dir or None,
+            host=host,
+            port=port,
+            public_url=public_url or None,
+            compute=compute,
+            guest_listen=guest_listen or None,
+            guest_on_main=BOOLEAN_WORDS[guest_on_main],
+        )
         guest_address = parse_address(config.guest_listen) if config.guest_listen else None
     except ValueError as error:
         raise click.UsageError(str(error)) from None
@@ -113,12 +161,18 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
     signal.signal(signal.SIGINT, shutdown)
     db = config.resolved_db_url.split("@")[-1]
     main_port = listeners[0].server_port
-    click.echo(f"hearth server listening on http://{host}:{main_port} (store: {db}, "
-               f"compute: {compute}, data: {config.resolved_data_dir})", err=True)
+    click.echo(
+        f"hearth server listening on http://{host}:{main_port} (store: {db}, "
+        f"compute: {compute}, data: {config.resolved_data_dir})",
+        err=True,
+    )
     if guest_address is not None:
-        click.echo(f"guest API listening on http://{guest_address[0]}:{listeners[1].server_port}"
-                   f" (also on the main listener: {'yes' if config.guest_on_main else 'no'}; guests are given "
-                   f"{config.resolved_public_url})", err=True)
+        click.echo(
+            f"guest API listening on http://{guest_address[0]}:{listeners[1].server_port}"
+            f" (also on the main listener: {'yes' if config.guest_on_main else 'no'}; guests are given "
+            f"{config.resolved_public_url})",
+            err=True,
+        )
     # The sockets are bound and the engine started: systemd may now start what depends on us.
     sd_notify(f"READY=1\nSTATUS=listening on {host}:{main_port}")
     try:
@@ -128,4 +182,3 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
         for each in listeners:
             each.server_close()
         click.echo("hearth server stopped", err=True)
-

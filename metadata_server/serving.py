@@ -4,6 +4,7 @@ the engine only through the apps it serves.
 The embedded HTTP listeners: werkzeug's threaded server, with a backlog sized for many agents; the
 main one and, when configured, a second one that serves only the guest API.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,10 @@ def parse_address(text: str, setting: str = "guest_listen") -> tuple[str, int]:
 
 def serve_all(listeners: list[Listener]) -> None:
     """Serve every listener, the first on this thread, until `shutdown_all` stops them."""
-    threads = [threading.Thread(target=each.serve_forever, name=f"listener-{each.server_port}", daemon=True)
-               for each in listeners[1:]]
+    threads = [
+        threading.Thread(target=each.serve_forever, name=f"listener-{each.server_port}", daemon=True)
+        for each in listeners[1:]
+    ]
     for thread in threads:
         thread.start()
     try:

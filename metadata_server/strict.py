@@ -5,6 +5,7 @@ Strict parsing of what a request carries: numbers (finite, in range, whole where
 JSON (standard JSON only, nested at most so deep), each refusal a 400 that names what was wrong and
 what is accepted. Pure functions of text and bytes; requests_ applies them.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ def integer(name: str, text: str, *, minimum: int = 0, maximum: int = MAX_INTEGE
     if value is not None and minimum <= value <= maximum:
         return value
     if text.startswith("-") and minimum == 0:
-        raise HTTPBadRequest(f"Value '{_shown(text)}' is invalid for '{name}' which only accepts "
-                             f"non-negative integer. {accepts}")
+        raise HTTPBadRequest(
+            f"Value '{_shown(text)}' is invalid for '{name}' which only accepts non-negative integer. {accepts}"
+        )
     raise HTTPBadRequest(f"Value '{_shown(text)}' is invalid for '{name}'. {accepts}")
 
 
@@ -102,11 +104,13 @@ def json_document(raw: bytes, max_depth: int, what: str = "the body") -> Any:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InvalidRequest(f"{what} is not valid JSON: JSON is sent as UTF-8, and byte "
-                             f"{error.start} is not UTF-8") from None
+        raise InvalidRequest(
+            f"{what} is not valid JSON: JSON is sent as UTF-8, and byte {error.start} is not UTF-8"
+        ) from None
     if nests_deeper_than(raw, max_depth):
-        raise InvalidRequest(f"{what} nests arrays and objects more than {max_depth} levels deep "
-                             "(setting max_json_depth)")
+        raise InvalidRequest(
+            f"{what} nests arrays and objects more than {max_depth} levels deep (setting max_json_depth)"
+        )
     try:
         return json.loads(text, parse_constant=_constant, parse_float=_finite, parse_int=_whole)
     except RecursionError:  # max_json_depth set above what this Python can parse

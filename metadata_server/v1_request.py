@@ -4,6 +4,7 @@ calls `service().stacks.find_stack` alone, touches nothing else.
 What the v1 views read from a request: the stack a `{name}/{id}` path (or a stack ARN) names, and
 Heat's boolean, list and filter query parameters, each refused with a 400 that names it.
 """
+
 from __future__ import annotations
 
 import re

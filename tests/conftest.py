@@ -1,4 +1,5 @@
 """Shared fixtures: real stores (SQLite file and PostgreSQL), a real Hearth server on 127.0.0.1."""
+
 from __future__ import annotations
 
 import os
@@ -29,6 +30,7 @@ def pytest_collection_modifyitems(config, items):
 def postgres_server_url():
     """A database of its own on the PostgreSQL server; required when CI is set."""
     import sqlalchemy
+
     admin = sqlalchemy.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -42,14 +44,14 @@ def postgres_server_url():
     url = PG_URL.rsplit("/", 1)[0] + "/" + name
     yield url
     with admin.connect() as connection:
-        connection.exec_driver_sql(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        connection.exec_driver_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
     admin.dispose()
 
 
 def _reset_postgres(url: str) -> None:
     import sqlalchemy
+
     engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         connection.exec_driver_sql("DROP SCHEMA public CASCADE")
@@ -96,6 +98,7 @@ def service(db_url, tmp_path):
     servers complete at once and deployments are completed by calling the guest API."""
     from engine.config import Config
     from engine.service import build_service
+
     svc = build_service(Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed"))
     svc.start()
     yield svc

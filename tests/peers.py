@@ -13,6 +13,7 @@ venv peer the pin is the sha256 of the wheel PyPI serves; the release file is do
 checked first, then installed from that very file with its dependencies. ``fetch`` returns the
 venv's ``bin`` directory.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,22 +57,37 @@ class Peer:
 def known_peers() -> dict[str, Peer]:
     """Every peer a test may ask for, by project name."""
     return {
-        "heat-agents": Peer("heat-agents", "13.0.0",
-                            "346099c6e9f16bd5e68913b825013acdd97b6743a1764ebcfc08d6528cefa9d6"),
-        "os-collect-config": Peer("os-collect-config", "14.1.0",
-                                  "69e04cca65043f11f742b48828e886d23c84327d8316932c6e32131452bc9aed",
-                                  kind="venv"),
+        "heat-agents": Peer(
+            "heat-agents", "13.0.0", "346099c6e9f16bd5e68913b825013acdd97b6743a1764ebcfc08d6528cefa9d6"
+        ),
+        "os-collect-config": Peer(
+            "os-collect-config",
+            "14.1.0",
+            "69e04cca65043f11f742b48828e886d23c84327d8316932c6e32131452bc9aed",
+            kind="venv",
+        ),
         # cfn-get-metadata, cfn-signal, cfn-init, cfn-hup: they import boto (2.x) undeclared.
-        "heat-cfntools": Peer("heat-cfntools", "2.0.0",
-                              "b3a48f4f51b0aa56db918578c8a62435ee16cc75e039cdd10ffe12b3dca397fe",
-                              kind="venv", extra=("boto==2.49.0",)),
-        "python-heatclient": Peer("python-heatclient", "5.3.0",
-                                  "d548cea6f74a2371d5e6c87ffa389574d8e69ebed55de228c01fb801fbc86a14",
-                                  kind="venv"),
+        "heat-cfntools": Peer(
+            "heat-cfntools",
+            "2.0.0",
+            "b3a48f4f51b0aa56db918578c8a62435ee16cc75e039cdd10ffe12b3dca397fe",
+            kind="venv",
+            extra=("boto==2.49.0",),
+        ),
+        "python-heatclient": Peer(
+            "python-heatclient",
+            "5.3.0",
+            "d548cea6f74a2371d5e6c87ffa389574d8e69ebed55de228c01fb801fbc86a14",
+            kind="venv",
+        ),
         # The `openstack` CLI with its heat plugin (python-heatclient provides `stack ...`).
-        "python-openstackclient": Peer("python-openstackclient", "10.5.0",
-                                       "a31f7dfa25650bea045df42f3301677b344f2dd6cf9193d2531fe2725132685b",
-                                       kind="venv", extra=("python-heatclient==5.3.0",)),
+        "python-openstackclient": Peer(
+            "python-openstackclient",
+            "10.5.0",
+            "a31f7dfa25650bea045df42f3301677b344f2dd6cf9193d2531fe2725132685b",
+            kind="venv",
+            extra=("python-heatclient==5.3.0",),
+        ),
     }
 
 
@@ -107,26 +123,39 @@ def _locked(cache: Path) -> Iterator[None]:
 
 def download_sdist(peer: Peer, into: Path) -> Path:
     """The peer's sdist, fetched with this venv's pip into ``into`` and checked against its pin."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--disable-pip-version-check", "--quiet", "-d", str(into), peer.label]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        "-d",
+        str(into),
+        peer.label,
+    ]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT,
-                                check=False)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         raise PeerUnavailable(f"pip download {peer.label} took over {DOWNLOAD_TIMEOUT} s") from None
     if result.returncode:
         lines = (result.stderr or result.stdout).strip().splitlines()
         errors = [line for line in lines if line.startswith("ERROR")] or lines[-5:]
-        raise PeerUnavailable(f"pip download {peer.label} failed (exit {result.returncode}): "
-                              + " | ".join(errors))
+        raise PeerUnavailable(f"pip download {peer.label} failed (exit {result.returncode}): " + " | ".join(errors))
     archives = sorted(into.glob("*.tar.gz"))
     if len(archives) != 1:
-        raise PeerUnavailable(f"pip download {peer.label} left {[a.name for a in archives]} "
-                              f"in {into}, expected one .tar.gz")
+        raise PeerUnavailable(
+            f"pip download {peer.label} left {[a.name for a in archives]} in {into}, expected one .tar.gz"
+        )
     actual = sha256_of(archives[0])
     if actual != peer.sha256:
-        raise PeerUnavailable(f"{archives[0].name}: sha256 {actual} does not match the pin "
-                              f"{peer.sha256} in tests/peers.py (a changed release? check, then re-pin)")
+        raise PeerUnavailable(
+            f"{archives[0].name}: sha256 {actual} does not match the pin "
+            f"{peer.sha256} in tests/peers.py (a changed release? check, then re-pin)"
+        )
     return archives[0]
 
 
@@ -152,8 +181,7 @@ def prepare_sdist(peer: Peer, staging: Path) -> Path:
 def _run_pip(label: str, command: list[str]) -> None:
     """Run one pip (or venv) command; PeerUnavailable naming its error lines when it fails."""
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT,
-                                check=False)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         raise PeerUnavailable(f"{label} took over {DOWNLOAD_TIMEOUT} s") from None
     if result.returncode:
@@ -164,16 +192,30 @@ def _run_pip(label: str, command: list[str]) -> None:
 
 def download_release(peer: Peer, into: Path) -> Path:
     """The peer's one published file (a wheel, else an sdist), fetched and checked against its pin."""
-    _run_pip(f"pip download {peer.label}",
-             [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-              "--quiet", "-d", str(into), peer.label])
+    _run_pip(
+        f"pip download {peer.label}",
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            "-d",
+            str(into),
+            peer.label,
+        ],
+    )
     files = sorted(p for p in into.iterdir() if p.is_file())
     if len(files) != 1:
         raise PeerUnavailable(f"pip download {peer.label} left {[f.name for f in files]} in {into}")
     actual = sha256_of(files[0])
     if actual != peer.sha256:
-        raise PeerUnavailable(f"{files[0].name}: sha256 {actual} does not match the pin "
-                              f"{peer.sha256} in tests/peers.py (a changed release? check, then re-pin)")
+        raise PeerUnavailable(
+            f"{files[0].name}: sha256 {actual} does not match the pin "
+            f"{peer.sha256} in tests/peers.py (a changed release? check, then re-pin)"
+        )
     return files[0]
 
 
@@ -184,9 +226,19 @@ def prepare_venv(peer: Peer, staging: Path) -> Path:
     release = download_release(peer, staging / "download")
     venv = staging / "venv"
     _run_pip(f"python -m venv for {peer.label}", [sys.executable, "-m", "venv", str(venv)])
-    _run_pip(f"pip install {peer.label}",
-             [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-              "--quiet", str(release), *peer.extra])
+    _run_pip(
+        f"pip install {peer.label}",
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+            str(release),
+            *peer.extra,
+        ],
+    )
     return venv / "bin"
 
 
@@ -223,6 +275,7 @@ def fetch(project: str) -> Path:
 def require(project: str) -> Path:
     """fetch(), as a test uses it: an unavailable peer fails under CI and skips otherwise."""
     import pytest
+
     try:
         return fetch(project)
     except PeerUnavailable as exc:

@@ -1,4 +1,5 @@
 """Test support shared by all suites: waiting on conditions, a real Hearth server on 127.0.0.1."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.02,
-             message: str = "condition") -> object:
+def wait_for(
+    condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.02, message: str = "condition"
+) -> object:
     """Poll `condition` until it returns something truthy; fail the test at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -50,12 +52,24 @@ class RunningServer:
         self.http = requests.Session()
         self.http.headers.update(AUTH)
 
-    def create_stack(self, name: str, template: str | Path, *, parameters=None, files=None,
-                     template_name: str | None = None, expect: int = 201) -> requests.Response:
+    def create_stack(
+        self,
+        name: str,
+        template: str | Path,
+        *,
+        parameters=None,
+        files=None,
+        template_name: str | None = None,
+        expect: int = 201,
+    ) -> requests.Response:
         text = Path(template).read_text() if isinstance(template, Path) else template
-        body = {"stack_name": name, "template": text, "files": files or {},
-                "parameters": parameters or {},
-                "template_name": template_name or (Path(template).name if isinstance(template, Path) else "template.yaml")}
+        body = {
+            "stack_name": name,
+            "template": text,
+            "files": files or {},
+            "parameters": parameters or {},
+            "template_name": template_name or (Path(template).name if isinstance(template, Path) else "template.yaml"),
+        }
         response = self.http.post(f"{self.api}/stacks", json=body, timeout=30)
         assert response.status_code == expect, response.text
         return response
@@ -69,6 +83,7 @@ class RunningServer:
         def settled():
             stack = self.stack(name_or_id)
             return stack if stack["stack_status"] in statuses or stack["stack_status"].endswith("FAILED") else None
+
         return wait_for(settled, timeout, 0.05, f"stack {name_or_id} to reach {statuses}")
 
     def resources(self, name: str) -> dict[str, dict]:
@@ -89,21 +104,30 @@ class RunningServer:
         stack = self.stack(name)
         response = self.http.delete(f"{self.api}/stacks/{name}/{stack['id']}", timeout=30)
         assert response.status_code == 204, response.text
-        return wait_for(lambda: (lambda s: s if s["stack_status"] in ("DELETE_COMPLETE", "DELETE_FAILED") else None)(
-            self.stack(stack["id"])), timeout, 0.05, f"stack {name} to be deleted")
+        return wait_for(
+            lambda: (lambda s: s if s["stack_status"] in ("DELETE_COMPLETE", "DELETE_FAILED") else None)(
+                self.stack(stack["id"])
+            ),
+            timeout,
+            0.05,
+            f"stack {name} to be deleted",
+        )
 
 
 def create(service, name: str, template, **body) -> str:
     """Create a stack through the engine service (project admin); its id."""
-    return service.stacks.create_stack("admin", {"stack_name": name, "template": template,
-                                                 "template_name": f"{name}.yaml", **body})["id"]
+    return service.stacks.create_stack(
+        "admin", {"stack_name": name, "template": template, "template_name": f"{name}.yaml", **body}
+    )["id"]
 
 
 def settle(service, stack_id: str, timeout: float = 30) -> dict:
     """The stack once its operation is over (whatever the outcome)."""
+
     def done():
         stack = service.stacks.show_stack("admin", stack_id, resolve_outputs=False)
         return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+
     return wait_for(done, timeout, message="the stack to settle")
 
 
@@ -113,8 +137,9 @@ def start_server(tmp_path: Path, db_url: str | None = None, **settings) -> Runni
     from metadata_server.serving import listen
 
     port = free_port()
-    config = Config.from_env({}, db_url=db_url or f"sqlite:///{tmp_path}/hearth.db",
-                             data_dir=str(tmp_path / "data"), port=port, **settings)
+    config = Config.from_env(
+        {}, db_url=db_url or f"sqlite:///{tmp_path}/hearth.db", data_dir=str(tmp_path / "data"), port=port, **settings
+    )
     app = create_app(config)
     httpd = listen("127.0.0.1", port, app)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -130,8 +155,6 @@ def stop_server(server: RunningServer) -> None:
     server.service.runtime.store.dispose()
 
 
-
-
 class ServerProcess:
     """`hearth server` as a real process on 127.0.0.1 that a test can kill and start again on
     the same port (its agents keep that address). Its stderr goes to `log`."""
@@ -141,8 +164,9 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / "server.log"
         self.env = {**os.environ, **(env or {})}
-        self.args = args if args is not None else [
-            "--db", f"sqlite:///{tmp_path}/h.db", "--data-dir", str(tmp_path / "data")]
+        self.args = (
+            args if args is not None else ["--db", f"sqlite:///{tmp_path}/h.db", "--data-dir", str(tmp_path / "data")]
+        )
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -157,6 +181,7 @@ class ServerProcess:
                 return True
             except OSError:
                 return False
+
         wait_for(listening, 30, 0.05, "hearth server to listen")
 
     def stop(self) -> None:

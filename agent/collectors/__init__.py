@@ -101,4 +101,3 @@ def make_collectors(bootstrap: Bootstrap, session: requests.Session) -> list[Col
     if not made:
         raise NotConfigured(f"no usable collector among {list(bootstrap.collectors)}")
     return made
-

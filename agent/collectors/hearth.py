@@ -30,8 +30,7 @@ class HearthCollector:
             raise NotConfigured("bootstrap has no credential")
         self._session = session
         self._url = bootstrap.metadata_url
-        self._headers = {"Authorization": f"Bearer {bootstrap.credential}",
-                         "Accept": "application/json"}
+        self._headers = {"Authorization": f"Bearer {bootstrap.credential}", "Accept": "application/json"}
         self._pause_until = 0.0
 
     def fetch(self, since: Any = None, wait: float = 0.0) -> Fetch:
@@ -41,8 +40,9 @@ class HearthCollector:
             params["since"] = str(since)
         asked_at = time.monotonic()
         try:
-            response = self._session.get(self._url, params=params, headers=self._headers,
-                                         timeout=(CONNECT_TIMEOUT, wait + READ_MARGIN))
+            response = self._session.get(
+                self._url, params=params, headers=self._headers, timeout=(CONNECT_TIMEOUT, wait + READ_MARGIN)
+            )
         except requests.RequestException as exc:
             raise Unavailable(f"{type(exc).__name__}: {exc}") from None
         with response:

@@ -47,12 +47,21 @@ LOG = logging.getLogger("hearth.agent.collectors")
 DEFAULT_PATH = "/var/lib/os-collect-config/local-data"
 # A problem to log once: (path, mtime_ns, size, level, message).
 Problem = tuple[str, int, int, int, str]
-SETTLE = 0.1     # after an event, wait for this much quiet (a writer may not be done yet) ...
+SETTLE = 0.1  # after an event, wait for this much quiet (a writer may not be done yet) ...
 SETTLE_MAX = 0.5  # ... but never longer than this in all
 # Only events that can change what we read: our own reads (opened, closed without writing)
 # must not wake us, or every read would cause another one.
-EVENTS = [FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent,
-          FileAttribEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
+EVENTS = [
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileClosedEvent,
+    FileAttribEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
 
 
 class _Changed(FileSystemEventHandler):
@@ -130,7 +139,8 @@ class LocalCollector:
             for path in wanted - set(self._watches):
                 try:
                     self._watches[path] = self._observer.schedule(
-                        _Changed(self._changed), str(path), recursive=False, event_filter=EVENTS)
+                        _Changed(self._changed), str(path), recursive=False, event_filter=EVENTS
+                    )
                 except OSError as exc:
                     raise Unavailable(f"cannot watch {path}: {exc}") from None
 
@@ -146,8 +156,9 @@ class LocalCollector:
             try:
                 names = os.listdir(directory)
             except FileNotFoundError:
-                problems.add((str(directory), 0, 0, logging.WARNING,
-                              f"{directory} does not exist (yet); watching for it"))
+                problems.add(
+                    (str(directory), 0, 0, logging.WARNING, f"{directory} does not exist (yet); watching for it")
+                )
                 continue
             except OSError as exc:
                 raise Unavailable(f"cannot list {directory}: {exc}") from None

@@ -59,11 +59,12 @@ class RequestCollector:
     def fetch(self, since: Any = None, wait: float = 0.0) -> Fetch:
         """HEAD, then GET unless Last-Modified says nothing changed since the last good GET."""
         last_modified = self._head() if since is not None else None
-        if (last_modified is not None and self._last_modified is not None
-                and last_modified <= self._last_modified):
+        if last_modified is not None and self._last_modified is not None and last_modified <= self._last_modified:
             if last_modified < self._last_modified and not self._warned_older:
-                LOG.warning("request collector: Last-Modified from %s went back in time; "
-                            "treating the metadata as unchanged", self.where)
+                LOG.warning(
+                    "request collector: Last-Modified from %s went back in time; treating the metadata as unchanged",
+                    self.where,
+                )
                 self._warned_older = True
             return Fetch(changed=False, version=since)
         response = self._call("GET")
@@ -97,8 +98,9 @@ class RequestCollector:
 
     def _call(self, method: str) -> requests.Response:
         try:
-            return self._session.request(method, self._url, timeout=self.timeout,
-                                         headers={"Accept": "application/json"})
+            return self._session.request(
+                method, self._url, timeout=self.timeout, headers={"Accept": "application/json"}
+            )
         except requests.RequestException as exc:
             # The exception text can quote the URL, signature and all: name only the host.
             raise Unavailable(f"{method} {self.where}: {type(exc).__name__}") from None

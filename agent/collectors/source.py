@@ -33,10 +33,17 @@ class Source:
     that was stopped (by a reload) never writes its cache or reports after its successor began.
     """
 
-    def __init__(self, collector: Collector, cache: MetadataCache, report: Callable[[], None], *,
-                 poll_wait: float, lock: threading.Lock,
-                 jitter: Callable[[], float] = random.random,
-                 previous: CachedMetadata | None = None):
+    def __init__(
+        self,
+        collector: Collector,
+        cache: MetadataCache,
+        report: Callable[[], None],
+        *,
+        poll_wait: float,
+        lock: threading.Lock,
+        jitter: Callable[[], float] = random.random,
+        previous: CachedMetadata | None = None,
+    ):
         self.name = collector.name
         self.collector = collector
         self._cache = cache
@@ -131,8 +138,7 @@ class Source:
         if self.settled:
             return
         if self._fallback is not None:
-            LOG.log(level, "%s: working from cached metadata version %s", self.name,
-                    self._fallback.version)
+            LOG.log(level, "%s: working from cached metadata version %s", self.name, self._fallback.version)
         self._settle(self._fallback)
 
     def _settle(self, document: CachedMetadata | None) -> None:
@@ -149,19 +155,24 @@ class Source:
         self._failures += 1
         if exc.kind == "auth":
             if self._failures == 1 or self._failures % AUTH_LOG_EVERY == 0:
-                LOG.error("%s: the source refused this server's credential (%s); check the "
-                          "bootstrap document; retrying with backoff", self.name, exc)
+                LOG.error(
+                    "%s: the source refused this server's credential (%s); check the "
+                    "bootstrap document; retrying with backoff",
+                    self.name,
+                    exc,
+                )
         elif self._failures == 1:
-            LOG.warning("%s: source unavailable (%s); keeping its last good metadata",
-                        self.name, exc)
+            LOG.warning("%s: source unavailable (%s); keeping its last good metadata", self.name, exc)
         cap = AUTH_BACKOFF_CAP if exc.kind == "auth" else BACKOFF_CAP
-        delay = retry_after_delay(exc.retry_after, self._jitter) if exc.retry_after is not None \
+        delay = (
+            retry_after_delay(exc.retry_after, self._jitter)
+            if exc.retry_after is not None
             else min(cap, BACKOFF_BASE * 2 ** (self._failures - 1)) * self._jitter()
+        )
         LOG.debug("%s: fetch failed (%s); retrying in %.1f s", self.name, exc, delay)
         self._stop.wait(delay)
 
     def _recovered(self) -> None:
         if self._failures:
-            LOG.info("%s: source reachable again after %d failed attempt(s)", self.name,
-                     self._failures)
+            LOG.info("%s: source reachable again after %d failed attempt(s)", self.name, self._failures)
             self._failures = 0

@@ -8,6 +8,7 @@ Nothing here imports more than click: `hearth --help` lists every command from C
 importing one, and a command imports only its own modules, so a client command (which speaks
 HTTP) never loads Flask, SQLAlchemy or the store. metadata_server.cli adds `hearth server`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -22,46 +23,60 @@ DEFAULT_URL = "http://127.0.0.1:8004"
 # checks that it is the command's own). openstack's spellings live in the groups that hold them:
 # `stack resource list` (engine.cli.stacks), `orchestration template validate` (.templates).
 COMMANDS: dict[str, LazyCommand] = {
-    "stack": ("engine.cli.stacks:stack",
-              "Create, update, act on, list, show and delete stacks."),
-    "resource": ("engine.cli.resources:resource",
-                 "List, show, mark and signal a stack's resources."),
+    "stack": ("engine.cli.stacks:stack", "Create, update, act on, list, show and delete stacks."),
+    "resource": ("engine.cli.resources:resource", "List, show, mark and signal a stack's resources."),
     "event": ("engine.cli.events:event", "List and follow a stack's events."),
     "output": ("engine.cli.outputs:output", "List and show stack outputs."),
     "template": ("engine.cli.templates:template", "Template versions, functions and validation."),
-    "orchestration": ("engine.cli.templates:orchestration",
-                      "Resource types and templates (openstack's spelling)."),
-    "admin": ("engine.cli.admin:admin",
-              ("Manage projects, users, roles, tokens and delegations; read the audit log "
-               "(cloud admin).")),
+    "orchestration": ("engine.cli.templates:orchestration", "Resource types and templates (openstack's spelling)."),
+    "admin": (
+        "engine.cli.admin:admin",
+        ("Manage projects, users, roles, tokens and delegations; read the audit log (cloud admin)."),
+    ),
     # On the server's host, on its key file and database: the one command here that imports
     # the store, which is why it is loaded only when it runs.
-    "keys": ("engine.cli.keys:keys",
-             "Rotate the keys that encrypt stored secrets and sign pre-signed URLs."),
+    "keys": ("engine.cli.keys:keys", "Rotate the keys that encrypt stored secrets and sign pre-signed URLs."),
 }
 
 
 def command_line(commands: Mapping[str, LazyCommand]) -> HearthGroup:
     """A `hearth` root group with the global options and `commands`."""
 
-    @click.group("hearth", cls=HearthGroup, lazy_commands=commands,
-                 context_settings={"help_option_names": ["-h", "--help"]})
-    @click.option("--url", envvar="HEARTH_URL", default=DEFAULT_URL, show_default=True,
-                  help="Hearth server URL (env HEARTH_URL).")
-    @click.option("--project", envvar="HEARTH_PROJECT", default="admin", show_default=True,
-                  help="Project the stacks belong to (env HEARTH_PROJECT).")
-    @click.option("--token", envvar="HEARTH_TOKEN", default=None,
-                  help="Sent as X-Auth-Token (env HEARTH_TOKEN); default: the admin token of a "
-                       "server on this machine (HEARTH_ADMIN_TOKEN or DATA_DIR/admin-token).")
-    @click.option("--timeout", "http_timeout", type=click.FloatRange(min=0, min_open=True),
-                  default=30.0, show_default=True, metavar="SECONDS",
-                  help="Seconds to wait for each HTTP answer.")
+    @click.group(
+        "hearth", cls=HearthGroup, lazy_commands=commands, context_settings={"help_option_names": ["-h", "--help"]}
+    )
+    @click.option(
+        "--url", envvar="HEARTH_URL", default=DEFAULT_URL, show_default=True, help="Hearth server URL (env HEARTH_URL)."
+    )
+    @click.option(
+        "--project",
+        envvar="HEARTH_PROJECT",
+        default="admin",
+        show_default=True,
+        help="Project the stacks belong to (env HEARTH_PROJECT).",
+    )
+    @click.option(
+        "--token",
+        envvar="HEARTH_TOKEN",
+        default=None,
+        help="Sent as X-Auth-Token (env HEARTH_TOKEN); default: the admin token of a "
+        "server on this machine (HEARTH_ADMIN_TOKEN or DATA_DIR/admin-token).",
+    )
+    @click.option(
+        "--timeout",
+        "http_timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=30.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Seconds to wait for each HTTP answer.",
+    )
     @click.pass_context
-    def hearth(ctx: click.Context, url: str, project: str, token: str | None,
-               http_timeout: float):
+    def hearth(ctx: click.Context, url: str, project: str, token: str | None, http_timeout: float):
         """Hearth: Heat-compatible orchestration. Stack commands speak to a Hearth server."""
         # Here, not at the top: requests is for the commands that run, not for `--help`.
         from engine.cli.connection import ClientOptions, Connection
+
         options = ctx.obj if isinstance(ctx.obj, ClientOptions) else ClientOptions()
         ctx.obj = Connection(ctx, url, project, token, http_timeout, options)
 

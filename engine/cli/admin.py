@@ -3,6 +3,7 @@
 
 Projects, users, roles, API tokens, delegations and the audit log.
 """
+
 from __future__ import annotations
 
 import sys
@@ -26,6 +27,7 @@ def admin():
 
 
 # Projects ---------------------------------------------------------------------------------
+
 
 @admin.group()
 def project():
@@ -59,6 +61,7 @@ def project_delete(conn, name):
 
 # Users and roles --------------------------------------------------------------------------
 
+
 @admin.group()
 def user():
     """Users: each has a role per project and any number of tokens."""
@@ -67,10 +70,12 @@ def user():
 def password_options(command):
     """--password-prompt / --password-stdin: never a password on the command line, where
     other users of the machine could read it in the process list."""
-    command = click.option("--password-stdin", is_flag=True,
-                           help="Read the password from the first line of standard input.")(command)
-    return click.option("--password-prompt", is_flag=True,
-                        help="Ask for the password (twice) on the terminal.")(command)
+    command = click.option(
+        "--password-stdin", is_flag=True, help="Read the password from the first line of standard input."
+    )(command)
+    return click.option("--password-prompt", is_flag=True, help="Ask for the password (twice) on the terminal.")(
+        command
+    )
 
 
 def read_password(prompt: bool, stdin: bool) -> str | None:
@@ -159,6 +164,7 @@ def role_remove(conn, user_name, project_name, role_name):
 
 # Tokens -----------------------------------------------------------------------------------
 
+
 @admin.group()
 def token():
     """API tokens: sent as X-Auth-Token; stored by the server only as a hash."""
@@ -167,8 +173,13 @@ def token():
 @token.command("create")
 @click.argument("user_name", metavar="USER")
 @click.option("--name", default="", help="A label to tell the token apart in lists.")
-@click.option("--expires-in", type=click.IntRange(min=1), default=None, metavar="SECONDS",
-              help="Lifetime in seconds (default: until revoked).")
+@click.option(
+    "--expires-in",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="SECONDS",
+    help="Lifetime in seconds (default: until revoked).",
+)
 @click.pass_obj
 def token_create(conn, user_name, name, expires_in):
     """Create a token for USER and print it: this is the only time it is shown."""
@@ -197,6 +208,7 @@ def token_revoke(conn, token_id):
 
 
 # Delegations and audit --------------------------------------------------------------------
+
 
 @admin.group()
 def delegation():

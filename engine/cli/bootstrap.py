@@ -8,6 +8,7 @@ The document carries a new credential scoped to that one server (issued by
 `POST /v1/{project}/servers/{id}/bootstrap`). The one-liner and the user-data carry it base64
 encoded, so no character of the JSON or of the path can break their quoting.
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,16 +36,22 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 # Rendering (pure, apart from reading the one template) ------------------------------------
 
+
 def template_path() -> Path:
     """The cloud-init template: the source tree's copy, else the one a wheel installs under
     `<prefix>/share/hearth/cloud-init/` (the same pattern as the hooks)."""
-    candidates = (Path(__file__).resolve().parents[2] / "packaging" / "cloud-init" / TEMPLATE,
-                  Path(sys.prefix) / "share" / "hearth" / "cloud-init" / TEMPLATE)
+    candidates = (
+        Path(__file__).resolve().parents[2] / "packaging" / "cloud-init" / TEMPLATE,
+        Path(sys.prefix) / "share" / "hearth" / "cloud-init" / TEMPLATE,
+    )
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise CliError(f"the cloud-init template {TEMPLATE} is not installed (looked in "
-                   + ", ".join(str(c.parent) for c in candidates) + ")")
+    raise CliError(
+        f"the cloud-init template {TEMPLATE} is not installed (looked in "
+        + ", ".join(str(c.parent) for c in candidates)
+        + ")"
+    )
 
 
 def encoded(document: dict) -> str:
@@ -64,9 +71,11 @@ def render_oneline(document: dict, path: str = DEFAULT_PATH, sudo: bool = True) 
     re-read the document (its unit's reload is SIGHUP)."""
     _checked(document, path)
     target, folder = shlex.quote(path), shlex.quote(os.path.dirname(path))
-    script = (f"set -e; umask 077; mkdir -p {folder}; t=$(mktemp {folder}/.bootstrap.XXXXXX); "
-              "trap 'rm -f \"$t\"' EXIT; base64 -d > \"$t\"; chmod 600 \"$t\"; "
-              f"mv -f \"$t\" {target}; systemctl enable {UNIT}; systemctl reload-or-restart {UNIT}")
+    script = (
+        f"set -e; umask 077; mkdir -p {folder}; t=$(mktemp {folder}/.bootstrap.XXXXXX); "
+        'trap \'rm -f "$t"\' EXIT; base64 -d > "$t"; chmod 600 "$t"; '
+        f'mv -f "$t" {target}; systemctl enable {UNIT}; systemctl reload-or-restart {UNIT}'
+    )
     runner = "sudo sh -c" if sudo else "sh -c"
     return f"printf '%s' '{encoded(document)}' | {runner} {shlex.quote(script)}"
 
@@ -76,8 +85,9 @@ def render_cloud_init(document: dict, path: str = DEFAULT_PATH) -> str:
     _checked(document, path)
     text = template_path().read_text(encoding="utf-8")
     # JSON strings are valid YAML double-quoted scalars, whatever the path holds.
-    return string.Template(text).substitute(server_id=document["server_id"], path=json.dumps(path),
-                                            bootstrap_b64=encoded(document))
+    return string.Template(text).substitute(
+        server_id=document["server_id"], path=json.dumps(path), bootstrap_b64=encoded(document)
+    )
 
 
 def render(document: dict, form: str, path: str = DEFAULT_PATH, sudo: bool = True) -> str:
@@ -90,6 +100,7 @@ def render(document: dict, form: str, path: str = DEFAULT_PATH, sudo: bool = Tru
 
 # The command ------------------------------------------------------------------------------
 
+
 def resolve_server(client, server: str, stack: str | None) -> str:
     """The server id: SERVER itself, or the physical id of resource SERVER in STACK."""
     if stack is None:
@@ -98,13 +109,17 @@ def resolve_server(client, server: str, stack: str | None) -> str:
     resource = client.get_resource(found, server)
     kind = resource.get("resource_type", "")
     if kind not in SERVER_TYPES:
-        raise CliError(f"resource '{server}' of stack '{found['stack_name']}' is a {kind}, not "
-                       "a server: name an OS::Heat::DeployedServer resource")
+        raise CliError(
+            f"resource '{server}' of stack '{found['stack_name']}' is a {kind}, not "
+            "a server: name an OS::Heat::DeployedServer resource"
+        )
     physical = resource.get("physical_resource_id")
     if not physical:
         status = resource.get("resource_status", "unknown")
-        raise CliError(f"resource '{server}' of stack '{found['stack_name']}' has no server yet "
-                       f"(status {status}); wait until it is created")
+        raise CliError(
+            f"resource '{server}' of stack '{found['stack_name']}' has no server yet "
+            f"(status {status}); wait until it is created"
+        )
     return physical
 
 
@@ -115,26 +130,47 @@ def _connection(ctx: click.Context):
     if found is not None:
         return found
     options = ctx.obj if isinstance(ctx.obj, ClientOptions) else ClientOptions()
-    return Connection(ctx, os.environ.get("HEARTH_URL", DEFAULT_URL),
-                      os.environ.get("HEARTH_PROJECT", "admin"), os.environ.get("HEARTH_TOKEN"),
-                      30.0, options)
+    return Connection(
+        ctx,
+        os.environ.get("HEARTH_URL", DEFAULT_URL),
+        os.environ.get("HEARTH_PROJECT", "admin"),
+        os.environ.get("HEARTH_TOKEN"),
+        30.0,
+        options,
+    )
 
 
 @click.command("bootstrap")
 @click.argument("server")
 @click.option("--stack", default=None, help="SERVER is a resource name in this stack (name or id).")
-@click.option("--format", "-f", "form", type=click.Choice(FORMATS), default="oneline",
-              show_default=True, help="a shell command, #cloud-config user-data, or the document")
-@click.option("--path", default=DEFAULT_PATH, show_default=True,
-              help="where the document is written on the machine (the unit reads the default)")
-@click.option("--sudo/--no-sudo", default=True, show_default=True,
-              help="oneline: run the privileged part through sudo")
-@click.option("--revoke-previous", is_flag=True,
-              help="also revoke the credentials issued to this server before (an enrolled "
-                   "agent then loses access until it gets the new document)")
-@click.option("--new", "new", is_flag=True,
-              help="SERVER is an id no server has yet (one that deployments name): enrol the "
-                   "machine under it, outside any stack")
+@click.option(
+    "--format",
+    "-f",
+    "form",
+    type=click.Choice(FORMATS),
+    default="oneline",
+    show_default=True,
+    help="a shell command, #cloud-config user-data, or the document",
+)
+@click.option(
+    "--path",
+    default=DEFAULT_PATH,
+    show_default=True,
+    help="where the document is written on the machine (the unit reads the default)",
+)
+@click.option("--sudo/--no-sudo", default=True, show_default=True, help="oneline: run the privileged part through sudo")
+@click.option(
+    "--revoke-previous",
+    is_flag=True,
+    help="also revoke the credentials issued to this server before (an enrolled "
+    "agent then loses access until it gets the new document)",
+)
+@click.option(
+    "--new",
+    "new",
+    is_flag=True,
+    help="SERVER is an id no server has yet (one that deployments name): enrol the machine under it, outside any stack",
+)
 @click.pass_context
 def bootstrap(ctx, server, stack, form, path, sudo, revoke_previous, new):
     """Print what enrols the machine behind SERVER (an OS::Heat::DeployedServer).
@@ -160,5 +196,7 @@ def bootstrap(ctx, server, stack, form, path, sudo, revoke_previous, new):
         raise CliError("the server's bootstrap answer has no 'bootstrap' document")
     click.echo(render(answer["bootstrap"], form, path, sudo))
     earlier = "revoked" if revoke_previous else "still valid"
-    click.echo(f"# server {server_id}: new credential valid until {answer.get('expires_at')}; "
-               f"earlier credentials {earlier}", err=True)
+    click.echo(
+        f"# server {server_id}: new credential valid until {answer.get('expires_at')}; earlier credentials {earlier}",
+        err=True,
+    )

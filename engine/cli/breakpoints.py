@@ -3,6 +3,7 @@
 Breakpoints (the environment's `hooks: pre-create`, ...) that resources are paused at, and
 clearing them with a signal so the operation goes on.
 """
+
 from __future__ import annotations
 
 import re
@@ -64,7 +65,8 @@ def clear(conn, stack_name_or_id, resources, pre_create, pre_update, pre_delete)
     for name in resources:
         chosen = list(hooks) or ([pending[name]] if name in pending else [])
         if not chosen:
-            raise CliError(f"resource {name} is not paused at a hook (name one with --pre-create, "
-                           "--pre-update or --pre-delete)")
+            raise CliError(
+                f"resource {name} is not paused at a hook (name one with --pre-create, --pre-update or --pre-delete)"
+            )
         for one in chosen:
             conn.client.signal_resource(target, name, {"unset_hook": one})

@@ -1,5 +1,6 @@
 """HearthClient: owns the HTTP calls to the Heat v1 API, over an injectable requests.Session; reads
 the local admin-token file for a loopback server only; every failure is a CliError."""
+
 from __future__ import annotations
 
 import os
@@ -35,10 +36,8 @@ def error_from_response(response: requests.Response) -> ApiError:
         body = None
     if isinstance(body, dict):
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
-        message = (error.get("message") or body.get("explanation") or body.get("title")
-                   or f"HTTP {response.status_code}")
-        return ApiError(response.status_code, str(message), str(error.get("type", "")),
-                        str(error.get("code", "")))
+        message = error.get("message") or body.get("explanation") or body.get("title") or f"HTTP {response.status_code}"
+        return ApiError(response.status_code, str(message), str(error.get("type", "")), str(error.get("code", "")))
     text = (response.text or "").strip().splitlines()
     detail = f": {text[0][:200]}" if text else ""
     return ApiError(response.status_code, f"HTTP {response.status_code} {response.reason}{detail}")
@@ -78,16 +77,25 @@ def segment(value: str) -> str:
 class HearthClient:
     """Speaks `{url}/v1/{project}`; the caller owns `session` and closes it."""
 
-    def __init__(self, url: str, project: str, *, session: requests.Session,
-                 token: str | None = None, timeout: float = 30.0):
+    def __init__(
+        self, url: str, project: str, *, session: requests.Session, token: str | None = None, timeout: float = 30.0
+    ):
         self.url = url.rstrip("/")
         self.base = f"{self.url}/v1/{segment(project)}"
         self.session = session
         self.token = token
         self.timeout = timeout
 
-    def request(self, method: str, path: str, *, params: dict | None = None,
-                body: dict | None = None, hold: float = 0.0, base: str | None = None):
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        body: dict | None = None,
+        hold: float = 0.0,
+        base: str | None = None,
+    ):
         """Send one request and return the decoded JSON (None for an empty answer).
 
         `path` is under the project's `/v1/{project}` unless `base` names another root (the
@@ -101,15 +109,18 @@ class HearthClient:
             headers["X-Auth-Token"] = self.token
         try:
             response = self.session.request(
-                method, f"{base or self.base}/{path}", params=params, json=body, headers=headers,
-                timeout=(self.timeout, self.timeout + hold))
+                method,
+                f"{base or self.base}/{path}",
+                params=params,
+                json=body,
+                headers=headers,
+                timeout=(self.timeout, self.timeout + hold),
+            )
         except requests.exceptions.ConnectionError:
             # ConnectTimeout is a ConnectionError too: nothing is listening there either way.
-            raise Unreachable(f"cannot reach Hearth at {self.url}: "
-                              "is 'hearth server' running?") from None
+            raise Unreachable(f"cannot reach Hearth at {self.url}: is 'hearth server' running?") from None
         except requests.exceptions.Timeout:
-            raise CliError(f"Hearth at {self.url} did not answer within "
-                           f"{self.timeout + hold:g} s") from None
+            raise CliError(f"Hearth at {self.url} did not answer within {self.timeout + hold:g} s") from None
         except requests.exceptions.RequestException as exc:
             raise CliError(f"request to Hearth at {self.url} failed: {exc}") from None
         if response.status_code >= 400:
@@ -119,8 +130,7 @@ class HearthClient:
         try:
             return response.json()
         except ValueError:
-            raise CliError(f"Hearth at {self.url} answered {method} {path} with a body "
-                           "that is not JSON") from None
+            raise CliError(f"Hearth at {self.url} answered {method} {path} with a body that is not JSON") from None
 
     def fetch(self, method: str, path: str, key: str, **kwargs):
         """`request` and take `key` from the answer's JSON object."""
@@ -158,8 +168,7 @@ class HearthClient:
         self.request("PATCH" if patch else "PUT", stack_path(stack), body=body)
 
     def preview_update(self, stack: dict, body: dict, *, patch: bool = False) -> dict:
-        return self.fetch("PATCH" if patch else "PUT", f"{stack_path(stack)}/preview",
-                          "resource_changes", body=body)
+        return self.fetch("PATCH" if patch else "PUT", f"{stack_path(stack)}/preview", "resource_changes", body=body)
 
     def stack_action(self, stack: dict, action: str) -> None:
         """suspend, resume, check, cancel_update or cancel_without_rollback."""
@@ -172,26 +181,28 @@ class HearthClient:
         """The stack's `template`, `environment` or `files`, as stored."""
         return self.request("GET", f"{stack_path(stack)}/{part}")
 
-    def list_resources(self, stack: dict, *, nested_depth: int = 0,
-                       filters: dict | None = None) -> list[dict]:
+    def list_resources(self, stack: dict, *, nested_depth: int = 0, filters: dict | None = None) -> list[dict]:
         params = dict(filters or {})
         if nested_depth:
             params["nested_depth"] = nested_depth
         return self.fetch("GET", f"{stack_path(stack)}/resources", "resources", params=params)
 
     def mark_unhealthy(self, stack: dict, resource: str, mark: bool, reason: str) -> None:
-        self.request("PATCH", f"{stack_path(stack)}/resources/{segment(resource)}",
-                     body={"mark_unhealthy": mark, "resource_status_reason": reason})
+        self.request(
+            "PATCH",
+            f"{stack_path(stack)}/resources/{segment(resource)}",
+            body={"mark_unhealthy": mark, "resource_status_reason": reason},
+        )
 
     def signal_resource(self, stack: dict, resource: str, data=None) -> None:
-        self.request("POST", f"{stack_path(stack)}/resources/{segment(resource)}/signal",
-                     body=data)
+        self.request("POST", f"{stack_path(stack)}/resources/{segment(resource)}/signal", body=data)
 
     def get_resource(self, stack: dict, resource: str) -> dict:
         return self.fetch("GET", f"{stack_path(stack)}/resources/{segment(resource)}", "resource")
 
-    def list_events(self, stack: dict, *, marker: str | None = None, limit: int | None = None,
-                    wait: float | None = None) -> list[dict]:
+    def list_events(
+        self, stack: dict, *, marker: str | None = None, limit: int | None = None, wait: float | None = None
+    ) -> list[dict]:
         params: dict = {"sort_dir": "asc"}
         if marker:
             params["marker"] = marker
@@ -199,8 +210,7 @@ class HearthClient:
             params["limit"] = limit
         if wait:
             params["wait"] = int(wait)
-        return self.fetch("GET", f"{stack_path(stack)}/events", "events", params=params,
-                          hold=float(wait or 0))
+        return self.fetch("GET", f"{stack_path(stack)}/events", "events", params=params, hold=float(wait or 0))
 
     def list_outputs(self, stack: dict) -> list[dict]:
         return self.fetch("GET", f"{stack_path(stack)}/outputs", "outputs")
@@ -208,31 +218,36 @@ class HearthClient:
     def get_output(self, stack: dict, key: str) -> dict:
         return self.fetch("GET", f"{stack_path(stack)}/outputs/{segment(key)}", "output")
 
-
     # What the installation offers ----------------------------------------------------------
 
     def list_resource_types(self, params: dict | None = None) -> list:
         return self.fetch("GET", "resource_types", "resource_types", params=params)
 
     def get_resource_type(self, type_name: str, *, with_description: bool = False) -> dict:
-        return self.request("GET", f"resource_types/{segment(type_name)}",
-                            params={"with_description": "true"} if with_description else None)
+        return self.request(
+            "GET",
+            f"resource_types/{segment(type_name)}",
+            params={"with_description": "true"} if with_description else None,
+        )
 
     def resource_type_template(self, type_name: str, template_type: str) -> dict:
-        return self.request("GET", f"resource_types/{segment(type_name)}/template",
-                            params={"template_type": template_type})
+        return self.request(
+            "GET", f"resource_types/{segment(type_name)}/template", params={"template_type": template_type}
+        )
 
     def template_versions(self) -> list[dict]:
         return self.fetch("GET", "template_versions", "template_versions")
 
     def template_functions(self, version: str, *, with_condition: bool = False) -> list[dict]:
-        return self.fetch("GET", f"template_versions/{segment(version)}/functions",
-                          "template_functions",
-                          params={"with_condition_func": "true"} if with_condition else None)
+        return self.fetch(
+            "GET",
+            f"template_versions/{segment(version)}/functions",
+            "template_functions",
+            params={"with_condition_func": "true"} if with_condition else None,
+        )
 
     def validate(self, body: dict, *, show_nested: bool = False) -> dict:
-        return self.request("POST", "validate", body=body,
-                            params={"show_nested": "true"} if show_nested else None)
+        return self.request("POST", "validate", body=body, params={"show_nested": "true"} if show_nested else None)
 
 
 def stack_path(stack: dict) -> str:

@@ -4,6 +4,7 @@
 The server to speak to, and the HTTP client made for it on first use (`Connection`); what a
 caller may inject (`ClientOptions`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ class ClientOptions:
 class Connection:
     """The global options, and the client built from them on first use."""
 
-    def __init__(self, ctx: click.Context, url: str, project: str, token: str | None,
-                 timeout: float, options: ClientOptions):
+    def __init__(
+        self, ctx: click.Context, url: str, project: str, token: str | None, timeout: float, options: ClientOptions
+    ):
         self.ctx = ctx
         self.url = url
         self.project = project
@@ -47,9 +49,13 @@ class Connection:
             if session is None:
                 session = requests.Session()
                 self.ctx.call_on_close(session.close)
-            self._client = HearthClient(self.url, self.project, session=session,
-                                        token=self.token or discover_token(self.url),
-                                        timeout=self.timeout)
+            self._client = HearthClient(
+                self.url,
+                self.project,
+                session=session,
+                token=self.token or discover_token(self.url),
+                timeout=self.timeout,
+            )
         return self._client
 
     def feed(self, stack: dict) -> EventFeed:

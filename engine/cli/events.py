@@ -2,6 +2,7 @@
 
 A stack's events, streamed with the long-poll when following.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,7 @@ import click
 from engine.cli.formatting import FORMATS, cell, choose, emit, format_options, render_rows
 from engine.cli.waiting import event_line, follow
 
-LIST_COLUMNS = ["id", "resource_name", "resource_status", "resource_status_reason",
-                "event_time"]
+LIST_COLUMNS = ["id", "resource_name", "resource_status", "resource_status_reason", "event_time"]
 STREAM_FORMATS = ("log", "json", "value")
 
 
@@ -21,8 +21,7 @@ def event_printer(fmt: str, columns: list[str]):
     if fmt == "log":
         return lambda event: click.echo(event_line(event))
     if fmt == "json":
-        return lambda event: click.echo(json.dumps({c: event.get(c) for c in columns},
-                                                   ensure_ascii=False))
+        return lambda event: click.echo(json.dumps({c: event.get(c) for c in columns}, ensure_ascii=False))
     return lambda event: click.echo(" ".join(cell(event.get(c)) for c in columns))
 
 
@@ -33,8 +32,9 @@ def event():
 
 @event.command("list")
 @click.argument("stack_name_or_id", metavar="STACK")
-@click.option("--follow", "follow_", is_flag=True,
-              help="Keep printing new events until Ctrl-C or until the stack is deleted.")
+@click.option(
+    "--follow", "follow_", is_flag=True, help="Keep printing new events until Ctrl-C or until the stack is deleted."
+)
 @format_options(("log",) + FORMATS, default="log")
 @click.pass_obj
 def list_(conn, stack_name_or_id, follow_, fmt, columns):

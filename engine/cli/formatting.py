@@ -1,5 +1,6 @@
 """Render lists of rows and show records as table, json, yaml or value text, and the -f/-c options:
 pure but for `emit`, which writes to stdout; no files, no network."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,9 @@ def _block(value):
     """A show table's nested value (outputs, parameters) as indented YAML lines, as openstack
     prints them, instead of one very wide line of JSON."""
     if isinstance(value, (dict, list)) and value:
-        return yaml.safe_dump(value, default_flow_style=False, sort_keys=False, allow_unicode=True,
-                              width=100).rstrip("\n")
+        return yaml.safe_dump(value, default_flow_style=False, sort_keys=False, allow_unicode=True, width=100).rstrip(
+            "\n"
+        )
     return value
 
 
@@ -65,8 +67,7 @@ def choose(available: list[str], wanted: tuple[str, ...] | list[str]) -> list[st
     return list(wanted)
 
 
-def render_rows(rows: list[dict], columns: list[str], fmt: str,
-                wanted: tuple[str, ...] = ()) -> str:
+def render_rows(rows: list[dict], columns: list[str], fmt: str, wanted: tuple[str, ...] = ()) -> str:
     """A list command's answer: one row per item, `columns` taken from each item."""
     columns = choose(columns, wanted)
     if fmt == "table":
@@ -76,8 +77,7 @@ def render_rows(rows: list[dict], columns: list[str], fmt: str,
     return structured([{c: row.get(c) for c in columns} for row in rows], fmt)
 
 
-def render_record(record: dict, fields: list[str], fmt: str,
-                  wanted: tuple[str, ...] = ()) -> str:
+def render_record(record: dict, fields: list[str], fmt: str, wanted: tuple[str, ...] = ()) -> str:
     """A show command's answer: a Field/Value table, or the record itself as json/yaml."""
     fields = choose(fields, wanted)
     if fmt == "table":
@@ -91,8 +91,7 @@ def structured(data, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False)
     if fmt == "yaml":
-        return yaml.safe_dump(data, default_flow_style=False, sort_keys=False,
-                              allow_unicode=True).rstrip("\n")
+        return yaml.safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True).rstrip("\n")
     raise CliError(f"unknown output format {fmt!r}")
 
 
@@ -104,13 +103,26 @@ def ordered_fields(record: dict, preferred: list[str]) -> list[str]:
 
 def format_options(formats: tuple[str, ...] = FORMATS, default: str = "table"):
     """The `-f/--format` and `-c/--column` options every read command takes."""
+
     def decorate(command):
         command = click.option(
-            "-c", "--column", "columns", multiple=True, metavar="COLUMN",
-            help="Show only this column or field (repeatable).")(command)
+            "-c",
+            "--column",
+            "columns",
+            multiple=True,
+            metavar="COLUMN",
+            help="Show only this column or field (repeatable).",
+        )(command)
         return click.option(
-            "-f", "--format", "fmt", type=click.Choice(formats), default=default,
-            show_default=True, help="Output format.")(command)
+            "-f",
+            "--format",
+            "fmt",
+            type=click.Choice(formats),
+            default=default,
+            show_default=True,
+            help="Output format.",
+        )(command)
+
     return decorate
 
 

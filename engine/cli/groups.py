@@ -6,6 +6,7 @@ LazyGroup imports a subcommand only when it is used; HearthGroup also shows a Cl
 
 This module imports click alone: it is on the path of every command, `hearth --help` included.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -69,15 +70,13 @@ class LazyGroup(click.Group):
         listed: list[tuple[str, click.Command]] = []
         for name in self.list_commands(ctx):
             summary = self.summary(name)
-            command = (click.Command(name, help=summary) if summary is not None
-                       else self.get_command(ctx, name))
+            command = click.Command(name, help=summary) if summary is not None else self.get_command(ctx, name)
             if command is not None and not command.hidden:
                 listed.append((name, command))
         if listed:
             limit = formatter.width - 6 - max(len(name) for name, _ in listed)
             with formatter.section("Commands"):
-                formatter.write_dl([(name, command.get_short_help_str(limit))
-                                    for name, command in listed])
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in listed])
 
 
 class HearthGroup(LazyGroup):

@@ -9,6 +9,7 @@ they run where the server runs, as the user it runs as. Rotation takes three ste
 restarted so that it encrypts and signs with it, `reencrypt` moves every stored secret to it,
 and `prune`, once every pre-signed URL signed with the old key has expired, removes the old key.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,10 +19,19 @@ import click
 from engine.config import Config
 from engine.store import crypto
 
-_DB = click.option("--db", "db_url", envvar="HEARTH_DB_URL", default="",
-                   help="the store's SQLAlchemy URL (default: sqlite in the data dir)")
-_DATA_DIR = click.option("--data-dir", envvar="HEARTH_DATA_DIR", default="",
-                         help="the installation's data dir (default: ~/.local/state/hearth)")
+_DB = click.option(
+    "--db",
+    "db_url",
+    envvar="HEARTH_DB_URL",
+    default="",
+    help="the store's SQLAlchemy URL (default: sqlite in the data dir)",
+)
+_DATA_DIR = click.option(
+    "--data-dir",
+    envvar="HEARTH_DATA_DIR",
+    default="",
+    help="the installation's data dir (default: ~/.local/state/hearth)",
+)
 
 
 def _config(db_url: str, data_dir: str) -> Config:
@@ -34,14 +44,16 @@ def _key_file_only(config: Config, step: str) -> None:
         raise click.ClickException(
             f"the keys come from HEARTH_SECRET_KEY, so '{step}' cannot change them: put a new key "
             "first in HEARTH_SECRET_KEY (comma-separated, newest first), restart the server, then "
-            "run 'hearth keys reencrypt' with the same variable set")
+            "run 'hearth keys reencrypt' with the same variable set"
+        )
 
 
 def _require_key_file(config: Config) -> None:
     path = os.path.join(config.resolved_data_dir, "secret.key")
     if not config.secret_key and not os.path.exists(path):
-        raise click.ClickException(f"no key file at {path}: check --data-dir (HEARTH_DATA_DIR); "
-                                   "the server creates it on its first start")
+        raise click.ClickException(
+            f"no key file at {path}: check --data-dir (HEARTH_DATA_DIR); the server creates it on its first start"
+        )
 
 
 @click.group("keys")
@@ -58,8 +70,10 @@ def rotate(db_url: str, data_dir: str) -> None:
     _key_file_only(config, "rotate")
     _require_key_file(config)
     count = len(crypto.add_key(config.resolved_data_dir).split(","))
-    click.echo(f"a new key is first in {config.resolved_data_dir}/secret.key ({count} keys). Restart "
-               "the server so that it encrypts and signs with it, then run 'hearth keys reencrypt'.")
+    click.echo(
+        f"a new key is first in {config.resolved_data_dir}/secret.key ({count} keys). Restart "
+        "the server so that it encrypts and signs with it, then run 'hearth keys reencrypt'."
+    )
 
 
 @keys.command("reencrypt")
@@ -68,6 +82,7 @@ def rotate(db_url: str, data_dir: str) -> None:
 def reencrypt(db_url: str, data_dir: str) -> None:
     """Re-encrypt every stored secret with the newest key (run it with the server stopped)."""
     from engine.store.db import Store
+
     config = _config(db_url, data_dir)
     _require_key_file(config)
     keyring = crypto.Keyring(config.secret_key or crypto.load_or_create_key(config.resolved_data_dir))
@@ -90,7 +105,8 @@ def prune(db_url: str, data_dir: str, yes: bool) -> None:
     _key_file_only(config, "prune")
     _require_key_file(config)
     if not yes:
-        raise click.ClickException("pass --yes: secrets still encrypted with an old key become "
-                                   "unreadable and URLs it signed are refused")
+        raise click.ClickException(
+            "pass --yes: secrets still encrypted with an old key become unreadable and URLs it signed are refused"
+        )
     crypto.drop_old_keys(config.resolved_data_dir)
     click.echo(f"only the newest key is left in {config.resolved_data_dir}/secret.key; restart the server")

@@ -2,6 +2,7 @@
 
 Stack outputs; `show -f json` without KEY is a key → value map.
 """
+
 from __future__ import annotations
 
 import click

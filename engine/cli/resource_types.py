@@ -3,6 +3,7 @@ only, through the context's HearthClient; no files.
 
 The resource types this installation offers, their schemas and generated templates.
 """
+
 from __future__ import annotations
 
 import click
@@ -19,8 +20,13 @@ def resource_type():
 
 
 @resource_type.command("list")
-@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
-              help="name (a regular expression), version or support_status (repeatable).")
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="name (a regular expression), version or support_status (repeatable).",
+)
 @click.option("--long", "long_", is_flag=True, help="Add each type's description.")
 @format_options()
 @click.pass_obj
@@ -39,9 +45,12 @@ def list_(conn, filters, long_, fmt, columns):
 
 @resource_type.command("show")
 @click.argument("type_name", metavar="TYPE")
-@click.option("--template-type", type=click.Choice(["hot", "cfn"]),
-              help="Show the template Heat generates for the type (its properties as "
-                   "parameters, its attributes as outputs) instead of its schema.")
+@click.option(
+    "--template-type",
+    type=click.Choice(["hot", "cfn"]),
+    help="Show the template Heat generates for the type (its properties as "
+    "parameters, its attributes as outputs) instead of its schema.",
+)
 @click.option("--long", "long_", is_flag=True, help="Add the type's description.")
 @format_options(default="yaml")
 @click.pass_obj
@@ -51,6 +60,13 @@ def show(conn, type_name, template_type, long_, fmt, columns):
         record = conn.client.resource_type_template(type_name, template_type)
     else:
         record = conn.client.get_resource_type(type_name, with_description=long_)
-    emit(render_record(record, ordered_fields(record, ["resource_type", "heat_template_version",
-                                                       "HeatTemplateFormatVersion", "description"]),
-                       fmt, columns))
+    emit(
+        render_record(
+            record,
+            ordered_fields(
+                record, ["resource_type", "heat_template_version", "HeatTemplateFormatVersion", "description"]
+            ),
+            fmt,
+            columns,
+        )
+    )

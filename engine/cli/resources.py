@@ -4,6 +4,7 @@ HearthClient; reads `--data-file` when given.
 A stack's resources, addressed through the resolved stack (also spelled `hearth stack resource
 ...`, as openstack does).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,11 +16,20 @@ from engine.cli.formatting import emit, format_options, ordered_fields, render_r
 from engine.cli.groups import LazyGroup
 from engine.cli.stack_request import read_text
 
-LIST_COLUMNS = ["resource_name", "physical_resource_id", "resource_type", "resource_status",
-                "updated_time"]
-SHOW_FIELDS = ["resource_name", "logical_resource_id", "physical_resource_id", "resource_type",
-               "resource_status", "resource_status_reason", "description", "attributes",
-               "creation_time", "updated_time", "required_by"]
+LIST_COLUMNS = ["resource_name", "physical_resource_id", "resource_type", "resource_status", "updated_time"]
+SHOW_FIELDS = [
+    "resource_name",
+    "logical_resource_id",
+    "physical_resource_id",
+    "resource_type",
+    "resource_status",
+    "resource_status_reason",
+    "description",
+    "attributes",
+    "creation_time",
+    "updated_time",
+    "required_by",
+]
 
 
 def stack_name_of(resource: dict) -> str | None:
@@ -48,18 +58,26 @@ def resource():
 
 @resource.command("list")
 @click.argument("stack_name_or_id", metavar="STACK")
-@click.option("-n", "--nested-depth", type=click.IntRange(min=0), default=0,
-              help="Also list the resources of nested stacks this deep (adds a stack_name column).")
-@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
-              help="Only resources with this name, type, status, action, id or "
-                   "physical_resource_id (repeatable).")
+@click.option(
+    "-n",
+    "--nested-depth",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Also list the resources of nested stacks this deep (adds a stack_name column).",
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only resources with this name, type, status, action, id or physical_resource_id (repeatable).",
+)
 @format_options()
 @click.pass_obj
 def list_(conn, stack_name_or_id, nested_depth, filters, fmt, columns):
     """List the resources of STACK."""
     target = conn.client.get_stack(stack_name_or_id)
-    rows = conn.client.list_resources(target, nested_depth=nested_depth,
-                                      filters=key_values(filters, "--filter"))
+    rows = conn.client.list_resources(target, nested_depth=nested_depth, filters=key_values(filters, "--filter"))
     shown = LIST_COLUMNS
     if nested_depth:
         rows = [dict(row, stack_name=stack_name_of(row)) for row in rows]

@@ -4,6 +4,7 @@ HearthClient; writes only abandon's `--output-file` when given.
 Heat's stack actions, each on one or more stacks, followed to their end with --wait; abandon
 prints what `stack adopt` takes.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,6 +18,7 @@ from engine.cli.stack_operations import each_stack, progress_echo, show_stacks
 
 def action_command(name: str, action: str, doc: str) -> click.Command:
     """`stack NAME STACK... [--wait]`: POST the action; with --wait follow ACTION to its end."""
+
     @click.command(name, help=doc)
     @click.argument("names", nargs=-1, required=True, metavar="STACK...")
     @click.option("--wait", is_flag=True, help=f"Stream events until each {name} finishes.")
@@ -26,11 +28,13 @@ def action_command(name: str, action: str, doc: str) -> click.Command:
         def start(given: str, target: dict) -> None:
             ctx.obj.client.stack_action(target, name)
 
-        done, failed = each_stack(ctx, names, start, lambda target: action.upper() if wait else None,
-                                  progress_echo(fmt))
+        done, failed = each_stack(
+            ctx, names, start, lambda target: action.upper() if wait else None, progress_echo(fmt)
+        )
         show_stacks(ctx.obj, done, fmt, columns)
         if failed:
             ctx.exit(1)
+
     return command
 
 
@@ -41,13 +45,13 @@ check = action_command("check", "check", "Check that each resource of the stacks
 
 @click.command("cancel")
 @click.argument("names", nargs=-1, required=True, metavar="STACK...")
-@click.option("--no-rollback", is_flag=True,
-              help="Stop the update (or create) where it is, without rolling back.")
+@click.option("--no-rollback", is_flag=True, help="Stop the update (or create) where it is, without rolling back.")
 @click.option("--wait", is_flag=True, help="Stream events until the rollback (or the stop) ends.")
 @format_options()
 @click.pass_context
 def cancel(ctx, names, no_rollback, wait, fmt, columns):
     """Cancel the update in progress on stacks: roll back to the previous definition."""
+
     def start(given: str, target: dict) -> None:
         ctx.obj.client.stack_action(target, "cancel_without_rollback" if no_rollback else "cancel_update")
 
@@ -55,8 +59,9 @@ def cancel(ctx, names, no_rollback, wait, fmt, columns):
         # A rollback ends ROLLBACK_*; a plain stop ends the running action, which fails.
         return None if not wait else (target["stack_status"].split("_")[0] if no_rollback else "ROLLBACK")
 
-    done, failed = each_stack(ctx, names, start, followed, progress_echo(fmt),
-                              accept=("COMPLETE", "FAILED") if no_rollback else ("COMPLETE",))
+    done, failed = each_stack(
+        ctx, names, start, followed, progress_echo(fmt), accept=("COMPLETE", "FAILED") if no_rollback else ("COMPLETE",)
+    )
     show_stacks(ctx.obj, done, fmt, columns)
     if failed:
         ctx.exit(1)
@@ -64,8 +69,12 @@ def cancel(ctx, names, no_rollback, wait, fmt, columns):
 
 @click.command("abandon")
 @click.argument("stack_name_or_id", metavar="STACK")
-@click.option("--output-file", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
-              help="Write the data to FILE (JSON) instead of printing it.")
+@click.option(
+    "--output-file",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE",
+    help="Write the data to FILE (JSON) instead of printing it.",
+)
 @format_options(default="json")
 @click.pass_obj
 def abandon(conn, stack_name_or_id, output_file, fmt, columns):
@@ -78,5 +87,8 @@ def abandon(conn, stack_name_or_id, output_file, fmt, columns):
         except OSError as exc:
             raise CliError(f"cannot write {output_file}: {exc.strerror}") from None
         return
-    emit(render_record(data, ordered_fields(data, ["id", "name", "action", "status", "template",
-                                                   "resources"]), fmt, columns))
+    emit(
+        render_record(
+            data, ordered_fields(data, ["id", "name", "action", "status", "template", "resources"]), fmt, columns
+        )
+    )

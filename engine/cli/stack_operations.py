@@ -4,6 +4,7 @@
 The loop that delete, suspend, resume, check and cancel share (update and create follow one
 stack the same way).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,9 +16,20 @@ from engine.cli.formatting import emit, ordered_fields, render_record, render_ro
 from engine.cli.waiting import EventFeed, wait_for
 
 LIST_COLUMNS = ["id", "stack_name", "stack_status", "creation_time", "updated_time"]
-SHOW_FIELDS = ["id", "stack_name", "description", "creation_time", "updated_time",
-               "stack_status", "stack_status_reason", "parameters", "outputs", "timeout_mins",
-               "disable_rollback", "tags"]
+SHOW_FIELDS = [
+    "id",
+    "stack_name",
+    "description",
+    "creation_time",
+    "updated_time",
+    "stack_status",
+    "stack_status_reason",
+    "parameters",
+    "outputs",
+    "timeout_mins",
+    "disable_rollback",
+    "tags",
+]
 
 
 def progress_echo(fmt: str | None):
@@ -31,8 +43,9 @@ def show_stack(stack: dict, fmt: str, columns: tuple[str, ...]) -> None:
     emit(render_record(stack, ordered_fields(stack, SHOW_FIELDS), fmt, columns))
 
 
-def start_and_follow(conn, target: dict, start: Callable[[], None], action: str | None,
-                     echo: Callable[[str], None]) -> None:
+def start_and_follow(
+    conn, target: dict, start: Callable[[], None], action: str | None, echo: Callable[[str], None]
+) -> None:
     """Run `start` (the request that begins the operation); with `action`, print the events
     that follow until it ends, and raise the stack's reason if it failed."""
     feed = conn.feed(target)
@@ -43,8 +56,9 @@ def start_and_follow(conn, target: dict, start: Callable[[], None], action: str 
         until_done(feed, target, action, echo)
 
 
-def until_done(feed: EventFeed, target: dict, action: str, echo: Callable[[str], None],
-               accept: tuple[str, ...] = ("COMPLETE",)) -> None:
+def until_done(
+    feed: EventFeed, target: dict, action: str, echo: Callable[[str], None], accept: tuple[str, ...] = ("COMPLETE",)
+) -> None:
     """Follow `action` to its end; a failure the server rolls back is followed to the end of
     the rollback, and both are told."""
     outcome, reason = wait_for(feed, action, echo, before_status=target.get("stack_status"))
@@ -68,9 +82,14 @@ def rolling_back(client, target: dict) -> bool:
     return status.startswith("ROLLBACK") or (status.endswith("_FAILED") and current.get("disable_rollback") is False)
 
 
-def each_stack(ctx: click.Context, names: tuple[str, ...], start: Callable[[str, dict], str | None],
-               wait: Callable[[dict], str | None], echo: Callable[[str], None],
-               accept: tuple[str, ...] = ("COMPLETE",)) -> tuple[list[dict], bool]:
+def each_stack(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    start: Callable[[str, dict], str | None],
+    wait: Callable[[dict], str | None],
+    echo: Callable[[str], None],
+    accept: tuple[str, ...] = ("COMPLETE",),
+) -> tuple[list[dict], bool]:
     """Start an operation on each stack, then (where `wait` names the action to follow)
     follow each in turn. `start` returns an error message to refuse a stack. One stack's
     failure is printed as `ERROR: ...` and does not stop the others. Returns the stacks whose

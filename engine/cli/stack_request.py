@@ -10,6 +10,7 @@ URL and rewrites the template to match; Hearth sends every template's text as wr
 keep their lines), so a key is the name exactly as the template using it writes it, which is the
 name the engine looks up first. One key naming two different files is therefore an error.
 """
+
 from __future__ import annotations
 
 import json
@@ -92,8 +93,7 @@ def line_of(text: str, path: tuple) -> int | None:
     line = None
     for segment in path:
         if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value
-                          if isinstance(k, yaml.ScalarNode) and k.value == segment), None)
+            match = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == segment), None)
             if match is None:
                 break
             line, node = match[0].start_mark.line + 1, match[1]
@@ -143,16 +143,18 @@ def get_file_references(node, path: tuple = ()):
 def template_types(template) -> list[tuple[tuple, str]]:
     """(path, value) of every `type:` (CFN `Type:`) that names a template file, anywhere: a
     resource's, and also one inside a group's resource_def, as python-heatclient finds them."""
-    return [(where, value) for where, value in keyed_strings(template, ("type", "Type"))
-            if value.endswith(TEMPLATE_SUFFIXES)]
+    return [
+        (where, value)
+        for where, value in keyed_strings(template, ("type", "Type"))
+        if value.endswith(TEMPLATE_SUFFIXES)
+    ]
 
 
 def template_urls(template):
     """Yield (path, value) for the literal TemplateURL of each AWS::CloudFormation::Stack."""
-    for section, type_key, properties_key in (("resources", "type", "properties"),
-                                              ("Resources", "Type", "Properties")):
+    for section, type_key, properties_key in (("resources", "type", "properties"), ("Resources", "Type", "Properties")):
         resources = template.get(section) if isinstance(template, dict) else None
-        for name, resource in (resources.items() if isinstance(resources, dict) else ()):
+        for name, resource in resources.items() if isinstance(resources, dict) else ():
             if not isinstance(resource, dict) or resource.get(type_key) != NESTED_CFN_STACK:
                 continue
             properties = resource.get(properties_key)
@@ -186,8 +188,7 @@ class FilesMap:
 
     def add(self, key: str, path: str, text: str) -> None:
         if key in self.files and self.files[key] != text:
-            raise CliError(f"files: {key!r} names two different files: "
-                           f"{self.origin[key]} and {path}")
+            raise CliError(f"files: {key!r} names two different files: {self.origin[key]} and {path}")
         self.files[key] = text
         self.origin.setdefault(key, path)
 
@@ -227,29 +228,29 @@ class FilesMap:
         registry = environment.get("resource_registry")
         if not isinstance(registry, dict):
             return  # the engine names what is wrong with one that is not a mapping
-        for where, reference, base_dir in registry_entries(registry, os.path.dirname(env_path),
-                                                           ("resource_registry",)):
+        for where, reference, base_dir in registry_entries(registry, os.path.dirname(env_path), ("resource_registry",)):
             found = local_path(reference, base_dir)
             if found is not None and os.path.isfile(found):
                 self.add_nested(reference, found)
             elif found is not None and (reference.endswith(TEMPLATE_SUFFIXES) or "/" in reference):
-                raise CliError(f"{located(env_path, text, where)}: no such provider template: "
-                               f"{reference} (looked for {found})")
+                raise CliError(
+                    f"{located(env_path, text, where)}: no such provider template: {reference} (looked for {found})"
+                )
 
 
 def required_file(path: str, text: str, where: tuple, reference: str, what: str) -> str:
     """Where the file that template `path` names at `where` lives; a CliError if it cannot be sent."""
     found = local_path(reference, os.path.dirname(path))
     if found is None:
-        raise CliError(f"{located(path, text, where)}: only local files can be sent with {what}, "
-                       f"not {reference!r}")
+        raise CliError(f"{located(path, text, where)}: only local files can be sent with {what}, not {reference!r}")
     if not os.path.isfile(found):
         raise CliError(f"{located(path, text, where)}: no such file: {reference} (looked for {found})")
     return found
 
 
-def template_fields(template_file: str | None, env_files: tuple[str, ...] | list[str] = (),
-                    parameters: dict[str, str] | None = None) -> dict:
+def template_fields(
+    template_file: str | None, env_files: tuple[str, ...] | list[str] = (), parameters: dict[str, str] | None = None
+) -> dict:
     """template, template_name, files, environment, environment_files and parameters of a
     create, update, preview or validate body; without a template file, the files of the
     environments only (an update that keeps the stack's template)."""
@@ -264,17 +265,26 @@ def template_fields(template_file: str | None, env_files: tuple[str, ...] | list
         fields = {"template": text, "template_name": template_file}
     for env_file in env_files:
         files.add_environment(env_file)
-    fields.update({"files": files.files, "environment": {}, "environment_files": list(env_files),
-                   "parameters": dict(parameters or {})})
+    fields.update(
+        {
+            "files": files.files,
+            "environment": {},
+            "environment_files": list(env_files),
+            "parameters": dict(parameters or {}),
+        }
+    )
     return fields
 
 
-def stack_body(name: str, template_file: str, env_files: tuple[str, ...] | list[str] = (),
-               parameters: dict[str, str] | None = None,
-               timeout_mins: int | None = None) -> dict:
+def stack_body(
+    name: str,
+    template_file: str,
+    env_files: tuple[str, ...] | list[str] = (),
+    parameters: dict[str, str] | None = None,
+    timeout_mins: int | None = None,
+) -> dict:
     """The JSON body of POST /stacks; reads the template, its files and the environments."""
-    body = {"stack_name": name, **template_fields(template_file, env_files, parameters),
-            "disable_rollback": True}
+    body = {"stack_name": name, **template_fields(template_file, env_files, parameters), "disable_rollback": True}
     if timeout_mins is not None:
         body["timeout_mins"] = timeout_mins
     return body

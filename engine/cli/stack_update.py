@@ -4,6 +4,7 @@ environment and parameter files (engine.cli.stack_request).
 A new template, environment or parameters for a stack (PUT), or changes on top of what it has
 (`--existing`, PATCH); `--dry-run` shows what would change.
 """
+
 from __future__ import annotations
 
 import click
@@ -24,25 +25,57 @@ def change_rows(changes: dict) -> list[dict]:
 
 @click.command("update")
 @click.argument("stack_name_or_id", metavar="STACK")
-@click.option("-t", "--template", "template_file", metavar="FILE",
-              help="New template file (with --existing, optional: the current one is kept).")
+@click.option(
+    "-t",
+    "--template",
+    "template_file",
+    metavar="FILE",
+    help="New template file (with --existing, optional: the current one is kept).",
+)
 @environment_options
-@click.option("--existing", is_flag=True,
-              help="Keep the stack's template, parameters and environment; change only what is given.")
-@click.option("--clear-parameter", "clear", multiple=True, metavar="NAME",
-              help="With --existing: forget this parameter's value, back to its default (repeatable).")
-@click.option("--rollback", type=click.Choice(["enabled", "disabled", "keep"]), default="keep",
-              show_default=True, help="Roll back to the previous definition if the update fails.")
-@click.option("--timeout", "timeout_mins", type=click.IntRange(min=1), metavar="MINUTES",
-              help="Stack update timeout in minutes.")
+@click.option(
+    "--existing", is_flag=True, help="Keep the stack's template, parameters and environment; change only what is given."
+)
+@click.option(
+    "--clear-parameter",
+    "clear",
+    multiple=True,
+    metavar="NAME",
+    help="With --existing: forget this parameter's value, back to its default (repeatable).",
+)
+@click.option(
+    "--rollback",
+    type=click.Choice(["enabled", "disabled", "keep"]),
+    default="keep",
+    show_default=True,
+    help="Roll back to the previous definition if the update fails.",
+)
+@click.option(
+    "--timeout", "timeout_mins", type=click.IntRange(min=1), metavar="MINUTES", help="Stack update timeout in minutes."
+)
 @click.option("--tags", metavar="TAG1,TAG2", help="New tags for the stack.")
 @click.option("--converge", is_flag=True, help="Check every resource against reality, not only changed ones.")
 @click.option("--dry-run", is_flag=True, help="Only show which resources would change, and how.")
 @click.option("--wait", is_flag=True, help="Stream events until the update finishes.")
 @format_options()
 @click.pass_obj
-def update(conn, stack_name_or_id, template_file, env_files, parameters, existing, clear, rollback,
-           timeout_mins, tags, converge, dry_run, wait, fmt, columns):
+def update(
+    conn,
+    stack_name_or_id,
+    template_file,
+    env_files,
+    parameters,
+    existing,
+    clear,
+    rollback,
+    timeout_mins,
+    tags,
+    converge,
+    dry_run,
+    wait,
+    fmt,
+    columns,
+):
     """Update STACK with a new template, environment or parameter values."""
     if template_file is None and not existing:
         raise click.UsageError("give the new template with -t FILE, or --existing to keep the current one")
@@ -51,8 +84,7 @@ def update(conn, stack_name_or_id, template_file, env_files, parameters, existin
         body["clear_parameters"] = list(clear)
     if rollback != "keep":
         body["disable_rollback"] = rollback == "disabled"
-    body.update({key: value for key, value in (("timeout_mins", timeout_mins), ("tags", tags))
-                 if value is not None})
+    body.update({key: value for key, value in (("timeout_mins", timeout_mins), ("tags", tags)) if value is not None})
     if converge:
         body["converge"] = True
     target = conn.client.get_stack(stack_name_or_id)
@@ -60,6 +92,11 @@ def update(conn, stack_name_or_id, template_file, env_files, parameters, existin
         changes = conn.client.preview_update(target, body, patch=existing)
         emit(render_rows(change_rows(changes), CHANGE_COLUMNS, fmt, columns))
         return
-    start_and_follow(conn, target, lambda: conn.client.update_stack(target, body, patch=existing),
-                     "UPDATE" if wait else None, progress_echo(fmt))
+    start_and_follow(
+        conn,
+        target,
+        lambda: conn.client.update_stack(target, body, patch=existing),
+        "UPDATE" if wait else None,
+        progress_echo(fmt),
+    )
     show_stack(conn.client.get_stack(target["id"]), fmt, columns)

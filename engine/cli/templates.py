@@ -4,6 +4,7 @@
 The template versions and functions the server knows, and a template checked without making
 anything.
 """
+
 from __future__ import annotations
 
 import click
@@ -41,8 +42,14 @@ def function():
 
 @function.command("list")
 @click.argument("template_version", metavar="VERSION")
-@click.option("-C", "--with-conditions", "--with_conditions", "with_conditions", is_flag=True,
-              help="Add the functions the conditions section may use.")
+@click.option(
+    "-C",
+    "--with-conditions",
+    "--with_conditions",
+    "with_conditions",
+    is_flag=True,
+    help="Add the functions the conditions section may use.",
+)
 @format_options()
 @click.pass_obj
 def function_list(conn, template_version, with_conditions, fmt, columns):
@@ -53,8 +60,14 @@ def function_list(conn, template_version, with_conditions, fmt, columns):
 
 
 @template.command("validate")
-@click.option("-t", "--template", "template_file", required=True, metavar="FILE",
-              help="Template file; its get_file references are sent with it.")
+@click.option(
+    "-t",
+    "--template",
+    "template_file",
+    required=True,
+    metavar="FILE",
+    help="Template file; its get_file references are sent with it.",
+)
 @environment_options
 @click.option("--show-nested", is_flag=True, help="Also show the parameters of nested templates.")
 @format_options(default="yaml")
@@ -67,11 +80,12 @@ def validate(conn, template_file, env_files, parameters, show_nested, fmt, colum
     emit(render_record(answer, ordered_fields(answer, VALIDATE_FIELDS), fmt, columns))
 
 
-
-
 # openstack's spelling: `orchestration template ...` and `orchestration resource type ...`
-resource_types = LazyGroup("resource", help="Resource types.",
-                           lazy_commands={"type": "engine.cli.resource_types:resource_type"})
-orchestration = click.Group("orchestration", commands={"template": template,
-                                                       "resource": resource_types},
-                            help="Resource types and templates (openstack's spelling).")
+resource_types = LazyGroup(
+    "resource", help="Resource types.", lazy_commands={"type": "engine.cli.resource_types:resource_type"}
+)
+orchestration = click.Group(
+    "orchestration",
+    commands={"template": template, "resource": resource_types},
+    help="Resource types and templates (openstack's spelling).",
+)

@@ -1,5 +1,6 @@
 """Follow a stack's events with the long-poll, through the HearthClient it is given (HTTP only, and
 an injectable sleep between rounds), and decide (purely) when an operation is over."""
+
 from __future__ import annotations
 
 import time
@@ -7,12 +8,13 @@ from collections.abc import Callable
 
 from engine.cli.client import ApiError, HearthClient
 
-POLL_WAIT = 20     # seconds the server may hold one events request (it caps it at 60)
-PAGE = 100         # events per request when reading the backlog
-MIN_ROUND = 1.0    # an empty answer sooner than this means the server ignored `wait`
+POLL_WAIT = 20  # seconds the server may hold one events request (it caps it at 60)
+PAGE = 100  # events per request when reading the backlog
+MIN_ROUND = 1.0  # an empty answer sooner than this means the server ignored `wait`
 
 
 # Pure decisions -----------------------------------------------------------------------------
+
 
 def event_line(event: dict) -> str:
     """`2026-11-22 04:30:01Z [web]: CREATE_IN_PROGRESS  state changed` (openstack's log form)."""
@@ -23,12 +25,13 @@ def event_line(event: dict) -> str:
 
 def is_stack_event(event: dict, stack: dict) -> bool:
     """Stack-level events carry the stack's name as resource and its id as physical id."""
-    return (event.get("resource_name") == stack.get("stack_name")
-            and event.get("physical_resource_id") == stack.get("id"))
+    return event.get("resource_name") == stack.get("stack_name") and event.get("physical_resource_id") == stack.get(
+        "id"
+    )
 
 
 def status_outcome(action: str, status: str | None) -> str | None:
-    """"COMPLETE" or "FAILED" when `status` ends `action`, else None (still going, or other)."""
+    """ "COMPLETE" or "FAILED" when `status` ends `action`, else None (still going, or other)."""
     if status == f"{action}_COMPLETE":
         return "COMPLETE"
     if status == f"{action}_FAILED":
@@ -44,8 +47,9 @@ def terminal_event(events: list[dict], stack: dict, action: str) -> dict | None:
     return None
 
 
-def fallback_outcome(action: str, stack_status: str | None, *, before_status: str | None,
-                     seen_events: bool) -> str | None:
+def fallback_outcome(
+    action: str, stack_status: str | None, *, before_status: str | None, seen_events: bool
+) -> str | None:
     """What the stack's own status says when no terminal event has been seen.
 
     A status left over from before the operation (a retried delete still showing its old
@@ -63,12 +67,20 @@ def is_gone_event(event: dict, stack: dict) -> bool:
 
 # The feed -----------------------------------------------------------------------------------
 
+
 class EventFeed:
     """A stack's events after `marker`, each event given once, in the server's order."""
 
-    def __init__(self, client: HearthClient, stack: dict, *, marker: str | None = None,
-                 min_round: float = MIN_ROUND, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        client: HearthClient,
+        stack: dict,
+        *,
+        marker: str | None = None,
+        min_round: float = MIN_ROUND,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.client = client
         self.stack = stack
         self.marker = marker
@@ -98,8 +110,7 @@ class EventFeed:
         """One long-poll round: new events, or [] when the server's wait ran out."""
         started = self.clock()
         try:
-            events = self._take(self.client.list_events(self.stack, marker=self.marker,
-                                                        wait=wait))
+            events = self._take(self.client.list_events(self.stack, marker=self.marker, wait=wait))
         except ApiError:
             self._pace(started)
             raise
@@ -116,8 +127,10 @@ class EventFeed:
 
 # Loops --------------------------------------------------------------------------------------
 
-def wait_for(feed: EventFeed, action: str, echo: Callable[[str], None], *,
-             before_status: str | None = None) -> tuple[str, str]:
+
+def wait_for(
+    feed: EventFeed, action: str, echo: Callable[[str], None], *, before_status: str | None = None
+) -> tuple[str, str]:
     """Print events until `action` ends; return ("COMPLETE"|"FAILED", the stack's reason)."""
     client, stack = feed.client, feed.stack
     seen_events = False
@@ -145,8 +158,9 @@ def wait_for(feed: EventFeed, action: str, echo: Callable[[str], None], *,
             if exc.status == 404 and action == "DELETE":
                 return "COMPLETE", ""
             raise
-        outcome = fallback_outcome(action, current.get("stack_status"),
-                                   before_status=before_status, seen_events=seen_events)
+        outcome = fallback_outcome(
+            action, current.get("stack_status"), before_status=before_status, seen_events=seen_events
+        )
         if outcome:
             if not events_gone:
                 drain(feed, echo)

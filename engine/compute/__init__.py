@@ -1,5 +1,6 @@
 """Compute drivers: the registry built by `drivers()` maps a driver name to its class, and
 `make_driver` builds one from the config; no I/O here (each driver does its own)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
 def drivers() -> dict[str, type[ComputeDriver]]:
     from engine.compute.deployed import DeployedDriver
     from engine.compute.local import LocalDriver
+
     return {"local": LocalDriver, "deployed": DeployedDriver}
 
 
@@ -22,9 +24,12 @@ def make_driver(name: str, config: Config) -> ComputeDriver:
         raise ValueError(f"unknown compute driver '{name}' (known: {', '.join(sorted(registry))})")
     if name == "local":
         # registry["local"] is LocalDriver, whose constructor takes these (ComputeDriver's none).
-        return registry[name](config.resolved_data_dir, config.hooks_dir,  # type: ignore[call-arg]
-                              restart_delay=config.agent_restart_delay,
-                              restart_max_delay=config.agent_restart_max_delay)
+        return registry[name](
+            config.resolved_data_dir,
+            config.hooks_dir,  # type: ignore[call-arg]
+            restart_delay=config.agent_restart_delay,
+            restart_max_delay=config.agent_restart_max_delay,
+        )
     return registry[name]()
 
 

@@ -1,5 +1,6 @@
 """The compute driver contract, declared only (ServerSpec and ComputeDriver's verbs): what a server
 is on this installation; no I/O and no store here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

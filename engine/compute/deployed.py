@@ -1,5 +1,6 @@
 """Compute driver `deployed`: the machine already exists and enrols with a bootstrap command; it
 owns nothing and touches no process, file, network or store."""
+
 from __future__ import annotations
 
 from typing import Any

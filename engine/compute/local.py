@@ -9,6 +9,7 @@ agent's state directory; an agent that exits while its server lives is restarted
 (engine/compute/supervision.py); deleting the server stops supervising it, stops the process
 group and removes the directory.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,14 @@ class LocalDriver(ComputeDriver):
     name = "local"
     waits_for_contact = True
 
-    def __init__(self, data_dir: str, hooks_dir: str = "", python: str = sys.executable,
-                 restart_delay: float = 1.0, restart_max_delay: float = 60.0):
+    def __init__(
+        self,
+        data_dir: str,
+        hooks_dir: str = "",
+        python: str = sys.executable,
+        restart_delay: float = 1.0,
+        restart_max_delay: float = 60.0,
+    ):
         self.root = Path(data_dir) / "servers"
         self.hooks_dir = hooks_dir
         self.python = python
@@ -58,8 +65,15 @@ class LocalDriver(ComputeDriver):
 
     def _spawn(self, server_id: str) -> subprocess.Popen[bytes]:
         home = self._dir(server_id)
-        command = [self.python, "-m", "agent.main", "--bootstrap", str(home / "bootstrap.json"),
-                   "--state-dir", str(home / "state")]
+        command = [
+            self.python,
+            "-m",
+            "agent.main",
+            "--bootstrap",
+            str(home / "bootstrap.json"),
+            "--state-dir",
+            str(home / "state"),
+        ]
         if self.hooks_dir:
             command += ["--hooks-path", self.hooks_dir]
         # Agents (and the hooks they run) never see the server's settings: HEARTH_SECRET_KEY
@@ -69,9 +83,15 @@ class LocalDriver(ComputeDriver):
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         with open(home / "agent.log", "ab") as logfile:
-            process = subprocess.Popen(command, stdout=logfile, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True, env=env,
-                                       cwd=str(home))
+            process = subprocess.Popen(
+                command,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+                cwd=str(home),
+            )
         log.info("server %s: agent started (pid %s)", server_id, process.pid)
         return process
 
@@ -95,8 +115,7 @@ class LocalDriver(ComputeDriver):
         """Stop supervising the server's agent, then stop the agent: SIGTERM to its process
         group, SIGKILL after STOP_GRACE_SECONDS."""
         watched = self.supervisor.forget(server_id)
-        self._stop_process(server_id, watched.process if watched else None,
-                           (watched.pid if watched else None) or pid)
+        self._stop_process(server_id, watched.process if watched else None, (watched.pid if watched else None) or pid)
 
     def _stop_process(self, server_id: str, process: subprocess.Popen[bytes] | None, pid: int | None) -> None:
         if process is None and pid and not self._is_our_agent(pid, server_id):

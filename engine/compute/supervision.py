@@ -14,6 +14,7 @@ and in `<server folder>/agent-supervision.json` (0600), so that a Hearth restart
 agent that is running now (not the one its driver data named at create time) and keeps
 counting restarts.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,10 +47,10 @@ class Watched:
     pid: int | None = None
     process: subprocess.Popen[bytes] | None = None  # None: adopted, or waiting to be restarted
     pidfd: int | None = None
-    started_at: float = 0.0       # time.time() of the current process's start
+    started_at: float = 0.0  # time.time() of the current process's start
     started_mono: float = 0.0
-    restarts: int = 0             # restarts after an exit, over the server's life
-    failures: int = 0             # exits in a row that came sooner than the backoff cap
+    restarts: int = 0  # restarts after an exit, over the server's life
+    failures: int = 0  # exits in a row that came sooner than the backoff cap
     last_exit: dict[str, Any] | None = None
     next_start: float | None = None  # time.monotonic() of the pending restart
     stopping: bool = False
@@ -61,9 +62,14 @@ class Watched:
         if self.next_start is not None:
             due = iso_epoch(time.time() + max(0.0, self.next_start - time.monotonic()))
         state = "running" if self.pid else "restarting" if self.next_start is not None else "stopped"
-        return {"state": state, "pid": self.pid,
-                "started_at": iso_epoch(self.started_at) if self.pid else None,
-                "restarts": self.restarts, "last_exit": self.last_exit, "next_restart_at": due}
+        return {
+            "state": state,
+            "pid": self.pid,
+            "started_at": iso_epoch(self.started_at) if self.pid else None,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "next_restart_at": due,
+        }
 
 
 class Supervisor:
@@ -79,16 +85,15 @@ class Supervisor:
         self._wake_r = self._wake_w = -1  # made with the thread: a driver never used holds none
 
     # Called from other threads ------------------------------------------------------------
-    def watch(self, server_id: str, home: Path, *, process: subprocess.Popen[bytes] | None = None,
-              pid: int | None = None) -> Watched:
+    def watch(
+        self, server_id: str, home: Path, *, process: subprocess.Popen[bytes] | None = None, pid: int | None = None
+    ) -> Watched:
         """Supervise the agent `process` (our child) or `pid` (adopted), carrying the restart
         count and last exit over from the server folder's record."""
         kept = read_record(home)
-        agent = Watched(server_id, home, restarts=int(kept.get("restarts") or 0),
-                        last_exit=kept.get("last_exit"))
+        agent = Watched(server_id, home, restarts=int(kept.get("restarts") or 0), last_exit=kept.get("last_exit"))
         agent.process, agent.pid = process, process.pid if process is not None else pid
-        agent.started_at = time.time() if process is not None else float(
-            kept.get("started_at_epoch") or time.time())
+        agent.started_at = time.time() if process is not None else float(kept.get("started_at_epoch") or time.time())
         agent.started_mono = time.monotonic() - (time.time() - agent.started_at)
         agent.pidfd = _pidfd(agent.pid)
         with self._lock:
@@ -213,10 +218,17 @@ class Supervisor:
         ran = now - agent.started_mono
         agent.failures = 0 if ran >= self.max_delay else agent.failures + 1
         wait = self._backoff(agent)
-        agent.last_exit = {"status": describe_exit(code), "code": code, "at": iso_epoch(time.time()),
-                           "pid": agent.pid, "ran_seconds": round(ran, 3)}
-        message = (f"agent (pid {agent.pid}) exited ({agent.last_exit['status']}) after {ran:.1f} s;"
-                   f" restart {agent.restarts + 1} in {wait:g} s")
+        agent.last_exit = {
+            "status": describe_exit(code),
+            "code": code,
+            "at": iso_epoch(time.time()),
+            "pid": agent.pid,
+            "ran_seconds": round(ran, 3),
+        }
+        message = (
+            f"agent (pid {agent.pid}) exited ({agent.last_exit['status']}) after {ran:.1f} s;"
+            f" restart {agent.restarts + 1} in {wait:g} s"
+        )
         log.warning("server %s: %s", agent.server_id, message)
         _append_log(agent.home, message)
         agent.pid, agent.process, agent.next_start = None, None, now + wait
@@ -250,8 +262,7 @@ class Supervisor:
             agent.started_at, agent.started_mono = time.time(), now
             agent.pidfd = _pidfd(process.pid)
             self._register(selector)
-            log.info("server %s: agent restarted (pid %s, restart %s)", agent.server_id,
-                     process.pid, agent.restarts)
+            log.info("server %s: agent restarted (pid %s, restart %s)", agent.server_id, process.pid, agent.restarts)
             _append_log(agent.home, f"agent restarted (pid {process.pid}, restart {agent.restarts})")
             self._save(agent)
 
@@ -260,8 +271,13 @@ class Supervisor:
         removed (the server was deleted meanwhile) is not recreated."""
         if not agent.home.is_dir():
             return
-        record = {"pid": agent.pid, "started_at_epoch": agent.started_at, "restarts": agent.restarts,
-                  "last_exit": agent.last_exit, "view": agent.view()}
+        record = {
+            "pid": agent.pid,
+            "started_at_epoch": agent.started_at,
+            "restarts": agent.restarts,
+            "last_exit": agent.last_exit,
+            "view": agent.view(),
+        }
         write_private(agent.home / RECORD, json.dumps(record).encode())
 
 
@@ -282,8 +298,6 @@ def describe_exit(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit status {code}"
-
-
 
 
 def _pidfd(pid: int | None) -> int | None:
@@ -316,5 +330,3 @@ def _append_log(home: Path, message: str) -> None:
             handle.write(f"{stamp} WARNING hearth.server: {message}\n")
     except OSError:
         pass
-
-

@@ -7,6 +7,7 @@ and pre-signed URLs.
 Every issue, rotation and revocation is written to the audit log in the caller's unit of work,
 naming the credential by its id, never by its secret.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,9 +28,11 @@ from engine.store.models import Credential
 # behind ours (Heat's 15-minute Timestamp check broke on skew) is not refused.
 CLOCK_SKEW_ALLOWANCE = dt.timedelta(minutes=15)
 ENGINE_ACTOR = "engine"  # the audit actor of what the engine does by itself (issue, revoke)
-UNKNOWN_CREDENTIAL = ("the guest credential is unknown, expired or revoked: use the credential in "
-                      "the server's current bootstrap document (after a rotation the old one works "
-                      "only until its overlap ends), or issue a new one with 'hearth server bootstrap'")
+UNKNOWN_CREDENTIAL = (
+    "the guest credential is unknown, expired or revoked: use the credential in "
+    "the server's current bootstrap document (after a rotation the old one works "
+    "only until its overlap ends), or issue a new one with 'hearth server bootstrap'"
+)
 
 
 @dataclass
@@ -60,26 +63,44 @@ def refusal(error_class, message: str, actor: str = "anonymous"):
     return error
 
 
-def issue(session: Session, *, kind: str, subject_id: str, stack_id: str | None,
-          now: dt.datetime, ttl_seconds: int) -> str:
+def issue(
+    session: Session, *, kind: str, subject_id: str, stack_id: str | None, now: dt.datetime, ttl_seconds: int
+) -> str:
     """Create a credential for one server or one handle; return the secret (kept nowhere)."""
     secret, row = _create(session, kind, subject_id, stack_id, now, ttl_seconds)
-    audit.record(session, action="credential.issue", actor=ENGINE_ACTOR, subject=row.id,
-                 detail=_described(row), now=now)
+    audit.record(
+        session, action="credential.issue", actor=ENGINE_ACTOR, subject=row.id, detail=_described(row), now=now
+    )
     return secret
 
 
-def record_issued(session: Session, *, credential_id: str, kind: str, subject_id: str,
-                  stack_id: str | None, secret_hash: str, expires_at: dt.datetime,
-                  now: dt.datetime) -> Credential:
+def record_issued(
+    session: Session,
+    *,
+    credential_id: str,
+    kind: str,
+    subject_id: str,
+    stack_id: str | None,
+    secret_hash: str,
+    expires_at: dt.datetime,
+    now: dt.datetime,
+) -> Credential:
     """Add a credential whose secret was made (and handed out) elsewhere, with its audit record:
     the stock-client credentials a server's os-collect-config section carries
     (engine/guest/transports/), built before the session that stores them exists."""
-    row = Credential(id=credential_id, kind=kind, subject_id=subject_id, stack_id=stack_id,
-                     secret_hash=secret_hash, expires_at=expires_at, created_at=now)
+    row = Credential(
+        id=credential_id,
+        kind=kind,
+        subject_id=subject_id,
+        stack_id=stack_id,
+        secret_hash=secret_hash,
+        expires_at=expires_at,
+        created_at=now,
+    )
     session.add(row)
-    audit.record(session, action="credential.issue", actor=ENGINE_ACTOR, subject=row.id,
-                 detail=_described(row), now=now)
+    audit.record(
+        session, action="credential.issue", actor=ENGINE_ACTOR, subject=row.id, detail=_described(row), now=now
+    )
     return row
 
 
@@ -104,34 +125,56 @@ def add_issued(session: Session, issued: tuple[NewCredential, ...] | list[NewCre
     replaced kind's earlier rows are marked revoked, as the section no longer names them."""
     for new in issued:
         if new.replaces:
-            session.execute(update(Credential).where(
-                Credential.kind == new.kind, Credential.subject_id == new.subject_id,
-                Credential.revoked_at.is_(None)).values(revoked_at=new.issued_at))
-        record_issued(session, credential_id=new.credential_id, kind=new.kind, subject_id=new.subject_id,
-                      stack_id=new.stack_id, secret_hash=new.secret_hash, expires_at=new.expires_at,
-                      now=new.issued_at)
+            session.execute(
+                update(Credential)
+                .where(
+                    Credential.kind == new.kind,
+                    Credential.subject_id == new.subject_id,
+                    Credential.revoked_at.is_(None),
+                )
+                .values(revoked_at=new.issued_at)
+            )
+        record_issued(
+            session,
+            credential_id=new.credential_id,
+            kind=new.kind,
+            subject_id=new.subject_id,
+            stack_id=new.stack_id,
+            secret_hash=new.secret_hash,
+            expires_at=new.expires_at,
+            now=new.issued_at,
+        )
 
 
-def _create(session: Session, kind: str, subject_id: str, stack_id: str | None,
-            created_at: dt.datetime, ttl_seconds: int) -> tuple[str, Credential]:
+def _create(
+    session: Session, kind: str, subject_id: str, stack_id: str | None, created_at: dt.datetime, ttl_seconds: int
+) -> tuple[str, Credential]:
     secret = new_secret("hg" + kind[0] + "_")
-    row = Credential(id=str(uuid.uuid4()), kind=kind, subject_id=subject_id, stack_id=stack_id,
-                     secret_hash=hash_secret(secret),
-                     expires_at=created_at + dt.timedelta(seconds=ttl_seconds), created_at=created_at)
+    row = Credential(
+        id=str(uuid.uuid4()),
+        kind=kind,
+        subject_id=subject_id,
+        stack_id=stack_id,
+        secret_hash=hash_secret(secret),
+        expires_at=created_at + dt.timedelta(seconds=ttl_seconds),
+        created_at=created_at,
+    )
     session.add(row)
     return secret, row
 
 
 def _described(row: Credential) -> dict:
-    return {"kind": row.kind, "subject_id": row.subject_id, "stack_id": row.stack_id,
-            "expires_at": iso(row.expires_at)}
+    return {"kind": row.kind, "subject_id": row.subject_id, "stack_id": row.stack_id, "expires_at": iso(row.expires_at)}
 
 
 def authenticate(session: Session, secret: str | None, now: dt.datetime) -> Credential:
     """The live credential for `secret`, or Unauthorized (one message for every cause)."""
     if not secret:
-        raise refusal(Unauthorized, "a guest credential is required: send 'Authorization: Bearer "
-                                    "<credential>' with the credential from the bootstrap document")
+        raise refusal(
+            Unauthorized,
+            "a guest credential is required: send 'Authorization: Bearer "
+            "<credential>' with the credential from the bootstrap document",
+        )
     row = session.scalar(select(Credential).where(Credential.secret_hash == hash_secret(secret)))
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         # Known but dead credentials are named by id in the audit log; the answer stays the same.
@@ -141,13 +184,18 @@ def authenticate(session: Session, secret: str | None, now: dt.datetime) -> Cred
 
 def require_subject(credential: Credential, kind: str, subject_id: str) -> None:
     if credential.kind != kind or credential.subject_id != subject_id:
-        raise refusal(Forbidden, f"this {credential.kind} credential does not grant access to that "
-                                 f"{kind}: each credential reaches only the {credential.kind} it was "
-                                 "issued for; use that one's own credential", credential.id)
+        raise refusal(
+            Forbidden,
+            f"this {credential.kind} credential does not grant access to that "
+            f"{kind}: each credential reaches only the {credential.kind} it was "
+            "issued for; use that one's own credential",
+            credential.id,
+        )
 
 
-def rotate(session: Session, credential: Credential, *, now: dt.datetime, ttl_seconds: int,
-           overlap_seconds: int) -> tuple[str, Credential, Credential]:
+def rotate(
+    session: Session, credential: Credential, *, now: dt.datetime, ttl_seconds: int, overlap_seconds: int
+) -> tuple[str, Credential, Credential]:
     """Replace `credential` by a new one for the same subject and stack.
 
     The old one keeps working for `overlap_seconds` (never longer than it had left), so a
@@ -157,20 +205,34 @@ def rotate(session: Session, credential: Credential, *, now: dt.datetime, ttl_se
     """
     # Locked, so that two rotations with the same credential do not both succeed.
     old = session.get(Credential, credential.id, with_for_update=True, populate_existing=True)
-    newer = session.scalar(select(Credential.id).where(
-        Credential.kind == old.kind, Credential.subject_id == old.subject_id,
-        Credential.revoked_at.is_(None), Credential.created_at > old.created_at).limit(1))
+    newer = session.scalar(
+        select(Credential.id)
+        .where(
+            Credential.kind == old.kind,
+            Credential.subject_id == old.subject_id,
+            Credential.revoked_at.is_(None),
+            Credential.created_at > old.created_at,
+        )
+        .limit(1)
+    )
     if newer is not None:
-        raise refusal(Conflict, "this credential was already replaced by a rotation and cannot rotate "
-                                "again: use the newer credential", old.id)
+        raise refusal(
+            Conflict,
+            "this credential was already replaced by a rotation and cannot rotate again: use the newer credential",
+            old.id,
+        )
     # Strictly after the old one, so "newer" above is well defined even on a coarse clock.
     created_at = max(now, old.created_at + dt.timedelta(microseconds=1))
     secret, new = _create(session, old.kind, old.subject_id, old.stack_id, created_at, ttl_seconds)
     old.expires_at = min(old.expires_at, now + dt.timedelta(seconds=overlap_seconds))
-    audit.record(session, action="credential.rotate", actor=old.id, subject=new.id,
-                 detail={**_described(new), "previous_id": old.id,
-                         "previous_expires_at": iso(old.expires_at)},
-                 now=now)
+    audit.record(
+        session,
+        action="credential.rotate",
+        actor=old.id,
+        subject=new.id,
+        detail={**_described(new), "previous_id": old.id, "previous_expires_at": iso(old.expires_at)},
+        now=now,
+    )
     return secret, new, old
 
 
@@ -188,15 +250,16 @@ def _revoke(session: Session, condition, now: dt.datetime) -> None:
     live = list(session.scalars(select(Credential).where(condition, Credential.revoked_at.is_(None))))
     if not live:
         return
-    session.execute(update(Credential).where(Credential.id.in_([row.id for row in live]))
-                    .values(revoked_at=now))
+    session.execute(update(Credential).where(Credential.id.in_([row.id for row in live])).values(revoked_at=now))
     for row in live:
-        audit.record(session, action="credential.revoke", actor=ENGINE_ACTOR, subject=row.id,
-                     detail=_described(row), now=now)
+        audit.record(
+            session, action="credential.revoke", actor=ENGINE_ACTOR, subject=row.id, detail=_described(row), now=now
+        )
 
 
-def presign(keyring: Keyring, base_url: str, method: str, path: str, now: dt.datetime,
-            ttl_seconds: int, *, after: int = 0) -> str:
+def presign(
+    keyring: Keyring, base_url: str, method: str, path: str, now: dt.datetime, ttl_seconds: int, *, after: int = 0
+) -> str:
     """A URL for `method path` valid for `ttl_seconds` from `now` (naive UTC, read as UTC, not as
     this host's local time), and in any case later than the unix time `after`: the signature
     covers only method, path and expiry, so a URL re-issued within the same second as a revoked
@@ -211,18 +274,26 @@ def signed_url(keyring: Keyring, base_url: str, method: str, path: str, expires:
     return f"{base_url}{path}?{urlencode({'expires': expires, 'signature': signature})}"
 
 
-def verify_presigned(keyring: Keyring, methods: tuple[str, ...], path: str, expires: str | None,
-                     signature: str | None, now: dt.datetime) -> None:
+def verify_presigned(
+    keyring: Keyring, methods: tuple[str, ...], path: str, expires: str | None, signature: str | None, now: dt.datetime
+) -> None:
     """Accept a signature made for any of `methods` (POST and PUT address the same handle)."""
     try:
         expiry = int(expires or "")
     except ValueError:
-        raise refusal(Forbidden, "the signed URL has no valid 'expires' parameter: use the URL "
-                                 "exactly as Hearth gave it") from None
+        raise refusal(
+            Forbidden, "the signed URL has no valid 'expires' parameter: use the URL exactly as Hearth gave it"
+        ) from None
     if not any(keyring.verify(f"{m}\n{path}\n{expiry}", signature) for m in methods):
-        raise refusal(Forbidden, "the URL signature does not match: the URL was altered or is not "
-                                 "ours; use the URL exactly as Hearth gave it")
+        raise refusal(
+            Forbidden,
+            "the URL signature does not match: the URL was altered or is not "
+            "ours; use the URL exactly as Hearth gave it",
+        )
     limit = dt.datetime.fromtimestamp(expiry, dt.UTC).replace(tzinfo=None)
     if now > limit + CLOCK_SKEW_ALLOWANCE:
-        raise refusal(Forbidden, "the signed URL has expired: get a fresh one from the stack "
-                                 "(for a deployment, from the server's current metadata)")
+        raise refusal(
+            Forbidden,
+            "the signed URL has expired: get a fresh one from the stack "
+            "(for a deployment, from the server's current metadata)",
+        )

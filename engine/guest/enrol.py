@@ -15,6 +15,7 @@ server id). The machine becomes a server of the project under that id and its me
 the project's deployments to the id, those made before it was enrolled included; its
 credential reaches that metadata and those deployments only.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,9 @@ ENROLLABLE_DRIVER = "deployed"
 NEW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")
 
 
-def issue_bootstrap(runtime: Runtime, project: str, server_id: str, *,
-                    revoke_previous: bool = False, new: bool = False) -> dict:
+def issue_bootstrap(
+    runtime: Runtime, project: str, server_id: str, *, revoke_previous: bool = False, new: bool = False
+) -> dict:
     """A bootstrap document with a new server-scoped credential, and what the caller should
     know about it (expiry, which server, whether earlier credentials were revoked). With `new`,
     an id no server has becomes a server of the project first (see the module's docstring)."""
@@ -52,22 +54,34 @@ def issue_bootstrap(runtime: Runtime, project: str, server_id: str, *,
             # Only this server's credentials: its subject id is the server id.
             credentials.revoke_subject(session, server_id, now)
         ttl = runtime.config.credential_ttl
-        secret = credentials.issue(session, kind="server", subject_id=server_id,
-                                   stack_id=server.stack_id, now=now, ttl_seconds=ttl)
+        secret = credentials.issue(
+            session, kind="server", subject_id=server_id, stack_id=server.stack_id, now=now, ttl_seconds=ttl
+        )
         document = bootstrap_document(runtime.public_url, server.id, secret, _named_metadata_url(server))
-        summary = {"id": server.id, "name": server.name, "stack_id": server.stack_id,
-                   "resource_name": server.resource_name}
-    return {"bootstrap": document, "server": summary, "revoked_previous": revoke_previous,
-            "expires_at": iso(now + dt.timedelta(seconds=ttl))}
+        summary = {
+            "id": server.id,
+            "name": server.name,
+            "stack_id": server.stack_id,
+            "resource_name": server.resource_name,
+        }
+    return {
+        "bootstrap": document,
+        "server": summary,
+        "revoked_previous": revoke_previous,
+        "expires_at": iso(now + dt.timedelta(seconds=ttl)),
+    }
 
 
-def bootstrap_document(base_url: str, server_id: str, secret: str | None,
-                       metadata_url: str | None = None) -> dict:
+def bootstrap_document(base_url: str, server_id: str, secret: str | None, metadata_url: str | None = None) -> dict:
     """The agent's bootstrap document (docs/guest-api.md), for a server the engine starts
     (Server.create hands it to the compute driver) and for an enrolled machine alike."""
-    return {"server_id": server_id, "base_url": base_url,
-            "metadata_url": metadata_url or urls.metadata_url(base_url, server_id),
-            "credential": secret, "collectors": ["hearth"]}
+    return {
+        "server_id": server_id,
+        "base_url": base_url,
+        "metadata_url": metadata_url or urls.metadata_url(base_url, server_id),
+        "credential": secret,
+        "collectors": ["hearth"],
+    }
 
 
 def _named_metadata_url(server: Server) -> str | None:
@@ -80,12 +94,25 @@ def _enrol_new(runtime: Runtime, session, project: str, server_id: str, now: dt.
     """A server of the project under `server_id`, outside any stack, whose metadata already
     holds the project's deployments to that id."""
     if not NEW_ID.match(server_id):
-        raise InvalidRequest(f"'{server_id}' cannot be a server id: use 1 to 36 letters, digits, '.', "
-                             "'_' or '-', starting with a letter or digit")
-    doc = {"deployments": metadata.deployment_entries(session, server_id, project),
-           "os-collect-config": transports.native_section(runtime.public_url, server_id)}
-    server = Server(id=server_id, name=server_id, stack_id=None, resource_name=None, project=project,
-                    driver=ENROLLABLE_DRIVER, status="ACTIVE", metadata_doc=doc, created_at=now)
+        raise InvalidRequest(
+            f"'{server_id}' cannot be a server id: use 1 to 36 letters, digits, '.', "
+            "'_' or '-', starting with a letter or digit"
+        )
+    doc = {
+        "deployments": metadata.deployment_entries(session, server_id, project),
+        "os-collect-config": transports.native_section(runtime.public_url, server_id),
+    }
+    server = Server(
+        id=server_id,
+        name=server_id,
+        stack_id=None,
+        resource_name=None,
+        project=project,
+        driver=ENROLLABLE_DRIVER,
+        status="ACTIVE",
+        metadata_doc=doc,
+        created_at=now,
+    )
     session.add(server)
     session.flush()
     return server
@@ -94,25 +121,31 @@ def _enrol_new(runtime: Runtime, session, project: str, server_id: str, now: dt.
 def _enrollable(session, project: str, server_id: str) -> Server:
     server = session.get(Server, server_id)
     if server is None or server.project != project:
-        raise NotFound(f"server '{server_id}' not found in project '{project}': pass the server's "
-                       "id (the resource's physical_resource_id), or its resource name with --stack; "
-                       "to enrol a machine under an id no server has yet (one that deployments "
-                       "name), ask for a new server (`hearth server bootstrap ID --new`)")
+        raise NotFound(
+            f"server '{server_id}' not found in project '{project}': pass the server's "
+            "id (the resource's physical_resource_id), or its resource name with --stack; "
+            "to enrol a machine under an id no server has yet (one that deployments "
+            "name), ask for a new server (`hearth server bootstrap ID --new`)"
+        )
     if server.deleted_at is not None:
-        raise NotFound(f"server '{server_id}' ({server.name}) was deleted; a deleted server "
-                       "cannot be enrolled: enrol the server that replaced it, if any")
+        raise NotFound(
+            f"server '{server_id}' ({server.name}) was deleted; a deleted server "
+            "cannot be enrolled: enrol the server that replaced it, if any"
+        )
     if server.driver != ENROLLABLE_DRIVER:
         kind = _resource_type(session, server) or "this server"
-        raise Conflict(f"server '{server_id}' ({server.name}) is an {kind} made by the "
-                       f"'{server.driver}' compute driver, which enrols its agent itself; only "
-                       "OS::Heat::DeployedServer (or servers of the 'deployed' compute driver) "
-                       "are enrolled with a bootstrap document")
+        raise Conflict(
+            f"server '{server_id}' ({server.name}) is an {kind} made by the "
+            f"'{server.driver}' compute driver, which enrols its agent itself; only "
+            "OS::Heat::DeployedServer (or servers of the 'deployed' compute driver) "
+            "are enrolled with a bootstrap document"
+        )
     return server
 
 
 def _resource_type(session, server: Server) -> str | None:
     if not server.stack_id or not server.resource_name:
         return None
-    return session.scalar(select(Resource.type).where(Resource.stack_id == server.stack_id,
-                                                      Resource.name == server.resource_name))
-
+    return session.scalar(
+        select(Resource.type).where(Resource.stack_id == server.stack_id, Resource.name == server.resource_name)
+    )

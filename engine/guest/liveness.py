@@ -19,6 +19,7 @@ that long again, since none could reach it while it was down. Every deployment s
 for such a server's signal is then failed, with a reason that names the server, says since
 when it was gone and, for a `local` server, what its supervisor saw.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,8 +47,6 @@ def seen(runtime: Runtime, server: Server, now: dt.datetime) -> bool:
     if server.last_seen_at is None or now - server.last_seen_at >= resolution:
         server.last_seen_at = now
     return first
-
-
 
 
 class GoneAgents:
@@ -81,14 +80,21 @@ class GoneAgents:
             rows = session.execute(
                 select(Deployment.id, Deployment.stack_id, Deployment.resource_name, Server)
                 .join(Server, Server.id == Deployment.server_id)
-                .where(Deployment.status == "IN_PROGRESS", Server.deleted_at.is_(None),
-                       Server.last_seen_at.is_not(None), Server.last_seen_at < cutoff)).all()
+                .where(
+                    Deployment.status == "IN_PROGRESS",
+                    Server.deleted_at.is_(None),
+                    Server.last_seen_at.is_not(None),
+                    Server.last_seen_at < cutoff,
+                )
+            ).all()
             for deployment_id, stack_id, resource_name, server in rows:
                 reason = self.reason(server, now)
                 # Only if it still waits: a signal that arrived meanwhile wins.
-                done = session.execute(update(Deployment).where(
-                    Deployment.id == deployment_id, Deployment.status == "IN_PROGRESS").values(
-                    status="FAILED", status_reason=reason, updated_at=now))
+                done = session.execute(
+                    update(Deployment)
+                    .where(Deployment.id == deployment_id, Deployment.status == "IN_PROGRESS")
+                    .values(status="FAILED", status_reason=reason, updated_at=now)
+                )
                 if done.rowcount:
                     failed.append((stack_id, resource_name))
                     log.warning("deployment %s failed: %s", deployment_id, reason)
@@ -100,14 +106,19 @@ class GoneAgents:
     def reason(self, server: Server, now: dt.datetime) -> str:
         grace = self.runtime.config.agent_gone_grace
         away = int((now - server.last_seen_at).total_seconds())
-        reason = (f"the agent of server '{server.name}' ({server.id}) is gone: not seen since "
-                  f"{iso(server.last_seen_at)} ({away} s ago; no metadata request and no signal "
-                  f"for longer than agent_gone_grace, {grace} s, after its last long-poll)")
+        reason = (
+            f"the agent of server '{server.name}' ({server.id}) is gone: not seen since "
+            f"{iso(server.last_seen_at)} ({away} s ago; no metadata request and no signal "
+            f"for longer than agent_gone_grace, {grace} s, after its last long-poll)"
+        )
         compute = self.runtime.compute
         status = compute.agent_status(server.id) if server.driver == compute.name else None
         if status:
             last = (status.get("last_exit") or {}).get("status")
-            reason += (f"; its local agent process is {status.get('state')}, restarted "
-                       f"{status.get('restarts', 0)} time(s)" + (f", last exit: {last}" if last else "")
-                       + " (see agent.log in its folder)")
+            reason += (
+                f"; its local agent process is {status.get('state')}, restarted "
+                f"{status.get('restarts', 0)} time(s)"
+                + (f", last exit: {last}" if last else "")
+                + " (see agent.log in its folder)"
+            )
         return reason

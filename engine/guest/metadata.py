@@ -8,6 +8,7 @@ The formats of configs and derived configs stay in engine/software_formats.py, w
 and the deployment resources share; this module owns only what is written into, and read
 out of, the server's document.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select, update
@@ -33,8 +34,9 @@ def target_server(session: Session, server_id: str, project: str) -> Server | No
     return server
 
 
-def push_metadata(session: Session, server_id: str, keyring: Keyring | None = None,
-                  project: str | None = None) -> tuple[int, dict] | None:
+def push_metadata(
+    session: Session, server_id: str, keyring: Keyring | None = None, project: str | None = None
+) -> tuple[int, dict] | None:
     """Rebuild the server's `deployments` list from its deployments and bump its version.
 
     Returns the new (version, document), to publish once committed, with its secrets opened
@@ -48,8 +50,7 @@ def push_metadata(session: Session, server_id: str, keyring: Keyring | None = No
     live = [Server.id == server_id, Server.deleted_at.is_(None)]
     if project is not None:
         live.append(Server.project == project)
-    bumped = session.execute(update(Server).where(*live)
-                             .values(metadata_version=Server.metadata_version + 1))
+    bumped = session.execute(update(Server).where(*live).values(metadata_version=Server.metadata_version + 1))
     if bumped.rowcount == 0:
         return None
     server = session.get(Server, server_id, populate_existing=True)
@@ -68,7 +69,8 @@ def deployment_entries(session: Session, server_id: str, project: str) -> list[d
         select(SoftwareConfig)
         .join(Deployment, SoftwareConfig.id == Deployment.config_id)
         .where(Deployment.server_id == server_id, Deployment.project == project)
-        .order_by(Deployment.created_at, Deployment.id)).all()
+        .order_by(Deployment.created_at, Deployment.id)
+    ).all()
     entries = [format_config(config) for config in rows]
     entries.sort(key=lambda e: e["name"] or "")
     return entries

@@ -7,6 +7,7 @@ wait-condition signals and credential rotation.
 Every operation authenticates first: a bearer credential scoped to one server or handle, or a
 pre-signed URL. A signal is answered only after it is stored; the scheduler is then woken.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -50,8 +51,9 @@ class GuestService:
             self._keystone = heat.KeystoneService(self.runtime, self)
         return self._keystone
 
-    def describe_stack_resource(self, action: str | None, request: cfn.SignedRequest,
-                                stack_name: str | None, logical_resource_id: str | None) -> dict:
+    def describe_stack_resource(
+        self, action: str | None, request: cfn.SignedRequest, stack_name: str | None, logical_resource_id: str | None
+    ) -> dict:
         """POLL_SERVER_CFN: the CFN API's one action, for a request signed by a server's key."""
         cfn.check_action(action)
         return cfn.describe_stack_resource(self.runtime, request, stack_name, logical_resource_id)
@@ -64,20 +66,18 @@ class GuestService:
         """TEMP_URL_SIGNAL: the Swift account's temp URL key (what an account HEAD answers)."""
         return temp_url.temp_url_keys(self.runtime.keyring, project)[0]
 
-    def verify_temp_url(self, project: str, method: str, path: str, signature: str | None,
-                        expires: str | None) -> None:
-        temp_url.verify_temp_url(self.runtime.keyring, project, method, path, signature, expires,
-                                 self.runtime.now())
+    def verify_temp_url(self, project: str, method: str, path: str, signature: str | None, expires: str | None) -> None:
+        temp_url.verify_temp_url(self.runtime.keyring, project, method, path, signature, expires, self.runtime.now())
 
     def temp_url_signal(self, project: str, path: str, body: Any) -> dict | None:
         """TEMP_URL_SIGNAL: an object PUT through a temp URL, as its deployment's signal."""
         return temp_url.signal(self, project, path, body)
 
-    def issue_bootstrap(self, project: str, server_id: str, *, revoke_previous: bool = False,
-                        new: bool = False) -> dict:
+    def issue_bootstrap(
+        self, project: str, server_id: str, *, revoke_previous: bool = False, new: bool = False
+    ) -> dict:
         """A bootstrap document with a new server credential (engine/guest/enrol.py)."""
-        return enrol.issue_bootstrap(self.runtime, project, server_id,
-                                     revoke_previous=revoke_previous, new=new)
+        return enrol.issue_bootstrap(self.runtime, project, server_id, revoke_previous=revoke_previous, new=new)
 
     def credential_headers(self, auth: GuestAuth) -> dict[str, str]:
         """When the accepted bearer credential expires, for the agent to rotate in time; seconds
@@ -87,9 +87,11 @@ class GuestService:
             return {}
         created_at, expires_at = auth.credential_times
         left = max(0, int((expires_at - self.runtime.now()).total_seconds()))
-        return {"Hearth-Credential-Expires": iso(expires_at),
-                "Hearth-Credential-Expires-In": str(left),
-                "Hearth-Credential-Lifetime": str(int((expires_at - created_at).total_seconds()))}
+        return {
+            "Hearth-Credential-Expires": iso(expires_at),
+            "Hearth-Credential-Expires-In": str(left),
+            "Hearth-Credential-Lifetime": str(int((expires_at - created_at).total_seconds())),
+        }
 
     # Metadata -----------------------------------------------------------------------------
     def metadata(self, auth: GuestAuth, server_id: str, since: int | None, wait: float) -> tuple[int, dict] | None:
@@ -108,8 +110,7 @@ class GuestService:
             if liveness.seen(runtime, server, now) and server.stack_id:
                 first_contact = (server.stack_id, server.resource_name)
             # Stored sealed (secret inputs encrypted); the agent receives them opened.
-            version, doc = server.metadata_version, secrets.open_document(runtime.keyring,
-                                                                            server.metadata_doc)
+            version, doc = server.metadata_version, secrets.open_document(runtime.keyring, server.metadata_doc)
         if first_contact:
             runtime.wake(*first_contact)
         if since != version:  # also when the guest has no version yet
@@ -152,25 +153,37 @@ class GuestService:
             # At rest: outputs derived from a secret input sealed, and what the hook echoed of
             # its secret inputs (deploy_password too) redacted from the rest and the reason.
             texts = secrets.input_texts(runtime.keyring, config.body.get("inputs") if config else [])
-            derived = bool(config) and any(secrets.is_sealed(i.get("value")) and i.get("name") not in secrets.SECRET_INPUTS
-                                           for i in config.body.get("inputs") or [])
+            derived = bool(config) and any(
+                secrets.is_sealed(i.get("value")) and i.get("name") not in secrets.SECRET_INPUTS
+                for i in config.body.get("inputs") or []
+            )
             outputs = secrets.seal_outputs(runtime.keyring, outputs, derived, texts)
             reason = secrets.redact(reason, texts)
             if deployment.config_id != entry_id:
-                raise Conflict(f"deployment '{deployment.id}' has moved on to a newer action "
-                               f"({deployment.action}); this signal is for an earlier one")
+                raise Conflict(
+                    f"deployment '{deployment.id}' has moved on to a newer action "
+                    f"({deployment.action}); this signal is for an earlier one"
+                )
             if deployment.status != "IN_PROGRESS":
-                if deployment.status == status and secrets.open_tree(runtime.keyring, deployment.output_values or {}) \
-                        == secrets.open_tree(runtime.keyring, outputs):
+                if deployment.status == status and secrets.open_tree(
+                    runtime.keyring, deployment.output_values or {}
+                ) == secrets.open_tree(runtime.keyring, outputs):
                     return {"status": status, "status_reason": deployment.status_reason}
-                raise Conflict(f"deployment '{deployment.id}' already finished as {deployment.status}"
-                               f" ({deployment.status_reason}); a different result cannot replace it")
+                raise Conflict(
+                    f"deployment '{deployment.id}' already finished as {deployment.status}"
+                    f" ({deployment.status_reason}); a different result cannot replace it"
+                )
             deployment.status, deployment.status_reason = status, reason
             deployment.output_values, deployment.updated_at = outputs, now
             stack_id, resource_name = deployment.stack_id, deployment.resource_name
             verdict = "succeeded" if status == "COMPLETE" else "failed"
-            self._signal_event(session, stack_id, deployment.resource_name, deployment.id,
-                               f"Signal: deployment {deployment.id} {verdict}")
+            self._signal_event(
+                session,
+                stack_id,
+                deployment.resource_name,
+                deployment.id,
+                f"Signal: deployment {deployment.id} {verdict}",
+            )
         if stack_id:
             runtime.wake(stack_id, resource_name)
             runtime.publish_stack(stack_id)
@@ -185,37 +198,52 @@ class GuestService:
         now = self.runtime.now()
         with self._refusals_audited(auth, "progress", entry_id), self.runtime.store.session() as session:
             if auth.presigned:
-                raise credentials.refusal(Forbidden, "progress needs the server's credential "
-                                          "(Authorization: Bearer), not a signal URL")
+                raise credentials.refusal(
+                    Forbidden, "progress needs the server's credential (Authorization: Bearer), not a signal URL"
+                )
             config, deployment = self._deployment(session, auth, entry_id, now)
             # A message that quotes a secret input is stored with it redacted.
             texts = secrets.input_texts(self.runtime.keyring, config.body.get("inputs") if config else [])
-            deployment.progress = {"message": secrets.redact(message[:1000], texts), "percent": percent,
-                                   "at": iso(now)}
+            deployment.progress = {"message": secrets.redact(message[:1000], texts), "percent": percent, "at": iso(now)}
 
     def _deployment(self, session, auth: GuestAuth, entry_id: str, now):
         credential = None  # an operator (checked by the orchestration API) and a signed URL have none
         if auth.presigned and not auth.operator:
-            credentials.verify_presigned(self.runtime.keyring, (auth.method, "POST", "PUT"),
-                                         urls.deployment_signal_path(entry_id), auth.expires,
-                                         auth.signature, now)
+            credentials.verify_presigned(
+                self.runtime.keyring,
+                (auth.method, "POST", "PUT"),
+                urls.deployment_signal_path(entry_id),
+                auth.expires,
+                auth.signature,
+                now,
+            )
         elif not auth.operator:
             credential = credentials.authenticate(session, auth.bearer, now)
         config = session.get(SoftwareConfig, entry_id)
-        deployment = session.get(Deployment, config.deployment_id, with_for_update=True) \
-            if config and config.deployment_id else None
+        deployment = (
+            session.get(Deployment, config.deployment_id, with_for_update=True)
+            if config and config.deployment_id
+            else None
+        )
         # A server's credential reaches its deployments; a deployment's own (HEAT_SIGNAL's
         # password) reaches that deployment only.
         owner = {"server": deployment.server_id, "deployment": deployment.id} if deployment else {}
-        if credential is not None and credential.kind == "server" and deployment is not None \
-                and metadata.target_server(session, credential.subject_id, deployment.project) is None:
+        if (
+            credential is not None
+            and credential.kind == "server"
+            and deployment is not None
+            and metadata.target_server(session, credential.subject_id, deployment.project) is None
+        ):
             owner = {}  # a deployment of another project that names this server's id: not its own
-        if credential is not None and (credential.kind not in owner
-                                       or credential.subject_id != owner[credential.kind]):
+        if credential is not None and (credential.kind not in owner or credential.subject_id != owner[credential.kind]):
             # The same answer whether the run is unknown or someone else's: no probing.
-            raise credentials.refusal(Forbidden, "this credential does not grant access to that "
-                                      "deployment: only the credential of the deployment's own server "
-                                      "(or its signal URL) reaches it", credential.id)
+            raise credentials.refusal(
+                Forbidden,
+                "this credential does not grant access to that "
+                "deployment: only the credential of the deployment's own server "
+                "(or its signal URL) reaches it",
+                credential.id,
+            )
         if deployment is None:
             raise NotFound(f"no deployment run '{entry_id}': it was deleted or never existed")
         if not auth.operator:  # the guest itself (its credential or signal URL): its agent lives
@@ -232,8 +260,9 @@ class GuestService:
             if auth.operator:
                 pass  # the orchestration API checked the user's role in the handle's project
             elif auth.presigned:
-                credentials.verify_presigned(runtime.keyring, (auth.method, "POST", "PUT"), presigned_path,
-                                             auth.expires, auth.signature, now)
+                credentials.verify_presigned(
+                    runtime.keyring, (auth.method, "POST", "PUT"), presigned_path, auth.expires, auth.signature, now
+                )
             else:
                 credential = credentials.authenticate(session, auth.bearer, now)
                 credentials.require_subject(credential, "handle", handle_id)
@@ -242,8 +271,10 @@ class GuestService:
             if handle is None or handle.action == "DELETE" or stack is None or stack.deleted_at is not None:
                 if auth.presigned:
                     # A pre-signed URL outlives nothing: it is revoked with its handle and stack.
-                    raise credentials.refusal(Forbidden, "this signed URL no longer grants anything: "
-                                              "its wait condition handle or its stack was deleted")
+                    raise credentials.refusal(
+                        Forbidden,
+                        "this signed URL no longer grants anything: its wait condition handle or its stack was deleted",
+                    )
                 raise NotFound(f"wait condition handle '{handle_id}' not found")
             signal_id, reason = signals.record_handle_signal(session, handle, signal, now)
             self._signal_event(session, handle.stack_id, handle.name, handle_id, f"Signal: {reason}")
@@ -258,32 +289,50 @@ class GuestService:
         runtime, now = self.runtime, self.runtime.now()
         # A rotated-away credential asking again (409) is recorded like a refusal: it may be a leak.
         refusals = (Unauthorized, Forbidden, Conflict)
-        with self._refusals_audited(auth, "credential rotation", None, refusals), \
-                runtime.store.session() as session:
+        with self._refusals_audited(auth, "credential rotation", None, refusals), runtime.store.session() as session:
             if auth.presigned:
-                raise credentials.refusal(Forbidden, "rotation needs a credential (Authorization: "
-                                          "Bearer), not a signed URL")
+                raise credentials.refusal(
+                    Forbidden, "rotation needs a credential (Authorization: Bearer), not a signed URL"
+                )
             credential = credentials.authenticate(session, auth.bearer, now)
             if credential.kind not in ROTATABLE_KINDS:
                 raise credentials.refusal(
-                    Forbidden, f"a {credential.kind} credential does not rotate: it is written into "
+                    Forbidden,
+                    f"a {credential.kind} credential does not rotate: it is written into "
                     "the deployment's inputs or the server's os-collect-config section, which the "
-                    "guest cannot change, and is replaced with them", actor=credential.id)
+                    "guest cannot change, and is replaced with them",
+                    actor=credential.id,
+                )
             secret, new, old = credentials.rotate(
-                session, credential, now=now, ttl_seconds=runtime.config.credential_ttl,
-                overlap_seconds=runtime.config.credential_rotation_overlap)
-            answer = {"credential": secret, "expires_at": iso(new.expires_at),
-                      "expires_in": _seconds(new.expires_at - now),
-                      "previous_expires_at": iso(old.expires_at)}
+                session,
+                credential,
+                now=now,
+                ttl_seconds=runtime.config.credential_ttl,
+                overlap_seconds=runtime.config.credential_rotation_overlap,
+            )
+            answer = {
+                "credential": secret,
+                "expires_at": iso(new.expires_at),
+                "expires_in": _seconds(new.expires_at - now),
+                "previous_expires_at": iso(old.expires_at),
+            }
         return answer
 
-    def _refusals_audited(self, auth: GuestAuth, what: str, subject: str | None,
-                          refusals: tuple = (Unauthorized, Forbidden)):
+    def _refusals_audited(
+        self, auth: GuestAuth, what: str, subject: str | None, refusals: tuple = (Unauthorized, Forbidden)
+    ):
         """Every 401/403 (or `refusals`) recorded in the audit log, naming the credential by id
         or 'anonymous', never the secret."""
         via = "signed URL" if auth.presigned else "bearer" if auth.bearer else "none"
-        return audit.refusals_recorded(self.runtime, api="guest", operation=what, subject=subject,
-                                       remote_addr=auth.remote_addr, refusals=refusals, via=via)
+        return audit.refusals_recorded(
+            self.runtime,
+            api="guest",
+            operation=what,
+            subject=subject,
+            remote_addr=auth.remote_addr,
+            refusals=refusals,
+            via=via,
+        )
 
     def _signal_event(self, session, stack_id, resource_name, physical_id, reason) -> None:
         if not stack_id:

@@ -4,6 +4,7 @@ session, or its own in record_empty_signals; nothing of the server app.
 Heat's rules for a deployment signal, and how a wait condition handle's signals are read,
 numbered and recorded.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,12 +53,17 @@ def normalize_handle_signal(body: Any) -> dict:
     if not isinstance(body, dict):
         raise InvalidRequest("a wait condition signal must be a JSON object")
     if body and set(body) <= CFN_KEYS and set(body) & {"Status", "UniqueId"}:
-        body = {"status": body.get("Status"), "reason": body.get("Reason"),
-                "id": body.get("UniqueId"), "data": body.get("Data")}
+        body = {
+            "status": body.get("Status"),
+            "reason": body.get("Reason"),
+            "id": body.get("UniqueId"),
+            "data": body.get("Data"),
+        }
     unknown = set(body) - HANDLE_KEYS
     if unknown:
-        raise InvalidRequest(f"unexpected keys in the signal: {', '.join(sorted(unknown))}; "
-                             "allowed are status, reason, data and id")
+        raise InvalidRequest(
+            f"unexpected keys in the signal: {', '.join(sorted(unknown))}; allowed are status, reason, data and id"
+        )
     status = body.get("status") or "SUCCESS"
     if status not in ("SUCCESS", "FAILURE"):
         raise InvalidRequest(f"status must be SUCCESS or FAILURE, not '{status}'")
@@ -72,12 +78,12 @@ def normalize_handle_signal(body: Any) -> dict:
 # it, and a number already taken by such an id is skipped, never overwritten. Both who number
 # (a guest's signal, and a NO_SIGNAL handle's empty signals) lock the handle row first.
 
+
 def taken_signal_ids(session, handle: Resource, now: dt.datetime) -> set[str]:
     """Lock the handle (its row's write lock, so that concurrent signals are numbered one after
     another) and return the ids its signals already have."""
     session.execute(update(Resource).where(Resource.id == handle.id).values(updated_at=now))
-    return set(session.scalars(select(HandleSignal.signal_id)
-                               .where(HandleSignal.handle_id == handle.physical_id)))
+    return set(session.scalars(select(HandleSignal.signal_id).where(HandleSignal.handle_id == handle.physical_id)))
 
 
 def next_signal_number(taken: set[str], after: int) -> int:
@@ -99,8 +105,9 @@ def record_handle_signal(session, handle: Resource, signal: dict, now: dt.dateti
         number = next_signal_number(taken, len(taken))
         signal_id = str(number)
     reason = signal.get("reason") or f"Signal {number} received"
-    row = session.scalar(select(HandleSignal).where(HandleSignal.handle_id == handle.physical_id,
-                                                    HandleSignal.signal_id == signal_id))
+    row = session.scalar(
+        select(HandleSignal).where(HandleSignal.handle_id == handle.physical_id, HandleSignal.signal_id == signal_id)
+    )
     if row is None:  # a repeated id replaces the earlier signal, as in Heat
         row = HandleSignal(handle_id=handle.physical_id, signal_id=signal_id, created_at=now)
         session.add(row)
@@ -124,13 +131,21 @@ def record_empty_signals(runtime, handle_id: str, count: int) -> None:
         for _ in range(max(1, count - len(taken))):
             number = next_signal_number(taken, number)
             reason = f"Signal {number} received"
-            session.add(HandleSignal(handle_id=handle_id, signal_id=str(number), status="SUCCESS",
-                                     reason=reason, data=None, created_at=now))
+            session.add(
+                HandleSignal(
+                    handle_id=handle_id,
+                    signal_id=str(number),
+                    status="SUCCESS",
+                    reason=reason,
+                    data=None,
+                    created_at=now,
+                )
+            )
             session.add(signal_event(handle.stack_id, handle.name, handle_id, f"Signal: {reason}", now))
 
 
-def signal_event(stack_id: str, resource_name: str | None, physical_id: str, reason: str,
-                 now: dt.datetime) -> Event:
+def signal_event(stack_id: str, resource_name: str | None, physical_id: str, reason: str, now: dt.datetime) -> Event:
     """The stack event a guest's signal leaves (a deployment's or a handle's)."""
-    return resource_event(stack_id, resource_name or "", "signal", physical_id, "SIGNAL", "COMPLETE",
-                          reason[:2000], now)
+    return resource_event(
+        stack_id, resource_name or "", "signal", physical_id, "SIGNAL", "COMPLETE", reason[:2000], now
+    )

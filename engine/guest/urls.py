@@ -4,6 +4,7 @@ The guest API's routes (metadata_server/guest/) answer these paths; the agent ke
 copy (agent/config.py, agent/outbox.py) because it may not import the engine. `base` is the
 installation's public URL (Runtime.public_url), with no trailing slash.
 """
+
 from __future__ import annotations
 
 GUEST_ROOT = "/guest/v1"

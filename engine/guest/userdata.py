@@ -10,6 +10,7 @@ HEAT_CFNTOOLS adds `cfn-userdata`, `loguserdata.py`, `cfn-metadata-server` and `
 for heat-cfntools images. The helper scripts are files in engine/guest/scripts/ (so they are
 linted and checked as what they are), Hearth's own, doing what Heat's do.
 """
+
 from __future__ import annotations
 
 import email
@@ -31,7 +32,6 @@ UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-
 NOVA_LIMIT_BASE64 = 65535
 
 
-
 def script(name: str) -> str:
     """A guest-side helper script shipped beside this module (engine/guest/scripts/), as the
     text that goes into the user data: these are Hearth's own, doing what Heat's do."""
@@ -49,8 +49,14 @@ class UserDataError(ValueError):
     """The template's user_data cannot be packaged as asked."""
 
 
-def build(user_data_format: str, user_data: str | None, metadata: dict[str, Any] | None,
-          server_name: str = "", cfn_metadata_url: str = "", instance_user: str = "") -> bytes:
+def build(
+    user_data_format: str,
+    user_data: str | None,
+    metadata: dict[str, Any] | None,
+    server_name: str = "",
+    cfn_metadata_url: str = "",
+    instance_user: str = "",
+) -> bytes:
     """The bytes a compute driver hands the server as user data.
 
     `metadata` is what goes into `cfn-init-data` (omitted when empty, as Heat does);
@@ -59,8 +65,9 @@ def build(user_data_format: str, user_data: str | None, metadata: dict[str, Any]
     does: `user:` in the cloud-config, and `useradd` in the boothook for old cloud-init).
     """
     if user_data_format not in FORMATS:
-        raise UserDataError(f"server {server_name}: user_data_format must be one of "
-                            f"{', '.join(FORMATS)}, not {user_data_format!r}")
+        raise UserDataError(
+            f"server {server_name}: user_data_format must be one of {', '.join(FORMATS)}, not {user_data_format!r}"
+        )
     user_data = "" if user_data is None else user_data
     if user_data_format == "RAW":
         return user_data.encode("utf-8")
@@ -70,12 +77,19 @@ def build(user_data_format: str, user_data: str | None, metadata: dict[str, Any]
         cloud_config = CLOUD_CONFIG.replace("\n", f"\nuser: {instance_user}\n", 1)
         # A boothook runs at every boot: add the user (and its sudoers line) only once. printf,
         # not Heat's `echo -e`, which /bin/sh (dash) would print.
-        boothook = BOOTHOOK.replace("\n", (
-            f"\nid -u {instance_user} >/dev/null 2>&1 || {{ useradd -m {instance_user} && "
-            f"printf '%s\\tALL=(ALL)\\tNOPASSWD: ALL\\n' {instance_user} >> /etc/sudoers; }}\n"), 1)
-    parts = [_part(cloud_config, "cloud-config"),
-             _part(boothook, "boothook.sh", "cloud-boothook"),
-             _part(PART_HANDLER, "part-handler.py")]
+        boothook = BOOTHOOK.replace(
+            "\n",
+            (
+                f"\nid -u {instance_user} >/dev/null 2>&1 || {{ useradd -m {instance_user} && "
+                f"printf '%s\\tALL=(ALL)\\tNOPASSWD: ALL\\n' {instance_user} >> /etc/sudoers; }}\n"
+            ),
+            1,
+        )
+    parts = [
+        _part(cloud_config, "cloud-config"),
+        _part(boothook, "boothook.sh", "cloud-boothook"),
+        _part(PART_HANDLER, "part-handler.py"),
+    ]
     if cfntools:
         parts.append(_part(user_data, "cfn-userdata", "x-cfninitdata"))
         parts.append(_part(LOGUSERDATA, "loguserdata.py", "x-shellscript"))
@@ -89,8 +103,9 @@ def build(user_data_format: str, user_data: str | None, metadata: dict[str, Any]
     return MIMEMultipart(_subparts=parts).as_bytes()
 
 
-def for_server(runtime, properties: dict[str, Any], metadata: dict[str, Any], server_name: str,
-               instance_user: str = "") -> bytes:
+def for_server(
+    runtime, properties: dict[str, Any], metadata: dict[str, Any], server_name: str, instance_user: str = ""
+) -> bytes:
     """build() for a server resource: resolves a software-config id in `user_data` (RAW and
     SOFTWARE_CONFIG, as Heat does), gives HEAT_CFNTOOLS only the template metadata, and
     points cfntools at the CFN URL the metadata's os-collect-config section names, if any."""
@@ -107,8 +122,7 @@ def for_server(runtime, properties: dict[str, Any], metadata: dict[str, Any], se
     # Heat's `cfn-metadata-server` is the CFN server's root, without `/v1/`: cfntools takes the
     # port from after its last ':' and os-collect-config's cfn collector appends `/v1/` itself.
     cfn_root = re.sub(r"/v1/?$", "", cfn_url.rstrip("/"))
-    return build(fmt, user_data, metadata, server_name, cfn_metadata_url=cfn_root,
-                 instance_user=instance_user)
+    return build(fmt, user_data, metadata, server_name, cfn_metadata_url=cfn_root, instance_user=instance_user)
 
 
 def _load_config(runtime, config_id: str) -> str | None:
@@ -150,6 +164,13 @@ def _boto_config(cfn_metadata_url: str) -> str:
     """boto's settings for heat-cfntools: the CFN host and whether to use TLS."""
     url = urlsplit(cfn_metadata_url)
     secure = url.scheme == "https"
-    return "\n".join(["[Boto]", "debug = 0", f"is_secure = {secure}",
-                      "https_validate_certificates = True", "cfn_region_name = heat",
-                      f"cfn_region_endpoint = {url.hostname or ''}"])
+    return "\n".join(
+        [
+            "[Boto]",
+            "debug = 0",
+            f"is_secure = {secure}",
+            "https_validate_certificates = True",
+            "cfn_region_name = heat",
+            f"cfn_region_endpoint = {url.hostname or ''}",
+        ]
+    )

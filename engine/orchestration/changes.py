@@ -4,6 +4,7 @@ resource; pure, it touches nothing (the keyring signs the digests it is given).
 The steps record each resource's digests as it is made and compare them at the next update;
 previews ask the same questions without acting.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ def property_digests(keyring, type_name: str, properties: dict, metadata: dict |
 def supports_check(cls) -> bool:
     """Whether the type checks its resource (Heat: it has a handle_check)."""
     from engine.resources.base import Resource
+
     return cls.check is not Resource.check
 
 
@@ -49,5 +51,6 @@ def changed_in_place(cls, changed: set[str], properties: dict | None = None) -> 
         return False  # another type is another resource: Heat replaces it
     if properties is not None and cls.replaced_by(frozenset(changed), properties):
         return False
-    return cls.open_properties or all(k in ("__metadata__", "__nested__") or k not in schema or schema[k].update_allowed
-                                      for k in changed)
+    return cls.open_properties or all(
+        k in ("__metadata__", "__nested__") or k not in schema or schema[k].update_allowed for k in changed
+    )

@@ -6,6 +6,7 @@ parameter values). It is parsed from a request (`request_environment`, `check_re
 or loaded from the stack's row (`load_definition`), and cached per operation by the one
 `DefinitionCache` the service makes and hands to the scheduler.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,14 +42,21 @@ REGION = "ap-southeast-1"
 
 def pseudo_parameters(stack: Stack) -> dict[str, str]:
     """The parameters every stack has without declaring them (HOT's and CFN's names)."""
-    return {"OS::stack_name": stack.name, "OS::stack_id": stack.id, "OS::project_id": stack.project,
-            "AWS::StackName": stack.name, "AWS::StackId": stack_arn(stack), "AWS::Region": REGION}
+    return {
+        "OS::stack_name": stack.name,
+        "OS::stack_id": stack.id,
+        "OS::project_id": stack.project,
+        "AWS::StackName": stack.name,
+        "AWS::StackId": stack_arn(stack),
+        "AWS::Region": REGION,
+    }
 
 
 def is_cfn(template: dict | None) -> bool:
     """Whether a stored template is in the CFN format (Heat's AWS or Heat flavour of it)."""
     return isinstance(template, dict) and (
-        "AWSTemplateFormatVersion" in template or "HeatTemplateFormatVersion" in template)
+        "AWSTemplateFormatVersion" in template or "HeatTemplateFormatVersion" in template
+    )
 
 
 def shown_pseudo_parameters(stack: Stack) -> dict[str, str]:
@@ -88,8 +96,9 @@ class Definition:
         except TemplateError as error:
             missing = create_message(self.environment.resolve_type(name, declared))
             if missing is not None:  # a cloud's type: its service is what is missing
-                raise self.template.error(missing, ("resources", name, "type"),
-                                          kind="ResourceTypeUnavailable") from None
+                raise self.template.error(
+                    missing, ("resources", name, "type"), kind="ResourceTypeUnavailable"
+                ) from None
             raise self.template.error(error.reason, ("resources", name, "type"), kind=error.kind) from None
         if is_template_name(actual):
             try:
@@ -127,14 +136,20 @@ class Definition:
             if is_template_name(self.environment.resolve_type(name, declared)):
                 # Its template is gone, but its nested stack can still be deleted by id.
                 from engine.resources.stack_resource import StackResource
+
                 return StackResource
             return types["OS::Heat::None"]
 
     def provider(self, template_name: str) -> type[Resource]:
         """The resource class of a provider template, found through the files map."""
         from engine.resources.provider import provider_class
-        return provider_class(template_name, self.files, base=self.template.filename,
-                              parameter_defaults=self.environment.parameter_defaults)
+
+        return provider_class(
+            template_name,
+            self.files,
+            base=self.template.filename,
+            parameter_defaults=self.environment.parameter_defaults,
+        )
 
     def registered(self, types: Container[str]) -> dict[str, Any]:
         """`shown_environment` with what Heat writes into the registry as it resolves each
@@ -147,9 +162,18 @@ class Definition:
 
 
 # Heat's names of parameter types, by the names templates give them (HOT's and CFN's).
-_PARAMETER_KINDS = {"string": "string", "number": "number", "comma_delimited_list": "comma_delimited_list",
-                    "json": "json", "boolean": "boolean", "String": "string", "Number": "number",
-                    "CommaDelimitedList": "comma_delimited_list", "Json": "json", "Boolean": "boolean"}
+_PARAMETER_KINDS = {
+    "string": "string",
+    "number": "number",
+    "comma_delimited_list": "comma_delimited_list",
+    "json": "json",
+    "boolean": "boolean",
+    "String": "string",
+    "Number": "number",
+    "CommaDelimitedList": "comma_delimited_list",
+    "Json": "json",
+    "Boolean": "boolean",
+}
 
 
 def parameter_types(template: Template, files: dict[str, str]) -> dict[str, str]:
@@ -188,14 +212,22 @@ def check_request_fields(body: dict[str, Any]) -> None:
         if value is None or (kind in (dict, list, str) and value in ("", [], {})):
             continue
         items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-        if not isinstance(value, kind) or isinstance(value, bool) or (
-                items_are_text and not all(isinstance(item, str) for item in items)):
+        if (
+            not isinstance(value, kind)
+            or isinstance(value, bool)
+            or (items_are_text and not all(isinstance(item, str) for item in items))
+        ):
             raise InvalidRequest(words)
 
 
-def request_environment(environment: Any, parameters: dict[str, Any], environment_files: list[str],
-                        files: dict[str, str], template: Template,
-                        adopted: dict[str, Any] | None = None) -> Environment:
+def request_environment(
+    environment: Any,
+    parameters: dict[str, Any],
+    environment_files: list[str],
+    files: dict[str, str],
+    template: Template,
+    adopted: dict[str, Any] | None = None,
+) -> Environment:
     """The environment a create or update request gives, as Heat's API and engine build it:
     the request's environment (ignored when environment files are sent: the client merged
     them into it already), the request's parameters over its parameters, both over the
@@ -206,8 +238,11 @@ def request_environment(environment: Any, parameters: dict[str, Any], environmen
     elif isinstance(environment, str):
         raw, _ = load_yaml(environment, "environment", allow_empty=True)
         if raw is not None and not isinstance(raw, dict):
-            raise TemplateError("Environment not in valid format: The environment is not a valid "
-                                "YAML mapping data type.", file="environment", kind="HTTPBadRequest")
+            raise TemplateError(
+                "Environment not in valid format: The environment is not a valid YAML mapping data type.",
+                file="environment",
+                kind="HTTPBadRequest",
+            )
         raw = raw or {}
         check_sections(raw)
     elif isinstance(environment, dict):
@@ -229,8 +264,7 @@ def request_environment(environment: Any, parameters: dict[str, Any], environmen
     return parse_environment(raw, "environment")
 
 
-def build_environment(environment: Any, environment_files: list[str] | None,
-                      files: dict[str, str]) -> Environment:
+def build_environment(environment: Any, environment_files: list[str] | None, files: dict[str, str]) -> Environment:
     """The request's environment, then each environment file in order (Heat: the files win)."""
     envs = [parse_environment(environment or {}, "environment")]
     for name in environment_files or []:
@@ -283,32 +317,41 @@ class DefinitionCache:
 
     def previous_template(self, stack: Stack) -> Template:
         """The template (conditions applied) of the definition an update started from."""
-        previous = Stack(**{**{k: getattr(stack, k) for k in ("id", "name", "project", "operation")},
-                            **{k: v for k, v in stack.previous.items() if k in DEFINITION_FIELDS}})
+        previous = Stack(
+            **{
+                **{k: getattr(stack, k) for k in ("id", "name", "project", "operation")},
+                **{k: v for k, v in stack.previous.items() if k in DEFINITION_FIELDS},
+            }
+        )
         return load_definition(self._runtime, previous).template
 
 
 def load_definition(runtime: Runtime, stack: Stack) -> Definition:
     files = dict(stack.files or {})
-    template = parse_template(stack.template_source or stack.template,
-                              filename=stack.template_name or "template", files=files)
+    template = parse_template(
+        stack.template_source or stack.template, filename=stack.template_name or "template", files=files
+    )
     environment = build_environment(secrets.open_environment(runtime.keyring, stack.environment), [], files)
     params, sealed = secrets.open_parameters(runtime.keyring, stack.parameters)
-    return Definition(apply_conditions(template, params, stack, Limits.from_config(runtime.config)),
-                      environment, params, files,
-                      secret_parameters=frozenset(sealed | set(template.hidden_parameters())))
+    return Definition(
+        apply_conditions(template, params, stack, Limits.from_config(runtime.config)),
+        environment,
+        params,
+        files,
+        secret_parameters=frozenset(sealed | set(template.hidden_parameters())),
+    )
 
 
-def apply_conditions(template: Template, params: dict[str, Any], stack: Stack,
-                     limits: Limits | None = None) -> Template:
+def apply_conditions(
+    template: Template, params: dict[str, Any], stack: Stack, limits: Limits | None = None
+) -> Template:
     """The template with its conditions decided by these parameter values (within `limits`)."""
     decide = getattr(template, "with_conditions", None)
     return decide(params, pseudo_parameters(stack), limits) if decide is not None else template
 
 
 # The stack columns that make up its definition; an update keeps the old ones in `previous`.
-DEFINITION_FIELDS = ("template", "template_source", "template_name", "files", "environment",
-                     "parameters")
+DEFINITION_FIELDS = ("template", "template_source", "template_name", "files", "environment", "parameters")
 
 
 def definition_fields(stack: Stack) -> dict[str, Any]:
@@ -377,8 +420,12 @@ class Resolver:
                 if path and hasattr(cls, "attribute_at"):
                     value = cls.attribute_at(self.runtime, attribute, list(path), physical_id, attributes, data)
                 else:
-                    value = walk(secrets.open_tree(keyring, cls.attribute(
-                        self.runtime, attribute, physical_id, attributes, data)), path)
+                    value = walk(
+                        secrets.open_tree(
+                            keyring, cls.attribute(self.runtime, attribute, physical_id, attributes, data)
+                        ),
+                        path,
+                    )
                 return secrets.open_tree(keyring, value)
         except InvalidTemplateAttribute:
             raise InvalidTemplateAttribute.of(resource, attribute) from None

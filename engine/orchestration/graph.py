@@ -4,6 +4,7 @@ pure, it touches nothing (no I/O, no clock, no store).
 Templates check their resources and conditions with `Graph.check_acyclic`; each phase of a run
 (engine.orchestration.run) orders its resources with a `Readiness`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -28,8 +29,9 @@ class Graph:
         self._index = index
         self._nodes = list(index)
         # Requirements are kept in node order, so that nothing depends on set iteration order.
-        self._requires = {node: tuple(sorted(set(declared.get(node, ())), key=index.__getitem__))
-                          for node in self._nodes}
+        self._requires = {
+            node: tuple(sorted(set(declared.get(node, ())), key=index.__getitem__)) for node in self._nodes
+        }
 
     def check_acyclic(self, file: str | None = None) -> None:
         """Raise DependencyCycle with the members of a cycle, in the order they require each other.
@@ -47,7 +49,7 @@ class Graph:
             while pending:
                 for target in pending[-1]:
                     if target in on_trail:
-                        raise DependencyCycle(self._rotated(trail[on_trail[target]:]), file=file)
+                        raise DependencyCycle(self._rotated(trail[on_trail[target] :]), file=file)
                     if target not in finished:
                         on_trail[target] = len(trail)
                         trail.append(target)

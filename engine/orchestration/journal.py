@@ -6,6 +6,7 @@ events must not quote.
 
 Writes are kept until that transaction commits, so a failed write is retried, never lost.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,10 +43,21 @@ class Journal:
     def redacted(self, stack_id: str, text: str) -> str:
         return secrets.redact(text, self._kept_out.get(stack_id, ()))
 
-    def event(self, stack: Stack, name: str, type_name: str, physical_id, action: str, status: str,
-              reason: str) -> None:
-        self._events.append(event_row(stack.id, name, type_name, physical_id, action, status,
-                                      self.redacted(stack.id, reason), self.runtime.now()))
+    def event(
+        self, stack: Stack, name: str, type_name: str, physical_id, action: str, status: str, reason: str
+    ) -> None:
+        self._events.append(
+            event_row(
+                stack.id,
+                name,
+                type_name,
+                physical_id,
+                action,
+                status,
+                self.redacted(stack.id, reason),
+                self.runtime.now(),
+            )
+        )
 
     def stack_changed(self, stack: Stack) -> None:
         self._stacks[stack.id] = stack
@@ -71,21 +83,40 @@ class Journal:
             try:
                 with self.runtime.store.session() as session:
                     if changed:
-                        session.execute(update(ResourceRow), [{
-                            "id": s.row_id, "action": s.action, "status": s.status,
-                            "status_reason": self.redacted(s.stack_id, s.reason),
-                            "physical_id": s.physical_id, "attributes": s.attributes, "data": s.data,
-                            "engine": s.engine,
-                            "waiting": s.waiting, "deadline": s.deadline, "updated_at": now} for s in changed])
+                        session.execute(
+                            update(ResourceRow),
+                            [
+                                {
+                                    "id": s.row_id,
+                                    "action": s.action,
+                                    "status": s.status,
+                                    "status_reason": self.redacted(s.stack_id, s.reason),
+                                    "physical_id": s.physical_id,
+                                    "attributes": s.attributes,
+                                    "data": s.data,
+                                    "engine": s.engine,
+                                    "waiting": s.waiting,
+                                    "deadline": s.deadline,
+                                    "updated_at": now,
+                                }
+                                for s in changed
+                            ],
+                        )
                     for stack in stacks:
                         # Guarded by the operation number: a superseded operation never overwrites.
-                        session.execute(update(Stack).where(Stack.id == stack.id,
-                                                            Stack.operation == stack.operation).values(
-                            status=stack.status, status_reason=self.redacted(stack.id, stack.status_reason),
-                            deadline=stack.deadline,
-                            updated_at=stack.updated_at, deleted_at=stack.deleted_at,
-                            resources_deleted_at=stack.resources_deleted_at,
-                            previous=stack.previous))
+                        session.execute(
+                            update(Stack)
+                            .where(Stack.id == stack.id, Stack.operation == stack.operation)
+                            .values(
+                                status=stack.status,
+                                status_reason=self.redacted(stack.id, stack.status_reason),
+                                deadline=stack.deadline,
+                                updated_at=stack.updated_at,
+                                deleted_at=stack.deleted_at,
+                                resources_deleted_at=stack.resources_deleted_at,
+                                previous=stack.previous,
+                            )
+                        )
                         if stack.deleted_at is not None:
                             credentials.revoke_stack(session, stack.id, now)
                     if removed:
@@ -94,13 +125,12 @@ class Journal:
                         # render_nulls keeps rows with and without a physical id in one batch.
                         session.execute(insert(Event).execution_options(render_nulls=True), events)
             except Exception:
-                log.exception("could not store %d transitions and %d events; retrying",
-                              len(changed), len(events))
+                log.exception("could not store %d transitions and %d events; retrying", len(changed), len(events))
                 return False
             for snap in changed:
                 snap.dirty = False
-            del self._events[:len(events)]
-            del self._removed[:len(removed)]
+            del self._events[: len(events)]
+            del self._removed[: len(removed)]
             self._stacks.clear()
             for stack_id in {e["stack_id"] for e in events} | {s.id for s in stacks}:
                 self.runtime.publish_stack(stack_id)

@@ -7,6 +7,7 @@ match the template it runs to; a failed create or update turns into a rollback t
 `begin_rollback`; the scheduler ends one through `end_operation`. `check_cancel` says whether
 a user may cancel what is in progress, and `abandon` forgets a stack.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,10 +30,22 @@ def prepare_rows(session, stack_id: str, template: Template, now: dt.datetime) -
     for name, resource in template.resources.items():
         row = rows.get(name)
         if row is None:
-            new.append({"stack_id": stack_id, "name": name, "type": resource.type,
-                        "requires": requires[name], "action": "INIT", "status": "COMPLETE",
-                        "status_reason": "", "data": {}, "attributes": {}, "engine": {},
-                        "waiting": False, "created_at": now})
+            new.append(
+                {
+                    "stack_id": stack_id,
+                    "name": name,
+                    "type": resource.type,
+                    "requires": requires[name],
+                    "action": "INIT",
+                    "status": "COMPLETE",
+                    "status_reason": "",
+                    "data": {},
+                    "attributes": {},
+                    "engine": {},
+                    "waiting": False,
+                    "created_at": now,
+                }
+            )
         else:
             if row.type != resource.type and row.action != "INIT":
                 # What it was made as, for deleting it once the new type's resource exists.
@@ -60,8 +73,7 @@ def begin_rollback(session, stack: Stack, template: Template | None, now: dt.dat
     else:
         stack.previous = {"rollback": "create"}
         # Heat rolls a create back by deleting, and says when its delete started.
-        start_operation(session, stack, "ROLLBACK", now,
-                        f"Stack ROLLBACK started at {_when(now)}")
+        start_operation(session, stack, "ROLLBACK", now, f"Stack ROLLBACK started at {_when(now)}")
 
 
 # The operations that set a stack's updated_time when they start, as Heat's do (a create, a

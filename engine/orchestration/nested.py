@@ -6,6 +6,7 @@ parent stack and whose `owner_resource` is the resource that made it; its id is 
 resource's physical id. When a nested stack's operation ends (COMPLETE or FAILED), the
 scheduler wakes the owning resource, whose `check_waiting` then reads `state(child_id)`.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -27,11 +28,21 @@ SECRET_PARAMETERS = "_hearth_secret_parameters"
 class ChildStacks(Protocol):
     """`runtime.stacks`: what a resource handler may do with the stacks it owns."""
 
-    def create(self, parent_stack_id: str, resource: str, *, template: dict | str,
-               files: dict[str, str] | None = None, environment: dict | None = None,
-               parameters: dict[str, Any] | None = None, template_name: str = "template",
-               timeout_mins: float | None = None, adopt_data: dict | None = None,
-               shown_timeout: float | None = None, secret_parameters: frozenset[str] = frozenset()) -> str:
+    def create(
+        self,
+        parent_stack_id: str,
+        resource: str,
+        *,
+        template: dict | str,
+        files: dict[str, str] | None = None,
+        environment: dict | None = None,
+        parameters: dict[str, Any] | None = None,
+        template_name: str = "template",
+        timeout_mins: float | None = None,
+        adopt_data: dict | None = None,
+        shown_timeout: float | None = None,
+        secret_parameters: frozenset[str] = frozenset(),
+    ) -> str:
         """Start creating a nested stack; returns its id at once (the create runs on its own).
 
         `secret_parameters` name the parameters whose values derive from a secret (the owner's
@@ -42,11 +53,20 @@ class ChildStacks(Protocol):
         TemplateError naming the nested template's file.
         """
 
-    def update(self, child_id: str, *, template: dict | str, files: dict[str, str] | None = None,
-               environment: dict | None = None, parameters: dict[str, Any] | None = None,
-               template_name: str = "template", timeout_mins: float | None = None,
-               keep_environment: bool = False, shown_timeout: float | None = None,
-               secret_parameters: frozenset[str] = frozenset()) -> None:
+    def update(
+        self,
+        child_id: str,
+        *,
+        template: dict | str,
+        files: dict[str, str] | None = None,
+        environment: dict | None = None,
+        parameters: dict[str, Any] | None = None,
+        template_name: str = "template",
+        timeout_mins: float | None = None,
+        keep_environment: bool = False,
+        shown_timeout: float | None = None,
+        secret_parameters: frozenset[str] = frozenset(),
+    ) -> None:
         """Start updating the nested stack to a new template and parameters; with
         `keep_environment`, to a new template only (its environment, files and parameters kept)."""
 
@@ -107,26 +127,55 @@ class Children:
         with self._service.runtime.store.session() as session:
             return session.get(Stack, child_id)
 
-    def create(self, parent_stack_id: str, resource: str, *, template, files=None, environment=None,
-               parameters=None, template_name: str = "template", timeout_mins=None, adopt_data=None,
-               shown_timeout: float | None = None, secret_parameters=frozenset()) -> str:
+    def create(
+        self,
+        parent_stack_id: str,
+        resource: str,
+        *,
+        template,
+        files=None,
+        environment=None,
+        parameters=None,
+        template_name: str = "template",
+        timeout_mins=None,
+        adopt_data=None,
+        shown_timeout: float | None = None,
+        secret_parameters=frozenset(),
+    ) -> str:
         parent = self._parent(parent_stack_id)
         name = f"{parent.name}-{resource}-{uuid.uuid4().hex[:12]}"[-255:]
         if not name[0].isalpha():
             name = "n" + name[1:]
-        body = {"stack_name": name, "template": template, "files": dict(files or {}),
-                "environment": environment or {}, "parameters": dict(parameters or {}),
-                "template_name": template_name, "timeout_mins": timeout_mins or parent.timeout_mins,
-                "disable_rollback": True, "adopt_stack_data": adopt_data,
-                # What the nested stack shows: its own timeout, else its parent's, as in Heat.
-                "requested_timeout_mins": shown_timeout if shown_timeout is not None
-                else parent.requested_timeout_mins, SECRET_PARAMETERS: sorted(secret_parameters)}
-        return self._service.stacks.make(parent.project, body, owner=(parent.id, resource),
-                                         username=parent.username).id
+        body = {
+            "stack_name": name,
+            "template": template,
+            "files": dict(files or {}),
+            "environment": environment or {},
+            "parameters": dict(parameters or {}),
+            "template_name": template_name,
+            "timeout_mins": timeout_mins or parent.timeout_mins,
+            "disable_rollback": True,
+            "adopt_stack_data": adopt_data,
+            # What the nested stack shows: its own timeout, else its parent's, as in Heat.
+            "requested_timeout_mins": shown_timeout if shown_timeout is not None else parent.requested_timeout_mins,
+            SECRET_PARAMETERS: sorted(secret_parameters),
+        }
+        return self._service.stacks.make(parent.project, body, owner=(parent.id, resource), username=parent.username).id
 
-    def update(self, child_id: str, *, template, files=None, environment=None, parameters=None,
-               template_name: str = "template", timeout_mins=None, keep_environment: bool = False,
-               shown_timeout: float | None = None, secret_parameters=frozenset()) -> None:
+    def update(
+        self,
+        child_id: str,
+        *,
+        template,
+        files=None,
+        environment=None,
+        parameters=None,
+        template_name: str = "template",
+        timeout_mins=None,
+        keep_environment: bool = False,
+        shown_timeout: float | None = None,
+        secret_parameters=frozenset(),
+    ) -> None:
         child = self._child(child_id)
         if child is None:
             raise NotFound(f"nested stack '{child_id}' not found")
@@ -134,14 +183,24 @@ class Children:
             parent = self._child(child.owner_id)
             shown_timeout = parent.requested_timeout_mins if parent is not None else None
         if keep_environment:
-            body = {"template": template, "template_name": template_name,
-                    "timeout_mins": timeout_mins or child.timeout_mins, "requested_timeout_mins": shown_timeout}
+            body = {
+                "template": template,
+                "template_name": template_name,
+                "timeout_mins": timeout_mins or child.timeout_mins,
+                "requested_timeout_mins": shown_timeout,
+            }
             self._service.operations.update_stack(child.project, child.id, body, patch=True)
             return
-        body = {"template": template, "files": dict(files or {}), "environment": environment or {},
-                "parameters": dict(parameters or {}), "template_name": template_name,
-                "timeout_mins": timeout_mins or child.timeout_mins, "requested_timeout_mins": shown_timeout,
-                SECRET_PARAMETERS: sorted(secret_parameters)}
+        body = {
+            "template": template,
+            "files": dict(files or {}),
+            "environment": environment or {},
+            "parameters": dict(parameters or {}),
+            "template_name": template_name,
+            "timeout_mins": timeout_mins or child.timeout_mins,
+            "requested_timeout_mins": shown_timeout,
+            SECRET_PARAMETERS: sorted(secret_parameters),
+        }
         self._service.operations.update_stack(child.project, child.id, body, patch=False)
 
     def check_members(self, parent_stack_id: str, count: int, child_id: str | None = None) -> None:
@@ -232,12 +291,15 @@ class Children:
         runtime = self._service.runtime
         try:
             # Opened here: the resolution reading it (if any) is tainted by what was sealed.
-            return secrets.open_tree(runtime.keyring, cls.attribute(
-                runtime, attribute, row.physical_id, row.attributes or {}, row.data or {}))
+            return secrets.open_tree(
+                runtime.keyring,
+                cls.attribute(runtime, attribute, row.physical_id, row.attributes or {}, row.data or {}),
+            )
         except HearthError:
             return None
 
     def resource_names(self, child_id: str) -> list[str]:
         with self._service.runtime.store.session() as session:
-            return list(session.scalars(select(Resource.name).where(Resource.stack_id == child_id)
-                                        .order_by(Resource.id)))
+            return list(
+                session.scalars(select(Resource.name).where(Resource.stack_id == child_id).order_by(Resource.id))
+            )

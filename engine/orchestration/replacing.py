@@ -6,6 +6,7 @@ The new resource is made first under the same name, the old one kept aside
 update when the replacement failed. Handler outcomes of its phases come back through
 `Steps.apply`, which hands them here by phase.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,11 +38,18 @@ class Replacing:
         if snap.physical_id is not None or snap.data:
             # With what a later update needs to take it back (_restorable): its state, what
             # it was made from and its short id.
-            snap.engine["backups"] = [*(snap.engine.get("backups") or []), {
-                "physical_id": snap.physical_id, "data": dict(snap.data),
-                "attributes": dict(snap.attributes), "type": old_type,
-                "state": [snap.action, snap.status, snap.reason], "digests": snap.engine.get("digests"),
-                "short_id": snap.engine.get("short_id")}]
+            snap.engine["backups"] = [
+                *(snap.engine.get("backups") or []),
+                {
+                    "physical_id": snap.physical_id,
+                    "data": dict(snap.data),
+                    "attributes": dict(snap.attributes),
+                    "type": old_type,
+                    "state": [snap.action, snap.status, snap.reason],
+                    "digests": snap.engine.get("digests"),
+                    "short_id": snap.engine.get("short_id"),
+                },
+            ]
         snap.physical_id, snap.data, snap.attributes = None, {}, {}
         snap.waiting, snap.deadline = False, None
         snap.engine["phase"] = "replace-create"
@@ -59,8 +67,12 @@ class Replacing:
         (test_stack_update_replace_manual_rollback needs this; Heat's legacy engine would
         delete the original and create anew). A rollback keeps its own way."""
         backups = snap.engine.get("backups") or []
-        return (run.action == "UPDATE" and snap.status == "FAILED" and bool(backups)
-                and (backups[-1].get("state") or [None, None])[1] == "COMPLETE")
+        return (
+            run.action == "UPDATE"
+            and snap.status == "FAILED"
+            and bool(backups)
+            and (backups[-1].get("state") or [None, None])[1] == "COMPLETE"
+        )
 
     def discard(self, run: Run, snap: Snap) -> None:
         """Delete the failed replacement, with events (as the convergence engine does)."""
@@ -81,8 +93,15 @@ class Replacing:
         if not isinstance(outcome, Done):
             self._steps.fail(run, snap, "DELETE", outcome)
             return
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
-                           "DELETE", "COMPLETE", "state changed")
+        self.journal.event(
+            run.stack,
+            snap.name,
+            snap.type,
+            snap.physical_id or snap.physical_name(run.stack.name),
+            "DELETE",
+            "COMPLETE",
+            "state changed",
+        )
         backups = snap.engine.get("backups") or []
         original = backups.pop()
         if not backups:
@@ -107,14 +126,16 @@ class Replacing:
             run.cleared(snap.name)
             return
         old = backups[-1]
-        snap.engine["live"] = {"physical_id": snap.physical_id, "data": snap.data,
-                               "attributes": snap.attributes}
+        snap.engine["live"] = {"physical_id": snap.physical_id, "data": snap.data, "attributes": snap.attributes}
         snap.physical_id, snap.data, snap.attributes = old["physical_id"], dict(old["data"]), {}
         snap.engine["phase"] = "cleanup"
         snap.engine["op"] = run.operation
         live_cls = snap.cls
-        snap.cls = run.definition.class_for(self.types, f"{snap.name} (replaced)", old["type"]) \
-            if old["type"] != snap.type else snap.cls
+        snap.cls = (
+            run.definition.class_for(self.types, f"{snap.name} (replaced)", old["type"])
+            if old["type"] != snap.type
+            else snap.cls
+        )
         run.cleaning[snap.name] = live_cls
         snap.dirty = True
         self._steps.dispatch(run, snap, "delete")
@@ -144,9 +165,11 @@ class Replacing:
         """Heat's event when an update turns into a replacement (the old resource then goes
         without events of its own; the new one is created under the same name). When the type
         asked for it, Heat names the resource as its str() does."""
-        who = (f'{snap.cls.__name__} "{snap.name}" [{snap.physical_id}] Stack "{run.stack.name}" '
-               f"[{run.stack.id}]") if asked else snap.name
+        who = (
+            (f'{snap.cls.__name__} "{snap.name}" [{snap.physical_id}] Stack "{run.stack.name}" [{run.stack.id}]')
+            if asked
+            else snap.name
+        )
         snap.status, snap.reason = "COMPLETE", f"The Resource {who} requires replacement."
         snap.dirty = True
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, "UPDATE", "COMPLETE",
-                           snap.reason)
+        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id, "UPDATE", "COMPLETE", snap.reason)

@@ -4,6 +4,7 @@ touches nothing but what it is given (the scheduler loads and stores it).
 A Run goes through the phases of its action (PHASES) one after another; within a phase, a
 `graph.Readiness` over the phase's resources says what may start next.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -127,13 +128,17 @@ class Run:
         self.check_failures: list[str] = []
         # Resources deleting what they replaced: the class of the live resource, to restore.
         self.cleaning: dict[str, object] = {}
-        self.failed = next((s for s in snaps.values()
-                            if s.status == "FAILED" and s.engine.get("op") == self.operation), None)
+        self.failed = next(
+            (s for s in snaps.values() if s.status == "FAILED" and s.engine.get("op") == self.operation), None
+        )
         # The stack's reason when it is not "Resource ACTION failed: ..." (a restricted action).
         self.failure_reason: str | None = None
         defined = set(definition.template.resources) if definition is not None else set(snaps)
-        groups = {"all": list(snaps), "defined": [n for n in snaps if n in defined],
-                  "removed": [n for n in snaps if n not in defined]}
+        groups = {
+            "all": list(snaps),
+            "defined": [n for n in snaps if n in defined],
+            "removed": [n for n in snaps if n not in defined],
+        }
         self.phases = [(direction, groups[which], step) for direction, which, step in phases_for(stack)]
         self.phase = -1
         self.step = ""
@@ -146,8 +151,12 @@ class Run:
 
     def done(self, name: str) -> bool:
         snap = self.snaps[name]
-        return (name not in self.running and not snap.waiting and snap.status == "COMPLETE"
-                and snap.engine.get("op") == self.operation)
+        return (
+            name not in self.running
+            and not snap.waiting
+            and snap.status == "COMPLETE"
+            and snap.engine.get("op") == self.operation
+        )
 
     def _next_phase(self) -> None:
         while self.phase + 1 < len(self.phases):
@@ -157,8 +166,9 @@ class Run:
                 pending = {n for n in names if self.snaps[n].engine.get("backups")}
             else:
                 pending = {n for n in names if not self.done(n)}
-            self.readiness = Readiness({n: self.snaps[n].requires for n in names}, pending,
-                                       reverse=direction == REVERSE)
+            self.readiness = Readiness(
+                {n: self.snaps[n].requires for n in names}, pending, reverse=direction == REVERSE
+            )
             if self.readiness.pending:
                 return
         self.readiness = Readiness({}, ())

@@ -9,6 +9,7 @@ pool; a resource that waits for a signal holds no thread and is re-checked only 
 (`wake`) or when its deadline passes. On start, operations left in progress by a previous
 engine are resumed from the store.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,8 +51,7 @@ class Scheduler:
         self.gone_agents = GoneAgents(runtime)  # deployments of servers whose agent is gone fail
         self._rollbacks: list[Run] = []
         # How handlers' snippets are resolved (the service adds nested-stack facades).
-        resolver_for = resolver_for or (lambda stack, definition, lookup:
-                                        Resolver(runtime, stack, definition, lookup))
+        resolver_for = resolver_for or (lambda stack, definition, lookup: Resolver(runtime, stack, definition, lookup))
         self._steps = Steps(runtime, types, self.journal, resolver_for, self._handoff)
         runtime.wake = self.wake
 
@@ -94,8 +94,10 @@ class Scheduler:
     def _handoff(self, stack_id: str, name: str, action: str, operation: int, call) -> None:
         """Run a handler's `call` on the pool once what was recorded so far is stored; its
         outcome comes back to the loop as a "result" message."""
+
         def work():
             self._inbox.put(("result", stack_id, name, action, call(), operation))
+
         self.journal.after_commit(lambda: self._pool.submit(work))
 
     # Loop -------------------------------------------------------------------------------
@@ -194,8 +196,9 @@ class Scheduler:
         previous = self._runs.get(stack_id)
         with self.runtime.store.session() as session:
             stack = session.get(Stack, stack_id)
-            rows = list(session.scalars(select(ResourceRow).where(ResourceRow.stack_id == stack_id)
-                                        .order_by(ResourceRow.id)))
+            rows = list(
+                session.scalars(select(ResourceRow).where(ResourceRow.stack_id == stack_id).order_by(ResourceRow.id))
+            )
         if stack is None:
             return
         if previous is not None:
@@ -233,8 +236,9 @@ class Scheduler:
                     self._steps.check_waiting(run, snap)
 
     def _secret_texts(self, stack: Stack, definition) -> list[str]:
-        texts = secrets.secret_texts(definition.parameters[k] for k in definition.secret_parameters
-                                     if k in definition.parameters)
+        texts = secrets.secret_texts(
+            definition.parameters[k] for k in definition.secret_parameters if k in definition.parameters
+        )
         owner, seen = stack.owner_id, {stack.id}
         while owner and owner not in seen:
             seen.add(owner)
@@ -279,11 +283,25 @@ class Scheduler:
                 self._steps.cancel(previous, snap, reason)
                 cancelled.append(reason)
         if not updating:
-            self.journal.event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
-                               "FAILED", f"Stack {previous.action} cancelled by {stack.action}")
+            self.journal.event(
+                previous.stack,
+                stack.name,
+                "OS::Heat::Stack",
+                stack.id,
+                previous.action,
+                "FAILED",
+                f"Stack {previous.action} cancelled by {stack.action}",
+            )
         elif cancelled:  # an update takes over silently, unless it cancelled something
-            self.journal.event(previous.stack, stack.name, "OS::Heat::Stack", stack.id, previous.action,
-                               "FAILED", f"Resource {previous.action} failed: {cancelled[0]}")
+            self.journal.event(
+                previous.stack,
+                stack.name,
+                "OS::Heat::Stack",
+                stack.id,
+                previous.action,
+                "FAILED",
+                f"Resource {previous.action} failed: {cancelled[0]}",
+            )
 
     def _reset_interrupted(self, stack: Stack, snaps: dict[str, Snap]) -> None:
         """An engine died during this operation: re-run what is safe, fail what is not."""
@@ -292,22 +310,29 @@ class Scheduler:
                 continue  # waiting resources are re-checked once the run exists
             # Deleting, suspending, resuming and checking are safe to repeat, and so is an
             # inline handler; a create or update that may have half-happened is not.
-            if snap.action in ("CREATE", "UPDATE") and not snap.cls.inline \
-                    and snap.engine.get("phase") not in ("replace-delete", "cleanup"):
+            if (
+                snap.action in ("CREATE", "UPDATE")
+                and not snap.cls.inline
+                and snap.engine.get("phase") not in ("replace-delete", "cleanup")
+            ):
                 snap.status = "FAILED"
-                snap.reason = (f"the engine stopped while this resource was in {snap.action}; "
-                               "update the stack to replace it, or delete the stack")
+                snap.reason = (
+                    f"the engine stopped while this resource was in {snap.action}; "
+                    "update the stack to replace it, or delete the stack"
+                )
                 snap.engine["op"] = stack.operation
-                self.journal.event(stack, snap.name, snap.type, snap.physical_id, snap.action,
-                                   "FAILED", snap.reason)
+                self.journal.event(stack, snap.name, snap.type, snap.physical_id, snap.action, "FAILED", snap.reason)
             else:
                 snap.engine.pop("op", None)
             snap.dirty = True
 
     def _resume_servers(self) -> None:
         with self.runtime.store.session() as session:
-            servers = list(session.scalars(select(Server).where(Server.deleted_at.is_(None),
-                                                                Server.driver == self.runtime.compute.name)))
+            servers = list(
+                session.scalars(
+                    select(Server).where(Server.deleted_at.is_(None), Server.driver == self.runtime.compute.name)
+                )
+            )
         for server in servers:
             try:
                 data = self.runtime.compute.resume(server.id, dict(server.driver_data or {}))
@@ -328,13 +353,13 @@ class Scheduler:
                     reason = "Operation cancelled"
                     if run.action == "CREATE":
                         reason = f"Resource CREATE failed: {reason}"
-                    self._finish(run, "FAILED", reason,
-                                 rollback=run.cancelled == "rollback" or not run.stack.disable_rollback)
+                    self._finish(
+                        run, "FAILED", reason, rollback=run.cancelled == "rollback" or not run.stack.disable_rollback
+                    )
                 return
             if run.failed is not None or run.failure is not None:
                 if not run.running:
-                    self._finish(run, "FAILED", run.failure or run.failure_reason or
-                                 self._failure_reason(run))
+                    self._finish(run, "FAILED", run.failure or run.failure_reason or self._failure_reason(run))
                 return
             ready = run.take_ready()
             if not ready:
@@ -396,12 +421,21 @@ class Scheduler:
             undone = (stack.previous or {}).get("rollback") == "create"
             if undone and run.action == "ROLLBACK":
                 stack.resources_deleted_at = now
-            gone = [n for n, s in run.snaps.items()
-                    if (undone or n not in run.definition.template.resources) and not s.exists]
+            gone = [
+                n
+                for n, s in run.snaps.items()
+                if (undone or n not in run.definition.template.resources) and not s.exists
+            ]
             self.journal.remove_resources([run.snaps.pop(n).row_id for n in gone])
             stack.previous = None
-        log.info("stack %s (%s): %s_%s: %s", stack.name, stack.id, run.action, status,
-                 self.journal.redacted(stack.id, reason))
+        log.info(
+            "stack %s (%s): %s_%s: %s",
+            stack.name,
+            stack.id,
+            run.action,
+            status,
+            self.journal.redacted(stack.id, reason),
+        )
         if rollback:
             # The row goes straight from IN_PROGRESS to ROLLBACK_IN_PROGRESS, so nobody waiting
             # on the stack mistakes the failure for the end; Heat writes no event of the failure.
@@ -417,8 +451,9 @@ class Scheduler:
     def _failure_reason(run: Run) -> str:
         """Heat's reason for a stack whose resource failed: an update (and its rollback) says
         the resource's failure as it is; other actions say which action failed."""
-        updating = run.action == "UPDATE" or (run.action == "ROLLBACK" and \
-            (run.stack.previous or {}).get("rollback") == "update")
+        updating = run.action == "UPDATE" or (
+            run.action == "ROLLBACK" and (run.stack.previous or {}).get("rollback") == "update"
+        )
         if updating:
             return run.failed.reason
         return f"Resource {run.failed.action} failed: {run.failed.reason}"
@@ -427,6 +462,7 @@ class Scheduler:
         """Whether every resource (and every nested stack's, all the way down) has a check of
         its own; Heat says when not."""
         from engine.resources.stack_resource import StackResource
+
         for snap in run.snaps.values():
             if snap.cls is None or not supports_check(snap.cls):
                 return False

@@ -9,6 +9,7 @@ comes, `apply` with a handler's outcome, `check_waiting` when a waiting resource
 `time_out`, `cancel` and `clear_hook`. Every state change goes through `transition`, which
 writes the event and tells the run. Replacing a resource is `replacing.Replacing`, owned here.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -57,8 +58,15 @@ class Steps:
         """The resource is now `status` (in `action`): its event, and what the run learns of it."""
         snap.action = action or snap.action
         snap.status, snap.reason, snap.dirty = status, reason, True
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
-                           snap.action, status, reason)
+        self.journal.event(
+            run.stack,
+            snap.name,
+            snap.type,
+            snap.physical_id or snap.physical_name(run.stack.name),
+            snap.action,
+            status,
+            reason,
+        )
         if run.finished or snap.engine.get("op") != run.operation:
             return
         if status == "COMPLETE":
@@ -139,8 +147,7 @@ class Steps:
                     run.cleared(snap.name)
                 return
             if snap.engine.get("retain"):
-                self.transition(run, snap, "COMPLETE", "resource retained (deletion_policy Retain)",
-                                 action="DELETE")
+                self.transition(run, snap, "COMPLETE", "resource retained (deletion_policy Retain)", action="DELETE")
                 return
             self._begin(run, snap, "delete", "DELETE")
         elif step == "cleanup":
@@ -156,10 +163,10 @@ class Steps:
                 else:
                     self.transition(run, snap, "COMPLETE", reason, action="CHECK")
             elif not snap.exists:
-                run.check_failures.append(f"Exception: resources.{snap.name}: Resource {snap.name} "
-                                          "not created yet.")
-                self.transition(run, snap, "FAILED", f"Can not check {snap.name}, resource not "
-                                 "created yet.", action="CHECK")
+                run.check_failures.append(f"Exception: resources.{snap.name}: Resource {snap.name} not created yet.")
+                self.transition(
+                    run, snap, "FAILED", f"Can not check {snap.name}, resource not created yet.", action="CHECK"
+                )
             else:
                 self._begin(run, snap, "check", "CHECK")
         else:  # suspend, resume
@@ -167,14 +174,19 @@ class Steps:
                 snap.status = "COMPLETE"
                 run.cleared(snap.name)
                 return
-            invalid = (snap.action == "DELETE" or (snap.action != "SUSPEND" and snap.status != "COMPLETE")) \
-                if step == "suspend" else (snap.action, snap.status) not in (
-                    ("SUSPEND", "COMPLETE"), ("RESUME", "FAILED"), ("RESUME", "COMPLETE"))
+            invalid = (
+                (snap.action == "DELETE" or (snap.action != "SUSPEND" and snap.status != "COMPLETE"))
+                if step == "suspend"
+                else (snap.action, snap.status)
+                not in (("SUSPEND", "COMPLETE"), ("RESUME", "FAILED"), ("RESUME", "COMPLETE"))
+            )
             if invalid:
                 # Heat refuses the resource without touching it, and the stack fails.
                 if run.failure is None and run.failed is None:
-                    run.failure = (f"Resource {step.upper()} failed: Error: resources.{snap.name}: "
-                                   f"State ('{snap.action}', '{snap.status}') invalid for {step}")
+                    run.failure = (
+                        f"Resource {step.upper()} failed: Error: resources.{snap.name}: "
+                        f"State ('{snap.action}', '{snap.status}') invalid for {step}"
+                    )
                 return
             self._begin(run, snap, step, step.upper())
 
@@ -182,8 +194,7 @@ class Steps:
         if self.replacing.restorable(run, snap):
             self.replacing.discard(run, snap)
             return
-        if not snap.exists or (snap.action in ("CREATE", "ADOPT") and snap.status == "FAILED" \
-                and not snap.physical_id):
+        if not snap.exists or (snap.action in ("CREATE", "ADOPT") and snap.status == "FAILED" and not snap.physical_id):
             self._begin(run, snap, "create", "CREATE")
             return
         try:
@@ -194,8 +205,11 @@ class Steps:
         digests = self._digests(instance)
         old = snap.engine.get("digests") or {}
         failed = snap.status == "FAILED"
-        if failed and not replaced_when_failed(snap.cls, snap.action, self.runtime.stacks.state(snap.physical_id)
-                                               is not None if snap.physical_id else False):
+        if failed and not replaced_when_failed(
+            snap.cls,
+            snap.action,
+            self.runtime.stacks.state(snap.physical_id) is not None if snap.physical_id else False,
+        ):
             # Kept and updated: compared with what it last was to be (a failed create settled none).
             failed, old = False, old or snap.engine.get("pending") or {}
         changed = {k for k in digests.keys() | old.keys() if digests.get(k) != old.get(k)}
@@ -217,8 +231,15 @@ class Steps:
         if restricted in self._restricted(run, snap.name):
             # As Heat: an event on the resource, whose state stays, and the stack fails.
             reason = f"{restricted} is restricted for resource."
-            self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
-                               "UPDATE", "FAILED", reason)
+            self.journal.event(
+                run.stack,
+                snap.name,
+                snap.type,
+                snap.physical_id or snap.physical_name(run.stack.name),
+                "UPDATE",
+                "FAILED",
+                reason,
+            )
             run.failed = snap
             run.failure_reason = f"ResourceActionRestricted: resources.{snap.name}: {reason}"
             return
@@ -226,8 +247,7 @@ class Steps:
         if not in_place and not unhealthy and "__type__" not in changed:
             # Heat tries the update, learns it needs a replacement, then creates the new one;
             # a type that asks for it names the resource in full in that event.
-            snap.engine["tried"] = "asked" if snap.cls.replaced_by(frozenset(changed), instance.properties) \
-                else True
+            snap.engine["tried"] = "asked" if snap.cls.replaced_by(frozenset(changed), instance.properties) else True
         self._begin(run, snap, "update" if in_place else "replace", "UPDATE")
 
     def _restricted(self, run: Run, name: str) -> set[str]:
@@ -282,8 +302,15 @@ class Steps:
         return True
 
     def _hook_event(self, run: Run, snap: Snap, reason: str) -> None:
-        self.journal.event(run.stack, snap.name, snap.type, snap.physical_id or snap.physical_name(run.stack.name),
-                           snap.action, snap.status, reason)
+        self.journal.event(
+            run.stack,
+            snap.name,
+            snap.type,
+            snap.physical_id or snap.physical_name(run.stack.name),
+            snap.action,
+            snap.status,
+            reason,
+        )
 
     def clear_hook(self, run: Run, snap: Snap, hook: str) -> bool:
         """A user cleared the breakpoint `snap` is paused on: go on with what it held back."""
@@ -321,22 +348,33 @@ class Steps:
 
     # Handlers' view -----------------------------------------------------------------------
     def _digests(self, instance) -> dict[str, str]:
-        return property_digests(self.runtime.keyring, type_identity(type(instance), instance.state.type),
-                                instance.properties, instance.state.metadata)
+        return property_digests(
+            self.runtime.keyring,
+            type_identity(type(instance), instance.state.type),
+            instance.properties,
+            instance.state.metadata,
+        )
 
     def _state(self, run: Run, snap: Snap, action: str) -> ResourceState:
         stack = run.stack
         definition = run.definition.template.resources.get(snap.name) if run.definition else None
-        return ResourceState(stack_id=stack.id, stack_name=stack.name, project=stack.project,
-                             name=snap.name, type=snap.type, physical_id=snap.physical_id,
-                             data=dict(snap.data), attributes=dict(snap.attributes),
-                             stack_deadline=stack.deadline,
-                             action=REPLACING.get(snap.engine.get("phase"), action),
-                             update_policy=dict(definition.update_policy) if definition else {},
-                             deletion_policy=definition.deletion_policy if definition else None,
-                             changed=frozenset(snap.engine.get("changed") or ()),
-                             physical_name=snap.physical_name(stack.name),
-                             adopt_data=snap.engine.get(ADOPT_DATA))
+        return ResourceState(
+            stack_id=stack.id,
+            stack_name=stack.name,
+            project=stack.project,
+            name=snap.name,
+            type=snap.type,
+            physical_id=snap.physical_id,
+            data=dict(snap.data),
+            attributes=dict(snap.attributes),
+            stack_deadline=stack.deadline,
+            action=REPLACING.get(snap.engine.get("phase"), action),
+            update_policy=dict(definition.update_policy) if definition else {},
+            deletion_policy=definition.deletion_policy if definition else None,
+            changed=frozenset(snap.engine.get("changed") or ()),
+            physical_name=snap.physical_name(stack.name),
+            adopt_data=snap.engine.get(ADOPT_DATA),
+        )
 
     def _resolver(self, run: Run) -> Resolver:
         def lookup(name: str):
@@ -344,6 +382,7 @@ class Steps:
             if snap is None or (not snap.exists and snap.physical_id is None):
                 return None
             return snap.cls, snap.physical_id, snap.attributes, snap.data
+
         return self._resolver_for(run.stack, run.definition, lookup)
 
     def _instance(self, run: Run, snap: Snap, action: str, strict: bool = True):
@@ -360,14 +399,18 @@ class Steps:
                 secret_paths = tainted_properties(template, definition.properties, resolver, path)
             properties = snap.cls.check_properties(raw)
             resolver.taint.fresh()
-            metadata = template.resolve(definition.metadata, resolver, ("resources", snap.name, "metadata")) \
-                if definition and definition.metadata else {}
+            metadata = (
+                template.resolve(definition.metadata, resolver, ("resources", snap.name, "metadata"))
+                if definition and definition.metadata
+                else {}
+            )
             secret_metadata = resolver.taint.tainted
         except LimitExceeded as error:
             if strict:
                 # The resource fails at the call that asked for too much, named in its reason.
-                raise ResourceFailure(error.reason, kind=error.kind,
-                                      nested_path=_inside(error.path, snap.name)) from None
+                raise ResourceFailure(
+                    error.reason, kind=error.kind, nested_path=_inside(error.path, snap.name)
+                ) from None
             properties = {k: p.default for k, p in snap.cls.properties_schema.items()}
             metadata = {}
         except TemplateError as error:
@@ -404,10 +447,15 @@ class Steps:
 
         def sealed():
             outcome = verb()
-            if isinstance(outcome, Done) and outcome.attributes and instance.derived_from_secret() \
-                    and not instance.seals_own_attributes:
+            if (
+                isinstance(outcome, Done)
+                and outcome.attributes
+                and instance.derived_from_secret()
+                and not instance.seals_own_attributes
+            ):
                 outcome.attributes = secrets.seal_keys(keyring, outcome.attributes)
             return outcome
+
         return sealed
 
     # Outcomes -----------------------------------------------------------------------------
@@ -473,12 +521,12 @@ class Steps:
     def _fail_first(run: Run, name: str, action: str, error) -> None:
         """The stack's reason for a resource's template error, as Heat words it: the error's
         path led by the resource's name (`resources.g: Property error: g.resources[0]...`)."""
-        if run.failed is None and run.failure_reason is None and isinstance(error, TemplateError) \
-                and error.path:
+        if run.failed is None and run.failure_reason is None and isinstance(error, TemplateError) and error.path:
             said = f"{error.kind}: {heat_path(('resources', name))}: {error.heat_message(lead=(name,))}"
             # An update (and its rollback) says the failure as it is, as Heat's update does.
-            updating = run.action == "UPDATE" or (run.action == "ROLLBACK" and \
-                (run.stack.previous or {}).get("rollback") == "update")
+            updating = run.action == "UPDATE" or (
+                run.action == "ROLLBACK" and (run.stack.previous or {}).get("rollback") == "update"
+            )
             run.failure_reason = said if updating else f"Resource {action} failed: {said}"
 
     def _settle(self, snap: Snap) -> None:
@@ -516,6 +564,7 @@ def tainted_properties(template, properties, resolver, path) -> frozenset[tuple]
 
     def resolve(snippet, where):
         return template.resolve(snippet, resolver, path + where)
+
     return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)
 
 
@@ -544,7 +593,9 @@ def _reason(name: str, error: BaseException) -> str:
         return f"{kind}: {where}: {error}" if kind else f"{where}: {error}"
     if isinstance(error, TimeoutError):
         return f"Timeout: {heat_path(('resources', name))}: {error}"
-    log.error("resource %s failed unexpectedly:\n%s", name,
-              "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    log.error(
+        "resource %s failed unexpectedly:\n%s",
+        name,
+        "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+    )
     return f"Error: {heat_path(('resources', name))}: internal error ({type(error).__name__}); see the server log"
-

@@ -1,5 +1,6 @@
 """Resource types: the registry built by `types()` maps a type name to its class; the type modules
 are imported only when `types()` is called, and nothing here does I/O."""
+
 from __future__ import annotations
 
 from engine.resources.base import Done, Resource, ResourceState, Waiting
@@ -29,6 +30,7 @@ def types() -> dict[str, type[Resource]]:
     from engine.resources.heat_value import NoneResource, RandomString, Value
     from engine.resources.heat_wait import WaitCondition, WaitConditionHandle
     from engine.resources.server import DeployedServer, Server
+
     return {
         "OS::Heat::None": NoneResource,
         "OS::Heat::Value": Value,

@@ -9,6 +9,7 @@ part) and ordered as Heat orders them: by creation, then by name. Scaling down r
 oldest. The member template (`scaling_template`, pure) has the output `refs_map`; other
 attributes are read from the members.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,9 +29,11 @@ _MEMBER_KEYS = ("type", "properties", "metadata", "depends_on", "update_policy",
 def scaling_template(names: list[str], resource: dict) -> dict:
     """The nested stack's template: one member per name, each the `resource` definition."""
     member = {k: resource[k] for k in _MEMBER_KEYS if resource.get(k) is not None}
-    return {"heat_template_version": MEMBER_TEMPLATE_VERSION,
-            "resources": {name: dict(member) for name in names},
-            "outputs": {"refs_map": {"value": {n: {"get_resource": n} for n in names}}}}
+    return {
+        "heat_template_version": MEMBER_TEMPLATE_VERSION,
+        "resources": {name: dict(member) for name in names},
+        "outputs": {"refs_map": {"value": {n: {"get_resource": n} for n in names}}},
+    }
 
 
 def new_capacity(current: int, desired: int | None, minimum: int, maximum: int) -> int:
@@ -42,7 +45,7 @@ def new_capacity(current: int, desired: int | None, minimum: int, maximum: int) 
 def scaled_members(current: list[str], capacity: int, new_name=short_id) -> list[str]:
     """The members after scaling `current` (oldest first) to `capacity`: the newest are kept,
     new names (sorted, as Heat orders members made together) come last."""
-    kept = current[len(current) - capacity:] if capacity < len(current) else list(current)
+    kept = current[len(current) - capacity :] if capacity < len(current) else list(current)
     added = sorted(new_name() for _ in range(capacity - len(kept)))
     return kept + added
 
@@ -63,22 +66,28 @@ class AutoScalingGroup(StackResource):
     type_name = "OS::Heat::AutoScalingGroup"
     dynamic_attributes = True
     properties_schema = {
-        "resource": Prop("map", "the definition of each member, as a resource in a HOT template",
-                         required=True, update_allowed=True,
-                         fields={"type": Prop("string", required=True), "properties": Prop("map"),
-                                 "metadata": Prop("map")}),
-        "max_size": Prop("integer", "the largest number of members", required=True, min=0,
-                         update_allowed=True),
-        "min_size": Prop("integer", "the smallest number of members", required=True, min=0,
-                         update_allowed=True),
+        "resource": Prop(
+            "map",
+            "the definition of each member, as a resource in a HOT template",
+            required=True,
+            update_allowed=True,
+            fields={"type": Prop("string", required=True), "properties": Prop("map"), "metadata": Prop("map")},
+        ),
+        "max_size": Prop("integer", "the largest number of members", required=True, min=0, update_allowed=True),
+        "min_size": Prop("integer", "the smallest number of members", required=True, min=0, update_allowed=True),
         "cooldown": Prop("integer", "seconds between scaling actions (accepted)", update_allowed=True),
         "desired_capacity": Prop("integer", "the number of members to have", update_allowed=True),
-        "rolling_updates": Prop("map", "how members are replaced when `resource` changes "
-                                "(accepted; members change together)", update_allowed=True,
-                                default={"min_in_service": 0, "max_batch_size": 1, "pause_time": 0},
-                                fields={"min_in_service": Prop("integer", min=0),
-                                        "max_batch_size": Prop("integer", min=1),
-                                        "pause_time": Prop("number", min=0)}),
+        "rolling_updates": Prop(
+            "map",
+            "how members are replaced when `resource` changes (accepted; members change together)",
+            update_allowed=True,
+            default={"min_in_service": 0, "max_batch_size": 1, "pause_time": 0},
+            fields={
+                "min_in_service": Prop("integer", min=0),
+                "max_batch_size": Prop("integer", min=1),
+                "pause_time": Prop("number", min=0),
+            },
+        ),
     }
     attributes_schema = {
         "current_size": "the number of members",
@@ -108,8 +117,7 @@ class AutoScalingGroup(StackResource):
         props = self.properties
         current = list(self.state.data.get("members") or [])
         if self.state.action == "UPDATE" and self.state.physical_id:
-            capacity = new_capacity(len(current), props["desired_capacity"], props["min_size"],
-                                    props["max_size"])
+            capacity = new_capacity(len(current), props["desired_capacity"], props["min_size"], props["max_size"])
         else:
             capacity = props["desired_capacity"] or props["min_size"]
         # Before the members are named or built: a size past the limits fails here, at once.
@@ -118,14 +126,19 @@ class AutoScalingGroup(StackResource):
             members = scaled_members(current, capacity)
         else:
             members = scaled_members([], capacity)
-        return Nested(template=scaling_template(members, props["resource"]),
-                      template_name=f"{parent.template_name}#{self.state.name}",
-                      timeout_mins=self.remaining_minutes(), data={"members": members})
+        return Nested(
+            template=scaling_template(members, props["resource"]),
+            template_name=f"{parent.template_name}#{self.state.name}",
+            timeout_mins=self.remaining_minutes(),
+            data={"members": members},
+        )
 
     def completed(self, child_id: str) -> Done:
         # Heat's resource show lists the attributes without values.
-        return Done(physical_id=child_id, attributes=dict.fromkeys(
-            ("current_size", "outputs_list", "refs", "refs_map", "outputs")))
+        return Done(
+            physical_id=child_id,
+            attributes=dict.fromkeys(("current_size", "outputs_list", "refs", "refs_map", "outputs")),
+        )
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):

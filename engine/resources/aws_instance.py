@@ -7,6 +7,7 @@ The machine is made exactly as an OS::Nova::Server's (engine/resources/server.py
 process under the `local` driver, an enrolled machine under `deployed`. Only the template's face
 differs: Heat's AWS property schema, its five attributes, and Heat's user data for an instance.
 """
+
 from __future__ import annotations
 
 from engine.guest import userdata
@@ -28,32 +29,48 @@ def _pairs(description: str, update_allowed: bool = False) -> Prop:
 
 
 EBS = {
-    "DeleteOnTermination": Prop("boolean", "Indicate whether the volume should be deleted when the "
-                                "instance is terminated.", default=True),
-    "Iops": Prop("number", "The number of I/O operations per second that the volume supports.",
-                 implemented=False),
-    "SnapshotId": Prop("string", "The ID of the snapshot to create a volume from.",
-                       custom_constraint="cinder.snapshot"),
-    "VolumeSize": Prop("string", "The size of the volume, in GB. Must be equal or greater than the "
-                       "size of the snapshot. It is safe to leave this blank and have the Compute "
-                       "service infer the size."),
+    "DeleteOnTermination": Prop(
+        "boolean", "Indicate whether the volume should be deleted when the instance is terminated.", default=True
+    ),
+    "Iops": Prop("number", "The number of I/O operations per second that the volume supports.", implemented=False),
+    "SnapshotId": Prop(
+        "string", "The ID of the snapshot to create a volume from.", custom_constraint="cinder.snapshot"
+    ),
+    "VolumeSize": Prop(
+        "string",
+        "The size of the volume, in GB. Must be equal or greater than the "
+        "size of the snapshot. It is safe to leave this blank and have the Compute "
+        "service infer the size.",
+    ),
     "VolumeType": Prop("string", "The volume type.", implemented=False),
 }
 BLOCK_DEVICE_MAPPING = {
-    "DeviceName": Prop("string", "A device name where the volume will be attached in the system at "
-                       "/dev/device_name.e.g. vdb", required=True),
+    "DeviceName": Prop(
+        "string",
+        "A device name where the volume will be attached in the system at /dev/device_name.e.g. vdb",
+        required=True,
+    ),
     "Ebs": Prop("map", "The ebs volume to attach to the instance.", fields=EBS),
     "NoDevice": Prop("map", "The can be used to unmap a defined device.", implemented=False),
-    "VirtualName": Prop("string", "The name of the virtual device. The name must be in the form "
-                        "ephemeralX where X is a number starting from zero (0); for example, "
-                        "ephemeral0.", implemented=False),
+    "VirtualName": Prop(
+        "string",
+        "The name of the virtual device. The name must be in the form "
+        "ephemeralX where X is a number starting from zero (0); for example, "
+        "ephemeral0.",
+        implemented=False,
+    ),
 }
 VOLUME = {
-    "Device": Prop("string", "The device where the volume is exposed on the instance. This "
-                   "assignment may not be honored and it is advised that the path "
-                   "/dev/disk/by-id/virtio-<VolumeId> be used instead.", required=True),
-    "VolumeId": Prop("string", "The ID of the volume to be attached.", required=True,
-                     custom_constraint="cinder.volume"),
+    "Device": Prop(
+        "string",
+        "The device where the volume is exposed on the instance. This "
+        "assignment may not be honored and it is advised that the path "
+        "/dev/disk/by-id/virtio-<VolumeId> be used instead.",
+        required=True,
+    ),
+    "VolumeId": Prop(
+        "string", "The ID of the volume to be attached.", required=True, custom_constraint="cinder.volume"
+    ),
 }
 
 
@@ -82,8 +99,13 @@ class Instance(Server):
     type_name = "AWS::EC2::Instance"
     properties_schema = {
         "ImageId": Prop("string", "Glance image ID or name.", required=True, custom_constraint="glance.image"),
-        "InstanceType": Prop("string", "Nova instance type (flavor).", required=True, update_allowed=True,
-                             custom_constraint="nova.flavor"),
+        "InstanceType": Prop(
+            "string",
+            "Nova instance type (flavor).",
+            required=True,
+            update_allowed=True,
+            custom_constraint="nova.flavor",
+        ),
         "KeyName": Prop("string", "Optional Nova keypair name.", custom_constraint="nova.keypair"),
         "AvailabilityZone": Prop("string", "Availability zone to launch the instance in."),
         "DisableApiTermination": _not_implemented("string"),
@@ -102,8 +124,9 @@ class Instance(Server):
         "Tenancy": Prop("string", "Not Implemented.", allowed=("dedicated", "default"), implemented=False),
         "UserData": Prop("string", "User data to pass to instance."),
         "Volumes": Prop("list", "Volumes to attach to instance.", default=[], item=Prop("map", fields=VOLUME)),
-        "BlockDeviceMappings": Prop("list", "Block device mappings to attach to instance.",
-                                    item=Prop("map", fields=BLOCK_DEVICE_MAPPING)),
+        "BlockDeviceMappings": Prop(
+            "list", "Block device mappings to attach to instance.", item=Prop("map", fields=BLOCK_DEVICE_MAPPING)
+        ),
     }
     attributes_schema = {
         "AvailabilityZone": "The Availability Zone where the specified instance is launched.",
@@ -131,7 +154,17 @@ class Instance(Server):
         address = ADDRESS if local else NO_ADDRESS
         zone = self.properties.get("AvailabilityZone") or "nova"
         addresses = {"private": [{"addr": address, "version": 4}]} if local else {}
-        return {"AvailabilityZone": zone, "PrivateDnsName": address, "PublicDnsName": address,
-                "PrivateIp": address, "PublicIp": address,
-                "show": {"id": server_id, "name": name, "status": "ACTIVE", "addresses": addresses,
-                         "OS-EXT-AZ:availability_zone": zone}}
+        return {
+            "AvailabilityZone": zone,
+            "PrivateDnsName": address,
+            "PublicDnsName": address,
+            "PrivateIp": address,
+            "PublicIp": address,
+            "show": {
+                "id": server_id,
+                "name": name,
+                "status": "ACTIVE",
+                "addresses": addresses,
+                "OS-EXT-AZ:availability_zone": zone,
+            },
+        }

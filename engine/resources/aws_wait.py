@@ -4,6 +4,7 @@ URL and its HandleSignal rows; the condition reads rows via `runtime.store`.
 AWS::CloudFormation::WaitConditionHandle and AWS::CloudFormation::WaitCondition: wait for N
 cfn-signal calls.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -59,8 +60,7 @@ class CfnWaitCondition(WaitCondition):
     type_name = "AWS::CloudFormation::WaitCondition"
     generated_name = "WaitCondition"
     properties_schema = {
-        "Handle": Prop("string", "the handle's URL: Ref of an AWS::CloudFormation::WaitConditionHandle",
-                       required=True),
+        "Handle": Prop("string", "the handle's URL: Ref of an AWS::CloudFormation::WaitConditionHandle", required=True),
         "Timeout": Prop("integer", "seconds to wait", required=True, min=1, max=43200),
         "Count": Prop("integer", "signals needed", default=1, min=1, update_allowed=True),
     }
@@ -76,10 +76,15 @@ class CfnWaitCondition(WaitCondition):
     def create(self):
         handle_id = self.handle_id()
         with self.runtime.store.session() as session:
-            row = session.scalar(select(ResourceRow).where(ResourceRow.stack_id == self.state.stack_id,
-                                                           ResourceRow.physical_id == handle_id))
+            row = session.scalar(
+                select(ResourceRow).where(
+                    ResourceRow.stack_id == self.state.stack_id, ResourceRow.physical_id == handle_id
+                )
+            )
         # As in Heat: a URL of another stack's handle (or no handle's URL at all) is refused.
         if not handle_id or row is None:
-            raise self.fail(f"Handle: {self.properties['Handle']!r} is not the URL of a wait "
-                            "condition handle of this stack (use {Ref: <handle>})")
+            raise self.fail(
+                f"Handle: {self.properties['Handle']!r} is not the URL of a wait "
+                "condition handle of this stack (use {Ref: <handle>})"
+            )
         return super().create()

@@ -7,6 +7,7 @@ nested stack) returns `Waiting` and is woken by the signal (`runtime.wake`); one
 a moment in time returns `Waiting(wake_at=T)` and is woken at T (the time is stored, so a
 restarted engine keeps it).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -196,8 +197,9 @@ class Resource:
         return physical_id
 
     @classmethod
-    def attribute(cls, runtime: Runtime, name: str, physical_id: str | None,
-                  attributes: dict[str, Any], data: dict[str, Any]) -> Any:
+    def attribute(
+        cls, runtime: Runtime, name: str, physical_id: str | None, attributes: dict[str, Any], data: dict[str, Any]
+    ) -> Any:
         """What get_attr returns; by default the attributes recorded when the action finished."""
         if name is None:
             return dict(attributes)
@@ -207,8 +209,7 @@ class Resource:
         """Whether the property at `path` (any property when no path is given) was resolved,
         wholly or in part, from a secret."""
         path = tuple(path)
-        return any(secret[:len(path)] == path or path[:len(secret)] == secret
-                   for secret in self.state.secret_paths)
+        return any(secret[: len(path)] == path or path[: len(secret)] == secret for secret in self.state.secret_paths)
 
     @classmethod
     def attributes_when_refused(cls, raw_properties: dict[str, Any]) -> dict[str, Any]:

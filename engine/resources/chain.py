@@ -8,6 +8,7 @@ gives their references; other attributes are read from the members, as for Resou
 Changing `resources` updates the nested stack (a member whose type changed is replaced);
 changing `concurrent` or `resource_properties` replaces the whole chain, as in Heat.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,8 +42,11 @@ def chain_template(types: list[str], properties: dict | None, concurrency: int |
         if index >= step:
             member["depends_on"] = [names[index - step]]
         resources[name] = member
-    return {"heat_template_version": MEMBER_TEMPLATE_VERSION, "resources": resources,
-            "outputs": {"refs": {"value": [{"get_resource": n} for n in names]}}}
+    return {
+        "heat_template_version": MEMBER_TEMPLATE_VERSION,
+        "resources": resources,
+        "outputs": {"refs": {"value": [{"get_resource": n} for n in names]}},
+    }
 
 
 class ResourceChain(StackResource):
@@ -61,10 +65,15 @@ class ResourceChain(StackResource):
     type_name = "OS::Heat::ResourceChain"
     dynamic_attributes = True
     properties_schema = {
-        "resources": Prop("list", "the types to create, one member each (types or registry "
-                          "aliases)", required=True, update_allowed=True),
-        "concurrent": Prop("boolean", "create the members together instead of each after the "
-                           "one before", default=False),
+        "resources": Prop(
+            "list",
+            "the types to create, one member each (types or registry aliases)",
+            required=True,
+            update_allowed=True,
+        ),
+        "concurrent": Prop(
+            "boolean", "create the members together instead of each after the one before", default=False
+        ),
         "resource_properties": Prop("map", "the properties given to every member"),
     }
     attributes_schema = {
@@ -83,9 +92,12 @@ class ResourceChain(StackResource):
         self.check_members(len(types), self.properties["resource_properties"])
         concurrency = self.runtime.config.engine_workers if self.properties["concurrent"] else None
         template = chain_template(types, self.properties["resource_properties"], concurrency)
-        return Nested(template=template, template_name=f"{parent.template_name}#{self.state.name}",
-                      timeout_mins=self.remaining_minutes(),
-                      data={"members": [str(i) for i in range(len(types))], "name": self.state.name})
+        return Nested(
+            template=template,
+            template_name=f"{parent.template_name}#{self.state.name}",
+            timeout_mins=self.remaining_minutes(),
+            data={"members": [str(i) for i in range(len(types))], "name": self.state.name},
+        )
 
     def completed(self, child_id: str) -> Done:
         refs = self.runtime.stacks.outputs(child_id).get("refs")
@@ -112,11 +124,11 @@ class ResourceChain(StackResource):
     def attribute_at(cls, runtime, name, path, physical_id, attributes, data):
         """`[chain, attributes, attr, *rest]` and `[chain, attr, *rest]` walk `rest` into each
         member's value, as Heat answers them."""
-        if physical_id is not None and ((name == "attributes" and path) or
-                                        (name not in CHAIN_ATTRIBUTES and not name.startswith(NESTED))):
+        if physical_id is not None and (
+            (name == "attributes" and path) or (name not in CHAIN_ATTRIBUTES and not name.startswith(NESTED))
+        ):
             members = list(data.get("members") or [])
             attr, rest = (str(path[0]), list(path[1:])) if name == "attributes" else (name, list(path))
             values = {m: walk(runtime.stacks.resource_attribute(physical_id, m, attr), rest) for m in members}
             return values if name == "attributes" else list(values.values())
         return super().attribute_at(runtime, name, path, physical_id, attributes, data)
-

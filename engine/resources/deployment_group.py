@@ -5,6 +5,7 @@ The group is a nested stack whose members are named by the keys of `servers` (so
 `deploy_resource_name` is the key and `deploy_stack_id` the nested stack); each applies the
 same config to its server. Attributes are maps of member name to the member's attribute.
 """
+
 from __future__ import annotations
 
 from engine.errors import InvalidTemplateAttribute
@@ -15,11 +16,13 @@ from engine.resources.provider import NESTED
 from engine.resources.schema import Prop
 from engine.resources.stack_resource import Nested, Parent, StackResource
 
-SERVERS = Prop("map", "the servers to deploy to: a map of member name to server id",
-               required=True, update_allowed=True)
+SERVERS = Prop("map", "the servers to deploy to: a map of member name to server id", required=True, update_allowed=True)
 # The group's attribute names for the members' own.
-MEMBER_ATTRIBUTES = {"deploy_stdouts": "deploy_stdout", "deploy_stderrs": "deploy_stderr",
-                     "deploy_status_codes": "deploy_status_code"}
+MEMBER_ATTRIBUTES = {
+    "deploy_stdouts": "deploy_stdout",
+    "deploy_stderrs": "deploy_stderr",
+    "deploy_status_codes": "deploy_status_code",
+}
 
 
 class SoftwareDeploymentGroup(ResourceGroup):
@@ -54,8 +57,12 @@ class SoftwareDeploymentGroup(ResourceGroup):
         template = group_template(names, {"type": self.member_type}, "%index%")
         for name, server in self.properties["servers"].items():
             template["resources"][str(name)]["properties"] = {**shared, "server": server}
-        return Nested(template=template, template_name=f"{parent.template_name}#{self.state.name}",
-                      timeout_mins=self.remaining_minutes(), data={"members": names})
+        return Nested(
+            template=template,
+            template_name=f"{parent.template_name}#{self.state.name}",
+            timeout_mins=self.remaining_minutes(),
+            data={"members": names},
+        )
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
@@ -65,8 +72,10 @@ class SoftwareDeploymentGroup(ResourceGroup):
             return None
         members = list(data.get("members") or [])
         if name is None:
-            return {group_name: cls.attribute(runtime, group_name, physical_id, attributes, data)
-                    for group_name in MEMBER_ATTRIBUTES}
+            return {
+                group_name: cls.attribute(runtime, group_name, physical_id, attributes, data)
+                for group_name in MEMBER_ATTRIBUTES
+            }
         if name.startswith(NESTED):
             # Heat's deployment groups have no resource.NAME attributes (an output error).
             raise InvalidTemplateAttribute(name)
@@ -92,8 +101,9 @@ class StructuredDeploymentGroup(SoftwareDeploymentGroup):
     properties_schema = {
         **SoftwareDeploymentGroup.properties_schema,
         "input_key": Prop("string", "the key whose maps are replaced by input values", default="get_input"),
-        "input_values_validate": Prop("string", "STRICT: an input the config uses must have a value",
-                                      default="LAX", allowed=("LAX", "STRICT")),
+        "input_values_validate": Prop(
+            "string", "STRICT: an input the config uses must have a value", default="LAX", allowed=("LAX", "STRICT")
+        ),
     }
 
 

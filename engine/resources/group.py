@@ -7,6 +7,7 @@ regenerates the template and updates the nested stack, keeping existing members'
 Names removed by `removal_policies` are never reused (Heat's blacklist), unless
 `removal_policies_mode` is `update`, which replaces the list instead of adding to it.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -21,18 +22,27 @@ from engine.resources.stack_resource import NESTED_ACTION, Nested, Parent, Stack
 # Heat generates member templates in this version: member properties are data, not calls.
 MEMBER_TEMPLATE_VERSION = "2015-04-30"
 UPDATE_POLICY = {
-    "rolling_update": Prop("map", "replace members in batches (accepted; members update together)",
-                           fields={"min_in_service": Prop("integer", min=0),
-                                   "max_batch_size": Prop("integer", min=1),
-                                   "pause_time": Prop("number", min=0)}),
-    "batch_create": Prop("map", "create members in batches (accepted; members are created together)",
-                         fields={"max_batch_size": Prop("integer", min=1),
-                                 "pause_time": Prop("number", min=0)}),
+    "rolling_update": Prop(
+        "map",
+        "replace members in batches (accepted; members update together)",
+        fields={
+            "min_in_service": Prop("integer", min=0),
+            "max_batch_size": Prop("integer", min=1),
+            "pause_time": Prop("number", min=0),
+        },
+    ),
+    "batch_create": Prop(
+        "map",
+        "create members in batches (accepted; members are created together)",
+        fields={"max_batch_size": Prop("integer", min=1), "pause_time": Prop("number", min=0)},
+    ),
 }
 # The group's own attributes; any other name is each member's attribute.
 GROUP_ATTRIBUTES = ("refs", "refs_map", "attributes", "removed_rsrc_list")
-_POLICY_KEYS = {"rolling_update": ("min_in_service", "max_batch_size", "pause_time"),
-                "batch_create": ("max_batch_size", "pause_time")}
+_POLICY_KEYS = {
+    "rolling_update": ("min_in_service", "max_batch_size", "pause_time"),
+    "batch_create": ("max_batch_size", "pause_time"),
+}
 
 
 def member_names(count: int, blacklist: set[str] | list[str]) -> list[str]:
@@ -42,8 +52,9 @@ def member_names(count: int, blacklist: set[str] | list[str]) -> list[str]:
     return list(itertools.islice((n for n in candidates if n not in banned), count))
 
 
-def removal_blacklist(policies: list[dict], mode: str, current: list[str],
-                      members: list[str] | None, refs_map: dict[str, Any]) -> list[str]:
+def removal_blacklist(
+    policies: list[dict], mode: str, current: list[str], members: list[str] | None, refs_map: dict[str, Any]
+) -> list[str]:
     """The names never to use again after applying `removal_policies`, as Heat resolves them.
 
     An entry of a `resource_list` is a member name, or a member's reference (from `refs`).
@@ -105,8 +116,9 @@ def group_template(names: list[str], resource_def: dict, index_var: str) -> dict
     return members_template({n: member_definition(resource_def, index_var, n) for n in names})
 
 
-def batches(current: dict[str, dict], names_for, target: int, batch_size: int, min_in_service: int,
-            definition_for) -> list[dict[str, dict]]:
+def batches(
+    current: dict[str, dict], names_for, target: int, batch_size: int, min_in_service: int, definition_for
+) -> list[dict[str, dict]]:
     """The member definitions after each batch of a batched change, as Heat's rolling update
     computes them (heat.scaling.rolling_update and template.member_definitions).
 
@@ -129,6 +141,7 @@ def batches(current: dict[str, dict], names_for, target: int, batch_size: int, m
                 return 0
             index = names.index(item[0])
             return target - index if index < target else new_capacity
+
         old = sorted(members.items(), key=priority)[-new_capacity:] if new_capacity else []
         fresh = iter(n for n in names if n not in members)
         replace = size - (new_capacity - len(old))
@@ -156,8 +169,7 @@ def check_update_policy(policy: dict) -> None:
     for section, keys in _POLICY_KEYS.items():
         for key in (policy or {}).get(section) or {}:
             if key not in keys:
-                raise TemplateError(f"Unknown Property {key}", path=("update_policy", section),
-                                    prefix=PROPERTY_ERROR)
+                raise TemplateError(f"Unknown Property {key}", path=("update_policy", section), prefix=PROPERTY_ERROR)
     try:
         validate_properties(UPDATE_POLICY, policy or {})
     except TemplateError as error:
@@ -165,8 +177,7 @@ def check_update_policy(policy: dict) -> None:
     for section, keys in _POLICY_KEYS.items():
         for key in (policy or {}).get(section) or {}:
             if key not in keys:
-                raise TemplateError(f"Unknown Property {key}", path=("update_policy", section),
-                                    prefix=PROPERTY_ERROR)
+                raise TemplateError(f"Unknown Property {key}", path=("update_policy", section), prefix=PROPERTY_ERROR)
 
 
 class ResourceGroup(StackResource):
@@ -193,8 +204,7 @@ class ResourceGroup(StackResource):
         if isinstance(definition, dict) and not (unresolved and unresolved(definition)):
             for key in definition:
                 if key not in cls.MEMBER_KEYS:
-                    raise TemplateError(f"Unknown Property {key}", path=("resource_def",),
-                                        prefix=PROPERTY_ERROR)
+                    raise TemplateError(f"Unknown Property {key}", path=("resource_def",), prefix=PROPERTY_ERROR)
         return super().check_properties(values, unresolved)
 
     @classmethod
@@ -207,22 +217,39 @@ class ResourceGroup(StackResource):
         definition = (values or {}).get("resource_def") if isinstance(values, dict) else None
         kind = definition.get("type") if isinstance(definition, dict) else None
         return [kind] if isinstance(kind, str) else []
+
     properties_schema = {
         "count": Prop("integer", "the number of resources", default=1, min=0, update_allowed=True),
         "index_var": Prop("string", "the text replaced by each member's index", default="%index%", min=3),
-        "resource_def": Prop("map", "the definition of each member: type, properties, metadata",
-                             required=True, update_allowed=True,
-                             fields={"type": Prop("string", "each member's resource type", required=True),
-                                     "properties": Prop("map", "each member's properties"),
-                                     "metadata": Prop("map", "each member's metadata")}),
-        "removal_policies": Prop("list", "members to remove first: [{resource_list: [names or refs]}]",
-                                 default=[], update_allowed=True,
-                                 item=Prop("map", "one policy: the members it removes", fields={
-                                     "resource_list": Prop("list", "member names or references to remove",
-                                                           default=[])})),
-        "removal_policies_mode": Prop("string", "whether new removal_policies add to the removed "
-                                      "names (append) or replace them (update)", default="append",
-                                      allowed=("append", "update"), update_allowed=True),
+        "resource_def": Prop(
+            "map",
+            "the definition of each member: type, properties, metadata",
+            required=True,
+            update_allowed=True,
+            fields={
+                "type": Prop("string", "each member's resource type", required=True),
+                "properties": Prop("map", "each member's properties"),
+                "metadata": Prop("map", "each member's metadata"),
+            },
+        ),
+        "removal_policies": Prop(
+            "list",
+            "members to remove first: [{resource_list: [names or refs]}]",
+            default=[],
+            update_allowed=True,
+            item=Prop(
+                "map",
+                "one policy: the members it removes",
+                fields={"resource_list": Prop("list", "member names or references to remove", default=[])},
+            ),
+        ),
+        "removal_policies_mode": Prop(
+            "string",
+            "whether new removal_policies add to the removed names (append) or replace them (update)",
+            default="append",
+            allowed=("append", "update"),
+            update_allowed=True,
+        ),
     }
     attributes_schema = {
         "refs": "the members' references (get_resource), in order",
@@ -255,8 +282,13 @@ class ResourceGroup(StackResource):
                 # Members keep their old definition until their batch: the nested stack gets the
                 # old files and the new ones (Heat's grouputils.get_child_template_files).
                 files = {**parent.previous_files, **parent.files}
-        return Nested(template=template, template_name=f"{parent.template_name}#{self.state.name}",
-                      timeout_mins=self.remaining_minutes(), data=data, files=files)
+        return Nested(
+            template=template,
+            template_name=f"{parent.template_name}#{self.state.name}",
+            timeout_mins=self.remaining_minutes(),
+            data=data,
+            files=files,
+        )
 
     def batch_plans(self, blacklist: list[str], resource_def: dict, index_var: str) -> list[dict]:
         """The member definitions after each batch, when update_policy asks for batches: a
@@ -265,25 +297,40 @@ class ResourceGroup(StackResource):
         count = self.properties["count"]
         if self.state.action == "CREATE" and policy.get("batch_create") and count:
             current, section = {}, policy["batch_create"]
-        elif self.state.action == "UPDATE" and policy.get("rolling_update") and \
-                "resource_def" in self.state.changed and self.state.physical_id:
+        elif (
+            self.state.action == "UPDATE"
+            and policy.get("rolling_update")
+            and "resource_def" in self.state.changed
+            and self.state.physical_id
+        ):
             section = policy["rolling_update"]
             nested = self.runtime.stacks.template(self.state.physical_id) or {}
             current = {n: d for n, d in (nested.get("resources") or {}).items() if n not in blacklist}
         else:
             return []
-        return batches(current, lambda n: member_names(n, blacklist), count,
-                       int(section.get("max_batch_size") or 1), int(section.get("min_in_service") or 0),
-                       lambda name: member_definition(resource_def, index_var, name))
+        return batches(
+            current,
+            lambda n: member_names(n, blacklist),
+            count,
+            int(section.get("max_batch_size") or 1),
+            int(section.get("min_in_service") or 0),
+            lambda name: member_definition(resource_def, index_var, name),
+        )
 
     def next_step(self, child: str, data: dict[str, Any]) -> dict[str, Any] | None:
         remaining = list(data.get("batches") or [])
         if not remaining:
             return None
         template = remaining.pop(0)
-        self.runtime.stacks.update(child, template=template, template_name=f"{self.state.name}",
-                                   environment=None, parameters={}, timeout_mins=self.remaining_minutes(),
-                                   keep_environment=True)
+        self.runtime.stacks.update(
+            child,
+            template=template,
+            template_name=f"{self.state.name}",
+            environment=None,
+            parameters={},
+            timeout_mins=self.remaining_minutes(),
+            keep_environment=True,
+        )
         return {**data, "batches": remaining, NESTED_ACTION: "UPDATE"}
 
     def member_plan(self) -> tuple[list[str], dict[str, Any]]:
@@ -293,9 +340,13 @@ class ResourceGroup(StackResource):
         if child:
             members = self.runtime.stacks.resource_names(child)
             refs_map = self.runtime.stacks.outputs(child).get("refs_map") or {}
-        blacklist = removal_blacklist(self.properties["removal_policies"],
-                                      self.properties["removal_policies_mode"],
-                                      list(self.state.data.get("blacklist") or []), members, refs_map or {})
+        blacklist = removal_blacklist(
+            self.properties["removal_policies"],
+            self.properties["removal_policies_mode"],
+            list(self.state.data.get("blacklist") or []),
+            members,
+            refs_map or {},
+        )
         names = member_names(self.properties["count"], blacklist)
         return names, {"members": names, "blacklist": blacklist, "batches": []}
 
@@ -305,15 +356,22 @@ class ResourceGroup(StackResource):
             return list(data.get("blacklist") or [])
         if name == "show":
             # Heat's resource show of a group: only removed_rsrc_list resolves there.
-            return {"attributes": None, "refs": None, "refs_map": None,
-                    "removed_rsrc_list": list(data.get("blacklist") or [])}
+            return {
+                "attributes": None,
+                "refs": None,
+                "refs_map": None,
+                "removed_rsrc_list": list(data.get("blacklist") or []),
+            }
         if physical_id is None:
             return None
         members = list(data.get("members") or [])
         if name is None:
             refs_map = runtime.stacks.outputs(physical_id).get("refs_map") or {}
-            return {"refs": [refs_map.get(m) for m in members], "refs_map": refs_map,
-                    "removed_rsrc_list": list(data.get("blacklist") or [])}
+            return {
+                "refs": [refs_map.get(m) for m in members],
+                "refs_map": refs_map,
+                "removed_rsrc_list": list(data.get("blacklist") or []),
+            }
         if name.startswith(NESTED):
             return nested_attribute(runtime, physical_id, name)
         if name == "refs_map":
@@ -329,8 +387,9 @@ class ResourceGroup(StackResource):
     def attribute_at(cls, runtime, name, path, physical_id, attributes, data):
         """As Heat: `[group, attributes, attr, *rest]` and `[group, attr, *rest]` walk `rest`
         into each member's value, not into the map or list of them."""
-        if physical_id is not None and ((name == "attributes" and path) or
-                                        (name not in GROUP_ATTRIBUTES and not name.startswith(NESTED))):
+        if physical_id is not None and (
+            (name == "attributes" and path) or (name not in GROUP_ATTRIBUTES and not name.startswith(NESTED))
+        ):
             members = list(data.get("members") or [])
             attr, rest = (str(path[0]), list(path[1:])) if name == "attributes" else (name, list(path))
             values = {m: walk(runtime.stacks.resource_attribute(physical_id, m, attr), rest) for m in members}
@@ -340,8 +399,10 @@ class ResourceGroup(StackResource):
     def completed(self, child_id: str) -> Done:
         # What Heat's resource show lists for a group: its attributes resolve to nothing there.
         blacklist = list(self.state.data.get("blacklist") or [])
-        return Done(physical_id=child_id, attributes={"attributes": None, "refs": None, "refs_map": None,
-                                                      "removed_rsrc_list": blacklist})
+        return Done(
+            physical_id=child_id,
+            attributes={"attributes": None, "refs": None, "refs_map": None, "removed_rsrc_list": blacklist},
+        )
 
 
 def by_attribute(members: dict[str, dict | None]) -> dict[str, dict[str, Any]]:

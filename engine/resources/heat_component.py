@@ -1,5 +1,6 @@
 """OS::Heat::SoftwareComponent: one config per lifecycle action, each applied by its own tool;
 stored as one config row by its base, SoftwareConfig; this module adds no I/O of its own."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError
@@ -7,12 +8,16 @@ from engine.resources.heat_software import SoftwareConfig
 from engine.resources.schema import Prop
 
 DEFAULT_ACTIONS = ["CREATE", "UPDATE"]
-_ENTRY = Prop("map", fields={
-    "actions": Prop("list", "lifecycle actions this entry applies to", min=1, item=Prop("string"),
-                    default=["CREATE", "UPDATE"]),
-    "config": Prop("string", "the config text for those actions"),
-    "tool": Prop("string", "the hook that applies it (script, puppet, ...)", required=True),
-})
+_ENTRY = Prop(
+    "map",
+    fields={
+        "actions": Prop(
+            "list", "lifecycle actions this entry applies to", min=1, item=Prop("string"), default=["CREATE", "UPDATE"]
+        ),
+        "config": Prop("string", "the config text for those actions"),
+        "tool": Prop("string", "the hook that applies it (script, puppet, ...)", required=True),
+    },
+)
 
 
 class SoftwareComponent(SoftwareConfig):
@@ -41,15 +46,19 @@ class SoftwareComponent(SoftwareConfig):
         seen: dict[str, int] = {}
         entries = []
         for index, entry in enumerate(configs):
-            if not isinstance(entry, dict) or (unresolved is not None and (
-                    unresolved(entry) or unresolved(entry.get("actions")))):
+            if not isinstance(entry, dict) or (
+                unresolved is not None and (unresolved(entry) or unresolved(entry.get("actions")))
+            ):
                 entries.append(entry)
                 continue
             entry = {**entry, "actions": entry.get("actions") or list(DEFAULT_ACTIONS)}
             for action in (a for a in entry["actions"] if isinstance(a, str)):  # others: not resolved yet
                 if action in seen:
-                    raise TemplateError(f"action '{action}' already has a config (configs[{seen[action]}]): "
-                                        "an action may appear in one entry only", path=("configs", index, "actions"))
+                    raise TemplateError(
+                        f"action '{action}' already has a config (configs[{seen[action]}]): "
+                        "an action may appear in one entry only",
+                        path=("configs", index, "actions"),
+                    )
                 seen[action] = index
             entries.append(entry)
         checked["configs"] = entries

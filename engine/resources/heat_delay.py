@@ -1,5 +1,6 @@
 """OS::Heat::Delay: a pause at a point of the dependency graph, as a stored moment to wake at;
 reads the runtime's clock (and draws a random jitter), never sleeps, does no I/O."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,14 +29,26 @@ class Delay(Resource):
     type_name = "OS::Heat::Delay"
     inline = True
     properties_schema = {
-        "min_wait": Prop("number", "minimum seconds to wait during the listed actions", default=0,
-                         min=0, update_allowed=True),
-        "max_jitter": Prop("number", "maximum jitter added to the minimum wait, in units of "
-                           "`jitter_multiplier` seconds", default=0, min=0, update_allowed=True),
-        "jitter_multiplier": Prop("number", "seconds `max_jitter` is multiplied by", default=1.0,
-                                  min=0, update_allowed=True),
-        "actions": Prop("list", "the actions during which the delay happens", default=["CREATE"],
-                        update_allowed=True, allowed=ACTIONS),
+        "min_wait": Prop(
+            "number", "minimum seconds to wait during the listed actions", default=0, min=0, update_allowed=True
+        ),
+        "max_jitter": Prop(
+            "number",
+            "maximum jitter added to the minimum wait, in units of `jitter_multiplier` seconds",
+            default=0,
+            min=0,
+            update_allowed=True,
+        ),
+        "jitter_multiplier": Prop(
+            "number", "seconds `max_jitter` is multiplied by", default=1.0, min=0, update_allowed=True
+        ),
+        "actions": Prop(
+            "list",
+            "the actions during which the delay happens",
+            default=["CREATE"],
+            update_allowed=True,
+            allowed=ACTIONS,
+        ),
     }
     attributes_schema = {}
     support_status = {"version": "11.0.0"}
@@ -44,8 +57,9 @@ class Delay(Resource):
         maximum = self.properties["min_wait"] + self._jitter_range()
         deadline = self.state.stack_deadline
         if deadline is not None and self.runtime.now() + dt.timedelta(seconds=maximum) > deadline:
-            raise self.fail(f"{self.type_name} maximum delay {float(maximum)}s exceeds stack timeout.",
-                            kind="StackValidationFailed")
+            raise self.fail(
+                f"{self.type_name} maximum delay {float(maximum)}s exceeds stack timeout.", kind="StackValidationFailed"
+            )
         return self._pause("CREATE")
 
     def delete(self):

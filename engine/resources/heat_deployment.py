@@ -4,6 +4,7 @@ via `runtime.store`; pushes and publishes its server's metadata; no other I/O.
 OS::Heat::SoftwareDeployment: applies a config to a server for each listed action and waits for the
 server's signal.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -45,19 +46,28 @@ class SoftwareDeployment(Resource):
         "config": Prop("string", "id of the software config to apply", update_allowed=True),
         "server": Prop("string", "id of the server to apply it to", required=True),
         "input_values": Prop("map", "values for the config's inputs", update_allowed=True),
-        "actions": Prop("list", "actions that run the config", default=["CREATE", "UPDATE"],
-                        allowed=software_formats.ACTIONS, update_allowed=True),
-        "name": Prop("string", "name of the derived config; sets the order on the server",
-                     update_allowed=True),
-        "signal_transport": Prop("string", "how the server signals the result (each is a Hearth "
-                                 "signal URL; see docs/guest-api.md)",
-                                 default="CFN_SIGNAL", allowed=software_formats.SIGNAL_TRANSPORTS),
+        "actions": Prop(
+            "list",
+            "actions that run the config",
+            default=["CREATE", "UPDATE"],
+            allowed=software_formats.ACTIONS,
+            update_allowed=True,
+        ),
+        "name": Prop("string", "name of the derived config; sets the order on the server", update_allowed=True),
+        "signal_transport": Prop(
+            "string",
+            "how the server signals the result (each is a Hearth signal URL; see docs/guest-api.md)",
+            default="CFN_SIGNAL",
+            allowed=software_formats.SIGNAL_TRANSPORTS,
+        ),
     }
     support_status = {"version": "2014.1"}
     attribute_types = {"deploy_stdout": "string", "deploy_stderr": "string", "deploy_status_code": "string"}
-    attributes_schema = {"deploy_stdout": "standard output of the run",
-                         "deploy_stderr": "standard error of the run",
-                         "deploy_status_code": "exit code of the run"}
+    attributes_schema = {
+        "deploy_stdout": "standard output of the run",
+        "deploy_stderr": "standard error of the run",
+        "deploy_status_code": "exit code of the run",
+    }
 
     # What a structured deployment changes ------------------------------------------------
     def empty_config(self) -> Any:
@@ -106,8 +116,14 @@ class SoftwareDeployment(Resource):
             row = session.get(Deployment, self.state.physical_id) if self.state.physical_id else None
             # As Heat (which asks Nova whether the server exists): DELETE runs and is waited
             # for only on a server that is there to run it.
-            alive = metadata.target_server(session, row.server_id if row is not None else
-                                           self.properties.get("server") or "", self.state.project) is not None
+            alive = (
+                metadata.target_server(
+                    session,
+                    row.server_id if row is not None else self.properties.get("server") or "",
+                    self.state.project,
+                )
+                is not None
+            )
             source = self._source(session, required=False)
         runs = alive and source is not False and self._triggers("DELETE", source)
         if runs and self.properties.get("signal_transport") != "NO_SIGNAL":
@@ -156,8 +172,9 @@ class SoftwareDeployment(Resource):
 
     def _triggers(self, action: str, source) -> bool:
         if source and source.group == "component":
-            return action in software_formats.component_actions(secrets.open_value(self.runtime.keyring,
-                                                                           source.body.get("config")))
+            return action in software_formats.component_actions(
+                secrets.open_value(self.runtime.keyring, source.body.get("config"))
+            )
         return action in (self.properties.get("actions") or [])
 
     def _outputs_data(self, source) -> dict:
@@ -181,12 +198,23 @@ class SoftwareDeployment(Resource):
             signal_url = None
             if transport != "NO_SIGNAL":
                 signal_url = credentials.presign(
-                    runtime.keyring, runtime.public_url, software_formats.SIGNAL_VERBS[transport],
-                    urls.deployment_signal_path(entry_id), now, runtime.config.presigned_url_ttl)
+                    runtime.keyring,
+                    runtime.public_url,
+                    software_formats.SIGNAL_VERBS[transport],
+                    urls.deployment_signal_path(entry_id),
+                    now,
+                    runtime.config.presigned_url_ttl,
+                )
             base = software_formats.deploy_inputs(
-                server_id=server_id, action=action, stack_name=self.state.stack_name,
-                stack_id=self.state.stack_id, resource_name=self.state.name, transport=transport,
-                signal_url=signal_url, principal=principal)
+                server_id=server_id,
+                action=action,
+                stack_name=self.state.stack_name,
+                stack_id=self.state.stack_id,
+                resource_name=self.state.name,
+                transport=transport,
+                signal_url=signal_url,
+                principal=principal,
+            )
             values = props.get("input_values") or {}
             inputs = software_formats.derived_inputs(source, values, base, runtime.keyring)
             secret = secrets.secret_input_names(inputs, self._hidden_values(session), self._tainted_inputs(values))
@@ -194,17 +222,31 @@ class SoftwareDeployment(Resource):
             derived = secrets.is_sealed(body.get("config"))  # the source's config is a secret
             config = secrets.open_value(runtime.keyring, body.get("config"))
             software_formats.create_config(
-                session, name=props.get("name") or (source.name if source else None) or self._physical_name(deployment_id),
+                session,
+                name=props.get("name") or (source.name if source else None) or self._physical_name(deployment_id),
                 group=source.group if source and source.group else "Heat::Ungrouped",
                 config=self.derive_config(config, inputs) or self.empty_config(),
-                inputs=inputs, outputs=body.get("outputs") or [], options=body.get("options"),
-                project=self.state.project, now=now, deployment_id=deployment_id, config_id=entry_id,
-                keyring=runtime.keyring, secret=secret, derived=derived)
+                inputs=inputs,
+                outputs=body.get("outputs") or [],
+                options=body.get("options"),
+                project=self.state.project,
+                now=now,
+                deployment_id=deployment_id,
+                config_id=entry_id,
+                keyring=runtime.keyring,
+                secret=secret,
+                derived=derived,
+            )
             row = session.get(Deployment, deployment_id)
             if row is None:
-                row = Deployment(id=deployment_id, server_id=server_id, stack_id=self.state.stack_id,
-                                 resource_name=self.state.name, project=self.state.project,
-                                 created_at=now)
+                row = Deployment(
+                    id=deployment_id,
+                    server_id=server_id,
+                    stack_id=self.state.stack_id,
+                    resource_name=self.state.name,
+                    project=self.state.project,
+                    created_at=now,
+                )
                 session.add(row)
             else:
                 row.updated_at = now  # as Heat: a first run has a creation time alone
@@ -262,8 +304,9 @@ class SoftwareDeployment(Resource):
     def _physical_name(self, deployment_id: str) -> str:
         return f"{self.state.stack_name}-{self.state.name}-{deployment_id[:12]}"
 
-    def _principal(self, session, deployment_id: str, now,
-                   transport: str = "HEAT_SIGNAL") -> tuple[software_formats.SignalPrincipal, str]:
+    def _principal(
+        self, session, deployment_id: str, now, transport: str = "HEAT_SIGNAL"
+    ) -> tuple[software_formats.SignalPrincipal, str]:
         """The deployment's own guest credential, made on first use and kept encrypted in the
         resource data so that later actions hand the same one out (Heat keeps its stack user).
 
@@ -275,19 +318,30 @@ class SoftwareDeployment(Resource):
         if sealed:
             secret = secrets.open_text(keyring, sealed)
         else:
-            secret = credentials.issue(session, kind="deployment", subject_id=deployment_id,
-                                       stack_id=self.state.stack_id, now=now,
-                                       ttl_seconds=self.runtime.config.credential_ttl)
+            secret = credentials.issue(
+                session,
+                kind="deployment",
+                subject_id=deployment_id,
+                stack_id=self.state.stack_id,
+                now=now,
+                ttl_seconds=self.runtime.config.credential_ttl,
+            )
             sealed = secrets.seal_text(keyring, secret)
         name = self._physical_name(deployment_id)
         auth_url, user_id = urls.guest_root(self.runtime.public_url), deployment_id
         if transport == "HEAT_SIGNAL":
             from engine.guest.transports import heat
+
             session.flush()  # a credential issued just now is found by its hash
             auth_url, user_id = heat.auth_url(self.runtime), heat.credential_id(session, secret)
         return software_formats.SignalPrincipal(
-            auth_url=auth_url, username=name, user_id=user_id,
-            password=secret, project_id=self.state.project, queue_id=name), sealed
+            auth_url=auth_url,
+            username=name,
+            user_id=user_id,
+            password=secret,
+            project_id=self.state.project,
+            queue_id=name,
+        ), sealed
 
     def _replace_on_change(self) -> None:
         """Heat's rule: an input declared `replace_on_change` whose value changed replaces the
@@ -345,16 +399,18 @@ class SoftwareDeployment(Resource):
                 texts = _sealed_input_texts(runtime, session, row)
                 view = views.deployment_view(row)
             if view.get("output_values"):
-                view["output_values"] = {k: secrets.redact(v, texts) if isinstance(v, str) else v
-                                         for k, v in view["output_values"].items()}
+                view["output_values"] = {
+                    k: secrets.redact(v, texts) if isinstance(v, str) else v for k, v in view["output_values"].items()
+                }
             if isinstance(view.get("status_reason"), str):
                 view["status_reason"] = secrets.redact(view["status_reason"], texts)
             return view
         declared = data.get("outputs")
         if declared is not None and name not in declared and name not in software_formats.OUTPUT_KEYS:
             known = ", ".join(list(software_formats.OUTPUT_KEYS) + list(declared))
-            raise TemplateError(f"the deployment has no attribute '{name}': its config declares no such "
-                                f"output (attributes: {known})")
+            raise TemplateError(
+                f"the deployment has no attribute '{name}': its config declares no such output (attributes: {known})"
+            )
         return None
 
 

@@ -1,5 +1,6 @@
 """OS::Heat::CloudConfig and OS::Heat::MultipartMime: boot-time configs for cloud-init user data,
 stored as config rows by SoftwareConfig; a MultipartMime part may read another stored config."""
+
 from __future__ import annotations
 
 import email
@@ -16,14 +17,20 @@ from engine.resources.schema import Prop
 from engine.store.models import SoftwareConfig as ConfigRow
 
 UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-_PART = Prop("map", fields={
-    "config": Prop("string", "the part's content, or the id of a software config to take it from",
-                   required=True),
-    "filename": Prop("string", "file name given to the part"),
-    "type": Prop("string", "text: one part; multipart: splice in the parts of that MIME message", default="text",
-                 allowed=("text", "multipart")),
-    "subtype": Prop("string", "MIME subtype (default: the file name without its extension)"),
-})
+_PART = Prop(
+    "map",
+    fields={
+        "config": Prop("string", "the part's content, or the id of a software config to take it from", required=True),
+        "filename": Prop("string", "file name given to the part"),
+        "type": Prop(
+            "string",
+            "text: one part; multipart: splice in the parts of that MIME message",
+            default="text",
+            allowed=("text", "multipart"),
+        ),
+        "subtype": Prop("string", "MIME subtype (default: the file name without its extension)"),
+    },
+)
 
 
 class CloudConfig(SoftwareConfig):
@@ -86,5 +93,11 @@ def _split(message) -> list[MIMEText]:
     parsed = email.message_from_string(message) if isinstance(message, str) else None
     if parsed is None or not parsed.is_multipart():
         return []
-    return [_part(p.get_payload(decode=True).decode(p.get_content_charset() or "utf-8"),
-                  p.get_content_subtype(), p.get_filename()) for p in parsed.get_payload()]
+    return [
+        _part(
+            p.get_payload(decode=True).decode(p.get_content_charset() or "utf-8"),
+            p.get_content_subtype(),
+            p.get_filename(),
+        )
+        for p in parsed.get_payload()
+    ]

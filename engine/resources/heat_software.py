@@ -3,6 +3,7 @@ secret), written, read and deleted through `runtime.store` sessions; no other I/
 
 An immutable stored config (script, manifest, ...) for deployments to use.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import delete
@@ -13,23 +14,30 @@ from engine.resources.schema import Prop
 from engine.secrets import masked
 from engine.store.models import SoftwareConfig as ConfigRow
 
-_INPUT = Prop("map", fields={
-    "name": Prop("string", "the input's name", required=True),
-    "description": Prop("string", "what the input is for"),
-    "type": Prop("string", "the input's type", default="String", allowed=software_formats.INPUT_TYPES),
-    "default": Prop("any", "the value when a deployment gives none"),
-    "replace_on_change": Prop("boolean", "a deployment replaces itself when this input's value changes",
-                              default=False),
-    # Hearth's extension: the input's value (and default) is stored encrypted and kept out of
-    # messages; the agent still receives it in clear.
-    "hidden": Prop("boolean", hidden=True),
-})
-_OUTPUT = Prop("map", fields={
-    "name": Prop("string", "the output's name", required=True),
-    "description": Prop("string", "what the output holds"),
-    "type": Prop("string", "the output's type", default="String", allowed=software_formats.INPUT_TYPES),
-    "error_output": Prop("boolean", "the output's presence means the deployment failed", default=False),
-})
+_INPUT = Prop(
+    "map",
+    fields={
+        "name": Prop("string", "the input's name", required=True),
+        "description": Prop("string", "what the input is for"),
+        "type": Prop("string", "the input's type", default="String", allowed=software_formats.INPUT_TYPES),
+        "default": Prop("any", "the value when a deployment gives none"),
+        "replace_on_change": Prop(
+            "boolean", "a deployment replaces itself when this input's value changes", default=False
+        ),
+        # Hearth's extension: the input's value (and default) is stored encrypted and kept out of
+        # messages; the agent still receives it in clear.
+        "hidden": Prop("boolean", hidden=True),
+    },
+)
+_OUTPUT = Prop(
+    "map",
+    fields={
+        "name": Prop("string", "the output's name", required=True),
+        "description": Prop("string", "what the output holds"),
+        "type": Prop("string", "the output's type", default="String", allowed=software_formats.INPUT_TYPES),
+        "error_output": Prop("boolean", "the output's presence means the deployment failed", default=False),
+    },
+)
 
 
 class SoftwareConfig(Resource):
@@ -37,8 +45,9 @@ class SoftwareConfig(Resource):
 
     type_name = "OS::Heat::SoftwareConfig"
     properties_schema = {
-        "group": Prop("string", "the hook that applies the config (script, puppet, ansible, ...)",
-                      default="Heat::Ungrouped"),
+        "group": Prop(
+            "string", "the hook that applies the config (script, puppet, ansible, ...)", default="Heat::Ungrouped"
+        ),
         "config": Prop("string", "the config text: a script, a manifest, a playbook"),
         "options": Prop("map", "hook-specific options"),
         "inputs": Prop("list", "inputs the config takes", item=_INPUT),
@@ -66,14 +75,24 @@ class SoftwareConfig(Resource):
             with secrets.Taint(self.runtime.keyring).within() as read:
                 config = self.config_value(session)
             row = software_formats.create_config(
-                session, name=self.state.physical_name, group=self.group_value(),
-                config=config, inputs=props.get("inputs"), outputs=props.get("outputs"),
-                options=props.get("options") or {}, project=self.state.project, now=self.runtime.now(),
-                keyring=self.runtime.keyring, template=True,
+                session,
+                name=self.state.physical_name,
+                group=self.group_value(),
+                config=config,
+                inputs=props.get("inputs"),
+                outputs=props.get("outputs"),
+                options=props.get("options") or {},
+                project=self.state.project,
+                now=self.runtime.now(),
+                keyring=self.runtime.keyring,
+                template=True,
                 # A config (or input default) resolved from a secret is stored sealed.
                 secret={i.get("name") for i in props.get("inputs") or []} if self.derived_from_secret("inputs") else (),
-                derived=read.tainted or any(self.derived_from_secret(k) for k in props
-                                            if k not in ("inputs", "outputs", "options", "group")))
+                derived=read.tainted
+                or any(
+                    self.derived_from_secret(k) for k in props if k not in ("inputs", "outputs", "options", "group")
+                ),
+            )
         return Done(physical_id=row.id, attributes=self.attributes_of(row.body["config"]))
 
     def attributes_of(self, config) -> dict:

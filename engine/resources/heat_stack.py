@@ -1,6 +1,7 @@
 """OS::Heat::Stack and AWS::CloudFormation::Stack: own a nested stack from a template property,
 through `runtime.stacks`; they also read the child's Stack row (name, project) via `runtime.store`.
 """
+
 from __future__ import annotations
 
 from engine.resources.base import Done
@@ -37,34 +38,41 @@ class HeatStack(StackResource):
     type_name = "OS::Heat::Stack"
     generated_name = "RemoteStack"
     properties_schema = {
-        "context": Prop("map", "where to make the stack (region_name, credential_secret_id, ca_cert, "
-                        "insecure); accepted, the stack is made in this Hearth", update_allowed=True,
-                        fields={"region_name": Prop("string", "the region to make the stack in"),
-                                "credential_secret_id": Prop("string", "a stored credential for another cloud",
-                                                             update_allowed=True),
-                                "ca_cert": Prop("string", "the CA certificate of that cloud", update_allowed=True),
-                                "insecure": Prop("boolean", "skip TLS verification", default=False,
-                                                 update_allowed=True)}),
+        "context": Prop(
+            "map",
+            "where to make the stack (region_name, credential_secret_id, ca_cert, "
+            "insecure); accepted, the stack is made in this Hearth",
+            update_allowed=True,
+            fields={
+                "region_name": Prop("string", "the region to make the stack in"),
+                "credential_secret_id": Prop("string", "a stored credential for another cloud", update_allowed=True),
+                "ca_cert": Prop("string", "the CA certificate of that cloud", update_allowed=True),
+                "insecure": Prop("boolean", "skip TLS verification", default=False, update_allowed=True),
+            },
+        ),
         "template": Prop("string", "the template text (YAML or JSON)", required=True, update_allowed=True),
         "timeout": Prop("integer", "minutes the stack may take", update_allowed=True),
         "parameters": Prop("map", "parameter values for the template", default={}, update_allowed=True),
     }
-    attributes_schema = {"stack_name": "the stack's name",
-                         "outputs": "the stack's outputs, a map of output name to value"}
+    attributes_schema = {
+        "stack_name": "the stack's name",
+        "outputs": "the stack's outputs, a map of output name to value",
+    }
     attribute_types = {"stack_name": "string", "outputs": "map"}
 
     def nested(self, parent: Parent) -> Nested:
-        return Nested(template=self.properties["template"],
-                      template_name=f"{parent.template_name}#{self.state.name}",
-                      parameters=dict(self.properties.get("parameters") or {}),
-                      timeout_mins=self.properties.get("timeout") or self.remaining_minutes(),
-                      shown_timeout=self.properties.get("timeout"))
+        return Nested(
+            template=self.properties["template"],
+            template_name=f"{parent.template_name}#{self.state.name}",
+            parameters=dict(self.properties.get("parameters") or {}),
+            timeout_mins=self.properties.get("timeout") or self.remaining_minutes(),
+            shown_timeout=self.properties.get("timeout"),
+        )
 
     def completed(self, child_id: str) -> Done:
         row = _child_row(self.runtime, child_id)
         outputs = {k: v for k, v in self.runtime.stacks.outputs(child_id, sealed=True).items() if k != "OS::stack_id"}
-        return Done(physical_id=child_id,
-                    attributes={"stack_name": row[0] if row else None, "outputs": outputs})
+        return Done(physical_id=child_id, attributes={"stack_name": row[0] if row else None, "outputs": outputs})
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
@@ -87,8 +95,7 @@ class CfnStack(StackResource):
     type_name = "AWS::CloudFormation::Stack"
     generated_name = "NestedStack"
     properties_schema = {
-        "TemplateURL": Prop("string", "the nested template's URL or file name", required=True,
-                            update_allowed=True),
+        "TemplateURL": Prop("string", "the nested template's URL or file name", required=True, update_allowed=True),
         "TimeoutInMinutes": Prop("integer", "minutes the nested stack may take", update_allowed=True),
         "Parameters": Prop("map", "parameter values for the nested template", update_allowed=True),
     }
@@ -96,19 +103,29 @@ class CfnStack(StackResource):
     attribute_patterns = {"Outputs.<name>": "the nested stack's output <name>"}
 
     def nested(self, parent: Parent) -> Nested:
-        key, text = template_text(self.properties["TemplateURL"], parent.files, parent.template_name,
-                                  ("resources", self.state.name, "properties", "TemplateURL"))
-        return Nested(template=text, template_name=key,
-                      parameters=dict(self.properties.get("Parameters") or {}),
-                      timeout_mins=self.properties.get("TimeoutInMinutes") or self.remaining_minutes(),
-                      shown_timeout=self.properties.get("TimeoutInMinutes"))
+        key, text = template_text(
+            self.properties["TemplateURL"],
+            parent.files,
+            parent.template_name,
+            ("resources", self.state.name, "properties", "TemplateURL"),
+        )
+        return Nested(
+            template=text,
+            template_name=key,
+            parameters=dict(self.properties.get("Parameters") or {}),
+            timeout_mins=self.properties.get("TimeoutInMinutes") or self.remaining_minutes(),
+            shown_timeout=self.properties.get("TimeoutInMinutes"),
+        )
 
     def completed(self, child_id: str) -> Done:
         outputs = self.runtime.stacks.outputs(child_id, sealed=True)
         row = _child_row(self.runtime, child_id)
         arn = f"arn:openstack:heat::{row[1]}:stacks/{row[0]}/{child_id}" if row else child_id
-        return Done(physical_id=child_id, data={"arn": arn},
-                    attributes={_OUTPUTS + k: v for k, v in outputs.items() if k != "OS::stack_id"})
+        return Done(
+            physical_id=child_id,
+            data={"arn": arn},
+            attributes={_OUTPUTS + k: v for k, v in outputs.items() if k != "OS::stack_id"},
+        )
 
     @classmethod
     def reference_id(cls, runtime, physical_id, data):

@@ -4,6 +4,7 @@ and SoftwareDeployment, whose rows, server metadata and signals they use; no I/O
 A config that is a map, and a deployment that substitutes `{get_input: name}` in it with the
 input values.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,8 +40,9 @@ class StructuredDeployment(SoftwareDeployment):
     properties_schema = {
         **SoftwareDeployment.properties_schema,
         "input_key": Prop("string", "the key whose maps are replaced by input values", default="get_input"),
-        "input_values_validate": Prop("string", "STRICT: an input the config uses must have a value",
-                                      default="LAX", allowed=("LAX", "STRICT")),
+        "input_values_validate": Prop(
+            "string", "STRICT: an input the config uses must have a value", default="LAX", allowed=("LAX", "STRICT")
+        ),
     }
 
     def empty_config(self) -> Any:
@@ -53,5 +55,7 @@ class StructuredDeployment(SoftwareDeployment):
         try:
             return software_formats.substitute_inputs(config, values, key, strict)
         except software_formats.MissingInput as missing:
-            raise self.fail(f"the config asks for input '{missing.args[0]}' ({{{key}: {missing.args[0]}}}) "
-                            "but it has no value, and input_values_validate is STRICT") from None
+            raise self.fail(
+                f"the config asks for input '{missing.args[0]}' ({{{key}: {missing.args[0]}}}) "
+                "but it has no value, and input_values_validate is STRICT"
+            ) from None

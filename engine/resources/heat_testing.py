@@ -8,6 +8,7 @@ while they update, cancel or delete it; `fail` makes an action fail with Heat's 
 `update_replace` turns an in-place update into a replacement. A wait is a stored moment in
 time (`Waiting(wake_at=...)`): no thread sleeps, and a restarted engine still ends it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -49,27 +50,40 @@ class TestResource(Resource):
     support_status = {"version": "5.0.0"}
     inline = True
     properties_schema = {
-        "value": Prop("string", "the string to store; also the attribute `output`",
-                      default="test_string", update_allowed=True),
-        "update_replace": Prop("boolean", "replace the resource (not update it in place) when "
-                               "`value` changes", default=False, update_allowed=True),
-        "update_replace_value": Prop("string", "a value stored that cannot change in place: "
-                                     "changing it replaces the resource"),
-        "fail": Prop("boolean", "fail each create and update (after its wait)", default=False,
-                     update_allowed=True),
+        "value": Prop(
+            "string", "the string to store; also the attribute `output`", default="test_string", update_allowed=True
+        ),
+        "update_replace": Prop(
+            "boolean",
+            "replace the resource (not update it in place) when `value` changes",
+            default=False,
+            update_allowed=True,
+        ),
+        "update_replace_value": Prop(
+            "string", "a value stored that cannot change in place: changing it replaces the resource"
+        ),
+        "fail": Prop("boolean", "fail each create and update (after its wait)", default=False, update_allowed=True),
         "wait_secs": _number("seconds each action waits before it ends (negative: forever)", default=0),
-        "action_wait_secs": Prop("map", "seconds to wait per action, instead of `wait_secs`",
-                                 update_allowed=True, fields={
-                                     "create": _number("seconds a create waits"),
-                                     "update": _number("seconds an update waits"),
-                                     "delete": _number("seconds a delete waits")}),
+        "action_wait_secs": Prop(
+            "map",
+            "seconds to wait per action, instead of `wait_secs`",
+            update_allowed=True,
+            fields={
+                "create": _number("seconds a create waits"),
+                "update": _number("seconds an update waits"),
+                "delete": _number("seconds a delete waits"),
+            },
+        ),
         "attr_wait_secs": _number("accepted; Heat sleeps this long reading an attribute", default=0),
-        "constraint_prop_secs": _number("accepted; Heat sleeps this long validating it", default=0,
-                                        custom_constraint="test_constr"),
-        "client_name": Prop("string", "accepted; the cloud client Heat polls while waiting",
-                            default="", update_allowed=True),
-        "entity_name": Prop("string", "accepted; the entity of `client_name` Heat polls",
-                            default="", update_allowed=True),
+        "constraint_prop_secs": _number(
+            "accepted; Heat sleeps this long validating it", default=0, custom_constraint="test_constr"
+        ),
+        "client_name": Prop(
+            "string", "accepted; the cloud client Heat polls while waiting", default="", update_allowed=True
+        ),
+        "entity_name": Prop(
+            "string", "accepted; the entity of `client_name` Heat polls", default="", update_allowed=True
+        ),
     }
     attributes_schema = {"output": "the stored `value` (get_resource gives the physical id)"}
 
@@ -92,8 +106,7 @@ class TestResource(Resource):
     def create(self):
         if self.properties["fail"]:
             return self._after(self._wait_secs("create"), None, {})
-        return self._after(self._wait_secs("create"), self.physical_name(),
-                           {"value": self._kept_value()})
+        return self._after(self._wait_secs("create"), self.physical_name(), {"value": self._kept_value()})
 
     def update(self):
         value = self.properties["value"]
@@ -143,13 +156,13 @@ class TestResource(Resource):
         if seconds < 0:
             return Waiting(physical_id=physical_id, data={**data, "wait_until": FOREVER})
         moment = self.runtime.now() + dt.timedelta(seconds=seconds)
-        return Waiting(physical_id=physical_id, data={**data, "wait_until": moment.isoformat()},
-                       wake_at=moment)
+        return Waiting(physical_id=physical_id, data={**data, "wait_until": moment.isoformat()}, wake_at=moment)
 
     def _finish(self, data: dict[str, Any], physical_id: str | None = None) -> Done:
         if self.properties["fail"] and self.state.action != "DELETE":
             name = self.state.name
             raise self.fail(f"Test Resource failed {name}", kind="ValueError")
         kept = {k: v for k, v in data.items() if k != "wait_until"}
-        return Done(physical_id=physical_id, attributes={"output": kept.get("value")},
-                    data={**kept, "wait_until": None})
+        return Done(
+            physical_id=physical_id, attributes={"output": kept.get("value")}, data={**kept, "wait_until": None}
+        )

@@ -1,5 +1,6 @@
 """OS::Heat::UpdateWaitConditionHandle: a cfn-style wait-condition handle that every stack update
 replaces; it owns and touches what AWS::CloudFormation::WaitConditionHandle does (aws_wait.py)."""
+
 from __future__ import annotations
 
 from engine.resources.aws_wait import CfnWaitConditionHandle

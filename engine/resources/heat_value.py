@@ -1,5 +1,6 @@
 """OS::Heat::None, OS::Heat::Value and OS::Heat::RandomString: resources that only hold data, in
 their own resource data (RandomString's sealed); no store session, no I/O."""
+
 from __future__ import annotations
 
 import secrets
@@ -56,10 +57,14 @@ class Value(Resource):
     inline = True
     properties_schema = {
         "value": Prop("any", "the value to hold", required=True, update_allowed=True),
-        "type": Prop("string", "the type the value must be readable as (\"3\" as a number, "
-                     "\"true\" as a boolean, \"a,b\" as a comma_delimited_list, JSON text as json); "
-                     "a value that is not is refused",
-                     allowed=tuple(VALUE_TYPES), update_allowed=True),
+        "type": Prop(
+            "string",
+            'the type the value must be readable as ("3" as a number, '
+            '"true" as a boolean, "a,b" as a comma_delimited_list, JSON text as json); '
+            "a value that is not is refused",
+            allowed=tuple(VALUE_TYPES),
+            update_allowed=True,
+        ),
     }
     attributes_schema = {"value": "the value, of the declared type"}
 
@@ -114,17 +119,30 @@ class RandomString(Resource):
     inline = True
     properties_schema = {
         "length": Prop("integer", "length of the string", default=32, min=1, max=512),
-        "sequence": Prop("string", "deprecated: a character class name", allowed=tuple(_CLASSES),
-                         hidden=True),
-        "character_classes": Prop("list", "classes with minimum counts",
-                                  default=[{"class": "lettersdigits", "min": 1}], item=Prop("map", fields={
-                                      "class": Prop("string", "a character class", default="lettersdigits",
-                                                    allowed=tuple(_CLASSES)),
-                                      "min": Prop("integer", "at least this many of the class", default=1,
-                                                  min=1, max=512)})),
-        "character_sequences": Prop("list", "sequences with minimum counts", item=Prop("map", fields={
-            "sequence": Prop("string", "characters to draw from", required=True),
-            "min": Prop("integer", "at least this many of them", default=1, min=1, max=512)})),
+        "sequence": Prop("string", "deprecated: a character class name", allowed=tuple(_CLASSES), hidden=True),
+        "character_classes": Prop(
+            "list",
+            "classes with minimum counts",
+            default=[{"class": "lettersdigits", "min": 1}],
+            item=Prop(
+                "map",
+                fields={
+                    "class": Prop("string", "a character class", default="lettersdigits", allowed=tuple(_CLASSES)),
+                    "min": Prop("integer", "at least this many of the class", default=1, min=1, max=512),
+                },
+            ),
+        ),
+        "character_sequences": Prop(
+            "list",
+            "sequences with minimum counts",
+            item=Prop(
+                "map",
+                fields={
+                    "sequence": Prop("string", "characters to draw from", required=True),
+                    "min": Prop("integer", "at least this many of them", default=1, min=1, max=512),
+                },
+            ),
+        ),
         # Not update_allowed, as in Heat: a new salt replaces the resource (a new string).
         "salt": Prop("string", "changing it makes a new string"),
     }
@@ -137,21 +155,26 @@ class RandomString(Resource):
         if isinstance(sequence, str):
             # Heat turns the deprecated `sequence` into one more character class.
             del values["sequence"]
-            values["character_classes"] = list(values.get("character_classes") or []) + [
-                {"class": sequence, "min": 1}]
+            values["character_classes"] = list(values.get("character_classes") or []) + [{"class": sequence, "min": 1}]
         checked = super().check_properties(values, unresolved=unresolved)
-        minimums = [entry.get("min") for key in ("character_classes", "character_sequences")
-                    for entry in checked.get(key) or [] if isinstance(entry, dict)]
+        minimums = [
+            entry.get("min")
+            for key in ("character_classes", "character_sequences")
+            for entry in checked.get(key) or []
+            if isinstance(entry, dict)
+        ]
         length = checked.get("length")
         if isinstance(length, int) and all(isinstance(m, int) for m in minimums) and sum(minimums) > length:
-            raise TemplateError("Length property cannot be smaller than combined character class and "
-                                "character sequence minimums")
+            raise TemplateError(
+                "Length property cannot be smaller than combined character class and character sequence minimums"
+            )
         return checked
 
     def create(self) -> Done:
         value = self._generate()
-        return Done(physical_id=self.state.physical_name,
-                    data={"value": sealing.seal_text(self.runtime.keyring, value)})
+        return Done(
+            physical_id=self.state.physical_name, data={"value": sealing.seal_text(self.runtime.keyring, value)}
+        )
 
     def update(self):
         # Heat's RandomString has no update of its own: a change of salt (the one property
@@ -161,10 +184,13 @@ class RandomString(Resource):
     def _generate(self) -> str:
         props = self.properties
         length = props["length"]
-        pools = [(_CLASSES[c.get("class") or "lettersdigits"], c.get("min") or 1)
-                 for c in props.get("character_classes") or []]
-        pools += [(s["sequence"], s.get("min") or 1) for s in props.get("character_sequences") or []
-                  if s.get("sequence")]
+        pools = [
+            (_CLASSES[c.get("class") or "lettersdigits"], c.get("min") or 1)
+            for c in props.get("character_classes") or []
+        ]
+        pools += [
+            (s["sequence"], s.get("min") or 1) for s in props.get("character_sequences") or [] if s.get("sequence")
+        ]
         if not pools:
             pools = [(_CLASSES["lettersdigits"], 1)]
         chars = [secrets.choice(pool) for pool, minimum in pools for _ in range(minimum)]

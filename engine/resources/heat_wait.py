@@ -3,6 +3,7 @@ HandleSignal rows; the condition reads (NO_SIGNAL: writes) them via `runtime.sto
 
 OS::Heat::WaitConditionHandle and OS::Heat::WaitCondition: wait for N signals from scripts.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,8 +21,7 @@ from engine.resources.base import Done, Resource, Waiting
 from engine.resources.schema import Prop
 from engine.store.models import HandleSignal
 
-HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL",
-                     "TOKEN_SIGNAL")
+HANDLE_TRANSPORTS = ("CFN_SIGNAL", "TEMP_URL_SIGNAL", "HEAT_SIGNAL", "NO_SIGNAL", "ZAQAR_SIGNAL", "TOKEN_SIGNAL")
 
 
 class WaitConditionFailure(ResourceFailure):
@@ -31,8 +31,14 @@ class WaitConditionFailure(ResourceFailure):
 
 def presigned_signal_url(runtime, handle_id: str, method: str) -> str:
     """A URL that signals the handle without a credential, valid for presigned_url_ttl."""
-    return credentials.presign(runtime.keyring, runtime.public_url, method, urls.presigned_handle_path(handle_id),
-                               runtime.now(), runtime.config.presigned_url_ttl)
+    return credentials.presign(
+        runtime.keyring,
+        runtime.public_url,
+        method,
+        urls.presigned_handle_path(handle_id),
+        runtime.now(),
+        runtime.config.presigned_url_ttl,
+    )
 
 
 def forget_handle(runtime, handle_id: str | None) -> None:
@@ -55,8 +61,9 @@ class WaitConditionHandle(Resource):
     type_name = "OS::Heat::WaitConditionHandle"
     generated_name = "HeatWaitConditionHandle"
     properties_schema = {
-        "signal_transport": Prop("string", "how the handle is signalled", default="TOKEN_SIGNAL",
-                                 allowed=HANDLE_TRANSPORTS),
+        "signal_transport": Prop(
+            "string", "how the handle is signalled", default="TOKEN_SIGNAL", allowed=HANDLE_TRANSPORTS
+        ),
     }
     support_status = {"version": "2014.2"}
     attribute_types = {"token": "string", "endpoint": "string", "curl_cli": "string", "signal": "string"}
@@ -72,16 +79,25 @@ class WaitConditionHandle(Resource):
         runtime, now = self.runtime, self.runtime.now()
         handle_id = str(uuid.uuid4())
         with runtime.store.session() as session:
-            token = credentials.issue(session, kind="handle", subject_id=handle_id,
-                                      stack_id=self.state.stack_id, now=now,
-                                      ttl_seconds=runtime.config.credential_ttl)
+            token = credentials.issue(
+                session,
+                kind="handle",
+                subject_id=handle_id,
+                stack_id=self.state.stack_id,
+                now=now,
+                ttl_seconds=runtime.config.credential_ttl,
+            )
         # The signed URL is a credential: stored encrypted, with the token, not as an attribute.
         alarm_url = presigned_signal_url(runtime, handle_id, "POST")
-        return Done(physical_id=handle_id,
-                    attributes={"endpoint": urls.handle_signal_url(runtime.public_url, handle_id)},
-                    data={"token": secrets.seal_text(runtime.keyring, token),
-                          "alarm_url": secrets.seal_text(runtime.keyring, alarm_url),
-                          "signal_transport": self.properties["signal_transport"]})
+        return Done(
+            physical_id=handle_id,
+            attributes={"endpoint": urls.handle_signal_url(runtime.public_url, handle_id)},
+            data={
+                "token": secrets.seal_text(runtime.keyring, token),
+                "alarm_url": secrets.seal_text(runtime.keyring, alarm_url),
+                "signal_transport": self.properties["signal_transport"],
+            },
+        )
 
     def delete(self) -> Done:
         forget_handle(self.runtime, self.state.physical_id)
@@ -102,9 +118,11 @@ class WaitConditionHandle(Resource):
         if name == "curl_cli":
             if endpoint is None or token is None:  # as Heat: no command line without both
                 return None
-            return (f"curl -i -X POST -H {shlex.quote('X-Auth-Token: ' + token)} "
-                    "-H 'Content-Type: application/json' -H 'Accept: application/json' "
-                    f"{shlex.quote(endpoint)}")
+            return (
+                f"curl -i -X POST -H {shlex.quote('X-Auth-Token: ' + token)} "
+                "-H 'Content-Type: application/json' -H 'Accept: application/json' "
+                f"{shlex.quote(endpoint)}"
+            )
         if name == "signal":
             sealed = data.get("alarm_url")
             return {"alarm_url": secrets.open_text(runtime.keyring, sealed) if sealed else attributes.get("alarm_url")}
@@ -148,8 +166,11 @@ class WaitCondition(Resource):
 
     def _signals(self) -> list[HandleSignal]:
         with self.runtime.store.session() as session:
-            return list(session.scalars(select(HandleSignal).where(
-                HandleSignal.handle_id == self.handle_id()).order_by(HandleSignal.id)))
+            return list(
+                session.scalars(
+                    select(HandleSignal).where(HandleSignal.handle_id == self.handle_id()).order_by(HandleSignal.id)
+                )
+            )
 
     def check_waiting(self):
         guest_signals.record_empty_signals(self.runtime, self.handle_id(), self.properties[self.names["count"]])
@@ -159,8 +180,7 @@ class WaitCondition(Resource):
             raise WaitConditionFailure(";".join(failures))  # joined with ';' as Heat joins them
         if len(signals) >= self.properties[self.names["count"]]:
             data = json.dumps({s.signal_id: s.data for s in signals})
-            return Done(physical_id=self.state.physical_id or str(uuid.uuid4()),
-                        attributes={self.names["data"]: data})
+            return Done(physical_id=self.state.physical_id or str(uuid.uuid4()), attributes={self.names["data"]: data})
         return None
 
     def timeout_reason(self) -> str:

@@ -1,5 +1,6 @@
 """Heat's physical resource names (`STACK-RESOURCE-SHORTID`), for types whose id Heat builds so;
 pure but for uuid4's randomness, no I/O."""
+
 from __future__ import annotations
 
 import base64
@@ -27,4 +28,4 @@ def reduced_name(name: str, limit: int = NAME_LIMIT) -> str:
     """A name longer than `limit` keeps its first two characters, a hyphen and its end."""
     if len(name) <= limit:
         return name
-    return name[:2] + "-" + name[-(limit - 3):]
+    return name[:2] + "-" + name[-(limit - 3) :]

@@ -8,6 +8,7 @@ outputs, `OS::stack_id`, and `resource.NAME[.attr]`, which reach into the nested
 resources. get_resource gives the nested stack's id, or the `OS::stack_id` output when the
 template declares one (Heat's rule).
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,19 +33,37 @@ STACK_ID = "OS::stack_id"
 PROPERTY_ERROR = "Property error: "
 # Heat's names of property types (a facade's), of the property types parameters make (a
 # provider's), and the parameter type a facade's property type wants.
-_HEAT_PROPERTY_TYPES = {"string": "String", "integer": "Integer", "number": "Number", "boolean": "Boolean",
-                        "map": "Map", "list": "List", "any": "Any"}
-_HEAT_PARAMETER_TYPES = {"string": "String", "number": "Number", "comma_delimited_list": "List",
-                         "json": "Map", "boolean": "Boolean"}
+_HEAT_PROPERTY_TYPES = {
+    "string": "String",
+    "integer": "Integer",
+    "number": "Number",
+    "boolean": "Boolean",
+    "map": "Map",
+    "list": "List",
+    "any": "Any",
+}
+_HEAT_PARAMETER_TYPES = {
+    "string": "String",
+    "number": "Number",
+    "comma_delimited_list": "List",
+    "json": "Map",
+    "boolean": "Boolean",
+}
 _FACADE_TYPES = {"Integer": "Number"}
 NESTED = "resource."
 # How a parameter's type shows as a property's (json takes a map or a list).
-PROPERTY_TYPES = {"string": "string", "number": "number", "boolean": "boolean",
-                  "comma_delimited_list": "list", "json": "any"}
+PROPERTY_TYPES = {
+    "string": "string",
+    "number": "number",
+    "boolean": "boolean",
+    "comma_delimited_list": "list",
+    "json": "any",
+}
 
 
-def provider_class(template_name: str, files: Mapping[str, str], *, base: str = "",
-                   parameter_defaults: Mapping[str, Any] | None = None) -> type[StackResource]:
+def provider_class(
+    template_name: str, files: Mapping[str, str], *, base: str = "", parameter_defaults: Mapping[str, Any] | None = None
+) -> type[StackResource]:
     """The Resource class for provider template `template_name`, found in the files map.
 
     `base` is the name of the template that uses it (relative names resolve against it);
@@ -55,10 +74,15 @@ def provider_class(template_name: str, files: Mapping[str, str], *, base: str = 
     key = template_key(template_name, dict(files), base)
     if key is None:
         scheme = template_name.split("://", 1)[0] if "://" in template_name else ""
-        problem = "Invalid URL scheme " + scheme if scheme not in ("http", "https") else \
-            "Failed to retrieve template from " + template_name
-        raise TemplateError(f'Could not fetch remote template "{template_name}": {problem} (Hearth '
-                            "reads provider templates from the files map the client sends)")
+        problem = (
+            "Invalid URL scheme " + scheme
+            if scheme not in ("http", "https")
+            else "Failed to retrieve template from " + template_name
+        )
+        raise TemplateError(
+            f'Could not fetch remote template "{template_name}": {problem} (Hearth '
+            "reads provider templates from the files map the client sends)"
+        )
     defaulted = frozenset(k for k, v in (parameter_defaults or {}).items() if v is not None)
     return _provider(template_name, key, files[key], defaulted)
 
@@ -67,11 +91,11 @@ def provider_class(template_name: str, files: Mapping[str, str], *, base: str = 
 def _provider(registry_value: str, key: str, text: str, defaulted: frozenset) -> type[StackResource]:
     template = parse_template(text, filename=key)
     parameters = dict(template.parameters)
-    outputs = {name: output.description or f"output '{name}' of {key}"
-               for name, output in template.outputs.items()}
+    outputs = {name: output.description or f"output '{name}' of {key}" for name, output in template.outputs.items()}
     outputs.setdefault(STACK_ID, "the nested stack's id (or its own OS::stack_id output)")
-    required = frozenset(name for name, schema in parameters.items()
-                         if schema.default is MISSING and name not in defaulted)
+    required = frozenset(
+        name for name, schema in parameters.items() if schema.default is MISSING and name not in defaulted
+    )
     namespace = {
         "__doc__": f"A nested stack of the provider template {key}.",
         "__module__": __name__,
@@ -83,9 +107,15 @@ def _provider(registry_value: str, key: str, text: str, defaulted: frozenset) ->
         "required_parameters": required,
         "declares_stack_id": STACK_ID in template.outputs,
         "properties_schema": {
-            name: Prop(PROPERTY_TYPES.get(schema.type, "any"), schema.description,
-                       required=name in required, update_allowed=True, allow_conversion=True)
-            for name, schema in parameters.items()},
+            name: Prop(
+                PROPERTY_TYPES.get(schema.type, "any"),
+                schema.description,
+                required=name in required,
+                update_allowed=True,
+                allow_conversion=True,
+            )
+            for name, schema in parameters.items()
+        },
         "attributes_schema": PrefixedAttributes(outputs, (NESTED,)),
     }
     return type("TemplateResource", (TemplateResource,), namespace)
@@ -145,8 +175,9 @@ class TemplateResource(StackResource):
                 wanted = _facade_property_type(facade, name)
                 given = _HEAT_PARAMETER_TYPES.get(cls.parameters[name].type, "Any")
                 if wanted != "Any" and _FACADE_TYPES.get(wanted, wanted) != given:
-                    raise StackValidationFailed(f"Property {name} type mismatch between facade {type_name} "
-                                                f"({wanted}) and provider ({given})")
+                    raise StackValidationFailed(
+                        f"Property {name} type mismatch between facade {type_name} ({wanted}) and provider ({given})"
+                    )
         for name in sorted(cls.required_parameters):
             if name not in facade_props:
                 raise StackValidationFailed(f"Provider requires property {name} unknown in facade {type_name}")
@@ -157,8 +188,12 @@ class TemplateResource(StackResource):
 
     def nested(self, parent: Parent) -> Nested:
         parameters = {k: v for k, v in self.properties.items() if v is not None}
-        return Nested(template=self.template_text, template_name=self.template_file,
-                      parameters=parameters, timeout_mins=self.remaining_minutes())
+        return Nested(
+            template=self.template_text,
+            template_name=self.template_file,
+            parameters=parameters,
+            timeout_mins=self.remaining_minutes(),
+        )
 
     def completed(self, child_id: str) -> Done:
         # Outputs derived from a secret come sealed and are stored so (get_attr opens them).

@@ -1,5 +1,6 @@
 """Property schemas declared as data, and their validation with template paths in every error;
 pure, no I/O."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ class Prop:
     implemented: bool = True
 
 
-def validate_properties(schema: Mapping[str, Prop], values: Any, *,
-                        unresolved: Callable[[Any], bool] | None = None) -> dict:
+def validate_properties(
+    schema: Mapping[str, Prop], values: Any, *, unresolved: Callable[[Any], bool] | None = None
+) -> dict:
     """Check `values` against `schema`; return them with defaults applied and scalars coerced.
 
     Errors are TemplateErrors whose path is relative to the properties section. With
@@ -92,8 +94,10 @@ def check_value(prop: Prop, value: Any, path: tuple, unresolved=None) -> Any:
                 raise TemplateError(f"'{key}' is required", path=path + (key,))
             if value.get(key) is None and field_prop.default is not None:
                 value = {**value, key: field_prop.default}  # Heat fills a map's defaults
-        value = {k: (check_value(prop.fields[k], v, path + (k,), unresolved)
-                     if k in prop.fields and v is not None else v) for k, v in value.items()}
+        value = {
+            k: (check_value(prop.fields[k], v, path + (k,), unresolved) if k in prop.fields and v is not None else v)
+            for k, v in value.items()
+        }
     elif kind == "list":
         if isinstance(value, str) and prop.allow_conversion:
             value = value.split(",") if value else []  # as Heat: items keep their spaces
@@ -106,8 +110,7 @@ def check_value(prop: Prop, value: Any, path: tuple, unresolved=None) -> Any:
         for index, item in enumerate(value):
             if item not in prop.allowed:
                 choices = ", ".join(json.dumps(a) for a in prop.allowed)
-                raise TemplateError(f"{json.dumps(item)} is not an allowed value [{choices}]",
-                                    path=path + (index,))
+                raise TemplateError(f"{json.dumps(item)} is not an allowed value [{choices}]", path=path + (index,))
     elif prop.allowed and value not in prop.allowed:
         choices = ", ".join(json.dumps(a) for a in prop.allowed)
         raise TemplateError(f"{json.dumps(value)} is not an allowed value [{choices}]", path=path)
@@ -121,8 +124,7 @@ def _check_range(prop: Prop, value: Any, path: tuple) -> None:
     sized = isinstance(value, (str, list, dict))
     measure = len(value) if sized else value
     if (prop.min is not None and measure < prop.min) or (prop.max is not None and measure > prop.max):
-        low, high = (None if b is None else int(b) if float(b).is_integer() else b
-                     for b in (prop.min, prop.max))
+        low, high = (None if b is None else int(b) if float(b).is_integer() else b for b in (prop.min, prop.max))
         shown = f"length ({measure})" if sized else f"{measure}"
         raise TemplateError(f"{shown} is out of range (min: {low}, max: {high})", path=path)
 
@@ -169,5 +171,6 @@ def _json(value: str, kind: type, path: tuple):
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a map", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
+    return {dict: "a map", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )

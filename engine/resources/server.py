@@ -7,6 +7,7 @@ driver.
 The server's metadata document (template metadata + `deployments` + `os-collect-config`) is
 what its agent long-polls. A server gets its own guest credential, revoked with it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -66,13 +67,20 @@ class Server(Resource):
         "scheduler_hints": Prop("map", "scheduler hints (recorded)"),
         "metadata": Prop("map", "Nova metadata key/value pairs", update_allowed=True),
         "user_data": Prop("string", "user data for cloud-init", default=""),
-        "user_data_format": Prop("string", "how user_data is packaged", default="HEAT_CFNTOOLS",
-                                 allowed=("HEAT_CFNTOOLS", "RAW", "SOFTWARE_CONFIG")),
-        "user_data_update_policy": Prop("string", allowed=("REPLACE", "IGNORE", "REBUILD"),
-                                        default="REPLACE"),
-        "software_config_transport": Prop("string", "how the server fetches its metadata",
-                                          default="POLL_SERVER_CFN", allowed=TRANSPORTS,
-                                          update_allowed=True),
+        "user_data_format": Prop(
+            "string",
+            "how user_data is packaged",
+            default="HEAT_CFNTOOLS",
+            allowed=("HEAT_CFNTOOLS", "RAW", "SOFTWARE_CONFIG"),
+        ),
+        "user_data_update_policy": Prop("string", allowed=("REPLACE", "IGNORE", "REBUILD"), default="REPLACE"),
+        "software_config_transport": Prop(
+            "string",
+            "how the server fetches its metadata",
+            default="POLL_SERVER_CFN",
+            allowed=TRANSPORTS,
+            update_allowed=True,
+        ),
         "deployment_swift_data": Prop("map", "Swift container/object for POLL_TEMP_URL"),
         "config_drive": Prop("boolean", "use a config drive (recorded)"),
         "personality": Prop("map", "files to inject (recorded)"),
@@ -83,10 +91,14 @@ class Server(Resource):
         "tags": Prop("list"),
     }
     attributes_schema = {
-        "name": "server name", "first_address": "the first IP address (deprecated in Heat)",
-        "addresses": "addresses by network", "networks": "IP addresses by network name",
-        "accessIPv4": "public IPv4 address", "accessIPv6": "public IPv6 address",
-        "instance_name": "instance name", "show": "all server details",
+        "name": "server name",
+        "first_address": "the first IP address (deprecated in Heat)",
+        "addresses": "addresses by network",
+        "networks": "IP addresses by network name",
+        "accessIPv4": "public IPv4 address",
+        "accessIPv6": "public IPv6 address",
+        "instance_name": "instance name",
+        "show": "all server details",
         "os_collect_config": "the os-collect-config section of the metadata",
         "console_urls": "console URLs (none here)",
     }
@@ -94,6 +106,7 @@ class Server(Resource):
     def driver(self):
         if self.driver_name is not None and self.driver_name != self.runtime.compute.name:
             from engine.compute import make_driver
+
             return make_driver(self.driver_name, self.runtime.config)
         return self.runtime.compute
 
@@ -102,25 +115,37 @@ class Server(Resource):
         driver = self.driver()
         server_id = str(uuid.uuid4())
         name = self.server_name()
-        occ, issued = self._transport_section(server_id, transports.native_section(runtime.public_url, server_id),
-                                              now)
+        occ, issued = self._transport_section(server_id, transports.native_section(runtime.public_url, server_id), now)
         sealed = secrets.seal_section(runtime.keyring, occ)  # stored: the collect URL is a secret
         doc = {**self._stored_metadata(), "deployments": [], "os-collect-config": sealed}
         with runtime.store.session() as session:
-            session.add(ServerRow(id=server_id, name=name, stack_id=self.state.stack_id,
-                                  resource_name=self.state.name, project=self.state.project,
-                                  driver=driver.name, metadata_doc=doc, created_at=now))
+            session.add(
+                ServerRow(
+                    id=server_id,
+                    name=name,
+                    stack_id=self.state.stack_id,
+                    resource_name=self.state.name,
+                    project=self.state.project,
+                    driver=driver.name,
+                    metadata_doc=doc,
+                    created_at=now,
+                )
+            )
             credentials.add_issued(session, issued)  # a transport's key pair, in this unit of work
             secret = None
             if driver.waits_for_contact:
-                secret = credentials.issue(session, kind="server", subject_id=server_id,
-                                           stack_id=self.state.stack_id, now=now,
-                                           ttl_seconds=runtime.config.credential_ttl)
+                secret = credentials.issue(
+                    session,
+                    kind="server",
+                    subject_id=server_id,
+                    stack_id=self.state.stack_id,
+                    now=now,
+                    ttl_seconds=runtime.config.credential_ttl,
+                )
         bootstrap = enrol.bootstrap_document(runtime.public_url, server_id, secret)
         # Boot user data as Heat packages it for user_data_format (engine.guest.userdata).
         boot_user_data = self.boot_user_data({**doc, "os-collect-config": occ}, name)
-        driver_data = driver.create(ServerSpec(server_id, name, bootstrap, self.properties,
-                                               user_data=boot_user_data))
+        driver_data = driver.create(ServerSpec(server_id, name, bootstrap, self.properties, user_data=boot_user_data))
         with runtime.store.session() as session:
             row = session.get(ServerRow, server_id)
             row.driver_data = driver_data
@@ -137,12 +162,13 @@ class Server(Resource):
                 return None
             row.status = "ACTIVE"
             name, occ = row.name, row.metadata_doc.get("os-collect-config")
-        return Done(physical_id=self.state.physical_id,
-                    attributes=self._attributes(self.state.physical_id, name, occ))
+        return Done(physical_id=self.state.physical_id, attributes=self._attributes(self.state.physical_id, name, occ))
 
     def timeout_reason(self) -> str:
-        return (f"the server's agent did not contact Hearth within {self.runtime.config.server_boot_timeout} s"
-                " (see agent.log in its directory)")
+        return (
+            f"the server's agent did not contact Hearth within {self.runtime.config.server_boot_timeout} s"
+            " (see agent.log in its directory)"
+        )
 
     def server_name(self) -> str:
         return self.properties.get("name") or f"{self.state.stack_name}-{self.state.name}"
@@ -157,8 +183,9 @@ class Server(Resource):
     # Heat's collectors for an OS::Nova::Server; DeployedServer has no ec2 (LP #1669842).
     boot_collectors: tuple[str, ...] = ("ec2",)
 
-    def _transport_section(self, server_id: str, occ: dict, now: dt.datetime,
-                           floor: int = 0) -> tuple[dict, tuple[credentials.NewCredential, ...]]:
+    def _transport_section(
+        self, server_id: str, occ: dict, now: dt.datetime, floor: int = 0
+    ) -> tuple[dict, tuple[credentials.NewCredential, ...]]:
         """The `os-collect-config` section for the chosen transport, as Heat writes it, and the
         credential rows its subsection hands out (the caller adds them with the document).
 
@@ -179,9 +206,19 @@ class Server(Resource):
             return occ, ()
         current = occ.get(owned) if isinstance(occ.get(owned), dict) else {}
         state = self.state
-        built = transport.section(transports.ServerPlace(
-            runtime=self.runtime, server_id=server_id, stack_id=state.stack_id, stack_name=state.stack_name,
-            resource_name=state.name, project=state.project, now=now, floor=floor), current)
+        built = transport.section(
+            transports.ServerPlace(
+                runtime=self.runtime,
+                server_id=server_id,
+                stack_id=state.stack_id,
+                stack_name=state.stack_name,
+                resource_name=state.name,
+                project=state.project,
+                now=now,
+                floor=floor,
+            ),
+            current,
+        )
         occ[owned] = built.section
         occ["collectors"] = [*self.boot_collectors, owned, "local"]
         return occ, built.credentials
@@ -223,10 +260,18 @@ class Server(Resource):
     @staticmethod
     def _attributes(server_id: str, name: str, occ) -> dict:
         addresses = {"private": [{"addr": ADDRESS, "version": 4}]}
-        return {"name": name, "first_address": ADDRESS, "addresses": addresses,
-                "networks": {"private": [ADDRESS]}, "accessIPv4": ADDRESS, "accessIPv6": "",
-                "instance_name": name, "console_urls": {}, "os_collect_config": occ,
-                "show": {"id": server_id, "name": name, "status": "ACTIVE", "addresses": addresses}}
+        return {
+            "name": name,
+            "first_address": ADDRESS,
+            "addresses": addresses,
+            "networks": {"private": [ADDRESS]},
+            "accessIPv4": ADDRESS,
+            "accessIPv6": "",
+            "instance_name": name,
+            "console_urls": {},
+            "os_collect_config": occ,
+            "show": {"id": server_id, "name": name, "status": "ACTIVE", "addresses": addresses},
+        }
 
     def update(self) -> Done:
         """Name and template metadata change in place; the agent sees new metadata at once."""
@@ -234,9 +279,15 @@ class Server(Resource):
         with self.runtime.store.session() as session:
             # Bump first so that the write lock is ours before the document is read (see
             # engine/guest/metadata.push_metadata); a deployment pushing at the same time waits for us.
-            bumped = session.execute(update(ServerRow).where(
-                ServerRow.id == server_id, ServerRow.deleted_at.is_(None)).values(
-                metadata_version=ServerRow.metadata_version + 1)) if server_id else None
+            bumped = (
+                session.execute(
+                    update(ServerRow)
+                    .where(ServerRow.id == server_id, ServerRow.deleted_at.is_(None))
+                    .values(metadata_version=ServerRow.metadata_version + 1)
+                )
+                if server_id
+                else None
+            )
             if bumped is None or bumped.rowcount == 0:
                 raise UpdateReplace()
             row = session.get(ServerRow, server_id, populate_existing=True)
@@ -251,8 +302,11 @@ class Server(Resource):
             latest = max(floor, temp_url.url_expiry(occ))
             if latest:
                 row.driver_data = {**(row.driver_data or {}), "collect_expires": latest}
-            new = {**self._stored_metadata(), "deployments": doc.get("deployments", []),
-                   "os-collect-config": secrets.seal_section(self.runtime.keyring, occ)}
+            new = {
+                **self._stored_metadata(),
+                "deployments": doc.get("deployments", []),
+                "os-collect-config": secrets.seal_section(self.runtime.keyring, occ),
+            }
             row.metadata_doc = new
             credentials.add_issued(session, issued)
             published = (row.metadata_version, secrets.open_document(self.runtime.keyring, new))
@@ -271,8 +325,10 @@ class Server(Resource):
             driver_name = row.driver if row else None
         if row is not None:
             from engine.compute import make_driver
-            driver = runtime.compute if driver_name == runtime.compute.name else make_driver(
-                driver_name, runtime.config)
+
+            driver = (
+                runtime.compute if driver_name == runtime.compute.name else make_driver(driver_name, runtime.config)
+            )
             driver.delete(server_id, driver_data)
         with runtime.store.session() as session:
             credentials.revoke_subject(session, server_id, now)
@@ -292,13 +348,23 @@ class DeployedServer(Server):
     properties_schema = {
         "name": Prop("string", "server name", update_allowed=True),
         "metadata": Prop("map", "metadata key/value pairs", update_allowed=True),
-        "software_config_transport": Prop("string", "how the server fetches its metadata",
-                                          default="POLL_SERVER_CFN", allowed=TRANSPORTS,
-                                          update_allowed=True),
-        "deployment_swift_data": Prop("map", "Swift container/object for POLL_TEMP_URL", default={},
-                                      update_allowed=True, fields={
-                                          "container": Prop("string", "the container's name", min=1),
-                                          "object": Prop("string", "the object's name", min=1)}),
+        "software_config_transport": Prop(
+            "string",
+            "how the server fetches its metadata",
+            default="POLL_SERVER_CFN",
+            allowed=TRANSPORTS,
+            update_allowed=True,
+        ),
+        "deployment_swift_data": Prop(
+            "map",
+            "Swift container/object for POLL_TEMP_URL",
+            default={},
+            update_allowed=True,
+            fields={
+                "container": Prop("string", "the container's name", min=1),
+                "object": Prop("string", "the object's name", min=1),
+            },
+        ),
     }
     attributes_schema = {"name": "server name", "os_collect_config": "the os-collect-config section"}
     attribute_types = {"name": "string", "os_collect_config": "map"}

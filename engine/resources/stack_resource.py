@@ -8,6 +8,7 @@ returns Waiting; the scheduler wakes it when the nested operation ends, and `che
 maps the nested stack's state to Done or a failure. The nested stack's id is the resource's
 physical id. Nested stacks inherit the parent's environment as Heat's do (`child_environment`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -90,7 +91,7 @@ def template_key(name: str, files: dict[str, str], base: str = "") -> str | None
     if base:
         candidates.append(urljoin(base, name))
     if name.startswith("file://"):
-        candidates.append(name[len("file://"):])
+        candidates.append(name[len("file://") :])
     elif name.startswith("/"):
         candidates.append("file://" + name)
     return next((c for c in candidates if c in files), None)
@@ -100,13 +101,17 @@ def template_text(name: str, files: dict[str, str], base: str, path: tuple) -> t
     """(files key, text) of template `name`; a TemplateError at `path` when the client sent none."""
     key = template_key(name, files, base)
     if key is None:
-        raise TemplateError(f"template '{name}' is not in the files map (the client sends the "
-                            "templates a stack uses in 'files')", path=path, file=base or None)
+        raise TemplateError(
+            f"template '{name}' is not in the files map (the client sends the templates a stack uses in 'files')",
+            path=path,
+            file=base or None,
+        )
     return key, files[key]
 
 
-def child_environment(environment: dict[str, Any] | None, resource_name: str,
-                      removed_template: str | None = None) -> dict[str, Any]:
+def child_environment(
+    environment: dict[str, Any] | None, resource_name: str, removed_template: str | None = None
+) -> dict[str, Any]:
     """The environment a nested stack inherits, as Heat builds it.
 
     The parent's resource_registry and parameter_defaults pass down (not its parameters). A
@@ -160,8 +165,9 @@ class StackResource(Resource):
         """get_attr `[resource, name, *path]` as Heat answers it: `resource.NAME` followed by a
         path names NAME's attribute; the rest of the path walks into the value."""
         name, path = fold_nested(name, path)
-        return walk(secrets.open_tree(runtime.keyring, cls.attribute(runtime, name, physical_id, attributes, data)),
-                    path)
+        return walk(
+            secrets.open_tree(runtime.keyring, cls.attribute(runtime, name, physical_id, attributes, data)), path
+        )
 
     # Helpers ----------------------------------------------------------------------------
     def check_members(self, count: int, member: Any = None) -> None:
@@ -181,7 +187,9 @@ class StackResource(Resource):
             raise LimitExceeded(
                 f"the nested stack's template would be {size * count} bytes or more ({count} "
                 f"members of {size} bytes), larger than max_resolved_template_size ({limit} "
-                "bytes) allows", setting="max_resolved_template_size")
+                "bytes) allows",
+                setting="max_resolved_template_size",
+            )
 
     def parent(self) -> Parent:
         with self.runtime.store.session() as session:
@@ -190,9 +198,12 @@ class StackResource(Resource):
                 return Parent()
             # parameter_defaults are stored sealed: they may hold secrets.
             environment = secrets.open_environment(self.runtime.keyring, stack.environment)
-            return Parent(files=dict(stack.files or {}), environment=environment,
-                          template_name=stack.template_name or "template",
-                          previous_files=dict((stack.previous or {}).get("files") or {}))
+            return Parent(
+                files=dict(stack.files or {}),
+                environment=environment,
+                template_name=stack.template_name or "template",
+                previous_files=dict((stack.previous or {}).get("files") or {}),
+            )
 
     def remaining_minutes(self) -> float | None:
         """What is left of the parent operation's time: a nested stack must end before it."""
@@ -216,20 +227,31 @@ class StackResource(Resource):
         parent = self.parent()
         nested = self.nested(parent)
         child = self.runtime.stacks.create(
-            self.state.stack_id, self.state.name, template=nested.template, files=parent.files,
+            self.state.stack_id,
+            self.state.name,
+            template=nested.template,
+            files=parent.files,
             environment=child_environment(parent.environment, self.state.name, self.registry_value),
-            parameters=nested.parameters, template_name=nested.template_name,
-            timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout,
-            secret_parameters=self._secret_parameters(nested), adopt_data=adopt_data)
+            parameters=nested.parameters,
+            template_name=nested.template_name,
+            timeout_mins=nested.timeout_mins,
+            shown_timeout=nested.shown_timeout,
+            secret_parameters=self._secret_parameters(nested),
+            adopt_data=adopt_data,
+        )
         return self._started(child, nested.data)
 
     def _secret_parameters(self, nested: Nested) -> frozenset[str]:
         """The nested stack's parameters given values derived from a secret: those the type
         names, and those passed under a property resolved from one (`parameters`, `Parameters`,
         or a provider's property of the parameter's name)."""
-        derived = {name for name in nested.parameters
-                   if self.derived_from_secret(name) or self.derived_from_secret("parameters", name)
-                   or self.derived_from_secret("Parameters", name)}
+        derived = {
+            name
+            for name in nested.parameters
+            if self.derived_from_secret(name)
+            or self.derived_from_secret("parameters", name)
+            or self.derived_from_secret("Parameters", name)
+        }
         return frozenset(derived | set(nested.secret_parameters))
 
     def update(self):
@@ -239,11 +261,16 @@ class StackResource(Resource):
         parent = self.parent()
         nested = self.nested(parent)
         self.runtime.stacks.update(
-            child, template=nested.template, files=parent.files if nested.files is None else nested.files,
+            child,
+            template=nested.template,
+            files=parent.files if nested.files is None else nested.files,
             environment=child_environment(parent.environment, self.state.name, self.registry_value),
-            parameters=nested.parameters, template_name=nested.template_name,
-            timeout_mins=nested.timeout_mins, shown_timeout=nested.shown_timeout,
-            secret_parameters=self._secret_parameters(nested))
+            parameters=nested.parameters,
+            template_name=nested.template_name,
+            timeout_mins=nested.timeout_mins,
+            shown_timeout=nested.shown_timeout,
+            secret_parameters=self._secret_parameters(nested),
+        )
         return self._started(child, nested.data)
 
     def delete(self):
@@ -271,8 +298,10 @@ class StackResource(Resource):
 
     def _started(self, child: str, data: dict[str, Any]):
         # A nested operation may end before the scheduler records the wait: answer at once then.
-        if self.state.action == "DELETE" or \
-                self._finished(self.runtime.stacks.state(child), data.get(NESTED_ACTION)) == "COMPLETE":
+        if (
+            self.state.action == "DELETE"
+            or self._finished(self.runtime.stacks.state(child), data.get(NESTED_ACTION)) == "COMPLETE"
+        ):
             outcome = self._outcome(child, data)
             if isinstance(outcome, Done):
                 outcome.data = {**data, **outcome.data}

@@ -7,6 +7,7 @@ A template written for a cloud names such types; Hearth refuses it as Heat refus
 service is missing, naming the service, instead of calling the type unknown. The names and
 services were recorded from Heat 27.0.1 (tests/heat_reference/unavailable_types.py).
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,8 +28,10 @@ def show_message(type_name: str) -> str | None:
     entry = unavailable().get(type_name)
     if entry is None:
         return None
-    return (f"{PREFIX} {entry['service']} is not available for resource type {type_name}, "
-            "reason: Service endpoint not in service catalog.")
+    return (
+        f"{PREFIX} {entry['service']} is not available for resource type {type_name}, "
+        "reason: Service endpoint not in service catalog."
+    )
 
 
 def create_message(type_name: str) -> str | None:
@@ -36,5 +39,7 @@ def create_message(type_name: str) -> str | None:
     entry = unavailable().get(type_name)
     if entry is None:
         return None
-    return (f"{PREFIX} {entry['service']} is not available for resource type {type_name}, "
-            f"reason: {entry['endpoint']} endpoint is not in service catalog.")
+    return (
+        f"{PREFIX} {entry['service']} is not available for resource type {type_name}, "
+        f"reason: {entry['endpoint']} endpoint is not in service catalog."
+    )

@@ -10,6 +10,7 @@ validation), `admin` (projects, users, tokens, delegations, audit log, authentic
 runs the work. The names below are re-exported for the server, which imports nothing else of
 the engine but engine.errors and engine.config.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,8 +69,7 @@ class Service:
         nested_lock = threading.Lock()  # engine.limits counts a tree's nested stacks in turn
         self.guest = GuestService(runtime)
         self.stacks = Stacks(runtime, self.scheduler, self.definitions, nested_lock)
-        self.operations = Operations(runtime, self.scheduler, self.guest, self.definitions, self.stacks,
-                                     nested_lock)
+        self.operations = Operations(runtime, self.scheduler, self.guest, self.definitions, self.stacks, nested_lock)
         self.previews = Previews(runtime, self.scheduler, self.definitions, self.stacks, self.operations)
         self.resources = Resources(runtime, self.scheduler, self.definitions, self.stacks)
         self.software = Software(runtime, self.scheduler)
@@ -100,8 +100,13 @@ def build_service(config) -> Service:
     # The data dir holds the SQLite file, the key and the servers' bootstrap files: ours alone.
     os.makedirs(config.resolved_data_dir, mode=0o700, exist_ok=True)
     secret = config.secret_key or load_or_create_key(config.resolved_data_dir)
-    runtime = Runtime(config=config, store=Store(config.resolved_db_url), keyring=Keyring(secret),
-                      notifier=Notifier(), compute=make_driver(config.compute, config))
+    runtime = Runtime(
+        config=config,
+        store=Store(config.resolved_db_url),
+        keyring=Keyring(secret),
+        notifier=Notifier(),
+        compute=make_driver(config.compute, config),
+    )
     return Service(runtime, base_environment=load_environment_dir(config.environment_dir))
 
 
@@ -111,6 +116,7 @@ def load_environment_dir(directory: str):
     if not directory:
         return None
     from engine.template import parse_environment
+
     if not os.path.isdir(directory):
         raise InvalidRequest(f"HEARTH_ENVIRONMENT_DIR '{directory}' is not a directory")
     names = sorted(n for n in os.listdir(directory) if n.endswith((".yaml", ".yml", ".json")))

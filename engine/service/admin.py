@@ -6,6 +6,7 @@ views: each method is one transaction over engine.identity and engine.audit, and
 change is written to the audit log in the same transaction as the change. The views parse the
 request and render; the caller (`Caller`) is who the audit log names.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -48,22 +49,39 @@ def _project_view(project: Project) -> dict:
 
 def _user_view(session, user: User) -> dict:
     roles = {m.project_id: m.role for m in session.scalars(select(Membership).where(Membership.user_id == user.id))}
-    return {"id": user.id, "name": user.name, "created_at": _iso(user.created_at),
-            "disabled_at": _iso(user.disabled_at), "roles": roles,
-            "password": "set" if user.password_hash else "none",
-            "password_set_at": _iso(user.password_set_at)}
+    return {
+        "id": user.id,
+        "name": user.name,
+        "created_at": _iso(user.created_at),
+        "disabled_at": _iso(user.disabled_at),
+        "roles": roles,
+        "password": "set" if user.password_hash else "none",
+        "password_set_at": _iso(user.password_set_at),
+    }
 
 
 def _token_view(token: ApiToken, user_name: str) -> dict:
-    return {"id": token.id, "user": user_name, "name": token.name, "created_at": _iso(token.created_at),
-            "expires_at": _iso(token.expires_at), "revoked_at": _iso(token.revoked_at),
-            "last_used_at": _iso(token.last_used_at)}
+    return {
+        "id": token.id,
+        "user": user_name,
+        "name": token.name,
+        "created_at": _iso(token.created_at),
+        "expires_at": _iso(token.expires_at),
+        "revoked_at": _iso(token.revoked_at),
+        "last_used_at": _iso(token.last_used_at),
+    }
 
 
 def _delegation_view(delegation: Delegation, user_name: str) -> dict:
-    return {"id": delegation.id, "user": user_name, "project": delegation.project_id,
-            "stack_id": delegation.stack_id, "role": delegation.role,
-            "created_at": _iso(delegation.created_at), "revoked_at": _iso(delegation.revoked_at)}
+    return {
+        "id": delegation.id,
+        "user": user_name,
+        "project": delegation.project_id,
+        "stack_id": delegation.stack_id,
+        "role": delegation.role,
+        "created_at": _iso(delegation.created_at),
+        "revoked_at": _iso(delegation.revoked_at),
+    }
 
 
 def _user_names(session) -> dict[str, str]:
@@ -77,8 +95,15 @@ class Admin:
         self.runtime = runtime
 
     def _record(self, session, caller: Caller, action: str, subject: str | None, **detail) -> None:
-        audit.record(session, action=action, actor=caller.actor, subject=subject,
-                     detail=detail or None, remote_addr=caller.remote_addr, now=self.runtime.now())
+        audit.record(
+            session,
+            action=action,
+            actor=caller.actor,
+            subject=subject,
+            detail=detail or None,
+            remote_addr=caller.remote_addr,
+            now=self.runtime.now(),
+        )
 
     # Authentication ---------------------------------------------------------------------
     def bootstrap(self, admin_token: str | None) -> str | None:
@@ -107,14 +132,22 @@ class Admin:
     def token_actor(presented: str | None) -> str:
         return audit.token_actor(presented)
 
-    def record_refused(self, action: str, actor: str, subject: str, error: Exception,
-                       remote_addr: str | None, **detail) -> None:
+    def record_refused(
+        self, action: str, actor: str, subject: str, error: Exception, remote_addr: str | None, **detail
+    ) -> None:
         """A refused request, in a transaction of its own (the request's is rolled back)."""
         runtime = self.runtime
         with runtime.store.session() as session:
-            audit.record(session, action=action, actor=actor, subject=subject,
-                         outcome="refused", detail={"reason": str(error), **detail},
-                         remote_addr=remote_addr, now=runtime.now())
+            audit.record(
+                session,
+                action=action,
+                actor=actor,
+                subject=subject,
+                outcome="refused",
+                detail={"reason": str(error), **detail},
+                remote_addr=remote_addr,
+                now=runtime.now(),
+            )
 
     # Projects ---------------------------------------------------------------------------
     def list_projects(self) -> list[dict]:
@@ -227,13 +260,20 @@ class Admin:
         runtime = self.runtime
         with runtime.store.session() as session:
             for revoked in identity.revoke_delegations(session, stack_id, runtime.now()):
-                audit.record(session, action="delegation.revoke", actor=caller.actor,
-                             subject=revoked, detail={"stack_id": stack_id, "reason": "stack deleted"},
-                             remote_addr=caller.remote_addr, now=runtime.now())
+                audit.record(
+                    session,
+                    action="delegation.revoke",
+                    actor=caller.actor,
+                    subject=revoked,
+                    detail={"stack_id": stack_id, "reason": "stack deleted"},
+                    remote_addr=caller.remote_addr,
+                    now=runtime.now(),
+                )
 
     # Audit ------------------------------------------------------------------------------
-    def list_audit(self, *, action: str | None, since: dt.datetime | None, limit: int,
-                   marker: int | None) -> list[dict[str, Any]]:
+    def list_audit(
+        self, *, action: str | None, since: dt.datetime | None, limit: int, marker: int | None
+    ) -> list[dict[str, Any]]:
         with self.runtime.store.session() as session:
             events = audit.list_events(session, action=action, since=since, limit=limit, marker=marker)
             return [audit.as_dict(e) for e in events]

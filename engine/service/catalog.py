@@ -6,6 +6,7 @@ and generated provider templates, template versions with their functions, templa
 Read from the registries (`engine.resources.types()`, `engine.template.versions`,
 `engine.template.functions`); nothing here touches a store or a stack.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -33,18 +34,38 @@ from engine.template.versions import VERSIONS, canonical_version
 SUPPORT_STATUSES = ("UNKNOWN", "SUPPORTED", "DEPRECATED", "UNSUPPORTED", "HIDDEN")
 TEMPLATE_TYPES = ("cfn", "hot")
 HOT_KEY = "heat_template_version."
-PARAMETER_TYPES = {"string": "String", "number": "Number", "json": "Json",
-                   "comma_delimited_list": "CommaDelimitedList", "boolean": "Boolean"}
+PARAMETER_TYPES = {
+    "string": "String",
+    "number": "Number",
+    "json": "Json",
+    "comma_delimited_list": "CommaDelimitedList",
+    "boolean": "Boolean",
+}
 # A property type and the parameter type a generated provider template declares for it. HOT
 # has no parameter type for "any"; json is the one that passes maps and lists through.
-HOT_PARAMETER = {"string": "string", "integer": "number", "number": "number",
-                 "boolean": "boolean", "map": "json", "list": "comma_delimited_list", "any": "json"}
-CFN_PARAMETER = {"string": "String", "integer": "Number", "number": "Number",
-                 "boolean": "Boolean", "map": "Json", "list": "CommaDelimitedList", "any": "Json"}
+HOT_PARAMETER = {
+    "string": "string",
+    "integer": "number",
+    "number": "number",
+    "boolean": "boolean",
+    "map": "json",
+    "list": "comma_delimited_list",
+    "any": "json",
+}
+CFN_PARAMETER = {
+    "string": "String",
+    "integer": "Number",
+    "number": "Number",
+    "boolean": "Boolean",
+    "map": "Json",
+    "list": "CommaDelimitedList",
+    "any": "Json",
+}
 _LENGTH_TYPES = ("string", "list", "map")
 
 
 # Resource types ---------------------------------------------------------------------------
+
 
 def description(cls: type) -> str:
     """The class's own docstring (not one inherited), as the docs show it."""
@@ -55,13 +76,22 @@ def description(cls: type) -> str:
 def support_status(cls: type[Resource]) -> dict[str, Any]:
     """Heat's support_status map; a type may declare `support_status` as such a map."""
     declared = getattr(cls, "support_status", None) or {}
-    return {"status": declared.get("status", "SUPPORTED"), "version": declared.get("version"),
-            "message": declared.get("message"), "previous_status": declared.get("previous_status")}
+    return {
+        "status": declared.get("status", "SUPPORTED"),
+        "version": declared.get("version"),
+        "message": declared.get("message"),
+        "previous_status": declared.get("previous_status"),
+    }
 
 
-def list_types(types: Mapping[str, type[Resource]], *, name: str | None = None,
-               version: str | None = None, status: str | None = None,
-               with_description: bool = False) -> list:
+def list_types(
+    types: Mapping[str, type[Resource]],
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    status: str | None = None,
+    with_description: bool = False,
+) -> list:
     """Type names (or {resource_type, description}) in name order. `name` is a regular
     expression matched at the start, as in Heat; one that does not compile matches nothing."""
     if status is not None and status not in SUPPORT_STATUSES:
@@ -151,14 +181,19 @@ def attribute_schemas(cls: type[Resource]) -> dict[str, dict[str, str]]:
     return shown
 
 
-def resource_schema(types: Mapping[str, type[Resource]], type_name: str, *,
-                    with_description: bool = False) -> dict[str, Any]:
+def resource_schema(
+    types: Mapping[str, type[Resource]], type_name: str, *, with_description: bool = False
+) -> dict[str, Any]:
     cls = _type(types, type_name)
     shown = {
         "resource_type": type_name,
-        "properties": {} if cls.open_properties else {
-            name: property_schema(prop) for name, prop in cls.properties_schema.items()
-            if not prop.hidden and prop.implemented},
+        "properties": {}
+        if cls.open_properties
+        else {
+            name: property_schema(prop)
+            for name, prop in cls.properties_schema.items()
+            if not prop.hidden and prop.implemented
+        },
         "attributes": attribute_schemas(cls),
         "support_status": support_status(cls),
     }
@@ -167,32 +202,52 @@ def resource_schema(types: Mapping[str, type[Resource]], type_name: str, *,
     return shown
 
 
-def provider_template(types: Mapping[str, type[Resource]], type_name: str,
-                      template_type: str = "cfn") -> dict[str, Any]:
+def provider_template(
+    types: Mapping[str, type[Resource]], type_name: str, template_type: str = "cfn"
+) -> dict[str, Any]:
     """Heat's generated template: each property a parameter, each attribute an output."""
     if template_type not in TEMPLATE_TYPES:
         raise InvalidRequest(f"template_type must be one of: {', '.join(TEMPLATE_TYPES)}")
     cls = _type(types, type_name)
     hot = template_type == "hot"
-    props = {} if cls.open_properties else {k: p for k, p in cls.properties_schema.items()
-                                            if not p.hidden and p.implemented}
+    props = (
+        {}
+        if cls.open_properties
+        else {k: p for k, p in cls.properties_schema.items() if not p.hidden and p.implemented}
+    )
     name = cls.generated_name or cls.__name__
     parameters = {key: (_hot_parameter if hot else _cfn_parameter)(prop) for key, prop in props.items()}
-    properties = {key: ({"get_param": key} if hot else
-                        {"Fn::Split": [",", {"Ref": key}]} if prop.type == "list" else {"Ref": key})
-                  for key, prop in props.items()}
-    outputs = {key: ({"description": text, "value": {"get_attr": [name, key]}} if hot else
-                     {"Description": text, "Value": {"Fn::GetAtt": [name, key]}})
-               for key, text in [*cls.attributes_schema.items(), SHOW[:2]]}
+    properties = {
+        key: (
+            {"get_param": key} if hot else {"Fn::Split": [",", {"Ref": key}]} if prop.type == "list" else {"Ref": key}
+        )
+        for key, prop in props.items()
+    }
+    outputs = {
+        key: (
+            {"description": text, "value": {"get_attr": [name, key]}}
+            if hot
+            else {"Description": text, "Value": {"Fn::GetAtt": [name, key]}}
+        )
+        for key, text in [*cls.attributes_schema.items(), SHOW[:2]]
+    }
     # Heat's generated templates also answer the resource's id, under the stack id's name.
     outputs["OS::stack_id"] = {"value": {"get_resource": name}} if hot else {"Value": {"Ref": name}}
     if hot:
-        return {"heat_template_version": "2016-10-14", "description": f"Initial template of {name}",
-                "parameters": parameters, "resources": {name: {"type": type_name, "properties": properties}},
-                "outputs": outputs}
-    return {"HeatTemplateFormatVersion": "2012-12-12", "Description": f"Initial template of {name}",
-            "Parameters": parameters, "Resources": {name: {"Type": type_name, "Properties": properties}},
-            "Outputs": outputs}
+        return {
+            "heat_template_version": "2016-10-14",
+            "description": f"Initial template of {name}",
+            "parameters": parameters,
+            "resources": {name: {"type": type_name, "properties": properties}},
+            "outputs": outputs,
+        }
+    return {
+        "HeatTemplateFormatVersion": "2012-12-12",
+        "Description": f"Initial template of {name}",
+        "Parameters": parameters,
+        "Resources": {name: {"Type": type_name, "Properties": properties}},
+        "Outputs": outputs,
+    }
 
 
 def _hot_parameter(prop: Prop) -> dict[str, Any]:
@@ -226,15 +281,19 @@ def _cfn_parameter(prop: Prop) -> dict[str, Any]:
 
 # Template versions and functions -----------------------------------------------------------
 
+
 def template_versions() -> list[dict[str, Any]]:
     """Each template version Heat lists, in its order: the CFN formats, then each HOT version
     by its date with the release names that stand for it as aliases."""
-    cfn_versions = [{"version": f"{key}.{value}", "type": "cfn", "aliases": []}
-                    for key, value in CFN_FORMATS.items()]
-    hot_versions = [{"version": HOT_KEY + date, "type": "hot",
-                     "aliases": [HOT_KEY + name for name, canonical in VERSIONS.items()
-                                 if canonical == date and name != date]}
-                    for date in sorted(set(VERSIONS.values()))]
+    cfn_versions = [{"version": f"{key}.{value}", "type": "cfn", "aliases": []} for key, value in CFN_FORMATS.items()]
+    hot_versions = [
+        {
+            "version": HOT_KEY + date,
+            "type": "hot",
+            "aliases": [HOT_KEY + name for name, canonical in VERSIONS.items() if canonical == date and name != date],
+        }
+        for date in sorted(set(VERSIONS.values()))
+    ]
     return sorted(cfn_versions, key=lambda v: v["version"]) + hot_versions
 
 
@@ -250,10 +309,8 @@ def function_list(version_key: str, *, with_condition: bool = False) -> list[dic
         listed = FUNCTION_LISTS[version_key]
     else:
         # Heat's message has "{}" where it meant to put the version; the version follows here.
-        raise NotFound(f"Template with version {{}} not found: '{version_key}' (GET "
-                       "/template_versions lists them)")
-    return [{"functions": name, "description": description}
-            for name, description in listed[1 if with_condition else 0]]
+        raise NotFound(f"Template with version {{}} not found: '{version_key}' (GET /template_versions lists them)")
+    return [{"functions": name, "description": description} for name, description in listed[1 if with_condition else 0]]
 
 
 def _summary(name: str, function: Any) -> str:
@@ -268,8 +325,8 @@ def _summary(name: str, function: Any) -> str:
 
 # Template validation ----------------------------------------------------------------------
 
-def validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool = False,
-             max_depth: int = 5) -> dict:
+
+def validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool = False, max_depth: int = 5) -> dict:
     """Heat's validate answer: Description, Parameters, ParameterGroups, NestedParameters
     (with `show_nested`, at most `max_depth` levels: max_nested_stack_depth) and Environment.
     Values may be missing and are not checked. `check` checks the resources (types, properties,
@@ -282,13 +339,11 @@ def validate(body: Any, check: Callable[[Definition], None], *, show_nested: boo
         return _validate(body, check, show_nested=show_nested, max_depth=max_depth)
     except TemplateError as error:
         if error.kind == "StackValidationFailed":
-            raise error.located(path=error.path, file=error.file, line=error.line,
-                                kind="HTTPBadRequest") from None
+            raise error.located(path=error.path, file=error.file, line=error.line, kind="HTTPBadRequest") from None
         raise
 
 
-def _validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool,
-              max_depth: int) -> dict:
+def _validate(body: Any, check: Callable[[Definition], None], *, show_nested: bool, max_depth: int) -> dict:
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     source, files = body.get("template"), body.get("files") or {}
@@ -300,9 +355,10 @@ def _validate(body: Any, check: Callable[[Definition], None], *, show_nested: bo
     parameters, env_files = body.get("parameters") or {}, body.get("environment_files") or []
     template = parse_template(source, filename=body.get("template_name") or "template", files=files)
     environment = request_environment(body.get("environment"), parameters, env_files, files, template)
-    shown = {"Description": template.description or "No description",
-             "Parameters": parameter_views(template, environment.parameters,
-                                           environment.parameter_defaults)}
+    shown = {
+        "Description": template.description or "No description",
+        "Parameters": parameter_views(template, environment.parameters, environment.parameter_defaults),
+    }
     check(Definition(template, environment, {}, files))
     if template.parameter_groups:
         shown["ParameterGroups"] = template.parameter_groups
@@ -310,20 +366,24 @@ def _validate(body: Any, check: Callable[[Definition], None], *, show_nested: bo
         shown["NestedParameters"] = nested
     # Heat answers the user's part of the environment only (its user_env_as_dict).
     shown["Environment"] = {
-        "parameters": environment.parameters, "parameter_defaults": environment.parameter_defaults,
+        "parameters": environment.parameters,
+        "parameter_defaults": environment.parameter_defaults,
         "resource_registry": {"resources": {}, **environment.resource_registry},
         # Heat answers the user's part of the environment only (its user_env_as_dict).
-        "event_sinks": list(environment.event_sinks)}
+        "event_sinks": list(environment.event_sinks),
+    }
     return shown
 
 
-def parameter_views(template: Template, values: Mapping[str, Any],
-                    defaults: Mapping[str, Any]) -> dict[str, dict]:
+def parameter_views(template: Template, values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, dict]:
     """Each declared parameter as Heat's validate shows it; a given value must be valid."""
     for name in values:
         if name not in template.parameters:
-            raise template.error(f"The Parameter ({name}) was not defined in template.",
-                                 ("parameters", name), kind="UnknownUserParameter")
+            raise template.error(
+                f"The Parameter ({name}) was not defined in template.",
+                ("parameters", name),
+                kind="UnknownUserParameter",
+            )
     # Defaults as written (a list's "a,b" stays text, as Heat shows it); CFN spells them capitalised.
     declared = template.raw.get("parameters") or template.raw.get("Parameters") or {}
     views = {}
@@ -336,25 +396,35 @@ def parameter_views(template: Template, values: Mapping[str, Any],
 
 
 def parameter_view(schema: ParameterSchema, value: Any, default: Any) -> dict[str, Any]:
-    shown: dict[str, Any] = {"Type": PARAMETER_TYPES[schema.type], "Description": schema.description,
-                             "NoEcho": "true" if schema.hidden else "false",
-                             "Label": schema.label or schema.name}
+    shown: dict[str, Any] = {
+        "Type": PARAMETER_TYPES[schema.type],
+        "Description": schema.description,
+        "NoEcho": "true" if schema.hidden else "false",
+        "Label": schema.label or schema.name,
+    }
     if default is not None:
         shown["Default"] = default
     if value:
         shown["Value"] = value
     if schema.tags:
         shown["Tags"] = list(schema.tags)
-    words = {"length": ("MinLength", "MaxLength"), "range": ("MinValue", "MaxValue"),
-             "modulo": ("Step", "Offset")}
+    words = {"length": ("MinLength", "MaxLength"), "range": ("MinValue", "MaxValue"), "modulo": ("Step", "Offset")}
     notes = []
     for constraint in schema.constraints:
         if constraint.kind in words:
-            shown.update({word: bound for word, bound in zip(words[constraint.kind], constraint.spec, strict=False)
-                          if bound is not None})
+            shown.update(
+                {
+                    word: bound
+                    for word, bound in zip(words[constraint.kind], constraint.spec, strict=False)
+                    if bound is not None
+                }
+            )
         else:
-            key = {"allowed_values": "AllowedValues", "allowed_pattern": "AllowedPattern",
-                   "custom_constraint": "CustomConstraint"}[constraint.kind]
+            key = {
+                "allowed_values": "AllowedValues",
+                "allowed_pattern": "AllowedPattern",
+                "custom_constraint": "CustomConstraint",
+            }[constraint.kind]
             shown[key] = list(constraint.spec) if key == "AllowedValues" else constraint.spec
         if constraint.description:
             notes.append(constraint.description)
@@ -363,8 +433,9 @@ def parameter_view(schema: ParameterSchema, value: Any, default: Any) -> dict[st
     return shown
 
 
-def nested_parameters(template: Template, environment, files: Mapping[str, str],
-                      depth: int = 1, max_depth: int = 5) -> dict[str, dict]:
+def nested_parameters(
+    template: Template, environment, files: Mapping[str, str], depth: int = 1, max_depth: int = 5
+) -> dict[str, dict]:
     """For each resource that is a template in `files`: its type, description and parameters
     (valued by the resource's literal properties), and its own nested parameters, at most
     `max_depth` levels down (-1: no limit)."""
@@ -374,13 +445,18 @@ def nested_parameters(template: Template, environment, files: Mapping[str, str],
         if not is_template_name(actual) or actual not in files:
             continue
         if 0 <= max_depth < depth:
-            raise template.error(f"templates are nested more than {max_depth} levels deep "
-                                 "(max_nested_stack_depth)", ("resources", name, "type"),
-                                 kind="RequestLimitExceeded")
+            raise template.error(
+                f"templates are nested more than {max_depth} levels deep (max_nested_stack_depth)",
+                ("resources", name, "type"),
+                kind="RequestLimitExceeded",
+            )
         nested = parse_template(files[actual], filename=actual, files=files)
         values = {k: v for k, v in resource.properties.items() if not _is_call(v)}
-        entry = {"Type": resource.type, "Description": nested.description or "No description",
-                 "Parameters": parameter_views(nested, values, environment.parameter_defaults)}
+        entry = {
+            "Type": resource.type,
+            "Description": nested.description or "No description",
+            "Parameters": parameter_views(nested, values, environment.parameter_defaults),
+        }
         if nested.parameter_groups:
             entry["ParameterGroups"] = nested.parameter_groups
         if deeper := nested_parameters(nested, environment, files, depth + 1, max_depth):
@@ -401,10 +477,15 @@ class Catalog:
         self.definitions = definitions
         self.types = definitions.types
 
-    def list_types(self, *, name: str | None = None, version: str | None = None,
-                   status: str | None = None, with_description: bool = False) -> list:
-        return list_types(self.types, name=name, version=version, status=status,
-                          with_description=with_description)
+    def list_types(
+        self,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        status: str | None = None,
+        with_description: bool = False,
+    ) -> list:
+        return list_types(self.types, name=name, version=version, status=status, with_description=with_description)
 
     def resource_schema(self, type_name: str, *, with_description: bool = False) -> dict[str, Any]:
         return resource_schema(self.types, type_name, with_description=with_description)
@@ -429,5 +510,5 @@ class Catalog:
             # Heat's validate answers this one as a plain HTTPBadRequest.
             self.definitions.check_stack_limits(definition, kind="HTTPBadRequest")
             self.definitions.validate_resources(definition)
-        return validate(body, check, show_nested=show_nested,
-                                max_depth=self.runtime.config.max_nested_stack_depth)
+
+        return validate(body, check, show_nested=show_nested, max_depth=self.runtime.config.max_nested_stack_depth)

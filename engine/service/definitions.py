@@ -6,6 +6,7 @@ validation, how parameters and the environment are stored (sealed), and the Defi
 the scheduler is handed. Shared by the stacks, operations, previews, resources and catalog
 parts of engine.service, each given this one object in its constructor.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,8 +56,9 @@ class Definitions:
     @staticmethod
     def conditioned(definition: Definition, stack: Stack, limits: Limits | None = None) -> Definition:
         """The definition with its template's conditions decided for this stack."""
-        return dataclasses.replace(definition, template=apply_conditions(
-            definition.template, definition.parameters, stack, limits))
+        return dataclasses.replace(
+            definition, template=apply_conditions(definition.template, definition.parameters, stack, limits)
+        )
 
     @property
     def limits(self) -> Limits:
@@ -67,27 +69,31 @@ class Definitions:
     def check_template_size(self, body: Any) -> None:
         """Heat's refusal of a template a request sends larger than max_template_size."""
         if isinstance(body, dict) and isinstance(body.get("template"), (str, dict)):
-            check_template_size(self.runtime.config, body["template"],
-                                file=body.get("template_name") or "template")
+            check_template_size(self.runtime.config, body["template"], file=body.get("template_name") or "template")
 
     def check_stack_limits(self, definition: Definition, **where: Any) -> None:
         """Heat's refusal of a top-level template with more resources than max_resources_per_stack."""
-        error = resources_exceeded(self.runtime.config, len(definition.template.resources),
-                                   file=definition.template.filename, **where)
+        error = resources_exceeded(
+            self.runtime.config, len(definition.template.resources), file=definition.template.filename, **where
+        )
         if error is not None:
             raise error
 
     def check_nesting(self, definition: Definition) -> None:
         """Heat's validation of the nested stacks of a top-level stack: depth and resources."""
-        NestingCheck(self.runtime.config, functools.partial(
-            nested_levels, self.runtime.config, self.types, self.base_environment)).check(definition)
+        NestingCheck(
+            self.runtime.config,
+            functools.partial(nested_levels, self.runtime.config, self.types, self.base_environment),
+        ).check(definition)
 
     @staticmethod
     def stack_name(body: dict[str, Any]) -> str:
         name = body.get("stack_name")
         if not isinstance(name, str) or not STACK_NAME.match(name):
-            raise InvalidRequest("stack_name must start with a letter and contain only letters, "
-                                 "digits, '_', '-' and '.' (at most 255 characters)")
+            raise InvalidRequest(
+                "stack_name must start with a letter and contain only letters, "
+                "digits, '_', '-' and '.' (at most 255 characters)"
+            )
         return name
 
     @staticmethod
@@ -98,8 +104,7 @@ class Definitions:
         return timeout
 
     def stored_parameters(self, definition: Definition) -> dict[str, Any]:
-        return secrets.seal_parameters(self.runtime.keyring, definition.parameters,
-                                       definition.secret_parameters)
+        return secrets.seal_parameters(self.runtime.keyring, definition.parameters, definition.secret_parameters)
 
     def environment_dict(self, definition: Definition) -> dict:
         # Parameter values are stored validated (hidden ones encrypted) on the stack; the
@@ -109,20 +114,29 @@ class Definitions:
         stored: dict[str, Any] = {"resource_registry": dict(environment.resource_registry)}
         if environment.event_sinks:
             stored["event_sinks"] = list(environment.event_sinks)
-        stored.update(secrets.seal_environment(self.runtime.keyring, environment.parameter_defaults,
-                                               definition.registered(self.types)))
+        stored.update(
+            secrets.seal_environment(
+                self.runtime.keyring, environment.parameter_defaults, definition.registered(self.types)
+            )
+        )
         return stored
 
     def shown_environment(self, stack: Stack) -> dict:
         """The environment as the user gave it (merged), as Heat stores it."""
         shown = secrets.open_shown_environment(self.runtime.keyring, stack.environment)
         if shown is None:
-            return {"parameters": {}, "parameter_defaults": {}, "resource_registry": {"resources": {}},
-                    "event_sinks": [], "encrypted_param_names": []}
+            return {
+                "parameters": {},
+                "parameter_defaults": {},
+                "resource_registry": {"resources": {}},
+                "event_sinks": [],
+                "encrypted_param_names": [],
+            }
         return shown
 
-    def build(self, body: dict[str, Any], environment: Environment | None = None,
-                    adopt: dict | None = None) -> Definition:
+    def build(
+        self, body: dict[str, Any], environment: Environment | None = None, adopt: dict | None = None
+    ) -> Definition:
         """The definition a create or update request gives; `environment` when the caller
         built it already (a PATCH update merges the stack's own with the request's); `adopt`
         the adopt data of an adopt, whose parameters lie under the request's."""
@@ -136,8 +150,14 @@ class Definitions:
         if environment is None:
             adopted = (adopt or {}).get("environment")
             adopted = adopted.get("parameters") if isinstance(adopted, dict) else None
-            environment = request_environment(body.get("environment"), parameters, env_files, files, template,
-                                              adopted=adopted if isinstance(adopted, dict) else None)
+            environment = request_environment(
+                body.get("environment"),
+                parameters,
+                env_files,
+                files,
+                template,
+                adopted=adopted if isinstance(adopted, dict) else None,
+            )
         shown = environment.shown()
         # The global environment lies under the user's; `stack environment` shows the user's.
         if self.base_environment is not None:
@@ -148,8 +168,14 @@ class Definitions:
         # A nested stack's parameters given values derived from a secret are secret too (its
         # owner resource's resolution says which: engine.orchestration.nested).
         derived = set(body.get(SECRET_PARAMETERS) or ()) & set(values)
-        return Definition(template, environment, values, kept, shown,
-                          secret_parameters=frozenset(derived | set(template.hidden_parameters())))
+        return Definition(
+            template,
+            environment,
+            values,
+            kept,
+            shown,
+            secret_parameters=frozenset(derived | set(template.hidden_parameters())),
+        )
 
     def validate_resources(self, definition: Definition, stack: Stack | None = None) -> None:
         """Check the resources as Heat does: their types, properties they do not have and the
@@ -167,25 +193,34 @@ class Definitions:
             cls = classes[name]
             unknown = [key for key in resource.properties or {} if key not in cls.properties_schema]
             if unknown and not cls.open_properties:
-                raise template.error(f"Unknown Property {unknown[0]}",
-                                     ("resources", name, "properties"), heading="Property error")
-            idle = [key for key in resource.properties or {} if not cls.open_properties
-                    and not cls.properties_schema[key].implemented]
+                raise template.error(
+                    f"Unknown Property {unknown[0]}", ("resources", name, "properties"), heading="Property error"
+                )
+            idle = [
+                key
+                for key in resource.properties or {}
+                if not cls.open_properties and not cls.properties_schema[key].implemented
+            ]
             if idle:  # Heat refuses these in template validate too, values or not
-                raise template.error(f"Property {idle[0]} not implemented yet",
-                                     ("resources", name, "properties"), heading="Property error")
+                raise template.error(
+                    f"Property {idle[0]} not implemented yet",
+                    ("resources", name, "properties"),
+                    heading="Property error",
+                )
             if hasattr(classes[name], "check_policy"):
                 try:
                     classes[name].check_policy(resource.update_policy)
                 except TemplateError as error:
-                    raise template.error(error.reason, ("resources", name) + error.path, kind=error.kind,
-                                         prefix=error.prefix) from None
+                    raise template.error(
+                        error.reason, ("resources", name) + error.path, kind=error.kind, prefix=error.prefix
+                    ) from None
             for member in getattr(classes[name], "member_types", lambda _: [])(resource.properties):
                 try:
                     definition.environment.resolve_type("0", member, self.types)
                 except TemplateError as error:
-                    raise template.error(error.reason, ("resources", name, "properties", "resource_def", "type"),
-                                         kind=error.kind) from None
+                    raise template.error(
+                        error.reason, ("resources", name, "properties", "resource_def", "type"), kind=error.kind
+                    ) from None
             if stack is not None and hasattr(classes[name], "check_facade"):
                 # Heat checks a provider against the type it stands in for as it validates a
                 # stack, not a template alone (template validate).
@@ -198,23 +233,21 @@ class Definitions:
         for path, target, attribute in _attribute_references(template):
             cls = classes.get(target)
             if cls is not None and not cls.dynamic_attributes and attribute not in cls.attributes_schema:
-                raise template.error(f"The Referenced Attribute ({target} {attribute}) is incorrect.",
-                                     path)
+                raise template.error(f"The Referenced Attribute ({target} {attribute}) is incorrect.", path)
         if stack is not None:
             self._check_values(definition, stack, classes)
 
     def _check_values(self, definition: Definition, stack: Stack, classes: dict) -> None:
         template = apply_conditions(definition.template, definition.parameters, stack, self.limits)
-        context = ParameterContext(definition.parameters, pseudo_parameters(stack), definition.files,
-                                   self.limits)
+        context = ParameterContext(definition.parameters, pseudo_parameters(stack), definition.files, self.limits)
         later = object()  # a value that needs a resource: checked once that resource exists
         for name, resource in template.resources.items():
             base = ("resources", name, "properties")
-            needs = {key for key, snippet in resource.properties.items()
-                     if references_resource(template, snippet)}
+            needs = {key for key, snippet in resource.properties.items() if references_resource(template, snippet)}
             try:
-                values = template.resolve({k: v for k, v in resource.properties.items()
-                                           if k not in needs}, context, base)
+                values = template.resolve(
+                    {k: v for k, v in resource.properties.items() if k not in needs}, context, base
+                )
                 values.update(dict.fromkeys(needs, later))
                 schema = getattr(classes[name], "properties_schema", {})
                 for key in resource.properties:
@@ -226,11 +259,13 @@ class Definitions:
                 path = error.path if error.file is not None else base + error.path
                 # A limit is no property's error: it keeps its own words.
                 heading = None if isinstance(error, LimitExceeded) else error.heading or "Property error"
-                located = error.located(path=path, file=template.filename, line=template.line_for(path),
-                                        heading=heading)
+                located = error.located(
+                    path=path, file=template.filename, line=template.line_for(path), heading=heading
+                )
                 # A value refused is quoted by the message: never a secret one.
                 texts = secrets.secret_texts(definition.parameters.get(k) for k in definition.secret_parameters)
                 raise secrets.redacted_error(located, texts) from None
+
 
 # Calls whose value is another resource's (or the parent resource's): unknown before it exists.
 _RESOURCE_CALLS = ("get_resource", "get_attr", "Fn::GetAtt", "resource_facade", "Fn::ResourceFacade")
@@ -240,9 +275,8 @@ def references_resource(template, snippet) -> bool:
     """Whether `snippet` holds a call that reads a resource (Ref of a resource included)."""
     if isinstance(snippet, dict):
         if len(snippet) == 1:
-            (key, args), = snippet.items()
-            if key in _RESOURCE_CALLS or (key == "Ref" and isinstance(args, str) and \
-                    template.is_resource(args)):
+            ((key, args),) = snippet.items()
+            if key in _RESOURCE_CALLS or (key == "Ref" and isinstance(args, str) and template.is_resource(args)):
                 return True
         return any(references_resource(template, value) for value in snippet.values())
     if isinstance(snippet, list):
@@ -252,18 +286,25 @@ def references_resource(template, snippet) -> bool:
 
 def _attribute_references(template):
     """(path, resource, attribute) of each get_attr with a literal resource and attribute name."""
+
     def walk(node, path):
         if isinstance(node, dict):
             key = next(iter(node), None) if len(node) == 1 else None
             args = node[key] if key in ("get_attr", "Fn::GetAtt") else None
-            if isinstance(args, list) and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str) \
-                    and (key == "get_attr" or len(args) == 2):
+            if (
+                isinstance(args, list)
+                and len(args) >= 2
+                and isinstance(args[0], str)
+                and isinstance(args[1], str)
+                and (key == "get_attr" or len(args) == 2)
+            ):
                 yield path + (key,), args[0], args[1]
             for key, value in node.items():
                 yield from walk(value, path + (key,))
         elif isinstance(node, list):
             for index, value in enumerate(node):
                 yield from walk(value, path + (index,))
+
     for name, resource in template.resources.items():
         yield from walk(resource.properties, ("resources", name, "properties"))
         yield from walk(resource.metadata, ("resources", name, "metadata"))

@@ -6,6 +6,7 @@ resource-signal call). Each validates, records the operation's start in one tran
 hands the work to the scheduler, as create does; the definitions and stacks parts it is given
 build and find what it acts on.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,16 +50,26 @@ ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollba
 PREEMPTED = ("CREATE", "UPDATE")
 HOOK_NAMES = ("pre-create", "pre-update", "pre-delete", "post-create", "post-update", "post-delete")
 # Resources a user may signal through Heat's resource-signal call, as a guest would.
-HANDLE_TYPES = ("OS::Heat::WaitConditionHandle", "OS::Heat::UpdateWaitConditionHandle",
-                "AWS::CloudFormation::WaitConditionHandle")
+HANDLE_TYPES = (
+    "OS::Heat::WaitConditionHandle",
+    "OS::Heat::UpdateWaitConditionHandle",
+    "AWS::CloudFormation::WaitConditionHandle",
+)
 SIGNALLED_TYPES = HANDLE_TYPES + ("OS::Heat::SoftwareDeployment", "OS::Heat::StructuredDeployment")
 
 
 class Operations:
     """`service.operations`: what is done to a stack after create."""
 
-    def __init__(self, runtime: Runtime, scheduler: Scheduler, guest: GuestService,
-                 definitions: Definitions, stacks: Stacks, nested_lock: threading.Lock):
+    def __init__(
+        self,
+        runtime: Runtime,
+        scheduler: Scheduler,
+        guest: GuestService,
+        definitions: Definitions,
+        stacks: Stacks,
+        nested_lock: threading.Lock,
+    ):
         self.runtime = runtime
         self.scheduler = scheduler
         self.guest = guest
@@ -93,18 +104,21 @@ class Operations:
         stored = self.definitions.stored_parameters(definition)
         now = self.runtime.now()
         # Nested stacks are counted against their tree as they are stored: one at a time.
-        with contextlib.nullcontext() if top else self._nested_lock, \
-                self.runtime.store.session() as session:
+        with contextlib.nullcontext() if top else self._nested_lock, self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             if not (row.status == "IN_PROGRESS" and row.action in PREEMPTED):
                 self._not_in_progress(row, "update")
             if not top:
-                check_nested_stack(self.runtime.config, session, row.owner_id,
-                                   len(definition.template.resources), child_id=row.id)
+                check_nested_stack(
+                    self.runtime.config, session, row.owner_id, len(definition.template.resources), child_id=row.id
+                )
             row.previous = {**definition_fields(row), "disable_rollback": row.disable_rollback}
             row.template = definition.template.raw
-            row.template_source = body["template"] if isinstance(body.get("template"), str) else (
-                row.template_source if patch and not body.get("template") else None)
+            row.template_source = (
+                body["template"]
+                if isinstance(body.get("template"), str)
+                else (row.template_source if patch and not body.get("template") else None)
+            )
             if body.get("template_name") or not patch:
                 row.template_name = body.get("template_name") or row.template_name
             row.files, row.parameters = definition.files, stored
@@ -130,14 +144,17 @@ class Operations:
     def _check_immutable(self, stack: Stack, definition: Definition) -> None:
         """An update may not change a parameter the new template declares immutable."""
         current = self.definitions.get(stack).parameters
-        changed = [name for name, schema in definition.template.parameters.items()
-                   if schema.immutable and name in current
-                   and current[name] != definition.parameters.get(name)]
+        changed = [
+            name
+            for name, schema in definition.template.parameters.items()
+            if schema.immutable and name in current and current[name] != definition.parameters.get(name)
+        ]
         if changed:
             raise definition.template.error(
-                "The following parameters are immutable and may not be updated: "
-                f"{', '.join(changed)}", ("parameters", changed[0]),
-                kind="ImmutableParameterModified")
+                f"The following parameters are immutable and may not be updated: {', '.join(changed)}",
+                ("parameters", changed[0]),
+                kind="ImmutableParameterModified",
+            )
 
     def update_definition(self, stack: Stack, body: dict[str, Any], patch: bool) -> Definition:
         if not isinstance(body, dict):
@@ -156,12 +173,18 @@ class Operations:
         cleared = body.get("clear_parameters") or []
         # Heat's PATCH: the stack's environment as the user gave it, less the cleared
         # parameters, with the request's (environment files merged) loaded over it.
-        template = parse_template(merged["template"], filename=merged.get("template_name") or "template",
-                                  files=merged["files"])
+        template = parse_template(
+            merged["template"], filename=merged.get("template_name") or "template", files=merged["files"]
+        )
         existing = self.definitions.shown_environment(stack)
         existing["parameters"] = {k: v for k, v in (existing.get("parameters") or {}).items() if k not in cleared}
-        new = request_environment(body.get("environment"), body.get("parameters") or {},
-                                  body.get("environment_files") or [], merged["files"], template)
+        new = request_environment(
+            body.get("environment"),
+            body.get("parameters") or {},
+            body.get("environment_files") or [],
+            merged["files"],
+            template,
+        )
         environment = parse_environment(load_environment(existing, new.shown()), "environment")
         environment.parameters = {k: v for k, v in environment.parameters.items() if k in template.parameters}
         return self.definitions.build(merged, environment)
@@ -213,6 +236,7 @@ class Operations:
 
     def _abandon_data(self, stack: Stack) -> dict:
         from engine.resources.stack_resource import StackResource
+
         definition = self.definitions.get(stack)
         with self.runtime.store.session() as session:
             rows = list(session.scalars(select(Resource).where(Resource.stack_id == stack.id)))
@@ -226,19 +250,32 @@ class Operations:
                 child = children.get(r.physical_id)
                 resources[r.name] = self._abandon_data(child) if child is not None else {}
                 continue
-            resources[r.name] = {"name": r.name, "type": r.type, "resource_id": r.physical_id,
-                                 "action": r.action, "status": r.status,
-                                 "metadata": template.resources[r.name].metadata or {}
-                                 if r.name in template.resources else {},
-                                 # A key set to None is one its handler cleared (Heat deletes it).
-                                 "resource_data": {k: v for k, v in (r.data or {}).items() if v is not None}}
-        return {"name": stack.name, "id": stack.id, "action": stack.action, "status": stack.status,
-                "template": template.raw, "files": definition.files,
-                # As Heat's abandon: the user's environment, in clear (it goes back to its user).
-                "environment": {k: v for k, v in self.definitions.shown_environment(stack).items()
-                                if k != "encrypted_param_names"},
-                "project_id": stack.project, "stack_user_project_id": stack.project,
-                "tags": list(stack.tags or []), "resources": resources}
+            resources[r.name] = {
+                "name": r.name,
+                "type": r.type,
+                "resource_id": r.physical_id,
+                "action": r.action,
+                "status": r.status,
+                "metadata": template.resources[r.name].metadata or {} if r.name in template.resources else {},
+                # A key set to None is one its handler cleared (Heat deletes it).
+                "resource_data": {k: v for k, v in (r.data or {}).items() if v is not None},
+            }
+        return {
+            "name": stack.name,
+            "id": stack.id,
+            "action": stack.action,
+            "status": stack.status,
+            "template": template.raw,
+            "files": definition.files,
+            # As Heat's abandon: the user's environment, in clear (it goes back to its user).
+            "environment": {
+                k: v for k, v in self.definitions.shown_environment(stack).items() if k != "encrypted_param_names"
+            },
+            "project_id": stack.project,
+            "stack_user_project_id": stack.project,
+            "tags": list(stack.tags or []),
+            "resources": resources,
+        }
 
     # Resources ----------------------------------------------------------------------------
     def mark_unhealthy(self, project: str, stack_id: str, resource: str, mark: bool, reason: str = "") -> None:
@@ -259,8 +296,11 @@ class Operations:
             else:
                 return
             res.updated_at = now
-            session.add(resource_event(stack.id, res.name, res.type, res.physical_id, res.action,
-                                       res.status, res.status_reason, now))
+            session.add(
+                resource_event(
+                    stack.id, res.name, res.type, res.physical_id, res.action, res.status, res.status_reason, now
+                )
+            )
         self.runtime.publish_stack(stack.id)
 
     def signal_resource(self, project: str, stack_id: str, resource: str, body: Any) -> None:
@@ -305,4 +345,3 @@ class Operations:
         """Heat holds a stack's lock for the whole of an operation; another one is refused."""
         if row.status == "IN_PROGRESS":
             raise ActionInProgress(row.name, row.action)
-

@@ -4,6 +4,7 @@ stacks via stacks, and blocks on the notifier for the events long-poll.
 Heat's resource list, show and metadata and its event list (with long-poll) and show; reads
 Resource, Event and Server rows and the scheduler's definitions.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -37,18 +38,37 @@ class Resources:
         """Each resource row of the stack with its API view (required_by derived from all rows)."""
         with self.runtime.store.session() as session:
             rows = list(session.scalars(select(Resource).where(Resource.stack_id == stack.id).order_by(Resource.id)))
-            children = {c.id: c for c in session.scalars(select(Stack).where(
-                Stack.owner_id == stack.id, Stack.deleted_at.is_(None)))}
+            children = {
+                c.id: c
+                for c in session.scalars(select(Stack).where(Stack.owner_id == stack.id, Stack.deleted_at.is_(None)))
+            }
         required_by: dict[str, list[str]] = {r.name: [] for r in rows}
         for row in rows:
             for name in row.requires or []:
                 required_by.setdefault(name, []).append(row.name)
-        return [(r, views.resource_view(r, stack, self.runtime.api_url, required_by[r.name],
-                                        nested=None if r.type in REMOTE_STACK_TYPES else children.get(r.physical_id)))
-                for r in rows]
+        return [
+            (
+                r,
+                views.resource_view(
+                    r,
+                    stack,
+                    self.runtime.api_url,
+                    required_by[r.name],
+                    nested=None if r.type in REMOTE_STACK_TYPES else children.get(r.physical_id),
+                ),
+            )
+            for r in rows
+        ]
 
-    def list_resources(self, project: str, stack_id: str, *, nested_depth: int = 0, with_detail: bool = False,
-                       filters: dict | None = None) -> list[dict]:
+    def list_resources(
+        self,
+        project: str,
+        stack_id: str,
+        *,
+        nested_depth: int = 0,
+        with_detail: bool = False,
+        filters: dict | None = None,
+    ) -> list[dict]:
         """The stack's resources; with nested_depth, those of nested stacks down to that depth,
         each with `parent_resource` naming the resource that owns its stack."""
         stack = self.stacks.find_stack(project, stack_id, by_id_only=True)
@@ -92,8 +112,13 @@ class Resources:
         cls = definition.class_for(self.types, row.name, row.type)
         stored = dict(row.attributes or {})
         started = row.action != "INIT" or bool((row.engine or {}).get("hook"))
-        if stack is not None and not row.physical_id and not stored and started \
-                and row.name in definition.template.resources:
+        if (
+            stack is not None
+            and not row.physical_id
+            and not stored
+            and started
+            and row.name in definition.template.resources
+        ):
             # Started but not made yet (paused at a hook): attributes Heat reads straight from
             # the properties (a Value's) are resolved from them now. One never started shows
             # none, as in Heat.
@@ -110,6 +135,7 @@ class Resources:
                 return cls.attribute(self.runtime, name, *args[1:])
             except Exception:  # noqa: BLE001 - Heat shows an attribute it cannot resolve as null
                 return None
+
         show = resolve("show")
         if isinstance(show, dict):
             return show
@@ -127,8 +153,9 @@ class Resources:
         properties, path = definition.template.resources[name].properties, ("resources", name, "properties")
         try:
             resolved = definition.template.resolve(properties, resolver, path)
-            derived = tainted_properties(definition.template, properties, resolver, path) \
-                if resolver.taint.tainted else ()
+            derived = (
+                tainted_properties(definition.template, properties, resolver, path) if resolver.taint.tainted else ()
+            )
         except HearthError:
             return {}
         return secrets.masked_paths(resolved, derived) if isinstance(resolved, dict) else {}
@@ -150,8 +177,9 @@ class Resources:
     def show_event(self, project: str, stack_id: str, resource: str, event_id: str) -> dict:
         stack = self.stacks.find_stack(project, stack_id, by_id_only=True)
         with self.runtime.store.session() as session:
-            event = session.scalar(select(Event).where(Event.id == event_id, Event.stack_id == stack.id,
-                                                       Event.resource_name == resource))
+            event = session.scalar(
+                select(Event).where(Event.id == event_id, Event.stack_id == stack.id, Event.resource_name == resource)
+            )
         if event is None:
             raise HTTPNotFound(f"No event {event_id} found")
         view = views.event_view(event, stack, self.runtime.api_url, detail=True)
@@ -175,15 +203,28 @@ class Resources:
         try:
             resolved = definition.template.resolve(resource.properties, resolver, path)
             # What is derived from a secret is shown as ******, as in the resource's attributes.
-            derived = tainted_properties(definition.template, resource.properties, resolver, path) \
-                if resolver.taint.tainted else ()
+            derived = (
+                tainted_properties(definition.template, resource.properties, resolver, path)
+                if resolver.taint.tainted
+                else ()
+            )
         except HearthError:
             return {}
         return secrets.masked_paths(secrets.masked(resolved), derived) if isinstance(resolved, dict) else {}
 
-    def list_events(self, project: str, stack_id: str, *, marker: str | None = None, limit: int | None = None,
-                    sort_dir: str = "asc", wait: float = 0, resource: str | None = None,
-                    filters: dict[str, list[str]] | None = None, nested_depth: int = 0) -> list[dict]:
+    def list_events(
+        self,
+        project: str,
+        stack_id: str,
+        *,
+        marker: str | None = None,
+        limit: int | None = None,
+        sort_dir: str = "asc",
+        wait: float = 0,
+        resource: str | None = None,
+        filters: dict[str, list[str]] | None = None,
+        nested_depth: int = 0,
+    ) -> list[dict]:
         """The stack's events; `filters` are Heat's resource_status (COMPLETE, ...),
         resource_action (CREATE, ...), resource_name and resource_type, each one value or more;
         with nested_depth, those of its nested stacks down to that depth too, in the order they
@@ -192,8 +233,12 @@ class Resources:
         if sort_dir not in ("asc", "desc"):
             raise InvalidRequest("sort_dir must be 'asc' or 'desc'")
         limit = min(int(limit or MAX_EVENT_PAGE), MAX_EVENT_PAGE)
-        columns = {"resource_status": Event.status, "resource_action": Event.action,
-                   "resource_name": Event.resource_name, "resource_type": Event.resource_type}
+        columns = {
+            "resource_status": Event.status,
+            "resource_action": Event.action,
+            "resource_name": Event.resource_name,
+            "resource_type": Event.resource_type,
+        }
         stacks = {stack.id: stack}
         if nested_depth:
             stacks.update({s.id: s for s in self._nested_stacks(stack, int(nested_depth))})
@@ -204,8 +249,9 @@ class Resources:
                 after = session.scalar(select(Event.seq).where(Event.id == marker, Event.stack_id.in_(stacks)))
                 marker = marker if after is not None else None
                 after = after or 0
-            if resource is not None and not session.scalar(select(Event.id).where(
-                    Event.stack_id == stack.id, Event.resource_name == resource).limit(1)):
+            if resource is not None and not session.scalar(
+                select(Event.id).where(Event.stack_id == stack.id, Event.resource_name == resource).limit(1)
+            ):
                 raise HTTPNotFound(f"No events found for resource {resource}")
 
         def query():
@@ -228,8 +274,12 @@ class Resources:
 
             def changed() -> bool:
                 with self.runtime.store.session() as session:
-                    return bool(session.scalar(select(func.count()).select_from(Event).where(
-                        Event.stack_id == stack.id, Event.seq > after)))
+                    return bool(
+                        session.scalar(
+                            select(func.count()).select_from(Event).where(Event.stack_id == stack.id, Event.seq > after)
+                        )
+                    )
+
             if self.runtime.notifier.wait("stack:" + stack.id, changed, wait):
                 events = query()
         root = stack if nested_depth else None
@@ -243,11 +293,13 @@ class Resources:
             for _ in range(depth):
                 if not level:
                     break
-                children = list(session.scalars(select(Stack).where(Stack.owner_id.in_(level),
-                                                                     Stack.deleted_at.is_(None))))
+                children = list(
+                    session.scalars(select(Stack).where(Stack.owner_id.in_(level), Stack.deleted_at.is_(None)))
+                )
                 # Heat finds nested stacks through their resources: an empty one is not listed.
-                filled = set(session.scalars(select(Resource.stack_id).where(
-                    Resource.stack_id.in_([c.id for c in children]))))
+                filled = set(
+                    session.scalars(select(Resource.stack_id).where(Resource.stack_id.in_([c.id for c in children])))
+                )
                 found += [c for c in children if c.id in filled]
                 level = [c.id for c in children]
         return found
@@ -255,8 +307,13 @@ class Resources:
 
 def _matches(view: dict, filters: dict) -> bool:
     """Heat's resource list filters: name, status, action, type, id (each one or several)."""
-    fields = {"name": "resource_name", "status": None, "action": None, "type": "resource_type",
-              "id": "physical_resource_id"}
+    fields = {
+        "name": "resource_name",
+        "status": None,
+        "action": None,
+        "type": "resource_type",
+        "id": "physical_resource_id",
+    }
     for key, field in fields.items():
         wanted = filters.get(key)
         if not wanted:

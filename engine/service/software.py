@@ -9,6 +9,7 @@ here lands in its server's metadata like a stack's does, so the server's agent r
 signal (the server's credential on the guest route) completes it. Secrets are never answered:
 values stored sealed (signal URLs, passwords, `hidden` inputs) are shown as ******.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -37,14 +38,12 @@ def config_view(row: SoftwareConfig) -> dict:
 def _unknown(body: dict, allowed: tuple[str, ...], what: str) -> None:
     unknown = sorted(set(body) - set(allowed))
     if unknown:
-        raise InvalidRequest(f"unknown keys in the {what}: {', '.join(unknown)} "
-                             f"(allowed: {', '.join(allowed)})")
+        raise InvalidRequest(f"unknown keys in the {what}: {', '.join(unknown)} (allowed: {', '.join(allowed)})")
 
 
 def _io_list(body: dict, key: str) -> list[dict]:
     items = body.get(key) or []
-    if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str)
-                                              for i in items):
+    if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
         raise InvalidRequest(f"'{key}' must be a list of maps, each with a 'name'")
     return items
 
@@ -71,28 +70,43 @@ class Software:
         inputs, outputs = _io_list(body, "inputs"), _io_list(body, "outputs")
         with self.runtime.store.session() as session:
             row = software_formats.create_config(
-                session, name=name, group=group, config=config, inputs=inputs, outputs=outputs,
-                options=options or {}, project=project, now=self.runtime.now(),
-                keyring=self.runtime.keyring, secret=secrets.secret_input_names(inputs, []))
+                session,
+                name=name,
+                group=group,
+                config=config,
+                inputs=inputs,
+                outputs=outputs,
+                options=options or {},
+                project=project,
+                now=self.runtime.now(),
+                keyring=self.runtime.keyring,
+                secret=secrets.secret_input_names(inputs, []),
+            )
             session.flush()
             return config_view(row)
 
-    def list_software_configs(self, project: str, limit: int | None = None,
-                              marker: str | None = None) -> list[dict]:
+    def list_software_configs(self, project: str, limit: int | None = None, marker: str | None = None) -> list[dict]:
         """Newest first, as Heat pages them (created_at then id, descending); `marker` is the
         last config of the previous page."""
         with self.runtime.store.session() as session:
-            rows = list(session.scalars(select(SoftwareConfig).where(SoftwareConfig.project == project)
-                                        .order_by(SoftwareConfig.created_at.desc(), SoftwareConfig.id.desc())))
+            rows = list(
+                session.scalars(
+                    select(SoftwareConfig)
+                    .where(SoftwareConfig.project == project)
+                    .order_by(SoftwareConfig.created_at.desc(), SoftwareConfig.id.desc())
+                )
+            )
         if marker:
             ids = [r.id for r in rows]
             if marker not in ids:
                 raise NotFound(f"marker software config '{marker}' not found")
-            rows = rows[ids.index(marker) + 1:]
+            rows = rows[ids.index(marker) + 1 :]
         if limit is not None:
             rows = rows[:limit]
-        return [{"id": r.id, "name": r.name, "group": r.group, "creation_time": iso(r.created_at),
-                 "project": r.project} for r in rows]
+        return [
+            {"id": r.id, "name": r.name, "group": r.group, "creation_time": iso(r.created_at), "project": r.project}
+            for r in rows
+        ]
 
     def show_software_config(self, project: str, config_id: str) -> dict:
         with self.runtime.store.session() as session:
@@ -103,8 +117,9 @@ class Software:
             row = self._config(session, project, config_id)
             used = session.scalar(select(Deployment.id).where(Deployment.config_id == row.id))
             if used:
-                raise Conflict(f"software config '{config_id}' is used by deployment '{used}': "
-                               "delete the deployment first")
+                raise Conflict(
+                    f"software config '{config_id}' is used by deployment '{used}': delete the deployment first"
+                )
             session.delete(row)
 
     @staticmethod
@@ -123,8 +138,10 @@ class Software:
         Heat's are ignored, as Heat's API does (heatclient sends `tenant_id`)."""
         server_id, config_id = body.get("server_id"), body.get("config_id")
         if not isinstance(server_id, str) or not 0 < len(server_id) <= software_formats.SERVER_ID_MAX:
-            raise InvalidRequest(f"'server_id' is required: the id of the server to deploy to, "
-                                 f"of 1 to {software_formats.SERVER_ID_MAX} characters")
+            raise InvalidRequest(
+                f"'server_id' is required: the id of the server to deploy to, "
+                f"of 1 to {software_formats.SERVER_ID_MAX} characters"
+            )
         action, status = self._action_status(body, None, None)
         values = body.get("input_values") or {}
         if not isinstance(values, dict):
@@ -135,17 +152,27 @@ class Software:
             # Heat answers 404 for a missing config_id as for an unknown one.
             config = self._config(session, project, config_id if isinstance(config_id, str) else "")
             if config.deployment_id:
-                raise Conflict(f"software config '{config_id}' already belongs to deployment "
-                               f"'{config.deployment_id}': each deployment needs a config of its own "
-                               "(heat deployment-create and openstack software deployment create "
-                               "derive one)")
+                raise Conflict(
+                    f"software config '{config_id}' already belongs to deployment "
+                    f"'{config.deployment_id}': each deployment needs a config of its own "
+                    "(heat deployment-create and openstack software deployment create "
+                    "derive one)"
+                )
             # The agent signals a run by its config id; this ties the run to the deployment.
             config.deployment_id = deployment_id
-            row = Deployment(id=deployment_id, config_id=config_id, server_id=server_id, project=project,
-                             action=action or "", status=status or "",
-                             # Heat stores str() of what it was given: "None" when absent.
-                             status_reason=str(body.get("status_reason")),
-                             input_values=values, output_values={}, created_at=now)
+            row = Deployment(
+                id=deployment_id,
+                config_id=config_id,
+                server_id=server_id,
+                project=project,
+                action=action or "",
+                status=status or "",
+                # Heat stores str() of what it was given: "None" when absent.
+                status_reason=str(body.get("status_reason")),
+                input_values=values,
+                output_values={},
+                created_at=now,
+            )
             session.add(row)
             session.flush()
             view = views.deployment_view(row)
@@ -182,8 +209,9 @@ class Software:
             if moved:
                 config = self._config(session, project, body["config_id"])
                 if config.deployment_id not in (None, row.id):
-                    raise Conflict(f"software config '{config.id}' already belongs to deployment "
-                                   f"'{config.deployment_id}'")
+                    raise Conflict(
+                        f"software config '{config.id}' already belongs to deployment '{config.deployment_id}'"
+                    )
                 config.deployment_id, row.config_id = row.id, config.id
             row.action, row.status = action or "", status or ""
             if "status_reason" in body:
@@ -196,7 +224,9 @@ class Software:
             session.flush()
             view = views.deployment_view(row)
             server_id, stack_id, resource = row.server_id, row.stack_id, row.resource_name
-            metadata = guest_metadata.push_metadata(session, server_id, self.runtime.keyring, project) if moved else None
+            metadata = (
+                guest_metadata.push_metadata(session, server_id, self.runtime.keyring, project) if moved else None
+            )
         if metadata:
             self.runtime.publish_server(server_id, metadata)
         if stack_id and status != "IN_PROGRESS":
@@ -208,8 +238,10 @@ class Software:
         with self.runtime.store.session() as session:
             row = self._deployment(session, project, deployment_id)
             if row.stack_id:
-                raise Conflict(f"deployment '{deployment_id}' belongs to resource '{row.resource_name}' "
-                               f"of stack '{row.stack_id}': change or delete the stack instead")
+                raise Conflict(
+                    f"deployment '{deployment_id}' belongs to resource '{row.resource_name}' "
+                    f"of stack '{row.stack_id}': change or delete the stack instead"
+                )
             for config in session.scalars(select(SoftwareConfig).where(SoftwareConfig.deployment_id == row.id)):
                 config.deployment_id = None  # the config stays, as in Heat; the client deletes it
             server_id = row.server_id

@@ -4,6 +4,7 @@ Also a stack's environment, files and outputs, and the resolver over its stored 
 other parts and the scheduler use. Creating a top-level stack records, in the stack's own
 transaction, the delegation the engine later acts under (engine.identity).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,8 +40,7 @@ class Stacks:
     """`service.stacks`: create (and adopt), list, show, delete; a stack's environment, files
     and outputs; the resolver over its stored rows that the other parts and the scheduler use."""
 
-    def __init__(self, runtime: Runtime, scheduler: Scheduler, definitions: Definitions,
-                 nested_lock: threading.Lock):
+    def __init__(self, runtime: Runtime, scheduler: Scheduler, definitions: Definitions, nested_lock: threading.Lock):
         self.runtime = runtime
         self.scheduler = scheduler
         self.definitions = definitions
@@ -48,17 +48,27 @@ class Stacks:
         self._nested_lock = nested_lock  # engine.limits counts a tree's nested stacks in turn
 
     # Stacks ------------------------------------------------------------------------------
-    def create_stack(self, project: str, body: dict[str, Any], username: str | None = None,
-                     delegate: Principal | None = None) -> dict[str, Any]:
+    def create_stack(
+        self, project: str, body: dict[str, Any], username: str | None = None, delegate: Principal | None = None
+    ) -> dict[str, Any]:
         """Create the stack; with `delegate`, record in the same transaction the delegation the
         engine later acts under (Heat's trust), so there is never a stack without it."""
         self.definitions.check_template_size(body)
         stack = self.make(project, body, username=username, delegate=delegate)
-        return {"id": stack.id, "stack_name": stack.name,
-                "links": [{"href": views.stack_link(self.runtime.api_url, stack), "rel": "self"}]}
+        return {
+            "id": stack.id,
+            "stack_name": stack.name,
+            "links": [{"href": views.stack_link(self.runtime.api_url, stack), "rel": "self"}],
+        }
 
-    def make(self, project: str, body: dict[str, Any], owner: tuple[str, str] | None = None,
-             username: str | None = None, delegate: Principal | None = None) -> Stack:
+    def make(
+        self,
+        project: str,
+        body: dict[str, Any],
+        owner: tuple[str, str] | None = None,
+        username: str | None = None,
+        delegate: Principal | None = None,
+    ) -> Stack:
         """Record a new stack (a nested one when `owner` is (parent stack id, resource)) and start
         creating (or adopting) it."""
         name = self.definitions.stack_name(body)
@@ -67,25 +77,43 @@ class Stacks:
         adopt = self._adopt_data(body.get("adopt_stack_data"))
         if adopt is not None and not body.get("template"):
             # Heat's adopt reads the template (and files) from the abandon data.
-            body = {**body, "template": adopt.get("template"),
-                    "files": {**(adopt.get("files") or {}), **(body.get("files") or {})}}
+            body = {
+                **body,
+                "template": adopt.get("template"),
+                "files": {**(adopt.get("files") or {}), **(body.get("files") or {})},
+            }
         definition = self.definitions.build(body, adopt=adopt)
         template = definition.template
         timeout = self.definitions.timeout(body.get("timeout_mins"), self.runtime.config.stack_timeout_mins)
         now = self.runtime.now()
         action = "ADOPT" if adopt is not None else "CREATE"
         stack = Stack(
-            id=str(uuid.uuid4()), name=name, project=project, action=action, status="IN_PROGRESS",
-            status_reason=f"Stack {action} started", description=template.description,
-            template=template.raw, template_source=body["template"] if isinstance(body["template"], str) else None,
-            template_name=body.get("template_name") or "template", files=definition.files,
+            id=str(uuid.uuid4()),
+            name=name,
+            project=project,
+            action=action,
+            status="IN_PROGRESS",
+            status_reason=f"Stack {action} started",
+            description=template.description,
+            template=template.raw,
+            template_source=body["template"] if isinstance(body["template"], str) else None,
+            template_name=body.get("template_name") or "template",
+            files=definition.files,
             environment=self.definitions.environment_dict(definition),
-            parameters=self.definitions.stored_parameters(definition), timeout_mins=timeout,
-            requested_timeout_mins=body.get("requested_timeout_mins", body.get("timeout_mins")) if owner
-            else body.get("timeout_mins"), username=username,
-            disable_rollback=bool(body.get("disable_rollback", True)), tags=parse_tags(body.get("tags") or []),
-            deadline=now + dt.timedelta(minutes=timeout), operation=1, created_at=now,
-            owner_id=owner[0] if owner else None, owner_resource=owner[1] if owner else None)
+            parameters=self.definitions.stored_parameters(definition),
+            timeout_mins=timeout,
+            requested_timeout_mins=body.get("requested_timeout_mins", body.get("timeout_mins"))
+            if owner
+            else body.get("timeout_mins"),
+            username=username,
+            disable_rollback=bool(body.get("disable_rollback", True)),
+            tags=parse_tags(body.get("tags") or []),
+            deadline=now + dt.timedelta(minutes=timeout),
+            operation=1,
+            created_at=now,
+            owner_id=owner[0] if owner else None,
+            owner_resource=owner[1] if owner else None,
+        )
         if owner is None:
             self.definitions.check_stack_limits(definition)
         self.definitions.validate_resources(definition, stack)
@@ -93,10 +121,13 @@ class Stacks:
             self.definitions.check_nesting(definition)
         definition = self.definitions.conditioned(definition, stack, self.definitions.limits)
         # Nested stacks are counted against their tree as they are stored: one at a time.
-        with self._nested_lock if owner is not None else contextlib.nullcontext(), \
-                self.runtime.store.session() as session:
-            if owner is None and session.scalar(select(Stack.id).where(
-                    Stack.project == project, Stack.name == name, Stack.deleted_at.is_(None))):
+        with (
+            self._nested_lock if owner is not None else contextlib.nullcontext(),
+            self.runtime.store.session() as session,
+        ):
+            if owner is None and session.scalar(
+                select(Stack.id).where(Stack.project == project, Stack.name == name, Stack.deleted_at.is_(None))
+            ):
                 raise StackExists(name)
             if owner is not None:
                 # A nested stack is made by its owner's handler: a limit fails that resource.
@@ -131,6 +162,7 @@ class Stacks:
         recorded as adopted. A nested stack's owner keeps its part of the data instead
         (engine["adopt"]): it adopts its nested stack from it as its turn comes."""
         from engine.resources.stack_resource import ADOPT_DATA, StackResource
+
         rows = {r.name: r for r in session.scalars(select(Resource).where(Resource.stack_id == stack.id))}
         for name, entry in (adopt.get("resources") or {}).items():
             row = rows.get(name)
@@ -157,26 +189,39 @@ class Stacks:
             q = q.where(Stack.deleted_at.is_(None))
         if not _flag(filters.get("show_nested")):
             q = q.where(Stack.owner_id.is_(None))
-        sort_key = {"stack_name": Stack.name, "stack_status": Stack.status, "creation_time": Stack.created_at,
-                    "updated_time": Stack.updated_at}.get(_first(filters.get("sort_keys")) or "creation_time")
+        sort_key = {
+            "stack_name": Stack.name,
+            "stack_status": Stack.status,
+            "creation_time": Stack.created_at,
+            "updated_time": Stack.updated_at,
+        }.get(_first(filters.get("sort_keys")) or "creation_time")
         if sort_key is None:
             raise InvalidRequest("sort_keys must be one of stack_name, stack_status, creation_time, updated_time")
         q = q.order_by(sort_key.desc() if _first(filters.get("sort_dir")) == "desc" else sort_key, Stack.id)
         with self.runtime.store.session() as session:
             stacks = list(session.scalars(q))
         hidden = {t.strip() for t in self.runtime.config.hidden_stack_tags.split(",") if t.strip()}
-        tag_rules = {k: set(parse_tags(filters[k])) for k in ("tags", "tags_any", "not_tags", "not_tags_any")
-                     if filters.get(k)}
+        tag_rules = {
+            k: set(parse_tags(filters[k])) for k in ("tags", "tags_any", "not_tags", "not_tags_any") if filters.get(k)
+        }
 
         def keep(stack: Stack) -> bool:
             tags = set(stack.tags or [])
             if hidden & tags and not _flag(filters.get("show_hidden")):
                 return False
-            for key, attr in (("name", "name"), ("id", "id"), ("status", "status"), ("action", "action"),
-                              ("owner_id", "owner_id")):
+            for key, attr in (
+                ("name", "name"),
+                ("id", "id"),
+                ("status", "status"),
+                ("action", "action"),
+                ("owner_id", "owner_id"),
+            ):
                 wanted = filters.get(key)
-                if wanted and getattr(stack, attr) not in ([wanted] if isinstance(wanted, str) else wanted) \
-                        and not (key == "status" and f"{stack.action}_{stack.status}" == wanted):
+                if (
+                    wanted
+                    and getattr(stack, attr) not in ([wanted] if isinstance(wanted, str) else wanted)
+                    and not (key == "status" and f"{stack.action}_{stack.status}" == wanted)
+                ):
                     return False
             return all(_tags_match(rule, wanted, tags) for rule, wanted in tag_rules.items())
 
@@ -186,10 +231,10 @@ class Stacks:
             ids = [s.id for s in result]
             if marker not in ids:
                 raise NotFound(f"marker stack '{marker}' not found")
-            result = result[ids.index(marker) + 1:]
+            result = result[ids.index(marker) + 1 :]
         if filters.get("limit") not in (None, ""):
             try:
-                result = result[:max(int(filters["limit"]), 0)]
+                result = result[: max(int(filters["limit"]), 0)]
             except (TypeError, ValueError):
                 raise InvalidRequest("limit must be a whole number") from None
         return [views.stack_summary(s, self.runtime.api_url) for s in result]
@@ -214,8 +259,9 @@ class Stacks:
         with self.runtime.store.session() as session:
             stack = session.get(Stack, name_or_id)
             if stack is None and not by_id_only:
-                stack = session.scalar(select(Stack).where(Stack.project == project, Stack.name == name_or_id,
-                                                           Stack.deleted_at.is_(None)))
+                stack = session.scalar(
+                    select(Stack).where(Stack.project == project, Stack.name == name_or_id, Stack.deleted_at.is_(None))
+                )
         if stack is None or stack.project != project:
             raise EntityNotFound("Stack", name_or_id)
         return stack
@@ -240,8 +286,9 @@ class Stacks:
             parameters, hidden = secrets.open_parameters(self.runtime.keyring, previous)
         return views.stack_detail(stack, self.runtime.api_url, parameters, hidden, outputs)
 
-    def outputs(self, stack: Stack, definition: Definition | None = None,
-                derived: set[str] | None = None) -> list[dict]:
+    def outputs(
+        self, stack: Stack, definition: Definition | None = None, derived: set[str] | None = None
+    ) -> list[dict]:
         """The stack's outputs resolved, as Heat shows them to the stack's owner: values derived
         from a secret in clear. `derived`, when given, collects the keys of those values."""
         definition = definition or self.definitions.get(stack)
@@ -252,13 +299,17 @@ class Stacks:
         enabled = definition.template.outputs
         # Heat lists an output whose condition is false too, with a null value.
         for key, output in _all_outputs(definition.template).items():
-            entry = {"output_key": key, "description": output.description or "No description given",
-                     "output_value": None}
+            entry = {
+                "output_key": key,
+                "description": output.description or "No description given",
+                "output_value": None,
+            }
             resolver.taint.fresh()
             try:
                 if key in enabled:
                     entry["output_value"] = definition.template.resolve(
-                        output.value, resolver, ("outputs", key, "value"))
+                        output.value, resolver, ("outputs", key, "value")
+                    )
                     if resolver.taint.tainted and derived is not None:
                         derived.add(key)
             except HearthError as error:
@@ -269,12 +320,14 @@ class Stacks:
 
     def row_resolver(self, stack: Stack, definition: Definition, rows: dict[str, Resource]) -> Resolver:
         """A resolver over stored resource rows (for outputs, previews and nested reads)."""
+
         def lookup(name):
             row = rows.get(name)
             if row is None:
                 return None  # a resource of the template has a row: get_resource gives its name
             cls = definition.class_for(self.types, name, row.type)
             return cls, row.physical_id, row.attributes or {}, row.data or {}
+
         return self.resolver_for(stack, definition, lookup)
 
     def resolver_for(self, stack: Stack, definition: Definition, lookup) -> Resolver:
@@ -282,16 +335,20 @@ class Stacks:
 
     def _facade(self, stack: Stack):
         """resource_facade for a nested stack: the owning resource's definition in its parent."""
+
         def facade(kind: str) -> Any:
             if not stack.owner_id:
                 raise TemplateError("resource_facade is only available in a nested stack")
             parent = self.find_stack(stack.project, stack.owner_id, by_id_only=True)
-            resource = self.definitions.get(parent).template.resources.get(
-                stack.owner_resource)
+            resource = self.definitions.get(parent).template.resources.get(stack.owner_resource)
             if resource is None:
                 return None
-            return {"metadata": resource.metadata, "deletion_policy": resource.deletion_policy or "Delete",
-                    "update_policy": resource.update_policy}.get(kind)
+            return {
+                "metadata": resource.metadata,
+                "deletion_policy": resource.deletion_policy or "Delete",
+                "update_policy": resource.update_policy,
+            }.get(kind)
+
         return facade
 
     def show_output(self, project: str, stack_id: str, key: str) -> dict:
@@ -304,8 +361,10 @@ class Stacks:
     def list_outputs(self, project: str, stack_id: str) -> list[dict]:
         stack = self.find_stack(project, stack_id, by_id_only=True)
         template = self.definitions.get(stack).template
-        return [{"output_key": k, "description": o.description or "No description given"}
-                for k, o in _all_outputs(template).items()]
+        return [
+            {"output_key": k, "description": o.description or "No description given"}
+            for k, o in _all_outputs(template).items()
+        ]
 
     def delete_stack(self, project: str, stack_id: str) -> None:
         stack = self.find_stack(project, stack_id, by_id_only=True)
@@ -319,6 +378,7 @@ class Stacks:
             start_delete(session, row, now)
         self.runtime.publish_stack(stack.id)
         self.scheduler.submit(stack.id)
+
 
 def _flag(value) -> bool:
     return str(_first(value) or "").lower() in ("1", "true", "yes", "on")

@@ -3,6 +3,7 @@ touches the database only in `reencrypt_all`, through the Store it is given.
 
 Fernet encryption of stored secrets and SHA-256 hashing of guest credentials.
 """
+
 from __future__ import annotations
 
 import base64
@@ -79,8 +80,9 @@ class Keyring:
         raw = secret.split(",") if isinstance(secret, str) else list(secret)
         parts = [p.strip() for p in raw if p and p.strip()]
         if not parts:
-            raise ValueError("an installation secret is required: set HEARTH_SECRET_KEY or let "
-                             "Hearth create <data_dir>/secret.key")
+            raise ValueError(
+                "an installation secret is required: set HEARTH_SECRET_KEY or let Hearth create <data_dir>/secret.key"
+            )
         self._fernet = MultiFernet([Fernet(self._derive(p, b"encrypt")) for p in parts])
         # Every key verifies, so URLs signed before a rotation keep working until they expire.
         self._signing_keys = [hashlib.sha256(b"sign:" + p.encode()).digest() for p in parts]
@@ -125,8 +127,7 @@ class Keyring:
         # Compared as bytes: compare_digest refuses str with non-ASCII characters, and a
         # signature comes from a URL anyone can type.
         given = (signature or "").encode("utf-8", "replace")
-        return any(hmac.compare_digest(self._sign_with(key, message).encode(), given)
-                   for key in self._signing_keys)
+        return any(hmac.compare_digest(self._sign_with(key, message).encode(), given) for key in self._signing_keys)
 
     @staticmethod
     def _sign_with(key: bytes, message: str) -> str:
@@ -163,6 +164,7 @@ def reencrypt_all(store: Store, keyring: Keyring) -> int:
     from sqlalchemy import JSON, inspect, select, update
 
     from engine.store.models import Base
+
     present = set(inspect(store.engine).get_table_names())
     total = 0
     for table in Base.metadata.sorted_tables:

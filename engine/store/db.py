@@ -3,6 +3,7 @@ creates a SQLite file (0600) and its directory, and writes no other file.
 
 One SQLAlchemy engine and session factory, schema kept current by Alembic migrations.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,8 +50,8 @@ class Store:
                 # (SQLite gives its -wal and -shm files the same mode).
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             self.engine: Engine = create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 30},
-                pool_size=20, max_overflow=50)
+                url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=50
+            )
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=40, pool_pre_ping=True)

@@ -1,5 +1,6 @@
 """Files the installation keeps beside its database (key file, admin token, agent homes): owns no
 path; writes the one its caller names, atomically and owner-only. Touches only the file system."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Typed SQLAlchemy 2 models of everything Hearth persists: declarations only; opens no session
 and does no I/O."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -190,6 +191,7 @@ class HandleSignal(Base):
 
 class Project(Base):
     """A tenant: stacks, configs and deployments belong to exactly one project."""
+
     __tablename__ = "projects"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -200,6 +202,7 @@ class Project(Base):
 class User(Base):
     """A person. `password_hash` (engine/passwords.py: scrypt, never the password) lets them
     sign in at /identity/v3; without one only API tokens reach the API."""
+
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -212,6 +215,7 @@ class User(Base):
 
 class Membership(Base):
     """A user's role in a project: admin | member | reader."""
+
     __tablename__ = "memberships"
 
     user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -225,6 +229,7 @@ class ApiToken(Base):
     A token issued at /identity/v3 is scoped, as Keystone's are: `project_id` is the one
     project it reaches and `role` the most it may do there (an application credential's role);
     a token made with `hearth admin token create` has neither and carries all its user's roles."""
+
     __tablename__ = "api_tokens"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -242,6 +247,7 @@ class ApiToken(Base):
 class ApplicationCredential(Base):
     """Keystone's application credential: a user's secret (hashed as a password) that signs
     in to one project with at most one role, without the user's password."""
+
     __tablename__ = "application_credentials"
     __table_args__ = (UniqueConstraint("user_id", "name"),)
 
@@ -258,6 +264,7 @@ class ApplicationCredential(Base):
 
 class Delegation(Base):
     """Heat's trust: the right to act later on a user's behalf, limited to one stack and role."""
+
     __tablename__ = "delegations"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -273,6 +280,7 @@ class AuditEvent(Base):
     """Who did what and when, for authentication failures and credential life cycles.
 
     Never holds a secret (see engine.audit)."""
+
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

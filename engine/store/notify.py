@@ -7,6 +7,7 @@ One server process per database: a change committed by another process is not he
 (no cross-process bridge exists yet; that is the scale-out work of issue 14). Callers depend
 only on `publish` and `wait`, so such a bridge can call `publish` without changing them.
 """
+
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,6 @@
 """The template package, pure and free of I/O (no store, files, clock or network): HOT templates,
 parameters, environments and intrinsic functions."""
+
 from engine.template.context import ResolveContext
 from engine.template.environment import Environment, merge_environments, parse_environment
 from engine.template.hot import Template, parse_template

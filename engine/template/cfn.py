@@ -1,5 +1,6 @@
 """CloudFormation-format templates (AWSTemplateFormatVersion 2010-09-09, HeatTemplateFormatVersion
 2012-12-12) parsed into the Template the engine runs; pure, touches nothing."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -71,8 +72,9 @@ CONDITION_FUNCTIONS = {"2010-09-09": AWS_CONDITIONS_2010_09_09, "2012-12-12": {}
 _OPERATORS = ("Fn::And", "Fn::Equals", "Fn::Not", "Fn::Or")
 UNAVAILABLE = {
     "2010-09-09": {name: f"function '{name}' may only be used in Conditions" for name in _OPERATORS},
-    "2012-12-12": {name: f"function '{name}' needs AWSTemplateFormatVersion 2010-09-09"
-                   for name in _OPERATORS + ("Fn::If",)},
+    "2012-12-12": {
+        name: f"function '{name}' needs AWSTemplateFormatVersion 2010-09-09" for name in _OPERATORS + ("Fn::If",)
+    },
 }
 _UNDEFINED = {
     "ref": "Ref refers to '{name}', which is neither a resource nor a parameter",
@@ -92,8 +94,10 @@ class CfnTemplate(Template):
     def _parse(self, check_files: bool) -> None:
         raw = self.raw
         if not isinstance(raw, dict):
-            raise TemplateError("Template not in valid format: The template is not a JSON object "
-                                "or YAML mapping.", kind="HTTPBadRequest")
+            raise TemplateError(
+                "Template not in valid format: The template is not a JSON object or YAML mapping.",
+                kind="HTTPBadRequest",
+            )
         self.format_key, self.version = cfn_sections.format_version(raw)
         self._functions: dict[str, ModuleType] = dict(FUNCTIONS[self.version])
         self._condition_functions = dict(CONDITION_FUNCTIONS[self.version])
@@ -125,30 +129,37 @@ class CfnTemplate(Template):
         for name, output in self.outputs.items():
             self._check(output.value, ("Outputs", name, "Value"), main, unavailable)
         # What only resolves outside Conditions is refused inside them, with the reason.
-        refused = {name: f"function '{name}' cannot be used in a condition"
-                   for name in main if name not in self._condition_functions}
+        refused = {
+            name: f"function '{name}' cannot be used in a condition"
+            for name in main
+            if name not in self._condition_functions
+        }
         needs = {}
         for name, expression in self.conditions.items():
             path = ("Conditions", name)
             if not isinstance(name, str) or not name:
                 raise TemplateError("condition names must be non-empty strings", path=path)
             if not (isinstance(expression, bool) or call_in(expression, CONDITION_CALLS)):
-                raise TemplateError("a condition must be true, false or a call to Fn::Equals, Fn::Not, "
-                                    "Fn::And, Fn::Or or Condition", path=path)
+                raise TemplateError(
+                    "a condition must be true, false or a call to Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition",
+                    path=path,
+                )
             needs[name] = self._check(expression, path, self._condition_functions, refused)
         for kind, definitions in (("Resources", self.resources), ("Outputs", self.outputs)):
             for name, definition in definitions.items():
                 if isinstance(definition.condition, dict):
-                    self._check(definition.condition, (kind, name, "Condition"), self._condition_functions,
-                                refused)
+                    self._check(definition.condition, (kind, name, "Condition"), self._condition_functions, refused)
         check_no_loop(needs, "Conditions")
         # Whether with_conditions has anything to decide.
-        self._conditional = bool(self.conditions) or any(
-            resource.condition is not None for resource in self.resources.values()) or any(
-            output.condition is not None for output in self.outputs.values())
+        self._conditional = (
+            bool(self.conditions)
+            or any(resource.condition is not None for resource in self.resources.values())
+            or any(output.condition is not None for output in self.outputs.values())
+        )
 
-    def _check(self, snippet: Any, path: Path, functions: Mapping[str, ModuleType],
-               unavailable: Mapping[str, str]) -> list[str]:
+    def _check(
+        self, snippet: Any, path: Path, functions: Mapping[str, ModuleType], unavailable: Mapping[str, str]
+    ) -> list[str]:
         """Validate every call in `snippet` and what it names; return the conditions it reads."""
         in_condition = functions is self._condition_functions
         conditions = []
@@ -169,8 +180,7 @@ class CfnTemplate(Template):
                     if kind == "condition":
                         raise TemplateError(f'Invalid condition "{target}"', path=where + (name,))
                     if kind == "mapping":
-                        raise TemplateError(_UNDEFINED[kind].format(function=name, name=target),
-                                            path=where + (name,))
+                        raise TemplateError(_UNDEFINED[kind].format(function=name, name=target), path=where + (name,))
                     error = undefined(kind, target, name, where)
                     if error is not None:
                         raise error
@@ -212,9 +222,13 @@ class CfnTemplate(Template):
 
     def _exists(self, kind: str, name: str, check_files: bool = False) -> bool:
         parameter = name in self.parameters or name in PSEUDO_PARAMETERS
-        return {"ref": self.is_resource(name) or parameter, "parameter": parameter,
-                "resource": self.is_resource(name), "mapping": name in self.mappings,
-                "condition": name in self.conditions}[kind]
+        return {
+            "ref": self.is_resource(name) or parameter,
+            "parameter": parameter,
+            "resource": self.is_resource(name),
+            "mapping": name in self.mappings,
+            "condition": name in self.conditions,
+        }[kind]
 
     def _requirements(self, resource: ResourceDefinition) -> list[str]:
         """Ref and Fn::GetAtt targets and DependsOn; once conditions are decided, only through
@@ -226,8 +240,9 @@ class CfnTemplate(Template):
             for name, args, _, mode in calls_in(getattr(resource, key), path, VALUE, self._vocabulary, choose):
                 function = self._vocabulary.table(mode).get(name)
                 for kind, target in self._references(function, name, args) if function else ():
-                    if (kind == "resource" or (kind == "ref" and self.is_resource(target))) and \
-                            target not in self.disabled_resources:
+                    if (
+                        kind == "resource" or (kind == "ref" and self.is_resource(target))
+                    ) and target not in self.disabled_resources:
                         required[target] = None
         required.update(dict.fromkeys(resource.depends_on))
         return list(required)
@@ -235,15 +250,15 @@ class CfnTemplate(Template):
     # Answers -------------------------------------------------------------------------------
     def error(self, message: str, path: Path, **kinds: Any) -> TemplateError:
         path = self._spelt(path)
-        return TemplateError(message, path=path, file=self.filename, line=self.line_for(path),
-                             **kinds)
+        return TemplateError(message, path=path, file=self.filename, line=self.line_for(path), **kinds)
 
     def _spelt(self, path: Path) -> Path:
         """`path` in CFN spelling, unless it names what the template really has (`resources:`)."""
         return tuple(path) if path and path[0] in self.raw else cfn_path(path)
 
-    def validate_parameters(self, values: Mapping[str, Any] | None,
-                            defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def validate_parameters(
+        self, values: Mapping[str, Any] | None, defaults: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         typed = super().validate_parameters(values, defaults)
         for name in self._number_lists:
             try:
@@ -278,8 +293,10 @@ class CfnContext(ConditionalContext):
     def resource_facade(self, kind: str) -> Any:
         facade = getattr(self.inner, "resource_facade", None)
         if facade is None:
-            raise TemplateError("Fn::ResourceFacade: this stack is not a nested stack, so it has "
-                                "no parent resource to read from")
+            raise TemplateError(
+                "Fn::ResourceFacade: this stack is not a nested stack, so it has no parent resource to read from"
+            )
         # The engine names what it answers as HOT does (metadata, deletion_policy, update_policy).
-        return facade({"Metadata": "metadata", "DeletionPolicy": "deletion_policy",
-                       "UpdatePolicy": "update_policy"}[kind])
+        return facade(
+            {"Metadata": "metadata", "DeletionPolicy": "deletion_policy", "UpdatePolicy": "update_policy"}[kind]
+        )

@@ -1,5 +1,6 @@
 """CFN parameter declarations (`Type`, `Default`, `NoEcho`, `AllowedValues`, ...) parsed into the
 engine's ParameterSchema; pure, touches nothing."""
+
 from __future__ import annotations
 
 import re
@@ -11,11 +12,28 @@ from engine.template.functions.args import type_name
 from engine.template.parameters import MISSING, ParameterSchema, with_default
 from engine.template.snippets import Path, Snippet
 
-KEYS = ("Type", "Default", "NoEcho", "AllowedValues", "AllowedPattern", "MinLength", "MaxLength",
-        "MinValue", "MaxValue", "Description", "ConstraintDescription", "Label")
+KEYS = (
+    "Type",
+    "Default",
+    "NoEcho",
+    "AllowedValues",
+    "AllowedPattern",
+    "MinLength",
+    "MaxLength",
+    "MinValue",
+    "MaxValue",
+    "Description",
+    "ConstraintDescription",
+    "Label",
+)
 # CFN type names and the engine's parameter types they stand for.
-TYPES = {"String": "string", "Number": "number", "CommaDelimitedList": "comma_delimited_list",
-         "Json": "json", "Boolean": "boolean"}
+TYPES = {
+    "String": "string",
+    "Number": "number",
+    "CommaDelimitedList": "comma_delimited_list",
+    "Json": "json",
+    "Boolean": "boolean",
+}
 # `List<Number>`, `List<String>` or `List<AWS::EC2::...>`: comma-delimited lists, typed by item.
 _LIST_TYPE = re.compile(r"List<(Number|String|AWS::[A-Za-z0-9:]+)>")
 PSEUDO_PARAMETERS = ("AWS::StackId", "AWS::StackName", "AWS::Region")
@@ -51,9 +69,13 @@ def parse_cfn_schema(name: Any, declaration: Any) -> tuple[ParameterSchema, bool
     if not isinstance(hidden, (bool, str)) or str(hidden).lower() not in ("true", "false"):
         raise TemplateError("'NoEcho' must be true or false", path=path + ("NoEcho",))
     schema = ParameterSchema(
-        name=name, type=kind, hidden=str(hidden).lower() == "true", label=declaration.get("Label"),
+        name=name,
+        type=kind,
+        hidden=str(hidden).lower() == "true",
+        label=declaration.get("Label"),
         description=declaration.get("Description") or "",
-        constraints=_constraints(declaration, kind, declared, path))
+        constraints=_constraints(declaration, kind, declared, path),
+    )
     if declaration.get("Default") is not None:
         schema = with_default(schema, declaration["Default"], path + ("Default",))
         if numbers and schema.default is not MISSING:
@@ -76,35 +98,42 @@ def _kind(declared: Any, path: Path) -> tuple[str, bool]:
         if match:
             return "comma_delimited_list", match.group(1) == "Number"
     message = "'Type' is required" if declared is None else f"unknown type {declared!r}"
-    raise TemplateError(f"{message} (one of: {', '.join(TYPES)}, List<Number>, List<String>)",
-                        path=path if declared is not None else path[:-1])
+    raise TemplateError(
+        f"{message} (one of: {', '.join(TYPES)}, List<Number>, List<String>)",
+        path=path if declared is not None else path[:-1],
+    )
 
 
-def _constraints(declaration: dict[str, Snippet], kind: str, declared: str | None, path: Path) -> tuple[Constraint, ...]:
+def _constraints(
+    declaration: dict[str, Snippet], kind: str, declared: str | None, path: Path
+) -> tuple[Constraint, ...]:
     description = declaration.get("ConstraintDescription")
     for key, kinds in _APPLIES_TO.items():
         if key in declaration and kind not in kinds:
             raise TemplateError(f"'{key}' does not apply to a {declared} parameter", path=path + (key,))
     found = []
     if "MinLength" in declaration or "MaxLength" in declaration:
-        found.append(Constraint("length", _bounds(declaration, "MinLength", "MaxLength", int, path),
-                                description))
+        found.append(Constraint("length", _bounds(declaration, "MinLength", "MaxLength", int, path), description))
     if "MinValue" in declaration or "MaxValue" in declaration:
-        found.append(Constraint("range", _bounds(declaration, "MinValue", "MaxValue", float, path),
-                                description))
+        found.append(Constraint("range", _bounds(declaration, "MinValue", "MaxValue", float, path), description))
     if "AllowedValues" in declaration:
-        found.append(Constraint("allowed_values",
-                                _allowed(declaration["AllowedValues"], kind, path + ("AllowedValues",)),
-                                description))
+        found.append(
+            Constraint(
+                "allowed_values", _allowed(declaration["AllowedValues"], kind, path + ("AllowedValues",)), description
+            )
+        )
     if "AllowedPattern" in declaration:
-        found.append(Constraint("allowed_pattern",
-                                _pattern(declaration["AllowedPattern"], path + ("AllowedPattern",)),
-                                description))
+        found.append(
+            Constraint(
+                "allowed_pattern", _pattern(declaration["AllowedPattern"], path + ("AllowedPattern",)), description
+            )
+        )
     return tuple(found)
 
 
-def _bounds(declaration: dict[str, Snippet], low_key: str, high_key: str,
-            number: type[int] | type[float], path: Path) -> tuple[float | None, float | None]:
+def _bounds(
+    declaration: dict[str, Snippet], low_key: str, high_key: str, number: type[int] | type[float], path: Path
+) -> tuple[float | None, float | None]:
     """(min, max) from CFN keys; numbers may be written as text ('MinLength': '1'), as Heat reads them."""
     bounds: list[float | None] = []  # ints stay ints: `float` admits them
     for key in (low_key, high_key):
@@ -124,8 +153,7 @@ def _bounds(declaration: dict[str, Snippet], low_key: str, high_key: str,
         bounds.append(int(parsed) if parsed.is_integer() else parsed)
     low, high = bounds
     if low is not None and high is not None and low > high:
-        raise TemplateError(f"'{low_key}' ({low}) is greater than '{high_key}' ({high})",
-                            path=path + (low_key,))
+        raise TemplateError(f"'{low_key}' ({low}) is greater than '{high_key}' ({high})", path=path + (low_key,))
     return low, high
 
 

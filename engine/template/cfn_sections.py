@@ -1,5 +1,6 @@
 """The sections of a CFN-format template (Resources, Outputs, Mappings, ...) checked and turned into
 the engine's definitions; pure, touches nothing."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
@@ -18,21 +19,49 @@ from engine.template.snippets import Path, Segment, Snippet, call_in
 # Each format key and the one version Heat accepts for it.
 FORMATS = {"AWSTemplateFormatVersion": "2010-09-09", "HeatTemplateFormatVersion": "2012-12-12"}
 CONDITIONS_VERSION = "2010-09-09"
-SECTIONS = ("AWSTemplateFormatVersion", "HeatTemplateFormatVersion", "Description", "Mappings",
-            "Parameters", "Resources", "Outputs", "Conditions")
-RESOURCE_KEYS = ("Type", "Properties", "Metadata", "DependsOn", "DeletionPolicy", "UpdatePolicy",
-                 "Description", "Condition")
+SECTIONS = (
+    "AWSTemplateFormatVersion",
+    "HeatTemplateFormatVersion",
+    "Description",
+    "Mappings",
+    "Parameters",
+    "Resources",
+    "Outputs",
+    "Conditions",
+)
+RESOURCE_KEYS = (
+    "Type",
+    "Properties",
+    "Metadata",
+    "DependsOn",
+    "DeletionPolicy",
+    "UpdatePolicy",
+    "Description",
+    "Condition",
+)
 OUTPUT_KEYS = ("Value", "Description", "Condition")
 # What only AWSTemplateFormatVersion templates have, as in Heat.
 _CONDITIONS_ONLY = ("Conditions", "Condition")
 
 # The engine locates what it resolves with HOT paths; errors name the CFN spelling instead.
-_TOP = {"resources": "Resources", "outputs": "Outputs", "parameters": "Parameters",
-        "conditions": "Conditions", "description": "Description"}
+_TOP = {
+    "resources": "Resources",
+    "outputs": "Outputs",
+    "parameters": "Parameters",
+    "conditions": "Conditions",
+    "description": "Description",
+}
 _KEYS: dict[str, dict[Segment, str]] = {
-    "Resources": {"type": "Type", "properties": "Properties", "metadata": "Metadata",
-                  "depends_on": "DependsOn", "deletion_policy": "DeletionPolicy",
-                  "update_policy": "UpdatePolicy", "condition": "Condition", "description": "Description"},
+    "Resources": {
+        "type": "Type",
+        "properties": "Properties",
+        "metadata": "Metadata",
+        "depends_on": "DependsOn",
+        "deletion_policy": "DeletionPolicy",
+        "update_policy": "UpdatePolicy",
+        "condition": "Condition",
+        "description": "Description",
+    },
     "Outputs": {"value": "Value", "description": "Description", "condition": "Condition"},
 }
 
@@ -58,17 +87,21 @@ def format_version(raw: dict[str, Snippet]) -> tuple[str, str]:
     """(format key, version) of a template that declares exactly one supported CFN format."""
     declared = [key for key in raw if key in FORMATS]
     if not declared:
-        raise TemplateError("Template not in valid format: Template format version not found.",
-                            kind="HTTPBadRequest")
+        raise TemplateError("Template not in valid format: Template format version not found.", kind="HTTPBadRequest")
     if len(declared) != 1:
-        raise TemplateError("The template version is invalid: Ambiguous versions "
-                            f"({', '.join(declared)})", kind="InvalidTemplateVersion")
+        raise TemplateError(
+            f"The template version is invalid: Ambiguous versions ({', '.join(declared)})",
+            kind="InvalidTemplateVersion",
+        )
     key = declared[0]
     # YAML reads an unquoted 2010-09-09 as a date; the loader keeps it as text, a client may not.
     value = raw[key].isoformat() if hasattr(raw[key], "isoformat") else raw[key]
     if value != FORMATS[key]:
-        raise TemplateError(f'The template version is invalid: "{key}: {value}". "{key}" should '
-                            f"be: {FORMATS[key]}", path=(key,), kind="InvalidTemplateVersion")
+        raise TemplateError(
+            f'The template version is invalid: "{key}: {value}". "{key}" should be: {FORMATS[key]}',
+            path=(key,),
+            kind="InvalidTemplateVersion",
+        )
     return key, value
 
 
@@ -91,8 +124,9 @@ def mappings(raw: dict[str, Snippet]) -> dict[str, Snippet]:
             raise TemplateError(f"a mapping must be a map, not {type_name(mapping)}", path=path)
         for key, values in mapping.items():
             if not isinstance(values, dict):
-                raise TemplateError(f"each key of a mapping must hold a map, not {type_name(values)}",
-                                    path=path + (key,))
+                raise TemplateError(
+                    f"each key of a mapping must hold a map, not {type_name(values)}", path=path + (key,)
+                )
     return found
 
 
@@ -117,21 +151,21 @@ def _check_keys(body: Any, allowed: tuple[str, ...], version: str, path: Path, w
         if key not in allowed:
             continue  # Heat ignores keys it does not know in a CFN resource or output
         if key in _CONDITIONS_ONLY and version != CONDITIONS_VERSION:
-            raise TemplateError(f"'{key}' needs AWSTemplateFormatVersion {CONDITIONS_VERSION}",
-                                path=path + (key,))
+            raise TemplateError(f"'{key}' needs AWSTemplateFormatVersion {CONDITIONS_VERSION}", path=path + (key,))
     if not isinstance(body.get("Description") or "", str):
         raise TemplateError("'Description' must be a string", path=path + ("Description",))
 
 
-def resource_definitions(raw: dict[str, Snippet], version: str, conditions: Collection[str],
-                         line_for: LineFor) -> dict[str, ResourceDefinition]:
+def resource_definitions(
+    raw: dict[str, Snippet], version: str, conditions: Collection[str], line_for: LineFor
+) -> dict[str, ResourceDefinition]:
     resources = section(raw, "Resources", dict, "a map")
-    return {name: _resource(name, body, version, resources, conditions, line_for)
-            for name, body in resources.items()}
+    return {name: _resource(name, body, version, resources, conditions, line_for) for name, body in resources.items()}
 
 
-def _resource(name: Any, body: Any, version: str, names: Collection[str], conditions: Collection[str],
-              line_for: LineFor) -> ResourceDefinition:
+def _resource(
+    name: Any, body: Any, version: str, names: Collection[str], conditions: Collection[str], line_for: LineFor
+) -> ResourceDefinition:
     path = ("Resources", name)
     _check_keys(body, RESOURCE_KEYS, version, path, "resource")
     if "/" in name:
@@ -144,14 +178,22 @@ def _resource(name: Any, body: Any, version: str, names: Collection[str], condit
             raise TemplateError(f"'{key}' must be a map, not {type_name(body[key])}", path=path + (key,))
     policy = body.get("DeletionPolicy")
     if policy is not None and policy not in DELETION_POLICIES:
-        raise TemplateError(f"{policy!r} is not a deletion policy (one of: {', '.join(DELETION_POLICIES)})",
-                            path=path + ("DeletionPolicy",))
+        raise TemplateError(
+            f"{policy!r} is not a deletion policy (one of: {', '.join(DELETION_POLICIES)})",
+            path=path + ("DeletionPolicy",),
+        )
     return ResourceDefinition(
-        name=name, type=kind, properties=body.get("Properties") or {}, metadata=body.get("Metadata") or {},
+        name=name,
+        type=kind,
+        properties=body.get("Properties") or {},
+        metadata=body.get("Metadata") or {},
         depends_on=_depends_on(body.get("DependsOn"), name, names, path + ("DependsOn",)),
-        deletion_policy=policy, update_policy=body.get("UpdatePolicy") or {}, line=line_for(path),
+        deletion_policy=policy,
+        update_policy=body.get("UpdatePolicy") or {},
+        line=line_for(path),
         condition=check_condition(body.get("Condition"), path + ("Condition",), conditions),
-        description=body.get("Description") or "")
+        description=body.get("Description") or "",
+    )
 
 
 def _depends_on(value: Any, name: str, names: Collection[str], path: Path) -> list[str]:
@@ -169,8 +211,9 @@ def _depends_on(value: Any, name: str, names: Collection[str], path: Path) -> li
     return list(dict.fromkeys(targets))
 
 
-def output_definitions(raw: dict[str, Snippet], version: str, conditions: Collection[str],
-                       line_for: LineFor) -> dict[str, OutputDefinition]:
+def output_definitions(
+    raw: dict[str, Snippet], version: str, conditions: Collection[str], line_for: LineFor
+) -> dict[str, OutputDefinition]:
     definitions = {}
     for name, body in section(raw, "Outputs", dict, "a map").items():
         path = ("Outputs", name)
@@ -178,6 +221,10 @@ def output_definitions(raw: dict[str, Snippet], version: str, conditions: Collec
         if "Value" not in body:
             raise TemplateError("'Value' is required", path=path)
         definitions[name] = OutputDefinition(
-            name=name, value=body["Value"], description=body.get("Description") or "", line=line_for(path),
-            condition=check_condition(body.get("Condition"), path + ("Condition",), conditions))
+            name=name,
+            value=body["Value"],
+            description=body.get("Description") or "",
+            line=line_for(path),
+            condition=check_condition(body.get("Condition"), path + ("Condition",), conditions),
+        )
     return definitions

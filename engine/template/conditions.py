@@ -4,6 +4,7 @@ pure, touches nothing (it uses engine.orchestration.graph's pure graph).
 Conditions in a template: where calls stand (in a value or in a condition), their checks before
 anything runs, and the context that answers conditions by name.
 """
+
 from __future__ import annotations
 
 import copy
@@ -36,25 +37,25 @@ def undefined(kind: str, name: Any, function: str, where: Path) -> TemplateError
         return None
     if where[0] in ("resources", "Resources") and len(where) > 2:
         inside = ".".join(str(segment) for segment in where[3:])
-        section = {"metadata": "Metadata", "properties": "Properties"}.get(
-            str(where[2]).lower(), str(where[2]))
+        section = {"metadata": "Metadata", "properties": "Properties"}.get(str(where[2]).lower(), str(where[2]))
         key = f"{where[1]}.{section}" + (f".{inside}" if inside else "")
-        return TemplateError(f'The specified reference "{name}" (in {key}) is incorrect.',
-                             path=where, kind="InvalidTemplateReference")
+        return TemplateError(
+            f'The specified reference "{name}" (in {key}) is incorrect.', path=where, kind="InvalidTemplateReference"
+        )
     if function in ATTRIBUTE_FUNCTIONS:
-        return TemplateError(f'The specified reference "{name}" (in unknown) is incorrect.',
-                             path=where + (function,))
+        return TemplateError(f'The specified reference "{name}" (in unknown) is incorrect.', path=where + (function,))
     return None
 
 
 def invalid_condition(name: Any, path: Path) -> TemplateError:
     return TemplateError(f'Invalid condition "{name}"', path=path)
+
+
 # The zones Fn::GetAZs answers unless the engine's context names its own: Hearth has one, as
 # a default Nova installation does.
 AVAILABILITY_ZONES = ("nova",)
 # Fn::ResourceFacade asks in CloudFormation's words; the engine answers in HOT's.
-_FACADE_KINDS = {"Metadata": "metadata", "DeletionPolicy": "deletion_policy",
-                 "UpdatePolicy": "update_policy"}
+_FACADE_KINDS = {"Metadata": "metadata", "DeletionPolicy": "deletion_policy", "UpdatePolicy": "update_policy"}
 
 Exists = Callable[[str, str], bool]
 # choose(function, args, path) -> the argument segments to follow, or None for all of them.
@@ -74,8 +75,7 @@ class Vocabulary:
     def __post_init__(self) -> None:
         in_values = frozenset(self.functions.keys() | self.unavailable.keys())
         # Frozen: the name sets are worked out once, here.
-        object.__setattr__(self, "_names", {VALUE: in_values,
-                                            CONDITION: in_values | self.conditions.keys()})
+        object.__setattr__(self, "_names", {VALUE: in_values, CONDITION: in_values | self.conditions.keys()})
 
     def table(self, mode: str) -> Mapping[str, ModuleType]:
         return self.functions if mode == VALUE else self.conditions
@@ -101,8 +101,9 @@ def part(args: Snippet, segments: Path) -> Any:
     return args
 
 
-def calls_in(snippet: Snippet, path: Path, mode: str, vocabulary: Vocabulary,
-             choose: Choose | None = None) -> Iterator[tuple[str, Snippet, Path, str]]:
+def calls_in(
+    snippet: Snippet, path: Path, mode: str, vocabulary: Vocabulary, choose: Choose | None = None
+) -> Iterator[tuple[str, Snippet, Path, str]]:
     """Every call in `snippet`, outer before inner, as `(name, args, path, mode)`.
 
     Parts of arguments that are conditions (see `condition_positions`) are walked in
@@ -111,8 +112,7 @@ def calls_in(snippet: Snippet, path: Path, mode: str, vocabulary: Vocabulary,
     that a deep snippet cannot exhaust the stack.
     """
     # Each entry: (value, path, mode, positions of conditions inside value, relative to it).
-    pending: list[tuple[Snippet, Path, str, tuple[Path, ...]]] = [
-        (snippet, tuple(path), mode, ())]
+    pending: list[tuple[Snippet, Path, str, tuple[Path, ...]]] = [(snippet, tuple(path), mode, ())]
     while pending:
         value, where, mode, marks = pending.pop()
         if () in marks:
@@ -127,32 +127,29 @@ def calls_in(snippet: Snippet, path: Path, mode: str, vocabulary: Vocabulary,
             inside = where + (name,)
             chosen = choose(function, args, inside) if choose is not None else None
             if chosen is not None:
-                pending.extend((part(args, segments), inside + segments, mode, ())
-                               for segments in reversed(chosen))
+                pending.extend((part(args, segments), inside + segments, mode, ()) for segments in reversed(chosen))
             else:
                 pending.append((args, inside, mode, tuple(condition_positions(function, args))))
         elif isinstance(value, dict):
-            pending.extend((item, where + (key,), mode, _below(marks, key))
-                           for key, item in reversed(value.items()))
+            pending.extend((item, where + (key,), mode, _below(marks, key)) for key, item in reversed(value.items()))
         elif isinstance(value, list):
-            pending.extend((item, where + (index,), mode, _below(marks, index))
-                           for index, item in reversed(list(enumerate(value))))
+            pending.extend(
+                (item, where + (index,), mode, _below(marks, index)) for index, item in reversed(list(enumerate(value)))
+            )
 
 
 def _below(marks: tuple[Path, ...], key: Segment) -> tuple[Path, ...]:
     return tuple(mark[1:] for mark in marks if mark and mark[0] == key)
 
 
-def check_snippet(snippet: Snippet, path: Path, mode: str, vocabulary: Vocabulary,
-                  exists: Exists) -> list[str]:
+def check_snippet(snippet: Snippet, path: Path, mode: str, vocabulary: Vocabulary, exists: Exists) -> list[str]:
     """Check every call's arguments and what it names; return the condition names it refers to."""
     named: list[str] = []
     for name, args, where, call_mode in calls_in(snippet, path, mode, vocabulary):
         if name in vocabulary.unavailable:
             raise TemplateError(vocabulary.unavailable[name], path=where + (name,))
         if call_mode == CONDITION and name not in vocabulary.conditions:
-            raise TemplateError(f'The function "{name}" is invalid in this context',
-                                path=where + (name,))
+            raise TemplateError(f'The function "{name}" is invalid in this context', path=where + (name,))
         function = vocabulary.table(call_mode)[name]
         function.validate(args, where + (name,))
         reference = reference_of(function, args)
@@ -177,20 +174,19 @@ def _check_position(value: Any, path: Path, vocabulary: Vocabulary, exists: Exis
 
 def check_condition(value: Any, path: Path, vocabulary: Vocabulary, exists: Exists) -> list[str]:
     """Check a resource's or output's `condition`; return the condition names it refers to."""
-    return (_check_position(value, path, vocabulary, exists) +
-            check_snippet(value, path, CONDITION, vocabulary, exists))
+    return _check_position(value, path, vocabulary, exists) + check_snippet(value, path, CONDITION, vocabulary, exists)
 
 
-def check_definitions(conditions: Mapping[Any, Any], vocabulary: Vocabulary,
-                      exists: Exists) -> None:
+def check_definitions(conditions: Mapping[Any, Any], vocabulary: Vocabulary, exists: Exists) -> None:
     """Check the conditions section: each a boolean or a condition function, and no loops."""
     needs: dict[str, list[str]] = {}
     for name, definition in conditions.items():
         path = ("conditions", name)
         # A bare name is refused, as in Heat: {and: [other, true]} reuses another condition.
         if not (isinstance(definition, bool) or call_in(definition, vocabulary.names(CONDITION))):
-            raise TemplateError(f'The definition of condition "{name}" is invalid: {definition}',
-                                heading="Condition validation error")
+            raise TemplateError(
+                f'The definition of condition "{name}" is invalid: {definition}', heading="Condition validation error"
+            )
         needs[name] = check_snippet(definition, path, CONDITION, vocabulary, exists)
     check_no_loop(needs, "conditions")
 
@@ -200,8 +196,9 @@ def check_no_loop(needs: dict[str, list[str]], section: str) -> None:
     try:
         Graph(needs).check_acyclic()
     except DependencyCycle as cycle:
-        raise TemplateError(f'Circular definition for condition "{cycle.members[0]}"',
-                            heading="Condition validation error") from None
+        raise TemplateError(
+            f'Circular definition for condition "{cycle.members[0]}"', heading="Condition validation error"
+        ) from None
 
 
 def _left_out(name: str) -> TemplateError:
@@ -273,8 +270,10 @@ class ConditionalContext:
     def resource_facade(self, kind: str) -> Any:
         facade = getattr(self.inner, "resource_facade", None)
         if facade is None:
-            raise TemplateError("resource_facade: there is no parent resource to read from here "
-                                "(only a nested stack's template has one)")
+            raise TemplateError(
+                "resource_facade: there is no parent resource to read from here "
+                "(only a nested stack's template has one)"
+            )
         return facade(_FACADE_KINDS.get(kind, kind))
 
     def condition(self, value: Any) -> bool:
@@ -285,8 +284,9 @@ class ConditionalContext:
             raise TemplateError(f'Invalid condition "{value}"')
         if value not in self._known:
             if value in self._evaluating:
-                raise self.template.error(f'Circular definition for condition "{value}"', (),
-                                          heading="Condition validation error")
+                raise self.template.error(
+                    f'Circular definition for condition "{value}"', (), heading="Condition validation error"
+                )
             self._evaluating.append(value)
             try:
                 self._known[value] = self.template._evaluate_condition(value, self)

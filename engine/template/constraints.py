@@ -1,5 +1,6 @@
 """Parameter constraints: parse a parameter's `constraints` list, then say in Heat's words how a
 value breaks one; pure, touches nothing."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -24,11 +25,15 @@ APPLIES_TO = {
     "custom_constraint": _ALL_TYPES,
 }
 # Heat names a constraint by its class in "Range constraint invalid for string".
-CLASS_NAMES = {"length": "Length", "range": "Range", "modulo": "Modulo",
-               "allowed_values": "AllowedValues", "allowed_pattern": "AllowedPattern",
-               "custom_constraint": "CustomConstraint"}
-KEYS = ("description", "length", "range", "modulo", "allowed_values", "allowed_pattern",
-        "custom_constraint")
+CLASS_NAMES = {
+    "length": "Length",
+    "range": "Range",
+    "modulo": "Modulo",
+    "allowed_values": "AllowedValues",
+    "allowed_pattern": "AllowedPattern",
+    "custom_constraint": "CustomConstraint",
+}
+KEYS = ("description", "length", "range", "modulo", "allowed_values", "allowed_pattern", "custom_constraint")
 # The order Heat looks for a constraint's kind in; the first found wins.
 _ORDER = ("range", "length", "allowed_values", "allowed_pattern", "custom_constraint")
 MODULO_SINCE = "2017-02-24"
@@ -52,15 +57,13 @@ def _error(message: str, path: Path) -> TemplateError:
     return TemplateError(message, path=path, kind="InvalidSchemaError")
 
 
-def parse_constraints(entries: Any, name: str, parameter_type: str, version: str,
-                      path: Path) -> tuple[Constraint, ...]:
+def parse_constraints(entries: Any, name: str, parameter_type: str, version: str, path: Path) -> tuple[Constraint, ...]:
     """Parse a HOT `constraints` list, refusing what Heat refuses with its messages."""
     if entries is None:
         return ()
     if not isinstance(entries, list):
         raise _error(f"Invalid parameter constraints for parameter {name}, expected a list", path)
-    return tuple(_parse_one(entry, version, path + (number,))
-                 for number, entry in enumerate(entries))
+    return tuple(_parse_one(entry, version, path + (number,)) for number, entry in enumerate(entries))
 
 
 def check_dict(value: Any, allowed: tuple[str, ...], entity: str, path: Path) -> None:
@@ -109,14 +112,12 @@ def _num(value: Any) -> Any:
 def bounds(kind: str, low: Any, high: Any, path: Path) -> tuple[Any, Any]:
     if kind == "length":
         if low is None and high is None:
-            raise _error("A length constraint must have a min value and/or a max value "
-                         "specified.", path)
+            raise _error("A length constraint must have a min value and/or a max value specified.", path)
     for bound in (low, high):
         if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))):
             raise _error("min/max must be numeric", path)
     if kind == "range" and low is None and high is None:
-        raise _error("A range constraint must have a min value and/or a max value specified.",
-                     path)
+        raise _error("A range constraint must have a min value and/or a max value specified.", path)
     if kind == "length" and any(b is not None and not isinstance(b, int) for b in (low, high)):
         raise _error("min/max length must be integral", path)
     return low, high
@@ -124,8 +125,7 @@ def bounds(kind: str, low: Any, high: Any, path: Path) -> tuple[Any, Any]:
 
 def modulo(step: Any, offset: Any, path: Path) -> tuple[int, int]:
     if step is None or offset is None:
-        raise _error("A modulo constraint must have a step value and an offset value "
-                     "specified.", path)
+        raise _error("A modulo constraint must have a step value and an offset value specified.", path)
     for number in (step, offset):
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise _error("step/offset must be numeric", path)
@@ -201,8 +201,11 @@ def _like(value: Any, allowed: Any) -> Any:
     """An allowed value typed like the parameter's value, as Heat compares them."""
     try:
         if isinstance(value, bool):
-            return allowed if isinstance(allowed, bool) else str(allowed).strip().lower() in (
-                "1", "t", "true", "on", "y", "yes")
+            return (
+                allowed
+                if isinstance(allowed, bool)
+                else str(allowed).strip().lower() in ("1", "t", "true", "on", "y", "yes")
+            )
         if isinstance(value, (int, float)):
             return _num(allowed)
         if isinstance(value, str):

@@ -1,5 +1,6 @@
 """What resolving a snippet needs from the engine (parameter values, resource ids and attributes,
 files map, parent resource), as an interface; pure, touches nothing."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -42,8 +43,13 @@ class ParameterContext:
     """A context that knows parameter values and the files map only: what conditions (and a
     deletion_policy) are evaluated against before any resource exists. Resources are null."""
 
-    def __init__(self, values: Mapping[str, Any], pseudo: Mapping[str, Any] | None = None,
-                 files: Mapping[str, str] | None = None, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        pseudo: Mapping[str, Any] | None = None,
+        files: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self._values = {**values, **(pseudo or {})}
         self.files = dict(files or {})
         self.limits = limits

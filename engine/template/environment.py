@@ -1,5 +1,6 @@
 """Environments: parse one, merge several in order, map a resource's type through the
 resource_registry as Heat does; pure: parses text it is given, reads no file."""
+
 from __future__ import annotations
 
 import copy
@@ -12,8 +13,14 @@ from engine.template.functions.args import type_name as _type_name
 from engine.template.loader import load_yaml
 from engine.template.snippets import Path, Snippet
 
-SECTIONS = ("parameters", "resource_registry", "parameter_defaults", "encrypted_param_names",
-            "event_sinks", "parameter_merge_strategies")
+SECTIONS = (
+    "parameters",
+    "resource_registry",
+    "parameter_defaults",
+    "encrypted_param_names",
+    "event_sinks",
+    "parameter_merge_strategies",
+)
 _LIST_SECTIONS = ("encrypted_param_names", "event_sinks")
 # Registry keys that are not type names: where relative template names are found, and the
 # per-resource overrides; inside an override, hooks and restricted actions are not types either.
@@ -48,8 +55,7 @@ class Environment:
     event_sinks: list[Snippet] = field(default_factory=list)
     filename: str = "environment"
 
-    def resolve_type(self, resource_name: str, type_name: str,
-                     known: Container[str] | None = None) -> str:
+    def resolve_type(self, resource_name: str, type_name: str, known: Container[str] | None = None) -> str:
         """The type (or provider template name) that `resource_name`, of `type_name`, becomes.
 
         Heat's order: the resource's own override first, then the global mappings that match
@@ -60,12 +66,10 @@ class Environment:
         """
         found = self._resolve(resource_name, type_name, known, [])
         if found is None:
-            raise TemplateError(f"The Resource Type ({type_name}) could not be found.",
-                                kind="StackValidationFailed")
+            raise TemplateError(f"The Resource Type ({type_name}) could not be found.", kind="StackValidationFailed")
         return found[0]
 
-    def registrations(self, resource_name: str, type_name: str,
-                      known: Container[str] | None = None) -> dict[str, str]:
+    def registrations(self, resource_name: str, type_name: str, known: Container[str] | None = None) -> dict[str, str]:
         """What Heat writes into the stack's registry while it resolves `type_name`: a type
         that is a template name maps to itself, a type a glob led to a built-in type maps to
         that glob's value (what `stack environment` then shows)."""
@@ -87,8 +91,7 @@ class Environment:
             elif is_template_name(value):
                 found = value
             else:
-                target = value[:-1] + type_name[len(key) - 1:] if key.endswith("*") and value.endswith("*") \
-                    else value
+                target = value[:-1] + type_name[len(key) - 1 :] if key.endswith("*") and value.endswith("*") else value
                 try:
                     resolved = self._resolve(resource_name, target, known, [type_name])
                 except TemplateError:
@@ -102,19 +105,22 @@ class Environment:
             return found
         return type_name if type_name in known else None
 
-    def _resolve(self, resource_name: str, type_name: str, known: Container[str] | None,
-                 chain: list[str]) -> tuple[str, dict[str, str]] | None:
+    def _resolve(
+        self, resource_name: str, type_name: str, known: Container[str] | None, chain: list[str]
+    ) -> tuple[str, dict[str, str]] | None:
         chain = chain + [type_name]
         if type_name in chain[:-1] or len(chain) > _MAX_STEPS:
-            raise TemplateError("resource_registry mappings loop: " + " -> ".join(chain),
-                                path=("resource_registry", chain[0]), file=self.filename)
+            raise TemplateError(
+                "resource_registry mappings loop: " + " -> ".join(chain),
+                path=("resource_registry", chain[0]),
+                file=self.filename,
+            )
         for key, value, own in self._candidates(resource_name, type_name):
             if value is _TEMPLATE:
                 return type_name, {type_name: type_name}
             if is_template_name(value):
                 return value, {}
-            target = value[:-1] + type_name[len(key) - 1:] if key.endswith("*") and value.endswith("*") \
-                else value
+            target = value[:-1] + type_name[len(key) - 1 :] if key.endswith("*") and value.endswith("*") else value
             found = self._resolve(resource_name, target, known, chain)
             if found is not None:
                 shown = dict(found[1])
@@ -130,9 +136,15 @@ class Environment:
         first = [(type_name, own[type_name], True)] if isinstance(own.get(type_name), str) else []
         template = is_template_name(type_name)
         # value: a type or template name, or _TEMPLATE.
-        mappings: list[tuple[str, Any, bool]] = [(key, value, False) for key, value in _types(self.resource_registry).items()
-                    if isinstance(value, str) and ((key == type_name and not template) or (key.endswith("*") and
-                                                   type_name.startswith(key[:-1]) and type_name != value))]
+        mappings: list[tuple[str, Any, bool]] = [
+            (key, value, False)
+            for key, value in _types(self.resource_registry).items()
+            if isinstance(value, str)
+            and (
+                (key == type_name and not template)
+                or (key.endswith("*") and type_name.startswith(key[:-1]) and type_name != value)
+            )
+        ]
         if template:  # Heat makes up an entry for it, keyed by the name itself
             mappings.append((type_name, _TEMPLATE, False))
         return first + sorted(mappings, key=lambda m: m[0])
@@ -141,11 +153,13 @@ class Environment:
         """The environment as Heat stores and shows it (`stack environment`)."""
         registry = copy.deepcopy(self.resource_registry)
         registry.setdefault("resources", {})
-        return {"parameters": copy.deepcopy(self.parameters),
-                "parameter_defaults": copy.deepcopy(self.parameter_defaults),
-                "resource_registry": registry,
-                "event_sinks": copy.deepcopy(self.event_sinks),
-                "encrypted_param_names": list(self.encrypted_param_names)}
+        return {
+            "parameters": copy.deepcopy(self.parameters),
+            "parameter_defaults": copy.deepcopy(self.parameter_defaults),
+            "resource_registry": registry,
+            "event_sinks": copy.deepcopy(self.event_sinks),
+            "encrypted_param_names": list(self.encrypted_param_names),
+        }
 
 
 def is_template_name(name: str) -> bool:
@@ -162,18 +176,17 @@ def parse_environment(source: str | dict[str, Snippet], filename: str = "environ
     if isinstance(source, str):
         raw, lines = load_yaml(source, filename, allow_empty=True)
         if raw is not None and not isinstance(raw, dict):
-            raise TemplateError("The environment is not a valid YAML mapping data type.",
-                                file=filename, kind="HTTPBadRequest")
+            raise TemplateError(
+                "The environment is not a valid YAML mapping data type.", file=filename, kind="HTTPBadRequest"
+            )
     elif isinstance(source, dict):
         raw, lines = copy.deepcopy(source), {}
     else:
-        raise TemplateError(f"expected environment text or a map, not {type(source).__name__}",
-                            file=filename)
+        raise TemplateError(f"expected environment text or a map, not {type(source).__name__}", file=filename)
     try:
         environment = _environment(raw or {}, filename)
     except TemplateError as error:
-        raise error.located(path=error.path, file=filename,
-                            line=_line_for(lines, error.path)) from None
+        raise error.located(path=error.path, file=filename, line=_line_for(lines, error.path)) from None
     return environment
 
 
@@ -181,11 +194,17 @@ def check_sections(raw: dict[str, Snippet]) -> None:
     """Heat's check of an environment's sections: only its own, none left empty."""
     for name, value in raw.items():
         if name not in SECTIONS:
-            raise TemplateError(f'Environment not in valid format: environment has wrong section "{name}"',
-                                path=(name,), kind="HTTPBadRequest")
+            raise TemplateError(
+                f'Environment not in valid format: environment has wrong section "{name}"',
+                path=(name,),
+                kind="HTTPBadRequest",
+            )
         if value is None:
-            raise TemplateError(f'Environment not in valid format: environment has empty section "{name}"',
-                                path=(name,), kind="HTTPBadRequest")
+            raise TemplateError(
+                f'Environment not in valid format: environment has empty section "{name}"',
+                path=(name,),
+                kind="HTTPBadRequest",
+            )
 
 
 def _line_for(lines: dict[Path, int], path: Path) -> int | None:
@@ -208,25 +227,39 @@ def _environment(raw: dict[str, Snippet], filename: str) -> Environment:
     sinks = raw.get("event_sinks") or []
     for index, sink in enumerate(sinks):
         if not isinstance(sink, dict) or sink.get("type") not in EVENT_SINK_TYPES:
-            raise TemplateError(f"an event sink is a map whose type is one of: {', '.join(EVENT_SINK_TYPES)}",
-                                path=("event_sinks", index))
-    return Environment(parameters=raw.get("parameters") or {},
-                       parameter_defaults=raw.get("parameter_defaults") or {},
-                       resource_registry=registry,
-                       encrypted_param_names=list(raw.get("encrypted_param_names") or []),
-                       event_sinks=list(sinks), filename=filename)
+            raise TemplateError(
+                f"an event sink is a map whose type is one of: {', '.join(EVENT_SINK_TYPES)}",
+                path=("event_sinks", index),
+            )
+    return Environment(
+        parameters=raw.get("parameters") or {},
+        parameter_defaults=raw.get("parameter_defaults") or {},
+        resource_registry=registry,
+        encrypted_param_names=list(raw.get("encrypted_param_names") or []),
+        event_sinks=list(sinks),
+        filename=filename,
+    )
 
 
 def _check_registry(registry: dict[str, Snippet], path: Path = ("resource_registry",)) -> None:
     for key, value in registry.items():
         here = path + (key,)
         if key == "hooks":
-            _check_names(value, HOOK_TYPES, "InvalidBreakPointHook",
-                         'Invalid hook type "{}" for resource breakpoint, acceptable hook types are: {}', here)
+            _check_names(
+                value,
+                HOOK_TYPES,
+                "InvalidBreakPointHook",
+                'Invalid hook type "{}" for resource breakpoint, acceptable hook types are: {}',
+                here,
+            )
         elif key == "restricted_actions":
-            _check_names(value, RESTRICTED_ACTIONS, "InvalidRestrictedAction",
-                         'Invalid restricted_action type "{}" for resource, acceptable restricted_action '
-                         "types are: {}", here)
+            _check_names(
+                value,
+                RESTRICTED_ACTIONS,
+                "InvalidRestrictedAction",
+                'Invalid restricted_action type "{}" for resource, acceptable restricted_action types are: {}',
+                here,
+            )
         elif key == "resources" and len(path) == 1:
             if not isinstance(value, dict):
                 raise TemplateError("'resources' must map resource names to their overrides", path=here)
@@ -251,8 +284,7 @@ def _check_names(value: Any, allowed: tuple[str, ...], kind: str, message: str, 
 
 def merge_environments(environments: list[Environment]) -> Environment:
     """One environment from several; a later one wins key by key (per resource in `resources`)."""
-    merged = Environment(filename=", ".join(dict.fromkeys(env.filename for env in environments))
-                         or "environment")
+    merged = Environment(filename=", ".join(dict.fromkeys(env.filename for env in environments)) or "environment")
     overrides: dict[str, dict[str, Snippet]] = {}
     for environment in environments:
         merged.parameters.update(copy.deepcopy(environment.parameters))

@@ -9,6 +9,7 @@ are kept, as clients see them: the first strategy a parameter gets holds for eve
 (another named one is refused); a section met for the first time is taken as it is, later ones
 keep only the parameters some template in the request declares; lists met twice are refused.
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,8 +25,9 @@ STRATEGIES = ("overwrite", "merge", "deep_merge")
 _PARAMETER_SECTIONS = ("parameters", "parameter_defaults")
 
 
-def merge_files(environment: dict[str, Any], names: list[str], files: dict[str, str],
-                types: dict[str, str]) -> dict[str, Any]:
+def merge_files(
+    environment: dict[str, Any], names: list[str], files: dict[str, str], types: dict[str, str]
+) -> dict[str, Any]:
     """`environment` (Heat's sections, all present) with each file of `names` merged in.
 
     `types` are the declared parameters' types (the template's and every template in `files`,
@@ -39,8 +41,7 @@ def merge_files(environment: dict[str, Any], names: list[str], files: dict[str, 
         raw, _ = load_yaml(files[name], name, allow_empty=True)
         raw = raw or {}
         if not isinstance(raw, dict):
-            raise TemplateError("The environment is not a valid YAML mapping data type.", file=name,
-                                kind="ValueError")
+            raise TemplateError("The environment is not a valid YAML mapping data type.", file=name, kind="ValueError")
         try:
             check_sections(raw)
         except TemplateError as error:
@@ -50,8 +51,7 @@ def merge_files(environment: dict[str, Any], names: list[str], files: dict[str, 
             if not value:
                 continue
             if section in _PARAMETER_SECTIONS:
-                merged[section] = _merge_parameters(merged.get(section) or {}, value, types,
-                                                     strategies, chosen, name)
+                merged[section] = _merge_parameters(merged.get(section) or {}, value, types, strategies, chosen, name)
             else:
                 merged[section] = _merge_map(merged.get(section), value, section)
     return merged
@@ -69,18 +69,26 @@ def strategy_for(strategies: dict[str, Snippet] | None, key: str, chosen: dict[s
     return strategy if strategy in STRATEGIES else default  # type: ignore[no-any-return]
 
 
-def _merge_parameters(old: dict[str, Snippet], new: dict[str, Snippet], types: dict[str, str],
-                      strategies: dict[str, Snippet], chosen: dict[str, str],
-                      filename: str) -> dict[str, Snippet]:
+def _merge_parameters(
+    old: dict[str, Snippet],
+    new: dict[str, Snippet],
+    types: dict[str, str],
+    strategies: dict[str, Snippet],
+    chosen: dict[str, str],
+    filename: str,
+) -> dict[str, Snippet]:
     for key, value in new.items():
         if key in types and value is not None:
             strategy = strategy_for(strategies, key, chosen)
             if key not in chosen:
                 chosen[key] = strategy
             elif strategy != chosen[key]:
-                raise TemplateError(f"Conflicting merge strategy '{strategy}' for parameter '{key}' "
-                                    f"in file '{filename}'.", file=filename,
-                                    kind="ConflictingMergeStrategyForParam", status=500)
+                raise TemplateError(
+                    f"Conflicting merge strategy '{strategy}' for parameter '{key}' in file '{filename}'.",
+                    file=filename,
+                    kind="ConflictingMergeStrategyForParam",
+                    status=500,
+                )
     if not old:
         return copy.deepcopy(new)
     for key, value in new.items():
@@ -104,8 +112,9 @@ def _merge_value(old: dict[str, Snippet], key: str, value: Any, kind: str, deep:
         return _joined(old.get(key, ""), value, filename)
     if kind == "number":
         return _joined(old.get(key, 0), value, filename)
-    raise TemplateError(f"Invalid merge strategy 'merge' for parameter '{key}'.", file=filename,
-                        kind="InvalidMergeStrategyForParam")
+    raise TemplateError(
+        f"Invalid merge strategy 'merge' for parameter '{key}'.", file=filename, kind="InvalidMergeStrategyForParam"
+    )
 
 
 def _parsed(value: Any, kind: str, filename: str) -> Any:
@@ -116,8 +125,7 @@ def _parsed(value: Any, kind: str, filename: str) -> Any:
         if not isinstance(value, (str, list)):
             raise ValueError()
     except (TypeError, ValueError) as error:
-        raise TemplateError(f"Invalid parameter in environment {error}.", file=filename,
-                            kind="ValueError") from None
+        raise TemplateError(f"Invalid parameter in environment {error}.", file=filename, kind="ValueError") from None
     return value
 
 
@@ -139,8 +147,9 @@ def _merge_map(old: Any, new: Any, section: str, deep: bool = False) -> Any:
     if not old:
         return copy.deepcopy(new)
     if not isinstance(new, dict) or not isinstance(old, dict):
-        raise TemplateError(f"'{section}' given twice cannot be merged: 'list' object has no attribute 'items'",
-                            kind="AttributeError")
+        raise TemplateError(
+            f"'{section}' given twice cannot be merged: 'list' object has no attribute 'items'", kind="AttributeError"
+        )
     for key, value in new.items():
         if value is None:
             continue

@@ -1,5 +1,6 @@
 """HOT templates: parse_template checks a whole template up front; a Template then answers questions
 about it and resolves snippets. Pure, touches nothing."""
+
 from __future__ import annotations
 
 import copy
@@ -48,8 +49,9 @@ from engine.template.snippets import Path, Snippet, call_in, reference_of
 from engine.template.versions import VERSIONS, canonical_version
 
 
-def parse_template(source: str | dict[str, Snippet], *, filename: str = "template",
-                   files: Mapping[str, str] | None = None) -> Template:
+def parse_template(
+    source: str | dict[str, Snippet], *, filename: str = "template", files: Mapping[str, str] | None = None
+) -> Template:
     """Parse and validate a HOT or CFN-format template given as YAML/JSON text or as parsed data.
 
     Text keeps line numbers for errors; data (as python-heatclient sends it) is located by
@@ -57,18 +59,21 @@ def parse_template(source: str | dict[str, Snippet], *, filename: str = "templat
     raises TemplateError naming file, line and path; a dependency cycle raises DependencyCycle.
     """
     if not isinstance(source, (str, dict)):
-        raise TemplateError(f"expected template text or a map, not {type(source).__name__}",
-                            file=filename)
+        raise TemplateError(f"expected template text or a map, not {type(source).__name__}", file=filename)
     try:
         if isinstance(source, str):
             raw, lines = load_yaml(source, filename)
         else:
             # The caller keeps its dict; definitions must not change under us if it is reused.
             raw, lines = copy.deepcopy(source), {}
-        if isinstance(raw, dict) and "heat_template_version" not in raw and (
-                "AWSTemplateFormatVersion" in raw or "HeatTemplateFormatVersion" in raw):
+        if (
+            isinstance(raw, dict)
+            and "heat_template_version" not in raw
+            and ("AWSTemplateFormatVersion" in raw or "HeatTemplateFormatVersion" in raw)
+        ):
             # Imported here: the CFN format builds on this module's Template.
             from engine.template.cfn import CfnTemplate
+
             return CfnTemplate(raw, filename=filename, lines=lines, files=files)
         return Template(raw, filename=filename, lines=lines, files=files)
     except RecursionError:
@@ -86,14 +91,19 @@ class Template:
     # The functions a condition may call; a format without conditions has none.
     _condition_functions: dict[str, ModuleType] = {}
 
-    def __init__(self, raw: dict[str, Snippet], *, filename: str = "template",
-                 lines: Mapping[Path, int] | None = None, files: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        raw: dict[str, Snippet],
+        *,
+        filename: str = "template",
+        lines: Mapping[Path, int] | None = None,
+        files: Mapping[str, str] | None = None,
+    ):
         self.raw = raw
         self.filename = filename
         self.files = dict(files or {})
         # Paths from the loader hold list indices as ints; errors carry them as text.
-        self._lines = {tuple(str(segment) for segment in path): line
-                       for path, line in (lines or {}).items()}
+        self._lines = {tuple(str(segment) for segment in path): line for path, line in (lines or {}).items()}
         self.conditions: dict[str, Snippet] = {}
         self.condition_values: dict[str, bool] | None = None
         self.disabled_resources: frozenset[str] = frozenset()
@@ -107,9 +117,12 @@ class Template:
             raise self.locate(error) from None
         if self.condition_values is None and not self.conditions:
             self.condition_values = {}
-        self._conditional = self._conditional or bool(self.conditions) or any(
-            resource.condition is not None for resource in self.resources.values()) or any(
-            output.condition is not None for output in self.outputs.values())
+        self._conditional = (
+            self._conditional
+            or bool(self.conditions)
+            or any(resource.condition is not None for resource in self.resources.values())
+            or any(output.condition is not None for output in self.outputs.values())
+        )
         # with_conditions always starts from the template as parsed, with all it declares.
         self._base = self
         self._all_resources = self.resources
@@ -118,28 +131,37 @@ class Template:
     def _parse(self, check_files: bool) -> None:
         raw = self.raw
         if not isinstance(raw, dict):
-            raise TemplateError("Template not in valid format: The template is not a JSON object "
-                                "or YAML mapping.", kind="HTTPBadRequest")
+            raise TemplateError(
+                "Template not in valid format: The template is not a JSON object or YAML mapping.",
+                kind="HTTPBadRequest",
+            )
         if "heat_template_version" not in raw:
-            raise TemplateError("Template not in valid format: Template format version not found.",
-                                kind="HTTPBadRequest")
-        others = [key for key in raw if key in ("AWSTemplateFormatVersion",
-                                                "HeatTemplateFormatVersion")]
+            raise TemplateError(
+                "Template not in valid format: Template format version not found.", kind="HTTPBadRequest"
+            )
+        others = [key for key in raw if key in ("AWSTemplateFormatVersion", "HeatTemplateFormatVersion")]
         if others:
             keys = [key for key in raw if key in ("heat_template_version", *others)]
-            raise TemplateError("The template version is invalid: Ambiguous versions "
-                                f"({', '.join(keys)})", kind="InvalidTemplateVersion")
+            raise TemplateError(
+                f"The template version is invalid: Ambiguous versions ({', '.join(keys)})",
+                kind="InvalidTemplateVersion",
+            )
         written = raw["heat_template_version"]
         version = canonical_version(written)
         if version is None:
             if not isinstance(written, str) and not hasattr(written, "isoformat"):
-                raise TemplateError("The template version is invalid: Template version was not "
-                                    "provided", path=("heat_template_version",),
-                                    kind="InvalidTemplateVersion")
-            raise TemplateError(f'The template version is invalid: "heat_template_version: '
-                                f'{written}". "heat_template_version" should be one of: '
-                                f"{', '.join(VERSIONS)}", path=("heat_template_version",),
-                                kind="InvalidTemplateVersion")
+                raise TemplateError(
+                    "The template version is invalid: Template version was not provided",
+                    path=("heat_template_version",),
+                    kind="InvalidTemplateVersion",
+                )
+            raise TemplateError(
+                f'The template version is invalid: "heat_template_version: '
+                f'{written}". "heat_template_version" should be one of: '
+                f"{', '.join(VERSIONS)}",
+                path=("heat_template_version",),
+                kind="InvalidTemplateVersion",
+            )
         self.version: str = version
         self._functions = functions_for(version)
         self._condition_functions = condition_functions_for(version)
@@ -149,18 +171,20 @@ class Template:
         self.description: str = raw.get("description") or ""
         self.parameters: dict[str, ParameterSchema] = {
             name: parse_schema(name, declaration, version)
-            for name, declaration in section(raw, "parameters", dict, "a map").items()}
+            for name, declaration in section(raw, "parameters", dict, "a map").items()
+        }
         self.conditions = section(raw, "conditions", dict, "a map")
         check_conditions(self.conditions)
         self.parameter_groups: list[Snippet] = section(raw, "parameter_groups", list, "a list")
         check_parameter_groups(self.parameter_groups, self.parameters)
         self.resources: dict[str, ResourceDefinition] = resource_definitions(
-            section(raw, "resources", dict, "a map"), version, self.conditions, self.line_for)
+            section(raw, "resources", dict, "a map"), version, self.conditions, self.line_for
+        )
         self.outputs: dict[str, OutputDefinition] = output_definitions(
-            section(raw, "outputs", dict, "a map"), version, self.conditions, self.line_for)
+            section(raw, "outputs", dict, "a map"), version, self.conditions, self.line_for
+        )
         self._check_calls(check_files)
-        self._dependencies = {name: self._requirements(resource)
-                              for name, resource in self.resources.items()}
+        self._dependencies = {name: self._requirements(resource) for name, resource in self.resources.items()}
         self.graph().check_acyclic(file=self.filename)
 
     def function_names(self) -> set[str]:
@@ -189,35 +213,34 @@ class Template:
             # A choice (`if`) in a value decides which resources the value needs.
             self._conditional = self._conditional or any(
                 hasattr(vocabulary.table(mode)[name], "branch")
-                for name, _, _, mode in calls_in(snippet, path, VALUE, vocabulary))
+                for name, _, _, mode in calls_in(snippet, path, VALUE, vocabulary)
+            )
 
         check_definitions(self.conditions, vocabulary, exists)
         for name, resource in self.resources.items():
-            for key in ("properties", "metadata", "update_policy", "deletion_policy",
-                        "external_id"):
+            for key in ("properties", "metadata", "update_policy", "deletion_policy", "external_id"):
                 check(getattr(resource, key), ("resources", name, key))
             if resource.condition is not None:
-                check_condition(resource.condition, ("resources", name, "condition"), vocabulary,
-                                exists)
+                check_condition(resource.condition, ("resources", name, "condition"), vocabulary, exists)
             if is_call(resource.deletion_policy):
                 self._conditional = True
         for name, output in self.outputs.items():
             check(output.value, ("outputs", name, "value"))
             if output.condition is not None:
-                check_condition(output.condition, ("outputs", name, "condition"), vocabulary,
-                                exists)
+                check_condition(output.condition, ("outputs", name, "condition"), vocabulary, exists)
 
     def _requirements(self, resource: ResourceDefinition) -> list[str]:
         required: dict[str, None] = {}
         choose = self._choose if self._decide is not None else None
         for key in ("properties", "metadata"):
             path = ("resources", resource.name, key)
-            for name, args, _, mode in calls_in(getattr(resource, key), path, VALUE,
-                                                self._vocabulary, choose):
+            for name, args, _, mode in calls_in(getattr(resource, key), path, VALUE, self._vocabulary, choose):
                 named = reference_of(self._vocabulary.table(mode)[name], args)
-                if named is not None and (named[0] == "resource" or
-                                          (named[0] == "ref" and self.is_resource(named[1]))) and \
-                        named[1] not in self.disabled_resources:
+                if (
+                    named is not None
+                    and (named[0] == "resource" or (named[0] == "ref" and self.is_resource(named[1])))
+                    and named[1] not in self.disabled_resources
+                ):
                     required[named[1]] = None
         required.update(dict.fromkeys(resource.depends_on))
         return list(required)
@@ -233,8 +256,14 @@ class Template:
             return None
         (segments,) = condition_positions(function, args)
         # Only called once _derived has set _decide (calls_in is given no choose before).
-        chosen = branch(args, self._holds(part(args, segments), self._decide,  # type: ignore[arg-type]
-                                          path + segments))
+        chosen = branch(
+            args,
+            self._holds(
+                part(args, segments),
+                self._decide,  # type: ignore[arg-type]
+                path + segments,
+            ),
+        )
         return [] if chosen is None else [(chosen,)]
 
     def line_for(self, path: Path) -> int | None:
@@ -251,8 +280,7 @@ class Template:
 
     def error(self, message: str, path: Path, **kinds: Any) -> TemplateError:
         """A TemplateError located in this template at `path` (`kind`, `heading` as TemplateError's)."""
-        return TemplateError(message, path=tuple(path), file=self.filename,
-                             line=self.line_for(path), **kinds)
+        return TemplateError(message, path=tuple(path), file=self.filename, line=self.line_for(path), **kinds)
 
     def locate(self, error: TemplateError, path: Path | None = None) -> TemplateError:
         """`error` (raised without a file) located in this template, at `path` if given."""
@@ -269,8 +297,9 @@ class Template:
     def hidden_parameters(self) -> set[str]:
         return {name for name, schema in self.parameters.items() if schema.hidden}
 
-    def validate_parameters(self, values: Mapping[str, Any] | None,
-                            defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def validate_parameters(
+        self, values: Mapping[str, Any] | None, defaults: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A typed value for every declared parameter: the user's value, else the environment's
         default (`defaults`, its parameter_defaults), else the template's default."""
         try:
@@ -279,8 +308,9 @@ class Template:
             raise self.locate(error) from None
 
     # Conditions ---------------------------------------------------------------------------
-    def with_conditions(self, parameter_values: Mapping[str, Any],
-                        pseudo: Mapping[str, Any], limits: Limits | None = None) -> Template:
+    def with_conditions(
+        self, parameter_values: Mapping[str, Any], pseudo: Mapping[str, Any], limits: Limits | None = None
+    ) -> Template:
         """This template as the given (validated) parameter values make it.
 
         Every condition is evaluated (`pseudo` answers OS::stack_name and the other
@@ -300,23 +330,27 @@ class Template:
                 raise
             raise base.locate(error) from None
 
-    def _derived(self, parameter_values: Mapping[str, Any], pseudo: Mapping[str, Any],
-                 limits: Limits | None) -> Template:
+    def _derived(
+        self, parameter_values: Mapping[str, Any], pseudo: Mapping[str, Any], limits: Limits | None
+    ) -> Template:
         context = self.context(ParameterContext(parameter_values, pseudo, self.files, limits))
         values = {name: context.condition(name) for name in self.conditions}
         derived = copy.copy(self)
         derived.condition_values = values
         derived._decide = derived.context(ParameterContext(parameter_values, pseudo, self.files, limits))
-        kept = {name: resource for name, resource in self._all_resources.items()
-                if self._holds(resource.condition, context, ("resources", name, "condition"))}
+        kept = {
+            name: resource
+            for name, resource in self._all_resources.items()
+            if self._holds(resource.condition, context, ("resources", name, "condition"))
+        }
         derived.disabled_resources = frozenset(self._all_resources.keys() - kept.keys())
-        derived.resources = {name: self._enabled(resource, derived)
-                             for name, resource in kept.items()}
+        derived.resources = {name: self._enabled(resource, derived) for name, resource in kept.items()}
         derived.outputs = {
-            name: output for name, output in self._all_outputs.items()
-            if self._holds(output.condition, context, ("outputs", name, "condition"))}
-        derived._dependencies = {name: derived._requirements(resource)
-                                 for name, resource in derived.resources.items()}
+            name: output
+            for name, output in self._all_outputs.items()
+            if self._holds(output.condition, context, ("outputs", name, "condition"))
+        }
+        derived._dependencies = {name: derived._requirements(resource) for name, resource in derived.resources.items()}
         derived._check_enabled_references()
         return derived
 
@@ -328,16 +362,16 @@ class Template:
         for name, resource in self.resources.items():
             for key in ("properties", "metadata"):
                 path = ("resources", name, key)
-                for call, args, where, mode in calls_in(getattr(resource, key), path, VALUE,
-                                                        self._vocabulary, self._choose):
+                for call, args, where, mode in calls_in(
+                    getattr(resource, key), path, VALUE, self._vocabulary, self._choose
+                ):
                     named = reference_of(self._vocabulary.table(mode)[call], args)
                     if named is not None and self._names_disabled(named):
                         # Never None: kind "resource" at a resource's path (len(where) > 2).
                         raise undefined("resource", named[1], call, where)  # type: ignore[misc]
         for name, output in self.outputs.items():
             path = ("outputs", name, "value")
-            for call, args, where, mode in calls_in(output.value, path, VALUE, self._vocabulary,
-                                                    self._choose):
+            for call, args, where, mode in calls_in(output.value, path, VALUE, self._vocabulary, self._choose):
                 named = reference_of(self._vocabulary.table(mode)[call], args)
                 if named is not None and self._names_disabled(named):
                     error = undefined("resource", named[1], call, where)
@@ -352,15 +386,20 @@ class Template:
 
     def _enabled(self, resource: ResourceDefinition, derived: Template) -> ResourceDefinition:
         """A kept resource as the derived template holds it."""
-        depends_on = [name for name in resource.depends_on
-                      if name not in derived.disabled_resources]
+        depends_on = [name for name in resource.depends_on if name not in derived.disabled_resources]
         policy = resource.deletion_policy
         if is_call(policy):
             path = ("resources", resource.name, "deletion_policy")
             # _derived sets the derived template's _decide before it asks for its resources.
-            policy = deletion_policy(derived.resolve(policy, derived._decide,  # type: ignore[arg-type]
-                                                     path),
-                                     self.version, path)
+            policy = deletion_policy(
+                derived.resolve(
+                    policy,
+                    derived._decide,  # type: ignore[arg-type]
+                    path,
+                ),
+                self.version,
+                path,
+            )
         return dataclasses.replace(resource, depends_on=depends_on, deletion_policy=policy)
 
     def _holds(self, condition: Snippet, context: ConditionalContext, path: Path) -> bool:
@@ -374,8 +413,9 @@ class Template:
         path = ("conditions", name)
         value = self._resolve_with(self._condition_functions, self.conditions[name], context, path)
         if not isinstance(value, bool):
-            raise self.error(f'The definition of condition "{name}" is invalid: {value}', (),
-                             heading="Condition validation error")
+            raise self.error(
+                f'The definition of condition "{name}" is invalid: {value}', (), heading="Condition validation error"
+            )
         return value
 
     def context(self, context: ResolveContext) -> ConditionalContext:
@@ -403,18 +443,18 @@ class Template:
     def _resolve(self, snippet: Snippet, context: ConditionalContext, path: Path) -> Any:
         return self._resolve_with(self._functions, snippet, context, path)
 
-    def _resolve_with(self, functions: Mapping[str, ModuleType], snippet: Snippet,
-                      context: ConditionalContext,
-                      path: Path) -> Any:
+    def _resolve_with(
+        self, functions: Mapping[str, ModuleType], snippet: Snippet, context: ConditionalContext, path: Path
+    ) -> Any:
         """Resolve with `functions`; condition parts of arguments switch to condition functions.
 
         An omitted value (`if` without a value for false) drops the key or item holding it.
         """
         return self._resolve_sized(functions, snippet, context, path)[0]
 
-    def _resolve_sized(self, functions: Mapping[str, ModuleType], snippet: Snippet,
-                       context: ConditionalContext,
-                       path: Path) -> tuple[Any, int]:
+    def _resolve_sized(
+        self, functions: Mapping[str, ModuleType], snippet: Snippet, context: ConditionalContext, path: Path
+    ) -> tuple[Any, int]:
         """The resolved value and its size as JSON: a map or list is refused as soon as what
         it holds passes max_resolved_value_size, before the rest of it is resolved."""
         budget = budget_of(context)

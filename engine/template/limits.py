@@ -17,6 +17,7 @@ metadata, an output) from the installation's `Limits`, and reaches the intrinsic
 Errors carry no path: the template locates them at the call that raised them. A limit of -1
 is no limit, as Heat's max_resources_per_stack is.
 """
+
 from __future__ import annotations
 
 import functools
@@ -37,14 +38,14 @@ class Limits:
 
     @classmethod
     def from_config(cls, config: Any) -> Limits:
-        return cls(max_resolved_value_size=config.max_resolved_value_size,
-                   max_function_work=config.max_function_work)
+        return cls(max_resolved_value_size=config.max_resolved_value_size, max_function_work=config.max_function_work)
 
 
 @functools.lru_cache(maxsize=1)
 def default_limits() -> Limits:
     """The settings' defaults, for evaluation without an installation (tests, tools)."""
     from engine.config import Config
+
     return Limits.from_config(Config())
 
 
@@ -65,19 +66,20 @@ class Budget:
         limit = self.limits.max_function_work
         if exceeds(self.work, limit):
             raise LimitExceeded(
-                f"{function}: {what} ({amount}) would take this evaluation past "
-                f"max_function_work ({limit} items)", setting="max_function_work")
+                f"{function}: {what} ({amount}) would take this evaluation past max_function_work ({limit} items)",
+                setting="max_function_work",
+            )
 
     def check_size(self, size: int, subject: str) -> None:
         """Refuse a result of `size` bytes (as JSON) before it is built; `subject` names it."""
         limit = self.limits.max_resolved_value_size
         if exceeds(size, limit):
             raise LimitExceeded(
-                f"{subject} would be {size} bytes or more, larger than max_resolved_value_size "
-                f"({limit} bytes) allows", setting="max_resolved_value_size")
+                f"{subject} would be {size} bytes or more, larger than max_resolved_value_size ({limit} bytes) allows",
+                setting="max_resolved_value_size",
+            )
 
-    def size_of(self, value: Any, function: str, what: str = "its result", *,
-                charge: bool = True) -> int:
+    def size_of(self, value: Any, function: str, what: str = "its result", *, charge: bool = True) -> int:
         """The size of `value` as JSON text, in bytes (characters; escapes not counted).
 
         Strings cost nothing to measure; each list item and map entry visited is one item of
@@ -112,7 +114,8 @@ class Budget:
             if exceeds(total, limit):
                 raise LimitExceeded(
                     f"{subject} is larger than max_resolved_value_size ({limit} bytes) allows",
-                    setting="max_resolved_value_size")
+                    setting="max_resolved_value_size",
+                )
         return total
 
 

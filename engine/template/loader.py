@@ -1,5 +1,6 @@
 """Load YAML (or JSON) text into plain data plus the line where every key and list item starts; fail
 only with TemplateError. Pure: parses text it is given, opens no file."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,8 +37,7 @@ class _TemplateLoader(yaml.SafeLoader):
     }
 
 
-def load_yaml(text: str, filename: str, *,
-              allow_empty: bool = False) -> tuple[Any, dict[Path, int]]:
+def load_yaml(text: str, filename: str, *, allow_empty: bool = False) -> tuple[Any, dict[Path, int]]:
     """Parse `text` into plain dicts, lists and scalars, and map each path to its 1-based line.
 
     Paths are tuples of mapping keys and list indices (`("resources", "web", "type")`,
@@ -56,25 +56,35 @@ def load_yaml(text: str, filename: str, *,
         if node is None:
             if allow_empty:
                 return {}, {(): 1}
-            raise TemplateError("Template not in valid format: Template format version not found.",
-                                file=filename, line=1, kind="HTTPBadRequest")
+            raise TemplateError(
+                "Template not in valid format: Template format version not found.",
+                file=filename,
+                line=1,
+                kind="HTTPBadRequest",
+            )
         if not isinstance(node, yaml.MappingNode) or node.tag != _MAP:
-            raise TemplateError("Template not in valid format: The template is not a JSON object "
-                                f"or YAML mapping. (it is {_kind(node)})",
-                                file=filename, line=node.start_mark.line + 1, kind="HTTPBadRequest")
+            raise TemplateError(
+                "Template not in valid format: The template is not a JSON object "
+                f"or YAML mapping. (it is {_kind(node)})",
+                file=filename,
+                line=node.start_mark.line + 1,
+                kind="HTTPBadRequest",
+            )
         builder = _Builder(loader, filename, budget=len(text) + _ALIAS_EXPANSION_BUDGET)
         data = builder.build(node, ())
         return data, builder.lines
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        raise TemplateError(f"Template not in valid format: Error parsing template {label} {error}",
-                            file=filename, line=mark.line + 1 if mark else None,
-                            kind="HTTPBadRequest") from None
+        raise TemplateError(
+            f"Template not in valid format: Error parsing template {label} {error}",
+            file=filename,
+            line=mark.line + 1 if mark else None,
+            kind="HTTPBadRequest",
+        ) from None
     except yaml.reader.ReaderError as error:
         line = text.count("\n", 0, error.position) + 1
         character = chr(error.character) if isinstance(error.character, int) else error.character
-        raise TemplateError(f"invalid YAML: character {character!r} is not allowed",
-                            file=filename, line=line) from None
+        raise TemplateError(f"invalid YAML: character {character!r} is not allowed", file=filename, line=line) from None
     except yaml.YAMLError as error:
         raise TemplateError(f"invalid YAML: {error}", file=filename) from None
     except RecursionError:
@@ -131,8 +141,7 @@ class _Builder:
         try:
             value = self.loader.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as error:
-            raise self.error(f"invalid YAML: {error.problem or error.context}",
-                             node, path) from None
+            raise self.error(f"invalid YAML: {error.problem or error.context}", node, path) from None
         except (yaml.YAMLError, ValueError, OverflowError):
             # For example an integer with more digits than Python converts from text.
             raise self.error(f"invalid {node.tag.rsplit(':', 1)[-1]} value", node, path) from None
@@ -172,7 +181,6 @@ class _Builder:
         pairs: list[tuple[Any, Any]] = []
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
-                raise self.error("a merge key '<<' needs a mapping or a list of mappings",
-                                 source, path)
+                raise self.error("a merge key '<<' needs a mapping or a list of mappings", source, path)
             pairs.extend(self.build(source, path).items())
         return pairs

@@ -1,5 +1,6 @@
 """Parameter declarations and values: parse a `parameters` entry into a schema, then type and check
 values against it; pure, touches nothing."""
+
 from __future__ import annotations
 
 import json
@@ -82,16 +83,18 @@ def parse_schema(name: Any, declaration: Any, version: str) -> ParameterSchema:
         raise schema_error(f"Invalid type ({kind})", path + ("type",))
     tags = declaration.get("tags") or []
     if not isinstance(tags, list):
-        raise schema_error(f"Tags property should be a list for parameter: {name}",
-                           path + ("tags",))
+        raise schema_error(f"Tags property should be a list for parameter: {name}", path + ("tags",))
     label, description = declaration.get("label"), declaration.get("description")
     schema = ParameterSchema(
-        name=name, type=kind, hidden=bool(declaration.get("hidden", False)),
+        name=name,
+        type=kind,
+        hidden=bool(declaration.get("hidden", False)),
         label=None if label is None else str(label),
         description="" if description is None else str(description),
-        constraints=parse_constraints(declaration.get("constraints"), name, kind, version,
-                                      path + ("constraints",)),
-        immutable=bool(declaration.get("immutable", False)), tags=tuple(str(t) for t in tags))
+        constraints=parse_constraints(declaration.get("constraints"), name, kind, version, path + ("constraints",)),
+        immutable=bool(declaration.get("immutable", False)),
+        tags=tuple(str(t) for t in tags),
+    )
     check_applicable(schema, path)
     if "default" in declaration and declaration["default"] is not None:
         schema = with_default(schema, declaration["default"], path + ("default",))
@@ -102,8 +105,11 @@ def check_applicable(schema: ParameterSchema, path: Path, type_word: str | None 
     """Each constraint must apply to the parameter's type, as Heat's schema checks."""
     for constraint in schema.constraints:
         if schema.type not in APPLIES_TO[constraint.kind]:
-            raise schema_error(f"Parameter '{schema.name}' is invalid: {CLASS_NAMES[constraint.kind]} "
-                               f"constraint invalid for {type_word or schema.type}", path)
+            raise schema_error(
+                f"Parameter '{schema.name}' is invalid: {CLASS_NAMES[constraint.kind]} "
+                f"constraint invalid for {type_word or schema.type}",
+                path,
+            )
 
 
 def with_default(schema: ParameterSchema, raw: Any, path: Path) -> ParameterSchema:
@@ -118,10 +124,11 @@ def with_default(schema: ParameterSchema, raw: Any, path: Path) -> ParameterSche
             continue
         reason = violation(constraint, typed, raw)
         if reason is not None:
-            shown = ",".join(raw) if isinstance(raw, list) and schema.type == "comma_delimited_list" \
-                else raw
-            raise schema_error(f"Parameter '{schema.name}' is invalid: Invalid default {shown} "
-                               f"({constraint.description or reason})", path)
+            shown = ",".join(raw) if isinstance(raw, list) and schema.type == "comma_delimited_list" else raw
+            raise schema_error(
+                f"Parameter '{schema.name}' is invalid: Invalid default {shown} ({constraint.description or reason})",
+                path,
+            )
     return replace(schema, default=typed, raw_default=raw)
 
 
@@ -148,14 +155,18 @@ def invalid(schema: ParameterSchema, reason: str, path: Path) -> TemplateError:
     return TemplateError(f"Parameter '{schema.name}' is invalid: {reason}", path=path)
 
 
-def parameter_values(schemas: Mapping[str, ParameterSchema], values: Mapping[str, Any],
-                     defaults: Mapping[str, Any]) -> dict[str, Any]:
+def parameter_values(
+    schemas: Mapping[str, ParameterSchema], values: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> dict[str, Any]:
     """A typed value for every declared parameter, from the user's values, then the
     environment's defaults, then the template's own defaults."""
     for name in values:
         if name not in schemas:
-            raise TemplateError(f"The Parameter ({name}) was not defined in template.",
-                                path=("parameters", name), kind="UnknownUserParameter")
+            raise TemplateError(
+                f"The Parameter ({name}) was not defined in template.",
+                path=("parameters", name),
+                kind="UnknownUserParameter",
+            )
     typed = {}
     for name, schema in schemas.items():
         path = ("parameters", name)
@@ -168,8 +179,7 @@ def parameter_values(schemas: Mapping[str, ParameterSchema], values: Mapping[str
         elif schema.raw_default is not None:
             typed[name] = checked_value(schema, schema.raw_default, path)
         else:
-            raise TemplateError(f"The Parameter ({name}) was not provided.", path=path,
-                                kind="UserParameterMissing")
+            raise TemplateError(f"The Parameter ({name}) was not provided.", path=path, kind="UserParameterMissing")
     return typed
 
 
@@ -232,5 +242,10 @@ def _boolean(value: Any) -> bool:
     raise ValueError(f"Unrecognized value '{value}', acceptable values are: {acceptable}")
 
 
-_CONVERSIONS = {"string": _string, "number": str_to_num, "json": _json,
-                "comma_delimited_list": _comma_delimited_list, "boolean": _boolean}
+_CONVERSIONS = {
+    "string": _string,
+    "number": str_to_num,
+    "json": _json,
+    "comma_delimited_list": _comma_delimited_list,
+    "boolean": _boolean,
+}

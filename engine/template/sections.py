@@ -1,5 +1,6 @@
 """The resources, outputs, parameter_groups and conditions sections of a HOT template, checked and
 turned into definitions; pure, touches nothing."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
@@ -12,11 +13,27 @@ from engine.template.parameters import PSEUDO_PARAMETERS
 from engine.template.snippets import Path, Snippet
 from engine.template.versions import since
 
-SECTIONS = ("heat_template_version", "description", "parameter_groups", "parameters",
-            "resources", "outputs", "conditions")
+SECTIONS = (
+    "heat_template_version",
+    "description",
+    "parameter_groups",
+    "parameters",
+    "resources",
+    "outputs",
+    "conditions",
+)
 CONDITIONS_SINCE = "2016-10-14"
-RESOURCE_KEYS = ("type", "properties", "metadata", "depends_on", "deletion_policy",
-                 "update_policy", "description", "condition", "external_id")
+RESOURCE_KEYS = (
+    "type",
+    "properties",
+    "metadata",
+    "depends_on",
+    "deletion_policy",
+    "update_policy",
+    "description",
+    "condition",
+    "external_id",
+)
 OUTPUT_KEYS = ("value", "description", "condition")
 # Keys that only exist from the version that added conditions on.
 _SINCE_CONDITIONS = ("condition", "external_id")
@@ -62,9 +79,10 @@ def section(raw: dict[str, Snippet], name: str, kind: type, word: str) -> Any:
         return kind()
     if not isinstance(value, kind):
         if name in ("conditions", "Conditions"):
-            raise TemplateError("Condition definitions must be a map. Found a "
-                                f"{type(value).__name__} instead",
-                                heading="Conditions validation error")
+            raise TemplateError(
+                f"Condition definitions must be a map. Found a {type(value).__name__} instead",
+                heading="Conditions validation error",
+            )
         raise TemplateError(f"'{name}' must be {word}, not {type_name(value)}", path=(name,))
     return value
 
@@ -75,21 +93,23 @@ def check_top_level(raw: dict[str, Snippet], version: str) -> None:
             raise TemplateError(f"The template section is invalid: {name}", path=(name,))
 
 
-def resource_definitions(resources: dict[str, Snippet], version: str, conditions: Collection[str],
-                         line_for: LineFor) -> dict[str, ResourceDefinition]:
+def resource_definitions(
+    resources: dict[str, Snippet], version: str, conditions: Collection[str], line_for: LineFor
+) -> dict[str, ResourceDefinition]:
     names = set(resources)
-    return {name: _resource(name, body, version, names, conditions, line_for)
-            for name, body in resources.items()}
+    return {name: _resource(name, body, version, names, conditions, line_for) for name, body in resources.items()}
 
 
-def _resource(name: Any, body: Any, version: str, names: Collection[str], conditions: Collection[str],
-              line_for: LineFor) -> ResourceDefinition:
+def _resource(
+    name: Any, body: Any, version: str, names: Collection[str], conditions: Collection[str], line_for: LineFor
+) -> ResourceDefinition:
     path = ("resources", name)
     if not isinstance(name, str) or not name or "/" in name:
         raise TemplateError("resource names must be non-empty strings without '/'", path=path)
     if not isinstance(body, dict):
-        raise TemplateError('"resources" must contain a map of resource maps. Found a '
-                            f"[{type(body)}] instead", path=path)
+        raise TemplateError(
+            f'"resources" must contain a map of resource maps. Found a [{type(body)}] instead', path=path
+        )
     if not body:
         raise TemplateError("Each resource must contain a type key.", path=path)
     _check_keys(body, RESOURCE_KEYS, version, path)
@@ -100,35 +120,38 @@ def _resource(name: Any, body: Any, version: str, names: Collection[str], condit
         raise TemplateError(f"Resource {name} type type must be string", path=path + ("type",))
     for key in ("properties", "metadata", "update_policy"):
         if not isinstance(body.get(key) or {}, dict):
-            raise TemplateError(f"Resource {name} {key} type must be object",
-                                path=path + (key,))
+            raise TemplateError(f"Resource {name} {key} type must be object", path=path + (key,))
     description = body.get("description") or ""
     if not isinstance(description, str):
-        raise TemplateError(f"Resource {name} description type must be string",
-                            path=path + ("description",))
+        raise TemplateError(f"Resource {name} description type must be string", path=path + ("description",))
     external_id = body.get("external_id")
     if external_id is not None and not (isinstance(external_id, str) or is_call(external_id)):
         raise TemplateError("'external_id' must be a string", path=path + ("external_id",))
     return ResourceDefinition(
-        name=name, type=kind, properties=body.get("properties") or {},
+        name=name,
+        type=kind,
+        properties=body.get("properties") or {},
         metadata=body.get("metadata") or {},
         depends_on=_depends_on(body.get("depends_on"), name, names, path + ("depends_on",)),
-        deletion_policy=_deletion_policy(body.get("deletion_policy"), version,
-                                         path + ("deletion_policy",)),
-        update_policy=body.get("update_policy") or {}, line=line_for(path),
+        deletion_policy=_deletion_policy(body.get("deletion_policy"), version, path + ("deletion_policy",)),
+        update_policy=body.get("update_policy") or {},
+        line=line_for(path),
         condition=_condition(body.get("condition"), conditions, path + ("condition",)),
-        external_id=external_id, description=description)
+        external_id=external_id,
+        description=description,
+    )
 
 
 def _check_keys(body: dict[str, Snippet], allowed: tuple[str, ...], version: str, path: Path) -> None:
     for key in body:
         if key in _SINCE_CONDITIONS and not since(version, CONDITIONS_SINCE):
-            raise TemplateError(f"Invalid keyword(s) inside a resource definition: {key}",
-                                path=path + (key,))
+            raise TemplateError(f"Invalid keyword(s) inside a resource definition: {key}", path=path + (key,))
         if key not in allowed:
             # Heat's own message here is an unformatted "%s" (docs/heat-differences.md).
-            raise TemplateError(f'"{key}" is not a valid keyword inside a resource definition '
-                                f"(allowed: {', '.join(allowed)})", path=path + (key,))
+            raise TemplateError(
+                f'"{key}" is not a valid keyword inside a resource definition (allowed: {", ".join(allowed)})',
+                path=path + (key,),
+            )
 
 
 def _depends_on(value: Any, name: str, names: Collection[str], path: Path) -> list[str]:
@@ -137,11 +160,13 @@ def _depends_on(value: Any, name: str, names: Collection[str], path: Path) -> li
         raise TemplateError(f"Resource {name} depends_on type must be list or string", path=path)
     for number, target in enumerate(targets):
         if not isinstance(target, str):
-            raise TemplateError(f"Resource {name} depends_on must be a list of strings",
-                                path=path + (number,))
+            raise TemplateError(f"Resource {name} depends_on must be a list of strings", path=path + (number,))
         if target not in names:
-            raise TemplateError(f'The specified reference "{target}" (in {name}) is incorrect.',
-                                path=path + (number,), kind="InvalidTemplateReference")
+            raise TemplateError(
+                f'The specified reference "{target}" (in {name}) is incorrect.',
+                path=path + (number,),
+                kind="InvalidTemplateReference",
+            )
     # Depending on itself is a loop, which the dependency graph reports.
     return list(dict.fromkeys(targets))
 
@@ -172,28 +197,37 @@ def _condition(value: Any, conditions: Collection[str], path: Path) -> Any:
     return value
 
 
-def output_definitions(outputs: dict[str, Snippet], version: str, conditions: Collection[str],
-                       line_for: LineFor) -> dict[str, OutputDefinition]:
+def output_definitions(
+    outputs: dict[str, Snippet], version: str, conditions: Collection[str], line_for: LineFor
+) -> dict[str, OutputDefinition]:
     definitions = {}
     for name, body in outputs.items():
         path = ("outputs", name)
         if not isinstance(name, str) or not name:
             raise TemplateError("output names must be non-empty strings", path=path)
         if not isinstance(body, dict):
-            raise TemplateError(f"Output definitions must be a map. Found a "
-                                f"{type(body).__name__} instead", path=path,
-                                heading="Output validation error")
+            raise TemplateError(
+                f"Output definitions must be a map. Found a {type(body).__name__} instead",
+                path=path,
+                heading="Output validation error",
+            )
         # Heat ignores keys it does not know in an output (condition before 2016-10-14 too).
         if "value" not in body:
-            raise TemplateError("Each output definition must contain a value key.", path=path,
-                                heading="Output validation error")
+            raise TemplateError(
+                "Each output definition must contain a value key.", path=path, heading="Output validation error"
+            )
         description = body.get("description") or ""
         if not isinstance(description, str):
             description = str(description)
         definitions[name] = OutputDefinition(
-            name=name, value=body["value"], description=description, line=line_for(path),
+            name=name,
+            value=body["value"],
+            description=description,
+            line=line_for(path),
             condition=_condition(body.get("condition"), conditions, path + ("condition",))
-            if since(version, CONDITIONS_SINCE) else None)
+            if since(version, CONDITIONS_SINCE)
+            else None,
+        )
     return definitions
 
 
@@ -210,25 +244,30 @@ def check_parameter_groups(groups: list[Snippet], parameters: Collection[str]) -
         path = ("parameter_groups", label)
         members = group.get("parameters") if isinstance(group, dict) else None
         if members is None:
-            raise TemplateError("The parameters must be provided for each parameter group.",
-                                path=path, heading="Parameter Groups error")
+            raise TemplateError(
+                "The parameters must be provided for each parameter group.", path=path, heading="Parameter Groups error"
+            )
         if not isinstance(members, list):
-            raise TemplateError("The parameters of parameter group should be a list.",
-                                path=path, heading="Parameter Groups error")
+            raise TemplateError(
+                "The parameters of parameter group should be a list.", path=path, heading="Parameter Groups error"
+            )
         for name in members:
             if name in grouped:
-                raise TemplateError(f"The {name} parameter must be assigned to one parameter "
-                                    "group only.", path=("parameter_groups", ""),
-                                    heading="Parameter Groups error")
+                raise TemplateError(
+                    f"The {name} parameter must be assigned to one parameter group only.",
+                    path=("parameter_groups", ""),
+                    heading="Parameter Groups error",
+                )
             grouped.add(name)
-            if not isinstance(name, str) or (name not in parameters and
-                                             name not in PSEUDO_PARAMETERS):
-                raise TemplateError(f"The grouped parameter {name} does not reference a valid "
-                                    "parameter.", path=path, heading="Parameter Groups error")
+            if not isinstance(name, str) or (name not in parameters and name not in PSEUDO_PARAMETERS):
+                raise TemplateError(
+                    f"The grouped parameter {name} does not reference a valid parameter.",
+                    path=path,
+                    heading="Parameter Groups error",
+                )
 
 
 def check_conditions(conditions: dict[str, Snippet]) -> None:
     for name in conditions:
         if not isinstance(name, str) or not name:
-            raise TemplateError("condition names must be non-empty strings",
-                                path=("conditions", name))
+            raise TemplateError("condition names must be non-empty strings", path=("conditions", name))

@@ -1,5 +1,6 @@
 """Finding intrinsic-function calls in template snippets, and checking them before anything runs;
 pure, touches nothing."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -40,8 +41,7 @@ def call_in(snippet: Snippet, names: Collection[str]) -> tuple[str, Any] | None:
     return None
 
 
-def calls(snippet: Snippet, names: Collection[str],
-          path: Path = ()) -> Iterator[tuple[str, Snippet, Path]]:
+def calls(snippet: Snippet, names: Collection[str], path: Path = ()) -> Iterator[tuple[str, Snippet, Path]]:
     """Every call to one of `names` in `snippet`, outer before inner, as `(name, args, path)`.
 
     `path` is where the call stands; calls nested in its arguments stand under
@@ -58,12 +58,16 @@ def calls(snippet: Snippet, names: Collection[str],
         elif isinstance(value, dict):
             pending.extend((item, where + (key,)) for key, item in reversed(value.items()))
         elif isinstance(value, list):
-            pending.extend((item, where + (index,))
-                           for index, item in reversed(list(enumerate(value))))
+            pending.extend((item, where + (index,)) for index, item in reversed(list(enumerate(value))))
 
 
-def check_calls(snippet: Snippet, path: Path, functions: Mapping[str, ModuleType],
-                unavailable: Mapping[str, str], exists: Callable[[str, str], bool]) -> None:
+def check_calls(
+    snippet: Snippet,
+    path: Path,
+    functions: Mapping[str, ModuleType],
+    unavailable: Mapping[str, str],
+    exists: Callable[[str, str], bool],
+) -> None:
     """Check every call's arguments, and that what it names exists (`exists(kind, name)`)."""
     for name, args, where in calls(snippet, functions.keys() | unavailable.keys(), path):
         if name in unavailable:
@@ -72,8 +76,7 @@ def check_calls(snippet: Snippet, path: Path, functions: Mapping[str, ModuleType
         function.validate(args, where + (name,))
         named = reference_of(function, args)
         if named is not None and not exists(*named):
-            raise TemplateError(_UNDEFINED[named[0]].format(function=name, name=named[1]),
-                                path=where)
+            raise TemplateError(_UNDEFINED[named[0]].format(function=name, name=named[1]), path=where)
 
 
 def reference_of(function: ModuleType, args: Snippet) -> tuple[str, str] | None:

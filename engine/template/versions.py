@@ -1,5 +1,6 @@
 """HOT template versions: every accepted `heat_template_version` value and the release date it
 stands for; pure data, reads no clock."""
+
 from __future__ import annotations
 
 import datetime

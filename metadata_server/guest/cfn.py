@@ -9,6 +9,7 @@ errors take the CloudFormation error shape in the same format (`ErrorResponse/Er
 Code, Message), the JSON form also carrying Hearth's envelope keys. `/v1/` does not clash with
 the orchestration API, whose paths are `/v1/<project>/...`.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,12 @@ from metadata_server.requests_ import service
 
 blueprint = Blueprint("cfn", __name__)
 PATH = "/v1/"
-CFN_CODES = {400: ("Sender", "InvalidAction"), 403: ("Sender", "AccessDenied"),
-             404: ("Sender", "ValidationError"), 413: ("Sender", "RequestTooLarge")}
+CFN_CODES = {
+    400: ("Sender", "InvalidAction"),
+    403: ("Sender", "AccessDenied"),
+    404: ("Sender", "ValidationError"),
+    413: ("Sender", "RequestTooLarge"),
+}
 
 
 def _params() -> dict[str, str]:
@@ -43,10 +48,16 @@ def _signed_request(params: dict[str, str]) -> SignedRequest:
     if raw_path and "://" in raw_path:  # an absolute-form request target
         raw_path = "/" + raw_path.split("://", 1)[1].partition("/")[2]
     return SignedRequest(
-        method=request.method, host=request.headers.get("Host", ""), path=request.path,
-        raw_path=raw_path, params=params, query=request.args.to_dict(),
+        method=request.method,
+        host=request.headers.get("Host", ""),
+        path=request.path,
+        raw_path=raw_path,
+        params=params,
+        query=request.args.to_dict(),
         headers={k.lower(): v for k, v in request.headers.items()},
-        body=request.get_data(cache=True, parse_form_data=False), remote_addr=request.remote_addr)
+        body=request.get_data(cache=True, parse_form_data=False),
+        remote_addr=request.remote_addr,
+    )
 
 
 def _wants_json(params: dict[str, str]) -> bool:
@@ -61,6 +72,7 @@ def _xml(root: str, tree: dict) -> str:
                 fill(child, item)
             else:
                 child.text = json.dumps(item) if key == "Metadata" else str(item)
+
     element = ElementTree.Element(root)
     fill(element, tree)
     return ElementTree.tostring(element, encoding="unicode")
@@ -70,11 +82,14 @@ def _error(error: HearthError, as_json: bool) -> Response:
     kind, code = CFN_CODES.get(error.status, ("Receiver", "InternalFailure"))
     detail = {"Type": kind, "Code": code, "Message": error.message}
     if as_json:
-        body = json.dumps({**envelope_body(error.status, error.code, type(error).__name__, error.message),
-                           "ErrorResponse": {"Error": detail}})
+        body = json.dumps(
+            {
+                **envelope_body(error.status, error.code, type(error).__name__, error.message),
+                "ErrorResponse": {"Error": detail},
+            }
+        )
         return Response(body, status=error.status, mimetype="application/json")
-    return Response(_xml("ErrorResponse", {"Error": detail}), status=error.status,
-                    mimetype="application/xml")
+    return Response(_xml("ErrorResponse", {"Error": detail}), status=error.status, mimetype="application/xml")
 
 
 @blueprint.route(PATH, methods=["GET", "POST"])
@@ -82,15 +97,14 @@ def cfn_api():
     params = _params()
     as_json = _wants_json(params)
     try:
-        detail = service().guest.describe_stack_resource(params.get("Action"), _signed_request(params),
-                                                         params.get("StackName"),
-                                                         params.get("LogicalResourceId"))
+        detail = service().guest.describe_stack_resource(
+            params.get("Action"), _signed_request(params), params.get("StackName"), params.get("LogicalResourceId")
+        )
     except HearthError as error:
         return _error(error, as_json)
     result = {"DescribeStackResourceResult": {"StackResourceDetail": detail}}
     if as_json:
-        response = Response(json.dumps({"DescribeStackResourceResponse": result}),
-                            mimetype="application/json")
+        response = Response(json.dumps({"DescribeStackResourceResponse": result}), mimetype="application/json")
     else:
         response = Response(_xml("DescribeStackResourceResponse", result), mimetype="application/xml")
     response.headers["Cache-Control"] = "no-store"

@@ -1,5 +1,6 @@
 """Servers blueprint: enrolment of pre-provisioned machines under `/v1/<project>/servers/`; calls
 `service().guest` alone (engine/guest/enrol.py), touches nothing else."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify

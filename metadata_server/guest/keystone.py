@@ -14,6 +14,7 @@ first); there orchestration_auth hands a guest token's request to `answer_metada
 Errors under `/identity` are Keystone's `{"error": {"code", "title", "message"}}` (what
 keystoneauth reads), with Hearth's envelope keys beside them.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -23,8 +24,9 @@ from metadata_server.errors import envelope_body
 from metadata_server.requests_ import json_body, service
 
 identity_blueprint = Blueprint("guest_identity", __name__, url_prefix="/identity")
-heat_blueprint = Blueprint("guest_heat", __name__,
-                           url_prefix="/v1/<project>/stacks/<name>/<uuid:uuid>/resources/<resource>")
+heat_blueprint = Blueprint(
+    "guest_heat", __name__, url_prefix="/v1/<project>/stacks/<name>/<uuid:uuid>/resources/<resource>"
+)
 
 
 def keystone():
@@ -71,9 +73,12 @@ def version():
 @identity_blueprint.post("/v3/auth/tokens")
 def issue_token():
     signs_in = current_app.config.get(SIGN_IN) or {}
-    token, body = keystone().issue_token(json_body(64 * 1024), request.remote_addr,
-                                         guests=signs_in.get("guests", False),
-                                         people=signs_in.get("people", False))
+    token, body = keystone().issue_token(
+        json_body(64 * 1024),
+        request.remote_addr,
+        guests=signs_in.get("guests", False),
+        people=signs_in.get("people", False),
+    )
     response = jsonify(body)
     response.status_code = 201
     response.headers["X-Subject-Token"] = token
@@ -103,6 +108,7 @@ def revoke_token():
 
 # Application credentials (a person's own; served where people sign in) -----------------------
 
+
 def credentials_service():
     if not (current_app.config.get(SIGN_IN) or {}).get("people"):
         raise NotFound("application credentials are served on the orchestration API's listener")
@@ -123,8 +129,9 @@ def create_application_credential(user_id: str):
 
 @identity_blueprint.get(CREDENTIALS)
 def list_application_credentials(user_id: str):
-    return jsonify(credentials_service().list(presented_token(), user_id, request.args.get("name"),
-                                              _base() + "/identity/v3"))
+    return jsonify(
+        credentials_service().list(presented_token(), user_id, request.args.get("name"), _base() + "/identity/v3")
+    )
 
 
 @identity_blueprint.get(CREDENTIALS + "/<credential_id>")
@@ -144,8 +151,7 @@ def resource_metadata(project: str, name: str, uuid, resource: str):
 
 
 def answer_metadata(project: str, name: str, stack_id: str, resource: str) -> Response:
-    doc = keystone().resource_metadata(presented_token(), project, name, stack_id, resource,
-                                       request.remote_addr)
+    doc = keystone().resource_metadata(presented_token(), project, name, stack_id, resource, request.remote_addr)
     response = jsonify({"metadata": doc})
     response.headers["Cache-Control"] = "no-store"
     return response

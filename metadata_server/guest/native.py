@@ -1,5 +1,6 @@
 """Hearth's own guest routes (docs/guest-api.md): call `service().guest` alone
 (engine/guest/service.py) and read one setting; touch nothing else."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request

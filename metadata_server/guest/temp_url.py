@@ -12,6 +12,7 @@ user token (orchestration_auth); `object_blueprint` takes either a token or a te
 (`temp_url_sig`), so it is also served on a guest-only listener, where only the temp URL is
 accepted.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,7 @@ TEMP_URL_ARGS = ("temp_url_sig", "temp_url_expires")
 
 @collect_blueprint.route("/guest/v1/servers/<server_id>/collect", methods=["GET", "HEAD"])
 def collect_metadata(server_id: str):
-    doc, last_modified = service().guest.collect(server_id, request.args.get("expires"),
-                                                 request.args.get("signature"))
+    doc, last_modified = service().guest.collect(server_id, request.args.get("expires"), request.args.get("signature"))
     body = json.dumps(doc, sort_keys=True)
     response = Response(body, mimetype="application/json")
     response.headers["Last-Modified"] = last_modified
@@ -75,8 +75,9 @@ def put_object(project: str, container: str, obj: str):
             raise Unauthorized("this listener takes a Swift object only through a temp URL")
         return Response(status=201)
     guest = service().guest
-    guest.verify_temp_url(project, "PUT", request.path, request.args.get("temp_url_sig"),
-                          request.args.get("temp_url_expires"))
+    guest.verify_temp_url(
+        project, "PUT", request.path, request.args.get("temp_url_sig"), request.args.get("temp_url_expires")
+    )
     body = json_body(service().runtime.config.max_signal_bytes, allow_empty=True)
     guest.temp_url_signal(project, request.path, body)
     return Response(status=201)

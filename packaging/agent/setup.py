@@ -6,6 +6,7 @@ relative to this file, which setuptools accepts for a wheel built in place, as
 are data files: they land in `<prefix>/share/hearth/hooks` (where agent/runner.py looks) and
 `<prefix>/share/hearth/systemd`. The version is the main project's, read from its pyproject.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,11 @@ def relative(path: Path) -> str:
 
 def hook_files() -> list[str]:
     """Every file in hooks/ (the hooks and the modules they share), none of the caches."""
-    return sorted(relative(p) for p in (ROOT / "hooks").iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix != ".pyc")
+    return sorted(
+        relative(p)
+        for p in (ROOT / "hooks").iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix != ".pyc"
+    )
 
 
 def version() -> str:
@@ -37,6 +41,8 @@ setup(
     version=version(),
     packages=find_packages(where=str(ROOT), include=["agent", "agent.*"]),
     package_dir={"agent": relative(ROOT / "agent")},
-    data_files=[("share/hearth/hooks", hook_files()),
-                ("share/hearth/systemd", [relative(HERE.parent / "systemd" / "hearth-agent.service")])],
+    data_files=[
+        ("share/hearth/hooks", hook_files()),
+        ("share/hearth/systemd", [relative(HERE.parent / "systemd" / "hearth-agent.service")]),
+    ],
 )

@@ -4,6 +4,7 @@ Runs the selected cases against a fresh Hearth server on 127.0.0.1 and prints, p
 or DIFF (with a unified diff of the normalised observations under -v), then the counts. The
 pytest suite (`test_differential.py`) makes the same comparison, one test per case.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,11 @@ def _messages_within(want: list, actual: list) -> list:
         got = (hearth.get("answer") or {}).get("error") or {}
         if "message" in wanted and wanted["message"] is None and got:
             got["message"] = None
-        if isinstance(wanted.get("message"), str) and isinstance(got.get("message"), str) \
-                and wanted["message"] in got["message"]:
+        if (
+            isinstance(wanted.get("message"), str)
+            and isinstance(got.get("message"), str)
+            and wanted["message"] in got["message"]
+        ):
             got["message"] = wanted["message"]
     return actual
 
@@ -42,8 +46,11 @@ def diff(case: Case, actual: list) -> str:
     actual = _messages_within(want, canonical(actual))
     if want == actual:
         return ""
-    return "".join(difflib.unified_diff(dump(want).splitlines(True), dump(actual).splitlines(True),
-                                        f"heat/{case.name}", f"hearth/{case.name}", n=4))
+    return "".join(
+        difflib.unified_diff(
+            dump(want).splitlines(True), dump(actual).splitlines(True), f"heat/{case.name}", f"hearth/{case.name}", n=4
+        )
+    )
 
 
 def run_all(cases: list[Case], endpoint: Endpoint, jobs: int = 4) -> dict[str, list | BaseException]:
@@ -52,6 +59,7 @@ def run_all(cases: list[Case], endpoint: Endpoint, jobs: int = 4) -> dict[str, l
             return case.name, run_case(case, endpoint)
         except Exception as error:  # noqa: BLE001 - reported per case
             return case.name, error
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return dict(pool.map(one, cases))
 
@@ -63,6 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument("-j", dest="jobs", type=int, default=4)
     args = parser.parse_args(argv)
     from tests.differential.hearth_side import running_hearth
+
     cases = load_cases(args.pattern)
     with running_hearth() as endpoint:
         results = run_all(cases, endpoint, args.jobs)

@@ -39,6 +39,7 @@ Every step yields one observation: the HTTP answer of the request it made (statu
 an error the error's type and message) and, for a stack operation, the stack once it settled:
 `stack show`, each resource (with attributes), the outputs and the operation's events.
 """
+
 from __future__ import annotations
 
 import copy
@@ -60,20 +61,38 @@ CASES = HERE / "cases"
 EXPECTED = HERE / "expected"
 HEAT_VERSION = "openstack-heat 27.0.1"
 
-STACK_OPS = {"create", "update", "suspend", "resume", "check", "cancel", "cancel_no_rollback",
-             "delete", "adopt", "signal", "mark_unhealthy"}
+STACK_OPS = {
+    "create",
+    "update",
+    "suspend",
+    "resume",
+    "check",
+    "cancel",
+    "cancel_no_rollback",
+    "delete",
+    "adopt",
+    "signal",
+    "mark_unhealthy",
+}
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
 _ENDPOINT = re.compile(r"https?://127\.0\.0\.1:\d+")
 # Heat's physical names end in a 12-character short id (base32 of random bits, lowercase).
 _SHORT_ID = re.compile(r"-[a-z0-9]{12}(?=$|-|/|\]|\")")
-_TIME_KEYS = {"creation_time", "updated_time", "deletion_time", "event_time", "created_time",
-              "updated_at", "created_at"}
+_TIME_KEYS = {
+    "creation_time",
+    "updated_time",
+    "deletion_time",
+    "event_time",
+    "created_time",
+    "updated_at",
+    "created_at",
+}
 
 
 @dataclass
 class Case:
-    name: str              # relative path under cases/ without .yaml: "functions/repeat"
+    name: str  # relative path under cases/ without .yaml: "functions/repeat"
     spec: dict[str, Any]
 
     @property
@@ -113,11 +132,11 @@ class Run:
     case: Case
     endpoint: Endpoint
     http: requests.Session = field(default_factory=requests.Session)
-    stacks: dict[str, str] = field(default_factory=dict)   # name -> id
+    stacks: dict[str, str] = field(default_factory=dict)  # name -> id
     saved: dict[str, Any] = field(default_factory=dict)
     abandoned: Any = None
     current: str | None = None
-    unwaited: tuple | None = None   # stack_brief before an operation a step did not wait for
+    unwaited: tuple | None = None  # stack_brief before an operation a step did not wait for
 
     # -- HTTP ---------------------------------------------------------------------------------
     def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> requests.Response:
@@ -127,13 +146,20 @@ class Run:
         url = f"{root}{path}" if path.startswith("/") else f"{self.endpoint.base}/{path}"
         for _ in range(3):
             try:
-                return self.http.request(method, url, json=body, params=params,
-                                         headers=self.endpoint.headers, timeout=120,
-                                         allow_redirects=False)
+                return self.http.request(
+                    method,
+                    url,
+                    json=body,
+                    params=params,
+                    headers=self.endpoint.headers,
+                    timeout=120,
+                    allow_redirects=False,
+                )
             except requests.ConnectionError:
                 time.sleep(1)
-        return self.http.request(method, url, json=body, params=params,
-                                 headers=self.endpoint.headers, timeout=120, allow_redirects=False)
+        return self.http.request(
+            method, url, json=body, params=params, headers=self.endpoint.headers, timeout=120, allow_redirects=False
+        )
 
     def clean_up(self) -> None:
         """Delete what the case made and wait until it is gone, so the case can run again."""
@@ -144,7 +170,9 @@ class Run:
             while time.monotonic() < deadline:
                 shown = self.call("GET", f"stacks/{name}/{stack_id}")
                 if shown.status_code == 404 or shown.json()["stack"]["stack_status"] in (
-                        "DELETE_COMPLETE", "DELETE_FAILED"):
+                    "DELETE_COMPLETE",
+                    "DELETE_FAILED",
+                ):
                     break
                 time.sleep(self.endpoint.poll)
 
@@ -177,7 +205,7 @@ class Run:
     def _steps(self) -> list[dict[str, Any]]:
         observations = []
         for step in self.case.spec["steps"]:
-            (op, args), = step.items() if isinstance(step, dict) else ((step, {}),)
+            ((op, args),) = step.items() if isinstance(step, dict) else ((step, {}),)
             args = dict(args or {})
             observation = {"step": op}
             if self.current is None and op not in ("create", "adopt", "preview", "validate", "request"):
@@ -199,11 +227,20 @@ class Run:
         if files:
             body["files"] = files
         if self.files_url:
-            body = {k: (_expand_tree(v, self.files_token) if k in ("template", "files") else v)
-                    for k, v in body.items()}
+            body = {
+                k: (_expand_tree(v, self.files_token) if k in ("template", "files") else v) for k, v in body.items()
+            }
             body["files"] = {self.files_token(k): v for k, v in body.get("files", {}).items()}
-        for key in ("environment", "environment_files", "parameters", "disable_rollback",
-                    "timeout_mins", "tags", "clear_parameters", "converge"):
+        for key in (
+            "environment",
+            "environment_files",
+            "parameters",
+            "disable_rollback",
+            "timeout_mins",
+            "tags",
+            "clear_parameters",
+            "converge",
+        ):
             if key in args:
                 body[key] = args[key]
         if isinstance(body.get("environment"), dict):
@@ -231,14 +268,16 @@ class Run:
             return {"answer": answer}
         self.stacks[name] = response.json()["stack"]["id"]
         self.current = name
-        return {"answer": answer, **self.settle_and_observe(None, until=until, wait=wait,
-                                                             wait_for=args.get("wait_for"))}
+        return {
+            "answer": answer,
+            **self.settle_and_observe(None, until=until, wait=wait, wait_for=args.get("wait_for")),
+        }
 
     def op_adopt(self, args: dict) -> dict:
         until, wait = args.pop("until", None), self._wait_arg(args)
         name = args.get("stack") or self.case.stack_name + "-adopted"
         data = args["data"] if "data" in args else self.abandoned
-        for key in (args["data_from"].split(".") if "data_from" in args else ()):
+        for key in args["data_from"].split(".") if "data_from" in args else ():
             data = data[key]
         # As the clients send it: the text of the file abandon wrote.
         body = {"stack_name": name, "adopt_stack_data": json.dumps(data), **self._template_body(args)}
@@ -259,8 +298,10 @@ class Run:
         answer = self._answer(response)
         if response.status_code >= 400:
             return {"answer": answer}
-        return {"answer": answer, **self.settle_and_observe(before, until=until, wait=wait,
-                                                             wait_for=args.get("wait_for"))}
+        return {
+            "answer": answer,
+            **self.settle_and_observe(before, until=until, wait=wait, wait_for=args.get("wait_for")),
+        }
 
     def _action(self, action: dict, args: dict) -> dict:
         until, wait = args.pop("until", None), self._wait_arg(args)
@@ -288,16 +329,14 @@ class Run:
 
     def op_signal(self, args: dict) -> dict:
         before = self.stack_brief()
-        response = self.call("POST", f"{self.stack_path()}/resources/{args['resource']}/signal",
-                             args.get("data"))
+        response = self.call("POST", f"{self.stack_path()}/resources/{args['resource']}/signal", args.get("data"))
         answer = self._answer(response)
         if response.status_code >= 400:
             return {"answer": answer}
         return {"answer": answer, **self.settle_and_observe(before, require_change=False)}
 
     def op_mark_unhealthy(self, args: dict) -> dict:
-        body = {"mark_unhealthy": not args.get("healthy", False),
-                "resource_status_reason": args.get("reason", "")}
+        body = {"mark_unhealthy": not args.get("healthy", False), "resource_status_reason": args.get("reason", "")}
         response = self.call("PATCH", f"{self.stack_path()}/resources/{args['resource']}", body)
         return {"answer": self._answer(response), **self.observe()}
 
@@ -314,8 +353,13 @@ class Run:
                 return {"answer": answer, "after": {"status": 404}}
             stack = shown.json()["stack"]
             if not stack["stack_status"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
-                return {"answer": answer, "after": {"stack_status": stack["stack_status"],
-                                                    "stack_status_reason": stack["stack_status_reason"]}}
+                return {
+                    "answer": answer,
+                    "after": {
+                        "stack_status": stack["stack_status"],
+                        "stack_status_reason": stack["stack_status_reason"],
+                    },
+                }
             time.sleep(self.endpoint.poll)
 
     def op_abandon(self, args: dict) -> dict:
@@ -341,9 +385,10 @@ class Run:
         answer = self._answer(response)
         if response.status_code == 200:
             changes = response.json().get("resource_changes", {})
-            answer["body"] = {kind: sorted((_change_view(r) for r in items),
-                                           key=lambda r: json.dumps(r, sort_keys=True))
-                              for kind, items in sorted(changes.items())}
+            answer["body"] = {
+                kind: sorted((_change_view(r) for r in items), key=lambda r: json.dumps(r, sort_keys=True))
+                for kind, items in sorted(changes.items())
+            }
         return {"answer": answer}
 
     def op_validate(self, args: dict) -> dict:
@@ -357,8 +402,7 @@ class Run:
     def op_request(self, args: dict) -> dict:
         path = self.expand(args["path"])
         body = _expand_tree(args.get("body"), self.expand)
-        response = self.call(args.get("method", "GET"), path, body,
-                             _expand_tree(args.get("params"), self.expand))
+        response = self.call(args.get("method", "GET"), path, body, _expand_tree(args.get("params"), self.expand))
         answer = self._answer(response)
         if response.status_code < 400 and response.content:
             try:
@@ -370,12 +414,14 @@ class Run:
                 payload["outputs"] = sorted(payload["outputs"], key=lambda o: str(o.get("output_key")))
             if isinstance(payload, dict) and isinstance(payload.get("resources"), list):
                 # Heat lists a stack's resources in no defined order.
-                payload["resources"] = sorted(payload["resources"], key=lambda r: (
-                    _stack_of(r) or "", r.get("resource_name", "")))
+                payload["resources"] = sorted(
+                    payload["resources"], key=lambda r: (_stack_of(r) or "", r.get("resource_name", ""))
+                )
             if isinstance(payload, dict) and isinstance(payload.get("software_deployments"), list):
                 # Deployments of parallel resources are listed in the order they happened to be made.
-                payload["software_deployments"] = sorted(payload["software_deployments"], key=lambda d: _UUID.sub(
-                    "", json.dumps(d, sort_keys=True)))
+                payload["software_deployments"] = sorted(
+                    payload["software_deployments"], key=lambda d: _UUID.sub("", json.dumps(d, sort_keys=True))
+                )
             if isinstance(payload, dict) and isinstance(payload.get("resource_types"), list):
                 # Heat lists types in its registry's order, which means nothing to a client.
                 payload["resource_types"] = sorted(payload["resource_types"], key=lambda t: json.dumps(t))
@@ -397,8 +443,9 @@ class Run:
             if key == "stack_id":
                 return self.stacks[self.current]
             if key.startswith("stack:"):
-                return self.stack_path(key[len("stack:"):])
+                return self.stack_path(key[len("stack:") :])
             return str(self.saved[key])
+
         return re.sub(r"\{([^{}]+)\}", sub, text)
 
     # -- observing ----------------------------------------------------------------------------
@@ -412,9 +459,14 @@ class Run:
         names = args.pop("in_progress", [])
         return True if wait else list(names)
 
-    def settle_and_observe(self, before: tuple | None, require_change: bool = True,
-                           until: list[str] | None = None, wait: Any = True,
-                           wait_for: str | None = None) -> dict:
+    def settle_and_observe(
+        self,
+        before: tuple | None,
+        require_change: bool = True,
+        until: list[str] | None = None,
+        wait: Any = True,
+        wait_for: str | None = None,
+    ) -> dict:
         deadline = time.monotonic() + self.endpoint.settle_timeout
         if wait is not True:
             self.unwaited = self.unwaited or before or (None, None, 0)
@@ -427,13 +479,18 @@ class Run:
             settled = not shown["stack_status"].endswith("IN_PROGRESS")
             if wait_for and not settled and not until:
                 # Paused on a hook: settled once the event saying so is there.
-                settled = any(wait_for in (e.get("resource_status_reason") or "")
-                              for e in self.events(self.event_params())[before[2] if before else 0:])
+                settled = any(
+                    wait_for in (e.get("resource_status_reason") or "")
+                    for e in self.events(self.event_params())[before[2] if before else 0 :]
+                )
             if until:
                 settled = shown["stack_status"] in until
             elif settled and before is not None and require_change:
-                settled = (shown["stack_status"], shown.get("updated_time"),
-                           len(self.events(self.event_params()))) != before
+                settled = (
+                    shown["stack_status"],
+                    shown.get("updated_time"),
+                    len(self.events(self.event_params())),
+                ) != before
             if settled or time.monotonic() > deadline:
                 break
             time.sleep(self.endpoint.poll)
@@ -445,8 +502,9 @@ class Run:
             busy = shown["stack_status"].endswith("IN_PROGRESS")
             for name in resources if busy else ():
                 detail = self.call("GET", f"{self.stack_path()}/resources/{name}")
-                busy = detail.status_code == 200 and \
-                    detail.json()["resource"]["resource_status"].endswith("IN_PROGRESS")
+                busy = detail.status_code == 200 and detail.json()["resource"]["resource_status"].endswith(
+                    "IN_PROGRESS"
+                )
                 if not busy:
                     break
             if busy:
@@ -486,14 +544,12 @@ class Run:
                 resources[key] = view
         else:
             items, paths = [], _nested_paths([], top)
-        observed["resources"] = dict(sorted(resources.items())) if listed.status_code == 200 \
-            else self._answer(listed)
+        observed["resources"] = dict(sorted(resources.items())) if listed.status_code == 200 else self._answer(listed)
         if spec.get("events", True):
             grouped: dict[str, list[str]] = {}
             for event in self.events(self.event_params())[skip_events:]:
                 key = paths(_link_id(event, "stack"), event["resource_name"])
-                grouped.setdefault(key, []).append(
-                    f"{event['resource_status']}: {event.get('resource_status_reason')}")
+                grouped.setdefault(key, []).append(f"{event['resource_status']}: {event.get('resource_status_reason')}")
             observed["events"] = dict(sorted(grouped.items()))
         return observed
 
@@ -535,8 +591,7 @@ def _nested_paths(items: list[dict], top: str):
     """A function naming a resource or event by its path from the top stack: `name` for the
     top stack's, `owner/name` for a nested stack's (`group/0/v` two levels down). Nested
     stacks are known by the `nested` links of the resources that own them."""
-    owners = {_link_id(i, "nested"): (_link_id(i, "stack"), i["resource_name"])
-              for i in items if _link_id(i, "nested")}
+    owners = {_link_id(i, "nested"): (_link_id(i, "stack"), i["resource_name"]) for i in items if _link_id(i, "nested")}
 
     def path(stack_id: str | None, name: str) -> str:
         parts, seen = [name], set()
@@ -545,6 +600,7 @@ def _nested_paths(items: list[dict], top: str):
             stack_id, owner = owners[stack_id]
             parts.insert(0, owner)
         return "/".join(parts)
+
     return path
 
 
@@ -610,6 +666,7 @@ def _expand_tree(value: Any, expand) -> Any:
 
 # -- normalising ----------------------------------------------------------------------------------
 
+
 class Normaliser:
     """Replaces what differs between any two runs (ids, times, ports, short ids) with stable
     placeholders: the n-th distinct UUID seen becomes `<uuid:n>`, so equalities survive."""
@@ -666,6 +723,7 @@ def canonical(observations: Any) -> Any:
         if isinstance(node, dict):
             return {rename(k): rename(v) for k, v in node.items()}
         return node
+
     visit(observations)
     return rename(observations)
 
@@ -679,8 +737,11 @@ def mask(observations: list[dict], patterns: list[str]) -> list[dict]:
         if not parts or not isinstance(node, (dict, list)):
             return
         head, rest = parts[0], parts[1:]
-        keys = (range(len(node)) if isinstance(node, list) else list(node)) if head == "*" else \
-            ([int(head)] if isinstance(node, list) and head.isdigit() else [head])
+        keys = (
+            (range(len(node)) if isinstance(node, list) else list(node))
+            if head == "*"
+            else ([int(head)] if isinstance(node, list) and head.isdigit() else [head])
+        )
         for k in keys:
             try:
                 child = node[k]

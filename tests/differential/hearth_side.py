@@ -1,4 +1,5 @@
 """A Hearth server on 127.0.0.1 for the differential cases, as an `Endpoint`."""
+
 from __future__ import annotations
 
 import contextlib

@@ -7,6 +7,7 @@ port, records, and stops it. Each case's answer is written to expected/<case>.js
 marked `difference:` (Heat's behaviour is a defect we do not copy, see docs/heat-differences.md)
 keeps Heat's answer under `heat` and Hearth's under `observations`, recorded with `--hearth`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,12 @@ def record(cases, endpoint: Endpoint, jobs: int, side: str) -> int:
                 if not case.spec.get("difference"):
                     print(f"skip {case.name}: not marked `difference`", file=sys.stderr)
                     continue
-                document = {**existing, "case": case.name, "difference": case.spec["difference"],
-                            "observations": observations}
+                document = {
+                    **existing,
+                    "case": case.name,
+                    "difference": case.spec["difference"],
+                    "observations": observations,
+                }
             tmp = path.with_suffix(".tmp")
             tmp.write_text(dump(document))
             tmp.replace(path)
@@ -60,17 +65,20 @@ def main(argv=None) -> int:
     parser.add_argument("--token", default="reference")
     parser.add_argument("-k", dest="pattern", help="only cases whose name matches this regex")
     parser.add_argument("-j", dest="jobs", type=int, default=4)
-    parser.add_argument("--hearth", action="store_true",
-                        help="record Hearth's answer for the cases marked `difference`")
+    parser.add_argument(
+        "--hearth", action="store_true", help="record Hearth's answer for the cases marked `difference`"
+    )
     args = parser.parse_args(argv)
     cases = load_cases(args.pattern)
     if args.hearth:
         from tests.differential.hearth_side import running_hearth
+
         with running_hearth() as endpoint:
             return 1 if record([c for c in cases if c.spec.get("difference")], endpoint, args.jobs, "hearth") else 0
     if args.url:
         return 1 if record(cases, Endpoint(args.url, {"X-Auth-Token": args.token}), args.jobs, "heat") else 0
     from tests.heat_reference.reference import running_reference
+
     with running_reference() as base:
         return 1 if record(cases, Endpoint(base, {"X-Auth-Token": args.token}), args.jobs, "heat") else 0
 

@@ -1,6 +1,7 @@
 """Hearth answers every recorded differential case as real Heat did (expected/ was recorded
 from openstack-heat 27.0.1 by `make record-heat`; cases marked `difference` hold Hearth's own
 answer, for the reason docs/heat-differences.md gives)."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,12 @@ CASES = load_cases()
 def answers(request):
     """Every selected case, run once against one Hearth server, four at a time."""
     from tests.differential.hearth_side import running_hearth
-    selected = {item.callspec.params["case"].name for item in request.session.items
-                if item.originalname == "test_case" and hasattr(item, "callspec")}
+
+    selected = {
+        item.callspec.params["case"].name
+        for item in request.session.items
+        if item.originalname == "test_case" and hasattr(item, "callspec")
+    }
     with running_hearth() as endpoint:
         return run_all([c for c in CASES if c.name in selected], endpoint)
 

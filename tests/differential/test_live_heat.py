@@ -4,6 +4,7 @@ answers every case as recorded, so the recordings have not drifted from what Hea
 Deselected unless `-m` names `heat`: it installs openstack-heat into its own virtualenv and runs
 Heat's legacy engine, which takes minutes; CI compares Hearth with the recordings instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,11 +21,14 @@ CASES = load_cases()
 @pytest.fixture(scope="module")
 def heat_answers(request):
     from tests.heat_reference.reference import running_reference
-    selected = {item.callspec.params["case"].name for item in request.session.items
-                if item.originalname == "test_heat_answers_as_recorded" and hasattr(item, "callspec")}
+
+    selected = {
+        item.callspec.params["case"].name
+        for item in request.session.items
+        if item.originalname == "test_heat_answers_as_recorded" and hasattr(item, "callspec")
+    }
     with running_reference() as base:
-        return run_all([c for c in CASES if c.name in selected],
-                       Endpoint(base, {"X-Auth-Token": "reference"}), jobs=4)
+        return run_all([c for c in CASES if c.name in selected], Endpoint(base, {"X-Auth-Token": "reference"}), jobs=4)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -1,6 +1,7 @@
 """Fault-injection tools for the agent's end-to-end tests: a recording HTTP relay between agents
 and the server, SIGKILL of an agent with its hooks, agent processes started by the test, and the
 lines the test hooks append to a file outside the agent's state directory."""
+
 from __future__ import annotations
 
 import http.client
@@ -16,12 +17,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 AGENT = Path(sys.executable).parent / "hearth-agent"
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-              "upgrade", "content-length"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+}
 UPSTREAM_TIMEOUT = 120.0  # longer than any long-poll the server holds (60 s + jitter)
 
 
 # -- the relay --------------------------------------------------------------------------------
+
 
 @dataclass
 class Exchange:
@@ -127,8 +137,11 @@ class RecordingProxy:
 
     def polls(self, server_id: str) -> list[Exchange]:
         """The metadata requests of one server's agent, in the order they arrived."""
-        return [e for e in self.snapshot() if e.method == "GET"
-                and e.path.startswith(f"/guest/v1/servers/{server_id}/metadata")]
+        return [
+            e
+            for e in self.snapshot()
+            if e.method == "GET" and e.path.startswith(f"/guest/v1/servers/{server_id}/metadata")
+        ]
 
     def stop(self) -> None:
         self.httpd.shutdown()
@@ -140,6 +153,7 @@ SIGNAL_PATH = re.compile(r"^/guest/v1/deployments/([^/?]+)/signal")
 
 # -- agent processes --------------------------------------------------------------------------
 
+
 def start_agent(home: Path, log: Path) -> subprocess.Popen:
     """`hearth-agent` on a local server's bootstrap and state directory, in a session of its
     own (as the local driver starts it), without the test's HEARTH_* settings."""
@@ -147,8 +161,13 @@ def start_agent(home: Path, log: Path) -> subprocess.Popen:
     with open(log, "ab") as output:
         return subprocess.Popen(
             [str(AGENT), "--bootstrap", str(home / "bootstrap.json"), "--state-dir", str(home / "state")],
-            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env, cwd=str(home))
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+            cwd=str(home),
+        )
 
 
 def _process_table() -> dict[int, tuple[int, int, str]]:

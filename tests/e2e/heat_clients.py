@@ -6,6 +6,7 @@ the admin API, as `hearth admin user create --password-prompt` does), the auth U
 `<server>/identity/v3`, a project and domain `Default`; `heat` reads them from OS_*
 variables, `openstack` from a clouds.yaml. `token=` gives the Keystone-less way instead
 (`--os-no-client-auth` / `--os-auth-type admin_token` with a Hearth API token)."""
+
 from __future__ import annotations
 
 import json
@@ -89,9 +90,16 @@ DEFINITION = "inputs: [{name: who, default: world}]\noutputs: [{name: result}]\n
 def write_files(folder: Path, marker_dir: Path) -> Path:
     """The templates, environments and scripts the tests hand the CLIs; `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in {"main.yaml": MAIN, "hello.sh": HELLO, "thing.yaml": THING, "env.yaml": ENV,
-                       "simple.yaml": SIMPLE, "hooks.yaml": HOOKS, "defn.yaml": DEFINITION,
-                       "run.sh": f'#!/bin/sh\nprintf "hi %s" "$who" > "{marker_dir}/ran.$who"\n'}.items():
+    for name, text in {
+        "main.yaml": MAIN,
+        "hello.sh": HELLO,
+        "thing.yaml": THING,
+        "env.yaml": ENV,
+        "simple.yaml": SIMPLE,
+        "hooks.yaml": HOOKS,
+        "defn.yaml": DEFINITION,
+        "run.sh": f'#!/bin/sh\nprintf "hi %s" "$who" > "{marker_dir}/ran.$who"\n',
+    }.items():
         (folder / name).write_text(text)
     return folder
 
@@ -106,22 +114,32 @@ class Person:
     project: str
 
     def environment(self) -> dict[str, str]:
-        return {"OS_AUTH_URL": self.auth_url, "OS_USERNAME": self.name, "OS_PASSWORD": self.password,
-                "OS_PROJECT_NAME": self.project, "OS_USER_DOMAIN_NAME": "Default",
-                "OS_PROJECT_DOMAIN_NAME": "Default", "OS_REGION_NAME": "RegionOne"}
+        return {
+            "OS_AUTH_URL": self.auth_url,
+            "OS_USERNAME": self.name,
+            "OS_PASSWORD": self.password,
+            "OS_PROJECT_NAME": self.project,
+            "OS_USER_DOMAIN_NAME": "Default",
+            "OS_PROJECT_DOMAIN_NAME": "Default",
+            "OS_REGION_NAME": "RegionOne",
+        }
 
     def clouds_yaml(self, cloud: str = "hearth") -> str:
-        return (f"clouds:\n  {cloud}:\n    auth:\n      auth_url: {self.auth_url}\n"
-                f"      username: {self.name}\n      password: {self.password}\n"
-                f"      project_name: {self.project}\n      user_domain_name: Default\n"
-                f"      project_domain_name: Default\n    region_name: RegionOne\n")
+        return (
+            f"clouds:\n  {cloud}:\n    auth:\n      auth_url: {self.auth_url}\n"
+            f"      username: {self.name}\n      password: {self.password}\n"
+            f"      project_name: {self.project}\n      user_domain_name: Default\n"
+            f"      project_domain_name: Default\n    region_name: RegionOne\n"
+        )
 
 
 def person(server, role: str = "member", project: str = "admin") -> Person:
     """A new user with a password and `role` in `project`, made with the admin API."""
     name, password = f"person-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    for method, path, body in (("POST", "users", {"name": name, "password": password}),
-                               ("PUT", f"projects/{project}/users/{name}/roles/{role}", None)):
+    for method, path, body in (
+        ("POST", "users", {"name": name, "password": password}),
+        ("PUT", f"projects/{project}/users/{name}/roles/{role}", None),
+    ):
         answer = requests.request(method, f"{server.url}/admin/v1/{path}", json=body, headers=AUTH, timeout=30)
         assert answer.status_code in (201, 204), answer.text
     return Person(f"{server.url}/identity/v3", name, password, project)
@@ -133,10 +151,18 @@ def clean_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**kept, **(extra or {})}
 
 
-def run(command: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=CLI_TIMEOUT,
-                            check=False, env=env if env is not None else clean_environment())
+def run(
+    command: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+        env=env if env is not None else clean_environment(),
+    )
     if check:
         assert result.returncode == 0, f"{command[2:]} exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
     return result

@@ -2,6 +2,7 @@
 metadata transport, and one `--one-time` pass of a collector configured the way a stock image
 has it (os-apply-config writes the server's `os-collect-config` section into
 /etc/os-collect-config.conf)."""
+
 from __future__ import annotations
 
 import json
@@ -64,27 +65,31 @@ def create(hearth, name: str, transport: str) -> dict:
 
 
 def update(hearth, name: str, stack_id: str, transport: str, second: bool = True) -> None:
-    answer = hearth.http.put(f"{hearth.api}/stacks/{name}/{stack_id}", timeout=30,
-                             json={"template": polled(second), "parameters": {"transport": transport}})
+    answer = hearth.http.put(
+        f"{hearth.api}/stacks/{name}/{stack_id}",
+        timeout=30,
+        json={"template": polled(second), "parameters": {"transport": transport}},
+    )
     assert answer.status_code == 202, answer.text
     stack = hearth.wait_stack(name, ("UPDATE_COMPLETE",), timeout=90)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
 
 
-def run_occ(bin_dir: Path, collector: str, section: dict,
-            workdir: Path) -> tuple[subprocess.CompletedProcess, dict | None, float]:
+def run_occ(
+    bin_dir: Path, collector: str, section: dict, workdir: Path
+) -> tuple[subprocess.CompletedProcess, dict | None, float]:
     """One `--one-time` pass of `collector` with the server's subsection for it as its config
     group; (result, its cached `<collector>.json` or None, run time). The console script is run
     by the venv's python: the venv was built in a staging directory, so the script's shebang
     names a path that no longer exists."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "os-collect-config.conf"
-    config.write_text(f"[DEFAULT]\ncollectors = {collector}\ncommand = true\n"
-                      f"cachedir = {workdir / 'cache'}\nbackup_cachedir = {workdir / 'backup'}\n"
-                      f"[{collector}]\n" + "".join(f"{key} = {value}\n" for key, value in section.items()
-                                                   if value is not None))
-    command = [str(bin_dir / "python"), str(bin_dir / "os-collect-config"), "--one-time",
-               "--config-file", str(config)]
+    config.write_text(
+        f"[DEFAULT]\ncollectors = {collector}\ncommand = true\n"
+        f"cachedir = {workdir / 'cache'}\nbackup_cachedir = {workdir / 'backup'}\n"
+        f"[{collector}]\n" + "".join(f"{key} = {value}\n" for key, value in section.items() if value is not None)
+    )
+    command = [str(bin_dir / "python"), str(bin_dir / "os-collect-config"), "--one-time", "--config-file", str(config)]
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     elapsed = time.monotonic() - started

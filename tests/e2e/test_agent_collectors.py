@@ -28,12 +28,21 @@ SCRIPT = '#!/bin/sh\necho "$label" >> "$order_file"\n'
 
 
 def entry(entry_id, name, order_file, label, transport="NO_SIGNAL", note=""):
-    return {"id": entry_id, "name": name, "group": "script", "options": {}, "outputs": [],
-            "config": SCRIPT + note, "creation_time": "2026-01-02T03:04:05Z",
-            "inputs": [{"name": "label", "type": "String", "value": label},
-                       {"name": "order_file", "type": "String", "value": str(order_file)},
-                       {"name": "deploy_action", "type": "String", "value": "CREATE"},
-                       {"name": "deploy_signal_transport", "type": "String", "value": transport}]}
+    return {
+        "id": entry_id,
+        "name": name,
+        "group": "script",
+        "options": {},
+        "outputs": [],
+        "config": SCRIPT + note,
+        "creation_time": "2026-01-02T03:04:05Z",
+        "inputs": [
+            {"name": "label", "type": "String", "value": label},
+            {"name": "order_file", "type": "String", "value": str(order_file)},
+            {"name": "deploy_action", "type": "String", "value": "CREATE"},
+            {"name": "deploy_signal_transport", "type": "String", "value": transport},
+        ],
+    }
 
 
 class RequestURL:
@@ -94,53 +103,88 @@ def test_three_sources_merged_and_a_source_down_keeps_its_last_good_data(tmp_pat
     local.mkdir()
     # hearth and request both carry id-shared; request comes later in `collectors`, so its
     # version (a different config, so a different done key) is the one that runs.
-    guest.set_metadata({"role": "hearth", "deployments": [
-        entry("id-h", "10_hearth", order, "hearth", transport="HEARTH"),
-        entry("id-shared", "40_shared", order, "shared-from-hearth", note="# hearth\n")]})
-    request = RequestURL({"role": "request", "deployments": [
-        entry("id-r", "20_request", order, "request"),
-        entry("id-shared", "40_shared", order, "shared-from-request")]})
-    (local / "a.json").write_text(json.dumps({"deployments": [
-        entry("id-l", "30_local", order, "local")]}))
+    guest.set_metadata(
+        {
+            "role": "hearth",
+            "deployments": [
+                entry("id-h", "10_hearth", order, "hearth", transport="HEARTH"),
+                entry("id-shared", "40_shared", order, "shared-from-hearth", note="# hearth\n"),
+            ],
+        }
+    )
+    request = RequestURL(
+        {
+            "role": "request",
+            "deployments": [
+                entry("id-r", "20_request", order, "request"),
+                entry("id-shared", "40_shared", order, "shared-from-request"),
+            ],
+        }
+    )
+    (local / "a.json").write_text(json.dumps({"deployments": [entry("id-l", "30_local", order, "local")]}))
     (local / "b.json").write_text("{ not json")
     boot = tmp_path / "bootstrap.json"
-    boot.write_text(json.dumps({
-        "server_id": guest.server_id, "base_url": guest.base_url, "credential": guest.credential,
-        "collectors": ["hearth", "request", "local"],
-        "request": {"metadata_url": request.url, "polling_interval": 0.5},
-        "local": {"path": [str(local)]}}))
+    boot.write_text(
+        json.dumps(
+            {
+                "server_id": guest.server_id,
+                "base_url": guest.base_url,
+                "credential": guest.credential,
+                "collectors": ["hearth", "request", "local"],
+                "request": {"metadata_url": request.url, "polling_interval": 0.5},
+                "local": {"path": [str(local)]},
+            }
+        )
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log_path = tmp_path / "agent.log"
     with open(log_path, "wb") as log:
         agent = subprocess.Popen(
-            [sys.executable, "-m", "agent.main", "--bootstrap", str(boot), "--state-dir",
-             str(state), "--poll-wait", "30", "--hooks-path", str(ROOT / "hooks")],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "agent.main",
+                "--bootstrap",
+                str(boot),
+                "--state-dir",
+                str(state),
+                "--poll-wait",
+                "30",
+                "--hooks-path",
+                str(ROOT / "hooks"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_for(lambda: len(lines(order)) == 4, message="four deployments")
             assert lines(order) == ["hearth", "request", "local", "shared-from-request"]
             wait_for(lambda: guest.signals, message="hearth's signal")
             assert [s["entry_id"] for s in guest.signals] == ["id-h"]
-            assert {p.name for p in (state / "cache").glob("*.json")} == {
-                "hearth.json", "request.json", "local.json"}
+            assert {p.name for p in (state / "cache").glob("*.json")} == {"hearth.json", "request.json", "local.json"}
             wait_for(lambda: request.methods.count("HEAD") >= 2, message="HEAD polls")
             assert request.methods.count("GET") == 1  # Last-Modified unchanged: no GET
 
             # The request URL goes away; its last good document stays in the merge. Were it
             # dropped, hearth's id-shared (another config) would run on the next change.
             request.close()
-            wait_for(lambda: "request: source unavailable" in log_path.read_text(),
-                     message="request down")
-            guest.set_metadata({"role": "hearth", "deployments": [
-                entry("id-h", "10_hearth", order, "hearth", transport="HEARTH"),
-                entry("id-h2", "15_hearth", order, "hearth-2"),
-                entry("id-shared", "40_shared", order, "shared-from-hearth", note="# hearth\n")]})
+            wait_for(lambda: "request: source unavailable" in log_path.read_text(), message="request down")
+            guest.set_metadata(
+                {
+                    "role": "hearth",
+                    "deployments": [
+                        entry("id-h", "10_hearth", order, "hearth", transport="HEARTH"),
+                        entry("id-h2", "15_hearth", order, "hearth-2"),
+                        entry("id-shared", "40_shared", order, "shared-from-hearth", note="# hearth\n"),
+                    ],
+                }
+            )
             wait_for(lambda: "hearth-2" in lines(order), message="hearth's change")
-            (local / "c.json").write_text(json.dumps({"deployments": [
-                entry("id-l2", "50_local", order, "local-2")]}))
+            (local / "c.json").write_text(json.dumps({"deployments": [entry("id-l2", "50_local", order, "local-2")]}))
             wait_for(lambda: "local-2" in lines(order), message="local change within seconds")
-            assert lines(order) == ["hearth", "request", "local", "shared-from-request",
-                                    "hearth-2", "local-2"]
+            assert lines(order) == ["hearth", "request", "local", "shared-from-request", "hearth-2", "local-2"]
         finally:
             agent.send_signal(signal.SIGTERM)
             code = agent.wait(10)

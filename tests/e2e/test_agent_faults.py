@@ -2,6 +2,7 @@
 while, a corrupt metadata cache. Real servers on 127.0.0.1, real agent processes, the real
 `script` hook; the agents reach the server through a recording relay (tests/e2e/faults_support.py)
 so a test can count what they sent and see when they sent it."""
+
 from __future__ import annotations
 
 import itertools
@@ -40,30 +41,50 @@ def recording_template(deployments: dict[str, tuple[str, float]], parameters: tu
     `deployments` maps a label to (the server it runs on: a resource name of a server this
     template makes, or `{param}` for a server id given as a parameter; how long it sleeps).
     """
-    resources: dict = {"config": {"type": "OS::Heat::SoftwareConfig", "properties": {
-        "group": "script", "config": RECORDING_SCRIPT,
-        "inputs": [{"name": "label"}, {"name": "duration"}, {"name": "lines"}]}}}
+    resources: dict = {
+        "config": {
+            "type": "OS::Heat::SoftwareConfig",
+            "properties": {
+                "group": "script",
+                "config": RECORDING_SCRIPT,
+                "inputs": [{"name": "label"}, {"name": "duration"}, {"name": "lines"}],
+            },
+        }
+    }
     for label, (server, duration) in deployments.items():
         if server.startswith("{"):
             target = {"get_param": server.strip("{}")}
         else:
             target = {"get_resource": server}
-            resources[server] = {"type": "OS::Nova::Server", "properties": {
-                "image": "any", "flavor": "any", "user_data_format": "SOFTWARE_CONFIG"}}
-        resources[label] = {"type": "OS::Heat::SoftwareDeployment", "properties": {
-            "config": {"get_resource": "config"}, "server": target,
-            "input_values": {"label": label, "duration": f"{duration:g}", "lines": {"get_param": "lines"}}}}
-    template = {"heat_template_version": "2018-08-31",
-                "parameters": {name: {"type": "string"} for name in ("lines", *parameters)},
-                "resources": resources}
+            resources[server] = {
+                "type": "OS::Nova::Server",
+                "properties": {"image": "any", "flavor": "any", "user_data_format": "SOFTWARE_CONFIG"},
+            }
+        resources[label] = {
+            "type": "OS::Heat::SoftwareDeployment",
+            "properties": {
+                "config": {"get_resource": "config"},
+                "server": target,
+                "input_values": {"label": label, "duration": f"{duration:g}", "lines": {"get_param": "lines"}},
+            },
+        }
+    template = {
+        "heat_template_version": "2018-08-31",
+        "parameters": {name: {"type": "string"} for name in ("lines", *parameters)},
+        "resources": resources,
+    }
     return json.dumps(template, indent=1)
 
 
 def server_homes(data_dir: Path, count: int) -> list[Path]:
     """The local driver's per-server folders (bootstrap.json and state/), once all exist."""
-    return wait_for(lambda: (lambda homes: homes if len(homes) == count else None)(
-        sorted(p.parent for p in (data_dir / "servers").glob("*/bootstrap.json"))),
-        30, message=f"{count} local server folder(s)")
+    return wait_for(
+        lambda: (lambda homes: homes if len(homes) == count else None)(
+            sorted(p.parent for p in (data_dir / "servers").glob("*/bootstrap.json"))
+        ),
+        30,
+        message=f"{count} local server folder(s)",
+    )
 
 
 # -- 1. kill -9 during hooks ----------------------------------------------------------------------
@@ -96,7 +117,7 @@ def test_kill_9_during_hooks_twenty_times_reports_each_deployment_once(tmp_path)
     "Handed over" is seen from outside: the run's token is in a finished file under the
     agent's `outbox/`, looked at after each kill, or in a signal the relay received.
     """
-    seed = int(os.environ.get("HEARTH_FAULT_SEED") or random.SystemRandom().randrange(2 ** 32))
+    seed = int(os.environ.get("HEARTH_FAULT_SEED") or random.SystemRandom().randrange(2**32))
     print(f"seed {seed}: HEARTH_FAULT_SEED={seed} replays the same random choices")
     rng = random.Random(seed)
     began = time.monotonic()
@@ -110,14 +131,17 @@ def test_kill_9_during_hooks_twenty_times_reports_each_deployment_once(tmp_path)
         template = recording_template({label: ("server", d) for label, d in durations.items()})
         hearth.create_stack("crashy", template, parameters={"lines": str(lines)})
         data_dir = Path(hearth.config.resolved_data_dir)
-        home, = server_homes(data_dir, 1)
+        (home,) = server_homes(data_dir, 1)
         first = wait_for(lambda: agent_pids(str(data_dir)), 30, message="the local driver's agent")[0]
         kills = _kill_during_hooks(rng, seed, first, home, lines, proxy, list(durations), str(data_dir))
 
         stack = hearth.wait_stack("crashy", ("CREATE_COMPLETE",), timeout=60)
         assert stack["stack_status"] == "CREATE_COMPLETE", f"seed {seed}: {stack['stack_status_reason']}"
-        wait_for(lambda: not list((home / "state" / "outbox").glob("*.json")), 30,
-                 message="the last agent's outbox to be empty")
+        wait_for(
+            lambda: not list((home / "state" / "outbox").glob("*.json")),
+            30,
+            message="the last agent's outbox to be empty",
+        )
         agent = hearth.resources("crashy")["server"]
         shown = hearth.http.get(f"{hearth.api}/stacks/crashy/{stack['id']}/resources/server", timeout=30).json()
         assert shown["resource"]["attributes"]["agent"]["restarts"] == KILLS, shown
@@ -131,15 +155,19 @@ def test_kill_9_during_hooks_twenty_times_reports_each_deployment_once(tmp_path)
         for label, token in reported.items():
             own = [run for run in runs if run.label == label]
             assert own[-1].token == token and own[-1].done_position is not None, (
-                f"seed {seed}: {label}: the reported run {token} is not the last completed run: {own}")
+                f"seed {seed}: {label}: the reported run {token} is not the last completed run: {own}"
+            )
             handed = {t for name, t in kills.handed_over if name == label}
             assert handed == {token}, f"seed {seed}: {label}: runs handed over: {sorted(handed)}, reported {token}"
         assert kills.in_hook >= RUNNING_HOOK_KILLS, (
             f"seed {seed}: only {kills.in_hook} of {KILLS} kills landed while the hook ran: "
-            "the machine is too slow for this test")
-        print(f"{KILLS} kills ({kills.in_hook} inside a running hook), {len(runs)} hook runs "
-              f"({len(runs) - len(durations)} re-runs of killed runs), {len(proxy.signals())} signal "
-              f"requests, {time.monotonic() - began:.1f} s")
+            "the machine is too slow for this test"
+        )
+        print(
+            f"{KILLS} kills ({kills.in_hook} inside a running hook), {len(runs)} hook runs "
+            f"({len(runs) - len(durations)} re-runs of killed runs), {len(proxy.signals())} signal "
+            f"requests, {time.monotonic() - began:.1f} s"
+        )
     finally:
         stop_server(hearth)
         proxy.stop()
@@ -159,22 +187,27 @@ def _kill_during_hooks(rng, seed, pid, home, lines, proxy, labels, data_dir) -> 
         def nth_start(before=before, nth=nth):
             runs = read_runs(lines)
             return runs[before + nth - 1] if len(runs) >= before + nth else None
+
         target = wait_for(nth_start, 30, 0.005, f"hook start {nth} after restart {number - 1} (seed {seed})")
         pause = target.started + rng.uniform(0, target.duration) - time.time()
         if pause > 0:
             time.sleep(pause)  # the fault's random moment inside the hook, not a wait on a condition
         kills.times.append(time.time())
         groups = kill_agent_and_hooks(pid)
-        wait_for(lambda groups=groups: not live_members(groups), 10, message="the killed agent and its hooks to be gone")
+        wait_for(
+            lambda groups=groups: not live_members(groups), 10, message="the killed agent and its hooks to be gone"
+        )
         runs = read_runs(lines)
         finished = next(run for run in runs if run.token == target.token).finished
         kills.in_hook += finished is None or finished > kills.times[-1]
         kills.handed_over |= runs_in(home / "state" / "outbox") | runs_signalled(proxy)
         before = len(runs)
         killed = pid
-        pid = wait_for(lambda killed=killed: next((p for p in agent_pids(data_dir) if p != killed),
-                                                  None), 30,
-                       message=f"the local driver to restart the agent after kill {number}")
+        pid = wait_for(
+            lambda killed=killed: next((p for p in agent_pids(data_dir) if p != killed), None),
+            30,
+            message=f"the local driver to restart the agent after kill {number}",
+        )
     return kills
 
 
@@ -188,16 +221,18 @@ def _reported_once(signals, kill_times: list[float], seed: int) -> dict[str, str
     for entry, sent in attempts.items():
         runs = {match.groups() for e in sent for match in RAN.finditer(e.body.decode(errors="replace"))}
         assert len(runs) == 1, f"seed {seed}: entry {entry} was reported by {len(runs)} runs: {sorted(runs)}"
-        (label, token), = runs
+        ((label, token),) = runs
         assert label not in reported, f"seed {seed}: {label} was reported under two entry ids"
         reported[label] = token
         for first, again in itertools.pairwise(sent):
             across_a_kill = any(first.started < t < again.started for t in kill_times)
             assert first.status is None or first.status >= 500 or across_a_kill, (
                 f"seed {seed}: {label}: the signal was sent again after the server answered "
-                f"{first.status}, with no crash in between")
+                f"{first.status}, with no crash in between"
+            )
         assert any(e.status is not None and 200 <= e.status < 300 for e in sent), (
-            f"seed {seed}: {label}: no attempt was accepted: {[e.status for e in sent]}")
+            f"seed {seed}: {label}: no attempt was accepted: {[e.status for e in sent]}"
+        )
         assert json.loads(sent[-1].body)["deploy_status_code"] == 0, f"seed {seed}: {label}: {sent[-1].body!r}"
     return reported
 
@@ -230,8 +265,12 @@ def _statuses(home: Path) -> dict:
 
 def _labels(document: dict) -> list[str]:
     """The `label` inputs of the deployments in a cached metadata document."""
-    return [i.get("value") for entry in document["metadata"]["deployments"]
-            for i in entry.get("inputs", []) if i.get("name") == "label"]
+    return [
+        i.get("value")
+        for entry in document["metadata"]["deployments"]
+        for i in entry.get("inputs", [])
+        if i.get("name") == "label"
+    ]
 
 
 def _entry_ids(document: dict | None) -> set[str]:
@@ -259,8 +298,9 @@ def _outage(tmp_path: Path, outage: float) -> None:
     """
     proxy = RecordingProxy()
     data_dir = tmp_path / "data"
-    server = ServerProcess(tmp_path, args=["--db", f"sqlite:///{tmp_path}/h.db", "--data-dir", str(data_dir),
-                                           "--public-url", proxy.url])
+    server = ServerProcess(
+        tmp_path, args=["--db", f"sqlite:///{tmp_path}/h.db", "--data-dir", str(data_dir), "--public-url", proxy.url]
+    )
     proxy.upstream_port = server.port
     lines = tmp_path / "hook-lines.txt"
     api = f"{server.url}/v1/admin/stacks"
@@ -270,13 +310,16 @@ def _outage(tmp_path: Path, outage: float) -> None:
         body = {"stack_name": "steady", "template": template, "parameters": {"lines": str(lines)}}
         assert requests.post(api, json=body, headers=AUTH, timeout=10).status_code == 201
         wait_for(lambda: server.stack("steady")["stack_status"] != "CREATE_IN_PROGRESS", 90, 0.1, "the first stack")
-        assert server.stack("steady")["stack_status"] == "CREATE_COMPLETE", server.stack("steady")["stack_status_reason"]
+        assert server.stack("steady")["stack_status"] == "CREATE_COMPLETE", server.stack("steady")[
+            "stack_status_reason"
+        ]
         homes = {home.name: home for home in server_homes(data_dir, 3)}
         before = {sid: _cached(home) for sid, home in homes.items()}
         assert all(len(_entry_ids(doc)) == 1 for doc in before.values()), before
 
         def holding_a_poll(sid):
             return any("since=" in e.path and e.finished is None for e in proxy.polls(sid))
+
         wait_for(lambda: all(map(holding_a_poll, homes)), 30, message="every agent to hold a long-poll")
 
         os.kill(server.process.pid, signal.SIGKILL)
@@ -288,31 +331,38 @@ def _outage(tmp_path: Path, outage: float) -> None:
             assert len(agent_pids(str(data_dir))) == 3, "an agent died while the server was away"
             for sid, home in homes.items():
                 assert _cached(home) == before[sid], f"agent {sid} lost its cached metadata"
-                entry, = _entry_ids(before[sid])
+                (entry,) = _entry_ids(before[sid])
                 assert _statuses(home).get(entry, {}).get("status") == "complete", _statuses(home)
             return True
 
         def failed_since_kill(sid):
             return any(e.started > killed and e.status is None for e in proxy.polls(sid))
+
         wait_for(lambda: unchanged() and all(map(failed_since_kill, homes)), 30, message="every agent to notice")
         wait_for(lambda: unchanged() and time.monotonic() >= ends, outage + 30, 0.25, f"{outage:g} s of outage")
 
         server.start()
         listening = time.time()
         one = next(sid for sid in homes if _labels(before[sid]) == ["one"])
-        late = {"stack_name": "late", "template": recording_template({"late": ("{server}", 0)}, ("server",)),
-                "parameters": {"lines": str(lines), "server": one}}
+        late = {
+            "stack_name": "late",
+            "template": recording_template({"late": ("{server}", 0)}, ("server",)),
+            "parameters": {"lines": str(lines), "server": one},
+        }
         assert requests.post(api, json=late, headers=AUTH, timeout=10).status_code == 201
         created = time.time()
 
         def first_reaching(sid):
             reaching = [e for e in proxy.polls(sid) if e.started > killed and e.reached is not None]
             return reaching[0] if reaching else None
+
         wait_for(lambda: all(map(first_reaching, homes)), 45, message="every agent to reconnect")
         back = sorted(first_reaching(sid).started for sid in homes)
-        print(f"outage {outage:g} s (restarted after {listening - killed:.1f} s): agents back "
-              f"{[round(t - listening, 2) for t in back]} s after the server listened; the new deployment "
-              f"was created {created - listening:.2f} s after it")
+        print(
+            f"outage {outage:g} s (restarted after {listening - killed:.1f} s): agents back "
+            f"{[round(t - listening, 2) for t in back]} s after the server listened; the new deployment "
+            f"was created {created - listening:.2f} s after it"
+        )
         assert back[-1] - back[0] >= RECONNECT_SPREAD, f"the agents reconnected together: {back}"
 
         wait_for(lambda: server.stack("late")["stack_status"] != "CREATE_IN_PROGRESS", 60, 0.1, "the new deployment")
@@ -325,8 +375,12 @@ def _outage(tmp_path: Path, outage: float) -> None:
         for name in ("late", "steady"):
             stack = server.stack(name)
             assert requests.delete(f"{api}/{name}/{stack['id']}", headers=AUTH, timeout=10).status_code == 204
-            wait_for(lambda stack=stack: server.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE", 30, 0.1,
-                     f"delete {name}")
+            wait_for(
+                lambda stack=stack: server.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE",
+                30,
+                0.1,
+                f"delete {name}",
+            )
         wait_for(lambda: not agent_pids(str(data_dir)), 15, message="the agents to stop")
         server.stop()
     finally:
@@ -366,12 +420,12 @@ def test_corrupt_cache_is_set_aside_and_written_again(tmp_path):
         hearth.create_stack("cached", recording_template({"only": ("server", 0)}), parameters={"lines": str(lines)})
         assert hearth.wait_stack("cached", ("CREATE_COMPLETE",))["stack_status"] == "CREATE_COMPLETE"
         data_dir = str(hearth.config.resolved_data_dir)
-        home, = server_homes(Path(data_dir), 1)
+        (home,) = server_homes(Path(data_dir), 1)
         log = home / "agent.log"
         cache = home / "state" / "cache"
         good = _cached(home)
         assert _entry_ids(good), good
-        old, = agent_pids(data_dir)
+        (old,) = agent_pids(data_dir)
         proxy.refusing.set()
         os.kill(old, signal.SIGSTOP)  # frozen, it cannot write its cache while we spoil it
         files = sorted(cache.glob("*.json"))
@@ -380,28 +434,43 @@ def test_corrupt_cache_is_set_aside_and_written_again(tmp_path):
             path.write_bytes(GARBAGE)
         started = time.time()
         os.kill(old, signal.SIGKILL)
-        agent = wait_for(lambda: next((p for p in agent_pids(data_dir) if p != old), None), 30,
-                         message="the local driver to restart the agent")
+        agent = wait_for(
+            lambda: next((p for p in agent_pids(data_dir) if p != old), None),
+            30,
+            message="the local driver to restart the agent",
+        )
 
         def set_aside():
             assert agent in agent_pids(data_dir), log.read_text()
             return all(not path.exists() or path.read_bytes() != GARBAGE for path in files) and [
-                path for path in cache.iterdir() if ".corrupt" in path.name and path.read_bytes() == GARBAGE]
+                path for path in cache.iterdir() if ".corrupt" in path.name and path.read_bytes() == GARBAGE
+            ]
+
         moved = wait_for(set_aside, 30, message="the corrupt cache to be moved aside")
         for path in files:
             assert any(aside.name.startswith(path.name + ".corrupt") for aside in moved), (path, moved)
             # The agent logs after it moves the file: wait for the line, not one read of the log.
-            complaint = wait_for(lambda path=path: [line for line in log.read_text().splitlines()
-                                                    if "corrupt" in line.lower() and path.name in line],
-                                 10, message=f"the agent to log that {path.name} is corrupt")
+            complaint = wait_for(
+                lambda path=path: [
+                    line for line in log.read_text().splitlines() if "corrupt" in line.lower() and path.name in line
+                ],
+                10,
+                message=f"the agent to log that {path.name} is corrupt",
+            )
             assert any(level in complaint[0] for level in ("WARNING", "ERROR")), log.read_text()
-        wait_for(lambda: len([e for e in proxy.snapshot() if e.started > started]) >= 3, 30,
-                 message="the agent to try the unreachable server again")
+        wait_for(
+            lambda: len([e for e in proxy.snapshot() if e.started > started]) >= 3,
+            30,
+            message="the agent to try the unreachable server again",
+        )
         assert agent in agent_pids(data_dir), log.read_text()
 
         proxy.refusing.clear()
-        fresh = wait_for(lambda: (lambda doc: doc if _entry_ids(doc) else None)(_cached(home)), 45,
-                         message="a good cache once the server answers")
+        fresh = wait_for(
+            lambda: (lambda doc: doc if _entry_ids(doc) else None)(_cached(home)),
+            45,
+            message="a good cache once the server answers",
+        )
         assert _entry_ids(fresh) == _entry_ids(good) and fresh["version"] == good["version"]
         assert [run.label for run in read_runs(lines)] == ["only"]  # the done deployment did not run again
         assert agent_pids(data_dir) == [agent]

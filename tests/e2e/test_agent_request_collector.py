@@ -6,6 +6,7 @@ collector with the URL from the server's os_collect_config attribute: the agent 
 deployment through that URL (no long-poll at all), runs it and signals it with the credential
 `POST /v1/{project}/servers/{id}/bootstrap` issued.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,13 +47,16 @@ def test_agent_request_collector_applies_a_deployment_from_the_collect_url(tmp_p
     agent = None
     try:
         hearth.create_stack("polled", TEMPLATE)
-        box = wait_for(lambda: hearth.resources("polled")["box"]["physical_resource_id"], 60,
-                       message="the deployed server")
-        occ = wait_for(lambda: (hearth.outputs("polled").get("occ") or {}).get("request"), 60,
-                       message="the os_collect_config attribute")
+        box = wait_for(
+            lambda: hearth.resources("polled")["box"]["physical_resource_id"], 60, message="the deployed server"
+        )
+        occ = wait_for(
+            lambda: (hearth.outputs("polled").get("occ") or {}).get("request"),
+            60,
+            message="the os_collect_config attribute",
+        )
         url = occ["metadata_url"]
-        enrolled = hearth.http.post(f"{hearth.api}/servers/{box}/bootstrap", json={}, headers=AUTH,
-                                    timeout=30)
+        enrolled = hearth.http.post(f"{hearth.api}/servers/{box}/bootstrap", json={}, headers=AUTH, timeout=30)
         assert enrolled.status_code == 201, enrolled.text
         document = enrolled.json()["bootstrap"]
         document.update(collectors=["request"], request={"metadata_url": url, "polling_interval": 1})
@@ -60,12 +64,24 @@ def test_agent_request_collector_applies_a_deployment_from_the_collect_url(tmp_p
         bootstrap.write_text(json.dumps(document))
         bootstrap.chmod(0o600)
         with open(tmp_path / "agent.log", "wb") as log:
-            agent = subprocess.Popen([sys.executable, "-m", "agent.main", "--bootstrap", str(bootstrap),
-                                      "--state-dir", str(tmp_path / "state")], stdout=log,
-                                     stderr=subprocess.STDOUT)
+            agent = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "agent.main",
+                    "--bootstrap",
+                    str(bootstrap),
+                    "--state-dir",
+                    str(tmp_path / "state"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         stack = hearth.wait_stack("polled", ("CREATE_COMPLETE", "CREATE_FAILED"), timeout=90)
         assert stack["stack_status"] == "CREATE_COMPLETE", (
-            stack["stack_status_reason"], (tmp_path / "agent.log").read_text()[-3000:])
+            stack["stack_status_reason"],
+            (tmp_path / "agent.log").read_text()[-3000:],
+        )
         assert hearth.outputs("polled")["result"] == "read through the collect URL"
         cached = json.loads((tmp_path / "state" / "cache" / "request.json").read_text())
         [entry] = cached["metadata"]["deployments"]

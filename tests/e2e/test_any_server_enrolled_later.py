@@ -3,6 +3,7 @@
 as in Heat), `hearth server bootstrap rack-7-node-2 --new`, and a real `hearth-agent` started
 with that document runs it through the real script hook and signals it; a deployment made after
 the enrolment, by another stack, reaches the same agent through its long-poll."""
+
 from __future__ import annotations
 
 import json
@@ -57,26 +58,43 @@ def server(tmp_path):
 
 
 def hearth(server, *args) -> str:
-    done = subprocess.run([str(BIN / "hearth"), *args], env=server.env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([str(BIN / "hearth"), *args], env=server.env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 def settled(server, name: str) -> dict:
-    return wait_for(lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
-        server.stack(name)), 60, 0.1, f"stack {name} to settle")
+    return wait_for(
+        lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(server.stack(name)),
+        60,
+        0.1,
+        f"stack {name} to settle",
+    )
 
 
 def test_a_machine_enrolled_later_under_the_id_runs_what_waited_for_it(server, tmp_path):
     template = tmp_path / "any.yaml"
     template.write_text(TEMPLATE)
-    hearth(server, "stack", "create", "early", "-t", str(template), "--parameter", f"server={MACHINE}",
-           "--parameter", "who=ann")
+    hearth(
+        server,
+        "stack",
+        "create",
+        "early",
+        "-t",
+        str(template),
+        "--parameter",
+        f"server={MACHINE}",
+        "--parameter",
+        "who=ann",
+    )
     # As in Heat: the deployment waits for its signal; its entry waits under the id.
-    entries = wait_for(lambda: requests.get(f"{server.url}/v1/admin/software_deployments/metadata/{MACHINE}",
-                                            headers=AUTH, timeout=30).json()["metadata"], 30,
-                       message="the entry kept under the id")
+    entries = wait_for(
+        lambda: requests.get(
+            f"{server.url}/v1/admin/software_deployments/metadata/{MACHINE}", headers=AUTH, timeout=30
+        ).json()["metadata"],
+        30,
+        message="the entry kept under the id",
+    )
     assert [e["group"] for e in entries] == ["script"]
     assert server.stack("early")["stack_status"] == "CREATE_IN_PROGRESS"
 
@@ -88,9 +106,12 @@ def test_a_machine_enrolled_later_under_the_id_runs_what_waited_for_it(server, t
     markers = tmp_path / "markers"
     markers.mkdir()
     log = open(tmp_path / "agent.log", "w")
-    agent = subprocess.Popen([str(BIN / "hearth-agent"), "--bootstrap", str(target), "--state-dir",
-                              str(tmp_path / "agent-state")], stdout=log, stderr=subprocess.STDOUT,
-                             env={**server.env, "MARKERS": str(markers)})
+    agent = subprocess.Popen(
+        [str(BIN / "hearth-agent"), "--bootstrap", str(target), "--state-dir", str(tmp_path / "agent-state")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**server.env, "MARKERS": str(markers)},
+    )
     try:
         stack = settled(server, "early")
         assert stack["stack_status"] == "CREATE_COMPLETE", (tmp_path / "agent.log").read_text()
@@ -98,8 +119,20 @@ def test_a_machine_enrolled_later_under_the_id_runs_what_waited_for_it(server, t
         assert outputs["result"] == f"hello ann from {MACHINE}"
 
         # Made after the enrolment by another stack: the agent's long-poll brings it at once.
-        hearth(server, "stack", "create", "later", "-t", str(template), "--parameter", f"server={MACHINE}",
-               "--parameter", "who=bob", "--parameter", "transport=NO_SIGNAL")
+        hearth(
+            server,
+            "stack",
+            "create",
+            "later",
+            "-t",
+            str(template),
+            "--parameter",
+            f"server={MACHINE}",
+            "--parameter",
+            "who=bob",
+            "--parameter",
+            "transport=NO_SIGNAL",
+        )
         assert settled(server, "later")["stack_status"] == "CREATE_COMPLETE"
         wait_for((markers / "bob").exists, 60, message="the agent to run the later deployment")
     finally:
@@ -107,6 +140,7 @@ def test_a_machine_enrolled_later_under_the_id_runs_what_waited_for_it(server, t
         agent.wait(timeout=30)
         log.close()
     assert document["credential"] not in (tmp_path / "agent.log").read_text()
-    listed = requests.get(f"{server.url}/v1/admin/software_deployments", params={"server_id": MACHINE},
-                          headers=AUTH, timeout=30).json()["software_deployments"]
+    listed = requests.get(
+        f"{server.url}/v1/admin/software_deployments", params={"server_id": MACHINE}, headers=AUTH, timeout=30
+    ).json()["software_deployments"]
     assert sorted(d["status"] for d in listed) == ["COMPLETE", "COMPLETE"]

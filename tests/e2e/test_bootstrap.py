@@ -7,6 +7,7 @@ The one-liner's `sudo` and `systemctl` are stand-ins on PATH (no root, no system
 runs its command, systemctl records its arguments, and the test starts the agent with the
 arguments of packaging/systemd/hearth-agent.service's ExecStart, the document path changed.
 """
+
 from __future__ import annotations
 
 import base64
@@ -62,19 +63,32 @@ def server(tmp_path):
 def test_bootstrap_oneline_enrols_a_real_agent_that_completes_the_deployment(server, tmp_path):
     template = tmp_path / "enrol.yaml"
     template.write_text(TEMPLATE)
-    created = subprocess.run([str(BIN / "hearth"), "stack", "create", "enrol", "-t", str(template)],
-                             env=server.env, capture_output=True, text=True, timeout=60)
+    created = subprocess.run(
+        [str(BIN / "hearth"), "stack", "create", "enrol", "-t", str(template)],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert created.returncode == 0, created.stderr
-    wait_for(lambda: server.stack("enrol")["stack_status"] == "CREATE_IN_PROGRESS"
-             and _physical(server, "box"), 30, message="the DeployedServer to exist")
+    wait_for(
+        lambda: server.stack("enrol")["stack_status"] == "CREATE_IN_PROGRESS" and _physical(server, "box"),
+        30,
+        message="the DeployedServer to exist",
+    )
 
     target = tmp_path / "etc" / "hearth" / "bootstrap.json"
-    printed = subprocess.run([str(BIN / "hearth"), "server", "bootstrap", "box", "--stack", "enrol",
-                              "--path", str(target)], env=server.env, capture_output=True, text=True,
-                             timeout=60)
+    printed = subprocess.run(
+        [str(BIN / "hearth"), "server", "bootstrap", "box", "--stack", "enrol", "--path", str(target)],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert printed.returncode == 0, printed.stderr
-    ran = subprocess.run(["sh", "-c", printed.stdout], env=stand_ins(tmp_path), capture_output=True,
-                         text=True, timeout=30)
+    ran = subprocess.run(
+        ["sh", "-c", printed.stdout], env=stand_ins(tmp_path), capture_output=True, text=True, timeout=30
+    )
     assert ran.returncode == 0, ran.stderr
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert "reload-or-restart hearth-agent.service" in (tmp_path / "systemctl.log").read_text()
@@ -83,11 +97,18 @@ def test_bootstrap_oneline_enrols_a_real_agent_that_completes_the_deployment(ser
 
     state = tmp_path / "agent-state"
     log = open(tmp_path / "agent.log", "w")
-    agent = subprocess.Popen([str(BIN / "hearth-agent"), "--bootstrap", str(target), "--state-dir",
-                              str(state)], stdout=log, stderr=subprocess.STDOUT)
+    agent = subprocess.Popen(
+        [str(BIN / "hearth-agent"), "--bootstrap", str(target), "--state-dir", str(state)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        stack = wait_for(lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
-            server.stack("enrol")), 60, 0.1, "the deployment to complete")
+        stack = wait_for(
+            lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(server.stack("enrol")),
+            60,
+            0.1,
+            "the deployment to complete",
+        )
         assert stack["stack_status"] == "CREATE_COMPLETE", (tmp_path / "agent.log").read_text()
         outputs = {o["output_key"]: o["output_value"] for o in stack["outputs"]}
         assert outputs["result"] == "enrolled box"
@@ -110,23 +131,35 @@ def test_bootstrap_oneline_enrols_a_real_agent_that_completes_the_deployment(ser
 def test_hearth_server_entry_point_prints_cloud_init_that_enrols_the_server(server, tmp_path):
     template = tmp_path / "enrol.yaml"
     template.write_text(TEMPLATE)
-    subprocess.run([str(BIN / "hearth"), "stack", "create", "ci", "-t", str(template)], env=server.env,
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [str(BIN / "hearth"), "stack", "create", "ci", "-t", str(template)],
+        env=server.env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     box = wait_for(lambda: _physical(server, "box", "ci"), 30, message="the DeployedServer to exist")
-    user_data = subprocess.run([str(BIN / "hearth-server"), "bootstrap", box, "-f", "cloud-init"],
-                               env=server.env, capture_output=True, text=True, timeout=60)
+    user_data = subprocess.run(
+        [str(BIN / "hearth-server"), "bootstrap", box, "-f", "cloud-init"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert user_data.returncode == 0, user_data.stderr
     assert user_data.stdout.startswith("#cloud-config\n")
     (entry,) = yaml.safe_load(user_data.stdout)["write_files"]
     document = json.loads(base64.b64decode(entry["content"]))
     assert document["server_id"] == box and entry["path"] == "/etc/hearth/bootstrap.json"
-    answer = requests.get(document["metadata_url"],
-                          headers={"Authorization": f"Bearer {document['credential']}"}, timeout=30)
+    answer = requests.get(
+        document["metadata_url"], headers={"Authorization": f"Bearer {document['credential']}"}, timeout=30
+    )
     assert answer.status_code == 200
 
 
 def _physical(server, resource: str, stack: str = "enrol") -> str | None:
     found = server.stack(stack)
-    answer = requests.get(f"{server.url}/v1/admin/stacks/{stack}/{found['id']}/resources/{resource}",
-                          headers=AUTH, timeout=30)
+    answer = requests.get(
+        f"{server.url}/v1/admin/stacks/{stack}/{found['id']}/resources/{resource}", headers=AUTH, timeout=30
+    )
     return answer.json()["resource"].get("physical_resource_id") or None if answer.ok else None

@@ -12,6 +12,7 @@ import, the port from /var/lib/heat-cfntools/cfn-metadata-server, the cache in
 small `python -c` wrapper that imports boto first with BOTO_CONFIG pointing at a temp file,
 points those defaults at a temp directory, and then runs the unchanged console script.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,25 +57,40 @@ def cfntools_bin() -> Path:
     return peers.require("heat-cfntools")
 
 
-def run_cfn_get_metadata(bin_dir: Path, port: int, stack: str, resource: str, access: str,
-                         secret: str, workdir: Path) -> tuple[subprocess.CompletedProcess, float]:
+def run_cfn_get_metadata(
+    bin_dir: Path, port: int, stack: str, resource: str, access: str, secret: str, workdir: Path
+) -> tuple[subprocess.CompletedProcess, float]:
     """cfn-get-metadata as a guest runs it, its /var paths under `workdir` (see WRAPPER)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "cfn-boto-cfg").write_text("[Boto]\ndebug = 0\nis_secure = 0\nhttps_validate_certificates = 1\n"
-                                          "cfn_region_name = heat\ncfn_region_endpoint = 127.0.0.1\n")
+    (workdir / "cfn-boto-cfg").write_text(
+        "[Boto]\ndebug = 0\nis_secure = 0\nhttps_validate_certificates = 1\n"
+        "cfn_region_name = heat\ncfn_region_endpoint = 127.0.0.1\n"
+    )
     # As Heat's heat_metadata_server_url: no /v1 (cfntools takes the port from the last ':';
     # os-collect-config appends /v1/ to it when it reads this file as its hint).
     (workdir / "cfn-metadata-server").write_text(f"http://127.0.0.1:{port}\n")
-    command = [str(bin_dir / "python"), "-c", WRAPPER, str(workdir), str(bin_dir / "cfn-get-metadata"),
-               "-s", stack, "-r", resource, "--access-key", access, "--secret-key", secret]
+    command = [
+        str(bin_dir / "python"),
+        "-c",
+        WRAPPER,
+        str(workdir),
+        str(bin_dir / "cfn-get-metadata"),
+        "-s",
+        stack,
+        "-r",
+        resource,
+        "--access-key",
+        access,
+        "--secret-key",
+        secret,
+    ]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "no_proxy": "*", "NO_PROXY": "*"}
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
     return result, time.monotonic() - started
 
 
-def test_stock_cfn_clients_read_the_default_transport_and_only_with_a_live_key(
-        tmp_path, occ_bin, cfntools_bin):
+def test_stock_cfn_clients_read_the_default_transport_and_only_with_a_live_key(tmp_path, occ_bin, cfntools_bin):
     hearth = start_server(tmp_path)
     port = hearth.httpd.server_port
     try:
@@ -97,15 +113,18 @@ def test_stock_cfn_clients_read_the_default_transport_and_only_with_a_live_key(
         assert doc is not None and configs(doc) == BOTH, result.stderr[-3000:]
 
         # cfn-get-metadata: SigV4 (scope 0/127 for 127.0.0.1), ContentType=JSON.
-        result, cfn_run = run_cfn_get_metadata(cfntools_bin, port, "cfn", "server", cfn["access_key_id"],
-                                               cfn["secret_access_key"], tmp_path / "cfntools1")
+        result, cfn_run = run_cfn_get_metadata(
+            cfntools_bin, port, "cfn", "server", cfn["access_key_id"], cfn["secret_access_key"], tmp_path / "cfntools1"
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         printed = json.loads(result.stdout.strip().splitlines()[-1])
         assert printed == doc
         cached = json.loads((tmp_path / "cfntools1" / "cache" / "last_metadata_server").read_text())
         assert cached == doc
-        print(f"os-collect-config cfn runs: {occ_first:.2f} s, {occ_second:.2f} s; "
-              f"cfn-get-metadata: {cfn_run:.2f} s", file=sys.stderr)
+        print(
+            f"os-collect-config cfn runs: {occ_first:.2f} s, {occ_second:.2f} s; cfn-get-metadata: {cfn_run:.2f} s",
+            file=sys.stderr,
+        )
 
         # The matrix: another server's key, a forged signature, revoked keys.
         create(hearth, "other", "POLL_SERVER_CFN")
@@ -114,14 +133,22 @@ def test_stock_cfn_clients_read_the_default_transport_and_only_with_a_live_key(
         def refused_by_both(section: dict, stack_name: str, why: str, workdir: str) -> None:
             _result, doc, _ = run_occ(occ_bin, "cfn", {**section, "stack_name": stack_name}, tmp_path / workdir)
             assert doc is None, f"{why}: os-collect-config got metadata"
-            got, _ = run_cfn_get_metadata(cfntools_bin, port, stack_name, "server", section["access_key_id"],
-                                          section["secret_access_key"], tmp_path / (workdir + "-cfntools"))
+            got, _ = run_cfn_get_metadata(
+                cfntools_bin,
+                port,
+                stack_name,
+                "server",
+                section["access_key_id"],
+                section["secret_access_key"],
+                tmp_path / (workdir + "-cfntools"),
+            )
             assert got.returncode != 0 and "403" in got.stderr, f"{why}: {got.stdout[-500:]}"
             assert "AccessDenied" in got.stderr, why
 
         refused_by_both(other, "cfn", "another server's key", "foreign")
-        refused_by_both({**cfn, "secret_access_key": cfn["secret_access_key"][::-1]}, "cfn",
-                        "forged signature", "forged")
+        refused_by_both(
+            {**cfn, "secret_access_key": cfn["secret_access_key"][::-1]}, "cfn", "forged signature", "forged"
+        )
 
         # Switched to POLL_TEMP_URL: the key dies, the new transport works.
         update(hearth, "cfn", stack["id"], "POLL_TEMP_URL")

@@ -1,4 +1,5 @@
 """The issue's by-hand path: `hearth server` as a process, then the `hearth` CLI against it."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ BIN = Path(sys.executable).parent
 @pytest.fixture
 def server_process(tmp_path):
     """As the README says to run it: `hearth server --db sqlite:///x.db`, data in the default place."""
-    server = ServerProcess(tmp_path, args=["--db", f"sqlite:///{tmp_path}/x.db"],
-                           env={"XDG_STATE_HOME": str(tmp_path / "state")})
+    server = ServerProcess(
+        tmp_path, args=["--db", f"sqlite:///{tmp_path}/x.db"], env={"XDG_STATE_HOME": str(tmp_path / "state")}
+    )
     server.env["HEARTH_URL"] = server.url
     server.start()
     yield server.env, str(tmp_path / "state" / "hearth")
@@ -27,8 +29,7 @@ def server_process(tmp_path):
 
 
 def hearth(env, *args, cwd=None):
-    return subprocess.run([str(BIN / "hearth"), *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([str(BIN / "hearth"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def test_create_wait_output_and_delete_with_the_cli(server_process, tmp_path):
@@ -65,8 +66,10 @@ def test_wait_exits_non_zero_with_the_reason_when_create_fails(server_process, t
 def test_template_error_from_the_cli_names_file_line_and_path(server_process, tmp_path):
     env, _ = server_process
     template = tmp_path / "web.yaml"
-    template.write_text("heat_template_version: 2018-08-31\nresources:\n  web:\n    type: OS::Heat::Value\n"
-                        "    properties:\n      valu: 1\n")
+    template.write_text(
+        "heat_template_version: 2018-08-31\nresources:\n  web:\n    type: OS::Heat::Value\n"
+        "    properties:\n      valu: 1\n"
+    )
     created = hearth(env, "stack", "create", "bad", "-t", str(template))
     assert created.returncode == 1
     # Where Hearth found it, then Heat's words (Heat's path stops at `properties`).
@@ -91,17 +94,16 @@ def test_update_actions_abandon_and_adopt_with_the_cli(server_process, tmp_path)
     checked = hearth(env, "template", "validate", "-t", str(template), "-f", "json")
     assert json.loads(checked.stdout)["Parameters"]["word"]["Default"] == "one", checked.stderr
     assert hearth(env, "stack", "create", "ops", "-t", str(template), "--wait").returncode == 0
-    preview = hearth(env, "stack", "update", "ops", "--existing", "--parameter", "word=two",
-                     "--dry-run", "-f", "json")
+    preview = hearth(env, "stack", "update", "ops", "--existing", "--parameter", "word=two", "--dry-run", "-f", "json")
     assert {(r["change"], r["resource_name"]) for r in json.loads(preview.stdout)} == {
-        ("updated", "value"), ("unchanged", "salt")}, preview.stderr
-    updated = hearth(env, "stack", "update", "ops", "--existing", "--parameter", "word=two", "--wait",
-                     "-f", "json")
+        ("updated", "value"),
+        ("unchanged", "salt"),
+    }, preview.stderr
+    updated = hearth(env, "stack", "update", "ops", "--existing", "--parameter", "word=two", "--wait", "-f", "json")
     assert updated.returncode == 0, updated.stderr
     assert "[ops]: UPDATE_COMPLETE" in updated.stderr
     assert json.loads(updated.stdout)["outputs"][0]["output_value"] == "two"
-    for verb, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE"),
-                         ("check", "CHECK_COMPLETE")):
+    for verb, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE"), ("check", "CHECK_COMPLETE")):
         done = hearth(env, "stack", verb, "ops", "--wait", "-f", "value", "-c", "stack_status")
         assert (done.returncode, done.stdout) == (0, status + "\n"), done.stderr
     before = json.loads(hearth(env, "resource", "list", "ops", "-f", "json").stdout)
@@ -112,5 +114,6 @@ def test_update_actions_abandon_and_adopt_with_the_cli(server_process, tmp_path)
     assert adopted.returncode == 0, adopted.stderr
     after = json.loads(hearth(env, "resource", "list", "ops2", "-f", "json").stdout)
     assert {r["resource_name"]: r["physical_resource_id"] for r in after} == {
-        r["resource_name"]: r["physical_resource_id"] for r in before}
+        r["resource_name"]: r["physical_resource_id"] for r in before
+    }
     assert hearth(env, "stack", "delete", "ops2", "--wait").returncode == 0

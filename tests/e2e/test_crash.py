@@ -1,4 +1,5 @@
 """The engine survives a crash mid-stack: kill -9 the server while a hook runs, start it again."""
+
 from __future__ import annotations
 
 import json
@@ -51,10 +52,14 @@ def test_kill_9_mid_deployment_then_restart_completes_the_stack(tmp_path):
     assert requests.post(f"{server.url}/v1/admin/stacks", json=body, headers=AUTH, timeout=10).status_code == 201
 
     def hook_running():
-        resources = requests.get(f"{server.url}/v1/admin/stacks/crash/resources", headers=AUTH, timeout=10).json()["resources"]
+        resources = requests.get(f"{server.url}/v1/admin/stacks/crash/resources", headers=AUTH, timeout=10).json()[
+            "resources"
+        ]
         states = {r["resource_name"]: r["resource_status"] for r in resources}
-        return states.get("deploy") == "CREATE_IN_PROGRESS" and list((tmp_path / "data" / "servers").glob(
-            "*/state/runs/*/*/input.json"))
+        return states.get("deploy") == "CREATE_IN_PROGRESS" and list(
+            (tmp_path / "data" / "servers").glob("*/state/runs/*/*/input.json")
+        )
+
     wait_for(hook_running, 30, 0.05, "the hook to start")
 
     os.kill(server.process.pid, signal.SIGKILL)  # the engine dies mid-stack
@@ -64,14 +69,21 @@ def test_kill_9_mid_deployment_then_restart_completes_the_stack(tmp_path):
     flag.touch()  # the hook finishes while the server is down; its signal waits in the outbox
 
     server.start()
-    stack = wait_for(lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
-        server.stack("crash")), 60, 0.1, "the stack to finish after the restart")
+    stack = wait_for(
+        lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(server.stack("crash")),
+        60,
+        0.1,
+        "the stack to finish after the restart",
+    )
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert {o["output_key"]: o["output_value"] for o in stack["outputs"]} == {"said": "after the crash"}
     runs = list((tmp_path / "data" / "servers").glob("*/state/runs/*/*"))
     assert len(runs) == 1  # the hook ran once
 
-    assert requests.delete(f"{server.url}/v1/admin/stacks/crash/{stack['id']}", headers=AUTH, timeout=10).status_code == 204
+    assert (
+        requests.delete(f"{server.url}/v1/admin/stacks/crash/{stack['id']}", headers=AUTH, timeout=10).status_code
+        == 204
+    )
     wait_for(lambda: server.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE", 30, 0.1, "the delete")
     wait_for(lambda: not agent_pids(data_dir), 10, message="the agent left by the killed server to stop")
     server.stop()
@@ -95,6 +107,7 @@ def test_graceful_restart_stops_agents_and_brings_them_back(tmp_path):
     def agent_looked_again():
         status = next((tmp_path / "data" / "servers").glob("*/state/status.json"))
         return (json.loads(status.read_text()).get("pass_finished") or 0) > restarted
+
     wait_for(agent_looked_again, 30, message="the restarted agent to go through its deployments")
     stack = server.stack("again")
     assert stack["stack_status"] == "CREATE_COMPLETE"

@@ -9,6 +9,7 @@ a TestResource's data, a nested stack's parameter and output, a deployment's inp
 failure reason echoed by a real hook, events, a deleted stack's rows): neither the database
 (on SQLite every byte of the file and its -wal too) nor any answer about stored state holds it,
 in clear, JSON-escaped or base64; the outputs and the agent receive it, as docs/security.md says."""
+
 from __future__ import annotations
 
 import base64
@@ -76,6 +77,7 @@ outputs:
   heat_occ: {value: {get_attr: [heat_server, os_collect_config]}}
 """
 
+
 def dump_sqlite(url: str) -> dict[str, str]:
     """iterdump's statements, by table."""
     tables: dict[str, list[str]] = {}
@@ -93,8 +95,9 @@ def dump_postgres(url: str) -> dict[str, str]:
     """pg_dump's data, by table (every table SELECTed as text when pg_dump is not installed)."""
     libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
     if shutil.which("pg_dump"):
-        out = subprocess.run(["pg_dump", "--data-only", "--no-owner", libpq], check=True,
-                             capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(
+            ["pg_dump", "--data-only", "--no-owner", libpq], check=True, capture_output=True, text=True, timeout=60
+        ).stdout
         tables: dict[str, list[str]] = {}
         current = "(header)"
         for line in out.splitlines():
@@ -107,8 +110,10 @@ def dump_postgres(url: str) -> dict[str, str]:
     try:
         with engine_.connect() as connection:
             names = sqlalchemy.inspect(connection).get_table_names()
-            return {name: "\n".join(r[0] for r in connection.exec_driver_sql(f'SELECT t::text FROM "{name}" t'))
-                    for name in names}
+            return {
+                name: "\n".join(r[0] for r in connection.exec_driver_sql(f'SELECT t::text FROM "{name}" t'))
+                for name in names
+            }
     finally:
         engine_.dispose()
 
@@ -117,8 +122,11 @@ def guest_metadata(hearth, server_id: str) -> dict:
     """The metadata as the agent receives it (with the server's own bootstrap credential)."""
     path = Path(hearth.config.resolved_data_dir) / "servers" / server_id / "bootstrap.json"
     credential = json.loads(path.read_text())["credential"]
-    response = requests.get(f"{hearth.url}/guest/v1/servers/{server_id}/metadata",
-                            headers={"Authorization": f"Bearer {credential}"}, timeout=30)
+    response = requests.get(
+        f"{hearth.url}/guest/v1/servers/{server_id}/metadata",
+        headers={"Authorization": f"Bearer {credential}"},
+        timeout=30,
+    )
     response.raise_for_status()
     return response.json()["metadata"], credential
 
@@ -135,8 +143,9 @@ def test_a_database_dump_after_a_full_stack_holds_no_secret_in_clear(hearth_on):
     assert stack["parameters"]["db_password"] == "******"
     # get_attr gives the collect URL (above); the resource list with details, open to readers,
     # does not (resource show answers the server's `show` map, as Heat, which has no URL).
-    listed = hearth.http.get(f"{hearth.api}/stacks/vault/{stack['id']}/resources",
-                             params={"with_detail": "true"}, timeout=30).json()["resources"]
+    listed = hearth.http.get(
+        f"{hearth.api}/stacks/vault/{stack['id']}/resources", params={"with_detail": "true"}, timeout=30
+    ).json()["resources"]
     server_view = next(r for r in listed if r["resource_name"] == "server")
     assert server_view["attributes"]["os_collect_config"]["request"]["metadata_url"] == "******"
     shown = hearth.http.get(f"{hearth.api}/stacks/vault/{stack['id']}/resources/server", timeout=30)
@@ -169,7 +178,6 @@ def test_a_database_dump_after_a_full_stack_holds_no_secret_in_clear(hearth_on):
     assert "software_deployments" in tables and "vault" in tables["stacks"]  # the dump has the data
     leaks = {(table, name) for table, text in tables.items() for name, value in wanted.items() if value in text}
     assert not leaks, f"secrets in clear in the database dump: {sorted(leaks)}"
-
 
 
 # One hidden parameter reaching every place a value can rest --------------------------------
@@ -234,15 +242,22 @@ def forms(secret: str) -> dict[str, str]:
     """The secret's text as a dump may hold it: as is, JSON-escaped (and that escaped again by
     PostgreSQL's COPY), and base64."""
     escaped = json.dumps(secret)[1:-1]
-    return {"text": secret, "json": escaped, "copy": escaped.replace("\\", "\\\\"),
-            "base64": base64.b64encode(secret.encode()).decode().rstrip("=")}
+    return {
+        "text": secret,
+        "json": escaped,
+        "copy": escaped.replace("\\", "\\\\"),
+        "base64": base64.b64encode(secret.encode()).decode().rstrip("="),
+    }
 
 
 def sqlite_bytes(url: str) -> dict[str, bytes]:
     """The SQLite file and its -wal (and -journal), byte by byte: old page images included."""
     path = Path(url.split("///", 1)[1])
-    return {p.name: p.read_bytes() for p in (path, path.with_name(path.name + "-wal"),
-                                              path.with_name(path.name + "-journal")) if p.exists()}
+    return {
+        p.name: p.read_bytes()
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-journal"))
+        if p.exists()
+    }
 
 
 def get(hearth, path: str, **params) -> dict:
@@ -268,8 +283,12 @@ def test_one_hidden_parameter_reaching_every_place_rests_nowhere_in_clear(hearth
 
     # What the answers show (docs/security.md, "Which answer shows what").
     base = f"stacks/everywhere/{stack['id']}"
-    assert hearth.outputs("everywhere") == {"value": "db:" + secret, "kept": secret, "nested": secret,
-                                            "echo": secret}  # outputs: in clear, as Heat
+    assert hearth.outputs("everywhere") == {
+        "value": "db:" + secret,
+        "kept": secret,
+        "nested": secret,
+        "echo": secret,
+    }  # outputs: in clear, as Heat
     assert get(hearth, f"{base}/outputs/nested")["output"]["output_value"] == secret
     assert stack["parameters"]["pw"] == "******"
     assert get(hearth, f"{base}/environment")["parameters"]["pw"] == "******"
@@ -286,14 +305,18 @@ def test_one_hidden_parameter_reaching_every_place_rests_nowhere_in_clear(hearth
     stored_state = [
         get(hearth, f"{base}/resources", with_detail="true", nested_depth=2),
         get(hearth, f"{base}/events", nested_depth=2),
-        get(hearth, f"{base}/resources/deploy"), get(hearth, f"{base}/resources/server/metadata"),
-        get(hearth, f"{base}/resources/nested"), get(hearth, f"{base}/environment"),
-        get(hearth, f"stacks/{nested_id}/resources/v"), get(hearth, f"stacks/{nested_id}/environment"),
+        get(hearth, f"{base}/resources/deploy"),
+        get(hearth, f"{base}/resources/server/metadata"),
+        get(hearth, f"{base}/resources/nested"),
+        get(hearth, f"{base}/environment"),
+        get(hearth, f"stacks/{nested_id}/resources/v"),
+        get(hearth, f"stacks/{nested_id}/environment"),
         get(hearth, f"stacks/{nested_id}/events"),
         get(hearth, f"software_deployments/metadata/{server_id}"),
-        get(hearth, "software_deployments"), get(hearth, f"stacks/{doomed_id}"),
-        get(hearth, f"stacks/doomed/{doomed_id}/events"), get(hearth, "stacks", show_nested="true",
-                                                               show_deleted="true"),
+        get(hearth, "software_deployments"),
+        get(hearth, f"stacks/{doomed_id}"),
+        get(hearth, f"stacks/doomed/{doomed_id}/events"),
+        get(hearth, "stacks", show_nested="true", show_deleted="true"),
     ]
     shown = json.dumps(stored_state)
     assert not [name for name, text in forms(secret).items() if text in shown], "a secret in a stored-state answer"
@@ -307,8 +330,7 @@ def test_one_hidden_parameter_reaching_every_place_rests_nowhere_in_clear(hearth
     if url.startswith("sqlite"):
         raw = sqlite_bytes(url)
         assert any(name.endswith("-wal") for name in raw), "the WAL file is part of the proof"
-        leaks = {(name, form) for name, data in raw.items() for form, text in wanted.items()
-                 if text.encode() in data}
+        leaks = {(name, form) for name, data in raw.items() for form, text in wanted.items() if text.encode() in data}
         assert not leaks, f"the secret in clear in the database files: {sorted(leaks)}"
     tables = dump_sqlite(url) if url.startswith("sqlite") else dump_postgres(url)
     for table in ("stacks", "resources", "events", "software_deployments", "software_configs", "servers"):

@@ -1,4 +1,5 @@
 """End to end: a real server on 127.0.0.1, real agent processes, the real script hook, SQLite."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,10 @@ def test_hello_world_completes_with_both_outputs_and_delete_leaves_nothing(heart
     outputs = hearth.outputs("hello")
     assert outputs["server_one_result"] == "Hello from server_one"
     assert outputs["server_two_result"] == "Hello from server_two"
-    assert json.loads(outputs["ready_data"]) == {"server_one": "server_one is ready",
-                                                 "server_two": "server_two is ready"}
+    assert json.loads(outputs["ready_data"]) == {
+        "server_one": "server_one is ready",
+        "server_two": "server_two is ready",
+    }
     data_dir = hearth.config.resolved_data_dir
     assert len(agent_pids(data_dir)) == 2
     hearth.delete("hello")
@@ -130,8 +133,12 @@ def test_wait_condition_completes_on_two_signals(hearth):
 def test_wait_condition_fails_on_failure_signal(hearth):
     hearth.create_stack("refused", WAIT)
     endpoint, token = _handle(hearth, "refused")
-    response = requests.post(endpoint, headers={"X-Auth-Token": token},
-                             json={"status": "FAILURE", "reason": "database did not start"}, timeout=10)
+    response = requests.post(
+        endpoint,
+        headers={"X-Auth-Token": token},
+        json={"status": "FAILURE", "reason": "database did not start"},
+        timeout=10,
+    )
     assert response.status_code == 200
     stack = hearth.wait_stack("refused", ("CREATE_FAILED",))
     assert "database did not start" in stack["stack_status_reason"]
@@ -147,8 +154,10 @@ def test_wait_condition_times_out_with_count_in_reason(hearth):
 
 
 def test_cfn_signal_json_on_presigned_url(hearth):
-    template = WAIT.replace("type: OS::Heat::WaitConditionHandle",
-                            "type: OS::Heat::WaitConditionHandle\n    properties: {signal_transport: CFN_SIGNAL}")
+    template = WAIT.replace(
+        "type: OS::Heat::WaitConditionHandle",
+        "type: OS::Heat::WaitConditionHandle\n    properties: {signal_transport: CFN_SIGNAL}",
+    )
     template += "  url: {value: {get_attr: [handle, signal, alarm_url]}}\n"
     hearth.create_stack("cfn", template)
     url = wait_for(lambda: hearth.outputs("cfn").get("url"), 30, message="the pre-signed URL")
@@ -195,18 +204,22 @@ def test_server_credential_reaches_only_its_own_server(hearth):
     other = requests.get(f"{hearth.url}/guest/v1/servers/{one}/metadata", headers=auth, timeout=10)
     assert other.status_code == 403
     assert other.json()["error"]["message"]
-    entry = requests.get(f"{hearth.url}/guest/v1/servers/{one}/metadata",
-                         headers={"Authorization": f"Bearer {one_secret}"}, timeout=10).json()
+    entry = requests.get(
+        f"{hearth.url}/guest/v1/servers/{one}/metadata", headers={"Authorization": f"Bearer {one_secret}"}, timeout=10
+    ).json()
     entry_id = entry["metadata"]["deployments"][0]["id"]
-    signal = requests.post(f"{hearth.url}/guest/v1/deployments/{entry_id}/signal", headers=auth,
-                           json={"deploy_status_code": 0}, timeout=10)
+    signal = requests.post(
+        f"{hearth.url}/guest/v1/deployments/{entry_id}/signal", headers=auth, json={"deploy_status_code": 0}, timeout=10
+    )
     assert signal.status_code == 403
-    nobody = requests.get(f"{hearth.url}/guest/v1/servers/{one}/metadata",
-                          headers={"Authorization": "Bearer forged"}, timeout=10)
+    nobody = requests.get(
+        f"{hearth.url}/guest/v1/servers/{one}/metadata", headers={"Authorization": "Bearer forged"}, timeout=10
+    )
     assert nobody.status_code == 401
     hearth.delete("pair")
-    revoked = requests.get(f"{hearth.url}/guest/v1/servers/{one}/metadata",
-                           headers={"Authorization": f"Bearer {one_secret}"}, timeout=10)
+    revoked = requests.get(
+        f"{hearth.url}/guest/v1/servers/{one}/metadata", headers={"Authorization": f"Bearer {one_secret}"}, timeout=10
+    )
     assert revoked.status_code == 401
 
 
@@ -238,8 +251,10 @@ resources:
     body = response.json()
     assert body["code"] == 400
     # Where Hearth found it, then Heat's words (recorded from Heat 27.0.1).
-    assert body["error"]["message"] == ("web.yaml:7: Property error: resources.web.properties.flavor: "
-                                        "Value must be a string; got ['not', 'a', 'string']")
+    assert body["error"]["message"] == (
+        "web.yaml:7: Property error: resources.web.properties.flavor: "
+        "Value must be a string; got ['not', 'a', 'string']"
+    )
     assert body["error"]["type"] == "StackValidationFailed"
 
 
@@ -265,6 +280,7 @@ outputs:
 
 def test_server_settings_never_reach_guest_scripts(tmp_path, monkeypatch):
     from tests.support import start_server, stop_server
+
     monkeypatch.setenv("HEARTH_SECRET_KEY", "leak-canary-key")
     monkeypatch.setenv("HEARTH_DB_URL", "postgresql://user:leak-canary-password@db/x")
     hearth = start_server(tmp_path)

@@ -16,6 +16,7 @@ environments and its files. The sidecar says what to send and what to find:
 Every stack is created before the first test runs, so they all progress at once on the shared
 server; each test then waits for its own, checks it and deletes it.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,11 @@ class Example:
 
 
 def _is_template(path: Path) -> bool:
-    return (path.is_file() and path.name.endswith(TEMPLATE_SUFFIXES)
-            and not path.name.endswith((SIDECAR_SUFFIX, ENVIRONMENT_SUFFIX)))
+    return (
+        path.is_file()
+        and path.name.endswith(TEMPLATE_SUFFIXES)
+        and not path.name.endswith((SIDECAR_SUFFIX, ENVIRONMENT_SUFFIX))
+    )
 
 
 def _main_template(folder: Path) -> Path:
@@ -74,10 +78,14 @@ def _example(name: str, template: Path) -> Example:
     data = data or {}
     unknown = set(data) - {"environment", "parameters", "expect"}
     assert not unknown, f"{sidecar}: unknown keys {sorted(unknown)}"
-    return Example(name=name, template=template, sidecar=sidecar,
-                   environment=tuple(template.parent / e for e in data.get("environment") or ()),
-                   parameters={k: str(v) for k, v in (data.get("parameters") or {}).items()},
-                   expect=data.get("expect") or {})
+    return Example(
+        name=name,
+        template=template,
+        sidecar=sidecar,
+        environment=tuple(template.parent / e for e in data.get("environment") or ()),
+        parameters={k: str(v) for k, v in (data.get("parameters") or {}).items()},
+        expect=data.get("expect") or {},
+    )
 
 
 def discover() -> list[Example]:
@@ -95,6 +103,7 @@ ALL = discover()
 
 # --- what an output must be -------------------------------------------------------------------
 
+
 def _canonical(value) -> str:
     """JSON text that tells 1 from true and "3" from 3, and ignores key order."""
     return json.dumps(value, sort_keys=True)
@@ -107,12 +116,12 @@ def _all_strings(value) -> list[str]:
 MATCHERS = {
     "equals": lambda want, got: _canonical(got) == _canonical(want),
     "matches": lambda want, got: isinstance(got, str) and re.search(want, got) is not None,
-    "contains": lambda want, got: (isinstance(got, (str, list))
-                                   and all(item in got for item in _all_strings(want))),
+    "contains": lambda want, got: isinstance(got, (str, list)) and all(item in got for item in _all_strings(want)),
     "json": lambda want, got: isinstance(got, str) and _parses_to(got, want),
     "length": lambda want, got: hasattr(got, "__len__") and len(got) == want,
-    "items_match": lambda want, got: (isinstance(got, list)
-                                      and all(isinstance(i, str) and re.search(want, i) for i in got)),
+    "items_match": lambda want, got: (
+        isinstance(got, list) and all(isinstance(i, str) and re.search(want, i) for i in got)
+    ),
 }
 
 
@@ -126,14 +135,21 @@ def _parses_to(text: str, want) -> bool:
 def mismatch(want, got, outputs: dict) -> str | None:
     """Why `got` is not what `want` describes, or None when it is; `outputs` are all the values."""
     if isinstance(want, dict) and want and set(want) <= MATCHERS.keys() | {"equals_output"}:
-        failed = [name for name, expected in want.items()
-                  if not (_canonical(got) == _canonical(outputs.get(expected)) if name == "equals_output"
-                          else MATCHERS[name](expected, got))]
+        failed = [
+            name
+            for name, expected in want.items()
+            if not (
+                _canonical(got) == _canonical(outputs.get(expected))
+                if name == "equals_output"
+                else MATCHERS[name](expected, got)
+            )
+        ]
         return f"{failed} of {want!r} failed for {got!r}" if failed else None
     return None if _canonical(got) == _canonical(want) else f"expected {want!r}, got {got!r}"
 
 
 # --- the shared run ---------------------------------------------------------------------------
+
 
 @dataclass
 class Launch:
@@ -146,13 +162,20 @@ class Launch:
 def launched(shared_hearth, request) -> dict[str, Launch]:
     """POST the create of every selected example at once, as `hearth stack create -t -e
     --parameter` would."""
-    selected = {item.callspec.params["example"].name for item in request.session.items
-                if getattr(item, "module", None) is request.module and hasattr(item, "callspec")}
+    selected = {
+        item.callspec.params["example"].name
+        for item in request.session.items
+        if getattr(item, "module", None) is request.module and hasattr(item, "callspec")
+    }
     launches = {}
     for example in (e for e in ALL if e.name in selected):
-        body = stack_body(example.stack_name, str(example.template),
-                          [str(e) for e in example.environment], example.parameters,
-                          timeout_mins=STACK_TIMEOUT_MINUTES)
+        body = stack_body(
+            example.stack_name,
+            str(example.template),
+            [str(e) for e in example.environment],
+            example.parameters,
+            timeout_mins=STACK_TIMEOUT_MINUTES,
+        )
         response = shared_hearth.http.post(f"{shared_hearth.api}/stacks", json=body, timeout=60)
         message = "" if response.status_code == 201 else _error_message(response)
         launches[example.name] = Launch(response.status_code, message, time.monotonic())
@@ -167,10 +190,11 @@ def _error_message(response) -> str:
 
 
 def _unfinished_resources(hearth, name: str) -> list[str]:
-    return [f"{r['resource_name']} ({r['resource_type']}) {r['resource_status']}: "
-            f"{r['resource_status_reason']}"
-            for r in hearth.resources(name).values()
-            if r["resource_status"].endswith(("FAILED", "IN_PROGRESS"))]
+    return [
+        f"{r['resource_name']} ({r['resource_type']}) {r['resource_status']}: {r['resource_status_reason']}"
+        for r in hearth.resources(name).values()
+        if r["resource_status"].endswith(("FAILED", "IN_PROGRESS"))
+    ]
 
 
 def _settle(hearth, name: str, started: float) -> dict:
@@ -179,6 +203,7 @@ def _settle(hearth, name: str, started: float) -> dict:
     def settled():
         stack = hearth.stack(name)
         return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+
     try:
         return wait_for(settled, deadline, 0.1, f"stack {name} to settle")
     except AssertionError:
@@ -195,12 +220,14 @@ def _delete(hearth, name: str) -> str:
     def gone():
         shown = hearth.stack(stack["id"])
         return shown if shown["stack_status"] in ("DELETE_COMPLETE", "DELETE_FAILED") else None
+
     try:
         final = wait_for(gone, 90, 0.1, f"stack {name} to be deleted")
     except AssertionError as error:
         return str(error)
-    return final["stack_status"] + ("" if final["stack_status"] == "DELETE_COMPLETE"
-                                    else f": {final['stack_status_reason']}")
+    return final["stack_status"] + (
+        "" if final["stack_status"] == "DELETE_COMPLETE" else f": {final['stack_status_reason']}"
+    )
 
 
 @pytest.mark.parametrize("example", ALL, ids=[e.name for e in ALL])

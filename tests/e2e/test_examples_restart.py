@@ -11,6 +11,7 @@ dropped, the stand-in goes and the real server starts again on the same port and
 stack must then complete with its expected outputs: the scripts' curl retried, and the
 deployments' own signals waited in their agents' outboxes.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,11 @@ from tests.support import AUTH, ROOT, ServerProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 
-HANDLE_TYPES = ("OS::Heat::WaitConditionHandle", "AWS::CloudFormation::WaitConditionHandle",
-                "OS::Heat::UpdateWaitConditionHandle")
+HANDLE_TYPES = (
+    "OS::Heat::WaitConditionHandle",
+    "AWS::CloudFormation::WaitConditionHandle",
+    "OS::Heat::UpdateWaitConditionHandle",
+)
 HELLO = ROOT / "examples" / "hello-world.yaml"
 CURL = re.compile(r"curl(_cli\b|\s+-)")  # a curl command line, or a handle's curl_cli
 
@@ -39,12 +43,22 @@ CURL = re.compile(r"curl(_cli\b|\s+-)")  # a curl command line, or a handle's cu
 def signalling_examples() -> dict[str, tuple[Path, list[str], dict, dict]]:
     """stack name -> (template, environments, parameters, expected outputs) of every example
     whose scripts signal with curl."""
-    found = {"ex-hello-world": (HELLO, [], {}, {
-        "server_one_result": "Hello from server_one", "server_two_result": "Hello from server_two"})}
+    found = {
+        "ex-hello-world": (
+            HELLO,
+            [],
+            {},
+            {"server_one_result": "Hello from server_one", "server_two_result": "Hello from server_two"},
+        )
+    }
     for example in ALL:
         if CURL.search(example.template.read_text()):
-            found[example.stack_name] = (example.template, [str(e) for e in example.environment],
-                                         example.parameters, example.expect)
+            found[example.stack_name] = (
+                example.template,
+                [str(e) for e in example.environment],
+                example.parameters,
+                example.expect,
+            )
     return found
 
 
@@ -55,7 +69,9 @@ def test_every_curl_in_the_examples_retries_on_any_error():
     assert len(signalling_examples()) >= 6
     for template in templates:
         text = template.read_text()
-        calls = len(re.findall(r"curl\s+-", text)) + len(re.findall(r"curl_cli\s*\]", text))  # get_attr: [handle, curl_cli]
+        calls = len(re.findall(r"curl\s+-", text)) + len(
+            re.findall(r"curl_cli\s*\]", text)
+        )  # get_attr: [handle, curl_cli]
         retrying = len(re.findall(r"--retry \d+ --retry-delay \d+ --retry-all-errors", text))
         assert retrying >= calls, f"{template}: {calls} curl calls, {retrying} with retries"
 
@@ -131,14 +147,21 @@ def test_signalling_examples_complete_across_a_server_restart_while_their_hooks_
 
         def held(name: str) -> bool:
             """One of the stack's servers has a script run waiting at the gate."""
-            servers = {r["physical_resource_id"] for r in resources(name)
-                       if r["resource_type"] == "OS::Nova::Server" and r["physical_resource_id"]}
+            servers = {
+                r["physical_resource_id"]
+                for r in resources(name)
+                if r["resource_type"] == "OS::Nova::Server" and r["physical_resource_id"]
+            }
             arrived = (gate / "arrived").read_text() if (gate / "arrived").exists() else ""
             return any(f"/servers/{sid}/" in arrived for sid in servers)
-        wait_for(lambda: all(held(name) for name in examples), 180, 0.2,
-                 "a script run of every example to reach the gate")
-        handles = {name: {r["physical_resource_id"] for r in resources(name)
-                          if r["resource_type"] in HANDLE_TYPES} for name in examples}
+
+        wait_for(
+            lambda: all(held(name) for name in examples), 180, 0.2, "a script run of every example to reach the gate"
+        )
+        handles = {
+            name: {r["physical_resource_id"] for r in resources(name) if r["resource_type"] in HANDLE_TYPES}
+            for name in examples
+        }
         assert all(handles.values()), handles
 
         os.kill(server.process.pid, signal.SIGKILL)  # mid-stack; the agents and hooks live on
@@ -148,8 +171,13 @@ def test_signalling_examples_complete_across_a_server_restart_while_their_hooks_
 
         def tried(name: str) -> bool:
             return any(handle in line for line in down.requests() for handle in handles[name])
-        wait_for(lambda: all(tried(name) for name in examples), 120, 0.1,
-                 "every example's script to try to signal while the server is down")
+
+        wait_for(
+            lambda: all(tried(name) for name in examples),
+            120,
+            0.1,
+            "every example's script to try to signal while the server is down",
+        )
         dropped = len(down.requests())
         down.stop()
         down = None
@@ -157,8 +185,14 @@ def test_signalling_examples_complete_across_a_server_restart_while_their_hooks_
 
         problems = []
         for name, (_, _, _, expect) in examples.items():
-            stack = wait_for(lambda name=name: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
-                server.stack(name)), 180, 0.2, f"{name} to finish after the restart")
+            stack = wait_for(
+                lambda name=name: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
+                    server.stack(name)
+                ),
+                180,
+                0.2,
+                f"{name} to finish after the restart",
+            )
             if stack["stack_status"] != "CREATE_COMPLETE":
                 problems.append(f"{name}: {stack['stack_status']}: {stack['stack_status_reason']}")
                 continue
@@ -168,15 +202,21 @@ def test_signalling_examples_complete_across_a_server_restart_while_their_hooks_
                 if why:
                     problems.append(f"{name}: output {key}: {why}")
         assert not problems, "\n".join(problems)
-        print(f"{len(examples)} examples; {dropped} requests dropped while the server was down; "
-              f"all complete after the restart")
+        print(
+            f"{len(examples)} examples; {dropped} requests dropped while the server was down; "
+            f"all complete after the restart"
+        )
 
         ids = {name: server.stack(name)["id"] for name in examples}
         for name, stack_id in ids.items():
             requests.delete(f"{api}/stacks/{name}/{stack_id}", headers=AUTH, timeout=30)
         for name, stack_id in ids.items():
-            wait_for(lambda stack_id=stack_id: server.stack(stack_id)["stack_status"] == "DELETE_COMPLETE",
-                     90, 0.2, f"{name} to be deleted")
+            wait_for(
+                lambda stack_id=stack_id: server.stack(stack_id)["stack_status"] == "DELETE_COMPLETE",
+                90,
+                0.2,
+                f"{name} to be deleted",
+            )
         wait_for(lambda: not agent_pids(data_dir), 30, message="the agents to stop")
         server.stop()
     finally:

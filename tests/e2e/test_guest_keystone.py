@@ -8,6 +8,7 @@ these tests fail under CI and skip elsewhere. Nothing is mocked: a real Hearth s
 Stand-in, said where it is used: the DeployedServer's own guest credential is issued with
 engine.guest.credentials, as `hearth server bootstrap` does, to read the HEAT_SIGNAL entry.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,19 +84,24 @@ def machine_entries(hearth, stack: str) -> dict[str, dict]:
     """The DeployedServer's deployment entries by resource name, from the guest API.
     Stand-in: the machine's credential is issued as `hearth server bootstrap` does."""
     from engine.guest import credentials
-    server_id = wait_for(lambda: hearth.resources(stack)["machine"]["physical_resource_id"], 30,
-                         message="the machine's id")
+
+    server_id = wait_for(
+        lambda: hearth.resources(stack)["machine"]["physical_resource_id"], 30, message="the machine's id"
+    )
     runtime = hearth.service.runtime
     with runtime.store.session() as session:
-        secret = credentials.issue(session, kind="server", subject_id=server_id, stack_id=None,
-                                   now=runtime.now(), ttl_seconds=600)
+        secret = credentials.issue(
+            session, kind="server", subject_id=server_id, stack_id=None, now=runtime.now(), ttl_seconds=600
+        )
     url = f"{hearth.url}/guest/v1/servers/{server_id}/metadata"
 
     def both():
-        entries = hearth.http.get(url, headers={"Authorization": f"Bearer {secret}"},
-                                  timeout=10).json()["metadata"]["deployments"]
+        entries = hearth.http.get(url, headers={"Authorization": f"Bearer {secret}"}, timeout=10).json()["metadata"][
+            "deployments"
+        ]
         named = {inputs(entry)["deploy_resource_name"]: entry for entry in entries}
         return named if len(named) == 2 else None
+
     return wait_for(both, 30, message="two deployments in the machine's metadata")
 
 
@@ -104,9 +110,12 @@ def inputs(entry: dict) -> dict:
 
 
 def login(hearth, user_id: str, password: str, project: str = "admin") -> requests.Response:
-    body = {"auth": {"identity": {"methods": ["password"],
-                                  "password": {"user": {"id": user_id, "password": password}}},
-                     "scope": {"project": {"id": project}}}}
+    body = {
+        "auth": {
+            "identity": {"methods": ["password"], "password": {"user": {"id": user_id, "password": password}}},
+            "scope": {"project": {"id": project}},
+        }
+    }
     return requests.post(f"{hearth.url}/identity/v3/auth/tokens", json=body, timeout=10)
 
 
@@ -125,18 +134,30 @@ def test_heat_config_notify_signals_a_heat_signal_deployment_to_complete(tmp_pat
             assert values[key], key
         config = tmp_path / "deployed.json"
         config.write_text(json.dumps(entry))
-        signal = {"greeting": "hello over keystone", "deploy_stdout": "hi\n", "deploy_stderr": "",
-                  "deploy_status_code": 0}
+        signal = {
+            "greeting": "hello over keystone",
+            "deploy_stdout": "hi\n",
+            "deploy_stderr": "",
+            "deploy_status_code": 0,
+        }
         notify = heat_agents / "heat-config" / "bin" / "heat-config-notify"
         started = time.monotonic()
-        result = subprocess.run([str(occ_bin / "python"), str(notify), str(config)],
-                                input=json.dumps(signal), capture_output=True, text=True,
-                                timeout=120, check=False)
+        result = subprocess.run(
+            [str(occ_bin / "python"), str(notify), str(config)],
+            input=json.dumps(signal),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         elapsed = time.monotonic() - started
         assert result.returncode == 0, result.stderr[-3000:]
         assert values["deploy_password"] not in result.stderr
-        wait_for(lambda: hearth.resources("notified")["one"]["resource_status"] == "CREATE_COMPLETE", 30,
-                 message="deployment `one` to complete")
+        wait_for(
+            lambda: hearth.resources("notified")["one"]["resource_status"] == "CREATE_COMPLETE",
+            30,
+            message="deployment `one` to complete",
+        )
         assert hearth.outputs("notified")["greeting"] == "hello over keystone"
         assert hearth.resources("notified")["two"]["resource_status"] == "CREATE_IN_PROGRESS"
         print(f"heat-config-notify HEAT_SIGNAL run: {elapsed:.2f} s")
@@ -163,17 +184,26 @@ def test_guest_tokens_reach_their_own_target_and_nothing_else(tmp_path):
             return answer.headers["X-Subject-Token"]
 
         def metadata(stack, tok, resource="server"):
-            return requests.get(f"{hearth.url}/v1/admin/stacks/{stack}/{stacks[stack]['id']}/resources/"
-                                f"{resource}/metadata", headers={"X-Auth-Token": tok}, timeout=10)
+            return requests.get(
+                f"{hearth.url}/v1/admin/stacks/{stack}/{stacks[stack]['id']}/resources/{resource}/metadata",
+                headers={"X-Auth-Token": tok},
+                timeout=10,
+            )
 
         def signal(resource, tok):
-            return requests.post(f"{hearth.url}/v1/admin/stacks/signals/{signals_id}/resources/{resource}/signal",
-                                 json={"deploy_status_code": 0}, headers={"X-Auth-Token": tok}, timeout=10)
+            return requests.post(
+                f"{hearth.url}/v1/admin/stacks/signals/{signals_id}/resources/{resource}/signal",
+                json={"deploy_status_code": 0},
+                headers={"X-Auth-Token": tok},
+                timeout=10,
+            )
 
         # A wrong password, another server's password, a wrong project: 401 in Keystone's shape.
-        for user, password, project in ((heat_a["user_id"], "hgs_wrong", "admin"),
-                                        (heat_a["user_id"], heat_b["password"], "admin"),
-                                        (heat_a["user_id"], heat_a["password"], "other")):
+        for user, password, project in (
+            (heat_a["user_id"], "hgs_wrong", "admin"),
+            (heat_a["user_id"], heat_b["password"], "admin"),
+            (heat_a["user_id"], heat_a["password"], "other"),
+        ):
             refused = login(hearth, user, password, project)
             assert refused.status_code == 401, refused.text
             error = refused.json()["error"]
@@ -181,8 +211,10 @@ def test_guest_tokens_reach_their_own_target_and_nothing_else(tmp_path):
             assert heat_a["password"] not in refused.text and heat_b["password"] not in refused.text
 
         token_a, token_b = token(heat_a["user_id"], heat_a["password"]), token(heat_b["user_id"], heat_b["password"])
-        token_one, token_two = token(one["deploy_user_id"], one["deploy_password"]), \
-            token(two["deploy_user_id"], two["deploy_password"])
+        token_one, token_two = (
+            token(one["deploy_user_id"], one["deploy_password"]),
+            token(two["deploy_user_id"], two["deploy_password"]),
+        )
         assert metadata("a", token_a).status_code == 200
         assert metadata("a", token_a).json()["metadata"]["os-collect-config"]["heat"] == heat_a
         assert metadata("a", token_b).status_code == 403  # another server's token
@@ -192,18 +224,23 @@ def test_guest_tokens_reach_their_own_target_and_nothing_else(tmp_path):
         assert signal("one", token_two).status_code == 403
         assert signal("one", token_a).status_code == 403
         # Any other orchestration route.
-        for method, path in (("GET", "/stacks"), ("GET", f"/stacks/signals/{signals_id}"),
-                             ("GET", f"/stacks/signals/{signals_id}/resources"),
-                             ("DELETE", f"/stacks/signals/{signals_id}")):
-            answer = requests.request(method, f"{hearth.api}{path}", headers={"X-Auth-Token": token_one},
-                                      timeout=10)
+        for method, path in (
+            ("GET", "/stacks"),
+            ("GET", f"/stacks/signals/{signals_id}"),
+            ("GET", f"/stacks/signals/{signals_id}/resources"),
+            ("DELETE", f"/stacks/signals/{signals_id}"),
+        ):
+            answer = requests.request(method, f"{hearth.api}{path}", headers={"X-Auth-Token": token_one}, timeout=10)
             assert answer.status_code in (401, 403), (method, path, answer.text)
         assert hearth.stack("signals")["stack_status"] == "CREATE_IN_PROGRESS"
         # The right token signals its own deployment (Heat answers null).
         answer = signal("one", token_one)
         assert answer.status_code == 200 and answer.json() is None, answer.text
-        wait_for(lambda: hearth.resources("signals")["one"]["resource_status"] == "CREATE_COMPLETE", 30,
-                 message="deployment `one` to complete")
+        wait_for(
+            lambda: hearth.resources("signals")["one"]["resource_status"] == "CREATE_COMPLETE",
+            30,
+            message="deployment `one` to complete",
+        )
 
         # The transport switched away: the server's heat user is no longer named, refused.
         update(hearth, "a", stacks["a"]["id"], "POLL_TEMP_URL", second=False)

@@ -6,6 +6,7 @@ fail under CI and skip elsewhere. Nothing is mocked, with one stand-in said wher
 the deployed-server enrolment command does not exist yet, so test 2 issues the machine's
 guest credential through the engine's credentials module, as that command will.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,10 @@ from tests.support import ROOT, start_server, stop_server, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.peers]
 
-HOOK_FILES = {"script": "heat-config-script/install.d/hook-script.py",
-              "json-file": "heat-config-json-file/install.d/hook-json-file.py"}
+HOOK_FILES = {
+    "script": "heat-config-script/install.d/hook-script.py",
+    "json-file": "heat-config-json-file/install.d/hook-json-file.py",
+}
 THEIR_LOG = "(heat-config) [INFO] Completed "  # their hook-script's last log line
 
 
@@ -115,8 +118,7 @@ outputs:
 
 
 @pytest.mark.parametrize("named_by", ["HEAT_CONFIG_HOOKS", "--hooks-path"])
-def test_their_script_and_json_file_hooks_run_under_the_hearth_agent(
-        named_by, heat_agents, tmp_path, monkeypatch):
+def test_their_script_and_json_file_hooks_run_under_the_hearth_agent(named_by, heat_agents, tmp_path, monkeypatch):
     """Their hook-script.py and hook-json-file.py, installed as `script` and `json-file` in a
     directory the agent is told about, apply the deployments instead of Hearth's own hooks."""
     hooks = install_their_hooks(heat_agents, tmp_path / "their-hooks")
@@ -143,7 +145,7 @@ def test_their_script_and_json_file_hooks_run_under_the_hearth_agent(
         working = state / "hooks-work" / "heat-config-script"
         # Their hook honoured the HEAT_SCRIPT_* dirs the agent passed: it wrote the config there
         # and (unlike Hearth's hook, which removes them) left its output files behind.
-        assert (working / entry_id).read_text().startswith("#!/bin/sh\necho \"hello $who\"")
+        assert (working / entry_id).read_text().startswith('#!/bin/sh\necho "hello $who"')
         left = state / "hooks-outputs" / "heat-config-script" / f"{entry_id}.greeting"
         assert left.read_text() == "greetings, world"
         assert THEIR_LOG + str(working / entry_id) in (run / "stderr").read_text()
@@ -152,7 +154,10 @@ def test_their_script_and_json_file_hooks_run_under_the_hearth_agent(
         # answered with empty streams, where Hearth's json-file reports "wrote PATH".
         assert settings_path.read_text() == '{\n    "name": "app",\n    "port": 8080\n}'
         assert json.loads((runs["json-file"][1] / "result.json").read_text()) == {
-            "deploy_stdout": "", "deploy_stderr": "", "deploy_status_code": 0}
+            "deploy_stdout": "",
+            "deploy_stderr": "",
+            "deploy_status_code": 0,
+        }
     finally:
         stop_server(hearth)
 
@@ -214,18 +219,22 @@ def machine_metadata(hearth, stack: str) -> dict:
     issued here with engine.guest.credentials, as that command would.
     """
     from engine.guest import credentials
-    server_id = wait_for(lambda: hearth.resources(stack)["machine"]["physical_resource_id"],
-                         30, message="the machine's id")
+
+    server_id = wait_for(
+        lambda: hearth.resources(stack)["machine"]["physical_resource_id"], 30, message="the machine's id"
+    )
     runtime = hearth.service.runtime
     with runtime.store.session() as session:
-        secret = credentials.issue(session, kind="server", subject_id=server_id, stack_id=None,
-                                   now=runtime.now(), ttl_seconds=600)
+        secret = credentials.issue(
+            session, kind="server", subject_id=server_id, stack_id=None, now=runtime.now(), ttl_seconds=600
+        )
     url = f"{hearth.url}/guest/v1/servers/{server_id}/metadata"
     auth = {"Authorization": f"Bearer {secret}"}
 
     def complete():
         metadata = hearth.http.get(url, headers=auth, timeout=10).json()["metadata"]
         return metadata if len(metadata["deployments"]) == 3 else None
+
     return wait_for(complete, 30, message="three deployments in the machine's metadata")
 
 
@@ -243,18 +252,21 @@ def test_hearth_hooks_run_under_their_55_heat_config_and_heat_config_notify(heat
         shell_config.chmod(0o600)
         deployed = tmp_path / "deployed"
         venv_bin = str(Path(sys.executable).parent)
-        env = {**os.environ,
-               "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),  # notify's python3
-               "HEAT_SHELL_CONFIG": str(shell_config),
-               "HEAT_CONFIG_HOOKS": str(ROOT / "hooks"),
-               "HEAT_CONFIG_DEPLOYED": str(deployed),
-               "HEAT_CONFIG_NOTIFY": str(heat_agents / "heat-config" / "bin" / "heat-config-notify"),
-               "HEAT_SCRIPT_WORKING": str(tmp_path / "script-work"),
-               "HEAT_SCRIPT_OUTPUTS": str(tmp_path / "script-outputs")}
+        env = {
+            **os.environ,
+            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),  # notify's python3
+            "HEAT_SHELL_CONFIG": str(shell_config),
+            "HEAT_CONFIG_HOOKS": str(ROOT / "hooks"),
+            "HEAT_CONFIG_DEPLOYED": str(deployed),
+            "HEAT_CONFIG_NOTIFY": str(heat_agents / "heat-config" / "bin" / "heat-config-notify"),
+            "HEAT_SCRIPT_WORKING": str(tmp_path / "script-work"),
+            "HEAT_SCRIPT_OUTPUTS": str(tmp_path / "script-outputs"),
+        }
         dispatcher = heat_agents / "heat-config" / "os-refresh-config" / "configure.d" / "55-heat-config"
         started = time.monotonic()
-        result = subprocess.run([sys.executable, str(dispatcher)], env=env, capture_output=True,
-                                text=True, timeout=120, check=False)
+        result = subprocess.run(
+            [sys.executable, str(dispatcher)], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         assert result.returncode == 0, result.stderr
         assert "Error running" not in result.stderr, result.stderr
         reach(hearth, "dispatched", "CREATE_COMPLETE", timeout=30)
@@ -314,17 +326,16 @@ def test_component_runs_the_config_of_the_current_action_only(hearth, tmp_path):
     """group `component`: create runs the CREATE entry alone; an update that changes the input
     runs the UPDATE entry alone (each entry appends its action to a log file)."""
     log = tmp_path / "actions.log"
-    hearth.create_stack("component", COMPONENT.replace("LOG_PATH", str(log)),
-                        parameters={"who": "first"})
+    hearth.create_stack("component", COMPONENT.replace("LOG_PATH", str(log)), parameters={"who": "first"})
     stack = reach(hearth, "component", "CREATE_COMPLETE", timeout=90)
     assert hearth.outputs("component")["result"] == "created first"
     assert log.read_text() == "CREATE first\n"
 
-    response = hearth.http.patch(f"{hearth.api}/stacks/component/{stack['id']}",
-                                 json={"parameters": {"who": "second"}}, timeout=30)
+    response = hearth.http.patch(
+        f"{hearth.api}/stacks/component/{stack['id']}", json={"parameters": {"who": "second"}}, timeout=30
+    )
     assert response.status_code == 202, response.text
-    wait_for(lambda: hearth.stack("component")["stack_status"] != "CREATE_COMPLETE", 30,
-             message="the update to start")
+    wait_for(lambda: hearth.stack("component")["stack_status"] != "CREATE_COMPLETE", 30, message="the update to start")
     stack = reach(hearth, "component", "UPDATE_COMPLETE", timeout=90)
     assert hearth.outputs("component")["result"] == "updated second"
     assert log.read_text() == "CREATE first\nUPDATE second\n"

@@ -3,6 +3,7 @@ get_file, a provider template and environment_files; resources, events, outputs;
 configs and deployments; --poll; and Heat's name -> id redirects for every method. It signs
 in as against any cloud (OS_AUTH_URL at Hearth's /identity/v3, OS_USERNAME, OS_PASSWORD,
 OS_PROJECT_NAME, the domains); `--os-no-client-auth` with a Hearth API token works too."""
+
 from __future__ import annotations
 
 import json
@@ -48,15 +49,20 @@ def test_stack_lifecycle_with_environment_files_provider_template_and_get_file(h
     metadata = heat.json("resource-metadata", "web", "server")
     [entry] = metadata["deployments"]
     # A template config's input as Heat 27.0.1 completes it: empty description, typed empty default.
-    assert entry["group"] == "script" and {"name": "foo", "type": "String", "description": "", "default": "",
-                                           "value": "baz"} in entry["inputs"]
+    assert (
+        entry["group"] == "script"
+        and {"name": "foo", "type": "String", "description": "", "default": "", "value": "baz"} in entry["inputs"]
+    )
     signal_url = next(i for i in entry["inputs"] if i["name"] == "deploy_signal_id")
     assert signal_url["value"] == "******"  # a signed URL is a secret: never in an API answer
     events = heat("event-list", "web").stdout
     assert "Stack CREATE completed successfully" in events and "deploy" in events
     outputs = heat("output-list", "web").stdout
-    assert {"result", "foo", "thing"} <= {line.split("|")[1].strip() for line in outputs.splitlines()
-                                         if line.startswith("| ") and "output_key" not in line}
+    assert {"result", "foo", "thing"} <= {
+        line.split("|")[1].strip()
+        for line in outputs.splitlines()
+        if line.startswith("| ") and "output_key" not in line
+    }
     assert heat("output-show", "web", "result").stdout.strip() == "hello baz"
     assert heat("output-show", "web", "thing").stdout.strip() == "hi world"
 
@@ -80,8 +86,11 @@ def test_parameter_without_environment_file_is_used(hearth, heat):
 
 def test_resource_signal_clears_a_breakpoint_and_answers_json(hearth, heat):
     heat("stack-create", "-f", "simple.yaml", "-e", "hooks.yaml", "gated")
-    wait_for(lambda: any("paused" in reason for reason in hearth.event_reasons("gated")), 30,
-             message="the gate to pause on its hook")
+    wait_for(
+        lambda: any("paused" in reason for reason in hearth.event_reasons("gated")),
+        30,
+        message="the gate to pause on its hook",
+    )
     signalled = heat("resource-signal", "gated", "gate", "-D", '{"unset_hook": "pre-create"}')
     assert "Could not decode" not in signalled.stderr
     assert settled(hearth, "gated", "CREATE_COMPLETE")
@@ -113,12 +122,22 @@ def test_resource_signal_completes_a_wait_condition_and_a_deployment_as_in_heat(
     # No agent runs on the DeployedServer: the user signals both through Heat's API.
     (heat.cwd / "signalled.yaml").write_text(SIGNALLED)
     heat("stack-create", "-f", "signalled.yaml", "sig")
-    wait_for(lambda: hearth.resources("sig")["deploy"]["resource_status"] == "CREATE_IN_PROGRESS"
-             and hearth.resources("sig")["wait"]["resource_status"] == "CREATE_IN_PROGRESS", 30,
-             message="the wait condition and the deployment to wait")
+    wait_for(
+        lambda: (
+            hearth.resources("sig")["deploy"]["resource_status"] == "CREATE_IN_PROGRESS"
+            and hearth.resources("sig")["wait"]["resource_status"] == "CREATE_IN_PROGRESS"
+        ),
+        30,
+        message="the wait condition and the deployment to wait",
+    )
     heat("resource-signal", "sig", "handle", "-D", '{"status": "SUCCESS", "data": "d1", "id": "a"}')
-    heat("resource-signal", "sig", "deploy", "-D",
-         '{"deploy_status_code": 0, "deploy_stdout": "", "deploy_stderr": "", "result": "r1"}')
+    heat(
+        "resource-signal",
+        "sig",
+        "deploy",
+        "-D",
+        '{"deploy_status_code": 0, "deploy_stdout": "", "deploy_stderr": "", "result": "r1"}',
+    )
     settled(hearth, "sig", "CREATE_COMPLETE")
     assert hearth.outputs("sig") == {"data": '{"a": "d1"}', "result": "r1"}
     # A different result for a finished deployment is refused, as the guest's own signal is.
@@ -149,8 +168,9 @@ resources:
     assert heat("config-show", "--config-only", config["id"]).stdout.startswith("#!/bin/sh")
     assert "myconf" in heat("config-list").stdout
 
-    deployment = heat.json("deployment-create", "-c", config["id"], "-s", server_id, "-t", "NO_SIGNAL",
-                           "-i", "who=bob", "dep1")
+    deployment = heat.json(
+        "deployment-create", "-c", config["id"], "-s", server_id, "-t", "NO_SIGNAL", "-i", "who=bob", "dep1"
+    )
     assert deployment["server_id"] == server_id and deployment["status"] == "IN_PROGRESS"
     # The server's own agent receives it through its metadata and runs it.
     ran = tmp_path / "ran.bob"
@@ -162,9 +182,15 @@ resources:
     assert {"name": "who", "type": "String", "default": "world", "value": "bob"} in metadata[0]["inputs"]
 
     # What a signal through Heat's API does: the outputs arrive with a status.
-    answer = hearth.http.put(f"{hearth.api}/software_deployments/{deployment['id']}", timeout=10,
-                             json={"status": "COMPLETE", "status_reason": "Outputs received",
-                                   "output_values": {"result": "hi bob", "deploy_status_code": 0}})
+    answer = hearth.http.put(
+        f"{hearth.api}/software_deployments/{deployment['id']}",
+        timeout=10,
+        json={
+            "status": "COMPLETE",
+            "status_reason": "Outputs received",
+            "output_values": {"result": "hi bob", "deploy_status_code": 0},
+        },
+    )
     assert answer.status_code == 200, answer.text
     assert heat.json("deployment-show", deployment["id"])["status"] == "COMPLETE"
     assert heat("deployment-output-show", deployment["id"], "result").stdout.strip() == "hi bob"
@@ -182,23 +208,42 @@ def test_deployments_to_a_server_id_no_server_has_answer_as_heat_did(hearth, hea
     no server has (recorded with the same client): the deployment is made and kept under the id,
     IN_PROGRESS (the client asks for that status), with Heat's null and "None" fields."""
     config = heat.json("config-create", "-f", "defn.yaml", "-c", "run.sh", "-g", "script", "myconf")
-    made = heat.json("deployment-create", "-c", config["id"], "-s", "nowhere-1", "-t", "NO_SIGNAL",
-                     "-i", "who=bob", "dep1")
+    made = heat.json(
+        "deployment-create", "-c", config["id"], "-s", "nowhere-1", "-t", "NO_SIGNAL", "-i", "who=bob", "dep1"
+    )
     assert {k: v for k, v in made.items() if k not in ("id", "config_id", "creation_time")} == {
-        "server_id": "nowhere-1", "input_values": {}, "output_values": None, "action": "UPDATE",
-        "status": "IN_PROGRESS", "status_reason": "None"}
+        "server_id": "nowhere-1",
+        "input_values": {},
+        "output_values": None,
+        "action": "UPDATE",
+        "status": "IN_PROGRESS",
+        "status_reason": "None",
+    }
     assert heat.json("deployment-show", made["id"]) == made
     assert made["id"] in heat("deployment-list", "-s", "nowhere-1").stdout
     [entry] = heat.json("deployment-metadata-show", "nowhere-1")
     assert entry["id"] == made["config_id"] and entry["name"] == "dep1" and entry["options"] == {}
     assert entry["inputs"] == [
         {"name": "who", "type": "String", "default": "world", "value": "bob"},
-        {"name": "deploy_server_id", "description": "ID of the server being deployed to", "type": "String",
-         "value": "nowhere-1"},
-        {"name": "deploy_action", "description": "Name of the current action being deployed", "type": "String",
-         "value": "UPDATE"},
-        {"name": "deploy_signal_transport", "type": "String", "value": "NO_SIGNAL",
-         "description": "How the server should signal to heat with the deployment output values."}]
+        {
+            "name": "deploy_server_id",
+            "description": "ID of the server being deployed to",
+            "type": "String",
+            "value": "nowhere-1",
+        },
+        {
+            "name": "deploy_action",
+            "description": "Name of the current action being deployed",
+            "type": "String",
+            "value": "UPDATE",
+        },
+        {
+            "name": "deploy_signal_transport",
+            "type": "String",
+            "value": "NO_SIGNAL",
+            "description": "How the server should signal to heat with the deployment output values.",
+        },
+    ]
     assert heat.json("deployment-metadata-show", "nowhere-2") == []
     # No outputs yet: heatclient itself fails on Heat's null output_values, as it did there.
     unsignalled = heat("deployment-output-show", made["id"], "result", check=False)
@@ -227,17 +272,20 @@ def test_default_temp_url_transport_signals_through_the_swift_temp_url_it_made(h
     import sys
 
     from tests import peers
+
     project = heat.person.project
     config = heat.json("config-create", "-f", "defn.yaml", "-c", "run.sh", "-g", "script", "myconf")
     deployment = heat.json("deployment-create", "-c", config["id"], "-s", "nowhere-4", "dep1")
     assert deployment["status"] == "IN_PROGRESS" and deployment["server_id"] == "nowhere-4"
 
-    enrolled = hearth.http.post(f"{hearth.url}/v1/{project}/servers/nowhere-4/bootstrap", json={"new": True},
-                                timeout=30)
+    enrolled = hearth.http.post(
+        f"{hearth.url}/v1/{project}/servers/nowhere-4/bootstrap", json={"new": True}, timeout=30
+    )
     assert enrolled.status_code == 201, enrolled.text
     document = enrolled.json()["bootstrap"]
-    metadata = requests.get(document["metadata_url"], timeout=30,
-                            headers={"Authorization": f"Bearer {document['credential']}"}).json()["metadata"]
+    metadata = requests.get(
+        document["metadata_url"], timeout=30, headers={"Authorization": f"Bearer {document['credential']}"}
+    ).json()["metadata"]
     [entry] = metadata["deployments"]
     inputs = {i["name"]: i["value"] for i in entry["inputs"]}
     assert inputs["deploy_signal_verb"] == "PUT" and inputs["deploy_signal_transport"] == "TEMP_URL_SIGNAL"
@@ -248,18 +296,37 @@ def test_default_temp_url_transport_signals_through_the_swift_temp_url_it_made(h
     entry_file.write_text(json.dumps(entry))
     notify = peers.require("heat-agents") / "heat-config" / "bin" / "heat-config-notify"
     result = {"result": "hi swift", "deploy_stdout": "", "deploy_stderr": "", "deploy_status_code": 0}
-    notified = subprocess.run([sys.executable, str(notify), str(entry_file)], input=json.dumps(result),
-                              capture_output=True, text=True, timeout=60, env={**os.environ})
+    notified = subprocess.run(
+        [sys.executable, str(notify), str(entry_file)],
+        input=json.dumps(result),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ},
+    )
     assert notified.returncode == 0, notified.stderr
     shown = heat.json("deployment-show", deployment["id"])
     assert (shown["status"], shown["status_reason"]) == ("COMPLETE", "Outputs received")
     assert heat("deployment-output-show", deployment["id"], "result").stdout.strip() == "hi swift"
 
 
-REDIRECTED = [("GET", ""), ("POST", "/actions"), ("PUT", ""), ("PATCH", ""), ("DELETE", ""),
-              ("GET", "/resources"), ("GET", "/events"), ("GET", "/outputs/foo"), ("GET", "/template"),
-              ("GET", "/environment"), ("GET", "/files"), ("POST", "/resources/gate/signal"),
-              ("GET", "/resources/gate/metadata"), ("PATCH", "/preview"), ("DELETE", "/abandon")]
+REDIRECTED = [
+    ("GET", ""),
+    ("POST", "/actions"),
+    ("PUT", ""),
+    ("PATCH", ""),
+    ("DELETE", ""),
+    ("GET", "/resources"),
+    ("GET", "/events"),
+    ("GET", "/outputs/foo"),
+    ("GET", "/template"),
+    ("GET", "/environment"),
+    ("GET", "/files"),
+    ("POST", "/resources/gate/signal"),
+    ("GET", "/resources/gate/metadata"),
+    ("PATCH", "/preview"),
+    ("DELETE", "/abandon"),
+]
 
 
 @pytest.mark.parametrize("method,sub", REDIRECTED)
@@ -267,17 +334,21 @@ def test_name_redirects_to_identity_for_every_method_keeping_the_query(shared_he
     hearth = shared_hearth
     if not hearth.http.get(f"{hearth.api}/stacks?name=target", timeout=10).json()["stacks"]:
         from tests.e2e.heat_clients import SIMPLE
+
         hearth.create_stack("target", SIMPLE)
     stack_id = hearth.stack("target")["id"]
-    answer = requests.request(method, f"{hearth.api}/stacks/target{sub}?sort_dir=asc&limit=1",
-                              headers=AUTH, allow_redirects=False, timeout=10)
+    answer = requests.request(
+        method, f"{hearth.api}/stacks/target{sub}?sort_dir=asc&limit=1", headers=AUTH, allow_redirects=False, timeout=10
+    )
     assert answer.status_code == 302, answer.text
     assert answer.headers["Location"] == f"{hearth.api}/stacks/target/{stack_id}{sub}?sort_dir=asc&limit=1"
-    by_id = requests.request(method, f"{hearth.api}/stacks/{stack_id}{sub}", headers=AUTH,
-                             allow_redirects=False, timeout=10)
+    by_id = requests.request(
+        method, f"{hearth.api}/stacks/{stack_id}{sub}", headers=AUTH, allow_redirects=False, timeout=10
+    )
     assert by_id.headers["Location"] == f"{hearth.api}/stacks/target/{stack_id}{sub}"
-    missing = requests.request(method, f"{hearth.api}/stacks/nowhere{sub}", headers=AUTH,
-                               allow_redirects=False, timeout=10)
+    missing = requests.request(
+        method, f"{hearth.api}/stacks/nowhere{sub}", headers=AUTH, allow_redirects=False, timeout=10
+    )
     assert missing.status_code == 404 and json.loads(missing.text)["error"]
 
 

@@ -8,6 +8,7 @@ The random moments are the point of the test: they are drawn from a seeded gener
 seed is printed (HEARTH_FAULT_SEED=<seed> replays the same choices; the machine's timing still
 varies).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -30,9 +31,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 KILLS = 50
 DEPLOYMENTS = 16
-HOOK_SECONDS = (0.3, 1.2)   # how long each run takes, drawn per deployment and action
-KILL_AFTER = (0.0, 1.2)     # when each kill comes, after the agent (re)started
-ENOUGH_IN_HOOKS = 15        # kills that must land while a hook runs, or the test proved little
+HOOK_SECONDS = (0.3, 1.2)  # how long each run takes, drawn per deployment and action
+KILL_AFTER = (0.0, 1.2)  # when each kill comes, after the agent (re)started
+ENOUGH_IN_HOOKS = 15  # kills that must land while a hook runs, or the test proved little
 
 # Each run appends a start line and an end line with its deployment, action and a token of its
 # own (which it also prints, so the signal names the run it reports), and takes `duration` s.
@@ -48,19 +49,32 @@ printf 'ran %s %s %s\n' "$label" "$deploy_action" "$token"
 def template(durations: dict[str, float]) -> str:
     resources: dict = {
         "server": {"type": "OS::Nova::Server", "properties": {"image": "any", "flavor": "any"}},
-        "config": {"type": "OS::Heat::SoftwareConfig", "properties": {
-            "group": "script", "config": SCRIPT,
-            "inputs": [{"name": "label"}, {"name": "duration"}, {"name": "lines"}]}}}
+        "config": {
+            "type": "OS::Heat::SoftwareConfig",
+            "properties": {
+                "group": "script",
+                "config": SCRIPT,
+                "inputs": [{"name": "label"}, {"name": "duration"}, {"name": "lines"}],
+            },
+        },
+    }
     for label, duration in durations.items():
-        resources[label] = {"type": "OS::Heat::SoftwareDeployment", "properties": {
-            "config": {"get_resource": "config"}, "server": {"get_resource": "server"},
-            "input_values": {"label": label, "duration": f"{duration:g}",
-                             "lines": {"get_param": "lines"}}}}
-    return json.dumps({"heat_template_version": "2018-08-31",
-                       "parameters": {"lines": {"type": "string"}},
-                       "resources": resources,
-                       "outputs": {label: {"value": {"get_attr": [label, "deploy_stdout"]}}
-                                   for label in durations}})
+        resources[label] = {
+            "type": "OS::Heat::SoftwareDeployment",
+            "properties": {
+                "config": {"get_resource": "config"},
+                "server": {"get_resource": "server"},
+                "input_values": {"label": label, "duration": f"{duration:g}", "lines": {"get_param": "lines"}},
+            },
+        }
+    return json.dumps(
+        {
+            "heat_template_version": "2018-08-31",
+            "parameters": {"lines": {"type": "string"}},
+            "resources": resources,
+            "outputs": {label: {"value": {"get_attr": [label, "deploy_stdout"]}} for label in durations},
+        }
+    )
 
 
 @dataclass
@@ -92,13 +106,14 @@ def read_runs(path: Path) -> list[Run]:
 
 
 def test_fifty_agent_kills_never_run_a_hook_twice_nor_two_at_once(tmp_path):
-    seed = int(os.environ.get("HEARTH_FAULT_SEED") or random.SystemRandom().randrange(2 ** 32))
+    seed = int(os.environ.get("HEARTH_FAULT_SEED") or random.SystemRandom().randrange(2**32))
     print(f"seed {seed}: HEARTH_FAULT_SEED={seed} replays the same random choices")
     rng = random.Random(seed)
     began = time.monotonic()
     labels = [f"deploy{n:02d}" for n in range(1, DEPLOYMENTS + 1)]
-    durations = {action: {label: round(rng.uniform(*HOOK_SECONDS), 3) for label in labels}
-                 for action in ("CREATE", "UPDATE")}
+    durations = {
+        action: {label: round(rng.uniform(*HOOK_SECONDS), 3) for label in labels} for action in ("CREATE", "UPDATE")
+    }
     lines = tmp_path / "hook-lines.txt"
     hearth = start_server(tmp_path, **QUICK_RESTARTS)
     try:
@@ -117,13 +132,16 @@ def test_fifty_agent_kills_never_run_a_hook_twice_nor_two_at_once(tmp_path):
             killed = pid
             wait_for(lambda killed=killed: killed not in agent_pids(data_dir), 10, message=f"agent {killed} to die")
             _move_on(hearth, outputs, durations)
-            pid = wait_for(lambda killed=killed: next((p for p in agent_pids(data_dir) if p != killed),
-                                                      None), 30,
-                           message=f"the local driver to restart the agent after kill {number} (seed {seed})")
+            pid = wait_for(
+                lambda killed=killed: next((p for p in agent_pids(data_dir) if p != killed), None),
+                30,
+                message=f"the local driver to restart the agent after kill {number} (seed {seed})",
+            )
 
         killing = time.monotonic() - began
-        wait_for(lambda: _move_on(hearth, outputs, durations) == "UPDATE", 180, 0.1,
-                 f"the create to finish (seed {seed})")
+        wait_for(
+            lambda: _move_on(hearth, outputs, durations) == "UPDATE", 180, 0.1, f"the create to finish (seed {seed})"
+        )
         stack = hearth.wait_stack("once", ("UPDATE_COMPLETE",), timeout=180)
         assert stack["stack_status"] == "UPDATE_COMPLETE", f"seed {seed}: {stack['stack_status_reason']}"
         outputs["UPDATE"] = hearth.outputs("once")
@@ -139,14 +157,16 @@ def test_fifty_agent_kills_never_run_a_hook_twice_nor_two_at_once(tmp_path):
                 assert own[0].ended is not None, f"seed {seed}: {label} {action} never ended: {own}"
                 reported = outputs[action][label]
                 assert reported == f"ran {label} {action} {own[0].token}\n", (
-                    f"seed {seed}: {label} {action} signalled {reported!r}, not its one run {own[0]}")
+                    f"seed {seed}: {label} {action} signalled {reported!r}, not its one run {own[0]}"
+                )
         assert not per_key, f"seed {seed}: runs nobody asked for: {dict(per_key)}"
         overlaps = [(a, b) for a, b in itertools.pairwise(runs) if b.started < a.ended]
         assert not overlaps, f"seed {seed}: runs overlapped: {overlaps}"
         resources = hearth.resources("once")
         assert all(resources[label]["resource_status"] == "UPDATE_COMPLETE" for label in labels), resources
-        agent = hearth.http.get(f"{hearth.api}/stacks/once/{stack['id']}/resources/server",
-                                timeout=30).json()["resource"]["attributes"]["agent"]
+        agent = hearth.http.get(f"{hearth.api}/stacks/once/{stack['id']}/resources/server", timeout=30).json()[
+            "resource"
+        ]["attributes"]["agent"]
         assert agent["restarts"] == KILLS, agent
 
         log = (home / "agent.log").read_text()
@@ -155,11 +175,14 @@ def test_fifty_agent_kills_never_run_a_hook_twice_nor_two_at_once(tmp_path):
         assert "Traceback" not in log
         assert in_hook >= ENOUGH_IN_HOOKS, (
             f"seed {seed}: only {in_hook} of {KILLS} kills landed while a hook ran: the machine is "
-            "too slow for this test")
-        print(f"{KILLS} kills in {killing:.1f} s ({in_hook} while a hook ran); {len(runs)} runs for "
-              f"{2 * DEPLOYMENTS} (deployment, action) pairs: 1 start each, 0 overlaps; the restarted "
-              f"agents waited for {waited} running orphans and took the results of {picked} that "
-              f"ended meanwhile; {time.monotonic() - began:.1f} s in all")
+            "too slow for this test"
+        )
+        print(
+            f"{KILLS} kills in {killing:.1f} s ({in_hook} while a hook ran); {len(runs)} runs for "
+            f"{2 * DEPLOYMENTS} (deployment, action) pairs: 1 start each, 0 overlaps; the restarted "
+            f"agents waited for {waited} running orphans and took the results of {picked} that "
+            f"ended meanwhile; {time.monotonic() - began:.1f} s in all"
+        )
     finally:
         stop_server(hearth)
 

@@ -7,6 +7,7 @@ os-collect-config's `request` collector run as a process with the URL from the s
 os_collect_config attribute. Without the peer this fails under CI and skips elsewhere.
 The `cfn` and `heat` collectors: test_cfn_transport.py and test_guest_keystone.py.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,6 +5,7 @@ container file (linted; built when a Docker daemon answers).
 
 Needs PyPI for the agent's dependencies (requests, PyYAML, watchdog and theirs).
 """
+
 from __future__ import annotations
 
 import configparser
@@ -24,8 +25,16 @@ from tests.support import ROOT, free_port
 pytestmark = pytest.mark.e2e
 PACKAGING = ROOT / "packaging"
 BIN = Path(sys.executable).parent
-AGENT_DEPENDENCIES = {"hearth-agent", "requests", "pyyaml", "watchdog", "urllib3", "idna",
-                      "certifi", "charset-normalizer"}
+AGENT_DEPENDENCIES = {
+    "hearth-agent",
+    "requests",
+    "pyyaml",
+    "watchdog",
+    "urllib3",
+    "idna",
+    "certifi",
+    "charset-normalizer",
+}
 VENV_TOOLS = {"pip", "setuptools", "wheel"}
 
 
@@ -51,8 +60,9 @@ def test_units_restart_always_notify_and_are_hardened_as_documented():
     assert server["Service"]["ProtectSystem"] == "strict"
     assert "WatchdogSec" not in server["Service"]  # the server does not send WATCHDOG=1
     agent_service = agent["Service"]
-    assert agent_service["ExecStart"].startswith("/opt/hearth-agent/bin/hearth-agent --bootstrap "
-                                                 "/etc/hearth/bootstrap.json --state-dir /var/lib/hearth-agent")
+    assert agent_service["ExecStart"].startswith(
+        "/opt/hearth-agent/bin/hearth-agent --bootstrap /etc/hearth/bootstrap.json --state-dir /var/lib/hearth-agent"
+    )
     assert int(agent_service["WatchdogSec"]) > 0  # agent/sdnotify.py pings WATCHDOG=1
     assert agent_service["ExecReload"] == "/bin/kill -HUP $MAINPID"  # re-reads the bootstrap
     assert agent["Unit"]["ConditionPathExists"] == "/etc/hearth/bootstrap.json"
@@ -60,8 +70,7 @@ def test_units_restart_always_notify_and_are_hardened_as_documented():
     assert agent["Unit"]["StartLimitIntervalSec"] == "0"
     assert 1 <= int(agent_service["RestartSec"]) <= 30
     # Hooks run sudo, install setuid binaries and write the whole system: these must stay off.
-    for key in ("NoNewPrivileges", "RestrictSUIDSGID", "ProtectSystem", "PrivateDevices",
-                "ProtectClock"):
+    for key in ("NoNewPrivileges", "RestrictSUIDSGID", "ProtectSystem", "PrivateDevices", "ProtectClock"):
         assert key not in agent_service, key
     text = (PACKAGING / "systemd" / "hearth-agent.service").read_text()
     for key in ("NoNewPrivileges", "RestrictSUIDSGID", "ProtectClock", "ProtectKernelModules"):
@@ -75,8 +84,9 @@ def test_systemd_analyze_verify_accepts_the_units(name, tmp_path):
         pytest.skip("systemd-analyze is not installed")
     text = (PACKAGING / "systemd" / name).read_text()
     (tmp_path / name).write_text(re.sub(r"^ExecStart=\S+", "ExecStart=/bin/true", text, flags=re.M))
-    done = subprocess.run(["systemd-analyze", "verify", f"./{name}"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", f"./{name}"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "Unknown" not in output and "ignoring" not in output, output
@@ -89,9 +99,21 @@ def test_server_sends_ready_once_listening_and_stopping_on_sigterm(tmp_path):
         sock.bind(address)
         sock.settimeout(60)  # the deadline for the server to start
         env = {**os.environ, "NOTIFY_SOCKET": address}
-        process = subprocess.Popen([str(BIN / "hearth"), "server", "--db", f"sqlite:///{tmp_path}/h.db",
-                                    "--data-dir", str(tmp_path / "data"), "--port", str(port)],
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            [
+                str(BIN / "hearth"),
+                "server",
+                "--db",
+                f"sqlite:///{tmp_path}/h.db",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             ready = sock.recv(4096).decode()
             assert ready.splitlines()[0] == "READY=1"
@@ -110,6 +132,7 @@ def test_server_sends_ready_once_listening_and_stopping_on_sigterm(tmp_path):
 
 def test_sd_notify_reaches_an_abstract_socket_and_is_silent_without_systemd(monkeypatch):
     from metadata_server.server_command import sd_notify
+
     name = f"hearth-test-{os.getpid()}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind("\0" + name)
@@ -129,6 +152,7 @@ def run(command: list, **kwargs) -> subprocess.CompletedProcess:
 
 def installed_names(python: Path) -> set[str]:
     import json
+
     listed = run([str(python), "-m", "pip", "list", "--format", "json", "--disable-pip-version-check"])
     return {p["name"].lower() for p in json.loads(listed.stdout)}
 
@@ -146,24 +170,46 @@ def test_agent_only_distribution_installs_with_its_own_dependencies_and_finds_it
     assert flask.returncode != 0
     hooks = venv / "share" / "hearth" / "hooks"
     assert (hooks / "script").is_file() and os.access(hooks / "script", os.X_OK)
-    found = run([str(python), "-c", ("import agent.runner as r; print(r.__file__); "
-                  "print(r.find_hook('script', r.hook_search_path()))")], cwd=tmp_path)
+    found = run(
+        [
+            str(python),
+            "-c",
+            ("import agent.runner as r; print(r.__file__); print(r.find_hook('script', r.hook_search_path()))"),
+        ],
+        cwd=tmp_path,
+    )
     module, hook = found.stdout.split()
     assert module.startswith(str(venv)) and hook == str(hooks / "script")
     assert (venv / "share" / "hearth" / "systemd" / "hearth-agent.service").read_text() == (
-        PACKAGING / "systemd" / "hearth-agent.service").read_text()
+        PACKAGING / "systemd" / "hearth-agent.service"
+    ).read_text()
 
 
 def test_diskimage_builder_element_installs_the_agent_layout_into_a_root(tmp_path):
     """DIB runs install.d in the image chroot; TARGET_ROOT points it at a folder instead."""
     wheels = tmp_path / "wheels"
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
-         "--wheel-dir", str(wheels), str(PACKAGING / "agent")])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--wheel-dir",
+            str(wheels),
+            str(PACKAGING / "agent"),
+        ]
+    )
     (_wheel,) = wheels.glob("hearth_agent-*.whl")  # exactly one
     root = tmp_path / "root"
     element = PACKAGING / "diskimage-builder" / "hearth-agent"
-    env = {**os.environ, "TARGET_ROOT": str(root), "DIB_HEARTH_AGENT_STAGED": str(wheels),
-           "DIB_HEARTH_AGENT_PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "TARGET_ROOT": str(root),
+        "DIB_HEARTH_AGENT_STAGED": str(wheels),
+        "DIB_HEARTH_AGENT_PYTHON": sys.executable,
+    }
     run([str(element / "install.d" / "75-hearth-agent")], env=env)
     venv = root / "opt" / "hearth-agent"
     assert os.access(venv / "share" / "hearth" / "hooks" / "script", os.X_OK)
@@ -196,8 +242,7 @@ def containerfile() -> list[tuple[str, str]]:
 
 
 def test_containerfile_is_well_formed_non_root_and_its_healthcheck_answers(shared_hearth):
-    known = {"FROM", "ENV", "RUN", "WORKDIR", "COPY", "USER", "VOLUME", "EXPOSE", "HEALTHCHECK",
-             "ENTRYPOINT", "CMD"}
+    known = {"FROM", "ENV", "RUN", "WORKDIR", "COPY", "USER", "VOLUME", "EXPOSE", "HEALTHCHECK", "ENTRYPOINT", "CMD"}
     instructions = containerfile()
     assert {kind for kind, _ in instructions} <= known
     assert instructions[0] == ("FROM", "python:3.11-slim")

@@ -3,6 +3,7 @@ last exit on the server resource and in the logs), stops supervising with the se
 Hearth, re-adopts agents across a Hearth restart; and a deployment whose server's agent is gone
 fails with a reason that says so, on `local` and on `deployed` servers. Real servers on
 127.0.0.1, real agent processes, the real script hook."""
+
 from __future__ import annotations
 
 import itertools
@@ -37,8 +38,9 @@ resources:
 
 def server_view(url: str, api_headers: dict, stack: str) -> dict:
     """`hearth resource show STACK server` as the API answers it."""
-    answer = requests.get(f"{url}/v1/admin/stacks/{stack}/resources/server", headers=api_headers,
-                          timeout=30, allow_redirects=True)
+    answer = requests.get(
+        f"{url}/v1/admin/stacks/{stack}/resources/server", headers=api_headers, timeout=30, allow_redirects=True
+    )
     answer.raise_for_status()
     return answer.json()["resource"]
 
@@ -55,14 +57,19 @@ def test_a_killed_agent_is_restarted_with_backoff_and_shown_on_the_server_resour
         assert hearth.wait_stack("kept", ("CREATE_COMPLETE",))["stack_status"] == "CREATE_COMPLETE"
         data_dir = hearth.config.resolved_data_dir
         home = next((Path(data_dir) / "servers").iterdir())
-        first, = agent_pids(data_dir)
+        (first,) = agent_pids(data_dir)
         agent = server_view(hearth.url, AUTH, "kept")["attributes"]["agent"]
         assert (agent["state"], agent["pid"], agent["restarts"], agent["last_exit"]) == ("running", first, 0, None)
 
         os.kill(first, signal.SIGKILL)
         second = wait_for(lambda: other_agent(data_dir, first), 30, message="the agent to be restarted")
-        agent = wait_for(lambda: (lambda a: a if a["pid"] == second else None)(
-            server_view(hearth.url, AUTH, "kept")["attributes"]["agent"]), 10, message="the new pid shown")
+        agent = wait_for(
+            lambda: (lambda a: a if a["pid"] == second else None)(
+                server_view(hearth.url, AUTH, "kept")["attributes"]["agent"]
+            ),
+            10,
+            message="the new pid shown",
+        )
         assert agent["state"] == "running" and agent["restarts"] == 1
         assert agent["last_exit"]["status"] == "killed by SIGKILL" and agent["last_exit"]["pid"] == first
         assert agent["last_seen_at"]  # it polls its metadata
@@ -76,15 +83,17 @@ def test_a_killed_agent_is_restarted_with_backoff_and_shown_on_the_server_resour
         os.kill(second, signal.SIGKILL)
 
         def delays():
-            found = re.findall(r"exited \(exit status 2\) after ([\d.]+) s; restart \d+ in ([\d.]+) s",
-                               (home / "agent.log").read_text())
+            found = re.findall(
+                r"exited \(exit status 2\) after ([\d.]+) s; restart \d+ in ([\d.]+) s",
+                (home / "agent.log").read_text(),
+            )
             return [(float(ran), float(wait)) for ran, wait in found] if len(found) >= 4 else None
+
         quick = wait_for(delays, 60, message="four quick exits")
         assert all(ran < CAP for ran, _ in quick), quick  # each exit came sooner than the cap
         waits = [wait for _, wait in quick]
         assert waits[0] in (0.4, 0.8, CAP) and waits[-1] == CAP, waits  # doubled up to the cap
-        assert all(after == min(CAP, 2 * before)
-                   for before, after in itertools.pairwise(waits)), waits
+        assert all(after == min(CAP, 2 * before) for before, after in itertools.pairwise(waits)), waits
         agent = server_view(hearth.url, AUTH, "kept")["attributes"]["agent"]
         assert agent["restarts"] >= 5 and agent["last_exit"]["code"] == 2
         assert agent["last_exit"]["status"] == "exit status 2"
@@ -122,19 +131,27 @@ def test_a_restarted_hearth_adopts_the_agents_running_now_and_supervises_them(tm
         body = {"stack_name": "adopted", "template": SERVER_ONLY}
         assert requests.post(f"{server.url}/v1/admin/stacks", json=body, headers=AUTH, timeout=10).status_code == 201
         wait_for(lambda: server.stack("adopted")["stack_status"] == "CREATE_COMPLETE", 60, 0.1, "the create")
-        first, = agent_pids(data_dir)
+        (first,) = agent_pids(data_dir)
 
         os.kill(server.process.pid, signal.SIGKILL)  # Hearth dies; the agent lives on
         server.process.wait()
         server.start()
-        wait_for(lambda: server_view(server.url, AUTH, "adopted")["attributes"]["agent"]["pid"] == first,
-                 30, message="the running agent to be adopted")
+        wait_for(
+            lambda: server_view(server.url, AUTH, "adopted")["attributes"]["agent"]["pid"] == first,
+            30,
+            message="the running agent to be adopted",
+        )
         assert agent_pids(data_dir) == [first]  # adopted, not doubled
 
         os.kill(first, signal.SIGKILL)  # the adopted agent is supervised too
         second = wait_for(lambda: other_agent(data_dir, first), 30, message="the adopted agent's restart")
-        agent = wait_for(lambda: (lambda a: a if a["pid"] == second else None)(
-            server_view(server.url, AUTH, "adopted")["attributes"]["agent"]), 10, message="the restart shown")
+        agent = wait_for(
+            lambda: (lambda a: a if a["pid"] == second else None)(
+                server_view(server.url, AUTH, "adopted")["attributes"]["agent"]
+            ),
+            10,
+            message="the restart shown",
+        )
         assert agent["restarts"] == 1
         assert agent["last_exit"]["status"].startswith("exit status unknown")  # not Hearth's child
 
@@ -142,13 +159,20 @@ def test_a_restarted_hearth_adopts_the_agents_running_now_and_supervises_them(tm
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait()
         server.start()
-        agent = wait_for(lambda: (lambda a: a if a["pid"] == second else None)(
-            server_view(server.url, AUTH, "adopted")["attributes"]["agent"]), 30, message="re-adoption")
+        agent = wait_for(
+            lambda: (lambda a: a if a["pid"] == second else None)(
+                server_view(server.url, AUTH, "adopted")["attributes"]["agent"]
+            ),
+            30,
+            message="re-adoption",
+        )
         assert agent_pids(data_dir) == [second] and agent["restarts"] == 1
 
         stack = server.stack("adopted")
-        assert requests.delete(f"{server.url}/v1/admin/stacks/adopted/{stack['id']}", headers=AUTH,
-                               timeout=10).status_code == 204
+        assert (
+            requests.delete(f"{server.url}/v1/admin/stacks/adopted/{stack['id']}", headers=AUTH, timeout=10).status_code
+            == 204
+        )
         wait_for(lambda: server.stack(stack["id"])["stack_status"] == "DELETE_COMPLETE", 30, 0.1, "the delete")
         assert not agent_pids(data_dir)
         server.stop()
@@ -181,8 +205,12 @@ def test_stopping_hearth_stops_its_supervised_agents_and_they_are_not_restarted(
 
 # -- a deployment whose agent is gone ------------------------------------------------------------
 
-GONE_SETTINGS = {"agent_gone_grace": 1, "longpoll_max_wait": 1, "agent_restart_delay": 0.2,
-                 "agent_restart_max_delay": 1.0}
+GONE_SETTINGS = {
+    "agent_gone_grace": 1,
+    "longpoll_max_wait": 1,
+    "agent_restart_delay": 0.2,
+    "agent_restart_max_delay": 1.0,
+}
 
 # Writes its pid where the test finds it, then waits for a file that never comes.
 STUCK = """#!/bin/sh
@@ -192,22 +220,37 @@ while [ ! -e "$marker.never" ]; do sleep 0.1; done
 
 
 def gone_template(server_type: str) -> str:
-    return json.dumps({
-        "heat_template_version": "2018-08-31",
-        "parameters": {"marker": {"type": "string"}},
-        "resources": {
-            "server": {"type": server_type},
-            "slow_config": {"type": "OS::Heat::SoftwareConfig", "properties": {
-                "group": "script", "config": "#!/bin/sh\nsleep 5\necho slow done\n"}},
-            # Runs longer than the patience (1 + 1 s): a live agent that keeps polling is not gone.
-            "slow": {"type": "OS::Heat::SoftwareDeployment", "properties": {
-                "config": {"get_resource": "slow_config"}, "server": {"get_resource": "server"}}},
-            "stuck_config": {"type": "OS::Heat::SoftwareConfig", "properties": {
-                "group": "script", "inputs": [{"name": "marker"}], "config": STUCK}},
-            "stuck": {"type": "OS::Heat::SoftwareDeployment", "depends_on": ["slow"], "properties": {
-                "config": {"get_resource": "stuck_config"}, "server": {"get_resource": "server"},
-                "input_values": {"marker": {"get_param": "marker"}}}},
-        }})
+    return json.dumps(
+        {
+            "heat_template_version": "2018-08-31",
+            "parameters": {"marker": {"type": "string"}},
+            "resources": {
+                "server": {"type": server_type},
+                "slow_config": {
+                    "type": "OS::Heat::SoftwareConfig",
+                    "properties": {"group": "script", "config": "#!/bin/sh\nsleep 5\necho slow done\n"},
+                },
+                # Runs longer than the patience (1 + 1 s): a live agent that keeps polling is not gone.
+                "slow": {
+                    "type": "OS::Heat::SoftwareDeployment",
+                    "properties": {"config": {"get_resource": "slow_config"}, "server": {"get_resource": "server"}},
+                },
+                "stuck_config": {
+                    "type": "OS::Heat::SoftwareConfig",
+                    "properties": {"group": "script", "inputs": [{"name": "marker"}], "config": STUCK},
+                },
+                "stuck": {
+                    "type": "OS::Heat::SoftwareDeployment",
+                    "depends_on": ["slow"],
+                    "properties": {
+                        "config": {"get_resource": "stuck_config"},
+                        "server": {"get_resource": "server"},
+                        "input_values": {"marker": {"get_param": "marker"}},
+                    },
+                },
+            },
+        }
+    )
 
 
 def _failed_with_gone_agent(hearth, marker: Path, kill) -> str:
@@ -235,9 +278,10 @@ def test_a_deployment_fails_when_its_local_servers_agent_is_gone(tmp_path):
             # The agent cannot come back: its bootstrap document is broken, every restart exits 2.
             home = next((Path(data_dir) / "servers").iterdir())
             (home / "bootstrap.json").write_text("{}")
-            pid, = agent_pids(data_dir)
+            (pid,) = agent_pids(data_dir)
             groups = kill_agent_and_hooks(pid)
             wait_for(lambda: not live_members(groups), 10, message="the agent and its hook to die")
+
         reason = _failed_with_gone_agent(hearth, marker, kill)
         assert "its local agent process is" in reason and "last exit: " in reason, reason
     finally:
@@ -249,10 +293,10 @@ def test_a_deployment_fails_when_its_deployed_servers_agent_is_gone(tmp_path):
     marker = tmp_path / "stuck.pid"
     agent = None
     try:
-        hearth.create_stack("gone", gone_template("OS::Heat::DeployedServer"),
-                            parameters={"marker": str(marker)})
-        server_id = wait_for(lambda: hearth.resources("gone")["server"]["physical_resource_id"], 30,
-                             message="the deployed server")
+        hearth.create_stack("gone", gone_template("OS::Heat::DeployedServer"), parameters={"marker": str(marker)})
+        server_id = wait_for(
+            lambda: hearth.resources("gone")["server"]["physical_resource_id"], 30, message="the deployed server"
+        )
         machine = tmp_path / "machine"
         machine.mkdir()
         document = enrol.issue_bootstrap(hearth.service.runtime, "admin", server_id)["bootstrap"]
@@ -263,6 +307,7 @@ def test_a_deployment_fails_when_its_deployed_servers_agent_is_gone(tmp_path):
             groups = kill_agent_and_hooks(agent.pid)
             wait_for(lambda: not live_members(groups), 10, message="the agent and its hook to die")
             agent.wait(10)
+
         reason = _failed_with_gone_agent(hearth, marker, kill)
         assert "its local agent process" not in reason  # no supervisor on a deployed machine
     finally:

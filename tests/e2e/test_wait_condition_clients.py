@@ -13,6 +13,7 @@ One shim, said where it is used: cfn-signal logs to the fixed file /var/log/cfn-
 it is started through `runpy` after its log is pointed into the test's directory; the script
 itself runs unchanged with its own venv's python.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,9 +36,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.peers]
 MIB = 1024 * 1024
 # Runs a console script with logging already configured, so that its own basicConfig (a fixed
 # file under /var/log) is a no-op: argv = [-c, log file, script, args...].
-RUN_WITH_LOG = ("import logging, runpy, sys; "
-                "logging.basicConfig(filename=sys.argv.pop(1), level=logging.DEBUG); "
-                "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+RUN_WITH_LOG = (
+    "import logging, runpy, sys; "
+    "logging.basicConfig(filename=sys.argv.pop(1), level=logging.DEBUG); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +58,7 @@ def server(tmp_path_factory):
 
 def cfn_signal(cfntools: Path, log: Path, url: str, *args: str) -> subprocess.CompletedProcess:
     """The real cfn-signal: `cfn-signal [args] URL`; it PUTs with curl and exits with curl's code."""
-    command = [str(cfntools / "python"), "-c", RUN_WITH_LOG, str(log), str(cfntools / "cfn-signal"),
-               *args, url]
+    command = [str(cfntools / "python"), "-c", RUN_WITH_LOG, str(log), str(cfntools / "cfn-signal"), *args, url]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr + log.read_text()
     assert "cfn-signal called" in log.read_text()  # its own log line: the script really ran
@@ -65,8 +67,13 @@ def cfn_signal(cfntools: Path, log: Path, url: str, *args: str) -> subprocess.Co
 
 def curl(*args: str) -> tuple[int, str]:
     """The system curl; (HTTP status, body)."""
-    done = subprocess.run(["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     body, _, status = done.stdout.rpartition("\n")
     return int(status), body
@@ -74,8 +81,11 @@ def curl(*args: str) -> tuple[int, str]:
 
 def outputs_when(hearth, name: str, *keys: str) -> dict:
     """The stack's outputs once every one of `keys` has a value."""
-    return wait_for(lambda: (lambda o: o if all(o.get(k) for k in keys) else None)(hearth.outputs(name)),
-                    30, message=f"outputs {keys} of {name}")
+    return wait_for(
+        lambda: (lambda o: o if all(o.get(k) for k in keys) else None)(hearth.outputs(name)),
+        30,
+        message=f"outputs {keys} of {name}",
+    )
 
 
 def settled(hearth, name: str, status: str) -> dict:
@@ -87,8 +97,11 @@ def settled(hearth, name: str, status: str) -> dict:
 def signal_events(hearth, name: str) -> list[str]:
     stack = hearth.stack(name)
     answer = hearth.http.get(f"{hearth.api}/stacks/{name}/{stack['id']}/events", timeout=30).json()
-    return [e["resource_status_reason"] for e in answer["events"]
-            if (e["resource_status_reason"] or "").startswith("Signal: ")]
+    return [
+        e["resource_status_reason"]
+        for e in answer["events"]
+        if (e["resource_status_reason"] or "").startswith("Signal: ")
+    ]
 
 
 def resource_status(hearth, name: str, resource: str) -> str:
@@ -135,8 +148,7 @@ def test_cfn_signal_completes_an_aws_wait_condition_through_its_handle_url(serve
     print(f"cfn-signal, one signal: {elapsed:.2f} s")
 
 
-def test_a_count_two_wait_needs_two_distinct_ids_and_a_repeated_id_replaces_its_data(
-        server, cfntools, tmp_path):
+def test_a_count_two_wait_needs_two_distinct_ids_and_a_repeated_id_replaces_its_data(server, cfntools, tmp_path):
     """As in Heat, signals are keyed by UniqueId: the same -i twice is one signal (the later
     data wins), so Count 2 is reached only by a second id; without -d cfn-signal sends its
     default data."""
@@ -150,7 +162,9 @@ def test_a_count_two_wait_needs_two_distinct_ids_and_a_repeated_id_replaces_its_
     cfn_signal(cfntools, log, url, "-i", "web2")
     settled(server, "cfn-two", "CREATE_COMPLETE")
     assert json.loads(server.outputs("cfn-two")["data"]) == {
-        "web1": "10.0.0.1", "web2": "Application has completed configuration."}
+        "web1": "10.0.0.1",
+        "web2": "Application has completed configuration.",
+    }
 
 
 @pytest.mark.parametrize("flags", [["-e", "1"], ["-s", "false"]], ids=["exit-code", "success-false"])
@@ -161,8 +175,10 @@ def test_a_failure_signal_fails_the_wait_condition_with_its_reason(server, cfnto
     cfn_signal(cfntools, tmp_path / "cfn-signal.log", url, *flags, "-i", "web1", "-r", "yum install failed")
     stack = settled(server, name, "CREATE_FAILED")
     # Heat's words: "Resource CREATE failed: WaitConditionFailure: resources.wait: <reason>".
-    assert stack["stack_status_reason"] == \
-        "Resource CREATE failed: WaitConditionFailure: resources.wait: yum install failed"
+    assert (
+        stack["stack_status_reason"]
+        == "Resource CREATE failed: WaitConditionFailure: resources.wait: yum install failed"
+    )
     wait = server.resources(name)["wait"]
     assert wait["resource_status"] == "CREATE_FAILED"
     assert wait["resource_status_reason"] == "WaitConditionFailure: resources.wait: yum install failed"
@@ -207,12 +223,18 @@ def test_curl_cli_in_a_boot_script_and_a_curl_post_to_the_signal_url_complete_he
     outputs = outputs_when(server, "curl", "script", "alarm_url")
     # The script as a template author writes it (Heat's documented str_replace of curl_cli),
     # run by sh with the system curl, as cloud-init runs user-data.
-    done = subprocess.run(["sh", "-c", outputs["script"]], capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(["sh", "-c", outputs["script"]], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("HTTP/1.1 200"), done.stdout  # curl_cli has -i
-    status, body = curl("-X", "POST", "-H", "Content-Type: application/json",
-                        "--data-binary", '{"status": "SUCCESS", "data": "cfn"}', outputs["alarm_url"])
+    status, body = curl(
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        '{"status": "SUCCESS", "data": "cfn"}',
+        outputs["alarm_url"],
+    )
     assert status == 200, body
     settled(server, "curl", "CREATE_COMPLETE")
     outputs = server.outputs("curl")
@@ -222,8 +244,10 @@ def test_curl_cli_in_a_boot_script_and_a_curl_post_to_the_signal_url_complete_he
 
 
 def test_a_failure_through_curl_cli_fails_the_wait_condition_with_its_reason(server):
-    server.create_stack("curl-fail", HEAT_WAIT.replace('"status": "SUCCESS", "reason": "r"',
-                                                       '"status": "FAILURE", "reason": "disk full"'))
+    server.create_stack(
+        "curl-fail",
+        HEAT_WAIT.replace('"status": "SUCCESS", "reason": "r"', '"status": "FAILURE", "reason": "disk full"'),
+    )
     script = outputs_when(server, "curl-fail", "script")["script"]
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0 and done.stdout.startswith("HTTP/1.1 200"), done.stdout + done.stderr
@@ -282,16 +306,21 @@ outputs:
 def signal_urls(hearth, name: str) -> dict[str, str]:
     """The deployments' signal URLs (from the machine's metadata, read with its bootstrap
     credential through the guest API) and the handles' URLs and token."""
-    machine = wait_for(lambda: hearth.resources(name)["machine"]["physical_resource_id"], 30,
-                       message="the machine's id")
+    machine = wait_for(
+        lambda: hearth.resources(name)["machine"]["physical_resource_id"], 30, message="the machine's id"
+    )
     answer = hearth.http.post(f"{hearth.api}/servers/{machine}/bootstrap", timeout=30)
     assert answer.status_code == 201, answer.text
     secret = answer.json()["bootstrap"]["credential"]
 
     def deployments():
-        metadata = requests.get(f"{hearth.url}/guest/v1/servers/{machine}/metadata", timeout=30,
-                                headers={"Authorization": f"Bearer {secret}"}).json()["metadata"]
+        metadata = requests.get(
+            f"{hearth.url}/guest/v1/servers/{machine}/metadata",
+            timeout=30,
+            headers={"Authorization": f"Bearer {secret}"},
+        ).json()["metadata"]
         return metadata["deployments"] if len(metadata.get("deployments") or []) == 2 else None
+
     urls = {}
     for entry in wait_for(deployments, 30, message="two deployments in the machine's metadata"):
         inputs = {i["name"]: i["value"] for i in entry["inputs"]}
@@ -300,8 +329,7 @@ def signal_urls(hearth, name: str) -> dict[str, str]:
     return {**urls, **{k: outputs[k] for k in ("aws_url", "alarm_url", "endpoint", "token")}}
 
 
-def test_a_one_mebibyte_signal_is_accepted_on_every_signal_url_and_one_over_the_cap_is_a_json_413(
-        server, tmp_path):
+def test_a_one_mebibyte_signal_is_accepted_on_every_signal_url_and_one_over_the_cap_is_a_json_413(server, tmp_path):
     server.create_stack("big", DEPLOYMENTS)
     urls = signal_urls(server, "big")
     stdout = {"deploy_stdout": "", "deploy_stderr": "", "deploy_status_code": 0}
@@ -310,17 +338,39 @@ def test_a_one_mebibyte_signal_is_accepted_on_every_signal_url_and_one_over_the_
     # cfn-signal PUTs with an empty Content-Type; curl_cli POSTs with the token; a script POSTs
     # to the handle's pre-signed URL.
     sends = [
-        ("cfn deployment", ["-X", "POST", "-H", "Content-Type: application/json", urls["cfn"]],
-         lambda size: json_of_size(size, "result", **{**stdout, "deploy_stdout": "1 MiB"})),
-        ("temp_url deployment", ["-X", "PUT", "-H", "Content-Type: application/json", urls["temp_url"]],
-         lambda size: json_of_size(size, "result", **stdout)),
-        ("AWS handle URL", ["-X", "PUT", "-H", "Content-Type:", urls["aws_url"]],
-         lambda size: json_of_size(size, "Data", Status="SUCCESS", Reason="big", UniqueId="big")),
-        ("handle token endpoint", ["-X", "POST", "-H", f"X-Auth-Token: {urls['token']}",
-                                   "-H", "Content-Type: application/json", urls["endpoint"]],
-         lambda size: json_of_size(size, status="SUCCESS", id="token")),
-        ("handle pre-signed URL", ["-X", "POST", "-H", "Content-Type: application/json", urls["alarm_url"]],
-         lambda size: json_of_size(size, status="SUCCESS", id="url")),
+        (
+            "cfn deployment",
+            ["-X", "POST", "-H", "Content-Type: application/json", urls["cfn"]],
+            lambda size: json_of_size(size, "result", **{**stdout, "deploy_stdout": "1 MiB"}),
+        ),
+        (
+            "temp_url deployment",
+            ["-X", "PUT", "-H", "Content-Type: application/json", urls["temp_url"]],
+            lambda size: json_of_size(size, "result", **stdout),
+        ),
+        (
+            "AWS handle URL",
+            ["-X", "PUT", "-H", "Content-Type:", urls["aws_url"]],
+            lambda size: json_of_size(size, "Data", Status="SUCCESS", Reason="big", UniqueId="big"),
+        ),
+        (
+            "handle token endpoint",
+            [
+                "-X",
+                "POST",
+                "-H",
+                f"X-Auth-Token: {urls['token']}",
+                "-H",
+                "Content-Type: application/json",
+                urls["endpoint"],
+            ],
+            lambda size: json_of_size(size, status="SUCCESS", id="token"),
+        ),
+        (
+            "handle pre-signed URL",
+            ["-X", "POST", "-H", "Content-Type: application/json", urls["alarm_url"]],
+            lambda size: json_of_size(size, status="SUCCESS", id="url"),
+        ),
     ]
     limit = server.config.max_signal_bytes
     for what, args, make in sends:
@@ -346,6 +396,7 @@ def test_a_one_mebibyte_signal_is_accepted_on_every_signal_url_and_one_over_the_
 
 
 # 4. Pre-signed URLs and clock skew -----------------------------------------------------------
+
 
 def test_presigned_urls_carry_an_expiry_not_a_timestamp_and_work_until_it(tmp_path):
     """Keystone's ec2tokens refused a Heat signal URL whose Timestamp was more than 15 minutes
@@ -380,15 +431,17 @@ def test_presigned_urls_carry_an_expiry_not_a_timestamp_and_work_until_it(tmp_pa
                 body = {"Status": "SUCCESS", "Reason": "up", "UniqueId": "web1", "Data": "ok"}
             else:
                 body = {"status": "SUCCESS", "id": "late"}
-            return requests.request(verb, urls[key], data=json.dumps(body), timeout=30,
-                                    headers={"Content-Type": ""}).status_code
+            return requests.request(
+                verb, urls[key], data=json.dumps(body), timeout=30, headers={"Content-Type": ""}
+            ).status_code
 
         offset[0] = dt.timedelta(minutes=20)  # past Keystone's 15 minutes
         for key in ("cfn", "temp_url", "aws_url", "alarm_url"):
             assert send(key) == 200, key
         # count 2 on the native handle: a second id from its token, so the stack completes.
-        answer = requests.post(urls["endpoint"], json={"id": "second"}, timeout=30,
-                               headers={"X-Auth-Token": urls["token"]})
+        answer = requests.post(
+            urls["endpoint"], json={"id": "second"}, timeout=30, headers={"X-Auth-Token": urls["token"]}
+        )
         assert answer.status_code == 200, answer.text
         settled(hearth, "skew", "CREATE_COMPLETE")
 
@@ -432,15 +485,24 @@ outputs:
 
 
 def notify(curl_cli: str, body: dict) -> None:
-    done = subprocess.run(["sh", "-c", f"{curl_cli} --data-binary {shlex.quote(json.dumps(body))}"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["sh", "-c", f"{curl_cli} --data-binary {shlex.quote(json.dumps(body))}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0 and done.stdout.startswith("HTTP/1.1 200"), done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("count,timeout,status,expected", [
-    (1, 600, "FAILURE", "WaitConditionFailure: resources.wait: disk full;no network"),
-    (3, 1, "SUCCESS", "resources.wait: 2 of 3 received - disk ok;network ok"),
-], ids=["failure", "timeout"])
+@pytest.mark.parametrize(
+    "count,timeout,status,expected",
+    [
+        (1, 600, "FAILURE", "WaitConditionFailure: resources.wait: disk full;no network"),
+        (3, 1, "SUCCESS", "resources.wait: 2 of 3 received - disk ok;network ok"),
+    ],
+    ids=["failure", "timeout"],
+)
 def test_reasons_of_several_signals_are_joined_as_heat_joins_them(server, count, timeout, status, expected):
     """Heat's WaitConditionFailure and WaitConditionTimeout join the signals' reasons with ';'.
     The wait starts only after both signals are stored (it depends on a gate signalled last),

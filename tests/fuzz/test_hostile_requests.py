@@ -10,6 +10,7 @@ a Swift temp URL), so they get past authentication to the parsing behind it.
 The HTTP layer's own refusals (a request line or headers too large, a malformed request line)
 are sent over a raw socket, since no HTTP client sends them. A last test checks that every
 route the server registers is in one of the families."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,7 @@ pytestmark = pytest.mark.fuzz
 
 # Budgets off (fuzzing is not a flood), long-polls short (a generated `wait` that happens to be
 # valid must not hold a case for a minute).
-SETTINGS = {"guest_rate": 0, "api_rate": 0, "auth_failure_rate": 0, "longpoll_max_wait": 1,
-            "compute": "deployed"}
+SETTINGS = {"guest_rate": 0, "api_rate": 0, "auth_failure_rate": 0, "longpoll_max_wait": 1, "compute": "deployed"}
 CALM = """
 heat_template_version: 2018-08-31
 parameters:
@@ -78,8 +78,12 @@ def _sign_in(url: str, body: dict) -> str:
 
 
 def _password_body(user: dict, password: str, project: dict) -> dict:
-    return {"auth": {"identity": {"methods": ["password"], "password": {"user": {**user, "password": password}}},
-                     "scope": {"project": project}}}
+    return {
+        "auth": {
+            "identity": {"methods": ["password"], "password": {"user": {**user, "password": password}}},
+            "scope": {"project": project},
+        }
+    }
 
 
 class World:
@@ -103,36 +107,62 @@ class World:
         self.server = resources["server"]["physical_resource_id"]
         self.heat_server = resources["heat_server"]["physical_resource_id"]
         self.handle = resources["handle"]["physical_resource_id"]
-        self.entries = {agentless.values(e)["deploy_resource_name"]: e
-                        for e in agentless.entries(self.service, self.guests["id"])}
-        self.credential = http.post(f"{api}/servers/{self.server}/bootstrap", json={}, timeout=30).json()["bootstrap"]["credential"]
-        outputs = {key: self.service.stacks.show_output("admin", self.guests["id"], key)["output_value"]
-                   for key in ("token", "signal", "aws_url")}
-        self.handle_token, self.alarm_url, self.aws_url = outputs["token"], outputs["signal"]["alarm_url"], outputs["aws_url"]
+        self.entries = {
+            agentless.values(e)["deploy_resource_name"]: e for e in agentless.entries(self.service, self.guests["id"])
+        }
+        self.credential = http.post(f"{api}/servers/{self.server}/bootstrap", json={}, timeout=30).json()["bootstrap"][
+            "credential"
+        ]
+        outputs = {
+            key: self.service.stacks.show_output("admin", self.guests["id"], key)["output_value"]
+            for key in ("token", "signal", "aws_url")
+        }
+        self.handle_token, self.alarm_url, self.aws_url = (
+            outputs["token"],
+            outputs["signal"]["alarm_url"],
+            outputs["aws_url"],
+        )
         heat = agentless.values(self.entries["heat"])
-        self.heat_signal_token = _sign_in(url, _password_body({"id": heat["deploy_user_id"]}, heat["deploy_password"],
-                                                             {"id": heat["deploy_project_id"]}))
+        self.heat_signal_token = _sign_in(
+            url,
+            _password_body({"id": heat["deploy_user_id"]}, heat["deploy_password"], {"id": heat["deploy_project_id"]}),
+        )
         section = self._heat_section()
-        self.heat_metadata_token = _sign_in(url, _password_body({"id": section["user_id"]}, section["password"],
-                                                               {"id": section["project_id"]}))
-        self.config = http.post(f"{api}/software_configs", json=self.config_body(), timeout=30).json()["software_config"]["id"]
-        self.deployment = http.post(f"{api}/software_deployments", json=self.deployment_body(), timeout=30).json()["software_deployment"]["id"]
+        self.heat_metadata_token = _sign_in(
+            url, _password_body({"id": section["user_id"]}, section["password"], {"id": section["project_id"]})
+        )
+        self.config = http.post(f"{api}/software_configs", json=self.config_body(), timeout=30).json()[
+            "software_config"
+        ]["id"]
+        self.deployment = http.post(f"{api}/software_deployments", json=self.deployment_body(), timeout=30).json()[
+            "software_deployment"
+        ]["id"]
         key = http.head(f"{url}/v1/AUTH_admin", timeout=30).headers["X-Account-Meta-Temp-Url-Key"]
         self.object_path = "/v1/AUTH_admin/hostile/signal"
         self.temp_url = temp_url(url, key, self.object_path, expires=int(time.time()) + 24 * 3600)
         self.swift_deployment = deployment_with_signal_url(hearth, self.temp_url)
         for name in ("person", "victim"):
-            assert http.post(f"{url}/admin/v1/users", json={"name": name, "password": PASSWORD}, timeout=30).status_code == 201
+            assert (
+                http.post(f"{url}/admin/v1/users", json={"name": name, "password": PASSWORD}, timeout=30).status_code
+                == 201
+            )
             assert http.put(f"{url}/admin/v1/projects/admin/users/{name}/roles/member", timeout=30).status_code == 204
         assert http.post(f"{url}/admin/v1/projects", json={"name": "victims"}, timeout=30).status_code == 201
-        self.person_body = _password_body({"name": "person", "domain": {"name": "Default"}}, PASSWORD,
-                                          {"name": "admin", "domain": {"name": "Default"}})
+        self.person_body = _password_body(
+            {"name": "person", "domain": {"name": "Default"}},
+            PASSWORD,
+            {"name": "admin", "domain": {"name": "Default"}},
+        )
         self.person_token = _sign_in(url, self.person_body)
-        self.person_id = next(u["id"] for u in http.get(f"{url}/admin/v1/users", timeout=30).json()["users"]
-                              if u["name"] == "person")
-        made = requests.post(f"{url}/identity/v3/users/{self.person_id}/application_credentials",
-                             headers={"X-Auth-Token": self.person_token}, timeout=30,
-                             json={"application_credential": {"name": "kept"}}).json()
+        self.person_id = next(
+            u["id"] for u in http.get(f"{url}/admin/v1/users", timeout=30).json()["users"] if u["name"] == "person"
+        )
+        made = requests.post(
+            f"{url}/identity/v3/users/{self.person_id}/application_credentials",
+            headers={"X-Auth-Token": self.person_token},
+            timeout=30,
+            json={"application_credential": {"name": "kept"}},
+        ).json()
         self.app_credential = made["application_credential"]
         tokens = http.post(f"{url}/admin/v1/tokens", json={"user": "victim", "name": "t"}, timeout=30).json()
         self.victim_token_id = tokens["token"]["id"]
@@ -141,24 +171,43 @@ class World:
 
     def _waiting(self, name: str):
         resources = self.hearth.resources(name)
-        ready = all(r["resource_status"] == "CREATE_COMPLETE" or r["resource_name"] in ("cfn", "heat", "temp", "wait")
-                    for r in resources.values())
-        return self.hearth.stack(name) if ready and len(agentless.entries(self.service, self.hearth.stack(name)["id"])) == 3 else None
+        ready = all(
+            r["resource_status"] == "CREATE_COMPLETE" or r["resource_name"] in ("cfn", "heat", "temp", "wait")
+            for r in resources.values()
+        )
+        return (
+            self.hearth.stack(name)
+            if ready and len(agentless.entries(self.service, self.hearth.stack(name)["id"])) == 3
+            else None
+        )
 
     def _heat_section(self) -> dict:
         with self.service.runtime.store.session() as session:
-            doc = secrets.open_document(self.service.runtime.keyring,
-                                        session.scalar(select(Server.metadata_doc).where(Server.id == self.heat_server)))
+            doc = secrets.open_document(
+                self.service.runtime.keyring,
+                session.scalar(select(Server.metadata_doc).where(Server.id == self.heat_server)),
+            )
         return doc["os-collect-config"]["heat"]
 
     def config_body(self) -> dict:
-        return {"name": "c", "group": "script", "config": "#!/bin/sh\necho hi\n",
-                "inputs": [{"name": "x", "type": "String", "default": "1"}], "outputs": [{"name": "y"}],
-                "options": {}}
+        return {
+            "name": "c",
+            "group": "script",
+            "config": "#!/bin/sh\necho hi\n",
+            "inputs": [{"name": "x", "type": "String", "default": "1"}],
+            "outputs": [{"name": "y"}],
+            "options": {},
+        }
 
     def deployment_body(self) -> dict:
-        return {"config_id": self.config, "server_id": "elsewhere", "action": "CREATE",
-                "status": "IN_PROGRESS", "status_reason": "waiting", "input_values": {"x": "2"}}
+        return {
+            "config_id": self.config,
+            "server_id": "elsewhere",
+            "action": "CREATE",
+            "status": "IN_PROGRESS",
+            "status_reason": "waiting",
+            "input_values": {"x": "2"},
+        }
 
     def signal_url(self, resource: str) -> str:
         return _path(agentless.values(self.entries[resource])["deploy_signal_id"])
@@ -180,12 +229,33 @@ def orchestration_routes(w: World) -> list[Route]:
     # Besides Heat's keys, the ones a parent stack sends its nested stacks' requests, which a
     # user can send too (engine/orchestration/nested.py).
     inner = {"requested_timeout_mins": 10, "_hearth_secret_parameters": ["n"]}
-    create = {"stack_name": "made", "template": CALM, "template_name": "calm.yaml", "parameters": {"n": "2"},
-              "environment": {"parameters": {}}, "environment_files": [], "files": {}, "timeout_mins": 10,
-              "disable_rollback": True, "tags": "a,b", **inner}
-    update = {"template": CALM, "template_name": "calm.yaml", "parameters": {"n": "3"}, "environment": {},
-              "environment_files": [], "files": {}, "clear_parameters": [], "timeout_mins": 10,
-              "disable_rollback": False, "tags": ["a"], "existing": True, **inner}
+    create = {
+        "stack_name": "made",
+        "template": CALM,
+        "template_name": "calm.yaml",
+        "parameters": {"n": "2"},
+        "environment": {"parameters": {}},
+        "environment_files": [],
+        "files": {},
+        "timeout_mins": 10,
+        "disable_rollback": True,
+        "tags": "a,b",
+        **inner,
+    }
+    update = {
+        "template": CALM,
+        "template_name": "calm.yaml",
+        "parameters": {"n": "3"},
+        "environment": {},
+        "environment_files": [],
+        "files": {},
+        "clear_parameters": [],
+        "timeout_mins": 10,
+        "disable_rollback": False,
+        "tags": ["a"],
+        "existing": True,
+        **inner,
+    }
     listing = ("limit", "marker", "sort_keys", "sort_dir", "show_deleted", "show_nested", "show_hidden", "tags")
     routes = [
         Route("GET", "/v1/admin/stacks", params=listing),
@@ -211,8 +281,21 @@ def orchestration_routes(w: World) -> list[Route]:
         Route("PATCH", f"{calm}/resources/value", {"mark_unhealthy": True, "resource_status_reason": "why"}),
         Route("GET", f"{calm}/resources/value/metadata"),
         Route("POST", f"{guests}/resources/cfn/signal", DEPLOYMENT_RESULT),
-        Route("GET", f"{calm}/events", params=("limit", "marker", "wait", "nested_depth", "sort_dir", "sort_keys",
-                                             "resource_status", "resource_action", "resource_name")),
+        Route(
+            "GET",
+            f"{calm}/events",
+            params=(
+                "limit",
+                "marker",
+                "wait",
+                "nested_depth",
+                "sort_dir",
+                "sort_keys",
+                "resource_status",
+                "resource_action",
+                "resource_name",
+            ),
+        ),
         Route("GET", f"{calm}/resources/value/events/{w.event}"),
         Route("GET", f"{calm}/outputs"),
         Route("GET", f"{calm}/outputs/v"),
@@ -220,10 +303,17 @@ def orchestration_routes(w: World) -> list[Route]:
         Route("GET", "/v1/admin/resource_types/OS::Heat::Value"),
         Route("GET", "/v1/admin/resource_types/OS::Heat::Value/template", params=("template_type",)),
         Route("GET", "/v1/admin/template_versions"),
-        Route("GET", "/v1/admin/template_versions/heat_template_version.2018-08-31/functions",
-              params=("with_condition_func",)),
-        Route("POST", "/v1/admin/validate", {"template": CALM, "environment": {}, "files": {}},
-              params=("show_nested", "ignore_errors")),
+        Route(
+            "GET",
+            "/v1/admin/template_versions/heat_template_version.2018-08-31/functions",
+            params=("with_condition_func",),
+        ),
+        Route(
+            "POST",
+            "/v1/admin/validate",
+            {"template": CALM, "environment": {}, "files": {}},
+            params=("show_nested", "ignore_errors"),
+        ),
         Route("GET", "/v1/admin/build_info"),
         Route("POST", "/v1/admin/software_configs", w.config_body()),
         Route("GET", "/v1/admin/software_configs", params=("limit", "marker")),
@@ -232,8 +322,11 @@ def orchestration_routes(w: World) -> list[Route]:
         Route("POST", "/v1/admin/software_deployments", w.deployment_body()),
         Route("GET", "/v1/admin/software_deployments", params=("server_id",)),
         Route("GET", f"/v1/admin/software_deployments/{w.deployment}"),
-        Route("PUT", f"/v1/admin/software_deployments/{w.deployment}",
-              {"status": "COMPLETE", "status_reason": "done", "output_values": {"y": "1"}}),
+        Route(
+            "PUT",
+            f"/v1/admin/software_deployments/{w.deployment}",
+            {"status": "COMPLETE", "status_reason": "done", "output_values": {"y": "1"}},
+        ),
         Route("DELETE", "/v1/admin/software_deployments/no-such-deployment"),
         Route("GET", "/v1/admin/software_deployments/metadata/elsewhere"),
         Route("POST", "/v1/admin/servers/fuzz-machine/bootstrap", {"new": True}),
@@ -257,11 +350,19 @@ def guest_routes(w: World) -> list[Route]:
         Route("GET", f"/guest/v1/servers/{w.server}/metadata", params=("since", "wait"), headers=bearer),
         Route("POST", f"/guest/v1/deployments/{w.entries['cfn']['id']}/signal", DEPLOYMENT_RESULT, headers=bearer),
         Route("PUT", f"/guest/v1/deployments/{w.entries['temp']['id']}/signal", DEPLOYMENT_RESULT, headers=bearer),
-        Route("POST", f"/guest/v1/deployments/{w.entries['heat']['id']}/progress", {"message": "m", "percent": 50},
-              headers=bearer),
+        Route(
+            "POST",
+            f"/guest/v1/deployments/{w.entries['heat']['id']}/progress",
+            {"message": "m", "percent": 50},
+            headers=bearer,
+        ),
         Route("POST", "/guest/v1/credentials/rotate", headers=bearer),
-        Route("POST", f"/guest/v1/handles/{w.handle}/signal", native,
-              headers={"Authorization": f"Bearer {w.handle_token}"}),
+        Route(
+            "POST",
+            f"/guest/v1/handles/{w.handle}/signal",
+            native,
+            headers={"Authorization": f"Bearer {w.handle_token}"},
+        ),
         # pre-signed URLs: CFN_SIGNAL and TEMP_URL_SIGNAL entries, a handle's alarm URL, an AWS
         # handle that cfn-signal PUTs to with an empty Content-Type
         Route("POST", w.signal_url("cfn"), DEPLOYMENT_RESULT),
@@ -271,17 +372,28 @@ def guest_routes(w: World) -> list[Route]:
         Route("GET", f"/guest/v1/servers/{w.server}/collect?expires=1&signature=forged", params=("expires",)),
         # Heat: a guest Keystone token (POLL_SERVER_HEAT metadata, HEAT_SIGNAL)
         Route("GET", f"{guests}/resources/heat_server/metadata", headers={"X-Auth-Token": w.heat_metadata_token}),
-        Route("POST", f"{guests}/resources/heat/signal", DEPLOYMENT_RESULT,
-              headers={"X-Auth-Token": w.heat_signal_token}),
+        Route(
+            "POST", f"{guests}/resources/heat/signal", DEPLOYMENT_RESULT, headers={"X-Auth-Token": w.heat_signal_token}
+        ),
         # Swift temp URL (heatclient's TEMP_URL_SIGNAL)
         Route("PUT", _path(w.temp_url), DEPLOYMENT_RESULT),
         # CFN API (POLL_SERVER_CFN), its errors asked for as JSON
-        Route("GET", "/v1/?Action=DescribeStackResource&StackName=guests&LogicalResourceId=server"
-                     "&ContentType=JSON&AWSAccessKeyId=x&SignatureVersion=2&SignatureMethod=HmacSHA256"
-                     "&Timestamp=2026-01-01T00:00:00Z&Signature=forged", params=("Timestamp", "Expires")),
-        Route("GET", "/v1/?Action=DescribeStackResource&StackName=guests&LogicalResourceId=server&ContentType=JSON",
-              headers={"X-Amz-Date": "20260101T000000Z", "Authorization": "AWS4-HMAC-SHA256 Credential=K/20260101/"
-                       "RegionOne/cloudformation/aws4_request, SignedHeaders=host;x-amz-date, Signature=forged"}),
+        Route(
+            "GET",
+            "/v1/?Action=DescribeStackResource&StackName=guests&LogicalResourceId=server"
+            "&ContentType=JSON&AWSAccessKeyId=x&SignatureVersion=2&SignatureMethod=HmacSHA256"
+            "&Timestamp=2026-01-01T00:00:00Z&Signature=forged",
+            params=("Timestamp", "Expires"),
+        ),
+        Route(
+            "GET",
+            "/v1/?Action=DescribeStackResource&StackName=guests&LogicalResourceId=server&ContentType=JSON",
+            headers={
+                "X-Amz-Date": "20260101T000000Z",
+                "Authorization": "AWS4-HMAC-SHA256 Credential=K/20260101/"
+                "RegionOne/cloudformation/aws4_request, SignedHeaders=host;x-amz-date, Signature=forged",
+            },
+        ),
         Route("POST", "/v1/?ContentType=JSON", {"Action": "DescribeStackResource"}),
         Route("GET", "/openapi/guest.yaml"),
     ]
@@ -295,15 +407,35 @@ def identity_routes(w: World) -> list[Route]:
         Route("GET", "/identity"),
         Route("GET", "/identity/v3"),
         Route("POST", "/identity/v3/auth/tokens", w.person_body),
-        Route("POST", "/identity/v3/auth/tokens", {"auth": {"identity": {
-            "methods": ["application_credential"],
-            "application_credential": {"id": app["id"], "secret": app["secret"]}}}}),
+        Route(
+            "POST",
+            "/identity/v3/auth/tokens",
+            {
+                "auth": {
+                    "identity": {
+                        "methods": ["application_credential"],
+                        "application_credential": {"id": app["id"], "secret": app["secret"]},
+                    }
+                }
+            },
+        ),
         Route("POST", "/identity/v3/auth/tokens", _password_body({"id": "a-guest"}, "secret", {"id": "admin"})),
         Route("GET", "/identity/v3/auth/tokens", headers={**person, "X-Subject-Token": w.person_token}),
         Route("DELETE", "/identity/v3/auth/tokens", headers={**person, "X-Subject-Token": "hat_not-a-token"}),
-        Route("POST", credentials, {"application_credential": {
-            "name": "made", "description": "d", "expires_at": "2099-01-01T00:00:00",
-            "roles": [{"name": "member"}], "unrestricted": False}}, headers=person),
+        Route(
+            "POST",
+            credentials,
+            {
+                "application_credential": {
+                    "name": "made",
+                    "description": "d",
+                    "expires_at": "2099-01-01T00:00:00",
+                    "roles": [{"name": "member"}],
+                    "unrestricted": False,
+                }
+            },
+            headers=person,
+        ),
         Route("GET", credentials, params=("name",), headers=person),
         Route("GET", f"{credentials}/{app['id']}", headers=person),
         Route("DELETE", f"{credentials}/no-such-credential", headers=person),
@@ -332,8 +464,12 @@ def admin_routes(w: World) -> list[Route]:
     return [Route(r.method, r.path, r.body, r.params, dict(AUTH)) for r in routes]
 
 
-FAMILIES = {"orchestration": orchestration_routes, "guest": guest_routes,
-            "identity": identity_routes, "admin": admin_routes}
+FAMILIES = {
+    "orchestration": orchestration_routes,
+    "guest": guest_routes,
+    "identity": identity_routes,
+    "admin": admin_routes,
+}
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -367,15 +503,30 @@ def _raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
 
 RAW_REQUESTS = [
     ("a 70 KB header line", b"GET /v1/admin/stacks HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
-    ("120 header fields", b"GET /guest/v1/servers/x/metadata HTTP/1.1\r\nHost: x\r\n"
-     + b"".join(b"X-H%d: 1\r\n" % i for i in range(120)) + b"\r\n", 431),
+    (
+        "120 header fields",
+        b"GET /guest/v1/servers/x/metadata HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-H%d: 1\r\n" % i for i in range(120))
+        + b"\r\n",
+        431,
+    ),
     ("a 70 KB request line", b"GET /v1/admin/stacks?limit=" + b"9" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     ("a request line of one word", b"GARBAGE\r\n\r\n", 400),
     ("an unknown HTTP version", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
     ("a malformed HTTP version", b"GET / HTTP/1.x\r\nHost: x\r\n\r\n", 400),
-    ("a pre-signed URL in a bad request line", b"PUT /signal/x?expires=1&signature=SECRETSIG a b HTTP/1.1\r\n\r\n", 400),
-    ("a chunk size that is not hexadecimal", (b"POST /guest/v1/deployments/x/signal HTTP/1.1\r\nHost: x\r\n"
-      b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n"), 400),
+    (
+        "a pre-signed URL in a bad request line",
+        b"PUT /signal/x?expires=1&signature=SECRETSIG a b HTTP/1.1\r\n\r\n",
+        400,
+    ),
+    (
+        "a chunk size that is not hexadecimal",
+        (
+            b"POST /guest/v1/deployments/x/signal HTTP/1.1\r\nHost: x\r\n"
+            b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n"
+        ),
+        400,
+    ),
     ("a method no route has", b"FROB / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405),
 ]
 
@@ -423,8 +574,13 @@ def test_every_body_field_of_a_wrong_type_is_refused_not_crashed(world, family):
             continue
         for where in _paths(route.body)[1:]:
             for value in WRONG_TYPES:
-                case = Hostile(route, f"{value!r} at {where}", headers={"Content-Type": "application/json", **route.headers},
-                               body=json.dumps(_put(route.body, where, value)).encode(), path=route.path)
+                case = Hostile(
+                    route,
+                    f"{value!r} at {where}",
+                    headers={"Content-Type": "application/json", **route.headers},
+                    body=json.dumps(_put(route.body, where, value)).encode(),
+                    path=route.path,
+                )
                 check(send(world.hearth.url, case), case)
                 sent += 1
     assert sent > 0
@@ -433,8 +589,10 @@ def test_every_body_field_of_a_wrong_type_is_refused_not_crashed(world, family):
 @pytest.mark.parametrize("tag", ['"' + "9" * 5000 + '"', "9" * 5000, '"\u00b2"', '"-1"', "*"])
 def test_an_if_none_match_that_names_no_version_matches_nothing(world, tag):
     """A 5,000-digit If-None-Match was int()ed (Python refuses 4,300 digits or more): 500."""
-    answer = requests.get(f"{world.hearth.url}/guest/v1/servers/{world.server}/metadata", timeout=30,
-                          headers={"Authorization": f"Bearer {world.credential}",
-                                   "If-None-Match": tag.encode().decode("latin-1")})
+    answer = requests.get(
+        f"{world.hearth.url}/guest/v1/servers/{world.server}/metadata",
+        timeout=30,
+        headers={"Authorization": f"Bearer {world.credential}", "If-None-Match": tag.encode().decode("latin-1")},
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json()["version"] >= 1

@@ -5,6 +5,7 @@ tokens are random), so this exercises parsing and authentication of hostile inpu
 credential matrix has its own tests. No answer may be a 5xx or carry a stack trace, and each
 must conform to the description. Bounded like the orchestration run; the stateful run chains
 operations by the links schemathesis infers and asserts only that no answer is a 5xx."""
+
 from __future__ import annotations
 
 import pytest

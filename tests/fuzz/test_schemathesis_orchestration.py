@@ -9,6 +9,7 @@ their own tests).
 A second run is stateful: schemathesis chains operations by the links it infers from the
 description (a created stack's id into show, update, resources, events, delete, ...) and
 walks SCENARIOS sequences of up to STEPS calls, asserting only that no answer is a 5xx."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,13 @@ pytestmark = pytest.mark.fuzz
 
 EXAMPLES = 8
 SCENARIOS, STEPS = 60, 8
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 UNLIMITED = {"guest_rate": 0, "api_rate": 0, "auth_failure_rate": 0}
 
 
@@ -48,8 +54,14 @@ def fuzz(spec: dict, base_url: str, headers: dict[str, str]) -> tuple[dict[str, 
         operation = result.ok()
         label = operation.label
 
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def run(case):
             counts[label] = counts.get(label, 0) + 1  # noqa: B023 - run() runs in this iteration
@@ -89,9 +101,17 @@ def stateful(spec: dict, base_url: str, headers: dict[str, str]) -> int:
     # Generation only, as schemathesis runs its state machines: a replay (to shrink, or to
     # report) meets the server in another state than the first run did.
     try:
-        Scenarios.run(settings=settings(max_examples=SCENARIOS, stateful_step_count=STEPS, deadline=None,
-                                        derandomize=True, database=None, phases=[Phase.generate],
-                                        suppress_health_check=list(HealthCheck)))
+        Scenarios.run(
+            settings=settings(
+                max_examples=SCENARIOS,
+                stateful_step_count=STEPS,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+        )
     except Flaky:
         pass  # hypothesis noticed the server's state changed under a replay; failures are below
     except Exception:  # a failed check is reported from `failures`

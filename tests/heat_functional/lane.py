@@ -14,6 +14,7 @@ own (TEMPEST_CONFIG_DIR) naming its own Hearth project and users.
 A test that runs past S seconds gets SIGALRM inside it (so its cleanups still delete its
 stacks), then G more seconds for those cleanups; run.py kills a lane that outlives even that.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,17 +32,32 @@ PACKAGE = "heat_integrationtests.functional"
 
 # Modules whose tests need nothing but the orchestration API and the identity service.
 MODULES = (
-    "test_abandon_adopt", "test_admin_actions", "test_conditional_exposure", "test_conditions",
-    "test_create_update", "test_default_parameters", "test_delete", "test_env_merge",
-    "test_heat_autoscaling", "test_immutable_parameters", "test_nested_get_attr",
-    "test_preview_update", "test_resource_chain", "test_resource_group", "test_simultaneous_update",
-    "test_software_deployment_group", "test_stack_cancel", "test_template_resource",
-    "test_template_versions", "test_update_restricted", "test_versionnegotiation",
+    "test_abandon_adopt",
+    "test_admin_actions",
+    "test_conditional_exposure",
+    "test_conditions",
+    "test_create_update",
+    "test_default_parameters",
+    "test_delete",
+    "test_env_merge",
+    "test_heat_autoscaling",
+    "test_immutable_parameters",
+    "test_nested_get_attr",
+    "test_preview_update",
+    "test_resource_chain",
+    "test_resource_group",
+    "test_simultaneous_update",
+    "test_software_deployment_group",
+    "test_stack_cancel",
+    "test_template_resource",
+    "test_template_versions",
+    "test_update_restricted",
+    "test_versionnegotiation",
 )
 # Modules of the suite left out, and why (docs/heat-differences.md lists them too).
 LEFT_OUT_MODULES = {
     "test_autoscaling": "AWS::AutoScaling::LaunchConfiguration checks ImageId and InstanceType "
-                        "against Glance and Nova (real Heat: no image service endpoint)",
+    "against Glance and Nova (real Heat: no image service endpoint)",
     "test_instance_group": "the same LaunchConfiguration: Glance and Nova validate it",
     "test_aws_stack": "Swift: nested templates are uploaded to a container",
     "test_cancel_update": "Nova and Neutron: boots a server",
@@ -85,8 +101,10 @@ def tests_of(module: str) -> dict[str, unittest.TestCase]:
     """{short id: test} of one module, with its scenarios expanded as testr would."""
     if module not in _loaded:
         import testscenarios
+
         found = testscenarios.generate_scenarios(
-            unittest.TestLoader().loadTestsFromModule(importlib.import_module(f"{PACKAGE}.{module}")))
+            unittest.TestLoader().loadTestsFromModule(importlib.import_module(f"{PACKAGE}.{module}"))
+        )
         _loaded[module] = {t.id().removeprefix(PACKAGE + "."): t for t in _flatten(found)}
     return _loaded[module]
 
@@ -155,8 +173,12 @@ def run_one(test_id: str, timeout: int, grace: int) -> dict:
             reason = f"TIMEOUT after {timeout} s ({reason})"
     else:
         reason = detail
-    return {"id": test_id, "status": status, "reason": " ".join(reason.split())[:600],
-            "secs": round(time.monotonic() - started, 1)}
+    return {
+        "id": test_id,
+        "status": status,
+        "reason": " ".join(reason.split())[:600],
+        "secs": round(time.monotonic() - started, 1),
+    }
 
 
 def serve(timeout: int, grace: int) -> None:
@@ -172,8 +194,12 @@ def serve(timeout: int, grace: int) -> None:
             try:
                 result = run_one(test_id, timeout, grace)
             except BaseException as error:  # noqa: BLE001 - a lane answers for every test given
-                result = {"id": test_id, "status": "FAIL", "secs": 0,
-                          "reason": f"the lane failed to run it: {type(error).__name__}: {error}"}
+                result = {
+                    "id": test_id,
+                    "status": "FAIL",
+                    "secs": 0,
+                    "reason": f"the lane failed to run it: {type(error).__name__}: {error}",
+                }
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()

@@ -24,6 +24,7 @@ Exit status: with --expect FILE, 0 when every test id in FILE passed (others may
 without, 0 when nothing failed. Standard library only; needs the network (PyPI) only to build
 the venv.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-PINS = ("openstack-heat==27.0.1", "tempest==47.0.0", "heat-tempest-plugin==3.0.0",
-        "python-heatclient==5.3.0", "keystoneauth1==5.18.1")
+PINS = (
+    "openstack-heat==27.0.1",
+    "tempest==47.0.0",
+    "heat-tempest-plugin==3.0.0",
+    "python-heatclient==5.3.0",
+    "keystoneauth1==5.18.1",
+)
 DEFAULT_JOBS = 4
 INSTALL_TIMEOUT = 1800
 SERVER_START_TIMEOUT = 60
@@ -59,13 +65,16 @@ class Unavailable(RuntimeError):
 
 # The test venv --------------------------------------------------------------------------------
 
+
 def venv_matches(venv: Path) -> bool:
     python = venv / "bin" / "python"
     if not python.exists():
         return False
-    check = ("import importlib.metadata as m, sys\n"
-             f"pins = {list(PINS)!r}\n"
-             "sys.exit(0 if all(m.version(p.split('==')[0]) == p.split('==')[1] for p in pins) else 1)")
+    check = (
+        "import importlib.metadata as m, sys\n"
+        f"pins = {list(PINS)!r}\n"
+        "sys.exit(0 if all(m.version(p.split('==')[0]) == p.split('==')[1] for p in pins) else 1)"
+    )
     return subprocess.run([str(python), "-c", check], capture_output=True, timeout=120).returncode == 0
 
 
@@ -86,12 +95,15 @@ def ensure_venv(configured: str | None) -> Path:
         print(f"# building {venv} ({' '.join(PINS)}); a few minutes", file=sys.stderr, flush=True)
         log = venv.parent / "heat-functional-install.log"
         with open(log, "w") as out:
-            steps = ([sys.executable, "-m", "venv", str(venv)],
-                     [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", *PINS])
+            steps = (
+                [sys.executable, "-m", "venv", str(venv)],
+                [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", *PINS],
+            )
             for step in steps:
                 try:
-                    code = subprocess.run(step, stdout=out, stderr=subprocess.STDOUT,
-                                          timeout=INSTALL_TIMEOUT).returncode
+                    code = subprocess.run(
+                        step, stdout=out, stderr=subprocess.STDOUT, timeout=INSTALL_TIMEOUT
+                    ).returncode
                 except subprocess.TimeoutExpired:
                     code = "timeout"
                 if code != 0:
@@ -105,8 +117,14 @@ def list_tests(venv: Path, work: Path) -> tuple[list[str], dict[str, str]]:
     conf = work / "list"
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "tempest.conf").write_text("[heat_plugin]\nauth_url = http://127.0.0.1:9/identity/v3\n")
-    answer = subprocess.run([str(venv / "bin" / "python"), str(HERE / "lane.py"), "--list"],
-                            env=lane_environment(conf), cwd=conf, capture_output=True, text=True, timeout=600)
+    answer = subprocess.run(
+        [str(venv / "bin" / "python"), str(HERE / "lane.py"), "--list"],
+        env=lane_environment(conf),
+        cwd=conf,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if answer.returncode != 0:
         raise Unavailable("listing the tests failed:\n" + answer.stderr[-3000:])
     selected, left_out = [], {}
@@ -123,13 +141,17 @@ def list_tests(venv: Path, work: Path) -> tuple[list[str], dict[str, str]]:
 
 
 def lane_environment(conf_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OS_", "HEARTH_", "TEMPEST_")) and k not in ("HEAT_URL", "PYTHONPATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OS_", "HEARTH_", "TEMPEST_")) and k not in ("HEAT_URL", "PYTHONPATH")
+    }
     env.update(TEMPEST_CONFIG_DIR=str(conf_dir), TEMPEST_CONFIG="tempest.conf", PYTHONDONTWRITEBYTECODE="1")
     return env
 
 
 # The Hearth server and its people --------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -148,11 +170,20 @@ class Hearth:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = work / "server.log"
         env = {**os.environ, "HEARTH_ADMIN_TOKEN": self.token}
-        command = [str(self.hearth), "server", "--db", f"sqlite:///{work}/hearth.db",
-                   "--data-dir", str(work / "data"), "--port", str(self.port)]
+        command = [
+            str(self.hearth),
+            "server",
+            "--db",
+            f"sqlite:///{work}/hearth.db",
+            "--data-dir",
+            str(work / "data"),
+            "--port",
+            str(self.port),
+        ]
         with open(self.log, "w") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
             if self.process.poll() is not None:
@@ -168,8 +199,9 @@ class Hearth:
     def admin(self, *args: str, stdin: str | None = None) -> None:
         """One `hearth admin ...` command, as an operator types it."""
         env = {**os.environ, "HEARTH_URL": self.url, "HEARTH_TOKEN": self.token}
-        done = subprocess.run([str(self.hearth), "admin", *args], input=stdin, env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [str(self.hearth), "admin", *args], input=stdin, env=env, capture_output=True, text=True, timeout=120
+        )
         if done.returncode != 0:
             raise Unavailable(f"hearth admin {' '.join(args[:3])} failed: {done.stderr.strip()}")
 
@@ -222,6 +254,7 @@ stack_cancel = true
 
 # Lanes ------------------------------------------------------------------------------------------
 
+
 class Lane:
     """One process of the test venv running tests one at a time (lane.py --serve)."""
 
@@ -231,11 +264,23 @@ class Lane:
 
     def _start(self) -> None:
         self.process = subprocess.Popen(
-            [str(self.venv / "bin" / "python"), str(HERE / "lane.py"), "--serve",
-             "--timeout", str(self.timeout), "--grace", str(self.grace)],
-            env=lane_environment(self.conf_dir), cwd=self.conf_dir, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=open(self.conf_dir / "lane.log", "a"), text=True,
-            start_new_session=True)
+            [
+                str(self.venv / "bin" / "python"),
+                str(HERE / "lane.py"),
+                "--serve",
+                "--timeout",
+                str(self.timeout),
+                "--grace",
+                str(self.grace),
+            ],
+            env=lane_environment(self.conf_dir),
+            cwd=self.conf_dir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=open(self.conf_dir / "lane.log", "a"),
+            text=True,
+            start_new_session=True,
+        )
 
     def run(self, test_id: str, log: Path) -> dict:
         if self.process is None or self.process.poll() is not None:
@@ -248,7 +293,7 @@ class Lane:
         def read():
             for line in self.process.stdout:
                 if line.startswith("@@RESULT "):
-                    answers.put(json.loads(line[len("@@RESULT "):]))
+                    answers.put(json.loads(line[len("@@RESULT ") :]))
                     return
             answers.put(None)
 
@@ -258,13 +303,21 @@ class Lane:
             result = answers.get(timeout=limit)
         except queue.Empty:
             self.kill()
-            return {"id": test_id, "status": "FAIL", "secs": round(time.monotonic() - started, 1),
-                    "reason": f"HARD TIMEOUT: the lane was killed after {limit} s"}
+            return {
+                "id": test_id,
+                "status": "FAIL",
+                "secs": round(time.monotonic() - started, 1),
+                "reason": f"HARD TIMEOUT: the lane was killed after {limit} s",
+            }
         if result is None:
             code = self.process.wait()
             self.process = None
-            return {"id": test_id, "status": "FAIL", "secs": round(time.monotonic() - started, 1),
-                    "reason": f"the lane exited {code} while running it (see {self.conf_dir}/lane.log)"}
+            return {
+                "id": test_id,
+                "status": "FAIL",
+                "secs": round(time.monotonic() - started, 1),
+                "reason": f"the lane exited {code} while running it (see {self.conf_dir}/lane.log)",
+            }
         return result
 
     def kill(self) -> None:
@@ -284,8 +337,7 @@ class Lane:
 
 
 def read_ids(path: Path) -> list[str]:
-    return [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()
-            if line.split("#", 1)[0].strip()]
+    return [line.split("#", 1)[0].strip() for line in path.read_text().splitlines() if line.split("#", 1)[0].strip()]
 
 
 def log_name(test_id: str) -> str:
@@ -348,8 +400,11 @@ def main(argv: list[str] | None = None) -> int:
             conf_dir.mkdir(exist_ok=True)
             (conf_dir / "tempest.conf").write_text(tempest_conf(hearth, number, password, args.build_timeout))
             lanes.append(Lane(venv, conf_dir, args.timeout, args.grace))
-        print(f"# {len(wanted)} tests on {hearth.url} (sign-in at {hearth.url}/identity/v3), "
-              f"{jobs} lanes, per-test timeout {args.timeout} s, work dir {work}", flush=True)
+        print(
+            f"# {len(wanted)} tests on {hearth.url} (sign-in at {hearth.url}/identity/v3), "
+            f"{jobs} lanes, per-test timeout {args.timeout} s, work dir {work}",
+            flush=True,
+        )
         results = run_all(lanes, wanted, work)
     except Unavailable as error:
         print(f"UNAVAILABLE: {error}", file=sys.stderr)
@@ -360,15 +415,28 @@ def main(argv: list[str] | None = None) -> int:
         hearth.stop()
     seconds = round(time.monotonic() - started)
     counts = {status: sum(1 for r in results if r["status"] == status) for status in ("PASS", "FAIL", "SKIP")}
-    print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped in {seconds} s "
-          f"({len(lanes)} lanes)", flush=True)
+    print(
+        f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped in {seconds} s "
+        f"({len(lanes)} lanes)",
+        flush=True,
+    )
     passed = {r["id"] for r in results if r["status"] == "PASS"}
     missing = [t for t in expected if t not in passed]
     if args.json:
-        args.json.write_text(json.dumps({
-            "selection": {"only": str(args.only) if args.only else None, "pattern": args.pattern},
-            "lanes": len(lanes), "seconds": seconds, "counts": counts, "expected_not_passed": missing,
-            "results": sorted(results, key=lambda r: r["id"])}, indent=1) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "selection": {"only": str(args.only) if args.only else None, "pattern": args.pattern},
+                    "lanes": len(lanes),
+                    "seconds": seconds,
+                    "counts": counts,
+                    "expected_not_passed": missing,
+                    "results": sorted(results, key=lambda r: r["id"]),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
     if args.expect:
         for test_id in missing:
             print(f"EXPECTED TO PASS, DID NOT: {test_id}")

@@ -6,6 +6,7 @@ process on SQLite, the tests signing in at its /identity/v3 as people. Without t
 (no network to build it) the test skips, and fails when CI is set. `make heat-functional`
 runs the whole yardstick and prints every result.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,10 +34,23 @@ def test_the_expected_yardstick_tests_pass_on_hearth(tmp_path):
     yardstick = (HERE / "yardstick.txt").read_text()
     assert all(test_id in yardstick for test_id in expected), "expected-pass.txt names a test outside the yardstick"
     results = tmp_path / "results.json"
-    done = subprocess.run([sys.executable, str(HERE / "run.py"), "--only", str(HERE / "expected-pass.txt"),
-                           "--expect", str(HERE / "expected-pass.txt"), "--json", str(results),
-                           "--work", str(tmp_path / "work")],
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT - 60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "run.py"),
+            "--only",
+            str(HERE / "expected-pass.txt"),
+            "--expect",
+            str(HERE / "expected-pass.txt"),
+            "--json",
+            str(results),
+            "--work",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT - 60,
+    )
     if done.returncode == UNAVAILABLE:
         message = f"Heat's functional suite could not run: {done.stderr.strip()[-2000:]}"
         if os.environ.get("CI"):

@@ -13,6 +13,7 @@ and lists whose order Heat does not define (deployments made in parallel, by ser
 resource name). Cases where Hearth answers differently on purpose are not run here; they are
 listed in docs/heat-differences.md.
 """
+
 from __future__ import annotations
 
 import json
@@ -142,43 +143,86 @@ def run(session: requests.Session, api: str, deadline: float = 120) -> dict:
     cases: dict[str, dict] = {}
 
     def config(name: str) -> dict:
-        response = session.post(f"{api}/software_configs", timeout=30, json={
-            "name": name, "group": "script", "config": "#!/bin/sh\necho hi $who",
-            "inputs": [{"name": "who", "default": "w"}], "outputs": [{"name": "result"}]})
+        response = session.post(
+            f"{api}/software_configs",
+            timeout=30,
+            json={
+                "name": name,
+                "group": "script",
+                "config": "#!/bin/sh\necho hi $who",
+                "inputs": [{"name": "who", "default": "w"}],
+                "outputs": [{"name": "result"}],
+            },
+        )
         return response
 
     made = config("anysrv-c")
     cases["config create"] = answer(made, names)
-    full = session.post(f"{api}/software_deployments", timeout=30, json={
-        "config_id": made.json()["software_config"]["id"], "server_id": server, "action": "UPDATE",
-        "status": "IN_PROGRESS", "status_reason": "x", "input_values": {"who": "bob"}})
+    full = session.post(
+        f"{api}/software_deployments",
+        timeout=30,
+        json={
+            "config_id": made.json()["software_config"]["id"],
+            "server_id": server,
+            "action": "UPDATE",
+            "status": "IN_PROGRESS",
+            "status_reason": "x",
+            "input_values": {"who": "bob"},
+        },
+    )
     cases["deployment create"] = answer(full, names)
-    minimal = session.post(f"{api}/software_deployments", timeout=30, json={
-        "config_id": config("anysrv-b").json()["software_config"]["id"], "server_id": server})
+    minimal = session.post(
+        f"{api}/software_deployments",
+        timeout=30,
+        json={"config_id": config("anysrv-b").json()["software_config"]["id"], "server_id": server},
+    )
     cases["deployment create with config and server only"] = answer(minimal, names)
-    extra = session.post(f"{api}/software_deployments", timeout=30, json={
-        "config_id": config("anysrv-a").json()["software_config"]["id"], "server_id": server,
-        "tenant_id": "asdf", "status": "IN_PROGRESS", "bogus": 1})
+    extra = session.post(
+        f"{api}/software_deployments",
+        timeout=30,
+        json={
+            "config_id": config("anysrv-a").json()["software_config"]["id"],
+            "server_id": server,
+            "tenant_id": "asdf",
+            "status": "IN_PROGRESS",
+            "bogus": 1,
+        },
+    )
     cases["deployment create ignores other keys"] = answer(extra, names)
-    cases["deployment create unknown config"] = answer(session.post(
-        f"{api}/software_deployments", timeout=30, json={"config_id": str(uuid.uuid4()), "server_id": server}),
-        names)
-    cases["deployment create without config"] = answer(session.post(
-        f"{api}/software_deployments", timeout=30, json={"server_id": server}), names)
-    cases["metadata of the server"] = answer(session.get(
-        f"{api}/software_deployments/metadata/{server}", timeout=30), names)
-    cases["metadata of an id with no deployment"] = answer(session.get(
-        f"{api}/software_deployments/metadata/{other}", timeout=30), names)
-    cases["list of the server"] = answer(session.get(
-        f"{api}/software_deployments", params={"server_id": server}, timeout=30), names)
-    cases["list of an id with no deployment"] = answer(session.get(
-        f"{api}/software_deployments", params={"server_id": other}, timeout=30), names)
+    cases["deployment create unknown config"] = answer(
+        session.post(
+            f"{api}/software_deployments", timeout=30, json={"config_id": str(uuid.uuid4()), "server_id": server}
+        ),
+        names,
+    )
+    cases["deployment create without config"] = answer(
+        session.post(f"{api}/software_deployments", timeout=30, json={"server_id": server}), names
+    )
+    cases["metadata of the server"] = answer(
+        session.get(f"{api}/software_deployments/metadata/{server}", timeout=30), names
+    )
+    cases["metadata of an id with no deployment"] = answer(
+        session.get(f"{api}/software_deployments/metadata/{other}", timeout=30), names
+    )
+    cases["list of the server"] = answer(
+        session.get(f"{api}/software_deployments", params={"server_id": server}, timeout=30), names
+    )
+    cases["list of an id with no deployment"] = answer(
+        session.get(f"{api}/software_deployments", params={"server_id": other}, timeout=30), names
+    )
     deployment = f"{api}/software_deployments/{full.json()['software_deployment']['id']}"
-    cases["update status and outputs"] = answer(session.put(deployment, timeout=30, json={
-        "status": "COMPLETE", "output_values": {"result": "r"}}), names)
+    cases["update status and outputs"] = answer(
+        session.put(deployment, timeout=30, json={"status": "COMPLETE", "output_values": {"result": "r"}}), names
+    )
     cases["update with nothing"] = answer(session.put(deployment, timeout=30, json={}), names)
-    cases["update with nulls and empties"] = answer(session.put(deployment, timeout=30, json={
-        "status": None, "status_reason": "", "output_values": {}, "input_values": None}), names)
+    cases["update with nulls and empties"] = answer(
+        session.put(
+            deployment,
+            timeout=30,
+            json={"status": None, "status_reason": "", "output_values": {}, "input_values": None},
+        ),
+        names,
+    )
     cases["show"] = answer(session.get(deployment, timeout=30), names)
     cases["show unknown"] = answer(session.get(f"{api}/software_deployments/{uuid.uuid4()}", timeout=30), names)
     cases["delete"] = answer(session.delete(deployment, timeout=30), names)
@@ -186,8 +230,11 @@ def run(session: requests.Session, api: str, deadline: float = 120) -> dict:
     for response in (minimal, extra):
         session.delete(f"{api}/software_deployments/{response.json()['software_deployment']['id']}", timeout=30)
 
-    created = session.post(f"{api}/stacks", timeout=30, json={
-        "stack_name": stack, "template": TEMPLATE, "parameters": {"server": server, "other": other}})
+    created = session.post(
+        f"{api}/stacks",
+        timeout=30,
+        json={"stack_name": stack, "template": TEMPLATE, "parameters": {"server": server, "other": other}},
+    )
     stack_id = created.json()["stack"]["id"]
     ends = time.monotonic() + deadline
     while True:
@@ -196,15 +243,18 @@ def run(session: requests.Session, api: str, deadline: float = 120) -> dict:
             break
         time.sleep(0.5)
     cases["stack of deployments to ids no server has"] = {
-        "stack_status": shown["stack_status"], "stack_status_reason": shown["stack_status_reason"],
-        "outputs": sorted(({"output_key": o["output_key"], "output_value": o.get("output_value")}
-                           for o in shown["outputs"]), key=lambda o: o["output_key"])}
+        "stack_status": shown["stack_status"],
+        "stack_status_reason": shown["stack_status_reason"],
+        "outputs": sorted(
+            ({"output_key": o["output_key"], "output_value": o.get("output_value")} for o in shown["outputs"]),
+            key=lambda o: o["output_key"],
+        ),
+    }
     for label, server_id in (("server", server), ("other", other)):
         metadata = answer(session.get(f"{api}/software_deployments/metadata/{server_id}", timeout=30), names)
         metadata["body"]["metadata"].sort(key=_entry_key)
         cases[f"stack: metadata of the {label}"] = metadata
-        listed = answer(session.get(f"{api}/software_deployments", params={"server_id": server_id}, timeout=30),
-                        names)
+        listed = answer(session.get(f"{api}/software_deployments", params={"server_id": server_id}, timeout=30), names)
         listed["body"]["software_deployments"].sort(key=lambda d: json.dumps(d["input_values"], sort_keys=True))
         cases[f"stack: deployments of the {label}"] = listed
     session.delete(f"{api}/stacks/{stack}/{stack_id}", timeout=30)
@@ -216,7 +266,9 @@ if __name__ == "__main__":
     target = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:18104/v1/admin"
     http = requests.Session()
     http.headers["X-Auth-Token"] = sys.argv[2] if len(sys.argv) > 2 else "x"
-    recorded = {"recorded_from": "OpenStack Heat 27.0.1 (openstack-heat from PyPI, noauth, PostgreSQL)",
-                "cases": run(http, target)}
+    recorded = {
+        "recorded_from": "OpenStack Heat 27.0.1 (openstack-heat from PyPI, noauth, PostgreSQL)",
+        "cases": run(http, target),
+    }
     RECORDING.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
     print(f"wrote {RECORDING}")

@@ -10,6 +10,7 @@ message bus. Here both live in this process: the engine service object is starte
 and the API's paste pipeline (`noauth` flavour) is served by a threaded WSGI server. Nothing
 of Heat is changed, with one opt-in exception for SQLite (see `one_sqlite_writer`).
 """
+
 from __future__ import annotations
 
 import os
@@ -34,6 +35,7 @@ def one_sqlite_writer() -> None:
     of a parallel nested stack fails at random. The reference is meant to show Heat's behaviour,
     not SQLite's, so on SQLite transactions are serialised (PostgreSQL needs nothing)."""
     import sqlalchemy
+
     lock = threading.RLock()
 
     def begin(connection):
@@ -68,8 +70,12 @@ def main() -> None:
 
     conf = cfg.CONF
     logging.register_options(conf)
-    conf(["--config-file", config_file], project="heat", prog="heat-reference",
-         version=version.version_info.version_string())
+    conf(
+        ["--config-file", config_file],
+        project="heat",
+        prog="heat-reference",
+        version=version.version_info.version_string(),
+    )
     logging.setup(conf, "heat-reference")
     config.set_config_defaults()
     if conf.database.connection.startswith("sqlite"):
@@ -77,14 +83,18 @@ def main() -> None:
     messaging.setup()
 
     from heat.engine import service as engine_service
+
     engine = engine_service.EngineService(conf.host, rpc_api.ENGINE_TOPIC)
     engine.start()
 
     app = config.load_paste_app("heat-api")
     httpd = simple_server.make_server("127.0.0.1", port, app, server_class=_Server, handler_class=_Quiet)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    print(f"heat reference {version.version_info.version_string()} on http://127.0.0.1:{port}/v1/admin "
-          f"(pid {os.getpid()})", flush=True)
+    print(
+        f"heat reference {version.version_info.version_string()} on http://127.0.0.1:{port}/v1/admin "
+        f"(pid {os.getpid()})",
+        flush=True,
+    )
     threading.Event().wait()
 
 

@@ -21,6 +21,7 @@ MultipartMime, CloudConfig, SoftwareDeployment (NO_SIGNAL)}, nested and provider
 environments and the software_configs / software_deployments API; it fails anything that needs
 a stack domain user, EC2 keys, Swift, Zaqar, Nova or Neutron.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,9 @@ def install() -> Path:
 
 
 def _heat_prefix(python: Path) -> Path:
-    out = subprocess.run([str(python), "-c", "import sys; print(sys.prefix)"],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(python), "-c", "import sys; print(sys.prefix)"], check=True, capture_output=True, text=True
+    )
     return Path(out.stdout.strip())
 
 
@@ -75,21 +77,44 @@ def write_config(run_dir: Path, port: int, db_url: str | None) -> Path:
     (run_dir / "locks").mkdir(parents=True, exist_ok=True)
     # Every rule Heat knows, allowed to everyone.
     rules = subprocess.run(
-        [str(python), "-W", "ignore", "-c", ("import json; from heat import policies; "
-                             "print(json.dumps({r.name: '' for r in policies.list_rules()}))")],
-        check=True, capture_output=True, text=True).stdout
+        [
+            str(python),
+            "-W",
+            "ignore",
+            "-c",
+            ("import json; from heat import policies; print(json.dumps({r.name: '' for r in policies.list_rules()}))"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     (run_dir / "policy.json").write_text(rules)
+
     # noauth's token answer: a catalog so resources that ask "is orchestration offered" find it.
-    endpoints = lambda url: [{"id": f"{i}-endpoint", "interface": i, "region": "RegionOne",  # noqa: E731
-                              "region_id": "RegionOne", "url": url} for i in ("public", "internal", "admin")]
-    token = {"token": {
-        "methods": ["token"], "expires_at": "2099-01-01T00:00:00.000000Z",
-        "issued_at": "2026-01-01T00:00:00.000000Z",
-        "user": {"id": "admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
-        "project": {"id": "admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
-        "roles": [{"id": r, "name": r} for r in ("admin", "member", "reader")],
-        "catalog": [{"id": "heat", "type": "orchestration", "name": "heat",
-                     "endpoints": endpoints(f"http://127.0.0.1:{port}/v1/admin")}]}}
+    def endpoints(url):
+        return [
+            {"id": f"{i}-endpoint", "interface": i, "region": "RegionOne", "region_id": "RegionOne", "url": url}
+            for i in ("public", "internal", "admin")
+        ]
+
+    token = {
+        "token": {
+            "methods": ["token"],
+            "expires_at": "2099-01-01T00:00:00.000000Z",
+            "issued_at": "2026-01-01T00:00:00.000000Z",
+            "user": {"id": "admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
+            "project": {"id": "admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
+            "roles": [{"id": r, "name": r} for r in ("admin", "member", "reader")],
+            "catalog": [
+                {
+                    "id": "heat",
+                    "type": "orchestration",
+                    "name": "heat",
+                    "endpoints": endpoints(f"http://127.0.0.1:{port}/v1/admin"),
+                }
+            ],
+        }
+    }
     (run_dir / "token.json").write_text(json.dumps(token))
     database = db_url or f"sqlite:///{run_dir}/heat.sqlite"
     config = run_dir / "heat.conf"
@@ -117,8 +142,9 @@ enforce_scope = false
 [noauth]
 token_response = {run_dir}/token.json
 """)
-    subprocess.run([str(venv() / "bin" / "heat-manage"), "--config-file", str(config), "db_sync"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(venv() / "bin" / "heat-manage"), "--config-file", str(config), "db_sync"], check=True, capture_output=True
+    )
     return config
 
 
@@ -127,6 +153,7 @@ def _own_postgres_database() -> tuple[str, str] | None:
     server = os.environ.get("HEARTH_HEAT_REF_PG", "postgresql://postgres@127.0.0.1:5432")
     try:
         import psycopg
+
         name = "heat_reference_" + os.urandom(6).hex()
         with psycopg.connect(server + "/postgres", autocommit=True, connect_timeout=3) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
@@ -137,6 +164,7 @@ def _own_postgres_database() -> tuple[str, str] | None:
 
 def _drop_postgres_database(name: str) -> None:
     import psycopg
+
     server = os.environ.get("HEARTH_HEAT_REF_PG", "postgresql://postgres@127.0.0.1:5432")
     with psycopg.connect(server + "/postgres", autocommit=True, connect_timeout=3) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -161,9 +189,12 @@ def start(port: int | None = None, db_url: str | None = None, run_dir: Path | No
         (run_dir / "own-database").write_text(own[1])
     config = write_config(run_dir, port, db_url)
     with open(run_dir / "stdout.log", "w") as log:
-        process = subprocess.Popen([str(venv() / "bin" / "python"), "-W", "ignore", str(HERE / "heat_server.py"),
-                                    str(config), str(port)], stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [str(venv() / "bin" / "python"), "-W", "ignore", str(HERE / "heat_server.py"), str(config), str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     process.run_dir = run_dir
     base = f"http://127.0.0.1:{port}/v1/admin"
     deadline = time.monotonic() + 120

@@ -1,4 +1,5 @@
 """Tests for engine.orchestration.graph: cycles with their members, and readiness phase by phase."""
+
 from __future__ import annotations
 
 import time
@@ -25,12 +26,15 @@ def test_the_cycle_reported_does_not_depend_on_set_iteration():
     assert caught.value.members == ["x", "b"]
 
 
-@pytest.mark.parametrize("requires, members", [
-    ({"a": ["b"], "b": ["c"], "c": ["a"]}, ["a", "b", "c"]),
-    ({"x": ["c"], "c": ["a"], "a": ["b"], "b": ["c"]}, ["c", "a", "b"]),
-    ({"a": ["a"]}, ["a"]),
-    ({"ok": [], "p": ["q"], "q": ["p"]}, ["p", "q"]),
-])
+@pytest.mark.parametrize(
+    "requires, members",
+    [
+        ({"a": ["b"], "b": ["c"], "c": ["a"]}, ["a", "b", "c"]),
+        ({"x": ["c"], "c": ["a"], "a": ["b"], "b": ["c"]}, ["c", "a", "b"]),
+        ({"a": ["a"]}, ["a"]),
+        ({"ok": [], "p": ["q"], "q": ["p"]}, ["p", "q"]),
+    ],
+)
 def test_check_acyclic_reports_members_in_cycle_order(requires, members):
     with pytest.raises(DependencyCycle) as caught:
         Graph(requires).check_acyclic(file="web.yaml")
@@ -42,7 +46,7 @@ def test_acyclic_graph_passes_and_a_cycle_is_said_in_heats_words():
     Graph(STACK).check_acyclic()
     with pytest.raises(DependencyCycle) as caught:
         Graph({"a": ["b"], "b": ["a"], "c": []}).check_acyclic()
-    assert str(caught.value) == 'template: resources: Circular Dependency Found: a -> b -> a'
+    assert str(caught.value) == "template: resources: Circular Dependency Found: a -> b -> a"
 
 
 def test_forward_readiness_steps_through_the_stack():
@@ -115,7 +119,7 @@ def timed(action) -> float:
 def test_a_thousand_nodes_are_fast(shape):
     names = [f"n{number}" for number in range(1000)]
     requires = {
-        "chain": {name: names[number - 1:number] for number, name in enumerate(names)},
+        "chain": {name: names[number - 1 : number] for number, name in enumerate(names)},
         "fan_out": {name: ([] if number == 0 else [names[0]]) for number, name in enumerate(names)},
         "fan_in": {name: (names[1:] if number == 0 else []) for number, name in enumerate(names)},
     }[shape]
@@ -129,6 +133,7 @@ def test_a_thousand_nodes_are_fast(shape):
                 ready.done(name)
                 count += 1
         return count
+
     assert timed(run_through) < 0.05
     assert run_through() == 1000
 

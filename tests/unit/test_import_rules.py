@@ -13,6 +13,7 @@ may only shrink: a new exception fails, and so does a listed one that is gone (t
 Every Python hook must also be named in the lint configuration (it has no .py suffix, so ruff
 and mypy find it only by name).
 """
+
 from __future__ import annotations
 
 import ast
@@ -89,12 +90,11 @@ def imports_in(source: bytes, relative: Path) -> list[Import]:
         if isinstance(node, ast.Import):
             found.extend(Import(alias.name, node.lineno, optional) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
+            base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join([*base, *([node.module] if node.module else [])])
             for alias in node.names:
                 submodule = f"{module}.{alias.name}" if module else alias.name
-                found.append(Import(submodule if _is_module(submodule) else module,
-                                    node.lineno, optional))
+                found.append(Import(submodule if _is_module(submodule) else module, node.lineno, optional))
         if isinstance(node, ast.Try) and _catches_import_error(node):
             for statement in node.body:
                 visit(statement, True)
@@ -145,39 +145,48 @@ def broken(paths: list[Path], forbidden: Rule) -> dict[str, frozenset[str]]:
 
 
 def lines(paths: list[Path], forbidden: Rule) -> list[str]:
-    return [f"{name(path)}:{i.line}: imports {i.module}"
-            for path in paths for i in imports_of(path) if forbidden(i)]
+    return [f"{name(path)}:{i.line}: imports {i.module}" for path in paths for i in imports_of(path) if forbidden(i)]
 
 
-def shrink_only(found: dict[str, frozenset[str]], allowed: dict[str, frozenset[str]],
-                rule: str) -> None:
+def shrink_only(found: dict[str, frozenset[str]], allowed: dict[str, frozenset[str]], rule: str) -> None:
     new = {f: sorted(m - allowed.get(f, frozenset())) for f, m in found.items()}
     new = {f: m for f, m in new.items() if m}
     gone = {f: sorted(m - found.get(f, frozenset())) for f, m in allowed.items()}
     gone = {f: m for f, m in gone.items() if m}
     assert not new, f"{rule}; new imports that break it: {new}"
-    assert not gone, (f"{rule}; these listed exceptions are gone, so delete them from the list "
-                      f"(it may only shrink): {gone}")
+    assert not gone, (
+        f"{rule}; these listed exceptions are gone, so delete them from the list (it may only shrink): {gone}"
+    )
 
 
 # -- the parser itself ---------------------------------------------------------------------------
 
+
 def test_imports_are_resolved_to_modules_and_guarded_ones_are_optional() -> None:
-    text = (b"import os, json\nfrom engine import errors, not_a_module\nfrom . import service\n"
-            b"from .store import db\ndef f():\n    import flask\n"
-            b"try:\n    import yaml\nexcept (ImportError, OSError):\n    yaml = None\n")
+    text = (
+        b"import os, json\nfrom engine import errors, not_a_module\nfrom . import service\n"
+        b"from .store import db\ndef f():\n    import flask\n"
+        b"try:\n    import yaml\nexcept (ImportError, OSError):\n    yaml = None\n"
+    )
     found = [(i.module, i.line, i.optional) for i in imports_in(text, Path("engine/probe.py"))]
-    assert found == [("os", 1, False), ("json", 1, False), ("engine.errors", 2, False),
-                     ("engine", 2, False), ("engine.service", 3, False),
-                     ("engine.store.db", 4, False), ("flask", 6, False), ("yaml", 8, True)]
+    assert found == [
+        ("os", 1, False),
+        ("json", 1, False),
+        ("engine.errors", 2, False),
+        ("engine", 2, False),
+        ("engine.service", 3, False),
+        ("engine.store.db", 4, False),
+        ("flask", 6, False),
+        ("yaml", 8, True),
+    ]
 
 
 # -- the rules -----------------------------------------------------------------------------------
 
+
 def test_engine_never_imports_flask_werkzeug_or_the_server() -> None:
     found = lines(modules_in("engine"), lambda i: i.top in {"flask", "werkzeug", "metadata_server"})
-    assert not found, ("engine/ is a library: no Flask, no Werkzeug, no metadata_server\n"
-                       + "\n".join(found))
+    assert not found, "engine/ is a library: no Flask, no Werkzeug, no metadata_server\n" + "\n".join(found)
 
 
 def test_only_the_server_and_tools_import_the_facade() -> None:
@@ -185,17 +194,23 @@ def test_only_the_server_and_tools_import_the_facade() -> None:
     importing it would reach back up through the layer that calls them."""
     below = [path for path in modules_in("engine") if not name(path).startswith("engine/service/")]
     found = lines(below, lambda i: within(i.module, ("engine.service",)))
-    assert not found, ("engine modules below the facade never import engine.service; put what "
-                       "they share lower (engine.views, engine.software_formats, ...)\n" + "\n".join(found))
+    assert not found, (
+        "engine modules below the facade never import engine.service; put what "
+        "they share lower (engine.views, engine.software_formats, ...)\n" + "\n".join(found)
+    )
 
 
 def test_template_package_is_pure() -> None:
     """engine/template does no I/O and knows nothing above it: no store, no SQLAlchemy, no
     resources, scheduler, guest side or facade (its graph check borrows the pure graph)."""
+
     def forbidden(i: Import) -> bool:
         return i.top in {"sqlalchemy", "requests", "flask", "werkzeug", "metadata_server"} or (
-            i.top == "engine" and not within(i.module, ("engine.template", "engine.errors", "engine.config",
-                                                         "engine.orchestration.graph")))
+            i.top == "engine"
+            and not within(
+                i.module, ("engine.template", "engine.errors", "engine.config", "engine.orchestration.graph")
+            )
+        )
 
     found = lines(modules_in("engine/template"), forbidden)
     assert not found, "engine/template is pure\n" + "\n".join(found)
@@ -205,37 +220,46 @@ def test_engine_cli_talks_http_only() -> None:
     def forbidden(i: Import) -> bool:
         return i.top in {"flask", "werkzeug", "sqlalchemy"} or within(i.module, ("engine.store",))
 
-    shrink_only(broken(modules_in("engine/cli"), forbidden), CLI_FORBIDDEN_TODAY,
-                "engine/cli/ imports no Flask, no SQLAlchemy and no engine.store")
+    shrink_only(
+        broken(modules_in("engine/cli"), forbidden),
+        CLI_FORBIDDEN_TODAY,
+        "engine/cli/ imports no Flask, no SQLAlchemy and no engine.store",
+    )
 
 
 def test_agent_imports_the_stdlib_requests_yaml_and_watchdog_only() -> None:
     found = lines(modules_in("agent"), lambda i: i.top not in STDLIB | AGENT_MAY_IMPORT)
-    assert not found, ("agent/ installs into any image: stdlib, requests, PyYAML, watchdog\n"
-                       + "\n".join(found))
+    assert not found, "agent/ installs into any image: stdlib, requests, PyYAML, watchdog\n" + "\n".join(found)
 
 
 def test_hooks_import_the_stdlib_only() -> None:
     hooks = python_hooks()
     assert {h.name for h in hooks} >= {"script", "hookcommon.py"}  # the discovery works
     found = lines(hooks, lambda i: not i.optional and i.top not in STDLIB | HOOKS_MAY_IMPORT)
-    assert not found, ("hooks run on the guest's python3: the standard library only (guard an "
-                       "optional module with `except ImportError`)\n" + "\n".join(found))
+    assert not found, (
+        "hooks run on the guest's python3: the standard library only (guard an "
+        "optional module with `except ImportError`)\n" + "\n".join(found)
+    )
 
 
 def test_the_server_reaches_the_engine_through_service_errors_and_config() -> None:
     def forbidden(i: Import) -> bool:
         return i.top == "engine" and not within(i.module, SERVER_MAY_IMPORT)
 
-    shrink_only(broken(modules_in("metadata_server"), forbidden), SERVER_ENGINE_IMPORTS_TODAY,
-                "metadata_server/ imports from engine only engine.service, engine.errors and "
-                "engine.config (docs/architecture.md §2)")
+    shrink_only(
+        broken(modules_in("metadata_server"), forbidden),
+        SERVER_ENGINE_IMPORTS_TODAY,
+        "metadata_server/ imports from engine only engine.service, engine.errors and "
+        "engine.config (docs/architecture.md §2)",
+    )
 
 
 def test_the_server_never_imports_sqlalchemy() -> None:
     found = lines(modules_in("metadata_server"), lambda i: i.top == "sqlalchemy")
-    assert not found, ("metadata_server/ reaches the store through engine.service only: no "
-                       "SQLAlchemy, no sessions, no queries in views\n" + "\n".join(found))
+    assert not found, (
+        "metadata_server/ reaches the store through engine.service only: no "
+        "SQLAlchemy, no sessions, no queries in views\n" + "\n".join(found)
+    )
 
 
 def test_every_python_hook_is_linted() -> None:

@@ -1,5 +1,6 @@
 """Tests for engine.orchestration.lifecycle: how a stack row starts and ends an operation, from
 literals (a list stands in for the session: lifecycle only adds to it)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,8 +25,18 @@ class Session(list):
 
 
 def stack(action: str = "CREATE", status: str = "COMPLETE") -> Stack:
-    return Stack(id="s", name="web", action=action, status=status, status_reason="", operation=3,
-                 timeout_mins=60, deadline=None, updated_at=None, deleted_at=None)
+    return Stack(
+        id="s",
+        name="web",
+        action=action,
+        status=status,
+        status_reason="",
+        operation=3,
+        timeout_mins=60,
+        deadline=None,
+        updated_at=None,
+        deleted_at=None,
+    )
 
 
 def test_an_update_starts_with_a_new_operation_number_deadline_updated_time_and_event():
@@ -34,10 +45,18 @@ def test_an_update_starts_with_a_new_operation_number_deadline_updated_time_and_
     assert (row.action, row.status, row.status_reason) == ("UPDATE", "IN_PROGRESS", "Stack UPDATE started")
     assert row.operation == 4 and row.deadline == NOW + dt.timedelta(minutes=60) and row.updated_at == NOW
     [event] = session
-    assert (event.stack_id, event.resource_name, event.resource_type, event.physical_id) == \
-        ("s", "web", "OS::Heat::Stack", "s")
-    assert (event.action, event.status, event.reason, event.created_at) == \
-        ("UPDATE", "IN_PROGRESS", "Stack UPDATE started", NOW)
+    assert (event.stack_id, event.resource_name, event.resource_type, event.physical_id) == (
+        "s",
+        "web",
+        "OS::Heat::Stack",
+        "s",
+    )
+    assert (event.action, event.status, event.reason, event.created_at) == (
+        "UPDATE",
+        "IN_PROGRESS",
+        "Stack UPDATE started",
+        NOW,
+    )
 
 
 def test_a_delete_says_when_it_started_and_keeps_the_updated_time():
@@ -47,10 +66,16 @@ def test_a_delete_says_when_it_started_and_keeps_the_updated_time():
     assert row.updated_at is None and session[0].reason == row.status_reason
 
 
-@pytest.mark.parametrize("action, rollback, allowed", [
-    ("UPDATE", True, True), ("UPDATE", False, True), ("CREATE", False, True), ("CREATE", True, False),
-    ("DELETE", False, False),
-])
+@pytest.mark.parametrize(
+    "action, rollback, allowed",
+    [
+        ("UPDATE", True, True),
+        ("UPDATE", False, True),
+        ("CREATE", False, True),
+        ("CREATE", True, False),
+        ("DELETE", False, False),
+    ],
+)
 def test_only_a_create_or_update_in_progress_may_be_cancelled(action, rollback, allowed):
     row = stack(action, "IN_PROGRESS")
     if allowed:

@@ -1,4 +1,5 @@
 """Tests for engine.orchestration.run: a Run's phases and what each lets start, from literals alone."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -19,10 +20,25 @@ def snaps(requires: dict[str, list[str]], **states: tuple[str, str, int]) -> dic
     made = {}
     for number, (name, needs) in enumerate(requires.items()):
         action, status, op = states.get(name, ("INIT", "COMPLETE", 0))
-        made[name] = Snap(ResourceRow(id=number, stack_id="s", name=name, type="OS::Heat::None",
-                                      action=action, status=status, status_reason="", physical_id=None,
-                                      attributes={}, data={}, engine={"op": op}, requires=needs,
-                                      waiting=False, deadline=None), None)
+        made[name] = Snap(
+            ResourceRow(
+                id=number,
+                stack_id="s",
+                name=name,
+                type="OS::Heat::None",
+                action=action,
+                status=status,
+                status_reason="",
+                physical_id=None,
+                attributes={},
+                data={},
+                engine={"op": op},
+                requires=needs,
+                waiting=False,
+                deadline=None,
+            ),
+            None,
+        )
     return made
 
 
@@ -48,21 +64,23 @@ def drive(run: Run) -> list[tuple[str, list[str]]]:
 
 def test_a_create_starts_each_resource_once_what_it_requires_is_done():
     run = Run(stack("CREATE"), None, snaps(STACK))
-    assert drive(run) == [("create", ["network", "volume", "config"]), ("create", ["port"]),
-                          ("create", ["server"])]
+    assert drive(run) == [("create", ["network", "volume", "config"]), ("create", ["port"]), ("create", ["server"])]
 
 
 def test_a_delete_goes_in_reverse_then_cleans_up_nothing_left_to_clean():
     run = Run(stack("DELETE"), None, snaps(STACK))
-    assert drive(run) == [("delete", ["server", "config"]), ("delete", ["port", "volume"]),
-                          ("delete", ["network"])]
+    assert drive(run) == [("delete", ["server", "config"]), ("delete", ["port", "volume"]), ("delete", ["network"])]
 
 
 def test_an_update_updates_what_the_template_has_then_deletes_the_rest_in_reverse():
     requires = {**STACK, "old": ["network"]}
     run = Run(stack("UPDATE"), template(*STACK), snaps(requires))
-    assert drive(run) == [("update", ["network", "volume", "config"]), ("update", ["port"]),
-                          ("update", ["server"]), ("delete", ["old"])]
+    assert drive(run) == [
+        ("update", ["network", "volume", "config"]),
+        ("update", ["port"]),
+        ("update", ["server"]),
+        ("delete", ["old"]),
+    ]
 
 
 def test_what_this_operation_did_already_is_not_done_again():

@@ -19,6 +19,7 @@ Hearth's own long-poll (`hearth`, native_section) is not one of them: every serv
 whichever transport it chose, no credential rides in it (the agent's is in its bootstrap
 document), and no property selects it.
 """
+
 from __future__ import annotations
 
 from engine.guest import urls

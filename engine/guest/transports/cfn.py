@@ -39,6 +39,7 @@ Signature checks:
 Every comparison is hmac.compare_digest; every refusal is audited (`auth.failed`, api `cfn`),
 naming the key by its access key id, never the secret or the signature.
 """
+
 from __future__ import annotations
 
 import base64
@@ -70,13 +71,16 @@ NEVER = dt.datetime(9999, 12, 31)  # noqa: DTZ001 - the store keeps naive UTC ti
 SIGV4_CLOCK_SKEW = dt.timedelta(minutes=15)
 SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
 SIGV2_METHODS = {"HmacSHA256": hashlib.sha256, "HmacSHA1": hashlib.sha1}
-DENIED = ("the request signature or access key is not valid for this server: sign with the "
-          "access_key_id and secret_access_key of the server's current os_collect_config 'cfn' "
-          "section (a key dies when its server is deleted or its software_config_transport "
-          "changes)")
+DENIED = (
+    "the request signature or access key is not valid for this server: sign with the "
+    "access_key_id and secret_access_key of the server's current os_collect_config 'cfn' "
+    "section (a key dies when its server is deleted or its software_config_transport "
+    "changes)"
+)
 
 
 # -- key pairs -----------------------------------------------------------------------------
+
 
 def new_key_pair() -> tuple[str, str]:
     """(access key id, secret access key): 32 hex characters each, as Keystone makes Heat's.
@@ -97,8 +101,7 @@ def is_live(runtime, access_key_id: str | None, server_id: str) -> bool:
         return False
     with runtime.store.session() as session:
         row = session.get(Credential, access_key_id)
-        return (row is not None and row.kind == KIND and row.subject_id == server_id
-                and row.revoked_at is None)
+        return row is not None and row.kind == KIND and row.subject_id == server_id and row.revoked_at is None
 
 
 def section(server: ServerPlace, current: dict) -> Built:
@@ -111,15 +114,30 @@ def section(server: ServerPlace, current: dict) -> Built:
     if current.get("secret_access_key") and is_live(runtime, current.get("access_key_id"), server.server_id):
         return Built(current)
     access_key_id, secret = new_key_pair()
-    row = credentials.NewCredential(credential_id=access_key_id, kind=KIND, subject_id=server.server_id,
-                                    stack_id=server.stack_id, secret_hash=secret_digest(secret),
-                                    expires_at=NEVER, issued_at=server.now, replaces=bool(current))
-    return Built({"metadata_url": urls.cfn_url(runtime.public_url), "access_key_id": access_key_id,
-                  "secret_access_key": secret, "stack_name": server.stack_name,
-                  "path": f"{server.resource_name}.Metadata"}, (row,))
+    row = credentials.NewCredential(
+        credential_id=access_key_id,
+        kind=KIND,
+        subject_id=server.server_id,
+        stack_id=server.stack_id,
+        secret_hash=secret_digest(secret),
+        expires_at=NEVER,
+        issued_at=server.now,
+        replaces=bool(current),
+    )
+    return Built(
+        {
+            "metadata_url": urls.cfn_url(runtime.public_url),
+            "access_key_id": access_key_id,
+            "secret_access_key": secret,
+            "stack_name": server.stack_name,
+            "path": f"{server.resource_name}.Metadata",
+        },
+        (row,),
+    )
 
 
 # -- signatures ----------------------------------------------------------------------------
+
 
 @dataclass
 class SignedRequest:
@@ -147,12 +165,14 @@ class SignedRequest:
 
 
 def canonical_query_v2(params: dict[str, str]) -> str:
-    return "&".join(f"{quote(k, safe='')}={quote(v, safe='-_~')}"
-                    for k, v in sorted(params.items()) if k != "Signature")
+    return "&".join(
+        f"{quote(k, safe='')}={quote(v, safe='-_~')}" for k, v in sorted(params.items()) if k != "Signature"
+    )
 
 
-def sign_v2(secret: str, method: str, host: str, path: str, params: dict[str, str],
-            signature_method: str = "HmacSHA256") -> str:
+def sign_v2(
+    secret: str, method: str, host: str, path: str, params: dict[str, str], signature_method: str = "HmacSHA256"
+) -> str:
     """EC2 signature version 2 (keystoneclient's Ec2Signer computes the same)."""
     text = f"{method.upper()}\n{host}\n{path}\n{canonical_query_v2(params)}"
     digest = hmac.new(secret.encode(), text.encode(), SIGV2_METHODS[signature_method]).digest()
@@ -165,23 +185,32 @@ def canonical_uri_v4(path: str) -> str:
     return encoded + "/" if len(path) > 1 and path.endswith("/") and not encoded.endswith("/") else encoded
 
 
-def canonical_request_v4(method: str, path: str, query: dict[str, str], headers: dict[str, str],
-                         signed: list[str], body: bytes) -> str:
-    canonical_query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-                               for k, v in sorted(query.items()))
+def canonical_request_v4(
+    method: str, path: str, query: dict[str, str], headers: dict[str, str], signed: list[str], body: bytes
+) -> str:
+    canonical_query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(query.items()))
     lines = [f"{name}:{' '.join(str(headers.get(name, '')).strip().split())}" for name in sorted(signed)]
-    return "\n".join([method.upper(), path, canonical_query, "\n".join(lines) + "\n",
-                      ";".join(sorted(signed)), hashlib.sha256(body).hexdigest()])
+    return "\n".join(
+        [
+            method.upper(),
+            path,
+            canonical_query,
+            "\n".join(lines) + "\n",
+            ";".join(sorted(signed)),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
 
 
 def sign_v4(secret: str, amz_date: str, scope: str, canonical_request: str) -> str:
     """AWS signature version 4 over a canonical request; `scope` is date/region/service/aws4_request."""
+
     def mac(key: bytes, text: str) -> bytes:
         return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
     date, region, service, terminator = scope.split("/")
     key = mac(mac(mac(mac(("AWS4" + secret).encode(), date), region), service), terminator)
-    text = "\n".join([SIGV4_ALGORITHM, amz_date, scope,
-                      hashlib.sha256(canonical_request.encode()).hexdigest()])
+    text = "\n".join([SIGV4_ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()])
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
@@ -207,9 +236,12 @@ def parse_claim(req: SignedRequest, now: dt.datetime) -> _Claim:
         return _claim_v4(req, authorization, now)
     if req.params.get("Signature") is not None:
         return _claim_v2(req)
-    raise _denied("anonymous", "the request is not signed: send an EC2 signature version 2 "
-                               "(AWSAccessKeyId, SignatureVersion=2, SignatureMethod, Signature) or "
-                               "an 'Authorization: AWS4-HMAC-SHA256 ...' header with X-Amz-Date")
+    raise _denied(
+        "anonymous",
+        "the request is not signed: send an EC2 signature version 2 "
+        "(AWSAccessKeyId, SignatureVersion=2, SignatureMethod, Signature) or "
+        "an 'Authorization: AWS4-HMAC-SHA256 ...' header with X-Amz-Date",
+    )
 
 
 def _claim_v2(req: SignedRequest) -> _Claim:
@@ -228,12 +260,13 @@ def _claim_v2(req: SignedRequest) -> _Claim:
                 if _same(sign_v2(secret, req.method, host, path, req.params, method), given):
                     return
         raise _denied(actor)
+
     return _Claim("sigv2", access, check)
 
 
 def _claim_v4(req: SignedRequest, authorization: str, now: dt.datetime) -> _Claim:
     fields: dict[str, str] = {}
-    for part in authorization[len(SIGV4_ALGORITHM):].split(","):
+    for part in authorization[len(SIGV4_ALGORITHM) :].split(","):
         name, _, value = part.strip().partition("=")
         fields[name.strip()] = value.strip()
     credential = fields.get("Credential", "").split("/")
@@ -241,19 +274,24 @@ def _claim_v4(req: SignedRequest, authorization: str, now: dt.datetime) -> _Clai
     actor = access or "anonymous"
     signed = [h.strip().lower() for h in fields.get("SignedHeaders", "").split(";") if h.strip()]
     if access is None or credential[4] != "aws4_request" or not fields.get("Signature") or "host" not in signed:
-        raise _denied(actor, "the AWS4-HMAC-SHA256 Authorization header is malformed: it needs "
-                             "Credential=<key>/<date>/<region>/<service>/aws4_request, SignedHeaders "
-                             "including host, and Signature")
+        raise _denied(
+            actor,
+            "the AWS4-HMAC-SHA256 Authorization header is malformed: it needs "
+            "Credential=<key>/<date>/<region>/<service>/aws4_request, SignedHeaders "
+            "including host, and Signature",
+        )
     amz_date = req.headers.get("x-amz-date", "")
     try:
         moment = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")  # noqa: DTZ007 - the Z is UTC, kept naive
     except ValueError:
-        raise _denied(actor, "a signature version 4 request needs an X-Amz-Date header "
-                             "(YYYYMMDDTHHMMSSZ)") from None
+        raise _denied(actor, "a signature version 4 request needs an X-Amz-Date header (YYYYMMDDTHHMMSSZ)") from None
     if abs(moment - now) > SIGV4_CLOCK_SKEW or credential[1] != amz_date[:8]:
-        raise _denied(actor, f"X-Amz-Date is more than {int(SIGV4_CLOCK_SKEW.total_seconds() // 60)} "
-                             "minutes from the server's clock (or not the scope's date): check the "
-                             "guest's clock")
+        raise _denied(
+            actor,
+            f"X-Amz-Date is more than {int(SIGV4_CLOCK_SKEW.total_seconds() // 60)} "
+            "minutes from the server's clock (or not the scope's date): check the "
+            "guest's clock",
+        )
     if "x-amz-date" not in signed:
         raise _denied(actor, "X-Amz-Date must be one of the SignedHeaders")
     scope = "/".join(credential[1:])
@@ -264,10 +302,12 @@ def _claim_v4(req: SignedRequest, authorization: str, now: dt.datetime) -> _Clai
             if _same(sign_v4(secret, amz_date, scope, canonical), fields["Signature"]):
                 return
         raise _denied(actor)
+
     return _Claim("sigv4", access, check)
 
 
 # -- the CFN DescribeStackResource action ----------------------------------------------------
+
 
 def authenticate(session, keyring, req: SignedRequest, now: dt.datetime) -> tuple[str, Server, dict]:
     """(access key id, server row, its opened metadata document) for a request signed by a live key of that
@@ -284,15 +324,19 @@ def authenticate(session, keyring, req: SignedRequest, now: dt.datetime) -> tupl
     occ = doc.get("os-collect-config") if isinstance(doc.get("os-collect-config"), dict) else {}
     cfn = occ.get("cfn") if isinstance(occ.get("cfn"), dict) else {}
     secret = cfn.get("secret_access_key")
-    if cfn.get("access_key_id") != row.id or not isinstance(secret, str) or \
-            not hmac.compare_digest(secret_digest(secret), row.secret_hash):
+    if (
+        cfn.get("access_key_id") != row.id
+        or not isinstance(secret, str)
+        or not hmac.compare_digest(secret_digest(secret), row.secret_hash)
+    ):
         raise _denied(actor)  # the transport was switched away, or a new key issued
     claim.check(secret)
     return row.id, server, doc
 
 
-def describe_stack_resource(runtime, req: SignedRequest, stack_name: str | None,
-                            logical_resource_id: str | None) -> dict:
+def describe_stack_resource(
+    runtime, req: SignedRequest, stack_name: str | None, logical_resource_id: str | None
+) -> dict:
     """Heat's StackResourceDetail for the server the request's key belongs to, with `Metadata`
     its whole metadata document (opened, as the guest metadata route gives it). The key reads
     only its own server: StackName (name or id) and LogicalResourceId must name it."""
@@ -301,13 +345,16 @@ def describe_stack_resource(runtime, req: SignedRequest, stack_name: str | None,
         with runtime.store.session() as session:
             access_key_id, server, doc = authenticate(session, runtime.keyring, req, now)
             stack = session.get(Stack, server.stack_id) if server.stack_id else None
-            if stack is None or stack_name not in (stack.name, stack.id) or \
-                    logical_resource_id != server.resource_name:
-                raise _denied(access_key_id, "this access key reads only its own server's metadata: StackName "
-                              "and LogicalResourceId must name that server's stack and resource, "
-                              "as in its os_collect_config 'cfn' section")
-            resource = session.scalar(select(Resource).where(
-                Resource.stack_id == stack.id, Resource.name == server.resource_name))
+            if stack is None or stack_name not in (stack.name, stack.id) or logical_resource_id != server.resource_name:
+                raise _denied(
+                    access_key_id,
+                    "this access key reads only its own server's metadata: StackName "
+                    "and LogicalResourceId must name that server's stack and resource, "
+                    "as in its os_collect_config 'cfn' section",
+                )
+            resource = session.scalar(
+                select(Resource).where(Resource.stack_id == stack.id, Resource.name == server.resource_name)
+            )
             if resource is None:
                 raise NotFound(f"resource '{logical_resource_id}' not found in stack '{stack.name}'")
             updated = resource.updated_at or resource.created_at
@@ -326,14 +373,22 @@ def describe_stack_resource(runtime, req: SignedRequest, stack_name: str | None,
                 "Metadata": doc,
             }
     except Forbidden as error:
-        via = "sigv4" if req.headers.get("authorization", "").startswith(SIGV4_ALGORITHM) else \
-            "sigv2" if req.params.get("Signature") is not None else "none"
-        audit.record_refusal(runtime, error, api="cfn", operation="DescribeStackResource",
-                             remote_addr=req.remote_addr, via=via)
+        via = (
+            "sigv4"
+            if req.headers.get("authorization", "").startswith(SIGV4_ALGORITHM)
+            else "sigv2"
+            if req.params.get("Signature") is not None
+            else "none"
+        )
+        audit.record_refusal(
+            runtime, error, api="cfn", operation="DescribeStackResource", remote_addr=req.remote_addr, via=via
+        )
         raise
 
 
 def check_action(action: str | None) -> None:
     if action != "DescribeStackResource":
-        raise InvalidRequest(f"Action '{action}' is not supported here: this CloudFormation API "
-                             "subset answers only Action=DescribeStackResource")
+        raise InvalidRequest(
+            f"Action '{action}' is not supported here: this CloudFormation API "
+            "subset answers only Action=DescribeStackResource"
+        )

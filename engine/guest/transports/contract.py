@@ -1,5 +1,6 @@
 """What a metadata transport's section() is given and returns (see
 engine/guest/transports/__init__.py); pure data, no I/O."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -35,6 +35,7 @@ project's deployment whose derived config names that URL (Heat reads the object 
 deployment is shown; Hearth applies it when it arrives). A temp URL reaches that deployment
 only; any other, an expired or a forged one, is refused.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -65,8 +66,15 @@ def collect_url(runtime, server_id: str, now: dt.datetime, after: int = 0) -> st
     Its expiry is later than `after` (the latest expiry of any URL the server had): the
     signature covers only method, path and expiry, so a URL re-issued within the same second
     would otherwise be the very URL that was revoked, and bring it back to life."""
-    return credentials.presign(runtime.keyring, runtime.public_url, "GET", urls.collect_path(server_id),
-                               now, runtime.config.presigned_url_ttl, after=after)
+    return credentials.presign(
+        runtime.keyring,
+        runtime.public_url,
+        "GET",
+        urls.collect_path(server_id),
+        now,
+        runtime.config.presigned_url_ttl,
+        after=after,
+    )
 
 
 def url_expiry(occ: dict | None) -> int:
@@ -141,8 +149,7 @@ def http_date(moment: dt.datetime) -> str:
     return format_datetime(moment.replace(tzinfo=dt.UTC), usegmt=True)
 
 
-def collect(runtime, server_id: str, expires: str | None, signature: str | None
-            ) -> tuple[dict, str]:
+def collect(runtime, server_id: str, expires: str | None, signature: str | None) -> tuple[dict, str]:
     """(metadata document, Last-Modified HTTP date) for a signed collect request, or
     Forbidden (bad, expired or superseded signature) / NotFound (unknown or deleted server)."""
     now = runtime.now()
@@ -152,15 +159,17 @@ def collect(runtime, server_id: str, expires: str | None, signature: str | None
         server = session.get(Server, server_id)
         if server is None or server.deleted_at is not None:
             clock_for(runtime).forget(server_id)
-            raise NotFound(f"server '{server_id}' not found: it was deleted, and its collect URL "
-                           "with it")
+            raise NotFound(f"server '{server_id}' not found: it was deleted, and its collect URL with it")
         version = server.metadata_version
         doc = secrets.open_document(runtime.keyring, server.metadata_doc)
         if not _names_this_url(doc, expires, signature):
-            raise credentials.refusal(Forbidden, "this collect URL is no longer the server's: its "
-                                                 "software_config_transport changed or a new URL was "
-                                                 "issued; use the one in the server's "
-                                                 "os_collect_config attribute")
+            raise credentials.refusal(
+                Forbidden,
+                "this collect URL is no longer the server's: its "
+                "software_config_transport changed or a new URL was "
+                "issued; use the one in the server's "
+                "os_collect_config attribute",
+            )
         first_contact = liveness.seen(runtime, server, now)
         owner = (server.stack_id, server.resource_name)
     if first_contact and owner[0]:  # a machine enrolled under an id alone has no stack to wake
@@ -196,12 +205,16 @@ def temp_url_keys(keyring, project: str) -> list[str]:
     return [key[:32] for key in keyring.sign_all(f"swift temp url key\n{project}")]
 
 
-def verify_temp_url(keyring, project: str, method: str, path: str, signature: str | None,
-                    expires: str | None, now: dt.datetime) -> None:
+def verify_temp_url(
+    keyring, project: str, method: str, path: str, signature: str | None, expires: str | None, now: dt.datetime
+) -> None:
     """Swift's check of a temp URL (tempurl middleware): an unexpired `temp_url_expires` and
     `temp_url_sig` = HMAC(key, "METHOD\\nexpires\\npath") for one of the account's keys."""
-    refused = credentials.refusal(Forbidden, "this temp URL is not valid: it is expired, forged, or "
-                                  "was not made with this account's X-Account-Meta-Temp-Url-Key")
+    refused = credentials.refusal(
+        Forbidden,
+        "this temp URL is not valid: it is expired, forged, or "
+        "was not made with this account's X-Account-Meta-Temp-Url-Key",
+    )
     try:
         expiry = int(expires or "")
     except ValueError:
@@ -211,8 +224,10 @@ def verify_temp_url(keyring, project: str, method: str, path: str, signature: st
         raise refused
     body = f"{method.upper()}\n{expiry}\n{path}".encode()
     given = (signature or "").encode("ascii", "replace")
-    if not any(hmac.compare_digest(hmac.new(key.encode(), body, digest).hexdigest().encode(), given)
-               for key in temp_url_keys(keyring, project)):
+    if not any(
+        hmac.compare_digest(hmac.new(key.encode(), body, digest).hexdigest().encode(), given)
+        for key in temp_url_keys(keyring, project)
+    ):
         raise refused
 
 
@@ -224,9 +239,15 @@ def signal(guest, project: str, path: str, body) -> dict | None:
     with runtime.store.session() as session:
         # Only deployments made through the API get a Swift temp URL (a stack's TEMP_URL_SIGNAL
         # deployment gets a Hearth signal URL); few of them wait at once.
-        rows = session.execute(
-            select(SoftwareConfig).join(Deployment, Deployment.config_id == SoftwareConfig.id)
-            .where(Deployment.project == project, Deployment.stack_id.is_(None))).scalars().all()
+        rows = (
+            session.execute(
+                select(SoftwareConfig)
+                .join(Deployment, Deployment.config_id == SoftwareConfig.id)
+                .where(Deployment.project == project, Deployment.stack_id.is_(None))
+            )
+            .scalars()
+            .all()
+        )
         entry_id = None
         for config in rows:
             inputs = secrets.open_inputs(runtime.keyring, config.body.get("inputs") or [])

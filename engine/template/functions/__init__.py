@@ -29,6 +29,7 @@ To add a function: write its module, import it here and add it to each version t
 offers it. A name in HEAT_ADDED that a version's table lacks is refused as "not supported by
 Hearth yet"; one added after the version, as needing that later version.
 """
+
 from __future__ import annotations
 
 from types import ModuleType
@@ -87,27 +88,50 @@ _HOT_2013_05_23 = {
 }
 # The first HOT version also offers CloudFormation's functions (not Fn::GetAtt nor
 # Fn::FindInMap); 2014-10-16 keeps only Fn::Select of them, and 2015-10-15 drops that too.
-HOT_2013_05_23 = {**_HOT_2013_05_23, "Fn::Base64": cfn_base64, "Fn::GetAZs": cfn_get_azs,
-                  "Fn::Join": cfn_join, "Fn::MemberListToMap": cfn_member_list_to_map,
-                  "Fn::Replace": cfn_replace, "Fn::ResourceFacade": cfn_resource_facade,
-                  "Fn::Select": cfn_select, "Fn::Split": cfn_split, "Ref": cfn_ref}
+HOT_2013_05_23 = {
+    **_HOT_2013_05_23,
+    "Fn::Base64": cfn_base64,
+    "Fn::GetAZs": cfn_get_azs,
+    "Fn::Join": cfn_join,
+    "Fn::MemberListToMap": cfn_member_list_to_map,
+    "Fn::Replace": cfn_replace,
+    "Fn::ResourceFacade": cfn_resource_facade,
+    "Fn::Select": cfn_select,
+    "Fn::Split": cfn_split,
+    "Ref": cfn_ref,
+}
 HOT_2014_10_16 = {**_HOT_2013_05_23, "Fn::Select": cfn_select}
 _HOT_2015_04_30 = {**_HOT_2013_05_23, "digest": digest, "repeat": repeat_lists}
 HOT_2015_04_30 = {**_HOT_2015_04_30, "Fn::Select": cfn_select}
 # 2015-10-15 lets get_attr return every attribute, list_join take several lists and join maps
 # and lists as JSON, and str_replace render maps and lists as JSON.
-HOT_2015_10_15 = {**_HOT_2015_04_30, "get_attr": get_attr, "list_join": list_join,
-                  "str_replace": str_replace, "str_split": str_split}
+HOT_2015_10_15 = {
+    **_HOT_2015_04_30,
+    "get_attr": get_attr,
+    "list_join": list_join,
+    "str_replace": str_replace,
+    "str_split": str_split,
+}
 HOT_2016_04_08 = {**HOT_2015_10_15, "map_merge": map_merge}
 # 2016-10-14 also lets repeat iterate over the keys of maps.
-HOT_2016_10_14 = {**HOT_2016_04_08, "if": if_condition_both, "map_replace": map_replace,
-                  "repeat": repeat_product, "yaql": yaql_expression}
-HOT_2017_02_24 = {**HOT_2016_10_14, "filter": filter_values,
-                  "str_replace_strict": str_replace_strict}
+HOT_2016_10_14 = {
+    **HOT_2016_04_08,
+    "if": if_condition_both,
+    "map_replace": map_replace,
+    "repeat": repeat_product,
+    "yaql": yaql_expression,
+}
+HOT_2017_02_24 = {**HOT_2016_10_14, "filter": filter_values, "str_replace_strict": str_replace_strict}
 # 2017-09-01 also lets repeat pair lists item by item (permutations: false).
-HOT_2017_09_01 = {**HOT_2017_02_24, "contains": contains, "list_concat": list_concat,
-                  "list_concat_unique": list_concat_unique, "make_url": make_url,
-                  "repeat": repeat, "str_replace_vstrict": str_replace_vstrict}
+HOT_2017_09_01 = {
+    **HOT_2017_02_24,
+    "contains": contains,
+    "list_concat": list_concat,
+    "list_concat_unique": list_concat_unique,
+    "make_url": make_url,
+    "repeat": repeat,
+    "str_replace_vstrict": str_replace_vstrict,
+}
 # 2021-04-16 lets if leave out the value for false, and with it the key or item holding it.
 HOT_2021_04_16 = {**HOT_2017_09_01, "if": if_condition}
 
@@ -134,8 +158,7 @@ HOT_CONDITIONS_2016_10_14 = {
     "not": not_condition,
     "or": or_conditions,
 }
-HOT_CONDITIONS_2017_09_01 = {**HOT_CONDITIONS_2016_10_14, "contains": contains,
-                             "yaql": yaql_expression}
+HOT_CONDITIONS_2017_09_01 = {**HOT_CONDITIONS_2016_10_14, "contains": contains, "yaql": yaql_expression}
 
 CONDITION_FUNCTIONS = {
     "2013-05-23": {},
@@ -155,21 +178,42 @@ CONDITION_FUNCTIONS = {
 # one of them that Hearth does not evaluate is refused at validation: passing it on to a
 # resource as if it were data would fail much later and much less clearly.
 HEAT_ADDED = {
-    "2013-05-23": ("get_attr", "get_file", "get_param", "get_resource", "list_join",
-                   "str_replace", "resource_facade", "Ref", "Fn::Base64", "Fn::GetAZs",
-                   "Fn::Join", "Fn::MemberListToMap", "Fn::Replace", "Fn::ResourceFacade",
-                   "Fn::Select", "Fn::Split"),
+    "2013-05-23": (
+        "get_attr",
+        "get_file",
+        "get_param",
+        "get_resource",
+        "list_join",
+        "str_replace",
+        "resource_facade",
+        "Ref",
+        "Fn::Base64",
+        "Fn::GetAZs",
+        "Fn::Join",
+        "Fn::MemberListToMap",
+        "Fn::Replace",
+        "Fn::ResourceFacade",
+        "Fn::Select",
+        "Fn::Split",
+    ),
     "2015-04-30": ("digest", "repeat"),
     "2015-10-15": ("str_split",),
     "2016-04-08": ("map_merge",),
     "2016-10-14": ("if", "map_replace", "yaql"),
     "2017-02-24": ("filter", "str_replace_strict"),
-    "2017-09-01": ("contains", "list_concat", "list_concat_unique", "make_url",
-                   "str_replace_vstrict"),
+    "2017-09-01": ("contains", "list_concat", "list_concat_unique", "make_url", "str_replace_vstrict"),
 }
 HEAT_REMOVED = {
-    "2014-10-16": ("Ref", "Fn::Base64", "Fn::GetAZs", "Fn::Join", "Fn::MemberListToMap",
-                   "Fn::Replace", "Fn::ResourceFacade", "Fn::Split"),
+    "2014-10-16": (
+        "Ref",
+        "Fn::Base64",
+        "Fn::GetAZs",
+        "Fn::Join",
+        "Fn::MemberListToMap",
+        "Fn::Replace",
+        "Fn::ResourceFacade",
+        "Fn::Split",
+    ),
     "2015-10-15": ("Fn::Select",),
 }
 
@@ -194,11 +238,16 @@ def unavailable_for(version: str) -> dict[str, str]:
     for date, names in HEAT_REMOVED.items():
         if date <= version:
             removed |= set(names)
-    reasons = {name: f"function '{name}' is not supported by Hearth yet"
-               for name in sorted(_offered(version) - removed - FUNCTIONS[version].keys())}
-    reasons.update({name: "The template version is invalid: The function "
-                          f"{name} is not supported in this version of HOT."
-                    for name in sorted(removed)})
+    reasons = {
+        name: f"function '{name}' is not supported by Hearth yet"
+        for name in sorted(_offered(version) - removed - FUNCTIONS[version].keys())
+    }
+    reasons.update(
+        {
+            name: f"The template version is invalid: The function {name} is not supported in this version of HOT."
+            for name in sorted(removed)
+        }
+    )
     return reasons
 
 

@@ -1,5 +1,6 @@
 """and (in conditions, 2016-10-14 on): true when every one of two or more conditions holds. Pure:
 asks only the context it is given."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError
@@ -10,8 +11,7 @@ def check_arguments(function: str, args: Snippet, path: Path) -> None:
     if not isinstance(args, list):
         raise TemplateError(f'Arguments to "{function}" must be a list of conditions', path=path)
     if len(args) < 2:
-        raise TemplateError(f'The minimum number of condition arguments to "{function}" is 2.',
-                            path=path)
+        raise TemplateError(f'The minimum number of condition arguments to "{function}" is 2.', path=path)
 
 
 def validate(args: Snippet, path: Path) -> None:

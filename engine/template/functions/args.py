@@ -1,5 +1,6 @@
 """Shared rules for intrinsic-function arguments: what may stand in for a literal, walking paths,
 rendering text. Pure, touches nothing."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,7 @@ def check_path(function: str, keys: list[Snippet], first: int, path: Path) -> No
     """Check the path items of a call, numbered from `first` in the messages."""
     for number, key in enumerate(keys, first):
         if not (is_path_key(key) or is_call(key)):
-            raise TemplateError(f"{function}: argument {number} must be a key, an index "
-                                "or a function", path=path)
+            raise TemplateError(f"{function}: argument {number} must be a key, an index or a function", path=path)
 
 
 def step(collection: Any, key: Any) -> Any:
@@ -75,21 +75,20 @@ def walk(value: Snippet, path: list[Snippet]) -> Any:
     return value
 
 
-def resolved_path(function: str, keys: list[Snippet], evaluate: Evaluate,
-                  first: int) -> list[Segment]:
+def resolved_path(function: str, keys: list[Snippet], evaluate: Evaluate, first: int) -> list[Segment]:
     """Evaluate path items (which may be calls) and check each is a key or an index."""
     resolved: list[Segment] = []
     for number, key in enumerate(keys, first):
         value = evaluate(key, number)
         if not is_path_key(value):
-            raise TemplateError(f"{function}: argument {number} must resolve to a key or an index, "
-                                f"not {type_name(value)}")
+            raise TemplateError(
+                f"{function}: argument {number} must resolve to a key or an index, not {type_name(value)}"
+            )
         resolved.append(value)
     return resolved
 
 
-def check_list(args: Snippet, path: Path, usage: str, *, least: int = 0,
-               most: int | None = None) -> None:
+def check_list(args: Snippet, path: Path, usage: str, *, least: int = 0, most: int | None = None) -> None:
     """Check that `args` is a list of `least` to `most` items, else raise `usage` at `path`."""
     if not isinstance(args, list) or len(args) < least or (most is not None and len(args) > most):
         raise TemplateError(usage, path=path)
@@ -106,8 +105,9 @@ def to_json(function: str, value: Any) -> str:
     try:
         return json.dumps(value, sort_keys=True)
     except (TypeError, ValueError):
-        raise TemplateError(f"{function}: {type_name(value)} holding non-JSON data cannot be "
-                            "rendered as text") from None
+        raise TemplateError(
+            f"{function}: {type_name(value)} holding non-JSON data cannot be rendered as text"
+        ) from None
 
 
 def type_name(value: Any) -> str:

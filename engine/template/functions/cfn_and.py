@@ -1,5 +1,6 @@
 """Fn::And (in Conditions): true when every one of two or more conditions is true. Pure, touches
 nothing."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError

@@ -1,5 +1,6 @@
 """Fn::Base64: the string unchanged; Heat takes user data as plain text, so nothing is encoded.
 Pure, touches nothing."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError

@@ -1,5 +1,6 @@
 """Condition (in Conditions): the value of another named condition; also how the boolean functions
 check their items. Pure: asks only the context it is given."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,5 +29,6 @@ def check_item(function: str, item: Any, path: Path) -> None:
     A string names a condition, as in Heat; the template checks that it exists.
     """
     if not (isinstance(item, bool) or (isinstance(item, str) and item) or is_call(item)):
-        raise TemplateError(f"{function}: each item must be a condition name, true, false or a "
-                            "condition function", path=path)
+        raise TemplateError(
+            f"{function}: each item must be a condition name, true, false or a condition function", path=path
+        )

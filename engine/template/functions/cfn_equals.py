@@ -1,4 +1,5 @@
 """Fn::Equals (in Conditions): whether two resolved values are equal. Pure, touches nothing."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError
@@ -7,8 +8,7 @@ from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, list) or len(args) != 2:
-        raise TemplateError('Arguments to "Fn::Equals" must be of the form: [value_1, value_2]',
-                            path=path)
+        raise TemplateError('Arguments to "Fn::Equals" must be of the form: [value_1, value_2]', path=path)
 
 
 def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> bool:

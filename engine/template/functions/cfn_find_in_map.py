@@ -1,5 +1,6 @@
 """Fn::FindInMap: the value at [mapping, key, second-level key] in the template's Mappings. Pure:
 asks only the context it is given."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -36,8 +37,7 @@ def resolve(args: Snippet, evaluate: Evaluate, context: CfnContext) -> Any:
     names = [evaluate(item, number) for number, item in enumerate(args)]
     for number, name in enumerate(names):
         if not _is_key(name):
-            raise TemplateError(f"Fn::FindInMap: argument {number} must resolve to a string, "
-                                f"not {type_name(name)}")
+            raise TemplateError(f"Fn::FindInMap: argument {number} must resolve to a string, not {type_name(name)}")
     mapping_name, key, second = names
     # Heat answers a key it cannot find with the key alone, quoted (its KeyError); the rest of
     # each message says where it was looked for.

@@ -1,5 +1,6 @@
 """Fn::GetAtt: one attribute of a resource, or null while it is not available yet. Pure: asks only
 the context it is given."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,6 +29,5 @@ def reference(args: Snippet) -> tuple[str, str]:
 def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     attribute = evaluate(args[1], 1)
     if not isinstance(attribute, str) or not attribute:
-        raise TemplateError("Fn::GetAtt: the attribute name must be a string, "
-                            f"not {type_name(attribute)}")
+        raise TemplateError(f"Fn::GetAtt: the attribute name must be a string, not {type_name(attribute)}")
     return context.get_attr(args[0], attribute)

@@ -1,5 +1,6 @@
 """Fn::GetAZs: the availability zones of the installation, whatever region is named. Pure: asks only
 the context it is given."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError

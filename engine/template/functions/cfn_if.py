@@ -1,5 +1,6 @@
 """Fn::If: the second argument when the named condition is true, else the third; only that one is
 resolved. Pure: asks only the context it is given."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +8,7 @@ from typing import Any
 from engine.errors import TemplateError
 from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
-USAGE = ('Arguments to "Fn::If" must be of the form: [condition_name, value_if_true, '
-         'value_if_false]')
+USAGE = 'Arguments to "Fn::If" must be of the form: [condition_name, value_if_true, value_if_false]'
 
 
 def validate(args: Snippet, path: Path) -> None:

@@ -1,5 +1,6 @@
 """Fn::Join: the strings of a list joined with a delimiter; null items join as empty text. Pure,
 touches nothing."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError

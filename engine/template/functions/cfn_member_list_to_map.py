@@ -1,5 +1,6 @@
 """Fn::MemberListToMap: AWS query-style `.member.N.<name>=<value>` strings turned into a map. Pure,
 touches nothing."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,10 @@ from engine.errors import TemplateError
 from engine.template.functions.args import is_call, type_name
 from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
-USAGE = ("Fn::MemberListToMap: expected [key name, value name, "
-         "['.member.0.<key name>=<key>', '.member.0.<value name>=<value>', ...]]")
+USAGE = (
+    "Fn::MemberListToMap: expected [key name, value name, "
+    "['.member.0.<key name>=<key>', '.member.0.<value name>=<value>', ...]]"
+)
 _MEMBER = re.compile(r"\.member\.([0-9]+)\.(.*)", re.DOTALL)
 
 
@@ -32,8 +35,9 @@ def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> dict
     fields: dict[str, str] = {}
     for number, item in enumerate(items):
         if not isinstance(item, str) or "=" not in item:
-            raise TemplateError(f"Fn::MemberListToMap: item {number} must be a string of the form "
-                                "'.member.<n>.<name>=<value>'")
+            raise TemplateError(
+                f"Fn::MemberListToMap: item {number} must be a string of the form '.member.<n>.<name>=<value>'"
+            )
         name, value = item.split("=", 1)
         fields[name] = value  # a repeated name keeps its last value
     members: dict[int, dict[str, str]] = {}
@@ -41,5 +45,8 @@ def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> dict
         match = _MEMBER.match(name)
         if match:  # other names are ignored, as in Heat
             members.setdefault(int(match.group(1)), {})[match.group(2)] = value
-    return {member[key_name]: member[value_name] for _, member in sorted(members.items())
-            if key_name in member and value_name in member}
+    return {
+        member[key_name]: member[value_name]
+        for _, member in sorted(members.items())
+        if key_name in member and value_name in member
+    }

@@ -1,5 +1,6 @@
 """Fn::Not (in Conditions): the negation of one condition, given as a one-item list. Pure: asks only
 the context it is given."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError

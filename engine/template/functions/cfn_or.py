@@ -1,5 +1,6 @@
 """Fn::Or (in Conditions): true when at least one of two or more conditions is true. Pure, touches
 nothing."""
+
 from __future__ import annotations
 
 from engine.template.functions.cfn_and import check_items, conditions_in, values

@@ -1,5 +1,6 @@
 """Ref (CFN): a resource's reference id when it names a resource, else a parameter's value (pseudo
 parameters included). Pure: asks only the context it is given."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """Fn::Replace: substitute each key of a map by its value in a string; longer keys win, as in Heat.
 Pure, touches nothing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,8 +36,9 @@ def as_text(placeholder: str, value: Any) -> str:
         return ""
     if isinstance(value, (str, bool, int, float)):
         return str(value)
-    raise TemplateError(f"Fn::Replace: the value for '{placeholder}' must be a string or a number, "
-                        f"not {type_name(value)}")
+    raise TemplateError(
+        f"Fn::Replace: the value for '{placeholder}' must be a string or a number, not {type_name(value)}"
+    )
 
 
 def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
@@ -47,5 +49,6 @@ def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
     if not isinstance(params, dict):
         raise TemplateError(f"Fn::Replace: the first argument must be a map, not {type_name(params)}")
     _check_placeholders(params)
-    return replace(template, {key: as_text(key, value) for key, value in params.items()},
-                   budget_of(context), "Fn::Replace")
+    return replace(
+        template, {key: as_text(key, value) for key, value in params.items()}, budget_of(context), "Fn::Replace"
+    )

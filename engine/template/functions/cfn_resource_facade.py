@@ -1,5 +1,6 @@
 """Fn::ResourceFacade: in a provider (nested) template, the parent resource's Metadata,
 DeletionPolicy or UpdatePolicy. Pure: asks only the context it is given."""
+
 from __future__ import annotations
 
 from typing import Any

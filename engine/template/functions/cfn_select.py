@@ -1,5 +1,6 @@
 """Fn::Select: an item of a list by index or of a map by key; an empty string when there is none, as
 in Heat. Pure, touches nothing."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Fn::Split: a string split into a list at every occurrence of a literal delimiter. Pure, touches
 nothing."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError

@@ -1,5 +1,6 @@
 """digest (2015-04-30 on): the hex digest of a string with a hashlib algorithm, as Heat computes it.
 Pure, touches nothing."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,7 @@ from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 def algorithms() -> list[str]:
     """The algorithms this Python offers with a fixed-length digest (shake_* need a length)."""
-    return sorted(name.lower() for name in hashlib.algorithms_available
-                  if not name.lower().startswith("shake"))
+    return sorted(name.lower() for name in hashlib.algorithms_available if not name.lower().startswith("shake"))
 
 
 def validate(args: Snippet, path: Path) -> None:

@@ -1,5 +1,6 @@
 """equals (in conditions, 2016-10-14 on): whether two resolved values are equal. Pure, touches
 nothing."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError
@@ -8,8 +9,7 @@ from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 def validate(args: Snippet, path: Path) -> None:
     if not args or not isinstance(args, list) or len(args) != 2:
-        raise TemplateError('Arguments to "equals" must be of the form: [value_1, value_2]',
-                            path=path)
+        raise TemplateError('Arguments to "equals" must be of the form: [value_1, value_2]', path=path)
 
 
 def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> bool:

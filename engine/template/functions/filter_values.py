@@ -1,5 +1,6 @@
 """filter (2017-02-24 on): a list without the items that appear in a list of values. Pure, touches
 nothing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,10 @@ def validate(args: Snippet, path: Path) -> None:
     if not isinstance(args, list):
         raise TemplateError('Argument to "filter" must be a list', path=path)
     if len(args) != 2:
-        raise TemplateError('"filter" expected 2 arguments of the form [values, sequence] but got '
-                            f"{len(args)} arguments instead", path=path)
+        raise TemplateError(
+            f'"filter" expected 2 arguments of the form [values, sequence] but got {len(args)} arguments instead',
+            path=path,
+        )
 
 
 def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:

@@ -1,5 +1,6 @@
 """get_attr (2015-10-15 on): a resource attribute walked into by a path, or all attributes when none
 is named. Pure: asks only the context it is given."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,8 +16,11 @@ FORM = 'Arguments to "get_attr" must be of the form [resource_name, attribute, (
 def check_arguments(args: Snippet, path: Path, *, minimum: int) -> None:
     """Check `[resource, attribute, key or index, ...]` (with `minimum` 1, `[resource]` too)."""
     if minimum == 1 and not args:
-        raise TemplateError('Arguments to "get_attr" can be of the next forms: [resource_name] '
-                            'or [resource_name, attribute, (path), ...]', path=path)
+        raise TemplateError(
+            'Arguments to "get_attr" can be of the next forms: [resource_name] '
+            "or [resource_name, attribute, (path), ...]",
+            path=path,
+        )
     # A text is a sequence to Heat: "v" names resource "v"; longer text is refused below.
     if minimum == 1 and isinstance(args, (list, str)) and len(args) == 1:
         return
@@ -47,8 +51,7 @@ def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
         return context.get_attr(args[0], None)
     attribute = evaluate(args[1], 1)
     if not isinstance(attribute, str):
-        raise TemplateError("get_attr: the attribute name must be a string, "
-                            f"not {type_name(attribute)}")
+        raise TemplateError(f"get_attr: the attribute name must be a string, not {type_name(attribute)}")
     keys = resolved_path("get_attr", args[2:], evaluate, 2)
     # The engine's context applies the path itself, so that a type can say how a path reaches
     # into it (a group's `[group, attr, key]` takes the key from each member, as Heat's does).

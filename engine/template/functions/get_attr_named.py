@@ -1,5 +1,6 @@
 """get_attr before 2015-10-15: as get_attr, but the attribute name is required. Pure, touches
 nothing."""
+
 from __future__ import annotations
 
 from engine.template.functions import get_attr

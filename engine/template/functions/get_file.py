@@ -1,5 +1,6 @@
 """get_file: the content the client sent in the files map for a file name. Pure: asks only the
 context it is given."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """get_param: a parameter's value, or a value found inside it by a path of keys and list indices.
 Pure: asks only the context it is given."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,7 @@ def reference(args: Snippet) -> tuple[str, str] | None:
 
 
 def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
-    args = [evaluate(item, number) for number, item in enumerate(args)] \
-        if isinstance(args, list) else evaluate(args)
+    args = [evaluate(item, number) for number, item in enumerate(args)] if isinstance(args, list) else evaluate(args)
     if not args:
         raise TemplateError('Function "get_param" must have arguments')
     if isinstance(args, str):

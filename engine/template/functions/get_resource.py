@@ -1,5 +1,6 @@
 """get_resource: the reference id (physical id) of another resource in the same template. Pure: asks
 only the context it is given."""
+
 from __future__ import annotations
 
 from typing import Any

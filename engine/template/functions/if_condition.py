@@ -1,5 +1,6 @@
 """if (2021-04-16 on): one value when a condition holds, another (which may be left out) when it
 does not. Pure: asks only the context it is given."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,8 +9,7 @@ from engine.errors import TemplateError
 from engine.template.functions.args import OMITTED
 from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
-USAGE = ('Arguments to "if" must be of the form: [condition_name, value_if_true, '
-         'value_if_false]')
+USAGE = 'Arguments to "if" must be of the form: [condition_name, value_if_true, value_if_false]'
 
 
 def check_arguments(args: Snippet, path: Path, usage: str, *, least: int) -> None:

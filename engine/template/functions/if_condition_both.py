@@ -1,5 +1,6 @@
 """if from 2016-10-14 to 2018-08-31: one value when a condition holds, the other when it does not;
 both are required. Pure, touches nothing."""
+
 from __future__ import annotations
 
 from engine.template.functions import if_condition

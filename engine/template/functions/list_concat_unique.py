@@ -1,5 +1,6 @@
 """list_concat_unique (2017-09-01 on): list_concat keeping each distinct item once, where it last
 occurs. Pure, touches nothing."""
+
 from __future__ import annotations
 
 from typing import Any

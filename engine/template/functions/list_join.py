@@ -1,5 +1,6 @@
 """list_join (2015-10-15 on): join the items of one or more lists with a delimiter; maps and lists
 become JSON. Pure, touches nothing."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,8 +37,9 @@ def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
     return join(args, evaluate, as_text, context)
 
 
-def join(args: list[Snippet], evaluate: Evaluate, render: Callable[[Any], str],
-         context: FunctionContext | None = None) -> str:
+def join(
+    args: list[Snippet], evaluate: Evaluate, render: Callable[[Any], str], context: FunctionContext | None = None
+) -> str:
     """Join every item of every list argument, rendering each item as text.
 
     The text is put together only once its length is known: items may be the same long text

@@ -1,5 +1,6 @@
 """list_join before 2015-10-15: join the strings of exactly one list with a delimiter. Pure, touches
 nothing."""
+
 from __future__ import annotations
 
 from typing import Any

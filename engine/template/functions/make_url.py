@@ -1,5 +1,6 @@
 """make_url (2017-09-01 on): a correctly escaped URL built from scheme, credentials, host, port,
 path, query and fragment. Pure, touches nothing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -58,8 +59,11 @@ def validate(args: Snippet, path: Path) -> None:
 
 
 def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
-    parts = evaluate(args) if any(key not in KEYS for key in args) else {
-        key: evaluate(value, key) for key, value in args.items()}
+    parts = (
+        evaluate(args)
+        if any(key not in KEYS for key in args)
+        else {key: evaluate(value, key) for key, value in args.items()}
+    )
     if not isinstance(parts, dict):
         raise TemplateError('The arguments to "make_url" must be a map')
     _check(parts, (), resolved=True)
@@ -80,6 +84,7 @@ def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
         netloc += f":{_port(parts['port'])}"
     query = urlencode(parts.get("query", {})).replace("%2F", "/")
     # The parts are text (checked above), so the URL is; mypy sees them as Any.
-    url: str = urlunsplit((parts.get("scheme", ""), netloc, quote(parts.get("path", "")), query,
-                           quote(parts.get("fragment", ""))))
+    url: str = urlunsplit(
+        (parts.get("scheme", ""), netloc, quote(parts.get("path", "")), query, quote(parts.get("fragment", "")))
+    )
     return url

@@ -1,5 +1,6 @@
 """map_merge (2016-04-08 on): one map from a list of maps, later keys overriding earlier ones. Pure,
 touches nothing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,16 +10,14 @@ from engine.template.functions.args import type_name
 from engine.template.limits import budget_of
 from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
-USAGE = ('Incorrect arguments to "map_merge" should be: "map_merge" : [ { "key1": "val1" }, '
-         '{ "key2": "val2" } ]')
+USAGE = 'Incorrect arguments to "map_merge" should be: "map_merge" : [ { "key1": "val1" }, { "key2": "val2" } ]'
 
 
 def validate(args: Snippet, path: Path) -> None:
     """Heat checks map_merge's arguments only when it resolves them."""
 
 
-def items_of(function: str, args: Snippet, evaluate: Evaluate,
-             usage: str | None = None) -> list[Snippet]:
+def items_of(function: str, args: Snippet, evaluate: Evaluate, usage: str | None = None) -> list[Snippet]:
     """The resolved items of a list argument that may itself be a call."""
     if isinstance(args, list):
         return [evaluate(item, number) for number, item in enumerate(args)]
@@ -36,8 +35,10 @@ def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> dict
         if item is None:
             continue
         if not isinstance(item, dict):
-            raise TemplateError("Incorrect arguments: Items to merge must be maps. "
-                                f"{_shown(item)} is type {type(item)} instead of a dict")
+            raise TemplateError(
+                "Incorrect arguments: Items to merge must be maps. "
+                f"{_shown(item)} is type {type(item)} instead of a dict"
+            )
         budget.spend(len(item), "map_merge", "the entries to merge")
         merged.update(item)
     return merged

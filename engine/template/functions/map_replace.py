@@ -1,5 +1,6 @@
 """map_replace (2016-10-14 on): a map with some keys renamed and some values replaced. Pure, touches
 nothing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,8 +9,7 @@ from engine.errors import TemplateError
 from engine.template.limits import budget_of
 from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
-EXAMPLE = ('"map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, '
-           '"values": {"val1": "val2"}}]')
+EXAMPLE = '"map_replace" : [ { "key1": "val1" }, {"keys": {"key1": "key2"}, "values": {"val1": "val2"}}]'
 USAGE = f'Incorrect arguments to "map_replace" should be: {EXAMPLE}'
 
 
@@ -22,8 +22,9 @@ def _map(value: Any) -> dict[Any, Snippet]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise TemplateError('Incorrect arguments: to "map_replace", arguments must be a list of '
-                            f"maps. Example:  {EXAMPLE}")
+        raise TemplateError(
+            f'Incorrect arguments: to "map_replace", arguments must be a list of maps. Example:  {EXAMPLE}'
+        )
     return value
 
 

@@ -1,5 +1,6 @@
 """not (in conditions, 2016-10-14 on): true when a condition does not hold. Pure: asks only the
 context it is given."""
+
 from __future__ import annotations
 
 from engine.errors import TemplateError

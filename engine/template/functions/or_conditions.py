@@ -1,5 +1,6 @@
 """or (in conditions, 2016-10-14 on): true when at least one of two or more conditions holds. Pure,
 touches nothing."""
+
 from __future__ import annotations
 
 from engine.template.functions import and_conditions

@@ -1,5 +1,6 @@
 """repeat (2017-09-01 on): a copy of a template for each combination of for_each values, or
 (permutations: false) for each position. Pure, touches nothing."""
+
 from __future__ import annotations
 
 import itertools
@@ -27,8 +28,7 @@ def check_arguments(args: Snippet, path: Path, *, maps: bool, permutations: bool
     if "template" not in args or "for_each" not in args:
         raise TemplateError(repr(f'"repeat" syntax should be {_SYNTAX}'), path=path)
     if permutations and not isinstance(args.get("permutations", True), bool):
-        raise TemplateError('"permutations" should be boolean type for repeat function.',
-                            path=path)
+        raise TemplateError('"permutations" should be boolean type for repeat function.', path=path)
     if not (is_call(args["for_each"]) or isinstance(args["for_each"], dict)):
         raise TemplateError('The "for_each" argument to "repeat" must contain a map', path=path)
 
@@ -41,8 +41,9 @@ def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> list
     return repeat(args, evaluate, context, maps=True)
 
 
-def repeat(args: dict[str, Snippet], evaluate: Evaluate, context: FunctionContext, *, maps: bool,
-           permutations: bool = True) -> list[Snippet]:
+def repeat(
+    args: dict[str, Snippet], evaluate: Evaluate, context: FunctionContext, *, maps: bool, permutations: bool = True
+) -> list[Snippet]:
     """The template body, resolved once, with each combination of values substituted in.
 
     How many copies it makes is known from the lengths of the values before any is made: too
@@ -67,8 +68,7 @@ def repeat(args: dict[str, Snippet], evaluate: Evaluate, context: FunctionContex
         placeholders.append(placeholder)
         columns.append([_as_text(placeholder, value) for value in values])
     if not nested and len({len(column) for column in columns if column}) > 1:
-        raise TemplateError("For repeat, the length of for_each values should be equal if no "
-                            "nested loop.")
+        raise TemplateError("For repeat, the length of for_each values should be equal if no nested loop.")
     if nested:
         copies = math.prod(len(column) for column in columns)
     else:
@@ -108,8 +108,7 @@ def _as_text(placeholder: str, value: Any) -> str:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    raise TemplateError(f"repeat: the values of '{placeholder}' must be strings or numbers, "
-                        f"not {type_name(value)}")
+    raise TemplateError(f"repeat: the values of '{placeholder}' must be strings or numbers, not {type_name(value)}")
 
 
 def _substitute(body: Any, pairs: list[tuple[str, str]]) -> Any:

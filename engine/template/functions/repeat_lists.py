@@ -1,5 +1,6 @@
 """repeat before 2016-10-14: for_each values must be lists, and every combination of them is
 repeated. Pure, touches nothing."""
+
 from __future__ import annotations
 
 from engine.template.functions import repeat

@@ -1,5 +1,6 @@
 """repeat in 2016-10-14 and 2017-02-24: for_each values may be lists or maps (their keys); every
 combination is repeated. Pure, touches nothing."""
+
 from __future__ import annotations
 
 from engine.template.functions import repeat

@@ -1,5 +1,6 @@
 """str_replace (2015-10-15 on): substitute params into a template string; maps and lists are
 rendered as JSON. Pure, touches nothing."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -60,9 +61,15 @@ def as_text(placeholder: str, value: Any, function: str = "str_replace") -> str:
     raise TemplateError(f'"{function}" params must be strings, numbers, list or map.')
 
 
-def substitute(args: Snippet, evaluate: Evaluate, render: Callable[[str, Any], str], *,
-               context: FunctionContext | None = None,
-               function: str = "str_replace", strict: bool = False) -> str:
+def substitute(
+    args: Snippet,
+    evaluate: Evaluate,
+    render: Callable[[str, Any], str],
+    *,
+    context: FunctionContext | None = None,
+    function: str = "str_replace",
+    strict: bool = False,
+) -> str:
     """Replace every placeholder in the template with its rendered value.
 
     With `strict`, every placeholder must occur in the template text.
@@ -83,19 +90,18 @@ def substitute(args: Snippet, evaluate: Evaluate, render: Callable[[str, Any], s
     text, found = replaced(template, values, budget, function)
     missing = [key for key in _longest_first(values) if key not in found]
     if strict and missing:
-        raise TemplateError("The following params were not found in the template: "
-                            f"{','.join(missing)}")
+        raise TemplateError(f"The following params were not found in the template: {','.join(missing)}")
     return text
 
 
-def replace(template: str, values: dict[str, str], budget: Budget | None = None,
-            function: str = "str_replace") -> str:
+def replace(template: str, values: dict[str, str], budget: Budget | None = None, function: str = "str_replace") -> str:
     """Substitute longer placeholders first; text already substituted is never scanned again."""
     return replaced(template, values, budget, function)[0]
 
 
-def replaced(template: str, values: dict[str, str], budget: Budget | None = None,
-             function: str = "str_replace") -> tuple[str, set[str]]:
+def replaced(
+    template: str, values: dict[str, str], budget: Budget | None = None, function: str = "str_replace"
+) -> tuple[str, set[str]]:
     """The substituted text, and the placeholders that occurred in the template text.
 
     With `$host` and `$host_name` both present, `$host_name` wins wherever it occurs, whatever

@@ -1,5 +1,6 @@
 """str_replace before 2015-10-15: as str_replace, but param values must be strings or numbers. Pure,
 touches nothing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,7 @@ def validate(args: Snippet, path: Path) -> None:
 def as_text(placeholder: str, value: Any) -> str:
     if isinstance(value, (dict, list)):
         # Maps and lists became JSON text in 2015-10-15; before that Heat refused them.
-        raise TemplateError('"str_replace" params must be strings or numbers, param '
-                            f"{placeholder} is not valid")
+        raise TemplateError(f'"str_replace" params must be strings or numbers, param {placeholder} is not valid')
     return str_replace.as_text(placeholder, value)
 
 

@@ -1,5 +1,6 @@
 """str_replace_strict (2017-02-24 on): str_replace, but every placeholder must occur in the
 template. Pure, touches nothing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,5 +20,4 @@ def as_text(placeholder: str, value: Any) -> str:
 
 
 def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> str:
-    return str_replace.substitute(args, evaluate, as_text, context=context, function=NAME,
-                                  strict=True)
+    return str_replace.substitute(args, evaluate, as_text, context=context, function=NAME, strict=True)

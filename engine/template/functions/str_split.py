@@ -1,5 +1,6 @@
 """str_split (2015-10-15 on): split a string by a delimiter into a list, or pick one item of it by
 index. Pure, touches nothing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,8 +10,7 @@ from engine.template.functions.args import is_call
 from engine.template.limits import budget_of
 from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
-USAGE = ('Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", '
-         '<index>]')
+USAGE = 'Incorrect arguments to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'
 
 
 def validate(args: Snippet, path: Path) -> None:
@@ -39,9 +39,9 @@ def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     try:
         index = int(args[2])
     except (TypeError, ValueError):
-        raise TemplateError('Incorrect index to "str_split" should be: "str_split" : [ ",", '
-                            '"apples,pears", <index>]') from None
+        raise TemplateError(
+            'Incorrect index to "str_split" should be: "str_split" : [ ",", "apples,pears", <index>]'
+        ) from None
     if not -len(items) <= index < len(items):
-        raise TemplateError('Incorrect index to "str_split" should be between 0 and '
-                            f"{len(items) - 1}")
+        raise TemplateError(f'Incorrect index to "str_split" should be between 0 and {len(items) - 1}')
     return items[index]

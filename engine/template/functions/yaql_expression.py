@@ -4,6 +4,7 @@ process memory, and sets sys.settrace to count steps while it runs.
 yaql (2016-10-14 on, in conditions from 2017-09-01): evaluate a YAQL expression on data, with Heat's
 limits.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,10 +21,10 @@ from engine.template.limits import Budget, budget_of
 from engine.template.snippets import Evaluate, FunctionContext, Path, Snippet
 
 # Heat raises a KeyError with this text, and prints the KeyError: quoted, newlines escaped.
-USAGE = repr('''"yaql" syntax should be yaql:
+USAGE = repr(""""yaql" syntax should be yaql:
               expression: $.data.var1.sum()
               data:
-                var1: [3, 2, 1]''')
+                var1: [3, 2, 1]""")
 # Heat's defaults for [yaql] limit_iterators and memory_quota: how many items an expression
 # may iterate over, and how many bytes the collections it builds may hold.
 LIMIT_ITERATORS = 200
@@ -41,12 +42,16 @@ def _yaql() -> dict[str, Any]:
             importlib.import_module("collections.abc")
             import yaql
             from yaql.language import exceptions
+
             context = yaql.create_context()
             _count_sources(context)
             _engine.update(
-                parse=yaql.YaqlFactory().create({"yaql.limitIterators": LIMIT_ITERATORS,
-                                                 "yaql.memoryQuota": MEMORY_QUOTA}),
-                context=context, error=exceptions.YaqlException)
+                parse=yaql.YaqlFactory().create(
+                    {"yaql.limitIterators": LIMIT_ITERATORS, "yaql.memoryQuota": MEMORY_QUOTA}
+                ),
+                context=context,
+                error=exceptions.YaqlException,
+            )
         return _engine
 
 
@@ -71,6 +76,7 @@ def _drawn_through_python(function: Callable[..., Any]) -> Callable[..., Any]:
         if isinstance(result, (str, bytes, dict)) or not hasattr(result, "__iter__"):
             return result
         return (item for item in result)
+
     return source
 
 
@@ -161,8 +167,7 @@ def resolve(args: Snippet, evaluate: Evaluate, context: FunctionContext) -> Any:
     except engine["error"] as error:
         raise TemplateError(f"yaql: {error}") from None
     except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as error:
-        raise TemplateError("yaql: evaluating the expression failed: "
-                            f"{type(error).__name__} {error}") from None
+        raise TemplateError(f"yaql: evaluating the expression failed: {type(error).__name__} {error}") from None
     return _plain(result)
 
 

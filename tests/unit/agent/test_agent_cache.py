@@ -13,8 +13,7 @@ def test_round_trip(tmp_path):
     assert cache.load() is None
     cache.store("7", {"deployments": [{"id": "a"}]}, fetched_at=123.0)
     loaded = cache.load()
-    assert (loaded.version, loaded.metadata, loaded.fetched_at) == (
-        "7", {"deployments": [{"id": "a"}]}, 123.0)
+    assert (loaded.version, loaded.metadata, loaded.fetched_at) == ("7", {"deployments": [{"id": "a"}]}, 123.0)
     document = json.loads((tmp_path / "cache" / "hearth.json").read_text())
     assert set(document) == {"version", "metadata", "fetched_at"}
 
@@ -28,9 +27,10 @@ def test_each_source_has_its_own_file(tmp_path):
     assert MetadataCache(tmp_path, "../evil").path.parent == tmp_path
 
 
-@pytest.mark.parametrize("content", ['{"version": 1, "metadata": {', "[1, 2]",
-                                     '{"metadata": {}}', '{"version": 1, "metadata": []}',
-                                     "\xff\xfe"])
+@pytest.mark.parametrize(
+    "content",
+    ['{"version": 1, "metadata": {', "[1, 2]", '{"metadata": {}}', '{"version": 1, "metadata": []}', "\xff\xfe"],
+)
 def test_corrupt_cache_is_set_aside(tmp_path, caplog, content):
     directory = tmp_path / "cache"
     directory.mkdir()

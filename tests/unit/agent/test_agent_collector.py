@@ -15,20 +15,23 @@ from agent.collectors.request import RequestCollector
 def collector_for(guest, session, credential=None):
     bootstrap = SimpleNamespace(
         metadata_url=f"{guest.base_url}/guest/v1/servers/{guest.server_id}/metadata",
-        credential=credential or guest.credential)
+        credential=credential or guest.credential,
+    )
     return HearthCollector(session, bootstrap)
 
 
 def test_registry_is_built_by_a_function():
-    assert collectors() == {"hearth": HearthCollector, "request": RequestCollector,
-                            "local": LocalCollector}
+    assert collectors() == {"hearth": HearthCollector, "request": RequestCollector, "local": LocalCollector}
     assert collectors() is not collectors()
 
 
 def test_make_collectors_keeps_the_bootstrap_order_and_skips_the_unusable(session, tmp_path):
     bootstrap = SimpleNamespace(
-        collectors=("ec2", "local", "request", "hearth"), metadata_url="http://h/m",
-        credential="c", sections={"local": {"path": [str(tmp_path)]}})  # request: no URL
+        collectors=("ec2", "local", "request", "hearth"),
+        metadata_url="http://h/m",
+        credential="c",
+        sections={"local": {"path": [str(tmp_path)]}},
+    )  # request: no URL
     assert [c.name for c in make_collectors(bootstrap, session)] == ["local", "hearth"]
     with pytest.raises(NotConfigured, match="no usable collector"):
         make_collectors(SimpleNamespace(collectors=("request",), sections={}), session)
@@ -83,8 +86,7 @@ def test_wrong_credential_is_an_auth_failure(guest, session):
     assert "hgc_wrong" not in str(caught.value)
 
 
-@pytest.mark.parametrize("status, kind, retry_after", [(503, "server", None),
-                                                       (429, "rate-limited", 2.0)])
+@pytest.mark.parametrize("status, kind, retry_after", [(503, "server", None), (429, "rate-limited", 2.0)])
 def test_server_errors(guest, session, status, kind, retry_after):
     guest.metadata_statuses = [status]
     with pytest.raises(Unavailable) as caught:
@@ -93,8 +95,7 @@ def test_server_errors(guest, session, status, kind, retry_after):
 
 
 def test_unreachable_server(session):
-    bootstrap = SimpleNamespace(metadata_url="http://127.0.0.1:9/guest/v1/servers/x/metadata",
-                                credential="c")
+    bootstrap = SimpleNamespace(metadata_url="http://127.0.0.1:9/guest/v1/servers/x/metadata", credential="c")
     with pytest.raises(Unavailable) as caught:
         HearthCollector(session, bootstrap).fetch(None, 0)
     assert caught.value.kind == "network"

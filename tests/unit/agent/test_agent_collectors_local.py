@@ -41,8 +41,7 @@ def waiter(collector, stop):
 
 
 def test_default_path_and_not_configured():
-    assert LocalCollector(None, SimpleNamespace(sections={})).directories[0].as_posix() == \
-        DEFAULT_PATH
+    assert LocalCollector(None, SimpleNamespace(sections={})).directories[0].as_posix() == DEFAULT_PATH
     with pytest.raises(NotConfigured):
         LocalCollector(None, SimpleNamespace(sections={"local": {"path": []}}))
 
@@ -51,17 +50,21 @@ def test_files_are_merged_in_name_order_across_directories(tmp_path, made):
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir(), second.mkdir()
     put(first / "20-late.json", {"role": "late", "deployments": [{"id": "x", "name": "2"}]})
-    put(second / "10-early.json", {"role": "early", "only": 1,
-                                   "deployments": [{"id": "x", "name": "1"},
-                                                   {"id": "y", "name": "0"}]})
+    put(
+        second / "10-early.json",
+        {"role": "early", "only": 1, "deployments": [{"id": "x", "name": "1"}, {"id": "y", "name": "0"}]},
+    )
     put(second / "a.json", {"role": "a: after B in C (byte) order"})
     put(first / "B.json", {"role": "B"})
     put(first / "notes.txt", "not read: not *.json")
     put(first / ".hidden.json", {"role": "hidden"})
     answer = made(first, second).fetch(None, 0)
     assert answer.changed
-    assert answer.metadata == {"role": "a: after B in C (byte) order", "only": 1, "deployments": [
-        {"id": "y", "name": "0"}, {"id": "x", "name": "2"}]}
+    assert answer.metadata == {
+        "role": "a: after B in C (byte) order",
+        "only": 1,
+        "deployments": [{"id": "y", "name": "0"}, {"id": "x", "name": "2"}],
+    }
 
 
 def test_a_bad_file_is_skipped_with_one_log_line(tmp_path, made, caplog):

@@ -34,14 +34,12 @@ class MetadataURL:
 
             def _answer(self, with_body):
                 state.requests.append((self.command, dict(self.headers)))
-                body = (state.document if isinstance(state.document, bytes)
-                        else json.dumps(state.document).encode())
+                body = state.document if isinstance(state.document, bytes) else json.dumps(state.document).encode()
                 self.send_response(state.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 if state.last_modified is not None:
-                    self.send_header("Last-Modified", email.utils.formatdate(
-                        state.last_modified, usegmt=True))
+                    self.send_header("Last-Modified", email.utils.formatdate(state.last_modified, usegmt=True))
                 for key, value in state.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
@@ -137,8 +135,7 @@ def test_a_head_the_server_refuses_falls_back_to_get(url, session):
     assert url.methods() == ["GET", "HEAD", "GET"]
 
 
-@pytest.mark.parametrize("document, message", [(b"<html>", "not JSON"),
-                                               ([1, 2], "not a JSON object")])
+@pytest.mark.parametrize("document, message", [(b"<html>", "not JSON"), ([1, 2], "not a JSON object")])
 def test_answers_that_are_not_a_json_object_are_unavailable(url, session, document, message):
     url.document = document
     with pytest.raises(Unavailable, match=message) as caught:
@@ -146,9 +143,9 @@ def test_answers_that_are_not_a_json_object_are_unavailable(url, session, docume
     assert caught.value.kind == "server"
 
 
-@pytest.mark.parametrize("status, kind, retry_after", [(503, "server", None),
-                                                       (403, "auth", None),
-                                                       (429, "rate-limited", 3.0)])
+@pytest.mark.parametrize(
+    "status, kind, retry_after", [(503, "server", None), (403, "auth", None), (429, "rate-limited", 3.0)]
+)
 def test_refusals(url, session, status, kind, retry_after):
     url.status, url.headers = status, {"Retry-After": "3"}
     with pytest.raises(Unavailable) as caught:
@@ -158,8 +155,9 @@ def test_refusals(url, session, status, kind, retry_after):
 
 
 def test_unreachable_url_does_not_leak_the_signature(session):
-    bootstrap = SimpleNamespace(sections={"request": {
-        "metadata_url": f"http://127.0.0.1:9{SIGNED_PATH}", "timeout": 2}})
+    bootstrap = SimpleNamespace(
+        sections={"request": {"metadata_url": f"http://127.0.0.1:9{SIGNED_PATH}", "timeout": 2}}
+    )
     with pytest.raises(Unavailable) as caught:
         RequestCollector(session, bootstrap).fetch(None, 0)
     assert caught.value.kind == "network" and "s3cr3t" not in str(caught.value)

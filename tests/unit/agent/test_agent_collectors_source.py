@@ -16,9 +16,12 @@ from agent.collectors.source import Source
 
 
 def hearth(guest, session):
-    return HearthCollector(session, SimpleNamespace(
-        metadata_url=f"{guest.base_url}/guest/v1/servers/{guest.server_id}/metadata",
-        credential=guest.credential))
+    return HearthCollector(
+        session,
+        SimpleNamespace(
+            metadata_url=f"{guest.base_url}/guest/v1/servers/{guest.server_id}/metadata", credential=guest.credential
+        ),
+    )
 
 
 @pytest.fixture
@@ -28,9 +31,14 @@ def sources():
 
     def make(collector, cache_dir, **options):
         options.setdefault("jitter", lambda: 0.0)  # no random backoff: retry at once
-        source = Source(collector, MetadataCache(cache_dir, collector.name), reports.set,
-                        poll_wait=options.pop("poll_wait", 5.0), lock=threading.Lock(),
-                        **options)
+        source = Source(
+            collector,
+            MetadataCache(cache_dir, collector.name),
+            reports.set,
+            poll_wait=options.pop("poll_wait", 5.0),
+            lock=threading.Lock(),
+            **options,
+        )
         made.append(source)
         return source
 
@@ -40,8 +48,7 @@ def sources():
         source.stop()
 
 
-def test_the_first_answer_is_kept_in_memory_and_in_its_cache_file(guest, session, tmp_path,
-                                                                  sources, wait_for):
+def test_the_first_answer_is_kept_in_memory_and_in_its_cache_file(guest, session, tmp_path, sources, wait_for):
     guest.set_metadata({"deployments": [{"id": "a"}]})
     source = sources(hearth(guest, session), tmp_path)
     source.start()
@@ -51,27 +58,27 @@ def test_the_first_answer_is_kept_in_memory_and_in_its_cache_file(guest, session
     assert sources.reports.is_set()
     guest.set_metadata({"deployments": [{"id": "b"}]})  # the held long-poll brings it
     wait_for(lambda: source.current.version == "3", message="change")
-    assert json.loads((tmp_path / "hearth.json").read_text())["metadata"] == {
-        "deployments": [{"id": "b"}]}
+    assert json.loads((tmp_path / "hearth.json").read_text())["metadata"] == {"deployments": [{"id": "b"}]}
 
 
 def test_a_source_that_is_down_at_start_uses_its_cache_then_the_fresh_answer(
-        guest, session, tmp_path, sources, wait_for, caplog):
+    guest, session, tmp_path, sources, wait_for, caplog
+):
     caplog.set_level(logging.INFO, logger="hearth.agent")
     MetadataCache(tmp_path, "hearth").store("1", {"cached": True})
     guest.metadata_statuses = [503, 503]
     guest.set_metadata({"fresh": True})
     source = sources(hearth(guest, session), tmp_path)
     source.start()
-    wait_for(lambda: source.current and source.current.metadata == {"fresh": True},
-             message="fresh answer after the outage")
+    wait_for(
+        lambda: source.current and source.current.metadata == {"fresh": True}, message="fresh answer after the outage"
+    )
     assert "working from cached metadata version 1" in caplog.text
     assert caplog.text.count("source unavailable") == 1
     assert "reachable again after 2 failed attempt(s)" in caplog.text
 
 
-def test_a_source_going_down_keeps_its_last_good_document(guest, session, tmp_path, sources,
-                                                          wait_for):
+def test_a_source_going_down_keeps_its_last_good_document(guest, session, tmp_path, sources, wait_for):
     guest.set_metadata({"good": 1})
     source = sources(hearth(guest, session), tmp_path, poll_wait=0.2)
     source.start()
@@ -82,8 +89,7 @@ def test_a_source_going_down_keeps_its_last_good_document(guest, session, tmp_pa
     assert MetadataCache(tmp_path, "hearth").load().metadata == {"good": 1}
 
 
-def test_a_corrupt_cache_is_set_aside_and_replaced_by_the_next_good_answer(
-        guest, session, tmp_path, sources, wait_for):
+def test_a_corrupt_cache_is_set_aside_and_replaced_by_the_next_good_answer(guest, session, tmp_path, sources, wait_for):
     (tmp_path / "hearth.json").write_text("{broken")
     guest.set_metadata({"new": 1})
     source = sources(hearth(guest, session), tmp_path)

@@ -15,21 +15,30 @@ from agent.main import Agent
 def agent(tmp_path, guest, session, monkeypatch):
     monkeypatch.delenv("HEAT_CONFIG_HOOKS", raising=False)
     boot = tmp_path / "bootstrap.json"
-    boot.write_text(json.dumps({"server_id": guest.server_id, "base_url": guest.base_url,
-                                "credential": guest.credential}))
+    boot.write_text(
+        json.dumps({"server_id": guest.server_id, "base_url": guest.base_url, "credential": guest.credential})
+    )
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     probe = hooks / "probe"
     probe.write_text(f"#!/bin/sh\necho ran >> {tmp_path / 'ran.txt'}\n")
     probe.chmod(0o755)
-    args = build_parser().parse_args(["--bootstrap", str(boot), "--state-dir",
-                                      str(tmp_path / "state"), "--hooks-path", str(hooks)])
+    args = build_parser().parse_args(
+        ["--bootstrap", str(boot), "--state-dir", str(tmp_path / "state"), "--hooks-path", str(hooks)]
+    )
     with requests.Session() as signal_session:
         yield Agent(from_args(args), session, signal_session)
 
 
-ENTRY = {"id": "dep-1", "name": "10_probe", "group": "probe", "config": "", "outputs": [],
-         "options": None, "inputs": [{"name": "deploy_action", "type": "String", "value": "CREATE"}]}
+ENTRY = {
+    "id": "dep-1",
+    "name": "10_probe",
+    "group": "probe",
+    "config": "",
+    "outputs": [],
+    "options": None,
+    "inputs": [{"name": "deploy_action", "type": "String", "value": "CREATE"}],
+}
 
 
 def test_run_signal_then_done_marker(agent, tmp_path):
@@ -56,8 +65,7 @@ def mend_done_markers(deployed):
     deployed.mkdir()
 
 
-def test_signal_cannot_leave_before_the_done_marker_and_a_restart_does_not_rerun(
-        agent, tmp_path, guest, start_agent):
+def test_signal_cannot_leave_before_the_done_marker_and_a_restart_does_not_rerun(agent, tmp_path, guest, start_agent):
     guest.set_metadata({"deployments": [ENTRY]})
     deployed = break_done_markers(tmp_path)
     assert agent.deployer.deploy_all({"deployments": [ENTRY]}) is False  # "crashes" before the marker
@@ -65,8 +73,9 @@ def test_signal_cannot_leave_before_the_done_marker_and_a_restart_does_not_rerun
     # The sender's pass in that window: before staging it delivered (and deleted) the signal.
     assert agent.outbox.flush(force=True) == 0 and guest.signal_attempts == []
     mend_done_markers(deployed)
-    restarted = start_agent(tmp_path / "bootstrap.json", tmp_path / "state", "--once",
-                            "--hooks-path", str(tmp_path / "hooks"))
+    restarted = start_agent(
+        tmp_path / "bootstrap.json", tmp_path / "state", "--once", "--hooks-path", str(tmp_path / "hooks")
+    )
     assert restarted.wait(30) == 0
     assert (tmp_path / "ran.txt").read_text() == "ran\n"  # the finished hook is not re-run
     assert [s["entry_id"] for s in guest.signal_attempts] == ["dep-1"]
@@ -93,8 +102,7 @@ def test_a_failed_done_marker_is_finished_on_the_next_pass_without_rerunning(age
 
 def test_a_new_action_runs_again(agent, tmp_path):
     agent.deployer.deploy(ENTRY)
-    update = dict(ENTRY, id="dep-2", inputs=[
-        {"name": "deploy_action", "type": "String", "value": "UPDATE"}])
+    update = dict(ENTRY, id="dep-2", inputs=[{"name": "deploy_action", "type": "String", "value": "UPDATE"}])
     agent.deployer.deploy(update)
     assert (tmp_path / "ran.txt").read_text() == "ran\nran\n"
     assert agent.outbox.flush() == 0
@@ -115,9 +123,7 @@ def test_broken_entry_is_reported_and_the_rest_still_run(agent, tmp_path):
 
 def test_unknown_collectors_are_skipped(agent, session):
     bootstrap = agent.config.bootstrap
-    made = make_collectors(type(bootstrap)(**{**bootstrap.__dict__, "collectors": ("ec2", "hearth")}),
-                           session)
+    made = make_collectors(type(bootstrap)(**{**bootstrap.__dict__, "collectors": ("ec2", "hearth")}), session)
     assert [collector.name for collector in made] == ["hearth"]
     with pytest.raises(NotConfigured):
-        make_collectors(type(bootstrap)(**{**bootstrap.__dict__, "collectors": ("ec2",)}),
-                       session)
+        make_collectors(type(bootstrap)(**{**bootstrap.__dict__, "collectors": ("ec2",)}), session)

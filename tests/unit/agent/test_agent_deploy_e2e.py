@@ -40,8 +40,7 @@ outputs:
 """
 
 
-def test_heartbeats_reach_the_running_deployment_and_utf8_results_arrive(hearth, tmp_path,
-                                                                        wait_for):
+def test_heartbeats_reach_the_running_deployment_and_utf8_results_arrive(hearth, tmp_path, wait_for):
     flag = tmp_path / "go"
     hearth.create_stack("beat", TEMPLATE, parameters={"flag": str(flag)})
 
@@ -49,6 +48,7 @@ def test_heartbeats_reach_the_running_deployment_and_utf8_results_arrive(hearth,
         with hearth.service.runtime.store.session() as session:
             rows = session.scalars(select(Deployment)).all()
             return [row.progress for row in rows if row.progress]
+
     [beat] = wait_for(progress, 60, message="a heartbeat stored on the deployment")
     assert beat["message"].startswith("hook script running for ") and beat["percent"] is None
     flag.touch()

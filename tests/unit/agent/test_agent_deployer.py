@@ -30,11 +30,11 @@ class Setup:
         self.hooks = tmp_path / "hooks"
         self.hooks.mkdir()
         self.stop = threading.Event()
-        self.outbox = Outbox(self.layout.outbox_dir, session, guest.base_url, guest.credential,
-                             jitter=lambda: 0.0)
+        self.outbox = Outbox(self.layout.outbox_dir, session, guest.base_url, guest.credential, jitter=lambda: 0.0)
         self.ledger = DoneLedger(self.layout.deployed_dir)
-        self.deployer = Deployer(self.layout, (self.hooks,), self.ledger,
-                                 StatusFile(self.layout.status_file), self.outbox, self.stop)
+        self.deployer = Deployer(
+            self.layout, (self.hooks,), self.ledger, StatusFile(self.layout.status_file), self.outbox, self.stop
+        )
 
     def hook(self, name: str, body: str) -> Path:
         path = self.hooks / name
@@ -44,10 +44,14 @@ class Setup:
 
     def recording_hook(self, name: str = "probe", extra: str = "") -> Path:
         """A Python hook that appends "<hook> <id> <config>" to ran.txt, then runs ``extra``."""
-        return self.hook(name, (
-            f"#!{sys.executable}\nimport json, os, sys, time\nentry = json.load(sys.stdin)\n"
-            f"with open({str(self.tmp / 'ran.txt')!r}, 'a') as f:\n"
-            f"    f.write(f\"{name} {{entry['id']}} {{entry['config']}}\\n\")\n{extra}"))
+        return self.hook(
+            name,
+            (
+                f"#!{sys.executable}\nimport json, os, sys, time\nentry = json.load(sys.stdin)\n"
+                f"with open({str(self.tmp / 'ran.txt')!r}, 'a') as f:\n"
+                f"    f.write(f\"{name} {{entry['id']}} {{entry['config']}}\\n\")\n{extra}"
+            ),
+        )
 
     def ran(self) -> list[str]:
         path = self.tmp / "ran.txt"
@@ -64,19 +68,28 @@ def setup(tmp_path, guest, session, monkeypatch):
     return Setup(tmp_path, guest, session)
 
 
-def entry(entry_id="dep-1", name="10_probe", group="probe", config="c", action="CREATE",
-          options=None):
-    return {"id": entry_id, "name": name, "group": group, "config": config, "outputs": [],
-            "options": options,
-            "inputs": [{"name": "deploy_action", "type": "String", "value": action},
-                       {"name": "deploy_password", "type": "String", "value": SECRET}]}
+def entry(entry_id="dep-1", name="10_probe", group="probe", config="c", action="CREATE", options=None):
+    return {
+        "id": entry_id,
+        "name": name,
+        "group": group,
+        "config": config,
+        "outputs": [],
+        "options": options,
+        "inputs": [
+            {"name": "deploy_action", "type": "String", "value": action},
+            {"name": "deploy_password", "type": "String", "value": SECRET},
+        ],
+    }
 
 
 def wait_release(path: Path) -> str:
     """Hook code: wait (at most 20 s) until the test creates ``path``."""
-    return (f"deadline = time.monotonic() + 20\n"
-            f"while not os.path.exists({str(path)!r}) and time.monotonic() < deadline:\n"
-            "    time.sleep(0.02)\n")
+    return (
+        f"deadline = time.monotonic() + 20\n"
+        f"while not os.path.exists({str(path)!r}) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.02)\n"
+    )
 
 
 def in_thread(target) -> threading.Thread:
@@ -87,9 +100,17 @@ def in_thread(target) -> threading.Thread:
 
 def test_deployments_run_in_name_order_then_id(setup):
     setup.recording_hook()
-    setup.deployer.deploy_all({"deployments": [
-        entry("id-z", "20_second"), entry("id-y", "10_first"), "junk",
-        entry("id-x", "10_first"), entry("id-w", None)]})
+    setup.deployer.deploy_all(
+        {
+            "deployments": [
+                entry("id-z", "20_second"),
+                entry("id-y", "10_first"),
+                "junk",
+                entry("id-x", "10_first"),
+                entry("id-w", None),
+            ]
+        }
+    )
     assert [line.split()[1] for line in setup.ran()] == ["id-w", "id-x", "id-y", "id-z"]
 
 
@@ -100,8 +121,15 @@ def test_each_run_has_its_own_folder_and_only_the_newest_are_kept(setup):
     folder = setup.layout.runs_dir / "dep-1" / f"CREATE-{config_checksum('v0')[:12]}"
     # hook.json, hook.lock and hook-exit.json let a restarted agent find the run (orphans.py).
     assert sorted(p.name for p in folder.iterdir()) == [
-        "exit_code", "hook-exit.json", "hook.json", "hook.lock", "input.json", "result.json",
-        "stderr", "stdout"]
+        "exit_code",
+        "hook-exit.json",
+        "hook.json",
+        "hook.lock",
+        "input.json",
+        "result.json",
+        "stderr",
+        "stdout",
+    ]
     assert stat.S_IMODE((folder / "input.json").stat().st_mode) == 0o600  # it holds credentials
     for stream in ("stdout", "stderr"):  # hooks such as heat-agents' script hook log input values
         assert stat.S_IMODE((folder / stream).stat().st_mode) == 0o600
@@ -110,8 +138,7 @@ def test_each_run_has_its_own_folder_and_only_the_newest_are_kept(setup):
     for number in range(1, RUNS_KEPT + 2):  # a new config each time: a new run, a new folder
         setup.deployer.deploy(entry(config=f"v{number}"))
     kept = sorted(p.name for p in (setup.layout.runs_dir / "dep-1").iterdir())
-    assert kept == sorted(f"CREATE-{config_checksum(f'v{n}')[:12]}"
-                          for n in range(2, RUNS_KEPT + 2))
+    assert kept == sorted(f"CREATE-{config_checksum(f'v{n}')[:12]}" for n in range(2, RUNS_KEPT + 2))
     assert len(setup.ran()) == RUNS_KEPT + 2
 
 
@@ -138,13 +165,18 @@ def test_status_json_names_the_running_deployment_and_counts_passes(setup, wait_
     release = setup.tmp / "release"
     setup.recording_hook(extra=wait_release(release))
     thread = in_thread(lambda: setup.deployer.deploy_all({"deployments": [entry()]}))
-    running = wait_for(lambda: setup.layout.status_file.exists() and (
-        lambda s: s["current"] and s)(setup.status()), 10,
-        message="a current deployment in status.json")
+    running = wait_for(
+        lambda: setup.layout.status_file.exists() and (lambda s: s["current"] and s)(setup.status()),
+        10,
+        message="a current deployment in status.json",
+    )
     assert running["state"] == "running" and running["passes"] == 1
     assert running["agent_version"] == agent_version() != ""
     assert {k: v for k, v in running["current"].items() if k != "started_at"} == {
-        "id": "dep-1", "name": "10_probe", "action": "CREATE"}
+        "id": "dep-1",
+        "name": "10_probe",
+        "action": "CREATE",
+    }
     assert running["deployments"]["dep-1"] == {"status": "running", "finished_at": None}
     release.touch()
     thread.join(10)
@@ -164,10 +196,10 @@ def test_a_long_hook_sends_heartbeats_until_it_ends(setup, wait_for):
     release.touch()
     thread.join(10)
     beats = list(setup.guest.progress)
-    assert {(b["entry_id"], b["authorization"]) for b in beats} == {
-        ("dep-1", f"Bearer {setup.guest.credential}")}
-    assert all(b["body"]["percent"] is None and
-               b["body"]["message"].startswith("hook probe running for ") for b in beats)
+    assert {(b["entry_id"], b["authorization"]) for b in beats} == {("dep-1", f"Bearer {setup.guest.credential}")}
+    assert all(
+        b["body"]["percent"] is None and b["body"]["message"].startswith("hook probe running for ") for b in beats
+    )
     assert setup.outbox.flush() == 0 and setup.guest.signals[0]["entry_id"] == "dep-1"
     count = len(setup.guest.progress)
     setup.deployer.deploy(entry(entry_id="dep-2", options={"heartbeat": 5}))  # a quick hook
@@ -184,23 +216,26 @@ def test_heartbeat_failures_are_logged_once_and_do_not_touch_the_run(setup, wait
         wait_for(lambda: len(setup.guest.progress) >= 4, 10, message="four failed heartbeats")
         release.touch()
         thread.join(10)
-    warnings = [r.getMessage() for r in caplog.records
-                if r.levelno >= logging.WARNING and "heartbeat" in r.getMessage()]
+    warnings = [
+        r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "heartbeat" in r.getMessage()
+    ]
     assert len(warnings) == 1 and "HTTP 500" in warnings[0]
     assert setup.status()["deployments"]["dep-1"]["status"] == "complete"
     assert setup.outbox.flush() == 0 and setup.guest.signals[0]["body"] == {}
 
 
 def test_heartbeats_to_an_unreachable_server_do_not_touch_the_run(setup, session, caplog):
-    setup.deployer.outbox = Outbox(setup.layout.outbox_dir, session, "http://127.0.0.1:9",
-                                   "cred", jitter=lambda: 0.0)
+    setup.deployer.outbox = Outbox(setup.layout.outbox_dir, session, "http://127.0.0.1:9", "cred", jitter=lambda: 0.0)
     setup.recording_hook(extra="time.sleep(0.6)\n")
     with caplog.at_level(logging.WARNING, logger="hearth.agent"):
         setup.deployer.deploy(entry(options={"heartbeat": 0.1}))
     assert setup.status()["deployments"]["dep-1"]["status"] == "complete"
     assert [r.getMessage() for r in caplog.records if "heartbeat" in r.getMessage()] == [
-        ("deployment dep-1 (10_probe): heartbeat not accepted (ConnectionError); the hook goes "
-         "on, and further heartbeat failures of this run are not logged")]
+        (
+            "deployment dep-1 (10_probe): heartbeat not accepted (ConnectionError); the hook goes "
+            "on, and further heartbeat failures of this run are not logged"
+        )
+    ]
 
 
 def test_timeout_from_options_fails_the_deployment_and_says_so(setup, caplog):
@@ -212,22 +247,30 @@ def test_timeout_from_options_fails_the_deployment_and_says_so(setup, caplog):
     assert "timed out after 0.3 s" in item["payload"]["deploy_stderr"]
     assert setup.status()["deployments"]["dep-1"]["status"] == "failed"
     messages = [r.getMessage() for r in caplog.records]
-    assert ("deployment dep-1 (10_probe): timed out after 0.3 s: hook probe and its process "
-            "group were killed") in messages
+    assert (
+        "deployment dep-1 (10_probe): timed out after 0.3 s: hook probe and its process group were killed"
+    ) in messages
     assert setup.guest.progress == []  # heartbeat 0: none
 
 
 def test_component_runs_the_tool_and_config_of_each_action(setup):
     setup.recording_hook("tool-a")
     setup.recording_hook("tool-b")
-    component = {"configs": [
-        {"actions": ["CREATE"], "tool": "tool-a", "config": "create-config"},
-        {"actions": ["UPDATE", "SUSPEND"], "tool": "tool-b", "config": "update-config"}]}
-    setup.deployer.deploy_all({"deployments": [
-        entry("c-1", group="component", config=component, action="CREATE")]})
-    setup.deployer.deploy_all({"deployments": [
-        entry("c-2", group="component", config=component, action="UPDATE"),
-        entry("c-3", "20_x", group="component", config=component, action="DELETE")]})
+    component = {
+        "configs": [
+            {"actions": ["CREATE"], "tool": "tool-a", "config": "create-config"},
+            {"actions": ["UPDATE", "SUSPEND"], "tool": "tool-b", "config": "update-config"},
+        ]
+    }
+    setup.deployer.deploy_all({"deployments": [entry("c-1", group="component", config=component, action="CREATE")]})
+    setup.deployer.deploy_all(
+        {
+            "deployments": [
+                entry("c-2", group="component", config=component, action="UPDATE"),
+                entry("c-3", "20_x", group="component", config=component, action="DELETE"),
+            ]
+        }
+    )
     assert setup.ran() == ["tool-a c-1 create-config", "tool-b c-2 update-config"]
     assert setup.outbox.flush() == 0
     assert [s["entry_id"] for s in setup.guest.signals] == ["c-1", "c-2"]  # DELETE: no config
@@ -267,8 +310,7 @@ def test_one_log_line_per_event_and_no_input_values(setup, caplog):
     label = "deployment dep-1 (10_probe): "
     folder = setup.layout.runs_dir / "dep-1" / f"CREATE-{config_checksum('c')[:12]}"
     assert lines == [
-        (f"{label}started: CREATE with hook {setup.hooks / 'probe'}, timeout none, "
-         f"artifacts in {folder}"),
+        (f"{label}started: CREATE with hook {setup.hooks / 'probe'}, timeout none, artifacts in {folder}"),
         f"{label}finished failed: exit 3, deploy_status_code 3; signal queued",
         "signal for deployment dep-1 delivered (200)",
         f"{label}skipped: already done for CREATE of this config",

@@ -16,10 +16,16 @@ from agent.deployments import (
 
 def entry(**changes):
     base = {
-        "id": "dep-1", "name": "10_app", "group": "script", "config": "#!/bin/sh\necho hi\n",
-        "inputs": [{"name": "deploy_action", "type": "String", "value": "CREATE"},
-                   {"name": "deploy_signal_transport", "type": "String", "value": "HEAT_SIGNAL"}],
-        "outputs": [], "options": None,
+        "id": "dep-1",
+        "name": "10_app",
+        "group": "script",
+        "config": "#!/bin/sh\necho hi\n",
+        "inputs": [
+            {"name": "deploy_action", "type": "String", "value": "CREATE"},
+            {"name": "deploy_signal_transport", "type": "String", "value": "HEAT_SIGNAL"},
+        ],
+        "outputs": [],
+        "options": None,
     }
     base.update(changes)
     return base
@@ -48,8 +54,7 @@ def test_done_key_ignores_name_and_other_inputs():
 
 def test_ledger_marks_done_without_copying_secrets(tmp_path):
     ledger = DoneLedger(tmp_path / "deployed")
-    secret = entry(inputs=entry()["inputs"] + [
-        {"name": "deploy_password", "type": "String", "value": "s3cret"}])
+    secret = entry(inputs=entry()["inputs"] + [{"name": "deploy_password", "type": "String", "value": "s3cret"}])
     key = done_key(secret)
     assert not ledger.is_done(key)
     ledger.mark_done(key, secret, 0)
@@ -62,31 +67,36 @@ def test_ledger_marks_done_without_copying_secrets(tmp_path):
 
 
 def test_prepare_converts_string_inputs_like_heat_agents():
-    original = entry(inputs=[
-        {"name": "port", "type": "String", "value": 8080},
-        {"name": "flag", "type": "String", "value": True},
-        {"name": "count", "type": "Number", "value": 3},
-        {"name": "text", "type": "String", "value": "kept"},
-        {"name": "no_value", "type": "String"},
-    ])
+    original = entry(
+        inputs=[
+            {"name": "port", "type": "String", "value": 8080},
+            {"name": "flag", "type": "String", "value": True},
+            {"name": "count", "type": "Number", "value": 3},
+            {"name": "text", "type": "String", "value": "kept"},
+            {"name": "no_value", "type": "String"},
+        ]
+    )
     prepared = prepare(original)
     values = {i["name"]: i.get("value", "<absent>") for i in prepared["inputs"]}
-    assert values == {"port": "8080", "flag": "True", "count": 3, "text": "kept",
-                      "no_value": "<absent>"}
+    assert values == {"port": "8080", "flag": "True", "count": 3, "text": "kept", "no_value": "<absent>"}
     assert original["inputs"][0]["value"] == 8080  # the original entry is not changed
 
 
 def test_prepare_picks_component_config_for_the_action():
-    component = entry(group="component", config={"configs": [
-        {"actions": ["CREATE"], "tool": "script", "config": "create"},
-        {"actions": ["UPDATE"], "tool": "puppet", "config": "update"}]})
+    component = entry(
+        group="component",
+        config={
+            "configs": [
+                {"actions": ["CREATE"], "tool": "script", "config": "create"},
+                {"actions": ["UPDATE"], "tool": "puppet", "config": "update"},
+            ]
+        },
+    )
     prepared = prepare(component)
     assert (prepared["group"], prepared["config"]) == ("script", "create")
-    update = dict(component, inputs=[{"name": "deploy_action", "type": "String",
-                                      "value": "UPDATE"}])
+    update = dict(component, inputs=[{"name": "deploy_action", "type": "String", "value": "UPDATE"}])
     assert (prepare(update)["group"], prepare(update)["config"]) == ("puppet", "update")
-    delete = dict(component, inputs=[{"name": "deploy_action", "type": "String",
-                                      "value": "DELETE"}])
+    delete = dict(component, inputs=[{"name": "deploy_action", "type": "String", "value": "DELETE"}])
     assert prepare(delete) is None
     assert prepare(entry(group="component", config={"configs": []})) is None
     assert prepare(entry(group="component", config="not a map")) is None
@@ -99,5 +109,4 @@ def test_helpers():
     assert input_value(entry(), "deploy_action") == "CREATE"
     assert input_value(entry(), "missing", "dflt") == "dflt"
     assert wants_signal(entry())
-    assert not wants_signal(entry(inputs=[
-        {"name": "deploy_signal_transport", "type": "String", "value": "NO_SIGNAL"}]))
+    assert not wants_signal(entry(inputs=[{"name": "deploy_signal_transport", "type": "String", "value": "NO_SIGNAL"}]))

@@ -23,8 +23,12 @@ echo "ran $label"
 
 def entry(entry_id, name, order_file, label, group="script", config=SCRIPT, transport="HEARTH"):
     return {
-        "id": entry_id, "name": name, "group": group, "creation_time": "2026-01-02T03:04:05Z",
-        "config": config, "options": None,
+        "id": entry_id,
+        "name": name,
+        "group": group,
+        "creation_time": "2026-01-02T03:04:05Z",
+        "config": config,
+        "options": None,
         "outputs": [{"name": "result", "type": "String", "error_output": False}],
         "inputs": [
             {"name": "label", "type": "String", "value": label},
@@ -54,10 +58,12 @@ def stop(proc, within=5.0):
 
 
 def test_daemon_runs_in_order_signals_outputs_and_never_runs_twice(
-        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+    tmp_path, guest, bootstrap_file, start_agent, wait_for
+):
     order, state = tmp_path / "order.txt", tmp_path / "state"
-    guest.set_metadata({"deployments": [entry("id-a", "10_first", order, "first"),
-                                        entry("id-b", "20_second", order, "second")]})
+    guest.set_metadata(
+        {"deployments": [entry("id-a", "10_first", order, "first"), entry("id-b", "20_second", order, "second")]}
+    )
     boot = bootstrap_file(guest.base_url)
     agent = start_agent(boot, state, "--poll-wait", "30")
 
@@ -72,23 +78,37 @@ def test_daemon_runs_in_order_signals_outputs_and_never_runs_twice(
 
     [run_dir] = (state / "runs" / "id-a").iterdir()  # runs/<deployment id>/<run>/
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "exit_code", "hook-exit.json", "hook.json", "hook.lock", "input.json", "result.json",
-        "stderr", "stdout"]
+        "exit_code",
+        "hook-exit.json",
+        "hook.json",
+        "hook.lock",
+        "input.json",
+        "result.json",
+        "stderr",
+        "stdout",
+    ]
     assert (run_dir / "exit_code").read_text() == "0\n"
     assert json.loads((run_dir / "result.json").read_text()) == first["body"]
     assert len(list((state / "deployed").glob("*.json"))) == 2
     assert json.loads((state / "cache" / "hearth.json").read_text())["version"] == "2"
-    status = wait_for(lambda: (lambda s: s["state"] == "idle" and s)(
-        json.loads((state / "status.json").read_text())), message="idle status")
-    assert {k: v["status"] for k, v in status["deployments"].items()} == {
-        "id-a": "complete", "id-b": "complete"}
+    status = wait_for(
+        lambda: (lambda s: s["state"] == "idle" and s)(json.loads((state / "status.json").read_text())),
+        message="idle status",
+    )
+    assert {k: v["status"] for k, v in status["deployments"].items()} == {"id-a": "complete", "id-b": "complete"}
 
     # A change is picked up by the held long-poll and delivered within seconds.
     wait_for(lambda: any(r["since"] == "2" for r in guest.metadata_requests), message="long-poll")
     changed_at = time.monotonic()
-    guest.set_metadata({"deployments": [entry("id-a", "10_first", order, "first"),
-                                        entry("id-b", "20_second", order, "second"),
-                                        entry("id-c", "30_third", order, "third")]})
+    guest.set_metadata(
+        {
+            "deployments": [
+                entry("id-a", "10_first", order, "first"),
+                entry("id-b", "20_second", order, "second"),
+                entry("id-c", "30_third", order, "third"),
+            ]
+        }
+    )
     wait_for(lambda: len(guest.signals) == 3, message="third signal")
     assert guest.signals[2]["at"] - changed_at < 5
     assert lines(order) == ["first", "second", "third"]
@@ -100,8 +120,9 @@ def test_daemon_runs_in_order_signals_outputs_and_never_runs_twice(
 
     # Restart with the same state dir: a daemon and a --once run nothing again.
     again = start_agent(boot, state, "--poll-wait", "30")
-    wait_for(lambda: sum(r["since"] == "3" for r in guest.metadata_requests) >= 2,
-             message="restarted agent long-polling")
+    wait_for(
+        lambda: sum(r["since"] == "3" for r in guest.metadata_requests) >= 2, message="restarted agent long-polling"
+    )
     assert stop(again)[0] == 0
     once = start_agent(boot, state, "--once")
     assert once.wait(30) == 0
@@ -110,13 +131,17 @@ def test_daemon_runs_in_order_signals_outputs_and_never_runs_twice(
     assert guest.credential not in agent.log_path.read_text()
 
 
-def test_unknown_group_gets_a_failure_signal_and_once_exits_0(
-        tmp_path, guest, bootstrap_file, start_agent):
+def test_unknown_group_gets_a_failure_signal_and_once_exits_0(tmp_path, guest, bootstrap_file, start_agent):
     order = tmp_path / "order.txt"
-    guest.set_metadata({"deployments": [
-        entry("id-u", "10_unknown", order, "u", group="no-such-tool"),
-        entry("id-s", "20_silent", order, "s", group="Heat::Ungrouped"),
-        entry("id-n", "30_nosignal", order, "n", transport="NO_SIGNAL")]})
+    guest.set_metadata(
+        {
+            "deployments": [
+                entry("id-u", "10_unknown", order, "u", group="no-such-tool"),
+                entry("id-s", "20_silent", order, "s", group="Heat::Ungrouped"),
+                entry("id-n", "30_nosignal", order, "n", transport="NO_SIGNAL"),
+            ]
+        }
+    )
     agent = start_agent(bootstrap_file(guest.base_url), tmp_path / "state", "--once")
     assert agent.wait(30) == 0
     assert [s["entry_id"] for s in guest.signal_attempts] == ["id-u"]
@@ -128,15 +153,15 @@ def test_unknown_group_gets_a_failure_signal_and_once_exits_0(
 
 
 def test_once_without_server_or_cache_exits_1(tmp_path, bootstrap_file, start_agent):
-    agent = start_agent(bootstrap_file(f"http://127.0.0.1:{free_port()}"), tmp_path / "state",
-                        "--once")
+    agent = start_agent(bootstrap_file(f"http://127.0.0.1:{free_port()}"), tmp_path / "state", "--once")
     assert agent.wait(30) == 1
 
 
 def test_once_without_server_works_from_the_cache(tmp_path, bootstrap_file, start_agent):
     order, state = tmp_path / "order.txt", tmp_path / "state"
-    MetadataCache(state / "cache", "hearth").store("9", {"deployments": [
-        entry("id-c", "10_cached", order, "cached", transport="NO_SIGNAL")]})
+    MetadataCache(state / "cache", "hearth").store(
+        "9", {"deployments": [entry("id-c", "10_cached", order, "cached", transport="NO_SIGNAL")]}
+    )
     (state / "cache" / ".hearth.json.x1.tmp").write_text("")  # stray temp: ignored
     agent = start_agent(bootstrap_file(f"http://127.0.0.1:{free_port()}"), state, "--once")
     assert agent.wait(30) == 0
@@ -154,7 +179,8 @@ def test_corrupt_cache_does_not_stop_the_agent(tmp_path, guest, bootstrap_file, 
 
 
 def test_signals_left_from_before_a_restart_go_out_at_start_up(
-        tmp_path, guest, session, bootstrap_file, start_agent, wait_for):
+    tmp_path, guest, session, bootstrap_file, start_agent, wait_for
+):
     state = tmp_path / "state"
     outbox = Outbox(state / "outbox", session, "http://127.0.0.1:9", "c")
     outbox.publish(outbox.stage("id-old", {"x": 1}))  # published, not yet delivered, when it stopped
@@ -164,7 +190,8 @@ def test_signals_left_from_before_a_restart_go_out_at_start_up(
 
 
 def test_start_up_publishes_staged_signals_and_never_reruns_their_hooks(
-        tmp_path, guest, session, bootstrap_file, start_agent, wait_for):
+    tmp_path, guest, session, bootstrap_file, start_agent, wait_for
+):
     order, state = tmp_path / "order.txt", tmp_path / "state"
     staged_entry = entry("id-a", "10_staged", order, "staged")
     partial_entry = entry("id-b", "20_partial", order, "partial")
@@ -172,8 +199,11 @@ def test_start_up_publishes_staged_signals_and_never_reruns_their_hooks(
     key = done_key(staged_entry)
     # id-a: the agent died after staging its signal, before the done marker.
     Outbox(state / "outbox", session, "http://127.0.0.1:9", "c").stage(
-        "id-a", {"deploy_status_code": 0, "result": "from before"}, done_key=key,
-        done_record=done_record(key, staged_entry, 0))
+        "id-a",
+        {"deploy_status_code": 0, "result": "from before"},
+        done_key=key,
+        done_record=done_record(key, staged_entry, 0),
+    )
     # id-b: it died while writing the staged item: only a temp file exists, so it runs again.
     (state / "outbox" / ".id-b.json.staged.x1y2.tmp").write_text('{"entry_id": "id-b", "pay')
     agent = start_agent(bootstrap_file(guest.base_url), state, "--poll-wait", "30")
@@ -190,27 +220,23 @@ def test_start_up_publishes_staged_signals_and_never_reruns_their_hooks(
     assert len(guest.signal_attempts) == 2
 
 
-def test_an_output_too_large_for_the_server_is_dropped_not_retried(
-        tmp_path, guest, bootstrap_file, start_agent):
+def test_an_output_too_large_for_the_server_is_dropped_not_retried(tmp_path, guest, bootstrap_file, start_agent):
     order, state = tmp_path / "order.txt", tmp_path / "state"
-    big = ('#!/bin/sh\nhead -c 5242880 /dev/zero | tr "\\0" x > "$heat_outputs_path.result"\n'
-           'echo "wrote it"\n')
+    big = '#!/bin/sh\nhead -c 5242880 /dev/zero | tr "\\0" x > "$heat_outputs_path.result"\necho "wrote it"\n'
     guest.set_metadata({"deployments": [entry("id-big", "10_big", order, "big", config=big)]})
     agent = start_agent(bootstrap_file(guest.base_url), state, "--once")
     assert agent.wait(60) == 0
     [attempt] = guest.signal_attempts  # delivered at the first try: the server took it
     assert guest.signals == [attempt] and attempt["size"] <= 3.5 * 1024 * 1024
     body = attempt["body"]
-    marker = ("[hearth-agent: output 'result' of 5242880 bytes dropped: the signal exceeded "
-              "3.5 MiB]")
+    marker = "[hearth-agent: output 'result' of 5242880 bytes dropped: the signal exceeded 3.5 MiB]"
     assert body["result"] == marker and body["deploy_status_code"] == 0
     assert body["deploy_stdout"] == "wrote it\n" and body["deploy_stderr"].endswith(marker + "\n")
     [run_dir] = (state / "runs" / "id-big").iterdir()
     assert json.loads((run_dir / "result.json").read_text()) == body
 
 
-def test_sigterm_during_a_hook_leaves_it_to_run_again(
-        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+def test_sigterm_during_a_hook_leaves_it_to_run_again(tmp_path, guest, bootstrap_file, start_agent, wait_for):
     order, state = tmp_path / "order.txt", tmp_path / "state"
     slow = '#!/bin/sh\necho "$label" >> "$order_file"\nsleep 300\n'
     guest.set_metadata({"deployments": [entry("id-s", "10_slow", order, "slow", config=slow)]})
@@ -224,8 +250,7 @@ def test_sigterm_during_a_hook_leaves_it_to_run_again(
     assert status["deployments"]["id-s"]["status"] == "interrupted"
 
 
-def test_outage_keeps_the_cached_metadata_and_warns_once(
-        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+def test_outage_keeps_the_cached_metadata_and_warns_once(tmp_path, guest, bootstrap_file, start_agent, wait_for):
     order, state = tmp_path / "order.txt", tmp_path / "state"
     metadata = {"deployments": [entry("id-k", "10_kept", order, "kept")]}
     guest.set_metadata(metadata)
@@ -233,8 +258,7 @@ def test_outage_keeps_the_cached_metadata_and_warns_once(
     guest.metadata_statuses = [503, 503, 503]
     agent = start_agent(bootstrap_file(guest.base_url), state, "--poll-wait", "30")
     wait_for(lambda: guest.signals, message="signal from cached metadata")
-    wait_for(lambda: any(r["since"] == "2" for r in guest.metadata_requests[3:]),
-             message="long-poll after the outage")
+    wait_for(lambda: any(r["since"] == "2" for r in guest.metadata_requests[3:]), message="long-poll after the outage")
     assert stop(agent)[0] == 0
     log = agent.log_path.read_text()
     assert log.count("hearth: source unavailable") == 1
@@ -244,8 +268,7 @@ def test_outage_keeps_the_cached_metadata_and_warns_once(
 
 def test_refused_credential_is_logged_clearly(tmp_path, guest, start_agent):
     boot = tmp_path / "bootstrap.json"
-    boot.write_text(json.dumps({"server_id": guest.server_id, "base_url": guest.base_url,
-                                "credential": "hgc_wrong"}))
+    boot.write_text(json.dumps({"server_id": guest.server_id, "base_url": guest.base_url, "credential": "hgc_wrong"}))
     agent = start_agent(boot, tmp_path / "state", "--once")
     assert agent.wait(30) == 1
     log = agent.log_path.read_text()
@@ -260,35 +283,59 @@ def write_json(path, document):
 
 def agent_process(tmp_path, boot, state, env_extra=None, *extra):
     """``python -m agent.main`` with extra environment (NOTIFY_SOCKET); stopped by the caller."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HEAT_CONFIG_", "HEAT_SCRIPT_", "NOTIFY_", "WATCHDOG_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HEAT_CONFIG_", "HEAT_SCRIPT_", "NOTIFY_", "WATCHDOG_"))
+    }
     env.update(PYTHONPATH=str(REPO), **(env_extra or {}))
     log = open(tmp_path / "agent-notify.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "agent.main", "--bootstrap", str(boot),
-                             "--state-dir", str(state), "--log-level", "DEBUG", *extra],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agent.main",
+            "--bootstrap",
+            str(boot),
+            "--state-dir",
+            str(state),
+            "--log-level",
+            "DEBUG",
+            *extra,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     proc.log_path = Path(log.name)
     proc.log_file = log
     return proc
 
 
-def test_sighup_reloads_the_bootstrap_and_keeps_state(
-        tmp_path, guest, start_agent, wait_for):
+def test_sighup_reloads_the_bootstrap_and_keeps_state(tmp_path, guest, start_agent, wait_for):
     """A wrong credential is fixed by SIGHUP: fetches and signals use the new one at once; a
     bootstrap broken afterwards is refused with one error line and the agent keeps going."""
     order, state, local = tmp_path / "order.txt", tmp_path / "state", tmp_path / "local"
     local.mkdir()
     guest.set_metadata({"deployments": [entry("id-h", "10_hearth", order, "hearth")]})
-    document = {"server_id": guest.server_id, "base_url": guest.base_url,
-                "credential": "hgc_wrong", "collectors": ["hearth"]}
+    document = {
+        "server_id": guest.server_id,
+        "base_url": guest.base_url,
+        "credential": "hgc_wrong",
+        "collectors": ["hearth"],
+    }
     boot = write_json(tmp_path / "bootstrap.json", document)
     agent = start_agent(boot, state, "--poll-wait", "30")
     wait_for(lambda: "credential refused" in agent.log_path.read_text(), message="401")
 
-    write_json(local / "extra.json", {"deployments": [
-        entry("id-l", "20_local", order, "local", transport="NO_SIGNAL")]})
-    write_json(boot, {**document, "credential": guest.credential,
-                      "collectors": ["hearth", "local"], "local": {"path": str(local)}})
+    write_json(
+        local / "extra.json", {"deployments": [entry("id-l", "20_local", order, "local", transport="NO_SIGNAL")]}
+    )
+    write_json(
+        boot,
+        {**document, "credential": guest.credential, "collectors": ["hearth", "local"], "local": {"path": str(local)}},
+    )
     agent.send_signal(signal.SIGHUP)
     wait_for(lambda: lines(order) == ["hearth", "local"], message="both deployments")
     wait_for(lambda: guest.signals, message="signal with the new credential")
@@ -298,10 +345,10 @@ def test_sighup_reloads_the_bootstrap_and_keeps_state(
 
     boot.write_text("{broken")
     agent.send_signal(signal.SIGHUP)
-    wait_for(lambda: "SIGHUP: keeping the current configuration" in agent.log_path.read_text(),
-             message="refused reload")
-    write_json(local / "more.json", {"deployments": [
-        entry("id-m", "30_more", order, "more", transport="NO_SIGNAL")]})
+    wait_for(
+        lambda: "SIGHUP: keeping the current configuration" in agent.log_path.read_text(), message="refused reload"
+    )
+    write_json(local / "more.json", {"deployments": [entry("id-m", "30_more", order, "more", transport="NO_SIGNAL")]})
     wait_for(lambda: lines(order) == ["hearth", "local", "more"], message="still watching")
     assert stop(agent)[0] == 0
     log = agent.log_path.read_text()
@@ -320,9 +367,14 @@ def test_systemd_notify_ready_reloading_stopping(tmp_path, guest, bootstrap_file
         return messages[-1]
 
     guest.set_metadata({"deployments": []})
-    agent = agent_process(tmp_path, bootstrap_file(guest.base_url), tmp_path / "state",
-                          {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
-                           "WATCHDOG_USEC": "600000"}, "--poll-wait", "30")
+    agent = agent_process(
+        tmp_path,
+        bootstrap_file(guest.base_url),
+        tmp_path / "state",
+        {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "600000"},
+        "--poll-wait",
+        "30",
+    )
     try:
         seen = [next_message() for _ in range(3)]
         ready = next(m for m in seen if m[0] == "READY=1")

@@ -45,7 +45,8 @@ def alive(pid):
 
 
 def test_the_next_agent_waits_for_a_hook_its_killed_predecessor_left_running(
-        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+    tmp_path, guest, bootstrap_file, start_agent, wait_for
+):
     order, state = tmp_path / "order.txt", tmp_path / "state"
     orphan = gated("id-a", "20_a", order, "a")
     guest.set_metadata({"deployments": [orphan]})
@@ -62,8 +63,11 @@ def test_the_next_agent_waits_for_a_hook_its_killed_predecessor_left_running(
     assert launch["pid"] and launch["start_ticks"] and launch["boot_id"]
 
     second = start_agent(boot, state, "--poll-wait", "30")
-    wait_for(lambda: "waiting for it instead of running it again" in second.log_path.read_text(),
-             30, message="the new agent to find the running hook")
+    wait_for(
+        lambda: "waiting for it instead of running it again" in second.log_path.read_text(),
+        30,
+        message="the new agent to find the running hook",
+    )
     assert len(started(order)) == 1 and guest.signal_attempts == []
     assert "b" not in lines(order)  # nothing new starts while the orphan runs, not even 10_b
     (tmp_path / "order.txt.go").touch()
@@ -75,7 +79,8 @@ def test_the_next_agent_waits_for_a_hook_its_killed_predecessor_left_running(
 
 
 def test_a_result_left_by_a_hook_that_ended_while_no_agent_ran_is_signalled(
-        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+    tmp_path, guest, bootstrap_file, start_agent, wait_for
+):
     order, state = tmp_path / "order.txt", tmp_path / "state"
     guest.set_metadata({"deployments": [gated("id-a", "10_a", order, "a")]})
     boot = bootstrap_file(guest.base_url)
@@ -96,7 +101,8 @@ def test_a_result_left_by_a_hook_that_ended_while_no_agent_ran_is_signalled(
 
 
 def test_an_orphan_whose_deployment_left_the_metadata_is_stopped_not_signalled(
-        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+    tmp_path, guest, bootstrap_file, start_agent, wait_for
+):
     order, state = tmp_path / "order.txt", tmp_path / "state"
     guest.set_metadata({"deployments": [gated("id-a", "10_a", order, "a")]})
     boot = bootstrap_file(guest.base_url)
@@ -116,7 +122,8 @@ def test_an_orphan_whose_deployment_left_the_metadata_is_stopped_not_signalled(
 
 
 def test_a_run_cut_short_with_its_agent_runs_again_and_its_remnants_are_stopped(
-        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+    tmp_path, guest, bootstrap_file, start_agent, wait_for
+):
     """The wrapper is killed with the agent, the hook itself survives (as when only part of
     the group is hit): the next agent kills what is left before it runs the hook again."""
     order, state = tmp_path / "order.txt", tmp_path / "state"
@@ -143,7 +150,8 @@ def test_a_run_cut_short_with_its_agent_runs_again_and_its_remnants_are_stopped(
 
 
 def test_an_orphan_is_waited_for_only_until_its_timeout_counted_from_its_launch(
-        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+    tmp_path, guest, bootstrap_file, start_agent, wait_for
+):
     order, state = tmp_path / "order.txt", tmp_path / "state"
     timed = dict(gated("id-a", "10_a", order, "a"), options={"timeout": 3})
     guest.set_metadata({"deployments": [timed]})
@@ -164,7 +172,8 @@ def test_an_orphan_is_waited_for_only_until_its_timeout_counted_from_its_launch(
 
 
 def test_an_orphan_its_agent_was_stopping_for_a_shutdown_is_finished_off_and_runs_again(
-        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+    tmp_path, guest, bootstrap_file, start_agent, wait_for
+):
     order, state = tmp_path / "order.txt", tmp_path / "state"
     guest.set_metadata({"deployments": [gated("id-a", "10_a", order, "a")]})
     boot = bootstrap_file(guest.base_url)
@@ -193,18 +202,23 @@ def test_kill_remnants_leaves_alone_a_live_process_that_now_bears_the_number():
 
 
 def test_a_second_agent_on_the_same_state_directory_waits_for_the_first(
-        tmp_path, guest, bootstrap_file, start_agent, wait_for):
+    tmp_path, guest, bootstrap_file, start_agent, wait_for
+):
     state = tmp_path / "state"
     boot = bootstrap_file(guest.base_url)
     first = start_agent(boot, state, "--poll-wait", "30")
     wait_for(lambda: guest.metadata_requests, 30, message="the first agent to poll")
     second = start_agent(boot, state, "--poll-wait", "30")
-    wait_for(lambda: f"in use by another hearth-agent (pid {first.pid}); waiting"
-             in second.log_path.read_text(), 30, message="the second agent to wait")
+    wait_for(
+        lambda: f"in use by another hearth-agent (pid {first.pid}); waiting" in second.log_path.read_text(),
+        30,
+        message="the second agent to wait",
+    )
     assert "hearth-agent for server" not in second.log_path.read_text()
     first.send_signal(signal.SIGTERM)
     assert first.wait(10) == 0
-    wait_for(lambda: "hearth-agent for server" in second.log_path.read_text(), 30,
-             message="the second agent to take over")
+    wait_for(
+        lambda: "hearth-agent for server" in second.log_path.read_text(), 30, message="the second agent to take over"
+    )
     assert (state / "agent.lock").read_text() == f"{second.pid}\n"
     assert Path(state / "agent.lock").stat().st_mode & 0o777 == 0o600

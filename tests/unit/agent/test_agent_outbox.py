@@ -35,7 +35,8 @@ def test_put_then_flush_delivers_and_removes(tmp_path, session, guest):
     assert (tmp_path / "outbox" / "dep-1.json").exists()
     assert outbox.flush() == 0
     assert [(s["entry_id"], s["body"], s["authorization"]) for s in guest.signals] == [
-        ("dep-1", {"deploy_status_code": 0, "result": "ok"}, f"Bearer {guest.credential}")]
+        ("dep-1", {"deploy_status_code": 0, "result": "ok"}, f"Bearer {guest.credential}")
+    ]
     assert outbox.pending() == [] and not (tmp_path / "outbox" / "dep-1.json").exists()
 
 
@@ -66,13 +67,17 @@ def test_404_moves_the_item_to_dead(tmp_path, session, guest):
     assert outbox.pending() == []
 
 
-@pytest.mark.parametrize("status, payload, message", [
-    (400, {"deploy_status_code": 0}, "deploy_status_code: must be an integer"),
-    # A real oversized body: the stand-in refuses it as the server does, before parsing.
-    (413, {"big": "x" * (5 * 1024 * 1024)}, "the body is larger than the 4194304 bytes"),
-])
+@pytest.mark.parametrize(
+    "status, payload, message",
+    [
+        (400, {"deploy_status_code": 0}, "deploy_status_code: must be an integer"),
+        # A real oversized body: the stand-in refuses it as the server does, before parsing.
+        (413, {"big": "x" * (5 * 1024 * 1024)}, "the body is larger than the 4194304 bytes"),
+    ],
+)
 def test_answers_the_server_never_accepts_go_to_dead_with_the_reason(
-        tmp_path, session, guest, caplog, status, payload, message):
+    tmp_path, session, guest, caplog, status, payload, message
+):
     if status == 400:
         guest.signal_statuses["dep-1"] = [(400, message)]
     outbox = make_outbox(tmp_path, session, guest)
@@ -87,8 +92,7 @@ def test_answers_the_server_never_accepts_go_to_dead_with_the_reason(
     assert f"HTTP {status}" in line and message in line
 
 
-def test_refused_credential_is_retried_and_logged_once_per_outage(
-        tmp_path, session, guest, caplog):
+def test_refused_credential_is_retried_and_logged_once_per_outage(tmp_path, session, guest, caplog):
     guest.signal_statuses["dep-1"] = [401, 403, 401, 401]
     outbox = make_outbox(tmp_path, session, guest, jitter=lambda: 0.01)
     with caplog.at_level(logging.DEBUG, logger="hearth.agent.outbox"):
@@ -98,17 +102,17 @@ def test_refused_credential_is_retried_and_logged_once_per_outage(
         put(outbox, "dep-2", {"n": 2})
         assert outbox.flush(deadline=time.monotonic() + 10) == 0
     assert len(guest.signal_attempts) == 8 and len(guest.signals) == 2
-    loud = [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.INFO and ("HTTP 401" in r.getMessage()
-                                             or "HTTP 403" in r.getMessage())]
+    loud = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.INFO and ("HTTP 401" in r.getMessage() or "HTTP 403" in r.getMessage())
+    ]
     assert len(loud) == 2, loud  # one line per outage, not one per attempt
     assert "HTTP 401" in loud[0] and "credential revoked" in loud[1]
-    assert sum("accepted this server's credential again" in r.getMessage()
-               for r in caplog.records) == 2
+    assert sum("accepted this server's credential again" in r.getMessage() for r in caplog.records) == 2
 
 
-def test_a_staged_signal_is_invisible_to_the_sender_until_published(
-        tmp_path, session, guest, wait_for):
+def test_a_staged_signal_is_invisible_to_the_sender_until_published(tmp_path, session, guest, wait_for):
     outbox = make_outbox(tmp_path, session, guest)
     stop = threading.Event()
     sender = outbox.start_sender(stop)
@@ -165,8 +169,7 @@ def test_backoff_persists_across_a_new_outbox(tmp_path, session, guest):
 
 def test_connection_error_keeps_the_item(tmp_path, session, guest):
     clock = Clock()
-    outbox = Outbox(tmp_path / "outbox", session, "http://127.0.0.1:9", "c", clock=clock,
-                    jitter=lambda: 1.0)
+    outbox = Outbox(tmp_path / "outbox", session, "http://127.0.0.1:9", "c", clock=clock, jitter=lambda: 1.0)
     put(outbox, "dep-1", {})
     assert outbox.flush() == 1
     [item] = outbox.pending()
@@ -191,8 +194,7 @@ def test_background_sender_delivers_at_once(tmp_path, session, guest, wait_for):
     assert [s["entry_id"] for s in guest.signals] == ["dep-1", "dep-2"]
 
 
-def test_unsafe_ids_are_stored_under_a_hashed_name_and_quoted_in_the_url(
-        tmp_path, session, guest):
+def test_unsafe_ids_are_stored_under_a_hashed_name_and_quoted_in_the_url(tmp_path, session, guest):
     outbox = make_outbox(tmp_path, session, guest)
     put(outbox, "odd id?x=1#y", {})
     [path] = (tmp_path / "outbox").glob("*.json")
@@ -205,8 +207,7 @@ def test_corrupt_item_is_set_aside(tmp_path, session, guest):
     outbox = make_outbox(tmp_path, session, guest)
     (tmp_path / "outbox" / "broken.json").write_text("{")
     assert outbox.flush() == 0
-    assert [p.name.startswith("broken.json.corrupt-")
-            for p in (tmp_path / "outbox").iterdir()] == [True]
+    assert [p.name.startswith("broken.json.corrupt-") for p in (tmp_path / "outbox").iterdir()] == [True]
 
 
 def test_retry_after_parsing():
@@ -238,8 +239,7 @@ def test_503_with_retry_after_is_honoured_too(tmp_path, session, guest):
     assert outbox.pending()[0]["next_attempt_at"] == pytest.approx(clock.now + 7 * 1.05)
 
 
-def test_other_failures_back_off_exponentially_with_full_jitter_up_to_the_cap(
-        tmp_path, session, guest):
+def test_other_failures_back_off_exponentially_with_full_jitter_up_to_the_cap(tmp_path, session, guest):
     clock = Clock()
     guest.signal_statuses["dep-1"] = [500] * 10
     draws = iter([0.5, 0.0, 1.0, 0.25] + [1.0] * 6)
@@ -253,15 +253,13 @@ def test_other_failures_back_off_exponentially_with_full_jitter_up_to_the_cap(
     assert delays == [0.25, 0.0, 2.0, 1.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
 
 
-def test_nan_in_a_queued_signal_is_sent_as_null_not_retried_forever(
-        tmp_path, session, guest, caplog):
+def test_nan_in_a_queued_signal_is_sent_as_null_not_retried_forever(tmp_path, session, guest, caplog):
     """An item written before build_signal cleaned answers: requests refuses NaN itself."""
     outbox = make_outbox(tmp_path, session, guest)
     put(outbox, "dep-1", {"deploy_status_code": 0, "x": float("nan"), "y": [float("-inf")]})
     with caplog.at_level(logging.WARNING, logger="hearth.agent.outbox"):
         assert outbox.flush() == 0
-    assert [s["body"] for s in guest.signals] == [{"deploy_status_code": 0, "x": None,
-                                                   "y": [None]}]
+    assert [s["body"] for s in guest.signals] == [{"deploy_status_code": 0, "x": None, "y": [None]}]
     assert len(guest.signal_attempts) == 1
     assert any("NaN/Infinity" in r.getMessage() for r in caplog.records)
 
@@ -274,8 +272,9 @@ def test_signals_go_as_utf8_json_without_ascii_escapes(tmp_path, session, guest)
     [sent] = guest.signals
     assert sent["content_type"] == "application/json; charset=utf-8"
     assert sent["body"] == {"deploy_stdout": text}
-    assert sent["size"] == len(json.dumps({"deploy_stdout": text}, ensure_ascii=False,
-                                          separators=(",", ":")).encode())  # 2,026, not 6,032
+    assert sent["size"] == len(
+        json.dumps({"deploy_stdout": text}, ensure_ascii=False, separators=(",", ":")).encode()
+    )  # 2,026, not 6,032
 
 
 def test_progress_posts_a_heartbeat_with_the_servers_credential(tmp_path, session, guest):
@@ -284,16 +283,15 @@ def test_progress_posts_a_heartbeat_with_the_servers_credential(tmp_path, sessio
     guest.progress_statuses = [503]
     assert outbox.progress("dep-1", "again", 50) == 503
     assert [(p["entry_id"], p["body"], p["authorization"]) for p in guest.progress] == [
-        ("dep-1", {"message": "hook script running for 30 s", "percent": None},
-         f"Bearer {guest.credential}"),
-        ("dep-1", {"message": "again", "percent": 50}, f"Bearer {guest.credential}")]
+        ("dep-1", {"message": "hook script running for 30 s", "percent": None}, f"Bearer {guest.credential}"),
+        ("dep-1", {"message": "again", "percent": 50}, f"Bearer {guest.credential}"),
+    ]
     assert outbox.pending() == []  # heartbeats are never queued
 
 
 def test_retarget_sends_queued_signals_with_the_new_credential(tmp_path, session, guest):
     """A SIGHUP reload with a rotated credential: what is still queued goes with the new one."""
-    outbox = Outbox(tmp_path / "outbox", session, guest.base_url, "stale-credential",
-                    jitter=lambda: 0.0)
+    outbox = Outbox(tmp_path / "outbox", session, guest.base_url, "stale-credential", jitter=lambda: 0.0)
     put(outbox, "dep-1", {"deploy_status_code": 0})
     outbox.retarget(guest.base_url + "/", guest.credential)
     assert outbox.flush() == 0

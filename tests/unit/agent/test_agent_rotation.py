@@ -5,6 +5,7 @@ working for several lifetimes by rotating on their own.
 The unit tests give the Rotation a clock they move (its only notion of time); the end-to-end
 test replaces nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,7 @@ class Clock:
 
 def enrol(tmp_path, ttl: int):
     """A real server (deployed driver) and a bootstrap file for one of its servers."""
-    hearth = start_server(tmp_path, compute="deployed", credential_ttl=ttl,
-                          credential_rotation_overlap=60)
+    hearth = start_server(tmp_path, compute="deployed", credential_ttl=ttl, credential_rotation_overlap=60)
     hearth.create_stack("rot", SERVER_ONLY)
     hearth.wait_stack("rot", ("CREATE_COMPLETE",))
     server_id = hearth.resources("rot")["server"]["physical_resource_id"]
@@ -70,16 +70,22 @@ def short_lived(tmp_path):
 
 
 def make_rotation(path, document, session, clock, rotated):
-    rotation = Rotation(session, path, base_url=document["base_url"],
-                        credential=document["credential"], on_rotated=rotated.append,
-                        remaining_fraction=1 / 3, clock=clock, jitter=lambda: 0.0)
+    rotation = Rotation(
+        session,
+        path,
+        base_url=document["base_url"],
+        credential=document["credential"],
+        on_rotated=rotated.append,
+        remaining_fraction=1 / 3,
+        clock=clock,
+        jitter=lambda: 0.0,
+    )
     session.hooks["response"].append(rotation.observe)
     return rotation
 
 
 def fetch(session, document, credential):
-    return session.get(document["metadata_url"], timeout=30,
-                       headers={"Authorization": f"Bearer {credential}"})
+    return session.get(document["metadata_url"], timeout=30, headers={"Authorization": f"Bearer {credential}"})
 
 
 def test_rotates_when_a_third_of_the_lifetime_is_left_and_writes_the_bootstrap(enrolled):
@@ -117,8 +123,9 @@ def test_a_failed_rotation_backs_off_and_keeps_the_current_credential(enrolled):
     rotation = make_rotation(path, document, session, clock, rotated)
     fetch(session, document, document["credential"])
     before = path.read_text()
-    hearth.http.post(f"{hearth.api}/servers/{document['server_id']}/bootstrap",
-                     json={"revoke_previous": True}, timeout=30)  # the operator revoked it
+    hearth.http.post(
+        f"{hearth.api}/servers/{document['server_id']}/bootstrap", json={"revoke_previous": True}, timeout=30
+    )  # the operator revoked it
     clock.now += 3600
     delays = [rotation.step() for _ in range(4)]
     assert delays == [1.0, 2.0, 4.0, 8.0]
@@ -131,10 +138,25 @@ def test_a_once_run_rotates_when_due_and_leaves_the_new_credential_in_the_bootst
     59 of 60 seconds are announced as left)."""
     _hearth, path, document, session = short_lived
     state = path.parent / "state"
-    run = subprocess.run([sys.executable, "-m", "agent.main", "--bootstrap", str(path),
-                          "--state-dir", str(state), "--once", "--rotate-remaining", "0.99"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.main",
+            "--bootstrap",
+            str(path),
+            "--state-dir",
+            str(state),
+            "--once",
+            "--rotate-remaining",
+            "0.99",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     stored = json.loads(path.read_text())["credential"]
     assert stored != document["credential"] and stored.startswith("hgs_")
@@ -156,25 +178,36 @@ def test_agents_rotate_by_themselves_and_keep_working_for_several_lifetimes(tmp_
 
         def rotations() -> int:
             with hearth.service.runtime.store.session() as session:
-                return sum(1 for e in audit.list_events(session, action="credential.rotate", limit=1000)
-                           if (e.detail or {}).get("subject_id") == server_id)
+                return sum(
+                    1
+                    for e in audit.list_events(session, action="credential.rotate", limit=1000)
+                    if (e.detail or {}).get("subject_id") == server_id
+                )
 
         # A signal sent with the old credential during the overlap still succeeds.
         old = json.loads(bootstrap.read_text())["credential"]
-        wait_for(lambda: json.loads(bootstrap.read_text())["credential"] != old, 20, 0.01,
-                 "the agent to rotate its credential")
+        wait_for(
+            lambda: json.loads(bootstrap.read_text())["credential"] != old,
+            20,
+            0.01,
+            "the agent to rotate its credential",
+        )
         entry = hearth.service.resources.show_resource("admin", hearth.stack("busy")["id"], "deploy")
         runs = [e["id"] for e in metadata(guest, hearth, server_id, old)["deployments"]]
-        answer = guest.post(f"{hearth.url}/guest/v1/deployments/{runs[0]}/progress",
-                            json={"message": "late", "percent": 99}, timeout=10,
-                            headers={"Authorization": f"Bearer {old}"})
+        answer = guest.post(
+            f"{hearth.url}/guest/v1/deployments/{runs[0]}/progress",
+            json={"message": "late", "percent": 99},
+            timeout=10,
+            headers={"Authorization": f"Bearer {old}"},
+        )
         assert answer.status_code == 202, answer.text
         assert entry["resource_status"] == "CREATE_COMPLETE"
         # Several lifetimes later the agent still deploys (each rotation every ~4 s).
         wait_for(lambda: rotations() >= 5, 60, 0.2, "five rotations (about four lifetimes)")
         stack = hearth.stack("busy")
-        update = hearth.http.patch(f"{hearth.api}/stacks/busy/{stack['id']}",
-                                   json={"parameters": {"colour": "green"}}, timeout=30)
+        update = hearth.http.patch(
+            f"{hearth.api}/stacks/busy/{stack['id']}", json={"parameters": {"colour": "green"}}, timeout=30
+        )
         assert update.status_code == 202, update.text
         done = hearth.wait_stack("busy", ("UPDATE_COMPLETE",), 60)
         assert done["stack_status"] == "UPDATE_COMPLETE", done["stack_status_reason"]
@@ -188,8 +221,11 @@ def test_agents_rotate_by_themselves_and_keep_working_for_several_lifetimes(tmp_
 
 
 def metadata(session, hearth, server_id, credential) -> dict:
-    answer = session.get(f"{hearth.url}/guest/v1/servers/{server_id}/metadata", timeout=10,
-                         headers={"Authorization": f"Bearer {credential}"})
+    answer = session.get(
+        f"{hearth.url}/guest/v1/servers/{server_id}/metadata",
+        timeout=10,
+        headers={"Authorization": f"Bearer {credential}"},
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["metadata"]
 

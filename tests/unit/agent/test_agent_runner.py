@@ -39,8 +39,7 @@ from tests.support import wait_for
 MIB = 1024 * 1024
 
 REPO = Path(__file__).resolve().parents[3]
-ENTRY = {"id": "dep-1", "name": "10_app", "group": "probe", "config": "", "inputs": [],
-         "outputs": [], "options": None}
+ENTRY = {"id": "dep-1", "name": "10_app", "group": "probe", "config": "", "inputs": [], "outputs": [], "options": None}
 
 
 def write_hook(directory: Path, name: str, body: str, mode: int = 0o755) -> Path:
@@ -61,8 +60,7 @@ def process_gone(pid: int) -> bool:
 
 def run(tmp_path, body, entry=ENTRY, timeout=None, stop=None):
     hook = write_hook(tmp_path / "hooks", "probe", body)
-    return run_hook(hook, entry, tmp_path / "runs" / entry["id"], dict(os.environ), timeout,
-                    stop)
+    return run_hook(hook, entry, tmp_path / "runs" / entry["id"], dict(os.environ), timeout, stop)
 
 
 def test_search_order(tmp_path, monkeypatch):
@@ -94,13 +92,16 @@ def test_no_hook_signal_names_group_paths_and_the_fix(tmp_path):
     assert signal["deploy_stderr"] == (
         f"no hook for group 'my::tool' in {tmp_path}/a:{tmp_path}/b: install an executable "
         "named 'mytool' in one of them, or name its directory with --hooks-path or "
-        "HEAT_CONFIG_HOOKS")
+        "HEAT_CONFIG_HOOKS"
+    )
 
 
 def test_hook_gets_entry_on_stdin_and_its_json_is_the_signal(tmp_path):
-    body = ("#!/usr/bin/env python3\nimport json, sys\nentry = json.load(sys.stdin)\n"
-            "print('log line', file=sys.stderr)\n"
-            "print(json.dumps({'deploy_stdout': entry['id'], 'deploy_status_code': 0, 'x': 1}))\n")
+    body = (
+        "#!/usr/bin/env python3\nimport json, sys\nentry = json.load(sys.stdin)\n"
+        "print('log line', file=sys.stderr)\n"
+        "print(json.dumps({'deploy_stdout': entry['id'], 'deploy_status_code': 0, 'x': 1}))\n"
+    )
     result = run(tmp_path, body)
     assert (result.status_code, result.timed_out) == (0, False)
     assert build_signal(result) == {"deploy_stdout": "dep-1", "deploy_status_code": 0, "x": 1}
@@ -112,8 +113,7 @@ def test_hook_gets_entry_on_stdin_and_its_json_is_the_signal(tmp_path):
 
 def test_failing_hook_without_json(tmp_path):
     result = run(tmp_path, "#!/bin/sh\necho partial\necho broken >&2\nexit 3\n")
-    assert build_signal(result) == {"deploy_stdout": "partial\n", "deploy_stderr": "broken\n",
-                                    "deploy_status_code": 3}
+    assert build_signal(result) == {"deploy_stdout": "partial\n", "deploy_stderr": "broken\n", "deploy_status_code": 3}
 
 
 def test_silent_success_is_an_empty_signal(tmp_path):
@@ -122,12 +122,15 @@ def test_silent_success_is_an_empty_signal(tmp_path):
 
 def test_zero_exit_with_non_json_stdout_keeps_the_streams(tmp_path):
     assert build_signal(run(tmp_path, "#!/bin/sh\necho '[1, 2]'\n")) == {
-        "deploy_stdout": "[1, 2]\n", "deploy_stderr": "", "deploy_status_code": 0}
+        "deploy_stdout": "[1, 2]\n",
+        "deploy_stderr": "",
+        "deploy_status_code": 0,
+    }
 
 
 def test_non_zero_exit_with_json_stdout_uses_the_json(tmp_path):
     # 55-heat-config step 7: parsed stdout replaces the exit-code form.
-    result = run(tmp_path, '#!/bin/sh\necho \'{"deploy_status_code": 5}\'\nexit 1\n')
+    result = run(tmp_path, "#!/bin/sh\necho '{\"deploy_status_code\": 5}'\nexit 1\n")
     assert build_signal(result) == {"deploy_status_code": 5}
 
 
@@ -139,7 +142,7 @@ def test_hook_that_cannot_be_executed(tmp_path):
 
 def test_timeout_kills_the_whole_process_group(tmp_path):
     pid_file = tmp_path / "grandchild.pid"
-    body = (f"#!/bin/sh\nsleep 300 &\necho $! > {pid_file}\necho started\nsleep 300\n")
+    body = f"#!/bin/sh\nsleep 300 &\necho $! > {pid_file}\necho started\nsleep 300\n"
     started = time.monotonic()
     result = run(tmp_path, body, timeout=0.5)
     assert time.monotonic() - started < 10
@@ -162,8 +165,7 @@ def test_stop_event_interrupts_a_running_hook(tmp_path):
 
 
 def test_large_output_is_capped_and_marked(tmp_path):
-    body = ("#!/usr/bin/env python3\nimport sys\n"
-            "sys.stdout.write('a' * 1500000 + 'END')\nsys.exit(2)\n")
+    body = "#!/usr/bin/env python3\nimport sys\nsys.stdout.write('a' * 1500000 + 'END')\nsys.exit(2)\n"
     signal = build_signal(run(tmp_path, body))
     stdout = signal["deploy_stdout"]
     assert len(stdout.encode()) <= OUTPUT_CAP
@@ -186,8 +188,7 @@ def test_hook_environment_points_into_the_state_dir(tmp_path, monkeypatch):
     env = hook_environment(StateLayout(tmp_path), "docker-compose")
     assert env["HEAT_SCRIPT_WORKING"] == str(tmp_path / "hooks-work" / "heat-config-script")
     assert env["HEAT_SCRIPT_OUTPUTS"] == "/operator/choice"
-    assert env["HEAT_DOCKER_COMPOSE_WORKING"] == str(
-        tmp_path / "hooks-work" / "heat-config-docker-compose")
+    assert env["HEAT_DOCKER_COMPOSE_WORKING"] == str(tmp_path / "hooks-work" / "heat-config-docker-compose")
     assert env["PATH"] == os.environ["PATH"]
 
 
@@ -197,9 +198,18 @@ def test_record_result_writes_artifacts(tmp_path):
     assert json.loads((tmp_path / "run" / "result.json").read_text()) == {"deploy_status_code": 3}
 
 
-@pytest.mark.parametrize("options, expected", [
-    (None, None), ({}, None), ({"timeout": 30}, 30.0), ({"timeout": "2.5"}, 2.5),
-    ({"timeout": "soon"}, None), ({"timeout": 0}, None), ("junk", None)])
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        (None, None),
+        ({}, None),
+        ({"timeout": 30}, 30.0),
+        ({"timeout": "2.5"}, 2.5),
+        ({"timeout": "soon"}, None),
+        ({"timeout": 0}, None),
+        ("junk", None),
+    ],
+)
 def test_entry_timeout(options, expected):
     assert entry_timeout({"id": "x", "options": options}) == expected
 
@@ -214,16 +224,21 @@ def dropped(name, size):
 
 
 def test_small_signals_are_left_alone():
-    signal = {"deploy_stdout": "a" * MIB, "deploy_stderr": "b" * MIB, "deploy_status_code": 0,
-              "result": "c" * MIB}
+    signal = {"deploy_stdout": "a" * MIB, "deploy_stderr": "b" * MIB, "deploy_status_code": 0, "result": "c" * MIB}
     assert encoded_size(signal) <= SIGNAL_CAP
     assert fit_signal(signal) is signal
 
 
 def test_largest_outputs_are_dropped_until_the_signal_fits():
-    signal = {"deploy_stdout": "o" * MIB, "deploy_stderr": "e" * (MIB - 10),
-              "deploy_status_code": 0, "big": "x" * MIB, "bigger": "y" * (3 * MIB),
-              "small": "kept", "structured": {"list": [1, 2, 3]}}
+    signal = {
+        "deploy_stdout": "o" * MIB,
+        "deploy_stderr": "e" * (MIB - 10),
+        "deploy_status_code": 0,
+        "big": "x" * MIB,
+        "bigger": "y" * (3 * MIB),
+        "small": "kept",
+        "structured": {"list": [1, 2, 3]},
+    }
     fitted = fit_signal(signal)
     assert encoded_size(fitted) <= SIGNAL_CAP
     assert fitted["bigger"] == dropped("bigger", 3 * MIB)
@@ -238,19 +253,20 @@ def test_largest_outputs_are_dropped_until_the_signal_fits():
 
 def test_outputs_are_dropped_largest_first_and_each_is_noted():
     # 3 + 2 + 1.5 MiB: without "a" it is still just over 3.5 MiB, so "b" goes too; "c" stays.
-    signal = {"deploy_status_code": 0, "a": "a" * (3 * MIB), "b": ["b" * (2 * MIB)],
-              "c": "c" * (3 * MIB // 2)}
+    signal = {"deploy_status_code": 0, "a": "a" * (3 * MIB), "b": ["b" * (2 * MIB)], "c": "c" * (3 * MIB // 2)}
     fitted = fit_signal(signal)
     size_b = len('["' + "b" * (2 * MIB) + '"]')  # a non-string value counts as its JSON
     assert (fitted["a"], fitted["b"], fitted["c"]) == (
-        dropped("a", 3 * MIB), dropped("b", size_b), "c" * (3 * MIB // 2))
+        dropped("a", 3 * MIB),
+        dropped("b", size_b),
+        "c" * (3 * MIB // 2),
+    )
     assert fitted["deploy_stderr"] == dropped("a", 3 * MIB) + "\n" + dropped("b", size_b) + "\n"
 
 
 def test_streams_that_grow_when_escaped_are_cut_until_the_signal_fits():
     # A control character takes 6 bytes in JSON (\u0001): 1 MiB of them would be 6 MiB.
-    signal = {"deploy_stdout": "\x01" * MIB, "deploy_stderr": "\x02" * MIB,
-              "deploy_status_code": 3, "out": "z" * 100}
+    signal = {"deploy_stdout": "\x01" * MIB, "deploy_stderr": "\x02" * MIB, "deploy_status_code": 3, "out": "z" * 100}
     fitted = fit_signal(signal)
     assert encoded_size(fitted) <= SIGNAL_CAP
     assert fitted["deploy_status_code"] == 3 and fitted["out"] == "z" * 100
@@ -265,9 +281,11 @@ def test_an_answer_that_cannot_be_fitted_becomes_a_failure_that_says_so():
 
 
 def test_a_hook_answer_with_a_5_mib_output_is_fitted(tmp_path):
-    body = ("#!/usr/bin/env python3\nimport json\n"
-            "print(json.dumps({'deploy_stdout': 'done', 'deploy_stderr': 'log', "
-            "'deploy_status_code': 0, 'huge': 'h' * (5 * 1024 * 1024), 'tiny': 't'}))\n")
+    body = (
+        "#!/usr/bin/env python3\nimport json\n"
+        "print(json.dumps({'deploy_stdout': 'done', 'deploy_stderr': 'log', "
+        "'deploy_status_code': 0, 'huge': 'h' * (5 * 1024 * 1024), 'tiny': 't'}))\n"
+    )
     signal = build_signal(run(tmp_path, body))
     assert encoded_size(signal) <= SIGNAL_CAP
     assert signal["huge"] == dropped("huge", 5 * MIB) and signal["tiny"] == "t"
@@ -278,16 +296,17 @@ def test_timeout_kills_a_grandchild_that_outlives_a_plain_kill(tmp_path):
     """The hook and its grandchild ignore SIGTERM, and the grandchild is not the hook's child:
     killing the hook's pid alone would leave it running; the group's SIGKILL does not."""
     pid_file = tmp_path / "grandchild.pid"
-    body = ("#!/bin/sh\ntrap '' TERM\n"
-            f"sh -c 'trap \"\" TERM; sleep 300 & echo $! > {pid_file}; wait' &\n"
-            "echo started\nwait\n")
+    body = (
+        "#!/bin/sh\ntrap '' TERM\n"
+        f"sh -c 'trap \"\" TERM; sleep 300 & echo $! > {pid_file}; wait' &\n"
+        "echo started\nwait\n"
+    )
     started = time.monotonic()
     result = run(tmp_path, body, timeout=0.5)
     took = time.monotonic() - started
     assert result.timed_out and result.status_code == TIMEOUT_STATUS
     assert took < 0.5 + 2.0 + 3.0  # the timeout, the SIGTERM grace, slack for a loaded machine
-    grandchild = wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 5,
-                          message="the grandchild's pid")
+    grandchild = wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 5, message="the grandchild's pid")
     wait_for(lambda: process_gone(int(grandchild)), 5, message="the hook's grandchild to die")
     assert "timed out after 0.5 s" in build_signal(result)["deploy_stderr"]
 
@@ -295,13 +314,15 @@ def test_timeout_kills_a_grandchild_that_outlives_a_plain_kill(tmp_path):
 def test_50_mib_on_each_stream_is_capped_marked_and_kept_on_disk(tmp_path):
     """50 MiB on stdout and on stderr (with invalid UTF-8 in them) end as at most 1 MiB per
     stream in a signal that fits the server's limit; the artifacts on disk are whole."""
-    body = ("#!/usr/bin/env python3\nimport sys\n"
-            "chunk = b'x' * (1024 * 1024 - 3) + b'\\xff\\xc3\\n'\n"  # \\xc3: a cut-off character
-            "for _ in range(50):\n"
-            "    sys.stdout.buffer.write(chunk)\n    sys.stderr.buffer.write(chunk)\n"
-            "for out in (sys.stdout.buffer, sys.stderr.buffer):\n"
-            "    out.write(b'LAST \\xe2\\x82 line\\n')\n"
-            "sys.exit(1)\n")
+    body = (
+        "#!/usr/bin/env python3\nimport sys\n"
+        "chunk = b'x' * (1024 * 1024 - 3) + b'\\xff\\xc3\\n'\n"  # \\xc3: a cut-off character
+        "for _ in range(50):\n"
+        "    sys.stdout.buffer.write(chunk)\n    sys.stderr.buffer.write(chunk)\n"
+        "for out in (sys.stdout.buffer, sys.stderr.buffer):\n"
+        "    out.write(b'LAST \\xe2\\x82 line\\n')\n"
+        "sys.exit(1)\n"
+    )
     signal = build_signal(run(tmp_path, body))
     assert signal["deploy_status_code"] == 1
     for stream in ("stdout", "stderr"):
@@ -318,37 +339,37 @@ def test_50_mib_on_each_stream_is_capped_marked_and_kept_on_disk(tmp_path):
 def test_invalid_utf8_in_a_small_output_is_replaced_not_fatal(tmp_path):
     body = "#!/bin/sh\nprintf 'caf\\351 \\377\\n'\nprintf 'err \\200\\n' >&2\nexit 2\n"
     signal = build_signal(run(tmp_path, body))
-    assert signal == {"deploy_stdout": "caf\ufffd \ufffd\n", "deploy_stderr": "err \ufffd\n",
-                      "deploy_status_code": 2}
+    assert signal == {"deploy_stdout": "caf\ufffd \ufffd\n", "deploy_stderr": "err \ufffd\n", "deploy_status_code": 2}
     assert json.loads(encode_body(signal)) == signal
 
 
 def test_nan_and_infinity_in_a_hook_answer_become_null_and_are_noted(tmp_path):
-    body = ("#!/bin/sh\ncat <<'JSON'\n"
-            '{"deploy_status_code": 0, "deploy_stderr": "log", "ratio": NaN,\n'
-            ' "nested": {"hi": Infinity, "lo": [-Infinity, 1.5]}, "fine": 2,\n'
-            ' "text": "bad \\ud800 half"}\nJSON\n')
+    body = (
+        "#!/bin/sh\ncat <<'JSON'\n"
+        '{"deploy_status_code": 0, "deploy_stderr": "log", "ratio": NaN,\n'
+        ' "nested": {"hi": Infinity, "lo": [-Infinity, 1.5]}, "fine": 2,\n'
+        ' "text": "bad \\ud800 half"}\nJSON\n'
+    )
     signal = build_signal(run(tmp_path, body))
     assert signal["ratio"] is None and signal["nested"] == {"hi": None, "lo": [None, 1.5]}
     assert signal["fine"] == 2 and signal["text"] == "bad \ufffd half"
     assert signal["deploy_stderr"] == (
         "log\n[hearth-agent: NaN/Infinity (or invalid UTF-16) in the hook's answer replaced "
-        "with null (U+FFFD in text) in: nested, ratio, text]\n")
+        "with null (U+FFFD in text) in: nested, ratio, text]\n"
+    )
     assert json.loads(encode_body(signal)) == signal  # valid JSON, so the server can take it
 
 
 def test_non_ascii_counts_as_utf8_not_as_escapes():
     text = "é" * (MIB // 2)  # 1 MiB as UTF-8; it would be 3 MiB as \\u00e9 escapes
-    signal = {"deploy_stdout": text, "deploy_stderr": text, "deploy_status_code": 0,
-              "result": text}
+    signal = {"deploy_stdout": text, "deploy_stderr": text, "deploy_status_code": 0, "result": text}
     assert encoded_size({"a": "é"}) == len('{"a":"é"}'.encode())
     assert encoded_size(signal) < SIGNAL_CAP
     assert fit_signal(signal) is signal  # nothing dropped: it fits as sent
 
 
 def test_run_folder_is_per_action_and_config(tmp_path):
-    entry = dict(ENTRY, config="echo hi", inputs=[
-        {"name": "deploy_action", "type": "String", "value": "UPDATE"}])
+    entry = dict(ENTRY, config="echo hi", inputs=[{"name": "deploy_action", "type": "String", "value": "UPDATE"}])
     folder = run_folder(tmp_path / "dep-1", entry)
     assert folder == tmp_path / "dep-1" / f"UPDATE-{config_checksum('echo hi')[:12]}"
     assert run_folder(tmp_path, dict(entry, config="other")) != folder
@@ -366,15 +387,22 @@ def test_prune_runs_keeps_the_newest(tmp_path):
     (tmp_path / "stray-file").write_text("not a run")
     removed = prune_runs(tmp_path, keep=5)
     assert sorted(p.name for p in removed) == ["run-0", "run-1"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "run-2", "run-3", "run-4", "run-5", "run-6", "stray-file"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-2", "run-3", "run-4", "run-5", "run-6", "stray-file"]
     assert prune_runs(tmp_path / "missing") == []
 
 
-@pytest.mark.parametrize("options, env, expected", [
-    (None, None, HEARTBEAT), ({"heartbeat": 0.25}, "9", 0.25), (None, "2", 2.0),
-    ({"heartbeat": 0}, None, None), ({"heartbeat": "soon"}, None, HEARTBEAT),
-    ({"heartbeat": "inf"}, None, None), ({"timeout": 5}, None, HEARTBEAT)])
+@pytest.mark.parametrize(
+    "options, env, expected",
+    [
+        (None, None, HEARTBEAT),
+        ({"heartbeat": 0.25}, "9", 0.25),
+        (None, "2", 2.0),
+        ({"heartbeat": 0}, None, None),
+        ({"heartbeat": "soon"}, None, HEARTBEAT),
+        ({"heartbeat": "inf"}, None, None),
+        ({"timeout": 5}, None, HEARTBEAT),
+    ],
+)
 def test_heartbeat_interval(options, env, expected, monkeypatch):
     if env is None:
         monkeypatch.delenv("HEARTH_AGENT_HEARTBEAT", raising=False)

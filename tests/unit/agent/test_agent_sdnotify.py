@@ -60,8 +60,9 @@ def test_a_missing_socket_is_not_an_error(tmp_path):
 
 def test_watchdog_pings_at_half_the_interval(listener):
     sock, path = listener
-    notifier = Notifier.from_environment({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000",
-                                          "WATCHDOG_PID": str(os.getpid())})
+    notifier = Notifier.from_environment(
+        {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000", "WATCHDOG_PID": str(os.getpid())}
+    )
     assert notifier.watchdog_interval() == 0.2
     stop = threading.Event()
     thread = notifier.start_watchdog(stop)
@@ -75,8 +76,7 @@ def test_watchdog_pings_at_half_the_interval(listener):
 
 def test_watchdog_meant_for_another_process_is_ignored(listener):
     _, path = listener
-    notifier = Notifier.from_environment({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000",
-                                          "WATCHDOG_PID": "1"})
+    notifier = Notifier.from_environment({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000", "WATCHDOG_PID": "1"})
     assert notifier.watchdog_interval() is None
 
 

@@ -1,4 +1,5 @@
 """A stand-in Hearth API (Flask, real HTTP on 127.0.0.1) with a scripted engine, for CLI tests."""
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,12 @@ from engine.cli.connection import ClientOptions
 
 
 def envelope(status: int, message: str, error_type: str):
-    body = {"code": status, "title": "Error", "explanation": message,
-            "error": {"type": error_type, "code": error_type.lower(), "message": message}}
+    body = {
+        "code": status,
+        "title": "Error",
+        "explanation": message,
+        "error": {"type": error_type, "code": error_type.lower(), "message": message},
+    }
     return jsonify(body), status
 
 
@@ -46,51 +51,75 @@ class FakeHearth:
 
     def event(self, stack, resource, status, reason):
         stack_level = resource is None
-        return {"resource_name": stack["stack_name"] if stack_level else resource,
-                "logical_resource_id": stack["stack_name"] if stack_level else resource,
-                "physical_resource_id": stack["id"] if stack_level else f"{resource}-phys",
-                "resource_type": "OS::Heat::Stack" if stack_level else "OS::Heat::None",
-                "resource_status": status, "resource_status_reason": reason}
+        return {
+            "resource_name": stack["stack_name"] if stack_level else resource,
+            "logical_resource_id": stack["stack_name"] if stack_level else resource,
+            "physical_resource_id": stack["id"] if stack_level else f"{resource}-phys",
+            "resource_type": "OS::Heat::Stack" if stack_level else "OS::Heat::None",
+            "resource_status": status,
+            "resource_status_reason": reason,
+        }
 
     def create_ok(self, stack):
-        return [(self.event(stack, None, "CREATE_IN_PROGRESS", "Stack CREATE started"), None),
-                (self.event(stack, "web", "CREATE_IN_PROGRESS", "state changed"), None),
-                (self.event(stack, "web", "CREATE_COMPLETE", "state changed"), None),
-                (self.event(stack, None, "CREATE_COMPLETE", "Stack CREATE completed successfully"),
-                 ("CREATE_COMPLETE", "Stack CREATE completed successfully"))]
+        return [
+            (self.event(stack, None, "CREATE_IN_PROGRESS", "Stack CREATE started"), None),
+            (self.event(stack, "web", "CREATE_IN_PROGRESS", "state changed"), None),
+            (self.event(stack, "web", "CREATE_COMPLETE", "state changed"), None),
+            (
+                self.event(stack, None, "CREATE_COMPLETE", "Stack CREATE completed successfully"),
+                ("CREATE_COMPLETE", "Stack CREATE completed successfully"),
+            ),
+        ]
 
     def create_failed(self, stack):
-        return [(self.event(stack, None, "CREATE_IN_PROGRESS", "Stack CREATE started"), None),
-                (self.event(stack, "web", "CREATE_FAILED", "boom"), None),
-                (self.event(stack, None, "CREATE_FAILED", "Resource CREATE failed: boom"),
-                 ("CREATE_FAILED", "Resource CREATE failed: boom"))]
+        return [
+            (self.event(stack, None, "CREATE_IN_PROGRESS", "Stack CREATE started"), None),
+            (self.event(stack, "web", "CREATE_FAILED", "boom"), None),
+            (
+                self.event(stack, None, "CREATE_FAILED", "Resource CREATE failed: boom"),
+                ("CREATE_FAILED", "Resource CREATE failed: boom"),
+            ),
+        ]
 
     def create_without_stack_events(self, stack):
         # The stack's status changes with no stack-level event: only the fallback sees it.
-        return [(self.event(stack, "web", "CREATE_COMPLETE", "state changed"), None),
-                (None, ("CREATE_COMPLETE", "done"))]
+        return [
+            (self.event(stack, "web", "CREATE_COMPLETE", "state changed"), None),
+            (None, ("CREATE_COMPLETE", "done")),
+        ]
 
     def delete_ok(self, stack):
-        return [(self.event(stack, None, "DELETE_IN_PROGRESS", "Stack DELETE started"), None),
-                (self.event(stack, "web", "DELETE_COMPLETE", "state changed"), None),
-                (self.event(stack, None, "DELETE_COMPLETE", "Stack DELETE completed successfully"),
-                 ("DELETE_COMPLETE", "Stack DELETE completed successfully"))]
+        return [
+            (self.event(stack, None, "DELETE_IN_PROGRESS", "Stack DELETE started"), None),
+            (self.event(stack, "web", "DELETE_COMPLETE", "state changed"), None),
+            (
+                self.event(stack, None, "DELETE_COMPLETE", "Stack DELETE completed successfully"),
+                ("DELETE_COMPLETE", "Stack DELETE completed successfully"),
+            ),
+        ]
 
     def delete_purged(self, stack):
-        return [(self.event(stack, None, "DELETE_IN_PROGRESS", "Stack DELETE started"), None),
-                (None, "purge")]
+        return [(self.event(stack, None, "DELETE_IN_PROGRESS", "Stack DELETE started"), None), (None, "purge")]
 
     def operation_ok(self, stack, action):
-        return [(self.event(stack, None, f"{action}_IN_PROGRESS", f"Stack {action} started"), None),
-                (self.event(stack, "web", f"{action}_COMPLETE", "state changed"), None),
-                (self.event(stack, None, f"{action}_COMPLETE", f"Stack {action} completed successfully"),
-                 (f"{action}_COMPLETE", f"Stack {action} completed successfully"))]
+        return [
+            (self.event(stack, None, f"{action}_IN_PROGRESS", f"Stack {action} started"), None),
+            (self.event(stack, "web", f"{action}_COMPLETE", "state changed"), None),
+            (
+                self.event(stack, None, f"{action}_COMPLETE", f"Stack {action} completed successfully"),
+                (f"{action}_COMPLETE", f"Stack {action} completed successfully"),
+            ),
+        ]
 
     def operation_failed(self, stack, action):
-        return [(self.event(stack, None, f"{action}_IN_PROGRESS", f"Stack {action} started"), None),
-                (self.event(stack, "web", f"{action}_FAILED", "it broke"), None),
-                (self.event(stack, None, f"{action}_FAILED", f"Resource {action} failed: it broke"),
-                 (f"{action}_FAILED", f"Resource {action} failed: it broke"))]
+        return [
+            (self.event(stack, None, f"{action}_IN_PROGRESS", f"Stack {action} started"), None),
+            (self.event(stack, "web", f"{action}_FAILED", "it broke"), None),
+            (
+                self.event(stack, None, f"{action}_FAILED", f"Resource {action} failed: it broke"),
+                (f"{action}_FAILED", f"Resource {action} failed: it broke"),
+            ),
+        ]
 
     def operation_rolled_back(self, stack, action):
         failed = self.operation_failed(stack, action)
@@ -112,8 +141,7 @@ class FakeHearth:
             stack = self.stacks[stack_id]
             if event is not None:
                 self.clock += 1
-                event = dict(event, id=str(uuid.uuid4()),
-                             event_time=f"2026-11-22T04:30:{self.clock:02d}Z")
+                event = dict(event, id=str(uuid.uuid4()), event_time=f"2026-11-22T04:30:{self.clock:02d}Z")
                 self.events[stack_id].append(event)
             if change == "purge":
                 self.gone.add(stack_id)
@@ -123,10 +151,19 @@ class FakeHearth:
             return True
 
     def add_stack(self, name, status="CREATE_COMPLETE", outputs=None, **extra):
-        stack = {"id": str(uuid.uuid4()), "stack_name": name, "stack_status": status,
-                 "stack_status_reason": "", "creation_time": "2026-11-22T04:30:00Z",
-                 "updated_time": None, "description": "fake", "parameters": {},
-                 "outputs": outputs or [], "timeout_mins": None, **extra}
+        stack = {
+            "id": str(uuid.uuid4()),
+            "stack_name": name,
+            "stack_status": status,
+            "stack_status_reason": "",
+            "creation_time": "2026-11-22T04:30:00Z",
+            "updated_time": None,
+            "description": "fake",
+            "parameters": {},
+            "outputs": outputs or [],
+            "timeout_mins": None,
+            **extra,
+        }
         with self.cond:
             self.stacks[stack["id"]] = stack
             self.events[stack["id"]] = []
@@ -155,46 +192,52 @@ class FakeHearth:
 
         @app.before_request
         def record():
-            self.requests.append({"method": request.method, "path": request.path,
-                                  "args": request.args.to_dict(),
-                                  "arglists": request.args.to_dict(flat=False),
-                                  "token": request.headers.get("X-Auth-Token"),
-                                  "body": request.get_json(silent=True)})
+            self.requests.append(
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "args": request.args.to_dict(),
+                    "arglists": request.args.to_dict(flat=False),
+                    "token": request.headers.get("X-Auth-Token"),
+                    "body": request.get_json(silent=True),
+                }
+            )
 
         @app.post(base)
         def create(project):
             body = request.get_json()
             self.bodies.append(body)
             if self.find(body["stack_name"]):
-                return envelope(409, f"The Stack ({body['stack_name']}) already exists.",
-                                "StackExists")
-            stack = self.add_stack(body["stack_name"], status="CREATE_IN_PROGRESS",
-                                   timeout_mins=body.get("timeout_mins"),
-                                   parameters=body["parameters"])
-            self.steps[stack["id"]] = (self.operation_ok(stack, "ADOPT") if "adopt_stack_data" in body
-                                       else self.create_script(stack))
+                return envelope(409, f"The Stack ({body['stack_name']}) already exists.", "StackExists")
+            stack = self.add_stack(
+                body["stack_name"],
+                status="CREATE_IN_PROGRESS",
+                timeout_mins=body.get("timeout_mins"),
+                parameters=body["parameters"],
+            )
+            self.steps[stack["id"]] = (
+                self.operation_ok(stack, "ADOPT") if "adopt_stack_data" in body else self.create_script(stack)
+            )
             return jsonify({"stack": {"id": stack["id"], "links": []}}), 201
 
         @app.get(base)
         def index(project):
-            return jsonify({"stacks": [s for s in self.stacks.values()
-                                       if s["stack_status"] != "DELETE_COMPLETE"]})
+            return jsonify({"stacks": [s for s in self.stacks.values() if s["stack_status"] != "DELETE_COMPLETE"]})
 
         @app.get(f"{base}/<name_or_id>")
         def lookup(project, name_or_id):
             stack = self.find(name_or_id)
             if stack is None:
-                return envelope(404, f"The Stack ({name_or_id}) could not be found.",
-                                "EntityNotFound")
+                return envelope(404, f"The Stack ({name_or_id}) could not be found.", "EntityNotFound")
             return redirect(f"/v1/{project}/stacks/{stack['stack_name']}/{stack['id']}", 302)
 
         def with_stack(view):
             def wrapped(project, name, stack_id, **kwargs):
                 stack = self.resolved(name, stack_id)
                 if stack is None:
-                    return envelope(404, f"The Stack ({name}) could not be found.",
-                                    "EntityNotFound")
+                    return envelope(404, f"The Stack ({name}) could not be found.", "EntityNotFound")
                 return view(stack, **kwargs)
+
             wrapped.__name__ = view.__name__
             return wrapped
 
@@ -216,12 +259,19 @@ class FakeHearth:
         def resources(stack):
             def row(name, stack_name, stack_id):
                 link = f"http://fake/v1/admin/stacks/{stack_name}/{stack_id}"
-                return {"resource_name": name, "logical_resource_id": name,
-                        "physical_resource_id": f"{name}-phys", "resource_type": "OS::Heat::None",
-                        "resource_status": "CREATE_COMPLETE", "resource_status_reason": "state changed",
-                        "creation_time": "2026-11-22T04:30:02Z", "updated_time": None,
-                        "required_by": [], "links": [{"href": f"{link}/resources/{name}", "rel": "self"},
-                                                     {"href": link, "rel": "stack"}]}
+                return {
+                    "resource_name": name,
+                    "logical_resource_id": name,
+                    "physical_resource_id": f"{name}-phys",
+                    "resource_type": "OS::Heat::None",
+                    "resource_status": "CREATE_COMPLETE",
+                    "resource_status_reason": "state changed",
+                    "creation_time": "2026-11-22T04:30:02Z",
+                    "updated_time": None,
+                    "required_by": [],
+                    "links": [{"href": f"{link}/resources/{name}", "rel": "self"}, {"href": link, "rel": "stack"}],
+                }
+
             rows = [row("web", stack["stack_name"], stack["id"])]
             if int(request.args.get("nested_depth", 0)):
                 rows.append(row("inner", f"{stack['stack_name']}-web-x1", "nested-id"))
@@ -231,11 +281,17 @@ class FakeHearth:
         @with_stack
         def resource(stack, resource):
             if resource != "web":
-                return envelope(404, f"The Resource ({resource}) could not be found.",
-                                "EntityNotFound")
-            return jsonify({"resource": {"resource_name": "web", "attributes": {"ip": "10.0.0.5"},
-                                         "resource_status": "CREATE_COMPLETE",
-                                         "description": ""}})
+                return envelope(404, f"The Resource ({resource}) could not be found.", "EntityNotFound")
+            return jsonify(
+                {
+                    "resource": {
+                        "resource_name": "web",
+                        "attributes": {"ip": "10.0.0.5"},
+                        "resource_status": "CREATE_COMPLETE",
+                        "description": "",
+                    }
+                }
+            )
 
         @app.get(f"{base}/<name>/<stack_id>/events")
         @with_stack
@@ -245,9 +301,13 @@ class FakeHearth:
         @app.get(f"{base}/<name>/<stack_id>/outputs")
         @with_stack
         def outputs(stack):
-            return jsonify({"outputs": [{"output_key": o["output_key"],
-                                         "description": o["description"]}
-                                        for o in stack["outputs"]]})
+            return jsonify(
+                {
+                    "outputs": [
+                        {"output_key": o["output_key"], "description": o["description"]} for o in stack["outputs"]
+                    ]
+                }
+            )
 
         @app.get(f"{base}/<name>/<stack_id>/outputs/<key>")
         @with_stack
@@ -274,21 +334,24 @@ class FakeHearth:
         @with_stack
         def preview_update(stack):
             web = {"resource_name": "web", "resource_type": "OS::Heat::None"}
-            return jsonify({"resource_changes": {"added": [], "deleted": [], "replaced": [],
-                                                 "unchanged": [], "updated": [web]}})
+            return jsonify(
+                {"resource_changes": {"added": [], "deleted": [], "replaced": [], "unchanged": [], "updated": [web]}}
+            )
 
         @app.post(f"{base}/preview")
         def preview_create(project):
             body = request.get_json()
-            return jsonify({"stack": {"id": "None", "stack_name": body["stack_name"],
-                                      "resources": [{"resource_name": "web"}]}})
+            return jsonify(
+                {"stack": {"id": "None", "stack_name": body["stack_name"], "resources": [{"resource_name": "web"}]}}
+            )
 
         @app.post(f"{one}/actions")
         @with_stack
         def action(stack):
             (name,) = request.get_json()
-            self.start(stack, {"cancel_update": "ROLLBACK", "cancel_without_rollback": "UPDATE"}.get(
-                name, name.upper()))
+            self.start(
+                stack, {"cancel_update": "ROLLBACK", "cancel_without_rollback": "UPDATE"}.get(name, name.upper())
+            )
             return "", 200
 
         @app.delete(f"{one}/abandon")
@@ -316,8 +379,7 @@ class FakeHearth:
         def new():
             events = self.events[stack_id]
             ids = [e["id"] for e in events]
-            after = events[ids.index(marker) + 1:] if marker in ids else (
-                [] if marker else events)
+            after = events[ids.index(marker) + 1 :] if marker in ids else ([] if marker else events)
             return after[:limit] if limit else after
 
         with self.cond:
@@ -335,8 +397,7 @@ def hearth():
     fake = FakeHearth()
     server = make_server("127.0.0.1", 0, fake.app(), threaded=True)
     # A short poll interval only makes shutdown() return sooner at teardown.
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield fake, f"http://127.0.0.1:{server.server_port}"

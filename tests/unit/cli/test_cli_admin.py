@@ -1,6 +1,7 @@
 """`hearth admin ...` and how the `hearth` CLI finds its token, against real servers: an
 in-process one for the admin commands, real `hearth server` processes for the first-start
 admin token file and `--admin-token`."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,8 @@ def test_admin_commands_manage_projects_users_roles_tokens_and_read_the_audit(sh
     ok(hearth(url, "admin", "role", "add", user, project, "member"))
     users = json.loads(ok(hearth(url, "admin", "user", "list", "-f", "json")).stdout)
     assert {"name": user, "roles": {project: "member"}}.items() <= {
-        k: v for u in users if u["name"] == user for k, v in u.items()}.items()
+        k: v for u in users if u["name"] == user for k, v in u.items()
+    }.items()
     created = ok(hearth(url, "admin", "token", "create", user, "--name", "laptop"))
     secret = created.stdout.strip()
     assert secret.startswith("hat_") and "token id:" in created.stderr
@@ -46,8 +48,9 @@ def test_admin_commands_manage_projects_users_roles_tokens_and_read_the_audit(sh
     ok(hearth(url, "admin", "token", "revoke", tokens[0]["id"]))
     refused = hearth(url, "--project", project, "--token", secret, "stack", "list")
     assert refused.exit_code == 1 and "unknown, expired or revoked" in refused.stderr
-    failed = json.loads(ok(hearth(url, "admin", "audit", "list", "--action", "auth.failed",
-                                  "--limit", "1", "-f", "json")).stdout)
+    failed = json.loads(
+        ok(hearth(url, "admin", "audit", "list", "--action", "auth.failed", "--limit", "1", "-f", "json")).stdout
+    )
     assert len(failed) == 1 and failed[0]["action"] == "auth.failed" and secret not in json.dumps(failed)
     ok(hearth(url, "admin", "role", "remove", user, project, "member"))
     ok(hearth(url, "admin", "user", "delete", user))
@@ -58,14 +61,14 @@ def test_admin_commands_manage_projects_users_roles_tokens_and_read_the_audit(sh
 
 def test_admin_delegation_list_and_revoke(shared_hearth):
     url = shared_hearth.url
-    shared_hearth.create_stack(f"d{uuid.uuid4().hex[:6]}",
-                               "heat_template_version: 2018-08-31\nresources: {}\n")
+    shared_hearth.create_stack(f"d{uuid.uuid4().hex[:6]}", "heat_template_version: 2018-08-31\nresources: {}\n")
     rows = json.loads(ok(hearth(url, "admin", "delegation", "list", "-f", "json")).stdout)
     live = [d for d in rows if d["revoked_at"] is None]
     assert live and live[-1]["role"] == "admin" and live[-1]["user"] == "admin"
     ok(hearth(url, "admin", "delegation", "revoke", live[-1]["id"]))
-    rows = json.loads(ok(hearth(url, "admin", "delegation", "list", "--stack-id", live[-1]["stack_id"],
-                                "-f", "json")).stdout)
+    rows = json.loads(
+        ok(hearth(url, "admin", "delegation", "list", "--stack-id", live[-1]["stack_id"], "-f", "json")).stdout
+    )
     assert rows[0]["revoked_at"] is not None
 
 
@@ -86,8 +89,7 @@ def test_the_cli_finds_the_first_start_token_in_the_data_dir(tmp_path, monkeypat
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         env = {"HEARTH_TOKEN": None, "HEARTH_ADMIN_TOKEN": None, "HEARTH_DATA_DIR": str(tmp_path / "data")}
         ok(hearth(server.url, "stack", "list", env=env))
-        lost = hearth(server.url, "stack", "list",
-                      env={**env, "HEARTH_DATA_DIR": str(tmp_path / "elsewhere")})
+        lost = hearth(server.url, "stack", "list", env={**env, "HEARTH_DATA_DIR": str(tmp_path / "elsewhere")})
         assert lost.exit_code == 1 and "token is required" in lost.stderr
     finally:
         stop_server(server)
@@ -144,8 +146,7 @@ def test_admin_token_option_or_environment_sets_the_token(tmp_path, how):
         try:
             answer = requests.get(f"{process.url}/v1/admin/stacks", headers={"X-Auth-Token": given}, timeout=30)
             assert answer.status_code == 200
-            other = requests.get(f"{process.url}/v1/admin/stacks",
-                                 headers={"X-Auth-Token": ADMIN_TOKEN}, timeout=30)
+            other = requests.get(f"{process.url}/v1/admin/stacks", headers={"X-Auth-Token": ADMIN_TOKEN}, timeout=30)
             assert other.status_code == 401
         finally:
             process.stop()
@@ -157,22 +158,38 @@ def test_admin_user_passwords_from_stdin_or_the_prompt_then_sign_in(shared_heart
     url, user = shared_hearth.url, f"pw-{uuid.uuid4().hex[:6]}"
 
     def signs_in(password):
-        return requests.post(f"{url}/identity/v3/auth/tokens", timeout=30, json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": user, "domain": {"name": "Default"}, "password": password}}},
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}).status_code
+        return requests.post(
+            f"{url}/identity/v3/auth/tokens",
+            timeout=30,
+            json={
+                "auth": {
+                    "identity": {
+                        "methods": ["password"],
+                        "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": password}},
+                    },
+                    "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
+                }
+            },
+        ).status_code
 
-    created = ok(CliRunner().invoke(cli, ["--url", url, "admin", "user", "create", user, "--password-stdin",
-                                          "-f", "json"], input="first-password\n"))
+    created = ok(
+        CliRunner().invoke(
+            cli,
+            ["--url", url, "admin", "user", "create", user, "--password-stdin", "-f", "json"],
+            input="first-password\n",
+        )
+    )
     assert json.loads(created.stdout)["password"] == "set" and "first-password" not in created.output
     ok(hearth(url, "admin", "role", "add", user, "admin", "reader"))
     assert signs_in("first-password") == 201
-    prompted = CliRunner().invoke(cli, ["--url", url, "admin", "user", "set-password", user],
-                                  input="second-password\nsecond-password\n")
+    prompted = CliRunner().invoke(
+        cli, ["--url", url, "admin", "user", "set-password", user], input="second-password\nsecond-password\n"
+    )
     ok(prompted)
     assert signs_in("first-password") == 401 and signs_in("second-password") == 201
     ok(hearth(url, "admin", "user", "set-password", user, "--clear"))
     assert signs_in("second-password") == 401
-    short = CliRunner().invoke(cli, ["--url", url, "admin", "user", "set-password", user, "--password-stdin"],
-                               input="short\n")
+    short = CliRunner().invoke(
+        cli, ["--url", url, "admin", "user", "set-password", user, "--password-stdin"], input="short\n"
+    )
     assert short.exit_code == 1 and "8 to 1024 characters" in short.stderr and "short\n" not in short.stderr

@@ -4,6 +4,7 @@ against a real in-process Hearth server, the credential it issues and the errors
 `sudo` and `systemctl` are stand-ins on PATH that record their arguments: the test cannot be
 root nor talk to a systemd; `sh`, `base64`, `mktemp` and `mv` are the real ones.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,9 +24,13 @@ from metadata_server import server_command
 from metadata_server.cli import hearth as hearth_cli
 from tests.support import ROOT, start_server, stop_server, wait_for
 
-DOCUMENT = {"server_id": "0f9a5a7e-1c1e-4f7e-9a55-3c1f0d7c2b11", "base_url": "http://h:8004",
-            "metadata_url": "http://h:8004/guest/v1/servers/0f9a5a7e-1c1e-4f7e-9a55-3c1f0d7c2b11/metadata",
-            "credential": "hgs_it's \"quoted\" $(not run) `nor this`", "collectors": ["hearth"]}
+DOCUMENT = {
+    "server_id": "0f9a5a7e-1c1e-4f7e-9a55-3c1f0d7c2b11",
+    "base_url": "http://h:8004",
+    "metadata_url": "http://h:8004/guest/v1/servers/0f9a5a7e-1c1e-4f7e-9a55-3c1f0d7c2b11/metadata",
+    "credential": 'hgs_it\'s "quoted" $(not run) `nor this`',
+    "collectors": ["hearth"],
+}
 
 DEPLOYED = """heat_template_version: 2018-08-31
 resources:
@@ -55,15 +60,16 @@ def test_oneline_writes_the_document_0600_atomically_and_restarts_the_agent(tmp_
     target = tmp_path / "etc dir's" / "hearth" / "boot $strap.json"
     command = bootstrap_cli.render_oneline(DOCUMENT, str(target))
     assert "\n" not in command
-    done = subprocess.run(["sh", "-c", command], env=stand_ins(tmp_path), capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(["sh", "-c", command], env=stand_ins(tmp_path), capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert json.loads(target.read_text()) == DOCUMENT
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
     assert os.listdir(target.parent) == [target.name]  # no temporary file left behind
     assert (tmp_path / "systemctl.log").read_text().splitlines() == [
-        "enable hearth-agent.service", "reload-or-restart hearth-agent.service"]
+        "enable hearth-agent.service",
+        "reload-or-restart hearth-agent.service",
+    ]
     assert DOCUMENT["credential"] not in command  # carried base64-encoded only
 
 
@@ -90,14 +96,17 @@ def test_cloud_init_user_data_comes_from_the_packaging_template():
     assert entry["permissions"] == "0600" and entry["owner"] == "root:root"
     assert entry["encoding"] == "b64"
     assert json.loads(base64.b64decode(entry["content"])) == DOCUMENT
-    assert data["runcmd"] == [["systemctl", "enable", "hearth-agent.service"],
-                              ["systemctl", "--no-block", "reload-or-restart", "hearth-agent.service"]]
+    assert data["runcmd"] == [
+        ["systemctl", "enable", "hearth-agent.service"],
+        ["systemctl", "--no-block", "reload-or-restart", "hearth-agent.service"],
+    ]
 
 
 def invoke(hearth, *args):
     with requests.Session() as session:
-        return CliRunner().invoke(hearth_cli, ["--url", hearth.url, "server", "bootstrap", *args],
-                                  obj=ClientOptions(session=session))
+        return CliRunner().invoke(
+            hearth_cli, ["--url", hearth.url, "server", "bootstrap", *args], obj=ClientOptions(session=session)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +120,11 @@ def deployed(shared_hearth):
 
 
 def metadata_status(hearth, server_id: str, credential: str) -> int:
-    return hearth.http.get(f"{hearth.url}/guest/v1/servers/{server_id}/metadata",
-                           headers={"Authorization": f"Bearer {credential}"}, timeout=30).status_code
+    return hearth.http.get(
+        f"{hearth.url}/guest/v1/servers/{server_id}/metadata",
+        headers={"Authorization": f"Bearer {credential}"},
+        timeout=30,
+    ).status_code
 
 
 def test_json_format_by_resource_name_gives_a_credential_for_that_server_only(shared_hearth, deployed):
@@ -150,12 +162,15 @@ def test_the_default_format_is_the_oneline_command(shared_hearth, deployed):
     assert yaml.safe_load(user_data.stdout)["write_files"][0]["path"] == "/etc/hearth/bootstrap.json"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nope"], "server 'nope' not found in project 'admin'"),
-    (["value", "--stack", "enrol"], "resource 'value' of stack 'enrol' is a OS::Heat::Value, not a server"),
-    (["missing", "--stack", "enrol"], "missing"),
-    (["box", "--stack", "no-such-stack"], "The Stack (no-such-stack) could not be found."),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope"], "server 'nope' not found in project 'admin'"),
+        (["value", "--stack", "enrol"], "resource 'value' of stack 'enrol' is a OS::Heat::Value, not a server"),
+        (["missing", "--stack", "enrol"], "missing"),
+        (["box", "--stack", "no-such-stack"], "The Stack (no-such-stack) could not be found."),
+    ],
+)
 def test_errors_name_what_to_fix(shared_hearth, deployed, args, message):
     result = invoke(shared_hearth, *args)
     assert result.exit_code == 1
@@ -173,8 +188,7 @@ def envelope(response, status: int, fragment: str) -> None:
 def test_api_refuses_bad_bodies_and_servers_of_other_projects(shared_hearth, deployed):
     url = f"{shared_hearth.url}/v1/admin/servers/{deployed['box']}/bootstrap"
     envelope(shared_hearth.http.post(url, json={"revoke": True}, timeout=30), 400, "revoke_previous")
-    envelope(shared_hearth.http.post(url, json={"revoke_previous": "maybe"}, timeout=30), 400,
-             "must be a boolean")
+    envelope(shared_hearth.http.post(url, json={"revoke_previous": "maybe"}, timeout=30), 400, "must be a boolean")
     other_project = url.replace("/v1/admin/", "/v1/elsewhere/")
     envelope(shared_hearth.http.post(other_project, timeout=30), 404, "not found in project 'elsewhere'")
     answer = shared_hearth.http.post(url, timeout=30)
@@ -190,8 +204,9 @@ def test_new_enrols_a_machine_under_an_id_no_server_has(shared_hearth):
     document = json.loads(result.stdout)
     assert document["server_id"] == "rack-1-node-9"
     assert document["metadata_url"] == f"{shared_hearth.url}/guest/v1/servers/rack-1-node-9/metadata"
-    answer = shared_hearth.http.get(document["metadata_url"], timeout=30,
-                                    headers={"Authorization": f"Bearer {document['credential']}"})
+    answer = shared_hearth.http.get(
+        document["metadata_url"], timeout=30, headers={"Authorization": f"Bearer {document['credential']}"}
+    )
     assert answer.status_code == 200 and answer.json()["metadata"]["deployments"] == []
     again = json.loads(invoke(shared_hearth, "rack-1-node-9", "--new", "-f", "json").stdout)
     assert again["credential"] != document["credential"]
@@ -225,8 +240,10 @@ def test_a_server_the_local_driver_made_or_a_deleted_one_is_refused(real_hearth)
     box = hearth.resources("gone")["box"]["physical_resource_id"]
     issued = hearth.http.post(f"{hearth.url}/v1/admin/servers/{box}/bootstrap", timeout=30).json()
     hearth.delete("gone")
-    envelope(hearth.http.post(f"{hearth.url}/v1/admin/servers/{box}/bootstrap", timeout=30), 404,
-             "was deleted")
+    envelope(hearth.http.post(f"{hearth.url}/v1/admin/servers/{box}/bootstrap", timeout=30), 404, "was deleted")
     # The credential died with its server (revoked with it, as every server credential is).
-    wait_for(lambda: metadata_status(hearth, box, issued["bootstrap"]["credential"]) in (401, 404),
-             10, message="the deleted server's credential to stop working")
+    wait_for(
+        lambda: metadata_status(hearth, box, issued["bootstrap"]["credential"]) in (401, 404),
+        10,
+        message="the deleted server's credential to stop working",
+    )

@@ -1,6 +1,7 @@
 """The CLI against a real Hearth server on 127.0.0.1: resource types, template versions and
 functions, validate (as `hearth template ...` and `hearth orchestration template ...`), and
 breakpoints polled and cleared on a real stack."""
+
 from __future__ import annotations
 
 import json
@@ -27,16 +28,40 @@ def test_resource_types(shared_hearth, options):
     listed = run(url, options, "resource", "type", "list", "-f", "value")
     hidden = {n for n, cls in types().items() if cls.support_status.get("status") == "HIDDEN"}
     assert listed.stdout.splitlines() == sorted(set(types()) - hidden)
-    waits = run(url, options, "orchestration", "resource", "type", "list", "--filter",
-                "name=OS::Heat::Wait", "--long", "-f", "json")
+    waits = run(
+        url,
+        options,
+        "orchestration",
+        "resource",
+        "type",
+        "list",
+        "--filter",
+        "name=OS::Heat::Wait",
+        "--long",
+        "-f",
+        "json",
+    )
     assert [(t["resource_type"], bool(t["description"])) for t in json.loads(waits.stdout)] == [
-        ("OS::Heat::WaitCondition", True), ("OS::Heat::WaitConditionHandle", True)]
+        ("OS::Heat::WaitCondition", True),
+        ("OS::Heat::WaitConditionHandle", True),
+    ]
     refused = run(url, options, "resource", "type", "list", "--filter", "colour=red")
     assert refused.exit_code == 2 and "name, version, support_status" in refused.output
     schema = yaml.safe_load(run(url, options, "resource", "type", "show", "OS::Heat::Value").stdout)
     assert schema["resource_type"] == "OS::Heat::Value" and schema["properties"]["value"]["required"]
-    generated = run(url, options, "orchestration", "resource", "type", "show", "OS::Heat::Value",
-                    "--template-type", "hot", "-f", "json")
+    generated = run(
+        url,
+        options,
+        "orchestration",
+        "resource",
+        "type",
+        "show",
+        "OS::Heat::Value",
+        "--template-type",
+        "hot",
+        "-f",
+        "json",
+    )
     assert json.loads(generated.stdout)["outputs"]["value"]["value"] == {"get_attr": ["Value", "value"]}
     missing = run(url, options, "resource", "type", "show", "OS::Nova::Flavor")
     assert missing.exit_code == 1 and "OS::Nova::Flavor" in missing.stderr
@@ -45,13 +70,38 @@ def test_resource_types(shared_hearth, options):
 def test_template_versions_and_functions(shared_hearth, options):
     url = shared_hearth.url
     versions = json.loads(run(url, options, "template", "version", "list", "-f", "json").stdout)
-    assert {"version": "heat_template_version.2016-10-14", "type": "hot",
-            "aliases": ["heat_template_version.newton"]} in versions
-    plain = run(url, options, "template", "function", "list", "heat_template_version.2016-10-14",
-                "-f", "value", "-c", "functions")
+    assert {
+        "version": "heat_template_version.2016-10-14",
+        "type": "hot",
+        "aliases": ["heat_template_version.newton"],
+    } in versions
+    plain = run(
+        url,
+        options,
+        "template",
+        "function",
+        "list",
+        "heat_template_version.2016-10-14",
+        "-f",
+        "value",
+        "-c",
+        "functions",
+    )
     assert sorted(plain.stdout.split()) == sorted(functions_for("2016-10-14"))
-    both = run(url, options, "orchestration", "template", "function", "list",
-               "heat_template_version.newton", "--with_conditions", "-f", "value", "-c", "functions")
+    both = run(
+        url,
+        options,
+        "orchestration",
+        "template",
+        "function",
+        "list",
+        "heat_template_version.newton",
+        "--with_conditions",
+        "-f",
+        "value",
+        "-c",
+        "functions",
+    )
     assert set(both.stdout.split()) == set(functions_for("2016-10-14")) | set(condition_functions_for("2016-10-14"))
     missing = run(url, options, "template", "function", "list", "heat_template_version.1999")
     assert missing.exit_code == 1 and "not found" in missing.stderr
@@ -64,13 +114,18 @@ def test_validate_prints_the_parameters_or_the_located_error(shared_hearth, opti
     env = tmp_path / "env.yaml"
     env.write_text("parameter_defaults: {word: hello}\n")
     for spelling in (["template"], ["orchestration", "template"]):
-        answer = run(url, options, *spelling, "validate", "-t", str(good), "-e", str(env),
-                     "--parameter", "word=hey")
+        answer = run(url, options, *spelling, "validate", "-t", str(good), "-e", str(env), "--parameter", "word=hey")
         assert answer.exit_code == 0, answer.output
         shown = yaml.safe_load(answer.stdout)
         assert shown["Description"] == "A greeting."
-        assert shown["Parameters"]["word"] == {"Type": "String", "Description": "", "NoEcho": "false",
-                                               "Label": "word", "Default": "hello", "Value": "hey"}
+        assert shown["Parameters"]["word"] == {
+            "Type": "String",
+            "Description": "",
+            "NoEcho": "false",
+            "Label": "word",
+            "Default": "hello",
+            "Value": "hey",
+        }
     bad = tmp_path / "web.yaml"
     bad.write_text(GOOD.replace("{value: {get_param: word}}", "{valu: 1}"))
     refused = run(url, options, "template", "validate", "-t", str(bad))
@@ -94,8 +149,12 @@ def test_hooks_are_polled_and_cleared(real_hearth, options, tmp_path):
     env = tmp_path / "hooks.yaml"
     env.write_text("resource_registry:\n  resources:\n    value: {hooks: pre-create}\n")
     assert run(url, options, "stack", "create", "held", "-t", str(template), "-e", str(env)).exit_code == 0
-    wait_for(lambda: run(url, options, "stack", "hook", "poll", "held", "-f", "json").stdout.strip()
-             not in ("", "[]"), 20, 0.05, "the pause")
+    wait_for(
+        lambda: run(url, options, "stack", "hook", "poll", "held", "-f", "json").stdout.strip() not in ("", "[]"),
+        20,
+        0.05,
+        "the pause",
+    )
     polled = json.loads(run(url, options, "stack", "hook", "poll", "held", "-f", "json").stdout)
     assert polled == [{"resource_name": "value", "pending_hook": "pre-create"}]
     wrong = run(url, options, "stack", "hook", "clear", "held", "value", "--pre-delete")

@@ -1,4 +1,5 @@
 """Table, json, yaml and value rendering of lists and show records."""
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,16 @@ def test_cells():
 
 
 def test_list_table_is_an_openstack_box():
-    assert render_rows(ROWS, COLUMNS, "table") == "\n".join([
-        "+----+--------------------+-----------------+",
-        "| id | stack_name         | stack_status    |",
-        "+----+--------------------+-----------------+",
-        "| 1  | demo               | CREATE_COMPLETE |",
-        "| 22 | a-much-longer-name | None            |",
-        "+----+--------------------+-----------------+",
-    ])
+    assert render_rows(ROWS, COLUMNS, "table") == "\n".join(
+        [
+            "+----+--------------------+-----------------+",
+            "| id | stack_name         | stack_status    |",
+            "+----+--------------------+-----------------+",
+            "| 1  | demo               | CREATE_COMPLETE |",
+            "| 22 | a-much-longer-name | None            |",
+            "+----+--------------------+-----------------+",
+        ]
+    )
 
 
 def test_empty_list_table_keeps_its_header():
@@ -43,23 +46,25 @@ def test_empty_list_table_keeps_its_header():
 def test_list_json_yaml_value():
     assert json.loads(render_rows(ROWS, COLUMNS, "json")) == [
         {"id": "1", "stack_name": "demo", "stack_status": "CREATE_COMPLETE"},
-        {"id": "22", "stack_name": "a-much-longer-name", "stack_status": None}]
-    assert yaml.safe_load(render_rows(ROWS, COLUMNS, "yaml")) == json.loads(
-        render_rows(ROWS, COLUMNS, "json"))
-    assert render_rows(ROWS, COLUMNS, "value") == (
-        "1 demo CREATE_COMPLETE\n22 a-much-longer-name None")
+        {"id": "22", "stack_name": "a-much-longer-name", "stack_status": None},
+    ]
+    assert yaml.safe_load(render_rows(ROWS, COLUMNS, "yaml")) == json.loads(render_rows(ROWS, COLUMNS, "json"))
+    assert render_rows(ROWS, COLUMNS, "value") == ("1 demo CREATE_COMPLETE\n22 a-much-longer-name None")
 
 
 def test_columns_are_chosen_in_the_order_asked():
-    assert render_rows(ROWS, COLUMNS, "value", ("stack_name", "id")) == (
-        "demo 1\na-much-longer-name 22")
+    assert render_rows(ROWS, COLUMNS, "value", ("stack_name", "id")) == ("demo 1\na-much-longer-name 22")
     with pytest.raises(CliError, match="no column 'nope'; choose from: id, stack_name"):
         render_rows(ROWS, COLUMNS, "table", ("nope",))
 
 
-RECORD = {"id": "abc", "stack_name": "demo", "parameters": {"flavor": "m1"},
-          "outputs": [{"output_key": "ip", "output_value": "10.0.0.5"}],
-          "description": "line one\nline two"}
+RECORD = {
+    "id": "abc",
+    "stack_name": "demo",
+    "parameters": {"flavor": "m1"},
+    "outputs": [{"output_key": "ip", "output_value": "10.0.0.5"}],
+    "description": "line one\nline two",
+}
 
 
 def test_record_table_has_field_value_columns_and_yaml_blocks():
@@ -70,11 +75,15 @@ def test_record_table_has_field_value_columns_and_yaml_blocks():
     assert f"| stack_name  | {long} |" in lines  # long values are not truncated
     # nested values are indented YAML lines, as openstack shows them
     assert "| parameters  | flavor: m1 " in text
-    assert [row[:40].rstrip() for row in lines if "output_" in row] == ["| outputs     | - output_key: ip",
-                                                                   "|             |   output_value: 10.0.0.5"]
+    assert [row[:40].rstrip() for row in lines if "output_" in row] == [
+        "| outputs     | - output_key: ip",
+        "|             |   output_value: 10.0.0.5",
+    ]
     # a multi-line value spans lines inside its row
-    assert [row[:28] for row in lines if "line " in row] == ["| description | line one    ",
-                                                      "|             | line two    "]
+    assert [row[:28] for row in lines if "line " in row] == [
+        "| description | line one    ",
+        "|             | line two    ",
+    ]
 
 
 def test_record_json_yaml_value_keep_structure():
@@ -89,8 +98,12 @@ def test_yaml_keeps_key_order():
 
 
 def test_ordered_fields_put_preferred_first_then_the_rest_sorted():
-    assert ordered_fields({"z": 1, "id": 2, "b": 3, "stack_name": 4},
-                          ["id", "stack_name", "absent"]) == ["id", "stack_name", "b", "z"]
+    assert ordered_fields({"z": 1, "id": 2, "b": 3, "stack_name": 4}, ["id", "stack_name", "absent"]) == [
+        "id",
+        "stack_name",
+        "b",
+        "z",
+    ]
 
 
 def test_bare_table():

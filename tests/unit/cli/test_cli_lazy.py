@@ -6,6 +6,7 @@ each summary `--help` shows is its command's, each name leads to a command.
 What is imported is read from the child's sys.modules, which is exact; how long start-up takes
 is measured by bench/cli_startup.py, not here.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,7 @@ from metadata_server.cli import SERVER_COMMANDS, hearth
 from tests.support import ROOT
 
 SERVER_SIDE = ("flask", "werkzeug", "sqlalchemy", "engine.store")
-COMMAND_MODULES = ("requests", "yaml", "engine.cli.stacks", "engine.cli.admin",
-                   "metadata_server.server_command")
+COMMAND_MODULES = ("requests", "yaml", "engine.cli.stacks", "engine.cli.admin", "metadata_server.server_command")
 
 # Runs each argument list through the entry point in turn, in one interpreter, and writes the
 # modules loaded after each (a command that exits still counts) to the file named by argv[2].
@@ -43,8 +43,15 @@ with open(sys.argv[2], "w") as out:
     json.dump(loaded, out)
 """
 
-STACKS = [{"id": "6f1c", "stack_name": "web", "stack_status": "CREATE_COMPLETE",
-           "creation_time": "2026-01-01T00:00:00Z", "updated_time": None}]
+STACKS = [
+    {
+        "id": "6f1c",
+        "stack_name": "web",
+        "stack_status": "CREATE_COMPLETE",
+        "creation_time": "2026-01-01T00:00:00Z",
+        "updated_time": None,
+    }
+]
 
 
 class StackList(BaseHTTPRequestHandler):
@@ -79,8 +86,13 @@ def probe(tmp_path, *commands: list[str]) -> tuple[list[dict], str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("HEARTH_")}
     env.update(PYTHONPATH=str(ROOT), HEARTH_TOKEN="t", HEARTH_DATA_DIR=str(tmp_path))
     out = tmp_path / "loaded.json"
-    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands), str(out)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(commands), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(out.read_text()), done.stdout
 
@@ -96,13 +108,18 @@ def test_help_lists_every_command_and_imports_none_of_them(tmp_path):
 
 
 def test_client_commands_load_no_flask_sqlalchemy_nor_the_store(tmp_path, api):
-    commands = [["--url", api, "stack", "list", "-f", "json"],  # a request, an answer, rendered
-                ["stack", "create", "--help"], ["stack", "update", "--help"],
-                ["stack", "resource", "list", "--help"], ["event", "list", "--help"],
-                ["output", "show", "--help"], ["template", "validate", "--help"],
-                ["orchestration", "resource", "type", "list", "--help"],
-                ["admin", "project", "list", "--help"],
-                ["server", "bootstrap", "--help"]]  # over HTTP too, though under `server`
+    commands = [
+        ["--url", api, "stack", "list", "-f", "json"],  # a request, an answer, rendered
+        ["stack", "create", "--help"],
+        ["stack", "update", "--help"],
+        ["stack", "resource", "list", "--help"],
+        ["event", "list", "--help"],
+        ["output", "show", "--help"],
+        ["template", "validate", "--help"],
+        ["orchestration", "resource", "type", "list", "--help"],
+        ["admin", "project", "list", "--help"],
+        ["server", "bootstrap", "--help"],
+    ]  # over HTTP too, though under `server`
     ran, printed = probe(tmp_path, *commands)
     assert [r["code"] for r in ran] == [0] * len(commands)
     assert '"stack_name": "web"' in printed  # stack list did reach the stand-in
@@ -126,16 +143,19 @@ def test_each_summary_help_shows_is_its_command_s_own():
     for name, (_, summary) in {**COMMANDS, **SERVER_COMMANDS}.items():
         command = hearth.get_command(context, name)
         assert command is not None
-        assert click.Command(name, help=summary).get_short_help_str(1000) == \
-            command.get_short_help_str(1000), name
+        assert click.Command(name, help=summary).get_short_help_str(1000) == command.get_short_help_str(1000), name
 
 
 def test_every_lazy_name_leads_to_a_command_in_the_tree_openstack_spells_too():
     found = dict(groups(hearth))
-    assert sorted(found["hearth"].list_commands(click.Context(hearth))) == sorted(
-        [*COMMANDS, *SERVER_COMMANDS])
-    assert {"hearth stack", "hearth stack resource", "hearth stack resource type",
-            "hearth orchestration resource", "hearth server"} <= set(found)
+    assert sorted(found["hearth"].list_commands(click.Context(hearth))) == sorted([*COMMANDS, *SERVER_COMMANDS])
+    assert {
+        "hearth stack",
+        "hearth stack resource",
+        "hearth stack resource type",
+        "hearth orchestration resource",
+        "hearth server",
+    } <= set(found)
     assert found["hearth stack resource type"] is found["hearth resource type"]
 
 

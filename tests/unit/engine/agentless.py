@@ -1,5 +1,6 @@
 """What an agent would do, for engine tests that run without one: read a server's deployment
 entries from its metadata and signal them the way the agent does."""
+
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
@@ -37,9 +38,17 @@ def values(entry):
 
 def entry_for(service, stack_id, action, server="server", exclude=()):
     """The first entry for `action` (not in `exclude`), once the server has it."""
+
     def find():
-        return next((e for e in entries(service, stack_id, server)
-                     if values(e)["deploy_action"] == action and e["id"] not in exclude), None)
+        return next(
+            (
+                e
+                for e in entries(service, stack_id, server)
+                if values(e)["deploy_action"] == action and e["id"] not in exclude
+            ),
+            None,
+        )
+
     return wait_for(find, 30, message=f"a {action} entry in the server metadata")
 
 
@@ -48,9 +57,7 @@ def signal(service, entry, body):
     does; a HEAT_SIGNAL entry (no URL, as in Heat) signals with its deployment's credential."""
     inputs = values(entry)
     if "deploy_signal_id" not in inputs:
-        return service.guest.signal_deployment(GuestAuth(bearer=inputs["deploy_password"]),
-                                               entry["id"], body)
+        return service.guest.signal_deployment(GuestAuth(bearer=inputs["deploy_password"]), entry["id"], body)
     query = parse_qs(urlparse(inputs["deploy_signal_id"]).query)
-    auth = GuestAuth(method=inputs["deploy_signal_verb"], expires=query["expires"][0],
-                     signature=query["signature"][0])
+    auth = GuestAuth(method=inputs["deploy_signal_verb"], expires=query["expires"][0], signature=query["signature"][0])
     return service.guest.signal_deployment(auth, entry["id"], body)

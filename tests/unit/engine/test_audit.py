@@ -1,4 +1,5 @@
 """The audit log (engine.audit) and the identity migration, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,9 +30,15 @@ def test_migration_creates_identity_tables(store):
 def test_record_and_list_newest_first_with_filters_and_marker(store):
     with store.session() as session:
         for i in range(5):
-            audit.record(session, action="auth.failed" if i % 2 else "token.create", actor=f"a{i}",
-                         subject="s", detail={"n": i}, remote_addr="127.0.0.1",
-                         now=NOW + dt.timedelta(minutes=i))
+            audit.record(
+                session,
+                action="auth.failed" if i % 2 else "token.create",
+                actor=f"a{i}",
+                subject="s",
+                detail={"n": i},
+                remote_addr="127.0.0.1",
+                now=NOW + dt.timedelta(minutes=i),
+            )
     with store.session() as session:
         events = audit.list_events(session)
         assert [e.actor for e in events] == ["a4", "a3", "a2", "a1", "a0"]

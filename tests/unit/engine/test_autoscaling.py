@@ -1,6 +1,7 @@
 """OS::Heat::AutoScalingGroup on real stores: members with Heat's random names in Heat's order,
 its attributes, resizing on update (oldest removed first), and Heat's refusals (recorded from
 Heat 27.0.1, and the case of Heat's functional test_path_attrs_nested)."""
+
 from __future__ import annotations
 
 import re
@@ -71,7 +72,8 @@ def test_members_have_heats_names_and_attributes(service):
     assert sorted(resources(service, child)) == names
     # Recorded from Heat 27.0.1: resource show lists the attributes without values.
     assert service.resources.show_resource("admin", stack_id, "random_group")["attributes"] == dict.fromkeys(
-        ("current_size", "outputs_list", "refs", "refs_map", "outputs"))
+        ("current_size", "outputs_list", "refs", "refs_map", "outputs")
+    )
 
 
 def test_resizing_adds_new_members_last_and_removes_the_oldest(service):
@@ -91,15 +93,20 @@ def test_resizing_adds_new_members_last_and_removes_the_oldest(service):
     assert resources(service, stack_id)["random_group"]["physical_resource_id"] == child
 
 
-@pytest.mark.parametrize("properties, message", [
-    # Recorded from Heat 27.0.1 (400 StackValidationFailed).
-    ("{desired_capacity: 6, max_size: 5, min_size: 2}", "DesiredCapacity must be between MinSize and MaxSize"),
-    ("{desired_capacity: 1, max_size: 5, min_size: 2}", "DesiredCapacity must be between MinSize and MaxSize"),
-    ("{max_size: 5, min_size: 6}", "MinSize can not be greater than MaxSize"),
-])
+@pytest.mark.parametrize(
+    "properties, message",
+    [
+        # Recorded from Heat 27.0.1 (400 StackValidationFailed).
+        ("{desired_capacity: 6, max_size: 5, min_size: 2}", "DesiredCapacity must be between MinSize and MaxSize"),
+        ("{desired_capacity: 1, max_size: 5, min_size: 2}", "DesiredCapacity must be between MinSize and MaxSize"),
+        ("{max_size: 5, min_size: 6}", "MinSize can not be greater than MaxSize"),
+    ],
+)
 def test_sizes_out_of_order_are_refused(service, properties, message):
-    template = ("heat_template_version: 2014-10-16\nresources:\n  g:\n    type: OS::Heat::AutoScalingGroup\n"
-                f"    properties: {{resource: {{type: OS::Heat::None}}, {properties[1:]}\n")
+    template = (
+        "heat_template_version: 2014-10-16\nresources:\n  g:\n    type: OS::Heat::AutoScalingGroup\n"
+        f"    properties: {{resource: {{type: OS::Heat::None}}, {properties[1:]}\n"
+    )
     with pytest.raises(TemplateError) as error:
         create(service, "types-asg-bad", template)
     assert error.value.reason == message

@@ -1,5 +1,6 @@
 """AWS::EC2::Instance end to end: a real server on 127.0.0.1 and the `local` compute driver (a real
 agent process per instance) run a deployment to it; in-place and replacing updates; delete."""
+
 from __future__ import annotations
 
 import email
@@ -56,8 +57,9 @@ outputs:
 
 def _patch(hearth, name, parameters):
     stack = hearth.stack(name)
-    response = hearth.http.patch(f"{hearth.api}/stacks/{name}/{stack['id']}",
-                                 json={"parameters": parameters}, timeout=30)
+    response = hearth.http.patch(
+        f"{hearth.api}/stacks/{name}/{stack['id']}", json={"parameters": parameters}, timeout=30
+    )
     assert response.status_code == 202, response.text
     stack = hearth.wait_stack(name, ("UPDATE_COMPLETE",), timeout=90)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
@@ -85,12 +87,16 @@ def test_instance_runs_its_agent_resolves_attributes_updates_and_deletes(hearth)
     # Heat's user data for an instance: ec2-user, the UserData as cfn-userdata, and the
     # resource's Metadata (AWS::CloudFormation::Init) as cfn-init-data for cfn-init.
     home = hearth.service.runtime.compute.root / first
-    parts = {p.get_filename(): p.get_payload(decode=True).decode()
-             for p in email.message_from_bytes((home / "user-data").read_bytes()).get_payload()}
+    parts = {
+        p.get_filename(): p.get_payload(decode=True).decode()
+        for p in email.message_from_bytes((home / "user-data").read_bytes()).get_payload()
+    }
     assert "user: ec2-user" in parts["cloud-config"]
     assert parts["cfn-userdata"] == "#!/bin/sh\necho booted\n"
     init = json.loads(parts["cfn-init-data"])
-    assert init == {"AWS::CloudFormation::Init": {"config": {"files": {"/tmp/hearth-ec2-marker": {"content": "hello"}}}}}
+    assert init == {
+        "AWS::CloudFormation::Init": {"config": {"files": {"/tmp/hearth-ec2-marker": {"content": "hello"}}}}
+    }
     assert parts["cfn-metadata-server"] == hearth.url
     # The metadata is served over the CFN API with the instance's own key pair.
     show = hearth.http.get(f"{hearth.api}/stacks/ec2/{stack['id']}/resources/instance/metadata", timeout=30).json()
@@ -129,29 +135,55 @@ def test_instance_schema_is_heats(shared_hearth):
     heat/engine/resources/aws/ec2/instance.py): Not Implemented properties left out."""
     body = shared_hearth.http.get(f"{shared_hearth.api}/resource_types/AWS::EC2::Instance", timeout=30).json()
     props = body["properties"]
-    assert sorted(props) == ["AvailabilityZone", "BlockDeviceMappings", "ImageId", "InstanceType", "KeyName",
-                             "NetworkInterfaces", "NovaSchedulerHints", "SecurityGroupIds", "SecurityGroups",
-                             "SubnetId", "Tags", "UserData", "Volumes"]
+    assert sorted(props) == [
+        "AvailabilityZone",
+        "BlockDeviceMappings",
+        "ImageId",
+        "InstanceType",
+        "KeyName",
+        "NetworkInterfaces",
+        "NovaSchedulerHints",
+        "SecurityGroupIds",
+        "SecurityGroups",
+        "SubnetId",
+        "Tags",
+        "UserData",
+        "Volumes",
+    ]
     assert sorted(k for k, p in props.items() if p["update_allowed"]) == [
-        "InstanceType", "NetworkInterfaces", "SubnetId", "Tags"]
+        "InstanceType",
+        "NetworkInterfaces",
+        "SubnetId",
+        "Tags",
+    ]
     assert sorted(k for k, p in props.items() if p["required"]) == ["ImageId", "InstanceType"]
     assert props["ImageId"]["constraints"] == [{"custom_constraint": "glance.image"}]
     assert props["Volumes"]["default"] == []
     assert props["Tags"]["schema"]["*"]["schema"]["Key"] == {
-        "type": "string", "required": True, "update_allowed": False, "immutable": False}
+        "type": "string",
+        "required": True,
+        "update_allowed": False,
+        "immutable": False,
+    }
     ebs = props["BlockDeviceMappings"]["schema"]["*"]["schema"]["Ebs"]["schema"]
     assert sorted(ebs) == ["DeleteOnTermination", "Iops", "SnapshotId", "VolumeSize", "VolumeType"]
     assert ebs["DeleteOnTermination"]["default"] is True
     assert {k: v["type"] for k, v in body["attributes"].items()} == {
-        "AvailabilityZone": "string", "PrivateDnsName": "string", "PublicDnsName": "string",
-        "PrivateIp": "string", "PublicIp": "string", "show": "map"}
-    assert body["support_status"] == {"status": "SUPPORTED", "version": None, "message": None,
-                                      "previous_status": None}
+        "AvailabilityZone": "string",
+        "PrivateDnsName": "string",
+        "PublicDnsName": "string",
+        "PrivateIp": "string",
+        "PublicIp": "string",
+        "show": "map",
+    }
+    assert body["support_status"] == {"status": "SUPPORTED", "version": None, "message": None, "previous_status": None}
 
 
 def test_not_implemented_property_is_refused_as_heat_refuses_it(shared_hearth):
-    template = ("heat_template_version: 2013-05-23\nresources:\n  i:\n    type: AWS::EC2::Instance\n"
-                "    properties: {ImageId: a, InstanceType: b, KernelId: k}\n")
+    template = (
+        "heat_template_version: 2013-05-23\nresources:\n  i:\n    type: AWS::EC2::Instance\n"
+        "    properties: {ImageId: a, InstanceType: b, KernelId: k}\n"
+    )
     response = shared_hearth.http.post(f"{shared_hearth.api}/validate", json={"template": template}, timeout=30)
     assert response.status_code == 400, response.text
     assert "Property KernelId not implemented yet" in response.json()["error"]["message"]

@@ -1,4 +1,5 @@
 """AWS::CloudFormation::WaitConditionHandle and WaitCondition on a real server: cfn-signal's PUT completes the wait."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,13 @@ def handle_url(hearth, name: str) -> str:
 
 def cfn_signal(url: str, body: dict) -> dict:
     """What cfn-signal runs: curl PUTs the JSON with its Content-Type header removed."""
-    done = subprocess.run(["curl", "-sS", "-X", "PUT", "-H", "Content-Type:", "--data-binary",
-                           json.dumps(body), url], capture_output=True, text=True, timeout=30, check=True)
+    done = subprocess.run(
+        ["curl", "-sS", "-X", "PUT", "-H", "Content-Type:", "--data-binary", json.dumps(body), url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -47,9 +53,12 @@ def test_cfn_signal_puts_complete_the_wait_and_fill_data(hearth):
     assert answer == {"id": "web1", "status": "SUCCESS", "reason": "web1 is up"}
     assert hearth.stack("waiting")["stack_status"] == "CREATE_IN_PROGRESS"  # one of two signals
     # An empty Content-Type header (rather than none) is accepted too.
-    response = hearth.http.put(url, data=json.dumps({"Status": "SUCCESS", "Reason": "web2 is up",
-                                                     "UniqueId": "web2", "Data": "10.0.0.2"}),
-                               headers={"Content-Type": ""}, timeout=30)
+    response = hearth.http.put(
+        url,
+        data=json.dumps({"Status": "SUCCESS", "Reason": "web2 is up", "UniqueId": "web2", "Data": "10.0.0.2"}),
+        headers={"Content-Type": ""},
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     stack = hearth.wait_stack("waiting", ("CREATE_COMPLETE",))
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
@@ -76,7 +85,9 @@ def test_a_failure_signal_fails_the_wait_with_its_reason(hearth):
     assert "disk full" in stack["stack_status_reason"]
     resources = hearth.resources("failing")
     assert (resources["wait"]["resource_status"], resources["after"]["resource_status"]) == (
-        "CREATE_FAILED", "INIT_COMPLETE")
+        "CREATE_FAILED",
+        "INIT_COMPLETE",
+    )
 
 
 def test_a_handle_url_that_is_not_this_stacks_is_refused(hearth):

@@ -1,6 +1,7 @@
 """OS::Heat::ResourceChain on real stores: members "0", "1", ... in a nested stack, each after the
 one before; its attributes; updates in place or by replacement (recorded from Heat 27.0.1, and
 the cases of Heat's functional test_resource_chain)."""
+
 from __future__ import annotations
 
 import pytest
@@ -58,8 +59,10 @@ def test_members_and_attributes_as_heat_answers_them(service):
     assert values["first"] == values["first_value"] == values["first_value_dotted"] == first
     assert values["by_member"] == {"0": first, "1": second}
     assert values["values"] == [first, second]
-    assert service.resources.show_resource("admin", stack_id, "chain")["attributes"] == {"attributes": None,
-                                                                                         "refs": [first, second]}
+    assert service.resources.show_resource("admin", stack_id, "chain")["attributes"] == {
+        "attributes": None,
+        "refs": [first, second],
+    }
     # Each member depends on the one before, in Heat's generated member template.
     template = service.stacks.find_stack("admin", child, by_id_only=True).template
     assert template["resources"]["1"]["depends_on"] == ["0"]
@@ -71,10 +74,13 @@ def test_member_template_each_after_the_one_before_unless_concurrent():
     # Recorded from Heat 27.0.1 (one engine, so its concurrency limit is 1).
     assert chain_template(["A", "B", "C"], {"length": 10}, None) == {
         "heat_template_version": "2015-04-30",
-        "resources": {"0": {"type": "A", "properties": {"length": 10}},
-                      "1": {"type": "B", "properties": {"length": 10}, "depends_on": ["0"]},
-                      "2": {"type": "C", "properties": {"length": 10}, "depends_on": ["1"]}},
-        "outputs": {"refs": {"value": [{"get_resource": "0"}, {"get_resource": "1"}, {"get_resource": "2"}]}}}
+        "resources": {
+            "0": {"type": "A", "properties": {"length": 10}},
+            "1": {"type": "B", "properties": {"length": 10}, "depends_on": ["0"]},
+            "2": {"type": "C", "properties": {"length": 10}, "depends_on": ["1"]},
+        },
+        "outputs": {"refs": {"value": [{"get_resource": "0"}, {"get_resource": "1"}, {"get_resource": "2"}]}},
+    }
     assert chain_template(["A", "B", "C"], None, 1) == chain_template(["A", "B", "C"], None, None)
     concurrent = chain_template(["A", "B", "C"], None, 2)["resources"]
     assert [m.get("depends_on") for m in concurrent.values()] == [None, None, ["0"]]
@@ -90,6 +96,7 @@ def test_new_types_update_the_nested_stack_and_new_properties_replace_the_chain(
         stack = settle(service, stack_id)
         assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
         return members(service, stack_id)
+
     # Recorded from Heat 27.0.1: `resources` updates the same nested stack, members kept ...
     same, after = update(types="OS::Heat::RandomString,OS::Heat::RandomString,OS::Heat::None")
     assert same == child
@@ -116,14 +123,22 @@ resources:
 
 def test_types_from_parameters_and_the_environment(service):
     # Heat's functional test_resources_param_driven and test_resources_env_defined.
-    stack_id = create(service, "types-chain-params", PARAM_DRIVEN,
-                      parameters={"chain-types": "OS::Heat::None,OS::Heat::RandomString,OS::Heat::None"})
+    stack_id = create(
+        service,
+        "types-chain-params",
+        PARAM_DRIVEN,
+        parameters={"chain-types": "OS::Heat::None,OS::Heat::RandomString,OS::Heat::None"},
+    )
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     child = resources(service, stack_id)["my-chain"]["physical_resource_id"]
     assert {n: r["resource_type"] for n, r in resources(service, child).items()} == {
-        "0": "OS::Heat::None", "1": "OS::Heat::RandomString", "2": "OS::Heat::None"}
-    env_id = create(service, "types-chain-env", PARAM_DRIVEN,
-                    environment={"parameters": {"chain-types": "OS::Heat::None"}})
+        "0": "OS::Heat::None",
+        "1": "OS::Heat::RandomString",
+        "2": "OS::Heat::None",
+    }
+    env_id = create(
+        service, "types-chain-env", PARAM_DRIVEN, environment={"parameters": {"chain-types": "OS::Heat::None"}}
+    )
     assert settle(service, env_id)["stack_status"] == "CREATE_COMPLETE"
     child = resources(service, env_id)["my-chain"]["physical_resource_id"]
     assert {n: r["resource_type"] for n, r in resources(service, child).items()} == {"0": "OS::Heat::None"}

@@ -1,4 +1,5 @@
 """Settings: declared once with a default and help; the environment overrides with clear errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,6 +9,7 @@ from engine.config import Config, describe
 
 def test_every_setting_has_help_and_is_documented():
     from tests.support import ROOT
+
     operations = (ROOT / "docs" / "operations.md").read_text()
     for name, default, help_text in describe():
         assert help_text, name
@@ -26,8 +28,19 @@ def test_a_bad_value_names_the_variable():
         Config.from_env({"HEARTH_ENGINE_WORKERS": "many"})
 
 
-@pytest.mark.parametrize("raw, expected", [("no", False), ("No", False), ("false", False), ("0", False),
-                                           ("off", False), ("yes", True), ("true", True), ("1", True)])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("no", False),
+        ("No", False),
+        ("false", False),
+        ("0", False),
+        ("off", False),
+        ("yes", True),
+        ("true", True),
+        ("1", True),
+    ],
+)
 def test_a_boolean_setting_reads_words(raw, expected):
     """bool("no") is True: a boolean setting is read as a word, never through bool()."""
     assert Config.from_env({"HEARTH_GUEST_ON_MAIN": raw}).guest_on_main is expected

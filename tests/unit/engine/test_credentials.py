@@ -1,4 +1,5 @@
 """Guest credentials (hashed, expiring, revocable) and pre-signed URLs (HMAC over method, path, expiry)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -96,8 +97,9 @@ def test_presigned_url_allows_clock_skew_then_expires():
     within = NOW + credentials.CLOCK_SKEW_ALLOWANCE - dt.timedelta(seconds=1)
     credentials.verify_presigned(keyring, ("POST",), path, exp, signature, within)
     with pytest.raises(Forbidden, match="expired"):
-        credentials.verify_presigned(keyring, ("POST",), path, exp, signature,
-                                     NOW + credentials.CLOCK_SKEW_ALLOWANCE + dt.timedelta(seconds=1))
+        credentials.verify_presigned(
+            keyring, ("POST",), path, exp, signature, NOW + credentials.CLOCK_SKEW_ALLOWANCE + dt.timedelta(seconds=1)
+        )
 
 
 def test_keyring_rotation_decrypts_old_and_encrypts_with_new():

@@ -1,6 +1,7 @@
 """SoftwareDeployment on real stacks (deployed servers, SQLite and PostgreSQL): every lifecycle
 action, every signal transport, attributes; deployments are completed the way an agent does,
 through the guest signal API and the entry's deploy_signal_id."""
+
 from __future__ import annotations
 
 import logging
@@ -73,8 +74,10 @@ def test_a_failed_delete_run_fails_the_delete_and_keeps_the_deployment(service):
     signal(service, entry_for(service, stack_id, "DELETE"), {"deploy_status_code": 4, "deploy_stderr": "busy"})
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "DELETE_FAILED"
-    assert "Deployment to server failed: deploy_status_code : Deployment exited with non-zero status code: 4" \
+    assert (
+        "Deployment to server failed: deploy_status_code : Deployment exited with non-zero status code: 4"
         in stack["stack_status_reason"]
+    )
     assert deployment_count(service) == 1
 
 
@@ -114,8 +117,9 @@ def test_no_signal_completes_once_pushed_and_its_delete_does_not_wait(service):
 
 
 # HEAT_SIGNAL has no signal URL, as in Heat: tests/e2e/test_guest_keystone.py signals it.
-@pytest.mark.parametrize("transport,verb", [("CFN_SIGNAL", "POST"), ("TEMP_URL_SIGNAL", "PUT"),
-                                            ("ZAQAR_SIGNAL", "POST")])
+@pytest.mark.parametrize(
+    "transport,verb", [("CFN_SIGNAL", "POST"), ("TEMP_URL_SIGNAL", "PUT"), ("ZAQAR_SIGNAL", "POST")]
+)
 def test_every_transport_signals_through_its_hearth_url(service, transport, verb):
     stack_id = create(service, "t-" + transport.lower().replace("_", "-"), template(transport=transport))
     entry = entry_for(service, stack_id, "CREATE")
@@ -127,8 +131,9 @@ def test_every_transport_signals_through_its_hearth_url(service, transport, verb
     query = parse_qs(url.query)
     now = service.runtime.now()
     # signed for its own verb (the route takes either, as the Swift temp URL takes PUT)
-    credentials.verify_presigned(service.runtime.keyring, (verb,), url.path, query["expires"][0],
-                                 query["signature"][0], now)
+    credentials.verify_presigned(
+        service.runtime.keyring, (verb,), url.path, query["expires"][0], query["signature"][0], now
+    )
     signal(service, entry, {"shade": transport, "deploy_stdout": "ok"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     assert service.stacks.show_output("admin", stack_id, "shade")["output_value"] == transport
@@ -140,11 +145,15 @@ def test_credential_transports_hand_out_a_deployment_credential_revoked_with_it(
     entry = entry_for(service, stack_id, "CREATE")
     inputs = values(entry)
     # The entry is pushed by the handler before its outcome (with the id) is stored.
-    deployment_id = wait_for(lambda: resource(service, stack_id, "deploy")["physical_resource_id"], 30,
-                             message="the deployment's physical id")
+    deployment_id = wait_for(
+        lambda: resource(service, stack_id, "deploy")["physical_resource_id"],
+        30,
+        message="the deployment's physical id",
+    )
     with service.runtime.store.session() as session:
-        credential_id = session.scalar(select(Credential.id).where(
-            Credential.kind == "deployment", Credential.subject_id == deployment_id))
+        credential_id = session.scalar(
+            select(Credential.id).where(Credential.kind == "deployment", Credential.subject_id == deployment_id)
+        )
     if transport == "HEAT_SIGNAL":  # Hearth's guest Keystone; the user is the credential
         assert inputs["deploy_auth_url"] == service.runtime.public_url + "/identity/v3"
         assert inputs["deploy_user_id"] == credential_id
@@ -158,11 +167,13 @@ def test_credential_transports_hand_out_a_deployment_credential_revoked_with_it(
     with service.runtime.store.session() as session:
         principal = credentials.authenticate(session, inputs["deploy_password"], service.runtime.now())
         assert (principal.kind, principal.subject_id) == ("deployment", deployment_id)
+
     def send(entry):  # HEAT_SIGNAL has no URL: its password is a bearer on the guest route
         if transport == "HEAT_SIGNAL":
             service.guest.signal_deployment(GuestAuth(bearer=inputs["deploy_password"]), entry["id"], {})
         else:
             signal(service, entry, {})
+
     send(entry)
     settle(service, stack_id)
     service.stacks.delete_stack("admin", stack_id)
@@ -188,8 +199,11 @@ def test_secrets_stay_out_of_events_resources_and_logs(service, caplog):
     signal(service, deleting, {})
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     with service.runtime.store.engine.connect() as connection:
-        dump = "".join(str(row) for table in ("events", "resources", "stacks", "credentials")
-                       for row in connection.execute(text(f"SELECT * FROM {table}")))
+        dump = "".join(
+            str(row)
+            for table in ("events", "resources", "stacks", "credentials")
+            for row in connection.execute(text(f"SELECT * FROM {table}"))
+        )
     assert "deploy" in dump and "hgd_" not in dump
     assert not [s for s in secrets if s in dump]
     assert not [s for s in secrets if s in caplog.text]
@@ -212,7 +226,10 @@ def test_attributes_are_declared_outputs_null_until_signalled_and_typos_are_erro
     shown = service.resources.show_resource("admin", stack_id, "deploy")["attributes"]
     assert shown["status"] == "COMPLETE"
     assert {k: shown["output_values"].get(k) for k in ("shade", "deploy_stdout", "deploy_status_code")} == {
-        "shade": "navy", "deploy_stdout": "out", "deploy_status_code": 0}
+        "shade": "navy",
+        "deploy_stdout": "out",
+        "deploy_status_code": 0,
+    }
 
 
 def test_delete_during_the_wait_abandons_it_and_revokes_the_credential(service):
@@ -230,6 +247,7 @@ def test_delete_during_the_wait_abandons_it_and_revokes_the_credential(service):
 
 def test_a_deployment_password_signals_its_own_deployment_and_no_other(service):
     from engine.errors import Forbidden
+
     first = create(service, "pw1", template(transport="HEAT_SIGNAL"))
     second = create(service, "pw2", template(transport="HEAT_SIGNAL"))
     mine, theirs = entry_for(service, first, "CREATE"), entry_for(service, second, "CREATE")

@@ -1,5 +1,6 @@
 """End to end over HTTP: a real server on 127.0.0.1, a real agent process and the real script
 hook run a SoftwareComponent through CREATE, UPDATE (a stack PATCH) and DELETE over HEAT_SIGNAL."""
+
 from __future__ import annotations
 
 import pytest
@@ -51,8 +52,9 @@ def test_component_runs_create_update_and_delete_configs_through_the_agent(heart
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert hearth.outputs("component")["result"] == "CREATE blue"
 
-    response = hearth.http.patch(f"{hearth.api}/stacks/component/{stack['id']}",
-                                 json={"parameters": {"colour": "red"}}, timeout=30)
+    response = hearth.http.patch(
+        f"{hearth.api}/stacks/component/{stack['id']}", json={"parameters": {"colour": "red"}}, timeout=30
+    )
     assert response.status_code == 202, response.text
     stack = hearth.wait_stack("component", ("UPDATE_COMPLETE",), timeout=60)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]

@@ -11,6 +11,7 @@ lists each deployment with action CREATE, status COMPLETE, status_reason "Not wa
 signal", output_values null and no updated_time; `GET software_deployments/metadata/<id>` lists
 the derived configs sorted by name; an id with no deployment answers `{"metadata": []}`.
 """
+
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
@@ -92,8 +93,10 @@ def deploy(service, name, server, **parameters):
 def opened_entries(service, server_id, project="admin"):
     """The entries as the agent receives them (secrets opened), whether a server has the id or not."""
     with service.runtime.store.session() as session:
-        return [software_formats.open_entry(service.runtime.keyring, e)
-                for e in guest_metadata.deployment_entries(session, server_id, project)]
+        return [
+            software_formats.open_entry(service.runtime.keyring, e)
+            for e in guest_metadata.deployment_entries(session, server_id, project)
+        ]
 
 
 def served(service, server_id):
@@ -107,8 +110,7 @@ def served(service, server_id):
 def presigned(entry):
     inputs = values(entry)
     query = parse_qs(urlparse(inputs["deploy_signal_id"]).query)
-    return GuestAuth(method=inputs["deploy_signal_verb"], expires=query["expires"][0],
-                     signature=query["signature"][0])
+    return GuestAuth(method=inputs["deploy_signal_verb"], expires=query["expires"][0], signature=query["signature"][0])
 
 
 def host_server(service, name="host"):
@@ -122,16 +124,27 @@ def test_no_signal_to_an_id_no_server_has_completes_and_is_kept_under_the_id(ser
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     [listed] = service.software.list_software_deployments("admin", "box-7")
     # Heat's answer for the same case (module docstring): no updated_time before a second run.
-    assert {k: listed[k] for k in ("server_id", "action", "status", "status_reason", "output_values",
-                                   "input_values")} == {
-        "server_id": "box-7", "action": "CREATE", "status": "COMPLETE",
-        "status_reason": "Not waiting for outputs signal", "output_values": None, "input_values": {"who": "ann"}}
+    assert {
+        k: listed[k] for k in ("server_id", "action", "status", "status_reason", "output_values", "input_values")
+    } == {
+        "server_id": "box-7",
+        "action": "CREATE",
+        "status": "COMPLETE",
+        "status_reason": "Not waiting for outputs signal",
+        "output_values": None,
+        "input_values": {"who": "ann"},
+    }
     assert "updated_time" not in listed
     [entry] = service.software.deployment_metadata("admin", "box-7")
     assert entry["id"] == listed["config_id"] and entry["options"] == {}
-    assert values(entry) == {"who": "ann", "deploy_server_id": "box-7", "deploy_action": "CREATE",
-                             "deploy_stack_id": f"lonely/{stack_id}", "deploy_resource_name": "deploy",
-                             "deploy_signal_transport": "NO_SIGNAL"}
+    assert values(entry) == {
+        "who": "ann",
+        "deploy_server_id": "box-7",
+        "deploy_action": "CREATE",
+        "deploy_stack_id": f"lonely/{stack_id}",
+        "deploy_resource_name": "deploy",
+        "deploy_signal_transport": "NO_SIGNAL",
+    }
     assert service.stacks.show_output("admin", stack_id, "result")["output_value"] is None
     # Kept per project: the id means nothing in another project, and an unknown id is empty.
     assert service.software.deployment_metadata("other", "box-7") == []
@@ -158,8 +171,14 @@ def test_entries_of_one_id_are_sorted_by_name_across_stacks_and_groups(service):
 
 def test_a_signalled_deployment_to_an_unknown_id_waits_for_its_signal(service):
     stack_id = deploy(service, "waits", "box-9", transport="CFN_SIGNAL")
-    wait_for(lambda: resource(service, stack_id, "deploy")["resource_status"] == "CREATE_IN_PROGRESS"
-             and opened_entries(service, "box-9"), 30, message="the deployment to wait")
+    wait_for(
+        lambda: (
+            resource(service, stack_id, "deploy")["resource_status"] == "CREATE_IN_PROGRESS"
+            and opened_entries(service, "box-9")
+        ),
+        30,
+        message="the deployment to wait",
+    )
     [entry] = opened_entries(service, "box-9")
     assert status(service, stack_id) == "CREATE_IN_PROGRESS"
     [listed] = service.software.list_software_deployments("admin", "box-9")
@@ -170,8 +189,9 @@ def test_a_signalled_deployment_to_an_unknown_id_waits_for_its_signal(service):
 
 
 def test_a_signalled_deployment_to_an_unknown_id_fails_at_the_stack_timeout(service):
-    stack_id = create(service, "late", ANY, parameters={"server": "box-10", "transport": "CFN_SIGNAL"},
-                      timeout_mins=0.02)
+    stack_id = create(
+        service, "late", ANY, parameters={"server": "box-10", "transport": "CFN_SIGNAL"}, timeout_mins=0.02
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_FAILED" and "timed out" in stack["stack_status_reason"]
 
@@ -179,8 +199,11 @@ def test_a_signalled_deployment_to_an_unknown_id_fails_at_the_stack_timeout(serv
 def test_a_server_of_another_stack_receives_it_and_its_credential_signals_it(service):
     host_id, server_id = host_server(service)
     stack_id = deploy(service, "guest", server_id, transport="CFN_SIGNAL")
-    entry = wait_for(lambda: next(iter(served(service, server_id)), None), 30,
-                     message="the entry in the other stack's server metadata")
+    entry = wait_for(
+        lambda: next(iter(served(service, server_id)), None),
+        30,
+        message="the entry in the other stack's server metadata",
+    )
     assert values(entry)["deploy_stack_id"] == f"guest/{stack_id}"
     secret = enrol.issue_bootstrap(service.runtime, "admin", server_id)["bootstrap"]["credential"]
     answer = service.guest.metadata(GuestAuth(bearer=secret), server_id, None, 0)
@@ -228,15 +251,19 @@ def test_a_machine_enrolled_later_under_the_id_receives_what_waited_for_it(servi
 def test_an_enrolled_id_takes_a_delete_run_and_an_unknown_one_is_removed_at_once(service):
     enrol.issue_bootstrap(service.runtime, "admin", "kept-1", new=True)
     runs = deploy(service, "runs", "kept-1", transport="CFN_SIGNAL", actions="CREATE,DELETE")
-    signal = lambda action: next(e for e in opened_entries(service, "kept-1")  # noqa: E731
-                                 if values(e)["deploy_action"] == action)
+
+    def signal(action):
+        return next(e for e in opened_entries(service, "kept-1") if values(e)["deploy_action"] == action)
+
     wait_for(lambda: opened_entries(service, "kept-1"), 30, message="the CREATE entry")
     service.guest.signal_deployment(presigned(signal("CREATE")), signal("CREATE")["id"], {})
     assert settle(service, runs)["stack_status"] == "CREATE_COMPLETE"
     service.stacks.delete_stack("admin", runs)
-    deleting = wait_for(lambda: next((e for e in served(service, "kept-1")
-                                      if values(e)["deploy_action"] == "DELETE"), None), 30,
-                        message="the DELETE run on the enrolled machine")
+    deleting = wait_for(
+        lambda: next((e for e in served(service, "kept-1") if values(e)["deploy_action"] == "DELETE"), None),
+        30,
+        message="the DELETE run on the enrolled machine",
+    )
     assert status(service, runs) == "DELETE_IN_PROGRESS"
     service.guest.signal_deployment(presigned(deleting), deleting["id"], {"deploy_status_code": 0})
     assert settle(service, runs)["stack_status"] == "DELETE_COMPLETE"
@@ -253,8 +280,9 @@ def test_another_projects_server_id_reaches_nothing_of_it(service):
     _, server_id = host_server(service)
     secret = enrol.issue_bootstrap(service.runtime, "admin", server_id)["bootstrap"]["credential"]
     config = service.software.create_software_config("other", {"name": "x", "group": "script", "config": "#!/bin/sh"})
-    made = service.software.create_software_deployment("other", {"config_id": config["id"], "server_id": server_id,
-                                                                 "status": "IN_PROGRESS"})
+    made = service.software.create_software_deployment(
+        "other", {"config_id": config["id"], "server_id": server_id, "status": "IN_PROGRESS"}
+    )
     # Kept under the id in project "other"; the admin project's server of that id never sees it.
     assert [e["id"] for e in service.software.deployment_metadata("other", server_id)] == [config["id"]]
     assert served(service, server_id) == [] and service.software.deployment_metadata("admin", server_id) == []

@@ -1,5 +1,6 @@
 """Stack update, suspend, resume and check reaching SoftwareDeployment and UpdateWaitConditionHandle
 on real stacks (deployed servers, SQLite and PostgreSQL), completed as an agent would."""
+
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
@@ -50,8 +51,9 @@ outputs:
 
 
 def created(service, name, **parameters):
-    stack_id = service.stacks.create_stack("admin", {"stack_name": name, "template": TEMPLATE,
-                                                     "parameters": parameters})["id"]
+    stack_id = service.stacks.create_stack(
+        "admin", {"stack_name": name, "template": TEMPLATE, "parameters": parameters}
+    )["id"]
     first = entry_for(service, stack_id, "CREATE")
     signal(service, first, {"shade": "created"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
@@ -103,8 +105,9 @@ def test_a_replace_on_change_input_replaces_the_deployment(service):
 
 
 def test_a_new_server_replaces_the_deployment(service):
-    template = TEMPLATE.replace("server: {get_resource: server}\n      actions",
-                                "server: {get_resource: other}\n      actions")
+    template = TEMPLATE.replace(
+        "server: {get_resource: server}\n      actions", "server: {get_resource: other}\n      actions"
+    )
     stack_id, _first = created(service, "moved")
     old_id = resource(service, stack_id, "deploy")["physical_resource_id"]
     service.operations.update_stack("admin", stack_id, {"template": template}, patch=True)
@@ -179,8 +182,9 @@ def cfn_signal(service, url, unique):
     parsed = urlparse(url)
     query = parse_qs(parsed.query)
     auth = GuestAuth(method="PUT", expires=query["expires"][0], signature=query["signature"][0])
-    return service.guest.signal_handle(auth, parsed.path.rsplit("/", 1)[1],
-                                       {"Status": "SUCCESS", "UniqueId": unique, "Data": unique}, parsed.path)
+    return service.guest.signal_handle(
+        auth, parsed.path.rsplit("/", 1)[1], {"Status": "SUCCESS", "UniqueId": unique, "Data": unique}, parsed.path
+    )
 
 
 def test_every_update_gives_the_update_handle_a_new_url_and_the_conditions_wait_again(service):
@@ -189,8 +193,11 @@ def test_every_update_gives_the_update_handle_a_new_url_and_the_conditions_wait_
     cfn_signal(service, first, "a")
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     service.operations.update_stack("admin", stack_id, {}, patch=True)  # nothing changed at all
-    second = wait_for(lambda: (lambda u: u if u and u != first else None)(output(service, stack_id, "url")),
-                      30, message="a new handle URL")
+    second = wait_for(
+        lambda: (lambda u: u if u and u != first else None)(output(service, stack_id, "url")),
+        30,
+        message="a new handle URL",
+    )
     assert status(service, stack_id) == "UPDATE_IN_PROGRESS"
     with pytest.raises(Forbidden):  # the old handle is gone, and its signed URL with it
         cfn_signal(service, first, "late")
@@ -205,13 +212,27 @@ def test_a_changed_count_waits_again_on_the_new_handle(service):
     cfn_signal(service, first, "a")
     settle(service, stack_id)
     update(service, stack_id, count=2)
-    second = wait_for(lambda: (lambda u: u if u and u != first else None)(output(service, stack_id, "url")),
-                      30, message="a new handle URL")
+    second = wait_for(
+        lambda: (lambda u: u if u and u != first else None)(output(service, stack_id, "url")),
+        30,
+        message="a new handle URL",
+    )
     cfn_signal(service, second, "x")
     # A condition on a new handle is replaced (Heat's CREATE_* of the replacement) or updated.
-    wait_for(lambda: len([e for e in service.resources.list_events("admin", stack_id) if e["resource_name"] == "cfn_wait"
-                          and e["resource_status"].endswith("_COMPLETE")]) >= 2, 30,
-             message="the one-signal condition")
+    wait_for(
+        lambda: (
+            len(
+                [
+                    e
+                    for e in service.resources.list_events("admin", stack_id)
+                    if e["resource_name"] == "cfn_wait" and e["resource_status"].endswith("_COMPLETE")
+                ]
+            )
+            >= 2
+        ),
+        30,
+        message="the one-signal condition",
+    )
     assert status(service, stack_id) == "UPDATE_IN_PROGRESS"  # count 2 is still one short
     assert resource(service, stack_id, "wait")["resource_status"].endswith("_IN_PROGRESS")
     cfn_signal(service, second, "y")

@@ -1,6 +1,7 @@
 """Values derived from a secret are sealed at rest (taint tracking through resolution) on real
 stores, and API answers show them as docs/security.md says: outputs in clear (as Heat shows them
 to the stack's owner), stored state masked."""
+
 from __future__ import annotations
 
 import json
@@ -60,9 +61,14 @@ outputs:
 def dump(service) -> str:
     """Every row of every table, as text."""
     from engine.store.models import Base
+
     with service.runtime.store.session() as session:
-        return json.dumps([[list(map(str, row)) for row in session.execute(select(table)).all()]
-                           for table in Base.metadata.sorted_tables])
+        return json.dumps(
+            [
+                [list(map(str, row)) for row in session.execute(select(table)).all()]
+                for table in Base.metadata.sorted_tables
+            ]
+        )
 
 
 def rows(service, stack_id):
@@ -106,8 +112,12 @@ def test_values_derived_from_a_hidden_parameter_are_sealed_at_rest_and_shown_as_
 def test_a_derived_nested_parameter_stays_sealed_through_updates_and_after_the_delete(service):
     stack_id = create(service, "kept", TEMPLATE, parameters={"pw": SECRET}, files={"inner.yaml": INNER})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    service.operations.update_stack("admin", stack_id, {"template": TEMPLATE, "files": {"inner.yaml": INNER},
-                                                        "parameters": {"plain": "changed"}}, patch=True)
+    service.operations.update_stack(
+        "admin",
+        stack_id,
+        {"template": TEMPLATE, "files": {"inner.yaml": INNER}, "parameters": {"plain": "changed"}},
+        patch=True,
+    )
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert SECRET not in dump(service)
     service.stacks.delete_stack("admin", stack_id)
@@ -183,11 +193,12 @@ def test_deployment_inputs_outputs_and_reasons_derived_from_a_secret_are_sealed_
         derived = session.get(SoftwareConfig, entry["id"])
         assert secrets.is_sealed(derived.body["config"])  # it holds the secret
     # The hook echoes its secret input: outputs are derived, the reason must not quote it.
-    signal(service, opened, {"deploy_status_code": 0, "result": "got " + SECRET,
-                             "deploy_stdout": SECRET + "-x"})
+    signal(service, opened, {"deploy_status_code": 0, "result": "got " + SECRET, "deploy_stdout": SECRET + "-x"})
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
-    assert {o["output_key"]: o["output_value"] for o in service.stacks.show_stack("admin", stack_id)["outputs"]}["result"] == "got " + SECRET
+    assert {o["output_key"]: o["output_value"] for o in service.stacks.show_stack("admin", stack_id)["outputs"]}[
+        "result"
+    ] == "got " + SECRET
     assert SECRET not in dump(service)
     with service.runtime.store.session() as session:
         row = session.scalars(select(Deployment)).one()
@@ -225,6 +236,7 @@ resources:
     server_id = rows(service, stack_id)["server"].physical_id
     with service.runtime.store.session() as session:
         from engine.store.models import Server
+
         stored = session.get(Server, server_id).metadata_doc
     assert secrets.is_sealed(stored["db"]) and secrets.is_sealed(stored["colour"])
     served = secrets.open_document(service.runtime.keyring, stored)
@@ -247,8 +259,10 @@ resources:
     assert "Property error" in str(refused.value) and SECRET not in str(refused.value)
     assert "******" in str(refused.value)
     # Refused once it is acted on (its value comes from another resource): kept sealed.
-    later = template.replace("{get_param: pw}", "{get_attr: [w, value]}") + \
-        "  w: {type: OS::Heat::Value, properties: {value: {get_param: pw}}}\n"
+    later = (
+        template.replace("{get_param: pw}", "{get_attr: [w, value]}")
+        + "  w: {type: OS::Heat::Value, properties: {value: {get_param: pw}}}\n"
+    )
     stack_id = create(service, "refused-later", later, parameters={"pw": SECRET})
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_FAILED"

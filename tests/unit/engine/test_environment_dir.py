@@ -1,5 +1,6 @@
 """The global environment directory (HEARTH_ENVIRONMENT_DIR), read at start and merged under
 every stack's own environment, on a real SQLite store."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,16 +25,24 @@ def test_files_merge_in_name_order_under_the_stacks_own_environment(tmp_path):
     env_dir.mkdir()
     (env_dir / "10-types.yaml").write_text("resource_registry:\n  Site::Box: OS::Heat::None\n")
     (env_dir / "20-override.yaml").write_text(
-        "resource_registry:\n  Site::Box: OS::Heat::Value\nparameter_defaults:\n  size: 3\n")
+        "resource_registry:\n  Site::Box: OS::Heat::Value\nparameter_defaults:\n  size: 3\n"
+    )
     (env_dir / "README").write_text("not an environment")
-    service = build_service(Config.from_env({}, db_url=f"sqlite:///{tmp_path}/h.db",
-                                            data_dir=str(tmp_path / "data"), compute="deployed",
-                                            environment_dir=str(env_dir)))
+    service = build_service(
+        Config.from_env(
+            {},
+            db_url=f"sqlite:///{tmp_path}/h.db",
+            data_dir=str(tmp_path / "data"),
+            compute="deployed",
+            environment_dir=str(env_dir),
+        )
+    )
     service.start()
     try:
         first = service.stacks.create_stack("admin", {"stack_name": "a", "template": TEMPLATE})["id"]
-        own = service.stacks.create_stack("admin", {"stack_name": "b", "template": TEMPLATE,
-                                                    "environment": {"parameter_defaults": {"size": 7}}})["id"]
+        own = service.stacks.create_stack(
+            "admin", {"stack_name": "b", "template": TEMPLATE, "environment": {"parameter_defaults": {"size": 7}}}
+        )["id"]
 
         def output(stack_id):
             stack = service.stacks.show_stack("admin", stack_id)
@@ -41,6 +50,7 @@ def test_files_merge_in_name_order_under_the_stacks_own_environment(tmp_path):
                 return None
             assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
             return stack["outputs"][0]["output_value"]
+
         assert wait_for(lambda: output(first), 30) == 3  # the later file wins
         assert wait_for(lambda: output(own), 30) == 7  # the stack's own environment wins
     finally:

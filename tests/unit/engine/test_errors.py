@@ -1,4 +1,5 @@
 """engine.errors: the tree drawn in the module's docstring is the tree of its classes."""
+
 from __future__ import annotations
 
 import inspect
@@ -18,8 +19,11 @@ def drawn() -> list[tuple[int, str, int]]:
 
 
 def actual() -> list[tuple[int, str, int]]:
-    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)
-               if issubclass(c, errors.HearthError) and c.__module__ == errors.__name__]
+    classes = [
+        c
+        for _, c in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(c, errors.HearthError) and c.__module__ == errors.__name__
+    ]
     order = {c.__name__: inspect.getsourcelines(c)[1] for c in classes}
     rows: list[tuple[int, str, int]] = []
 

@@ -1,4 +1,5 @@
 """OS::Heat::ResourceGroup on real stores: members, attributes, removal policies, scaling, failures."""
+
 from __future__ import annotations
 
 import pytest
@@ -103,8 +104,9 @@ def test_removal_policies_mode_update_forgets_removed_names(service):
     stack_id = create(service, "forgetful", template, parameters={"count": 2, "remove": ["0"]})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     assert list(members(service, stack_id)) == ["1", "2"]
-    service.operations.update_stack("admin", stack_id, {"template": template, "parameters": {"count": 3, "remove": []}},
-                                    patch=False)
+    service.operations.update_stack(
+        "admin", stack_id, {"template": template, "parameters": {"count": 3, "remove": []}}, patch=False
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     assert list(members(service, stack_id)) == ["1", "2", "0"]
@@ -127,11 +129,15 @@ resources:
     assert stack["stack_status"] == "CREATE_FAILED"
     group = resources(service, stack_id)["group"]
     assert group["resource_status"] == "CREATE_FAILED"
-    failed = [n for n, r in resources(service, group["physical_resource_id"]).items()
-              if r["resource_status"] == "CREATE_FAILED"]
+    failed = [
+        n
+        for n, r in resources(service, group["physical_resource_id"]).items()
+        if r["resource_status"] == "CREATE_FAILED"
+    ]
     # Heat's shape (recorded from Heat 27.0.1): "ValueError: resources.g.resources[1].resources.oops: ..."
     assert failed and group["resource_status_reason"] == (
-        f"ValueError: resources.group.resources[{failed[0]}]: Test Resource failed {failed[0]}")
+        f"ValueError: resources.group.resources[{failed[0]}]: Test Resource failed {failed[0]}"
+    )
 
 
 SERVER = """heat_template_version: 2018-08-31
@@ -161,8 +167,13 @@ outputs:
 
 
 def test_get_attr_reaches_through_a_members_provider_template(service):
-    stack_id = create(service, "fleet", PROVIDER_GROUP, files={"web.yaml": SERVER},
-                      environment={"resource_registry": {"My::Web": "web.yaml"}})
+    stack_id = create(
+        service,
+        "fleet",
+        PROVIDER_GROUP,
+        files={"web.yaml": SERVER},
+        environment={"resource_registry": {"My::Web": "web.yaml"}},
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     values = outputs(service, stack_id)
@@ -180,6 +191,7 @@ def answer(service, stack_id, resource, name, *path):
     from sqlalchemy import select
 
     from engine.store.models import Resource
+
     with service.runtime.store.session() as session:
         row = session.scalar(select(Resource).where(Resource.stack_id == stack_id, Resource.name == resource))
     definition = service.definitions.get(service.stacks.find_stack("admin", stack_id))
@@ -189,15 +201,25 @@ def answer(service, stack_id, resource, name, *path):
 
 def test_paths_after_a_group_attribute_apply_to_each_member_as_in_heat(service):
     template = PROVIDER_GROUP + "  web: {value: {get_resource: group}}\n"
-    stack_id = create(service, "paths", template, files={"web.yaml": SERVER.replace(
-        "  name: {value: {get_attr: [server, name]}}\n",
-        "  name: {value: {get_attr: [server, name]}}\n  nets: {value: {get_attr: [server, networks]}}\n")},
-        environment={"resource_registry": {"My::Web": "web.yaml"}})
+    stack_id = create(
+        service,
+        "paths",
+        template,
+        files={
+            "web.yaml": SERVER.replace(
+                "  name: {value: {get_attr: [server, name]}}\n",
+                "  name: {value: {get_attr: [server, name]}}\n  nets: {value: {get_attr: [server, networks]}}\n",
+            )
+        },
+        environment={"resource_registry": {"My::Web": "web.yaml"}},
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert answer(service, stack_id, "group", "nets", "private", 0) == ["127.0.0.1", "127.0.0.1"]
     assert answer(service, stack_id, "group", "attributes", "nets", "private") == {
-        "0": ["127.0.0.1"], "1": ["127.0.0.1"]}
+        "0": ["127.0.0.1"],
+        "1": ["127.0.0.1"],
+    }
     assert answer(service, stack_id, "group", "name", 1) == ["e", "e"]  # each name's second letter
     assert answer(service, stack_id, "group", "resource.1", "name") == "web-1"
     assert answer(service, stack_id, "group", "resource.1.resource.server", "name") == "web-1"

@@ -1,4 +1,5 @@
 """SoftwareDeploymentGroup and StructuredDeploymentGroup on real stores, signalled as a server's agent would."""
+
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
@@ -49,6 +50,7 @@ def deployment_entry(service, server_id):
             row = session.get(Server, server_id)
             doc = software_formats.open_document(service.runtime.keyring, row.metadata_doc) if row else {}
         return doc["deployments"][0] if doc.get("deployments") else None
+
     return wait_for(entry, 30, message="the deployment to reach the server's metadata")
 
 
@@ -61,18 +63,28 @@ def signal(service, entry, body):
 
 def test_each_server_gets_a_member_named_by_its_key_and_attributes_are_maps(service):
     stack_id = create(service, "fleet", GROUP)
-    servers = wait_for(lambda: (lambda r: r if r["left"]["physical_resource_id"] and r["right"]["physical_resource_id"]
-                                else None)(resources(service, stack_id)), 30, message="the servers")
-    entries = {key: deployment_entry(service, servers[name]["physical_resource_id"])
-               for key, name in (("a", "left"), ("b", "right"))}
+    servers = wait_for(
+        lambda: (lambda r: r if r["left"]["physical_resource_id"] and r["right"]["physical_resource_id"] else None)(
+            resources(service, stack_id)
+        ),
+        30,
+        message="the servers",
+    )
+    entries = {
+        key: deployment_entry(service, servers[name]["physical_resource_id"])
+        for key, name in (("a", "left"), ("b", "right"))
+    }
     child_id = wait_for(lambda: resources(service, stack_id)["deploy"]["physical_resource_id"], 10)
     child_name = service.stacks.show_stack("admin", child_id, resolve_outputs=False)["stack_name"]
     for key, entry in entries.items():
         inputs = {i["name"]: i["value"] for i in entry["inputs"]}
         assert inputs["deploy_resource_name"] == key and inputs["colour"] == "blue"
         assert inputs["deploy_stack_id"] == f"{child_name}/{child_id}"
-        signal(service, entry, {"deploy_stdout": f"out-{key}", "deploy_stderr": "", "deploy_status_code": 0,
-                                "shade": f"navy-{key}"})
+        signal(
+            service,
+            entry,
+            {"deploy_stdout": f"out-{key}", "deploy_stderr": "", "deploy_status_code": 0, "shade": f"navy-{key}"},
+        )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert sorted(resources(service, child_id)) == ["a", "b"]

@@ -1,4 +1,5 @@
 """The pure parts of groups: member names, removal policies, index substitution, generated templates."""
+
 from __future__ import annotations
 
 import pytest
@@ -50,8 +51,11 @@ def test_index_is_replaced_in_every_string():
 def test_group_template_is_heats_shape_and_parses():
     """As recorded from Heat (groups/member-metadata): the index is replaced in the properties,
     not in the metadata; the one output is refs_map."""
-    resource_def = {"type": "OS::Heat::Value", "properties": {"value": "v-%index%", "type": None},
-                    "metadata": {"slot": "%index%"}}
+    resource_def = {
+        "type": "OS::Heat::Value",
+        "properties": {"value": "v-%index%", "type": None},
+        "metadata": {"slot": "%index%"},
+    }
     template = group_template(["0", "2"], resource_def, "%index%")
     assert template == {
         "heat_template_version": "2015-04-30",
@@ -86,7 +90,10 @@ def test_rolling_update_replaces_the_highest_numbered_members_first():
     current = {n: definition("old") for n in ("0", "1", "2")}
     plans = batches(current, lambda n: member_names(n, []), 3, 1, 0, lambda name: definition("new"))
     assert [sorted(n for n, d in plan.items() if d == definition("new")) for plan in plans] == [
-        ["2"], ["1", "2"], ["0", "1", "2"]]
+        ["2"],
+        ["1", "2"],
+        ["0", "1", "2"],
+    ]
 
 
 def test_rolling_update_keeps_members_in_service():
@@ -99,11 +106,17 @@ def test_rolling_update_keeps_members_in_service():
 
 def test_update_policy_is_checked_with_its_path():
     check_update_policy({})
-    check_update_policy({"rolling_update": {"max_batch_size": 2, "min_in_service": 1, "pause_time": 0},
-                         "batch_create": {"max_batch_size": 5}})
+    check_update_policy(
+        {
+            "rolling_update": {"max_batch_size": 2, "min_in_service": 1, "pause_time": 0},
+            "batch_create": {"max_batch_size": 5},
+        }
+    )
     with pytest.raises(TemplateError) as error:
         check_update_policy({"rolling_update": {"max_batch_size": 0}})
-    assert str(error.value) == ('template: update_policy.rolling_update.max_batch_size: 0 is out of range (min: 1, max: None)')
+    assert str(error.value) == (
+        "template: update_policy.rolling_update.max_batch_size: 0 is out of range (min: 1, max: None)"
+    )
     with pytest.raises(TemplateError) as error:
         check_update_policy({"batch_create": {"min_in_service": 1}})
     # Heat's words (recorded: groups/unknown-update-policy-key)

@@ -1,5 +1,6 @@
 """engine/guest/'s seams, with literals: the URL shapes, the transports registry and its contract,
 the one presign, handle-signal numbering, and the user-data scripts shipped as files."""
+
 from __future__ import annotations
 
 import ast
@@ -37,6 +38,7 @@ def test_each_guest_url_has_one_shape():
 def test_the_guest_routes_answer_the_url_shapes():
     """What the engine hands out is what the server routes (metadata_server/guest/)."""
     from metadata_server.guest import native, temp_url as temp_url_views
+
     routes = {rule for module in (native, temp_url_views) for rule in _routes(module.__file__)}
     assert "/guest/v1/servers/<server_id>/metadata" in routes
     assert urls.metadata_path("<server_id>") in routes
@@ -53,9 +55,14 @@ def _routes(path: str) -> set[str]:
         tree = ast.parse(handle.read())
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr in ("get", "post", "put", "route") and node.args \
-                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("get", "post", "put", "route")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             found.add(node.args[0].value)
     return found
 
@@ -63,7 +70,10 @@ def _routes(path: str) -> set[str]:
 def test_the_registry_names_the_served_transports_each_owning_its_own_section():
     assert set(TRANSPORTS) == {"POLL_SERVER_CFN", "POLL_SERVER_HEAT", "POLL_TEMP_URL"}
     assert {name: module.OWNS for name, module in TRANSPORTS.items()} == {
-        "POLL_SERVER_CFN": "cfn", "POLL_SERVER_HEAT": "heat", "POLL_TEMP_URL": "request"}
+        "POLL_SERVER_CFN": "cfn",
+        "POLL_SERVER_HEAT": "heat",
+        "POLL_TEMP_URL": "request",
+    }
     assert TRANSPORTS["POLL_SERVER_CFN"] is cfn and TRANSPORTS["POLL_SERVER_HEAT"] is heat
     assert TRANSPORTS["POLL_TEMP_URL"] is temp_url
     for module in TRANSPORTS.values():
@@ -74,8 +84,10 @@ def test_the_registry_names_the_served_transports_each_owning_its_own_section():
 
 
 def test_the_native_section_points_hearth_at_the_metadata_url():
-    assert native_section(BASE, "s1") == {"collectors": ["hearth"],
-                                          "hearth": {"metadata_url": f"{BASE}/guest/v1/servers/s1/metadata"}}
+    assert native_section(BASE, "s1") == {
+        "collectors": ["hearth"],
+        "hearth": {"metadata_url": f"{BASE}/guest/v1/servers/s1/metadata"},
+    }
 
 
 def test_presign_computes_the_expiry_from_now_as_utc_and_after_a_floor():
@@ -85,6 +97,7 @@ def test_presign_computes_the_expiry_from_now_as_utc_and_after_a_floor():
 
     def expiry(url: str) -> int:
         return int(parse_qs(urlsplit(url).query)["expires"][0])
+
     url = credentials.presign(keyring, BASE, "POST", "/signal/h", now, 600)
     assert expiry(url) == epoch + 600
     assert url == credentials.signed_url(keyring, BASE, "POST", "/signal/h", epoch + 600)
@@ -106,8 +119,9 @@ def test_the_user_data_scripts_are_the_shipped_files_byte_for_byte():
     folder = importlib.resources.files("engine.guest").joinpath("scripts")
     shipped = sorted(entry.name for entry in folder.iterdir() if entry.is_file())
     assert shipped == sorted(SCRIPTS)
-    for name, text in zip(SCRIPTS, (userdata.CLOUD_CONFIG, userdata.BOOTHOOK, userdata.PART_HANDLER,
-                                    userdata.LOGUSERDATA), strict=True):
+    for name, text in zip(
+        SCRIPTS, (userdata.CLOUD_CONFIG, userdata.BOOTHOOK, userdata.PART_HANDLER, userdata.LOGUSERDATA), strict=True
+    ):
         assert folder.joinpath(name).read_bytes() == text.encode("utf-8")
     blob = userdata.build("HEAT_CFNTOOLS", "echo hi", {"a": 1}, "s", BASE)
     for text in (userdata.BOOTHOOK, userdata.PART_HANDLER, userdata.LOGUSERDATA):

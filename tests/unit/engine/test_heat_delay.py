@@ -1,5 +1,6 @@
 """OS::Heat::Delay on real stores: a pause during the actions it lists, as a stored moment the
 engine wakes at; no physical id, no attributes, in-place updates (recorded from Heat 27.0.1)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,6 +21,7 @@ def service(db_url, tmp_path):
     yield svc
     svc.stop()
     svc.runtime.store.dispose()
+
 
 DELAY = """heat_template_version: 2018-08-31
 parameters:
@@ -77,10 +79,13 @@ def test_actions_not_listed_do_not_pause_and_an_update_is_in_place(service):
     stack_id = create(service, "types-delay-none", DELAY, parameters={"actions": "SUSPEND"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     # Recorded from Heat 27.0.1: every property updates in place, without a pause.
-    service.operations.update_stack("admin", stack_id, {"template": DELAY, "parameters": {"actions": "SUSPEND", "wait": 5}},
-                                    patch=False)
+    service.operations.update_stack(
+        "admin", stack_id, {"template": DELAY, "parameters": {"actions": "SUSPEND", "wait": 5}}, patch=False
+    )
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
-    statuses = [e["resource_status"] for e in service.resources.list_events("admin", stack_id) if e["resource_name"] == "pause"]
+    statuses = [
+        e["resource_status"] for e in service.resources.list_events("admin", stack_id) if e["resource_name"] == "pause"
+    ]
     assert statuses[-2:] == ["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"]
     service.stacks.delete_stack("admin", stack_id)
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
@@ -106,7 +111,8 @@ def test_a_pause_longer_than_the_stack_timeout_fails_the_create(service):
     # garbled type name): "maximum delay 4000.0s exceeds stack timeout."
     assert stack["stack_status"] == "CREATE_FAILED"
     assert resources(service, stack_id)["pause"]["resource_status_reason"] == (
-        "StackValidationFailed: resources.pause: OS::Heat::Delay maximum delay 4000.0s exceeds stack timeout.")
+        "StackValidationFailed: resources.pause: OS::Heat::Delay maximum delay 4000.0s exceeds stack timeout."
+    )
 
 
 def test_an_action_it_cannot_pause_is_refused():

@@ -4,6 +4,7 @@ CFN_SIGNAL, TEMP_URL_SIGNAL and NO_SIGNAL: exactly Heat's (software_deployment.p
 their value, then undeclared input values as `{name, type: String, value}`, then the deploy_*
 inputs with Heat's descriptions, `type: String`, in Heat's order.
 """
+
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
@@ -65,17 +66,20 @@ def derived(name: str, value) -> dict:
 
 def machine_deployments(hearth, stack: str) -> tuple[str, dict[str, dict]]:
     """(machine id, deployment entries by deploy_resource_name) from the guest metadata API."""
-    machine = wait_for(lambda: hearth.resources(stack)["machine"]["physical_resource_id"], 30,
-                       message="the machine's id")
+    machine = wait_for(
+        lambda: hearth.resources(stack)["machine"]["physical_resource_id"], 30, message="the machine's id"
+    )
     answer = hearth.http.post(f"{hearth.api}/servers/{machine}/bootstrap", timeout=30)
     assert answer.status_code == 201, answer.text
     auth = {"Authorization": f"Bearer {answer.json()['bootstrap']['credential']}"}
 
     def entries():
-        metadata = requests.get(f"{hearth.url}/guest/v1/servers/{machine}/metadata", headers=auth,
-                                timeout=30).json()["metadata"]
+        metadata = requests.get(f"{hearth.url}/guest/v1/servers/{machine}/metadata", headers=auth, timeout=30).json()[
+            "metadata"
+        ]
         found = metadata.get("deployments") or []
         return found if len(found) == 3 else None
+
     by_resource = {}
     for entry in wait_for(entries, 30, message="three deployments in the metadata"):
         by_resource[next(i["value"] for i in entry["inputs"] if i["name"] == "deploy_resource_name")] = entry
@@ -94,8 +98,11 @@ def test_cfn_temp_url_and_no_signal_deployments_get_heats_inputs_exactly(hearth)
         {"name": "extra", "type": "String", "value": "x"},
         {"name": "more", "type": "String", "value": [1, 2]},
     ]
-    for resource, transport, verb in [("cfn", "CFN_SIGNAL", "POST"), ("temp_url", "TEMP_URL_SIGNAL", "PUT"),
-                                      ("silent", "NO_SIGNAL", None)]:
+    for resource, transport, verb in [
+        ("cfn", "CFN_SIGNAL", "POST"),
+        ("temp_url", "TEMP_URL_SIGNAL", "PUT"),
+        ("silent", "NO_SIGNAL", None),
+    ]:
         inputs = entries[resource]["inputs"]
         expected = common + [
             derived("deploy_server_id", machine),

@@ -5,6 +5,7 @@ Expected values were recorded from real Heat 27.0.1 (stacks created on it with t
 templates). Time is moved by giving the engine's runtime a clock with an offset: the engine
 reads time only through `runtime.now()`, so a 30-second wait ends when the test says so.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -59,8 +60,13 @@ def resource_status(service, stack_id, name) -> str:
 
 def update(service, stack_id, template, **parameters) -> dict:
     service.operations.update_stack("admin", stack_id, {"template": template, "parameters": parameters}, patch=False)
-    return wait_for(lambda: (lambda s: s if s["stack_status"] != "UPDATE_IN_PROGRESS" else None)(
-        service.stacks.show_stack("admin", stack_id, resolve_outputs=False)), 30, message="the update")
+    return wait_for(
+        lambda: (lambda s: s if s["stack_status"] != "UPDATE_IN_PROGRESS" else None)(
+            service.stacks.show_stack("admin", stack_id, resolve_outputs=False)
+        ),
+        30,
+        message="the update",
+    )
 
 
 KNOBS = """heat_template_version: 2018-08-31
@@ -117,14 +123,16 @@ def test_fail_fails_the_create_with_heats_reason_without_a_physical_id(service):
     assert stack["stack_status_reason"] == "Resource CREATE failed: ValueError: resources.f: Test Resource failed f"
     f = resources(service, stack_id)["f"]
     assert (f["resource_status"], f["resource_status_reason"], f["physical_resource_id"]) == (
-        "CREATE_FAILED", "ValueError: resources.f: Test Resource failed f", "")
+        "CREATE_FAILED",
+        "ValueError: resources.f: Test Resource failed f",
+        "",
+    )
     # Heat refers to a resource without a physical id (failed, or never created) by its name.
     assert outputs(service, stack_id) == {"fref": "f", "fout": None, "gref": "g"}
     # Recorded from Heat 27.0.1: a check of a resource that was never created fails so.
     service.operations.stack_action("admin", stack_id, "check")
     settle(service, stack_id)
-    assert resources(service, stack_id)["f"]["resource_status_reason"] == \
-        "Exception: resources.f: Resource not created"
+    assert resources(service, stack_id)["f"]["resource_status_reason"] == "Exception: resources.f: Resource not created"
 
 
 def test_update_in_place_keeps_the_id_and_replacements_make_a_new_one(service):
@@ -133,6 +141,7 @@ def test_update_in_place_keeps_the_id_and_replacements_make_a_new_one(service):
 
     def ref():
         return outputs(service, stack_id)["ref"]
+
     first = ref()
     # Recorded from Heat 27.0.1: a new value is stored in place (same physical id) ...
     assert update(service, stack_id, KNOBS, value="b")["stack_status"] == "UPDATE_COMPLETE"
@@ -154,9 +163,11 @@ def test_preview_says_replaced_when_the_value_changes_with_update_replace(servic
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
 
     def preview(**parameters):
-        changes = service.previews.preview_update("admin", stack_id, {"template": KNOBS, "parameters": parameters},
-                                                  patch=False)["resource_changes"]
+        changes = service.previews.preview_update(
+            "admin", stack_id, {"template": KNOBS, "parameters": parameters}, patch=False
+        )["resource_changes"]
         return [kind for kind, entries in changes.items() if entries]
+
     # Heat's functional test_preview_update (test_update_resource, test_replaced_resource).
     assert preview(value="b") == ["updated"]
     assert preview(value="b", replace=True) == ["replaced"]
@@ -169,8 +180,10 @@ def test_fail_on_update_keeps_the_old_value(service):
     stack = update(service, stack_id, KNOBS, value="b", fail=True)
     # Recorded from Heat 27.0.1.
     assert stack["stack_status"] == "UPDATE_FAILED"
-    assert resources(service, stack_id)["test"]["resource_status_reason"] == \
-        "ValueError: resources.test: Test Resource failed test"
+    assert (
+        resources(service, stack_id)["test"]["resource_status_reason"]
+        == "ValueError: resources.test: Test Resource failed test"
+    )
     assert outputs(service, stack_id)["output"] == "a"
 
 
@@ -275,15 +288,19 @@ resources:
 """
 
 
-@pytest.mark.parametrize("template, reason", [
-    # Recorded from Heat 27.0.1 (and Heat's functional TemplateResourceErrorMessageTest).
-    (PROVIDER, "ValueError: resources.victim.resources.oops: Test Resource failed oops"),
-    # Recorded from Heat 27.0.1: "ValueError: resources.g.resources[1].resources.oops: ...".
-    (GROUP, "ValueError: resources.group.resources[0].resources.oops: Test Resource failed oops"),
-])
+@pytest.mark.parametrize(
+    "template, reason",
+    [
+        # Recorded from Heat 27.0.1 (and Heat's functional TemplateResourceErrorMessageTest).
+        (PROVIDER, "ValueError: resources.victim.resources.oops: Test Resource failed oops"),
+        # Recorded from Heat 27.0.1: "ValueError: resources.g.resources[1].resources.oops: ...".
+        (GROUP, "ValueError: resources.group.resources[0].resources.oops: Test Resource failed oops"),
+    ],
+)
 def test_a_failure_in_a_nested_stack_names_its_whole_path(service, template, reason):
-    stack_id = create(service, "types-nested-fail", template, files={"fail.yaml": FAILING_NESTED},
-                      disable_rollback=True)
+    stack_id = create(
+        service, "types-nested-fail", template, files={"fail.yaml": FAILING_NESTED}, disable_rollback=True
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status_reason"] == "Resource CREATE failed: " + reason
     assert [r["resource_status_reason"] for r in resources(service, stack_id).values()] == [reason]
@@ -316,26 +333,34 @@ def test_cancel_without_rollback_lets_a_timed_action_finish_and_starts_nothing(s
     service.runtime.clock.advance(31)
     stack = settle(service, stack_id)
     assert (stack["stack_status"], stack["stack_status_reason"]) == (
-        "CREATE_FAILED", "Resource CREATE failed: Operation cancelled")
+        "CREATE_FAILED",
+        "Resource CREATE failed: Operation cancelled",
+    )
     assert resource_status(service, stack_id, "test1") == "CREATE_COMPLETE"
     assert resource_status(service, stack_id, "test2") == "INIT_COMPLETE"
     # The next update takes everything on from there; cancelled in turn, it fails once test1's
     # update is over.
-    service.operations.update_stack("admin", stack_id, {"template": CANCELLED, "parameters": {"value": "Test2"}}, patch=False)
+    service.operations.update_stack(
+        "admin", stack_id, {"template": CANCELLED, "parameters": {"value": "Test2"}}, patch=False
+    )
     wait_for(lambda: wake_at(service, stack_id, "test1")[0], 10, message="test1's update to wait")
     service.operations.stack_action("admin", stack_id, "cancel_without_rollback")
     service.runtime.clock.advance(31)
     stack = settle(service, stack_id)
     assert (stack["stack_status"], stack["stack_status_reason"]) == ("UPDATE_FAILED", "Operation cancelled")
     assert resource_status(service, stack_id, "test1") == "UPDATE_COMPLETE"
-    service.operations.update_stack("admin", stack_id, {"template": CANCELLED, "parameters": {"value": "Test3"}}, patch=False)
+    service.operations.update_stack(
+        "admin", stack_id, {"template": CANCELLED, "parameters": {"value": "Test3"}}, patch=False
+    )
     wait_for(lambda: wake_at(service, stack_id, "test1")[0], 10, message="test1's next update to wait")
     service.runtime.clock.advance(31)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     # test2 was never created: this update creates it.
     assert {n: r["resource_status"] for n, r in resources(service, stack_id).items()} == {
-        "test1": "UPDATE_COMPLETE", "test2": "CREATE_COMPLETE"}
+        "test1": "UPDATE_COMPLETE",
+        "test2": "CREATE_COMPLETE",
+    }
 
 
 def test_an_unknown_action_wait_is_refused(service):

@@ -1,4 +1,5 @@
 """NO_SIGNAL wait-condition handles on real stacks (SQLite file and PostgreSQL): their wait completes at once."""
+
 from __future__ import annotations
 
 import json
@@ -34,16 +35,23 @@ outputs:
 
 def test_a_no_signal_handle_completes_its_wait_at_once_and_a_token_handle_still_waits(service):
     stack_id = create(service, "silent", SILENT)
-    wait_for(lambda: statuses(service, stack_id).get("silent_wait") == "CREATE_COMPLETE", 20,
-             message="the silent wait to complete")
+    wait_for(
+        lambda: statuses(service, stack_id).get("silent_wait") == "CREATE_COMPLETE",
+        20,
+        message="the silent wait to complete",
+    )
     assert statuses(service, stack_id)["token_wait"] == "CREATE_IN_PROGRESS"
     assert data(service, stack_id, "silent_data") == {"1": None, "2": None, "3": None}
-    signals = [e["resource_status_reason"] for e in service.resources.list_events("admin", stack_id)
-               if e["resource_name"] == "silent" and e["resource_status_reason"].startswith("Signal:")]
+    signals = [
+        e["resource_status_reason"]
+        for e in service.resources.list_events("admin", stack_id)
+        if e["resource_name"] == "silent" and e["resource_status_reason"].startswith("Signal:")
+    ]
     assert signals == ["Signal: Signal 1 received", "Signal: Signal 2 received", "Signal: Signal 3 received"]
     # The token handle is made beside the silent one: wait for it, not for the other's wait.
-    token = wait_for(lambda: service.stacks.show_output("admin", stack_id, "token")["output_value"], 20,
-                     message="the token handle")
+    token = wait_for(
+        lambda: service.stacks.show_output("admin", stack_id, "token")["output_value"], 20, message="the token handle"
+    )
     handle_id = service.resources.show_resource("admin", stack_id, "token")["physical_resource_id"]
     service.guest.signal_handle(GuestAuth(bearer=token), handle_id, {"id": "done", "data": "yes"}, "")
     stack = settle(service, stack_id)
@@ -82,6 +90,7 @@ def test_a_handle_not_made_yet_has_no_attributes_and_no_half_command_line():
     without both its token and its endpoint (an output read mid-create got a curl line with
     an empty token and no URL)."""
     from engine.resources.heat_wait import WaitConditionHandle
+
     for name in ("token", "endpoint", "curl_cli", "signal"):
         assert WaitConditionHandle.attribute(None, name, None, {}, {}) is None, name
     assert WaitConditionHandle.attribute(None, "curl_cli", "h-1", {}, {}) is None

@@ -1,6 +1,7 @@
 """engine.identity on a real store: tokens (hashed, expiring, revocable), roles, the first-start
 bootstrap and its token file, and delegations; plus an engine restart that must not resume work
 whose delegation was revoked."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -102,8 +103,19 @@ def test_a_given_admin_token_is_registered_once_and_a_revoked_one_stays_revoked(
 def test_a_nested_stack_follows_its_root_stack_delegation(store):
     with store.session() as session:
         for sid, owner in (("root", None), ("child", "root")):
-            session.add(Stack(id=sid, name=sid, project="p", action="CREATE", status="IN_PROGRESS",
-                              template={}, timeout_mins=1, created_at=NOW, owner_id=owner))
+            session.add(
+                Stack(
+                    id=sid,
+                    name=sid,
+                    project="p",
+                    action="CREATE",
+                    status="IN_PROGRESS",
+                    template={},
+                    timeout_mins=1,
+                    created_at=NOW,
+                    owner_id=owner,
+                )
+            )
         principal = identity.Principal("u", "ann", "t", {"p": "member"})
         identity.delegate(session, principal, "p", "root", NOW)
     with store.session() as session:
@@ -113,8 +125,18 @@ def test_a_nested_stack_follows_its_root_stack_delegation(store):
     with store.session() as session:
         assert identity.delegation_revoked(session, session.get(Stack, "child"))
         # A stack that never had a delegation (made through the engine directly) is not refused.
-        session.add(Stack(id="bare", name="bare", project="p", action="CREATE", status="IN_PROGRESS",
-                          template={}, timeout_mins=1, created_at=NOW))
+        session.add(
+            Stack(
+                id="bare",
+                name="bare",
+                project="p",
+                action="CREATE",
+                status="IN_PROGRESS",
+                template={},
+                timeout_mins=1,
+                created_at=NOW,
+            )
+        )
         session.flush()
         assert not identity.delegation_revoked(session, session.get(Stack, "bare"))
 
@@ -137,11 +159,11 @@ def _create_and_stop(tmp_path, name: str, timeout: int, revoke: bool):
         server.create_stack(name, WAITING, parameters={"timeout": timeout})
         stack = server.stack(name)
         assert stack["stack_status"] == "CREATE_IN_PROGRESS"
-        (delegation,) = requests.get(f"{server.url}/admin/v1/delegations?stack_id={stack['id']}",
-                                     headers=AUTH, timeout=30).json()["delegations"]
+        (delegation,) = requests.get(
+            f"{server.url}/admin/v1/delegations?stack_id={stack['id']}", headers=AUTH, timeout=30
+        ).json()["delegations"]
         if revoke:
-            answer = requests.delete(f"{server.url}/admin/v1/delegations/{delegation['id']}",
-                                     headers=AUTH, timeout=30)
+            answer = requests.delete(f"{server.url}/admin/v1/delegations/{delegation['id']}", headers=AUTH, timeout=30)
             assert answer.status_code == 204
     finally:
         stop_server(server)

@@ -1,4 +1,5 @@
 """Stack lifecycle through engine.service on real stores (SQLite file and PostgreSQL), no agents."""
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,11 @@ def test_hidden_parameters_and_random_strings_are_encrypted_at_rest(service):
     random_value = shown["outputs"][0]["output_value"]
     assert isinstance(random_value, str) and len(random_value) == 24
     with service.runtime.store.engine.connect() as connection:
-        dump = "".join(str(row) for table in ("stacks", "resources", "events")
-                       for row in connection.execute(text(f"SELECT * FROM {table}")))
+        dump = "".join(
+            str(row)
+            for table in ("stacks", "resources", "events")
+            for row in connection.execute(text(f"SELECT * FROM {table}"))
+        )
     assert password not in dump
     assert "Value" in dump  # the dump really has content
 
@@ -114,13 +118,16 @@ def _entry(service, stack_id):
     from engine.store.models import Server
 
     def server_id():
-        return {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}["server"]["physical_resource_id"]
+        return {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}["server"][
+            "physical_resource_id"
+        ]
 
     def entry():
         with service.runtime.store.session() as session:
             row = session.get(Server, server_id())
             doc = software_formats.open_document(service.runtime.keyring, row.metadata_doc) if row else {}
         return doc["deployments"][0] if doc.get("deployments") else None
+
     return wait_for(entry, 30, message="the deployment to reach the server metadata")
 
 
@@ -136,19 +143,28 @@ def test_deployment_entry_has_heats_shape_and_signal_completes_it(service):
     assert set(entry) == {"id", "name", "group", "creation_time", "config", "inputs", "outputs", "options"}
     names = [i["name"] for i in entry["inputs"]]
     assert names[:2] == ["colour", "extra"]
-    assert names[2:] == ["deploy_server_id", "deploy_action", "deploy_stack_id", "deploy_resource_name",
-                         "deploy_signal_transport", "deploy_signal_id", "deploy_signal_verb"]
+    assert names[2:] == [
+        "deploy_server_id",
+        "deploy_action",
+        "deploy_stack_id",
+        "deploy_resource_name",
+        "deploy_signal_transport",
+        "deploy_signal_id",
+        "deploy_signal_verb",
+    ]
     values = {i["name"]: i["value"] for i in entry["inputs"]}
     assert values["deploy_stack_id"] == f"deploy/{stack_id}" and values["deploy_action"] == "CREATE"
-    result = service.guest.signal_deployment(_signal_auth(entry), entry["id"],
-                                             {"deploy_status_code": 0, "shade": "navy", "junk": 1})
+    result = service.guest.signal_deployment(
+        _signal_auth(entry), entry["id"], {"deploy_status_code": 0, "shade": "navy", "junk": 1}
+    )
     assert result["status"] == "COMPLETE"
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE"
     assert service.stacks.show_output("admin", stack_id, "shade")["output_value"] == "navy"
     # the same signal again is harmless; a different one is refused
-    again = service.guest.signal_deployment(_signal_auth(entry), entry["id"],
-                                            {"deploy_status_code": 0, "shade": "navy"})
+    again = service.guest.signal_deployment(
+        _signal_auth(entry), entry["id"], {"deploy_status_code": 0, "shade": "navy"}
+    )
     assert again["status"] == "COMPLETE"
     with pytest.raises(Conflict):
         service.guest.signal_deployment(_signal_auth(entry), entry["id"], {"deploy_status_code": 1})
@@ -192,6 +208,7 @@ def test_stack_timeout_fails_waiting_resources(service):
 
 def test_events_long_poll_returns_when_an_event_arrives(service):
     import threading
+
     stack_id = create(service, "poll", CHAIN)
     settle(service, stack_id)
     last = service.resources.list_events("admin", stack_id)[-1]["id"]
@@ -203,6 +220,7 @@ def test_events_long_poll_returns_when_an_event_arrives(service):
 
 def test_delete_during_create_cancels_the_wait_and_deletes_everything(service):
     from engine.store.models import Deployment
+
     stack_id = create(service, "interrupted", DEPLOY)
     _entry(service, stack_id)  # the deployment is waiting for its signal
     service.stacks.delete_stack("admin", stack_id)
@@ -225,13 +243,17 @@ resources:
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_FAILED"
     # Heat's words (recorded from Heat 27.0.1).
-    assert stack["stack_status_reason"] == "Resource CREATE failed: ValueError: resources.first: Test Resource failed first"
+    assert (
+        stack["stack_status_reason"]
+        == "Resource CREATE failed: ValueError: resources.first: Test Resource failed first"
+    )
     resources = {r["resource_name"]: r["resource_status"] for r in service.resources.list_resources("admin", stack_id)}
     assert resources == {"first": "CREATE_FAILED", "second": "INIT_COMPLETE"}
 
 
 def test_concurrent_signals_without_ids_are_all_kept(service):
     from concurrent.futures import ThreadPoolExecutor
+
     template = """heat_template_version: 2018-08-31
 resources:
   handle: {type: OS::Heat::WaitConditionHandle}
@@ -242,10 +264,15 @@ outputs:
 """
     stack_id = create(service, "crowd", template)
     token = wait_for(lambda: service.stacks.show_output("admin", stack_id, "token")["output_value"], 10)
-    handle_id = {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}["handle"]["physical_resource_id"]
+    handle_id = {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}["handle"][
+        "physical_resource_id"
+    ]
     with ThreadPoolExecutor(12) as pool:
-        answers = list(pool.map(lambda n: service.guest.signal_handle(GuestAuth(bearer=token), handle_id,
-                                                                         {"data": n}, ""), range(12)))
+        answers = list(
+            pool.map(
+                lambda n: service.guest.signal_handle(GuestAuth(bearer=token), handle_id, {"data": n}, ""), range(12)
+            )
+        )
     assert sorted(int(a["id"]) for a in answers) == list(range(1, 13))
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     data = json.loads(service.stacks.show_output("admin", stack_id, "data")["output_value"])
@@ -283,4 +310,6 @@ outputs:
 """
     with pytest.raises(TemplateError) as error:
         create(service, "typo", template)
-    assert str(error.value) == ('typo.yaml:6: outputs.x.value.get_attr: The Referenced Attribute (v valeu) is incorrect.')
+    assert str(error.value) == (
+        "typo.yaml:6: outputs.x.value.get_attr: The Referenced Attribute (v valeu) is incorrect."
+    )

@@ -1,5 +1,6 @@
 """engine/guest/liveness.py on a real SQLite store with an injected clock: when a server's agent counts
 as seen, and which waiting deployments fail because their agent is gone (and which do not)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,9 +36,14 @@ def world(tmp_path):
     store = Store(f"sqlite:///{tmp_path}/l.db")
     store.migrate()
     clock, woken = Clock(), []
-    runtime = Runtime(config=Config.from_env({}, agent_gone_grace=GRACE, longpoll_max_wait=LONGPOLL),
-                      store=store, keyring=Keyring("test-key"), notifier=Notifier(),
-                      compute=DeployedDriver(), clock=clock)
+    runtime = Runtime(
+        config=Config.from_env({}, agent_gone_grace=GRACE, longpoll_max_wait=LONGPOLL),
+        store=store,
+        keyring=Keyring("test-key"),
+        notifier=Notifier(),
+        compute=DeployedDriver(),
+        clock=clock,
+    )
     runtime.wake = lambda stack_id, resource=None: woken.append((stack_id, resource))
     yield runtime, clock, woken
     store.dispose()
@@ -45,12 +51,32 @@ def world(tmp_path):
 
 def add(runtime, server_id: str, seen: dt.datetime | None, status: str = "IN_PROGRESS") -> None:
     with runtime.store.session() as session:
-        session.add(Server(id=server_id, name=f"name-{server_id}", stack_id="st", resource_name="srv",
-                           project="admin", driver="deployed", created_at=START, last_seen_at=seen,
-                           first_contact_at=seen))
-        session.add(Deployment(id=f"dep-{server_id}", server_id=server_id, stack_id="st",
-                               resource_name=f"deploy-{server_id}", project="admin", action="CREATE",
-                               status=status, status_reason="Deploy data available", created_at=START))
+        session.add(
+            Server(
+                id=server_id,
+                name=f"name-{server_id}",
+                stack_id="st",
+                resource_name="srv",
+                project="admin",
+                driver="deployed",
+                created_at=START,
+                last_seen_at=seen,
+                first_contact_at=seen,
+            )
+        )
+        session.add(
+            Deployment(
+                id=f"dep-{server_id}",
+                server_id=server_id,
+                stack_id="st",
+                resource_name=f"deploy-{server_id}",
+                project="admin",
+                action="CREATE",
+                status=status,
+                status_reason="Deploy data available",
+                created_at=START,
+            )
+        )
 
 
 def deployment(runtime, server_id: str) -> Deployment:
@@ -84,7 +110,8 @@ def test_only_deployments_of_agents_unseen_past_the_grace_fail_and_the_reason_sa
     failed = deployment(runtime, "gone")
     assert failed.status == "FAILED"
     assert failed.status_reason.startswith(
-        "the agent of server 'name-gone' (gone) is gone: not seen since 2026-11-22T12:59:19Z (41 s ago")
+        "the agent of server 'name-gone' (gone) is gone: not seen since 2026-11-22T12:59:19Z (41 s ago"
+    )
     assert "agent_gone_grace, 30 s" in failed.status_reason
     assert woken == [("st", "deploy-gone")]
     for other, status in (("alive", "IN_PROGRESS"), ("never", "IN_PROGRESS"), ("done", "COMPLETE")):
@@ -105,9 +132,14 @@ def test_a_freshly_started_engine_gives_every_agent_the_whole_patience_again(wor
 
 def test_zero_grace_turns_the_check_off(world, tmp_path):
     runtime, clock, _ = world
-    off = Runtime(config=Config.from_env({}, agent_gone_grace=0), store=runtime.store,
-                  keyring=runtime.keyring, notifier=runtime.notifier, compute=runtime.compute,
-                  clock=clock)
+    off = Runtime(
+        config=Config.from_env({}, agent_gone_grace=0),
+        store=runtime.store,
+        keyring=runtime.keyring,
+        notifier=runtime.notifier,
+        compute=runtime.compute,
+        clock=clock,
+    )
     add(runtime, "gone", START - dt.timedelta(days=1))
     watch = liveness.GoneAgents(off)
     clock.advance(86400)

@@ -1,5 +1,6 @@
 """get_attr paths through nested stacks, in real stacks: `[group, resource.0.server, key]`,
 `[group, attr, key]` taken from each member, and `[provider, resource.NAME, attr]`."""
+
 from __future__ import annotations
 
 from tests.support import wait_for
@@ -33,15 +34,16 @@ outputs:
 
 
 def test_paths_reach_through_groups_and_provider_templates(service):
-    stack_id = service.stacks.create_stack("admin", {"stack_name": "paths", "template": PARENT,
-                                                     "template_name": "parent.yaml",
-                                                     "files": {"member.yaml": MEMBER}})["id"]
+    stack_id = service.stacks.create_stack(
+        "admin",
+        {"stack_name": "paths", "template": PARENT, "template_name": "parent.yaml", "files": {"member.yaml": MEMBER}},
+    )["id"]
 
     def settled():
         stack = service.stacks.show_stack("admin", stack_id)
         return None if stack["stack_status"].endswith("IN_PROGRESS") else stack
+
     stack = wait_for(settled, 60, message="the stack to settle")
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     outputs = {o["output_key"]: o["output_value"] for o in stack["outputs"]}
-    assert outputs == {"first": "10.0.0.0", "each": ["10.0.0.0", "10.0.0.1"],
-                       "through": "10.0.0.9", "missing": None}
+    assert outputs == {"first": "10.0.0.0", "each": ["10.0.0.0", "10.0.0.1"], "through": "10.0.0.9", "missing": None}

@@ -1,4 +1,5 @@
 """OS::Heat::Stack and AWS::CloudFormation::Stack: nested stacks on real stores (SQLite file and PostgreSQL)."""
+
 from __future__ import annotations
 
 import pytest
@@ -90,9 +91,15 @@ outputs:
 
 
 def test_cfn_stack_finds_its_template_relative_to_the_parents_and_answers_outputs(service):
-    stack_id = service.stacks.create_stack("admin", {
-        "stack_name": "cfn", "template": CFN_PARENT, "template_name": "file:///work/stacks/cfn.yaml",
-        "files": {"file:///work/stacks/nested/child.yaml": CHILD}})["id"]
+    stack_id = service.stacks.create_stack(
+        "admin",
+        {
+            "stack_name": "cfn",
+            "template": CFN_PARENT,
+            "template_name": "file:///work/stacks/cfn.yaml",
+            "files": {"file:///work/stacks/nested/child.yaml": CHILD},
+        },
+    )["id"]
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     child_id = resources(service, stack_id)["inner"]["physical_resource_id"]
@@ -128,7 +135,8 @@ def test_a_failing_nested_resource_fails_the_parent_naming_it(service):
     # Heat's shape (recorded from Heat 27.0.1 with a failing TestResource in a provider
     # template): the error name, then the owner's path followed by the nested resource's.
     assert inner["resource_status_reason"] == (
-        "ValueError: resources.inner.resources.broken: Test Resource failed broken")
+        "ValueError: resources.inner.resources.broken: Test Resource failed broken"
+    )
     assert stack["stack_status_reason"] == "Resource CREATE failed: " + inner["resource_status_reason"]
     child = service.stacks.show_stack("admin", inner["physical_resource_id"], resolve_outputs=False)
     assert child["stack_status"] == "CREATE_FAILED"
@@ -136,8 +144,13 @@ def test_a_failing_nested_resource_fails_the_parent_naming_it(service):
 
 def test_nested_stacks_inherit_the_parents_parameter_defaults(service):
     template = HEAT_STACK.replace("parameters: {word: hello}", "parameters: {}")
-    stack_id = create(service, "defaults", template, files={"child.yaml": CHILD},
-                      environment={"parameter_defaults": {"word": "by default"}})
+    stack_id = create(
+        service,
+        "defaults",
+        template,
+        files={"child.yaml": CHILD},
+        environment={"parameter_defaults": {"word": "by default"}},
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert outputs(service, stack_id)["said"] == "said by default"
@@ -147,8 +160,12 @@ def test_updating_the_nested_template_updates_the_nested_stack_in_place(service)
     stack_id = create(service, "grow", HEAT_STACK, files={"child.yaml": CHILD})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     child_id = resources(service, stack_id)["inner"]["physical_resource_id"]
-    service.operations.update_stack("admin", stack_id, {"template": HEAT_STACK.replace("word: hello", "word: again"),
-                                                        "files": {"child.yaml": CHILD}}, patch=False)
+    service.operations.update_stack(
+        "admin",
+        stack_id,
+        {"template": HEAT_STACK.replace("word: hello", "word: again"), "files": {"child.yaml": CHILD}},
+        patch=False,
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     assert resources(service, stack_id)["inner"]["physical_resource_id"] == child_id

@@ -1,4 +1,5 @@
 """Notifier: a waiter returns as soon as its condition holds after a publish, or at its timeout."""
+
 from __future__ import annotations
 
 import threading
@@ -13,6 +14,7 @@ def test_wait_returns_on_publish_well_before_timeout():
     def change():
         state["version"] = 2
         notifier.publish("server:a")
+
     threading.Timer(0.05, change).start()
     started = time.monotonic()
     assert notifier.wait("server:a", lambda: state["version"] != 1, timeout=10)

@@ -1,4 +1,5 @@
 """Provider templates: types that are templates, through the resource_registry or used directly, on real stores."""
+
 from __future__ import annotations
 
 import pytest
@@ -40,9 +41,13 @@ outputs:
 
 
 def test_a_mapped_type_and_a_template_name_become_nested_stacks(service):
-    stack_id = create(service, "top", TOP.replace("type: OS::Nova::Server", "type: My::Server"),
-                      files={"server.yaml": SERVER},
-                      environment={"resource_registry": {"My::Server": "server.yaml"}})
+    stack_id = create(
+        service,
+        "top",
+        TOP.replace("type: OS::Nova::Server", "type: My::Server"),
+        files={"server.yaml": SERVER},
+        environment={"resource_registry": {"My::Server": "server.yaml"}},
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     found = resources(service, stack_id)
@@ -81,14 +86,20 @@ outputs:
 
 
 def test_properties_are_checked_against_the_templates_parameters(service):
-    template = "heat_template_version: 2018-08-31\nresources:\n  web:\n    type: server.yaml\n" \
-               "    properties: {flavor: small, colour: red}\n"
+    template = (
+        "heat_template_version: 2018-08-31\nresources:\n  web:\n    type: server.yaml\n"
+        "    properties: {flavor: small, colour: red}\n"
+    )
     with pytest.raises(TemplateError) as error:
         create(service, "bad", template, files={"server.yaml": SERVER})
     assert str(error.value) == "bad.yaml:5: Property error: resources.web.properties: Unknown Property colour"
     with pytest.raises(TemplateError) as error:
-        create(service, "bad", template.replace("colour: red", "image: x").replace("small", "huge"),
-               files={"server.yaml": SERVER})
+        create(
+            service,
+            "bad",
+            template.replace("colour: red", "image: x").replace("small", "huge"),
+            files={"server.yaml": SERVER},
+        )
     assert "resources.web.properties.flavor" in str(error.value) and "huge" in str(error.value)
 
 
@@ -110,33 +121,40 @@ outputs:
 
 
 def test_a_provider_over_an_existing_type_must_have_its_interface(service):
-    template = "heat_template_version: 2018-08-31\nresources:\n  web: {type: OS::Nova::Server, properties: {flavor: small}}\n"
+    template = (
+        "heat_template_version: 2018-08-31\nresources:\n  web: {type: OS::Nova::Server, properties: {flavor: small}}\n"
+    )
     with pytest.raises(StackValidationFailed) as error:
-        create(service, "facade", template, files={"server.yaml": SERVER},
-               environment={"resource_registry": {"OS::Nova::Server": "server.yaml"}})
+        create(
+            service,
+            "facade",
+            template,
+            files={"server.yaml": SERVER},
+            environment={"resource_registry": {"OS::Nova::Server": "server.yaml"}},
+        )
     # Heat's words alone: heatclient users (and Heat's tests) match the whole message.
     assert str(error.value) == "Attribute name for facade OS::Nova::Server missing in provider"
 
 
 def test_a_provider_mapped_for_one_resource_must_have_the_interface_of_the_global_one(service):
     """The type's global mapping, another provider template, is the facade (Heat's ignore)."""
-    facade = "heat_template_version: 2018-08-31\nparameters:\n  flavor: {type: string}\n" \
-             "  size: {type: json}\noutputs:\n  flavor: {value: x}\n"
+    facade = (
+        "heat_template_version: 2018-08-31\nparameters:\n  flavor: {type: string}\n"
+        "  size: {type: json}\noutputs:\n  flavor: {value: x}\n"
+    )
     template = "heat_template_version: 2018-08-31\nresources:\n  web: {type: My::Server, properties: {flavor: small}}\n"
-    environment = {"resource_registry": {"My::Server": "facade.yaml",
-                                         "resources": {"web": {"My::Server": "server.yaml"}}}}
+    environment = {
+        "resource_registry": {"My::Server": "facade.yaml", "resources": {"web": {"My::Server": "server.yaml"}}}
+    }
     with pytest.raises(StackValidationFailed) as error:
-        create(service, "over", template, files={"server.yaml": SERVER, "facade.yaml": facade},
-               environment=environment)
+        create(service, "over", template, files={"server.yaml": SERVER, "facade.yaml": facade}, environment=environment)
     assert str(error.value) == "Required property size for facade My::Server missing in provider"
     typed = SERVER.replace("image: {type: string, default: cirros}", "size: {type: string, default: s}")
     with pytest.raises(StackValidationFailed) as error:
-        create(service, "typed", template, files={"server.yaml": typed, "facade.yaml": facade},
-               environment=environment)
+        create(service, "typed", template, files={"server.yaml": typed, "facade.yaml": facade}, environment=environment)
     assert str(error.value) == "Property size type mismatch between facade My::Server (Map) and provider (String)"
     # template validate does not check it, as in Heat
-    body = {"template": template, "files": {"server.yaml": SERVER, "facade.yaml": facade},
-            "environment": environment}
+    body = {"template": template, "files": {"server.yaml": SERVER, "facade.yaml": facade}, "environment": environment}
     assert catalog.validate(body, service.definitions.validate_resources)["Description"] == "No description"
 
 
@@ -149,10 +167,16 @@ resources:
 outputs:
   flavors: {value: [{get_attr: [absolute, flavor]}, {get_attr: [mapped, flavor]}]}
 """
-    stack_id = service.stacks.create_stack("admin", {
-        "stack_name": "names", "template": template, "template_name": "file:///srv/stacks/top.yaml",
-        "files": {"file:///srv/stacks/lib/server.yaml": SERVER},
-        "environment": {"resource_registry": {"My::Server": "file:///srv/stacks/lib/server.yaml"}}})["id"]
+    stack_id = service.stacks.create_stack(
+        "admin",
+        {
+            "stack_name": "names",
+            "template": template,
+            "template_name": "file:///srv/stacks/top.yaml",
+            "files": {"file:///srv/stacks/lib/server.yaml": SERVER},
+            "environment": {"resource_registry": {"My::Server": "file:///srv/stacks/lib/server.yaml"}},
+        },
+    )["id"]
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert outputs(service, stack_id)["flavors"] == ["small", "large"]
@@ -173,9 +197,15 @@ resources:
 outputs:
   flavors: {value: [{get_attr: [relative, flavor]}, {get_attr: [deeper, flavor]}]}
 """
-    stack_id = service.stacks.create_stack("admin", {
-        "stack_name": "relative", "template": template, "template_name": "file:///srv/stacks/top.yaml",
-        "files": {"file:///srv/stacks/lib/server.yaml": SERVER, "file:///srv/stacks/lib/web.yaml": web}})["id"]
+    stack_id = service.stacks.create_stack(
+        "admin",
+        {
+            "stack_name": "relative",
+            "template": template,
+            "template_name": "file:///srv/stacks/top.yaml",
+            "files": {"file:///srv/stacks/lib/server.yaml": SERVER, "file:///srv/stacks/lib/web.yaml": web},
+        },
+    )["id"]
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert outputs(service, stack_id)["flavors"] == ["small", "large"]
@@ -194,8 +224,9 @@ outputs:
     stack_id = create(service, "resize", template, files=files, parameters={"flavor": "small"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     web_stack = resources(service, stack_id)["web"]["physical_resource_id"]
-    service.operations.update_stack("admin", stack_id, {"template": template, "files": files,
-                                                        "parameters": {"flavor": "large"}}, patch=False)
+    service.operations.update_stack(
+        "admin", stack_id, {"template": template, "files": files, "parameters": {"flavor": "large"}}, patch=False
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     assert resources(service, stack_id)["web"]["physical_resource_id"] == web_stack
@@ -205,8 +236,13 @@ outputs:
 def test_a_nested_resource_named_before_the_path_answers_its_attribute(service):
     """[web, resource.server, first_address] is the nested server's first_address, as in Heat."""
     from tests.unit.engine.test_group import answer
-    stack_id = create(service, "heatpath", "heat_template_version: 2018-08-31\nresources:\n"
-                      "  web: {type: server.yaml, properties: {flavor: small}}\n", files={"server.yaml": SERVER})
+
+    stack_id = create(
+        service,
+        "heatpath",
+        "heat_template_version: 2018-08-31\nresources:\n  web: {type: server.yaml, properties: {flavor: small}}\n",
+        files={"server.yaml": SERVER},
+    )
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     assert answer(service, stack_id, "web", "resource.server", "first_address") == "127.0.0.1"
     assert answer(service, stack_id, "web", "resource.server.networks", "private", 0) == "127.0.0.1"

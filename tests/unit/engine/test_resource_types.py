@@ -1,4 +1,5 @@
 """Contract: every registered resource type is documented, declares schemas, and creates and deletes."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,19 +25,23 @@ TEMPLATES = {
     "OS::Heat::SoftwareConfig": "  it: {type: OS::Heat::SoftwareConfig, properties: {group: script, config: echo}}\n",
     "OS::Heat::SoftwareDeployment": (
         "  s: {type: OS::Heat::DeployedServer}\n"
-        "  it: {type: OS::Heat::SoftwareDeployment, properties: {server: {get_resource: s}, signal_transport: NO_SIGNAL}}\n"),
+        "  it: {type: OS::Heat::SoftwareDeployment, properties: {server: {get_resource: s}, signal_transport: NO_SIGNAL}}\n"
+    ),
     "OS::Heat::WaitConditionHandle": "  it: {type: OS::Heat::WaitConditionHandle}\n",
     "OS::Heat::WaitCondition": (
         "  h: {type: OS::Heat::WaitConditionHandle}\n"
-        "  it: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: h}, timeout: 60}}\n"),
+        "  it: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: h}, timeout: 60}}\n"
+    ),
     "AWS::CloudFormation::WaitConditionHandle": "  it: {type: AWS::CloudFormation::WaitConditionHandle}\n",
     "AWS::CloudFormation::WaitCondition": (
         "  h: {type: AWS::CloudFormation::WaitConditionHandle}\n"
-        "  it: {type: AWS::CloudFormation::WaitCondition, properties: {Handle: {get_resource: h}, Timeout: 60}}\n"),
+        "  it: {type: AWS::CloudFormation::WaitCondition, properties: {Handle: {get_resource: h}, Timeout: 60}}\n"
+    ),
     "OS::Heat::StructuredConfig": "  it: {type: OS::Heat::StructuredConfig, properties: {config: {a: {get_input: b}}}}\n",
     "OS::Heat::StructuredDeployment": (
         "  s: {type: OS::Heat::DeployedServer}\n"
-        "  it: {type: OS::Heat::StructuredDeployment, properties: {server: {get_resource: s}, signal_transport: NO_SIGNAL}}\n"),
+        "  it: {type: OS::Heat::StructuredDeployment, properties: {server: {get_resource: s}, signal_transport: NO_SIGNAL}}\n"
+    ),
     "OS::Heat::SoftwareComponent": "  it: {type: OS::Heat::SoftwareComponent, properties: {configs: [{tool: script, config: echo}]}}\n",
     "OS::Heat::CloudConfig": "  it: {type: OS::Heat::CloudConfig, properties: {cloud_config: {runcmd: [date]}}}\n",
     "OS::Heat::MultipartMime": "  it: {type: OS::Heat::MultipartMime, properties: {parts: [{config: echo}]}}\n",
@@ -44,17 +49,28 @@ TEMPLATES = {
     "OS::Heat::Stack": "  it: {type: OS::Heat::Stack, properties: {template: {get_file: inner.yaml}}}\n",
     "AWS::CloudFormation::Stack": "  it: {type: AWS::CloudFormation::Stack, properties: {TemplateURL: inner.yaml}}\n",
     "OS::Heat::ResourceGroup": (
-        "  it: {type: OS::Heat::ResourceGroup, properties: {count: 2, resource_def: {type: OS::Heat::None}}}\n"),
+        "  it: {type: OS::Heat::ResourceGroup, properties: {count: 2, resource_def: {type: OS::Heat::None}}}\n"
+    ),
     "OS::Heat::AutoScalingGroup": (
         "  it: {type: OS::Heat::AutoScalingGroup, properties: {min_size: 1, max_size: 2, "
-        "resource: {type: OS::Heat::None}}}\n"),
+        "resource: {type: OS::Heat::None}}}\n"
+    ),
     "OS::Heat::ResourceChain": (
         "  it: {type: OS::Heat::ResourceChain, properties: {resources: [OS::Heat::None, OS::Heat::Value], "
-        "resource_properties: {value: 1}}}\n"),
-    **{name: ("  s: {type: OS::Heat::DeployedServer}\n"
-              f"  it: {{type: {name}, properties: {{servers: {{a: {{get_resource: s}}}}, signal_transport: NO_SIGNAL}}}}\n")
-       for name in ("OS::Heat::SoftwareDeploymentGroup", "OS::Heat::StructuredDeploymentGroup",
-                    "OS::Heat::SoftwareDeployments", "OS::Heat::StructuredDeployments")},
+        "resource_properties: {value: 1}}}\n"
+    ),
+    **{
+        name: (
+            "  s: {type: OS::Heat::DeployedServer}\n"
+            f"  it: {{type: {name}, properties: {{servers: {{a: {{get_resource: s}}}}, signal_transport: NO_SIGNAL}}}}\n"
+        )
+        for name in (
+            "OS::Heat::SoftwareDeploymentGroup",
+            "OS::Heat::StructuredDeploymentGroup",
+            "OS::Heat::SoftwareDeployments",
+            "OS::Heat::StructuredDeployments",
+        )
+    },
     "OS::Nova::Server": "  it: {type: OS::Nova::Server, properties: {image: i, flavor: f}}\n",
     "OS::Heat::DeployedServer": "  it: {type: OS::Heat::DeployedServer}\n",
     "AWS::EC2::Instance": "  it: {type: AWS::EC2::Instance, properties: {ImageId: i, InstanceType: f}}\n",
@@ -77,8 +93,9 @@ def test_docs_resources_md_is_what_the_generator_prints_from_the_registry():
     spec = importlib.util.spec_from_file_location("gen_resources", root / "docs" / "gen_resources.py")
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
-    assert (root / "docs" / "resources.md").read_text() == generator.render(), \
+    assert (root / "docs" / "resources.md").read_text() == generator.render(), (
         "run `python docs/gen_resources.py > docs/resources.md`"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +123,11 @@ def test_type_creates_and_deletes(service, type_name):
     files = {"inner.yaml": HEAD + "  v: {type: OS::Heat::Value, properties: {value: 1}}\n"}
     stack_id = service.stacks.create_stack("admin", {"stack_name": name, "template": template, "files": files})["id"]
     if type_name == "OS::Heat::WaitCondition":
+
         def handle():
             resources = {r["resource_name"]: r for r in service.resources.list_resources("admin", stack_id)}
             return resources["h"]["physical_resource_id"]
+
         handle_id = wait_for(handle, 10, message="the handle")
         token = wait_for(lambda: service.stacks.show_output("admin", stack_id, "token")["output_value"], 10)
         service.guest.signal_handle(GuestAuth(bearer=token), handle_id, {"data": "ok"}, "")
@@ -116,8 +135,7 @@ def test_type_creates_and_deletes(service, type_name):
         url = urlparse(wait_for(lambda: service.stacks.show_output("admin", stack_id, "url")["output_value"], 10))
         query = parse_qs(url.query)
         auth = GuestAuth(method="PUT", expires=query["expires"][0], signature=query["signature"][0])
-        service.guest.signal_handle(auth, url.path.rsplit("/", 1)[1], {"Status": "SUCCESS", "UniqueId": "1"},
-                                    url.path)
+        service.guest.signal_handle(auth, url.path.rsplit("/", 1)[1], {"Status": "SUCCESS", "UniqueId": "1"}, url.path)
     wait_for(lambda: _status(service, stack_id) != "CREATE_IN_PROGRESS", 20, message="create")
     stack = service.stacks.show_stack("admin", stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]

@@ -1,6 +1,7 @@
 """Secrets at rest: keys rotate (MultiFernet), hidden parameters and secret deployment inputs
 are stored encrypted on real stores (SQLite and PostgreSQL), the agent's metadata carries them
 in clear, and API answers, events and failure reasons never show them."""
+
 from __future__ import annotations
 
 import json
@@ -205,15 +206,22 @@ def test_api_answers_events_and_failure_reasons_mask_secret_values(service):
     entry = software_formats.open_entry(service.runtime.keyring, entry_for(service, stack_id, "CREATE"))
     deploy_password = values(entry)["deploy_password"]
     # A hook that echoes its inputs into stderr: the failure reason must not carry them.
-    signal(service, entry, {"deploy_status_code": 2,
-                            "deploy_stderr": f"login failed for {PASSWORD} using {deploy_password}"})
+    signal(
+        service,
+        entry,
+        {"deploy_status_code": 2, "deploy_stderr": f"login failed for {PASSWORD} using {deploy_password}"},
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_FAILED"
-    shown = json.dumps([service.stacks.show_stack("admin", stack_id, resolve_outputs=False),
-                        service.stacks.show_environment("admin", stack_id),
-                        service.resources.show_resource("admin", stack_id, "deploy"),
-                        service.resources.list_resources("admin", stack_id),
-                        service.resources.list_events("admin", stack_id)])
+    shown = json.dumps(
+        [
+            service.stacks.show_stack("admin", stack_id, resolve_outputs=False),
+            service.stacks.show_environment("admin", stack_id),
+            service.resources.show_resource("admin", stack_id, "deploy"),
+            service.resources.list_resources("admin", stack_id),
+            service.resources.list_events("admin", stack_id),
+        ]
+    )
     assert "login failed for ******" in shown
     assert PASSWORD not in shown and deploy_password not in shown and HIDDEN_DEFAULT not in shown
     assert service.stacks.show_stack("admin", stack_id, resolve_outputs=False)["parameters"]["db_password"] == "******"
@@ -231,11 +239,15 @@ def test_keys_commands_rotate_reencrypt_and_prune_the_installation(service):
     from click.testing import CliRunner
 
     from engine.cli.keys import keys
+
     stack_id = create(service, "cli-rotating", TEMPLATE, parameters={"db_password": PASSWORD})
     entry_for(service, stack_id, "CREATE")
     config = service.runtime.config
-    env = {"HEARTH_DATA_DIR": config.resolved_data_dir, "HEARTH_DB_URL": config.resolved_db_url,
-           "HEARTH_SECRET_KEY": ""}
+    env = {
+        "HEARTH_DATA_DIR": config.resolved_data_dir,
+        "HEARTH_DB_URL": config.resolved_db_url,
+        "HEARTH_SECRET_KEY": "",
+    }
     runner = CliRunner()
     assert runner.invoke(keys, ["prune"], env=env).exit_code == 1  # needs --yes
     rotated = runner.invoke(keys, ["rotate"], env=env)

@@ -1,5 +1,6 @@
 """engine/secrets.py is the one place that seals, opens, masks and redacts; its rules, with
 literals (the stores are exercised by test_secrets_at_rest.py and test_derived_secrets.py)."""
+
 from __future__ import annotations
 
 import base64
@@ -13,8 +14,10 @@ from engine.store.crypto import Keyring
 
 ROOT = Path(__file__).resolve().parents[3]
 # Sealing, opening and the mask, spelled anywhere but the two modules allowed to.
-FORBIDDEN = re.compile(r"keyring\.(encrypt|decrypt|seal_json|open_json)\b|\bseal_json\(|\bopen_json\("
-                       r"|[\"']\*{6}[\"']|\bis_encrypted\b|\bENCRYPTED\b")
+FORBIDDEN = re.compile(
+    r"keyring\.(encrypt|decrypt|seal_json|open_json)\b|\bseal_json\(|\bopen_json\("
+    r"|[\"']\*{6}[\"']|\bis_encrypted\b|\bENCRYPTED\b"
+)
 ALLOWED = {"engine/secrets.py", "engine/store/crypto.py"}
 
 
@@ -48,8 +51,7 @@ def test_values_seal_and_open_in_both_shapes_and_trees_open_whole():
 def test_redaction_covers_the_text_its_json_escaped_and_base64_forms():
     secret = 'pa"ss\\word-42'
     texts = secrets.secret_texts([secret])
-    echoed = (f"plain {secret} json {json.dumps(secret)} b64 "
-              f"{base64.b64encode(secret.encode()).decode()}")
+    echoed = f"plain {secret} json {json.dumps(secret)} b64 {base64.b64encode(secret.encode()).decode()}"
     redacted = secrets.redact(echoed, texts)
     assert secret not in redacted and json.dumps(secret)[1:-1] not in redacted
     assert base64.b64encode(secret.encode()).decode().rstrip("=") not in redacted
@@ -88,8 +90,12 @@ def test_tainted_paths_name_the_properties_and_map_keys_that_read_a_secret():
     def is_call(snippet):
         return isinstance(snippet, dict) and len(snippet) == 1 and "get_param" in snippet
 
-    properties = {"value": {"get_param": "pw"}, "other": {"get_param": "plain"}, "literal": 3,
-                  "input_values": {"password": {"get_param": "pw"}, "colour": "blue"}}
+    properties = {
+        "value": {"get_param": "pw"},
+        "other": {"get_param": "plain"},
+        "literal": 3,
+        "input_values": {"password": {"get_param": "pw"}, "colour": "blue"},
+    }
     paths = secrets.tainted_paths(resolve, properties, taint, is_call)
     assert paths == {("value",), ("input_values", "password")}
     assert secrets.tainted_paths(resolve, {"get_param": "pw"}, taint, is_call) == {()}
@@ -97,12 +103,20 @@ def test_tainted_paths_name_the_properties_and_map_keys_that_read_a_secret():
 
 def test_the_log_filter_redacts_remembered_secrets_messages_tracebacks_and_signatures():
     secrets.remember(secrets.secret_texts(["logged-secret-123"]))
-    record = logging.LogRecord("engine.x", logging.ERROR, __file__, 1, "failed with %s at %s",
-                               ("logged-secret-123", "/guest/v1/x?expires=1&signature=abcdef"), None)
+    record = logging.LogRecord(
+        "engine.x",
+        logging.ERROR,
+        __file__,
+        1,
+        "failed with %s at %s",
+        ("logged-secret-123", "/guest/v1/x?expires=1&signature=abcdef"),
+        None,
+    )
     try:
         raise ValueError("boom logged-secret-123")
     except ValueError:
         import sys
+
         record.exc_info = sys.exc_info()
     assert secrets.LogRedactor().filter(record)
     line = logging.Formatter().format(record)
@@ -111,8 +125,10 @@ def test_the_log_filter_redacts_remembered_secrets_messages_tracebacks_and_signa
 
 
 def test_request_lines_lose_every_kind_of_query_signature_and_keep_the_rest():
-    line = ("PUT /v1/AUTH_p/c/o?temp_url_sig=0123abcd&temp_url_expires=99 HTTP/1.1 "
-            "/v1/?Action=X&Signature=cfnsig GET /x?X-Amz-Signature=v4sig&a=1 /guest?signature=own")
+    line = (
+        "PUT /v1/AUTH_p/c/o?temp_url_sig=0123abcd&temp_url_expires=99 HTTP/1.1 "
+        "/v1/?Action=X&Signature=cfnsig GET /x?X-Amz-Signature=v4sig&a=1 /guest?signature=own"
+    )
     clean = secrets.redact_url_signatures(line)
     for signature in ("0123abcd", "cfnsig", "v4sig", "=own"):
         assert signature not in clean

@@ -1,5 +1,6 @@
 """engine.service.stacks: a stack created for a person and the delegation the engine later acts
 under (Heat's trust) are written in one transaction: both or neither."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,8 +22,9 @@ class UndelegablePrincipal(Principal):
 
 def test_a_created_stack_has_its_delegation_from_the_same_transaction(service):
     ann = Principal("u-ann", "ann", "t-ann", {"admin": "member"})
-    stack = service.stacks.create_stack("admin", {"stack_name": "held", "template": TEMPLATE},
-                                        username="ann", delegate=ann)
+    stack = service.stacks.create_stack(
+        "admin", {"stack_name": "held", "template": TEMPLATE}, username="ann", delegate=ann
+    )
     with service.runtime.store.session() as session:
         (delegation,) = session.scalars(select(Delegation).where(Delegation.stack_id == stack["id"]))
         row = session.get(Stack, stack["id"])
@@ -34,8 +36,9 @@ def test_a_created_stack_has_its_delegation_from_the_same_transaction(service):
 def test_no_stack_is_left_when_its_delegation_cannot_be_recorded(service):
     body = {"stack_name": "lost", "template": TEMPLATE}
     with pytest.raises(RuntimeError, match="no role"):
-        service.stacks.create_stack("admin", body, username="ann",
-                                    delegate=UndelegablePrincipal("u-ann", "ann", "t-ann"))
+        service.stacks.create_stack(
+            "admin", body, username="ann", delegate=UndelegablePrincipal("u-ann", "ann", "t-ann")
+        )
     with service.runtime.store.session() as session:
         assert session.scalar(select(Stack.id).where(Stack.name == "lost")) is None
         assert not list(session.scalars(select(Resource.id)))

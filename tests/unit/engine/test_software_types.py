@@ -1,5 +1,6 @@
 """StructuredConfig/StructuredDeployment, SoftwareComponent, CloudConfig and MultipartMime on
 real stacks (deployed servers, SQLite), completed as an agent would."""
+
 from __future__ import annotations
 
 import email
@@ -19,8 +20,9 @@ from tests.unit.engine.agentless import entry_for, signal, values
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("types")
-    svc = build_service(Config.from_env({}, db_url=f"sqlite:///{tmp}/t.db", data_dir=str(tmp / "data"),
-                                        compute="deployed"))
+    svc = build_service(
+        Config.from_env({}, db_url=f"sqlite:///{tmp}/t.db", data_dir=str(tmp / "data"), compute="deployed")
+    )
     svc.start()
     yield svc
     svc.stop()
@@ -28,14 +30,16 @@ def service(tmp_path_factory):
 
 
 def create(service, name, template, **parameters):
-    return service.stacks.create_stack("admin", {"stack_name": name, "template": template,
-                                                 "template_name": f"{name}.yaml", "parameters": parameters})["id"]
+    return service.stacks.create_stack(
+        "admin", {"stack_name": name, "template": template, "template_name": f"{name}.yaml", "parameters": parameters}
+    )["id"]
 
 
 def settle(service, stack_id, timeout=30):
     def done():
         stack = service.stacks.show_stack("admin", stack_id, resolve_outputs=False)
         return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+
     return wait_for(done, timeout, message="the stack to settle")
 
 
@@ -79,8 +83,15 @@ def test_structured_deployment_substitutes_inputs_including_deploy_inputs(servic
     stack_id = create(service, "structured", STRUCTURED)
     entry = entry_for(service, stack_id, "CREATE")
     assert entry["group"] == "json-file"
-    assert entry["config"] == {"port": 80, "host": "db.example", "action": "CREATE", "transport": "CFN_SIGNAL",
-                               "servers": ["db.example", "literal"], "missing": None, "kept": {"$in": "port"}}
+    assert entry["config"] == {
+        "port": 80,
+        "host": "db.example",
+        "action": "CREATE",
+        "transport": "CFN_SIGNAL",
+        "servers": ["db.example", "literal"],
+        "missing": None,
+        "kept": {"$in": "port"},
+    }
     signal(service, entry, {})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     # the config itself is the map as written, kept as JSON
@@ -140,9 +151,12 @@ def test_component_is_stored_as_group_component_and_its_actions_decide(service):
     stack_id = create(service, "component", COMPONENT)
     entry = entry_for(service, stack_id, "CREATE")
     assert entry["group"] == "component"
-    assert entry["config"] == {"configs": [
-        {"actions": ["CREATE", "UPDATE"], "tool": "script", "config": "#!/bin/sh\necho install\n"},
-        {"actions": ["DELETE"], "tool": "script", "config": "#!/bin/sh\necho remove\n"}]}
+    assert entry["config"] == {
+        "configs": [
+            {"actions": ["CREATE", "UPDATE"], "tool": "script", "config": "#!/bin/sh\necho install\n"},
+            {"actions": ["DELETE"], "tool": "script", "config": "#!/bin/sh\necho remove\n"},
+        ]
+    }
     assert values(entry)["who"] == "me"
     signal(service, entry, {"result": "installed"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
@@ -155,8 +169,9 @@ def test_component_is_stored_as_group_component_and_its_actions_decide(service):
 
 
 def test_component_actions_override_the_deployments_actions(service):
-    template = COMPONENT.replace("      input_values: {who: me}\n", "      input_values: {who: me}\n"
-                                 "      actions: [SUSPEND]\n")
+    template = COMPONENT.replace(
+        "      input_values: {who: me}\n", "      input_values: {who: me}\n      actions: [SUSPEND]\n"
+    )
     stack_id = create(service, "overridden", template)
     entry_for(service, stack_id, "CREATE")  # runs although the deployment lists only SUSPEND
     service.stacks.delete_stack("admin", stack_id)
@@ -212,13 +227,23 @@ def test_cloud_config_and_multipart_mime_as_heat_builds_them(service):
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     cloud = output(service, stack_id, "cloud")
     assert cloud.startswith("#cloud-config\n")
-    assert yaml.safe_load(cloud) == {"package_update": True, "runcmd": [["touch", "/tmp/ünïcode"], "echo done"],
-                                     "write_files": [{"path": "/etc/motd", "content": "hello\n"}]}
+    assert yaml.safe_load(cloud) == {
+        "package_update": True,
+        "runcmd": [["touch", "/tmp/ünïcode"], "echo done"],
+        "write_files": [{"path": "/etc/motd", "content": "hello\n"}],
+    }
     message = email.message_from_string(output(service, stack_id, "mime"))
     assert message.is_multipart()
     parts = message.get_payload()
-    summary = [(p.get_content_type(), p.get_filename(), p.get_content_charset(),
-                p.get_payload(decode=True).decode(p.get_content_charset())) for p in parts]
+    summary = [
+        (
+            p.get_content_type(),
+            p.get_filename(),
+            p.get_content_charset(),
+            p.get_payload(decode=True).decode(p.get_content_charset()),
+        )
+        for p in parts
+    ]
     assert summary == [
         ("text/plain", None, "us-ascii", cloud),  # by id: the cloud-config (YAML escapes non-ASCII, as Heat's)
         ("text/run", "run.sh", "us-ascii", "#!/bin/sh\necho hi\n"),  # subtype from the file name

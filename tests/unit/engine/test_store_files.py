@@ -1,4 +1,5 @@
 """engine.store.files: the owner-only writers, on a real file system."""
+
 from __future__ import annotations
 
 import os

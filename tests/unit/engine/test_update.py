@@ -1,5 +1,6 @@
 """Stack update, rollback, cancel, suspend/resume/check, breakpoints, mark-unhealthy, preview,
 abandon and adopt through engine.service on real stores (SQLite file and PostgreSQL)."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,9 @@ def resources(service, stack_id):
 
 
 def events_since(service, stack_id, count):
-    return [(e["resource_name"], e["resource_status"]) for e in service.resources.list_events("admin", stack_id)][count:]
+    return [(e["resource_name"], e["resource_status"]) for e in service.resources.list_events("admin", stack_id)][
+        count:
+    ]
 
 
 def event_count(service, stack_id):
@@ -60,8 +63,9 @@ def test_update_changes_in_place_replaces_adds_and_removes(service):
     before = resources(service, stack_id)
     old_random = outputs(service, stack_id)["random"]
     mark = event_count(service, stack_id)
-    service.operations.update_stack("admin", stack_id, {"template": V2, "parameters": {"word": "two", "length": 12}},
-                                    patch=False)
+    service.operations.update_stack(
+        "admin", stack_id, {"template": V2, "parameters": {"word": "two", "length": 12}}, patch=False
+    )
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
     after = resources(service, stack_id)
@@ -110,13 +114,16 @@ outputs:
 def test_failed_update_rolls_back_to_the_previous_definition(service):
     stack_id = create(service, "rb", V1, parameters={"word": "before"}, disable_rollback=False)
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
-    service.operations.update_stack("admin", stack_id, {"template": FAILING, "parameters": {"word": "after"}}, patch=False)
+    service.operations.update_stack(
+        "admin", stack_id, {"template": FAILING, "parameters": {"word": "after"}}, patch=False
+    )
     stack = settle(service, stack_id, timeout=60)
     assert stack["stack_status"] == "ROLLBACK_COMPLETE", stack["stack_status_reason"]
     assert outputs(service, stack_id)["word"] == "before"
     assert set(resources(service, stack_id)) == {"value", "random", "steady", "gone"}
-    statuses = [e["resource_status"] for e in service.resources.list_events("admin", stack_id)
-                if e["resource_name"] == "rb"]
+    statuses = [
+        e["resource_status"] for e in service.resources.list_events("admin", stack_id) if e["resource_name"] == "rb"
+    ]
     # As Heat: no event of the failure itself, the rollback follows the update directly.
     assert statuses[-3:] == ["UPDATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"]
 
@@ -146,22 +153,33 @@ WAITING = FAILING.replace("timeout: 1", "timeout: 600")
 def test_cancel_update_rolls_back_and_cancel_without_rollback_fails(service):
     stack_id = create(service, "cancel", V1, disable_rollback=True)
     settle(service, stack_id)
-    service.operations.update_stack("admin", stack_id, {"template": WAITING, "parameters": {"word": "new"}}, patch=False)
-    wait_for(lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_IN_PROGRESS",
-             20, message="the wait condition to start waiting")
+    service.operations.update_stack(
+        "admin", stack_id, {"template": WAITING, "parameters": {"word": "new"}}, patch=False
+    )
+    wait_for(
+        lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_IN_PROGRESS",
+        20,
+        message="the wait condition to start waiting",
+    )
     service.operations.stack_action("admin", stack_id, "cancel_update")
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "ROLLBACK_COMPLETE", stack["stack_status_reason"]
     assert outputs(service, stack_id)["word"] == "one"
     service.operations.update_stack("admin", stack_id, {"template": WAITING}, patch=False)
-    wait_for(lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_IN_PROGRESS",
-             20, message="the wait condition to start waiting")
+    wait_for(
+        lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_IN_PROGRESS",
+        20,
+        message="the wait condition to start waiting",
+    )
     service.operations.stack_action("admin", stack_id, "cancel_without_rollback")
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_FAILED" and "cancelled" in stack["stack_status_reason"]
     # The stack answers at once; the scheduler then cancels what was waiting.
-    wait_for(lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_FAILED",
-             20, message="the waiting resource to be cancelled")
+    wait_for(
+        lambda: resources(service, stack_id)["wait"]["resource_status"] == "CREATE_FAILED",
+        20,
+        message="the waiting resource to be cancelled",
+    )
     with pytest.raises(NotSupported, match="Cancelling update when stack is UPDATE_FAILED"):
         service.operations.stack_action("admin", stack_id, "cancel_update")
 
@@ -174,14 +192,16 @@ def test_suspend_resume_check_walk_every_resource(service):
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "RESUME_FAILED"
     assert "State ('CREATE', 'COMPLETE') invalid for resume" in stack["stack_status_reason"]
-    for action, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE"),
-                           ("check", "CHECK_COMPLETE")):
+    for action, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE"), ("check", "CHECK_COMPLETE")):
         service.operations.stack_action("admin", stack_id, action)
         stack = settle(service, stack_id)
         assert stack["stack_status"] == status, stack["stack_status_reason"]
         assert {r["resource_status"] for r in resources(service, stack_id).values()} == {status}
-    log = [e["resource_name"] for e in service.resources.list_events("admin", stack_id)
-           if e["resource_status"] == "SUSPEND_COMPLETE"]
+    log = [
+        e["resource_name"]
+        for e in service.resources.list_events("admin", stack_id)
+        if e["resource_status"] == "SUSPEND_COMPLETE"
+    ]
     assert log.index("gone") < log.index("value")  # suspended in reverse dependency order
     with pytest.raises(InvalidRequest):
         service.operations.stack_action("admin", stack_id, "explode")
@@ -201,11 +221,15 @@ resources:
     stack = settle(service, stack_id)
     # As Heat: the check goes on past the failure, but what depends on it is left as it was.
     assert stack["stack_status"] == "CHECK_FAILED"
-    assert stack["stack_status_reason"] == \
-        "Resource CHECK failed: ['Exception: resources.broken: Resource not created']"
+    assert (
+        stack["stack_status_reason"] == "Resource CHECK failed: ['Exception: resources.broken: Resource not created']"
+    )
     assert {n: r["resource_status"] for n, r in resources(service, stack_id).items()} == {
-        "fine": "CHECK_COMPLETE", "broken": "CHECK_FAILED", "after": "INIT_COMPLETE",
-        "after_after": "INIT_COMPLETE"}
+        "fine": "CHECK_COMPLETE",
+        "broken": "CHECK_FAILED",
+        "after": "INIT_COMPLETE",
+        "after_after": "INIT_COMPLETE",
+    }
 
 
 HOOKED_ENV = {"resource_registry": {"resources": {"val*": {"hooks": ["pre-create", "pre-update"]}}}}
@@ -218,8 +242,9 @@ def paused(service, stack_id, reason: str) -> bool:
 
 def test_breakpoints_pause_until_cleared(service):
     stack_id = create(service, "hooks", V1, environment=HOOKED_ENV)
-    wait_for(lambda: paused(service, stack_id, "CREATE paused until Hook pre-create is cleared"), 20,
-             message="the pause")
+    wait_for(
+        lambda: paused(service, stack_id, "CREATE paused until Hook pre-create is cleared"), 20, message="the pause"
+    )
     assert resources(service, stack_id)["value"]["resource_status"] == "INIT_COMPLETE"
     assert resources(service, stack_id)["gone"]["resource_status"] == "INIT_COMPLETE"
     with pytest.raises(InvalidRequest):
@@ -227,8 +252,11 @@ def test_breakpoints_pause_until_cleared(service):
     service.operations.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-create"})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     service.operations.update_stack("admin", stack_id, {"parameters": {"word": "two"}}, patch=True)
-    wait_for(lambda: paused(service, stack_id, "UPDATE paused until Hook pre-update is cleared"), 20,
-             message="the update pause")
+    wait_for(
+        lambda: paused(service, stack_id, "UPDATE paused until Hook pre-update is cleared"),
+        20,
+        message="the update pause",
+    )
     service.operations.signal_resource("admin", stack_id, "value", {"unset_hook": "pre-update"})
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, stack_id)["word"] == "two"
@@ -244,17 +272,25 @@ def test_marked_unhealthy_resource_is_replaced_on_the_next_update(service):
     service.operations.update_stack("admin", stack_id, {}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, stack_id)["random"] != old
-    assert resources(service, stack_id)["random"]["resource_status"] == "CREATE_COMPLETE"  # as Heat: the replacement is a create
+    assert (
+        resources(service, stack_id)["random"]["resource_status"] == "CREATE_COMPLETE"
+    )  # as Heat: the replacement is a create
 
 
 def test_preview_update_sorts_every_resource(service):
     stack_id = create(service, "prev", V1)
     settle(service, stack_id)
-    changes = service.previews.preview_update("admin", stack_id, {"template": V2, "parameters": {"word": "x", "length": 9}},
-                                              patch=False)["resource_changes"]
+    changes = service.previews.preview_update(
+        "admin", stack_id, {"template": V2, "parameters": {"word": "x", "length": 9}}, patch=False
+    )["resource_changes"]
     names = {kind: sorted(r["resource_name"] for r in entries) for kind, entries in changes.items()}
-    assert names == {"added": ["added"], "deleted": ["gone"], "replaced": ["random"],
-                     "unchanged": ["steady"], "updated": ["value"]}
+    assert names == {
+        "added": ["added"],
+        "deleted": ["gone"],
+        "replaced": ["random"],
+        "unchanged": ["steady"],
+        "updated": ["value"],
+    }
     preview = service.previews.preview_create("admin", {"stack_name": "p2", "template": V1})["stack"]
     assert sorted(r["resource_name"] for r in preview["resources"]) == ["gone", "random", "steady", "value"]
 
@@ -270,8 +306,9 @@ def test_abandon_then_adopt_keeps_physical_resources(service):
     stack = settle(service, adopted)
     assert stack["stack_status"] == "ADOPT_COMPLETE", stack["stack_status_reason"]
     after = resources(service, adopted)
-    assert {n: r["physical_resource_id"] for n, r in after.items()} == \
-        {n: r["physical_resource_id"] for n, r in before.items()}
+    assert {n: r["physical_resource_id"] for n, r in after.items()} == {
+        n: r["physical_resource_id"] for n, r in before.items()
+    }
     assert outputs(service, adopted)["word"] == "one"
     # Adopted resources remember what they were made from: an update changing nothing leaves
     # them alone, and one changing a property touches only that resource.
@@ -310,6 +347,7 @@ resources:
 
 def test_server_metadata_changes_in_place_and_reaches_the_server_document(service):
     from engine.store.models import Server
+
     stack_id = create(service, "meta", SERVER)
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     server_id = resources(service, stack_id)["server"]["physical_resource_id"]
@@ -318,6 +356,7 @@ def test_server_metadata_changes_in_place_and_reaches_the_server_document(servic
         with service.runtime.store.session() as session:
             row = session.get(Server, server_id)
             return row.metadata_version, dict(row.metadata_doc)
+
     version, doc = document()
     assert doc["colour"] == "red" and "os-collect-config" in doc
     service.operations.update_stack("admin", stack_id, {"parameters": {"colour": "green"}}, patch=True)
@@ -326,6 +365,7 @@ def test_server_metadata_changes_in_place_and_reaches_the_server_document(servic
     assert new_doc["colour"] == "green" and new_version > version
     # Kept across the update (POLL_SERVER_CFN's key pair: the secret is sealed, so compare opened).
     from engine.software_formats import open_section
+
     keyring = service.runtime.keyring
     assert open_section(keyring, new_doc["os-collect-config"]) == open_section(keyring, doc["os-collect-config"])
     assert resources(service, stack_id)["server"]["physical_resource_id"] == server_id
@@ -370,8 +410,9 @@ def test_abandon_and_adopt_carry_a_nested_stack(service):
     assert part["resources"]["inner"]["resource_id"] == before["inner"]["physical_resource_id"]
     assert "resources" in part["template"]
 
-    adopted = service.stacks.create_stack("admin", {"stack_name": "readopted", "adopt_stack_data": data,
-                                                    "files": {"nested.yaml": NESTED}})["id"]
+    adopted = service.stacks.create_stack(
+        "admin", {"stack_name": "readopted", "adopt_stack_data": data, "files": {"nested.yaml": NESTED}}
+    )["id"]
     stack = settle(service, adopted)
     assert stack["stack_status"] == "ADOPT_COMPLETE", stack["stack_status_reason"]
     owner = resources(service, adopted)["owner"]
@@ -379,12 +420,15 @@ def test_abandon_and_adopt_carry_a_nested_stack(service):
     new_nested = owner["physical_resource_id"]
     assert new_nested != nested_id  # a nested stack of its own, adopting the old one's resources
     assert service.stacks.show_stack("admin", new_nested, resolve_outputs=False)["stack_status"] == "ADOPT_COMPLETE"
-    assert {n: r["physical_resource_id"] for n, r in resources(service, new_nested).items()} == \
-        {n: r["physical_resource_id"] for n, r in before.items()}
+    assert {n: r["physical_resource_id"] for n, r in resources(service, new_nested).items()} == {
+        n: r["physical_resource_id"] for n, r in before.items()
+    }
     assert outputs(service, adopted)["random"] == random
     # The owner recorded what it was made from: an update that changes nothing keeps the
     # nested resources.
-    service.operations.update_stack("admin", adopted, {"template": OWNER, "files": {"nested.yaml": NESTED}}, patch=False)
+    service.operations.update_stack(
+        "admin", adopted, {"template": OWNER, "files": {"nested.yaml": NESTED}}, patch=False
+    )
     assert settle(service, adopted)["stack_status"] == "UPDATE_COMPLETE"
     assert outputs(service, adopted)["random"] == random
 
@@ -401,25 +445,33 @@ def test_the_request_parameters_lie_over_the_adopt_data(service):
     settle(service, stack_id)
     data = service.operations.abandon_stack("admin", stack_id)
     assert data["environment"]["parameters"] == {"word": "two"}
-    adopted = service.stacks.create_stack("admin", {"stack_name": "adoptparams2", "adopt_stack_data": data,
-                                                    "parameters": {"length": 8}})["id"]
+    adopted = service.stacks.create_stack(
+        "admin", {"stack_name": "adoptparams2", "adopt_stack_data": data, "parameters": {"length": 8}}
+    )["id"]
     assert settle(service, adopted)["stack_status"] == "ADOPT_COMPLETE"
     assert outputs(service, adopted)["word"] == "two"
     again = service.operations.abandon_stack("admin", adopted)
-    adopted = service.stacks.create_stack("admin", {"stack_name": "adoptparams3", "adopt_stack_data": again,
-                                                    "parameters": {"word": "three"}})["id"]
+    adopted = service.stacks.create_stack(
+        "admin", {"stack_name": "adoptparams3", "adopt_stack_data": again, "parameters": {"word": "three"}}
+    )["id"]
     assert settle(service, adopted)["stack_status"] == "ADOPT_COMPLETE"
     assert outputs(service, adopted)["word"] == "three"
 
 
 def test_a_changed_type_replaces_the_resource(service):
-    template = "heat_template_version: 2018-08-31\nresources:\n  thing: {type: OS::Heat::Value, properties: {value: 1}}\n"
+    template = (
+        "heat_template_version: 2018-08-31\nresources:\n  thing: {type: OS::Heat::Value, properties: {value: 1}}\n"
+    )
     stack_id = create(service, "retype", template)
     settle(service, stack_id)
     before = resources(service, stack_id)["thing"]["physical_resource_id"]
     changed = template.replace("OS::Heat::Value, properties: {value: 1}", "OS::Heat::RandomString")
-    assert service.previews.preview_update("admin", stack_id, {"template": changed}, patch=False)[
-        "resource_changes"]["replaced"][0]["resource_name"] == "thing"
+    assert (
+        service.previews.preview_update("admin", stack_id, {"template": changed}, patch=False)["resource_changes"][
+            "replaced"
+        ][0]["resource_name"]
+        == "thing"
+    )
     service.operations.update_stack("admin", stack_id, {"template": changed}, patch=False)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     after = resources(service, stack_id)["thing"]
@@ -432,19 +484,24 @@ resources:
 """
 
 
-@pytest.mark.parametrize("new_alias, target, replaced", [
-    # Heat's functional test_stack_update_alias_type: another alias of the same type is no change.
-    ("My::TestResource2", "OS::Heat::RandomString", False),
-    # test_stack_update_alias_changes: the same alias for another type replaces.
-    ("My::TestResource", "OS::Heat::TestResource", True),
-])
+@pytest.mark.parametrize(
+    "new_alias, target, replaced",
+    [
+        # Heat's functional test_stack_update_alias_type: another alias of the same type is no change.
+        ("My::TestResource2", "OS::Heat::RandomString", False),
+        # test_stack_update_alias_changes: the same alias for another type replaces.
+        ("My::TestResource", "OS::Heat::TestResource", True),
+    ],
+)
 def test_a_type_change_is_a_change_of_the_type_it_resolves_to(service, new_alias, target, replaced):
     registry = {"My::TestResource": "OS::Heat::RandomString", "My::TestResource2": "OS::Heat::RandomString"}
     stack_id = create(service, "aliased", ALIASED, environment={"resource_registry": registry})
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     before = resources(service, stack_id)["test1"]["physical_resource_id"]
-    body = {"template": ALIASED.replace("My::TestResource", new_alias),
-            "environment": {"resource_registry": {**registry, new_alias: target}}}
+    body = {
+        "template": ALIASED.replace("My::TestResource", new_alias),
+        "environment": {"resource_registry": {**registry, new_alias: target}},
+    }
     service.operations.update_stack("admin", stack_id, body, patch=False)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     after = resources(service, stack_id)["test1"]
@@ -500,8 +557,11 @@ def test_a_replacement_is_made_before_the_old_resource_is_deleted(service):
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
     assert log == [("create", "a"), ("create", "b"), ("delete", "rec-a")]
     assert [e for e in events_since(service, stack_id, before) if e[0] == "r"] == [
-        ("r", "UPDATE_IN_PROGRESS"), ("r", "UPDATE_COMPLETE"), ("r", "CREATE_IN_PROGRESS"),
-        ("r", "CREATE_COMPLETE")]
+        ("r", "UPDATE_IN_PROGRESS"),
+        ("r", "UPDATE_COMPLETE"),
+        ("r", "CREATE_IN_PROGRESS"),
+        ("r", "CREATE_COMPLETE"),
+    ]
     shown = resources(service, stack_id)["r"]
     assert (shown["physical_resource_id"], shown["resource_status"]) == ("rec-b", "CREATE_COMPLETE")
 
@@ -547,7 +607,9 @@ def test_an_update_after_a_failed_replacement_takes_the_original_back(service):
     test1 = resources(service, stack_id)["test1"]
     assert test1["physical_resource_id"] == original and test1["resource_status"] == "UPDATE_COMPLETE"
     assert [e for e in events_since(service, stack_id, count) if e[0] == "test1"] == [
-        ("test1", "DELETE_IN_PROGRESS"), ("test1", "DELETE_COMPLETE")]
+        ("test1", "DELETE_IN_PROGRESS"),
+        ("test1", "DELETE_COMPLETE"),
+    ]
     # What it was made from is what the next update compares with.
     service.operations.update_stack("admin", stack_id, {"parameters": {"r": "3"}}, patch=True)
     assert settle(service, stack_id)["stack_status"] == "UPDATE_COMPLETE"
@@ -576,14 +638,26 @@ def test_preview_update_with_show_nested_lists_the_nested_changes(service):
     body = {"template": NESTED_PARENT, "files": files, "parameters": {"v": "two"}}
 
     def names(changes):
-        return {kind: sorted((r["resource_name"], r.get("parent_resource")) for r in entries)
-                for kind, entries in changes.items() if entries}
+        return {
+            kind: sorted((r["resource_name"], r.get("parent_resource")) for r in entries)
+            for kind, entries in changes.items()
+            if entries
+        }
+
     shallow = service.previews.preview_update("admin", stack_id, body, patch=False)["resource_changes"]
     assert names(shallow) == {"updated": [("nest", None)]}  # a nested stack always updates
     deep = service.previews.preview_update("admin", stack_id, body, patch=False, show_nested=True)["resource_changes"]
     assert names(deep) == {"updated": [("changed", "nest"), ("nest", None)], "unchanged": [("fixed", "nest")]}
     # Replaced by another type: everything inside goes.
-    gone = service.previews.preview_update("admin", stack_id, {"template": NESTED_PARENT.replace("inner.yaml", "OS::Heat::None")
-                                                               .replace(", properties: {v: {get_param: v}}", "")},
-                                           patch=False, show_nested=True)["resource_changes"]
+    gone = service.previews.preview_update(
+        "admin",
+        stack_id,
+        {
+            "template": NESTED_PARENT.replace("inner.yaml", "OS::Heat::None").replace(
+                ", properties: {v: {get_param: v}}", ""
+            )
+        },
+        patch=False,
+        show_nested=True,
+    )["resource_changes"]
     assert names(gone) == {"replaced": [("nest", None)], "deleted": [("changed", "nest"), ("fixed", "nest")]}

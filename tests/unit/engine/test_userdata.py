@@ -1,6 +1,7 @@
 """Boot user data as Heat packages it: RAW unchanged, SOFTWARE_CONFIG and HEAT_CFNTOOLS as
 Heat's multipart MIME, parsed back with the standard library's email package; the server
 resource hands it to the compute driver and the local driver keeps a 0600 copy."""
+
 from __future__ import annotations
 
 import email
@@ -20,10 +21,14 @@ from engine.compute.local import LocalDriver
 from engine.guest import userdata
 from tests.support import wait_for
 
-METADATA = {"role": "web", "deployments": [],
-            "os-collect-config": {"collectors": ["cfn"],
-                                  "cfn": {"metadata_url": "https://cfn.example:8000/v1/",
-                                          "stack_name": "s", "path": "server.Metadata"}}}
+METADATA = {
+    "role": "web",
+    "deployments": [],
+    "os-collect-config": {
+        "collectors": ["cfn"],
+        "cfn": {"metadata_url": "https://cfn.example:8000/v1/", "stack_name": "s", "path": "server.Metadata"},
+    },
+}
 
 
 def parts(blob: bytes) -> list:
@@ -67,12 +72,19 @@ def test_software_config_has_heats_parts_in_order_and_the_metadata_as_cfn_init_d
 
 
 def test_a_multipart_user_data_has_its_parts_reattached_in_order():
-    mine = MIMEMultipart(_subparts=[MIMEText("#cloud-config\npackages: [git]\n", "cloud-config"),
-                                    MIMEText("#!/bin/sh\necho ünïcode\n", "x-shellscript", "utf-8")])
+    mine = MIMEMultipart(
+        _subparts=[
+            MIMEText("#cloud-config\npackages: [git]\n", "cloud-config"),
+            MIMEText("#!/bin/sh\necho ünïcode\n", "x-shellscript", "utf-8"),
+        ]
+    )
     mine.get_payload()[1].add_header("Content-Disposition", "attachment", filename="setup.sh")
     blob = userdata.build("SOFTWARE_CONFIG", mine.as_string(), METADATA, "web")
-    assert described(blob)[3:] == [("", "text/cloud-config"), ("setup.sh", "text/x-shellscript"),
-                                   ("cfn-init-data", "text/x-cfninitdata")]
+    assert described(blob)[3:] == [
+        ("", "text/cloud-config"),
+        ("setup.sh", "text/x-shellscript"),
+        ("cfn-init-data", "text/x-cfninitdata"),
+    ]
     assert text(parts(blob)[4]) == "#!/bin/sh\necho ünïcode\n"  # decoded once, not re-encoded twice
     assert parts(blob)[4].get_content_charset() == "utf-8"
 
@@ -89,8 +101,9 @@ def test_empty_metadata_has_no_cfn_init_data_as_in_heat():
 
 
 def test_heat_cfntools_adds_userdata_script_metadata_server_and_boto_config():
-    blob = userdata.build("HEAT_CFNTOOLS", "#!/bin/sh\necho hi\n", {"role": "web"}, "web",
-                          cfn_metadata_url="http://203.0.113.5:8000/v1/")
+    blob = userdata.build(
+        "HEAT_CFNTOOLS", "#!/bin/sh\necho hi\n", {"role": "web"}, "web", cfn_metadata_url="http://203.0.113.5:8000/v1/"
+    )
     assert described(blob) == [
         ("cloud-config", "text/cloud-config"),
         ("boothook.sh", "text/cloud-boothook"),
@@ -120,12 +133,13 @@ def test_the_part_handler_stores_cfninitdata_parts_privately(tmp_path):
     handler = text(by_name(userdata.build("SOFTWARE_CONFIG", "", METADATA, "w"), "part-handler.py"))
     targets = (str(tmp_path / "heat-cfntools"), str(tmp_path / "cloud-data"))
     os.mkdir(targets[1])
-    source = handler.replace('TARGETS = ("/var/lib/heat-cfntools", "/var/lib/cloud/data")',
-                             f"TARGETS = {targets!r}")
+    source = handler.replace('TARGETS = ("/var/lib/heat-cfntools", "/var/lib/cloud/data")', f"TARGETS = {targets!r}")
     assert source != handler
-    script = source + "\nhandle_part(None, '__begin__', None, None)\n" \
-        "assert list_types() == ['text/x-cfninitdata']\n" \
+    script = (
+        source + "\nhandle_part(None, '__begin__', None, None)\n"
+        "assert list_types() == ['text/x-cfninitdata']\n"
         "handle_part(None, 'text/x-cfninitdata', 'cfn-init-data', '{\"a\": 1}')\n"
+    )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
     for directory in targets:
         assert json.loads((tmp_path / directory / "cfn-init-data").read_text()) == {"a": 1}
@@ -161,8 +175,13 @@ def test_a_server_hands_its_driver_heats_user_data(service):
     driver = RecordingDriver()
     service.runtime.compute = driver
     stack_id = service.stacks.create_stack("admin", {"stack_name": "boot", "template": TEMPLATE})["id"]
-    wait_for(lambda: service.stacks.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"]
-             == "CREATE_COMPLETE", 30, message="the stack to be created")
+    wait_for(
+        lambda: (
+            service.stacks.show_stack("admin", stack_id, resolve_outputs=False)["stack_status"] == "CREATE_COMPLETE"
+        ),
+        30,
+        message="the stack to be created",
+    )
     [spec] = driver.specs
     blob = spec.user_data
     names = [f for f, _ in described(blob)]
@@ -179,9 +198,19 @@ def test_the_local_driver_keeps_a_private_copy_of_the_user_data(tmp_path):
     """A real agent process is started (and stopped); it never reads the copy."""
     driver = LocalDriver(str(tmp_path))
     blob = userdata.build("SOFTWARE_CONFIG", "", METADATA, "w")
-    spec = ServerSpec("s1", "w", {"server_id": "s1", "metadata_url": "http://127.0.0.1:9/x",
-                                  "base_url": "http://127.0.0.1:9", "credential": None,
-                                  "collectors": ["hearth"]}, {}, user_data=blob)
+    spec = ServerSpec(
+        "s1",
+        "w",
+        {
+            "server_id": "s1",
+            "metadata_url": "http://127.0.0.1:9/x",
+            "base_url": "http://127.0.0.1:9",
+            "credential": None,
+            "collectors": ["hearth"],
+        },
+        {},
+        user_data=blob,
+    )
     data = driver.create(spec)
     try:
         path = tmp_path / "servers" / "s1" / "user-data"
@@ -199,8 +228,10 @@ def test_an_instance_user_is_created_by_cloud_config_and_once_by_the_boothook():
     message = email.message_from_bytes(userdata.build("HEAT_CFNTOOLS", "", {}, instance_user="ec2-user"))
     parts = {p.get_filename(): p.get_payload(decode=True).decode() for p in message.get_payload()}
     assert parts["cloud-config"].splitlines()[:2] == ["#cloud-config", "user: ec2-user"]
-    assert ("id -u ec2-user >/dev/null 2>&1 || { useradd -m ec2-user && "
-            "printf '%s\\tALL=(ALL)\\tNOPASSWD: ALL\\n' ec2-user >> /etc/sudoers; }") in parts["boothook.sh"]
+    assert (
+        "id -u ec2-user >/dev/null 2>&1 || { useradd -m ec2-user && "
+        "printf '%s\\tALL=(ALL)\\tNOPASSWD: ALL\\n' ec2-user >> /etc/sudoers; }"
+    ) in parts["boothook.sh"]
     assert subprocess.run(["sh", "-n", "-c", parts["boothook.sh"]]).returncode == 0
     plain = email.message_from_bytes(userdata.build("HEAT_CFNTOOLS", "", {}))
     assert "user:" not in plain.get_payload()[0].get_payload(decode=True).decode()

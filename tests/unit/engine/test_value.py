@@ -1,5 +1,6 @@
 """OS::Heat::Value and OS::Heat::None on real stacks (SQLite file and PostgreSQL): the value checked
 against its declared type and kept as given; None as Heat 27.0.1 answers (recorded from it)."""
+
 from __future__ import annotations
 
 import uuid
@@ -48,8 +49,15 @@ def test_each_declared_type_checks_the_value_and_keeps_it_as_given(service):
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     assert outputs(service, stack_id) == {
-        "count": "3", "ratio": "0.5", "flag": "True", "names": ["api", " worker", 3],
-        "text": 42, "untyped": "3", "native": {"a": [1, 2]}, "reader": 2}
+        "count": "3",
+        "ratio": "0.5",
+        "flag": "True",
+        "names": ["api", " worker", 3],
+        "text": 42,
+        "untyped": "3",
+        "native": {"a": [1, 2]},
+        "reader": 2,
+    }
 
 
 def test_update_answers_the_new_value(service):
@@ -62,12 +70,15 @@ def test_update_answers_the_new_value(service):
     assert (got["count"], got["flag"], got["untyped"]) == ("7", "false", "7")
 
 
-@pytest.mark.parametrize("declared, given, reason", [
-    ("number", "three", "could not convert string to float: 'three'"),
-    ("boolean", "maybe", '"maybe" is not a valid boolean'),
-    ("json", "[1, 2]", '"[1, 2]" is not a map'),
-    ("json", "{not json", '"{not json" is not a map'),
-])
+@pytest.mark.parametrize(
+    "declared, given, reason",
+    [
+        ("number", "three", "could not convert string to float: 'three'"),
+        ("boolean", "maybe", '"maybe" is not a valid boolean'),
+        ("json", "[1, 2]", '"[1, 2]" is not a map'),
+        ("json", "{not json", '"{not json" is not a map'),
+    ],
+)
 def test_a_value_that_does_not_convert_is_refused_at_create_naming_the_property(service, declared, given, reason):
     template = f"""heat_template_version: 2018-08-31
 parameters:
@@ -88,7 +99,10 @@ resources:
 """
     with pytest.raises(TemplateError) as error:
         create(service, "literal", template)
-    assert str(error.value) == "literal.yaml:3: Property error: resources.typed.properties.value: int() argument must be a string, a bytes-like object or a real number, not 'list'"
+    assert (
+        str(error.value)
+        == "literal.yaml:3: Property error: resources.typed.properties.value: int() argument must be a string, a bytes-like object or a real number, not 'list'"
+    )
 
 
 def test_a_type_or_value_not_resolved_yet_waits_for_its_value():
@@ -99,7 +113,9 @@ def test_a_type_or_value_not_resolved_yet_waits_for_its_value():
 
     assert Value.check_properties({"type": call, "value": "x"}, unresolved=unresolved) == {"type": call, "value": "x"}
     assert Value.check_properties({"type": "number", "value": call}, unresolved=unresolved) == {
-        "type": "number", "value": call}
+        "type": "number",
+        "value": call,
+    }
 
 
 PLACEHOLDER = """heat_template_version: 2018-08-31
@@ -118,8 +134,9 @@ outputs:
 
 
 def stub_events(service, stack_id):
-    return [e["resource_status"] for e in service.resources.list_events("admin", stack_id)
-            if e["resource_name"] == "stub"]
+    return [
+        e["resource_status"] for e in service.resources.list_events("admin", stack_id) if e["resource_name"] == "stub"
+    ]
 
 
 def test_none_has_a_uuid_and_null_attributes(service):
@@ -146,8 +163,11 @@ def test_none_is_never_updated_nor_replaced_while_it_stays_none(service):
     assert outputs(service, stack_id)["ref"] == first
     assert stub_events(service, stack_id) == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
     # Another type in its place replaces it (Heat: the new resource is created).
-    value = template.replace("OS::Heat::None", "OS::Heat::Value").replace(", anything: 1", "").replace(
-        "  one: {value: {get_attr: [stub, whatever]}}\n", "")
+    value = (
+        template.replace("OS::Heat::None", "OS::Heat::Value")
+        .replace(", anything: 1", "")
+        .replace("  one: {value: {get_attr: [stub, whatever]}}\n", "")
+    )
     service.operations.update_stack("admin", stack_id, {"template": value, "parameters": {"word": "b"}}, patch=False)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]

@@ -6,6 +6,7 @@ text and mode of chosen files (by default every argument naming a file, ``@file`
 then writes the files it was told to write, prints the given stdout/stderr and exits with the
 given code. Hooks find it through their HEAT_<TOOL>_CMD variable or PATH, like the real tool.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from pathlib import Path
 
 HOOKS = Path(__file__).resolve().parents[3] / "hooks"
 
-_RECORDER = r'''#!{python}
+_RECORDER = r"""#!{python}
 import json, os, sys
 SPEC = json.loads({spec!r})
 
@@ -51,7 +52,7 @@ for path, text in SPEC["write_files"].items():
 sys.stdout.write(SPEC["stdout"])
 sys.stderr.write(SPEC["stderr"])
 sys.exit(SPEC["exit_code"])
-'''
+"""
 
 
 @dataclass
@@ -70,30 +71,54 @@ class Standin:
         return calls[0]
 
 
-def make_standin(directory: Path, name: str, *, exit_code: int = 0, stdout: str = "",
-                 stderr: str = "", env_names=(), env_prefixes=(), files=(),
-                 argv_files: bool = True, write_files: dict | None = None) -> Standin:
+def make_standin(
+    directory: Path,
+    name: str,
+    *,
+    exit_code: int = 0,
+    stdout: str = "",
+    stderr: str = "",
+    env_names=(),
+    env_prefixes=(),
+    files=(),
+    argv_files: bool = True,
+    write_files: dict | None = None,
+) -> Standin:
     """Write executable ``directory/name`` that records each run into ``directory/name.calls.json``."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
     record = directory / f"{name}.calls.json"
-    spec = {"record": str(record), "exit_code": exit_code, "stdout": stdout, "stderr": stderr,
-            "env_names": list(env_names), "env_prefixes": list(env_prefixes),
-            "files": [str(f) for f in files], "argv_files": argv_files,
-            "write_files": {str(k): v for k, v in (write_files or {}).items()}}
+    spec = {
+        "record": str(record),
+        "exit_code": exit_code,
+        "stdout": stdout,
+        "stderr": stderr,
+        "env_names": list(env_names),
+        "env_prefixes": list(env_prefixes),
+        "files": [str(f) for f in files],
+        "argv_files": argv_files,
+        "write_files": {str(k): v for k, v in (write_files or {}).items()},
+    }
     path.write_text(_RECORDER.format(python=sys.executable, spec=json.dumps(spec)))
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return Standin(path, record)
 
 
-def run_hook(hook: str | Path, entry: dict | None, env: dict, raw: str | None = None,
-             timeout: float = 60) -> tuple[dict, str]:
+def run_hook(
+    hook: str | Path, entry: dict | None, env: dict, raw: str | None = None, timeout: float = 60
+) -> tuple[dict, str]:
     """Run a hook as a process with ``entry`` as JSON on stdin; its JSON answer and its log.
 
     ``hook`` is a name in hooks/ or a path. The hook must exit 0 and print one JSON object.
     """
     path = Path(hook) if os.sep in str(hook) else HOOKS / hook
-    proc = subprocess.run([str(path)], input=raw if raw is not None else json.dumps(entry),
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    proc = subprocess.run(
+        [str(path)],
+        input=raw if raw is not None else json.dumps(entry),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), proc.stderr

@@ -40,17 +40,22 @@ def compose(tmp_path):
     tool.parent.mkdir()
     tool.write_text(STANDIN)
     tool.chmod(0o755)
-    return {"tool": tool, "record": tmp_path / "record.jsonl",
-            "working": tmp_path / "work" / "heat-config-docker-compose"}
+    return {
+        "tool": tool,
+        "record": tmp_path / "record.jsonl",
+        "working": tmp_path / "work" / "heat-config-docker-compose",
+    }
 
 
 def run_hook(compose, entry, command=None, **standin):
-    env = dict(os.environ, HEAT_DOCKER_COMPOSE_WORKING=str(compose["working"]),
-               HEAT_DOCKER_COMPOSE_CMD=command or str(compose["tool"]),
-               STANDIN_RECORD=str(compose["record"]),
-               **{f"STANDIN_{key.upper()}": str(value) for key, value in standin.items()})
-    proc = subprocess.run([str(HOOK)], input=json.dumps(entry), capture_output=True, text=True,
-                          env=env, timeout=60)
+    env = dict(
+        os.environ,
+        HEAT_DOCKER_COMPOSE_WORKING=str(compose["working"]),
+        HEAT_DOCKER_COMPOSE_CMD=command or str(compose["tool"]),
+        STANDIN_RECORD=str(compose["record"]),
+        **{f"STANDIN_{key.upper()}": str(value) for key, value in standin.items()},
+    )
+    proc = subprocess.run([str(HOOK)], input=json.dumps(entry), capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     return json.loads(proc.stdout)
@@ -63,19 +68,23 @@ def calls(compose):
 
 
 def deployment(config, name="web_stack", action="CREATE", inputs=()):
-    return {"id": "c0ffee-1", "name": name, "group": "docker-compose", "options": None,
-            "config": config, "outputs": [],
-            "inputs": [{"name": "deploy_action", "type": "String", "value": action}, *inputs]}
+    return {
+        "id": "c0ffee-1",
+        "name": name,
+        "group": "docker-compose",
+        "options": None,
+        "config": config,
+        "outputs": [],
+        "inputs": [{"name": "deploy_action", "type": "String", "value": action}, *inputs],
+    }
 
 
-V3 = {"version": "3", "services": {"web": {"image": "nginx:1.25", "ports": ["80:80"]},
-                                   "db": {"image": "postgres:16"}}}
+V3 = {"version": "3", "services": {"web": {"image": "nginx:1.25", "ports": ["80:80"]}, "db": {"image": "postgres:16"}}}
 
 
 def test_up_writes_the_project_and_runs_the_exact_command(compose):
     result = run_hook(compose, deployment(V3), stdout="up done\n", stderr="Creating web_1\n")
-    assert result == {"deploy_stdout": "up done\n", "deploy_stderr": "Creating web_1\n",
-                      "deploy_status_code": 0}
+    assert result == {"deploy_stdout": "up done\n", "deploy_stderr": "Creating web_1\n", "deploy_status_code": 0}
     project = compose["working"] / "web_stack"
     [call] = calls(compose)
     assert call["argv"] == [str(compose["tool"]), "up", "-d", "--no-build"]
@@ -120,14 +129,19 @@ def test_delete_of_a_project_never_written_runs_nothing(compose):
 
 def test_env_files_named_by_services_are_written(compose):
     """The heat-agents data: v1 layout, env_files as a JSON string, one file no service names."""
-    config = {"web": {"image": "x", "env_file": ["./common.env", "./apps/web.env"]},
-              "db": {"image": "y", "env_file": "./db.env"}}
-    env_files = json.dumps([{"file_name": "./common.env", "content": "A=1\n"},
-                            {"file_name": "./apps/web.env", "content": "B=2\n"},
-                            {"file_name": "./db.env", "content": "C=3\n"},
-                            {"file_name": "./unused.env", "content": "D=4\n"}])
-    result = run_hook(compose, deployment(config, inputs=[
-        {"name": "env_files", "type": "String", "value": env_files}]))
+    config = {
+        "web": {"image": "x", "env_file": ["./common.env", "./apps/web.env"]},
+        "db": {"image": "y", "env_file": "./db.env"},
+    }
+    env_files = json.dumps(
+        [
+            {"file_name": "./common.env", "content": "A=1\n"},
+            {"file_name": "./apps/web.env", "content": "B=2\n"},
+            {"file_name": "./db.env", "content": "C=3\n"},
+            {"file_name": "./unused.env", "content": "D=4\n"},
+        ]
+    )
+    result = run_hook(compose, deployment(config, inputs=[{"name": "env_files", "type": "String", "value": env_files}]))
     assert result["deploy_status_code"] == 0
     project = compose["working"] / "web_stack"
     assert (project / "common.env").read_text() == "A=1\n"
@@ -157,8 +171,7 @@ def test_the_id_names_the_project_when_there_is_no_name(compose):
 
 def test_tool_failure_is_reported(compose):
     result = run_hook(compose, deployment(V3), stderr="no such image\n", status=18)
-    assert result == {"deploy_stdout": "", "deploy_stderr": "no such image\n",
-                      "deploy_status_code": 18}
+    assert result == {"deploy_stdout": "", "deploy_stderr": "no such image\n", "deploy_status_code": 18}
 
 
 def test_missing_tool_is_a_clear_failure(compose, tmp_path):
@@ -173,15 +186,19 @@ def test_empty_config_brings_nothing_up(compose):
     assert calls(compose) == []
 
 
-@pytest.mark.parametrize("entry, message", [
-    (deployment(["web"]), "config must be a compose document (a map), not list"),
-    (deployment("- just\n- a list\n"), "config text must hold a compose document (a map)"),
-    (deployment(V3, name="../escape"), "deployment name '../escape' cannot name a project"),
-    (deployment(V3, inputs=[{"name": "env_files", "value": "not a list"}]),
-     "input env_files must be a list"),
-    (deployment(V3, inputs=[{"name": "env_files", "value": [{"content": "x"}]}]),
-     "input env_files[0] must be a map with a file_name"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        (deployment(["web"]), "config must be a compose document (a map), not list"),
+        (deployment("- just\n- a list\n"), "config text must hold a compose document (a map)"),
+        (deployment(V3, name="../escape"), "deployment name '../escape' cannot name a project"),
+        (deployment(V3, inputs=[{"name": "env_files", "value": "not a list"}]), "input env_files must be a list"),
+        (
+            deployment(V3, inputs=[{"name": "env_files", "value": [{"content": "x"}]}]),
+            "input env_files[0] must be a map with a file_name",
+        ),
+    ],
+)
 def test_bad_input_fails_clearly_and_runs_nothing(compose, entry, message):
     result = run_hook(compose, entry)
     assert result["deploy_status_code"] == 1

@@ -10,29 +10,39 @@ HOOK = Path(__file__).resolve().parents[3] / "hooks" / "json-file"
 
 
 def run_hook(entry=None, raw=None, umask=0o022):
-    proc = subprocess.run([str(HOOK)], input=raw if raw is not None else json.dumps(entry),
-                          capture_output=True, text=True, timeout=60,
-                          preexec_fn=lambda: os.umask(umask))
+    proc = subprocess.run(
+        [str(HOOK)],
+        input=raw if raw is not None else json.dumps(entry),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.umask(umask),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     return json.loads(proc.stdout)
 
 
 def deployment(config):
-    return {"id": "b7c1-9", "name": "json_probe", "group": "json-file", "options": None,
-            "config": config, "inputs": [], "outputs": []}
+    return {
+        "id": "b7c1-9",
+        "name": "json_probe",
+        "group": "json-file",
+        "options": None,
+        "config": config,
+        "inputs": [],
+        "outputs": [],
+    }
 
 
 def test_each_entry_is_written_as_heat_agents_formats_it(tmp_path):
     first, second = tmp_path / "a" / "b" / "first.json", tmp_path / "second.json"
-    result = run_hook(deployment({str(first): ["bar", "bar2"],
-                                  str(second): {"z": 1, "a": {"n": None, "t": True}}}),
-                      umask=0o027)
-    assert result == {"deploy_stdout": f"wrote {first}\nwrote {second}\n",
-                      "deploy_stderr": "", "deploy_status_code": 0}
+    result = run_hook(
+        deployment({str(first): ["bar", "bar2"], str(second): {"z": 1, "a": {"n": None, "t": True}}}), umask=0o027
+    )
+    assert result == {"deploy_stdout": f"wrote {first}\nwrote {second}\n", "deploy_stderr": "", "deploy_status_code": 0}
     assert first.read_text() == '[\n    "bar",\n    "bar2"\n]'
-    assert second.read_text() == ('{\n    "a": {\n        "n": null,\n        "t": true\n    },\n'
-                                  '    "z": 1\n}')
+    assert second.read_text() == ('{\n    "a": {\n        "n": null,\n        "t": true\n    },\n    "z": 1\n}')
     assert stat.S_IMODE(first.stat().st_mode) == 0o640  # 0666 minus the umask, as open() gives
     assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
@@ -72,14 +82,15 @@ def test_directory_path_fails(tmp_path):
 
 def test_non_map_config_fails_clearly():
     result = run_hook(deployment(["/tmp/x.json"]))
-    assert result == {"deploy_stdout": "", "deploy_status_code": 1, "deploy_stderr":
-                      "json-file hook failed: config must be a map of absolute file path to "
-                      "data, not list"}
+    assert result == {
+        "deploy_stdout": "",
+        "deploy_status_code": 1,
+        "deploy_stderr": "json-file hook failed: config must be a map of absolute file path to data, not list",
+    }
 
 
 def test_empty_config_writes_nothing_and_succeeds():
-    assert run_hook(deployment({})) == {"deploy_stdout": "", "deploy_stderr": "",
-                                        "deploy_status_code": 0}
+    assert run_hook(deployment({})) == {"deploy_stdout": "", "deploy_stderr": "", "deploy_status_code": 0}
 
 
 def test_stdin_that_is_not_json_is_answered_not_raised():

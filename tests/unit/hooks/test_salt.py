@@ -20,9 +20,16 @@ STATE = "/tmp/motd:\n  file.managed:\n    - contents: {{ pillar['motd'] }}\n"
 
 
 def deployment(config=STATE, inputs=(), outputs=(), entry_id=ENTRY_ID):
-    return {"id": entry_id, "name": "40_salt", "group": "salt", "options": {},
-            "creation_time": "2026-01-02T03:04:05Z", "config": config,
-            "inputs": list(inputs), "outputs": [{"name": n, "type": "String"} for n in outputs]}
+    return {
+        "id": entry_id,
+        "name": "40_salt",
+        "group": "salt",
+        "options": {},
+        "creation_time": "2026-01-02T03:04:05Z",
+        "config": config,
+        "inputs": list(inputs),
+        "outputs": [{"name": n, "type": "String"} for n in outputs],
+    }
 
 
 @pytest.fixture
@@ -39,26 +46,38 @@ def standin(tmp_path, pillar_root=None, **kwargs):
     files = []
     if pillar_root:
         files = [pillar_root / "top.sls", pillar_root / "heat_inputs.sls"]
-    return make_standin(tmp_path / "bin", "salt-call", env_names=("heat_outputs_path",),
-                        files=files, **kwargs)
+    return make_standin(tmp_path / "bin", "salt-call", env_names=("heat_outputs_path",), files=files, **kwargs)
 
 
 def test_command_line_state_file_and_pillar(tmp_path, dirs):
     working, outputs = dirs
     pillar_root = working / f"{ENTRY_ID}.pillar"
     salt = standin(tmp_path, pillar_root, stdout="Succeeded: 1\n", stderr="[WARNING] w\n")
-    result, log = run_hook("salt", deployment(inputs=[
-        {"name": "motd", "type": "String", "value": "hello {{ not jinja }}"},
-        {"name": "ports", "type": "Json", "value": [80]},
-        {"name": "deploy_server_id", "type": "String", "value": "srv-1"},
-        {"name": "deploy_password", "type": "String", "value": SECRET}]),
-        hook_env(dirs, HEAT_SALT_CMD=str(salt.path)))
-    assert result == {"deploy_stdout": "Succeeded: 1\n", "deploy_stderr": "[WARNING] w\n",
-                      "deploy_status_code": 0}
+    result, log = run_hook(
+        "salt",
+        deployment(
+            inputs=[
+                {"name": "motd", "type": "String", "value": "hello {{ not jinja }}"},
+                {"name": "ports", "type": "Json", "value": [80]},
+                {"name": "deploy_server_id", "type": "String", "value": "srv-1"},
+                {"name": "deploy_password", "type": "String", "value": SECRET},
+            ]
+        ),
+        hook_env(dirs, HEAT_SALT_CMD=str(salt.path)),
+    )
+    assert result == {"deploy_stdout": "Succeeded: 1\n", "deploy_stderr": "[WARNING] w\n", "deploy_status_code": 0}
     call = salt.call()
-    assert call["argv"] == ["--local", "--retcode-passthrough", "--no-color",
-                            "--file-root", str(working), "--pillar-root", str(pillar_root),
-                            "state.sls", ENTRY_ID]
+    assert call["argv"] == [
+        "--local",
+        "--retcode-passthrough",
+        "--no-color",
+        "--file-root",
+        str(working),
+        "--pillar-root",
+        str(pillar_root),
+        "state.sls",
+        ENTRY_ID,
+    ]
     assert call["cwd"] == str(working)
     assert call["env"] == {"heat_outputs_path": str(outputs / ENTRY_ID)}
     state_file = working / f"{ENTRY_ID}.sls"
@@ -70,9 +89,13 @@ def test_command_line_state_file_and_pillar(tmp_path, dirs):
     assert pillar["mode"] == 0o600
     first_line, data = pillar["text"].split("\n", 1)
     assert first_line == "#!json"  # rendered as JSON alone: an input holding {{ stays data
-    assert json.loads(data) == {"motd": "hello {{ not jinja }}", "ports": [80],
-                                "deploy_server_id": "srv-1", "heat_config_id": ENTRY_ID,
-                                "heat_outputs_path": str(outputs / ENTRY_ID)}
+    assert json.loads(data) == {
+        "motd": "hello {{ not jinja }}",
+        "ports": [80],
+        "deploy_server_id": "srv-1",
+        "heat_config_id": ENTRY_ID,
+        "heat_outputs_path": str(outputs / ENTRY_ID),
+    }
     assert SECRET not in log
 
 
@@ -97,12 +120,11 @@ def test_a_dotted_id_still_names_one_state_file(tmp_path, dirs):
 def test_failed_state_status_and_outputs(tmp_path, dirs):
     _, outputs = dirs
     base = outputs / ENTRY_ID
-    salt = standin(tmp_path, exit_code=2, stdout="Failed: 1\n",
-                   write_files={f"{base}.checksum": "abc\n"})
-    result, log = run_hook("salt", deployment(outputs=["checksum", "missing"]),
-                           hook_env(dirs, HEAT_SALT_CMD=str(salt.path)))
-    assert result == {"checksum": "abc\n", "deploy_stdout": "Failed: 1\n", "deploy_stderr": "",
-                      "deploy_status_code": 2}
+    salt = standin(tmp_path, exit_code=2, stdout="Failed: 1\n", write_files={f"{base}.checksum": "abc\n"})
+    result, log = run_hook(
+        "salt", deployment(outputs=["checksum", "missing"]), hook_env(dirs, HEAT_SALT_CMD=str(salt.path))
+    )
+    assert result == {"checksum": "abc\n", "deploy_stdout": "Failed: 1\n", "deploy_stderr": "", "deploy_status_code": 2}
     assert "failed with exit status 2" in log
     assert list(outputs.iterdir()) == []
 
@@ -117,7 +139,8 @@ def test_missing_salt_call_is_a_clear_failure(tmp_path, dirs):
     assert result["deploy_status_code"] == 127
     assert result["deploy_stderr"] == (
         f"salt hook: cannot run salt-call: 'salt-call' on PATH ({python_only}) was not found "
-        "or is not executable; install salt-call or set HEAT_SALT_CMD to its path")
+        "or is not executable; install salt-call or set HEAT_SALT_CMD to its path"
+    )
     assert "Traceback" not in log
 
 

@@ -19,42 +19,73 @@ def dirs(tmp_path):
 def run_hook(dirs, entry, raw=None):
     working, outputs = dirs
     env = dict(os.environ, HEAT_SCRIPT_WORKING=str(working), HEAT_SCRIPT_OUTPUTS=str(outputs))
-    proc = subprocess.run([str(HOOK)], input=raw if raw is not None else json.dumps(entry),
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [str(HOOK)],
+        input=raw if raw is not None else json.dumps(entry),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), proc.stderr
 
 
 def deployment(config, inputs=(), outputs=()):
-    return {"id": "5d1e-42", "name": "10_probe", "group": "script", "options": None,
-            "creation_time": "2026-01-02T03:04:05Z", "config": config,
-            "inputs": list(inputs), "outputs": [{"name": n, "type": "String"} for n in outputs]}
+    return {
+        "id": "5d1e-42",
+        "name": "10_probe",
+        "group": "script",
+        "options": None,
+        "creation_time": "2026-01-02T03:04:05Z",
+        "config": config,
+        "inputs": list(inputs),
+        "outputs": [{"name": n, "type": "String"} for n in outputs],
+    }
 
 
 def test_inputs_become_environment_variables(dirs):
-    script = ("#!/bin/sh\nprintf '%s|%s|%s|%s|%s|%s' \"$text\" \"$number\" \"$mapping\" "
-              "\"$listing\" \"$nothing\" \"$heat_outputs_path\"\n")
-    result, log = run_hook(dirs, deployment(script, inputs=[
-        {"name": "text", "type": "String", "value": "hello world"},
-        {"name": "number", "type": "Number", "value": 42},
-        {"name": "mapping", "type": "Json", "value": {"a": [1, 2]}},
-        {"name": "listing", "type": "CommaDelimitedList", "value": ["x", "y"]},
-        {"name": "nothing", "type": "String", "value": None},
-        {"name": "deploy_password", "type": "String", "value": "s3cret"}]))
+    script = (
+        '#!/bin/sh\nprintf \'%s|%s|%s|%s|%s|%s\' "$text" "$number" "$mapping" '
+        '"$listing" "$nothing" "$heat_outputs_path"\n'
+    )
+    result, log = run_hook(
+        dirs,
+        deployment(
+            script,
+            inputs=[
+                {"name": "text", "type": "String", "value": "hello world"},
+                {"name": "number", "type": "Number", "value": 42},
+                {"name": "mapping", "type": "Json", "value": {"a": [1, 2]}},
+                {"name": "listing", "type": "CommaDelimitedList", "value": ["x", "y"]},
+                {"name": "nothing", "type": "String", "value": None},
+                {"name": "deploy_password", "type": "String", "value": "s3cret"},
+            ],
+        ),
+    )
     outputs_path = dirs[1] / "5d1e-42"
     assert result == {
         "deploy_stdout": f'hello world|42|{{"a": [1, 2]}}|["x", "y"]||{outputs_path}',
-        "deploy_stderr": "", "deploy_status_code": 0}
+        "deploy_stderr": "",
+        "deploy_status_code": 0,
+    }
     assert "s3cret" not in log  # input values can be secrets: only names are logged
 
 
 def test_outputs_are_read_whole_from_files_and_removed(dirs):
-    script = ("#!/bin/sh\nprintf 'line one\\nline two\\n\\n' > \"$heat_outputs_path.result\"\n"
-              "printf '  spaced  ' > \"$heat_outputs_path.other\"\n"
-              "printf 'undeclared' > \"$heat_outputs_path.extra\"\n")
+    script = (
+        "#!/bin/sh\nprintf 'line one\\nline two\\n\\n' > \"$heat_outputs_path.result\"\n"
+        "printf '  spaced  ' > \"$heat_outputs_path.other\"\n"
+        "printf 'undeclared' > \"$heat_outputs_path.extra\"\n"
+    )
     result, _ = run_hook(dirs, deployment(script, outputs=["result", "other", "missing"]))
-    assert result == {"result": "line one\nline two\n\n", "other": "  spaced  ",
-                      "deploy_stdout": "", "deploy_stderr": "", "deploy_status_code": 0}
+    assert result == {
+        "result": "line one\nline two\n\n",
+        "other": "  spaced  ",
+        "deploy_stdout": "",
+        "deploy_stderr": "",
+        "deploy_status_code": 0,
+    }
     assert list(dirs[1].iterdir()) == []
 
 
@@ -76,8 +107,7 @@ def test_rewritten_config_replaces_the_old_script(dirs):
 
 def test_non_zero_exit_is_reported_not_raised(dirs):
     result, log = run_hook(dirs, deployment("#!/bin/sh\necho out\necho err >&2\nexit 7\n"))
-    assert result == {"deploy_stdout": "out\n", "deploy_stderr": "err\n",
-                      "deploy_status_code": 7}
+    assert result == {"deploy_stdout": "out\n", "deploy_stderr": "err\n", "deploy_status_code": 7}
     assert "exit status 7" in log
 
 

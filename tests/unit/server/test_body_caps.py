@@ -1,5 +1,6 @@
 """Body caps over real HTTP: each kind of route refuses a body over its cap with a 413 that names
 the limit and the setting, before reading it (declared length) or at the cap (chunked)."""
+
 from __future__ import annotations
 
 import socket
@@ -57,7 +58,9 @@ def test_each_route_takes_its_cap_and_refuses_one_byte_more(capped, what, path, 
     assert_refused(over, limit, setting)
 
 
-@pytest.mark.parametrize("what,path,setting", ROUTES[:3] + ROUTES[5:6], ids=["deployment", "handle", "presigned", "progress"])
+@pytest.mark.parametrize(
+    "what,path,setting", ROUTES[:3] + ROUTES[5:6], ids=["deployment", "handle", "presigned", "progress"]
+)
 def test_a_chunked_body_is_refused_at_the_cap(capped, what, path, setting):
     limit = CAPS[setting]
 
@@ -78,8 +81,10 @@ def test_a_chunked_body_is_refused_at_the_cap(capped, what, path, setting):
 def test_a_declared_length_over_the_cap_is_answered_without_waiting_for_the_body(capped):
     """The client declares 1 GB and sends nothing: the answer comes at once, so nothing waited
     to read (let alone hold) the body."""
-    request = (f"POST /guest/v1/deployments/d-1/signal HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {10**9}\r\n\r\n").encode()
+    request = (
+        f"POST /guest/v1/deployments/d-1/signal HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {10**9}\r\n\r\n"
+    ).encode()
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", capped.httpd.server_port), timeout=10) as sock:
         sock.sendall(request)
@@ -115,6 +120,7 @@ def test_every_endpoint_the_auth_policy_names_exists(hearth):
     """Authorisation is also chosen by endpoint and blueprint name (orchestration_auth): a renamed
     view must not silently lose its read-only, admin-only, temp-URL or guest-token policy."""
     from metadata_server import orchestration_auth as auth
+
     endpoints = {rule.endpoint for rule in hearth.app.url_map.iter_rules()}
     named = auth.READ_ONLY_ENDPOINTS | auth.ADMIN_ENDPOINTS | auth.TEMP_URL_ENDPOINTS | set(auth.GUEST_TOKEN_ENDPOINTS)
     assert named <= endpoints, sorted(named - endpoints)

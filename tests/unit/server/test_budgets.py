@@ -1,6 +1,7 @@
 """Request budgets: token buckets (pure, with a hand-driven clock) and, over real HTTP, 429 with
 Retry-After per guest credential, per pre-signed URL, per client address for failed
 authentications and per orchestration caller."""
+
 from __future__ import annotations
 
 import threading
@@ -61,15 +62,25 @@ def test_refilled_buckets_are_forgotten_when_there_are_too_many():
 
 # -- over HTTP ------------------------------------------------------------------------
 
+
 def enrol(server) -> tuple[str, dict]:
     """A server row and a credential of its own: (metadata URL, auth headers)."""
     runtime = server.service.runtime
     server_id = str(uuid.uuid4())
     with runtime.store.session() as session:
-        session.add(Server(id=server_id, name="s", project="admin", driver="deployed",
-                           metadata_doc={"deployments": []}, created_at=runtime.now()))
-        secret = credentials.issue(session, kind="server", subject_id=server_id, stack_id=None,
-                                   now=runtime.now(), ttl_seconds=600)
+        session.add(
+            Server(
+                id=server_id,
+                name="s",
+                project="admin",
+                driver="deployed",
+                metadata_doc={"deployments": []},
+                created_at=runtime.now(),
+            )
+        )
+        secret = credentials.issue(
+            session, kind="server", subject_id=server_id, stack_id=None, now=runtime.now(), ttl_seconds=600
+        )
     return f"{server.url}/guest/v1/servers/{server_id}/metadata", {"Authorization": f"Bearer {secret}"}
 
 
@@ -81,6 +92,7 @@ def serve(tmp_path):
     def start(**settings):
         started.append(start_server(tmp_path / str(len(started)), **settings))
         return started[-1]
+
     yield start
     for server in started:
         stop_server(server)

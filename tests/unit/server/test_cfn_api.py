@@ -1,6 +1,7 @@
 """POLL_SERVER_CFN over real HTTP: the EC2 signers against known answers, DescribeStackResource
 in XML and JSON, and every refusal (tampered path, parameter, host, secret; another server's
 key; a revoked key; an unknown action), audited without the secret."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,13 +34,21 @@ def test_key_pairs_are_hex_so_no_secret_reads_as_a_command_line_option():
 def test_sigv2_known_answer():
     """The value keystoneclient's Ec2Signer (os-collect-config 14.1.0's signer) computed for
     these inputs; HmacSHA1 is the same string under SHA-1."""
-    params = {"Action": "DescribeStackResource", "StackName": "my stack", "LogicalResourceId": "server",
-              "AWSAccessKeyId": KEY, "SignatureVersion": "2", "SignatureMethod": "HmacSHA256"}
-    assert cfn.sign_v2(SECRET, "GET", "127.0.0.1:8000", "/v1/", params) == \
-        "4t8wFMCY7RK5QegT8i2d8eAaIvk6L5vzXwegYDtGqNQ="
+    params = {
+        "Action": "DescribeStackResource",
+        "StackName": "my stack",
+        "LogicalResourceId": "server",
+        "AWSAccessKeyId": KEY,
+        "SignatureVersion": "2",
+        "SignatureMethod": "HmacSHA256",
+    }
+    assert (
+        cfn.sign_v2(SECRET, "GET", "127.0.0.1:8000", "/v1/", params) == "4t8wFMCY7RK5QegT8i2d8eAaIvk6L5vzXwegYDtGqNQ="
+    )
     assert cfn.canonical_query_v2({**params, "Signature": "x"}) == (
         "AWSAccessKeyId=0123456789abcdef0123456789abcdef&Action=DescribeStackResource&"
-        "LogicalResourceId=server&SignatureMethod=HmacSHA256&SignatureVersion=2&StackName=my%20stack")
+        "LogicalResourceId=server&SignatureMethod=HmacSHA256&SignatureVersion=2&StackName=my%20stack"
+    )
     sha1 = cfn.sign_v2(SECRET, "GET", "127.0.0.1:8000", "/v1/", params, "HmacSHA1")
     assert len(sha1) == 28 and sha1 != cfn.sign_v2(SECRET, "GET", "127.0.0.1:8000", "/v1/", params)
 
@@ -47,25 +56,34 @@ def test_sigv2_known_answer():
 def test_sigv4_known_answer():
     """The Authorization header boto 2.49 (heat-cfntools' cfn-get-metadata) sent for
     DescribeStackResource to 127.0.0.1:8000 at 2026-11-22 10:00:00 UTC: scope 0/127."""
-    query = {"Action": "DescribeStackResource", "ContentType": "JSON", "StackName": "my stack",
-             "LogicalResourceId": "server", "Version": "2010-05-15"}
+    query = {
+        "Action": "DescribeStackResource",
+        "ContentType": "JSON",
+        "StackName": "my stack",
+        "LogicalResourceId": "server",
+        "Version": "2010-05-15",
+    }
     headers = {"host": "127.0.0.1:8000", "x-amz-date": "20261122T100000Z"}
-    canonical = cfn.canonical_request_v4("GET", cfn.canonical_uri_v4("/v1/"), query, headers,
-                                         ["host", "x-amz-date"], b"")
-    assert cfn.sign_v4(SECRET, "20261122T100000Z", "20261122/0/127/aws4_request", canonical) == \
-        "62cc3b6fae5e7df7a794ca969604e63b3ba598d41c83ae264cdf2ea7b684f78b"
+    canonical = cfn.canonical_request_v4(
+        "GET", cfn.canonical_uri_v4("/v1/"), query, headers, ["host", "x-amz-date"], b""
+    )
+    assert (
+        cfn.sign_v4(SECRET, "20261122T100000Z", "20261122/0/127/aws4_request", canonical)
+        == "62cc3b6fae5e7df7a794ca969604e63b3ba598d41c83ae264cdf2ea7b684f78b"
+    )
 
 
-def _v4_request(host: str, path: str, query: dict, amz_date: str, secret: str = SECRET,
-                key: str = KEY) -> cfn.SignedRequest:
+def _v4_request(
+    host: str, path: str, query: dict, amz_date: str, secret: str = SECRET, key: str = KEY
+) -> cfn.SignedRequest:
     headers = {"host": host, "x-amz-date": amz_date}
     scope = f"{amz_date[:8]}/0/127/aws4_request"
-    canonical = cfn.canonical_request_v4("GET", cfn.canonical_uri_v4(path), query, headers,
-                                         ["host", "x-amz-date"], b"")
-    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={key}/{scope},SignedHeaders=host;"
-                                f"x-amz-date,Signature={cfn.sign_v4(secret, amz_date, scope, canonical)}")
-    return cfn.SignedRequest(method="GET", host=host, path=path, params=dict(query), query=dict(query),
-                             headers=headers)
+    canonical = cfn.canonical_request_v4("GET", cfn.canonical_uri_v4(path), query, headers, ["host", "x-amz-date"], b"")
+    headers["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={key}/{scope},SignedHeaders=host;"
+        f"x-amz-date,Signature={cfn.sign_v4(secret, amz_date, scope, canonical)}"
+    )
+    return cfn.SignedRequest(method="GET", host=host, path=path, params=dict(query), query=dict(query), headers=headers)
 
 
 def test_sigv4_checks_path_query_host_secret_and_clock():
@@ -89,20 +107,31 @@ def test_sigv4_checks_path_query_host_secret_and_clock():
 
 
 def test_sigv2_accepts_the_host_without_its_port_and_refuses_tampering():
-    params = {"Action": "DescribeStackResource", "StackName": "s", "LogicalResourceId": "server",
-              "AWSAccessKeyId": KEY, "SignatureVersion": "2", "SignatureMethod": "HmacSHA256"}
+    params = {
+        "Action": "DescribeStackResource",
+        "StackName": "s",
+        "LogicalResourceId": "server",
+        "AWSAccessKeyId": KEY,
+        "SignatureVersion": "2",
+        "SignatureMethod": "HmacSHA256",
+    }
     bare = {**params, "Signature": cfn.sign_v2(SECRET, "GET", "127.0.0.1", "/v1/", params)}
     request = cfn.SignedRequest(method="GET", host="127.0.0.1:8000", path="/v1/", params=bare)
     cfn.parse_claim(request, utcnow()).check(SECRET)  # signed without the port: accepted
-    for fields in ({"path": "/v1"}, {"params": {**bare, "LogicalResourceId": "other"}},
-                   {"host": "10.0.0.1:8000"}, {"method": "POST"}):
+    for fields in (
+        {"path": "/v1"},
+        {"params": {**bare, "LogicalResourceId": "other"}},
+        {"host": "10.0.0.1:8000"},
+        {"method": "POST"},
+    ):
         with pytest.raises(cfn.Forbidden):
             cfn.parse_claim(cfn.SignedRequest(**{**request.__dict__, **fields}), utcnow()).check(SECRET)
     with pytest.raises(cfn.Forbidden):
         cfn.parse_claim(request, utcnow()).check("another secret")
     with pytest.raises(cfn.Forbidden, match="SignatureVersion"):
-        cfn.parse_claim(cfn.SignedRequest(method="GET", host="h", path="/v1/",
-                                          params={**bare, "SignatureVersion": "1"}), utcnow())
+        cfn.parse_claim(
+            cfn.SignedRequest(method="GET", host="h", path="/v1/", params={**bare, "SignatureVersion": "1"}), utcnow()
+        )
 
 
 # -- over HTTP, with stacks ------------------------------------------------------------------
@@ -141,19 +170,25 @@ def make_stack(hearth, name: str) -> dict:
     return hearth.outputs(name)["occ"]
 
 
-def v2_get(section: dict, *, stack_name=None, resource=None, secret=None, sign_host=None,
-           sign_path=None, extra=None, url=None) -> requests.Response:
+def v2_get(
+    section: dict, *, stack_name=None, resource=None, secret=None, sign_host=None, sign_path=None, extra=None, url=None
+) -> requests.Response:
     """A GET signed as os-collect-config's cfn collector signs it."""
     url = url or section["metadata_url"]
     parts = urlsplit(url)
-    params = {"Action": "DescribeStackResource", "StackName": stack_name or section["stack_name"],
-              "LogicalResourceId": resource or section["path"].split(".")[0],
-              "AWSAccessKeyId": section["access_key_id"], "SignatureVersion": "2",
-              "SignatureMethod": "HmacSHA256", **(extra or {})}
-    params["Signature"] = cfn.sign_v2(secret or section["secret_access_key"], "GET",
-                                      sign_host or parts.netloc, sign_path or parts.path, params)
-    return requests.get(f"{url}?{urlencode(params)}", headers={"Content-Type": "application/json"},
-                        timeout=10)
+    params = {
+        "Action": "DescribeStackResource",
+        "StackName": stack_name or section["stack_name"],
+        "LogicalResourceId": resource or section["path"].split(".")[0],
+        "AWSAccessKeyId": section["access_key_id"],
+        "SignatureVersion": "2",
+        "SignatureMethod": "HmacSHA256",
+        **(extra or {}),
+    }
+    params["Signature"] = cfn.sign_v2(
+        secret or section["secret_access_key"], "GET", sign_host or parts.netloc, sign_path or parts.path, params
+    )
+    return requests.get(f"{url}?{urlencode(params)}", headers={"Content-Type": "application/json"}, timeout=10)
 
 
 def test_the_default_transport_gives_heat_cfn_section_and_answers_xml(hearth):
@@ -187,11 +222,15 @@ def test_the_default_transport_gives_heat_cfn_section_and_answers_xml(hearth):
 def test_sigv4_json_answer_over_http(hearth):
     cfn = make_stack(hearth, "v4")["cfn"]
     parts = urlsplit(cfn["metadata_url"])
-    query = {"Action": "DescribeStackResource", "ContentType": "JSON", "StackName": "v4",
-             "LogicalResourceId": "server", "Version": "2010-05-15"}
+    query = {
+        "Action": "DescribeStackResource",
+        "ContentType": "JSON",
+        "StackName": "v4",
+        "LogicalResourceId": "server",
+        "Version": "2010-05-15",
+    }
     amz_date = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    signed = _v4_request(parts.netloc, parts.path, query, amz_date, cfn["secret_access_key"],
-                         cfn["access_key_id"])
+    signed = _v4_request(parts.netloc, parts.path, query, amz_date, cfn["secret_access_key"], cfn["access_key_id"])
     headers = {"X-Amz-Date": amz_date, "Authorization": signed.headers["authorization"]}
     answer = requests.get(f"{cfn['metadata_url']}?{urlencode(query)}", headers=headers, timeout=10)
     assert answer.status_code == 200, answer.text
@@ -218,8 +257,9 @@ def test_refusals_are_cfn_errors_and_audited_without_the_secret(hearth):
         "another resource": v2_get(cfn, resource="deployment"),
         "another server's key on this stack": v2_get(other, stack_name="a"),
         "unknown key": v2_get({**cfn, "access_key_id": "f" * 32}),
-        "unsigned": requests.get(f"{cfn['metadata_url']}?Action=DescribeStackResource&StackName=a"
-                                 "&LogicalResourceId=server", timeout=10),
+        "unsigned": requests.get(
+            f"{cfn['metadata_url']}?Action=DescribeStackResource&StackName=a&LogicalResourceId=server", timeout=10
+        ),
     }
     for why, answer in cases.items():
         assert answer.status_code == 403, why
@@ -237,8 +277,11 @@ def test_refusals_are_cfn_errors_and_audited_without_the_secret(hearth):
 
     runtime = hearth.service.runtime
     with runtime.store.session() as session:
-        events = [e for e in session.query(AuditEvent).filter(AuditEvent.action == "auth.failed")
-                  if (e.detail or {}).get("api") == "cfn"]
+        events = [
+            e
+            for e in session.query(AuditEvent).filter(AuditEvent.action == "auth.failed")
+            if (e.detail or {}).get("api") == "cfn"
+        ]
         assert len(events) >= len(cases)
         assert cfn["access_key_id"] in {e.actor for e in events}
         for event in events:
@@ -257,8 +300,11 @@ def test_a_key_dies_with_its_server_and_with_its_transport(hearth):
     stack = hearth.stack("sw")
 
     def put(transport: str) -> dict:
-        answer = hearth.http.put(f"{hearth.api}/stacks/sw/{stack['id']}", timeout=30,
-                                 json={"template": TEMPLATE, "parameters": {"transport": transport}})
+        answer = hearth.http.put(
+            f"{hearth.api}/stacks/sw/{stack['id']}",
+            timeout=30,
+            json={"template": TEMPLATE, "parameters": {"transport": transport}},
+        )
         assert answer.status_code == 202, answer.text
         done = hearth.wait_stack("sw", ("UPDATE_COMPLETE",), timeout=30)
         assert done["stack_status"] == "UPDATE_COMPLETE", done["stack_status_reason"]
@@ -291,6 +337,7 @@ def test_the_route_is_served_by_a_guest_only_app(tmp_path):
     """With the guest API on a listener of its own, /v1/ is there (and /v1/<project> is not)."""
     from engine.config import Config
     from metadata_server import create_app
+
     config = Config.from_env({}, db_url=f"sqlite:///{tmp_path}/hearth.db", data_dir=str(tmp_path / "data"))
     app = create_app(config, start=False, orchestration=False)
     try:

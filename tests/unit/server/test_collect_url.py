@@ -1,6 +1,7 @@
 """POLL_TEMP_URL's signed collect URL over real HTTP: HEAD and GET, Last-Modified on every
 change (even within one second), and refusals for forged, expired, foreign, superseded URLs
 and deleted servers."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,14 +26,22 @@ def add_server(runtime, *, expires_in: int | None = None) -> tuple[str, str]:
         url = temp_url.collect_url(runtime, server_id, now)
     else:
         epoch = int(now.replace(tzinfo=dt.UTC).timestamp()) + expires_in
-        url = runtime.public_url + urls.collect_path(server_id) + "?" + urlencode(
-            {"expires": epoch, "signature": runtime.keyring.sign(
-                f"GET\n{urls.collect_path(server_id)}\n{epoch}")})
-    doc = {"deployments": [], "os-collect-config": {"collectors": ["ec2", "request", "local"],
-                                                    "request": temp_url.request_section(url)}}
+        url = (
+            runtime.public_url
+            + urls.collect_path(server_id)
+            + "?"
+            + urlencode(
+                {"expires": epoch, "signature": runtime.keyring.sign(f"GET\n{urls.collect_path(server_id)}\n{epoch}")}
+            )
+        )
+    doc = {
+        "deployments": [],
+        "os-collect-config": {"collectors": ["ec2", "request", "local"], "request": temp_url.request_section(url)},
+    }
     with runtime.store.session() as session:
-        session.add(Server(id=server_id, name="s", project="admin", driver="deployed",
-                           metadata_doc=doc, created_at=now))
+        session.add(
+            Server(id=server_id, name="s", project="admin", driver="deployed", metadata_doc=doc, created_at=now)
+        )
     return server_id, url
 
 
@@ -120,6 +129,7 @@ def test_a_deleted_server_revokes_its_url(hearth):
 def test_the_route_is_charged_to_the_guest_budget():
     """budget.py charges every path outside API_PREFIXES to the per-URL guest budget."""
     from metadata_server.budget import API_PREFIXES
+
     assert not urls.collect_path("{server_id}").startswith(API_PREFIXES)
 
 
@@ -139,10 +149,14 @@ outputs:
 def test_switching_the_transport_away_revokes_the_url_and_back_issues_a_new_one(hearth):
     """OS::Heat::DeployedServer (no driver process): Heat's section on create, the URL kept on
     an update that keeps the transport, nulled (and refused) when the transport changes."""
+
     def put(transport: str, status: str) -> dict:
         stack = hearth.stack("sw")
-        answer = hearth.http.put(f"{hearth.api}/stacks/sw/{stack['id']}", timeout=30,
-                                 json={"template": SWITCHED, "parameters": {"transport": transport}})
+        answer = hearth.http.put(
+            f"{hearth.api}/stacks/sw/{stack['id']}",
+            timeout=30,
+            json={"template": SWITCHED, "parameters": {"transport": transport}},
+        )
         assert answer.status_code == 202, answer.text
         assert hearth.wait_stack("sw", (status,), timeout=30)["stack_status"] == status
         return hearth.outputs("sw")["occ"]

@@ -4,6 +4,7 @@ pre-signed URLs' clock-skew allowance, over real HTTP on SQLite and PostgreSQL.
 Time is moved by giving the running server's runtime another clock (the engine reads time only
 through it); nothing else is replaced.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,8 +53,9 @@ class Rig:
         return self.guest.post(self.rotate_url, headers={"Authorization": f"Bearer {secret}"}, timeout=30)
 
     def metadata(self, secret: str, **params) -> requests.Response:
-        return self.guest.get(self.metadata_url, params=params, timeout=30,
-                              headers={"Authorization": f"Bearer {secret}"})
+        return self.guest.get(
+            self.metadata_url, params=params, timeout=30, headers={"Authorization": f"Bearer {secret}"}
+        )
 
     def events(self, action: str) -> list[dict]:
         with self.runtime.store.session() as session:
@@ -62,8 +64,7 @@ class Rig:
 
 @pytest.fixture
 def rig(db_url, tmp_path):
-    hearth = start_server(tmp_path, db_url, compute="deployed", credential_ttl=TTL,
-                          credential_rotation_overlap=OVERLAP)
+    hearth = start_server(tmp_path, db_url, compute="deployed", credential_ttl=TTL, credential_rotation_overlap=OVERLAP)
     rig = Rig(hearth)
     yield rig
     rig.guest.close()
@@ -172,9 +173,10 @@ def test_presigned_urls_allow_fifteen_minutes_of_clock_skew_and_nothing_else(rig
     too_late = credentials.signed_url(keyring, rig.hearth.url, "POST", path, now - 16 * 60)
     assert post(too_late).status_code == 403 and "expired" in post(too_late).json()["error"]["message"]
     for method, signed_path, expires, sent_expires in [
-            ("GET", path, now + 600, now + 600),          # signed for another method
-            ("POST", path + "x", now + 600, now + 600),    # signed for another path
-            ("POST", path, now + 600, now + 6000)]:        # expiry changed after signing
+        ("GET", path, now + 600, now + 600),  # signed for another method
+        ("POST", path + "x", now + 600, now + 600),  # signed for another path
+        ("POST", path, now + 600, now + 6000),
+    ]:  # expiry changed after signing
         url = credentials.signed_url(keyring, rig.hearth.url, method, signed_path, expires)
         query = urlparse(url).query.replace(f"expires={expires}", f"expires={sent_expires}")
         answer = post(f"{rig.hearth.url}{path}?{query}")

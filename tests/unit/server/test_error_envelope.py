@@ -1,4 +1,5 @@
 """One JSON error envelope for every endpoint, pinned by one test across all of them."""
+
 from __future__ import annotations
 
 import threading
@@ -25,7 +26,12 @@ BAD_REQUESTS = [
     ("POST", "/v1/admin/stacks", {"json": []}, 400),
     ("POST", "/v1/admin/stacks", {"json": {"stack_name": "1bad", "template": "x"}}, 400),
     ("POST", "/v1/admin/stacks", {"json": {"stack_name": "ok"}}, 400),
-    ("POST", "/v1/admin/stacks", {"json": {"stack_name": "ok", "template": "heat_template_version: 1999-01-01\n"}}, 400),
+    (
+        "POST",
+        "/v1/admin/stacks",
+        {"json": {"stack_name": "ok", "template": "heat_template_version: 1999-01-01\n"}},
+        400,
+    ),
     ("POST", "/v1/admin/stacks", {"json": {"stack_name": "ok", "template": "a: [", "files": []}}, 400),
     ("PATCH", "/v1/admin/stacks", {}, 405),
     ("GET", "/v1/admin/stacks?limit=x", {}, 400),
@@ -40,8 +46,12 @@ BAD_REQUESTS = [
     ("DELETE", "/v1/admin/stacks/missing/00000000-0000-0000-0000-000000000000/abandon", {}, 404),
     ("GET", "/v1/admin/stacks/missing/00000000-0000-0000-0000-000000000000/environment", {}, 404),
     ("GET", "/v1/admin/stacks/missing/00000000-0000-0000-0000-000000000000/files", {}, 404),
-    ("PATCH", "/v1/admin/stacks/missing/00000000-0000-0000-0000-000000000000/resources/r",
-     {"json": {"mark_unhealthy": True}}, 404),
+    (
+        "PATCH",
+        "/v1/admin/stacks/missing/00000000-0000-0000-0000-000000000000/resources/r",
+        {"json": {"mark_unhealthy": True}},
+        404,
+    ),
     ("POST", "/v1/admin/stacks/missing/00000000-0000-0000-0000-000000000000/resources/r/signal", {}, 404),
     ("GET", "/v1/admin/resource_types?support_status=GOOD", {}, 400),
     ("GET", "/v1/admin/resource_types/Nope::Type", {}, 404),
@@ -116,6 +126,7 @@ def test_failures_behind_the_views_are_answered_in_the_envelope(tmp_path):
     def deep():
         def down(value):
             return down([value])
+
         return down(0)
 
     httpd = listen("127.0.0.1", 0, app)
@@ -130,8 +141,12 @@ def test_failures_behind_the_views_are_answered_in_the_envelope(tmp_path):
         app.extensions["hearth"].runtime.store.dispose()
     assert answer.status_code == 500
     assert answer.headers["Content-Type"] == "application/json"
-    assert answer.json()["error"] == {"type": "InternalError", "code": "internal_error", "traceback": None,
-                                      "message": "internal server error; the server log has the details"}
+    assert answer.json()["error"] == {
+        "type": "InternalError",
+        "code": "internal_error",
+        "traceback": None,
+        "message": "internal server error; the server log has the details",
+    }
     # A value nested past Python's stack, however it was built, is the request's doing: 400.
     assert deep.status_code == 400
     assert deep.json()["error"]["message"] == "the request holds a value nested too deeply to process"

@@ -9,6 +9,7 @@ deployment's `deploy_signal_id` and a deleted stack. The expired ones are issued
 own `credentials.issue` with a creation time in the past: nothing else can age a credential in
 a test without waiting for a real lifetime.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -86,9 +87,11 @@ class World:
 
     def _ready(self, name: str):
         resources = self.hearth.resources(name)
-        done = all(r["resource_status"] in ("CREATE_COMPLETE", "CREATE_IN_PROGRESS") and
-                   (r["physical_resource_id"] or r["resource_name"] in ("wait", "deploy"))
-                   for r in resources.values())
+        done = all(
+            r["resource_status"] in ("CREATE_COMPLETE", "CREATE_IN_PROGRESS")
+            and (r["physical_resource_id"] or r["resource_name"] in ("wait", "deploy"))
+            for r in resources.values()
+        )
         handle_done = resources.get("handle", {}).get("resource_status") == "CREATE_COMPLETE"
         return self.hearth.stack(name) if done and handle_done else None
 
@@ -99,8 +102,9 @@ class World:
         return self.service.stacks.show_output("admin", stack["id"], key)["output_value"]
 
     def _enrol(self, server_id: str, revoke_previous: bool = False) -> str:
-        answer = self.hearth.http.post(f"{self.hearth.api}/servers/{server_id}/bootstrap",
-                                       json={"revoke_previous": revoke_previous}, timeout=30)
+        answer = self.hearth.http.post(
+            f"{self.hearth.api}/servers/{server_id}/bootstrap", json={"revoke_previous": revoke_previous}, timeout=30
+        )
         assert answer.status_code == 201, answer.text
         return answer.json()["bootstrap"]["credential"]
 
@@ -108,8 +112,9 @@ class World:
         """A credential of the right subject whose lifetime ended an hour ago."""
         past = self.runtime.now() - dt.timedelta(hours=2)
         with self.runtime.store.session() as session:
-            return credentials.issue(session, kind=kind, subject_id=subject,
-                                     stack_id=self.mine["id"], now=past, ttl_seconds=3600)
+            return credentials.issue(
+                session, kind=kind, subject_id=subject, stack_id=self.mine["id"], now=past, ttl_seconds=3600
+            )
 
     def credential_id(self, secret: str) -> str:
         with self.runtime.store.session() as session:
@@ -154,8 +159,9 @@ def expires_of(url: str) -> int:
     return int(parse_qs(urlparse(url).query)["expires"][0])
 
 
-def refused(world: World, method: str, url: str, status: int, actor: str | None, secret: str,
-            hint: str, **request) -> None:
+def refused(
+    world: World, method: str, url: str, status: int, actor: str | None, secret: str, hint: str, **request
+) -> None:
     """The request is refused with `status`, a JSON envelope whose message contains `hint`,
     and an audit record naming `actor` (a credential id, or 'anonymous') and not the secret."""
     before = world.last_refusal()
@@ -204,9 +210,11 @@ def test_deployment_signal_matrix(world):
     # The pre-signed form: the other stack's signature on this path, and a tampered signature.
     signed = agentless.values(world.entry)["deploy_signal_id"]
     theirs = agentless.values(world.their_entry)["deploy_signal_id"]
-    for tampered in (with_query(signed, signature=signature_of(theirs), expires=expires_of(theirs)),
-                     with_query(signed, signature=signature_of(signed)[:-2] + "AA"),
-                     with_query(signed, expires=expires_of(signed) + 1)):
+    for tampered in (
+        with_query(signed, signature=signature_of(theirs), expires=expires_of(theirs)),
+        with_query(signed, signature=signature_of(signed)[:-2] + "AA"),
+        with_query(signed, expires=expires_of(signed) + 1),
+    ):
         refused(world, "POST", tampered, 403, "anonymous", signature_of(signed), "URL", json=body)
     with world.runtime.store.session() as session:
         assert session.scalars(select(Deployment.status)).all().count("IN_PROGRESS") == 2
@@ -227,8 +235,16 @@ def test_progress_matrix(world):
         refused(world, "POST", url, status, actor, secret, "credential", json=body, **bearer(secret))
     signed = agentless.values(world.entry)["deploy_signal_id"]
     progress_signed = with_query(url, expires=expires_of(signed), signature=signature_of(signed))
-    refused(world, "POST", progress_signed, 403, "anonymous", signature_of(signed),
-            "needs the server's credential", json=body)
+    refused(
+        world,
+        "POST",
+        progress_signed,
+        403,
+        "anonymous",
+        signature_of(signed),
+        "needs the server's credential",
+        json=body,
+    )
     own = world.guest.post(url, json=body, timeout=30, **bearer(world.own))
     assert own.status_code == 202
     with world.runtime.store.session() as session:
@@ -245,22 +261,26 @@ def test_handle_signal_matrix(world):
         (forged("hgh_"), 401, "anonymous", "bootstrap document"),
     ]:
         refused(world, "POST", url, status, actor, secret, hint, json={"id": "x"}, **bearer(secret))
-    own = world.guest.post(url, json={"id": "web-1", "data": "ready"}, timeout=30,
-                                 **bearer(world.handle_token))
+    own = world.guest.post(url, json={"id": "web-1", "data": "ready"}, timeout=30, **bearer(world.handle_token))
     assert own.status_code == 200 and own.json()["id"] == "web-1"
 
 
 def test_presigned_handle_url_matrix(world):
     url = world.alarm_url
     past = int(dt.datetime.now(dt.UTC).timestamp()) - 16 * 60
-    expired = credentials.signed_url(world.runtime.keyring, world.hearth.url, "POST",
-                                  urlparse(url).path, past)
+    expired = credentials.signed_url(world.runtime.keyring, world.hearth.url, "POST", urlparse(url).path, past)
     deploy_signed = agentless.values(world.entry)["deploy_signal_id"]
     for label, candidate, hint in [
-        ("another server's", with_query(url, signature=signature_of(deploy_signed),
-                                        expires=expires_of(deploy_signed)), "altered"),
-        ("another stack's", with_query(url, signature=signature_of(world.their_alarm_url),
-                                       expires=expires_of(world.their_alarm_url)), "altered"),
+        (
+            "another server's",
+            with_query(url, signature=signature_of(deploy_signed), expires=expires_of(deploy_signed)),
+            "altered",
+        ),
+        (
+            "another stack's",
+            with_query(url, signature=signature_of(world.their_alarm_url), expires=expires_of(world.their_alarm_url)),
+            "altered",
+        ),
         ("expired", expired, "expired"),
         ("revoked", world.gone_alarm_url, "was deleted"),
         ("forged", with_query(url, signature=forged("")), "altered"),
@@ -276,21 +296,32 @@ def test_presigned_handle_url_matrix(world):
 def test_rotate_matrix(world):
     url = f"{world.hearth.url}/guest/v1/credentials/rotate"
     metadata = f"{world.hearth.url}/guest/v1/servers/{world.server}/metadata"
-    for secret, actor in [(world.expired, world.credential_id(world.expired)),
-                          (world.revoked, world.credential_id(world.revoked)),
-                          (forged("hgs_"), "anonymous")]:
+    for secret, actor in [
+        (world.expired, world.credential_id(world.expired)),
+        (world.revoked, world.credential_id(world.revoked)),
+        (forged("hgs_"), "anonymous"),
+    ]:
         refused(world, "POST", url, 401, actor, secret, "bootstrap document", **bearer(secret))
     refused(world, "POST", url, 401, "anonymous", "no-credential-was-sent", "Authorization: Bearer")
     signed = agentless.values(world.entry)["deploy_signal_id"]
-    refused(world, "POST", f"{url}?{urlparse(signed).query}", 403, "anonymous",
-            signature_of(signed), "not a signed URL")
+    refused(
+        world, "POST", f"{url}?{urlparse(signed).query}", 403, "anonymous", signature_of(signed), "not a signed URL"
+    )
     # Another server's (or stack's) credential can only rotate itself: what it gets never
     # reaches this server.
     for secret in (world.neighbour, world.their_server):
         answer = world.guest.post(url, timeout=30, **bearer(secret))
         assert answer.status_code == 200
-        refused(world, "GET", metadata, 403, None, answer.json()["credential"], "use that one's own",
-                **bearer(answer.json()["credential"]))
+        refused(
+            world,
+            "GET",
+            metadata,
+            403,
+            None,
+            answer.json()["credential"],
+            "use that one's own",
+            **bearer(answer.json()["credential"]),
+        )
     own = world.guest.post(url, timeout=30, **bearer(world.own))
     assert own.status_code == 200 and own.headers["Cache-Control"] == "no-store"
     fresh = own.json()["credential"]

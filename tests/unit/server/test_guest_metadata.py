@@ -1,4 +1,5 @@
 """The metadata long-poll over real HTTP: since/ETag, 304, wake on change, server-capped wait."""
+
 from __future__ import annotations
 
 import threading
@@ -18,10 +19,19 @@ def guest(tmp_path):
     runtime = server.service.runtime
     server_id = str(uuid.uuid4())
     with runtime.store.session() as session:
-        session.add(Server(id=server_id, name="s", project="admin", driver="deployed",
-                           metadata_doc={"deployments": []}, created_at=runtime.now()))
-        secret = credentials.issue(session, kind="server", subject_id=server_id, stack_id=None,
-                                   now=runtime.now(), ttl_seconds=600)
+        session.add(
+            Server(
+                id=server_id,
+                name="s",
+                project="admin",
+                driver="deployed",
+                metadata_doc={"deployments": []},
+                created_at=runtime.now(),
+            )
+        )
+        secret = credentials.issue(
+            session, kind="server", subject_id=server_id, stack_id=None, now=runtime.now(), ttl_seconds=600
+        )
     url = f"{server.url}/guest/v1/servers/{server_id}/metadata"
     yield server, url, {"Authorization": f"Bearer {secret}"}, server_id
     stop_server(server)

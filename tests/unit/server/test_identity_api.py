@@ -1,6 +1,7 @@
 """Tenants, users, roles and tokens on a real server (HTTP on 127.0.0.1, SQLite): who may do
 what in which project, 401/403 JSON, cross-project invisibility, the admin API, the audit of
 refusals and stack delegations."""
+
 from __future__ import annotations
 
 import uuid
@@ -26,8 +27,12 @@ class World:
         for project in (self.a, self.b):
             self.admin("POST", "projects", json={"name": project}, expect=201)
         self.tokens = {}
-        for who, project, role in (("reader", self.a, "reader"), ("member", self.a, "member"),
-                                   ("padmin", self.a, "admin"), ("other", self.b, "member")):
+        for who, project, role in (
+            ("reader", self.a, "reader"),
+            ("member", self.a, "member"),
+            ("padmin", self.a, "admin"),
+            ("other", self.b, "member"),
+        ):
             name = unique(who)
             self.admin("POST", "users", json={"name": name}, expect=201)
             self.admin("PUT", f"projects/{project}/users/{name}/roles/{role}", expect=204)
@@ -37,20 +42,26 @@ class World:
 
     def admin(self, method, path, *, token=None, expect=None, **kwargs):
         headers = {"X-Auth-Token": token} if token else AUTH
-        response = requests.request(method, f"{self.server.url}/admin/v1/{path}", headers=headers,
-                                    timeout=30, **kwargs)
+        response = requests.request(method, f"{self.server.url}/admin/v1/{path}", headers=headers, timeout=30, **kwargs)
         if expect is not None:
             assert response.status_code == expect, response.text
         return response
 
     def v1(self, who, method, project, path, **kwargs):
         headers = {"X-Auth-Token": self.tokens[who]} if who else {}
-        return requests.request(method, f"{self.server.url}/v1/{project}/{path}", headers=headers,
-                                timeout=30, allow_redirects=False, **kwargs)
+        return requests.request(
+            method,
+            f"{self.server.url}/v1/{project}/{path}",
+            headers=headers,
+            timeout=30,
+            allow_redirects=False,
+            **kwargs,
+        )
 
     def create(self, who, project, name):
-        return self.v1(who, "POST", project, "stacks",
-                       json={"stack_name": name, "template": NOOP, "template_name": "t.yaml"})
+        return self.v1(
+            who, "POST", project, "stacks", json={"stack_name": name, "template": NOOP, "template_name": "t.yaml"}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +84,9 @@ def test_no_or_a_bad_token_is_401_json_and_audited_without_the_token(world):
     before = len(audit(world, "auth.failed"))
     assert_error(requests.get(f"{world.server.url}/v1/admin/stacks", timeout=30), 401)
     bad = "hat_" + "not-a-real-token-" * 3
-    body = assert_error(requests.get(f"{world.server.url}/v1/admin/stacks",
-                                     headers={"X-Auth-Token": bad}, timeout=30), 401)
+    body = assert_error(
+        requests.get(f"{world.server.url}/v1/admin/stacks", headers={"X-Auth-Token": bad}, timeout=30), 401
+    )
     assert body["error"]["type"] == "Unauthorized"
     assert_error(requests.get(f"{world.server.url}/admin/v1/users", timeout=30), 401)
     events = audit(world, "auth.failed")
@@ -86,8 +98,7 @@ def test_no_or_a_bad_token_is_401_json_and_audited_without_the_token(world):
 
 
 def test_x_auth_token_and_bearer_are_both_accepted(world):
-    for headers in ({"X-Auth-Token": world.tokens["reader"]},
-                    {"Authorization": f"Bearer {world.tokens['reader']}"}):
+    for headers in ({"X-Auth-Token": world.tokens["reader"]}, {"Authorization": f"Bearer {world.tokens['reader']}"}):
         response = requests.get(f"{world.server.url}/v1/{world.a}/stacks", headers=headers, timeout=30)
         assert response.status_code == 200, response.text
 
@@ -123,8 +134,9 @@ def test_stacks_of_another_project_are_invisible(world):
     stack = world.create("member", world.a, name).json()["stack"]
     for who, project in (("other", world.b), (None, None)):
         if who is None:  # the cloud admin, addressing the wrong project
-            response = requests.get(f"{world.server.url}/v1/{world.b}/stacks/{name}/{stack['id']}",
-                                    headers=AUTH, timeout=30)
+            response = requests.get(
+                f"{world.server.url}/v1/{world.b}/stacks/{name}/{stack['id']}", headers=AUTH, timeout=30
+            )
         else:
             response = world.v1(who, "GET", project, f"stacks/{name}/{stack['id']}")
         assert_error(response, 404)
@@ -174,11 +186,13 @@ def test_admin_api_manages_projects_users_roles_and_tokens(world):
     used = world.admin("GET", f"tokens?user={user}", expect=200).json()["tokens"][0]
     assert used["last_used_at"] is not None
     world.admin("DELETE", f"projects/{project}/users/{user}/roles/member", expect=204)
-    assert_error(requests.get(f"{world.server.url}/v1/{project}/stacks",
-                              headers={"X-Auth-Token": secret}, timeout=30), 403)
+    assert_error(
+        requests.get(f"{world.server.url}/v1/{project}/stacks", headers={"X-Auth-Token": secret}, timeout=30), 403
+    )
     world.admin("DELETE", f"tokens/{token['id']}", expect=204)
-    assert_error(requests.get(f"{world.server.url}/v1/{project}/stacks",
-                              headers={"X-Auth-Token": secret}, timeout=30), 401)
+    assert_error(
+        requests.get(f"{world.server.url}/v1/{project}/stacks", headers={"X-Auth-Token": secret}, timeout=30), 401
+    )
     actions = [e["action"] for e in world.admin("GET", "audit?limit=20", expect=200).json()["events"]]
     assert {"token.issue", "token.revoke", "role.add", "role.remove", "project.create"} <= set(actions)
     world.admin("DELETE", f"users/{user}", expect=204)

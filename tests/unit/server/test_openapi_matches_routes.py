@@ -1,6 +1,7 @@
 """The OpenAPI files shipped with the server describe exactly the routes Flask serves: every
 (method, path) of the app is in guest.yaml or orchestration.yaml, and nothing more. Real app,
 real files; the server is built without starting its engine."""
+
 from __future__ import annotations
 
 import re
@@ -20,14 +21,16 @@ VARIABLE = re.compile(r"<(?:[a-z_]+(?:\([^)]*\))?:)?([a-z_]+)>")
 
 def described(name: str) -> set[tuple[str, str]]:
     spec = yaml.safe_load(document(name))
-    return {(method.upper(), path) for path, item in spec["paths"].items()
-            for method in item if method in METHODS}
+    return {(method.upper(), path) for path, item in spec["paths"].items() for method in item if method in METHODS}
 
 
 def served(app) -> set[tuple[str, str]]:
-    return {(method, VARIABLE.sub(r"{\1}", rule.rule)) for rule in app.url_map.iter_rules()
-            if rule.endpoint != "static"
-            for method in rule.methods - {"HEAD", "OPTIONS"}}
+    return {
+        (method, VARIABLE.sub(r"{\1}", rule.rule))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
 
 
 @pytest.fixture(scope="module")

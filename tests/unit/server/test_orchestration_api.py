@@ -1,4 +1,5 @@
 """The orchestration API in Heat's v1 shape, as python-heatclient drives it (real HTTP)."""
+
 from __future__ import annotations
 
 from tests.support import wait_for
@@ -10,19 +11,26 @@ TEMPLATE = {
         "note": {"type": "OS::Heat::Value", "properties": {"value": {"get_file": "file:///tmp/motd.txt"}}},
         "sized": {"type": "My::Value", "properties": {"value": {"get_param": "size"}}},
     },
-    "outputs": {"note": {"value": {"get_attr": ["note", "value"]}, "description": "the note"},
-                "size": {"value": {"get_attr": ["sized", "value"]}}},
+    "outputs": {
+        "note": {"value": {"get_attr": ["note", "value"]}, "description": "the note"},
+        "size": {"value": {"get_attr": ["sized", "value"]}},
+    },
 }
 
 
 def test_create_as_heatclient_sends_it_then_show_by_name_and_id(shared_hearth):
     hearth = shared_hearth
     body = {
-        "stack_name": "heatclient", "disable_rollback": True, "parameters": {"size": "3", "motd": "hi"},
+        "stack_name": "heatclient",
+        "disable_rollback": True,
+        "parameters": {"size": "3", "motd": "hi"},
         # heatclient sends the environment files both merged (environment) and by name; Heat
         # reads them by name and leaves the merged one aside.
-        "template": TEMPLATE, "files": {"file:///tmp/motd.txt": "welcome\n", "file:///tmp/env.yaml":
-                                        '{"parameters": {"size": 5}, "resource_registry": {"My::Value": "OS::Heat::Value"}}'},
+        "template": TEMPLATE,
+        "files": {
+            "file:///tmp/motd.txt": "welcome\n",
+            "file:///tmp/env.yaml": '{"parameters": {"size": 5}, "resource_registry": {"My::Value": "OS::Heat::Value"}}',
+        },
         "environment": {"parameters": {"size": 5}, "resource_registry": {"My::Value": "OS::Heat::Value"}},
         "environment_files": ["file:///tmp/env.yaml"],
     }
@@ -37,8 +45,11 @@ def test_create_as_heatclient_sends_it_then_show_by_name_and_id(shared_hearth):
     assert sub.headers["Location"].endswith(f"/stacks/heatclient/{stack_id}/events?sort_dir=asc")
     by_id = hearth.http.get(f"{hearth.api}/stacks/{stack_id}", allow_redirects=False, timeout=10)
     assert by_id.status_code == 302
-    stack = wait_for(lambda: (lambda s: s if s["stack_status"] != "CREATE_IN_PROGRESS" else None)(
-        hearth.stack("heatclient")), 20, message="the create")
+    stack = wait_for(
+        lambda: (lambda s: s if s["stack_status"] != "CREATE_IN_PROGRESS" else None)(hearth.stack("heatclient")),
+        20,
+        message="the create",
+    )
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     outputs = {o["output_key"]: o for o in stack["outputs"]}
     assert outputs["note"]["output_value"] == "welcome\n" and outputs["note"]["description"] == "the note"
@@ -50,8 +61,10 @@ def test_create_as_heatclient_sends_it_then_show_by_name_and_id(shared_hearth):
     one = hearth.http.get(f"{hearth.api}/stacks/heatclient/outputs/size", timeout=10).json()["output"]
     assert one == {"output_key": "size", "output_value": 5, "description": "No description given"}
     resources = hearth.http.get(f"{hearth.api}/stacks/heatclient/resources", timeout=10).json()["resources"]
-    assert {r["resource_name"]: r["resource_type"] for r in resources} == {"note": "OS::Heat::Value",
-                                                                          "sized": "My::Value"}
+    assert {r["resource_name"]: r["resource_type"] for r in resources} == {
+        "note": "OS::Heat::Value",
+        "sized": "My::Value",
+    }
     shown = hearth.http.get(f"{hearth.api}/stacks/heatclient/resources/note", timeout=10).json()["resource"]
     assert shown["attributes"] == {"value": "welcome\n"} and shown["resource_status"] == "CREATE_COMPLETE"
     deleted = hearth.http.delete(f"{hearth.api}/stacks/heatclient", allow_redirects=False, timeout=10)
@@ -88,8 +101,7 @@ def test_event_links_lead_to_the_event(shared_hearth):
     hearth = shared_hearth
     hearth.create_stack("linked", "heat_template_version: 2018-08-31\nresources:\n  v: {type: OS::Heat::None}\n")
     wait_for(lambda: hearth.stack("linked")["stack_status"] == "CREATE_COMPLETE", 20, message="create")
-    events = hearth.http.get(f"{hearth.api}/stacks/linked/resources/v/events?sort_dir=asc",
-                             timeout=10).json()["events"]
+    events = hearth.http.get(f"{hearth.api}/stacks/linked/resources/v/events?sort_dir=asc", timeout=10).json()["events"]
     assert [e["resource_status"] for e in events] == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
     self_link = next(link["href"] for link in events[-1]["links"] if link["rel"] == "self")
     event = hearth.http.get(self_link, timeout=10).json()["event"]

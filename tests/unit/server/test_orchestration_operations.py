@@ -1,6 +1,7 @@
 """Stack operations after create over real HTTP, in Heat's v1 paths, methods, status codes and
 shapes: update and its preview, actions, abandon and adopt, environment and files, resource
 mark-unhealthy and signal, and the list filters."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,18 +17,26 @@ resources:
 outputs:
   word: {value: {get_attr: [value, value]}}
 """
-T2 = T1.replace("  steady: {type: OS::Heat::Value, properties: {value: fixed}}\n",
-                "  added: {type: OS::Heat::Value, properties: {value: new}}\n")
+T2 = T1.replace(
+    "  steady: {type: OS::Heat::Value, properties: {value: fixed}}\n",
+    "  added: {type: OS::Heat::Value, properties: {value: new}}\n",
+)
 
 
 def settled(hearth, name):
-    return wait_for(lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(
-        hearth.stack(name)), 30, message=f"stack {name} to settle")
+    return wait_for(
+        lambda: (lambda s: s if not s["stack_status"].endswith("IN_PROGRESS") else None)(hearth.stack(name)),
+        30,
+        message=f"stack {name} to settle",
+    )
 
 
 def made(hearth, name, template=T1, **body):
-    response = hearth.http.post(f"{hearth.api}/stacks", timeout=30, json={
-        "stack_name": name, "template": template, "template_name": f"{name}.yaml", **body})
+    response = hearth.http.post(
+        f"{hearth.api}/stacks",
+        timeout=30,
+        json={"stack_name": name, "template": template, "template_name": f"{name}.yaml", **body},
+    )
     assert response.status_code == 201, response.text
     stack = settled(hearth, name)
     assert stack["stack_status"] in ("CREATE_COMPLETE", "ADOPT_COMPLETE"), stack["stack_status_reason"]
@@ -53,19 +62,19 @@ def test_update_put_and_patch_answer_202_and_update(hearth):
     bad = hearth.http.put(url, json={"template": T2, "parameters": {"nope": 1}}, timeout=30)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "template_invalid"
     for method in ("PUT", "PATCH"):
-        lookup = hearth.http.request(method, f"{hearth.api}/stacks/up", json={}, allow_redirects=False,
-                                     timeout=10)
+        lookup = hearth.http.request(method, f"{hearth.api}/stacks/up", json={}, allow_redirects=False, timeout=10)
         assert (lookup.status_code, lookup.headers["Location"]) == (302, url)
 
 
 def test_previews_change_nothing(hearth):
     url = made(hearth, "pre")
-    created = hearth.http.post(f"{hearth.api}/stacks/preview", timeout=30,
-                               json={"stack_name": "other", "template": T2})
+    created = hearth.http.post(f"{hearth.api}/stacks/preview", timeout=30, json={"stack_name": "other", "template": T2})
     assert created.status_code == 200, created.text
     assert sorted(r["resource_name"] for r in created.json()["stack"]["resources"]) == ["added", "value"]
-    for method, body, expected in (("PUT", {"template": T2}, {"added": ["added"], "deleted": ["steady"]}),
-                                   ("PATCH", {"parameters": {"word": "x"}}, {"updated": ["value"]})):
+    for method, body, expected in (
+        ("PUT", {"template": T2}, {"added": ["added"], "deleted": ["steady"]}),
+        ("PATCH", {"parameters": {"word": "x"}}, {"updated": ["value"]}),
+    ):
         answer = hearth.http.request(method, f"{url}/preview", json=body, timeout=30)
         assert answer.status_code == 200, answer.text
         changes = answer.json()["resource_changes"]
@@ -78,17 +87,20 @@ def test_previews_change_nothing(hearth):
 
 def test_actions_take_one_named_action(hearth):
     url = made(hearth, "act")
-    for action, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE"),
-                           ("check", "CHECK_COMPLETE")):
+    for action, status in (("suspend", "SUSPEND_COMPLETE"), ("resume", "RESUME_COMPLETE"), ("check", "CHECK_COMPLETE")):
         answer = hearth.http.post(f"{url}/actions", json={action: None}, timeout=30)
         assert (answer.status_code, answer.text) == (200, "")
         assert settled(hearth, "act")["stack_status"] == status
-    by_name = hearth.http.post(f"{hearth.api}/stacks/act/actions", json={"check": None},
-                               allow_redirects=False, timeout=10)
+    by_name = hearth.http.post(
+        f"{hearth.api}/stacks/act/actions", json={"check": None}, allow_redirects=False, timeout=10
+    )
     assert (by_name.status_code, by_name.headers["Location"]) == (302, f"{url}/actions")
-    for body, message in (({}, "exactly one of the actions"), (["suspend"], "exactly one of the actions"),
-                          ({"suspend": None, "resume": None}, "Multiple actions specified"),
-                          ({"explode": None}, "Invalid action explode specified")):
+    for body, message in (
+        ({}, "exactly one of the actions"),
+        (["suspend"], "exactly one of the actions"),
+        ({"suspend": None, "resume": None}, "Multiple actions specified"),
+        ({"explode": None}, "Invalid action explode specified"),
+    ):
         refused = hearth.http.post(f"{url}/actions", json=body, timeout=10)
         assert refused.status_code == 400 and message in refused.json()["explanation"]
         assert refused.json()["error"]["type"] == "HTTPBadRequest"
@@ -99,15 +111,21 @@ def test_actions_take_one_named_action(hearth):
 
 
 def test_environment_files_and_template_of_a_stack(hearth):
-    url = made(hearth, "parts", T1.replace("value: fixed", "value: {get_file: motd.txt}"),
-               files={"motd.txt": "hello\n"}, parameters={"word": "given"},
-               environment={"parameter_defaults": {"other": 1}})
+    url = made(
+        hearth,
+        "parts",
+        T1.replace("value: fixed", "value: {get_file: motd.txt}"),
+        files={"motd.txt": "hello\n"},
+        parameters={"word": "given"},
+        environment={"parameter_defaults": {"other": 1}},
+    )
     environment = hearth.http.get(f"{url}/environment", timeout=10).json()
     assert environment["parameters"] == {"word": "given"}
     assert environment["parameter_defaults"] == {"other": 1}
     assert hearth.http.get(f"{url}/files", timeout=10).json() == {"motd.txt": "hello\n"}
     assert hearth.http.get(f"{url}/template", timeout=10).json()["resources"]["steady"]["properties"] == {
-        "value": {"get_file": "motd.txt"}}
+        "value": {"get_file": "motd.txt"}
+    }
     for part in ("environment", "files", "template"):
         lookup = hearth.http.get(f"{hearth.api}/stacks/parts/{part}", allow_redirects=False, timeout=10)
         assert (lookup.status_code, lookup.headers["Location"]) == (302, f"{url}/{part}")
@@ -123,21 +141,27 @@ def test_abandon_then_adopt(hearth):
     made(hearth, "new", adopt_stack_data=data.json())
     assert hearth.stack("new")["stack_status"] == "ADOPT_COMPLETE"
     assert {n: r["physical_resource_id"] for n, r in hearth.resources("new").items()} == {
-        n: r["physical_resource_id"] for n, r in before.items()}
+        n: r["physical_resource_id"] for n, r in before.items()
+    }
 
 
 def test_mark_unhealthy_and_reset(hearth):
     url = made(hearth, "sick")
-    marked = hearth.http.patch(f"{url}/resources/value", timeout=10,
-                               json={"mark_unhealthy": True, "resource_status_reason": "disk died"})
+    marked = hearth.http.patch(
+        f"{url}/resources/value", timeout=10, json={"mark_unhealthy": True, "resource_status_reason": "disk died"}
+    )
     assert (marked.status_code, marked.text) == (200, "")
     row = hearth.resources("sick")["value"]
     assert (row["resource_status"], row["resource_status_reason"]) == ("CHECK_FAILED", "disk died")
     reset = hearth.http.patch(f"{url}/resources/value", json={"mark_unhealthy": "false"}, timeout=10)
     assert reset.status_code == 200
     assert hearth.resources("sick")["value"]["resource_status"] == "CHECK_COMPLETE"
-    for body in ({}, {"mark_unhealthy": "maybe"}, {"mark_unhealthy": True, "colour": 1},
-                 {"mark_unhealthy": True, "resource_status_reason": 5}):
+    for body in (
+        {},
+        {"mark_unhealthy": "maybe"},
+        {"mark_unhealthy": True, "colour": 1},
+        {"mark_unhealthy": True, "resource_status_reason": 5},
+    ):
         assert hearth.http.patch(f"{url}/resources/value", json=body, timeout=10).status_code == 400
     missing = hearth.http.patch(f"{url}/resources/nope", json={"mark_unhealthy": True}, timeout=10)
     assert missing.status_code == 404
@@ -145,22 +169,24 @@ def test_mark_unhealthy_and_reset(hearth):
 
 def test_signal_clears_a_breakpoint(hearth):
     hooked = {"resource_registry": {"resources": {"value": {"hooks": "pre-create"}}}}
-    hearth.http.post(f"{hearth.api}/stacks", timeout=30, json={
-        "stack_name": "hook", "template": T1, "environment": hooked}).raise_for_status()
+    hearth.http.post(
+        f"{hearth.api}/stacks", timeout=30, json={"stack_name": "hook", "template": T1, "environment": hooked}
+    ).raise_for_status()
     url = f"{hearth.api}/stacks/hook/{hearth.stack('hook')['id']}"
 
     def paused():  # as in Heat, only an event says so: the resource stays INIT_COMPLETE
         events = hearth.http.get(f"{url}/events", timeout=10).json()["events"]
-        return any(e["resource_status_reason"] == "CREATE paused until Hook pre-create is cleared"
-                   for e in events)
+        return any(e["resource_status_reason"] == "CREATE paused until Hook pre-create is cleared" for e in events)
+
     wait_for(paused, 20, message="the pause")
     wrong = hearth.http.post(f"{url}/resources/value/signal", json={"unset_hook": "pre-delete"}, timeout=10)
     assert wrong.status_code == 400
     cleared = hearth.http.post(f"{url}/resources/value/signal", json={"unset_hook": "pre-create"}, timeout=10)
     assert (cleared.status_code, cleared.json()) == (200, None)  # Heat answers `null`
     assert settled(hearth, "hook")["stack_status"] == "CREATE_COMPLETE"
-    lookup = hearth.http.post(f"{hearth.api}/stacks/hook/resources/value/signal", json={},
-                              allow_redirects=False, timeout=10)
+    lookup = hearth.http.post(
+        f"{hearth.api}/stacks/hook/resources/value/signal", json={}, allow_redirects=False, timeout=10
+    )
     assert lookup.headers["Location"] == f"{url}/resources/value/signal"
 
 

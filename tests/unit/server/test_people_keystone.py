@@ -2,6 +2,7 @@
 SQLite): password by name and domain or by ids, the catalog naming the orchestration API, the
 token's project scope and role on /v1, validation and revocation, one 401 for every wrong
 part, passwords kept only as scrypt hashes, and the guests' narrow paths left as they were."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -56,8 +57,9 @@ class People:
         for project in (self.a, self.b):
             admin(server, "POST", "projects", json={"name": project}, expect=201)
         self.member, self.reader, self.nopass = unique("mem"), unique("rdr"), unique("nop")
-        self.member_id = admin(server, "POST", "users", json={"name": self.member, "password": PASSWORD},
-                               expect=201).json()["user"]["id"]
+        self.member_id = admin(
+            server, "POST", "users", json={"name": self.member, "password": PASSWORD}, expect=201
+        ).json()["user"]["id"]
         admin(server, "POST", "users", json={"name": self.reader, "password": PASSWORD}, expect=201)
         admin(server, "POST", "users", json={"name": self.nopass}, expect=201)
         for user, role in ((self.member, "member"), (self.reader, "reader"), (self.nopass, "member")):
@@ -67,8 +69,14 @@ class People:
         return sign_in(self.server, password_auth(by_name(user), by_name(project or self.a))).headers["X-Subject-Token"]
 
     def v1(self, token, method, project, path, **kwargs):
-        return requests.request(method, f"{self.server.url}/v1/{project}/{path}",
-                                headers={"X-Auth-Token": token}, timeout=30, allow_redirects=False, **kwargs)
+        return requests.request(
+            method,
+            f"{self.server.url}/v1/{project}/{path}",
+            headers={"X-Auth-Token": token},
+            timeout=30,
+            allow_redirects=False,
+            **kwargs,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -90,17 +98,24 @@ def test_password_sign_in_by_names_gives_a_scoped_token_and_heats_catalog(people
     body = response.json()["token"]
     assert token.startswith("hat_") and response.headers["Cache-Control"] == "no-store"
     assert body["methods"] == ["password"]
-    assert body["user"] == {"id": people.member_id, "name": people.member,
-                            "domain": {"id": "default", "name": "Default"}, "password_expires_at": None}
+    assert body["user"] == {
+        "id": people.member_id,
+        "name": people.member,
+        "domain": {"id": "default", "name": "Default"},
+        "password_expires_at": None,
+    }
     assert body["project"] == {"id": people.a, "name": people.a, "domain": {"id": "default", "name": "Default"}}
     assert sorted(r["name"] for r in body["roles"]) == ["member", "reader"]
     services = {s["type"]: s for s in body["catalog"]}
     assert {(e["interface"], e["region"], e["url"]) for e in services["orchestration"]["endpoints"]} == {
-        (interface, "RegionOne", f"{people.server.url}/v1/{people.a}") for interface in ("public", "internal", "admin")}
+        (interface, "RegionOne", f"{people.server.url}/v1/{people.a}") for interface in ("public", "internal", "admin")
+    }
     assert services["identity"]["endpoints"][0]["url"] == f"{people.server.url}/identity"
     # The orchestration API takes it as X-Auth-Token, for its project only.
-    assert people.v1(token, "POST", people.a, "stacks",
-                     json={"stack_name": unique("s"), "template": NOOP}).status_code == 201
+    assert (
+        people.v1(token, "POST", people.a, "stacks", json={"stack_name": unique("s"), "template": NOOP}).status_code
+        == 201
+    )
     assert people.v1(token, "GET", people.a, "stacks").status_code == 200
     assert people.v1(token, "GET", people.b, "stacks").status_code == 403
 
@@ -112,17 +127,22 @@ def test_password_sign_in_by_ids(people):
 
 
 def test_every_wrong_part_gets_the_same_keystone_401(people):
-    wrong = [password_auth(by_name(people.member), by_name(people.a), "not the password"),
-             password_auth(by_name(unique("nobody")), by_name(people.a)),
-             password_auth({"name": people.member, "domain": {"name": "Other"}}, by_name(people.a)),
-             password_auth({"name": people.member, "domain": {"id": "other"}}, by_name(people.a)),
-             password_auth(by_name(people.nopass), by_name(people.a), ""),
-             password_auth(by_name(people.nopass), by_name(people.a)),
-             password_auth({"id": str(uuid.uuid4())}, {"id": people.a})]
+    wrong = [
+        password_auth(by_name(people.member), by_name(people.a), "not the password"),
+        password_auth(by_name(unique("nobody")), by_name(people.a)),
+        password_auth({"name": people.member, "domain": {"name": "Other"}}, by_name(people.a)),
+        password_auth({"name": people.member, "domain": {"id": "other"}}, by_name(people.a)),
+        password_auth(by_name(people.nopass), by_name(people.a), ""),
+        password_auth(by_name(people.nopass), by_name(people.a)),
+        password_auth({"id": str(uuid.uuid4())}, {"id": people.a}),
+    ]
     answers = [sign_in(people.server, body, expect=401) for body in wrong]
     assert {a.text for a in answers} == {answers[0].text}
-    assert answers[0].json()["error"] == {"code": 401, "title": "Unauthorized",
-                                          "message": "The request you have made requires authentication."}
+    assert answers[0].json()["error"] == {
+        "code": 401,
+        "title": "Unauthorized",
+        "message": "The request you have made requires authentication.",
+    }
     assert all("X-Subject-Token" not in a.headers for a in answers)
 
 
@@ -140,8 +160,10 @@ def test_no_role_in_the_project_is_401_and_malformed_requests_are_400(people):
 def test_a_readers_token_reads_only(people):
     token = people.token(people.reader)
     assert people.v1(token, "GET", people.a, "stacks").status_code == 200
-    assert people.v1(token, "POST", people.a, "stacks",
-                     json={"stack_name": unique("s"), "template": NOOP}).status_code == 403
+    assert (
+        people.v1(token, "POST", people.a, "stacks", json={"stack_name": unique("s"), "template": NOOP}).status_code
+        == 403
+    )
 
 
 def test_validation_and_revocation(people):
@@ -154,9 +176,12 @@ def test_validation_and_revocation(people):
     # Another person's token: not theirs to see or revoke; the cloud admin may.
     assert requests.get(url, headers={"X-Auth-Token": other, "X-Subject-Token": token}, timeout=10).status_code == 403
     assert requests.get(url, headers={**AUTH, "X-Subject-Token": token}, timeout=10).status_code == 200
-    assert requests.get(url, headers={"X-Auth-Token": "hat_nope", "X-Subject-Token": token},
-                        timeout=10).status_code == 401
-    assert requests.delete(url, headers={"X-Auth-Token": token, "X-Subject-Token": token}, timeout=10).status_code == 204
+    assert (
+        requests.get(url, headers={"X-Auth-Token": "hat_nope", "X-Subject-Token": token}, timeout=10).status_code == 401
+    )
+    assert (
+        requests.delete(url, headers={"X-Auth-Token": token, "X-Subject-Token": token}, timeout=10).status_code == 204
+    )
     assert people.v1(token, "GET", people.a, "stacks").status_code == 401
     assert requests.get(url, headers={"X-Auth-Token": other, "X-Subject-Token": token}, timeout=10).status_code == 404
 
@@ -200,8 +225,9 @@ def test_passwords_are_kept_only_as_scrypt_hashes_and_never_audited(people):
 def test_a_persons_token_does_not_reach_the_guest_api(people):
     token = people.token(people.member)
     for headers in ({"Authorization": f"Bearer {token}"}, {"X-Auth-Token": token}):
-        response = requests.get(f"{people.server.url}/guest/v1/servers/{uuid.uuid4()}/metadata",
-                                headers=headers, timeout=10)
+        response = requests.get(
+            f"{people.server.url}/guest/v1/servers/{uuid.uuid4()}/metadata", headers=headers, timeout=10
+        )
         assert response.status_code == 401, response.text
 
 
@@ -214,8 +240,11 @@ def test_a_guest_only_listener_signs_in_no_person(people):
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        response = requests.post(f"http://127.0.0.1:{port}/identity/v3/auth/tokens", timeout=10,
-                                 json=password_auth(by_name(people.member), by_name(people.a)))
+        response = requests.post(
+            f"http://127.0.0.1:{port}/identity/v3/auth/tokens",
+            timeout=10,
+            json=password_auth(by_name(people.member), by_name(people.a)),
+        )
         assert response.status_code == 401
         assert response.json()["error"]["message"] == "The request you have made requires authentication."
         assert requests.get(f"http://127.0.0.1:{port}/identity/v3", timeout=10).status_code == 200
@@ -231,14 +260,24 @@ def credentials_url(server, user_id: str) -> str:
 def test_application_credentials_sign_in_to_their_project_with_their_role(people):
     token = people.token(people.member)
     url = credentials_url(people.server, people.member_id)
-    made = requests.post(url, headers={"X-Auth-Token": token}, timeout=30,
-                         json={"application_credential": {"name": "ci", "roles": [{"name": "reader"}]}})
+    made = requests.post(
+        url,
+        headers={"X-Auth-Token": token},
+        timeout=30,
+        json={"application_credential": {"name": "ci", "roles": [{"name": "reader"}]}},
+    )
     assert made.status_code == 201, made.text
     credential = made.json()["application_credential"]
     assert credential["project_id"] == people.a and [r["name"] for r in credential["roles"]] == ["reader"]
     secret = credential["secret"]
-    by_id = {"auth": {"identity": {"methods": ["application_credential"],
-                                   "application_credential": {"id": credential["id"], "secret": secret}}}}
+    by_id = {
+        "auth": {
+            "identity": {
+                "methods": ["application_credential"],
+                "application_credential": {"id": credential["id"], "secret": secret},
+            }
+        }
+    }
     signed = sign_in(people.server, by_id)
     body = signed.json()["token"]
     assert body["methods"] == ["application_credential"] and body["project"]["id"] == people.a
@@ -246,22 +285,50 @@ def test_application_credentials_sign_in_to_their_project_with_their_role(people
     assert [r["name"] for r in body["roles"]] == ["reader"]
     ci = signed.headers["X-Subject-Token"]
     assert people.v1(ci, "GET", people.a, "stacks").status_code == 200
-    assert people.v1(ci, "POST", people.a, "stacks", json={"stack_name": unique("s"), "template": NOOP}).status_code == 403
-    by_name_ = {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {
-        "name": "ci", "secret": secret, "user": by_name(people.member)}}}}
+    assert (
+        people.v1(ci, "POST", people.a, "stacks", json={"stack_name": unique("s"), "template": NOOP}).status_code == 403
+    )
+    by_name_ = {
+        "auth": {
+            "identity": {
+                "methods": ["application_credential"],
+                "application_credential": {"name": "ci", "secret": secret, "user": by_name(people.member)},
+            }
+        }
+    }
     assert sign_in(people.server, by_name_).json()["token"]["user"]["id"] == people.member_id
-    wrong = {"auth": {"identity": {"methods": ["application_credential"],
-                                   "application_credential": {"id": credential["id"], "secret": secret + "x"}}}}
-    assert sign_in(people.server, wrong, expect=401).json()["error"]["message"] == \
-        "The request you have made requires authentication."
+    wrong = {
+        "auth": {
+            "identity": {
+                "methods": ["application_credential"],
+                "application_credential": {"id": credential["id"], "secret": secret + "x"},
+            }
+        }
+    }
+    assert (
+        sign_in(people.server, wrong, expect=401).json()["error"]["message"]
+        == "The request you have made requires authentication."
+    )
     # It cannot make credentials itself, nor be made with more than the user holds.
-    assert requests.post(url, headers={"X-Auth-Token": ci}, timeout=30,
-                         json={"application_credential": {"name": "again"}}).status_code == 403
+    assert (
+        requests.post(
+            url, headers={"X-Auth-Token": ci}, timeout=30, json={"application_credential": {"name": "again"}}
+        ).status_code
+        == 403
+    )
     reader_token = people.token(people.reader)
-    reader_id = sign_in(people.server, password_auth(by_name(people.reader), by_name(people.a))).json()["token"]["user"]["id"]
-    assert requests.post(credentials_url(people.server, reader_id), headers={"X-Auth-Token": reader_token},
-                         timeout=30, json={"application_credential": {"name": "x", "roles": [{"name": "admin"}]}}
-                         ).status_code == 403
+    reader_id = sign_in(people.server, password_auth(by_name(people.reader), by_name(people.a))).json()["token"][
+        "user"
+    ]["id"]
+    assert (
+        requests.post(
+            credentials_url(people.server, reader_id),
+            headers={"X-Auth-Token": reader_token},
+            timeout=30,
+            json={"application_credential": {"name": "x", "roles": [{"name": "admin"}]}},
+        ).status_code
+        == 403
+    )
     # Listing never shows the secret; deleting it revokes its tokens and stops its sign-in.
     listed = requests.get(url, headers={"X-Auth-Token": token}, timeout=10).json()["application_credentials"]
     assert [c["name"] for c in listed] == ["ci"] and secret not in str(listed)

@@ -1,6 +1,7 @@
 """Heat's software_deployments API and deployments to server ids no server has: Hearth answers
 what real Heat 27.0.1 answered (tests/heat_recorded/software_deployments.json, recorded from the
 reference with `python -m tests.heat_recorded.software_deployments URL`)."""
+
 from __future__ import annotations
 
 import json

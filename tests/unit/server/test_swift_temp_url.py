@@ -2,6 +2,7 @@
 container and object writes heatclient makes, and a PUT to the temp URL it signs with that key,
 which is the signal of the deployment naming the URL; forged, expired and foreign URLs are
 refused. The signature is computed as python-swiftclient's generate_temp_url does."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,14 +24,26 @@ def temp_url(base: str, key: str, path: str, expires: int | None = None, method:
 def deployment_with_signal_url(hearth, url: str, server: str = "nowhere-3") -> dict:
     """What `heat deployment-create` makes for TEMP_URL_SIGNAL: a derived config naming the URL
     and a deployment IN_PROGRESS (deployment_utils.build_derived_config_params)."""
-    config = hearth.http.post(f"{hearth.api}/software_configs", timeout=10, json={
-        "name": "dep", "group": "script", "config": "#!/bin/sh", "outputs": [{"name": "result"}],
-        "inputs": [{"name": "deploy_signal_transport", "type": "String", "value": "TEMP_URL_SIGNAL"},
-                   {"name": "deploy_signal_id", "type": "String", "value": url},
-                   {"name": "deploy_signal_verb", "type": "String", "value": "PUT"}]}).json()["software_config"]
-    return hearth.http.post(f"{hearth.api}/software_deployments", timeout=10, json={
-        "config_id": config["id"], "server_id": server, "action": "UPDATE",
-        "status": "IN_PROGRESS"}).json()["software_deployment"]
+    config = hearth.http.post(
+        f"{hearth.api}/software_configs",
+        timeout=10,
+        json={
+            "name": "dep",
+            "group": "script",
+            "config": "#!/bin/sh",
+            "outputs": [{"name": "result"}],
+            "inputs": [
+                {"name": "deploy_signal_transport", "type": "String", "value": "TEMP_URL_SIGNAL"},
+                {"name": "deploy_signal_id", "type": "String", "value": url},
+                {"name": "deploy_signal_verb", "type": "String", "value": "PUT"},
+            ],
+        },
+    ).json()["software_config"]
+    return hearth.http.post(
+        f"{hearth.api}/software_deployments",
+        timeout=10,
+        json={"config_id": config["id"], "server_id": server, "action": "UPDATE", "status": "IN_PROGRESS"},
+    ).json()["software_deployment"]
 
 
 def test_a_put_to_the_temp_url_signals_the_deployment_that_names_it(shared_hearth):
@@ -75,6 +88,7 @@ def test_a_put_to_the_temp_url_signals_the_deployment_that_names_it(shared_heart
 def test_a_guest_only_listener_takes_objects_through_temp_urls_only(tmp_path):
     from engine.config import Config
     from metadata_server import create_app
+
     main = start_server(tmp_path)
     try:
         config = Config.from_env({}, db_url=main.config.db_url, data_dir=main.config.data_dir)

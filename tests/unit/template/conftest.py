@@ -1,4 +1,5 @@
 """Stand-ins for the engine's ResolveContext, built from literals, and a parser of short HOT texts, for template and function tests."""
+
 from __future__ import annotations
 
 import textwrap
@@ -17,8 +18,7 @@ class FakeStack:
     boolean is itself, a string names one of `conditions`.
     """
 
-    def __init__(self, params=None, resources=None, attributes=None, files=None, facade=None,
-                 conditions=None):
+    def __init__(self, params=None, resources=None, attributes=None, files=None, facade=None, conditions=None):
         self.params = params or {}
         self.resources = resources or {}
         self.attributes = attributes or {}

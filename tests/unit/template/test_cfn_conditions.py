@@ -1,4 +1,5 @@
 """Tests for CFN Conditions: the section's checks, the condition functions and Fn::If, with file:line:path errors."""
+
 from __future__ import annotations
 
 import textwrap
@@ -58,12 +59,24 @@ def values(fake_stack, env: str, size: str = "small") -> dict:
 
 
 def test_conditions_evaluate_from_parameter_values(fake_stack):
-    assert values(fake_stack, "prod") == {"IsProd": True, "IsLarge": True, "NotProd": False,
-                                          "ProdAndLarge": True, "ProdOrSmall": True, "InUs": False,
-                                          "Always": True}
-    assert values(fake_stack, "test", "large") == {"IsProd": False, "IsLarge": False, "NotProd": True,
-                                                   "ProdAndLarge": False, "ProdOrSmall": False, "InUs": False,
-                                                   "Always": True}
+    assert values(fake_stack, "prod") == {
+        "IsProd": True,
+        "IsLarge": True,
+        "NotProd": False,
+        "ProdAndLarge": True,
+        "ProdOrSmall": True,
+        "InUs": False,
+        "Always": True,
+    }
+    assert values(fake_stack, "test", "large") == {
+        "IsProd": False,
+        "IsLarge": False,
+        "NotProd": True,
+        "ProdAndLarge": False,
+        "ProdOrSmall": False,
+        "InUs": False,
+        "Always": True,
+    }
 
 
 def test_definitions_keep_their_conditions():
@@ -88,28 +101,59 @@ def test_if_resolves_only_the_branch_its_condition_chooses(fake_stack):
 
 
 def section(conditions: str, resources: str = "") -> str:
-    text = ("AWSTemplateFormatVersion: '2010-09-09'\nParameters:\n  Env: {Type: String, Default: a}\n"
-            "Conditions:\n" + textwrap.indent(conditions, "  "))
+    text = (
+        "AWSTemplateFormatVersion: '2010-09-09'\nParameters:\n  Env: {Type: String, Default: a}\n"
+        "Conditions:\n" + textwrap.indent(conditions, "  ")
+    )
     return text + ("Resources:\n" + textwrap.indent(resources, "  ") if resources else "")
 
 
-@pytest.mark.parametrize("conditions, message", [
-    ("A: yes-please\n", ("stack.template:5: Conditions.A: a condition must be true, false or a call to "
-                         "Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition")),
-    ("A: {Ref: Env}\n", ("stack.template:5: Conditions.A: a condition must be true, false or a call to "
-                         "Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition")),
-    ("A: {'Fn::Equals': [a]}\n", 'stack.template:5: Conditions.A.Fn::Equals: Arguments to "Fn::Equals" must be of the form: [value_1, value_2]'),
-    ("A: {'Fn::Not': true}\n", 'stack.template:5: Conditions.A.Fn::Not: Fn::Not: expected [condition]'),
-    ("A: {'Fn::Not': [3]}\n", 'stack.template:5: Conditions.A.Fn::Not: Fn::Not: each item must be a condition name, true, false or a condition function'),
-    ("A: {'Fn::And': [true]}\n", 'stack.template:5: Conditions.A.Fn::And: Fn::And: expected [condition, condition, ...] (at least two)'),
-    ("A: {'Fn::Or': [true, B]}\n", 'stack.template:5: Conditions.A.Fn::Or: Invalid condition "B"'),
-    ("A: {Condition: B}\n", 'stack.template:5: Conditions.A: a condition must be true, false or a call to Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition'),
-    ("A: {'Fn::Equals': [{'Fn::Join': ['', [a]]}, a]}\n",
-     "stack.template:5: Conditions.A.Fn::Equals.0.Fn::Join: function 'Fn::Join' cannot be used in a condition"),
-    ("A: {'Fn::Not': [B]}\nB: {'Fn::Not': [A]}\n",
-     'stack.template: Condition validation error: Circular definition for condition "A"'),
-    ("A: {'Fn::Not': [A]}\n", 'stack.template: Condition validation error: Circular definition for condition "A"'),
-])
+@pytest.mark.parametrize(
+    "conditions, message",
+    [
+        (
+            "A: yes-please\n",
+            (
+                "stack.template:5: Conditions.A: a condition must be true, false or a call to "
+                "Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition"
+            ),
+        ),
+        (
+            "A: {Ref: Env}\n",
+            (
+                "stack.template:5: Conditions.A: a condition must be true, false or a call to "
+                "Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition"
+            ),
+        ),
+        (
+            "A: {'Fn::Equals': [a]}\n",
+            'stack.template:5: Conditions.A.Fn::Equals: Arguments to "Fn::Equals" must be of the form: [value_1, value_2]',
+        ),
+        ("A: {'Fn::Not': true}\n", "stack.template:5: Conditions.A.Fn::Not: Fn::Not: expected [condition]"),
+        (
+            "A: {'Fn::Not': [3]}\n",
+            "stack.template:5: Conditions.A.Fn::Not: Fn::Not: each item must be a condition name, true, false or a condition function",
+        ),
+        (
+            "A: {'Fn::And': [true]}\n",
+            "stack.template:5: Conditions.A.Fn::And: Fn::And: expected [condition, condition, ...] (at least two)",
+        ),
+        ("A: {'Fn::Or': [true, B]}\n", 'stack.template:5: Conditions.A.Fn::Or: Invalid condition "B"'),
+        (
+            "A: {Condition: B}\n",
+            "stack.template:5: Conditions.A: a condition must be true, false or a call to Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition",
+        ),
+        (
+            "A: {'Fn::Equals': [{'Fn::Join': ['', [a]]}, a]}\n",
+            "stack.template:5: Conditions.A.Fn::Equals.0.Fn::Join: function 'Fn::Join' cannot be used in a condition",
+        ),
+        (
+            "A: {'Fn::Not': [B]}\nB: {'Fn::Not': [A]}\n",
+            'stack.template: Condition validation error: Circular definition for condition "A"',
+        ),
+        ("A: {'Fn::Not': [A]}\n", 'stack.template: Condition validation error: Circular definition for condition "A"'),
+    ],
+)
 def test_condition_errors(conditions, message):
     assert error_of(section(conditions)) == message
 
@@ -119,13 +163,18 @@ def test_a_condition_ref_is_left_to_evaluation():
     parse(section("A: {'Fn::Equals': [{Ref: web}, a]}\n", "web: {Type: X}\n"))
 
 
-@pytest.mark.parametrize("condition, message", [
-    ("3", "stack.template:9: Resources.web.Condition: 'Condition' must be a condition name, true or false"),
-    ("B", 'stack.template:9: Resources.web.Condition: Invalid condition "B"'),
-    ("{'Fn::Not': [B]}", 'stack.template:9: Resources.web.Condition.Fn::Not: Invalid condition "B"'),
-    ("{'Fn::Join': [a, [b]]}", ("stack.template:9: Resources.web.Condition: 'Condition' must be a condition name, "
-                                "true or false")),
-])
+@pytest.mark.parametrize(
+    "condition, message",
+    [
+        ("3", "stack.template:9: Resources.web.Condition: 'Condition' must be a condition name, true or false"),
+        ("B", 'stack.template:9: Resources.web.Condition: Invalid condition "B"'),
+        ("{'Fn::Not': [B]}", 'stack.template:9: Resources.web.Condition.Fn::Not: Invalid condition "B"'),
+        (
+            "{'Fn::Join': [a, [b]]}",
+            ("stack.template:9: Resources.web.Condition: 'Condition' must be a condition name, true or false"),
+        ),
+    ],
+)
 def test_resource_condition_errors(condition, message):
     text = section("A: true\n", f"web:\n  Type: X\n  Condition: {condition}\n")
     assert error_of(text) == message
@@ -163,7 +212,10 @@ def test_with_conditions_leaves_out_what_is_false_and_follows_each_if(fake_stack
     template = parse(DECIDED)
     test = template.with_conditions({"Env": "test"}, {"AWS::StackName": "s"})
     assert (list(test.resources), test.disabled_resources, test.condition_values) == (
-        ["web", "cache"], frozenset({"db"}), {"IsProd": False})
+        ["web", "cache"],
+        frozenset({"db"}),
+        {"IsProd": False},
+    )
     # Dependencies follow only the value each Fn::If chooses.
     assert test.dependencies() == {"web": set(), "cache": set()}
     stack = fake_stack(params={"Env": "test"})

@@ -1,4 +1,5 @@
 """A CFN-format template run as a real stack through engine.service, on real stores (SQLite file and PostgreSQL)."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,9 @@ from tests.support import settle
 
 
 def create(service, name, template, **body):
-    return service.stacks.create_stack("admin", {"stack_name": name, "template": template,
-                                                 "template_name": f"{name}.template", **body})["id"]
+    return service.stacks.create_stack(
+        "admin", {"stack_name": name, "template": template, "template_name": f"{name}.template", **body}
+    )["id"]
 
 
 WEB = """\
@@ -107,24 +109,34 @@ def test_parameters_and_conditions_change_what_the_stack_has(service):
 def test_a_bad_parameter_is_refused_with_file_line_and_path(service):
     with pytest.raises(TemplateError) as caught:
         create(service, "cfn-bad", WEB, parameters={"Size": "huge"})
-    assert str(caught.value) == 'cfn-bad.template: parameters.Size: Parameter \'Size\' is invalid: "huge" is not an allowed value ["short", "long"]'
+    assert (
+        str(caught.value)
+        == 'cfn-bad.template: parameters.Size: Parameter \'Size\' is invalid: "huge" is not an allowed value ["short", "long"]'
+    )
 
 
 def test_a_bad_property_is_refused_in_cfn_spelling(service):
     template = WEB.replace("      character_classes: [{class: lowercase}]\n", "      colour: blue\n")
     with pytest.raises(TemplateError) as caught:
         create(service, "cfn-prop", template)
-    assert str(caught.value).startswith('cfn-prop.template:24: Property error: Resources.secret.Properties: Unknown Property colour')
+    assert str(caught.value).startswith(
+        "cfn-prop.template:24: Property error: Resources.secret.Properties: Unknown Property colour"
+    )
 
 
 def test_a_heat_format_template_sent_as_data_runs_too(service):
     # python-heatclient sends the template already parsed, as a JSON object.
-    template = {"HeatTemplateFormatVersion": "2012-12-12",
-                "Parameters": {"Names": {"Type": "CommaDelimitedList", "Default": "a,b,c"}},
-                "Resources": {"pick": {"Type": "OS::Heat::Value",
-                                       "Properties": {"value": {"Fn::Select": ["1", {"Ref": "Names"}]}}}},
-                "Outputs": {"picked": {"Value": {"Fn::GetAtt": ["pick", "value"]}},
-                            "split": {"Value": {"Fn::Split": [",", "x,y"]}}}}
+    template = {
+        "HeatTemplateFormatVersion": "2012-12-12",
+        "Parameters": {"Names": {"Type": "CommaDelimitedList", "Default": "a,b,c"}},
+        "Resources": {
+            "pick": {"Type": "OS::Heat::Value", "Properties": {"value": {"Fn::Select": ["1", {"Ref": "Names"}]}}}
+        },
+        "Outputs": {
+            "picked": {"Value": {"Fn::GetAtt": ["pick", "value"]}},
+            "split": {"Value": {"Fn::Split": [",", "x,y"]}},
+        },
+    }
     stack_id = create(service, "cfn-data", template)
     stack = settle(service, stack_id)
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]

@@ -1,4 +1,5 @@
 """Tests for engine.template.cfn: CFN-format templates parsed into the Template the engine runs, errors with file:line:path."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,6 @@ def creation_order(template) -> list[str]:
             order.append(name)
             ready.done(name)
     return order
-
 
 
 def parse(text: str, **kwargs):
@@ -73,17 +73,28 @@ def test_template_attributes_are_the_ones_the_engine_uses():
     template = parse(WEB)
     assert isinstance(template, CfnTemplate) and isinstance(template, Template)
     assert (template.filename, template.version, template.description) == (
-        "stack.template", "2010-09-09", "A web server")
+        "stack.template",
+        "2010-09-09",
+        "A web server",
+    )
     assert list(template.resources) == ["db", "web", "port"]
     web = template.resources["web"]
     assert (web.name, web.type, web.line, web.deletion_policy, web.update_policy) == (
-        "web", "OS::Nova::Server", 14, "Retain", {"pause": 1})
+        "web",
+        "OS::Nova::Server",
+        14,
+        "Retain",
+        {"pause": 1},
+    )
     assert web.properties == {"image": {"Ref": "ImageId"}, "db_host": {"Fn::GetAtt": ["db", "first_address"]}}
     assert web.metadata == {"port": {"Ref": "port"}}
     assert template.resources["port"].depends_on == ["db"]
     output = template.outputs["address"]
     assert (output.description, output.value, output.line) == (
-        "where to browse", {"Fn::GetAtt": ["web", "first_address"]}, 27)
+        "where to browse",
+        {"Fn::GetAtt": ["web", "first_address"]},
+        27,
+    )
     image = template.parameters["ImageId"]
     assert (image.type, image.default, image.description, image.hidden) == ("string", "cirros", "the image", False)
     assert template.parameters["Password"].default is MISSING
@@ -99,8 +110,9 @@ def test_dependencies_come_from_ref_get_att_and_depends_on():
 
 
 def test_heat_template_format_version_and_json_text():
-    text = json.dumps({"HeatTemplateFormatVersion": "2012-12-12",
-                       "Resources": {"a": {"Type": "OS::Heat::None"}}}, indent=2)
+    text = json.dumps(
+        {"HeatTemplateFormatVersion": "2012-12-12", "Resources": {"a": {"Type": "OS::Heat::None"}}}, indent=2
+    )
     template = parse_template(text, filename="old.json")
     assert (type(template), template.version, list(template.resources)) == (CfnTemplate, "2012-12-12", ["a"])
 
@@ -116,20 +128,35 @@ def test_unquoted_yaml_date_version_is_accepted():
     assert parse("AWSTemplateFormatVersion: 2010-09-09\n").version == "2010-09-09"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("AWSTemplateFormatVersion: '2012-12-12'\n",
-     'stack.template:1: AWSTemplateFormatVersion: The template version is invalid: "AWSTemplateFormatVersion: 2012-12-12". "AWSTemplateFormatVersion" should be: 2010-09-09'),
-    ("HeatTemplateFormatVersion: '2010-09-09'\n",
-     'stack.template:1: HeatTemplateFormatVersion: The template version is invalid: "HeatTemplateFormatVersion: 2010-09-09". "HeatTemplateFormatVersion" should be: 2012-12-12'),
-    ("AWSTemplateFormatVersion: '2010-09-09'\nHeatTemplateFormatVersion: '2012-12-12'\n",
-     'stack.template: The template version is invalid: Ambiguous versions (AWSTemplateFormatVersion, HeatTemplateFormatVersion)'),
-    ("AWSTemplateFormatVersion: '2010-09-09'\nresources: {}\n",
-     'stack.template:2: resources: The template section is invalid: resources'),
-    ("AWSTemplateFormatVersion: '2010-09-09'\nDescription: [x]\n",
-     "stack.template:2: Description: 'Description' must be a string"),
-    ("HeatTemplateFormatVersion: '2012-12-12'\nConditions: {}\n",
-     'stack.template:2: Conditions: The template section is invalid: Conditions'),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "AWSTemplateFormatVersion: '2012-12-12'\n",
+            'stack.template:1: AWSTemplateFormatVersion: The template version is invalid: "AWSTemplateFormatVersion: 2012-12-12". "AWSTemplateFormatVersion" should be: 2010-09-09',
+        ),
+        (
+            "HeatTemplateFormatVersion: '2010-09-09'\n",
+            'stack.template:1: HeatTemplateFormatVersion: The template version is invalid: "HeatTemplateFormatVersion: 2010-09-09". "HeatTemplateFormatVersion" should be: 2012-12-12',
+        ),
+        (
+            "AWSTemplateFormatVersion: '2010-09-09'\nHeatTemplateFormatVersion: '2012-12-12'\n",
+            "stack.template: The template version is invalid: Ambiguous versions (AWSTemplateFormatVersion, HeatTemplateFormatVersion)",
+        ),
+        (
+            "AWSTemplateFormatVersion: '2010-09-09'\nresources: {}\n",
+            "stack.template:2: resources: The template section is invalid: resources",
+        ),
+        (
+            "AWSTemplateFormatVersion: '2010-09-09'\nDescription: [x]\n",
+            "stack.template:2: Description: 'Description' must be a string",
+        ),
+        (
+            "HeatTemplateFormatVersion: '2012-12-12'\nConditions: {}\n",
+            "stack.template:2: Conditions: The template section is invalid: Conditions",
+        ),
+    ],
+)
 def test_format_and_section_errors(text, message):
     assert error_of(text) == message
 
@@ -137,19 +164,33 @@ def test_format_and_section_errors(text, message):
 RESOURCE = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  db: {Type: X}\n  web:\n"
 
 
-@pytest.mark.parametrize("body, message", [
-    ("    Properties: {}\n", "stack.template:4: Resources.web.Type: 'Type' is required and must be a string"),
-    ("    Type: X\n    Metadata: [a]\n", "stack.template:6: Resources.web.Metadata: 'Metadata' must be a map, not a list"),
-    ("    Type: X\n    DeletionPolicy: Keep\n",
-     "stack.template:6: Resources.web.DeletionPolicy: 'Keep' is not a deletion policy (one of: Delete, Retain, Snapshot)"),
-    ("    Type: X\n    DependsOn: nothing\n",
-     "stack.template:6: Resources.web.DependsOn: DependsOn refers to undefined resource 'nothing'"),
-    ("    Type: X\n    DependsOn: [db, web]\n",
-     "stack.template:6: Resources.web.DependsOn.1: a resource cannot depend on itself"),
-    ("    Type: X\n    Condition: prod\n",
-     'stack.template:6: Resources.web.Condition: Invalid condition "prod"'),
-    ("    Type: X\n    Description: 3\n", "stack.template:6: Resources.web.Description: 'Description' must be a string"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("    Properties: {}\n", "stack.template:4: Resources.web.Type: 'Type' is required and must be a string"),
+        (
+            "    Type: X\n    Metadata: [a]\n",
+            "stack.template:6: Resources.web.Metadata: 'Metadata' must be a map, not a list",
+        ),
+        (
+            "    Type: X\n    DeletionPolicy: Keep\n",
+            "stack.template:6: Resources.web.DeletionPolicy: 'Keep' is not a deletion policy (one of: Delete, Retain, Snapshot)",
+        ),
+        (
+            "    Type: X\n    DependsOn: nothing\n",
+            "stack.template:6: Resources.web.DependsOn: DependsOn refers to undefined resource 'nothing'",
+        ),
+        (
+            "    Type: X\n    DependsOn: [db, web]\n",
+            "stack.template:6: Resources.web.DependsOn.1: a resource cannot depend on itself",
+        ),
+        ("    Type: X\n    Condition: prod\n", 'stack.template:6: Resources.web.Condition: Invalid condition "prod"'),
+        (
+            "    Type: X\n    Description: 3\n",
+            "stack.template:6: Resources.web.Description: 'Description' must be a string",
+        ),
+    ],
+)
 def test_resource_errors(body, message):
     assert error_of(RESOURCE + body) == message
 
@@ -161,7 +202,8 @@ def test_resource_must_be_a_map():
 def test_heat_format_has_no_condition_keys():
     text = "HeatTemplateFormatVersion: '2012-12-12'\nOutputs:\n  o: {Value: 1, Condition: true}\n"
     assert error_of(text) == (
-        "stack.template:3: Outputs.o.Condition: 'Condition' needs AWSTemplateFormatVersion 2010-09-09")
+        "stack.template:3: Outputs.o.Condition: 'Condition' needs AWSTemplateFormatVersion 2010-09-09"
+    )
 
 
 def test_output_needs_a_value():
@@ -172,9 +214,11 @@ def test_output_needs_a_value():
 def test_mappings_hold_maps_of_maps():
     text = "AWSTemplateFormatVersion: '2010-09-09'\nMappings:\n  Sizes:\n    small: 4\n"
     assert error_of(text) == (
-        "stack.template:4: Mappings.Sizes.small: each key of a mapping must hold a map, not a number")
+        "stack.template:4: Mappings.Sizes.small: each key of a mapping must hold a map, not a number"
+    )
     assert error_of(text.replace("  Sizes:\n    small: 4\n", "  Sizes: [1]\n")) == (
-        "stack.template:3: Mappings.Sizes: a mapping must be a map, not a list")
+        "stack.template:3: Mappings.Sizes: a mapping must be a map, not a list"
+    )
 
 
 def test_a_dependency_cycle_names_its_members():
@@ -233,50 +277,113 @@ PARAMETERS = """\
 def test_parameter_types_and_defaults():
     template = parse(PARAMETERS)
     kinds = {name: schema.type for name, schema in template.parameters.items()}
-    assert kinds == {"Flavor": "string", "Name": "string", "Count": "number", "Zones": "comma_delimited_list",
-                     "Ports": "comma_delimited_list", "Config": "json", "Debug": "boolean"}
+    assert kinds == {
+        "Flavor": "string",
+        "Name": "string",
+        "Count": "number",
+        "Zones": "comma_delimited_list",
+        "Ports": "comma_delimited_list",
+        "Config": "json",
+        "Debug": "boolean",
+    }
     values = template.validate_parameters({"Name": "web", "Count": "3"})
-    assert values == {"Flavor": "m1.small", "Name": "web", "Count": 3, "Zones": ["a", "b"],
-                      "Ports": ["80", "443"], "Config": {"a": 1}, "Debug": False}
+    assert values == {
+        "Flavor": "m1.small",
+        "Name": "web",
+        "Count": 3,
+        "Zones": ["a", "b"],
+        "Ports": ["80", "443"],
+        "Config": {"a": 1},
+        "Debug": False,
+    }
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"Name": "web", "Count": 1, "Flavor": "m1.tiny"}, "stack.template: parameters.Flavor: Parameter 'Flavor' is invalid: must be a known flavor"),
-    ({"Name": "w", "Count": 1}, "stack.template: parameters.Name: Parameter 'Name' is invalid: length (1) is out of range (min: 2, max: 8)"),
-    ({"Name": "Web", "Count": 1}, 'stack.template: parameters.Name: Parameter \'Name\' is invalid: "Web" does not match pattern "[a-z]+"'),
-    ({"Name": "web", "Count": 6}, "stack.template: parameters.Count: Parameter 'Count' is invalid: 6 is out of range (min: 1, max: 5)"),
-    ({"Name": "web"}, 'stack.template: parameters.Count: The Parameter (Count) was not provided.'),
-    ({"Name": "web", "Count": 1, "Ports": "80,http"},
-     "stack.template:20: Parameters.Ports: 'http' in parameter 'Ports' is not a number"),
-    ({"Name": "web", "Count": 1, "Other": 1},
-     'stack.template: parameters.Other: The Parameter (Other) was not defined in template.'),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (
+            {"Name": "web", "Count": 1, "Flavor": "m1.tiny"},
+            "stack.template: parameters.Flavor: Parameter 'Flavor' is invalid: must be a known flavor",
+        ),
+        (
+            {"Name": "w", "Count": 1},
+            "stack.template: parameters.Name: Parameter 'Name' is invalid: length (1) is out of range (min: 2, max: 8)",
+        ),
+        (
+            {"Name": "Web", "Count": 1},
+            'stack.template: parameters.Name: Parameter \'Name\' is invalid: "Web" does not match pattern "[a-z]+"',
+        ),
+        (
+            {"Name": "web", "Count": 6},
+            "stack.template: parameters.Count: Parameter 'Count' is invalid: 6 is out of range (min: 1, max: 5)",
+        ),
+        ({"Name": "web"}, "stack.template: parameters.Count: The Parameter (Count) was not provided."),
+        (
+            {"Name": "web", "Count": 1, "Ports": "80,http"},
+            "stack.template:20: Parameters.Ports: 'http' in parameter 'Ports' is not a number",
+        ),
+        (
+            {"Name": "web", "Count": 1, "Other": 1},
+            "stack.template: parameters.Other: The Parameter (Other) was not defined in template.",
+        ),
+    ],
+)
 def test_parameter_values_are_checked(values, message):
     with pytest.raises(TemplateError) as caught:
         parse(PARAMETERS).validate_parameters(values)
     assert str(caught.value) == message
 
 
-@pytest.mark.parametrize("declaration, message", [
-    ("{}", ("stack.template:3: Parameters.P: 'Type' is required (one of: String, Number, CommaDelimitedList, "
-            "Json, Boolean, List<Number>, List<String>)")),
-    ("{Type: string}", ("stack.template:3: Parameters.P.Type: unknown type 'string' (one of: String, Number, "
-                        "CommaDelimitedList, Json, Boolean, List<Number>, List<String>)")),
-    ("{Type: String, Hidden: true}", ("stack.template:3: Parameters.P.Hidden: unknown key 'Hidden' (allowed: Type, "
-                                      "Default, NoEcho, AllowedValues, AllowedPattern, MinLength, MaxLength, "
-                                      "MinValue, MaxValue, Description, ConstraintDescription, Label)")),
-    ("{Type: String, MinValue: 1}", ("stack.template:3: Parameters.P.MinValue: 'MinValue' does not apply to a "
-                                     "String parameter")),
-    ("{Type: Number, AllowedPattern: x}", ("stack.template:3: Parameters.P.AllowedPattern: 'AllowedPattern' does "
-                                           "not apply to a Number parameter")),
-    ("{Type: String, MinLength: two}", "stack.template:3: Parameters.P.MinLength: 'MinLength' must be an integer"),
-    ("{Type: Number, MinValue: 5, MaxValue: 1}", ("stack.template:3: Parameters.P.MinValue: 'MinValue' (5) is "
-                                                  "greater than 'MaxValue' (1)")),
-    ("{Type: String, AllowedPattern: '('}", 'stack.template:3: Parameters.P.AllowedPattern: Invalid AllowedPattern (: missing ), unterminated subpattern at position 0'),
-    ("{Type: String, NoEcho: maybe}", "stack.template:3: Parameters.P.NoEcho: 'NoEcho' must be true or false"),
-    ("{Type: String, Default: b, AllowedValues: [a]}", 'stack.template:3: Parameters.P.Default: Parameter \'P\' is invalid: Invalid default b ("b" is not an allowed value ["a"])'),
-    ("[String]", "stack.template:3: Parameters.P: a parameter must be a map, not a list"),
-])
+@pytest.mark.parametrize(
+    "declaration, message",
+    [
+        (
+            "{}",
+            (
+                "stack.template:3: Parameters.P: 'Type' is required (one of: String, Number, CommaDelimitedList, "
+                "Json, Boolean, List<Number>, List<String>)"
+            ),
+        ),
+        (
+            "{Type: string}",
+            (
+                "stack.template:3: Parameters.P.Type: unknown type 'string' (one of: String, Number, "
+                "CommaDelimitedList, Json, Boolean, List<Number>, List<String>)"
+            ),
+        ),
+        (
+            "{Type: String, Hidden: true}",
+            (
+                "stack.template:3: Parameters.P.Hidden: unknown key 'Hidden' (allowed: Type, "
+                "Default, NoEcho, AllowedValues, AllowedPattern, MinLength, MaxLength, "
+                "MinValue, MaxValue, Description, ConstraintDescription, Label)"
+            ),
+        ),
+        (
+            "{Type: String, MinValue: 1}",
+            ("stack.template:3: Parameters.P.MinValue: 'MinValue' does not apply to a String parameter"),
+        ),
+        (
+            "{Type: Number, AllowedPattern: x}",
+            ("stack.template:3: Parameters.P.AllowedPattern: 'AllowedPattern' does not apply to a Number parameter"),
+        ),
+        ("{Type: String, MinLength: two}", "stack.template:3: Parameters.P.MinLength: 'MinLength' must be an integer"),
+        (
+            "{Type: Number, MinValue: 5, MaxValue: 1}",
+            ("stack.template:3: Parameters.P.MinValue: 'MinValue' (5) is greater than 'MaxValue' (1)"),
+        ),
+        (
+            "{Type: String, AllowedPattern: '('}",
+            "stack.template:3: Parameters.P.AllowedPattern: Invalid AllowedPattern (: missing ), unterminated subpattern at position 0",
+        ),
+        ("{Type: String, NoEcho: maybe}", "stack.template:3: Parameters.P.NoEcho: 'NoEcho' must be true or false"),
+        (
+            "{Type: String, Default: b, AllowedValues: [a]}",
+            'stack.template:3: Parameters.P.Default: Parameter \'P\' is invalid: Invalid default b ("b" is not an allowed value ["a"])',
+        ),
+        ("[String]", "stack.template:3: Parameters.P: a parameter must be a map, not a list"),
+    ],
+)
 def test_parameter_declaration_errors(declaration, message):
     assert error_of(f"AWSTemplateFormatVersion: '2010-09-09'\nParameters:\n  P: {declaration}\n") == message
 
@@ -293,4 +400,4 @@ def test_no_echo_hides_the_value_in_messages():
 def test_a_cfn_template_built_without_a_format_key_says_which_it_needs():
     with pytest.raises(TemplateError) as caught:
         CfnTemplate({"Resources": {}}, filename="bare.json")
-    assert str(caught.value) == ('bare.json: Template not in valid format: Template format version not found.')
+    assert str(caught.value) == ("bare.json: Template not in valid format: Template format version not found.")

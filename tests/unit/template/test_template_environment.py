@@ -1,4 +1,5 @@
 """Tests for engine.template.environment: sections, merging in order, and resource type mapping."""
+
 from __future__ import annotations
 
 import textwrap
@@ -26,7 +27,10 @@ def test_sections_are_read():
         parameter_merge_strategies: {}
         """)
     assert (environment.parameters, environment.parameter_defaults, environment.resource_registry) == (
-        {"flavor": "m1.large"}, {"image": "cirros"}, {"OS::Nova::Server": "OS::Hearth::Server"})
+        {"flavor": "m1.large"},
+        {"image": "cirros"},
+        {"OS::Nova::Server": "OS::Hearth::Server"},
+    )
     assert environment.filename == "env.yaml"
 
 
@@ -45,20 +49,35 @@ def test_unknown_section_names_file_line_and_section():
     with pytest.raises(TemplateError) as caught:
         env("parameters: {}\nparameter_default:\n  image: x\n")
     assert str(caught.value) == (
-        'env.yaml:2: parameter_default: Environment not in valid format: environment has wrong section '
-        '"parameter_default"')
+        "env.yaml:2: parameter_default: Environment not in valid format: environment has wrong section "
+        '"parameter_default"'
+    )
     assert caught.value.kind == "HTTPBadRequest"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("parameters: [a]\n", "env.yaml:1: parameters: 'parameters' must be a map, not a list"),
-    ("event_sinks: {}\n", "env.yaml:1: event_sinks: 'event_sinks' must be a list, not a map"),
-    ("resource_registry:\n  OS::A: 3\n", "env.yaml:2: resource_registry.OS::A: must map to a type name or a template file name"),
-    ("resource_registry:\n  resources:\n    web: OS::A\n", "env.yaml:3: resource_registry.resources.web: overrides must be a map"),
-    ("resource_registry:\n  resources:\n    web:\n      OS::A: [x]\n",
-     "env.yaml:4: resource_registry.resources.web.OS::A: must map to a type name or a template file name"),
-    ("resource_registry:\n  base_url: [x]\n", "env.yaml:2: resource_registry.base_url: 'base_url' must be a string"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("parameters: [a]\n", "env.yaml:1: parameters: 'parameters' must be a map, not a list"),
+        ("event_sinks: {}\n", "env.yaml:1: event_sinks: 'event_sinks' must be a list, not a map"),
+        (
+            "resource_registry:\n  OS::A: 3\n",
+            "env.yaml:2: resource_registry.OS::A: must map to a type name or a template file name",
+        ),
+        (
+            "resource_registry:\n  resources:\n    web: OS::A\n",
+            "env.yaml:3: resource_registry.resources.web: overrides must be a map",
+        ),
+        (
+            "resource_registry:\n  resources:\n    web:\n      OS::A: [x]\n",
+            "env.yaml:4: resource_registry.resources.web.OS::A: must map to a type name or a template file name",
+        ),
+        (
+            "resource_registry:\n  base_url: [x]\n",
+            "env.yaml:2: resource_registry.base_url: 'base_url' must be a string",
+        ),
+    ],
+)
 def test_section_errors(text, message):
     with pytest.raises(TemplateError) as caught:
         env(text)
@@ -91,8 +110,10 @@ def test_merge_registry_and_per_resource_overrides():
         """)
     merged = merge_environments([first, second])
     assert merged.resource_registry == {
-        "OS::A": "OS::B", "OS::C": "OS::E",
-        "resources": {"web": {"OS::A": "web_b.yaml", "hooks": "pre-create"}, "db": {"OS::A": "db_a.yaml"}}}
+        "OS::A": "OS::B",
+        "OS::C": "OS::E",
+        "resources": {"web": {"OS::A": "web_b.yaml", "hooks": "pre-create"}, "db": {"OS::A": "db_a.yaml"}},
+    }
 
 
 def test_merge_of_nothing_is_empty():
@@ -115,21 +136,24 @@ REGISTRY = """\
     """
 
 
-@pytest.mark.parametrize("resource, type_name, resolved", [
-    # Heat takes the matching mappings in the order of their keys: "OS::Nova::*" comes before
-    # "OS::Nova::Server", so the glob wins over the exact name.
-    ("web", "OS::Nova::Server", "OS::Heat::None"),
-    ("web", "Hearth::Server", "Hearth::Compute::Server"),
-    ("web", "OS::Nova::Flavor", "OS::Heat::None"),
-    ("web", "OS::Heat::None", "OS::Heat::None"),
-    ("web", "Legacy::Compute::Server", "Hearth::Compute::Server"),
-    ("web", "My::Provider", "templates/provider.yaml"),
-    ("web", "My::Other", "other.template"),
-    ("web", "OS::Neutron::Port", "OS::Neutron::Port"),
-    ("db", "OS::Nova::Server", "db_server.yaml"),
-    ("db", "OS::Nova::Flavor", "OS::Heat::None"),
-    ("web", "nested.yaml", "nested.yaml"),
-])
+@pytest.mark.parametrize(
+    "resource, type_name, resolved",
+    [
+        # Heat takes the matching mappings in the order of their keys: "OS::Nova::*" comes before
+        # "OS::Nova::Server", so the glob wins over the exact name.
+        ("web", "OS::Nova::Server", "OS::Heat::None"),
+        ("web", "Hearth::Server", "Hearth::Compute::Server"),
+        ("web", "OS::Nova::Flavor", "OS::Heat::None"),
+        ("web", "OS::Heat::None", "OS::Heat::None"),
+        ("web", "Legacy::Compute::Server", "Hearth::Compute::Server"),
+        ("web", "My::Provider", "templates/provider.yaml"),
+        ("web", "My::Other", "other.template"),
+        ("web", "OS::Neutron::Port", "OS::Neutron::Port"),
+        ("db", "OS::Nova::Server", "db_server.yaml"),
+        ("db", "OS::Nova::Flavor", "OS::Heat::None"),
+        ("web", "nested.yaml", "nested.yaml"),
+    ],
+)
 def test_resolve_type(resource, type_name, resolved):
     assert env(REGISTRY).resolve_type(resource, type_name) == resolved
 
@@ -138,7 +162,10 @@ def test_alias_loop_is_an_error_when_resolving():
     environment = env("resource_registry:\n  OS::A: OS::B\n  OS::B: OS::C\n  OS::C: OS::A\n")
     with pytest.raises(TemplateError) as caught:
         environment.resolve_type("web", "OS::A")
-    assert str(caught.value) == "env.yaml: resource_registry.OS::A: resource_registry mappings loop: OS::A -> OS::B -> OS::C -> OS::A"
+    assert (
+        str(caught.value)
+        == "env.yaml: resource_registry.OS::A: resource_registry mappings loop: OS::A -> OS::B -> OS::C -> OS::A"
+    )
 
 
 def test_glob_that_never_settles_is_an_error():
@@ -165,15 +192,18 @@ def test_a_template_name_registers_itself():
     assert env("").registrations("n", "inner.yaml") == {"inner.yaml": "inner.yaml"}
 
 
-@pytest.mark.parametrize("resource, type_name, facade", [
-    # The resource's own mapping passed over, the type's global one is the facade.
-    ("db", "OS::Nova::Server", "OS::Heat::None"),
-    # A global mapping to a template passed over: the built-in type, when there is one.
-    ("web", "My::Provider", None),
-    ("web", "OS::Heat::RandomString", "OS::Heat::RandomString"),
-    # A type that is a template name stands in for nothing.
-    ("web", "nested.yaml", None),
-])
+@pytest.mark.parametrize(
+    "resource, type_name, facade",
+    [
+        # The resource's own mapping passed over, the type's global one is the facade.
+        ("db", "OS::Nova::Server", "OS::Heat::None"),
+        # A global mapping to a template passed over: the built-in type, when there is one.
+        ("web", "My::Provider", None),
+        ("web", "OS::Heat::RandomString", "OS::Heat::RandomString"),
+        # A type that is a template name stands in for nothing.
+        ("web", "nested.yaml", None),
+    ],
+)
 def test_a_provider_stands_in_for_the_next_resolution_of_its_type(resource, type_name, facade):
     known = {"OS::Heat::None", "OS::Heat::RandomString", "Hearth::Compute::Server"}
     environment = env(REGISTRY + "      OS::Heat::RandomString: random.yaml\n")
@@ -182,19 +212,24 @@ def test_a_provider_stands_in_for_the_next_resolution_of_its_type(resource, type
 
 
 def test_a_provider_over_a_provider_stands_in_for_that_one():
-    environment = env("resource_registry:\n  OS::Thingy: facade.yaml\n"
-                      "  resources:\n    thisone: {OS::Thingy: concrete.yaml}\n")
+    environment = env(
+        "resource_registry:\n  OS::Thingy: facade.yaml\n  resources:\n    thisone: {OS::Thingy: concrete.yaml}\n"
+    )
     assert environment.resolve_type("thisone", "OS::Thingy", set()) == "concrete.yaml"
     assert environment.facade("thisone", "OS::Thingy", "concrete.yaml", set()) == "facade.yaml"
     assert environment.facade("other", "OS::Thingy", "facade.yaml", set()) is None
 
 
 def test_loop_across_merged_files_is_found_when_resolving():
-    merged = merge_environments([env("resource_registry: {OS::A: OS::B}\n", "a.yaml"),
-                                 env("resource_registry: {OS::B: OS::A}\n", "b.yaml")])
+    merged = merge_environments(
+        [env("resource_registry: {OS::A: OS::B}\n", "a.yaml"), env("resource_registry: {OS::B: OS::A}\n", "b.yaml")]
+    )
     with pytest.raises(TemplateError) as caught:
         merged.resolve_type("web", "OS::A")
-    assert str(caught.value) == "a.yaml, b.yaml: resource_registry.OS::A: resource_registry mappings loop: OS::A -> OS::B -> OS::A"
+    assert (
+        str(caught.value)
+        == "a.yaml, b.yaml: resource_registry.OS::A: resource_registry mappings loop: OS::A -> OS::B -> OS::A"
+    )
 
 
 def test_parsed_data_is_accepted_and_copied():

@@ -1,4 +1,5 @@
 """Tests for engine.template.hot: parse_template's checks, with file, line and path, and the Template it returns."""
+
 from __future__ import annotations
 
 import textwrap
@@ -23,7 +24,6 @@ def creation_order(template) -> list[str]:
             order.append(name)
             ready.done(name)
     return order
-
 
 
 def parse(text: str, **kwargs):
@@ -76,7 +76,10 @@ def test_template_attributes():
     assert template.resources["port"].depends_on == ["db"]
     output = template.outputs["address"]
     assert (output.description, output.value, output.line) == (
-        "where to browse", {"get_attr": ["web", "first_address"]}, 21)
+        "where to browse",
+        {"get_attr": ["web", "first_address"]},
+        21,
+    )
     assert template.parameters["image"].default == "cirros"
 
 
@@ -102,23 +105,25 @@ def test_release_names_map_to_their_dates():
 
 
 def test_missing_version():
-    assert error_of("resources: {}\n") == (
-        'web.yaml: Template not in valid format: Template format version not found.')
+    assert error_of("resources: {}\n") == ("web.yaml: Template not in valid format: Template format version not found.")
 
 
 def test_unknown_version():
     assert error_of("description: x\nheat_template_version: 2012-12-12\n").startswith(
-        'web.yaml:2: heat_template_version: The template version is invalid: "heat_template_version: 2012-12-12". "heat_template_version" should be one of: 2013-05-23, 2014-10-16, 2015-04-30, 2015-10-15, 2016-04-08, 2016-10-14, 2017-02-24, 2017-09-01, 2018-03-02, 2018-08-31, 2021-04-16, newton, ocata, pike, queens, rocky, wallaby')
+        'web.yaml:2: heat_template_version: The template version is invalid: "heat_template_version: 2012-12-12". "heat_template_version" should be one of: 2013-05-23, 2014-10-16, 2015-04-30, 2015-10-15, 2016-04-08, 2016-10-14, 2017-02-24, 2017-09-01, 2018-03-02, 2018-08-31, 2021-04-16, newton, ocata, pike, queens, rocky, wallaby'
+    )
 
 
 def test_unknown_section():
     assert error_of("heat_template_version: 2013-05-23\nresource: {}\n") == (
-        'web.yaml:2: resource: The template section is invalid: resource')
+        "web.yaml:2: resource: The template section is invalid: resource"
+    )
 
 
 def test_conditions_need_2016_10_14():
     assert error_of("heat_template_version: 2016-04-08\nconditions: {}\n") == (
-        "web.yaml:2: conditions: The template section is invalid: conditions")
+        "web.yaml:2: conditions: The template section is invalid: conditions"
+    )
     assert parse("heat_template_version: newton\nconditions: {prod: true}\n").conditions == {"prod": True}
 
 
@@ -129,7 +134,7 @@ def test_resource_without_type():
           web:
             properties: {}
         """
-    assert error_of(text) == 'web.yaml:3: resources.web: Each resource must contain a type key.'
+    assert error_of(text) == "web.yaml:3: resources.web: Each resource must contain a type key."
 
 
 def test_resource_with_unknown_key():
@@ -140,12 +145,15 @@ def test_resource_with_unknown_key():
             type: OS::Nova::Server
             propertes: {}
         """
-    assert error_of(text).startswith('web.yaml:5: resources.web.propertes: "propertes" is not a valid keyword inside a resource definition (allowed: type, properties, metadata, depends_on, deletion_policy, update_policy, description, condition, external_id)')
+    assert error_of(text).startswith(
+        'web.yaml:5: resources.web.propertes: "propertes" is not a valid keyword inside a resource definition (allowed: type, properties, metadata, depends_on, deletion_policy, update_policy, description, condition, external_id)'
+    )
 
 
 def test_resource_must_be_a_map():
     assert error_of("heat_template_version: 2013-05-23\nresources:\n  web: OS::Nova::Server\n") == (
-        'web.yaml:3: resources.web: "resources" must contain a map of resource maps. Found a [<class \'str\'>] instead')
+        "web.yaml:3: resources.web: \"resources\" must contain a map of resource maps. Found a [<class 'str'>] instead"
+    )
 
 
 def test_properties_must_be_a_map():
@@ -156,7 +164,7 @@ def test_properties_must_be_a_map():
             type: OS::Nova::Server
             properties: [image]
         """
-    assert error_of(text) == 'web.yaml:5: resources.web.properties: Resource web properties type must be object'
+    assert error_of(text) == "web.yaml:5: resources.web.properties: Resource web properties type must be object"
 
 
 def test_condition_and_external_id_need_2016_10_14():
@@ -168,7 +176,8 @@ def test_condition_and_external_id_need_2016_10_14():
             external_id: abc
         """
     assert error_of(text) == (
-        'web.yaml:5: resources.web.external_id: Invalid keyword(s) inside a resource definition: external_id')
+        "web.yaml:5: resources.web.external_id: Invalid keyword(s) inside a resource definition: external_id"
+    )
 
 
 def test_resource_condition_must_be_declared():
@@ -184,10 +193,13 @@ def test_resource_condition_must_be_declared():
     assert error_of(text) == 'web.yaml:7: resources.web.condition: Invalid condition "staging"'
 
 
-@pytest.mark.parametrize("depends_on, line, message", [
-    ("missing", 6, 'resources.web.depends_on.0: The specified reference "missing" (in web) is incorrect.'),
-    ("[3]", 6, 'resources.web.depends_on.0: Resource web depends_on must be a list of strings'),
-])
+@pytest.mark.parametrize(
+    "depends_on, line, message",
+    [
+        ("missing", 6, 'resources.web.depends_on.0: The specified reference "missing" (in web) is incorrect.'),
+        ("[3]", 6, "resources.web.depends_on.0: Resource web depends_on must be a list of strings"),
+    ],
+)
 def test_depends_on_must_name_other_resources(depends_on, line, message):
     text = f"""\
         heat_template_version: 2013-05-23
@@ -208,8 +220,7 @@ def test_deletion_policy():
             type: X
             deletion_policy: Keep
         """
-    assert error_of(text) == (
-        'web.yaml:5: resources.web.deletion_policy: Invalid deletion policy "Keep"')
+    assert error_of(text) == ('web.yaml:5: resources.web.deletion_policy: Invalid deletion policy "Keep"')
     lower = text.replace("2013-05-23", "2016-10-14").replace("Keep", "retain")
     assert parse(lower).resources["web"].deletion_policy == "Retain"
     assert 'Invalid deletion policy "retain"' in error_of(text.replace("Keep", "retain"))
@@ -222,7 +233,10 @@ def test_output_needs_a_value():
           address:
             description: where
         """
-    assert error_of(text) == 'web.yaml:3: Output validation error: outputs.address: Each output definition must contain a value key.'
+    assert (
+        error_of(text)
+        == "web.yaml:3: Output validation error: outputs.address: Each output definition must contain a value key."
+    )
 
 
 def test_unknown_function_argument_shape_is_located():
@@ -235,7 +249,8 @@ def test_unknown_function_argument_shape_is_located():
               image: {str_replace: [a]}
         """
     assert error_of(text) == (
-        'web.yaml:6: resources.web.properties.image.str_replace: Arguments to "str_replace" must be a map')
+        'web.yaml:6: resources.web.properties.image.str_replace: Arguments to "str_replace" must be a map'
+    )
 
 
 def test_get_attr_of_unknown_resource():
@@ -251,7 +266,8 @@ def test_get_attr_of_unknown_resource():
           ok: {value: 1}
         """
     assert error_of(text) == (
-        'web.yaml:7: resources.web.properties.networks.0.address: The specified reference "db" (in web.Properties.networks.0.address) is incorrect.')
+        'web.yaml:7: resources.web.properties.networks.0.address: The specified reference "db" (in web.Properties.networks.0.address) is incorrect.'
+    )
 
 
 def test_get_resource_of_unknown_resource_in_outputs():
@@ -295,7 +311,8 @@ def test_nested_calls_are_checked_with_their_path():
                     $host: {get_attr: [nowhere, ip]}
         """
     assert error_of(text) == (
-        'web.yaml:10: resources.web.properties.user_data.str_replace.params.$host: The specified reference "nowhere" (in web.Properties.user_data.str_replace.params.$host) is incorrect.')
+        'web.yaml:10: resources.web.properties.user_data.str_replace.params.$host: The specified reference "nowhere" (in web.Properties.user_data.str_replace.params.$host) is incorrect.'
+    )
 
 
 def test_functions_follow_the_template_version():
@@ -309,15 +326,19 @@ def test_functions_follow_the_template_version():
               all: {get_attr: [db]}
         """
     assert error_of(text) == (
-        'web.yaml:7: resources.web.properties.all.get_attr: Arguments to "get_attr" must be of the form [resource_name, attribute, (path), ...]')
+        'web.yaml:7: resources.web.properties.all.get_attr: Arguments to "get_attr" must be of the form [resource_name, attribute, (path), ...]'
+    )
     assert parse(text.replace("2013-05-23", "2015-10-15")).dependencies()["web"] == {"db"}
 
 
 def test_every_function_heat_offers_is_evaluated():
     # Nothing Heat evaluates is left as "not supported by Hearth yet" in any version.
     from engine.template.versions import VERSIONS
-    waiting = {version: [name for name, reason in unavailable_for(version).items() if "by Hearth yet" in reason]
-               for version in set(VERSIONS.values())}
+
+    waiting = {
+        version: [name for name, reason in unavailable_for(version).items() if "by Hearth yet" in reason]
+        for version in set(VERSIONS.values())
+    }
     assert waiting == {version: [] for version in waiting}
 
 
@@ -332,8 +353,7 @@ def test_functions_added_later_need_their_version():
         """
     # Before 2015-10-15 str_split is no function: the map is data, to Heat and Hearth alike.
     assert parse(text).resolve({"str_split": [",", "a,b"]}, None) == {"str_split": [",", "a,b"]}
-    assert parse(text.replace("2015-04-30", "2015-10-15")).resolve(
-        {"str_split": [",", "a,b"]}, None) == ["a", "b"]
+    assert parse(text.replace("2015-04-30", "2015-10-15")).resolve({"str_split": [",", "a,b"]}, None) == ["a", "b"]
 
 
 def test_removed_functions_are_refused():
@@ -346,7 +366,8 @@ def test_removed_functions_are_refused():
               name: {Ref: OS::stack_name}
         """
     assert error_of(text) == (
-        'web.yaml:6: resources.web.properties.name.Ref: The template version is invalid: The function Ref is not supported in this version of HOT.')
+        "web.yaml:6: resources.web.properties.name.Ref: The template version is invalid: The function Ref is not supported in this version of HOT."
+    )
 
 
 def test_condition_function_names_are_data_outside_conditions():
@@ -376,10 +397,15 @@ def test_get_file_is_checked_against_a_given_files_map():
     assert parse(text, files={"boot.sh": "#!/bin/sh"}).files == {"boot.sh": "#!/bin/sh"}
     template = parse(text, files={"other.sh": ""})
     with pytest.raises(TemplateError) as caught:
-        template.resolve(template.resources["web"].properties, ParameterContext({}, files={"other.sh": ""}),
-                         ("resources", "web", "properties"))
-    assert str(caught.value) == ('web.yaml:6: resources.web.properties.user_data: No content found in the '
-                                 '"files" section for get_file path: boot.sh')
+        template.resolve(
+            template.resources["web"].properties,
+            ParameterContext({}, files={"other.sh": ""}),
+            ("resources", "web", "properties"),
+        )
+    assert str(caught.value) == (
+        "web.yaml:6: resources.web.properties.user_data: No content found in the "
+        '"files" section for get_file path: boot.sh'
+    )
 
 
 def test_cycle_is_reported_with_members_in_order():
@@ -399,7 +425,7 @@ def test_cycle_is_reported_with_members_in_order():
     with pytest.raises(DependencyCycle) as caught:
         parse(text)
     assert caught.value.members == ["a", "b", "c"]
-    assert str(caught.value) == 'web.yaml: resources: Circular Dependency Found: a -> b -> c -> a'
+    assert str(caught.value) == "web.yaml: resources: Circular Dependency Found: a -> b -> c -> a"
 
 
 def test_self_reference_is_a_cycle_of_one():
@@ -413,7 +439,9 @@ def test_parsed_data_is_located_by_file_and_path_only():
     source = {"heat_template_version": "2013-05-23", "resources": {"web": {"type": "X", "deps": 1}}}
     with pytest.raises(TemplateError) as caught:
         parse_template(source, filename="web.yaml")
-    assert str(caught.value).startswith('web.yaml: resources.web.deps: "deps" is not a valid keyword inside a resource definition (allowed: type, properties, metadata, depends_on, deletion_policy, update_policy, description, condition, external_id)')
+    assert str(caught.value).startswith(
+        'web.yaml: resources.web.deps: "deps" is not a valid keyword inside a resource definition (allowed: type, properties, metadata, depends_on, deletion_policy, update_policy, description, condition, external_id)'
+    )
 
 
 def test_parsed_data_is_copied():
@@ -456,8 +484,14 @@ def test_parameter_groups():
             parameters: [%s]
         """
     assert parse(base % "b").parameter_groups[1] == {"label": "second", "parameters": ["b"]}
-    assert error_of(base % "a") == 'web.yaml:5: Parameter Groups error: parameter_groups.: The a parameter must be assigned to one parameter group only.'
-    assert error_of(base % "c") == 'web.yaml:5: Parameter Groups error: parameter_groups.second: The grouped parameter c does not reference a valid parameter.'
+    assert (
+        error_of(base % "a")
+        == "web.yaml:5: Parameter Groups error: parameter_groups.: The a parameter must be assigned to one parameter group only."
+    )
+    assert (
+        error_of(base % "c")
+        == "web.yaml:5: Parameter Groups error: parameter_groups.second: The grouped parameter c does not reference a valid parameter."
+    )
 
 
 def test_parameter_declaration_errors_are_located():
@@ -467,8 +501,7 @@ def test_parameter_declaration_errors_are_located():
           port:
             type: integer
         """
-    assert error_of(text) == (
-        'web.yaml:4: parameters.port.type: Invalid type (integer)')
+    assert error_of(text) == ("web.yaml:4: parameters.port.type: Invalid type (integer)")
 
 
 def test_hidden_parameters():
@@ -501,7 +534,9 @@ RESOLVING = """\
 
 
 def test_resolve_evaluates_nested_calls(fake_stack):
-    template = parse(RESOLVING.replace("{get_param: port}", "{str_replace: {template: P, params: {P: {get_param: port}}}}"))
+    template = parse(
+        RESOLVING.replace("{get_param: port}", "{str_replace: {template: P, params: {P: {get_param: port}}}}")
+    )
     stack = fake_stack(params={"port": 80}, attributes={"db": {"address": "10.0.0.2"}})
     properties = template.resources["web"].properties
     assert template.resolve(properties, stack) == {"url": "10.0.0.2:80", "plain": [1, {"nested": True}]}
@@ -513,23 +548,30 @@ def test_resolution_errors_name_the_call_line_and_path(fake_stack):
     with pytest.raises(TemplateError) as caught:
         template.resolve(template.resources["web"].properties, stack, ("resources", "web", "properties"))
     assert str(caught.value) == (
-        'web.yaml:9: resources.web.properties.url: Items to join must be string, map or list not 80')
+        "web.yaml:9: resources.web.properties.url: Items to join must be string, map or list not 80"
+    )
 
 
 def test_resolution_errors_of_nested_calls_keep_their_own_path(fake_stack):
     template = parse(RESOLVING.replace("{get_param: port}", "{get_file: port.txt}"))
     with pytest.raises(TemplateError) as caught:
-        template.resolve(template.resources["web"].properties, fake_stack(attributes={"db": {"address": "a"}}),
-                         ("resources", "web", "properties"))
+        template.resolve(
+            template.resources["web"].properties,
+            fake_stack(attributes={"db": {"address": "a"}}),
+            ("resources", "web", "properties"),
+        )
     assert str(caught.value) == (
-        'web.yaml:12: resources.web.properties.url.list_join.1.1: No content found in the "files" section for get_file path: port.txt')
+        'web.yaml:12: resources.web.properties.url.list_join.1.1: No content found in the "files" section for get_file path: port.txt'
+    )
 
 
 def test_resolve_checks_arguments_of_snippets_from_elsewhere(fake_stack):
     template = parse(RESOLVING)
     with pytest.raises(TemplateError) as caught:
         template.resolve({"x": {"get_resource": 7}}, fake_stack(), ("outputs", "extra", "value"))
-    assert str(caught.value) == 'web.yaml: outputs.extra.value.x: The specified reference "7" (in unknown) is incorrect.'
+    assert (
+        str(caught.value) == 'web.yaml: outputs.extra.value.x: The specified reference "7" (in unknown) is incorrect.'
+    )
 
 
 def test_resolve_leaves_plain_data_and_non_calls_alone(fake_stack):

@@ -1,6 +1,7 @@
 """Bounded evaluation: each intrinsic function is refused before it builds more than the limits
 allow, with RequestLimitExceeded naming the call's path and the setting; below the limits the
 results are those of an unbounded evaluation."""
+
 from __future__ import annotations
 
 import time
@@ -17,13 +18,15 @@ HUNDRED = list(range(100))
 
 
 def resolve(value, *, limits=SMALL, params=None, version="2021-04-16", parameters=None):
-    template = parse_template({"heat_template_version": version,
-                               "parameters": parameters or {},
-                               "resources": {"v": {"type": "OS::Heat::Value",
-                                                   "properties": {"value": value}}}})
+    template = parse_template(
+        {
+            "heat_template_version": version,
+            "parameters": parameters or {},
+            "resources": {"v": {"type": "OS::Heat::Value", "properties": {"value": value}}},
+        }
+    )
     context = ParameterContext(params or {}, limits=limits)
-    return template.resolve(template.resources["v"].properties, context,
-                            ("resources", "v", "properties"))["value"]
+    return template.resolve(template.resources["v"].properties, context, ("resources", "v", "properties"))["value"]
 
 
 def refused(value, **kw) -> LimitExceeded:
@@ -38,8 +41,12 @@ def refused(value, **kw) -> LimitExceeded:
 
 
 def test_repeat_over_four_hundred_item_lists_is_refused_from_the_lengths():
-    value = {"repeat": {"template": "%a%-%b%-%c%-%d%",
-                        "for_each": {"%a%": HUNDRED, "%b%": HUNDRED, "%c%": HUNDRED, "%d%": HUNDRED}}}
+    value = {
+        "repeat": {
+            "template": "%a%-%b%-%c%-%d%",
+            "for_each": {"%a%": HUNDRED, "%b%": HUNDRED, "%c%": HUNDRED, "%d%": HUNDRED},
+        }
+    }
     error = refused(value, limits=default_limits())
     assert error.path == ("resources", "v", "properties", "value", "repeat")
     assert "100000000" in str(error) and "max_function_work" in str(error)
@@ -49,8 +56,7 @@ def test_repeat_over_four_hundred_item_lists_is_refused_from_the_lengths():
 def test_repeat_within_the_limits_is_unchanged():
     value = {"repeat": {"template": {"k": "<%a%%b%>"}, "for_each": {"%a%": [1, 2], "%b%": ["x", "y"]}}}
     assert resolve(value) == [{"k": "<1x>"}, {"k": "<1y>"}, {"k": "<2x>"}, {"k": "<2y>"}]
-    paired = {"repeat": {"template": "%a%%b%", "for_each": {"%a%": [1, 2], "%b%": [3, 4]},
-                         "permutations": False}}
+    paired = {"repeat": {"template": "%a%%b%", "for_each": {"%a%": [1, 2], "%b%": [3, 4]}, "permutations": False}}
     assert resolve(paired) == ["13", "24"]
 
 
@@ -74,8 +80,7 @@ def test_every_str_replace_is_bounded(function):
 
 
 def test_fn_replace_and_fn_join_are_bounded():
-    assert "Fn::Replace" in str(refused({"Fn::Replace": [{"$x": "y" * 100}, "$x" * 200]},
-                                        version="2013-05-23"))
+    assert "Fn::Replace" in str(refused({"Fn::Replace": [{"$x": "y" * 100}, "$x" * 200]}, version="2013-05-23"))
     # A long delimiter between many short items: the text outgrows the arguments.
     error = refused({"Fn::Join": ["-" * 1000, ["z"] * 20]}, version="2013-05-23")
     assert "Fn::Join: the joined text" in str(error)
@@ -88,14 +93,16 @@ def test_list_join_with_a_long_delimiter_is_refused_before_joining():
 
 def test_list_join_renders_maps_only_after_measuring_them():
     shared = {"k": "v" * 1000}
-    error = refused({"list_join": [",", [{"get_param": "p"}] * 20]}, params={"p": shared},
-                    parameters={"p": {"type": "json"}})
+    error = refused(
+        {"list_join": [",", [{"get_param": "p"}] * 20]}, params={"p": shared}, parameters={"p": {"type": "json"}}
+    )
     assert "max_resolved_value_size" in str(error)
 
 
 def test_list_concat_counts_its_items_before_copying_them():
-    error = refused({"list_concat": [{"get_param": "p"}] * 30}, params={"p": list(range(50))},
-                    parameters={"p": {"type": "json"}})
+    error = refused(
+        {"list_concat": [{"get_param": "p"}] * 30}, params={"p": list(range(50))}, parameters={"p": {"type": "json"}}
+    )
     assert "list_concat" in str(error) and "max_function_work" in str(error)
 
 
@@ -105,10 +112,10 @@ def test_list_concat_unique_keeps_the_first_of_equal_items():
 
 
 def test_filter_keeps_its_answers_and_is_bounded():
-    assert resolve({"filter": [[1, {"a": 1}, "x"], [1, 2, {"a": 1}, {"a": 2}, "x", "y"]]}) == \
-        [2, {"a": 2}, "y"]
-    error = refused({"filter": [[0], {"get_param": "p"}]}, params={"p": list(range(2000))},
-                    parameters={"p": {"type": "json"}})
+    assert resolve({"filter": [[1, {"a": 1}, "x"], [1, 2, {"a": 1}, {"a": 2}, "x", "y"]]}) == [2, {"a": 2}, "y"]
+    error = refused(
+        {"filter": [[0], {"get_param": "p"}]}, params={"p": list(range(2000))}, parameters={"p": {"type": "json"}}
+    )
     assert "filter" in str(error)
 
 
@@ -120,17 +127,25 @@ def test_str_split_counts_its_items_before_splitting():
 
 def test_map_merge_and_map_replace_count_their_entries():
     big = {str(i): i for i in range(600)}
-    error = refused({"map_merge": [{"get_param": "p"}, {"get_param": "p"}]}, params={"p": big},
-                    parameters={"p": {"type": "json"}}, limits=Limits(10**7, 1_000))
+    error = refused(
+        {"map_merge": [{"get_param": "p"}, {"get_param": "p"}]},
+        params={"p": big},
+        parameters={"p": {"type": "json"}},
+        limits=Limits(10**7, 1_000),
+    )
     assert "map_merge" in str(error)
-    assert "map_replace" in str(refused({"map_replace": [{"get_param": "p"}, {"keys": {}}]},
-                                        params={"p": {str(i): i for i in range(1200)}},
-                                        parameters={"p": {"type": "json"}}, limits=Limits(10**7, 1_000)))
+    assert "map_replace" in str(
+        refused(
+            {"map_replace": [{"get_param": "p"}, {"keys": {}}]},
+            params={"p": {str(i): i for i in range(1200)}},
+            parameters={"p": {"type": "json"}},
+            limits=Limits(10**7, 1_000),
+        )
+    )
 
 
 def test_a_value_sharing_one_parameter_many_times_is_refused_by_its_size():
-    error = refused([{"get_param": "p"}] * 200, params={"p": "y" * 100},
-                    parameters={"p": {"type": "string"}})
+    error = refused([{"get_param": "p"}] * 200, params={"p": "y" * 100}, parameters={"p": {"type": "string"}})
     assert error.path == ("resources", "v", "properties", "value")
     assert "the value would be" in str(error)
 
@@ -159,8 +174,9 @@ def test_the_work_budget_is_for_the_whole_evaluation():
         budget.spend(6, "b", "things")
 
 
-@pytest.mark.parametrize("expression", ["sequence(0).len()", "range(0, 100000000).len()",
-                                        "generate(0, true, $ + 1).len()"])
+@pytest.mark.parametrize(
+    "expression", ["sequence(0).len()", "range(0, 100000000).len()", "generate(0, true, $ + 1).len()"]
+)
 def test_yaql_that_would_never_end_is_stopped_by_the_work_budget(expression):
     error = refused({"yaql": {"expression": expression}})
     assert error.path[-1] == "yaql" and "yaql: the steps its expression runs" in str(error)
@@ -169,6 +185,10 @@ def test_yaql_that_would_never_end_is_stopped_by_the_work_budget(expression):
 
 def test_yaql_within_the_budget_is_unchanged():
     # yaql runs a few thousand lines of Python for a small expression: each is a step of work.
-    assert resolve({"yaql": {"expression": "$.data.l.select($ * 2).sum()", "data": {"l": [1, 2, 3]}}},
-                   limits=default_limits()) == 12
+    assert (
+        resolve(
+            {"yaql": {"expression": "$.data.l.select($ * 2).sum()", "data": {"l": [1, 2, 3]}}}, limits=default_limits()
+        )
+        == 12
+    )
     assert resolve({"yaql": {"expression": "range(0, 100).len()"}}, limits=default_limits()) == 100

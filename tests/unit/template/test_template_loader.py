@@ -1,4 +1,5 @@
 """Tests for engine.template.loader: plain data, line numbers, and nothing but TemplateError on bad text."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,12 @@ def test_loads_plain_data():
     data, _ = load_yaml(TEMPLATE, "web.yaml")
     assert data == {
         "heat_template_version": "2013-05-23",
-        "resources": {"web": {"type": "OS::Nova::Server", "properties": {
-            "image": "cirros", "networks": [{"port": "p1"}, {"port": "p2"}]}}},
+        "resources": {
+            "web": {
+                "type": "OS::Nova::Server",
+                "properties": {"image": "cirros", "networks": [{"port": "p1"}, {"port": "p2"}]},
+            }
+        },
     }
 
 
@@ -68,27 +73,33 @@ def test_syntax_error_names_line_from_the_yaml_mark():
         load_yaml(text, "web.yaml")
     assert caught.value.file == "web.yaml"
     assert caught.value.line == 5
-    assert caught.value.reason.startswith('Template not in valid format: Error parsing template web.yaml while parsing a flow sequence\n  in "<unicode string>", line 4, column 8:\n      bad: [1, 2\n           ^\nexpected \',\' or \']\', but got \'<stream end>\'\n  in "<unicode string>", line 5, column 1:\n    \n    ^')
+    assert caught.value.reason.startswith(
+        "Template not in valid format: Error parsing template web.yaml while parsing a flow sequence\n  in \"<unicode string>\", line 4, column 8:\n      bad: [1, 2\n           ^\nexpected ',' or ']', but got '<stream end>'\n  in \"<unicode string>\", line 5, column 1:\n    \n    ^"
+    )
 
 
 def test_mapping_values_not_allowed_is_reported_on_its_line():
     with pytest.raises(TemplateError) as caught:
         load_yaml("a: 1\nb: c: d\n", "t.yaml")
-    assert str(caught.value) == 't.yaml:2: Template not in valid format: Error parsing template t.yaml mapping values are not allowed here\n  in "<unicode string>", line 2, column 5:\n    b: c: d\n        ^'
+    assert (
+        str(caught.value)
+        == 't.yaml:2: Template not in valid format: Error parsing template t.yaml mapping values are not allowed here\n  in "<unicode string>", line 2, column 5:\n    b: c: d\n        ^'
+    )
 
 
 @pytest.mark.parametrize("text, kind", [("- a\n- b\n", "a list"), ("just text\n", "a single value")])
 def test_document_must_be_a_mapping(text, kind):
     with pytest.raises(TemplateError) as caught:
         load_yaml(text, "t.yaml")
-    assert str(caught.value) == ("t.yaml:1: Template not in valid format: The template is not a JSON object "
-                                 f"or YAML mapping. (it is {kind})")
+    assert str(caught.value) == (
+        f"t.yaml:1: Template not in valid format: The template is not a JSON object or YAML mapping. (it is {kind})"
+    )
 
 
 def test_empty_document_is_an_error_unless_allowed():
     with pytest.raises(TemplateError) as caught:
         load_yaml("# nothing\n", "t.yaml")
-    assert str(caught.value) == 't.yaml:1: Template not in valid format: Template format version not found.'
+    assert str(caught.value) == "t.yaml:1: Template not in valid format: Template format version not found."
     assert load_yaml("# nothing\n", "env.yaml", allow_empty=True) == ({}, {(): 1})
 
 
@@ -130,13 +141,16 @@ def test_deep_nesting_is_an_error_not_a_crash():
     assert caught.value.reason == "the document is nested too deeply"
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("a: !!binary aGVsbG8=\n", "unsupported YAML tag 'tag:yaml.org,2002:binary'"),
-    ("a: !!set {x, y}\n", "unsupported YAML tag 'tag:yaml.org,2002:set'"),
-    ("a: " + "1" * 5000 + "\n", "invalid int value"),
-    ("? [a, b]\n: 1\n", "mapping keys must be strings or numbers"),
-    ("a: !custom x\n", "invalid YAML: could not determine a constructor for the tag '!custom'"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("a: !!binary aGVsbG8=\n", "unsupported YAML tag 'tag:yaml.org,2002:binary'"),
+        ("a: !!set {x, y}\n", "unsupported YAML tag 'tag:yaml.org,2002:set'"),
+        ("a: " + "1" * 5000 + "\n", "invalid int value"),
+        ("? [a, b]\n: 1\n", "mapping keys must be strings or numbers"),
+        ("a: !custom x\n", "invalid YAML: could not determine a constructor for the tag '!custom'"),
+    ],
+)
 def test_values_json_cannot_hold_are_refused(text, reason):
     with pytest.raises(TemplateError) as caught:
         load_yaml(text, "t.yaml")

@@ -1,4 +1,5 @@
 """Tests for engine.template.snippets: finding calls in snippets and checking them."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,10 @@ def test_call_in_needs_exactly_one_known_key():
 
 
 def test_calls_are_found_outer_first_with_their_paths():
-    snippet = {"a": [{"str_replace": {"template": "t", "params": {"x": {"get_param": "p"}}}}], "b": {"get_resource": "r"}}
+    snippet = {
+        "a": [{"str_replace": {"template": "t", "params": {"x": {"get_param": "p"}}}}],
+        "b": {"get_resource": "r"},
+    }
     found = [(name, path) for name, _, path in calls(snippet, FUNCTIONS, ("properties",))]
     assert found == [
         ("str_replace", ("properties", "a", 0)),
@@ -40,7 +44,8 @@ def test_check_calls_reports_unavailable_functions_and_undefined_names():
         check_calls({"x": {"Fn::Select": [0, ["a"]]}}, ("p",), FUNCTIONS, unavailable, lambda kind, name: True)
     assert (caught.value.reason, caught.value.path) == (
         "The template version is invalid: The function Fn::Select is not supported in this version of HOT.",
-        ("p", "x", "Fn::Select"))
+        ("p", "x", "Fn::Select"),
+    )
     with pytest.raises(TemplateError) as caught:
         check_calls([{"get_attr": ["db", "ip"]}], ("p",), FUNCTIONS, unavailable, lambda kind, name: kind != "resource")
     assert (caught.value.reason, caught.value.path) == ("get_attr refers to undefined resource 'db'", ("p", "0"))

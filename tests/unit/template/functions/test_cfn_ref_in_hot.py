@@ -1,4 +1,5 @@
 """Ref, Fn::GetAZs and Fn::ResourceFacade inside HOT 2013-05-23: what they name, what they need, and a real stack."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,8 +31,10 @@ def resolved(hot, stack, value):
 
 def test_ref_answers_a_resource_before_a_parameter(hot, fake_stack):
     stack = fake_stack(params={"size": "small", "OS::stack_name": "web"}, resources={"server": "server-id"})
-    assert resolved(hot, stack, "{'Fn::Join': ['-', [{Ref: size}, {Ref: server}, {Ref: 'OS::stack_name'}]]}") == \
-        "small-server-id-web"
+    assert (
+        resolved(hot, stack, "{'Fn::Join': ['-', [{Ref: size}, {Ref: server}, {Ref: 'OS::stack_name'}]]}")
+        == "small-server-id-web"
+    )
     assert stack.asked == [("get_param", "size"), ("get_resource", "server"), ("get_param", "OS::stack_name")]
 
 
@@ -52,6 +55,7 @@ def test_get_azs_answers_nova_unless_the_engine_knows_its_zones(hot, fake_stack)
     class Zoned(fake_stack):
         def availability_zones(self):
             return ["az1", "az2"]
+
     assert resolved(hot, Zoned(), "{'Fn::GetAZs': ''}") == ["az1", "az2"]
 
 
@@ -87,16 +91,21 @@ outputs:
 
 
 def test_a_2013_stack_runs_its_cloudformation_functions_after_what_they_name(service):
-    stack_id = service.stacks.create_stack("admin", {"stack_name": "old", "template": STACK,
-                                                     "template_name": "old.yaml"})["id"]
+    stack_id = service.stacks.create_stack(
+        "admin", {"stack_name": "old", "template": STACK, "template_name": "old.yaml"}
+    )["id"]
 
     def settled():
         stack = service.stacks.show_stack("admin", stack_id)
         return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+
     stack = wait_for(settled, 30, message="the stack to settle")
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
     outputs = {o["output_key"]: o["output_value"] for o in stack["outputs"]}
     assert outputs["joined"] == f"shop {outputs['first']} nova"
-    events = [e["resource_name"] for e in service.resources.list_events("admin", stack_id)
-              if e["resource_status"] == "CREATE_COMPLETE"]
+    events = [
+        e["resource_name"]
+        for e in service.resources.list_events("admin", stack_id)
+        if e["resource_status"] == "CREATE_COMPLETE"
+    ]
     assert events.index("first") < events.index("second")

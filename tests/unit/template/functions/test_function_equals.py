@@ -1,4 +1,5 @@
 """Tests for equals (in conditions, 2016-10-14 on): comparing resolved values, and argument errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,10 +12,17 @@ def literal(snippet, *segments):
     return snippet
 
 
-@pytest.mark.parametrize("args, value", [
-    (["prod", "prod"], True), (["prod", "dev"], False), ([1, 1.0], True), ([{"a": [1]}, {"a": [1]}], True),
-    ([None, ""], False), (["1", 1], False),
-])
+@pytest.mark.parametrize(
+    "args, value",
+    [
+        (["prod", "prod"], True),
+        (["prod", "dev"], False),
+        ([1, 1.0], True),
+        ([{"a": [1]}, {"a": [1]}], True),
+        ([None, ""], False),
+        (["1", 1], False),
+    ],
+)
 def test_compares(args, value):
     assert equals.resolve(args, literal, None) is value
 
@@ -23,7 +31,10 @@ def test_compares(args, value):
 def test_validate_refuses_bad_shapes(args):
     with pytest.raises(TemplateError) as caught:
         equals.validate(args, ("conditions", "c"))
-    assert (caught.value.reason, caught.value.path) == ('Arguments to "equals" must be of the form: [value_1, value_2]', ("conditions", "c"))
+    assert (caught.value.reason, caught.value.path) == (
+        'Arguments to "equals" must be of the form: [value_1, value_2]',
+        ("conditions", "c"),
+    )
 
 
 CONDITIONS = """\
@@ -45,7 +56,8 @@ def test_in_conditions_with_parameters_and_pseudo_parameters(hot):
 
 def test_conditions_need_2016_10_14(hot):
     assert hot.error("2016-04-08", CONDITIONS) == (
-        'web.yaml:5: conditions: The template section is invalid: conditions')
+        "web.yaml:5: conditions: The template section is invalid: conditions"
+    )
 
 
 def test_outside_conditions_it_is_data_as_in_heat(hot):
@@ -54,8 +66,14 @@ def test_outside_conditions_it_is_data_as_in_heat(hot):
 
 
 def test_argument_errors_name_file_line_and_path(hot):
-    assert hot.error("2016-10-14", """\
+    assert (
+        hot.error(
+            "2016-10-14",
+            """\
         conditions:
           c:
             equals: [a, b, c]
-        """) == 'web.yaml:4: conditions.c.equals: Arguments to "equals" must be of the form: [value_1, value_2]'
+        """,
+        )
+        == 'web.yaml:4: conditions.c.equals: Arguments to "equals" must be of the form: [value_1, value_2]'
+    )

@@ -1,4 +1,5 @@
 """Tests for filter (2017-02-24 on): removing values from a list, empty and null lists, and argument errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,33 +12,45 @@ def literal(snippet, *segments):
     return snippet
 
 
-@pytest.mark.parametrize("args, value", [
-    ([[None, "b"], ["a", None, "b", "c", "b"]], ["a", "c"]),
-    ([[{"k": 1}], [{"k": 1}, {"k": 2}]], [{"k": 2}]),
-    ([[], ["a"]], ["a"]),
-    ([None, ["a"]], ["a"]),
-    ([["a"], []], []),
-    ([["a"], None], None),
-])
+@pytest.mark.parametrize(
+    "args, value",
+    [
+        ([[None, "b"], ["a", None, "b", "c", "b"]], ["a", "c"]),
+        ([[{"k": 1}], [{"k": 1}, {"k": 2}]], [{"k": 2}]),
+        ([[], ["a"]], ["a"]),
+        ([None, ["a"]], ["a"]),
+        ([["a"], []], []),
+        ([["a"], None], None),
+    ],
+)
 def test_removes_the_values(args, value):
     assert filter_values.resolve(args, literal, None) == value
 
 
-@pytest.mark.parametrize("args, reason", [
-    ([["a"], "abc"], '"filter" only works with lists'),
-    (["a", ["a"]], '"filter" filters a list of values'),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        ([["a"], "abc"], '"filter" only works with lists'),
+        (["a", ["a"]], '"filter" filters a list of values'),
+    ],
+)
 def test_resolve_errors(args, reason):
     with pytest.raises(TemplateError) as caught:
         filter_values.resolve(args, literal, None)
     assert caught.value.reason == reason
 
 
-@pytest.mark.parametrize("args, reason", [
-    ({"a": 1, "b": 2}, 'Argument to "filter" must be a list'),
-    ([["a"]], '"filter" expected 2 arguments of the form [values, sequence] but got 1 arguments instead'),
-    ([["a"], ["b"], ["c"]], '"filter" expected 2 arguments of the form [values, sequence] but got 3 arguments instead'),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        ({"a": 1, "b": 2}, 'Argument to "filter" must be a list'),
+        ([["a"]], '"filter" expected 2 arguments of the form [values, sequence] but got 1 arguments instead'),
+        (
+            [["a"], ["b"], ["c"]],
+            '"filter" expected 2 arguments of the form [values, sequence] but got 3 arguments instead',
+        ),
+    ],
+)
 def test_validate_refuses_bad_shapes(args, reason):
     with pytest.raises(TemplateError) as caught:
         filter_values.validate(args, ("outputs", "o", "value"))
@@ -58,8 +71,14 @@ def test_needs_2017_02_24(hot, fake_stack):
 
 
 def test_argument_errors_name_file_line_and_path(hot):
-    assert hot.error("2017-02-24", """\
+    assert (
+        hot.error(
+            "2017-02-24",
+            """\
         outputs:
           o:
             value: {filter: [[a]]}
-        """) == 'web.yaml:4: outputs.o.value.filter: "filter" expected 2 arguments of the form [values, sequence] but got 1 arguments instead'
+        """,
+        )
+        == 'web.yaml:4: outputs.o.value.filter: "filter" expected 2 arguments of the form [values, sequence] but got 1 arguments instead'
+    )

@@ -1,4 +1,5 @@
 """Tests for the get_file function."""
+
 from __future__ import annotations
 
 import pytest

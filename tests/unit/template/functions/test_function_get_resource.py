@@ -1,4 +1,5 @@
 """Tests for the get_resource function."""
+
 from __future__ import annotations
 
 import pytest

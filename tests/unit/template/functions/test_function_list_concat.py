@@ -1,4 +1,5 @@
 """Tests for list_concat (2017-09-01 on): concatenation, nulls, calls for the list, and argument errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,24 +23,39 @@ def test_a_list_not_available_yet_adds_nothing():
 def test_the_lists_may_come_from_one_call():
     def evaluate(snippet, *segments):
         return [["a"], ["b"]] if segments == () else snippet
+
     assert list_concat.resolve({"get_attr": ["group", "lists"]}, evaluate, None) == ["a", "b"]
 
 
-@pytest.mark.parametrize("args, evaluate, reason", [
-    ([["a"], "b"], literal, 'Incorrect arguments: Items to concat must be lists. [["a"], "b"] contains an item that is not a list: "b"'),
-    ({"get_param": "x"}, lambda snippet, *segments: "ab", 'Incorrect arguments to "list_concat" should be: "list_concat" : [ [ <value 1>, <value 2> ], [ <value 3>, <value 4> ] ]'),
-])
+@pytest.mark.parametrize(
+    "args, evaluate, reason",
+    [
+        (
+            [["a"], "b"],
+            literal,
+            'Incorrect arguments: Items to concat must be lists. [["a"], "b"] contains an item that is not a list: "b"',
+        ),
+        (
+            {"get_param": "x"},
+            lambda snippet, *segments: "ab",
+            'Incorrect arguments to "list_concat" should be: "list_concat" : [ [ <value 1>, <value 2> ], [ <value 3>, <value 4> ] ]',
+        ),
+    ],
+)
 def test_resolve_errors(args, evaluate, reason):
     with pytest.raises(TemplateError) as caught:
         list_concat.resolve(args, evaluate, None)
     assert caught.value.reason == reason
 
 
-@pytest.mark.parametrize("args, reason", [
-    ("ab", "list_concat: expected a list of lists"),
-    ([["a"], "b"], "list_concat: item 1 must be a list"),
-    ([["a"], {"a": 1, "b": 2}], "list_concat: item 1 must be a list"),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        ("ab", "list_concat: expected a list of lists"),
+        ([["a"], "b"], "list_concat: item 1 must be a list"),
+        ([["a"], {"a": 1, "b": 2}], "list_concat: item 1 must be a list"),
+    ],
+)
 def test_validate_leaves_shapes_to_resolve(args, reason):
     # Heat checks these arguments only when it resolves them, and so does Hearth.
     list_concat.validate(args, ("outputs", "o", "value"))

@@ -1,4 +1,5 @@
 """Tests for the function registry (engine.template.functions) and its shared argument rules."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,8 +32,17 @@ from engine.template.functions.args import is_call, step
 # The first HOT version also offers CloudFormation's functions (not Fn::GetAtt nor Fn::FindInMap);
 # 2014-10-16 keeps Fn::Select alone of them, and 2015-10-15 removes it too.
 _HOT_2013 = {"get_attr", "get_file", "get_param", "get_resource", "list_join", "resource_facade", "str_replace"}
-_CFN_IN_2013 = {"Fn::Base64", "Fn::GetAZs", "Fn::Join", "Fn::MemberListToMap", "Fn::Replace",
-                "Fn::ResourceFacade", "Fn::Select", "Fn::Split", "Ref"}
+_CFN_IN_2013 = {
+    "Fn::Base64",
+    "Fn::GetAZs",
+    "Fn::Join",
+    "Fn::MemberListToMap",
+    "Fn::Replace",
+    "Fn::ResourceFacade",
+    "Fn::Select",
+    "Fn::Split",
+    "Ref",
+}
 _2013 = _HOT_2013 | _CFN_IN_2013
 _2014_10 = _HOT_2013 | {"Fn::Select"}
 _2015_04 = _2014_10 | {"digest", "repeat"}
@@ -42,16 +52,27 @@ _2016_10 = _2016_04 | {"if", "map_replace", "yaql"}
 _2017_02 = _2016_10 | {"filter", "str_replace_strict"}
 _2017_09 = _2017_02 | {"contains", "list_concat", "list_concat_unique", "make_url", "str_replace_vstrict"}
 HEAT_FUNCTIONS = {
-    "2013-05-23": _2013, "2014-10-16": _2014_10, "2015-04-30": _2015_04, "2015-10-15": _2015_10,
-    "2016-04-08": _2016_04, "2016-10-14": _2016_10, "2017-02-24": _2017_02, "2017-09-01": _2017_09,
-    "2018-03-02": _2017_09, "2018-08-31": _2017_09, "2021-04-16": _2017_09,
+    "2013-05-23": _2013,
+    "2014-10-16": _2014_10,
+    "2015-04-30": _2015_04,
+    "2015-10-15": _2015_10,
+    "2016-04-08": _2016_04,
+    "2016-10-14": _2016_10,
+    "2017-02-24": _2017_02,
+    "2017-09-01": _2017_09,
+    "2018-03-02": _2017_09,
+    "2018-08-31": _2017_09,
+    "2021-04-16": _2017_09,
 }
 _CONDITIONS_2016 = {"and", "equals", "get_param", "not", "or"}
 HEAT_CONDITION_FUNCTIONS = {
     **{version: set() for version in ("2013-05-23", "2014-10-16", "2015-04-30", "2015-10-15", "2016-04-08")},
-    "2016-10-14": _CONDITIONS_2016, "2017-02-24": _CONDITIONS_2016,
-    **{version: _CONDITIONS_2016 | {"contains", "yaql"}
-       for version in ("2017-09-01", "2018-03-02", "2018-08-31", "2021-04-16")},
+    "2016-10-14": _CONDITIONS_2016,
+    "2017-02-24": _CONDITIONS_2016,
+    **{
+        version: _CONDITIONS_2016 | {"contains", "yaql"}
+        for version in ("2017-09-01", "2018-03-02", "2018-08-31", "2021-04-16")
+    },
 }
 
 
@@ -65,16 +86,19 @@ def test_each_version_offers_exactly_heats_functions(version):
     assert set(condition_functions_for(version)) == HEAT_CONDITION_FUNCTIONS[version]
 
 
-@pytest.mark.parametrize("version, expected", [
-    ("2013-05-23", (get_attr_named, list_join_strings, str_replace_scalars, None, None)),
-    ("2015-04-30", (get_attr_named, list_join_strings, str_replace_scalars, repeat_lists, None)),
-    ("2015-10-15", (get_attr, list_join, str_replace, repeat_lists, None)),
-    ("2016-10-14", (get_attr, list_join, str_replace, repeat_product, if_condition_both)),
-    ("2017-02-24", (get_attr, list_join, str_replace, repeat_product, if_condition_both)),
-    ("2017-09-01", (get_attr, list_join, str_replace, repeat, if_condition_both)),
-    ("2018-08-31", (get_attr, list_join, str_replace, repeat, if_condition_both)),
-    ("2021-04-16", (get_attr, list_join, str_replace, repeat, if_condition)),
-])
+@pytest.mark.parametrize(
+    "version, expected",
+    [
+        ("2013-05-23", (get_attr_named, list_join_strings, str_replace_scalars, None, None)),
+        ("2015-04-30", (get_attr_named, list_join_strings, str_replace_scalars, repeat_lists, None)),
+        ("2015-10-15", (get_attr, list_join, str_replace, repeat_lists, None)),
+        ("2016-10-14", (get_attr, list_join, str_replace, repeat_product, if_condition_both)),
+        ("2017-02-24", (get_attr, list_join, str_replace, repeat_product, if_condition_both)),
+        ("2017-09-01", (get_attr, list_join, str_replace, repeat, if_condition_both)),
+        ("2018-08-31", (get_attr, list_join, str_replace, repeat, if_condition_both)),
+        ("2021-04-16", (get_attr, list_join, str_replace, repeat, if_condition)),
+    ],
+)
 def test_versions_choose_heat_semantics(version, expected):
     functions = functions_for(version)
     chosen = tuple(functions.get(name) for name in ("get_attr", "list_join", "str_replace", "repeat", "if"))
@@ -101,11 +125,16 @@ def test_the_cloudformation_names_evaluate_as_in_the_cfn_format():
 
 
 def test_unavailable_names_follow_heat():
-    assert unavailable_for("2014-10-16")["Ref"] == 'The template version is invalid: The function Ref is not supported in this version of HOT.'
+    assert (
+        unavailable_for("2014-10-16")["Ref"]
+        == "The template version is invalid: The function Ref is not supported in this version of HOT."
+    )
     assert unavailable_for("2015-04-30")["Fn::Join"] == (
-        'The template version is invalid: The function Fn::Join is not supported in this version of HOT.')
+        "The template version is invalid: The function Fn::Join is not supported in this version of HOT."
+    )
     assert unavailable_for("2015-10-15")["Fn::Select"] == (
-        'The template version is invalid: The function Fn::Select is not supported in this version of HOT.')
+        "The template version is invalid: The function Fn::Select is not supported in this version of HOT."
+    )
     assert not {"Ref", "Fn::Join", "Fn::Select"} & unavailable_for("2013-05-23").keys()
     assert "Fn::Select" not in unavailable_for("2014-10-16") and "Fn::Select" not in unavailable_for("2015-04-30")
     # A function of a later version is data in an earlier one, as in Heat.
@@ -126,13 +155,17 @@ def test_is_call_is_a_one_key_mapping():
     assert is_call({"get_param": "x"}) and not is_call({"a": 1, "b": 2}) and not is_call("get_param")
 
 
-@pytest.mark.parametrize("collection, key, value", [({"a": 1}, "a", 1), ([1, 2], 1, 2), ([1, 2], "1", 2), ([1, 2], "-1", 2),
-                                                     ("text", 0, "t"), ("text", "-1", "t")])
+@pytest.mark.parametrize(
+    "collection, key, value",
+    [({"a": 1}, "a", 1), ([1, 2], 1, 2), ([1, 2], "1", 2), ([1, 2], "-1", 2), ("text", 0, "t"), ("text", "-1", "t")],
+)
 def test_step(collection, key, value):
     assert step(collection, key) == value
 
 
-@pytest.mark.parametrize("collection, key", [({"a": 1}, "b"), ([1], 3), ([1], "x"), ("text", 9), ("text", "x"), ([1], True), (3, 0)])
+@pytest.mark.parametrize(
+    "collection, key", [({"a": 1}, "b"), ([1], 3), ([1], "x"), ("text", 9), ("text", "x"), ([1], True), (3, 0)]
+)
 def test_step_that_leads_nowhere(collection, key):
     with pytest.raises(LookupError):
         step(collection, key)

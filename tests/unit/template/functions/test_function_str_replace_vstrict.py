@@ -1,4 +1,5 @@
 """Tests for str_replace_vstrict (2017-09-01 on): str_replace_strict where no value may be null or empty."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,20 +21,25 @@ def test_replaces_like_str_replace_strict():
 def test_null_and_empty_values_are_refused(value, shown):
     with pytest.raises(TemplateError) as caught:
         str_replace_vstrict.resolve({"template": "$a", "params": {"$a": value}}, literal, None)
-    assert caught.value.reason == "str_replace_vstrict has an undefined or empty value for param $a, must be a defined non-empty value"
+    assert (
+        caught.value.reason
+        == "str_replace_vstrict has an undefined or empty value for param $a, must be a defined non-empty value"
+    )
 
 
 def test_params_must_occur_in_the_template():
     with pytest.raises(TemplateError) as caught:
         str_replace_vstrict.resolve({"template": "$a", "params": {"$a": "1", "$b": "2"}}, literal, None)
-    assert caught.value.reason == 'The following params were not found in the template: $b'
+    assert caught.value.reason == "The following params were not found in the template: $b"
 
 
 def test_validate_refuses_bad_shapes():
     with pytest.raises(TemplateError) as caught:
         str_replace_vstrict.validate({"params": {}}, ("outputs", "o", "value"))
     assert (caught.value.reason, caught.value.path) == (
-        '\'"str_replace_vstrict" syntax should be str_replace_vstrict:\\n              template: This is var1 template var2\\n              params:\\n                var1: a\\n                var2: string\'', ("outputs", "o", "value"))
+        "'\"str_replace_vstrict\" syntax should be str_replace_vstrict:\\n              template: This is var1 template var2\\n              params:\\n                var1: a\\n                var2: string'",
+        ("outputs", "o", "value"),
+    )
 
 
 def test_needs_2017_09_01(hot, fake_stack):
@@ -51,4 +57,5 @@ def test_needs_2017_09_01(hot, fake_stack):
     with pytest.raises(TemplateError) as caught:
         template.resolve(template.outputs["o"].value, fake_stack(params={"name": ""}), ("outputs", "o", "value"))
     assert str(caught.value) == (
-        "web.yaml:6: outputs.o.value: str_replace_vstrict has an undefined or empty value for param $n, must be a defined non-empty value")
+        "web.yaml:6: outputs.o.value: str_replace_vstrict has an undefined or empty value for param $n, must be a defined non-empty value"
+    )
