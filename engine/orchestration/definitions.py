@@ -435,3 +435,17 @@ class Resolver:
         if self._facade is None:
             raise TemplateError("resource_facade is only available in a nested stack")
         return self._facade(kind)
+
+
+def tainted_properties(template, properties, resolver, path) -> frozenset[tuple]:
+    """Which properties (and keys of literal map properties) read a secret: taint tracking
+    per property, done once the whole resolution read one."""
+    calls = set(getattr(template, "_functions", ()))
+
+    def is_call(snippet) -> bool:
+        return isinstance(snippet, dict) and len(snippet) == 1 and next(iter(snippet)) in calls
+
+    def resolve(snippet, where):
+        return template.resolve(snippet, resolver, path + where)
+
+    return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)

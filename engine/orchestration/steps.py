@@ -2,23 +2,24 @@
 journal, reaches handlers only through the scheduler's `handoff`.
 
 Steps: owns what one resource does when its turn comes in a run (create, update or replace, delete,
-suspend, resume, check; breakpoints, change detection, timeouts, cancels).
+suspend, resume, check; change detection, timeouts, cancels).
 
 The scheduler owns one `Steps` and calls it on its thread: `start` when a resource's turn
 comes, `apply` with a handler's outcome, `check_waiting` when a waiting resource is woken,
 `time_out`, `cancel` and `clear_hook`. Every state change goes through `transition`, which
-writes the event and tells the run. Replacing a resource is `replacing.Replacing`, owned here.
+writes the event and tells the run. Replacing a resource is `replacing.Replacing`, and holding
+one at a breakpoint `breakpoints.Breakpoints`; both are owned here.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import traceback
 from collections.abc import Callable
 
 from engine import secrets
 from engine.errors import HearthError, LimitExceeded, ResourceFailure, TemplateError, heat_path
+from engine.orchestration.breakpoints import Breakpoints, restricted_actions
 from engine.orchestration.changes import (
     changed_in_place,
     property_digests,
@@ -26,7 +27,7 @@ from engine.orchestration.changes import (
     supports_check,
     type_identity,
 )
-from engine.orchestration.definitions import Resolver
+from engine.orchestration.definitions import Resolver, tainted_properties
 from engine.orchestration.journal import Journal
 from engine.orchestration.replacing import REPLACING, Replacing
 from engine.orchestration.run import Run, Snap
@@ -35,8 +36,6 @@ from engine.resources.stack_resource import ADOPT_DATA
 from engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
-HOOKS = {"create": "pre-create", "update": "pre-update", "delete": "pre-delete"}
-POST_HOOKS = {"CREATE": "post-create", "UPDATE": "post-update", "DELETE": "post-delete"}
 
 
 # How a handler's verb that may block is run: (stack id, resource, action, operation, call);
@@ -52,6 +51,7 @@ class Steps:
         self._resolver_for = resolver_for
         self._handoff = handoff
         self.replacing = Replacing(self, types, journal)
+        self.breakpoints = Breakpoints(journal)
 
     # State changes ------------------------------------------------------------------------
     def transition(self, run: Run, snap: Snap, status: str, reason: str, action: str | None = None) -> None:
@@ -70,7 +70,7 @@ class Steps:
         if run.finished or snap.engine.get("op") != run.operation:
             return
         if status == "COMPLETE":
-            if not self.post_hooked(run, snap):
+            if not self.breakpoints.hold_after(run, snap):
                 run.cleared(snap.name)
         elif status == "FAILED" and run.action == "CHECK":
             if reason not in run.check_failures and not reason.startswith("Can not check"):
@@ -228,7 +228,7 @@ class Steps:
         if in_place:
             snap.engine.pop("old_type", None)
         restricted = "update" if in_place else "replace"
-        if restricted in self._restricted(run, snap.name):
+        if restricted in restricted_actions(run, snap.name):
             # As Heat: an event on the resource, whose state stays, and the stack fails.
             reason = f"{restricted} is restricted for resource."
             self.journal.event(
@@ -250,25 +250,9 @@ class Steps:
             snap.engine["tried"] = "asked" if snap.cls.replaced_by(frozenset(changed), instance.properties) else True
         self._begin(run, snap, "update" if in_place else "replace", "UPDATE")
 
-    def _restricted(self, run: Run, name: str) -> set[str]:
-        """The actions the environment forbids on resource `name` (restricted_actions)."""
-        registry = run.definition.environment.resource_registry.get("resources") or {}
-        found: set[str] = set()
-        for pattern, overrides in registry.items():
-            if fnmatch.fnmatchcase(name, pattern):
-                actions = (overrides or {}).get("restricted_actions") or []
-                found |= {actions} if isinstance(actions, str) else set(actions)
-        return found
-
     def _begin(self, run: Run, snap: Snap, verb: str, action: str) -> None:
         """Start `verb`, unless a breakpoint holds the resource first."""
-        hook = HOOKS.get("update" if verb == "replace" else verb)
-        if hook and self._hooked(run, snap.name, hook) and snap.engine.get("cleared") != [run.operation, hook]:
-            snap.engine["hook"] = hook
-            snap.engine["paused"] = [verb, action]
-            snap.waiting, snap.deadline, snap.dirty = True, None, True
-            # As in Heat, the resource keeps the state it had; only an event says it waits.
-            self._hook_event(run, snap, f"{action} paused until Hook {hook} is cleared")
+        if self.breakpoints.hold(run, snap, verb, action):
             return
         if verb == "replace":
             tried = snap.engine.pop("tried", False)
@@ -280,47 +264,12 @@ class Steps:
         self.transition(run, snap, "IN_PROGRESS", "state changed", action=action)
         self.dispatch(run, snap, verb)
 
-    def _hooked(self, run: Run, name: str, hook: str) -> bool:
-        registry = run.definition.environment.resource_registry.get("resources") or {}
-        for pattern, overrides in registry.items():
-            if fnmatch.fnmatchcase(name, pattern):
-                hooks = (overrides or {}).get("hooks") or []
-                if hook in ([hooks] if isinstance(hooks, str) else hooks):
-                    return True
-        return False
-
-    def post_hooked(self, run: Run, snap: Snap) -> bool:
-        """After an action completed: hold the resource (and so the stack) on its post-hook,
-        as Heat's post-create, post-update and post-delete breakpoints do."""
-        hook = POST_HOOKS.get(snap.action)
-        if not hook or not self._hooked(run, snap.name, hook) or snap.engine.get("cleared") == [run.operation, hook]:
-            return False
-        snap.engine["hook"] = hook
-        snap.engine["paused"] = ["post", snap.action]
-        snap.waiting, snap.deadline, snap.dirty = True, None, True
-        self._hook_event(run, snap, f"{snap.action} paused until Hook {hook} is cleared")
-        return True
-
-    def _hook_event(self, run: Run, snap: Snap, reason: str) -> None:
-        self.journal.event(
-            run.stack,
-            snap.name,
-            snap.type,
-            snap.physical_id or snap.physical_name(run.stack.name),
-            snap.action,
-            snap.status,
-            reason,
-        )
-
     def clear_hook(self, run: Run, snap: Snap, hook: str) -> bool:
         """A user cleared the breakpoint `snap` is paused on: go on with what it held back."""
-        if snap.engine.get("hook") != hook:
+        paused = self.breakpoints.clear(run, snap, hook)
+        if paused is None:
             return False
-        verb, action = snap.engine.pop("paused")
-        snap.engine.pop("hook")
-        snap.engine["cleared"] = [run.operation, hook]
-        snap.waiting, snap.dirty = False, True
-        self._hook_event(run, snap, f"Hook {hook} is cleared")
+        verb, action = paused
         if verb == "post":
             run.cleared(snap.name)
         else:
@@ -552,20 +501,6 @@ class Steps:
             if not snap.waiting and not run.finished and snap.engine.get("op") != run.operation:
                 # An action left from a cancelled operation ended: this operation may take it now.
                 run.released(snap.name)
-
-
-def tainted_properties(template, properties, resolver, path) -> frozenset[tuple]:
-    """Which properties (and keys of literal map properties) read a secret: taint tracking
-    per property, done once the whole resolution read one."""
-    calls = set(getattr(template, "_functions", ()))
-
-    def is_call(snippet) -> bool:
-        return isinstance(snippet, dict) and len(snippet) == 1 and next(iter(snippet)) in calls
-
-    def resolve(snippet, where):
-        return template.resolve(snippet, resolver, path + where)
-
-    return secrets.tainted_paths(resolve, properties, resolver.taint, is_call)
 
 
 def _inside(path: tuple, name: str) -> tuple:

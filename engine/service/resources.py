@@ -11,9 +11,8 @@ from sqlalchemy import func, select
 
 from engine import secrets, views
 from engine.errors import HearthError, HTTPNotFound, InvalidRequest, ResourceNotFound
-from engine.orchestration.definitions import Definition
+from engine.orchestration.definitions import Definition, tainted_properties
 from engine.orchestration.scheduler import Scheduler
-from engine.orchestration.steps import tainted_properties
 from engine.resources.heat_stack import REMOTE_STACK_TYPES
 from engine.runtime import Runtime
 from engine.secrets import masked
