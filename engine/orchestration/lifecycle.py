@@ -1,8 +1,8 @@
 """Starting and ending stack operations: owns the stack row's operation fields and their events;
 touches only the caller's session (it never commits, never reads the clock, never wakes anyone).
 
-Every operation starts through `start_operation` (a create's first is made in that state with
-its row, and `record_start` writes its event), after `prepare_rows` made the resource rows
+Every operation starts through `start_operation` (a create's too: its row is made at operation
+0 and started like any other), after `prepare_rows` made the resource rows
 match the template it runs to; a failed create or update turns into a rollback through
 `begin_rollback`; the scheduler ends one through `end_operation`. `check_cancel` says whether
 a user may cancel what is in progress, and `abandon` forgets a stack.
@@ -90,12 +90,11 @@ def start_operation(session, stack: Stack, action: str, now: dt.datetime, reason
     stack.deadline = now + dt.timedelta(minutes=stack.timeout_mins)
     if action in UPDATED_BY:
         stack.updated_at = now
-    record_start(session, stack, now)
+    _record_start(session, stack, now)
 
 
-def record_start(session, stack: Stack, now: dt.datetime) -> None:
-    """The event of the operation the stack's row says has started (a create's first, whose
-    row is made in that state)."""
+def _record_start(session, stack: Stack, now: dt.datetime) -> None:
+    """The event of the operation the stack's row says has started."""
     session.add(stack_event(stack, stack.action, "IN_PROGRESS", stack.status_reason, now))
 
 

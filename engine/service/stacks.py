@@ -8,7 +8,6 @@ transaction, the delegation the engine later acts under (engine.identity).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import threading
 import uuid
@@ -28,7 +27,7 @@ from engine.errors import (
 from engine.identity import Principal
 from engine.limits import check_nested_stack
 from engine.orchestration.definitions import Definition, Resolver
-from engine.orchestration.lifecycle import prepare_rows, record_start, start_delete
+from engine.orchestration.lifecycle import prepare_rows, start_delete, start_operation
 from engine.orchestration.scheduler import Scheduler
 from engine.runtime import Runtime
 from engine.service.definitions import Definitions, parse_tags
@@ -108,8 +107,7 @@ class Stacks:
             username=username,
             disable_rollback=bool(body.get("disable_rollback", True)),
             tags=parse_tags(body.get("tags") or []),
-            deadline=now + dt.timedelta(minutes=timeout),
-            operation=1,
+            operation=0,  # start_operation below makes it the first, with its deadline and event
             created_at=now,
             owner_id=owner[0] if owner else None,
             owner_resource=owner[1] if owner else None,
@@ -139,7 +137,7 @@ class Stacks:
             prepare_rows(session, stack.id, definition.template, now)
             if adopt is not None:
                 self._adopt_rows(session, stack, adopt, definition)
-            record_start(session, stack, now)
+            start_operation(session, stack, action, now)
         self.definitions.put(stack, definition)
         self.scheduler.submit(stack.id)
         return stack
