@@ -63,7 +63,7 @@ class Service:
     def __init__(self, runtime: Runtime, base_environment=None):
         self.runtime = runtime
         self.types = resource_types()
-        self.base_environment = base_environment  # the global environment directory, merged first
+        # The global environment directory, merged under every request's: the definitions part's alone.
         self.definitions = Definitions(runtime, self.types, base_environment)
         self.scheduler = Scheduler(runtime, self.types, self.definitions.cache, resolver_for=self._resolver_for)
         nested_lock = threading.Lock()  # engine.limits counts a tree's nested stacks in turn
