@@ -125,6 +125,34 @@ class Config:
         True, "whether the main listener serves the guest API too: yes or no (no needs guest_listen)"
     )
     engine_workers: int = _setting(8, "threads that run resource handlers that may block")
+    # Serving and scale-out (docs/operations.md, Topologies).
+    role: str = _setting(
+        "all",
+        "what this replica does, comma-separated: api (the orchestration API), guest (the guest API), engine (drives stack operations), or all",
+    )
+    workers: int = _setting(
+        1,
+        "server processes on this host, each a full replica (gunicorn's master keeps them; more than 1 needs PostgreSQL)",
+    )
+    node_name: str = _setting("", "this replica's name in leases and logs; empty means HOSTNAME-PID")
+    lease_seconds: float = _setting(
+        10.0,
+        "how long a replica owns a stack operation without renewing its lease; a replica that dies loses its operations to the others this long after its last renewal (renewed every third of it)",
+    )
+    guest_urls: str = _setting(
+        "",
+        "comma-separated base URLs of the other replicas' guest APIs, given to agents after public_url so that they fail over (empty: public_url alone)",
+    )
+    keepalive_seconds: float = _setting(
+        75.0, "how long an idle HTTP/1.1 connection is kept open between requests (agents re-poll on it)"
+    )
+    body_read_timeout: float = _setting(
+        30.0, "seconds a client may take to send a request body before it is answered 408 and its connection closed"
+    )
+    shutdown_grace: float = _setting(
+        30.0,
+        "seconds a stopping replica gives requests in flight to finish; parked long-polls are answered at once (nothing new) so agents re-poll elsewhere",
+    )
     max_json_depth: int = _setting(
         100,
         "deepest nesting of arrays and objects accepted in a JSON request body; "

@@ -1,19 +1,30 @@
-"""Change notification, in this process's memory only: owns each topic's version and its waiters;
-touches no database, file or network despite living in engine.store.
+"""Change notification: owns each topic's counter, its waiters (threads and asyncio tasks) and its
+subscribers; reaches other replicas only through the bridge it is given (engine/store/pg_notify.py
+on PostgreSQL), and touches no database, file or network itself.
 
-Waiters block on a topic until its version moves past what they have seen.
+A topic names what changed (`server:<id>`, `stack:<id>`, `wake:<stack>:<resource>`, ...). Whoever
+commits a change publishes its topic after the commit; waiters block until the topic's counter
+moves past what they have seen, then re-read the store (or use the local payload). Subscribers
+are called for every publish whose topic starts with their prefix: the scheduler hears wakes and
+new operations that way, from this process or, through the bridge, from any other replica.
 
-One server process per database: a change committed by another process is not heard here
-(no cross-process bridge exists yet; that is the scale-out work of issue 14). Callers depend
-only on `publish` and `wait`, so such a bridge can call `publish` without changing them.
+Without a bridge (SQLite, one process) a publish reaches this process only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+
+EVERYTHING = "*"  # published to subscribers when changes may have been missed (a bridge reconnected)
+
+
+class Bridge(Protocol):
+    def send(self, topic: str, hint: int | None) -> None:
+        """Forward a local publish to the other replicas (after the change is committed)."""
 
 
 class Notifier:
@@ -21,6 +32,10 @@ class Notifier:
         self._lock = threading.Lock()
         self._conditions: dict[str, tuple[threading.Condition, list[int]]] = {}
         self._latest: dict[str, Any] = {}
+        self._hints: dict[str, int] = {}
+        self._async: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+        self._subscribers: list[tuple[str, Callable[[str], None]]] = []
+        self.bridge: Bridge | None = None
 
     def _entry(self, topic: str) -> tuple[threading.Condition, list[int]]:
         with self._lock:
@@ -30,26 +45,84 @@ class Notifier:
                 self._conditions[topic] = entry
             return entry
 
-    def publish(self, topic: str, payload: Any = None) -> None:
-        """Wake the topic's waiters. `payload` is what changed (so a woken waiter need not read
-        the store); publishing without one forgets an earlier payload."""
+    def subscribe(self, prefix: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(topic)` on every publish whose topic starts with `prefix`, and with
+        EVERYTHING when changes may have been missed. It runs on the publishing thread (or the
+        bridge's): it must only hand the topic on, never block."""
+        with self._lock:
+            self._subscribers.append((prefix, callback))
+
+    def publish(self, topic: str, payload: Any = None, *, hint: int | None = None, remote: bool = False) -> None:
+        """Wake the topic's waiters and subscribers, here and (unless it came from there) on the
+        other replicas. `payload` is what changed, for this process's waiters only (so a woken
+        waiter need not read the store); publishing without one forgets an earlier payload.
+        `hint` is a small version number that travels to the other replicas with the topic (a
+        server's metadata version), so that their waiters can tell "nothing new" without a read."""
+        if hint is None and isinstance(payload, tuple) and payload and isinstance(payload[0], int):
+            hint = payload[0]
         with self._lock:
             if payload is None:
                 self._latest.pop(topic, None)
             else:
                 self._latest[topic] = payload
+            if hint is None:
+                self._hints.pop(topic, None)
+            else:
+                self._hints[topic] = hint
+            subscribers = [callback for prefix, callback in self._subscribers if topic.startswith(prefix)]
+        self._wake(topic)
+        for callback in subscribers:
+            callback(topic)
+        if not remote and self.bridge is not None:
+            self.bridge.send(topic, hint)
+
+    def publish_everything(self) -> None:
+        """Changes may have been missed (the bridge lost its connection for a while): every waiter
+        re-reads the store and every subscriber hears EVERYTHING."""
+        with self._lock:
+            topics = set(self._conditions) | set(self._async)
+            self._latest.clear()
+            self._hints.clear()
+            subscribers = [callback for _prefix, callback in self._subscribers]
+        for topic in topics:
+            self._wake(topic)
+        for callback in subscribers:
+            callback(EVERYTHING)
+
+    def _wake(self, topic: str) -> None:
         condition, counter = self._entry(topic)
         with condition:
             counter[0] += 1
             condition.notify_all()
+        with self._lock:
+            futures = self._async.pop(topic, [])
+        for loop, future in futures:
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # that loop has closed: nobody waits on it any more
+                pass
 
     def latest(self, topic: str) -> Any:
-        """The payload of the topic's newest publish, if it carried one."""
+        """The payload of the topic's newest publish in this process, if it carried one."""
         with self._lock:
             return self._latest.get(topic)
 
+    def hint(self, topic: str) -> int | None:
+        """The version hint of the topic's newest publish (here or on another replica), if any."""
+        with self._lock:
+            return self._hints.get(topic)
+
+    def counter(self, topic: str) -> int:
+        """How many times the topic was published here: a waiter notes it before reading the
+        store, then waits for it to move (so nothing published in between is missed)."""
+        condition, counter = self._entry(topic)
+        with condition:
+            return counter[0]
+
     def wait(self, topic: str, changed: Callable[[], bool], timeout: float) -> bool:
-        """Block until `changed()` is true (re-checked after each publish) or `timeout` passes."""
+        """Block until `changed()` is true (re-checked after each publish) or `timeout` passes.
+        At the timeout `changed()` is asked once more only if something was published since it
+        was last asked: a wait that saw nothing costs no read at its end."""
         condition, counter = self._entry(topic)
         deadline = time.monotonic() + timeout
         with condition:
@@ -61,6 +134,42 @@ class Notifier:
                 while counter[0] == seen:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        return changed()
+                        return False
                     condition.wait(remaining)
                 seen = counter[0]
+
+    async def wait_async(self, topic: str, seen: int, timeout: float) -> bool:
+        """In an asyncio task: wait, holding no thread, until the topic's counter moves past
+        `seen` (True) or `timeout` passes (False)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        condition, counter = self._entry(topic)
+        with condition:
+            if counter[0] != seen:
+                return True
+            with self._lock:
+                self._async.setdefault(topic, []).append((loop, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if not future.done():
+                future.cancel()
+            with self._lock:
+                waiters = self._async.get(topic)
+                if waiters is not None:
+                    waiters[:] = [w for w in waiters if w[1] is not future]
+                    if not waiters:
+                        del self._async[topic]
+
+    def waiting(self) -> int:
+        """Asyncio waiters parked now (threads in `wait` are not counted)."""
+        with self._lock:
+            return sum(len(w) for w in self._async.values())
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
