@@ -29,6 +29,8 @@ def make_driver(name: str, config: Config) -> ComputeDriver:
             config.hooks_dir,  # type: ignore[call-arg]
             restart_delay=config.agent_restart_delay,
             restart_max_delay=config.agent_restart_max_delay,
+            # Replicas share PostgreSQL (and, on one host, the data directory); SQLite is one process.
+            shared=not config.resolved_db_url.startswith("sqlite"),
         )
     return registry[name]()
 

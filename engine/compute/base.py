@@ -43,5 +43,8 @@ class ComputeDriver:
         pid, restarts, last exit); None when the agent is not the driver's to run."""
         return None
 
+    def start(self) -> None:
+        """The engine starts (after resuming the servers it knows)."""
+
     def shutdown(self) -> None:
         """The server process is stopping."""

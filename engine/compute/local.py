@@ -8,10 +8,19 @@ boot user data a cloud would get, kept only to be inspected: the agent does not 
 agent's state directory; an agent that exits while its server lives is restarted with backoff
 (engine/compute/supervision.py); deleting the server stops supervising it, stops the process
 group and removes the directory.
+
+Several replicas on one host (one PostgreSQL store) share the data directory: each agent has
+exactly one supervisor, the replica holding the flock on `<home>/supervisor.lock`. A replica
+that stops or dies leaves its agents running (they are the "machines"; a rolling restart must
+not reboot them) and its flocks free; the others adopt them within ADOPT_EVERY seconds. A
+server deleted through any replica loses its `bootstrap.json` first, so its supervisor, wherever
+it is, does not restart the agent it sees exit. With SQLite (one process) stopping the server
+stops its agents, as it always did, and the next start restarts them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -19,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +39,8 @@ from engine.store.files import write_private
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 5.0
+ADOPT_EVERY = 5.0  # seconds between looks for agents whose supervisor (another replica) is gone
+LOCK = "supervisor.lock"
 
 
 class LocalDriver(ComputeDriver):
@@ -42,11 +54,21 @@ class LocalDriver(ComputeDriver):
         python: str = sys.executable,
         restart_delay: float = 1.0,
         restart_max_delay: float = 60.0,
+        shared: bool = False,
     ):
+        """`shared`: other replicas may run on this host with the same data directory (the
+        store is PostgreSQL): agents outlive this process and are adopted by the others."""
         self.root = Path(data_dir) / "servers"
         self.hooks_dir = hooks_dir
         self.python = python
-        self.supervisor = Supervisor(self._spawn, restart_delay, restart_max_delay)
+        self.shared = shared
+        self.supervisor = Supervisor(
+            self._spawn,
+            restart_delay,
+            restart_max_delay,
+            adopt=self._adopt if shared else None,
+            adopt_every=ADOPT_EVERY,
+        )
 
     def _dir(self, server_id: str) -> Path:
         return self.root / server_id
@@ -59,12 +81,30 @@ class LocalDriver(ComputeDriver):
         bootstrap = home / "bootstrap.json"
         write_private(bootstrap, json.dumps(spec.bootstrap))
         write_private(home / "user-data", spec.user_data)
+        lock_fd = self._claim(home)
         process = self._spawn(spec.server_id)
-        self.supervisor.watch(spec.server_id, home, process=process)
+        if process is None:  # cannot be: bootstrap.json was just written
+            raise RuntimeError(f"server {spec.server_id}: its bootstrap file vanished")
+        self.supervisor.watch(spec.server_id, home, process=process, lock_fd=lock_fd)
         return {"home": str(home), "pid": process.pid}
 
-    def _spawn(self, server_id: str) -> subprocess.Popen[bytes]:
+    @staticmethod
+    def _claim(home: Path) -> int | None:
+        """The flock that makes this replica the agent's one supervisor; None when another
+        live replica holds it."""
+        fd = os.open(home / LOCK, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    def _spawn(self, server_id: str) -> subprocess.Popen[bytes] | None:
+        """Start the server's agent; None when the server was deleted (no bootstrap.json)."""
         home = self._dir(server_id)
+        if not (home / "bootstrap.json").exists():
+            return None
         command = [
             self.python,
             "-m",
@@ -96,8 +136,12 @@ class LocalDriver(ComputeDriver):
         return process
 
     def delete(self, server_id: str, driver_data: dict[str, Any]) -> None:
-        self._stop(server_id, driver_data.get("pid"))
-        shutil.rmtree(self._dir(server_id), ignore_errors=True)
+        home = self._dir(server_id)
+        # First, so that whichever replica supervises the agent does not restart it.
+        (home / "bootstrap.json").unlink(missing_ok=True)
+        # The record names the agent running now (perhaps restarted by another replica).
+        self._stop(server_id, read_record(home).get("pid") or driver_data.get("pid"))
+        shutil.rmtree(home, ignore_errors=True)
 
     def agent_status(self, server_id: str) -> dict[str, Any] | None:
         """The supervised agent of a local server: state, pid, restarts, last exit."""
@@ -148,19 +192,48 @@ class LocalDriver(ComputeDriver):
         pid is the supervision record's (the agent running now, perhaps restarted since the
         server was created), else the one in the driver data."""
         home = self._dir(server_id)
+        if self.supervisor.watching(server_id) or not (home / "bootstrap.json").exists():
+            return None
+        lock_fd = self._claim(home)
+        if lock_fd is None:
+            return None  # another replica on this host supervises it
         pid = read_record(home).get("pid") or driver_data.get("pid")
         if pid and _alive(pid, None) and self._is_our_agent(pid, server_id):
-            self.supervisor.watch(server_id, home, pid=pid)
-            return None
-        if not (home / "bootstrap.json").exists():
+            self.supervisor.watch(server_id, home, pid=pid, lock_fd=lock_fd)
             return None
         process = self._spawn(server_id)
-        self.supervisor.watch(server_id, home, process=process)
+        if process is None:
+            os.close(lock_fd)
+            return None
+        self.supervisor.watch(server_id, home, process=process, lock_fd=lock_fd)
         return {**driver_data, "pid": process.pid}
+
+    def start(self) -> None:
+        if self.shared:
+            self.supervisor.start()  # adopts, every ADOPT_EVERY seconds, agents left by a replica gone
+
+    def _adopt(self) -> None:
+        """Supervise every server on this host that no live replica supervises (its flock is
+        free): agents of a replica that stopped or died."""
+        try:
+            homes = [home for home in self.root.iterdir() if (home / "bootstrap.json").exists()]
+        except FileNotFoundError:
+            return
+        for home in homes:
+            if not self.supervisor.watching(home.name):
+                try:
+                    self.resume(home.name, {})
+                except RuntimeError:  # shutting down
+                    return
 
     def shutdown(self) -> None:
         for watched in self.supervisor.stop():
-            self._stop_process(watched.server_id, watched.process, watched.pid)
+            if not self.shared:
+                self._stop_process(watched.server_id, watched.process, watched.pid)
+            elif watched.process is not None:
+                # Left running; still our child while this process lives: reaped when it exits.
+                threading.Thread(target=watched.process.wait, name="reap", daemon=True).start()
+            watched.release()
 
 
 def _alive(pid: int, process: subprocess.Popen[bytes] | None) -> bool:

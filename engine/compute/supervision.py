@@ -55,6 +55,13 @@ class Watched:
     next_start: float | None = None  # time.monotonic() of the pending restart
     stopping: bool = False
     registered: bool = field(default=False, repr=False)
+    lock_fd: int | None = field(default=None, repr=False)  # the flock that makes this replica its one supervisor
+
+    def release(self) -> None:
+        """Let another replica supervise this agent (closing the fd drops the flock)."""
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
 
     def view(self) -> dict[str, Any]:
         """What the server resource shows (`show.agent`) and what is kept on disk."""
@@ -75,8 +82,19 @@ class Watched:
 class Supervisor:
     """Restarts agents that exit while their server lives. `spawn(server_id)` starts one."""
 
-    def __init__(self, spawn: Callable[[str], subprocess.Popen[bytes]], delay: float, max_delay: float):
-        self.spawn = spawn
+    def __init__(
+        self,
+        spawn: Callable[[str], subprocess.Popen[bytes] | None],
+        delay: float,
+        max_delay: float,
+        adopt: Callable[[], None] | None = None,
+        adopt_every: float = 5.0,
+    ):
+        self.spawn = spawn  # None: the server was deleted meanwhile (by another replica)
+        # Called every adopt_every seconds on the supervisor's thread: take over the agents of a
+        # replica that died (their flocks are free again).
+        self.adopt, self.adopt_every = adopt, adopt_every
+        self._next_adopt = time.monotonic() + adopt_every
         self.delay, self.max_delay = max(delay, 0.0), max(max_delay, delay, 0.0)
         self._agents: dict[str, Watched] = {}
         self._lock = threading.Lock()
@@ -86,12 +104,20 @@ class Supervisor:
 
     # Called from other threads ------------------------------------------------------------
     def watch(
-        self, server_id: str, home: Path, *, process: subprocess.Popen[bytes] | None = None, pid: int | None = None
+        self,
+        server_id: str,
+        home: Path,
+        *,
+        process: subprocess.Popen[bytes] | None = None,
+        pid: int | None = None,
+        lock_fd: int | None = None,
     ) -> Watched:
         """Supervise the agent `process` (our child) or `pid` (adopted), carrying the restart
-        count and last exit over from the server folder's record."""
+        count and last exit over from the server folder's record; `lock_fd` is the flock that
+        makes this replica its only supervisor, released when supervision ends."""
         kept = read_record(home)
         agent = Watched(server_id, home, restarts=int(kept.get("restarts") or 0), last_exit=kept.get("last_exit"))
+        agent.lock_fd = lock_fd
         agent.process, agent.pid = process, process.pid if process is not None else pid
         agent.started_at = time.time() if process is not None else float(kept.get("started_at_epoch") or time.time())
         agent.started_mono = time.monotonic() - (time.time() - agent.started_at)
@@ -100,6 +126,7 @@ class Supervisor:
             if self._stopping:
                 if agent.pidfd is not None:
                     os.close(agent.pidfd)
+                agent.release()
                 raise RuntimeError("the local driver is shutting down")
             self._agents[server_id] = agent
             self._save(agent)
@@ -107,14 +134,26 @@ class Supervisor:
         self._wake()
         return agent
 
+    def start(self) -> None:
+        """Start the thread now (it starts with the first agent watched otherwise): adoption
+        runs on it even while this replica supervises nothing."""
+        with self._lock:
+            if not self._stopping:
+                self._start_thread()
+
     def forget(self, server_id: str) -> Watched | None:
         """Stop supervising (the server is being deleted): no restart happens after this."""
         with self._lock:
             agent = self._agents.pop(server_id, None)
             if agent is not None:
                 agent.stopping = True
+                agent.release()
         self._wake()
         return agent
+
+    def watching(self, server_id: str) -> bool:
+        with self._lock:
+            return server_id in self._agents
 
     def status(self, server_id: str, home: Path) -> dict[str, Any] | None:
         with self._lock:
@@ -125,7 +164,8 @@ class Supervisor:
         return kept.get("view") if kept else None
 
     def stop(self) -> list[Watched]:
-        """The server stops: no more restarts; the agents, for the caller to stop."""
+        """The server stops: no more restarts; the agents, for the caller to stop or leave
+        running (each still holds its flock until the caller releases it)."""
         with self._lock:
             self._stopping = True
             agents = list(self._agents.values())
@@ -174,6 +214,12 @@ class Supervisor:
                         if agent.pidfd is None and agent.pid and not _alive(agent):
                             self._exited_locked(selector, agent)
                     self._restart_due(selector)
+                if self.adopt is not None and time.monotonic() >= self._next_adopt:
+                    self._next_adopt = time.monotonic() + self.adopt_every
+                    try:
+                        self.adopt()
+                    except Exception:
+                        log.exception("adopting agents failed")
         except Exception:
             log.exception("the agent supervisor stopped")
         finally:
@@ -197,6 +243,8 @@ class Supervisor:
         due = [a.next_start - now for a in self._agents.values() if a.next_start is not None]
         if any(a.pidfd is None and a.pid for a in self._agents.values()):
             due.append(NO_PIDFD_CHECK)
+        if self.adopt is not None:
+            due.append(self._next_adopt - now)
         return max(0.0, min(due)) if due else None
 
     def _exited(self, selector: selectors.BaseSelector, agent: Watched) -> None:
@@ -249,6 +297,10 @@ class Supervisor:
             agent.restarts += 1
             try:
                 process = self.spawn(agent.server_id)
+                if process is None:  # deleted meanwhile (through another replica): not restarted
+                    self._agents.pop(agent.server_id, None)
+                    agent.release()
+                    continue
             except OSError as error:
                 agent.failures += 1
                 wait = self._backoff(agent)

@@ -84,6 +84,7 @@ class Service:
     def start(self) -> None:
         self.runtime.store.migrate()
         self.scheduler.start()
+        self.runtime.compute.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
