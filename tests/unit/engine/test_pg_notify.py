@@ -121,7 +121,8 @@ def test_a_burst_of_10000_topics_is_heard_complete(replica):
     assert elapsed < 10
 
 
-def test_b_reconnects_after_its_listener_is_killed_and_republishes_everything(replica, pg_url):
+def test_b_reconnects_after_its_listener_is_killed_and_republishes_everything(replica, pg_url, caplog):
+    caplog.set_level("INFO", logger="engine.store.pg_notify")
     a, _ = replica("node-a")
     b, _ = replica("node-b")
     on_b = heard(b)
@@ -133,6 +134,9 @@ def test_b_reconnects_after_its_listener_is_killed_and_republishes_everything(re
     wait_for(lambda: notify.EVERYTHING in on_b, timeout=10, message="B publishes everything after reconnecting")
     a.publish("stack:after")
     wait_for(lambda: "stack:after" in on_b, timeout=10, message="B hears A again")
+    said = [record.getMessage() for record in caplog.records]
+    assert sum("lost the connection" in message for message in said) == 1  # once per outage
+    assert sum("listening for other replicas' changes again" in message for message in said) == 1
 
 
 def test_a_publish_made_while_the_sender_was_killed_is_not_lost(replica, pg_url):
