@@ -1,9 +1,12 @@
 """Runtime: the services a resource handler may use (store, clock, keys, compute, notification),
-held as one value; it does no I/O itself (publish_* reach the in-memory Notifier)."""
+held as one value; it does no I/O itself (publish_* reach the in-memory Notifier, whose bridge
+queues them for the other replicas)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,6 +41,12 @@ def keystone_iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
+def node_name(config: Config) -> str:
+    """This replica's name in leases, change notifications and logs: the node_name setting, or
+    HOSTNAME-PID (unique among the processes of one host, and readable in pg_stat_activity)."""
+    return config.node_name or f"{socket.gethostname()}-{os.getpid()}"
+
+
 @dataclass
 class Runtime:
     config: Config
@@ -62,9 +71,14 @@ class Runtime:
     def now(self) -> dt.datetime:
         return self.clock()
 
+    # Both are called after the change is committed: a replica that hears the topic re-reads the
+    # store, and must find the change there.
     def publish_server(self, server_id: str, metadata: tuple[int, dict] | None = None) -> None:
-        """The server's metadata changed; `metadata` is its new (version, document) if known."""
-        self.notifier.publish("server:" + server_id, metadata)
+        """The server's metadata changed; `metadata` is its new (version, document) if known. The
+        other replicas receive the version alone (the hint), so that their waiting agents that
+        already have it read nothing."""
+        self.notifier.publish("server:" + server_id, metadata, hint=metadata[0] if metadata else None)
 
     def publish_stack(self, stack_id: str) -> None:
+        """The stack's state or events changed (its event streams and waiters re-read it)."""
         self.notifier.publish("stack:" + stack_id)

@@ -99,6 +99,9 @@ class GuestService:
         runtime = self.runtime
         now = runtime.now()
         first_contact = None
+        topic = "server:" + server_id
+        # Noted before the read: a change published after it is then seen by the wait below.
+        before = runtime.notifier.counter(topic)
         with self._refusals_audited(auth, "metadata", server_id), runtime.store.session() as session:
             credential = credentials.authenticate(session, auth.bearer, now)
             credentials.require_subject(credential, "server", server_id)
@@ -120,25 +123,31 @@ class GuestService:
         # Jitter spreads the re-polls of many agents that started waiting together.
         timeout = min(wait, runtime.config.longpoll_max_wait) * random.uniform(0.9, 1.0)
 
-        topic = "server:" + server_id
-
-        def current() -> tuple[int, dict]:
-            # Whoever committed a change published it with the new document: a woken waiter
-            # answers from that, so a burst of changes does not become a burst of reads.
-            published = runtime.notifier.latest(topic)
-            if published is not None and published[0] >= version:
-                return published
-            with runtime.store.session() as session:
-                row = session.get(Server, server_id)
-                return row.metadata_version, secrets.open_document(runtime.keyring, row.metadata_doc)
-
+        notifier = runtime.notifier
+        looked = [before]  # the topic's publish count when the store (or the payload) was last looked at
         latest: list[tuple[int, dict]] = []
 
         def changed() -> bool:
-            latest[:] = [current()]
+            count = notifier.counter(topic)
+            if count == looked[0]:
+                return False  # nothing published since the last look: nothing to read
+            previous, looked[0] = looked[0], count
+            # Whoever committed a change here published it with the new document: a woken
+            # waiter answers from that, so a burst of changes does not become a burst of reads.
+            published = notifier.latest(topic)
+            if published is not None and published[0] >= version:
+                latest[:] = [published]
+                return published[0] != since
+            # Another replica's change carries its version alone: one the agent has (or an older
+            # one, overtaken) costs no read; a newer or unknown one is read from the store.
+            if not notifier.newer(topic, previous, version):
+                return False
+            with runtime.store.session() as session:
+                row = session.get(Server, server_id)
+                latest[:] = [(row.metadata_version, secrets.open_document(runtime.keyring, row.metadata_doc))]
             return latest[0][0] != since
 
-        if runtime.notifier.wait(topic, changed, timeout):
+        if notifier.wait(topic, changed, timeout):
             return latest[0]
         return None
 

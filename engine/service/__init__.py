@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from engine.errors import InvalidRequest
 
@@ -28,7 +29,7 @@ from engine.orchestration.definitions import Definition, Resolver
 from engine.orchestration.nested import Children
 from engine.orchestration.scheduler import Scheduler
 from engine.resources import types as resource_types
-from engine.runtime import Runtime
+from engine.runtime import Runtime, node_name
 from engine.secrets import LogRedactor, redact_url_signatures
 from engine.service.admin import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET, Admin, Caller
 from engine.service.catalog import Catalog
@@ -40,6 +41,9 @@ from engine.service.software import Software
 from engine.service.stacks import Stacks
 from engine.store.models import Stack
 from engine.template import merge_environments
+
+if TYPE_CHECKING:
+    from engine.store.pg_notify import PgBridge
 
 __all__ = [
     "GUEST_TOKEN_PREFIX",
@@ -59,6 +63,9 @@ __all__ = [
 
 class Service:
     """One installation's engine: its parts, the scheduler and the runtime they share."""
+
+    # On PostgreSQL: carries change notifications to and from the other replicas (build_service).
+    bridge: PgBridge | None = None
 
     def __init__(self, runtime: Runtime, base_environment=None):
         self.runtime = runtime
@@ -83,11 +90,15 @@ class Service:
 
     def start(self) -> None:
         self.runtime.store.migrate()
+        if self.bridge is not None:  # before the scheduler, which hears other replicas through it
+            self.bridge.start()
         self.scheduler.start()
         self.runtime.compute.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
+        if self.bridge is not None:  # after the scheduler, whose last commits it still announces
+            self.bridge.stop()
         self.runtime.compute.shutdown()
 
 
@@ -108,7 +119,12 @@ def build_service(config) -> Service:
         notifier=Notifier(),
         compute=make_driver(config.compute, config),
     )
-    return Service(runtime, base_environment=load_environment_dir(config.environment_dir))
+    service = Service(runtime, base_environment=load_environment_dir(config.environment_dir))
+    if not runtime.store.is_sqlite:  # SQLite is one process: nobody else to tell
+        from engine.store.pg_notify import PgBridge
+
+        service.bridge = PgBridge(config.resolved_db_url, node_name(config), runtime.notifier)
+    return service
 
 
 def load_environment_dir(directory: str):

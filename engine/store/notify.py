@@ -33,6 +33,7 @@ class Notifier:
         self._conditions: dict[str, tuple[threading.Condition, list[int]]] = {}
         self._latest: dict[str, Any] = {}
         self._hints: dict[str, int] = {}
+        self._unknown_at: dict[str, int] = {}  # topic -> its counter at its last publish without a hint
         self._async: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
         self._subscribers: list[tuple[str, Callable[[str], None]]] = []
         self.bridge: Bridge | None = None
@@ -68,9 +69,10 @@ class Notifier:
             if hint is None:
                 self._hints.pop(topic, None)
             else:
-                self._hints[topic] = hint
+                # Versions only grow, but two replicas' notifications may arrive out of order.
+                self._hints[topic] = max(hint, self._hints.get(topic, hint))
             subscribers = [callback for prefix, callback in self._subscribers if topic.startswith(prefix)]
-        self._wake(topic)
+        self._wake(topic, unknown=hint is None)
         for callback in subscribers:
             callback(topic)
         if not remote and self.bridge is not None:
@@ -85,14 +87,17 @@ class Notifier:
             self._hints.clear()
             subscribers = [callback for _prefix, callback in self._subscribers]
         for topic in topics:
-            self._wake(topic)
+            self._wake(topic, unknown=True)
         for callback in subscribers:
             callback(EVERYTHING)
 
-    def _wake(self, topic: str) -> None:
+    def _wake(self, topic: str, unknown: bool) -> None:
         condition, counter = self._entry(topic)
         with condition:
             counter[0] += 1
+            if unknown:
+                with self._lock:
+                    self._unknown_at[topic] = counter[0]
             condition.notify_all()
         with self._lock:
             futures = self._async.pop(topic, [])
@@ -108,9 +113,20 @@ class Notifier:
             return self._latest.get(topic)
 
     def hint(self, topic: str) -> int | None:
-        """The version hint of the topic's newest publish (here or on another replica), if any."""
+        """The highest version hint published for the topic (here or on another replica) since it
+        was last published without one, if any."""
         with self._lock:
             return self._hints.get(topic)
+
+    def newer(self, topic: str, seen: int, version: int) -> bool:
+        """Whether what was published on the topic after its counter stood at `seen` may be
+        newer than `version`: a publish without a hint (or EVERYTHING) may be, and so is a hint
+        above `version`. False lets a waiter that has `version` skip reading the store."""
+        with self._lock:
+            if self._unknown_at.get(topic, 0) > seen:
+                return True
+            hint = self._hints.get(topic)
+        return hint is None or hint > version
 
     def counter(self, topic: str) -> int:
         """How many times the topic was published here: a waiter notes it before reading the
