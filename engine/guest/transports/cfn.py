@@ -358,9 +358,9 @@ def describe_stack_resource(
             if resource is None:
                 raise NotFound(f"resource '{logical_resource_id}' not found in stack '{stack.name}'")
             updated = resource.updated_at or resource.created_at
-            if liveness.seen(runtime, server, now):
-                runtime.wake(server.stack_id, server.resource_name)
-            return {
+            # The first contact is woken once it is committed (below), wherever the owner runs.
+            first_contact = (server.stack_id, server.resource_name) if liveness.seen(runtime, server, now) else None
+            answer = {
                 "StackId": f"arn:openstack:heat::{stack.project}:stacks/{stack.name}/{stack.id}",
                 "StackName": stack.name,
                 "LogicalResourceId": resource.name,
@@ -372,6 +372,9 @@ def describe_stack_resource(
                 "LastUpdatedTimestamp": iso(updated),
                 "Metadata": doc,
             }
+        if first_contact is not None:
+            runtime.wake(*first_contact)
+        return answer
     except Forbidden as error:
         via = (
             "sigv4"
