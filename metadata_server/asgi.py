@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import re
 import time
@@ -231,6 +232,7 @@ class Front:
             {
                 "status": "stopping" if self.stopping else "ok",
                 "roles": list(self.roles),
+                "pid": os.getpid(),
                 "parked": len(self.parked),
             }
         ).encode()
