@@ -59,6 +59,16 @@ def run_workers(
     HUP replaces the workers gracefully, TTIN/TTOU add or remove one."""
     from gunicorn.app.base import BaseApplication
 
+    from engine.service import build_service
+    from metadata_server import bootstrap_identity
+
+    # Once, before the fork: workers migrating a fresh database at once would collide.
+    service = build_service(config)
+    service.runtime.store.migrate()
+    if "api" in roles:
+        bootstrap_identity(service, admin_token or os.environ.get("HEARTH_ADMIN_TOKEN") or None)
+    service.runtime.store.dispose()
+
     binds = [f"{_bracketed(config.host)}:{config.port}"]
     if guest_address is not None and "guest" in roles:
         binds.append(f"{_bracketed(guest_address[0])}:{guest_address[1]}")

@@ -102,7 +102,7 @@ def test_a_thousand_parked_polls_hold_no_threads_and_each_wakes_on_its_change(se
         reader, writer = await asyncio.open_connection("127.0.0.1", served.httpd.server_port)
         writer.write(poll_request(server_id, secret))
         head = await reader.readuntil(b"\r\n\r\n")
-        length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
+        length = int(next(h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")))
         answers[server_id] = (int(head.split()[1]), await reader.readexactly(length))
         writer.close()
 
