@@ -23,6 +23,15 @@ import click
 from engine.cli.groups import HearthGroup
 
 
+def parse_roles(text: str) -> tuple[str, ...]:
+    """`api,guest` as ("api", "guest"); `all` is every role; a ValueError names an unknown one."""
+    words = {word.strip() for word in text.split(",") if word.strip()} or {"all"}
+    unknown = words - {"api", "guest", "engine", "all"}
+    if unknown:
+        raise ValueError(f"role must be api, guest, engine or all, comma-separated, not '{', '.join(sorted(unknown))}'")
+    return ("api", "engine", "guest") if "all" in words else tuple(sorted(words))
+
+
 def sd_notify(state: str) -> bool:
     """Tell systemd (Type=notify) about `state` when it started us with $NOTIFY_SOCKET; the
     datagram protocol is small enough that no library is needed. False when not under systemd."""
@@ -94,6 +103,21 @@ def sd_notify(state: str) -> bool:
     type=click.Choice(["yes", "no"]),
     help="serve the guest API on --host/--port too",
 )
+@click.option(
+    "--workers",
+    envvar="HEARTH_WORKERS",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="server processes, each a full replica under gunicorn's master (more than 1 needs PostgreSQL)",
+)
+@click.option(
+    "--role",
+    envvar="HEARTH_ROLE",
+    default="all",
+    show_default=True,
+    help="what this replica does, comma-separated: api, guest, engine, or all",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option(
     "--admin-token",
@@ -104,11 +128,30 @@ def sd_notify(state: str) -> bool:
     "the first start writes a random one to DATA_DIR/admin-token",
 )
 @click.pass_context
-def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen, guest_on_main, log_level, admin_token):
+def server(
+    ctx,
+    db_url,
+    data_dir,
+    host,
+    port,
+    public_url,
+    compute,
+    guest_listen,
+    guest_on_main,
+    workers,
+    role,
+    log_level,
+    admin_token,
+):
     """Run the Hearth server (orchestration API, guest API and engine) until SIGINT/SIGTERM.
 
     With --guest-listen the guest API is also served on an address of its own, which is then
     the address guests are given; --guest-on-main no keeps it off the main listener.
+
+    With --workers N, gunicorn's master keeps N worker processes on the same sockets, each a
+    full replica with its own engine (PostgreSQL only); HUP restarts them one by one. With
+    --role the replica serves only some of the orchestration API (api), the guest API (guest)
+    and the engine (engine); an engine-only replica answers only GET /healthz on its port.
 
     With a subcommand (`hearth server bootstrap ...`) the server is not run: the subcommand
     speaks to a running one over HTTP.
@@ -116,13 +159,13 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
     if ctx.invoked_subcommand is not None:
         return
     from engine.config import BOOLEAN_WORDS, Config
-    from metadata_server import create_app
-    from metadata_server.serving import listen, parse_address, serve_all, shutdown_all
+    from metadata_server.serving import Listener, bind, parse_address, serve_all, shutdown_all
 
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # One line per request of thousands of agents: an operator turns it on with --log-level DEBUG.
+    logging.getLogger("hearth.access").setLevel(logging.DEBUG if log_level.upper() == "DEBUG" else logging.WARNING)
     from engine.service import LogRedactor
 
     for handler in logging.getLogger().handlers:
@@ -137,18 +180,32 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
             compute=compute,
             guest_listen=guest_listen or None,
             guest_on_main=BOOLEAN_WORDS[guest_on_main],
+            workers=workers,
+            role=role,
         )
         guest_address = parse_address(config.guest_listen) if config.guest_listen else None
+        roles = parse_roles(config.role)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     if not config.guest_on_main and guest_address is None:
         raise click.UsageError("--guest-on-main no needs --guest-listen HOST:PORT: guests would have no listener")
-    app = create_app(config, admin_token=admin_token or None, guest=config.guest_on_main)
-    service = app.extensions["hearth"]
-    listeners = [listen(host, port, app)]
-    if guest_address is not None:
-        guest_app = create_app(config, service, orchestration=False)
-        listeners.append(listen(guest_address[0], guest_address[1], guest_app))
+    if config.workers > 1 and config.resolved_db_url.startswith("sqlite"):
+        raise click.UsageError(
+            f"--workers {config.workers} needs PostgreSQL (--db postgresql+psycopg://...): each worker is a "
+            "replica with its own engine, and a SQLite file takes one process; run one worker on SQLite"
+        )
+    if config.workers > 1:
+        from metadata_server.replicas import run_workers
+
+        run_workers(config, roles, admin_token or None, guest_address, sd_notify)
+        click.echo("hearth server stopped", err=True)
+        return
+    from metadata_server.replicas import build_replica
+
+    service, front, guest_front = build_replica(config, roles, admin_token or None, guest_address)
+    listeners = [Listener(bind(host, port), front)]
+    if guest_front is not None and guest_address is not None:
+        listeners.append(Listener(bind(*guest_address), guest_front))
     stop = threading.Event()
 
     def shutdown(signum, _frame):
@@ -163,10 +220,10 @@ def server(ctx, db_url, data_dir, host, port, public_url, compute, guest_listen,
     main_port = listeners[0].server_port
     click.echo(
         f"hearth server listening on http://{host}:{main_port} (store: {db}, "
-        f"compute: {compute}, data: {config.resolved_data_dir})",
+        f"compute: {compute}, data: {config.resolved_data_dir}, roles: {','.join(roles)})",
         err=True,
     )
-    if guest_address is not None:
+    if len(listeners) > 1 and guest_address is not None:
         click.echo(
             f"guest API listening on http://{guest_address[0]}:{listeners[1].server_port}"
             f" (also on the main listener: {'yes' if config.guest_on_main else 'no'}; guests are given "

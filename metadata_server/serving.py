@@ -1,69 +1,229 @@
-"""The embedded HTTP listeners: owns their sockets and threads (werkzeug's threaded server); touches
-the engine only through the apps it serves.
+"""The HTTP listeners: owns their sockets and event loops (uvicorn with httptools, one loop per
+listener, or gunicorn's uvicorn workers); touches the engine only through the ASGI front
+(metadata_server/asgi.py) and the apps it serves.
 
-The embedded HTTP listeners: werkzeug's threaded server, with a backlog sized for many agents; the
-main one and, when configured, a second one that serves only the guest API.
+`listen(host, port, app)` binds now and returns a Listener (`server_port`, `serve_forever()`,
+`shutdown()` from another thread, `server_close()`). What the HTTP layer refuses before the app
+sees a request (a malformed request 400, a request line over 65536 bytes 414, a header line over
+65536 bytes or more than 100 of them 431: http.server's limits, which Hearth had before) is
+answered in the app's JSON error envelope and the connection closed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+import socket
 import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from uvicorn import Config as UvicornConfig, Server
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn_worker import UvicornWorker
 
-from engine.service import redact_url_signatures
+from metadata_server.asgi import Front
 from metadata_server.errors import envelope_body, http_error
 
+if TYPE_CHECKING:
+    from flask import Flask
 
-class RedactingHandler(WSGIRequestHandler):
-    """Access log lines without the signatures of pre-signed URLs: a log reader must not be
-    able to replay a signal. The HTTP layer's own refusals, made before the app sees the
-    request, are answered in the app's JSON error envelope."""
+log = logging.getLogger(__name__)
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's refusals (431 header fields too large, 414 request line too long, 400
-        bad request line, 505) as JSON instead of its HTML page; the request line it may
-        quote is redacted, in the log and the answer alike."""
-        detail = redact_url_signatures(message) if message else None
-        if self.request_version == "HTTP/0.9":  # the line was not understood: answer with a status
-            self.request_version = "HTTP/1.0"  # line and headers, which any client reads
-        self.log_error("code %d, message %s", code, detail or "")
-        error_code, kind, text = http_error(code, detail)
-        body = json.dumps(envelope_body(code, error_code, kind, text)).encode()
-        self.send_response(code)
-        self.send_header("Connection", "close")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+# After a restart every agent reconnects at once: a backlog of 128 made thousands of them wait
+# for SYN retransmits (bench/README.md).
+BACKLOG = 4096
+MAX_LINE = 65536  # request line, and each header line (http.server's limit)
+MAX_HEADERS = 100
+# A request's head is refused past this many bytes even while one header is still arriving.
+MAX_HEAD = MAX_LINE * (MAX_HEADERS + 1) + 4096
 
-    def log_request(self, code="-", size="-") -> None:
-        line = self.requestline
-        self.requestline = redact_url_signatures(line)
-        path = getattr(self, "path", None)  # not set when the request line was refused
-        if path is not None:
-            self.path = redact_url_signatures(path)
+
+class _Refused(Exception):
+    """Raised in a parser callback: httptools stops, and uvicorn calls send_400_response."""
+
+
+# A connection closed while its client is still sending the body (an answer given before the body
+# was read: 413, 408) first lingers, reading and discarding, so that the kernel does not reset it
+# and the client, busy sending, does read the answer: at most this long and this much.
+LINGER_SECONDS = 5.0
+LINGER_BYTES = 64 * 1024 * 1024
+
+
+class _LingeringTransport:
+    """The connection's transport, whose close() half-closes first when a body is still coming."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: HearthProtocol) -> None:
+        self._transport, self._protocol = transport, protocol
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        transport, protocol = self._transport, self._protocol
+        if protocol.lingering or transport.is_closing() or protocol.body_complete:
+            transport.close()
+            return
+        protocol.lingering = True
+        transport.write_eof()  # the answer is queued before the FIN; the client's bytes still come in
+        transport.resume_reading()
+        protocol.loop.call_later(LINGER_SECONDS, transport.close)
+
+
+class HearthProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with http.server's limits on the request head, its refusals
+    in the JSON envelope, and parked long-polls released when the server starts stopping."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refusal = 400
+        self._in_head = True
+        self._head_bytes = 0
+        self._header_count = 0
+        self.lingering = False
+        self._discarded = 0
+
+    @property
+    def body_complete(self) -> bool:
+        return self._in_head
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            self._discarded += len(data)
+            if self._discarded > LINGER_BYTES:
+                self.transport.close()
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._in_head and self._head_bytes > MAX_HEAD and not self.transport.is_closing():
+            self._refusal = 431
+            self.send_400_response("")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_count, self._refusal = 0, 400
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > MAX_LINE:
+            self._refusal = 414
+            raise _Refused()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if len(name) + len(value) + 2 > MAX_LINE or self._header_count > MAX_HEADERS:
+            self._refusal = 431
+            raise _Refused()
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._head_bytes = False, 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """Every refusal of the HTTP layer (uvicorn calls this for any request httptools cannot
+        parse, and for the limits above, raised in the parser's callbacks)."""
+        status = self._refusal
+        detail = None if status != 400 else f"the request is not valid HTTP/1.1 ({msg.rstrip('.')})"
+        body = json.dumps(envelope_body(status, *http_error(status, detail))).encode()
+        head = (
+            f"HTTP/1.1 {status} {envelope_body(status, '', '', '')['title']}\r\n"
+            "content-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        if not self.transport.is_closing():
+            self.transport.write(head.encode() + body)
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        release = getattr(self.app, "release_parked", None)
+        if release is not None:
+            release()
+
+
+UVICORN_OPTIONS: dict[str, Any] = {
+    "http": HearthProtocol,
+    "loop": "asyncio",
+    "access_log": False,  # the front writes it, redacted (metadata_server/asgi.py)
+    "proxy_headers": False,  # client addresses are the peers', as the budgets expect
+    "server_header": False,
+    "log_config": None,
+}
+
+
+class _Server(Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # signals belong to whoever runs the listener (`hearth server`, a test)
+
+
+class Listener:
+    """One uvicorn server on a socket bound at creation, run by `serve_forever()` on the calling
+    thread (its event loop lives there) until `shutdown()`."""
+
+    def __init__(self, sock: socket.socket, front: Front) -> None:
+        config = front.config
+        self.socket, self.front = sock, front
+        self.server_port = sock.getsockname()[1]
+        self.server = _Server(
+            UvicornConfig(
+                front,
+                lifespan="off",  # the caller owns the engine (it stops it after shutdown)
+                timeout_keep_alive=config.keepalive_seconds,
+                timeout_graceful_shutdown=config.shutdown_grace,
+                backlog=BACKLOG,
+                **UVICORN_OPTIONS,
+            )
+        )
+        self._serving = threading.Event()
+        self._stopped = threading.Event()
+
+    def serve_forever(self) -> None:
+        self._serving.set()
         try:
-            super().log_request(code, size)
+            asyncio.run(self.server.serve(sockets=[self.socket]))
         finally:
-            self.requestline = line
-            if path is not None:
-                self.path = path
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop accepting, answer parked long-polls (304), let requests in flight finish within
+        shutdown_grace; returns when the loop has stopped."""
+        self.server.should_exit = True
+        if self._serving.is_set():
+            self._stopped.wait()
+
+    def server_close(self) -> None:
+        self.socket.close()
 
 
-class Listener(ThreadedWSGIServer):
-    # After a restart every agent reconnects at once: werkzeug's default backlog of 128 made
-    # thousands of them wait for SYN retransmits (bench/README.md).
-    request_queue_size = 4096
-    daemon_threads = True
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
-def listen(host: str, port: int, app: Flask) -> Listener:
+def listen(host: str, port: int, app: Flask, roles: tuple[str, ...] = ()) -> Listener:
     """Bind now (port 0 picks a free port: see `server_port`); serve with `serve_forever()`."""
-    return Listener(host, port, app, handler=RedactingHandler)
+    return Listener(bind(host, port), Front(app, roles=roles))
 
 
 def parse_address(text: str, setting: str = "guest_listen") -> tuple[str, int]:
@@ -87,10 +247,25 @@ def serve_all(listeners: list[Listener]) -> None:
         listeners[0].serve_forever()
     finally:
         for thread in threads:
-            thread.join(timeout=30)
+            thread.join(timeout=60)
 
 
 def shutdown_all(listeners: list[Listener]) -> None:
-    """Stop every listener's loop (blocks until each has stopped: call it off the serving thread)."""
+    """Stop every listener at once (blocks until each has stopped: call it off the serving thread)."""
+    for each in listeners:
+        each.server.should_exit = True
     for each in listeners:
         each.shutdown()
+
+
+class HearthWorker(UvicornWorker):
+    """gunicorn's worker for `hearth server --workers N`: one replica (its own engine, built after
+    the fork by the application's load()) on uvicorn with the protocol and front above. Its
+    graceful stop (SIGTERM, or HUP to the master) answers parked long-polls at once and gives
+    requests in flight gunicorn's graceful_timeout (= shutdown_grace)."""
+
+    CONFIG_KWARGS = {**UVICORN_OPTIONS, "lifespan": "on"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config.timeout_graceful_shutdown = self.cfg.graceful_timeout

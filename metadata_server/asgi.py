@@ -1,0 +1,338 @@
+"""The ASGI front of every listener: owns request bodies while they arrive, parked guest long-polls,
+the health check and the access log; hands each request to the Flask app in a bounded thread pool
+(a2wsgi) and touches the engine only through its notifier and config.
+
+Why a front and not the WSGI app alone (docs/operations.md, Serving): a thread pool cannot hold
+10,000 agents that each wait up to a minute, nor a client that sends its body slowly. So:
+
+- the whole body is read here, on the event loop, within `body_read_timeout` (else 408 and the
+  connection closed) and up to the app's MAX_CONTENT_LENGTH, the largest any route takes; a body
+  declared or sent beyond it is handed to the app without the rest (the app answers 413 naming
+  the route's own cap and setting) and the connection closed, so no pool thread ever reads from a
+  client;
+- `GET /guest/v1/servers/<id>/metadata?wait=S` is asked of the app with `wait=0` (auth, audit,
+  headers and errors stay in the app); when that answer is 304 the request is parked on the
+  notifier (`wait_async`, no thread) until the server's topic is published or the capped,
+  jittered wait runs out, and then asked again or answered with the 304 it has;
+- on shutdown every parked long-poll is answered at once with its 304: nothing changed, and the
+  agent re-polls (elsewhere if this replica is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+from a2wsgi import WSGIMiddleware
+
+from engine.secrets import redact_url_signatures
+from metadata_server import strict
+from metadata_server.errors import envelope_body, http_error
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+access_log = logging.getLogger("hearth.access")
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# Threads that run the Flask app: each request holds one only while the app computes its answer
+# (the body is already read, the answer is queued for the loop to write), so a few dozen serve
+# thousands of agents. Below the database pool (30 to 70 connections) so that requests wait for a
+# thread rather than time out waiting for a connection.
+POOL_THREADS = 24
+METADATA = re.compile(r"/guest/v1/servers/([^/]+)/metadata")
+HEALTH = "/healthz"
+EXPIRES_IN = b"hearth-credential-expires-in"
+
+
+class Answer:
+    """An answer of the app, held whole (a long-poll's answers are small)."""
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = bytearray()
+        self.at = time.monotonic()
+
+    async def receive(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status, self.headers = message["status"], list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+    async def send_to(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": bytes(self.body)})
+
+    def aged(self) -> Answer:
+        """This answer with its credential expiry counted down by the time it was held."""
+        held = int(time.monotonic() - self.at)
+        if held > 0:
+            self.headers = [
+                (name, str(max(0, int(value) - held)).encode())
+                if name == EXPIRES_IN and value.isdigit()
+                else (name, value)
+                for name, value in self.headers
+            ]
+        return self
+
+
+class Front:
+    """The ASGI app of one replica's listeners: `app` everywhere, or `by_port[port]` on that port
+    (the guest-only listener under gunicorn, where every bound socket reaches one app)."""
+
+    def __init__(self, app: Flask, by_port: dict[int, Flask] | None = None, roles: tuple[str, ...] = ()) -> None:
+        self.service = app.extensions["hearth"]
+        self.config = self.service.runtime.config
+        self.notifier = self.service.runtime.notifier
+        self.roles = roles or tuple(sorted({"api", "guest", "engine"}))
+        self.apps: dict[int | None, _Wsgi] = {None: _Wsgi(app)}
+        self.apps.update({port: _Wsgi(each) for port, each in (by_port or {}).items()})
+        self.parked: set[asyncio.Future[bool]] = set()
+        self.stopping = False
+        self.on_shutdown: list[Callable[[], None]] = []  # run (off the loop) when the lifespan ends
+
+    def release_parked(self) -> None:
+        """Answer every parked long-poll now with its 304 and park no more (on the loop's thread)."""
+        self.stopping = True
+        for waiter in list(self.parked):
+            waiter.cancel()
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets: nothing here speaks them
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        logged = _Logged(scope, send)
+        try:
+            await self._serve(scope, receive, logged)
+        finally:
+            logged.write()  # once: when the answer ended, else now (no answer, or the client left)
+
+    async def _serve(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["path"] == HEALTH and scope["method"] in ("GET", "HEAD"):
+            await self._health(send)
+            return
+        wsgi = self.apps.get((scope.get("server") or (None, None))[1]) or self.apps[None]
+        body, scope, close = await self._read_body(scope, receive, send)
+        if body is None:  # answered (408) or the client has gone
+            return
+        if close:
+            send = _closing(send)
+        longpoll = None if close else self._longpoll(scope, wsgi)
+        if longpoll is None:
+            await wsgi.call(scope, body, send)
+        else:
+            await self._poll(wsgi, *longpoll, receive, send)
+
+    # Bodies ---------------------------------------------------------------------------------
+    async def _read_body(self, scope: Message, receive: Receive, send: Send) -> tuple[bytes | None, Message, bool]:
+        """(body, scope to hand on, whether to close after answering); the body is None when the
+        request was answered here or its client went away."""
+        cap = int(self.apps[None].app.config.get("MAX_CONTENT_LENGTH") or self.config.max_body_bytes)
+        headers = scope["headers"]
+        declared = next((value for name, value in headers if name == b"content-length"), None)
+        if declared is not None and declared.strip().isdigit() and int(declared) > cap:
+            return b"", scope, True  # the app refuses the declared length; the rest is never read
+        body = bytearray()
+        try:
+            async with asyncio.timeout(self.config.body_read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None, scope, True
+                    body += message.get("body", b"")
+                    if len(body) > cap:  # a body of undeclared length past every route's cap
+                        body = body[: cap + 1]
+                        break
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await _refuse(
+                send,
+                408,
+                f"the request body did not arrive within {self.config.body_read_timeout:g} s (setting "
+                "body_read_timeout): send the whole body at once after the headers",
+            )
+            return None, scope, True
+        over = len(body) > cap
+        if declared is None or over:  # chunked: handed on as a body of known length
+            kept = [(n, v) for n, v in headers if n not in (b"content-length", b"transfer-encoding")]
+            scope = {**scope, "headers": [*kept, (b"content-length", str(len(body)).encode())]}
+        return bytes(body), scope, over
+
+    # Long-polls -----------------------------------------------------------------------------
+    def _longpoll(self, scope: Message, wsgi: _Wsgi) -> tuple[Message, str, float] | None:
+        """(scope asking with wait=0, topic, seconds) of a guest metadata long-poll this front
+        holds; None for any other request, and for a `wait` the app will refuse (it says why)."""
+        if scope["method"] != "GET" or not wsgi.guest:
+            return None
+        match = METADATA.fullmatch(scope["path"])
+        if match is None:
+            return None
+        args = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        raw = next((value for name, value in args if name == "wait"), "")
+        try:
+            wait = strict.number("wait", raw) if raw else 0.0
+        except Exception:  # noqa: BLE001 - the app answers it with the reason
+            return None
+        if wait <= 0:
+            return None
+        query = urlencode([(n, "0" if n == "wait" else v) for n, v in args]).encode("latin-1")
+        return {**scope, "query_string": query}, "server:" + match.group(1), wait
+
+    async def _poll(self, wsgi: _Wsgi, scope: Message, topic: str, wait: float, receive: Receive, send: Send) -> None:
+        # Jitter spreads the re-polls of many agents that started waiting together.
+        deadline = time.monotonic() + min(wait, self.config.longpoll_max_wait) * random.uniform(0.9, 1.0)
+        gone = asyncio.ensure_future(receive())  # completes only when the client disconnects
+        try:
+            while True:
+                seen = self.notifier.counter(topic)  # before asking: nothing published since is missed
+                answer = Answer()
+                await wsgi.call(scope, b"", answer.receive)
+                remaining = deadline - time.monotonic()
+                if answer.status != 304 or remaining <= 0 or self.stopping:
+                    await answer.aged().send_to(send)
+                    return
+                waiter = asyncio.ensure_future(self.notifier.wait_async(topic, seen, remaining))
+                self.parked.add(waiter)
+                try:
+                    await asyncio.wait((waiter, gone), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    self.parked.discard(waiter)
+                    waiter.cancel()
+                if gone.done():
+                    return  # nobody to answer
+                if waiter.cancelled() or not waiter.result():  # stopping, or nothing was published
+                    await answer.aged().send_to(send)
+                    return
+        finally:
+            gone.cancel()
+
+    # Health and lifespan --------------------------------------------------------------------
+    async def _health(self, send: Send) -> None:
+        """200 while serving, 503 once stopping (a load balancer stops sending); no database read,
+        so that an engine-only replica, which serves nothing else, answers it too."""
+        status = 503 if self.stopping else 200
+        body = json.dumps(
+            {
+                "status": "stopping" if self.stopping else "ok",
+                "roles": list(self.roles),
+                "pid": os.getpid(),
+                "parked": len(self.parked),
+            }
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for each in self.on_shutdown:
+                    await asyncio.to_thread(each)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+class _Wsgi:
+    """The Flask app behind a2wsgi's WSGIMiddleware: a pool of its own, and answers queued for
+    the loop to write, so a thread is free again as soon as the app has answered."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.guest = "guest.metadata" in app.view_functions
+        self.middleware = WSGIMiddleware(app, workers=POOL_THREADS, send_queue_size=64)  # type: ignore[arg-type]
+
+    async def call(self, scope: Message, body: bytes, send: Send) -> None:
+        given = False
+
+        async def receive() -> Message:
+            nonlocal given
+            if given:
+                return {"type": "http.disconnect"}
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.middleware(scope, receive, send)  # type: ignore[arg-type]  # ASGI's messages as dicts
+
+
+class _Logged:
+    """A `send` that writes the request's access log line as its answer ends (before the last
+    byte goes out, so whoever reads the answer can find the line), signatures redacted."""
+
+    def __init__(self, scope: Message, send: Send) -> None:
+        self.scope, self.send = scope, send
+        self.status, self.size, self.started, self.written = 0, 0, time.monotonic(), False
+        self.length = -1
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            length = next((v for n, v in message.get("headers", ()) if n.lower() == b"content-length"), b"")
+            self.length = int(length) if length.isdigit() else -1
+        elif message["type"] == "http.response.body":
+            self.size += len(message.get("body", b""))
+            # The answer's last byte may go out before its end is sent (a2wsgi ends with b"").
+            if not message.get("more_body", False) or self.size == self.length:
+                self.write()
+        await self.send(message)
+
+    def write(self) -> None:
+        if self.written:
+            return
+        self.written = True
+        scope = self.scope
+        query = scope.get("query_string") or b""
+        target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+        access_log.info(
+            '%s "%s %s HTTP/%s" %s %d %.3f',
+            (scope.get("client") or ("-", 0))[0],
+            scope["method"],
+            redact_url_signatures(target),
+            scope["http_version"],
+            self.status or "-",
+            self.size,
+            time.monotonic() - self.started,
+        )
+
+
+def _closing(send: Send) -> Send:
+    """A `send` whose answer closes the connection (the rest of the body is never read)."""
+
+    async def closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(n, v) for n, v in message.get("headers", []) if n.lower() != b"connection"]
+            message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await send(message)
+
+    return closing
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    """An answer of this front in the app's JSON error envelope; the connection closes after it."""
+    body = json.dumps(envelope_body(status, *http_error(status, detail))).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
