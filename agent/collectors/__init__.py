@@ -45,8 +45,9 @@ class NotConfigured(Exception):
 class Unavailable(Exception):
     """The source is configured but cannot answer now: keep the last good metadata and retry.
 
-    ``kind`` is "network", "server", "rate-limited" or "auth"; ``retry_after`` is the server's
-    Retry-After in seconds when it gave one.
+    ``kind`` is "network", "server", "rate-limited" or "auth"; or "moved" when a guest API
+    replica went away right after answering (the source asks again at once, elsewhere, without
+    counting a failure). ``retry_after`` is the server's Retry-After in seconds when it gave one.
     """
 
     def __init__(self, message: str, kind: str = "network", retry_after: float | None = None):

@@ -52,7 +52,9 @@ def test_base_urls_list_the_replicas_after_base_url_and_default_to_it(tmp_path):
     moved = load_bootstrap(write(tmp_path, {**BASE, "server_id": "s1", "base_urls": ["http://b"]}))
     assert moved.base_urls == ("http://h", "http://b")
     # A list alone is enough; its first entry is base_url, and the default metadata_url's base.
-    alone = load_bootstrap(write(tmp_path, {"credential": "c", "server_id": "s1", "base_urls": ["http://b", "http://c"]}))
+    alone = load_bootstrap(
+        write(tmp_path, {"credential": "c", "server_id": "s1", "base_urls": ["http://b", "http://c"]})
+    )
     assert alone.base_url == "http://b" and alone.metadata_url == "http://b/guest/v1/servers/s1/metadata"
 
 

@@ -65,7 +65,9 @@ def test_an_agent_whose_first_base_is_down_deploys_and_signals_through_the_secon
     assert log.count("switching to") == 1  # sticky: the base that answers keeps being used
 
 
-def test_an_agent_with_only_base_url_spreads_its_first_parked_poll(tmp_path, guest, bootstrap_file, start_agent, wait_for):
+def test_an_agent_with_only_base_url_spreads_its_first_parked_poll(
+    tmp_path, guest, bootstrap_file, start_agent, wait_for
+):
     boot = bootstrap_file(guest.base_url)
     assert "base_urls" not in json.loads(boot.read_text())
     start_agent(boot, tmp_path / "state", "--poll-wait", "2")

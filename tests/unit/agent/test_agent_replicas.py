@@ -73,7 +73,7 @@ def test_a_reload_keeps_the_base_in_use_when_it_is_still_listed():
     assert replicas.current == "http://b"
     replicas.use(["http://d"])
     assert replicas.current == "http://d"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one base URL"):
         replicas.use([])
 
 
