@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from tests.support import RunningServer, free_port, stop_server
-from tests.unit.agent.conftest import CREDENTIAL, SERVER_ID
+from tests.unit.agent.conftest import CREDENTIAL, SERVER_ID, running_guest
 
 SCRIPT = """#!/bin/sh
 printf 'out-%s' "$label" > "$heat_outputs_path.result"
@@ -63,6 +63,35 @@ def test_an_agent_whose_first_base_is_down_deploys_and_signals_through_the_secon
     log = agent.log_path.read_text()
     assert f"guest API at {dead} did not answer (ConnectionError); switching to {guest.base_url}" in log
     assert log.count("switching to") == 1  # sticky: the base that answers keeps being used
+
+
+def test_an_agent_whose_replica_stops_mid_test_moves_to_the_other_and_signals_there(
+    tmp_path, guest, start_agent, wait_for
+):
+    with running_guest() as first:
+        boot = tmp_path / "bootstrap.json"
+        boot.write_text(
+            json.dumps(
+                {
+                    "server_id": SERVER_ID,
+                    "base_url": first.base_url,
+                    "base_urls": [first.base_url, guest.base_url],
+                    "metadata_url": f"{first.base_url}/guest/v1/servers/{SERVER_ID}/metadata",
+                    "credential": CREDENTIAL,
+                    "collectors": ["hearth"],
+                }
+            )
+        )
+        agent = start_agent(boot, tmp_path / "state", "--poll-wait", "30")
+        wait_for(lambda: first.metadata_requests[1:], message="a poll parked on the first replica")
+    # The first replica answered its parked poll and stopped; the deployment is on the other.
+    guest.set_metadata({"deployments": [entry("id-b", "b")]})
+    [signal] = wait_for(lambda: guest.signals, message="the signal through the other replica")
+    assert signal["entry_id"] == "id-b" and signal["body"]["result"] == "out-b"
+    assert first.signals == []
+    log = agent.log_path.read_text()
+    assert f"switching to {guest.base_url}" in log
+    assert "source unavailable" not in log  # a replica stopping is not a failure to report
 
 
 def test_an_agent_with_only_base_url_spreads_its_first_parked_poll(
