@@ -34,7 +34,7 @@ class Setting:
 SETTINGS = (
     Setting(
         "--bootstrap",
-        "bootstrap JSON document (server_id, base_url, metadata_url, "
+        "bootstrap JSON document (server_id, base_url, base_urls, metadata_url, "
         "credential, collectors, and a section per collector); re-read on SIGHUP",
         required=True,
         metavar="FILE",
@@ -111,6 +111,12 @@ class Bootstrap:
     collectors: tuple[str, ...] = ("hearth",)
     # {"request": {...}, "local": {...}}; repr=False: a request metadata_url can be signed
     sections: dict[str, Any] = field(default_factory=dict, repr=False, compare=True)
+    # The guest API's replicas in the order tried (agent.replicas); base_url is the first.
+    base_urls: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.base_urls:
+            object.__setattr__(self, "base_urls", (self.base_url,))
 
 
 def load_bootstrap(path: Path) -> Bootstrap:
@@ -127,15 +133,15 @@ def load_bootstrap(path: Path) -> Bootstrap:
         raise ConfigError(f"{path}: collectors: must be a non-empty list of names")
     # Signals always go to base_url with the credential, whatever feeds the metadata: a
     # machine fed only by a config drive still reports its results to Hearth.
-    for key in ("base_url", "credential"):
-        _require(path, document, key, "signals are sent to base_url with the credential")
+    base_urls = _base_urls(path, document)
+    _require(path, document, "credential", "signals are sent to base_url with the credential")
     hearth = HEARTH_COLLECTORS.intersection(collectors)
     if hearth and not document.get("metadata_url"):
         _require(path, document, "server_id", f"the {sorted(hearth)[0]} collector builds its metadata_url from it")
     server_id = document.get("server_id") or ""
     if not isinstance(server_id, str):
         raise ConfigError(f"{path}: server_id: must be a string")
-    base_url = document["base_url"].rstrip("/")
+    base_url = base_urls[0]
     metadata_url = document.get("metadata_url") or (
         f"{base_url}/guest/v1/servers/{server_id}/metadata" if server_id else ""
     )
@@ -148,7 +154,23 @@ def load_bootstrap(path: Path) -> Bootstrap:
         credential=document["credential"],
         collectors=tuple(collectors),
         sections={name: _section(path, document, name) for name in SECTION_KEYS if name in document},
+        base_urls=base_urls,
     )
+
+
+def _base_urls(path: Path, document: dict[str, Any]) -> tuple[str, ...]:
+    """``base_urls`` (a list), else ``[base_url]``; a ``base_url`` missing from the list goes
+    first, so that editing ``base_url`` alone still moves the agent (older documents have no
+    list). No trailing slashes, no repeats."""
+    listed = document.get("base_urls")
+    if listed is not None and (
+        not isinstance(listed, list) or not listed or not all(isinstance(u, str) and u for u in listed)
+    ):
+        raise ConfigError(f"{path}: base_urls: must be a non-empty list of URLs")
+    if listed is None or "base_url" in document:
+        _require(path, document, "base_url", "signals are sent to base_url with the credential")
+    first = [document["base_url"]] if "base_url" in document else []
+    return tuple(dict.fromkeys(u.rstrip("/") for u in [*first, *(listed or [])]))
 
 
 def _require(path: Path, document: dict[str, Any], key: str, why: str) -> None:

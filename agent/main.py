@@ -1,5 +1,6 @@
 """hearth-agent's entry point: owns the process (signal handlers, threads, ``agent.lock`` in the
-state dir) and its two requests.Sessions; all other I/O goes through the modules it wires.
+state dir), its two requests.Sessions and the Replicas they share (the guest API base in use);
+all other I/O goes through the modules it wires.
 
 The CLI, the collect → merge → deploy → signal loop, SIGHUP reload, and a supervisor that stops
 promptly on SIGTERM/SIGINT.
@@ -31,6 +32,7 @@ from agent.deployer import Deployer
 from agent.deployments import DoneLedger
 from agent.fsutil import ensure_dir
 from agent.outbox import Outbox
+from agent.replicas import Replicas
 from agent.rotation import Rotation
 from agent.sdnotify import Notifier
 from agent.status import StatusFile
@@ -67,6 +69,8 @@ class Agent:
         self._signal_session = signal_session
         self._jitter = jitter
         self._lock = threading.Lock()  # shared by the sources; see Source
+        # One choice of guest API base for polls, signals, heartbeats and rotation alike.
+        self.replicas = Replicas(config.bootstrap.base_urls)
         self.ledger = DoneLedger(self.layout.deployed_dir)
         self.status = StatusFile(self.layout.status_file)
         self.outbox = self._make_outbox(config)
@@ -193,13 +197,11 @@ class Agent:
                 jitter=self._jitter,
                 previous=previous.get(collector.name),
             )
-            for collector in make_collectors(config.bootstrap, self._poll_session)
+            for collector in make_collectors(config.bootstrap, self._poll_session, self.replicas)
         ]
 
     def _make_outbox(self, config: AgentConfig) -> Outbox:
-        return Outbox(
-            self.layout.outbox_dir, self._signal_session, config.bootstrap.base_url, config.bootstrap.credential
-        )
+        return Outbox(self.layout.outbox_dir, self._signal_session, self.replicas, config.bootstrap.credential)
 
     def _make_rotation(self, config: AgentConfig) -> Rotation | None:
         """Rotation watches the collectors' answers for the credential's expiry (a response
@@ -209,7 +211,7 @@ class Agent:
         rotation = Rotation(
             self._poll_session,
             config.bootstrap_path,
-            base_url=config.bootstrap.base_url,
+            base_url=self.replicas,
             credential=config.bootstrap.credential,
             on_rotated=self._credential_rotated,
             remaining_fraction=config.rotate_remaining,
@@ -232,7 +234,7 @@ class Agent:
             self.config, bootstrap=dataclasses.replace(self.config.bootstrap, credential=credential)
         )
         self._swap_sources(config)
-        self.outbox.retarget(config.bootstrap.base_url, credential)
+        self.outbox.retarget(self.replicas, credential)
         self.config = config
         LOG.info("switched to the rotated credential")
 
@@ -261,13 +263,14 @@ class Agent:
             LOG.error("SIGHUP: keeping the current configuration: %s", exc)
             self.notifier.ready(self._status_line(self.merged(), False))
             return
+        self.replicas.use(config.bootstrap.base_urls)  # the base in use stays if still listed
         for source in self.sources:
             source.stop()
         self.sources = sources
         for source in sources:
             source.start()
         old = self.config.bootstrap
-        if (config.bootstrap.base_url, config.bootstrap.credential) != (old.base_url, old.credential):
+        if (config.bootstrap.base_urls, config.bootstrap.credential) != (old.base_urls, old.credential):
             self._replace_outbox(config)
         if self.rotation is not None:
             self.rotation.use(config.bootstrap.credential)
@@ -276,8 +279,8 @@ class Agent:
         self.notifier.ready(self._status_line(self.merged(), False))
 
     def _replace_outbox(self, config: AgentConfig) -> None:
-        """Signals (and heartbeats) go to the new base_url with the new credential."""
-        self.outbox.retarget(config.bootstrap.base_url, config.bootstrap.credential)
+        """Signals (and heartbeats) go to the new base URLs with the new credential."""
+        self.outbox.retarget(self.replicas, config.bootstrap.credential)
 
 
 def supervise(agent: Agent, work: Callable[[], int]) -> int:

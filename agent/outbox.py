@@ -2,7 +2,10 @@
 only those files and the guest API, through the requests.Session it is given.
 
 A signal stays until the guest API has it; retries back off with full jitter, persisted per
-item. Progress heartbeats go through the same session and are never stored.
+item. Progress heartbeats go through the same session and are never stored. Each request goes
+to the base the agent's Replicas has in use; a connection error, a timeout or a 5xx there moves
+it to the next one, where the item's retry goes (a Retry-After from the base left behind is
+not waited for).
 
 A signal is first staged as ``<id>.json.staged``, which the sender never reads, and published
 with one rename; the agent writes the run's done marker in between (see agent.deployer).
@@ -38,6 +41,7 @@ from agent.fsutil import (
     remove_durably,
     safe_name,
 )
+from agent.replicas import Replicas
 
 LOG = logging.getLogger("hearth.agent.outbox")
 
@@ -116,7 +120,7 @@ class Outbox:
         self,
         directory: Path,
         session: requests.Session,
-        base_url: str,
+        base_url: str | Replicas,
         credential: str,
         *,
         clock: Callable[[], float] = time.time,
@@ -126,7 +130,7 @@ class Outbox:
         self.done_dir = directory / "done"
         self.dead_dir = directory / "dead"
         self._session = session
-        self._base_url = base_url.rstrip("/")
+        self._replicas = base_url if isinstance(base_url, Replicas) else Replicas([base_url])
         self._headers = {
             "Authorization": f"Bearer {credential}",
             "Accept": "application/json",
@@ -142,12 +146,14 @@ class Outbox:
         self._refused = False  # in a credential outage (401/403), which is logged once
         ensure_dir(directory)
 
-    def retarget(self, base_url: str, credential: str) -> None:
-        """Send from now on to ``base_url`` with ``credential`` (a SIGHUP reload changed them);
-        a request already under way finishes with the old ones."""
+    def retarget(self, base_url: str | Replicas, credential: str) -> None:
+        """Send from now on to ``base_url`` (or the agent's Replicas) with ``credential`` (a
+        SIGHUP reload or a rotation changed them); a request already under way finishes with
+        the old ones."""
         headers = dict(self._headers, Authorization=f"Bearer {credential}")
+        replicas = base_url if isinstance(base_url, Replicas) else Replicas([base_url])
         with self._lock:
-            self._base_url, self._headers = base_url.rstrip("/"), headers
+            self._replicas, self._headers = replicas, headers
         self._refused = False
         self.wake()
 
@@ -257,16 +263,22 @@ class Outbox:
         """One attempt; True when the item left the outbox (delivered, superseded or dead)."""
         entry_id = item["entry_id"]
         with self._lock:
-            base_url, headers = self._base_url, self._headers
+            replicas, headers = self._replicas, self._headers
+        base_url = replicas.current
         url = f"{base_url}/guest/v1/deployments/{quote(entry_id, safe='')}/signal"
         try:
             response = self._session.post(url, data=self._body(item), headers=headers, timeout=REQUEST_TIMEOUT)
         except requests.RequestException as exc:
+            replicas.failed(base_url, type(exc).__name__)
             return self._reschedule(path, item, f"{type(exc).__name__}: {exc}", None)
         with response:
             status, text = response.status_code, response.text
             retry_after = retry_after_seconds(response.headers.get("Retry-After"), self._clock())
         body, message = text[:1000], error_message(text)
+        if status >= 500 and replicas.failed(base_url, f"HTTP {status}", expected=status == 503):
+            retry_after = None  # the base that asked for it is left behind: retry at the next one
+        elif status < 500:
+            replicas.answered(base_url)
         if status in CREDENTIAL_REFUSED:
             if not self._refused:
                 LOG.error(
@@ -323,10 +335,20 @@ class Outbox:
         requests.RequestException when the server cannot be reached.
         """
         with self._lock:
-            base_url, headers = self._base_url, self._headers
+            replicas, headers = self._replicas, self._headers
+        base_url = replicas.current
         url = f"{base_url}/guest/v1/deployments/{quote(entry_id, safe='')}/progress"
         body = encode_body({"message": message, "percent": percent})
-        with self._session.post(url, data=body, headers=headers, timeout=PROGRESS_TIMEOUT) as response:
+        try:
+            response = self._session.post(url, data=body, headers=headers, timeout=PROGRESS_TIMEOUT)
+        except requests.RequestException as exc:
+            replicas.failed(base_url, type(exc).__name__)
+            raise
+        with response:
+            if response.status_code >= 500:
+                replicas.failed(base_url, f"HTTP {response.status_code}", expected=response.status_code == 503)
+            else:
+                replicas.answered(base_url)
             return response.status_code
 
     def _settle(

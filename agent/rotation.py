@@ -11,7 +11,8 @@ the collectors use, so no request is made just to learn it. The rotate answer gi
 credential's ``expires_in``. When less than ``remaining_fraction`` of the lifetime is left,
 ``POST /guest/v1/credentials/rotate`` is called with the current credential. A failed
 rotation is retried with backoff and the current credential is kept: it keeps working until
-it expires, and the server keeps the old one alive for an overlap after a rotation.
+it expires, and the server keeps the old one alive for an overlap after a rotation. The call
+goes to the base the agent's Replicas has in use; a failure there moves it to the next one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import requests
 
 from agent.fsutil import atomic_write_json, read_json
 from agent.outbox import error_message, retry_after_seconds
+from agent.replicas import Replicas
 
 LOG = logging.getLogger("hearth.agent.rotation")
 
@@ -55,7 +57,7 @@ class Rotation:
         session: requests.Session,
         bootstrap_path: Path,
         *,
-        base_url: str,
+        base_url: str | Replicas,
         credential: str,
         on_rotated: Callable[[str], None],
         remaining_fraction: float,
@@ -64,7 +66,7 @@ class Rotation:
     ):
         self._session = session
         self._path = bootstrap_path
-        self._rotate_url = base_url.rstrip("/") + ROTATE_PATH
+        self._replicas = base_url if isinstance(base_url, Replicas) else Replicas([base_url])
         self._credential = credential
         self._on_rotated = on_rotated
         self._fraction = remaining_fraction
@@ -135,7 +137,7 @@ class Rotation:
         return None if due is None else max(MIN_STEP, due - self._clock())
 
     def _rotate(self) -> None:
-        answer = self._call("POST", self._rotate_url)
+        answer = self._call("POST")
         credential, expires_in = answer.get("credential"), answer.get("expires_in")
         if not isinstance(credential, str) or not credential or not _is_seconds(expires_in):
             raise RotationFailed("the rotate answer has no credential and expires_in")
@@ -171,16 +173,23 @@ class Rotation:
                 exc,
             )
 
-    def _call(self, method: str, url: str, **options: Any) -> dict[str, Any]:
+    def _call(self, method: str, **options: Any) -> dict[str, Any]:
         with self._lock:
             credential = self._credential
-        where = f"{method} {url.split('?')[0]}"  # a query could be signed: never logged
+        base = self._replicas.current
+        url = base + ROTATE_PATH
+        where = f"{method} {url}"
         headers = {"Authorization": f"Bearer {credential}", "Accept": "application/json"}
         try:
             response = self._session.request(method, url, headers=headers, timeout=TIMEOUT, **options)
         except requests.RequestException as exc:
+            self._replicas.failed(base, type(exc).__name__)
             raise RotationFailed(f"{type(exc).__name__}: {exc}") from None
         with response:
+            if response.status_code >= 500:
+                self._replicas.failed(base, f"HTTP {response.status_code}", expected=response.status_code == 503)
+            else:
+                self._replicas.answered(base)
             if response.status_code != 200:
                 raise RotationFailed(
                     f"{where}: HTTP {response.status_code}: {error_message(response.text)}",

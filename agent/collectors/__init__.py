@@ -17,7 +17,9 @@ NotConfigured when the bootstrap gives it nothing to collect from. An instance o
     release what the collector holds and wake a ``wait_for_change`` in progress.
 
 The built-in ``hearth``, ``request`` and ``local`` collectors are written exactly this way;
-a third-party collector is one more entry in ``collectors()``.
+a third-party collector is one more entry in ``collectors()``. The collectors that talk to the
+Hearth server itself (agent.config.HEARTH_COLLECTORS) are also given the agent's Replicas, as
+``Collector(session, bootstrap, replicas)``, to poll whichever guest API replica is in use.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from typing import Any, Protocol
 
 import requests
 
-from agent.config import Bootstrap
+from agent.config import HEARTH_COLLECTORS, Bootstrap
+from agent.replicas import Replicas
 
 LOG = logging.getLogger("hearth.agent.collectors")
 
@@ -42,8 +45,9 @@ class NotConfigured(Exception):
 class Unavailable(Exception):
     """The source is configured but cannot answer now: keep the last good metadata and retry.
 
-    ``kind`` is "network", "server", "rate-limited" or "auth"; ``retry_after`` is the server's
-    Retry-After in seconds when it gave one.
+    ``kind`` is "network", "server", "rate-limited" or "auth"; or "moved" when a guest API
+    replica went away right after answering (the source asks again at once, elsewhere, without
+    counting a failure). ``retry_after`` is the server's Retry-After in seconds when it gave one.
     """
 
     def __init__(self, message: str, kind: str = "network", retry_after: float | None = None):
@@ -73,7 +77,7 @@ class Collector(Protocol):
     def close(self) -> None: ...
 
 
-def collectors() -> dict[str, Callable[[requests.Session, Bootstrap], Collector]]:
+def collectors() -> dict[str, Callable[..., Collector]]:
     """Build the registry; a third-party collector is one more entry here, written the same way."""
     from agent.collectors.hearth import HearthCollector
     from agent.collectors.local import LocalCollector
@@ -86,7 +90,9 @@ def collectors() -> dict[str, Callable[[requests.Session, Bootstrap], Collector]
     }
 
 
-def make_collectors(bootstrap: Bootstrap, session: requests.Session) -> list[Collector]:
+def make_collectors(
+    bootstrap: Bootstrap, session: requests.Session, replicas: Replicas | None = None
+) -> list[Collector]:
     """Every collector named in the bootstrap that exists here and is configured, in its order."""
     registry = collectors()
     made: list[Collector] = []
@@ -95,7 +101,10 @@ def make_collectors(bootstrap: Bootstrap, session: requests.Session) -> list[Col
             LOG.info("collector %r is not part of hearth-agent; skipping it", name)
             continue
         try:
-            made.append(registry[name](session, bootstrap))
+            if name in HEARTH_COLLECTORS and replicas is not None:
+                made.append(registry[name](session, bootstrap, replicas))
+            else:
+                made.append(registry[name](session, bootstrap))
         except NotConfigured as exc:
             LOG.info("collector %r is not configured (%s); skipping it", name, exc)
     if not made:

@@ -5,6 +5,12 @@ It fetches, keeps the last good document, backs off and reports.
 
 The agent's main loop never talks to a collector: it reads ``Source.current`` of every source
 after ``report`` (a callable that sets the loop's Event) was called.
+
+Re-polls are spread: the first parked poll after the source starts, and after each failure or
+move to another replica, asks for ``poll_wait × uniform(0.05, 1)`` (spread_wait), so agents
+that (re)connect together do not come back together one wait later; later polls ask for the
+whole ``poll_wait``. A collector's Unavailable of kind "moved" (a replica went away after it
+answered) is asked again after at most MOVED_JITTER, with no backoff and no warning.
 """
 
 from __future__ import annotations
@@ -23,6 +29,24 @@ LOG = logging.getLogger("hearth.agent.collectors")
 
 BACKOFF_BASE, BACKOFF_CAP, AUTH_BACKOFF_CAP = 0.5, 30.0, 60.0
 AUTH_LOG_EVERY = 20  # a refused credential is logged at the first failure and every 20th
+SPREAD_LEAST = 0.05  # the shortest first parked poll, as a fraction of poll_wait
+MOVED_JITTER = 0.5  # seconds at most before asking again after a replica went away
+
+
+def spread_wait(poll_wait: float, jitter: Callable[[], float]) -> float:
+    """The wait of a first parked poll: poll_wait × uniform(SPREAD_LEAST, 1)."""
+    return poll_wait * (SPREAD_LEAST + (1 - SPREAD_LEAST) * jitter())
+
+
+def failure_delay(failures: int, exc: Unavailable, jitter: Callable[[], float]) -> float:
+    """Seconds before the next look after ``failures`` failed ones in a row: the server's
+    Retry-After (plus up to 10 %), else exponential backoff with full jitter, capped. The
+    count runs on across replicas, so when every one is down the waits still grow."""
+    if exc.retry_after is not None:
+        return retry_after_delay(exc.retry_after, jitter)
+    cap = AUTH_BACKOFF_CAP if exc.kind == "auth" else BACKOFF_CAP
+    bound: float = min(cap, BACKOFF_BASE * 2 ** (failures - 1))
+    return bound * jitter()
 
 
 class Source:
@@ -53,6 +77,7 @@ class Source:
         self._jitter = jitter
         self._stop = threading.Event()
         self._failures = 0
+        self._spread = True  # the next parked poll asks for a spread_wait
         self.current: CachedMetadata | None = previous
         self.settled = previous is not None
         self._fallback = previous if previous is not None else cache.load()
@@ -93,14 +118,22 @@ class Source:
         since = None  # the first look asks for the whole document, without waiting
         while not self._stop.is_set():
             wait = 0.0 if since is None else self._poll_wait
+            if wait and self._spread:
+                wait, self._spread = spread_wait(wait, self._jitter), False
             try:
                 answer = self.collector.fetch(since, wait)
             except Unavailable as exc:
+                self._spread = True
+                if exc.kind == "moved":
+                    LOG.debug("%s: %s; asking again", self.name, exc)
+                    self._stop.wait(MOVED_JITTER * self._jitter())
+                    continue
                 self._use_fallback(logging.INFO)
                 self._back_off(exc)
                 continue
             except Exception as exc:
                 LOG.exception("%s: collector failed", self.name)
+                self._spread = True
                 self._use_fallback(logging.INFO)
                 self._back_off(Unavailable(f"{type(exc).__name__}: {exc}", kind="server"))
                 continue
@@ -163,12 +196,7 @@ class Source:
                 )
         elif self._failures == 1:
             LOG.warning("%s: source unavailable (%s); keeping its last good metadata", self.name, exc)
-        cap = AUTH_BACKOFF_CAP if exc.kind == "auth" else BACKOFF_CAP
-        delay = (
-            retry_after_delay(exc.retry_after, self._jitter)
-            if exc.retry_after is not None
-            else min(cap, BACKOFF_BASE * 2 ** (self._failures - 1)) * self._jitter()
-        )
+        delay = failure_delay(self._failures, exc, self._jitter)
         LOG.debug("%s: fetch failed (%s); retrying in %.1f s", self.name, exc, delay)
         self._stop.wait(delay)
 

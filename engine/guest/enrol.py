@@ -57,7 +57,9 @@ def issue_bootstrap(
         secret = credentials.issue(
             session, kind="server", subject_id=server_id, stack_id=server.stack_id, now=now, ttl_seconds=ttl
         )
-        document = bootstrap_document(runtime.public_url, server.id, secret, _named_metadata_url(server))
+        document = bootstrap_document(
+            runtime.public_url, server.id, secret, _named_metadata_url(server), guest_urls=runtime.config.guest_urls
+        )
         summary = {
             "id": server.id,
             "name": server.name,
@@ -72,12 +74,19 @@ def issue_bootstrap(
     }
 
 
-def bootstrap_document(base_url: str, server_id: str, secret: str | None, metadata_url: str | None = None) -> dict:
+def bootstrap_document(
+    base_url: str, server_id: str, secret: str | None, metadata_url: str | None = None, *, guest_urls: str = ""
+) -> dict:
     """The agent's bootstrap document (docs/guest-api.md), for a server the engine starts
-    (Server.create hands it to the compute driver) and for an enrolled machine alike."""
+    (Server.create hands it to the compute driver) and for an enrolled machine alike.
+
+    `base_urls` lists `base_url` and then the other replicas' guest APIs (the `guest_urls`
+    setting): the agent fails over among them. `base_url` stays for agents that read only it.
+    `metadata_url` is under `base_url`; the agent moves it onto whichever base it uses."""
     return {
         "server_id": server_id,
         "base_url": base_url,
+        "base_urls": urls.guest_bases(base_url, guest_urls),
         "metadata_url": metadata_url or urls.metadata_url(base_url, server_id),
         "credential": secret,
         "collectors": ["hearth"],

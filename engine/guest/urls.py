@@ -10,6 +10,18 @@ from __future__ import annotations
 GUEST_ROOT = "/guest/v1"
 
 
+def guest_bases(public_url: str, guest_urls: str) -> list[str]:
+    """The base URLs an agent is given, in the order it tries them: `public_url` first (what
+    `base_url` holds for agents that know no other), then each of `guest_urls` (comma-separated:
+    the other replicas' guest APIs), without trailing slashes or repeats."""
+    bases: list[str] = []
+    for url in [public_url, *guest_urls.split(",")]:
+        url = url.strip().rstrip("/")
+        if url and url not in bases:
+            bases.append(url)
+    return bases
+
+
 def guest_root(base: str) -> str:
     """The guest API's root: ZAQAR_SIGNAL's `deploy_auth_url`."""
     return f"{base}{GUEST_ROOT}"

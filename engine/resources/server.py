@@ -142,7 +142,9 @@ class Server(Resource):
                     now=now,
                     ttl_seconds=runtime.config.credential_ttl,
                 )
-        bootstrap = enrol.bootstrap_document(runtime.public_url, server_id, secret)
+        bootstrap = enrol.bootstrap_document(
+            runtime.public_url, server_id, secret, guest_urls=runtime.config.guest_urls
+        )
         # Boot user data as Heat packages it for user_data_format (engine.guest.userdata).
         boot_user_data = self.boot_user_data({**doc, "os-collect-config": occ}, name)
         driver_data = driver.create(ServerSpec(server_id, name, bootstrap, self.properties, user_data=boot_user_data))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -145,18 +146,34 @@ class GuestStandIn:
         return app
 
 
-@pytest.fixture
-def guest():
+@contextlib.contextmanager
+def running_guest():
+    """A GuestStandIn listening on a port of its own until the block ends."""
     standin = GuestStandIn()
     server = make_server("127.0.0.1", 0, standin.app(), threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     standin.base_url = f"http://127.0.0.1:{server.server_port}"
-    yield standin
-    standin.close()
-    server.shutdown()
-    thread.join(10)
-    server.server_close()
+    try:
+        yield standin
+    finally:
+        standin.close()
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+@pytest.fixture
+def guest():
+    with running_guest() as standin:
+        yield standin
+
+
+@pytest.fixture
+def other_guest():
+    """A second replica of the guest API (another stand-in on another port)."""
+    with running_guest() as standin:
+        yield standin
 
 
 @pytest.fixture

@@ -41,6 +41,34 @@ def test_metadata_url_and_collectors_have_defaults(tmp_path):
 BASE = {"base_url": "http://h", "credential": "c"}
 
 
+def test_base_urls_list_the_replicas_after_base_url_and_default_to_it(tmp_path):
+    only = load_bootstrap(write(tmp_path, {**BASE, "server_id": "s1"}))
+    assert only.base_urls == ("http://h",)
+    listed = load_bootstrap(
+        write(tmp_path, {**BASE, "server_id": "s1", "base_urls": ["http://h/", "http://b", "http://c/", "http://b"]})
+    )
+    assert listed.base_urls == ("http://h", "http://b", "http://c") and listed.base_url == "http://h"
+    # base_url edited by hand and no longer in the list: it goes first.
+    moved = load_bootstrap(write(tmp_path, {**BASE, "server_id": "s1", "base_urls": ["http://b"]}))
+    assert moved.base_urls == ("http://h", "http://b")
+    # A list alone is enough; its first entry is base_url, and the default metadata_url's base.
+    alone = load_bootstrap(
+        write(tmp_path, {"credential": "c", "server_id": "s1", "base_urls": ["http://b", "http://c"]})
+    )
+    assert alone.base_url == "http://b" and alone.metadata_url == "http://b/guest/v1/servers/s1/metadata"
+
+
+@pytest.mark.parametrize("value", [[], "http://b", [""], ["http://b", 3]])
+def test_base_urls_must_be_a_list_of_urls(tmp_path, value):
+    with pytest.raises(ConfigError, match="base_urls: must be a non-empty list of URLs"):
+        load_bootstrap(write(tmp_path, {**BASE, "server_id": "s1", "base_urls": value}))
+
+
+def test_without_base_url_or_base_urls_the_error_names_base_url(tmp_path):
+    with pytest.raises(ConfigError, match="base_url: required string is missing"):
+        load_bootstrap(write(tmp_path, {"credential": "c", "server_id": "s1"}))
+
+
 def test_sections_for_request_and_local(tmp_path):
     bootstrap = load_bootstrap(
         write(

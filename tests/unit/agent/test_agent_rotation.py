@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from agent.replicas import Replicas
 from agent.rotation import Rotation
 from engine import audit
-from tests.support import ROOT, start_server, stop_server, wait_for
+from tests.support import ROOT, free_port, start_server, stop_server, wait_for
 
 SERVER_ONLY = """
 heat_template_version: 2018-08-31
@@ -130,6 +131,30 @@ def test_a_failed_rotation_backs_off_and_keeps_the_current_credential(enrolled):
     delays = [rotation.step() for _ in range(4)]
     assert delays == [1.0, 2.0, 4.0, 8.0]
     assert rotated == [] and path.read_text() == before
+
+
+def test_a_rotation_that_cannot_reach_a_base_is_retried_at_the_next(enrolled):
+    _hearth, path, document, session = enrolled
+    dead = f"http://127.0.0.1:{free_port()}"
+    replicas = Replicas([dead, document["base_url"]])
+    clock, rotated = Clock(), []
+    rotation = Rotation(
+        session,
+        path,
+        base_url=replicas,
+        credential=document["credential"],
+        on_rotated=rotated.append,
+        remaining_fraction=1 / 3,
+        clock=clock,
+        jitter=lambda: 0.0,
+    )
+    session.hooks["response"].append(rotation.observe)
+    fetch(session, document, document["credential"])
+    clock.now += 3600
+    assert rotation.step() == 1.0 and rotated == []  # refused at the first base: backoff
+    assert replicas.current == document["base_url"]
+    rotation.step()
+    assert len(rotated) == 1 and json.loads(path.read_text())["credential"] == rotated[0]
 
 
 def test_a_once_run_rotates_when_due_and_leaves_the_new_credential_in_the_bootstrap(short_lived):
