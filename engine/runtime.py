@@ -55,7 +55,9 @@ class Runtime:
     notifier: Notifier
     compute: ComputeDriver
     clock: Callable[[], dt.datetime] = utcnow
-    # Set by the scheduler: wake a waiting resource of a stack (None: any of them) that may now be done.
+    # Set by the scheduler: wake a waiting resource of a stack (None: any of them) that may now be
+    # done. It publishes `wake:<stack>:<resource>` through the notifier, so it reaches the replica
+    # that drives the stack wherever the signal arrived (engine/orchestration/scheduler.py).
     wake: Callable[..., None] = lambda stack_id, resource=None: None
     # Set by the service: create, update, delete and read nested stacks.
     stacks: ChildStacks | None = None

@@ -1,13 +1,22 @@
-"""Scheduler: owns the inbox, its loop thread, the handler pool, runs in memory and deadlines;
-touches the store, and at start the compute driver (resuming servers).
+"""Scheduler: owns the inbox, its loop thread, the handler pool, runs in memory and deadlines, and
+this replica's leases on the operations it drives; touches the store, the notifier (its messages
+to and from the other replicas), and at start the compute driver (resuming servers).
 
 It loads stacks and rollbacks from the store, and acts on resources only through its Steps.
 
 One thread owns all stack state in memory and in the store. Resources whose dependencies are
 done start at once (independent ones concurrently); handlers that may block run on a small
 pool; a resource that waits for a signal holds no thread and is re-checked only when woken
-(`wake`) or when its deadline passes. On start, operations left in progress by a previous
-engine are resumed from the store.
+(`wake`) or when its deadline passes.
+
+Replicas: every replica's `submit`, `wake`, `cancel` and `unset_hook` are published through the
+notifier (`load:<stack>`, `wake:<stack>:<resource>`, `cancel:<stack>:<rollback|stop>`,
+`hook:<stack>:<hook>:<resource>`), which reaches every replica; only the holder of the stack's
+lease (engine/orchestration/lease.py) acts on them, and a `load:` of a stack nobody holds is
+claimed (one replica wins). Every lease_seconds/3 the engine renews its leases (a heartbeat
+thread) and takes over operations in progress whose lease is missing or expired; start() is
+such a take-over, so operations left in progress by a stopped engine are resumed from the store.
+A run whose lease was taken over is dropped at once, and nothing more is written for it.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from engine import secrets
 from engine.errors import HearthError
 from engine.guest.liveness import GoneAgents
 from engine.identity import delegation_revoked
+from engine.orchestration import lease
 from engine.orchestration.changes import supports_check
 from engine.orchestration.definitions import DefinitionCache, Resolver
 from engine.orchestration.journal import Journal
@@ -32,6 +42,7 @@ from engine.orchestration.run import Run, Snap
 from engine.orchestration.steps import Steps
 from engine.runtime import Runtime
 from engine.store.models import Resource as ResourceRow, Server, Stack
+from engine.store.notify import EVERYTHING
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY = 500
@@ -47,7 +58,17 @@ class Scheduler:
         self._pool = ThreadPoolExecutor(runtime.config.engine_workers, thread_name_prefix="handler")
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self.journal = Journal(runtime)
+        config = runtime.config
+        self.node = lease.node_name(config.node_name)
+        self.drives = lease.drives_stacks(config.role)  # an API-only replica drives nothing
+        # SQLite has one engine process (EngineLock): every lease in the file is its own to take.
+        self.leases = lease.Leases(runtime.store, self.node, config.lease_seconds, exclusive=runtime.store.is_sqlite)
+        self._engine_lock = lease.EngineLock(runtime.store)
+        self._heartbeat: lease.Heartbeat | None = None
+        self._sweep_due = threading.Event()  # a take-over sweep is in the inbox already
+        # Per stack, how many times a run of it was dropped: a handler's result from before is stale.
+        self._epochs: dict[str, int] = {}
+        self.journal = Journal(runtime, self.leases)
         self.gone_agents = GoneAgents(runtime)  # deployments of servers whose agent is gone fail
         self._rollbacks: list[Run] = []
         # How handlers' snippets are resolved (the service adds nested-stack facades).
@@ -57,48 +78,103 @@ class Scheduler:
 
     # Public -----------------------------------------------------------------------------
     def start(self) -> None:
+        """Drive operations (unless this replica's role leaves that to others): take the SQLite
+        store's engine lock, hear the replicas' messages, take over what nobody drives."""
+        if not self.drives:
+            return
+        self._engine_lock.acquire()  # raises EngineLocked when another engine has the file
         self._resume_servers()
-        with self.runtime.store.session() as session:
-            ids = list(session.scalars(select(Stack.id).where(Stack.status == "IN_PROGRESS")))
-        for stack_id in ids:
-            self._inbox.put(("resume", stack_id))
+        notifier = self.runtime.notifier
+        for prefix in ("load:", "wake:", "cancel:", "hook:"):
+            notifier.subscribe(prefix, self._heard)
+        # A replica named explicitly (HEARTH_NODE_NAME) takes back what it held before a restart.
+        self._inbox.put(("sweep", bool(self.runtime.config.node_name)))
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
+        self._heartbeat = lease.Heartbeat(self.leases, lambda name: self._inbox.put(("lost", name)), self._tick)
+        self._heartbeat.start()
 
-    def stop(self) -> None:
+    def stop(self, release: bool = True) -> None:
+        """Stop driving; with `release`, give up the leases at once (another replica resumes
+        their operations now, not a lease period later). `release=False` is how a test stands
+        in for a replica that died."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         self._stopping.set()
         self._inbox.put(("stop", None))
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if release and self._thread is not None:
+            try:
+                self.leases.release_all()  # after the handlers in flight wrote what they write
+            except Exception:  # noqa: BLE001 - they expire by themselves
+                log.warning("could not release leases at stop; they expire in %s s", self.leases.seconds)
+        self.leases.forget(self.leases.held())
+        self._engine_lock.release()
+
+    def driving(self) -> set[str]:
+        """The stacks whose operation this replica drives now."""
+        return set(self._runs)
 
     def submit(self, stack_id: str) -> None:
-        """A new operation was recorded for this stack: load it and drive it."""
-        self._inbox.put(("load", stack_id))
+        """A new operation was recorded for this stack: its driver (or, if none, whichever
+        replica claims it first) loads and drives it."""
+        self.runtime.notifier.publish(f"load:{stack_id}")
 
     def wake(self, stack_id: str, resource: str | None = None) -> None:
-        """Something a waiting resource of this stack (`resource`, or any) waits for happened."""
-        self._inbox.put(("wake", stack_id, resource))
+        """Something a waiting resource of this stack (`resource`, or any) waits for happened;
+        heard by the replica that drives the stack, wherever it happened."""
+        self.runtime.notifier.publish(f"wake:{stack_id}:{resource or ''}")
 
     def cancel(self, stack_id: str, rollback: bool) -> None:
         """A user cancelled the stack's create or update (Heat's cancel_update, or
         cancel_without_rollback): nothing new starts, and once what runs has finished the
         operation fails with "Operation cancelled" (an update then rolls back if asked to, or
         if the stack has rollback enabled)."""
-        self._inbox.put(("cancel", stack_id, rollback))
+        self.runtime.notifier.publish(f"cancel:{stack_id}:{'rollback' if rollback else 'stop'}")
 
     def unset_hook(self, stack_id: str, resource: str, hook: str) -> None:
         """A user cleared the breakpoint `hook` of `resource`."""
-        self._inbox.put(("hook", stack_id, resource, hook))
+        self.runtime.notifier.publish(f"hook:{stack_id}:{hook}:{resource}")
+
+    def _heard(self, topic: str) -> None:
+        """A message from any replica (this one too): into the inbox, nothing more (the
+        notifier calls this on the publishing thread)."""
+        if topic == EVERYTHING:
+            self._inbox.put(("everything", None))
+            return
+        kind, _, rest = topic.partition(":")
+        if kind == "load":
+            self._inbox.put(("load", rest))
+        elif kind == "wake":
+            stack_id, _, resource = rest.partition(":")
+            self._inbox.put(("wake", stack_id, resource or None))
+        elif kind == "cancel":
+            stack_id, _, how = rest.partition(":")
+            self._inbox.put(("cancel", stack_id, how == "rollback"))
+        elif kind == "hook":
+            stack_id, hook, resource = rest.split(":", 2)
+            self._inbox.put(("hook", stack_id, resource, hook))
+
+    def _tick(self) -> None:
+        """Heartbeat: time for a take-over sweep (one in the inbox at a time)."""
+        if not self._sweep_due.is_set():
+            self._sweep_due.set()
+            self._inbox.put(("sweep", False))
 
     def _handoff(self, stack_id: str, name: str, action: str, operation: int, call) -> None:
         """Run a handler's `call` on the pool once what was recorded so far is stored; its
-        outcome comes back to the loop as a "result" message."""
+        outcome comes back to the loop as a "result" message. What it writes itself is stored
+        only while this replica holds the stack's lease."""
+        epoch = self._epochs.get(stack_id, 0)
 
         def work():
-            self._inbox.put(("result", stack_id, name, action, call(), operation))
+            with self.leases.acting_for(lease.stack_lease(stack_id)):
+                outcome = call()
+            self._inbox.put(("result", stack_id, name, action, outcome, operation, epoch))
 
-        self.journal.after_commit(lambda: self._pool.submit(work))
+        self.journal.after_commit(lambda: self._pool.submit(work), stack_id)
 
     # Loop -------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -110,7 +186,8 @@ class Scheduler:
             dirty: set[str] = set()
             while message is not None:
                 try:
-                    self._handle(message, dirty)
+                    with self.leases.acting_for(_lease_of(message)):
+                        self._handle(message, dirty)
                 except Exception:  # noqa: BLE001 - one bad stack must not stop the engine
                     log.error("scheduler error on %s:\n%s", message[:2], traceback.format_exc())
                 try:
@@ -123,7 +200,8 @@ class Scheduler:
                 for stack_id in dirty:
                     run = self._runs.get(stack_id)
                     if run is not None:
-                        self._advance(run)
+                        with self.leases.acting_for(lease.stack_lease(stack_id)):
+                            self._advance(run)
                 self._flush()
                 while self._rollbacks and self._flush():
                     self._roll_back(self._rollbacks.pop(0))
@@ -135,8 +213,23 @@ class Scheduler:
         kind, stack_id = message[0], message[1]
         if kind == "stop":
             return
-        if kind in ("load", "resume"):
-            self._load(stack_id, resume=kind == "resume")
+        if kind == "sweep":
+            self._sweep_due.clear()
+            dirty |= self._take_over(reclaim=stack_id)
+        elif kind == "everything":
+            self._recheck(dirty)
+        elif kind == "lost":
+            held_by_other = stack_id.removeprefix(lease.STACK)
+            if not self.leases.holds(stack_id) and held_by_other in self._runs:
+                self._drop(held_by_other)
+        elif kind == "load":
+            fresh = not self.leases.holds(lease.stack_lease(stack_id))
+            if fresh:
+                self._drop(stack_id)  # whatever ran of it here before is stale now
+                if not self.leases.claim([lease.stack_lease(stack_id)]):
+                    return  # another replica drives it, and hears this too
+            # Nothing of it in memory here: what the store says is in progress was interrupted.
+            self._load(stack_id, resume=stack_id not in self._runs)
             dirty.add(stack_id)
         elif kind == "wake":
             run = self._runs.get(stack_id)
@@ -152,9 +245,9 @@ class Scheduler:
                         self._steps.check_waiting(run, snap)
                 dirty.add(stack_id)
         elif kind == "result":
-            _, stack_id, name, action, outcome, operation = message
+            _, stack_id, name, action, outcome, operation, epoch = message
             run = self._runs.get(stack_id)
-            if run is not None and name in run.snaps:
+            if run is not None and name in run.snaps and epoch == self._epochs.get(stack_id, 0):
                 run.running.discard(name)
                 snap = run.snaps[name]
                 self._steps.apply(run, snap, action, outcome, operation)
@@ -191,8 +284,60 @@ class Scheduler:
                     nearest = min(nearest, max((deadline - now).total_seconds(), 0.0))
         return nearest
 
+    # Leases -----------------------------------------------------------------------------
+    def _take_over(self, reclaim: bool) -> set[str]:
+        """Claim the operations in progress that nobody drives (their lease is missing or
+        expired) and resume them, as a restarted engine resumes its own."""
+        taken = set()
+        for stack_id in self.leases.take_over_stacks(reclaim_own=reclaim):
+            if stack_id in self._runs:
+                continue  # ours already (its lease was renewed late)
+            log.info("stack %s: taking over its operation in progress", stack_id)
+            with self.leases.acting_for(lease.stack_lease(stack_id)):
+                self._load(stack_id, resume=True, taken_over=True)
+            taken.add(stack_id)
+        return taken
+
+    def _recheck(self, dirty: set[str]) -> None:
+        """Messages may have been missed (the replicas' bridge reconnected): look again at every
+        waiting resource and at each driven stack's operation, and sweep."""
+        if self._runs:
+            with self.runtime.store.session() as session:
+                stored = dict(session.execute(select(Stack.id, Stack.operation).where(Stack.id.in_(list(self._runs)))))
+            for stack_id, run in list(self._runs.items()):
+                if stored.get(stack_id, run.operation) != run.operation:
+                    self._inbox.put(("load", stack_id))  # a new operation we did not hear of
+                self._inbox.put(("wake", stack_id, None))
+        dirty |= self._take_over(reclaim=False)
+
+    def _drop(self, stack_id: str) -> None:
+        """Another replica drives the stack now: forget its run, write nothing more for it."""
+        run = self._runs.pop(stack_id, None)
+        rollbacks = [r for r in self._rollbacks if r.stack.id != stack_id]
+        if run is None and len(rollbacks) == len(self._rollbacks):
+            return
+        self._rollbacks = rollbacks
+        self._epochs[stack_id] = self._epochs.get(stack_id, 0) + 1
+        self.journal.drop(stack_id)
+        log.warning("stack %s: its lease was taken over by another replica; this one stops driving it", stack_id)
+
+    def _release_idle(self) -> None:
+        """Give up the leases of stacks whose operations are over and stored."""
+        pending = {r.stack.id for r in self._rollbacks}
+        idle = [
+            name
+            for name in self.leases.held()
+            if name.startswith(lease.STACK) and name[len(lease.STACK) :] not in self._runs
+            if name[len(lease.STACK) :] not in pending
+        ]
+        if idle:
+            try:
+                self.leases.release(idle)
+            except Exception:  # noqa: BLE001 - they expire by themselves; next turn tries again
+                log.warning("could not release %d leases:\n%s", len(idle), traceback.format_exc())
+
     # Loading ----------------------------------------------------------------------------
-    def _load(self, stack_id: str, resume: bool) -> None:
+    def _load(self, stack_id: str, resume: bool, taken_over: bool = False) -> None:
         previous = self._runs.get(stack_id)
         with self.runtime.store.session() as session:
             stack = session.get(Stack, stack_id)
@@ -201,11 +346,13 @@ class Scheduler:
             )
         if stack is None:
             return
+        if previous is not None and previous.operation == stack.operation:
+            return  # the operation driven already (a message heard twice)
         if previous is not None:
             self._supersede(previous, stack)
         if stack.status != "IN_PROGRESS":
             return
-        if resume and self._delegation_revoked(stack):
+        if taken_over and self._delegation_revoked(stack):
             self._fail_unloadable(stack, "delegation revoked")
             return
         try:
@@ -252,7 +399,7 @@ class Scheduler:
         return texts
 
     def _delegation_revoked(self, stack: Stack) -> bool:
-        """An operation resumed with no user present runs under the stack's delegation; once
+        """An operation taken over with no user present runs under the stack's delegation; once
         that was revoked the engine must not act. A delete is exempt: the user asked for it
         (and deleting the stack is what revoked the delegation)."""
         if stack.action == "DELETE":
@@ -380,26 +527,34 @@ class Scheduler:
         now = self.runtime.now()
         dirty = set()
         for stack_id, run in list(self._runs.items()):
-            for snap in run.snaps.values():
-                if snap.waiting and snap.name not in run.running and _due(snap.wake_at, now):
-                    # Its moment came: ask it (it answers, or names its next moment). This
-                    # holds in a cancelled operation too: its timed actions run to their end.
-                    snap.wake_at = None
-                    self._steps.check_waiting(run, snap)
+            with self.leases.acting_for(lease.stack_lease(stack_id)):
+                if self._sweep_run(run, now):
                     dirty.add(stack_id)
-            if run.finished:
-                continue
-            for snap in run.snaps.values():
-                if snap.waiting and snap.deadline is not None and snap.deadline <= now:
-                    self._steps.time_out(run, snap)
-                    dirty.add(stack_id)
-            if run.stack.deadline is not None and run.stack.deadline <= now:
-                for snap in run.snaps.values():
-                    if snap.waiting:
-                        self._steps.cancel(run, snap, f"{run.action} timed out")
-                self._finish(run, "FAILED", f"{run.action} timed out: the stack timeout passed")
-                dirty.add(stack_id)
         return dirty
+
+    def _sweep_run(self, run: Run, now) -> bool:
+        """Its timed moments and deadlines that came; whether anything changed."""
+        changed = False
+        for snap in run.snaps.values():
+            if snap.waiting and snap.name not in run.running and _due(snap.wake_at, now):
+                # Its moment came: ask it (it answers, or names its next moment). This
+                # holds in a cancelled operation too: its timed actions run to their end.
+                snap.wake_at = None
+                self._steps.check_waiting(run, snap)
+                changed = True
+        if run.finished:
+            return changed
+        for snap in run.snaps.values():
+            if snap.waiting and snap.deadline is not None and snap.deadline <= now:
+                self._steps.time_out(run, snap)
+                changed = True
+        if run.stack.deadline is not None and run.stack.deadline <= now:
+            for snap in run.snaps.values():
+                if snap.waiting:
+                    self._steps.cancel(run, snap, f"{run.action} timed out")
+            self._finish(run, "FAILED", f"{run.action} timed out: the stack timeout passed")
+            changed = True
+        return changed
 
     # Writing ----------------------------------------------------------------------------
     def _finish(self, run: Run, status: str, reason: str, rollback: bool | None = None) -> None:
@@ -426,7 +581,7 @@ class Scheduler:
                 for n, s in run.snaps.items()
                 if (undone or n not in run.definition.template.resources) and not s.exists
             ]
-            self.journal.remove_resources([run.snaps.pop(n).row_id for n in gone])
+            self.journal.remove_resources(stack.id, [run.snaps.pop(n).row_id for n in gone])
             stack.previous = None
         log.info(
             "stack %s (%s): %s_%s: %s",
@@ -445,7 +600,7 @@ class Scheduler:
         self.journal.stack_changed(stack)
         if stack.owner_id and stack.owner_resource:
             owner, resource = stack.owner_id, stack.owner_resource
-            self.journal.after_commit(lambda: self.runtime.wake(owner, resource))
+            self.journal.after_commit(lambda: self.runtime.wake(owner, resource), stack.id)
 
     @staticmethod
     def _failure_reason(run: Run) -> str:
@@ -474,18 +629,27 @@ class Scheduler:
 
     def _roll_back(self, run: Run) -> None:
         """Start rolling back a failed create or update (its failure is stored already)."""
+        key = lease.stack_lease(run.stack.id)
         with self.runtime.store.session() as session:
-            stack = session.get(Stack, run.stack.id, with_for_update=True)
-            if stack is None or stack.operation != run.operation:
-                return  # a newer operation (a delete) took over
-            template = None
-            if stack.action == "UPDATE" and stack.previous:
-                template = self._definitions.previous_template(stack)
-            begin_rollback(session, stack, template, self.runtime.now())
-        self._load(run.stack.id, resume=False)
-        new = self._runs.get(run.stack.id)
-        if new is not None:
-            self._advance(new)
+            if not self.leases.guard(session, [key]):
+                lost = True  # another replica drives the stack now (and rolls it back)
+            else:
+                lost = False
+                stack = session.get(Stack, run.stack.id, with_for_update=True)
+                if stack is None or stack.operation != run.operation:
+                    return  # a newer operation (a delete) took over
+                template = None
+                if stack.action == "UPDATE" and stack.previous:
+                    template = self._definitions.previous_template(stack)
+                begin_rollback(session, stack, template, self.runtime.now())
+        if lost:
+            self._drop(run.stack.id)
+            return
+        with self.leases.acting_for(key):
+            self._load(run.stack.id, resume=False)
+            new = self._runs.get(run.stack.id)
+            if new is not None:
+                self._advance(new)
 
     def _fail_unloadable(self, stack: Stack, reason: str) -> None:
         end_operation(stack, "FAILED", reason, self.runtime.now())
@@ -496,11 +660,22 @@ class Scheduler:
         runs = list(self._runs.values())
         if not self.journal.flush(s for r in runs for s in r.snaps.values()):
             return False
+        lost, self.journal.lost = self.journal.lost, set()
+        for stack_id in lost:
+            self._drop(stack_id)
         for run in runs:
             if run.finished and not run.running and not run.draining and self._runs.get(run.stack.id) is run:
                 self._runs.pop(run.stack.id, None)
                 self.journal.forget(run.stack.id)
+        self._release_idle()
         return True
+
+
+def _lease_of(message) -> str | None:
+    """The lease of the stack a message is about, whose writes it may make (None: no stack's)."""
+    if message[0] in ("stop", "sweep", "everything", "lost") or not message[1]:
+        return None
+    return lease.stack_lease(message[1])
 
 
 def _due(moment, now) -> bool:

@@ -32,7 +32,8 @@ class Stack(Base):
     name: Mapped[str] = mapped_column(String(255), index=True)
     project: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    # Indexed: every engine replica looks for IN_PROGRESS stacks nobody drives (leases).
+    status: Mapped[str] = mapped_column(String(16), index=True)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
     template: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -90,6 +91,18 @@ class Resource(Base):
     deadline: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Lease(Base):
+    """Who drives a piece of engine work until when (engine/orchestration/lease.py): `stack:<id>`
+    is a stack's operation in progress. Times are the database's clock, naive UTC."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime]
+    acquired_at: Mapped[datetime]
 
 
 class Event(Base):
