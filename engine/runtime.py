@@ -5,8 +5,6 @@ queues them for the other replicas)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -39,12 +37,6 @@ def iso_epoch(epoch: float) -> str:
 def keystone_iso(moment: dt.datetime) -> str:
     """Keystone's form, with six zero microseconds: 2026-12-06T05:30:33.000000Z."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-
-
-def node_name(config: Config) -> str:
-    """This replica's name in leases, change notifications and logs: the node_name setting, or
-    HOSTNAME-PID (unique among the processes of one host, and readable in pg_stat_activity)."""
-    return config.node_name or f"{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass

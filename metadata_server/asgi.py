@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from a2wsgi import WSGIMiddleware
 
-from engine.secrets import redact_url_signatures
+from engine.service import redact_url_signatures
 from metadata_server import strict
 from metadata_server.errors import envelope_body, http_error
 

@@ -200,9 +200,13 @@ def server(
         run_workers(config, roles, admin_token or None, guest_address, sd_notify)
         click.echo("hearth server stopped", err=True)
         return
+    from engine.service import EngineLocked
     from metadata_server.replicas import build_replica
 
-    service, front, guest_front = build_replica(config, roles, admin_token or None, guest_address)
+    try:
+        service, front, guest_front = build_replica(config, roles, admin_token or None, guest_address)
+    except EngineLocked as error:  # another `hearth server` drives this SQLite file
+        raise click.ClickException(str(error)) from None
     listeners = [Listener(bind(host, port), front)]
     if guest_front is not None and guest_address is not None:
         listeners.append(Listener(bind(*guest_address), guest_front))

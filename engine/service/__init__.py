@@ -26,10 +26,11 @@ from engine.guest.transports.cfn import SignedRequest
 from engine.guest.transports.temp_url import KEY_HEADER as TEMP_URL_KEY_HEADER
 from engine.identity import Principal
 from engine.orchestration.definitions import Definition, Resolver
+from engine.orchestration.lease import EngineLocked
 from engine.orchestration.nested import Children
 from engine.orchestration.scheduler import Scheduler
 from engine.resources import types as resource_types
-from engine.runtime import Runtime, node_name
+from engine.runtime import Runtime
 from engine.secrets import LogRedactor, redact_url_signatures
 from engine.service.admin import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET, Admin, Caller
 from engine.service.catalog import Catalog
@@ -50,6 +51,7 @@ __all__ = [
     "GUEST_TOKEN_WRONG_TARGET",
     "TEMP_URL_KEY_HEADER",
     "Caller",
+    "EngineLocked",
     "GuestAuth",
     "LogRedactor",
     "Principal",
@@ -123,7 +125,7 @@ def build_service(config) -> Service:
     if not runtime.store.is_sqlite:  # SQLite is one process: nobody else to tell
         from engine.store.pg_notify import PgBridge
 
-        service.bridge = PgBridge(config.resolved_db_url, node_name(config), runtime.notifier)
+        service.bridge = PgBridge(config.resolved_db_url, service.scheduler.node, runtime.notifier)
     return service
 
 
