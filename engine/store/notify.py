@@ -92,7 +92,14 @@ class Notifier:
             callback(EVERYTHING)
 
     def _wake(self, topic: str, unknown: bool) -> None:
-        condition, counter = self._entry(topic)
+        # A topic nobody has waited on has no entry, and gets none: every waiter notes the
+        # counter (making the entry) before it reads the store, so a publish before that is seen
+        # by its read. Topics only subscribers hear (wake:, load:) leave nothing behind.
+        with self._lock:
+            entry = self._conditions.get(topic)
+        if entry is None:
+            return
+        condition, counter = entry
         with condition:
             counter[0] += 1
             if unknown:

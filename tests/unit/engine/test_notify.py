@@ -124,3 +124,15 @@ def test_newer_tells_a_waiter_whether_what_was_published_may_be_newer_than_its_v
     assert not notifier.newer("server:a", later, 6)
     notifier.publish_everything()
     assert notifier.newer("server:a", later, 6)
+
+
+def test_topics_nobody_waits_on_leave_nothing_behind():
+    notifier, heard = Notifier(), []
+    notifier.subscribe("wake:", heard.append)
+    for number in range(1000):
+        notifier.publish(f"wake:stack-{number}:server")
+    assert len(heard) == 1000 and notifier._conditions == {}
+    # A waiter that noted the counter first still hears the next publish.
+    seen = notifier.counter("server:a")
+    notifier.publish("server:a", hint=3)
+    assert notifier.counter("server:a") == seen + 1
