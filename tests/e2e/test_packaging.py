@@ -47,7 +47,8 @@ def unit(name: str) -> configparser.ConfigParser:
 
 def test_units_restart_always_notify_and_are_hardened_as_documented():
     server, agent = unit("hearth-server.service"), unit("hearth-agent.service")
-    for parsed in (server, agent):
+    replica = unit("hearth-server@.service")
+    for parsed in (server, agent, replica):
         service = parsed["Service"]
         assert service["Type"] == "notify" and service["NotifyAccess"] == "main"
         assert service["Restart"] == "always"
@@ -59,6 +60,12 @@ def test_units_restart_always_notify_and_are_hardened_as_documented():
     assert server["Service"]["User"] == "hearth" and server["Service"]["NoNewPrivileges"] == "yes"
     assert server["Service"]["ProtectSystem"] == "strict"
     assert "WatchdogSec" not in server["Service"]  # the server does not send WATCHDOG=1
+    # The replica template: the instance name is the role; the sandbox is the server's.
+    assert replica["Service"]["ExecStart"].split()[1:2] == ["server"]
+    assert replica["Service"]["ExecStart"].endswith("--role %i")
+    for key, value in server["Service"].items():
+        if key.startswith(("Protect", "Restrict", "Private", "NoNewPrivileges", "Capability")):
+            assert replica["Service"].get(key) == value, key
     agent_service = agent["Service"]
     assert agent_service["ExecStart"].startswith(
         "/opt/hearth-agent/bin/hearth-agent --bootstrap /etc/hearth/bootstrap.json --state-dir /var/lib/hearth-agent"
@@ -77,12 +84,14 @@ def test_units_restart_always_notify_and_are_hardened_as_documented():
         assert re.search(rf"^#\s+{key}\s+\S", text, re.M), f"why {key} is off is not explained"
 
 
-@pytest.mark.parametrize("name", ["hearth-server.service", "hearth-agent.service"])
+@pytest.mark.parametrize("name", ["hearth-server.service", "hearth-agent.service", "hearth-server@.service"])
 def test_systemd_analyze_verify_accepts_the_units(name, tmp_path):
-    """ExecStart is pointed at /bin/true: verify refuses a unit whose binary is not installed."""
+    """ExecStart is pointed at /bin/true: verify refuses a unit whose binary is not installed.
+    The replica template is verified as an instance (`hearth-server@engine.service`)."""
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed")
     text = (PACKAGING / "systemd" / name).read_text()
+    name = name.replace("@.", "@engine.")
     (tmp_path / name).write_text(re.sub(r"^ExecStart=\S+", "ExecStart=/bin/true", text, flags=re.M))
     done = subprocess.run(
         ["systemd-analyze", "verify", f"./{name}"], cwd=tmp_path, capture_output=True, text=True, timeout=120
