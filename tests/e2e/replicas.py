@@ -265,8 +265,9 @@ class Cluster:
         """The replica that holds the lease of the stack's operation now."""
 
         def held():
-            row = self.lease(stack_id)
-            return row and row.get("owner") in self.replicas and self.replicas[row["owner"]]
+            owner = str((self.lease(stack_id) or {}).get("owner") or "")
+            # HEARTH_NODE_NAME, perhaps with something of the process after it
+            return next((r for n, r in self.replicas.items() if owner == n or owner.startswith(f"{n}-")), None)
 
         return wait_for(held, timeout, 0.02, f"a replica to hold the lease of stack {stack_id}")  # type: ignore[return-value]
 
