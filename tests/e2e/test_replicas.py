@@ -247,14 +247,19 @@ def test_rolling_restart_while_an_update_runs_loses_nothing(cluster):
     assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
 
     cluster["r2"].update_stack(stack_id, tpl, parameters(cluster, 2))
-    for replica in cluster.replicas.values():
+    # the replica driving the update first, while it pushes the deployments; then the others
+    owner = cluster.owner(stack_id)
+    for replica in [owner, *(r for r in cluster.replicas.values() if r is not owner)]:
         status = replica.terminate()
         log = replica.log.read_text(errors="replace")
         assert status == 0, f"{replica.name} exited {status}:\n{log[-3000:]}"
         assert "Traceback" not in log, log[-3000:]
         replica.start()
     during = cluster.read_stack(stack_id)
-    assert during and during["stack_status"] == "UPDATE_IN_PROGRESS", during  # the gate held it
+    assert during and during["stack_status"] == "UPDATE_IN_PROGRESS", (  # the gate held it
+        f"{during and during['stack_status']}: {during and during['stack_status_reason']}; resources "
+        f"{ {n: r['resource_status'] for n, r in cluster.any().resources(stack_id).items()} }\n{cluster.tails()}"
+    )
     cluster.open_gate(gate.name, "UPDATE")
     stack = cluster.settle(stack_id, "UPDATE", 60)
     assert stack["stack_status"] == "UPDATE_COMPLETE", stack["stack_status_reason"]
