@@ -49,6 +49,10 @@ WAKE_BOUND = 8.0
 # left (the gated hook is released at most 1 s after the kill, then sleeps 0.1 s): the issue's
 # target of 15 s after the kill.
 TAKEOVER_BOUND = 15.0
+# Test 4 has a full outage (the only replica killed, two started later): agents that found no
+# replica back off (agent/collectors/source.py, up to 30 s with full jitter) and come back within
+# one such wait once the replicas listen; then the lease period and TAKEOVER_BOUND's margin.
+OUTAGE_BOUND = 30.0 + TAKEOVER_BOUND
 SLOW_ROUNDS = int(os.environ.get("HEARTH_REPLICA_ROUNDS") or 10)
 
 
@@ -292,10 +296,10 @@ def test_two_replicas_started_at_once_on_a_stack_left_in_progress_run_each_hook_
             cluster.start("r2", "r3")  # at the same moment, on the same stack
             began = time.monotonic()
             cluster.open_gate(gate.name, "CREATE")
-            stack = cluster.settle(stack_id, "CREATE", TAKEOVER_BOUND + 30)
+            stack = cluster.settle(stack_id, "CREATE", OUTAGE_BOUND + 30)
             took = time.monotonic() - began
             assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
-            assert took <= TAKEOVER_BOUND, f"{took:.1f} s from the two starts to CREATE_COMPLETE"
+            assert took <= OUTAGE_BOUND, f"{took:.1f} s from the two starts to CREATE_COMPLETE"
 
             runs = cluster.runs()
             started = Counter((r.label, r.action) for r in runs)
