@@ -58,6 +58,10 @@ class Scheduler:
         self._pool = ThreadPoolExecutor(runtime.config.engine_workers, thread_name_prefix="handler")
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        # A graceful stop first drains: nothing new starts, handlers in flight finish and their
+        # results are stored, so the replica taking over finds no half-done step to fail.
+        self._draining = False
+        self._drained = threading.Event()
         config = runtime.config
         self.node = lease.node_name(config.node_name)
         self.drives = lease.drives_stacks(config.role)  # an API-only replica drives nothing
@@ -97,7 +101,21 @@ class Scheduler:
     def stop(self, release: bool = True) -> None:
         """Stop driving; with `release`, give up the leases at once (another replica resumes
         their operations now, not a lease period later). `release=False` is how a test stands
-        in for a replica that died."""
+        in for a replica that died.
+
+        Releasing, it drains first (for at most shutdown_grace seconds): no resource starts,
+        what handlers are running finish and their results are stored, with the leases still
+        renewed; then nothing of its operations is left half-done in a handler, and the replica
+        that takes them over goes on where this one stopped instead of failing those steps."""
+        if release and self._thread is not None and self._thread.is_alive():
+            self._draining = True
+            self._inbox.put(("drain", None))
+            if not self._drained.wait(self.runtime.config.shutdown_grace):
+                log.warning(
+                    "handlers still running after %s s of shutdown_grace: the replica that takes"
+                    " their operations over fails those steps",
+                    self.runtime.config.shutdown_grace,
+                )
         if self._heartbeat is not None:
             self._heartbeat.stop()
         self._stopping.set()
@@ -207,12 +225,16 @@ class Scheduler:
                     self._roll_back(self._rollbacks.pop(0))
             except Exception:  # noqa: BLE001 - the loop outlives any error, logged
                 log.error("scheduler error:\n%s", traceback.format_exc())
+            if self._draining and not self.journal.backlog and not any(r.running for r in self._runs.values()):
+                self._drained.set()
         self._flush()  # what was decided before the stop is stored, not lost
 
     def _handle(self, message, dirty: set[str]) -> None:
         kind, stack_id = message[0], message[1]
-        if kind == "stop":
+        if kind in ("stop", "drain"):
             return
+        if self._draining and (kind == "sweep" or (kind == "load" and stack_id not in self._runs)):
+            return  # stopping: what nobody drives is for the other replicas to take
         if kind == "sweep":
             self._sweep_due.clear()
             dirty |= self._take_over(reclaim=stack_id)
@@ -508,6 +530,8 @@ class Scheduler:
                 if not run.running:
                     self._finish(run, "FAILED", run.failure or run.failure_reason or self._failure_reason(run))
                 return
+            if self._draining:
+                break  # stopping: nothing new starts here (the replica taking over starts it)
             ready = run.take_ready()
             if not ready:
                 break
