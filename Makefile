@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo lint test test-fast test-peers heat-functional bench clean heat-reference record-heat differential test-heat
+.PHONY: demo lint test test-fast test-peers heat-functional bench clean heat-reference record-heat differential test-heat test-soak
 
 $(BIN)/.hearth-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ record-heat: $(BIN)/.hearth-installed
 # The differential cases live against real Heat: does Heat still answer as recorded?
 test-heat: $(BIN)/.hearth-installed
 	$(BIN)/pytest -q -p no:cacheprovider -m heat
+
+# The multi-replica kill -9 rounds, >= 10 per phase (HEARTH_REPLICA_ROUNDS): tens of minutes.
+test-soak: $(BIN)/.hearth-installed
+	$(BIN)/pytest -q -p no:cacheprovider -m soak
 
 # Compare Hearth with the recordings, case by case, with diffs.
 differential: $(BIN)/.hearth-installed

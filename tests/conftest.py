@@ -17,13 +17,16 @@ os.environ["HEARTH_TOKEN"] = ADMIN_TOKEN
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `heat` run real Heat and take minutes: only when `-m` asks for them."""
-    if re.search(r"\bheat\b", config.getoption("markexpr") or ""):
-        return
-    live = [item for item in items if item.get_closest_marker("heat")]
-    if live:
-        config.hook.pytest_deselected(items=live)
-        items[:] = [item for item in items if not item.get_closest_marker("heat")]
+    """Tests marked `heat` run real Heat and take minutes, and `soak` runs repeat randomised
+    fault rounds for tens of minutes: each only when `-m` names it."""
+    asked = config.getoption("markexpr") or ""
+    for marker in ("heat", "soak"):
+        if re.search(rf"\b{marker}\b", asked):
+            continue
+        left = [item for item in items if item.get_closest_marker(marker)]
+        if left:
+            config.hook.pytest_deselected(items=left)
+            items[:] = [item for item in items if not item.get_closest_marker(marker)]
 
 
 @pytest.fixture(scope="session")
