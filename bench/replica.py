@@ -56,7 +56,7 @@ class Replica:
             "bench-admin-token",
             *extra_args,
         ]
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=environ, cwd=ROOT)
         self.pid = self.process.pid
 
@@ -70,7 +70,7 @@ class Replica:
                 )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                    sock.sendall(b"GET /guest/v1/none HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
                     if sock.recv(16).startswith(b"HTTP/1."):
                         return
             except OSError:
