@@ -48,7 +48,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from machine import describe, free_port, parse_n, percentile, raise_open_file_limit
+from machine import describe, parse_n, percentile, raise_open_file_limit
 from stores import temporary_store
 
 DEFAULT_N = (1000,)
@@ -213,7 +213,7 @@ def ms(values: list[float]) -> str:
 def run(n: int, db_url: str, data_dir: str, args) -> None:
     from engine.guest import metadata as guest_metadata
     from fleet import make_servers, open_service
-    from replica import Replica, cpu_share, rss_and_threads
+    from replica import cpu_share, rss_and_threads, start_replicas
 
     say = lambda text: print(f"  [{load_now()}] {text}", flush=True)  # noqa: E731
     service = open_service(db_url, data_dir)
@@ -227,13 +227,11 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
     agents = make_servers(service, n, args.payload_bytes)
     say(f"{n} servers and credentials written in {time.monotonic() - started:.1f} s; bridge: {bridge}")
     extra = ["--workers", str(args.workers)] if args.workers != 1 else []
-    replicas = [Replica(db_url, data_dir, free_port(), name=f"r{i}", extra_args=extra) for i in range(args.replicas)]
+    replicas = start_replicas(args.replicas, db_url, data_dir, extra)
     ctx = mp.get_context("spawn")
     out, stop = ctx.Queue(), ctx.Event()
     workers = []
     try:
-        for replica in replicas:
-            replica.wait_ready()
         rss0, threads0 = rss_and_threads([p for r in replicas for p in r.pids()])
         say(
             f"{len(replicas)} hearth server process(es) ready (--workers {args.workers}); before agents: "

@@ -153,3 +153,23 @@ def cpu_share(pids: list[int], seconds: float) -> float:
     before, started = cpu_seconds(pids), time.monotonic()
     time.sleep(seconds)
     return (cpu_seconds(pids) - before) / (time.monotonic() - started)
+
+
+def start_replicas(count: int, db_url: str, data_dir: str, extra_args=()) -> list[Replica]:
+    """`count` replicas, ready. The first starts alone: replicas started together on a fresh
+    database race to create the admin project, and the losers exit (bench/README.md)."""
+    from machine import free_port
+
+    replicas = [Replica(db_url, data_dir, free_port(), name="r0", extra_args=extra_args)]
+    try:
+        replicas[0].wait_ready()
+        replicas += [
+            Replica(db_url, data_dir, free_port(), name=f"r{i}", extra_args=extra_args) for i in range(1, count)
+        ]
+        for replica in replicas[1:]:
+            replica.wait_ready()
+    except BaseException:
+        for replica in replicas:
+            replica.stop()
+        raise
+    return replicas
