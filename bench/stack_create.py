@@ -64,7 +64,17 @@ class Engine:
         from engine.service import build_service
 
         # No request budget: the poll loop below asks far faster than a person would.
-        self.config = Config.from_env({}, db_url=db_url, data_dir=data_dir, compute="deployed", port=port, api_rate=0)
+        # No resource limits: Heat's default of 1,000 per stack would refuse the 10,000 of issue 14.
+        self.config = Config.from_env(
+            {},
+            db_url=db_url,
+            data_dir=data_dir,
+            compute="deployed",
+            port=port,
+            api_rate=0,
+            max_resources_per_stack=-1,
+            max_resources_per_tree=-1,
+        )
         self.service = build_service(self.config)
         self.service.start()
         self.runtime = self.service.runtime
