@@ -112,6 +112,7 @@ class Admin:
         runtime = self.runtime
         runtime.store.migrate()  # idempotent; the service may not be started yet
         with runtime.store.session() as session:
+            runtime.store.serialize(session, "bootstrap")  # replicas starting at once take turns
             return identity.bootstrap(session, runtime.config.resolved_data_dir, runtime.now(), admin_token)
 
     def authenticate(self, presented: str | None) -> Principal:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -58,12 +58,21 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent). Replicas starting together on
+        a fresh PostgreSQL database take turns: the first migrates, the others find it done."""
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
+            self.serialize(connection, "migrate")
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
+
+    def serialize(self, connection: Connection | Session, name: str) -> None:
+        """Hold, until the transaction ends, PostgreSQL's advisory lock for `name`: one replica
+        at a time runs what follows (schema migration, first-start bootstrap). SQLite has one
+        writer at a time anyway."""
+        if not self.is_sqlite:
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": "hearth:" + name})
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
