@@ -24,7 +24,6 @@ import asyncio
 import json
 import logging
 import os
-import random
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +35,7 @@ from a2wsgi import WSGIMiddleware
 from engine.service import redact_url_signatures
 from metadata_server import strict
 from metadata_server.errors import envelope_body, http_error
+from metadata_server.longpoll import LongPolls, parse as parse_poll
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -102,6 +102,9 @@ class Front:
         self.apps.update({port: _Wsgi(each) for port, each in (by_port or {}).items()})
         self.parked: set[asyncio.Future[bool]] = set()
         self.stopping = False
+        # The route's JSON, as jsonify writes it (compact), for answers this front makes itself.
+        self.json_dumps: Callable[[Any], str] = lambda value: app.json.dumps(value, separators=(",", ":"))
+        self.longpolls = LongPolls(self)
         self.on_shutdown: list[Callable[[], None]] = []  # run (off the loop) when the lifespan ends
 
     def release_parked(self) -> None:
@@ -137,7 +140,12 @@ class Front:
         if longpoll is None:
             await wsgi.call(scope, body, send)
         else:
-            await self._poll(wsgi, *longpoll, receive, send)
+            asking, server_id, wait = longpoll
+
+            async def call(answer: Answer) -> None:
+                await wsgi.call(asking, b"", answer.receive)
+
+            await self.longpolls.serve(call, parse_poll(scope, server_id, wait), receive, send)
 
     # Bodies ---------------------------------------------------------------------------------
     async def _read_body(self, scope: Message, receive: Receive, send: Send) -> tuple[bytes | None, Message, bool]:
@@ -177,7 +185,7 @@ class Front:
 
     # Long-polls -----------------------------------------------------------------------------
     def _longpoll(self, scope: Message, wsgi: _Wsgi) -> tuple[Message, str, float] | None:
-        """(scope asking with wait=0, topic, seconds) of a guest metadata long-poll this front
+        """(scope asking with wait=0, server id, seconds) of a guest metadata long-poll this front
         holds; None for any other request, and for a `wait` the app will refuse (it says why)."""
         if scope["method"] != "GET" or not wsgi.guest:
             return None
@@ -193,35 +201,7 @@ class Front:
         if wait <= 0:
             return None
         query = urlencode([(n, "0" if n == "wait" else v) for n, v in args]).encode("latin-1")
-        return {**scope, "query_string": query}, "server:" + match.group(1), wait
-
-    async def _poll(self, wsgi: _Wsgi, scope: Message, topic: str, wait: float, receive: Receive, send: Send) -> None:
-        # Jitter spreads the re-polls of many agents that started waiting together.
-        deadline = time.monotonic() + min(wait, self.config.longpoll_max_wait) * random.uniform(0.9, 1.0)
-        gone = asyncio.ensure_future(receive())  # completes only when the client disconnects
-        try:
-            while True:
-                seen = self.notifier.counter(topic)  # before asking: nothing published since is missed
-                answer = Answer()
-                await wsgi.call(scope, b"", answer.receive)
-                remaining = deadline - time.monotonic()
-                if answer.status != 304 or remaining <= 0 or self.stopping:
-                    await answer.aged().send_to(send)
-                    return
-                waiter = asyncio.ensure_future(self.notifier.wait_async(topic, seen, remaining))
-                self.parked.add(waiter)
-                try:
-                    await asyncio.wait((waiter, gone), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    self.parked.discard(waiter)
-                    waiter.cancel()
-                if gone.done():
-                    return  # nobody to answer
-                if waiter.cancelled() or not waiter.result():  # stopping, or nothing was published
-                    await answer.aged().send_to(send)
-                    return
-        finally:
-            gone.cancel()
+        return {**scope, "query_string": query}, match.group(1), wait
 
     # Health and lifespan --------------------------------------------------------------------
     async def _health(self, send: Send) -> None:

@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import socket
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import httptools
 from uvicorn import Config as UvicornConfig, Server
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
@@ -72,12 +74,44 @@ class _LingeringTransport:
         protocol.loop.call_later(LINGER_SECONDS, transport.close)
 
 
+class _Parser:
+    """httptools' parser, telling its protocol which refusal a parse error is before uvicorn
+    answers it (uvicorn says 400 to them all): a method nothing serves is 405, an HTTP version
+    other than 1.x is 505, as http.server answered them."""
+
+    def __init__(self, parser: Any, protocol: HearthProtocol) -> None:
+        self._parser, self._protocol = parser, protocol
+
+    def feed_data(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserInvalidMethodError:
+            if _request_line(data, rb"[A-Za-z]+"):  # a method, well formed: not one we serve
+                self._protocol._refusal = 405
+            raise
+        except httptools.HttpParserError as error:
+            if "HTTP version" in str(error) and _request_line(data, rb"[^ ]+"):
+                self._protocol._refusal = 505
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parser, name)
+
+
+def _request_line(data: bytes, method: bytes) -> bool:
+    """Whether the request line is well formed (METHOD TARGET HTTP/d.d) with such a method:
+    then an unknown method or version is refused as such, not as a malformed request (400)."""
+    line = data.split(b"\r\n", 1)[0]
+    return re.fullmatch(method + rb" [^ ]+ HTTP/\d\.\d", line) is not None
+
+
 class HearthProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with http.server's limits on the request head, its refusals
     in the JSON envelope, and parked long-polls released when the server starts stopping."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.parser = _Parser(self.parser, self)  # type: ignore[assignment]  # a wrapper of it
         self._refusal = 400
         self._in_head = True
         self._head_bytes = 0

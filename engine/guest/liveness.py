@@ -27,6 +27,7 @@ import logging
 import time
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from engine.runtime import Runtime, iso
 from engine.store.models import Deployment, Server
@@ -47,6 +48,15 @@ def seen(runtime: Runtime, server: Server, now: dt.datetime) -> bool:
     if server.last_seen_at is None or now - server.last_seen_at >= resolution:
         server.last_seen_at = now
     return first
+
+
+def seen_many(session: Session, server_ids: list[str], now: dt.datetime) -> None:
+    """`seen` for agents already known (not a first contact), many in one statement."""
+    session.execute(
+        update(Server)
+        .where(Server.id.in_(server_ids), Server.deleted_at.is_(None), Server.first_contact_at.is_not(None))
+        .values(last_seen_at=now)
+    )
 
 
 class GoneAgents:

@@ -23,6 +23,7 @@ from engine.guest.credentials import GuestAuth
 from engine.guest.transports import cfn, heat, temp_url
 from engine.runtime import Runtime, iso
 from engine.store.models import (
+    Credential,
     Deployment,
     Resource,
     Server,
@@ -150,6 +151,50 @@ class GuestService:
         if notifier.wait(topic, changed, timeout):
             return latest[0]
         return None
+
+    def documents(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, dict] | None]:
+        """For the listener's parked long-polls, many at once (two statements however many):
+        `wanted` holds (server id, SHA-256 hex of the bearer credential the poll was accepted
+        with); each pair gets the server's (version, metadata) while that credential is still
+        live and the server's own, else None (the caller asks the full route, which says why)."""
+        if not wanted:
+            return {}
+        runtime, now = self.runtime, self.runtime.now()
+        with runtime.store.session() as session:
+            live = {
+                row.secret_hash: row.subject_id
+                for row in session.execute(
+                    select(Credential.secret_hash, Credential.subject_id).where(
+                        Credential.secret_hash.in_({key for _server, key in wanted}),
+                        Credential.kind == "server",
+                        Credential.revoked_at.is_(None),
+                        Credential.expires_at > now,
+                    )
+                )
+            }
+            rows = {
+                row.id: (row.metadata_version, row.metadata_doc)
+                for row in session.execute(
+                    select(Server.id, Server.metadata_version, Server.metadata_doc).where(
+                        Server.id.in_({server for server, _key in wanted}), Server.deleted_at.is_(None)
+                    )
+                )
+            }
+        answers: dict[tuple[str, str], tuple[int, dict] | None] = {}
+        for server_id, key in wanted:
+            row = rows.get(server_id)
+            if row is None or live.get(key) != server_id:
+                answers[server_id, key] = None
+            else:  # stored sealed (secret inputs encrypted); the agent receives them opened
+                answers[server_id, key] = (row[0], secrets.open_document(runtime.keyring, row[1]))
+        return answers
+
+    def seen(self, server_ids: list[str]) -> None:
+        """The agents of these servers polled just now (through the listener's cache, which
+        does not ask the full route): their last_seen_at moves, in one statement."""
+        if server_ids:
+            with self.runtime.store.session() as session:
+                liveness.seen_many(session, server_ids, self.runtime.now())
 
     # Deployment signals -------------------------------------------------------------------
     def signal_deployment(self, auth: GuestAuth, entry_id: str, body: Any) -> dict:
