@@ -255,7 +255,10 @@ class LongPolls:
 
     async def _mark(self) -> None:
         while self._seen:
-            await asyncio.sleep(SEEN_EVERY)
+            # As often as the route would record it (liveness.seen): a short agent_gone_grace
+            # must not see a polling agent as gone.
+            grace = self.config.agent_gone_grace
+            await asyncio.sleep(min(SEEN_EVERY, grace / 4) if grace > 0 else SEEN_EVERY)
             servers, self._seen = sorted(self._seen), set()
             try:
                 await asyncio.to_thread(self.guest.seen, servers)

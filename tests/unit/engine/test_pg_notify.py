@@ -262,7 +262,9 @@ def test_an_agent_long_polling_b_costs_a_read_only_for_a_newer_version_from_a(pg
         a.runtime.publish_server("rack-1", (version + 1, {}))
         waiting.join(15)
         assert [answer[0] for answer in answers] == [version + 1]  # type: ignore[index]
-        assert len(reads) == 3
+        # One more read for the row's change; none if that change landed while the second read
+        # was under way (it then found the new version itself): never one per wake regardless.
+        assert len(reads) in (2, 3)
     finally:
         for service in (a, b):
             service.stop()
