@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
-AUTH_REUSE = 300.0  # seconds a credential the full route accepted parks re-polls without it
+AUTH_REUSE = 900.0  # seconds a credential the full route accepted parks re-polls without it (the route then runs for one re-poll in about 16 of a 55 s agent)
 SEEN_EVERY = 5.0  # seconds between the batched marks of agents seen (liveness.SEEN_RESOLUTION)
 BATCH = 1000  # woken polls answered by one read
 KNOWN_MOST = 500_000  # entries kept at most (a fleet's agents, and the credentials they rotate to)
