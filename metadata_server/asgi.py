@@ -279,6 +279,8 @@ class _Logged:
         if self.written:
             return
         self.written = True
+        if not access_log.isEnabledFor(logging.INFO):
+            return  # off by default: a fleet's polls would flood it (and the redaction costs)
         scope = self.scope
         query = scope.get("query_string") or b""
         target = scope["path"] + ("?" + query.decode("latin-1") if query else "")

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import httptools
+import uvloop
 from uvicorn import Config as UvicornConfig, Server
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
@@ -188,7 +189,7 @@ class HearthProtocol(HttpToolsProtocol):
 
 UVICORN_OPTIONS: dict[str, Any] = {
     "http": HearthProtocol,
-    "loop": "asyncio",
+    "loop": "uvloop",  # libuv's loop: a parked poll and its wake-up cost less than on asyncio's
     "access_log": False,  # the front writes it, redacted (metadata_server/asgi.py)
     "proxy_headers": False,  # client addresses are the peers', as the budgets expect
     "server_header": False,
@@ -226,7 +227,8 @@ class Listener:
     def serve_forever(self) -> None:
         self._serving.set()
         try:
-            asyncio.run(self.server.serve(sockets=[self.socket]))
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(self.server.serve(sockets=[self.socket]))
         finally:
             self._stopped.set()
 
