@@ -106,7 +106,8 @@ def parked_notifier_class():
     from engine.store.notify import Notifier
 
     class ParkedNotifier(Notifier):
-        """The engine's notifier, also counting the threads parked in `wait` per topic."""
+        """The engine's notifier, also counting the waiters parked in `wait` (threads) or
+        `wait_async` (the listener's parked long-polls) per topic."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -120,6 +121,21 @@ def parked_notifier_class():
                 self._parked_lock.notify_all()
             try:
                 return super().wait(topic, changed, timeout)
+            finally:
+                returned = time.time()
+                with self._parked_lock:
+                    self._parked[topic] -= 1
+                    if not self._parked[topic]:
+                        del self._parked[topic]
+                    self.returned_at[topic] = returned
+
+        async def wait_async(self, topic, seen, timeout):
+            # The listener parks long-polls here (metadata_server/longpoll.py), holding no thread.
+            with self._parked_lock:
+                self._parked[topic] = self._parked.get(topic, 0) + 1
+                self._parked_lock.notify_all()
+            try:
+                return await super().wait_async(topic, seen, timeout)
             finally:
                 returned = time.time()
                 with self._parked_lock:
