@@ -21,7 +21,8 @@ parsing the 200 that carries the new version (same host clock).
 Reported, with the load average next to each figure:
   connect   time until all N have their first document and have sent their long-poll
   parked    server RSS and threads (each replica's process tree) while all N are parked
-  idle CPU  server CPU (share of one core, /proc/PID/stat) over --idle-seconds with all N parked
+  idle CPU  server CPU (share of one core, /proc/PID/stat) over --idle-seconds with all N parked,
+            right after they connected and again at the end (steady: the connect phase long past)
   re-polls  when the agents came back over one wait period after the mass connect (histogram),
             and TCP connections the clients opened in that cycle (keep-alive: 0 expected)
   single    one random agent's server changes, --singles times: latency p50/p99
@@ -95,6 +96,7 @@ async def agent(index, port, server_id, credential, wait, events) -> None:
             target = path if version is None else f"{path}?since={version}&wait={wait}"
             writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n".encode())
             events.append(("sent", index, version, time.time()))
+            assert reader is not None  # connected just above when it was not
             status, headers, body = await read_response(reader)
             if status == 200:
                 new = json.loads(body)["version"]
@@ -211,7 +213,6 @@ def ms(values: list[float]) -> str:
 
 
 def run(n: int, db_url: str, data_dir: str, args) -> None:
-    from engine.guest import metadata as guest_metadata
     from fleet import make_servers, open_service
     from replica import cpu_share, rss_and_threads, start_replicas
 
@@ -284,7 +285,7 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
             fleet.wait_for(lambda i=index: fleet.outstanding[i] and fleet.sent_since[i] == fleet.version[i], 30)
             server_id = agents[index].server_id
             with runtime.store.session() as session:
-                change = guest_metadata.push_metadata(session, server_id)
+                change = pushed(session, server_id)
                 t0 = time.time()
             runtime.publish_server(server_id, change)
             found, missing = latencies(fleet, {index: change[0]}, t0, 30)
@@ -296,7 +297,7 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
         # Burst: every server in one transaction.
         fleet.wait_for(lambda: fleet.parked() >= n, 120)
         with runtime.store.session() as session:
-            changes = {i: guest_metadata.push_metadata(session, a.server_id) for i, a in enumerate(agents)}
+            changes = {i: pushed(session, a.server_id) for i, a in enumerate(agents)}
             t0 = time.time()
         committed = time.time()
         for i, agent in enumerate(agents):
@@ -315,6 +316,18 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
                     if i % len(replicas) == r and (i, c[0]) in fleet.seen
                 )
                 say(f"burst, agents on {replica.name}: {ms(own)}")
+        # Steady state: every agent parked again, re-polling as its waits run out (the connect
+        # phase is long past, so this is the idle cost an operator sees).
+        fleet.wait_for(lambda: fleet.parked() >= n, 120)
+        with fleet.lock:
+            before = len(fleet.sent_times)
+        share = cpu_share(pids, args.idle_seconds)
+        with fleet.lock:
+            repolled = len(fleet.sent_times) - before
+        say(
+            f"steady: server CPU {share * 100:.1f} % of a core over {args.idle_seconds:.0f} s with {n} parked "
+            f"({repolled / args.idle_seconds:.0f} re-polls/s in that window)"
+        )
         if fleet.errors:
             say(f"agent errors: {len(fleet.errors)} ({'; '.join(fleet.errors[:3])})")
     finally:
@@ -328,6 +341,15 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
         if service.bridge is not None:
             service.bridge.stop()
         runtime.store.dispose()
+
+
+def pushed(session, server_id: str) -> tuple[int, dict]:
+    """The server's new (version, document) after a metadata push (it exists: we made it)."""
+    from engine.guest import metadata as guest_metadata
+
+    change = guest_metadata.push_metadata(session, server_id)
+    assert change is not None, server_id
+    return change
 
 
 def histogram(times: list[float], span: float, bins: int = 12) -> str:

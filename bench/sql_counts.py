@@ -42,6 +42,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
@@ -117,13 +118,22 @@ def round_trips(counts: collections.Counter[str], postgres: bool) -> int:
     return trips
 
 
+def pushed(session, server_id: str) -> tuple[int, dict]:
+    """The server's new (version, document) after a metadata push (it exists: we made it)."""
+    from engine.guest import metadata as guest_metadata
+
+    change = guest_metadata.push_metadata(session, server_id)
+    assert change is not None, server_id
+    return change
+
+
 # Scenarios ----------------------------------------------------------------------------------
 def count_parked(notifier) -> None:
     """Make the service's notifier also count the threads inside `wait` (it counts its asyncio
     waiters itself). Its class is swapped rather than the object replaced: the service wired this
     very object into its scheduler and bridge when it was built."""
 
-    class ParkedNotifier(type(notifier)):
+    class ParkedNotifier(type(notifier)):  # type: ignore[misc]  # the object's own class, known at run time
         def wait(self, topic, changed, timeout):
             with self._threads_lock:
                 self._threads += 1
@@ -156,7 +166,6 @@ def measure(
     from sqlalchemy import select
 
     from engine.config import Config
-    from engine.guest import metadata as guest_metadata
     from engine.service import build_service
     from engine.store.models import Server, Stack
     from fleet import make_deployments, make_servers
@@ -178,7 +187,7 @@ def measure(
         max_resources_per_tree=-1,
     )
     service = build_service(config)
-    notifier = service.runtime.notifier
+    notifier: Any = service.runtime.notifier  # counts parked waiters too (count_parked)
     count_parked(notifier)
     service.start()
     app = create_app(config, service=service, admin_token=BENCH_TOKEN)
@@ -247,7 +256,9 @@ def measure(
         waiters = make_servers(service, options["waiters"])
         with store.session() as session:
             for agent in waiters:
-                agent.version = session.get(Server, agent.server_id).metadata_version
+                row = session.get(Server, agent.server_id)
+                assert row is not None
+                agent.version = row.metadata_version
 
         def poll_once() -> None:
             for agent in waiters:
@@ -291,7 +302,7 @@ def measure(
         still = notifier.parked()
 
         with store.session() as session:
-            changes = {a.server_id: guest_metadata.push_metadata(session, a.server_id) for a in waiters}
+            changes = {a.server_id: pushed(session, a.server_id) for a in waiters}
         for agent in waiters:
             agent.version = changes[agent.server_id][0]
 
@@ -306,7 +317,7 @@ def measure(
 
         park_all()
         with store.session() as session:
-            changes = {a.server_id: guest_metadata.push_metadata(session, a.server_id) for a in waiters}
+            changes = {a.server_id: pushed(session, a.server_id) for a in waiters}
         for agent in waiters:
             agent.version = changes[agent.server_id][0]
 
