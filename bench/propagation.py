@@ -28,6 +28,7 @@ counter and nothing else). Figures are printed, not asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -115,12 +116,13 @@ def parked_notifier_class():
             self._parked: dict[str, int] = {}
             self.returned_at: dict[str, float] = {}
 
-        def wait(self, topic, changed, timeout):
+        @contextlib.contextmanager
+        def _parking(self, topic):
             with self._parked_lock:
                 self._parked[topic] = self._parked.get(topic, 0) + 1
                 self._parked_lock.notify_all()
             try:
-                return super().wait(topic, changed, timeout)
+                yield
             finally:
                 returned = time.time()
                 with self._parked_lock:
@@ -129,20 +131,14 @@ def parked_notifier_class():
                         del self._parked[topic]
                     self.returned_at[topic] = returned
 
+        def wait(self, topic, changed, timeout):
+            with self._parking(topic):
+                return super().wait(topic, changed, timeout)
+
         async def wait_async(self, topic, seen, timeout):
             # The listener parks long-polls here (metadata_server/longpoll.py), holding no thread.
-            with self._parked_lock:
-                self._parked[topic] = self._parked.get(topic, 0) + 1
-                self._parked_lock.notify_all()
-            try:
+            with self._parking(topic):
                 return await super().wait_async(topic, seen, timeout)
-            finally:
-                returned = time.time()
-                with self._parked_lock:
-                    self._parked[topic] -= 1
-                    if not self._parked[topic]:
-                        del self._parked[topic]
-                    self.returned_at[topic] = returned
 
         def wait_parked(self, count: int, timeout: float) -> bool:
             """Block until `count` topics have a waiter (every agent sits in its long-poll)."""
