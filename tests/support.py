@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -153,6 +154,25 @@ def stop_server(server: RunningServer) -> None:
     server.httpd.server_close()
     server.service.stop()
     server.service.runtime.store.dispose()
+    # On PostgreSQL a stopping replica leaves its local agents running for the others to adopt
+    # (engine/compute/local.py); a test's server has no others: its agents go with it.
+    stop_local_agents(server.config.resolved_data_dir)
+
+
+def stop_local_agents(data_dir: str) -> None:
+    """SIGKILL the process group of every local-driver agent running from `data_dir`."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "agent.main" in cmdline and f"{data_dir}/servers/" in cmdline:
+            try:
+                os.killpg(int(proc.name), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 class ServerProcess:
