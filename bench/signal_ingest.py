@@ -90,7 +90,8 @@ def run(replica_count: int, db_url: str, data_dir: str, args) -> None:
     servers = make_servers(service, max(1, args.signals // 10))
     deployments = make_deployments(service, servers, 10)[: args.signals]
     print(f"  {len(deployments)} deployments IN_PROGRESS made in {time.monotonic() - started:.1f} s", flush=True)
-    replicas = start_replicas(replica_count, db_url, data_dir)
+    workers = ("--workers", str(args.workers)) if args.workers > 1 else ()
+    replicas = start_replicas(replica_count, db_url, data_dir, extra_args=workers)
     ctx = mp.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
     try:
@@ -123,7 +124,7 @@ def run(replica_count: int, db_url: str, data_dir: str, args) -> None:
     span = max(r[2] for r in results) - min(r[1] for r in results)
     latency = sorted((r[2] - r[1]) * 1000 for r in ok)
     print(
-        f"  replicas {replica_count}: {len(ok) / span:,.0f} signals/s accepted ({len(ok)} in {span:.1f} s; "
+        f"  replicas {replica_count} (workers {args.workers}): {len(ok) / span:,.0f} signals/s accepted ({len(ok)} in {span:.1f} s; "
         f"other answers {other or 'none'}); stored COMPLETE {stored}; latency p50 "
         f"{percentile(latency, 0.5):.1f} ms, p99 {percentile(latency, 0.99):.1f} ms; server CPU "
         f"{cpu / max(1, len(ok)) * 1000:.2f} ms per signal ({cpu:.1f} s in all); load at start {load:.2f}",
@@ -195,8 +196,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replicas", action="append", help="replica counts (comma list; default 1,3)")
     parser.add_argument("--db", default=DEFAULT_DB, help="PostgreSQL URL naming the server (a database is made there)")
     parser.add_argument("--signals", type=int, default=20000, help="signals sent per run (one deployment each)")
-    parser.add_argument("--clients", type=int, default=64, help="concurrent keep-alive connections")
+    parser.add_argument(
+        "--clients", type=int, default=256, help="concurrent keep-alive connections (agents signalling at once)"
+    )
     parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per replica (hearth server --workers)")
     parser.add_argument("--profile", type=int, default=300, help="signals profiled in process (0: none)")
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args(argv)

@@ -35,6 +35,7 @@ from a2wsgi import WSGIMiddleware
 from engine.service import redact_url_signatures
 from metadata_server import strict
 from metadata_server.errors import envelope_body, http_error
+from metadata_server.ingest import SignalIngest
 from metadata_server.longpoll import LongPolls, parse as parse_poll
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ class Front:
         # The route's JSON, as jsonify writes it (compact), for answers this front makes itself.
         self.json_dumps: Callable[[Any], str] = lambda value: app.json.dumps(value, separators=(",", ":"))
         self.longpolls = LongPolls(self)
+        self.signals = SignalIngest(self)
         self.on_shutdown: list[Callable[[], None]] = []  # run (off the loop) when the lifespan ends
 
     def release_parked(self) -> None:
@@ -136,7 +138,13 @@ class Front:
             return
         if close:
             send = _closing(send)
-        longpoll = None if close else self._longpoll(scope, wsgi)
+        signal = None if close or not wsgi.guest else self.signals.claim(scope, body, wsgi.budgets)
+        if signal is not None:
+            answer = await self.signals.store(signal)
+            if answer is not None:
+                await _answer_json(send, 200, self.json_dumps(answer) + "\n")
+                return
+        longpoll = None if close or signal is not None else self._longpoll(scope, wsgi)
         if longpoll is None:
             await wsgi.call(scope, body, send)
         else:
@@ -239,6 +247,7 @@ class _Wsgi:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.guest = "guest.metadata" in app.view_functions
+        self.budgets = app.extensions.get("hearth_budgets")
         self.middleware = WSGIMiddleware(app, workers=POOL_THREADS, send_queue_size=64)  # type: ignore[arg-type]
 
     async def call(self, scope: Message, body: bytes, send: Send) -> None:
@@ -306,6 +315,14 @@ def _closing(send: Send) -> Send:
         await send(message)
 
     return closing
+
+
+async def _answer_json(send: Send, status: int, text: str) -> None:
+    """An answer this front makes as the app's route would (jsonify's compact JSON)."""
+    body = text.encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _refuse(send: Send, status: int, detail: str) -> None:

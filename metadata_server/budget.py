@@ -193,7 +193,7 @@ def principal_key() -> tuple[str, str]:
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     token = token or request.headers.get("X-Auth-Token", "").strip()
     if token:
-        return "token:" + _digest(token), "credential"
+        return token_key(token), "credential"
     signature = request.args.get("signature")
     if signature:
         # The whole URL, not only its handle: a forged signature must not spend the budget of
@@ -204,7 +204,17 @@ def principal_key() -> tuple[str, str]:
 
 
 def _address_key() -> str:
-    return f"address:{request.remote_addr or 'unknown'}"
+    return address_key(request.remote_addr)
+
+
+def address_key(remote_addr: str | None) -> str:
+    """The key of a client address's failed-authentication bucket (also the ASGI front's)."""
+    return f"address:{remote_addr or 'unknown'}"
+
+
+def token_key(token: str) -> str:
+    """The key of a bearer token's request budget (also the ASGI front's), digested."""
+    return "token:" + _digest(token)
 
 
 def _digest(text: str) -> str:

@@ -25,6 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -43,11 +45,41 @@ def seen(runtime: Runtime, server: Server, now: dt.datetime) -> bool:
     first = server.first_contact_at is None
     if first:
         server.first_contact_at = now
-    grace = runtime.config.agent_gone_grace
-    resolution = min(SEEN_RESOLUTION, dt.timedelta(seconds=grace / 4)) if grace > 0 else SEEN_RESOLUTION
-    if server.last_seen_at is None or now - server.last_seen_at >= resolution:
+    if server.last_seen_at is None or now - server.last_seen_at >= _resolution(runtime):
         server.last_seen_at = now
     return first
+
+
+def _resolution(runtime: Runtime) -> dt.timedelta:
+    grace = runtime.config.agent_gone_grace
+    return min(SEEN_RESOLUTION, dt.timedelta(seconds=grace / 4)) if grace > 0 else SEEN_RESOLUTION
+
+
+def seen_loaded(runtime: Runtime, session: Session, servers: Iterable[Any], now: dt.datetime) -> None:
+    """`seen` for many servers read in `session` (objects or rows with their id, first contact
+    and last seen), in at most two UPDATE statements."""
+    resolution = _resolution(runtime)
+    first = [server.id for server in servers if server.first_contact_at is None]
+    stale = [
+        server.id
+        for server in servers
+        if server.first_contact_at is not None
+        and (server.last_seen_at is None or now - server.last_seen_at >= resolution)
+    ]
+    if first:
+        session.execute(
+            update(Server)
+            .where(Server.id.in_(first), Server.first_contact_at.is_(None))
+            .values(first_contact_at=now, last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    if stale:
+        session.execute(
+            update(Server)
+            .where(Server.id.in_(stale))
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def seen_many(session: Session, server_ids: list[str], now: dt.datetime) -> None:

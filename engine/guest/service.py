@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from engine.guest import credentials, enrol, liveness, metadata, signals, urls
 from engine.guest.credentials import GuestAuth
 from engine.guest.transports import cfn, heat, temp_url
 from engine.runtime import Runtime, iso
+from engine.store.db import update_rows
 from engine.store.models import (
     Credential,
     Deployment,
@@ -203,45 +205,171 @@ class GuestService:
         runtime, now = self.runtime, self.runtime.now()
         with self._refusals_audited(auth, "deployment signal", entry_id), runtime.store.session() as session:
             config, deployment = self._deployment(session, auth, entry_id, now)
-            status, reason, outputs = signals.evaluate_signal(config, body)
-            # At rest: outputs derived from a secret input sealed, and what the hook echoed of
-            # its secret inputs (deploy_password too) redacted from the rest and the reason.
-            texts = secrets.input_texts(runtime.keyring, config.body.get("inputs") if config else [])
-            derived = bool(config) and any(
-                secrets.is_sealed(i.get("value")) and i.get("name") not in secrets.SECRET_INPUTS
-                for i in config.body.get("inputs") or []
-            )
-            outputs = secrets.seal_outputs(runtime.keyring, outputs, derived, texts)
-            reason = secrets.redact(reason, texts)
-            if deployment.config_id != entry_id:
-                raise Conflict(
-                    f"deployment '{deployment.id}' has moved on to a newer action "
-                    f"({deployment.action}); this signal is for an earlier one"
+            answer, change = self._record_signal(session, config, deployment, entry_id, body, now)
+            for name, value in (change or {}).items():
+                setattr(deployment, name, value)
+            woken = (deployment.stack_id, deployment.resource_name) if change and deployment.stack_id else None
+        if woken is not None:
+            runtime.wake(*woken)
+            runtime.publish_stack(woken[0])
+        return answer
+
+    def signal_deployments(self, signals_: Sequence[tuple[str, str, Any]]) -> list[dict | None]:
+        """Many deployment signals, each (bearer credential, entry id, body), stored in one
+        transaction: the ASGI front's batches (metadata_server/ingest.py). Each answer is the
+        one signal_deployment gives, or None for a signal not accepted as it stands (a credential
+        unknown, dead or not the deployment's own, a deployment unknown or finished otherwise, a
+        second signal for one deployment in the batch): nothing of that one is stored, and the
+        caller hands it to signal_deployment, which refuses it with its reason and its audit
+        record (or accepts it, if things changed meanwhile). At most eight statements per batch,
+        however many signals: the credentials, configs, deployments (locked, in id order, so
+        that two batches never wait on each other crosswise) and servers read in bulk, then the
+        deployments, the servers' liveness and the events written in bulk."""
+        runtime, now = self.runtime, self.runtime.now()
+        answers: list[dict | None] = [None] * len(signals_)
+        woken: set[tuple[str, str]] = set()
+        with runtime.store.session() as session:
+            # Rows of the columns needed, not ORM objects: nothing here is changed through them.
+            hashes = {credentials.hash_secret(bearer): bearer for bearer, _, _ in signals_ if bearer}
+            known = {
+                row.secret_hash: row
+                for row in session.execute(
+                    select(
+                        Credential.secret_hash,
+                        Credential.kind,
+                        Credential.subject_id,
+                        Credential.expires_at,
+                        Credential.revoked_at,
+                    ).where(Credential.secret_hash.in_(hashes))
                 )
-            if deployment.status != "IN_PROGRESS":
-                if deployment.status == status and secrets.open_tree(
-                    runtime.keyring, deployment.output_values or {}
-                ) == secrets.open_tree(runtime.keyring, outputs):
-                    return {"status": status, "status_reason": deployment.status_reason}
-                raise Conflict(
-                    f"deployment '{deployment.id}' already finished as {deployment.status}"
-                    f" ({deployment.status_reason}); a different result cannot replace it"
+            }
+            entry_ids = {entry_id for _, entry_id, _ in signals_}
+            configs = {
+                row.id: row
+                for row in session.execute(
+                    select(SoftwareConfig.id, SoftwareConfig.deployment_id, SoftwareConfig.body).where(
+                        SoftwareConfig.id.in_(entry_ids)
+                    )
                 )
-            deployment.status, deployment.status_reason = status, reason
-            deployment.output_values, deployment.updated_at = outputs, now
-            stack_id, resource_name = deployment.stack_id, deployment.resource_name
-            verdict = "succeeded" if status == "COMPLETE" else "failed"
-            self._signal_event(
-                session,
-                stack_id,
-                deployment.resource_name,
-                deployment.id,
-                f"Signal: deployment {deployment.id} {verdict}",
-            )
-        if stack_id:
+            }
+            locked = sorted({c.deployment_id for c in configs.values() if c.deployment_id})
+            deployments = {
+                row.id: row
+                for row in session.execute(
+                    select(
+                        Deployment.id,
+                        Deployment.config_id,
+                        Deployment.server_id,
+                        Deployment.project,
+                        Deployment.stack_id,
+                        Deployment.resource_name,
+                        Deployment.action,
+                        Deployment.status,
+                        Deployment.status_reason,
+                        Deployment.output_values,
+                    )
+                    .where(Deployment.id.in_(locked))
+                    .order_by(Deployment.id)
+                    .with_for_update()
+                )
+            }
+            servers = {
+                row.id: row
+                for row in session.execute(
+                    # Not the metadata document (the largest column by far): liveness and ownership only.
+                    select(
+                        Server.id, Server.project, Server.deleted_at, Server.first_contact_at, Server.last_seen_at
+                    ).where(Server.id.in_({d.server_id for d in deployments.values()}))
+                )
+            }
+            signalled: set[str] = set()
+            changes: list[dict[str, Any]] = []
+            seen: dict[str, Any] = {}
+            by_bearer = {bearer: known.get(digest) for digest, bearer in hashes.items()}
+            for n, (bearer, entry_id, body) in enumerate(signals_):
+                credential = by_bearer.get(bearer)
+                config = configs.get(entry_id)
+                deployment = deployments.get(config.deployment_id) if config and config.deployment_id else None
+                if (
+                    credential is None
+                    or credential.revoked_at is not None
+                    or credential.expires_at <= now
+                    or deployment is None
+                    or deployment.id in signalled
+                    or (body is not None and not isinstance(body, dict))
+                ):
+                    continue
+                server = servers.get(deployment.server_id)
+                live = server is not None and server.deleted_at is None
+                if credential.kind == "server":
+                    own = (
+                        credential.subject_id == deployment.server_id and live and server.project == deployment.project
+                    )
+                else:
+                    own = credential.kind == "deployment" and credential.subject_id == deployment.id
+                if not own:
+                    continue
+                try:
+                    answers[n], change = self._record_signal(session, config, deployment, entry_id, body, now)
+                except Conflict:
+                    continue  # raised before anything changed; signal_deployment says why
+                signalled.add(deployment.id)
+                if live:
+                    seen[server.id] = server
+                if change is not None:
+                    changes.append({"id": deployment.id, **change})
+                    if deployment.stack_id:
+                        woken.add((deployment.stack_id, deployment.resource_name))
+            if changes:
+                update_rows(session, Deployment, changes)
+            liveness.seen_loaded(runtime, session, seen.values(), now)
+        for stack_id, resource_name in woken:
             runtime.wake(stack_id, resource_name)
             runtime.publish_stack(stack_id)
-        return {"status": status, "status_reason": reason}
+        return answers
+
+    def _record_signal(
+        self, session, config: Any, deployment: Any, entry_id: str, body: Any, now
+    ) -> tuple[dict, dict[str, Any] | None]:
+        """A signal's result for its deployment: (answer, the deployment's columns to set, or
+        None when the signal repeats the stored result); its event added to the caller's unit of
+        work. Conflict, before anything is added, when the deployment moved on or finished with
+        another result."""
+        runtime = self.runtime
+        status, reason, outputs = signals.evaluate_signal(config, body)
+        # At rest: outputs derived from a secret input sealed, and what the hook echoed of
+        # its secret inputs (deploy_password too) redacted from the rest and the reason.
+        texts = secrets.input_texts(runtime.keyring, config.body.get("inputs") if config else [])
+        derived = bool(config) and any(
+            secrets.is_sealed(i.get("value")) and i.get("name") not in secrets.SECRET_INPUTS
+            for i in config.body.get("inputs") or []
+        )
+        outputs = secrets.seal_outputs(runtime.keyring, outputs, derived, texts)
+        reason = secrets.redact(reason, texts)
+        if deployment.config_id != entry_id:
+            raise Conflict(
+                f"deployment '{deployment.id}' has moved on to a newer action "
+                f"({deployment.action}); this signal is for an earlier one"
+            )
+        if deployment.status != "IN_PROGRESS":
+            if deployment.status == status and secrets.open_tree(
+                runtime.keyring, deployment.output_values or {}
+            ) == secrets.open_tree(runtime.keyring, outputs):
+                return {"status": status, "status_reason": deployment.status_reason}, None
+            raise Conflict(
+                f"deployment '{deployment.id}' already finished as {deployment.status}"
+                f" ({deployment.status_reason}); a different result cannot replace it"
+            )
+        verdict = "succeeded" if status == "COMPLETE" else "failed"
+        self._signal_event(
+            session,
+            deployment.stack_id,
+            deployment.resource_name,
+            deployment.id,
+            f"Signal: deployment {deployment.id} {verdict}",
+        )
+        change = {"status": status, "status_reason": reason, "output_values": outputs, "updated_at": now}
+        return {"status": status, "status_reason": reason}, change
 
     def progress(self, auth: GuestAuth, entry_id: str, body: Any) -> None:
         if not isinstance(body, dict):
