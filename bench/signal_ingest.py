@@ -1,7 +1,7 @@
 """Signal ingest: deployment signals accepted and stored per second by real `hearth server` processes on PostgreSQL.
 
-Usage: python bench/signal_ingest.py [--replicas 1,3] [--signals 20000] [--clients 64] [--processes 2]
-       [--profile 300] [--db URL]
+Usage: python bench/signal_ingest.py [--replicas 1,3] [--workers 1] [--signals 20000] [--clients 256]
+       [--processes 2] [--profile 300] [--db URL]
 
 For each replica count: a fresh PostgreSQL database; --signals software deployments
 IN_PROGRESS on --signals/10 servers (bench/fleet.py: the first made through the engine's
@@ -14,9 +14,9 @@ share of the signals one after another, as the agent's outbox does: `POST
 
 Reported: signals answered 200 per second (first request sent to last answer), other answers,
 latency p50/p99, the deployments COMPLETE in the store afterwards (stored), and the server
-processes' CPU seconds per signal (/proc). With --profile K, K more signals go through the
-same app in this process (Flask's test client, no HTTP listener) under cProfile, and the top
-functions by cumulative and by own time are printed: what one signal costs on the server.
+processes' CPU seconds per signal (/proc). With --profile K, K more signals are stored in this
+process as the ASGI front stores them (GuestService.signal_deployments, batches of 64, no HTTP)
+under cProfile, and the top functions by cumulative and by own time are printed.
 Figures are printed, not asserted.
 """
 
@@ -139,22 +139,20 @@ def profile(db_url: str, data_dir: str, count: int, top: int) -> None:
     import pstats
 
     from fleet import make_deployments, make_servers, open_service
-    from metadata_server import create_app
 
     service = open_service(db_url, data_dir)
     servers = make_servers(service, max(1, count // 10))
     deployments = make_deployments(service, servers, 10)[:count]
     service.start()
-    client = create_app(service.runtime.config, service=service, admin_token="bench-admin-token").test_client()
+    guest = service.guest
 
     def send(pairs) -> None:
-        for agent, config_id in pairs:
-            response = client.post(
-                f"/guest/v1/deployments/{config_id}/signal",
-                json=RESULT,
-                headers={"Authorization": f"Bearer {agent.credential}"},
+        # As the ASGI front stores them (metadata_server/ingest.py): batches of what arrived together.
+        for start in range(0, len(pairs), 64):
+            answers = guest.signal_deployments(
+                [(agent.credential, config_id, RESULT) for agent, config_id in pairs[start : start + 64]]
             )
-            assert response.status_code == 200, response.get_data(as_text=True)
+            assert all(answers), answers
 
     send(deployments[:20])  # warm up: imports, caches, pool
     profiler = cProfile.Profile()
@@ -166,7 +164,8 @@ def profile(db_url: str, data_dir: str, count: int, top: int) -> None:
     service.stop()
     service.runtime.store.dispose()
     print(
-        f"\n  profile: {len(deployments) - 20} signals in process (Flask test client), {each:.2f} ms each under cProfile"
+        f"\n  profile: {len(deployments) - 20} signals stored in process in batches of 64 (no HTTP), "
+        f"{each:.2f} ms each under cProfile"
     )
     stats = pstats.Stats(profiler)
     width = len(deployments) - 20
