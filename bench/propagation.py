@@ -108,7 +108,7 @@ def parked_notifier_class():
 
     class ParkedNotifier(Notifier):
         """The engine's notifier, also counting the waiters parked in `wait` (threads) or
-        `wait_async` (the listener's parked long-polls) per topic."""
+        `park` (the listener's parked long-polls) per topic."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -135,10 +135,24 @@ def parked_notifier_class():
             with self._parking(topic):
                 return super().wait(topic, changed, timeout)
 
-        async def wait_async(self, topic, seen, timeout):
+        def park(self, topic, seen, future):
             # The listener parks long-polls here (metadata_server/longpoll.py), holding no thread.
-            with self._parking(topic):
-                return await super().wait_async(topic, seen, timeout)
+            parked = super().park(topic, seen, future)
+            if parked:
+                with self._parked_lock:
+                    self._parked[topic] = self._parked.get(topic, 0) + 1
+                    self._parked_lock.notify_all()
+            return parked
+
+        def unpark(self, topic, future):
+            super().unpark(topic, future)
+            returned = time.time()
+            with self._parked_lock:
+                if self._parked.get(topic):
+                    self._parked[topic] -= 1
+                    if not self._parked[topic]:
+                        del self._parked[topic]
+                self.returned_at[topic] = returned
 
         def wait_parked(self, count: int, timeout: float) -> bool:
             """Block until `count` topics have a waiter (every agent sits in its long-poll)."""

@@ -12,7 +12,7 @@ Why a front and not the WSGI app alone (docs/operations.md, Serving): a thread p
   client;
 - `GET /guest/v1/servers/<id>/metadata?wait=S` is asked of the app with `wait=0` (auth, audit,
   headers and errors stay in the app); when that answer is 304 the request is parked on the
-  notifier (`wait_async`, no thread) until the server's topic is published or the capped,
+  notifier (`Notifier.park`, no thread) until the server's topic is published or the capped,
   jittered wait runs out, and then asked again or answered with the 304 it has;
 - on shutdown every parked long-poll is answered at once with its 304: nothing changed, and the
   agent re-polls (elsewhere if this replica is gone).
@@ -101,7 +101,7 @@ class Front:
         self.roles = roles or tuple(sorted({"api", "guest", "engine"}))
         self.apps: dict[int | None, _Wsgi] = {None: _Wsgi(app)}
         self.apps.update({port: _Wsgi(each) for port, each in (by_port or {}).items()})
-        self.parked: set[asyncio.Future[bool]] = set()
+        self.parked: set[asyncio.Future[Any]] = set()  # parked long-polls' waits (longpoll.py)
         self.stopping = False
         # The route's JSON, as jsonify writes it (compact), for answers this front makes itself.
         self.json_dumps: Callable[[Any], str] = lambda value: app.json.dumps(value, separators=(",", ":"))
@@ -113,7 +113,8 @@ class Front:
         """Answer every parked long-poll now with its 304 and park no more (on the loop's thread)."""
         self.stopping = True
         for waiter in list(self.parked):
-            waiter.cancel()
+            if not waiter.done():
+                waiter.set_result(False)  # as a wait that ran out: the poll answers its 304
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -121,6 +122,9 @@ class Front:
             return
         if scope["type"] != "http":  # websockets: nothing here speaks them
             await send({"type": "websocket.close", "code": 1000})
+            return
+        if not access_log.isEnabledFor(logging.INFO):  # off by default: no line to write
+            await self._serve(scope, receive, send)
             return
         logged = _Logged(scope, send)
         try:
@@ -148,12 +152,14 @@ class Front:
         if longpoll is None:
             await wsgi.call(scope, body, send)
         else:
-            asking, server_id, wait = longpoll
+            args, server_id, wait = longpoll
 
             async def call(answer: Answer) -> None:
-                await wsgi.call(asking, b"", answer.receive)
+                # The route is asked with wait=0 (the front does the waiting).
+                query = urlencode([(n, "0" if n == "wait" else v) for n, v in args]).encode("latin-1")
+                await wsgi.call({**scope, "query_string": query}, b"", answer.receive)
 
-            await self.longpolls.serve(call, parse_poll(scope, server_id, wait), receive, send)
+            await self.longpolls.serve(call, parse_poll(scope, server_id, wait, args), receive, send)
 
     # Bodies ---------------------------------------------------------------------------------
     async def _read_body(self, scope: Message, receive: Receive, send: Send) -> tuple[bytes | None, Message, bool]:
@@ -164,6 +170,12 @@ class Front:
         declared = next((value for name, value in headers if name == b"content-length"), None)
         if declared is not None and declared.strip().isdigit() and int(declared) > cap:
             return b"", scope, True  # the app refuses the declared length; the rest is never read
+        if declared is None and not any(name == b"transfer-encoding" for name, _ in headers):
+            # No body (HTTP/1.1: neither header): its end has already been parsed with the head.
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None, scope, True
+            return b"", {**scope, "headers": [*headers, (b"content-length", b"0")]}, False
         body = bytearray()
         try:
             async with asyncio.timeout(self.config.body_read_timeout):
@@ -192,9 +204,9 @@ class Front:
         return bytes(body), scope, over
 
     # Long-polls -----------------------------------------------------------------------------
-    def _longpoll(self, scope: Message, wsgi: _Wsgi) -> tuple[Message, str, float] | None:
-        """(scope asking with wait=0, server id, seconds) of a guest metadata long-poll this front
-        holds; None for any other request, and for a `wait` the app will refuse (it says why)."""
+    def _longpoll(self, scope: Message, wsgi: _Wsgi) -> tuple[list[tuple[str, str]], str, float] | None:
+        """(query arguments, server id, seconds) of a guest metadata long-poll this front holds;
+        None for any other request, and for a `wait` the app will refuse (it says why)."""
         if scope["method"] != "GET" or not wsgi.guest:
             return None
         match = METADATA.fullmatch(scope["path"])
@@ -208,8 +220,7 @@ class Front:
             return None
         if wait <= 0:
             return None
-        query = urlencode([(n, "0" if n == "wait" else v) for n, v in args]).encode("latin-1")
-        return {**scope, "query_string": query}, match.group(1), wait
+        return args, match.group(1), wait
 
     # Health and lifespan --------------------------------------------------------------------
     async def _health(self, send: Send) -> None:

@@ -67,11 +67,9 @@ class Poll:
     key: str | None  # SHA-256 hex of the bearer credential, if one was sent
 
 
-def parse(scope: Message, server_id: str, wait: float) -> Poll:
-    """The parts of a metadata long-poll the cache needs (`since` as the route reads it)."""
-    from urllib.parse import parse_qsl
-
-    args = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+def parse(scope: Message, server_id: str, wait: float, args: list[tuple[str, str]]) -> Poll:
+    """The parts of a metadata long-poll the cache needs (`since` as the route reads it), from
+    its head and its parsed query arguments."""
     raw = next((value for name, value in args if name == "since"), None)
     since = _version(raw) if raw is not None else None
     key = None
@@ -123,16 +121,10 @@ class LongPolls:
                 if answer.status != 304 or remaining <= 0 or self.front.stopping:
                     await answer.aged().send_to(send)
                     return
-                waiter = asyncio.ensure_future(self.notifier.wait_async(poll.topic, seen, remaining))
-                self.front.parked.add(waiter)
-                try:
-                    await asyncio.wait((waiter, gone), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    self.front.parked.discard(waiter)
-                    waiter.cancel()
+                woken = await self._park(poll.topic, seen, remaining, gone)
                 if gone.done():
                     return  # nobody to answer
-                if waiter.cancelled() or not waiter.result():  # stopping, or nothing was published
+                if not woken:  # stopping, or nothing was published
                     await answer.aged().send_to(send)
                     return
                 before, seen = seen, self.notifier.counter(poll.topic)
@@ -148,6 +140,29 @@ class LongPolls:
                     return
         finally:
             gone.cancel()
+
+    async def _park(self, topic: str, seen: int, timeout: float, gone: asyncio.Future[Any]) -> bool:
+        """Wait until the topic is published past `seen` (True), or the time runs out, the
+        replica stops or the client goes (False): one future and one timer, no task of its own
+        (a fleet's re-polls spend their server time here)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self.notifier.park(topic, seen, future):
+            return True
+        timer = loop.call_later(timeout, _settle, future)
+
+        def client_gone(_: asyncio.Future[Any]) -> None:
+            _settle(future)
+
+        gone.add_done_callback(client_gone)
+        self.front.parked.add(future)
+        try:
+            return await future is None  # a publish resolves it with None, the rest with False
+        finally:
+            self.front.parked.discard(future)
+            gone.remove_done_callback(client_gone)
+            timer.cancel()
+            self.notifier.unpark(topic, future)
 
     # The cache ----------------------------------------------------------------------------------
     def _reusable(self, poll: Poll) -> Known | None:
@@ -269,3 +284,9 @@ class LongPolls:
             stale = [key for key, known in self.known.items() if now - known.learned > AUTH_REUSE]
             for key in stale:
                 del self.known[key]
+
+
+def _settle(future: asyncio.Future[Any]) -> None:
+    """End a parked wait without a publish (time out, stop, client gone)."""
+    if not future.done():
+        future.set_result(False)

@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.runtime import Runtime, iso
+from engine.store.db import among
 from engine.store.models import Deployment, Server
 
 log = logging.getLogger(__name__)
@@ -69,14 +70,14 @@ def seen_loaded(runtime: Runtime, session: Session, servers: Iterable[Any], now:
     if first:
         session.execute(
             update(Server)
-            .where(Server.id.in_(first), Server.first_contact_at.is_(None))
+            .where(among(session, Server.id, first), Server.first_contact_at.is_(None))
             .values(first_contact_at=now, last_seen_at=now)
             .execution_options(synchronize_session=False)
         )
     if stale:
         session.execute(
             update(Server)
-            .where(Server.id.in_(stale))
+            .where(among(session, Server.id, stale))
             .values(last_seen_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -86,7 +87,7 @@ def seen_many(session: Session, server_ids: list[str], now: dt.datetime) -> None
     """`seen` for agents already known (not a first contact), many in one statement."""
     session.execute(
         update(Server)
-        .where(Server.id.in_(server_ids), Server.deleted_at.is_(None), Server.first_contact_at.is_not(None))
+        .where(among(session, Server.id, server_ids), Server.deleted_at.is_(None), Server.first_contact_at.is_not(None))
         .values(last_seen_at=now)
     )
 

@@ -23,7 +23,7 @@ from engine.guest import credentials, enrol, liveness, metadata, signals, urls
 from engine.guest.credentials import GuestAuth
 from engine.guest.transports import cfn, heat, temp_url
 from engine.runtime import Runtime, iso
-from engine.store.db import update_rows
+from engine.store.db import among, update_rows
 from engine.store.models import (
     Credential,
     Deployment,
@@ -167,7 +167,7 @@ class GuestService:
                 row.secret_hash: row.subject_id
                 for row in session.execute(
                     select(Credential.secret_hash, Credential.subject_id).where(
-                        Credential.secret_hash.in_({key for _server, key in wanted}),
+                        among(session, Credential.secret_hash, {key for _server, key in wanted}),
                         Credential.kind == "server",
                         Credential.revoked_at.is_(None),
                         Credential.expires_at > now,
@@ -178,7 +178,7 @@ class GuestService:
                 row.id: (row.metadata_version, row.metadata_doc)
                 for row in session.execute(
                     select(Server.id, Server.metadata_version, Server.metadata_doc).where(
-                        Server.id.in_({server for server, _key in wanted}), Server.deleted_at.is_(None)
+                        among(session, Server.id, {server for server, _key in wanted}), Server.deleted_at.is_(None)
                     )
                 )
             }
@@ -240,7 +240,7 @@ class GuestService:
                         Credential.subject_id,
                         Credential.expires_at,
                         Credential.revoked_at,
-                    ).where(Credential.secret_hash.in_(hashes))
+                    ).where(among(session, Credential.secret_hash, hashes))
                 )
             }
             entry_ids = {entry_id for _, entry_id, _ in signals_}
@@ -248,7 +248,7 @@ class GuestService:
                 row.id: row
                 for row in session.execute(
                     select(SoftwareConfig.id, SoftwareConfig.deployment_id, SoftwareConfig.body).where(
-                        SoftwareConfig.id.in_(entry_ids)
+                        among(session, SoftwareConfig.id, entry_ids)
                     )
                 )
             }
@@ -268,7 +268,7 @@ class GuestService:
                         Deployment.status_reason,
                         Deployment.output_values,
                     )
-                    .where(Deployment.id.in_(locked))
+                    .where(among(session, Deployment.id, locked))
                     .order_by(Deployment.id)
                     .with_for_update()
                 )
@@ -279,7 +279,7 @@ class GuestService:
                     # Not the metadata document (the largest column by far): liveness and ownership only.
                     select(
                         Server.id, Server.project, Server.deleted_at, Server.first_contact_at, Server.last_seen_at
-                    ).where(Server.id.in_({d.server_id for d in deployments.values()}))
+                    ).where(among(session, Server.id, {d.server_id for d in deployments.values()}))
                 )
             }
             signalled: set[str] = set()

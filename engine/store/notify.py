@@ -34,7 +34,7 @@ class Notifier:
         self._latest: dict[str, Any] = {}
         self._hints: dict[str, int] = {}
         self._unknown_at: dict[str, int] = {}  # topic -> its counter at its last publish without a hint
-        self._async: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+        self._async: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]]] = {}
         self._subscribers: list[tuple[str, Callable[[str], None]]] = []
         self.bridge: Bridge | None = None
 
@@ -164,28 +164,37 @@ class Notifier:
     async def wait_async(self, topic: str, seen: int, timeout: float) -> bool:
         """In an asyncio task: wait, holding no thread, until the topic's counter moves past
         `seen` (True) or `timeout` passes (False)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        condition, counter = self._entry(topic)
-        with condition:
-            if counter[0] != seen:
-                return True
-            with self._lock:
-                self._async.setdefault(topic, []).append((loop, future))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not self.park(topic, seen, future):
+            return True
         try:
             await asyncio.wait_for(future, timeout)
             return True
         except TimeoutError:
             return False
         finally:
-            if not future.done():
-                future.cancel()
+            self.unpark(topic, future)
+
+    def park(self, topic: str, seen: int, future: asyncio.Future[Any]) -> bool:
+        """Resolve `future` (with None, on its loop) at the topic's next publish: the cheapest
+        wait, for whoever keeps its own time (metadata_server/longpoll.py). False, registering
+        nothing, when the counter has already moved past `seen`. Call `unpark` when done."""
+        condition, counter = self._entry(topic)
+        with condition:
+            if counter[0] != seen:
+                return False
             with self._lock:
-                waiters = self._async.get(topic)
-                if waiters is not None:
-                    waiters[:] = [w for w in waiters if w[1] is not future]
-                    if not waiters:
-                        del self._async[topic]
+                self._async.setdefault(topic, []).append((future.get_loop(), future))
+        return True
+
+    def unpark(self, topic: str, future: asyncio.Future[Any]) -> None:
+        """Forget a future `park` registered (if no publish has taken it yet)."""
+        with self._lock:
+            waiters = self._async.get(topic)
+            if waiters is not None:
+                waiters[:] = [w for w in waiters if w[1] is not future]
+                if not waiters:
+                    del self._async[topic]
 
     def waiting(self) -> int:
         """Asyncio waiters parked now (threads in `wait` are not counted)."""
@@ -193,6 +202,6 @@ class Notifier:
             return sum(len(w) for w in self._async.values())
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+def _resolve(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_result(None)
