@@ -20,6 +20,7 @@ from sqlalchemy import (
     JSON as JSON_TYPE,
     ColumnElement,
     Text,
+    any_,
     bindparam,
     cast,
     create_engine,
@@ -138,12 +139,13 @@ def _json_time(value: Any) -> str:
 
 
 def among(session: Session, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
-    """`column IN values` for a long list: on PostgreSQL one JSON parameter expanded by the server
-    (`IN (SELECT json_array_elements_text(...))`, fixed SQL text, so a batch of a thousand ids is
-    neither compiled nor parsed a thousand placeholders at a time), elsewhere a plain IN. For
-    text columns (ids, hashes)."""
+    """`column IN values` for a long list: on PostgreSQL one JSON parameter made into an array
+    once per statement (`= ANY(ARRAY(SELECT json_array_elements_text(...)))`, fixed SQL text, so
+    a batch of a thousand ids is neither compiled nor parsed a thousand placeholders at a time,
+    and the array is built once, never per row as a semi-join's subquery may be), elsewhere a
+    plain IN. For text columns (ids, hashes)."""
     listed = list(values)
     if session.get_bind().dialect.name != "postgresql":
         return column.in_(listed)
     given = func.json_array_elements_text(cast(bindparam(None, json.dumps(listed), type_=Text), JSON_TYPE))
-    return column.in_(select(given).scalar_subquery())
+    return column == any_(func.array(select(given).scalar_subquery()))
