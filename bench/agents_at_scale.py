@@ -22,7 +22,8 @@ Reported, with the load average next to each figure:
   connect   time until all N have their first document and have sent their long-poll
   parked    server RSS and threads (each replica's process tree) while all N are parked
   idle CPU  server CPU (share of one core, /proc/PID/stat) over --idle-seconds with all N parked,
-            right after they connected and again at the end (steady: the connect phase long past)
+            right after they connected; and at the end over one whole wait period (steady: the
+            connect phase long past, every agent re-polling once in the window)
   re-polls  when the agents came back over one wait period after the mass connect (histogram),
             and TCP connections the clients opened in that cycle (keep-alive: 0 expected)
   single    one random agent's server changes, --singles times: latency p50/p99
@@ -316,17 +317,19 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
                     if i % len(replicas) == r and (i, c[0]) in fleet.seen
                 )
                 say(f"burst, agents on {replica.name}: {ms(own)}")
-        # Steady state: every agent parked again, re-polling as its waits run out (the connect
-        # phase is long past, so this is the idle cost an operator sees).
+        # Steady state: every agent parked again, re-polling as its waits run out, measured over
+        # a whole wait period so that every agent's re-poll is in it once (the connect phase is
+        # long past: this is the idle cost an operator sees, re-polls included).
         fleet.wait_for(lambda: fleet.parked() >= n, 120)
+        window = args.steady_seconds or args.wait + 5
         with fleet.lock:
             before = len(fleet.sent_times)
-        share = cpu_share(pids, args.idle_seconds)
+        share = cpu_share(pids, window)
         with fleet.lock:
             repolled = len(fleet.sent_times) - before
         say(
-            f"steady: server CPU {share * 100:.1f} % of a core over {args.idle_seconds:.0f} s with {n} parked "
-            f"({repolled / args.idle_seconds:.0f} re-polls/s in that window)"
+            f"steady: server CPU {share * 100:.1f} % of a core over {window:.0f} s with {n} parked "
+            f"({repolled} re-polls, {repolled / window:.0f}/s, in that window)"
         )
         if fleet.errors:
             say(f"agent errors: {len(fleet.errors)} ({'; '.join(fleet.errors[:3])})")
@@ -386,6 +389,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--singles", type=int, default=200, help="single-server changes")
     parser.add_argument("--wait", type=int, default=55, help="the agents' long-poll wait= (seconds)")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="window of the idle CPU figure")
+    parser.add_argument(
+        "--steady-seconds", type=float, default=0, help="window of the steady CPU figure (default: --wait + 5)"
+    )
     parser.add_argument("--payload-bytes", type=int, default=1024, help="padding in each metadata document")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
