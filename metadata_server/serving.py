@@ -56,15 +56,30 @@ LINGER_BYTES = 64 * 1024 * 1024
 
 
 class _LingeringTransport:
-    """The connection's transport, whose close() half-closes first when a body is still coming."""
+    """The connection's transport, whose close() half-closes first when a body is still coming,
+    and whose writes in one turn of the loop leave together: uvicorn writes an answer's head and
+    its body apart, and each write to a socket is a send, a segment and a wake-up of the client
+    (a fleet's burst of answers spent most of its time in them)."""
 
     def __init__(self, transport: asyncio.Transport, protocol: HearthProtocol) -> None:
         self._transport, self._protocol = transport, protocol
+        self._pending: list[bytes] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._protocol.loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending and not self._transport.is_closing():
+            self._transport.write(b"".join(pending))
+
     def close(self) -> None:
+        self._flush()  # what was written goes before the FIN
         transport, protocol = self._transport, self._protocol
         if protocol.lingering or transport.is_closing() or protocol.body_complete:
             transport.close()
