@@ -40,6 +40,7 @@ Message = dict[str, Any]
 AUTH_REUSE = 900.0  # seconds a credential the full route accepted parks re-polls without it (the route then runs for one re-poll in about 16 of a 55 s agent)
 SEEN_EVERY = 5.0  # seconds between the batched marks of agents seen (liveness.SEEN_RESOLUTION)
 BATCH = 1000  # woken polls answered by one read
+READERS = 2  # reads at once: one is answered on the loop while the next is read
 KNOWN_MOST = 500_000  # entries kept at most (a fleet's agents, and the credentials they rotate to)
 EXPIRES = b"hearth-credential-expires"
 EXPIRES_IN = b"hearth-credential-expires-in"
@@ -95,7 +96,7 @@ class LongPolls:
         self.config = front.config
         self.known: dict[str, Known] = {}
         self._wanted: dict[tuple[str, str], list[asyncio.Future[Any]]] = {}
-        self._reading: asyncio.Task[None] | None = None
+        self._reading: set[asyncio.Task[None]] = set()
         self._seen: set[str] = set()
         self._marking: asyncio.Task[None] | None = None
 
@@ -244,8 +245,10 @@ class LongPolls:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._wanted.setdefault((poll.server_id, poll.key), []).append(future)
-        if self._reading is None or self._reading.done():
-            self._reading = loop.create_task(self._read())
+        if len(self._reading) < READERS:
+            task = loop.create_task(self._read())
+            self._reading.add(task)
+            task.add_done_callback(self._reading.discard)
         return await future
 
     async def _read(self) -> None:

@@ -14,11 +14,13 @@ Without a bridge (SQLite, one process) a publish reaches this process only.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+log = logging.getLogger(__name__)
 EVERYTHING = "*"  # published to subscribers when changes may have been missed (a bridge reconnected)
 
 
@@ -59,6 +61,35 @@ class Notifier:
         waiter need not read the store); publishing without one forgets an earlier payload.
         `hint` is a small version number that travels to the other replicas with the topic (a
         server's metadata version), so that their waiters can tell "nothing new" without a read."""
+        self._publish(topic, payload, hint, remote, None)
+
+    def publish_many(self, items: Iterable[tuple[str, int | None]], *, remote: bool = False) -> None:
+        """`publish(topic, hint=hint, remote=remote)` for each (topic, hint), with the asyncio
+        waiters they wake resolved in one call per event loop rather than one each (another
+        replica's burst of thousands of topics, engine/store/pg_notify.py). A subscriber that
+        fails is logged; the other topics are still published."""
+        woken: dict[asyncio.AbstractEventLoop, list[asyncio.Future[Any]]] = {}
+        try:
+            for topic, hint in items:
+                try:
+                    self._publish(topic, None, hint, remote, woken)
+                except Exception:
+                    log.exception("a change notification's subscriber failed (topic %s)", topic)
+        finally:
+            for loop, futures in woken.items():
+                try:
+                    loop.call_soon_threadsafe(_resolve_all, futures)
+                except RuntimeError:  # that loop has closed: nobody waits on it any more
+                    pass
+
+    def _publish(
+        self,
+        topic: str,
+        payload: Any,
+        hint: int | None,
+        remote: bool,
+        woken: dict[asyncio.AbstractEventLoop, list[asyncio.Future[Any]]] | None,
+    ) -> None:
         if hint is None and isinstance(payload, tuple) and payload and isinstance(payload[0], int):
             hint = payload[0]
         with self._lock:
@@ -72,7 +103,7 @@ class Notifier:
                 # Versions only grow, but two replicas' notifications may arrive out of order.
                 self._hints[topic] = max(hint, self._hints.get(topic, hint))
             subscribers = [callback for prefix, callback in self._subscribers if topic.startswith(prefix)]
-        self._wake(topic, unknown=hint is None)
+        self._wake(topic, unknown=hint is None, woken=woken)
         for callback in subscribers:
             callback(topic)
         if not remote and self.bridge is not None:
@@ -91,7 +122,12 @@ class Notifier:
         for callback in subscribers:
             callback(EVERYTHING)
 
-    def _wake(self, topic: str, unknown: bool) -> None:
+    def _wake(
+        self,
+        topic: str,
+        unknown: bool,
+        woken: dict[asyncio.AbstractEventLoop, list[asyncio.Future[Any]]] | None = None,
+    ) -> None:
         # A topic nobody has waited on has no entry, and gets none: every waiter notes the
         # counter (making the entry) before it reads the store, so a publish before that is seen
         # by its read. Topics only subscribers hear (wake:, load:) leave nothing behind.
@@ -108,6 +144,10 @@ class Notifier:
             condition.notify_all()
         with self._lock:
             futures = self._async.pop(topic, [])
+        if woken is not None:  # resolved by the caller, together
+            for loop, future in futures:
+                woken.setdefault(loop, []).append(future)
+            return
         for loop, future in futures:
             try:
                 loop.call_soon_threadsafe(_resolve, future)
@@ -205,3 +245,9 @@ class Notifier:
 def _resolve(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _resolve_all(futures: list[asyncio.Future[Any]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)

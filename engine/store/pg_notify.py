@@ -212,8 +212,7 @@ class PgBridge:
             return
         if origin == self.origin:
             return  # our own: its topics were published here already
-        for topic, hint in items:
-            self._deliver(self.notifier.publish, topic, hint=hint, remote=True)
+        self._deliver(self.notifier.publish_many, items, remote=True)
 
     @staticmethod
     def _deliver(publish: Callable[..., None], *args: Any, **kwargs: Any) -> None:

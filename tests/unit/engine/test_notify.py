@@ -136,3 +136,42 @@ def test_topics_nobody_waits_on_leave_nothing_behind():
     seen = notifier.counter("server:a")
     notifier.publish("server:a", hint=3)
     assert notifier.counter("server:a") == seen + 1
+
+
+def test_publish_many_wakes_every_parked_future_with_one_call_per_loop_and_survives_a_subscriber():
+    notifier = Notifier()
+    heard: list[str] = []
+
+    def subscriber(topic: str) -> None:
+        if topic == "server:1":
+            raise RuntimeError("a broken subscriber")
+        heard.append(topic)
+
+    notifier.subscribe("server:", subscriber)
+
+    async def parked():
+        loop = asyncio.get_running_loop()
+        calls: list[int] = []
+        threadsafe = loop.call_soon_threadsafe
+
+        def counted(callback, *args):
+            calls.append(1)
+            return threadsafe(callback, *args)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        futures = {}
+        for n in range(50):
+            future = loop.create_future()
+            assert notifier.park(f"server:{n}", notifier.counter(f"server:{n}"), future)
+            futures[n] = future
+        threading.Thread(
+            target=notifier.publish_many, args=([(f"server:{n}", n + 1) for n in range(50)],), kwargs={"remote": True}
+        ).start()
+        results = await asyncio.wait_for(asyncio.gather(*futures.values()), 10)
+        return results, len(calls)
+
+    results, calls = asyncio.run(parked())
+    assert results == [None] * 50 and calls == 1
+    assert notifier.waiting() == 0
+    assert heard == [f"server:{n}" for n in range(50) if n != 1]
+    assert notifier.hint("server:7") == 8
