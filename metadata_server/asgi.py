@@ -328,21 +328,16 @@ def _closing(send: Send) -> Send:
     return closing
 
 
-async def _answer_json(send: Send, status: int, text: str) -> None:
+async def _answer_json(send: Send, status: int, text: str, *, close: bool = False) -> None:
     """An answer this front makes as the app's route would (jsonify's compact JSON)."""
     body = text.encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 async def _refuse(send: Send, status: int, detail: str) -> None:
     """An answer of this front in the app's JSON error envelope; the connection closes after it."""
-    body = json.dumps(envelope_body(status, *http_error(status, detail))).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await _answer_json(send, status, json.dumps(envelope_body(status, *http_error(status, detail))), close=True)

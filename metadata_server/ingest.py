@@ -21,18 +21,15 @@ once by the route).
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from metadata_server import strict
+from metadata_server.batches import Batches
 from metadata_server.budget import address_key, token_key
 
 if TYPE_CHECKING:
     from metadata_server.asgi import Front
-
-log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 SIGNAL = re.compile(r"/guest/v1/deployments/([^/]+)/signal")
@@ -43,12 +40,12 @@ IN_FLIGHT = 2
 
 
 class Signal:
-    """One queued signal and the answer its batch gives it (None: the route answers it)."""
+    """One queued signal (its own key in the batches: two equal signals are two signals)."""
 
-    __slots__ = ("answer", "bearer", "body", "entry_id")
+    __slots__ = ("bearer", "body", "entry_id")
 
-    def __init__(self, bearer: str, entry_id: str, body: Any, answer: asyncio.Future[dict | None]) -> None:
-        self.bearer, self.entry_id, self.body, self.answer = bearer, entry_id, body, answer
+    def __init__(self, bearer: str, entry_id: str, body: Any) -> None:
+        self.bearer, self.entry_id, self.body = bearer, entry_id, body
 
 
 class SignalIngest:
@@ -56,8 +53,7 @@ class SignalIngest:
         self.front = front
         self.guest = front.service.guest
         self.config = front.config
-        self._queue: list[Signal] = []
-        self._storing: set[asyncio.Task[None]] = set()
+        self._batches: Batches[Signal, dict] = Batches(self._store, BATCH, IN_FLIGHT, "storing deployment signals")
 
     def claim(self, scope: Message, body: bytes, budgets: Any) -> tuple[str, str, Any] | None:
         """(bearer, entry id, parsed body) of a deployment signal this front stores itself; None
@@ -94,26 +90,8 @@ class SignalIngest:
     async def store(self, claimed: tuple[str, str, Any]) -> dict | None:
         """The route's answer for the signal once its batch has committed; None when the batch
         did not take it (the caller asks the route)."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[dict | None] = loop.create_future()
-        self._queue.append(Signal(*claimed, answer))
-        if len(self._storing) < IN_FLIGHT:
-            task = loop.create_task(self._store())
-            self._storing.add(task)
-            task.add_done_callback(self._storing.discard)
-        return await answer
+        return await self._batches.ask(Signal(*claimed))
 
-    async def _store(self) -> None:
-        while self._queue:
-            await asyncio.sleep(0)  # signals read in the same turn of the loop join this batch
-            batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
-            try:
-                answers = await asyncio.to_thread(
-                    self.guest.signal_deployments, [(s.bearer, s.entry_id, s.body) for s in batch]
-                )
-            except Exception:  # nothing of the batch was stored: each goes through the route
-                log.exception("storing a batch of %d deployment signals failed", len(batch))
-                answers = [None] * len(batch)
-            for signal, answer in zip(batch, answers, strict=True):
-                if not signal.answer.done():
-                    signal.answer.set_result(answer)
+    def _store(self, batch: list[Signal]) -> dict[Signal, dict | None]:
+        answers = self.guest.signal_deployments([(s.bearer, s.entry_id, s.body) for s in batch])
+        return dict(zip(batch, answers, strict=True))

@@ -31,6 +31,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from metadata_server.batches import Batches
+
 if TYPE_CHECKING:
     from metadata_server.asgi import Answer, Front
 
@@ -95,8 +97,9 @@ class LongPolls:
         self.notifier = front.notifier
         self.config = front.config
         self.known: dict[str, Known] = {}
-        self._wanted: dict[tuple[str, str], list[asyncio.Future[Any]]] = {}
-        self._reading: set[asyncio.Task[None]] = set()
+        self._documents: Batches[tuple[str, str], tuple[int, dict]] = Batches(
+            self.guest.documents, BATCH, READERS, "reading woken polls' documents"
+        )
         self._seen: set[str] = set()
         self._marking: asyncio.Task[None] | None = None
 
@@ -240,31 +243,10 @@ class LongPolls:
 
     # Batched reads and marks ----------------------------------------------------------------------
     async def _document(self, poll: Poll) -> tuple[int, dict] | None:
-        """The server's document for this credential, read with every other poll woken now."""
+        """The server's document for this credential, read with every other poll woken now
+        (None: no longer this credential's, or the read failed; the route then says why)."""
         assert poll.key is not None
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._wanted.setdefault((poll.server_id, poll.key), []).append(future)
-        if len(self._reading) < READERS:
-            task = loop.create_task(self._read())
-            self._reading.add(task)
-            task.add_done_callback(self._reading.discard)
-        return await future
-
-    async def _read(self) -> None:
-        while self._wanted:
-            await asyncio.sleep(0)  # the rest of this burst's wake-ups join the batch
-            batch = list(self._wanted)[:BATCH]
-            waiting = {pair: self._wanted.pop(pair) for pair in batch}
-            try:
-                answers = await asyncio.to_thread(self.guest.documents, batch)
-            except Exception:  # each poll then asks the full route, which answers or says why
-                log.exception("reading %d woken polls' documents failed", len(batch))
-                answers = {}
-            for pair, futures in waiting.items():
-                for future in futures:
-                    if not future.done():
-                        future.set_result(answers.get(pair))
+        return await self._documents.ask((poll.server_id, poll.key))
 
     def _mark_seen(self, server_id: str) -> None:
         self._seen.add(server_id)
