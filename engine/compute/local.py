@@ -141,7 +141,13 @@ class LocalDriver(ComputeDriver):
         (home / "bootstrap.json").unlink(missing_ok=True)
         # The record names the agent running now (perhaps restarted by another replica).
         self._stop(server_id, read_record(home).get("pid") or driver_data.get("pid"))
-        shutil.rmtree(home, ignore_errors=True)
+        # The replica supervising the agent may be writing its last record or log line about
+        # the agent's exit while the folder goes (a file made during the removal leaves the
+        # folder behind); it writes only into a folder that exists, so once gone it stays gone.
+        for _attempt in range(5):
+            shutil.rmtree(home, ignore_errors=True)
+            if not home.exists():
+                break
 
     def agent_status(self, server_id: str) -> dict[str, Any] | None:
         """The supervised agent of a local server: state, pid, restarts, last exit."""
