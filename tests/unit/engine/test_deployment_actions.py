@@ -215,7 +215,12 @@ def test_attributes_are_declared_outputs_null_until_signalled_and_typos_are_erro
     stack_id = create(service, "attrs", template())
     entry = entry_for(service, stack_id, "CREATE")
     assert service.stacks.show_output("admin", stack_id, "shade")["output_value"] is None
-    typo = service.stacks.show_output("admin", stack_id, "typo")
+    # The entry reaches the server's metadata in the same moment as the resource learns its
+    # config's outputs, not necessarily before: wait for the latter, which names the typo.
+    typo = wait_for(
+        lambda: (shown := service.stacks.show_output("admin", stack_id, "typo")).get("output_error") and shown,
+        message="the deployment's declared outputs",
+    )
     assert typo["output_value"] is None and "no attribute 'shady'" in typo["output_error"]
     signal(service, entry, {"shade": "navy", "deploy_stdout": "out", "deploy_status_code": 0, "junk": 1})
     settle(service, stack_id)
