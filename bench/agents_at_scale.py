@@ -215,7 +215,7 @@ def ms(values: list[float]) -> str:
 
 def run(n: int, db_url: str, data_dir: str, args) -> None:
     from fleet import make_servers, open_service
-    from replica import cpu_share, rss_and_threads, start_replicas
+    from replica import cpu_seconds, cpu_share, rss_and_threads, start_replicas
 
     say = lambda text: print(f"  [{load_now()}] {text}", flush=True)  # noqa: E731
     service = open_service(db_url, data_dir)
@@ -297,6 +297,7 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
 
         # Burst: every server in one transaction.
         fleet.wait_for(lambda: fleet.parked() >= n, 120)
+        burst_cpu = cpu_seconds(pids)
         with runtime.store.session() as session:
             changes = {i: pushed(session, a.server_id) for i, a in enumerate(agents)}
             t0 = time.time()
@@ -305,9 +306,12 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
             runtime.publish_server(agent.server_id, changes[i])
         published = time.time()
         burst, missing = latencies(fleet, {i: c[0] for i, c in changes.items()}, t0, 120)
+        fleet.wait_for(lambda: fleet.parked() >= n, 120)  # their re-polls parked too
+        burst_cpu = cpu_seconds(pids) - burst_cpu
         say(
             f"burst: {ms(burst)}; not seen within 120 s: {missing} (commit {(committed - t0) * 1000:.0f} ms, "
-            f"publishing {n} {(published - committed) * 1000:.0f} ms)"
+            f"publishing {n} {(published - committed) * 1000:.0f} ms; server CPU {burst_cpu:.2f} s, "
+            f"{burst_cpu / n * 1000:.2f} ms per answer and re-poll)"
         )
         if len(replicas) > 1:
             for r, replica in enumerate(replicas):
