@@ -36,7 +36,7 @@ from engine.service import redact_url_signatures
 from metadata_server import strict
 from metadata_server.errors import envelope_body, http_error
 from metadata_server.ingest import SignalIngest
-from metadata_server.longpoll import LongPolls, parse as parse_poll
+from metadata_server.longpoll import Answer, LongPolls, parse as parse_poll
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -55,39 +55,6 @@ Send = Callable[[Message], Awaitable[None]]
 POOL_THREADS = 24
 METADATA = re.compile(r"/guest/v1/servers/([^/]+)/metadata")
 HEALTH = "/healthz"
-EXPIRES_IN = b"hearth-credential-expires-in"
-
-
-class Answer:
-    """An answer of the app, held whole (a long-poll's answers are small)."""
-
-    def __init__(self) -> None:
-        self.status = 500
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body = bytearray()
-        self.at = time.monotonic()
-
-    async def receive(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status, self.headers = message["status"], list(message.get("headers", []))
-        elif message["type"] == "http.response.body":
-            self.body += message.get("body", b"")
-
-    async def send_to(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        await send({"type": "http.response.body", "body": bytes(self.body)})
-
-    def aged(self) -> Answer:
-        """This answer with its credential expiry counted down by the time it was held."""
-        held = int(time.monotonic() - self.at)
-        if held > 0:
-            self.headers = [
-                (name, str(max(0, int(value) - held)).encode())
-                if name == EXPIRES_IN and value.isdigit()
-                else (name, value)
-                for name, value in self.headers
-            ]
-        return self
 
 
 class Front:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from metadata_server.batches import Batches
 
 if TYPE_CHECKING:
-    from metadata_server.asgi import Answer, Front
+    from metadata_server.asgi import Front
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,38 @@ KNOWN_MOST = 500_000  # entries kept at most (a fleet's agents, and the credenti
 EXPIRES = b"hearth-credential-expires"
 EXPIRES_IN = b"hearth-credential-expires-in"
 LIFETIME = b"hearth-credential-lifetime"
+
+
+class Answer:
+    """An answer of the app, held whole (a long-poll's answers are small)."""
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = bytearray()
+        self.at = time.monotonic()
+
+    async def receive(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status, self.headers = message["status"], list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+    async def send_to(self, send: Callable[[Message], Awaitable[None]]) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": bytes(self.body)})
+
+    def aged(self) -> Answer:
+        """This answer with its credential expiry counted down by the time it was held."""
+        held = int(time.monotonic() - self.at)
+        if held > 0:
+            self.headers = [
+                (name, str(max(0, int(value) - held)).encode())
+                if name == EXPIRES_IN and value.isdigit()
+                else (name, value)
+                for name, value in self.headers
+            ]
+        return self
 
 
 @dataclass
@@ -106,14 +138,13 @@ class LongPolls:
     # One poll ---------------------------------------------------------------------------------
     async def serve(self, call: Callable[[Answer], Awaitable[None]], poll: Poll, receive, send) -> None:
         """Answer one long-poll: `call(answer)` asks the full route with wait=0."""
-        from metadata_server.asgi import Answer
-
         deadline = time.monotonic() + min(poll.wait, self.config.longpoll_max_wait) * random.uniform(0.9, 1.0)
         gone = asyncio.ensure_future(receive())  # completes only when the client disconnects
         try:
             known = self._reusable(poll)
+            answer: Answer | None = None  # from the cache: its 304 is made only if it is sent
             if known is not None:
-                answer, seen = self._not_modified(poll, known), known.counter
+                seen = known.counter
                 self._mark_seen(poll.server_id)
             else:
                 seen = self.notifier.counter(poll.topic)  # before asking: nothing published since is missed
@@ -122,14 +153,14 @@ class LongPolls:
                 self._learn(poll, answer, seen)
             while True:
                 remaining = deadline - time.monotonic()
-                if answer.status != 304 or remaining <= 0 or self.front.stopping:
-                    await answer.aged().send_to(send)
+                if (answer is not None and answer.status != 304) or remaining <= 0 or self.front.stopping:
+                    await self._held(poll, answer, known).send_to(send)
                     return
                 woken = await self._park(poll.topic, seen, remaining, gone)
                 if gone.done():
                     return  # nobody to answer
                 if not woken:  # stopping, or nothing was published
-                    await answer.aged().send_to(send)
+                    await self._held(poll, answer, known).send_to(send)
                     return
                 before, seen = seen, self.notifier.counter(poll.topic)
                 if poll.since is not None and not self.notifier.newer(poll.topic, before, poll.since):
@@ -140,7 +171,7 @@ class LongPolls:
                     await call(answer)
                     self._learn(poll, answer, seen)
                 elif document[0] != poll.since:
-                    await self._changed(poll, answer, document, seen).send_to(send)
+                    await self._changed(poll, answer, document, seen, known).send_to(send)
                     return
         finally:
             gone.cancel()
@@ -199,9 +230,15 @@ class LongPolls:
         credential = [(n, v) for n, v in answer.headers if n in (EXPIRES, EXPIRES_IN, LIFETIME)]
         self.known[poll.key] = Known(poll.server_id, int(etag), seen, now, now + int(left), credential)
 
-    def _not_modified(self, poll: Poll, known: Known) -> Answer:
-        from metadata_server.asgi import Answer
+    def _held(self, poll: Poll, answer: Answer | None, known: Known | None) -> Answer:
+        """What a poll answers when its wait ends unchanged: the route's answer, aged, or the
+        cache's 304."""
+        if answer is not None:
+            return answer.aged()
+        assert known is not None
+        return self._not_modified(poll, known)
 
+    def _not_modified(self, poll: Poll, known: Known) -> Answer:
         answer = Answer()
         answer.status = 304
         answer.headers = [
@@ -211,20 +248,20 @@ class LongPolls:
         ]
         return answer
 
-    def _changed(self, poll: Poll, parked: Answer, document: tuple[int, dict], seen: int) -> Answer:
+    def _changed(
+        self, poll: Poll, parked: Answer | None, document: tuple[int, dict], seen: int, cached: Known | None
+    ) -> Answer:
         """The 200 the route would give for the new document (its JSON, its headers)."""
-        from metadata_server.asgi import Answer
-
         version, metadata = document
-        known = self.known.get(poll.key or "")
+        known = self.known.get(poll.key or "") or cached
         answer = Answer()
         answer.status = 200
         answer.body = bytearray((self.front.json_dumps({"metadata": metadata, "version": version}) + "\n").encode())
-        credential = (
-            self._credential(known)
-            if known is not None
-            else [(n, v) for n, v in parked.aged().headers if n in (EXPIRES, EXPIRES_IN, LIFETIME)]
-        )
+        if known is not None:
+            credential = self._credential(known)
+        else:
+            assert parked is not None  # a poll without a cached credential was asked of the route
+            credential = [(n, v) for n, v in parked.aged().headers if n in (EXPIRES, EXPIRES_IN, LIFETIME)]
         answer.headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(answer.body)).encode()),
