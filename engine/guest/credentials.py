@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import select, update
@@ -176,10 +177,15 @@ def authenticate(session: Session, secret: str | None, now: dt.datetime) -> Cred
             "<credential>' with the credential from the bootstrap document",
         )
     row = session.scalar(select(Credential).where(Credential.secret_hash == hash_secret(secret)))
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    if row is None or not is_live(row, now):
         # Known but dead credentials are named by id in the audit log; the answer stays the same.
         raise refusal(Unauthorized, UNKNOWN_CREDENTIAL, row.id if row is not None else "anonymous")
     return row
+
+
+def is_live(row: Any, now: dt.datetime) -> bool:
+    """Neither revoked nor expired (a Credential, or a row of its columns)."""
+    return row.revoked_at is None and row.expires_at > now
 
 
 def require_subject(credential: Credential, kind: str, subject_id: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from engine import audit, secrets
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
-from engine.guest import credentials, enrol, liveness, metadata, signals, urls
+from engine.guest import credentials, enrol, liveness, signals, urls
 from engine.guest.credentials import GuestAuth
 from engine.guest.transports import cfn, heat, temp_url
 from engine.runtime import Runtime, iso
@@ -292,29 +292,21 @@ class GuestService:
                 deployment = deployments.get(config.deployment_id) if config and config.deployment_id else None
                 if (
                     credential is None
-                    or credential.revoked_at is not None
-                    or credential.expires_at <= now
+                    or not credentials.is_live(credential, now)
                     or deployment is None
                     or deployment.id in signalled
                     or (body is not None and not isinstance(body, dict))
                 ):
                     continue
                 server = servers.get(deployment.server_id)
-                live = server is not None and server.deleted_at is None
-                if credential.kind == "server":
-                    own = (
-                        credential.subject_id == deployment.server_id and live and server.project == deployment.project
-                    )
-                else:
-                    own = credential.kind == "deployment" and credential.subject_id == deployment.id
-                if not own:
+                if not _reaches(credential, deployment, server):
                     continue
                 try:
                     answers[n], change = self._record_signal(session, config, deployment, entry_id, body, now)
                 except Conflict:
                     continue  # raised before anything changed; signal_deployment says why
                 signalled.add(deployment.id)
-                if live:
+                if server is not None and server.deleted_at is None:
                     seen[server.id] = server
                 if change is not None:
                     changes.append({"id": deployment.id, **change})
@@ -407,17 +399,9 @@ class GuestService:
             if config and config.deployment_id
             else None
         )
-        # A server's credential reaches its deployments; a deployment's own (HEAT_SIGNAL's
-        # password) reaches that deployment only.
-        owner = {"server": deployment.server_id, "deployment": deployment.id} if deployment else {}
-        if (
-            credential is not None
-            and credential.kind == "server"
-            and deployment is not None
-            and metadata.target_server(session, credential.subject_id, deployment.project) is None
+        if credential is not None and (
+            deployment is None or not _reaches(credential, deployment, session.get(Server, deployment.server_id))
         ):
-            owner = {}  # a deployment of another project that names this server's id: not its own
-        if credential is not None and (credential.kind not in owner or credential.subject_id != owner[credential.kind]):
             # The same answer whether the run is unknown or someone else's: no probing.
             raise credentials.refusal(
                 Forbidden,
@@ -520,6 +504,21 @@ class GuestService:
         if not stack_id:
             return
         session.add(signals.signal_event(stack_id, resource_name, physical_id, reason, self.runtime.now()))
+
+
+def _reaches(credential: Any, deployment: Any, server: Any) -> bool:
+    """Whether a live credential reaches a deployment (rows or objects): a server's credential
+    its own server's deployments, of that server's project while it lives (a deployment of
+    another project that names the server's id is not its own); a deployment's own credential
+    (HEAT_SIGNAL's password) that deployment only."""
+    if credential.kind == "server":
+        return (
+            credential.subject_id == deployment.server_id
+            and server is not None
+            and server.deleted_at is None
+            and server.project == deployment.project
+        )
+    return credential.kind == "deployment" and credential.subject_id == deployment.id
 
 
 def _seconds(delta: dt.timedelta) -> int:
