@@ -174,8 +174,8 @@ resources:
     assert deployment["server_id"] == server_id and deployment["status"] == "IN_PROGRESS"
     # The server's own agent receives it through its metadata and runs it.
     ran = tmp_path / "ran.bob"
-    wait_for(ran.exists, 60, message="the agent to run the deployment")
-    assert ran.read_text() == "hi bob"
+    # The script's shell redirect creates the file before it writes to it: wait for the text.
+    wait_for(lambda: ran.exists() and ran.read_text() == "hi bob", 60, message="the agent to run the deployment")
     assert deployment["id"] in heat("deployment-list", "-s", server_id).stdout
     metadata = heat.json("deployment-metadata-show", server_id)
     assert [entry["name"] for entry in metadata] == ["dep1"]

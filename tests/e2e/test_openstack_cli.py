@@ -121,8 +121,8 @@ def test_software_config_and_deployment_commands(hearth, osc, tmp_path):
     )
     assert deployment["status"] == "IN_PROGRESS" and deployment["server_id"] == server_id
     ran = tmp_path / "ran.ann"
-    wait_for(ran.exists, 60, message="the agent to run the deployment")
-    assert ran.read_text() == "hi ann"
+    # The script's shell redirect creates the file before it writes to it: wait for the text.
+    wait_for(lambda: ran.exists() and ran.read_text() == "hi ann", 60, message="the agent to run the deployment")
     assert [d["id"] for d in osc.json("software", "deployment", "list", "--server", server_id)] == [deployment["id"]]
     metadata = json.loads(osc("software", "deployment", "metadata", "show", server_id).stdout)
     assert [entry["name"] for entry in metadata] == ["dep1"]
