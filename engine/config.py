@@ -146,6 +146,10 @@ class Config:
     keepalive_seconds: float = _setting(
         75.0, "how long an idle HTTP/1.1 connection is kept open between requests (agents re-poll on it)"
     )
+    gc_full_seconds: float = _setting(
+        60.0,
+        "seconds between full garbage collections in a serving process, which otherwise collects only young objects (docs/operations.md, Serving); 0 keeps CPython's own policy",
+    )
     body_read_timeout: float = _setting(
         30.0, "seconds a client may take to send a request body before it is answered 408 and its connection closed"
     )

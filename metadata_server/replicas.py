@@ -82,6 +82,9 @@ def run_workers(
         if config.node_name:
             worker_config = dataclasses.replace(config, node_name=f"{config.node_name}-{os.getpid()}")
         _service, front, guest_front = build_replica(worker_config, roles, admin_token, guest_address)
+        from metadata_server import collector
+
+        collector.install(config.gc_full_seconds)
         if guest_front is None or guest_address is None:
             return front
         # One app per worker reaches every bound socket: the guest-only port gets the guest app.

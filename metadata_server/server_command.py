@@ -234,6 +234,9 @@ def server(
             f"{config.resolved_public_url})",
             err=True,
         )
+    from metadata_server import collector
+
+    collector.install(config.gc_full_seconds)
     # The sockets are bound and the engine started: systemd may now start what depends on us.
     sd_notify(f"READY=1\nSTATUS=listening on {host}:{main_port}")
     try:

@@ -1,0 +1,80 @@
+"""The garbage collector's policy in a serving process (`hearth server`, each gunicorn worker).
+
+CPython's default policy runs a full collection whenever the objects that survived the young
+generations since the last one exceed a quarter of the old generation. A parked long-poll's
+request state lives until its answer, so a burst that answers every parked agent and takes its
+re-poll renews all of that state at once, and the default policy then traverses the whole heap
+several times within the burst: measured with 3,000 agents parked on one process, 0.45 s of the
+burst's 0.99 s of CPU was the collector (0.37 s of it full collections), and its share grows with
+the number of agents. So a serving process:
+
+- freezes what exists when it starts serving (modules, the applications, the engine: never
+  garbage) so that no collection traverses it again (`gc.freeze`);
+- collects the young generations less often (`YOUNG`, `MIDDLE`): most objects of a request die
+  by reference counting before a collection would see them;
+- leaves the old generation to one full collection every `gc_full_seconds` on a thread of its own
+  (the cost of one is about 0.1 µs per live object: about 0.1 s with 10,000 agents parked), so that
+  reference cycles that outlived a request are still freed within that time.
+
+`gc_full_seconds` 0 leaves CPython's policy as it is.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+
+log = logging.getLogger("hearth.collector")
+
+YOUNG = 20_000  # allocations (net) between collections of the youngest generation (CPython: 700)
+MIDDLE = 50  # young collections between collections of the middle one (CPython: 10)
+OLD = 1_000_000_000  # middle collections between full ones: never by count; by the timer instead
+
+
+class Collector:
+    """The policy, installed in this process; `stop()` ends the periodic full collections (the
+    thresholds stay: a stopping process has no burst left to serve)."""
+
+    def __init__(self, full_seconds: float) -> None:
+        self.full_seconds = full_seconds
+        self.collections = 0
+        self.seconds = 0.0  # spent in the periodic full collections
+        self._stop = threading.Event()
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(YOUNG, MIDDLE, OLD)
+        self._thread = threading.Thread(target=self._run, name="gc-full", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.full_seconds):
+            self.collect()
+
+    def collect(self) -> int:
+        """One full collection now (frozen objects excepted); the number of unreachable objects found."""
+        started = time.perf_counter()
+        found = gc.collect()
+        took = time.perf_counter() - started
+        self.collections += 1
+        self.seconds += took
+        log.debug("full collection: %d unreachable objects, %.1f ms", found, took * 1000)
+        return found
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+_installed: Collector | None = None
+
+
+def install(full_seconds: float) -> Collector | None:
+    """Install the policy in this process once (None, and CPython's policy kept, when
+    full_seconds is 0 or less)."""
+    global _installed
+    if full_seconds <= 0:
+        return None
+    if _installed is None:
+        _installed = Collector(full_seconds)
+    return _installed
