@@ -13,7 +13,9 @@ Replicas: every replica's `submit`, `wake`, `cancel` and `unset_hook` are publis
 notifier (`load:<stack>`, `wake:<stack>:<resource>`, `cancel:<stack>:<rollback|stop>`,
 `hook:<stack>:<hook>:<resource>`), which reaches every replica; only the holder of the stack's
 lease (engine/orchestration/lease.py) acts on them, and a `load:` of a stack nobody holds is
-claimed (one replica wins). Every lease_seconds/3 the engine renews its leases (a heartbeat
+claimed (one replica wins). A cancel or a cleared breakpoint is also stored (asked.py) before
+it is published, and read again whenever a stack's operation is loaded (taken over after a node
+loss too) and after missed messages, so that neither is lost with a message or a replica. Every lease_seconds/3 the engine renews its leases (a heartbeat
 thread) and takes over operations in progress whose lease is missing or expired; start() is
 such a take-over, so operations left in progress by a stopped engine are resumed from the store.
 A run whose lease was taken over is dropped at once, and nothing more is written for it.
@@ -33,7 +35,7 @@ from engine import secrets
 from engine.errors import HearthError
 from engine.guest.liveness import GoneAgents
 from engine.identity import delegation_revoked
-from engine.orchestration import lease
+from engine.orchestration import asked, lease
 from engine.orchestration.changes import supports_check
 from engine.orchestration.definitions import DefinitionCache, Resolver
 from engine.orchestration.journal import Journal
@@ -325,11 +327,14 @@ class Scheduler:
         waiting resource and at each driven stack's operation, and sweep."""
         if self._runs:
             with self.runtime.store.session() as session:
-                stored = dict(session.execute(select(Stack.id, Stack.operation).where(Stack.id.in_(list(self._runs)))))
+                query = select(Stack.id, Stack.operation).where(Stack.id.in_(list(self._runs)))
+                # Not dict(result): dict() takes a Result for a mapping (it has keys()) and fails.
+                stored = {stack_id: operation for stack_id, operation in session.execute(query)}
             for stack_id, run in list(self._runs.items()):
                 if stored.get(stack_id, run.operation) != run.operation:
                     self._inbox.put(("load", stack_id))  # a new operation we did not hear of
                 self._inbox.put(("wake", stack_id, None))
+            self._asked({stack_id: run.operation for stack_id, run in self._runs.items()})
         dirty |= self._take_over(reclaim=False)
 
     def _drop(self, stack_id: str) -> None:
@@ -403,6 +408,14 @@ class Scheduler:
             for snap in list(snaps.values()):
                 if snap.waiting:
                     self._steps.check_waiting(run, snap)
+        self._asked({stack_id: run.operation})
+
+    def _asked(self, operations: dict[str, int]) -> None:
+        """What users asked of these operations (cancel, clear a breakpoint) and this replica may
+        not have heard: into the inbox, as if heard (doing one twice is harmless)."""
+        with self.runtime.store.session() as session:
+            for message in asked.messages(session, operations):
+                self._inbox.put(message)
 
     def _secret_texts(self, stack: Stack, definition) -> list[str]:
         texts = secrets.secret_texts(

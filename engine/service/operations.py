@@ -26,6 +26,7 @@ from engine.errors import (
 from engine.guest.credentials import GuestAuth
 from engine.guest.service import GuestService
 from engine.limits import check_nested_stack
+from engine.orchestration import asked
 from engine.orchestration.definitions import (
     Definition,
     check_request_fields,
@@ -211,6 +212,8 @@ class Operations:
                 check_cancel(row, rollback=action == "cancel_update")
                 # What is under way finishes; then the operation fails, and an update rolls back
                 # when asked to (or when the stack has rollback enabled), as Heat's cancel does.
+                # Stored as well as published: the replica driving the operation next does it too.
+                asked.keep(session, row, asked.CANCEL, {"rollback": action == "cancel_update"}, now)
                 cancel = True
         self.runtime.publish_stack(stack.id)
         if cancel:
@@ -319,8 +322,14 @@ class Operations:
         hook = body["unset_hook"]
         if hook not in HOOK_NAMES:
             raise InvalidRequest(f"'{hook}' is not a hook (one of: {', '.join(HOOK_NAMES)})")
-        if (res.engine or {}).get("hook") != hook:
-            raise InvalidRequest(f"resource '{resource}' is not paused on hook {hook}")
+        with self.runtime.store.session() as session:
+            row = session.get(Stack, stack.id, with_for_update=True)
+            res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
+            if row is None or res is None or (res.engine or {}).get("hook") != hook:
+                raise InvalidRequest(f"resource '{resource}' is not paused on hook {hook}")
+            # Stored as well as published: the replica driving the operation next clears it too.
+            detail = {"resource": resource, "hook": hook}
+            asked.keep(session, row, asked.hook_key(hook, resource), detail, self.runtime.now())
         self.scheduler.unset_hook(stack.id, resource, hook)
 
     def _signal_as_guest(self, res: Resource, body: Any) -> None:

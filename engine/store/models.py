@@ -105,6 +105,25 @@ class Lease(Base):
     acquired_at: Mapped[datetime]
 
 
+class StackRequest(Base):
+    """What a user asked of a stack's operation in progress that only its driving replica can
+    do: cancel it (`cancel`, detail {"rollback": bool}) or clear a breakpoint (`hook`, detail
+    {"resource": name, "hook": hook}). Published to the replicas as well; stored so that the
+    replica that drives the operation next (after a node loss, or after missed messages) still
+    does it. One row per (stack, operation, key); rows of earlier operations are dropped when a
+    later one's request is stored."""
+
+    __tablename__ = "stack_requests"
+    __table_args__ = (UniqueConstraint("stack_id", "operation", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stack_id: Mapped[str] = mapped_column(String(36), index=True)
+    operation: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(600))  # "cancel", or "hook:<hook>:<resource>"
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+
 class Event(Base):
     __tablename__ = "events"
     __table_args__ = (Index("ix_events_stack_seq", "stack_id", "seq"),)

@@ -239,6 +239,58 @@ def test_kill_9_of_the_lease_owner_mid_operation_randomised_rounds(cluster, phas
     run_takeover(cluster, phase, SLOW_ROUNDS)
 
 
+HOOKED = """heat_template_version: 2018-08-31
+resources:
+  value: {type: OS::Heat::Value, properties: {value: one}}
+"""
+WAITS = """heat_template_version: 2018-08-31
+resources:
+  handle: {type: OS::Heat::WaitConditionHandle}
+  wait: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: handle}, timeout: 600}}
+"""
+
+
+def test_a_breakpoint_cleared_and_a_cancel_asked_while_the_driver_is_dead_are_done_by_the_next(cluster):
+    """Asked through a survivor after `kill -9` of the replica driving the operation, before any
+    other has taken it over: the message reaches only replicas that do not drive it, so only the
+    stored request (engine/orchestration/asked.py) tells the one that takes it over."""
+    via = cluster["r1"]
+    hooked = {"resource_registry": {"resources": {"value": {"hooks": "pre-create"}}}}
+    hook_id = via.api(
+        "POST", "/stacks", 201, json={"stack_name": "hooked", "template": HOOKED, "environment": hooked}
+    ).json()["stack"]["id"]
+    waits_id = via.create_stack("waits", WAITS, {})
+    wait_for(
+        lambda: any(
+            e["resource_status_reason"] == "CREATE paused until Hook pre-create is cleared" for e in via.events(hook_id)
+        ),
+        30,
+        0.1,
+        "the pause",
+    )
+    wait_for(
+        lambda: via.resources(waits_id)["wait"]["resource_status"] == "CREATE_IN_PROGRESS",
+        30,
+        0.1,
+        "the wait condition to wait",
+    )
+    owners = {cluster.owner(hook_id), cluster.owner(waits_id)}
+    for owner in owners:
+        owner.kill()
+    killed = time.monotonic()
+    survivor = cluster.any()
+    survivor.api("POST", f"{survivor._path(hook_id)}/resources/value/signal", 200, json={"unset_hook": "pre-create"})
+    survivor.api("POST", f"{survivor._path(waits_id)}/actions", 200, json={"cancel_without_rollback": None})
+
+    hook_stack = cluster.settle(hook_id, "CREATE", TAKEOVER_BOUND + 30, via=survivor)
+    assert hook_stack["stack_status"] == "CREATE_COMPLETE", hook_stack["stack_status_reason"]
+    waits_stack = cluster.settle(waits_id, "CREATE", TAKEOVER_BOUND + 30, via=survivor)
+    took = time.monotonic() - killed
+    assert waits_stack["stack_status"] == "CREATE_FAILED", waits_stack["stack_status_reason"]
+    assert "cancelled" in waits_stack["stack_status_reason"]
+    assert took <= TAKEOVER_BOUND, f"{took:.1f} s from the kill of {sorted(o.name for o in owners)} to both settled"
+
+
 # -- 3. rolling restart ---------------------------------------------------------------------------
 
 

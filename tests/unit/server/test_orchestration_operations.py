@@ -218,3 +218,57 @@ def test_list_filters_and_resource_list_parameters(hearth):
 def test_every_method_on_a_missing_stack_is_404(shared_hearth, method):
     answer = shared_hearth.http.request(method, f"{shared_hearth.api}/stacks/missing/actions", timeout=10)
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
+
+
+WAITS = """heat_template_version: 2018-08-31
+resources:
+  handle: {type: OS::Heat::WaitConditionHandle}
+  wait: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: handle}, timeout: 600}}
+"""
+
+
+def test_a_cleared_breakpoint_and_a_cancel_are_done_though_their_message_was_lost(hearth, monkeypatch):
+    """Both are stored before they are published (engine/orchestration/asked.py). With the
+    message lost (the publish made to do nothing: fault injection), the engine driving the
+    operation does them when it looks again after missed messages, as a replica does whenever
+    its bridge to the others reconnects (and as the replica that takes an operation over does
+    when it loads it: tests/e2e/test_replicas.py)."""
+    scheduler = hearth.service.scheduler
+    monkeypatch.setattr(scheduler, "unset_hook", lambda *args: None)
+    monkeypatch.setattr(scheduler, "cancel", lambda *args, **kwargs: None)
+    hooked = {"resource_registry": {"resources": {"value": {"hooks": "pre-create"}}}}
+    for name, template, environment in (("hook", T1, hooked), ("waits", WAITS, {})):
+        body = {"stack_name": name, "template": template, "environment": environment}
+        hearth.http.post(f"{hearth.api}/stacks", timeout=30, json=body).raise_for_status()
+    hook_url = f"{hearth.api}/stacks/hook/{hearth.stack('hook')['id']}"
+    waits_url = f"{hearth.api}/stacks/waits/{hearth.stack('waits')['id']}"
+
+    def paused():
+        events = hearth.http.get(f"{hook_url}/events", timeout=10).json()["events"]
+        return any(e["resource_status_reason"] == "CREATE paused until Hook pre-create is cleared" for e in events)
+
+    wait_for(paused, 20, 0.1, message="the pause")
+    wait_for(
+        lambda: hearth.http.get(f"{waits_url}/resources/wait", timeout=10).json()["resource"]["resource_status"]
+        == "CREATE_IN_PROGRESS",
+        20,
+        0.1,
+        message="the wait condition to wait",
+    )
+    cleared = hearth.http.post(f"{hook_url}/resources/value/signal", json={"unset_hook": "pre-create"}, timeout=10)
+    assert cleared.status_code == 200
+    cancelled = hearth.http.post(f"{waits_url}/actions", json={"cancel_without_rollback": None}, timeout=10)
+    assert cancelled.status_code == 200, cancelled.text
+    # Nothing was heard: both operations are as they were.
+    assert hearth.stack("hook")["stack_status"] == "CREATE_IN_PROGRESS"
+    assert hearth.stack("waits")["stack_status"] == "CREATE_IN_PROGRESS"
+
+    hearth.service.runtime.notifier.publish_everything()  # what a reconnected bridge does
+
+    def done(name):
+        stack = hearth.stack(name)
+        return stack if not stack["stack_status"].endswith("IN_PROGRESS") else None
+
+    assert wait_for(lambda: done("hook"), 30, 0.1, "stack hook to settle")["stack_status"] == "CREATE_COMPLETE"
+    waits = wait_for(lambda: done("waits"), 30, 0.1, "stack waits to settle")
+    assert waits["stack_status"] == "CREATE_FAILED" and "cancelled" in waits["stack_status_reason"]
