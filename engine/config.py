@@ -150,6 +150,10 @@ class Config:
         60.0,
         "seconds between full garbage collections in a serving process, which otherwise collects only young objects (docs/operations.md, Serving); 0 keeps CPython's own policy",
     )
+    head_read_timeout: float = _setting(
+        30.0,
+        "seconds a client may take to send a request's line and headers, counted from its connection or from the request's first byte, before it is answered 408 and its connection closed (0: no limit)",
+    )
     body_read_timeout: float = _setting(
         30.0, "seconds a client may take to send a request body before it is answered 408 and its connection closed"
     )

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 BACKLOG = 4096
 MAX_LINE = 65536  # request line, and each header line (http.server's limit)
 MAX_HEADERS = 100
+DEFAULT_HEAD_TIMEOUT = 30.0  # head_read_timeout when the app has no config (engine/config.py has the setting)
 # A request's head is refused past this many bytes even while one header is still arriving.
 MAX_HEAD = MAX_LINE * (MAX_HEADERS + 1) + 4096
 
@@ -123,7 +124,11 @@ def _request_line(data: bytes, method: bytes) -> bool:
 
 class HearthProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with http.server's limits on the request head, its refusals
-    in the JSON envelope, and parked long-polls released when the server starts stopping."""
+    in the JSON envelope, parked long-polls released when the server starts stopping, and a
+    deadline on the request head: from the connection, or from the first byte of a request, its
+    line and headers must arrive within `head_read_timeout` (else 408 and the connection closed;
+    uvicorn times out only an idle keep-alive connection, so a client trickling a head, or
+    connecting and sending nothing, would hold its connection for ever)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -134,6 +139,9 @@ class HearthProtocol(HttpToolsProtocol):
         self._header_count = 0
         self.lingering = False
         self._discarded = 0
+        config = getattr(self.app, "config", None)
+        self._head_timeout = float(getattr(config, "head_read_timeout", DEFAULT_HEAD_TIMEOUT))
+        self._head_timer: asyncio.TimerHandle | None = None
 
     @property
     def body_complete(self) -> bool:
@@ -141,6 +149,26 @@ class HearthProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None and self._head_timeout > 0:
+            self._head_timer = self.loop.call_later(self._head_timeout, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self._refusal = 408
+            self.send_400_response("")
 
     def data_received(self, data: bytes) -> None:
         if self.lingering:
@@ -158,6 +186,7 @@ class HearthProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_count, self._refusal = 0, 400
+        self._arm_head_timer()
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -174,6 +203,7 @@ class HearthProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
+        self._disarm_head_timer()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -185,6 +215,11 @@ class HearthProtocol(HttpToolsProtocol):
         parse, and for the limits above, raised in the parser's callbacks)."""
         status = self._refusal
         detail = None if status != 400 else f"the request is not valid HTTP/1.1 ({msg.rstrip('.')})"
+        if status == 408:
+            detail = (
+                f"the request line and headers did not arrive within {self._head_timeout:g} s (setting "
+                "head_read_timeout): send the whole request head at once"
+            )
         body = json.dumps(envelope_body(status, *http_error(status, detail))).encode()
         head = (
             f"HTTP/1.1 {status} {envelope_body(status, '', '', '')['title']}\r\n"

@@ -152,6 +152,39 @@ def test_a_stalled_body_is_answered_408_and_holds_no_pool_thread(served):
     assert time.monotonic() - started < 0.5 + 3
 
 
+def test_a_request_head_that_does_not_arrive_in_time_is_answered_408_and_closed(tmp_path):
+    """head_read_timeout counts from the connection and from a request's first byte; a
+    connection idle between requests and a parked long-poll (its head complete) are not cut."""
+    server = start_server(tmp_path, head_read_timeout=0.5, guest_rate=0, longpoll_max_wait=60)
+    try:
+        port = server.httpd.server_port
+        ((server_id, secret),) = add_servers(server, 1)
+        silent = socket.create_connection(("127.0.0.1", port), timeout=10)
+        trickled = socket.create_connection(("127.0.0.1", port), timeout=10)
+        trickled.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        kept = socket.create_connection(("127.0.0.1", port), timeout=10)
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_answer(kept)[0] == 200
+        parked = socket.create_connection(("127.0.0.1", port), timeout=10)
+        parked.sendall(poll_request(server_id, secret, since=1, wait=1.5))
+        for sock in (silent, trickled):
+            status, headers, body = read_answer(sock)
+            assert (status, headers["connection"]) == (408, "close")
+            error = json.loads(body)["error"]
+            assert error["code"] == "request_timeout" and "head_read_timeout" in error["message"]
+            assert sock.recv(1) == b""
+            sock.close()
+        # Both were refused after 0.5 s: the idle keep-alive connection still serves a request,
+        # and the long-poll parked for 1.5 s ends as a long-poll does.
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_answer(kept)[0] == 200
+        assert read_answer(parked)[0] == 304
+        kept.close()
+        parked.close()
+    finally:
+        stop_server(server)
+
+
 @pytest.mark.parametrize(
     "request_bytes, status",
     [
