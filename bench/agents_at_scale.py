@@ -25,7 +25,9 @@ Reported, with the load average next to each figure:
             right after they connected; and at the end over one whole wait period (steady: the
             connect phase long past, every agent re-polling once in the window)
   re-polls  when the agents came back over one wait period after the mass connect (histogram),
-            and TCP connections the clients opened in that cycle (keep-alive: 0 expected)
+            and TCP connections the clients opened in that cycle (keep-alive: 0 expected); with
+            --spread the first poll after a connect asks a random share of the wait, as the real
+            agent's does, else all come back in a wave
   single    one random agent's server changes, --singles times: latency p50/p99
   burst     all N servers change in one transaction: latency p50/p99/max
 
@@ -82,11 +84,14 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
     return status, headers, body
 
 
-async def agent(index, port, server_id, credential, wait, events) -> None:
+async def agent(index, port, server_id, credential, wait, events, spread=False) -> None:
     import json
+
+    from agent.collectors.source import spread_wait
 
     reader = writer = None
     version = None
+    first = True  # the first long-poll after a (re)connect: spread, as the real agent does
     path = f"/guest/v1/servers/{server_id}/metadata"
     auth = f"Authorization: Bearer {credential}\r\n"
     while True:
@@ -94,7 +99,13 @@ async def agent(index, port, server_id, credential, wait, events) -> None:
             if writer is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
                 events.append(("conn", index, None, time.time()))
-            target = path if version is None else f"{path}?since={version}&wait={wait}"
+                first = True
+            asked = wait
+            if version is not None and first and spread:
+                asked = spread_wait(wait, random.random)
+            if version is not None:
+                first = False
+            target = path if version is None else f"{path}?since={version}&wait={asked:g}"
             writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n".encode())
             events.append(("sent", index, version, time.time()))
             assert reader is not None  # connected just above when it was not
@@ -121,7 +132,7 @@ async def agent(index, port, server_id, credential, wait, events) -> None:
             await asyncio.sleep(0.5 + random.random())
 
 
-def agent_process(agents: list[tuple[int, int, str, str]], wait: int, out, stop) -> None:
+def agent_process(agents: list[tuple[int, int, str, str]], wait: int, out, stop, spread: bool = False) -> None:
     """Run these agents (index, port, server id, credential) in one event loop; send events in batches."""
     raise_open_file_limit()
 
@@ -129,7 +140,7 @@ def agent_process(agents: list[tuple[int, int, str, str]], wait: int, out, stop)
         events: list = []
         tasks = set()  # the loop keeps only weak references to tasks
         for index, port, server_id, credential in agents:
-            tasks.add(asyncio.create_task(agent(index, port, server_id, credential, wait, events)))
+            tasks.add(asyncio.create_task(agent(index, port, server_id, credential, wait, events, spread)))
             if index % 200 == 0:
                 await asyncio.sleep(0)  # let the first ones connect while the rest are made
         parent = os.getppid()
@@ -244,7 +255,9 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
         processes = max(1, min(args.processes, n))
         started = time.monotonic()
         workers = [
-            ctx.Process(target=agent_process, args=(assignment[i::processes], args.wait, out, stop), daemon=True)
+            ctx.Process(
+                target=agent_process, args=(assignment[i::processes], args.wait, out, stop, args.spread), daemon=True
+            )
             for i in range(processes)
         ]
         for worker in workers:
@@ -396,6 +409,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--steady-seconds", type=float, default=0, help="window of the steady CPU figure (default: --wait + 5)"
     )
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="the first long-poll after a (re)connect waits wait x uniform(0.05, 1), as the real agent's does "
+        "(agent/collectors/source.py: spread_wait); default: every poll asks the full wait",
+    )
     parser.add_argument("--payload-bytes", type=int, default=1024, help="padding in each metadata document")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
@@ -410,7 +429,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{need} agents needs about {need}; each server process needs about N/replicas + 200)"
     )
     print(
-        f"  agents: {args.processes} client processes, asyncio streams, keep-alive; wait={args.wait}; "
+        f"  agents: {args.processes} client processes, asyncio streams, keep-alive; wait={args.wait}"
+        f"{' (first poll after a connect spread)' if args.spread else ''}; "
         f"replicas {args.replicas} x --workers {args.workers}"
     )
     for n in sizes:
