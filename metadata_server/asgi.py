@@ -126,7 +126,8 @@ class Front:
                 query = urlencode([(n, "0" if n == "wait" else v) for n, v in args]).encode("latin-1")
                 await wsgi.call({**scope, "query_string": query}, b"", answer.receive)
 
-            await self.longpolls.serve(call, parse_poll(scope, server_id, wait, args), receive, send)
+            poll = parse_poll(scope, server_id, wait, args)
+            await self.longpolls.serve(call, poll, receive, send, scope.get("hearth.connection_lost"))
 
     # Bodies ---------------------------------------------------------------------------------
     async def _read_body(self, scope: Message, receive: Receive, send: Send) -> tuple[bytes | None, Message, bool]:

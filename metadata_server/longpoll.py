@@ -136,10 +136,19 @@ class LongPolls:
         self._marking: asyncio.Task[None] | None = None
 
     # One poll ---------------------------------------------------------------------------------
-    async def serve(self, call: Callable[[Answer], Awaitable[None]], poll: Poll, receive, send) -> None:
-        """Answer one long-poll: `call(answer)` asks the full route with wait=0."""
+    async def serve(
+        self,
+        call: Callable[[Answer], Awaitable[None]],
+        poll: Poll,
+        receive,
+        send,
+        lost: asyncio.Future[Any] | None = None,
+    ) -> None:
+        """Answer one long-poll: `call(answer)` asks the full route with wait=0. `lost` is the
+        connection's future that the listener resolves when the client goes (serving.py);
+        without one, a task waiting on receive() stands in for it."""
         deadline = time.monotonic() + min(poll.wait, self.config.longpoll_max_wait) * random.uniform(0.9, 1.0)
-        gone = asyncio.ensure_future(receive())  # completes only when the client disconnects
+        gone = lost if lost is not None else asyncio.ensure_future(receive())
         try:
             known = self._reusable(poll)
             answer: Answer | None = None  # from the cache: its 304 is made only if it is sent
@@ -174,7 +183,8 @@ class LongPolls:
                     await self._changed(poll, answer, document, seen, known).send_to(send)
                     return
         finally:
-            gone.cancel()
+            if lost is None:
+                gone.cancel()
 
     async def _park(self, topic: str, seen: int, timeout: float, gone: asyncio.Future[Any]) -> bool:
         """Wait until the topic is published past `seen` (True), or the time runs out, the

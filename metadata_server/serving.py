@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 BACKLOG = 4096
 MAX_LINE = 65536  # request line, and each header line (http.server's limit)
 MAX_HEADERS = 100
+CONNECTION_LOST = "hearth.connection_lost"  # the scope's key of the connection's lost future
 DEFAULT_HEAD_TIMEOUT = 30.0  # head_read_timeout when the app has no config (engine/config.py has the setting)
 # A request's head is refused past this many bytes even while one header is still arriving.
 MAX_HEAD = MAX_LINE * (MAX_HEADERS + 1) + 4096
@@ -142,6 +143,7 @@ class HearthProtocol(HttpToolsProtocol):
         config = getattr(self.app, "config", None)
         self._head_timeout = float(getattr(config, "head_read_timeout", DEFAULT_HEAD_TIMEOUT))
         self._head_timer: asyncio.TimerHandle | None = None
+        self._lost: asyncio.Future[None] | None = None  # resolved when the connection is lost
 
     @property
     def body_complete(self) -> bool:
@@ -153,6 +155,8 @@ class HearthProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
         super().connection_lost(exc)
 
     def _arm_head_timer(self) -> None:
@@ -204,6 +208,11 @@ class HearthProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
         self._disarm_head_timer()
+        # One future per connection, resolved when it is lost: a parked long-poll notices a
+        # client that went through it, without a task of its own waiting on receive().
+        if self._lost is None:
+            self._lost = self.loop.create_future()
+        self.scope[CONNECTION_LOST] = self._lost  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -152,6 +152,22 @@ def test_a_stalled_body_is_answered_408_and_holds_no_pool_thread(served):
     assert time.monotonic() - started < 0.5 + 3
 
 
+def test_a_parked_poll_whose_client_goes_is_forgotten_at_once(served):
+    """The listener resolves the connection's lost future (serving.py) and the parked poll
+    unparks then, not at the end of its wait."""
+    agents = add_servers(served, 3)
+    notifier = served.service.runtime.notifier
+    socks = [socket.create_connection(("127.0.0.1", served.httpd.server_port), timeout=10) for _ in agents]
+    for sock, (server_id, secret) in zip(socks, agents, strict=True):
+        sock.sendall(poll_request(server_id, secret, since=1, wait=60))
+    wait_for(lambda: notifier.waiting() == 3, 10, 0.02, "three parked polls")
+    socks[0].close()
+    wait_for(lambda: notifier.waiting() == 2, 5, 0.02, "the poll of the client that went to be forgotten")
+    for sock in socks[1:]:
+        sock.close()
+    wait_for(lambda: notifier.waiting() == 0, 5, 0.02, "every poll to be forgotten")
+
+
 def test_a_request_head_that_does_not_arrive_in_time_is_answered_408_and_closed(tmp_path):
     """head_read_timeout counts from the connection and from a request's first byte; a
     connection idle between requests and a parked long-poll (its head complete) are not cut."""
