@@ -294,7 +294,7 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
 
         # Single changes.
         rng = random.Random(args.seed)
-        singles, lost = [], 0
+        singles, lost, single_at = [], 0, []
         for index in rng.sample(range(n), min(args.singles, n)):
             fleet.wait_for(lambda i=index: fleet.outstanding[i] and fleet.sent_since[i] == fleet.version[i], 30)
             server_id = agents[index].server_id
@@ -303,10 +303,14 @@ def run(n: int, db_url: str, data_dir: str, args) -> None:
                 t0 = time.time()
             runtime.publish_server(server_id, change)
             found, missing = latencies(fleet, {index: change[0]}, t0, 30)
+            single_at += [(took, t0) for took in found]
             singles += found
             lost += missing
+        slowest = sorted(single_at, reverse=True)[:3]
         singles.sort()
         say(f"single: {ms(singles)}; not seen within 30 s: {lost}")
+        if slowest and slowest[0][0] > 0.05:
+            say("slowest singles: " + ", ".join(f"{took * 1000:.0f} ms at {when:.3f}" for took, when in slowest))
 
         # Burst: every server in one transaction.
         fleet.wait_for(lambda: fleet.parked() >= n, 120)

@@ -147,7 +147,7 @@ class Config:
         75.0, "how long an idle HTTP/1.1 connection is kept open between requests (agents re-poll on it)"
     )
     gc_full_seconds: float = _setting(
-        60.0,
+        300.0,
         "seconds between full garbage collections in a serving process, which otherwise collects only young objects (docs/operations.md, Serving); 0 keeps CPython's own policy",
     )
     head_read_timeout: float = _setting(

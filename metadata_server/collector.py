@@ -12,9 +12,14 @@ the number of agents. So a serving process:
   garbage) so that no collection traverses it again (`gc.freeze`);
 - collects the young generations less often (`YOUNG`, `MIDDLE`): most objects of a request die
   by reference counting before a collection would see them;
-- leaves the old generation to one full collection every `gc_full_seconds` on a thread of its own
-  (the cost of one is about 0.1 µs per live object: about 0.1 s with 10,000 agents parked), so that
-  reference cycles that outlived a request are still freed within that time.
+- leaves the old generation to one full collection every `gc_full_seconds` on a thread of its own,
+  so that reference cycles that outlived a request are still freed within that time. One stops
+  the process for as long as it walks every live object (about 85 per parked poll): measured
+  0.34–0.79 s per worker with 5,000 agents parked on each of two workers on a loaded 2-core host.
+  The default policy walks the same heap whenever a quarter of it was renewed, which steady
+  re-polls do every 15 s or so at that size; every 300 s (the default) a process is stopped
+  20 times less often, and holds at most 300 s of cyclic garbage (about 20,000 objects a minute
+  in that run).
 
 `gc_full_seconds` 0 leaves CPython's policy as it is.
 """
