@@ -328,8 +328,8 @@ class Scheduler:
         if self._runs:
             with self.runtime.store.session() as session:
                 query = select(Stack.id, Stack.operation).where(Stack.id.in_(list(self._runs)))
-                # Not dict(result): dict() takes a Result for a mapping (it has keys()) and fails.
-                stored = {stack_id: operation for stack_id, operation in session.execute(query)}
+                # .all(): dict() takes a Result itself for a mapping (it has keys()) and fails on it.
+                stored = dict(session.execute(query).all())
             for stack_id, run in list(self._runs.items()):
                 if stored.get(stack_id, run.operation) != run.operation:
                     self._inbox.put(("load", stack_id))  # a new operation we did not hear of

@@ -249,8 +249,10 @@ def test_a_cleared_breakpoint_and_a_cancel_are_done_though_their_message_was_los
 
     wait_for(paused, 20, 0.1, message="the pause")
     wait_for(
-        lambda: hearth.http.get(f"{waits_url}/resources/wait", timeout=10).json()["resource"]["resource_status"]
-        == "CREATE_IN_PROGRESS",
+        lambda: (
+            hearth.http.get(f"{waits_url}/resources/wait", timeout=10).json()["resource"]["resource_status"]
+            == "CREATE_IN_PROGRESS"
+        ),
         20,
         0.1,
         message="the wait condition to wait",
