@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+# The scope's key under which the listener (serving.py) gives the connection's future that it
+# resolves when the client goes: a parked long-poll watches it instead of a task on receive().
+CONNECTION_LOST = "hearth.connection_lost"
 
 # Threads that run the Flask app: each request holds one only while the app computes its answer
 # (the body is already read, the answer is queued for the loop to write), so a few dozen serve
@@ -127,7 +130,7 @@ class Front:
                 await wsgi.call({**scope, "query_string": query}, b"", answer.receive)
 
             poll = parse_poll(scope, server_id, wait, args)
-            await self.longpolls.serve(call, poll, receive, send, scope.get("hearth.connection_lost"))
+            await self.longpolls.serve(call, poll, receive, send, scope.get(CONNECTION_LOST))
 
     # Bodies ---------------------------------------------------------------------------------
     async def _read_body(self, scope: Message, receive: Receive, send: Send) -> tuple[bytes | None, Message, bool]:

@@ -27,7 +27,7 @@ from uvicorn import Config as UvicornConfig, Server
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
-from metadata_server.asgi import Front
+from metadata_server.asgi import CONNECTION_LOST, Front
 from metadata_server.errors import envelope_body, http_error
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 BACKLOG = 4096
 MAX_LINE = 65536  # request line, and each header line (http.server's limit)
 MAX_HEADERS = 100
-CONNECTION_LOST = "hearth.connection_lost"  # the scope's key of the connection's lost future
 DEFAULT_HEAD_TIMEOUT = 30.0  # head_read_timeout when the app has no config (engine/config.py has the setting)
 # A request's head is refused past this many bytes even while one header is still arriving.
 MAX_HEAD = MAX_LINE * (MAX_HEADERS + 1) + 4096

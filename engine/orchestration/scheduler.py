@@ -15,10 +15,11 @@ notifier (`load:<stack>`, `wake:<stack>:<resource>`, `cancel:<stack>:<rollback|s
 lease (engine/orchestration/lease.py) acts on them, and a `load:` of a stack nobody holds is
 claimed (one replica wins). A cancel or a cleared breakpoint is also stored (asked.py) before
 it is published, and read again whenever a stack's operation is loaded (taken over after a node
-loss too) and after missed messages, so that neither is lost with a message or a replica. Every lease_seconds/3 the engine renews its leases (a heartbeat
-thread) and takes over operations in progress whose lease is missing or expired; start() is
-such a take-over, so operations left in progress by a stopped engine are resumed from the store.
-A run whose lease was taken over is dropped at once, and nothing more is written for it.
+loss too) and after missed messages, so that neither is lost with a message or a replica.
+Every lease_seconds/3 the engine renews its leases (a heartbeat thread) and takes over
+operations in progress whose lease is missing or expired; start() is such a take-over, so
+operations left in progress by a stopped engine are resumed from the store. A run whose lease
+was taken over is dropped at once, and nothing more is written for it.
 """
 
 from __future__ import annotations
