@@ -195,6 +195,26 @@ class Server(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
+class MetricSample(Base):
+    """One measurement a server (or a user) reported: the native guest endpoint's samples and
+    CloudWatch PutMetricData's datums. `name` is the meter (Aodh's meter_name, CloudWatch's
+    MetricName), `dimensions` CloudWatch's Name/Value pairs as a map. Kept for a bounded time
+    (metric_retention_seconds) and a bounded count per server; alarms read them."""
+
+    __tablename__ = "metric_samples"
+    __table_args__ = (Index("ix_metric_samples_project_name_time", "project", "name", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(64))
+    server_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    namespace: Mapped[str] = mapped_column(String(255), default="")
+    name: Mapped[str] = mapped_column(String(255))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dimensions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    timestamp: Mapped[datetime] = mapped_column(index=True)
+
+
 class Credential(Base):
     __tablename__ = "credentials"
 
