@@ -38,6 +38,7 @@ from engine.service.definitions import Definitions
 from engine.service.operations import Operations
 from engine.service.previews import Previews
 from engine.service.resources import Resources
+from engine.service.scaling import Scaling
 from engine.service.software import Software
 from engine.service.stacks import Stacks
 from engine.store.models import Stack
@@ -84,7 +85,10 @@ class Service:
         self.software = Software(runtime, self.scheduler)
         self.catalog = Catalog(runtime, self.definitions)
         self.admin = Admin(runtime)
+        self.scaling = Scaling(runtime)
+        self.operations.scaling = self.scaling
         runtime.stacks = Children(self)
+        runtime.scaling = self.scaling
 
     def _resolver_for(self, stack: Stack, definition: Definition, lookup) -> Resolver:
         # The scheduler is made before the stacks part that resolves for it (which needs it).

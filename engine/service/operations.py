@@ -39,6 +39,7 @@ from engine.orchestration.nested import SECRET_PARAMETERS
 from engine.orchestration.scheduler import Scheduler
 from engine.runtime import Runtime
 from engine.service.definitions import Definitions, parse_tags
+from engine.service.scaling import POLICY_TYPES, Scaling
 from engine.service.stacks import Stacks
 from engine.store.models import Deployment, Resource, Stack
 from engine.template import parse_environment, parse_template
@@ -78,6 +79,7 @@ class Operations:
         self.stacks = stacks
         self.types = definitions.types
         self._nested_lock = nested_lock  # engine.limits counts a tree's nested stacks in turn
+        self.scaling: Scaling | None = None  # set by the service: a scaling policy's signals
 
     # Update -------------------------------------------------------------------------------
     def update_stack(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> None:
@@ -314,6 +316,10 @@ class Operations:
             res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
         if res is None:
             raise ResourceNotFound(resource, stack.name)
+        if not (isinstance(body, dict) and "unset_hook" in body) and res.type in POLICY_TYPES:
+            assert self.scaling is not None
+            self.scaling.signal(stack.id, resource, body)
+            return
         if not (isinstance(body, dict) and "unset_hook" in body) and res.type in SIGNALLED_TYPES:
             self._signal_as_guest(res, body)
             return
