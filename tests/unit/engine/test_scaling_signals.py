@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import Conflict, InvalidRequest, NotSupported
+from engine.errors import Conflict, InvalidRequest
 from engine.resources.scaling_policy import alarm_state, new_capacity, signal_reason
 from tests.support import create, settle, wait_for
 from tests.unit.engine.test_nested_stacks import outputs, running_service
@@ -148,7 +148,7 @@ def test_cooldown_refuses_with_a_reason(service):
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     signal(service, stack_id)
     settled_size(service, stack_id, 2)
-    with pytest.raises(Conflict, match="in cooldown until .* \\(cooldown 3600 s\\)"):
+    with pytest.raises(Conflict, match=r"in cooldown until .* \(cooldown 3600 s\)"):
         signal(service, stack_id)
     assert outputs(service, stack_id)["size"] == 2
     refused = events(service, stack_id, "policy")[-1]
@@ -187,3 +187,78 @@ def test_scale_in_removes_the_oldest(service):
     signal(service, stack_id)
     after = settled_size(service, stack_id, 2)
     assert list(after["refs"]) == names[1:]
+
+
+def test_scale_in_removes_failed_members_first(service):
+    template = group_template(adjustment=-1, low=0)
+    template["resources"]["group"]["properties"]["desired_capacity"] = 3
+    stack_id = create(service, "scale-in-failed", template)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    names = list(outputs(service, stack_id)["refs"])
+    child = service.resources.show_resource("admin", stack_id, "group")["physical_resource_id"]
+    service.operations.mark_unhealthy("admin", child, names[1], True, "a broken member")
+    signal(service, stack_id)
+    after = settled_size(service, stack_id, 2)
+    assert list(after["refs"]) == [names[0], names[2]]
+    terminated = [r for s, r in events(service, stack_id, "group") if "terminated" in r]
+    assert terminated == [f"Member '{names[1]}' terminated: scaling in by policy 'policy' (it had failed)"]
+
+
+AWS_GROUP = {
+    "AWSTemplateFormatVersion": "2010-09-09",
+    "Resources": {
+        "config": {
+            "Type": "AWS::AutoScaling::LaunchConfiguration",
+            "Metadata": {"AWS::CloudFormation::Init": {"config": {"files": {"/tmp/x": {"content": "x"}}}}},
+            "Properties": {"ImageId": "fedora", "InstanceType": "m1.small", "UserData": "#!/bin/sh\n"},
+        },
+        "group": {
+            "Type": "AWS::AutoScaling::AutoScalingGroup",
+            "Properties": {
+                "AvailabilityZones": ["nova"],
+                "LaunchConfigurationName": {"Ref": "config"},
+                "MinSize": "1",
+                "MaxSize": "3",
+                "Tags": [{"Key": "tier", "Value": "web"}],
+            },
+        },
+        "up": {
+            "Type": "AWS::AutoScaling::ScalingPolicy",
+            "Properties": {
+                "AutoScalingGroupName": {"Ref": "group"},
+                "ScalingAdjustment": "2",
+                "AdjustmentType": "ChangeInCapacity",
+            },
+        },
+    },
+    "Outputs": {"url": {"Value": {"Ref": "up"}}, "alarm": {"Value": {"Fn::GetAtt": ["up", "AlarmUrl"]}}},
+}
+
+
+def test_aws_group_members_come_from_the_launch_configuration(service):
+    environment = {"resource_registry": {"AWS::EC2::Instance": "OS::Heat::None"}}
+    stack_id = create(service, "aws-group", AWS_GROUP, environment=environment)
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    child = service.resources.show_resource("admin", stack_id, "group")["physical_resource_id"]
+    members = service.runtime.stacks.template(child)["resources"]
+    assert len(members) == 1
+    member = next(iter(members.values()))
+    assert member["type"] == "AWS::EC2::Instance"
+    assert member["properties"]["ImageId"] == "fedora"
+    assert member["metadata"]["AWS::CloudFormation::Init"]["config"]["files"]["/tmp/x"] == {"content": "x"}
+    tags = {t["Key"]: t["Value"] for t in member["properties"]["Tags"]}
+    assert tags["tier"] == "web" and tags["metering.AutoScalingGroupName"].startswith("aws-group-group-")
+    out = outputs(service, stack_id)
+    # The policy's Ref is its signed alarm URL, as in Heat.
+    assert out["url"] == out["alarm"] and "/guest/v1/policies/" in out["url"] and "signature=" in out["url"]
+    signal(service, stack_id, resource="up")
+
+    def grown():
+        names = service.runtime.stacks.resource_names(child)
+        return names if len(names) == 3 and not metadata_of(service, stack_id)["scaling_in_progress"] else None
+
+    wait_for(grown, 30, message="the AWS group to grow by 2")
+
+
+def metadata_of(service, stack_id):
+    return service.resources.resource_metadata("admin", stack_id, "group")
