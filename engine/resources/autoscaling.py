@@ -19,6 +19,7 @@ from engine import secrets
 from engine.errors import TemplateError
 from engine.resources.base import Done
 from engine.resources.group import MEMBER_TEMPLATE_VERSION
+from engine.resources.health import HEALTH_CHECK
 from engine.resources.names import short_id
 from engine.resources.provider import NESTED
 from engine.resources.schema import Prop, validate_properties
@@ -109,6 +110,7 @@ class AutoScalingGroup(StackResource):
         "min_size": Prop("integer", "the smallest number of members", required=True, min=0, update_allowed=True),
         "cooldown": Prop("integer", "seconds between scaling actions (accepted)", update_allowed=True),
         "desired_capacity": Prop("integer", "the number of members to have", update_allowed=True),
+        "health_check": HEALTH_CHECK,
         "rolling_updates": Prop(
             "map",
             "how members are replaced when `resource` changes (accepted; members change together)",
@@ -188,7 +190,11 @@ class AutoScalingGroup(StackResource):
         low, high, _ = self.sizes()
         cooldown = self.properties.get(self.COOLDOWN)
         sealed = secrets.seal_value(self.runtime.keyring, member) if self.member_is_secret() else member
-        return {"bounds": {"min": low, "max": high, "cooldown": cooldown}, "member": sealed}
+        return {
+            "bounds": {"min": low, "max": high, "cooldown": cooldown},
+            "member": sealed,
+            "health_check": self.properties.get("health_check"),
+        }
 
     def completed(self, child_id: str) -> Done:
         # Heat's resource show lists the attributes without values. A create or update that

@@ -19,6 +19,7 @@ from engine.errors import TemplateError
 from engine.resources.autoscaling import AutoScalingGroup
 from engine.resources.aws_instance import BLOCK_DEVICE_MAPPING
 from engine.resources.base import Done, Resource, UpdateReplace
+from engine.resources.health import HEALTH_CHECK
 from engine.resources.schema import Prop, validate_properties
 from engine.store.models import Resource as ResourceRow
 
@@ -121,6 +122,7 @@ class AWSAutoScalingGroup(AutoScalingGroup):
             "attached; needed only if multiple exist; list length must be exactly 1.",
             item=Prop("string", "UUID of the internal subnet to which the instance will be attached."),
         ),
+        "health_check": HEALTH_CHECK,
         "Tags": _pairs(
             "Tags to attach to this group.", Key=Prop("string", required=True), Value=Prop("string", required=True)
         ),

@@ -32,6 +32,7 @@ from engine.orchestration.events import resource_event
 from engine.resources.autoscaling import finished_scaling, scaled_members, scaling_template
 from engine.resources.scaling_policy import alarm_state, new_capacity, policy_signal_path, signal_reason
 from engine.runtime import Runtime
+from engine.service.healing import HEALED_TYPES, Healing
 from engine.store.models import Resource, Stack
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Refused(Conflict):
 class Scaling:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
+        self.healing = Healing(runtime)
 
     # Signals ------------------------------------------------------------------------------
     def signal(self, stack_id: str, policy_name: str, body: Any) -> dict[str, Any]:
@@ -160,6 +162,8 @@ class Scaling:
             return f"the group '{group.name}' has no members' stack"
         gdata = dict(group.data or {})
         scaling = dict(gdata.get("scaling") or {})
+        if (gdata.get("pending") or {}).get("kind") == "heal":
+            return f"the group '{group.name}' is replacing unhealthy members; signal again once it is done"
         if scaling.get("scaling_in_progress") or child.status == "IN_PROGRESS":
             return f"the group '{group.name}' is already scaling"
         data = dict(policy.data or {})
@@ -260,11 +264,12 @@ class Scaling:
         before it told anyone): every group with a scaling recorded whose nested stack is idle."""
         with self.runtime.store.session() as session:
             rows = session.execute(
-                select(Resource.stack_id, Resource.name, Resource.data).where(Resource.type.in_(GROUP_TYPES))
+                select(Resource.stack_id, Resource.name, Resource.data).where(Resource.type.in_(HEALED_TYPES))
             ).all()
         for stack_id, name, data in rows:
             if (data or {}).get("pending"):
                 self.finished(stack_id, name)
+        self.healing.sweep()
 
     def _finish_locked(
         self, session, stack: Stack, group: Resource, now: dt.datetime, failure: str | None = None
@@ -286,6 +291,8 @@ class Scaling:
                 failure = "the group's members' stack is gone"
             elif (child.action, child.status) != ("UPDATE", "COMPLETE"):
                 failure = f"{child.action}_{child.status}: {child.status_reason}"
+        if pending.get("kind") == "heal":
+            return self._healed(session, stack, group, gdata, pending, now, failure)
         members = list(pending["members"])
         if failure is not None:
             alive = set(self.runtime.stacks.resource_states(child.id)) if child is not None else set()
@@ -335,6 +342,31 @@ class Scaling:
             self._event(session, stack, group, "SIGNAL", "FAILED", reason, now)
             if policy is not None:
                 self._event(session, stack, policy, "SIGNAL", "FAILED", reason, now)
+        return True
+
+    def _healed(self, session, stack, group, gdata, pending, now, failure: str | None) -> bool:
+        """A replacement of unhealthy members ended."""
+        health = dict(gdata.get("health") or {})
+        replaced_at = dict(health.get("replaced_at") or {})
+        strikes = dict(health.get("strikes") or {})
+        for name, reason in pending["replaced"].items():
+            strikes.pop(name, None)
+            if failure is None:
+                replaced_at[name] = now.isoformat()
+                self._event(
+                    session,
+                    stack,
+                    group,
+                    "CHECK",
+                    "COMPLETE",
+                    f"Member '{name}' replaced (it was unhealthy: {reason})",
+                    now,
+                )
+            else:
+                self._event(
+                    session, stack, group, "CHECK", "FAILED", f"Replacing member '{name}' failed: {failure}", now
+                )
+        group.data = {**gdata, "health": {**health, "strikes": strikes, "replaced_at": replaced_at}, "pending": None}
         return True
 
     @staticmethod
