@@ -290,14 +290,16 @@ class Operations:
         with self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             self._not_in_progress(row, "mark a resource of")
-            res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
-            if res is None:
-                raise ResourceNotFound(resource, stack.name)
+            res = self._resource_by_name_or_id(session, stack, resource)
             reason = reason or "state changed by resource_mark_unhealthy api"
             if mark and res.action != "DELETE":
                 res.action, res.status, res.status_reason = "CHECK", "FAILED", reason
             elif not mark and (res.action, res.status) == ("CHECK", "FAILED"):
                 res.status, res.status_reason = "COMPLETE", reason
+                scaling = (res.data or {}).get("scaling")
+                if isinstance(scaling, dict) and "scaling_in_progress" in scaling:
+                    # Heat's handle_metadata_reset: a group stuck scaling may scale again.
+                    res.data = {**res.data, "scaling": {**scaling, "scaling_in_progress": False}}
             else:
                 return
             res.updated_at = now
@@ -307,6 +309,22 @@ class Operations:
                 )
             )
         self.runtime.publish_stack(stack.id)
+
+    @staticmethod
+    def _resource_by_name_or_id(session, stack: Stack, resource: str) -> Resource:
+        """The stack's resource named `resource`, else the one whose physical id it is (Heat's
+        _find_resource_in_stack: mark-unhealthy takes either)."""
+        res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
+        if res is not None:
+            return res
+        matches = list(
+            session.scalars(select(Resource).where(Resource.stack_id == stack.id, Resource.physical_id == resource))
+        )
+        if len(matches) > 1:
+            raise InvalidRequest(f"Multiple physical resources were found with physical ID ({resource}).")
+        if not matches:
+            raise ResourceNotFound(resource, stack.name)
+        return matches[0]
 
     def signal_resource(self, project: str, stack_id: str, resource: str, body: Any) -> None:
         """Heat's resource signal; `{"unset_hook": HOOK}` clears a breakpoint, any other body

@@ -6,9 +6,11 @@ the oldest, and the AWS twins (AutoScalingGroup, LaunchConfiguration, ScalingPol
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from engine.errors import Conflict, InvalidRequest
 from engine.resources.scaling_policy import alarm_state, new_capacity, signal_reason
+from engine.store.models import Resource
 from tests.support import create, settle, wait_for
 from tests.unit.engine.test_nested_stacks import outputs, running_service
 
@@ -262,3 +264,22 @@ def test_aws_group_members_come_from_the_launch_configuration(service):
 
 def metadata_of(service, stack_id):
     return service.resources.resource_metadata("admin", stack_id, "group")
+
+
+def test_mark_unhealthy_takes_a_physical_id_and_unmarking_a_group_unsticks_its_scaling(service):
+    stack_id = create(service, "unstick", group_template())
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    group_id = service.resources.show_resource("admin", stack_id, "group")["physical_resource_id"]
+    with service.runtime.store.session() as session:
+        row = session.scalar(select(Resource).where(Resource.stack_id == stack_id, Resource.name == "group"))
+        row.data = {**row.data, "scaling": {**row.data["scaling"], "scaling_in_progress": True}}
+    with pytest.raises(Conflict, match="already scaling"):
+        signal(service, stack_id)
+    service.operations.mark_unhealthy("admin", stack_id, group_id, True, "stuck")
+    shown = service.resources.show_resource("admin", stack_id, "group")
+    assert (shown["resource_status"], shown["resource_status_reason"]) == ("CHECK_FAILED", "stuck")
+    service.operations.mark_unhealthy("admin", stack_id, "group", False, "fixed")
+    assert metadata(service, stack_id)["scaling_in_progress"] is False
+    assert service.resources.show_resource("admin", stack_id, "group")["resource_status"] == "CHECK_COMPLETE"
+    signal(service, stack_id)
+    settled_size(service, stack_id, 2)
