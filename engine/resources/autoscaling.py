@@ -1,12 +1,14 @@
 """OS::Heat::AutoScalingGroup: owns one nested stack of min_size..max_size members, reached only
-through StackResource and `runtime.stacks`; no I/O of its own.
+through StackResource and `runtime.stacks`; no I/O of its own (a policy's signal resizes it
+through engine/service/scaling.py, which reads the `bounds`, `member` and `scaling` it keeps in
+its resource data).
 
 Between min_size and max_size copies of one resource, in a nested stack whose members have
 random short names.
 
 Members are named as Heat names them (12 characters of base32, `STACK-NAME-SHORTID`'s last
-part) and ordered as Heat orders them: by creation, then by name. Scaling down removes the
-oldest. The member template (`scaling_template`, pure) has the output `refs_map`; other
+part) and ordered as Heat orders them: by creation, then by name. Scaling down removes failed
+members first, then the oldest. The member template (`scaling_template`, pure) has the output `refs_map`; other
 attributes are read from the members.
 """
 
@@ -93,7 +95,10 @@ class AutoScalingGroup(StackResource):
     `resource` definition (`rolling_updates` is accepted; members change together). Attributes:
     `current_size`, `refs`, `refs_map`, `outputs` and `outputs_list` with an attribute name after
     them (a map of member name, or a list, of that attribute), `resource.N` (the N-th member's
-    reference) and `resource.N.attr`. Scaling policies and signals are not supported.
+    reference) and `resource.N.attr`. OS::Heat::ScalingPolicy signals resize it with Heat's
+    cooldown (its `cooldown`, or the policy's); scale-in removes failed members first, then the
+    oldest. Hearth's `health_check` property replaces unhealthy members by itself
+    (docs/fleets.md).
     """
 
     type_name = "OS::Heat::AutoScalingGroup"

@@ -191,7 +191,8 @@ class ResourceGroup(StackResource):
     other name: a list of that attribute of every member. `update_policy` `batch_create`
     creates the members in batches, `rolling_update` replaces a changed definition in
     batches, each batch one update of the nested stack, as Heat does (`pause_time` is not
-    waited for).
+    waited for). Hearth's `health_check` property replaces unhealthy members by itself
+    (docs/fleets.md).
     """
 
     type_name = "OS::Heat::ResourceGroup"

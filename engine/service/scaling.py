@@ -162,10 +162,6 @@ class Scaling:
             return f"the group '{group.name}' has no members' stack"
         gdata = dict(group.data or {})
         scaling = dict(gdata.get("scaling") or {})
-        if (gdata.get("pending") or {}).get("kind") == "heal":
-            return f"the group '{group.name}' is replacing unhealthy members; signal again once it is done"
-        if scaling.get("scaling_in_progress") or child.status == "IN_PROGRESS":
-            return f"the group '{group.name}' is already scaling"
         data = dict(policy.data or {})
         bounds = gdata.get("bounds") or {}
         members = list(gdata.get("members") or [])
@@ -180,6 +176,11 @@ class Scaling:
             )
             self._event(session, stack, policy, "SIGNAL", "COMPLETE", reason, now)
             return None
+        # Heat's order: no change first, then a scaling in progress, then the cooldown.
+        if (gdata.get("pending") or {}).get("kind") == "heal":
+            return f"the group '{group.name}' is replacing unhealthy members; signal again once it is done"
+        if scaling.get("scaling_in_progress") or child.status == "IN_PROGRESS":
+            return f"the group '{group.name}' is already scaling"
         cooldown = data.get("cooldown")
         if cooldown is None:
             cooldown = bounds.get("cooldown")
