@@ -17,6 +17,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+from engine.alarms.evaluator import AlarmEvaluator
 from engine.errors import InvalidRequest
 
 # The guest side's data types and constants that the server's views name (metadata_server/guest/).
@@ -84,6 +85,9 @@ class Service:
         self.software = Software(runtime, self.scheduler)
         self.catalog = Catalog(runtime, self.definitions)
         self.admin = Admin(runtime)
+        # Alarms are evaluated by the replica holding the lease `alarms`, through the
+        # scheduler's leases (its heartbeat renews that one too).
+        self.alarms = AlarmEvaluator(runtime, self.scheduler.leases)
         runtime.stacks = Children(self)
 
     def _resolver_for(self, stack: Stack, definition: Definition, lookup) -> Resolver:
@@ -95,9 +99,12 @@ class Service:
         if self.bridge is not None:  # before the scheduler, which hears other replicas through it
             self.bridge.start()
         self.scheduler.start()
+        if self.scheduler.drives:
+            self.alarms.start()
         self.runtime.compute.start()
 
     def stop(self) -> None:
+        self.alarms.stop()  # before the scheduler, which releases the leases, `alarms` too
         self.scheduler.stop()
         if self.bridge is not None:  # after the scheduler, whose last commits it still announces
             self.bridge.stop()

@@ -74,6 +74,11 @@ TEMPLATES = {
     "OS::Nova::Server": "  it: {type: OS::Nova::Server, properties: {image: i, flavor: f}}\n",
     "OS::Heat::DeployedServer": "  it: {type: OS::Heat::DeployedServer}\n",
     "AWS::EC2::Instance": "  it: {type: AWS::EC2::Instance, properties: {ImageId: i, InstanceType: f}}\n",
+    "OS::Aodh::Alarm": "  it: {type: OS::Aodh::Alarm, properties: {meter_name: cpu_util, threshold: 50}}\n",
+    "AWS::CloudWatch::Alarm": (
+        "  it: {type: AWS::CloudWatch::Alarm, properties: {MetricName: m, Statistic: Average, Period: '60', "
+        "EvaluationPeriods: '1', Threshold: '5', ComparisonOperator: GreaterThanThreshold}}\n"
+    ),
 }
 
 
