@@ -50,9 +50,17 @@ def body(alarm_id: str, name: str, severity: str, previous: str, current: str, r
 class Webhooks:
     """Calls alarm actions in the background; `stop` abandons retries still waiting."""
 
-    def __init__(self, session: requests.Session | None = None, *, timeout: float = 10.0, retries: int = 2):
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        *,
+        timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = BACKOFF,
+    ):
         self.session = session or requests.Session()
         self.timeout = timeout
+        self.backoff = backoff
         self.retries = max(int(retries), 0)
         self._pool = ThreadPoolExecutor(POOL, thread_name_prefix="alarm-action")
         self._stop = threading.Event()
@@ -87,7 +95,7 @@ class Webhooks:
             data = json.dumps(payload)
             headers = {"Content-Type": "application/json", "X-OpenStack-Request-ID": f"req-{uuid.uuid4()}"}
             for attempt in range(self.retries + 1):
-                if attempt and self._stop.wait(BACKOFF * 2 ** (attempt - 1)):
+                if attempt and self._stop.wait(self.backoff * 2 ** (attempt - 1)):
                     return
                 try:
                     answer = self.session.post(url, data=data, headers=headers, timeout=self.timeout)
