@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, select, update
 
 from engine import secrets
-from engine.alarms import matching, rule as rules, webhooks
+from engine.alarms import matching, rule as rules, schedule, webhooks
 from engine.orchestration.events import resource_event
 from engine.store.models import Alarm
 
@@ -102,6 +102,8 @@ class AlarmEvaluator:
             session.expunge_all()  # plain values from here on, whatever the queries below do
             for alarm in alarms:
                 try:
+                    if not schedule.within(alarm.rule.get("time_constraints") or [], now):
+                        continue  # outside its time constraints: not evaluated, as in Aodh
                     found = matching.statistics(session, alarm.project, alarm.rule, now)
                     decision = rules.decide(rules.Rule.from_dict(alarm.rule), found, alarm.state, alarm.repeat_actions)
                 except Exception:  # one broken alarm must not stop the others

@@ -7,10 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import secrets
 from engine.alarms.matching import metering_key
 from engine.alarms.rule import STATISTICS, UNKNOWN
+from engine.alarms.schedule import Cron, CronError
 from engine.errors import TemplateError
 from engine.resources.base import Done, Resource
 from engine.resources.schema import Prop
@@ -67,8 +69,8 @@ COMMON = {
     ),
     "time_constraints": Prop(
         "list",
-        "Describe time constraints for the alarm (recorded; Hearth evaluates at all times). "
-        "Start point(s) of the constraint are specified with a cron expression, whereas its duration is given in seconds.",
+        "Describe time constraints for the alarm. Only evaluate the alarm if the time at evaluation "
+        "is within this time constraint. Start point(s) of the constraint are specified with a cron expression, whereas its duration is given in seconds.",
         default=[],
         item=Prop(
             "map",
@@ -84,6 +86,28 @@ COMMON = {
         ),
     ),
 }
+
+
+def check_time_constraints(checked: dict[str, Any], unresolved=None) -> None:
+    """Heat's cron_expression and timezone constraints on each time constraint."""
+    for index, constraint in enumerate(checked.get("time_constraints") or []):
+        if not isinstance(constraint, dict):
+            continue
+        start, zone = constraint.get("start"), constraint.get("timezone")
+        if isinstance(start, str) and (unresolved is None or not unresolved(start)):
+            try:
+                Cron.parse(start)
+            except CronError as error:
+                raise TemplateError(
+                    f"Invalid CRON expression: {error}", path=("time_constraints", index, "start")
+                ) from None
+        if isinstance(zone, str) and zone and (unresolved is None or not unresolved(zone)):
+            try:
+                ZoneInfo(zone)
+            except (ValueError, ZoneInfoNotFoundError):
+                raise TemplateError(
+                    f"Invalid timezone: '{zone}'", path=("time_constraints", index, "timezone")
+                ) from None
 
 
 class AlarmBase(Resource):
@@ -225,8 +249,9 @@ class AodhAlarm(AlarmBase):
     `query` and `matching_metadata` holds: `metadata.user_metadata.KEY` (or
     `metadata.metering.KEY`) is the `metering.KEY` pair of the Nova `metadata` of the server
     that reported the sample (a group's members), `resource_id` the server's id, any other field
-    a dimension of the sample. `time_constraints` and the Zaqar queues are recorded, not acted
-    on. get_resource gives the alarm's id."""
+    a dimension of the sample. With `time_constraints` the alarm is evaluated only within one
+    of them (Aodh's rule); the Zaqar queues are recorded, not acted on. get_resource gives the
+    alarm's id."""
 
     type_name = "OS::Aodh::Alarm"
     support_status = {
@@ -276,6 +301,12 @@ class AodhAlarm(AlarmBase):
         ),
         **COMMON,
     }
+
+    @classmethod
+    def check_properties(cls, values, unresolved=None):
+        checked = super().check_properties(values, unresolved=unresolved)
+        check_time_constraints(checked, unresolved)
+        return checked
 
     def spec(self, alarm_id: str) -> dict[str, Any]:
         props = self.properties

@@ -240,3 +240,26 @@ def test_only_the_holder_of_the_lease_evaluates(svc):
     assert svc.alarms.round() == 0
     with svc.runtime.store.session() as session:
         assert list(session.scalars(select(Alarm.evaluated_at))) == [None]
+
+
+OUTSIDE = """heat_template_version: 2018-08-31
+resources:
+  never:
+    type: OS::Aodh::Alarm
+    properties:
+      meter_name: cpu_util
+      threshold: 1
+      comparison_operator: gt
+      evaluation_periods: 1
+      alarm_actions: ["http://127.0.0.1:9/up"]
+      time_constraints: [{name: new-year, start: "0 0 1 1 *", duration: 0}]
+"""
+
+
+def test_an_alarm_outside_its_time_constraints_is_not_evaluated(svc):
+    stack_id = create(svc, "outside", OUTSIDE)
+    assert settle(svc, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    alarm_id = resources(svc, stack_id)["never"]["physical_resource_id"]
+    add_samples(svc, "cpu_util", {30: 90.0})
+    assert svc.alarms.round() == 0
+    assert alarm_row(svc, alarm_id).state == "insufficient data" and not svc.alarms.hooks.calls
