@@ -28,10 +28,10 @@ from sqlalchemy import exists, select, update
 from engine import secrets
 from engine.alarms import matching, rule as rules, schedule, webhooks
 from engine.orchestration.events import resource_event
+from engine.orchestration.lease import LeaseLost, Leases
 from engine.store.models import Alarm
 
 if TYPE_CHECKING:
-    from engine.orchestration.lease import Leases
     from engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,11 @@ class AlarmEvaluator:
                     decided.append((alarm, decision))
         if not alarms:
             return 0
-        fired = self._store(alarms, decided, now)
+        try:
+            fired = self._store(alarms, decided, now)
+        except LeaseLost:
+            log.info("the lease %s was taken over during a round; its results are left to the new holder", LEASE)
+            return 0
         for alarm, decision, previous in fired:
             self._fire(alarm, decision, previous)
         return len(fired)
