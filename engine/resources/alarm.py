@@ -356,8 +356,8 @@ CW_UNITS = (
 
 
 class CloudWatchAlarm(AlarmBase):
-    """AWS::CloudWatch::Alarm: the same threshold alarm as OS::Aodh::Alarm (Heat makes it a template
-    resource over OS::Aodh::Alarm) with CloudFormation's names: MetricName, Statistic, Period,
+    """The threshold alarm of OS::Aodh::Alarm (Heat makes this type a template resource over
+    OS::Aodh::Alarm; Hearth a type of its own) with CloudFormation's names: MetricName, Statistic, Period,
     EvaluationPeriods, Threshold, ComparisonOperator, and AlarmActions, OKActions and
     InsufficientDataActions (URLs, such as an AWS::AutoScaling::ScalingPolicy's AlarmUrl).
 
