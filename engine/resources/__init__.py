@@ -7,6 +7,7 @@ from engine.resources.base import Done, Resource, ResourceState, Waiting
 
 
 def types() -> dict[str, type[Resource]]:
+    from engine.resources.alarm import AodhAlarm, CloudWatchAlarm
     from engine.resources.autoscaling import AutoScalingGroup
     from engine.resources.aws_autoscaling import AWSAutoScalingGroup, LaunchConfiguration
     from engine.resources.aws_instance import Instance
@@ -67,6 +68,8 @@ def types() -> dict[str, type[Resource]]:
         "OS::Nova::Server": Server,
         "OS::Heat::DeployedServer": DeployedServer,
         "AWS::EC2::Instance": Instance,
+        "OS::Aodh::Alarm": AodhAlarm,
+        "AWS::CloudWatch::Alarm": CloudWatchAlarm,
     }
 
 

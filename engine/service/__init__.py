@@ -17,6 +17,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+from engine.alarms.evaluator import AlarmEvaluator
 from engine.errors import InvalidRequest
 
 # The guest side's data types and constants that the server's views name (metadata_server/guest/).
@@ -87,6 +88,9 @@ class Service:
         self.admin = Admin(runtime)
         self.scaling = Scaling(runtime)
         self.operations.scaling = self.scaling
+        # Alarms are evaluated by the replica holding the lease `alarms`, through the
+        # scheduler's leases (its heartbeat renews that one too).
+        self.alarms = AlarmEvaluator(runtime, self.scheduler.leases)
         runtime.stacks = Children(self)
         runtime.scaling = self.scaling
 
@@ -99,9 +103,12 @@ class Service:
         if self.bridge is not None:  # before the scheduler, which hears other replicas through it
             self.bridge.start()
         self.scheduler.start()
+        if self.scheduler.drives:
+            self.alarms.start()
         self.runtime.compute.start()
 
     def stop(self) -> None:
+        self.alarms.stop()  # before the scheduler, which releases the leases, `alarms` too
         self.scheduler.stop()
         if self.bridge is not None:  # after the scheduler, whose last commits it still announces
             self.bridge.stop()

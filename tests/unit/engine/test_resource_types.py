@@ -94,6 +94,11 @@ TEMPLATES = {
         "  it: {type: AWS::AutoScaling::ScalingPolicy, properties: {AutoScalingGroupName: {get_resource: g}, "
         "ScalingAdjustment: 1, AdjustmentType: ChangeInCapacity}}\n"
     ),
+    "OS::Aodh::Alarm": "  it: {type: OS::Aodh::Alarm, properties: {meter_name: cpu_util, threshold: 50}}\n",
+    "AWS::CloudWatch::Alarm": (
+        "  it: {type: AWS::CloudWatch::Alarm, properties: {MetricName: m, Statistic: Average, Period: '60', "
+        "EvaluationPeriods: '1', Threshold: '5', ComparisonOperator: GreaterThanThreshold}}\n"
+    ),
 }
 
 
