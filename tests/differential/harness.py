@@ -12,6 +12,18 @@ A case is a YAML file under `cases/`:
     nested_depth: 0                # resources listed with ?nested_depth (default 0)
     serve_files: true              # also serve `files` over HTTP at @files_url@ (a TemplateURL
                                    # Heat fetches itself); the token is replaced everywhere
+    identity: true                 # record on a reference with a stand-in Keystone (stack users,
+                                   # EC2 key pairs: scaling policies); tests/heat_reference/keystone_stub.py
+    member_names: true             # a group's random 12-character member names become
+                                   # <member:n> (numbered as ids are), so removals can be followed
+    redact: [REGEX, ...]           # text matching these becomes <redacted> (signatures, keys)
+    event_sequence: true           # also record each operation's events in order, as batches:
+                                   # split where a stack's own event says "Stack ... started" or
+                                   # "completed", each batch sorted (members within one batch
+                                   # run in parallel); a scaling group's members are all
+                                   # `<member>` there (which members a batch takes depends on
+                                   # their creation second). With `events: false`, only this
+    resource_depth: 0              # nested_depth of the resource list (default nested_depth)
     steps:
       - create: {template: ..., environment: ..., environment_files: [...], parameters: {...},
                  disable_rollback: true, timeout_mins: 5, tags: [..], stack: NAME,
@@ -27,13 +39,23 @@ A case is a YAML file under `cases/`:
       - adopt: {template: ...}                            # the data the last abandon answered
         # (`data_from: resources.NAME`: the part of it at that dotted path, a nested stack's;
         # `data: {...}`: this adopt data instead)
-      - signal: {resource: NAME, data: {...}}
+      - signal: {resource: NAME, data: {...}, wait_for: TEXT}
+        # Heat handles a signal after answering it (a policy's scaling runs in the engine):
+        # with `wait_for`, settle once a new event's "STATUS: reason" contains TEXT and the
+        # stack is not IN_PROGRESS (`SIGNAL_COMPLETE`); without, observe at once (a signal
+        # Heat refuses leaves no event to wait for); `observe: false`: the answer only (the
+        # next step acts while this signal is being handled)
+      - settle: {until: [...]}                            # wait for an operation a step did not
+        # wait for (`wait: false`) to end, then observe it (its events included)
       - mark_unhealthy: {resource: NAME, reason: ..., healthy: false}
       - request: {method: GET, path: "{stack}/template", params: {...}, body: ...,
-                  save: {key: dotted.path}, observe: true}
+                  save: {key: dotted.path}, observe: true, until: {dotted.path: VALUE}}
+        # `until`: repeat the request until the answer has VALUE at that path (a group's
+        # metadata saying scaling_in_progress), then record it
         # `{stack}` is stacks/NAME/ID of the current stack, `{stack_id}` its id, `{stack:NAME}`
         # another stack of the case, `{key}` a value saved earlier; path, params and body expand
-      - show: {resources: [NAME, ...]}                    # observe again without acting
+      - show: {resources: [NAME, ...], wait_for: TEXT}    # observe again without acting, with
+        # every event since the first step (`wait_for`: once one's "STATUS: reason" has TEXT)
 
 Every step yields one observation: the HTTP answer of the request it made (status, and for
 an error the error's type and message) and, for a stack operation, the stack once it settled:
@@ -79,6 +101,8 @@ _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d
 _ENDPOINT = re.compile(r"https?://127\.0\.0\.1:\d+")
 # Heat's physical names end in a 12-character short id (base32 of random bits, lowercase).
 _SHORT_ID = re.compile(r"-[a-z0-9]{12}(?=$|-|/|\]|\")")
+# A scaling group's members are named by a bare short id.
+_MEMBER_NAME = re.compile(r"[a-z0-9]{12}")
 _TIME_KEYS = {
     "creation_time",
     "updated_time",
@@ -137,6 +161,7 @@ class Run:
     abandoned: Any = None
     current: str | None = None
     unwaited: tuple | None = None  # stack_brief before an operation a step did not wait for
+    member_names: set[str] = field(default_factory=set)  # random names of nested members seen
 
     # -- HTTP ---------------------------------------------------------------------------------
     def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> requests.Response:
@@ -169,10 +194,12 @@ class Run:
         for name, stack_id in list(self.stacks.items()):
             while time.monotonic() < deadline:
                 shown = self.call("GET", f"stacks/{name}/{stack_id}")
-                if shown.status_code == 404 or shown.json()["stack"]["stack_status"] in (
-                    "DELETE_COMPLETE",
-                    "DELETE_FAILED",
-                ):
+                if shown.status_code == 404:
+                    break
+                # Anything but a stack is asked again: while deleting a group's stack, Heat
+                # sometimes answers a moment's 500 DBReferenceError.
+                status = (shown.json().get("stack") or {}).get("stack_status") if shown.status_code == 200 else None
+                if status in ("DELETE_COMPLETE", "DELETE_FAILED"):
                     break
                 time.sleep(self.endpoint.poll)
 
@@ -208,7 +235,10 @@ class Run:
             ((op, args),) = step.items() if isinstance(step, dict) else ((step, {}),)
             args = dict(args or {})
             observation = {"step": op}
-            if self.current is None and op not in ("create", "adopt", "preview", "validate", "request"):
+            needs_stack = op not in ("create", "adopt", "preview", "validate", "request") or any(
+                token in str(args.get("path", "")) for token in ("{stack}", "{stack_id}")
+            )
+            if self.current is None and needs_stack:
                 observation["skipped"] = "no stack: the create was refused"
             else:
                 observation.update(getattr(self, f"op_{op}")(args))
@@ -333,7 +363,23 @@ class Run:
         answer = self._answer(response)
         if response.status_code >= 400:
             return {"answer": answer}
+        if args.get("wait_for"):
+            self._until_event(args["wait_for"], before[2])
+        if args.get("observe", True) is False:
+            return {"answer": answer}
         return {"answer": answer, **self.settle_and_observe(before, require_change=False)}
+
+    def op_settle(self, args: dict) -> dict:
+        return self.settle_and_observe(None, require_change=False, until=args.get("until"))
+
+    def _until_event(self, text: str, skip: int) -> None:
+        """Poll until an event after the first `skip` reads "STATUS: reason" containing `text`."""
+        deadline = time.monotonic() + self.endpoint.settle_timeout
+        while time.monotonic() < deadline:
+            events = self.events(self.event_params())[skip:]
+            if any(text in f"{e['resource_status']}: {e.get('resource_status_reason')}" for e in events):
+                return
+            time.sleep(self.endpoint.poll)
 
     def op_mark_unhealthy(self, args: dict) -> dict:
         body = {"mark_unhealthy": not args.get("healthy", False), "resource_status_reason": args.get("reason", "")}
@@ -402,7 +448,12 @@ class Run:
     def op_request(self, args: dict) -> dict:
         path = self.expand(args["path"])
         body = _expand_tree(args.get("body"), self.expand)
-        response = self.call(args.get("method", "GET"), path, body, _expand_tree(args.get("params"), self.expand))
+        params = _expand_tree(args.get("params"), self.expand)
+        response = self.call(args.get("method", "GET"), path, body, params)
+        deadline = time.monotonic() + self.endpoint.settle_timeout
+        while args.get("until") and time.monotonic() < deadline and not self._answers(response, args["until"]):
+            time.sleep(self.endpoint.poll)
+            response = self.call(args.get("method", "GET"), path, body, params)
         answer = self._answer(response)
         if response.status_code < 400 and response.content:
             try:
@@ -432,7 +483,17 @@ class Run:
             return {"answer": answer, **self.observe()}
         return {"answer": answer}
 
+    @staticmethod
+    def _answers(response: requests.Response, wanted: dict) -> bool:
+        try:
+            payload = response.json()
+            return all(_dig(payload, dotted) == value for dotted, value in wanted.items())
+        except (ValueError, KeyError, IndexError, TypeError):
+            return False
+
     def op_show(self, args: dict) -> dict:
+        if args.get("wait_for"):
+            self._until_event(args["wait_for"], 0)
         return self.observe()
 
     def expand(self, text: str) -> str:
@@ -527,7 +588,8 @@ class Run:
             return {"stack": self._answer(shown)}
         stack = shown.json()["stack"]
         observed: dict[str, Any] = {"stack": _stack_view(stack)}
-        params = {"nested_depth": spec["nested_depth"]} if spec.get("nested_depth") else None
+        depth = spec.get("resource_depth", spec.get("nested_depth"))
+        params = {"nested_depth": depth} if depth else None
         listed = self.call("GET", f"{self.stack_path()}/resources", params=params)
         resources = {}
         top = self.stacks[self.current]
@@ -545,12 +607,31 @@ class Run:
         else:
             items, paths = [], _nested_paths([], top)
         observed["resources"] = dict(sorted(resources.items())) if listed.status_code == 200 else self._answer(listed)
-        if spec.get("events", True):
+        if spec.get("events", True) or spec.get("event_sequence"):
             grouped: dict[str, list[str]] = {}
+            batches: list[list[list[str]]] = [[]]
             for event in self.events(self.event_params())[skip_events:]:
                 key = paths(_link_id(event, "stack"), event["resource_name"])
-                grouped.setdefault(key, []).append(f"{event['resource_status']}: {event.get('resource_status_reason')}")
-            observed["events"] = dict(sorted(grouped.items()))
+                text = f"{event['resource_status']}: {event.get('resource_status_reason')}"
+                grouped.setdefault(key, []).append(text)
+                stack_event = (event.get("resource_status_reason") or "").startswith("Stack ")
+                if stack_event and batches[-1]:
+                    batches.append([])
+                parts = key.split("/")
+                if spec.get("member_names") and len(parts) > 1 and _MEMBER_NAME.fullmatch(parts[-1]):
+                    self.member_names.add(parts[-1])
+                    parts[-1] = "<member>"
+                batches[-1].append(["/".join(parts), text])
+                if stack_event:
+                    batches.append([])
+            if spec.get("events", True):
+                observed["events"] = dict(sorted(grouped.items()))
+            if spec.get("event_sequence"):
+                observed["event_sequence"] = [sorted(b) for b in batches if b]
+        for key in resources if spec.get("member_names") else ():
+            parts = key.split("/")
+            if len(parts) > 1 and _MEMBER_NAME.fullmatch(parts[-1]):
+                self.member_names.add(parts[-1])
         return observed
 
 
@@ -671,11 +752,25 @@ class Normaliser:
     """Replaces what differs between any two runs (ids, times, ports, short ids) with stable
     placeholders: the n-th distinct UUID seen becomes `<uuid:n>`, so equalities survive."""
 
-    def __init__(self, case: Case):
+    def __init__(self, case: Case, member_names: set[str] | frozenset[str] = frozenset()):
         self.case = case
+        member_names = member_names if case.spec.get("member_names") else frozenset()
         self.uuids: dict[str, str] = {}
+        self.members: dict[str, str] = {}
+        self.redact = [re.compile(r) for r in case.spec.get("redact") or []]
+        self.member_pattern = (
+            re.compile(r"(?<![A-Za-z0-9])(" + "|".join(sorted(member_names)) + r")(?![A-Za-z0-9])")
+            if member_names
+            else None
+        )
 
     def text(self, value: str) -> str:
+        for pattern in self.redact:
+            value = pattern.sub("<redacted>", value)
+        if self.member_pattern is not None:
+            value = self.member_pattern.sub(
+                lambda m: self.members.setdefault(m.group(1), f"<member:{len(self.members) + 1}>"), value
+            )
         value = _ENDPOINT.sub("<endpoint>", value)
         value = _UUID.sub(lambda m: self.uuids.setdefault(m.group(0), f"<uuid:{len(self.uuids) + 1}>"), value)
         value = _TIME.sub("<time>", value)
@@ -695,7 +790,7 @@ class Normaliser:
         return value
 
 
-_PLACEHOLDER = re.compile(r"<uuid:(\d+)>")
+_PLACEHOLDER = re.compile(r"<(uuid|member):(\d+)>")
 
 
 def canonical(observations: Any) -> Any:
@@ -706,7 +801,8 @@ def canonical(observations: Any) -> Any:
     def visit(node: Any) -> None:
         if isinstance(node, str):
             for match in _PLACEHOLDER.finditer(node):
-                order.setdefault(match.group(0), f"<uuid:{len(order) + 1}>")
+                kind = match.group(1)
+                order.setdefault(match.group(0), f"<{kind}:{sum(1 for k in order if k.startswith('<' + kind)) + 1}>")
         elif isinstance(node, list):
             for item in node:
                 visit(item)
@@ -766,7 +862,7 @@ def run_case(case: Case, endpoint: Endpoint) -> list[dict]:
     finally:
         run.clean_up()
         run.http.close()
-    normaliser = Normaliser(case)
+    normaliser = Normaliser(case, run.member_names)
     return mask([normaliser.tree(o) for o in observations], case.spec.get("mask") or [])
 
 

@@ -3,7 +3,8 @@
     python -m tests.differential.record [--url http://127.0.0.1:18104/v1/admin] [-k REGEX] [-j 4]
 
 Without `--url` it starts the pinned reference Heat (tests/heat_reference/reference.py) on a free
-port, records, and stops it. Each case's answer is written to expected/<case>.json. A case
+port, records, and stops it; cases marked `identity: true` are recorded on a second reference
+that has a stand-in Keystone (with `--url`, that Heat must have one for them). Each case's answer is written to expected/<case>.json. A case
 marked `difference:` (Heat's behaviour is a defect we do not copy, see docs/heat-differences.md)
 keeps Heat's answer under `heat` and Hearth's under `observations`, recorded with `--hearth`.
 """
@@ -79,8 +80,13 @@ def main(argv=None) -> int:
         return 1 if record(cases, Endpoint(args.url, {"X-Auth-Token": args.token}), args.jobs, "heat") else 0
     from tests.heat_reference.reference import running_reference
 
-    with running_reference() as base:
-        return 1 if record(cases, Endpoint(base, {"X-Auth-Token": args.token}), args.jobs, "heat") else 0
+    failures = 0
+    for identity in (False, True):
+        chosen = [c for c in cases if bool(c.spec.get("identity")) == identity]
+        if chosen:
+            with running_reference(identity=identity) as base:
+                failures += record(chosen, Endpoint(base, {"X-Auth-Token": args.token}), args.jobs, "heat")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

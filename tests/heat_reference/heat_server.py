@@ -2,7 +2,7 @@
 
 Runs inside the reference virtualenv (openstack-heat from PyPI), never inside Hearth's:
 
-    VENV/bin/python heat_server.py CONFIG_FILE PORT
+    VENV/bin/python heat_server.py CONFIG_FILE PORT [IDENTITY_PORT]
 
 Heat's own entry points start the API and the engine as separate services that talk over a
 message bus. Here both live in this process: the engine service object is started directly
@@ -64,6 +64,11 @@ class _Quiet(simple_server.WSGIRequestHandler):
 
 def main() -> None:
     config_file, port = sys.argv[1], int(sys.argv[2])
+    if len(sys.argv) > 3:
+        # The stand-in Keystone for stack users (reference.py's `identity`), next to this file.
+        import keystone_stub
+
+        keystone_stub.serve(int(sys.argv[3]), os.path.join(os.path.dirname(config_file), "token.json"))
     from heat import version
     from heat.common import config, messaging
     from heat.rpc import api as rpc_api

@@ -20,6 +20,14 @@ TestResource, ResourceChain, ResourceGroup, Delay, SoftwareConfig, StructuredCon
 MultipartMime, CloudConfig, SoftwareDeployment (NO_SIGNAL)}, nested and provider templates,
 environments and the software_configs / software_deployments API; it fails anything that needs
 a stack domain user, EC2 keys, Swift, Zaqar, Nova or Neutron.
+
+`identity=True` (`run --identity`; the differential cases marked `identity: true`) adds a
+stand-in for the little of Keystone, Glance and Nova that scaling needs (keystone_stub.py):
+stack users, EC2 key pairs and trusts, one image and one flavor for a launch configuration,
+and `identity`, `cloudformation`, `image` and `compute` entries in the catalog. Heat then
+defers auth by trusts (noauth's stored password credentials name no usable auth URL), so a
+scaling policy can be created and signalled. The catalog's extra services make types that
+check for them available, so only the cases that need it run on this variant.
 """
 
 from __future__ import annotations
@@ -69,7 +77,7 @@ def _heat_prefix(python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
-def write_config(run_dir: Path, port: int, db_url: str | None) -> Path:
+def write_config(run_dir: Path, port: int, db_url: str | None, identity_port: int | None = None) -> Path:
     python = venv() / "bin" / "python"
     paste = _heat_prefix(python) / "etc" / "heat" / "api-paste.ini"
     if not paste.exists():
@@ -97,6 +105,44 @@ def write_config(run_dir: Path, port: int, db_url: str | None) -> Path:
             for i in ("public", "internal", "admin")
         ]
 
+    catalog = [
+        {
+            "id": "heat",
+            "type": "orchestration",
+            "name": "heat",
+            "endpoints": endpoints(f"http://127.0.0.1:{port}/v1/admin"),
+        }
+    ]
+    if identity_port:
+        # The stand-in Keystone (keystone_stub.py) for stack users, and the CFN endpoint Heat
+        # builds a SignalResponder's EC2-signed alarm_url on (nothing serves it: only its shape
+        # is recorded).
+        catalog.append(
+            {
+                "id": "keystone",
+                "type": "identity",
+                "name": "keystone",
+                "endpoints": endpoints(f"http://127.0.0.1:{identity_port}/v3"),
+            }
+        )
+        catalog.append(
+            {
+                "id": "heat-cfn",
+                "type": "cloudformation",
+                "name": "heat-cfn",
+                "endpoints": endpoints(f"http://127.0.0.1:{port}/v1"),
+            }
+        )
+        # The image and flavor look-ups of AWS::AutoScaling::LaunchConfiguration (same stand-in).
+        for service, kind, path in (("glance", "image", "image"), ("nova", "compute", "compute/v2.1")):
+            catalog.append(
+                {
+                    "id": service,
+                    "type": kind,
+                    "name": service,
+                    "endpoints": endpoints(f"http://127.0.0.1:{identity_port}/{path}"),
+                }
+            )
     token = {
         "token": {
             "methods": ["token"],
@@ -105,14 +151,7 @@ def write_config(run_dir: Path, port: int, db_url: str | None) -> Path:
             "user": {"id": "admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
             "project": {"id": "admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
             "roles": [{"id": r, "name": r} for r in ("admin", "member", "reader")],
-            "catalog": [
-                {
-                    "id": "heat",
-                    "type": "orchestration",
-                    "name": "heat",
-                    "endpoints": endpoints(f"http://127.0.0.1:{port}/v1/admin"),
-                }
-            ],
+            "catalog": catalog,
         }
     }
     (run_dir / "token.json").write_text(json.dumps(token))
@@ -142,6 +181,15 @@ enforce_scope = false
 [noauth]
 token_response = {run_dir}/token.json
 """)
+    if identity_port:
+        # Stored credentials are noauth's (auth_url "url"), which nothing can sign in with:
+        # defer auth by trusts to the stand-in's trustee instead.
+        text = config.read_text().replace("deferred_auth_method = password", "deferred_auth_method = trusts")
+        config.write_text(
+            text + f"[clients_keystone]\nauth_uri = http://127.0.0.1:{identity_port}\n"
+            f"[trustee]\nauth_type = password\nauth_url = http://127.0.0.1:{identity_port}\n"
+            "username = heat\npassword = reference\nuser_domain_id = default\n"
+        )
     subprocess.run(
         [str(venv() / "bin" / "heat-manage"), "--config-file", str(config), "db_sync"], check=True, capture_output=True
     )
@@ -176,8 +224,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(port: int | None = None, db_url: str | None = None, run_dir: Path | None = None):
-    """Start the reference; (process, base URL, run dir). The caller stops it with `stop`."""
+def start(port: int | None = None, db_url: str | None = None, run_dir: Path | None = None, identity: bool = False):
+    """Start the reference; (process, base URL, run dir). The caller stops it with `stop`.
+
+    With `identity`, the process also serves keystone_stub.py on another port and the token's
+    catalog names it (and a CFN endpoint), so resources that make stack users and EC2 key pairs
+    (OS::Heat::ScalingPolicy, AWS::AutoScaling::ScalingPolicy) can be created."""
     install()
     port = port or _free_port()
     home().mkdir(parents=True, exist_ok=True)
@@ -187,10 +239,20 @@ def start(port: int | None = None, db_url: str | None = None, run_dir: Path | No
     if own is not None:
         db_url = own[0]
         (run_dir / "own-database").write_text(own[1])
-    config = write_config(run_dir, port, db_url)
+    identity_port = _free_port() if identity else None
+    config = write_config(run_dir, port, db_url, identity_port)
+    extra = [str(identity_port)] if identity_port else []
     with open(run_dir / "stdout.log", "w") as log:
         process = subprocess.Popen(
-            [str(venv() / "bin" / "python"), "-W", "ignore", str(HERE / "heat_server.py"), str(config), str(port)],
+            [
+                str(venv() / "bin" / "python"),
+                "-W",
+                "ignore",
+                str(HERE / "heat_server.py"),
+                str(config),
+                str(port),
+                *extra,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -226,8 +288,8 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_reference(port: int | None = None, db_url: str | None = None):
-    process, base, run_dir = start(port, db_url)
+def running_reference(port: int | None = None, db_url: str | None = None, identity: bool = False):
+    process, base, run_dir = start(port, db_url, identity=identity)
     try:
         yield base
     finally:
@@ -242,11 +304,12 @@ def main(argv=None) -> int:
     run = sub.add_parser("run")
     run.add_argument("--port", type=int, default=18004)
     run.add_argument("--db", help="an empty database's SQLAlchemy URL (default SQLite)")
+    run.add_argument("--identity", action="store_true", help="also serve the stand-in Keystone (keystone_stub.py)")
     args = parser.parse_args(argv)
     if args.command == "install":
         print(f"reference Heat ready in {install()}")
         return 0
-    process, base, run_dir = start(args.port, args.db)
+    process, base, run_dir = start(args.port, args.db, identity=args.identity)
     print(f"real Heat on {base} (any X-Auth-Token); logs in {run_dir}; Ctrl-C stops it", flush=True)
     try:
         process.wait()
