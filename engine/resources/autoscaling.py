@@ -102,6 +102,8 @@ class AutoScalingGroup(StackResource):
     """
 
     type_name = "OS::Heat::AutoScalingGroup"
+    support_status = {"version": "2014.1"}
+    generated_name = "AutoScalingResourceGroup"
     dynamic_attributes = True
     properties_schema = {
         "resource": Prop(
@@ -109,7 +111,6 @@ class AutoScalingGroup(StackResource):
             "the definition of each member, as a resource in a HOT template",
             required=True,
             update_allowed=True,
-            fields={"type": Prop("string", required=True), "properties": Prop("map"), "metadata": Prop("map")},
         ),
         "max_size": Prop("integer", "the largest number of members", required=True, min=0, update_allowed=True),
         "min_size": Prop("integer", "the smallest number of members", required=True, min=0, update_allowed=True),
@@ -122,9 +123,18 @@ class AutoScalingGroup(StackResource):
             update_allowed=True,
             default={"min_in_service": 0, "max_batch_size": 1, "pause_time": 0},
             fields={
-                "min_in_service": Prop("integer", min=0),
-                "max_batch_size": Prop("integer", min=1),
-                "pause_time": Prop("number", min=0),
+                "min_in_service": Prop(
+                    "integer",
+                    "The minimum number of resources in service while rolling updates are being executed.",
+                    min=0,
+                    default=0,
+                ),
+                "max_batch_size": Prop(
+                    "integer", "The maximum number of resources to replace at once.", min=1, default=1
+                ),
+                "pause_time": Prop(
+                    "number", "The number of seconds to wait between batches of updates.", min=0, default=0
+                ),
             },
         ),
     }
@@ -135,13 +145,28 @@ class AutoScalingGroup(StackResource):
         "outputs": "with an attribute name after it: a map of member name to that attribute",
         "outputs_list": "with an attribute name after it: the list of that attribute of every member",
     }
+    attribute_types = {
+        "current_size": "integer",
+        "outputs": "map",
+        "outputs_list": "list",
+        "refs": "list",
+        "refs_map": "map",
+    }
     attribute_patterns = {
         "resource.<n>": "the n-th member's reference; resource.<n>.<attr> is its attribute <attr>",
     }
 
     @classmethod
     def check_properties(cls, values, unresolved=None):
+        low = values.get("min_size") if isinstance(values, dict) else None
+        if isinstance(low, int) and not isinstance(low, bool) and low < 0:
+            # Heat's group checks this before its properties' ranges (recorded from Heat 27.0.1).
+            raise TemplateError("The size of AutoScalingGroup can not be less than zero")
         checked = validate_properties(cls.properties_schema, values, unresolved=unresolved)
+        member = checked.get("resource")
+        if isinstance(member, dict) and not (unresolved and unresolved(member)):
+            if not isinstance(member.get("type"), str):
+                raise TemplateError("a member's definition needs a 'type' (a string)", path=("resource",))
         sizes = [checked.get(k) for k in ("min_size", "max_size", "desired_capacity")]
         low, high, desired = sizes
         if isinstance(low, int) and isinstance(high, int):

@@ -25,6 +25,7 @@ from engine.store.models import Resource as ResourceRow
 
 LAUNCH_CONFIGURATION = "AWS::AutoScaling::LaunchConfiguration"
 MEMBER_TYPE = "AWS::EC2::Instance"
+SCALED_RESOURCE = "OS::Heat::ScaledResource"  # the members' type, mapped to MEMBER_TYPE
 
 
 def _pairs(description: str, **keys: Prop) -> Prop:
@@ -37,7 +38,6 @@ class LaunchConfiguration(Resource):
     name it onto the new one), as in Heat."""
 
     type_name = LAUNCH_CONFIGURATION
-    support_status = {"version": "2014.1"}
     inline = True
     properties_schema = {
         "ImageId": Prop("string", "Glance image ID or name.", custom_constraint="glance.image"),
@@ -69,8 +69,10 @@ class LaunchConfiguration(Resource):
             raise self.fail("InstanceId needs a compute service to read the instance from: give ImageId instead")
         keyring = self.runtime.keyring
         return Done(
-            physical_id=self.physical_name(),
+            # Heat's: no physical id (""), and the physical name as its reference.
+            physical_id="",
             data={
+                "name": self.physical_name(),
                 "properties": secrets.seal_value(keyring, given) if self.state.secret_paths else given,
                 "metadata": (
                     secrets.seal_value(keyring, self.state.metadata)
@@ -84,6 +86,10 @@ class LaunchConfiguration(Resource):
     def update(self):
         raise UpdateReplace()
 
+    @classmethod
+    def reference_id(cls, runtime, physical_id, data):
+        return data.get("name") or physical_id
+
 
 class AWSAutoScalingGroup(AutoScalingGroup):
     """AWS::AutoScaling::AutoScalingGroup: MinSize..MaxSize AWS::EC2::Instance members made from
@@ -94,6 +100,7 @@ class AWSAutoScalingGroup(AutoScalingGroup):
 
     type_name = "AWS::AutoScaling::AutoScalingGroup"
     support_status = {"version": "2014.1"}
+    generated_name = "AutoScalingGroup"
     COOLDOWN = "Cooldown"
     properties_schema = {
         "AvailabilityZones": Prop("list", "Not Implemented.", required=True),
@@ -154,6 +161,14 @@ class AWSAutoScalingGroup(AutoScalingGroup):
             raise TemplateError("Either 'InstanceId' or 'LaunchConfigurationName' must be provided.")
         return checked
 
+    def child_environment(self, parent) -> dict[str, Any]:
+        """Heat's: members are OS::Heat::ScaledResource, an AWS::EC2::Instance by the nested
+        stack's registry (so that a mapping of AWS::EC2::Instance applies to them too)."""
+        environment = super().child_environment(parent)
+        registry = dict(environment.get("resource_registry") or {})
+        registry[SCALED_RESOURCE] = MEMBER_TYPE
+        return {**environment, "resource_registry": registry}
+
     def sizes(self) -> tuple[int, int, int | None]:
         props = self.properties
         return props["MinSize"], props["MaxSize"], props["DesiredCapacity"]
@@ -163,14 +178,12 @@ class AWSAutoScalingGroup(AutoScalingGroup):
         if self.properties.get("InstanceId") or not name:
             raise self.fail("InstanceId needs a compute service to read the instance from: use a LaunchConfiguration")
         with self.runtime.store.session() as session:
-            row = session.scalar(
+            rows = session.scalars(
                 select(ResourceRow).where(
-                    ResourceRow.stack_id == self.state.stack_id,
-                    ResourceRow.type == LAUNCH_CONFIGURATION,
-                    ResourceRow.physical_id == name,
+                    ResourceRow.stack_id == self.state.stack_id, ResourceRow.type == LAUNCH_CONFIGURATION
                 )
             )
-            data = dict(row.data or {}) if row is not None else None
+            data = next((dict(r.data) for r in rows if (r.data or {}).get("name") == name), None)
         if data is None:
             raise self.fail(
                 f"LaunchConfigurationName ({name}) requires a reference to the configuration not just the name of the resource."
@@ -186,7 +199,7 @@ class AWSAutoScalingGroup(AutoScalingGroup):
         if zones:
             properties["SubnetId"] = zones[0]
         properties["Tags"] = self._tags()
-        member: dict[str, Any] = {"type": MEMBER_TYPE, "properties": properties}
+        member: dict[str, Any] = {"type": SCALED_RESOURCE, "properties": properties}
         if metadata:
             member["metadata"] = metadata
         return member
@@ -211,5 +224,8 @@ class AWSAutoScalingGroup(AutoScalingGroup):
         if name != "InstanceList" or physical_id is None:
             return None
         members = list(data.get("members") or [])
-        ips = [str(runtime.stacks.resource_attribute(physical_id, m, "PublicIp") or "0.0.0.0") for m in members]
-        return ",".join(ips) or None
+        ips = [runtime.stacks.resource_attribute(physical_id, m, "PublicIp") for m in members]
+        try:
+            return ",".join(ips) or None
+        except TypeError as error:  # a member with no PublicIp: Heat's join fails the same way
+            raise TemplateError(str(error)) from None

@@ -3,22 +3,21 @@
 is handled by engine/service/scaling.py.
 
 A policy resizes the group its `auto_scaling_group_id` (`AutoScalingGroupName`) names when it
-is signalled with an alarm's state `alarm` (or with no body): by `scaling_adjustment` members,
-to exactly that many, or by that percentage of the current size, within the group's bounds.
-`alarm_url` is a signed URL that signals it without a credential (valid while the policy
-lives); `signal_url` is the orchestration API's resource signal.
+is signalled (an alarm's webhook, a user's signal): by `scaling_adjustment` members, to exactly
+that many, or by that percentage of the current size, within the group's bounds. `alarm_url`
+is a signed URL that signals it without a credential, shaped as Heat's (the CFN API's
+`/v1/signal/ARN` with an EC2-style `AWSAccessKeyId` and `Signature`, no expiry: valid while the
+policy lives); `signal_url` is the orchestration API's resource signal.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import uuid
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from engine.errors import TemplateError
-from engine.guest import credentials, urls
 from engine.resources.base import Done, Resource
 from engine.resources.schema import Prop, validate_properties
 
@@ -32,9 +31,6 @@ CFN_ADJUSTMENT_TYPES = (CFN_CHANGE_IN_CAPACITY, CFN_EXACT_CAPACITY, CFN_PERCENT_
     "ExactCapacity",
     "PercentChangeInCapacity",
 )
-# A signed alarm_url never expires while its policy lives (Heat's never_expire): its expiry is
-# this far away, and deleting the policy revokes it.
-ALARM_URL_SECONDS = 10 * 365 * 24 * 3600
 
 
 def new_capacity(
@@ -87,8 +83,27 @@ def signal_reason(details: Any) -> str:
     return "Unknown"
 
 
-def policy_signal_path(policy_id: str) -> str:
-    return f"{urls.GUEST_ROOT}/policies/{policy_id}/signal"
+ALARM_PATH = "/v1/signal/"
+
+
+def policy_arn(project: str, stack_name: str, stack_id: str, name: str) -> str:
+    """The policy's ARN, as Heat's alarm_url names the resource."""
+    return f"arn:openstack:heat::{project}:stacks/{stack_name}/{stack_id}/resources/{name}"
+
+
+def parse_arn(arn: str) -> tuple[str, str, str] | None:
+    """(project, stack id, resource name) of a policy's ARN; None if it is not one."""
+    head, _, rest = arn.partition(":stacks/")
+    parts = rest.split("/")
+    if not head.startswith("arn:openstack:heat::") or len(parts) != 4 or parts[2] != "resources":
+        return None
+    return head.removeprefix("arn:openstack:heat::"), parts[1], parts[3]
+
+
+def alarm_signature_message(arn: str, access_key: str) -> str:
+    """What the alarm_url's Signature signs: the ARN and the key id, never expiring (Heat's
+    never_expire); deleting the policy revokes the URL."""
+    return f"POST\n{ALARM_PATH}{arn}\n{access_key}"
 
 
 class ScalingPolicy(Resource):
@@ -99,7 +114,7 @@ class ScalingPolicy(Resource):
     and a 409 to its caller, not Heat's silent drop."""
 
     type_name = "OS::Heat::ScalingPolicy"
-    support_status = {"version": "2014.1"}
+    generated_name = "AutoScalingPolicy"
     # (group, adjustment, type, cooldown, step) property names, in this type's spelling.
     KEYS = ("auto_scaling_group_id", "scaling_adjustment", "adjustment_type", "cooldown", "min_adjustment_step")
     PERCENT = PERCENT_CHANGE_IN_CAPACITY
@@ -128,8 +143,6 @@ class ScalingPolicy(Resource):
         "signal_url": "A url to handle the alarm using native API.",
     }
     attribute_types = {"alarm_url": "string", "signal_url": "string"}
-    # The signed URL is a credential: get_attr gives it, resource show masks it.
-    secret_attributes = frozenset({"alarm_url"})
 
     @classmethod
     def check_properties(cls, values, unresolved=None):
@@ -151,12 +164,16 @@ class ScalingPolicy(Resource):
         }
 
     def create(self) -> Done:
-        expires = int(self.runtime.now().replace(tzinfo=dt.UTC).timestamp()) + ALARM_URL_SECONDS
-        stack = f"{quote(self.state.stack_name, safe='')}/{self.state.stack_id}"
-        signal = f"/v1/{quote(self.state.project, safe='')}/stacks/{stack}/resources/{quote(self.state.name, safe='')}/signal"
+        state = self.state
+        stack = f"{quote(state.stack_name, safe='')}/{state.stack_id}"
+        signal = f"/v1/{quote(state.project, safe='')}/stacks/{stack}/resources/{quote(state.name, safe='')}/signal"
         return Done(
             physical_id=uuid.uuid4().hex,
-            data={**self._data(), "url_expires": expires, "signal_path": signal},
+            data={
+                **self._data(),
+                "arn": policy_arn(state.project, state.stack_name, state.stack_id, state.name),
+                "signal_path": signal,
+            },
         )
 
     def update(self) -> Done:
@@ -164,10 +181,19 @@ class ScalingPolicy(Resource):
 
     @classmethod
     def alarm_url(cls, runtime, physical_id: str | None, data: dict[str, Any]) -> str | None:
-        if physical_id is None or not data.get("url_expires"):
+        arn = data.get("arn")
+        if physical_id is None or not arn:
             return None
-        path = policy_signal_path(physical_id)
-        return credentials.signed_url(runtime.keyring, runtime.public_url, "POST", path, int(data["url_expires"]))
+        signature = runtime.keyring.sign(alarm_signature_message(arn, physical_id))
+        query = urlencode(
+            {
+                "SignatureMethod": "HmacSHA256",
+                "SignatureVersion": "2",
+                "AWSAccessKeyId": physical_id,
+                "Signature": signature,
+            }
+        )
+        return f"{runtime.public_url}{ALARM_PATH}{quote(arn, safe='/')}?{query}"
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
@@ -185,6 +211,7 @@ class AWSScalingPolicy(ScalingPolicy):
     signed alarm URL (Heat's), and `AlarmUrl` the same URL."""
 
     type_name = "AWS::AutoScaling::ScalingPolicy"
+    generated_name = "AWSScalingPolicy"
     KEYS = ("AutoScalingGroupName", "ScalingAdjustment", "AdjustmentType", "Cooldown", "MinAdjustmentStep")
     PERCENT = CFN_PERCENT_CHANGE_IN_CAPACITY
     properties_schema = {
@@ -209,7 +236,6 @@ class AWSScalingPolicy(ScalingPolicy):
     }
     attributes_schema = {"AlarmUrl": "A signed url to handle the alarm. (Heat extension)."}
     attribute_types = {"AlarmUrl": "string"}
-    secret_attributes = frozenset({"AlarmUrl"})
 
     @classmethod
     def reference_id(cls, runtime, physical_id, data):

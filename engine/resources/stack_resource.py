@@ -170,6 +170,10 @@ class StackResource(Resource):
         )
 
     # Helpers ----------------------------------------------------------------------------
+    def child_environment(self, parent: Parent) -> dict[str, Any]:
+        """The environment the nested stack gets: the parent's, as Heat passes it down."""
+        return child_environment(parent.environment, self.state.name, self.registry_value)
+
     def check_members(self, count: int, member: Any = None) -> None:
         """Before a group builds its nested stack's template of `count` members, each a copy
         of `member` (a resolved definition): the resources and depth limits, and the size of
@@ -231,7 +235,7 @@ class StackResource(Resource):
             self.state.name,
             template=nested.template,
             files=parent.files,
-            environment=child_environment(parent.environment, self.state.name, self.registry_value),
+            environment=self.child_environment(parent),
             parameters=nested.parameters,
             template_name=nested.template_name,
             timeout_mins=nested.timeout_mins,
@@ -264,7 +268,7 @@ class StackResource(Resource):
             child,
             template=nested.template,
             files=parent.files if nested.files is None else nested.files,
-            environment=child_environment(parent.environment, self.state.name, self.registry_value),
+            environment=self.child_environment(parent),
             parameters=nested.parameters,
             template_name=nested.template_name,
             timeout_mins=nested.timeout_mins,

@@ -27,13 +27,12 @@ from sqlalchemy import select
 from engine import secrets
 from engine.errors import Conflict, Forbidden, HearthError, InvalidRequest, NotFound, NotSupported
 from engine.guest import credentials
-from engine.guest.credentials import GuestAuth
 from engine.orchestration.events import resource_event
 from engine.resources.autoscaling import finished_scaling, scaled_members, scaling_template
-from engine.resources.scaling_policy import alarm_state, new_capacity, policy_signal_path, signal_reason
+from engine.resources.scaling_policy import alarm_signature_message, new_capacity, parse_arn, signal_reason
 from engine.runtime import Runtime
 from engine.service.healing import HEALED_TYPES, Healing
-from engine.store.models import Resource, Stack
+from engine.store.models import Event, Resource, Stack
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +62,27 @@ class Scaling:
             policy_id = policy.id
         return self._signal(policy_id, body)
 
-    def signal_presigned(self, auth: GuestAuth, policy_id: str, body: Any) -> dict[str, Any]:
-        """The policy's `alarm_url`: a signature over the path stands for the credential, and
-        is good while the policy lives."""
-        now = self.runtime.now()
-        path = policy_signal_path(policy_id)
-        if not auth.presigned:
+    def signal_alarm_url(self, arn: str, access_key: str, signature: str, body: Any) -> dict[str, Any]:
+        """The policy's `alarm_url` (`/v1/signal/ARN?...AWSAccessKeyId=...&Signature=...`): its
+        signature stands for the credential, and is good while the policy lives."""
+        signed = self.runtime.keyring.verify(alarm_signature_message(arn, access_key), signature)
+        if not signed:
             raise credentials.refusal(
                 Forbidden,
-                "a policy's alarm URL is signed: use it exactly as the policy's alarm_url gives it",
+                "the alarm URL's signature does not match: use the URL exactly as the policy's alarm_url gives it",
             )
-        credentials.verify_presigned(self.runtime.keyring, ("POST", "PUT"), path, auth.expires, auth.signature, now)
+        parsed = parse_arn(arn)
+        policy = None
         with self.runtime.store.session() as session:
-            policy = session.scalar(
-                select(Resource).where(Resource.physical_id == policy_id, Resource.type.in_(POLICY_TYPES))
-            )
+            if parsed is not None:
+                policy = session.scalar(
+                    select(Resource).where(
+                        Resource.stack_id == parsed[1],
+                        Resource.name == parsed[2],
+                        Resource.physical_id == access_key,
+                        Resource.type.in_(POLICY_TYPES),
+                    )
+                )
             stack = session.get(Stack, policy.stack_id) if policy is not None else None
             if policy is None or policy.action == "DELETE" or stack is None or stack.deleted_at is not None:
                 raise credentials.refusal(
@@ -92,7 +97,6 @@ class Scaling:
                 "a scaling policy's signal is a JSON object (an alarm's webhook body, with `current` "
                 "the alarm's state) or nothing"
             )
-        state = alarm_state(body)
         now = self.runtime.now()
         refused: str | None = None
         with self.runtime.store.session() as session:
@@ -116,8 +120,6 @@ class Scaling:
                 raise NotSupported(f"Signal resource during {policy.action}")
             if policy.physical_id is None or policy.action == "INIT":
                 raise Refused(f"the scaling policy '{policy.name}' has not been created yet: nothing to signal")
-            if state != "alarm":
-                return {"scaled": False, "reason": f"the alarm's state is '{state}': a policy acts on 'alarm' only"}
             data = dict(policy.data or {})
             group = session.scalar(
                 select(Resource).where(
@@ -135,7 +137,17 @@ class Scaling:
             decision = self._decide(session, stack, policy, group, body, now)
             if isinstance(decision, str):
                 refused = decision
-                self._event(session, stack, policy, "SIGNAL", "FAILED", f"Scaling refused: {refused}", now)
+                reason = f"Scaling refused: {refused}"
+                # An alarm repeating its action every evaluation is refused for the same reason
+                # each time: one event says so, not one per evaluation.
+                last = session.scalar(
+                    select(Event.reason)
+                    .where(Event.stack_id == stack.id, Event.resource_name == policy.name)
+                    .order_by(Event.seq.desc())
+                    .limit(1)
+                )
+                if last != reason:
+                    self._event(session, stack, policy, "SIGNAL", "FAILED", reason, now)
             stack_id, group_name = stack.id, group.name
         self.runtime.publish_stack(stack_id)
         if refused is not None:
@@ -185,9 +197,9 @@ class Scaling:
         if cooldown is None:
             cooldown = bounds.get("cooldown")
         cooldown = max(0.0, float(cooldown or 0))
-        end = next(iter((scaling.get("cooldown_end") or {}).keys()), None)
+        end, since = next(iter((scaling.get("cooldown_end") or {}).items()), (None, None))
         if end is not None and now.isoformat() < end:
-            return f"the group '{group.name}' is in cooldown until {end[:19]}Z (cooldown {_number(cooldown)} s)"
+            return f"the group '{group.name}' is in cooldown until {end[:19]}Z (after {since})"
         states = self.runtime.stacks.resource_states(child.id) if capacity < len(members) else {}
         names = scaled_members(members, capacity, states=states)
         added = [m for m in names if m not in members]

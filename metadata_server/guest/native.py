@@ -76,12 +76,14 @@ def handle_signal(handle_id: str):
     return _handle(handle_id, f"/guest/v1/handles/{handle_id}/signal")
 
 
-@blueprint.post("/guest/v1/policies/<policy_id>/signal")
-@blueprint.put("/guest/v1/policies/<policy_id>/signal")
-def policy_signal(policy_id: str):
-    """A scaling policy's alarm_url (signed): an alarm's webhook body, or nothing."""
+@blueprint.post("/v1/signal/<path:arn>")
+@blueprint.put("/v1/signal/<path:arn>")
+def policy_signal(arn: str):
+    """A scaling policy's alarm_url, shaped as Heat's (the CFN API's signal of a resource, with
+    an EC2-style key id and signature): an alarm's webhook body, or nothing."""
     body = json_body(service().runtime.config.max_signal_bytes, allow_empty=True)
-    return jsonify(service().scaling.signal_presigned(_auth(), policy_id, body))
+    access_key, signature = request.args.get("AWSAccessKeyId", ""), request.args.get("Signature", "")
+    return jsonify(service().scaling.signal_alarm_url(arn, access_key, signature, body))
 
 
 @blueprint.post("/signal/<handle_id>")

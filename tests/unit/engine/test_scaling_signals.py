@@ -119,9 +119,8 @@ def test_signals_grow_the_group_within_its_bounds_and_say_so(service):
     second = settled_size(service, stack_id, 3)
     # Members keep their names and order; the new one comes last.
     assert list(second["refs"])[:2] == list(first["refs"])
-    # An `ok` alarm does nothing, and is not refused.
+    # As in Heat, a policy acts whatever state the alarm reports (its ok_actions should not name it).
     signal(service, stack_id, {"current": "ok", "previous": "alarm", "reason": "fine"})
-    signal(service, stack_id)
     settled_size(service, stack_id, 4)
     # At the maximum: no change, answered without error, and an event says why.
     signal(service, stack_id)
@@ -135,6 +134,7 @@ def test_signals_grow_the_group_within_its_bounds_and_say_so(service):
     policy = events(service, stack_id, "policy")
     assert ("SIGNAL_COMPLETE", "No signal details provided") in policy
     assert ("SIGNAL_COMPLETE", "alarm state changed from ok to alarm (cpu high)") in policy
+    assert ("SIGNAL_COMPLETE", "alarm state changed from alarm to ok (fine)") in policy
     assert policy[-1][0] == "SIGNAL_COMPLETE" and policy[-1][1].startswith("No change: the group 'group' stays at 4")
     group = events(service, stack_id, "group")
     launched = [r for s, r in group if r.startswith("Member ") and "launched: scaling out by policy 'policy'" in r]
@@ -150,11 +150,15 @@ def test_cooldown_refuses_with_a_reason(service):
     assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
     signal(service, stack_id)
     settled_size(service, stack_id, 2)
-    with pytest.raises(Conflict, match=r"in cooldown until .* \(cooldown 3600 s\)"):
+    with pytest.raises(Conflict, match=r"in cooldown until .*Z \(after change_in_capacity : 1\)"):
         signal(service, stack_id)
     assert outputs(service, stack_id)["size"] == 2
     refused = events(service, stack_id, "policy")[-1]
     assert refused[0] == "SIGNAL_FAILED" and refused[1].startswith("Scaling refused: the group 'group' is in cooldown")
+    # An alarm repeating its action is refused each time, told once.
+    with pytest.raises(Conflict):
+        signal(service, stack_id)
+    assert [e for e in events(service, stack_id, "policy") if e[0] == "SIGNAL_FAILED"] == [refused]
 
 
 def test_group_cooldown_starts_when_the_group_is_created(service):
@@ -245,14 +249,16 @@ def test_aws_group_members_come_from_the_launch_configuration(service):
     members = service.runtime.stacks.template(child)["resources"]
     assert len(members) == 1
     member = next(iter(members.values()))
-    assert member["type"] == "AWS::EC2::Instance"
+    assert member["type"] == "OS::Heat::ScaledResource"  # an AWS::EC2::Instance by the nested registry, as in Heat
     assert member["properties"]["ImageId"] == "fedora"
     assert member["metadata"]["AWS::CloudFormation::Init"]["config"]["files"]["/tmp/x"] == {"content": "x"}
     tags = {t["Key"]: t["Value"] for t in member["properties"]["Tags"]}
     assert tags["tier"] == "web" and tags["metering.AutoScalingGroupName"].startswith("aws-group-group-")
     out = outputs(service, stack_id)
     # The policy's Ref is its signed alarm URL, as in Heat.
-    assert out["url"] == out["alarm"] and "/guest/v1/policies/" in out["url"] and "signature=" in out["url"]
+    assert out["url"] == out["alarm"]
+    assert f"/v1/signal/arn%3Aopenstack%3Aheat%3A%3Aadmin%3Astacks/aws-group/{stack_id}/resources/up?" in out["url"]
+    assert "SignatureMethod=HmacSHA256&SignatureVersion=2&AWSAccessKeyId=" in out["url"]
     signal(service, stack_id, resource="up")
 
     def grown():
