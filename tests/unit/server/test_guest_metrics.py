@@ -8,6 +8,7 @@ retention and the per-server cap."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -15,10 +16,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from engine.guest.metric_samples import prune
+from engine.guest.metric_samples import prune, store_samples
 from engine.guest.transports import cfn
 from engine.store.models import AuditEvent, MetricSample
-from tests.support import start_server, stop_server
+from tests.support import start_server, stop_server, wait_for
 
 TEMPLATE = """
 heat_template_version: 2018-08-31
@@ -183,9 +184,12 @@ def test_put_metric_data_stores_each_datum_for_the_server_whose_key_signed_it(fl
     assert len(fleet.rows()) == 1
 
 
-def test_pruning_keeps_the_retention_and_the_cap_and_is_idempotent(tmp_path):
+def test_pruning_keeps_the_retention_and_the_cap_and_is_idempotent(tmp_path, db_url):
+    """On SQLite and PostgreSQL; four prunings at once (as four replicas' threads would run
+    them, each in its own transaction) delete each row once and leave the same table."""
     hearth = start_server(
         tmp_path,
+        db_url,
         compute="deployed",
         metric_max_samples_per_server=3,
         metric_prune_seconds=0,
@@ -204,12 +208,43 @@ def test_pruning_keeps_the_retention_and_the_cap_and_is_idempotent(tmp_path):
         body = {"metrics": [{"name": "x", "value": n, "timestamp": t} for n, t in enumerate(stamps)]}
         assert fleet.report(fleet.web, fleet.web_credential, body).json() == {"stored": 5, "expired": 0}
         assert fleet.report(fleet.db, fleet.db_credential, {"metrics": body["metrics"][:2]}).status_code == 200
-        assert prune(runtime) == 2  # web's two oldest, beyond its cap of 3
+        with ThreadPoolExecutor(4) as replicas:
+            deleted = list(replicas.map(lambda _: prune(runtime), range(4)))
+        assert sum(deleted) == 2, deleted  # web's two oldest, beyond its cap of 3
         assert [r.value for r in fleet.rows(fleet.web)] == [2.0, 3.0, 4.0]
         assert [r.value for r in fleet.rows(fleet.db)] == [0.0, 1.0]
         assert prune(runtime) == 0  # again: nothing more
         runtime.clock = lambda: now + dt.timedelta(seconds=450)  # 0 and 1 (db), 2 and 3 (web) age out
         assert prune(runtime) == 4
         assert [r.value for r in fleet.rows()] == [4.0]
+    finally:
+        stop_server(hearth)
+
+
+def test_the_serving_process_prunes_by_itself(tmp_path):
+    """The Retention thread every replica starts: a row past the retention (written straight
+    into the table, as the routes would not store it) goes within a few prunings."""
+    hearth = start_server(tmp_path, compute="deployed", metric_prune_seconds=0.1, metric_retention_seconds=60)
+    try:
+        fleet = Fleet(hearth)
+        runtime = hearth.service.runtime
+        assert fleet.report(fleet.web, fleet.web_credential, {"metrics": [{"name": "fresh", "value": 1}]}).ok
+        with runtime.store.session() as session:
+            store_samples(
+                session,
+                "admin",
+                fleet.web,
+                [
+                    {
+                        "namespace": "hearth",
+                        "name": "stale",
+                        "value": 0.0,
+                        "unit": None,
+                        "dimensions": {},
+                        "timestamp": runtime.now() - dt.timedelta(seconds=120),
+                    }
+                ],
+            )
+        wait_for(lambda: [r.name for r in fleet.rows()] == ["fresh"], 30, 0.05, "the stale sample to be pruned")
     finally:
         stop_server(hearth)
