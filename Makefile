@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo lint test test-fast test-peers heat-functional bench clean heat-reference record-heat differential test-heat test-soak
+.PHONY: demo demo-healing demo-autoscaling lint test test-fast test-peers heat-functional bench clean heat-reference record-heat differential test-heat test-soak
 
 $(BIN)/.hearth-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,14 @@ $(BIN)/.hearth-installed: pyproject.toml
 
 demo: $(BIN)/.hearth-installed
 	$(BIN)/python examples/demo.py
+
+# Fleets (docs/fleets.md): a pool that replaces a member whose agent died, and a group that grows
+# and shrinks on a metric its agents report; each on a throw-away embedded server.
+demo-healing: $(BIN)/.hearth-installed
+	$(BIN)/python examples/fleets.py healing
+
+demo-autoscaling: $(BIN)/.hearth-installed
+	$(BIN)/python examples/fleets.py autoscaling
 
 # ruff (rules in pyproject.toml [tool.ruff]), mypy ([tool.mypy]: agent/ strict) and the
 # import-rule test (DESIGN.md's one-way dependencies, read from the AST): a few seconds, no

@@ -192,6 +192,21 @@ class Config:
     metric_prune_seconds: float = _setting(
         60.0, "seconds between two prunings of old metric samples by each replica (0 turns pruning off)"
     )
+    # Alarms Hearth evaluates itself (docs/operations.md, Alarms; engine/alarms/).
+    alarm_evaluation_interval: float = _setting(
+        10.0,
+        "seconds between evaluations of the alarms (OS::Aodh::Alarm, AWS::CloudWatch::Alarm), made by one engine replica at a time (the holder of the lease `alarms`); 0 turns evaluation off",
+    )
+    alarm_evaluation_most: int = _setting(
+        1000,
+        "most alarms one evaluation round looks at (one aggregate query each), the longest unevaluated first; the others wait for the next round",
+    )
+    alarm_action_timeout: float = _setting(
+        10.0, "seconds an alarm action (a webhook POST) may take before it counts as failed"
+    )
+    alarm_action_retries: int = _setting(
+        2, "times a failed alarm action (no answer, or a 5xx) is tried again, after 0.5 s, then twice as long each time"
+    )
     # Bounded evaluation (docs/operations.md, Limits). -1 turns a limit off, as in Heat.
     max_resources_per_stack: int = _setting(
         1000,

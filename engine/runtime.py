@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.config import Config
 from engine.store.crypto import Keyring
@@ -53,6 +53,9 @@ class Runtime:
     wake: Callable[..., None] = lambda stack_id, resource=None: None
     # Set by the service: create, update, delete and read nested stacks.
     stacks: ChildStacks | None = None
+    # Set by the service: scaling by signals (engine.service.scaling.Scaling), told when a
+    # nested stack's operation ends (`finished(owner, resource)`) and swept now and then.
+    scaling: Any = None
 
     @property
     def public_url(self) -> str:

@@ -104,6 +104,10 @@ class ChildStacks(Protocol):
         `attribute` is None; None if unknown). `attribute` may itself be a nested
         `resource.NAME.attr` path, which is followed into deeper stacks."""
 
+    def resource_states(self, child_id: str) -> dict[str, tuple[str, str]]:
+        """(action, status) of each of the nested stack's resources, by name (a scaling group
+        removes its failed members first)."""
+
     def resource_names(self, child_id: str) -> list[str]:
         """The nested stack's resource names, in creation order."""
 
@@ -297,6 +301,13 @@ class Children:
             )
         except HearthError:
             return None
+
+    def resource_states(self, child_id: str) -> dict[str, tuple[str, str]]:
+        with self._service.runtime.store.session() as session:
+            rows = session.execute(
+                select(Resource.name, Resource.action, Resource.status).where(Resource.stack_id == child_id)
+            ).all()
+        return {name: (action, status) for name, action, status in rows}
 
     def resource_names(self, child_id: str) -> list[str]:
         with self._service.runtime.store.session() as session:

@@ -241,6 +241,8 @@ class Scheduler:
         if kind == "sweep":
             self._sweep_due.clear()
             dirty |= self._take_over(reclaim=stack_id)
+            if self.runtime.scaling is not None:
+                self.runtime.scaling.sweep()  # scalings whose end was not heard
         elif kind == "everything":
             self._recheck(dirty)
         elif kind == "lost":
@@ -639,6 +641,10 @@ class Scheduler:
         if stack.owner_id and stack.owner_resource:
             owner, resource = stack.owner_id, stack.owner_resource
             self.journal.after_commit(lambda: self.runtime.wake(owner, resource), stack.id)
+            if self.runtime.scaling is not None:
+                # A scaling group's resize (a signal's, outside any operation of the owner) ends here.
+                scaling = self.runtime.scaling
+                self.journal.after_commit(lambda: scaling.finished(owner, resource), stack.id)
 
     @staticmethod
     def _failure_reason(run: Run) -> str:

@@ -7,7 +7,9 @@ from engine.resources.base import Done, Resource, ResourceState, Waiting
 
 
 def types() -> dict[str, type[Resource]]:
+    from engine.resources.alarm import AodhAlarm, CloudWatchAlarm
     from engine.resources.autoscaling import AutoScalingGroup
+    from engine.resources.aws_autoscaling import AWSAutoScalingGroup, LaunchConfiguration
     from engine.resources.aws_instance import Instance
     from engine.resources.aws_wait import CfnWaitCondition, CfnWaitConditionHandle
     from engine.resources.chain import ResourceChain
@@ -29,6 +31,7 @@ def types() -> dict[str, type[Resource]]:
     from engine.resources.heat_update_wait import UpdateWaitConditionHandle
     from engine.resources.heat_value import NoneResource, RandomString, Value
     from engine.resources.heat_wait import WaitCondition, WaitConditionHandle
+    from engine.resources.scaling_policy import AWSScalingPolicy, ScalingPolicy
     from engine.resources.server import DeployedServer, Server
 
     return {
@@ -54,6 +57,10 @@ def types() -> dict[str, type[Resource]]:
         "OS::Heat::ResourceGroup": ResourceGroup,
         "OS::Heat::ResourceChain": ResourceChain,
         "OS::Heat::AutoScalingGroup": AutoScalingGroup,
+        "OS::Heat::ScalingPolicy": ScalingPolicy,
+        "AWS::AutoScaling::AutoScalingGroup": AWSAutoScalingGroup,
+        "AWS::AutoScaling::LaunchConfiguration": LaunchConfiguration,
+        "AWS::AutoScaling::ScalingPolicy": AWSScalingPolicy,
         "OS::Heat::SoftwareDeploymentGroup": SoftwareDeploymentGroup,
         "OS::Heat::StructuredDeploymentGroup": StructuredDeploymentGroup,
         "OS::Heat::SoftwareDeployments": SoftwareDeployments,
@@ -61,6 +68,8 @@ def types() -> dict[str, type[Resource]]:
         "OS::Nova::Server": Server,
         "OS::Heat::DeployedServer": DeployedServer,
         "AWS::EC2::Instance": Instance,
+        "OS::Aodh::Alarm": AodhAlarm,
+        "AWS::CloudWatch::Alarm": CloudWatchAlarm,
     }
 
 

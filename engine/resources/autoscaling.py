@@ -1,22 +1,27 @@
 """OS::Heat::AutoScalingGroup: owns one nested stack of min_size..max_size members, reached only
-through StackResource and `runtime.stacks`; no I/O of its own.
+through StackResource and `runtime.stacks`; no I/O of its own (a policy's signal resizes it
+through engine/service/scaling.py, which reads the `bounds`, `member` and `scaling` it keeps in
+its resource data).
 
 Between min_size and max_size copies of one resource, in a nested stack whose members have
 random short names.
 
 Members are named as Heat names them (12 characters of base32, `STACK-NAME-SHORTID`'s last
-part) and ordered as Heat orders them: by creation, then by name. Scaling down removes the
-oldest. The member template (`scaling_template`, pure) has the output `refs_map`; other
+part) and ordered as Heat orders them: by creation, then by name. Scaling down removes failed
+members first, then the oldest. The member template (`scaling_template`, pure) has the output `refs_map`; other
 attributes are read from the members.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from engine import secrets
 from engine.errors import TemplateError
 from engine.resources.base import Done
 from engine.resources.group import MEMBER_TEMPLATE_VERSION
+from engine.resources.health import HEALTH_CHECK
 from engine.resources.names import short_id
 from engine.resources.provider import NESTED
 from engine.resources.schema import Prop, validate_properties
@@ -36,16 +41,46 @@ def scaling_template(names: list[str], resource: dict) -> dict:
     }
 
 
+def finished_scaling(
+    scaling: dict[str, Any] | None, now: dt.datetime, cooldown: float | None, reason: str, size_changed: bool = True
+) -> dict[str, Any]:
+    """The group's scaling metadata once a scaling (or a create or update) ended, as Heat's
+    CooldownMixin keeps it: `scaling_in_progress` false and, when the size changed,
+    `cooldown_end` {ISO time: reason}, never earlier than a cooldown_end already set."""
+    scaling = dict(scaling or {})
+    if size_changed:
+        end = (now + dt.timedelta(seconds=max(0.0, float(cooldown or 0)))).isoformat()
+        previous = next(iter((scaling.get("cooldown_end") or {}).keys()), None)
+        if previous is not None and previous > end:
+            end = previous
+        scaling["cooldown_end"] = {end: reason}
+    scaling["scaling_in_progress"] = False
+    return scaling
+
+
 def new_capacity(current: int, desired: int | None, minimum: int, maximum: int) -> int:
     """The size an update brings the group to: `desired` (0 or none keeps the current size, a
     quirk of Heat's kept as it is), within minimum and maximum."""
     return max(minimum, min(maximum, desired or current))
 
 
-def scaled_members(current: list[str], capacity: int, new_name=short_id) -> list[str]:
-    """The members after scaling `current` (oldest first) to `capacity`: the newest are kept,
-    new names (sorted, as Heat orders members made together) come last."""
-    kept = current[len(current) - capacity :] if capacity < len(current) else list(current)
+def removal_order(current: list[str], states: dict[str, tuple[str, str]]) -> list[str]:
+    """`current` (oldest first) in the order Heat removes members (grouputils.get_members):
+    failed members first, then the oldest."""
+    return sorted(current, key=lambda name: (states.get(name, ("", ""))[1] != "FAILED", current.index(name)))
+
+
+def scaled_members(
+    current: list[str], capacity: int, new_name=short_id, states: dict[str, tuple[str, str]] | None = None
+) -> list[str]:
+    """The members after scaling `current` (oldest first) to `capacity`: failed members leave
+    first, then the oldest; the rest keep their order, and new names (sorted, as Heat orders
+    members made together) come last."""
+    if capacity < len(current):
+        leaving = set(removal_order(current, states or {})[: len(current) - capacity])
+        kept = [m for m in current if m not in leaving]
+    else:
+        kept = list(current)
     added = sorted(new_name() for _ in range(capacity - len(kept)))
     return kept + added
 
@@ -60,7 +95,10 @@ class AutoScalingGroup(StackResource):
     `resource` definition (`rolling_updates` is accepted; members change together). Attributes:
     `current_size`, `refs`, `refs_map`, `outputs` and `outputs_list` with an attribute name after
     them (a map of member name, or a list, of that attribute), `resource.N` (the N-th member's
-    reference) and `resource.N.attr`. Scaling policies and signals are not supported.
+    reference) and `resource.N.attr`. OS::Heat::ScalingPolicy signals resize it with Heat's
+    cooldown (its `cooldown`, or the policy's); scale-in removes failed members first, then the
+    oldest. Hearth's `health_check` property replaces unhealthy members by itself
+    (docs/fleets.md).
     """
 
     type_name = "OS::Heat::AutoScalingGroup"
@@ -77,6 +115,7 @@ class AutoScalingGroup(StackResource):
         "min_size": Prop("integer", "the smallest number of members", required=True, min=0, update_allowed=True),
         "cooldown": Prop("integer", "seconds between scaling actions (accepted)", update_allowed=True),
         "desired_capacity": Prop("integer", "the number of members to have", update_allowed=True),
+        "health_check": HEALTH_CHECK,
         "rolling_updates": Prop(
             "map",
             "how members are replaced when `resource` changes (accepted; members change together)",
@@ -113,32 +152,72 @@ class AutoScalingGroup(StackResource):
                 raise TemplateError("DesiredCapacity must be between MinSize and MaxSize")
         return checked
 
-    def nested(self, parent: Parent) -> Nested:
+    def sizes(self) -> tuple[int, int, int | None]:
+        """(minimum, maximum, desired capacity) as the properties give them."""
         props = self.properties
+        return props["min_size"], props["max_size"], props["desired_capacity"]
+
+    def nested(self, parent: Parent) -> Nested:
+        low, high, desired = self.sizes()
         current = list(self.state.data.get("members") or [])
         if self.state.action == "UPDATE" and self.state.physical_id:
-            capacity = new_capacity(len(current), props["desired_capacity"], props["min_size"], props["max_size"])
+            capacity = new_capacity(len(current), desired, low, high)
         else:
-            capacity = props["desired_capacity"] or props["min_size"]
+            capacity = desired or low
+        member = self.member_definition()
         # Before the members are named or built: a size past the limits fails here, at once.
-        self.check_members(capacity, props["resource"])
+        self.check_members(capacity, member)
         if self.state.action == "UPDATE" and self.state.physical_id:
-            members = scaled_members(current, capacity)
+            states = self.runtime.stacks.resource_states(self.state.physical_id) if capacity < len(current) else {}
+            members = scaled_members(current, capacity, states=states)
         else:
             members = scaled_members([], capacity)
         return Nested(
-            template=scaling_template(members, props["resource"]),
+            template=scaling_template(members, member),
             template_name=f"{parent.template_name}#{self.state.name}",
             timeout_mins=self.remaining_minutes(),
-            data={"members": members},
+            data={"members": members, **self.scaling_data(member)},
         )
 
+    # Scaling by signals (engine/service/scaling.py reads and writes these) ------------------
+    COOLDOWN = "cooldown"
+
+    def member_definition(self) -> dict:
+        """Each member's definition, as a resource of a HOT template."""
+        return self.properties["resource"]
+
+    def member_is_secret(self) -> bool:
+        return self.derived_from_secret("resource")
+
+    def scaling_data(self, member: dict) -> dict[str, Any]:
+        """What a policy's signal needs without resolving the template: the bounds, the
+        cooldown and the member definition (sealed when it derives from a secret)."""
+        low, high, _ = self.sizes()
+        cooldown = self.properties.get(self.COOLDOWN)
+        sealed = secrets.seal_value(self.runtime.keyring, member) if self.member_is_secret() else member
+        return {
+            "bounds": {"min": low, "max": high, "cooldown": cooldown},
+            "member": sealed,
+            "health_check": self.properties.get("health_check"),
+        }
+
     def completed(self, child_id: str) -> Done:
-        # Heat's resource show lists the attributes without values.
+        # Heat's resource show lists the attributes without values. A create or update that
+        # completes starts the group's cooldown (Heat's _finished_scaling "ExactCapacity : N").
+        members = list(self.state.data.get("members") or [])
+        cooldown = self.properties.get(self.COOLDOWN)
         return Done(
             physical_id=child_id,
-            attributes=dict.fromkeys(("current_size", "outputs_list", "refs", "refs_map", "outputs")),
+            attributes=dict.fromkeys(self.SHOWN_ATTRIBUTES),
+            data={
+                "scaling": finished_scaling(
+                    self.state.data.get("scaling"), self.runtime.now(), cooldown, f"ExactCapacity : {len(members)}"
+                ),
+                "pending": None,
+            },
         )
+
+    SHOWN_ATTRIBUTES: tuple[str, ...] = ("current_size", "outputs_list", "refs", "refs_map", "outputs")
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):
@@ -151,7 +230,7 @@ class AutoScalingGroup(StackResource):
             return dict(attributes)
         if name == "show":
             # Heat's resource show lists the attributes without values (recorded from Heat 27.0.1).
-            return dict.fromkeys(("current_size", "outputs_list", "refs", "refs_map", "outputs"))
+            return dict.fromkeys(cls.SHOWN_ATTRIBUTES)
         if name == "current_size":
             return walk(len(members), path)
         if physical_id is None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.resources.base import Done
+from engine.resources.health import HEALTH_CHECK
 from engine.resources.provider import NESTED, PROPERTY_ERROR, nested_attribute
 from engine.resources.schema import Prop, validate_properties
 from engine.resources.stack_resource import NESTED_ACTION, Nested, Parent, StackResource, walk
@@ -190,7 +191,8 @@ class ResourceGroup(StackResource):
     other name: a list of that attribute of every member. `update_policy` `batch_create`
     creates the members in batches, `rolling_update` replaces a changed definition in
     batches, each batch one update of the nested stack, as Heat does (`pause_time` is not
-    waited for).
+    waited for). Hearth's `health_check` property replaces unhealthy members by itself
+    (docs/fleets.md).
     """
 
     type_name = "OS::Heat::ResourceGroup"
@@ -243,6 +245,7 @@ class ResourceGroup(StackResource):
                 fields={"resource_list": Prop("list", "member names or references to remove", default=[])},
             ),
         ),
+        "health_check": HEALTH_CHECK,
         "removal_policies_mode": Prop(
             "string",
             "whether new removal_policies add to the removed names (append) or replace them (update)",
@@ -348,7 +351,12 @@ class ResourceGroup(StackResource):
             refs_map or {},
         )
         names = member_names(self.properties["count"], blacklist)
-        return names, {"members": names, "blacklist": blacklist, "batches": []}
+        return names, {
+            "members": names,
+            "blacklist": blacklist,
+            "batches": [],
+            "health_check": self.properties.get("health_check"),
+        }
 
     @classmethod
     def attribute(cls, runtime, name, physical_id, attributes, data):

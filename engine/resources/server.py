@@ -128,6 +128,7 @@ class Server(Resource):
                     project=self.state.project,
                     driver=driver.name,
                     metadata_doc=doc,
+                    metering=self.metering(),
                     created_at=now,
                 )
             )
@@ -240,6 +241,13 @@ class Server(Resource):
             value["show"] = {**value["show"], "agent": cls.agent_view(runtime, physical_id)}
         return value
 
+    def metering(self) -> dict:
+        """The `metering.KEY: VALUE` pairs of the Nova `metadata` property as {KEY: VALUE}, as
+        Ceilometer puts them in a sample's metadata.user_metadata: what alarms match by
+        (engine/alarms/matching.py)."""
+        metadata = self.properties.get("metadata") or {}
+        return {k[len("metering.") :]: str(v) for k, v in metadata.items() if str(k).startswith("metering.")}
+
     def _stored_metadata(self) -> dict:
         """The template metadata as the server's document keeps it: sealed when derived from
         a secret (the guest API opens it for the agent)."""
@@ -295,6 +303,7 @@ class Server(Resource):
             row = session.get(ServerRow, server_id, populate_existing=True)
             if self.properties.get("name"):
                 row.name = self.properties["name"]
+            row.metering = self.metering()
             doc = dict(row.metadata_doc or {})
             before = secrets.open_section(self.runtime.keyring, doc.get("os-collect-config") or {})
             # The latest collect-URL expiry ever issued, kept in driver_data (no migration), so

@@ -18,6 +18,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+from engine.alarms.evaluator import AlarmEvaluator
 from engine.errors import InvalidRequest
 
 # The guest side's data types and constants that the server's views name (metadata_server/guest/).
@@ -40,6 +41,7 @@ from engine.service.definitions import Definitions
 from engine.service.operations import Operations
 from engine.service.previews import Previews
 from engine.service.resources import Resources
+from engine.service.scaling import Scaling
 from engine.service.software import Software
 from engine.service.stacks import Stacks
 from engine.store.models import Stack
@@ -87,7 +89,13 @@ class Service:
         self.catalog = Catalog(runtime, self.definitions)
         self.admin = Admin(runtime)
         self.retention = Retention(runtime)  # prunes metric samples, on every replica
+        self.scaling = Scaling(runtime)
+        self.operations.scaling = self.scaling
+        # Alarms are evaluated by the replica holding the lease `alarms`, through the
+        # scheduler's leases (its heartbeat renews that one too).
+        self.alarms = AlarmEvaluator(runtime, self.scheduler.leases)
         runtime.stacks = Children(self)
+        runtime.scaling = self.scaling
 
     def _resolver_for(self, stack: Stack, definition: Definition, lookup) -> Resolver:
         # The scheduler is made before the stacks part that resolves for it (which needs it).
@@ -98,11 +106,14 @@ class Service:
         if self.bridge is not None:  # before the scheduler, which hears other replicas through it
             self.bridge.start()
         self.scheduler.start()
+        if self.scheduler.drives:
+            self.alarms.start()
         self.runtime.compute.start()
         self.retention.start()
 
     def stop(self) -> None:
         self.retention.stop()
+        self.alarms.stop()  # before the scheduler, which releases the leases, `alarms` too
         self.scheduler.stop()
         if self.bridge is not None:  # after the scheduler, whose last commits it still announces
             self.bridge.stop()

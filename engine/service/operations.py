@@ -39,6 +39,7 @@ from engine.orchestration.nested import SECRET_PARAMETERS
 from engine.orchestration.scheduler import Scheduler
 from engine.runtime import Runtime
 from engine.service.definitions import Definitions, parse_tags
+from engine.service.scaling import POLICY_TYPES, Scaling
 from engine.service.stacks import Stacks
 from engine.store.models import Deployment, Resource, Stack
 from engine.template import parse_environment, parse_template
@@ -78,6 +79,7 @@ class Operations:
         self.stacks = stacks
         self.types = definitions.types
         self._nested_lock = nested_lock  # engine.limits counts a tree's nested stacks in turn
+        self.scaling: Scaling | None = None  # set by the service: a scaling policy's signals
 
     # Update -------------------------------------------------------------------------------
     def update_stack(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> None:
@@ -288,14 +290,16 @@ class Operations:
         with self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
             self._not_in_progress(row, "mark a resource of")
-            res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
-            if res is None:
-                raise ResourceNotFound(resource, stack.name)
+            res = self._resource_by_name_or_id(session, stack, resource)
             reason = reason or "state changed by resource_mark_unhealthy api"
             if mark and res.action != "DELETE":
                 res.action, res.status, res.status_reason = "CHECK", "FAILED", reason
             elif not mark and (res.action, res.status) == ("CHECK", "FAILED"):
                 res.status, res.status_reason = "COMPLETE", reason
+                scaling = (res.data or {}).get("scaling")
+                if isinstance(scaling, dict) and "scaling_in_progress" in scaling:
+                    # Heat's handle_metadata_reset: a group stuck scaling may scale again.
+                    res.data = {**res.data, "scaling": {**scaling, "scaling_in_progress": False}}
             else:
                 return
             res.updated_at = now
@@ -306,6 +310,22 @@ class Operations:
             )
         self.runtime.publish_stack(stack.id)
 
+    @staticmethod
+    def _resource_by_name_or_id(session, stack: Stack, resource: str) -> Resource:
+        """The stack's resource named `resource`, else the one whose physical id it is (Heat's
+        _find_resource_in_stack: mark-unhealthy takes either)."""
+        res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
+        if res is not None:
+            return res
+        matches = list(
+            session.scalars(select(Resource).where(Resource.stack_id == stack.id, Resource.physical_id == resource))
+        )
+        if len(matches) > 1:
+            raise InvalidRequest(f"Multiple physical resources were found with physical ID ({resource}).")
+        if not matches:
+            raise ResourceNotFound(resource, stack.name)
+        return matches[0]
+
     def signal_resource(self, project: str, stack_id: str, resource: str, body: Any) -> None:
         """Heat's resource signal; `{"unset_hook": HOOK}` clears a breakpoint, any other body
         signals a wait-condition handle or a deployment (its result, as the hook's JSON)."""
@@ -314,6 +334,10 @@ class Operations:
             res = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == resource))
         if res is None:
             raise ResourceNotFound(resource, stack.name)
+        if not (isinstance(body, dict) and "unset_hook" in body) and res.type in POLICY_TYPES:
+            assert self.scaling is not None
+            self.scaling.signal(stack.id, resource, body)
+            return
         if not (isinstance(body, dict) and "unset_hook" in body) and res.type in SIGNALLED_TYPES:
             self._signal_as_guest(res, body)
             return

@@ -17,6 +17,7 @@ from engine.resources.heat_stack import REMOTE_STACK_TYPES
 from engine.runtime import Runtime
 from engine.secrets import masked
 from engine.service.definitions import Definitions
+from engine.service.scaling import GROUP_TYPES
 from engine.service.stacks import Stacks
 from engine.store.models import Event, Resource, Server, Stack
 
@@ -171,7 +172,12 @@ class Resources:
         if row is None:
             raise ResourceNotFound(name, stack.name)
         template = self.definitions.get(stack).template
-        return template.resources[name].metadata if name in template.resources else {}
+        metadata = template.resources[name].metadata if name in template.resources else {}
+        scaling = (row.data or {}).get("scaling")
+        if isinstance(scaling, dict) and row.type in GROUP_TYPES:
+            # A scaling group's cooldown and scaling_in_progress, kept in its metadata as Heat keeps them.
+            return {**(metadata or {}), **scaling}
+        return metadata
 
     def show_event(self, project: str, stack_id: str, resource: str, event_id: str) -> dict:
         stack = self.stacks.find_stack(project, stack_id, by_id_only=True)

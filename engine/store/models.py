@@ -193,6 +193,9 @@ class Server(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The `metering.KEY: VALUE` pairs of the server's Nova `metadata` property, as {KEY: VALUE}
+    # (Ceilometer's metadata.user_metadata.KEY): what alarms match group members by.
+    metering: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class MetricSample(Base):
@@ -213,6 +216,34 @@ class MetricSample(Base):
     unit: Mapped[str | None] = mapped_column(String(32), nullable=True)
     dimensions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     timestamp: Mapped[datetime] = mapped_column(index=True)
+
+
+class Alarm(Base):
+    """An alarm Hearth evaluates itself (OS::Aodh::Alarm, AWS::CloudWatch::Alarm;
+    engine/alarms/): written by its resource's handlers, its `state` by the evaluator alone.
+    `rule` is the threshold rule and what samples it matches; `actions` the URLs of each state,
+    sealed (a pre-signed URL is a credential)."""
+
+    __tablename__ = "alarms"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    stack_id: Mapped[str] = mapped_column(String(36), index=True)
+    resource_name: Mapped[str] = mapped_column(String(255))
+    resource_type: Mapped[str] = mapped_column(String(255))
+    project: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    repeat_actions: Mapped[bool] = mapped_column(Boolean, default=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    severity: Mapped[str] = mapped_column(String(16), default="low")
+    description: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(32), default="insufficient data")
+    state_reason: Mapped[str] = mapped_column(Text, default="")
+    state_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    evaluated_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Credential(Base):

@@ -82,6 +82,14 @@ def handle_signal(handle_id: str):
     return _handle(handle_id, f"/guest/v1/handles/{handle_id}/signal")
 
 
+@blueprint.post("/guest/v1/policies/<policy_id>/signal")
+@blueprint.put("/guest/v1/policies/<policy_id>/signal")
+def policy_signal(policy_id: str):
+    """A scaling policy's alarm_url (signed): an alarm's webhook body, or nothing."""
+    body = json_body(service().runtime.config.max_signal_bytes, allow_empty=True)
+    return jsonify(service().scaling.signal_presigned(_auth(), policy_id, body))
+
+
 @blueprint.post("/signal/<handle_id>")
 @blueprint.put("/signal/<handle_id>")
 def presigned_handle_signal(handle_id: str):

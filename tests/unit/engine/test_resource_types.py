@@ -74,6 +74,31 @@ TEMPLATES = {
     "OS::Nova::Server": "  it: {type: OS::Nova::Server, properties: {image: i, flavor: f}}\n",
     "OS::Heat::DeployedServer": "  it: {type: OS::Heat::DeployedServer}\n",
     "AWS::EC2::Instance": "  it: {type: AWS::EC2::Instance, properties: {ImageId: i, InstanceType: f}}\n",
+    "OS::Heat::ScalingPolicy": (
+        "  g: {type: OS::Heat::AutoScalingGroup, properties: {min_size: 1, max_size: 2, resource: {type: OS::Heat::None}}}\n"
+        "  it: {type: OS::Heat::ScalingPolicy, properties: {auto_scaling_group_id: {get_resource: g}, "
+        "scaling_adjustment: 1, adjustment_type: change_in_capacity}}\n"
+    ),
+    "AWS::AutoScaling::LaunchConfiguration": (
+        "  it: {type: AWS::AutoScaling::LaunchConfiguration, properties: {ImageId: i, InstanceType: f}}\n"
+    ),
+    "AWS::AutoScaling::AutoScalingGroup": (
+        "  c: {type: AWS::AutoScaling::LaunchConfiguration, properties: {ImageId: i, InstanceType: f}}\n"
+        "  it: {type: AWS::AutoScaling::AutoScalingGroup, properties: {AvailabilityZones: [z], "
+        "LaunchConfigurationName: {get_resource: c}, MinSize: 1, MaxSize: 2}}\n"
+    ),
+    "AWS::AutoScaling::ScalingPolicy": (
+        "  c: {type: AWS::AutoScaling::LaunchConfiguration, properties: {ImageId: i, InstanceType: f}}\n"
+        "  g: {type: AWS::AutoScaling::AutoScalingGroup, properties: {AvailabilityZones: [z], "
+        "LaunchConfigurationName: {get_resource: c}, MinSize: 1, MaxSize: 2}}\n"
+        "  it: {type: AWS::AutoScaling::ScalingPolicy, properties: {AutoScalingGroupName: {get_resource: g}, "
+        "ScalingAdjustment: 1, AdjustmentType: ChangeInCapacity}}\n"
+    ),
+    "OS::Aodh::Alarm": "  it: {type: OS::Aodh::Alarm, properties: {meter_name: cpu_util, threshold: 50}}\n",
+    "AWS::CloudWatch::Alarm": (
+        "  it: {type: AWS::CloudWatch::Alarm, properties: {MetricName: m, Statistic: Average, Period: '60', "
+        "EvaluationPeriods: '1', Threshold: '5', ComparisonOperator: GreaterThanThreshold}}\n"
+    ),
 }
 
 
