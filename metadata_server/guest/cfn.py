@@ -33,6 +33,8 @@ CFN_CODES = {
     413: ("Sender", "RequestTooLarge"),
     429: ("Sender", "Throttling"),
 }
+# CloudWatch's word for a datum it refuses (a bad name, value, unit, time or dimension).
+CLOUDWATCH_CODES = {**CFN_CODES, 400: ("Sender", "InvalidParameterValue")}
 
 
 def _params() -> dict[str, str]:
@@ -80,8 +82,8 @@ def _xml(root: str, tree: dict) -> str:
     return ElementTree.tostring(element, encoding="unicode")
 
 
-def _error(error: HearthError, as_json: bool) -> Response:
-    kind, code = CFN_CODES.get(error.status, ("Receiver", "InternalFailure"))
+def _error(error: HearthError, as_json: bool, codes: dict[int, tuple[str, str]] = CFN_CODES) -> Response:
+    kind, code = codes.get(error.status, ("Receiver", "InternalFailure"))
     detail = {"Type": kind, "Code": code, "Message": error.message}
     if as_json:
         body = json.dumps(
@@ -126,7 +128,7 @@ def _put_metric_data(params: dict[str, str], as_json: bool) -> Response:
     try:
         service().guest.put_metric_data(_signed_request(params))
     except HearthError as error:
-        return _error(error, as_json)
+        return _error(error, as_json, CLOUDWATCH_CODES)
     result = {"ResponseMetadata": {"RequestId": str(uuid.uuid4())}}
     if as_json:
         return Response(json.dumps({"PutMetricDataResponse": result}), mimetype="application/json")

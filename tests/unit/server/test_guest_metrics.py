@@ -180,7 +180,7 @@ def test_put_metric_data_stores_each_datum_for_the_server_whose_key_signed_it(fl
     forged = put_metric_data(fleet.web_key, datum, secret=fleet.db_key["secret_access_key"])
     assert forged.status_code == 403 and "AccessDenied" in forged.text
     bad = put_metric_data(fleet.web_key, {**datum, "MetricData.member.1.Value": "Infinity"})
-    assert bad.status_code == 400 and "MetricData[0].value" in bad.text
+    assert bad.status_code == 400 and "MetricData[0].value" in bad.text and "InvalidParameterValue" in bad.text
     assert len(fleet.rows()) == 1
 
 
