@@ -2,7 +2,9 @@
 2.49's CloudWatchConnection, signature version 4 over a POSTed form), from PyPI into a venv of
 its own (tests/peers.py), against a real Hearth server on 127.0.0.1 and a real stack whose
 server has the POLL_SERVER_CFN key pair, written as /etc/cfn/cfn-credentials would hold it.
-Nothing is mocked; without the peer this fails under CI and skips elsewhere.
+A second test runs the chain alarms are for: `--watch <an AWS::CloudWatch::Alarm's Ref>` trips
+that alarm, evaluated by Hearth, whose action a real HTTP receiver gets. Nothing is mocked;
+without the peer this fails under CI and skips elsewhere.
 
 cfn-push-stats hard-codes port 8003 and path /v1 (Heat's heat-api-cloudwatch) and takes the
 host from the boto config (`cloudwatch_region_endpoint`). Port 8003 cannot be counted on in a
@@ -17,7 +19,10 @@ directory by a small `python -c` wrapper that then runs the unchanged console sc
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -149,3 +154,77 @@ def test_cfn_push_stats_stores_its_datums_with_the_alarm_name_for_the_signing_se
             assert forged["secret_access_key"] not in json.dumps(record.detail)
     finally:
         stop_server(hearth)
+
+
+ALARMED = """
+heat_template_version: 2018-08-31
+parameters:
+  action: {type: string}
+resources:
+  web:
+    type: OS::Heat::DeployedServer
+    properties: {software_config_transport: POLL_SERVER_CFN}
+  queue_high:
+    type: AWS::CloudWatch::Alarm
+    properties:
+      MetricName: QueueDepth
+      Namespace: system/linux
+      Statistic: Maximum
+      Period: "60"
+      EvaluationPeriods: "1"
+      Threshold: "10"
+      ComparisonOperator: GreaterThanThreshold
+      AlarmActions: [{get_param: action}]
+outputs:
+  web_cfn: {value: {get_attr: [web, os_collect_config, cfn]}}
+  alarm: {value: {get_resource: queue_high}}
+"""
+
+
+def test_a_datum_from_cfn_push_stats_trips_the_alarm_it_names(tmp_path, cfntools_bin):
+    """The chain alarms are for: `cfn-push-stats --watch <the alarm's Ref>` stores a datum with
+    that AlarmName, Hearth's evaluator reads it and POSTs the alarm's action."""
+    posted: queue.Queue = queue.Queue()
+
+    class Action(BaseHTTPRequestHandler):
+        def do_POST(self):
+            posted.put(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Action)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hearth = start_server(tmp_path, compute="deployed", alarm_evaluation_interval=0.2)
+    try:
+        action = f"http://127.0.0.1:{receiver.server_port}/scale-up"
+        hearth.create_stack("alarmed", ALARMED, parameters={"action": action})
+        stack = hearth.wait_stack("alarmed", ("CREATE_COMPLETE",), timeout=30)
+        assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
+        outputs = hearth.outputs("alarmed")
+        web = hearth.resources("alarmed")["web"]["physical_resource_id"]
+        result = run_cfn_push_stats(
+            cfntools_bin,
+            hearth.httpd.server_port,
+            outputs["web_cfn"],
+            web,
+            tmp_path / "web",
+            "--watch",
+            outputs["alarm"],
+            "--metric",
+            "QueueDepth",
+            "--units",
+            "Count",
+            "--value",
+            "17",
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        body = posted.get(timeout=30)
+        assert body["current"] == "alarm" and body["reason_data"]["most_recent"] == 17.0, body
+    finally:
+        stop_server(hearth)
+        receiver.shutdown()
+        receiver.server_close()
