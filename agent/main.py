@@ -115,7 +115,7 @@ class Agent:
         if self.rotation is not None:
             self.rotation.start()
         if self.config.metrics_interval > 0:
-            self.host_metrics = HostReporter(self.config.metrics_interval, self.outbox.put_metrics)
+            self.host_metrics = HostReporter(self.config.metrics_interval, self.outbox.put_host_metrics)
             self.host_metrics.start()
         self.notifier.start_watchdog(self.stop)
         processed: dict[str, Any] | None = None

@@ -1,8 +1,9 @@
 """Durable signals and metric samples: owns ``outbox/<id>.json`` (and ``.staged``) under the state
 directory; touches only those files and the guest API, through the requests.Session it is given.
 
-A metric item (``metrics-<uuid>.json``, kind ``metrics``, written by ``queue_metrics`` from the
-agent or from ``hearth-agent metric put`` in another process) carries samples for
+A metric item (``metrics-<ms>-<random>.json``, kind ``metrics``, written by ``queue_metrics`` from
+``hearth-agent metric put`` in another process, or ``host-metrics-...`` by the agent itself, of
+which only the newest HOST_METRICS_KEPT wait) carries samples for
 ``/guest/v1/servers/<server_id>/metrics`` and is delivered, retried and answered like a signal.
 The sender looks at the directory every WATCH_SECONDS for items other processes put there.
 
@@ -64,6 +65,8 @@ STAGED = ".staged"
 NEVER_ACCEPTED = frozenset({400, 413})  # the same body gets the same answer: retrying cannot help
 METRICS = "metrics"  # an item's kind: samples for the server's metrics route (else a deployment signal)
 WATCH_SECONDS = 2.0  # how often an idle sender looks for items put by another process
+HOST_METRICS = "host-metrics"  # the file prefix of the agent's own periodic measurements
+HOST_METRICS_KEPT = 120  # of those, how many wait at most (two hours at the default interval)
 CREDENTIAL_REFUSED = frozenset({401, 403})  # retried: the credential may be restored
 
 
@@ -122,10 +125,13 @@ def retry_after_delay(retry_after: float, jitter: Callable[[], float]) -> float:
     return min(retry_after, RETRY_AFTER_CAP) * (1 + RETRY_AFTER_JITTER * jitter())
 
 
-def queue_metrics(directory: Path, samples: list[dict[str, Any]], clock: Callable[[], float] = time.time) -> Path:
-    """Put samples in the outbox durably (one atomic write) for the agent to deliver; its path."""
+def queue_metrics(
+    directory: Path, samples: list[dict[str, Any]], clock: Callable[[], float] = time.time, prefix: str = METRICS
+) -> Path:
+    """Put samples in the outbox durably (one atomic write) for the agent to deliver; its path,
+    `<prefix>-<milliseconds>-<random>.json`, so that names sort by age."""
     ensure_dir(directory)
-    item_id = f"{METRICS}-{uuid.uuid4().hex}"
+    item_id = f"{prefix}-{int(clock() * 1000):015d}-{uuid.uuid4().hex[:12]}"
     item = {
         "entry_id": item_id,
         "kind": METRICS,
@@ -240,6 +246,19 @@ class Outbox:
         """Queue samples for the server's metrics route (queue_metrics) and wake the sender."""
         with self._lock:
             path = queue_metrics(self.directory, samples, self._clock)
+        self._wake.set()
+        return path
+
+    def put_host_metrics(self, samples: list[dict[str, Any]], keep: int = HOST_METRICS_KEPT) -> Path:
+        """As put_metrics, for the agent's own periodic measurements: of those, only the newest
+        `keep` items wait in the outbox (older ones would be past the server's retention by the
+        time an outage ends, and would only slow the catch-up); samples put by hand are never
+        dropped."""
+        with self._lock:
+            path = queue_metrics(self.directory, samples, self._clock, prefix=HOST_METRICS)
+            waiting = sorted(self.directory.glob(f"{HOST_METRICS}-*.json"))
+            for old in waiting[: max(0, len(waiting) - keep)]:
+                remove_durably(old)
         self._wake.set()
         return path
 

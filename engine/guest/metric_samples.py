@@ -48,7 +48,7 @@ def report(runtime: Runtime, budget: metrics.SampleBudget, auth: GuestAuth, serv
         if not isinstance(body, dict) or set(body) != {"metrics"}:
             raise InvalidRequest('metrics: the body must be {"metrics": [{"name": ..., "value": ...}, ...]}')
         kept, expired = metrics.check_samples(body["metrics"], now, runtime.config)
-        budget.take(server_id, len(kept) + expired, runtime.config.metric_samples_per_minute)
+        budget.take(server_id, len(kept), runtime.config.metric_samples_per_minute)
         store_samples(session, server.project, server_id, kept)
         liveness.seen(runtime, server, now)
     return {"stored": len(kept), "expired": expired}
@@ -65,8 +65,8 @@ def put_metric_data(runtime: Runtime, budget: metrics.SampleBudget, req: cfn.Sig
             namespace, samples = metrics.query_samples(req.params)
             if not namespace:
                 raise InvalidRequest("Namespace: required")
-            kept, expired = metrics.check_samples(samples, now, runtime.config, where="MetricData")
-            budget.take(server.id, len(kept) + expired, runtime.config.metric_samples_per_minute)
+            kept, _expired = metrics.check_samples(samples, now, runtime.config, where="MetricData")
+            budget.take(server.id, len(kept), runtime.config.metric_samples_per_minute)
             store_samples(session, server.project, server.id, kept)
             liveness.seen(runtime, server, now)
         return len(kept)

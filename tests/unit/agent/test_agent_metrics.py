@@ -1,6 +1,6 @@
 """agent.metrics: the /proc readers on literal files and on this host's own /proc, and
 `hearth-agent metric put` run in process: a good sample is one outbox item on disk, a bad one
-is refused with exit 2 and nothing queued."""
+is refused with exit 2 and nothing queued; of the host's own items only the newest wait."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import datetime as dt
 import json
 
 import pytest
+import requests
 
 from agent.main import main
 from agent.metrics import HostMetrics, cpu_times, load_average, memory_util
-from agent.outbox import METRICS
+from agent.outbox import METRICS, Outbox
 
 MEMINFO = """MemTotal:        8000000 kB
 MemFree:          500000 kB
@@ -84,3 +85,15 @@ def test_metric_put_queues_one_item_and_refuses_what_the_server_would(tmp_path, 
         main(["metric", "put", "x", "1", "--state-dir", str(tmp_path / "missing")])
     assert "no such directory" in capsys.readouterr().err
     assert len(list((state / "outbox").glob("metrics-*.json"))) == 1
+
+
+def test_only_the_newest_host_items_wait_and_hand_put_ones_all_do(tmp_path):
+    clock = iter(range(1000, 2000)).__next__
+    with requests.Session() as session:
+        outbox = Outbox(tmp_path / "outbox", session, "http://127.0.0.1:9", "c", server_id="s", clock=clock)
+        by_hand = [outbox.put_metrics([{"name": "mine", "value": n}]) for n in range(3)]
+        host = [outbox.put_host_metrics([{"name": "load_avg_1m", "value": n}], keep=2) for n in range(5)]
+    assert sorted(p.name for p in (tmp_path / "outbox").glob("*.json")) == sorted(
+        [p.name for p in by_hand] + [host[3].name, host[4].name]
+    )
+    assert [i["payload"]["metrics"][0]["value"] for i in outbox.pending()] == [0, 1, 2, 3, 4]
