@@ -4,12 +4,12 @@ pruning are engine/guest/metric_samples.py's.
 
 One set of rules for both doors: the native guest endpoint's JSON
 (`POST /guest/v1/servers/{id}/metrics`) and CloudWatch's `PutMetricData` query parameters
-(cfn-push-stats, engine/guest/transports/cfn.py) are both turned into the same sample dicts
+(cfn-push-stats, at the CFN API's `/v1/`) are both turned into the same sample dicts
 and checked by `check_samples`. A sample is stored with its server's project and id, its value
 in the unit it gave, its dimensions exactly as sent (a map of strings) and its timestamp as
 naive UTC; alarms read the rows directly (engine/store/models.py MetricSample).
 
-Bounded: a request carries at most `metric_max_samples_per_request`; a server reports at most
+Bounded: a request carries at most `metric_max_samples_per_request`; a server stores at most
 `metric_samples_per_minute` (a token bucket per server in this replica); rows are kept
 `metric_retention_seconds` and at most `metric_max_samples_per_server` per server, pruned by
 `Retention` on every replica (the DELETEs are idempotent, so replicas sharing one PostgreSQL
@@ -30,6 +30,7 @@ from engine.errors import InvalidRequest, TooManyRequests
 
 NATIVE_NAMESPACE = "hearth"  # a native sample that names no namespace
 UNIT_MAX_LENGTH = 32  # the column's size
+NAME_MAX_LENGTH = 255  # the name and namespace columns' size, whatever metric_max_name_length says
 SAMPLE_KEYS = ("name", "value", "unit", "timestamp", "dimensions", "namespace")
 
 
@@ -104,16 +105,15 @@ def check_sample(where: str, sample: Any, now: dt.datetime, latest: dt.datetime,
         raise InvalidRequest(f"{where}.name: required")
     if "value" not in sample:
         raise InvalidRequest(f"{where}.value: required")
-    name = _text(f"{where}.name", sample["name"], config.metric_max_name_length)
+    longest_name = min(config.metric_max_name_length, NAME_MAX_LENGTH)
+    name = _text(f"{where}.name", sample["name"], longest_name)
     value = _number(f"{where}.value", sample["value"])
     unit = sample.get("unit")
     if unit is not None:
         unit = _text(f"{where}.unit", unit, UNIT_MAX_LENGTH)
     namespace = sample.get("namespace")
     namespace = (
-        NATIVE_NAMESPACE
-        if namespace is None
-        else _text(f"{where}.namespace", namespace, config.metric_max_name_length, empty=True)
+        NATIVE_NAMESPACE if namespace is None else _text(f"{where}.namespace", namespace, longest_name, empty=True)
     )
     timestamp = now
     if sample.get("timestamp") is not None:
