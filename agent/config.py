@@ -59,6 +59,14 @@ SETTINGS = (
     ),
     Setting("--log-level", "logging level", default="INFO", metavar="LEVEL", type=str.upper),
     Setting(
+        "--metrics-interval",
+        "seconds between two reports of the host's metrics (cpu_util, memory_util, load_avg_1m/5m/15m) "
+        "to the server's metrics route, through the outbox (0 turns them off)",
+        default=60.0,
+        type=float,
+        metavar="SECONDS",
+    ),
+    Setting(
         "--rotate-remaining",
         "rotate the credential when less than this fraction of its lifetime is left (0 turns rotation off)",
         default=0.33,
@@ -247,6 +255,7 @@ class AgentConfig:
     log_level: str
     bootstrap_path: Path | None = None  # where a rotated credential is written back
     rotate_remaining: float = 0.33
+    metrics_interval: float = 60.0  # 0: the host's metrics are not reported
 
 
 def from_args(args: argparse.Namespace) -> AgentConfig:
@@ -255,6 +264,9 @@ def from_args(args: argparse.Namespace) -> AgentConfig:
     rotate_remaining = getattr(args, "rotate_remaining", 0.33)
     if not 0 <= rotate_remaining < 1:
         raise ConfigError("--rotate-remaining: must be at least 0 and below 1")
+    metrics_interval = getattr(args, "metrics_interval", 60.0)
+    if metrics_interval < 0:
+        raise ConfigError("--metrics-interval: must not be negative")
     hooks_path = tuple(Path(p) for p in args.hooks_path.split(os.pathsep) if p)
     return AgentConfig(
         bootstrap=load_bootstrap(Path(args.bootstrap)),
@@ -265,4 +277,5 @@ def from_args(args: argparse.Namespace) -> AgentConfig:
         log_level=args.log_level,
         bootstrap_path=Path(args.bootstrap).absolute(),
         rotate_remaining=rotate_remaining,
+        metrics_interval=metrics_interval,
     )

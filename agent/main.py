@@ -2,8 +2,9 @@
 state dir), its two requests.Sessions and the Replicas they share (the guest API base in use);
 all other I/O goes through the modules it wires.
 
-The CLI, the collect → merge → deploy → signal loop, SIGHUP reload, and a supervisor that stops
-promptly on SIGTERM/SIGINT.
+The CLI (and `hearth-agent metric put`, agent.metrics), the collect → merge → deploy → signal
+loop, the host metrics' thread, SIGHUP reload, and a supervisor that stops promptly on
+SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from agent.config import AgentConfig, ConfigError, build_parser, from_args
 from agent.deployer import Deployer
 from agent.deployments import DoneLedger
 from agent.fsutil import ensure_dir
+from agent.metrics import HostReporter, metric_command
 from agent.outbox import Outbox
 from agent.replicas import Replicas
 from agent.rotation import Rotation
@@ -80,6 +82,7 @@ class Agent:
         self.deployer = Deployer(self.layout, config.hooks_path, self.ledger, self.status, self.outbox, self.stop)
         self.deployer.finish_hand_overs()
         self.rotation = self._make_rotation(config)
+        self.host_metrics: HostReporter | None = None  # started by run_forever
 
     # -- the two modes -----------------------------------------------------------------------
     def run_once(self) -> int:
@@ -111,6 +114,9 @@ class Agent:
             source.start()
         if self.rotation is not None:
             self.rotation.start()
+        if self.config.metrics_interval > 0:
+            self.host_metrics = HostReporter(self.config.metrics_interval, self.outbox.put_host_metrics)
+            self.host_metrics.start()
         self.notifier.start_watchdog(self.stop)
         processed: dict[str, Any] | None = None
         dirty = False  # the last pass hit an error: run it again
@@ -147,6 +153,8 @@ class Agent:
             source.stop()
         if self.rotation is not None:
             self.rotation.stop()
+        if self.host_metrics is not None:
+            self.host_metrics.stop()
 
     def request_reload(self) -> None:
         """Called from the supervisor on SIGHUP; the loop reloads between passes."""
@@ -201,7 +209,13 @@ class Agent:
         ]
 
     def _make_outbox(self, config: AgentConfig) -> Outbox:
-        return Outbox(self.layout.outbox_dir, self._signal_session, self.replicas, config.bootstrap.credential)
+        return Outbox(
+            self.layout.outbox_dir,
+            self._signal_session,
+            self.replicas,
+            config.bootstrap.credential,
+            server_id=config.bootstrap.server_id,
+        )
 
     def _make_rotation(self, config: AgentConfig) -> Rotation | None:
         """Rotation watches the collectors' answers for the credential's expiry (a response
@@ -274,6 +288,7 @@ class Agent:
             self._replace_outbox(config)
         if self.rotation is not None:
             self.rotation.use(config.bootstrap.credential)
+        self.outbox.server_id = config.bootstrap.server_id  # metric items go to the server named now
         self.config = config
         LOG.info("SIGHUP: reloaded the bootstrap document; collectors %s", ", ".join(s.name for s in sources))
         self.notifier.ready(self._status_line(self.merged(), False))
@@ -363,6 +378,9 @@ def hold_state_dir(root: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["metric"]:  # `hearth-agent metric put ...`: queue a sample and exit
+        return metric_command(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not isinstance(logging.getLevelName(args.log_level), int):

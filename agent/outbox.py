@@ -1,5 +1,11 @@
-"""Durable signals: owns ``outbox/<id>.json`` (and ``.staged``) under the state directory; touches
-only those files and the guest API, through the requests.Session it is given.
+"""Durable signals and metric samples: owns ``outbox/<id>.json`` (and ``.staged``) under the state
+directory; touches only those files and the guest API, through the requests.Session it is given.
+
+A metric item (``metrics-<ms>-<random>.json``, kind ``metrics``, written by ``queue_metrics`` from
+``hearth-agent metric put`` in another process, or ``host-metrics-...`` by the agent itself, of
+which only the newest HOST_METRICS_KEPT wait) carries samples for
+``/guest/v1/servers/<server_id>/metrics`` and is delivered, retried and answered like a signal.
+The sender looks at the directory every WATCH_SECONDS for items other processes put there.
 
 A signal stays until the guest API has it; retries back off with full jitter, persisted per
 item. Progress heartbeats go through the same session and are never stored. Each request goes
@@ -57,6 +63,10 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 STAGED = ".staged"
 NEVER_ACCEPTED = frozenset({400, 413})  # the same body gets the same answer: retrying cannot help
+METRICS = "metrics"  # an item's kind: samples for the server's metrics route (else a deployment signal)
+WATCH_SECONDS = 2.0  # how often an idle sender looks for items put by another process
+HOST_METRICS = "host-metrics"  # the file prefix of the agent's own periodic measurements
+HOST_METRICS_KEPT = 120  # of those, how many wait at most (two hours at the default interval)
 CREDENTIAL_REFUSED = frozenset({401, 403})  # retried: the credential may be restored
 
 
@@ -115,6 +125,33 @@ def retry_after_delay(retry_after: float, jitter: Callable[[], float]) -> float:
     return min(retry_after, RETRY_AFTER_CAP) * (1 + RETRY_AFTER_JITTER * jitter())
 
 
+def queue_metrics(
+    directory: Path, samples: list[dict[str, Any]], clock: Callable[[], float] = time.time, prefix: str = METRICS
+) -> Path:
+    """Put samples in the outbox durably (one atomic write) for the agent to deliver; its path,
+    `<prefix>-<milliseconds>-<random>.json`, so that names sort by age."""
+    ensure_dir(directory)
+    item_id = f"{prefix}-{int(clock() * 1000):015d}-{uuid.uuid4().hex[:12]}"
+    item = {
+        "entry_id": item_id,
+        "kind": METRICS,
+        "payload": {"metrics": samples},
+        "attempts": 0,
+        "next_attempt_at": 0.0,
+        "created_at": clock(),
+        "last_error": None,
+        "nonce": uuid.uuid4().hex,
+    }
+    path = directory / f"{item_id}.json"
+    atomic_write_json(path, item)
+    return path
+
+
+def _label(item: dict[str, Any]) -> str:
+    """What an item is, for the log."""
+    return "metric samples" if item.get("kind") == METRICS else f"signal for deployment {item['entry_id']}"
+
+
 class Outbox:
     def __init__(
         self,
@@ -123,10 +160,12 @@ class Outbox:
         base_url: str | Replicas,
         credential: str,
         *,
+        server_id: str = "",
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
     ):
         self.directory = directory
+        self.server_id = server_id  # whose metrics route metric items go to
         self.done_dir = directory / "done"
         self.dead_dir = directory / "dead"
         self._session = session
@@ -203,6 +242,26 @@ class Outbox:
     def wake(self) -> None:
         self._wake.set()
 
+    def put_metrics(self, samples: list[dict[str, Any]]) -> Path:
+        """Queue samples for the server's metrics route (queue_metrics) and wake the sender."""
+        with self._lock:
+            path = queue_metrics(self.directory, samples, self._clock)
+        self._wake.set()
+        return path
+
+    def put_host_metrics(self, samples: list[dict[str, Any]], keep: int = HOST_METRICS_KEPT) -> Path:
+        """As put_metrics, for the agent's own periodic measurements: of those, only the newest
+        `keep` items wait in the outbox (older ones would be past the server's retention by the
+        time an outage ends, and would only slow the catch-up); samples put by hand are never
+        dropped."""
+        with self._lock:
+            path = queue_metrics(self.directory, samples, self._clock, prefix=HOST_METRICS)
+            waiting = sorted(self.directory.glob(f"{HOST_METRICS}-*.json"))
+            for old in waiting[: max(0, len(waiting) - keep)]:
+                remove_durably(old)
+        self._wake.set()
+        return path
+
     def pending(self) -> list[dict[str, Any]]:
         return [item for _, item in self._load()]
 
@@ -241,7 +300,25 @@ class Outbox:
                 next_due = self._clock() + 5.0
             force = False
             delay = 60.0 if next_due is None else max(0.0, next_due - self._clock())
-            self._wake.wait(min(delay, 60.0))
+            self._idle(min(delay, 60.0), stop)
+
+    def _idle(self, seconds: float, stop: threading.Event) -> None:
+        """Wait `seconds` or until woken, looking every WATCH_SECONDS for a change to the
+        directory (an item renamed in by `hearth-agent metric put`), which ends the wait."""
+        deadline = time.monotonic() + seconds
+        before = self._directory_stamp()
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._wake.wait(min(left, WATCH_SECONDS)):
+                return
+            if self._directory_stamp() != before:
+                return
+
+    def _directory_stamp(self) -> int | None:
+        try:
+            return os.stat(self.directory).st_mtime_ns
+        except OSError:
+            return None
 
     def _deliver_due(self, force: bool, stop: threading.Event | None) -> tuple[int, float | None]:
         with self._pass_lock:
@@ -261,11 +338,16 @@ class Outbox:
 
     def _deliver(self, path: Path, item: dict[str, Any]) -> bool:
         """One attempt; True when the item left the outbox (delivered, superseded or dead)."""
-        entry_id = item["entry_id"]
+        entry_id, label = item["entry_id"], _label(item)
         with self._lock:
             replicas, headers = self._replicas, self._headers
         base_url = replicas.current
-        url = f"{base_url}/guest/v1/deployments/{quote(entry_id, safe='')}/signal"
+        if item.get("kind") == METRICS:
+            if not self.server_id:
+                return self._reschedule(path, item, "no server_id in the bootstrap document to report for", None)
+            url = f"{base_url}/guest/v1/servers/{quote(self.server_id, safe='')}/metrics"
+        else:
+            url = f"{base_url}/guest/v1/deployments/{quote(entry_id, safe='')}/signal"
         try:
             response = self._session.post(url, data=self._body(item), headers=headers, timeout=REQUEST_TIMEOUT)
         except requests.RequestException as exc:
@@ -293,19 +375,19 @@ class Outbox:
             LOG.info("guest API accepted this server's credential again (HTTP %d)", status)
             self._refused = False
         if 200 <= status < 300:
-            LOG.info("signal for deployment %s delivered (%d)", entry_id, status)
+            LOG.log(logging.DEBUG if item.get("kind") == METRICS else logging.INFO, "%s delivered (%d)", label, status)
             return self._settle(path, item, None, status, body, message)
-        if status == 409:
-            LOG.warning("signal for deployment %s refused as finished or superseded (409): %s", entry_id, message)
+        if status == 409 and item.get("kind") != METRICS:
+            LOG.warning("%s refused as finished or superseded (409): %s", label, message)
             return self._settle(path, item, self.done_dir, status, body, message)
         if status == 404:
-            LOG.error("signal for deployment %s: deployment is gone (404); moved to outbox/dead: %s", entry_id, message)
+            LOG.error("%s: its deployment or server is gone (404); moved to outbox/dead: %s", label, message)
             return self._settle(path, item, self.dead_dir, status, body, message)
         if status in NEVER_ACCEPTED:
             LOG.error(
-                "signal for deployment %s refused with HTTP %d (%s); the server will never "
+                "%s refused with HTTP %d (%s); the server will never "
                 "accept it, so it is moved to outbox/dead and not retried",
-                entry_id,
+                label,
                 status,
                 message,
             )
@@ -385,8 +467,8 @@ class Outbox:
         level = logging.DEBUG if quiet else logging.WARNING if attempts == 1 else logging.INFO
         LOG.log(
             level,
-            "signal for deployment %s not delivered (%s); attempt %d, next in %.1f s",
-            item["entry_id"],
+            "%s not delivered (%s); attempt %d, next in %.1f s",
+            _label(item),
             error,
             attempts,
             delay,

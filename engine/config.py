@@ -166,6 +166,32 @@ class Config:
         "deepest nesting of arrays and objects accepted in a JSON request body; "
         "a deeper one is answered 400 before it is parsed",
     )
+    # Metrics guests report (docs/guest-api.md, Metrics; docs/operations.md, Metric samples).
+    metric_max_samples_per_request: int = _setting(
+        100, "most samples one metrics request (native or CloudWatch PutMetricData) may carry; more is answered 400"
+    )
+    metric_samples_per_minute: int = _setting(
+        600,
+        "samples each server may report per minute on average, in bursts of up to as many, counted by this replica; beyond, 429 with Retry-After (0 turns the budget off)",
+    )
+    metric_max_name_length: int = _setting(
+        255, "longest metric name and namespace, in characters (at most 255, the column's size)"
+    )
+    metric_max_dimensions: int = _setting(10, "most dimensions one sample may carry")
+    metric_max_dimension_length: int = _setting(255, "longest dimension name and dimension value, in characters")
+    metric_max_future_seconds: int = _setting(
+        300, "how far ahead of the server's clock a sample's timestamp may be before it is refused (400)"
+    )
+    metric_retention_seconds: int = _setting(
+        3600,
+        "how long metric samples are kept, counted from their timestamp; older ones are pruned, and ones older on arrival are not stored",
+    )
+    metric_max_samples_per_server: int = _setting(
+        10000, "most metric samples kept per server; the oldest beyond it are pruned"
+    )
+    metric_prune_seconds: float = _setting(
+        60.0, "seconds between two prunings of old metric samples by each replica (0 turns pruning off)"
+    )
     # Alarms Hearth evaluates itself (docs/operations.md, Alarms; engine/alarms/).
     alarm_evaluation_interval: float = _setting(
         10.0,

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from engine import audit, secrets
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
-from engine.guest import credentials, enrol, liveness, signals, urls
+from engine.guest import credentials, enrol, liveness, metric_samples, metrics, signals, urls
 from engine.guest.credentials import GuestAuth
 from engine.guest.transports import cfn, heat, temp_url
 from engine.runtime import Runtime, iso
@@ -45,6 +45,7 @@ class GuestService:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self._keystone: heat.KeystoneService | None = None
+        self.sample_budget = metrics.SampleBudget()  # metric samples per server, this replica's count
 
     # Reaching the transports ---------------------------------------------------------------
     @property
@@ -60,6 +61,14 @@ class GuestService:
         """POLL_SERVER_CFN: the CFN API's one action, for a request signed by a server's key."""
         cfn.check_action(action)
         return cfn.describe_stack_resource(self.runtime, request, stack_name, logical_resource_id)
+
+    def put_metric_data(self, request: cfn.SignedRequest) -> int:
+        """CloudWatch PutMetricData (cfn-push-stats) signed by a server's key: datums stored."""
+        return metric_samples.put_metric_data(self.runtime, self.sample_budget, request)
+
+    def report_metrics(self, auth: GuestAuth, server_id: str, body: Any) -> dict:
+        """The native metrics endpoint: the server's samples stored; counts of stored and expired."""
+        return metric_samples.report(self.runtime, self.sample_budget, auth, server_id, body)
 
     def collect(self, server_id: str, expires: str | None, signature: str | None) -> tuple[dict, str]:
         """POLL_TEMP_URL: (metadata document, Last-Modified) for a signed collect URL."""

@@ -5,8 +5,9 @@ the data dir, key file and Store and reads the environment directory's files.
 its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `operations`
 (update, actions, abandon, signals), `previews`, `resources` (resources and events),
 `software` (software configs and deployments), `catalog` (resource types, template versions,
-validation), `admin` (projects, users, tokens, delegations, audit log, authentication) and
-`guest` (engine.guest). `definitions` builds and checks what a request asks for; the scheduler
+validation), `admin` (projects, users, tokens, delegations, audit log, authentication),
+`guest` (engine.guest) and `retention` (prunes the metric samples guests report, on every
+replica). `definitions` builds and checks what a request asks for; the scheduler
 runs the work. The names below are re-exported for the server, which imports nothing else of
 the engine but engine.errors and engine.config.
 """
@@ -22,6 +23,7 @@ from engine.errors import InvalidRequest
 
 # The guest side's data types and constants that the server's views name (metadata_server/guest/).
 from engine.guest.credentials import GuestAuth
+from engine.guest.metric_samples import Retention
 from engine.guest.service import GuestService
 from engine.guest.transports.cfn import SignedRequest
 from engine.guest.transports.temp_url import KEY_HEADER as TEMP_URL_KEY_HEADER
@@ -86,6 +88,7 @@ class Service:
         self.software = Software(runtime, self.scheduler)
         self.catalog = Catalog(runtime, self.definitions)
         self.admin = Admin(runtime)
+        self.retention = Retention(runtime)  # prunes metric samples, on every replica
         self.scaling = Scaling(runtime)
         self.operations.scaling = self.scaling
         # Alarms are evaluated by the replica holding the lease `alarms`, through the
@@ -106,8 +109,10 @@ class Service:
         if self.scheduler.drives:
             self.alarms.start()
         self.runtime.compute.start()
+        self.retention.start()
 
     def stop(self) -> None:
+        self.retention.stop()
         self.alarms.stop()  # before the scheduler, which releases the leases, `alarms` too
         self.scheduler.stop()
         if self.bridge is not None:  # after the scheduler, whose last commits it still announces

@@ -1,5 +1,5 @@
-"""POLL_SERVER_CFN: the subset of Heat's CloudFormation-compatible API that guests use; calls
-`service().guest` alone and touches nothing else.
+"""POLL_SERVER_CFN: the subset of Heat's CloudFormation-compatible API that guests use, and
+CloudWatch's PutMetricData at the same path; calls `service().guest` alone and touches nothing else.
 
 `GET` or `POST /v1/?Action=DescribeStackResource&StackName=S&LogicalResourceId=R` signed with
 the server's EC2 key pair (signature version 2 in the query, as os-collect-config's `cfn`
@@ -13,12 +13,13 @@ the orchestration API, whose paths are `/v1/<project>/...`.
 from __future__ import annotations
 
 import json
+import uuid
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 
 from flask import Blueprint, Response, request
 
-from engine.errors import HearthError
+from engine.errors import HearthError, TooManyRequests
 from engine.service import SignedRequest
 from metadata_server.errors import envelope_body
 from metadata_server.requests_ import service
@@ -30,7 +31,10 @@ CFN_CODES = {
     403: ("Sender", "AccessDenied"),
     404: ("Sender", "ValidationError"),
     413: ("Sender", "RequestTooLarge"),
+    429: ("Sender", "Throttling"),
 }
+# CloudWatch's word for a datum it refuses (a bad name, value, unit, time or dimension).
+CLOUDWATCH_CODES = {**CFN_CODES, 400: ("Sender", "InvalidParameterValue")}
 
 
 def _params() -> dict[str, str]:
@@ -78,8 +82,8 @@ def _xml(root: str, tree: dict) -> str:
     return ElementTree.tostring(element, encoding="unicode")
 
 
-def _error(error: HearthError, as_json: bool) -> Response:
-    kind, code = CFN_CODES.get(error.status, ("Receiver", "InternalFailure"))
+def _error(error: HearthError, as_json: bool, codes: dict[int, tuple[str, str]] = CFN_CODES) -> Response:
+    kind, code = codes.get(error.status, ("Receiver", "InternalFailure"))
     detail = {"Type": kind, "Code": code, "Message": error.message}
     if as_json:
         body = json.dumps(
@@ -88,14 +92,20 @@ def _error(error: HearthError, as_json: bool) -> Response:
                 "ErrorResponse": {"Error": detail},
             }
         )
-        return Response(body, status=error.status, mimetype="application/json")
-    return Response(_xml("ErrorResponse", {"Error": detail}), status=error.status, mimetype="application/xml")
+        response = Response(body, status=error.status, mimetype="application/json")
+    else:
+        response = Response(_xml("ErrorResponse", {"Error": detail}), status=error.status, mimetype="application/xml")
+    if isinstance(error, TooManyRequests):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @blueprint.route(PATH, methods=["GET", "POST"])
 def cfn_api():
     params = _params()
     as_json = _wants_json(params)
+    if params.get("Action") == "PutMetricData":
+        return _put_metric_data(params, as_json)
     try:
         detail = service().guest.describe_stack_resource(
             params.get("Action"), _signed_request(params), params.get("StackName"), params.get("LogicalResourceId")
@@ -109,3 +119,17 @@ def cfn_api():
         response = Response(_xml("DescribeStackResourceResponse", result), mimetype="application/xml")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _put_metric_data(params: dict[str, str], as_json: bool) -> Response:
+    """CloudWatch's PutMetricData, as cfn-push-stats sends it (boto's CloudWatchConnection, at
+    `/v1/`): the datums stored for the server whose key signed it; boto reads only the status
+    and that the answer is XML."""
+    try:
+        service().guest.put_metric_data(_signed_request(params))
+    except HearthError as error:
+        return _error(error, as_json, CLOUDWATCH_CODES)
+    result = {"ResponseMetadata": {"RequestId": str(uuid.uuid4())}}
+    if as_json:
+        return Response(json.dumps({"PutMetricDataResponse": result}), mimetype="application/json")
+    return Response(_xml("PutMetricDataResponse", result), mimetype="application/xml")

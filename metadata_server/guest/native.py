@@ -49,6 +49,12 @@ def _announce_expiry(response, auth: GuestAuth) -> None:
     response.headers.update(service().guest.credential_headers(auth))
 
 
+@blueprint.post("/guest/v1/servers/<server_id>/metrics")
+def metrics(server_id: str):
+    body = json_body(service().runtime.config.max_body_bytes)
+    return jsonify(service().guest.report_metrics(_auth(), server_id, body))
+
+
 @blueprint.post("/guest/v1/credentials/rotate")
 def rotate_credential():
     response = jsonify(service().guest.rotate_credential(_auth()))

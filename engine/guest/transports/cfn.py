@@ -376,22 +376,32 @@ def describe_stack_resource(
             runtime.wake(*first_contact)
         return answer
     except Forbidden as error:
-        via = (
-            "sigv4"
-            if req.headers.get("authorization", "").startswith(SIGV4_ALGORITHM)
-            else "sigv2"
-            if req.params.get("Signature") is not None
-            else "none"
-        )
         audit.record_refusal(
-            runtime, error, api="cfn", operation="DescribeStackResource", remote_addr=req.remote_addr, via=via
+            runtime,
+            error,
+            api="cfn",
+            operation="DescribeStackResource",
+            remote_addr=req.remote_addr,
+            via=signature_kind(req),
         )
         raise
 
 
+def signature_kind(req: SignedRequest) -> str:
+    """How the request is signed, for an audit record: sigv4, sigv2 or none."""
+    if req.headers.get("authorization", "").startswith(SIGV4_ALGORITHM):
+        return "sigv4"
+    return "sigv2" if req.params.get("Signature") is not None else "none"
+
+
+# What /v1/ answers: CloudFormation's one guest action, and CloudWatch's PutMetricData, which
+# heat-cfntools' cfn-push-stats sends to the same path (engine/guest/metric_samples.py).
+ACTIONS = ("DescribeStackResource", "PutMetricData")
+
+
 def check_action(action: str | None) -> None:
-    if action != "DescribeStackResource":
+    if action not in ACTIONS:
         raise InvalidRequest(
-            f"Action '{action}' is not supported here: this CloudFormation API "
-            "subset answers only Action=DescribeStackResource"
+            f"Action '{action}' is not supported here: this CloudFormation and CloudWatch API "
+            "subset answers only Action=DescribeStackResource and Action=PutMetricData"
         )

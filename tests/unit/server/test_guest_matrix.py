@@ -195,6 +195,25 @@ def test_metadata_long_poll_matrix(world):
     assert int(own.headers["Hearth-Credential-Expires-In"]) > 0
 
 
+def test_metrics_matrix(world):
+    url = f"{world.hearth.url}/guest/v1/servers/{world.server}/metrics"
+    body = {"json": {"metrics": [{"name": "cpu_util", "value": 1.0}]}}
+    for _label, secret, status, actor, hint in [
+        ("another server's", world.neighbour, 403, world.credential_id(world.neighbour), "use that one's own"),
+        ("another stack's", world.their_server, 403, world.credential_id(world.their_server), "use that one's own"),
+        ("expired", world.expired, 401, world.credential_id(world.expired), "bootstrap document"),
+        ("revoked", world.revoked, 401, world.credential_id(world.revoked), "bootstrap document"),
+        ("forged", forged("hgs_"), 401, "anonymous", "bootstrap document"),
+        ("a handle's", world.handle_token, 403, world.credential_id(world.handle_token), "use that one's own"),
+    ]:
+        refused(world, "POST", url, status, actor, secret, hint, **body, **bearer(secret))
+    refused(world, "POST", url, 401, "anonymous", "no-credential-was-sent", "Authorization: Bearer", **body)
+    signed = with_query(url, expires=expires_of(world.alarm_url), signature=signature_of(world.alarm_url))
+    refused(world, "POST", signed, 403, None, signature_of(world.alarm_url), "Authorization: Bearer", **body)
+    own = world.guest.post(url, timeout=30, **body, **bearer(world.own))
+    assert own.status_code == 200 and own.json() == {"stored": 1, "expired": 0}, own.text
+
+
 def test_deployment_signal_matrix(world):
     url = f"{world.hearth.url}/guest/v1/deployments/{world.entry['id']}/signal"
     body = {"deploy_status_code": 0, "deploy_stdout": "hi"}
