@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,6 +19,7 @@ from tests.e2e.test_end_to_end import agent_pids
 from tests.support import AUTH, start_server, stop_server, wait_for
 
 pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
 
 NODE = """
 heat_template_version: 2018-08-31
@@ -117,5 +121,152 @@ def test_a_member_whose_agent_is_killed_and_kept_down_is_replaced_and_the_group_
         # The replacement's agent is alive and polling: the next checks find nothing to do.
         assert agent_of(hearth, after["servers"][0]) > 0
         print(f"agent death to replacement COMPLETE: {took:.1f} s")
+    finally:
+        stop_server(hearth)
+
+
+SCALED_NODE = """
+heat_template_version: 2018-08-31
+parameters:
+  group: {type: string}
+resources:
+  server:
+    type: OS::Nova::Server
+    properties:
+      image: any
+      flavor: any
+      user_data_format: SOFTWARE_CONFIG
+      metadata: {"metering.stack": {get_param: group}}
+  config:
+    type: OS::Heat::SoftwareConfig
+    properties:
+      group: script
+      outputs: [{name: report}]
+      config: |
+        #!/bin/sh
+        printf 'serving' > "$heat_outputs_path.report"
+  deployment:
+    type: OS::Heat::SoftwareDeployment
+    properties: {config: {get_resource: config}, server: {get_resource: server}}
+outputs:
+  report: {value: {get_attr: [deployment, report]}}
+  server: {value: {get_resource: server}}
+"""
+
+
+def alarm(meter: str, operator: str, threshold: float, policy: str) -> dict:
+    return {
+        "type": "OS::Aodh::Alarm",
+        "properties": {
+            "meter_name": meter,
+            "statistic": "avg",
+            # Long enough that a sample the agent delivers a few seconds late is still inside it.
+            "period": 5,
+            "evaluation_periods": 1,
+            "threshold": threshold,
+            "comparison_operator": operator,
+            "alarm_actions": [{"get_attr": [policy, "alarm_url"]}],
+            "matching_metadata": {"metadata.user_metadata.stack": {"get_param": "OS::stack_id"}},
+        },
+    }
+
+
+def policy(adjustment: int) -> dict:
+    return {
+        "type": "OS::Heat::ScalingPolicy",
+        "properties": {
+            "auto_scaling_group_id": {"get_resource": "web"},
+            "adjustment_type": "change_in_capacity",
+            "scaling_adjustment": adjustment,
+            "cooldown": 4,
+        },
+    }
+
+
+AUTOSCALING = {
+    "heat_template_version": "2018-08-31",
+    "resources": {
+        "web": {
+            "type": "OS::Heat::AutoScalingGroup",
+            "properties": {
+                "min_size": 1,
+                "max_size": 3,
+                "resource": {"type": "node.yaml", "properties": {"group": {"get_param": "OS::stack_id"}}},
+            },
+        },
+        "up": policy(1),
+        "down": policy(-1),
+        "load_high": alarm("load", "gt", 50, "up"),
+        "load_low": alarm("load", "lt", 20, "down"),
+    },
+    "outputs": {
+        "size": {"value": {"get_attr": ["web", "current_size"]}},
+        "reports": {"value": {"get_attr": ["web", "outputs_list", "report"]}},
+        "servers": {"value": {"get_attr": ["web", "outputs_list", "server"]}},
+    },
+}
+
+
+def metric_put(hearth, server_id: str, name: str, value: float) -> None:
+    state = f"{hearth.config.resolved_data_dir}/servers/{server_id}/state"
+    done = subprocess.run(
+        [str(BIN / "hearth-agent"), "metric", "put", name, str(value), "--state-dir", state],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_metric_over_the_threshold_grows_the_group_and_under_it_shrinks_it_after_cooldown(tmp_path):
+    hearth = start_server(tmp_path, alarm_evaluation_interval=0.5)
+    try:
+        body = {
+            "stack_name": "scale",
+            "template": json.dumps(AUTOSCALING),
+            "files": {"node.yaml": SCALED_NODE},
+            "template_name": "scale.yaml",
+        }
+        assert hearth.http.post(f"{hearth.api}/stacks", json=body, timeout=30).status_code == 201
+        stack = hearth.wait_stack("scale", ("CREATE_COMPLETE",), timeout=120)
+        assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
+        first = hearth.outputs("scale")
+        assert (first["size"], first["reports"]) == (1, ["serving"])
+        (server,) = first["servers"]
+
+        # The member's agent reports load 90: the alarm fires the up policy's alarm_url, the
+        # group grows, and the new member's deployment completes.
+        crossed = time.monotonic()
+        metric_put(hearth, server, "load", 90)
+        grown = wait_for(
+            lambda: (lambda o: o if o["size"] == 2 and o["reports"] == ["serving", "serving"] else None)(
+                hearth.outputs("scale")
+            ),
+            120,
+            0.1,
+            "the group to grow and the new member's deployment to complete",
+        )
+        to_complete = time.monotonic() - crossed
+        assert grown["servers"][0] == server  # the first member stays; the new one comes last
+
+        # Load falls on every member: the down policy shrinks the group once the cooldown of the
+        # last resize is over (the alarm repeats its action until then), the oldest leaving.
+        def shrunk():
+            for member in hearth.outputs("scale")["servers"]:
+                metric_put(hearth, member, "load", 5)
+            out = hearth.outputs("scale")
+            return out if out["size"] == 1 else None
+
+        after = wait_for(shrunk, 120, 0.5, "the group to shrink after its cooldown")
+        assert after["servers"] == [grown["servers"][1]]
+        events = hearth.http.get(f"{hearth.api}/stacks/scale/{stack['id']}/events", timeout=30).json()["events"]
+        reasons = [(e["resource_name"], e["resource_status_reason"]) for e in events]
+        assert any(n == "up" and r.startswith("alarm state changed from") for n, r in reasons)
+        assert any(n == "down" and r.startswith("Scaling refused: the group 'web' is in cooldown") for n, r in reasons)
+        assert any(
+            n == "web" and "terminated: scaling in by policy 'down' (the oldest leave first)" in r for n, r in reasons
+        )
+        print(f"threshold crossed to new member's deployment COMPLETE: {to_complete:.1f} s")
     finally:
         stop_server(hearth)
