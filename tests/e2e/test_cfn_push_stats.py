@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from engine.store.models import AuditEvent, MetricSample
 from tests import peers
-from tests.support import start_server, stop_server
+from tests.support import start_server, stop_server, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.peers]
 
@@ -228,3 +228,89 @@ def test_a_datum_from_cfn_push_stats_trips_the_alarm_it_names(tmp_path, cfntools
         stop_server(hearth)
         receiver.shutdown()
         receiver.server_close()
+
+
+SCALED = """
+heat_template_version: 2018-08-31
+resources:
+  monitor:
+    type: OS::Heat::DeployedServer
+    properties: {software_config_transport: POLL_SERVER_CFN}
+  config:
+    type: AWS::AutoScaling::LaunchConfiguration
+    properties: {ImageId: fedora, InstanceType: m1.small}
+  web:
+    type: AWS::AutoScaling::AutoScalingGroup
+    properties:
+      AvailabilityZones: [nova]
+      LaunchConfigurationName: {get_resource: config}
+      MinSize: 1
+      MaxSize: 3
+  up:
+    type: AWS::AutoScaling::ScalingPolicy
+    properties:
+      AutoScalingGroupName: {get_resource: web}
+      AdjustmentType: ChangeInCapacity
+      ScalingAdjustment: 1
+      Cooldown: 60
+  queue_high:
+    type: AWS::CloudWatch::Alarm
+    properties:
+      MetricName: QueueDepth
+      Namespace: system/linux
+      Statistic: Maximum
+      Period: "60"
+      EvaluationPeriods: "1"
+      Threshold: "10"
+      ComparisonOperator: GreaterThanThreshold
+      AlarmActions: [{get_resource: up}]
+outputs:
+  monitor_cfn: {value: {get_attr: [monitor, os_collect_config, cfn]}}
+  alarm: {value: {get_resource: queue_high}}
+"""
+
+
+def test_cfn_push_stats_feeds_a_cloudwatch_alarm_that_scales_an_aws_group(tmp_path, cfntools_bin):
+    """The AWS chain, end to end: `cfn-push-stats --watch <AWS::CloudWatch::Alarm>` over the
+    threshold, the alarm (evaluated by Hearth) POSTs its action, the AWS::AutoScaling::ScalingPolicy's
+    Ref (its signed alarm URL), and the AWS::AutoScaling::AutoScalingGroup grows by one."""
+    hearth = start_server(tmp_path, compute="deployed", alarm_evaluation_interval=0.2)
+    try:
+        hearth.create_stack("aws-scaled", SCALED)
+        stack = hearth.wait_stack("aws-scaled", ("CREATE_COMPLETE",), timeout=60)
+        assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
+        group = hearth.resources("aws-scaled")["web"]["physical_resource_id"]
+        assert len(hearth.service.runtime.stacks.resource_names(group)) == 1
+        outputs = hearth.outputs("aws-scaled")
+        monitor = hearth.resources("aws-scaled")["monitor"]["physical_resource_id"]
+        result = run_cfn_push_stats(
+            cfntools_bin,
+            hearth.httpd.server_port,
+            outputs["monitor_cfn"],
+            monitor,
+            tmp_path / "monitor",
+            "--watch",
+            outputs["alarm"],
+            "--metric",
+            "QueueDepth",
+            "--units",
+            "Count",
+            "--value",
+            "42",
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+
+        def grown():
+            events = hearth.http.get(f"{hearth.api}/stacks/aws-scaled/{stack['id']}/events", timeout=30).json()
+            done = [
+                e for e in events["events"] if e["resource_name"] == "web" and e["resource_status"] == "SIGNAL_COMPLETE"
+            ]
+            return done and len(hearth.service.runtime.stacks.resource_names(group)) == 2
+
+        wait_for(grown, 60, 0.2, "the AWS group to grow by one")
+        # The policy's Heat reason: the alarm's transition, as Aodh words it.
+        events = hearth.http.get(f"{hearth.api}/stacks/aws-scaled/{stack['id']}/events", timeout=30).json()["events"]
+        up = [e["resource_status_reason"] for e in events if e["resource_name"] == "up"]
+        assert any(r.startswith("alarm state changed from insufficient data to alarm") for r in up), up
+    finally:
+        stop_server(hearth)
