@@ -107,6 +107,9 @@ class ChildStacks(Protocol):
     def resource_names(self, child_id: str) -> list[str]:
         """The nested stack's resource names, in creation order."""
 
+    def resource_states(self, child_id: str) -> dict[str, tuple[str, str, str]]:
+        """{name: (action, status, reason)} of the nested stack's resources, in creation order."""
+
 
 class Children:
     """ChildStacks carried out by the facade (`service`: engine.service.Service, through its
@@ -303,3 +306,12 @@ class Children:
             return list(
                 session.scalars(select(Resource.name).where(Resource.stack_id == child_id).order_by(Resource.id))
             )
+
+    def resource_states(self, child_id: str) -> dict[str, tuple[str, str, str]]:
+        with self._service.runtime.store.session() as session:
+            rows = session.execute(
+                select(Resource.name, Resource.action, Resource.status, Resource.status_reason)
+                .where(Resource.stack_id == child_id)
+                .order_by(Resource.id)
+            )
+            return {name: (action, status, reason or "") for name, action, status, reason in rows}

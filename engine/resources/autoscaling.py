@@ -16,19 +16,25 @@ from typing import Any
 
 from engine.errors import TemplateError
 from engine.resources.base import Done
-from engine.resources.group import MEMBER_TEMPLATE_VERSION
+from engine.resources.group import MEMBER_TEMPLATE_VERSION, members_template
 from engine.resources.names import short_id
 from engine.resources.provider import NESTED
+from engine.resources.rolling import BATCH, HEALTH_FIELDS, STEPS, Rollout, scaling_batches, step
 from engine.resources.schema import Prop, validate_properties
-from engine.resources.stack_resource import Nested, Parent, StackResource, fold_nested, walk
+from engine.resources.stack_resource import Nested, Parent, fold_nested, walk
 
 # Keys of a HOT resource definition a member may carry.
 _MEMBER_KEYS = ("type", "properties", "metadata", "depends_on", "update_policy", "deletion_policy")
 
 
+def member_definition(resource: dict) -> dict:
+    """Each member's definition in the nested stack's template, from the `resource` property."""
+    return {k: resource[k] for k in _MEMBER_KEYS if resource.get(k) is not None}
+
+
 def scaling_template(names: list[str], resource: dict) -> dict:
     """The nested stack's template: one member per name, each the `resource` definition."""
-    member = {k: resource[k] for k in _MEMBER_KEYS if resource.get(k) is not None}
+    member = member_definition(resource)
     return {
         "heat_template_version": MEMBER_TEMPLATE_VERSION,
         "resources": {name: dict(member) for name in names},
@@ -50,14 +56,19 @@ def scaled_members(current: list[str], capacity: int, new_name=short_id) -> list
     return kept + added
 
 
-class AutoScalingGroup(StackResource):
+class AutoScalingGroup(Rollout):
     """A group of `resource` copies sized between `min_size` and `max_size`, starting at
     `desired_capacity` (or `min_size`), in a nested stack.
 
     Members get Heat's random 12-character names, ordered by creation then name. An update
     resizes the group to `desired_capacity` within the new bounds (0 or none keeps the current
-    size, as in Heat) removing the oldest members first, and gives every member the new
-    `resource` definition (`rolling_updates` is accepted; members change together). Attributes:
+    size, as in Heat) removing the oldest members first. A new `resource` definition replaces
+    the members in batches as Heat's `rolling_updates` asks (max_batch_size at a time, failed
+    members then the oldest first, min_in_service kept, pause_time seconds between batches),
+    each batch one update of the nested stack, then resizes the group; a batch whose members
+    fail stops the rollout and fails the group, unless `max_errors` / `max_error_percent` (a
+    Hearth addition) let it go on past that many failed members, each given its old definition
+    back. Attributes:
     `current_size`, `refs`, `refs_map`, `outputs` and `outputs_list` with an attribute name after
     them (a map of member name, or a list, of that attribute), `resource.N` (the N-th member's
     reference) and `resource.N.attr`. Scaling policies and signals are not supported.
@@ -79,13 +90,15 @@ class AutoScalingGroup(StackResource):
         "desired_capacity": Prop("integer", "the number of members to have", update_allowed=True),
         "rolling_updates": Prop(
             "map",
-            "how members are replaced when `resource` changes (accepted; members change together)",
+            "how members are replaced when `resource` changes: in batches of max_batch_size, "
+            "min_in_service kept, pause_time seconds between batches",
             update_allowed=True,
             default={"min_in_service": 0, "max_batch_size": 1, "pause_time": 0},
             fields={
                 "min_in_service": Prop("integer", min=0),
                 "max_batch_size": Prop("integer", min=1),
                 "pause_time": Prop("number", min=0),
+                **HEALTH_FIELDS,
             },
         ),
     }
@@ -116,21 +129,69 @@ class AutoScalingGroup(StackResource):
     def nested(self, parent: Parent) -> Nested:
         props = self.properties
         current = list(self.state.data.get("members") or [])
-        if self.state.action == "UPDATE" and self.state.physical_id:
+        updating = bool(self.state.action == "UPDATE" and self.state.physical_id)
+        if updating:
             capacity = new_capacity(len(current), props["desired_capacity"], props["min_size"], props["max_size"])
         else:
             capacity = props["desired_capacity"] or props["min_size"]
         # Before the members are named or built: a size past the limits fails here, at once.
         self.check_members(capacity, props["resource"])
-        if self.state.action == "UPDATE" and self.state.physical_id:
-            members = scaled_members(current, capacity)
-        else:
-            members = scaled_members([], capacity)
+        if updating and "resource" in self.state.changed:
+            return self.rolling_update(parent, current)
+        members = scaled_members(current if updating else [], capacity)
         return Nested(
             template=scaling_template(members, props["resource"]),
             template_name=f"{parent.template_name}#{self.state.name}",
             timeout_mins=self.remaining_minutes(),
-            data={"members": members},
+            data={"members": members, STEPS: [], BATCH: None},
+        )
+
+    def rolling_update(self, parent: Parent, current: list[str]) -> Nested:
+        """A new `resource`, as Heat's handle_update makes it: the members are replaced in
+        batches (InstanceGroup._replace, towards min(desired_capacity or size, size)), then the
+        group is resized to its new capacity (one more update of the nested stack). Failed
+        members are replaced first; otherwise the oldest."""
+        props, child = self.properties, self.state.physical_id
+        policy = dict(props["rolling_updates"] or {})
+        existing = (self.runtime.stacks.template(child) or {}).get("resources") or {}
+        states = self.runtime.stacks.resource_states(child)
+        failed = [n for n in current if states.get(n, ("", "", ""))[1] == "FAILED"]
+        ordered = failed + [n for n in current if n not in failed]
+        definition = member_definition(props["resource"])
+        plans = scaling_batches(
+            [(n, existing.get(n) or {}) for n in ordered],
+            definition,
+            min(props["desired_capacity"] or len(current), len(current)),
+            int(policy.get("max_batch_size") or 1),
+            int(policy.get("min_in_service") or 0),
+            lambda n: sorted(short_id() for _ in range(n)),
+        )
+        pause = float(policy.get("pause_time") or 0)
+        self.refuse_long_pauses(len(plans), pause, parent.timeout_mins)
+        steps, before = [], {n: existing.get(n) or {} for n in current}
+        for index, plan in enumerate(plans, 1):
+            # Members keep their place (creation order); those the batch makes come last.
+            made = dict(plan)
+            members = {n: made[n] for n in current if n in made} | {n: d for n, d in plan if n not in current}
+            steps.append(step(members_template(members), before, index, pause * (index > 1), members=list(members)))
+            before = members
+        capacity = new_capacity(len(before), props["desired_capacity"], props["min_size"], props["max_size"])
+        resized = {n: before.get(n, definition) for n in scaled_members(list(before), capacity)}
+        steps.append(step(members_template(resized), before, None, 0, members=list(resized)))
+        batch = self.batch("rolling update", steps, policy, {n: existing.get(n) or {} for n in current}, True)
+        first = steps.pop(0)
+        return Nested(
+            template=first["template"],
+            template_name=f"{parent.template_name}#{self.state.name}",
+            timeout_mins=self.remaining_minutes(),
+            data={
+                "members": first["members"],
+                STEPS: steps,
+                BATCH: batch,
+            },
+            # Members keep their old definition until their batch: the nested stack gets the
+            # old files and the new ones (Heat's grouputils.get_child_template_files).
+            files={**parent.previous_files, **parent.files},
         )
 
     def completed(self, child_id: str) -> Done:
