@@ -1,8 +1,9 @@
 """Rolling updates of OS::Heat::ResourceGroup and OS::Heat::AutoScalingGroup on a real engine and
 real stores: Heat's batches, one nested-stack update each (seen in the nested stack's events),
 pause_time waited at a stored moment (the test moves the engine's clock, nothing sleeps),
-Heat's refusal of pauses past the timeout, health-gated batches and max_errors (Hearth), and
-replacements made before the members they replace go.
+Heat's refusal of pauses past the timeout, health-gated batches (a member failing, a deployment
+signalled FAILED) and max_errors (Hearth), a cancel ending a pause, and replacements made
+before the members they replace go.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from engine.store.models import Resource as ResourceRow
 from tests.support import create, settle, wait_for
+from tests.unit.engine.test_group_deployments import deployment_entry, signal
 from tests.unit.engine.test_heat_testing import started_service
 from tests.unit.engine.test_nested_stacks import outputs, resources
 
@@ -77,12 +79,16 @@ def batches_in_events(service, child, since: int) -> list[list[tuple[str, str, s
     """The nested stack's events after the first `since`, one list per nested-stack update:
     (resource, action_status, reason) of its members, in the order they happened."""
     found: list[list[tuple[str, str, str]]] = []
+    open_update = False
     for event in service.resources.list_events("admin", child)[since:]:
         name, status = event["resource_name"], event["resource_status"]
         if event["physical_resource_id"] == child:
-            if status == "UPDATE_IN_PROGRESS":
+            open_update = status == "UPDATE_IN_PROGRESS"
+            if open_update:
                 found.append([])
             continue
+        # A member's event always falls inside one nested-stack update.
+        assert open_update, f"{name} {status} outside a nested update"
         found[-1].append((name, status, event["resource_status_reason"]))
     return found
 
@@ -100,8 +106,13 @@ def test_six_members_in_batches_of_two_update_in_three_nested_updates_in_order(s
     found = batches_in_events(service, child, since)
     assert [sorted({name for name, _, _ in batch}) for batch in found] == [["4", "5"], ["2", "3"], ["0", "1"]]
     for batch in found:
-        assert [status for _, status, _ in batch].count("UPDATE_COMPLETE") == 2
-        assert [status for _, status, _ in batch][:2] == ["UPDATE_IN_PROGRESS"] * 2 or len(batch) == 4
+        for name in {n for n, _, _ in batch}:
+            assert [status for n, status, _ in batch if n == name] == ["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"]
+    # Each nested update completed (after its members) before the next began.
+    events = service.resources.list_events("admin", child)[since:]
+    stack_statuses = [e["resource_status"] for e in events if e["physical_resource_id"] == child]
+    assert stack_statuses == ["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"] * 3
+    assert events[-1]["physical_resource_id"] == child and len(events) == 3 * 6
     assert outputs(service, stack_id)["values"] == ["two"] * 6
 
 
@@ -386,3 +397,73 @@ def test_an_autoscaling_rollout_with_more_failed_members_than_max_errors_stops(s
     reason = resources(service, stack_id)["asg"]["resource_status_reason"]
     assert re.search(r"\(rolling update batch [12] of 2 stopped the rollout; failed members: [a-z2-7]{12}\)$", reason)
     assert outputs(service, stack_id)["values"] == ["one"] * 4
+
+
+NODE = """heat_template_version: 2018-08-31
+parameters:
+  colour: {type: string}
+resources:
+  config:
+    type: OS::Heat::SoftwareConfig
+    properties: {group: script, config: "#!/bin/sh\\n", inputs: [{name: colour}]}
+  server: {type: OS::Heat::DeployedServer}
+  deploy:
+    type: OS::Heat::SoftwareDeployment
+    properties:
+      config: {get_resource: config}
+      server: {get_resource: server}
+      input_values: {colour: {get_param: colour}}
+"""
+FLEET = """heat_template_version: 2018-08-31
+parameters:
+  colour: {type: string, default: blue}
+resources:
+  g:
+    type: OS::Heat::ResourceGroup
+    update_policy:
+      rolling_update: {max_batch_size: 2}
+    properties:
+      count: 4
+      resource_def: {type: node.yaml, properties: {colour: {get_param: colour}}}
+"""
+
+
+def signal_members(service, stack_id, colours: dict[str, tuple[str, int]]) -> None:
+    """Answer, as each member's agent would, the deployment of `colour` its server is given:
+    member name -> (colour, deploy_status_code)."""
+    child = wait_for(lambda: child_of(service, stack_id), 10, message="the group's nested stack")
+    for name, (colour, code) in colours.items():
+
+        def server(name=name):
+            member = resources(service, child).get(name, {}).get("physical_resource_id")
+            return member and resources(service, member).get("server", {}).get("physical_resource_id")
+
+        server_id = wait_for(server, 30, message=f"member {name}'s server")
+
+        def entry(server_id=server_id, colour=colour):
+            found = deployment_entry(service, server_id)
+            inputs = {i["name"]: i["value"] for i in found["inputs"]}
+            return found if inputs.get("colour") == colour else None
+
+        signal(
+            service, wait_for(entry, 30, message=f"member {name}'s {colour} deployment"), {"deploy_status_code": code}
+        )
+
+
+def test_a_deployment_signalled_failed_stops_the_rollout_at_its_batch(service):
+    stack_id = create(service, "roll-fleet", FLEET, files={"node.yaml": NODE}, disable_rollback=True)
+    signal_members(service, stack_id, dict.fromkeys("0123", ("blue", 0)))
+    assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+    start_update(service, stack_id, FLEET, {"node.yaml": NODE}, parameters={"colour": "red"}, disable_rollback=True)
+    # The first batch (members 3 and 2): member 2's agent reports a failure.
+    signal_members(service, stack_id, {"3": ("red", 0), "2": ("red", 1)})
+    assert settle(service, stack_id)["stack_status"] == "UPDATE_FAILED"
+    reason = resources(service, stack_id)["g"]["resource_status_reason"]
+    assert reason.endswith("(rolling update batch 1 of 2 stopped the rollout; failed members: 2)"), reason
+    members = service.runtime.stacks.template(child_of(service, stack_id))["resources"]
+    assert {n: m["properties"]["colour"] for n, m in members.items()} == {
+        "0": "blue",
+        "1": "blue",
+        "2": "red",
+        "3": "red",
+    }
