@@ -26,7 +26,7 @@ from engine.resources.rolling import (
     step,
 )
 from engine.resources.schema import Prop, validate_properties
-from engine.resources.stack_resource import NESTED_ACTION, Nested, Parent, StackResource, walk
+from engine.resources.stack_resource import NESTED_ACTION, Nested, Parent, walk
 
 # Heat generates member templates in this version: member properties are data, not calls.
 MEMBER_TEMPLATE_VERSION = "2015-04-30"
@@ -188,7 +188,7 @@ def check_update_policy(policy: dict) -> None:
                 raise TemplateError(f"Unknown Property {key}", path=("update_policy", section), prefix=PROPERTY_ERROR)
 
 
-class ResourceGroup(Rollout, StackResource):
+class ResourceGroup(Rollout):
     """Creates `count` resources of one definition, in a nested stack, named "0", "1", ...
 
     `index_var` (default `%index%`) in the definition's properties becomes each member's
