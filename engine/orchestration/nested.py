@@ -104,12 +104,11 @@ class ChildStacks(Protocol):
         `attribute` is None; None if unknown). `attribute` may itself be a nested
         `resource.NAME.attr` path, which is followed into deeper stacks."""
 
-    def resource_states(self, child_id: str) -> dict[str, tuple[str, str]]:
-        """(action, status) of each of the nested stack's resources, by name (a scaling group
-        removes its failed members first)."""
-
     def resource_names(self, child_id: str) -> list[str]:
         """The nested stack's resource names, in creation order."""
+
+    def resource_states(self, child_id: str) -> dict[str, tuple[str, str, str]]:
+        """{name: (action, status, reason)} of the nested stack's resources, in creation order."""
 
 
 class Children:
@@ -302,15 +301,17 @@ class Children:
         except HearthError:
             return None
 
-    def resource_states(self, child_id: str) -> dict[str, tuple[str, str]]:
-        with self._service.runtime.store.session() as session:
-            rows = session.execute(
-                select(Resource.name, Resource.action, Resource.status).where(Resource.stack_id == child_id)
-            ).all()
-        return {name: (action, status) for name, action, status in rows}
-
     def resource_names(self, child_id: str) -> list[str]:
         with self._service.runtime.store.session() as session:
             return list(
                 session.scalars(select(Resource.name).where(Resource.stack_id == child_id).order_by(Resource.id))
             )
+
+    def resource_states(self, child_id: str) -> dict[str, tuple[str, str, str]]:
+        with self._service.runtime.store.session() as session:
+            rows = session.execute(
+                select(Resource.name, Resource.action, Resource.status, Resource.status_reason)
+                .where(Resource.stack_id == child_id)
+                .order_by(Resource.id)
+            )
+            return {name: (action, status, reason or "") for name, action, status, reason in rows}

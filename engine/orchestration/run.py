@@ -97,6 +97,11 @@ class Snap:
             self.dirty = True
 
     @property
+    def runs_to_end(self) -> bool:
+        """A wait for a time that a cancel leaves to run to its end (not an interruptible one)."""
+        return self.wake_at is not None and not self.engine.get("interruptible")
+
+    @property
     def exists(self) -> bool:
         """Whether there is something to update, suspend or delete."""
         return not (self.action == "INIT" or (self.action == "DELETE" and self.status == "COMPLETE"))
@@ -147,7 +152,7 @@ class Run:
     @property
     def draining(self) -> bool:
         """A cancelled operation whose timed actions still run to their end (Waiting.wake_at)."""
-        return self.finished and any(s.waiting and s.wake_at is not None for s in self.snaps.values())
+        return self.finished and any(s.waiting and s.runs_to_end for s in self.snaps.values())
 
     def done(self, name: str) -> bool:
         snap = self.snaps[name]

@@ -289,8 +289,9 @@ class Scheduler:
             if run is not None and not run.finished:
                 run.cancelled = "rollback" if message[2] else "stop"
                 for snap in run.snaps.values():
-                    if snap.waiting and getattr(snap, "wake_at", None) is None:
-                        # A wait for a signal would never end by itself soon: it ends here.
+                    if snap.waiting and not getattr(snap, "runs_to_end", False):
+                        # A wait for a signal would never end by itself soon, and a pause has
+                        # nothing in progress: either ends here.
                         self._steps.cancel(run, snap, f"{snap.action} cancelled")
                 dirty.add(stack_id)
         elif kind == "hook":
@@ -459,7 +460,7 @@ class Scheduler:
         cancelled: list[str] = []
         for snap in previous.snaps.values():
             if snap.waiting:
-                if leaves_timed and snap.wake_at is not None:
+                if leaves_timed and snap.runs_to_end:
                     continue
                 reason = f"{previous.action} cancelled by {stack.action} of the stack"
                 if updating and getattr(snap.cls, "update_on_every_update", False):

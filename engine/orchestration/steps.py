@@ -450,11 +450,15 @@ class Steps:
             snap.data.update(outcome.data)
             snap.waiting, snap.deadline = True, outcome.deadline
             snap.wake_at = outcome.wake_at
+            if outcome.interruptible:
+                snap.engine["interruptible"] = True
+            else:
+                snap.engine.pop("interruptible", None)
             snap.reason = "waiting for a signal"
             snap.dirty = True
-            if run.finished and snap.wake_at is None:
+            if run.finished and not snap.runs_to_end:
                 self.cancel(run, snap, f"{action} cancelled: the stack operation ended")
-            elif run.cancelled and snap.wake_at is None:
+            elif run.cancelled and not snap.runs_to_end:
                 self.cancel(run, snap, f"{action} cancelled")  # cancelled while it started
         else:
             snap.waiting, snap.deadline, snap.wake_at = False, None, None
@@ -485,7 +489,7 @@ class Steps:
             engine["digests"] = engine.pop("pending")
         if snap.action == "DELETE":
             engine.pop("digests", None)
-        for key in ("phase", "changed", "hook", "paused", "wake_at", ADOPT_DATA):
+        for key in ("phase", "changed", "hook", "paused", "wake_at", "interruptible", ADOPT_DATA):
             engine.pop(key, None)
 
     def check_waiting(self, run: Run, snap: Snap) -> None:

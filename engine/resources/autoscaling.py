@@ -20,20 +20,26 @@ from typing import Any
 from engine import secrets
 from engine.errors import TemplateError
 from engine.resources.base import Done
-from engine.resources.group import MEMBER_TEMPLATE_VERSION
+from engine.resources.group import MEMBER_TEMPLATE_VERSION, members_template
 from engine.resources.health import HEALTH_CHECK
 from engine.resources.names import short_id
 from engine.resources.provider import NESTED
+from engine.resources.rolling import BATCH, HEALTH_FIELDS, STEPS, Rollout, scaling_batches, step
 from engine.resources.schema import Prop, validate_properties
-from engine.resources.stack_resource import Nested, Parent, StackResource, fold_nested, walk
+from engine.resources.stack_resource import Nested, Parent, fold_nested, walk
 
 # Keys of a HOT resource definition a member may carry.
 _MEMBER_KEYS = ("type", "properties", "metadata", "depends_on", "update_policy", "deletion_policy")
 
 
+def member_definition(resource: dict) -> dict:
+    """Each member's definition in the nested stack's template, from the `resource` property."""
+    return {k: resource[k] for k in _MEMBER_KEYS if resource.get(k) is not None}
+
+
 def scaling_template(names: list[str], resource: dict) -> dict:
     """The nested stack's template: one member per name, each the `resource` definition."""
-    member = {k: resource[k] for k in _MEMBER_KEYS if resource.get(k) is not None}
+    member = member_definition(resource)
     return {
         "heat_template_version": MEMBER_TEMPLATE_VERSION,
         "resources": {name: dict(member) for name in names},
@@ -64,14 +70,14 @@ def new_capacity(current: int, desired: int | None, minimum: int, maximum: int) 
     return max(minimum, min(maximum, desired or current))
 
 
-def removal_order(current: list[str], states: dict[str, tuple[str, str]]) -> list[str]:
+def removal_order(current: list[str], states: dict[str, tuple[str, ...]]) -> list[str]:
     """`current` (oldest first) in the order Heat removes members (grouputils.get_members):
     failed members first, then the oldest."""
     return sorted(current, key=lambda name: (states.get(name, ("", ""))[1] != "FAILED", current.index(name)))
 
 
 def scaled_members(
-    current: list[str], capacity: int, new_name=short_id, states: dict[str, tuple[str, str]] | None = None
+    current: list[str], capacity: int, new_name=short_id, states: dict[str, tuple[str, ...]] | None = None
 ) -> list[str]:
     """The members after scaling `current` (oldest first) to `capacity`: failed members leave
     first, then the oldest; the rest keep their order, and new names (sorted, as Heat orders
@@ -85,14 +91,19 @@ def scaled_members(
     return kept + added
 
 
-class AutoScalingGroup(StackResource):
+class AutoScalingGroup(Rollout):
     """A group of `resource` copies sized between `min_size` and `max_size`, starting at
     `desired_capacity` (or `min_size`), in a nested stack.
 
     Members get Heat's random 12-character names, ordered by creation then name. An update
     resizes the group to `desired_capacity` within the new bounds (0 or none keeps the current
-    size, as in Heat) removing the oldest members first, and gives every member the new
-    `resource` definition (`rolling_updates` is accepted; members change together). Attributes:
+    size, as in Heat) removing the oldest members first. A new `resource` definition replaces
+    the members in batches as Heat's `rolling_updates` asks (max_batch_size at a time, failed
+    members then the oldest first, min_in_service kept, pause_time seconds between batches),
+    each batch one update of the nested stack, then resizes the group; a batch whose members
+    fail stops the rollout and fails the group, unless `max_errors` / `max_error_percent` (a
+    Hearth addition) let it go on past that many failed members, each given its old definition
+    back. Attributes:
     `current_size`, `refs`, `refs_map`, `outputs` and `outputs_list` with an attribute name after
     them (a map of member name, or a list, of that attribute), `resource.N` (the N-th member's
     reference) and `resource.N.attr`. OS::Heat::ScalingPolicy signals resize it with Heat's
@@ -119,7 +130,8 @@ class AutoScalingGroup(StackResource):
         "health_check": HEALTH_CHECK,
         "rolling_updates": Prop(
             "map",
-            "how members are replaced when `resource` changes (accepted; members change together)",
+            "how members are replaced when `resource` changes: in batches of max_batch_size, "
+            "min_in_service kept, pause_time seconds between batches",
             update_allowed=True,
             default={"min_in_service": 0, "max_batch_size": 1, "pause_time": 0},
             fields={
@@ -135,6 +147,7 @@ class AutoScalingGroup(StackResource):
                 "pause_time": Prop(
                     "number", "The number of seconds to wait between batches of updates.", min=0, default=0
                 ),
+                **HEALTH_FIELDS,
             },
         ),
     }
@@ -185,23 +198,91 @@ class AutoScalingGroup(StackResource):
     def nested(self, parent: Parent) -> Nested:
         low, high, desired = self.sizes()
         current = list(self.state.data.get("members") or [])
-        if self.state.action == "UPDATE" and self.state.physical_id:
+        updating = bool(self.state.action == "UPDATE" and self.state.physical_id)
+        if updating:
             capacity = new_capacity(len(current), desired, low, high)
         else:
             capacity = desired or low
         member = self.member_definition()
         # Before the members are named or built: a size past the limits fails here, at once.
         self.check_members(capacity, member)
-        if self.state.action == "UPDATE" and self.state.physical_id:
-            states = self.runtime.stacks.resource_states(self.state.physical_id) if capacity < len(current) else {}
-            members = scaled_members(current, capacity, states=states)
-        else:
-            members = scaled_members([], capacity)
+        if updating and self.member_changed():
+            policy = self.rolling_policy()
+            if policy is not None:
+                return self.rolling_update(parent, current, member, policy)
+        states = (
+            self.runtime.stacks.resource_states(self.state.physical_id) if updating and capacity < len(current) else {}
+        )
+        members = scaled_members(current if updating else [], capacity, states=states)
+        template = scaling_template(members, member)
+        if updating and self.member_changed():
+            # No rolling update (an AWS group without AutoScalingRollingUpdate): as Heat's
+            # resize, the members there keep their definition; only new ones get the new one.
+            existing = (self.runtime.stacks.template(self.state.physical_id) or {}).get("resources") or {}
+            template["resources"] = {n: existing.get(n) or d for n, d in template["resources"].items()}
         return Nested(
-            template=scaling_template(members, member),
+            template=template,
             template_name=f"{parent.template_name}#{self.state.name}",
             timeout_mins=self.remaining_minutes(),
-            data={"members": members, **self.scaling_data(member)},
+            data={"members": members, STEPS: [], BATCH: None, **self.scaling_data(member)},
+        )
+
+    def member_changed(self) -> bool:
+        """Whether this update gives the members a new definition."""
+        return "resource" in self.state.changed
+
+    def rolling_policy(self) -> dict[str, Any] | None:
+        """min_in_service, max_batch_size and pause_time (seconds) of a rolling update, or None
+        when members are not rolled (Heat's `rolling_updates` always has its defaults)."""
+        return dict(self.properties["rolling_updates"] or {})
+
+    def rolling_update(self, parent: Parent, current: list[str], member: dict, policy: dict[str, Any]) -> Nested:
+        """A new `resource`, as Heat's handle_update makes it: the members are replaced in
+        batches (InstanceGroup._replace, towards min(desired_capacity or size, size)), then the
+        group is resized to its new capacity (one more update of the nested stack). Failed
+        members are replaced first; otherwise the oldest."""
+        child = self.state.physical_id
+        low, high, desired = self.sizes()
+        existing = (self.runtime.stacks.template(child) or {}).get("resources") or {}
+        states = self.runtime.stacks.resource_states(child)
+        failed = [n for n in current if states.get(n, ("", "", ""))[1] == "FAILED"]
+        ordered = failed + [n for n in current if n not in failed]
+        definition = member_definition(member)
+        plans = scaling_batches(
+            [(n, existing.get(n) or {}) for n in ordered],
+            definition,
+            min(desired or len(current), len(current)),
+            int(policy.get("max_batch_size") or 1),
+            int(policy.get("min_in_service") or 0),
+            lambda n: sorted(short_id() for _ in range(n)),
+        )
+        pause = float(policy.get("pause_time") or 0)
+        self.refuse_long_pauses(len(plans), pause, parent.timeout_mins)
+        steps, before = [], {n: existing.get(n) or {} for n in current}
+        for index, plan in enumerate(plans, 1):
+            # Members keep their place (creation order); those the batch makes come last.
+            made = dict(plan)
+            members = {n: made[n] for n in current if n in made} | {n: d for n, d in plan if n not in current}
+            steps.append(step(members_template(members), before, index, pause * (index > 1), members=list(members)))
+            before = members
+        capacity = new_capacity(len(before), desired, low, high)
+        resized = {n: before.get(n, definition) for n in scaled_members(list(before), capacity)}
+        steps.append(step(members_template(resized), before, None, 0, members=list(resized)))
+        batch = self.batch("rolling update", steps, policy, {n: existing.get(n) or {} for n in current}, True)
+        first = steps.pop(0)
+        return Nested(
+            template=first["template"],
+            template_name=f"{parent.template_name}#{self.state.name}",
+            timeout_mins=self.remaining_minutes(),
+            data={
+                "members": first["members"],
+                STEPS: steps,
+                BATCH: batch,
+                **self.scaling_data(member),
+            },
+            # Members keep their old definition until their batch: the nested stack gets the
+            # old files and the new ones (Heat's grouputils.get_child_template_files).
+            files={**parent.previous_files, **parent.files},
         )
 
     # Scaling by signals (engine/service/scaling.py reads and writes these) ------------------

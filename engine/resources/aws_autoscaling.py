@@ -10,6 +10,7 @@ name, as in Heat.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +27,19 @@ from engine.store.models import Resource as ResourceRow
 LAUNCH_CONFIGURATION = "AWS::AutoScaling::LaunchConfiguration"
 MEMBER_TYPE = "AWS::EC2::Instance"
 SCALED_RESOURCE = "OS::Heat::ScaledResource"  # the members' type, mapped to MEMBER_TYPE
+
+
+_DURATION = re.compile(r"P(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
+
+
+def iso_duration(text: str) -> float:
+    """Seconds of an ISO 8601 duration as Heat's PauseTime takes it (PT1H2M3S); TemplateError
+    for anything else."""
+    found = _DURATION.fullmatch(text.strip())
+    if not found:
+        raise TemplateError(f"Only ISO 8601 duration format of the form PT#H#M#S is supported: '{text}'")
+    hours, minutes, seconds = (int(v or 0) for v in found.groups())
+    return float(hours * 3600 + minutes * 60 + seconds)
 
 
 def _pairs(description: str, **keys: Prop) -> Prop:
@@ -160,6 +174,21 @@ class AWSAutoScalingGroup(AutoScalingGroup):
         if known and bool(checked.get("InstanceId")) == bool(checked.get("LaunchConfigurationName")):
             raise TemplateError("Either 'InstanceId' or 'LaunchConfigurationName' must be provided.")
         return checked
+
+    def member_changed(self) -> bool:
+        return bool({"LaunchConfigurationName", "Tags", "VPCZoneIdentifier"} & set(self.state.changed))
+
+    def rolling_policy(self) -> dict[str, Any] | None:
+        """Heat's AutoScalingRollingUpdate update policy, in the OS group's terms; None without
+        one (the members then keep their definition, as in Heat, and new ones get the new one)."""
+        policy = (self.state.update_policy or {}).get("AutoScalingRollingUpdate")
+        if not isinstance(policy, dict):
+            return None
+        return {
+            "min_in_service": int(policy.get("MinInstancesInService") or 0),
+            "max_batch_size": int(policy.get("MaxBatchSize") or 1),
+            "pause_time": iso_duration(str(policy.get("PauseTime") or "PT0S")),
+        }
 
     def child_environment(self, parent) -> dict[str, Any]:
         """Heat's: members are OS::Heat::ScaledResource, an AWS::EC2::Instance by the nested

@@ -39,13 +39,16 @@ class Waiting:
     """The action waits for a signal (or the deadline); nothing holds a thread meanwhile.
 
     `deadline` fails the wait when it passes; `wake_at` calls `check_waiting` at that time,
-    which answers Done, a failure, or Waiting again (with the next `wake_at`).
+    which answers Done, a failure, or Waiting again (with the next `wake_at`). A wait for a
+    time runs to its end when the operation is cancelled, unless it is `interruptible`: a pause
+    with nothing in progress (a group between batches), which a cancel ends at once.
     """
 
     deadline: dt.datetime | None = None
     physical_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     wake_at: dt.datetime | None = None
+    interruptible: bool = False
 
 
 Outcome = Done | Waiting

@@ -17,31 +17,41 @@ from engine.errors import TemplateError
 from engine.resources.base import Done
 from engine.resources.health import HEALTH_CHECK
 from engine.resources.provider import NESTED, PROPERTY_ERROR, nested_attribute
+from engine.resources.rolling import (
+    BATCH,
+    HEALTH_FIELDS,
+    STEPS,
+    Rollout,
+    needs_update,
+    next_batch,
+    step,
+)
 from engine.resources.schema import Prop, validate_properties
-from engine.resources.stack_resource import NESTED_ACTION, Nested, Parent, StackResource, walk
+from engine.resources.stack_resource import NESTED_ACTION, Nested, Parent, walk
 
 # Heat generates member templates in this version: member properties are data, not calls.
 MEMBER_TEMPLATE_VERSION = "2015-04-30"
 UPDATE_POLICY = {
     "rolling_update": Prop(
         "map",
-        "replace members in batches (accepted; members update together)",
+        "replace members in batches when resource_def changes, pausing pause_time seconds between batches",
         fields={
             "min_in_service": Prop("integer", min=0),
             "max_batch_size": Prop("integer", min=1),
             "pause_time": Prop("number", min=0),
+            **HEALTH_FIELDS,
         },
     ),
     "batch_create": Prop(
         "map",
-        "create members in batches (accepted; members are created together)",
+        "create members in batches, pausing pause_time seconds between batches",
         fields={"max_batch_size": Prop("integer", min=1), "pause_time": Prop("number", min=0)},
     ),
 }
 # The group's own attributes; any other name is each member's attribute.
 GROUP_ATTRIBUTES = ("refs", "refs_map", "attributes", "removed_rsrc_list")
 _POLICY_KEYS = {
-    "rolling_update": ("min_in_service", "max_batch_size", "pause_time"),
+    "rolling_update": ("min_in_service", "max_batch_size", "pause_time", *HEALTH_FIELDS),
     "batch_create": ("max_batch_size", "pause_time"),
 }
 
@@ -131,10 +141,8 @@ def batches(
     plans: list[dict[str, dict]] = []
     members = dict(current)
     capacity, updated = len(members), 0
-    while not (updated >= capacity == target):
-        effective_min = min(min_in_service, target, capacity)
-        size = min(batch_size, max(target - updated, 0))
-        new_capacity = size + max(min(capacity, target - size), effective_min)
+    while needs_update(target, capacity, updated):
+        new_capacity, size = next_batch(target, capacity, updated, batch_size, min_in_service)
         names = names_for(new_capacity)
 
         def priority(item, names=names, new_capacity=new_capacity):
@@ -181,7 +189,7 @@ def check_update_policy(policy: dict) -> None:
                 raise TemplateError(f"Unknown Property {key}", path=("update_policy", section), prefix=PROPERTY_ERROR)
 
 
-class ResourceGroup(StackResource):
+class ResourceGroup(Rollout):
     """Creates `count` resources of one definition, in a nested stack, named "0", "1", ...
 
     `index_var` (default `%index%`) in the definition's properties becomes each member's
@@ -190,9 +198,13 @@ class ResourceGroup(StackResource):
     `removed_rsrc_list`, `resource.N` (member N's reference), `resource.N.attr`, and any
     other name: a list of that attribute of every member. `update_policy` `batch_create`
     creates the members in batches, `rolling_update` replaces a changed definition in
-    batches, each batch one update of the nested stack, as Heat does (`pause_time` is not
-    waited for). Hearth's `health_check` property replaces unhealthy members by itself
-    (docs/fleets.md).
+    batches, each batch one update of the nested stack, as Heat does, waiting `pause_time`
+    seconds between batches (refused, as Heat does, when the pauses alone would reach the
+    stack's timeout). A batch whose members fail stops the rollout and fails the group,
+    naming the batch and the failed members; `max_errors` / `max_error_percent` in
+    `rolling_update` (a Hearth addition) let the rollout go on past that many failed members,
+    each given its old definition back.
+    Hearth's `health_check` property replaces unhealthy members by itself (docs/fleets.md).
     """
 
     type_name = "OS::Heat::ResourceGroup"
@@ -274,17 +286,29 @@ class ResourceGroup(StackResource):
         names, data = self.member_plan()
         resource_def, index_var = self.properties["resource_def"], self.properties["index_var"]
         template = group_template(names, resource_def, index_var)
-        plans = self.batch_plans(data["blacklist"], resource_def, index_var)
+        section, current, plans = self.batch_plans(data["blacklist"], resource_def, index_var)
         files = None
         if plans:
-            # Each batch is one update of the nested stack; a create starts from no members.
-            data["batches"] = [members_template(plan) for plan in plans]
+            # Each batch is one update of the nested stack, pause_time apart (not before the
+            # first, as Heat's _replace); a create starts from no members.
+            policy = dict((self.state.update_policy or {}).get(section) or {})
+            pause = float(policy.get("pause_time") or 0)
+            self.refuse_long_pauses(len(plans), pause, parent.timeout_mins)
+            steps, before = [], current
+            for index, plan in enumerate(plans, 1):
+                steps.append(step(members_template(plan), before, index, pause if index > 1 else 0))
+                before = plan
             data[NESTED_ACTION] = self.state.action
-            template = members_template({}) if self.state.action == "CREATE" else data["batches"].pop(0)
-            if self.state.action == "UPDATE":
+            creating = self.state.action == "CREATE"
+            data[BATCH] = self.batch(section.replace("_", " "), steps, policy, current, started=not creating)
+            if creating:
+                template = members_template({})
+            else:
+                template = steps.pop(0)["template"]
                 # Members keep their old definition until their batch: the nested stack gets the
                 # old files and the new ones (Heat's grouputils.get_child_template_files).
                 files = {**parent.previous_files, **parent.files}
+            data[STEPS] = steps
         return Nested(
             template=template,
             template_name=f"{parent.template_name}#{self.state.name}",
@@ -293,48 +317,40 @@ class ResourceGroup(StackResource):
             files=files,
         )
 
-    def batch_plans(self, blacklist: list[str], resource_def: dict, index_var: str) -> list[dict]:
-        """The member definitions after each batch, when update_policy asks for batches: a
-        create with batch_create, an update of resource_def with rolling_update."""
+    def batch_plans(
+        self, blacklist: list[str], resource_def: dict, index_var: str
+    ) -> tuple[str, dict[str, dict], list[dict]]:
+        """(update_policy section, the members now, the member definitions after each batch),
+        when update_policy asks for batches: a create with batch_create, an update of
+        resource_def with rolling_update."""
         policy = self.state.update_policy or {}
         count = self.properties["count"]
+        current: dict[str, dict]
         if self.state.action == "CREATE" and policy.get("batch_create") and count:
-            current, section = {}, policy["batch_create"]
+            current, section = {}, "batch_create"
         elif (
             self.state.action == "UPDATE"
             and policy.get("rolling_update")
             and "resource_def" in self.state.changed
             and self.state.physical_id
         ):
-            section = policy["rolling_update"]
+            section = "rolling_update"
             nested = self.runtime.stacks.template(self.state.physical_id) or {}
             current = {n: d for n, d in (nested.get("resources") or {}).items() if n not in blacklist}
         else:
-            return []
-        return batches(
+            return "", {}, []
+        return (
+            section,
             current,
-            lambda n: member_names(n, blacklist),
-            count,
-            int(section.get("max_batch_size") or 1),
-            int(section.get("min_in_service") or 0),
-            lambda name: member_definition(resource_def, index_var, name),
+            batches(
+                current,
+                lambda n: member_names(n, blacklist),
+                count,
+                int(policy[section].get("max_batch_size") or 1),
+                int(policy[section].get("min_in_service") or 0),
+                lambda name: member_definition(resource_def, index_var, name),
+            ),
         )
-
-    def next_step(self, child: str, data: dict[str, Any]) -> dict[str, Any] | None:
-        remaining = list(data.get("batches") or [])
-        if not remaining:
-            return None
-        template = remaining.pop(0)
-        self.runtime.stacks.update(
-            child,
-            template=template,
-            template_name=f"{self.state.name}",
-            environment=None,
-            parameters={},
-            timeout_mins=self.remaining_minutes(),
-            keep_environment=True,
-        )
-        return {**data, "batches": remaining, NESTED_ACTION: "UPDATE"}
 
     def member_plan(self) -> tuple[list[str], dict[str, Any]]:
         """The members' names and what to keep in the resource's data (names, blacklist)."""
@@ -354,7 +370,8 @@ class ResourceGroup(StackResource):
         return names, {
             "members": names,
             "blacklist": blacklist,
-            "batches": [],
+            STEPS: [],
+            BATCH: None,
             "health_check": self.properties.get("health_check"),
         }
 

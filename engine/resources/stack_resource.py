@@ -66,6 +66,8 @@ class Parent:
     template_name: str = "template"
     # The files map before the update in progress (a group's rolling update still needs them).
     previous_files: dict[str, str] = field(default_factory=dict)
+    # The stack operation's timeout in minutes (Heat's stack.timeout_secs() / 60), if known.
+    timeout_mins: float | None = None
 
 
 @dataclass
@@ -207,6 +209,7 @@ class StackResource(Resource):
                 environment=environment,
                 template_name=stack.template_name or "template",
                 previous_files=dict((stack.previous or {}).get("files") or {}),
+                timeout_mins=stack.timeout_mins,
             )
 
     def remaining_minutes(self) -> float | None:
@@ -318,11 +321,16 @@ class StackResource(Resource):
             return None
         return state[1]
 
-    def next_step(self, child: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    def next_step(self, child: str, data: dict[str, Any]) -> dict[str, Any] | Waiting | None:
         """After a nested create or update completes: start another operation on the nested
-        stack and answer the resource's data for it (a group's next batch), or None when the
-        resource is done."""
+        stack and answer the resource's data for it (a group's next batch), Waiting until a
+        moment before starting it (a pause between batches), or None when the resource is done."""
         return None
+
+    def nested_failed(self, child: str, data: dict[str, Any], action: str, reason: str) -> dict[str, Any]:
+        """The nested `action` failed with `reason`: raise the resource's failure, or answer the
+        data to go on with (a group's rollout tolerating a batch's failed members)."""
+        raise nested_failure(action, reason)
 
     def check_waiting(self):
         child = self.state.physical_id
@@ -348,7 +356,7 @@ class StackResource(Resource):
             if status is None:
                 return None
             if status == "FAILED":
-                raise nested_failure(nested_action, state[2])
+                data = self.nested_failed(child, data, nested_action, state[2])
             if action not in ("CREATE", "UPDATE", "ADOPT"):
                 return Done(physical_id=child)
             following = self.next_step(child, data)
@@ -356,6 +364,8 @@ class StackResource(Resource):
                 done = self.completed(child)
                 done.data = {**data, **done.data, NESTED_ACTION: None}
                 return done
+            if isinstance(following, Waiting):
+                return following
             data = following
             if self._finished(self.runtime.stacks.state(child), data.get(NESTED_ACTION)) != "COMPLETE":
                 return Waiting(physical_id=child, data=data)
