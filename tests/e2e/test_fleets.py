@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -270,3 +271,125 @@ def test_a_metric_over_the_threshold_grows_the_group_and_under_it_shrinks_it_aft
         print(f"threshold crossed to new member's deployment COMPLETE: {to_complete:.1f} s")
     finally:
         stop_server(hearth)
+
+
+ROLLED_NODE = """
+heat_template_version: 2018-08-31
+parameters:
+  index: {type: string}
+  version: {type: string}
+resources:
+  server:
+    type: OS::Nova::Server
+    properties: {image: any, flavor: any, user_data_format: SOFTWARE_CONFIG}
+  config:
+    type: OS::Heat::SoftwareConfig
+    properties:
+      group: script
+      inputs: [{name: index}, {name: version}]
+      outputs: [{name: report}]
+      config: |
+        #!/bin/sh
+        if [ "$version" = broken ]; then echo "version $version does not start" >&2; exit 1; fi
+        printf '%s %s' "$index" "$version" > "$heat_outputs_path.report"
+  deployment:
+    type: OS::Heat::SoftwareDeployment
+    properties:
+      config: {get_resource: config}
+      server: {get_resource: server}
+      input_values: {index: {get_param: index}, version: {get_param: version}}
+outputs:
+  report: {value: {get_attr: [deployment, report]}}
+"""
+
+ROLLED = """
+heat_template_version: 2018-08-31
+parameters:
+  version: {type: string, default: v1}
+resources:
+  pool:
+    type: OS::Heat::ResourceGroup
+    update_policy:
+      rolling_update: {max_batch_size: 2}
+    properties:
+      count: 6
+      resource_def:
+        type: node.yaml
+        properties: {index: "%index%", version: {get_param: version}}
+outputs:
+  reports: {value: {get_attr: [pool, report]}}
+"""
+
+
+def test_a_rolling_update_of_six_members_goes_in_three_batches_and_a_failing_batch_stops_it(tmp_path):
+    hearth = start_server(tmp_path)
+    try:
+        body = {
+            "stack_name": "roll",
+            "template": ROLLED,
+            "files": {"node.yaml": ROLLED_NODE},
+            "template_name": "roll.yaml",
+        }
+        assert hearth.http.post(f"{hearth.api}/stacks", json=body, timeout=30).status_code == 201
+        stack = hearth.wait_stack("roll", ("CREATE_COMPLETE",), timeout=180)
+        assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
+        assert hearth.outputs("roll")["reports"] == [f"{i} v1" for i in range(6)]
+
+        def update(version: str) -> dict:
+            body = {
+                "template": ROLLED,
+                "files": {"node.yaml": ROLLED_NODE},
+                "parameters": {"version": version},
+                "disable_rollback": True,
+            }
+            answer = hearth.http.put(f"{hearth.api}/stacks/roll/{stack['id']}", json=body, timeout=30)
+            assert answer.status_code == 202, answer.text
+            return hearth.wait_stack("roll", ("UPDATE_COMPLETE", "UPDATE_FAILED"), timeout=240)
+
+        seen = len(nested_events(hearth, stack))
+        assert update("v2")["stack_status"] == "UPDATE_COMPLETE"
+        assert hearth.outputs("roll")["reports"] == [f"{i} v2" for i in range(6)]
+        # Three batches of two, highest index first, each done before the next starts: the
+        # members' deployments (a member itself, a nested stack, is updated at every update of
+        # its group, as in Heat; its deployment only when its definition changes).
+        moves = deployment_moves(nested_events(hearth, stack)[seen:])
+        started = [m for m, status in moves if status == "UPDATE_IN_PROGRESS"]
+        assert [sorted(started[i : i + 2]) for i in (0, 2, 4)] == [["4", "5"], ["2", "3"], ["0", "1"]]
+        last = {m: i for i, (m, status) in enumerate(moves) if status == "UPDATE_COMPLETE"}
+        first = {m: i for i, (m, status) in reversed(list(enumerate(moves))) if status == "UPDATE_IN_PROGRESS"}
+        for finished, following in ((("4", "5"), ("2", "3")), (("2", "3"), ("0", "1"))):
+            assert max(last[m] for m in finished) < min(first[m] for m in following)
+
+        # A version whose deployments fail: the first batch fails and the rollout stops there.
+        failed = update("broken")
+        assert failed["stack_status"] == "UPDATE_FAILED"
+        assert "rolling update batch 1 of 3 stopped the rollout" in failed["stack_status_reason"]
+        reports = hearth.outputs("roll")["reports"]
+        assert reports[:4] == [f"{i} v2" for i in range(4)]  # the later batches never started
+    finally:
+        stop_server(hearth)
+
+
+def nested_events(hearth, stack: dict) -> list[dict]:
+    """The stack's events and its nested stacks', oldest first."""
+    answer = hearth.http.get(
+        f"{hearth.api}/stacks/roll/{stack['id']}/events",
+        params={"nested_depth": 2, "limit": 1000, "sort_dir": "asc"},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return answer.json()["events"]
+
+
+def deployment_moves(events: list[dict]) -> list[tuple[str, str]]:
+    """(member index, status) of each member's deployment update event, in order; the member
+    is read from its nested stack's name (`roll-pool-<id>-<index>-<short id>`)."""
+    moves = []
+    for event in events:
+        if event["resource_name"] != "deployment" or not event["resource_status"].startswith("UPDATE_"):
+            continue
+        stack_link = next(link["href"] for link in event["links"] if link["rel"] == "stack")
+        member = re.search(r"/stacks/roll-pool-[0-9a-z]+-(\d)-", stack_link)
+        assert member, stack_link
+        moves.append((member.group(1), event["resource_status"]))
+    return moves
