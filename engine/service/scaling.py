@@ -137,17 +137,7 @@ class Scaling:
             decision = self._decide(session, stack, policy, group, body, now)
             if isinstance(decision, str):
                 refused = decision
-                reason = f"Scaling refused: {refused}"
-                # An alarm repeating its action every evaluation is refused for the same reason
-                # each time: one event says so, not one per evaluation.
-                last = session.scalar(
-                    select(Event.reason)
-                    .where(Event.stack_id == stack.id, Event.resource_name == policy.name)
-                    .order_by(Event.seq.desc())
-                    .limit(1)
-                )
-                if last != reason:
-                    self._event(session, stack, policy, "SIGNAL", "FAILED", reason, now)
+                self._told_once(session, stack, policy, "FAILED", f"Scaling refused: {refused}", now)
             stack_id, group_name = stack.id, group.name
         self.runtime.publish_stack(stack_id)
         if refused is not None:
@@ -186,7 +176,7 @@ class Scaling:
             reason = (
                 f"No change: the group '{group.name}' stays at {capacity} members ({adjustment}; min {low}, max {high})"
             )
-            self._event(session, stack, policy, "SIGNAL", "COMPLETE", reason, now)
+            self._told_once(session, stack, policy, "COMPLETE", reason, now)
             return None
         # Heat's order: no change first, then a scaling in progress, then the cooldown.
         if (gdata.get("pending") or {}).get("kind") == "heal":
@@ -381,6 +371,18 @@ class Scaling:
                 )
         group.data = {**gdata, "health": {**health, "strikes": strikes, "replaced_at": replaced_at}, "pending": None}
         return True
+
+    def _told_once(self, session, stack: Stack, policy: Resource, status: str, reason: str, now: dt.datetime) -> None:
+        """A decision's SIGNAL event, unless the policy's last event said the same: an alarm
+        repeating its action every evaluation gets one event, not one per evaluation."""
+        last = session.scalar(
+            select(Event.reason)
+            .where(Event.stack_id == stack.id, Event.resource_name == policy.name)
+            .order_by(Event.seq.desc())
+            .limit(1)
+        )
+        if last != reason:
+            self._event(session, stack, policy, "SIGNAL", status, reason, now)
 
     @staticmethod
     def _event(session, stack: Stack, row: Resource, action: str, status: str, reason: str, now: dt.datetime) -> None:
