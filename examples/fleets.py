@@ -90,8 +90,54 @@ def healing(env: dict, data_dir: str) -> None:
     hearth("stack", "delete", "web", "--wait", env=env)
 
 
+def metric_put(data_dir: str, server_id: str, name: str, value: float, quiet: bool = False) -> None:
+    """What a program on the member would run: queue a sample its agent delivers."""
+    state = Path(data_dir) / "servers" / server_id / "state"
+    command = [str(BIN / "hearth-agent"), "metric", "put", name, str(value), "--state-dir", str(state)]
+    if not quiet:
+        print(f"\n$ hearth-agent metric put {name} {value}    # on server {server_id}", flush=True)
+    if subprocess.run(command, stdout=subprocess.DEVNULL if quiet else None).returncode != 0:
+        raise SystemExit(f"demo: 'hearth-agent metric put' failed on {server_id}")
+
+
 def autoscaling(env: dict, data_dir: str) -> None:
-    raise SystemExit("demo: the autoscaling walkthrough needs the metrics and alarms of docs/fleets.md")
+    template = EXAMPLES / "autoscaling-web" / "autoscaling-web.yaml"
+    hearth(
+        "stack", "create", "tier", "-t", str(template), "--parameter", "meter=demo_load",
+        "--parameter", "period=5", "--parameter", "cooldown=10", "--parameter", "max_size=3", "--wait", env=env,
+    )  # fmt: skip
+    first = outputs("tier", env)
+    print(f"\n  size: {first['size']}\n  reports: {first['reports']}")
+    crossed = time.monotonic()
+    metric_put(data_dir, first["servers"][0], "demo_load", 90)
+    watch("tier", "web", env, "Scaled from 1 to 2", 120)
+    grown = outputs("tier", env)
+    print(f"\n  size: {grown['size']}\n  reports: {grown['reports']}")
+    print(f"\nThreshold crossed to a second member serving: {time.monotonic() - crossed:.0f} s.")
+    print("\nLoad falls on both members; the idle alarm asks to scale down, refused until the cooldown ends:")
+    deadline = time.monotonic() + 120
+    while outputs_quiet("tier", env)["size"] != 1:
+        if time.monotonic() > deadline:
+            raise SystemExit("demo: the tier did not shrink within 120 s")
+        for server in outputs_quiet("tier", env)["servers"]:
+            if server:
+                metric_put(data_dir, server, "demo_load", 5, quiet=True)
+        time.sleep(1)
+    for event in events_of("tier", "web", env) + events_of("tier", "scale_down", env):
+        print(
+            f"  {event['event_time']}  {event['resource_name']:<11} {event['resource_status']:<18} {event['resource_status_reason']}"
+        )
+    print(f"\n  size: {outputs_quiet('tier', env)['size']}")
+    hearth("stack", "delete", "tier", "--wait", env=env)
+
+
+def outputs_quiet(stack: str, env: dict) -> dict:
+    shown = subprocess.run(
+        [str(BIN / "hearth"), "output", "show", stack, "-f", "json"], env=env, text=True, capture_output=True
+    )
+    if shown.returncode != 0:
+        raise SystemExit(f"demo: 'hearth output show {stack}' failed: {shown.stderr.strip()}")
+    return json.loads(shown.stdout)
 
 
 def main(argv: list[str]) -> int:
@@ -110,6 +156,8 @@ def main(argv: list[str]) -> int:
             "HEARTH_LONGPOLL_MAX_WAIT": "3",
             "HEARTH_AGENT_GONE_GRACE": "3",
             "HEARTH_AGENT_RESTART_DELAY": "3600",
+            # Alarms evaluated every second (10 by default).
+            "HEARTH_ALARM_EVALUATION_INTERVAL": "1",
         }
         command = [
             str(BIN / "hearth"), "server", "--db", f"sqlite:///{tmp}/hearth.db", "--data-dir", tmp,
