@@ -359,6 +359,18 @@ def guest_routes(w: World) -> list[Route]:
         Route("POST", "/guest/v1/credentials/rotate", headers=bearer),
         Route(
             "POST",
+            f"/guest/v1/servers/{w.server}/metrics",
+            {"metrics": [{"name": "cpu_util", "value": 12.5, "unit": "%"}]},
+            headers=bearer,
+        ),
+        # a scaling policy's alarm_url (a forged signature: refused whatever the body)
+        Route(
+            "POST",
+            "/v1/signal/arn%3Aopenstack%3Aheat%3A%3Aadmin%3Astacks/s/x/resources/p?AWSAccessKeyId=forged&Signature=forged",
+            {"current": "alarm", "previous": "ok", "reason": "r"},
+        ),
+        Route(
+            "POST",
             f"/guest/v1/handles/{w.handle}/signal",
             native,
             headers={"Authorization": f"Bearer {w.handle_token}"},
