@@ -29,15 +29,24 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "bench"))
-
-from fleets import agent_of  # noqa: E402  (examples/fleets.py: the walkthroughs' helpers)
 
 from machine import describe, free_port, percentile  # noqa: E402
 
 BIN = Path(sys.executable).parent
 EXAMPLES = ROOT / "examples" / "templates"
+
+
+def agent_of(data_dir: str, server_id: str) -> int:
+    """The pid of the agent process the local driver runs for `server_id`."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "agent.main" in cmdline and data_dir in cmdline and server_id in cmdline:
+            return int(proc.name)
+    raise SystemExit(f"bench: no agent runs for server {server_id}")
 
 
 def run(env: dict, *args: str) -> str:
