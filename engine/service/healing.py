@@ -109,11 +109,10 @@ class Healing:
             )
             if busy:
                 return []
-            verdicts = self._judge(session, child, policy, health, now)
+            verdicts, judged = self._judge(session, child, policy, health, now)
             strikes = {m: int((health.get("strikes") or {}).get(m, 0)) + 1 for m in verdicts}
             health.update(last_check=now.isoformat(), strikes=strikes)
             due = [m for m, count in strikes.items() if count >= policy["unhealthy_threshold"]]
-            judged = health.pop("_judged", [])
             started: list[str] = []
             if due and len(due) == len(judged) and len(judged) > 1:
                 if not health.get("halted"):
@@ -142,9 +141,11 @@ class Healing:
             self.runtime.publish_stack(stack_id)
         return started
 
-    def _judge(self, session, child: Stack, policy: dict, health: dict, now: dt.datetime) -> dict[str, str]:
-        """The unhealthy members of the nested stack `child`, with why; the members judged (past
-        their grace period) are left in health["_judged"]."""
+    def _judge(
+        self, session, child: Stack, policy: dict, health: dict, now: dt.datetime
+    ) -> tuple[dict[str, str], list[str]]:
+        """The unhealthy members of the nested stack `child`, with why, and the members judged
+        (those past their grace period)."""
         grace = dt.timedelta(seconds=policy["grace_period"])
         replaced = health.get("replaced_at") or {}
         rows = list(session.scalars(select(Resource).where(Resource.stack_id == child.id)))
@@ -189,8 +190,7 @@ class Healing:
                             f"the agent of server {server.id} has not been seen for {int((now - seen).total_seconds())} s"
                         )
                         break
-        health["_judged"] = judged
-        return verdicts
+        return verdicts, judged
 
     def _servers(self, session, child_id: str, member: Resource) -> list[Server]:
         """The live servers a member is or holds (in its own nested stacks, a few levels down)."""

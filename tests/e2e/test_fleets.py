@@ -89,13 +89,7 @@ def test_a_member_whose_agent_is_killed_and_kept_down_is_replaced_and_the_group_
     # agent only after an hour: it stays down.
     hearth = start_server(tmp_path, longpoll_max_wait=2, agent_gone_grace=2, agent_restart_delay=3600)
     try:
-        body = {
-            "stack_name": "heal",
-            "template": json.dumps(HEALING),
-            "files": {"node.yaml": NODE},
-            "template_name": "heal.yaml",
-        }
-        assert hearth.http.post(f"{hearth.api}/stacks", json=body, timeout=30).status_code == 201
+        hearth.create_stack("heal", json.dumps(HEALING), files={"node.yaml": NODE})
         stack = hearth.wait_stack("heal", ("CREATE_COMPLETE",), timeout=120)
         assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
         before = hearth.outputs("heal")
@@ -227,13 +221,7 @@ def metric_put(hearth, server_id: str, name: str, value: float, gone_ok: bool = 
 def test_a_metric_over_the_threshold_grows_the_group_and_under_it_shrinks_it_after_cooldown(tmp_path):
     hearth = start_server(tmp_path, alarm_evaluation_interval=0.5)
     try:
-        body = {
-            "stack_name": "scale",
-            "template": json.dumps(AUTOSCALING),
-            "files": {"node.yaml": SCALED_NODE},
-            "template_name": "scale.yaml",
-        }
-        assert hearth.http.post(f"{hearth.api}/stacks", json=body, timeout=30).status_code == 201
+        hearth.create_stack("scale", json.dumps(AUTOSCALING), files={"node.yaml": SCALED_NODE})
         stack = hearth.wait_stack("scale", ("CREATE_COMPLETE",), timeout=120)
         assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
         first = hearth.outputs("scale")
@@ -334,13 +322,7 @@ outputs:
 def test_a_rolling_update_of_six_members_goes_in_three_batches_and_a_failing_batch_stops_it(tmp_path):
     hearth = start_server(tmp_path)
     try:
-        body = {
-            "stack_name": "roll",
-            "template": ROLLED,
-            "files": {"node.yaml": ROLLED_NODE},
-            "template_name": "roll.yaml",
-        }
-        assert hearth.http.post(f"{hearth.api}/stacks", json=body, timeout=30).status_code == 201
+        hearth.create_stack("roll", ROLLED, files={"node.yaml": ROLLED_NODE})
         stack = hearth.wait_stack("roll", ("CREATE_COMPLETE",), timeout=180)
         assert stack["stack_status"] == "CREATE_COMPLETE", stack["stack_status_reason"]
         assert hearth.outputs("roll")["reports"] == [f"{i} v1" for i in range(6)]
