@@ -32,11 +32,11 @@ lint: $(BIN)/.hearth-installed
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider --noconftest tests/unit/test_import_rules.py
 
-# Four workers on this 2-core machine: most tests wait on real servers, agents and hooks rather
-# than the CPU (two finished in 19.7 min once the multi-replica suite came; three took 20.4 min
-# once the fleets' suites came, the differential module alone 4.6 min of one worker); --dist
-# loadscope keeps each module (and its shared server) on one worker.
-PYTEST_WORKERS ?= 4
+# Three workers on this 2-core machine: most tests wait on real servers, agents and hooks rather
+# than the CPU (two finished in 19.7 min once the multi-replica suite came); four were no faster
+# with the fleets' suites (18.9 min against 20.4) and pushed the differential module's shared
+# fixture past its timeout; --dist loadscope keeps each module (and its shared server) on one worker.
+PYTEST_WORKERS ?= 3
 
 test: $(BIN)/.hearth-installed
 	$(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadscope

@@ -16,6 +16,9 @@ from tests.differential.compare import diff, expected, run_all
 from tests.differential.harness import load_cases
 
 CASES = load_cases()
+# The module's fixture runs every case (four at a time) inside the first test's setup: 4.6 min on
+# a quiet 2-core host, more beside the rest of the suite; the default 300 s would cut it short.
+pytestmark = pytest.mark.timeout(900)
 PENDING_FILE = Path(__file__).resolve().parent / "pending.txt"
 
 
