@@ -491,6 +491,7 @@ class Scheduler:
 
     def _reset_interrupted(self, stack: Stack, snaps: dict[str, Snap]) -> None:
         """An engine died during this operation: re-run what is safe, fail what is not."""
+        known: set[str] | None = None
         for snap in snaps.values():
             if snap.status != "IN_PROGRESS" or snap.waiting:
                 continue  # waiting resources are re-checked once the run exists
@@ -501,6 +502,14 @@ class Scheduler:
                 and not snap.cls.inline
                 and snap.engine.get("phase") not in ("replace-delete", "cleanup")
             ):
+                if snap.action == "CREATE" and not snap.physical_id:
+                    # What the create made before the engine died (a server and its agent, a
+                    # deployment the agent runs) stays the resource's, so a delete removes it.
+                    with self.runtime.store.session() as session:
+                        if known is None:
+                            ids = select(ResourceRow.physical_id).where(ResourceRow.stack_id == stack.id)
+                            known = {i for i in session.scalars(ids) if i}
+                        snap.physical_id = snap.cls.left_behind(session, stack.id, snap.name, known)
                 snap.status = "FAILED"
                 snap.reason = (
                     f"the engine stopped while this resource was in {snap.action}; "

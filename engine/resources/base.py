@@ -188,6 +188,15 @@ class Resource:
     def timeout_reason(self) -> str:
         return "timed out"
 
+    @classmethod
+    def left_behind(cls, session, stack_id: str, name: str, known: set[str]) -> str | None:
+        """The id of what a create interrupted by an engine's death had made before its
+        physical id was stored (it is stored after the create's own unit of work); None when
+        nothing was, or when this type makes nothing outside its resource row. `known` holds
+        the physical ids the stack's resources already have. The failed resource keeps the
+        id, so that deleting or replacing it removes what was made."""
+        return None
+
     # Reading ----------------------------------------------------------------------------
     @classmethod
     def preview_attributes(cls, properties: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from engine import secrets, software_formats, views
 from engine.errors import TemplateError
@@ -155,6 +155,13 @@ class SoftwareDeployment(Resource):
 
     def timeout_reason(self) -> str:
         return "Deployment to server timed out: no signal arrived"
+
+    @classmethod
+    def left_behind(cls, session, stack_id: str, name: str, known: set[str]) -> str | None:
+        """The deployment (its config on the server already) of a create whose engine died
+        before the resource recorded it."""
+        rows = select(Deployment.id).where(Deployment.stack_id == stack_id, Deployment.resource_name == name)
+        return next((i for i in session.scalars(rows.order_by(Deployment.created_at.desc())) if i not in known), None)
 
     # Running an action -------------------------------------------------------------------
     def _source(self, session, required: bool = True):

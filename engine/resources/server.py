@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from engine import secrets
 from engine.compute.base import ServerSpec
@@ -172,6 +172,15 @@ class Server(Resource):
             f"the server's agent did not contact Hearth within {self.runtime.config.server_boot_timeout} s"
             " (see agent.log in its directory)"
         )
+
+    @classmethod
+    def left_behind(cls, session, stack_id: str, name: str, known: set[str]) -> str | None:
+        """The server (its agent perhaps started) of a create whose engine died before the
+        resource recorded it."""
+        rows = select(ServerRow.id).where(
+            ServerRow.stack_id == stack_id, ServerRow.resource_name == name, ServerRow.deleted_at.is_(None)
+        )
+        return next((i for i in session.scalars(rows.order_by(ServerRow.created_at.desc())) if i not in known), None)
 
     def server_name(self) -> str:
         return self.properties.get("name") or f"{self.state.stack_name}-{self.state.name}"

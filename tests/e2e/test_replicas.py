@@ -113,6 +113,9 @@ def check_signals_recorded(cluster: Cluster, stack_id: str, stack: dict, via: Re
             continue
         own = [r for r in runs if r.label.startswith(f"{name}@") and r.label.endswith(f":{stack['stack_name']}")]
         own = [r for r in own if r.ended is not None]
+        if not resource["physical_resource_id"]:  # never made: the operation failed before it
+            assert not completed and not own, f"{name}: its hook ran but the resource has no deployment: {resource}"
+            continue
         deployment = via.deployment(resource["physical_resource_id"])
         assert deployment is not None, f"{name}: its deployment record is gone"
         latest = own[-1] if own else None

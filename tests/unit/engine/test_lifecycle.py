@@ -199,6 +199,50 @@ def test_engine_restart_resumes_a_waiting_stack(db_url, tmp_path):
         second.runtime.store.dispose()
 
 
+@pytest.mark.parametrize("interrupted", ["server", "deploy"])
+def test_a_create_cut_short_by_the_engines_death_keeps_what_it_made(db_url, tmp_path, interrupted):
+    """An engine killed between a create's own unit of work (the server row and its agent, the
+    deployment on the server) and the scheduler's record of its physical id: the engine that
+    takes the operation over fails the resource with the id of what was made, and the delete
+    removes it (before, it kept no id and the server or deployment was left behind)."""
+    from engine.store.models import Deployment, Resource, Server
+
+    config = Config.from_env({}, db_url=db_url, data_dir=str(tmp_path / "data"), compute="deployed")
+    first = build_service(config)
+    first.start()
+    stack_id = create(first, "cut", DEPLOY)
+    _entry(first, stack_id)  # the server and the deployment exist
+    first.stop()
+    first.runtime.store.dispose()
+    with first.runtime.store.session() as session:
+        row = session.query(Resource).filter_by(stack_id=stack_id, name=interrupted).one()
+        made = row.physical_id
+        # as stored when the engine died inside the create: in progress, no physical id yet
+        row.action, row.status, row.physical_id, row.waiting, row.deadline = "CREATE", "IN_PROGRESS", None, False, None
+    second = build_service(config)
+    second.start()
+    try:
+        stack = settle(second, stack_id)
+        assert stack["stack_status"] == "CREATE_FAILED"
+        shown = {r["resource_name"]: r for r in second.resources.list_resources("admin", stack_id)}[interrupted]
+        assert (shown["resource_status"], shown["physical_resource_id"]) == ("CREATE_FAILED", made)
+        assert "the engine stopped while this resource was in CREATE" in shown["resource_status_reason"]
+        second.stacks.delete_stack("admin", stack_id)
+        assert settle(second, stack_id)["stack_status"] == "DELETE_COMPLETE"
+        with second.runtime.store.session() as session:
+            assert session.query(Deployment).count() == 0
+            assert session.get(Server, _server_of(session, stack_id)).deleted_at is not None
+    finally:
+        second.stop()
+        second.runtime.store.dispose()
+
+
+def _server_of(session, stack_id):
+    from engine.store.models import Server
+
+    return session.query(Server.id).filter_by(stack_id=stack_id).scalar()
+
+
 def test_stack_timeout_fails_waiting_resources(service):
     stack_id = create(service, "slow", DEPLOY, timeout_mins=0.02)
     stack = settle(service, stack_id)
