@@ -23,6 +23,7 @@ from engine.guest import credentials
 from engine.orchestration.events import event_row
 from engine.orchestration.lease import Leases, stack_lease
 from engine.runtime import Runtime
+from engine.store import event_log
 from engine.store.models import Event, Resource as ResourceRow, Stack
 
 log = logging.getLogger(__name__)
@@ -187,3 +188,4 @@ class Journal:
         if events:
             # render_nulls keeps rows with and without a physical id in one batch.
             session.execute(insert(Event).execution_options(render_nulls=True), events)
+            event_log.track(session, [e["id"] for e in events])

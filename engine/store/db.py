@@ -33,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.store import event_log
+
 if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.pool import ConnectionPoolEntry
@@ -71,6 +73,9 @@ class Store:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=40, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Every unit of work that adds events numbers them in their project's stream as it commits.
+        event.listen(self._sessions, "before_flush", event_log.collect)
+        event.listen(self._sessions, "before_commit", event_log.stamp)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent). Replicas starting together on

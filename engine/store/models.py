@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -126,7 +127,10 @@ class StackRequest(Base):
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_stack_seq", "stack_id", "seq"),)
+    __table_args__ = (
+        Index("ix_events_stack_seq", "stack_id", "seq"),
+        Index("ux_events_project_seq", "project", "project_seq", unique=True),
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -138,6 +142,33 @@ class Event(Base):
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+    # The event stream (engine.store.event_log, docs/events.md): the stack's project, the
+    # event's place in that project's sequence and the operation it belongs to
+    # ("<stack id>:<operation number>"), stamped as its transaction commits, in commit order.
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    project_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    operation: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class EventSequence(Base):
+    """A project's last event sequence number; its row lock orders the project's commits."""
+
+    __tablename__ = "event_sequences"
+
+    project: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EventCursor(Base):
+    """How far a consumer of the event stream (a notifier, an event sink) has delivered a
+    project's events: its next event is the first with a greater `position`."""
+
+    __tablename__ = "event_cursors"
+
+    consumer: Mapped[str] = mapped_column(String(255), primary_key=True)
+    project: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
 
 
 class SoftwareConfig(Base):
