@@ -136,6 +136,19 @@ def event_view(
     return view
 
 
+def stream_event_view(event: Event, stack: Stack, base: str) -> dict[str, Any]:
+    """An event as the project's event stream gives it (docs/events.md): Heat's event fields and
+    its resource type, plus its number in the project's sequence, its operation and its stack."""
+    return {
+        **event_view(event, stack, base, detail=True),
+        "sequence": event.project_seq,
+        "operation": event.operation,
+        "project": event.project,
+        "stack_id": stack.id,
+        "stack_name": stack.name,
+    }
+
+
 def shown_attributes(attributes: dict) -> dict:
     """A resource's stored attributes as the API shows them: sealed values (a signed URL kept
     encrypted at rest) appear as HIDDEN; get_attr still gives them opened."""

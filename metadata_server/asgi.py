@@ -35,6 +35,7 @@ from a2wsgi import WSGIMiddleware
 from engine.service import redact_url_signatures
 from metadata_server import strict
 from metadata_server.errors import envelope_body, http_error
+from metadata_server.event_stream import EventStreams, since_of
 from metadata_server.ingest import SignalIngest
 from metadata_server.longpoll import Answer, LongPolls, parse as parse_poll
 
@@ -76,6 +77,7 @@ class Front:
         # The route's JSON, as jsonify writes it (compact), for answers this front makes itself.
         self.json_dumps: Callable[[Any], str] = lambda value: app.json.dumps(value, separators=(",", ":"))
         self.longpolls = LongPolls(self)
+        self.streams = EventStreams(self)  # the project event stream's long-polls and SSE
         self.signals = SignalIngest(self)
         self.on_shutdown: list[Callable[[], None]] = []  # run (off the loop) when the lifespan ends
 
@@ -118,6 +120,20 @@ class Front:
             if answer is not None:
                 await _answer_json(send, 200, self.json_dumps(answer) + "\n")
                 return
+        stream = None if close or signal is not None else self.streams.claim(scope, wsgi.app.view_functions)
+        if stream is not None:
+            project, args, wait, sse = stream
+
+            async def ask_app(asked: Message, answer: Answer) -> None:
+                await wsgi.call(asked, b"", answer.receive)
+
+            ask = self.streams.asker(ask_app, scope, args)
+            lost = scope.get(CONNECTION_LOST)
+            if sse:
+                await self.streams.stream(project, ask, since_of(args), send, lost)
+            else:
+                await self.streams.longpoll(project, ask, since_of(args), wait, send, lost)
+            return
         longpoll = None if close or signal is not None else self._longpoll(scope, wsgi)
         if longpoll is None:
             await wsgi.call(scope, body, send)

@@ -18,7 +18,7 @@ from flask import Blueprint, g, jsonify, redirect, request
 from engine.errors import HTTPBadRequest
 from engine.service import Caller
 from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
-from metadata_server.requests_ import integer_arg, json_body, service
+from metadata_server.requests_ import integer_arg, json_body, number_arg, service
 from metadata_server.v1_request import (
     arn_path,
     bool_arg,
@@ -54,6 +54,21 @@ LIST_FILTERS = (
 LIST_BOOLEANS = ("show_deleted", "show_nested", "show_hidden")
 LIST_TAGS = ("tags", "tags_any", "not_tags", "not_tags_any")
 ONE = "/stacks/<name>/<uuid:uuid>"
+
+
+@blueprint.get("/events")
+def event_stream(project: str):
+    """The project's event stream (docs/events.md): the events numbered above `since`, oldest
+    first; `wait` long-polls for the next ones. The ASGI front serves `wait` without holding a
+    thread, and `Accept: text/event-stream` as Server-Sent Events (metadata_server/event_stream.py)."""
+    return jsonify(
+        service().events.read(
+            project,
+            since=integer_arg("since", 0),
+            limit=integer_arg("limit", None),
+            wait=number_arg("wait"),
+        )
+    )
 
 
 @blueprint.post("/stacks")

@@ -4,7 +4,7 @@ the data dir, key file and Store and reads the environment directory's files.
 `Service` holds each part as an attribute, each given the runtime and the parts it needs in
 its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `operations`
 (update, actions, abandon, signals), `previews`, `resources` (resources and events),
-`software` (software configs and deployments), `catalog` (resource types, template versions,
+`events` (the project's event stream), `software` (software configs and deployments), `catalog` (resource types, template versions,
 validation), `admin` (projects, users, tokens, delegations, audit log, authentication),
 `guest` (engine.guest) and `retention` (prunes the metric samples guests report, on every
 replica). `definitions` builds and checks what a request asks for; the scheduler
@@ -38,6 +38,7 @@ from engine.secrets import LogRedactor, redact_url_signatures
 from engine.service.admin import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET, Admin, Caller
 from engine.service.catalog import Catalog
 from engine.service.definitions import Definitions
+from engine.service.events import Events
 from engine.service.operations import Operations
 from engine.service.previews import Previews
 from engine.service.resources import Resources
@@ -88,6 +89,7 @@ class Service:
         self.software = Software(runtime, self.scheduler)
         self.catalog = Catalog(runtime, self.definitions)
         self.admin = Admin(runtime)
+        self.events = Events(runtime)
         self.retention = Retention(runtime)  # prunes metric samples, on every replica
         self.scaling = Scaling(runtime)
         self.operations.scaling = self.scaling
@@ -138,6 +140,7 @@ def build_service(config) -> Service:
         compute=make_driver(config.compute, config),
     )
     service = Service(runtime, base_environment=load_environment_dir(config.environment_dir))
+    runtime.store.on_events = service.events.committed
     if not runtime.store.is_sqlite:  # SQLite is one process: nobody else to tell
         from engine.store.pg_notify import PgBridge
 

@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +73,19 @@ class Store:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=40, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # Every unit of work that adds events numbers them in their project's stream as it commits.
+        # Every unit of work that adds events numbers them in their project's stream as it commits,
+        # and, once committed, tells `on_events` {project: newest number} (the service wakes the
+        # stream's readers with it, on every replica).
+        self.on_events: Callable[[dict[str, int]], None] | None = None
         event.listen(self._sessions, "before_flush", event_log.collect)
         event.listen(self._sessions, "before_commit", event_log.stamp)
+        event.listen(self._sessions, "after_commit", self._events_committed)
+        event.listen(self._sessions, "after_rollback", event_log.rolled_back)
+
+    def _events_committed(self, session: Session) -> None:
+        newest = event_log.committed(session)
+        if newest and self.on_events is not None:
+            self.on_events(newest)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent). Replicas starting together on

@@ -29,8 +29,10 @@ from sqlalchemy.orm import Session
 
 from engine.store.models import Event, EventCursor, EventSequence, Stack
 
-# session.info key: the ids of the events this unit of work added and not yet stamped.
+# session.info keys: the ids of the events this unit of work added and not yet stamped; and,
+# once stamped, {project: its newest number}, announced after the commit (Store.on_events).
 TRACKED = "hearth.events"
+STAMPED = "hearth.events.stamped"
 
 
 def track(session: Session, event_ids: Iterable[str]) -> None:
@@ -71,6 +73,20 @@ def stamp(session: Session) -> None:
         ]
     if stamped:
         session.execute(update(Event), stamped)  # the ORM's bulk UPDATE by primary key (seq)
+        newest = session.info.setdefault(STAMPED, {})
+        for each in stamped:
+            newest[each["project"]] = max(each["project_seq"], newest.get(each["project"], 0))
+
+
+def committed(session: Session) -> dict[str, int]:
+    """after_commit: {project: newest number} of the events just committed (and forgotten)."""
+    return session.info.pop(STAMPED, None) or {}
+
+
+def rolled_back(session: Session) -> None:
+    """after_rollback: nothing of the unit of work was stored; nothing to stamp or announce."""
+    session.info.pop(TRACKED, None)
+    session.info.pop(STAMPED, None)
 
 
 def _advance(session: Session, project: str, count: int) -> int:
