@@ -25,7 +25,7 @@ DEFAULT_URL = "http://127.0.0.1:8004"
 COMMANDS: dict[str, LazyCommand] = {
     "stack": ("engine.cli.stacks:stack", "Create, update, act on, list, show and delete stacks."),
     "resource": ("engine.cli.resources:resource", "List, show, mark and signal a stack's resources."),
-    "event": ("engine.cli.events:event", "List and follow a stack's events."),
+    "event": ("engine.cli.events:event", "List and follow a stack's events, or the project's event stream."),
     "output": ("engine.cli.outputs:output", "List and show stack outputs."),
     "template": ("engine.cli.templates:template", "Template versions, functions and validation."),
     "orchestration": ("engine.cli.templates:orchestration", "Resource types and templates (openstack's spelling)."),

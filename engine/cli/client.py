@@ -212,6 +212,18 @@ class HearthClient:
             params["wait"] = int(wait)
         return self.fetch("GET", f"{stack_path(stack)}/events", "events", params=params, hold=float(wait or 0))
 
+    def event_stream(self, *, since: int = 0, limit: int | None = None, wait: float = 0) -> dict:
+        """The project's event stream after `since`: {"events", "next", "latest"} (docs/events.md)."""
+        params: dict = {"since": since}
+        if limit:
+            params["limit"] = limit
+        if wait:
+            params["wait"] = int(wait)
+        answer = self.request("GET", "events", params=params, hold=float(wait or 0))
+        if not isinstance(answer, dict) or not {"events", "next", "latest"} <= set(answer):
+            raise CliError(f"Hearth at {self.url} answered GET events without its events, next and latest")
+        return answer
+
     def list_outputs(self, stack: dict) -> list[dict]:
         return self.fetch("GET", f"{stack_path(stack)}/outputs", "outputs")
 

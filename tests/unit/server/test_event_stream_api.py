@@ -5,11 +5,17 @@ from Last-Event-ID with no gap and no repeat, and JSON errors for what it refuse
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import requests
 
 from tests.support import wait_for
+
+BIN = Path(sys.executable).parent
 
 TEMPLATE = """heat_template_version: 2018-08-31
 resources:
@@ -110,3 +116,30 @@ def test_refusals_are_json_a_person_can_act_on(hearth):
         assert word in json.dumps(response.json())
     refused = requests.get(f"{hearth.api}/events", headers={"Accept": "text/event-stream"}, timeout=30)
     assert refused.status_code == 401 and refused.headers["content-type"].startswith("application/json")
+
+
+def test_the_cli_lists_and_follows_the_project_stream(hearth):
+    """`hearth event list` without a stack reads the stream; `--follow` prints what comes next."""
+    hearth.create_stack("listed", TEMPLATE)
+    hearth.wait_stack("listed", ("CREATE_COMPLETE",))
+    env = {**os.environ, "HEARTH_URL": hearth.url}
+    listed = subprocess.run(
+        [str(BIN / "hearth"), "event", "list", "-f", "json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [r["sequence"] for r in rows] == list(range(1, len(rows) + 1)) and rows[-1]["stack_name"] == "listed"
+    with subprocess.Popen(
+        [str(BIN / "hearth"), "event", "list", "--follow", "-f", "json", "-c", "sequence", "-c", "stack_name"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as follower:
+        try:
+            wait_for(lambda: hearth.service.runtime.notifier.waiting() >= 1, 20, 0.02, "the CLI's long-poll to park")
+            hearth.create_stack("followed", TEMPLATE)
+            assert follower.stdout is not None
+            first = json.loads(follower.stdout.readline())
+            assert first == {"sequence": len(rows) + 1, "stack_name": "followed"}  # only what came next
+        finally:
+            follower.terminate()
