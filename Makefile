@@ -35,14 +35,17 @@ lint: $(BIN)/.hearth-installed
 # Three workers on this 2-core machine: most tests wait on real servers, agents and hooks rather
 # than the CPU (two finished in 19.7 min once the multi-replica suite came); four were no faster
 # with the fleets' suites (18.9 min against 20.4) and pushed the differential module's shared
-# fixture past its timeout; --dist loadscope keeps each module (and its shared server) on one worker.
+# fixture past its timeout; --dist loadscope keeps each module (and its shared server) on one worker,
+# and --no-loadscope-reorder keeps the collection's order, which starts the longest modules
+# first (tests/conftest.py LONG_FIRST) rather than last.
 PYTEST_WORKERS ?= 3
+XDIST = -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 test: $(BIN)/.hearth-installed
-	$(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadscope
+	$(BIN)/pytest -q -p no:cacheprovider $(XDIST)
 
 test-fast: $(BIN)/.hearth-installed
-	$(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadscope -m "not e2e and not slow"
+	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) -m "not e2e and not slow"
 
 # Only the tests that drive Hearth with real Heat-side releases (os-collect-config, heat-agents,
 # heat-cfntools, heatclient, openstackclient), each fetched from PyPI into its own venv.

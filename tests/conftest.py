@@ -16,9 +16,26 @@ os.environ["HEARTH_ADMIN_TOKEN"] = ADMIN_TOKEN
 os.environ["HEARTH_TOKEN"] = ADMIN_TOKEN
 
 
+# The modules that take minutes on one worker (`--dist loadscope` keeps a module on one), longest
+# first, as measured in CI (seconds, loaded machine): they are collected first so that the
+# workers start on them and the many short modules fill in around them. Last, one of them alone
+# would be the run's tail (xdist otherwise orders modules by their number of tests, which put
+# the 458 s Heat functional suite, one test, at the very end).
+LONG_FIRST = (
+    "tests/heat_functional/test_heat_functional.py",  # 458
+    "tests/e2e/test_openstack_cli.py",  # 331
+    "tests/differential/test_differential.py",  # 270
+    "tests/e2e/test_replicas.py",  # 236
+    "tests/e2e/test_agent_faults.py",  # 136
+    "tests/e2e/test_heat_cli.py",  # 118
+    "tests/e2e/test_hook_exactly_once.py",  # 86
+    "tests/e2e/test_supervision.py",  # 75
+)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `heat` run real Heat and take minutes, and `soak` runs repeat randomised
-    fault rounds for tens of minutes: each only when `-m` names it."""
+    fault rounds for tens of minutes: each only when `-m` names it. The long modules go first."""
     asked = config.getoption("markexpr") or ""
     for marker in ("heat", "soak"):
         if re.search(rf"\b{marker}\b", asked):
@@ -27,6 +44,8 @@ def pytest_collection_modifyitems(config, items):
         if left:
             config.hook.pytest_deselected(items=left)
             items[:] = [item for item in items if not item.get_closest_marker(marker)]
+    rank = {path: n for n, path in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(LONG_FIRST)))  # stable
 
 
 @pytest.fixture(scope="session")
