@@ -143,3 +143,28 @@ def test_the_cli_lists_and_follows_the_project_stream(hearth):
             assert first == {"sequence": len(rows) + 1, "stack_name": "followed"}  # only what came next
         finally:
             follower.terminate()
+
+
+def test_a_long_poll_on_one_replica_wakes_for_events_committed_on_another(postgres_server_url, tmp_path):
+    """Two replicas on one PostgreSQL: a reader parked on the first hears, within moments, the
+    events a create through the second commits, numbered after what it had."""
+    from tests.conftest import _reset_postgres
+    from tests.support import start_server, stop_server
+
+    _reset_postgres(postgres_server_url)
+    first = start_server(tmp_path / "a", postgres_server_url)
+    second = start_server(tmp_path / "b", postgres_server_url)
+    try:
+        latest = stream(first)["latest"]
+        answers: list[dict] = []
+        poll = threading.Thread(target=lambda: answers.append(stream(first, since=latest, wait=50)))
+        poll.start()
+        wait_for(lambda: first.service.runtime.notifier.waiting() >= 1, 10, 0.02, "the poll to park on the first")
+        second.create_stack("elsewhere", TEMPLATE)
+        poll.join(timeout=20)
+        assert not poll.is_alive(), "the first replica's long-poll did not hear the second's events"
+        [answer] = answers
+        assert answer["events"][0]["sequence"] == latest + 1 and answer["events"][0]["stack_name"] == "elsewhere"
+    finally:
+        stop_server(second)
+        stop_server(first)
