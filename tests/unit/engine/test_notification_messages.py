@@ -198,3 +198,15 @@ def test_a_transport_url_that_is_not_rabbitmq_is_refused_without_its_password():
     with pytest.raises(InvalidRequest) as refused:
         kombu_url("kafka://user:s3cret-pass@127.0.0.1:9092/")
     assert "s3cret-pass" not in str(refused.value) and "kafka://user:******@" in str(refused.value)
+
+
+def test_the_transport_url_is_never_shown_with_its_password():
+    """The setting is secret: not in the settings' repr, redacted where it is shown."""
+    from engine.config import Config
+    from engine.notifications.bus import Bus
+
+    url = "rabbit://hearth:s3cret-pass@127.0.0.1:5672/"
+    config = Config.from_env({"HEARTH_NOTIFICATION_TRANSPORT_URL": url})
+    assert config.notification_transport_url == url
+    assert "s3cret-pass" not in repr(config)
+    assert Bus(url).shown == "rabbit://hearth:******@127.0.0.1:5672/"
