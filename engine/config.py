@@ -207,6 +207,29 @@ class Config:
     alarm_action_retries: int = _setting(
         2, "times a failed alarm action (no answer, or a 5xx) is tried again, after 0.5 s, then twice as long each time"
     )
+    # Heat's notifications on a message bus (docs/notifications.md).
+    notification_transport_url: str = field(
+        default="",
+        repr=False,  # it holds the bus password: never in a repr, a log or a settings dump
+        metadata={
+            "help": "oslo.messaging transport URL of the bus Heat's notifications are published on (rabbit://USER:PASSWORD@HOST:PORT/VHOST, several hosts comma-separated); empty publishes none. Secret: shown with its password redacted",
+            "secret": True,
+        },
+    )
+    notification_topics: str = _setting(
+        "notifications",
+        "comma-separated oslo.messaging notification topics; each message goes to routing key TOPIC.info or TOPIC.error on exchange `heat`",
+    )
+    notification_publisher_id: str = _setting(
+        "", "publisher_id of the notifications; empty means orchestration.<this host's name>, as in Heat"
+    )
+    notification_batch_size: int = _setting(
+        100, "most events the notifier reads and publishes before it records how far it got"
+    )
+    notification_sweep_seconds: float = _setting(
+        5.0,
+        "seconds between the notifier's looks for events it was not told of (it is woken as events commit; this is the safety net)",
+    )
     # Bounded evaluation (docs/operations.md, Limits). -1 turns a limit off, as in Heat.
     max_resources_per_stack: int = _setting(
         1000,

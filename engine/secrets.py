@@ -60,6 +60,8 @@ SEALED_SECTION_KEYS = (("request", "metadata_url"), ("cfn", "secret_access_key")
 # A pre-signed URL's signature in a request line (access logs): Hearth's own, CFN's, Swift's
 # temp URLs' and SigV4 query signatures.
 _URL_SIGNATURE = re.compile(r"((?:^|[?&])(?:signature|Signature|temp_url_sig|X-Amz-Signature)=)[^&\s]+")
+# The password of each user:password@ of a URL's host list (the scheme's // or a comma before).
+_URL_PASSWORD = re.compile(r"((?://|,)[^:/@,]*:)[^@]*@")
 # Texts shorter than this are not searched for in free text: "1" or "no" would mask at random.
 MIN_REDACTED = 4
 
@@ -398,6 +400,12 @@ def redacted_error(error, texts: Iterable[str]):
 def redact_url_signatures(text: str) -> str:
     """A request line without the signatures of pre-signed URLs (access logs)."""
     return _URL_SIGNATURE.sub(r"\1<redacted>", text)
+
+
+def redact_url_password(url: str) -> str:
+    """A transport URL (rabbit://user:password@host:port,user:password@host2/vhost) with each
+    password replaced by HIDDEN: what logs and settings dumps may show of it."""
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + HIDDEN + "@", url)
 
 
 # Taint tracking -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from engine.guest.service import GuestService
 from engine.guest.transports.cfn import SignedRequest
 from engine.guest.transports.temp_url import KEY_HEADER as TEMP_URL_KEY_HEADER
 from engine.identity import Principal
+from engine.notifications.delivery import NotificationDelivery
 from engine.orchestration.definitions import Definition, Resolver
 from engine.orchestration.lease import EngineLocked
 from engine.orchestration.nested import Children
@@ -96,6 +97,9 @@ class Service:
         # Alarms are evaluated by the replica holding the lease `alarms`, through the
         # scheduler's leases (its heartbeat renews that one too).
         self.alarms = AlarmEvaluator(runtime, self.scheduler.leases)
+        # Heat's notifications on a message bus, published by the holder of the lease
+        # `notifications` (docs/notifications.md); nothing without a transport URL.
+        self.notifications = NotificationDelivery(runtime, self.scheduler.leases)
         runtime.stacks = Children(self)
         runtime.scaling = self.scaling
 
@@ -110,12 +114,14 @@ class Service:
         self.scheduler.start()
         if self.scheduler.drives:
             self.alarms.start()
+            self.notifications.start()
         self.runtime.compute.start()
         self.retention.start()
 
     def stop(self) -> None:
         self.retention.stop()
         self.alarms.stop()  # before the scheduler, which releases the leases, `alarms` too
+        self.notifications.stop()  # likewise
         self.scheduler.stop()
         if self.bridge is not None:  # after the scheduler, whose last commits it still announces
             self.bridge.stop()

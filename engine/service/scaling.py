@@ -209,6 +209,12 @@ class Scaling:
             "started": now.isoformat(),
             "timeout_mins": stack.timeout_mins,
         }
+        # What Heat's autoscaling notifications say of the resize (engine.notifications).
+        start["notice"] = {
+            "adjustment": _plain(data["adjustment"]),
+            "adjustment_type": data["adjustment_type"],
+            "groupname": group.physical_id,
+        }
         group.data = {**gdata, "members": names, "scaling": {**scaling, "scaling_in_progress": True}, "pending": start}
         direction = "out" if capacity > len(members) else "in"
         self._event(
@@ -220,6 +226,7 @@ class Scaling:
             f"Scaling {direction} from {len(members)} to {capacity} members ({adjustment}) by policy "
             f"'{policy.name}': {start['reason']}",
             now,
+            _notice(stack, start, "autoscaling.start", len(members), f"Start resizing the group {group.physical_id}"),
         )
         return start
 
@@ -318,34 +325,27 @@ class Scaling:
             select(Resource).where(Resource.stack_id == stack.id, Resource.name == pending["policy"])
         )
         size = f"from {len(pending['from_members'])} to {len(pending['members'])} members"
+        groupname = (pending.get("notice") or {}).get("groupname")
         if failure is None:
+            capacity = len(pending["members"])
+            ids = _member_ids(session, child.id if child is not None else None)
             for name in pending["removed"]:
                 cause = "it had failed" if name in pending.get("failed", []) else "the oldest leave first"
-                self._event(
-                    session,
-                    stack,
-                    group,
-                    "SIGNAL",
-                    "IN_PROGRESS",
-                    f"Member '{name}' terminated: scaling in by policy '{pending['policy']}' ({cause})",
-                    now,
-                )
+                reason = f"Member '{name}' terminated: scaling in by policy '{pending['policy']}' ({cause})"
+                notice = _notice(stack, pending, "autoscaling.member.terminate", capacity, reason)
+                self._event(session, stack, group, "SIGNAL", "IN_PROGRESS", reason, now, _member(notice, name, ids))
             for name in pending["added"]:
-                self._event(
-                    session,
-                    stack,
-                    group,
-                    "SIGNAL",
-                    "IN_PROGRESS",
-                    f"Member '{name}' launched: scaling out by policy '{pending['policy']}'",
-                    now,
-                )
-            self._event(session, stack, group, "SIGNAL", "COMPLETE", f"Scaled {size}", now)
+                reason = f"Member '{name}' launched: scaling out by policy '{pending['policy']}'"
+                notice = _notice(stack, pending, "autoscaling.member.launch", capacity, reason)
+                self._event(session, stack, group, "SIGNAL", "IN_PROGRESS", reason, now, _member(notice, name, ids))
+            notice = _notice(stack, pending, "autoscaling.end", capacity, f"End resizing the group {groupname}")
+            self._event(session, stack, group, "SIGNAL", "COMPLETE", f"Scaled {size}", now, notice)
             if policy is not None:
                 self._event(session, stack, policy, "SIGNAL", "COMPLETE", pending["reason"], now)
         else:
             reason = f"Scaling {size} failed: {failure}"
-            self._event(session, stack, group, "SIGNAL", "FAILED", reason, now)
+            notice = _notice(stack, pending, "autoscaling.error", len(members), failure)
+            self._event(session, stack, group, "SIGNAL", "FAILED", reason, now, notice)
             if policy is not None:
                 self._event(session, stack, policy, "SIGNAL", "FAILED", reason, now)
         return True
@@ -388,8 +388,53 @@ class Scaling:
             self._event(session, stack, policy, "SIGNAL", status, reason, now)
 
     @staticmethod
-    def _event(session, stack: Stack, row: Resource, action: str, status: str, reason: str, now: dt.datetime) -> None:
-        session.add(resource_event(stack.id, row.name, row.type, row.physical_id, action, status, reason, now))
+    def _event(
+        session,
+        stack: Stack,
+        row: Resource,
+        action: str,
+        status: str,
+        reason: str,
+        now: dt.datetime,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        event = resource_event(stack.id, row.name, row.type, row.physical_id, action, status, reason, now)
+        event.detail = detail
+        session.add(event)
+
+
+def _notice(stack: Stack, pending: dict[str, Any], kind: str, capacity: int, message: str) -> dict[str, Any] | None:
+    """An event's detail for Heat's autoscaling notification `kind` (engine.notifications):
+    the resize's figures and the group's stack's state as they are now. None for a resize
+    recorded before notifications were (it has no `notice`)."""
+    notice = pending.get("notice")
+    if notice is None:
+        return None
+    return {
+        "notification": kind,
+        **notice,
+        "capacity": capacity,
+        "message": message,
+        "state": f"{stack.action}_{stack.status}",
+        "state_reason": stack.status_reason,
+    }
+
+
+def _member(notice: dict[str, Any] | None, name: str, ids: dict[str, str | None]) -> dict[str, Any] | None:
+    return None if notice is None else {**notice, "member": name, "member_id": ids.get(name)}
+
+
+def _member_ids(session, child_id: str | None) -> dict[str, str | None]:
+    """The group's members' physical ids, by name."""
+    if child_id is None:
+        return {}
+    rows = session.execute(select(Resource.name, Resource.physical_id).where(Resource.stack_id == child_id))
+    return {row.name: row.physical_id for row in rows}
+
+
+def _plain(value: Any) -> Any:
+    """1.0 as 1: an adjustment as Heat's notification carries it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _number(value: Any) -> str:

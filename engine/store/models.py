@@ -148,6 +148,9 @@ class Event(Base):
     project: Mapped[str | None] = mapped_column(String(64), nullable=True)
     project_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     operation: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What a consumer of the stream needs that the row does not say, captured as it happened:
+    # a resize's notification and its figures (engine.service.scaling, engine.notifications).
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class EventSequence(Base):

@@ -77,7 +77,9 @@ def _heat_prefix(python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
-def write_config(run_dir: Path, port: int, db_url: str | None, identity_port: int | None = None) -> Path:
+def write_config(
+    run_dir: Path, port: int, db_url: str | None, identity_port: int | None = None, extra_config: str = ""
+) -> Path:
     python = venv() / "bin" / "python"
     paste = _heat_prefix(python) / "etc" / "heat" / "api-paste.ini"
     if not paste.exists():
@@ -190,6 +192,8 @@ token_response = {run_dir}/token.json
             f"[trustee]\nauth_type = password\nauth_url = http://127.0.0.1:{identity_port}\n"
             "username = heat\npassword = reference\nuser_domain_id = default\n"
         )
+    if extra_config:  # more sections, e.g. oslo.messaging notifications (tests/differential/notifications)
+        config.write_text(config.read_text() + extra_config)
     subprocess.run(
         [str(venv() / "bin" / "heat-manage"), "--config-file", str(config), "db_sync"], check=True, capture_output=True
     )
@@ -224,7 +228,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(port: int | None = None, db_url: str | None = None, run_dir: Path | None = None, identity: bool = False):
+def start(
+    port: int | None = None,
+    db_url: str | None = None,
+    run_dir: Path | None = None,
+    identity: bool = False,
+    extra_config: str = "",
+):
     """Start the reference; (process, base URL, run dir). The caller stops it with `stop`.
 
     With `identity`, the process also serves keystone_stub.py on another port and the token's
@@ -240,7 +250,7 @@ def start(port: int | None = None, db_url: str | None = None, run_dir: Path | No
         db_url = own[0]
         (run_dir / "own-database").write_text(own[1])
     identity_port = _free_port() if identity else None
-    config = write_config(run_dir, port, db_url, identity_port)
+    config = write_config(run_dir, port, db_url, identity_port, extra_config)
     extra = [str(identity_port)] if identity_port else []
     with open(run_dir / "stdout.log", "w") as log:
         process = subprocess.Popen(
@@ -288,8 +298,10 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_reference(port: int | None = None, db_url: str | None = None, identity: bool = False):
-    process, base, run_dir = start(port, db_url, identity=identity)
+def running_reference(
+    port: int | None = None, db_url: str | None = None, identity: bool = False, extra_config: str = ""
+):
+    process, base, run_dir = start(port, db_url, identity=identity, extra_config=extra_config)
     try:
         yield base
     finally:
