@@ -84,6 +84,12 @@ def heat_endpoint(base: str, project: str) -> str:
     return f"{base}/v1/{project}"
 
 
+def messaging_endpoint(base: str) -> str:
+    """ZAQAR_MESSAGE / ZAQAR_SIGNAL: the `messaging` endpoint a guest token's catalog names;
+    zaqarclient appends `/v2/queues/...` (heat-config-notify: `/v1.1/queues/...`)."""
+    return f"{base}/messaging"
+
+
 def swift_endpoint(base: str, project: str) -> str:
     """TEMP_URL_SIGNAL: the `object-store` endpoint a Keystone catalog names for `project`."""
     return f"{base}/v1/AUTH_{project}"
