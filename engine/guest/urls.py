@@ -23,7 +23,7 @@ def guest_bases(public_url: str, guest_urls: str) -> list[str]:
 
 
 def guest_root(base: str) -> str:
-    """The guest API's root: ZAQAR_SIGNAL's `deploy_auth_url`."""
+    """The guest API's root."""
     return f"{base}{GUEST_ROOT}"
 
 
