@@ -40,7 +40,7 @@ from engine.guest import credentials, liveness, metadata
 from engine.guest.credentials import GuestAuth
 from engine.guest.transports import heat, zaqar
 from engine.runtime import Runtime
-from engine.store.models import Deployment, Server, Stack, ZaqarQueue
+from engine.store.models import Credential, Deployment, Server, Stack, ZaqarQueue
 
 if TYPE_CHECKING:  # the guest service makes this one, handing itself over
     from engine.guest.service import GuestService
@@ -190,7 +190,7 @@ class QueueService:
         """The section's user replaced once it is due (zaqar.due), the new one in the document
         the collector pops next; the old one lives on to its expiry. The new (version, document)
         to publish, or None."""
-        row = session.get(credentials.Credential, credential_id)
+        row = session.get(Credential, credential_id)
         occ = secrets.open_section(self.runtime.keyring, (server.metadata_doc or {}).get("os-collect-config") or {})
         section = occ.get(zaqar.OWNS) if isinstance(occ, dict) else None
         if not isinstance(section, dict) or section.get("user_id") != credential_id or not zaqar.due(row, now):
