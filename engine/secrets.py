@@ -56,7 +56,12 @@ CREDENTIAL_TEXT = re.compile(r"[?&](?:signature|temp_url_sig)=|\bhg[a-z]_[A-Za-z
 # The secrets a transport puts in the `os-collect-config` section, as (subsection, key): the
 # POLL_TEMP_URL collect URL (it reads the server's metadata, secrets opened), the
 # POLL_SERVER_CFN secret access key and the POLL_SERVER_HEAT password. Stored sealed.
-SEALED_SECTION_KEYS = (("request", "metadata_url"), ("cfn", "secret_access_key"), ("heat", "password"))
+SEALED_SECTION_KEYS = (
+    ("request", "metadata_url"),
+    ("cfn", "secret_access_key"),
+    ("heat", "password"),
+    ("zaqar", "password"),
+)
 # A pre-signed URL's signature in a request line (access logs): Hearth's own, CFN's, Swift's
 # temp URLs' and SigV4 query signatures.
 _URL_SIGNATURE = re.compile(r"((?:^|[?&])(?:signature|Signature|temp_url_sig|X-Amz-Signature)=)[^&\s]+")

@@ -175,11 +175,11 @@ def deploy_inputs(
     """The deploy_* inputs in Heat's order, then what Hearth adds for the transport.
 
     CFN_SIGNAL and TEMP_URL_SIGNAL carry the signal URL and verb, as in Heat. HEAT_SIGNAL and
-    ZAQAR_SIGNAL carry Heat's credential inputs (from `principal`; ZAQAR_SIGNAL also the queue).
-    HEAT_SIGNAL carries nothing more, exactly as Heat: heat-config-notify then logs in to
-    Hearth's guest Keystone (engine/guest/transports/heat.py) and calls the resource signal route (it would
-    prefer a `deploy_signal_id` if there were one). ZAQAR_SIGNAL, as Hearth serves no Zaqar,
-    also carries the signal URL and verb, which heat-config-notify tries first.
+    ZAQAR_SIGNAL carry Heat's credential inputs (from `principal`; ZAQAR_SIGNAL also the queue)
+    and nothing more, exactly as Heat: heat-config-notify then logs in to Hearth's guest
+    Keystone (engine/guest/transports/heat.py) and calls the resource signal route, or posts on
+    the deployment's Zaqar queue (engine/guest/queues.py); it would prefer a `deploy_signal_id`
+    if there were one.
     """
     base = [
         ("deploy_server_id", "ID of the server being deployed to", server_id),
@@ -209,10 +209,9 @@ def deploy_inputs(
         ("deploy_password", "Password for API authentication", principal.password),
         ("deploy_project_id", "ID of project for API authentication", principal.project_id),
     ]
-    if transport == "HEAT_SIGNAL":
-        return base
-    base.append(("deploy_queue_id", "ID of queue to use for signaling output values", principal.queue_id))
-    return base + signal
+    if transport == "ZAQAR_SIGNAL":
+        base.append(("deploy_queue_id", "ID of queue to use for signaling output values", principal.queue_id))
+    return base
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,9 @@ def create_app(
         from metadata_server.guest import cfn  # POLL_SERVER_CFN: Heat's CFN API at /v1/
 
         app.register_blueprint(cfn.blueprint)
+        from metadata_server.guest import zaqar  # ZAQAR_MESSAGE / ZAQAR_SIGNAL: Zaqar's queue API
+
+        app.register_blueprint(zaqar.blueprint)
         app.register_blueprint(openapi_api.guest_blueprint)
     if guest or orchestration:
         app.register_blueprint(temp_url.object_blueprint)  # a temp URL PUT is a guest's signal

@@ -37,6 +37,7 @@ SIGNAL_ENDPOINTS = frozenset(
         "guest.presigned_handle_signal",
         "orchestration.orchestration_resources.signal_resource",
         "guest_heat.resource_signal",  # HEAT_SIGNAL with a guest Keystone token (guest/keystone.py)
+        "guest_zaqar.post",  # ZAQAR_SIGNAL: heat-config-notify posts the signal (guest/zaqar.py)
         "swift_object.put_object",  # heatclient's TEMP_URL_SIGNAL: the object is the signal (guest/temp_url.py)
     }
 )

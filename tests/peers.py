@@ -74,6 +74,17 @@ def known_peers() -> dict[str, Peer]:
             kind="venv",
             extra=("boto==2.49.0",),
         ),
+        # heat-agents' heat-config-notify posts a ZAQAR_SIGNAL through zaqarclient's `queues.v1`
+        # module, which python-zaqarclient 4.0.0 removed (os-collect-config's venv gets 4.x, whose
+        # v2 its `zaqar` collector uses): the last release with it, and the keystoneclient
+        # heat-config-notify imports beside it.
+        "python-zaqarclient": Peer(
+            "python-zaqarclient",
+            "3.0.1",
+            "2fe5f7ff7bd7ec1e668c2aef747d5eb3bc036c018b6d77875ea45b104a193bf6",
+            kind="venv",
+            extra=("python-keystoneclient==6.0.0",),
+        ),
         "python-heatclient": Peer(
             "python-heatclient",
             "5.3.0",

@@ -21,6 +21,7 @@ from engine import audit, secrets
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.guest import credentials, enrol, liveness, metric_samples, metrics, signals, urls
 from engine.guest.credentials import GuestAuth
+from engine.guest.queues import QueueService
 from engine.guest.transports import cfn, heat, temp_url
 from engine.runtime import Runtime, iso
 from engine.store.db import among, update_rows
@@ -45,6 +46,7 @@ class GuestService:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self._keystone: heat.KeystoneService | None = None
+        self._queues: QueueService | None = None
         self.sample_budget = metrics.SampleBudget()  # metric samples per server, this replica's count
 
     # Reaching the transports ---------------------------------------------------------------
@@ -54,6 +56,13 @@ class GuestService:
         if self._keystone is None:
             self._keystone = heat.KeystoneService(self.runtime, self)
         return self._keystone
+
+    @property
+    def queues(self) -> QueueService:
+        """Zaqar's queue API for ZAQAR_MESSAGE and ZAQAR_SIGNAL (engine/guest/queues.py)."""
+        if self._queues is None:
+            self._queues = QueueService(self.runtime, self)
+        return self._queues
 
     def describe_stack_resource(
         self, action: str | None, request: cfn.SignedRequest, stack_name: str | None, logical_resource_id: str | None

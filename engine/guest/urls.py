@@ -23,7 +23,7 @@ def guest_bases(public_url: str, guest_urls: str) -> list[str]:
 
 
 def guest_root(base: str) -> str:
-    """The guest API's root: ZAQAR_SIGNAL's `deploy_auth_url`."""
+    """The guest API's root."""
     return f"{base}{GUEST_ROOT}"
 
 
@@ -82,6 +82,12 @@ def keystone_auth_url(base: str) -> str:
 def heat_endpoint(base: str, project: str) -> str:
     """The `orchestration` endpoint a guest token's catalog names."""
     return f"{base}/v1/{project}"
+
+
+def messaging_endpoint(base: str) -> str:
+    """ZAQAR_MESSAGE / ZAQAR_SIGNAL: the `messaging` endpoint a guest token's catalog names;
+    zaqarclient appends `/v2/queues/...` (heat-config-notify: `/v1.1/queues/...`)."""
+    return f"{base}/messaging"
 
 
 def swift_endpoint(base: str, project: str) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from engine import secrets, software_formats, views
 from engine.errors import TemplateError
 from engine.guest import credentials, metadata, urls
+from engine.guest.transports import heat, zaqar
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
 from engine.store.models import Deployment, Server, SoftwareConfig, Stack
@@ -201,7 +202,7 @@ class SoftwareDeployment(Resource):
             data = self._outputs_data(source)
             principal = None
             if transport in software_formats.CREDENTIAL_TRANSPORTS:
-                principal, data["principal"] = self._principal(session, deployment_id, now, transport)
+                principal, data["principal"] = self._principal(session, deployment_id, now)
             signal_url = None
             if transport != "NO_SIGNAL":
                 signal_url = credentials.presign(
@@ -269,6 +270,13 @@ class SoftwareDeployment(Resource):
             if previous:
                 session.execute(delete(SoftwareConfig).where(SoftwareConfig.id == previous))
             published = metadata.push_metadata(session, server_id, runtime.keyring, self.state.project)
+            queue = zaqar.queue_of(published[1]) if published else None
+            if queue:  # ZAQAR_MESSAGE: a progress event says the entry is on the server's queue
+                session.add(
+                    zaqar.queued_event(
+                        self.state.stack_id, self.state.name, deployment_id, action, queue, published[0], now
+                    )
+                )
         if published:
             runtime.publish_server(server_id, published)
         if transport == "NO_SIGNAL":
@@ -311,15 +319,13 @@ class SoftwareDeployment(Resource):
     def _physical_name(self, deployment_id: str) -> str:
         return f"{self.state.stack_name}-{self.state.name}-{deployment_id[:12]}"
 
-    def _principal(
-        self, session, deployment_id: str, now, transport: str = "HEAT_SIGNAL"
-    ) -> tuple[software_formats.SignalPrincipal, str]:
+    def _principal(self, session, deployment_id: str, now) -> tuple[software_formats.SignalPrincipal, str]:
         """The deployment's own guest credential, made on first use and kept encrypted in the
         resource data so that later actions hand the same one out (Heat keeps its stack user).
 
-        HEAT_SIGNAL presents it to Hearth's guest Keystone (engine/guest/transports/heat.py): `auth_url` is
-        that Keystone and `user_id` the credential's id. ZAQAR_SIGNAL keeps the guest API root
-        and the deployment id (it signals through its URL)."""
+        HEAT_SIGNAL and ZAQAR_SIGNAL present it to Hearth's guest Keystone
+        (engine/guest/transports/heat.py): `auth_url` is that Keystone and `user_id` the
+        credential's id; ZAQAR_SIGNAL's queue is named to fit Zaqar (transports/zaqar.py)."""
         keyring = self.runtime.keyring
         sealed = self.state.data.get("principal")
         if sealed:
@@ -335,19 +341,14 @@ class SoftwareDeployment(Resource):
             )
             sealed = secrets.seal_text(keyring, secret)
         name = self._physical_name(deployment_id)
-        auth_url, user_id = urls.guest_root(self.runtime.public_url), deployment_id
-        if transport == "HEAT_SIGNAL":
-            from engine.guest.transports import heat
-
-            session.flush()  # a credential issued just now is found by its hash
-            auth_url, user_id = heat.auth_url(self.runtime), heat.credential_id(session, secret)
+        session.flush()  # a credential issued just now is found by its hash
         return software_formats.SignalPrincipal(
-            auth_url=auth_url,
+            auth_url=heat.auth_url(self.runtime),
             username=name,
-            user_id=user_id,
+            user_id=heat.credential_id(session, secret),
             password=secret,
             project_id=self.state.project,
-            queue_id=name,
+            queue_id=zaqar.deployment_queue(self.state.stack_name, self.state.name, deployment_id),
         ), sealed
 
     def _replace_on_change(self) -> None:

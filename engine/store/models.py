@@ -408,3 +408,18 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     remote_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ZaqarQueue(Base):
+    """A server's ZAQAR_MESSAGE queue (engine/guest/transports/zaqar.py): the metadata version its
+    collector last popped, so the `popped` progress event of each version is written once,
+    whichever replica answers the pop (a conditional UPDATE, not a read-then-write)."""
+
+    __tablename__ = "zaqar_queues"
+
+    server_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    popped_version: Mapped[int] = mapped_column(Integer, default=0)
+    popped_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]

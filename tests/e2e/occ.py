@@ -76,16 +76,17 @@ def update(hearth, name: str, stack_id: str, transport: str, second: bool = True
 
 
 def run_occ(
-    bin_dir: Path, collector: str, section: dict, workdir: Path
+    bin_dir: Path, collector: str, section: dict, workdir: Path, command: str = "true"
 ) -> tuple[subprocess.CompletedProcess, dict | None, float]:
     """One `--one-time` pass of `collector` with the server's subsection for it as its config
-    group; (result, its cached `<collector>.json` or None, run time). The console script is run
-    by the venv's python: the venv was built in a staging directory, so the script's shebang
-    names a path that no longer exists."""
+    group, running `command` when what it collected changed; (result, its cached
+    `<collector>.json` or None, run time). The console script is run by the venv's python: the
+    venv was built in a staging directory, so the script's shebang names a path that no longer
+    exists."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "os-collect-config.conf"
     config.write_text(
-        f"[DEFAULT]\ncollectors = {collector}\ncommand = true\n"
+        f"[DEFAULT]\ncollectors = {collector}\ncommand = {command}\n"
         f"cachedir = {workdir / 'cache'}\nbackup_cachedir = {workdir / 'backup'}\n"
         f"[{collector}]\n" + "".join(f"{key} = {value}\n" for key, value in section.items() if value is not None)
     )

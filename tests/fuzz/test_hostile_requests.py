@@ -345,6 +345,7 @@ def guest_routes(w: World) -> list[Route]:
     cfn_body = {"Status": "SUCCESS", "Reason": "ok", "UniqueId": "1", "Data": "d"}
     native = {"status": "SUCCESS", "reason": "ok", "data": "d", "id": "1"}
     guests = f"/v1/admin/stacks/guests/{w.guests['id']}"
+    zaqar = {"X-Auth-Token": w.heat_signal_token, "Client-ID": "5e8f3a0c9d2b4c1e8f7a6b5c4d3e2f10"}
     return [
         # native: the server's credential
         Route("GET", f"/guest/v1/servers/{w.server}/metadata", params=("since", "wait"), headers=bearer),
@@ -386,6 +387,13 @@ def guest_routes(w: World) -> list[Route]:
         Route("GET", f"{guests}/resources/heat_server/metadata", headers={"X-Auth-Token": w.heat_metadata_token}),
         Route(
             "POST", f"{guests}/resources/heat/signal", DEPLOYMENT_RESULT, headers={"X-Auth-Token": w.heat_signal_token}
+        ),
+        # Zaqar (ZAQAR_MESSAGE pop, ZAQAR_SIGNAL post) with a guest token whose queue this is not
+        Route("PUT", "/messaging/v2/queues/q-1", headers=zaqar),
+        Route("GET", "/messaging/v2/queues/q-1", headers=zaqar),
+        Route("DELETE", "/messaging/v2/queues/q-1/messages?pop=1", params=("pop", "ids"), headers=zaqar),
+        Route(
+            "POST", "/messaging/v1.1/queues/q-1/messages", {"messages": [{"body": DEPLOYMENT_RESULT}]}, headers=zaqar
         ),
         # Swift temp URL (heatclient's TEMP_URL_SIGNAL)
         Route("PUT", _path(w.temp_url), DEPLOYMENT_RESULT),

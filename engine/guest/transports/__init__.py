@@ -11,9 +11,8 @@ A transport module declares:
 - whatever its route needs to authenticate and answer (metadata_server/guest/ calls it through
   GuestService).
 
-A name not in TRANSPORTS (ZAQAR_MESSAGE today) is accepted by the schema but not served: the
-server keeps only Hearth's own `hearth` collector. Zaqar slots in as one more module,
-`zaqar.py` with `OWNS = "zaqar"` and `section()`, and one more line in TRANSPORTS.
+A name not in TRANSPORTS would be accepted by the schema but not served: the server would keep
+only Hearth's own `hearth` collector. Every name the property accepts is served today.
 
 Hearth's own long-poll (`hearth`, native_section) is not one of them: every server has it beside
 whichever transport it chose, no credential rides in it (the agent's is in its bootstrap
@@ -23,7 +22,7 @@ document), and no property selects it.
 from __future__ import annotations
 
 from engine.guest import urls
-from engine.guest.transports import cfn, heat, temp_url
+from engine.guest.transports import cfn, heat, temp_url, zaqar
 from engine.guest.transports.contract import Built, ServerPlace
 
 __all__ = ["SECTIONS", "TRANSPORTS", "Built", "ServerPlace", "native_section"]
@@ -32,7 +31,7 @@ __all__ = ["SECTIONS", "TRANSPORTS", "Built", "ServerPlace", "native_section"]
 # the chosen transport does not own, so a stale boot-time transport is dropped.
 SECTIONS = ("cfn", "heat", "zaqar", "request")
 
-TRANSPORTS = {"POLL_SERVER_CFN": cfn, "POLL_SERVER_HEAT": heat, "POLL_TEMP_URL": temp_url}
+TRANSPORTS = {"POLL_SERVER_CFN": cfn, "POLL_SERVER_HEAT": heat, "POLL_TEMP_URL": temp_url, "ZAQAR_MESSAGE": zaqar}
 
 
 def native_section(base_url: str, server_id: str) -> dict:

@@ -54,7 +54,9 @@ DOMAIN = {"id": "default", "name": "Default"}
 # The credential kinds that may log in, and what each reaches.
 SERVER_KIND = "server-heat"
 DEPLOYMENT_KIND = "deployment"
-LOGIN_KINDS = (SERVER_KIND, DEPLOYMENT_KIND)
+ZAQAR_KIND = "server-zaqar"  # a ZAQAR_MESSAGE server's user (engine/guest/transports/zaqar.py)
+LOGIN_KINDS = (SERVER_KIND, DEPLOYMENT_KIND, ZAQAR_KIND)
+SERVER_KINDS = (SERVER_KIND, ZAQAR_KIND)
 VERSION_ID = "v3.14"
 MEDIA_TYPES = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
 # One answer for every failed sign-in, guest or person (engine/signin.py): it does not tell a
@@ -256,22 +258,12 @@ class KeystoneService:
         if stack is not None:
             return stack.project
         owner = (
-            session.get(Server, row.subject_id) if row.kind == SERVER_KIND else session.get(Deployment, row.subject_id)
+            session.get(Server, row.subject_id) if row.kind in SERVER_KINDS else session.get(Deployment, row.subject_id)
         )
         return owner.project if owner is not None else None
 
     def _token_body(self, row: Credential, project: str, issued: dt.datetime, expires: dt.datetime) -> dict:
-        endpoint = urls.heat_endpoint(self.runtime.public_url, project)
-        endpoints = [
-            {
-                "id": hashlib.sha256(f"{interface}:{endpoint}".encode()).hexdigest()[:32],
-                "interface": interface,
-                "region": REGION,
-                "region_id": REGION,
-                "url": endpoint,
-            }
-            for interface in ("public", "internal", "admin")
-        ]
+        endpoints = self._endpoints(urls.heat_endpoint(self.runtime.public_url, project))
         audit_id = hashlib.sha256(f"{row.id}:{issued.isoformat()}".encode()).hexdigest()[:22]
         return {
             "token": {
@@ -283,9 +275,31 @@ class KeystoneService:
                 "audit_ids": [audit_id],
                 "issued_at": keystone_iso(issued),
                 "expires_at": keystone_iso(expires),
-                "catalog": [{"type": "orchestration", "name": "heat", "id": "orchestration", "endpoints": endpoints}],
+                "catalog": [
+                    {"type": "orchestration", "name": "heat", "id": "orchestration", "endpoints": endpoints},
+                    # ZAQAR_MESSAGE / ZAQAR_SIGNAL: Zaqar's API (engine/guest/queues.py).
+                    {
+                        "type": "messaging",
+                        "name": "zaqar",
+                        "id": "messaging",
+                        "endpoints": self._endpoints(urls.messaging_endpoint(self.runtime.public_url)),
+                    },
+                ],
             }
         }
+
+    @staticmethod
+    def _endpoints(url: str) -> list[dict]:
+        return [
+            {
+                "id": hashlib.sha256(f"{interface}:{url}".encode()).hexdigest()[:32],
+                "interface": interface,
+                "region": REGION,
+                "region_id": REGION,
+                "url": url,
+            }
+            for interface in ("public", "internal", "admin")
+        ]
 
     # The two Heat calls ---------------------------------------------------------------------
     def resource_metadata(

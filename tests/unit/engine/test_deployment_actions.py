@@ -116,10 +116,9 @@ def test_no_signal_completes_once_pushed_and_its_delete_does_not_wait(service):
     assert deployment_count(service) == 0
 
 
-# HEAT_SIGNAL has no signal URL, as in Heat: tests/e2e/test_guest_keystone.py signals it.
-@pytest.mark.parametrize(
-    "transport,verb", [("CFN_SIGNAL", "POST"), ("TEMP_URL_SIGNAL", "PUT"), ("ZAQAR_SIGNAL", "POST")]
-)
+# HEAT_SIGNAL and ZAQAR_SIGNAL have no signal URL, as in Heat: tests/e2e/test_guest_keystone.py
+# and tests/e2e/test_zaqar_transport.py signal them.
+@pytest.mark.parametrize("transport,verb", [("CFN_SIGNAL", "POST"), ("TEMP_URL_SIGNAL", "PUT")])
 def test_every_transport_signals_through_its_hearth_url(service, transport, verb):
     stack_id = create(service, "t-" + transport.lower().replace("_", "-"), template(transport=transport))
     entry = entry_for(service, stack_id, "CREATE")
@@ -154,25 +153,20 @@ def test_credential_transports_hand_out_a_deployment_credential_revoked_with_it(
         credential_id = session.scalar(
             select(Credential.id).where(Credential.kind == "deployment", Credential.subject_id == deployment_id)
         )
-    if transport == "HEAT_SIGNAL":  # Hearth's guest Keystone; the user is the credential
-        assert inputs["deploy_auth_url"] == service.runtime.public_url + "/identity/v3"
-        assert inputs["deploy_user_id"] == credential_id
-        assert "deploy_signal_id" not in inputs
-    else:
-        assert inputs["deploy_auth_url"] == service.runtime.public_url + "/guest/v1"
-        assert inputs["deploy_user_id"] == deployment_id
+    # Hearth's guest Keystone; the user is the credential; no signal URL (Heat gives none).
+    assert inputs["deploy_auth_url"] == service.runtime.public_url + "/identity/v3"
+    assert inputs["deploy_user_id"] == credential_id
+    assert "deploy_signal_id" not in inputs
     assert inputs["deploy_username"] == f"creds-deploy-{deployment_id[:12]}"
     assert inputs["deploy_project_id"] == "admin"
-    assert inputs.get("deploy_queue_id") == (inputs["deploy_username"] if transport == "ZAQAR_SIGNAL" else None)
+    queue = f"creds-deploy-{deployment_id.replace('-', '')[:12]}"  # transports/zaqar.queue_name
+    assert inputs.get("deploy_queue_id") == (queue if transport == "ZAQAR_SIGNAL" else None)
     with service.runtime.store.session() as session:
         principal = credentials.authenticate(session, inputs["deploy_password"], service.runtime.now())
         assert (principal.kind, principal.subject_id) == ("deployment", deployment_id)
 
-    def send(entry):  # HEAT_SIGNAL has no URL: its password is a bearer on the guest route
-        if transport == "HEAT_SIGNAL":
-            service.guest.signal_deployment(GuestAuth(bearer=inputs["deploy_password"]), entry["id"], {})
-        else:
-            signal(service, entry, {})
+    def send(entry):  # no URL: the deployment's password is a bearer on the guest route
+        service.guest.signal_deployment(GuestAuth(bearer=inputs["deploy_password"]), entry["id"], {})
 
     send(entry)
     settle(service, stack_id)
@@ -190,13 +184,13 @@ def test_secrets_stay_out_of_events_resources_and_logs(service, caplog):
     stack_id = create(service, "secretive", template("[CREATE, DELETE]", transport="ZAQAR_SIGNAL"))
     entry = entry_for(service, stack_id, "CREATE")
     inputs = values(entry)
-    secrets = [inputs["deploy_password"], parse_qs(urlparse(inputs["deploy_signal_id"]).query)["signature"][0]]
-    signal(service, entry, {"deploy_status_code": 1, "deploy_stderr": "no"})  # a failure path too
+    secrets = [inputs["deploy_password"]]
+    auth = GuestAuth(bearer=inputs["deploy_password"])  # ZAQAR_SIGNAL has no URL; its user signals
+    failing = {"deploy_status_code": 1, "deploy_stderr": "no"}  # a failure path too
+    service.guest.signal_deployment(auth, entry["id"], failing)
     assert settle(service, stack_id)["stack_status"] == "CREATE_FAILED"
     service.stacks.delete_stack("admin", stack_id)
-    deleting = entry_for(service, stack_id, "DELETE")
-    secrets.append(parse_qs(urlparse(values(deleting)["deploy_signal_id"]).query)["signature"][0])
-    signal(service, deleting, {})
+    service.guest.signal_deployment(auth, entry_for(service, stack_id, "DELETE")["id"], {})
     assert settle(service, stack_id)["stack_status"] == "DELETE_COMPLETE"
     with service.runtime.store.engine.connect() as connection:
         dump = "".join(
