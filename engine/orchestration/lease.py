@@ -345,7 +345,9 @@ def _watch_sessions() -> None:
 
         event.listen(Session, "do_orm_execute", _noted_execute)
         event.listen(Session, "after_flush", _noted_flush)
-        event.listen(Session, "before_commit", _guarded_commit)
+        # First, before the event stream stamps its numbers (engine/store/event_log.py): that
+        # lock must be the unit of work's last, taken after the lease row's as the journal takes them.
+        event.listen(Session, "before_commit", _guarded_commit, insert=True)
         _watched = True
 
 
