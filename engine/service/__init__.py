@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from engine.alarms.evaluator import AlarmEvaluator
 from engine.errors import InvalidRequest
+from engine.facts.reruns import Reruns
 
 # The guest side's data types and constants that the server's views name (metadata_server/guest/).
 from engine.guest.credentials import GuestAuth
@@ -38,6 +39,7 @@ from engine.secrets import LogRedactor, redact_url_signatures
 from engine.service.admin import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET, Admin, Caller
 from engine.service.catalog import Catalog
 from engine.service.definitions import Definitions
+from engine.service.facts import Facts
 from engine.service.operations import Operations
 from engine.service.previews import Previews
 from engine.service.resources import Resources
@@ -89,6 +91,12 @@ class Service:
         self.catalog = Catalog(runtime, self.definitions)
         self.admin = Admin(runtime)
         self.retention = Retention(runtime)  # prunes metric samples, on every replica
+        self.facts = Facts(runtime, self.stacks)  # a stack tree's data bag (docs/facts.md)
+        # What reads a changed fact is re-run by an update of its stack, refused while one runs.
+        self.fact_reruns = Reruns(
+            runtime,
+            lambda project, stack_id: self.operations.update_stack(project, stack_id, {}, patch=True, if_idle=True),
+        )
         self.scaling = Scaling(runtime)
         self.operations.scaling = self.scaling
         # Alarms are evaluated by the replica holding the lease `alarms`, through the
@@ -108,11 +116,13 @@ class Service:
         self.scheduler.start()
         if self.scheduler.drives:
             self.alarms.start()
+            self.fact_reruns.start()
         self.runtime.compute.start()
         self.retention.start()
 
     def stop(self) -> None:
         self.retention.stop()
+        self.fact_reruns.stop()
         self.alarms.stop()  # before the scheduler, which releases the leases, `alarms` too
         self.scheduler.stop()
         if self.bridge is not None:  # after the scheduler, whose last commits it still announces
