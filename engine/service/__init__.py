@@ -6,8 +6,8 @@ its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `
 (update, actions, abandon, signals), `previews`, `resources` (resources and events),
 `software` (software configs and deployments), `catalog` (resource types, template versions,
 validation), `admin` (projects, users, tokens, delegations, audit log, authentication),
-`guest` (engine.guest) and `retention` (prunes the metric samples guests report, on every
-replica). `definitions` builds and checks what a request asks for; the scheduler
+`guest` (engine.guest), `retention` (prunes the metric samples guests report, on every
+replica), `facts` (a stack tree's facts) and `fact_reruns` (re-runs what reads a changed fact). `definitions` builds and checks what a request asks for; the scheduler
 runs the work. The names below are re-exported for the server, which imports nothing else of
 the engine but engine.errors and engine.config.
 """
