@@ -35,6 +35,8 @@ FACTS_PREFIX_ENV = "HEARTH_FACTS_PREFIX"
 BOOTSTRAP_ENV = "HEARTH_AGENT_BOOTSTRAP"
 DEFAULT_BOOTSTRAP = "/etc/hearth/bootstrap.json"  # packaging/systemd/hearth-agent.service's
 TIMEOUT = (10.0, 30.0)
+# Before a hook: a server out of reach must not hold the hook back long (it gets the last facts).
+HOOK_TIMEOUT = (3.0, 10.0)
 
 
 class FactsError(Exception):
@@ -44,8 +46,16 @@ class FactsError(Exception):
 class FactsClient:
     """The server's facts route, with its credential; the base URL is the agent's choice in use."""
 
-    def __init__(self, session: requests.Session, base_url: str | Replicas, server_id: str, credential: str):
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str | Replicas,
+        server_id: str,
+        credential: str,
+        timeout: tuple[float, float] = TIMEOUT,
+    ):
         self._session = session
+        self._timeout = timeout
         self._replicas = base_url if isinstance(base_url, Replicas) else Replicas([base_url])
         self.server_id = server_id
         self._credential = credential
@@ -76,7 +86,7 @@ class FactsClient:
             data = encode_body(body)
         try:
             response = self._session.request(
-                method, base + path, params=params, data=data, headers=headers, timeout=TIMEOUT
+                method, base + path, params=params, data=data, headers=headers, timeout=self._timeout
             )
         except requests.RequestException as exc:
             self._replicas.failed(base, type(exc).__name__)

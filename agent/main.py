@@ -31,7 +31,7 @@ from agent.collectors.source import Source
 from agent.config import AgentConfig, ConfigError, build_parser, from_args
 from agent.deployer import Deployer
 from agent.deployments import DoneLedger
-from agent.facts import FactsClient, HookFacts, fact_command
+from agent.facts import HOOK_TIMEOUT, FactsClient, HookFacts, fact_command
 from agent.fsutil import ensure_dir
 from agent.metrics import HostReporter, metric_command
 from agent.outbox import Outbox
@@ -81,7 +81,13 @@ class Agent:
         self._sender_stop = threading.Event()
         self.sources = self._make_sources(config, {})
         # The stack's facts, given to every hook (a file and variables; agent/facts.py).
-        self.facts = FactsClient(signal_session, self.replicas, config.bootstrap.server_id, config.bootstrap.credential)
+        self.facts = FactsClient(
+            signal_session,
+            self.replicas,
+            config.bootstrap.server_id,
+            config.bootstrap.credential,
+            timeout=HOOK_TIMEOUT,
+        )
         hook_facts = HookFacts(self.facts, self.layout.root / "facts.json", config.bootstrap_path)
         self.deployer = Deployer(
             self.layout,

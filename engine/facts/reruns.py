@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import or_, select
@@ -57,6 +58,7 @@ class Reruns:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._over_budget: set[str] = set()  # trees whose waiting change has its event already
+        self._next_unbind = 0.0  # monotonic time of the next look for gone writers and trees
 
     def start(self) -> None:
         if self._thread is not None:
@@ -84,7 +86,11 @@ class Reruns:
     def sweep(self) -> float:
         """Unbind the facts of gone writers, forget deleted trees, re-run what is due; the
         seconds until the next look is due."""
-        self.unbind()
+        # At most every IDLE seconds, however many writes wake the thread: gone agents are
+        # judged to the nearest few seconds anyway.
+        if time.monotonic() >= self._next_unbind:
+            self._next_unbind = time.monotonic() + IDLE
+            self.unbind()
         config, now = self.runtime.config, self.runtime.now()
         delay = dt.timedelta(seconds=max(0.0, config.fact_rerun_delay))
         with self.runtime.store.session() as session:
