@@ -64,8 +64,12 @@ class Deployer:
         status: StatusFile,
         outbox: Outbox,
         stop: threading.Event,
+        *,
+        extra_environment: Callable[[], dict[str, str]] | None = None,
     ):
         self.layout = layout
+        # More variables for every hook, asked for just before it runs (the stack's facts).
+        self.extra_environment = extra_environment
         self.hooks_path = hooks_path
         self.ledger = ledger
         self.status = status
@@ -239,8 +243,11 @@ class Deployer:
             f"{timeout:g} s" if timeout else "none",
             run_dir,
         )
+        env = hook_environment(self.layout, hook.name)
+        if self.extra_environment is not None:
+            env.update(self.extra_environment())
         with Heartbeat(lambda: self.outbox, entry_id, label, hook.name, heartbeat_interval(prepared)):
-            run = run_hook(hook, prepared, run_dir, hook_environment(self.layout, hook.name), timeout, self.stop)
+            run = run_hook(hook, prepared, run_dir, env, timeout, self.stop)
         if run.interrupted:
             LOG.warning("deployment %s: interrupted: hook stopped by shutdown; it runs again on restart", label)
             self.status.deployment(entry_id, "interrupted")

@@ -2,7 +2,7 @@
 state dir), its two requests.Sessions and the Replicas they share (the guest API base in use);
 all other I/O goes through the modules it wires.
 
-The CLI (and `hearth-agent metric put`, agent.metrics), the collect → merge → deploy → signal
+The CLI (and `hearth-agent metric put`, agent.metrics; `hearth-agent fact ...`, agent.facts), the collect → merge → deploy → signal
 loop, the host metrics' thread, SIGHUP reload, and a supervisor that stops promptly on
 SIGTERM/SIGINT.
 """
@@ -31,6 +31,7 @@ from agent.collectors.source import Source
 from agent.config import AgentConfig, ConfigError, build_parser, from_args
 from agent.deployer import Deployer
 from agent.deployments import DoneLedger
+from agent.facts import HOOK_TIMEOUT, FactsClient, HookFacts, fact_command
 from agent.fsutil import ensure_dir
 from agent.metrics import HostReporter, metric_command
 from agent.outbox import Outbox
@@ -79,7 +80,24 @@ class Agent:
         self._sender: threading.Thread | None = None
         self._sender_stop = threading.Event()
         self.sources = self._make_sources(config, {})
-        self.deployer = Deployer(self.layout, config.hooks_path, self.ledger, self.status, self.outbox, self.stop)
+        # The stack's facts, given to every hook (a file and variables; agent/facts.py).
+        self.facts = FactsClient(
+            signal_session,
+            self.replicas,
+            config.bootstrap.server_id,
+            config.bootstrap.credential,
+            timeout=HOOK_TIMEOUT,
+        )
+        hook_facts = HookFacts(self.facts, self.layout.root / "facts.json", config.bootstrap_path)
+        self.deployer = Deployer(
+            self.layout,
+            config.hooks_path,
+            self.ledger,
+            self.status,
+            self.outbox,
+            self.stop,
+            extra_environment=hook_facts.environment,
+        )
         self.deployer.finish_hand_overs()
         self.rotation = self._make_rotation(config)
         self.host_metrics: HostReporter | None = None  # started by run_forever
@@ -249,6 +267,7 @@ class Agent:
         )
         self._swap_sources(config)
         self.outbox.retarget(self.replicas, credential)
+        self.facts.retarget(credential)
         self.config = config
         LOG.info("switched to the rotated credential")
 
@@ -289,6 +308,7 @@ class Agent:
         if self.rotation is not None:
             self.rotation.use(config.bootstrap.credential)
         self.outbox.server_id = config.bootstrap.server_id  # metric items go to the server named now
+        self.facts.server_id = config.bootstrap.server_id
         self.config = config
         LOG.info("SIGHUP: reloaded the bootstrap document; collectors %s", ", ".join(s.name for s in sources))
         self.notifier.ready(self._status_line(self.merged(), False))
@@ -296,6 +316,7 @@ class Agent:
     def _replace_outbox(self, config: AgentConfig) -> None:
         """Signals (and heartbeats) go to the new base URLs with the new credential."""
         self.outbox.retarget(self.replicas, config.bootstrap.credential)
+        self.facts.retarget(config.bootstrap.credential)
 
 
 def supervise(agent: Agent, work: Callable[[], int]) -> int:
@@ -381,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["metric"]:  # `hearth-agent metric put ...`: queue a sample and exit
         return metric_command(argv[1:])
+    if argv[:1] == ["fact"]:  # `hearth-agent fact set KEY VALUE`, ...: one request and exit
+        return fact_command(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not isinstance(logging.getLevelName(args.log_level), int):

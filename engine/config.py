@@ -192,6 +192,26 @@ class Config:
     metric_prune_seconds: float = _setting(
         60.0, "seconds between two prunings of old metric samples by each replica (0 turns pruning off)"
     )
+    # Facts, a stack tree's data bag (docs/facts.md).
+    fact_max_value_bytes: int = _setting(
+        65536, "largest fact value, in bytes of its JSON text; a larger one is answered 413"
+    )
+    fact_max_keys_per_stack: int = _setting(
+        1000,
+        "most fact keys one stack tree (a top-level stack and its nested stacks) may hold; a write of one more is answered 400",
+    )
+    fact_writes_per_minute: int = _setting(
+        60,
+        "fact writes (set and delete) each server may make per minute on average, in bursts of up to as many, counted by this replica; beyond, 429 with Retry-After (0 turns the budget off)",
+    )
+    fact_rerun_delay: float = _setting(
+        2.0,
+        "seconds a stack tree's facts must stay unchanged before the deployments that read a changed fact are re-run, so a burst of writes makes one re-run (at most ten times this after the burst's first write)",
+    )
+    fact_reruns_per_hour: int = _setting(
+        20,
+        "most re-runs (updates started because a fact a resource reads changed) one stack tree may have in an hour; beyond, the change waits and an event says why (0 turns re-runs off)",
+    )
     # Alarms Hearth evaluates itself (docs/operations.md, Alarms; engine/alarms/).
     alarm_evaluation_interval: float = _setting(
         10.0,

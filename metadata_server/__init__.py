@@ -84,6 +84,9 @@ def create_app(
         app.register_blueprint(orchestration_catalog.versions_blueprint)
     if guest:
         app.register_blueprint(guest_bp.blueprint)
+        from metadata_server.guest import facts as guest_facts
+
+        app.register_blueprint(guest_facts.blueprint)
         app.register_blueprint(temp_url.collect_blueprint)
         # POLL_SERVER_HEAT / HEAT_SIGNAL: the two Heat routes of a guest Keystone token (on the
         # main listener the orchestration signal route, registered above, takes precedence).

@@ -51,6 +51,9 @@ TEMPLATE_ENDPOINTS = frozenset(
         "orchestration.orchestration_catalog.validate_template",
     }
 )
+# Routes that set a fact (docs/facts.md): a value of up to fact_max_value_bytes, in its envelope.
+FACT_ENDPOINTS = frozenset({"orchestration.orchestration_facts.set_fact", "guest_facts.set_fact"})
+FACT_ENVELOPE = 1024  # bytes of `{"value": ..., "bound": ...}` around the value
 # The orchestration, servers and admin APIs; every other path (the guest API with whatever
 # guest routes are added later, unknown paths) is charged to the guest budget.
 API_PREFIXES = ("/v1/", "/admin/")
@@ -236,6 +239,8 @@ def body_cap(config: Config, endpoint: str | None) -> tuple[int, str, str]:
         return config.max_signal_bytes, "max_signal_bytes", "a signal"
     if endpoint in TEMPLATE_ENDPOINTS:
         return config.max_template_bytes, "max_template_bytes", "a stack or template request"
+    if endpoint in FACT_ENDPOINTS:
+        return max(0, config.fact_max_value_bytes) + FACT_ENVELOPE, "fact_max_value_bytes", "a fact"
     return config.max_body_bytes, "max_body_bytes", "this route"
 
 

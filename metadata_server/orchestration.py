@@ -17,7 +17,12 @@ from flask import Blueprint, g, jsonify, redirect, request
 
 from engine.errors import HTTPBadRequest
 from engine.service import Caller
-from metadata_server import orchestration_catalog, orchestration_resources, orchestration_software
+from metadata_server import (
+    orchestration_catalog,
+    orchestration_facts,
+    orchestration_resources,
+    orchestration_software,
+)
 from metadata_server.requests_ import integer_arg, json_body, number_arg, service
 from metadata_server.v1_request import (
     arn_path,
@@ -32,9 +37,10 @@ blueprint = Blueprint("orchestration", __name__, url_prefix="/v1/<project>")
 blueprint.register_blueprint(orchestration_resources.blueprint)
 blueprint.register_blueprint(orchestration_catalog.blueprint)
 blueprint.register_blueprint(orchestration_software.blueprint)
+blueprint.register_blueprint(orchestration_facts.blueprint)
 
 # Sub-paths of a stack that the name -> id redirect serves (Hearth: every method, any depth).
-SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon"
+SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon,facts"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
 LIST_FILTERS = (

@@ -27,6 +27,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "resource": ("engine.cli.resources:resource", "List, show, mark and signal a stack's resources."),
     "event": ("engine.cli.events:event", "List and follow a stack's events, or the project's event stream."),
     "output": ("engine.cli.outputs:output", "List and show stack outputs."),
+    "fact": ("engine.cli.facts:fact", "List, show, set and delete a stack's facts."),
     "template": ("engine.cli.templates:template", "Template versions, functions and validation."),
     "orchestration": ("engine.cli.templates:orchestration", "Resource types and templates (openstack's spelling)."),
     "admin": (

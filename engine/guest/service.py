@@ -21,6 +21,7 @@ from engine import audit, secrets
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.guest import credentials, enrol, liveness, metric_samples, metrics, signals, urls
 from engine.guest.credentials import GuestAuth
+from engine.guest.facts import GuestFacts
 from engine.guest.queues import QueueService
 from engine.guest.transports import cfn, heat, temp_url
 from engine.runtime import Runtime, iso
@@ -48,6 +49,7 @@ class GuestService:
         self._keystone: heat.KeystoneService | None = None
         self._queues: QueueService | None = None
         self.sample_budget = metrics.SampleBudget()  # metric samples per server, this replica's count
+        self.facts = GuestFacts(runtime)  # the stack's facts, read and written by its servers
 
     # Reaching the transports ---------------------------------------------------------------
     @property

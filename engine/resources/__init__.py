@@ -19,6 +19,7 @@ def types() -> dict[str, type[Resource]]:
         StructuredDeploymentGroup,
         StructuredDeployments,
     )
+    from engine.resources.facts import Facts
     from engine.resources.group import ResourceGroup
     from engine.resources.heat_component import SoftwareComponent
     from engine.resources.heat_delay import Delay
@@ -70,6 +71,7 @@ def types() -> dict[str, type[Resource]]:
         "AWS::EC2::Instance": Instance,
         "OS::Aodh::Alarm": AodhAlarm,
         "AWS::CloudWatch::Alarm": CloudWatchAlarm,
+        "OS::Hearth::Facts": Facts,
     }
 
 

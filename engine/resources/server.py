@@ -17,6 +17,8 @@ from sqlalchemy import select, update
 
 from engine import secrets
 from engine.compute.base import ServerSpec
+from engine.facts import store as fact_store
+from engine.facts.book import TOPIC as FACTS_TOPIC
 from engine.guest import credentials, enrol, liveness, transports, userdata
 from engine.guest.transports import temp_url
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
@@ -355,7 +357,11 @@ class Server(Resource):
             row = session.get(ServerRow, server_id)
             if row is not None:
                 row.deleted_at, row.status = now, "DELETED"
+            # The facts it wrote bound to its life go with it (docs/facts.md).
+            unbound = fact_store.forget_writer(session, server_id, now)
         runtime.publish_server(server_id)
+        for root_id, index in unbound.items():
+            runtime.notifier.publish(FACTS_TOPIC + root_id, hint=index)
         return Done()
 
 

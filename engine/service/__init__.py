@@ -6,8 +6,8 @@ its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `
 (update, actions, abandon, signals), `previews`, `resources` (resources and events),
 `events` (the project's event stream), `software` (software configs and deployments), `catalog` (resource types, template versions,
 validation), `admin` (projects, users, tokens, delegations, audit log, authentication),
-`guest` (engine.guest) and `retention` (prunes the metric samples guests report, on every
-replica). `definitions` builds and checks what a request asks for; the scheduler
+`guest` (engine.guest), `retention` (prunes the metric samples guests report, on every
+replica), `facts` (a stack tree's facts) and `fact_reruns` (re-runs what reads a changed fact). `definitions` builds and checks what a request asks for; the scheduler
 runs the work. The names below are re-exported for the server, which imports nothing else of
 the engine but engine.errors and engine.config.
 """
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from engine.alarms.evaluator import AlarmEvaluator
 from engine.errors import InvalidRequest
+from engine.facts.reruns import Reruns
 
 # The guest side's data types and constants that the server's views name (metadata_server/guest/).
 from engine.guest.credentials import GuestAuth
@@ -40,6 +41,7 @@ from engine.service.admin import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET, A
 from engine.service.catalog import Catalog
 from engine.service.definitions import Definitions
 from engine.service.events import Events
+from engine.service.facts import Facts
 from engine.service.operations import Operations
 from engine.service.previews import Previews
 from engine.service.resources import Resources
@@ -92,6 +94,12 @@ class Service:
         self.admin = Admin(runtime)
         self.events = Events(runtime)
         self.retention = Retention(runtime)  # prunes metric samples, on every replica
+        self.facts = Facts(runtime, self.stacks)  # a stack tree's data bag (docs/facts.md)
+        # What reads a changed fact is re-run by an update of its stack, refused while one runs.
+        self.fact_reruns = Reruns(
+            runtime,
+            lambda project, stack_id: self.operations.update_stack(project, stack_id, {}, patch=True, if_idle=True),
+        )
         self.scaling = Scaling(runtime)
         self.operations.scaling = self.scaling
         # Alarms are evaluated by the replica holding the lease `alarms`, through the
@@ -115,11 +123,13 @@ class Service:
         if self.scheduler.drives:
             self.alarms.start()
             self.notifications.start()
+            self.fact_reruns.start()
         self.runtime.compute.start()
         self.retention.start()
 
     def stop(self) -> None:
         self.retention.stop()
+        self.fact_reruns.stop()
         self.alarms.stop()  # before the scheduler, which releases the leases, `alarms` too
         self.notifications.stop()  # likewise
         self.scheduler.stop()

@@ -82,8 +82,11 @@ class Operations:
         self.scaling: Scaling | None = None  # set by the service: a scaling policy's signals
 
     # Update -------------------------------------------------------------------------------
-    def update_stack(self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool) -> None:
-        """Heat's PUT (patch=False) or PATCH (`--existing`) of a stack."""
+    def update_stack(
+        self, project: str, stack_id: str, body: dict[str, Any], *, patch: bool, if_idle: bool = False
+    ) -> None:
+        """Heat's PUT (patch=False) or PATCH (`--existing`) of a stack; `if_idle` refuses
+        (ActionInProgress) to take over an operation in progress (a re-run on changed facts)."""
         stack = self.stacks.live_stack(project, stack_id)
         if stack.action == "SUSPEND":
             raise NotSupported("Updating a stack when it is suspended")
@@ -109,6 +112,8 @@ class Operations:
         # Nested stacks are counted against their tree as they are stored: one at a time.
         with contextlib.nullcontext() if top else self._nested_lock, self.runtime.store.session() as session:
             row = session.get(Stack, stack.id, with_for_update=True)
+            if if_idle and row.status == "IN_PROGRESS":
+                raise ActionInProgress(row.name, row.action)
             if not (row.status == "IN_PROGRESS" and row.action in PREEMPTED):
                 self._not_in_progress(row, "update")
             if not top:

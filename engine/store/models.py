@@ -423,3 +423,42 @@ class ZaqarQueue(Base):
     popped_version: Mapped[int] = mapped_column(Integer, default=0)
     popped_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
+
+
+class FactScope(Base):
+    """The facts of one stack tree, kept with its root stack (engine/facts/): `last_index` is
+    bumped by every write (its row lock orders a tree's writes, so an index seen implies every
+    smaller one is committed); `pending_keys` are the keys changed since the deployments reading
+    them were last re-run (["*"]: too many to list), `changed_at` the last such change and
+    `pending_since` the first; `reruns` the times of the tree's recent re-runs (the hourly
+    budget); `purged_index` the newest index of a deletion whose tombstone is gone."""
+
+    __tablename__ = "fact_scopes"
+
+    root_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project: Mapped[str] = mapped_column(String(64))
+    last_index: Mapped[int] = mapped_column(BigInteger, default=0)
+    purged_index: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_keys: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    changed_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    pending_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    reruns: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Fact(Base):
+    """One key of a stack tree's facts and its JSON value; a deleted key stays a while as a
+    tombstone (`deleted`, value null) so that a blocking read on its prefix sees the deletion.
+    `writer` is the server whose credential wrote it (null: a user); `bound` deletes it when
+    that server's agent is gone or the server is deleted."""
+
+    __tablename__ = "facts"
+
+    root_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    create_index: Mapped[int] = mapped_column(BigInteger)
+    modify_index: Mapped[int] = mapped_column(BigInteger)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    writer: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    bound: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]

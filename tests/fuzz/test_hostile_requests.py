@@ -297,6 +297,11 @@ def orchestration_routes(w: World) -> list[Route]:
             ),
         ),
         Route("GET", f"{calm}/resources/value/events/{w.event}"),
+        # The stack's facts (docs/facts.md): a blocking read is held for `wait` (capped).
+        Route("GET", f"{calm}/facts", params=("prefix", "index", "wait")),
+        Route("PUT", f"{calm}/facts/cluster/size", {"value": {"n": 3}}, params=("cas",)),
+        Route("GET", f"{calm}/facts/cluster/size"),
+        Route("DELETE", f"{calm}/facts/cluster/gone", params=("cas",)),
         Route("GET", f"{calm}/outputs"),
         Route("GET", f"{calm}/outputs/v"),
         Route("GET", "/v1/admin/resource_types", params=("name", "version", "support_status", "with_description")),
@@ -358,6 +363,9 @@ def guest_routes(w: World) -> list[Route]:
             headers=bearer,
         ),
         Route("POST", "/guest/v1/credentials/rotate", headers=bearer),
+        Route("GET", f"/guest/v1/servers/{w.server}/facts", params=("prefix", "index", "wait"), headers=bearer),
+        Route("PUT", f"/guest/v1/servers/{w.server}/facts/servers/x", {"value": 1, "bound": True}, ("cas",), bearer),
+        Route("DELETE", f"/guest/v1/servers/{w.server}/facts/servers/x", params=("cas",), headers=bearer),
         Route(
             "POST",
             f"/guest/v1/servers/{w.server}/metrics",

@@ -33,7 +33,7 @@ def entries(service, stack_id, server="server"):
 
 
 def values(entry):
-    return {i["name"]: i["value"] for i in entry["inputs"]}
+    return {i["name"]: i.get("value") for i in entry["inputs"]}  # an input resolved to null has none
 
 
 def entry_for(service, stack_id, action, server="server", exclude=()):

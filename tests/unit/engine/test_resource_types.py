@@ -19,6 +19,7 @@ HEAD = "heat_template_version: 2018-08-31\nresources:\n"
 TEMPLATES = {
     "OS::Heat::None": "  it: {type: OS::Heat::None, properties: {anything: [1, 2]}}\n",
     "OS::Heat::Value": "  it: {type: OS::Heat::Value, properties: {value: {a: 1}}}\n",
+    "OS::Hearth::Facts": "  it: {type: OS::Hearth::Facts}\n",
     "OS::Heat::RandomString": "  it: {type: OS::Heat::RandomString, properties: {length: 8, character_classes: [{class: digits, min: 8}]}}\n",
     "OS::Heat::TestResource": "  it: {type: OS::Heat::TestResource, properties: {value: v}}\n",
     "OS::Heat::Delay": "  it: {type: OS::Heat::Delay, properties: {min_wait: 0}}\n",

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from metadata_server.budget import SIGNAL_ENDPOINTS, TEMPLATE_ENDPOINTS
+from metadata_server.budget import FACT_ENDPOINTS, SIGNAL_ENDPOINTS, TEMPLATE_ENDPOINTS
 from tests.support import start_server, stop_server
 
 CAPS = {"max_signal_bytes": 4096, "max_template_bytes": 16384, "max_body_bytes": 1024}
@@ -113,7 +113,7 @@ def test_every_named_endpoint_exists(hearth):
     """The caps are chosen by endpoint name: a renamed view must not silently fall to the
     small default."""
     endpoints = {rule.endpoint for rule in hearth.app.url_map.iter_rules()}
-    assert SIGNAL_ENDPOINTS | TEMPLATE_ENDPOINTS <= endpoints
+    assert SIGNAL_ENDPOINTS | TEMPLATE_ENDPOINTS | FACT_ENDPOINTS <= endpoints
 
 
 def test_every_endpoint_the_auth_policy_names_exists(hearth):
