@@ -34,7 +34,7 @@ blueprint.register_blueprint(orchestration_catalog.blueprint)
 blueprint.register_blueprint(orchestration_software.blueprint)
 
 # Sub-paths of a stack that the name -> id redirect serves (Hearth: every method, any depth).
-SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon"
+SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon,event_sinks"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
 LIST_FILTERS = (

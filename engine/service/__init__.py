@@ -6,7 +6,7 @@ its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `
 (update, actions, abandon, signals), `previews`, `resources` (resources and events),
 `software` (software configs and deployments), `catalog` (resource types, template versions,
 validation), `admin` (projects, users, tokens, delegations, audit log, authentication),
-`guest` (engine.guest) and `retention` (prunes the metric samples guests report, on every
+`guest` (engine.guest), `event_sinks` (a stack's sinks and their delivery) and `retention` (prunes the metric samples guests report, on every
 replica). `definitions` builds and checks what a request asks for; the scheduler
 runs the work. The names below are re-exported for the server, which imports nothing else of
 the engine but engine.errors and engine.config.
@@ -38,6 +38,7 @@ from engine.secrets import LogRedactor, redact_url_signatures
 from engine.service.admin import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET, Admin, Caller
 from engine.service.catalog import Catalog
 from engine.service.definitions import Definitions
+from engine.service.event_sinks import EventSinks
 from engine.service.operations import Operations
 from engine.service.previews import Previews
 from engine.service.resources import Resources
@@ -94,6 +95,8 @@ class Service:
         # Alarms are evaluated by the replica holding the lease `alarms`, through the
         # scheduler's leases (its heartbeat renews that one too).
         self.alarms = AlarmEvaluator(runtime, self.scheduler.leases)
+        # Event sinks are delivered by the replica holding the lease `event-sinks` (the same way).
+        self.event_sinks = EventSinks(runtime, self.stacks, self.scheduler.leases)
         runtime.stacks = Children(self)
         runtime.scaling = self.scaling
 
@@ -108,12 +111,14 @@ class Service:
         self.scheduler.start()
         if self.scheduler.drives:
             self.alarms.start()
+            self.event_sinks.delivery.start()
         self.runtime.compute.start()
         self.retention.start()
 
     def stop(self) -> None:
         self.retention.stop()
         self.alarms.stop()  # before the scheduler, which releases the leases, `alarms` too
+        self.event_sinks.delivery.stop()
         self.scheduler.stop()
         if self.bridge is not None:  # after the scheduler, whose last commits it still announces
             self.bridge.stop()
