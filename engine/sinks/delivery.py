@@ -42,7 +42,19 @@ log = logging.getLogger(__name__)
 
 LEASE = "event-sinks"
 BATCH = 200  # events one job reads at a time
+# Delivered events whose cursor move is stored in one transaction: a server killed in between
+# sends at most these again (receivers dedupe by sequence), and a busy sink writes 1/20 as often.
+STORE_EVERY = 20
 REPLAYS = 50  # dead letters one job replays at most
+
+
+class Progress:
+    """How far one job has got: `position`, the last event dealt with (delivered or passed
+    over); `stored`, the cursor as stored; `delivered`, events delivered since then."""
+
+    def __init__(self, stored: int):
+        self.position = self.stored = stored
+        self.delivered = 0
 
 
 class SinkGone(Exception):
@@ -121,7 +133,8 @@ class SinkDelivery:
                 return sweep  # one read, no lease: an installation without sinks writes nothing for them
             waiting = [c for c in records.due(session, now) if not self.pool.busy(c)]
             retry = records.next_retry(session)
-        if waiting and self.leases.claim([LEASE]):
+        # Claimed once and then renewed by the heartbeat: a round that holds it writes nothing.
+        if waiting and (self.leases.holds(LEASE) or self.leases.claim([LEASE])):
             for name in waiting:
                 self.pool.submit(self._job, name, key=name)
         if retry is not None and retry > now:
@@ -146,50 +159,51 @@ class SinkDelivery:
             sink = session.get(EventSink, name)
             if sink is None or sink.state != "active":
                 return
+            stored = records.position(session, sink)
             session.expunge(sink)
         settings = secrets.open_sinks(self.runtime.keyring, [sink.settings])[0]
         if not self._replay(sink, settings):
             return
+        progress = Progress(stored)
         while not self._stop.is_set():
             with store.session() as session:
                 stack = session.get(Stack, sink.stack_id)
                 over = stack is None or (stack.action, stack.status) == ("DELETE", "COMPLETE")
-                events = event_log.read_since(session, sink.project, records.position(session, sink), BATCH)
+                events = event_log.read_since(session, sink.project, progress.position, BATCH)
                 # Read after the events: every stack they name is visible by now.
                 ours = records.tree(session, sink.stack_id) if events else set()
                 session.expunge_all()
             for event in events:
-                if event.stack_id in ours and not self._send(sink, settings, event):
+                if event.stack_id in ours and not self._send(sink, settings, event, progress):
                     return
-            if events:  # past the other stacks' events read after the last one delivered
-                with self._row(sink) as (session, row):
-                    records.passed(session, row, int(events[-1].project_seq or 0), self.runtime.now())
+                progress.position = int(event.project_seq or 0)
+                if progress.delivered >= STORE_EVERY:
+                    self._record(sink, progress)
+            self._record(sink, progress)
             if len(events) < BATCH:
                 if over and not events:
-                    with self._row(sink) as (session, row):
+                    with self._row(sink) as (_session, row):
                         row.state = "finished"
                 return
 
-    def _send(self, sink: EventSink, settings: dict, event: Event) -> bool:
+    def _send(self, sink: EventSink, settings: dict, event: Event, progress: Progress) -> bool:
         """Try the event once; whether the job goes on to the next one."""
         body = body_of(event)
         attempt = Attempt(body, body["sequence"], event.id, sink.attempts + 1)
         try:
             DELIVERERS[sink.kind](self.outbound, settings, attempt)
         except Unavailable as missing:
-            now = self.runtime.now()
+            reason, now = str(missing), self.runtime.now()
             retry = now + dt.timedelta(seconds=self.runtime.config.event_sink_sweep_seconds)
-            with self._row(sink) as (_session, row):
-                records.failed(row, str(missing), now, retry, counted=False)
+            self._record(sink, progress, lambda _s, row: records.failed(row, reason, now, retry, counted=False))
             return False
         except Failed as error:
-            return self._failed(sink, settings, body, str(error))
-        with self._row(sink) as (session, row):
-            records.delivered(session, row, body["sequence"], self.runtime.now())
+            return self._failed(sink, settings, body, str(error), progress)
         sink.attempts = 0
+        progress.delivered += 1
         return True
 
-    def _failed(self, sink: EventSink, settings: dict, body: dict, error: str) -> bool:
+    def _failed(self, sink: EventSink, settings: dict, body: dict, error: str, progress: Progress) -> bool:
         """Record a failed try: dead-letter the event after its last try (the job goes on),
         else store when to try again (the job ends)."""
         config = self.runtime.config
@@ -205,8 +219,8 @@ class SinkDelivery:
                 tries,
                 error,
             )
-            with self._row(sink) as (session, row):
-                records.dead_letter(session, row, body, error, now)
+            self._record(sink, progress, lambda session, row: records.dead_letter(session, row, body, error, now))
+            progress.stored = body["sequence"]  # dead_letter moved the cursor past it
             sink.attempts = 0
             return True
         jitter = self._random.uniform(0.5, 1.0)
@@ -221,9 +235,24 @@ class SinkDelivery:
             error,
             delay,
         )
-        with self._row(sink) as (_session, row):
-            records.failed(row, error, now, now + dt.timedelta(seconds=delay))
+        retry = now + dt.timedelta(seconds=delay)
+        self._record(sink, progress, lambda _s, row: records.failed(row, error, now, retry))
         return False
+
+    def _record(self, sink: EventSink, progress: Progress, change=None) -> None:
+        """Store in one transaction what the job did since it last stored: the events delivered
+        and passed over (the cursor), then `change(session, row)`; nothing when nothing is new."""
+        if progress.position <= progress.stored and change is None:
+            return
+        with self._row(sink) as (session, row):
+            now = self.runtime.now()
+            if progress.delivered:
+                records.delivered(session, row, progress.position, now, progress.delivered)
+            elif progress.position > progress.stored:
+                records.passed(session, row, progress.position, now)
+            if change is not None:
+                change(session, row)
+        progress.stored, progress.delivered = progress.position, 0
 
     def _replay(self, sink: EventSink, settings: dict) -> bool:
         """Deliver the dead letters the owner asked for, one try each (a failure leaves the

@@ -115,11 +115,12 @@ def position(session, sink: EventSink) -> int:
     return int(cursor.position) if cursor is not None else 0
 
 
-def delivered(session, sink: EventSink, sequence: int, now: dt.datetime) -> None:
-    """The event numbered `sequence` reached the sink (the ones passed over before it too)."""
+def delivered(session, sink: EventSink, sequence: int, now: dt.datetime, count: int = 1) -> None:
+    """`count` events up to the one numbered `sequence` reached the sink (the ones between
+    them that are not the sink's were passed over)."""
     event_log.advance_cursor(session, sink.consumer, sink.project, sequence, now)
     sink.attempts, sink.next_attempt_at = 0, None
-    sink.delivered, sink.delivered_at = sink.delivered + 1, now
+    sink.delivered, sink.delivered_at = sink.delivered + count, now
 
 
 def passed(session, sink: EventSink, sequence: int, now: dt.datetime) -> None:
