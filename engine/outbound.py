@@ -32,8 +32,9 @@ class Pool:
     caller; a call given a `key` is refused while another with that key is queued or running
     (one sink's events go one at a time). `stop` drops what has not started."""
 
-    def __init__(self, workers: int, most: int, name: str):
+    def __init__(self, workers: int, most: int, name: str, after: Callable[[], None] | None = None):
         self.most = most
+        self.after = after  # called once each call is over and its key free again
         self._executor = ThreadPoolExecutor(max(int(workers), 1), thread_name_prefix=name)
         self._lock = threading.Lock()
         self._pending = 0
@@ -69,6 +70,8 @@ class Pool:
             with self._lock:
                 self._pending -= 1
                 self._keys.discard(key)
+            if self.after is not None:
+                self.after()
 
     def stop(self) -> None:
         with self._lock:

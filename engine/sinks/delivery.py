@@ -86,8 +86,9 @@ class SinkDelivery:
         self.leases = leases
         config = runtime.config
         self.outbound = outbound or Outbound(timeout=config.event_sink_timeout)
-        self.pool = Pool(config.event_sink_concurrency, config.event_sink_concurrency, "event-sink")
         self._wake = threading.Event()
+        # A job's end wakes the loop once its sink is free again: more may have come meanwhile.
+        self.pool = Pool(config.event_sink_concurrency, config.event_sink_concurrency, "event-sink", self._wake.set)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.Random()
@@ -150,8 +151,6 @@ class SinkDelivery:
             log.info("event sink %s: the lease %s was taken over; the new holder delivers", name, LEASE)
         except SinkGone:
             log.info("event sink %s was removed while it delivered", name)
-        finally:
-            self._wake.set()  # more may have come meanwhile: the loop looks again
 
     def _deliver(self, name: str) -> None:
         store = self.runtime.store

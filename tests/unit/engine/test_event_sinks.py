@@ -173,8 +173,11 @@ def test_every_event_of_the_tree_arrives_once_in_order_and_signed(hearth, receiv
         assert body["type"] == "os.heat.event" and body["project"] == "admin"
         assert body["operation"] == f"{body['payload']['stack_id']}:1"
         assert body["payload"]["resource_properties"] == {}
-    (shown,) = sinks_of(hearth, "tree", stack_id)
-    assert shown["state"] == "active" and shown["delivered"] == len(events)
+    # The cursor is stored once the receiver has answered: wait for it, not for the receiver.
+    shown = wait_for(
+        lambda: (lambda s: s if s["delivered"] == len(events) else None)(sinks_of(hearth, "tree", stack_id)[0])
+    )
+    assert shown["state"] == "active"
     assert shown["position"] == got[-1] == shown["latest"]
     assert shown["target"] == f"{receiver.url}/hook"  # no query: it may carry a token
     environment = hearth.http.get(f"{hearth.api}/stacks/tree/{stack_id}/environment", timeout=30).json()
@@ -211,8 +214,10 @@ def test_failures_are_retried_then_dead_lettered_without_blocking_and_replayed(h
         wait_for(lambda: total in places(), 20, message="the last event delivered")
         assert places() == [1, 2, 2, 2, 3, 3, 3, *range(4, total + 1)]  # in order; 3 given up after 3 tries
         assert [h[wire.ATTEMPT] for h, _, b in receiver.got if b["sequence"] == order[1]] == ["1", "2", "3"]
-        (shown,) = sinks_of(hearth, "flaky", stack_id)
-        assert shown["dead_letter_count"] == 1 and shown["delivered"] == total - 1
+        shown = wait_for(
+            lambda: (lambda s: s if s["delivered"] == total - 1 else None)(sinks_of(hearth, "flaky", stack_id)[0])
+        )
+        assert shown["dead_letter_count"] == 1
         (letter,) = shown["dead_letters"]
         assert (letter["sequence"], letter["attempts"]) == (order[2], 3)
         assert letter["last_error"] == f"{receiver.url}/hook answered HTTP 500"
