@@ -143,6 +143,8 @@ class Operations:
             records.sync(session, self.runtime.keyring, row, definition.environment.event_sinks, now)
             session.flush()
             self.definitions.put(row, definition)
+        if top and definition.environment.event_sinks:
+            self.runtime.notifier.publish(records.TOPIC)  # delivery loops that knew of no sink
         self.runtime.publish_stack(stack.id)
         self.scheduler.submit(stack.id)
 

@@ -141,6 +141,8 @@ class Stacks:
             start_operation(session, stack, action, now)
             records.sync(session, self.runtime.keyring, stack, definition.environment.event_sinks, now)
         self.definitions.put(stack, definition)
+        if owner is None and definition.environment.event_sinks:
+            self.runtime.notifier.publish(records.TOPIC)  # delivery loops that knew of no sink
         self.scheduler.submit(stack.id)
         return stack
 

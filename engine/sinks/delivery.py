@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import random
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ from engine.sinks import records, wire
 from engine.sinks.targets import DELIVERERS, Attempt, Failed, Outbound, Unavailable
 from engine.store import event_log
 from engine.store.models import Event, EventSink, Stack
+from engine.store.notify import EVERYTHING
 
 if TYPE_CHECKING:
     from engine.runtime import Runtime
@@ -92,12 +94,14 @@ class SinkDelivery:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.Random()
+        self._none_until = 0.0  # monotonic time until which no active sink is known to exist
 
     # The loop -----------------------------------------------------------------------------
     def start(self) -> None:
         if self.runtime.config.event_sink_sweep_seconds <= 0:
             return
         self.runtime.notifier.subscribe("stack:", self._heard)
+        self.runtime.notifier.subscribe(records.TOPIC, self._heard)
         self._thread = threading.Thread(target=self._run, name="event-sinks", daemon=True)
         self._thread.start()
 
@@ -108,8 +112,11 @@ class SinkDelivery:
             self._thread.join(timeout=10)
         self.pool.stop()
 
-    def _heard(self, _topic: str) -> None:
-        self._wake.set()  # on the publishing thread: only hand it on
+    def _heard(self, topic: str) -> None:
+        # On the publishing thread: only hand it on.
+        if topic in (records.TOPIC, EVERYTHING):
+            self._none_until = 0.0
+        self._wake.set()
 
     def _run(self) -> None:
         sweep = float(self.runtime.config.event_sink_sweep_seconds)
@@ -128,10 +135,15 @@ class SinkDelivery:
     def round(self) -> float:
         """Hand every sink with work to the pool; the seconds until the next round is due."""
         sweep = float(self.runtime.config.event_sink_sweep_seconds)
-        now = self.runtime.now()
+        now, clock = self.runtime.now(), time.monotonic()
+        if clock < self._none_until:  # none a moment ago, and none recorded since: no read
+            return self._none_until - clock
         with self.runtime.store.session() as session:
             if not records.any_active(session):
-                return sweep  # one read, no lease: an installation without sinks writes nothing for them
+                # One read per sweep, no lease: an installation without sinks writes nothing
+                # for them, and a busy one's stack publishes cost no query.
+                self._none_until = clock + sweep
+                return sweep
             waiting = [c for c in records.due(session, now) if not self.pool.busy(c)]
             retry = records.next_retry(session)
         # Claimed once and then renewed by the heartbeat: a round that holds it writes nothing.

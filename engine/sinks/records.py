@@ -28,6 +28,8 @@ from engine.store import event_log
 from engine.store.crypto import Keyring
 from engine.store.models import EventCursor, EventDeadLetter, EventSequence, EventSink, Stack
 
+# Published after a commit that recorded sinks, so delivery loops that found none look again.
+TOPIC = "event-sinks"
 SHOWN_DEAD_LETTERS = 100  # dead letters an answer lists per sink (the newest); all are counted
 
 
