@@ -250,6 +250,27 @@ class Config:
         5.0,
         "seconds between the notifier's looks for events it was not told of (it is woken as events commit; this is the safety net)",
     )
+    # Event sinks: a stack environment's event_sinks, delivered by engine/sinks/ (docs/webhooks.md).
+    event_sink_attempts: int = _setting(
+        8,
+        "tries of one event to a sink (the first and the retries) before it goes to the sink's dead letters; a webhook sink's own `attempts` overrides it",
+    )
+    event_sink_backoff: float = _setting(
+        1.0,
+        "seconds before a sink's first retry of an event, doubled for each next one up to event_sink_backoff_most, each scaled by a random 50-100 % (jitter)",
+    )
+    event_sink_backoff_most: float = _setting(300.0, "longest wait in seconds between two tries of one event to a sink")
+    event_sink_timeout: float = _setting(
+        10.0, "seconds a webhook sink may take to answer one delivery before the try counts as failed"
+    )
+    event_sink_concurrency: int = _setting(
+        4,
+        "sinks one replica delivers to at once, each on a thread of its own (a slow receiver holds up only its own sink)",
+    )
+    event_sink_sweep_seconds: float = _setting(
+        5.0,
+        "seconds between two sweeps for sink work nobody announced (a retry come due, a missed notification); new events are delivered at once, by the one engine replica holding the lease `event-sinks`; 0 turns delivery off",
+    )
     # Bounded evaluation (docs/operations.md, Limits). -1 turns a limit off, as in Heat.
     max_resources_per_stack: int = _setting(
         1000,

@@ -62,6 +62,9 @@ SEALED_SECTION_KEYS = (
     ("heat", "password"),
     ("zaqar", "password"),
 )
+# An event sink's secrets (docs/webhooks.md): a webhook's HMAC key, and its URL, whose query may
+# carry a token. Stored sealed, shown masked; the URL's scheme, host and path are not secret.
+SINK_SECRET_KEYS = ("url", "secret")
 # A pre-signed URL's signature in a request line (access logs): Hearth's own, CFN's, Swift's
 # temp URLs' and SigV4 query signatures.
 _URL_SIGNATURE = re.compile(r"((?:^|[?&])(?:signature|Signature|temp_url_sig|X-Amz-Signature)=)[^&\s]+")
@@ -179,7 +182,37 @@ def open_environment(keyring: Keyring, stored: dict | None) -> dict[str, Any]:
     for key in ("parameter_defaults", "parameters"):
         if is_encrypted(environment.get(key)):
             environment[key] = open_value(keyring, environment[key])
+    if environment.get("event_sinks"):
+        environment["event_sinks"] = open_sinks(keyring, environment["event_sinks"])
     return environment
+
+
+def seal_sinks(keyring: Keyring, sinks: list) -> list:
+    """`event_sinks` with each sink's SINK_SECRET_KEYS sealed (`open_sinks` opens them)."""
+    return [
+        {k: seal_text(keyring, v) if k in SINK_SECRET_KEYS and isinstance(v, str) else v for k, v in sink.items()}
+        if isinstance(sink, dict)
+        else sink
+        for sink in sinks
+    ]
+
+
+def open_sinks(keyring: Keyring, sinks: list) -> list:
+    return [{k: open_text(keyring, v) for k, v in sink.items()} if isinstance(sink, dict) else sink for sink in sinks]
+
+
+def masked_sinks(sinks: list) -> list:
+    """`event_sinks` as answers show them: a webhook's key HIDDEN, its URL's query too."""
+    shown = []
+    for sink in sinks:
+        if isinstance(sink, dict):
+            sink = dict(sink)
+            if "secret" in sink:
+                sink["secret"] = HIDDEN
+            if isinstance(sink.get("url"), str) and "?" in sink["url"]:
+                sink["url"] = sink["url"].split("?", 1)[0] + "?" + HIDDEN
+        shown.append(sink)
+    return shown
 
 
 def open_shown_environment(keyring: Keyring, stored: dict | None) -> dict | None:

@@ -40,7 +40,7 @@ blueprint.register_blueprint(orchestration_software.blueprint)
 blueprint.register_blueprint(orchestration_facts.blueprint)
 
 # Sub-paths of a stack that the name -> id redirect serves (Hearth: every method, any depth).
-SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon,facts"
+SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon,facts,event_sinks"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
 LIST_FILTERS = (

@@ -1,8 +1,9 @@
 """Resource, event and output views: call `service().resources`, `.operations` (mark unhealthy,
-signal) and `.stacks` (outputs), and read one setting; touch nothing else.
+signal), `.stacks` (outputs) and `.event_sinks`, and read one setting; touch nothing else.
 
-A stack's resources (list, show, mark unhealthy, signal), events and outputs, under
-`/v1/<project>/stacks/<name>/<id>/` (nested in the orchestration blueprint).
+A stack's resources (list, show, mark unhealthy, signal), events, outputs and event sinks
+(docs/webhooks.md), under `/v1/<project>/stacks/<name>/<id>/` (nested in the orchestration
+blueprint).
 """
 
 from __future__ import annotations
@@ -113,3 +114,18 @@ def list_outputs(project: str, name: str, uuid):
 @blueprint.get("/outputs/<key>")
 def show_output(project: str, name: str, uuid, key: str):
     return jsonify({"output": service().stacks.show_output(project, stack_id(project, name, uuid), key)})
+
+
+@blueprint.get("/event_sinks")
+def list_event_sinks(project: str, name: str, uuid):
+    return jsonify({"event_sinks": service().event_sinks.list_sinks(project, stack_id(project, name, uuid))})
+
+
+@blueprint.post("/event_sinks/<int:index>/replay")
+def replay_dead_letters(project: str, name: str, uuid, index: int):
+    """`{}` replays all the sink's dead letters, `{"sequences": [N, ...]}` those numbered so."""
+    body = json_body(allow_empty=True) or {}
+    if not isinstance(body, dict) or set(body) - {"sequences"}:
+        raise HTTPBadRequest('the body is {} or {"sequences": [event sequence numbers]}')
+    marked = service().event_sinks.replay(project, stack_id(project, name, uuid), index, body.get("sequences"))
+    return jsonify({"replaying": marked}), 202

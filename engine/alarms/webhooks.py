@@ -1,9 +1,10 @@
 """The alarm actions: Aodh's webhook body POSTed to each URL of a state, on a small pool of its
-own, with a timeout and bounded retries with backoff, so a slow or dead URL never stalls the
-evaluation; touches the network only, through an injected `requests.Session`.
+own (engine.outbound.Pool), with a timeout and bounded retries with backoff, so a slow or dead
+URL never stalls the evaluation; touches the network only, through an injected
+`requests.Session`.
 
 A URL may carry a signature in its query (a scaling policy's pre-signed alarm_url): logs name
-the scheme, host and path only.
+the scheme, host and path only (engine.outbound.shown).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import json
 import logging
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
+
+from engine.outbound import Pool, shown
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,7 @@ MOST_PENDING = 1000  # calls queued at most; further ones are dropped (and logge
 BACKOFF = 0.5  # seconds before the first retry, doubled for each next one
 
 
-def shown(url: str) -> str:
-    """The URL as logs show it: scheme, host and path (no query, no user info)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
+__all__ = ["Webhooks", "body", "shown"]
 
 
 def body(alarm_id: str, name: str, severity: str, previous: str, current: str, reason: str, data: dict) -> dict:
@@ -62,10 +57,8 @@ class Webhooks:
         self.timeout = timeout
         self.backoff = backoff
         self.retries = max(int(retries), 0)
-        self._pool = ThreadPoolExecutor(POOL, thread_name_prefix="alarm-action")
+        self._pool = Pool(POOL, MOST_PENDING, "alarm-action")
         self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._pending = 0
 
     def send(self, urls: list[str], payload: dict[str, Any]) -> int:
         """Queue one POST of `payload` to each URL; the number queued."""
@@ -76,55 +69,48 @@ class Webhooks:
                     "alarm %s: action %r is not an http(s) URL; skipped", payload.get("alarm_id"), shown(str(url))
                 )
                 continue
-            with self._lock:
-                if self._stop.is_set() or self._pending >= MOST_PENDING:
-                    log.warning(
-                        "alarm %s: %d actions pending; the call to %s is dropped",
-                        payload.get("alarm_id"),
-                        self._pending,
-                        shown(url),
-                    )
-                    continue
-                self._pending += 1
-            self._pool.submit(self._call, url, payload)
+            if self._stop.is_set() or not self._pool.submit(self._call, url, payload):
+                log.warning(
+                    "alarm %s: %d actions pending; the call to %s is dropped",
+                    payload.get("alarm_id"),
+                    self._pool.pending,
+                    shown(url),
+                )
+                continue
             queued += 1
         return queued
 
     def _call(self, url: str, payload: dict[str, Any]) -> None:
-        try:
-            data = json.dumps(payload)
-            headers = {"Content-Type": "application/json", "X-OpenStack-Request-ID": f"req-{uuid.uuid4()}"}
-            for attempt in range(self.retries + 1):
-                if attempt and self._stop.wait(self.backoff * 2 ** (attempt - 1)):
+        data = json.dumps(payload)
+        headers = {"Content-Type": "application/json", "X-OpenStack-Request-ID": f"req-{uuid.uuid4()}"}
+        for attempt in range(self.retries + 1):
+            if attempt and self._stop.wait(self.backoff * 2 ** (attempt - 1)):
+                return
+            try:
+                answer = self.session.post(url, data=data, headers=headers, timeout=self.timeout)
+            except requests.RequestException as error:
+                outcome = type(error).__name__
+            else:
+                if answer.status_code < 500:
+                    log.info(
+                        "alarm %s (%s -> %s): %s answered %d",
+                        payload["alarm_id"],
+                        payload["previous"],
+                        payload["current"],
+                        shown(url),
+                        answer.status_code,
+                    )
                     return
-                try:
-                    answer = self.session.post(url, data=data, headers=headers, timeout=self.timeout)
-                except requests.RequestException as error:
-                    outcome = type(error).__name__
-                else:
-                    if answer.status_code < 500:
-                        log.info(
-                            "alarm %s (%s -> %s): %s answered %d",
-                            payload["alarm_id"],
-                            payload["previous"],
-                            payload["current"],
-                            shown(url),
-                            answer.status_code,
-                        )
-                        return
-                    outcome = f"HTTP {answer.status_code}"
-                log.warning(
-                    "alarm %s: action %s failed (%s), attempt %d of %d",
-                    payload["alarm_id"],
-                    shown(url),
-                    outcome,
-                    attempt + 1,
-                    self.retries + 1,
-                )
-        finally:
-            with self._lock:
-                self._pending -= 1
+                outcome = f"HTTP {answer.status_code}"
+            log.warning(
+                "alarm %s: action %s failed (%s), attempt %d of %d",
+                payload["alarm_id"],
+                shown(url),
+                outcome,
+                attempt + 1,
+                self.retries + 1,
+            )
 
     def stop(self) -> None:
         self._stop.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.stop()

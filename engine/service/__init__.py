@@ -7,7 +7,9 @@ its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `
 `events` (the project's event stream), `software` (software configs and deployments), `catalog` (resource types, template versions,
 validation), `admin` (projects, users, tokens, delegations, audit log, authentication),
 `guest` (engine.guest), `retention` (prunes the metric samples guests report, on every
-replica), `facts` (a stack tree's facts) and `fact_reruns` (re-runs what reads a changed fact). `definitions` builds and checks what a request asks for; the scheduler
+replica), `facts` (a stack tree's facts), `fact_reruns` (re-runs what reads a changed fact),
+`notifications` (Heat's notifications on a bus) and `event_sinks` (a stack's sinks and their
+delivery). `definitions` builds and checks what a request asks for; the scheduler
 runs the work. The names below are re-exported for the server, which imports nothing else of
 the engine but engine.errors and engine.config.
 """
@@ -40,6 +42,7 @@ from engine.secrets import LogRedactor, redact_url_signatures
 from engine.service.admin import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET, Admin, Caller
 from engine.service.catalog import Catalog
 from engine.service.definitions import Definitions
+from engine.service.event_sinks import EventSinks
 from engine.service.events import Events
 from engine.service.facts import Facts
 from engine.service.operations import Operations
@@ -108,6 +111,8 @@ class Service:
         # Heat's notifications on a message bus, published by the holder of the lease
         # `notifications` (docs/notifications.md); nothing without a transport URL.
         self.notifications = NotificationDelivery(runtime, self.scheduler.leases)
+        # Event sinks are delivered by the replica holding the lease `event-sinks` (the same way).
+        self.event_sinks = EventSinks(runtime, self.stacks, self.scheduler.leases)
         runtime.stacks = Children(self)
         runtime.scaling = self.scaling
 
@@ -124,6 +129,7 @@ class Service:
             self.alarms.start()
             self.notifications.start()
             self.fact_reruns.start()
+            self.event_sinks.delivery.start()
         self.runtime.compute.start()
         self.retention.start()
 
@@ -132,6 +138,7 @@ class Service:
         self.fact_reruns.stop()
         self.alarms.stop()  # before the scheduler, which releases the leases, `alarms` too
         self.notifications.stop()  # likewise
+        self.event_sinks.delivery.stop()
         self.scheduler.stop()
         if self.bridge is not None:  # after the scheduler, whose last commits it still announces
             self.bridge.stop()

@@ -113,7 +113,7 @@ class Definitions:
         environment = definition.environment
         stored: dict[str, Any] = {"resource_registry": dict(environment.resource_registry)}
         if environment.event_sinks:
-            stored["event_sinks"] = list(environment.event_sinks)
+            stored["event_sinks"] = secrets.seal_sinks(self.runtime.keyring, list(environment.event_sinks))
         stored.update(
             secrets.seal_environment(
                 self.runtime.keyring, environment.parameter_defaults, definition.registered(self.types)

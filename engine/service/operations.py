@@ -41,6 +41,7 @@ from engine.runtime import Runtime
 from engine.service.definitions import Definitions, parse_tags
 from engine.service.scaling import POLICY_TYPES, Scaling
 from engine.service.stacks import Stacks
+from engine.sinks import records
 from engine.store.models import Deployment, Resource, Stack
 from engine.template import parse_environment, parse_template
 from engine.template.environment import load_environment
@@ -144,8 +145,11 @@ class Operations:
             definition = self.definitions.conditioned(definition, row, self.definitions.limits)
             prepare_rows(session, row.id, definition.template, now)
             start_operation(session, row, "UPDATE", now)
+            records.sync(session, self.runtime.keyring, row, definition.environment.event_sinks, now)
             session.flush()
             self.definitions.put(row, definition)
+        if top and definition.environment.event_sinks:
+            self.runtime.notifier.publish(records.TOPIC)  # delivery loops that knew of no sink
         self.runtime.publish_stack(stack.id)
         self.scheduler.submit(stack.id)
 

@@ -31,6 +31,7 @@ from engine.orchestration.lifecycle import prepare_rows, start_delete, start_ope
 from engine.orchestration.scheduler import Scheduler
 from engine.runtime import Runtime
 from engine.service.definitions import Definitions, parse_tags
+from engine.sinks import records
 from engine.store.models import Resource, Stack
 from engine.template import parse_template
 
@@ -138,7 +139,10 @@ class Stacks:
             if adopt is not None:
                 self._adopt_rows(session, stack, adopt, definition)
             start_operation(session, stack, action, now)
+            records.sync(session, self.runtime.keyring, stack, definition.environment.event_sinks, now)
         self.definitions.put(stack, definition)
+        if owner is None and definition.environment.event_sinks:
+            self.runtime.notifier.publish(records.TOPIC)  # delivery loops that knew of no sink
         self.scheduler.submit(stack.id)
         return stack
 
@@ -246,6 +250,8 @@ class Stacks:
         shown = self.definitions.shown_environment(stack)
         for section in ("parameters", "parameter_defaults"):
             shown[section] = secrets.masked_parameters(shown.get(section) or {}, hidden)
+        if shown.get("event_sinks"):
+            shown["event_sinks"] = secrets.masked_sinks(shown["event_sinks"])
         return shown
 
     def show_files(self, project: str, stack_id: str) -> dict:

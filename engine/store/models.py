@@ -174,6 +174,51 @@ class EventCursor(Base):
     updated_at: Mapped[datetime]
 
 
+class EventSink(Base):
+    """One entry of a top-level stack's `event_sinks` (engine/sinks/, docs/webhooks.md): what it
+    delivers to (its settings sealed), and the state of the event at the head of its stream.
+    How far it has delivered is its cursor in `event_cursors` (consumer = this row's key)."""
+
+    __tablename__ = "event_sinks"
+
+    consumer: Mapped[str] = mapped_column(String(255), primary_key=True)  # "sink:<stack id>:<index>"
+    stack_id: Mapped[str] = mapped_column(String(36), index=True)
+    project: Mapped[str] = mapped_column(String(64))
+    index: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    # What logs and answers name: a webhook's scheme, host and path; a queue's name.
+    target: Mapped[str] = mapped_column(Text)
+    # The sink as the environment gives it, its secrets sealed (engine.secrets.seal_sinks).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # active | removed (an update left it out) | finished (its stack is deleted, all delivered)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed tries of the head event
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    delivered: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+
+
+class EventDeadLetter(Base):
+    """An event a sink gave up on after its attempts: kept, with the body it was sent, until
+    a replay delivers it (the owner asks for one through the API)."""
+
+    __tablename__ = "event_dead_letters"
+    __table_args__ = (UniqueConstraint("consumer", "sequence", name="uq_event_dead_letters_consumer_sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consumer: Mapped[str] = mapped_column(String(255), index=True)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String(36))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    failed_at: Mapped[datetime]
+    replay: Mapped[bool] = mapped_column(Boolean, default=False)  # asked to be delivered again
+
+
 class SoftwareConfig(Base):
     __tablename__ = "software_configs"
 

@@ -28,7 +28,12 @@ _REGISTRY_SETTINGS = ("base_url", "resources")
 _OVERRIDE_SETTINGS = ("hooks", "restricted_actions")
 HOOK_TYPES = ("pre-create", "pre-update", "pre-delete", "post-create", "post-update", "post-delete")
 RESTRICTED_ACTIONS = ("update", "replace")
-EVENT_SINK_TYPES = ("zaqar-queue",)
+EVENT_SINK_TYPES = ("zaqar-queue", "webhook")
+# Each sink type's keys: (required, optional). Heat's ZaqarEventSink takes target and ttl; the
+# webhook is Hearth's own (docs/webhooks.md).
+_SINK_KEYS = {"zaqar-queue": (("target",), ("ttl",)), "webhook": (("url", "secret"), ("attempts",))}
+MIN_SINK_SECRET = 16  # characters of a webhook's HMAC key at least
+MOST_SINK_ATTEMPTS = 50
 # Heat takes a type ending so for a template (and Hearth also a name with a path in it).
 _TEMPLATE_SUFFIXES = (".yaml", ".yml", ".template")
 # A glob whose value extends its own prefix ("A::*": "A::B::*") never repeats a type, so
@@ -44,7 +49,8 @@ class Environment:
     `parameters` are the user's values; `parameter_defaults` override template defaults (and
     may name parameters a template does not declare); `resource_registry` maps type names to
     other types or to provider templates, globally or under `resources: {name: {...}}`.
-    `encrypted_param_names` and `event_sinks` are kept as given (Hearth sends events nowhere);
+    `encrypted_param_names` is kept as given; `event_sinks` are checked here and delivered by
+    engine/sinks/ (docs/webhooks.md);
     `parameter_merge_strategies` matters only while environment files merge (files.py).
     """
 
@@ -186,7 +192,7 @@ def parse_environment(source: str | dict[str, Snippet], filename: str = "environ
     try:
         environment = _environment(raw or {}, filename)
     except TemplateError as error:
-        raise error.located(path=error.path, file=filename, line=_line_for(lines, error.path)) from None
+        raise error.located(path=error.path, file=filename, line=line_for(lines, error.path)) from None
     return environment
 
 
@@ -207,7 +213,7 @@ def check_sections(raw: dict[str, Snippet]) -> None:
             )
 
 
-def _line_for(lines: dict[Path, int], path: Path) -> int | None:
+def line_for(lines: dict[Path, int], path: Path) -> int | None:
     # Error paths hold their segments as text; the loader's hold the keys as written.
     by_text: dict[Path, int] = {tuple(str(segment) for segment in key): line for key, line in lines.items()}
     for end in range(len(path), 0, -1):
@@ -225,12 +231,7 @@ def _environment(raw: dict[str, Snippet], filename: str) -> Environment:
     registry = raw.get("resource_registry") or {}
     _check_registry(registry)
     sinks = raw.get("event_sinks") or []
-    for index, sink in enumerate(sinks):
-        if not isinstance(sink, dict) or sink.get("type") not in EVENT_SINK_TYPES:
-            raise TemplateError(
-                f"an event sink is a map whose type is one of: {', '.join(EVENT_SINK_TYPES)}",
-                path=("event_sinks", index),
-            )
+    check_event_sinks(sinks)
     return Environment(
         parameters=raw.get("parameters") or {},
         parameter_defaults=raw.get("parameter_defaults") or {},
@@ -239,6 +240,44 @@ def _environment(raw: dict[str, Snippet], filename: str) -> Environment:
         event_sinks=list(sinks),
         filename=filename,
     )
+
+
+def check_event_sinks(sinks: list[Snippet]) -> None:
+    """Each entry of `event_sinks`: a map of a known type with that type's keys, each valid."""
+    for index, sink in enumerate(sinks):
+        here = ("event_sinks", index)
+        if not isinstance(sink, dict) or sink.get("type") not in EVENT_SINK_TYPES:
+            raise TemplateError(
+                f"an event sink is a map whose type is one of: {', '.join(EVENT_SINK_TYPES)}", path=here
+            )
+        required, optional = _SINK_KEYS[sink["type"]]
+        for key in required:
+            if key not in sink:
+                raise TemplateError(f"a {sink['type']} sink needs '{key}'", path=here)
+        unknown = sorted(str(k) for k in sink if k not in ("type", *required, *optional))
+        if unknown:
+            allowed = ", ".join(("type", *required, *optional))
+            raise TemplateError(f"unknown key '{unknown[0]}' (a {sink['type']} sink takes {allowed})", path=here)
+        for key, value in sink.items():
+            problem = _sink_value_problem(key, value)
+            if problem:
+                raise TemplateError(problem, path=here + (key,))
+
+
+def _sink_value_problem(key: str, value: Any) -> str:
+    if key in ("target", "url", "secret") and (not isinstance(value, str) or not value):
+        return f"must be a non-empty string, not {_type_name(value)}"
+    if key == "url" and not value.lower().startswith(("http://", "https://")):
+        return "must be an http:// or https:// URL"
+    if key == "secret" and len(value) < MIN_SINK_SECRET:
+        return f"the HMAC key must be at least {MIN_SINK_SECRET} characters long"
+    if key == "ttl" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        return "must be a number of seconds (an integer, 0 or more)"
+    if key == "attempts" and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MOST_SINK_ATTEMPTS
+    ):
+        return f"must be an integer from 1 to {MOST_SINK_ATTEMPTS}"
+    return ""
 
 
 def _check_registry(registry: dict[str, Snippet], path: Path = ("resource_registry",)) -> None:

@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from engine.errors import TemplateError
-from engine.template.environment import check_sections
+from engine.template.environment import check_event_sinks, check_sections, line_for
 from engine.template.loader import load_yaml
 from engine.template.snippets import Snippet
 
@@ -38,7 +38,7 @@ def merge_files(
     for name in names:
         if name not in files:
             raise TemplateError(f"environment file '{name}' is not in the files map", file=name)
-        raw, _ = load_yaml(files[name], name, allow_empty=True)
+        raw, lines = load_yaml(files[name], name, allow_empty=True)
         raw = raw or {}
         if not isinstance(raw, dict):
             raise TemplateError("The environment is not a valid YAML mapping data type.", file=name, kind="ValueError")
@@ -46,6 +46,11 @@ def merge_files(
             check_sections(raw)
         except TemplateError as error:
             raise TemplateError(error.reason, path=error.path, file=name, kind="ValueError") from None
+        if isinstance(raw.get("event_sinks"), list):
+            try:
+                check_event_sinks(raw["event_sinks"])
+            except TemplateError as error:  # named by the file and line it is written at
+                raise error.located(path=error.path, file=name, line=line_for(lines, error.path)) from None
         strategies = raw.pop("parameter_merge_strategies", {}) or {}
         for section, value in raw.items():
             if not value:

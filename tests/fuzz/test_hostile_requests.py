@@ -304,6 +304,8 @@ def orchestration_routes(w: World) -> list[Route]:
         Route("DELETE", f"{calm}/facts/cluster/gone", params=("cas",)),
         Route("GET", f"{calm}/outputs"),
         Route("GET", f"{calm}/outputs/v"),
+        Route("GET", f"{calm}/event_sinks"),
+        Route("POST", f"{calm}/event_sinks/0/replay", {"sequences": [1]}),
         Route("GET", "/v1/admin/resource_types", params=("name", "version", "support_status", "with_description")),
         Route("GET", "/v1/admin/resource_types/OS::Heat::Value"),
         Route("GET", "/v1/admin/resource_types/OS::Heat::Value/template", params=("template_type",)),
