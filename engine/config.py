@@ -271,6 +271,15 @@ class Config:
         5.0,
         "seconds between two sweeps for sink work nobody announced (a retry come due, a missed notification); new events are delivered at once, by the one engine replica holding the lease `event-sinks`; 0 turns delivery off",
     )
+    # User queues: a project's own Zaqar queues, which zaqar-queue event sinks fill (docs/zaqar.md).
+    user_queue_max_messages: int = _setting(
+        10000,
+        "most unexpired messages one user queue holds; a post beyond it is refused (409), and a zaqar-queue event sink retries it, then dead-letters it",
+    )
+    user_queue_max_message_bytes: int = _setting(
+        65536,
+        "largest message a user queue takes, in bytes of its body as compact JSON (Zaqar's limit is on a whole post)",
+    )
     # Bounded evaluation (docs/operations.md, Limits). -1 turns a limit off, as in Heat.
     max_resources_per_stack: int = _setting(
         1000,

@@ -55,12 +55,15 @@ class SignedIn:
 
 def catalog(api_url: str, project_id: str, object_store: str | None = None) -> list[dict]:
     """Heat's catalog entries: `orchestration` at `<api>/v1/<project>` (the `%(project_id)s`
-    of Heat's endpoint, filled in) and `identity` at `<api>/identity`, three interfaces each;
+    of Heat's endpoint, filled in), `identity` at `<api>/identity` and `messaging` at
+    `<api>/messaging` (the project's own Zaqar queues, engine/user_queues.py, where zaqar-queue
+    event sinks post: zaqarclient finds them by this entry), three interfaces each;
     with `object_store`, the corner of Swift that heatclient's TEMP_URL_SIGNAL uses
     (engine/guest/transports/temp_url.py), so `heat deployment-create` finds it as it finds Swift in a cloud."""
     services = [
         ("orchestration", "heat", f"{api_url}/v1/{project_id}"),
         ("identity", "keystone", f"{api_url}/identity"),
+        ("messaging", "zaqar", f"{api_url}/messaging"),
     ]
     if object_store:
         services.append(("object-store", "swift", object_store))

@@ -94,11 +94,13 @@ def create_app(
         from metadata_server.guest import cfn  # POLL_SERVER_CFN: Heat's CFN API at /v1/
 
         app.register_blueprint(cfn.blueprint)
-        from metadata_server.guest import zaqar  # ZAQAR_MESSAGE / ZAQAR_SIGNAL: Zaqar's queue API
-
-        app.register_blueprint(zaqar.blueprint)
         app.register_blueprint(openapi_api.guest_blueprint)
     if guest or orchestration:
+        # Zaqar's queue API: guests' ZAQAR_MESSAGE / ZAQAR_SIGNAL queues where guests are served,
+        # a project's own queues (event sinks') for people where they are (SIGN_IN says which).
+        from metadata_server.guest import zaqar
+
+        app.register_blueprint(zaqar.blueprint)
         app.register_blueprint(temp_url.object_blueprint)  # a temp URL PUT is a guest's signal
     return app
 

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import random
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -119,12 +120,13 @@ def prune(runtime: Runtime) -> int:
 
 
 class Retention:
-    """Prunes metric samples every metric_prune_seconds (plus up to 10 %, so that replicas
+    """Prunes metric samples, and runs the prunes in `also`, every metric_prune_seconds (plus up to 10 %, so that replicas
     started together do not prune together) on a daemon thread of its own; every replica runs
     one, whatever its role."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime, also: tuple[Callable[[Runtime], int], ...] = ()):
         self.runtime = runtime
+        self.also = also  # other prunes run on the same turn (expired user-queue messages)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -149,3 +151,8 @@ class Retention:
                 continue
             if deleted:
                 log.info("pruned %d metric samples", deleted)
+            for other in self.also:
+                try:
+                    other(self.runtime)
+                except Exception:  # the next turn tries again
+                    log.warning("could not run %s; retrying in %s s", other.__qualname__, every, exc_info=True)

@@ -53,6 +53,7 @@ from engine.service.software import Software
 from engine.service.stacks import Stacks
 from engine.store.models import Stack
 from engine.template import merge_environments
+from engine.user_queues import UserQueues, prune as prune_user_queues
 
 if TYPE_CHECKING:
     from engine.store.pg_notify import PgBridge
@@ -96,7 +97,9 @@ class Service:
         self.catalog = Catalog(runtime, self.definitions)
         self.admin = Admin(runtime)
         self.events = Events(runtime)
-        self.retention = Retention(runtime)  # prunes metric samples, on every replica
+        # Prunes metric samples and expired user-queue messages, on every replica.
+        self.retention = Retention(runtime, also=(prune_user_queues,))
+        self.user_queues = UserQueues(runtime)  # a project's own Zaqar queues (docs/zaqar.md)
         self.facts = Facts(runtime, self.stacks)  # a stack tree's data bag (docs/facts.md)
         # What reads a changed fact is re-run by an update of its stack, refused while one runs.
         self.fact_reruns = Reruns(

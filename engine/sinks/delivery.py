@@ -36,6 +36,7 @@ from engine.sinks.targets import DELIVERERS, Attempt, Failed, Outbound, Unavaila
 from engine.store import event_log
 from engine.store.models import Event, EventSink, Stack
 from engine.store.notify import EVERYTHING
+from engine.user_queues import UserQueues
 
 if TYPE_CHECKING:
     from engine.runtime import Runtime
@@ -87,7 +88,7 @@ class SinkDelivery:
         self.runtime = runtime
         self.leases = leases
         config = runtime.config
-        self.outbound = outbound or Outbound(timeout=config.event_sink_timeout)
+        self.outbound = outbound or Outbound(timeout=config.event_sink_timeout, queues=UserQueues(runtime))
         self._wake = threading.Event()
         # A job's end wakes the loop once its sink is free again: more may have come meanwhile.
         self.pool = Pool(config.event_sink_concurrency, config.event_sink_concurrency, "event-sink", self._wake.set)

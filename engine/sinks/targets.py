@@ -1,6 +1,6 @@
 """Where a sink's events go, one function per sink type in `DELIVERERS`: the webhook's signed
-POST, and the zaqar-queue sink's post to Hearth's queue (not wired yet); touches the network
-through the `Outbound` it is given, nothing else.
+POST, and the zaqar-queue sink's post to the project's own queue; touches the network and the
+queues through the `Outbound` it is given, nothing else.
 
 A deliverer takes one event and returns once the receiver has it, or raises `Failed` (counted
 as a failed try: retried with backoff, then dead-lettered) or `Unavailable` (nothing to
@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from engine.errors import HearthError
 from engine.outbound import shown
 from engine.sinks import wire
 
@@ -36,7 +37,8 @@ class Outbound:
     http: requests.Session = field(default_factory=requests.Session)
     timeout: float = 10.0
     clock: Callable[[], float] = time.time  # signature timestamps (Unix seconds)
-    # Hearth's queues, once built (docs/webhooks.md, zaqar-queue): None until then.
+    # The projects' own queues (engine.user_queues.UserQueues: `.post_event(project, name,
+    # {"body", "ttl"})`); None where an installation delivers to none.
     queues: Any = None
 
 
@@ -74,14 +76,15 @@ def deliver_webhook(outbound: Outbound, settings: dict[str, Any], attempt: Attem
 
 def deliver_to_queue(outbound: Outbound, settings: dict[str, Any], attempt: Attempt) -> None:
     """Heat's ZaqarEventSink.consume: post `{"body": event, "ttl": ttl}` to the queue named by
-    `target` (not created if missing). THE place Hearth's queue service plugs in: with
-    `outbound.queues` set, post the message there and raise Failed when the queue refuses it
-    (a missing queue included). Until then nothing is delivered, and nothing is lost: the sink
-    keeps its place in the stream."""
+    `target` in the event's project, made if missing (as Zaqar does on a post). A refusal (the
+    queue is full, the body too large) is a failed try: retried, then dead-lettered."""
     if outbound.queues is None:
-        raise Unavailable("Hearth's queue service is not part of this installation yet; the sink keeps its place")
+        raise Unavailable("this installation has no queues to deliver to; the sink keeps its place")
     message = {"body": attempt.body, "ttl": settings.get("ttl")}
-    outbound.queues.post(settings["target"], message)
+    try:
+        outbound.queues.post_event(attempt.body["project"], settings["target"], message)
+    except HearthError as refused:
+        raise Failed(f"queue {settings['target']}: {refused.message}") from None
 
 
 DELIVERERS: dict[str, Callable[[Outbound, dict[str, Any], Attempt], None]] = {

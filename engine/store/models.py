@@ -470,6 +470,37 @@ class ZaqarQueue(Base):
     created_at: Mapped[datetime]
 
 
+class UserQueue(Base):
+    """A project's own Zaqar queue (engine/user_queues.py, docs/zaqar.md): made by a person's
+    PUT or by the first post to its name (an event sink's included). Its row lock orders the
+    posts to it, so its message count never passes user_queue_max_messages."""
+
+    __tablename__ = "user_queues"
+
+    project: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class UserQueueMessage(Base):
+    """A message on a user queue: its body, who posted it (the Client-ID: `echo` hides a
+    client's own), and when it expires (it is never answered after, and pruned). `seq` orders
+    a queue's messages and is the listing's marker; `id` is what Zaqar's clients see."""
+
+    __tablename__ = "user_queue_messages"
+    __table_args__ = (Index("ix_user_queue_messages_queue", "project", "queue", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    project: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(64))
+    body: Mapped[Any] = mapped_column(JSON)
+    ttl: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # None: Hearth posted it
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class FactScope(Base):
     """The facts of one stack tree, kept with its root stack (engine/facts/): `last_index` is
     bumped by every write (its row lock orders a tree's writes, so an index seen implies every

@@ -305,6 +305,7 @@ def orchestration_routes(w: World) -> list[Route]:
         Route("GET", f"{calm}/outputs"),
         Route("GET", f"{calm}/outputs/v"),
         Route("GET", f"{calm}/event_sinks"),
+        Route("GET", "/v1/admin/events", params=("since", "limit", "wait")),  # the project's event stream
         Route("POST", f"{calm}/event_sinks/0/replay", {"sequences": [1]}),
         Route("GET", "/v1/admin/resource_types", params=("name", "version", "support_status", "with_description")),
         Route("GET", "/v1/admin/resource_types/OS::Heat::Value"),
@@ -344,7 +345,19 @@ def orchestration_routes(w: World) -> list[Route]:
         Route("GET", "/"),
         Route("GET", "/openapi/orchestration.yaml"),
     ]
-    return [Route(r.method, r.path, r.body, r.params, auth) for r in routes]
+    # A project's own Zaqar queues (docs/zaqar.md, User queues): a person's token, Zaqar's headers.
+    person = {**auth, "Client-ID": "5e8f3a0c9d2b4c1e8f7a6b5c4d3e2f11", "X-Project-Id": "admin"}
+    queue = "/messaging/v2/queues/fuzzed"
+    queues = [
+        Route("PUT", queue, headers=person),
+        Route("GET", queue, headers=person),
+        Route("POST", f"{queue}/messages", {"messages": [{"body": {"n": 1}, "ttl": 60}]}, headers=person),
+        Route("GET", f"{queue}/messages?echo=true&limit=2", params=("echo", "limit", "marker", "ids"), headers=person),
+        Route("DELETE", f"{queue}/messages?pop=1", params=("pop", "ids"), headers=person),
+        Route("GET", f"{queue}/messages/0123456789abcdef", headers=person),
+        Route("DELETE", f"{queue}/messages/0123456789abcdef", headers=person),
+    ]
+    return [Route(r.method, r.path, r.body, r.params, auth) for r in routes] + queues
 
 
 def guest_routes(w: World) -> list[Route]:

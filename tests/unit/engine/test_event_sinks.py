@@ -2,7 +2,8 @@
 real server on both stores: every event of a stack's tree delivered once, in sequence order,
 signed over its exact bytes; retries with backoff, then dead letters that do not block the
 events after them, shown to the owner and replayed on request; a slow receiver that holds up
-only its own sink; secrets sealed at rest and masked in answers; bad sinks refused with the
+only its own sink; zaqar-queue sinks posting to the project's own queue (a full one dead-letters);
+secrets sealed at rest and masked in answers; bad sinks refused with the
 file and path named."""
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from sqlalchemy import text
 
 from engine.errors import TemplateError
@@ -34,6 +37,7 @@ ONE = """heat_template_version: 2018-08-31
 resources:
   v: {type: OS::Heat::None}
 """
+QUEUE_MOST = 12
 FAST = {"event_sink_backoff": 0.02, "event_sink_backoff_most": 0.05, "event_sink_sweep_seconds": 0.5}
 
 
@@ -92,7 +96,8 @@ def hearth(request, tmp_path_factory):
     if request.param == "postgresql":
         db_url = request.getfixturevalue("postgres_server_url")
         _reset_postgres(db_url)
-    server = start_server(tmp_path, db_url, compute="deployed", **FAST)
+    # A small queue limit, so that a zaqar-queue sink's full queue is quick to reach.
+    server = start_server(tmp_path, db_url, compute="deployed", user_queue_max_messages=QUEUE_MOST, **FAST)
     yield server
     stop_server(server)
 
@@ -247,15 +252,46 @@ def test_a_slow_receiver_holds_up_only_its_own_sink(hearth, receiver):
     wait_for(lambda: sinks_of(hearth, "slow", slow_id)[0]["delivered"] == slow_count, 20)
 
 
-def test_a_zaqar_queue_sink_keeps_its_place_until_a_queue_service_exists(hearth):
-    stack_id = create(hearth, "queued", [{"type": "zaqar-queue", "target": "events", "ttl": 60}], template=ONE)
+def queued(hearth, queue: str) -> list[dict]:
+    """The messages on the admin project's queue, as a person lists them (every page)."""
+    headers = {**hearth.http.headers, "X-Project-Id": "admin", "Client-ID": str(uuid.uuid4())}
+    found, path = [], f"/v2/queues/{queue}/messages?echo=true&limit=20"
+    while True:
+        page = requests.get(f"{hearth.url}/messaging{path}", headers=headers, timeout=30).json()
+        if not page["messages"]:
+            return found
+        found += page["messages"]
+        path = page["links"][0]["href"]
+
+
+def test_a_zaqar_queue_sink_posts_every_event_in_order_and_a_full_queue_dead_letters(hearth):
+    stack_id = create(hearth, "queued", [{"type": "zaqar-queue", "target": "stack-events", "ttl": 30}], template=ONE)
     hearth.wait_stack("queued", ("CREATE_COMPLETE",))
+    events = tree_events(hearth, "queued", stack_id)
+    wait_for(lambda: sinks_of(hearth, "queued", stack_id)[0]["delivered"] == len(events), 20)
+    messages = queued(hearth, "stack-events")
+    assert [m["body"]["id"] for m in messages] == [e["id"] for e in events]
+    sequences = [m["body"]["sequence"] for m in messages]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+    assert {m["ttl"] for m in messages} == {60}  # Zaqar's least ttl: Heat's sink would be refused
+    assert messages[0]["body"]["payload"]["stack_id"] == stack_id and messages[0]["body"]["type"] == "os.heat.event"
+    assert sinks_of(hearth, "queued", stack_id)[0]["state"] == "active"
+
+    # A full queue: each try fails, then the event is a dead letter and the next one goes on.
+    for n in range(QUEUE_MOST - 1):
+        hearth.service.user_queues.post_event("admin", "nearly-full", {"body": {"n": n}, "ttl": 600})
+    full_id = create(hearth, "full", [{"type": "zaqar-queue", "target": "nearly-full"}], template=ONE)
+    hearth.wait_stack("full", ("CREATE_COMPLETE",))
+    count = len(tree_events(hearth, "full", full_id))
     shown = wait_for(
-        lambda: (lambda s: s if s["state"] == "waiting" else None)(sinks_of(hearth, "queued", stack_id)[0])
+        lambda: (lambda s: s if s["delivered"] + s["dead_letter_count"] == count else None)(
+            sinks_of(hearth, "full", full_id)[0]
+        ),
+        30,
     )
-    assert (shown["type"], shown["target"], shown["delivered"]) == ("zaqar-queue", "events", 0)
-    assert shown["position"] < shown["latest"]  # its stack's events are still ahead of it
-    assert shown["dead_letter_count"] == 0 and "queue service" in shown["last_error"]
+    assert shown["delivered"] == 1 and shown["dead_letter_count"] == count - 1
+    assert "user_queue_max_messages" in shown["dead_letters"][0]["last_error"]
+    assert shown["dead_letters"][0]["attempts"] == hearth.config.event_sink_attempts
 
 
 def test_sink_requests_refused_with_json_a_person_can_act_on(hearth, receiver):
