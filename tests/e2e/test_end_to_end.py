@@ -289,7 +289,11 @@ def test_server_settings_never_reach_guest_scripts(tmp_path, monkeypatch):
         assert hearth.wait_stack("probe", ("CREATE_COMPLETE",))["stack_status"] == "CREATE_COMPLETE"
         environment = hearth.outputs("probe")["environment"]
         assert "heat_outputs_path=" in environment and "deploy_action=CREATE" in environment
-        assert "leak-canary" not in environment and "HEARTH_" not in environment
+        assert "leak-canary" not in environment
+        # The agent's own variables for hooks (the stack's facts, docs/facts.md) are all a
+        # guest script sees of HEARTH_*: none of the server's settings.
+        given = {line.split("=", 1)[0] for line in environment.splitlines() if line.startswith("HEARTH_")}
+        assert given <= {"HEARTH_FACTS_FILE", "HEARTH_FACTS_PREFIX", "HEARTH_AGENT_BOOTSTRAP"}, given
         data = Path(hearth.config.resolved_data_dir)
         assert oct(data.stat().st_mode & 0o777) == "0o700"
         assert oct((tmp_path / "hearth.db").stat().st_mode & 0o777) == "0o600"
