@@ -20,10 +20,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine import audit
-from engine.errors import Conflict, Forbidden, Unauthorized
+from engine.errors import Conflict, Forbidden, NotFound, Unauthorized
 from engine.runtime import iso
 from engine.store.crypto import Keyring, hash_secret, new_secret
-from engine.store.models import Credential
+from engine.store.models import Credential, Server
 
 # A pre-signed URL's expiry is checked with this much grace, so a guest whose clock runs
 # behind ours (Heat's 15-minute Timestamp check broke on skew) is not refused.
@@ -55,6 +55,42 @@ class GuestAuth:
     @property
     def presigned(self) -> bool:
         return self.signature is not None
+
+    @property
+    def via(self) -> str:
+        """How the request proved itself, as the audit log names it."""
+        return "signed URL" if self.presigned else "bearer" if self.bearer else "none"
+
+
+def refusals_audited(
+    runtime: Any, auth: GuestAuth, what: str, subject: str | None, refusals: tuple = (Unauthorized, Forbidden)
+):
+    """Every 401/403 (or `refusals`) of a guest request recorded in the audit log, naming the
+    credential by id or 'anonymous', never the secret."""
+    return audit.refusals_recorded(
+        runtime,
+        api="guest",
+        operation=what,
+        subject=subject,
+        remote_addr=auth.remote_addr,
+        refusals=refusals,
+        via=auth.via,
+    )
+
+
+def own_server(
+    session: Session, auth: GuestAuth, server_id: str, now: dt.datetime, what: str
+) -> tuple[Credential, Server]:
+    """The bearer credential and the live server `server_id`, for a request made with that
+    server's own credential (`what` names what needs it: a signed URL is refused)."""
+    if auth.presigned:
+        raise refusal(Forbidden, f"{what} need the server's credential (Authorization: Bearer)")
+    credential = authenticate(session, auth.bearer, now)
+    require_subject(credential, "server", server_id)
+    server = session.get(Server, server_id)
+    if server is None or server.deleted_at is not None:
+        raise NotFound(f"server '{server_id}' not found")
+    return credential, server
 
 
 def refusal(error_class, message: str, actor: str = "anonymous"):

@@ -15,14 +15,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine import audit
 from engine.errors import Forbidden, InvalidRequest, NotFound, TooManyRequests
 from engine.facts import keys, store
 from engine.facts.book import FactBook
 from engine.guest import credentials, liveness
 from engine.guest.credentials import GuestAuth
 from engine.runtime import Runtime
-from engine.store.models import Server
 
 SET_KEYS = ("value", "bound")
 
@@ -98,22 +96,8 @@ class GuestFacts:
         """(root id of the server's tree, its own prefix) for the server's own credential; a
         key to write must be under that prefix (403 otherwise, recorded in the audit log)."""
         runtime, now = self.runtime, self.runtime.now()
-        refused = audit.refusals_recorded(
-            runtime,
-            api="guest",
-            operation=what,
-            subject=server_id,
-            remote_addr=auth.remote_addr,
-            via="signed URL" if auth.presigned else "bearer" if auth.bearer else "none",
-        )
-        with refused, runtime.store.session() as session:
-            if auth.presigned:
-                raise credentials.refusal(Forbidden, "facts need the server's credential (Authorization: Bearer)")
-            credential = credentials.authenticate(session, auth.bearer, now)
-            credentials.require_subject(credential, "server", server_id)
-            server = session.get(Server, server_id)
-            if server is None or server.deleted_at is not None:
-                raise NotFound(f"server '{server_id}' not found")
+        with credentials.refusals_audited(runtime, auth, what, server_id), runtime.store.session() as session:
+            credential, server = credentials.own_server(session, auth, server_id, now, "facts")
             if not server.stack_id:
                 raise NotFound(
                     f"server '{server_id}' belongs to no stack, and facts are a stack's: "

@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 
 from engine import audit
-from engine.errors import Forbidden, InvalidRequest, NotFound
+from engine.errors import Forbidden, InvalidRequest
 from engine.guest import credentials, liveness, metrics
 from engine.guest.credentials import GuestAuth
 from engine.guest.transports import cfn
 from engine.runtime import Runtime
-from engine.store.models import MetricSample, Server
+from engine.store.models import MetricSample
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +30,8 @@ def report(runtime: Runtime, budget: metrics.SampleBudget, auth: GuestAuth, serv
     """The native endpoint: samples from the server's own bearer credential (exactly as its
     metadata route checks it), stored with the server's project and id."""
     now = runtime.now()
-    refused = audit.refusals_recorded(
-        runtime,
-        api="guest",
-        operation="metrics",
-        subject=server_id,
-        remote_addr=auth.remote_addr,
-        via="signed URL" if auth.presigned else "bearer" if auth.bearer else "none",
-    )
-    with refused, runtime.store.session() as session:
-        if auth.presigned:
-            raise credentials.refusal(Forbidden, "metrics need the server's credential (Authorization: Bearer)")
-        credential = credentials.authenticate(session, auth.bearer, now)
-        credentials.require_subject(credential, "server", server_id)
-        server = session.get(Server, server_id)
-        if server is None or server.deleted_at is not None:
-            raise NotFound(f"server '{server_id}' not found")
+    with credentials.refusals_audited(runtime, auth, "metrics", server_id), runtime.store.session() as session:
+        _, server = credentials.own_server(session, auth, server_id, now, "metrics")
         if not isinstance(body, dict) or set(body) != {"metrics"}:
             raise InvalidRequest('metrics: the body must be {"metrics": [{"name": ..., "value": ...}, ...]}')
         kept, expired = metrics.check_samples(body["metrics"], now, runtime.config)

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import audit, secrets
+from engine import secrets
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from engine.guest import credentials, enrol, liveness, metric_samples, metrics, signals, urls
 from engine.guest.credentials import GuestAuth
@@ -507,18 +507,8 @@ class GuestService:
     def _refusals_audited(
         self, auth: GuestAuth, what: str, subject: str | None, refusals: tuple = (Unauthorized, Forbidden)
     ):
-        """Every 401/403 (or `refusals`) recorded in the audit log, naming the credential by id
-        or 'anonymous', never the secret."""
-        via = "signed URL" if auth.presigned else "bearer" if auth.bearer else "none"
-        return audit.refusals_recorded(
-            self.runtime,
-            api="guest",
-            operation=what,
-            subject=subject,
-            remote_addr=auth.remote_addr,
-            refusals=refusals,
-            via=via,
-        )
+        """Every 401/403 (or `refusals`) recorded in the audit log (credentials.refusals_audited)."""
+        return credentials.refusals_audited(self.runtime, auth, what, subject, refusals)
 
     def _signal_event(self, session, stack_id, resource_name, physical_id, reason) -> None:
         if not stack_id:
