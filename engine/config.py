@@ -250,6 +250,12 @@ class Config:
         5.0,
         "seconds between the notifier's looks for events it was not told of (it is woken as events commit; this is the safety net)",
     )
+    # OpenTelemetry (docs/convergence.md): spans of each finished operation, its resources and
+    # its deployments, when the SDK is installed.
+    otel_exporter: str = _setting(
+        "",
+        "where spans of finished operations go: `otlp` (opentelemetry-exporter-otlp-proto-http; endpoint and headers from OTEL_EXPORTER_OTLP_* variables), `console`, or empty for none; needs opentelemetry-sdk",
+    )
     # Event sinks: a stack environment's event_sinks, delivered by engine/sinks/ (docs/webhooks.md).
     event_sink_attempts: int = _setting(
         8,

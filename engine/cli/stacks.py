@@ -83,6 +83,7 @@ def created(conn, body: dict, action: str, wait: bool, fmt: str, columns) -> Non
         "file": "engine.cli.stack_parts:file",
         "template": "engine.cli.stack_parts:template",
         "hook": "engine.cli.breakpoints:hook",
+        "converge-report": "engine.cli.convergence:converge_report",
         # openstack's spelling: `stack resource list`, `stack event list`, `stack output show`
         "resource": "engine.cli.resources:resource",
         "event": "engine.cli.events:event",

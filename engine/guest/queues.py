@@ -159,6 +159,7 @@ class QueueService:
             if first:
                 session.add_all(zaqar.popped_events(session, server.id, server.project, queue, version, now))
             doc = secrets.open_document(runtime.keyring, server.metadata_doc)
+        runtime.delivered(target.subject_id, version)
         if published is not None:
             runtime.publish_server(target.subject_id, published)
         if woken is not None:

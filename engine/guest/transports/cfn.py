@@ -372,6 +372,7 @@ def describe_stack_resource(
                 "LastUpdatedTimestamp": iso(updated),
                 "Metadata": doc,
             }
+        runtime.delivered(server.id, server.metadata_version)
         if first_contact is not None:
             runtime.wake(*first_contact)
         return answer

@@ -339,6 +339,7 @@ class KeystoneService:
                 if liveness.seen(runtime, server, now) and server.stack_id:
                     first_contact = (server.stack_id, server.resource_name)
                 doc = secrets.open_document(runtime.keyring, server.metadata_doc)
+                runtime.delivered(server.id, server.metadata_version)
         if first_contact:
             runtime.wake(*first_contact)
         return doc

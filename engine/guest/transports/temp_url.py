@@ -172,6 +172,7 @@ def collect(runtime, server_id: str, expires: str | None, signature: str | None)
             )
         first_contact = liveness.seen(runtime, server, now)
         owner = (server.stack_id, server.resource_name)
+    runtime.delivered(server_id, version)
     if first_contact and owner[0]:  # a machine enrolled under an id alone has no stack to wake
         runtime.wake(*owner)
     return doc, http_date(clock_for(runtime).stamp(server_id, version, now))
