@@ -110,6 +110,16 @@ def record_entry(
     return trace
 
 
+def heat_shaped(doc: Any) -> Any:
+    """The document as Heat's channels give it (heat, cfn, request, zaqar collectors, the
+    orchestration API): its entries without ENTRY_KEY, which only Hearth's own channel carries."""
+    entries = doc.get("deployments") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not any(isinstance(e, dict) and ENTRY_KEY in e for e in entries):
+        return doc
+    shaped = [{k: v for k, v in e.items() if k != ENTRY_KEY} if isinstance(e, dict) else e for e in entries]
+    return {**doc, "deployments": shaped}
+
+
 def forget_deployment(session: Session, deployment_id: str) -> None:
     session.execute(delete(DeploymentTrace).where(DeploymentTrace.deployment_id == deployment_id))
 

@@ -78,6 +78,9 @@ def test_an_entry_carries_its_operation_and_its_trace_follows_it_to_the_signal(s
     server_id = resource(service, stack_id, "server")["physical_resource_id"]
     listed = service.software.deployment_metadata("admin", server_id)
     assert [e["id"] for e in listed] == [entry["id"]] and traces.ENTRY_KEY not in listed[0]
+    # So does the server resource's metadata (what Heat's `heat` collector polls).
+    (shown,) = service.resources.resource_metadata("admin", stack_id, "server")["deployments"]
+    assert shown["id"] == entry["id"] and traces.ENTRY_KEY not in shown
 
     trace = stored(service, entry["id"])
     assert (trace.operation, trace.action, trace.status, trace.delivered_at) == (
