@@ -132,6 +132,8 @@ class GuestService:
             server = session.get(Server, server_id)
             if server is None or server.deleted_at is not None:
                 raise NotFound(f"server '{server_id}' not found")
+            if auth.agent and server.agent_version != auth.agent:
+                server.agent_version = auth.agent  # written when it changes only
             # A machine enrolled under an id alone has no stack to wake.
             if liveness.seen(runtime, server, now) and server.stack_id:
                 first_contact = (server.stack_id, server.resource_name)

@@ -298,6 +298,9 @@ class Server(Base):
     # When the server's agent last reached the guest API (metadata, signal, progress), to the
     # nearest few seconds (engine/guest/liveness.py).
     last_seen_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The version of Hearth's agent, as its metadata requests last named it (None: not known,
+    # or another client such as os-collect-config).
+    agent_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # The `metering.KEY: VALUE` pairs of the server's Nova `metadata` property, as {KEY: VALUE}

@@ -5,13 +5,16 @@ converge report (API and `hearth stack converge-report`) places each server's ch
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+from sqlalchemy import select
 
+from engine.store.models import Server
 from tests.support import ROOT, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -118,6 +121,11 @@ def test_an_update_of_five_servers_is_traced_from_commit_to_each_signal(hearth):
         f"{hearth.api}/stacks/fleet/{created['id']}/convergence", params={"operation": "9999"}, timeout=30
     )
     assert missing.status_code == 404 and "wrote no deployment entry" in missing.json()["error"]["message"]
+
+    # Each real agent named its version in its metadata requests (the console's agents page).
+    with hearth.service.runtime.store.session() as session:
+        versions = session.scalars(select(Server.agent_version).where(Server.id.in_(list(servers)))).all()
+    assert versions == [importlib.metadata.version("hearth")] * 5
 
     table = cli(hearth, "stack", "converge-report", "fleet")
     assert table.returncode == 0, table.stderr
