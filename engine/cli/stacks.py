@@ -1,5 +1,6 @@
 """`hearth stack create|adopt|list|show|delete`: speaks HTTP through the context's HearthClient;
-reads the local template, environment and parameter files (engine.cli.stack_request).
+reads the local template, environment and parameter files (engine.cli.stack_request, imported by
+create and adopt only).
 
 One request shape per verb; waits by long-poll.
 """
@@ -17,13 +18,6 @@ from engine.cli.stack_operations import (
     progress_echo,
     show_stack,
     until_done,
-)
-from engine.cli.stack_request import (
-    parse_parameters,
-    parse_yaml,
-    read_text,
-    stack_body,
-    template_fields,
 )
 
 CREATED_FIELDS = ["id", "stack_name", "stack_status", "creation_time"]
@@ -121,6 +115,9 @@ def create(
     conn, name, template_file, env_files, parameters, timeout_mins, tags, enable_rollback, dry_run, wait, fmt, columns
 ):
     """Create stack NAME from a template file."""
+    # Here, not at the top: reading templates needs PyYAML, which `stack list` and `show` do not.
+    from engine.cli.stack_request import parse_parameters, stack_body
+
     body = stack_body(name, template_file, env_files, parse_parameters(parameters), timeout_mins)
     if enable_rollback:
         body["disable_rollback"] = False
@@ -151,6 +148,8 @@ def create(
 @click.pass_obj
 def adopt(conn, name, adopt_file, env_files, parameters, timeout_mins, enable_rollback, wait, fmt, columns):
     """Adopt stack NAME: take over the resources an abandoned stack left behind."""
+    from engine.cli.stack_request import parse_parameters, parse_yaml, read_text, template_fields  # as in create
+
     text = read_text(adopt_file, "adopt file")
     data = parse_yaml(text, adopt_file)
     if not isinstance(data, dict) or not isinstance(data.get("template"), dict):
