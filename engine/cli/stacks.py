@@ -18,6 +18,7 @@ from engine.cli.stack_operations import (
     progress_echo,
     show_stack,
     until_done,
+    wait_help,
 )
 
 CREATED_FIELDS = ["id", "stack_name", "stack_status", "creation_time"]
@@ -108,7 +109,7 @@ def stack():
 @click.option("--tags", metavar="TAG1,TAG2", help="Tags to give the stack.")
 @click.option("--enable-rollback", is_flag=True, help="Roll back (delete) the stack if the create fails.")
 @click.option("--dry-run", is_flag=True, help="Only show what the create would make.")
-@click.option("--wait", is_flag=True, help="Stream events until the create finishes.")
+@click.option("--wait", is_flag=True, help=wait_help("the create"))
 @format_options()
 @click.pass_obj
 def create(
@@ -143,7 +144,7 @@ def create(
     "--timeout", "timeout_mins", type=click.IntRange(min=1), metavar="MINUTES", help="Stack adopt timeout in minutes."
 )
 @click.option("--enable-rollback", is_flag=True, help="Roll back the stack if the adopt fails.")
-@click.option("--wait", is_flag=True, help="Stream events until the adopt finishes.")
+@click.option("--wait", is_flag=True, help=wait_help("the adopt"))
 @format_options()
 @click.pass_obj
 def adopt(conn, name, adopt_file, env_files, parameters, timeout_mins, enable_rollback, wait, fmt, columns):
@@ -227,7 +228,7 @@ def show(conn, name_or_id, fmt, columns):
 
 @stack.command("delete")
 @click.argument("names", nargs=-1, required=True, metavar="NAME_OR_ID...")
-@click.option("--wait", is_flag=True, help="Stream events until each delete finishes.")
+@click.option("--wait", is_flag=True, help=wait_help("each delete"))
 @click.option("-y", "--yes", is_flag=True, help="Accepted for compatibility; never prompts.")
 @click.pass_context
 def delete(ctx, names, wait, yes):
@@ -239,6 +240,6 @@ def delete(ctx, names, wait, yes):
         ctx.obj.client.delete_stack(target)
         return None
 
-    _, failed = each_stack(ctx, names, start, lambda target: "DELETE" if wait else None, click.echo)
+    _, failed = each_stack(ctx, names, start, lambda target: "DELETE" if wait else None, progress_echo(None))
     if failed:
         ctx.exit(1)
