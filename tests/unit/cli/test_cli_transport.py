@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.cli.transport import ConnectFailed, TimedOut, Transport, proxy_for
+from engine.cli.transport import ConnectFailed, TimedOut, TlsFailed, Transport, proxy_for
 
 TIMEOUT = (5.0, 5.0)
 
@@ -153,3 +153,54 @@ def test_a_plain_proxy_is_asked_for_the_absolute_url(origin):
 )
 def test_proxy_for(url, environ, expected):
     assert proxy_for(url, environ) == expected
+
+
+@pytest.fixture
+def tls_origin(tmp_path, origin):
+    """`origin` behind TLS with a self-signed certificate for 127.0.0.1; the path of its PEM."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hearth test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem, key_pem = tmp_path / "cert.pem", tmp_path / "key.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server, url = origin
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem, key_pem)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    return url.replace("http://", "https://"), str(pem)
+
+
+def test_tls_is_verified_and_a_ca_bundle_can_be_named(tls_origin):
+    url, pem = tls_origin
+    untrusted = Transport(environ={})
+    with pytest.raises(TlsFailed, match="CERTIFICATE_VERIFY_FAILED"):
+        untrusted.send("GET", f"{url}/a", headers={}, timeout=TIMEOUT)
+    trusted = Transport(environ={"REQUESTS_CA_BUNDLE": pem})
+    try:
+        assert trusted.send("GET", f"{url}/a", headers={}, timeout=TIMEOUT).status == 200
+    finally:
+        trusted.close()
