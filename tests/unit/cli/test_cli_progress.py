@@ -101,10 +101,10 @@ resources:
 ENTRY = "import sys; sys.argv[0] = 'hearth'; from metadata_server.cli import main; main()"
 
 
-def create_with_wait(server, tmp_path, name: str, **streams) -> subprocess.Popen:
+def create_with_wait(server, tmp_path, name: str, term: str = "xterm", **streams) -> subprocess.Popen:
     (tmp_path / "t.yaml").write_text(TEMPLATE)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HEARTH_", "NO_COLOR"))}
-    env.update(HEARTH_URL=server.url, HEARTH_TOKEN=ADMIN_TOKEN, TERM="xterm", NO_COLOR="1", PYTHONPATH=str(ROOT))
+    env.update(HEARTH_URL=server.url, HEARTH_TOKEN=ADMIN_TOKEN, TERM=term, NO_COLOR="1", PYTHONPATH=str(ROOT))
     return subprocess.Popen(
         [sys.executable, "-c", ENTRY, "stack", "create", name, "-t", str(tmp_path / "t.yaml"), "--wait"],
         env=env,
@@ -119,10 +119,11 @@ def server(shared_hearth):
     return shared_hearth
 
 
-def test_on_a_terminal_one_line_is_redrawn_and_ends_complete(server, tmp_path):
+def on_a_terminal(server, tmp_path, name: str, term: str = "xterm") -> str:
+    """What `stack create NAME --wait` wrote to a pseudo-terminal (120 columns), to its end."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    process = create_with_wait(server, tmp_path, "on-a-tty", stdout=slave, stderr=slave)
+    process = create_with_wait(server, tmp_path, name, term, stdout=slave, stderr=slave)
     os.close(slave)
     chunks = []
     while True:
@@ -135,7 +136,11 @@ def test_on_a_terminal_one_line_is_redrawn_and_ends_complete(server, tmp_path):
         chunks.append(data)
     os.close(master)
     assert process.wait(timeout=60) == 0
-    out = b"".join(chunks).decode()
+    return b"".join(chunks).decode()
+
+
+def test_on_a_terminal_one_line_is_redrawn_and_ends_complete(server, tmp_path):
+    out = on_a_terminal(server, tmp_path, "on-a-tty")
     progress, _, table = out.partition("+---")
     assert "stack_status" in table and "CREATE_COMPLETE" in table  # the outcome, as before
     drawn = [part.replace("\x1b[K", "").strip() for part in progress.split("\r") if part.strip()]
@@ -143,6 +148,12 @@ def test_on_a_terminal_one_line_is_redrawn_and_ends_complete(server, tmp_path):
     assert re.fullmatch(r"\[3/3\] on-a-tty: CREATE_COMPLETE · \d\d:\d\d", drawn[-1]), drawn
     assert "\x1b[3" not in out  # NO_COLOR
     assert "Stack CREATE started" not in out  # no event lines: the one line says it all
+
+
+def test_a_dumb_terminal_gets_plain_lines(server, tmp_path):
+    out = on_a_terminal(server, tmp_path, "dumb", term="dumb")
+    assert "\x1b" not in out and "\r[" not in out  # the terminal adds \r before each \n, nothing else
+    assert "[dumb]: CREATE_COMPLETE  Stack CREATE completed successfully\r\n" in out
 
 
 def test_piped_one_plain_line_per_event(server, tmp_path):
