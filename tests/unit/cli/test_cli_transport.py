@@ -204,3 +204,33 @@ def test_tls_is_verified_and_a_ca_bundle_can_be_named(tls_origin):
         assert trusted.send("GET", f"{url}/a", headers={}, timeout=TIMEOUT).status == 200
     finally:
         trusted.close()
+
+
+def test_a_keep_alive_connection_the_server_dropped_while_idle_is_replaced(transport):
+    """The server answers as if keeping the connection, then closes it (as an idle timeout does)."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    closed = threading.Event()
+    accepted = []
+
+    def serve(listener):
+        for _ in range(2):
+            connection, _ = listener.accept()
+            accepted.append(connection)
+            connection.recv(65536)
+            connection.sendall(answer)
+            if len(accepted) == 1:
+                connection.close()
+                closed.set()
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        thread = threading.Thread(target=serve, args=(listener,), daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        assert transport.send("GET", url, headers={}, timeout=TIMEOUT).status == 200
+        assert closed.wait(10)
+        assert transport.send("POST", url, headers={}, body=b"{}", timeout=TIMEOUT).status == 200
+        thread.join(10)
+    assert len(accepted) == 2  # a new connection, and the POST was not lost on the dead one
+    accepted[1].close()
