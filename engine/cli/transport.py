@@ -119,6 +119,10 @@ class Transport:
 
     def _once(self, method, url, headers, body, timeout) -> tuple[Answer, str | None]:
         parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+        except ValueError:
+            raise TransportError(f"not a valid port in {url}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TransportError(f"not an http(s) URL: {url}")
         proxy = proxy_for(url, self.environ)
@@ -191,7 +195,10 @@ class Transport:
             import ssl  # here: an http:// command never pays for it
 
             bundle = self.environ.get("REQUESTS_CA_BUNDLE") or self.environ.get("CURL_CA_BUNDLE") or None
-            self._tls = ssl.create_default_context(cafile=bundle)
+            try:
+                self._tls = ssl.create_default_context(cafile=bundle)
+            except (OSError, ssl.SSLError) as exc:  # SSLError is an OSError; named for the reader
+                raise TlsFailed(f"cannot load the CA bundle {bundle}: {exc}") from None
         return self._tls
 
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.cli.transport import ConnectFailed, TimedOut, TlsFailed, Transport, proxy_for
+from engine.cli.transport import ConnectFailed, TimedOut, TlsFailed, Transport, TransportError, proxy_for
 
 TIMEOUT = (5.0, 5.0)
 
@@ -234,3 +234,11 @@ def test_a_keep_alive_connection_the_server_dropped_while_idle_is_replaced(trans
         thread.join(10)
     assert len(accepted) == 2  # a new connection, and the POST was not lost on the dead one
     accepted[1].close()
+
+
+def test_a_bad_port_or_ca_bundle_is_a_transport_error_not_a_traceback(tmp_path):
+    with pytest.raises(TransportError, match="port"):
+        Transport(environ={}).send("GET", "http://127.0.0.1:http/", headers={}, timeout=TIMEOUT)
+    missing = Transport(environ={"REQUESTS_CA_BUNDLE": str(tmp_path / "none.pem")})
+    with pytest.raises(TlsFailed, match="CA bundle"):
+        missing.send("GET", "https://127.0.0.1:1/", headers={}, timeout=TIMEOUT)
