@@ -9,7 +9,6 @@ command line (metadata_server.cli), whose client commands must not pay for the s
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -18,8 +17,6 @@ if TYPE_CHECKING:
 
     from engine.config import Config
     from engine.service import Service
-
-log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -110,4 +107,10 @@ def bootstrap_identity(service: Service, admin_token: str | None) -> None:
     a token made now is stored, never the token itself."""
     written = service.admin.bootstrap(admin_token)
     if written:
-        log.warning("the admin token was created and stored in %s (readable by its owner only)", written)
+        # logging is imported here, not at the top: this package is also the `hearth` client's
+        # entry point (metadata_server.cli), and a client command does not log.
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "the admin token was created and stored in %s (readable by its owner only)", written
+        )
