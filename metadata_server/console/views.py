@@ -109,8 +109,15 @@ def signin():
         project = project or _default_project(principal)
         admin.authorize(principal, project, "GET")
     except (Unauthorized, Forbidden) as error:
-        actor = admin.token_actor(token) if isinstance(error, Unauthorized) else f"token:{principal.token_id}"
-        admin.record_refused("auth.failed", actor, "POST /console/signin", error, request.remote_addr)
+        # Audited as the API's refusals are (metadata_server/orchestration_auth.py), never with the token.
+        if isinstance(error, Unauthorized):
+            admin.record_refused(
+                "auth.failed", admin.token_actor(token), "POST /console/signin", error, request.remote_addr
+            )
+        else:
+            admin.record_refused(
+                "auth.forbidden", f"token:{principal.token_id}", "POST /console/signin", error, request.remote_addr
+            )
         return _signin_page(_refusal(error, project), 401 if isinstance(error, Unauthorized) else 403)
     response = redirect(url_for("console.stacks"), code=303)
     found = sessions.Session(project, token)

@@ -129,6 +129,8 @@ def test_sign_in_scopes_every_page_to_the_project_and_refuses_forgeries(hearth):
     wrong = form.post(f"{url}/console/signin", data={"csrf_token": nonce, "token": "hat_wrong"}, timeout=30)
     assert wrong.status_code == 401 and "unknown, expired or revoked" in wrong.text
     assert "hearth_console" not in form.cookies or not form.cookies.get("hearth_console")
+    audit = hearth.http.get(f"{url}/admin/v1/audit", params={"action": "auth.failed"}, timeout=30).json()["events"]
+    assert any(e["subject"] == "POST /console/signin" for e in audit) and "hat_wrong" not in str(audit)
     # A sign-in form posted from elsewhere (no double-submit cookie) is refused.
     forged = requests.post(f"{url}/console/signin", data={"csrf_token": nonce, "token": ADMIN_TOKEN}, timeout=30)
     assert forged.status_code == 400 and "did not come from this console" in forged.text
