@@ -212,6 +212,10 @@ def test_the_console_setting_turns_it_on_and_off(tmp_path, on):
     try:
         answer = app.test_client().get("/console/signin")
         assert answer.status_code == (200 if on else 404)
+        if on:  # the cookies are Secure when the page came over https, and only then
+            assert "Secure" not in answer.headers["Set-Cookie"]
+            over_tls = app.test_client().get("/console/signin", base_url="https://localhost")
+            assert "; Secure" in over_tls.headers["Set-Cookie"] and "SameSite=Strict" in over_tls.headers["Set-Cookie"]
         assert (
             create_app(config, app.extensions["hearth"], guest=True, orchestration=False)
             .test_client()
