@@ -74,6 +74,7 @@ def browser(tmp_path):
     profile = tempfile.mkdtemp(prefix="hearth-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to read CSP violations
     for argument in (
         "--headless=new",
         "--no-sandbox",
@@ -224,6 +225,10 @@ def test_a_person_follows_a_stack_in_the_console(hearth, browser, artifacts):
         timeout=30,
     )
     assert forged.status_code == 403
+
+    # Nothing the pages did was blocked by their Content-Security-Policy.
+    blocked = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert blocked == []
 
     # Sign out: back to the sign-in form, and the pages need a new sign-in.
     browser.find_element(By.CSS_SELECTOR, "header form button").click()

@@ -243,3 +243,14 @@ def test_every_template_and_static_file_is_package_data():
     )
     for name in data:
         assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns["metadata_server"]), name
+
+
+def test_no_template_holds_inline_script_style_or_handlers():
+    """The Content-Security-Policy forbids them: anything inline would be dead in a browser."""
+    from tests.support import ROOT
+
+    folder = ROOT / "metadata_server" / "console" / "templates" / "console"
+    for template in folder.glob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), template.name
+        assert not re.search(r"<style\b|\sstyle=|\son[a-z]+=", text), template.name
