@@ -249,13 +249,19 @@ def _other_project(hearth) -> str:
 
 def _page_weight(browser, url: str, stack_id: str) -> int:
     """Bytes of the stack page's HTML, CSS and JS as the browser received them (the bodies:
-    the server sends them uncompressed), from the Resource Timing entries of a fresh load."""
-    browser.get(f"{url}/console/stacks/{stack_id}")
-    entries = browser.execute_script(
-        "return [performance.getEntriesByType('navigation')[0]].concat(performance.getEntriesByType('resource'))"
-        ".filter(e => !e.name.includes('/console/stream/'))"
-        ".map(e => [e.name, e.decodedBodySize]);"
-    )
-    names = {name.rsplit("/", 1)[-1] for name, _ in entries}
-    assert {"console.css", "console.js"} <= names, entries
-    return sum(size for _, size in entries)
+    the server sends them uncompressed), from the Resource Timing entries of a load with the
+    browser's cache off (cached files would count as nothing)."""
+    browser.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+    try:
+        browser.get(f"{url}/console/stacks/{stack_id}")
+        entries = browser.execute_script(
+            "return [performance.getEntriesByType('navigation')[0]].concat(performance.getEntriesByType('resource'))"
+            ".filter(e => !e.name.includes('/console/stream/'))"
+            ".map(e => [e.name, e.encodedBodySize]);"
+        )
+    finally:
+        browser.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": False})
+    sizes = {name.split("?")[0].rsplit("/", 1)[-1]: size for name, size in entries}
+    assert sizes.get("console.css", 0) > 1000 and sizes.get("console.js", 0) > 1000, entries
+    print("stack page parts:", sizes)
+    return sum(sizes.values())
