@@ -121,6 +121,10 @@ class Config:
         100, "401 answers a client address may collect at once before auth_failure_rate applies"
     )
     guest_listen: str = _setting("", "HOST:PORT of a second listener that serves only the guest API; empty means none")
+    console: bool = _setting(
+        True,
+        "whether the orchestration listener serves the web console at /console/ (docs/console.md): yes or no",
+    )
     guest_on_main: bool = _setting(
         True, "whether the main listener serves the guest API too: yes or no (no needs guest_listen)"
     )

@@ -79,6 +79,10 @@ def create_app(
         from metadata_server import orchestration_catalog
 
         app.register_blueprint(orchestration_catalog.versions_blueprint)
+        if config.console:  # the web console (docs/console.md), for people: never on a guest-only listener
+            from metadata_server.console import views as console
+
+            app.register_blueprint(console.blueprint)
     if guest:
         app.register_blueprint(guest_bp.blueprint)
         from metadata_server.guest import facts as guest_facts

@@ -7,7 +7,8 @@ its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `
 `events` (the project's event stream), `software` (software configs and deployments), `catalog` (resource types, template versions,
 validation), `admin` (projects, users, tokens, delegations, audit log, authentication),
 `guest` (engine.guest), `retention` (prunes the metric samples guests report, on every
-replica), `facts` (a stack tree's facts), `fact_reruns` (re-runs what reads a changed fact),
+replica), `facts` (a stack tree's facts), `servers` (a stack's servers, agents and deployments, read
+for the web console), `fact_reruns` (re-runs what reads a changed fact),
 `notifications` (Heat's notifications on a bus) and `event_sinks` (a stack's sinks and their
 delivery). `definitions` builds and checks what a request asks for; the scheduler
 runs the work. The names below are re-exported for the server, which imports nothing else of
@@ -52,6 +53,7 @@ from engine.service.operations import Operations
 from engine.service.previews import Previews
 from engine.service.resources import Resources
 from engine.service.scaling import Scaling
+from engine.service.servers import Servers
 from engine.service.software import Software
 from engine.service.stacks import Stacks
 from engine.store.models import Stack
@@ -112,6 +114,7 @@ class Service:
         self.retention = Retention(runtime, also=(prune_user_queues,))
         self.user_queues = UserQueues(runtime)  # a project's own Zaqar queues (docs/zaqar.md)
         self.facts = Facts(runtime, self.stacks)  # a stack tree's data bag (docs/facts.md)
+        self.servers = Servers(runtime, self.stacks)  # a stack's servers and deployments, for the console
         # What reads a changed fact is re-run by an update of its stack, refused while one runs.
         self.fact_reruns = Reruns(
             runtime,
