@@ -48,7 +48,7 @@ class Servers:
                     "first_contact": iso(server.first_contact_at) if server.first_contact_at else None,
                     "last_seen": iso(server.last_seen_at) if server.last_seen_at else None,
                     "health": liveness.health(config, server.first_contact_at, server.last_seen_at, now),
-                    "agent_version": None,  # agents do not report one yet
+                    "agent_version": server.agent_version,  # as its agent's requests name it
                 }
                 for server in session.scalars(query)
             ]

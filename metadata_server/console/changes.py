@@ -1,45 +1,81 @@
-"""What the console's change page shows for a stack's latest operation: one function,
+"""What the console's change page shows for one operation of a stack: one function,
 `convergence_for_console`, whose answer the template `changes.html` renders as it is.
 
-For now it is computed from the stack's deployments: per server, which deployments of the
-stack's latest action are COMPLETE, FAILED or IN_PROGRESS, with their updated times. The
-per-operation convergence traces will replace this function's body (and only it): keep the
-shape of the answer, documented below.
+It is the operation's convergence report (engine/service/convergence.py, docs/convergence.md):
+per server, when the change was committed, delivered, started and finished, and the
+time-to-converge distribution, with the moments given as offsets from the commit and the
+histogram as bar lengths, ready to draw.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-STATES = ("IN_PROGRESS", "FAILED", "COMPLETE")
+BAR_MOST = 240  # px: the longest histogram bar
 
 
-def convergence_for_console(service: Any, ctx: Any, stack_id: str) -> dict[str, Any]:
-    """{"title", "operation", "summary": {state: count}, "groups": [{"heading", "items":
-    [{"label", "status", "updated", "detail"}]}]} for the stack's latest operation, as
-    `ctx.project` may see it (another project's stack: NotFound)."""
-    stack = service.stacks.show_stack(ctx.project, stack_id, resolve_outputs=False)
-    action = stack["stack_status"].split("_", 1)[0]  # CREATE, UPDATE, ... (Heat's actions hold no '_')
-    deployments = service.servers.stack_deployments(ctx.project, stack_id)
-    latest = [d for d in deployments if d.get("action") == action] or deployments
-    names = {s["id"]: s["name"] for s in service.servers.stack_servers(ctx.project, stack_id)}
-    groups: dict[str, list[dict[str, Any]]] = {}
-    summary = dict.fromkeys(STATES, 0)
-    for deployment in latest:
-        status = deployment.get("status") or "IN_PROGRESS"
-        summary[status] = summary.get(status, 0) + 1
-        heading = names.get(deployment["server_id"], deployment["server_id"])
-        groups.setdefault(heading, []).append(
+def _moment(text: str | None) -> dt.datetime | None:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ") if text else None  # noqa: DTZ007 - UTC, subtracted only
+
+
+def _after(moment: str | None, origin: str | None) -> str | None:
+    """`+0.412 s` after `origin`; None when there is no such moment yet."""
+    start, end = _moment(origin), _moment(moment)
+    if start is None or end is None:
+        return None
+    return f"+{(end - start).total_seconds():.3f} s"
+
+
+def convergence_for_console(service: Any, ctx: Any, stack_id: str, operation: str | None = None) -> dict[str, Any]:
+    """{"title", "operation", "operations", "summary", "spread", "bars", "servers": [...]} for
+    the stack's newest operation with deployments (or `operation`), as `ctx.project` may see it
+    (another project's stack, or an operation that wrote nothing: NotFound)."""
+    report = service.convergence.report(ctx.project, stack_id, operation)
+    actions = [e["action"] for s in report["servers"] for e in s["deployments"]]
+    action = max(set(actions), key=actions.count) if actions else None
+    servers = []
+    for server in report["servers"]:
+        committed = server["committed_at"]
+        shown_action = server["deployments"][0]["action"] if server["deployments"] else action
+        servers.append(
             {
-                "label": deployment.get("resource_name") or deployment["id"],
-                "status": f"{deployment.get('action') or action}_{status}",
-                "updated": deployment.get("updated_time") or deployment.get("creation_time"),
-                "detail": deployment.get("status_reason") or "",
+                "name": server["server_name"] or server["server_id"],
+                "status": f"{shown_action}_{server['status']}",
+                "committed": committed,
+                "delivered": server["delivered_at"],
+                "delivered_after": _after(server["delivered_at"], committed),
+                "started_after": _after(server["started_at"], committed),
+                "finished_after": _after(server["finished_at"], committed),
+                "converge_seconds": server["converge_seconds"],
+                "deployments": [
+                    {
+                        "label": entry["resource_name"] or entry["deployment_id"],
+                        "status": f"{entry['action']}_{entry['status']}",
+                    }
+                    for entry in server["deployments"]
+                ],
             }
         )
+    spread = report["summary"]["time_to_converge"]
+    widest = max((bucket["count"] for bucket in spread["histogram"]), default=0)
+    bars = [
+        {
+            "label": f"≤ {bucket['le']} s" if bucket["le"] is not None else "longer",
+            "count": bucket["count"],
+            "width": round(BAR_MOST * bucket["count"] / widest) if widest else 0,
+        }
+        for bucket in spread["histogram"]
+        if bucket["count"]
+    ]
     return {
-        "title": f"{action} of {stack['stack_name']}",
-        "operation": stack["stack_status"],
-        "summary": summary,
-        "groups": [{"heading": heading, "items": items} for heading, items in sorted(groups.items())],
+        "title": f"{action} of {report['stack_name']}" if action else f"Changes of {report['stack_name']}",
+        "operation": report["operation"],
+        "operations": report["operations"],
+        "committed_at": report["committed_at"],
+        "converged_at": report["converged_at"],
+        "summary": report["summary"],
+        "spread": spread,
+        "bars": bars,
+        "servers": servers,
     }

@@ -215,7 +215,7 @@ def deployments(stack_id: str):
 @blueprint.get("/stacks/<stack_id>/changes")
 def changes(stack_id: str):
     shown = service().stacks.show_stack(g.console.project, stack_id, resolve_outputs=False)
-    change = convergence_for_console(service(), g.console, stack_id)
+    change = convergence_for_console(service(), g.console, stack_id, request.args.get("operation") or None)
     return render_template("console/changes.html", stack=shown, change=change, latest=_latest_event(g.console.project))
 
 

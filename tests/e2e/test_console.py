@@ -201,10 +201,13 @@ def test_a_person_follows_a_stack_in_the_console(hearth, browser, artifacts):
     assert text_of("section.server dl.facts-line").split("\n")[1] == "alive"
     browser.save_screenshot(str(artifacts / "console-deployments.png"))
 
-    # The change page: the latest action's deployments per server.
+    # The change page: the update's convergence report, per server.
     browser.find_element(By.LINK_TEXT, "Latest change").click()
     shows("h1", "UPDATE of console")
     shows("main table", "UPDATE_COMPLETE")
+    shows("#chg-spread", "Time to converge")
+    row = browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=chg-servers] tbody tr").text
+    assert row.count(" s") >= 3 and "+" in row, row  # delivered, started and finished after the commit
     browser.save_screenshot(str(artifacts / "console-changes.png"))
 
     # Another project's stack: a 404 page, whatever the URL.
