@@ -214,3 +214,34 @@ def test_operation_spans_nest_resources_and_deployments_with_the_moments_as_even
     exporter.export(spans)
     # The operation, its three resources (config, server, deploy) and the one deployment entry.
     assert len(exporter.get_finished_spans()) == len(spans) == 5
+
+
+def test_a_finished_operation_is_exported_by_the_span_thread(service):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    spans = otel.OperationSpans(service.runtime.store, exporter)
+    service.runtime.operation_ended = spans.ended  # as the service wires it when otel_exporter is set
+    spans.start()
+    try:
+        stack_id = create(service, "exported", TEMPLATE)
+        signal(service, entry_for(service, stack_id, "CREATE"), {"deploy_status_code": 0})
+        assert settle(service, stack_id)["stack_status"] == "CREATE_COMPLETE"
+        names = wait_for(
+            lambda: {s.name for s in exporter.get_finished_spans()} or None, 30, message="the create's spans"
+        )
+    finally:
+        spans.stop()
+    assert {"CREATE exported", "CREATE deploy", "deployment CREATE deploy"} <= names
+
+
+def test_an_exporter_named_without_its_package_exports_nothing_and_says_so(service, caplog):
+    import sys
+
+    sys.modules["opentelemetry.exporter.otlp.proto.http.trace_exporter"] = None  # as if not installed
+    try:
+        assert otel.OperationSpans.configured(service.runtime.store, "otlp") is None
+    finally:
+        del sys.modules["opentelemetry.exporter.otlp.proto.http.trace_exporter"]
+    assert "OpenTelemetry is not installed" in caplog.text
+    assert otel.OperationSpans.configured(service.runtime.store, "") is None
