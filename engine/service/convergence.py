@@ -23,6 +23,7 @@ from engine.store.models import DeploymentTrace, Server, Stack
 
 BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)  # seconds: the histogram's upper bounds
 MAX_TREE = 10_000  # stacks of a tree walked at most
+MAX_OPERATION = 80  # characters of an operation id (a stack id, a colon and a number)
 
 
 def _iso_ms(moment: dt.datetime | None) -> str | None:
@@ -194,7 +195,9 @@ class Convergence:
         if operation is None or operation == "":
             return known[0]["operation"] if known else None
         text = str(operation)
-        if text.isdigit():
+        if len(text) > MAX_OPERATION:
+            raise InvalidRequest(f"an operation is at most {MAX_OPERATION} characters (STACK_ID:N or N)")
+        if text.isascii() and text.isdigit():
             text = f"{stack.id}:{int(text)}"
         if ":" not in text:
             raise InvalidRequest(f"operation '{operation}' is neither an operation id (STACK_ID:N) nor a number")

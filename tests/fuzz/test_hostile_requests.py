@@ -302,6 +302,8 @@ def orchestration_routes(w: World) -> list[Route]:
         Route("PUT", f"{calm}/facts/cluster/size", {"value": {"n": 3}}, params=("cas",)),
         Route("GET", f"{calm}/facts/cluster/size"),
         Route("DELETE", f"{calm}/facts/cluster/gone", params=("cas",)),
+        # The convergence report (docs/convergence.md): an operation id or number.
+        Route("GET", f"{calm}/convergence", params=("operation",)),
         Route("GET", f"{calm}/outputs"),
         Route("GET", f"{calm}/outputs/v"),
         Route("GET", f"{calm}/event_sinks"),
@@ -631,7 +633,8 @@ def test_every_route_of_the_server_is_in_a_family(world):
 WRONG_TYPES = [None, True, -1, 2**64, 1e308, "", "x", "9999-12-31T23:59:59-23:59", [], [[1]], {}, {"a": {"b": 1}}]
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+# The console's forms are not JSON bodies (its routes are fuzzed above, their fields as params).
+@pytest.mark.parametrize("family", sorted(set(FAMILIES) - {"console"}))
 def test_every_body_field_of_a_wrong_type_is_refused_not_crashed(world, family):
     sent = 0
     for route in FAMILIES[family](world):

@@ -178,7 +178,7 @@ def test_a_deployment_keeps_its_last_traces_and_its_traces_go_with_it(service, m
         )
 
 
-@pytest.mark.parametrize("given", ["nope", "12:x:y"])
+@pytest.mark.parametrize("given", ["nope", "12:x:y", "9" * 5000, "²"])
 def test_an_operation_that_wrote_nothing_is_refused_with_a_reason(service, given):
     from engine.errors import InvalidRequest, NotFound
 
