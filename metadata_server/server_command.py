@@ -166,6 +166,10 @@ def server(
     )
     # One line per request of thousands of agents: an operator turns it on with --log-level DEBUG.
     logging.getLogger("hearth.access").setLevel(logging.DEBUG if log_level.upper() == "DEBUG" else logging.WARNING)
+    if workers > 1:
+        from metadata_server.replicas import share_metrics
+
+        share_metrics()  # before the engine's metrics are defined: they must know they are shared
     from engine.service import LogRedactor
 
     for handler in logging.getLogger().handlers:

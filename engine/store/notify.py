@@ -36,6 +36,7 @@ class Notifier:
         self._latest: dict[str, Any] = {}
         self._hints: dict[str, int] = {}
         self._unknown_at: dict[str, int] = {}  # topic -> its counter at its last publish without a hint
+        self._published_at: dict[str, float] = {}  # topic -> time.monotonic() of its last publish heard here
         self._async: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]]] = {}
         self._subscribers: list[tuple[str, Callable[[str], None]]] = []
         self.bridge: Bridge | None = None
@@ -136,6 +137,8 @@ class Notifier:
         if entry is None:
             return
         condition, counter = entry
+        with self._lock:  # topics waited on only: those already have an entry
+            self._published_at[topic] = time.monotonic()
         with condition:
             counter[0] += 1
             if unknown:
@@ -235,6 +238,12 @@ class Notifier:
                 waiters[:] = [w for w in waiters if w[1] is not future]
                 if not waiters:
                     del self._async[topic]
+
+    def published_at(self, topic: str) -> float | None:
+        """When (time.monotonic()) the topic's newest publish was heard in this process: here, or
+        from another replica through the bridge; None if never since somebody waited on it."""
+        with self._lock:
+            return self._published_at.get(topic)
 
     def waiting(self) -> int:
         """Asyncio waiters parked now (threads in `wait` are not counted)."""
