@@ -151,13 +151,17 @@ def server(
     With --workers N, gunicorn's master keeps N worker processes on the same sockets, each a
     full replica with its own engine (PostgreSQL only); HUP restarts them one by one. With
     --role the replica serves only some of the orchestration API (api), the guest API (guest)
-    and the engine (engine); an engine-only replica answers only GET /healthz on its port.
+    and the engine (engine); an engine-only replica answers only GET /healthz and /metrics on its port.
 
     With a subcommand (`hearth server bootstrap ...`) the server is not run: the subcommand
     speaks to a running one over HTTP.
     """
     if ctx.invoked_subcommand is not None:
         return
+    if workers > 1:
+        from metadata_server.replicas import share_metrics
+
+        share_metrics()  # before anything defines the engine's metrics: they must know they are shared
     from engine.config import BOOLEAN_WORDS, Config
     from metadata_server.serving import Listener, bind, parse_address, serve_all, shutdown_all
 
@@ -166,10 +170,6 @@ def server(
     )
     # One line per request of thousands of agents: an operator turns it on with --log-level DEBUG.
     logging.getLogger("hearth.access").setLevel(logging.DEBUG if log_level.upper() == "DEBUG" else logging.WARNING)
-    if workers > 1:
-        from metadata_server.replicas import share_metrics
-
-        share_metrics()  # before the engine's metrics are defined: they must know they are shared
     from engine.service import LogRedactor
 
     for handler in logging.getLogger().handlers:
