@@ -206,6 +206,76 @@ outputs:
     assert moved(before, after, "hearth_credential_rotations_total", kind="handle") == 0
 
 
+def test_event_delivery_lag_and_deliveries_follow_a_failing_then_mended_sink(db_url, tmp_path):
+    """A webhook sink whose receiver fails: its events age (the lag grows) and the failed tries
+    are counted; mended, it catches up (lag 0) and the deliveries are counted ok. The
+    notifications publisher, its broker unreachable, lags too."""
+    from tests.unit.engine.test_event_sinks import ONE, Receiver, create as create_with_sinks, sink
+
+    broken = [True]
+    receiver = Receiver(lambda body: 503 if broken[0] else 200)
+    hearth = start_server(
+        tmp_path,
+        db_url,
+        compute="deployed",
+        event_sink_backoff=0.05,
+        event_sink_backoff_most=0.2,
+        event_sink_sweep_seconds=0.2,
+        notification_transport_url="rabbit://guest:guest@127.0.0.1:1/",  # nobody listens there
+    )
+    hearth.service.metrics.store_gauges.cache_seconds = 0
+    try:
+        before = scrape(hearth)
+        create_with_sinks(hearth, "sunk", [sink(f"{receiver.url}/hook", attempts=50)], template=ONE)
+        hearth.wait_stack("sunk", ("CREATE_COMPLETE",))
+
+        def lagging():
+            now = scrape(hearth)
+            late = value(now, "hearth_event_delivery_lag_seconds", sink="webhook") > 0.3
+            failed = moved(before, now, "hearth_event_sink_deliveries_total", sink="webhook", outcome="failed") >= 2
+            return now if late and failed else None
+
+        late = wait_for(lagging, 20, 0.05, "the failing sink to lag")
+        assert value(late, "hearth_event_delivery_lag_seconds", sink="notifications") > 0.3
+        assert value(late, "hearth_event_delivery_lag_seconds", sink="zaqar-queue") == 0
+        assert moved(before, late, "hearth_event_sink_deliveries_total", sink="webhook", outcome="ok") == 0
+        broken[0] = False
+        caught_up = wait_for(
+            lambda: (lambda s: s if value(s, "hearth_event_delivery_lag_seconds", sink="webhook") == 0 else None)(
+                scrape(hearth)
+            ),
+            20,
+            0.05,
+            "the mended sink to catch up",
+        )
+        assert moved(before, caught_up, "hearth_event_sink_deliveries_total", sink="webhook", outcome="ok") == len(
+            {body["sequence"] for _, _, body in receiver.got}
+        )
+    finally:
+        stop_server(hearth)
+        receiver.close()
+
+
+def test_scaling_signals_are_counted_by_outcome(tmp_path):
+    from tests.unit.server.test_scaling_api import AODH_BODY, TEMPLATE as SCALED
+
+    hearth = start_server(tmp_path, compute="deployed")
+    try:
+        hearth.create_stack("scaled", json.dumps(SCALED))
+        hearth.wait_stack("scaled", ("CREATE_COMPLETE",))
+        alarm_url = hearth.outputs("scaled")["alarm_url"]
+        before = scrape(hearth)
+        assert requests.post(alarm_url, json=AODH_BODY, timeout=30).status_code == 200
+        assert requests.post(alarm_url, json=AODH_BODY, timeout=30).status_code == 409  # scaling, or cooling down
+        tampered = alarm_url.replace("Signature=", "Signature=x")
+        assert requests.post(tampered, json=AODH_BODY, timeout=30).status_code == 403
+        after = scrape(hearth)
+        for outcome in ("accepted", "conflict", "forbidden"):
+            assert moved(before, after, "hearth_signals_total", kind="scaling", outcome=outcome) == 1, outcome
+    finally:
+        stop_server(hearth)
+
+
 def test_the_store_gauges_are_read_once_per_cache_period(hearth):
     gauges = hearth.service.metrics.store_gauges
     reads: list[int] = []
