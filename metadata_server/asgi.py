@@ -1,6 +1,7 @@
 """The ASGI front of every listener: owns request bodies while they arrive, parked guest long-polls,
-the health check and the access log; hands each request to the Flask app in a bounded thread pool
-(a2wsgi) and touches the engine only through its notifier and config.
+the health check, /metrics (main listeners only) and the access log; hands each request to the Flask
+app in a bounded thread pool (a2wsgi) and touches the engine only through its notifier, its config
+and the service's `metrics`.
 
 Why a front and not the WSGI app alone (docs/operations.md, Serving): a thread pool cannot hold
 10,000 agents that each wait up to a minute, nor a client that sends its body slowly. So:

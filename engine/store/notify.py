@@ -134,11 +134,11 @@ class Notifier:
         # by its read. Topics only subscribers hear (wake:, load:) leave nothing behind.
         with self._lock:
             entry = self._conditions.get(topic)
+            if entry is not None:  # the time of a publish somebody waits on (a long-poll's wake-up latency)
+                self._published_at[topic] = time.monotonic()
         if entry is None:
             return
         condition, counter = entry
-        with self._lock:  # topics waited on only: those already have an entry
-            self._published_at[topic] = time.monotonic()
         with condition:
             counter[0] += 1
             if unknown:
