@@ -48,6 +48,10 @@ from agent.status import StatusFile
 
 LOG = logging.getLogger("hearth.agent")
 
+# Convergence tracing (docs/convergence.md): the operation id a Hearth server puts in an entry,
+# sent back in the entry's signal with the run's duration in seconds.
+OPERATION_KEY = "hearth_operation"
+RUN_SECONDS_KEY = "hearth_run_seconds"
 # Run folders of a deployment that left the metadata are kept this long (seconds) after their
 # last write, so that a failure can still be read; then they go.
 RUNS_RETENTION = 7 * 86400
@@ -163,10 +167,12 @@ class Deployer:
         deployment_dir = self.layout.run_dir(entry_id)
         run_dir = run_folder(deployment_dir, entry)
         self.status.running(entry_id, entry.get("name"), action)
+        started = time.monotonic()
         outcome = self._run(entry_id, label, action, str(prepared.get("group") or ""), prepared, run_dir)
         if outcome is None:
             return
         signal_data, code = outcome
+        signal_data = traced(signal_data, entry, time.monotonic() - started)
         prune_runs(deployment_dir)
         status_code = signal_data.get("deploy_status_code", 0)
         if wants_signal(prepared):
@@ -328,6 +334,16 @@ class Deployer:
                 self._finish_hand_over(path, item)
             except OSError as exc:  # its entry tries again when it comes up, still without a re-run
                 LOG.error("cannot finish the hand-over of %s: %s", path.name, exc)
+
+
+def traced(signal_data: dict[str, Any], entry: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The signal with the entry's operation id sent back and how long the run took (the server
+    places the run in time from these, with its own clock: docs/convergence.md). Heat's readers
+    of a signal take only the keys they know."""
+    operation = entry.get(OPERATION_KEY)
+    if not isinstance(operation, str):
+        return signal_data
+    return {**signal_data, OPERATION_KEY: operation, RUN_SECONDS_KEY: round(max(0.0, seconds), 3)}
 
 
 def finished_status(status_code: Any) -> str:

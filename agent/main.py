@@ -38,7 +38,7 @@ from agent.outbox import Outbox
 from agent.replicas import Replicas
 from agent.rotation import Rotation
 from agent.sdnotify import Notifier
-from agent.status import StatusFile
+from agent.status import StatusFile, agent_version
 
 LOG = logging.getLogger("hearth.agent")
 
@@ -422,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
         LOG.error("cannot start: state directory %s: %s", config.state.root, exc)
         return 2
     with requests.Session() as poll_session, requests.Session() as signal_session:
+        # The server shows which agent version each server runs (its console's agents page).
+        for session in (poll_session, signal_session):
+            session.headers["User-Agent"] = f"hearth-agent/{agent_version()}"
         try:
             agent = Agent(
                 config,

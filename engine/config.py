@@ -121,6 +121,10 @@ class Config:
         100, "401 answers a client address may collect at once before auth_failure_rate applies"
     )
     guest_listen: str = _setting("", "HOST:PORT of a second listener that serves only the guest API; empty means none")
+    console: bool = _setting(
+        True,
+        "whether the orchestration listener serves the web console at /console/ (docs/console.md): yes or no",
+    )
     guest_on_main: bool = _setting(
         True, "whether the main listener serves the guest API too: yes or no (no needs guest_listen)"
     )
@@ -256,6 +260,12 @@ class Config:
     notification_sweep_seconds: float = _setting(
         5.0,
         "seconds between the notifier's looks for events it was not told of (it is woken as events commit; this is the safety net)",
+    )
+    # OpenTelemetry (docs/convergence.md): spans of each finished operation, its resources and
+    # its deployments, when the SDK is installed.
+    otel_exporter: str = _setting(
+        "",
+        "where spans of finished operations go: `otlp` (opentelemetry-exporter-otlp-proto-http; endpoint and headers from OTEL_EXPORTER_OTLP_* variables), `console`, or empty for none; needs opentelemetry-sdk",
     )
     # Event sinks: a stack environment's event_sinks, delivered by engine/sinks/ (docs/webhooks.md).
     event_sink_attempts: int = _setting(

@@ -51,6 +51,12 @@ class Runtime:
     # done. It publishes `wake:<stack>:<resource>` through the notifier, so it reaches the replica
     # that drives the stack wherever the signal arrived (engine/orchestration/scheduler.py).
     wake: Callable[..., None] = lambda stack_id, resource=None: None
+    # Set by the service: a guest was answered with this version of its server's document
+    # (engine.guest.traces.Deliveries.note: when each deployment entry reached its server).
+    delivered: Callable[[str, int], None] = lambda server_id, version: None
+    # Set by the service when OpenTelemetry export is on: a stack's operation ended and is
+    # committed (engine.otel.OperationSpans.ended).
+    operation_ended: Callable[[str, int], None] = lambda stack_id, operation: None
     # Set by the service: create, update, delete and read nested stacks.
     stacks: ChildStacks | None = None
     # Set by the service: scaling by signals (engine.service.scaling.Scaling), told when a

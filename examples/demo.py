@@ -2,8 +2,9 @@
 """`make demo`: run hello-world end to end on a throw-away embedded Hearth, then clean up.
 
 Starts `hearth server` on SQLite in a temporary directory with the local compute driver,
-creates examples/hello-world.yaml (streaming its events), prints both servers' outputs,
-deletes the stack, stops the server and checks that no agent process is left.
+creates examples/hello-world.yaml (streaming its events), prints both servers' outputs and when
+the create reached each of them (converge-report), deletes the stack, stops the server and
+checks that no agent process is left.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def main() -> int:
             for key in ("server_one_result", "server_two_result"):
                 print(f"  {key}: {outputs[key]}")
             print(f"  ready_data: {outputs['ready_data']}")
+            # When the create's deployments reached each server (docs/convergence.md).
+            hearth("stack", "converge-report", "hello", env=env)
             hearth("stack", "delete", "hello", "--wait", env=env)
         finally:
             server.terminate()

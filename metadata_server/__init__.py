@@ -9,7 +9,6 @@ command line (metadata_server.cli), whose client commands must not pay for the s
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -18,8 +17,6 @@ if TYPE_CHECKING:
 
     from engine.config import Config
     from engine.service import Service
-
-log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -82,6 +79,10 @@ def create_app(
         from metadata_server import orchestration_catalog
 
         app.register_blueprint(orchestration_catalog.versions_blueprint)
+        if config.console:  # the web console (docs/console.md), for people: never on a guest-only listener
+            from metadata_server.console import views as console
+
+            app.register_blueprint(console.blueprint)
     if guest:
         app.register_blueprint(guest_bp.blueprint)
         from metadata_server.guest import facts as guest_facts
@@ -110,4 +111,10 @@ def bootstrap_identity(service: Service, admin_token: str | None) -> None:
     a token made now is stored, never the token itself."""
     written = service.admin.bootstrap(admin_token)
     if written:
-        log.warning("the admin token was created and stored in %s (readable by its owner only)", written)
+        # logging is imported here, not at the top: this package is also the `hearth` client's
+        # entry point (metadata_server.cli), and a client command does not log.
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "the admin token was created and stored in %s (readable by its owner only)", written
+        )

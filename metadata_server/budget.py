@@ -57,7 +57,8 @@ FACT_ENDPOINTS = frozenset({"orchestration.orchestration_facts.set_fact", "guest
 FACT_ENVELOPE = 1024  # bytes of `{"value": ..., "bound": ...}` around the value
 # The orchestration, servers and admin APIs; every other path (the guest API with whatever
 # guest routes are added later, unknown paths) is charged to the guest budget.
-API_PREFIXES = ("/v1/", "/admin/")
+# The web console is people's too: its pages and live stream spend the API budget of their address.
+API_PREFIXES = ("/v1/", "/admin/", "/console/")
 
 
 class Budgets(Protocol):

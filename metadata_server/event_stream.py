@@ -38,6 +38,9 @@ Ask = Callable[[int], Awaitable[Answer]]
 
 EVENTS = re.compile(r"/v1/([^/]+)/events")
 ROUTE = "orchestration.event_stream"
+# The same stream for the web console's EventSource, which cannot send a token header: its route
+# authorises the console's cookie instead (metadata_server/console/views.py).
+STREAMS = ((EVENTS, ROUTE), (re.compile(r"/console/stream/([^/]+)"), "console.event_stream"))
 KEEPALIVE = 15.0  # seconds between comment lines on a quiet stream
 
 
@@ -48,9 +51,12 @@ class EventStreams:
     def claim(self, scope: Message, app_routes: Any) -> tuple[str, list[tuple[str, str]], float, bool] | None:
         """(project, query arguments, wait, whether SSE) for a stream request this front holds;
         None for any other request, and for arguments the app will refuse (it says why)."""
-        if scope["method"] != "GET" or ROUTE not in app_routes:
+        if scope["method"] != "GET":
             return None
-        match = EVENTS.fullmatch(scope["path"])
+        match = next(
+            (found for path, route in STREAMS if route in app_routes and (found := path.fullmatch(scope["path"]))),
+            None,
+        )
         if match is None:
             return None
         args = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)

@@ -19,6 +19,7 @@ from engine.errors import HTTPBadRequest
 from engine.service import Caller
 from metadata_server import (
     orchestration_catalog,
+    orchestration_convergence,
     orchestration_facts,
     orchestration_resources,
     orchestration_software,
@@ -38,9 +39,10 @@ blueprint.register_blueprint(orchestration_resources.blueprint)
 blueprint.register_blueprint(orchestration_catalog.blueprint)
 blueprint.register_blueprint(orchestration_software.blueprint)
 blueprint.register_blueprint(orchestration_facts.blueprint)
+blueprint.register_blueprint(orchestration_convergence.blueprint)
 
 # Sub-paths of a stack that the name -> id redirect serves (Hearth: every method, any depth).
-SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon,facts,event_sinks"
+SUBPATHS = "resources,events,outputs,template,environment,files,actions,preview,abandon,facts,event_sinks,convergence"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
 LIST_FILTERS = (

@@ -75,7 +75,7 @@ def command_line(commands: Mapping[str, LazyCommand]) -> HearthGroup:
     @click.pass_context
     def hearth(ctx: click.Context, url: str, project: str, token: str | None, http_timeout: float):
         """Hearth: Heat-compatible orchestration. Stack commands speak to a Hearth server."""
-        # Here, not at the top: requests is for the commands that run, not for `--help`.
+        # Here, not at the top: the HTTP client is for the commands that run, not for `--help`.
         from engine.cli.connection import ClientOptions, Connection
 
         options = ctx.obj if isinstance(ctx.obj, ClientOptions) else ClientOptions()

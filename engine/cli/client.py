@@ -1,15 +1,16 @@
-"""HearthClient: owns the HTTP calls to the Heat v1 API, over an injectable requests.Session; reads
-the local admin-token file for a loopback server only; every failure is a CliError."""
+"""HearthClient: owns the HTTP calls to the Heat v1 API, over an injectable Transport (standard
+library http.client, engine.cli.transport); reads the local admin-token file for a loopback server
+only; every failure is a CliError."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from urllib.parse import quote, urlsplit
-
-import requests
+from urllib.parse import quote, urlencode, urlsplit
 
 from engine.cli.groups import CliError
+from engine.cli.transport import Answer, ConnectFailed, TimedOut, TlsFailed, Transport, TransportError
 
 USER_AGENT = "hearth-cli"
 
@@ -28,19 +29,19 @@ class Unreachable(CliError):
     """Nothing answered at the server's URL (connection refused, unknown host)."""
 
 
-def error_from_response(response: requests.Response) -> ApiError:
+def error_from_response(response: Answer) -> ApiError:
     """Read the JSON error envelope; a non-JSON body (a proxy's HTML page) still gives a message."""
     try:
-        body = response.json()
+        body = json.loads(response.body)
     except ValueError:
         body = None
     if isinstance(body, dict):
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
-        message = error.get("message") or body.get("explanation") or body.get("title") or f"HTTP {response.status_code}"
-        return ApiError(response.status_code, str(message), str(error.get("type", "")), str(error.get("code", "")))
+        message = error.get("message") or body.get("explanation") or body.get("title") or f"HTTP {response.status}"
+        return ApiError(response.status, str(message), str(error.get("type", "")), str(error.get("code", "")))
     text = (response.text or "").strip().splitlines()
     detail = f": {text[0][:200]}" if text else ""
-    return ApiError(response.status_code, f"HTTP {response.status_code} {response.reason}{detail}")
+    return ApiError(response.status, f"HTTP {response.status} {response.reason}{detail}")
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -74,15 +75,21 @@ def segment(value: str) -> str:
     return quote(str(value), safe="")
 
 
+def query(params: dict | None) -> str:
+    """`?k=v&k=w` as requests made it: a list is the key repeated, a None value is left out."""
+    pairs = [(k, v) for k, v in (params or {}).items() if v is not None]
+    return "?" + urlencode(pairs, doseq=True) if pairs else ""
+
+
 class HearthClient:
-    """Speaks `{url}/v1/{project}`; the caller owns `session` and closes it."""
+    """Speaks `{url}/v1/{project}`; the caller owns `transport` and closes it."""
 
     def __init__(
-        self, url: str, project: str, *, session: requests.Session, token: str | None = None, timeout: float = 30.0
+        self, url: str, project: str, *, transport: Transport, token: str | None = None, timeout: float = 30.0
     ):
         self.url = url.rstrip("/")
         self.base = f"{self.url}/v1/{segment(project)}"
-        self.session = session
+        self.transport = transport
         self.token = token
         self.timeout = timeout
 
@@ -107,28 +114,33 @@ class HearthClient:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if self.token:
             headers["X-Auth-Token"] = self.token
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body, allow_nan=False).encode()
         try:
-            response = self.session.request(
+            response = self.transport.send(
                 method,
-                f"{base or self.base}/{path}",
-                params=params,
-                json=body,
+                f"{base or self.base}/{path}{query(params)}",
                 headers=headers,
+                body=data,
                 timeout=(self.timeout, self.timeout + hold),
             )
-        except requests.exceptions.ConnectionError:
-            # ConnectTimeout is a ConnectionError too: nothing is listening there either way.
+        except ConnectFailed:
+            # A connect that timed out too: nothing is listening there either way.
             raise Unreachable(f"cannot reach Hearth at {self.url}: is 'hearth server' running?") from None
-        except requests.exceptions.Timeout:
+        except TimedOut:
             raise CliError(f"Hearth at {self.url} did not answer within {self.timeout + hold:g} s") from None
-        except requests.exceptions.RequestException as exc:
+        except TlsFailed as exc:
+            raise CliError(f"TLS with Hearth at {self.url} failed: {exc}") from None
+        except TransportError as exc:
             raise CliError(f"request to Hearth at {self.url} failed: {exc}") from None
-        if response.status_code >= 400:
+        if response.status >= 400:
             raise error_from_response(response)
-        if response.status_code == 204 or not response.content:
+        if response.status == 204 or not response.body:
             return None
         try:
-            return response.json()
+            return json.loads(response.body)
         except ValueError:
             raise CliError(f"Hearth at {self.url} answered {method} {path} with a body that is not JSON") from None
 

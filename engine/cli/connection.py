@@ -1,5 +1,5 @@
-"""What the global options of `hearth` give a command: owns the requests.Session made on first use
-(unless one is injected) and the HearthClient over it; does no I/O until a command calls it.
+"""What the global options of `hearth` give a command: owns the Transport made on first use (unless
+one is injected) and the HearthClient over it; does no I/O until a command calls it.
 
 The server to speak to, and the HTTP client made for it on first use (`Connection`); what a
 caller may inject (`ClientOptions`).
@@ -10,21 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import click
-import requests
 
 from engine.cli.client import HearthClient, discover_token
+from engine.cli.transport import Transport
 from engine.cli.waiting import MIN_ROUND, EventFeed
 
 
 @dataclass
 class ClientOptions:
-    """What a caller may inject through click's `obj`: the HTTP session and the poll pacing.
+    """What a caller may inject through click's `obj`: the HTTP transport and the poll pacing.
 
-    An injected session belongs to the caller, who closes it; otherwise the command makes
+    An injected transport belongs to the caller, who closes it; otherwise the command makes
     one and closes it when the command ends.
     """
 
-    session: requests.Session | None = None
+    transport: Transport | None = None
     min_round: float = MIN_ROUND
 
 
@@ -45,14 +45,14 @@ class Connection:
     @property
     def client(self) -> HearthClient:
         if self._client is None:
-            session = self.options.session
-            if session is None:
-                session = requests.Session()
-                self.ctx.call_on_close(session.close)
+            transport = self.options.transport
+            if transport is None:
+                transport = Transport()
+                self.ctx.call_on_close(transport.close)
             self._client = HearthClient(
                 self.url,
                 self.project,
-                session=session,
+                transport=transport,
                 token=self.token or discover_token(self.url),
                 timeout=self.timeout,
             )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import click
-import yaml
 
 from engine.cli.client import CliError
 
@@ -51,6 +50,8 @@ def _block(value):
     """A show table's nested value (outputs, parameters) as indented YAML lines, as openstack
     prints them, instead of one very wide line of JSON."""
     if isinstance(value, (dict, list)) and value:
+        import yaml  # here: a list command (most of them) never needs PyYAML's ~15 ms import
+
         return yaml.safe_dump(value, default_flow_style=False, sort_keys=False, allow_unicode=True, width=100).rstrip(
             "\n"
         )
@@ -91,6 +92,8 @@ def structured(data, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False)
     if fmt == "yaml":
+        import yaml  # here, as in _block
+
         return yaml.safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True).rstrip("\n")
     raise CliError(f"unknown output format {fmt!r}")
 

@@ -13,7 +13,7 @@ import click
 
 from engine.cli.client import CliError
 from engine.cli.formatting import emit, format_options, ordered_fields, render_record
-from engine.cli.stack_operations import each_stack, progress_echo, show_stacks
+from engine.cli.stack_operations import each_stack, progress_echo, show_stacks, wait_help
 
 
 def action_command(name: str, action: str, doc: str) -> click.Command:
@@ -21,7 +21,7 @@ def action_command(name: str, action: str, doc: str) -> click.Command:
 
     @click.command(name, help=doc)
     @click.argument("names", nargs=-1, required=True, metavar="STACK...")
-    @click.option("--wait", is_flag=True, help=f"Stream events until each {name} finishes.")
+    @click.option("--wait", is_flag=True, help=wait_help(f"each {name}"))
     @format_options()
     @click.pass_context
     def command(ctx, names, wait, fmt, columns):
@@ -46,7 +46,7 @@ check = action_command("check", "check", "Check that each resource of the stacks
 @click.command("cancel")
 @click.argument("names", nargs=-1, required=True, metavar="STACK...")
 @click.option("--no-rollback", is_flag=True, help="Stop the update (or create) where it is, without rolling back.")
-@click.option("--wait", is_flag=True, help="Stream events until the rollback (or the stop) ends.")
+@click.option("--wait", is_flag=True, help=wait_help("the rollback (or the stop)"))
 @format_options()
 @click.pass_context
 def cancel(ctx, names, no_rollback, wait, fmt, columns):

@@ -1,5 +1,5 @@
 """Start an operation on one or more stacks and follow it, through the HearthClient it is given
-(HTTP only; progress lines go to the terminal); no files.
+(HTTP only; progress goes to the terminal, engine.cli.progress); no files.
 
 The loop that delete, suspend, resume, check and cancel share (update and create follow one
 stack the same way).
@@ -13,7 +13,10 @@ import click
 
 from engine.cli.client import ApiError, CliError
 from engine.cli.formatting import emit, ordered_fields, render_record, render_rows
+from engine.cli.progress import Lines, Live, progress
 from engine.cli.waiting import EventFeed, wait_for
+
+Progress = Lines | Live
 
 LIST_COLUMNS = ["id", "stack_name", "stack_status", "creation_time", "updated_time"]
 SHOW_FIELDS = [
@@ -32,20 +35,26 @@ SHOW_FIELDS = [
 ]
 
 
-def progress_echo(fmt: str | None):
-    """Where --wait prints events: stdout beside a table (or no output), stderr when stdout
-    must parse."""
-    err = fmt not in (None, "table")
-    return lambda line: click.echo(line, err=err)
+def wait_help(what: str) -> str:
+    """--wait's help, the same for every command that has it."""
+    return (
+        f"Follow {what} to its end. On a terminal one line shows the stack's resources done/total "
+        "(its own, not those of nested stacks), the latest event and the time taken; "
+        "piped, one line per event."
+    )
+
+
+def progress_echo(fmt: str | None) -> Progress:
+    """Where --wait shows events: stdout beside a table (or no output), stderr when stdout
+    must parse; a live line if that is a terminal, else plain lines (engine.cli.progress)."""
+    return progress(err=fmt not in (None, "table"))
 
 
 def show_stack(stack: dict, fmt: str, columns: tuple[str, ...]) -> None:
     emit(render_record(stack, ordered_fields(stack, SHOW_FIELDS), fmt, columns))
 
 
-def start_and_follow(
-    conn, target: dict, start: Callable[[], None], action: str | None, echo: Callable[[str], None]
-) -> None:
+def start_and_follow(conn, target: dict, start: Callable[[], None], action: str | None, echo: Progress) -> None:
     """Run `start` (the request that begins the operation); with `action`, print the events
     that follow until it ends, and raise the stack's reason if it failed."""
     feed = conn.feed(target)
@@ -57,18 +66,29 @@ def start_and_follow(
 
 
 def until_done(
-    feed: EventFeed, target: dict, action: str, echo: Callable[[str], None], accept: tuple[str, ...] = ("COMPLETE",)
+    feed: EventFeed, target: dict, action: str, echo: Progress, accept: tuple[str, ...] = ("COMPLETE",)
 ) -> None:
     """Follow `action` to its end; a failure the server rolls back is followed to the end of
     the rollback, and both are told."""
-    outcome, reason = wait_for(feed, action, echo, before_status=target.get("stack_status"))
+    outcome, reason = follow_one(feed, target, action, echo, before_status=target.get("stack_status"))
     if outcome in accept:
         return
     reason = reason or f"stack {target['stack_name']} {action}_{outcome}"
     if action in ("CREATE", "UPDATE", "ADOPT") and rolling_back(feed.client, target):
-        rolled, _ = wait_for(feed, "ROLLBACK", echo)
+        rolled, _ = follow_one(feed, target, "ROLLBACK", echo)
         reason += f" (then ROLLBACK_{rolled})"
     raise CliError(reason)
+
+
+def follow_one(
+    feed: EventFeed, target: dict, action: str, echo: Progress, before_status: str | None = None
+) -> tuple[str, str]:
+    """wait_for, with the progress begun before and ended (its line left on screen) after."""
+    echo.begin(feed.client, target)
+    try:
+        return wait_for(feed, action, echo, before_status=before_status)
+    finally:
+        echo.end()
 
 
 def rolling_back(client, target: dict) -> bool:
@@ -87,7 +107,7 @@ def each_stack(
     names: tuple[str, ...],
     start: Callable[[str, dict], str | None],
     wait: Callable[[dict], str | None],
-    echo: Callable[[str], None],
+    echo: Progress,
     accept: tuple[str, ...] = ("COMPLETE",),
 ) -> tuple[list[dict], bool]:
     """Start an operation on each stack, then (where `wait` names the action to follow)

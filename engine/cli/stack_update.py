@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from engine.cli.formatting import emit, format_options, render_rows
-from engine.cli.stack_operations import progress_echo, show_stack, start_and_follow
+from engine.cli.stack_operations import progress_echo, show_stack, start_and_follow, wait_help
 from engine.cli.stack_request import parse_parameters, template_fields
 from engine.cli.stacks import environment_options
 
@@ -56,7 +56,7 @@ def change_rows(changes: dict) -> list[dict]:
 @click.option("--tags", metavar="TAG1,TAG2", help="New tags for the stack.")
 @click.option("--converge", is_flag=True, help="Check every resource against reality, not only changed ones.")
 @click.option("--dry-run", is_flag=True, help="Only show which resources would change, and how.")
-@click.option("--wait", is_flag=True, help="Stream events until the update finishes.")
+@click.option("--wait", is_flag=True, help=wait_help("the update"))
 @format_options()
 @click.pass_obj
 def update(

@@ -1,5 +1,6 @@
 """`hearth stack create|adopt|list|show|delete`: speaks HTTP through the context's HearthClient;
-reads the local template, environment and parameter files (engine.cli.stack_request).
+reads the local template, environment and parameter files (engine.cli.stack_request, imported by
+create and adopt only).
 
 One request shape per verb; waits by long-poll.
 """
@@ -17,13 +18,7 @@ from engine.cli.stack_operations import (
     progress_echo,
     show_stack,
     until_done,
-)
-from engine.cli.stack_request import (
-    parse_parameters,
-    parse_yaml,
-    read_text,
-    stack_body,
-    template_fields,
+    wait_help,
 )
 
 CREATED_FIELDS = ["id", "stack_name", "stack_status", "creation_time"]
@@ -83,6 +78,7 @@ def created(conn, body: dict, action: str, wait: bool, fmt: str, columns) -> Non
         "file": "engine.cli.stack_parts:file",
         "template": "engine.cli.stack_parts:template",
         "hook": "engine.cli.breakpoints:hook",
+        "converge-report": "engine.cli.convergence:converge_report",
         # openstack's spelling: `stack resource list`, `stack event list`, `stack output show`
         "resource": "engine.cli.resources:resource",
         "event": "engine.cli.events:event",
@@ -114,13 +110,16 @@ def stack():
 @click.option("--tags", metavar="TAG1,TAG2", help="Tags to give the stack.")
 @click.option("--enable-rollback", is_flag=True, help="Roll back (delete) the stack if the create fails.")
 @click.option("--dry-run", is_flag=True, help="Only show what the create would make.")
-@click.option("--wait", is_flag=True, help="Stream events until the create finishes.")
+@click.option("--wait", is_flag=True, help=wait_help("the create"))
 @format_options()
 @click.pass_obj
 def create(
     conn, name, template_file, env_files, parameters, timeout_mins, tags, enable_rollback, dry_run, wait, fmt, columns
 ):
     """Create stack NAME from a template file."""
+    # Here, not at the top: reading templates needs PyYAML, which `stack list` and `show` do not.
+    from engine.cli.stack_request import parse_parameters, stack_body
+
     body = stack_body(name, template_file, env_files, parse_parameters(parameters), timeout_mins)
     if enable_rollback:
         body["disable_rollback"] = False
@@ -146,11 +145,13 @@ def create(
     "--timeout", "timeout_mins", type=click.IntRange(min=1), metavar="MINUTES", help="Stack adopt timeout in minutes."
 )
 @click.option("--enable-rollback", is_flag=True, help="Roll back the stack if the adopt fails.")
-@click.option("--wait", is_flag=True, help="Stream events until the adopt finishes.")
+@click.option("--wait", is_flag=True, help=wait_help("the adopt"))
 @format_options()
 @click.pass_obj
 def adopt(conn, name, adopt_file, env_files, parameters, timeout_mins, enable_rollback, wait, fmt, columns):
     """Adopt stack NAME: take over the resources an abandoned stack left behind."""
+    from engine.cli.stack_request import parse_parameters, parse_yaml, read_text, template_fields  # as in create
+
     text = read_text(adopt_file, "adopt file")
     data = parse_yaml(text, adopt_file)
     if not isinstance(data, dict) or not isinstance(data.get("template"), dict):
@@ -228,7 +229,7 @@ def show(conn, name_or_id, fmt, columns):
 
 @stack.command("delete")
 @click.argument("names", nargs=-1, required=True, metavar="NAME_OR_ID...")
-@click.option("--wait", is_flag=True, help="Stream events until each delete finishes.")
+@click.option("--wait", is_flag=True, help=wait_help("each delete"))
 @click.option("-y", "--yes", is_flag=True, help="Accepted for compatibility; never prompts.")
 @click.pass_context
 def delete(ctx, names, wait, yes):
@@ -240,6 +241,6 @@ def delete(ctx, names, wait, yes):
         ctx.obj.client.delete_stack(target)
         return None
 
-    _, failed = each_stack(ctx, names, start, lambda target: "DELETE" if wait else None, click.echo)
+    _, failed = each_stack(ctx, names, start, lambda target: "DELETE" if wait else None, progress_echo(None))
     if failed:
         ctx.exit(1)

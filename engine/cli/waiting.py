@@ -129,9 +129,10 @@ class EventFeed:
 
 
 def wait_for(
-    feed: EventFeed, action: str, echo: Callable[[str], None], *, before_status: str | None = None
+    feed: EventFeed, action: str, echo: Callable[[dict], None], *, before_status: str | None = None
 ) -> tuple[str, str]:
-    """Print events until `action` ends; return ("COMPLETE"|"FAILED", the stack's reason)."""
+    """Give each event to `echo` (engine.cli.progress shows it) until `action` ends; return
+    ("COMPLETE"|"FAILED", the stack's reason)."""
     client, stack = feed.client, feed.stack
     seen_events = False
     while True:
@@ -143,7 +144,7 @@ def wait_for(
                 raise
             events, events_gone = [], True
         for event in events:
-            echo(event_line(event))
+            echo(event)
         seen_events = seen_events or bool(events)
         event = terminal_event(events, stack, action)
         if event is not None:
@@ -167,7 +168,7 @@ def wait_for(
             return outcome, current.get("stack_status_reason") or ""
 
 
-def drain(feed: EventFeed, echo: Callable[[str], None]) -> None:
+def drain(feed: EventFeed, echo: Callable[[dict], None]) -> None:
     """Print events that landed between the last poll and the status check."""
     try:
         events = feed.backlog()
@@ -176,7 +177,7 @@ def drain(feed: EventFeed, echo: Callable[[str], None]) -> None:
             return
         raise
     for event in events:
-        echo(event_line(event))
+        echo(event)
 
 
 def stack_reason(client: HearthClient, stack: dict, status: str) -> str:

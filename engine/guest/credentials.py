@@ -45,6 +45,9 @@ class GuestAuth:
     expires: str | None = None
     signature: str | None = None
     remote_addr: str | None = None  # for the audit record of a refusal
+    # The version Hearth's agent names itself by (User-Agent: hearth-agent/VERSION), kept on
+    # the server for the console; None for other clients.
+    agent: str | None = None
     # (created_at, expires_at) of the bearer credential, filled in once it is accepted, so
     # that the metadata answer can tell the agent when to rotate.
     credential_times: tuple[dt.datetime, dt.datetime] | None = None

@@ -92,6 +92,23 @@ def seen_many(session: Session, server_ids: list[str], now: dt.datetime) -> None
     )
 
 
+def patience(config: Any) -> dt.timedelta | None:
+    """How long an agent may go unseen before it counts as gone; None when the check is off."""
+    if config.agent_gone_grace <= 0:
+        return None
+    return dt.timedelta(seconds=config.agent_gone_grace + config.longpoll_max_wait)
+
+
+def health(config: Any, first_contact: dt.datetime | None, last_seen: dt.datetime | None, now: dt.datetime) -> str:
+    """A server's agent as the gone-agent rule sees it: `never seen` (no first contact yet),
+    `gone` (unseen for longer than `patience`) or `alive` (also when the check is off)."""
+    if first_contact is None:
+        return "never seen"
+    allowed = patience(config)
+    seen = last_seen or first_contact
+    return "gone" if allowed is not None and now - seen > allowed else "alive"
+
+
 class GoneAgents:
     """Fails the waiting deployments of servers whose agent is gone; `sweep` is called from the
     scheduler's loop and looks at most every SWEEP_EVERY seconds (one query)."""
@@ -103,10 +120,7 @@ class GoneAgents:
 
     def patience(self) -> dt.timedelta | None:
         """How long an agent may go unseen; None when the check is off."""
-        config = self.runtime.config
-        if config.agent_gone_grace <= 0:
-            return None
-        return dt.timedelta(seconds=config.agent_gone_grace + config.longpoll_max_wait)
+        return patience(self.runtime.config)
 
     def sweep(self) -> int:
         """Fail what waits on a gone agent; the number of deployments failed."""

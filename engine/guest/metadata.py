@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.guest import traces
 from engine.secrets import open_document
 from engine.software_formats import format_config
 from engine.store.crypto import Keyring
@@ -55,7 +56,14 @@ def push_metadata(
         return None
     server = session.get(Server, server_id, populate_existing=True)
     doc = dict(server.metadata_doc or {})
-    doc["deployments"] = deployment_entries(session, server_id, server.project)
+    entries = deployment_entries(session, server_id, server.project)
+    # Each entry says which operation wrote it (engine/guest/traces.py); the software
+    # deployments API's metadata listing, Heat's, shows the entries without it.
+    operations = traces.entry_operations(session, [entry["id"] for entry in entries])
+    for entry in entries:
+        if entry["id"] in operations:
+            entry[traces.ENTRY_KEY] = operations[entry["id"]]
+    doc["deployments"] = entries
     published = open_document(keyring, doc) if keyring is not None else doc
     server.metadata_doc = doc
     return server.metadata_version, published

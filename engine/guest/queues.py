@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine import audit, secrets
 from engine.errors import Forbidden, InvalidRequest
-from engine.guest import credentials, liveness, metadata
+from engine.guest import credentials, liveness, metadata, traces
 from engine.guest.credentials import GuestAuth
 from engine.guest.transports import heat, zaqar
 from engine.runtime import Runtime
@@ -158,7 +158,8 @@ class QueueService:
             first, popped_at = self._first_pop(session, server, queue, version, now)
             if first:
                 session.add_all(zaqar.popped_events(session, server.id, server.project, queue, version, now))
-            doc = secrets.open_document(runtime.keyring, server.metadata_doc)
+            doc = traces.heat_shaped(secrets.open_document(runtime.keyring, server.metadata_doc))
+        runtime.delivered(target.subject_id, version)
         if published is not None:
             runtime.publish_server(target.subject_id, published)
         if woken is not None:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from engine import secrets
 from engine.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
-from engine.guest import credentials, enrol, liveness, metric_samples, metrics, signals, urls
+from engine.guest import credentials, enrol, liveness, metric_samples, metrics, signals, traces, urls
 from engine.guest.credentials import GuestAuth
 from engine.guest.facts import GuestFacts
 from engine.guest.queues import QueueService
@@ -133,6 +133,8 @@ class GuestService:
             server = session.get(Server, server_id)
             if server is None or server.deleted_at is not None:
                 raise NotFound(f"server '{server_id}' not found")
+            if auth.agent and server.agent_version != auth.agent:
+                server.agent_version = auth.agent  # written when it changes only
             # A machine enrolled under an id alone has no stack to wake.
             if liveness.seen(runtime, server, now) and server.stack_id:
                 first_contact = (server.stack_id, server.resource_name)
@@ -141,6 +143,7 @@ class GuestService:
         if first_contact:
             runtime.wake(*first_contact)
         if since != version:  # also when the guest has no version yet
+            runtime.delivered(server_id, version)
             return version, doc
         if wait <= 0:
             return None
@@ -172,6 +175,7 @@ class GuestService:
             return latest[0][0] != since
 
         if notifier.wait(topic, changed, timeout):
+            runtime.delivered(server_id, latest[0][0])
             return latest[0]
         return None
 
@@ -210,6 +214,7 @@ class GuestService:
                 answers[server_id, key] = None
             else:  # stored sealed (secret inputs encrypted); the agent receives them opened
                 answers[server_id, key] = (row[0], secrets.open_document(runtime.keyring, row[1]))
+                runtime.delivered(server_id, row[0])
         return answers
 
     def seen(self, server_ids: list[str]) -> None:
@@ -230,6 +235,8 @@ class GuestService:
             answer, change = self._record_signal(session, config, deployment, entry_id, body, now)
             for name, value in (change or {}).items():
                 setattr(deployment, name, value)
+            if change is not None:
+                traces.finish_many(session, [traces.finished_change(entry_id, change["status"], body, now)])
             woken = (deployment.stack_id, deployment.resource_name) if change and deployment.stack_id else None
         if woken is not None:
             runtime.wake(*woken)
@@ -306,6 +313,7 @@ class GuestService:
             }
             signalled: set[str] = set()
             changes: list[dict[str, Any]] = []
+            finished: list[dict[str, Any]] = []  # their traces' (engine/guest/traces.py)
             seen: dict[str, Any] = {}
             by_bearer = {bearer: known.get(digest) for digest, bearer in hashes.items()}
             for n, (bearer, entry_id, body) in enumerate(signals_):
@@ -332,10 +340,12 @@ class GuestService:
                     seen[server.id] = server
                 if change is not None:
                     changes.append({"id": deployment.id, **change})
+                    finished.append(traces.finished_change(entry_id, change["status"], body, now))
                     if deployment.stack_id:
                         woken.add((deployment.stack_id, deployment.resource_name))
             if changes:
                 update_rows(session, Deployment, changes)
+                traces.finish_many(session, finished)
             liveness.seen_loaded(runtime, session, seen.values(), now)
         for stack_id, resource_name in woken:
             runtime.wake(stack_id, resource_name)

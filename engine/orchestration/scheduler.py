@@ -650,6 +650,8 @@ class Scheduler:
             status,
             self.journal.redacted(stack.id, reason),
         )
+        ended, stack_id, number = self.runtime.operation_ended, stack.id, run.operation
+        self.journal.after_commit(lambda: ended(stack_id, number), stack.id)  # its spans (engine/otel.py)
         if rollback:
             # The row goes straight from IN_PROGRESS to ROLLBACK_IN_PROGRESS, so nobody waiting
             # on the stack mistakes the failure for the end; Heat writes no event of the failure.

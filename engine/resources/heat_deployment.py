@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 
 from engine import secrets, software_formats, views
 from engine.errors import TemplateError
-from engine.guest import credentials, metadata, urls
+from engine.guest import credentials, metadata, traces, urls
 from engine.guest.transports import heat, zaqar
 from engine.resources.base import Done, Resource, UpdateReplace, Waiting
 from engine.resources.schema import Prop
@@ -269,7 +269,20 @@ class SoftwareDeployment(Resource):
             session.flush()
             if previous:
                 session.execute(delete(SoftwareConfig).where(SoftwareConfig.id == previous))
+            trace = traces.record_entry(
+                session,
+                entry_id=entry_id,
+                deployment_id=deployment_id,
+                server_id=server_id,
+                project=self.state.project,
+                stack_id=self.state.stack_id,
+                resource_name=self.state.name,
+                action=action,
+                status=row.status,
+                now=now,
+            )
             published = metadata.push_metadata(session, server_id, runtime.keyring, self.state.project)
+            trace.metadata_version = published[0] if published else None
             queue = zaqar.queue_of(published[1]) if published else None
             if queue:  # ZAQAR_MESSAGE: a progress event says the entry is on the server's queue
                 session.add(
@@ -380,6 +393,7 @@ class SoftwareDeployment(Resource):
                 return
             server_id = row.server_id
             session.execute(delete(SoftwareConfig).where(SoftwareConfig.deployment_id == row.id))
+            traces.forget_deployment(session, row.id)
             session.delete(row)
             session.flush()
             published = metadata.push_metadata(session, server_id, self.runtime.keyring, self.state.project)

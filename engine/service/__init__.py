@@ -7,7 +7,8 @@ its constructor: `stacks` (create, list, show, delete; engine.service.stacks), `
 `events` (the project's event stream), `software` (software configs and deployments), `catalog` (resource types, template versions,
 validation), `admin` (projects, users, tokens, delegations, audit log, authentication),
 `guest` (engine.guest), `retention` (prunes the metric samples guests report, on every
-replica), `facts` (a stack tree's facts), `fact_reruns` (re-runs what reads a changed fact),
+replica), `facts` (a stack tree's facts), `servers` (a stack's servers, agents and deployments, read
+for the web console), `fact_reruns` (re-runs what reads a changed fact),
 `notifications` (Heat's notifications on a bus), `event_sinks` (a stack's sinks and their
 delivery) and `metrics` (what `/metrics` answers, engine/telemetry/). `definitions` builds and checks what a request asks for; the scheduler
 runs the work. The names below are re-exported for the server, which imports nothing else of
@@ -28,6 +29,7 @@ from engine.facts.reruns import Reruns
 from engine.guest.credentials import GuestAuth
 from engine.guest.metric_samples import Retention
 from engine.guest.service import GuestService
+from engine.guest.traces import Deliveries
 from engine.guest.transports.cfn import SignedRequest
 from engine.guest.transports.temp_url import KEY_HEADER as TEMP_URL_KEY_HEADER
 from engine.identity import Principal
@@ -36,11 +38,13 @@ from engine.orchestration.definitions import Definition, Resolver
 from engine.orchestration.lease import EngineLocked
 from engine.orchestration.nested import Children
 from engine.orchestration.scheduler import Scheduler
+from engine.otel import OperationSpans
 from engine.resources import types as resource_types
 from engine.runtime import Runtime
 from engine.secrets import LogRedactor, redact_url_signatures
 from engine.service.admin import GUEST_TOKEN_PREFIX, GUEST_TOKEN_WRONG_TARGET, Admin, Caller
 from engine.service.catalog import Catalog
+from engine.service.convergence import Convergence
 from engine.service.definitions import Definitions
 from engine.service.event_sinks import EventSinks
 from engine.service.events import Events
@@ -49,6 +53,7 @@ from engine.service.operations import Operations
 from engine.service.previews import Previews
 from engine.service.resources import Resources
 from engine.service.scaling import Scaling
+from engine.service.servers import Servers
 from engine.service.software import Software
 from engine.service.stacks import Stacks
 from engine.store.models import Stack
@@ -92,6 +97,14 @@ class Service:
         self.scheduler = Scheduler(runtime, self.types, self.definitions.cache, resolver_for=self._resolver_for)
         nested_lock = threading.Lock()  # engine.limits counts a tree's nested stacks in turn
         self.guest = GuestService(runtime)
+        # When each deployment entry reached its server (engine/guest/traces.py), on every replica.
+        self.deliveries = Deliveries(runtime.store, runtime.now)
+        runtime.delivered = self.deliveries.note
+        self.convergence = Convergence(runtime)
+        # Spans of each finished operation, when otel_exporter names an exporter (engine/otel.py).
+        self.spans = OperationSpans.configured(runtime.store, runtime.config.otel_exporter)
+        if self.spans is not None:
+            runtime.operation_ended = self.spans.ended
         self.stacks = Stacks(runtime, self.scheduler, self.definitions, nested_lock)
         self.operations = Operations(runtime, self.scheduler, self.guest, self.definitions, self.stacks, nested_lock)
         self.previews = Previews(runtime, self.scheduler, self.definitions, self.stacks, self.operations)
@@ -104,6 +117,7 @@ class Service:
         self.retention = Retention(runtime, also=(prune_user_queues,))
         self.user_queues = UserQueues(runtime)  # a project's own Zaqar queues (docs/zaqar.md)
         self.facts = Facts(runtime, self.stacks)  # a stack tree's data bag (docs/facts.md)
+        self.servers = Servers(runtime, self.stacks)  # a stack's servers and deployments, for the console
         # What reads a changed fact is re-run by an update of its stack, refused while one runs.
         self.fact_reruns = Reruns(
             runtime,
@@ -139,9 +153,15 @@ class Service:
             self.event_sinks.delivery.start()
         self.runtime.compute.start()
         self.retention.start()
+        self.deliveries.start()
+        if self.spans is not None:
+            self.spans.start()
 
     def stop(self) -> None:
         self.retention.stop()
+        self.deliveries.stop()
+        if self.spans is not None:
+            self.spans.stop()
         self.fact_reruns.stop()
         self.alarms.stop()  # before the scheduler, which releases the leases, `alarms` too
         self.notifications.stop()  # likewise

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from engine import secrets, views
 from engine.errors import HearthError, HTTPNotFound, InvalidRequest, ResourceNotFound
+from engine.guest import traces
 from engine.orchestration.definitions import Definition, tainted_properties
 from engine.orchestration.scheduler import Scheduler
 from engine.resources.heat_stack import REMOTE_STACK_TYPES
@@ -168,7 +169,7 @@ class Resources:
             row = session.scalar(select(Resource).where(Resource.stack_id == stack.id, Resource.name == name))
             server = session.get(Server, row.physical_id) if row is not None and row.physical_id else None
             if server is not None and server.stack_id == stack.id and server.deleted_at is None:
-                return masked(dict(server.metadata_doc or {}))
+                return masked(dict(traces.heat_shaped(server.metadata_doc or {})))
         if row is None:
             raise ResourceNotFound(name, stack.name)
         template = self.definitions.get(stack).template

@@ -253,6 +253,34 @@ class Deployment(Base):
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
+class DeploymentTrace(Base):
+    """How one deployment entry (a derived config: one action of one deployment) reached its
+    server (engine/guest/traces.py): `operation` is the id of the stack operation that wrote it
+    ("<stack id>:<operation number>", the entry's `hearth_operation`), `metadata_version` the
+    server document's version that first held it; then when it was committed, first delivered to
+    the server (any channel), started (the agent's run time, measured back from its signal) and
+    finished (its signal). Kept for the deployment's last TRACES_KEPT actions; gone with it."""
+
+    __tablename__ = "deployment_traces"
+    __table_args__ = (Index("ix_deployment_traces_server_pending", "server_id", "delivered_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the entry's (derived config's) id
+    deployment_id: Mapped[str] = mapped_column(String(36), index=True)
+    server_id: Mapped[str] = mapped_column(String(36))
+    project: Mapped[str] = mapped_column(String(64))
+    stack_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    root_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    resource_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    action: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    metadata_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    committed_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class Server(Base):
     __tablename__ = "servers"
 
@@ -270,6 +298,9 @@ class Server(Base):
     # When the server's agent last reached the guest API (metadata, signal, progress), to the
     # nearest few seconds (engine/guest/liveness.py).
     last_seen_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The version of Hearth's agent, as its metadata requests last named it (None: not known,
+    # or another client such as os-collect-config).
+    agent_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # The `metering.KEY: VALUE` pairs of the server's Nova `metadata` property, as {KEY: VALUE}

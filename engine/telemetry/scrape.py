@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, false, func, select
 
+from engine.guest import liveness
 from engine.store.models import Event, EventCursor, EventSequence, EventSink, Resource, Server, Stack
 from engine.telemetry.instruments import SINK_KINDS
 
@@ -153,11 +154,12 @@ class StoreGauges(Collector):
             for action, status, count in session.execute(query):
                 resources.add_metric([action, status], count)
             counts = dict.fromkeys(HEALTHS, 0)
-            health = case(
-                (Server.last_seen_at.is_(None), "never_seen"),
-                (Server.last_seen_at < now - self._patience(), "gone"),
-                else_="healthy",
-            )
+            # engine/guest/liveness.health's rule as one GROUP BY: never seen without a first
+            # contact, gone when unseen past its patience (never while that check is off).
+            seen = func.coalesce(Server.last_seen_at, Server.first_contact_at)
+            allowed = liveness.patience(self.runtime.config)
+            gone = seen < now - allowed if allowed is not None else false()
+            health = case((Server.first_contact_at.is_(None), "never_seen"), (gone, "gone"), else_="healthy")
             query = select(health, func.count()).where(Server.deleted_at.is_(None)).group_by(health)
             counts.update(dict(session.execute(query).all()))
             for name in HEALTHS:
@@ -168,13 +170,6 @@ class StoreGauges(Collector):
             if self.runtime.config.notification_transport_url:
                 lag.add_metric([NOTIFICATIONS], _age(now, self._notifications_head(session)))
         return [stacks, resources, agents, lag]
-
-    def _patience(self) -> dt.timedelta:
-        """How long an agent may go unseen before it counts as gone: the rule of GoneAgents
-        (agent_gone_grace past its longest long-poll); with that check off, its default grace."""
-        config = self.runtime.config
-        grace = config.agent_gone_grace if config.agent_gone_grace > 0 else 300
-        return dt.timedelta(seconds=grace + config.longpoll_max_wait)
 
     @staticmethod
     def _sink_heads(session: Any) -> list[tuple[str, dt.datetime | None]]:

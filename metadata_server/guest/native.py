@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, jsonify, request
 
 from engine.service import GuestAuth
@@ -11,9 +13,14 @@ from metadata_server.requests_ import guest_auth, integer_arg, json_body, number
 blueprint = Blueprint("guest", __name__)
 
 
+AGENT = re.compile(r"hearth-agent/([A-Za-z0-9.+_-]{1,64})")
+
+
 def _auth() -> GuestAuth:
     auth = guest_auth()
     auth.remote_addr = request.remote_addr
+    named = AGENT.match(request.headers.get("User-Agent", ""))
+    auth.agent = named.group(1) if named else None
     return auth
 
 

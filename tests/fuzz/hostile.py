@@ -337,6 +337,10 @@ def check(response: requests.Response, case: Hostile) -> None:
     if status < 400:
         return
     kind = response.headers.get("Content-Type", "")
+    if urlsplit(response.url).path.startswith("/console/") and kind.startswith("text/html"):
+        # The web console answers people's browsers with an HTML page that says what went wrong.
+        assert case.route.method == "HEAD" or 'class="error"' in response.text, response.text[:300]
+        return
     if urlsplit(response.url).path in ("/v1", "/v1/") and kind.startswith("application/xml"):
         # The CFN API answers CloudFormation's XML unless ContentType=JSON is asked for.
         assert "<ErrorResponse><Error>" in response.text and "<Message>" in response.text, response.text[:300]

@@ -507,11 +507,33 @@ def admin_routes(w: World) -> list[Route]:
     return [Route(r.method, r.path, r.body, r.params, dict(AUTH)) for r in routes]
 
 
+def console_routes(w: World) -> list[Route]:
+    """The web console's pages, signed in with the admin's session cookie (its errors are HTML
+    pages: hostile.check accepts those under /console/)."""
+    stack = f"/console/stacks/{w.guests['id']}"
+    session = {"Cookie": f"hearth_console=admin:{AUTH['X-Auth-Token']}"}
+    routes = [
+        Route("GET", "/console/"),
+        Route("GET", "/console/signin"),
+        Route("POST", "/console/signin"),
+        Route("POST", "/console/signout"),
+        Route("GET", "/console/stacks"),
+        Route("GET", stack),
+        Route("GET", f"{stack}/deployments"),
+        Route("GET", f"{stack}/changes"),
+        Route("GET", "/console/stream/admin", params=("since", "limit")),
+        Route("GET", "/console/static/console.css"),
+        Route("GET", "/console/no/such/page"),
+    ]
+    return [Route(r.method, r.path, r.body, r.params, dict(session)) for r in routes]
+
+
 FAMILIES = {
     "orchestration": orchestration_routes,
     "guest": guest_routes,
     "identity": identity_routes,
     "admin": admin_routes,
+    "console": console_routes,
 }
 
 

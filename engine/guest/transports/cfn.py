@@ -58,7 +58,7 @@ from engine import (
     secrets as sealing,  # `secrets` is the standard library's here
 )
 from engine.errors import Forbidden, InvalidRequest, NotFound
-from engine.guest import credentials, liveness, urls
+from engine.guest import credentials, liveness, traces, urls
 from engine.guest.transports.contract import Built, ServerPlace
 from engine.runtime import iso
 from engine.store.crypto import hash_secret
@@ -320,7 +320,7 @@ def authenticate(session, keyring, req: SignedRequest, now: dt.datetime) -> tupl
     server = session.get(Server, row.subject_id)
     if server is None or server.deleted_at is not None:
         raise _denied(actor)
-    doc = sealing.open_document(keyring, server.metadata_doc or {})
+    doc = traces.heat_shaped(sealing.open_document(keyring, server.metadata_doc or {}))
     occ = doc.get("os-collect-config") if isinstance(doc.get("os-collect-config"), dict) else {}
     cfn = occ.get("cfn") if isinstance(occ.get("cfn"), dict) else {}
     secret = cfn.get("secret_access_key")
@@ -372,6 +372,7 @@ def describe_stack_resource(
                 "LastUpdatedTimestamp": iso(updated),
                 "Metadata": doc,
             }
+        runtime.delivered(server.id, server.metadata_version)
         if first_contact is not None:
             runtime.wake(*first_contact)
         return answer

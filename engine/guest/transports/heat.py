@@ -35,7 +35,7 @@ from sqlalchemy import select
 from engine import audit, keystone_request, secrets, signin
 from engine.application_credentials import ApplicationCredentials
 from engine.errors import Forbidden, NotFound, Unauthorized
-from engine.guest import credentials, liveness, urls
+from engine.guest import credentials, liveness, traces, urls
 from engine.guest.credentials import GuestAuth
 from engine.guest.transports.contract import Built, ServerPlace
 from engine.runtime import Runtime, iso, keystone_iso
@@ -338,7 +338,8 @@ class KeystoneService:
                 )
                 if liveness.seen(runtime, server, now) and server.stack_id:
                     first_contact = (server.stack_id, server.resource_name)
-                doc = secrets.open_document(runtime.keyring, server.metadata_doc)
+                doc = traces.heat_shaped(secrets.open_document(runtime.keyring, server.metadata_doc))
+                runtime.delivered(server.id, server.metadata_version)
         if first_contact:
             runtime.wake(*first_contact)
         return doc

@@ -50,7 +50,7 @@ from sqlalchemy import select
 
 from engine import secrets
 from engine.errors import Forbidden, NotFound
-from engine.guest import credentials, liveness, urls
+from engine.guest import credentials, liveness, traces, urls
 from engine.guest.credentials import GuestAuth
 from engine.guest.transports.contract import Built, ServerPlace
 from engine.store.models import Deployment, Server, SoftwareConfig
@@ -161,7 +161,7 @@ def collect(runtime, server_id: str, expires: str | None, signature: str | None)
             clock_for(runtime).forget(server_id)
             raise NotFound(f"server '{server_id}' not found: it was deleted, and its collect URL with it")
         version = server.metadata_version
-        doc = secrets.open_document(runtime.keyring, server.metadata_doc)
+        doc = traces.heat_shaped(secrets.open_document(runtime.keyring, server.metadata_doc))
         if not _names_this_url(doc, expires, signature):
             raise credentials.refusal(
                 Forbidden,
@@ -172,6 +172,7 @@ def collect(runtime, server_id: str, expires: str | None, signature: str | None)
             )
         first_contact = liveness.seen(runtime, server, now)
         owner = (server.stack_id, server.resource_name)
+    runtime.delivered(server_id, version)
     if first_contact and owner[0]:  # a machine enrolled under an id alone has no stack to wake
         runtime.wake(*owner)
     return doc, http_date(clock_for(runtime).stamp(server_id, version, now))

@@ -14,12 +14,12 @@ import stat
 import subprocess
 
 import pytest
-import requests
 import yaml
 from click.testing import CliRunner
 
 from engine.cli import bootstrap as bootstrap_cli
 from engine.cli.connection import ClientOptions
+from engine.cli.transport import Transport
 from metadata_server import server_command
 from metadata_server.cli import hearth as hearth_cli
 from tests.support import ROOT, start_server, stop_server, wait_for
@@ -103,10 +103,13 @@ def test_cloud_init_user_data_comes_from_the_packaging_template():
 
 
 def invoke(hearth, *args):
-    with requests.Session() as session:
+    transport = Transport()
+    try:
         return CliRunner().invoke(
-            hearth_cli, ["--url", hearth.url, "server", "bootstrap", *args], obj=ClientOptions(session=session)
+            hearth_cli, ["--url", hearth.url, "server", "bootstrap", *args], obj=ClientOptions(transport=transport)
         )
+    finally:
+        transport.close()
 
 
 @pytest.fixture(scope="module")

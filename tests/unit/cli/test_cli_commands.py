@@ -7,11 +7,11 @@ import socket
 import threading
 
 import click
-import requests
 from click.testing import CliRunner
 
 from engine.cli import cli
 from engine.cli.connection import ClientOptions
+from engine.cli.transport import Transport
 
 
 def run(url, options, *args, env=None):
@@ -348,20 +348,15 @@ def test_unreachable_server(options):
     assert result.stderr == (f"ERROR: cannot reach Hearth at http://127.0.0.1:{port}: is 'hearth server' running?\n")
 
 
-class Interrupted(requests.adapters.BaseAdapter):
+class Interrupted(Transport):
     """Stands for the user pressing Ctrl-C while a request is in flight."""
 
     def send(self, *args, **kwargs):
         raise KeyboardInterrupt
 
-    def close(self):
-        pass
-
 
 def test_ctrl_c_exits_130_without_a_traceback():
-    with requests.Session() as session:
-        session.mount("http://", Interrupted())
-        result = CliRunner().invoke(cli, ["stack", "list"], obj=ClientOptions(session=session))
+    result = CliRunner().invoke(cli, ["stack", "list"], obj=ClientOptions(transport=Interrupted()))
     assert result.exit_code == 130
     assert "Traceback" not in result.output and "Aborted" not in result.output
 

@@ -1,6 +1,7 @@
 """The client apart from the server: a fresh interpreter runs `hearth` (metadata_server.cli, the
 console script's entry point) and no client command loads Flask, werkzeug, SQLAlchemy or the
-store; `hearth --help` lists every command without importing one. And the lazy command tree:
+store; `hearth stack list` loads neither requests (the CLI speaks http.client) nor PyYAML;
+`hearth --help` lists every command without importing one. And the lazy command tree:
 each summary `--help` shows is its command's, each name leads to a command.
 
 What is imported is read from the child's sys.modules, which is exact; how long start-up takes
@@ -25,6 +26,8 @@ from metadata_server.cli import SERVER_COMMANDS, hearth
 from tests.support import ROOT
 
 SERVER_SIDE = ("flask", "werkzeug", "sqlalchemy", "engine.store")
+# What `stack list` used to load and no longer needs: about half of its start-up (bench/cli_startup.py).
+HEAVY_CLIENT_SIDE = ("requests", "urllib3", "charset_normalizer", "idna", "yaml", "logging")
 COMMAND_MODULES = ("requests", "yaml", "engine.cli.stacks", "engine.cli.admin", "metadata_server.server_command")
 
 # Runs each argument list through the entry point in turn, in one interpreter, and writes the
@@ -125,6 +128,8 @@ def test_client_commands_load_no_flask_sqlalchemy_nor_the_store(tmp_path, api):
     assert '"stack_name": "web"' in printed  # stack list did reach the stand-in
     loaded = {" ".join(r["args"][-3:]): among(r["modules"], SERVER_SIDE) for r in ran}
     assert loaded == {name: [] for name in loaded}
+    # The first command ran alone in a fresh interpreter: what it loaded is its own.
+    assert among(ran[0]["modules"], HEAVY_CLIENT_SIDE) == []
 
 
 def groups(group: click.Group, path: str = "hearth"):

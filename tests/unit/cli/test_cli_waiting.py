@@ -158,8 +158,11 @@ def test_wait_for_stops_on_the_stack_event_and_prints_lines():
         [[stack_ev("CREATE_IN_PROGRESS")], [ev("web", "CREATE_COMPLETE"), stack_ev("CREATE_COMPLETE", "done")]],
         stacks=[{"stack_status": "CREATE_IN_PROGRESS"}],
     )
-    lines = []
-    assert wait_for(EventFeed(client, STACK, min_round=0), "CREATE", lines.append) == ("COMPLETE", "done")
+    lines: list[str] = []
+    assert wait_for(EventFeed(client, STACK, min_round=0), "CREATE", lambda e: lines.append(event_line(e))) == (
+        "COMPLETE",
+        "done",
+    )
     assert lines == [
         "2026-11-22 04:30:01Z [demo]: CREATE_IN_PROGRESS",
         "2026-11-22 04:30:01Z [web]: CREATE_COMPLETE  state changed",
@@ -172,7 +175,7 @@ def test_wait_for_failure_reports_the_stacks_reason():
         [[stack_ev("CREATE_FAILED", "event reason")]],
         stacks=[{"stack_status": "CREATE_FAILED", "stack_status_reason": "Resource CREATE failed: boom"}],
     )
-    assert wait_for(EventFeed(client, STACK, min_round=0), "CREATE", lambda line: None) == (
+    assert wait_for(EventFeed(client, STACK, min_round=0), "CREATE", lambda event: None) == (
         "FAILED",
         "Resource CREATE failed: boom",
     )
@@ -190,8 +193,11 @@ def test_wait_for_falls_back_to_the_status_then_prints_late_events():
             {"stack_status": "CREATE_COMPLETE", "stack_status_reason": "done"},
         ],
     )
-    lines = []
-    assert wait_for(EventFeed(client, STACK, min_round=0), "CREATE", lines.append) == ("COMPLETE", "done")
+    lines: list[str] = []
+    assert wait_for(EventFeed(client, STACK, min_round=0), "CREATE", lambda e: lines.append(event_line(e))) == (
+        "COMPLETE",
+        "done",
+    )
     assert [line.split(" ")[2] for line in lines] == ["[web]:", "[late]:"]
     assert client.calls[-1] == {"marker": "web-CREATE_COMPLETE", "limit": 100, "wait": None}
 
@@ -199,10 +205,10 @@ def test_wait_for_falls_back_to_the_status_then_prints_late_events():
 def test_delete_ends_when_the_stack_is_gone():
     gone = ApiError(404, "The Stack (demo) could not be found.")
     client = ScriptedClient([gone], stacks=[gone])
-    assert wait_for(EventFeed(client, STACK, min_round=0), "DELETE", lambda line: None) == ("COMPLETE", "")
+    assert wait_for(EventFeed(client, STACK, min_round=0), "DELETE", lambda event: None) == ("COMPLETE", "")
 
 
 def test_create_does_not_swallow_a_404():
     client = ScriptedClient([ApiError(404, "gone")])
     with pytest.raises(ApiError):
-        wait_for(EventFeed(client, STACK, min_round=0), "CREATE", lambda line: None)
+        wait_for(EventFeed(client, STACK, min_round=0), "CREATE", lambda event: None)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from engine import software_formats
 from engine.config import Config
 from engine.errors import Conflict, Forbidden, NotFound, TemplateError
+from engine.guest import traces
 from engine.guest.service import GuestAuth
 from engine.service import build_service
 from tests.support import create, settle, wait_for
@@ -140,7 +141,11 @@ def _signal_auth(entry) -> GuestAuth:
 def test_deployment_entry_has_heats_shape_and_signal_completes_it(service):
     stack_id = create(service, "deploy", DEPLOY)
     entry = _entry(service, stack_id)
-    assert set(entry) == {"id", "name", "group", "creation_time", "config", "inputs", "outputs", "options"}
+    # Hearth's own channel adds the operation's id (docs/convergence.md); Heat's channels and the
+    # orchestration API give Heat's entry (tests/unit/engine/test_convergence_traces.py).
+    heats = {"id", "name", "group", "creation_time", "config", "inputs", "outputs", "options"}
+    assert set(entry) == heats | {traces.ENTRY_KEY}
+    assert set(traces.heat_shaped({"deployments": [entry]})["deployments"][0]) == heats
     names = [i["name"] for i in entry["inputs"]]
     assert names[:2] == ["colour", "extra"]
     assert names[2:] == [

@@ -144,3 +144,14 @@ def test_zero_grace_turns_the_check_off(world, tmp_path):
     watch = liveness.GoneAgents(off)
     clock.advance(86400)
     assert watch.sweep() == 0 and deployment(runtime, "gone").status == "IN_PROGRESS"
+
+
+def test_health_is_the_gone_agent_rule_as_a_word():
+    """What the console shows for an agent: the same patience as the sweep that fails its deployments."""
+    config = Config.from_env({}, agent_gone_grace=GRACE, longpoll_max_wait=LONGPOLL)
+    assert liveness.health(config, None, None, START) == "never seen"
+    assert liveness.health(config, START, START, START + dt.timedelta(seconds=40)) == "alive"
+    assert liveness.health(config, START, START, START + dt.timedelta(seconds=41)) == "gone"
+    assert liveness.health(config, START, None, START + dt.timedelta(seconds=41)) == "gone"  # first contact only
+    off = Config.from_env({}, agent_gone_grace=0)
+    assert liveness.health(off, START, START, START + dt.timedelta(days=9)) == "alive"

@@ -1,5 +1,5 @@
 """The OpenAPI files shipped with the server describe exactly the routes Flask serves: every
-(method, path) of the app is in guest.yaml or orchestration.yaml, and nothing more. Real app,
+(method, path) of the app (but the web console's pages) is in guest.yaml or orchestration.yaml, and nothing more. Real app,
 real files; the server is built without starting its engine."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def served(app) -> set[tuple[str, str]]:
     return {
         (method, VARIABLE.sub(r"{\1}", rule.rule))
         for rule in app.url_map.iter_rules()
-        if rule.endpoint != "static"
+        if rule.endpoint != "static" and not rule.endpoint.startswith("console.")  # pages, not an API
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
 

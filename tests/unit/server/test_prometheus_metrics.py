@@ -11,6 +11,7 @@ database's and are checked as they are.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -172,6 +173,11 @@ def test_a_create_with_deployments_and_signals_moves_the_metrics(hearth):
     refused = agent.signal(first, {**RESULT, "deploy_status_code": 1})
     assert refused.status_code == 409, refused.text
     assert moved(after, scrape(hearth), "hearth_signals_total", kind="deployment", outcome="conflict") == 1
+    # Unseen past agent_gone_grace after its longest long-poll, the agent counts as gone.
+    real = hearth.service.runtime.clock
+    hearth.service.runtime.clock = lambda: real() + dt.timedelta(seconds=300 + 20 + 1)
+    later = scrape(hearth)
+    assert (value(later, "hearth_agents", health="gone"), value(later, "hearth_agents", health="healthy")) == (1, 0)
     # Process metrics and what runs, per replica.
     assert value(after, "process_cpu_seconds_total") > 0
     assert any(name == "hearth_build_info" for name, _ in after)
