@@ -323,6 +323,20 @@ def test_a_metrics_token_is_asked_when_set_and_the_guest_listener_never_serves_m
         _service.runtime.store.dispose()
 
 
+def test_a_signal_over_its_request_budget_is_counted_rate_limited(tmp_path):
+    hearth = start_server(tmp_path, compute="deployed", guest_rate=0.001, guest_burst=1)
+    try:
+        before = scrape(hearth)
+        url = f"{hearth.url}/guest/v1/deployments/x/signal"
+        answers = [requests.post(url, json={}, timeout=30).status_code for _ in range(2)]
+        assert answers == [401, 429]
+        after = scrape(hearth)
+        assert moved(before, after, "hearth_signals_total", kind="deployment", outcome="forbidden") == 1
+        assert moved(before, after, "hearth_signals_total", kind="deployment", outcome="rate_limited") == 1
+    finally:
+        stop_server(hearth)
+
+
 def test_metrics_can_be_turned_off(tmp_path):
     hearth = start_server(tmp_path, metrics_enabled=False, compute="deployed")
     try:
