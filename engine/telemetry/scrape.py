@@ -93,8 +93,8 @@ class BuildInfo(Collector):
 class StoreGauges(Collector):
     """Gauges of the shared store, read when scraped (at most once per CACHE_SECONDS): stacks and
     resources by action and status, agents by health, and how far behind each kind of event
-    consumer is. Each is one GROUP BY over indexed columns; none is labelled by anything a user
-    names."""
+    consumer is. Each is one aggregate query (a GROUP BY, or a join on the event log's unique
+    index per active sink); none is labelled by anything a user names."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
