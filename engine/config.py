@@ -128,6 +128,13 @@ class Config:
     guest_on_main: bool = _setting(
         True, "whether the main listener serves the guest API too: yes or no (no needs guest_listen)"
     )
+    metrics_enabled: bool = _setting(
+        True,
+        "whether GET /metrics answers Prometheus' text format on the main listener (never on a guest-only one): yes or no (docs/operations.md, Metrics)",
+    )
+    metrics_token: str = _setting(
+        "", "bearer token a scrape of /metrics must send (Authorization: Bearer ...); empty means none is asked"
+    )
     engine_workers: int = _setting(8, "threads that run resource handlers that may block")
     # Serving and scale-out (docs/operations.md, Topologies).
     role: str = _setting(

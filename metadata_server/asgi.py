@@ -1,6 +1,7 @@
 """The ASGI front of every listener: owns request bodies while they arrive, parked guest long-polls,
-the health check and the access log; hands each request to the Flask app in a bounded thread pool
-(a2wsgi) and touches the engine only through its notifier and config.
+the health check, /metrics (main listeners only) and the access log; hands each request to the Flask
+app in a bounded thread pool (a2wsgi) and touches the engine only through its notifier, its config
+and the service's `metrics`.
 
 Why a front and not the WSGI app alone (docs/operations.md, Serving): a thread pool cannot hold
 10,000 agents that each wait up to a minute, nor a client that sends its body slowly. So:
@@ -21,6 +22,7 @@ Why a front and not the WSGI app alone (docs/operations.md, Serving): a thread p
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -59,13 +61,16 @@ CONNECTION_LOST = "hearth.connection_lost"
 POOL_THREADS = 24
 METADATA = re.compile(r"/guest/v1/servers/([^/]+)/metadata")
 HEALTH = "/healthz"
+METRICS = "/metrics"
 
 
 class Front:
     """The ASGI app of one replica's listeners: `app` everywhere, or `by_port[port]` on that port
     (the guest-only listener under gunicorn, where every bound socket reaches one app)."""
 
-    def __init__(self, app: Flask, by_port: dict[int, Flask] | None = None, roles: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, app: Flask, by_port: dict[int, Flask] | None = None, roles: tuple[str, ...] = (), *, metrics: bool = True
+    ) -> None:
         self.service = app.extensions["hearth"]
         self.config = self.service.runtime.config
         self.notifier = self.service.runtime.notifier
@@ -80,6 +85,9 @@ class Front:
         self.streams = EventStreams(self)  # the project event stream's long-polls and SSE
         self.signals = SignalIngest(self)
         self.on_shutdown: list[Callable[[], None]] = []  # run (off the loop) when the lifespan ends
+        # /metrics on this front's own listener, never on a guest-only port (by_port): the
+        # instance network must not see it (docs/operations.md, Metrics).
+        self.metrics = metrics and self.config.metrics_enabled
 
     def release_parked(self) -> None:
         """Answer every parked long-poll now with its 304 and park no more (on the loop's thread)."""
@@ -108,7 +116,16 @@ class Front:
         if scope["path"] == HEALTH and scope["method"] in ("GET", "HEAD"):
             await self._health(send)
             return
-        wsgi = self.apps.get((scope.get("server") or (None, None))[1]) or self.apps[None]
+        port = (scope.get("server") or (None, None))[1]
+        if (
+            scope["path"] == METRICS
+            and scope["method"] in ("GET", "HEAD")
+            and self.metrics
+            and (port is None or port not in self.apps)
+        ):
+            await self._metrics(scope, send)
+            return
+        wsgi = self.apps.get(port) or self.apps[None]
         body, scope, close = await self._read_body(scope, receive, send)
         if body is None:  # answered (408) or the client has gone
             return
@@ -225,6 +242,23 @@ class Front:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def _metrics(self, scope: Message, send: Send) -> None:
+        """Prometheus' text format, rendered off the loop (it may read the store's gauges), after
+        the metrics_token when one is set; no budget and no access-log redaction is needed: it
+        names no stack, server or secret."""
+        token = self.config.metrics_token
+        if token:
+            given = next((v for n, v in scope["headers"] if n == b"authorization"), b"").decode("latin-1")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                detail = "/metrics needs the metrics_token setting's value as Authorization: Bearer TOKEN"
+                body = json.dumps(envelope_body(401, *http_error(401, detail)))
+                await _answer_json(send, 401, body)
+                return
+        body, content_type = await asyncio.to_thread(self.service.metrics.render)
+        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

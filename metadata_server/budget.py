@@ -26,21 +26,22 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from engine.config import Config
 from engine.errors import InvalidRequest, PayloadTooLarge, TooManyRequests
+from engine.service import telemetry
 from metadata_server.errors import envelope
 
 # Routes whose bodies are signals or templates, by Flask endpoint; every other route gets
-# `max_body_bytes`. A test checks that each name here is a registered endpoint.
-SIGNAL_ENDPOINTS = frozenset(
-    {
-        "guest.deployment_signal",
-        "guest.handle_signal",
-        "guest.presigned_handle_signal",
-        "orchestration.orchestration_resources.signal_resource",
-        "guest_heat.resource_signal",  # HEAT_SIGNAL with a guest Keystone token (guest/keystone.py)
-        "guest_zaqar.post",  # ZAQAR_SIGNAL: heat-config-notify posts the signal (guest/zaqar.py)
-        "swift_object.put_object",  # heatclient's TEMP_URL_SIGNAL: the object is the signal (guest/temp_url.py)
-    }
-)
+# `max_body_bytes`. A test checks that each name here is a registered endpoint. A signal route's
+# value is the `kind` its 413 and 429 answers are counted under (hearth_signals_total).
+SIGNAL_KINDS = {
+    "guest.deployment_signal": "deployment",
+    "guest.handle_signal": "handle",
+    "guest.presigned_handle_signal": "handle",
+    "orchestration.orchestration_resources.signal_resource": "resource",
+    "guest_heat.resource_signal": "deployment",  # HEAT_SIGNAL with a guest Keystone token (guest/keystone.py)
+    "guest_zaqar.post": "deployment",  # ZAQAR_SIGNAL: heat-config-notify posts the signal (guest/zaqar.py)
+    "swift_object.put_object": "deployment",  # heatclient's TEMP_URL_SIGNAL: the object is the signal (guest/temp_url.py)
+}
+SIGNAL_ENDPOINTS = frozenset(SIGNAL_KINDS)
 TEMPLATE_ENDPOINTS = frozenset(
     {
         "orchestration.create_stack",
@@ -141,9 +142,20 @@ def _budgets() -> Budgets:
 
 def _before() -> None:
     config = _config()
-    _check_failures(config)
-    _check_budget(config)
-    _cap_body(config)
+    try:
+        _check_failures(config)
+        _check_budget(config)
+        _cap_body(config)
+    except (TooManyRequests, PayloadTooLarge) as error:
+        _count_signal(error)
+        raise
+
+
+def _count_signal(error: Exception) -> None:
+    """A signal refused here (413, 429) never reaches the engine, which counts the others."""
+    kind = SIGNAL_KINDS.get(request.endpoint or "")
+    if kind is not None:
+        telemetry.count_signal(kind, telemetry.refusal(error))
 
 
 def _after(response: Response) -> Response:
@@ -287,6 +299,7 @@ def _cap_words(limit: int, setting: str, what: str) -> str:
 
 
 def _streamed_too_large(error: RequestEntityTooLarge):
+    _count_signal(PayloadTooLarge("streamed"))
     limit, setting, what = g.get("body_cap") or body_cap(_config(), request.endpoint)
     return envelope(
         413,

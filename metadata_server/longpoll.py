@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.service import telemetry
 from metadata_server.batches import Batches
 
 if TYPE_CHECKING:
@@ -152,6 +153,7 @@ class LongPolls:
         try:
             known = self._reusable(poll)
             answer: Answer | None = None  # from the cache: its 304 is made only if it is sent
+            published: float | None = None  # when the change that woke this poll was published
             if known is not None:
                 seen = known.counter
                 self._mark_seen(poll.server_id)
@@ -164,6 +166,8 @@ class LongPolls:
                 remaining = deadline - time.monotonic()
                 if (answer is not None and answer.status != 304) or remaining <= 0 or self.front.stopping:
                     await self._held(poll, answer, known).send_to(send)
+                    if published is not None and answer is not None and answer.status == 200:
+                        telemetry.LONGPOLL_WAKEUP_SECONDS.observe(time.monotonic() - published)
                     return
                 woken = await self._park(poll.topic, seen, remaining, gone)
                 if gone.done():
@@ -172,6 +176,7 @@ class LongPolls:
                     await self._held(poll, answer, known).send_to(send)
                     return
                 before, seen = seen, self.notifier.counter(poll.topic)
+                published = self.notifier.published_at(poll.topic)
                 if poll.since is not None and not self.notifier.newer(poll.topic, before, poll.since):
                     continue  # the version announced is the one the agent has: no read
                 document = await self._document(poll) if poll.key is not None else None
@@ -181,6 +186,8 @@ class LongPolls:
                     self._learn(poll, answer, seen)
                 elif document[0] != poll.since:
                     await self._changed(poll, answer, document, seen, known).send_to(send)
+                    if published is not None:
+                        telemetry.LONGPOLL_WAKEUP_SECONDS.observe(time.monotonic() - published)
                     return
         finally:
             if lost is None:
@@ -201,9 +208,11 @@ class LongPolls:
 
         gone.add_done_callback(client_gone)
         self.front.parked.add(future)
+        telemetry.LONGPOLL_WAITERS.inc()
         try:
             return await future is None  # a publish resolves it with None, the rest with False
         finally:
+            telemetry.LONGPOLL_WAITERS.dec()
             self.front.parked.discard(future)
             gone.remove_done_callback(client_gone)
             timer.cancel()

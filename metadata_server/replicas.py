@@ -4,7 +4,7 @@ built after the fork). Touches the store only to migrate it, through the service
 
 Roles (setting `role`, comma-separated): `api` serves the orchestration API, `guest` the guest
 API, `engine` runs the scheduler that drives stack operations. Every replica answers
-`GET /healthz` on its port (metadata_server/asgi.py), an engine-only one nothing else.
+`GET /healthz` and `GET /metrics` on its port (metadata_server/asgi.py), an engine-only one nothing else.
 """
 
 from __future__ import annotations
@@ -43,8 +43,43 @@ def build_replica(
     front.on_shutdown.append(service.stop)
     guest_front = None
     if guest_address is not None and guest:
-        guest_front = Front(create_app(config, service, orchestration=False), roles=roles)
+        guest_front = Front(create_app(config, service, orchestration=False), roles=roles, metrics=False)
     return service, front, guest_front
+
+
+def share_metrics() -> str:
+    """Turn on prometheus-client's multiprocess mode for gunicorn's workers (docs/operations.md,
+    Metrics): each worker's values go to files in PROMETHEUS_MULTIPROC_DIR, and a scrape of any
+    worker sums them all. Must run before prometheus_client is imported. The operator's own
+    directory is used if set (emptied: files of an earlier run would count twice), else a new one
+    under the temporary directory, removed when this process exits."""
+    import atexit
+    import shutil
+    import sys
+    import tempfile
+
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("share_metrics must run before prometheus_client is imported")
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(directory, name))
+    else:
+        directory = tempfile.mkdtemp(prefix="hearth-metrics-")
+        atexit.register(shutil.rmtree, directory, True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
+
+
+def _worker_gone(_arbiter: Any, worker: Any) -> None:
+    """A worker exited: its live gauges (long-polls parked, operations driven) stop counting;
+    its counters and histograms stay in the sums, as a counter must not go down."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def run_workers(
@@ -102,6 +137,7 @@ def run_workers(
         "timeout": 60,  # a worker whose loop is stuck this long is replaced
         "when_ready": lambda _arbiter: notify(f"READY=1\nSTATUS={config.workers} workers on {binds[0]}"),
         "on_exit": lambda _arbiter: notify("STOPPING=1"),
+        "child_exit": _worker_gone,
         "proc_name": "hearth-server",
     }
 

@@ -151,13 +151,17 @@ def server(
     With --workers N, gunicorn's master keeps N worker processes on the same sockets, each a
     full replica with its own engine (PostgreSQL only); HUP restarts them one by one. With
     --role the replica serves only some of the orchestration API (api), the guest API (guest)
-    and the engine (engine); an engine-only replica answers only GET /healthz on its port.
+    and the engine (engine); an engine-only replica answers only GET /healthz and /metrics on its port.
 
     With a subcommand (`hearth server bootstrap ...`) the server is not run: the subcommand
     speaks to a running one over HTTP.
     """
     if ctx.invoked_subcommand is not None:
         return
+    if workers > 1:
+        from metadata_server.replicas import share_metrics
+
+        share_metrics()  # before anything defines the engine's metrics: they must know they are shared
     from engine.config import BOOLEAN_WORDS, Config
     from metadata_server.serving import Listener, bind, parse_address, serve_all, shutdown_all
 

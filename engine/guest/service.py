@@ -34,6 +34,7 @@ from engine.store.models import (
     SoftwareConfig,
     Stack,
 )
+from engine.telemetry import instruments as telemetry
 
 # The credentials a guest rotates itself (agent/rotation.py): the server's own (bootstrap) and a
 # handle's. The others are handed to stock clients that cannot rotate (engine/guest/transports/).
@@ -224,6 +225,7 @@ class GuestService:
                 liveness.seen_many(session, server_ids, self.runtime.now())
 
     # Deployment signals -------------------------------------------------------------------
+    @telemetry.signal_counted("deployment")
     def signal_deployment(self, auth: GuestAuth, entry_id: str, body: Any) -> dict:
         if body is not None and not isinstance(body, dict):
             raise InvalidRequest("a deployment signal must be a JSON object (the hook's output)")
@@ -348,6 +350,8 @@ class GuestService:
         for stack_id, resource_name in woken:
             runtime.wake(stack_id, resource_name)
             runtime.publish_stack(stack_id)
+        # The others are handed to signal_deployment, which counts them.
+        telemetry.count_signal("deployment", "accepted", sum(answer is not None for answer in answers))
         return answers
 
     def _record_signal(
@@ -449,6 +453,7 @@ class GuestService:
         return config, deployment
 
     # Wait-condition handles ----------------------------------------------------------------
+    @telemetry.signal_counted("handle")
     def signal_handle(self, auth: GuestAuth, handle_id: str, body: Any, presigned_path: str) -> dict:
         runtime, now = self.runtime, self.runtime.now()
         signal = signals.normalize_handle_signal(body)
@@ -512,6 +517,8 @@ class GuestService:
                 "expires_in": _seconds(new.expires_at - now),
                 "previous_expires_at": iso(old.expires_at),
             }
+            kind = credential.kind
+        telemetry.CREDENTIAL_ROTATIONS.labels(kind).inc()  # once committed
         return answer
 
     def _refusals_audited(

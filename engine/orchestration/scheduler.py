@@ -24,6 +24,7 @@ was taken over is dropped at once, and nothing more is written for it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
@@ -46,6 +47,7 @@ from engine.orchestration.steps import Steps
 from engine.runtime import Runtime
 from engine.store.models import Resource as ResourceRow, Server, Stack
 from engine.store.notify import EVERYTHING
+from engine.telemetry import instruments as telemetry
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY = 500
@@ -206,6 +208,7 @@ class Scheduler:
                 message = None
             dirty: set[str] = set()
             while message is not None:
+                telemetry.SCHEDULER_INBOX.set(self._inbox.qsize())
                 try:
                     with self.leases.acting_for(_lease_of(message)):
                         self._handle(message, dirty)
@@ -228,6 +231,8 @@ class Scheduler:
                     self._roll_back(self._rollbacks.pop(0))
             except Exception:  # noqa: BLE001 - the loop outlives any error, logged
                 log.error("scheduler error:\n%s", traceback.format_exc())
+            telemetry.SCHEDULER_INBOX.set(self._inbox.qsize())
+            telemetry.SCHEDULER_OPERATIONS.set(len(self._runs))
             if self._draining and not self.journal.backlog and not any(r.running for r in self._runs.values()):
                 self._drained.set()
         self._flush()  # what was decided before the stop is stored, not lost
@@ -321,6 +326,7 @@ class Scheduler:
             if stack_id in self._runs:
                 continue  # ours already (its lease was renewed late)
             log.info("stack %s: taking over its operation in progress", stack_id)
+            telemetry.LEASE_TAKEOVERS.inc()
             with self.leases.acting_for(lease.stack_lease(stack_id)):
                 self._load(stack_id, resume=True, taken_over=True)
             taken.add(stack_id)
@@ -620,6 +626,9 @@ class Scheduler:
                 if snap.waiting:
                     self._steps.cancel(run, snap, f"{run.action} cancelled: the stack failed")
         now = self.runtime.now()
+        if stack.deadline is not None:  # the operation started its timeout before the deadline
+            started = stack.deadline - dt.timedelta(minutes=stack.timeout_mins)
+            telemetry.OPERATION_SECONDS.labels(run.action, status).observe(max(0.0, (now - started).total_seconds()))
         end_operation(stack, status, reason, now)
         if status == "COMPLETE" and run.action in ("UPDATE", "ROLLBACK"):
             # A rolled back create lists no resources any more, as in Heat.

@@ -9,8 +9,8 @@ validation), `admin` (projects, users, tokens, delegations, audit log, authentic
 `guest` (engine.guest), `retention` (prunes the metric samples guests report, on every
 replica), `facts` (a stack tree's facts), `servers` (a stack's servers, agents and deployments, read
 for the web console), `fact_reruns` (re-runs what reads a changed fact),
-`notifications` (Heat's notifications on a bus) and `event_sinks` (a stack's sinks and their
-delivery). `definitions` builds and checks what a request asks for; the scheduler
+`notifications` (Heat's notifications on a bus), `event_sinks` (a stack's sinks and their
+delivery) and `metrics` (what `/metrics` answers, engine/telemetry/). `definitions` builds and checks what a request asks for; the scheduler
 runs the work. The names below are re-exported for the server, which imports nothing else of
 the engine but engine.errors and engine.config.
 """
@@ -57,6 +57,8 @@ from engine.service.servers import Servers
 from engine.service.software import Software
 from engine.service.stacks import Stacks
 from engine.store.models import Stack
+from engine.telemetry import instruments as telemetry  # the metrics the server's front moves
+from engine.telemetry.scrape import Scrape
 from engine.template import merge_environments
 from engine.user_queues import UserQueues, prune as prune_user_queues
 
@@ -77,6 +79,7 @@ __all__ = [
     "build_service",
     "load_environment_dir",
     "redact_url_signatures",
+    "telemetry",
 ]
 
 
@@ -132,6 +135,7 @@ class Service:
         self.event_sinks = EventSinks(runtime, self.stacks, self.scheduler.leases)
         runtime.stacks = Children(self)
         runtime.scaling = self.scaling
+        self.metrics = Scrape(runtime)  # GET /metrics (docs/operations.md, Metrics)
 
     def _resolver_for(self, stack: Stack, definition: Definition, lookup) -> Resolver:
         # The scheduler is made before the stacks part that resolves for it (which needs it).

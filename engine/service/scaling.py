@@ -33,6 +33,7 @@ from engine.resources.scaling_policy import alarm_signature_message, new_capacit
 from engine.runtime import Runtime
 from engine.service.healing import HEALED_TYPES, Healing
 from engine.store.models import Event, Resource, Stack
+from engine.telemetry import instruments as telemetry
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Scaling:
         self.healing = Healing(runtime)
 
     # Signals ------------------------------------------------------------------------------
+    @telemetry.signal_counted("scaling")
     def signal(self, stack_id: str, policy_name: str, body: Any) -> dict[str, Any]:
         """A user's (or an alarm's) signal of the policy `policy_name` of stack `stack_id`."""
         with self.runtime.store.session() as session:
@@ -62,6 +64,7 @@ class Scaling:
             policy_id = policy.id
         return self._signal(policy_id, body)
 
+    @telemetry.signal_counted("scaling")
     def signal_alarm_url(self, arn: str, access_key: str, signature: str, body: Any) -> dict[str, Any]:
         """The policy's `alarm_url` (`/v1/signal/ARN?...AWSAccessKeyId=...&Signature=...`): its
         signature stands for the credential, and is good while the policy lives."""

@@ -36,6 +36,7 @@ from engine.sinks.targets import DELIVERERS, Attempt, Failed, Outbound, Unavaila
 from engine.store import event_log
 from engine.store.models import Event, EventSink, Stack
 from engine.store.notify import EVERYTHING
+from engine.telemetry import instruments as telemetry
 from engine.user_queues import UserQueues
 
 if TYPE_CHECKING:
@@ -208,9 +209,12 @@ class SinkDelivery:
             reason, now = str(missing), self.runtime.now()
             retry = now + dt.timedelta(seconds=self.runtime.config.event_sink_sweep_seconds)
             self._record(sink, progress, lambda _s, row: records.failed(row, reason, now, retry, counted=False))
+            telemetry.SINK_DELIVERIES.labels(sink.kind, "failed").inc()
             return False
         except Failed as error:
+            telemetry.SINK_DELIVERIES.labels(sink.kind, "failed").inc()
             return self._failed(sink, settings, body, str(error), progress)
+        telemetry.SINK_DELIVERIES.labels(sink.kind, "ok").inc()
         sink.attempts = 0
         progress.delivered += 1
         return True
@@ -232,6 +236,7 @@ class SinkDelivery:
                 error,
             )
             self._record(sink, progress, lambda session, row: records.dead_letter(session, row, body, error, now))
+            telemetry.SINK_DELIVERIES.labels(sink.kind, "dead_lettered").inc()
             progress.stored = body["sequence"]  # dead_letter moved the cursor past it
             sink.attempts = 0
             return True

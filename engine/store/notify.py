@@ -36,6 +36,7 @@ class Notifier:
         self._latest: dict[str, Any] = {}
         self._hints: dict[str, int] = {}
         self._unknown_at: dict[str, int] = {}  # topic -> its counter at its last publish without a hint
+        self._published_at: dict[str, float] = {}  # topic -> time.monotonic() of its last publish heard here
         self._async: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]]] = {}
         self._subscribers: list[tuple[str, Callable[[str], None]]] = []
         self.bridge: Bridge | None = None
@@ -133,6 +134,8 @@ class Notifier:
         # by its read. Topics only subscribers hear (wake:, load:) leave nothing behind.
         with self._lock:
             entry = self._conditions.get(topic)
+            if entry is not None:  # the time of a publish somebody waits on (a long-poll's wake-up latency)
+                self._published_at[topic] = time.monotonic()
         if entry is None:
             return
         condition, counter = entry
@@ -235,6 +238,12 @@ class Notifier:
                 waiters[:] = [w for w in waiters if w[1] is not future]
                 if not waiters:
                     del self._async[topic]
+
+    def published_at(self, topic: str) -> float | None:
+        """When (time.monotonic()) the topic's newest publish was heard in this process: here, or
+        from another replica through the bridge; None if never since somebody waited on it."""
+        with self._lock:
+            return self._published_at.get(topic)
 
     def waiting(self) -> int:
         """Asyncio waiters parked now (threads in `wait` are not counted)."""

@@ -1,5 +1,6 @@
 """`hearth server` as real processes: SIGTERM answers parked long-polls at once (304) and exits 0;
-`--workers 2` on PostgreSQL runs two replicas that both answer, and is refused on SQLite."""
+`--workers 2` on PostgreSQL runs two replicas that both answer (and whose /metrics add up), and is
+refused on SQLite."""
 
 from __future__ import annotations
 
@@ -78,6 +79,21 @@ def test_two_workers_on_postgresql_both_answer(tmp_path, postgres_server_url):
 
         wait_for(both, 60, 0.05, "two workers to answer")
         assert process.pid not in pids
+        # /metrics sums the workers (prometheus-client's multiprocess mode): four refused signals,
+        # each on a new connection whichever worker takes it, are four in every scrape.
+        for _ in range(4):
+            with requests.Session() as fresh:
+                assert (
+                    fresh.post(
+                        f"http://127.0.0.1:{port}/guest/v1/deployments/x/signal", json={}, timeout=10
+                    ).status_code
+                    == 401
+                )
+        for _ in range(6):
+            with requests.Session() as fresh:
+                exposition = fresh.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+            assert 'hearth_signals_total{kind="deployment",outcome="forbidden"} 4.0' in exposition
+            assert "hearth_build_info{" in exposition and "hearth_longpoll_waiters" in exposition
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=60)
