@@ -115,16 +115,23 @@ def timed(action) -> float:
     return time.perf_counter() - start
 
 
+# Linear work, not a speed test: at this size a quadratic step takes minutes (400 million
+# operations) and linear work a few tens of milliseconds, so the generous bound never trips on a
+# loaded machine and always on a quadratic regression (speed itself: bench/stack_create.py).
+NODES = 20_000
+BOUND = 5.0
+
+
 @pytest.mark.parametrize("shape", ["chain", "fan_out", "fan_in"])
-def test_a_thousand_nodes_are_fast(shape):
-    names = [f"n{number}" for number in range(1000)]
+def test_many_nodes_take_linear_work(shape):
+    names = [f"n{number}" for number in range(NODES)]
     requires = {
         "chain": {name: names[number - 1 : number] for number, name in enumerate(names)},
         "fan_out": {name: ([] if number == 0 else [names[0]]) for number, name in enumerate(names)},
         "fan_in": {name: (names[1:] if number == 0 else []) for number, name in enumerate(names)},
     }[shape]
     graph = Graph(requires)
-    assert timed(graph.check_acyclic) < 0.05
+    assert timed(graph.check_acyclic) < BOUND
 
     def run_through() -> int:
         ready, count = Readiness(requires, requires), 0
@@ -134,8 +141,8 @@ def test_a_thousand_nodes_are_fast(shape):
                 count += 1
         return count
 
-    assert timed(run_through) < 0.05
-    assert run_through() == 1000
+    assert timed(run_through) < BOUND
+    assert run_through() == NODES
 
 
 def test_a_long_cycle_is_found_without_recursion():

@@ -99,7 +99,10 @@ def test_metadata_pop_signal_post_and_refusals(hearth_on):
     assert requests.put(queue, headers=headers(token), timeout=10).status_code == 204
     assert requests.head(queue, headers=headers(token), timeout=10).status_code == 204
 
-    # The pop answers the latest document, and keeps it: the same message again.
+    # The pop answers the latest document, and keeps it: the same message again. The deployment's
+    # entry is pushed after the machine completes: its "Queued" event (the push's own unit of
+    # work) says it is there to pop.
+    wait_for(lambda: any(r.startswith("Queued: ") for r in hearth.event_reasons("queued")), 30)
     pop = f"{queue}/messages?pop=1"
     first = requests.delete(pop, headers=headers(token), timeout=10)
     assert first.status_code == 200, first.text
