@@ -93,21 +93,12 @@ def collect(report: dict) -> dict[str, list[float]]:
         for entry in server["deployments"]:
             for key, value in (
                 ("delivered", entry["delivery_seconds"]),
-                ("started", _since(entry, "started_at")),
+                ("started", entry["started_seconds"]),
                 ("finished", entry["converge_seconds"]),
             ):
                 if value is not None:
                     found[key].append(value)
     return found
-
-
-def _since(entry: dict, key: str) -> float | None:
-    from datetime import datetime
-
-    if not entry[key]:
-        return None
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-    return (datetime.strptime(entry[key], fmt) - datetime.strptime(entry["committed_at"], fmt)).total_seconds()  # noqa: DTZ007
 
 
 def main() -> int:

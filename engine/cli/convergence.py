@@ -19,18 +19,11 @@ def clock(moment: str | None) -> str:
     return moment[11:23] if moment else "-"
 
 
-def after(moment: str | None, origin: str | None) -> str:
-    """`05:30:33.125 (+0.412 s)`: a moment and how long after `origin` it came."""
+def after(moment: str | None, seconds: float | None) -> str:
+    """`05:30:33.125 (+0.412 s)`: a moment and how long after the commit it came."""
     if not moment:
         return "-"
-    if not origin:
-        return clock(moment)
-    from datetime import datetime
-
-    def parse(text: str) -> datetime:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: DTZ007 - both UTC, only subtracted
-
-    return f"{clock(moment)} (+{(parse(moment) - parse(origin)).total_seconds():.3f} s)"
+    return clock(moment) if seconds is None else f"{clock(moment)} (+{seconds:.3f} s)"
 
 
 def server_rows(report: dict) -> list[dict]:
@@ -39,9 +32,9 @@ def server_rows(report: dict) -> list[dict]:
             "server": server.get("server_name") or server["server_id"],
             "status": server["status"],
             "committed": clock(server["committed_at"]),
-            "delivered": after(server["delivered_at"], server["committed_at"]),
-            "started": after(server["started_at"], server["committed_at"]),
-            "finished": after(server["finished_at"], server["committed_at"]),
+            "delivered": after(server["delivered_at"], server["delivered_seconds"]),
+            "started": after(server["started_at"], server["started_seconds"]),
+            "finished": after(server["finished_at"], server["finished_seconds"]),
             "converge_s": server["converge_seconds"],
         }
         for server in report["servers"]

@@ -63,11 +63,15 @@ def distribution(values: list[float]) -> dict[str, Any]:
     }
 
 
+def started_at(trace: DeploymentTrace) -> dt.datetime | None:
+    """When the hook started: measured back from the signal, so never before the delivery."""
+    if trace.started_at is not None and trace.delivered_at is not None:
+        return max(trace.started_at, trace.delivered_at)
+    return trace.started_at
+
+
 def entry_view(trace: DeploymentTrace, now: dt.datetime) -> dict[str, Any]:
-    # Started is measured back from the signal: never before the entry was delivered.
-    started = trace.started_at
-    if started is not None and trace.delivered_at is not None:
-        started = max(started, trace.delivered_at)
+    started = started_at(trace)
     return {
         "deployment_id": trace.deployment_id,
         "resource_name": trace.resource_name,
@@ -80,6 +84,7 @@ def entry_view(trace: DeploymentTrace, now: dt.datetime) -> dict[str, Any]:
         "started_at": _iso_ms(started),
         "finished_at": _iso_ms(trace.finished_at),
         "delivery_seconds": _seconds(trace.committed_at, trace.delivered_at),
+        "started_seconds": _seconds(trace.committed_at, started),
         "run_seconds": _seconds(started, trace.finished_at),
         "converge_seconds": _seconds(trace.committed_at, trace.finished_at),
         "waiting_seconds": None if trace.finished_at else _seconds(trace.committed_at, now),
@@ -95,15 +100,21 @@ def server_view(server_id: str, name: str | None, traces: list[DeploymentTrace],
     committed = min(t.committed_at for t in traces)
     delivered = [t.delivered_at for t in traces]
     finished = [t.finished_at for t in traces]
+    last_delivered = max(delivered) if all(delivered) else None  # type: ignore[type-var]
+    first_started = min((s for s in map(started_at, traces) if s is not None), default=None)
     last_finished = max(finished) if all(finished) else None  # type: ignore[type-var]
     return {
         "server_id": server_id,
         "server_name": name,
         "status": status,
         "committed_at": _iso_ms(committed),
-        "delivered_at": _iso_ms(max(delivered)) if all(delivered) else None,  # type: ignore[type-var]
-        "started_at": min((e["started_at"] for e in entries if e["started_at"]), default=None),
+        "delivered_at": _iso_ms(last_delivered),
+        "started_at": _iso_ms(first_started),
         "finished_at": _iso_ms(last_finished),
+        # Each moment as seconds after the server's first commit (what the CLI and console show).
+        "delivered_seconds": _seconds(committed, last_delivered),
+        "started_seconds": _seconds(committed, first_started),
+        "finished_seconds": _seconds(committed, last_finished),
         "converge_seconds": _seconds(committed, last_finished) if status != "IN_PROGRESS" else None,
         "deployments": entries,
     }

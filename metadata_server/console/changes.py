@@ -9,22 +9,14 @@ histogram as bar lengths, ready to draw.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 BAR_MOST = 240  # px: the longest histogram bar
 
 
-def _moment(text: str | None) -> dt.datetime | None:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ") if text else None  # noqa: DTZ007 - UTC, subtracted only
-
-
-def _after(moment: str | None, origin: str | None) -> str | None:
-    """`+0.412 s` after `origin`; None when there is no such moment yet."""
-    start, end = _moment(origin), _moment(moment)
-    if start is None or end is None:
-        return None
-    return f"+{(end - start).total_seconds():.3f} s"
+def _after(seconds: float | None) -> str | None:
+    """`+0.412 s` after the commit; None when that moment has not come yet."""
+    return None if seconds is None else f"+{seconds:.3f} s"
 
 
 def convergence_for_console(service: Any, ctx: Any, stack_id: str, operation: str | None = None) -> dict[str, Any]:
@@ -44,9 +36,9 @@ def convergence_for_console(service: Any, ctx: Any, stack_id: str, operation: st
                 "status": f"{shown_action}_{server['status']}",
                 "committed": committed,
                 "delivered": server["delivered_at"],
-                "delivered_after": _after(server["delivered_at"], committed),
-                "started_after": _after(server["started_at"], committed),
-                "finished_after": _after(server["finished_at"], committed),
+                "delivered_after": _after(server["delivered_seconds"]),
+                "started_after": _after(server["started_seconds"]),
+                "finished_after": _after(server["finished_seconds"]),
                 "converge_seconds": server["converge_seconds"],
                 "deployments": [
                     {

@@ -109,6 +109,8 @@ def test_an_update_of_five_servers_is_traced_from_commit_to_each_signal(hearth):
         assert times == sorted(times), entry
         assert entry["run_seconds"] is not None and entry["converge_seconds"] >= entry["run_seconds"]
         assert server["converge_seconds"] == entry["converge_seconds"]
+        offsets = [server[k] for k in ("delivered_seconds", "started_seconds", "finished_seconds")]
+        assert offsets == sorted(offsets) and offsets[0] == entry["delivery_seconds"]
     spread = summary["time_to_converge"]
     assert spread["min"] <= spread["p50"] <= spread["p90"] <= spread["max"]
     assert sum(bucket["count"] for bucket in spread["histogram"]) == 5
