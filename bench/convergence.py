@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from machine import describe, free_port, percentile  # noqa: E402
-
-BIN = Path(sys.executable).parent
+from local_server import hearth, local_server, until  # noqa: E402
+from machine import describe, percentile  # noqa: E402
 
 TEMPLATE = """
 heat_template_version: 2018-08-31
@@ -56,23 +51,6 @@ resources:
       servers: {get_attr: [servers, refs_map]}
       input_values: {version: {get_param: version}}
 """
-
-
-def run(env: dict, *args: str) -> str:
-    done = subprocess.run([str(BIN / "hearth"), *args], env=env, text=True, capture_output=True)
-    if done.returncode != 0:
-        raise SystemExit(f"bench: hearth {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
-    return done.stdout
-
-
-def until(condition, seconds: float, what: str, every: float = 0.1):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise SystemExit(f"bench: timed out waiting for {what}")
 
 
 def figures(name: str, values: list[float]) -> str:
@@ -106,50 +84,33 @@ def main() -> int:
     parser.add_argument("--servers", type=int, default=10)
     parser.add_argument("--updates", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="hearth-bench-converge-") as tmp:
-        port = free_port()
-        db = f"sqlite:///{tmp}/hearth.db"
-        env = {**os.environ, "HEARTH_URL": f"http://127.0.0.1:{port}", "HEARTH_DATA_DIR": tmp}
+    with local_server("hearth-bench-converge-") as (env, tmp, db):
         template = Path(tmp) / "fleet.yaml"
         template.write_text(TEMPLATE)
-        command = [str(BIN / "hearth"), "server", "--db", db, "--data-dir", tmp, "--port", str(port),
-                   "--compute", "local", "--log-level", "WARNING"]  # fmt: skip
-        server = subprocess.Popen(command, env=env)
-        try:
-            until(
-                lambda: (
-                    subprocess.run([str(BIN / "hearth"), "stack", "list"], env=env, capture_output=True).returncode == 0
-                ),
-                60,
-                "the server",
+        for line in describe(db):
+            print(line)
+        print(f"{args.servers} servers (real agents, script hook), {args.updates} updates of one input")
+        hearth(env, "stack", "create", "fleet", "-t", str(template), "--parameter", f"count={args.servers}", "--wait")
+        overall: dict[str, list[float]] = {}
+        for n in range(1, args.updates + 1):
+            hearth(env, "stack", "update", "fleet", "--existing", "--parameter", f"version={n}", "--wait")
+
+            def delivered() -> dict | None:
+                report = json.loads(hearth(env, "stack", "converge-report", "fleet", "-f", "json"))
+                return report if report["summary"]["delivered"] == report["summary"]["servers"] else None
+
+            report = until(delivered, 30, "the deliveries to be recorded")
+            spread = report["summary"]["time_to_converge"]
+            print(
+                f"update {n} ({report['operation']}): {report['summary']['complete']}/{report['summary']['servers']}"
+                f" complete; time to converge p50 {spread['p50']} s, p90 {spread['p90']} s, max {spread['max']} s"
             )
-            for line in describe(db):
-                print(line)
-            print(f"{args.servers} servers (real agents, script hook), {args.updates} updates of one input")
-            run(env, "stack", "create", "fleet", "-t", str(template), "--parameter", f"count={args.servers}", "--wait")
-            overall: dict[str, list[float]] = {}
-            for n in range(1, args.updates + 1):
-                run(env, "stack", "update", "fleet", "--existing", "--parameter", f"version={n}", "--wait")
-
-                def delivered() -> dict | None:
-                    report = json.loads(run(env, "stack", "converge-report", "fleet", "-f", "json"))
-                    return report if report["summary"]["delivered"] == report["summary"]["servers"] else None
-
-                report = until(delivered, 30, "the deliveries to be recorded")
-                spread = report["summary"]["time_to_converge"]
-                print(
-                    f"update {n} ({report['operation']}): {report['summary']['complete']}/{report['summary']['servers']}"
-                    f" complete; time to converge p50 {spread['p50']} s, p90 {spread['p90']} s, max {spread['max']} s"
-                )
-                for key, values in collect(report).items():
-                    overall.setdefault(key, []).extend(values)
-            print("from each entry's commit, over all updates:")
-            for key, values in overall.items():
-                print(figures(key, values))
-            run(env, "stack", "delete", "fleet", "--wait")
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+            for key, values in collect(report).items():
+                overall.setdefault(key, []).extend(values)
+        print("from each entry's commit, over all updates:")
+        for key, values in overall.items():
+            print(figures(key, values))
+        hearth(env, "stack", "delete", "fleet", "--wait")
     return 0
 
 

@@ -24,16 +24,15 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from machine import describe, free_port, percentile  # noqa: E402
+from local_server import BIN, hearth, local_server, until  # noqa: E402
+from machine import describe, percentile  # noqa: E402
 
-BIN = Path(sys.executable).parent
 EXAMPLES = ROOT / "examples" / "templates"
 
 
@@ -49,15 +48,8 @@ def agent_of(data_dir: str, server_id: str) -> int:
     raise SystemExit(f"bench: no agent runs for server {server_id}")
 
 
-def run(env: dict, *args: str) -> str:
-    done = subprocess.run([str(BIN / "hearth"), *args], env=env, text=True, capture_output=True)
-    if done.returncode != 0:
-        raise SystemExit(f"bench: hearth {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
-    return done.stdout
-
-
 def outputs(env: dict, stack: str) -> dict:
-    return json.loads(run(env, "output", "show", stack, "-f", "json"))
+    return json.loads(hearth(env, "output", "show", stack, "-f", "json"))
 
 
 def metric_put(data_dir: str, server: str, value: float) -> None:
@@ -66,19 +58,9 @@ def metric_put(data_dir: str, server: str, value: float) -> None:
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
-def until(condition, seconds: float, what: str, every: float = 0.1):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise SystemExit(f"bench: timed out after {seconds:g} s waiting for {what}")
-
-
 def scale_out(env: dict, data_dir: str, repeat: int, cooldown: float) -> list[float]:
     template = EXAMPLES / "autoscaling-web" / "autoscaling-web.yaml"
-    run(env, "stack", "create", "tier", "-t", str(template), "--parameter", "meter=bench_load",
+    hearth(env, "stack", "create", "tier", "-t", str(template), "--parameter", "meter=bench_load",
         "--parameter", "period=5", "--parameter", f"cooldown={cooldown:g}", "--parameter", "max_size=2", "--wait")  # fmt: skip
     times = []
     for _ in range(repeat):
@@ -96,13 +78,13 @@ def scale_out(env: dict, data_dir: str, repeat: int, cooldown: float) -> list[fl
             return out["size"] == 1
 
         until(shrunk, 120, "the tier to shrink back", every=1.0)
-    run(env, "stack", "delete", "tier", "--wait")
+    hearth(env, "stack", "delete", "tier", "--wait")
     return times
 
 
 def heal(env: dict, data_dir: str, repeat: int, interval: float) -> list[float]:
     template = EXAMPLES / "self-healing" / "self-healing.yaml"
-    run(env, "stack", "create", "pool", "-t", str(template), "--parameter", f"check_interval={interval:g}",
+    hearth(env, "stack", "create", "pool", "-t", str(template), "--parameter", f"check_interval={interval:g}",
         "--parameter", "grace_period=5", "--wait")  # fmt: skip
     times = []
     for _ in range(repeat):
@@ -118,7 +100,7 @@ def heal(env: dict, data_dir: str, repeat: int, interval: float) -> list[float]:
         until(healed, 300, "the member to be replaced")
         times.append(time.monotonic() - start)
         time.sleep(6)  # let the replacement pass its grace period before the next kill
-    run(env, "stack", "delete", "pool", "--wait")
+    hearth(env, "stack", "delete", "pool", "--wait")
     return times
 
 
@@ -136,41 +118,22 @@ def main() -> int:
     parser.add_argument("--check-interval", type=float, default=2.0, help="health_check interval, seconds")
     parser.add_argument("--cooldown", type=float, default=5.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="hearth-bench-fleet-") as tmp:
-        port = free_port()
-        db = f"sqlite:///{tmp}/hearth.db"
-        env = {
-            **os.environ,
-            "HEARTH_URL": f"http://127.0.0.1:{port}",
-            "HEARTH_DATA_DIR": tmp,
-            "HEARTH_LONGPOLL_MAX_WAIT": str(args.gone),
-            "HEARTH_AGENT_GONE_GRACE": str(args.gone),
-            "HEARTH_AGENT_RESTART_DELAY": "3600",
-            "HEARTH_ALARM_EVALUATION_INTERVAL": str(args.evaluation),
-        }
-        command = [str(BIN / "hearth"), "server", "--db", db, "--data-dir", tmp, "--port", str(port),
-                   "--compute", "local", "--log-level", "WARNING"]  # fmt: skip
-        server = subprocess.Popen(command, env=env)
-        try:
-            until(
-                lambda: (
-                    subprocess.run([str(BIN / "hearth"), "stack", "list"], env=env, capture_output=True).returncode == 0
-                ),
-                60,
-                "the server",
-            )
-            for line in describe(db):
-                print(line)
-            print(
-                f"settings: alarm_evaluation_interval {args.evaluation:g} s, alarm period 5 s, cooldown {args.cooldown:g} s; "
-                f"longpoll_max_wait {args.gone} s + agent_gone_grace {args.gone} s; health check every "
-                f"{args.check_interval:g} s, 2 in a row"
-            )
-            print(summary("scale-out", scale_out(env, tmp, args.repeat, args.cooldown)))
-            print(summary("heal", heal(env, tmp, args.repeat, args.check_interval)))
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+    settings = {
+        "HEARTH_LONGPOLL_MAX_WAIT": str(args.gone),
+        "HEARTH_AGENT_GONE_GRACE": str(args.gone),
+        "HEARTH_AGENT_RESTART_DELAY": "3600",
+        "HEARTH_ALARM_EVALUATION_INTERVAL": str(args.evaluation),
+    }
+    with local_server("hearth-bench-fleet-", settings) as (env, tmp, db):
+        for line in describe(db):
+            print(line)
+        print(
+            f"settings: alarm_evaluation_interval {args.evaluation:g} s, alarm period 5 s, cooldown {args.cooldown:g} s; "
+            f"longpoll_max_wait {args.gone} s + agent_gone_grace {args.gone} s; health check every "
+            f"{args.check_interval:g} s, 2 in a row"
+        )
+        print(summary("scale-out", scale_out(env, tmp, args.repeat, args.cooldown)))
+        print(summary("heal", heal(env, tmp, args.repeat, args.check_interval)))
     return 0
 
 
